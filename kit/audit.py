@@ -1,0 +1,128 @@
+"""An append-only, hash-chained audit trail in each service's own database.
+
+Each entry's hash is an HMAC (key outside the database) over the previous entry's hash and the entry's fields,
+so editing, deleting or reordering a stored entry breaks the chain at that entry, and the chain cannot be
+recomputed by someone who only has the database. Entries hold who, what, when, which record and the request id:
+never the values.
+"""
+
+import base64
+import hashlib
+import hmac
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import insert, select
+from sqlmodel import Session
+
+from kit import context
+from kit.auth import Principal, require_roles
+from kit.db import lock_for_chain
+from kit.problems import Problem
+from kit.pagination import Page, decode_cursor, encode_cursor
+from kit.tables import KitTables
+
+GENESIS = "0" * 64
+_AUDIT_CHAIN_LOCK = 0x0A0D17
+
+
+def _digest(key: bytes, prev: str, entry_id: str, at: datetime, actor: str, action: str, target: str | None, rid: str | None) -> str:
+    at_utc = at if at.tzinfo else at.replace(tzinfo=UTC)
+    material = "\x1f".join([prev, entry_id, at_utc.astimezone(UTC).isoformat(), actor, action, target or "", rid or ""])
+    return hmac.new(key, material.encode(), hashlib.sha256).hexdigest()
+
+
+class AuditTrail:
+    def __init__(self, tables: KitTables, key: bytes) -> None:
+        self.table = tables.audit
+        self._key = key
+
+    def record(self, session: Session, *, actor: str, action: str, target_id: str | None = None) -> None:
+        """Append an entry inside the caller's transaction: the entry commits with the change it describes."""
+        lock_for_chain(session, _AUDIT_CHAIN_LOCK)
+        prev = session.execute(select(self.table.c.hash).order_by(self.table.c.seq.desc()).limit(1)).scalar()
+        entry_id = str(uuid.uuid4())
+        at = datetime.now(UTC)
+        rid = context.request_id()
+        session.execute(
+            insert(self.table).values(
+                id=entry_id, at=at, actor=actor, action=action, target_id=target_id, request_id=rid,
+                prev_hash=prev or GENESIS,
+                hash=_digest(self._key, prev or GENESIS, entry_id, at, actor, action, target_id, rid),
+            )
+        )
+
+    def verify(self, session: Session) -> dict[str, Any]:
+        prev = GENESIS
+        count = 0
+        expected_seq = None
+        for row in session.execute(select(self.table).order_by(self.table.c.seq)).mappings():
+            count += 1
+            gap = expected_seq is not None and row["seq"] != expected_seq
+            expected_seq = row["seq"] + 1
+            recomputed = _digest(self._key, prev, row["id"], row["at"], row["actor"], row["action"], row["target_id"], row["request_id"])
+            if gap or row["prev_hash"] != prev or not hmac.compare_digest(row["hash"], recomputed):
+                return {"ok": False, "entries": count, "first_bad": row["id"]}
+            prev = row["hash"]
+        return {"ok": True, "entries": count, "first_bad": None}
+
+    def page(self, session: Session, *, target_id: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        query = select(self.table).order_by(self.table.c.seq).limit(limit + 1)
+        if target_id:
+            query = query.where(self.table.c.target_id == target_id)
+        if cursor:
+            position = decode_cursor(cursor)
+            if not position.isdigit():
+                raise Problem(400, "The cursor is not one this API gave out.", kind="invalid-cursor")
+            query = query.where(self.table.c.seq > int(position))
+        rows = list(session.execute(query).mappings())
+        items = [
+            {"id": r["id"], "at": (r["at"] if r["at"].tzinfo else r["at"].replace(tzinfo=UTC)).isoformat(),
+             "actor": r["actor"], "action": r["action"], "target_id": r["target_id"], "request_id": r["request_id"]}
+            for r in rows[:limit]
+        ]
+        next_cursor = encode_cursor(str(rows[limit - 1]["seq"])) if len(rows) > limit else None
+        return {"items": items, "next_cursor": next_cursor}
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: datetime
+    actor: str
+    action: str
+    target_id: str | None
+    request_id: str | None
+
+
+class AuditVerification(BaseModel):
+    ok: bool
+    entries: int
+    first_bad: str | None
+
+
+# No `from __future__ import annotations` in this module: FastAPI must see the real types of the dependencies
+# declared inside `audit_router`, which string annotations would hide from it.
+def audit_router(trail_of: Any, session_dep: Any) -> APIRouter:
+    """`GET /audit` and `GET /audit/verify` for auditors; `trail_of(request)` gives the process's AuditTrail."""
+    router = APIRouter(tags=["audit"])
+    Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
+
+    @router.get("/audit", response_model=Page[AuditEntry])
+    async def list_audit(
+        request: Request, session: session_dep, principal: Auditor,
+        target_id: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: str | None = None,
+    ) -> dict[str, Any]:
+        return trail_of(request).page(session, target_id=target_id, limit=limit, cursor=cursor)
+
+    @router.get("/audit/verify", response_model=AuditVerification)
+    async def verify_audit(request: Request, session: session_dep, principal: Auditor) -> dict[str, Any]:
+        return trail_of(request).verify(session)
+
+    return router
+
+
+def key_from_b64(raw: bytes) -> bytes:
+    return base64.b64decode(raw.strip())

@@ -1,0 +1,163 @@
+"""Access tokens: issued by the gateway, verified by every process (defence in depth).
+
+RFC 9068-style JWT access tokens signed with Ed25519 (EdDSA). Verification pins the algorithm, and checks the
+signature, `exp`, `iat`, `iss` and `aud`; `alg: none` and HMAC-with-the-public-key confusion are refused because
+only EdDSA is accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from fastapi import Depends, Request
+
+from kit.problems import Problem
+
+ALGORITHM = "EdDSA"
+STAFF_ROLES = frozenset({"admin", "caseworker", "finance", "auditor"})
+PARTNER_ROLE = "partner"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the verified token says."""
+
+    sub: str
+    roles: frozenset[str]
+    partner_id: str | None = None
+    jti: str | None = None
+    claims: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def has_any(self, roles: set[str] | frozenset[str]) -> bool:
+        return bool(self.roles & set(roles))
+
+
+class TokenVerifier:
+    def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str) -> None:
+        self._key = public_key
+        self.issuer = issuer
+        self.audience = audience
+
+    @classmethod
+    def from_file(cls, path: Path, *, issuer: str, audience: str) -> TokenVerifier:
+        key = serialization.load_pem_public_key(path.read_bytes())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("token public key must be Ed25519")
+        return cls(key, issuer=issuer, audience=audience)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+                leeway=5,
+            )
+        except jwt.PyJWTError as exc:
+            raise Problem(401, "The access token is missing, invalid or expired.", kind="invalid-token",
+                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
+        roles = claims.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise Problem(401, "The access token carries malformed roles.", kind="invalid-token")
+        partner_id = claims.get("partner_id")
+        if PARTNER_ROLE in roles and (not partner_id or len(roles) != 1):
+            raise Problem(401, "A partner token must carry exactly the partner role and a partner id.", kind="invalid-token")
+        return Principal(sub=str(claims["sub"]), roles=frozenset(roles), partner_id=partner_id, jti=claims.get("jti"), claims=claims)
+
+
+def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
+    """The verification key as an RFC 8037 OKP JWK, with its RFC 7638 thumbprint as `kid`."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"), sort_keys=True)
+    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"}
+
+
+class TokenIssuer:
+    def __init__(self, private_key: Ed25519PrivateKey, *, issuer: str, audience: str, ttl_seconds: int = 600) -> None:
+        self._key = private_key
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_seconds = ttl_seconds
+        self.jwk = public_jwk(private_key.public_key())  # its `kid` names the key in every token, for rotation
+
+    @classmethod
+    def from_file(cls, path: Path, *, issuer: str, audience: str, ttl_seconds: int = 600) -> TokenIssuer:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("token signing key must be Ed25519")
+        return cls(key, issuer=issuer, audience=audience, ttl_seconds=ttl_seconds)
+
+    def public_key(self) -> Ed25519PublicKey:
+        return self._key.public_key()
+
+    def issue(self, *, sub: str, roles: list[str], partner_id: str | None = None, extra: dict | None = None) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": sub,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl_seconds,
+            "jti": str(uuid.uuid4()),
+            "roles": sorted(roles),
+            "client_id": sub,
+        }
+        if partner_id:
+            claims["partner_id"] = partner_id
+        if extra:
+            claims.update(extra)
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"typ": "at+jwt", "kid": self.jwk["kid"]})
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "This path needs a bearer access token.", kind="missing-token",
+                      headers={"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+async def current_principal(request: Request) -> Principal:
+    """The verified caller. The verifier is put on `app.state.token_verifier` by the app factory."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    principal = request.app.state.token_verifier.verify(bearer_token(request))
+    request.state.principal = principal
+    return principal
+
+
+def require_roles(*roles: str):
+    """A dependency that lets through only callers holding one of `roles` (deny by default)."""
+    wanted = frozenset(roles)
+
+    async def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.roles & wanted:
+            raise Problem(403, "Your role does not allow this action.", kind="forbidden")
+        return principal
+
+    _check.__name__ = "require_" + "_or_".join(sorted(roles))
+    return _check
+
+
+async def require_partner(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if PARTNER_ROLE not in principal.roles or not principal.partner_id:
+        raise Problem(403, "Only partner API clients may use this path.", kind="forbidden")
+    return principal

@@ -1,0 +1,468 @@
+"""The event bus on NATS JetStream: stream provisioning, the outbox relay, inbox consumers and dead letters.
+
+Delivery guarantees, in order of the path an event takes:
+1. a service writes its change and an outbox row in one transaction (`kit.events.record_event`);
+2. the relay publishes outbox rows in commit order with `Nats-Msg-Id` = event id and marks a row sent only
+   after the PubAck, so a crash in between republishes and the stream answers "duplicate";
+3. a consumer applies an event and records its id in the inbox in one transaction, and acks only after commit,
+   so a redelivered event finds its id and changes nothing;
+4. an event that keeps failing is parked in `dead_letters` after `max_deliver` tries and terminated, so it does
+   not block the events behind it.
+
+With NATS down the API keeps working: rows wait in the outbox and go out when NATS returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from kit import context, logs, metrics, tracing
+from kit.db import is_sqlite, transaction
+from kit.events import Envelope
+from kit.tables import KitTables
+
+log = logs.get("bus")
+
+Handler = Callable[[Session, Envelope], None]
+
+# Which advisory lock a relay holds on PostgreSQL so that of several replicas only one publishes at a time.
+_RELAY_LOCK_BASE = 0x5EB1A0
+
+
+def stream_name(service: str) -> str:
+    return service.upper()
+
+
+def stream_subjects(service: str) -> list[str]:
+    return [f"rehab.{service}.>"]
+
+
+@dataclass
+class Subscription:
+    """A durable pull consumer on another service's stream, with one handler per subject."""
+
+    producer: str
+    durable: str
+    handlers: dict[str, Handler]
+
+    @property
+    def stream(self) -> str:
+        return stream_name(self.producer)
+
+
+@dataclass
+class BusOptions:
+    max_deliver: int = 5
+    ack_wait: float = 30.0
+    stream_max_bytes: int = 1 << 30
+    stream_replicas: int = 1
+    relay_batch: int = 200
+    relay_poll_seconds: float = 1.0
+    fetch_batch: int = 64
+    idle_fetches_before_check: int = 5
+
+
+@dataclass
+class Bus:
+    """One process's connection to the event backbone. `start()` returns at once; the work runs in tasks."""
+
+    service: str
+    url: str
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    tables: KitTables
+    subscriptions: list[Subscription] = field(default_factory=list)
+    options: BusOptions = field(default_factory=BusOptions)
+
+    nc: NATS | None = None
+    js: JetStreamContext | None = None
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+    _wake: asyncio.Event | None = None
+    _stopping: bool = False
+    _leader_conn: object = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._tasks.append(asyncio.create_task(self._run(), name=f"{self.service}-bus"))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), timeout=3)
+            except Exception:
+                pass
+        if self._leader_conn is not None:
+            self._leader_conn.close()  # type: ignore[attr-defined]
+            self._leader_conn = None
+
+    def wake(self) -> None:
+        """Tell the relay that a transaction with events just committed, so it publishes without waiting."""
+        if self._wake is not None:
+            self._wake.set()
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    def state(self) -> str:
+        if self.nc is None:
+            return "connecting"
+        return "connected" if self.nc.is_connected else "disconnected"
+
+    async def _run(self) -> None:
+        await self._connect()
+        await self._retry(lambda: self.ensure_stream(self.service), "provision stream")
+        self._tasks.append(asyncio.create_task(self._relay_loop(), name=f"{self.service}-relay"))
+        for sub in self.subscriptions:
+            self._tasks.append(asyncio.create_task(self._consume_loop(sub), name=f"{self.service}-{sub.durable}"))
+
+    async def _connect(self) -> None:
+        delay = 0.2
+        while not self._stopping:
+            try:
+                self.nc = await nats.connect(
+                    self.url,
+                    name=self.service,
+                    max_reconnect_attempts=-1,  # the default gives up after 60 tries and closes for good
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    ping_interval=5,
+                    max_outstanding_pings=2,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                    error_cb=self._on_error,
+                )
+                self.js = self.nc.jetstream(timeout=5)
+                metrics.NATS_CONNECTED.labels(self.service).set(1)
+                log.info("nats connected")
+                return
+            except Exception as exc:
+                metrics.NATS_CONNECTED.labels(self.service).set(0)
+                log.warning("nats unavailable, retrying", error_type=type(exc).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _on_disconnected(self) -> None:
+        metrics.NATS_CONNECTED.labels(self.service).set(0)
+        log.warning("nats disconnected")
+
+    async def _on_reconnected(self) -> None:
+        metrics.NATS_CONNECTED.labels(self.service).set(1)
+        log.info("nats reconnected")
+        self.wake()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("nats error", error_type=type(exc).__name__)
+
+    async def _retry(self, make: Callable, what: str) -> object:
+        delay = 0.2
+        while True:
+            try:
+                return await make()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(f"could not {what}, retrying", error_type=type(exc).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # ---- streams ---------------------------------------------------------------------------------------------
+
+    async def ensure_stream(self, producer: str) -> None:
+        """Create a producer's stream, or bring its config to the wanted one. Safe to call from any process."""
+        assert self.js is not None
+        config = StreamConfig(
+            name=stream_name(producer),
+            subjects=stream_subjects(producer),
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.LIMITS,
+            # A work stream refuses new messages when full instead of silently dropping old ones.
+            discard=DiscardPolicy.NEW,
+            max_bytes=self.options.stream_max_bytes,
+            num_replicas=self.options.stream_replicas,
+            duplicate_window=120,
+        )
+        try:
+            await self.js.stream_info(config.name)
+        except nats.js.errors.NotFoundError:
+            try:
+                await self.js.add_stream(config)
+                log.info("stream created", stream=config.name)
+                return
+            except nats.js.errors.BadRequestError:
+                pass  # another process created it a moment ago
+        await self.js.update_stream(config)
+
+    # ---- outbox relay ----------------------------------------------------------------------------------------
+
+    async def _relay_loop(self) -> None:
+        assert self._wake is not None
+        delay = 0.1
+        while not self._stopping:
+            try:
+                if not self._is_relay_leader():
+                    await asyncio.sleep(2)
+                    continue
+                sent = await self.publish_pending()
+                delay = 0.1
+                if sent == 0:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.options.relay_poll_seconds)
+                    except TimeoutError:
+                        pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay paused", error_type=type(exc).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _is_relay_leader(self) -> bool:
+        """On PostgreSQL several replicas may run; a session-level advisory lock picks the one that publishes."""
+        if is_sqlite(self.engine):
+            return True
+        if self._leader_conn is not None:
+            try:
+                self._leader_conn.execute(text("SELECT 1"))  # type: ignore[attr-defined]
+                return True
+            except Exception:
+                self._leader_conn = None
+        conn = self.engine.connect()
+        key = _RELAY_LOCK_BASE + sum(self.service.encode())
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        conn.commit()
+        if got:
+            self._leader_conn = conn
+            return True
+        conn.close()
+        return False
+
+    async def publish_pending(self) -> int:
+        """Publish unpublished outbox rows in commit order; stop at the first failure so order is kept."""
+        outbox = self.tables.outbox
+        with transaction(self.session_factory) as session:
+            rows = session.execute(
+                select(outbox.c.seq, outbox.c.subject, outbox.c.envelope, outbox.c.headers, outbox.c.created_at)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.seq)
+                .limit(self.options.relay_batch)
+            ).all()
+        self._report_backlog(rows)
+        if not rows:
+            return 0
+        if self.js is None or not self.connected:
+            raise ConnectionError("nats not connected")
+        done: list[int] = []
+        failure: Exception | None = None
+        for row in rows:
+            try:
+                with tracing.publishing(self.service, row.subject, json.loads(row.headers)) as headers:
+                    ack = await self.js.publish(row.subject, row.envelope.encode(), headers=headers, timeout=2)
+            except Exception as exc:  # a timeout does not mean "not stored": the retry reuses Nats-Msg-Id
+                failure = exc
+                break
+            done.append(row.seq)
+            metrics.EVENTS_PUBLISHED.labels(self.service).inc()
+            if ack.duplicate:
+                metrics.EVENTS_DUPLICATE_PUBACK.labels(self.service).inc()
+        if done:
+            with transaction(self.session_factory) as session:
+                session.execute(
+                    update(outbox).where(outbox.c.seq.in_(done)).values(published_at=datetime.now(UTC))
+                )
+        if failure is not None:
+            with transaction(self.session_factory) as session:
+                session.execute(
+                    update(outbox).where(outbox.c.seq == rows[len(done)].seq).values(attempts=outbox.c.attempts + 1)
+                )
+            raise failure
+        return len(done)
+
+    def _report_backlog(self, rows: list) -> None:
+        if not rows:
+            metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+            metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(0)
+            return
+        with transaction(self.session_factory) as session:
+            backlog = session.execute(
+                select(func.count()).select_from(self.tables.outbox).where(self.tables.outbox.c.published_at.is_(None))
+            ).scalar_one()
+        oldest = rows[0].created_at
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set((datetime.now(UTC) - oldest).total_seconds())
+
+    # ---- consumers -------------------------------------------------------------------------------------------
+
+    def consumer_config(self, sub: Subscription) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=sub.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subjects=sorted(sub.handlers),
+            ack_wait=self.options.ack_wait,
+            max_deliver=self.options.max_deliver,
+            max_ack_pending=1000,
+        )
+
+    async def ensure_consumer(self, sub: Subscription) -> None:
+        """Create the durable consumer, or update it: `pull_subscribe` alone would silently keep an old config."""
+        assert self.js is not None
+        await self.ensure_stream(sub.producer)
+        wanted = self.consumer_config(sub)
+        try:
+            info = await self.js.consumer_info(sub.stream, sub.durable)
+        except nats.js.errors.NotFoundError:
+            await self.js.add_consumer(sub.stream, wanted)
+            return
+        live = info.config
+        if (
+            sorted(live.filter_subjects or ([live.filter_subject] if live.filter_subject else [])) != wanted.filter_subjects
+            or live.max_deliver != wanted.max_deliver
+            or abs((live.ack_wait or 0) - wanted.ack_wait) > 0.001
+        ):
+            await self.js.add_consumer(sub.stream, wanted)  # same durable name: the server updates it
+            log.info("consumer config updated", consumer=sub.durable)
+
+    async def _consume_loop(self, sub: Subscription) -> None:
+        while not self._stopping:
+            try:
+                await self._consume(sub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer restarting", consumer=sub.durable, error_type=type(exc).__name__)
+                await asyncio.sleep(1)
+
+    async def _consume(self, sub: Subscription) -> None:
+        assert self.js is not None
+        await self.ensure_consumer(sub)
+        psub = await self.js.pull_subscribe_bind(durable=sub.durable, stream=sub.stream)
+        idle = 0
+        try:
+            while not self._stopping:
+                try:
+                    msgs = await psub.fetch(batch=self.options.fetch_batch, timeout=1)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    # Nothing to fetch is normal. But after a server restart a pull subscription can go silent
+                    # while messages wait: look at the consumer, and rebuild the subscription if so.
+                    idle += 1
+                    if idle >= self.options.idle_fetches_before_check:
+                        idle = 0
+                        info = await self.js.consumer_info(sub.stream, sub.durable)
+                        metrics.CONSUMER_LAG.labels(self.service, sub.durable).set(info.num_pending or 0)
+                        if (info.num_pending or 0) > 0 or (info.num_ack_pending or 0) > 0:
+                            return  # the outer loop re-binds
+                    continue
+                idle = 0
+                for msg in msgs:
+                    await self._handle(sub, msg)
+        finally:
+            try:
+                await psub.unsubscribe()
+            except Exception:
+                pass
+
+    async def _handle(self, sub: Subscription, msg: Msg) -> None:
+        deliveries = msg.metadata.num_delivered or 1
+        try:
+            envelope = Envelope.from_bytes(msg.data)
+        except Exception as exc:
+            await self._park(sub, msg, event_id=msg.headers.get("Nats-Msg-Id", "?") if msg.headers else "?", error=exc)
+            return
+        handler = sub.handlers.get(msg.subject)
+        token = context.set_request_id(envelope.requestid)
+        try:
+            with tracing.consuming(self.service, sub.durable, msg.subject, msg.headers, envelope.traceparent):
+                applied = self._apply(sub, envelope, handler, msg.subject)
+        except Exception as exc:
+            if deliveries >= self.options.max_deliver:
+                await self._park(sub, msg, event_id=envelope.id, error=exc)
+            else:
+                log.warning(
+                    "event handler failed, will retry",
+                    consumer=sub.durable, event_id=envelope.id, deliveries=deliveries, error_type=type(exc).__name__,
+                )
+                await msg.nak(delay=min(0.5 * 2 ** (deliveries - 1), 30))
+            return
+        finally:
+            context.reset_request_id(token)
+        await msg.ack_sync()
+        if applied:
+            metrics.EVENTS_CONSUMED.labels(self.service, sub.durable).inc()
+        else:
+            metrics.EVENTS_REDELIVERED_IGNORED.labels(self.service, sub.durable).inc()
+
+    def _apply(self, sub: Subscription, envelope: Envelope, handler: Handler | None, subject: str) -> bool:
+        """Apply an event once: its inbox row and its effect commit together. False when it was applied before.
+
+        The inbox row is written first, so a conflict there means "already applied" (a redelivery, or another
+        replica at the same moment), while a conflict raised by the handler's own writes is a failure to retry.
+        """
+        inbox = self.tables.inbox
+        session = self.session_factory()
+        try:
+            try:
+                session.execute(
+                    insert(inbox).values(
+                        consumer=sub.durable, event_id=envelope.id, subject=subject, applied_at=datetime.now(UTC)
+                    )
+                )
+            except IntegrityError:
+                session.rollback()
+                return False
+            if handler is not None:
+                handler(session, envelope)
+            session.commit()
+            return True
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    async def _park(self, sub: Subscription, msg: Msg, *, event_id: str, error: Exception) -> None:
+        with transaction(self.session_factory) as session:
+            session.execute(
+                insert(self.tables.dead_letters).values(
+                    consumer=sub.durable,
+                    event_id=event_id,
+                    subject=msg.subject,
+                    payload=msg.data.decode(errors="replace"),
+                    error=type(error).__name__,
+                    deliveries=msg.metadata.num_delivered or 1,
+                    parked_at=datetime.now(UTC),
+                )
+            )
+        metrics.DEAD_LETTERS.labels(self.service, sub.durable).inc()
+        log.error("event parked in dead letters", consumer=sub.durable, event_id=event_id, error_type=type(error).__name__)
+        await msg.term()

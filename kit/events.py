@@ -1,0 +1,82 @@
+"""The event envelope (CloudEvents 1.0 attribute names, structured JSON) and writing events to the outbox."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from kit import context, tracing
+from kit.tables import KitTables
+
+SPEC_VERSION = "1.0"
+
+
+class Envelope(BaseModel):
+    """One event. `subject` is the aggregate id; `data` never holds personal data."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: str = SPEC_VERSION
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str
+    datacontenttype: str = "application/json"
+    dataschema: str
+    data: dict[str, Any]
+    traceparent: str | None = None
+    requestid: str | None = None
+
+    @classmethod
+    def new(cls, *, source: str, type: str, subject: str, data: dict[str, Any], version: int = 1) -> Envelope:
+        return cls(
+            id=str(uuid.uuid4()),
+            source=source,
+            type=type,
+            time=datetime.now(UTC),
+            subject=subject,
+            dataschema=f"urn:rehab:events:{type}:v{version}",
+            data=data,
+            # With tracing on, the span now current (so the consumer's span joins this request's trace).
+            traceparent=tracing.current_traceparent() or context.traceparent(),
+            requestid=context.request_id(),
+        )
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        return cls.model_validate_json(raw)
+
+
+def record_event(
+    session: Session, tables: KitTables, *, source: str, type: str, subject: str, data: dict[str, Any], version: int = 1
+) -> Envelope:
+    """Add an event to the outbox inside the caller's transaction; it is published only if that commits."""
+    envelope = Envelope.new(source=source, type=type, subject=subject, data=data, version=version)
+    headers = {"Nats-Msg-Id": envelope.id}
+    if envelope.traceparent:
+        headers["traceparent"] = envelope.traceparent
+    if envelope.requestid:
+        headers["X-Request-ID"] = envelope.requestid
+    session.execute(
+        insert(tables.outbox).values(
+            event_id=envelope.id,
+            subject=type,
+            aggregate_id=subject,
+            envelope=envelope.to_bytes().decode(),
+            headers=json.dumps(headers),
+            created_at=envelope.time,
+            attempts=0,
+        )
+    )
+    session.info["outbox_dirty"] = True
+    return envelope

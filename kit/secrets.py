@@ -1,0 +1,69 @@
+"""The secrets the system needs, created once under the state folder, owner-only, never overwritten."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+KEK_FILE = "kek.json"
+BLIND_INDEX_KEY_FILE = "blind_index.key"
+AUDIT_KEY_FILE = "audit.key"
+TOKEN_PRIVATE_KEY_FILE = "token_signing.pem"
+TOKEN_PUBLIC_KEY_FILE = "token_signing.pub.pem"
+
+
+def _write_new(path: Path, content: bytes) -> bool:
+    """Write a file with mode 0600 only if it does not exist yet; True when written."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+    return True
+
+
+def new_kek_document() -> bytes:
+    kid = "k1"
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    return json.dumps({"active": kid, "keys": {kid: key}}, indent=2).encode()
+
+
+def ensure_secrets(directory: Path) -> list[str]:
+    """Create every missing secret in `directory`; return the names of the files created."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    created: list[str] = []
+    if _write_new(directory / KEK_FILE, new_kek_document()):
+        created.append(KEK_FILE)
+    for name in (BLIND_INDEX_KEY_FILE, AUDIT_KEY_FILE):
+        if _write_new(directory / name, base64.b64encode(secrets.token_bytes(32))):
+            created.append(name)
+    private_path = directory / TOKEN_PRIVATE_KEY_FILE
+    if not private_path.exists():
+        private = Ed25519PrivateKey.generate()
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        if _write_new(private_path, pem):
+            created.append(TOKEN_PRIVATE_KEY_FILE)
+    public_path = directory / TOKEN_PUBLIC_KEY_FILE
+    if not public_path.exists():
+        private_key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+        pub = private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if _write_new(public_path, pub):
+            created.append(TOKEN_PUBLIC_KEY_FILE)
+    return created
+
+
+def read_key_file(path: Path) -> bytes:
+    """A base64 key file as raw bytes."""
+    return base64.b64decode(path.read_bytes().strip())

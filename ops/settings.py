@@ -1,0 +1,41 @@
+"""The supervisor's settings: where state lives, which ports the system uses, how long to wait."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import Field
+
+from kit.settings import ProcessSettings
+
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+class SupervisorSettings(ProcessSettings):
+    """What `rehab up` needs; every value from a `REHAB_`-prefixed environment variable (or `.env`).
+
+    The databases (`REHAB_INTAKE_DATABASE_URL`, …) are read by the services themselves: the supervisor passes its
+    environment on to every process it starts.
+    """
+
+    process_name: ClassVar[str] = "supervisor"
+
+    gateway_port: PortNumber = 8000
+    intake_port: PortNumber = 8101
+    referrals_port: PortNumber = 8102
+    funds_port: PortNumber = 8103
+    # Not 4222: a system NATS may already listen there (it does on our development machines and in CI).
+    nats_port: PortNumber = 14222
+    # The embedded NATS's monitoring port, used only to ask it whether JetStream is ready; unset: any free port.
+    nats_monitor_port: PortNumber | None = None
+    startup_timeout_seconds: float = Field(default=60.0, gt=0)
+    stop_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def external_nats(self) -> bool:
+        """True when the operator named a NATS server (`REHAB_NATS_URL`): then none is started here."""
+        return "nats_url" in self.model_fields_set
+
+    @property
+    def embedded_nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"

@@ -1,0 +1,276 @@
+"""The supervisor behind `rehab up`: start processes stage by stage, restart any that dies, stop them all on a signal.
+
+It knows a process only as a command line, the ports it binds and a URL that answers 200 once it is ready; it never
+imports what it runs. Each process writes to its own log file; the console gets only short status lines, so nothing a
+process prints can reach a terminal or a terminal's scroll-back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import functools
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BACKOFF_FIRST = 0.5  # seconds before the first restart
+BACKOFF_MAX = 30.0
+STABLE_AFTER = 60.0  # a process that stayed up this long starts again from BACKOFF_FIRST when it dies
+POLL_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process to run: how to start it, how to tell it is ready, which ports it binds."""
+
+    name: str
+    argv: Sequence[str]
+    ready_url: str  # answers 200 once the process serves
+    ports: Mapping[int, str] = field(default_factory=dict)  # each port it binds → the setting that moves it
+    env: Mapping[str, str] = field(default_factory=dict)  # on top of the supervisor's own environment
+    stage: int = 0  # lower stages start first and stop last; a stage starts once the one before is ready
+
+
+class StartupError(Exception):
+    """The system cannot start; the message says which process and where to look."""
+
+
+@dataclass
+class _Child:
+    spec: ProcessSpec
+    log_path: Path
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    backoff: float = BACKOFF_FIRST
+
+
+class Supervisor:
+    """Runs `specs` in the foreground until SIGINT, SIGTERM or `stop()`."""
+
+    def __init__(
+        self,
+        specs: Sequence[ProcessSpec],
+        *,
+        log_dir: Path,
+        on_ready: Callable[[], None] = lambda: _say("all processes are up"),
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self._children = [_Child(spec, log_dir / f"{spec.name}.log") for spec in specs]
+        self._log_dir = log_dir
+        self._on_ready = on_ready
+        self._startup_timeout = startup_timeout
+        self._stop_timeout = stop_timeout
+        self._stop_requested = asyncio.Event()
+        # Asks the processes whether they are ready; only loopback, so no proxy from the environment.
+        self._http = httpx.AsyncClient(timeout=1.0, trust_env=False)
+
+    def stop(self) -> None:
+        """Ask `run()` to stop every process and return, as SIGINT and SIGTERM do."""
+        self._stop_requested.set()
+
+    async def run(self) -> int:
+        """Start everything, keep it running until asked to stop, then stop it all; returns the exit code."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stop)
+        try:
+            return await self._serve()
+        finally:
+            # Whatever happened above, leave no process behind.
+            await self._stop_all()
+            await self._http.aclose()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    async def _serve(self) -> int:
+        try:
+            check_ports([child.spec for child in self._children])
+            self._log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not await _unless(self._stop_requested, self._start_all()):
+                return 0  # stopped during start-up
+        except StartupError as error:
+            _say(f"error: {error}", error=True)
+            return 1
+        self._on_ready()
+        watchers = [asyncio.create_task(self._keep_running(child)) for child in self._children]
+        try:
+            await self._stop_requested.wait()
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+        return 0
+
+    async def _start_all(self) -> None:
+        deadline = time.monotonic() + self._startup_timeout
+        for stage in sorted({child.spec.stage for child in self._children}):
+            batch = [child for child in self._children if child.spec.stage == stage]
+            for child in batch:
+                await self._spawn(child)
+            # They start side by side; waiting for them one after the other costs nothing more.
+            for child in batch:
+                await self._wait_ready(child, deadline)
+
+    async def _keep_running(self, child: _Child) -> None:
+        """Restart `child` whenever it exits, waiting longer after each quick failure."""
+        assert child.process is not None
+        while True:
+            code = await child.process.wait()
+            _signal_group(child.process.pid, signal.SIGKILL)  # anything it left behind would hold its port
+            if time.monotonic() - child.started_at >= STABLE_AFTER:
+                child.backoff = BACKOFF_FIRST
+            delay, child.backoff = child.backoff, min(child.backoff * 2, BACKOFF_MAX)
+            _say(f"{child.spec.name} exited with code {code}; restarting in {delay:.1f}s")
+            await asyncio.sleep(delay)
+            try:
+                await self._spawn(child)
+                await self._wait_ready(child, time.monotonic() + self._startup_timeout)
+            except StartupError as error:
+                # If it died (or never started), the next turn tries again, later; if it hangs, it stays as it is.
+                _say(f"error: {error}", error=True)
+
+    async def _spawn(self, child: _Child) -> None:
+        spec = child.spec
+        with child.log_path.open("ab") as log:
+            log.write(f"--- {datetime.now(UTC).isoformat()} supervisor: starting {spec.name}\n".encode())
+            log.flush()
+            try:
+                child.process = await asyncio.create_subprocess_exec(
+                    *spec.argv,
+                    env={**os.environ, **spec.env},
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                    # Its own process group: Ctrl-C in a terminal reaches only the supervisor, which stops the
+                    # rest in order; and the whole group can be signalled, helpers included.
+                    start_new_session=True,
+                    preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+                )
+            except OSError as error:
+                raise StartupError(f"cannot start {spec.name}: {error}") from error
+        child.started_at = time.monotonic()
+
+    async def _wait_ready(self, child: _Child, deadline: float) -> None:
+        spec, process = child.spec, child.process
+        assert process is not None
+        while True:
+            if process.returncode is not None:
+                raise StartupError(
+                    f"{spec.name} exited with code {process.returncode} during start-up; see {child.log_path}"
+                )
+            if await self._answers(spec.ready_url):
+                _say(f"{spec.name} is ready (pid {process.pid})")
+                return
+            if time.monotonic() > deadline:
+                raise StartupError(f"{spec.name} was not ready within {self._startup_timeout:g}s; see {child.log_path}")
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def _answers(self, url: str) -> bool:
+        try:
+            response = await self._http.get(url)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def _stop_all(self) -> None:
+        """Stop stage by stage, the last started first: the gateway before the services, NATS after them."""
+        if not any(child.process for child in self._children):
+            return
+        _say("stopping")
+        for stage in sorted({child.spec.stage for child in self._children}, reverse=True):
+            await asyncio.gather(*(self._stop(child) for child in self._children if child.spec.stage == stage))
+        _say("stopped")
+
+    async def _stop(self, child: _Child) -> None:
+        process = child.process
+        if process is None:
+            return
+        if process.returncode is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), self._stop_timeout)
+            except TimeoutError:
+                _say(f"{child.spec.name} did not stop within {self._stop_timeout:g}s; killing it")
+                _signal_group(process.pid, signal.SIGKILL)
+                await process.wait()
+        _signal_group(process.pid, signal.SIGKILL)  # whatever it started and left behind
+
+
+def check_ports(specs: Sequence[ProcessSpec]) -> None:
+    """Fail before anything starts when a port is taken, or wanted by two processes."""
+    owners: dict[int, str] = {}
+    for spec in specs:
+        for port, setting in spec.ports.items():
+            if port in owners:
+                raise StartupError(f"port {port} is wanted by both {owners[port]} and {spec.name}; set {setting}")
+            owners[port] = spec.name
+            if not port_is_free(port):
+                raise StartupError(f"port {port} ({spec.name}) is in use; set {setting} to a free port")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As servers do: a port whose old connections linger in TIME_WAIT is free to listen on.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _say(line: str, *, error: bool = False) -> None:
+    print(line, file=sys.stderr if error else sys.stdout, flush=True)
+
+
+async def _unless(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> bool:
+    """Run `work` to its end, or cancel it when `stop` is set first; True when it ran to its end."""
+    working = asyncio.create_task(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not working.done():
+        working.cancel()
+        await asyncio.gather(working, return_exceptions=True)
+        return False
+    working.result()  # raises what `work` raised
+    return True
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    """Signal a child's whole process group (its id is the child's pid: each child starts its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)
+
+
+# Loaded once here: loading a library in a child between fork and exec could deadlock.
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Runs in the child before exec: have Linux send it SIGTERM when the supervisor dies, even by SIGKILL."""
+    if _libc is None:
+        return
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the supervisor died before prctl took effect
+        os._exit(1)

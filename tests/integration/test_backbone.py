@@ -1,0 +1,153 @@
+"""The event backbone against a real nats-server and a real database: nothing lost, nothing applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import nats
+import pytest
+
+from kit.events import Envelope
+from tests.support.backbone import SUBJECT, Node
+from tests.support.polling import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+
+
+async def wait_until_drained(url: str, durable: str, *, delivered: int, timeout: float = 20) -> None:
+    """Until the consumer has been handed at least `delivered` messages and acked every one of them."""
+    nc = await nats.connect(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            info = await nc.jetstream().consumer_info("BACKBONE", durable)
+            if info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.consumer_seq >= delivered:
+                return
+            assert time.monotonic() < deadline, f"consumer not drained: {info.delivered}, pending {info.num_pending}"
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+
+
+async def stream_count(url: str, stream: str = "BACKBONE") -> int:
+    nc = await nats.connect(url)
+    info = await nc.jetstream().stream_info(stream)
+    await nc.close()
+    return info.state.messages
+
+
+async def test_event_written_while_nats_is_down_is_delivered_once_when_it_returns(embedded_nats, database_url_factory):
+    producer = Node("backbone", database_url_factory("producer"), embedded_nats.url)
+    consumer = Node("mirror", database_url_factory("consumer"), embedded_nats.url, subscriptions=True)
+    await producer.bus.start()
+    await consumer.bus.start()
+    try:
+        first = producer.write_note()
+        await wait_for(lambda: consumer.applied().get(first) == 1)
+
+        embedded_nats.kill()
+        down_ids = [producer.write_note() for _ in range(5)]  # the API keeps working: commits succeed
+        await asyncio.sleep(0.5)
+        assert producer.unpublished() == 5
+
+        embedded_nats.start()
+        await wait_for(lambda: all(consumer.applied().get(i) == 1 for i in down_ids), timeout=30)
+        await wait_for(lambda: producer.unpublished() == 0)
+        assert await stream_count(embedded_nats.url) == 6
+        assert set(consumer.applied().values()) == {1}
+    finally:
+        await producer.bus.stop()
+        await consumer.bus.stop()
+
+
+async def test_a_relay_that_republishes_after_a_crash_is_deduplicated(nats_url, database_url_factory):
+    producer = Node("backbone", database_url_factory("producer"), nats_url)
+    await producer.bus.start()
+    try:
+        producer.write_note()
+        await wait_for(lambda: producer.unpublished() == 0)
+        # A crash between the PubAck and marking the row sent: the row is published again on restart.
+        with producer.engine.begin() as conn:
+            conn.execute(producer.tables.outbox.update().values(published_at=None))
+        producer.bus.wake()
+        await wait_for(lambda: producer.unpublished() == 0)
+        assert await stream_count(nats_url) == 1
+    finally:
+        await producer.bus.stop()
+
+
+async def test_a_redelivered_event_changes_nothing(nats_url, database_url_factory):
+    producer = Node("backbone", database_url_factory("producer"), nats_url)
+    consumer = Node("mirror", database_url_factory("consumer"), nats_url, subscriptions=True)
+    await producer.bus.start()
+    await consumer.bus.start()
+    try:
+        note = producer.write_note()
+        await wait_for(lambda: consumer.applied().get(note) == 1)
+        with producer.engine.connect() as conn:
+            raw = conn.execute(producer.tables.outbox.select()).mappings().one()["envelope"]
+        # The same event again, ten times, past the stream's duplicate window (a new Nats-Msg-Id each time).
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        for i in range(10):
+            await js.publish(SUBJECT, raw.encode(), headers={"Nats-Msg-Id": f"replay-{i}"})
+        await nc.close()
+        await wait_until_drained(nats_url, "mirror-backbone", delivered=11)
+        assert consumer.applied()[note] == 1
+        assert Envelope.model_validate_json(raw).id
+    finally:
+        await producer.bus.stop()
+        await consumer.bus.stop()
+
+
+async def test_a_consumer_killed_before_ack_gets_the_event_again_and_applies_it_once(nats_url, database_url_factory):
+    producer = Node("backbone", database_url_factory("producer"), nats_url)
+    consumer_db = database_url_factory("consumer")
+    consumer = Node("mirror", consumer_db, nats_url, subscriptions=True)
+
+    # The consumer commits the effect, then "dies" before its ack reaches the server.
+    async def never_ack(self, timeout: float = 1.0):  # noqa: ANN001, ANN202
+        raise ConnectionError("killed before ack")
+
+    from nats.aio.msg import Msg
+
+    original = Msg.ack_sync
+    Msg.ack_sync = never_ack
+    await producer.bus.start()
+    await consumer.bus.start()
+    try:
+        note = producer.write_note()
+        await wait_for(lambda: consumer.applied().get(note) == 1)
+        await consumer.bus.stop()
+    finally:
+        Msg.ack_sync = original
+
+    revived = Node("mirror", consumer_db, nats_url, subscriptions=True)
+    await revived.bus.start()
+    try:
+        # ack_wait is 2 s: the server redelivers, the inbox recognises the event, the consumer acks it now.
+        await wait_until_drained(nats_url, "mirror-backbone", delivered=2)
+        assert revived.applied()[note] == 1
+    finally:
+        await revived.bus.stop()
+        await producer.bus.stop()
+
+
+async def test_a_poison_event_is_parked_and_the_next_one_is_processed(nats_url, database_url_factory):
+    producer = Node("backbone", database_url_factory("producer"), nats_url)
+    consumer = Node("mirror", database_url_factory("consumer"), nats_url, subscriptions=True, max_deliver=3)
+    await producer.bus.start()
+    await consumer.bus.start()
+    try:
+        poison = producer.write_note(poison=True)
+        good = producer.write_note()
+        await wait_for(lambda: consumer.applied().get(good) == 1)
+        parked = await wait_for(consumer.dead_letters, timeout=20)
+        assert parked[0]["event_id"] and parked[0]["deliveries"] == 3
+        assert poison not in consumer.applied()
+    finally:
+        await producer.bus.stop()
+        await consumer.bus.stop()

@@ -1,0 +1,428 @@
+"""The supervisor behind `rehab up`, with small stand-ins for the services and a real embedded nats-server.
+
+`rehab up` itself runs as a real process (`python -m ops.cli up`) in a folder that holds stand-in `services` and
+`gateway` packages: `python -m services.intake` finds the stand-in there before the real one, so everything else —
+settings, ports, secrets, NATS, signals — is the real thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops.supervisor import ProcessSpec, StartupError, Supervisor, check_ports, free_port, port_is_free
+
+STANDIN = textwrap.dedent(
+    '''
+    """A stand-in for a Rehab Support process: GET /healthz answers 200 with its pid and its REHAB_ settings."""
+    import json
+    import os
+    import sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            settings = {k: v for k, v in os.environ.items() if k.startswith("REHAB_")}
+            body = json.dumps({"pid": os.getpid(), "env": settings}).encode()
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+
+    def serve(port):
+        print("standin output", flush=True)  # belongs in the log file, never on the supervisor's console
+        ThreadingHTTPServer(("127.0.0.1", port), Health).serve_forever()
+
+
+    if __name__ == "__main__":
+        serve(int(sys.argv[1]))
+    '''
+)
+
+PROCESSES = ("nats", "intake", "referrals", "funds", "gateway")
+SECRET_FILES = ("kek.json", "blind_index.key", "audit.key", "token_signing.pem", "token_signing.pub.pem")
+START_TIMEOUT = 30.0
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports nobody listens on (held together while chosen, so they differ)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def health(port: int) -> dict:
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+        f"http://127.0.0.1:{port}/healthz", timeout=2
+    ) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def eventually(check, timeout: float = 10.0):
+    """Call `check` until it returns something true (exceptions count as not yet); return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except Exception:
+            result = None
+            if time.monotonic() > deadline:
+                raise
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{check} did not come true within {timeout}s")
+        time.sleep(0.05)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def standin_spec(name: str, port: int, stage: int = 0) -> ProcessSpec:
+    return ProcessSpec(
+        name=name,
+        argv=[sys.executable, "-c", STANDIN, str(port)],
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+        ports={port: f"TEST_{name.upper()}_PORT"},
+        stage=stage,
+    )
+
+
+class Rehab:
+    """`rehab up` as a real process, its console lines collected as they come."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "up"],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._ended = False
+        self._new_line = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._new_line:
+                self.lines.append(line.rstrip("\n"))
+                self._new_line.notify_all()
+        with self._new_line:
+            self._ended = True
+            self._new_line.notify_all()
+
+    def wait_for(self, text: str, timeout: float = START_TIMEOUT) -> str:
+        """The first console line holding `text`, once it has come."""
+        deadline = time.monotonic() + timeout
+        with self._new_line:
+            while True:
+                for line in self.lines:
+                    if text in line:
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._ended:
+                    raise AssertionError(f"no line with {text!r}; the console said:\n" + "\n".join(self.lines))
+                self._new_line.wait(remaining)
+
+    def output(self) -> str:
+        with self._new_line:
+            return "\n".join(self.lines)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+# --- fixtures ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return dict(zip(PROCESSES, free_ports(len(PROCESSES)), strict=True))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A folder where `python -m services.intake` (and the others) finds a stand-in, not the real service."""
+    (tmp_path / "rehab_standin.py").write_text(STANDIN)
+    for package in ("services", "services/intake", "services/referrals", "services/funds", "gateway"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+        if package != "services":
+            variable = f"REHAB_{Path(package).name.upper()}_PORT"
+            (tmp_path / package / "__main__.py").write_text(
+                f"import os, rehab_standin\nrehab_standin.serve(int(os.environ[{variable!r}]))\n"
+            )
+    # As the real gateway does on its first start without REHAB_ADMIN_PASSWORD.
+    (tmp_path / "gateway" / "__main__.py").write_text(
+        "import os, pathlib, rehab_standin\n"
+        "secrets = pathlib.Path(os.environ['REHAB_STATE_DIR']) / 'secrets'\n"
+        "(secrets / 'admin-password.txt').write_text('not a real password')\n"
+        "rehab_standin.serve(int(os.environ['REHAB_GATEWAY_PORT']))\n"
+    )
+    return tmp_path
+
+
+@pytest.fixture
+def env(workdir: Path, ports: dict[str, int]) -> dict[str, str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("REHAB_")}
+    return {
+        **clean,
+        "REHAB_STATE_DIR": "var",  # relative on purpose: every process must get it absolute
+        **{f"REHAB_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+    }
+
+
+@pytest.fixture
+def rehab(workdir: Path, env: dict[str, str]) -> Iterator[Rehab]:
+    running = Rehab(workdir, env)
+    try:
+        running.wait_for("Rehab Support is up")
+        yield running
+    finally:
+        running.stop()
+
+
+# --- rehab up ------------------------------------------------------------------------------------------------------
+
+
+def test_up_starts_everything_and_tells_each_process_where_the_others_are(
+    rehab: Rehab, ports: dict[str, int], workdir: Path
+) -> None:
+    state_dir = workdir / "var"
+    assert f"Rehab Support is up: http://127.0.0.1:{ports['gateway']}" in rehab.output()
+    rehab.wait_for(f"logs: {state_dir / 'logs'}", timeout=5)
+    rehab.wait_for(f"the first admin's password is in {state_dir / 'secrets' / 'admin-password.txt'}", timeout=5)
+
+    for name in ("intake", "referrals", "funds", "gateway"):
+        settings = health(ports[name])["env"]
+        assert settings["REHAB_STATE_DIR"] == str(state_dir)
+        assert settings["REHAB_NATS_URL"] == f"nats://127.0.0.1:{ports['nats']}"
+        assert settings["REHAB_PORT"] == str(ports[name])
+        for other in ("intake", "referrals", "funds", "gateway"):
+            assert settings[f"REHAB_{other.upper()}_PORT"] == str(ports[other])
+    gateway = health(ports["gateway"])["env"]
+    for service in ("intake", "referrals", "funds"):
+        assert gateway[f"REHAB_{service.upper()}_URL"] == f"http://127.0.0.1:{ports[service]}"
+
+    # A real nats-server with JetStream, keeping its store under the state folder.
+    with socket.create_connection(("127.0.0.1", ports["nats"]), timeout=2) as connection:
+        info = connection.makefile().readline()
+    assert info.startswith("INFO ") and json.loads(info[5:])["jetstream"] is True
+    assert (state_dir / "nats" / "jetstream").is_dir()
+
+    # What the processes print goes to their log files, not to the console.
+    assert "standin output" in (state_dir / "logs" / "intake.log").read_text()
+    assert "standin output" not in rehab.output()
+
+
+def test_a_killed_process_is_restarted(rehab: Rehab, ports: dict[str, int]) -> None:
+    first = health(ports["intake"])["pid"]
+    os.kill(first, signal.SIGKILL)
+
+    rehab.wait_for("intake exited with code -9; restarting in 0.5s", timeout=10)
+    second = eventually(lambda: health(ports["intake"])["pid"])
+    assert second != first
+
+
+def test_sigterm_stops_every_process(rehab: Rehab) -> None:
+    children = children_of(rehab.process.pid)
+    assert len(children) == len(PROCESSES)
+
+    rehab.process.send_signal(signal.SIGTERM)
+
+    assert rehab.process.wait(10) == 0
+    rehab.wait_for("stopped", timeout=5)
+    assert [pid for pid in children if alive(pid)] == []
+
+
+def test_processes_die_with_a_killed_supervisor(rehab: Rehab) -> None:
+    children = children_of(rehab.process.pid)
+    assert len(children) == len(PROCESSES)
+
+    rehab.process.kill()
+    rehab.process.wait()
+
+    eventually(lambda: not any(alive(pid) for pid in children))
+
+
+def test_secrets_are_created_owner_only_and_kept_across_starts(workdir: Path, env: dict[str, str]) -> None:
+    secrets_dir = workdir / "var" / "secrets"
+    first = Rehab(workdir, env)
+    try:
+        first.wait_for("Rehab Support is up")
+    finally:
+        first.stop()
+    assert "created secrets in" in first.output()
+    assert secrets_dir.stat().st_mode & 0o777 == 0o700
+    files = [secrets_dir / name for name in SECRET_FILES]
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in files)
+    contents = {path.name: path.read_bytes() for path in files}
+
+    second = Rehab(workdir, env)
+    try:
+        second.wait_for("Rehab Support is up")
+    finally:
+        second.stop()
+    assert "secrets: using the existing ones" in second.output()
+    assert {path.name: path.read_bytes() for path in files} == contents
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(
+    workdir: Path, env: dict[str, str], ports: dict[str, int]
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports["gateway"]))
+        squatter.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "ops.cli", "up"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    assert result.returncode == 1
+    assert f"port {ports['gateway']} (gateway) is in use; set REHAB_GATEWAY_PORT" in result.stderr
+    assert not (workdir / "var" / "logs" / "nats.log").exists()
+
+
+# --- the Supervisor with stand-in processes ------------------------------------------------------------------------
+
+
+async def test_a_process_that_dies_during_startup_is_named_with_its_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    healthy, broken = free_ports(2)
+    specs = [
+        standin_spec("healthy", healthy),
+        ProcessSpec("broken", [sys.executable, "-c", "raise SystemExit(3)"], f"http://127.0.0.1:{broken}/", stage=1),
+    ]
+
+    code = await Supervisor(specs, log_dir=tmp_path / "logs").run()
+
+    assert code == 1
+    assert f"broken exited with code 3 during start-up; see {tmp_path / 'logs' / 'broken.log'}" in (
+        capsys.readouterr().err
+    )
+    assert port_is_free(healthy)  # what had started is stopped again
+
+
+async def test_a_process_that_never_gets_ready_is_given_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sleeper = ProcessSpec(
+        "sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], f"http://127.0.0.1:{free_port()}/"
+    )
+
+    code = await Supervisor([sleeper], log_dir=tmp_path, startup_timeout=1, stop_timeout=2).run()
+
+    assert code == 1
+    assert f"sleeper was not ready within 1s; see {tmp_path / 'sleeper.log'}" in capsys.readouterr().err
+
+
+async def test_restarts_back_off_and_stop_ends_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    supervisor = Supervisor([standin_spec("flaky", port)], log_dir=tmp_path)
+    running = asyncio.create_task(supervisor.run())
+    out = ""
+
+    async def ready(times: int) -> None:
+        """Wait until the supervisor has said `times` times that the process is ready."""
+        nonlocal out
+        deadline = time.monotonic() + 10
+        while out.count("flaky is ready") < times:
+            assert time.monotonic() < deadline, out
+            await asyncio.sleep(0.05)
+            out += capsys.readouterr().out
+
+    await ready(1)
+    for times in (2, 3):
+        os.kill(health(port)["pid"], signal.SIGKILL)
+        await ready(times)
+    last = health(port)["pid"]
+    supervisor.stop()
+
+    assert await asyncio.wait_for(running, 10) == 0
+    out += capsys.readouterr().out
+    assert "flaky exited with code -9; restarting in 0.5s" in out
+    assert "flaky exited with code -9; restarting in 1.0s" in out
+    assert "standin output" not in out  # what the process prints goes to its log file only
+    assert (tmp_path / "flaky.log").read_text().count("supervisor: starting flaky") == 3
+    assert not alive(last)
+    assert port_is_free(port)
+
+
+def test_a_port_wanted_twice_is_refused() -> None:
+    port = free_port()
+    with pytest.raises(StartupError, match=f"port {port} is wanted by both a and b"):
+        check_ports([standin_spec("a", port), standin_spec("b", port)])
+
+
+def test_an_external_nats_is_passed_on_and_none_is_started(workdir: Path, env: dict[str, str]) -> None:
+    external = "nats://operator:s3cret@127.0.0.1:4999"
+    rehab = Rehab(workdir, {**env, "REHAB_NATS_URL": external})
+    try:
+        rehab.wait_for("Rehab Support is up")
+        children = children_of(rehab.process.pid)
+        settings = health(int(env["REHAB_INTAKE_PORT"]))["env"]
+    finally:
+        rehab.stop()
+
+    assert len(children) == len(PROCESSES) - 1
+    assert settings["REHAB_NATS_URL"] == external
+    assert "s3cret" not in rehab.output()
+    assert not (workdir / "var" / "logs" / "nats.log").exists()

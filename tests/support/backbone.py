@@ -1,0 +1,62 @@
+"""A tiny producer and consumer built only from the kit, to prove the event backbone without any domain."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
+from sqlmodel import Session
+
+from kit import db
+from kit.bus import Bus, BusOptions, Subscription
+from kit.events import Envelope, record_event
+from kit.tables import KitTables
+
+SUBJECT = "rehab.backbone.note.created"
+
+
+class Node:
+    """One process's worth of kit: a database with the kit tables plus one table, and a bus."""
+
+    def __init__(self, name: str, db_url: str, nats_url: str, *, subscriptions: bool = False, max_deliver: int = 3) -> None:
+        self.metadata = MetaData()
+        self.tables = KitTables(self.metadata)
+        self.notes = Table("notes", self.metadata, Column("id", String(36), primary_key=True), Column("applied", Integer))
+        self.engine = db.make_engine(db_url)
+        self.metadata.create_all(self.engine)  # a throwaway test database
+        self.factory = db.make_session_factory(self.engine)
+        subs = [Subscription(producer="backbone", durable=f"{name}-backbone", handlers={SUBJECT: self.apply})] if subscriptions else []
+        self.bus = Bus(service=name, url=nats_url, engine=self.engine, session_factory=self.factory, tables=self.tables,
+                       subscriptions=subs, options=BusOptions(max_deliver=max_deliver, ack_wait=2, relay_poll_seconds=0.2,
+                                                              idle_fetches_before_check=2))
+        self.fail_ids: set[str] = set()
+
+    def write_note(self, *, poison: bool = False) -> str:
+        note_id = str(uuid.uuid4())
+        with db.transaction(self.factory) as session:
+            session.execute(insert(self.notes).values(id=note_id, applied=0))
+            record_event(session, self.tables, source="/test/backbone", type=SUBJECT, subject=note_id,
+                         data={"note_id": note_id, "poison": poison})
+        self.bus.wake()
+        return note_id
+
+    def apply(self, session: Session, event: Envelope) -> None:
+        if event.data.get("poison"):
+            raise ValueError("poison")
+        note_id = event.data["note_id"]
+        if session.execute(select(self.notes.c.id).where(self.notes.c.id == note_id)).first():
+            session.execute(update(self.notes).where(self.notes.c.id == note_id).values(applied=self.notes.c.applied + 1))
+        else:
+            session.execute(insert(self.notes).values(id=note_id, applied=1))
+
+    def applied(self) -> dict[str, int]:
+        with db.transaction(self.factory) as session:
+            return {r.id: r.applied for r in session.execute(select(self.notes))}
+
+    def unpublished(self) -> int:
+        with db.transaction(self.factory) as session:
+            return len(session.execute(select(self.tables.outbox.c.seq).where(self.tables.outbox.c.published_at.is_(None))).all())
+
+    def dead_letters(self) -> list:
+        with db.transaction(self.factory) as session:
+            return list(session.execute(select(self.tables.dead_letters)).mappings())

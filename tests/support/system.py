@@ -1,0 +1,182 @@
+"""The whole system as processes: `rehab up` in a temporary state folder on free ports, and small clients for it.
+
+Used by the end-to-end story, the fuzzing and the fault tests. With REHAB_TEST_POSTGRES_URL / REHAB_TEST_NATS_URL
+set, the system uses fresh PostgreSQL databases and that NATS server, as the rest of the suite does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from tests.support.nats import free_port, reset_streams
+from tests.support.postgres import create_database, drop_database
+
+EXTERNAL_PG = os.environ.get("REHAB_TEST_POSTGRES_URL")
+EXTERNAL_NATS = os.environ.get("REHAB_TEST_NATS_URL")
+
+ADMIN_PASSWORD = "Admin-Passphrase-2026!"
+STAFF_PASSWORD = "Long-enough-passphrase-42"
+PROCESSES = ("intake", "referrals", "funds", "gateway")
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.2) -> T:
+    """Retry `check` until it returns something truthy (events travel asynchronously)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"not reached in {timeout}s; last: {last!r}")
+
+
+class System:
+    """`rehab up` in a temporary state folder, on free ports.
+
+    `databases` gives some processes a database URL of the test's choosing (e.g. a private PostgreSQL server);
+    `env` adds settings; `own_nats` starts the embedded NATS even when the suite has an external one (a test that
+    kills NATS must not kill a server others share).
+    """
+
+    def __init__(self, root: Path, *, databases: Mapping[str, str] | None = None,
+                 env: Mapping[str, str] | None = None, own_nats: bool = False) -> None:
+        self.state = root / "var"
+        self.ports = {name: free_port() for name in (*PROCESSES, "nats")}
+        self.gateway_port = self.ports["gateway"]
+        self.env = {
+            **os.environ,
+            "REHAB_STATE_DIR": str(self.state),
+            **{f"REHAB_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
+            "REHAB_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        }
+        self.created_databases: list[str] = []
+        for name in PROCESSES:
+            if databases and name in databases:
+                self.env[f"REHAB_{name.upper()}_DATABASE_URL"] = databases[name]
+            elif EXTERNAL_PG:
+                url = create_database(EXTERNAL_PG, f"rehab_e2e_{name}_{uuid.uuid4().hex[:8]}")
+                self.created_databases.append(url)
+                self.env[f"REHAB_{name.upper()}_DATABASE_URL"] = url
+        self.external_nats = None if own_nats else EXTERNAL_NATS
+        if self.external_nats:
+            reset_streams(self.external_nats)
+            self.env["REHAB_NATS_URL"] = self.external_nats
+        self.env.update(env or {})
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.gateway_port}"
+
+    # ---- running -------------------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 90) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.output = open(self.state.parent / "supervisor.out", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "up"], env=self.env,
+                                     stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        eventually(self._ready, timeout=timeout, interval=0.3)
+
+    def _ready(self) -> bool:
+        assert self.proc and self.proc.poll() is None, f"rehab up exited: {self.console()}"
+        return self.ready()
+
+    def ready(self) -> bool:
+        """The gateway answers /readyz with 200: it and every service behind it can work."""
+        try:
+            return httpx.get(self.url + "/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def console(self) -> str:
+        return (self.state.parent / "supervisor.out").read_text(errors="replace")
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=20)
+        self.output.close()
+        return code
+
+    def cleanup(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for url in self.created_databases:
+            drop_database(EXTERNAL_PG, url)
+
+    # ---- its parts ---------------------------------------------------------------------------------------------
+
+    def database_url(self, name: str) -> str:
+        return self.env.get(f"REHAB_{name.upper()}_DATABASE_URL") or f"sqlite:///{self.state / f'{name}.db'}"
+
+    def pid(self, name: str) -> int:
+        """The pid of the process listening on `name`'s port (one of PROCESSES, or "nats" for the embedded one)."""
+        found = pid_listening_on(self.ports[name])
+        assert found is not None, f"nothing listens on {name}'s port {self.ports[name]}"
+        return found
+
+    def kill(self, name: str, signum: int = signal.SIGKILL) -> int:
+        """Send `signum` to one of the system's processes (the supervisor restarts it); its pid."""
+        pid = self.pid(name)
+        os.kill(pid, signum)
+        return pid
+
+    def run_cli(self, *args: str, timeout: float = 60, **kwargs: Any) -> subprocess.CompletedProcess:
+        """`rehab …` with this system's settings."""
+        return subprocess.run([sys.executable, "-m", "ops.cli", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=False, **kwargs)
+
+
+def pid_listening_on(port: int) -> int | None:
+    """Which process listens on 127.0.0.1:`port`, from /proc (no lsof or ss needed)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{inode}]")
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+class Client:
+    """An httpx client with a bearer token, for one signed-in user or partner."""
+
+    def __init__(self, base: str, token: str, timeout: float = 10) -> None:
+        self.token = token
+        self.http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+
+    def __getattr__(self, verb: str):
+        return getattr(self.http, verb)
+
+
+def sign_in(base: str, **form: str) -> Client:
+    answer = httpx.post(base + "/auth/token", data=form, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return Client(base, answer.json()["access_token"])
