@@ -1,0 +1,136 @@
+"""Who may pass the gateway: a verified token, a subject that is still enabled, and a request budget left.
+
+Everything here runs on every forwarded request, so each step is a dictionary look-up in the common case:
+verified tokens are remembered until they expire, and a subject's standing (enabled user, unrevoked client) for
+about a second, or until the gateway itself changes it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from kit.auth import Principal, TokenVerifier, bearer_token
+from kit.problems import Problem
+
+_MAX_REMEMBERED = 10_000
+
+_DISABLED = Problem(401, "The access token is no longer valid: its user is disabled or its client revoked.",
+                    kind="invalid-token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class VerifiedTokens:
+    """TokenVerifier with a memory: a token's signature is checked once, its expiry on every use."""
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self.verifier = verifier
+        self._seen: dict[str, Principal] = {}
+
+    def verify(self, token: str) -> Principal:
+        principal = self._seen.get(token)
+        if principal is not None:
+            if principal.claims["exp"] > time.time():
+                return principal
+            del self._seen[token]
+        principal = self.verifier.verify(token)  # raises a 401 problem
+        if len(self._seen) >= _MAX_REMEMBERED:
+            self._seen.clear()
+        self._seen[token] = principal
+        return principal
+
+
+class Standing:
+    """Whether a token's subject may still act, asked of the database at most once per `ttl` seconds per subject."""
+
+    def __init__(self, lookup: Callable[[str, str | None], frozenset[str] | None], ttl: float) -> None:
+        self._lookup = lookup  # (sub, partner_id) → the roles it holds now, or None
+        self._ttl = ttl
+        self._known: dict[str, tuple[float, frozenset[str] | None]] = {}
+
+    def allows(self, principal: Principal) -> bool:
+        now = time.monotonic()
+        entry = self._known.get(principal.sub)
+        if entry is None or entry[0] <= now:
+            roles = self._lookup(principal.sub, principal.partner_id)
+            if len(self._known) >= _MAX_REMEMBERED:
+                self._known.clear()
+            entry = (now + self._ttl, roles)
+            self._known[principal.sub] = entry
+        roles = entry[1]
+        # A token may not claim more than its subject holds now (roles are never widened by an old token).
+        return roles is not None and principal.roles <= roles
+
+    def forget(self, sub: str) -> None:
+        """Called when the gateway changes a subject, so the change holds from the next request on."""
+        self._known.pop(sub, None)
+
+
+class RateLimit:
+    """`limits`' in-memory fixed window, answering 429 with Retry-After once a key has spent its budget."""
+
+    def __init__(self, rule: str, *, scope: str) -> None:
+        self.item: RateLimitItem = parse(rule)
+        self.scope = scope
+        self._limiter = FixedWindowRateLimiter(MemoryStorage())
+
+    async def spend(self, key: str) -> None:
+        if await self._limiter.hit(self.item, self.scope, key):
+            return
+        reset_at, _remaining = await self._limiter.get_window_stats(self.item, self.scope, key)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise Problem(429, "Too many requests; try again later.", kind="rate-limited",
+                      headers={"Retry-After": str(retry_after)})
+
+
+class Gatekeeper:
+    """The three checks, in the order a request meets them."""
+
+    def __init__(self, tokens: VerifiedTokens, standing: Standing, budget: RateLimit) -> None:
+        self.tokens = tokens
+        self.standing = standing
+        self.budget = budget
+
+    async def admit(self, authorization: str | None) -> Principal:
+        """The verified, still-enabled caller with budget left; a 401 or 429 problem otherwise."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Problem(401, "This path needs a bearer access token.", kind="missing-token",
+                          headers={"WWW-Authenticate": "Bearer"})
+        principal = self.tokens.verify(token.strip())
+        if not self.standing.allows(principal):
+            raise _DISABLED
+        await self.budget.spend(principal.sub)
+        return principal
+
+
+async def gateway_principal(request: Request) -> Principal:
+    """The dependency for the gateway's own protected routes; kit's role checks then reuse what it found."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    bearer_token(request)  # the same 401 as everywhere when there is no bearer token
+    principal = await request.app.state.gatekeeper.admit(request.headers.get("authorization"))
+    request.state.principal = principal
+    return principal
+
+
+GatewayPrincipal = Annotated[Principal, Depends(gateway_principal)]
+
+
+def gateway_role(role: str):  # noqa: ANN201
+    """A dependency letting through only callers holding `role`, checked after `gateway_principal`."""
+
+    async def _check(principal: GatewayPrincipal) -> Principal:
+        if role not in principal.roles:
+            raise Problem(403, "Your role does not allow this action.", kind="forbidden")
+        return principal
+
+    _check.__name__ = f"require_{role}"
+    return _check

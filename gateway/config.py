@@ -1,0 +1,66 @@
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from kit import secrets as secret_files
+from kit.settings import ProcessSettings
+
+
+class GatewaySettings(ProcessSettings):
+    """The public door: its own database, the signing key, the backends it forwards to, and its limits."""
+
+    process_name = "gateway"
+
+    port: int = Field(8000, validation_alias="REHAB_GATEWAY_PORT")
+    database_url: str | None = Field(None, validation_alias="REHAB_GATEWAY_DATABASE_URL")
+
+    intake_url: str = Field("http://127.0.0.1:8101", validation_alias="REHAB_INTAKE_URL")
+    referrals_url: str = Field("http://127.0.0.1:8102", validation_alias="REHAB_REFERRALS_URL")
+    funds_url: str = Field("http://127.0.0.1:8103", validation_alias="REHAB_FUNDS_URL")
+
+    token_private_key_file: Path | None = None
+    token_ttl_seconds: int = Field(600, ge=60, le=3600)
+    audit_key_file: Path | None = None
+    # The first admin's password; without it one is generated and written owner-only under the secrets folder.
+    admin_password: SecretStr | None = None
+
+    # Argon2id cost (argon2-cffi's default is RFC 9106's low-memory profile); at most this many hashes at once.
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=19456)
+    argon2_parallelism: int = Field(4, ge=1)
+    concurrent_password_checks: int = Field(2, ge=1)
+
+    # Sign-in: after each failure the account waits longer; at `lockout_after_failures` it locks for a while.
+    signin_backoff_seconds: float = Field(1.0, ge=0)
+    lockout_after_failures: int = Field(5, ge=1)
+    lockout_seconds: int = Field(900, ge=1)
+    signin_rate_limit: str = "20/minute"  # per client address, on /auth/token
+    api_rate_limit: str = "600/minute"  # per principal, on /api/*
+    # How long the gateway trusts "this user is enabled / this client is not revoked" before asking its database.
+    principal_check_seconds: float = Field(1.0, ge=0, le=5)
+
+    backend_connect_timeout_seconds: float = Field(1.0, gt=0)
+    backend_timeout_seconds: float = Field(10.0, gt=0)
+    backend_connections: int = Field(100, ge=1)
+    readiness_timeout_seconds: float = Field(2.0, gt=0)
+    openapi_refresh_seconds: float = Field(60.0, ge=0)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or self.sqlite_url(self.process_name)
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.token_private_key_file or self.secrets_path / secret_files.TOKEN_PRIVATE_KEY_FILE
+
+    @property
+    def audit_key_path(self) -> Path:
+        return self.audit_key_file or self.secrets_path / secret_files.AUDIT_KEY_FILE
+
+    @property
+    def admin_password_path(self) -> Path:
+        return self.secrets_path / "admin-password.txt"
+
+    @property
+    def backends(self) -> dict[str, str]:
+        return {"intake": self.intake_url, "referrals": self.referrals_url, "funds": self.funds_url}

@@ -1,0 +1,501 @@
+"""The staff web console: server-rendered pages and plain HTML forms, served by the gateway.
+
+A visit carries the access token in an HttpOnly, SameSite=Strict cookie; every POST carries a CSRF token (an HMAC of
+that access token) in a hidden field. The console asks the services the same way the API does: over HTTP to the
+backend, with the user's own bearer token, so each service re-checks the role itself. Pages never load anything from
+outside the system, and every HTML answer sets a strict Content-Security-Policy of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+import httpx
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException
+
+from gateway import api
+from gateway.console import i18n
+from gateway.routing import route_for
+from kit import context, logs
+from kit.auth import Principal
+from kit.problems import Problem
+
+log = logs.get("gateway.console")
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "rehab_session"
+LANGUAGE_COOKIE = "rehab_lang"
+PRE_SESSION_COOKIE = "rehab_pre_session"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+CATEGORIES = ("medical", "psychological", "relocation", "legal", "housing", "employment", "financial")
+URGENCIES = ("low", "medium", "high", "critical")
+PAYMENT_METHODS = ("bank_transfer", "card", "cash", "mobile_money", "crypto", "other")
+
+router = APIRouter(include_in_schema=False)
+STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}  # fixed at start: no path tricks
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                        trim_blocks=True, lstrip_blocks=True)
+
+
+# --- the visit: who is signed in, in which language --------------------------------------------------------------
+
+@dataclass
+class Visit:
+    request: Request
+    token: str
+    principal: Principal
+    language: str
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.request, self.token)
+
+    def can(self, role: str) -> bool:
+        return role in self.principal.roles
+
+
+def csrf_token(request: Request, session_token: str) -> str:
+    return hmac.new(_csrf_key(request), session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def _csrf_key(request: Request) -> bytes:
+    """Derived from the token-signing key, so every gateway replica agrees and a key rotation ends every form."""
+    state = request.app.state
+    key = getattr(state, "console_csrf_key", None)
+    if key is None:
+        signing_key = request.app.state.runtime.settings.private_key_path.read_bytes()
+        key = state.console_csrf_key = hashlib.sha256(b"rehab console csrf\0" + signing_key).digest()
+    return key
+
+
+def language_of(request: Request) -> str:
+    return i18n.chosen(request.cookies.get(LANGUAGE_COOKIE))
+
+
+async def visit(request: Request) -> Visit:
+    """The signed-in visitor; anyone else is sent to the sign-in page. A POST without the right CSRF token is 403."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise HTTPException(303, headers={"Location": "/"})
+    try:
+        principal = await request.app.state.gatekeeper.admit(f"Bearer {token}")
+    except Problem as problem:
+        if problem.status == 429:
+            raise
+        raise HTTPException(303, headers={"Location": "/?expired=1"}) from None
+    if request.method == "POST":
+        form = await request.form()
+        sent = str(form.get("csrf", ""))
+        if not hmac.compare_digest(sent, csrf_token(request, token)):
+            raise HTTPException(403, "The form is out of date or was not sent from this console; reload the page.")
+    return Visit(request=request, token=token, principal=principal, language=language_of(request))
+
+
+VisitDep = Annotated[Visit, Depends(visit)]
+
+
+def render(request: Request, name: str, *, visit_: Visit | None = None, status: int = 200,
+           **values: Any) -> HTMLResponse:
+    language = visit_.language if visit_ else language_of(request)
+    page = templates.get_template(name).render(
+        t=i18n.translator(language), lang=language, languages=i18n.LANGUAGE_NAMES, visit=visit_,
+        csrf=visit_.csrf if visit_ else "", here=_here(request),
+        money=lambda amount, currency: i18n.format_money(amount, currency, language),
+        when=lambda value: i18n.format_date(value, language), **values)
+    return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
+
+
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def back_to(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303,
+                            headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site: never `//elsewhere` or an absolute address."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+# --- asking the services, as the user ----------------------------------------------------------------------------
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    text: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def problem(self) -> str | None:
+        if self.ok:
+            return None
+        if isinstance(self.body, dict):
+            detail = self.body.get("detail")
+            if isinstance(detail, list):  # a validation error: say which fields
+                return "; ".join(f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
+                                 for item in detail if isinstance(item, dict))
+            if detail:
+                return str(detail)
+        return f"The service answered {self.status}."
+
+
+async def call(v: Visit, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+               idempotency_key: str | None = None) -> Answer:
+    """One request to the service behind `path`, with the visitor's token; problems become an `Answer` to show."""
+    route = route_for(path)
+    assert route is not None, path
+    state = v.request.app.state
+    if not v.principal.roles & route.roles:
+        return Answer(403, {"detail": "Your role does not allow this action."})
+    headers = {"Authorization": f"Bearer {v.token}", "X-Request-ID": context.request_id() or context.new_request_id()}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    settings = state.runtime.settings
+    try:
+        response = await state.runtime.calls.request(
+            method, state.backend_urls[route.backend] + path, json=json,
+            params={key: value for key, value in (params or {}).items() if value not in (None, "")},
+            headers=headers, timeout=settings.backend_timeout_seconds)
+    except httpx.HTTPError as error:
+        log.warning("console call failed", backend=route.backend, error_type=type(error).__name__)
+        return Answer(503, {"detail": f"The {route.backend} service is not available right now; try again shortly."})
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return Answer(response.status_code, body, response.text)
+
+
+def items(answer: Answer) -> list[dict[str, Any]]:
+    return answer.body.get("items", []) if answer.ok and isinstance(answer.body, dict) else []
+
+
+@router.get("/console/static/{name}")
+async def static_file(name: str) -> Response:
+    path = STATIC.get(name)
+    if path is None:
+        raise HTTPException(404, "There is no such file.")
+    return FileResponse(path, media_type=STATIC_TYPES.get(path.suffix, "application/octet-stream"),
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+
+# --- sign-in, sign-out, language ---------------------------------------------------------------------------------
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            principal = await request.app.state.gatekeeper.admit(f"Bearer {token}")
+        except Problem:
+            principal = None
+        if principal is not None:
+            if "caseworker" in principal.roles:
+                return back_to("/console/cases")
+            if "finance" in principal.roles:
+                return back_to("/console/grants")
+            v = Visit(request=request, token=token, principal=principal, language=language_of(request))
+            return render(request, "home.html", visit_=v)
+    return sign_in_page(request, expired=bool(request.query_params.get("expired")))
+
+
+def sign_in_page(request: Request, *, status: int = 200, **values: Any) -> HTMLResponse:
+    """The sign-in form carries a fresh pre-session token, also set as a cookie: a form posted from another site
+    cannot know it, so nobody can be signed in to someone else's account behind their back (login CSRF)."""
+    pre_session = secrets.token_urlsafe(24)
+    response = render(request, "sign_in.html", status=status, pre_session=pre_session, **values)
+    response.set_cookie(PRE_SESSION_COOKIE, pre_session, max_age=3600, path="/console/sign-in", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/console/sign-in")
+async def sign_in(request: Request) -> Response:
+    form = await request.form()
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    expected = request.cookies.get(PRE_SESSION_COOKIE, "")
+    if not expected or not hmac.compare_digest(str(form.get("pre_session", "")), expected):
+        return sign_in_page(request, status=403, stale=True, username=username)
+    runtime = request.app.state.runtime
+    try:
+        await runtime.signin_limit.spend(api.client_address(request))
+        if not username or not password:
+            raise api.oauth_error(400, "invalid_request", "")
+        token = await api._password_grant(runtime, username, password)  # the API's own sign-in, in-process
+    except Problem as problem:
+        return sign_in_page(request, status=429 if problem.status == 429 else 401, failed=True, username=username)
+    response = back_to("/")
+    response.delete_cookie(PRE_SESSION_COOKIE, path="/console/sign-in")
+    response.set_cookie(SESSION_COOKIE, token, max_age=runtime.issuer.ttl_seconds, path="/", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/console/sign-out")
+async def sign_out(v: VisitDep) -> Response:
+    response = back_to("/")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=v.request.url.scheme == "https")
+    return response
+
+
+@router.get("/console/language/{language}")
+async def choose_language(language: str, request: Request, next: str | None = None) -> Response:
+    """Remembered for a year; a plain link, so it works before signing in and without JavaScript."""
+    response = back_to(safe_next(next))
+    response.set_cookie(LANGUAGE_COOKIE, i18n.chosen(language), max_age=365 * 86400, path="/", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+# --- caseworker: cases -------------------------------------------------------------------------------------------
+
+@router.get("/console/cases", response_class=HTMLResponse)
+async def cases(v: VisitDep, q: str | None = None, cursor: str | None = None) -> Response:
+    answer = await call(v, "GET", "/api/intake/cases", params={"q": (q or "").strip(), "cursor": cursor, "limit": 50})
+    next_cursor = answer.body.get("next_cursor") if answer.ok else None
+    next_link = f"/console/cases?{urlencode({'q': q or '', 'cursor': next_cursor})}" if next_cursor else None
+    return render(v.request, "cases.html", visit_=v, q=q or "", cases=items(answer), problem=answer.problem,
+                  next_link=next_link)
+
+
+@router.get("/console/cases/new", response_class=HTMLResponse)
+async def new_case(v: VisitDep) -> Response:
+    return render(v.request, "case_new.html", visit_=v, form={})
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
+
+
+def case_body(form: dict[str, str]) -> dict[str, Any]:
+    contact = {key: form[key].strip() for key in ("phone", "telegram", "signal", "email") if form.get(key, "").strip()}
+    body: dict[str, Any] = {
+        "full_name": form.get("full_name", "").strip(),
+        "other_names": [line.strip() for line in form.get("other_names", "").splitlines() if line.strip()],
+        "languages": _lines(form.get("languages", "")),
+        "contact": contact or None,
+    }
+    for key in ("date_of_birth", "country", "city", "safety_notes"):
+        if form.get(key, "").strip():
+            body[key] = form[key].strip().upper() if key == "country" else form[key].strip()
+    return body
+
+
+@router.post("/console/cases", response_class=HTMLResponse)
+async def create_case(v: VisitDep) -> Response:
+    form = {key: str(value) for key, value in (await v.request.form()).items() if key != "csrf"}
+    answer = await call(v, "POST", "/api/intake/cases", json=case_body(form))
+    if not answer.ok:
+        return render(v.request, "case_new.html", visit_=v, form=form, problem=answer.problem, status=answer.status)
+    return render(v.request, "case_created.html", visit_=v, case=answer.body,
+                  duplicates=answer.body.get("possible_duplicates") or [])
+
+
+async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
+    case = await call(v, "GET", f"/api/intake/cases/{case_id}")
+    if not case.ok:
+        return {"case": None, "problem": case.problem, "status": case.status}
+    values: dict[str, Any] = {"case": case.body, "status": 200}
+    if case.body.get("status") == "erased":
+        return values
+    needs = await call(v, "GET", f"/api/intake/cases/{case_id}/needs", params={"limit": 100})
+    consent = await call(v, "GET", f"/api/intake/cases/{case_id}/consent")
+    referrals = await call(v, "GET", "/api/referrals/referrals", params={"case_id": case_id, "limit": 100})
+    timeline = await call(v, "GET", f"/api/intake/cases/{case_id}/timeline", params={"limit": 200})
+    partners = await call(v, "GET", "/api/referrals/partners", params={"limit": 200})
+    values.update(needs=items(needs), consent=consent.body.get("current") if consent.ok else None,
+                  referrals=items(referrals), timeline=items(timeline),
+                  partner_names={p["id"]: p["name"] for p in items(partners)},
+                  side_problems=[a.problem for a in (needs, consent, referrals, timeline) if a.problem])
+    return values
+
+
+@router.get("/console/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(case_id: uuid.UUID, v: VisitDep) -> Response:
+    values = await _case_page_values(v, str(case_id))
+    status = values.pop("status")
+    return render(v.request, "case.html", visit_=v, status=status, categories=CATEGORIES, urgencies=URGENCIES,
+                  **values)
+
+
+async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None) -> Response:
+    answer = await call(v, method, f"/api/intake/cases/{case_id}{path}", json=json)
+    if answer.ok:
+        return back_to(f"/console/cases/{case_id}")
+    values = await _case_page_values(v, str(case_id))
+    values.pop("status")
+    return render(v.request, "case.html", visit_=v, status=answer.status, categories=CATEGORIES,
+                  urgencies=URGENCIES, **{**values, "problem": answer.problem})
+
+
+@router.post("/console/cases/{case_id}/needs")
+async def add_need(case_id: uuid.UUID, v: VisitDep) -> Response:
+    form = await v.request.form()
+    return await _act_on_case(v, case_id, "POST", "/needs", {
+        "category": form.get("category"), "urgency": form.get("urgency"),
+        "notes": str(form.get("notes", "")).strip() or None})
+
+
+@router.post("/console/cases/{case_id}/consent")
+async def record_consent(case_id: uuid.UUID, v: VisitDep) -> Response:
+    form = await v.request.form()
+    return await _act_on_case(v, case_id, "PUT", "/consent", {
+        "categories": [str(c) for c in form.getlist("categories")],
+        "share_contact": form.get("share_contact") == "on", "share_health": form.get("share_health") == "on",
+        "method": form.get("method") or "verbal", "expires_on": str(form.get("expires_on", "")) or None})
+
+
+@router.post("/console/cases/{case_id}/close")
+async def close_case(case_id: uuid.UUID, v: VisitDep) -> Response:
+    return await _act_on_case(v, case_id, "POST", "/close")
+
+
+@router.get("/console/cases/{case_id}/erase", response_class=HTMLResponse)
+async def erase_confirmation(case_id: uuid.UUID, v: VisitDep) -> Response:
+    case = await call(v, "GET", f"/api/intake/cases/{case_id}")
+    return render(v.request, "erase.html", visit_=v, case=case.body if case.ok else None, problem=case.problem,
+                  status=case.status if not case.ok else 200)
+
+
+@router.post("/console/cases/{case_id}/erase")
+async def erase_case(case_id: uuid.UUID, v: VisitDep) -> Response:
+    return await _act_on_case(v, case_id, "DELETE", "")
+
+
+# --- caseworker: referrals ---------------------------------------------------------------------------------------
+
+@router.get("/console/cases/{case_id}/refer", response_class=HTMLResponse)
+async def referral_form(case_id: uuid.UUID, v: VisitDep, category: str | None = None, country: str | None = None,
+                        language: str | None = None) -> Response:
+    return await _referral_page(v, case_id, {"category": category or "", "country": (country or "").upper(),
+                                             "language": language or ""})
+
+
+async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], *, form: dict[str, str] | None = None,
+                         problem: str | None = None, status: int = 200) -> Response:
+    case = await call(v, "GET", f"/api/intake/cases/{case_id}")
+    consent = await call(v, "GET", f"/api/intake/cases/{case_id}/consent")
+    current = consent.body.get("current") if consent.ok else None
+    allowed = list(current["categories"]) if current else []
+    category = filters["category"] if filters["category"] in allowed else (allowed[0] if allowed else "")
+    partners: list[dict[str, Any]] = []
+    if category:
+        found = await call(v, "GET", "/api/referrals/partners",
+                           params={"category": category, "country": filters["country"], "limit": 200})
+        partners = [p for p in items(found) if p.get("active", True)
+                    and (not filters["language"] or filters["language"] in p.get("languages", []))]
+        problem = problem or found.problem
+    return render(v.request, "refer.html", visit_=v, status=status if case.ok else case.status,
+                  case=case.body if case.ok else None, consent=current, allowed=allowed,
+                  filters={**filters, "category": category}, partners=partners, form=form or {},
+                  problem=problem or case.problem or consent.problem)
+
+
+@router.post("/console/cases/{case_id}/refer", response_class=HTMLResponse)
+async def send_referral(case_id: uuid.UUID, v: VisitDep) -> Response:
+    form = {key: str(value) for key, value in (await v.request.form()).items() if key != "csrf"}
+    packet = {"display_name": form.get("display_name", "").strip(), "language": form.get("packet_language") or None,
+              "note": form.get("note") or None}
+    # Disabled fields are not sent by a browser; whatever arrives anyway is checked against the consent by the service.
+    for key in ("contact", "health_summary"):
+        if form.get(key, "").strip():
+            packet[key] = form[key].strip()
+    answer = await call(v, "POST", "/api/referrals/referrals", json={
+        "case_id": str(case_id), "partner_id": form.get("partner_id", ""),
+        "need_category": form.get("category", ""), "packet": packet})
+    if answer.ok:
+        return back_to(f"/console/cases/{case_id}")
+    filters = {"category": form.get("category", ""), "country": form.get("country", ""),
+               "language": form.get("language", "")}
+    return await _referral_page(v, case_id, filters, form=form, problem=answer.problem, status=answer.status)
+
+
+# --- finance: grants, the disbursement queue, the report ---------------------------------------------------------
+
+def bar_parts(grant: dict[str, Any]) -> list[tuple[str, float]]:
+    """Shares of the budget for the bar: paid, committed, available (in percent, summing to 100)."""
+    try:
+        budget = float(grant["budget"])
+        parts = [(name, float(grant[name])) for name in ("paid", "committed", "available")]
+    except (KeyError, ValueError):
+        return []
+    if budget <= 0:
+        return []
+    return [(name, round(100 * value / budget, 2)) for name, value in parts]
+
+
+@router.get("/console/grants", response_class=HTMLResponse)
+async def grants(v: VisitDep) -> Response:
+    answer = await call(v, "GET", "/api/funds/grants", params={"limit": 200})
+    listed = items(answer)
+    return render(v.request, "grants.html", visit_=v, grants=listed, bars={g["id"]: bar_parts(g) for g in listed},
+                  problem=answer.problem)
+
+
+@router.get("/console/disbursements", response_class=HTMLResponse)
+async def disbursements(v: VisitDep) -> Response:
+    return await _queue_page(v)
+
+
+async def _queue_page(v: Visit, *, problem: str | None = None, status: int = 200) -> Response:
+    requested = await call(v, "GET", "/api/funds/disbursements", params={"status": "requested", "limit": 200})
+    approved = await call(v, "GET", "/api/funds/disbursements", params={"status": "approved", "limit": 200})
+    return render(v.request, "disbursements.html", visit_=v, requested=items(requested), approved=items(approved),
+                  methods=PAYMENT_METHODS, new_key=lambda: str(uuid.uuid4()),
+                  problem=problem or requested.problem or approved.problem, status=status)
+
+
+@router.post("/console/disbursements/{disbursement_id}/{action}")
+async def act_on_disbursement(disbursement_id: uuid.UUID, action: str, v: VisitDep) -> Response:
+    if action not in ("approve", "reject", "pay"):
+        raise HTTPException(404, "There is no such action.")
+    form = await v.request.form()
+    # One key per rendered form, so a double click pays once; a form without one (not ours) still gets a fresh key.
+    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
+    body = None
+    if action == "pay":
+        body = {"method": form.get("method"), "reference": str(form.get("reference", "")).strip()}
+    answer = await call(v, "POST", f"/api/funds/disbursements/{disbursement_id}/{action}", json=body,
+                        idempotency_key=key)
+    if answer.ok:
+        return back_to("/console/disbursements")
+    return await _queue_page(v, problem=answer.problem, status=answer.status)
+
+
+@router.get("/console/reports/grants.csv")
+async def grants_report_csv(v: VisitDep) -> Response:
+    answer = await call(v, "GET", "/api/funds/reports/grants", params={"format": "csv"})
+    if not answer.ok:
+        raise HTTPException(answer.status, answer.problem or "The report is not available.")
+    return Response(answer.text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="grants-report.csv"',
+                             "Cache-Control": "no-store", "Content-Security-Policy": CSP})
+
+
+def quoted(value: str) -> str:
+    return quote(value, safe="")
+
+
+templates.filters["q"] = quoted

@@ -1,0 +1,173 @@
+"""The gateway's process: one app factory, used by `python -m gateway` and by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import Depends, FastAPI
+
+from gateway import api, console, service
+from gateway.access import Gatekeeper, RateLimit, Standing, VerifiedTokens, gateway_principal
+from gateway.config import GatewaySettings
+from gateway.domain import LockoutPolicy, password_weakness
+from gateway.forward import ForwardingMiddleware, forwarding_session
+from gateway.models import MIGRATIONS_DIR, kit_tables
+from gateway.openapi import ServiceDocuments
+from gateway.passwords import Hasher
+from gateway.runtime import GatewayRuntime
+from kit import db, http, logs, migrations, problems, tracing
+from kit.audit import AuditTrail, audit_router
+from kit.auth import TokenIssuer, TokenVerifier
+from kit.secrets import read_key_file
+from kit.service import SessionDep, fastapi_telemetry, serve
+
+log = logs.get("gateway")
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    logs.configure("gateway", settings.log_level)
+    tracing.setup("gateway", settings)  # nothing unless REHAB_OTEL_ENABLED
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        runtime = build_runtime(settings)
+        warm_up: asyncio.Task | None = None
+        try:
+            await asyncio.to_thread(migrations.upgrade, runtime.engine, MIGRATIONS_DIR)
+            await bootstrap_admin(runtime)
+            app.state.runtime = runtime
+            app.state.token_verifier = TokenVerifier(runtime.issuer.public_key(), issuer=settings.token_issuer,
+                                                     audience=settings.token_audience)
+            app.state.gatekeeper = Gatekeeper(VerifiedTokens(app.state.token_verifier), runtime.standing,
+                                              RateLimit(settings.api_rate_limit, scope="principal"))
+            app.state.forwarding = runtime.forwarding
+            app.state.backend_urls = {name: url.rstrip("/") for name, url in settings.backends.items()}
+            warm_up = asyncio.create_task(runtime.service_documents.current())  # services may still be starting
+            log.info("gateway started", port=settings.port)
+            yield
+        finally:
+            if warm_up:
+                warm_up.cancel()
+            await runtime.forwarding.close()
+            await runtime.calls.aclose()
+            runtime.engine.dispose()
+
+    app = FastAPI(title="Rehab Support gateway", lifespan=lifespan, openapi_url=None, docs_url=None,
+                  redoc_url=None, responses=problems.PROBLEM_RESPONSES, telemetry=fastapi_telemetry(settings))
+    problems.install(app)
+    app.add_middleware(ForwardingMiddleware)  # added first, so it runs inside kit.http's middleware
+    http.install(app, service="gateway", max_body_bytes=settings.max_body_bytes)
+    tracing.instrument_app(app, "gateway")
+
+    async def readiness() -> dict[str, Any]:
+        runtime: GatewayRuntime | None = getattr(app.state, "runtime", None)
+        if runtime is None:
+            return {"status": "starting"}
+        database_ok = await asyncio.to_thread(db.ping, runtime.engine)
+        migrated = database_ok and await asyncio.to_thread(migrations.current_is_head, runtime.engine, MIGRATIONS_DIR)
+        services = await runtime.service_readiness()
+        ready = migrated and all(state == "ready" for state in services.values())
+        return {
+            "status": "ready" if ready else "not ready",
+            "database": "ok" if database_ok else "unreachable",
+            "migrations": "current" if migrated else "behind",
+            "services": services,
+        }
+
+    app.include_router(http.health_router(readiness))
+    app.include_router(api.auth_router)
+    app.include_router(api.admin_router)
+    # The gateway's own audit trail (sign-ins, failures, identity changes), for auditors, as every service serves
+    # its own; `gateway_principal` runs first, so a disabled user's token is refused here too.
+    app.include_router(audit_router(lambda request: request.app.state.runtime.audit, SessionDep),
+                       prefix="/api/admin", dependencies=[Depends(gateway_principal)])
+    app.include_router(api.public_router)
+    app.include_router(console.router)  # the staff web console (SPEC §3 `GET /`)
+    return app
+
+
+def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
+    engine = db.make_engine(settings.db_url)
+    tracing.instrument_engine(engine, "gateway")
+    factory = db.make_session_factory(engine)
+    issuer = TokenIssuer.from_file(settings.private_key_path, issuer=settings.token_issuer,
+                                   audience=settings.token_audience, ttl_seconds=settings.token_ttl_seconds)
+    calls = httpx.AsyncClient(timeout=settings.readiness_timeout_seconds, trust_env=False)
+
+    def current_roles(sub: str, partner_id: str | None) -> frozenset[str] | None:
+        with factory() as session:
+            return service.current_roles(session=session, sub=sub, partner_id=partner_id)
+
+    return GatewayRuntime(
+        settings=settings, engine=engine, session_factory=factory,
+        audit=AuditTrail(kit_tables, read_key_file(settings.audit_key_path)),
+        hasher=Hasher.from_settings(settings), issuer=issuer, jwk=issuer.jwk,
+        lockout=LockoutPolicy(backoff_seconds=settings.signin_backoff_seconds,
+                              lock_after=settings.lockout_after_failures, lock_seconds=settings.lockout_seconds),
+        standing=Standing(current_roles, settings.principal_check_seconds),
+        signin_limit=RateLimit(settings.signin_rate_limit, scope="signin"),
+        forwarding=forwarding_session(connect_timeout=settings.backend_connect_timeout_seconds,
+                                      total_timeout=settings.backend_timeout_seconds,
+                                      connections=settings.backend_connections),
+        calls=calls,
+        service_documents=ServiceDocuments(calls, settings.backends, max_age=settings.openapi_refresh_seconds,
+                                           timeout=settings.readiness_timeout_seconds),
+        event_documents=ServiceDocuments(calls, settings.backends, max_age=settings.openapi_refresh_seconds,
+                                         timeout=settings.readiness_timeout_seconds, path="/asyncapi.json"),
+    )
+
+
+async def bootstrap_admin(runtime: GatewayRuntime) -> None:
+    """SPEC §3: with no user at all, create `admin` with REHAB_ADMIN_PASSWORD, or with a generated password written
+    to an owner-only file whose path (never the password) is logged."""
+    with runtime.session_factory() as session:
+        if service.count_users(session=session):
+            return
+    settings = runtime.settings
+    given = settings.admin_password.get_secret_value() if settings.admin_password else None
+    if given is not None and (weakness := password_weakness(given, username="admin")):
+        raise RuntimeError(f"REHAB_ADMIN_PASSWORD is not acceptable: {weakness}")
+    password = given or generated_password()
+    password_hash = await runtime.hasher.hash_async(password)
+    with runtime.session_factory() as session:
+        created = service.bootstrap_admin(session=session, audit=runtime.audit, password_hash=password_hash)
+    if created is None:
+        return  # another replica created the first admin
+    if given is not None:
+        log.warning("first admin created with the password from REHAB_ADMIN_PASSWORD", username="admin")
+        return
+    path = settings.admin_password_path
+    write_owner_only(path, password + "\n")
+    log.warning("first admin created; its password is in a file only this user can read", username="admin",
+                path=str(path.resolve()))
+
+
+def generated_password() -> str:
+    while True:
+        candidate = secrets.token_urlsafe(18)
+        if password_weakness(candidate, username="admin") is None:
+            return candidate
+
+
+def write_owner_only(path: Path, content: str) -> None:
+    """Write `content` to a new 0600 file, then move it into place (an older file from a wiped database is replaced)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(content)
+    os.replace(temporary, path)
+
+
+def run() -> None:
+    settings = GatewaySettings()
+    serve(create_app(settings), settings)  # uvicorn with uvloop and httptools, no access log

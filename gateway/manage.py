@@ -1,0 +1,210 @@
+"""Operators' commands for staff users and partner API clients, working on the gateway's database directly.
+
+`rehab users …` and `rehab clients …` run this module: `python -m gateway.manage users add NAME --role R`.
+A running gateway notices a disabled user or a revoked client within about a second.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from gateway import domain, service
+from gateway.config import GatewaySettings
+from gateway.models import MIGRATIONS_DIR, ApiClientCreate, StaffRole, User, Username, kit_tables
+from gateway.passwords import Hasher
+from kit import db, migrations
+from kit.audit import AuditTrail
+from kit.problems import Problem
+from kit.secrets import read_key_file
+
+app = typer.Typer(name="manage", help="Staff users and partner API clients of the gateway.", no_args_is_help=True,
+                  add_completion=False)
+users_app = typer.Typer(help="Staff users: add, list, disable, enable, unlock, reset a password.", no_args_is_help=True)
+clients_app = typer.Typer(help="Partner API clients: add, list, revoke.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
+
+
+RolesOption = Annotated[list[str], typer.Option("--role", "--roles", "-r",
+                                               help="admin, caseworker, finance or auditor; repeat for more")]
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin")]
+
+
+@dataclass
+class Desk:
+    settings: GatewaySettings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    audit: AuditTrail
+    actor: str
+
+    def hasher(self) -> Hasher:
+        return Hasher.from_settings(self.settings)
+
+
+@contextmanager
+def desk() -> Iterator[Desk]:
+    """The gateway's database, brought up to date, and its audit trail; the operator is the actor."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings = GatewaySettings()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(settings.db_url)
+    try:
+        migrations.upgrade(engine, MIGRATIONS_DIR)
+        yield Desk(settings=settings, engine=engine, session_factory=db.make_session_factory(engine),
+                   audit=AuditTrail(kit_tables, read_key_file(settings.audit_key_path)),
+                   actor=f"operator:{getpass.getuser()}")
+    except Problem as problem:
+        fail(problem.detail)
+    finally:
+        engine.dispose()
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def read_new_password(username: str, from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(f"Password for {username}", hide_input=True, confirmation_prompt=True)
+    if weakness := domain.password_weakness(password, username=username):
+        fail(weakness)
+    return password
+
+
+def user_named(session: Session, username: str) -> User:
+    user = service.find_user(session=session, username=username)
+    if user is None:
+        fail(f"there is no user named {username!r}")
+    return user
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    roles: RolesOption,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create a staff user."""
+    try:
+        username = TypeAdapter(Username).validate_python(username)
+        roles = [TypeAdapter(StaffRole).validate_python(role) for role in roles]
+    except ValidationError:
+        fail("user names are 3-64 of a-z 0-9 . _ @ -; roles are admin, caseworker, finance, auditor")
+    password = read_new_password(username, password_stdin)
+    with desk() as d, d.session_factory() as session:
+        if service.find_user(session=session, username=username):
+            fail(f"a user named {username!r} already exists")
+        user = service.add_user(session=session, audit=d.audit, username=username, roles=roles,
+                                password_hash=d.hasher().hash(password), actor=d.actor)
+        typer.echo(f"created {user.username} ({', '.join(user.roles)}): {user.id}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List staff users."""
+    with desk() as d, d.session_factory() as session:
+        cursor = None
+        while True:
+            users, cursor = service.list_users(session=session, limit=200, cursor=cursor)
+            for user in users:
+                locked = domain.is_locked(user.locked_until, service.now_utc())
+                state = "disabled" if user.disabled else ("locked" if locked else "active")
+                typer.echo(f"{user.username}\t{','.join(user.roles)}\t{state}\t{user.id}")
+            if cursor is None:
+                break
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable a user: no sign-in, and their tokens stop working at the gateway."""
+    with desk() as d, d.session_factory() as session:
+        user = service.set_user_disabled(session=session, audit=d.audit, user_id=user_named(session, username).id,
+                                         disabled=True, actor=d.actor)
+        typer.echo(f"disabled {user.username}")
+
+
+@users_app.command("enable")
+def users_enable(username: str) -> None:
+    """Enable a disabled user again."""
+    with desk() as d, d.session_factory() as session:
+        user = service.set_user_disabled(session=session, audit=d.audit, user_id=user_named(session, username).id,
+                                         disabled=False, actor=d.actor)
+        typer.echo(f"enabled {user.username}")
+
+
+@users_app.command("unlock")
+def users_unlock(username: str) -> None:
+    """Lift a lock after too many failed sign-ins."""
+    with desk() as d, d.session_factory() as session:
+        user = service.unlock_user(session=session, audit=d.audit, user_id=user_named(session, username).id, actor=d.actor)
+        typer.echo(f"unlocked {user.username}")
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: str,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Give a user a new password (this also lifts a lock)."""
+    password = read_new_password(username.strip().lower(), password_stdin)
+    with desk() as d, d.session_factory() as session:
+        user = user_named(session, username)
+        service.set_password(session=session, audit=d.audit, user_id=user.id, password_hash=d.hasher().hash(password),
+                             actor=d.actor)
+        typer.echo(f"new password set for {user.username}")
+
+
+@clients_app.command("add")
+def clients_add(partner_id: str, name: str) -> None:
+    """Register a partner's API client; its secret is printed once and stored only as a hash."""
+    try:
+        wanted = ApiClientCreate(partner_id=partner_id, name=name)
+    except ValidationError:
+        fail("the partner id must be the partner's UUID (from the partner directory), and the name 1-200 characters")
+    client_id, secret = service.new_client_credentials()
+    with desk() as d, d.session_factory() as session:
+        service.add_client(session=session, audit=d.audit, client_id=client_id, partner_id=wanted.partner_id,
+                           name=wanted.name, secret_hash=d.hasher().hash(secret), actor=d.actor)
+    typer.echo(f"client_id: {client_id}\nclient_secret: {secret}\n(the secret is shown only now; store it safely)")
+
+
+@clients_app.command("revoke")
+def clients_revoke(client_id: str) -> None:
+    """Revoke a client: no new tokens, and its current tokens stop working at the gateway."""
+    with desk() as d, d.session_factory() as session:
+        service.revoke_client(session=session, audit=d.audit, client_id=client_id, actor=d.actor)
+        typer.echo(f"revoked {client_id}")
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List partner API clients."""
+    with desk() as d, d.session_factory() as session:
+        cursor = None
+        while True:
+            clients, cursor = service.list_clients(session=session, limit=200, cursor=cursor)
+            for client in clients:
+                state = "revoked" if client.revoked_at else "active"
+                typer.echo(f"{client.client_id}\t{client.partner_id}\t{state}\t{client.name}")
+            if cursor is None:
+                break
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,181 @@
+"""One OpenAPI document for the whole public API: the gateway's own paths plus each service's public paths.
+
+Services are asked for their `/openapi.json` when the gateway starts and again when a copy is missing or old; a
+service that is down is left out until it answers. Only paths under a prefix the gateway forwards to that service
+are kept (no health, metrics or internal paths). Schemas with the same name and the same content are shared; on a
+clash the service's copy is renamed `<service>_<Name>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import html
+import time
+from typing import Any
+
+import httpx
+
+from gateway.routing import ROUTES, Route
+from kit import logs
+
+log = logs.get("gateway.openapi")
+
+SECURITY_SCHEME = "OAuth2"
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_REF_PREFIX = "#/components/schemas/"
+
+
+def security_schemes() -> dict[str, Any]:
+    return {
+        SECURITY_SCHEME: {
+            "type": "oauth2",
+            "description": "Short-lived EdDSA-signed JWT access tokens from POST /auth/token, sent as a bearer token.",
+            "flows": {
+                "password": {"tokenUrl": "/auth/token", "scopes": {}},
+                "clientCredentials": {"tokenUrl": "/auth/token", "scopes": {}},
+            },
+        }
+    }
+
+
+def needs_token(path: str) -> bool:
+    return path.startswith("/api/") or path == "/auth/me"
+
+
+def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
+          routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+    """The merged document; `service_docs` maps a service name to its own OpenAPI document."""
+    merged = copy.deepcopy(gateway_doc)
+    paths: dict[str, Any] = merged.setdefault("paths", {})
+    components = merged.setdefault("components", {})
+    schemas: dict[str, Any] = components.setdefault("schemas", {})
+    tags = {tag["name"]: tag for tag in merged.get("tags", [])}
+
+    for service, doc in sorted(service_docs.items()):
+        prefixes = tuple(route.prefix + "/" for route in routes if route.backend == service)
+        public = {path: item for path, item in doc.get("paths", {}).items() if path.startswith(prefixes)}
+        theirs = doc.get("components", {}).get("schemas", {})
+        renames = _renames(service, theirs, schemas)
+        for name, schema in theirs.items():
+            schemas.setdefault(renames[name], _rewrite_refs(schema, renames))
+        for path, item in public.items():
+            paths.setdefault(path, _rewrite_refs(copy.deepcopy(item), renames))
+        for tag in doc.get("tags", []):
+            tags.setdefault(tag["name"], tag)
+
+    for path, item in paths.items():
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is not None and needs_token(path):
+                operation["security"] = [{SECURITY_SCHEME: []}]
+    components["securitySchemes"] = security_schemes()
+    if tags:
+        merged["tags"] = sorted(tags.values(), key=lambda tag: tag["name"])
+    merged["paths"] = dict(sorted(paths.items()))
+    return merged
+
+
+def _renames(service: str, theirs: dict[str, Any], ours: dict[str, Any]) -> dict[str, str]:
+    """Which of a service's schema names must be renamed so as not to collide with a different schema of ours.
+
+    A schema equal to ours is shared, unless it refers to a schema that had to be renamed (then it differs too).
+    """
+    renamed = {name for name, schema in theirs.items() if name in ours and ours[name] != schema}
+    changed = True
+    while changed:
+        changed = False
+        for name, schema in theirs.items():
+            if name not in renamed and _referenced(schema) & renamed:
+                renamed.add(name)
+                changed = True
+    return {name: f"{service}_{name}" if name in renamed else name for name in theirs}
+
+
+def _referenced(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
+            found.add(ref.removeprefix(_REF_PREFIX))
+        for value in node.values():
+            found |= _referenced(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _referenced(value)
+    return found
+
+
+def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {key: _rewrite_refs(value, renames) for key, value in node.items()}
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
+            name = ref.removeprefix(_REF_PREFIX)
+            out["$ref"] = _REF_PREFIX + renames.get(name, name)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(value, renames) for value in node]
+    return node
+
+
+class ServiceDocuments:
+    """The services' own documents (OpenAPI or AsyncAPI, by `path`), each kept until it is `max_age` seconds old
+    and then asked for again."""
+
+    def __init__(self, client: httpx.AsyncClient, urls: dict[str, str], *, max_age: float, timeout: float,
+                 path: str = "/openapi.json") -> None:
+        self._client = client
+        self._path = path
+        self._urls = urls
+        self._max_age = max_age
+        self._timeout = timeout
+        self._docs: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._refreshing: asyncio.Lock = asyncio.Lock()
+
+    @property
+    def version(self) -> tuple[tuple[str, float], ...]:
+        """Changes whenever a document is fetched again, so a merge can be reused until then."""
+        return tuple(sorted((name, at) for name, (at, _doc) in self._docs.items()))
+
+    async def current(self) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        stale = [name for name in self._urls if name not in self._docs or now - self._docs[name][0] > self._max_age]
+        if stale:
+            async with self._refreshing:
+                await asyncio.gather(*(self._fetch(name) for name in stale))
+        return {name: doc for name, (_at, doc) in self._docs.items()}
+
+    async def _fetch(self, name: str) -> None:
+        try:
+            response = await self._client.get(self._urls[name] + self._path, timeout=self._timeout)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            # Keep the last good copy (the service's contract did not go away with it); retry on the next request.
+            log.info("service document unavailable", backend=name, error_type=type(error).__name__)
+            return
+        self._docs[name] = (time.monotonic(), document)
+
+
+def docs_page(document: dict[str, Any]) -> str:
+    """A self-contained page listing every operation (no script, no style, nothing loaded from elsewhere)."""
+    rows = []
+    for path, item in document.get("paths", {}).items():
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            summary = operation.get("summary") or operation.get("operationId") or ""
+            secured = "token" if operation.get("security") else "public"
+            rows.append(f"<tr><td>{method.upper()}</td><td><code>{html.escape(path)}</code></td>"
+                        f"<td>{html.escape(summary)}</td><td>{secured}</td></tr>")
+    title = html.escape(document.get("info", {}).get("title", "API"))
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{title}</title></head><body><h1>{title}</h1>"
+        "<p>The whole document: <a href=\"/openapi.json\">/openapi.json</a>. "
+        "Access tokens: <code>POST /auth/token</code> (OAuth2, form-encoded).</p>"
+        "<table><thead><tr><th>method</th><th>path</th><th>what</th><th>access</th></tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table></body></html>"
+    )

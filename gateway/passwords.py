@@ -1,0 +1,45 @@
+"""Argon2id hashing for staff passwords and client secrets, off the event loop and a few at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from gateway.config import GatewaySettings
+
+
+class Hasher:
+    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, concurrency: int) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID)
+        # Each hash takes tens of MiB and a good part of a core: a burst of sign-ins queues here instead.
+        self._slots = asyncio.Semaphore(concurrency)
+        # Checked when there is no real hash (unknown user, locked account), so those answers take as long as others.
+        self._decoy = self._hasher.hash(secrets.token_urlsafe(24))
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> Hasher:
+        return cls(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+                   parallelism=settings.argon2_parallelism, concurrency=settings.concurrent_password_checks)
+
+    def hash(self, secret: str) -> str:
+        return self._hasher.hash(secret)
+
+    def matches(self, stored_hash: str | None, secret: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash or self._decoy, secret) and stored_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(stored_hash)
+
+    async def hash_async(self, secret: str) -> str:
+        async with self._slots:
+            return await asyncio.to_thread(self.hash, secret)
+
+    async def matches_async(self, stored_hash: str | None, secret: str) -> bool:
+        async with self._slots:
+            return await asyncio.to_thread(self.matches, stored_hash, secret)

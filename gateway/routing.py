@@ -1,0 +1,40 @@
+"""The route table: which public prefix goes to which service, and which roles may even try (deny by default).
+
+This is the coarse wall. Each service checks the role again per operation, and the partner binding per record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Route:
+    prefix: str
+    backend: str
+    roles: frozenset[str]
+
+    @property
+    def path(self) -> str:
+        """The template the access log and metrics use for every request under this prefix."""
+        return self.prefix + "/{path}"
+
+    def covers(self, path: str) -> bool:
+        return path.startswith(self.prefix + "/")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/api/intake", "intake", frozenset({"caseworker", "auditor"})),
+    Route("/api/referrals", "referrals", frozenset({"admin", "caseworker", "auditor"})),
+    Route("/api/partner", "referrals", frozenset({"partner"})),
+    Route("/api/funds", "funds", frozenset({"finance", "caseworker", "auditor"})),
+)
+
+
+def route_for(path: str) -> Route | None:
+    return next((route for route in ROUTES if route.covers(path)), None)
+
+
+def has_dot_segment(path: str) -> bool:
+    """`/api/partner/../referrals/…` must not reach another prefix's routes behind the role check."""
+    return any(segment in (".", "..") for segment in path.split("/"))

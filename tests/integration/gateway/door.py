@@ -1,0 +1,238 @@
+"""Helpers for the gateway tests: the gateway in-process (its lifespan included) on its own database, in front of
+services that run as real processes (`python -m services.<name>`), each on its own database and the test NATS server."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from gateway.config import GatewaySettings
+from gateway.main import create_app
+from kit.auth import TokenIssuer
+from kit.secrets import TOKEN_PRIVATE_KEY_FILE, ensure_secrets
+from tests.support.apps import running
+from tests.support.nats import EmbeddedNats, free_port, reset_streams
+from tests.support.postgres import create_database, drop_database
+from tests.support.shared import NAME_VARIANTS
+
+EXTERNAL_PG = os.environ.get("REHAB_TEST_POSTGRES_URL")
+EXTERNAL_NATS = os.environ.get("REHAB_TEST_NATS_URL")
+ROOT = Path(__file__).resolve().parents[3]
+SERVICES = ("intake", "referrals", "funds")
+ADMIN_PASSWORD = "Gateway-admin-2026"
+STAFF_PASSWORD = "Staff-passphrase-2026"
+# OWASP's minimum Argon2id profile: real hashing, but a tenth of the default's time, so the suite stays quick.
+CHEAP_HASHING = {"argon2_time_cost": 2, "argon2_memory_kib": 19456, "argon2_parallelism": 1}
+
+
+NAMES_CSV = NAME_VARIANTS  # the team's test names, each written six ways
+
+
+def names(column: str) -> list[str]:
+    with NAMES_CSV.open(encoding="utf-8") as f:
+        return [row[column] for row in csv.DictReader(f)]
+
+
+def staff_usernames() -> list[str]:
+    """User names as staff actually carry them: the Latin passport spelling of Belarusian names."""
+    return [name.lower().replace(" ", ".") for name in names("latin_passport")]
+
+
+def existing_services() -> list[str]:
+    """The services this checkout can run: a route matrix built from them covers every service there is."""
+    return [name for name in SERVICES if importlib.util.find_spec(f"services.{name}.__main__") is not None]
+
+
+class ServiceProcess:
+    """`python -m services.<name>` on a port of its own; its output goes to a log file beside its state."""
+
+    def __init__(self, name: str, *, state_dir: Path, secrets_dir: Path, nats_url: str, database_url: str,
+                 port: int | None = None) -> None:
+        self.name = name
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = state_dir / f"{name}.log"
+        self.env = {key: value for key, value in os.environ.items() if not key.startswith("REHAB_")}
+        self.env.update({
+            "REHAB_STATE_DIR": str(state_dir), "REHAB_SECRETS_DIR": str(secrets_dir), "REHAB_NATS_URL": nats_url,
+            f"REHAB_{name.upper()}_DATABASE_URL": database_url, f"REHAB_{name.upper()}_PORT": str(self.port),
+            "REHAB_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
+        })
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], env=self.env, cwd=ROOT,
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, \
+                f"{self.name} exited: {self.log_path.read_text(errors='replace')[-3000:]}"
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name} not ready in {timeout}s: {self.log_path.read_text(errors='replace')[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@dataclass
+class Backends:
+    """Services running as processes, sharing one secrets folder (so one token key) with the gateway under test."""
+
+    root: Path
+    secrets_dir: Path
+    nats_url: str
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    databases: list[str] = field(default_factory=list)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: process.url for name, process in self.processes.items()}
+
+    def issuer(self, *, audience: str = "rehab-api", issuer: str = "rehab-gateway", ttl: int = 600) -> TokenIssuer:
+        return TokenIssuer.from_file(self.secrets_dir / TOKEN_PRIVATE_KEY_FILE, issuer=issuer, audience=audience,
+                                     ttl_seconds=ttl)
+
+    def database(self, name: str) -> str:
+        if EXTERNAL_PG:
+            url = create_database(EXTERNAL_PG, f"rehab_t_{name}_{uuid.uuid4().hex[:10]}")
+            self.databases.append(url)
+            return url
+        return f"sqlite:///{self.root / f'{name}-{uuid.uuid4().hex[:6]}.db'}"
+
+    def add(self, name: str, *, port: int | None = None) -> ServiceProcess:
+        process = ServiceProcess(name, state_dir=self.root, secrets_dir=self.secrets_dir, nats_url=self.nats_url,
+                                 database_url=self.database(name), port=port)
+        self.processes[name] = process
+        process.start()
+        return process
+
+    def close(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+        for url in self.databases:
+            drop_database(EXTERNAL_PG, url)
+
+
+@dataclass
+class Door:
+    """A running gateway and a client for it, with short ways to become a given role."""
+
+    client: httpx.AsyncClient
+    app: FastAPI
+    settings: GatewaySettings
+    _admin: dict[str, str] | None = None
+    _names: Iterator[str] = field(default_factory=lambda: iter(staff_usernames() * 10))
+    _count: int = 0
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    def next_username(self) -> str:
+        self._count += 1
+        return f"{next(self._names)}{self._count}"
+
+    async def sign_in(self, username: str, password: str) -> httpx.Response:
+        return await self.client.post("/auth/token", data={"grant_type": "password", "username": username,
+                                                           "password": password})
+
+    async def client_sign_in(self, client_id: str, client_secret: str) -> httpx.Response:
+        return await self.client.post("/auth/token", data={"grant_type": "client_credentials", "client_id": client_id,
+                                                           "client_secret": client_secret})
+
+    async def bearer_for(self, answer: httpx.Response) -> dict[str, str]:
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    async def admin(self) -> dict[str, str]:
+        if self._admin is None:
+            self._admin = await self.bearer_for(await self.sign_in("admin", ADMIN_PASSWORD))
+        return self._admin
+
+    async def add_user(self, *roles: str, username: str | None = None, password: str = STAFF_PASSWORD) -> dict:
+        made = await self.client.post("/api/admin/users", headers=await self.admin(),
+                                      json={"username": username or self.next_username(), "password": password,
+                                            "roles": list(roles)})
+        assert made.status_code == 201, made.text
+        return made.json()
+
+    async def staff(self, *roles: str) -> dict[str, str]:
+        """A new user holding `roles`, signed in."""
+        user = await self.add_user(*roles)
+        return await self.bearer_for(await self.sign_in(user["username"], STAFF_PASSWORD))
+
+    async def add_client(self, partner_id: str | None = None) -> dict:
+        made = await self.client.post("/api/admin/clients", headers=await self.admin(),
+                                      json={"partner_id": partner_id or str(uuid.uuid4()), "name": "Clinic API"})
+        assert made.status_code == 201, made.text
+        return made.json()
+
+    async def partner(self, partner_id: str | None = None) -> dict[str, str]:
+        """A new partner API client (of `partner_id`, or of a new partner), signed in."""
+        issued = await self.add_client(partner_id)
+        return await self.bearer_for(await self.client_sign_in(issued["client_id"], issued["client_secret"]))
+
+
+@asynccontextmanager
+async def open_gateway(settings: GatewaySettings) -> AsyncIterator[Door]:
+    app = create_app(settings)
+    async with running(app) as client:
+        yield Door(client=client, app=app, settings=settings)
+
+
+@contextmanager
+def backends_running(root: Path, names: list[str]) -> Iterator[Backends]:
+    """Start `names` as processes (side by side), wait until each is ready; stop them all afterwards."""
+    secrets_dir = root / "secrets"
+    ensure_secrets(secrets_dir)
+    nats: EmbeddedNats | None = None
+    if EXTERNAL_NATS:
+        # A fresh start on the shared server, as the `nats_url` fixture does (in a thread: a test may hold a loop).
+        with ThreadPoolExecutor(1) as worker:
+            worker.submit(reset_streams, EXTERNAL_NATS).result()
+        nats_url = EXTERNAL_NATS
+    else:
+        nats = EmbeddedNats(root / "nats")
+        nats.start()
+        nats_url = nats.url
+    backends = Backends(root=root, secrets_dir=secrets_dir, nats_url=nats_url)
+    try:
+        for name in names:
+            backends.add(name)
+        for process in backends.processes.values():
+            process.wait_ready()
+        yield backends
+    finally:
+        backends.close()
+        if nats:
+            nats.stop()

@@ -1,0 +1,302 @@
+"""Identity at the gateway: the first admin, OAuth2 tokens, staff users, partner clients, and its audit trail."""
+
+from __future__ import annotations
+
+import base64
+import stat
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select, text, update
+
+from gateway.models import MIGRATIONS_DIR, ApiClient, User, kit_tables
+from kit import migrations
+from tests.integration.gateway.door import ADMIN_PASSWORD, STAFF_PASSWORD, Door, open_gateway
+
+pytestmark = pytest.mark.integration
+
+PROBLEM = "application/problem+json"
+
+
+def public_key_from_jwks(jwks: dict) -> Ed25519PublicKey:
+    (key,) = jwks["keys"]
+    assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and key["alg"] == "EdDSA"
+    return Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(key["x"] + "=" * (-len(key["x"]) % 4)))
+
+
+async def test_the_first_admin_gets_a_short_lived_eddsa_token_that_the_jwks_verifies(door: Door):
+    answer = await door.sign_in("admin", ADMIN_PASSWORD)
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["token_type"] == "bearer" and 0 < body["expires_in"] <= 900
+    assert answer.headers["cache-control"] == "no-store"
+    jwks = (await door.client.get("/.well-known/jwks.json")).json()
+    header = jwt.get_unverified_header(body["access_token"])
+    assert header["alg"] == "EdDSA" and header["kid"] == jwks["keys"][0]["kid"]  # the key is named, for rotation
+    claims = jwt.decode(body["access_token"], public_key_from_jwks(jwks), algorithms=["EdDSA"],
+                        audience="rehab-api", issuer="rehab-gateway")
+    assert {"iss", "aud", "exp", "iat", "jti", "sub", "roles"} <= set(claims)
+    assert claims["roles"] == ["admin"] and claims["exp"] - claims["iat"] <= 900
+    me = await door.client.get("/auth/me", headers=await door.bearer_for(answer))
+    assert me.json() == {"sub": claims["sub"], "roles": ["admin"], "partner_id": None}
+
+
+async def test_without_a_set_password_the_first_admin_gets_one_in_an_owner_only_file(
+        gateway_settings, secrets_dir, capfd):
+    settings = gateway_settings(secrets_dir, admin_password=None)
+    async with open_gateway(settings) as door:
+        password_file = settings.admin_password_path
+        password = password_file.read_text().strip()
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        assert (await door.sign_in("admin", password)).status_code == 200
+    printed = capfd.readouterr().out
+    assert str(password_file.resolve()) in printed
+    assert password not in printed
+
+
+async def test_wrong_credentials_get_one_answer_whether_or_not_the_user_exists(door: Door):
+    await door.add_user("caseworker", username="siarhei.marozau")
+
+    wrong_password = await door.sign_in("siarhei.marozau", "Not-the-password-1")
+    no_such_user = await door.sign_in("uladzimir.stsiapanau", "Not-the-password-1")
+
+    for answer in (wrong_password, no_such_user):
+        assert answer.status_code == 401
+        assert answer.headers["content-type"] == PROBLEM
+        assert answer.json()["error"] == "invalid_grant"
+    assert wrong_password.json() == no_such_user.json()
+
+
+async def test_a_malformed_token_request_is_400_and_an_unknown_grant_is_refused(door: Door):
+    unknown = await door.client.post("/auth/token", data={"grant_type": "authorization_code", "code": "x"})
+    missing = await door.client.post("/auth/token", data={"grant_type": "password", "username": "admin"})
+    nothing = await door.client.post("/auth/token", data={})
+
+    assert (unknown.status_code, unknown.json()["error"]) == (400, "unsupported_grant_type")
+    assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
+    assert (nothing.status_code, nothing.json()["error"]) == (400, "invalid_request")
+    assert all(a.headers["content-type"] == PROBLEM for a in (unknown, missing, nothing))
+
+
+async def test_admins_create_staff_users_under_a_password_policy(door: Door):
+    admin = await door.admin()
+
+    async def create(**body):  # noqa: ANN202
+        return await door.client.post("/api/admin/users", headers=admin, json={"roles": ["caseworker"], **body})
+
+    assert (await create(username="mikalai.bahdanovich", password="Short-1")).status_code == 422
+    assert (await create(username="mikalai.bahdanovich", password="alllowercaseletters")).status_code == 422
+    assert (await create(username="mikalai.bahdanovich1", password="Mikalai.Bahdanovich1")).status_code == 422
+    assert (await create(username="mikalai.bahdanovich", password=STAFF_PASSWORD, roles=["partner"])).status_code == 422
+    assert (await create(username="mikalai.bahdanovich", password=STAFF_PASSWORD, is_admin=True)).status_code == 422
+    made = await create(username="Mikalai.Bahdanovich", password=STAFF_PASSWORD)
+    assert made.status_code == 201, made.text
+    assert made.json()["username"] == "mikalai.bahdanovich" and made.json()["roles"] == ["caseworker"]
+    assert (await create(username="mikalai.bahdanovich", password=STAFF_PASSWORD)).status_code == 409
+
+    listed = (await door.client.get("/api/admin/users", headers=admin)).json()["items"]
+    assert {u["username"] for u in listed} == {"admin", "mikalai.bahdanovich"}
+    assert all(set(u) == {"id", "username", "roles", "disabled", "locked", "created_at"} for u in listed)
+    caseworker = await door.bearer_for(await door.sign_in("mikalai.bahdanovich", STAFF_PASSWORD))
+    refused = await door.client.post("/api/admin/users", headers=caseworker,
+                                     json={"username": "someone.else", "password": STAFF_PASSWORD, "roles": ["admin"]})
+    assert refused.status_code == 403
+    with door.runtime.session_factory() as session:
+        stored = session.execute(select(User.password_hash).where(User.username == "mikalai.bahdanovich")).scalar_one()
+    assert stored.startswith("$argon2id$") and STAFF_PASSWORD not in stored
+
+
+async def test_a_partner_client_secret_is_shown_once_and_stored_only_as_a_hash(door: Door):
+    partner_id = "0f6c2d9a-3b1e-4c57-9a2e-7d4b8e1f6a30"
+    issued = await door.add_client(partner_id)
+
+    listed = (await door.client.get("/api/admin/clients", headers=await door.admin())).json()["items"]
+    assert [c["client_id"] for c in listed] == [issued["client_id"]]
+    assert "client_secret" not in listed[0] and issued["client_secret"] not in str(listed)
+    with door.runtime.session_factory() as session:
+        client = session.get(ApiClient, issued["client_id"])
+        audit_rows = str(list(session.execute(select(kit_tables.audit))))
+    assert client.secret_hash.startswith("$argon2id$") and issued["client_secret"] not in client.secret_hash
+    assert issued["client_secret"] not in audit_rows
+
+    token = await door.client_sign_in(issued["client_id"], issued["client_secret"])
+    me = await door.client.get("/auth/me", headers=await door.bearer_for(token))
+    assert me.json() == {"sub": issued["client_id"], "roles": ["partner"], "partner_id": partner_id}
+    basic = base64.b64encode(f"{issued['client_id']}:{issued['client_secret']}".encode()).decode()
+    with_basic = await door.client.post("/auth/token", data={"grant_type": "client_credentials"},
+                                        headers={"Authorization": f"Basic {basic}"})
+    assert with_basic.status_code == 200
+    wrong = await door.client_sign_in(issued["client_id"], "not-the-secret")
+    assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_client")
+
+
+async def test_a_revoked_client_is_refused_at_once(door: Door):
+    issued = await door.add_client()
+    partner = await door.bearer_for(await door.client_sign_in(issued["client_id"], issued["client_secret"]))
+    assert (await door.client.get("/auth/me", headers=partner)).status_code == 200
+
+    revoked = await door.client.post(f"/api/admin/clients/{issued['client_id']}/revoke", headers=await door.admin())
+
+    assert revoked.status_code == 200 and revoked.json()["revoked"] is True
+    assert (await door.client.get("/auth/me", headers=partner)).status_code == 401
+    assert (await door.client.get("/api/partner/referrals", headers=partner)).status_code == 401
+    again = await door.client_sign_in(issued["client_id"], issued["client_secret"])
+    assert (again.status_code, again.json()["error"]) == (401, "invalid_client")
+
+
+async def test_a_disabled_user_is_refused_at_once_and_can_be_enabled_again(door: Door):
+    user = await door.add_user("caseworker", "auditor")
+    token = await door.bearer_for(await door.sign_in(user["username"], STAFF_PASSWORD))
+    assert (await door.client.get("/auth/me", headers=token)).status_code == 200
+
+    disabled = await door.client.post(f"/api/admin/users/{user['id']}/disable", headers=await door.admin())
+
+    assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    assert (await door.client.get("/auth/me", headers=token)).status_code == 401
+    assert (await door.client.get("/api/admin/audit", headers=token)).status_code == 401
+    assert (await door.client.get("/api/intake/cases", headers=token)).status_code == 401
+    assert (await door.sign_in(user["username"], STAFF_PASSWORD)).status_code == 401
+    await door.client.post(f"/api/admin/users/{user['id']}/enable", headers=await door.admin())
+    assert (await door.client.get("/auth/me", headers=token)).status_code == 200
+
+
+async def test_the_last_admin_cannot_be_disabled(door: Door):
+    admin = await door.admin()
+    me = (await door.client.get("/auth/me", headers=admin)).json()
+
+    answer = await door.client.post(f"/api/admin/users/{me['sub']}/disable", headers=admin)
+
+    assert answer.status_code == 409
+    assert (await door.client.get("/auth/me", headers=admin)).status_code == 200
+
+
+async def test_five_failures_lock_the_account_even_against_the_right_password(gateway_settings, secrets_dir):
+    settings = gateway_settings(secrets_dir, signin_backoff_seconds=0, lockout_after_failures=5, lockout_seconds=900)
+    async with open_gateway(settings) as door:
+        user = await door.add_user("finance")
+        for _ in range(5):
+            assert (await door.sign_in(user["username"], "Wrong-password-123")).status_code == 401
+
+        right = await door.sign_in(user["username"], STAFF_PASSWORD)
+
+        assert right.status_code == 401
+        assert right.json() == (await door.sign_in("no.such.user", STAFF_PASSWORD)).json()
+        listed = (await door.client.get("/api/admin/users", headers=await door.admin())).json()["items"]
+        assert next(u for u in listed if u["id"] == user["id"])["locked"] is True
+        auditor = await door.staff("auditor")
+        actions = [e["action"] for e in (await door.client.get(
+            "/api/admin/audit", params={"target_id": user["id"]}, headers=auditor)).json()["items"]]
+        assert actions.count("signin.failed") == 5 and "user.locked" in actions and actions[-1] == "signin.refused"
+
+
+async def test_after_a_failure_the_account_waits_before_the_next_try(gateway_settings, secrets_dir):
+    settings = gateway_settings(secrets_dir, signin_backoff_seconds=30)
+    async with open_gateway(settings) as door:
+        user = await door.add_user("caseworker")
+        assert (await door.sign_in(user["username"], "Wrong-password-123")).status_code == 401
+
+        assert (await door.sign_in(user["username"], STAFF_PASSWORD)).status_code == 401
+
+
+async def test_a_success_clears_earlier_failures(gateway_settings, secrets_dir):
+    settings = gateway_settings(secrets_dir, signin_backoff_seconds=0, lockout_after_failures=3)
+    async with open_gateway(settings) as door:
+        user = await door.add_user("caseworker")
+        for _ in range(2):
+            await door.sign_in(user["username"], "Wrong-password-123")
+        assert (await door.sign_in(user["username"], STAFF_PASSWORD)).status_code == 200
+        for _ in range(2):
+            await door.sign_in(user["username"], "Wrong-password-123")
+        assert (await door.sign_in(user["username"], STAFF_PASSWORD)).status_code == 200
+
+
+async def test_sign_ins_are_rate_limited_per_address(gateway_settings, secrets_dir):
+    settings = gateway_settings(secrets_dir, signin_rate_limit="3/minute")
+    async with open_gateway(settings) as door:
+        for _ in range(3):
+            assert (await door.sign_in("admin", "Wrong-password-123")).status_code == 401
+
+        limited = await door.sign_in("admin", ADMIN_PASSWORD)
+
+        assert limited.status_code == 429
+        assert limited.headers["content-type"] == PROBLEM
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+async def test_api_calls_are_rate_limited_per_principal(gateway_settings, secrets_dir):
+    settings = gateway_settings(secrets_dir, api_rate_limit="5/minute")
+    async with open_gateway(settings) as door:
+        busy = await door.staff("caseworker")
+        calm = await door.staff("caseworker")
+        answers = [(await door.client.get("/auth/me", headers=busy)).status_code for _ in range(6)]
+        forwarded = await door.client.get("/api/intake/cases", headers=busy)
+
+        assert answers == [200] * 5 + [429]
+        assert forwarded.status_code == 429 and int(forwarded.headers["retry-after"]) >= 1
+        assert (await door.client.get("/auth/me", headers=calm)).status_code == 200
+
+
+async def test_the_audit_trail_records_identity_events_without_secrets_and_detects_tampering(door: Door):
+    user = await door.add_user("caseworker")
+    await door.sign_in(user["username"], STAFF_PASSWORD)
+    await door.sign_in(user["username"], "Wrong-password-123")
+    await door.sign_in("ihar.rybak", "Some-password-123")
+    issued = await door.add_client()
+    await door.client.post(f"/api/admin/clients/{issued['client_id']}/revoke", headers=await door.admin())
+    await door.client.post(f"/api/admin/users/{user['id']}/disable", headers=await door.admin())
+    auditor = await door.staff("auditor")
+
+    assert (await door.client.get("/api/admin/audit", headers=await door.admin())).status_code == 403
+    entries = (await door.client.get("/api/admin/audit", params={"limit": 500}, headers=auditor)).json()["items"]
+    actions = {(e["actor"], e["action"], e["target_id"]) for e in entries}
+    assert ("system", "user.create", entries[0]["target_id"]) in actions  # the first admin
+    assert (user["id"], "signin.ok", user["id"]) in actions
+    assert (user["id"], "signin.failed", user["id"]) in actions
+    assert ("unknown", "signin.failed", None) in actions
+    assert {"user.create", "client.create", "client.revoke", "user.disable"} <= {a for _, a, _ in actions}
+    assert all(e["request_id"] for e in entries if e["actor"] != "system")
+    flat = str(entries)
+    for secret in (STAFF_PASSWORD, "Wrong-password-123", "ihar.rybak", issued["client_secret"], ADMIN_PASSWORD):
+        assert secret not in flat
+    assert (await door.client.get("/api/admin/audit/verify", headers=auditor)).json() == {
+        "ok": True, "entries": len(entries), "first_bad": None}
+
+    with door.runtime.session_factory() as session:
+        table = kit_tables.audit
+        victim = session.execute(select(table.c.id).where(table.c.action == "user.disable")).scalar_one()
+        session.execute(update(table).where(table.c.id == victim).values(actor="someone-else"))
+        session.commit()
+    verified = (await door.client.get("/api/admin/audit/verify", headers=auditor)).json()
+    assert verified["ok"] is False and verified["first_bad"] == victim
+
+
+async def test_the_database_matches_the_migrations(door: Door):
+    migrations.check(door.runtime.engine, MIGRATIONS_DIR)  # raises on any difference
+    with door.runtime.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+
+
+async def test_security_headers_no_cors_and_a_self_contained_start_page(door: Door):
+    preflight = await door.client.options("/api/intake/cases", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    page = await door.client.get("/")
+
+    assert "access-control-allow-origin" not in preflight.headers
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for header in ("x-content-type-options", "x-frame-options", "content-security-policy", "referrer-policy"):
+        assert header in page.headers
+    assert "http://" not in page.text and "https://" not in page.text and "<script" not in page.text
+
+
+async def test_a_body_over_the_limit_is_413(gateway_settings, secrets_dir):
+    async with open_gateway(gateway_settings(secrets_dir, max_body_bytes=2000)) as door:
+        admin = await door.admin()
+        big = {"username": "x" * 10, "password": "P" * 1500 + "ass-word-1", "roles": ["caseworker"], "pad": "y" * 1000}
+
+        own = await door.client.post("/api/admin/users", headers=admin, json=big)
+        forwarded = await door.client.post("/api/intake/cases", headers=await door.staff("caseworker"), json=big)
+
+        assert own.status_code == 413 and forwarded.status_code == 413
+

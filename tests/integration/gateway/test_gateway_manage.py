@@ -1,0 +1,89 @@
+"""`rehab users …` and `rehab clients …`: operators' commands on the gateway's database, felt at once by a running
+gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from gateway.manage import app
+from tests.integration.gateway.door import CHEAP_HASHING, ROOT, STAFF_PASSWORD, open_gateway
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def operator_env(tmp_path, secrets_dir, database_url_factory) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REHAB_")}
+    env.update({"REHAB_STATE_DIR": str(tmp_path / "state"), "REHAB_SECRETS_DIR": str(secrets_dir),
+                "REHAB_GATEWAY_DATABASE_URL": database_url_factory("gateway"), "PYTHONPATH": str(ROOT),
+                **{f"REHAB_{name.upper()}": str(value) for name, value in CHEAP_HASHING.items()}})
+    return env
+
+
+def manage(env: dict[str, str], *args: str, stdin: str = "") -> Result:
+    """`python -m gateway.manage …` (what `rehab users …` and `rehab clients …` run), in this process: it is quick."""
+    return CliRunner().invoke(app, list(args), env=env, input=stdin)
+
+
+def rehab(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The `rehab` command as an operator runs it: it hands these groups to `python -m gateway.manage`."""
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+
+
+async def until_status(call, wanted: int, timeout: float = 10.0) -> int:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while (status := (await call()).status_code) != wanted and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return status
+
+
+async def test_operators_manage_users_and_clients_and_a_running_gateway_follows(operator_env, gateway_settings,
+                                                                               secrets_dir):
+    added = manage(operator_env, "users", "add", "Uladzimir.Stsiapanau", "--role", "caseworker", "--role", "auditor",
+                   "--password-stdin", stdin=STAFF_PASSWORD + "\n")
+    weak = manage(operator_env, "users", "add", "ihar.rybak", "--role", "caseworker", "--password-stdin",
+                  stdin="password\n")
+    client = manage(operator_env, "clients", "add", "3c9a1f0e-7b2d-4e5a-8c6f-1d2e3f4a5b6c", "Clinic Vilnius")
+
+    assert added.exit_code == 0, added.output
+    assert weak.exit_code == 1 and "at least 12 characters" in weak.output
+    assert client.exit_code == 0, client.output
+    issued = dict(line.split(": ", 1) for line in client.output.splitlines() if ": " in line)
+    listed = rehab(operator_env, "clients", "list")  # through the `rehab` command
+    assert listed.returncode == 0, listed.stderr
+    assert issued["client_id"] in listed.stdout and issued["client_secret"] not in listed.stdout
+
+    settings = gateway_settings(secrets_dir, database_url=operator_env["REHAB_GATEWAY_DATABASE_URL"],
+                                signin_backoff_seconds=0, lockout_after_failures=2)
+    async with open_gateway(settings) as door:
+        for _ in range(2):
+            await door.sign_in("uladzimir.stsiapanau", "Wrong-password-123")
+        assert (await door.sign_in("uladzimir.stsiapanau", STAFF_PASSWORD)).status_code == 401  # locked
+        assert manage(operator_env, "users", "unlock", "uladzimir.stsiapanau").exit_code == 0
+        staff = await door.bearer_for(await door.sign_in("uladzimir.stsiapanau", STAFF_PASSWORD))
+        partner = await door.bearer_for(await door.client_sign_in(issued["client_id"], issued["client_secret"]))
+
+        async def staff_me():  # noqa: ANN202
+            return await door.client.get("/auth/me", headers=staff)
+
+        async def partner_me():  # noqa: ANN202
+            return await door.client.get("/auth/me", headers=partner)
+
+        assert (await staff_me()).status_code == 200 and (await partner_me()).status_code == 200
+        assert manage(operator_env, "users", "disable", "uladzimir.stsiapanau").exit_code == 0
+        assert manage(operator_env, "clients", "revoke", issued["client_id"]).exit_code == 0
+        assert await until_status(staff_me, 401) == 401
+        assert await until_status(partner_me, 401) == 401
+
+    users = manage(operator_env, "users", "list").output
+    assert "uladzimir.stsiapanau\tauditor,caseworker\tdisabled" in users
+    assert "admin" not in users  # users existed before the gateway started: no first admin was made

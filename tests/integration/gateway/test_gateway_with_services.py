@@ -1,0 +1,357 @@
+"""The gateway in front of every service this checkout has, each running as its own process (started once for
+this module): forwarding, one merged OpenAPI document, readiness; bad tokens refused at the gateway and at each
+service called directly; and the role × route matrix.
+
+The matrix walks every operation of the merged OpenAPI document, through the gateway, as each role (and as a partner
+of another partner organisation), and checks the answer against what SPEC §2 says that role may do. The operations
+come from the document, so a route added later is walked without anyone remembering to add it; only the table of
+who may do what is written by hand (from SPEC §2 and §4), and an operation no row covers fails the test.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kit.secrets import TOKEN_PRIVATE_KEY_FILE, TOKEN_PUBLIC_KEY_FILE
+from tests.integration.gateway.door import Backends, Door, names, open_gateway
+
+pytestmark = pytest.mark.integration
+
+
+# --- forwarding, the merged document, readiness ----------------------------------------------------------------------
+
+GATEWAY_PATHS = {"/auth/token", "/auth/me", "/.well-known/jwks.json", "/healthz", "/readyz"}
+
+
+@pytest.fixture
+async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
+    settings = gateway_settings(backends.secrets_dir, **{f"{name}_url": url for name, url in backends.urls.items()})
+    async with open_gateway(settings) as opened:
+        yield opened
+
+
+def a_name() -> str:
+    return names("belarusian")[0]
+
+
+async def test_a_request_reaches_its_service_and_its_answer_comes_back_as_it_was(door: Door, backends: Backends,
+                                                                                capfd: pytest.CaptureFixture[str]):
+    if "intake" not in backends.urls:
+        pytest.skip("intake does not exist in this checkout")
+    caseworker = await door.staff("caseworker")
+
+    created = await door.client.post("/api/intake/cases", headers={**caseworker, "X-Request-ID": "trace-me-42"},
+                                     json={"full_name": a_name(), "country": "LT"})
+
+    assert created.status_code == 201, created.text
+    assert created.headers["x-request-id"] == "trace-me-42"
+    assert created.headers["location"].startswith("/api/intake/cases/")  # the service's own header, passed through
+    case = created.json()
+    assert case["status"] == "open" and case["reference"]
+    found = await door.client.get("/api/intake/cases", params={"q": a_name(), "limit": 5}, headers=caseworker)
+    assert found.status_code == 200 and case["id"] in [c["id"] for c in found.json()["items"]]
+    read = await door.client.get(f"/api/intake/cases/{case['id']}", headers=caseworker)
+    assert read.status_code == 200 and read.json()["full_name"] == a_name()
+    missing = await door.client.get("/api/intake/cases/00000000-0000-4000-8000-000000000000", headers=caseworker)
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    printed = capfd.readouterr().out
+    assert '"route": "/api/intake/{path}"' in printed  # the gateway logged the requests…
+    assert "trace-me-42" in printed  # …by request id and route template…
+    for written in (a_name(), json.dumps(a_name())[1:-1], quote(a_name()), quote_plus(a_name())):
+        assert written not in printed  # …never a body or a query string, in any encoding
+
+
+async def test_paths_that_climb_out_of_their_prefix_are_not_forwarded(door: Door):
+    partner = await door.partner()
+
+    # (HTTP clients remove literal dot segments before sending; encoded ones reach the gateway.)
+    for path in ("/api/partner/%2e%2e/intake/cases", "/api/partner/%2E%2E/referrals/referrals",
+                 "/api/partner/%2e/referrals"):
+        answer = await door.client.get(path, headers=partner)
+        assert answer.status_code == 404, path
+
+
+async def test_one_openapi_document_covers_the_gateway_and_every_service(door: Door, backends: Backends):
+    document = (await door.client.get("/openapi.json")).json()
+
+    paths = set(document["paths"])
+    assert {"/auth/token", "/auth/me", "/api/admin/users", "/api/admin/clients", "/api/admin/audit"} <= paths
+    for service in backends.urls:
+        assert any(p.startswith(f"/api/{service}/") for p in paths), f"nothing of {service} in the document"
+    assert all(p.startswith("/api/") or p in GATEWAY_PATHS for p in paths), sorted(paths)
+    scheme = document["components"]["securitySchemes"]["OAuth2"]
+    assert scheme["flows"]["password"]["tokenUrl"] == "/auth/token"
+    assert scheme["flows"]["clientCredentials"]["tokenUrl"] == "/auth/token"
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            secured = path.startswith("/api/") or path == "/auth/me"
+            assert bool(operation.get("security")) == secured, (method, path)
+    unresolved = refs(document) - {f"#/components/schemas/{name}" for name in document["components"]["schemas"]}
+    assert not unresolved
+    docs = await door.client.get("/docs")
+    assert docs.status_code == 200 and "/api/admin/users" in docs.text and "<script" not in docs.text
+
+
+async def test_one_asyncapi_document_names_every_event_subject_with_its_payload(door: Door, backends: Backends):
+    answer = await door.client.get("/asyncapi.json")
+    assert answer.status_code == 200
+    document = answer.json()
+    assert document["asyncapi"].startswith("3.")
+    subjects = {channel["address"] for channel in document["channels"].values()}
+    expected = {"rehab.intake.case.opened", "rehab.intake.consent.changed", "rehab.referrals.referral.sent",
+                "rehab.referrals.referral.completed", "rehab.funds.disbursement.paid"}
+    wanted = {s for s in expected if s.split(".")[1] in backends.urls}
+    assert wanted and wanted <= subjects, sorted(subjects)
+    unresolved = refs(document) - {f"#/components/{kind}/{name}" for kind in ("schemas", "messages")
+                                   for name in document["components"][kind]} - {
+        f"#/channels/{key}" for key in document["channels"]} - {
+        f"#/channels/{key}/messages/{key}" for key in document["channels"]}
+    assert not unresolved, unresolved
+    payloads = " ".join(str(document["components"]["schemas"]).lower().split())
+    assert all(word not in payloads for word in ("full_name", "phone", "payee", "display_name"))
+
+
+def refs(node: object) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(refs(value) for value in node))
+    return set()
+
+
+async def test_readiness_asks_every_service(door: Door, backends: Backends):
+    ready = await door.client.get("/readyz")
+
+    report = ready.json()
+    for service in backends.urls:
+        assert report["services"][service] == "ready"
+    assert report["database"] == "ok" and report["migrations"] == "current"
+    assert ready.status_code == (200 if set(backends.urls) == {"intake", "referrals", "funds"} else 503)
+    assert (await door.client.get("/healthz")).json() == {"status": "ok"}
+
+
+# --- bad tokens ------------------------------------------------------------------------------------------------------
+
+# One path per prefix, fixed by SPEC §4, with a role that may use it.
+PROBES = {
+    "intake": [("/api/intake/cases", "caseworker", None)],
+    "referrals": [("/api/referrals/partners", "admin", None),
+                  ("/api/partner/referrals", "partner", "6f1d0c3a-58b2-4e0f-9d6c-2a7b3c4d5e6f")],
+    "funds": [("/api/funds/grants", "finance", None)],
+}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims(sub: str, roles: list[str], partner_id: str | None, **changes: object) -> dict:
+    now = int(time.time())
+    base = {"iss": "rehab-gateway", "aud": "rehab-api", "sub": sub, "iat": now, "nbf": now, "exp": now + 300,
+            "jti": str(uuid.uuid4()), "roles": roles}
+    if partner_id:
+        base["partner_id"] = partner_id
+    base.update(changes)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def unsigned(header: dict, payload: dict) -> str:
+    return b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(payload).encode())
+
+
+def hs256(payload: dict, secret: bytes) -> str:
+    signing_input = unsigned({"alg": "HS256", "typ": "JWT"}, payload)
+    return signing_input + "." + b64url(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())
+
+
+def bad_tokens(backends: Backends, sub: str, roles: list[str], partner_id: str | None) -> dict[str, str]:
+    """Every way a token can be wrong, each otherwise carrying a role that may use the path."""
+    private_key = serialization.load_pem_private_key((backends.secrets_dir / TOKEN_PRIVATE_KEY_FILE).read_bytes(), None)
+    public_pem = (backends.secrets_dir / TOKEN_PUBLIC_KEY_FILE).read_bytes()
+    public_raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    good = claims(sub, roles, partner_id)
+    valid = jwt.encode(good, private_key, algorithm="EdDSA")
+    head, _payload, signature = valid.split(".")
+    forged = {**good, "roles": ["admin", "auditor"]}
+    now = int(time.time())
+    return {
+        "signed by another key": jwt.encode(good, Ed25519PrivateKey.generate(), algorithm="EdDSA"),
+        "forged claims under a real signature": f"{head}.{b64url(json.dumps(forged).encode())}.{signature}",
+        "alg none": unsigned({"alg": "none", "typ": "JWT"}, good) + ".",
+        "HS256 keyed with the public key (PEM)": hs256(good, public_pem),
+        "HS256 keyed with the public key (raw)": hs256(good, public_raw),
+        "expired": jwt.encode(claims(sub, roles, partner_id, iat=now - 1200, nbf=now - 1200, exp=now - 600),
+                              private_key, algorithm="EdDSA"),
+        "without expiry": jwt.encode(claims(sub, roles, partner_id, exp=None), private_key, algorithm="EdDSA"),
+        "for another audience": jwt.encode(claims(sub, roles, partner_id, aud="another-api"), private_key,
+                                           algorithm="EdDSA"),
+        "from another issuer": jwt.encode(claims(sub, roles, partner_id, iss="someone-else"), private_key,
+                                          algorithm="EdDSA"),
+        "not a JWT": "not-a-jwt",
+    }
+
+
+def valid_token(backends: Backends, sub: str, roles: list[str], partner_id: str | None) -> str:
+    return backends.issuer().issue(sub=sub, roles=roles, partner_id=partner_id)
+
+
+@pytest.mark.parametrize("service", ["intake", "referrals", "funds"])
+def test_each_service_called_directly_refuses_every_bad_token(backends: Backends, service: str):
+    if service not in backends.urls:
+        pytest.skip(f"{service} does not exist in this checkout yet")
+    with httpx.Client(base_url=backends.urls[service], timeout=10) as client:
+        for path, role, partner_id in PROBES[service]:
+            token = valid_token(backends, "probe", [role], partner_id)
+            good = client.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert good.status_code not in (401, 403), (path, good.status_code, good.text)
+            assert client.get(path).status_code == 401
+            for kind, token in bad_tokens(backends, "probe", [role], partner_id).items():
+                answer = client.get(path, headers={"Authorization": f"Bearer {token}"})
+                assert answer.status_code == 401, (service, path, kind, answer.status_code)
+                assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_gateway_refuses_every_bad_token(door: Door, backends: Backends):
+    staff = {role: await door.add_user(role) for role in ("admin", "caseworker", "finance")}
+    partner = await door.add_client()
+    probes = [probe for service in backends.urls for probe in PROBES[service]] + [("/auth/me", "caseworker", None)]
+    for path, role, _ in probes:
+        sub, partner_id = (partner["client_id"], partner["partner_id"]) if role == "partner" else (staff[role]["id"], None)
+        good = await door.client.get(path, headers={
+            "Authorization": f"Bearer {valid_token(backends, sub, [role], partner_id)}"})
+        assert good.status_code not in (401, 403), (path, good.status_code, good.text)
+        assert (await door.client.get(path)).status_code == 401
+        for kind, token in bad_tokens(backends, sub, [role], partner_id).items():
+            answer = await door.client.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 401, (path, kind, answer.status_code)
+            assert answer.headers["content-type"] == "application/problem+json"
+
+
+# --- the role × route matrix -----------------------------------------------------------------------------------------
+
+ANY = "*"
+STAFF = ("admin", "caseworker", "finance", "auditor")
+ROLES = (*STAFF, "partner")
+
+
+@dataclass(frozen=True)
+class Rule:
+    method: str
+    path: str  # a regular expression over the document's path template
+    allowed: frozenset[str]
+
+
+def rule(method: str, path: str, *allowed: str) -> Rule:
+    return Rule(method, path, frozenset(allowed))
+
+
+ID = r"\{[^/]+\}"
+# First match wins. Deny by default: an operation no rule matches is a failure of this test.
+WHO_MAY = [
+    rule(ANY, r"^/api/(intake|referrals|funds|admin)/audit(/verify)?$", "auditor"),  # audit trails: auditors only
+    rule(ANY, r"^/api/admin/", "admin"),  # staff users and partner API clients
+    rule(ANY, r"^/auth/me$", *ROLES),
+    rule(ANY, r"^/api/intake/", "caseworker"),  # cases, needs, consent, timeline, erasure
+    rule("GET", rf"^/api/referrals/partners(/{ID})?$", "admin", "caseworker"),  # the partner directory
+    rule(ANY, r"^/api/referrals/partners", "admin"),
+    rule(ANY, r"^/api/referrals/referrals", "caseworker"),
+    rule(ANY, r"^/api/partner/", "partner"),  # only through the partner API
+    rule(ANY, rf"^/api/funds/disbursements(/{ID})?$", "caseworker", "finance"),  # caseworkers request aid
+    rule(ANY, r"^/api/funds/", "finance"),  # grants, approve/pay/void, cost estimates, reports
+]
+PUBLIC = {"/auth/token", "/.well-known/jwks.json", "/healthz", "/readyz"}
+
+
+def allowed_roles(method: str, path: str) -> frozenset[str] | None:
+    for candidate in WHO_MAY:
+        if candidate.method in (ANY, method) and re.search(candidate.path, path):
+            return candidate.allowed
+    return None
+
+
+def operations(document: dict) -> list[tuple[str, str, dict]]:
+    return [(method.upper(), path, operation) for path, item in document["paths"].items()
+            for method, operation in item.items() if method in ("get", "post", "put", "patch", "delete")]
+
+
+def concrete(path: str) -> str:
+    """The path with a fresh UUID in every parameter: the answers are about access, not about data."""
+    return re.sub(ID, lambda _m: str(uuid.uuid4()), path)
+
+
+def id_filters(operation: dict) -> dict[str, str]:
+    """A fresh UUID for every query parameter that takes one (`?case_id=`): a scoped list is a fair request."""
+    def takes_uuid(schema: dict) -> bool:
+        return schema.get("format") == "uuid" or any(takes_uuid(s) for s in schema.get("anyOf", []))
+
+    return {p["name"]: str(uuid.uuid4()) for p in operation.get("parameters", [])
+            if p.get("in") == "query" and takes_uuid(p.get("schema", {}))}
+
+
+async def test_every_route_answers_each_role_as_the_spec_says(door: Door, backends: Backends):
+    document = (await door.client.get("/openapi.json")).json()
+    for service in backends.urls:
+        prefix = "/api/partner/" if service == "referrals" else f"/api/{service}/"
+        assert any(path.startswith(f"/api/{service}/") for path in document["paths"]), \
+            f"the merged document has no path of {service}: is its /openapi.json broken?"
+        assert any(path.startswith(prefix) for path in document["paths"])
+    tokens = {role: await (door.partner() if role == "partner" else door.staff(role)) for role in ROLES}
+    other_partner = await door.partner()
+
+    mismatches = await walk(door, document, tokens, other_partner)
+
+    assert not mismatches, "\n".join(mismatches)
+
+
+async def walk(door: Door, document: dict, tokens: dict[str, dict[str, str]],
+               other_partner: dict[str, str]) -> list[str]:
+    mismatches: list[str] = []
+    walked = 0
+    for method, path, operation in operations(document):
+        if path in PUBLIC:
+            assert "security" not in operation, path
+            continue
+        allowed = allowed_roles(method, path)
+        if allowed is None:
+            mismatches.append(f"{method} {path}: no rule says who may use it (add one from SPEC §2)")
+            continue
+        assert operation.get("security"), f"{method} {path} is not marked as needing a token"
+        url = concrete(path)
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        query = id_filters(operation)
+
+        anonymous = await door.client.request(method, url, json=body, params=query)
+        if anonymous.status_code != 401:
+            mismatches.append(f"{method} {path} without a token: {anonymous.status_code}, expected 401")
+        for role, headers in tokens.items():
+            answer = await door.client.request(method, url, json=body, params=query, headers=headers)
+            walked += 1
+            if role in allowed and answer.status_code in (401, 403):
+                mismatches.append(f"{method} {path} as {role}: {answer.status_code}, but {role} may use it")
+            elif role not in allowed and answer.status_code != 403:
+                mismatches.append(f"{method} {path} as {role}: {answer.status_code}, expected 403")
+            elif answer.status_code >= 500:
+                mismatches.append(f"{method} {path} as {role}: {answer.status_code} {answer.text[:200]}")
+        if "partner" in allowed and "{" in path:
+            # Another partner's record is not found, never forbidden, never shown.
+            answer = await door.client.request(method, url, json=body, params=query, headers=other_partner)
+            if answer.status_code not in (404, 422):
+                mismatches.append(f"{method} {path} as another partner: {answer.status_code}, expected 404")
+    assert walked >= 5 * len(ROLES), "too few operations walked: is the merged document complete?"
+    return mismatches
