@@ -1,0 +1,1 @@
+"""Intake: cases of released people, their needs and consent, the case timeline, erasure."""

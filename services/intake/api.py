@@ -1,0 +1,150 @@
+"""Intake's HTTP routes (SPEC §4, caseworkers only): parse, call one use case, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+
+from kit.auth import Principal, require_roles
+from kit.idempotency import HEADER as IDEMPOTENCY_KEY
+from kit.pagination import Page
+from kit.problems import Problem
+from kit.service import RuntimeDep, SessionDep
+from services.intake import domain, service
+from services.intake.models import (
+    CaseCreate,
+    CaseCreated,
+    CaseListItem,
+    CasePublic,
+    CaseStatus,
+    CaseSummary,
+    CaseUpdate,
+    ConsentPublic,
+    ConsentSet,
+    ConsentView,
+    ErasedCase,
+    NeedCreate,
+    NeedPublic,
+    TimelineEntryPublic,
+)
+from services.intake.protection import CaseVault
+
+router = APIRouter(prefix="/api/intake", tags=["intake"])
+
+Caseworker = Annotated[Principal, Depends(require_roles("caseworker"))]
+CaseId = Annotated[str, Path(max_length=36)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+async def get_vault(request: Request) -> CaseVault:
+    return request.app.state.runtime.extras["vault"]
+
+
+VaultDep = Annotated[CaseVault, Depends(get_vault)]
+
+
+@router.post("/cases", status_code=201, response_model=CaseCreated)
+async def create_case(
+    body: CaseCreate, request: Request, response: Response, runtime: RuntimeDep, session: SessionDep, vault: VaultDep,
+    principal: Caseworker,
+) -> Any:
+    """Open a case. Creation is never refused for a duplicate: `possible_duplicates` names the likely ones."""
+    def open_case(in_session: Any, *, commit: bool) -> CaseCreated:
+        return service.open_case(session=in_session, vault=vault, audit=runtime.audit, case_in=body,
+                                 actor=principal.sub, commit=commit)
+
+    if IDEMPOTENCY_KEY in request.headers:  # honoured when sent: a retry returns the first answer, opens nothing
+        return await runtime.idempotency.run(
+            request, principal=principal.sub, session_factory=runtime.session_factory, required=False,
+            action=lambda in_session: (201, open_case(in_session, commit=False)),
+        )
+    created = open_case(session, commit=True)
+    response.headers["ETag"] = domain.etag(created.id, domain.FIRST_VERSION)
+    response.headers["Location"] = f"{router.prefix}/cases/{created.id}"
+    return created
+
+
+@router.get("/cases", response_model=Page[CaseListItem])
+async def list_cases(
+    session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    q: Annotated[str | None, Query(max_length=200, description="a name, in any script or spelling")] = None,
+    status: CaseStatus | None = None, limit: Limit = 50, cursor: str | None = None,
+) -> dict[str, Any]:
+    return service.list_cases(session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=q,
+                              status=status, limit=limit, cursor=cursor)
+
+
+@router.get("/cases/{case_id}", response_model=CasePublic | ErasedCase)
+async def read_case(
+    case_id: CaseId, response: Response, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+) -> CasePublic | ErasedCase:
+    case, etag = service.read_case(session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub)
+    if etag:
+        response.headers["ETag"] = etag
+    return case
+
+
+@router.patch("/cases/{case_id}", response_model=CasePublic)
+async def update_case(
+    case_id: CaseId, body: CaseUpdate, response: Response, session: SessionDep, runtime: RuntimeDep, vault: VaultDep,
+    principal: Caseworker, if_match: Annotated[str | None, Header()] = None,
+) -> CasePublic:
+    if if_match is None:
+        raise Problem(428, "Send the case's ETag in If-Match, so that you cannot overwrite a change you have not seen.",
+                      kind="if-match-required")
+    case, etag = service.update_case(session=session, vault=vault, audit=runtime.audit, case_id=case_id, changes=body,
+                                     if_match=if_match, actor=principal.sub)
+    response.headers["ETag"] = etag
+    return case
+
+
+@router.post("/cases/{case_id}/close", response_model=CaseSummary)
+async def close_case(case_id: CaseId, session: SessionDep, runtime: RuntimeDep, principal: Caseworker) -> CaseSummary:
+    return service.close_case(session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub)
+
+
+@router.delete("/cases/{case_id}", response_model=ErasedCase)
+async def erase_case(
+    case_id: CaseId, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+) -> ErasedCase:
+    """Erase the person's data for good: the case's key is destroyed; only its reference and status remain."""
+    return service.erase_case(session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub)
+
+
+@router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic)
+async def add_need(
+    case_id: CaseId, body: NeedCreate, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+) -> NeedPublic:
+    return service.add_need(session=session, vault=vault, audit=runtime.audit, case_id=case_id, need_in=body,
+                            actor=principal.sub)
+
+
+@router.get("/cases/{case_id}/needs", response_model=Page[NeedPublic])
+async def list_needs(
+    case_id: CaseId, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    limit: Limit = 50, cursor: str | None = None,
+) -> dict[str, Any]:
+    return service.list_needs(session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub,
+                              limit=limit, cursor=cursor)
+
+
+@router.put("/cases/{case_id}/consent", response_model=ConsentPublic)
+async def set_consent(
+    case_id: CaseId, body: ConsentSet, session: SessionDep, runtime: RuntimeDep, principal: Caseworker,
+) -> ConsentPublic:
+    return service.set_consent(session=session, audit=runtime.audit, case_id=case_id, consent_in=body, actor=principal.sub)
+
+
+@router.get("/cases/{case_id}/consent", response_model=ConsentView)
+async def read_consent(case_id: CaseId, session: SessionDep, runtime: RuntimeDep, principal: Caseworker) -> ConsentView:
+    return service.read_consent(session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub)
+
+
+@router.get("/cases/{case_id}/timeline", response_model=Page[TimelineEntryPublic])
+async def read_timeline(
+    case_id: CaseId, session: SessionDep, runtime: RuntimeDep, principal: Caseworker,
+    limit: Limit = 100, cursor: str | None = None,
+) -> dict[str, Any]:
+    return service.read_timeline(session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub,
+                                 limit=limit, cursor=cursor)

@@ -1,0 +1,51 @@
+"""Intake's process: one app factory, used by `python -m services.intake` and by the tests."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from kit.bus import Subscription
+from kit.service import Runtime, ServiceSpec, create_service_app, serve
+from services.intake import api, events, handlers
+from services.intake.config import IntakeSettings
+from services.intake.models import IntakeTable, kit_tables
+from services.intake.protection import CaseVault, KeyEncryptionKeys, StoredAnswers
+
+
+def _subscriptions(_runtime: Runtime) -> list[Subscription]:
+    return [
+        Subscription(producer="referrals", durable="intake-referrals",
+                     handlers=dict.fromkeys(handlers.REFERRAL_SUBJECTS, handlers.referral_changed)),
+        Subscription(producer="funds", durable="intake-funds",
+                     handlers=dict.fromkeys(handlers.DISBURSEMENT_SUBJECTS, handlers.disbursement_changed)),
+    ]
+
+
+def _on_start(runtime: Runtime) -> None:
+    # The sealing key is the one kit.service gives kit.idempotency: derived from the KEK active at start.
+    stored_answers = StoredAnswers(runtime.tables.idempotency, runtime.keyring.derive("idempotency"))
+    runtime.extras["vault"] = CaseVault(KeyEncryptionKeys(runtime.settings.kek_path), runtime.blind_index, stored_answers)
+
+
+SPEC = ServiceSpec(
+    name="intake",
+    title="Rehab Support — intake",
+    description="Cases of released people: encrypted personal data, duplicates across scripts, needs, consent, "
+                "the case timeline and erasure.",
+    metadata=IntakeTable.metadata,
+    tables=kit_tables,
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=[api.router],
+    subscriptions=_subscriptions,
+    on_start=_on_start,
+    published=events.PUBLISHED,
+)
+
+
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    return create_service_app(SPEC, settings or IntakeSettings())
+
+
+def run() -> None:
+    settings = IntakeSettings()
+    serve(create_app(settings), settings)

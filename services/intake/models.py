@@ -1,0 +1,334 @@
+"""Intake's tables and the shapes its API reads and writes.
+
+Tables hold personal data only as ciphertexts sealed with the case's own data key (see `protection.py`); the API
+shapes hold plaintext and never meet the database directly. Its own registry keeps these tables apart from other
+services' tables in one Python process.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field as PydanticField, StringConstraints, field_validator
+from sqlalchemy import JSON, Column, ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from kit.problems import StrictModel
+from kit.tables import KitTables
+
+Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
+Urgency = Literal["low", "medium", "high", "critical"]
+CaseStatus = Literal["open", "closed", "erased"]
+
+
+class IntakeTable(SQLModel, registry=registry()):
+    pass
+
+
+kit_tables = KitTables(IntakeTable.metadata)
+
+
+def _sealed(column: str) -> Any:
+    return Field(default=None, sa_column=Column(column, LargeBinary, nullable=True))
+
+
+def _case_fk() -> Any:
+    return Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), nullable=False, index=True))
+
+
+# ---- tables -----------------------------------------------------------------------------------------------------
+
+class Case(IntakeTable, table=True):
+    """A person's case. Only reference, status, country and dates are in clear; everything else is sealed."""
+
+    __tablename__ = "cases"
+
+    id: str = Field(primary_key=True, max_length=36)
+    reference: str = Field(unique=True, max_length=20)
+    status: str = Field(max_length=16, index=True)
+    country: str | None = Field(default=None, max_length=2)
+    opened_at: datetime = Field(index=True)
+    updated_at: datetime
+    closed_at: datetime | None = None
+    erased_at: datetime | None = None
+    version: int = 1  # domain.FIRST_VERSION, bumped by every change of the case itself; the ETag is derived from it
+    full_name_sealed: bytes | None = _sealed("full_name_sealed")
+    other_names_sealed: bytes | None = _sealed("other_names_sealed")
+    date_of_birth_sealed: bytes | None = _sealed("date_of_birth_sealed")
+    contact_sealed: bytes | None = _sealed("contact_sealed")
+    city_sealed: bytes | None = _sealed("city_sealed")
+    languages_sealed: bytes | None = _sealed("languages_sealed")
+    release_date_sealed: bytes | None = _sealed("release_date_sealed")
+    facility_sealed: bytes | None = _sealed("facility_sealed")
+    articles_sealed: bytes | None = _sealed("articles_sealed")
+    safety_notes_sealed: bytes | None = _sealed("safety_notes_sealed")
+
+
+class CaseKey(IntakeTable, table=True):
+    """The case's data key, wrapped by a key-encryption key kept outside the database. Deleting it erases the case."""
+
+    __tablename__ = "case_keys"
+
+    case_id: str = Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), primary_key=True))
+    kid: str = Field(max_length=32, index=True)
+    wrapped: bytes = Field(sa_column=Column("wrapped", LargeBinary, nullable=False))
+    created_at: datetime
+    rewrapped_at: datetime | None = None
+
+
+class CaseNameTerm(IntakeTable, table=True):
+    """Blind-index terms of a case's names: keyed HMACs, for duplicates and search without decrypting."""
+
+    __tablename__ = "case_name_terms"
+    __table_args__ = (Index("ix_case_name_terms_kind_term", "kind", "term"),)
+
+    case_id: str = Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), primary_key=True))
+    kind: str = Field(primary_key=True, max_length=16)
+    term: str = Field(primary_key=True, max_length=64)
+
+
+class ReferenceCounter(IntakeTable, table=True):
+    """The last reference number given out in a year; incremented in the transaction that opens a case."""
+
+    __tablename__ = "reference_counters"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last_number: int
+
+
+class Need(IntakeTable, table=True):
+    __tablename__ = "needs"
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = _case_fk()
+    category: str = Field(max_length=20)
+    urgency: str = Field(max_length=10)
+    notes_sealed: bytes | None = _sealed("notes_sealed")
+    created_at: datetime
+    created_by: str = Field(max_length=200)
+
+
+class Consent(IntakeTable, table=True):
+    """The consent in force for a case (one row per case); every version is also kept in `consent_history`."""
+
+    __tablename__ = "consents"
+
+    case_id: str = Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), primary_key=True))
+    categories: list[str] = Field(sa_column=Column("categories", JSON, nullable=False))
+    share_contact: bool
+    share_health: bool
+    method: str = Field(max_length=10)
+    expires_on: date | None = None
+    recorded_at: datetime
+    recorded_by: str = Field(max_length=200)
+
+
+class ConsentRecord(IntakeTable, table=True):
+    __tablename__ = "consent_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = _case_fk()
+    categories: list[str] = Field(sa_column=Column("categories", JSON, nullable=False))
+    share_contact: bool
+    share_health: bool
+    method: str = Field(max_length=10)
+    expires_on: date | None = None
+    recorded_at: datetime
+    recorded_by: str = Field(max_length=200)
+
+
+class TimelineEntry(IntakeTable, table=True):
+    """One step of a case's story: intake's own changes and what the other services reported. Ids and categories only."""
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (Index("ix_timeline_entries_case_at", "case_id", "at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), nullable=False))
+    at: datetime
+    kind: str = Field(max_length=40)
+    source: str = Field(max_length=20)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column("details", JSON, nullable=False))
+
+
+# ---- API shapes ---------------------------------------------------------------------------------------------------
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")]
+Language = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
+Article = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+
+EARLIEST_DATE = date(1900, 1, 1)
+
+
+class Contact(StrictModel):
+    """How to reach the person; every channel optional."""
+
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+()\- .]*$")] | None = None
+    telegram: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    signal: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+
+
+class _PersonalFields(StrictModel):
+    other_names: list[ShortText] = PydanticField(default_factory=list, max_length=20)
+    date_of_birth: date | None = None
+    contact: Contact | None = None
+    country: CountryCode | None = None
+    city: ShortText | None = None
+    languages: list[Language] = PydanticField(default_factory=list, max_length=20)
+    release_date: date | None = None
+    facility: ShortText | None = None
+    articles: list[Article] = PydanticField(default_factory=list, max_length=30)
+    safety_notes: LongText | None = None
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _born_in_the_past(cls, value: date | None) -> date | None:
+        if value is not None and not (EARLIEST_DATE <= value <= datetime.now(UTC).date()):
+            raise ValueError("the date of birth must be a past date after 1900")
+        return value
+
+    @field_validator("release_date")
+    @classmethod
+    def _plausible_release(cls, value: date | None) -> date | None:
+        if value is not None and value < EARLIEST_DATE:
+            raise ValueError("the release date must be after 1900")
+        return value
+
+
+class CaseCreate(_PersonalFields):
+    full_name: ShortText
+
+
+class CaseUpdate(_PersonalFields):
+    """Fields present in the body replace the stored ones (lists and `contact` as a whole); absent ones stay."""
+
+    full_name: ShortText | None = None
+    other_names: list[ShortText] | None = PydanticField(default=None, max_length=20)  # type: ignore[assignment]
+    languages: list[Language] | None = PydanticField(default=None, max_length=20)  # type: ignore[assignment]
+    articles: list[Article] | None = PydanticField(default=None, max_length=30)  # type: ignore[assignment]
+
+    @field_validator("full_name")
+    @classmethod
+    def _name_cannot_be_removed(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("the full name can be changed but not removed")
+        return value
+
+
+# The fields sealed under the case's key, each in its own column `<field>_sealed`.
+PERSONAL_FIELDS = ("full_name", "other_names", "date_of_birth", "contact", "city", "languages", "release_date",
+                   "facility", "articles", "safety_notes")
+
+
+class CaseRef(BaseModel):
+    id: str
+    reference: str
+
+
+class CaseListItem(BaseModel):
+    """What a list shows: no personal data."""
+
+    id: str
+    reference: str
+    status: CaseStatus
+    country: str | None
+    opened_at: datetime
+
+
+class CaseSummary(CaseListItem):
+    closed_at: datetime | None
+
+
+class CasePublic(CaseSummary):
+    updated_at: datetime
+    full_name: str
+    other_names: list[str]
+    date_of_birth: date | None
+    contact: Contact | None
+    city: str | None
+    languages: list[str]
+    release_date: date | None
+    facility: str | None
+    articles: list[str]
+    safety_notes: str | None
+
+
+class CaseCreated(CasePublic):
+    possible_duplicates: list[CaseRef]
+
+
+class ErasedCase(BaseModel):
+    """All that is left of an erased case."""
+
+    id: str
+    reference: str
+    status: Literal["erased"]
+
+
+class NeedCreate(StrictModel):
+    category: Category
+    urgency: Urgency
+    notes: LongText | None = None
+
+
+class NeedPublic(BaseModel):
+    id: str
+    case_id: str
+    category: Category
+    urgency: Urgency
+    notes: str | None
+    created_at: datetime
+    created_by: str
+
+
+class ConsentSet(StrictModel):
+    """What may be shared with which kinds of partner; an empty `categories` list withdraws consent."""
+
+    categories: list[Category] = PydanticField(max_length=7)
+    share_contact: bool
+    share_health: bool
+    method: Literal["verbal", "written"]
+    expires_on: date | None = None
+
+    @field_validator("categories")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+    @field_validator("expires_on")
+    @classmethod
+    def _not_already_expired(cls, value: date | None) -> date | None:
+        if value is not None and value < datetime.now(UTC).date():
+            raise ValueError("a consent cannot be recorded as already expired")
+        return value
+
+
+class ConsentPublic(BaseModel):
+    categories: list[Category]
+    share_contact: bool
+    share_health: bool
+    method: Literal["verbal", "written"]
+    expires_on: date | None
+    recorded_at: datetime
+    recorded_by: str
+
+
+class ConsentView(BaseModel):
+    """The consent in force (null before any was recorded) and every version recorded, oldest first."""
+
+    case_id: str
+    current: ConsentPublic | None
+    history: list[ConsentPublic]
+
+
+class TimelineEntryPublic(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    source: str
+    details: dict[str, Any]

@@ -1,0 +1,194 @@
+"""Names as keys: the same person's name, written in any script or spelling, gives the same keys.
+
+A name is cut into tokens and each token becomes a phonetic skeleton in a small Latin alphabet:
+
+1. script: Unicode NFKC, case-folded; Belarusian, Russian (and Ukrainian) Cyrillic transliterated letter by
+   letter; Latin spellings parsed with their digraphs (passport and BGN/PCGN `kh zh sh ch ts`, Łacinka and Polish
+   `č š ž ł ŭ ć cz sz`, where `ch` is х); other scripts through anyascii; diacritics, soft signs and apostrophes
+   dropped.
+2. spelling: the marks of softness and iotation (`ia ya ja я`, `ie ye je е`, `iu yu ju ю`, `ы/и/і/y/j/й`) are
+   reduced to what every system writes alike; `ў`, `ŭ`, `w` and the passport's `u` after a vowel are one sound.
+3. Belarusian against Russian: akanye (unstressed о written а) and yakanye (е written я) by folding `o e a` into
+   one vowel; tsekanne and dzekanne (ць/ть, дз/д) by folding `ts→t`, `dz→d`; Belarusian `г` (h) is Russian `г` (g);
+   the prothetic `в`/`у` of Вольга/Ольга, Уладзімір/Владимир; the inserted `в` of Навуменка/Науменко.
+4. given names whose Belarusian and Russian forms are different words (Мікалай/Николай, Кацярына/Екатерина) are
+   mapped to one key by a short table of equivalents, written in Cyrillic and keyed by the rules above.
+
+Vowels other than `o e a` stay apart (`i`, `u`), and so do consonants, so that Марыя and Марына, Рыбак and Рыбакоў,
+Марозаў and Мазураў keep different keys. Everything here is a pure function: no I/O, no keys, no secrets.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from datetime import date
+from functools import lru_cache
+
+from anyascii import anyascii
+
+# Cyrillic letters as an intermediate Latin that the Latin parser below reads like any other spelling. `х` is
+# written `kh` (not `x`, which Latin spellings use for `ks`); `ч ш ж` are written with their háček at once.
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "ie", "ё": "io", "є": "ie", "ж": "ž",
+    "з": "z", "і": "i", "и": "i", "ї": "ii", "ы": "i", "й": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o",
+    "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ў": "w", "ф": "f", "х": "kh", "ц": "c", "ч": "č", "ш": "š",
+    "щ": "šč", "ъ": "", "ь": "", "э": "e", "ю": "iu", "я": "ia",
+}
+# Latin letters with a meaning of their own in Belarusian Łacinka and Polish spellings; other accents are dropped.
+_LATIN_KEPT = {"č": "č", "š": "š", "ž": "ž", "ŭ": "w", "ł": "l", "ć": "c", "ś": "s", "ź": "z", "ń": "n", "ż": "ž"}
+# Marks that only say "soft" or "separate" and no spelling system agrees on: removed before anything else,
+# because NFKC would turn some of them (´) into a space and a combining accent.
+_APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼʹʻ`´′ˈ"), None)
+# Łacinka and Polish write х as `ch` (and ч as `č`/`cz`); passport, BGN/PCGN and English spellings write ч as `ch`.
+_LACINKA_OR_POLISH = re.compile(r"[łŭćśźńčšžż]|cz|sz")
+
+_VOWELS = "aeiou"
+_CONSONANT = r"[bcčdfgklmnprsštvwxzž]"
+
+
+def tokens(name: str) -> list[str]:
+    """The phonetic key of every word of a name, in the order written (empty words dropped)."""
+    text = unicodedata.normalize("NFKC", name.translate(_APOSTROPHES)).casefold()
+    lacinka = bool(_LACINKA_OR_POLISH.search(text))
+    words = re.split(r"[^\w]+|[\d_]+", _to_latin_letters(text))
+    return [key for key in (token_key(word, lacinka=lacinka) for word in words if word) if key]
+
+
+def name_key(name: str) -> str:
+    """One key for a whole name: its word keys sorted, so that word order does not matter."""
+    return " ".join(sorted(tokens(name)))
+
+
+def name_keys(name: str) -> set[str]:
+    """The name's key, and when it has three or more words, also its keys without a patronymic-looking word.
+
+    "Сяргей Уладзіміравіч Марозаў" then also meets "Siarhei Marozau". Both sides are tried word by word, so a
+    surname that looks like a patronymic (Багдановіч) is never lost: the full key is always among the keys.
+    """
+    words = tokens(name)
+    keys = {" ".join(sorted(words))} if words else set()
+    if len(words) >= 3:
+        for i, word in enumerate(words):
+            if _looks_patronymic(word):
+                keys.add(" ".join(sorted(words[:i] + words[i + 1:])))
+    return keys
+
+
+def name_and_birth_keys(names: Iterable[str], date_of_birth: date) -> set[str]:
+    """What identifies a person for duplicate detection: each name's key together with the date of birth."""
+    return {f"{key}|{date_of_birth.isoformat()}" for name in names for key in name_keys(name)}
+
+
+def _to_latin_letters(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in _CYRILLIC:
+            out.append(_CYRILLIC[ch])
+        elif ch in _LATIN_KEPT or ("a" <= ch <= "z"):
+            out.append(ch)
+        elif unicodedata.category(ch).startswith("M"):
+            continue  # a combining accent left over (stress marks on Cyrillic, for instance)
+        elif ch.isalpha():
+            bare = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+            out.append(bare if bare.isascii() else anyascii(bare).lower())
+        else:
+            out.append(" " if not ch.isdigit() else ch)
+    return "".join(out)
+
+
+@lru_cache(maxsize=50_000)  # bounded: searches bring words from outside
+def token_key(word: str, *, lacinka: bool = False) -> str:
+    """The phonetic key of one word already in lower-case Latin letters (see the module's docstring)."""
+    return _EQUIVALENT_GIVEN_NAMES.get(key := _skeleton(word, lacinka=lacinka), key)
+
+
+def _skeleton(word: str, *, lacinka: bool) -> str:
+    s = _parse_latin(word, lacinka=lacinka)
+    s = re.sub(r"i+", "i", s)
+    # Iotation and softness: `я` is `ia`/`ya`/`ja`, `е` is `ie`/`ye`/`e`: keep only the vowel, except a word's own
+    # initial glide before a and u (Яна is not Анна, Юля is not Уля).
+    s = re.sub(r"^i(?=[eo])", "", s)
+    s = re.sub(r"(?<=.)i(?=[aeou])", "", s)
+    # The prothetic consonant of Belarusian: Вольга/Ольга, Восіп/Осип; Уладзімір/Владимир.
+    s = re.sub(r"^v(?=[ou])", "", s)
+    s = re.sub(rf"^u(?={_CONSONANT})", "w", s)
+    # Non-syllabic u: ў, ŭ, w and the passport's `u` after a vowel (Marozau, Vasileuskaya) are one sound, which
+    # Russian writes в; Belarusian also inserts it between vowels (Навуменка/Науменко).
+    s = re.sub(rf"(?<=[aeo])vu(?={_CONSONANT})", "w", s)
+    s = re.sub(rf"(?<=[aeo])u(?={_CONSONANT}|$)", "w", s)
+    # Passport and BGN spellings write г as h, so кг, зг, сг come out as kh, zh, sh: read like х, ж, ш.
+    s = s.replace("kg", "x").replace("zg", "ž").replace("sg", "š")
+    # Belarusian against Russian: akanye/yakanye (o e a), dzekanne/tsekanne (dz→d, c→t), ў/в (h is g since parsing).
+    s = s.replace("dz", "d").translate(_FOLD)
+    return re.sub(r"(.)\1+", r"\1", s)
+
+
+_FOLD = str.maketrans({"o": "a", "e": "a", "c": "t", "w": "v"})
+
+
+def _parse_latin(word: str, *, lacinka: bool) -> str:
+    """Digraphs of every common system into single letters: `x` is ks; `ch` is х in Łacinka/Polish, else ч."""
+    s = word.replace("x", "ks")
+    for digraph, letter in (("shch", "šč"), ("szcz", "šč"), ("cz", "č"), ("sz", "š"), ("zh", "ž"), ("kh", "x"),
+                            ("sh", "š"), ("ch", "x" if lacinka else "č"), ("ts", "c"), ("ph", "f")):
+        s = s.replace(digraph, letter)
+    if lacinka:
+        s = s.replace("rz", "ž")
+    return s.translate(_SINGLE_LETTERS)
+
+
+_SINGLE_LETTERS = str.maketrans({"y": "i", "j": "i", "h": "g", "q": "k", **{k: v for k, v in _LATIN_KEPT.items() if len(v) == 1}})
+
+
+def _looks_patronymic(key: str) -> bool:
+    # -овіч/-евич/-авіч (and -ич), -аўна/-овна/-ічна/-ична, as keys: …vič, …vna, …čna
+    return key.endswith(("vič", "vna", "čna")) and len(key) > 5
+
+
+# Belarusian and Russian forms of one given name that no spelling rule can join. The first form is the one the
+# others are mapped to. Only pairs whose keys differ are needed; the module's tests check that no two entries
+# collide and that every pair does join.
+_GIVEN_NAME_FORMS: tuple[tuple[str, ...], ...] = (
+    ("Мікалай", "Николай"),
+    ("Кацярына", "Екатерина"),
+    ("Ганна", "Анна"),
+    ("Яўген", "Евгений", "Яўгеній"),
+    ("Яўгенія", "Евгения"),
+    ("Ягор", "Егор"),
+    ("Яўхім", "Ефим"),
+    ("Лізавета", "Елизавета"),
+    ("Васіль", "Василий"),
+    ("Анатоль", "Анатолий"),
+    ("Генадзь", "Геннадий"),
+    ("Аркадзь", "Аркадий"),
+    ("Віталь", "Виталий"),
+    ("Валерый", "Валерий", "Валер"),
+    ("Рыгор", "Григорий"),
+    ("Хведар", "Фёдор"),
+    ("Пятро", "Пётр"),
+    ("Сымон", "Семён"),
+    ("Язэп", "Иосиф"),
+    ("Кірыла", "Кирилл"),
+    ("Дзмітрый", "Зміцер"),
+    ("Аляксандр", "Алесь"),
+    ("Канстанцін", "Константин", "Кастусь"),
+    ("Міхаіл", "Михаил", "Міхал"),
+    ("Надзея", "Надежда"),
+    ("Ціхан", "Тихон"),
+)
+
+
+def _equivalents() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for canonical, *others in _GIVEN_NAME_FORMS:
+        target = _skeleton(_to_latin_letters(canonical.casefold()), lacinka=False)
+        for other in others:
+            source = _skeleton(_to_latin_letters(other.casefold()), lacinka=False)
+            if source != target:
+                table[source] = target
+    return table
+
+
+_EQUIVALENT_GIVEN_NAMES = _equivalents()

@@ -1,0 +1,160 @@
+"""How a case's personal data is kept: sealed under the case's own data key, found through blind-index terms.
+
+- Every case has a 256-bit data key, stored only wrapped by a key-encryption key (KEK) that lives in the secrets
+  file, never in the database; the KEK's id is stored beside the wrapped key, so `rehab keys rotate` can re-wrap
+  the data keys under a new KEK while the service runs (the service re-reads the file when it changes).
+- Each personal field is sealed with AES-256-GCM under that data key; the associated data names the table, the
+  column and the row, so a ciphertext copied to another row or field does not open. Plaintexts are padded to a
+  multiple of 32 bytes, so a ciphertext's length says little about the name or note inside.
+- Destroying the wrapped data key (erasure) makes every ciphertext of the case unrecoverable, even with the KEK.
+- Names are found through keyed HMACs of their phonetic keys (`names.py`), never through the plaintext.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, select, update
+from sqlmodel import Session
+
+from kit.crypto import BlindIndex, DecryptionError, Keyring, WrappedKey, aad, new_data_key, open_sealed, seal
+from kit.db import checkpoint_wal
+from services.intake import names as name_keys
+from services.intake.models import CaseKey
+
+PAD_TO = 32
+TOKEN_TERM = "token"  # one term per word of any of the case's names: `GET /cases?q=`
+NAME_DOB_TERM = "name_dob"  # one term per whole name (and patronymic-less variant) with the date of birth: duplicates
+_TERM_DOMAINS = {TOKEN_TERM: "intake.name-token.v1", NAME_DOB_TERM: "intake.name-dob.v1"}
+
+
+class KeyEncryptionKeys:
+    """The keyring file, read again when it changes: a rotation adds a KEK while the service keeps running."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._load()
+
+    def _load(self) -> None:
+        self._stamp = self._file_stamp()
+        self._ring = Keyring.from_file(self.path)
+
+    def _file_stamp(self) -> tuple[int, int]:
+        stat = os.stat(self.path)
+        return stat.st_mtime_ns, stat.st_ino
+
+    def _current(self) -> Keyring:
+        if self._file_stamp() != self._stamp:
+            self._load()
+        return self._ring
+
+    @property
+    def active(self) -> str:
+        return self._current().active
+
+    def wrap(self, data_key: bytes) -> WrappedKey:
+        return self._current().wrap(data_key)
+
+    def unwrap(self, wrapped: WrappedKey) -> bytes:
+        try:
+            return self._current().unwrap(wrapped)
+        except DecryptionError:
+            self._load()  # a key id added by a rotation a moment ago, or a tampered key: one fresh look decides
+            return self._ring.unwrap(wrapped)
+
+    def rewrap(self, wrapped: WrappedKey) -> WrappedKey:
+        ring = self._current()
+        return wrapped if wrapped.kid == ring.active else ring.wrap(self.unwrap(wrapped))
+
+
+class CaseVault:
+    """Data keys, sealing and blind-index terms for the cases of one intake database."""
+
+    def __init__(self, keks: KeyEncryptionKeys, blind_index: BlindIndex,
+                 stored_answers: StoredAnswers | None = None) -> None:
+        self.keks = keks
+        self.blind_index = blind_index
+        self.stored_answers = stored_answers
+
+    # ---- data keys -----------------------------------------------------------------------------------------------
+
+    def new_case_key(self) -> tuple[bytes, WrappedKey]:
+        data_key = new_data_key()
+        return data_key, self.keks.wrap(data_key)
+
+    def case_key(self, session: Session, case_id: str) -> bytes:
+        """The case's data key; `DecryptionError` when it was destroyed or does not unwrap."""
+        row = session.get(CaseKey, case_id)
+        if row is None:
+            raise DecryptionError("the case's data key does not exist")
+        return self.keks.unwrap(WrappedKey(row.kid, row.wrapped))
+
+    # ---- fields --------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def seal(data_key: bytes, table: str, column: str, row_id: str, value: Any) -> bytes:
+        plaintext = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        plaintext += b" " * (-len(plaintext) % PAD_TO)  # JSON ignores trailing blanks
+        return seal(data_key, plaintext, aad(table, column, row_id))
+
+    @staticmethod
+    def open(data_key: bytes, table: str, column: str, row_id: str, blob: bytes | None) -> Any:
+        if blob is None:
+            raise DecryptionError("the field holds no ciphertext")
+        return json.loads(open_sealed(data_key, blob, aad(table, column, row_id)))
+
+    # ---- blind index ---------------------------------------------------------------------------------------------
+
+    def name_terms(self, names: list[str], date_of_birth: date | None) -> set[tuple[str, str]]:
+        """(kind, term) pairs for a case's names: a term per word, and per whole name with the date of birth."""
+        terms = {(TOKEN_TERM, self._term(TOKEN_TERM, word)) for name in names for word in name_keys.tokens(name)}
+        if date_of_birth is not None:
+            terms |= {(NAME_DOB_TERM, self._term(NAME_DOB_TERM, key))
+                      for key in name_keys.name_and_birth_keys(names, date_of_birth)}
+        return terms
+
+    def query_terms(self, query: str) -> set[str]:
+        """The word terms a search must all find, whatever script or spelling the query is written in."""
+        return {self._term(TOKEN_TERM, word) for word in name_keys.tokens(query)}
+
+    def _term(self, kind: str, key: str) -> str:
+        return self.blind_index.term(_TERM_DOMAINS[kind], key)
+
+
+class StoredAnswers:
+    """The answers `kit.idempotency` keeps for replays (48 hours), sealed under a key derived from the KEK, not the
+    case's data key: destroying the case's key would leave the answer to its `POST /cases` readable. On erasure,
+    that answer is replaced by the erased case's stub, so a replay still opens nothing and shows nothing.
+
+    It reads and writes the kit's storage format (sealed JSON, associated data `principal|key`); a kit change that
+    lets a service erase its stored answers would replace this class.
+    """
+
+    def __init__(self, table: Table, sealing_key: bytes) -> None:
+        self.table = table
+        self._key = sealing_key
+
+    def replace_answers_about(self, session: Session, case_id: str, stub: dict[str, Any]) -> int:
+        t = self.table
+        replaced = 0
+        for row in session.execute(select(t.c.principal, t.c.key, t.c.body).where(t.c.body.is_not(None))).all():
+            associated = f"{row.principal}|{row.key}".encode()
+            try:
+                answer = json.loads(open_sealed(self._key, row.body, associated))
+            except (DecryptionError, ValueError):
+                continue  # sealed under a key derived from an earlier active KEK (rotation, then restart)
+            if isinstance(answer, dict) and answer.get("id") == case_id:
+                session.execute(update(t).where(t.c.principal == row.principal, t.c.key == row.key)
+                                .values(body=seal(self._key, json.dumps(stub).encode(), associated)))
+                replaced += 1
+        return replaced
+
+
+def scrub_write_ahead_log(engine: Engine) -> None:
+    """After an erasure, the old page images holding the wrapped data key leave the disk (SQLite)."""
+    checkpoint_wal(engine)
+

@@ -1,0 +1,436 @@
+"""Intake's use cases. Each changes rows, writes its events to the outbox and its audit entry in one transaction,
+then commits. Every read of personal data leaves an audit entry too, committed with the read."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, distinct, func, or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from kit import logs
+from kit.audit import AuditTrail
+from kit.crypto import DecryptionError
+from kit.pagination import decode_cursor, encode_cursor
+from kit.problems import Problem
+from services.intake import domain, events
+from services.intake.models import (
+    PERSONAL_FIELDS,
+    Case,
+    CaseCreate,
+    CaseCreated,
+    CaseKey,
+    CaseListItem,
+    CaseNameTerm,
+    CasePublic,
+    CaseRef,
+    CaseSummary,
+    CaseUpdate,
+    Consent,
+    ConsentPublic,
+    ConsentRecord,
+    ConsentSet,
+    ConsentView,
+    ErasedCase,
+    Need,
+    NeedCreate,
+    NeedPublic,
+    ReferenceCounter,
+    TimelineEntry,
+    TimelineEntryPublic,
+)
+from services.intake.protection import NAME_DOB_TERM, TOKEN_TERM, CaseVault, scrub_write_ahead_log
+
+log = logs.get("intake")
+
+CASES, NEEDS = "cases", "needs"
+LIST_FIELDS = {"other_names", "languages", "articles"}
+NAME_FIELDS = {"full_name", "other_names", "date_of_birth"}
+
+
+# ---- cases ------------------------------------------------------------------------------------------------------
+
+def open_case(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_in: CaseCreate, actor: str, commit: bool = True,
+) -> CaseCreated:
+    """Open a case under a new data key, index its names, and name the cases that may be the same person.
+
+    `commit=False` leaves the commit to the caller (an idempotent request commits its stored answer with it).
+    """
+    now = datetime.now(UTC)
+    case_id = str(uuid.uuid4())
+    data_key, wrapped = vault.new_case_key()
+    personal = case_in.model_dump(mode="json", include=set(PERSONAL_FIELDS))
+    case = Case(
+        id=case_id, reference=domain.reference(now.year, _next_reference_number(session, now.year)),
+        status=domain.OPEN, country=case_in.country, opened_at=now, updated_at=now,
+        **{_column(field): vault.seal(data_key, CASES, _column(field), case_id, personal[field]) for field in PERSONAL_FIELDS},
+    )
+    session.add(case)
+    session.flush()  # the case row first: the key and the index terms refer to it
+    session.add(CaseKey(case_id=case_id, kid=wrapped.kid, wrapped=wrapped.blob, created_at=now))
+    terms = vault.name_terms([case_in.full_name, *case_in.other_names], case_in.date_of_birth)
+    duplicates = _cases_with_terms(session, [t for kind, t in terms if kind == NAME_DOB_TERM], excluding=case_id)
+    _index_names(session, case_id, terms)
+    _note(session, case_id, now, "case.opened", {"reference": case.reference})
+    events.publish(session, events.CASE_OPENED, events.CaseOpened(
+        case_id=case_id, reference=case.reference, country=case.country, opened_at=now), case_id=case_id)
+    audit.record(session, actor=actor, action="case.create", target_id=case_id)
+    created = CaseCreated(**_public(case, personal).model_dump(), possible_duplicates=duplicates)
+    if commit:
+        session.commit()
+    log.info("case opened", case_id=case_id, possible_duplicates=len(duplicates))
+    return created
+
+
+def list_cases(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, actor: str, query: str | None, status: str | None,
+    limit: int, cursor: str | None,
+) -> dict[str, Any]:
+    """Cases newest first, without personal data; `query` finds names in any script through the blind index."""
+    statement = select(Case).order_by(Case.opened_at.desc(), Case.id.desc()).limit(limit + 1)
+    if status:
+        statement = statement.where(Case.status == status)
+    if query is not None and query.strip():
+        terms = vault.query_terms(query)
+        if not terms:
+            raise Problem(422, "A search needs at least one word of a name.", kind="empty-search")
+        having_every_word = (
+            select(CaseNameTerm.case_id)
+            .where(CaseNameTerm.kind == TOKEN_TERM, CaseNameTerm.term.in_(terms))
+            .group_by(CaseNameTerm.case_id)
+            .having(func.count(distinct(CaseNameTerm.term)) == len(terms))
+        )
+        statement = statement.where(Case.id.in_(having_every_word))
+        audit.record(session, actor=actor, action="case.search")  # who looked for a person by name, never the name
+    if cursor:
+        opened_at, case_id = _decode_position(cursor)
+        statement = statement.where(or_(Case.opened_at < opened_at, and_(Case.opened_at == opened_at, Case.id < case_id)))
+    rows = session.exec(statement).all()
+    session.commit()
+    page = rows[:limit]
+    return {
+        "items": [CaseListItem(id=c.id, reference=c.reference, status=c.status, country=c.country, opened_at=c.opened_at)
+                  for c in page],
+        "next_cursor": _encode_position(page[-1].opened_at, page[-1].id) if len(rows) > limit else None,
+    }
+
+
+def read_case(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str,
+) -> tuple[CasePublic | ErasedCase, str | None]:
+    """The whole case, decrypted, with its ETag; an erased case is only its reference and status."""
+    case = _get_case(session, case_id)
+    if case.status == domain.ERASED:
+        return _erased(case), None
+    audit.record(session, actor=actor, action="case.read", target_id=case.id)
+    public = _public(case, _open_fields(session, vault, case))
+    session.commit()
+    return public, domain.etag(case.id, case.version)
+
+
+def update_case(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, changes: CaseUpdate, if_match: str,
+    actor: str,
+) -> tuple[CasePublic, str]:
+    """Replace the fields present in `changes`, only if the caller saw the current version (If-Match)."""
+    case = _get_case(session, case_id, lock=True)
+    if not domain.if_match_allows(if_match, domain.etag(case.id, case.version)):
+        raise Problem(412, "The case changed since you read it: read it again, then make your change.", kind="stale-etag")
+    domain.ensure_changeable(case.status)
+    data_key = _data_key(session, vault, case)
+    personal = _open_fields(session, vault, case, data_key=data_key)
+    given = changes.model_dump(mode="json", exclude_unset=True)
+    for field, value in given.items():
+        if field == "country":
+            case.country = value
+            continue
+        personal[field] = [] if value is None and field in LIST_FIELDS else value
+        setattr(case, _column(field), vault.seal(data_key, CASES, _column(field), case.id, personal[field]))
+    if given.keys() & NAME_FIELDS:
+        session.execute(delete(CaseNameTerm).where(CaseNameTerm.case_id == case.id))
+        birth = date.fromisoformat(personal["date_of_birth"]) if personal["date_of_birth"] else None
+        _index_names(session, case.id, vault.name_terms([personal["full_name"], *personal["other_names"]], birth))
+    now = datetime.now(UTC)
+    case.version += 1
+    case.updated_at = now
+    _note(session, case.id, now, "case.updated", {"fields": sorted(given)})  # which fields, never their values
+    audit.record(session, actor=actor, action="case.update", target_id=case.id)
+    public = _public(case, personal)
+    session.commit()
+    return public, domain.etag(case.id, case.version)
+
+
+def close_case(*, session: Session, audit: AuditTrail, case_id: str, actor: str) -> CaseSummary:
+    """Close a case; closing a closed case again changes nothing."""
+    case = _get_case(session, case_id, lock=True)
+    if domain.closes(case.status):
+        now = datetime.now(UTC)
+        case.status, case.closed_at, case.updated_at = domain.CLOSED, now, now
+        case.version += 1
+        _note(session, case.id, now, "case.closed", {})
+        events.publish(session, events.CASE_CLOSED, events.CaseClosed(case_id=case.id, closed_at=now), case_id=case.id)
+        audit.record(session, actor=actor, action="case.close", target_id=case.id)
+        session.commit()
+    return _summary(case)
+
+
+def erase_case(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str) -> ErasedCase:
+    """Erase a case: destroy its data key (every ciphertext of the person becomes unrecoverable), drop its index
+    terms, needs, consent and timeline, and any stored answer that repeats its data; keep only the reference and
+    the status. Erasing twice changes nothing."""
+    case = _get_case(session, case_id, lock=True)
+    if case.status == domain.ERASED:
+        return _erased(case)
+    now = datetime.now(UTC)
+    for table in (CaseKey, CaseNameTerm, Need, Consent, ConsentRecord, TimelineEntry):
+        session.execute(delete(table).where(table.case_id == case.id))
+    for field in PERSONAL_FIELDS:
+        setattr(case, _column(field), None)
+    case.country = None
+    case.status, case.erased_at, case.updated_at = domain.ERASED, now, now
+    case.version += 1
+    if vault.stored_answers is not None:
+        vault.stored_answers.replace_answers_about(session, case.id, _erased(case).model_dump())
+    events.publish(session, events.CASE_ERASED, events.CaseErased(case_id=case.id, erased_at=now), case_id=case.id)
+    audit.record(session, actor=actor, action="case.erase", target_id=case.id)
+    session.commit()
+    scrub_write_ahead_log(session.get_bind())
+    log.info("case erased", case_id=case.id)
+    return _erased(case)
+
+
+# ---- needs ------------------------------------------------------------------------------------------------------
+
+def add_need(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, need_in: NeedCreate, actor: str,
+) -> NeedPublic:
+    """Record a need; its notes are sealed under the case's data key."""
+    case = _get_case(session, case_id, lock=True)
+    domain.ensure_changeable(case.status)
+    now = datetime.now(UTC)
+    need = Need(id=str(uuid.uuid4()), case_id=case.id, category=need_in.category, urgency=need_in.urgency,
+                created_at=now, created_by=actor)
+    need.notes_sealed = vault.seal(_data_key(session, vault, case), NEEDS, "notes_sealed", need.id, need_in.notes)
+    session.add(need)
+    _note(session, case.id, now, "needs.assessed", {"need_id": need.id, "category": need.category, "urgency": need.urgency})
+    events.publish(session, events.NEEDS_ASSESSED, events.NeedsAssessed(
+        case_id=case.id, need_id=need.id, category=need_in.category, urgency=need_in.urgency), case_id=case.id)
+    audit.record(session, actor=actor, action="needs.add", target_id=case.id)
+    public = _need_public(need, need_in.notes)
+    session.commit()
+    return public
+
+
+def list_needs(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str, limit: int, cursor: str | None,
+) -> dict[str, Any]:
+    """A case's needs, oldest first, with their notes decrypted."""
+    case = _get_case(session, case_id)
+    statement = select(Need).where(Need.case_id == case.id).order_by(Need.created_at, Need.id).limit(limit + 1)
+    if cursor:
+        created_at, need_id = _decode_position(cursor)
+        statement = statement.where(or_(Need.created_at > created_at, and_(Need.created_at == created_at, Need.id > need_id)))
+    rows = session.exec(statement).all()
+    page = rows[:limit]
+    items = []
+    if page:
+        data_key = _data_key(session, vault, case)
+        items = [_need_public(n, _open(vault, data_key, NEEDS, "notes_sealed", n.id, n.notes_sealed, case)) for n in page]
+    if case.status != domain.ERASED:
+        audit.record(session, actor=actor, action="needs.read", target_id=case.id)
+    session.commit()
+    return {"items": items, "next_cursor": _encode_position(page[-1].created_at, page[-1].id) if len(rows) > limit else None}
+
+
+# ---- consent ----------------------------------------------------------------------------------------------------
+
+def set_consent(*, session: Session, audit: AuditTrail, case_id: str, consent_in: ConsentSet, actor: str) -> ConsentPublic:
+    """Replace the consent in force, keep the new version in the history, and tell the other services."""
+    case = _get_case(session, case_id, lock=True)
+    domain.ensure_changeable(case.status)
+    now = datetime.now(UTC)
+    fields = {**consent_in.model_dump(), "recorded_at": now, "recorded_by": actor}
+    current = session.get(Consent, case.id)
+    if current is None:
+        session.add(Consent(case_id=case.id, **fields))
+    else:
+        for name, value in fields.items():
+            setattr(current, name, value)
+    session.add(ConsentRecord(case_id=case.id, **fields))
+    _note(session, case.id, now, "consent.changed", consent_in.model_dump(mode="json"))
+    events.publish(session, events.CONSENT_CHANGED, events.ConsentChanged(
+        case_id=case.id, categories=consent_in.categories, share_contact=consent_in.share_contact,
+        share_health=consent_in.share_health, expires_on=consent_in.expires_on, recorded_at=now), case_id=case.id)
+    audit.record(session, actor=actor, action="consent.set", target_id=case.id)
+    public = ConsentPublic(**fields)
+    session.commit()
+    return public
+
+
+def read_consent(*, session: Session, audit: AuditTrail, case_id: str, actor: str) -> ConsentView:
+    """The consent in force and every version recorded before, oldest first."""
+    case = _get_case(session, case_id)
+    current = session.get(Consent, case.id)
+    history = session.exec(select(ConsentRecord).where(ConsentRecord.case_id == case.id).order_by(ConsentRecord.id)).all()
+    if case.status != domain.ERASED:
+        audit.record(session, actor=actor, action="consent.read", target_id=case.id)
+    view = ConsentView(
+        case_id=case.id,
+        current=ConsentPublic.model_validate(current, from_attributes=True) if current else None,
+        history=[ConsentPublic.model_validate(r, from_attributes=True) for r in history],
+    )
+    session.commit()
+    return view
+
+
+# ---- timeline ---------------------------------------------------------------------------------------------------
+
+def read_timeline(
+    *, session: Session, audit: AuditTrail, case_id: str, actor: str, limit: int, cursor: str | None,
+) -> dict[str, Any]:
+    """The case's story in time order: intake's own steps and what referrals and funds reported."""
+    case = _get_case(session, case_id)
+    statement = (select(TimelineEntry).where(TimelineEntry.case_id == case.id)
+                 .order_by(TimelineEntry.at, TimelineEntry.id).limit(limit + 1))
+    if cursor:
+        at, entry_id = _decode_position(cursor)
+        if not entry_id.isdigit():
+            raise Problem(400, "The cursor is not one this API gave out.", kind="invalid-cursor")
+        statement = statement.where(or_(TimelineEntry.at > at, and_(TimelineEntry.at == at, TimelineEntry.id > int(entry_id))))
+    rows = session.exec(statement).all()
+    if case.status != domain.ERASED:
+        audit.record(session, actor=actor, action="timeline.read", target_id=case.id)
+    session.commit()
+    page = rows[:limit]
+    return {
+        "items": [TimelineEntryPublic.model_validate(e, from_attributes=True) for e in page],
+        "next_cursor": _encode_position(page[-1].at, str(page[-1].id)) if len(rows) > limit else None,
+    }
+
+
+def note_on_timeline(
+    session: Session, *, case_id: str, at: datetime, kind: str, source: str, details: dict[str, Any],
+) -> bool:
+    """Add what another service reported to a case's timeline, in the caller's transaction.
+
+    False, and nothing kept, for a case intake does not know or has erased.
+    """
+    case = session.get(Case, case_id)
+    if case is None or case.status == domain.ERASED:
+        return False
+    session.add(TimelineEntry(case_id=case_id, at=at, kind=kind, source=source, details=details))
+    return True
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------------
+
+def _get_case(session: Session, case_id: str, *, lock: bool = False) -> Case:
+    case = session.get(Case, case_id, with_for_update=lock)
+    if case is None:
+        raise Problem(404, "There is no case with this id.", kind="case-not-found")
+    return case
+
+
+def _next_reference_number(session: Session, year: int) -> int:
+    """The year's next number, from a counter row incremented in the caller's transaction.
+
+    One upsert statement: on PostgreSQL concurrent openings queue on the row lock, on SQLite on the write lock.
+    """
+    table = ReferenceCounter.__table__
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(table).values(year=year, last_number=1)
+        .on_conflict_do_update(index_elements=[table.c.year], set_={"last_number": table.c.last_number + 1})
+        .returning(table.c.last_number)
+    )
+    return session.execute(statement).scalar_one()
+
+
+def _index_names(session: Session, case_id: str, terms: Iterable[tuple[str, str]]) -> None:
+    session.add_all(CaseNameTerm(case_id=case_id, kind=kind, term=term) for kind, term in terms)
+
+
+def _cases_with_terms(session: Session, terms: list[str], *, excluding: str) -> list[CaseRef]:
+    """Cases (not erased) holding any of these name-and-birth terms: the same person, written another way."""
+    if not terms:
+        return []
+    holders = select(CaseNameTerm.case_id).where(CaseNameTerm.kind == NAME_DOB_TERM, CaseNameTerm.term.in_(terms))
+    rows = session.execute(
+        select(Case.id, Case.reference)
+        .where(Case.id.in_(holders), Case.id != excluding, Case.status != domain.ERASED)
+        .order_by(Case.opened_at)
+    ).all()
+    return [CaseRef(id=row.id, reference=row.reference) for row in rows]
+
+
+def _note(session: Session, case_id: str, at: datetime, kind: str, details: dict[str, Any]) -> None:
+    session.add(TimelineEntry(case_id=case_id, at=at, kind=kind, source="intake", details=details))
+
+
+def _column(field: str) -> str:
+    return f"{field}_sealed"
+
+
+def _data_key(session: Session, vault: CaseVault, case: Case) -> bytes:
+    try:
+        return vault.case_key(session, case.id)
+    except DecryptionError:
+        raise _undecryptable(case) from None
+
+
+def _open_fields(session: Session, vault: CaseVault, case: Case, *, data_key: bytes | None = None) -> dict[str, Any]:
+    data_key = data_key or _data_key(session, vault, case)
+    return {field: _open(vault, data_key, CASES, _column(field), case.id, getattr(case, _column(field)), case)
+            for field in PERSONAL_FIELDS}
+
+
+def _open(vault: CaseVault, data_key: bytes, table: str, column: str, row_id: str, blob: bytes | None, case: Case) -> Any:
+    try:
+        return vault.open(data_key, table, column, row_id, blob)
+    except DecryptionError:
+        raise _undecryptable(case) from None
+
+
+def _undecryptable(case: Case) -> Problem:
+    # A ciphertext that does not open under its own case, column and row was moved or tampered with.
+    log.error("case data does not decrypt", case_id=case.id)
+    return Problem(500, "This case's personal data could not be decrypted; the incident was logged with the case id.",
+                   kind="undecryptable")
+
+
+def _summary(case: Case) -> CaseSummary:
+    return CaseSummary(id=case.id, reference=case.reference, status=case.status, country=case.country,
+                       opened_at=case.opened_at, closed_at=case.closed_at)
+
+
+def _public(case: Case, personal: dict[str, Any]) -> CasePublic:
+    return CasePublic(**_summary(case).model_dump(), updated_at=case.updated_at, **personal)
+
+
+def _erased(case: Case) -> ErasedCase:
+    return ErasedCase(id=case.id, reference=case.reference, status=domain.ERASED)
+
+
+def _need_public(need: Need, notes: str | None) -> NeedPublic:
+    return NeedPublic(id=need.id, case_id=need.case_id, category=need.category, urgency=need.urgency, notes=notes,
+                      created_at=need.created_at, created_by=need.created_by)
+
+
+def _encode_position(at: datetime, row_id: str) -> str:
+    return encode_cursor(f"{at.isoformat()}|{row_id}")
+
+
+def _decode_position(cursor: str) -> tuple[datetime, str]:
+    at, _, row_id = decode_cursor(cursor).partition("|")
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise Problem(400, "The cursor is not one this API gave out.", kind="invalid-cursor") from None
+    if not row_id or moment.tzinfo is None:
+        raise Problem(400, "The cursor is not one this API gave out.", kind="invalid-cursor")
+    return moment, row_id

@@ -1,0 +1,63 @@
+"""Duplicates across scripts and spellings, through the API: the caseworker is told, creation is not refused."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.integration.intake.conftest import Intake
+from tests.support.shared import SHARED_DATA
+
+pytestmark = pytest.mark.integration
+
+DATA = SHARED_DATA
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with (DATA / name).open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+async def test_every_spelling_of_each_person_is_flagged_as_the_same_person(intake: Intake):
+    """Table-driven over name-variants.csv: for each person, open a case under every spelling, one birth date per
+    person; each new case names exactly the earlier cases of the same person."""
+    for number, row in enumerate(_rows("name-variants.csv")):
+        born = f"19{60 + number}-0{1 + number % 9}-1{number % 10}"
+        earlier: list[dict] = []
+        for spelling, name in row.items():
+            created = await intake.create(full_name=name, date_of_birth=born)
+            flagged = [d["reference"] for d in created["possible_duplicates"]]
+            assert flagged == [c["reference"] for c in earlier], f"{spelling} {name!r} flagged {flagged}"
+            earlier.append(created)
+
+
+async def test_different_people_are_not_flagged_even_when_born_the_same_day(intake: Intake):
+    for row in _rows("name-distinct.csv"):
+        first = await intake.create(full_name=row["name_a"], date_of_birth="1980-10-10")
+        second = await intake.create(full_name=row["name_b"], date_of_birth="1980-10-10")
+        assert second["possible_duplicates"] == [], row["why"]
+        assert first["possible_duplicates"] == []
+
+
+async def test_same_name_another_birth_date_or_no_birth_date_is_not_a_duplicate(intake: Intake):
+    await intake.create(full_name="Кацярына Кузняцова", date_of_birth="1991-01-01")
+    assert (await intake.create(full_name="Ekaterina Kuznetsova", date_of_birth="1991-01-02"))["possible_duplicates"] == []
+    assert (await intake.create(full_name="Ekaterina Kuznetsova"))["possible_duplicates"] == []
+
+
+async def test_other_names_and_patronymics_are_matched_too(intake: Intake):
+    first = await intake.create(full_name="Вольга Лукашэвіч", other_names=["Вольга Шушкевіч"], date_of_birth="1970-05-05")
+    ref = [{"id": first["id"], "reference": first["reference"]}]
+    assert (await intake.create(full_name="Olga Shushkevich", date_of_birth="1970-05-05"))["possible_duplicates"] == ref
+    assert (await intake.create(full_name="Volha Uladzimiraŭna Lukaševič", date_of_birth="1970-05-05"))[
+        "possible_duplicates"][0] == ref[0]
+
+
+async def test_a_closed_case_is_still_named_an_erased_one_is_not(intake: Intake):
+    closed = await intake.create(full_name="Ігар Рыбак", date_of_birth="1966-06-06")
+    erased = await intake.create(full_name="Игорь Рыбак", date_of_birth="1966-06-06")
+    await intake.client.post(f"/api/intake/cases/{closed['id']}/close", headers=intake.caseworker)
+    await intake.client.delete(f"/api/intake/cases/{erased['id']}", headers=intake.caseworker)
+    again = await intake.create(full_name="Ihar Rybak", date_of_birth="1966-06-06")
+    assert again["possible_duplicates"] == [{"id": closed["id"], "reference": closed["reference"]}]
