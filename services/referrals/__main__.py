@@ -1,0 +1,3 @@
+from services.referrals.main import run
+
+run()

@@ -1,0 +1,237 @@
+"""Referrals' HTTP routes: parse, call one use case, shape the answer.
+
+Two doors into one app: `/api/referrals/...` for staff (admins keep the partner directory, caseworkers send and
+cancel referrals) and `/api/partner/...` for partner API clients. Each route checks its roles itself (deny by
+default): a partner token opens no staff path, a staff token no partner path.
+
+What a partner sees is need-to-know: the referral's own id, state, category, times and the packet the caseworker
+wrote for it; never intake's case id. That id is the one stable handle on a person across the whole system and it
+outlives erasure: a partner holding it could link referrals about the same person over time and categories,
+and one leaked list would tie a clinic's patients to our case records. The referral id is all a partner needs.
+Which partner is calling comes only from the verified token (`partner_id`), never from the request; a referral
+addressed to another partner is answered exactly like one that does not exist (404).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from kit.auth import Principal, require_partner, require_roles
+from kit.pagination import Page
+from kit.problems import Problem
+from kit.service import Runtime, RuntimeDep, SessionDep
+from services.referrals import domain, service
+from services.referrals.domain import Action, Category, Status
+from services.referrals.models import (
+    CompleteBody,
+    DeclineBody,
+    MoneyPublic,
+    Partner,
+    PartnerCreate,
+    PartnerPublic,
+    PartnerReferral,
+    PartnerReferralSummary,
+    PartnerUpdate,
+    Referral,
+    ReferralCreate,
+    ReferralDetail,
+    ReferralPublic,
+)
+
+router = APIRouter(prefix="/api/referrals", tags=["referrals"])
+partner_router = APIRouter(prefix="/api/partner", tags=["partner"])
+
+Admin = Annotated[Principal, Depends(require_roles("admin"))]
+DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "caseworker"))]
+Caseworker = Annotated[Principal, Depends(require_roles("caseworker"))]
+PartnerClient = Annotated[Principal, Depends(require_partner)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+NO_PARTNER = "There is no partner with this id in the directory."
+NO_REFERRAL = "There is no referral with this id."
+
+
+# ---- the partner directory -----------------------------------------------------------------------------------
+
+
+@router.post("/partners", status_code=201, response_model=PartnerPublic)
+async def create_partner(
+    body: PartnerCreate, session: SessionDep, runtime: RuntimeDep, principal: Admin,
+) -> PartnerPublic:
+    partner = service.create_partner(session=session, audit=runtime.audit, partner_in=body, actor=principal.sub)
+    return _partner(partner)
+
+
+@router.get("/partners", response_model=Page[PartnerPublic])
+async def list_partners(
+    session: SessionDep, principal: DirectoryReader, category: Category | None = None, country: str | None = None,
+    city: str | None = None, language: str | None = None, active: bool | None = None, limit: Limit = 50,
+    cursor: str | None = None,
+) -> Page[PartnerPublic]:
+    partners, next_cursor = service.find_partners(
+        session=session, category=category, country=country, city=city, language=language, active=active,
+        limit=limit, cursor=cursor,
+    )
+    return Page[PartnerPublic](items=[_partner(p) for p in partners], next_cursor=next_cursor)
+
+
+@router.get("/partners/{partner_id}", response_model=PartnerPublic)
+async def get_partner(partner_id: str, session: SessionDep, principal: DirectoryReader) -> PartnerPublic:
+    partner = service.get_partner(session=session, partner_id=partner_id)
+    if partner is None:
+        raise Problem(404, NO_PARTNER, kind="partner-unknown")
+    return _partner(partner)
+
+
+@router.patch("/partners/{partner_id}", response_model=PartnerPublic)
+async def update_partner(
+    partner_id: str, body: PartnerUpdate, session: SessionDep, runtime: RuntimeDep, principal: Admin,
+) -> PartnerPublic:
+    partner = service.update_partner(session=session, audit=runtime.audit, partner_id=partner_id, changes=body,
+                                     actor=principal.sub)
+    if partner is None:
+        raise Problem(404, NO_PARTNER, kind="partner-unknown")
+    return _partner(partner)
+
+
+# ---- referrals, for caseworkers ------------------------------------------------------------------------------
+
+
+@router.post("/referrals", status_code=201, response_model=ReferralPublic)
+async def send_referral(request: Request, body: ReferralCreate, runtime: RuntimeDep, principal: Caseworker) -> Response:
+    """Send a referral (status `sent`). With an `Idempotency-Key` header, a retry gets the first answer again."""
+
+    def send(session):  # noqa: ANN001, ANN202
+        view = service.send_referral(session=session, runtime=runtime, referral_in=body, actor=principal.sub)
+        return 201, _staff(view)
+
+    return await runtime.idempotency.run(request, principal=principal.sub, session_factory=runtime.session_factory,
+                                         required=False, action=send)
+
+
+@router.get("/referrals", response_model=Page[ReferralPublic])
+async def list_referrals(
+    session: SessionDep, runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None,
+    status: Status | None = None, overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None,
+) -> Page[ReferralPublic]:
+    views, next_cursor = service.list_referrals(session=session, runtime=runtime, case_id=case_id, status=status,
+                                                overdue=overdue, limit=limit, cursor=cursor)
+    return Page[ReferralPublic](items=[_staff(v) for v in views], next_cursor=next_cursor)
+
+
+@router.get("/referrals/{referral_id}", response_model=ReferralDetail)
+async def read_referral(
+    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: Caseworker,
+) -> ReferralDetail:
+    read = service.read_referral(session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub)
+    if read is None:
+        raise Problem(404, NO_REFERRAL, kind="referral-not-found")
+    return ReferralDetail(**_staff(read).model_dump(), packet=read.packet, decline_reason=read.decline_reason,
+                          outcome=read.outcome)
+
+
+@router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic)
+async def cancel_referral(
+    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: Caseworker,
+) -> ReferralPublic:
+    view = service.cancel_referral(session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub)
+    if view is None:
+        raise Problem(404, NO_REFERRAL, kind="referral-not-found")
+    return _staff(view)
+
+
+# ---- referrals, for the partner they are addressed to -------------------------------------------------------
+
+
+@partner_router.get("/referrals", response_model=Page[PartnerReferral])
+async def partner_referrals(
+    session: SessionDep, runtime: RuntimeDep, principal: PartnerClient, status: Status | None = None,
+    limit: Limit = 50, cursor: str | None = None,
+) -> Page[PartnerReferral]:
+    views, next_cursor = service.partner_referrals(
+        session=session, runtime=runtime, partner_id=principal.partner_id, status=status, limit=limit, cursor=cursor,
+        actor=principal.sub,
+    )
+    return Page[PartnerReferral](items=[_for_partner(v) for v in views], next_cursor=next_cursor)
+
+
+@partner_router.get("/referrals/{referral_id}", response_model=PartnerReferral)
+async def partner_referral(
+    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+) -> PartnerReferral:
+    view = service.partner_referral(session=session, runtime=runtime, partner_id=principal.partner_id,
+                                    referral_id=referral_id, actor=principal.sub)
+    return _for_partner(view)
+
+
+@partner_router.post("/referrals/{referral_id}/accept", response_model=PartnerReferralSummary)
+async def accept(
+    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+) -> PartnerReferralSummary:
+    return _act(session, runtime, principal, referral_id, Action.ACCEPT)
+
+
+@partner_router.post("/referrals/{referral_id}/decline", response_model=PartnerReferralSummary)
+async def decline(
+    referral_id: str, body: DeclineBody, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+) -> PartnerReferralSummary:
+    return _act(session, runtime, principal, referral_id, Action.DECLINE, reason=body.reason)
+
+
+@partner_router.post("/referrals/{referral_id}/start", response_model=PartnerReferralSummary)
+async def start(
+    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+) -> PartnerReferralSummary:
+    return _act(session, runtime, principal, referral_id, Action.START)
+
+
+@partner_router.post("/referrals/{referral_id}/complete", response_model=PartnerReferralSummary)
+async def complete(
+    referral_id: str, body: CompleteBody, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+) -> PartnerReferralSummary:
+    return _act(session, runtime, principal, referral_id, Action.COMPLETE, outcome=body.outcome,
+                cost=body.cost_estimate)
+
+
+def _act(session: Session, runtime: Runtime, principal: Principal, referral_id: str, action: Action,
+         **reply: Any) -> PartnerReferralSummary:
+    view = service.partner_act(session=session, runtime=runtime, partner_id=principal.partner_id,
+                               referral_id=referral_id, action=action, actor=principal.sub, **reply)
+    return _summary(view)
+
+
+# ---- shaping answers -----------------------------------------------------------------------------------------
+
+
+def _partner(partner: Partner) -> PartnerPublic:
+    return PartnerPublic.model_validate(partner, from_attributes=True)
+
+
+def _cost(referral: Referral) -> MoneyPublic | None:
+    if referral.cost_minor is None or not referral.cost_currency:
+        return None
+    return MoneyPublic(amount=domain.format_money(referral.cost_minor, referral.cost_currency),
+                       currency=referral.cost_currency)
+
+
+def _staff(view: service.StaffView) -> ReferralPublic:
+    r = view.referral
+    return ReferralPublic(
+        id=r.id, case_id=r.case_id, partner_id=r.partner_id, need_category=r.need_category, status=r.status,
+        created_at=r.created_at, updated_at=r.updated_at, overdue=view.overdue, packet_available=view.packet_available,
+        packet_withdrawn=r.packet_withdrawn, cost_estimate=_cost(r),
+    )
+
+
+def _summary(view: service.PartnerView) -> PartnerReferralSummary:
+    r = view.referral
+    return PartnerReferralSummary(id=r.id, status=r.status, need_category=r.need_category, created_at=r.created_at,
+                                  updated_at=r.updated_at, packet_available=view.packet_available)
+
+
+def _for_partner(view: service.PartnerView) -> PartnerReferral:
+    return PartnerReferral(**_summary(view).model_dump(), packet=view.packet)

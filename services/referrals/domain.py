@@ -1,0 +1,224 @@
+"""The rules of referrals, with no I/O: the lifecycle, what consent allows, money, overdue.
+
+Everything here is decided from plain values, so the rules are tested as tables without a database or a broker.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    """Need, consent and partner categories alike (docs/events.md)."""
+
+    MEDICAL = "medical"
+    PSYCHOLOGICAL = "psychological"
+    RELOCATION = "relocation"
+    LEGAL = "legal"
+    HOUSING = "housing"
+    EMPLOYMENT = "employment"
+    FINANCIAL = "financial"
+
+
+class Status(StrEnum):
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    START = "start"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+
+
+# The FHIR Task-like lifecycle of SPEC §4. Anything not listed here is refused.
+TRANSITIONS: dict[tuple[Status, Action], Status] = {
+    (Status.SENT, Action.ACCEPT): Status.ACCEPTED,
+    (Status.SENT, Action.DECLINE): Status.DECLINED,
+    (Status.ACCEPTED, Action.START): Status.IN_PROGRESS,
+    (Status.IN_PROGRESS, Action.COMPLETE): Status.COMPLETED,
+    (Status.SENT, Action.CANCEL): Status.CANCELLED,
+    (Status.ACCEPTED, Action.CANCEL): Status.CANCELLED,
+    (Status.IN_PROGRESS, Action.CANCEL): Status.CANCELLED,
+}
+
+OPEN_STATUSES = frozenset({Status.SENT, Status.ACCEPTED, Status.IN_PROGRESS})
+
+# The event each step publishes: rehab.referrals.referral.<event>.
+EVENT_OF = {
+    Status.SENT: "sent",
+    Status.ACCEPTED: "accepted",
+    Status.DECLINED: "declined",
+    Status.IN_PROGRESS: "started",
+    Status.COMPLETED: "completed",
+    Status.CANCELLED: "cancelled",
+}
+
+# Only the caseworker cancels; everything else is the partner's to do.
+PARTNER_ACTIONS = (Action.ACCEPT, Action.DECLINE, Action.START, Action.COMPLETE)
+
+
+class IllegalTransition(Exception):
+    def __init__(self, status: Status, action: Action) -> None:
+        super().__init__(f"{action} is not allowed from {status}")
+        self.status = status
+        self.action = action
+
+
+def next_status(status: Status | str, action: Action | str) -> Status:
+    """The state after `action`, or IllegalTransition."""
+    current, step = Status(status), Action(action)
+    try:
+        return TRANSITIONS[(current, step)]
+    except KeyError:
+        raise IllegalTransition(current, step) from None
+
+
+# ---- consent -------------------------------------------------------------------------------------------------
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    ERASED = "erased"
+
+
+# A case only moves forward (intake has no reopening), so events arriving out of order cannot move it back.
+_CASE_ORDER = {CaseStatus.OPEN: 0, CaseStatus.CLOSED: 1, CaseStatus.ERASED: 2}
+
+
+def later_case_status(current: CaseStatus | str | None, incoming: CaseStatus | str) -> CaseStatus:
+    if current is None:
+        return CaseStatus(incoming)
+    return max(CaseStatus(current), CaseStatus(incoming), key=_CASE_ORDER.__getitem__)
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What referrals knows of a case: its status and the consent in force (from intake's events)."""
+
+    status: CaseStatus
+    consent_recorded: bool = False
+    categories: frozenset[str] = frozenset()
+    share_contact: bool = False
+    share_health: bool = False
+    expires_on: date | None = None
+
+
+@dataclass(frozen=True)
+class PacketContents:
+    """Which kinds of personal data a packet holds, the part of it that consent rules look at."""
+
+    has_contact: bool
+    has_health: bool
+
+
+@dataclass(frozen=True)
+class Refusal:
+    kind: str
+    detail: str
+
+
+def consent_gap(case: CaseView, category: str, packet: PacketContents, today: date) -> Refusal | None:
+    """Why the case's consent does not cover sharing this packet with a partner of `category`; None if it does.
+
+    Consent is valid through its `expires_on` day (UTC) and over from the next day.
+    """
+    if not case.consent_recorded or not case.categories:
+        return Refusal("consent-missing", "The person has not given consent to share anything with partners "
+                                          "(none recorded, or it was withdrawn).")
+    if case.expires_on is not None and case.expires_on < today:
+        return Refusal("consent-expired", f"The person's consent expired on {case.expires_on.isoformat()}.")
+    if category not in case.categories:
+        return Refusal("consent-category", f"The person's consent does not cover {category} partners.")
+    if packet.has_contact and not case.share_contact:
+        return Refusal("consent-contact", "The packet holds contact details, and the person's consent does not "
+                                          "allow sharing them.")
+    if packet.has_health and not case.share_health:
+        return Refusal("consent-health", "The packet holds a health summary, and the person's consent does not "
+                                         "allow sharing it.")
+    return None
+
+
+def refusal_to_send(case: CaseView | None, category: str, packet: PacketContents, today: date) -> Refusal | None:
+    """Why a new referral of this case to a partner of `category` with this packet may not be sent."""
+    if case is None:
+        return Refusal("case-unknown", "This case is not known to referrals (yet): intake may still be sending "
+                                       "it; check the case id or try again in a moment.")
+    if case.status == CaseStatus.ERASED:
+        return Refusal("case-erased", "This case was erased.")
+    if case.status == CaseStatus.CLOSED:
+        return Refusal("case-closed", "This case is closed.")
+    return consent_gap(case, category, packet, today)
+
+
+def packet_withdrawal(case: CaseView | None, category: str, packet: PacketContents, today: date) -> str | None:
+    """Why a stored packet may no longer be shown (its key must go); None while consent still covers it.
+
+    Closing a case does not withdraw anything: work already under way may go on. Erasure and consent do.
+    """
+    if case is None:
+        return None  # cannot happen for a sent referral; nothing new is learned, so nothing is decided
+    if case.status == CaseStatus.ERASED:
+        return "case-erased"
+    gap = consent_gap(case, category, packet, today)
+    return gap.kind if gap else None
+
+
+# ---- money ---------------------------------------------------------------------------------------------------
+
+# ISO 4217 minor units where they are not 2.
+_MINOR_DIGITS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+                     "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_MINOR_UNITS = 10**15
+
+
+class InvalidMoney(ValueError):
+    pass
+
+
+def minor_digits(currency: str) -> int:
+    return _MINOR_DIGITS.get(currency, 2)
+
+
+def parse_money(amount: str, currency: str) -> int:
+    """A decimal string with exactly the currency's minor digits ("120.00" EUR, "5000" JPY) → minor units."""
+    if not _CURRENCY.match(currency):
+        raise InvalidMoney("currency must be an ISO 4217 code: three capital letters")
+    digits = minor_digits(currency)
+    pattern = r"^(0|[1-9][0-9]*)" + (rf"\.[0-9]{{{digits}}}$" if digits else "$")
+    if not re.match(pattern, amount):
+        shape = "a whole number" if digits == 0 else f"a decimal with exactly {digits} digits after the point"
+        raise InvalidMoney(f"amount must be {shape} for {currency}, written as a string")
+    minor = int(Decimal(amount).scaleb(digits))
+    if minor >= MAX_MINOR_UNITS:
+        raise InvalidMoney("amount is too large")
+    return minor
+
+
+def format_money(minor: int, currency: str) -> str:
+    digits = minor_digits(currency)
+    return f"{Decimal(minor).scaleb(-digits):.{digits}f}"
+
+
+# ---- overdue -------------------------------------------------------------------------------------------------
+
+
+def is_overdue(status: Status | str, sent_at: datetime, now: datetime, after: timedelta) -> bool:
+    """A referral nobody answered: still `sent` longer than `after`."""
+    return Status(status) == Status.SENT and now - sent_at > after

@@ -1,0 +1,84 @@
+"""What referrals consumes: intake's case events, into the local `cases` projection (no call to intake, ever).
+
+Each handler runs inside the consumer's inbox transaction (kit.bus) and does not commit. Handlers are tolerant of
+order: any event may come first for a case, a case's status only moves forward, and an older consent arriving
+after a newer one is ignored. Intake may add fields to its payloads; we read only these.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import partial
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session
+
+from kit.audit import AuditTrail
+from kit.bus import Subscription
+from kit.events import Envelope
+from kit.service import Runtime
+from services.referrals import service
+from services.referrals.domain import CaseStatus
+
+CASE_OPENED = "rehab.intake.case.opened"
+CASE_CLOSED = "rehab.intake.case.closed"
+CASE_ERASED = "rehab.intake.case.erased"
+CONSENT_CHANGED = "rehab.intake.consent.changed"
+
+
+class CaseEvent(BaseModel):
+    """Our copy of what we read from intake's case.opened / closed / erased."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    case_id: str
+
+
+class ConsentChanged(BaseModel):
+    """Our copy of intake's consent.changed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    case_id: str
+    categories: list[str]
+    share_contact: bool
+    share_health: bool
+    expires_on: date | None = None
+    recorded_at: datetime | None = None
+
+    def recorded(self, fallback: datetime) -> datetime:
+        at = self.recorded_at or fallback
+        return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def case_opened(session: Session, envelope: Envelope) -> None:
+    event = CaseEvent.model_validate(envelope.data)
+    service.note_case_status(session, case_id=event.case_id, status=CaseStatus.OPEN, now=service.now_utc())
+
+
+def case_closed(session: Session, envelope: Envelope) -> None:
+    event = CaseEvent.model_validate(envelope.data)
+    service.note_case_status(session, case_id=event.case_id, status=CaseStatus.CLOSED, now=service.now_utc())
+
+
+def case_erased(session: Session, envelope: Envelope, *, audit: AuditTrail) -> None:
+    event = CaseEvent.model_validate(envelope.data)
+    service.forget_case(session, audit, case_id=event.case_id, now=service.now_utc())
+
+
+def consent_changed(session: Session, envelope: Envelope, *, audit: AuditTrail) -> None:
+    event = ConsentChanged.model_validate(envelope.data)
+    service.apply_consent(
+        session, audit, case_id=event.case_id, categories=event.categories, share_contact=event.share_contact,
+        share_health=event.share_health, expires_on=event.expires_on,
+        recorded_at=event.recorded(envelope.time), now=service.now_utc(),
+    )
+
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    return [Subscription(producer="intake", durable="referrals-intake", handlers={
+        CASE_OPENED: case_opened,
+        CASE_CLOSED: case_closed,
+        CASE_ERASED: partial(case_erased, audit=runtime.audit),
+        CONSENT_CHANGED: partial(consent_changed, audit=runtime.audit),
+    })]

@@ -1,0 +1,323 @@
+"""Referrals' tables, and the shapes its API reads and answers. Its own registry keeps its tables apart.
+
+Request bodies are `StrictModel`s (unknown fields → 422); answers are explicit `...Public` models, never a table.
+Personal data (the packet, the partner's decline reason and outcome) is stored only sealed, see `vault.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field as PydanticField, StringConstraints, model_validator
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from kit.problems import StrictModel
+from kit.tables import KitTables
+from services.referrals import domain
+from services.referrals.domain import Category, Status
+
+
+class ReferralsTable(SQLModel, registry=registry()):
+    pass
+
+
+kit_tables = KitTables(ReferralsTable.metadata)
+
+
+# ---- the partner directory (after Open Referral HSDS: organisation, service category, service area, languages,
+# ---- contact, active/inactive, and a free note on capacity such as a waiting time) ---------------------------
+
+
+class Partner(ReferralsTable, table=True):
+    __tablename__ = "partners"
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    category: str = Field(max_length=20, index=True)
+    countries: list[str] = Field(sa_type=JSON)
+    cities: list[str] = Field(sa_type=JSON)
+    languages: list[str] = Field(sa_type=JSON)
+    contact_email: str = Field(max_length=254)
+    active: bool = Field(index=True)
+    capacity_note: str | None = Field(default=None, max_length=500)
+    created_at: datetime
+    updated_at: datetime
+
+
+class PartnerFacet(ReferralsTable, table=True):
+    """One searchable value of a partner (a country, a city, a language), normalised, so filters use an index."""
+
+    __tablename__ = "partner_facets"
+    __table_args__ = (Index("ix_partner_facets_facet_value", "facet", "value"),)
+
+    partner_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True))
+    facet: str = Field(primary_key=True, max_length=10)
+    value: str = Field(primary_key=True, max_length=100)
+
+
+def normal_country(value: str) -> str:
+    return value.strip().upper()
+
+
+def normal_city(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+def normal_language(value: str) -> str:
+    return value.strip().lower()
+
+
+def _country(value: str) -> str:
+    value = normal_country(value)
+    if not re.fullmatch(r"[A-Z]{2}", value):
+        raise ValueError("a country is an ISO 3166 alpha-2 code, e.g. LT")
+    return value
+
+
+def _language(value: str) -> str:
+    value = normal_language(value)
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", value):
+        raise ValueError("a language is a BCP 47 tag, e.g. be, ru, pl")
+    return value
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+CountryCode = Annotated[str, AfterValidator(_country)]
+LanguageTag = Annotated[str, AfterValidator(_language)]
+CityName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+EmailText = Annotated[str, PydanticField(max_length=254), AfterValidator(_email)]
+Countries = Annotated[list[CountryCode], PydanticField(max_length=60), AfterValidator(_unique)]
+Cities = Annotated[list[CityName], PydanticField(max_length=100), AfterValidator(_unique)]
+Languages = Annotated[list[LanguageTag], PydanticField(max_length=30), AfterValidator(_unique)]
+PartnerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+CapacityNote = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class PartnerCreate(StrictModel):
+    name: PartnerName
+    category: Category
+    countries: Countries = []
+    cities: Cities = []
+    languages: Languages = []
+    contact_email: EmailText
+    capacity_note: CapacityNote | None = None
+    active: bool = True
+
+
+class PartnerUpdate(StrictModel):
+    """What an admin may change. Not the category: consent was checked against it for referrals already sent."""
+
+    name: PartnerName | None = None
+    countries: Countries | None = None
+    cities: Cities | None = None
+    languages: Languages | None = None
+    contact_email: EmailText | None = None
+    capacity_note: CapacityNote | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _required_fields_stay(self) -> PartnerUpdate:
+        emptied = [name for name in self.model_fields_set if getattr(self, name) is None and name != "capacity_note"]
+        if emptied:
+            raise ValueError(f"{', '.join(sorted(emptied))} cannot be null (leave a field out to keep it)")
+        return self
+
+
+class PartnerPublic(BaseModel):
+    id: str
+    name: str
+    category: Category
+    countries: list[str]
+    cities: list[str]
+    languages: list[str]
+    contact_email: str
+    active: bool
+    capacity_note: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# ---- cases, as intake's events tell them ----------------------------------------------------------------------
+
+
+class KnownCase(ReferralsTable, table=True):
+    """Intake's case as far as referrals needs it: its status and the consent in force. No personal data."""
+
+    __tablename__ = "cases"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    status: str = Field(max_length=16)
+    consent_recorded_at: datetime | None = None
+    consent_categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    share_contact: bool = False
+    share_health: bool = False
+    consent_expires_on: date | None = None
+    updated_at: datetime
+
+    def view(self) -> domain.CaseView:
+        return domain.CaseView(
+            status=domain.CaseStatus(self.status), consent_recorded=self.consent_recorded_at is not None,
+            categories=frozenset(self.consent_categories or ()), share_contact=self.share_contact,
+            share_health=self.share_health, expires_on=self.consent_expires_on,
+        )
+
+
+# ---- referrals ------------------------------------------------------------------------------------------------
+
+
+class Referral(ReferralsTable, table=True):
+    __tablename__ = "referrals"
+    __table_args__ = (
+        Index("ix_referrals_case_created", "case_id", "created_at"),
+        Index("ix_referrals_partner_created", "partner_id", "created_at"),
+        Index("ix_referrals_status_created", "status", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(max_length=36)
+    partner_id: str = Field(sa_column=Column(String(36), ForeignKey("partners.id"), nullable=False))
+    need_category: str = Field(max_length=20)
+    status: str = Field(max_length=16)
+    created_by: str = Field(max_length=200)
+    created_at: datetime
+    updated_at: datetime
+    # What the packet holds, so consent changes are judged without opening it.
+    packet_has_contact: bool
+    packet_has_health: bool
+    # The packet, sealed under a data key of its own; the key (wrapped by the KEK) is destroyed when consent
+    # stops covering the packet or the case is erased, and `packet_withdrawn` says why.
+    packet: bytes | None = None
+    packet_kid: str | None = Field(default=None, max_length=20)
+    packet_key: bytes | None = None
+    packet_withdrawn: str | None = Field(default=None, max_length=32)
+    packet_withdrawn_at: datetime | None = None
+    # What the partner wrote back (decline reason, outcome) may describe the person: sealed under another key,
+    # which only erasure destroys (consent governs what we share with partners, not what they report to us).
+    reply_kid: str | None = Field(default=None, max_length=20)
+    reply_key: bytes | None = None
+    decline_reason: bytes | None = None
+    outcome: bytes | None = None
+    cost_minor: int | None = Field(default=None, sa_type=BigInteger)
+    cost_currency: str | None = Field(default=None, max_length=3)
+
+
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value or None
+
+
+class Packet(StrictModel):
+    """What the partner will see, written by the caseworker for this partner, stored sealed."""
+
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    language: LanguageTag | None = None
+    note: Annotated[LongText | None, AfterValidator(_blank_to_none)] = None
+    # How the partner may reach the person (a phone, a messenger handle, "through her sister"): free text.
+    contact: Annotated[ShortText | None, AfterValidator(_blank_to_none)] = None
+    health_summary: Annotated[LongText | None, AfterValidator(_blank_to_none)] = None
+
+    def contents(self) -> domain.PacketContents:
+        return domain.PacketContents(has_contact=self.contact is not None, has_health=self.health_summary is not None)
+
+
+def _canonical_uuid(value: uuid.UUID) -> str:
+    return str(value)
+
+
+UuidText = Annotated[uuid.UUID, AfterValidator(_canonical_uuid)]
+
+
+class ReferralCreate(StrictModel):
+    case_id: UuidText
+    partner_id: UuidText
+    need_category: Category
+    packet: Packet
+
+
+class Money(StrictModel):
+    """A decimal string with the currency's minor digits and an ISO 4217 code; a JSON number is refused."""
+
+    amount: str
+    currency: str
+
+    @model_validator(mode="after")
+    def _valid_amount(self) -> Money:
+        domain.parse_money(self.amount, self.currency)  # InvalidMoney is a ValueError: a 422 naming the rule
+        return self
+
+    def minor_units(self) -> int:
+        return domain.parse_money(self.amount, self.currency)
+
+
+class DeclineBody(StrictModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class CompleteBody(StrictModel):
+    outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    cost_estimate: Money | None = None
+
+
+class MoneyPublic(BaseModel):
+    amount: str
+    currency: str
+
+
+class ReferralPublic(BaseModel):
+    """A referral for staff lists: ids, state and flags, no personal data."""
+
+    id: str
+    case_id: str
+    partner_id: str
+    need_category: Category
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+    overdue: bool
+    packet_available: bool
+    packet_withdrawn: str | None = PydanticField(
+        description="why the packet's key was destroyed: case-erased, consent-missing, consent-expired, "
+                    "consent-category, consent-contact or consent-health")
+    cost_estimate: MoneyPublic | None
+
+
+class ReferralDetail(ReferralPublic):
+    """One referral for its caseworker, with what it holds about the person (each read is audited)."""
+
+    packet: Packet | None
+    decline_reason: str | None
+    outcome: str | None
+
+
+class PartnerReferralSummary(BaseModel):
+    """What a partner sees of a referral addressed to it. Not intake's case id: see api.py."""
+
+    id: str
+    status: Status
+    need_category: Category
+    created_at: datetime
+    updated_at: datetime
+    packet_available: bool
+
+
+class PartnerReferral(PartnerReferralSummary):
+    packet: Packet | None

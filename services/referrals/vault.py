@@ -1,0 +1,75 @@
+"""Sealing what a referral holds about a person, and destroying it (crypto-shredding).
+
+Each referral has two data keys, wrapped by the KEK and stored beside the ciphertexts:
+- the packet key, for the packet the caseworker wrote for the partner; destroyed when consent stops covering it
+  or the case is erased, after which the packet cannot be read by anyone, even with the KEK;
+- the reply key, for what the partner wrote back (decline reason, outcome); destroyed only by erasure.
+Associated data binds each ciphertext to this table, its column and its referral id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from kit.crypto import Keyring, WrappedKey, aad, new_data_key, open_sealed, seal
+from services.referrals.models import Packet, Referral
+
+TABLE = "referrals"
+REPLY_COLUMNS = ("decline_reason", "outcome")
+
+# Set on a session that destroyed a key, so that after its commit the old bytes are also flushed out of the
+# SQLite write-ahead log (see main.py).
+SHREDDED = "referrals_keys_shredded"
+
+
+def seal_packet(keyring: Keyring, referral: Referral, packet: Packet) -> None:
+    key = new_data_key()
+    wrapped = keyring.wrap(key)
+    referral.packet_kid, referral.packet_key = wrapped.kid, wrapped.blob
+    plaintext = packet.model_dump_json(exclude_none=True).encode()
+    referral.packet = seal(key, plaintext, aad(TABLE, "packet", referral.id))
+
+
+def open_packet(keyring: Keyring, referral: Referral) -> Packet | None:
+    if referral.packet_key is None or referral.packet is None or referral.packet_kid is None:
+        return None
+    key = keyring.unwrap(WrappedKey(referral.packet_kid, referral.packet_key))
+    return Packet.model_validate_json(open_sealed(key, referral.packet, aad(TABLE, "packet", referral.id)))
+
+
+def shred_packet(session: Session, referral: Referral, *, reason: str, now: datetime) -> None:
+    """Destroy the packet's key (and the ciphertext with it): nobody can read this packet again."""
+    referral.packet_key = None
+    referral.packet_kid = None
+    referral.packet = None
+    referral.packet_withdrawn = reason
+    referral.packet_withdrawn_at = now
+    session.info[SHREDDED] = True
+
+
+def seal_reply(keyring: Keyring, referral: Referral, column: str, text: str) -> None:
+    assert column in REPLY_COLUMNS
+    if referral.reply_key is None or referral.reply_kid is None:
+        wrapped = keyring.wrap(new_data_key())
+        referral.reply_kid, referral.reply_key = wrapped.kid, wrapped.blob
+    key = keyring.unwrap(WrappedKey(referral.reply_kid, referral.reply_key))
+    setattr(referral, column, seal(key, text.encode(), aad(TABLE, column, referral.id)))
+
+
+def open_reply(keyring: Keyring, referral: Referral, column: str) -> str | None:
+    assert column in REPLY_COLUMNS
+    blob = getattr(referral, column)
+    if blob is None or referral.reply_key is None or referral.reply_kid is None:
+        return None
+    key = keyring.unwrap(WrappedKey(referral.reply_kid, referral.reply_key))
+    return open_sealed(key, blob, aad(TABLE, column, referral.id)).decode()
+
+
+def shred_replies(session: Session, referral: Referral) -> None:
+    referral.reply_key = None
+    referral.reply_kid = None
+    referral.decline_reason = None
+    referral.outcome = None
+    session.info[SHREDDED] = True
