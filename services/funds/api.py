@@ -1,0 +1,179 @@
+"""Funds' HTTP routes: check the role, parse, call one use case, shape the answer.
+
+Every POST runs through the kit's idempotency (required on the two that create or move money for a person:
+requesting aid and paying it; honoured on every other POST that sends an Idempotency-Key), which also makes it one
+transaction: the change, its event, its audit entry and the stored response commit together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from kit.auth import Principal, require_roles
+from kit.pagination import Page
+from kit.problems import Problem
+from kit.service import RuntimeDep, SessionDep
+from services.funds import reports, service
+from services.funds.models import (
+    CostEstimatePublic,
+    DisbursementCreate,
+    DisbursementDetail,
+    DisbursementPublic,
+    EstimateRequest,
+    GrantCreate,
+    GrantPublic,
+    PaymentCreate,
+)
+
+# Ids in paths are UUIDs: anything else is refused (422) before it reaches the database.
+router = APIRouter(prefix="/api/funds", tags=["funds"])
+Finance = Annotated[Principal, Depends(require_roles("finance"))]
+Staff = Annotated[Principal, Depends(require_roles("caseworker", "finance"))]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Format = Literal["json", "csv"]
+# In the OpenAPI document: these POSTs need an Idempotency-Key (400 without one).
+NEEDS_KEY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": True,
+                             "schema": {"type": "string", "maxLength": 200}}]}
+
+
+async def _once(request: Request, runtime: RuntimeDep, principal: Principal, action: Callable[[Session], Any], *,
+                status: int = 200, required: bool = False) -> Response:
+    return await runtime.idempotency.run(
+        request, principal=principal.sub, session_factory=runtime.session_factory, required=required,
+        action=lambda session: (status, action(session)),
+    )
+
+
+# ---- grants ----------------------------------------------------------------------------------------------------
+
+@router.post("/grants", status_code=201, response_model=GrantPublic)
+async def create_grant(request: Request, body: GrantCreate, runtime: RuntimeDep, principal: Finance) -> Response:
+    return await _once(request, runtime, principal, status=201, action=lambda session: service.create_grant(
+        session=session, runtime=runtime, grant_in=body, actor=principal.sub))
+
+
+@router.get("/grants", response_model=Page[GrantPublic])
+async def list_grants(session: SessionDep, principal: Finance, limit: Limit = 50,
+                      cursor: str | None = None) -> Page[GrantPublic]:
+    return service.list_grants(session=session, limit=limit, cursor=cursor)
+
+
+@router.get("/grants/{grant_id}", response_model=GrantPublic)
+async def get_grant(grant_id: uuid.UUID, session: SessionDep, principal: Finance) -> GrantPublic:
+    return service.get_grant(session=session, grant_id=str(grant_id))
+
+
+# ---- disbursements ---------------------------------------------------------------------------------------------
+
+@router.post("/disbursements", status_code=201, response_model=DisbursementPublic,
+             openapi_extra=NEEDS_KEY)
+async def request_disbursement(request: Request, body: DisbursementCreate, runtime: RuntimeDep,
+                               principal: Staff) -> Response:
+    def action(session: Session) -> DisbursementPublic:
+        created = service.request_disbursement(session=session, runtime=runtime, body=body, actor=principal.sub)
+        return service.public_view(session, created)
+
+    return await _once(request, runtime, principal, action, status=201, required=True)
+
+
+@router.get("/disbursements", response_model=Page[DisbursementPublic])
+async def list_disbursements(
+    session: SessionDep, principal: Staff,
+    status: Literal["requested", "approved", "rejected", "voided", "paid"] | None = None,
+    case_id: uuid.UUID | None = None, grant_id: uuid.UUID | None = None, limit: Limit = 50, cursor: str | None = None,
+) -> Page[DisbursementPublic]:
+    if "finance" not in principal.roles and case_id is None:
+        raise Problem(403, "Caseworkers list the disbursements of one case: pass its case_id.", kind="forbidden")
+    return service.list_disbursements(session=session, status=status, case_id=str(case_id) if case_id else None,
+                                      grant_id=str(grant_id) if grant_id else None, limit=limit, cursor=cursor)
+
+
+@router.get("/disbursements/{disbursement_id}", response_model=DisbursementDetail)
+async def read_disbursement(disbursement_id: uuid.UUID, runtime: RuntimeDep, principal: Staff) -> DisbursementDetail:
+    with runtime.transaction() as session:  # the read is audited: its entry commits with it
+        return service.read_disbursement(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
+                                         principal=principal)
+
+
+def _transition(name: str, use_case: Callable[..., Any], summary: str) -> None:
+    async def route(disbursement_id: uuid.UUID, request: Request, runtime: RuntimeDep, principal: Finance) -> Response:
+        def action(session: Session) -> DisbursementPublic:
+            changed = use_case(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
+                               actor=principal.sub)
+            return service.public_view(session, changed)
+
+        return await _once(request, runtime, principal, action)
+
+    route.__name__ = f"{name}_disbursement"
+    router.add_api_route(f"/disbursements/{{disbursement_id}}/{name}", route, methods=["POST"],
+                         response_model=DisbursementPublic, summary=summary)
+
+
+_transition("approve", service.approve_disbursement,
+            "Approve (not by the requester): commits the amount from the grant")
+_transition("reject", service.reject_disbursement, "Reject a request; an approved amount goes back to the grant")
+_transition("void", service.void_disbursement, "Void before payment; an approved amount goes back to the grant")
+
+
+@router.post("/disbursements/{disbursement_id}/pay", response_model=DisbursementPublic,
+             openapi_extra=NEEDS_KEY)
+async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: PaymentCreate, runtime: RuntimeDep,
+                           principal: Finance) -> Response:
+    def action(session: Session) -> DisbursementPublic:
+        paid, _payment = service.pay_disbursement(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
+                                                 payment_in=body, actor=principal.sub)
+        return service.public_view(session, paid)
+
+    return await _once(request, runtime, principal, action, required=True)
+
+
+# ---- cost estimates from completed referrals -------------------------------------------------------------------
+
+@router.get("/cost-estimates", response_model=Page[CostEstimatePublic])
+async def list_cost_estimates(session: SessionDep, principal: Finance, limit: Limit = 50,
+                              cursor: str | None = None) -> Page[CostEstimatePublic]:
+    return service.list_open_estimates(session=session, limit=limit, cursor=cursor)
+
+
+@router.post("/cost-estimates/{referral_id}/request", status_code=201, response_model=DisbursementPublic,
+             openapi_extra=NEEDS_KEY)
+async def request_from_estimate(referral_id: uuid.UUID, request: Request, body: EstimateRequest, runtime: RuntimeDep,
+                                principal: Finance) -> Response:
+    def action(session: Session) -> DisbursementPublic:
+        created = service.request_from_estimate(session=session, runtime=runtime, referral_id=str(referral_id), body=body,
+                                                actor=principal.sub)
+        return service.public_view(session, created)
+
+    return await _once(request, runtime, principal, action, status=201, required=True)
+
+
+# ---- reports ---------------------------------------------------------------------------------------------------
+
+@router.get("/reports/grants", response_model=reports.GrantsReport,
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}})
+async def grants_report(session: SessionDep, principal: Finance, format: Format = "json") -> Any:
+    report = reports.grants_report(session=session)
+    if format == "csv":
+        return _csv(reports.grants_csv(report), "grants.csv")
+    return report
+
+
+@router.get("/reports/donor", response_model=reports.DonorReport,
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}})
+async def donor_report(grant_id: uuid.UUID, session: SessionDep, principal: Finance, format: Format = "json") -> Any:
+    report = reports.donor_report(session=session, grant_id=str(grant_id))
+    if format == "csv":
+        return _csv(reports.donor_csv(report), f"donor-{report.grant_code}.csv")
+    return report
+
+
+def _csv(text: str, filename: str) -> Response:
+    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)
+    return Response(text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{safe_name}"'})

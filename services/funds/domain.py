@@ -1,0 +1,154 @@
+"""The rules of money, with no I/O: the disbursement state machine, four-eyes, what an approval needs, how the
+ledger's accounts move, and which report cells are too small to show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from kit.problems import Problem
+from services.funds.money import format_amount
+
+CATEGORIES = ("medical", "psychological", "relocation", "legal", "housing", "employment", "financial")
+
+
+# ---- disbursements ---------------------------------------------------------------------------------------------
+
+class Status(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    VOIDED = "voided"
+    PAID = "paid"
+
+
+# action → (the states it may start from, the state it leads to). Paid, rejected and voided are final.
+TRANSITIONS: dict[str, tuple[frozenset[Status], Status]] = {
+    "approve": (frozenset({Status.REQUESTED}), Status.APPROVED),
+    "reject": (frozenset({Status.REQUESTED, Status.APPROVED}), Status.REJECTED),
+    "void": (frozenset({Status.REQUESTED, Status.APPROVED}), Status.VOIDED),
+    "pay": (frozenset({Status.APPROVED}), Status.PAID),
+}
+_PAST = {"approve": "approved", "reject": "rejected", "void": "voided", "pay": "paid"}
+
+
+def next_status(current: str, action: str) -> Status:
+    """The state `action` leads to from `current`, or 409 saying why it cannot happen."""
+    allowed, target = TRANSITIONS[action]
+    if current not in allowed:
+        if current == Status.PAID:
+            raise Problem(409, f"This disbursement is already paid; it cannot be {_PAST[action]} (again).",
+                          kind="already-paid")
+        if current == target:
+            raise Problem(409, f"This disbursement is already {current}.", kind="invalid-transition")
+        raise Problem(409, f"A disbursement that is {current} cannot be {_PAST[action]}.", kind="invalid-transition")
+    return target
+
+
+def releases_commitment(current: str, action: str) -> bool:
+    """Rejecting or voiding an approved disbursement gives its committed amount back to the grant."""
+    return current == Status.APPROVED and action in ("reject", "void")
+
+
+def check_four_eyes(*, requester: str, approver: str) -> None:
+    if requester == approver:
+        raise Problem(403, "Four-eyes rule: the person who requested a disbursement cannot approve it; "
+                           "another member of the finance staff must.", kind="four-eyes")
+
+
+@dataclass(frozen=True)
+class GrantTerms:
+    code: str
+    currency: str
+    starts_on: date
+    ends_on: date
+    categories: tuple[str, ...]
+
+
+def check_approval(*, grant: GrantTerms, category: str, amount_minor: int, currency: str, available_minor: int,
+                   case_status: str | None, today: date) -> None:
+    """Everything an approval needs besides four-eyes; the first rule broken is refused with 409 naming it."""
+    if case_status is None:
+        raise Problem(409, "The case of this disbursement is not known to funds.", kind="case-unknown")
+    if case_status in ("closed", "erased"):
+        raise Problem(409, f"The case of this disbursement is {case_status}; no aid can be approved for it.",
+                      kind=f"case-{case_status}")
+    if not grant.starts_on <= today <= grant.ends_on:
+        raise Problem(409, f"Grant {grant.code} runs from {grant.starts_on} to {grant.ends_on}; "
+                           f"today ({today}) is outside that period.", kind="grant-period")
+    if category not in grant.categories:
+        raise Problem(409, f"Grant {grant.code} does not fund {category} aid "
+                           f"(it funds: {', '.join(grant.categories)}).", kind="grant-category")
+    if currency != grant.currency:
+        raise Problem(409, f"Grant {grant.code} is in {grant.currency}, the disbursement in {currency}.",
+                      kind="currency-mismatch")
+    if available_minor < amount_minor:
+        raise Problem(409, f"Grant {grant.code} has {format_amount(available_minor, currency)} {currency} available, "
+                           f"less than the {format_amount(amount_minor, currency)} {currency} asked for.",
+                      kind="grant-funds-short")
+
+
+# ---- the ledger ------------------------------------------------------------------------------------------------
+
+class Account(StrEnum):
+    FUNDING = "funding"      # the donor's side: debited once by the grant's budget
+    AVAILABLE = "available"  # not yet promised to anyone
+    COMMITTED = "committed"  # reserved by approved disbursements (the pending phase of a two-phase transfer)
+    PAID = "paid"            # posted: paid out
+
+
+# Debit-normal accounts grow by debits (their balance is debits - credits); the others grow by credits.
+DEBIT_NORMAL = frozenset({Account.FUNDING})
+
+
+class Move(StrEnum):
+    FUND = "fund"        # grant created: funding → available
+    RESERVE = "reserve"  # approved: available → committed
+    POST = "post"        # paid: committed → paid
+    RELEASE = "release"  # rejected or voided after approval: committed → available (reverses a reserve)
+
+
+# move → (account debited, account credited)
+MOVES: dict[Move, tuple[Account, Account]] = {
+    Move.FUND: (Account.FUNDING, Account.AVAILABLE),
+    Move.RESERVE: (Account.AVAILABLE, Account.COMMITTED),
+    Move.POST: (Account.COMMITTED, Account.PAID),
+    Move.RELEASE: (Account.COMMITTED, Account.AVAILABLE),
+}
+
+
+def balance(account: str, *, debits: int, credits: int) -> int:
+    return debits - credits if account in DEBIT_NORMAL else credits - debits
+
+
+def ledger_breaks(*, budget: int, balances: dict[str, int]) -> list[str]:
+    """What is wrong with one grant's balances (empty when it balances): no account below zero, the budget
+    fully funded, and budget = available + committed + paid."""
+    breaks = [f"{name} is negative ({value})" for name, value in sorted(balances.items()) if value < 0]
+    if balances.get(Account.FUNDING, 0) != budget:
+        breaks.append(f"funding ({balances.get(Account.FUNDING, 0)}) differs from the budget ({budget})")
+    total = sum(balances.get(a, 0) for a in (Account.AVAILABLE, Account.COMMITTED, Account.PAID))
+    if total != budget:
+        breaks.append(f"available + committed + paid = {total}, not the budget {budget}")
+    return breaks
+
+
+# ---- reports ---------------------------------------------------------------------------------------------------
+
+SMALL_COUNT = 5
+
+
+def cells_to_suppress(people_per_cell: dict[tuple[str, str], frozenset[str]], *,
+                      threshold: int = SMALL_COUNT) -> set[tuple[str, str]]:
+    """The report cells (month, category) a donor must not see.
+
+    Every cell with fewer than `threshold` people is hidden; then, while the hidden cells together hold fewer than
+    `threshold` people, the smallest visible cell is hidden too, so that subtracting the visible cells from the
+    grant's total reveals nothing about fewer than `threshold` people.
+    """
+    hidden = {cell for cell, people in people_per_cell.items() if len(people) < threshold}
+    visible = sorted((len(people), cell) for cell, people in people_per_cell.items() if cell not in hidden)
+    while hidden and visible and len(frozenset().union(*(people_per_cell[c] for c in hidden))) < threshold:
+        hidden.add(visible.pop(0)[1])
+    return hidden

@@ -1,0 +1,39 @@
+"""What funds publishes: subjects and payloads (docs/events.md). Ids, categories and amounts only: never a payee,
+a purpose or anything else about the person."""
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+SOURCE = "/rehab/funds"
+
+DISBURSEMENT_REQUESTED = "rehab.funds.disbursement.requested"
+DISBURSEMENT_APPROVED = "rehab.funds.disbursement.approved"
+DISBURSEMENT_REJECTED = "rehab.funds.disbursement.rejected"
+DISBURSEMENT_PAID = "rehab.funds.disbursement.paid"
+DISBURSEMENT_VOIDED = "rehab.funds.disbursement.voided"
+
+# the disbursement's new status → the subject announcing it
+SUBJECT_OF_STATUS = {
+    "requested": DISBURSEMENT_REQUESTED,
+    "approved": DISBURSEMENT_APPROVED,
+    "rejected": DISBURSEMENT_REJECTED,
+    "paid": DISBURSEMENT_PAID,
+    "voided": DISBURSEMENT_VOIDED,
+}
+
+
+class DisbursementChanged(BaseModel):
+    """A disbursement reached a new status; `amount` is a decimal string with the currency's minor digits."""
+
+    disbursement_id: str
+    case_id: str
+    grant_id: str
+    category: str
+    amount: str
+    currency: str
+    status: str
+    occurred_at: datetime
+
+
+PUBLISHED = {subject: DisbursementChanged for subject in SUBJECT_OF_STATUS.values()}

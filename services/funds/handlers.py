@@ -1,0 +1,136 @@
+"""What funds consumes: intake's case events (to refuse aid for closed or erased cases, and to crypto-shred payees
+on erasure) and referrals' completed referrals (their cost estimates).
+
+Each handler runs inside the kit's inbox transaction (it must not commit) and is tolerant of events that arrive out
+of order or name a case or referral funds has not heard of yet. Each declares its own copy of the payload it reads.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select, update
+from sqlmodel import Session
+
+from kit import logs
+from kit.audit import AuditTrail
+from kit.bus import Subscription
+from kit.events import Envelope
+from kit.service import Runtime
+from services.funds import money
+from services.funds.domain import Status
+from services.funds.models import (
+    CaseKey,
+    CaseView,
+    CostEstimate,
+    Disbursement,
+    insert_if_absent,
+)
+
+log = logs.get("funds.handlers")
+
+CASE_OPENED = "rehab.intake.case.opened"
+CASE_CLOSED = "rehab.intake.case.closed"
+CASE_ERASED = "rehab.intake.case.erased"
+REFERRAL_COMPLETED = "rehab.referrals.referral.completed"
+
+# A case only moves forward: an older event arriving late never reopens a closed or erased case.
+_CASE_RANK = {"open": 0, "closed": 1, "erased": 2}
+ACTIVE = (Status.REQUESTED, Status.APPROVED, Status.PAID)
+
+
+class CaseOpened(BaseModel):
+    case_id: str
+    reference: str | None = None
+
+
+class CaseEnded(BaseModel):
+    case_id: str
+
+
+class CostEstimateData(BaseModel):
+    amount: str
+    currency: str
+
+
+class ReferralCompleted(BaseModel):
+    referral_id: str
+    case_id: str
+    partner_id: str
+    category: str
+    cost_estimate: CostEstimateData | None = None
+    occurred_at: datetime | None = None
+
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    """The durable consumers funds keeps on intake's and referrals' streams (names per docs/events.md)."""
+    return [
+        Subscription(producer="intake", durable="funds-intake", handlers={
+            CASE_OPENED: case_opened,
+            CASE_CLOSED: case_closed,
+            CASE_ERASED: partial(case_erased, runtime.audit),
+        }),
+        Subscription(producer="referrals", durable="funds-referrals", handlers={
+            REFERRAL_COMPLETED: referral_completed,
+        }),
+    ]
+
+
+def case_opened(session: Session, event: Envelope) -> None:
+    data = CaseOpened.model_validate(event.data)
+    _advance_case(session, data.case_id, "open", reference=data.reference)
+
+
+def case_closed(session: Session, event: Envelope) -> None:
+    _advance_case(session, CaseEnded.model_validate(event.data).case_id, "closed")
+
+
+def case_erased(audit: AuditTrail, session: Session, event: Envelope) -> None:
+    """Forget the person: destroy the case's data key (every purpose and payee sealed under it becomes
+    unrecoverable) and drop the ciphertexts too. Amounts, dates and the ledger stay for the accounts."""
+    case_id = CaseEnded.model_validate(event.data).case_id
+    _advance_case(session, case_id, "erased")
+    session.execute(update(Disbursement).where(Disbursement.case_id == case_id)
+                    .values(purpose_sealed=None, payee_sealed=None, shredded=True))
+    session.execute(delete(CaseKey).where(CaseKey.case_id == case_id))
+    audit.record(session, actor="system:funds-intake", action="case.shred", target_id=case_id)
+
+
+def _advance_case(session: Session, case_id: str, status: str, *, reference: str | None = None) -> None:
+    now = datetime.now(UTC)
+    insert_if_absent(session, CaseView, {"case_id": case_id, "status": status, "reference": reference,
+                                         "updated_at": now}, key=["case_id"])
+    case = session.execute(select(CaseView).where(CaseView.case_id == case_id).with_for_update()
+                           .execution_options(populate_existing=True)).scalars().one()
+    if reference and not case.reference:
+        case.reference = reference
+    if _CASE_RANK[status] > _CASE_RANK.get(case.status, 0):
+        case.status = status
+    case.updated_at = now
+    session.flush()
+
+
+def referral_completed(session: Session, event: Envelope) -> None:
+    data = ReferralCompleted.model_validate(event.data)
+    if data.cost_estimate is None:
+        return
+    try:
+        amount_minor = money.parse_amount(data.cost_estimate.amount, data.cost_estimate.currency)
+    except money.MoneyError:
+        log.warning("cost estimate not usable as money, skipped", referral_id=data.referral_id, event_id=event.id)
+        return
+    insert_if_absent(session, CostEstimate, {
+        "referral_id": data.referral_id, "case_id": data.case_id, "partner_id": data.partner_id,
+        "category": data.category, "amount_minor": amount_minor, "currency": data.cost_estimate.currency,
+        "completed_at": data.occurred_at or event.time,
+    }, key=["referral_id"])
+    # The two streams are not ordered with each other: aid may have been requested for this referral already.
+    claimed_by = session.execute(
+        select(Disbursement.id).where(Disbursement.referral_id == data.referral_id, Disbursement.status.in_(ACTIVE))
+        .limit(1)
+    ).scalar()
+    if claimed_by:
+        session.execute(update(CostEstimate).where(CostEstimate.referral_id == data.referral_id)
+                        .values(disbursement_id=claimed_by))

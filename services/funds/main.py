@@ -1,0 +1,31 @@
+"""Funds' process: one app factory, used by `python -m services.funds` and by the tests."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from kit.service import ServiceSpec, create_service_app, serve
+from services.funds import api, events, handlers
+from services.funds.config import FundsSettings
+from services.funds.models import FundsTable, kit_tables
+
+SPEC = ServiceSpec(
+    name="funds",
+    title="Rehab Support — funds",
+    description="Donor grants, a double-entry ledger, four-eyes disbursements that can never pay twice, reports.",
+    metadata=FundsTable.metadata,
+    tables=kit_tables,
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=[api.router],
+    subscriptions=handlers.subscriptions,
+    published=events.PUBLISHED,
+)
+
+
+def create_app(settings: FundsSettings | None = None) -> FastAPI:
+    return create_service_app(SPEC, settings or FundsSettings())
+
+
+def run() -> None:
+    settings = FundsSettings()
+    serve(create_app(settings), settings)

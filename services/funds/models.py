@@ -1,0 +1,357 @@
+"""Funds' tables and the shapes its API speaks. Its own registry keeps the tables apart from other services' tables
+in one Python process.
+
+Tables hold money as integers in minor units; the API speaks decimal strings, so a grant's or disbursement's table
+model and its Create/Public models share names but not fields. Personal details (a disbursement's purpose and payee)
+are only ever stored sealed under the case's data key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ValidationInfo, field_validator
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, LargeBinary
+from sqlalchemy.orm import registry
+from sqlmodel import Field, Session, SQLModel
+
+from kit.problems import StrictModel
+from kit.tables import KitTables
+from services.funds import domain, money
+
+
+class FundsTable(SQLModel, registry=registry()):
+    pass
+
+
+kit_tables = KitTables(FundsTable.metadata)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time this service stores is UTC."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _when(nullable: bool = False) -> Any:
+    """A UTC timestamp column."""
+    return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable)
+
+
+# ---- tables ----------------------------------------------------------------------------------------------------
+
+class Grant(FundsTable, table=True):
+    __tablename__ = "grants"
+    __table_args__ = (
+        CheckConstraint("budget_minor > 0", name="ck_grants_budget_positive"),
+        CheckConstraint("ends_on >= starts_on", name="ck_grants_period"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    code: str = Field(unique=True, max_length=40)
+    donor: str = Field(max_length=200)
+    currency: str = Field(max_length=3)
+    budget_minor: int = Field(sa_type=BigInteger)
+    starts_on: date
+    ends_on: date
+    categories: list[str] = Field(sa_type=JSON)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _when()
+
+    def terms(self) -> domain.GrantTerms:
+        return domain.GrantTerms(code=self.code, currency=self.currency, starts_on=self.starts_on,
+                                 ends_on=self.ends_on, categories=tuple(self.categories))
+
+
+class LedgerAccount(FundsTable, table=True):
+    """One account of one grant; its totals are a cache of the transfers, updated in the transfer's transaction."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint("debits_minor >= 0 AND credits_minor >= 0", name="ck_ledger_accounts_totals"),
+        # The last wall against overspending: no account's balance may go below zero (TigerBeetle's
+        # debits_must_not_exceed_credits, and the reverse for the debit-normal funding account).
+        CheckConstraint("(name = 'funding' AND credits_minor <= debits_minor) "
+                        "OR (name <> 'funding' AND debits_minor <= credits_minor)",
+                        name="ck_ledger_accounts_not_negative"),
+    )
+
+    grant_id: str = Field(foreign_key="grants.id", primary_key=True, max_length=36)
+    name: str = Field(primary_key=True, max_length=16)
+    debits_minor: int = Field(default=0, sa_type=BigInteger)
+    credits_minor: int = Field(default=0, sa_type=BigInteger)
+
+
+class Transfer(FundsTable, table=True):
+    """An immutable movement between two accounts of a grant (a database trigger refuses edits and deletes);
+    a correction is a new, reversing transfer."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="ck_transfers_amount_positive"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    grant_id: str = Field(foreign_key="grants.id", index=True, max_length=36)
+    kind: str = Field(max_length=16)
+    debit_account: str = Field(max_length=16)
+    credit_account: str = Field(max_length=16)
+    amount_minor: int = Field(sa_type=BigInteger)
+    disbursement_id: str | None = Field(default=None, foreign_key="disbursements.id", index=True, max_length=36)
+    reverses_id: str | None = Field(default=None, foreign_key="transfers.id", max_length=36)
+    created_at: datetime = _when()
+
+
+class Disbursement(FundsTable, table=True):
+    __tablename__ = "disbursements"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="ck_disbursements_amount_positive"),
+        CheckConstraint("status IN ('requested', 'approved', 'rejected', 'voided', 'paid')",
+                        name="ck_disbursements_status"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    grant_id: str = Field(foreign_key="grants.id", index=True, max_length=36)
+    referral_id: str | None = Field(default=None, index=True, max_length=36)
+    category: str = Field(max_length=20)
+    amount_minor: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    status: str = Field(index=True, max_length=12)
+    purpose_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
+    payee_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
+    shredded: bool = False  # the case was erased: purpose and payee are gone for good
+    requested_by: str = Field(max_length=200)
+    requested_at: datetime = _when()
+    approved_by: str | None = Field(default=None, max_length=200)
+    approved_at: datetime | None = _when(nullable=True)
+    rejected_by: str | None = Field(default=None, max_length=200)
+    rejected_at: datetime | None = _when(nullable=True)
+    voided_by: str | None = Field(default=None, max_length=200)
+    voided_at: datetime | None = _when(nullable=True)
+    paid_by: str | None = Field(default=None, max_length=200)
+    paid_at: datetime | None = _when(nullable=True)
+
+
+class Payment(FundsTable, table=True):
+    """At most one per disbursement, by a unique constraint: the database itself refuses a second payment."""
+
+    __tablename__ = "payments"
+
+    id: str = Field(primary_key=True, max_length=36)
+    disbursement_id: str = Field(foreign_key="disbursements.id", unique=True, max_length=36)
+    transfer_id: str = Field(foreign_key="transfers.id", unique=True, max_length=36)
+    method: str = Field(max_length=20)
+    reference: str = Field(max_length=64)
+    paid_by: str = Field(max_length=200)
+    paid_at: datetime = _when()
+
+
+class CaseKey(FundsTable, table=True):
+    """The data key sealing one case's personal details here, wrapped by the key-encryption key.
+    Deleting the row crypto-shreds everything sealed under it."""
+
+    __tablename__ = "case_keys"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    kid: str = Field(max_length=20)
+    wrapped: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = _when()
+
+
+class CaseView(FundsTable, table=True):
+    """What funds knows of a case, learned from intake's events: enough to refuse aid for a closed or erased case."""
+
+    __tablename__ = "cases"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    reference: str | None = Field(default=None, max_length=20)
+    status: str = Field(max_length=12)
+    updated_at: datetime = _when()
+
+
+class CostEstimate(FundsTable, table=True):
+    """A completed referral's cost estimate, learned from referrals' events; open until a disbursement claims it."""
+
+    __tablename__ = "cost_estimates"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="ck_cost_estimates_amount_positive"),)
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    partner_id: str = Field(max_length=36)
+    category: str = Field(max_length=20)
+    amount_minor: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    completed_at: datetime = _when()
+    disbursement_id: str | None = Field(default=None, index=True, max_length=36)
+
+
+# ---- what the API reads --------------------------------------------------------------------------------------
+
+Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
+assert set(get_args(Category)) == set(domain.CATEGORIES)
+CurrencyCode = Annotated[str, PydanticField(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR"),
+                         AfterValidator(money.check_currency)]
+# strict: a JSON number is refused (422); money is a decimal string with the currency's minor digits.
+MoneyText = Annotated[str, PydanticField(strict=True, min_length=1, max_length=32, examples=["300.00"])]
+PaymentMethod = Literal["bank_transfer", "card", "cash", "mobile_money", "crypto", "other"]
+
+
+class _Priced(StrictModel):
+    """A body with `currency` and then `amount`: the amount is checked against the currency's minor digits."""
+
+    @field_validator("amount", check_fields=False)
+    @classmethod
+    def _amount_in_currency(cls, amount: str, info: ValidationInfo) -> str:
+        if "currency" in info.data:  # else the currency itself was refused, and says so
+            money.parse_amount(amount, info.data["currency"])
+        return amount
+
+    @property
+    def amount_minor(self) -> int:
+        return money.parse_amount(self.amount, self.currency)  # type: ignore[attr-defined]
+
+
+class GrantCreate(_Priced):
+    donor: str = PydanticField(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")  # one line of text
+    code: str = PydanticField(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
+    currency: CurrencyCode
+    amount: MoneyText
+    starts_on: date
+    ends_on: date
+    categories: list[Category] = PydanticField(min_length=1)
+
+    @field_validator("ends_on")
+    @classmethod
+    def _not_before_start(cls, ends_on: date, info: ValidationInfo) -> date:
+        if "starts_on" in info.data and ends_on < info.data["starts_on"]:
+            raise ValueError("a grant cannot end before it starts")
+        return ends_on
+
+
+class GrantPublic(BaseModel):
+    id: str
+    code: str
+    donor: str
+    currency: str
+    budget: str
+    committed: str
+    paid: str
+    available: str
+    starts_on: date
+    ends_on: date
+    categories: list[str]
+    created_at: datetime
+
+
+class Payee(StrictModel):
+    """Who receives the money. Personal data: sealed at rest, shown to finance only, shredded with the case."""
+
+    name: str = PydanticField(min_length=1, max_length=200)
+    account: str = PydanticField(min_length=1, max_length=100)
+
+
+class DisbursementCreate(_Priced):
+    case_id: uuid.UUID
+    grant_id: uuid.UUID
+    category: Category
+    currency: CurrencyCode
+    amount: MoneyText
+    purpose: str = PydanticField(min_length=1, max_length=2000)
+    referral_id: uuid.UUID | None = None
+    payee: Payee | None = None
+
+
+class EstimateRequest(StrictModel):
+    """Request aid for an open cost estimate in one step: amount, currency, category and case come from it."""
+
+    grant_id: uuid.UUID
+    purpose: str = PydanticField(min_length=1, max_length=2000)
+    payee: Payee | None = None
+
+
+class PaymentCreate(StrictModel):
+    method: PaymentMethod
+    # A bank or cash-book reference: letters, digits and a few separators, so that it cannot carry a name.
+    reference: str = PydanticField(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}$")
+
+
+class PaymentPublic(BaseModel):
+    method: str
+    reference: str
+    paid_at: datetime
+
+
+class DisbursementPublic(BaseModel):
+    """A disbursement without its personal details."""
+
+    id: str
+    case_id: str
+    grant_id: str
+    referral_id: str | None
+    category: str
+    amount: str
+    currency: str
+    status: str
+    has_payee: bool
+    shredded: bool
+    requested_by: str
+    requested_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+    rejected_by: str | None
+    rejected_at: datetime | None
+    voided_by: str | None
+    voided_at: datetime | None
+    paid_by: str | None
+    paid_at: datetime | None
+    payment: PaymentPublic | None = None
+
+    @classmethod
+    def of(cls, row: Disbursement, payment: Payment | None = None) -> DisbursementPublic:
+        return cls(
+            id=row.id, case_id=row.case_id, grant_id=row.grant_id, referral_id=row.referral_id, category=row.category,
+            amount=money.format_amount(row.amount_minor, row.currency), currency=row.currency, status=row.status,
+            has_payee=row.payee_sealed is not None, shredded=row.shredded,
+            requested_by=row.requested_by, requested_at=utc(row.requested_at),
+            approved_by=row.approved_by, approved_at=utc(row.approved_at),
+            rejected_by=row.rejected_by, rejected_at=utc(row.rejected_at),
+            voided_by=row.voided_by, voided_at=utc(row.voided_at),
+            paid_by=row.paid_by, paid_at=utc(row.paid_at),
+            payment=PaymentPublic(method=payment.method, reference=payment.reference, paid_at=utc(payment.paid_at))
+            if payment else None,
+        )
+
+
+class DisbursementDetail(DisbursementPublic):
+    """One disbursement opened: its purpose, and for finance its payee (each such read is audited)."""
+
+    purpose: str | None
+    payee: Payee | None
+
+
+class CostEstimatePublic(BaseModel):
+    referral_id: str
+    case_id: str
+    case_reference: str | None
+    partner_id: str
+    category: str
+    amount: str
+    currency: str
+    completed_at: datetime
+
+
+def insert_if_absent(session: Session, model: type[FundsTable], values: dict, *, key: list[str]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, so that two writers racing to create one row never fail each other."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=key))

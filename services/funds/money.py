@@ -1,0 +1,61 @@
+"""Money at the edges: decimal strings with exactly the currency's minor digits outside, integers in minor units inside.
+
+A float never touches an amount. "300.00" EUR is 30000 minor units; "300" EUR is refused (it is ambiguous whether the
+writer meant euros or forgot the cents), as is "300.001". JPY has no minor unit, so "300" is right and "300.00" is not.
+"""
+
+from __future__ import annotations
+
+import re
+
+# ISO 4217 minor digits of the currencies this system pays in.
+MINOR_DIGITS: dict[str, int] = {
+    "EUR": 2, "USD": 2, "PLN": 2, "GBP": 2, "CHF": 2, "SEK": 2, "CZK": 2, "GEL": 2, "UAH": 2, "BYN": 2,
+    "JPY": 0,
+    "KWD": 3, "BHD": 3,
+}
+
+# At most 12 integer digits (a trillion): amounts, and the running totals of a grant's accounts, stay far inside a
+# signed 64-bit column even in a currency with 3 minor digits.
+MAX_INTEGER_DIGITS = 12
+_AMOUNT = re.compile(rf"(0|[1-9][0-9]{{0,{MAX_INTEGER_DIGITS - 1}}})(?:\.([0-9]+))?")
+
+
+class MoneyError(ValueError):
+    """An amount or currency that cannot be taken as money; the message says what is wrong in words a user reads."""
+
+
+def check_currency(currency: str) -> str:
+    if currency not in MINOR_DIGITS:
+        raise MoneyError(f"currency {currency!r} is not one this system pays in ({', '.join(sorted(MINOR_DIGITS))})")
+    return currency
+
+
+def example(currency: str) -> str:
+    digits = MINOR_DIGITS[currency]
+    return "300" + ("." + "0" * digits if digits else "")
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """A positive decimal string with exactly the currency's minor digits → integer minor units."""
+    digits = MINOR_DIGITS[check_currency(currency)]
+    match = _AMOUNT.fullmatch(text)
+    if match is None:
+        raise MoneyError(f"amount must be a positive decimal string such as {example(currency)!r}")
+    whole, fraction = match.group(1), match.group(2)
+    if digits == 0 and fraction is not None:
+        raise MoneyError(f"{currency} has no minor unit: write the amount without decimals, e.g. {example(currency)!r}")
+    if digits > 0 and (fraction is None or len(fraction) != digits):
+        raise MoneyError(f"{currency} amounts have exactly {digits} decimal digits, e.g. {example(currency)!r}")
+    minor = int(whole) * 10**digits + int(fraction or "0")
+    if minor <= 0:
+        raise MoneyError("amount must be greater than zero")
+    return minor
+
+
+def format_amount(minor: int, currency: str) -> str:
+    """Integer minor units → the decimal string the API speaks ("300.00")."""
+    digits = MINOR_DIGITS[currency]
+    sign = "-" if minor < 0 else ""
+    whole, fraction = divmod(abs(minor), 10**digits)
+    return f"{sign}{whole}" + (f".{fraction:0{digits}d}" if digits else "")

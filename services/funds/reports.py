@@ -1,0 +1,201 @@
+"""Reports for finance (every grant's accounts, month by month and category by category) and for donors (the same
+without a single case identity, and no count below five)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlmodel import Session
+
+from kit.problems import Problem
+from services.funds import domain, ledger, money
+from services.funds.domain import Account, Move
+from services.funds.models import Disbursement, Grant, Payment, Transfer, utc
+
+
+class MonthRow(BaseModel):
+    month: str
+    category: str
+    approved: str
+    released: str
+    paid: str
+    payments: int
+
+
+class GrantRow(BaseModel):
+    id: str
+    code: str
+    donor: str
+    currency: str
+    starts_on: date
+    ends_on: date
+    budget: str
+    committed: str
+    paid: str
+    available: str
+    by_month: list[MonthRow]
+
+
+class GrantsReport(BaseModel):
+    generated_at: datetime
+    grants: list[GrantRow]
+
+
+class DonorCell(BaseModel):
+    month: str
+    category: str
+    suppressed: bool
+    people: int | None
+    payments: int | None
+    paid: str | None
+
+
+class DonorReport(BaseModel):
+    generated_at: datetime
+    grant_code: str
+    donor: str
+    currency: str
+    starts_on: date
+    ends_on: date
+    budget: str
+    committed: str
+    paid: str
+    available: str
+    people: int | None
+    suppression_threshold: int
+    cells: list[DonorCell]
+
+
+@dataclass
+class _Month:
+    approved: int = 0
+    released: int = 0
+    paid: int = 0
+    payments: int = 0
+
+
+@dataclass
+class _Cell:
+    people: set[str] = field(default_factory=set)
+    payments: int = 0
+    paid: int = 0
+
+
+def grants_report(*, session: Session) -> GrantsReport:
+    """Every grant's accounts now, and what was approved, released and paid in each month and category."""
+    months: dict[str, dict[tuple[str, str], _Month]] = defaultdict(lambda: defaultdict(_Month))
+    for transfer, category in session.execute(
+        select(Transfer, Disbursement.category).join(Disbursement, Disbursement.id == Transfer.disbursement_id)
+    ).all():
+        row = months[transfer.grant_id][(_month(transfer.created_at), category)]
+        if transfer.kind == Move.RESERVE:
+            row.approved += transfer.amount_minor
+        elif transfer.kind == Move.RELEASE:
+            row.released += transfer.amount_minor
+        elif transfer.kind == Move.POST:
+            row.paid += transfer.amount_minor
+            row.payments += 1
+    grants = []
+    for grant in session.execute(select(Grant).order_by(Grant.code)).scalars():
+        amount = _formatter(grant.currency)
+        held = ledger.balances(session, grant.id)
+        grants.append(GrantRow(
+            id=grant.id, code=grant.code, donor=grant.donor, currency=grant.currency, starts_on=grant.starts_on,
+            ends_on=grant.ends_on, budget=amount(grant.budget_minor), committed=amount(held[Account.COMMITTED]),
+            paid=amount(held[Account.PAID]), available=amount(held[Account.AVAILABLE]),
+            by_month=[MonthRow(month=month, category=category, approved=amount(m.approved),
+                               released=amount(m.released), paid=amount(m.paid), payments=m.payments)
+                      for (month, category), m in sorted(months[grant.id].items())],
+        ))
+    return GrantsReport(generated_at=datetime.now(UTC), grants=grants)
+
+
+def donor_report(*, session: Session, grant_id: str) -> DonorReport:
+    """What was paid from one grant, by month and category, counted in people and payments with no case identity;
+    any cell of fewer than five people is hidden (see domain.cells_to_suppress)."""
+    grant = session.get(Grant, grant_id)
+    if grant is None:
+        raise Problem(404, "There is no such grant.", kind="not-found")
+    cells: dict[tuple[str, str], _Cell] = defaultdict(_Cell)
+    for case_id, category, amount_minor, paid_at in session.execute(
+        select(Disbursement.case_id, Disbursement.category, Disbursement.amount_minor, Payment.paid_at)
+        .join(Payment, Payment.disbursement_id == Disbursement.id).where(Disbursement.grant_id == grant_id)
+    ).all():
+        cell = cells[(_month(paid_at), category)]
+        cell.people.add(case_id)
+        cell.payments += 1
+        cell.paid += amount_minor
+    hidden = domain.cells_to_suppress({key: frozenset(cell.people) for key, cell in cells.items()})
+    amount = _formatter(grant.currency)
+    held = ledger.balances(session, grant.id)
+    people = len(set().union(*(cell.people for cell in cells.values()))) if cells else 0
+    return DonorReport(
+        generated_at=datetime.now(UTC), grant_code=grant.code, donor=grant.donor, currency=grant.currency,
+        starts_on=grant.starts_on, ends_on=grant.ends_on, budget=amount(grant.budget_minor),
+        committed=amount(held[Account.COMMITTED]), paid=amount(held[Account.PAID]),
+        available=amount(held[Account.AVAILABLE]),
+        people=people if people >= domain.SMALL_COUNT or people == 0 else None,
+        suppression_threshold=domain.SMALL_COUNT,
+        cells=[DonorCell(month=month, category=category, suppressed=(month, category) in hidden,
+                         people=None if (month, category) in hidden else len(cell.people),
+                         payments=None if (month, category) in hidden else cell.payments,
+                         paid=None if (month, category) in hidden else amount(cell.paid))
+               for (month, category), cell in sorted(cells.items())],
+    )
+
+
+# ---- CSV -------------------------------------------------------------------------------------------------------
+
+GRANTS_CSV_COLUMNS = ["grant_id", "code", "donor", "currency", "month", "category", "budget", "committed", "paid",
+                      "available", "approved", "released", "payments"]
+DONOR_CSV_COLUMNS = ["code", "donor", "currency", "month", "category", "people", "payments", "paid", "suppressed"]
+
+
+def grants_csv(report: GrantsReport) -> str:
+    """One line per grant with its accounts (month empty), then one per month and category."""
+    rows = []
+    for g in report.grants:
+        base = {"grant_id": g.id, "code": g.code, "donor": g.donor, "currency": g.currency}
+        rows.append({**base, "budget": g.budget, "committed": g.committed, "paid": g.paid, "available": g.available})
+        rows += [{**base, "month": m.month, "category": m.category, "approved": m.approved, "released": m.released,
+                  "paid": m.paid, "payments": m.payments} for m in g.by_month]
+    return _csv(GRANTS_CSV_COLUMNS, rows)
+
+
+def donor_csv(report: DonorReport) -> str:
+    base = {"code": report.grant_code, "donor": report.donor, "currency": report.currency}
+    rows = [{**base, "people": report.people, "paid": report.paid}]
+    rows += [{**base, "month": c.month, "category": c.category, "people": c.people, "payments": c.payments,
+              "paid": c.paid, "suppressed": "yes" if c.suppressed else ""} for c in report.cells]
+    return _csv(DONOR_CSV_COLUMNS, rows)
+
+
+def _csv(columns: list[str], rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
+    return out.getvalue()
+
+
+def spreadsheet_safe(value: object) -> object:
+    """Text a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is quoted with a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _month(moment: datetime) -> str:
+    return utc(moment).astimezone(UTC).strftime("%Y-%m")
+
+
+def _formatter(currency: str) -> Callable[[int], str]:
+    return lambda minor: money.format_amount(minor, currency)

@@ -1,0 +1,391 @@
+"""Funds' use cases.
+
+Each one changes rows, moves money through the ledger, writes its event to the outbox and its audit entry, all in
+the caller's transaction, and does not commit: the route's unit of work commits (the kit's idempotency runs every
+POST in one transaction together with the stored response, so a retried request can never act twice).
+
+Locks, in the one order every use case takes them, so that two transactions never wait on each other in a circle:
+the case (shared, while aid is requested) → the grant → the disbursement → ledger accounts → the audit chain (last).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from kit import crypto
+from kit.auth import Principal
+from kit.events import record_event
+from kit.pagination import Page, decode_cursor, encode_cursor
+from kit.problems import Problem
+from kit.service import Runtime
+from services.funds import domain, events, ledger, money
+from services.funds.domain import Account, Move, Status
+from services.funds.models import (
+    CaseKey,
+    CaseView,
+    CostEstimate,
+    CostEstimatePublic,
+    Disbursement,
+    DisbursementCreate,
+    DisbursementDetail,
+    DisbursementPublic,
+    EstimateRequest,
+    Grant,
+    GrantCreate,
+    GrantPublic,
+    Payee,
+    Payment,
+    PaymentCreate,
+    insert_if_absent,
+    kit_tables,
+    new_id,
+    utc,
+)
+
+# ---- grants ----------------------------------------------------------------------------------------------------
+
+
+def create_grant(*, session: Session, runtime: Runtime, grant_in: GrantCreate, actor: str) -> GrantPublic:
+    """Create a grant and fund its available account with the whole budget."""
+    if session.execute(select(Grant.id).where(Grant.code == grant_in.code)).first():
+        raise Problem(409, f"A grant with the code {grant_in.code} exists already.", kind="grant-code-taken")
+    grant = Grant(id=new_id(), code=grant_in.code, donor=grant_in.donor, currency=grant_in.currency,
+                  budget_minor=grant_in.amount_minor, starts_on=grant_in.starts_on, ends_on=grant_in.ends_on,
+                  categories=sorted(set(grant_in.categories)), created_by=actor, created_at=datetime.now(UTC))
+    session.add(grant)
+    try:
+        session.flush()
+    except IntegrityError as error:  # the same code created a moment ago by someone else
+        raise Problem(409, f"A grant with the code {grant_in.code} exists already.", kind="grant-code-taken") from error
+    ledger.open_accounts(session, grant)
+    runtime.audit.record(session, actor=actor, action="grant.create", target_id=grant.id)
+    return grant_public(session, grant)
+
+
+def get_grant(*, session: Session, grant_id: str) -> GrantPublic:
+    """One grant with its balances."""
+    grant = session.get(Grant, grant_id)
+    if grant is None:
+        raise Problem(404, "There is no such grant.", kind="not-found")
+    return grant_public(session, grant)
+
+
+def list_grants(*, session: Session, limit: int, cursor: str | None) -> Page[GrantPublic]:
+    """Grants, newest first, with their balances."""
+    rows, next_cursor = _keyset(session, select(Grant), Grant.created_at, Grant.id, limit=limit, cursor=cursor)
+    return Page(items=[grant_public(session, g) for g in rows], next_cursor=next_cursor)
+
+
+def grant_public(session: Session, grant: Grant) -> GrantPublic:
+    held = ledger.balances(session, grant.id)
+
+    def text(account: Account) -> str:
+        return money.format_amount(held.get(account, 0), grant.currency)
+
+    return GrantPublic(id=grant.id, code=grant.code, donor=grant.donor, currency=grant.currency,
+                       budget=money.format_amount(grant.budget_minor, grant.currency),
+                       committed=text(Account.COMMITTED), paid=text(Account.PAID), available=text(Account.AVAILABLE),
+                       starts_on=grant.starts_on, ends_on=grant.ends_on, categories=list(grant.categories),
+                       created_at=utc(grant.created_at))
+
+
+# ---- asking for aid --------------------------------------------------------------------------------------------
+
+
+def request_disbursement(*, session: Session, runtime: Runtime, body: DisbursementCreate, actor: str) -> Disbursement:
+    """Ask for aid for a case from a grant; nothing is committed from the grant until approval."""
+    case_id, grant_id = str(body.case_id), str(body.grant_id)
+    grant = session.get(Grant, grant_id)
+    if grant is None:
+        raise Problem(409, "There is no such grant.", kind="grant-unknown")
+    if body.currency != grant.currency:
+        # Refused as invalid (422), not as a conflict: the grant's currency never changes, so no retry can succeed.
+        raise Problem(422, f"Grant {grant.code} pays in {grant.currency}; this request is in {body.currency}.",
+                      kind="currency-mismatch")
+    _require_open_case(session, case_id)
+    now = datetime.now(UTC)
+    disbursement = Disbursement(
+        id=new_id(), case_id=case_id, grant_id=grant_id, referral_id=str(body.referral_id) if body.referral_id else None,
+        category=body.category, amount_minor=body.amount_minor, currency=body.currency, status=Status.REQUESTED.value,
+        requested_by=actor, requested_at=now,
+    )
+    data_key = _case_key(session, runtime, case_id, create=True)
+    disbursement.purpose_sealed = crypto.seal(data_key, body.purpose.encode(), _aad(disbursement.id, "purpose"))
+    if body.payee is not None:
+        disbursement.payee_sealed = crypto.seal(data_key, body.payee.model_dump_json().encode(),
+                                                _aad(disbursement.id, "payee"))
+    session.add(disbursement)
+    session.flush()
+    if disbursement.referral_id:
+        _claim_estimate(session, disbursement)
+    _announce(session, disbursement, now)
+    runtime.audit.record(session, actor=actor, action="disbursement.request", target_id=disbursement.id)
+    return disbursement
+
+
+def list_open_estimates(*, session: Session, limit: int, cursor: str | None) -> Page[CostEstimatePublic]:
+    """Completed referrals' cost estimates that no live disbursement has been requested for yet, leaving out
+    those of closed or erased cases (no aid can be requested for them)."""
+    ended = select(CaseView.case_id).where(CaseView.status != "open")
+    query = select(CostEstimate).where(CostEstimate.disbursement_id.is_(None), CostEstimate.case_id.not_in(ended))
+    rows, next_cursor = _keyset(session, query, CostEstimate.completed_at, CostEstimate.referral_id,
+                                limit=limit, cursor=cursor)
+    references = dict(session.execute(
+        select(CaseView.case_id, CaseView.reference).where(CaseView.case_id.in_({r.case_id for r in rows}))).all())
+    return Page(items=[CostEstimatePublic(
+        referral_id=r.referral_id, case_id=r.case_id, case_reference=references.get(r.case_id), partner_id=r.partner_id,
+        category=r.category, amount=money.format_amount(r.amount_minor, r.currency), currency=r.currency,
+        completed_at=utc(r.completed_at)) for r in rows], next_cursor=next_cursor)
+
+
+def request_from_estimate(*, session: Session, runtime: Runtime, referral_id: str, body: EstimateRequest,
+                          actor: str) -> Disbursement:
+    """Ask for aid in one step from an open cost estimate: its case, category and amount become the request's."""
+    estimate = session.get(CostEstimate, referral_id)
+    if estimate is None:
+        raise Problem(404, "There is no cost estimate for this referral.", kind="not-found")
+    if estimate.disbursement_id is not None:
+        raise Problem(409, "Aid has already been requested for this cost estimate.", kind="estimate-already-requested")
+    if estimate.category not in domain.CATEGORIES:
+        raise Problem(409, f"This estimate's category ({estimate.category}) is not one aid can be paid for.",
+                      kind="estimate-category")
+    request = DisbursementCreate(
+        case_id=estimate.case_id, grant_id=body.grant_id, category=estimate.category,
+        amount=money.format_amount(estimate.amount_minor, estimate.currency), currency=estimate.currency,
+        purpose=body.purpose, referral_id=estimate.referral_id, payee=body.payee,
+    )
+    return request_disbursement(session=session, runtime=runtime, body=request, actor=actor)
+
+
+# ---- deciding and paying ---------------------------------------------------------------------------------------
+
+
+def approve_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str,
+                         today: date | None = None) -> Disbursement:
+    """Approve (four-eyes) and commit the amount from the grant's available money."""
+    disbursement, grant = _lock(session, disbursement_id)
+    target = domain.next_status(disbursement.status, "approve")
+    domain.check_four_eyes(requester=disbursement.requested_by, approver=actor)
+    case = session.get(CaseView, disbursement.case_id)
+    domain.check_approval(
+        grant=grant.terms(), category=disbursement.category, amount_minor=disbursement.amount_minor,
+        currency=disbursement.currency, available_minor=ledger.balances(session, grant.id)[Account.AVAILABLE],
+        case_status=case.status if case else None, today=today or datetime.now(UTC).date(),
+    )
+    now = datetime.now(UTC)
+    ledger.move(session, grant_id=grant.id, kind=Move.RESERVE, amount_minor=disbursement.amount_minor,
+                disbursement_id=disbursement.id)
+    _set_status(session, disbursement, "approve", target, approved_by=actor, approved_at=now)
+    _announce(session, disbursement, now)
+    runtime.audit.record(session, actor=actor, action="disbursement.approve", target_id=disbursement.id)
+    return disbursement
+
+
+def reject_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str) -> Disbursement:
+    """Decline a request (or an approval not yet paid), giving any committed amount back to the grant."""
+    return _end(session=session, runtime=runtime, disbursement_id=disbursement_id, actor=actor, action="reject")
+
+
+def void_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str) -> Disbursement:
+    """Cancel a disbursement before it is paid, giving any committed amount back to the grant."""
+    return _end(session=session, runtime=runtime, disbursement_id=disbursement_id, actor=actor, action="void")
+
+
+def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str, payment_in: PaymentCreate,
+                     actor: str) -> tuple[Disbursement, Payment]:
+    """Record the payment of an approved disbursement: its committed amount is posted as paid, once."""
+    disbursement, grant = _lock(session, disbursement_id)
+    target = domain.next_status(disbursement.status, "pay")
+    now = datetime.now(UTC)
+    transfer = ledger.move(session, grant_id=grant.id, kind=Move.POST, amount_minor=disbursement.amount_minor,
+                           disbursement_id=disbursement.id)
+    payment = Payment(id=new_id(), disbursement_id=disbursement.id, transfer_id=transfer.id, method=payment_in.method,
+                      reference=payment_in.reference, paid_by=actor, paid_at=now)
+    session.add(payment)
+    try:
+        session.flush()
+    except IntegrityError as error:  # the unique payment per disbursement: the database's own wall
+        raise Problem(409, "This disbursement is already paid.", kind="already-paid") from error
+    _set_status(session, disbursement, "pay", target, paid_by=actor, paid_at=now)
+    _announce(session, disbursement, now)
+    runtime.audit.record(session, actor=actor, action="disbursement.pay", target_id=disbursement.id)
+    return disbursement, payment
+
+
+def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str, action: str) -> Disbursement:
+    disbursement, grant = _lock(session, disbursement_id)
+    current = disbursement.status
+    target = domain.next_status(current, action)
+    if domain.releases_commitment(current, action):
+        reserve = ledger.reserve_of(session, disbursement.id)
+        ledger.move(session, grant_id=grant.id, kind=Move.RELEASE, amount_minor=disbursement.amount_minor,
+                    disbursement_id=disbursement.id, reverses_id=reserve.id if reserve else None)
+    now = datetime.now(UTC)
+    _set_status(session, disbursement, action, target, **{f"{target.value}_by": actor, f"{target.value}_at": now})
+    # A cost estimate this disbursement had claimed is open again: aid can be requested for it anew.
+    session.execute(update(CostEstimate).where(CostEstimate.disbursement_id == disbursement.id)
+                    .values(disbursement_id=None))
+    _announce(session, disbursement, now)
+    runtime.audit.record(session, actor=actor, action=f"disbursement.{action}", target_id=disbursement.id)
+    return disbursement
+
+
+# ---- reading ---------------------------------------------------------------------------------------------------
+
+
+def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str,
+                      principal: Principal) -> DisbursementDetail:
+    """One disbursement with its purpose, and its payee for finance only; the read is audited."""
+    disbursement = session.get(Disbursement, disbursement_id)
+    if disbursement is None:
+        raise Problem(404, "There is no such disbursement.", kind="not-found")
+    data_key = _case_key(session, runtime, disbursement.case_id, create=False)
+    purpose = payee = None
+    if data_key is not None and disbursement.purpose_sealed is not None:
+        purpose = crypto.open_sealed(data_key, disbursement.purpose_sealed, _aad(disbursement.id, "purpose")).decode()
+    if data_key is not None and disbursement.payee_sealed is not None and "finance" in principal.roles:
+        payee = Payee.model_validate_json(
+            crypto.open_sealed(data_key, disbursement.payee_sealed, _aad(disbursement.id, "payee")))
+    runtime.audit.record(session, actor=principal.sub, action="payee.read" if payee else "disbursement.read",
+                         target_id=disbursement.id)
+    public = DisbursementPublic.of(disbursement, _payment_of(session, disbursement.id))
+    return DisbursementDetail(**public.model_dump(), purpose=purpose, payee=payee)
+
+
+def public_view(session: Session, disbursement: Disbursement) -> DisbursementPublic:
+    return DisbursementPublic.of(disbursement, _payment_of(session, disbursement.id))
+
+
+def list_disbursements(*, session: Session, status: str | None, case_id: str | None, grant_id: str | None,
+                       limit: int, cursor: str | None) -> Page[DisbursementPublic]:
+    """Disbursements, newest first, without personal details."""
+    query = select(Disbursement)
+    for column, wanted in ((Disbursement.status, status), (Disbursement.case_id, case_id),
+                           (Disbursement.grant_id, grant_id)):
+        if wanted is not None:
+            query = query.where(column == wanted)
+    rows, next_cursor = _keyset(session, query, Disbursement.requested_at, Disbursement.id, limit=limit, cursor=cursor)
+    payments = {p.disbursement_id: p for p in session.execute(
+        select(Payment).where(Payment.disbursement_id.in_([r.id for r in rows]))).scalars()}
+    return Page(items=[DisbursementPublic.of(r, payments.get(r.id)) for r in rows], next_cursor=next_cursor)
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _require_open_case(session: Session, case_id: str) -> None:
+    """The case must be known and open. Its row stays share-locked until commit (PostgreSQL), so an erasure
+    cannot slip in between this check and the payee sealed under the case's key."""
+    case = session.execute(select(CaseView).where(CaseView.case_id == case_id).with_for_update(read=True)
+                           .execution_options(populate_existing=True)).scalars().first()
+    if case is None:
+        raise Problem(409, "This case is not known to funds (yet): aid can be requested once intake has opened it.",
+                      kind="case-unknown")
+    if case.status != "open":
+        raise Problem(409, f"This case is {case.status}; aid cannot be requested for it.", kind=f"case-{case.status}")
+
+
+def _case_key(session: Session, runtime: Runtime, case_id: str, *, create: bool) -> bytes | None:
+    """The case's data key (made on first use); None once the case was erased and its key destroyed."""
+    row = session.get(CaseKey, case_id)
+    if row is None and create:
+        wrapped = runtime.keyring.wrap(crypto.new_data_key())
+        insert_if_absent(session, CaseKey, {"case_id": case_id, "kid": wrapped.kid, "wrapped": wrapped.blob,
+                                            "created_at": datetime.now(UTC)}, key=["case_id"])
+        row = session.execute(select(CaseKey).where(CaseKey.case_id == case_id)
+                              .execution_options(populate_existing=True)).scalars().one()
+    if row is None:
+        return None
+    return runtime.keyring.unwrap(crypto.WrappedKey(row.kid, row.wrapped))
+
+
+def _aad(disbursement_id: str, column: str) -> bytes:
+    return crypto.aad("disbursements", column, disbursement_id)
+
+
+def _claim_estimate(session: Session, disbursement: Disbursement) -> None:
+    """Mark the referral's cost estimate (if funds has one) as requested by this disbursement; only one live
+    disbursement may claim it."""
+    estimate = session.get(CostEstimate, disbursement.referral_id)
+    if estimate is None:
+        return  # no estimate (yet): the referral handler links it when it arrives
+    claimed = session.execute(
+        update(CostEstimate)
+        .where(CostEstimate.referral_id == disbursement.referral_id, CostEstimate.disbursement_id.is_(None))
+        .values(disbursement_id=disbursement.id).execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise Problem(409, "Aid has already been requested for this referral's cost estimate.",
+                      kind="estimate-already-requested")
+
+
+def _lock(session: Session, disbursement_id: str) -> tuple[Disbursement, Grant]:
+    """The disbursement and its grant, both locked for this transaction (grant first, as everywhere)."""
+    grant_id = session.execute(select(Disbursement.grant_id).where(Disbursement.id == disbursement_id)).scalar()
+    if grant_id is None:
+        raise Problem(404, "There is no such disbursement.", kind="not-found")
+    grant = ledger.lock_grant(session, grant_id)
+    disbursement = session.execute(
+        select(Disbursement).where(Disbursement.id == disbursement_id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalars().one()
+    assert grant is not None  # a foreign key holds the disbursement to its grant
+    return disbursement, grant
+
+
+def _set_status(session: Session, disbursement: Disbursement, action: str, target: Status, **fields: Any) -> None:
+    """Move to `target` only if the row is still in a state `action` may start from: a second writer that got
+    past the checks somehow changes nothing and is refused."""
+    allowed, _ = domain.TRANSITIONS[action]
+    changed = session.execute(
+        update(Disbursement)
+        .where(Disbursement.id == disbursement.id, Disbursement.status.in_([s.value for s in allowed]))
+        .values(status=target.value, **fields)
+    ).rowcount
+    if changed != 1:
+        raise Problem(409, "This disbursement was changed by someone else meanwhile; reload it.",
+                      kind="concurrent-change")
+
+
+def _announce(session: Session, disbursement: Disbursement, at: datetime) -> None:
+    payload = events.DisbursementChanged(
+        disbursement_id=disbursement.id, case_id=disbursement.case_id, grant_id=disbursement.grant_id,
+        category=disbursement.category, amount=money.format_amount(disbursement.amount_minor, disbursement.currency),
+        currency=disbursement.currency, status=disbursement.status, occurred_at=at,
+    )
+    record_event(session, kit_tables, source=events.SOURCE, type=events.SUBJECT_OF_STATUS[disbursement.status],
+                 subject=disbursement.id, data=payload.model_dump(mode="json"))
+
+
+def _payment_of(session: Session, disbursement_id: str) -> Payment | None:
+    return session.execute(select(Payment).where(Payment.disbursement_id == disbursement_id)).scalars().first()
+
+
+_ID = re.compile(r"[0-9a-f-]{36}")
+
+
+def _keyset(session: Session, query: Any, at_column: Any, id_column: Any, *, limit: int,
+            cursor: str | None) -> tuple[list[Any], str | None]:
+    """One page of `query`, newest first, continuing after `cursor` (the last row's time and id)."""
+    if cursor:
+        at_text, _, last_id = decode_cursor(cursor).partition("|")
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError:
+            at = None
+        if at is None or not _ID.fullmatch(last_id):
+            raise Problem(400, "The cursor is not one this API gave out.", kind="invalid-cursor")
+        query = query.where(or_(at_column < at, and_(at_column == at, id_column < last_id)))
+    rows = list(session.execute(query.order_by(at_column.desc(), id_column.desc()).limit(limit + 1)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(f"{utc(getattr(last, at_column.key)).isoformat()}|{getattr(last, id_column.key)}")
+    return rows[:limit], next_cursor
+

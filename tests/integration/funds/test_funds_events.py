@@ -1,0 +1,116 @@
+"""Funds on the bus: it learns cases from intake and cost estimates from referrals over real NATS, tolerates events
+out of order, and announces every disbursement change with ids and amounts only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import nats
+import nats.js.errors
+import pytest
+from sqlalchemy import select
+
+from services.funds import handlers
+from services.funds.models import CaseView, CostEstimate
+
+pytestmark = pytest.mark.integration
+
+
+def completed(referral_id: str, case_id: str, cost: dict | None) -> dict:
+    return {"referral_id": referral_id, "case_id": case_id, "partner_id": str(uuid.uuid4()), "category": "medical",
+            "status": "completed", "cost_estimate": cost, "occurred_at": "2026-11-20T12:00:00Z"}
+
+
+def case_status(desk, case_id: str) -> str | None:
+    with desk.runtime.transaction() as session:
+        return session.execute(select(CaseView.status).where(CaseView.case_id == case_id)).scalar()
+
+
+async def test_cases_and_cost_estimates_arrive_over_nats_and_aid_is_requested_from_an_estimate(desk, names):
+    case_id, referral_id = str(uuid.uuid4()), str(uuid.uuid4())
+    await desk.publish(handlers.CASE_OPENED, {"case_id": case_id, "reference": "BY-2026-00042", "country": "LT",
+                                              "opened_at": "2026-11-01T09:00:00Z"}, aggregate=case_id)
+    await desk.publish(handlers.REFERRAL_COMPLETED, completed(referral_id, case_id, {"amount": "420.00",
+                                                                                     "currency": "EUR"}),
+                       aggregate=referral_id)
+    await desk.publish(handlers.REFERRAL_COMPLETED, completed(str(uuid.uuid4()), case_id, None),
+                       aggregate=referral_id)  # no estimate: nothing for finance to pay
+    await desk.eventually(lambda: case_status(desk, case_id) == "open")
+
+    async def open_estimates() -> list[dict]:
+        response = await desk.client.get("/api/funds/cost-estimates", headers=desk.finance)
+        return response.json()["items"]
+
+    [estimate] = await desk.eventually(open_estimates)
+    assert (estimate["referral_id"], estimate["amount"], estimate["currency"], estimate["case_reference"]) == (
+        referral_id, "420.00", "EUR", "BY-2026-00042")
+
+    grant = await desk.create_grant()
+    one_step = await desk.client.post(
+        f"/api/funds/cost-estimates/{referral_id}/request", headers={**desk.finance, "Idempotency-Key": "est-1"},
+        json={"grant_id": grant["id"], "purpose": "clinic invoice", "payee": {"name": names[4], "account": "LT02"}})
+    assert one_step.status_code == 201, one_step.text
+    requested = one_step.json()
+    assert (requested["case_id"], requested["referral_id"], requested["amount"], requested["category"]) == (
+        case_id, referral_id, "420.00", "medical")
+    assert await open_estimates() == []
+    again = await desk.client.post(f"/api/funds/cost-estimates/{referral_id}/request",
+                                   headers={**desk.finance, "Idempotency-Key": "est-2"},
+                                   json={"grant_id": grant["id"], "purpose": "clinic invoice"})
+    assert again.status_code == 409 and again.json()["type"].endswith("/estimate-already-requested")
+    same_referral = await desk.request(case_id, grant, amount="420.00", referral_id=referral_id)
+    assert same_referral.status_code == 409
+
+    # a rejected request gives the estimate back to finance, until the case is closed
+    assert (await desk.act(requested["id"], "reject")).status_code == 200
+    assert [e["referral_id"] for e in await open_estimates()] == [referral_id]
+    desk.close_case(case_id)
+    assert await open_estimates() == []
+
+    # what funds announced: ids, category, amount; never the payee or the purpose
+    nc = await nats.connect(desk.runtime.settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await desk.eventually(lambda: _count(js, "FUNDS", 2))
+        sub = await js.pull_subscribe("rehab.funds.>", durable=None, stream="FUNDS")
+        messages = await sub.fetch(2, timeout=5)
+    finally:
+        await nc.close()
+    assert [m.subject for m in messages] == ["rehab.funds.disbursement.requested", "rehab.funds.disbursement.rejected"]
+    envelope = json.loads(messages[0].data)
+    assert envelope["subject"] == requested["id"] and messages[0].headers["Nats-Msg-Id"] == envelope["id"]
+    assert set(envelope["data"]) == {"disbursement_id", "case_id", "grant_id", "category", "amount", "currency",
+                                     "status", "occurred_at"}
+    assert envelope["data"]["amount"] == "420.00" and envelope["data"]["status"] == "requested"
+    assert names[4] not in messages[0].data.decode() and "clinic invoice" not in messages[0].data.decode()
+
+
+async def _count(js, stream: str, wanted: int) -> bool:
+    try:
+        return (await js.stream_info(stream)).state.messages >= wanted
+    except nats.js.errors.NotFoundError:
+        return False
+
+
+async def test_events_out_of_order_never_reopen_a_case_and_still_link_an_estimate(desk):
+    case_id = str(uuid.uuid4())
+    desk.deliver(handlers.CASE_CLOSED, {"case_id": case_id, "closed_at": "2026-11-02T09:00:00Z"})
+    desk.deliver(handlers.CASE_OPENED, {"case_id": case_id, "reference": "BY-2026-00077", "country": None,
+                                        "opened_at": "2026-11-01T09:00:00Z"})
+    assert case_status(desk, case_id) == "closed"
+    desk.deliver(handlers.CASE_ERASED, {"case_id": case_id, "erased_at": "2026-11-03T09:00:00Z"})
+    desk.deliver(handlers.CASE_CLOSED, {"case_id": case_id, "closed_at": "2026-11-02T09:00:00Z"})
+    assert case_status(desk, case_id) == "erased"
+
+    # aid requested for a referral before its completion (with the estimate) reaches funds
+    open_case, referral_id = desk.open_case(), str(uuid.uuid4())
+    grant = await desk.create_grant()
+    await desk.requested(open_case, grant, amount="80.00", referral_id=referral_id)
+    desk.deliver(handlers.REFERRAL_COMPLETED, completed(referral_id, open_case, {"amount": "80.00", "currency": "EUR"}))
+    assert (await desk.client.get("/api/funds/cost-estimates", headers=desk.finance)).json()["items"] == []
+
+    # an estimate that is not money funds can pay is skipped, not retried for ever
+    desk.deliver(handlers.REFERRAL_COMPLETED, completed(str(uuid.uuid4()), open_case, {"amount": "80",
+                                                                                      "currency": "EUR"}))
+    assert len(desk.rows(CostEstimate)) == 1

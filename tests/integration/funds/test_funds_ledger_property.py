@@ -1,0 +1,83 @@
+"""Property: whatever sequence of request / approve / reject / void / pay happens, after every step the grant's
+ledger balances (budget = available + committed + paid, nothing negative) and agrees with a simple model of what
+each disbursement's state and amount should be."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from services.funds import domain, ledger, money
+
+pytestmark = pytest.mark.integration
+
+# Budgets in cents, often small enough that approvals run short.
+budgets = st.one_of(st.sampled_from([10_000, 30_000, 50_000]), st.integers(min_value=1, max_value=100_000))
+
+# A step is (action, aimed, number): a request for `number` cents, or an action on a disbursement, either aimed at
+# one whose state allows it (so that histories that move money happen often) or picked blindly by `number` (so that
+# refused transitions happen too).
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("request"), st.just(False),
+                  st.one_of(st.integers(min_value=1, max_value=30_000), st.sampled_from([10_000, 20_000, 25_000]))),
+        st.tuples(st.sampled_from(["approve", "approve", "approve-own", "reject", "void", "pay", "pay"]),
+                  st.booleans(), st.integers(0, 50)),
+    ),
+    min_size=4, max_size=14,
+)
+
+
+def expected(action: str, status: str, amount: int, available: int) -> str:
+    """What the model says an action on a disbursement in `status` must end in."""
+    if action == "approve-own":
+        return "four-eyes" if status == "requested" else _refusal(status, "approve")
+    allowed, target = domain.TRANSITIONS[action]
+    if status not in allowed:
+        return _refusal(status, action)
+    if action == "approve" and amount > available:
+        return "grant-funds-short"
+    return target.value
+
+
+def _refusal(status: str, action: str) -> str:
+    return "already-paid" if status == "paid" else "invalid-transition"
+
+
+# One database serves every example (each uses its own grant), hence the function-scoped fixture is fine. No
+# shrinking: each example runs dozens of transactions, so shrinking a failure could take minutes; the report shows
+# the whole failing sequence instead.
+@settings(max_examples=60, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budget=budgets, steps=steps)
+def test_the_ledger_balances_after_every_step(books, budget, steps):
+    grant = books.grant(amount=money.format_amount(budget, "EUR"))
+    case_id = books.case()
+    model: dict[str, list] = {}   # disbursement id → [status, amount]
+    order: list[str] = []
+    for action, aimed, number in steps:
+        available = budget - sum(a for s, a in model.values() if s in ("approved", "paid"))
+        if action == "request":
+            disbursement = books.request(case_id, grant, amount=money.format_amount(number, "EUR"))
+            model[disbursement] = ["requested", number]
+            order.append(disbursement)
+        elif order:
+            allowed = domain.TRANSITIONS[action.removesuffix("-own")][0]
+            # aimed: at an approved one when the action allows it, since that is where money moves
+            candidates = [] if not aimed else (
+                [d for d in order if model[d][0] == "approved" and "approved" in allowed]
+                or [d for d in order if model[d][0] in allowed])
+            disbursement = (candidates or order)[number % len(candidates or order)]
+            status, amount = model[disbursement]
+            actor = "caseworker-olga" if action == "approve-own" else "finance-boris"
+            outcome = books.act(action.removesuffix("-own"), disbursement, actor=actor)
+            assert outcome == expected(action, status, amount, available), (action, status, amount, available)
+            if outcome in ("approved", "rejected", "voided", "paid"):
+                model[disbursement][0] = outcome
+        with books.runtime.transaction() as session:
+            held = ledger.balances(session, grant.id)
+        assert domain.ledger_breaks(budget=budget, balances=held) == []
+        assert held["committed"] == sum(a for s, a in model.values() if s == "approved")
+        assert held["paid"] == sum(a for s, a in model.values() if s == "paid")
+    assert all(not result.breaks for result in books.check())
