@@ -1,0 +1,217 @@
+"""What the deployment files must agree with: the processes, their settings, their keys, their NATS topology.
+
+The lists here are the contract the code is written against (kit.settings, kit.secrets, docs/events.md); where the
+settings classes can be imported, the tests also derive the names from them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kit import secrets as secret_files
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+BASE = K8S / "base"
+PRODUCTION = K8S / "overlays" / "production"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+NATS_CONF = DEPLOY / "nats" / "nats-server.conf"
+NATS_VALUES = PRODUCTION / "nats-values.yaml"
+POSTGRES_INIT = DEPLOY / "postgres" / "init" / "10-rehab-databases.sh"
+ENTRYPOINT = DEPLOY / "docker" / "entrypoint.sh"
+MAKE_SECRETS = DEPLOY / "make-secrets.sh"
+
+COMMON_ENV = {
+    "REHAB_ENVIRONMENT", "REHAB_STATE_DIR", "REHAB_SECRETS_DIR", "REHAB_HOST", "REHAB_LOG_LEVEL",
+    "REHAB_TOKEN_ISSUER", "REHAB_TOKEN_AUDIENCE", "REHAB_OTEL_ENABLED",
+}
+SERVICE_KEYS = {secret_files.KEK_FILE, secret_files.BLIND_INDEX_KEY_FILE, secret_files.AUDIT_KEY_FILE,
+                secret_files.TOKEN_PUBLIC_KEY_FILE}
+GATEWAY_KEYS = {secret_files.TOKEN_PRIVATE_KEY_FILE, secret_files.TOKEN_PUBLIC_KEY_FILE, secret_files.AUDIT_KEY_FILE}
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    module: str
+    port: int
+    settings_path: str  # module:Class
+    keys: frozenset[str]
+    consumes: dict[str, str] = field(default_factory=dict)  # producer service → durable consumer name
+
+    @property
+    def upper(self) -> str:
+        return self.name.upper()
+
+    @property
+    def is_service(self) -> bool:
+        return self.name != "gateway"
+
+    @property
+    def required_env(self) -> set[str]:
+        """The settings this process must be given in a container (their defaults only suit a developer's laptop)."""
+        env = set(COMMON_ENV) | {f"REHAB_{self.upper}_DATABASE_URL", f"REHAB_{self.upper}_PORT"}
+        if self.is_service:
+            env |= {"REHAB_NATS_URL", "REHAB_STREAM_REPLICAS"}
+        else:
+            # The gateway never connects to NATS (gateway/ has no bus); it forwards to the services over HTTP.
+            env |= {"REHAB_INTAKE_URL", "REHAB_REFERRALS_URL", "REHAB_FUNDS_URL", "REHAB_ADMIN_PASSWORD"}
+        return env
+
+    def settings_class(self) -> type | None:
+        module, _, cls = self.settings_path.partition(":")
+        try:
+            return getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError):
+            return None
+
+
+PROCESSES: dict[str, Process] = {
+    p.name: p
+    for p in (
+        Process("intake", "services.intake", 8101, "services.intake.config:IntakeSettings", frozenset(SERVICE_KEYS),
+                {"referrals": "intake-referrals", "funds": "intake-funds"}),
+        Process("referrals", "services.referrals", 8102, "services.referrals.config:ReferralsSettings",
+                frozenset(SERVICE_KEYS), {"intake": "referrals-intake"}),
+        Process("funds", "services.funds", 8103, "services.funds.config:FundsSettings", frozenset(SERVICE_KEYS),
+                {"intake": "funds-intake", "referrals": "funds-referrals"}),
+        Process("gateway", "gateway", 8000, "gateway.config:GatewaySettings", frozenset(GATEWAY_KEYS)),
+    )
+}
+SERVICES = [p for p in PROCESSES.values() if p.is_service]
+
+# One subject each service publishes, used to drive events through a real server.
+SAMPLE_SUBJECT = {
+    "intake": "rehab.intake.case.opened",
+    "referrals": "rehab.referrals.referral.sent",
+    "funds": "rehab.funds.disbursement.paid",
+}
+
+
+def expected_permissions(service: str) -> tuple[set[str], set[str]]:
+    """The NATS publish and subscribe allow-lists a service's user needs: its own subjects, the JetStream API
+    calls kit.bus makes (stream provisioning for its own stream and the ones it reads, its own durables), acks."""
+    stream = service.upper()
+    consumed = PROCESSES[service].consumes
+    publish = {f"rehab.{service}.>", "$JS.API.INFO"}
+    for s in [stream, *(producer.upper() for producer in consumed)]:
+        publish |= {f"$JS.API.STREAM.INFO.{s}", f"$JS.API.STREAM.CREATE.{s}", f"$JS.API.STREAM.UPDATE.{s}"}
+    subscribe = {"_INBOX.>"}
+    for producer, durable in consumed.items():
+        s = producer.upper()
+        publish |= {
+            f"$JS.API.CONSUMER.INFO.{s}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{s}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{s}.{durable}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{s}.{durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{s}.{durable}",
+            f"$JS.ACK.{s}.{durable}.>",
+        }
+        subscribe.add(f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{s}.{durable}")
+    return publish, subscribe
+
+
+# ---- settings classes --------------------------------------------------------------------------------------------
+
+
+def env_names(settings_cls: type) -> dict[str, Any]:
+    """Environment variable name → pydantic field, as pydantic-settings reads them (validation_alias, else prefix)."""
+    prefix = settings_cls.model_config.get("env_prefix", "")
+    names: dict[str, Any] = {}
+    for name, info in settings_cls.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, str):
+            names[alias.upper()] = info
+        elif alias is not None and hasattr(alias, "choices"):
+            for choice in alias.choices:
+                if isinstance(choice, str):
+                    names[choice.upper()] = info
+        else:
+            names[f"{prefix}{name}".upper()] = info
+    return names
+
+
+def required_env_from_class(settings_cls: type) -> set[str]:
+    return {env for env, info in env_names(settings_cls).items() if info.is_required()}
+
+
+# ---- docker-compose ----------------------------------------------------------------------------------------------
+
+_INTERPOLATION = re.compile(r"\$(?:(\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+@dataclass
+class Reference:
+    name: str
+    op: str | None
+    arg: str
+
+
+def compose_references(text: str) -> list[Reference]:
+    refs = []
+    for match in _INTERPOLATION.finditer(text):
+        if match.group(1):
+            continue
+        name = match.group("braced") or match.group("bare")
+        refs.append(Reference(name, match.group("op"), match.group("arg") or ""))
+    return refs
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """docker-compose variable interpolation (${VAR}, ${VAR:-default}, ${VAR:?error}, $$), applied recursively."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match) -> str:
+        if match.group(1):
+            return "$"
+        name = match.group("braced") or match.group("bare")
+        op, arg = match.group("op"), match.group("arg") or ""
+        current = env.get(name)
+        if op in (":-", "-"):
+            return current if current or (op == "-" and current is not None) else arg
+        if op in (":?", "?"):
+            if current is None or (op == ":?" and current == ""):
+                raise KeyError(f"{name}: {arg}")
+            return current
+        if op in (":+", "+"):
+            return arg if current else ""
+        return current or ""
+
+    return _INTERPOLATION.sub(replace, value)
+
+
+def load_compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def compose_environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+# ---- Kubernetes --------------------------------------------------------------------------------------------------
+
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def kustomization_literals(kustomization: dict[str, Any], name: str) -> dict[str, str]:
+    for generator in kustomization.get("configMapGenerator", []):
+        if generator["name"] == name:
+            return dict(literal.split("=", 1) for literal in generator.get("literals", []))
+    return {}

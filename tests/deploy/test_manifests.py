@@ -1,0 +1,842 @@
+"""The deployment files, read as data and checked against the code's settings (no Docker, no cluster needed).
+
+docker-compose.yml, the Dockerfile, the Kubernetes base and production overlay, the NATS Helm values: every
+setting a process requires is provided, every process has probes on real paths at its real port, secrets are
+required and never defaulted, only the gateway is published, the network is fenced, the NATS users are confined to
+their own subjects. Where `kubectl` is installed, the overlay is also rendered with its own kustomize.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.facts import (
+    BASE,
+    COMPOSE_FILE,
+    ENTRYPOINT,
+    K8S,
+    MAKE_SECRETS,
+    NATS_CONF,
+    NATS_VALUES,
+    POSTGRES_INIT,
+    PROCESSES,
+    PRODUCTION,
+    ROOT,
+    SERVICES,
+    Process,
+    compose_environment,
+    compose_references,
+    env_names,
+    expected_permissions,
+    interpolate,
+    kustomization_literals,
+    load_compose,
+    load_documents,
+    required_env_from_class,
+)
+
+SECRET_VARS = {
+    "POSTGRES_PASSWORD", "INTAKE_DB_PASSWORD", "REFERRALS_DB_PASSWORD", "FUNDS_DB_PASSWORD", "GATEWAY_DB_PASSWORD",
+    "NATS_INTAKE_PASSWORD", "NATS_REFERRALS_PASSWORD", "NATS_FUNDS_PASSWORD", "NATS_OPS_PASSWORD",
+    "REHAB_ADMIN_PASSWORD", "REHAB_KEYS_DIR",
+}
+DUMMY_SECRETS = {name: f"dummy{name.lower().replace('_', '')}" for name in SECRET_VARS} | {"REHAB_KEYS_DIR": "/keys"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return load_compose()
+
+
+@pytest.fixture(scope="module")
+def compose_effective(compose: dict[str, Any]) -> dict[str, Any]:
+    """The compose file as docker-compose would run it, with every required secret given a dummy value."""
+    return interpolate(compose, DUMMY_SECRETS)
+
+
+def settings_from_env(process: Process, env: dict[str, str], monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """An instance of the process's settings class built only from `env` (no .env file, no stray REHAB_ vars)."""
+    cls = process.settings_class()
+    if cls is None:
+        pytest.skip(f"{process.settings_path} is not written yet")
+    for name in list(os.environ):
+        if name.startswith("REHAB_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return cls(_env_file=None)
+
+
+def check_settings_against_class(process: Process, env: dict[str, str], secrets_mounted: set[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shared by compose and Kubernetes: what the class requires is given, nothing given is unknown to it, the
+    values parse, and the key files it will open are the ones mounted."""
+    cls = process.settings_class()
+    if cls is None:
+        pytest.skip(f"{process.settings_path} is not written yet")
+    known = env_names(cls)
+    given = {name for name in env if name.startswith("REHAB_")}
+    assert required_env_from_class(cls) <= given, f"{process.name}: required settings missing"
+    assert given <= set(known), f"{process.name}: settings its class does not read (a typo?): {given - set(known)}"
+    settings = settings_from_env(process, env, monkeypatch)
+    assert settings.port == process.port
+    assert settings.host == "0.0.0.0"
+    assert settings.environment == "production"
+    assert settings.db_url.startswith("postgresql+psycopg://")
+    if process.is_service:
+        assert settings.nats_url.startswith(("nats://", "tls://"))
+        key_paths = [settings.kek_path, settings.blind_index_key_path, settings.audit_key_path,
+                     settings.public_key_path]
+    else:
+        key_paths = [settings.private_key_path, settings.public_key_path, settings.audit_key_path]
+        for backend in ("intake", "referrals", "funds"):
+            assert settings.backends[backend].endswith(f":{PROCESSES[backend].port}")
+    for path in key_paths:
+        assert path.parent == settings.secrets_path, f"{process.name}: {path} is outside the secrets folder"
+        assert path.name in secrets_mounted, f"{process.name}: {path.name} is not mounted"
+
+
+def assert_trusts_only_private_proxies(env: dict[str, str]) -> None:
+    """The gateway reads the client address from X-Forwarded-For (uvicorn's FORWARDED_ALLOW_IPS) only when the
+    peer is a proxy on a private network: never `*`, which would let any client choose its own address."""
+    trusted = env["FORWARDED_ALLOW_IPS"].split(",")
+    assert "*" not in trusted
+    for item in trusted:
+        assert ipaddress.ip_network(item.strip()).is_private, item
+
+
+# ==== docker-compose ================================================================================================
+
+
+def test_compose_runs_nats_postgres_the_three_services_and_the_gateway(compose):
+    assert set(compose["services"]) == {"nats", "postgres", *PROCESSES}
+
+
+def test_compose_publishes_only_the_gateway_and_only_on_loopback_by_default(compose, compose_effective):
+    published = {name for name, svc in compose["services"].items() if svc.get("ports")}
+    assert published == {"gateway"}
+    for name, svc in compose["services"].items():
+        assert "network_mode" not in svc, f"{name} must not share the host network"
+    (port,) = compose_effective["services"]["gateway"]["ports"]
+    assert port == "127.0.0.1:8000:8000"
+    assert compose["networks"]["backend"].get("internal") is True
+    for name in ("nats", "postgres", "intake", "referrals", "funds"):
+        assert compose["services"][name]["networks"] == ["backend"]
+
+
+def test_compose_waits_for_healthy_dependencies_and_every_service_has_a_health_check(compose):
+    for name, svc in compose["services"].items():
+        assert "healthcheck" in svc, f"{name} has no health check"
+        depends = svc.get("depends_on") or {}
+        assert isinstance(depends, dict), f"{name}: depends_on must name a condition"
+        for dependency, how in depends.items():
+            assert how == {"condition": "service_healthy"}, f"{name} → {dependency}"
+            assert "healthcheck" in compose["services"][dependency]
+    for process in SERVICES:
+        assert set(compose["services"][process.name]["depends_on"]) == {"nats", "postgres"}
+    assert set(compose["services"]["gateway"]["depends_on"]) == {"postgres", "intake", "referrals", "funds"}
+
+
+def test_compose_health_checks_ask_each_process_for_readyz_on_its_own_port(compose):
+    for process in PROCESSES.values():
+        test = " ".join(compose["services"][process.name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{process.port}/readyz" in test
+    assert "js-enabled-only" in " ".join(compose["services"]["nats"]["healthcheck"]["test"])
+    # While the image's init scripts run, PostgreSQL listens on its socket only: a TCP check is not fooled.
+    assert "127.0.0.1" in compose["services"]["postgres"]["healthcheck"]["test"]
+
+
+def test_compose_secrets_are_required_and_never_defaulted():
+    references = compose_references(COMPOSE_FILE.read_text())
+    used = {ref.name for ref in references}
+    assert SECRET_VARS <= used
+    for ref in references:
+        secretish = ref.name in SECRET_VARS or re.search(r"PASSWORD|SECRET|TOKEN|KEY", ref.name)
+        if secretish:
+            assert ref.op == ":?", f"${{{ref.name}}} must be written ${{{ref.name}:?…}}"
+            assert ref.arg.strip(), f"${{{ref.name}:?}} should say what to set"
+
+
+def test_compose_refuses_to_start_without_a_secret(compose):
+    for missing in sorted(SECRET_VARS):
+        env = {k: v for k, v in DUMMY_SECRETS.items() if k != missing}
+        with pytest.raises(KeyError, match=missing):
+            interpolate(compose, env)
+
+
+@pytest.mark.parametrize("name", list(PROCESSES))
+def test_compose_gives_each_process_every_setting_it_needs(name, compose, compose_effective, monkeypatch):
+    process = PROCESSES[name]
+    raw = compose_environment(compose["services"][name])
+    env = compose_environment(compose_effective["services"][name])
+    assert process.required_env <= set(env), f"missing: {process.required_env - set(env)}"
+    assert env["REHAB_HOST"] == "0.0.0.0"
+    assert env[f"REHAB_{process.upper}_PORT"] == str(process.port)
+    assert env["REHAB_ENVIRONMENT"] == "production"
+    assert env["REHAB_SECRETS_DIR"] == "/run/secrets"
+    # Its own database and role, with the password PostgreSQL's init script gives that role.
+    db_url = raw[f"REHAB_{process.upper}_DATABASE_URL"]
+    assert db_url == (f"postgresql+psycopg://{name}:${{{process.upper}_DB_PASSWORD:?set {process.upper}_DB_PASSWORD "
+                      f"(deploy/make-secrets.sh)}}@postgres:5432/{name}")
+    postgres_env = compose_environment(compose["services"]["postgres"])
+    assert f"{process.upper}_DB_PASSWORD" in postgres_env
+    if process.is_service:
+        assert raw["REHAB_NATS_URL"].startswith(f"nats://{name}:${{NATS_{process.upper}_PASSWORD:?")
+        assert raw["REHAB_NATS_URL"].endswith("@nats:4222")
+        assert f"NATS_{process.upper}_PASSWORD" in compose_environment(compose["services"]["nats"])
+        assert env["REHAB_STREAM_REPLICAS"] == "1"  # one NATS server in compose
+    else:
+        assert "REHAB_NATS_URL" not in env
+        for backend in SERVICES:
+            assert env[f"REHAB_{backend.upper}_URL"] == f"http://{backend.name}:{backend.port}"
+        assert_trusts_only_private_proxies(env)
+    mounted = {s["target"] for s in compose["services"][name]["secrets"]}
+    assert mounted == set(process.keys)
+    check_settings_against_class(process, env, mounted, monkeypatch)
+
+
+def test_compose_key_files_come_from_the_operators_folder(compose):
+    sources = {}
+    for name, spec in compose["secrets"].items():
+        assert spec["file"].startswith("${REHAB_KEYS_DIR:?"), name
+        sources[name] = spec["file"].rsplit("/", 1)[1]
+    for name in PROCESSES:
+        for mount in compose["services"][name]["secrets"]:
+            assert sources[mount["source"]] == mount["target"], "the file keeps its name inside the container"
+    # The private signing key goes to the gateway only.
+    holders = {name for name, svc in compose["services"].items()
+               if any(m["target"] == "token_signing.pem" for m in svc.get("secrets", []))}
+    assert holders == {"gateway"}
+
+
+def test_compose_app_containers_are_locked_down(compose):
+    for name in PROCESSES:
+        svc = compose["services"][name]
+        assert svc["command"] == [name]
+        assert svc["read_only"] is True
+        assert svc["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in svc["security_opt"]
+        assert "user" not in svc or svc["user"] not in ("0", "root", "0:0")
+
+
+def test_compose_nats_keeps_jetstream_on_a_volume_and_postgres_creates_the_databases(compose):
+    nats = compose["services"]["nats"]
+    assert "nats-data:/data" in nats["volumes"]
+    assert "./deploy/nats/nats-server.conf:/etc/nats/nats-server.conf:ro" in nats["volumes"]
+    assert "store_dir: /data" in NATS_CONF.read_text()
+    assert "nats-data" in compose["volumes"] and "postgres-data" in compose["volumes"]
+    postgres = compose["services"]["postgres"]
+    assert "./deploy/postgres/init:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
+    script = POSTGRES_INIT.read_text()
+    needed = set(re.findall(r"\$\{([A-Z_]+):\?", script))
+    assert needed == {f"{p.upper}_DB_PASSWORD" for p in PROCESSES.values()}
+    assert needed <= set(compose_environment(postgres))
+    for process in PROCESSES.values():
+        assert f"create_database {process.name} " in script
+    assert os.access(POSTGRES_INIT, os.X_OK)
+
+
+def test_compose_images_are_pinned(compose):
+    for name in ("nats", "postgres"):
+        image = compose["services"][name]["image"]
+        assert re.search(r":\d+\.\d+\.\d+", image) or re.search(r":\d+\.\d+-", image), image
+        assert not image.endswith(":latest")
+
+
+# ==== the image =====================================================================================================
+
+
+def dockerfile_stages() -> list[list[str]]:
+    stages: list[list[str]] = []
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.upper().startswith("FROM "):
+            stages.append([])
+        if stages:
+            stages[-1].append(stripped)
+    return stages
+
+
+def test_the_image_is_multi_stage_non_root_pinned_and_has_no_build_tools_in_the_final_stage():
+    text = (ROOT / "Dockerfile").read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M).group(1)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), base
+    stages = dockerfile_stages()
+    assert len(stages) >= 2
+    final = stages[-1]
+    assert final[0] == "FROM ${PYTHON_IMAGE} AS runtime"
+    body = "\n".join(final)
+    assert "apt-get install" not in body and "build-essential" not in body and "gcc" not in body
+    assert "COPY --from=builder /opt/venv /opt/venv" in body
+    (user,) = [line for line in final if line.startswith("USER ")]
+    uid = user.split()[1].split(":")[0]
+    assert uid.isdigit() and int(uid) >= 1000
+    assert 'ENTRYPOINT ["/usr/local/bin/rehab-entrypoint"]' in body
+    assert "REHAB_HOST=0.0.0.0" in body
+    builder = "\n".join(stages[0])
+    assert "pip install -c requirements.lock ." in builder, "runtime dependencies at their locked versions"
+    for copied in re.findall(r"^COPY (?!--from)(?:--\S+ )*(\S+(?: \S+)*) \S+$", text, re.M):
+        for path in copied.split():
+            assert (ROOT / path).exists(), f"COPY {path}: no such file"
+
+
+def test_the_build_context_is_an_allow_list_that_can_not_carry_secrets():
+    lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[0] == "*", "everything is excluded first"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert allowed == {"pyproject.toml", "requirements.lock", "kit", "ops", "gateway", "services",
+                       "deploy/docker/entrypoint.sh"}
+    for pattern in ("**/.env", "**/secrets", "**/*.pem", "**/*.key", "**/kek.json", "**/*.db"):
+        assert pattern in lines
+    for package in ("kit", "ops", "gateway", "services"):
+        assert (ROOT / package).is_dir()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "-m gateway"),
+        (["gateway"], "-m gateway"),
+        (["intake"], "-m services.intake"),
+        (["referrals"], "-m services.referrals"),
+        (["funds", "--x"], "-m services.funds --x"),
+    ],
+)
+def test_the_entrypoint_maps_the_command_to_the_process(args, expected, tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    result = subprocess.run(["sh", str(ENTRYPOINT), *args], capture_output=True, text=True, check=True,
+                            env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert result.stdout.strip() == expected
+
+
+def test_the_entrypoint_runs_any_other_command_as_given(tmp_path):
+    result = subprocess.run(["sh", str(ENTRYPOINT), "echo", "rehab", "audit"], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "rehab audit"
+    assert os.access(ENTRYPOINT, os.X_OK)
+
+
+def test_every_process_module_the_image_can_start_exists():
+    import importlib.util
+
+    for process in PROCESSES.values():
+        if importlib.util.find_spec(process.module) is None:
+            pytest.skip(f"{process.module} is not written yet")
+        assert importlib.util.find_spec(f"{process.module}.__main__") is not None, process.module
+
+
+# ==== Kubernetes: kustomizations ====================================================================================
+
+
+def kustomizations() -> list[Path]:
+    return sorted(K8S.rglob("kustomization.yaml"))
+
+
+def test_every_kustomization_lists_files_that_exist():
+    found = kustomizations()
+    assert {p.parent for p in found} == {BASE, PRODUCTION}
+    for path in found:
+        k = yaml.safe_load(path.read_text())
+        assert k["kind"] == "Kustomization"
+        for resource in k.get("resources", []):
+            target = (path.parent / resource).resolve()
+            assert target.is_file() or (target / "kustomization.yaml").is_file(), f"{path}: {resource}"
+        for patch in k.get("patches", []):
+            if "path" in patch:
+                assert (path.parent / patch["path"]).is_file(), f"{path}: {patch['path']}"
+
+
+def test_every_manifest_file_is_used_by_a_kustomization():
+    listed: set[Path] = set()
+    for path in kustomizations():
+        k = yaml.safe_load(path.read_text())
+        listed |= {(path.parent / r).resolve() for r in k.get("resources", [])}
+        listed |= {(path.parent / p["path"]).resolve() for p in k.get("patches", []) if "path" in p}
+    manifests = {p.resolve() for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml" and p != NATS_VALUES}
+    assert manifests - listed == set(), "a manifest no kustomization includes"
+
+
+def test_key_material_is_read_only_from_the_git_ignored_secrets_folder():
+    k = yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())
+    for generator in k["secretGenerator"]:
+        sources = [f.split("=", 1)[-1] for f in generator.get("files", [])] + generator.get("envs", [])
+        assert sources, generator["name"]
+        assert "literals" not in generator, "no secret value in a committed file"
+        for source in sources:
+            assert source.startswith("secrets/"), source
+    ignore = (PRODUCTION / "secrets" / ".gitignore").read_text().split()
+    assert "*" in ignore and "!.gitignore" in ignore
+    tracked = subprocess.run(["git", "ls-files", "deploy/k8s/overlays/production/secrets"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert set(tracked) <= {"deploy/k8s/overlays/production/secrets/.gitignore"}
+
+
+# ==== Kubernetes: workloads (the files as written) ==================================================================
+
+
+@functools.cache
+def base_documents() -> list[dict[str, Any]]:
+    docs = []
+    for resource in yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]:
+        docs += load_documents(BASE / resource)
+    return docs
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def container_of(deployment: dict[str, Any]) -> dict[str, Any]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def probe_port(container: dict[str, Any], probe: dict[str, Any]) -> int:
+    port = probe["httpGet"]["port"]
+    if isinstance(port, int):
+        return port
+    (match,) = [p["containerPort"] for p in container["ports"] if p.get("name") == port]
+    return match
+
+
+def selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_there_is_one_deployment_service_and_disruption_budget_per_process():
+    docs = base_documents()
+    deployments = by_kind(docs, "Deployment")
+    assert set(deployments) == set(PROCESSES)
+    services = by_kind(docs, "Service")
+    budgets = by_kind(docs, "PodDisruptionBudget")
+    for name, deployment in deployments.items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selector_matches(deployment["spec"]["selector"]["matchLabels"], labels)
+        pdb = [b for b in budgets.values() if selector_matches(b["spec"]["selector"]["matchLabels"], labels)]
+        assert len(pdb) == 1, f"{name}: one PodDisruptionBudget"
+        assert pdb[0]["spec"].get("maxUnavailable") == 1 or pdb[0]["spec"].get("minAvailable") is not None
+        assert deployment["spec"]["replicas"] >= 2, "several replicas, so a budget leaves one running"
+        svc = services[name]
+        assert selector_matches(svc["spec"]["selector"], labels)
+        (port,) = svc["spec"]["ports"]
+        assert port["port"] == PROCESSES[name].port
+
+
+@pytest.mark.parametrize("name", list(PROCESSES))
+def test_each_deployment_probes_real_paths_on_its_real_port(name):
+    deployment = by_kind(base_documents(), "Deployment")[name]
+    container = container_of(deployment)
+    port = PROCESSES[name].port
+    assert container["args"] == [name]
+    ready, alive = container["readinessProbe"], container["livenessProbe"]
+    assert ready["httpGet"]["path"] == "/readyz" and probe_port(container, ready) == port
+    assert alive["httpGet"]["path"] == "/healthz" and probe_port(container, alive) == port
+    if "startupProbe" in container:
+        assert probe_port(container, container["startupProbe"]) == port
+    cls = PROCESSES[name].settings_class()
+    if cls is not None:
+        assert env_names(cls)[f"REHAB_{name.upper()}_PORT"].default == port, "the settings' default port"
+
+
+@pytest.mark.parametrize("name", list(PROCESSES))
+def test_each_deployment_requests_resources_and_runs_locked_down(name):
+    deployment = by_kind(base_documents(), "Deployment")[name]
+    pod = deployment["spec"]["template"]["spec"]
+    container = container_of(deployment)
+    requests = container["resources"]["requests"]
+    assert requests.get("cpu") and requests.get("memory")
+    assert container["resources"]["limits"].get("memory")
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+
+
+def deployment_env(name: str, configmaps: dict[str, dict[str, str]],
+                   secret_values: dict[tuple[str, str], str]) -> dict[str, str]:
+    """A container's environment as the kubelet builds it: envFrom first, then env in order with $(VAR) expanded."""
+    container = container_of(by_kind(base_documents(), "Deployment")[name])
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(configmaps[source["configMapRef"]["name"]])
+    for item in container.get("env", []):
+        if "value" in item:
+            value = item["value"]
+            for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", value):
+                assert ref in env, f"{name}: $({ref}) in {item['name']} is not defined before it"
+                value = value.replace(f"$({ref})", env[ref])
+            env[item["name"]] = value
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secret_values[(ref["name"], ref["key"])]
+    return env
+
+
+def production_configmaps() -> dict[str, dict[str, str]]:
+    base = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    overlay = yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())
+    maps = {}
+    for name in ("rehab-common", "rehab-services"):
+        maps[name] = kustomization_literals(base, name) | kustomization_literals(overlay, name)
+    return maps
+
+
+def secret_keys_used(name: str) -> set[tuple[str, str]]:
+    container = container_of(by_kind(base_documents(), "Deployment")[name])
+    return {(i["valueFrom"]["secretKeyRef"]["name"], i["valueFrom"]["secretKeyRef"]["key"])
+            for i in container.get("env", []) if "valueFrom" in i}
+
+
+@pytest.mark.parametrize("name", list(PROCESSES))
+def test_each_deployment_gives_its_process_every_setting_it_needs(name, monkeypatch):
+    process = PROCESSES[name]
+    used = secret_keys_used(name)
+    values = {ref: f"secret{ref[0].replace('-', '')}{ref[1]}" for ref in used}
+    env = deployment_env(name, production_configmaps(), values)
+    assert process.required_env <= set(env), f"missing: {process.required_env - set(env)}"
+    assert env["REHAB_HOST"] == "0.0.0.0"
+    assert env[f"REHAB_{process.upper}_PORT"] == str(process.port)
+    db_password = values[(f"rehab-db-{name}", "password")]
+    assert env[f"REHAB_{process.upper}_DATABASE_URL"] == (
+        f"postgresql+psycopg://{name}:{db_password}@rehab-pg-rw:5432/{name}"
+        "?sslmode=verify-full&sslrootcert=/etc/rehab/postgres-ca/ca.crt")
+    if process.is_service:
+        nats_password = values[("rehab-nats-users", name)]
+        assert env["REHAB_NATS_URL"] == f"tls://{name}:{nats_password}@nats:4222"
+        assert env["REHAB_STREAM_REPLICAS"] == "3"
+        assert env["SSL_CERT_FILE"] == "/etc/rehab/nats-ca/ca.crt"
+        assert {ref for ref in used if ref[0] == "rehab-nats-users"} == {("rehab-nats-users", name)}
+    else:
+        assert "REHAB_NATS_URL" not in env
+        assert not any(ref[0] == "rehab-nats-users" for ref in used)
+        assert ("rehab-gateway-admin", "password") in used
+        for backend in SERVICES:
+            assert env[f"REHAB_{backend.upper}_URL"] == f"http://{backend.name}:{backend.port}"
+        assert_trusts_only_private_proxies(env)
+    assert {ref for ref in used if ref[0].startswith("rehab-db-")} == {(f"rehab-db-{name}", "password")}
+
+    deployment = by_kind(base_documents(), "Deployment")[name]
+    keys_volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "keys")
+    mount = next(m for m in container_of(deployment)["volumeMounts"] if m["name"] == "keys")
+    assert mount["mountPath"] == env["REHAB_SECRETS_DIR"] and mount["readOnly"] is True
+    assert keys_volume["secret"]["defaultMode"] == 0o440, "readable by the pod's group (fsGroup), nobody else"
+    generated = next(g for g in yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())["secretGenerator"]
+                     if g["name"] == keys_volume["secret"]["secretName"])
+    files = {f.split("=", 1)[0] for f in generated["files"]}
+    assert files == set(process.keys)
+    check_settings_against_class(process, {k: v for k, v in env.items() if k.startswith("REHAB_")}, files,
+                                 monkeypatch)
+
+
+def test_the_secrets_the_deployments_read_are_generated_with_those_keys():
+    overlay = yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())
+    generators = {g["name"]: g for g in overlay["secretGenerator"]}
+    env_keys = {"rehab-nats-users": {"intake", "referrals", "funds", "ops"}, "rehab-gateway-admin": {"password"}}
+    env_keys |= {f"rehab-db-{p}": {"username", "password"} for p in PROCESSES}
+    for name in PROCESSES:
+        for secret, key in secret_keys_used(name):
+            assert secret in generators, secret
+            assert key in env_keys[secret], (secret, key)
+    for process in PROCESSES.values():
+        generator = generators[f"rehab-db-{process.name}"]
+        assert generator["type"] == "kubernetes.io/basic-auth", "the form CloudNativePG reads"
+        assert generator["options"]["disableNameSuffixHash"] is True, "referenced by name from the Cluster"
+    assert generators["rehab-nats-users"]["options"]["disableNameSuffixHash"] is True, "read by the Helm release"
+
+
+# ==== Kubernetes: network policies ==================================================================================
+
+
+@functools.cache
+def policies() -> dict[str, dict[str, Any]]:
+    return by_kind(load_documents(BASE / "network-policies.yaml"), "NetworkPolicy")
+
+
+def pod_labels(name: str) -> dict[str, str]:
+    return by_kind(base_documents(), "Deployment")[name]["spec"]["template"]["metadata"]["labels"]
+
+
+NATS_POD = {"app.kubernetes.io/name": "nats", "app.kubernetes.io/instance": "nats"}
+POSTGRES_POD = {"cnpg.io/cluster": "rehab-pg", "cnpg.io/podRole": "instance"}
+
+
+def allowed(direction: str, source: dict[str, str], target: dict[str, str], port: int) -> bool:
+    """Whether some policy opens `direction` traffic between these pod labels (same namespace) on this port."""
+    selected, peer = (target, source) if direction == "ingress" else (source, target)
+    key = "from" if direction == "ingress" else "to"
+    for policy in policies().values():
+        spec = policy["spec"]
+        if direction.capitalize() not in spec["policyTypes"] or not selector_matches(
+                spec["podSelector"].get("matchLabels", {}), selected):
+            continue
+        for rule in spec.get(direction, []):
+            ports = {p["port"] for p in rule.get("ports", [])}
+            if ports and port not in ports:
+                continue
+            peers = rule.get(key)
+            if peers is None:
+                return True
+            for p in peers:
+                if "podSelector" in p and "namespaceSelector" not in p and selector_matches(
+                        p["podSelector"].get("matchLabels", {}), peer):
+                    return True
+    return False
+
+
+def test_everything_is_denied_first():
+    deny = policies()["default-deny-all"]["spec"]
+    assert deny["podSelector"] == {}
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+
+
+def test_the_gateway_reaches_the_services_and_only_the_gateway_does():
+    gateway = pod_labels("gateway")
+    for service in SERVICES:
+        labels = pod_labels(service.name)
+        assert allowed("egress", gateway, labels, service.port)
+        assert allowed("ingress", gateway, labels, service.port)
+        for other in SERVICES:
+            assert not allowed("ingress", pod_labels(other.name), labels, service.port), "services never call each other"
+            assert not allowed("egress", pod_labels(other.name), labels, service.port)
+    ingress = policies()["gateway"]["spec"]["ingress"]
+    assert [p["port"] for rule in ingress for p in rule["ports"]] == [8000]
+
+
+def test_the_services_reach_nats_and_postgres_and_the_gateway_postgres_only():
+    for service in SERVICES:
+        labels = pod_labels(service.name)
+        assert allowed("egress", labels, NATS_POD, 4222) and allowed("ingress", labels, NATS_POD, 4222)
+        assert allowed("egress", labels, POSTGRES_POD, 5432) and allowed("ingress", labels, POSTGRES_POD, 5432)
+    gateway = pod_labels("gateway")
+    assert allowed("egress", gateway, POSTGRES_POD, 5432) and allowed("ingress", gateway, POSTGRES_POD, 5432)
+    assert not allowed("egress", gateway, NATS_POD, 4222) and not allowed("ingress", gateway, NATS_POD, 4222)
+    assert allowed("egress", NATS_POD, NATS_POD, 6222) and allowed("ingress", NATS_POD, NATS_POD, 6222)
+
+
+def test_every_policy_selects_pods_that_exist():
+    known = [pod_labels(p) for p in PROCESSES] + [NATS_POD, POSTGRES_POD]
+    for name, policy in policies().items():
+        selector = policy["spec"]["podSelector"].get("matchLabels", {})
+        assert any(selector_matches(selector, labels) for labels in known), name
+
+
+# ==== Kubernetes: NATS, PostgreSQL, TLS =============================================================================
+
+
+def test_the_nats_helm_values_make_a_three_node_jetstream_cluster_with_tls():
+    values = yaml.safe_load(NATS_VALUES.read_text())
+    config = values["config"]
+    assert config["cluster"]["enabled"] is True and config["cluster"]["replicas"] == 3
+    assert config["jetstream"]["enabled"] is True
+    assert config["jetstream"]["fileStore"]["enabled"] is True
+    assert config["jetstream"]["fileStore"]["pvc"]["enabled"] is True
+    certificate = by_kind(load_documents(PRODUCTION / "nats-tls.yaml"), "Certificate")["nats-server-tls"]
+    for section in ("nats", "cluster"):
+        assert config[section]["tls"]["enabled"] is True
+        assert config[section]["tls"]["secretName"] == certificate["spec"]["secretName"]
+    host = production_configmaps()["rehab-services"]["NATS_ADDRESS"].split(":")[0]
+    assert host in certificate["spec"]["dnsNames"], "the name the services connect to is in the certificate"
+    assert "client auth" in certificate["spec"]["usages"] and "server auth" in certificate["spec"]["usages"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+-alpine", values["container"]["image"]["tag"])
+    assert values["natsBox"]["enabled"] is False
+
+
+def test_the_nats_users_are_confined_to_their_own_subjects_in_the_helm_values():
+    values = yaml.safe_load(NATS_VALUES.read_text())
+    users = {u["user"]: u for u in values["config"]["merge"]["accounts"]["REHAB"]["users"]}
+    assert set(users) == {"intake", "referrals", "funds", "ops"}
+    env = values["container"]["env"]
+    for service in SERVICES:
+        user = users[service.name]
+        variable = f"NATS_{service.upper}_PASSWORD"
+        assert user["password"] == f"<< ${variable} >>"
+        assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": "rehab-nats-users", "key": service.name}
+        publish, subscribe = expected_permissions(service.name)
+        assert set(user["permissions"]["publish"]["allow"]) == publish
+        assert set(user["permissions"]["subscribe"]["allow"]) == subscribe
+        own = [s for s in publish if s.startswith("rehab.")]
+        assert own == [f"rehab.{service.name}.>"]
+    assert env["NATS_OPS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "rehab-nats-users", "key": "ops"}
+
+
+def nats_conf_users() -> dict[str, dict[str, set[str]]]:
+    """The user blocks of deploy/nats/nats-server.conf: password variable and the quoted subjects per list."""
+    text = NATS_CONF.read_text()
+    users: dict[str, dict[str, set[str]]] = {}
+    blocks = re.split(r"\n\s*(?:\{\s*)?user: ", text)[1:]
+    for block in blocks:
+        name = re.match(r"(\w+)", block).group(1)
+        password = re.search(r"password: \$(\w+)", block).group(1)
+        publish_part, _, subscribe_part = block.partition("subscribe:")
+        users[name] = {
+            "password": {password},
+            "publish": set(re.findall(r'"([^"]+)"', publish_part)),
+            "subscribe": set(re.findall(r'"([^"]+)"', subscribe_part)),
+        }
+    return users
+
+
+def test_the_nats_users_are_confined_to_their_own_subjects_in_the_compose_config():
+    users = nats_conf_users()
+    assert set(users) == {"intake", "referrals", "funds", "ops"}
+    for service in SERVICES:
+        publish, subscribe = expected_permissions(service.name)
+        assert users[service.name]["password"] == {f"NATS_{service.upper}_PASSWORD"}
+        assert users[service.name]["publish"] == publish
+        assert users[service.name]["subscribe"] == subscribe
+    assert "no_auth_user" not in NATS_CONF.read_text()
+
+
+def test_the_postgres_cluster_has_a_role_and_a_database_per_process():
+    docs = load_documents(PRODUCTION / "postgres-cluster.yaml")
+    (cluster,) = [d for d in docs if d["kind"] == "Cluster"]
+    assert cluster["metadata"]["name"] == "rehab-pg"
+    assert cluster["spec"]["instances"] >= 3
+    roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
+    databases = {d["spec"]["name"]: d for d in docs if d["kind"] == "Database"}
+    assert set(roles) == set(databases) == set(PROCESSES)
+    hba = cluster["spec"]["postgresql"]["pg_hba"]
+    for name in PROCESSES:
+        role = roles[name]
+        assert role["login"] is True and role["superuser"] is False and role["createrole"] is False
+        assert role["passwordSecret"]["name"] == f"rehab-db-{name}"
+        assert databases[name]["spec"]["owner"] == name
+        assert databases[name]["spec"]["cluster"]["name"] == "rehab-pg"
+        assert f"hostssl {name} {name} all scram-sha-256" in hba
+    assert hba[-1] == "host all all all reject"
+    assert "POSTGRES_ADDRESS=rehab-pg-rw:5432" in yaml.safe_load((BASE / "kustomization.yaml").read_text())[
+        "configMapGenerator"][0]["literals"]
+
+
+def test_production_runs_several_replicas_and_r3_streams():
+    overlay = yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())
+    assert overlay["namespace"] == "rehab"
+    assert {r["name"]: r["count"] for r in overlay["replicas"]} == {p: 3 for p in PROCESSES}
+    services = production_configmaps()["rehab-services"]
+    assert services["REHAB_STREAM_REPLICAS"] == "3"
+    assert services["NATS_SCHEME"] == "tls"
+    cls = PROCESSES["intake"].settings_class()
+    if cls is not None:
+        assert "REHAB_STREAM_REPLICAS" in env_names(cls)
+
+
+# ==== make-secrets.sh and the rendered overlay ======================================================================
+
+
+@pytest.fixture(scope="module")
+def rendered_overlay(tmp_path_factory) -> list[dict[str, Any]]:
+    """The production overlay built by kustomize (kubectl's own), after make-secrets.sh filled secrets/."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    work = tmp_path_factory.mktemp("render")
+    shutil.copytree(K8S, work / "k8s")
+    secrets_dir = work / "k8s" / "overlays" / "production" / "secrets"
+    rehab = Path(sys.executable).parent / "rehab"
+    subprocess.run(["sh", str(MAKE_SECRETS), "k8s", str(secrets_dir)], check=True, capture_output=True,
+                   env={**os.environ, "REHAB": str(rehab)})
+    result = subprocess.run([kubectl, "kustomize", str(work / "k8s" / "overlays" / "production")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_make_secrets_never_overwrites_and_writes_owner_only(tmp_path):
+    rehab = Path(sys.executable).parent / "rehab"
+    env = {**os.environ, "REHAB": str(rehab)}
+    subprocess.run(["sh", str(MAKE_SECRETS), "k8s", str(tmp_path)], check=True, capture_output=True, env=env)
+    first = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert {p.name for p in first} >= {"kek.json", "token_signing.pem", "db-intake.env", "nats-users.env",
+                                       "gateway-admin.env"}
+    for path in first:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path} is readable by others"
+    subprocess.run(["sh", str(MAKE_SECRETS), "k8s", str(tmp_path)], check=True, capture_output=True, env=env)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == first
+    passwords = dict(line.split("=", 1) for line in (tmp_path / "nats-users.env").read_text().split())
+    assert len(set(passwords.values())) == 4 and all(re.fullmatch(r"[0-9a-f]{64}", v) for v in passwords.values())
+
+    compose_dir = tmp_path / "compose"
+    subprocess.run(["sh", str(MAKE_SECRETS), "compose", str(compose_dir)], check=True, capture_output=True, env=env)
+    values = dict(line.split("=", 1) for line in (compose_dir / "rehab.env").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert set(values) == SECRET_VARS
+    interpolate(load_compose(), values)  # every variable compose requires is in the file
+
+
+def test_the_rendered_overlay_wires_every_reference(rendered_overlay):
+    docs = rendered_overlay
+    assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {"rehab"}
+    secrets = by_kind(docs, "Secret")
+    configmaps = by_kind(docs, "ConfigMap")
+    certificates = {d["spec"]["secretName"] for d in docs if d["kind"] == "Certificate"}
+    external = {"rehab-pg-ca"}  # made by the CloudNativePG operator for the cluster rehab-pg
+    deployments = by_kind(docs, "Deployment")
+    assert set(deployments) == set(PROCESSES)
+    for name, deployment in deployments.items():
+        assert deployment["spec"]["replicas"] == 3
+        pod = deployment["spec"]["template"]["spec"]
+        container = container_of(deployment)
+        assert container["image"] == "registry.example.org/rehab/rehab-support:0.1.0"
+        for source in container["envFrom"]:
+            assert source["configMapRef"]["name"] in configmaps
+        for item in container["env"]:
+            if "valueFrom" in item:
+                ref = item["valueFrom"]["secretKeyRef"]
+                assert ref["key"] in secrets[ref["name"]]["data"], (name, ref)
+        for volume in pod["volumes"]:
+            if "secret" in volume:
+                secret_name = volume["secret"]["secretName"]
+                assert secret_name in secrets or secret_name in certificates or secret_name in external
+                if secret_name in secrets:
+                    assert set(secrets[secret_name]["data"]) == set(PROCESSES[name].keys)
+                if volume["name"] == "nats-ca":
+                    assert volume["secret"]["optional"] is False
+    for process in PROCESSES.values():
+        db = secrets[f"rehab-db-{process.name}"]
+        assert db["type"] == "kubernetes.io/basic-auth"
+        assert set(db["data"]) == {"username", "password"}
+    assert set(secrets["rehab-nats-users"]["data"]) == {"intake", "referrals", "funds", "ops"}
+    kinds = {d["kind"] for d in docs}
+    assert {"Namespace", "Cluster", "Database", "Certificate", "Issuer", "Ingress", "NetworkPolicy",
+            "PodDisruptionBudget"} <= kinds
+
+
+def test_only_the_gateway_is_exposed(rendered_overlay):
+    for doc in rendered_overlay:
+        if doc["kind"] == "Service":
+            assert doc["spec"].get("type", "ClusterIP") == "ClusterIP", doc["metadata"]["name"]
+    ingresses = [d for d in rendered_overlay if d["kind"] == "Ingress"]
+    backends = {path["backend"]["service"]["name"] for ing in ingresses for rule in ing["spec"]["rules"]
+                for path in rule["http"]["paths"]}
+    assert backends == {"gateway"}
+
+
+def test_the_base_renders_on_its_own():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    result = subprocess.run([kubectl, "kustomize", str(BASE)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
+    assert kinds.count("Deployment") == kinds.count("PodDisruptionBudget") == len(PROCESSES)
