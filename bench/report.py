@@ -1,0 +1,226 @@
+"""Turning a run's results into tables: for the console, for `bench/RESULTS.md`, with the targets judged."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+# The issue's targets (on this 2-core machine).
+GATEWAY_RPS_SHARE = 0.5  # through the gateway: at least half the requests per second of calling the service
+GATEWAY_P99_FACTOR = 2.0  # … with p99 within 2× of the direct call
+PROPAGATION_P99_MS = 25.0  # at 100 events/s
+SEARCH_P95_MS_AT_1M = 50.0
+CREATE_P99_MS_AT_16 = 30.0
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on, and how busy it was."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = None
+    try:
+        kib = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
+                       if line.startswith("MemTotal")).split()[1])
+        memory_gib = round(kib / 1024 / 1024, 1)
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory_gib, "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}"}
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# ---- judging ------------------------------------------------------------------------------------------------------
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue with what this run measured; `met` is None when this run did not measure it."""
+    verdicts: list[dict[str, Any]] = []
+    for name, by_clients in results.get("overhead", {}).items():
+        if name == "healthz":
+            continue  # not forwarded: each process answers it itself
+        for clients, sides in by_clients.items():
+            direct, gateway = sides["direct"], sides["gateway"]
+            share = _ratio(gateway["rps"], direct["rps"])
+            p99 = _ratio(gateway["latency_ms"]["p99"], direct["latency_ms"]["p99"])
+            verdicts.append({
+                "target": f"gateway ≥ {GATEWAY_RPS_SHARE:.0%} of direct req/s, p99 ≤ {GATEWAY_P99_FACTOR:g}× "
+                          f"({name}, {clients} clients)",
+                "measured": f"{share:.0%} of req/s, p99 {p99:.1f}×",
+                "met": share >= GATEWAY_RPS_SHARE and p99 <= GATEWAY_P99_FACTOR,
+            })
+    for propagation in results.get("propagation", [])[:1]:  # the first rate is the target's
+        for service in ("referrals", "funds"):
+            figures = propagation[service]
+            complete = figures["applied"] == figures["events"] and figures["events"] > 0
+            verdicts.append({
+                "target": f"event propagation p99 < {PROPAGATION_P99_MS:g} ms at {propagation['rate']:g} events/s "
+                          f"(→ {service})",
+                "measured": f"p99 {figures['p99']} ms ({figures['applied']}/{figures['events']} applied; "
+                            f"{propagation['achieved_rate']:g} cases/s achieved)",
+                "met": complete and figures["p99"] < PROPAGATION_P99_MS,
+            })
+    million = [step for step in results.get("growth", []) if step["cases"] >= 1_000_000]
+    search = million[-1]["search full name"]["1"] if million else None
+    if "growth" in results:
+        verdicts.append({
+            "target": f"search by name p95 < {SEARCH_P95_MS_AT_1M:g} ms at 1M cases (1 client)",
+            "measured": f"p95 {search['latency_ms']['p95']} ms" if search else "not measured in this run (see --sizes)",
+            "met": search["latency_ms"]["p95"] < SEARCH_P95_MS_AT_1M if search else None,
+        })
+    create = results.get("operations", {}).get("create case", {}).get("16")
+    if create:
+        verdicts.append({
+            "target": f"create case p99 < {CREATE_P99_MS_AT_16:g} ms at 16 clients",
+            "measured": f"p99 {create['latency_ms']['p99']} ms",
+            "met": create["latency_ms"]["p99"] < CREATE_P99_MS_AT_16,
+        })
+    return verdicts
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+# ---- tables -------------------------------------------------------------------------------------------------------
+
+def render(results: dict[str, Any]) -> str:
+    """Every table of the run, in Markdown (readable as plain text on a console too)."""
+    meta = results["meta"]
+    m = meta["machine"]
+    lines = [
+        f"Run {meta['started']} on {m['cores']} × {m['cpu']}, {m['memory_gib']} GiB, Python {m['python']}, "
+        f"{m['system']}; backing: {meta['backing']}.",
+        f"Load average (1 min) at start {meta['load_before']}, at end {meta.get('load_after', '?')} (a shared "
+        "machine: read each figure against the baseline measured in the same run, or a growth step against the "
+        "smallest size).",
+        f"Each measurement: {meta['settings']['duration']:g} s after {meta['settings']['warmup']:g} s of warm-up; "
+        "req/s counts 2xx answers only; latencies in ms.",
+        "",
+    ]
+    baseline = results.get("baseline", {})
+    operations = results.get("operations", {})
+    if baseline or operations:
+        lines += ["### Throughput and latency (through the gateway)", "",
+                  "| what | clients | req/s | × baseline | p50 | p95 | p99 | non-2xx |", "|---|--:|--:|--:|--:|--:|--:|--:|"]
+        for clients, r in baseline.items():
+            lines.append(_row("baseline: bare FastAPI /healthz", clients, r, baseline))
+        for name, by_clients in operations.items():
+            for clients, r in by_clients.items():
+                lines.append(_row(name, clients, r, baseline))
+        lines.append("")
+    overhead = results.get("overhead")
+    if overhead:
+        lines += ["### Gateway overhead: the same request direct to intake and through the gateway", "",
+                  "| request | clients | direct req/s | gateway req/s | gateway/direct | direct p99 | gateway p99 "
+                  "| p99 ratio | gateway × baseline |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+        for name, by_clients in overhead.items():
+            for clients, sides in by_clients.items():
+                d, g = sides["direct"], sides["gateway"]
+                base = baseline.get(clients, {}).get("rps")
+                vs_baseline = f"{_ratio(g['rps'], base):.2f}" if base else "–"
+                lines.append(
+                    f"| {name} | {clients} | {d['rps']:.0f} | {g['rps']:.0f} | {_ratio(g['rps'], d['rps']):.2f} | "
+                    f"{d['latency_ms']['p99']} | {g['latency_ms']['p99']} | "
+                    f"{_ratio(g['latency_ms']['p99'], d['latency_ms']['p99']):.2f} | {vs_baseline} |")
+        lines.append("")
+    propagation = results.get("propagation")
+    if propagation:
+        lines += ["### Event propagation: case opened (outbox row) → applied by the consumer (inbox row)", "",
+                  "| cases/s asked | achieved | their HTTP p99 | consumer | events | applied | p50 | p99 | max |",
+                  "|--:|--:|--:|---|--:|--:|--:|--:|--:|"]
+        for at_rate in propagation:
+            for stage, label in (("relay", "(intake's relay: written → marked published)"), ("referrals", "referrals"),
+                                 ("funds", "funds")):
+                f = at_rate[stage]
+                done = f["published"] if stage == "relay" else f["applied"]
+                lines.append(f"| {at_rate['rate']:g} | {at_rate['achieved_rate']:g} | "
+                             f"{at_rate['http']['latency_ms']['p99']} | {label} | {f['events']} | {done} | "
+                             f"{f['p50']} | {f['p99']} | {f['max']} |")
+        lines.append("")
+    growth = results.get("growth")
+    if growth:
+        first = growth[0]
+        lines += ["### Growth: search and list with more cases (through the gateway)", "",
+                  "| cases | search full name p50 / p95 (1 client) | p95 × smallest | same, 16 clients: req/s, p95 | "
+                  "search surname p50 / p95 | list cases p50 / p95 (1 client) | p95 × smallest | "
+                  "same, 16 clients: req/s, p95 | full-name matches (median) | bulk load |",
+                  "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+        for step in growth:
+            full, surname, listing = step["search full name"], step["search surname"], step["list cases"]
+            lines.append(
+                f"| {step['cases']:,} | {_p50_95(full['1'])} | {_p95_ratio(full['1'], first['search full name']['1'])} | "
+                f"{full['16']['rps']:.0f}, {full['16']['latency_ms']['p95']} | {_p50_95(surname['1'])} | "
+                f"{_p50_95(listing['1'])} | {_p95_ratio(listing['1'], first['list cases']['1'])} | "
+                f"{listing['16']['rps']:.0f}, {listing['16']['latency_ms']['p95']} | "
+                f"{step['matches']['full name, median']} | {step['load_seconds']} s ({step['cases_per_second']}/s) |")
+        lines.append("")
+    memory = results.get("memory")
+    if memory:
+        lines += ["### Memory (RSS, MiB)", "", "| process | idle | under load (peak) |", "|---|--:|--:|"]
+        for name, figures in memory.items():
+            lines.append(f"| {name} | {_mib(figures.get('idle'))} | {_mib(figures.get('load'))} |")
+        lines.append("")
+    verdicts = results.get("targets", [])
+    if verdicts:
+        lines += ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
+        for v in verdicts:
+            met = {True: "yes", False: "**no**", None: "–"}[v["met"]]
+            lines.append(f"| {v['target']} | {v['measured']} | {met} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _row(name: str, clients: str, r: dict[str, Any], baseline: dict[str, Any]) -> str:
+    base = baseline.get(clients, {}).get("rps")
+    share = f"{_ratio(r['rps'], base):.2f}" if base else "–"
+    failed = r["requests"] - r["ok"]
+    lat = r["latency_ms"]
+    return f"| {name} | {clients} | {r['rps']:.0f} | {share} | {lat['p50']} | {lat['p95']} | {lat['p99']} | {failed} |"
+
+
+def _p50_95(r: dict[str, Any]) -> str:
+    return f"{r['latency_ms']['p50']} / {r['latency_ms']['p95']}"
+
+
+def _p95_ratio(r: dict[str, Any], first: dict[str, Any]) -> str:
+    return f"{_ratio(r['latency_ms']['p95'], first['latency_ms']['p95']):.1f}"
+
+
+def _mib(value: float | None) -> str:
+    return f"{value:.0f}" if value is not None else "–"
+
+
+# ---- RESULTS.md ---------------------------------------------------------------------------------------------------
+
+HEADER = """# Benchmark results
+
+Written by `make bench` (`python -m bench`): one section per kind of run, replaced by the next run of that kind.
+Raw figures of every run are in `var/bench/`. The notes at the end are written by hand.
+"""
+
+
+def write_section(path: Path, key: str, title: str, body: str) -> None:
+    """Put a run's tables into RESULTS.md under its own markers, replacing that section's previous run and
+    keeping every other section (and the hand-written notes) as they are."""
+    begin, end = f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
+    section = f"{begin}\n## {title}\n\n{body.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else HEADER
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section, text)
+    else:
+        notes = text.find("\n## Notes")
+        text = (text[:notes].rstrip() + "\n\n" + section + "\n" + text[notes:]) if notes >= 0 \
+            else text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text)
