@@ -1,0 +1,267 @@
+"""The staff console, in-process against the gateway and every service running as a process: sign-in and its
+cookie, CSRF refusal, the Content-Security-Policy, the three languages, and the caseworker's and finance's pages
+doing what they say (duplicates shown, consent limiting a referral, approve never one's own, pay, erase)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+
+import httpx
+import pytest
+
+from gateway.console import i18n
+from gateway.console.router import CSP
+from tests.console.world import (
+    add_grant,
+    add_partner,
+    cookie_header,
+    csrf_of,
+    request_aid,
+    variants,
+)
+from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door, open_gateway
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
+    settings = gateway_settings(backends.secrets_dir, **{f"{name}_url": url for name, url in backends.urls.items()})
+    async with open_gateway(settings) as opened:
+        yield opened
+
+
+def browser(door: Door, base: str = "http://testserver") -> httpx.AsyncClient:
+    """A visitor of its own: its own cookie jar, as a browser has."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=door.app), base_url=base)
+
+
+async def sign_in(visitor: httpx.AsyncClient, username: str, password: str = STAFF_PASSWORD) -> httpx.Response:
+    """Fill in the sign-in form as served (it carries a pre-session token that is also a cookie)."""
+    form = (await visitor.get("/")).text
+    pre_session = re.search(r'name="pre_session" value="([^"]+)"', form).group(1)
+    return await visitor.post("/console/sign-in", data={"username": username, "password": password,
+                                                         "pre_session": pre_session})
+
+
+async def signed_in(door: Door, *roles: str) -> tuple[httpx.AsyncClient, dict]:
+    user = await door.add_user(*roles)
+    visitor = browser(door)
+    answer = await sign_in(visitor, user["username"])
+    assert answer.status_code == 303, answer.text
+    return visitor, user
+
+
+async def submit(visitor: httpx.AsyncClient, page_path: str, action: str, data: dict) -> httpx.Response:
+    """Post a form the way a browser does: with the CSRF token of the page it is on."""
+    page = await visitor.get(page_path)
+    return await visitor.post(action, data={"csrf": csrf_of(page.text), **data})
+
+
+async def eventually_ok(attempt, timeout: float = 20) -> httpx.Response:
+    """Retry while another service has not yet learned the case from intake's event."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = await attempt()
+        if answer.status_code in (200, 303) or time.monotonic() > deadline:
+            return answer
+        await asyncio.sleep(0.1)
+
+
+# --- sign-in, cookie, CSRF, CSP ----------------------------------------------------------------------------------
+
+async def test_sign_in_sets_a_strict_httponly_cookie_and_every_page_has_the_strict_csp(door: Door):
+    user, someone = await door.add_user("caseworker"), await door.add_user("caseworker")
+    visitor = browser(door)
+
+    start = await visitor.get("/")
+    # (another user: a failed sign-in makes the next one of the same user wait, by design)
+    wrong = await sign_in(visitor, someone["username"], "not-it-at-all")
+    right = await sign_in(visitor, user["username"])
+    landed = await visitor.get("/")
+    cases = await visitor.get("/console/cases")
+
+    assert start.status_code == 200 and 'action="/console/sign-in"' in start.text
+    assert start.headers["content-security-policy"] == CSP and cases.headers["content-security-policy"] == CSP
+    assert "<script" not in start.text and "http://" not in start.text and "https://" not in start.text
+    assert wrong.status_code == 401 and 'id="sign-in-problem"' in wrong.text
+    assert not any(value.startswith("rehab_session=") for value in wrong.headers.get_list("set-cookie"))
+    session = cookie_header(right, "rehab_session").lower()
+    assert "httponly" in session and "samesite=strict" in session and "path=/" in session
+    assert "secure" not in session  # plain http on this test host: a Secure cookie would never come back
+    assert landed.status_code == 303 and landed.headers["location"] == "/console/cases"
+    assert cases.status_code == 200 and cases.headers["cache-control"] == "no-store"
+
+
+async def test_over_https_the_session_cookie_is_secure(door: Door):
+    user = await door.add_user("finance")
+    visitor = browser(door, "https://testserver")
+    right = await sign_in(visitor, user["username"])
+    assert right.status_code == 303
+    assert "secure" in cookie_header(right, "rehab_session").lower()
+
+
+async def test_a_sign_in_posted_from_elsewhere_signs_nobody_in(door: Door):
+    """Login CSRF: another site's form has no pre-session token matching this browser's cookie."""
+    user = await door.add_user("caseworker")
+    visitor = browser(door)
+    await visitor.get("/")  # this browser has a pre-session cookie of its own
+    forged = await visitor.post("/console/sign-in", data={"username": user["username"], "password": STAFF_PASSWORD,
+                                                          "pre_session": "guessed"})
+    bare = await browser(door).post("/console/sign-in", data={"username": user["username"],
+                                                              "password": STAFF_PASSWORD})
+    assert forged.status_code == bare.status_code == 403
+    assert "rehab_session" not in forged.headers.get("set-cookie", "") + bare.headers.get("set-cookie", "")
+
+
+async def test_without_a_session_pages_send_you_to_sign_in(door: Door):
+    answer = await browser(door).get("/console/cases")
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+
+
+async def test_a_post_without_the_right_csrf_token_is_refused_and_changes_nothing(door: Door):
+    visitor, _ = await signed_in(door, "caseworker")
+    name = variants()[3]["belarusian"]
+
+    missing = await visitor.post("/console/cases", data={"full_name": name})
+    forged = await visitor.post("/console/cases", data={"full_name": name, "csrf": "0" * 64})
+    # Another visitor's valid token does not work for this session either.
+    other, _ = await signed_in(door, "caseworker")
+    borrowed = csrf_of((await other.get("/console/cases/new")).text)
+    stolen = await visitor.post("/console/cases", data={"full_name": name, "csrf": borrowed})
+    listed = await visitor.get("/console/cases", params={"q": name})
+
+    assert missing.status_code == forged.status_code == stolen.status_code == 403
+    assert "console/cases/" not in listed.text.split("<main", 1)[1].replace("/console/cases/new", "")
+
+
+# --- languages and formats ---------------------------------------------------------------------------------------
+
+async def test_each_language_is_chosen_remembered_and_shown(door: Door):
+    visitor = browser(door)
+    seen = {}
+    for language, word in (("be", "Увайсці"), ("ru", "Войти"), ("en", "Sign in")):
+        chosen = await visitor.get(f"/console/language/{language}", params={"next": "/"})
+        assert chosen.status_code == 303 and chosen.headers["location"] == "/"
+        page = await visitor.get("/")
+        seen[language] = (f'<html lang="{language}">' in page.text, word in page.text)
+    escaped = await visitor.get("/console/language/be", params={"next": "//evil.example/"})
+
+    assert seen == {"be": (True, True), "ru": (True, True), "en": (True, True)}
+    assert escaped.headers["location"] == "/"  # never sends anyone off-site
+
+
+def test_money_and_dates_are_written_as_each_locale_writes_them():
+    assert i18n.format_money("1234.5", "EUR", "en") == "€1,234.50"
+    assert i18n.format_money("1234.5", "EUR", "be") == "1\u202f234,50\u00a0€"
+    assert i18n.format_money("1234567.00", "USD", "ru") == "1\u202f234\u202f567,00\u00a0$"
+    assert i18n.format_money("10.00", "BYN", "en") == "10.00\u00a0BYN"
+    assert i18n.format_date(date(2026, 11, 3), "en") == "3 Nov 2026"
+    assert i18n.format_date("2026-11-03", "ru") == "03.11.2026"
+    assert set(i18n.MESSAGES["be"]) == set(i18n.MESSAGES["ru"]) == set(i18n.MESSAGES["en"])  # nothing untranslated
+
+
+# --- the caseworker ----------------------------------------------------------------------------------------------
+
+async def test_a_new_case_shows_possible_duplicates_and_search_finds_the_person_in_any_script(door: Door):
+    visitor, _ = await signed_in(door, "caseworker")
+    person = variants()[0]
+    born = {"date_of_birth": "1988-04-12", "country": "LT"}
+
+    first = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": person["belarusian"], **born})
+    second = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": person["latin_from_russian"],
+                                                                           **born})
+    first_reference = re.search(r"BY-\d{4}-\d+", first.text).group(0)
+    found = await visitor.get("/console/cases", params={"q": person["russian"]})
+
+    assert first.status_code == 200 and 'id="duplicates"' not in first.text
+    assert second.status_code == 200 and 'id="duplicates"' in second.text and first_reference in second.text
+    assert first_reference in found.text
+
+
+async def test_the_case_page_records_needs_and_consent_and_a_referral_cannot_carry_what_consent_withholds(door: Door):
+    visitor, _ = await signed_in(door, "caseworker")
+    partner = await add_partner(door, category="medical", country="LT", language="be")
+    created = await submit(visitor, "/console/cases/new", "/console/cases",
+                           {"full_name": variants()[1]["belarusian"], "country": "LT"})
+    case_id = re.search(r'/console/cases/([0-9a-f-]{36})"', created.text).group(1)
+    page = f"/console/cases/{case_id}"
+
+    need = await submit(visitor, page, f"{page}/needs", {"category": "medical", "urgency": "high", "notes": "asthma"})
+    consent = await submit(visitor, page, f"{page}/consent", {"categories": "medical", "share_health": "on",
+                                                              "method": "written"})
+    form = await visitor.get(f"{page}/refer", params={"category": "medical", "country": "LT", "language": "be"})
+    token = csrf_of(form.text)
+    sent = await eventually_ok(lambda: visitor.post(f"{page}/refer", data={
+        "csrf": token, "category": "medical", "partner_id": partner["id"], "display_name": "K.",
+        "packet_language": "be", "note": "needs a lung specialist", "health_summary": "asthma"}))
+    smuggled = await visitor.post(f"{page}/refer", data={
+        "csrf": token, "category": "medical", "partner_id": partner["id"], "display_name": "K.",
+        "contact": "+370 600 00000"})
+    shown = await visitor.get(page)
+
+    assert need.status_code == consent.status_code == 303
+    assert partner["name"] in form.text
+    assert re.search(r'<input id="contact" name="contact" disabled', form.text)  # no contact: consent withholds it
+    assert not re.search(r'id="health_summary"[^>]*disabled', form.text)
+    assert sent.status_code == 303, sent.text
+    assert smuggled.status_code == 409 and 'role="alert"' in smuggled.text  # the service refuses; the page says why
+    assert "asthma" in shown.text and "sent" in shown.text and partner["name"] in shown.text
+
+
+async def test_erasure_is_confirmed_with_what_it_means_then_done(door: Door):
+    visitor, _ = await signed_in(door, "caseworker")
+    created = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": variants()[2]["russian"]})
+    case_id = re.search(r'/console/cases/([0-9a-f-]{36})"', created.text).group(1)
+
+    confirm = await visitor.get(f"/console/cases/{case_id}/erase")
+    erased = await visitor.post(f"/console/cases/{case_id}/erase", data={"csrf": csrf_of(confirm.text)})
+    after = await visitor.get(f"/console/cases/{case_id}")
+
+    assert "irreversible" in confirm.text and variants()[2]["russian"] not in confirm.text
+    assert erased.status_code == 303
+    assert "erased" in after.text and variants()[2]["russian"] not in after.text
+
+
+# --- finance -----------------------------------------------------------------------------------------------------
+
+async def test_finance_sees_grant_numbers_approves_others_requests_only_pays_and_downloads_the_report(door: Door):
+    caseworker = await door.staff("caseworker")
+    finance_visitor, finance_user = await signed_in(door, "finance")
+    finance = await door.bearer_for(await door.sign_in(finance_user["username"], STAFF_PASSWORD))
+    grant = await add_grant(door, finance, amount="1234.50")
+    case = (await door.client.post("/api/intake/cases", headers=caseworker,
+                                   json={"full_name": variants()[4]["belarusian"]})).json()
+    theirs = await request_aid(door, caseworker, case_id=case["id"], grant_id=grant["id"])
+    own = await request_aid(door, finance, case_id=case["id"], grant_id=grant["id"], amount="10.00")
+
+    queue = await finance_visitor.get("/console/disbursements")
+    row_of_own = queue.text.split(f'id="d-{own["id"]}"', 1)[1].split("</tr>", 1)[0]
+    approved = await submit(finance_visitor, "/console/disbursements",
+                            f"/console/disbursements/{theirs['id']}/approve", {})
+    pay_form = (await finance_visitor.get("/console/disbursements")).text.split(f'/{theirs["id"]}/pay"', 1)[1]
+    key = re.search(r'name="idempotency_key" value="([0-9a-f-]{36})"', pay_form).group(1)
+    payment = {"csrf": csrf_of(pay_form), "idempotency_key": key, "method": "bank_transfer", "reference": "TX-2026-001"}
+    paid = await finance_visitor.post(f"/console/disbursements/{theirs['id']}/pay", data=payment)
+    paid_again = await finance_visitor.post(f"/console/disbursements/{theirs['id']}/pay", data=payment)  # double click
+    grants = await finance_visitor.get("/console/grants")
+    report = await finance_visitor.get("/console/reports/grants.csv")
+    state = (await door.client.get(f"/api/funds/disbursements/{theirs['id']}", headers=finance)).json()
+
+    assert "/approve" not in row_of_own and "own" in row_of_own  # never one's own
+    assert approved.status_code == paid.status_code == paid_again.status_code == 303, paid.text
+    assert state["status"] == "paid"
+    assert "€1,234.50" in grants.text and "€300.00" in grants.text and "€934.50" in grants.text
+    assert '<svg class="bar"' in grants.text
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/csv")
+    assert "attachment" in report.headers["content-disposition"] and grant["code"] in report.text
+
+
+async def test_a_caseworker_cannot_reach_finance_pages(door: Door):
+    visitor, _ = await signed_in(door, "caseworker")
+    queue = await visitor.get("/console/disbursements")
+    assert queue.status_code == 200 and "/approve" not in queue.text and 'role="alert"' in queue.text

@@ -1,0 +1,68 @@
+"""What the console tests set up through the API (a partner, a grant, a disbursement request), and how they read
+the console's pages: the CSRF token of a form, polling until the other services have learned a case."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import re
+import time
+import uuid
+from datetime import date, timedelta
+
+import httpx
+
+from tests.integration.gateway.door import Door
+from tests.support.shared import NAME_VARIANTS
+
+
+def variants() -> list[dict[str, str]]:
+    """The team's test names: each row is one person written six ways."""
+    with NAME_VARIANTS.open(encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+async def add_partner(door: Door, *, category: str = "medical", country: str = "LT", language: str = "be") -> dict:
+    made = await door.client.post("/api/referrals/partners", headers=await door.admin(), json={
+        "name": f"Clinic {uuid.uuid4().hex[:6]}", "category": category, "countries": [country], "cities": ["Vilnius"],
+        "languages": [language], "contact_email": "intake@clinic.example"})
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+async def add_grant(door: Door, finance: dict[str, str], *, amount: str = "1234.50") -> dict:
+    today = date.today()
+    made = await door.client.post("/api/funds/grants", headers=finance, json={
+        "donor": "Solidarity Fund", "code": f"G-{uuid.uuid4().hex[:6]}", "currency": "EUR", "amount": amount,
+        "starts_on": str(today - timedelta(days=1)), "ends_on": str(today + timedelta(days=300)),
+        "categories": ["medical", "financial"]})
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+async def request_aid(door: Door, requester: dict[str, str], *, case_id: str, grant_id: str,
+                      amount: str = "300.00") -> dict:
+    """A disbursement request, retried while funds has not yet learned the case from intake's event."""
+    body = {"case_id": case_id, "grant_id": grant_id, "category": "medical", "amount": amount, "currency": "EUR",
+            "purpose": "clinic visit"}
+    deadline = time.monotonic() + 20
+    while True:
+        made = await door.client.post("/api/funds/disbursements", json=body,
+                                      headers={**requester, "Idempotency-Key": str(uuid.uuid4())})
+        if made.status_code == 201 or time.monotonic() > deadline:
+            assert made.status_code == 201, made.text
+            return made.json()
+        await asyncio.sleep(0.1)
+
+
+def cookie_header(response: httpx.Response, name: str) -> str:
+    for value in response.headers.get_list("set-cookie"):
+        if value.startswith(f"{name}="):
+            return value
+    raise AssertionError(f"no {name} cookie was set")
