@@ -1,0 +1,114 @@
+"""A tiny run of the benchmark's parts: each reports what `make bench` prints, in the shape it prints it.
+
+No timing is asserted (a shared machine makes any threshold flaky); what is asserted is that the figures exist and
+hang together, that the bulk loader's cases are real cases to the running system, and that the command's outputs
+are where it says. The benchmark itself is `make bench`, outside `make test`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import api, report
+from bench.bulk import bulk_load
+from bench.harness import REPO_ROOT, rss_mib, run_load
+from bench.load_spec import LoadSpec, RequestSpec
+from bench.system import ADMIN_PASSWORD, Backing, System
+
+EXTERNAL_PG = os.environ.get("REHAB_TEST_POSTGRES_URL")
+EXTERNAL_NATS = os.environ.get("REHAB_TEST_NATS_URL")
+LIST_FIELDS = {"id", "reference", "status", "country", "opened_at"}
+
+
+def test_the_load_generator_refuses_targets_off_this_machine() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        run_load(LoadSpec(base_url="http://192.0.2.10:80", requests=[RequestSpec(path="/")], duration=1))
+
+
+@pytest.mark.e2e
+def test_bulk_loaded_cases_are_cases_to_the_running_system(tmp_path: Path) -> None:
+    backing = Backing(postgres_admin_url=EXTERNAL_PG, nats_url=EXTERNAL_NATS)
+    backing.reset_streams()
+    system = System(tmp_path / "state", backing)
+    try:
+        loaded = bulk_load(system.database_url("intake"), system.state_dir / "secrets", 200, workers=1)
+        assert (loaded.loaded, loaded.total) == (200, 200) and loaded.sample_names
+        if not EXTERNAL_PG:  # sealed as intake seals them: no name in clear in the file
+            database = (system.state_dir / "intake.db").read_bytes()
+            assert not any(name.encode() in database for name in loaded.sample_names)
+
+        system.start()
+        healthz = run_load(LoadSpec(base_url=system.url, requests=[RequestSpec(path="/healthz")], concurrency=2,
+                                    duration=1))
+        assert healthz.ok > 0 and healthz.statuses == {"200": healthz.requests}
+        pids = system.pids()
+        expected = {"supervisor", "gateway", "intake", "referrals", "funds"} | (set() if EXTERNAL_NATS else {"nats"})
+        assert set(pids) == expected
+        assert all(rss_mib(pid) for pid in pids.values())
+
+        caseworker = api.staff(system.url, ADMIN_PASSWORD, {"casey": ["caseworker"]})["casey"]
+        name = loaded.sample_names[0]
+        found = caseworker.call("GET", "/api/intake/cases", params={"q": name})["items"]
+        assert found and all(set(item) == LIST_FIELDS for item in found)
+        # The search finds the person by the blind index; reading opens the fields with the service's own keys.
+        read = [caseworker.call("GET", f"/api/intake/cases/{item['id']}") for item in found]
+        assert name in [case["full_name"] for case in read]
+        # The reference counter was moved past the loaded cases: a new case gets a reference of its own.
+        new = caseworker.call("POST", "/api/intake/cases", json={"full_name": "Алеся Бартошук"})
+        assert new["reference"] not in {case["reference"] for case in read}
+    finally:
+        system.stop()
+        backing.drop_databases()
+
+
+def test_the_bench_command_prints_its_tables_and_keeps_the_raw_figures(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "baseline", "--duration", "0.5", "--warmup", "0",
+         "--no-results-md", "--raw-dir", str(tmp_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "### Throughput and latency" in done.stdout
+    for clients in (1, 16, 64):
+        assert f"| baseline: bare FastAPI /healthz | {clients} |" in done.stdout
+    [raw] = list(tmp_path.glob("*.json"))
+    figures = json.loads(raw.read_text())
+    assert set(figures["baseline"]) == {"1", "16", "64"}
+    for result in figures["baseline"].values():  # measured by the load generator, in a process of its own
+        assert result["requests"] > 0 and result["statuses"] == {"200": result["requests"]} and result["rps"] > 0
+        latency = result["latency_ms"]
+        assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+    assert figures["meta"]["machine"]["cores"] == os.cpu_count()
+    assert figures["memory"]["baseline app"]["idle"] > 0
+
+
+def test_results_md_keeps_other_sections_and_the_notes(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text(report.HEADER + "\n## Notes\n\nWritten by hand.\n")
+    report.write_section(results, "embedded", "SQLite — first", "table one")
+    report.write_section(results, "postgres", "PostgreSQL", "table two")
+    report.write_section(results, "embedded", "SQLite — second", "table three")
+    text = results.read_text()
+    assert "table one" not in text and "table three" in text and "table two" in text
+    assert text.index("table three") < text.index("table two") < text.index("## Notes")
+    assert text.endswith("Written by hand.\n")
+
+
+def test_targets_are_judged_from_the_figures() -> None:
+    def result(rps: float, p99: float) -> dict:
+        return {"rps": rps, "latency_ms": {"p99": p99}}
+
+    verdicts = report.targets({
+        "overhead": {"read case": {"16": {"direct": result(1000, 10), "gateway": result(400, 15)}},
+                     "healthz": {"16": {"direct": result(1000, 10), "gateway": result(10, 900)}}},
+        "operations": {"create case": {"16": {"latency_ms": {"p99": 12.0}}}},
+    })
+    met = {v["target"]: v["met"] for v in verdicts}
+    assert len(met) == 2  # healthz is not forwarded, so it is no gateway target
+    assert met["gateway ≥ 50% of direct req/s, p99 ≤ 2× (read case, 16 clients)"] is False
+    assert met["create case p99 < 30 ms at 16 clients"] is True
