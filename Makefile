@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/rehab up
 
 test: $(STAMP)
+	@tests/console/install-chromium.sh
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
