@@ -305,10 +305,11 @@ class Reckoning:
         gaps: dict[str, Any] = {}
         # Every event published is in the inbox of every consumer that takes it (consent changes included, which
         # leave no other trace that could be counted).
+        published = {producer: dict(self.rows(producer, "SELECT subject, count(*) FROM outbox "
+                                                        "WHERE published_at IS NOT NULL GROUP BY subject"))
+                     for producer in {producer for producer, _ in self.consumers().values()}}
         for durable, (producer, subjects) in self.consumers().items():
-            published = Counter(row[0] for row in self.rows(
-                producer, "SELECT subject FROM outbox WHERE published_at IS NOT NULL"))
-            wanted = sum(count for subject, count in published.items() if subject in subjects)
+            wanted = sum(count for subject, count in published[producer].items() if subject in subjects)
             consumer_service = durable.split("-", 1)[0]
             applied = self.count(consumer_service, "SELECT count(*) FROM inbox WHERE consumer = :durable",
                                  durable=durable)
