@@ -25,6 +25,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "telegram": "Telegram", "signal": "Signal", "email": "E-mail", "safety_notes": "Safety notes",
         "save": "Save", "created": "Case created", "possible_duplicates": "Possible duplicates: the same person may "
         "already have a case", "open_case": "Open the case",
+        "duplicates_before_save": "Nothing is saved yet. These cases have the same date of birth and the name in "
+        "another script or spelling. Open them to check (each opens in a new tab); if this is someone else, or a "
+        "separate case is needed, save anyway.", "save_anyway": "Save anyway",
         "needs": "Needs", "category": "Category", "urgency": "Urgency", "notes": "Notes", "add_need": "Add need",
         "consent": "Consent", "no_consent": "No consent recorded: nothing may be shared.",
         "share_contact": "Contact details may be shared", "share_health": "Health information may be shared",
@@ -37,7 +40,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "erase_confirm": "Yes, erase for ever", "cancel": "Cancel", "partner": "Partner",
         "find_partners": "Find partners",
         "display_name": "Name the partner sees", "language": "Language", "note": "Note for the partner",
-        "contact": "Contact for the partner", "health_summary": "Health summary",
+        "contact": "Contact for the partner", "how_to_reach": "How to reach the person",
+        "health_summary": "Health summary",
         "not_allowed": "The consent does not allow this", "send_referral": "Send the referral",
         "yes": "yes", "no": "no",
         "grants": "Grants", "donor": "Donor", "code": "Code", "budget": "Budget", "committed": "Committed",
@@ -61,6 +65,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "telegram": "Telegram", "signal": "Signal", "email": "Эл. почта", "safety_notes": "Заметки о безопасности",
         "save": "Сохранить", "created": "Дело создано", "possible_duplicates": "Возможные дубликаты: у этого человека "
         "уже может быть дело", "open_case": "Открыть дело",
+        "duplicates_before_save": "Пока ничего не сохранено. У этих дел та же дата рождения, а имя записано "
+        "другим алфавитом или иначе. Откройте их, чтобы проверить (каждое откроется в новой вкладке); если это "
+        "другой человек или нужно отдельное дело, всё равно сохраните.", "save_anyway": "Всё равно сохранить",
         "needs": "Потребности", "category": "Категория", "urgency": "Срочность", "notes": "Заметки",
         "add_need": "Добавить потребность", "consent": "Согласие",
         "no_consent": "Согласие не записано: ничего передавать нельзя.",
@@ -74,7 +81,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "erase_confirm": "Да, стереть навсегда", "cancel": "Отмена", "partner": "Партнёр",
         "find_partners": "Найти партнёров",
         "display_name": "Имя для партнёра", "language": "Язык", "note": "Заметка для партнёра",
-        "contact": "Контакт для партнёра", "health_summary": "Сведения о здоровье",
+        "contact": "Контакт для партнёра", "how_to_reach": "Как связаться с человеком",
+        "health_summary": "Сведения о здоровье",
         "not_allowed": "Согласие этого не разрешает", "send_referral": "Отправить направление", "yes": "да",
         "no": "нет",
         "grants": "Гранты", "donor": "Донор", "code": "Код", "budget": "Бюджет", "committed": "Зарезервировано",
@@ -98,6 +106,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "telegram": "Telegram", "signal": "Signal", "email": "Эл. пошта", "safety_notes": "Нататкі пра бяспеку",
         "save": "Захаваць", "created": "Справа створана", "possible_duplicates": "Магчымыя дублікаты: у гэтага "
         "чалавека ўжо можа быць справа", "open_case": "Адкрыць справу",
+        "duplicates_before_save": "Пакуль нічога не захавана. У гэтых справаў тая ж дата нараджэння, а імя "
+        "запісана іншым пісьмом або інакш. Адкрыйце іх, каб праверыць (кожная адкрыецца ў новай укладцы); калі "
+        "гэта іншы чалавек або патрэбна асобная справа, захавайце ўсё роўна.", "save_anyway": "Захаваць усё роўна",
         "needs": "Патрэбы", "category": "Катэгорыя", "urgency": "Тэрміновасць", "notes": "Нататкі",
         "add_need": "Дадаць патрэбу", "consent": "Згода",
         "no_consent": "Згода не запісана: нічога перадаваць нельга.",
@@ -110,7 +121,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "застаюцца толькі нумар і статус «сцёрта». Адмяніць гэта нельга.",
         "erase_confirm": "Так, сцерці назаўсёды", "cancel": "Адмена", "partner": "Партнёр",
         "find_partners": "Знайсці партнёраў", "display_name": "Імя для партнёра", "language": "Мова",
-        "note": "Нататка для партнёра", "contact": "Кантакт для партнёра", "health_summary": "Звесткі пра здароўе",
+        "note": "Нататка для партнёра", "contact": "Кантакт для партнёра", "how_to_reach": "Як звязацца з чалавекам",
+        "health_summary": "Звесткі пра здароўе",
         "not_allowed": "Згода гэтага не дазваляе", "send_referral": "Адправіць накіраванне", "yes": "так", "no": "не",
         "grants": "Гранты", "donor": "Донар", "code": "Код", "budget": "Бюджэт", "committed": "Зарэзервавана",
         "paid": "Выплачана", "available": "Даступна", "report_csv": "Справаздача па грантах (CSV)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -282,7 +283,8 @@ async def cases(v: VisitDep, q: str | None = None, cursor: str | None = None) ->
 
 @router.get("/console/cases/new", response_class=HTMLResponse)
 async def new_case(v: VisitDep) -> Response:
-    return render(v.request, "case_new.html", visit_=v, form={})
+    # One idempotency key per rendered form: a double click or a resent form opens one case, not two.
+    return render(v.request, "case_new.html", visit_=v, form={"idempotency_key": str(uuid.uuid4())})
 
 
 def _lines(text: str) -> list[str]:
@@ -303,14 +305,41 @@ def case_body(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+DUPLICATE_KEYS = ("full_name", "other_names", "date_of_birth")
+
+
 @router.post("/console/cases", response_class=HTMLResponse)
 async def create_case(v: VisitDep) -> Response:
-    form = {key: str(value) for key, value in (await v.request.form()).items() if key != "csrf"}
-    answer = await call(v, "POST", "/api/intake/cases", json=case_body(form))
+    """Save a new case, but first name the cases that may be the same person and let the caseworker look.
+
+    The warning page carries a seal of the names it was shown for: "save anyway" with the same names saves; changed
+    names are checked again.
+    """
+    submitted = await v.request.form()
+    form = {key: str(value) for key, value in submitted.items() if key not in ("csrf", "checked")}
+    form.setdefault("idempotency_key", str(uuid.uuid4()))
+    body = case_body(form)
+    names = {key: body[key] for key in DUPLICATE_KEYS if key in body}
+    names_seal = _names_seal(v, names)
+    if not hmac.compare_digest(str(submitted.get("checked", "")), names_seal):
+        check = await call(v, "POST", "/api/intake/cases/duplicates", json=names)
+        if not check.ok:
+            return render(v.request, "case_new.html", visit_=v, form=form, problem=check.problem, status=check.status)
+        if check.body["possible_duplicates"]:
+            return render(v.request, "case_new.html", visit_=v, form=form, checked=names_seal,
+                          duplicates=check.body["possible_duplicates"])
+    answer = await call(v, "POST", "/api/intake/cases", json=body, idempotency_key=form["idempotency_key"])
     if not answer.ok:
         return render(v.request, "case_new.html", visit_=v, form=form, problem=answer.problem, status=answer.status)
     return render(v.request, "case_created.html", visit_=v, case=answer.body,
                   duplicates=answer.body.get("possible_duplicates") or [])
+
+
+def _names_seal(v: Visit, names: dict[str, Any]) -> str:
+    """An HMAC of the names, bound to this session: proof that the duplicates shown were for exactly these names."""
+    canonical = json.dumps(names, ensure_ascii=False, sort_keys=True).encode()
+    return hmac.new(_csrf_key(v.request), b"duplicates checked\0" + v.token.encode() + b"\0" + canonical,
+                    hashlib.sha256).hexdigest()
 
 
 async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:

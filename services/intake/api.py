@@ -23,6 +23,8 @@ from services.intake.models import (
     ConsentPublic,
     ConsentSet,
     ConsentView,
+    DuplicateCheck,
+    DuplicatesFound,
     ErasedCase,
     NeedCreate,
     NeedPublic,
@@ -63,6 +65,18 @@ async def create_case(
     response.headers["ETag"] = domain.etag(created.id, domain.FIRST_VERSION)
     response.headers["Location"] = f"{router.prefix}/cases/{created.id}"
     return created
+
+
+@router.post("/cases/duplicates", response_model=DuplicatesFound)
+async def find_duplicates(
+    body: DuplicateCheck, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+) -> DuplicatesFound:
+    """The cases a new case with these names and birth date would be flagged against, before it is saved.
+
+    A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep.
+    """
+    return DuplicatesFound(possible_duplicates=service.find_duplicates(
+        session=session, vault=vault, audit=runtime.audit, check=body, actor=principal.sub))
 
 
 @router.get("/cases", response_model=Page[CaseListItem])

@@ -173,6 +173,12 @@ class Contact(StrictModel):
     email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
 
 
+def _past_birth_date(value: date | None) -> date | None:
+    if value is not None and not (EARLIEST_DATE <= value <= datetime.now(UTC).date()):
+        raise ValueError("the date of birth must be a past date after 1900")
+    return value
+
+
 class _PersonalFields(StrictModel):
     other_names: list[ShortText] = PydanticField(default_factory=list, max_length=20)
     date_of_birth: date | None = None
@@ -188,9 +194,7 @@ class _PersonalFields(StrictModel):
     @field_validator("date_of_birth")
     @classmethod
     def _born_in_the_past(cls, value: date | None) -> date | None:
-        if value is not None and not (EARLIEST_DATE <= value <= datetime.now(UTC).date()):
-            raise ValueError("the date of birth must be a past date after 1900")
-        return value
+        return _past_birth_date(value)
 
     @field_validator("release_date")
     @classmethod
@@ -202,6 +206,19 @@ class _PersonalFields(StrictModel):
 
 class CaseCreate(_PersonalFields):
     full_name: ShortText
+
+
+class DuplicateCheck(StrictModel):
+    """The names and birth date of a case not yet saved: enough to find the same person written another way."""
+
+    full_name: ShortText
+    other_names: list[ShortText] = PydanticField(default_factory=list, max_length=20)
+    date_of_birth: date | None = None
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _born_in_the_past(cls, value: date | None) -> date | None:
+        return _past_birth_date(value)
 
 
 class CaseUpdate(_PersonalFields):
@@ -259,6 +276,10 @@ class CasePublic(CaseSummary):
 
 
 class CaseCreated(CasePublic):
+    possible_duplicates: list[CaseRef]
+
+
+class DuplicatesFound(BaseModel):
     possible_duplicates: list[CaseRef]
 
 

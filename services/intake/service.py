@@ -35,6 +35,7 @@ from services.intake.models import (
     ConsentRecord,
     ConsentSet,
     ConsentView,
+    DuplicateCheck,
     ErasedCase,
     Need,
     NeedCreate,
@@ -85,6 +86,18 @@ def open_case(
         session.commit()
     log.info("case opened", case_id=case_id, possible_duplicates=len(duplicates))
     return created
+
+
+def find_duplicates(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, check: DuplicateCheck, actor: str,
+) -> list[CaseRef]:
+    """The cases that `open_case` would name as possible duplicates, asked before saving; nothing is stored but the
+    audit entry (who checked, never the name)."""
+    terms = vault.name_terms([check.full_name, *check.other_names], check.date_of_birth)
+    duplicates = _cases_with_terms(session, [t for kind, t in terms if kind == NAME_DOB_TERM])
+    audit.record(session, actor=actor, action="case.duplicate-check")
+    session.commit()
+    return duplicates
 
 
 def list_cases(
@@ -355,16 +368,15 @@ def _index_names(session: Session, case_id: str, terms: Iterable[tuple[str, str]
     session.add_all(CaseNameTerm(case_id=case_id, kind=kind, term=term) for kind, term in terms)
 
 
-def _cases_with_terms(session: Session, terms: list[str], *, excluding: str) -> list[CaseRef]:
+def _cases_with_terms(session: Session, terms: list[str], *, excluding: str | None = None) -> list[CaseRef]:
     """Cases (not erased) holding any of these name-and-birth terms: the same person, written another way."""
     if not terms:
         return []
     holders = select(CaseNameTerm.case_id).where(CaseNameTerm.kind == NAME_DOB_TERM, CaseNameTerm.term.in_(terms))
-    rows = session.execute(
-        select(Case.id, Case.reference)
-        .where(Case.id.in_(holders), Case.id != excluding, Case.status != domain.ERASED)
-        .order_by(Case.opened_at)
-    ).all()
+    statement = select(Case.id, Case.reference).where(Case.id.in_(holders), Case.status != domain.ERASED)
+    if excluding is not None:
+        statement = statement.where(Case.id != excluding)
+    rows = session.execute(statement.order_by(Case.opened_at)).all()
     return [CaseRef(id=row.id, reference=row.reference) for row in rows]
 
 

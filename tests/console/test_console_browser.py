@@ -85,6 +85,11 @@ class Api:
         assert made.status_code == 201, made.text
         return username
 
+    def cases_named(self, headers: dict[str, str], name: str) -> list[dict]:
+        found = self.http.get("/api/intake/cases", headers=headers, params={"q": name, "limit": 200})
+        assert found.status_code == 200, found.text
+        return found.json()["items"]
+
     def post(self, path: str, headers: dict[str, str], **body) -> dict:
         made = self.http.post(path, headers=headers, json=body)
         assert made.status_code == 201, made.text
@@ -126,16 +131,25 @@ def test_sign_in_create_a_duplicate_refer_approve_and_pay_in_a_real_browser(serv
             page.wait_for_url(served + "/console/cases")
             shot(page, "01-cases")
 
+            caseworker = api.bearer(caseworker_name, STAFF_PASSWORD)
+            known_before = len(api.cases_named(caseworker, person["russian"]))
             for written in (person["belarusian"], person["latin_passport"]):
                 page.goto(served + "/console/cases/new")
                 page.get_by_label("Full name").fill(written)
                 page.get_by_label("Date of birth").fill("1979-02-03")
                 page.get_by_label("Country").fill("LT")
-                page.get_by_role("button", name="Save").click()
+                page.get_by_role("button", name="Save", exact=True).click()
                 page.wait_for_selector("h1")
-            warning = page.locator("#duplicates")
-            assert warning.is_visible()
-            shot(page, "02-duplicate-warning")
+            first_reference = api.cases_named(caseworker, person["russian"])[0]["reference"]  # newest first
+            warning = page.locator("#duplicates")  # the second spelling: warned before anything is saved
+            assert warning.is_visible() and first_reference in warning.inner_text()
+            assert len(api.cases_named(caseworker, person["russian"])) == known_before + 1
+            assert page.get_by_label("Full name").input_value() == person["latin_passport"]
+            shot(page, "02-duplicate-warning-before-saving")
+            page.get_by_role("button", name="Save anyway").click()
+            page.wait_for_selector("h1")
+            assert len(api.cases_named(caseworker, person["russian"])) == known_before + 2
+            assert page.locator("#duplicates").is_visible()
 
             page.get_by_role("link", name="Open the case").click()
             case_id = page.url.rsplit("/", 1)[1]
@@ -159,7 +173,6 @@ def test_sign_in_create_a_duplicate_refer_approve_and_pay_in_a_real_browser(serv
             assert partner["name"] in page.locator("#referrals-h + ul").inner_text()
             shot(page, "04-case-with-referral")
 
-            caseworker = api.bearer(caseworker_name, STAFF_PASSWORD)
             deadline = time.monotonic() + 20
             while True:  # funds, too, learns the case from intake's event
                 made = api.http.post("/api/funds/disbursements", headers={**caseworker,

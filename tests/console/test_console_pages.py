@@ -167,19 +167,49 @@ def test_money_and_dates_are_written_as_each_locale_writes_them():
 
 # --- the caseworker ----------------------------------------------------------------------------------------------
 
-async def test_a_new_case_shows_possible_duplicates_and_search_finds_the_person_in_any_script(door: Door):
+def hidden(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"the page has no hidden {name}"
+    return found.group(1)
+
+
+async def case_count(visitor: httpx.AsyncClient) -> int:
+    return len(set(re.findall(r'href="/console/cases/([0-9a-f-]{36})"', (await visitor.get("/console/cases")).text)))
+
+
+async def test_a_new_case_warns_of_possible_duplicates_before_saving_and_search_finds_it_in_any_script(door: Door):
     visitor, _ = await signed_in(door, "caseworker")
     person = variants()[0]
     born = {"date_of_birth": "1988-04-12", "country": "LT"}
 
     first = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": person["belarusian"], **born})
-    second = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": person["latin_from_russian"],
-                                                                           **born})
     first_reference = re.search(r"BY-\d{4}-\d+", first.text).group(0)
+    cases_before = await case_count(visitor)
+    form = (await visitor.get("/console/cases/new")).text
+    second = {"csrf": csrf_of(form), "idempotency_key": hidden(form, "idempotency_key"),
+              "full_name": person["latin_from_russian"], **born}
+    warned = await visitor.post("/console/cases", data=second)
+    cases_while_warned = await case_count(visitor)
+    renamed = await visitor.post("/console/cases", data={**second, "checked": hidden(warned.text, "checked"),
+                                                         "full_name": person["russian"]})
+    saved = await visitor.post("/console/cases", data={**second, "checked": hidden(warned.text, "checked")})
+    resent = await visitor.post("/console/cases", data={**second, "checked": hidden(warned.text, "checked")})
+    cases_after = await case_count(visitor)
     found = await visitor.get("/console/cases", params={"q": person["russian"]})
 
     assert first.status_code == 200 and 'id="duplicates"' not in first.text
-    assert second.status_code == 200 and 'id="duplicates"' in second.text and first_reference in second.text
+    # before saving: the warning names the earlier case, the form keeps what was typed, and nothing is stored yet
+    assert warned.status_code == 200 and 'id="duplicates"' in warned.text and first_reference in warned.text
+    assert f'value="{person["latin_from_russian"]}"' in warned.text and i18n.MESSAGES["en"]["save_anyway"] in warned.text
+    assert cases_while_warned == cases_before
+    # other names than the ones warned about are checked again, not saved on the old "save anyway"
+    assert 'id="duplicates"' in renamed.text and i18n.MESSAGES["en"]["created"] not in renamed.text
+    assert hidden(renamed.text, "checked") != hidden(warned.text, "checked")
+    # "save anyway" saves once; the same form sent again opens no second case
+    assert saved.status_code == 200 and i18n.MESSAGES["en"]["created"] in saved.text
+    assert resent.status_code == 200 and re.search(r"BY-\d{4}-\d+", resent.text).group(0) == re.search(
+        r"BY-\d{4}-\d+", saved.text).group(0)
+    assert cases_after == cases_before + 1
     assert first_reference in found.text
 
 

@@ -238,7 +238,8 @@ async def test_a_retried_create_with_an_idempotency_key_opens_one_case(intake: I
 async def test_the_schema_matches_the_migrations(intake: Intake):
     migrations.check(intake.engine, SPEC.migrations_dir)  # raises on any difference
     paths = (await intake.client.get("/openapi.json")).json()["paths"]
-    assert {"/api/intake/cases", "/api/intake/cases/{case_id}", "/api/intake/cases/{case_id}/needs",
+    assert {"/api/intake/cases", "/api/intake/cases/duplicates", "/api/intake/cases/{case_id}",
+            "/api/intake/cases/{case_id}/needs",
             "/api/intake/cases/{case_id}/consent", "/api/intake/cases/{case_id}/timeline",
             "/api/intake/cases/{case_id}/close", "/api/intake/audit", "/api/intake/audit/verify"} <= set(paths)
     assert [p["name"] for p in paths["/api/intake/audit"]["get"]["parameters"]] == ["target_id", "limit", "cursor"]

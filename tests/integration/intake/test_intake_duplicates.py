@@ -61,3 +61,48 @@ async def test_a_closed_case_is_still_named_an_erased_one_is_not(intake: Intake)
     await intake.client.delete(f"/api/intake/cases/{erased['id']}", headers=intake.caseworker)
     again = await intake.create(full_name="Ihar Rybak", date_of_birth="1966-06-06")
     assert again["possible_duplicates"] == [{"id": closed["id"], "reference": closed["reference"]}]
+
+
+async def test_checking_before_saving_names_what_saving_would_and_stores_nothing(intake: Intake):
+    """The console asks before it saves: the check names the same cases creation would, opens no case, and leaves
+    an audit entry of who checked, never the name."""
+    person = _rows("name-variants.csv")[0]
+    spellings = list(person.values())
+    first = await intake.create(full_name=spellings[0], date_of_birth="1979-03-03")
+    listed_before = (await intake.client.get("/api/intake/cases", headers=intake.caseworker)).json()["items"]
+
+    async def check(**body) -> dict:
+        answer = await intake.client.post("/api/intake/cases/duplicates", json=body, headers=intake.caseworker)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    same = await check(full_name=spellings[-1], date_of_birth="1979-03-03")
+    by_other_name = await check(full_name="Someone Else", other_names=[spellings[1]], date_of_birth="1979-03-03")
+    another_birthday = await check(full_name=spellings[-1], date_of_birth="1979-03-04")
+    no_birthday = await check(full_name=spellings[-1])
+    created = await intake.create(full_name=spellings[-1], date_of_birth="1979-03-03")
+    listed_after = (await intake.client.get("/api/intake/cases", headers=intake.caseworker)).json()["items"]
+    audit = await intake.client.get("/api/intake/audit", headers=intake.auditor)
+
+    expected = [{"id": first["id"], "reference": first["reference"]}]
+    assert same == by_other_name == {"possible_duplicates": expected}
+    assert another_birthday == no_birthday == {"possible_duplicates": []}
+    assert created["possible_duplicates"] == expected  # the check and the save agree
+    assert len(listed_after) == len(listed_before) + 1  # four checks opened nothing; the save opened one
+    checks = [e for e in audit.json()["items"] if e["action"] == "case.duplicate-check"]
+    assert len(checks) == 4 and {e["target_id"] for e in checks} == {None}
+    assert spellings[-1] not in audit.text
+
+
+async def test_the_check_is_for_caseworkers_and_refuses_what_is_not_a_name(intake: Intake):
+    path = "/api/intake/cases/duplicates"
+    as_auditor = await intake.client.post(path, json={"full_name": "Янка Купала"}, headers=intake.auditor)
+    unknown_field = await intake.client.post(path, json={"full_name": "Янка Купала", "phone": "1"},
+                                             headers=intake.caseworker)
+    no_name = await intake.client.post(path, json={"date_of_birth": "1980-01-01"}, headers=intake.caseworker)
+    born_tomorrow = await intake.client.post(path, json={"full_name": "Янка", "date_of_birth": "2999-01-01"},
+                                             headers=intake.caseworker)
+
+    assert as_auditor.status_code == 403
+    for refused in (unknown_field, no_name, born_tomorrow):
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
