@@ -39,21 +39,21 @@ class AuditTrail:
     def __init__(self, tables: KitTables, key: bytes) -> None:
         self.table = tables.audit
         self._key = key
+        # Built once: `record` runs in almost every request, and building a statement costs more than running it.
+        self._last_hash = select(self.table.c.hash).order_by(self.table.c.seq.desc()).limit(1)
+        self._insert = insert(self.table)
 
     def record(self, session: Session, *, actor: str, action: str, target_id: str | None = None) -> None:
         """Append an entry inside the caller's transaction: the entry commits with the change it describes."""
         lock_for_chain(session, _AUDIT_CHAIN_LOCK)
-        prev = session.execute(select(self.table.c.hash).order_by(self.table.c.seq.desc()).limit(1)).scalar()
+        prev = session.execute(self._last_hash).scalar() or GENESIS
         entry_id = str(uuid.uuid4())
         at = datetime.now(UTC)
         rid = context.request_id()
-        session.execute(
-            insert(self.table).values(
-                id=entry_id, at=at, actor=actor, action=action, target_id=target_id, request_id=rid,
-                prev_hash=prev or GENESIS,
-                hash=_digest(self._key, prev or GENESIS, entry_id, at, actor, action, target_id, rid),
-            )
-        )
+        session.execute(self._insert, {
+            "id": entry_id, "at": at, "actor": actor, "action": action, "target_id": target_id, "request_id": rid,
+            "prev_hash": prev, "hash": _digest(self._key, prev, entry_id, at, actor, action, target_id, rid),
+        })
 
     def verify(self, session: Session) -> dict[str, Any]:
         prev = GENESIS

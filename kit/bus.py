@@ -33,7 +33,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from kit import context, logs, metrics, tracing
-from kit.db import is_sqlite, transaction
+from kit.db import GroupCommit, is_sqlite, transaction
 from kit.events import Envelope
 from kit.tables import KitTables
 
@@ -74,6 +74,7 @@ class BusOptions:
     stream_replicas: int = 1
     relay_batch: int = 200
     relay_poll_seconds: float = 1.0
+    publish_timeout: float = 2.0  # for the PubAcks of one relay batch
     fetch_batch: int = 64
     idle_fetches_before_check: int = 5
 
@@ -89,6 +90,9 @@ class Bus:
     tables: KitTables
     subscriptions: list[Subscription] = field(default_factory=list)
     options: BusOptions = field(default_factory=BusOptions)
+    # The process's shared transactions (kit.service sets it): the relay's marks and the consumers' inbox
+    # transactions then commit together with the requests' work, one fsync for all, off the event loop.
+    units: GroupCommit | None = None
 
     nc: NATS | None = None
     js: JetStreamContext | None = None
@@ -266,55 +270,82 @@ class Bus:
         return False
 
     async def publish_pending(self) -> int:
-        """Publish unpublished outbox rows in commit order; stop at the first failure so order is kept."""
+        """Publish unpublished outbox rows in commit order; stop at the first failure so order is kept.
+
+        The batch goes out with every PubAck awaited together (one round trip for the batch, not one per row):
+        the messages are written to the connection in order, and a row is marked sent only if it and every row
+        before it were acknowledged. A failure part-way leaves the rest unmarked; the rows after it that did get
+        through are sent again later and answered `duplicate` (same Nats-Msg-Id).
+        """
         outbox = self.tables.outbox
-        with transaction(self.session_factory) as session:
+        with self._reading() as session:
             rows = session.execute(
                 select(outbox.c.seq, outbox.c.subject, outbox.c.envelope, outbox.c.headers, outbox.c.created_at)
                 .where(outbox.c.published_at.is_(None))
                 .order_by(outbox.c.seq)
                 .limit(self.options.relay_batch)
             ).all()
-        self._report_backlog(rows)
+            self._report_backlog(session, rows)
         if not rows:
             return 0
         if self.js is None or not self.connected:
             raise ConnectionError("nats not connected")
         done: list[int] = []
         failure: Exception | None = None
-        for row in rows:
-            try:
+        acks: list[asyncio.Future] = []
+        try:
+            for row in rows:
                 with tracing.publishing(self.service, row.subject, json.loads(row.headers)) as headers:
-                    ack = await self.js.publish(row.subject, row.envelope.encode(), headers=headers, timeout=2)
-            except Exception as exc:  # a timeout does not mean "not stored": the retry reuses Nats-Msg-Id
-                failure = exc
+                    acks.append(await self.js.publish_async(row.subject, row.envelope.encode(), headers=headers))
+        except Exception as exc:
+            failure = exc
+        if acks:
+            await asyncio.wait(acks, timeout=self.options.publish_timeout)
+        for row, ack in zip(rows, acks):
+            if not ack.done() or ack.cancelled() or ack.exception() is not None:
+                # A timeout does not mean "not stored": the retry reuses Nats-Msg-Id.
+                failure = failure or (ack.exception() if ack.done() and not ack.cancelled() else None) \
+                    or TimeoutError("no PubAck in time")
                 break
             done.append(row.seq)
             metrics.EVENTS_PUBLISHED.labels(self.service).inc()
-            if ack.duplicate:
+            if ack.result().duplicate:
                 metrics.EVENTS_DUPLICATE_PUBACK.labels(self.service).inc()
+        for ack in acks:
+            if not ack.done():
+                ack.cancel()
         if done:
-            with transaction(self.session_factory) as session:
-                session.execute(
-                    update(outbox).where(outbox.c.seq.in_(done)).values(published_at=datetime.now(UTC))
-                )
+            now = datetime.now(UTC)
+            await self._write(lambda session: session.execute(
+                update(outbox).where(outbox.c.seq.in_(done)).values(published_at=now)))
         if failure is not None:
-            with transaction(self.session_factory) as session:
-                session.execute(
-                    update(outbox).where(outbox.c.seq == rows[len(done)].seq).values(attempts=outbox.c.attempts + 1)
-                )
+            failed_seq = rows[len(done)].seq
+            await self._write(lambda session: session.execute(
+                update(outbox).where(outbox.c.seq == failed_seq).values(attempts=outbox.c.attempts + 1)))
             raise failure
         return len(done)
 
-    def _report_backlog(self, rows: list) -> None:
+    def _reading(self):  # noqa: ANN202
+        """A read of committed rows only (never rows of a shared transaction not yet committed)."""
+        if self.units is not None:
+            return self.units.read()
+        return transaction(self.session_factory)
+
+    async def _write(self, work: Callable[[Session], object]) -> object:
+        """A unit of work: in the shared transaction when there is one, else in a transaction of its own."""
+        if self.units is not None:
+            return await self.units.run(work)
+        with transaction(self.session_factory) as session:
+            return work(session)
+
+    def _report_backlog(self, session: Session, rows: list) -> None:
         if not rows:
             metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
             metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(0)
             return
-        with transaction(self.session_factory) as session:
-            backlog = session.execute(
-                select(func.count()).select_from(self.tables.outbox).where(self.tables.outbox.c.published_at.is_(None))
-            ).scalar_one()
+        backlog = session.execute(
+            select(func.count()).select_from(self.tables.outbox).where(self.tables.outbox.c.published_at.is_(None))
+        ).scalar_one()
         oldest = rows[0].created_at
         if oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)
@@ -384,8 +415,9 @@ class Bus:
                             return  # the outer loop re-binds
                     continue
                 idle = 0
-                for msg in msgs:
-                    await self._handle(sub, msg)
+                # Handled side by side: their inbox transactions land in one shared commit (one fsync for the
+                # batch), applied in the order fetched; each message is acked or nak'd once its own outcome is known.
+                await asyncio.gather(*(self._handle(sub, msg) for msg in msgs))
         finally:
             try:
                 await psub.unsubscribe()
@@ -403,7 +435,10 @@ class Bus:
         token = context.set_request_id(envelope.requestid)
         try:
             with tracing.consuming(self.service, sub.durable, msg.subject, msg.headers, envelope.traceparent):
-                applied = self._apply(sub, envelope, handler, msg.subject)
+                if self.units is not None:
+                    applied = await self.units.run(lambda session: self._apply_in(session, sub, envelope, handler, msg.subject))
+                else:
+                    applied = self._apply(sub, envelope, handler, msg.subject)
         except Exception as exc:
             if deliveries >= self.options.max_deliver:
                 await self._park(sub, msg, event_id=envelope.id, error=exc)
@@ -423,46 +458,50 @@ class Bus:
             metrics.EVENTS_REDELIVERED_IGNORED.labels(self.service, sub.durable).inc()
 
     def _apply(self, sub: Subscription, envelope: Envelope, handler: Handler | None, subject: str) -> bool:
-        """Apply an event once: its inbox row and its effect commit together. False when it was applied before.
-
-        The inbox row is written first, so a conflict there means "already applied" (a redelivery, or another
-        replica at the same moment), while a conflict raised by the handler's own writes is a failure to retry.
-        """
-        inbox = self.tables.inbox
+        """Apply an event once, in a transaction of its own (a bus without shared transactions); see `_apply_in`."""
         session = self.session_factory()
         try:
-            try:
-                session.execute(
-                    insert(inbox).values(
-                        consumer=sub.durable, event_id=envelope.id, subject=subject, applied_at=datetime.now(UTC)
-                    )
-                )
-            except IntegrityError:
-                session.rollback()
-                return False
-            if handler is not None:
-                handler(session, envelope)
+            applied = self._apply_in(session, sub, envelope, handler, subject)
             session.commit()
-            return True
+            return applied
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
 
-    async def _park(self, sub: Subscription, msg: Msg, *, event_id: str, error: Exception) -> None:
-        with transaction(self.session_factory) as session:
+    def _apply_in(self, session: Session, sub: Subscription, envelope: Envelope, handler: Handler | None,
+                  subject: str) -> bool:
+        """Apply an event once: its inbox row and its effect commit together. False when it was applied before.
+
+        The inbox row is written first, so a conflict there means "already applied" (a redelivery, or another
+        replica at the same moment), while a conflict raised by the handler's own writes is a failure to retry.
+        """
+        try:
             session.execute(
-                insert(self.tables.dead_letters).values(
-                    consumer=sub.durable,
-                    event_id=event_id,
-                    subject=msg.subject,
-                    payload=msg.data.decode(errors="replace"),
-                    error=type(error).__name__,
-                    deliveries=msg.metadata.num_delivered or 1,
-                    parked_at=datetime.now(UTC),
+                insert(self.tables.inbox).values(
+                    consumer=sub.durable, event_id=envelope.id, subject=subject, applied_at=datetime.now(UTC)
                 )
             )
+        except IntegrityError:
+            session.rollback()
+            return False
+        if handler is not None:
+            handler(session, envelope)
+        return True
+
+    async def _park(self, sub: Subscription, msg: Msg, *, event_id: str, error: Exception) -> None:
+        await self._write(lambda session: session.execute(
+            insert(self.tables.dead_letters).values(
+                consumer=sub.durable,
+                event_id=event_id,
+                subject=msg.subject,
+                payload=msg.data.decode(errors="replace"),
+                error=type(error).__name__,
+                deliveries=msg.metadata.num_delivered or 1,
+                parked_at=datetime.now(UTC),
+            )
+        ))
         metrics.DEAD_LETTERS.labels(self.service, sub.durable).inc()
         log.error("event parked in dead letters", consumer=sub.durable, event_id=event_id, error_type=type(error).__name__)
         await msg.term()

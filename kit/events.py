@@ -67,16 +67,10 @@ def record_event(
         headers["traceparent"] = envelope.traceparent
     if envelope.requestid:
         headers["X-Request-ID"] = envelope.requestid
-    session.execute(
-        insert(tables.outbox).values(
-            event_id=envelope.id,
-            subject=type,
-            aggregate_id=subject,
-            envelope=envelope.to_bytes().decode(),
-            headers=json.dumps(headers),
-            created_at=envelope.time,
-            attempts=0,
-        )
-    )
+    # Parameters apart from the statement: a statement built with `.values(...)` costs more to build than to run.
+    session.execute(insert(tables.outbox), {
+        "event_id": envelope.id, "subject": type, "aggregate_id": subject, "envelope": envelope.to_bytes().decode(),
+        "headers": json.dumps(headers), "created_at": envelope.time, "published_at": None, "attempts": 0,
+    })
     session.info["outbox_dirty"] = True
     return envelope

@@ -47,6 +47,7 @@ class Runtime:
     audit: AuditTrail
     idempotency: Idempotency
     bus: Bus
+    units: db.GroupCommit
     extras: dict[str, Any] = field(default_factory=dict)
 
     def transaction(self):  # noqa: ANN201
@@ -79,16 +80,20 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
                            stream_replicas=settings.stream_replicas),
     )
 
-    @event.listens_for(factory, "after_commit")
+    group = db.GroupCommit(engine, factory)
+    bus.units = group
+
     def _wake_relay(session: Session) -> None:
         if session.info.pop("outbox_dirty", False):
             bus.wake()
+
+    group.on_commit(_wake_relay)
 
     runtime = Runtime(
         name=spec.name, settings=settings, engine=engine, session_factory=factory, tables=spec.tables,
         keyring=keyring, blind_index=BlindIndex(read_key_file(settings.blind_index_key_path)),
         audit=AuditTrail(spec.tables, read_key_file(settings.audit_key_path)),
-        idempotency=Idempotency(spec.tables, keyring.derived_keys("idempotency")), bus=bus,
+        idempotency=Idempotency(spec.tables, keyring.derived_keys("idempotency")), bus=bus, units=group,
     )
     bus.subscriptions = spec.subscriptions(runtime)
     return runtime
@@ -118,6 +123,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await runtime.bus.stop()
+            await runtime.units.close()
             runtime.engine.dispose()
 
     app = FastAPI(title=spec.title, description=spec.description, lifespan=lifespan,

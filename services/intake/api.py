@@ -1,4 +1,7 @@
-"""Intake's HTTP routes (SPEC §4, caseworkers only): parse, call one use case, shape the answer."""
+"""Intake's HTTP routes (SPEC §4, caseworkers only): parse, call one use case, shape the answer.
+
+The busiest routes run their use case through `runtime.units` (kit.db.GroupCommit): it commits together with the
+other requests of the moment, off the event loop, and answers once that commit is on disk."""
 
 from __future__ import annotations
 
@@ -48,8 +51,7 @@ VaultDep = Annotated[CaseVault, Depends(get_vault)]
 
 @router.post("/cases", status_code=201, response_model=CaseCreated)
 async def create_case(
-    body: CaseCreate, request: Request, response: Response, runtime: RuntimeDep, session: SessionDep, vault: VaultDep,
-    principal: Caseworker,
+    body: CaseCreate, request: Request, response: Response, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> Any:
     """Open a case. Creation is never refused for a duplicate: `possible_duplicates` names the likely ones."""
     def open_case(in_session: Any, *, commit: bool) -> CaseCreated:
@@ -61,7 +63,7 @@ async def create_case(
             request, principal=principal.sub, session_factory=runtime.session_factory, required=False,
             action=lambda in_session: (201, open_case(in_session, commit=False)),
         )
-    created = open_case(session, commit=True)
+    created = await runtime.units.run(lambda session: open_case(session, commit=True))
     response.headers["ETag"] = domain.etag(created.id, domain.FIRST_VERSION)
     response.headers["Location"] = f"{router.prefix}/cases/{created.id}"
     return created
@@ -69,31 +71,33 @@ async def create_case(
 
 @router.post("/cases/duplicates", response_model=DuplicatesFound)
 async def find_duplicates(
-    body: DuplicateCheck, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    body: DuplicateCheck, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> DuplicatesFound:
     """The cases a new case with these names and birth date would be flagged against, before it is saved.
 
     A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep.
     """
-    return DuplicatesFound(possible_duplicates=service.find_duplicates(
-        session=session, vault=vault, audit=runtime.audit, check=body, actor=principal.sub))
+    return DuplicatesFound(possible_duplicates=await runtime.units.run(lambda session: service.find_duplicates(
+        session=session, vault=vault, audit=runtime.audit, check=body, actor=principal.sub)))
 
 
 @router.get("/cases", response_model=Page[CaseListItem])
 async def list_cases(
-    session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
     q: Annotated[str | None, Query(max_length=200, description="a name, in any script or spelling")] = None,
     status: CaseStatus | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
-    return service.list_cases(session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=q,
-                              status=status, limit=limit, cursor=cursor)
+    return await runtime.units.run(lambda session: service.list_cases(
+        session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=q, status=status, limit=limit,
+        cursor=cursor))
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic | ErasedCase)
 async def read_case(
-    case_id: CaseId, response: Response, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    case_id: CaseId, response: Response, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> CasePublic | ErasedCase:
-    case, etag = service.read_case(session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub)
+    case, etag = await runtime.units.run(lambda session: service.read_case(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub))
     if etag:
         response.headers["ETag"] = etag
     return case

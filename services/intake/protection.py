@@ -91,7 +91,13 @@ class CaseVault:
         row = session.get(CaseKey, case_id)
         if row is None:
             raise DecryptionError("the case's data key does not exist")
-        return self.keks.unwrap(WrappedKey(row.kid, row.wrapped))
+        return self.unwrap_case_key(row.kid, row.wrapped)
+
+    def unwrap_case_key(self, kid: str | None, wrapped: bytes | None) -> bytes:
+        """A data key from its stored wrap (read along with the case); `DecryptionError` when there is none."""
+        if kid is None or wrapped is None:
+            raise DecryptionError("the case's data key does not exist")
+        return self.keks.unwrap(WrappedKey(kid, wrapped))
 
     # ---- fields --------------------------------------------------------------------------------------------------
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, distinct, func, or_
+from sqlalchemy import and_, bindparam, delete, distinct, func, insert, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
@@ -50,6 +51,9 @@ log = logs.get("intake")
 
 CASES, NEEDS = "cases", "needs"
 LIST_FIELDS = {"other_names", "languages", "articles"}
+CASE_TABLE, CASE_KEY_TABLE = Case.__table__, CaseKey.__table__
+TERM_TABLE, TIMELINE_TABLE = CaseNameTerm.__table__, TimelineEntry.__table__
+
 NAME_FIELDS = {"full_name", "other_names", "date_of_birth"}
 
 
@@ -66,22 +70,26 @@ def open_case(
     case_id = str(uuid.uuid4())
     data_key, wrapped = vault.new_case_key()
     personal = case_in.model_dump(mode="json", include=set(PERSONAL_FIELDS))
-    case = Case(
-        id=case_id, reference=domain.reference(now.year, _next_reference_number(session, now.year)),
-        status=domain.OPEN, country=case_in.country, opened_at=now, updated_at=now,
-        **{_column(field): vault.seal(data_key, CASES, _column(field), case_id, personal[field]) for field in PERSONAL_FIELDS},
-    )
-    session.add(case)
-    session.flush()  # the case row first: the key and the index terms refer to it
-    session.add(CaseKey(case_id=case_id, kid=wrapped.kid, wrapped=wrapped.blob, created_at=now))
+    reference = domain.reference(now.year, _next_reference_number(session, now.year))
     terms = vault.name_terms([case_in.full_name, *case_in.other_names], case_in.date_of_birth)
+    # Looked up before this case's own terms are written, so it cannot find itself.
     duplicates = _cases_with_terms(session, [t for kind, t in terms if kind == NAME_DOB_TERM], excluding=case_id)
+    # Core inserts, one statement per table (the terms in one executemany): the ORM's unit of work would build an
+    # object per row and flush them in several rounds, which cost more than the whole rest of this function.
+    session.execute(insert(CASE_TABLE), {
+        "id": case_id, "reference": reference, "status": domain.OPEN, "country": case_in.country, "opened_at": now,
+        "updated_at": now, "closed_at": None, "erased_at": None, "version": domain.FIRST_VERSION,
+        **{_column(field): vault.seal(data_key, CASES, _column(field), case_id, personal[field]) for field in PERSONAL_FIELDS},
+    })
+    session.execute(insert(CASE_KEY_TABLE), {"case_id": case_id, "kid": wrapped.kid, "wrapped": wrapped.blob,
+                                             "created_at": now, "rewrapped_at": None})
     _index_names(session, case_id, terms)
-    _note(session, case_id, now, "case.opened", {"reference": case.reference})
+    _note(session, case_id, now, "case.opened", {"reference": reference})
     events.publish(session, events.CASE_OPENED, events.CaseOpened(
-        case_id=case_id, reference=case.reference, country=case.country, opened_at=now), case_id=case_id)
+        case_id=case_id, reference=reference, country=case_in.country, opened_at=now), case_id=case_id)
     audit.record(session, actor=actor, action="case.create", target_id=case_id)
-    created = CaseCreated(**_public(case, personal).model_dump(), possible_duplicates=duplicates)
+    created = CaseCreated(id=case_id, reference=reference, status=domain.OPEN, country=case_in.country, opened_at=now,
+                          closed_at=None, updated_at=now, **personal, possible_duplicates=duplicates)
     if commit:
         session.commit()
     log.info("case opened", case_id=case_id, possible_duplicates=len(duplicates))
@@ -137,11 +145,18 @@ def read_case(
     *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str,
 ) -> tuple[CasePublic | ErasedCase, str | None]:
     """The whole case, decrypted, with its ETag; an erased case is only its reference and status."""
-    case = _get_case(session, case_id)
+    # The case row and its wrapped key in one Core select: two ORM `get`s cost several times the query.
+    case = session.execute(_CASE_WITH_KEY, {"case_id": case_id}).first()
+    if case is None:
+        raise _no_such_case()
     if case.status == domain.ERASED:
         return _erased(case), None
     audit.record(session, actor=actor, action="case.read", target_id=case.id)
-    public = _public(case, _open_fields(session, vault, case))
+    try:
+        data_key = vault.unwrap_case_key(case.kid, case.wrapped)
+    except DecryptionError:
+        raise _undecryptable(case) from None
+    public = _public(case, _open_fields(session, vault, case, data_key=data_key))
     session.commit()
     return public, domain.etag(case.id, case.version)
 
@@ -342,11 +357,32 @@ def note_on_timeline(
 
 # ---- helpers ----------------------------------------------------------------------------------------------------
 
+# The statements of the hot paths, built once with bound parameters: building a statement costs more than running it.
+_CASE_WITH_KEY = (
+    select(CASE_TABLE, CASE_KEY_TABLE.c.kid, CASE_KEY_TABLE.c.wrapped)
+    .outerjoin(CASE_KEY_TABLE, CASE_KEY_TABLE.c.case_id == CASE_TABLE.c.id)
+    .where(CASE_TABLE.c.id == bindparam("case_id"))
+)
+_CASES_WITH_TERMS = (
+    select(CASE_TABLE.c.id, CASE_TABLE.c.reference)
+    .where(
+        CASE_TABLE.c.id.in_(select(TERM_TABLE.c.case_id).where(
+            TERM_TABLE.c.kind == NAME_DOB_TERM, TERM_TABLE.c.term.in_(bindparam("terms", expanding=True)))),
+        CASE_TABLE.c.id != bindparam("excluding"), CASE_TABLE.c.status != domain.ERASED,
+    )
+    .order_by(CASE_TABLE.c.opened_at)
+)
+
+
 def _get_case(session: Session, case_id: str, *, lock: bool = False) -> Case:
     case = session.get(Case, case_id, with_for_update=lock)
     if case is None:
-        raise Problem(404, "There is no case with this id.", kind="case-not-found")
+        raise _no_such_case()
     return case
+
+
+def _no_such_case() -> Problem:
+    return Problem(404, "There is no case with this id.", kind="case-not-found")
 
 
 def _next_reference_number(session: Session, year: int) -> int:
@@ -354,34 +390,38 @@ def _next_reference_number(session: Session, year: int) -> int:
 
     One upsert statement: on PostgreSQL concurrent openings queue on the row lock, on SQLite on the write lock.
     """
+    return session.execute(_counter_upsert(session.get_bind().dialect.name), {"year": year}).scalar_one()
+
+
+@cache
+def _counter_upsert(dialect: str) -> Any:
     table = ReferenceCounter.__table__
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(table).values(year=year, last_number=1)
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_for(table).values(year=bindparam("year"), last_number=1)
         .on_conflict_do_update(index_elements=[table.c.year], set_={"last_number": table.c.last_number + 1})
         .returning(table.c.last_number)
     )
-    return session.execute(statement).scalar_one()
 
 
 def _index_names(session: Session, case_id: str, terms: Iterable[tuple[str, str]]) -> None:
-    session.add_all(CaseNameTerm(case_id=case_id, kind=kind, term=term) for kind, term in terms)
+    rows = [{"case_id": case_id, "kind": kind, "term": term} for kind, term in terms]
+    if rows:
+        session.execute(insert(TERM_TABLE), rows)
 
 
 def _cases_with_terms(session: Session, terms: list[str], *, excluding: str | None = None) -> list[CaseRef]:
     """Cases (not erased) holding any of these name-and-birth terms: the same person, written another way."""
     if not terms:
         return []
-    holders = select(CaseNameTerm.case_id).where(CaseNameTerm.kind == NAME_DOB_TERM, CaseNameTerm.term.in_(terms))
-    statement = select(Case.id, Case.reference).where(Case.id.in_(holders), Case.status != domain.ERASED)
-    if excluding is not None:
-        statement = statement.where(Case.id != excluding)
-    rows = session.execute(statement.order_by(Case.opened_at)).all()
+    # No case has the empty id: a check before saving (nothing to exclude) uses the same prepared statement.
+    rows = session.execute(_CASES_WITH_TERMS, {"terms": terms, "excluding": excluding or ""}).all()
     return [CaseRef(id=row.id, reference=row.reference) for row in rows]
 
 
 def _note(session: Session, case_id: str, at: datetime, kind: str, details: dict[str, Any]) -> None:
-    session.add(TimelineEntry(case_id=case_id, at=at, kind=kind, source="intake", details=details))
+    session.execute(insert(TIMELINE_TABLE), {"case_id": case_id, "at": at, "kind": kind, "source": "intake",
+                                             "details": details})
 
 
 def _column(field: str) -> str:

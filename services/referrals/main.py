@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import event
 from sqlmodel import Session
 
 from kit import logs
@@ -27,10 +26,11 @@ def forget_for_good(runtime: Runtime) -> None:
     checkpoint also truncates the write-ahead log, which still held the key's old page.
     """
 
-    @event.listens_for(runtime.session_factory, "after_commit")
     def _truncate_wal(session: Session) -> None:
         if session.info.pop(vault.SHREDDED, False):
             checkpoint_wal(runtime.engine)
+
+    runtime.units.on_commit(_truncate_wal)  # after the commit that holds the shredding, shared or not
 
 
 async def watch(runtime: Runtime) -> None:
