@@ -130,8 +130,8 @@ def list_cases(
 
 
 # How far the index entries of a candidate driving term are counted to choose the rarest: enough to tell a rare
-# term from a common one, without reading all of a common one.
-_COUNT_UP_TO = 500
+# term from a common one (a surname from a given name), without reading all of a common one.
+_COUNT_UP_TO = 5_000
 # Engines whose database had no pending part of the name index: a part does not become pending again.
 _complete_index: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
