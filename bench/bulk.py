@@ -153,7 +153,7 @@ def build_chunk(job: tuple[int, int]) -> BuiltChunk:
         built.opened_years.append(opened_at.year)
         built.keys.append(b.keys.row({"case_id": case_id, "kid": wrapped.kid, "wrapped": wrapped.blob,
                                       "created_at": opened_at, "rewrapped_at": None}))
-        built.terms.extend(b.terms.row({"case_id": case_id, "kind": kind, "term": term})
+        built.terms.extend(b.terms.row({"case_id": case_id, "kind": kind, "term": term, "opened_at": opened_at})
                            for kind, term in b.vault.name_terms([body.full_name, *body.other_names], body.date_of_birth))
         if index % SAMPLE_EVERY == 0:
             built.sample_names.append(body.full_name)

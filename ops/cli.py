@@ -26,6 +26,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "users": ("gateway.manage", "Staff users: add, list, disable, reset a password."),
     "clients": ("gateway.manage", "Partner API clients: add, list, revoke."),
     "keys": ("services.intake.manage", "Field-encryption keys: rotate."),
+    "names": ("services.intake.manage", "The blind index of names: rebuild it after an upgrade."),
     "ledger": ("services.funds.manage", "The funds ledger: check that it balances."),
     "audit": ("ops.audit", "Audit trails: verify their hash chains."),
 }

@@ -1,10 +1,15 @@
-"""Operator commands for intake's field-encryption keys; `rehab keys …` runs `python -m services.intake.manage keys …`.
+"""Operator commands for intake's field-encryption keys and name index; `rehab keys …` runs
+`python -m services.intake.manage keys …`, `rehab names …` runs `… manage names …`.
 
 `keys rotate` adds a new key-encryption key (KEK) to the keyring file and makes it active, then re-wraps every case's
 data key under it, in small transactions, while the service keeps running: the service re-reads the keyring file
 when it changes, so it can open keys wrapped either way, and wraps new ones under the new KEK. The data keys
 themselves, and so every ciphertext, stay as they are. Old KEKs stay in the file until nothing uses them any more
 (`keys status` shows what each one still wraps).
+
+`names reindex` writes every case's blind-index terms again from its decrypted names (after an upgrade that added
+a kind of term: the terms are keyed hashes of the names, which only the names give), in small transactions, while
+the service keeps running; then it deletes the `name_index_pending` rows, and searches use the new terms.
 """
 
 from __future__ import annotations
@@ -15,18 +20,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import typer
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlmodel import Session
 
 from kit import db
-from kit.crypto import DecryptionError, WrappedKey, add_key_to_file
+from kit.crypto import BlindIndex, DecryptionError, WrappedKey, add_key_to_file
+from kit.secrets import read_key_file
+from services.intake import service
 from services.intake.config import IntakeSettings
-from services.intake.models import CaseKey
-from services.intake.protection import KeyEncryptionKeys
+from services.intake.models import CaseKey, NameIndexPending
+from services.intake.protection import CaseVault, KeyEncryptionKeys
 
 app = typer.Typer(name="intake-manage", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Field-encryption keys: rotate, status.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+names_app = typer.Typer(help="The blind index of names: rebuild it after an upgrade.", no_args_is_help=True)
+app.add_typer(names_app, name="names")
 
 
 @dataclass
@@ -119,6 +128,60 @@ def wrapped_counts(engine: Engine) -> Counter[str]:
     with engine.connect() as conn:
         rows = conn.execute(select(CaseKey.kid, func.count()).group_by(CaseKey.kid)).all()
     return Counter({kid: count for kid, count in rows})
+
+
+@dataclass
+class ReindexReport:
+    reindexed: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    pending_cleared: list[str] = field(default_factory=list)
+
+
+@names_app.command("reindex")
+def reindex_command(
+    batch_size: int = typer.Option(200, min=1, max=10_000, help="cases re-indexed per transaction"),
+) -> None:
+    """Write every case's name terms again from its names, then let searches use every kind of term."""
+    settings = IntakeSettings()
+    engine = _engine(settings)
+    try:
+        vault = CaseVault(KeyEncryptionKeys(settings.kek_path), BlindIndex(read_key_file(settings.blind_index_key_path)))
+        report = reindex(engine, vault, batch_size=batch_size)
+    finally:
+        engine.dispose()
+    typer.echo(f"cases re-indexed: {report.reindexed}; parts of the index now complete: "
+               f"{', '.join(report.pending_cleared) or 'none were pending'}")
+    if report.unreadable:
+        typer.echo(f"error: {len(report.unreadable)} cases' names could not be decrypted (case ids below); their "
+                   "old terms stay, and the index stays marked pending", err=True)
+        for case_id in report.unreadable:
+            typer.echo(case_id, err=True)
+        raise typer.Exit(1)
+
+
+def reindex(engine: Engine, vault: CaseVault, *, batch_size: int = 200) -> ReindexReport:
+    """Every case (not erased) gets the terms `CaseVault.name_terms` gives its names now, in place of its old
+    ones, batch by batch in id order, each batch's cases locked meanwhile (a rename at the same time is not
+    undone). Then, unless some case could not be read, no part of the index is pending any more."""
+    report = ReindexReport()
+    factory = db.make_session_factory(engine)
+    started = datetime.now(UTC)
+    after = ""
+    while True:
+        with db.transaction(factory) as session:
+            read, unreadable = service.reindex_names(session=session, vault=vault, after=after, limit=batch_size)
+        report.reindexed += len(read) - len(unreadable)
+        report.unreadable += unreadable
+        if len(read) < batch_size:
+            break
+        after = read[-1]
+    if not report.unreadable:
+        with db.transaction(factory) as session:
+            # Only what was pending before this pass began: every case opened since has all its terms anyway.
+            parts = session.execute(select(NameIndexPending.part).where(NameIndexPending.since <= started)).scalars().all()
+            session.execute(delete(NameIndexPending).where(NameIndexPending.part.in_(parts)))
+            report.pending_cleared = sorted(parts)
+    return report
 
 
 def _engine(settings: IntakeSettings) -> Engine:

@@ -44,12 +44,16 @@ class Case(IntakeTable, table=True):
     """A person's case. Only reference, status, country and dates are in clear; everything else is sealed."""
 
     __tablename__ = "cases"
+    # The case list's order (newest first, the id breaking ties) and its cursor, with or without a status: one
+    # range of one index each, read no further than the page.
+    __table_args__ = (Index("ix_cases_opened_at_id", "opened_at", "id"),
+                      Index("ix_cases_status_opened_at_id", "status", "opened_at", "id"))
 
     id: str = Field(primary_key=True, max_length=36)
     reference: str = Field(unique=True, max_length=20)
-    status: str = Field(max_length=16, index=True)
+    status: str = Field(max_length=16)
     country: str | None = Field(default=None, max_length=2)
-    opened_at: datetime = Field(index=True)
+    opened_at: datetime
     updated_at: datetime
     closed_at: datetime | None = None
     erased_at: datetime | None = None
@@ -79,14 +83,29 @@ class CaseKey(IntakeTable, table=True):
 
 
 class CaseNameTerm(IntakeTable, table=True):
-    """Blind-index terms of a case's names: keyed HMACs, for duplicates and search without decrypting."""
+    """Blind-index terms of a case's names: keyed HMACs, for duplicates and search without decrypting.
+
+    `opened_at` is the case's own (it never changes), copied here so that the index `(kind, term, opened_at,
+    case_id)` gives a term's cases newest first, in the order and with the cursor of the case list: a search reads
+    one page of index entries, however many people share a name."""
 
     __tablename__ = "case_name_terms"
-    __table_args__ = (Index("ix_case_name_terms_kind_term", "kind", "term"),)
+    __table_args__ = (Index("ix_case_name_terms_search", "kind", "term", "opened_at", "case_id"),)
 
     case_id: str = Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), primary_key=True))
     kind: str = Field(primary_key=True, max_length=16)
     term: str = Field(primary_key=True, max_length=64)
+    opened_at: datetime
+
+
+class NameIndexPending(IntakeTable, table=True):
+    """A part of the name index that cases opened before it existed do not have yet (`rehab names reindex` builds
+    it and deletes the row); searches do not rely on that part meanwhile."""
+
+    __tablename__ = "name_index_pending"
+
+    part: str = Field(primary_key=True, max_length=32)
+    since: datetime
 
 
 class ReferenceCounter(IntakeTable, table=True):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import date
+from itertools import combinations, islice
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,16 @@ from services.intake.models import CaseKey
 
 PAD_TO = 32
 TOKEN_TERM = "token"  # one term per word of any of the case's names: `GET /cases?q=`
+PAIR_TERM = "pair"  # one term per two words of the case's names (any two, across all of them): searches of 2+ words
 NAME_DOB_TERM = "name_dob"  # one term per whole name (and patronymic-less variant) with the date of birth: duplicates
-_TERM_DOMAINS = {TOKEN_TERM: "intake.name-token.v1", NAME_DOB_TERM: "intake.name-dob.v1"}
+_TERM_DOMAINS = {TOKEN_TERM: "intake.name-token.v1", PAIR_TERM: "intake.name-pair.v1",
+                 NAME_DOB_TERM: "intake.name-dob.v1"}
+# A case whose names hold more distinct words than this gets one `MANY_WORDS` pair row instead of every pair (which
+# would be words² rows); a search of two or more words always looks at those cases too. Not a keyed hash: it says
+# only that the case has many name words, which the number of its token rows says already.
+MAX_PAIRED_WORDS = 12
+MANY_WORDS = "*"
+MAX_QUERY_PAIRS = 10  # pairs of a long query looked at to choose the rarest; any one pair finds every match
 
 
 class KeyEncryptionKeys:
@@ -116,8 +125,14 @@ class CaseVault:
     # ---- blind index ---------------------------------------------------------------------------------------------
 
     def name_terms(self, names: list[str], date_of_birth: date | None) -> set[tuple[str, str]]:
-        """(kind, term) pairs for a case's names: a term per word, and per whole name with the date of birth."""
-        terms = {(TOKEN_TERM, self._term(TOKEN_TERM, word)) for name in names for word in name_keys.tokens(name)}
+        """(kind, term) pairs for a case's names: a term per word, per two words (of any of its names), and per
+        whole name with the date of birth."""
+        words = {word for name in names for word in name_keys.tokens(name)}
+        terms = {(TOKEN_TERM, self._term(TOKEN_TERM, word)) for word in words}
+        if len(words) > MAX_PAIRED_WORDS:
+            terms.add((PAIR_TERM, MANY_WORDS))
+        else:
+            terms |= {(PAIR_TERM, self._pair(a, b)) for a, b in combinations(sorted(words), 2)}
         if date_of_birth is not None:
             terms |= {(NAME_DOB_TERM, self._term(NAME_DOB_TERM, key))
                       for key in name_keys.name_and_birth_keys(names, date_of_birth)}
@@ -126,6 +141,15 @@ class CaseVault:
     def query_terms(self, query: str) -> set[str]:
         """The word terms a search must all find, whatever script or spelling the query is written in."""
         return {self._term(TOKEN_TERM, word) for word in name_keys.tokens(query)}
+
+    def query_pair_terms(self, query: str) -> list[str]:
+        """Pair terms of a query's words (at most `MAX_QUERY_PAIRS`): a case holding every word of the query holds
+        each of them, or the `MANY_WORDS` row. Empty for a query of one distinct word."""
+        words = sorted(set(name_keys.tokens(query)))
+        return [self._pair(a, b) for a, b in islice(combinations(words, 2), MAX_QUERY_PAIRS)]
+
+    def _pair(self, a: str, b: str) -> str:
+        return self._term(PAIR_TERM, f"{a} {b}")  # sorted by the callers; a key never holds a space
 
     def _term(self, kind: str, key: str) -> str:
         return self.blind_index.term(_TERM_DOMAINS[kind], key)

@@ -4,18 +4,19 @@ then commits. Every read of personal data leaves an audit entry too, committed w
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, distinct, func, insert, or_
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from kit import logs
 from kit.audit import AuditTrail
-from kit.crypto import DecryptionError
+from kit.crypto import DecryptionError, WrappedKey
 from kit.pagination import decode_cursor, encode_cursor
 from kit.problems import Problem
 from services.intake import domain, events
@@ -38,6 +39,7 @@ from services.intake.models import (
     ConsentView,
     DuplicateCheck,
     ErasedCase,
+    NameIndexPending,
     Need,
     NeedCreate,
     NeedPublic,
@@ -45,7 +47,14 @@ from services.intake.models import (
     TimelineEntry,
     TimelineEntryPublic,
 )
-from services.intake.protection import NAME_DOB_TERM, TOKEN_TERM, CaseVault, scrub_write_ahead_log
+from services.intake.protection import (
+    MANY_WORDS,
+    NAME_DOB_TERM,
+    PAIR_TERM,
+    TOKEN_TERM,
+    CaseVault,
+    scrub_write_ahead_log,
+)
 
 log = logs.get("intake")
 
@@ -83,7 +92,7 @@ def open_case(
     })
     session.execute(insert(CASE_KEY_TABLE), {"case_id": case_id, "kid": wrapped.kid, "wrapped": wrapped.blob,
                                              "created_at": now, "rewrapped_at": None})
-    _index_names(session, case_id, terms)
+    _index_names(session, case_id, now, terms)
     _note(session, case_id, now, "case.opened", {"reference": reference})
     events.publish(session, events.CASE_OPENED, events.CaseOpened(
         case_id=case_id, reference=reference, country=case_in.country, opened_at=now), case_id=case_id)
@@ -112,33 +121,124 @@ def list_cases(
     *, session: Session, vault: CaseVault, audit: AuditTrail, actor: str, query: str | None, status: str | None,
     limit: int, cursor: str | None,
 ) -> dict[str, Any]:
-    """Cases newest first, without personal data; `query` finds names in any script through the blind index."""
-    statement = select(Case).order_by(Case.opened_at.desc(), Case.id.desc()).limit(limit + 1)
-    if status:
-        statement = statement.where(Case.status == status)
+    """Cases newest first, without personal data; `query` finds names in any script through the blind index.
+
+    A search walks the index entries of one term newest first, the rarest the query has, and keeps the cases that
+    also hold every other word: a page costs about a page of index entries, not one per person sharing a name.
+    """
+    position = _decode_position(cursor) if cursor else None
     if query is not None and query.strip():
-        terms = vault.query_terms(query)
-        if not terms:
+        words = vault.query_terms(query)
+        if not words:
             raise Problem(422, "A search needs at least one word of a name.", kind="empty-search")
-        having_every_word = (
-            select(CaseNameTerm.case_id)
-            .where(CaseNameTerm.kind == TOKEN_TERM, CaseNameTerm.term.in_(terms))
-            .group_by(CaseNameTerm.case_id)
-            .having(func.count(distinct(CaseNameTerm.term)) == len(terms))
-        )
-        statement = statement.where(Case.id.in_(having_every_word))
         audit.record(session, actor=actor, action="case.search")  # who looked for a person by name, never the name
-    if cursor:
-        opened_at, case_id = _decode_position(cursor)
-        statement = statement.where(or_(Case.opened_at < opened_at, and_(Case.opened_at == opened_at, Case.id < case_id)))
-    rows = session.exec(statement).all()
+        rows = _search(session, vault, query, words, status=status, limit=limit + 1, position=position)
+    else:
+        c = Case.__table__.c
+        statement = select(*_list_columns()).order_by(c.opened_at.desc(), c.id.desc()).limit(limit + 1)
+        if status:
+            statement = statement.where(c.status == status)
+        if position:
+            statement = statement.where(_before(c.opened_at, c.id, position))
+        rows = session.execute(statement).all()
     session.commit()
     page = rows[:limit]
     return {
-        "items": [CaseListItem(id=c.id, reference=c.reference, status=c.status, country=c.country, opened_at=c.opened_at)
-                  for c in page],
+        "items": [CaseListItem(id=r.id, reference=r.reference, status=r.status, country=r.country, opened_at=r.opened_at)
+                  for r in page],
         "next_cursor": _encode_position(page[-1].opened_at, page[-1].id) if len(rows) > limit else None,
     }
+
+
+# How far the index entries of a candidate driving term are counted to choose the rarest: enough to tell a rare
+# term from a common one (a surname from a given name), without reading all of a common one.
+_COUNT_UP_TO = 5_000
+# Engines whose database had no pending part of the name index: a part does not become pending again.
+_complete_index: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _search(
+    session: Session, vault: CaseVault, query: str, words: set[str], *, status: str | None, limit: int,
+    position: tuple[datetime, str] | None,
+) -> list[Any]:
+    """The newest `limit` cases (after `position`) holding every word term of `words`, with `status` if given.
+
+    Driven by a pair term when the query has two words or more (near-unique for a full name), else by the one
+    word; cases with too many name words for pair rows are walked beside it. Every candidate is checked against
+    every word, so the answer is what `count(DISTINCT term) = len(words)` over the word terms gives. Before
+    `rehab names reindex` has given older cases their pair rows, the rarest word drives instead."""
+    pairs = vault.query_pair_terms(query) if len(words) > 1 else []
+    if pairs and _pairs_indexed(session):
+        drivers = [(PAIR_TERM, _rarest(session, PAIR_TERM, pairs)), (PAIR_TERM, MANY_WORDS)]
+    else:
+        drivers = [(TOKEN_TERM, _rarest(session, TOKEN_TERM, sorted(words)))]
+    rows = []
+    for kind, driver in drivers:
+        rows += session.execute(_walk(kind, driver, words, status=status, limit=limit, position=position)).all()
+    if len(drivers) > 1:
+        rows.sort(key=lambda r: (r.opened_at, r.id), reverse=True)
+        rows = rows[:limit]
+    return rows
+
+
+def _walk(
+    kind: str, driver: str, words: set[str], *, status: str | None, limit: int, position: tuple[datetime, str] | None,
+) -> Any:
+    """One term's cases newest first, straight from `ix_case_name_terms_search`, keeping those holding every word
+    (each check is a primary-key lookup) and, when asked, those of one status."""
+    t = CaseNameTerm.__table__.alias("t")
+    c = Case.__table__.c
+    statement = (
+        select(*_list_columns())
+        .select_from(t.join(Case.__table__, c.id == t.c.case_id))
+        .where(t.c.kind == kind, t.c.term == driver)
+        .order_by(t.c.opened_at.desc(), t.c.case_id.desc())
+        .limit(limit)
+    )
+    for word in sorted(words - {driver} if kind == TOKEN_TERM else words):
+        other = CaseNameTerm.__table__.alias()
+        statement = statement.where(exists().where(other.c.case_id == t.c.case_id, other.c.kind == TOKEN_TERM,
+                                                   other.c.term == word))
+    if status:
+        statement = statement.where(c.status == status)
+    if position:
+        statement = statement.where(_before(t.c.opened_at, t.c.case_id, position))
+    return statement
+
+
+def _rarest(session: Session, kind: str, terms: list[str]) -> str:
+    """The term with the fewest index entries (counted up to `_COUNT_UP_TO`); the first of a one-term list."""
+    if len(terms) == 1:
+        return terms[0]
+    t = CaseNameTerm.__table__.c
+
+    def entries(term: str) -> int:
+        held = select(literal(1)).where(t.kind == kind, t.term == term).limit(_COUNT_UP_TO).subquery()
+        return session.execute(select(func.count()).select_from(held)).scalar_one()
+
+    return min(terms, key=entries)
+
+
+def _pairs_indexed(session: Session) -> bool:
+    """Whether every case has its pair rows (none is waiting for `rehab names reindex`)."""
+    engine = session.get_bind().engine  # the engine also when the session is bound to a shared transaction
+    if _complete_index.get(engine):
+        return True
+    pending = session.execute(select(NameIndexPending.part).where(NameIndexPending.part == PAIR_TERM)).first()
+    if pending is None:
+        _complete_index[engine] = True
+    return pending is None
+
+
+def _list_columns() -> tuple[Any, ...]:
+    c = Case.__table__.c
+    return c.id, c.reference, c.status, c.country, c.opened_at
+
+
+def _before(at_column: Any, id_column: Any, position: tuple[datetime, str]) -> Any:
+    """Rows after `position` in newest-first order: (opened_at, id) below the cursor's, as one range of an index."""
+    opened_at, row_id = position
+    return tuple_(at_column, id_column) < tuple_(literal(opened_at, at_column.type), literal(row_id, id_column.type))
 
 
 def read_case(
@@ -180,9 +280,7 @@ def update_case(
         personal[field] = [] if value is None and field in LIST_FIELDS else value
         setattr(case, _column(field), vault.seal(data_key, CASES, _column(field), case.id, personal[field]))
     if given.keys() & NAME_FIELDS:
-        session.execute(delete(CaseNameTerm).where(CaseNameTerm.case_id == case.id))
-        birth = date.fromisoformat(personal["date_of_birth"]) if personal["date_of_birth"] else None
-        _index_names(session, case.id, vault.name_terms([personal["full_name"], *personal["other_names"]], birth))
+        _replace_name_terms(session, vault, case, personal)
     now = datetime.now(UTC)
     case.version += 1
     case.updated_at = now
@@ -191,6 +289,39 @@ def update_case(
     public = _public(case, personal)
     session.commit()
     return public, domain.etag(case.id, case.version)
+
+
+def reindex_names(*, session: Session, vault: CaseVault, after: str, limit: int) -> tuple[list[str], list[str]]:
+    """Write the name terms of the next `limit` cases (not erased) with an id above `after` again from their
+    decrypted names, in the caller's transaction, each case locked meanwhile (`rehab names reindex`, after an
+    upgrade that added a kind of term). The ids of the cases read, in order, and of those whose names did not
+    open (their terms stay as they were)."""
+    c, k = Case.__table__.c, CaseKey.__table__.c
+    rows = session.execute(
+        select(c.id, c.opened_at, k.kid, k.wrapped, *(c[_column(field)] for field in sorted(NAME_FIELDS)))
+        .select_from(Case.__table__.outerjoin(CaseKey.__table__, k.case_id == c.id))
+        .where(c.id > after, c.status != domain.ERASED).order_by(c.id).limit(limit)
+        .with_for_update(of=Case.__table__)
+    ).all()
+    terms, done, unreadable = [], [], []
+    for row in rows:
+        try:
+            if row.wrapped is None:
+                raise DecryptionError("the case's data key does not exist")
+            data_key = vault.keks.unwrap(WrappedKey(row.kid, row.wrapped))
+            names = {field: vault.open(data_key, CASES, _column(field), row.id, getattr(row, _column(field)))
+                     for field in NAME_FIELDS}
+        except DecryptionError:
+            unreadable.append(row.id)
+            continue
+        birth = date.fromisoformat(names["date_of_birth"]) if names["date_of_birth"] else None
+        terms += [{"case_id": row.id, "kind": kind, "term": term, "opened_at": row.opened_at}
+                  for kind, term in vault.name_terms([names["full_name"], *names["other_names"]], birth)]
+        done.append(row.id)
+    if done:
+        session.execute(delete(CaseNameTerm).where(CaseNameTerm.case_id.in_(done)))
+        session.execute(insert(CaseNameTerm.__table__), terms)
+    return [row.id for row in rows], unreadable
 
 
 def close_case(*, session: Session, audit: AuditTrail, case_id: str, actor: str) -> CaseSummary:
@@ -404,8 +535,14 @@ def _counter_upsert(dialect: str) -> Any:
     )
 
 
-def _index_names(session: Session, case_id: str, terms: Iterable[tuple[str, str]]) -> None:
-    rows = [{"case_id": case_id, "kind": kind, "term": term} for kind, term in terms]
+def _replace_name_terms(session: Session, vault: CaseVault, case: Case, personal: dict[str, Any]) -> None:
+    session.execute(delete(CaseNameTerm).where(CaseNameTerm.case_id == case.id))
+    birth = date.fromisoformat(personal["date_of_birth"]) if personal["date_of_birth"] else None
+    _index_names(session, case.id, case.opened_at, vault.name_terms([personal["full_name"], *personal["other_names"]], birth))
+
+
+def _index_names(session: Session, case_id: str, opened_at: datetime, terms: Iterable[tuple[str, str]]) -> None:
+    rows = [{"case_id": case_id, "kind": kind, "term": term, "opened_at": opened_at} for kind, term in terms]
     if rows:
         session.execute(insert(TERM_TABLE), rows)
 

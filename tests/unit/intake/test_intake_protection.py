@@ -8,7 +8,15 @@ import pytest
 
 from kit.crypto import BlindIndex, DecryptionError, WrappedKey, add_key_to_file
 from kit.secrets import BLIND_INDEX_KEY_FILE, KEK_FILE, read_key_file
-from services.intake.protection import NAME_DOB_TERM, TOKEN_TERM, CaseVault, KeyEncryptionKeys
+from services.intake.protection import (
+    MANY_WORDS,
+    MAX_PAIRED_WORDS,
+    NAME_DOB_TERM,
+    PAIR_TERM,
+    TOKEN_TERM,
+    CaseVault,
+    KeyEncryptionKeys,
+)
 
 
 @pytest.fixture
@@ -74,6 +82,26 @@ def test_name_terms_match_across_scripts_and_hold_nothing_readable(vault, secret
 
 def test_no_date_of_birth_means_no_duplicate_term_but_still_searchable(vault):
     terms = vault.name_terms(["Марыя Жук"], None)
-    assert {kind for kind, _ in terms} == {TOKEN_TERM}
-    assert len(terms) == 2
+    assert {kind for kind, _ in terms} == {TOKEN_TERM, PAIR_TERM}
+    assert len(terms) == 3  # two words and their pair
 
+
+
+def test_pair_terms_join_any_two_words_of_any_of_the_names(vault):
+    terms = vault.name_terms(["Сяргей Марозаў", "Siarhei Kavaleu"], None)
+    pairs = {term for kind, term in terms if kind == PAIR_TERM}
+    assert len(pairs) == 3  # three distinct word keys: Сяргей = Siarhei
+    # A query's pairs are among the case's, whichever names its words come from and in any script or order.
+    assert set(vault.query_pair_terms("Kavaleu Marozau")) <= pairs
+    assert set(vault.query_pair_terms("марозау сергей")) <= pairs
+    assert vault.query_pair_terms("Марозаў") == [] and vault.query_pair_terms("Марозаў marozau") == []
+    assert all(len(term) == 8 and int(term, 16) >= 0 for term in pairs)  # keyed hashes like every term
+    assert not pairs & {term for kind, term in terms if kind == TOKEN_TERM}  # a domain of their own
+
+
+def test_a_case_with_too_many_name_words_gets_one_marker_instead_of_every_pair(vault):
+    words = ["Марозаў", "Жук", "Рыбак", "Лапіцкі", "Кавалёва", "Сцяпан", "Ткач", "Новік", "Бондар", "Карп", "Шпак",
+             "Грыб", "Рудак", "Лобач"][:MAX_PAIRED_WORDS + 1]
+    terms = vault.name_terms([" ".join(words[:5]), " ".join(words[5:])], None)
+    assert {term for kind, term in terms if kind == PAIR_TERM} == {MANY_WORDS}
+    assert len([kind for kind, _ in terms if kind == TOKEN_TERM]) == MAX_PAIRED_WORDS + 1

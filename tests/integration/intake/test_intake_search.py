@@ -1,0 +1,145 @@
+"""Search by name as the index now serves it: driven by a pair of words or by one word, newest first from the index,
+with the same answers as "every word of the query is a word of one of the case's names"; and an upgraded database,
+whose older cases have no pair terms yet, until `rehab names reindex` gives them theirs."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import pytest
+from alembic import command
+from sqlalchemy import func, inspect, select
+from typer.testing import CliRunner
+
+from kit import migrations
+from services.intake import manage
+from services.intake.main import SPEC, create_app
+from services.intake.models import CaseNameTerm, NameIndexPending
+from services.intake.protection import MANY_WORDS, MAX_PAIRED_WORDS, PAIR_TERM
+from tests.integration.intake.conftest import Intake
+from tests.support.apps import running
+
+pytestmark = pytest.mark.integration
+
+BEFORE_SEARCH_INDEX = "83c5cdeb03de"  # the revision before pair terms and opened_at in case_name_terms
+
+
+async def found(intake: Intake, q: str, **params: object) -> list[str]:
+    """Every case a search finds, following its cursor to the end; newest first."""
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = {"q": q, **params, **({"cursor": cursor} if cursor else {})}
+        response = await intake.client.get("/api/intake/cases", params=query, headers=intake.caseworker)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen += [item["id"] for item in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            return seen
+
+
+async def test_a_full_name_search_needs_every_word_from_any_of_the_names(intake: Intake):
+    both = await intake.create(full_name="Сяргей Марозаў")
+    across = await intake.create(full_name="Сяргей Ткач", other_names=["Марозаў"])  # the words in two names
+    await intake.create(full_name="Сяргей Рыбак")
+    oleg = await intake.create(full_name="Алег Марозаў")
+    three = await intake.create(full_name="Сяргей Уладзіміравіч Марозаў")
+
+    assert await found(intake, "Siarhei Marozau") == [three["id"], across["id"], both["id"]]
+    assert await found(intake, "Марозаў Сяргей Ткач") == [across["id"]]
+    assert await found(intake, "Sergei Vladimirovich Morozov") == [three["id"]]
+    assert await found(intake, "Алег Рыбак") == []
+    assert await found(intake, "Сяргей Марозаў Рыбак") == []
+    # Two spellings of one word are one word: every case holding it.
+    assert await found(intake, "Марозаў marozau") == [three["id"], oleg["id"], across["id"], both["id"]]
+
+
+async def test_a_case_with_more_name_words_than_pairs_are_kept_for_is_found_all_the_same(intake: Intake):
+    words = ["Марозаў", "Жук", "Рыбак", "Лапіцкі", "Кавалёва", "Сцяпан", "Ткач", "Новік", "Бондар", "Карп", "Шпак",
+             "Грыб", "Рудак", "Лобач"][:MAX_PAIRED_WORDS + 1]
+    wide = await intake.create(full_name=" ".join(words[:3]), other_names=[" ".join(words[3:8]), " ".join(words[8:])])
+    plain = await intake.create(full_name="Рыбак Шпак")
+    with intake.engine.connect() as conn:
+        pairs = conn.execute(select(CaseNameTerm.term).where(CaseNameTerm.case_id == wide["id"],
+                                                             CaseNameTerm.kind == PAIR_TERM)).scalars().all()
+    assert pairs == [MANY_WORDS]
+    assert await found(intake, "Rybak Shpak") == [plain["id"], wide["id"]]
+    first, last = words[0], words[-1]  # the first name's first word and the last other name's last word
+    assert await found(intake, f"{first} {last}") == [wide["id"]]
+    assert await found(intake, f"{last} Жук Рыбак {first}") == [wide["id"]]
+    assert await found(intake, f"{first} {last} Марыя") == []
+    assert await found(intake, last) == [wide["id"]]
+
+
+async def test_the_cursor_of_a_search_gives_every_match_once_newest_first(intake: Intake):
+    zhuks = [await intake.create(full_name=f"{given} Жук") for given in
+             ("Марыя", "Ігар", "Ян", "Алена", "Павел", "Марыя", "Вольга")]
+    await intake.create(full_name="Марыя Рыбак")
+    newest_first = [case["id"] for case in reversed(zhuks)]
+    for limit in (1, 2, 3, 50):
+        assert await found(intake, "Жук", limit=limit) == newest_first
+        assert await found(intake, "Марыя Жук", limit=limit) == [zhuks[5]["id"], zhuks[0]["id"]]
+    closed = await intake.client.post(f"/api/intake/cases/{zhuks[3]['id']}/close", headers=intake.caseworker)
+    assert closed.status_code == 200
+    assert await found(intake, "Жук", status="closed", limit=1) == [zhuks[3]["id"]]
+    assert await found(intake, "Жук", status="open", limit=2) == [i for i in newest_first if i != zhuks[3]["id"]]
+
+
+async def test_a_list_by_status_follows_its_cursor_without_gaps_or_repeats(intake: Intake):
+    cases = [await intake.create(full_name=f"Ян Жук {word}") for word in ("Ала", "Бела", "Ціна", "Дара", "Эва")]
+    for case in cases[1::2]:
+        await intake.client.post(f"/api/intake/cases/{case['id']}/close", headers=intake.caseworker)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 1, "status": "open", **({"cursor": cursor} if cursor else {})}
+        page = (await intake.client.get("/api/intake/cases", params=params, headers=intake.caseworker)).json()
+        seen += [item["id"] for item in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == [case["id"] for case in reversed(cases[::2])]
+
+
+@asynccontextmanager
+async def _intake_again(intake: Intake):
+    """A second intake process on the same database and keys, as after a restart."""
+    app = create_app(intake.settings)
+    async with running(app) as client:
+        yield Intake(client, app, intake.settings, intake.issuer)
+
+
+async def test_an_upgraded_database_finds_its_older_cases_before_and_after_reindexing(intake: Intake):
+    # Cases indexed as the revision before this one did (word and name-and-birth terms only, no opened_at).
+    older = [await intake.create(full_name=name, other_names=others, date_of_birth="1980-05-06")
+             for name, others in (("Сяргей Марозаў", []), ("Сяргей Ткач", ["Марозаў"]), ("Алег Марозаў", []))]
+    cfg = migrations.config_for(SPEC.migrations_dir, intake.engine.url.render_as_string(hide_password=False))
+    with intake.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, BEFORE_SEARCH_INDEX)
+    with intake.engine.connect() as conn:
+        assert "opened_at" not in {column["name"] for column in inspect(conn).get_columns("case_name_terms")}
+
+    async with _intake_again(intake) as upgraded:  # starting migrates to the newest revision
+        with upgraded.engine.connect() as conn:
+            assert conn.execute(select(NameIndexPending.part)).scalars().all() == [PAIR_TERM]
+            assert conn.execute(select(func.count()).select_from(CaseNameTerm)
+                                .where(CaseNameTerm.kind == PAIR_TERM)).scalar_one() == 0
+        newer = await upgraded.create(full_name="Siarhei Marozau", date_of_birth="1980-05-06")
+        assert {d["id"] for d in newer["possible_duplicates"]} == {older[0]["id"]}  # duplicates still found
+        expected = [newer["id"], older[1]["id"], older[0]["id"]]
+        for limit in (1, 50):
+            assert await found(upgraded, "Сяргей Марозаў", limit=limit) == expected
+            assert await found(upgraded, "Marozau", limit=limit) == [newer["id"], *[c["id"] for c in reversed(older)]]
+
+        result = CliRunner().invoke(manage.app, ["names", "reindex", "--batch-size", "2"], env={
+            "REHAB_STATE_DIR": str(intake.settings.state_dir), "REHAB_SECRETS_DIR": str(intake.settings.secrets_dir),
+            "REHAB_INTAKE_DATABASE_URL": intake.settings.database_url})
+        assert result.exit_code == 0, result.output
+        assert "cases re-indexed: 4" in result.output
+        with upgraded.engine.connect() as conn:
+            assert conn.execute(select(NameIndexPending.part)).scalars().all() == []
+            with_pairs = conn.execute(select(func.count(CaseNameTerm.case_id.distinct()))
+                                      .where(CaseNameTerm.kind == PAIR_TERM)).scalar_one()
+        assert with_pairs == 4
+        for limit in (1, 50):
+            assert await found(upgraded, "Сяргей Марозаў", limit=limit) == expected
+            assert await found(upgraded, "Алег Марозаў", limit=limit) == [older[2]["id"]]
