@@ -100,6 +100,7 @@ class Bus:
     _wake: asyncio.Event | None = None
     _stopping: bool = False
     _leader_conn: object = None
+    _inbox_insert: object = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -477,12 +478,14 @@ class Bus:
         The inbox row is written first, so a conflict there means "already applied" (a redelivery, or another
         replica at the same moment), while a conflict raised by the handler's own writes is a failure to retry.
         """
+        if self._inbox_insert is None:
+            self._inbox_insert = insert(self.tables.inbox)  # built once; its compiled form is cached
         try:
-            session.execute(
-                insert(self.tables.inbox).values(
-                    consumer=sub.durable, event_id=envelope.id, subject=subject, applied_at=datetime.now(UTC)
-                )
-            )
+            # On the session's connection (inside the unit's transaction): the ORM's execute path costs more
+            # than this one-row insert itself.
+            session.connection().execute(self._inbox_insert, {
+                "consumer": sub.durable, "event_id": envelope.id, "subject": subject, "applied_at": datetime.now(UTC),
+            })
         except IntegrityError:
             session.rollback()
             return False
