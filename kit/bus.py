@@ -100,6 +100,9 @@ class Bus:
     _wake: asyncio.Event | None = None
     _stopping: bool = False
     _leader_conn: object = None
+    _inbox_insert: object = None
+    _marking: set[int] = field(default_factory=set)  # outbox rows acknowledged by NATS, their mark not committed yet
+    _mark_task: asyncio.Task | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -117,6 +120,8 @@ class Bus:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks.clear()
+        if self._mark_task is not None:
+            await asyncio.gather(self._mark_task, return_exceptions=True)
         if self.nc is not None and not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), timeout=3)
@@ -278,13 +283,12 @@ class Bus:
         through are sent again later and answered `duplicate` (same Nats-Msg-Id).
         """
         outbox = self.tables.outbox
+        query = (select(outbox.c.seq, outbox.c.subject, outbox.c.envelope, outbox.c.headers, outbox.c.created_at)
+                 .where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self.options.relay_batch))
+        if self._marking:  # acknowledged already, their mark is committing: not sent twice
+            query = query.where(outbox.c.seq.not_in(sorted(self._marking)))
         with self._reading() as session:
-            rows = session.execute(
-                select(outbox.c.seq, outbox.c.subject, outbox.c.envelope, outbox.c.headers, outbox.c.created_at)
-                .where(outbox.c.published_at.is_(None))
-                .order_by(outbox.c.seq)
-                .limit(self.options.relay_batch)
-            ).all()
+            rows = session.execute(query).all()
             self._report_backlog(session, rows)
         if not rows:
             return 0
@@ -315,15 +319,44 @@ class Bus:
             if not ack.done():
                 ack.cancel()
         if done:
-            now = datetime.now(UTC)
-            await self._write(lambda session: session.execute(
-                update(outbox).where(outbox.c.seq.in_(done)).values(published_at=now)))
+            await self._mark_sent(done)
         if failure is not None:
             failed_seq = rows[len(done)].seq
             await self._write(lambda session: session.execute(
                 update(outbox).where(outbox.c.seq == failed_seq).values(attempts=outbox.c.attempts + 1)))
             raise failure
         return len(done)
+
+    async def _mark_sent(self, seqs: list[int]) -> None:
+        """Mark acknowledged rows sent. With shared transactions the relay does not wait for that mark's COMMIT: it
+        goes on publishing what was committed meanwhile (an event committed during a mark no longer waits a whole
+        group commit to be sent). One mark is in flight at a time; its rows are left out of the reads until it is
+        committed, so none is published twice because of it. A mark that fails leaves its rows unmarked: they are
+        sent again and answered `duplicate` (same Nats-Msg-Id), as after a crash between PubAck and mark."""
+        outbox = self.tables.outbox
+        now = datetime.now(UTC)
+
+        def mark(session: Session) -> object:
+            return session.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=now))
+
+        if self.units is None:
+            await self._write(mark)
+            return
+        if self._mark_task is not None:
+            await asyncio.gather(self._mark_task, return_exceptions=True)
+        units = self.units
+        self._marking.update(seqs)
+
+        async def marking() -> None:
+            try:
+                await units.run(mark)
+            except Exception as exc:
+                log.warning("outbox rows not marked sent, they will be sent again", error_type=type(exc).__name__,
+                            rows=len(seqs))
+            finally:
+                self._marking.difference_update(seqs)
+
+        self._mark_task = asyncio.create_task(marking(), name=f"{self.service}-relay-mark")
 
     def _reading(self):  # noqa: ANN202
         """A read of committed rows only (never rows of a shared transaction not yet committed)."""
@@ -477,12 +510,14 @@ class Bus:
         The inbox row is written first, so a conflict there means "already applied" (a redelivery, or another
         replica at the same moment), while a conflict raised by the handler's own writes is a failure to retry.
         """
+        if self._inbox_insert is None:
+            self._inbox_insert = insert(self.tables.inbox)  # built once; its compiled form is cached
         try:
-            session.execute(
-                insert(self.tables.inbox).values(
-                    consumer=sub.durable, event_id=envelope.id, subject=subject, applied_at=datetime.now(UTC)
-                )
-            )
+            # On the session's connection (inside the unit's transaction): the ORM's execute path costs more
+            # than this one-row insert itself.
+            session.connection().execute(self._inbox_insert, {
+                "consumer": sub.durable, "event_id": envelope.id, "subject": subject, "applied_at": datetime.now(UTC),
+            })
         except IntegrityError:
             session.rollback()
             return False

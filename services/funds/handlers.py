@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlmodel import Session
 
 from kit import logs
@@ -98,18 +100,40 @@ def case_erased(audit: AuditTrail, session: Session, event: Envelope) -> None:
     audit.record(session, actor="system:funds-intake", action="case.shred", target_id=case_id)
 
 
+_CASE_UPSERTS: dict[str, Any] = {}
+
+
+def _case_upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (case_id) DO UPDATE, built once per dialect: what `_advance_case` does, in one statement.
+    A new case gets the incoming status; a known one moves forward only (`_CASE_RANK`, an unknown status ranking as
+    open) and keeps its reference unless it has none yet."""
+    if dialect not in _CASE_UPSERTS:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        table = CaseView.__table__  # type: ignore[attr-defined]
+        statement = dialect_insert(table)
+        new = statement.excluded
+
+        def rank(column: Any) -> Any:
+            return case(_CASE_RANK, value=column, else_=0)
+
+        _CASE_UPSERTS[dialect] = statement.on_conflict_do_update(index_elements=[table.c.case_id], set_={
+            "status": case((rank(new.status) > rank(table.c.status), new.status), else_=table.c.status),
+            "reference": case((and_(new.reference.is_not(None), new.reference != "",
+                                    or_(table.c.reference.is_(None), table.c.reference == "")), new.reference),
+                              else_=table.c.reference),
+            "updated_at": new.updated_at,
+        })
+    return _CASE_UPSERTS[dialect]
+
+
 def _advance_case(session: Session, case_id: str, status: str, *, reference: str | None = None) -> None:
-    now = datetime.now(UTC)
-    insert_if_absent(session, CaseView, {"case_id": case_id, "status": status, "reference": reference,
-                                         "updated_at": now}, key=["case_id"])
-    case = session.execute(select(CaseView).where(CaseView.case_id == case_id).with_for_update()
-                           .execution_options(populate_existing=True)).scalars().one()
-    if reference and not case.reference:
-        case.reference = reference
-    if _CASE_RANK[status] > _CASE_RANK.get(case.status, 0):
-        case.status = status
-    case.updated_at = now
-    session.flush()
+    connection = session.connection()  # Core, in the inbox transaction: no SELECT, no ORM object per event
+    connection.execute(_case_upsert(connection.dialect.name), {
+        "case_id": case_id, "status": status, "reference": reference, "updated_at": datetime.now(UTC),
+    })
 
 
 def referral_completed(session: Session, event: Envelope) -> None:

@@ -94,13 +94,13 @@ class CaseStatus(StrEnum):
 
 
 # A case only moves forward (intake has no reopening), so events arriving out of order cannot move it back.
-_CASE_ORDER = {CaseStatus.OPEN: 0, CaseStatus.CLOSED: 1, CaseStatus.ERASED: 2}
+CASE_ORDER = {CaseStatus.OPEN: 0, CaseStatus.CLOSED: 1, CaseStatus.ERASED: 2}
 
 
 def later_case_status(current: CaseStatus | str | None, incoming: CaseStatus | str) -> CaseStatus:
     if current is None:
         return CaseStatus(incoming)
-    return max(CaseStatus(current), CaseStatus(incoming), key=_CASE_ORDER.__getitem__)
+    return max(CaseStatus(current), CaseStatus(incoming), key=CASE_ORDER.__getitem__)
 
 
 @dataclass(frozen=True)

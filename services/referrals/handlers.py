@@ -53,12 +53,12 @@ class ConsentChanged(BaseModel):
 
 def case_opened(session: Session, envelope: Envelope) -> None:
     event = CaseEvent.model_validate(envelope.data)
-    service.note_case_status(session, case_id=event.case_id, status=CaseStatus.OPEN, now=service.now_utc())
+    service.advance_case_status(session, case_id=event.case_id, status=CaseStatus.OPEN, now=service.now_utc())
 
 
 def case_closed(session: Session, envelope: Envelope) -> None:
     event = CaseEvent.model_validate(envelope.data)
-    service.note_case_status(session, case_id=event.case_id, status=CaseStatus.CLOSED, now=service.now_utc())
+    service.advance_case_status(session, case_id=event.case_id, status=CaseStatus.CLOSED, now=service.now_utc())
 
 
 def case_erased(session: Session, envelope: Envelope, *, audit: AuditTrail) -> None:

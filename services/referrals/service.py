@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import and_, delete, insert, not_, or_
+from sqlalchemy import case as sql_case
 from sqlmodel import Session, func, select
 
 from kit import logs
@@ -432,6 +433,41 @@ def note_case_status(session: Session, *, case_id: str, status: CaseStatus, now:
     session.add(case)
     session.flush()
     return case
+
+
+_STATUS_UPSERTS: dict[str, Any] = {}
+
+
+def _status_upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (case_id) DO UPDATE, built once per dialect: a case we have not heard of is created
+    with the incoming status, a known one keeps the later of the two (`domain.later_case_status`, in SQL)."""
+    if dialect not in _STATUS_UPSERTS:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        table = KnownCase.__table__  # type: ignore[attr-defined]
+        statement = dialect_insert(table)
+        order = {str(status): rank for status, rank in domain.CASE_ORDER.items()}
+
+        def rank(column: Any) -> Any:
+            return sql_case(order, value=column, else_=-1)
+
+        _STATUS_UPSERTS[dialect] = statement.on_conflict_do_update(index_elements=[table.c.case_id], set_={
+            "status": sql_case((rank(statement.excluded.status) > rank(table.c.status), statement.excluded.status),
+                           else_=table.c.status),
+            "updated_at": statement.excluded.updated_at,
+        })
+    return _STATUS_UPSERTS[dialect]
+
+
+def advance_case_status(session: Session, *, case_id: str, status: CaseStatus, now: datetime) -> None:
+    """`note_case_status` in one Core statement, for the event handlers that need nothing back (case opened or
+    closed): no SELECT, no ORM object, one row written."""
+    connection = session.connection()
+    connection.execute(_status_upsert(connection.dialect.name), {
+        "case_id": case_id, "status": str(status), "updated_at": now,
+    })
 
 
 def apply_consent(
