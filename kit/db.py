@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -23,6 +24,11 @@ def is_sqlite(engine_or_url: Engine | Connection | str) -> bool:
     if isinstance(engine_or_url, str):
         return engine_or_url.startswith("sqlite")
     return engine_or_url.dialect.name == "sqlite"  # an engine, or the connection of a shared transaction
+
+
+def dialect_insert(dialect: str) -> Callable[..., Any]:
+    """The `insert` of the dialect named, for INSERT … ON CONFLICT (both backings have it, spelled alike)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:

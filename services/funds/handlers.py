@@ -12,13 +12,13 @@ from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
-
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlmodel import Session
 
 from kit import logs
 from kit.audit import AuditTrail
 from kit.bus import Subscription
+from kit.db import dialect_insert
 from kit.events import Envelope
 from kit.service import Runtime
 from services.funds import money
@@ -108,12 +108,8 @@ def _case_upsert(dialect: str) -> Any:
     A new case gets the incoming status; a known one moves forward only (`_CASE_RANK`, an unknown status ranking as
     open) and keeps its reference unless it has none yet."""
     if dialect not in _CASE_UPSERTS:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         table = CaseView.__table__  # type: ignore[attr-defined]
-        statement = dialect_insert(table)
+        statement = dialect_insert(dialect)(table)
         new = statement.excluded
 
         def rank(column: Any) -> Any:

@@ -18,6 +18,7 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, LargeBinary
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel
 
+from kit.db import dialect_insert
 from kit.problems import StrictModel
 from kit.tables import KitTables
 from services.funds import domain, money
@@ -349,9 +350,5 @@ class CostEstimatePublic(BaseModel):
 
 def insert_if_absent(session: Session, model: type[FundsTable], values: dict, *, key: list[str]) -> None:
     """INSERT … ON CONFLICT DO NOTHING, so that two writers racing to create one row never fail each other."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(session.get_bind().dialect.name)
     session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=key))

@@ -11,12 +11,12 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from kit import logs
 from kit.audit import AuditTrail
 from kit.crypto import DecryptionError, WrappedKey
+from kit.db import dialect_insert
 from kit.pagination import decode_cursor, encode_cursor
 from kit.problems import Problem
 from services.intake import domain, events
@@ -527,9 +527,8 @@ def _next_reference_number(session: Session, year: int) -> int:
 @cache
 def _counter_upsert(dialect: str) -> Any:
     table = ReferenceCounter.__table__
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert_for(table).values(year=bindparam("year"), last_number=1)
+        dialect_insert(dialect)(table).values(year=bindparam("year"), last_number=1)
         .on_conflict_do_update(index_elements=[table.c.year], set_={"last_number": table.c.last_number + 1})
         .returning(table.c.last_number)
     )

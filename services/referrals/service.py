@@ -17,6 +17,7 @@ from sqlmodel import Session, func, select
 
 from kit import logs
 from kit.audit import AuditTrail
+from kit.db import dialect_insert
 from kit.events import record_event
 from kit.pagination import decode_cursor, encode_cursor
 from kit.problems import Problem
@@ -442,12 +443,8 @@ def _status_upsert(dialect: str) -> Any:
     """INSERT … ON CONFLICT (case_id) DO UPDATE, built once per dialect: a case we have not heard of is created
     with the incoming status, a known one keeps the later of the two (`domain.later_case_status`, in SQL)."""
     if dialect not in _STATUS_UPSERTS:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         table = KnownCase.__table__  # type: ignore[attr-defined]
-        statement = dialect_insert(table)
+        statement = dialect_insert(dialect)(table)
         order = {str(status): rank for status, rank in domain.CASE_ORDER.items()}
 
         def rank(column: Any) -> Any:
