@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from kit import logs
 from kit.audit import AuditTrail
-from kit.crypto import DecryptionError, WrappedKey
+from kit.crypto import DecryptionError
 from kit.db import dialect_insert
 from kit.pagination import decode_cursor, encode_cursor
 from kit.problems import Problem
@@ -306,9 +306,7 @@ def reindex_names(*, session: Session, vault: CaseVault, after: str, limit: int)
     terms, done, unreadable = [], [], []
     for row in rows:
         try:
-            if row.wrapped is None:
-                raise DecryptionError("the case's data key does not exist")
-            data_key = vault.keks.unwrap(WrappedKey(row.kid, row.wrapped))
+            data_key = vault.unwrap_case_key(row.kid, row.wrapped)
             names = {field: vault.open(data_key, CASES, _column(field), row.id, getattr(row, _column(field)))
                      for field in NAME_FIELDS}
         except DecryptionError:
