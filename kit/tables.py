@@ -78,4 +78,6 @@ class KitTables:
             Column("status_code", Integer, nullable=True),
             Column("body", LargeBinary, nullable=True),
             Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+            # The case the stored answer is about, in clear (an id, no personal data): erasure deletes by it.
+            Column("subject_id", String(64), nullable=True, index=True),
         )

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from kit.auth import Principal, require_roles
+from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.pagination import Page
 from kit.problems import Problem
 from kit.service import RuntimeDep, SessionDep
@@ -43,11 +44,20 @@ NEEDS_KEY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "require
 
 
 async def _once(request: Request, runtime: RuntimeDep, principal: Principal, action: Callable[[Session], Any], *,
-                status: int = 200, required: bool = False) -> Response:
+                status: int = 200, required: bool = False, case_id: str | None = None) -> Response:
+    """`case_id`: the case the request is about, stored beside its answer (a refusal's too), so that erasing the
+    case deletes them: a request's fingerprint is computed over its purpose and payee."""
     return await runtime.idempotency.run(
         request, principal=principal.sub, session_factory=runtime.session_factory, required=required,
-        action=lambda session: (status, action(session)),
+        action=lambda session: (status, action(session)), subject=case_id,
     )
+
+
+def _case_of(request: Request, runtime: RuntimeDep, **record_id: str) -> str | None:
+    if IDEMPOTENCY_KEY not in request.headers:  # nothing will be stored
+        return None
+    with runtime.units.read() as session:
+        return service.case_of(session, **record_id)
 
 
 # ---- grants ----------------------------------------------------------------------------------------------------
@@ -79,7 +89,7 @@ async def request_disbursement(request: Request, body: DisbursementCreate, runti
         created = service.request_disbursement(session=session, runtime=runtime, body=body, actor=principal.sub)
         return service.public_view(session, created)
 
-    return await _once(request, runtime, principal, action, status=201, required=True)
+    return await _once(request, runtime, principal, action, status=201, required=True, case_id=str(body.case_id))
 
 
 @router.get("/disbursements", response_model=Page[DisbursementPublic])
@@ -108,7 +118,8 @@ def _transition(name: str, use_case: Callable[..., Any], summary: str) -> None:
                                actor=principal.sub)
             return service.public_view(session, changed)
 
-        return await _once(request, runtime, principal, action)
+        return await _once(request, runtime, principal, action,
+                           case_id=_case_of(request, runtime, disbursement_id=str(disbursement_id)))
 
     route.__name__ = f"{name}_disbursement"
     router.add_api_route(f"/disbursements/{{disbursement_id}}/{name}", route, methods=["POST"],
@@ -130,7 +141,8 @@ async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: P
                                                  payment_in=body, actor=principal.sub)
         return service.public_view(session, paid)
 
-    return await _once(request, runtime, principal, action, required=True)
+    return await _once(request, runtime, principal, action, required=True,
+                       case_id=_case_of(request, runtime, disbursement_id=str(disbursement_id)))
 
 
 # ---- cost estimates from completed referrals -------------------------------------------------------------------
@@ -150,7 +162,8 @@ async def request_from_estimate(referral_id: uuid.UUID, request: Request, body: 
                                                 actor=principal.sub)
         return service.public_view(session, created)
 
-    return await _once(request, runtime, principal, action, status=201, required=True)
+    return await _once(request, runtime, principal, action, status=201, required=True,
+                       case_id=_case_of(request, runtime, referral_id=str(referral_id)))
 
 
 # ---- reports ---------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from kit.audit import AuditTrail
 from kit.bus import Subscription
 from kit.db import dialect_insert
 from kit.events import Envelope
+from kit.idempotency import Idempotency
 from kit.service import Runtime
 from services.funds import money
 from services.funds.domain import Status
@@ -72,7 +73,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(producer="intake", durable="funds-intake", handlers={
             CASE_OPENED: case_opened,
             CASE_CLOSED: case_closed,
-            CASE_ERASED: partial(case_erased, runtime.audit),
+            CASE_ERASED: partial(case_erased, runtime.audit, runtime.idempotency),
         }),
         Subscription(producer="referrals", durable="funds-referrals", handlers={
             REFERRAL_COMPLETED: referral_completed,
@@ -89,11 +90,14 @@ def case_closed(session: Session, event: Envelope) -> None:
     _advance_case(session, CaseEnded.model_validate(event.data).case_id, "closed")
 
 
-def case_erased(audit: AuditTrail, session: Session, event: Envelope) -> None:
+def case_erased(audit: AuditTrail, answers: Idempotency, session: Session, event: Envelope) -> None:
     """Forget the person: destroy the case's data key (every purpose and payee sealed under it becomes
-    unrecoverable) and drop the ciphertexts too. Amounts, dates and the ledger stay for the accounts."""
+    unrecoverable) and drop the ciphertexts too, and delete the stored Idempotency-Key answers about the case with
+    their request fingerprints (computed over purposes and payees). Amounts, dates and the ledger stay for the
+    accounts."""
     case_id = CaseEnded.model_validate(event.data).case_id
     _advance_case(session, case_id, "erased")
+    answers.forget(session, case_id)
     session.execute(update(Disbursement).where(Disbursement.case_id == case_id)
                     .values(purpose_sealed=None, payee_sealed=None, shredded=True))
     session.execute(delete(CaseKey).where(CaseKey.case_id == case_id))

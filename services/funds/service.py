@@ -262,6 +262,16 @@ def public_view(session: Session, disbursement: Disbursement) -> DisbursementPub
     return DisbursementPublic.of(disbursement, _payment_of(session, disbursement.id))
 
 
+def case_of(session: Session, *, disbursement_id: str | None = None, referral_id: str | None = None) -> str | None:
+    """The case a disbursement (or a referral's cost estimate) is about; None when there is no such record.
+
+    The routes link each stored Idempotency-Key answer to it, refusals included, so that the case's erasure
+    (handlers.case_erased) deletes them with the fingerprints of their requests."""
+    if disbursement_id is not None:
+        return session.execute(select(Disbursement.case_id).where(Disbursement.id == disbursement_id)).scalar()
+    return session.execute(select(CostEstimate.case_id).where(CostEstimate.referral_id == referral_id)).scalar()
+
+
 def list_disbursements(*, session: Session, status: str | None, case_id: str | None, grant_id: str | None,
                        limit: int, cursor: str | None) -> Page[DisbursementPublic]:
     """Disbursements, newest first, without personal details."""

@@ -11,7 +11,7 @@ from kit.service import Runtime, ServiceSpec, create_service_app, serve
 from services.intake import api, events, handlers
 from services.intake.config import IntakeSettings
 from services.intake.models import IntakeTable, NameIndexPending, kit_tables
-from services.intake.protection import CaseVault, KeyEncryptionKeys, StoredAnswers
+from services.intake.protection import CaseVault, KeyEncryptionKeys
 
 
 def _subscriptions(_runtime: Runtime) -> list[Subscription]:
@@ -24,9 +24,9 @@ def _subscriptions(_runtime: Runtime) -> list[Subscription]:
 
 
 def _on_start(runtime: Runtime) -> None:
-    # The sealing key is the one kit.service gives kit.idempotency: derived from the KEK active at start.
-    stored_answers = StoredAnswers(runtime.tables.idempotency, runtime.keyring.derive("idempotency"))
-    runtime.extras["vault"] = CaseVault(KeyEncryptionKeys(runtime.settings.kek_path), runtime.blind_index, stored_answers)
+    # Erasure deletes the kit's stored answers about the case (found by case id, whichever KEK sealed them).
+    runtime.extras["vault"] = CaseVault(KeyEncryptionKeys(runtime.settings.kek_path), runtime.blind_index,
+                                        runtime.idempotency)
     with runtime.engine.connect() as conn:
         pending = conn.execute(select(NameIndexPending.part)).scalars().all()
     if pending:  # searches stay right meanwhile, only slower

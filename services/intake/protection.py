@@ -7,6 +7,7 @@
   column and the row, so a ciphertext copied to another row or field does not open. Plaintexts are padded to a
   multiple of 32 bytes, so a ciphertext's length says little about the name or note inside.
 - Destroying the wrapped data key (erasure) makes every ciphertext of the case unrecoverable, even with the KEK.
+  What is sealed under another key goes by deletion: the kit's stored Idempotency-Key answers, found by case id.
 - Names are found through keyed HMACs of their phonetic keys (`names.py`), never through the plaintext.
 """
 
@@ -19,16 +20,17 @@ from itertools import combinations, islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, select, update
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from kit.crypto import BlindIndex, DecryptionError, Keyring, WrappedKey, aad, new_data_key, open_sealed, seal
 from kit.db import checkpoint_wal
+from kit.idempotency import Idempotency
 from services.intake import names as name_keys
 from services.intake.models import CaseKey
 
 PAD_TO = 32
-TOKEN_TERM = "token"  # one term per word of any of the case's names: `GET /cases?q=`
+TOKEN_TERM = "token"  # one term per word of any of the case's names: `POST /cases/search`
 PAIR_TERM = "pair"  # one term per two words of the case's names (any two, across all of them): searches of 2+ words
 NAME_DOB_TERM = "name_dob"  # one term per whole name (and patronymic-less variant) with the date of birth: duplicates
 _TERM_DOMAINS = {TOKEN_TERM: "intake.name-token.v1", PAIR_TERM: "intake.name-pair.v1",
@@ -84,9 +86,11 @@ class CaseVault:
     """Data keys, sealing and blind-index terms for the cases of one intake database."""
 
     def __init__(self, keks: KeyEncryptionKeys, blind_index: BlindIndex,
-                 stored_answers: StoredAnswers | None = None) -> None:
+                 stored_answers: Idempotency | None = None) -> None:
         self.keks = keks
         self.blind_index = blind_index
+        # The kit's Idempotency-Key store: its answers to `POST /cases` repeat the case's data, sealed under a key
+        # derived from the KEK, not the case's key; erasure deletes them by the case id stored beside them.
         self.stored_answers = stored_answers
 
     # ---- data keys -----------------------------------------------------------------------------------------------
@@ -153,35 +157,6 @@ class CaseVault:
 
     def _term(self, kind: str, key: str) -> str:
         return self.blind_index.term(_TERM_DOMAINS[kind], key)
-
-
-class StoredAnswers:
-    """The answers `kit.idempotency` keeps for replays (48 hours), sealed under a key derived from the KEK, not the
-    case's data key: destroying the case's key would leave the answer to its `POST /cases` readable. On erasure,
-    that answer is replaced by the erased case's stub, so a replay still opens nothing and shows nothing.
-
-    It reads and writes the kit's storage format (sealed JSON, associated data `principal|key`); a kit change that
-    lets a service erase its stored answers would replace this class.
-    """
-
-    def __init__(self, table: Table, sealing_key: bytes) -> None:
-        self.table = table
-        self._key = sealing_key
-
-    def replace_answers_about(self, session: Session, case_id: str, stub: dict[str, Any]) -> int:
-        t = self.table
-        replaced = 0
-        for row in session.execute(select(t.c.principal, t.c.key, t.c.body).where(t.c.body.is_not(None))).all():
-            associated = f"{row.principal}|{row.key}".encode()
-            try:
-                answer = json.loads(open_sealed(self._key, row.body, associated))
-            except (DecryptionError, ValueError):
-                continue  # sealed under a key derived from an earlier active KEK (rotation, then restart)
-            if isinstance(answer, dict) and answer.get("id") == case_id:
-                session.execute(update(t).where(t.c.principal == row.principal, t.c.key == row.key)
-                                .values(body=seal(self._key, json.dumps(stub).encode(), associated)))
-                replaced += 1
-        return replaced
 
 
 def scrub_write_ahead_log(engine: Engine) -> None:

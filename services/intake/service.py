@@ -338,8 +338,8 @@ def close_case(*, session: Session, audit: AuditTrail, case_id: str, actor: str)
 
 def erase_case(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str) -> ErasedCase:
     """Erase a case: destroy its data key (every ciphertext of the person becomes unrecoverable), drop its index
-    terms, needs, consent and timeline, and any stored answer that repeats its data; keep only the reference and
-    the status. Erasing twice changes nothing."""
+    terms, needs, consent and timeline, and every stored Idempotency-Key answer and request fingerprint about it;
+    keep only the reference and the status. Erasing twice changes nothing."""
     case = _get_case(session, case_id, lock=True)
     if case.status == domain.ERASED:
         return _erased(case)
@@ -352,7 +352,10 @@ def erase_case(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id
     case.status, case.erased_at, case.updated_at = domain.ERASED, now, now
     case.version += 1
     if vault.stored_answers is not None:
-        vault.stored_answers.replace_answers_about(session, case.id, _erased(case).model_dump())
+        # Deleted, found by the case id beside them: sealed under a key derived from the KEK (not the case's key),
+        # they would outlive the case's key, and one sealed before a KEK rotation no longer opens to be recognised.
+        # A replay of `POST /cases` with the same key is then a new request, as after the key's retention.
+        vault.stored_answers.forget(session, case.id)
     events.publish(session, events.CASE_ERASED, events.CaseErased(case_id=case.id, erased_at=now), case_id=case.id)
     audit.record(session, actor=actor, action="case.erase", target_id=case.id)
     session.commit()

@@ -109,8 +109,10 @@ async def send_referral(request: Request, body: ReferralCreate, runtime: Runtime
         view = service.send_referral(session=session, runtime=runtime, referral_in=body, actor=principal.sub)
         return 201, _staff(view)
 
+    # Linked to the case, a refusal too: the fingerprint is computed over the packet, and erasing the case
+    # (handlers.case_erased) deletes both.
     return await runtime.idempotency.run(request, principal=principal.sub, session_factory=runtime.session_factory,
-                                         required=False, action=send)
+                                         required=False, action=send, subject=body.case_id)
 
 
 @router.get("/referrals", response_model=Page[ReferralPublic])

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from kit.audit import AuditTrail
 from kit.bus import Subscription
 from kit.events import Envelope
+from kit.idempotency import Idempotency
 from kit.service import Runtime
 from services.referrals import service
 from services.referrals.domain import CaseStatus
@@ -61,9 +62,9 @@ def case_closed(session: Session, envelope: Envelope) -> None:
     service.advance_case_status(session, case_id=event.case_id, status=CaseStatus.CLOSED, now=service.now_utc())
 
 
-def case_erased(session: Session, envelope: Envelope, *, audit: AuditTrail) -> None:
+def case_erased(session: Session, envelope: Envelope, *, audit: AuditTrail, answers: Idempotency) -> None:
     event = CaseEvent.model_validate(envelope.data)
-    service.forget_case(session, audit, case_id=event.case_id, now=service.now_utc())
+    service.forget_case(session, audit, case_id=event.case_id, now=service.now_utc(), answers=answers)
 
 
 def consent_changed(session: Session, envelope: Envelope, *, audit: AuditTrail) -> None:
@@ -79,6 +80,6 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     return [Subscription(producer="intake", durable="referrals-intake", handlers={
         CASE_OPENED: case_opened,
         CASE_CLOSED: case_closed,
-        CASE_ERASED: partial(case_erased, audit=runtime.audit),
+        CASE_ERASED: partial(case_erased, audit=runtime.audit, answers=runtime.idempotency),
         CONSENT_CHANGED: partial(consent_changed, audit=runtime.audit),
     })]

@@ -19,6 +19,7 @@ from kit import logs
 from kit.audit import AuditTrail
 from kit.db import dialect_insert
 from kit.events import record_event
+from kit.idempotency import Idempotency
 from kit.pagination import decode_cursor, encode_cursor
 from kit.problems import Problem
 from kit.service import Runtime
@@ -492,13 +493,16 @@ def apply_consent(
             _withdraw(session, audit, referral, reason, now)
 
 
-def forget_case(session: Session, audit: AuditTrail, *, case_id: str, now: datetime) -> None:
+def forget_case(session: Session, audit: AuditTrail, *, case_id: str, now: datetime, answers: Idempotency) -> None:
     """The case was erased: every packet and reply about the person becomes unrecoverable, open referrals end.
 
     A partner cannot help a person it can no longer see, and a caseworker expects nothing left pending for a case
     that no longer exists: open referrals are cancelled (by the system, with their events), finished ones stay as
-    bare ids and states.
+    bare ids and states. The stored Idempotency-Key answers about the case, and the fingerprints of their requests
+    (computed over the packets), are deleted.
     """
+    if answers.forget(session, case_id):
+        session.info[vault.SHREDDED] = True  # their old bytes leave the write-ahead log too (main.forget_for_good)
     case = note_case_status(session, case_id=case_id, status=CaseStatus.ERASED, now=now)
     case.consent_recorded_at = None
     case.consent_categories = []
