@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import MetaData, create_engine, select
 
@@ -59,6 +58,11 @@ class Run:
 
 def _get(path: str, headers: dict[str, str] | None = None) -> RequestSpec:
     return RequestSpec(method="GET", path=path, headers=headers or {})
+
+
+def _search(name: str, headers: dict[str, str]) -> RequestSpec:
+    """A search by name as the API takes it: the name in the body, never in the URL."""
+    return _post("/api/intake/cases/search", {"q": name}, headers)
 
 
 def _best(results: list[LoadResult]) -> LoadResult:
@@ -181,7 +185,7 @@ def operations(run: Run, system: System, actors: Actors, people: People, pids: d
         raise RuntimeError(f"no case could be created: {results['create case']}")
 
     reads = [_get(f"/api/intake/cases/{case_id}", actors.as_caseworker) for case_id in case_ids[:2000]]
-    searches = [_get(f"/api/intake/cases?q={quote(name)}", actors.as_caseworker) for name in names[:2000]]
+    searches = [_search(name, actors.as_caseworker) for name in names[:2000]]
     for clients in CONCURRENCY:
         measure("read case", clients, reads)
     for clients in CONCURRENCY:
@@ -316,8 +320,8 @@ def growth(run: Run, workdir: Path, backing_for: Callable[[], Backing],
 def _growth_step(run: Run, system: System, caseworker: api.Client, names: list[str]) -> dict[str, Any]:
     s = run.settings
     auth = caseworker.auth
-    full = [_get(f"/api/intake/cases?q={quote(name)}", auth) for name in names]
-    surnames = [_get(f"/api/intake/cases?q={quote(name.split()[-1])}", auth) for name in names]
+    full = [_search(name, auth) for name in names]
+    surnames = [_search(name.split()[-1], auth) for name in names]
     listing = [_get("/api/intake/cases?limit=50", auth)]
     step: dict[str, Any] = {}
     for label, requests, levels in (("search full name", full, (1, 16)), ("search surname", surnames, (1,)),
@@ -332,7 +336,7 @@ def _growth_step(run: Run, system: System, caseworker: api.Client, names: list[s
 
 def _typical_matches(caseworker: api.Client, names: list[str]) -> dict[str, float]:
     """How many cases a full-name search finds (first page, up to 200): the answer's size, for the record."""
-    counts = [len(caseworker.call("GET", "/api/intake/cases", params={"q": name, "limit": 200})["items"])
+    counts = [len(caseworker.call("POST", "/api/intake/cases/search", json={"q": name, "limit": 200})["items"])
               for name in names]
     return {"full name, median": sorted(counts)[len(counts) // 2] if counts else 0.0}
 

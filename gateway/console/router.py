@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -119,20 +120,37 @@ def render(request: Request, name: str, *, visit_: Visit | None = None, status: 
     return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
 
 
+# The pages a link or a redirect may lead back to: paths made of fixed words and case ids, never a query string.
+# A URL stays in the browser's history and in every proxy's access log, so nothing a person typed may be in one.
+_ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase)?)?|/console/(grants|disbursements)")
+
+
+def known_page(value: str | None) -> str:
+    """The page of the console at or above `value`, without its query string: `/console/cases/search` (a POST's
+    answer) → `/console/cases`; anything not a page of this site (`//elsewhere`, an absolute address) → `/`."""
+    path = (value or "/").split("?", 1)[0].split("#", 1)[0]
+    if not path.startswith("/"):
+        return "/"
+    while path and not KNOWN_PAGES.fullmatch(path):
+        path = path.rsplit("/", 1)[0]
+    return path or "/"
+
+
 def _here(request: Request) -> str:
-    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    """Where the language links come back to: this page's own path, or the page above a form's answer."""
+    return known_page(request.url.path)
 
 
 def back_to(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303,
+    """A redirect to a known page only, so that no redirect ever carries a typed value."""
+    return RedirectResponse(known_page(path), status_code=303,
                             headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
 
 
 def safe_next(value: str | None) -> str:
-    """Only a path on this site: never `//elsewhere` or an absolute address."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    return value
+    """Only a known page of this site: never `//elsewhere`, an absolute address, or a query string."""
+    return known_page(value)
 
 
 # --- asking the services, as the user ----------------------------------------------------------------------------
@@ -177,7 +195,8 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
         response = await state.runtime.calls.request(
             method, state.backend_urls[route.backend] + path, json=json,
             params={key: value for key, value in (params or {}).items() if value not in (None, "")},
-            headers=headers, timeout=settings.backend_timeout_seconds)
+            headers=headers,  # a service that is down fails at connect, fast: the page says so instead of hanging
+            timeout=httpx.Timeout(settings.backend_timeout_seconds, connect=settings.backend_connect_timeout_seconds))
     except httpx.HTTPError as error:
         log.warning("console call failed", backend=route.backend, error_type=type(error).__name__)
         return Answer(503, {"detail": f"The {route.backend} service is not available right now; try again shortly."})
@@ -272,13 +291,42 @@ async def choose_language(language: str, request: Request, next: str | None = No
 
 # --- caseworker: cases -------------------------------------------------------------------------------------------
 
+CASES_PER_PAGE = 50
+
+
 @router.get("/console/cases", response_class=HTMLResponse)
-async def cases(v: VisitDep, q: str | None = None, cursor: str | None = None) -> Response:
-    answer = await call(v, "GET", "/api/intake/cases", params={"q": (q or "").strip(), "cursor": cursor, "limit": 50})
+async def cases(v: VisitDep, cursor: str | None = None) -> Response:
+    """The caseload, newest first. A page's cursor is a position (a date and a case id), never anything typed."""
+    if "q" in v.request.query_params:  # an old bookmark: it no longer searches, and the name leaves the address bar
+        return back_to("/console/cases")
+    answer = await call(v, "GET", "/api/intake/cases", params={"cursor": cursor, "limit": CASES_PER_PAGE})
     next_cursor = answer.body.get("next_cursor") if answer.ok else None
-    next_link = f"/console/cases?{urlencode({'q': q or '', 'cursor': next_cursor})}" if next_cursor else None
-    return render(v.request, "cases.html", visit_=v, q=q or "", cases=items(answer), problem=answer.problem,
+    next_link = f"/console/cases?{urlencode({'cursor': next_cursor})}" if next_cursor else None
+    return render(v.request, "cases.html", visit_=v, q="", cases=items(answer), problem=answer.problem,
                   next_link=next_link)
+
+
+@router.post("/console/cases/search", response_class=HTMLResponse)
+async def search_cases(v: VisitDep) -> Response:
+    """Search by name: a POST answered with the results themselves, so the name is never in a URL. The next page is
+    a POST again (the name and the cursor in hidden fields), never a link."""
+    form = await v.request.form()
+    q = str(form.get("q", "")).strip()
+    if not q:
+        return back_to("/console/cases")
+    search: dict[str, Any] = {"q": q, "limit": CASES_PER_PAGE}
+    if cursor := str(form.get("cursor", "")):
+        search["cursor"] = cursor
+    answer = await call(v, "POST", "/api/intake/cases/search", json=search)
+    return render(v.request, "cases.html", visit_=v, q=q, cases=items(answer), problem=answer.problem,
+                  status=200 if answer.ok else answer.status,
+                  next_cursor=answer.body.get("next_cursor") if answer.ok else None)
+
+
+@router.get("/console/cases/search")
+async def search_cases_by_address() -> Response:
+    """Typed into the address bar, or reached after signing in again: the search form is on the cases page."""
+    return back_to("/console/cases")
 
 
 @router.get("/console/cases/new", response_class=HTMLResponse)
@@ -416,10 +464,17 @@ async def erase_case(case_id: uuid.UUID, v: VisitDep) -> Response:
 # --- caseworker: referrals ---------------------------------------------------------------------------------------
 
 @router.get("/console/cases/{case_id}/refer", response_class=HTMLResponse)
-async def referral_form(case_id: uuid.UUID, v: VisitDep, category: str | None = None, country: str | None = None,
-                        language: str | None = None) -> Response:
-    return await _referral_page(v, case_id, {"category": category or "", "country": (country or "").upper(),
-                                             "language": language or ""})
+async def referral_form(case_id: uuid.UUID, v: VisitDep) -> Response:
+    return await _referral_page(v, case_id, {"category": "", "country": "", "language": ""})
+
+
+@router.post("/console/cases/{case_id}/refer/partners", response_class=HTMLResponse)
+async def find_partners(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """The partner filters, posted (never in a URL): the referral form again, with the partners that fit."""
+    form = await v.request.form()
+    return await _referral_page(v, case_id, {"category": str(form.get("category", "")),
+                                             "country": str(form.get("country", "")).strip().upper(),
+                                             "language": str(form.get("language", "")).strip()})
 
 
 async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], *, form: dict[str, str] | None = None,

@@ -20,6 +20,7 @@ from services.intake.models import (
     CaseCreated,
     CaseListItem,
     CasePublic,
+    CaseSearch,
     CaseStatus,
     CaseSummary,
     CaseUpdate,
@@ -62,6 +63,7 @@ async def create_case(
         return await runtime.idempotency.run(
             request, principal=principal.sub, session_factory=runtime.session_factory, required=False,
             action=lambda in_session: (201, open_case(in_session, commit=False)),
+            subject=lambda answer: answer.get("id"),  # the new case's id: erasing it deletes this stored answer
         )
     created = await runtime.units.run(lambda session: open_case(session, commit=True))
     response.headers["ETag"] = domain.etag(created.id, domain.FIRST_VERSION)
@@ -83,13 +85,36 @@ async def find_duplicates(
 
 @router.get("/cases", response_model=Page[CaseListItem])
 async def list_cases(
-    runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
-    q: Annotated[str | None, Query(max_length=200, description="a name, in any script or spelling")] = None,
+    request: Request, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
     status: CaseStatus | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
+    """The cases newest first, without personal data. Searching by name is `POST /cases/search`."""
+    refuse_a_name_in_the_url(request)
     return await runtime.units.run(lambda session: service.list_cases(
-        session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=q, status=status, limit=limit,
+        session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=None, status=status, limit=limit,
         cursor=cursor))
+
+
+def refuse_a_name_in_the_url(request: Request) -> None:
+    """`?q=` once searched; ignoring it now would list every case and let a client go on putting names in URLs
+    (browser history, proxy logs) unnoticed. Refusing it tells that client at once."""
+    if "q" in request.query_params:
+        raise Problem(400, "Search by name with POST /api/intake/cases/search and the name in the JSON body "
+                           "(`q`); a name never goes in a URL.", kind="search-is-post-only")
+
+
+@router.post("/cases/search", response_model=Page[CaseListItem])
+async def search_cases(
+    body: CaseSearch, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+) -> dict[str, Any]:
+    """Find cases by a name in any script or spelling, through the blind index, newest first.
+
+    A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep. The audit
+    trail records that a search was made, never the name; `next_cursor` holds a position only, never the name.
+    """
+    return await runtime.units.run(lambda session: service.list_cases(
+        session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=body.q, status=body.status,
+        limit=body.limit, cursor=body.cursor))
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic | ErasedCase)

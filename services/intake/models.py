@@ -240,6 +240,17 @@ class DuplicateCheck(StrictModel):
         return _past_birth_date(value)
 
 
+class CaseSearch(StrictModel):
+    """A search by name: in a request body, never in a URL that browsers, proxies and access logs keep.
+
+    `cursor` is the `next_cursor` of the previous page of the same search (a position, never the name)."""
+
+    q: ShortText = PydanticField(description="a name, in any script or spelling")
+    status: CaseStatus | None = None
+    limit: int = PydanticField(default=50, ge=1, le=200)
+    cursor: str | None = PydanticField(default=None, max_length=200)
+
+
 class CaseUpdate(_PersonalFields):
     """Fields present in the body replace the stored ones (lists and `contact` as a whole); absent ones stay."""
 

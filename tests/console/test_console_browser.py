@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -86,7 +87,7 @@ class Api:
         return username
 
     def cases_named(self, headers: dict[str, str], name: str) -> list[dict]:
-        found = self.http.get("/api/intake/cases", headers=headers, params={"q": name, "limit": 200})
+        found = self.http.post("/api/intake/cases/search", headers=headers, json={"q": name, "limit": 200})
         assert found.status_code == 200, found.text
         return found.json()["items"]
 
@@ -172,6 +173,15 @@ def test_sign_in_create_a_duplicate_refer_approve_and_pay_in_a_real_browser(serv
             assert page.url.endswith(f"/console/cases/{case_id}")
             assert partner["name"] in page.locator("#referrals-h + ul").inner_text()
             shot(page, "04-case-with-referral")
+
+            page.goto(served + "/console/cases")  # a search: its answer is the page itself, the name only in the body
+            page.get_by_label("Search by name").fill(person["latin_from_russian"])
+            page.get_by_role("button", name="Search", exact=True).click()
+            page.wait_for_selector("h1")
+            assert page.url == served + "/console/cases/search" and first_reference in page.locator("main").inner_text()
+            visited = page.evaluate("() => [location.href, ...[...document.links].map(a => a.href)]")
+            words = [word.lower() for word in person["latin_from_russian"].split()]
+            assert not [url for url in visited if any(word in unquote(url).lower() for word in words)]
 
             deadline = time.monotonic() + 20
             while True:  # funds, too, learns the case from intake's event

@@ -133,10 +133,10 @@ async def test_a_post_without_the_right_csrf_token_is_refused_and_changes_nothin
     other, _ = await signed_in(door, "caseworker")
     borrowed = csrf_of((await other.get("/console/cases/new")).text)
     stolen = await visitor.post("/console/cases", data={"full_name": name, "csrf": borrowed})
-    listed = await visitor.get("/console/cases", params={"q": name})
+    listed = await submit(visitor, "/console/cases", "/console/cases/search", {"q": name})
 
     assert missing.status_code == forged.status_code == stolen.status_code == 403
-    assert "console/cases/" not in listed.text.split("<main", 1)[1].replace("/console/cases/new", "")
+    assert listed.status_code == 200 and not re.search(r'href="/console/cases/[0-9a-f-]{36}"', listed.text)
 
 
 # --- languages and formats ---------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ async def test_a_new_case_warns_of_possible_duplicates_before_saving_and_search_
     saved = await visitor.post("/console/cases", data={**second, "checked": hidden(warned.text, "checked")})
     resent = await visitor.post("/console/cases", data={**second, "checked": hidden(warned.text, "checked")})
     cases_after = await case_count(visitor)
-    found = await visitor.get("/console/cases", params={"q": person["russian"]})
+    found = await submit(visitor, "/console/cases", "/console/cases/search", {"q": person["russian"]})
 
     assert first.status_code == 200 and 'id="duplicates"' not in first.text
     # before saving: the warning names the earlier case, the form keeps what was typed, and nothing is stored yet
@@ -210,7 +210,28 @@ async def test_a_new_case_warns_of_possible_duplicates_before_saving_and_search_
     assert resent.status_code == 200 and re.search(r"BY-\d{4}-\d+", resent.text).group(0) == re.search(
         r"BY-\d{4}-\d+", saved.text).group(0)
     assert cases_after == cases_before + 1
-    assert first_reference in found.text
+    assert found.status_code == 200 and first_reference in found.text
+
+
+async def test_a_search_is_posted_and_answered_in_place_and_no_link_or_redirect_carries_the_name(door: Door):
+    visitor, _ = await signed_in(door, "caseworker")
+    person = variants()[6]
+    created = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": person["belarusian"]})
+    reference = re.search(r"BY-\d{4}-\d+", created.text).group(0)
+
+    found = await submit(visitor, "/console/cases", "/console/cases/search", {"q": person["latin_passport"]})
+    bookmark = await visitor.get("/console/cases", params={"q": person["latin_passport"]})  # from the old console
+    typed = await visitor.get("/console/cases/search")
+    back = await visitor.get("/console/language/ru", params={"next": f"/console/cases?q={person['russian']}"})
+
+    assert found.status_code == 200 and reference in found.text  # the results themselves: no redirect
+    assert f'value="{person["latin_passport"]}"' in found.text  # the box keeps what was typed (in the page only)
+    assert re.findall(r'href="/console/language/\w+\?next=([^"]*)"', found.text) == ["%2Fconsole%2Fcases"] * 3
+    methods = re.findall(r'<form method="(\w+)"', found.text)
+    assert methods and set(methods) == {"post"}
+    assert bookmark.status_code == 303 and bookmark.headers["location"] == "/console/cases"  # not searched
+    assert typed.status_code == 303 and typed.headers["location"] == "/console/cases"
+    assert back.status_code == 303 and back.headers["location"] == "/console/cases"  # only ever a known page
 
 
 async def test_the_case_page_records_needs_and_consent_and_a_referral_cannot_carry_what_consent_withholds(door: Door):
@@ -224,7 +245,8 @@ async def test_the_case_page_records_needs_and_consent_and_a_referral_cannot_car
     need = await submit(visitor, page, f"{page}/needs", {"category": "medical", "urgency": "high", "notes": "asthma"})
     consent = await submit(visitor, page, f"{page}/consent", {"categories": "medical", "share_health": "on",
                                                               "method": "written"})
-    form = await visitor.get(f"{page}/refer", params={"category": "medical", "country": "LT", "language": "be"})
+    form = await submit(visitor, f"{page}/refer", f"{page}/refer/partners",
+                        {"category": "medical", "country": "LT", "language": "be"})
     token = csrf_of(form.text)
     sent = await eventually_ok(lambda: visitor.post(f"{page}/refer", data={
         "csrf": token, "category": "medical", "partner_id": partner["id"], "display_name": "K.",

@@ -55,7 +55,8 @@ async def test_a_request_and_the_consumer_of_its_event_share_one_trace(
                                     headers=bearer(token_issuer, "caseworker"))
         assert created.status_code == 201, created.text
         case_id = created.json()["id"]
-        searched = await intake.get("/api/intake/cases", params={"q": latin}, headers=bearer(token_issuer, "caseworker"))
+        searched = await intake.post("/api/intake/cases/search", json={"q": latin},
+                                     headers=bearer(token_issuer, "caseworker"))
         assert searched.status_code == 200
 
         funds_runtime = funds._transport.app.state.runtime  # type: ignore[attr-defined]

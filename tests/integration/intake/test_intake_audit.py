@@ -21,7 +21,7 @@ async def test_reads_and_changes_are_audited_with_who_and_the_request_id(intake:
     reader = intake.as_("caseworker", sub="reader-9")
     read = await intake.client.get(path, headers={**reader, "X-Request-ID": "req-read-1"})
     assert read.status_code == 200
-    await intake.client.get("/api/intake/cases", params={"q": "Shushkevich"}, headers=intake.caseworker)
+    await intake.client.post("/api/intake/cases/search", json={"q": "Shushkevich"}, headers=intake.caseworker)
     await intake.client.get(f"{path}/needs", headers=intake.caseworker)
 
     entries = await intake.client.get("/api/intake/audit", params={"target_id": case["id"]}, headers=intake.auditor)

@@ -4,6 +4,8 @@ whose older cases have no pair terms yet, until `rehab names reindex` gives them
 
 from __future__ import annotations
 
+import base64
+import re
 from contextlib import asynccontextmanager
 
 import pytest
@@ -29,13 +31,64 @@ async def found(intake: Intake, q: str, **params: object) -> list[str]:
     seen: list[str] = []
     cursor = None
     while True:
-        query = {"q": q, **params, **({"cursor": cursor} if cursor else {})}
-        response = await intake.client.get("/api/intake/cases", params=query, headers=intake.caseworker)
+        search = {"q": q, **params, **({"cursor": cursor} if cursor else {})}
+        response = await intake.client.post("/api/intake/cases/search", json=search, headers=intake.caseworker)
         assert response.status_code == 200, response.text
         page = response.json()
         seen += [item["id"] for item in page["items"]]
         if not (cursor := page["next_cursor"]):
             return seen
+
+
+async def test_a_name_in_the_url_is_refused_with_a_problem_that_says_search_is_a_post(intake: Intake):
+    """`GET /cases?q=` once searched. Ignoring `q` now would answer every case and let a client go on putting names
+    in URLs (browser history, proxy logs); refusing it tells that client at once."""
+    case = await intake.create(full_name="Сяргей Марозаў")
+
+    for query in ({"q": "Marozau"}, {"q": ""}, {"q": "Marozau", "limit": 5, "status": "open"}):
+        refused = await intake.client.get("/api/intake/cases", params=query, headers=intake.caseworker)
+        assert refused.status_code == 400, (query, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        problem = refused.json()
+        assert problem["type"].endswith("/search-is-post-only") and "POST /api/intake/cases/search" in problem["detail"]
+        assert "Marozau" not in refused.text
+    listed = await intake.client.get("/api/intake/cases", headers=intake.caseworker)  # the list itself still works
+    assert listed.status_code == 200 and [item["id"] for item in listed.json()["items"]] == [case["id"]]
+    assert await found(intake, "Marozau") == [case["id"]]
+
+
+async def test_a_search_body_with_an_unknown_field_or_without_a_name_is_refused(intake: Intake):
+    await intake.create(full_name="Сяргей Марозаў")
+
+    async def search(body: object) -> int:
+        answer = await intake.client.post("/api/intake/cases/search", json=body, headers=intake.caseworker)
+        assert answer.status_code == 200 or answer.headers["content-type"] == "application/problem+json"
+        return answer.status_code
+
+    assert await search({"q": "Marozau", "name": "Marozau"}) == 422  # unknown field
+    assert await search({"full_name": "Marozau"}) == 422  # no q
+    assert await search({}) == 422
+    assert await search({"q": ""}) == 422 and await search({"q": "   "}) == 422  # never "every case"
+    assert await search({"q": "x" * 201}) == 422
+    assert await search({"q": "Marozau", "limit": 0}) == 422 and await search({"q": "Marozau", "limit": 201}) == 422
+    assert await search({"q": "Marozau", "status": "lost"}) == 422
+    assert await search({"q": "Marozau", "cursor": "not a cursor"}) == 400
+    assert await search({"q": "Marozau", "limit": 200, "status": "open"}) == 200
+    refused = await intake.client.post("/api/intake/cases/search", json={"q": "Marozau"},
+                                       headers=intake.as_("auditor", sub="auditor-1"))
+    assert refused.status_code == 403  # caseworkers only, as the list
+
+
+async def test_a_search_cursor_holds_a_position_never_the_name(intake: Intake):
+    for _ in range(3):
+        await intake.create(full_name="Сяргей Марозаў")
+    page = await intake.client.post("/api/intake/cases/search", json={"q": "Марозаў", "limit": 1},
+                                    headers=intake.caseworker)
+    cursor = page.json()["next_cursor"]
+    decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+
+    assert cursor and "Марозаў" not in decoded and "maroz" not in decoded.lower()
+    assert re.fullmatch(r"[0-9T:.+-]+\|[0-9a-f-]{36}", decoded), decoded  # opened_at|case id
 
 
 async def test_a_full_name_search_needs_every_word_from_any_of_the_names(intake: Intake):
