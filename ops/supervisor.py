@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import json
 import os
 import signal
 import socket
@@ -144,7 +145,10 @@ class Supervisor:
     async def _spawn(self, child: _Child) -> None:
         spec = child.spec
         with child.log_path.open("ab") as log:
-            log.write(f"--- {datetime.now(UTC).isoformat()} supervisor: starting {spec.name}\n".encode())
+            # A JSON line like every line the processes print (kit.logs), so a log shipper reads the file as one format.
+            marker = {"event": f"supervisor: starting {spec.name}", "logger": "supervisor", "level": "info",
+                      "timestamp": datetime.now(UTC).isoformat()}
+            log.write((json.dumps(marker) + "\n").encode())
             log.flush()
             try:
                 child.process = await asyncio.create_subprocess_exec(

@@ -9,7 +9,6 @@ their own subjects. Where `kubectl` is installed, the overlay is also rendered w
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ import yaml
 
 from tests.deploy.facts import (
     BASE,
+    METRICS_PORTS,
     COMPOSE_FILE,
     ENTRYPOINT,
     K8S,
@@ -93,6 +93,9 @@ def check_settings_against_class(process: Process, env: dict[str, str], secrets_
     settings = settings_from_env(process, env, monkeypatch)
     assert settings.port == process.port
     assert settings.host == "0.0.0.0"
+    # /metrics on a listener of its own, reachable from the container network; never the main port.
+    assert settings.metrics_port == process.metrics_port != settings.port
+    assert settings.metrics_host == "0.0.0.0"
     assert settings.environment == "production"
     assert settings.db_url.startswith("postgresql+psycopg://")
     if process.is_service:
@@ -108,13 +111,13 @@ def check_settings_against_class(process: Process, env: dict[str, str], secrets_
         assert path.name in secrets_mounted, f"{process.name}: {path.name} is not mounted"
 
 
-def assert_trusts_only_private_proxies(env: dict[str, str]) -> None:
-    """The gateway reads the client address from X-Forwarded-For (uvicorn's FORWARDED_ALLOW_IPS) only when the
-    peer is a proxy on a private network: never `*`, which would let any client choose its own address."""
-    trusted = env["FORWARDED_ALLOW_IPS"].split(",")
-    assert "*" not in trusted
-    for item in trusted:
-        assert ipaddress.ip_network(item.strip()).is_private, item
+def assert_trusts_no_proxy_by_default(env: dict[str, str]) -> None:
+    """SPEC §3: X-Forwarded-For is believed only from the proxies the operator names in REHAB_TRUSTED_PROXIES,
+    never by default, and never from whole private ranges (any pod or container in them could choose the address
+    the sign-in limits count). The setting is there, empty, for the operator to fill in; uvicorn's own variable is
+    not used (kit.service.serve never lets uvicorn read it)."""
+    assert "FORWARDED_ALLOW_IPS" not in env
+    assert env["REHAB_TRUSTED_PROXIES"] == ""
 
 
 # ==== docker-compose ================================================================================================
@@ -134,6 +137,17 @@ def test_compose_publishes_only_the_gateway_and_only_on_loopback_by_default(comp
     assert compose["networks"]["backend"].get("internal") is True
     for name in ("nats", "postgres", "intake", "referrals", "funds"):
         assert compose["services"][name]["networks"] == ["backend"]
+
+
+def test_compose_serves_metrics_on_a_port_of_its_own_and_never_publishes_it(compose, compose_effective):
+    for process in PROCESSES.values():
+        svc = compose_effective["services"][process.name]
+        env = compose_environment(svc)
+        assert env["REHAB_METRICS_PORT"] == str(process.metrics_port) != env[f"REHAB_{process.upper}_PORT"]
+        assert env["REHAB_METRICS_HOST"] == "0.0.0.0"  # for a scraper on the internal network
+        published = " ".join(str(port) for port in svc.get("ports", []))
+        assert str(process.metrics_port) not in published, f"{process.name} publishes its metrics"
+        assert not svc.get("expose"), "nothing beyond the compose networks either"
 
 
 def test_compose_waits_for_healthy_dependencies_and_every_service_has_a_health_check(compose):
@@ -201,7 +215,7 @@ def test_compose_gives_each_process_every_setting_it_needs(name, compose, compos
         assert "REHAB_NATS_URL" not in env
         for backend in SERVICES:
             assert env[f"REHAB_{backend.upper}_URL"] == f"http://{backend.name}:{backend.port}"
-        assert_trusts_only_private_proxies(env)
+        assert_trusts_no_proxy_by_default(env)
     mounted = {s["target"] for s in compose["services"][name]["secrets"]}
     assert mounted == set(process.keys)
     check_settings_against_class(process, env, mounted, monkeypatch)
@@ -456,6 +470,64 @@ def test_each_deployment_probes_real_paths_on_its_real_port(name):
 
 
 @pytest.mark.parametrize("name", list(PROCESSES))
+def test_each_deployment_serves_metrics_on_a_named_port_no_service_carries(name):
+    deployment = by_kind(base_documents(), "Deployment")[name]
+    container = container_of(deployment)
+    process = PROCESSES[name]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": process.port, "metrics": process.metrics_port}
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["REHAB_METRICS_PORT"] == str(process.metrics_port)
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(process.metrics_port),
+                           "prometheus.io/path": "/metrics"}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        if probe in container:
+            assert probe_port(container, container[probe]) == process.port
+    for service in by_kind(base_documents(), "Service").values():
+        for port in service["spec"]["ports"]:
+            assert port.get("targetPort") != "metrics" and port["port"] not in METRICS_PORTS.values()
+            assert port.get("targetPort") not in METRICS_PORTS.values()
+
+
+def namespaces_admitted(labels: dict[str, str], port: int) -> set[str]:
+    """The namespaces (by kubernetes.io/metadata.name) some policy admits to pods with `labels` on `port`."""
+    found: set[str] = set()
+    for policy in policies().values():
+        spec = policy["spec"]
+        if "Ingress" not in spec["policyTypes"] or not selector_matches(spec["podSelector"].get("matchLabels", {}),
+                                                                          labels):
+            continue
+        for rule in spec.get("ingress", []):
+            ports = {p["port"] for p in rule.get("ports", [])}
+            if ports and port not in ports:
+                continue
+            for peer in rule.get("from", [{"namespaceSelector": {}}]):
+                if "namespaceSelector" in peer:
+                    found.add(peer["namespaceSelector"].get("matchLabels", {}).get("kubernetes.io/metadata.name", "*"))
+    return found
+
+
+def test_only_the_monitoring_namespace_may_scrape_and_only_the_metrics_ports():
+    for process in PROCESSES.values():
+        labels = pod_labels(process.name)
+        assert namespaces_admitted(labels, process.metrics_port) == {"monitoring"}
+        assert "monitoring" not in namespaces_admitted(labels, process.port), "the main port is not for scraping"
+        for other in PROCESSES.values():  # no pod of ours reaches another's metrics
+            assert not allowed("ingress", pod_labels(other.name), labels, process.metrics_port)
+    assert namespaces_admitted(pod_labels("gateway"), 8000) == {"ingress-nginx"}
+
+
+def test_the_ingress_leads_to_the_gateways_http_port_only():
+    ingress = by_kind(load_documents(PRODUCTION / "ingress.yaml"), "Ingress")["gateway"]
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            assert path["backend"]["service"] == {"name": "gateway", "port": {"name": "http"}}
+    (port,) = by_kind(base_documents(), "Service")["gateway"]["spec"]["ports"]
+    assert port["name"] == "http" and port["targetPort"] == "http" and port["port"] == PROCESSES["gateway"].port
+
+
+@pytest.mark.parametrize("name", list(PROCESSES))
 def test_each_deployment_requests_resources_and_runs_locked_down(name):
     deployment = by_kind(base_documents(), "Deployment")[name]
     pod = deployment["spec"]["template"]["spec"]
@@ -532,7 +604,7 @@ def test_each_deployment_gives_its_process_every_setting_it_needs(name, monkeypa
         assert ("rehab-gateway-admin", "password") in used
         for backend in SERVICES:
             assert env[f"REHAB_{backend.upper}_URL"] == f"http://{backend.name}:{backend.port}"
-        assert_trusts_only_private_proxies(env)
+        assert_trusts_no_proxy_by_default(env)
     assert {ref for ref in used if ref[0].startswith("rehab-db-")} == {(f"rehab-db-{name}", "password")}
 
     deployment = by_kind(base_documents(), "Deployment")[name]

@@ -8,6 +8,7 @@ person's name, phone and notes.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -70,7 +71,7 @@ def test_the_whole_story_through_the_gateway(system: System) -> None:
     again = caseworker.post("/api/intake/cases", json={"full_name": "ZYRMANTAS  kvilfezer", "date_of_birth": "1988-04-12"})
     assert again.status_code == 201, again.text
     assert case["id"] in [d["id"] for d in again.json()["possible_duplicates"]]
-    found = caseworker.get("/api/intake/cases", params={"q": "Квілфезер"})
+    found = caseworker.post("/api/intake/cases/search", json={"q": "Квілфезер"})
     assert case["id"] in [c["id"] for c in found.json()["items"]]
     assert "full_name" not in found.json()["items"][0]
 
@@ -155,6 +156,12 @@ def test_the_whole_story_through_the_gateway(system: System) -> None:
 
     # SIGTERM stops everything within a few seconds.
     assert system.stop() == 0
+
+    # Every line our processes and the supervisor wrote is one JSON object (kit.logs; nats-server has its own format).
+    for path in (system.state / "logs").glob("*.log"):
+        if path.name != "nats.log":
+            for line in path.read_text(encoding="utf-8").splitlines():
+                assert isinstance(json.loads(line), dict), (path.name, line)
 
     # Nothing the system wrote holds the person's data in clear.
     leaks = []

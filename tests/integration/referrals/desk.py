@@ -172,14 +172,15 @@ class Desk:
 @asynccontextmanager
 async def open_desk(settings: ReferralsSettings, issuer: TokenIssuer, *, log_to: TextIO | None = None) -> AsyncIterator[Desk]:
     """Start the app (its logs written to `log_to` when given) and connect to NATS as intake would."""
+    # The service logs to whatever stdout is when it writes: redirected for the desk's whole life.
     with redirect_stdout(log_to) if log_to else nullcontext():
-        app = create_app(settings)  # the service's logs go to the stdout of this moment
-    async with running(app) as client:
-        runtime: Runtime = app.state.runtime
-        await wait_for(lambda: runtime.bus.js is not None)
-        await runtime.bus.ensure_stream("intake")  # intake's stream, as intake itself would create it
-        nc = await nats.connect(settings.nats_url)
-        try:
-            yield Desk(app=app, client=client, runtime=runtime, issuer=issuer, js=nc.jetstream())
-        finally:
-            await nc.close()
+        app = create_app(settings)
+        async with running(app) as client:
+            runtime: Runtime = app.state.runtime
+            await wait_for(lambda: runtime.bus.js is not None)
+            await runtime.bus.ensure_stream("intake")  # intake's stream, as intake itself would create it
+            nc = await nats.connect(settings.nats_url)
+            try:
+                yield Desk(app=app, client=client, runtime=runtime, issuer=issuer, js=nc.jetstream())
+            finally:
+                await nc.close()
