@@ -111,6 +111,8 @@ class System:
         self.state_dir = state_dir
         self.backing = backing
         self.ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds", "nats")}
+        # Each process's /metrics listener (loopback), apart from its main port.
+        self.metrics_ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds")}
         self.process: subprocess.Popen | None = None
         self._console: Path = state_dir.parent / f"{state_dir.name}-supervisor.out"
 
@@ -131,6 +133,7 @@ class System:
             "REHAB_STATE_DIR": str(self.state_dir),
             "REHAB_ADMIN_PASSWORD": ADMIN_PASSWORD,
             **{f"REHAB_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
+            **{f"REHAB_{name.upper()}_METRICS_PORT": str(port) for name, port in self.metrics_ports.items()},
         }
         if self.backing.postgres_admin_url:
             for service in DATABASES:
@@ -148,7 +151,7 @@ class System:
                                             stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             cwd=REPO_ROOT)
         try:
-            wait_for(self._ready, timeout=timeout, interval=0.3, what="the system's readiness (gateway /readyz)")
+            wait_for(self._ready, timeout=timeout, interval=0.3, what="the system's readiness (every /readyz)")
         except BaseException:
             self.stop()
             raise
@@ -156,7 +159,8 @@ class System:
     def _ready(self) -> bool:
         if self.process is None or self.process.poll() is not None:
             raise RuntimeError(f"rehab up exited during start-up:\n{self.console()[-3000:]}")
-        return answers_200(self.url + "/readyz")
+        # The gateway's /readyz speaks of the gateway only; each service answers its own.
+        return all(answers_200(f"http://127.0.0.1:{port}/readyz") for name, port in self.ports.items() if name != "nats")
 
     def console(self) -> str:
         return self._console.read_text(errors="replace") if self._console.exists() else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -225,6 +225,42 @@ async def revoke_client(client_id: str, session: SessionDep, runtime: RuntimeDep
     client = service.revoke_client(session=session, audit=runtime.audit, client_id=client_id, actor=principal.sub)
     runtime.standing.forget(client.client_id)
     return client_public(client)
+
+
+# --- the system's state (admin, auditor) -------------------------------------------------------------------------
+
+
+async def _admin_or_auditor(principal: GatewayPrincipal) -> Principal:
+    if not principal.roles & {"admin", "auditor"}:
+        raise Problem(403, "Your role does not allow this action.", kind="forbidden")
+    return principal
+
+
+class GatewayState(BaseModel):
+    status: Literal["ready", "not ready"]
+    database: str
+    migrations: str
+
+
+class ServiceState(BaseModel):
+    status: Literal["ready", "not ready", "unreachable"]
+    database: str | None = None
+    migrations: str | None = None
+    nats: str | None = None
+    detail: str | None = None
+
+
+class SystemStatus(BaseModel):
+    gateway: GatewayState
+    services: dict[str, ServiceState]
+    key_custody: str
+
+
+@admin_router.get("/status", response_model=SystemStatus, response_model_exclude_none=True,
+                  summary="The gateway, every service behind it, and the key custody in force")
+async def system_status(runtime: RuntimeDep, principal: Annotated[Principal, Depends(_admin_or_auditor)]) -> Any:
+    # The gateway's /readyz says only whether the gateway can serve; a service that is down shows here.
+    return await runtime.status()
 
 
 # --- public documents --------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from gateway.models import MIGRATIONS_DIR, kit_tables
 from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
 from gateway.runtime import GatewayRuntime
-from kit import db, http, logs, migrations, problems, tracing
+from kit import db, http, logs, metrics, migrations, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier
 from kit.secrets import read_key_file
@@ -61,7 +61,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await runtime.calls.aclose()
             runtime.engine.dispose()
 
-    app = FastAPI(title="Rehab Support gateway", lifespan=lifespan, openapi_url=None, docs_url=None,
+    # /metrics on its own listener (REHAB_METRICS_HOST:REHAB_METRICS_PORT), never on the public one (SPEC §3).
+    app = FastAPI(title="Rehab Support gateway",
+                  lifespan=metrics.served_beside(lifespan, settings.metrics_host, settings.metrics_port),
+                  openapi_url=None, docs_url=None,
                   redoc_url=None, responses=problems.PROBLEM_RESPONSES, telemetry=fastapi_telemetry(settings))
     problems.install(app)
     app.add_middleware(ForwardingMiddleware)  # added first, so it runs inside kit.http's middleware
@@ -69,19 +72,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     tracing.instrument_app(app, "gateway")
 
     async def readiness() -> dict[str, Any]:
+        """Whether the gateway itself can serve: its database and migrations. Not the services behind it: a
+        service that is down makes its own routes answer 503, and sign-in and the console stay up (SPEC §3); the
+        services' states are at GET /api/admin/status."""
         runtime: GatewayRuntime | None = getattr(app.state, "runtime", None)
         if runtime is None:
             return {"status": "starting"}
-        database_ok = await asyncio.to_thread(db.ping, runtime.engine)
-        migrated = database_ok and await asyncio.to_thread(migrations.current_is_head, runtime.engine, MIGRATIONS_DIR)
-        services = await runtime.service_readiness()
-        ready = migrated and all(state == "ready" for state in services.values())
-        return {
-            "status": "ready" if ready else "not ready",
-            "database": "ok" if database_ok else "unreachable",
-            "migrations": "current" if migrated else "behind",
-            "services": services,
-        }
+        return await runtime.own_readiness()
 
     app.include_router(http.health_router(readiness))
     app.include_router(api.auth_router)

@@ -15,7 +15,8 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from gateway import openapi
-from kit import asyncapi
+from gateway.models import MIGRATIONS_DIR
+from kit import asyncapi, db, migrations
 from gateway.access import RateLimit, Standing
 from gateway.config import GatewaySettings
 from gateway.domain import LockoutPolicy
@@ -60,19 +61,48 @@ class GatewayRuntime:
         documents = await self.event_documents.current()
         return asyncapi.merge("Rehab Support events", [documents[name] for name in sorted(documents)])
 
-    async def service_readiness(self) -> dict[str, str]:
-        """Each service's own /readyz, asked side by side with a short timeout."""
+    async def own_readiness(self) -> dict[str, Any]:
+        """The gateway's own /readyz: its database answers and its migrations are current. Nothing else."""
+        database_ok = await asyncio.to_thread(db.ping, self.engine)
+        migrated = database_ok and await asyncio.to_thread(migrations.current_is_head, self.engine, MIGRATIONS_DIR)
+        return {
+            "status": "ready" if migrated else "not ready",
+            "database": "ok" if database_ok else "unreachable",
+            "migrations": "current" if migrated else "behind",
+        }
+
+    async def service_readiness(self) -> dict[str, dict[str, Any]]:
+        """Each service's own /readyz, asked side by side with a short timeout: `{"status": "ready" | "not ready" |
+        "unreachable", ...}` with what the service said of its database, migrations and NATS."""
         names = list(self.settings.backends)
         answers = await asyncio.gather(*(self._ready(name) for name in names))
         return dict(zip(names, answers, strict=True))
 
-    async def _ready(self, name: str) -> str:
+    async def _ready(self, name: str) -> dict[str, Any]:
+        settings = self.settings
+        timeout = httpx.Timeout(settings.readiness_timeout_seconds, connect=settings.backend_connect_timeout_seconds)
         try:
-            response = await self.calls.get(self.settings.backends[name] + "/readyz",
-                                            timeout=self.settings.readiness_timeout_seconds)
+            response = await self.calls.get(settings.backends[name] + "/readyz", timeout=timeout)
+        except httpx.TimeoutException:
+            return {"status": "unreachable", "detail": "no answer in time"}
         except httpx.HTTPError:
-            return "unreachable"
-        return "ready" if response.status_code == 200 else "not ready"
+            return {"status": "unreachable", "detail": "no connection"}
+        try:
+            said = response.json()
+        except ValueError:
+            said = None
+        report = {key: value for key, value in (said if isinstance(said, dict) else {}).items()
+                  if key in _REPORTED and isinstance(value, str)}
+        return {**report, "status": "ready" if response.status_code == 200 else "not ready"}
+
+    async def status(self) -> dict[str, Any]:
+        """GET /api/admin/status: the gateway, every service behind it, and the key custody in force."""
+        own, services = await asyncio.gather(self.own_readiness(), self.service_readiness())
+        return {"gateway": own, "services": services, "key_custody": self.settings.key_custody}
+
+
+# What a service's /readyz may add to its state in the status report (short words, never a value of a record).
+_REPORTED = ("database", "migrations", "nats")
 
 
 async def get_runtime(request: Request) -> GatewayRuntime:

@@ -1,5 +1,6 @@
 """What every HTTP process has in front of its routes: request ids, access logs without values, metrics,
-security headers and a body size limit; plus /healthz, /readyz and /metrics."""
+security headers and a body size limit; plus /healthz and /readyz. /metrics is not here: it has a listener of its
+own (kit.metrics), so the main one — the gateway's is public — never serves it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -155,10 +155,6 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
     async def readyz() -> JSONResponse:
         report = await readiness()
         return JSONResponse(report, status_code=200 if report.get("status") == "ready" else 503)
-
-    @router.get("/metrics", include_in_schema=False)
-    async def metrics_endpoint() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

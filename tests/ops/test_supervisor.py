@@ -195,6 +195,17 @@ def ports() -> dict[str, int]:
     return dict(zip(PROCESSES, free_ports(len(PROCESSES)), strict=True))
 
 
+METRICS = ("intake", "referrals", "funds", "gateway")  # each has a metrics listener of its own; NATS has none
+
+
+@pytest.fixture
+def metrics_ports(ports: dict[str, int]) -> dict[str, int]:
+    while True:
+        chosen = dict(zip(METRICS, free_ports(len(METRICS)), strict=True))
+        if not set(chosen.values()) & set(ports.values()):
+            return chosen
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A folder where `python -m services.intake` (and the others) finds a stand-in, not the real service."""
@@ -218,12 +229,13 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def env(workdir: Path, ports: dict[str, int]) -> dict[str, str]:
+def env(workdir: Path, ports: dict[str, int], metrics_ports: dict[str, int]) -> dict[str, str]:
     clean = {key: value for key, value in os.environ.items() if not key.startswith("REHAB_")}
     return {
         **clean,
         "REHAB_STATE_DIR": "var",  # relative on purpose: every process must get it absolute
         **{f"REHAB_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        **{f"REHAB_{name.upper()}_METRICS_PORT": str(port) for name, port in metrics_ports.items()},
     }
 
 
@@ -241,7 +253,7 @@ def rehab(workdir: Path, env: dict[str, str]) -> Iterator[Rehab]:
 
 
 def test_up_starts_everything_and_tells_each_process_where_the_others_are(
-    rehab: Rehab, ports: dict[str, int], workdir: Path
+    rehab: Rehab, ports: dict[str, int], metrics_ports: dict[str, int], workdir: Path
 ) -> None:
     state_dir = workdir / "var"
     assert f"Rehab Support is up: http://127.0.0.1:{ports['gateway']}" in rehab.output()
@@ -253,6 +265,7 @@ def test_up_starts_everything_and_tells_each_process_where_the_others_are(
         assert settings["REHAB_STATE_DIR"] == str(state_dir)
         assert settings["REHAB_NATS_URL"] == f"nats://127.0.0.1:{ports['nats']}"
         assert settings["REHAB_PORT"] == str(ports[name])
+        assert settings["REHAB_METRICS_PORT"] == str(metrics_ports[name])  # its own, not another's
         for other in ("intake", "referrals", "funds", "gateway"):
             assert settings[f"REHAB_{other.upper()}_PORT"] == str(ports[other])
     gateway = health(ports["gateway"])["env"]
@@ -340,6 +353,38 @@ def test_a_port_in_use_is_refused_before_anything_starts(
     assert result.returncode == 1
     assert f"port {ports['gateway']} (gateway) is in use; set REHAB_GATEWAY_PORT" in result.stderr
     assert not (workdir / "var" / "logs" / "nats.log").exists()
+
+
+def test_a_metrics_port_in_use_is_refused_before_anything_starts(
+    workdir: Path, env: dict[str, str], metrics_ports: dict[str, int]
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", metrics_ports["intake"]))
+        squatter.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "ops.cli", "up"], cwd=workdir, env=env, capture_output=True, text=True, timeout=30
+        )
+
+    assert result.returncode == 1
+    assert f"port {metrics_ports['intake']} (intake) is in use; set REHAB_INTAKE_METRICS_PORT" in result.stderr
+    assert not (workdir / "var" / "logs" / "nats.log").exists()
+
+
+def test_metrics_ports_default_apart_and_zero_means_no_listener(tmp_path: Path) -> None:
+    from ops.settings import SupervisorSettings
+    from ops.system import system_specs
+
+    defaults = SupervisorSettings(_env_file=None, nats_url="nats://127.0.0.1:4999")
+    specs = {spec.name: spec for spec in system_specs(defaults, tmp_path)}
+    wanted = [port for spec in specs.values() for port in spec.ports]
+    assert len(wanted) == len(set(wanted)) == 2 * len(METRICS), "a main port and a metrics port each, all apart"
+    for name in METRICS:
+        metrics_port = int(specs[name].env["REHAB_METRICS_PORT"])
+        assert specs[name].ports[metrics_port] == f"REHAB_{name.upper()}_METRICS_PORT"
+
+    off = SupervisorSettings(_env_file=None, nats_url="nats://127.0.0.1:4999", intake_metrics_port=0)
+    intake = next(spec for spec in system_specs(off, tmp_path) if spec.name == "intake")
+    assert intake.env["REHAB_METRICS_PORT"] == "0" and list(intake.ports) == [off.intake_port]
 
 
 # --- the Supervisor with stand-in processes ------------------------------------------------------------------------
