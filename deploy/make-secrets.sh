@@ -3,7 +3,8 @@
 #
 #   deploy/make-secrets.sh compose /etc/rehab
 #       /etc/rehab/keys/…       the key files (`rehab secrets init`): kek.json, blind_index.key, audit.key,
-#                               token_signing.pem, token_signing.pub.pem
+#                               token_signing.pem, token_signing.pub.pem (and nats-*.nk, the nkeys of the NATS
+#                               that `rehab up` starts itself; the deployments' NATS users log in with passwords)
 #       /etc/rehab/rehab.env    passwords and REHAB_KEYS_DIR, for `docker compose --env-file /etc/rehab/rehab.env`
 #
 #   deploy/make-secrets.sh k8s [deploy/k8s/overlays/production/secrets]

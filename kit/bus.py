@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import nats
 import nats.errors
@@ -93,6 +94,8 @@ class Bus:
     # The process's shared transactions (kit.service sets it): the relay's marks and the consumers' inbox
     # transactions then commit together with the requests' work, one fsync for all, off the event loop.
     units: GroupCommit | None = None
+    # The nkey seed file this process logs in to NATS with (kit.nats_auth); None: only what the URL carries.
+    nkey_seed_file: Path | None = None
 
     nc: NATS | None = None
     js: JetStreamContext | None = None
@@ -167,6 +170,7 @@ class Bus:
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
                     error_cb=self._on_error,
+                    **({"nkeys_seed": str(self.nkey_seed_file)} if self.nkey_seed_file is not None else {}),
                 )
                 self.js = self.nc.jetstream(timeout=5)
                 metrics.NATS_CONNECTED.labels(self.service).set(1)

@@ -11,11 +11,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kit import nats_auth
+
 KEK_FILE = "kek.json"
 BLIND_INDEX_KEY_FILE = "blind_index.key"
 AUDIT_KEY_FILE = "audit.key"
 TOKEN_PRIVATE_KEY_FILE = "token_signing.pem"
 TOKEN_PUBLIC_KEY_FILE = "token_signing.pub.pem"
+# One NATS nkey seed per process that connects to NATS (and one for the operator), each read by its owner only.
+NATS_SEED_FILES = {user: nats_auth.seed_file_name(user) for user in nats_auth.USERS}
 
 
 def _write_new(path: Path, content: bytes) -> bool:
@@ -61,6 +65,9 @@ def ensure_secrets(directory: Path) -> list[str]:
         )
         if _write_new(public_path, pub):
             created.append(TOKEN_PUBLIC_KEY_FILE)
+    for name in NATS_SEED_FILES.values():
+        if _write_new(directory / name, nats_auth.new_seed()):
+            created.append(name)
     return created
 
 

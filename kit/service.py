@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ from sqlalchemy import Engine, MetaData, event
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from kit import asyncapi, db, http, logs, migrations, problems, tracing
+from kit import asyncapi, db, http, logs, metrics, migrations, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenVerifier
 from kit.bus import Bus, BusOptions, Subscription
@@ -78,6 +79,7 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
         service=spec.name, url=settings.nats_url, engine=engine, session_factory=factory, tables=spec.tables,
         options=BusOptions(max_deliver=settings.consumer_max_deliver, ack_wait=settings.consumer_ack_wait_seconds,
                            stream_replicas=settings.stream_replicas),
+        nkey_seed_file=settings.nats_seed_path,
     )
 
     group = db.GroupCommit(engine, factory)
@@ -93,10 +95,26 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
         name=spec.name, settings=settings, engine=engine, session_factory=factory, tables=spec.tables,
         keyring=keyring, blind_index=BlindIndex(read_key_file(settings.blind_index_key_path)),
         audit=AuditTrail(spec.tables, read_key_file(settings.audit_key_path)),
-        idempotency=Idempotency(spec.tables, keyring.derived_keys("idempotency")), bus=bus, units=group,
+        idempotency=Idempotency(spec.tables, keyring.derived_keys("idempotency"),
+                                fingerprint_keys=keyring.derived_keys("idempotency-fingerprint"),
+                                retention=timedelta(hours=settings.idempotency_retention_hours)),
+        bus=bus, units=group,
     )
     bus.subscriptions = spec.subscriptions(runtime)
     return runtime
+
+
+async def purge_idempotency_keys(runtime: Runtime) -> None:
+    """Every service's own: delete the Idempotency-Key answers and fingerprints past their retention, at start and
+    then every `idempotency_purge_interval_seconds`, whether or not requests come in."""
+    while True:
+        try:
+            # A unit of the group commit, like a request's: no second writer waiting on SQLite's lock, and no
+            # connection of its own open while an erasure checkpoints the write-ahead log.
+            await runtime.units.run(runtime.idempotency.purge)
+        except Exception as exc:  # the database away for a moment: the next round deletes them
+            log.warning("idempotency purge failed, retrying", error_type=type(exc).__name__)
+        await asyncio.sleep(runtime.settings.idempotency_purge_interval_seconds)
 
 
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
@@ -115,7 +133,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         if spec.on_start:
             spec.on_start(runtime)
         await runtime.bus.start()
-        tasks = [asyncio.create_task(job(runtime)) for job in spec.background]
+        tasks = [asyncio.create_task(job(runtime)) for job in [purge_idempotency_keys, *spec.background]]
         log.info("service started", port=settings.port)
         try:
             yield
@@ -126,7 +144,9 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             await runtime.units.close()
             runtime.engine.dispose()
 
-    app = FastAPI(title=spec.title, description=spec.description, lifespan=lifespan,
+    # /metrics on its own listener (REHAB_METRICS_HOST:REHAB_METRICS_PORT), open for as long as the app runs.
+    app = FastAPI(title=spec.title, description=spec.description,
+                  lifespan=metrics.served_beside(lifespan, settings.metrics_host, settings.metrics_port),
                   responses=problems.PROBLEM_RESPONSES, telemetry=fastapi_telemetry(settings))
     problems.install(app)
     http.install(app, service=spec.name, max_body_bytes=settings.max_body_bytes)
@@ -181,6 +201,14 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run one process with uvicorn (uvloop, httptools), no access log: we log requests without query strings."""
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning",
+    """Run one process with uvicorn (uvloop, httptools), no access log: we log requests without query strings.
+
+    X-Forwarded-For is believed only from REHAB_TRUSTED_PROXIES (SPEC §3), never by default: uvicorn's own default
+    (proxy headers on, trusted from 127.0.0.1 or its FORWARDED_ALLOW_IPS variable) would let any local client, or
+    a proxy that passes the header on, choose the address the sign-in limits count. `log_config=None`: uvicorn
+    installs no handler of its own, so its lines go through kit.logs' JSON handler like everyone's.
+    """
+    trusted = settings.trusted_proxy_list
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning", log_config=None,
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=5)

@@ -6,10 +6,11 @@ folder (created by the supervisor), or paths set by the operator in production.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kit import secrets as secret_files
@@ -33,6 +34,31 @@ class ProcessSettings(BaseSettings):
     token_public_key_file: Path | None = None
     max_body_bytes: int = 1_000_000
     otel_enabled: bool = False
+    # Peers whose X-Forwarded-For is believed (SPEC §3): addresses or networks, comma-separated, of the reverse proxy
+    # in front of this process. Empty (the default): nobody's, every client is the address that connected.
+    trusted_proxies: str = ""
+    # Prometheus /metrics on a listener of its own, never the main one (SPEC §3): 0 serves no metrics at all.
+    # `rehab up` gives each process a port on loopback; in a container, 0.0.0.0 on a port no Service publishes.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
+    # Where the key-encryption keys are kept (SPEC §8); `file` (under the secrets folder) is all there is today.
+    key_custody: Literal["file"] = "file"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"REHAB_TRUSTED_PROXIES: {item!r} is not an address or a network "
+                                 "(`*` is refused: any client could choose its own address)") from None
+        return ",".join(items)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return self.trusted_proxies.split(",") if self.trusted_proxies else []
 
     @property
     def secrets_path(self) -> Path:
@@ -57,10 +83,26 @@ class ServiceSettings(ProcessSettings):
     consumer_max_deliver: int = Field(default=5, ge=1)
     consumer_ack_wait_seconds: float = 30.0
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    # How long Idempotency-Key answers and fingerprints are kept (SPEC §4: at least 24 hours), and how often the
+    # expired ones are deleted (also once at start).
+    idempotency_retention_hours: float = Field(default=48, ge=24)
+    idempotency_purge_interval_seconds: float = Field(default=300, gt=0)
+    # The NATS nkey seed this service logs in with (kit.nats_auth). Unset: the service's own seed file under the
+    # secrets folder when there is one (`rehab up` creates it and names it here); else nothing beyond what
+    # `nats_url` itself carries (a server without auth, or user:password in the URL, as the deployments do).
+    nats_nkey_seed_file: Path | None = None
 
     @property
     def db_url(self) -> str:
         return self.database_url or self.sqlite_url(self.process_name)
+
+    @property
+    def nats_seed_path(self) -> Path | None:
+        if self.nats_nkey_seed_file is not None:
+            return self.nats_nkey_seed_file
+        name = secret_files.NATS_SEED_FILES.get(self.process_name)
+        own = self.secrets_path / name if name else None
+        return own if own is not None and own.is_file() else None
 
     @property
     def kek_path(self) -> Path:

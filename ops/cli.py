@@ -14,11 +14,12 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from kit import nats_auth
 from kit.secrets import ensure_secrets
 from ops import backup as backups
 from ops.settings import SupervisorSettings
 from ops.supervisor import StartupError, Supervisor
-from ops.system import system_specs
+from ops.system import secrets_folder, system_specs
 
 # Command groups that belong to other parts of the system: `rehab users add alice …` runs
 # `python -m gateway.manage users add alice …` and passes its exit code on.
@@ -139,6 +140,15 @@ def secrets_init() -> None:
     _ensure_secrets(settings, _state_dir(settings))
 
 
+@secrets_app.command("nats-users")
+def secrets_nats_users() -> None:
+    """Print the nats-server `authorization` block for these keys (public keys and permissions only), for an
+    external NATS that should let the services in with their nkeys as the embedded one does."""
+    settings = _settings()
+    secrets_dir = _ensure_secrets(settings, _state_dir(settings), quiet=True)
+    typer.echo(nats_auth.authorization_block(nats_auth.public_keys(secrets_dir)), nl=False)
+
+
 def _settings() -> SupervisorSettings:
     try:
         return SupervisorSettings()
@@ -156,13 +166,13 @@ def _state_dir(settings: SupervisorSettings) -> Path:
     return state_dir
 
 
-def _ensure_secrets(settings: SupervisorSettings, state_dir: Path) -> Path:
-    """Create the missing secrets and say so; the folder they are in."""
-    secrets_dir = (settings.secrets_dir or state_dir / "secrets").resolve()
+def _ensure_secrets(settings: SupervisorSettings, state_dir: Path, *, quiet: bool = False) -> Path:
+    """Create the missing secrets and say so (on stderr when `quiet`); the folder they are in."""
+    secrets_dir = secrets_folder(settings, state_dir)
     created = ensure_secrets(secrets_dir)
     if created:
-        typer.echo(f"created secrets in {secrets_dir}: {', '.join(created)}")
-    else:
+        typer.echo(f"created secrets in {secrets_dir}: {', '.join(created)}", err=quiet)
+    elif not quiet:
         typer.echo(f"secrets: using the existing ones in {secrets_dir}")
     return secrets_dir
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from kit import nats_auth
 from kit import secrets as secret_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +31,11 @@ MAKE_SECRETS = DEPLOY / "make-secrets.sh"
 
 COMMON_ENV = {
     "REHAB_ENVIRONMENT", "REHAB_STATE_DIR", "REHAB_SECRETS_DIR", "REHAB_HOST", "REHAB_LOG_LEVEL",
-    "REHAB_TOKEN_ISSUER", "REHAB_TOKEN_AUDIENCE", "REHAB_OTEL_ENABLED",
+    "REHAB_TOKEN_ISSUER", "REHAB_TOKEN_AUDIENCE", "REHAB_OTEL_ENABLED", "REHAB_METRICS_HOST",
 }
+# Each process's /metrics listener in a container: a port of its own, never in a Service the ingress uses, never
+# published (SPEC §3); the same numbers `rehab up` uses on loopback (ops.settings).
+METRICS_PORTS = {"gateway": 8190, "intake": 8191, "referrals": 8192, "funds": 8193}
 SERVICE_KEYS = {secret_files.KEK_FILE, secret_files.BLIND_INDEX_KEY_FILE, secret_files.AUDIT_KEY_FILE,
                 secret_files.TOKEN_PUBLIC_KEY_FILE}
 GATEWAY_KEYS = {secret_files.TOKEN_PRIVATE_KEY_FILE, secret_files.TOKEN_PUBLIC_KEY_FILE, secret_files.AUDIT_KEY_FILE}
@@ -55,9 +59,13 @@ class Process:
         return self.name != "gateway"
 
     @property
+    def metrics_port(self) -> int:
+        return METRICS_PORTS[self.name]
+
+    @property
     def required_env(self) -> set[str]:
         """The settings this process must be given in a container (their defaults only suit a developer's laptop)."""
-        env = set(COMMON_ENV) | {f"REHAB_{self.upper}_DATABASE_URL", f"REHAB_{self.upper}_PORT"}
+        env = set(COMMON_ENV) | {f"REHAB_{self.upper}_DATABASE_URL", f"REHAB_{self.upper}_PORT", "REHAB_METRICS_PORT"}
         if self.is_service:
             env |= {"REHAB_NATS_URL", "REHAB_STREAM_REPLICAS"}
         else:
@@ -76,12 +84,14 @@ class Process:
 PROCESSES: dict[str, Process] = {
     p.name: p
     for p in (
+        # What each service consumes is kit.nats_auth's table, the one `rehab up` makes its NATS users from
+        # (tests/unit/kit/test_nats_auth.py checks it against the services' own subscriptions).
         Process("intake", "services.intake", 8101, "services.intake.config:IntakeSettings", frozenset(SERVICE_KEYS),
-                {"referrals": "intake-referrals", "funds": "intake-funds"}),
+                nats_auth.CONSUMES["intake"]),
         Process("referrals", "services.referrals", 8102, "services.referrals.config:ReferralsSettings",
-                frozenset(SERVICE_KEYS), {"intake": "referrals-intake"}),
+                frozenset(SERVICE_KEYS), nats_auth.CONSUMES["referrals"]),
         Process("funds", "services.funds", 8103, "services.funds.config:FundsSettings", frozenset(SERVICE_KEYS),
-                {"intake": "funds-intake", "referrals": "funds-referrals"}),
+                nats_auth.CONSUMES["funds"]),
         Process("gateway", "gateway", 8000, "gateway.config:GatewaySettings", frozenset(GATEWAY_KEYS)),
     )
 }
@@ -97,25 +107,13 @@ SAMPLE_SUBJECT = {
 
 def expected_permissions(service: str) -> tuple[set[str], set[str]]:
     """The NATS publish and subscribe allow-lists a service's user needs: its own subjects, the JetStream API
-    calls kit.bus makes (stream provisioning for its own stream and the ones it reads, its own durables), acks."""
-    stream = service.upper()
-    consumed = PROCESSES[service].consumes
-    publish = {f"rehab.{service}.>", "$JS.API.INFO"}
-    for s in [stream, *(producer.upper() for producer in consumed)]:
-        publish |= {f"$JS.API.STREAM.INFO.{s}", f"$JS.API.STREAM.CREATE.{s}", f"$JS.API.STREAM.UPDATE.{s}"}
-    subscribe = {"_INBOX.>"}
-    for producer, durable in consumed.items():
-        s = producer.upper()
-        publish |= {
-            f"$JS.API.CONSUMER.INFO.{s}.{durable}",
-            f"$JS.API.CONSUMER.CREATE.{s}.{durable}",
-            f"$JS.API.CONSUMER.CREATE.{s}.{durable}.>",
-            f"$JS.API.CONSUMER.DURABLE.CREATE.{s}.{durable}",
-            f"$JS.API.CONSUMER.MSG.NEXT.{s}.{durable}",
-            f"$JS.ACK.{s}.{durable}.>",
-        }
-        subscribe.add(f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{s}.{durable}")
-    return publish, subscribe
+    calls kit.bus makes (stream provisioning for its own stream and the ones it reads, its own durables), acks.
+
+    One table for every NATS the system meets: kit.nats_auth's, from which `rehab up` writes the embedded server's
+    users; the deployments' configs are checked against it here, and run with the real bus in
+    test_nats_permissions.py."""
+    publish, subscribe = nats_auth.permissions(service)
+    return set(publish), set(subscribe)
 
 
 # ---- settings classes --------------------------------------------------------------------------------------------

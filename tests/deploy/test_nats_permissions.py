@@ -1,10 +1,11 @@
-"""The NATS configurations of the deployment, run: a real nats-server with the compose config, and one with the
-production Helm values' users and TLS, each driven by the kit's own bus logged in as each service.
+"""The NATS configurations of the deployment, run: a real nats-server with the compose config, one with the
+production Helm values' users and TLS, and the embedded one `rehab up` starts (its config written from
+kit.nats_auth, nkeys instead of passwords), each driven by the kit's own bus logged in as each service.
 
 What it proves: every service can do everything kit.bus does (provision streams, create its durable consumers,
-publish through the outbox relay, pull, ack) with only its own user; nobody gets in without a password; and a
-service can not publish another service's events, read another service's consumer, listen to rehab.> directly or
-delete a stream.
+publish through the outbox relay, pull, ack) with only its own user; nobody gets in without a password (or its
+nkey); and a service can not publish another service's events, read another service's consumer, listen to rehab.>
+directly or delete a stream.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Column, MetaData, String, Table, insert, select
 
-from kit import db
+from kit import db, nats_auth
 from kit.bus import Bus, BusOptions, Subscription
 from kit.events import Envelope, record_event
+from kit.secrets import NATS_SEED_FILES, ensure_secrets
 from kit.tables import KitTables
-from tests.deploy.facts import NATS_CONF, NATS_VALUES, PROCESSES, SAMPLE_SUBJECT, SERVICES
+from ops.settings import SupervisorSettings
+from ops.system import nats_spec
+from tests.deploy.facts import NATS_CONF, NATS_VALUES, PROCESSES, SAMPLE_SUBJECT, SERVICES, expected_permissions
 from tests.support.nats import free_port, nats_server_binary
 
 pytestmark = pytest.mark.integration
@@ -50,20 +54,30 @@ def password_env() -> dict[str, str]:
 
 
 class Server:
-    """A nats-server run from a config file, with the passwords in its environment as in the deployments."""
+    """A nats-server run from a config file, with the passwords in its environment as in the deployments; or, with
+    `seeds`, the embedded one of `rehab up` (`argv` from ops.system.nats_spec), whose users log in with nkeys."""
 
-    def __init__(self, conf: Path, port: int, *, scheme: str = "nats") -> None:
+    def __init__(self, conf: Path, port: int, *, scheme: str = "nats", argv: list[str] | None = None,
+                 seeds: Path | None = None) -> None:
         self.conf = conf
         self.port = port
         self.scheme = scheme
+        self.argv = argv or [nats_server_binary(), "-c", str(conf)]
+        self.seeds = seeds
         self.proc: subprocess.Popen | None = None
 
     def url(self, user: str | None = None, password: str | None = None) -> str:
         auth = f"{user}:{password if password is not None else PASSWORDS[user]}@" if user else ""
         return f"{self.scheme}://{auth}127.0.0.1:{self.port}"
 
+    def login(self, user: str) -> tuple[str, dict[str, str]]:
+        """The URL and the `nats.connect` options that log in as `user`."""
+        if self.seeds is not None:
+            return self.url(), {"nkeys_seed": str(self.seeds / NATS_SEED_FILES[user])}
+        return self.url(user), {}
+
     def start(self) -> None:
-        self.proc = subprocess.Popen([nats_server_binary(), "-c", str(self.conf)], env={**os.environ, **password_env()},
+        self.proc = subprocess.Popen(self.argv, env={**os.environ, **password_env()},
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -141,11 +155,24 @@ def helm_conf(tmp: Path, port: int, cert: Path, key: Path) -> Path:
     return path
 
 
-@pytest.fixture(params=["compose", "helm-tls"])
+def embedded_server(tmp_path: Path, port: int) -> Server:
+    """The NATS `rehab up` starts: its secrets made as `rehab up` makes them, its command line and config from
+    ops.system.nats_spec (the config written from kit.nats_auth, only public keys in it)."""
+    secrets_dir = tmp_path / "secrets"
+    ensure_secrets(secrets_dir)
+    settings = SupervisorSettings(state_dir=tmp_path, secrets_dir=secrets_dir, nats_port=port,
+                                  nats_monitor_port=free_port())
+    spec = nats_spec(settings, tmp_path)
+    return Server(tmp_path / "nats.conf", port, argv=list(spec.argv), seeds=secrets_dir)
+
+
+@pytest.fixture(params=["compose", "helm-tls", "embedded"])
 def server(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     port = free_port()
     if request.param == "compose":
         srv = Server(compose_conf(tmp_path, port), port)
+    elif request.param == "embedded":
+        srv = embedded_server(tmp_path, port)
     else:
         ca, cert, key = make_certificate(tmp_path)
         # What the production overlay sets for the services: trust the NATS CA (ssl.create_default_context).
@@ -167,20 +194,66 @@ def test_the_compose_config_is_valid_and_needs_every_password(tmp_path):
         assert refused.returncode != 0 and missing in refused.stdout + refused.stderr
 
 
-async def connect(url: str, errors: list[str] | None = None) -> nats.NATS:
+def embedded_conf_users(text: str) -> dict[str, dict[str, set[str]]]:
+    """The user blocks of the embedded server's config, by nkey: the quoted subjects of each allow-list."""
+    users: dict[str, dict[str, set[str]]] = {}
+    for block in text.split("nkey: ")[1:]:
+        key = re.match(r'"(U[A-Z2-7]+)"', block).group(1)
+        publish_part, _, subscribe_part = block.partition("subscribe:")
+        users[key] = {"publish": set(re.findall(r'"([^"]+)"', publish_part)) - {key},
+                      "subscribe": set(re.findall(r'"([^"]+)"', subscribe_part))}
+    return users
+
+
+def test_the_embedded_config_holds_public_keys_and_the_deployments_permissions(tmp_path):
+    server = embedded_server(tmp_path, free_port())
+    text = server.conf.read_text()
+    assert server.conf.stat().st_mode & 0o777 == 0o600
+    users = embedded_conf_users(text)
+    keys = {}
+    for user in nats_auth.USERS:
+        seed_file = tmp_path / "secrets" / NATS_SEED_FILES[user]
+        assert seed_file.stat().st_mode & 0o777 == 0o600
+        seed = seed_file.read_bytes().strip()
+        assert seed.startswith(b"SU") and seed.decode() not in text
+        keys[user] = nats_auth.public_key(seed)
+    assert set(users) == set(keys.values()), "one user per service and the operator, each by its own key"
+    assert len(set(keys.values())) == len(keys)
+    for service in SERVICES:
+        assert users[keys[service.name]] == dict(zip(("publish", "subscribe"), expected_permissions(service.name)))
+    assert users[keys["ops"]] == {"publish": set(), "subscribe": set()}  # the operator: no limits
+    # Nothing secret in it: no seed of any kind (S…), no password, and nobody let in without a key.
+    assert re.search(r"\bS[A-Z][A-Z2-7]{50,}", text) is None
+    assert "password" not in text and "no_auth_user" not in text
+    ok = subprocess.run([*server.argv, "-t"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+
+
+async def connect(url: str, errors: list[str] | None = None, **options: str) -> nats.NATS:
     async def on_error(exc: Exception) -> None:
         if errors is not None:
             errors.append(str(exc).lower())
 
-    return await nats.connect(url, allow_reconnect=False, connect_timeout=3, error_cb=on_error)
+    return await nats.connect(url, allow_reconnect=False, connect_timeout=3, error_cb=on_error, **options)
 
 
-async def test_nobody_connects_without_the_right_password(server):
-    for url in (server.url(), server.url("intake", "wrong"), server.url("nobody", "x")):
+async def login(server: Server, user: str, errors: list[str] | None = None) -> nats.NATS:
+    url, options = server.login(user)
+    return await connect(url, errors, **options)
+
+
+async def test_nobody_connects_without_the_right_password(server, tmp_path):
+    strangers: list[tuple[str, dict[str, str]]] = [
+        (server.url(), {}), (server.url("intake", "wrong"), {}), (server.url("nobody", "x"), {})]
+    if server.seeds is not None:
+        # A key the server does not know; and the deployments' passwords mean nothing to it.
+        (tmp_path / "stranger.nk").write_bytes(nats_auth.new_seed())
+        strangers += [(server.url(), {"nkeys_seed": str(tmp_path / "stranger.nk")}), (server.url("intake"), {})]
+    for url, options in strangers:
         with pytest.raises((nats.errors.Error, OSError, asyncio.TimeoutError)):
-            nc = await connect(url)
+            nc = await connect(url, **options)
             await nc.close()
-    nc = await connect(server.url("intake"))
+    nc = await login(server, "intake")
     assert nc.is_connected
     if server.scheme == "tls":
         assert nc._server_info.get("tls_required") is True
@@ -204,12 +277,12 @@ def subscriptions_of(service: str, handlers: dict[str, object] | None = None) ->
 @pytest.mark.parametrize("service", [p.name for p in SERVICES])
 async def test_each_service_can_do_what_the_bus_does_and_nothing_more(server, service):
     # Every stream exists first, as after all services started once.
-    ops = await connect(server.url("ops"))
+    ops = await login(server, "ops")
     for producer in SERVICES:
         await bare_bus(producer.name, ops.jetstream(timeout=3)).ensure_stream(producer.name)
 
     errors: list[str] = []
-    nc = await connect(server.url(service), errors)
+    nc = await login(server, service, errors)
     js = nc.jetstream(timeout=2)
     bus = bare_bus(service, js)
     try:
@@ -254,7 +327,7 @@ class ServiceNode:
     """One service's worth of kit: a SQLite database with the kit tables and a log of applied events, and a bus
     logged in to NATS as that service's user, with that service's real durable consumers."""
 
-    def __init__(self, service: str, url: str, db_path: Path) -> None:
+    def __init__(self, service: str, url: str, db_path: Path, seed: Path | None = None) -> None:
         self.service = service
         metadata = MetaData()
         self.tables = KitTables(metadata)
@@ -270,7 +343,8 @@ class ServiceNode:
         ]
         self.bus = Bus(service=service, url=url, engine=self.engine, session_factory=self.factory, tables=self.tables,
                        subscriptions=subs, options=BusOptions(ack_wait=5, relay_poll_seconds=0.2,
-                                                              idle_fetches_before_check=2))
+                                                              idle_fetches_before_check=2),
+                       nkey_seed_file=seed)
 
     def _handler(self, durable: str):  # noqa: ANN202
         def apply(session, event: Envelope) -> None:  # noqa: ANN001
@@ -291,7 +365,12 @@ class ServiceNode:
 
 
 async def test_events_flow_between_all_services_with_their_own_users(server, tmp_path):
-    nodes = {p.name: ServiceNode(p.name, server.url(p.name), tmp_path / f"{p.name}.db") for p in SERVICES}
+    def node(name: str) -> ServiceNode:
+        url, options = server.login(name)
+        seed = Path(options["nkeys_seed"]) if "nkeys_seed" in options else None
+        return ServiceNode(name, url, tmp_path / f"{name}.db", seed)
+
+    nodes = {p.name: node(p.name) for p in SERVICES}
     for node in nodes.values():
         await node.bus.start()
     try:
@@ -307,7 +386,7 @@ async def test_events_flow_between_all_services_with_their_own_users(server, tmp
             await asyncio.sleep(0.1)
         # Applied is not enough: each consumer must also have acked (its user may publish the ack), so nothing is
         # pending or waiting for redelivery.
-        ops = await connect(server.url("ops"))
+        ops = await login(server, "ops")
         try:
             js = ops.jetstream(timeout=3)
             for process in SERVICES:

@@ -296,7 +296,7 @@ class Reckoning:
         """Each durable consumer: the stream's producer and the subjects it takes (asked of NATS once; a durable is
         named `<consuming service>-<producer>`)."""
         if self._consumers is None:
-            self._consumers = asyncio.run(_consumer_filters(f"nats://127.0.0.1:{self.system.ports['nats']}"))
+            self._consumers = asyncio.run(_consumer_filters(self.system))
         return self._consumers
 
     def lost(self) -> dict[str, Any]:
@@ -361,8 +361,8 @@ class Reckoning:
                               capture_output=True, text=True, timeout=60, check=False)
 
 
-async def _consumer_filters(url: str) -> dict[str, tuple[str, set[str]]]:
-    nc = await nats.connect(url)
+async def _consumer_filters(system: System) -> dict[str, tuple[str, set[str]]]:
+    nc = await nats.connect(system.nats_url, **system.nats_options())
     try:
         js = nc.jetstream()
         found: dict[str, tuple[str, set[str]]] = {}

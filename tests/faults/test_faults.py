@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import nats
 import pytest
 
@@ -234,10 +233,10 @@ def snapshot(reckoning: Reckoning) -> dict[str, int]:
 
 
 def duplicates_suppressed(system: System) -> dict[str, float]:
-    """Per consumer, the events each service acked as already applied (its own /metrics)."""
+    """Per consumer, the events each service acked as already applied (its own /metrics, on its metrics port)."""
     counts: dict[str, float] = {}
     for service in ("intake", "referrals", "funds"):
-        metrics = httpx.get(f"http://127.0.0.1:{system.ports[service]}/metrics", timeout=5).text
+        metrics = system.metrics(service)
         for line in metrics.splitlines():
             if line.startswith("rehab_events_duplicates_suppressed_total{"):
                 consumer = line.split('consumer="', 1)[1].split('"', 1)[0]
@@ -249,7 +248,7 @@ async def redeliver_every_event_backwards(system: System) -> tuple[int, int]:
     """Publish a copy of every message of every stream, newest first, each under a new Nats-Msg-Id (so the stream's
     own de-duplication lets it through and only the consumers' inboxes can stop it). Returns the copies published
     and how many deliveries of them the consumers will get."""
-    nc = await nats.connect(f"nats://127.0.0.1:{system.ports['nats']}")
+    nc = await nats.connect(f"nats://127.0.0.1:{system.ports['nats']}", **system.nats_options())
     js = nc.jetstream()
     copies = deliveries = 0
     try:

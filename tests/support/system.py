@@ -55,11 +55,14 @@ class System:
                  env: Mapping[str, str] | None = None, own_nats: bool = False) -> None:
         self.state = root / "var"
         self.ports = {name: free_port() for name in (*PROCESSES, "nats")}
+        # Each process's /metrics listener (loopback), apart from its main port.
+        self.metrics_ports = {name: free_port() for name in PROCESSES}
         self.gateway_port = self.ports["gateway"]
         self.env = {
             **os.environ,
             "REHAB_STATE_DIR": str(self.state),
             **{f"REHAB_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
+            **{f"REHAB_{name.upper()}_METRICS_PORT": str(port) for name, port in self.metrics_ports.items()},
             "REHAB_ADMIN_PASSWORD": ADMIN_PASSWORD,
         }
         self.created_databases: list[str] = []
@@ -92,11 +95,19 @@ class System:
         return self.ready()
 
     def ready(self) -> bool:
-        """The gateway answers /readyz with 200: it and every service behind it can work."""
+        """Every process answers /readyz with 200 on its own port: the gateway and every service behind it can work
+        (the gateway's own /readyz speaks only of the gateway)."""
         try:
-            return httpx.get(self.url + "/readyz", timeout=2).status_code == 200
+            return all(httpx.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2).status_code == 200
+                       for name in PROCESSES)
         except httpx.HTTPError:
             return False
+
+    def metrics(self, name: str) -> str:
+        """What one of PROCESSES serves on its metrics listener (Prometheus text)."""
+        answer = httpx.get(f"http://127.0.0.1:{self.metrics_ports[name]}/metrics", timeout=5)
+        answer.raise_for_status()
+        return answer.text
 
     def console(self) -> str:
         return (self.state.parent / "supervisor.out").read_text(errors="replace")
@@ -116,6 +127,19 @@ class System:
             drop_database(EXTERNAL_PG, url)
 
     # ---- its parts ---------------------------------------------------------------------------------------------
+
+    @property
+    def nats_url(self) -> str:
+        return self.external_nats or f"nats://127.0.0.1:{self.ports['nats']}"
+
+    def nats_seed(self, user: str = "ops") -> Path:
+        """A NATS user's nkey seed file under the system's secrets folder ("ops" may do everything)."""
+        return self.state / "secrets" / f"nats-{user}.nk"
+
+    def nats_options(self, user: str = "ops") -> dict[str, Any]:
+        """What `nats.connect` needs besides the URL to log in to the system's NATS as `user`: the embedded server
+        refuses anyone without a key; an external test server (REHAB_TEST_NATS_URL) asks for none."""
+        return {} if self.external_nats else {"nkeys_seed": str(self.nats_seed(user))}
 
     def database_url(self, name: str) -> str:
         return self.env.get(f"REHAB_{name.upper()}_DATABASE_URL") or f"sqlite:///{self.state / f'{name}.db'}"

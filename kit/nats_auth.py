@@ -1,0 +1,121 @@
+"""Who may do what on NATS: one NATS user per service, allowed exactly what kit.bus does for it, and an operator.
+
+The processes log in with NATS nkeys (Ed25519): each has a seed file of its own under the secrets folder (created
+by `kit.secrets.ensure_secrets`, owner-only, never overwritten), and the server knows only the public keys, so the
+server's config holds nothing secret. `rehab up` writes the embedded nats-server's config from this table
+(`server_config`); tests/deploy checks that the deployment configs (deploy/nats/nats-server.conf, the production
+Helm values) grant each service the same subjects, and that the services consume with exactly these durables.
+
+Permissions of a service (the same as the deployments'):
+  - it publishes events only on its own subjects, rehab.<service>.>;
+  - it may create, update and look at its own stream and the streams it reads (kit.bus provisions the stream of
+    every producer it consumes from, so start-up order does not matter);
+  - it may create, read and pull from its own durable consumers only, and ack, nak or terminate their messages;
+  - it subscribes only to reply inboxes and to the max-deliveries advisories of its own consumers.
+A service can not publish another service's events, read a stream through a consumer that is not its own, delete
+or purge a stream, or listen to rehab.> directly. The operator's user (`ops`) may do everything; no process is
+given its seed (it is for the operator's tools: the nats CLI with `--nkey`, the fault tests).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import nkeys
+
+# Each service → the producers it consumes from → the name of its durable consumer on that producer's stream
+# (docs/events.md). The services' own subscriptions are checked against it (tests/unit/kit/test_nats_auth.py).
+CONSUMES: dict[str, dict[str, str]] = {
+    "intake": {"referrals": "intake-referrals", "funds": "intake-funds"},
+    "referrals": {"intake": "referrals-intake"},
+    "funds": {"intake": "funds-intake", "referrals": "funds-referrals"},
+}
+SERVICES: tuple[str, ...] = tuple(CONSUMES)
+OPERATOR = "ops"
+USERS: tuple[str, ...] = (*SERVICES, OPERATOR)
+
+
+def seed_file_name(user: str) -> str:
+    """The file under the secrets folder that holds `user`'s nkey seed."""
+    return f"nats-{user}.nk"
+
+
+def permissions(service: str) -> tuple[list[str], list[str]]:
+    """The publish and subscribe allow-lists of a service's NATS user, sorted."""
+    stream = service.upper()
+    consumed = CONSUMES[service]
+    publish = {f"rehab.{service}.>", "$JS.API.INFO"}
+    for s in (stream, *(producer.upper() for producer in consumed)):
+        publish |= {f"$JS.API.STREAM.INFO.{s}", f"$JS.API.STREAM.CREATE.{s}", f"$JS.API.STREAM.UPDATE.{s}"}
+    subscribe = {"_INBOX.>"}
+    for producer, durable in consumed.items():
+        s = producer.upper()
+        publish |= {
+            f"$JS.API.CONSUMER.INFO.{s}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{s}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{s}.{durable}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{s}.{durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{s}.{durable}",
+            f"$JS.ACK.{s}.{durable}.>",
+        }
+        subscribe.add(f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{s}.{durable}")
+    return sorted(publish), sorted(subscribe)
+
+
+# ---- nkeys -------------------------------------------------------------------------------------------------------
+
+
+def new_seed() -> bytes:
+    """A new user nkey seed (`SU…`), as `nsc`/`nk -gen user` make them."""
+    return bytes(nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER))
+
+
+def public_key(seed: bytes) -> str:
+    """The public key (`U…`) of a user nkey seed."""
+    pair = nkeys.from_seed(bytearray(seed.strip()))
+    try:
+        return pair.public_key.decode()
+    finally:
+        pair.wipe()
+
+
+def public_keys(secrets_dir: Path) -> dict[str, str]:
+    """Every NATS user's public key, from the seed files under `secrets_dir`."""
+    return {user: public_key((secrets_dir / seed_file_name(user)).read_bytes()) for user in USERS}
+
+
+# ---- the server's side -------------------------------------------------------------------------------------------
+
+
+def authorization_block(keys: dict[str, str]) -> str:
+    """The nats-server `authorization` block: every user by public key, each service with its permissions.
+
+    Users of the server's global account, where JetStream keeps the streams of a server started with `-js`
+    (so an existing store keeps its streams). No `no_auth_user`: a connection without a known key is refused.
+    """
+    entries = []
+    for service in SERVICES:
+        publish, subscribe = permissions(service)
+        entries.append(
+            f"    # {service}\n"
+            f"    {{\n      nkey: {json.dumps(keys[service])}\n      permissions: {{\n"
+            f"        publish: {{ allow: {_list(publish, 10)} }}\n"
+            f"        subscribe: {{ allow: {_list(subscribe, 10)} }}\n      }}\n    }}"
+        )
+    entries.append(f"    # {OPERATOR}: the operator's tools, every subject\n    {{ nkey: {json.dumps(keys[OPERATOR])} }}")
+    return "authorization {\n  users: [\n" + "\n".join(entries) + "\n  ]\n}\n"
+
+
+def server_config(keys: dict[str, str]) -> str:
+    """The embedded nats-server's config file (ports, JetStream and its store are given on the command line)."""
+    return (
+        "# Written by `rehab up` at every start from kit/nats_auth.py; edits are lost. Only public keys: the seeds\n"
+        "# are in the secrets folder, one file per process.\n" + authorization_block(keys)
+    )
+
+
+def _list(items: list[str], indent: int) -> str:
+    pad = " " * indent
+    return "[\n" + "".join(f"{pad}  {json.dumps(item)}\n" for item in items) + f"{pad}]"

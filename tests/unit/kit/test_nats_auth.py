@@ -1,0 +1,91 @@
+"""kit.nats_auth: one NATS key per process, made once and kept owner-only; the permission table matches what the
+services really consume; a service finds its own key and no other."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import os
+import stat
+from pathlib import Path
+from unittest.mock import MagicMock
+
+import nkeys
+import pytest
+
+from kit import nats_auth
+from kit.secrets import NATS_SEED_FILES, ensure_secrets
+from kit.settings import ServiceSettings
+
+
+class OneServiceSettings(ServiceSettings):
+    process_name = "referrals"
+
+
+@pytest.fixture(autouse=True)
+def no_rehab_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in [k for k in os.environ if k.startswith("REHAB_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no `.env` of the working folder
+
+
+@pytest.mark.parametrize("service", nats_auth.SERVICES)
+def test_the_table_names_the_durables_each_service_really_consumes_with(service: str) -> None:
+    spec = importlib.import_module(f"services.{service}.main").SPEC
+    subscriptions = spec.subscriptions(MagicMock(name="runtime"))  # handlers only keep what they use
+    assert {sub.producer: sub.durable for sub in subscriptions} == nats_auth.CONSUMES[service]
+    for sub in subscriptions:  # what it takes is on the producer's subjects, which its durable may read
+        assert all(subject.startswith(f"rehab.{sub.producer}.") for subject in sub.handlers)
+
+
+def test_a_service_may_publish_only_its_own_events_and_use_only_its_own_durables() -> None:
+    for service in nats_auth.SERVICES:
+        publish, subscribe = nats_auth.permissions(service)
+        assert [s for s in publish if s.startswith("rehab.")] == [f"rehab.{service}.>"]
+        others = [d for other, consumed in nats_auth.CONSUMES.items() if other != service for d in consumed.values()]
+        assert not any(durable in subject for durable in others for subject in publish + subscribe)
+        assert not any(".DELETE." in s or ".PURGE." in s or ".MSG.GET." in s or s == ">" for s in publish)
+        assert not any(s.startswith("rehab.") for s in subscribe)
+
+
+def test_a_seed_is_a_user_nkey_that_signs_for_its_public_key() -> None:
+    seed = nats_auth.new_seed()
+    assert seed.startswith(b"SU") and nats_auth.new_seed() != seed
+    public = nats_auth.public_key(seed + b"\n")
+    assert public.startswith("U") and len(public) == 56
+    pair = nkeys.from_seed(bytearray(seed))
+    signature = pair.sign(b"nonce")
+    assert pair.verify(b"nonce", signature)
+    assert pair.public_key.decode() == public
+    assert base64.b64encode(signature)  # what nats-py sends
+
+
+def test_ensure_secrets_makes_one_key_per_nats_user_owner_only_and_never_replaces_it(tmp_path: Path) -> None:
+    created = ensure_secrets(tmp_path / "secrets")
+    files = {user: tmp_path / "secrets" / name for user, name in NATS_SEED_FILES.items()}
+    assert set(files) == {"intake", "referrals", "funds", "ops"}
+    assert set(NATS_SEED_FILES.values()) <= set(created)
+    seeds = {user: path.read_bytes() for user, path in files.items()}
+    assert len(set(seeds.values())) == len(seeds), "a key of its own for each"
+    for path in files.values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ensure_secrets(tmp_path / "secrets") == []
+    assert {user: path.read_bytes() for user, path in files.items()} == seeds
+
+
+def test_a_service_uses_the_seed_it_is_given_else_its_own_when_there_is_one(tmp_path: Path) -> None:
+    secrets_dir = tmp_path / "secrets"
+    assert OneServiceSettings(secrets_dir=secrets_dir).nats_seed_path is None  # none yet: only what the URL says
+    ensure_secrets(secrets_dir)
+    assert OneServiceSettings(secrets_dir=secrets_dir).nats_seed_path == secrets_dir / "nats-referrals.nk"
+    given = tmp_path / "elsewhere.nk"
+    assert OneServiceSettings(secrets_dir=secrets_dir, nats_nkey_seed_file=given).nats_seed_path == given
+
+
+def test_the_server_config_lists_public_keys_only() -> None:
+    seeds = {user: nats_auth.new_seed() for user in nats_auth.USERS}
+    text = nats_auth.server_config({user: nats_auth.public_key(seed) for user, seed in seeds.items()})
+    for user, seed in seeds.items():
+        assert nats_auth.public_key(seed) in text
+        assert seed.decode() not in text
+    assert "no_auth_user" not in text and "password" not in text
