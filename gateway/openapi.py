@@ -3,7 +3,13 @@
 Services are asked for their `/openapi.json` when the gateway starts and again when a copy is missing or old; a
 service that is down is left out until it answers. Only paths under a prefix the gateway forwards to that service
 are kept (no health, metrics or internal paths). Schemas with the same name and the same content are shared; on a
-clash the service's copy is renamed `<service>_<Name>`.
+clash the service's copy is renamed `<service>_<Name>`, and so is an operationId (`<service>_<id>`).
+
+Each operation already lists the error answers its own route can give (kit.openapi); the merge adds those the
+gateway gives in front of it: on every path that needs a token, 429 (the caller's request budget) and 503 (the
+caller's standing is read from the gateway's database); on every forwarded path also 401 and 403 (the gateway's own
+token and role check), 502, 503 and 504 (the service gave no usable answer, is down, or is too slow). Every tag has
+a description (`TAGS`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import httpx
 
 from gateway.routing import ROUTES, Route
 from kit import logs
+from kit import openapi as described
 
 log = logs.get("gateway.openapi")
 
@@ -43,6 +50,36 @@ def needs_token(path: str) -> bool:
     return path.startswith("/api/") or path == "/auth/me"
 
 
+# Every tag of the public document, with what its operations are for (in the order a reader meets them).
+TAGS: dict[str, str] = {
+    "auth": "Access tokens (OAuth2: the password grant for staff, client_credentials for partner API clients), the "
+            "caller, and the key that signs the tokens.",
+    "admin": "Staff users, partner API clients, and the state of the whole system (admin; the state for auditors too).",
+    "intake": "Cases of released people (caseworkers): personal data encrypted per case, duplicates across scripts "
+              "and spellings, needs, consent and the case's timeline.",
+    "referrals": "The partner directory (admin; caseworkers read it) and the referrals caseworkers send to partners.",
+    "partner": "For partner API clients: the referrals addressed to their organisation, and their answers to them.",
+    "funds": "Grants, aid disbursements on a double-entry ledger, cost estimates from referrals, and reports "
+             "(finance; caseworkers request aid).",
+    "audit": "Each component's append-only, hash-chained audit trail, and a check of its chain (auditors).",
+    "health": "Whether the gateway answers, and whether it can serve (its database and migrations).",
+}
+
+# What the gateway answers itself, in front of a route.
+_ADMISSION = {
+    429: "Too many requests from this caller: wait for Retry-After seconds.",
+    503: "The gateway cannot serve this right now: its database, or the service behind it, is not available; try "
+         "again after Retry-After.",
+}
+_FORWARDING = {
+    401: "No valid access token: missing, invalid or expired, or its user disabled or its client revoked.",
+    403: "The token's role does not allow this.",
+    502: "The service behind the gateway gave no usable answer.",
+    503: _ADMISSION[503],
+    504: "The service behind the gateway did not answer in time.",
+}
+
+
 def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
           routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
     """The merged document; `service_docs` maps a service name to its own OpenAPI document."""
@@ -52,6 +89,8 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
     schemas: dict[str, Any] = components.setdefault("schemas", {})
     tags = {tag["name"]: tag for tag in merged.get("tags", [])}
 
+    operation_ids = {operation["operationId"] for _path, _method, operation in described.operations(merged)
+                     if "operationId" in operation}
     for service, doc in sorted(service_docs.items()):
         prefixes = tuple(route.prefix + "/" for route in routes if route.backend == service)
         public = {path: item for path, item in doc.get("paths", {}).items() if path.startswith(prefixes)}
@@ -60,7 +99,18 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
         for name, schema in theirs.items():
             schemas.setdefault(renames[name], _rewrite_refs(schema, renames))
         for path, item in public.items():
-            paths.setdefault(path, _rewrite_refs(copy.deepcopy(item), renames))
+            if path in paths:
+                continue
+            paths[path] = _rewrite_refs(copy.deepcopy(item), renames)
+            for method in _METHODS:
+                operation = paths[path].get(method)
+                if operation is None:
+                    continue
+                _answer(operation, _FORWARDING)
+                if "operationId" in operation:
+                    if operation["operationId"] in operation_ids:
+                        operation["operationId"] = f"{service}_{operation['operationId']}"
+                    operation_ids.add(operation["operationId"])
         for tag in doc.get("tags", []):
             tags.setdefault(tag["name"], tag)
 
@@ -69,11 +119,34 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
             operation = item.get(method)
             if operation is not None and needs_token(path):
                 operation["security"] = [{SECURITY_SCHEME: []}]
+                _answer(operation, _ADMISSION)
     components["securitySchemes"] = security_schemes()
-    if tags:
-        merged["tags"] = sorted(tags.values(), key=lambda tag: tag["name"])
+    merged["tags"] = _tags(paths, tags)
     merged["paths"] = dict(sorted(paths.items()))
-    return merged
+    return described.finish(merged)
+
+
+def _answer(operation: dict[str, Any], answers: dict[int, str]) -> None:
+    """Add the gateway's own error answers to an operation. Where the route gives the same code already, its
+    description stays; for 503 the gateway's cause is added beside the route's (the database behind the service)."""
+    responses = operation.setdefault("responses", {})
+    for code, why in answers.items():
+        existing = responses.get(str(code))
+        if existing is None:
+            responses[str(code)] = described.problem_response(why, code)
+        elif code == 503 and why not in existing.get("description", ""):
+            existing["description"] = f"{existing.get('description', '').rstrip()} {why}".strip()
+            existing.setdefault("headers", described.problem_response(why, code)["headers"])
+
+
+def _tags(paths: dict[str, Any], declared: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tag the documents declare or the operations use, each with its description (`TAGS`, else the one
+    its document gave)."""
+    used = {tag for item in paths.values() for method in _METHODS if method in item
+            for tag in item[method].get("tags", [])} | declared.keys()
+    order = [name for name in TAGS if name in used] + sorted(used - TAGS.keys())
+    return [{"name": name, "description": TAGS.get(name) or declared.get(name, {}).get("description", "")}
+            for name in order]
 
 
 def _renames(service: str, theirs: dict[str, Any], ours: dict[str, Any]) -> dict[str, str]:

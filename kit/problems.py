@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,13 +27,33 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ProblemDoc(BaseModel):
-    """The shape of every error answer."""
+class ValidationIssue(BaseModel):
+    """One thing wrong with a request, as a 422 answer lists it: where and what, never the value sent."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
+    loc: list[str] = Field(description="Where: `body`, `query`, `path` or `header`, then the field's path in it.")
+    msg: str = Field(description="What is wrong, in words.")
+    type: str = Field(description="What is wrong, as a stable code (pydantic's error type).")
+
+
+def _absent_when_unset(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # an optional member is left out of the answer, never sent as null
+
+
+class ProblemDoc(BaseModel):
+    """The shape of every error answer (RFC 9457), described in the OpenAPI documents as `Problem` (kit.openapi)."""
+
+    model_config = ConfigDict(extra="allow")  # RFC 9457 extension members
+
+    type: str = Field(description="A URI naming the kind of problem, e.g. `https://rehab.support/problems/case-closed`.")
+    title: str = Field(description="A short summary of that kind of problem.")
+    status: int = Field(description="The HTTP status code, the same as the answer's.")
+    detail: str = Field(description="What went wrong with this request, for a person to read.")
+    errors: SkipJsonSchema[None] | list[ValidationIssue] = Field(
+        default=None, json_schema_extra=_absent_when_unset,
+        description="Only in a 422 for an invalid request: every field that is wrong.")
+    error: SkipJsonSchema[None] | str = Field(
+        default=None, json_schema_extra=_absent_when_unset,
+        description="Only from POST /auth/token: the RFC 6749 error code (`invalid_request`, `invalid_grant`, …).")
 
 
 class Problem(Exception):
@@ -112,9 +133,3 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
         return problem_response(500, "An internal error occurred; it has been logged with the request id.")
-
-
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ProblemDoc, "content": {MEDIA_TYPE: {}}, "description": HTTPStatus(code).phrase}
-    for code in (400, 401, 403, 404, 409, 413, 422, 429)
-}

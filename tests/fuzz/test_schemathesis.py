@@ -1,8 +1,10 @@
 """Bad input from every kind of caller: schemathesis generates requests (valid and invalid) for every operation of
 the gateway's merged OpenAPI document and sends each one as every role, a partner client and nobody at all.
 
-What must hold for each answer: never a 5xx, and every error an RFC 9457 problem (`application/problem+json` with
-`type`, `title`, `status`, `detail`, and `status` equal to the HTTP status).
+What must hold for each answer: never a 5xx; every error an RFC 9457 problem (`application/problem+json` with
+`type`, `title`, `status`, `detail`, and `status` equal to the HTTP status); and the answer as the document says:
+a status code the operation lists (kit.openapi derives them from each route: one it cannot give is not listed, so
+one it gives and does not list is a finding), a content type listed for that code, a body of that code's schema.
 
 Bounded for CI: a few examples per operation and generation mode, derandomized (the same requests on every run),
 no shrinking.
@@ -18,7 +20,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.support.system import ADMIN_PASSWORD, STAFF_PASSWORD, System, sign_in
 
@@ -86,6 +93,10 @@ def problem_details(ctx: schemathesis.CheckContext, response: schemathesis.Respo
     assert body["status"] == response.status_code, f"problem status {body['status']} != HTTP {response.status_code}"
 
 
+CHECKS = [not_a_server_error, problem_details, status_code_conformance, content_type_conformance,
+          response_schema_conformance]
+
+
 # Not `schemathesis.pytest.from_fixture(...)` + `@schema.parametrize()`: with pytest 9 its lazy loader fails
 # (`'Function' object has no attribute '_nodeid'`, schemathesis 4.32.5). Driving each operation's strategy with
 # Hypothesis directly does the same work, and lets one run report every finding instead of stopping at the first.
@@ -125,7 +136,7 @@ def _fuzz(operation: schemathesis.APIOperation, mode: schemathesis.GenerationMod
         failures = []
         for caller, headers in callers.items():
             try:
-                case.call_and_validate(headers=headers, checks=[not_a_server_error, problem_details])
+                case.call_and_validate(headers=headers, checks=CHECKS)
             except AssertionError as failure:  # schemathesis' failures (and groups of them) are AssertionErrors
                 failures.append(f"--- as {caller}:\n{failure}")
         assert not failures, "\n".join(failures)

@@ -1,8 +1,9 @@
-"""Merging the services' OpenAPI documents into the gateway's: public paths only, schemas shared or renamed."""
+"""Merging the services' OpenAPI documents into the gateway's: public paths only, schemas shared or renamed,
+the gateway's own error answers added in front of each service, every tag described."""
 
 from __future__ import annotations
 
-from gateway.openapi import docs_page, merge
+from gateway.openapi import TAGS, docs_page, merge
 
 PROBLEM = {"type": "object", "properties": {"type": {"type": "string"}, "status": {"type": "integer"}}}
 
@@ -70,7 +71,45 @@ def test_protected_operations_carry_the_oauth2_scheme():
     assert merged["paths"]["/api/admin/users"]["get"]["security"] == [{"OAuth2": []}]
     assert "security" not in merged["paths"]["/auth/token"]["post"]
     assert "security" not in merged["paths"]["/healthz"]["get"]
-    assert {"name": "intake"} in merged["tags"]
+    assert {"name": "intake", "description": TAGS["intake"]} in merged["tags"]
+
+
+def test_the_gateway_adds_the_answers_it_gives_itself_and_only_those():
+    merged = merge(GATEWAY, {"intake": INTAKE})
+    paths = merged["paths"]
+
+    forwarded = paths["/api/intake/cases"]["post"]["responses"]
+    assert {"401", "403", "429", "502", "503", "504"} <= set(forwarded)
+    own_guarded = paths["/api/admin/users"]["get"]["responses"]
+    assert {"429", "503"} <= set(own_guarded) and not {"502", "504"} & set(own_guarded)
+    assert set(paths["/auth/token"]["post"]["responses"]) == {"200"}  # nothing the gateway adds to an open path
+    assert set(paths["/healthz"]["get"]["responses"]) == {"200"}
+    for code in ("429", "503"):
+        assert "Retry-After" in forwarded[code]["headers"]
+    for code, response in forwarded.items():
+        if int(code) >= 400:
+            assert response["content"] == {"application/problem+json": {"schema": ref("Problem")}}, code
+    assert "Problem" in merged["components"]["schemas"]
+
+
+def test_an_operation_id_taken_already_is_named_with_its_service():
+    gateway = {**GATEWAY, "paths": {"/api/admin/users": {"get": {**operation(ref("Page")), "operationId": "list"}}}}
+    intake = {**INTAKE, "paths": {"/api/intake/cases": {"get": {**operation(ref("Page")), "operationId": "list"}}}}
+
+    merged = merge(gateway, {"intake": intake})
+
+    assert merged["paths"]["/api/admin/users"]["get"]["operationId"] == "list"
+    assert merged["paths"]["/api/intake/cases"]["get"]["operationId"] == "intake_list"
+
+
+def test_every_tag_has_a_description():
+    tagged = {**INTAKE, "paths": {"/api/intake/cases": {"post": {**operation({}), "tags": ["intake"]}},
+                                  "/api/intake/audit": {"get": {**operation({}), "tags": ["audit"]}}}}
+
+    merged = merge(GATEWAY, {"intake": tagged})
+
+    assert [tag["name"] for tag in merged["tags"]] == ["intake", "audit"]  # in TAGS' order
+    assert all(tag["description"] for tag in merged["tags"])
 
 
 def test_the_inputs_are_not_changed():

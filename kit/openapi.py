@@ -1,0 +1,424 @@
+"""The OpenAPI description of every app's routes: readable operationIds and only the error answers a route can give.
+
+`install(app)` right after the app is made (before its routers are included) is all an app does. It sets
+`describe_route` as the app's `generate_unique_id_function`, the one hook FastAPI calls for every route as it builds
+it, and so the one place every document made from the routes goes through: `app.openapi()` and the gateway's own
+`get_openapi(routes=app.routes)` alike. There each route gets
+
+- its operationId, `<resource>_<action>`: the resource is the first path segment after `/api/<area>/` (`cases`,
+  `grants`, …; outside `/api/` the route's first tag), the action the route function's name without the resource's
+  words (`create_case` → `cases_create`, `read_case` → `cases_get`, `accept` → `referrals_accept`); a resource every
+  service has (`audit`) is named with its area (`intake_audit_list`); `OPERATION_IDS` names the few routes whose
+  function name says nothing better;
+- its error answers, each `application/problem+json` with the `Problem` schema, derived from what the route is:
+  see `error_answers`. The few a use case gives that its signature does not show are in `USE_CASE_ANSWERS`.
+
+`finish(document)` then settles a generated document: error answers as problem+json only, no FastAPI default 422
+(`HTTPValidationError`, which this API never answers), the `Problem` schema present. `install` makes `app.openapi()`
+finish its document; the gateway finishes the merged one (gateway/openapi.py), where it also adds what the gateway
+answers in front of every service (429, 502, 503, 504).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import copy
+import re
+import types
+import typing
+from collections.abc import Callable, Iterator
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, params
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant
+from sqlalchemy.orm import Session
+
+from kit.auth import Principal
+from kit.idempotency import HEADER as IDEMPOTENCY_KEY
+from kit.problems import MEDIA_TYPE, ProblemDoc
+
+SCHEMA = "Problem"
+REF = f"#/components/schemas/{SCHEMA}"
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+
+
+class Problem(ProblemDoc):
+    """An error answer, `application/problem+json` (RFC 9457). `type` names the kind of problem; `status` repeats
+    the HTTP status; `errors` (422 for an invalid request) says which fields are wrong, never with their values."""
+
+
+# ---- operationIds ------------------------------------------------------------------------------------------------
+
+# Routes whose function name says nothing better (keyed by the function's name).
+OPERATION_IDS: dict[str, str] = {
+    "healthz": "health_live",
+    "readyz": "health_ready",
+    "partner_referrals": "partner_referrals_list",
+    "partner_referral": "partner_referrals_get",
+    "request_from_estimate": "cost_estimates_request",
+    "system_status": "status_get",
+}
+# Resources every service has: named with their area, so that they stay unique in the gateway's merged document.
+AREA_QUALIFIED = frozenset({"audit"})
+_VERBS = {"read": "get"}
+_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def operation_id(route: Any) -> str:
+    """`<resource>_<action>`, snake_case, from the route's path, tags, function name and method."""
+    name = route.name
+    if name in OPERATION_IDS:
+        return OPERATION_IDS[name]
+    segments = [s for s in route.path_format.split("/") if s]
+    static = [s for s in segments if not s.startswith("{")]
+    if len(static) >= 3 and static[0] == "api":
+        area, resource = _word(static[1]), _word(static[2])
+        if resource in AREA_QUALIFIED:
+            resource = f"{area}_{resource}"
+    else:
+        resource = _word(str(route.tags[0])) if route.tags else _word(static[0] if static else "root")
+    nouns = set(resource.split("_")) | {word[:-1] for word in resource.split("_") if word.endswith("s")}
+    words = [w for w in _word(name).split("_") if w and w not in nouns]
+    if words:
+        words[0] = _VERBS.get(words[0], words[0])
+    else:
+        method = sorted(route.methods)[0]
+        words = ["get" if segments and segments[-1].startswith("{") else "list"] if method == "GET" \
+            else [_BY_METHOD.get(method, method.lower())]
+    return f"{resource}_{'_'.join(words)}"
+
+
+def _word(text: str) -> str:
+    return _NOT_WORD.sub("_", text.lower()).strip("_")
+
+
+# ---- error answers -----------------------------------------------------------------------------------------------
+
+IF_MATCH = "If-Match"
+
+# What a use case answers that its route's signature does not show, by operationId: codes and why. (A route may
+# also say it itself, `responses={409: {"description": "…"}}`: the derivation reads both.)
+_STATE = "The record's state does not allow this now (the problem's `type` says why)."
+USE_CASE_ANSWERS: dict[str, dict[int, str]] = {
+    # gateway
+    "auth_issue_token": {
+        400: "Not a request this endpoint understands (RFC 6749 `invalid_request`, `unsupported_grant_type`).",
+        401: "The credentials are not valid (`invalid_grant`, `invalid_client`): the same answer whatever was wrong.",
+        429: "Too many sign-ins from this address: wait for Retry-After seconds.",
+        503: "The database is not available right now; try again shortly.",
+    },
+    "users_create": {409: "A user with this user name already exists."},
+    "users_disable": {409: "This is the last enabled admin."},
+    # intake
+    "cases_update": {409: "The case is closed or erased: it takes no more changes."},
+    "cases_close": {409: "The case was erased."},
+    "cases_add_need": {409: "The case is closed or erased: it takes no more changes."},
+    "cases_set_consent": {409: "The case is closed or erased: it takes no more changes."},
+    # referrals
+    "referrals_send": {404: "There is no partner with this id in the directory.",
+                       409: "The partner takes no new referrals or works in another category, or the case or its "
+                            "consent does not allow this referral (the problem's `type` says which)."},
+    "referrals_cancel": {409: _STATE},
+    "referrals_accept": {409: _STATE},
+    "referrals_decline": {409: _STATE},
+    "referrals_start": {409: _STATE},
+    "referrals_complete": {409: _STATE},
+    # funds
+    "grants_create": {409: "A grant with this code exists already."},
+    "disbursements_request": {409: "The grant or the case does not allow this request (the problem's `type` says "
+                                   "why)."},
+    "disbursements_approve": {409: _STATE + " Or the grant cannot fund it."},
+    "disbursements_reject": {409: _STATE},
+    "disbursements_void": {409: _STATE},
+    "disbursements_pay": {409: _STATE},
+    "cost_estimates_request": {409: "Aid was already requested for this estimate, or its category is not one aid "
+                                    "can be paid for."},
+    "reports_donor": {404: "There is no such grant."},
+}
+# Answers that are not problems, by operationId, as they stand in the document.
+OTHER_ANSWERS: dict[str, dict[int, dict[str, Any]]] = {
+    "health_ready": {503: {
+        "description": "Not ready: the same report, its `status` not `ready` (a probe's answer, not a problem).",
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}}},
+    }},
+}
+# POSTs that honour an Idempotency-Key when one is sent (those that require one declare the header themselves).
+IDEMPOTENT: frozenset[str] = frozenset({
+    "cases_create", "referrals_send", "grants_create",
+    "disbursements_approve", "disbursements_reject", "disbursements_void",
+})
+
+_WHY: dict[str, tuple[int, str]] = {
+    "token": (401, "No valid access token: missing, invalid or expired (WWW-Authenticate says which)."),
+    "role": (403, "The token's role does not allow this."),
+    "path": (404, "There is no such record (or none the caller may see)."),
+    "body-unreadable": (400, "The body cannot be read (not UTF-8, or a broken form)."),
+    "cursor": (400, "The cursor is not one this API gave out."),
+    "key-invalid": (400, f"The {IDEMPOTENCY_KEY} is not 1 to 200 characters."),
+    "key-missing": (400, f"This request needs an {IDEMPOTENCY_KEY} header."),
+    "key-in-flight": (409, f"A request with this {IDEMPOTENCY_KEY} is still being processed."),
+    "stale": (412, "The ETag in If-Match is not the record's current one: read it again, then change it."),
+    "body-size": (413, "The body is larger than this API takes."),
+    "invalid": (422, "The request is not valid: `errors` lists what is wrong and where."),
+    "key-reused": (422, f"This {IDEMPOTENCY_KEY} was already used with a different request."),
+    "if-match-missing": (428, "This change needs the record's ETag in If-Match."),
+    "database": (503, "The database is not available right now; try again shortly (Retry-After)."),
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+
+
+def describe_route(route: Any) -> str:
+    """The app's `generate_unique_id_function`: names the route and writes its error answers onto it."""
+    name = operation_id(route)
+    if getattr(route, "include_in_schema", True):
+        answers = error_answers(route, name)
+        declared = {code: answer for code, answer in (route.responses or {}).items()
+                    if not _is_error(code)}
+        route.responses = {**declared, **{code: problem_answer(code, why) for code, why in answers.items()},
+                           **copy.deepcopy(OTHER_ANSWERS.get(name, {}))}
+        if name in IDEMPOTENT and _idempotency_header(route) is None:
+            extra = copy.deepcopy(route.openapi_extra or {})
+            extra.setdefault("parameters", []).append({
+                "in": "header", "name": IDEMPOTENCY_KEY, "required": False,
+                "description": "Makes a retry safe: the same key with the same request gets the first answer "
+                               "again, and nothing is done twice.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200}})
+            route.openapi_extra = extra
+    return name
+
+
+def error_answers(route: Any, name: str) -> dict[int, str]:
+    """The error codes `route` can answer, each with why:
+
+    - 401 where a dependency authenticates the caller (one that makes a `kit.auth.Principal` from the request),
+      403 where one checks the caller's role (one that makes a Principal from another);
+    - 404 where the path names a record;
+    - 400, 413 and 422 where there is a body (unreadable, too large, invalid); 422 where a query, path or header
+      parameter can be invalid (required, typed or constrained; a plain optional string cannot); 400 for a `cursor`;
+    - for an Idempotency-Key (declared by the route, or honoured: `IDEMPOTENT`): 400 (malformed, or missing where
+      required), 409 (the first request still in flight), 422 (the key reused for another request);
+    - 412 and 428 where the route reads If-Match (a stale ETag; none sent);
+    - 503 where the route holds a database session or a service's `Runtime` (the database away);
+    - what the route declares in `responses=`, and what its use case answers (`USE_CASE_ANSWERS`).
+    """
+    dependant = _dependant(route)
+    why: dict[int, list[str]] = {}
+
+    def add(reason: str) -> None:
+        code, text = _WHY[reason]
+        if text not in why.setdefault(code, []):
+            why[code].append(text)
+
+    calls = list(_calls(dependant))
+    if any(_makes_principal(call) for call in calls):
+        add("token")
+    if any(_makes_principal(each.call) and any(_makes_principal(sub.call) for sub in each.dependencies)
+           for each in _dependants(dependant)):
+        add("role")
+    fields = _fields(dependant)
+    if fields["path"]:
+        add("path")
+    body = fields["body"]
+    if body:
+        add("body-unreadable")
+        add("body-size")
+        if any(_can_be_invalid(field, in_body=True) for field in body):
+            add("invalid")
+    if any(_can_be_invalid(field) for kind in ("path", "query", "header", "cookie") for field in fields[kind]):
+        add("invalid")
+    if any(field.alias == "cursor" or field.name == "cursor" for field in fields["query"]):
+        add("cursor")
+    key = _idempotency_header(route)
+    if key is not None or name in IDEMPOTENT:
+        if key and key.get("required"):
+            add("key-missing")
+        add("key-invalid")
+        add("key-in-flight")
+        add("key-reused")
+    if any(_header_name(field) == IF_MATCH.lower() for field in fields["header"]):
+        add("stale")
+        add("if-match-missing")
+    if any(_holds_database(call) for call in calls):
+        add("database")
+    for code, answer in (route.responses or {}).items():
+        if _is_error(code) and answer.get("model") is not Problem:  # not ours, from an earlier build of the route
+            text = answer.get("description") or HTTPStatus(int(code)).phrase
+            if text not in why.setdefault(int(code), []):
+                why[int(code)].append(text)
+    for code, text in USE_CASE_ANSWERS.get(name, {}).items():
+        if text not in why.setdefault(code, []):
+            why[code].append(text)
+    return {code: " ".join(texts) for code, texts in sorted(why.items())}
+
+
+def problem_answer(code: int, why: str) -> dict[str, Any]:
+    """One error answer as FastAPI takes it in `responses=`: the `Problem` model, as problem+json."""
+    answer: dict[str, Any] = {"model": Problem, "description": why,
+                              "content": {MEDIA_TYPE: {"schema": {"$ref": REF}}}}
+    if code in (429, 503):
+        answer["headers"] = copy.deepcopy(_RETRY_AFTER)
+    return answer
+
+
+def _is_error(code: int | str) -> bool:
+    return str(code).isdigit() and int(code) >= 400
+
+
+def _dependant(route: Any) -> Dependant:
+    """The route's dependencies. FastAPI calls `describe_route` before it builds them for this route: an included
+    route has them from its original route; a route added to the app itself gets them read here."""
+    built = getattr(route, "dependant", None) or getattr(getattr(route, "original_route", None), "dependant", None)
+    if built is not None:
+        return built
+    dependant = get_dependant(path=route.path_format, call=route.endpoint)
+    for depends in getattr(route, "dependencies", None) or []:
+        dependant.dependencies.append(get_dependant(path=route.path_format, call=depends.dependency))
+    return dependant
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _dependants(sub)
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for each in _dependants(dependant):
+        if each.call is not None:
+            yield each.call
+
+
+def _fields(dependant: Dependant) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {"path": [], "query": [], "header": [], "cookie": [], "body": []}
+    for each in _dependants(dependant):
+        found["path"] += each.path_params
+        found["query"] += each.query_params
+        found["header"] += each.header_params
+        found["cookie"] += each.cookie_params
+        found["body"] += each.body_params
+    return found
+
+
+def _header_name(field: Any) -> str:
+    return str(field.alias or field.name).replace("_", "-").lower()
+
+
+def _can_be_invalid(field: Any, *, in_body: bool = False) -> bool:
+    """Whether FastAPI can refuse this parameter (422): a JSON body always can; a parameter when it is required
+    (a path parameter is always there), typed other than as a string, or constrained."""
+    info = field.field_info
+    if in_body and not isinstance(info, params.Form):
+        return True
+    if info.metadata or (info.is_required() and not isinstance(info, params.Path)):
+        return True
+    annotation = info.annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return annotation != [str]
+    return annotation is not str
+
+
+def _returned(call: Callable[..., Any] | None) -> Any:
+    """What `call` is annotated to return (with `from __future__ import annotations` too), or None."""
+    annotation = getattr(call, "__annotations__", {}).get("return") if call is not None else None
+    if isinstance(annotation, str):
+        try:
+            annotation = eval(annotation, getattr(call, "__globals__", {}))  # noqa: S307 - the module's own annotation
+        except Exception:
+            return None
+    return annotation
+
+
+def _makes_principal(call: Callable[..., Any] | None) -> bool:
+    return _returned(call) is Principal
+
+
+def _holds_database(call: Callable[..., Any] | None) -> bool:
+    """A dependency giving the route a database session (itself, or yielded by a generator), or a service's
+    `kit.service.Runtime`, whose unit of work every use case of a service runs in."""
+    from kit.service import Runtime  # kit.service installs this module: imported when routes are built
+
+    returned = _returned(call)
+    origin = typing.get_origin(returned)
+    if origin in (collections.abc.Iterator, collections.abc.AsyncIterator, collections.abc.Generator,
+                  collections.abc.AsyncGenerator):
+        returned = typing.get_args(returned)[0]
+    return isinstance(returned, type) and issubclass(returned, (Session, Runtime))
+
+
+def _idempotency_header(route: Any) -> dict[str, Any] | None:
+    for parameter in (route.openapi_extra or {}).get("parameters", []):
+        if parameter.get("in") == "header" and str(parameter.get("name", "")).lower() == IDEMPOTENCY_KEY.lower():
+            return parameter
+    return None
+
+
+# ---- the document ------------------------------------------------------------------------------------------------
+
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document.get("paths", {}).items():
+        for method in _METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def problem_response(why: str, code: int | None = None) -> dict[str, Any]:
+    """An error answer as it stands in a document."""
+    response: dict[str, Any] = {"description": why, "content": {MEDIA_TYPE: {"schema": {"$ref": REF}}}}
+    if code in (429, 503):
+        response["headers"] = copy.deepcopy(_RETRY_AFTER)
+    return response
+
+
+def finish(document: dict[str, Any]) -> dict[str, Any]:
+    """Settle a generated document in place (and return it): every error answer problem+json only, with the
+    `Problem` schema; FastAPI's default 422 gone where the route cannot answer 422; its schemas gone when unused."""
+    for _path, _method, operation in operations(document):
+        responses = operation.get("responses", {})
+        for code in list(responses):
+            if not _is_error(code):
+                continue
+            response = responses[code]
+            content = response.get("content") or {}
+            if MEDIA_TYPE in content or not content:
+                response["content"] = {MEDIA_TYPE: {"schema": {"$ref": REF}}}
+            elif _FASTAPI_422 in repr(content):
+                del responses[code]  # FastAPI's own, for a route whose parameters cannot be invalid
+        operation["responses"] = dict(sorted(responses.items()))
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    if SCHEMA not in schemas:
+        generated = Problem.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+        for name, schema in generated.pop("$defs", {}).items():
+            schemas.setdefault(name, schema)
+        schemas[SCHEMA] = generated
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if unused in schemas and f"#/components/schemas/{unused}" not in repr(_without(document, unused)):
+            del schemas[unused]
+    return document
+
+
+def _without(document: dict[str, Any], schema: str) -> dict[str, Any]:
+    """The document less one schema's own definition: is it referred to from anywhere else?"""
+    rest = dict(document)
+    rest["components"] = {**document.get("components", {}),
+                          "schemas": {k: v for k, v in document["components"]["schemas"].items() if k != schema}}
+    return rest
+
+
+def install(app: FastAPI) -> None:
+    """Name and describe every route this app gets from now on, and finish the document `app.openapi()` serves."""
+    app.router.generate_unique_id_function = describe_route
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finish(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
