@@ -133,7 +133,7 @@ async def run(spec: LoadSpec) -> LoadResult:
 
 
 def _loop_runner():  # noqa: ANN202
-    """uvloop when installed (uvicorn[standard] brings it), as the servers use; else asyncio's own loop."""
+    """uvloop, as the servers use (a dependency of the project, so normally there); else asyncio's own loop."""
     try:
         import uvloop
     except ImportError:

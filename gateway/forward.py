@@ -1,7 +1,9 @@
 """The hot path: check the caller, then forward the request to its service over one pooled aiohttp session.
 
 Plain ASGI in front of FastAPI's router, so a forwarded request skips FastAPI's per-route machinery. aiohttp, not
-httpx, because PERF.md measured httpx as a forwarding client at a fifth of aiohttp's throughput.
+httpx: every request to a service crosses this client, and aiohttp parses HTTP in C (llhttp) where httpx parses it in
+pure Python (h11) under more layers of its own. In the measurement that chose it (made before bench/ existed, not
+kept there), httpx forwarded at about a fifth of aiohttp's throughput.
 A service that is down answers 503 at once, one that is slow 504 after the timeout: never a hang, never a trace.
 """
 

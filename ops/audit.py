@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+import typer
 from sqlalchemy import MetaData
 
 from kit.audit import AuditTrail
@@ -19,6 +20,8 @@ from kit.tables import KitTables
 
 PROCESSES = ("gateway", "intake", "referrals", "funds")
 
+app = typer.Typer(help="Audit trails: verify their hash chains.", no_args_is_help=True)
+
 
 def database_url(settings: ServiceSettings, name: str) -> str:
     return os.environ.get(f"REHAB_{name.upper()}_DATABASE_URL") or settings.sqlite_url(name)
@@ -26,6 +29,10 @@ def database_url(settings: ServiceSettings, name: str) -> str:
 
 def verify_all() -> int:
     settings = ServiceSettings()
+    if not settings.audit_key_path.is_file():
+        print(f"error: no audit key at {settings.audit_key_path}: nothing to verify the chains with "
+              "(has the system started once with this state folder?)", file=sys.stderr)
+        return 2
     key = read_key_file(settings.audit_key_path)
     broken = 0
     for name in PROCESSES:
@@ -46,12 +53,8 @@ def verify_all() -> int:
     return 1 if broken else 0
 
 
-def main(argv: list[str]) -> int:
-    if argv[:2] != ["audit", "verify"]:
-        print("usage: rehab audit verify", file=sys.stderr)
-        return 2
-    return verify_all()
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+@app.command("verify")
+def verify_command() -> None:
+    """Check every process's audit hash chain from its database: exit 1 naming the first broken entry, 2 when
+    there is no audit key to check with."""
+    raise typer.Exit(verify_all())

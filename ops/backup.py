@@ -12,7 +12,9 @@ that archive is itself kept like a key.
 
 The archive is AES-256-GCM under a key derived with scrypt from a passphrase (random salt); its header is bound
 as associated data. `restore` checks the whole archive's authenticity before it writes anything, and refuses to
-write under a running system unless told `--force`.
+write under a running system unless told `--force`; `rehab restore` then asks before it replaces anything (`--yes`
+answers for the operator, and is needed where there is no terminal to ask on). Both show their steps on stderr
+(kit.progress): the names of processes and files, never their contents.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from pydantic import Field
 from sqlalchemy.engine import make_url
 
+from kit.progress import Progress
 from kit.settings import ProcessSettings
 from ops.settings import SupervisorSettings
 from ops.supervisor import port_is_free
@@ -68,6 +71,13 @@ class BackupSettings(ProcessSettings):
     def database_url(self, process: str) -> str:
         return getattr(self, f"{process}_database_url") or self.sqlite_url(process)
 
+    def database_place(self, process: str) -> str:
+        """Where a process's database is, for an operator to read: a file, or a URL without its password."""
+        url = make_url(self.database_url(process))
+        if url.drivername.startswith("sqlite"):
+            return str(url.database)
+        return url.render_as_string(hide_password=True)
+
 
 @dataclass(frozen=True)
 class Member:
@@ -77,14 +87,24 @@ class Member:
 
 # ---- backup ---------------------------------------------------------------------------------------------------
 
-def backup(settings: BackupSettings, target: Path, passphrase: str, *, include_secrets: bool = False) -> dict:
+def backup(settings: BackupSettings, target: Path, passphrase: str, *, include_secrets: bool = False,
+           progress: Progress | None = None) -> dict:
     """Write the encrypted archive to `target` (never over an existing file); its manifest."""
+    progress = progress or Progress.silent()
     check_passphrase(passphrase)
     if target.exists():
         raise BackupError(f"{target} exists; choose a new file name")
-    members = [copy_database(process, settings.database_url(process)) for process in PROCESSES]
+    progress.set_total(len(PROCESSES) + include_secrets + 1)
+    members = []
+    for process in PROCESSES:
+        progress.doing(f"copying the {process} database")
+        members.append(copy_database(process, settings.database_url(process)))
+        progress.advance()
     if include_secrets:
+        progress.doing("copying the keys")
         members += secret_members(settings.secrets_path)
+        progress.advance()
+    progress.doing("encrypting and writing the archive")
     manifest = {
         "format": 1,
         "created_at": datetime.now(UTC).isoformat(),
@@ -93,6 +113,7 @@ def backup(settings: BackupSettings, target: Path, passphrase: str, *, include_s
     }
     sealed = seal(pack([Member("manifest.json", json.dumps(manifest, indent=1).encode()), *members]), passphrase)
     write_owner_only(target, sealed)
+    progress.advance()
     return manifest
 
 
@@ -128,37 +149,78 @@ def secret_members(secrets_dir: Path) -> list[Member]:
 
 # ---- restore --------------------------------------------------------------------------------------------------
 
-def restore(settings: BackupSettings, source: Path, passphrase: str, *, force: bool = False) -> dict:
+@dataclass(frozen=True)
+class Archive:
+    """An opened archive: authenticated, every member matching the manifest."""
+
+    manifest: dict
+    members: dict[str, bytes]
+
+    @property
+    def databases(self) -> list[str]:
+        """The processes whose database it holds, in restore order."""
+        return [p for p in PROCESSES if f"db/{p}.sqlite" in self.members or f"db/{p}.pgdump" in self.members]
+
+    @property
+    def secrets(self) -> dict[str, bytes]:
+        """The key files it holds, by file name (none unless it was made with `--include-secrets`)."""
+        return {name.removeprefix("secrets/"): data
+                for name, data in self.members.items() if name.startswith("secrets/")}
+
+
+def restore(settings: BackupSettings, source: Path, passphrase: str, *, force: bool = False,
+            progress: Progress | None = None) -> dict:
     """Put the archive's databases (and keys, when it has them) back in place; its manifest.
 
     Nothing is written before the whole archive is authenticated and every member matches the manifest; nothing
     is written under a running system unless `force`.
     """
+    return put_back(settings, open_archive(settings, source, passphrase, force=force), force=force, progress=progress)
+
+
+def open_archive(settings: BackupSettings, source: Path, passphrase: str, *, force: bool = False) -> Archive:
+    """The archive, authenticated and matched against its manifest, once this system may take it: not running,
+    and no key file here that differs from the archive's (unless `force`). Writes nothing."""
     members = unpack(open_sealed(source.read_bytes(), passphrase))
     manifest = json.loads(members.pop("manifest.json"))
     for name, facts in manifest["members"].items():
         if name not in members or hashlib.sha256(members[name]).hexdigest() != facts["sha256"]:
             raise BackupError(f"the archive's {name} does not match its manifest")
+    archive = Archive(manifest, members)
     if not force:
         refuse_if_running()
-    secrets_dir = settings.secrets_path
-    restored_secrets = {name.removeprefix("secrets/"): data for name, data in members.items() if name.startswith("secrets/")}
-    if restored_secrets and not force:
-        differing = [name for name, data in restored_secrets.items()
+        secrets_dir = settings.secrets_path
+        differing = [name for name, data in archive.secrets.items()
                      if (secrets_dir / name).exists() and (secrets_dir / name).read_bytes() != data]
         if differing:
             raise BackupError(f"the keys in {secrets_dir} differ from the archive's ({', '.join(differing)}); "
                               "move them away first, or pass --force")
-    for process in PROCESSES:
-        if f"db/{process}.sqlite" in members:
-            restore_sqlite(settings.database_url(process), members[f"db/{process}.sqlite"])
-        elif f"db/{process}.pgdump" in members:
-            restore_postgres(process, settings.database_url(process), members[f"db/{process}.pgdump"])
+    return archive
+
+
+def put_back(settings: BackupSettings, archive: Archive, *, force: bool = False,
+             progress: Progress | None = None) -> dict:
+    """Write an opened archive's databases and keys in place of this system's; its manifest."""
+    progress = progress or Progress.silent()
+    if not force:
+        refuse_if_running()  # again: the operator may have taken a while to say yes
+    restored_secrets = archive.secrets
+    progress.set_total(len(archive.databases) + bool(restored_secrets))
+    for process in archive.databases:
+        progress.doing(f"writing the {process} database")
+        if f"db/{process}.sqlite" in archive.members:
+            restore_sqlite(settings.database_url(process), archive.members[f"db/{process}.sqlite"])
+        else:
+            restore_postgres(process, settings.database_url(process), archive.members[f"db/{process}.pgdump"])
+        progress.advance()
     if restored_secrets:
+        progress.doing("writing the keys")
+        secrets_dir = settings.secrets_path
         secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for name, data in restored_secrets.items():
             write_owner_only(secrets_dir / name, data, replace=True)
-    return manifest
+        progress.advance()
+    return archive.manifest
 
 
 def refuse_if_running() -> None:

@@ -1,9 +1,11 @@
 """`rehab backup` / `rehab restore`: a running system's data survives a wipe; a tampered archive, a wrong passphrase
-or a running system stop a restore before it writes anything; the keys travel only when asked."""
+or a running system stop a restore before it writes anything; the keys travel only when asked; a restore asks
+before it replaces anything, and both show their steps on stderr without a value from the databases."""
 
 from __future__ import annotations
 
 import os
+import pty
 import sqlite3
 import stat
 import subprocess
@@ -46,7 +48,7 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         made = rehab("backup", str(archive), env=env)  # online, while the system runs
         assert made.returncode == 0, made.stdout + made.stderr
         assert "NOT in it" in made.stdout  # the operator is told to keep the keys apart
-        refused = rehab("restore", str(archive), env=env)
+        refused = rehab("restore", str(archive), "--yes", env=env)
         assert refused.returncode == 1 and "running" in refused.stderr
         assert system.stop() == 0
 
@@ -56,7 +58,7 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
             assert clear not in sealed
 
         wipe_databases(system)
-        restored = rehab("restore", str(archive), env=env)
+        restored = rehab("restore", str(archive), "--yes", env=env)
         assert restored.returncode == 0, restored.stdout + restored.stderr
 
         system.start()
@@ -151,16 +153,65 @@ def test_wrong_passphrase_and_running_system_are_refused_through_the_command(sta
     env = dict(os.environ)
     made = rehab("backup", str(archive), env=env, stdin=PASSPHRASE + "\n")  # the passphrase on stdin
     assert made.returncode == 0, made.stderr
+    assert "backup: 5 of 5 steps (100%), done after" in made.stderr  # no terminal: plain lines, no bar
     assert rehab("backup", str(archive), env=env, stdin=PASSPHRASE + "\n").returncode == 1  # never overwrites
-    wrong = rehab("restore", str(archive), env=env, stdin="not the passphrase at all\n")
+    wrong = rehab("restore", str(archive), "--yes", env=env, stdin="not the passphrase at all\n")
     assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
     with socket_on(int(env["REHAB_INTAKE_PORT"])):
-        busy = rehab("restore", str(archive), env=env, stdin=PASSPHRASE + "\n")
+        busy = rehab("restore", str(archive), "--yes", env=env, stdin=PASSPHRASE + "\n")
         assert busy.returncode == 1 and "running" in busy.stderr
-        forced = rehab("restore", str(archive), "--force", env=env, stdin=PASSPHRASE + "\n")
+        forced = rehab("restore", str(archive), "--force", "-y", env=env, stdin=PASSPHRASE + "\n")
         assert forced.returncode == 0, forced.stderr
     short = rehab("backup", str(tmp_path / "b.backup"), env=env, stdin="short\n")
     assert short.returncode == 1 and "at least" in short.stderr
+
+
+def test_without_a_terminal_restore_needs_yes(state: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "a.backup"
+    backups.backup(backups.BackupSettings(), archive, PASSPHRASE)
+    with sqlite3.connect(state / "funds.db") as conn:
+        conn.execute("INSERT INTO notes (body) VALUES ('written after the backup')")
+
+    refused = rehab("restore", str(archive), env=dict(os.environ), stdin=PASSPHRASE + "\n")
+
+    assert refused.returncode == 2
+    assert "no terminal to ask on: pass --yes" in refused.stderr
+    assert "written after the backup" in notes(state, "funds")  # untouched
+
+
+def rehab_on_a_terminal(*args: str, answer: str) -> subprocess.CompletedProcess:
+    """`rehab …` with a terminal for stdin, `answer` typed ahead into it; stdout and stderr are pipes."""
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "ops.cli", *args], stdin=follower, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "REHAB_BACKUP_PASSPHRASE": PASSPHRASE})
+        os.close(follower)
+        os.write(leader, answer.encode())  # the terminal holds the line until the prompt reads it
+        out, err = process.communicate(timeout=120)
+    finally:
+        os.close(leader)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_on_a_terminal_restore_asks_first_and_no_is_no(state: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "a.backup"
+    backups.backup(backups.BackupSettings(), archive, PASSPHRASE)
+    with sqlite3.connect(state / "funds.db") as conn:
+        conn.execute("INSERT INTO notes (body) VALUES ('written after the backup')")
+
+    declined = rehab_on_a_terminal("restore", str(archive), answer="n\n")
+    assert declined.returncode == 1, declined.stderr
+    assert f"the funds database, {(state / 'funds.db').resolve()}" in declined.stdout
+    assert "Restore? [y/N]" in declined.stdout and "nothing was restored" in declined.stderr
+    assert "written after the backup" in notes(state, "funds")
+
+    accepted = rehab_on_a_terminal("restore", str(archive), answer="y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert notes(state, "funds") == [f"funds: {NAME}"]
+    assert "restore: 4 of 4 steps (100%), done after" in accepted.stderr  # stderr is no terminal: plain lines
+    for said in (declined, accepted):
+        assert NAME not in said.stdout + said.stderr  # names of processes and files, never what they hold
 
 
 class socket_on:  # noqa: N801 - used as a context manager, reads as one
