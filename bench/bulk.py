@@ -32,12 +32,12 @@ from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 
 from bench.population import People
 from kit import migrations
-from kit.crypto import BlindIndex
+from kit.crypto import BlindIndex, Keyring
 from kit.db import is_sqlite, make_engine
 from kit.secrets import BLIND_INDEX_KEY_FILE, KEK_FILE, ensure_secrets, read_key_file
 from services.intake import domain
 from services.intake.models import PERSONAL_FIELDS, Case, CaseCreate, CaseKey, CaseNameTerm, ReferenceCounter
-from services.intake.protection import CaseVault, KeyEncryptionKeys
+from services.intake.protection import CaseVault
 
 MIGRATIONS_DIR = Path(domain.__file__).parent / "migrations"
 CHUNK = 5_000  # cases per transaction (and per piece of work for a builder process)
@@ -115,7 +115,7 @@ class RowShape:
 
 class _Builder:
     def __init__(self, secrets_dir: Path, dialect_name: str) -> None:
-        self.vault = CaseVault(KeyEncryptionKeys(secrets_dir / KEK_FILE),
+        self.vault = CaseVault(Keyring.from_file(secrets_dir / KEK_FILE),
                                BlindIndex(read_key_file(secrets_dir / BLIND_INDEX_KEY_FILE)))
         dialect = sqlite.dialect() if dialect_name == "sqlite" else postgresql_psycopg.dialect()
         self.cases, self.keys, self.terms = (RowShape(t.__table__, dialect) for t in (Case, CaseKey, CaseNameTerm))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.machinery
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -15,21 +16,26 @@ import typer
 from pydantic import ValidationError
 
 from kit import nats_auth
+from kit.crypto import add_key_to_file, remove_key_from_file
+from kit.progress import Progress
 from kit.secrets import ensure_secrets
+from kit.settings import ServiceSettings
+from ops import audit
 from ops import backup as backups
 from ops.settings import SupervisorSettings
 from ops.supervisor import StartupError, Supervisor
 from ops.system import secrets_folder, system_specs
 
 # Command groups that belong to other parts of the system: `rehab users add alice …` runs
-# `python -m gateway.manage users add alice …` and passes its exit code on.
+# `python -m gateway.manage users add alice …` and passes its exit code on. A process, not an import: ops never
+# imports a service's insides. Each module's typer app names itself `rehab`, so its help (`rehab users --help`,
+# `rehab users add --help`) reads as the operator typed it. The line here is all `rehab --help` knows of the group:
+# it names every command (tests/ops/test_rehab_cli.py holds it to the module's own list).
 DELEGATED: dict[str, tuple[str, str]] = {
-    "users": ("gateway.manage", "Staff users: add, list, disable, reset a password."),
+    "users": ("gateway.manage", "Staff users: add, list, disable, enable, unlock, reset-password."),
     "clients": ("gateway.manage", "Partner API clients: add, list, revoke."),
-    "keys": ("services.intake.manage", "Field-encryption keys: rotate."),
-    "names": ("services.intake.manage", "The blind index of names: rebuild it after an upgrade."),
+    "names": ("services.intake.manage", "The blind index of names: reindex it after an upgrade."),
     "ledger": ("services.funds.manage", "The funds ledger: check that it balances."),
-    "audit": ("ops.audit", "Audit trails: verify their hash chains."),
 }
 # Where the gateway writes the first admin's generated password (SPEC §3, Bootstrap). Its log says so too, but
 # the console is the place an operator looks.
@@ -41,8 +47,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-secrets_app = typer.Typer(help="The keys kept under the state folder.", no_args_is_help=True)
+secrets_app = typer.Typer(help="The keys kept under the state folder: init, nats-users.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
+keys_app = typer.Typer(help="Field-encryption keys of every service: rotate, status, retire.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+# The services that store data keys wrapped by the KEK, and the module whose `keys rotate|status` handles each one's
+# own tables (kit.keys_cli over its models.WRAPPED_KEYS), run as a process: ops never imports a service's insides.
+KEY_HOLDERS: dict[str, str] = {
+    "intake": "services.intake.manage",
+    "referrals": "services.referrals.manage",
+    "funds": "services.funds.manage",
+}
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()
@@ -82,12 +98,16 @@ def backup(
     include_secrets: Annotated[bool, typer.Option(
         "--include-secrets", help="Put the key files in the archive too (keep such an archive like a key).")] = False,
 ) -> None:
-    """An encrypted copy of every database (online), in one archive. The keys are left out unless asked for:
-    keep var/secrets apart from the backups. Passphrase: REHAB_BACKUP_PASSPHRASE, or asked for on stdin."""
+    """An encrypted copy of every database, taken while the system runs, in one archive.
+
+    The keys are left out unless asked for: keep var/secrets apart from the backups. Passphrase:
+    REHAB_BACKUP_PASSPHRASE, or asked for on stdin."""
     settings = _backup_settings()
     passphrase = _passphrase(confirm=True)
     try:
-        manifest = backups.backup(settings, archive, passphrase, include_secrets=include_secrets)
+        with Progress("backup", unit="steps") as progress:
+            manifest = backups.backup(settings, archive, passphrase, include_secrets=include_secrets,
+                                      progress=progress)
     except backups.BackupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -100,19 +120,43 @@ def backup(
 @app.command()
 def restore(
     archive: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="An archive written by `rehab backup`.")],
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Replace the databases without asking (needed where there is no terminal to ask on).",
+    )] = False,
     force: Annotated[bool, typer.Option(
         "--force", help="Write even though the system's ports are in use, or over keys that differ from the archive's.",
     )] = False,
 ) -> None:
-    """Put every database back from an archive, after checking it is authentic; the system must be stopped."""
+    """Put every database back from an archive, after checking it is authentic; the system must be stopped.
+
+    It asks before it replaces anything: what the databases hold now is lost."""
     settings = _backup_settings()
+    if not yes and not sys.stdin.isatty():
+        typer.echo("error: a restore replaces every database, and there is no terminal to ask on: "
+                   "pass --yes to confirm", err=True)
+        raise typer.Exit(2)
     passphrase = _passphrase(confirm=False)
     try:
-        manifest = backups.restore(settings, archive, passphrase, force=force)
+        opened = backups.open_archive(settings, archive, passphrase, force=force)
+        if not yes and not _replace_confirmed(settings, opened):
+            typer.echo("nothing was restored", err=True)
+            raise typer.Exit(1)
+        with Progress("restore", unit="steps") as progress:
+            manifest = backups.put_back(settings, opened, force=force, progress=progress)
     except backups.BackupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"restored {len(manifest['members'])} files from the backup of {manifest['created_at']}")
+
+
+def _replace_confirmed(settings: backups.BackupSettings, opened: backups.Archive) -> bool:
+    """Say what the archive would replace, and ask."""
+    typer.echo(f"The backup of {opened.manifest['created_at']} replaces:")
+    for process in opened.databases:
+        typer.echo(f"  the {process} database, {settings.database_place(process)}")
+    if opened.secrets:
+        typer.echo(f"  the key files in {settings.secrets_path}: {', '.join(sorted(opened.secrets))}")
+    return typer.confirm("What they hold now is lost. Restore?", default=False)
 
 
 def _backup_settings() -> backups.BackupSettings:
@@ -149,6 +193,152 @@ def secrets_nats_users() -> None:
     typer.echo(nats_auth.authorization_block(nats_auth.public_keys(secrets_dir)), nl=False)
 
 
+@keys_app.command("rotate")
+def keys_rotate(
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="data keys re-wrapped per transaction")] = 500,
+    rewrap_only: Annotated[bool, typer.Option(
+        "--rewrap-only", help="Add no KEK: finish re-wrapping under the active one (after a rotation that stopped).",
+    )] = False,
+) -> None:
+    """Add a new key-encryption key (KEK), make it active, and re-wrap every data key of every service under it.
+
+    The services keep running: each re-reads the keyring file when it changes. The old KEK stays in the file until
+    `rehab keys retire` drops it (once `rehab keys status` shows nothing under it)."""
+    kek_path = _kek_path()
+    if rewrap_only:
+        kid = str((_keyring_file(kek_path) or {}).get("active"))
+        typer.echo(f"active key-encryption key: {kid} (no new one added)")
+    else:
+        kid = add_key_to_file(kek_path)
+        typer.echo(f"active key-encryption key: {kid} (added to {kek_path})")
+    failed = []
+    for process, module in KEY_HOLDERS.items():
+        # The service's progress goes to stderr as it runs; its one-line result comes back here, named.
+        done = subprocess.run([sys.executable, "-m", module, "keys", "rotate", "--batch-size", str(batch_size)],
+                              check=False, stdout=subprocess.PIPE, text=True)
+        for line in done.stdout.splitlines():
+            typer.echo(f"{process}: {line}")
+        if done.returncode != 0:
+            failed.append(process)
+    if failed:
+        typer.echo(f"error: re-wrapping did not finish in {', '.join(failed)}: once the cause is fixed, run "
+                   "`rehab keys rotate --rewrap-only`; until then keep every KEK `rehab keys status` shows in use",
+                   err=True)
+        raise typer.Exit(1)
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """Per service, how many data keys each key-encryption key wraps; the active one is marked."""
+    kek_path = _kek_path(must_exist=False)
+    keyring = _keyring_file(kek_path)
+    if keyring is None:
+        typer.echo(f"no keyring yet at {kek_path}")
+    else:
+        typer.echo(f"active key-encryption key: {keyring['active']}")
+    statuses, failed = _key_counts()
+    for process, status in statuses.items():
+        if not status["database"]:
+            typer.echo(f"{process}: {status['note']}: nothing to report")
+            continue
+        typer.echo(f"{process}:")
+        known = set(keyring["keys"]) if keyring else set()
+        for kid in sorted(known | set(status["counts"])):
+            mark = " (active)" if keyring and kid == keyring["active"] else ""
+            missing = "  NOT IN THE KEYRING FILE: these cannot be opened" if kid not in known else ""
+            typer.echo(f"  {kid}: {status['counts'].get(kid, 0)} data keys{mark}{missing}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@keys_app.command("retire")
+def keys_retire(
+    kid: Annotated[str | None, typer.Argument(
+        metavar="[KEK_ID]", show_default=False, help="The KEK to drop; without it, every KEK no data key uses (never the active one).")] = None,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Drop it without asking (needed where there is no terminal to ask on).")] = False,
+) -> None:
+    """Take a key-encryption key out of the keyring file, once no data key of any service uses it.
+
+    It refuses while one does (run `rehab keys rotate` first), and never drops the active one."""
+    kek_path = _kek_path()
+    keyring = _keyring_file(kek_path)
+    assert keyring is not None
+    active = keyring["active"]
+    if kid is not None and kid == active:
+        typer.echo(f"error: {kid} is the active key-encryption key: it is never retired", err=True)
+        raise typer.Exit(1)
+    if kid is not None and kid not in keyring["keys"]:
+        typer.echo(f"error: there is no key-encryption key {kid} in {kek_path}", err=True)
+        raise typer.Exit(1)
+    statuses, failed = _key_counts()
+    if failed:
+        typer.echo(f"error: could not count the data keys of {', '.join(failed)}: nothing was retired", err=True)
+        raise typer.Exit(1)
+    candidates = [kid] if kid is not None else [k for k in keyring["keys"] if k != active]
+    retire, in_use = [], []
+    for candidate in candidates:
+        users = {process: status["counts"].get(candidate, 0) for process, status in statuses.items()}
+        if any(users.values()):
+            in_use.append(candidate)
+            held = ", ".join(f"{process}: {n}" for process, n in users.items() if n)
+            typer.echo(f"{candidate} still wraps data keys ({held}): run `rehab keys rotate` first",
+                       err=kid is not None)
+        else:
+            retire.append(candidate)
+    if kid is not None and in_use:
+        typer.echo(f"error: {kid} was not retired", err=True)
+        raise typer.Exit(1)
+    if not retire:
+        typer.echo("no key-encryption key to retire")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            typer.echo("error: retiring a KEK cannot be undone, and there is no terminal to ask on: pass --yes to "
+                       "confirm", err=True)
+            raise typer.Exit(2)
+        if not typer.confirm(f"Drop {', '.join(retire)} from {kek_path}? A backup taken before may need it.",
+                             default=False):
+            typer.echo("nothing was retired", err=True)
+            raise typer.Exit(1)
+    for candidate in retire:
+        remove_key_from_file(kek_path, candidate)
+        typer.echo(f"retired {candidate}")
+
+
+def _kek_path(*, must_exist: bool = True) -> Path:
+    """The keyring file the services read (REHAB_KEK_FILE, else kek.json in the secrets folder)."""
+    try:
+        path = ServiceSettings().kek_path
+    except ValidationError as error:
+        typer.echo(f"error: {error.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
+    if must_exist and not path.is_file():
+        typer.echo(f"error: no keyring yet at {path} (run `rehab secrets init` or `rehab up` first)", err=True)
+        raise typer.Exit(1)
+    return path
+
+
+def _keyring_file(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _key_counts() -> tuple[dict[str, dict], list[str]]:
+    """Each service's `keys status --json`, and the services whose count failed (a database out of reach)."""
+    statuses: dict[str, dict] = {}
+    failed: list[str] = []
+    for process, module in KEY_HOLDERS.items():
+        done = subprocess.run([sys.executable, "-m", module, "keys", "status", "--json"], check=False,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            failed.append(process)
+            last = (done.stderr.strip().splitlines() or ["exit code " + str(done.returncode)])[-1]
+            typer.echo(f"error: {process}: could not count its data keys: {last}", err=True)
+            continue
+        statuses[process] = json.loads(done.stdout)
+    return statuses, failed
+
+
 def _settings() -> SupervisorSettings:
     try:
         return SupervisorSettings()
@@ -180,7 +370,7 @@ def _ensure_secrets(settings: SupervisorSettings, state_dir: Path, *, quiet: boo
 def _delegate(group: str, module: str, help_text: str) -> None:
     @app.command(
         group,
-        help=f"{help_text} (Runs `python -m {module} {group} …`.)",
+        help=help_text,
         # Every argument, --help included, belongs to the module that does the work.
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
         add_help_option=False,
@@ -215,7 +405,7 @@ for _group, (_module, _help) in DELEGATED.items():
 
 
 def main() -> None:
-    app()
+    app(prog_name="rehab")  # also as `python -m ops.cli`, which the tests and the benchmarks run
 
 
 if __name__ == "__main__":

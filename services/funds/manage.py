@@ -1,4 +1,5 @@
-"""Operator commands for funds, reached as `rehab ledger check` (or `python -m services.funds.manage ledger check`).
+"""Operator commands for funds, reached as `rehab ledger check` (or `python -m services.funds.manage ledger check`),
+and its `keys rotate|status` (kit.keys_cli: funds' case keys, `models.WRAPPED_KEYS`), run by `rehab keys …`.
 
 `ledger check` recomputes every grant from its transfers and compares: exit 0 when every grant balances, 1 on any
 break, 2 when the database cannot be read. It prints grant codes and amounts only: the ledger holds nothing personal.
@@ -6,14 +7,16 @@ break, 2 when the database cannot be read. It prints grant codes and amounts onl
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+import typer
 from sqlalchemy import inspect
 
 from kit import db
+from kit.keys_cli import keys_commands
 from services.funds import ledger, money
 from services.funds.config import FundsSettings
+from services.funds.models import WRAPPED_KEYS
 
 
 def ledger_check(settings: FundsSettings) -> int:
@@ -42,15 +45,22 @@ def ledger_check(settings: FundsSettings) -> int:
     return 1 if broken else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rehab ledger", description="The funds ledger.")
-    groups = parser.add_subparsers(dest="group", required=True)
-    ledger_group = groups.add_parser("ledger", help="the double-entry ledger").add_subparsers(dest="command",
-                                                                                               required=True)
-    ledger_group.add_parser("check", help="recompute every grant from its transfers; non-zero exit on any break")
-    parser.parse_args(argv)
-    return ledger_check(FundsSettings())
+app = typer.Typer(name="funds-manage", help="The funds ledger, and funds' data keys.", no_args_is_help=True,
+                  add_completion=False)
+app.add_typer(keys_commands(FundsSettings, WRAPPED_KEYS), name="keys")
+ledger_app = typer.Typer(help="The funds ledger: check that it balances.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("check")
+def check_command() -> None:
+    """Recompute every grant from its transfers: exit 1 on any break, 2 when the database cannot be read."""
+    raise typer.Exit(ledger_check(FundsSettings()))
+
+
+def main() -> None:
+    app(prog_name="rehab")  # reached as `rehab ledger …`: its help says so
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

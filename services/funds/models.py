@@ -18,6 +18,7 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, LargeBinary
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel
 
+from kit.crypto import WrappedKeyColumns
 from kit.db import dialect_insert
 from kit.problems import StrictModel
 from kit.tables import KitTables
@@ -164,6 +165,11 @@ class CaseKey(FundsTable, table=True):
     kid: str = Field(max_length=20)
     wrapped: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = _when()
+
+
+# Every wrapped data key funds stores, in one place: `rehab keys rotate` re-wraps these, `keys status` and
+# `keys retire` count them (kit.crypto.rewrap_table, count_by_kek).
+WRAPPED_KEYS = [WrappedKeyColumns(CaseKey.__table__, "kid", "wrapped")]
 
 
 class CaseView(FundsTable, table=True):

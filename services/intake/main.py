@@ -11,7 +11,7 @@ from kit.service import Runtime, ServiceSpec, create_service_app, serve
 from services.intake import api, events, handlers
 from services.intake.config import IntakeSettings
 from services.intake.models import IntakeTable, NameIndexPending, kit_tables
-from services.intake.protection import CaseVault, KeyEncryptionKeys
+from services.intake.protection import CaseVault
 
 
 def _subscriptions(_runtime: Runtime) -> list[Subscription]:
@@ -25,7 +25,7 @@ def _subscriptions(_runtime: Runtime) -> list[Subscription]:
 
 def _on_start(runtime: Runtime) -> None:
     # Erasure deletes the kit's stored answers about the case (found by case id, whichever KEK sealed them).
-    runtime.extras["vault"] = CaseVault(KeyEncryptionKeys(runtime.settings.kek_path), runtime.blind_index,
+    runtime.extras["vault"] = CaseVault(runtime.keyring, runtime.blind_index,
                                         runtime.idempotency)
     with runtime.engine.connect() as conn:
         pending = conn.execute(select(NameIndexPending.part)).scalars().all()

@@ -15,6 +15,7 @@ from sqlalchemy import JSON, Column, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
 
@@ -80,6 +81,11 @@ class CaseKey(IntakeTable, table=True):
     wrapped: bytes = Field(sa_column=Column("wrapped", LargeBinary, nullable=False))
     created_at: datetime
     rewrapped_at: datetime | None = None
+
+
+# Every wrapped data key intake stores, in one place: `rehab keys rotate` re-wraps these, `keys status` and
+# `keys retire` count them (kit.crypto.rewrap_table, count_by_kek).
+WRAPPED_KEYS = [WrappedKeyColumns(CaseKey.__table__, "kid", "wrapped", stamped_column="rewrapped_at")]
 
 
 class CaseNameTerm(IntakeTable, table=True):

@@ -2,7 +2,7 @@
 
 - Every case has a 256-bit data key, stored only wrapped by a key-encryption key (KEK) that lives in the secrets
   file, never in the database; the KEK's id is stored beside the wrapped key, so `rehab keys rotate` can re-wrap
-  the data keys under a new KEK while the service runs (the service re-reads the file when it changes).
+  the data keys under a new KEK while the service runs (the kit's keyring re-reads the file when it changes).
 - Each personal field is sealed with AES-256-GCM under that data key; the associated data names the table, the
   column and the row, so a ciphertext copied to another row or field does not open. Plaintexts are padded to a
   multiple of 32 bytes, so a ciphertext's length says little about the name or note inside.
@@ -14,17 +14,14 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
 from itertools import combinations, islice
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
-from kit.crypto import BlindIndex, DecryptionError, Keyring, WrappedKey, aad, new_data_key, open_sealed, seal
-from kit.db import checkpoint_wal
+from kit.crypto import BlindIndex, DecryptionError, Keyring, WrappedKey, aad, open_sealed, seal
+from kit.db import scrub_after_commit
 from kit.idempotency import Idempotency
 from services.intake import names as name_keys
 from services.intake.models import CaseKey
@@ -43,51 +40,12 @@ MANY_WORDS = "*"
 MAX_QUERY_PAIRS = 10  # pairs of a long query looked at to choose the rarest; any one pair finds every match
 
 
-class KeyEncryptionKeys:
-    """The keyring file, read again when it changes: a rotation adds a KEK while the service keeps running."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._load()
-
-    def _load(self) -> None:
-        self._stamp = self._file_stamp()
-        self._ring = Keyring.from_file(self.path)
-
-    def _file_stamp(self) -> tuple[int, int]:
-        stat = os.stat(self.path)
-        return stat.st_mtime_ns, stat.st_ino
-
-    def _current(self) -> Keyring:
-        if self._file_stamp() != self._stamp:
-            self._load()
-        return self._ring
-
-    @property
-    def active(self) -> str:
-        return self._current().active
-
-    def wrap(self, data_key: bytes) -> WrappedKey:
-        return self._current().wrap(data_key)
-
-    def unwrap(self, wrapped: WrappedKey) -> bytes:
-        try:
-            return self._current().unwrap(wrapped)
-        except DecryptionError:
-            self._load()  # a key id added by a rotation a moment ago, or a tampered key: one fresh look decides
-            return self._ring.unwrap(wrapped)
-
-    def rewrap(self, wrapped: WrappedKey) -> WrappedKey:
-        ring = self._current()
-        return wrapped if wrapped.kid == ring.active else ring.wrap(self.unwrap(wrapped))
-
-
 class CaseVault:
     """Data keys, sealing and blind-index terms for the cases of one intake database."""
 
-    def __init__(self, keks: KeyEncryptionKeys, blind_index: BlindIndex,
+    def __init__(self, keyring: Keyring, blind_index: BlindIndex,
                  stored_answers: Idempotency | None = None) -> None:
-        self.keks = keks
+        self.keyring = keyring  # the kit's, re-read when its file changes (`runtime.keyring`)
         self.blind_index = blind_index
         # The kit's Idempotency-Key store: its answers to `POST /cases` repeat the case's data, sealed under a key
         # derived from the KEK, not the case's key; erasure deletes them by the case id stored beside them.
@@ -96,8 +54,7 @@ class CaseVault:
     # ---- data keys -----------------------------------------------------------------------------------------------
 
     def new_case_key(self) -> tuple[bytes, WrappedKey]:
-        data_key = new_data_key()
-        return data_key, self.keks.wrap(data_key)
+        return self.keyring.new_wrapped_data_key()
 
     def case_key(self, session: Session, case_id: str) -> bytes:
         """The case's data key; `DecryptionError` when it was destroyed or does not unwrap."""
@@ -110,7 +67,7 @@ class CaseVault:
         """A data key from its stored wrap (read along with the case); `DecryptionError` when there is none."""
         if kid is None or wrapped is None:
             raise DecryptionError("the case's data key does not exist")
-        return self.keks.unwrap(WrappedKey(kid, wrapped))
+        return self.keyring.unwrap(WrappedKey(kid, wrapped))
 
     # ---- fields --------------------------------------------------------------------------------------------------
 
@@ -159,7 +116,8 @@ class CaseVault:
         return self.blind_index.term(_TERM_DOMAINS[kind], key)
 
 
-def scrub_write_ahead_log(engine: Engine) -> None:
-    """After an erasure, the old page images holding the wrapped data key leave the disk (SQLite)."""
-    checkpoint_wal(engine)
+def scrub_write_ahead_log(session: Session) -> None:
+    """After an erasure, the old page images holding the wrapped data key leave the disk (SQLite): the unit of work
+    truncates the write-ahead log once the erasure is committed, before it answers."""
+    scrub_after_commit(session)
 

@@ -16,6 +16,7 @@ from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
 from services.referrals import domain
@@ -215,6 +216,12 @@ class Referral(ReferralsTable, table=True):
     outcome: bytes | None = None
     cost_minor: int | None = Field(default=None, sa_type=BigInteger)
     cost_currency: str | None = Field(default=None, max_length=3)
+
+
+# Every wrapped data key referrals stores, in one place (the packet key and the reply key of each referral, NULL
+# once destroyed): `rehab keys rotate` re-wraps these, `keys status` and `keys retire` count them.
+WRAPPED_KEYS = [WrappedKeyColumns(Referral.__table__, "packet_kid", "packet_key"),
+                WrappedKeyColumns(Referral.__table__, "reply_kid", "reply_key")]
 
 
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]

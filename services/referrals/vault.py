@@ -4,7 +4,9 @@ Each referral has two data keys, wrapped by the KEK and stored beside the cipher
 - the packet key, for the packet the caseworker wrote for the partner; destroyed when consent stops covering it
   or the case is erased, after which the packet cannot be read by anyone, even with the KEK;
 - the reply key, for what the partner wrote back (decline reason, outcome); destroyed only by erasure.
-Associated data binds each ciphertext to this table, its column and its referral id.
+Associated data binds each ciphertext to this table, its column and its referral id. The keyring is the kit's
+(`runtime.keyring`), re-read when `rehab keys rotate` adds a KEK; `models.WRAPPED_KEYS` names both key columns, so
+the rotation re-wraps them and `rehab keys retire` counts them.
 """
 
 from __future__ import annotations
@@ -13,20 +15,16 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from kit.crypto import Keyring, WrappedKey, aad, new_data_key, open_sealed, seal
+from kit.crypto import Keyring, WrappedKey, aad, open_sealed, seal
+from kit.db import scrub_after_commit
 from services.referrals.models import Packet, Referral
 
 TABLE = "referrals"
 REPLY_COLUMNS = ("decline_reason", "outcome")
 
-# Set on a session that destroyed a key, so that after its commit the old bytes are also flushed out of the
-# SQLite write-ahead log (see main.py).
-SHREDDED = "referrals_keys_shredded"
-
 
 def seal_packet(keyring: Keyring, referral: Referral, packet: Packet) -> None:
-    key = new_data_key()
-    wrapped = keyring.wrap(key)
+    key, wrapped = keyring.new_wrapped_data_key()
     referral.packet_kid, referral.packet_key = wrapped.kid, wrapped.blob
     plaintext = packet.model_dump_json(exclude_none=True).encode()
     referral.packet = seal(key, plaintext, aad(TABLE, "packet", referral.id))
@@ -40,19 +38,20 @@ def open_packet(keyring: Keyring, referral: Referral) -> Packet | None:
 
 
 def shred_packet(session: Session, referral: Referral, *, reason: str, now: datetime) -> None:
-    """Destroy the packet's key (and the ciphertext with it): nobody can read this packet again."""
+    """Destroy the packet's key (and the ciphertext with it): nobody can read this packet again. Once that is
+    committed, the old bytes also leave SQLite's write-ahead log (`scrub_after_commit`)."""
     referral.packet_key = None
     referral.packet_kid = None
     referral.packet = None
     referral.packet_withdrawn = reason
     referral.packet_withdrawn_at = now
-    session.info[SHREDDED] = True
+    scrub_after_commit(session)
 
 
 def seal_reply(keyring: Keyring, referral: Referral, column: str, text: str) -> None:
     assert column in REPLY_COLUMNS
     if referral.reply_key is None or referral.reply_kid is None:
-        wrapped = keyring.wrap(new_data_key())
+        _, wrapped = keyring.new_wrapped_data_key()
         referral.reply_kid, referral.reply_key = wrapped.kid, wrapped.blob
     key = keyring.unwrap(WrappedKey(referral.reply_kid, referral.reply_key))
     setattr(referral, column, seal(key, text.encode(), aad(TABLE, column, referral.id)))
@@ -72,4 +71,4 @@ def shred_replies(session: Session, referral: Referral) -> None:
     referral.reply_kid = None
     referral.decline_reason = None
     referral.outcome = None
-    session.info[SHREDDED] = True
+    scrub_after_commit(session)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from ops.cli import DELEGATED, app, module_exists, run_module
 
 runner = CliRunner()
+WIDE = {"COLUMNS": "200"}  # rich wraps help at the terminal's width; a usage line should not break in a test
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +36,114 @@ def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
 
     assert result.exit_code == 0
-    for command in ("up", "secrets", *DELEGATED):
+    for command in ("up", "backup", "restore", "secrets", "audit", *DELEGATED):
         assert command in result.output
+
+
+def command_tree() -> dict[tuple[str, ...], Any]:
+    """Every group and command under `rehab`, by path: its own, and those of the modules it hands groups to (read
+    from their typer apps, so that a command added there is walked here without a word in this test)."""
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+    tree: dict = {(): root}
+    for name, command in root.commands.items():
+        if name in DELEGATED:
+            owner = typer.main.get_command(importlib.import_module(DELEGATED[name][0]).app)
+            assert isinstance(owner, TyperGroup)
+            command = owner.commands[name]
+        tree.update(_walk(command, (name,)))
+    return tree
+
+
+def _walk(command: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _walk(sub, (*path, name))
+
+
+def through_processes(path: tuple[str, ...]) -> bool:
+    """Run as an operator runs it, in processes: `rehab --help`, and `rehab GROUP --help` for each group handed
+    to a module (that module's own process then names itself `rehab`). The rest runs in this process, the same
+    typer apps with the same program name: ~19 pairs of processes would cost a minute on two cores."""
+    return len(path) == 0 or (len(path) == 1 and path[0] in DELEGATED)
+
+
+def rehab_help(path: tuple[str, ...]) -> tuple[int, str]:
+    """`rehab PATH --help`: its exit code and what it printed."""
+    if not through_processes(path):
+        owner = importlib.import_module(DELEGATED[path[0]][0]).app if path[0] in DELEGATED else app
+        result = runner.invoke(owner, [*path, "--help"], prog_name="rehab", env=WIDE)
+        return result.exit_code, result.output
+    done = subprocess.run([sys.executable, "-m", "ops.cli", *path, "--help"], env={**os.environ, **WIDE},
+                          capture_output=True, text=True, timeout=60, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_every_group_and_command_has_help_that_names_it_as_typed(tmp_path: Path) -> None:
+    tree = command_tree()
+    assert {("keys", "status"), ("audit", "verify"), ("ledger", "check"), ("users", "reset-password"),
+            ("secrets", "nats-users"), ("restore",)} <= set(tree)  # the walk reaches into every kind of group
+
+    processes = [path for path in tree if through_processes(path)]
+    with ThreadPoolExecutor(max_workers=3) as pool:  # the runner swaps sys.stdout: it stays in this thread
+        helps = dict(zip(processes, pool.map(rehab_help, processes), strict=True))
+    helps.update({path: rehab_help(path) for path in tree if not through_processes(path)})
+
+    for path, command in tree.items():
+        code, text = helps[path]
+        typed = " ".join(("rehab", *path))
+        assert code == 0, f"{typed} --help exited {code}:\n{text}"
+        assert f"Usage: {typed} [OPTIONS]" in text, f"{typed} --help does not name itself as typed:\n{text}"
+        assert "python -m" not in text
+        for sub in getattr(command, "commands", {}):
+            assert sub in text, f"{typed} --help hides {sub}"
+    assert list(tmp_path.iterdir()) == []  # help runs nothing: no state folder, no database
+
+
+def test_the_line_for_each_group_names_all_its_commands() -> None:
+    tree = command_tree()
+    listing = runner.invoke(app, ["--help"], prog_name="rehab", env=WIDE).output
+
+    for path, command in tree.items():
+        if len(path) != 1 or not isinstance(command, TyperGroup):
+            continue
+        group = path[0]
+        line = next(line for line in listing.splitlines() if line.strip("│ ").startswith(group + " "))
+        for sub in command.commands:
+            assert sub in line, f"`rehab --help` says of {group}: {line.strip('│ ')!r}, without {sub}"
+
+
+def test_keys_status_and_rotate_without_a_database_say_so_in_a_line(tmp_path: Path) -> None:
+    state = tmp_path / "fresh"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REHAB_")}
+    env["REHAB_STATE_DIR"] = str(state)
+
+    def rehab(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ops.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    status = rehab("keys", "status")
+    assert status.returncode == 0, status.stderr
+    assert status.stdout == (f"no keyring yet at {state}/secrets/kek.json\n"
+                             + "".join(f"{process}: no {process} database yet under {state}/: nothing to report\n"
+                                       for process in ("intake", "referrals", "funds")))
+    assert status.stderr == ""
+
+    rotate = rehab("keys", "rotate")
+    assert rotate.returncode == 1
+    assert rotate.stdout == "" and "Traceback" not in rotate.stderr
+    assert rotate.stderr == (f"error: no keyring yet at {state}/secrets/kek.json (run `rehab secrets init` or "
+                             "`rehab up` first)\n")
+
+    assert not state.exists() or list(state.rglob("*")) == []  # neither made a database nor a key
+
+
+def test_audit_verify_without_a_key_says_so_in_a_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["audit", "verify"], env={"REHAB_STATE_DIR": str(tmp_path / "fresh")})
+
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: no audit key at {tmp_path / 'fresh' / 'secrets' / 'audit.key'}")
+    assert result.output.count("\n") == 1  # one line, no traceback
 
 
 def test_secrets_init_creates_missing_secrets_once(tmp_path: Path) -> None:

@@ -1,5 +1,7 @@
-"""`rehab keys rotate` (python -m services.intake.manage keys rotate): a new key-encryption key re-wraps every case's
-data key while intake keeps running and serving; `keys status` shows what each KEK still wraps."""
+"""Intake's part of `rehab keys rotate` (python -m services.intake.manage keys rotate, run by ops for each service
+after it added a KEK): every case's data key re-wrapped under the new key-encryption key while intake keeps running
+and serving; `keys status` shows what each KEK still wraps. tests/integration/test_keys_every_service.py runs the
+whole `rehab keys rotate|status|retire` over the three services."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from kit.crypto import Keyring
+from kit.crypto import Keyring, add_key_to_file
 from services.intake import manage
 from services.intake.models import CaseKey
 from tests.integration.intake.conftest import Intake
@@ -49,9 +51,9 @@ async def test_rotation_rewraps_every_data_key_while_intake_serves(intake: Intak
     old_kid = Keyring.from_file(intake.settings.kek_path).active
     assert set(_kids(intake).values()) == {old_kid}
 
+    new_kid = add_key_to_file(intake.settings.kek_path)  # what `rehab keys rotate` does first, once for all
     rotated = _manage_process(intake, "keys", "rotate", "--batch-size", "2")
     assert rotated.returncode == 0, rotated.stderr
-    new_kid = Keyring.from_file(intake.settings.kek_path).active
     assert new_kid != old_kid
     assert f"active key-encryption key: {new_kid}; data keys re-wrapped: 5" in rotated.stdout
     assert set(_kids(intake).values()) == {new_kid}
@@ -67,6 +69,9 @@ async def test_rotation_rewraps_every_data_key_while_intake_serves(intake: Intak
     assert status.exit_code == 0, status.output
     assert f"{new_kid}: 6 data keys (active)" in status.stdout and f"{old_kid}: 0 data keys" in status.stdout
 
+    nothing_left = _manage(intake, "keys", "rotate")
+    assert nothing_left.exit_code == 0 and "data keys re-wrapped: 0" in nothing_left.stdout
+    add_key_to_file(intake.settings.kek_path)
     again = _manage(intake, "keys", "rotate")
     assert again.exit_code == 0 and "data keys re-wrapped: 6" in again.stdout
     assert (await intake.read(later["id"])).json()["full_name"] == "Аляксей Пятровіч"
@@ -78,6 +83,7 @@ async def test_rotation_reports_a_data_key_it_cannot_unwrap_and_leaves_it(intake
     table = CaseKey.__table__
     with intake.engine.begin() as conn:
         conn.execute(table.update().where(table.c.case_id == broken["id"]).values(wrapped=b"\x00" * 60))
+    add_key_to_file(intake.settings.kek_path)
     rotated = _manage(intake, "keys", "rotate")
     assert rotated.exit_code == 1
     assert broken["id"] in rotated.stderr and "re-wrapped: 1" in rotated.stdout

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from kit.crypto import BlindIndex, DecryptionError, WrappedKey, add_key_to_file
+from kit.crypto import BlindIndex, DecryptionError, Keyring, WrappedKey, add_key_to_file
 from kit.secrets import BLIND_INDEX_KEY_FILE, KEK_FILE, read_key_file
 from services.intake.protection import (
     MANY_WORDS,
@@ -15,13 +15,12 @@ from services.intake.protection import (
     PAIR_TERM,
     TOKEN_TERM,
     CaseVault,
-    KeyEncryptionKeys,
 )
 
 
 @pytest.fixture
 def vault(secrets_dir) -> CaseVault:
-    return CaseVault(KeyEncryptionKeys(secrets_dir / KEK_FILE), BlindIndex(read_key_file(secrets_dir / BLIND_INDEX_KEY_FILE)))
+    return CaseVault(Keyring.from_file(secrets_dir / KEK_FILE), BlindIndex(read_key_file(secrets_dir / BLIND_INDEX_KEY_FILE)))
 
 
 def test_a_sealed_field_opens_only_for_its_own_table_column_and_row(vault):
@@ -48,23 +47,23 @@ def test_lengths_are_padded_so_a_short_name_and_a_longer_one_look_alike(vault):
 
 def test_a_wrapped_data_key_unwraps_after_the_keyring_file_gains_a_key_while_running(vault, secrets_dir):
     key, wrapped = vault.new_case_key()
-    assert vault.keks.unwrap(wrapped) == key
+    assert vault.keyring.unwrap(wrapped) == key
     # Another process (rehab keys rotate) adds a KEK and re-wraps: this process, started before, still opens both.
-    other_process = KeyEncryptionKeys(secrets_dir / KEK_FILE)
+    other_process = Keyring.from_file(secrets_dir / KEK_FILE)
     new_kid = add_key_to_file(secrets_dir / KEK_FILE)
     rewrapped = other_process.rewrap(wrapped)
     assert rewrapped.kid == new_kid != wrapped.kid
-    assert vault.keks.unwrap(rewrapped) == key
-    assert vault.keks.unwrap(wrapped) == key
+    assert vault.keyring.unwrap(rewrapped) == key
+    assert vault.keyring.unwrap(wrapped) == key
     assert vault.new_case_key()[1].kid == new_kid  # new cases are wrapped under the new KEK at once
 
 
 def test_an_unknown_or_tampered_wrapped_key_is_refused(vault):
     _, wrapped = vault.new_case_key()
     with pytest.raises(DecryptionError):
-        vault.keks.unwrap(WrappedKey("k99", wrapped.blob))
+        vault.keyring.unwrap(WrappedKey("k99", wrapped.blob))
     with pytest.raises(DecryptionError):
-        vault.keks.unwrap(WrappedKey(wrapped.kid, wrapped.blob[:-1] + bytes([wrapped.blob[-1] ^ 1])))
+        vault.keyring.unwrap(WrappedKey(wrapped.kid, wrapped.blob[:-1] + bytes([wrapped.blob[-1] ^ 1])))
 
 
 def test_name_terms_match_across_scripts_and_hold_nothing_readable(vault, secrets_dir):
@@ -76,7 +75,7 @@ def test_name_terms_match_across_scripts_and_hold_nothing_readable(vault, secret
     assert vault.query_terms("matskevich") <= {term for kind, term in cyrillic if kind == TOKEN_TERM}
     assert all(len(term) == 8 and int(term, 16) >= 0 for _, term in cyrillic)  # 32-bit truncated HMACs
     # Without the blind-index key, the same name gives other terms: the terms cannot be recomputed from a guess.
-    other = CaseVault(vault.keks, BlindIndex(b"\x01" * 32))
+    other = CaseVault(vault.keyring, BlindIndex(b"\x01" * 32))
     assert not other.name_terms(["Янка Мацкевіч"], birth) & cyrillic
 
 
