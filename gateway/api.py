@@ -1,4 +1,7 @@
-"""The gateway's own routes: tokens (OAuth2), the caller, identity administration, and the public documents."""
+"""The gateway's own routes: tokens (OAuth2), the caller, identity administration, and the public documents.
+
+Like a service's, every write runs its use case through `runtime.uow` (kit.db.UnitOfWork: the gateway's own
+database and audit trail); the lists read through a `ReadSession`."""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from gateway.runtime import GatewayRuntime, RuntimeDep
 from kit.auth import PARTNER_ROLE, Principal
 from kit.pagination import Page
 from kit.problems import Problem
-from kit.service import SessionDep
+from kit.service import ReadSession
 
 # --- tokens and the caller ---------------------------------------------------------------------------------------
 
@@ -100,8 +103,8 @@ async def issue_token(
 
 
 async def _password_grant(runtime: GatewayRuntime, username: str, password: str) -> str:
-    with runtime.session_factory() as session:
-        ticket = service.reserve_sign_in(session=session, audit=runtime.audit, username=username, policy=runtime.lockout)
+    ticket = await runtime.uow.run(lambda session: service.reserve_sign_in(
+        session=session, audit=runtime.audit, username=username, policy=runtime.lockout))
     if ticket.password_hash is None:
         await runtime.hasher.matches_async(None, password)  # as slow as a real check: the answer time tells nothing
         raise _bad_credentials()
@@ -109,21 +112,20 @@ async def _password_grant(runtime: GatewayRuntime, username: str, password: str)
     new_hash = None
     if succeeded and runtime.hasher.needs_rehash(ticket.password_hash):
         new_hash = await runtime.hasher.hash_async(password)
-    with runtime.session_factory() as session:
-        service.settle_sign_in(session=session, audit=runtime.audit, ticket=ticket, succeeded=succeeded,
-                               policy=runtime.lockout, new_hash=new_hash)
+    await runtime.uow.run(lambda session: service.settle_sign_in(
+        session=session, audit=runtime.audit, ticket=ticket, succeeded=succeeded, policy=runtime.lockout,
+        new_hash=new_hash))
     if not succeeded:
         raise _bad_credentials()
     return runtime.issuer.issue(sub=ticket.user_id, roles=ticket.roles)
 
 
 async def _client_grant(runtime: GatewayRuntime, client_id: str, client_secret: str, *, used_basic: bool) -> str:
-    with runtime.session_factory() as session:
+    with runtime.uow.read() as session:
         client = service.client_for_sign_in(session=session, client_id=client_id)
     succeeded = await runtime.hasher.matches_async(client.secret_hash if client else None, client_secret)
-    with runtime.session_factory() as session:
-        service.record_client_sign_in(session=session, audit=runtime.audit,
-                                      client_id=client.client_id if client else None, succeeded=succeeded)
+    await runtime.uow.run(lambda session: service.record_client_sign_in(
+        session=session, audit=runtime.audit, client_id=client.client_id if client else None, succeeded=succeeded))
     if not succeeded or client is None:
         raise _bad_credentials("invalid_client", {"WWW-Authenticate": 'Basic realm="rehab"'} if used_basic else None)
     return runtime.issuer.issue(sub=client.client_id, roles=[PARTNER_ROLE], partner_id=client.partner_id)
@@ -167,53 +169,55 @@ def client_public(client: ApiClient) -> ApiClientPublic:
 
 
 @admin_router.post("/users", status_code=201, response_model=UserCreated, summary="Create a staff user")
-async def create_user(body: UserCreate, session: SessionDep, runtime: RuntimeDep, principal: Admin) -> UserCreated:
+async def create_user(body: UserCreate, runtime: RuntimeDep, principal: Admin) -> UserCreated:
     weakness = domain.password_weakness(body.password, username=body.username)
     if weakness:
         raise Problem(422, weakness, kind="weak-password")
     password_hash = await runtime.hasher.hash_async(body.password)  # before any transaction: it takes a while
-    user = service.add_user(session=session, audit=runtime.audit, username=body.username, roles=body.roles,
-                            password_hash=password_hash, actor=principal.sub)
+    user = await runtime.uow.run(lambda session: service.add_user(
+        session=session, audit=runtime.audit, username=body.username, roles=body.roles, password_hash=password_hash,
+        actor=principal.sub))
     return UserCreated(id=user.id, username=user.username, roles=user.roles)
 
 
 @admin_router.get("/users", response_model=Page[UserPublic], summary="List staff users")
-async def list_users(session: SessionDep, principal: Admin, limit: Limit = 100,
+async def list_users(session: ReadSession, principal: Admin, limit: Limit = 100,
                      cursor: str | None = None) -> dict[str, Any]:
     users, next_cursor = service.list_users(session=session, limit=limit, cursor=cursor)
     return {"items": [user_public(user) for user in users], "next_cursor": next_cursor}
 
 
 @admin_router.post("/users/{user_id}/disable", response_model=UserPublic, summary="Disable a staff user at once")
-async def disable_user(user_id: str, session: SessionDep, runtime: RuntimeDep, principal: Admin) -> UserPublic:
-    user = service.set_user_disabled(session=session, audit=runtime.audit, user_id=user_id, disabled=True,
-                                     actor=principal.sub)
+async def disable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> UserPublic:
+    user = await runtime.uow.run(lambda session: service.set_user_disabled(
+        session=session, audit=runtime.audit, user_id=user_id, disabled=True, actor=principal.sub))
     runtime.standing.forget(user.id)
     return user_public(user)
 
 
 @admin_router.post("/users/{user_id}/enable", response_model=UserPublic, summary="Enable a staff user again")
-async def enable_user(user_id: str, session: SessionDep, runtime: RuntimeDep, principal: Admin) -> UserPublic:
-    user = service.set_user_disabled(session=session, audit=runtime.audit, user_id=user_id, disabled=False,
-                                     actor=principal.sub)
+async def enable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> UserPublic:
+    user = await runtime.uow.run(lambda session: service.set_user_disabled(
+        session=session, audit=runtime.audit, user_id=user_id, disabled=False, actor=principal.sub))
     runtime.standing.forget(user.id)
     return user_public(user)
 
 
 @admin_router.post("/clients", status_code=201, response_model=ApiClientIssued,
                    summary="Register a partner's API client (the secret is shown only in this answer)")
-async def create_client(body: ApiClientCreate, session: SessionDep, runtime: RuntimeDep, principal: Admin) -> JSONResponse:
+async def create_client(body: ApiClientCreate, runtime: RuntimeDep, principal: Admin) -> JSONResponse:
     client_id, secret = service.new_client_credentials()
     secret_hash = await runtime.hasher.hash_async(secret)
-    client = service.add_client(session=session, audit=runtime.audit, client_id=client_id, partner_id=body.partner_id,
-                                name=body.name, secret_hash=secret_hash, actor=principal.sub)
+    client = await runtime.uow.run(lambda session: service.add_client(
+        session=session, audit=runtime.audit, client_id=client_id, partner_id=body.partner_id, name=body.name,
+        secret_hash=secret_hash, actor=principal.sub))
     issued = ApiClientIssued(client_id=client.client_id, client_secret=secret, partner_id=client.partner_id,
                              name=client.name)
     return JSONResponse(issued.model_dump(), status_code=201, headers=_NO_STORE)
 
 
 @admin_router.get("/clients", response_model=Page[ApiClientPublic], summary="List partner API clients")
-async def list_clients(session: SessionDep, principal: Admin, limit: Limit = 100,
+async def list_clients(session: ReadSession, principal: Admin, limit: Limit = 100,
                        cursor: str | None = None) -> dict[str, Any]:
     clients, next_cursor = service.list_clients(session=session, limit=limit, cursor=cursor)
     return {"items": [client_public(client) for client in clients], "next_cursor": next_cursor}
@@ -221,8 +225,9 @@ async def list_clients(session: SessionDep, principal: Admin, limit: Limit = 100
 
 @admin_router.post("/clients/{client_id}/revoke", response_model=ApiClientPublic,
                    summary="Revoke a partner API client at once")
-async def revoke_client(client_id: str, session: SessionDep, runtime: RuntimeDep, principal: Admin) -> ApiClientPublic:
-    client = service.revoke_client(session=session, audit=runtime.audit, client_id=client_id, actor=principal.sub)
+async def revoke_client(client_id: str, runtime: RuntimeDep, principal: Admin) -> ApiClientPublic:
+    client = await runtime.uow.run(lambda session: service.revoke_client(
+        session=session, audit=runtime.audit, client_id=client_id, actor=principal.sub))
     runtime.standing.forget(client.client_id)
     return client_public(client)
 

@@ -22,11 +22,11 @@ from gateway.models import MIGRATIONS_DIR, kit_tables
 from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
 from gateway.runtime import GatewayRuntime
-from kit import db, http, logs, metrics, migrations, problems, tracing
+from kit import db, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier
 from kit.secrets import read_key_file
-from kit.service import SessionDep, fastapi_telemetry, serve
+from kit.service import ReadSession, fastapi_telemetry, serve
 
 log = logs.get("gateway")
 
@@ -59,14 +59,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 warm_up.cancel()
             await runtime.forwarding.close()
             await runtime.calls.aclose()
+            await runtime.uow.close()
             runtime.engine.dispose()
 
     # /metrics on its own listener (REHAB_METRICS_HOST:REHAB_METRICS_PORT), never on the public one (SPEC §3).
     app = FastAPI(title="Rehab Support gateway",
                   lifespan=metrics.served_beside(lifespan, settings.metrics_host, settings.metrics_port),
                   openapi_url=None, docs_url=None,
-                  redoc_url=None, responses=problems.PROBLEM_RESPONSES, telemetry=fastapi_telemetry(settings))
+                  redoc_url=None, telemetry=fastapi_telemetry(settings))
     problems.install(app)
+    openapi.install(app)  # operationIds, and only the error answers each route can give (kit.openapi)
     app.add_middleware(ForwardingMiddleware)  # added first, so it runs inside kit.http's middleware
     http.install(app, service="gateway", max_body_bytes=settings.max_body_bytes)
     tracing.instrument_app(app, "gateway")
@@ -85,7 +87,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(api.admin_router)
     # The gateway's own audit trail (sign-ins, failures, identity changes), for auditors, as every service serves
     # its own; `gateway_principal` runs first, so a disabled user's token is refused here too.
-    app.include_router(audit_router(lambda request: request.app.state.runtime.audit, SessionDep),
+    app.include_router(audit_router(lambda request: request.app.state.runtime.audit, ReadSession),
                        prefix="/api/admin", dependencies=[Depends(gateway_principal)])
     app.include_router(api.public_router)
     app.include_router(console.router)  # the staff web console (SPEC §3 `GET /`)
@@ -96,16 +98,17 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
     engine = db.make_engine(settings.db_url)
     tracing.instrument_engine(engine, "gateway")
     factory = db.make_session_factory(engine)
+    uow = db.UnitOfWork(engine, factory)
     issuer = TokenIssuer.from_file(settings.private_key_path, issuer=settings.token_issuer,
                                    audience=settings.token_audience, ttl_seconds=settings.token_ttl_seconds)
     calls = httpx.AsyncClient(timeout=settings.readiness_timeout_seconds, trust_env=False)
 
     def current_roles(sub: str, partner_id: str | None) -> frozenset[str] | None:
-        with factory() as session:
+        with uow.read() as session:
             return service.current_roles(session=session, sub=sub, partner_id=partner_id)
 
     return GatewayRuntime(
-        settings=settings, engine=engine, session_factory=factory,
+        settings=settings, engine=engine, session_factory=factory, uow=uow,
         audit=AuditTrail(kit_tables, read_key_file(settings.audit_key_path)),
         hasher=Hasher.from_settings(settings), issuer=issuer, jwk=issuer.jwk,
         lockout=LockoutPolicy(backoff_seconds=settings.signin_backoff_seconds,
@@ -126,7 +129,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
 async def bootstrap_admin(runtime: GatewayRuntime) -> None:
     """SPEC §3: with no user at all, create `admin` with REHAB_ADMIN_PASSWORD, or with a generated password written
     to an owner-only file whose path (never the password) is logged."""
-    with runtime.session_factory() as session:
+    with runtime.uow.read() as session:
         if service.count_users(session=session):
             return
     settings = runtime.settings
@@ -135,8 +138,8 @@ async def bootstrap_admin(runtime: GatewayRuntime) -> None:
         raise RuntimeError(f"REHAB_ADMIN_PASSWORD is not acceptable: {weakness}")
     password = given or generated_password()
     password_hash = await runtime.hasher.hash_async(password)
-    with runtime.session_factory() as session:
-        created = service.bootstrap_admin(session=session, audit=runtime.audit, password_hash=password_hash)
+    created = await runtime.uow.run(lambda session: service.bootstrap_admin(
+        session=session, audit=runtime.audit, password_hash=password_hash))
     if created is None:
         return  # another replica created the first admin
     if given is not None:

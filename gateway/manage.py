@@ -1,6 +1,7 @@
 """Operators' commands for staff users and partner API clients, working on the gateway's database directly.
 
-`rehab users …` and `rehab clients …` run this module: `python -m gateway.manage users add NAME --role R`.
+`rehab users …` and `rehab clients …` run this module: `python -m gateway.manage users add NAME --role R` (its help
+says `rehab users add`, the way an operator reaches it).
 A running gateway notices a disabled user or a revoked client within about a second.
 """
 
@@ -107,7 +108,7 @@ def users_add(
     except ValidationError:
         fail("user names are 3-64 of a-z 0-9 . _ @ -; roles are admin, caseworker, finance, auditor")
     password = read_new_password(username, password_stdin)
-    with desk() as d, d.session_factory() as session:
+    with desk() as d, db.transaction(d.session_factory) as session:
         if service.find_user(session=session, username=username):
             fail(f"a user named {username!r} already exists")
         user = service.add_user(session=session, audit=d.audit, username=username, roles=roles,
@@ -118,7 +119,7 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List staff users."""
-    with desk() as d, d.session_factory() as session:
+    with desk() as d, db.transaction(d.session_factory) as session:
         cursor = None
         while True:
             users, cursor = service.list_users(session=session, limit=200, cursor=cursor)
@@ -133,7 +134,7 @@ def users_list() -> None:
 @users_app.command("disable")
 def users_disable(username: str) -> None:
     """Disable a user: no sign-in, and their tokens stop working at the gateway."""
-    with desk() as d, d.session_factory() as session:
+    with desk() as d, db.transaction(d.session_factory) as session:
         user = service.set_user_disabled(session=session, audit=d.audit, user_id=user_named(session, username).id,
                                          disabled=True, actor=d.actor)
         typer.echo(f"disabled {user.username}")
@@ -142,7 +143,7 @@ def users_disable(username: str) -> None:
 @users_app.command("enable")
 def users_enable(username: str) -> None:
     """Enable a disabled user again."""
-    with desk() as d, d.session_factory() as session:
+    with desk() as d, db.transaction(d.session_factory) as session:
         user = service.set_user_disabled(session=session, audit=d.audit, user_id=user_named(session, username).id,
                                          disabled=False, actor=d.actor)
         typer.echo(f"enabled {user.username}")
@@ -151,7 +152,7 @@ def users_enable(username: str) -> None:
 @users_app.command("unlock")
 def users_unlock(username: str) -> None:
     """Lift a lock after too many failed sign-ins."""
-    with desk() as d, d.session_factory() as session:
+    with desk() as d, db.transaction(d.session_factory) as session:
         user = service.unlock_user(session=session, audit=d.audit, user_id=user_named(session, username).id, actor=d.actor)
         typer.echo(f"unlocked {user.username}")
 
@@ -163,7 +164,7 @@ def users_reset_password(
 ) -> None:
     """Give a user a new password (this also lifts a lock)."""
     password = read_new_password(username.strip().lower(), password_stdin)
-    with desk() as d, d.session_factory() as session:
+    with desk() as d, db.transaction(d.session_factory) as session:
         user = user_named(session, username)
         service.set_password(session=session, audit=d.audit, user_id=user.id, password_hash=d.hasher().hash(password),
                              actor=d.actor)
@@ -178,7 +179,7 @@ def clients_add(partner_id: str, name: str) -> None:
     except ValidationError:
         fail("the partner id must be the partner's UUID (from the partner directory), and the name 1-200 characters")
     client_id, secret = service.new_client_credentials()
-    with desk() as d, d.session_factory() as session:
+    with desk() as d, db.transaction(d.session_factory) as session:
         service.add_client(session=session, audit=d.audit, client_id=client_id, partner_id=wanted.partner_id,
                            name=wanted.name, secret_hash=d.hasher().hash(secret), actor=d.actor)
     typer.echo(f"client_id: {client_id}\nclient_secret: {secret}\n(the secret is shown only now; store it safely)")
@@ -187,7 +188,7 @@ def clients_add(partner_id: str, name: str) -> None:
 @clients_app.command("revoke")
 def clients_revoke(client_id: str) -> None:
     """Revoke a client: no new tokens, and its current tokens stop working at the gateway."""
-    with desk() as d, d.session_factory() as session:
+    with desk() as d, db.transaction(d.session_factory) as session:
         service.revoke_client(session=session, audit=d.audit, client_id=client_id, actor=d.actor)
         typer.echo(f"revoked {client_id}")
 
@@ -195,7 +196,7 @@ def clients_revoke(client_id: str) -> None:
 @clients_app.command("list")
 def clients_list() -> None:
     """List partner API clients."""
-    with desk() as d, d.session_factory() as session:
+    with desk() as d, db.transaction(d.session_factory) as session:
         cursor = None
         while True:
             clients, cursor = service.list_clients(session=session, limit=200, cursor=cursor)
@@ -206,5 +207,9 @@ def clients_list() -> None:
                 break
 
 
+def main() -> None:
+    app(prog_name="rehab")
+
+
 if __name__ == "__main__":
-    app()
+    main()

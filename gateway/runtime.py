@@ -30,6 +30,7 @@ class GatewayRuntime:
     settings: GatewaySettings
     engine: Engine
     session_factory: sessionmaker[Session]
+    uow: db.UnitOfWork  # every write to the gateway's database: `await runtime.uow.run(fn)`; reads: `uow.read()`
     audit: AuditTrail
     hasher: Hasher
     issuer: TokenIssuer

@@ -1,5 +1,7 @@
-"""The gateway's use cases: staff users, partner clients and sign-ins. Each changes rows and writes its audit entry
-in one commit. Passwords and secrets arrive here already hashed (hashing is slow and happens off the event loop)."""
+"""The gateway's use cases: staff users, partner clients and sign-ins. Each is a function of a session that changes
+rows and writes its audit entry in the caller's transaction and never commits: the route runs it as a unit of
+`runtime.uow`, `rehab users …` in a transaction of its own. Passwords and secrets arrive here already hashed
+(hashing is slow and happens off the event loop)."""
 
 from __future__ import annotations
 
@@ -40,7 +42,6 @@ def add_user(*, session: Session, audit: AuditTrail, username: str, roles: list[
         session.rollback()
         raise Problem(409, "A user with this user name already exists.", kind="username-taken") from None
     audit.record(session, actor=actor, action="user.create", target_id=user.id)
-    session.commit()
     return user
 
 
@@ -68,7 +69,6 @@ def set_user_disabled(*, session: Session, audit: AuditTrail, user_id: str, disa
         user.disabled = disabled
         session.add(user)
         audit.record(session, actor=actor, action="user.disable" if disabled else "user.enable", target_id=user.id)
-    session.commit()
     return user
 
 
@@ -79,7 +79,6 @@ def unlock_user(*, session: Session, audit: AuditTrail, user_id: str, actor: str
     user.locked_until = None
     session.add(user)
     audit.record(session, actor=actor, action="user.unlock", target_id=user.id)
-    session.commit()
     return user
 
 
@@ -91,7 +90,6 @@ def set_password(*, session: Session, audit: AuditTrail, user_id: str, password_
     user.locked_until = None
     session.add(user)
     audit.record(session, actor=actor, action="user.password", target_id=user.id)
-    session.commit()
     return user
 
 
@@ -123,7 +121,6 @@ def add_client(*, session: Session, audit: AuditTrail, client_id: str, partner_i
                        created_at=now_utc())
     session.add(client)
     audit.record(session, actor=actor, action="client.create", target_id=client_id)
-    session.commit()
     return client
 
 
@@ -136,7 +133,6 @@ def revoke_client(*, session: Session, audit: AuditTrail, client_id: str, actor:
         client.revoked_at = now_utc()
         session.add(client)
         audit.record(session, actor=actor, action="client.revoke", target_id=client_id)
-    session.commit()
     return client
 
 
@@ -168,18 +164,15 @@ def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, polic
     user = find_user(session=session, username=username)
     if user is None:
         audit.record(session, actor=UNKNOWN_ACTOR, action="signin.failed")
-        session.commit()
         return SignInTicket(user_id=None, password_hash=None, roles=[])
     if user.disabled or domain.is_locked(user.locked_until, now):
         audit.record(session, actor=user.id, action="signin.refused", target_id=user.id)
-        session.commit()
         return SignInTicket(user_id=user.id, password_hash=None, roles=[])
     failures = session.execute(
         update(User).where(User.id == user.id).values(failed_attempts=User.failed_attempts + 1)
         .returning(User.failed_attempts)
     ).scalar_one()
     session.execute(update(User).where(User.id == user.id).values(locked_until=now + policy.wait_after(failures)))
-    session.commit()
     return SignInTicket(user_id=user.id, password_hash=user.password_hash, roles=list(user.roles))
 
 
@@ -198,7 +191,6 @@ def settle_sign_in(*, session: Session, audit: AuditTrail, ticket: SignInTicket,
         audit.record(session, actor=ticket.user_id, action="signin.failed", target_id=ticket.user_id)
         if policy.locks(failures) and failures == policy.lock_after:
             audit.record(session, actor=ticket.user_id, action="user.locked", target_id=ticket.user_id)
-    session.commit()
 
 
 def client_for_sign_in(*, session: Session, client_id: str) -> ApiClient | None:
@@ -211,7 +203,6 @@ def record_client_sign_in(*, session: Session, audit: AuditTrail, client_id: str
     """Audit a client-credentials sign-in."""
     audit.record(session, actor=client_id or UNKNOWN_ACTOR, action="signin.ok" if succeeded else "signin.failed",
                  target_id=client_id)
-    session.commit()
 
 
 # --- standing of a token's subject -------------------------------------------------------------------------------

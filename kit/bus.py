@@ -10,6 +10,10 @@ Delivery guarantees, in order of the path an event takes:
    not block the events behind it.
 
 With NATS down the API keeps working: rows wait in the outbox and go out when NATS returns.
+
+Every write of the bus (inbox rows with their handlers' effects, relay marks, delivery attempts, dead letters) is a
+unit of the process's unit of work (`kit.db.UnitOfWork`), committed with the requests' work, one fsync for all, off
+the event loop; its reads of the outbox see committed rows only (`UnitOfWork.read`).
 """
 
 from __future__ import annotations
@@ -28,13 +32,12 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from kit import context, logs, metrics, tracing
-from kit.db import GroupCommit, is_sqlite, transaction
+from kit.db import UnitOfWork, is_sqlite
 from kit.events import Envelope
 from kit.tables import KitTables
 
@@ -86,14 +89,10 @@ class Bus:
 
     service: str
     url: str
-    engine: Engine
-    session_factory: sessionmaker[Session]
+    uow: UnitOfWork  # the process's unit of work: every write of the bus is one of its units
     tables: KitTables
     subscriptions: list[Subscription] = field(default_factory=list)
     options: BusOptions = field(default_factory=BusOptions)
-    # The process's shared transactions (kit.service sets it): the relay's marks and the consumers' inbox
-    # transactions then commit together with the requests' work, one fsync for all, off the event loop.
-    units: GroupCommit | None = None
     # The nkey seed file this process logs in to NATS with (kit.nats_auth); None: only what the URL carries.
     nkey_seed_file: Path | None = None
 
@@ -106,6 +105,10 @@ class Bus:
     _inbox_insert: object = None
     _marking: set[int] = field(default_factory=set)  # outbox rows acknowledged by NATS, their mark not committed yet
     _mark_task: asyncio.Task | None = None
+
+    def __post_init__(self) -> None:
+        if self.uow is not None:  # None only for a bus that provisions streams and nothing else (tests)
+            self.uow.on_commit(self._wake_on_events)
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -138,6 +141,10 @@ class Bus:
         """Tell the relay that a transaction with events just committed, so it publishes without waiting."""
         if self._wake is not None:
             self._wake.set()
+
+    def _wake_on_events(self, session: Session) -> None:
+        if session.info.pop("outbox_dirty", False):  # set by kit.events.record_event
+            self.wake()
 
     @property
     def connected(self) -> bool:
@@ -259,8 +266,12 @@ class Bus:
                 delay = min(delay * 2, 5.0)
 
     def _is_relay_leader(self) -> bool:
-        """On PostgreSQL several replicas may run; a session-level advisory lock picks the one that publishes."""
-        if is_sqlite(self.engine):
+        """On PostgreSQL several replicas may run; a session-level advisory lock picks the one that publishes.
+
+        Held on a connection of its own in autocommit mode: no transaction stays open beside the lock, and nothing
+        is written, so nothing here goes through the unit of work."""
+        engine = self.uow.engine
+        if is_sqlite(engine):
             return True
         if self._leader_conn is not None:
             try:
@@ -268,10 +279,9 @@ class Bus:
                 return True
             except Exception:
                 self._leader_conn = None
-        conn = self.engine.connect()
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         key = _RELAY_LOCK_BASE + sum(self.service.encode())
         got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-        conn.commit()
         if got:
             self._leader_conn = conn
             return True
@@ -291,7 +301,7 @@ class Bus:
                  .where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self.options.relay_batch))
         if self._marking:  # acknowledged already, their mark is committing: not sent twice
             query = query.where(outbox.c.seq.not_in(sorted(self._marking)))
-        with self._reading() as session:
+        with self.uow.read() as session:  # committed rows only, never those of a shared transaction in progress
             rows = session.execute(query).all()
             self._report_backlog(session, rows)
         if not rows:
@@ -326,13 +336,13 @@ class Bus:
             await self._mark_sent(done)
         if failure is not None:
             failed_seq = rows[len(done)].seq
-            await self._write(lambda session: session.execute(
+            await self.uow.run(lambda session: session.execute(
                 update(outbox).where(outbox.c.seq == failed_seq).values(attempts=outbox.c.attempts + 1)))
             raise failure
         return len(done)
 
     async def _mark_sent(self, seqs: list[int]) -> None:
-        """Mark acknowledged rows sent. With shared transactions the relay does not wait for that mark's COMMIT: it
+        """Mark acknowledged rows sent, as a unit of work. The relay does not wait for that mark's COMMIT: it
         goes on publishing what was committed meanwhile (an event committed during a mark no longer waits a whole
         group commit to be sent). One mark is in flight at a time; its rows are left out of the reads until it is
         committed, so none is published twice because of it. A mark that fails leaves its rows unmarked: they are
@@ -343,17 +353,13 @@ class Bus:
         def mark(session: Session) -> object:
             return session.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=now))
 
-        if self.units is None:
-            await self._write(mark)
-            return
         if self._mark_task is not None:
             await asyncio.gather(self._mark_task, return_exceptions=True)
-        units = self.units
         self._marking.update(seqs)
 
         async def marking() -> None:
             try:
-                await units.run(mark)
+                await self.uow.run(mark)
             except Exception as exc:
                 log.warning("outbox rows not marked sent, they will be sent again", error_type=type(exc).__name__,
                             rows=len(seqs))
@@ -361,19 +367,6 @@ class Bus:
                 self._marking.difference_update(seqs)
 
         self._mark_task = asyncio.create_task(marking(), name=f"{self.service}-relay-mark")
-
-    def _reading(self):  # noqa: ANN202
-        """A read of committed rows only (never rows of a shared transaction not yet committed)."""
-        if self.units is not None:
-            return self.units.read()
-        return transaction(self.session_factory)
-
-    async def _write(self, work: Callable[[Session], object]) -> object:
-        """A unit of work: in the shared transaction when there is one, else in a transaction of its own."""
-        if self.units is not None:
-            return await self.units.run(work)
-        with transaction(self.session_factory) as session:
-            return work(session)
 
     def _report_backlog(self, session: Session, rows: list) -> None:
         if not rows:
@@ -472,10 +465,7 @@ class Bus:
         token = context.set_request_id(envelope.requestid)
         try:
             with tracing.consuming(self.service, sub.durable, msg.subject, msg.headers, envelope.traceparent):
-                if self.units is not None:
-                    applied = await self.units.run(lambda session: self._apply_in(session, sub, envelope, handler, msg.subject))
-                else:
-                    applied = self._apply(sub, envelope, handler, msg.subject)
+                applied = await self.uow.run(lambda session: self._apply(session, sub, envelope, handler, msg.subject))
         except Exception as exc:
             if deliveries >= self.options.max_deliver:
                 await self._park(sub, msg, event_id=envelope.id, error=exc)
@@ -494,22 +484,10 @@ class Bus:
         else:
             metrics.EVENTS_REDELIVERED_IGNORED.labels(self.service, sub.durable).inc()
 
-    def _apply(self, sub: Subscription, envelope: Envelope, handler: Handler | None, subject: str) -> bool:
-        """Apply an event once, in a transaction of its own (a bus without shared transactions); see `_apply_in`."""
-        session = self.session_factory()
-        try:
-            applied = self._apply_in(session, sub, envelope, handler, subject)
-            session.commit()
-            return applied
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    def _apply_in(self, session: Session, sub: Subscription, envelope: Envelope, handler: Handler | None,
-                  subject: str) -> bool:
-        """Apply an event once: its inbox row and its effect commit together. False when it was applied before.
+    def _apply(self, session: Session, sub: Subscription, envelope: Envelope, handler: Handler | None,
+               subject: str) -> bool:
+        """Apply an event once, as a unit of work: its inbox row and its effect commit together. False when it was
+        applied before.
 
         The inbox row is written first, so a conflict there means "already applied" (a redelivery, or another
         replica at the same moment), while a conflict raised by the handler's own writes is a failure to retry.
@@ -530,7 +508,7 @@ class Bus:
         return True
 
     async def _park(self, sub: Subscription, msg: Msg, *, event_id: str, error: Exception) -> None:
-        await self._write(lambda session: session.execute(
+        await self.uow.run(lambda session: session.execute(
             insert(self.tables.dead_letters).values(
                 consumer=sub.durable,
                 event_id=event_id,

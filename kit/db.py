@@ -1,4 +1,8 @@
-"""Engines and sessions for SQLite (embedded default) and PostgreSQL (production), chosen by URL alone."""
+"""Engines and sessions for SQLite (embedded default) and PostgreSQL (production), chosen by URL alone, and the
+unit of work every write of a running process goes through (`UnitOfWork`, `runtime.uow`).
+
+Who commits: only the kit. A use case is a function of a session that never commits; `UnitOfWork.run` commits it.
+`transaction()` is for processes with no event loop (the command-line maintenance scripts) and tests."""
 
 from __future__ import annotations
 
@@ -57,7 +61,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            # A read-only connection (GroupCommit.read) reads a WAL snapshot and never waits for the writer.
+            # A read-only connection (UnitOfWork.read) reads a WAL snapshot and never waits for the writer.
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
 
         return engine
@@ -73,7 +77,11 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: Callable[[], Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception."""
+    """A transaction of its own, committed on the calling thread: commit on success, roll back on any exception.
+
+    For processes that run no event loop (`rehab keys rotate`, `ledger check`, `rehab audit verify`) and for tests
+    that stand in for one. A running service never uses it: its writes go through its `UnitOfWork`.
+    """
     session = factory()
     try:
         yield session
@@ -85,6 +93,17 @@ def transaction(factory: Callable[[], Session]) -> Iterator[Session]:
         session.close()
 
 
+# Set on a unit's session (`scrub_after_commit`): once its work is committed, the write-ahead log is truncated.
+SCRUB_WAL = "kit.scrub_write_ahead_log"
+
+
+def scrub_after_commit(session: Session) -> None:
+    """Ask that, once this unit's work is committed, the old page images of what it destroyed (a data key, a sealed
+    answer) leave the disk too: `UnitOfWork` checkpoints and truncates SQLite's write-ahead log after the COMMIT and
+    before it answers the unit's caller. Nothing to do on PostgreSQL (see `checkpoint_wal`)."""
+    session.info[SCRUB_WAL] = True
+
+
 def checkpoint_wal(engine: Engine) -> None:
     """SQLite: copy the write-ahead log into the database and truncate it, so old page images (a destroyed key's,
     say) leave the disk. PostgreSQL keeps dead row versions until VACUUM; there the KEK outside the database is the wall."""
@@ -92,9 +111,13 @@ def checkpoint_wal(engine: Engine) -> None:
         return
     raw = engine.raw_connection()
     try:
-        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # type: ignore[union-attr]
+        _truncate_wal(raw.driver_connection)
     finally:
         raw.close()
+
+
+def _truncate_wal(sqlite_connection: Any) -> None:
+    sqlite_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def ping(engine: Engine) -> bool:
@@ -115,9 +138,14 @@ def lock_for_chain(session: Session, key: int) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
-class GroupCommit:
-    """Units of work run one after another on the event loop inside one shared transaction, each in a savepoint of
-    its own, and committed together: one COMMIT, so one fsync, for every unit that came in meanwhile.
+class UnitOfWork:
+    """The one way a running process writes: `await uow.run(fn)` runs `fn(session)` and commits it; `uow.read()` is a
+    session for reading only. Use cases are plain functions of a session and never commit: only this class does.
+
+    Units of work run one after another on the event loop inside one shared transaction, each in a savepoint of
+    its own, and are committed together: one COMMIT, so one fsync, for every unit that came in meanwhile (a group
+    commit). Every write goes through here: HTTP routes with or without an Idempotency-Key, the bus's inbox
+    transactions, relay marks and dead letters, background jobs.
 
     Why: on SQLite with synchronous=FULL each COMMIT waits for the disk (0.7 ms at best, several ms under load on
     this machine's shared disk), and a COMMIT issued on the event loop stops every other request for that long.
@@ -127,9 +155,12 @@ class GroupCommit:
     acknowledged before it is on disk. A unit that raises is rolled back to its savepoint alone; if the COMMIT
     itself fails, every unit of that transaction gets the error.
 
-    A unit is a plain function of a Session, as service functions are: `session.commit()` inside it releases its
-    savepoint (the real commit comes later), `session.rollback()` undoes only its own work. It runs in its
-    caller's context (request id, trace), so audit entries and events name the right request.
+    A unit must not commit (a commit inside one raises): the savepoint is released by the unit of work
+    once the function returns. `session.rollback()` undoes only the unit's own work. A unit runs in its caller's
+    context (request id, trace), so audit entries and events name the right request. What must happen after the
+    COMMIT is asked for on the session and done here: `on_commit` hooks (the relay woken by `record_event`'s
+    `outbox_dirty`), and `scrub_after_commit` (the write-ahead log truncated after an erasure), both before the
+    caller is answered.
     """
 
     def __init__(self, engine: Engine, factory: sessionmaker[Session], *, max_units: int = 64) -> None:
@@ -139,16 +170,11 @@ class GroupCommit:
         self._hooks: list[Callable[[Session], None]] = []
         self._queue: deque[tuple[Callable[[Session], Any], asyncio.Future, contextvars.Context]] = deque()
         self._drainer: asyncio.Task | None = None
+        event.listen(factory, "before_commit", _refuse_a_commit_inside_a_unit)
 
     def on_commit(self, hook: Callable[[Session], None]) -> None:
-        """Call `hook(session)` once a session's work is committed for good: at once for a session of the factory,
-        after the shared transaction's COMMIT for a unit here (its savepoint's release commits nothing yet)."""
-
-        @event.listens_for(self.factory, "after_commit")
-        def _after_own_commit(session: Session) -> None:
-            if not session.info.get("group_commit"):
-                hook(session)
-
+        """Call `hook(session)` for each unit's session once the shared transaction holding it is committed, before
+        the unit's caller is answered. A hook runs on the event loop: it must be quick (a flag, a wake-up)."""
         self._hooks.append(hook)
 
     async def run(self, work: Callable[[Session], T]) -> T:
@@ -156,13 +182,14 @@ class GroupCommit:
         future = asyncio.get_running_loop().create_future()
         self._queue.append((work, future, contextvars.copy_context()))
         if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="group-commit")
+            self._drainer = asyncio.create_task(self._drain(), name="unit-of-work")
         return await future
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading only, outside the shared transaction: it sees committed rows alone and, on SQLite,
-        starts with a plain BEGIN (a WAL snapshot) so it never waits for the write lock."""
+        starts with a plain BEGIN (a WAL snapshot) so it never waits for the write lock. It is never committed:
+        whatever is written in it is rolled back when it closes."""
         with self.engine.connect() as conn:
             session = self.factory(bind=conn.execution_options(read_only=True))
             try:
@@ -188,7 +215,7 @@ class GroupCommit:
             outer = conn.begin()
             for work, future, ctx in batch:
                 session = self.factory(bind=conn, join_transaction_mode="create_savepoint")
-                session.info["group_commit"] = True
+                session.info[_IN_UNIT] = True
                 try:
                     result = ctx.run(_unit, session, work)
                 except Exception as exc:  # its own savepoint is rolled back; the others go on
@@ -199,7 +226,8 @@ class GroupCommit:
                     session.close()
                 done.append((future, result))
                 sessions.append(session)
-            await asyncio.to_thread(outer.commit)  # the fsync, off the event loop
+            scrub = any(session.info.pop(SCRUB_WAL, False) for session in sessions)
+            await asyncio.to_thread(self._commit, conn, outer, scrub)  # the fsync, off the event loop
         except BaseException as exc:
             error = exc if isinstance(exc, Exception) else RuntimeError("the shared transaction was cancelled")
             for _work, future, _ctx in batch:  # nobody is left waiting: not-yet-run units fail too
@@ -222,11 +250,35 @@ class GroupCommit:
                 future.set_result(result)
 
 
+    def _commit(self, conn: Connection, outer: Any, scrub: bool) -> None:
+        """In a worker thread: COMMIT, then, when a unit asked for it, truncate SQLite's write-ahead log at once on
+        the same connection (`checkpoint_wal`'s work). Off the event loop, because the checkpoint waits for readers and
+        those need the loop to finish; right after the COMMIT, so that what the units destroyed has left the disk
+        before their callers are answered or their messages acked."""
+        outer.commit()
+        if not scrub or not is_sqlite(self.engine):
+            return
+        try:
+            _truncate_wal(conn.connection.driver_connection)
+        except Exception as exc:  # committed all the same; the next checkpoint takes the old pages out
+            _log.warning("write-ahead log not truncated", error_type=type(exc).__name__)
+
+
+# On a unit's session while its function runs: a commit there is refused (the unit of work releases the savepoint).
+_IN_UNIT = "kit.unit_of_work"
+
+
+def _refuse_a_commit_inside_a_unit(session: Session) -> None:
+    if session.info.get(_IN_UNIT) is True:
+        raise RuntimeError("a use case never commits: the unit of work does, once the function returns")
+
+
 def _unit(session: Session, work: Callable[[Session], T]) -> T:
     try:
         result = work(session)
+        session.info[_IN_UNIT] = "released"
         if session.in_transaction():
-            session.commit()  # releases the savepoint of whatever the unit left uncommitted
+            session.commit()  # releases the unit's savepoint; the shared transaction's COMMIT comes later
         return result
     except BaseException:
         session.rollback()

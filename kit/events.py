@@ -60,7 +60,8 @@ class Envelope(BaseModel):
 def record_event(
     session: Session, tables: KitTables, *, source: str, type: str, subject: str, data: dict[str, Any], version: int = 1
 ) -> Envelope:
-    """Add an event to the outbox inside the caller's transaction; it is published only if that commits."""
+    """Add an event to the outbox inside the caller's transaction; it is published only if that commits (the unit of
+    work then wakes the relay: `outbox_dirty`, read by `Bus._wake_on_events`)."""
     envelope = Envelope.new(source=source, type=type, subject=subject, data=data, version=version)
     headers = {"Nats-Msg-Id": envelope.id}
     if envelope.traceparent:

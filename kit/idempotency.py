@@ -1,9 +1,12 @@
 """Idempotency-Key for POSTs (draft-ietf-httpapi-idempotency-key-header), keyed per caller.
 
 - same key, same request → the first response again (same status, same body), nothing done again;
-- same key, another request → 422; the first request still in flight → 409;
+- same key, another request → 422; the first request still in flight in another process → 409 (in this process
+  the second waits for the first and is then answered as a retry would be);
 - the stored result commits in the same transaction as the effect, so a crash can never leave an effect
   without its record (a claim left by a crash expires after a lease and the request may then run again);
+- nothing here commits on its own: the claim, the action with its stored answer, and the release are each a unit
+  of the process's unit of work (`kit.db.UnitOfWork.run`), committed off the event loop with everything else;
 - nothing is stored when the request is refused as invalid (400/422) or fails (5xx);
 - stored responses are sealed (they may contain personal data) and kept for `retention`, at least 24 hours;
   `purge` deletes what is older, run on a schedule by kit.service;
@@ -18,6 +21,7 @@ A replay after `forget` finds nothing stored: like a key past its retention, the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -29,91 +33,138 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from kit import crypto
-from kit.db import transaction
+from kit.db import UnitOfWork, dialect_insert
 from kit.problems import Problem
 from kit.tables import KitTables
 
 HEADER = "Idempotency-Key"
 MIN_RETENTION = timedelta(hours=24)  # SPEC §4: keys are kept at least 24 hours
 Action = Callable[[Session], tuple[int, Any]]
+# Headers of a successful answer, computed from it (the first time and on every replay), e.g. a new case's Location.
+AnswerHeaders = Callable[[Any], dict[str, str]]
 # What a stored answer is about: the case id when the caller knows it from the request, or a function that reads it
 # from what is stored (the answer's JSON, or the problem document of a refusal), e.g. `lambda answer: answer.get("id")`.
 Subject = str | Callable[[Any], str | None] | None
+Keys = list[bytes] | Callable[[], list[bytes]]
 
 
 class Idempotency:
     def __init__(
-        self, tables: KitTables, sealing_keys: list[bytes], *, fingerprint_keys: list[bytes],
+        self, tables: KitTables, sealing_keys: Keys, *, fingerprint_keys: Keys,
         lease: timedelta = timedelta(minutes=5), retention: timedelta = timedelta(hours=48),
     ) -> None:
         if retention < MIN_RETENTION:
             raise ValueError("stored answers must be kept at least 24 hours")
-        if not sealing_keys or not fingerprint_keys:
-            raise ValueError("idempotency needs a sealing key and a fingerprint key")
         self.table = tables.idempotency
-        self._keys = sealing_keys  # the first seals; all are tried when opening (answers stored before a KEK rotation)
+        # Lists, or functions giving the current lists (`lambda: keyring.derived_keys(...)`), so that a running
+        # process seals under a KEK rotated in meanwhile, not under the one of its start.
+        self._sealing_keys = sealing_keys
+        if not self._keys or not self._fingerprint_keys_now(fingerprint_keys):
+            raise ValueError("idempotency needs a sealing key and a fingerprint key")
         # Fingerprint keys are derived from the KEKs like the sealing keys (`Keyring.derived_keys`), the active one
         # first: it computes new fingerprints, and a stored one matches when it equals the request's HMAC under any
         # of them, so a replay still matches after a rotation and a restart. Why not a key that never rotates
         # (e.g. from the blind-index key file): that one sits in a plain file, while the KEKs are what key custody
         # protects (SPEC §8: sealed under a passphrase, forgotten on `rehab seal`); and a KEK retired within the
         # retention window loses nothing more than it does already (the answers sealed under it no longer open).
-        self._fingerprint_keys = fingerprint_keys
+        self._fingerprint_key_source = fingerprint_keys
         self.lease = lease
         self.retention = retention
+        # (caller, key) of the requests running in this process: a second one waits for the first to finish.
+        self._running: dict[tuple[str, str], asyncio.Event] = {}
 
     async def run(
-        self, request: Request, *, principal: str, session_factory: sessionmaker[Session], required: bool,
-        action: Action, after_commit: Callable[[], None] | None = None, subject: Subject = None,
+        self, request: Request, *, principal: str, uow: UnitOfWork, required: bool, action: Action,
+        after_commit: Callable[[], None] | None = None, subject: Subject = None,
+        headers: AnswerHeaders | None = None,
     ) -> Response:
-        """Run `action(session)` once per (caller, key); it returns (status, body) and must not commit.
+        """Run `action(session)` once per (caller, key) as a unit of `uow`; it returns (status, body) and never
+        commits. Without a key (allowed when not `required`) it simply runs once.
 
         `subject` links what is stored to the case it is about, so that erasing the case deletes it (`forget`).
+        `headers(answer)` gives the headers of a successful answer (ETag, Location), on a replay too.
+        `after_commit()` runs once the action's work is committed, not on a replay.
         """
         key = request.headers.get(HEADER)
         if key is None:
             if required:
                 raise Problem(400, f"This request needs an {HEADER} header, so that a retry cannot act twice.",
                               kind="idempotency-key-missing")
-            with transaction(session_factory) as session:
-                status, body = action(session)
-            if after_commit:
-                after_commit()
-            return JSONResponse(jsonable_encoder(body), status_code=status)
+            status, encoded = await uow.run(lambda session: _encoded(action(session)))
+            return self._answer(status, encoded, headers, after_commit)
         key = key.strip()
         if not key or len(key) > 200:
             raise Problem(400, f"The {HEADER} must be 1 to 200 characters.", kind="idempotency-key-invalid")
         signed = self._signed_request(request.method, request.url.path, await request.body(), principal, key)
         known = subject if isinstance(subject, str) else None
-
-        replay = self._claim(session_factory, principal, key, signed, known)
-        if replay is not None:
-            return replay
+        # The claim and the action are units of work apart: a second request with the key arriving from this process
+        # in between would find the claim and be refused (409). It waits for the first instead, then finds its
+        # answer (or nothing, when the first stored nothing), as a retry would.
+        while (first := self._running.get((principal, key))) is not None:
+            await first.wait()
+        self._running[(principal, key)] = finished = asyncio.Event()
         try:
-            with transaction(session_factory) as session:
-                status, body = action(session)
-                encoded = jsonable_encoder(body)
-                self._complete(session, principal, key, status, encoded, _subject_of(subject, encoded))
+            return await self._once(uow, principal, key, signed, known, action, subject, headers, after_commit)
+        finally:
+            del self._running[(principal, key)]
+            finished.set()
+
+    async def _once(
+        self, uow: UnitOfWork, principal: str, key: str, signed: bytes, known: str | None, action: Action,
+        subject: Subject, headers: AnswerHeaders | None, after_commit: Callable[[], None] | None,
+    ) -> Response:
+        replay = await uow.run(lambda session: self._claim(session, principal, key, signed, known))
+        if replay is not None:
+            status, stored = replay
+            media = "application/problem+json" if status >= 400 else "application/json"
+            extra = headers(stored) if headers is not None and status < 400 else {}
+            return JSONResponse(stored, status_code=status, media_type=media,
+                                headers={**extra, "Idempotent-Replayed": "true"})
+
+        def act(session: Session) -> tuple[int, Any]:
+            status, encoded = _encoded(action(session))
+            self._complete(session, principal, key, status, encoded, _subject_of(subject, encoded))
+            return status, encoded
+
+        try:
+            status, encoded = await uow.run(act)
         except Problem as problem:
             if problem.status in (400, 422) or problem.status >= 500:
-                self._release(session_factory, principal, key)
+                await uow.run(lambda session: self._release(session, principal, key))
             else:
-                with transaction(session_factory) as session:
-                    doc = {"type": "https://rehab.support/problems/" + problem.kind, "title": problem.title,
-                           "status": problem.status, "detail": problem.detail, **problem.extra}
-                    self._complete(session, principal, key, problem.status, doc, _subject_of(subject, doc))
+                refused = problem.status
+                doc = {"type": "https://rehab.support/problems/" + problem.kind, "title": problem.title,
+                       "status": refused, "detail": problem.detail, **problem.extra}
+                await uow.run(lambda session: self._complete(
+                    session, principal, key, refused, doc, _subject_of(subject, doc)))
             raise
         except BaseException:
-            self._release(session_factory, principal, key)
+            await uow.run(lambda session: self._release(session, principal, key))
             raise
+        return self._answer(status, encoded, headers, after_commit)
+
+    @staticmethod
+    def _answer(status: int, encoded: Any, headers: AnswerHeaders | None,
+                after_commit: Callable[[], None] | None) -> Response:
         if after_commit:
             after_commit()
-        return JSONResponse(encoded, status_code=status)
+        return JSONResponse(encoded, status_code=status, headers=headers(encoded) if headers is not None else None)
+
+    @property
+    def _keys(self) -> list[bytes]:
+        """The sealing keys in force: the first seals; all are tried when opening (answers from before a rotation)."""
+        return self._sealing_keys() if callable(self._sealing_keys) else self._sealing_keys
+
+    @property
+    def _fingerprint_keys(self) -> list[bytes]:
+        return self._fingerprint_keys_now(self._fingerprint_key_source)
+
+    @staticmethod
+    def _fingerprint_keys_now(source: Keys) -> list[bytes]:
+        return source() if callable(source) else source
 
     def forget(self, session: Session, subject: str) -> int:
         """Delete every stored answer and fingerprint about `subject` (a case being erased), in the caller's
@@ -143,40 +194,42 @@ class Idempotency:
 
     # ---- the stored rows -----------------------------------------------------------------------------------------
 
-    def _claim(self, factory: sessionmaker[Session], principal: str, key: str, signed: bytes,
-               subject: str | None) -> Response | None:
+    def _claim(self, session: Session, principal: str, key: str, signed: bytes,
+               subject: str | None) -> tuple[int, Any] | None:
+        """Claim the key for this request (None), or the stored (status, answer) to replay; 422 for another
+        request under the same key, 409 while the first is still in flight."""
         now = datetime.now(UTC)
         fingerprint = self._fingerprint(signed, self._fingerprint_keys[0])  # under the active KEK's key
         claim = {"principal": principal, "key": key, "fingerprint": fingerprint, "state": "in_flight",
                  "created_at": now, "subject_id": subject}
-        try:
-            with transaction(factory) as session:
-                session.execute(insert(self.table).values(**claim))
+        claim_once = dialect_insert(session.get_bind().dialect.name)(self.table).values(**claim)
+        if session.execute(claim_once.on_conflict_do_nothing().returning(self.table.c.key)).first() is not None:
+            return None  # claimed: no row was there
+        row = session.execute(
+            select(self.table).where(self.table.c.principal == principal, self.table.c.key == key)
+        ).mappings().first()
+        if row is None:  # released (or forgotten) between our insert and this read (another replica): claim it now
+            session.execute(insert(self.table).values(**claim))
             return None
-        except IntegrityError:
-            pass
-        with transaction(factory) as session:
-            row = session.execute(
-                select(self.table).where(self.table.c.principal == principal, self.table.c.key == key)
-            ).mappings().first()
-            if row is None:  # released (or forgotten) between our insert and this read: try once more
-                session.execute(insert(self.table).values(**claim))
-                return None
-            if not self._same_request(row["fingerprint"], signed):
-                raise Problem(422, f"This {HEADER} was already used with a different request.",
-                              kind="idempotency-key-reused")
-            if row["state"] == "in_flight":
-                created = row["created_at"] if row["created_at"].tzinfo else row["created_at"].replace(tzinfo=UTC)
-                if now - created < self.lease:
-                    raise Problem(409, f"A request with this {HEADER} is still being processed.",
-                                  kind="idempotency-key-in-flight", headers={"Retry-After": "1"})
-                session.execute(update(self.table).where(
-                    self.table.c.principal == principal, self.table.c.key == key).values(created_at=now))
-                return None
-            body = json.loads(self._open(row["body"], f"{principal}|{key}".encode()))
-            media = "application/problem+json" if row["status_code"] >= 400 else "application/json"
-            return JSONResponse(body, status_code=row["status_code"], media_type=media,
-                                headers={"Idempotent-Replayed": "true"})
+        if not self._same_request(row["fingerprint"], signed):
+            raise Problem(422, f"This {HEADER} was already used with a different request.",
+                          kind="idempotency-key-reused")
+        if row["state"] == "in_flight":
+            created = row["created_at"] if row["created_at"].tzinfo else row["created_at"].replace(tzinfo=UTC)
+            if now - created < self.lease:
+                raise Problem(409, f"A request with this {HEADER} is still being processed.",
+                              kind="idempotency-key-in-flight", headers={"Retry-After": "1"})
+            session.execute(update(self.table).where(
+                self.table.c.principal == principal, self.table.c.key == key).values(created_at=now))
+            return None
+        try:
+            return row["status_code"], json.loads(self._open(row["body"], f"{principal}|{key}".encode()))
+        except crypto.DecryptionError:
+            # Sealed under a KEK retired since (`rehab keys retire` within the retention window): running the request
+            # again could act twice, so it is refused, clearly, rather than failing as a 500.
+            raise Problem(409, f"The first answer to this {HEADER} can no longer be read (its key was retired); check "
+                               "whether the first request took effect before sending it again with a new key.",
+                          kind="idempotency-answer-unreadable") from None
 
     def _open(self, blob: bytes, aad: bytes) -> bytes:
         for candidate in self._keys:
@@ -197,10 +250,9 @@ class Idempotency:
             self.table.c.principal == principal, self.table.c.key == key
         ).values(**values))
 
-    def _release(self, factory: sessionmaker[Session], principal: str, key: str) -> None:
-        with transaction(factory) as session:
-            session.execute(delete(self.table).where(
-                self.table.c.principal == principal, self.table.c.key == key, self.table.c.state == "in_flight"))
+    def _release(self, session: Session, principal: str, key: str) -> None:
+        session.execute(delete(self.table).where(
+            self.table.c.principal == principal, self.table.c.key == key, self.table.c.state == "in_flight"))
 
 
 def _subject_of(subject: Subject, stored: Any) -> str | None:
@@ -208,3 +260,8 @@ def _subject_of(subject: Subject, stored: Any) -> str | None:
         return subject
     found = subject(stored) if isinstance(stored, dict) else None
     return str(found) if found is not None else None
+
+
+def _encoded(answer: tuple[int, Any]) -> tuple[int, Any]:
+    status, body = answer
+    return status, jsonable_encoder(body)

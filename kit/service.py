@@ -21,7 +21,7 @@ from sqlalchemy import Engine, MetaData, event
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from kit import asyncapi, db, http, logs, metrics, migrations, problems, tracing
+from kit import asyncapi, db, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenVerifier
 from kit.bus import Bus, BusOptions, Subscription
@@ -48,11 +48,8 @@ class Runtime:
     audit: AuditTrail
     idempotency: Idempotency
     bus: Bus
-    units: db.GroupCommit
+    uow: db.UnitOfWork  # every write of the process: `await runtime.uow.run(fn)`; reads: `runtime.uow.read()`
     extras: dict[str, Any] = field(default_factory=dict)
-
-    def transaction(self):  # noqa: ANN201
-        return db.transaction(self.session_factory)
 
 
 @dataclass
@@ -75,30 +72,22 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
     tracing.instrument_engine(engine, spec.name)
     factory = db.make_session_factory(engine)
     keyring = Keyring.from_file(settings.kek_path)
-    bus = Bus(
-        service=spec.name, url=settings.nats_url, engine=engine, session_factory=factory, tables=spec.tables,
+    uow = db.UnitOfWork(engine, factory)
+    bus = Bus(  # wakes its relay after every commit that wrote events
+        service=spec.name, url=settings.nats_url, uow=uow, tables=spec.tables,
         options=BusOptions(max_deliver=settings.consumer_max_deliver, ack_wait=settings.consumer_ack_wait_seconds,
                            stream_replicas=settings.stream_replicas),
         nkey_seed_file=settings.nats_seed_path,
     )
 
-    group = db.GroupCommit(engine, factory)
-    bus.units = group
-
-    def _wake_relay(session: Session) -> None:
-        if session.info.pop("outbox_dirty", False):
-            bus.wake()
-
-    group.on_commit(_wake_relay)
-
     runtime = Runtime(
         name=spec.name, settings=settings, engine=engine, session_factory=factory, tables=spec.tables,
         keyring=keyring, blind_index=BlindIndex(read_key_file(settings.blind_index_key_path)),
         audit=AuditTrail(spec.tables, read_key_file(settings.audit_key_path)),
-        idempotency=Idempotency(spec.tables, keyring.derived_keys("idempotency"),
-                                fingerprint_keys=keyring.derived_keys("idempotency-fingerprint"),
+        idempotency=Idempotency(spec.tables, lambda: keyring.derived_keys("idempotency"),
+                                fingerprint_keys=lambda: keyring.derived_keys("idempotency-fingerprint"),
                                 retention=timedelta(hours=settings.idempotency_retention_hours)),
-        bus=bus, units=group,
+        bus=bus, uow=uow,
     )
     bus.subscriptions = spec.subscriptions(runtime)
     return runtime
@@ -109,9 +98,9 @@ async def purge_idempotency_keys(runtime: Runtime) -> None:
     then every `idempotency_purge_interval_seconds`, whether or not requests come in."""
     while True:
         try:
-            # A unit of the group commit, like a request's: no second writer waiting on SQLite's lock, and no
-            # connection of its own open while an erasure checkpoints the write-ahead log.
-            await runtime.units.run(runtime.idempotency.purge)
+            # A unit of work like a request's: no second writer waiting on SQLite's lock, and no connection of
+            # its own open while an erasure checkpoints the write-ahead log.
+            await runtime.uow.run(runtime.idempotency.purge)
         except Exception as exc:  # the database away for a moment: the next round deletes them
             log.warning("idempotency purge failed, retrying", error_type=type(exc).__name__)
         await asyncio.sleep(runtime.settings.idempotency_purge_interval_seconds)
@@ -141,14 +130,15 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await runtime.bus.stop()
-            await runtime.units.close()
+            await runtime.uow.close()
             runtime.engine.dispose()
 
     # /metrics on its own listener (REHAB_METRICS_HOST:REHAB_METRICS_PORT), open for as long as the app runs.
     app = FastAPI(title=spec.title, description=spec.description,
                   lifespan=metrics.served_beside(lifespan, settings.metrics_host, settings.metrics_port),
-                  responses=problems.PROBLEM_RESPONSES, telemetry=fastapi_telemetry(settings))
+                  telemetry=fastapi_telemetry(settings))
     problems.install(app)
+    openapi.install(app)  # operationIds, and only the error answers each route can give (kit.openapi)
     http.install(app, service=spec.name, max_body_bytes=settings.max_body_bytes)
     tracing.instrument_app(app, spec.name)
 
@@ -168,7 +158,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.include_router(http.health_router(readiness))
     app.include_router(asyncapi.router(spec.title, spec.published))
     prefix = f"/api/{spec.name}"
-    app.include_router(audit_router(lambda request: request.app.state.runtime.audit, SessionDep), prefix=prefix)
+    app.include_router(audit_router(lambda request: request.app.state.runtime.audit, ReadSession), prefix=prefix)
     for router in spec.routers:
         app.include_router(router)
     return app
@@ -183,21 +173,20 @@ async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """A session for one request; service functions commit their own unit of work.
+async def read_session(request: Request) -> AsyncIterator[Session]:
+    """A read-only session for one request (`uow.read()`: committed rows, never the write lock, never committed).
+    A route that writes, an audited read included, runs its use case through `await runtime.uow.run(...)` instead.
 
     Async on purpose: FastAPI runs sync dependencies on a thread pool, and a thread hop per request costs more
-    than the short SQLite transactions it would wrap (see PERF.md).
+    than the short SQLite transactions it would wrap (see PERF.md). Any app whose `state.runtime` has a `uow`
+    (every service, the gateway) can use it.
     """
-    session = request.app.state.runtime.session_factory()
-    try:
+    with request.app.state.runtime.uow.read() as session:
         yield session
-    finally:
-        session.close()
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SessionDep = Annotated[Session, Depends(get_session)]
+ReadSession = Annotated[Session, Depends(read_session)]
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

@@ -1,8 +1,9 @@
 """Funds' HTTP routes: check the role, parse, call one use case, shape the answer.
 
 Every POST runs through the kit's idempotency (required on the two that create or move money for a person:
-requesting aid and paying it; honoured on every other POST that sends an Idempotency-Key), which also makes it one
-transaction: the change, its event, its audit entry and the stored response commit together.
+requesting aid and paying it; honoured on every other POST that sends an Idempotency-Key), which runs it as one
+unit of `runtime.uow`: the change, its event, its audit entry and the stored response commit together. Reads go
+through a `ReadSession`, except the audited read of one disbursement, a unit of work too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.pagination import Page
 from kit.problems import Problem
-from kit.service import RuntimeDep, SessionDep
+from kit.service import ReadSession, RuntimeDep
 from services.funds import reports, service
 from services.funds.models import (
     CostEstimatePublic,
@@ -48,7 +49,7 @@ async def _once(request: Request, runtime: RuntimeDep, principal: Principal, act
     """`case_id`: the case the request is about, stored beside its answer (a refusal's too), so that erasing the
     case deletes them: a request's fingerprint is computed over its purpose and payee."""
     return await runtime.idempotency.run(
-        request, principal=principal.sub, session_factory=runtime.session_factory, required=required,
+        request, principal=principal.sub, uow=runtime.uow, required=required,
         action=lambda session: (status, action(session)), subject=case_id,
     )
 
@@ -56,7 +57,7 @@ async def _once(request: Request, runtime: RuntimeDep, principal: Principal, act
 def _case_of(request: Request, runtime: RuntimeDep, **record_id: str) -> str | None:
     if IDEMPOTENCY_KEY not in request.headers:  # nothing will be stored
         return None
-    with runtime.units.read() as session:
+    with runtime.uow.read() as session:
         return service.case_of(session, **record_id)
 
 
@@ -69,13 +70,13 @@ async def create_grant(request: Request, body: GrantCreate, runtime: RuntimeDep,
 
 
 @router.get("/grants", response_model=Page[GrantPublic])
-async def list_grants(session: SessionDep, principal: Finance, limit: Limit = 50,
+async def list_grants(session: ReadSession, principal: Finance, limit: Limit = 50,
                       cursor: str | None = None) -> Page[GrantPublic]:
     return service.list_grants(session=session, limit=limit, cursor=cursor)
 
 
 @router.get("/grants/{grant_id}", response_model=GrantPublic)
-async def get_grant(grant_id: uuid.UUID, session: SessionDep, principal: Finance) -> GrantPublic:
+async def get_grant(grant_id: uuid.UUID, session: ReadSession, principal: Finance) -> GrantPublic:
     return service.get_grant(session=session, grant_id=str(grant_id))
 
 
@@ -94,7 +95,7 @@ async def request_disbursement(request: Request, body: DisbursementCreate, runti
 
 @router.get("/disbursements", response_model=Page[DisbursementPublic])
 async def list_disbursements(
-    session: SessionDep, principal: Staff,
+    session: ReadSession, principal: Staff,
     status: Literal["requested", "approved", "rejected", "voided", "paid"] | None = None,
     case_id: uuid.UUID | None = None, grant_id: uuid.UUID | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> Page[DisbursementPublic]:
@@ -106,9 +107,8 @@ async def list_disbursements(
 
 @router.get("/disbursements/{disbursement_id}", response_model=DisbursementDetail)
 async def read_disbursement(disbursement_id: uuid.UUID, runtime: RuntimeDep, principal: Staff) -> DisbursementDetail:
-    with runtime.transaction() as session:  # the read is audited: its entry commits with it
-        return service.read_disbursement(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
-                                         principal=principal)
+    return await runtime.uow.run(lambda session: service.read_disbursement(  # audited: its entry commits with it
+        session=session, runtime=runtime, disbursement_id=str(disbursement_id), principal=principal))
 
 
 def _transition(name: str, use_case: Callable[..., Any], summary: str) -> None:
@@ -148,7 +148,7 @@ async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: P
 # ---- cost estimates from completed referrals -------------------------------------------------------------------
 
 @router.get("/cost-estimates", response_model=Page[CostEstimatePublic])
-async def list_cost_estimates(session: SessionDep, principal: Finance, limit: Limit = 50,
+async def list_cost_estimates(session: ReadSession, principal: Finance, limit: Limit = 50,
                               cursor: str | None = None) -> Page[CostEstimatePublic]:
     return service.list_open_estimates(session=session, limit=limit, cursor=cursor)
 
@@ -170,7 +170,7 @@ async def request_from_estimate(referral_id: uuid.UUID, request: Request, body: 
 
 @router.get("/reports/grants", response_model=reports.GrantsReport,
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}})
-async def grants_report(session: SessionDep, principal: Finance, format: Format = "json") -> Any:
+async def grants_report(session: ReadSession, principal: Finance, format: Format = "json") -> Any:
     report = reports.grants_report(session=session)
     if format == "csv":
         return _csv(reports.grants_csv(report), "grants.csv")
@@ -179,7 +179,7 @@ async def grants_report(session: SessionDep, principal: Finance, format: Format 
 
 @router.get("/reports/donor", response_model=reports.DonorReport,
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}})
-async def donor_report(grant_id: uuid.UUID, session: SessionDep, principal: Finance, format: Format = "json") -> Any:
+async def donor_report(grant_id: uuid.UUID, session: ReadSession, principal: Finance, format: Format = "json") -> Any:
     report = reports.donor_report(session=session, grant_id=str(grant_id))
     if format == "csv":
         return _csv(reports.donor_csv(report), f"donor-{report.grant_code}.csv")

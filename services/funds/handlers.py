@@ -18,7 +18,7 @@ from sqlmodel import Session
 from kit import logs
 from kit.audit import AuditTrail
 from kit.bus import Subscription
-from kit.db import dialect_insert
+from kit.db import dialect_insert, scrub_after_commit
 from kit.events import Envelope
 from kit.idempotency import Idempotency
 from kit.service import Runtime
@@ -101,6 +101,7 @@ def case_erased(audit: AuditTrail, answers: Idempotency, session: Session, event
     session.execute(update(Disbursement).where(Disbursement.case_id == case_id)
                     .values(purpose_sealed=None, payee_sealed=None, shredded=True))
     session.execute(delete(CaseKey).where(CaseKey.case_id == case_id))
+    scrub_after_commit(session)  # the destroyed key's old page images leave the write-ahead log too
     audit.record(session, actor="system:funds-intake", action="case.shred", target_id=case_id)
 
 

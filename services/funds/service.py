@@ -305,7 +305,7 @@ def _case_key(session: Session, runtime: Runtime, case_id: str, *, create: bool)
     """The case's data key (made on first use); None once the case was erased and its key destroyed."""
     row = session.get(CaseKey, case_id)
     if row is None and create:
-        wrapped = runtime.keyring.wrap(crypto.new_data_key())
+        _, wrapped = runtime.keyring.new_wrapped_data_key()
         insert_if_absent(session, CaseKey, {"case_id": case_id, "kid": wrapped.kid, "wrapped": wrapped.blob,
                                             "created_at": datetime.now(UTC)}, key=["case_id"])
         row = session.execute(select(CaseKey).where(CaseKey.case_id == case_id)

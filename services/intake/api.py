@@ -1,7 +1,8 @@
 """Intake's HTTP routes (SPEC §4, caseworkers only): parse, call one use case, shape the answer.
 
-The busiest routes run their use case through `runtime.units` (kit.db.GroupCommit): it commits together with the
-other requests of the moment, off the event loop, and answers once that commit is on disk."""
+Every route runs its use case through `runtime.uow` (kit.db.UnitOfWork): it commits together with the other
+requests of the moment, off the event loop, and answers once that commit is on disk. Reading a case's data or
+searching by name leaves an audit entry, so those reads are units of work too."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.pagination import Page
 from kit.problems import Problem
-from kit.service import RuntimeDep, SessionDep
+from kit.service import RuntimeDep
 from services.intake import domain, service
 from services.intake.models import (
     CaseCreate,
@@ -55,20 +56,23 @@ async def create_case(
     body: CaseCreate, request: Request, response: Response, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> Any:
     """Open a case. Creation is never refused for a duplicate: `possible_duplicates` names the likely ones."""
-    def open_case(in_session: Any, *, commit: bool) -> CaseCreated:
-        return service.open_case(session=in_session, vault=vault, audit=runtime.audit, case_in=body,
-                                 actor=principal.sub, commit=commit)
+    def open_case(session: Any) -> CaseCreated:
+        return service.open_case(session=session, vault=vault, audit=runtime.audit, case_in=body, actor=principal.sub)
 
     if IDEMPOTENCY_KEY in request.headers:  # honoured when sent: a retry returns the first answer, opens nothing
         return await runtime.idempotency.run(
-            request, principal=principal.sub, session_factory=runtime.session_factory, required=False,
-            action=lambda in_session: (201, open_case(in_session, commit=False)),
+            request, principal=principal.sub, uow=runtime.uow, required=False,
+            action=lambda session: (201, open_case(session)),
             subject=lambda answer: answer.get("id"),  # the new case's id: erasing it deletes this stored answer
+            headers=lambda answer: _created_headers(answer["id"]),
         )
-    created = await runtime.units.run(lambda session: open_case(session, commit=True))
-    response.headers["ETag"] = domain.etag(created.id, domain.FIRST_VERSION)
-    response.headers["Location"] = f"{router.prefix}/cases/{created.id}"
+    created = await runtime.uow.run(open_case)
+    response.headers.update(_created_headers(created.id))
     return created
+
+
+def _created_headers(case_id: str) -> dict[str, str]:
+    return {"ETag": domain.etag(case_id, domain.FIRST_VERSION), "Location": f"{router.prefix}/cases/{case_id}"}
 
 
 @router.post("/cases/duplicates", response_model=DuplicatesFound)
@@ -79,7 +83,7 @@ async def find_duplicates(
 
     A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep.
     """
-    return DuplicatesFound(possible_duplicates=await runtime.units.run(lambda session: service.find_duplicates(
+    return DuplicatesFound(possible_duplicates=await runtime.uow.run(lambda session: service.find_duplicates(
         session=session, vault=vault, audit=runtime.audit, check=body, actor=principal.sub)))
 
 
@@ -90,7 +94,7 @@ async def list_cases(
 ) -> dict[str, Any]:
     """The cases newest first, without personal data. Searching by name is `POST /cases/search`."""
     refuse_a_name_in_the_url(request)
-    return await runtime.units.run(lambda session: service.list_cases(
+    return await runtime.uow.run(lambda session: service.list_cases(
         session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=None, status=status, limit=limit,
         cursor=cursor))
 
@@ -112,7 +116,7 @@ async def search_cases(
     A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep. The audit
     trail records that a search was made, never the name; `next_cursor` holds a position only, never the name.
     """
-    return await runtime.units.run(lambda session: service.list_cases(
+    return await runtime.uow.run(lambda session: service.list_cases(
         session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=body.q, status=body.status,
         limit=body.limit, cursor=body.cursor))
 
@@ -121,7 +125,7 @@ async def search_cases(
 async def read_case(
     case_id: CaseId, response: Response, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> CasePublic | ErasedCase:
-    case, etag = await runtime.units.run(lambda session: service.read_case(
+    case, etag = await runtime.uow.run(lambda session: service.read_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub))
     if etag:
         response.headers["ETag"] = etag
@@ -130,64 +134,70 @@ async def read_case(
 
 @router.patch("/cases/{case_id}", response_model=CasePublic)
 async def update_case(
-    case_id: CaseId, body: CaseUpdate, response: Response, session: SessionDep, runtime: RuntimeDep, vault: VaultDep,
+    case_id: CaseId, body: CaseUpdate, response: Response, runtime: RuntimeDep, vault: VaultDep,
     principal: Caseworker, if_match: Annotated[str | None, Header()] = None,
 ) -> CasePublic:
     if if_match is None:
         raise Problem(428, "Send the case's ETag in If-Match, so that you cannot overwrite a change you have not seen.",
                       kind="if-match-required")
-    case, etag = service.update_case(session=session, vault=vault, audit=runtime.audit, case_id=case_id, changes=body,
-                                     if_match=if_match, actor=principal.sub)
+    case, etag = await runtime.uow.run(lambda session: service.update_case(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, changes=body, if_match=if_match,
+        actor=principal.sub))
     response.headers["ETag"] = etag
     return case
 
 
 @router.post("/cases/{case_id}/close", response_model=CaseSummary)
-async def close_case(case_id: CaseId, session: SessionDep, runtime: RuntimeDep, principal: Caseworker) -> CaseSummary:
-    return service.close_case(session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub)
+async def close_case(case_id: CaseId, runtime: RuntimeDep, principal: Caseworker) -> CaseSummary:
+    return await runtime.uow.run(lambda session: service.close_case(
+        session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub))
 
 
 @router.delete("/cases/{case_id}", response_model=ErasedCase)
 async def erase_case(
-    case_id: CaseId, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> ErasedCase:
     """Erase the person's data for good: the case's key is destroyed; only its reference and status remain."""
-    return service.erase_case(session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub)
+    return await runtime.uow.run(lambda session: service.erase_case(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub))
 
 
 @router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic)
 async def add_need(
-    case_id: CaseId, body: NeedCreate, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    case_id: CaseId, body: NeedCreate, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> NeedPublic:
-    return service.add_need(session=session, vault=vault, audit=runtime.audit, case_id=case_id, need_in=body,
-                            actor=principal.sub)
+    return await runtime.uow.run(lambda session: service.add_need(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, need_in=body, actor=principal.sub))
 
 
 @router.get("/cases/{case_id}/needs", response_model=Page[NeedPublic])
 async def list_needs(
-    case_id: CaseId, session: SessionDep, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
     limit: Limit = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
-    return service.list_needs(session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub,
-                              limit=limit, cursor=cursor)
+    return await runtime.uow.run(lambda session: service.list_needs(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub, limit=limit,
+        cursor=cursor))
 
 
 @router.put("/cases/{case_id}/consent", response_model=ConsentPublic)
 async def set_consent(
-    case_id: CaseId, body: ConsentSet, session: SessionDep, runtime: RuntimeDep, principal: Caseworker,
+    case_id: CaseId, body: ConsentSet, runtime: RuntimeDep, principal: Caseworker,
 ) -> ConsentPublic:
-    return service.set_consent(session=session, audit=runtime.audit, case_id=case_id, consent_in=body, actor=principal.sub)
+    return await runtime.uow.run(lambda session: service.set_consent(
+        session=session, audit=runtime.audit, case_id=case_id, consent_in=body, actor=principal.sub))
 
 
 @router.get("/cases/{case_id}/consent", response_model=ConsentView)
-async def read_consent(case_id: CaseId, session: SessionDep, runtime: RuntimeDep, principal: Caseworker) -> ConsentView:
-    return service.read_consent(session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub)
+async def read_consent(case_id: CaseId, runtime: RuntimeDep, principal: Caseworker) -> ConsentView:
+    return await runtime.uow.run(lambda session: service.read_consent(
+        session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub))
 
 
 @router.get("/cases/{case_id}/timeline", response_model=Page[TimelineEntryPublic])
 async def read_timeline(
-    case_id: CaseId, session: SessionDep, runtime: RuntimeDep, principal: Caseworker,
+    case_id: CaseId, runtime: RuntimeDep, principal: Caseworker,
     limit: Limit = 100, cursor: str | None = None,
 ) -> dict[str, Any]:
-    return service.read_timeline(session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub,
-                                 limit=limit, cursor=cursor)
+    return await runtime.uow.run(lambda session: service.read_timeline(
+        session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub, limit=limit, cursor=cursor))

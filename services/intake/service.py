@@ -1,5 +1,6 @@
-"""Intake's use cases. Each changes rows, writes its events to the outbox and its audit entry in one transaction,
-then commits. Every read of personal data leaves an audit entry too, committed with the read."""
+"""Intake's use cases. Each is a function of a session: it changes rows, writes its events to the outbox and its
+audit entry in the caller's transaction, and never commits (the route runs it as a unit of `runtime.uow`). Every
+read of personal data leaves an audit entry too, so those reads are units of work as well."""
 
 from __future__ import annotations
 
@@ -69,12 +70,9 @@ NAME_FIELDS = {"full_name", "other_names", "date_of_birth"}
 # ---- cases ------------------------------------------------------------------------------------------------------
 
 def open_case(
-    *, session: Session, vault: CaseVault, audit: AuditTrail, case_in: CaseCreate, actor: str, commit: bool = True,
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_in: CaseCreate, actor: str,
 ) -> CaseCreated:
-    """Open a case under a new data key, index its names, and name the cases that may be the same person.
-
-    `commit=False` leaves the commit to the caller (an idempotent request commits its stored answer with it).
-    """
+    """Open a case under a new data key, index its names, and name the cases that may be the same person."""
     now = datetime.now(UTC)
     case_id = str(uuid.uuid4())
     data_key, wrapped = vault.new_case_key()
@@ -99,8 +97,6 @@ def open_case(
     audit.record(session, actor=actor, action="case.create", target_id=case_id)
     created = CaseCreated(id=case_id, reference=reference, status=domain.OPEN, country=case_in.country, opened_at=now,
                           closed_at=None, updated_at=now, **personal, possible_duplicates=duplicates)
-    if commit:
-        session.commit()
     log.info("case opened", case_id=case_id, possible_duplicates=len(duplicates))
     return created
 
@@ -113,7 +109,6 @@ def find_duplicates(
     terms = vault.name_terms([check.full_name, *check.other_names], check.date_of_birth)
     duplicates = _cases_with_terms(session, [t for kind, t in terms if kind == NAME_DOB_TERM])
     audit.record(session, actor=actor, action="case.duplicate-check")
-    session.commit()
     return duplicates
 
 
@@ -141,7 +136,6 @@ def list_cases(
         if position:
             statement = statement.where(_before(c.opened_at, c.id, position))
         rows = session.execute(statement).all()
-    session.commit()
     page = rows[:limit]
     return {
         "items": [CaseListItem(id=r.id, reference=r.reference, status=r.status, country=r.country, opened_at=r.opened_at)
@@ -257,7 +251,6 @@ def read_case(
     except DecryptionError:
         raise _undecryptable(case) from None
     public = _public(case, _open_fields(session, vault, case, data_key=data_key))
-    session.commit()
     return public, domain.etag(case.id, case.version)
 
 
@@ -287,7 +280,6 @@ def update_case(
     _note(session, case.id, now, "case.updated", {"fields": sorted(given)})  # which fields, never their values
     audit.record(session, actor=actor, action="case.update", target_id=case.id)
     public = _public(case, personal)
-    session.commit()
     return public, domain.etag(case.id, case.version)
 
 
@@ -332,14 +324,14 @@ def close_case(*, session: Session, audit: AuditTrail, case_id: str, actor: str)
         _note(session, case.id, now, "case.closed", {})
         events.publish(session, events.CASE_CLOSED, events.CaseClosed(case_id=case.id, closed_at=now), case_id=case.id)
         audit.record(session, actor=actor, action="case.close", target_id=case.id)
-        session.commit()
     return _summary(case)
 
 
 def erase_case(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str) -> ErasedCase:
     """Erase a case: destroy its data key (every ciphertext of the person becomes unrecoverable), drop its index
     terms, needs, consent and timeline, and every stored Idempotency-Key answer and request fingerprint about it;
-    keep only the reference and the status. Erasing twice changes nothing."""
+    keep only the reference and the status. Erasing twice changes nothing. Once committed, the write-ahead log is
+    truncated before the caller is answered, so the destroyed key leaves the disk too."""
     case = _get_case(session, case_id, lock=True)
     if case.status == domain.ERASED:
         return _erased(case)
@@ -358,8 +350,7 @@ def erase_case(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id
         vault.stored_answers.forget(session, case.id)
     events.publish(session, events.CASE_ERASED, events.CaseErased(case_id=case.id, erased_at=now), case_id=case.id)
     audit.record(session, actor=actor, action="case.erase", target_id=case.id)
-    session.commit()
-    scrub_write_ahead_log(session.get_bind())
+    scrub_write_ahead_log(session)
     log.info("case erased", case_id=case.id)
     return _erased(case)
 
@@ -381,9 +372,7 @@ def add_need(
     events.publish(session, events.NEEDS_ASSESSED, events.NeedsAssessed(
         case_id=case.id, need_id=need.id, category=need_in.category, urgency=need_in.urgency), case_id=case.id)
     audit.record(session, actor=actor, action="needs.add", target_id=case.id)
-    public = _need_public(need, need_in.notes)
-    session.commit()
-    return public
+    return _need_public(need, need_in.notes)
 
 
 def list_needs(
@@ -403,7 +392,6 @@ def list_needs(
         items = [_need_public(n, _open(vault, data_key, NEEDS, "notes_sealed", n.id, n.notes_sealed, case)) for n in page]
     if case.status != domain.ERASED:
         audit.record(session, actor=actor, action="needs.read", target_id=case.id)
-    session.commit()
     return {"items": items, "next_cursor": _encode_position(page[-1].created_at, page[-1].id) if len(rows) > limit else None}
 
 
@@ -427,9 +415,7 @@ def set_consent(*, session: Session, audit: AuditTrail, case_id: str, consent_in
         case_id=case.id, categories=consent_in.categories, share_contact=consent_in.share_contact,
         share_health=consent_in.share_health, expires_on=consent_in.expires_on, recorded_at=now), case_id=case.id)
     audit.record(session, actor=actor, action="consent.set", target_id=case.id)
-    public = ConsentPublic(**fields)
-    session.commit()
-    return public
+    return ConsentPublic(**fields)
 
 
 def read_consent(*, session: Session, audit: AuditTrail, case_id: str, actor: str) -> ConsentView:
@@ -444,7 +430,6 @@ def read_consent(*, session: Session, audit: AuditTrail, case_id: str, actor: st
         current=ConsentPublic.model_validate(current, from_attributes=True) if current else None,
         history=[ConsentPublic.model_validate(r, from_attributes=True) for r in history],
     )
-    session.commit()
     return view
 
 
@@ -465,7 +450,6 @@ def read_timeline(
     rows = session.exec(statement).all()
     if case.status != domain.ERASED:
         audit.record(session, actor=actor, action="timeline.read", target_id=case.id)
-    session.commit()
     page = rows[:limit]
     return {
         "items": [TimelineEntryPublic.model_validate(e, from_attributes=True) for e in page],

@@ -10,6 +10,9 @@ outlives erasure: a partner holding it could link referrals about the same perso
 and one leaked list would tie a clinic's patients to our case records. The referral id is all a partner needs.
 Which partner is calling comes only from the verified token (`partner_id`), never from the request; a referral
 addressed to another partner is answered exactly like one that does not exist (404).
+
+Routes that write (audited reads too) run their use case through `runtime.uow` (kit.db.UnitOfWork); the others
+read through a `ReadSession`.
 """
 
 from __future__ import annotations
@@ -18,12 +21,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlmodel import Session
 
 from kit.auth import Principal, require_partner, require_roles
 from kit.pagination import Page
 from kit.problems import Problem
-from kit.service import Runtime, RuntimeDep, SessionDep
+from kit.service import ReadSession, Runtime, RuntimeDep
 from services.referrals import domain, service
 from services.referrals.domain import Action, Category, Status
 from services.referrals.models import (
@@ -60,15 +62,16 @@ NO_REFERRAL = "There is no referral with this id."
 
 @router.post("/partners", status_code=201, response_model=PartnerPublic)
 async def create_partner(
-    body: PartnerCreate, session: SessionDep, runtime: RuntimeDep, principal: Admin,
+    body: PartnerCreate, runtime: RuntimeDep, principal: Admin,
 ) -> PartnerPublic:
-    partner = service.create_partner(session=session, audit=runtime.audit, partner_in=body, actor=principal.sub)
+    partner = await runtime.uow.run(lambda session: service.create_partner(
+        session=session, audit=runtime.audit, partner_in=body, actor=principal.sub))
     return _partner(partner)
 
 
 @router.get("/partners", response_model=Page[PartnerPublic])
 async def list_partners(
-    session: SessionDep, principal: DirectoryReader, category: Category | None = None, country: str | None = None,
+    session: ReadSession, principal: DirectoryReader, category: Category | None = None, country: str | None = None,
     city: str | None = None, language: str | None = None, active: bool | None = None, limit: Limit = 50,
     cursor: str | None = None,
 ) -> Page[PartnerPublic]:
@@ -80,7 +83,7 @@ async def list_partners(
 
 
 @router.get("/partners/{partner_id}", response_model=PartnerPublic)
-async def get_partner(partner_id: str, session: SessionDep, principal: DirectoryReader) -> PartnerPublic:
+async def get_partner(partner_id: str, session: ReadSession, principal: DirectoryReader) -> PartnerPublic:
     partner = service.get_partner(session=session, partner_id=partner_id)
     if partner is None:
         raise Problem(404, NO_PARTNER, kind="partner-unknown")
@@ -89,10 +92,10 @@ async def get_partner(partner_id: str, session: SessionDep, principal: Directory
 
 @router.patch("/partners/{partner_id}", response_model=PartnerPublic)
 async def update_partner(
-    partner_id: str, body: PartnerUpdate, session: SessionDep, runtime: RuntimeDep, principal: Admin,
+    partner_id: str, body: PartnerUpdate, runtime: RuntimeDep, principal: Admin,
 ) -> PartnerPublic:
-    partner = service.update_partner(session=session, audit=runtime.audit, partner_id=partner_id, changes=body,
-                                     actor=principal.sub)
+    partner = await runtime.uow.run(lambda session: service.update_partner(
+        session=session, audit=runtime.audit, partner_id=partner_id, changes=body, actor=principal.sub))
     if partner is None:
         raise Problem(404, NO_PARTNER, kind="partner-unknown")
     return _partner(partner)
@@ -111,13 +114,13 @@ async def send_referral(request: Request, body: ReferralCreate, runtime: Runtime
 
     # Linked to the case, a refusal too: the fingerprint is computed over the packet, and erasing the case
     # (handlers.case_erased) deletes both.
-    return await runtime.idempotency.run(request, principal=principal.sub, session_factory=runtime.session_factory,
-                                         required=False, action=send, subject=body.case_id)
+    return await runtime.idempotency.run(request, principal=principal.sub, uow=runtime.uow, required=False,
+                                         action=send, subject=body.case_id)
 
 
 @router.get("/referrals", response_model=Page[ReferralPublic])
 async def list_referrals(
-    session: SessionDep, runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None,
+    session: ReadSession, runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None,
     status: Status | None = None, overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> Page[ReferralPublic]:
     views, next_cursor = service.list_referrals(session=session, runtime=runtime, case_id=case_id, status=status,
@@ -127,9 +130,10 @@ async def list_referrals(
 
 @router.get("/referrals/{referral_id}", response_model=ReferralDetail)
 async def read_referral(
-    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: Caseworker,
+    referral_id: str, runtime: RuntimeDep, principal: Caseworker,
 ) -> ReferralDetail:
-    read = service.read_referral(session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub)
+    read = await runtime.uow.run(lambda session: service.read_referral(
+        session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub))
     if read is None:
         raise Problem(404, NO_REFERRAL, kind="referral-not-found")
     return ReferralDetail(**_staff(read).model_dump(), packet=read.packet, decline_reason=read.decline_reason,
@@ -138,9 +142,10 @@ async def read_referral(
 
 @router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic)
 async def cancel_referral(
-    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: Caseworker,
+    referral_id: str, runtime: RuntimeDep, principal: Caseworker,
 ) -> ReferralPublic:
-    view = service.cancel_referral(session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub)
+    view = await runtime.uow.run(lambda session: service.cancel_referral(
+        session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub))
     if view is None:
         raise Problem(404, NO_REFERRAL, kind="referral-not-found")
     return _staff(view)
@@ -151,59 +156,69 @@ async def cancel_referral(
 
 @partner_router.get("/referrals", response_model=Page[PartnerReferral])
 async def partner_referrals(
-    session: SessionDep, runtime: RuntimeDep, principal: PartnerClient, status: Status | None = None,
+    runtime: RuntimeDep, principal: PartnerClient, status: Status | None = None,
     limit: Limit = 50, cursor: str | None = None,
 ) -> Page[PartnerReferral]:
-    views, next_cursor = service.partner_referrals(
+    views, next_cursor = await runtime.uow.run(lambda session: service.partner_referrals(
         session=session, runtime=runtime, partner_id=principal.partner_id, status=status, limit=limit, cursor=cursor,
         actor=principal.sub,
-    )
+    ))
     return Page[PartnerReferral](items=[_for_partner(v) for v in views], next_cursor=next_cursor)
 
 
 @partner_router.get("/referrals/{referral_id}", response_model=PartnerReferral)
 async def partner_referral(
-    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferral:
-    view = service.partner_referral(session=session, runtime=runtime, partner_id=principal.partner_id,
-                                    referral_id=referral_id, actor=principal.sub)
-    return _for_partner(view)
+    view = await runtime.uow.run(lambda session: service.partner_referral(
+        session=session, runtime=runtime, partner_id=principal.partner_id, referral_id=referral_id,
+        actor=principal.sub))
+    return _for_partner(_addressed(view))
 
 
 @partner_router.post("/referrals/{referral_id}/accept", response_model=PartnerReferralSummary)
 async def accept(
-    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
-    return _act(session, runtime, principal, referral_id, Action.ACCEPT)
+    return await _act(runtime, principal, referral_id, Action.ACCEPT)
 
 
 @partner_router.post("/referrals/{referral_id}/decline", response_model=PartnerReferralSummary)
 async def decline(
-    referral_id: str, body: DeclineBody, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, body: DeclineBody, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
-    return _act(session, runtime, principal, referral_id, Action.DECLINE, reason=body.reason)
+    return await _act(runtime, principal, referral_id, Action.DECLINE, reason=body.reason)
 
 
 @partner_router.post("/referrals/{referral_id}/start", response_model=PartnerReferralSummary)
 async def start(
-    referral_id: str, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
-    return _act(session, runtime, principal, referral_id, Action.START)
+    return await _act(runtime, principal, referral_id, Action.START)
 
 
 @partner_router.post("/referrals/{referral_id}/complete", response_model=PartnerReferralSummary)
 async def complete(
-    referral_id: str, body: CompleteBody, session: SessionDep, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, body: CompleteBody, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
-    return _act(session, runtime, principal, referral_id, Action.COMPLETE, outcome=body.outcome,
+    return await _act(runtime, principal, referral_id, Action.COMPLETE, outcome=body.outcome,
                 cost=body.cost_estimate)
 
 
-def _act(session: Session, runtime: Runtime, principal: Principal, referral_id: str, action: Action,
-         **reply: Any) -> PartnerReferralSummary:
-    view = service.partner_act(session=session, runtime=runtime, partner_id=principal.partner_id,
-                               referral_id=referral_id, action=action, actor=principal.sub, **reply)
-    return _summary(view)
+async def _act(runtime: Runtime, principal: Principal, referral_id: str, action: Action,
+               **reply: Any) -> PartnerReferralSummary:
+    view = await runtime.uow.run(lambda session: service.partner_act(
+        session=session, runtime=runtime, partner_id=principal.partner_id, referral_id=referral_id, action=action,
+        actor=principal.sub, **reply))
+    return _summary(_addressed(view))
+
+
+def _addressed(view: service.PartnerView | None) -> service.PartnerView:
+    """The partner's view, or 404 when no such referral is addressed to this partner: the use case audited the
+    attempt and returned None, so that its unit of work commits that entry."""
+    if view is None:
+        raise Problem(404, service.NOT_ADDRESSED, kind="referral-not-found")
+    return view
 
 
 # ---- shaping answers -----------------------------------------------------------------------------------------

@@ -7,30 +7,14 @@ import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlmodel import Session
 
 from kit import logs
-from kit.db import checkpoint_wal
 from kit.service import Runtime, ServiceSpec, create_service_app, serve
-from services.referrals import api, events, handlers, service, vault
+from services.referrals import api, events, handlers, service
 from services.referrals.config import ReferralsSettings
 from services.referrals.models import ReferralsTable, kit_tables
 
 log = logs.get("referrals")
-
-
-def forget_for_good(runtime: Runtime) -> None:
-    """Make a destroyed key gone from the files too, not only from the rows (SQLite, the embedded default).
-
-    The kit's SQLite connections overwrite deleted bytes (`secure_delete`); after a commit that destroyed a key, a
-    checkpoint also truncates the write-ahead log, which still held the key's old page.
-    """
-
-    def _truncate_wal(session: Session) -> None:
-        if session.info.pop(vault.SHREDDED, False):
-            checkpoint_wal(runtime.engine)
-
-    runtime.units.on_commit(_truncate_wal)  # after the commit that holds the shredding, shared or not
 
 
 async def watch(runtime: Runtime) -> None:
@@ -38,7 +22,7 @@ async def watch(runtime: Runtime) -> None:
     interval = runtime.settings.watch_interval_seconds  # type: ignore[attr-defined]
     while True:
         try:
-            service.keep_watch(runtime=runtime)
+            await runtime.uow.run(lambda session: service.keep_watch(session=session, runtime=runtime))
         except Exception as exc:
             log.warning("referrals watch failed, retrying", error_type=type(exc).__name__)
         await asyncio.sleep(interval)
@@ -53,7 +37,6 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[api.router, api.partner_router],
     subscriptions=handlers.subscriptions,
-    on_start=forget_for_good,
     background=[watch],
     published=events.PUBLISHED,
 )

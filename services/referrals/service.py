@@ -1,6 +1,6 @@
-"""Referrals' use cases: each changes rows, writes its events and audit entries in one unit of work, then commits.
-
-The functions under "What intake's events do" run inside a consumer's inbox transaction and never commit.
+"""Referrals' use cases: each is a function of a session that changes rows and writes its events and audit entries
+in the caller's transaction, and never commits: the route runs it as a unit of `runtime.uow`, the bus runs the
+functions under "What intake's events do" inside a consumer's inbox unit.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy import and_, delete, insert, not_, or_
 from sqlalchemy import case as sql_case
@@ -17,7 +17,7 @@ from sqlmodel import Session, func, select
 
 from kit import logs
 from kit.audit import AuditTrail
-from kit.db import dialect_insert
+from kit.db import dialect_insert, scrub_after_commit
 from kit.events import record_event
 from kit.idempotency import Idempotency
 from kit.pagination import decode_cursor, encode_cursor
@@ -65,7 +65,6 @@ def create_partner(*, session: Session, audit: AuditTrail, partner_in: PartnerCr
     session.flush()
     _index_facets(session, partner)
     audit.record(session, actor=actor, action="partner.create", target_id=partner.id)
-    session.commit()
     return partner
 
 
@@ -83,7 +82,6 @@ def update_partner(
     if fields.keys() & {"countries", "cities", "languages"}:
         _index_facets(session, partner)
     audit.record(session, actor=actor, action="partner.update", target_id=partner.id)
-    session.commit()
     return partner
 
 
@@ -144,10 +142,7 @@ class StaffRead(StaffView):
 
 
 def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCreate, actor: str) -> StaffView:
-    """Send a case to a partner with a packet, if the case and its consent allow it.
-
-    Leaves the commit to the caller, so that an Idempotency-Key record joins the same unit of work.
-    """
+    """Send a case to a partner with a packet, if the case and its consent allow it."""
     partner = session.get(Partner, referral_in.partner_id)
     if partner is None:
         raise Problem(404, "There is no partner with this id in the directory.", kind="partner-unknown")
@@ -210,7 +205,6 @@ def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor
         decline_reason=vault.open_reply(runtime.keyring, referral, "decline_reason"),
         outcome=vault.open_reply(runtime.keyring, referral, "outcome"),
     )
-    session.commit()
     return read
 
 
@@ -222,9 +216,7 @@ def cancel_referral(*, session: Session, runtime: Runtime, referral_id: str, act
     now = now_utc()
     _move(session, runtime.audit, referral, _next(referral, Action.CANCEL), actor=actor,
           audit_action="referral.cancel", now=now)
-    view = _staff_view(referral, session.get(KnownCase, referral.case_id), now, overdue_after(runtime))
-    session.commit()
-    return view
+    return _staff_view(referral, session.get(KnownCase, referral.case_id), now, overdue_after(runtime))
 
 
 def overdue_after(runtime: Runtime) -> timedelta:
@@ -268,35 +260,35 @@ def partner_referrals(
         packet = _reveal(session, runtime, referral, case, now)
         runtime.audit.record(session, actor=actor, action="partner.referral.read", target_id=referral.id)
         views.append(PartnerView(referral, packet_available=packet is not None, packet=packet))
-    session.commit()
     return views, next_cursor
 
 
 def partner_referral(
     *, session: Session, runtime: Runtime, partner_id: str, referral_id: str, actor: str,
-) -> PartnerView:
-    """One referral addressed to this partner, with its packet while consent covers it; the read is audited."""
+) -> PartnerView | None:
+    """One referral addressed to this partner, with its packet while consent covers it; the read is audited.
+    None (the attempt audited) when no such referral is addressed to this partner."""
     row = session.exec(_with_case(select(Referral, KnownCase)).where(
         Referral.id == referral_id, Referral.partner_id == partner_id)).first()
     if row is None:
-        _deny(session, runtime.audit, actor, referral_id)
+        return _deny(session, runtime.audit, actor, referral_id)
     referral, case = row
     packet = _reveal(session, runtime, referral, case, now_utc())
     runtime.audit.record(session, actor=actor, action="partner.referral.read", target_id=referral.id)
-    session.commit()
     return PartnerView(referral, packet_available=packet is not None, packet=packet)
 
 
 def partner_act(
     *, session: Session, runtime: Runtime, partner_id: str, referral_id: str, action: Action, actor: str,
     reason: str | None = None, outcome: str | None = None, cost: Money | None = None,
-) -> PartnerView:
-    """Accept, decline (with a reason), start or complete (with an outcome and a cost estimate) a referral."""
+) -> PartnerView | None:
+    """Accept, decline (with a reason), start or complete (with an outcome and a cost estimate) a referral.
+    None (the attempt audited) when no such referral is addressed to this partner."""
     assert action in domain.PARTNER_ACTIONS
     referral = session.exec(select(Referral).where(
         Referral.id == referral_id, Referral.partner_id == partner_id).with_for_update()).first()
     if referral is None:
-        _deny(session, runtime.audit, actor, referral_id)
+        return _deny(session, runtime.audit, actor, referral_id)
     new_status = _next(referral, action)
     if action is Action.DECLINE and reason:
         vault.seal_reply(runtime.keyring, referral, "decline_reason", reason)
@@ -308,19 +300,17 @@ def partner_act(
     now = now_utc()
     _move(session, runtime.audit, referral, new_status, actor=actor, audit_action=f"partner.referral.{action}", now=now)
     available = _packet_available(referral, session.get(KnownCase, referral.case_id), now.date())
-    session.commit()
     return PartnerView(referral, packet_available=available)
 
 
-def _deny(session: Session, audit: AuditTrail, actor: str, referral_id: str) -> NoReturn:
-    """Unknown and someone else's referral look the same to a partner (404); the attempt is audited."""
+def _deny(session: Session, audit: AuditTrail, actor: str, referral_id: str) -> None:
+    """Unknown and someone else's referral look the same to a partner (the route answers 404 for both); the
+    attempt is audited, and kept: the use case returns None instead of raising, so its unit of work commits."""
     try:
         target: str | None = str(uuid.UUID(referral_id))
     except ValueError:
         target = None
     audit.record(session, actor=actor, action="partner.referral.denied", target_id=target)
-    session.commit()
-    raise Problem(404, NOT_ADDRESSED, kind="referral-not-found")
 
 
 # ---- the lifecycle and the packet, shared by the use cases above ---------------------------------------------
@@ -502,7 +492,7 @@ def forget_case(session: Session, audit: AuditTrail, *, case_id: str, now: datet
     (computed over the packets), are deleted.
     """
     if answers.forget(session, case_id):
-        session.info[vault.SHREDDED] = True  # their old bytes leave the write-ahead log too (main.forget_for_good)
+        scrub_after_commit(session)  # their old bytes leave the write-ahead log too
     case = note_case_status(session, case_id=case_id, status=CaseStatus.ERASED, now=now)
     case.consent_recorded_at = None
     case.consent_categories = []
@@ -529,19 +519,18 @@ def _known_case(session: Session, case_id: str, now: datetime) -> KnownCase:
 # ---- the watch: what time alone changes ----------------------------------------------------------------------
 
 
-def keep_watch(*, runtime: Runtime) -> int:
+def keep_watch(*, session: Session, runtime: Runtime) -> int:
     """Destroy the packets whose consent has expired, and refresh the overdue gauge; returns how many went."""
     now = now_utc()
-    with runtime.transaction() as session:
-        expired = session.exec(_with_case(select(Referral, KnownCase)).where(
-            Referral.packet_key.is_not(None),  # type: ignore[union-attr]
-            KnownCase.consent_expires_on < now.date(),  # type: ignore[operator]
-        )).all()
-        withdrawn = 0
-        for referral, case in expired:
-            reason = _packet_gap(referral, case, now.date())
-            if reason:
-                _withdraw(session, runtime.audit, referral, reason, now)
-                withdrawn += 1
-        metrics.OVERDUE.set(count_overdue(session=session, now=now, after=overdue_after(runtime)))
+    expired = session.exec(_with_case(select(Referral, KnownCase)).where(
+        Referral.packet_key.is_not(None),  # type: ignore[union-attr]
+        KnownCase.consent_expires_on < now.date(),  # type: ignore[operator]
+    )).all()
+    withdrawn = 0
+    for referral, case in expired:
+        reason = _packet_gap(referral, case, now.date())
+        if reason:
+            _withdraw(session, runtime.audit, referral, reason, now)
+            withdrawn += 1
+    metrics.OVERDUE.set(count_overdue(session=session, now=now, after=overdue_after(runtime)))
     return withdrawn

@@ -262,7 +262,7 @@ async def test_nobody_connects_without_the_right_password(server, tmp_path):
 
 def bare_bus(service: str, js) -> Bus:  # noqa: ANN001
     """kit.bus's stream and consumer provisioning, on an already connected JetStream context."""
-    bus = Bus(service=service, url="", engine=None, session_factory=None, tables=None)  # type: ignore[arg-type]
+    bus = Bus(service=service, url="", uow=None, tables=None)  # type: ignore[arg-type]
     bus.js = js
     return bus
 
@@ -336,12 +336,13 @@ class ServiceNode:
         self.engine = db.make_engine(f"sqlite:///{db_path}")
         metadata.create_all(self.engine)
         self.factory = db.make_session_factory(self.engine)
+        self.uow = db.UnitOfWork(self.engine, self.factory)
         subs = [
             Subscription(producer=producer, durable=durable,
                          handlers={SAMPLE_SUBJECT[producer]: self._handler(durable)})
             for producer, durable in PROCESSES[service].consumes.items()
         ]
-        self.bus = Bus(service=service, url=url, engine=self.engine, session_factory=self.factory, tables=self.tables,
+        self.bus = Bus(service=service, url=url, uow=self.uow, tables=self.tables,
                        subscriptions=subs, options=BusOptions(ack_wait=5, relay_poll_seconds=0.2,
                                                               idle_fetches_before_check=2),
                        nkey_seed_file=seed)

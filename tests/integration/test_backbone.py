@@ -45,11 +45,11 @@ async def test_event_written_while_nats_is_down_is_delivered_once_when_it_return
     await producer.bus.start()
     await consumer.bus.start()
     try:
-        first = producer.write_note()
+        first = await producer.write_note()
         await wait_for(lambda: consumer.applied().get(first) == 1)
 
         embedded_nats.kill()
-        down_ids = [producer.write_note() for _ in range(5)]  # the API keeps working: commits succeed
+        down_ids = [await producer.write_note() for _ in range(5)]  # the API keeps working: commits succeed
         await asyncio.sleep(0.5)
         assert producer.unpublished() == 5
 
@@ -67,7 +67,7 @@ async def test_a_relay_that_republishes_after_a_crash_is_deduplicated(nats_url, 
     producer = Node("backbone", database_url_factory("producer"), nats_url)
     await producer.bus.start()
     try:
-        producer.write_note()
+        await producer.write_note()
         await wait_for(lambda: producer.unpublished() == 0)
         # A crash between the PubAck and marking the row sent: the row is published again on restart.
         with producer.engine.begin() as conn:
@@ -85,7 +85,7 @@ async def test_a_redelivered_event_changes_nothing(nats_url, database_url_factor
     await producer.bus.start()
     await consumer.bus.start()
     try:
-        note = producer.write_note()
+        note = await producer.write_note()
         await wait_for(lambda: consumer.applied().get(note) == 1)
         with producer.engine.connect() as conn:
             raw = conn.execute(producer.tables.outbox.select()).mappings().one()["envelope"]
@@ -119,7 +119,7 @@ async def test_a_consumer_killed_before_ack_gets_the_event_again_and_applies_it_
     await producer.bus.start()
     await consumer.bus.start()
     try:
-        note = producer.write_note()
+        note = await producer.write_note()
         await wait_for(lambda: consumer.applied().get(note) == 1)
         await consumer.bus.stop()
     finally:
@@ -142,8 +142,8 @@ async def test_a_poison_event_is_parked_and_the_next_one_is_processed(nats_url, 
     await producer.bus.start()
     await consumer.bus.start()
     try:
-        poison = producer.write_note(poison=True)
-        good = producer.write_note()
+        poison = await producer.write_note(poison=True)
+        good = await producer.write_note()
         await wait_for(lambda: consumer.applied().get(good) == 1)
         parked = await wait_for(consumer.dead_letters, timeout=20)
         assert parked[0]["event_id"] and parked[0]["deliveries"] == 3

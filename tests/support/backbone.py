@@ -16,7 +16,10 @@ SUBJECT = "rehab.backbone.note.created"
 
 
 class Node:
-    """One process's worth of kit: a database with the kit tables plus one table, and a bus."""
+    """One process's worth of kit: a database with the kit tables plus one table, its unit of work, and a bus.
+
+    Writes go through the unit of work as a service's do (the bus's inbox, marks and dead letters too), so these
+    tests prove the path production runs."""
 
     def __init__(self, name: str, db_url: str, nats_url: str, *, subscriptions: bool = False, max_deliver: int = 3) -> None:
         self.metadata = MetaData()
@@ -24,20 +27,23 @@ class Node:
         self.notes = Table("notes", self.metadata, Column("id", String(36), primary_key=True), Column("applied", Integer))
         self.engine = db.make_engine(db_url)
         self.metadata.create_all(self.engine)  # a throwaway test database
-        self.factory = db.make_session_factory(self.engine)
+        self.uow = db.UnitOfWork(self.engine, db.make_session_factory(self.engine))
         subs = [Subscription(producer="backbone", durable=f"{name}-backbone", handlers={SUBJECT: self.apply})] if subscriptions else []
-        self.bus = Bus(service=name, url=nats_url, engine=self.engine, session_factory=self.factory, tables=self.tables,
+        self.bus = Bus(service=name, url=nats_url, uow=self.uow, tables=self.tables,
                        subscriptions=subs, options=BusOptions(max_deliver=max_deliver, ack_wait=2, relay_poll_seconds=0.2,
                                                               idle_fetches_before_check=2))
         self.fail_ids: set[str] = set()
 
-    def write_note(self, *, poison: bool = False) -> str:
+    async def write_note(self, *, poison: bool = False) -> str:
+        """A use case's write: the change and its event in one unit of work (which wakes the relay once committed)."""
         note_id = str(uuid.uuid4())
-        with db.transaction(self.factory) as session:
+
+        def write(session: Session) -> None:
             session.execute(insert(self.notes).values(id=note_id, applied=0))
             record_event(session, self.tables, source="/test/backbone", type=SUBJECT, subject=note_id,
                          data={"note_id": note_id, "poison": poison})
-        self.bus.wake()
+
+        await self.uow.run(write)
         return note_id
 
     def apply(self, session: Session, event: Envelope) -> None:
@@ -50,13 +56,13 @@ class Node:
             session.execute(insert(self.notes).values(id=note_id, applied=1))
 
     def applied(self) -> dict[str, int]:
-        with db.transaction(self.factory) as session:
+        with self.uow.read() as session:
             return {r.id: r.applied for r in session.execute(select(self.notes))}
 
     def unpublished(self) -> int:
-        with db.transaction(self.factory) as session:
+        with self.uow.read() as session:
             return len(session.execute(select(self.tables.outbox.c.seq).where(self.tables.outbox.c.published_at.is_(None))).all())
 
     def dead_letters(self) -> list:
-        with db.transaction(self.factory) as session:
+        with self.uow.read() as session:
             return list(session.execute(select(self.tables.dead_letters)).mappings())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kit import db
 from services.funds import events
 from services.funds.models import Disbursement, Payment
 from tests.support.apps import bearer
@@ -191,7 +192,7 @@ async def test_the_lifecycle_moves_money_through_the_ledger_and_is_announced_and
     assert desk.audit_actions(paid["id"]) == ["disbursement.request", "disbursement.approve", "disbursement.pay"]
     assert desk.audit_actions(rejected["id"])[-1] == "disbursement.reject"
     assert desk.audit_actions(voided["id"])[-1] == "disbursement.void"
-    with desk.runtime.transaction() as session:
+    with db.transaction(desk.runtime.session_factory) as session:
         assert desk.runtime.audit.verify(session)["ok"]
 
     listed = await desk.client.get("/api/funds/disbursements", params={"status": "paid"}, headers=desk.finance)

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
+from kit import db
 from services.funds.models import Payment, Transfer
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ def test_ten_concurrent_payments_of_one_disbursement_pay_it_once(books):
     with ThreadPoolExecutor(WORKERS) as pool:
         outcomes = Counter(pool.map(lambda _: books.act("pay", disbursement, actor="finance-anna"), range(10)))
     assert outcomes == {"paid": 1, "already-paid": 9}
-    with books.runtime.transaction() as session:
+    with db.transaction(books.runtime.session_factory) as session:
         assert session.execute(select(func.count()).select_from(Payment)).scalar_one() == 1
         assert session.execute(select(func.count()).select_from(Transfer)
                                .where(Transfer.kind == "post")).scalar_one() == 1

@@ -11,6 +11,7 @@ import nats.js.errors
 import pytest
 from sqlalchemy import select
 
+from kit import db
 from services.funds import handlers
 from services.funds.models import CaseView, CostEstimate
 
@@ -23,7 +24,7 @@ def completed(referral_id: str, case_id: str, cost: dict | None) -> dict:
 
 
 def case_status(desk, case_id: str) -> str | None:
-    with desk.runtime.transaction() as session:
+    with db.transaction(desk.runtime.session_factory) as session:
         return session.execute(select(CaseView.status).where(CaseView.case_id == case_id)).scalar()
 
 

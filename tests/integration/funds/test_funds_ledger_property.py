@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from kit import db
 from services.funds import domain, ledger, money
 
 pytestmark = pytest.mark.integration
@@ -75,7 +76,7 @@ def test_the_ledger_balances_after_every_step(books, budget, steps):
             assert outcome == expected(action, status, amount, available), (action, status, amount, available)
             if outcome in ("approved", "rejected", "voided", "paid"):
                 model[disbursement][0] = outcome
-        with books.runtime.transaction() as session:
+        with db.transaction(books.runtime.session_factory) as session:
             held = ledger.balances(session, grant.id)
         assert domain.ledger_breaks(budget=budget, balances=held) == []
         assert held["committed"] == sum(a for s, a in model.values() if s == "approved")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from kit import migrations
+from kit import db, migrations
 from services.funds.main import SPEC
 from services.funds.models import LedgerAccount, Payment, Transfer, new_id
 
@@ -38,7 +38,7 @@ def test_transfers_and_payments_are_append_only_and_a_second_payment_is_refused(
     disbursement = books.request(books.case(), grant, amount="40.00")
     assert books.act("approve", disbursement) == "approved"
     assert books.act("pay", disbursement) == "paid"
-    with books.runtime.transaction() as session:
+    with db.transaction(books.runtime.session_factory) as session:
         payment = session.execute(select(Payment)).scalars().one()
         post = session.get(Transfer, payment.transfer_id)
     edits = [
@@ -48,14 +48,14 @@ def test_transfers_and_payments_are_append_only_and_a_second_payment_is_refused(
         text("DELETE FROM payments WHERE id = :id").bindparams(id=payment.id),
     ]
     for edit in edits:
-        with pytest.raises(DBAPIError, match="append-only"), books.runtime.transaction() as session:
+        with pytest.raises(DBAPIError, match="append-only"), db.transaction(books.runtime.session_factory) as session:
             session.execute(edit)
-    with pytest.raises(IntegrityError), books.runtime.transaction() as session:
+    with pytest.raises(IntegrityError), db.transaction(books.runtime.session_factory) as session:
         session.execute(insert(Payment).values(
             id=new_id(), disbursement_id=disbursement, transfer_id=post.id, method="cash", reference="AGAIN",
             paid_by="finance-anna", paid_at=payment.paid_at))
     # no account below zero, whatever the code above the database does
-    with pytest.raises(IntegrityError), books.runtime.transaction() as session:
+    with pytest.raises(IntegrityError), db.transaction(books.runtime.session_factory) as session:
         session.execute(update(LedgerAccount).where(LedgerAccount.grant_id == grant.id,
                                                     LedgerAccount.name == "available")
                         .values(debits_minor=LedgerAccount.credits_minor + 1))
@@ -77,7 +77,7 @@ def test_ledger_check_passes_a_sound_ledger_and_fails_on_any_break(books):
     assert f"ok     {other.code}" in ok.stdout
 
     # someone edits a cached balance behind the ledger's back (the CHECK allows it: it stays non-negative)
-    with books.runtime.transaction() as session:
+    with db.transaction(books.runtime.session_factory) as session:
         session.execute(update(LedgerAccount).where(LedgerAccount.grant_id == sound.id,
                                                     LedgerAccount.name == "available")
                         .values(credits_minor=LedgerAccount.credits_minor + 5000))

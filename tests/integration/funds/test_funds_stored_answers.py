@@ -8,13 +8,15 @@ import uuid
 
 import pytest
 from sqlalchemy import select
+from kit import db
+
 
 pytestmark = pytest.mark.integration
 
 
 def _stored_keys(desk) -> set[str]:  # noqa: ANN001
     table = desk.runtime.tables.idempotency
-    with desk.runtime.transaction() as session:
+    with db.transaction(desk.runtime.session_factory) as session:
         return set(session.execute(select(table.c.key)).scalars())
 
 

@@ -237,6 +237,21 @@ async def test_a_retried_create_with_an_idempotency_key_opens_one_case(intake: I
     assert len(listed) == 1
 
 
+async def test_a_create_answers_with_the_new_case_s_etag_and_location_with_or_without_an_idempotency_key(
+        intake: Intake):
+    plain = await intake.client.post("/api/intake/cases", json={"full_name": "Ян Жук"}, headers=intake.caseworker)
+    keyed_headers = {**intake.caseworker, "Idempotency-Key": "create-with-headers"}
+    keyed = await intake.client.post("/api/intake/cases", json={"full_name": "Янка Жук"}, headers=keyed_headers)
+    replayed = await intake.client.post("/api/intake/cases", json={"full_name": "Янка Жук"}, headers=keyed_headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    for created in (plain, keyed, replayed):
+        assert created.status_code == 201
+        case_id = created.json()["id"]
+        assert created.headers["location"] == f"/api/intake/cases/{case_id}"
+        read = await intake.read(case_id)
+        assert created.headers["etag"] == read.headers["etag"]  # the version just created: If-Match works with it
+
+
 async def test_the_schema_matches_the_migrations(intake: Intake):
     migrations.check(intake.engine, SPEC.migrations_dir)  # raises on any difference
     paths = (await intake.client.get("/openapi.json")).json()["paths"]

@@ -28,7 +28,7 @@ async def test_concurrent_creates_never_share_a_reference(intake: Intake):
         start.wait()
         references = []
         for i in range(6):
-            with runtime.session_factory() as session:
+            with db.transaction(runtime.session_factory) as session:  # as another process would: its own commit
                 case = service.open_case(session=session, vault=vault, audit=runtime.audit, actor=f"cw-{worker}",
                                          case_in=CaseCreate(full_name=f"Person {worker} {i}"))
                 references.append(case.reference)

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from kit.crypto import Keyring
+from kit.crypto import Keyring, add_key_to_file
 from kit import migrations
 from kit.db import is_sqlite, make_engine
 from services.intake import manage
@@ -34,7 +34,8 @@ NAME = "Гражына Вішнеўская-Кірык"
 
 
 def _rotate(settings: IntakeSettings) -> None:
-    """`rehab keys rotate`, as the CLI runs it: configured by the environment only."""
+    """`rehab keys rotate`, as the CLI runs it: a KEK added, then intake's part, configured by the environment only."""
+    add_key_to_file(settings.kek_path)
     env = {"REHAB_STATE_DIR": str(settings.state_dir), "REHAB_SECRETS_DIR": str(settings.secrets_dir),
            "REHAB_INTAKE_DATABASE_URL": settings.database_url}
     result = CliRunner().invoke(manage.app, ["keys", "rotate"], env=env)

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from kit.auth import TokenIssuer
 from kit.events import Envelope
 from kit.service import Runtime
+from services.referrals import service
 from services.referrals.config import ReferralsSettings
 from services.referrals.main import create_app
 from tests.support.apps import bearer, running
@@ -138,6 +139,10 @@ class Desk:
 
     def session(self) -> Session:
         return self.runtime.session_factory()
+
+    async def watch(self) -> int:
+        """What the background watch does every few seconds (`main.watch`), once."""
+        return await self.runtime.uow.run(lambda session: service.keep_watch(session=session, runtime=self.runtime))
 
     async def audit_trail(self, target_id: str | None = None) -> list[tuple[str, str]]:
         """(actor, action) of the audit entries, oldest first, as an auditor reads them; the chain must verify."""

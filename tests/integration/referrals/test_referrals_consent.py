@@ -12,7 +12,6 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text, update
 
-from services.referrals import service
 from services.referrals.models import KnownCase, Referral
 from tests.integration.referrals.desk import DURABLE, people
 
@@ -153,11 +152,11 @@ async def test_an_expired_consent_hides_the_packet_when_read_and_on_the_watch(de
         assert session.get(Referral, read_first).packet_key is None
         assert session.get(Referral, left_alone).packet_key is not None
 
-    assert service.keep_watch(runtime=desk.runtime) == 1
+    assert await desk.watch() == 1
     with desk.session() as session:
         swept = session.get(Referral, left_alone)
         assert swept.packet_key is None and swept.packet_withdrawn == "consent-expired"
-    assert service.keep_watch(runtime=desk.runtime) == 0
+    assert await desk.watch() == 0
     refused = await desk.refer(case, medical, packet=BARE_PACKET)
     assert refused.status_code == 409 and refused.json()["type"].endswith("/consent-expired")
 

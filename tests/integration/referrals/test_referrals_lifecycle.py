@@ -156,7 +156,7 @@ async def test_referrals_nobody_answered_are_flagged_overdue_and_counted(desk):
     assert [r["id"] for r in not_late["items"]] == [fresh]
 
     assert (await desk.partner_step(partner, waiting_long, "accept")).status_code == 200
-    service.keep_watch(runtime=desk.runtime)  # what the background watch does every minute
+    await desk.watch()  # what the background watch does every minute
     assert REGISTRY.get_sample_value("rehab_referrals_overdue") == 0
 
     page = (await desk.client.get("/api/referrals/referrals?limit=2", headers=desk.caseworker())).json()

@@ -1,8 +1,10 @@
 """kit.idempotency: request fingerprints are keyed HMACs that survive a KEK rotation, stored answers are linked to
-the case they are about and deleted with it, and expired keys are purged by a clock, not by chance."""
+the case they are about and deleted with it, expired keys are purged by a clock, not by chance, and every step runs
+as a unit of the process's unit of work (claim, action with its stored answer, release)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Iterator
@@ -13,11 +15,11 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from pydantic import ValidationError
-from sqlalchemy import MetaData, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
 
 from kit import problems
 from kit.crypto import Keyring
-from kit.db import make_engine, make_session_factory, transaction
+from kit.db import UnitOfWork, make_engine, make_session_factory, transaction
 from kit.idempotency import Idempotency
 from kit.problems import Problem
 from kit.settings import ServiceSettings
@@ -26,6 +28,7 @@ from kit.tables import KitTables
 metadata = MetaData()
 tables = KitTables(metadata)
 T = tables.idempotency
+effects = Table("effects", metadata, Column("n", Integer, primary_key=True), Column("case_id", String(64)))
 BODY = b'{"full_name":"Ales Bialiatski","date_of_birth":"1962-09-25"}'
 
 
@@ -43,30 +46,38 @@ def idempotency(ring: Keyring) -> Idempotency:
                        fingerprint_keys=ring.derived_keys("idempotency-fingerprint"))
 
 
-def app_for(idem: Idempotency, factory: Any) -> FastAPI:
+def app_for(idem: Idempotency, factory: Any, *, required: bool = True) -> FastAPI:
     app = FastAPI()
     problems.install(app)
+    uow = UnitOfWork(factory.kw["bind"], factory)
 
     @app.post("/cases")
     async def create(request: Request) -> Any:
         case_id = request.headers.get("x-case", "case-1")
 
-        def action(_session: Any) -> tuple[int, Any]:
+        def action(session: Any) -> tuple[int, Any]:
             if request.headers.get("x-refuse"):
-                raise Problem(409, "refused", kind="refused")
+                raise Problem(int(request.headers["x-refuse"]), "refused", kind="refused")
+            session.execute(insert(effects).values(case_id=case_id))  # the effect commits with the stored answer
             return 201, {"id": case_id, "full_name": "Ales Bialiatski"}
 
         subject = request.headers.get("x-subject") or (lambda answer: answer.get("id"))
-        return await idem.run(request, principal="cw", session_factory=factory, required=True, action=action,
-                              subject=subject)
+        return await idem.run(request, principal="cw", uow=uow, required=required, action=action, subject=subject,
+                              headers=lambda answer: {"Location": f"/cases/{answer['id']}"})
 
     return app
 
 
-async def post(app: FastAPI, key: str, body: bytes = BODY, **headers: str) -> httpx.Response:
+async def post(app: FastAPI, key: str | None, body: bytes = BODY, **headers: str) -> httpx.Response:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        return await client.post("/cases", content=body, headers={"Idempotency-Key": key, **headers})
+        sent = {"Idempotency-Key": key} if key is not None else {}
+        return await client.post("/cases", content=body, headers={**sent, **headers})
+
+
+def effects_done(factory: Any) -> list[str]:
+    with transaction(factory) as session:
+        return list(session.execute(select(effects.c.case_id)).scalars())
 
 
 def rows(factory: Any) -> list[dict[str, Any]]:
@@ -109,7 +120,7 @@ async def test_answers_and_refusals_are_linked_to_their_case_and_forgotten_with_
     idem = idempotency(ring_of("k1"))
     app = app_for(idem, factory)
     assert (await post(app, "created", **{"x-case": "case-1"})).status_code == 201  # linked by the answer's id
-    assert (await post(app, "refused", **{"x-refuse": "1", "x-subject": "case-1"})).status_code == 409  # by the caller
+    assert (await post(app, "refused", **{"x-refuse": "409", "x-subject": "case-1"})).status_code == 409  # by the caller
     assert (await post(app, "other", **{"x-case": "case-2"})).status_code == 201
     assert {r["key"]: r["subject_id"] for r in rows(factory)} == {
         "created": "case-1", "refused": "case-1", "other": "case-2"}
@@ -142,3 +153,111 @@ def test_retention_is_a_setting_of_at_least_a_day():
         ServiceSettings(idempotency_retention_hours=23)
     with pytest.raises(ValueError):
         Idempotency(tables, [os.urandom(32)], fingerprint_keys=[os.urandom(32)], retention=timedelta(hours=1))
+
+
+async def test_an_answer_is_given_once_and_replayed_with_its_headers_and_its_effect_done_once(factory):
+    app = app_for(idempotency(ring_of("k1")), factory)
+    first = await post(app, "a")
+    assert first.status_code == 201 and first.headers["location"] == "/cases/case-1"
+    assert "idempotent-replayed" not in first.headers
+    replay = await post(app, "a")
+    assert replay.status_code == 201 and replay.json() == first.json()
+    assert replay.headers["idempotent-replayed"] == "true" and replay.headers["location"] == "/cases/case-1"
+    assert effects_done(factory) == ["case-1"]
+    [row] = rows(factory)
+    assert row["state"] == "done" and row["status_code"] == 201
+
+
+async def test_a_key_is_needed_when_required_and_must_be_well_formed(factory):
+    app = app_for(idempotency(ring_of("k1")), factory)
+    missing = await post(app, None)
+    assert missing.status_code == 400 and missing.json()["type"].endswith("/idempotency-key-missing")
+    for bad in (" ", "k" * 201):
+        assert (await post(app, bad)).json()["type"].endswith("/idempotency-key-invalid")
+    assert rows(factory) == [] and effects_done(factory) == []
+
+
+async def test_without_a_key_when_not_required_the_action_runs_each_time_and_nothing_is_stored(factory):
+    app = app_for(idempotency(ring_of("k1")), factory, required=False)
+    for _ in range(2):
+        answer = await post(app, None)
+        assert answer.status_code == 201 and answer.headers["location"] == "/cases/case-1"
+    assert effects_done(factory) == ["case-1", "case-1"] and rows(factory) == []
+
+
+async def test_another_request_under_the_same_key_is_refused_and_one_in_flight_is_told_to_wait(factory):
+    app = app_for(idempotency(ring_of("k1")), factory)
+    await post(app, "a")
+    other = await post(app, "a", body=BODY.replace(b"1962", b"1963"))
+    assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused")
+
+    with transaction(factory) as session:  # as if the first request with key "a" were still running
+        session.execute(update(T).values(state="in_flight", status_code=None, body=None))
+    waiting = await post(app, "a")
+    assert waiting.status_code == 409 and waiting.headers["retry-after"] == "1"
+    assert effects_done(factory) == ["case-1"] and rows(factory)[0]["state"] == "in_flight"
+
+
+async def test_a_claim_left_by_a_crash_expires_after_its_lease(factory):
+    app = app_for(idempotency(ring_of("k1")), factory)
+    await post(app, "a", **{"x-refuse": "503"})  # released: nothing stored
+    assert rows(factory) == []
+    idem = idempotency(ring_of("k1"))
+    app = app_for(idem, factory)
+    first = await post(app, "c")
+    with transaction(factory) as session:  # as if the process died after its claim, long ago
+        session.execute(update(T).values(state="in_flight", status_code=None, body=None,
+                                         created_at=datetime.now(UTC) - idem.lease - timedelta(seconds=1)))
+    again = await post(app, "c")
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers and again.json() == first.json()
+    assert len(effects_done(factory)) == 2
+
+
+async def test_refusals_are_stored_and_replayed_but_invalid_requests_and_failures_are_not(factory):
+    app = app_for(idempotency(ring_of("k1")), factory)
+    refused = await post(app, "conflict", **{"x-refuse": "409"})
+    replayed = await post(app, "conflict")  # the same request: the refusal again, the action not run
+    assert refused.status_code == replayed.status_code == 409
+    assert replayed.headers["idempotent-replayed"] == "true" and "location" not in replayed.headers
+    assert replayed.headers["content-type"] == "application/problem+json" and replayed.json() == refused.json()
+    for status in ("400", "422", "500"):
+        assert (await post(app, f"not-{status}", **{"x-refuse": status})).status_code == int(status)
+    assert [r["key"] for r in rows(factory)] == ["conflict"] and effects_done(factory) == []
+    retried = await post(app, "not-422")  # nothing was stored: the retry runs
+    assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
+
+
+async def test_concurrent_requests_of_one_process_with_one_key_act_once_and_all_get_the_answer(factory):
+    app = app_for(idempotency(ring_of("k1")), factory)
+    answers = await asyncio.gather(*(post(app, "same") for _ in range(5)))
+    assert {a.status_code for a in answers} == {201} and len({a.text for a in answers}) == 1
+    assert sum("idempotent-replayed" in a.headers for a in answers) == 4
+    assert effects_done(factory) == ["case-1"]
+
+
+async def test_a_rotation_while_running_seals_new_answers_under_the_new_kek_and_a_retired_one_is_refused_clearly(
+        factory, tmp_path):
+    """The keys come from the live keyring: after a rotation picked up from the file, new answers are sealed under
+    the new KEK (so retiring the old one loses nothing stored since); an answer whose KEK was retired is a clear
+    refusal, never a 500 and never the request run again."""
+    from kit.crypto import add_key_to_file, remove_key_from_file
+    from kit.secrets import KEK_FILE, ensure_secrets
+
+    ensure_secrets(tmp_path / "secrets")
+    kek_file = tmp_path / "secrets" / KEK_FILE
+    ring = Keyring.from_file(kek_file)
+    app = app_for(Idempotency(tables, lambda: ring.derived_keys("idempotency"),
+                              fingerprint_keys=lambda: ring.derived_keys("idempotency-fingerprint")), factory)
+    first = await post(app, "before", **{"x-case": "a"})
+    old = ring.active
+    new = add_key_to_file(kek_file)
+    assert ring.active == new  # picked up without a restart
+    second = await post(app, "after", **{"x-case": "b"})
+    remove_key_from_file(kek_file, old)
+    replay_after = await post(app, "after", **{"x-case": "b"})
+    replay_before = await post(app, "before", **{"x-case": "a"})
+    assert first.status_code == second.status_code == 201
+    assert replay_after.status_code == 201 and replay_after.json() == second.json()
+    assert replay_before.status_code in (409, 422)  # refused: never run twice, never a 500
+    assert replay_before.headers["content-type"] == "application/problem+json"
+    assert effects_done(factory) == ["a", "b"]

@@ -1,0 +1,143 @@
+"""UnitOfWork: units share one COMMIT, each is answered only once it is on disk, a failing unit is undone alone,
+a unit never commits itself, and what comes after the commit (hooks, the write-ahead log scrub) comes before the
+answer."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from kit.db import UnitOfWork, make_engine, make_session_factory, scrub_after_commit
+
+metadata = MetaData()
+notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("text", String, unique=True))
+
+
+@pytest.fixture
+def uow(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    metadata.create_all(engine)
+    commits = []
+    event.listen(engine, "commit", lambda conn: commits.append(conn))
+    unit_of_work = UnitOfWork(engine, make_session_factory(engine))
+    unit_of_work.commits = commits  # type: ignore[attr-defined]
+    yield unit_of_work
+    engine.dispose()
+
+
+def committed_texts(uow: UnitOfWork) -> list[str]:
+    with uow.read() as session:
+        return sorted(session.execute(select(notes.c.text)).scalars())
+
+
+def add(text: str):
+    def work(session):
+        session.execute(insert(notes).values(text=text))
+        # What a caller is answered must already be readable by anyone else: it was committed first.
+        return text
+    return work
+
+
+async def test_units_that_arrive_together_share_one_commit_and_each_gets_its_result(uow):
+    results = await asyncio.gather(*(uow.run(add(f"n{i}")) for i in range(10)))
+    assert results == [f"n{i}" for i in range(10)]
+    assert committed_texts(uow) == sorted(f"n{i}" for i in range(10))
+    assert len(uow.commits) == 1
+
+
+async def test_a_result_is_given_only_once_its_transaction_is_committed(uow):
+    async def add_and_look(text: str) -> list[str]:
+        await uow.run(add(text))
+        return committed_texts(uow)
+
+    seen = await asyncio.gather(*(add_and_look(f"m{i}") for i in range(5)))
+    for i, texts in enumerate(seen):
+        assert f"m{i}" in texts
+
+
+async def test_a_failing_unit_is_undone_alone_and_gets_its_own_error(uow):
+    def fails(session):
+        session.execute(insert(notes).values(text="half-done"))
+        raise ValueError("refused")
+
+    outcomes = await asyncio.gather(uow.run(add("a")), uow.run(fails), uow.run(add("a")), uow.run(add("b")),
+                                    return_exceptions=True)
+    assert outcomes[0] == "a" and outcomes[3] == "b"
+    assert isinstance(outcomes[1], ValueError)
+    assert type(outcomes[2]).__name__ == "IntegrityError"  # the same text twice: only the second is refused
+    assert committed_texts(uow) == ["a", "b"]
+
+
+async def test_a_unit_that_commits_is_refused_and_undone(uow):
+    def commits(session):
+        session.execute(insert(notes).values(text="mine"))
+        session.commit()
+
+    with pytest.raises(RuntimeError, match="never commits"):
+        await uow.run(commits)
+    assert await uow.run(add("next")) == "next"
+    assert committed_texts(uow) == ["next"]
+
+
+async def test_a_unit_may_roll_back_its_own_work_and_go_on(uow):
+    await uow.run(add("taken"))
+
+    def tries_then_settles(session):
+        try:
+            session.execute(insert(notes).values(text="taken"))
+        except IntegrityError:
+            session.rollback()  # its own savepoint only
+        session.execute(insert(notes).values(text="instead"))
+        return "settled"
+
+    assert await uow.run(tries_then_settles) == "settled"
+    assert committed_texts(uow) == ["instead", "taken"]
+
+
+async def test_commit_hooks_run_after_the_shared_commit_and_before_the_caller_is_answered(uow):
+    seen_at_hook: list[list[str]] = []
+
+    def hook(session):
+        if session.info.pop("marked", False):
+            seen_at_hook.append(committed_texts(uow))
+
+    uow.on_commit(hook)
+
+    def marked(session):
+        session.execute(insert(notes).values(text="x"))
+        session.info["marked"] = True
+        return True
+
+    assert await uow.run(marked)
+    assert seen_at_hook == [["x"]]
+
+
+async def test_a_scrubbing_unit_is_answered_after_the_write_ahead_log_is_truncated(uow):
+    wal = Path(uow.engine.url.database + "-wal")
+    await uow.run(add("kept"))
+    assert wal.stat().st_size > 0
+
+    def destroys(session):
+        session.execute(notes.delete().where(notes.c.text == "kept"))
+        scrub_after_commit(session)
+
+    await uow.run(destroys)
+    assert wal.stat().st_size == 0 and committed_texts(uow) == []
+
+
+async def test_a_unit_that_reads_sees_the_work_of_the_units_before_it(uow):
+    counts = await asyncio.gather(
+        uow.run(add("p")),
+        uow.run(lambda session: session.execute(select(func.count()).select_from(notes)).scalar_one()),
+    )
+    assert counts[1] == 1
+
+
+async def test_a_read_session_keeps_nothing(uow):
+    with uow.read() as session:
+        session.execute(insert(notes).values(text="never"))
+    assert committed_texts(uow) == []
