@@ -15,8 +15,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, Engine, Table, func, select, tuple_, update
 from sqlalchemy.orm import Session
+
+from kit.db import transaction
 
 NONCE_BYTES = 12
 _WRAP_AAD = b"rehab:data-key:v1"
@@ -266,7 +267,7 @@ def rewrap_table(session_factory: Callable[[], Session], table: Table | WrappedK
     while True:
         done, after = 0, None
         while True:
-            with _transaction(session_factory) as session:
+            with transaction(session_factory) as session:
                 query = (select(*keys, kid, blob)
                          .where(kid.is_not(None), blob.is_not(None), kid != keyring.active)
                          .order_by(*keys).limit(batch))
@@ -304,18 +305,6 @@ def rewrap_table(session_factory: Callable[[], Session], table: Table | WrappedK
         if done == 0:
             return total
 
-
-@contextmanager
-def _transaction(factory: Callable[[], Session]) -> Iterator[Session]:
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 class BlindIndex:

@@ -1,13 +1,4 @@
-"""idempotency keys: subject_id, keyed fingerprints
-
-- `idempotency_keys.subject_id` (indexed): the id of the case a stored Idempotency-Key answer is about, in clear,
-  so that erasing the case deletes the answer and its request fingerprint without opening anything (an answer
-  sealed before a KEK rotation and a restart no longer opens under the keys the service derives).
-- Fingerprints become keyed HMACs (kit.idempotency) instead of plain SHA-256 hashes of the request, which anyone
-  with a list of released prisoners could recompute offline from a name and a birth date.
-- Every row already stored is deleted: its fingerprint is such a plain hash, and its answer cannot be linked to
-  a case without opening it. They are at most 48 hours (the retention) of replay protection: a client retrying
-  a request sent before the upgrade with the same key gets it treated as new.
+"""idempotency keys: subject_id, keyed fingerprints (kit.table_changes.idempotency_subject_id_upgrade)
 
 Revision ID: c1c551d9d8ea
 Revises: a630e10abad9
@@ -15,9 +6,7 @@ Create Date: 2026-12-02 13:31:48.181195
 """
 from typing import Sequence, Union
 
-from alembic import op
-import sqlalchemy as sa
-import sqlmodel
+from kit.table_changes import idempotency_subject_id_downgrade, idempotency_subject_id_upgrade
 
 
 revision: str = 'c1c551d9d8ea'
@@ -27,16 +16,8 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    # Nothing stored before is kept (see above).
-    op.execute("DELETE FROM idempotency_keys")
-    with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('subject_id', sa.String(length=64), nullable=True))
-        batch_op.create_index(batch_op.f('ix_idempotency_keys_subject_id'), ['subject_id'], unique=False)
+    idempotency_subject_id_upgrade()
 
 
 def downgrade() -> None:
-    # The older code compares plain hashes: the keyed fingerprints stored since would only answer 422.
-    op.execute("DELETE FROM idempotency_keys")
-    with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_idempotency_keys_subject_id'))
-        batch_op.drop_column('subject_id')
+    idempotency_subject_id_downgrade()
