@@ -6,24 +6,20 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.system import ADMIN_PASSWORD, PROCESSES, STAFF_PASSWORD, System, eventually, sign_in
+from tests.support.system import (
+    ADMIN_PASSWORD,
+    PROCESSES,
+    STAFF_PASSWORD,
+    System,
+    eventually,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def system(tmp_path: Path):  # noqa: ANN201
-    running = System(tmp_path)
-    try:
-        running.start()
-        yield running
-    finally:
-        running.cleanup()
 
 
 def test_metrics_ports_and_a_service_down_under_rehab_up(system: System) -> None:

@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -28,16 +27,6 @@ NEED_NOTE = "Xanthopsia-Quibble clinic follow-up"
 PACKET_NOTE = "Brambleknot-Oxide prefers mornings"
 PAYEE_ACCOUNT = "LT601010012345678901"
 SECRETS = [NAME, NAME_CYRILLIC, PHONE, SAFETY_NOTE, NEED_NOTE, PACKET_NOTE, PAYEE_ACCOUNT, "Qwillfeather", "Квілфезер"]
-
-
-@pytest.fixture
-def system(tmp_path: Path):  # noqa: ANN201
-    running = System(tmp_path)
-    try:
-        running.start()
-        yield running
-    finally:
-        running.cleanup()
 
 
 def test_the_whole_story_through_the_gateway(system: System) -> None:
