@@ -177,8 +177,8 @@ async def read_session(request: Request) -> AsyncIterator[Session]:
     """A read-only session for one request (`uow.read()`: committed rows, never the write lock, never committed).
     A route that writes, an audited read included, runs its use case through `await runtime.uow.run(...)` instead.
 
-    Async on purpose: FastAPI runs sync dependencies on a thread pool, and a thread hop per request costs more
-    than the short SQLite transactions it would wrap (see PERF.md). Any app whose `state.runtime` has a `uow`
+    Async on purpose: FastAPI runs sync dependencies on a thread pool, and a thread hop per request (a few hundred
+    microseconds under load) costs more than the short SQLite read it wraps. Any app whose `state.runtime` has a `uow`
     (every service, the gateway) can use it.
     """
     with request.app.state.runtime.uow.read() as session:
