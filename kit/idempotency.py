@@ -62,7 +62,7 @@ class Idempotency:
         # Lists, or functions giving the current lists (`lambda: keyring.derived_keys(...)`), so that a running
         # process seals under a KEK rotated in meanwhile, not under the one of its start.
         self._sealing_keys = sealing_keys
-        if not self._keys or not self._fingerprint_keys_now(fingerprint_keys):
+        if not _now(sealing_keys) or not _now(fingerprint_keys):
             raise ValueError("idempotency needs a sealing key and a fingerprint key")
         # Fingerprint keys are derived from the KEKs like the sealing keys (`Keyring.derived_keys`), the active one
         # first: it computes new fingerprints, and a stored one matches when it equals the request's HMAC under any
@@ -156,15 +156,11 @@ class Idempotency:
     @property
     def _keys(self) -> list[bytes]:
         """The sealing keys in force: the first seals; all are tried when opening (answers from before a rotation)."""
-        return self._sealing_keys() if callable(self._sealing_keys) else self._sealing_keys
+        return _now(self._sealing_keys)
 
     @property
     def _fingerprint_keys(self) -> list[bytes]:
-        return self._fingerprint_keys_now(self._fingerprint_key_source)
-
-    @staticmethod
-    def _fingerprint_keys_now(source: Keys) -> list[bytes]:
-        return source() if callable(source) else source
+        return _now(self._fingerprint_key_source)
 
     def forget(self, session: Session, subject: str) -> int:
         """Delete every stored answer and fingerprint about `subject` (a case being erased), in the caller's
@@ -253,6 +249,11 @@ class Idempotency:
     def _release(self, session: Session, principal: str, key: str) -> None:
         session.execute(delete(self.table).where(
             self.table.c.principal == principal, self.table.c.key == key, self.table.c.state == "in_flight"))
+
+
+def _now(keys: Keys) -> list[bytes]:
+    """The keys in force: the list given, or what the function given answers now (the live keyring's)."""
+    return keys() if callable(keys) else keys
 
 
 def _subject_of(subject: Subject, stored: Any) -> str | None:
