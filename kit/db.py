@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -221,6 +222,8 @@ class UnitOfWork:
                 except Exception as exc:  # its own savepoint is rolled back; the others go on
                     if not future.done():
                         future.set_exception(exc)
+                    if _connection_lost(conn, exc):
+                        raise  # the shared transaction died with it: every unit of the batch fails with this error
                     continue
                 finally:
                     session.close()
@@ -262,6 +265,12 @@ class UnitOfWork:
             _truncate_wal(conn.connection.driver_connection)
         except Exception as exc:  # committed all the same; the next checkpoint takes the old pages out
             _log.warning("write-ahead log not truncated", error_type=type(exc).__name__)
+
+
+def _connection_lost(conn: Connection, exc: Exception) -> bool:
+    """The database went away under a unit (a restart, a crash, a broken socket). The units after it would fail on
+    the dead transaction with a misleading "rollback first" error (a 500); they get the real cause instead (a 503)."""
+    return conn.invalidated or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 # On a unit's session while its function runs: a commit there is refused (the unit of work releases the savepoint).
