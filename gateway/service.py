@@ -18,8 +18,9 @@ from gateway import domain
 from gateway.models import ApiClient, User
 from kit.audit import AuditTrail
 from kit.auth import PARTNER_ROLE
-from kit.pagination import decode_cursor, encode_cursor
-from kit.problems import Problem
+from kit.db import get_or_raise
+from kit.errors import Conflict, NotFound
+from kit.pagination import keyset_page
 
 UNKNOWN_ACTOR = "unknown"
 
@@ -40,16 +41,13 @@ def add_user(*, session: Session, audit: AuditTrail, username: str, roles: list[
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise Problem(409, "A user with this user name already exists.", kind="username-taken") from None
+        raise Conflict("A user with this user name already exists.", code="username-taken") from None
     audit.record(session, actor=actor, action="user.create", target_id=user.id)
     return user
 
 
 def get_user(*, session: Session, user_id: str) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise Problem(404, "There is no such user.", kind="user-not-found")
-    return user
+    return get_or_raise(session, User, user_id, NotFound("There is no such user.", code="user-not-found"))
 
 
 def find_user(*, session: Session, username: str) -> User | None:
@@ -63,8 +61,7 @@ def set_user_disabled(*, session: Session, audit: AuditTrail, user_id: str, disa
         enabled = session.exec(select(User).where(User.disabled == False))  # noqa: E712
         enabled_admins = {u.id for u in enabled if "admin" in u.roles}
         if domain.removes_last_admin(enabled_admin_ids=enabled_admins, user_id=user.id):
-            raise Problem(409, "This is the last enabled admin; enable or create another admin first.",
-                          kind="last-admin")
+            raise Conflict("This is the last enabled admin; enable or create another admin first.", code="last-admin")
     if user.disabled != disabled:
         user.disabled = disabled
         session.add(user)
@@ -95,12 +92,7 @@ def set_password(*, session: Session, audit: AuditTrail, user_id: str, password_
 
 def list_users(*, session: Session, limit: int, cursor: str | None) -> tuple[list[User], str | None]:
     """Users by user name, a page at a time."""
-    query = select(User).order_by(User.username).limit(limit + 1)
-    if cursor:
-        query = query.where(User.username > decode_cursor(cursor))
-    users = list(session.exec(query))
-    next_cursor = encode_cursor(users[limit - 1].username) if len(users) > limit else None
-    return users[:limit], next_cursor
+    return keyset_page(session, select(User), order=[User.username], limit=limit, cursor=cursor)
 
 
 def count_users(*, session: Session) -> int:
@@ -126,9 +118,7 @@ def add_client(*, session: Session, audit: AuditTrail, client_id: str, partner_i
 
 def revoke_client(*, session: Session, audit: AuditTrail, client_id: str, actor: str) -> ApiClient:
     """Revoke a client: no new tokens, and its current tokens stop working at the gateway."""
-    client = session.get(ApiClient, client_id)
-    if client is None:
-        raise Problem(404, "There is no such API client.", kind="client-not-found")
+    client = get_or_raise(session, ApiClient, client_id, NotFound("There is no such API client.", code="client-not-found"))
     if client.revoked_at is None:
         client.revoked_at = now_utc()
         session.add(client)
@@ -138,12 +128,7 @@ def revoke_client(*, session: Session, audit: AuditTrail, client_id: str, actor:
 
 def list_clients(*, session: Session, limit: int, cursor: str | None) -> tuple[list[ApiClient], str | None]:
     """Clients by id, a page at a time."""
-    query = select(ApiClient).order_by(ApiClient.client_id).limit(limit + 1)
-    if cursor:
-        query = query.where(ApiClient.client_id > decode_cursor(cursor))
-    clients = list(session.exec(query))
-    next_cursor = encode_cursor(clients[limit - 1].client_id) if len(clients) > limit else None
-    return clients[:limit], next_cursor
+    return keyset_page(session, select(ApiClient), order=[ApiClient.client_id], limit=limit, cursor=cursor)
 
 
 # --- sign-in -----------------------------------------------------------------------------------------------------
@@ -229,5 +214,5 @@ def bootstrap_admin(*, session: Session, audit: AuditTrail, password_hash: str) 
     try:
         return add_user(session=session, audit=audit, username="admin", roles=["admin"], password_hash=password_hash,
                         actor="system")
-    except Problem:
+    except Conflict:
         return None

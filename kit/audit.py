@@ -21,8 +21,7 @@ from sqlmodel import Session
 from kit import context
 from kit.auth import Principal, require_roles
 from kit.db import lock_for_chain
-from kit.problems import Problem
-from kit.pagination import Page, decode_cursor, encode_cursor
+from kit.pagination import Page, keyset_page
 from kit.tables import KitTables
 
 GENESIS = "0" * 64
@@ -70,21 +69,15 @@ class AuditTrail:
         return {"ok": True, "entries": count, "first_bad": None}
 
     def page(self, session: Session, *, target_id: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-        query = select(self.table).order_by(self.table.c.seq).limit(limit + 1)
+        query = select(self.table)
         if target_id:
             query = query.where(self.table.c.target_id == target_id)
-        if cursor:
-            position = decode_cursor(cursor)
-            if not position.isdigit():
-                raise Problem(400, "The cursor is not one this API gave out.", kind="invalid-cursor")
-            query = query.where(self.table.c.seq > int(position))
-        rows = list(session.execute(query).mappings())
+        rows, next_cursor = keyset_page(session, query, order=[self.table.c.seq], limit=limit, cursor=cursor)
         items = [
-            {"id": r["id"], "at": (r["at"] if r["at"].tzinfo else r["at"].replace(tzinfo=UTC)).isoformat(),
-             "actor": r["actor"], "action": r["action"], "target_id": r["target_id"], "request_id": r["request_id"]}
-            for r in rows[:limit]
+            {"id": r.id, "at": (r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)).isoformat(),
+             "actor": r.actor, "action": r.action, "target_id": r.target_id, "request_id": r.request_id}
+            for r in rows
         ]
-        next_cursor = encode_cursor(str(rows[limit - 1]["seq"])) if len(rows) > limit else None
         return {"items": items, "next_cursor": next_cursor}
 
 

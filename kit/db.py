@@ -14,14 +14,16 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from kit import logs
+from kit.errors import NotFound
 
 T = TypeVar("T")
+M = TypeVar("M")
 _log = logs.get("db")
 
 
@@ -119,6 +121,15 @@ def checkpoint_wal(engine: Engine) -> None:
 
 def _truncate_wal(sqlite_connection: Any) -> None:
     sqlite_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def get_or_raise(session: Session, model: type[M], key: Any, missing: NotFound) -> M:
+    """The one "not found" convention: `session.get(model, key)` where absence is normal (None), this where it is
+    the caller's mistake (the domain's NotFound, answered 404)."""
+    found = session.get(model, key)
+    if found is None:
+        raise missing
+    return found
 
 
 def ping(engine: Engine) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -55,6 +56,26 @@ class Envelope(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:
         return cls.model_validate_json(raw)
+
+
+class Publisher:
+    """The one way a service publishes: `publish(session, SUBJECT, Payload(...), about=aggregate_id)` in a use case
+    writes the event to the outbox in the unit of work's transaction; the relay sends it once that commits. A service
+    builds one in its `events.py` from its source and the payload model of each subject it publishes (the same map
+    documents its events), and a payload that is not its subject's is refused before anything is written."""
+
+    def __init__(self, source: str, published: Mapping[str, type[BaseModel]], tables: KitTables) -> None:
+        self.source = source
+        self.published = published
+        self.tables = tables
+
+    def __call__(self, session: Session, subject: str, payload: BaseModel, *, about: str) -> Envelope:
+        expected = self.published.get(subject)
+        if expected is None or not isinstance(payload, expected):
+            carries = expected.__name__ if expected else "nothing: it is not one of this service's subjects"
+            raise TypeError(f"{subject} carries {carries}, not {type(payload).__name__}")
+        return record_event(session, self.tables, source=self.source, type=subject, subject=about,
+                            data=payload.model_dump(mode="json"))
 
 
 def record_event(

@@ -37,7 +37,8 @@ from sqlmodel import Session
 
 from kit import crypto
 from kit.db import UnitOfWork, dialect_insert
-from kit.problems import Problem
+from kit.errors import DomainError
+from kit.problems import Problem, as_problem
 from kit.tables import KitTables
 
 HEADER = "Idempotency-Key"
@@ -131,7 +132,8 @@ class Idempotency:
 
         try:
             status, encoded = await uow.run(act)
-        except Problem as problem:
+        except (Problem, DomainError) as refusal:
+            problem = refusal if isinstance(refusal, Problem) else as_problem(refusal)
             if problem.status in (400, 422) or problem.status >= 500:
                 await uow.run(lambda session: self._release(session, principal, key))
             else:

@@ -1,15 +1,28 @@
-"""Cursor pagination: `?limit=&cursor=` → `{"items": [...], "next_cursor": null | "..."}`."""
+"""Cursor pagination, one way everywhere: `?limit=&cursor=` → `{"items": [...], "next_cursor": null | "..."}`.
+
+A list is ordered by a sort column and a unique id (`order`), and a cursor is the position of the last row given
+out: the next page is the rows beyond it, as one range of the index on those two columns (keyset pagination: a
+page costs the same on the first page and the thousandth, and a row written meanwhile neither repeats nor hides
+another). The cursor is opaque to clients: base64 of the position's values as JSON.
+"""
 
 from __future__ import annotations
 
 import base64
-from typing import Generic, TypeVar
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import DateTime, Integer, String, TypeDecorator, literal, tuple_
+from sqlalchemy.sql import ColumnElement, Select
+from sqlmodel import Session
 
-from kit.problems import Problem
+from kit.errors import BadCursor
 
 T = TypeVar("T")
+Position = tuple[Any, ...]
 
 
 class Page(BaseModel, Generic[T]):
@@ -17,12 +30,64 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None
 
 
-def encode_cursor(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+def keyset_page(
+    session: Session, query: Select, *, order: Sequence[Any], limit: int, cursor: str | None,
+    descending: bool = False, key: Callable[[Any], Position] | None = None,
+) -> tuple[list[Any], str | None]:
+    """One page of `query` in `order` (ascending, or newest first with `descending`), continuing after `cursor`;
+    with the cursor of the next page, or None on the last. Rows are ORM objects when the query selects one entity,
+    row tuples otherwise; `key` gives a row's position when it is not the `order` columns' attributes of the row
+    (a query of several entities)."""
+    if cursor:
+        query = query.where(beyond(order, read_cursor(cursor, order), descending=descending))
+    ordering = [column.desc() if descending else column.asc() for column in order]
+    result = session.execute(query.order_by(*ordering).limit(limit + 1))
+    rows = list(result.scalars() if _one_entity(query) else result.all())
+    position_of = key or (lambda row: tuple(getattr(row, column.key) for column in order))
+    return rows[:limit], (cursor_after(position_of(rows[limit - 1])) if len(rows) > limit else None)
 
 
-def decode_cursor(cursor: str) -> str:
+def beyond(order: Sequence[Any], position: Position, *, descending: bool = False) -> ColumnElement[bool]:
+    """Rows after `position` in `order`, as one row-value comparison an index on the columns answers as a range."""
+    values = [literal(value, column.type) for column, value in zip(order, position, strict=True)]
+    return (tuple_(*order) < tuple_(*values)) if descending else (tuple_(*order) > tuple_(*values))
+
+
+def cursor_after(position: Position) -> str:
+    """The cursor for the page after a row at `position`."""
+    values = [_aware(v).isoformat() if isinstance(v, datetime) else v for v in position]
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def read_cursor(cursor: str, order: Sequence[Any]) -> Position:
+    """The position a cursor holds, each value of its column's type; BadCursor (400) for one not given out here."""
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except Exception as exc:
-        raise Problem(400, "The cursor is not one this API gave out.", kind="invalid-cursor") from exc
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(order):
+            raise BadCursor
+        return tuple(_typed(value, column) for value, column in zip(values, order, strict=True))
+    except (ValueError, TypeError, UnicodeDecodeError) as error:
+        raise BadCursor from error
+
+
+def _typed(value: Any, column: Any) -> Any:
+    kind = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
+    if isinstance(kind, DateTime):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise BadCursor
+        return moment
+    if isinstance(kind, Integer) and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(kind, String) and isinstance(value, str):
+        return value
+    raise BadCursor
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # stored as UTC; SQLite gives it back naive
+
+
+def _one_entity(query: Select) -> bool:
+    described = query.column_descriptions
+    return len(described) == 1 and isinstance(described[0]["type"], type) and described[0].get("entity") is not None

@@ -13,7 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kit import logs
+from kit import errors, logs
 
 PROBLEM_TYPE_BASE = "https://rehab.support/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -105,10 +105,39 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[s
     return detail, described
 
 
+# Each kind of domain refusal, and the one HTTP status that answers it.
+DOMAIN_STATUS: dict[type[errors.DomainError], int] = {
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Invalid: 422,
+    errors.Refused: 403,
+    errors.Stale: 412,
+    errors.BadCursor: 400,
+    errors.Unreadable: 500,
+}
+
+
+def status_of(error: errors.DomainError) -> int:
+    for kind in type(error).__mro__:
+        if kind in DOMAIN_STATUS:
+            return DOMAIN_STATUS[kind]
+    return 500
+
+
+def as_problem(error: errors.DomainError) -> Problem:
+    """The answer to a domain refusal."""
+    return Problem(status_of(error), error.detail, kind=error.code, extra=error.extra)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.detail, kind=exc.kind, title=exc.title, headers=exc.headers, extra=exc.extra)
+
+    @app.exception_handler(errors.DomainError)
+    async def _domain(_request: Request, exc: errors.DomainError) -> JSONResponse:
+        problem = as_problem(exc)
+        return problem_response(problem.status, problem.detail, kind=problem.kind, extra=problem.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,48 @@
+"""What a use case or a domain rule refuses, in the domain's words. Use cases and domain functions raise these and
+know nothing of HTTP; `kit.problems` answers each kind with its one status (the only place that maps them).
+
+`code` is the stable name a client can branch on (`case-closed`, `grant-code-taken`); it becomes the problem's
+`type`. `detail` is for a person to read and never quotes personal data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    def __init__(self, detail: str, *, code: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    """The thing named does not exist (or the caller may not know that it does)."""
+
+
+class Conflict(DomainError):
+    """The thing exists, but its state does not allow this now (closed, already paid, taken)."""
+
+
+class Invalid(DomainError):
+    """The request is well formed, but its values break a rule (a currency that is not the grant's)."""
+
+
+class Refused(DomainError):
+    """A rule of duties forbids this person this action on this thing (four-eyes)."""
+
+
+class Stale(DomainError):
+    """The caller's copy is out of date (If-Match no longer matches)."""
+
+
+class BadCursor(DomainError):
+    """A page cursor this API did not give out."""
+
+    def __init__(self) -> None:
+        super().__init__("The cursor is not one this API gave out.", code="invalid-cursor")
+
+
+class Unreadable(DomainError):
+    """Stored data could not be decrypted: an incident, logged by id; the caller learns only that."""

@@ -1,0 +1,82 @@
+"""kit.pagination: every list pages the same way — a cursor continues exactly after the last row given, in either
+direction, with rows written meanwhile neither repeated nor skipped, and a cursor not given out is a 400."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from kit.errors import BadCursor
+from kit.pagination import cursor_after, keyset_page, read_cursor
+
+
+class Row(SQLModel, table=True):
+    __tablename__ = "pagination_rows"
+    id: str = Field(primary_key=True)
+    at: datetime
+    rank: int
+
+
+@pytest.fixture
+def session(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    SQLModel.metadata.create_all(engine, tables=[Row.__table__])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with Session(engine) as session:
+        # Two rows share every moment: the id breaks the tie.
+        session.add_all(Row(id=f"r{i:02}", at=start + timedelta(minutes=i // 2), rank=i) for i in range(11))
+        session.commit()
+        yield session
+
+
+def walk(session, **how):
+    seen, cursor = [], None
+    while True:
+        rows, cursor = keyset_page(session, select(Row), limit=3, cursor=cursor, **how)
+        seen.append([r.id for r in rows])
+        if cursor is None:
+            return seen
+
+
+def test_pages_continue_after_the_last_row_in_either_direction(session):
+    oldest_first = walk(session, order=[Row.at, Row.id])
+    newest_first = walk(session, order=[Row.at, Row.id], descending=True)
+    assert [i for page in oldest_first for i in page] == [f"r{i:02}" for i in range(11)]
+    assert [i for page in newest_first for i in page] == [f"r{i:02}" for i in reversed(range(11))]
+    assert [len(page) for page in oldest_first] == [3, 3, 3, 2]
+
+
+def test_a_row_written_between_pages_is_neither_repeated_nor_shifting_the_next_page(session):
+    first, cursor = keyset_page(session, select(Row), order=[Row.rank, Row.id], limit=4, cursor=None)
+    session.add(Row(id="r-early", at=datetime(2025, 1, 1, tzinfo=UTC), rank=-1))  # lands before the cursor
+    session.commit()
+    second, _ = keyset_page(session, select(Row), order=[Row.rank, Row.id], limit=4, cursor=cursor)
+    assert [r.rank for r in first] == [0, 1, 2, 3]
+    assert [r.rank for r in second] == [4, 5, 6, 7]
+
+
+def test_rows_of_several_columns_page_with_a_key(session):
+    query = select(Row.id, Row.rank).where(Row.rank >= 5)
+    rows, cursor = keyset_page(session, query, order=[Row.rank, Row.id], limit=2, cursor=None)
+    rest, _ = keyset_page(session, query, order=[Row.rank, Row.id], limit=10, cursor=cursor)
+    assert [r.rank for r in rows] == [5, 6] and [r.rank for r in rest] == [7, 8, 9, 10]
+
+
+@pytest.mark.parametrize("cursor", [
+    "not base64 at all!", cursor_after(("2026-01-01T00:00:00",)), cursor_after(("yesterday", "r01")),
+    cursor_after((5, "r01")), cursor_after(("2026-01-01T00:00:00", "r01")),  # no time zone: not one we gave out
+    "W10",  # []
+])
+def test_a_cursor_not_given_out_here_is_refused(cursor):
+    with pytest.raises(BadCursor):
+        read_cursor(cursor, [Row.at, Row.id])
+
+
+def test_a_cursor_holds_typed_values():
+    moment = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert read_cursor(cursor_after((moment, "r01")), [Row.at, Row.id]) == (moment, "r01")
+    assert read_cursor(cursor_after((7, "r01")), [Row.rank, Row.id]) == (7, "r01")
+    with pytest.raises(BadCursor):
+        read_cursor(cursor_after((True, "r01")), [Row.rank, Row.id])
