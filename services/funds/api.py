@@ -17,11 +17,11 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from kit.auth import Principal, require_roles
+from kit.errors import Refused
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.pagination import Page
-from kit.problems import Problem
 from kit.service import ReadSession, RuntimeDep
-from services.funds import reports, service
+from services.funds import domain, reports, service
 from services.funds.models import (
     CostEstimatePublic,
     DisbursementCreate,
@@ -96,11 +96,11 @@ async def request_disbursement(request: Request, body: DisbursementCreate, runti
 @router.get("/disbursements", response_model=Page[DisbursementPublic])
 async def list_disbursements(
     session: ReadSession, principal: Staff,
-    status: Literal["requested", "approved", "rejected", "voided", "paid"] | None = None,
+    status: domain.StatusName | None = None,
     case_id: uuid.UUID | None = None, grant_id: uuid.UUID | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> Page[DisbursementPublic]:
     if "finance" not in principal.roles and case_id is None:
-        raise Problem(403, "Caseworkers list the disbursements of one case: pass its case_id.", kind="forbidden")
+        raise Refused("Caseworkers list the disbursements of one case: pass its case_id.", code="forbidden")
     return service.list_disbursements(session=session, status=status, case_id=str(case_id) if case_id else None,
                                       grant_id=str(grant_id) if grant_id else None, limit=limit, cursor=cursor)
 

@@ -6,11 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Literal, get_args
 
-from kit.problems import Problem
+from kit.errors import Conflict, Refused
 from services.funds.money import format_amount
 
-CATEGORIES = ("medical", "psychological", "relocation", "legal", "housing", "employment", "financial")
+# What aid is for: the one list (request bodies, grants' terms, estimates that can be paid for all read it).
+Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+
+# What funds knows of a case, in the order a case moves through them (it never moves back).
+CASE_STATES = ("open", "closed", "erased")
 
 
 # ---- disbursements ---------------------------------------------------------------------------------------------
@@ -23,6 +29,12 @@ class Status(StrEnum):
     PAID = "paid"
 
 
+# A status as a request names it (`?status=`).
+StatusName = Literal[tuple(s.value for s in Status)]  # type: ignore[valid-type]
+
+# The statuses in which a disbursement holds its referral's cost estimate.
+ACTIVE = (Status.REQUESTED, Status.APPROVED, Status.PAID)
+
 # action → (the states it may start from, the state it leads to). Paid, rejected and voided are final.
 TRANSITIONS: dict[str, tuple[frozenset[Status], Status]] = {
     "approve": (frozenset({Status.REQUESTED}), Status.APPROVED),
@@ -34,15 +46,15 @@ _PAST = {"approve": "approved", "reject": "rejected", "void": "voided", "pay": "
 
 
 def next_status(current: str, action: str) -> Status:
-    """The state `action` leads to from `current`, or 409 saying why it cannot happen."""
+    """The state `action` leads to from `current`, or a Conflict saying why it cannot happen."""
     allowed, target = TRANSITIONS[action]
     if current not in allowed:
         if current == Status.PAID:
-            raise Problem(409, f"This disbursement is already paid; it cannot be {_PAST[action]} (again).",
-                          kind="already-paid")
+            raise Conflict(f"This disbursement is already paid; it cannot be {_PAST[action]} (again).",
+                           code="already-paid")
         if current == target:
-            raise Problem(409, f"This disbursement is already {current}.", kind="invalid-transition")
-        raise Problem(409, f"A disbursement that is {current} cannot be {_PAST[action]}.", kind="invalid-transition")
+            raise Conflict(f"This disbursement is already {current}.", code="invalid-transition")
+        raise Conflict(f"A disbursement that is {current} cannot be {_PAST[action]}.", code="invalid-transition")
     return target
 
 
@@ -53,8 +65,8 @@ def releases_commitment(current: str, action: str) -> bool:
 
 def check_four_eyes(*, requester: str, approver: str) -> None:
     if requester == approver:
-        raise Problem(403, "Four-eyes rule: the person who requested a disbursement cannot approve it; "
-                           "another member of the finance staff must.", kind="four-eyes")
+        raise Refused("Four-eyes rule: the person who requested a disbursement cannot approve it; "
+                      "another member of the finance staff must.", code="four-eyes")
 
 
 @dataclass(frozen=True)
@@ -68,25 +80,25 @@ class GrantTerms:
 
 def check_approval(*, grant: GrantTerms, category: str, amount_minor: int, currency: str, available_minor: int,
                    case_status: str | None, today: date) -> None:
-    """Everything an approval needs besides four-eyes; the first rule broken is refused with 409 naming it."""
+    """Everything an approval needs besides four-eyes; the first rule broken is refused (a Conflict) by name."""
     if case_status is None:
-        raise Problem(409, "The case of this disbursement is not known to funds.", kind="case-unknown")
-    if case_status in ("closed", "erased"):
-        raise Problem(409, f"The case of this disbursement is {case_status}; no aid can be approved for it.",
-                      kind=f"case-{case_status}")
+        raise Conflict("The case of this disbursement is not known to funds.", code="case-unknown")
+    if case_status in CASE_STATES[1:]:  # closed or erased
+        raise Conflict(f"The case of this disbursement is {case_status}; no aid can be approved for it.",
+                       code=f"case-{case_status}")
     if not grant.starts_on <= today <= grant.ends_on:
-        raise Problem(409, f"Grant {grant.code} runs from {grant.starts_on} to {grant.ends_on}; "
-                           f"today ({today}) is outside that period.", kind="grant-period")
+        raise Conflict(f"Grant {grant.code} runs from {grant.starts_on} to {grant.ends_on}; "
+                       f"today ({today}) is outside that period.", code="grant-period")
     if category not in grant.categories:
-        raise Problem(409, f"Grant {grant.code} does not fund {category} aid "
-                           f"(it funds: {', '.join(grant.categories)}).", kind="grant-category")
+        raise Conflict(f"Grant {grant.code} does not fund {category} aid "
+                       f"(it funds: {', '.join(grant.categories)}).", code="grant-category")
     if currency != grant.currency:
-        raise Problem(409, f"Grant {grant.code} is in {grant.currency}, the disbursement in {currency}.",
-                      kind="currency-mismatch")
+        raise Conflict(f"Grant {grant.code} is in {grant.currency}, the disbursement in {currency}.",
+                       code="currency-mismatch")
     if available_minor < amount_minor:
-        raise Problem(409, f"Grant {grant.code} has {format_amount(available_minor, currency)} {currency} available, "
-                           f"less than the {format_amount(amount_minor, currency)} {currency} asked for.",
-                      kind="grant-funds-short")
+        raise Conflict(f"Grant {grant.code} has {format_amount(available_minor, currency)} {currency} available, "
+                       f"less than the {format_amount(amount_minor, currency)} {currency} asked for.",
+                       code="grant-funds-short")
 
 
 # ---- the ledger ------------------------------------------------------------------------------------------------

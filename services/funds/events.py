@@ -5,6 +5,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from kit.events import Publisher
+from services.funds.models import kit_tables
+
 SOURCE = "/rehab/funds"
 
 DISBURSEMENT_REQUESTED = "rehab.funds.disbursement.requested"
@@ -37,3 +40,7 @@ class DisbursementChanged(BaseModel):
 
 
 PUBLISHED = {subject: DisbursementChanged for subject in SUBJECT_OF_STATUS.values()}
+
+# The one way funds publishes: `publish(session, SUBJECT, DisbursementChanged(...), about=disbursement_id)` in a use
+# case, into the outbox in its transaction.
+publish = Publisher(SOURCE, PUBLISHED, kit_tables)

@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from kit.problems import Problem
+from kit.errors import Conflict
 from services.funds import domain
 from services.funds.domain import Account, Move
 from services.funds.models import (
@@ -73,8 +73,8 @@ def move(session: Session, *, grant_id: str, kind: Move, amount_minor: int, disb
                 .values({column: column + amount_minor})
             )
     except IntegrityError as error:
-        raise Problem(409, "The ledger refused this movement: it would take an account of the grant below zero.",
-                      kind="ledger-refused") from error
+        raise Conflict("The ledger refused this movement: it would take an account of the grant below zero.",
+                       code="ledger-refused") from error
     return transfer
 
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ValidationInfo, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, LargeBinary
 from sqlalchemy.orm import registry
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, SQLModel
 
 from kit.crypto import WrappedKeyColumns
-from kit.db import dialect_insert
 from kit.problems import StrictModel
 from kit.tables import KitTables
 from services.funds import domain, money
@@ -114,7 +113,7 @@ class Disbursement(FundsTable, table=True):
     __tablename__ = "disbursements"
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="ck_disbursements_amount_positive"),
-        CheckConstraint("status IN ('requested', 'approved', 'rejected', 'voided', 'paid')",
+        CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in domain.Status)})",
                         name="ck_disbursements_status"),
     )
 
@@ -201,8 +200,7 @@ class CostEstimate(FundsTable, table=True):
 
 # ---- what the API reads --------------------------------------------------------------------------------------
 
-Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
-assert set(get_args(Category)) == set(domain.CATEGORIES)
+Category = domain.Category
 CurrencyCode = Annotated[str, PydanticField(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR"),
                          AfterValidator(money.check_currency)]
 # strict: a JSON number is refused (422); money is a decimal string with the currency's minor digits.
@@ -353,8 +351,3 @@ class CostEstimatePublic(BaseModel):
     currency: str
     completed_at: datetime
 
-
-def insert_if_absent(session: Session, model: type[FundsTable], values: dict, *, key: list[str]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING, so that two writers racing to create one row never fail each other."""
-    insert = dialect_insert(session.get_bind().dialect.name)
-    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=key))

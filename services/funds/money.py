@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from kit.errors import Invalid
+
 # ISO 4217 minor digits of the currencies this system pays in.
 MINOR_DIGITS: dict[str, int] = {
     "EUR": 2, "USD": 2, "PLN": 2, "GBP": 2, "CHF": 2, "SEK": 2, "CZK": 2, "GEL": 2, "UAH": 2, "BYN": 2,
@@ -21,8 +23,14 @@ MAX_INTEGER_DIGITS = 12
 _AMOUNT = re.compile(rf"(0|[1-9][0-9]{{0,{MAX_INTEGER_DIGITS - 1}}})(?:\.([0-9]+))?")
 
 
-class MoneyError(ValueError):
-    """An amount or currency that cannot be taken as money; the message says what is wrong in words a user reads."""
+class MoneyError(Invalid, ValueError):
+    """An amount or currency that cannot be taken as money; the message says what is wrong in words a user reads.
+
+    A domain refusal (Invalid: 422, `invalid-money`) wherever a use case meets it, and a ValueError for pydantic,
+    so that a request body's validator reports it among the body's other faults."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, code="invalid-money")
 
 
 def check_currency(currency: str) -> str:

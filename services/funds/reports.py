@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session
 
-from kit.problems import Problem
+from kit.db import get_or_raise
+from kit.errors import NotFound
 from services.funds import domain, ledger, money
 from services.funds.domain import Account, Move
 from services.funds.models import Disbursement, Grant, Payment, Transfer, utc
@@ -120,9 +121,7 @@ def grants_report(*, session: Session) -> GrantsReport:
 def donor_report(*, session: Session, grant_id: str) -> DonorReport:
     """What was paid from one grant, by month and category, counted in people and payments with no case identity;
     any cell of fewer than five people is hidden (see domain.cells_to_suppress)."""
-    grant = session.get(Grant, grant_id)
-    if grant is None:
-        raise Problem(404, "There is no such grant.", kind="not-found")
+    grant = get_or_raise(session, Grant, grant_id, NotFound("There is no such grant.", code="not-found"))
     cells: dict[tuple[str, str], _Cell] = defaultdict(_Cell)
     for case_id, category, amount_minor, paid_at in session.execute(
         select(Disbursement.case_id, Disbursement.category, Disbursement.amount_minor, Payment.paid_at)

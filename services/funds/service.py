@@ -10,21 +10,20 @@ the case (shared, while aid is requested) → the grant → the disbursement →
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from kit import crypto
 from kit.auth import Principal
-from kit.events import record_event
-from kit.pagination import Page, decode_cursor, encode_cursor
-from kit.problems import Problem
+from kit.db import get_or_raise
+from kit.errors import Conflict, Invalid, NotFound
+from kit.pagination import Page, keyset_page
 from kit.service import Runtime
-from services.funds import domain, events, ledger, money
+from services.funds import domain, events, ledger, money, queries
 from services.funds.domain import Account, Move, Status
 from services.funds.models import (
     CaseKey,
@@ -42,8 +41,6 @@ from services.funds.models import (
     Payee,
     Payment,
     PaymentCreate,
-    insert_if_absent,
-    kit_tables,
     new_id,
     utc,
 )
@@ -54,7 +51,7 @@ from services.funds.models import (
 def create_grant(*, session: Session, runtime: Runtime, grant_in: GrantCreate, actor: str) -> GrantPublic:
     """Create a grant and fund its available account with the whole budget."""
     if session.execute(select(Grant.id).where(Grant.code == grant_in.code)).first():
-        raise Problem(409, f"A grant with the code {grant_in.code} exists already.", kind="grant-code-taken")
+        raise _code_taken(grant_in.code)
     grant = Grant(id=new_id(), code=grant_in.code, donor=grant_in.donor, currency=grant_in.currency,
                   budget_minor=grant_in.amount_minor, starts_on=grant_in.starts_on, ends_on=grant_in.ends_on,
                   categories=sorted(set(grant_in.categories)), created_by=actor, created_at=datetime.now(UTC))
@@ -62,7 +59,7 @@ def create_grant(*, session: Session, runtime: Runtime, grant_in: GrantCreate, a
     try:
         session.flush()
     except IntegrityError as error:  # the same code created a moment ago by someone else
-        raise Problem(409, f"A grant with the code {grant_in.code} exists already.", kind="grant-code-taken") from error
+        raise _code_taken(grant_in.code) from error
     ledger.open_accounts(session, grant)
     runtime.audit.record(session, actor=actor, action="grant.create", target_id=grant.id)
     return grant_public(session, grant)
@@ -70,15 +67,14 @@ def create_grant(*, session: Session, runtime: Runtime, grant_in: GrantCreate, a
 
 def get_grant(*, session: Session, grant_id: str) -> GrantPublic:
     """One grant with its balances."""
-    grant = session.get(Grant, grant_id)
-    if grant is None:
-        raise Problem(404, "There is no such grant.", kind="not-found")
+    grant = get_or_raise(session, Grant, grant_id, NotFound("There is no such grant.", code="not-found"))
     return grant_public(session, grant)
 
 
 def list_grants(*, session: Session, limit: int, cursor: str | None) -> Page[GrantPublic]:
     """Grants, newest first, with their balances."""
-    rows, next_cursor = _keyset(session, select(Grant), Grant.created_at, Grant.id, limit=limit, cursor=cursor)
+    rows, next_cursor = keyset_page(session, select(Grant), order=[Grant.created_at, Grant.id], limit=limit,
+                                    cursor=cursor, descending=True)
     return Page(items=[grant_public(session, g) for g in rows], next_cursor=next_cursor)
 
 
@@ -103,11 +99,11 @@ def request_disbursement(*, session: Session, runtime: Runtime, body: Disburseme
     case_id, grant_id = str(body.case_id), str(body.grant_id)
     grant = session.get(Grant, grant_id)
     if grant is None:
-        raise Problem(409, "There is no such grant.", kind="grant-unknown")
+        raise Conflict("There is no such grant.", code="grant-unknown")
     if body.currency != grant.currency:
         # Refused as invalid (422), not as a conflict: the grant's currency never changes, so no retry can succeed.
-        raise Problem(422, f"Grant {grant.code} pays in {grant.currency}; this request is in {body.currency}.",
-                      kind="currency-mismatch")
+        raise Invalid(f"Grant {grant.code} pays in {grant.currency}; this request is in {body.currency}.",
+                      code="currency-mismatch")
     _require_open_case(session, case_id)
     now = datetime.now(UTC)
     disbursement = Disbursement(
@@ -124,7 +120,7 @@ def request_disbursement(*, session: Session, runtime: Runtime, body: Disburseme
     session.flush()
     if disbursement.referral_id:
         _claim_estimate(session, disbursement)
-    _announce(session, disbursement, now)
+    _publish(session, disbursement, now)
     runtime.audit.record(session, actor=actor, action="disbursement.request", target_id=disbursement.id)
     return disbursement
 
@@ -134,8 +130,8 @@ def list_open_estimates(*, session: Session, limit: int, cursor: str | None) -> 
     those of closed or erased cases (no aid can be requested for them)."""
     ended = select(CaseView.case_id).where(CaseView.status != "open")
     query = select(CostEstimate).where(CostEstimate.disbursement_id.is_(None), CostEstimate.case_id.not_in(ended))
-    rows, next_cursor = _keyset(session, query, CostEstimate.completed_at, CostEstimate.referral_id,
-                                limit=limit, cursor=cursor)
+    rows, next_cursor = keyset_page(session, query, order=[CostEstimate.completed_at, CostEstimate.referral_id],
+                                    limit=limit, cursor=cursor, descending=True)
     references = dict(session.execute(
         select(CaseView.case_id, CaseView.reference).where(CaseView.case_id.in_({r.case_id for r in rows}))).all())
     return Page(items=[CostEstimatePublic(
@@ -147,14 +143,13 @@ def list_open_estimates(*, session: Session, limit: int, cursor: str | None) -> 
 def request_from_estimate(*, session: Session, runtime: Runtime, referral_id: str, body: EstimateRequest,
                           actor: str) -> Disbursement:
     """Ask for aid in one step from an open cost estimate: its case, category and amount become the request's."""
-    estimate = session.get(CostEstimate, referral_id)
-    if estimate is None:
-        raise Problem(404, "There is no cost estimate for this referral.", kind="not-found")
+    estimate = get_or_raise(session, CostEstimate, referral_id,
+                            NotFound("There is no cost estimate for this referral.", code="not-found"))
     if estimate.disbursement_id is not None:
-        raise Problem(409, "Aid has already been requested for this cost estimate.", kind="estimate-already-requested")
+        raise Conflict("Aid has already been requested for this cost estimate.", code="estimate-already-requested")
     if estimate.category not in domain.CATEGORIES:
-        raise Problem(409, f"This estimate's category ({estimate.category}) is not one aid can be paid for.",
-                      kind="estimate-category")
+        raise Conflict(f"This estimate's category ({estimate.category}) is not one aid can be paid for.",
+                       code="estimate-category")
     request = DisbursementCreate(
         case_id=estimate.case_id, grant_id=body.grant_id, category=estimate.category,
         amount=money.format_amount(estimate.amount_minor, estimate.currency), currency=estimate.currency,
@@ -182,7 +177,7 @@ def approve_disbursement(*, session: Session, runtime: Runtime, disbursement_id:
     ledger.move(session, grant_id=grant.id, kind=Move.RESERVE, amount_minor=disbursement.amount_minor,
                 disbursement_id=disbursement.id)
     _set_status(session, disbursement, "approve", target, approved_by=actor, approved_at=now)
-    _announce(session, disbursement, now)
+    _publish(session, disbursement, now)
     runtime.audit.record(session, actor=actor, action="disbursement.approve", target_id=disbursement.id)
     return disbursement
 
@@ -211,9 +206,9 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
     try:
         session.flush()
     except IntegrityError as error:  # the unique payment per disbursement: the database's own wall
-        raise Problem(409, "This disbursement is already paid.", kind="already-paid") from error
+        raise Conflict("This disbursement is already paid.", code="already-paid") from error
     _set_status(session, disbursement, "pay", target, paid_by=actor, paid_at=now)
-    _announce(session, disbursement, now)
+    _publish(session, disbursement, now)
     runtime.audit.record(session, actor=actor, action="disbursement.pay", target_id=disbursement.id)
     return disbursement, payment
 
@@ -231,7 +226,7 @@ def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str
     # A cost estimate this disbursement had claimed is open again: aid can be requested for it anew.
     session.execute(update(CostEstimate).where(CostEstimate.disbursement_id == disbursement.id)
                     .values(disbursement_id=None))
-    _announce(session, disbursement, now)
+    _publish(session, disbursement, now)
     runtime.audit.record(session, actor=actor, action=f"disbursement.{action}", target_id=disbursement.id)
     return disbursement
 
@@ -242,9 +237,7 @@ def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str
 def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str,
                       principal: Principal) -> DisbursementDetail:
     """One disbursement with its purpose, and its payee for finance only; the read is audited."""
-    disbursement = session.get(Disbursement, disbursement_id)
-    if disbursement is None:
-        raise Problem(404, "There is no such disbursement.", kind="not-found")
+    disbursement = get_or_raise(session, Disbursement, disbursement_id, _no_disbursement())
     data_key = _case_key(session, runtime, disbursement.case_id, create=False)
     purpose = payee = None
     if data_key is not None and disbursement.purpose_sealed is not None:
@@ -266,7 +259,7 @@ def case_of(session: Session, *, disbursement_id: str | None = None, referral_id
     """The case a disbursement (or a referral's cost estimate) is about; None when there is no such record.
 
     The routes link each stored Idempotency-Key answer to it, refusals included, so that the case's erasure
-    (handlers.case_erased) deletes them with the fingerprints of their requests."""
+    (projections.erase_case) deletes them with the fingerprints of their requests."""
     if disbursement_id is not None:
         return session.execute(select(Disbursement.case_id).where(Disbursement.id == disbursement_id)).scalar()
     return session.execute(select(CostEstimate.case_id).where(CostEstimate.referral_id == referral_id)).scalar()
@@ -280,7 +273,8 @@ def list_disbursements(*, session: Session, status: str | None, case_id: str | N
                            (Disbursement.grant_id, grant_id)):
         if wanted is not None:
             query = query.where(column == wanted)
-    rows, next_cursor = _keyset(session, query, Disbursement.requested_at, Disbursement.id, limit=limit, cursor=cursor)
+    rows, next_cursor = keyset_page(session, query, order=[Disbursement.requested_at, Disbursement.id], limit=limit,
+                                    cursor=cursor, descending=True)
     payments = {p.disbursement_id: p for p in session.execute(
         select(Payment).where(Payment.disbursement_id.in_([r.id for r in rows]))).scalars()}
     return Page(items=[DisbursementPublic.of(r, payments.get(r.id)) for r in rows], next_cursor=next_cursor)
@@ -289,16 +283,24 @@ def list_disbursements(*, session: Session, status: str | None, case_id: str | N
 # ---- helpers ---------------------------------------------------------------------------------------------------
 
 
+def _code_taken(code: str) -> Conflict:
+    return Conflict(f"A grant with the code {code} exists already.", code="grant-code-taken")
+
+
+def _no_disbursement() -> NotFound:
+    return NotFound("There is no such disbursement.", code="not-found")
+
+
 def _require_open_case(session: Session, case_id: str) -> None:
     """The case must be known and open. Its row stays share-locked until commit (PostgreSQL), so an erasure
     cannot slip in between this check and the payee sealed under the case's key."""
     case = session.execute(select(CaseView).where(CaseView.case_id == case_id).with_for_update(read=True)
                            .execution_options(populate_existing=True)).scalars().first()
     if case is None:
-        raise Problem(409, "This case is not known to funds (yet): aid can be requested once intake has opened it.",
-                      kind="case-unknown")
+        raise Conflict("This case is not known to funds (yet): aid can be requested once intake has opened it.",
+                       code="case-unknown")
     if case.status != "open":
-        raise Problem(409, f"This case is {case.status}; aid cannot be requested for it.", kind=f"case-{case.status}")
+        raise Conflict(f"This case is {case.status}; aid cannot be requested for it.", code=f"case-{case.status}")
 
 
 def _case_key(session: Session, runtime: Runtime, case_id: str, *, create: bool) -> bytes | None:
@@ -306,8 +308,8 @@ def _case_key(session: Session, runtime: Runtime, case_id: str, *, create: bool)
     row = session.get(CaseKey, case_id)
     if row is None and create:
         _, wrapped = runtime.keyring.new_wrapped_data_key()
-        insert_if_absent(session, CaseKey, {"case_id": case_id, "kid": wrapped.kid, "wrapped": wrapped.blob,
-                                            "created_at": datetime.now(UTC)}, key=["case_id"])
+        queries.insert_if_absent(session, CaseKey, {"case_id": case_id, "kid": wrapped.kid, "wrapped": wrapped.blob,
+                                                    "created_at": datetime.now(UTC)}, key=["case_id"])
         row = session.execute(select(CaseKey).where(CaseKey.case_id == case_id)
                               .execution_options(populate_existing=True)).scalars().one()
     if row is None:
@@ -331,15 +333,15 @@ def _claim_estimate(session: Session, disbursement: Disbursement) -> None:
         .values(disbursement_id=disbursement.id).execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
-        raise Problem(409, "Aid has already been requested for this referral's cost estimate.",
-                      kind="estimate-already-requested")
+        raise Conflict("Aid has already been requested for this referral's cost estimate.",
+                       code="estimate-already-requested")
 
 
 def _lock(session: Session, disbursement_id: str) -> tuple[Disbursement, Grant]:
     """The disbursement and its grant, both locked for this transaction (grant first, as everywhere)."""
     grant_id = session.execute(select(Disbursement.grant_id).where(Disbursement.id == disbursement_id)).scalar()
     if grant_id is None:
-        raise Problem(404, "There is no such disbursement.", kind="not-found")
+        raise _no_disbursement()
     grant = ledger.lock_grant(session, grant_id)
     disbursement = session.execute(
         select(Disbursement).where(Disbursement.id == disbursement_id).with_for_update()
@@ -359,43 +361,19 @@ def _set_status(session: Session, disbursement: Disbursement, action: str, targe
         .values(status=target.value, **fields)
     ).rowcount
     if changed != 1:
-        raise Problem(409, "This disbursement was changed by someone else meanwhile; reload it.",
-                      kind="concurrent-change")
+        raise Conflict("This disbursement was changed by someone else meanwhile; reload it.",
+                       code="concurrent-change")
 
 
-def _announce(session: Session, disbursement: Disbursement, at: datetime) -> None:
-    payload = events.DisbursementChanged(
+def _publish(session: Session, disbursement: Disbursement, at: datetime) -> None:
+    """Announce the disbursement's new status (ids, category and amount only)."""
+    events.publish(session, events.SUBJECT_OF_STATUS[disbursement.status], events.DisbursementChanged(
         disbursement_id=disbursement.id, case_id=disbursement.case_id, grant_id=disbursement.grant_id,
         category=disbursement.category, amount=money.format_amount(disbursement.amount_minor, disbursement.currency),
         currency=disbursement.currency, status=disbursement.status, occurred_at=at,
-    )
-    record_event(session, kit_tables, source=events.SOURCE, type=events.SUBJECT_OF_STATUS[disbursement.status],
-                 subject=disbursement.id, data=payload.model_dump(mode="json"))
+    ), about=disbursement.id)
 
 
 def _payment_of(session: Session, disbursement_id: str) -> Payment | None:
     return session.execute(select(Payment).where(Payment.disbursement_id == disbursement_id)).scalars().first()
-
-
-_ID = re.compile(r"[0-9a-f-]{36}")
-
-
-def _keyset(session: Session, query: Any, at_column: Any, id_column: Any, *, limit: int,
-            cursor: str | None) -> tuple[list[Any], str | None]:
-    """One page of `query`, newest first, continuing after `cursor` (the last row's time and id)."""
-    if cursor:
-        at_text, _, last_id = decode_cursor(cursor).partition("|")
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            at = None
-        if at is None or not _ID.fullmatch(last_id):
-            raise Problem(400, "The cursor is not one this API gave out.", kind="invalid-cursor")
-        query = query.where(or_(at_column < at, and_(at_column == at, id_column < last_id)))
-    rows = list(session.execute(query.order_by(at_column.desc(), id_column.desc()).limit(limit + 1)).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(f"{utc(getattr(last, at_column.key)).isoformat()}|{getattr(last, id_column.key)}")
-    return rows[:limit], next_cursor
 

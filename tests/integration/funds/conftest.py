@@ -21,8 +21,9 @@ from sqlalchemy import select
 
 from kit import db, migrations
 from kit.auth import TokenIssuer
+from kit.errors import DomainError
 from kit.events import Envelope
-from kit.problems import Problem
+from kit.problems import as_problem
 from kit.service import Runtime, build_runtime
 from services.funds import handlers, ledger, service
 from services.funds.config import FundsSettings
@@ -242,7 +243,8 @@ class Books:
                     changed = use_case(session=session, runtime=self.runtime, disbursement_id=disbursement_id,
                                        actor=actor)
                 return changed.status
-        except Problem as refused:
+        except DomainError as error:
+            refused = as_problem(error)
             assert 400 <= refused.status < 500, refused.detail
             return refused.kind
 

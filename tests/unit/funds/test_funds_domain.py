@@ -5,7 +5,8 @@ from datetime import date
 
 import pytest
 
-from kit.problems import Problem
+from kit.errors import DomainError
+from kit.problems import as_problem
 from services.funds import domain
 from services.funds.domain import Status
 from services.funds.reports import spreadsheet_safe
@@ -38,10 +39,10 @@ def test_allowed_transitions(current, action, target):
     ("voided", "pay", "invalid-transition"),
 ])
 def test_refused_transitions_are_409_saying_why(current, action, kind):
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(DomainError) as refused:
         domain.next_status(current, action)
-    assert refused.value.status == 409
-    assert refused.value.kind == kind
+    assert as_problem(refused.value).status == 409
+    assert refused.value.code == kind
 
 
 def test_only_an_approved_amount_is_released():
@@ -53,9 +54,9 @@ def test_only_an_approved_amount_is_released():
 
 def test_four_eyes():
     domain.check_four_eyes(requester="anna", approver="boris")
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(DomainError) as refused:
         domain.check_four_eyes(requester="anna", approver="anna")
-    assert (refused.value.status, refused.value.kind) == (403, "four-eyes")
+    assert (as_problem(refused.value).status, refused.value.code) == (403, "four-eyes")
 
 
 def test_an_approval_meeting_every_rule_passes():
@@ -75,13 +76,13 @@ def test_an_approval_meeting_every_rule_passes():
     ({"case_status": None}, "case-unknown"),
 ])
 def test_each_approval_rule_is_refused_by_name(change, kind):
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(DomainError) as refused:
         domain.check_approval(**{**OK, **change})
-    assert (refused.value.status, refused.value.kind) == (409, kind)
+    assert (as_problem(refused.value).status, refused.value.code) == (409, kind)
 
 
 def test_funds_short_says_how_much_is_available():
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(DomainError) as refused:
         domain.check_approval(**{**OK, "available_minor": 42_50})
     assert "42.50 EUR available" in refused.value.detail and "100.00 EUR" in refused.value.detail
 

@@ -1,0 +1,69 @@
+"""What funds keeps from other services' events: the cases intake opens, closes and erases (to refuse aid for a
+closed or erased case, and to crypto-shred payees on erasure), and the cost estimates of referrals completed.
+
+Use cases like the staff ones (functions of a session, in the caller's transaction, never committing), run by the
+consumers in `handlers` inside the kit's inbox transaction. Each tolerates events that arrive out of order or name
+a case or referral funds has not heard of yet.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select, update
+from sqlmodel import Session
+
+from kit.db import scrub_after_commit
+from kit.service import Runtime
+from services.funds import domain, money, queries
+from services.funds.models import CaseKey, CostEstimate, Disbursement
+
+# ---- cases -----------------------------------------------------------------------------------------------------
+
+
+def advance_case(*, session: Session, case_id: str, status: str, reference: str | None = None) -> None:
+    """Funds learns a case's status: a new case is kept with it, a known one moves forward only and keeps its
+    reference unless it has none yet (queries.cases)."""
+    queries.cases.upsert(session, {"case_id": case_id, "status": status, "reference": reference,
+                                   "updated_at": datetime.now(UTC)})
+
+
+def erase_case(*, session: Session, runtime: Runtime, case_id: str) -> None:
+    """Forget the person: destroy the case's data key (every purpose and payee sealed under it becomes
+    unrecoverable) and drop the ciphertexts too, and delete the stored Idempotency-Key answers about the case with
+    their request fingerprints (computed over purposes and payees). Amounts, dates and the ledger stay for the
+    accounts."""
+    advance_case(session=session, case_id=case_id, status="erased")
+    runtime.idempotency.forget(session, case_id)
+    session.execute(update(Disbursement).where(Disbursement.case_id == case_id)
+                    .values(purpose_sealed=None, payee_sealed=None, shredded=True))
+    session.execute(delete(CaseKey).where(CaseKey.case_id == case_id))
+    scrub_after_commit(session)  # the destroyed key's old page images leave the write-ahead log too
+    runtime.audit.record(session, actor="system:funds-intake", action="case.shred", target_id=case_id)
+
+
+# ---- cost estimates --------------------------------------------------------------------------------------------
+
+
+def record_cost_estimate(*, session: Session, referral_id: str, case_id: str, partner_id: str, category: str,
+                         amount: str, currency: str, completed_at: datetime) -> bool:
+    """Keep a completed referral's cost estimate (once), linked to the live disbursement already requested for the
+    referral if there is one. False, and nothing kept, when the estimate is not money funds can pay (an event to
+    skip, not to retry for ever)."""
+    try:
+        amount_minor = money.parse_amount(amount, currency)
+    except money.MoneyError:
+        return False
+    queries.insert_if_absent(session, CostEstimate, {
+        "referral_id": referral_id, "case_id": case_id, "partner_id": partner_id, "category": category,
+        "amount_minor": amount_minor, "currency": currency, "completed_at": completed_at,
+    }, key=["referral_id"])
+    # The two streams are not ordered with each other: aid may have been requested for this referral already.
+    claimed_by = session.execute(
+        select(Disbursement.id).where(Disbursement.referral_id == referral_id,
+                                      Disbursement.status.in_(domain.ACTIVE)).limit(1)
+    ).scalar()
+    if claimed_by:
+        session.execute(update(CostEstimate).where(CostEstimate.referral_id == referral_id)
+                        .values(disbursement_id=claimed_by))
+    return True
