@@ -11,8 +11,9 @@ and one leaked list would tie a clinic's patients to our case records. The refer
 Which partner is calling comes only from the verified token (`partner_id`), never from the request; a referral
 addressed to another partner is answered exactly like one that does not exist (404).
 
-Routes that write (audited reads too) run their use case through `runtime.uow` (kit.db.UnitOfWork); the others
-read through a `ReadSession`.
+Routes that write (audited reads too) run their use case through `runtime.uow` (kit.db.UnitOfWork), the partner's
+through `partner.run` (which audits a refused attempt); the others read through a `ReadSession`. Use cases raise
+domain errors (kit.errors), which kit.problems answers: no route translates them.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from fastapi.responses import Response
 
 from kit.auth import Principal, require_partner, require_roles
 from kit.pagination import Page
-from kit.problems import Problem
 from kit.service import ReadSession, Runtime, RuntimeDep
-from services.referrals import domain, service
+from services.referrals import domain, partner, staff
 from services.referrals.domain import Action, Category, Status
 from services.referrals.models import (
     CompleteBody,
@@ -53,9 +53,6 @@ Caseworker = Annotated[Principal, Depends(require_roles("caseworker"))]
 PartnerClient = Annotated[Principal, Depends(require_partner)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
-NO_PARTNER = "There is no partner with this id in the directory."
-NO_REFERRAL = "There is no referral with this id."
-
 
 # ---- the partner directory -----------------------------------------------------------------------------------
 
@@ -64,9 +61,9 @@ NO_REFERRAL = "There is no referral with this id."
 async def create_partner(
     body: PartnerCreate, runtime: RuntimeDep, principal: Admin,
 ) -> PartnerPublic:
-    partner = await runtime.uow.run(lambda session: service.create_partner(
+    created = await runtime.uow.run(lambda session: staff.create_partner(
         session=session, audit=runtime.audit, partner_in=body, actor=principal.sub))
-    return _partner(partner)
+    return _partner(created)
 
 
 @router.get("/partners", response_model=Page[PartnerPublic])
@@ -75,7 +72,7 @@ async def list_partners(
     city: str | None = None, language: str | None = None, active: bool | None = None, limit: Limit = 50,
     cursor: str | None = None,
 ) -> Page[PartnerPublic]:
-    partners, next_cursor = service.find_partners(
+    partners, next_cursor = staff.find_partners(
         session=session, category=category, country=country, city=city, language=language, active=active,
         limit=limit, cursor=cursor,
     )
@@ -84,21 +81,16 @@ async def list_partners(
 
 @router.get("/partners/{partner_id}", response_model=PartnerPublic)
 async def get_partner(partner_id: str, session: ReadSession, principal: DirectoryReader) -> PartnerPublic:
-    partner = service.get_partner(session=session, partner_id=partner_id)
-    if partner is None:
-        raise Problem(404, NO_PARTNER, kind="partner-unknown")
-    return _partner(partner)
+    return _partner(staff.get_partner(session=session, partner_id=partner_id))
 
 
 @router.patch("/partners/{partner_id}", response_model=PartnerPublic)
 async def update_partner(
     partner_id: str, body: PartnerUpdate, runtime: RuntimeDep, principal: Admin,
 ) -> PartnerPublic:
-    partner = await runtime.uow.run(lambda session: service.update_partner(
+    updated = await runtime.uow.run(lambda session: staff.update_partner(
         session=session, audit=runtime.audit, partner_id=partner_id, changes=body, actor=principal.sub))
-    if partner is None:
-        raise Problem(404, NO_PARTNER, kind="partner-unknown")
-    return _partner(partner)
+    return _partner(updated)
 
 
 # ---- referrals, for caseworkers ------------------------------------------------------------------------------
@@ -109,11 +101,11 @@ async def send_referral(request: Request, body: ReferralCreate, runtime: Runtime
     """Send a referral (status `sent`). With an `Idempotency-Key` header, a retry gets the first answer again."""
 
     def send(session):  # noqa: ANN001, ANN202
-        view = service.send_referral(session=session, runtime=runtime, referral_in=body, actor=principal.sub)
+        view = staff.send_referral(session=session, runtime=runtime, referral_in=body, actor=principal.sub)
         return 201, _staff(view)
 
     # Linked to the case, a refusal too: the fingerprint is computed over the packet, and erasing the case
-    # (handlers.case_erased) deletes both.
+    # (projections.forget_case) deletes both.
     return await runtime.idempotency.run(request, principal=principal.sub, uow=runtime.uow, required=False,
                                          action=send, subject=body.case_id)
 
@@ -123,8 +115,8 @@ async def list_referrals(
     session: ReadSession, runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None,
     status: Status | None = None, overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> Page[ReferralPublic]:
-    views, next_cursor = service.list_referrals(session=session, runtime=runtime, case_id=case_id, status=status,
-                                                overdue=overdue, limit=limit, cursor=cursor)
+    views, next_cursor = staff.list_referrals(session=session, runtime=runtime, case_id=case_id, status=status,
+                                              overdue=overdue, limit=limit, cursor=cursor)
     return Page[ReferralPublic](items=[_staff(v) for v in views], next_cursor=next_cursor)
 
 
@@ -132,10 +124,8 @@ async def list_referrals(
 async def read_referral(
     referral_id: str, runtime: RuntimeDep, principal: Caseworker,
 ) -> ReferralDetail:
-    read = await runtime.uow.run(lambda session: service.read_referral(
+    read = await runtime.uow.run(lambda session: staff.read_referral(
         session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub))
-    if read is None:
-        raise Problem(404, NO_REFERRAL, kind="referral-not-found")
     return ReferralDetail(**_staff(read).model_dump(), packet=read.packet, decline_reason=read.decline_reason,
                           outcome=read.outcome)
 
@@ -144,10 +134,8 @@ async def read_referral(
 async def cancel_referral(
     referral_id: str, runtime: RuntimeDep, principal: Caseworker,
 ) -> ReferralPublic:
-    view = await runtime.uow.run(lambda session: service.cancel_referral(
+    view = await runtime.uow.run(lambda session: staff.cancel_referral(
         session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub))
-    if view is None:
-        raise Problem(404, NO_REFERRAL, kind="referral-not-found")
     return _staff(view)
 
 
@@ -159,7 +147,7 @@ async def partner_referrals(
     runtime: RuntimeDep, principal: PartnerClient, status: Status | None = None,
     limit: Limit = 50, cursor: str | None = None,
 ) -> Page[PartnerReferral]:
-    views, next_cursor = await runtime.uow.run(lambda session: service.partner_referrals(
+    views, next_cursor = await partner.run(runtime, principal.sub, lambda session: partner.inbox(
         session=session, runtime=runtime, partner_id=principal.partner_id, status=status, limit=limit, cursor=cursor,
         actor=principal.sub,
     ))
@@ -170,10 +158,10 @@ async def partner_referrals(
 async def partner_referral(
     referral_id: str, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferral:
-    view = await runtime.uow.run(lambda session: service.partner_referral(
+    view = await partner.run(runtime, principal.sub, lambda session: partner.read(
         session=session, runtime=runtime, partner_id=principal.partner_id, referral_id=referral_id,
         actor=principal.sub))
-    return _for_partner(_addressed(view))
+    return _for_partner(view)
 
 
 @partner_router.post("/referrals/{referral_id}/accept", response_model=PartnerReferralSummary)
@@ -202,30 +190,22 @@ async def complete(
     referral_id: str, body: CompleteBody, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
     return await _act(runtime, principal, referral_id, Action.COMPLETE, outcome=body.outcome,
-                cost=body.cost_estimate)
+                      cost=body.cost_estimate)
 
 
 async def _act(runtime: Runtime, principal: Principal, referral_id: str, action: Action,
                **reply: Any) -> PartnerReferralSummary:
-    view = await runtime.uow.run(lambda session: service.partner_act(
+    view = await partner.run(runtime, principal.sub, lambda session: partner.act(
         session=session, runtime=runtime, partner_id=principal.partner_id, referral_id=referral_id, action=action,
         actor=principal.sub, **reply))
-    return _summary(_addressed(view))
-
-
-def _addressed(view: service.PartnerView | None) -> service.PartnerView:
-    """The partner's view, or 404 when no such referral is addressed to this partner: the use case audited the
-    attempt and returned None, so that its unit of work commits that entry."""
-    if view is None:
-        raise Problem(404, service.NOT_ADDRESSED, kind="referral-not-found")
-    return view
+    return _summary(view)
 
 
 # ---- shaping answers -----------------------------------------------------------------------------------------
 
 
-def _partner(partner: Partner) -> PartnerPublic:
-    return PartnerPublic.model_validate(partner, from_attributes=True)
+def _partner(found: Partner) -> PartnerPublic:
+    return PartnerPublic.model_validate(found, from_attributes=True)
 
 
 def _cost(referral: Referral) -> MoneyPublic | None:
@@ -235,7 +215,7 @@ def _cost(referral: Referral) -> MoneyPublic | None:
                        currency=referral.cost_currency)
 
 
-def _staff(view: service.StaffView) -> ReferralPublic:
+def _staff(view: staff.StaffView) -> ReferralPublic:
     r = view.referral
     return ReferralPublic(
         id=r.id, case_id=r.case_id, partner_id=r.partner_id, need_category=r.need_category, status=r.status,
@@ -244,11 +224,11 @@ def _staff(view: service.StaffView) -> ReferralPublic:
     )
 
 
-def _summary(view: service.PartnerView) -> PartnerReferralSummary:
+def _summary(view: partner.PartnerView) -> PartnerReferralSummary:
     r = view.referral
     return PartnerReferralSummary(id=r.id, status=r.status, need_category=r.need_category, created_at=r.created_at,
                                   updated_at=r.updated_at, packet_available=view.packet_available)
 
 
-def _for_partner(view: service.PartnerView) -> PartnerReferral:
+def _for_partner(view: partner.PartnerView) -> PartnerReferral:
     return PartnerReferral(**_summary(view).model_dump(), packet=view.packet)

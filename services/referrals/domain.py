@@ -11,7 +11,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from kit.errors import Conflict, Invalid
 
+
+# Referrals' one list of categories: the partner directory, requests, answers and events all name this one.
 class Category(StrEnum):
     """Need, consent and partner categories alike (docs/events.md)."""
 
@@ -67,10 +70,17 @@ EVENT_OF = {
 # Only the caseworker cancels; everything else is the partner's to do.
 PARTNER_ACTIONS = (Action.ACCEPT, Action.DECLINE, Action.START, Action.COMPLETE)
 
+# What a referral is once an action is done to it, as a refusal says it.
+DONE = {Action.ACCEPT: "accepted", Action.DECLINE: "declined", Action.START: "started",
+        Action.COMPLETE: "completed", Action.CANCEL: "cancelled"}
 
-class IllegalTransition(Exception):
+
+class IllegalTransition(Conflict):
+    """An action the lifecycle does not allow from the referral's state (409 `referral-transition`)."""
+
     def __init__(self, status: Status, action: Action) -> None:
-        super().__init__(f"{action} is not allowed from {status}")
+        state = status.replace("_", " ")
+        super().__init__(f"This referral is {state}: it cannot be {DONE[action]} now.", code="referral-transition")
         self.status = status
         self.action = action
 
@@ -93,14 +103,9 @@ class CaseStatus(StrEnum):
     ERASED = "erased"
 
 
-# A case only moves forward (intake has no reopening), so events arriving out of order cannot move it back.
-CASE_ORDER = {CaseStatus.OPEN: 0, CaseStatus.CLOSED: 1, CaseStatus.ERASED: 2}
-
-
-def later_case_status(current: CaseStatus | str | None, incoming: CaseStatus | str) -> CaseStatus:
-    if current is None:
-        return CaseStatus(incoming)
-    return max(CaseStatus(current), CaseStatus(incoming), key=CASE_ORDER.__getitem__)
+# The order a case's status moves in, and only forward (intake has no reopening): kept so by `kit.projection`,
+# whatever order intake's events come in.
+CASE_ORDER = (CaseStatus.OPEN, CaseStatus.CLOSED, CaseStatus.ERASED)
 
 
 @dataclass(frozen=True)
@@ -123,10 +128,16 @@ class PacketContents:
     has_health: bool
 
 
-@dataclass(frozen=True)
-class Refusal:
-    kind: str
-    detail: str
+class Refusal(Conflict):
+    """Why a case's referral or its packet is not allowed (409): the rules below return one, a use case raises it."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail, code=kind)
+
+    @property
+    def kind(self) -> str:
+        """The code, also the reason a withdrawn packet records (`consent-expired`, `case-erased`, …)."""
+        return self.code
 
 
 def consent_gap(case: CaseView, category: str, packet: PacketContents, today: date) -> Refusal | None:
@@ -188,8 +199,12 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_MINOR_UNITS = 10**15
 
 
-class InvalidMoney(ValueError):
-    pass
+class InvalidMoney(Invalid, ValueError):
+    """An amount or currency that is not money as the API writes it. A ValueError too: in a request body, pydantic
+    answers it as a 422 naming the rule."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, code="invalid-money")
 
 
 def minor_digits(currency: str) -> int:

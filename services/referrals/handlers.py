@@ -1,8 +1,9 @@
 """What referrals consumes: intake's case events, into the local `cases` projection (no call to intake, ever).
 
-Each handler runs inside the consumer's inbox transaction (kit.bus) and does not commit. Handlers are tolerant of
-order: any event may come first for a case, a case's status only moves forward, and an older consent arriving
-after a newer one is ignored. Intake may add fields to its payloads; we read only these.
+Each handler parses its payload and calls one use case of `projections` inside the consumer's inbox transaction
+(kit.bus); none commits. Those are tolerant of order: any event may come first for a case, a case's status only
+moves forward, and an older consent arriving after a newer one is ignored. Intake may add fields to its payloads;
+we read only these.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from kit.bus import Subscription
 from kit.events import Envelope
 from kit.idempotency import Idempotency
 from kit.service import Runtime
-from services.referrals import service
+from services.referrals import projections
 from services.referrals.domain import CaseStatus
 
 CASE_OPENED = "rehab.intake.case.opened"
@@ -54,25 +55,24 @@ class ConsentChanged(BaseModel):
 
 def case_opened(session: Session, envelope: Envelope) -> None:
     event = CaseEvent.model_validate(envelope.data)
-    service.advance_case_status(session, case_id=event.case_id, status=CaseStatus.OPEN, now=service.now_utc())
+    projections.note_case_status(session, case_id=event.case_id, status=CaseStatus.OPEN)
 
 
 def case_closed(session: Session, envelope: Envelope) -> None:
     event = CaseEvent.model_validate(envelope.data)
-    service.advance_case_status(session, case_id=event.case_id, status=CaseStatus.CLOSED, now=service.now_utc())
+    projections.note_case_status(session, case_id=event.case_id, status=CaseStatus.CLOSED)
 
 
 def case_erased(session: Session, envelope: Envelope, *, audit: AuditTrail, answers: Idempotency) -> None:
     event = CaseEvent.model_validate(envelope.data)
-    service.forget_case(session, audit, case_id=event.case_id, now=service.now_utc(), answers=answers)
+    projections.forget_case(session, audit, case_id=event.case_id, answers=answers)
 
 
 def consent_changed(session: Session, envelope: Envelope, *, audit: AuditTrail) -> None:
     event = ConsentChanged.model_validate(envelope.data)
-    service.apply_consent(
+    projections.apply_consent(
         session, audit, case_id=event.case_id, categories=event.categories, share_contact=event.share_contact,
-        share_health=event.share_health, expires_on=event.expires_on,
-        recorded_at=event.recorded(envelope.time), now=service.now_utc(),
+        share_health=event.share_health, expires_on=event.expires_on, recorded_at=event.recorded(envelope.time),
     )
 
 

@@ -51,9 +51,10 @@ def shred_packet(session: Session, referral: Referral, *, reason: str, now: date
 def seal_reply(keyring: Keyring, referral: Referral, column: str, text: str) -> None:
     assert column in REPLY_COLUMNS
     if referral.reply_key is None or referral.reply_kid is None:
-        _, wrapped = keyring.new_wrapped_data_key()
+        key, wrapped = keyring.new_wrapped_data_key()
         referral.reply_kid, referral.reply_key = wrapped.kid, wrapped.blob
-    key = keyring.unwrap(WrappedKey(referral.reply_kid, referral.reply_key))
+    else:
+        key = keyring.unwrap(WrappedKey(referral.reply_kid, referral.reply_key))
     setattr(referral, column, seal(key, text.encode(), aad(TABLE, column, referral.id)))
 
 

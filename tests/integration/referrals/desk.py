@@ -23,7 +23,7 @@ from sqlmodel import Session
 from kit.auth import TokenIssuer
 from kit.events import Envelope
 from kit.service import Runtime
-from services.referrals import service
+from services.referrals import projections
 from services.referrals.config import ReferralsSettings
 from services.referrals.main import create_app
 from tests.support.apps import bearer, running
@@ -141,8 +141,8 @@ class Desk:
         return self.runtime.session_factory()
 
     async def watch(self) -> int:
-        """What the background watch does every few seconds (`main.watch`), once."""
-        return await self.runtime.uow.run(lambda session: service.keep_watch(session=session, runtime=self.runtime))
+        """What the background watch does every few seconds (`projections.watch`), once."""
+        return await self.runtime.uow.run(lambda session: projections.keep_watch(session=session, runtime=self.runtime))
 
     async def audit_trail(self, target_id: str | None = None) -> list[tuple[str, str]]:
         """(actor, action) of the audit entries, oldest first, as an auditor reads them; the chain must verify."""

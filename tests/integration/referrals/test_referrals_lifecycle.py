@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import update
 
-from services.referrals import service
+from services.referrals.lifecycle import now_utc
 from services.referrals.models import Referral
 from tests.integration.referrals.desk import people
 
@@ -143,7 +143,7 @@ async def test_referrals_nobody_answered_are_flagged_overdue_and_counted(desk):
     assert (await desk.partner_step(partner, answered_late, "accept")).status_code == 200
     with desk.session() as session:  # four days pass for two of them (the threshold is 72 hours by default)
         session.execute(update(Referral).where(Referral.id.in_([waiting_long, answered_late])).values(
-            created_at=service.now_utc() - timedelta(hours=96)))
+            created_at=now_utc() - timedelta(hours=96)))
         session.commit()
 
     listed = (await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=desk.caseworker())).json()

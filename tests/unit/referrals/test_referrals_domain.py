@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from kit.projection import later_state
 from services.referrals import domain
 from services.referrals.domain import Action, CaseStatus, CaseView, PacketContents, Status
 from services.referrals.models import CompleteBody, Packet, PartnerUpdate, ReferralCreate
@@ -110,7 +111,7 @@ def test_when_a_stored_packet_must_be_destroyed(case, packet, reason):
     ("erased", "open", "erased"), ("erased", "closed", "erased"), ("closed", "erased", "erased"),
 ])
 def test_a_case_never_moves_back_whatever_order_events_come_in(current, incoming, result):
-    assert domain.later_case_status(current, incoming) == result
+    assert later_state(domain.CASE_ORDER, current, incoming) == result
 
 
 # ---- the packet ----------------------------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""What every use case does to a referral, whoever asks (a caseworker, the partner, intake's events): move it a step
+of its lifecycle, with its event and its audit entry in the same transaction; and show its packet only while the
+person's consent covers it, destroying the packet's key the moment it no longer does. No commit: the caller's unit
+of work commits.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlmodel import Session
+
+from kit import logs
+from kit.audit import AuditTrail
+from kit.service import Runtime
+from services.referrals import domain, events, vault
+from services.referrals.domain import Status
+from services.referrals.models import KnownCase, Packet, Referral
+
+log = logs.get("referrals")
+
+# The actor in the audit trail of what referrals does on its own: on intake's events, or when consent expires.
+SYSTEM = "system"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def overdue_after(runtime: Runtime) -> timedelta:
+    return timedelta(hours=runtime.settings.overdue_after_hours)  # type: ignore[attr-defined]
+
+
+# ---- the lifecycle -------------------------------------------------------------------------------------------
+
+
+def move(session: Session, audit: AuditTrail, referral: Referral, status: Status, *, actor: str, audit_action: str,
+         now: datetime) -> None:
+    """Put a referral in its new state, with its event and its audit entry in the same transaction."""
+    referral.status = status
+    referral.updated_at = now
+    session.add(referral)
+    publish_change(session, referral, now)
+    audit.record(session, actor=actor, action=audit_action, target_id=referral.id)
+
+
+def publish_change(session: Session, referral: Referral, now: datetime) -> None:
+    """The event of the state the referral has just reached."""
+    cost = None
+    if referral.cost_minor is not None and referral.cost_currency:
+        cost = events.CostEstimate(amount=domain.format_money(referral.cost_minor, referral.cost_currency),
+                                   currency=referral.cost_currency)
+    status = Status(referral.status)
+    events.publish(session, events.subject_for(status), events.ReferralChanged(
+        referral_id=referral.id, case_id=referral.case_id, partner_id=referral.partner_id,
+        category=referral.need_category, status=status, cost_estimate=cost, occurred_at=now,
+    ), about=referral.id)
+
+
+# ---- the packet, while consent covers it ---------------------------------------------------------------------
+
+
+def packet_gap(referral: Referral, case: KnownCase | None, today: date) -> str | None:
+    """Why the referral's packet may no longer be shown (`domain.packet_withdrawal`); None while it may."""
+    contents = domain.PacketContents(has_contact=referral.packet_has_contact, has_health=referral.packet_has_health)
+    return domain.packet_withdrawal(case.view() if case else None, referral.need_category, contents, today)
+
+
+def packet_available(referral: Referral, case: KnownCase | None, today: date) -> bool:
+    return referral.packet_key is not None and packet_gap(referral, case, today) is None
+
+
+def reveal(session: Session, runtime: Runtime, referral: Referral, case: KnownCase | None,
+           now: datetime) -> Packet | None:
+    """The packet, if consent still covers it today; a consent found expired destroys the key here and now."""
+    if referral.packet_key is None:
+        return None
+    reason = packet_gap(referral, case, now.date())
+    if reason:
+        withdraw(session, runtime.audit, referral, reason, now)
+        return None
+    return vault.open_packet(runtime.keyring, referral)
+
+
+def withdraw(session: Session, audit: AuditTrail, referral: Referral, reason: str, now: datetime) -> None:
+    """Destroy the packet's key for `reason` (crypto-shredding), audited as the system's doing."""
+    vault.shred_packet(session, referral, reason=reason, now=now)
+    session.add(referral)
+    audit.record(session, actor=SYSTEM, action="referral.packet.destroy", target_id=referral.id)
+    log.info("referral packet destroyed", referral_id=referral.id, reason=reason)

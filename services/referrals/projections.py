@@ -1,0 +1,131 @@
+"""What referrals keeps of intake's events (its `cases` table: a case's status and the consent in force), what that
+changes for the referrals of a case, and what time alone changes (the watch).
+
+The event use cases run inside the consumer's inbox transaction (kit.bus, called by handlers.py), `keep_watch` in a
+unit of `runtime.uow`: none commits. They are tolerant of order: a case's status only moves forward (kit.projection),
+and an older consent arriving after a newer one is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+
+from sqlmodel import Session, select
+
+from kit import logs
+from kit.audit import AuditTrail
+from kit.db import scrub_after_commit
+from kit.idempotency import Idempotency
+from kit.projection import ForwardOnly
+from kit.service import Runtime
+from services.referrals import domain, lifecycle, metrics, queries, vault
+from services.referrals.domain import CASE_ORDER, CaseStatus, Status
+from services.referrals.lifecycle import SYSTEM, now_utc
+from services.referrals.models import KnownCase, Referral
+
+log = logs.get("referrals")
+
+_CASES = KnownCase.__table__  # type: ignore[attr-defined]
+_CONSENT = ("consent_recorded_at", "consent_categories", "share_contact", "share_health", "consent_expires_on")
+_NO_CONSENT = {"consent_recorded_at": None, "consent_categories": [], "share_contact": False, "share_health": False,
+               "consent_expires_on": None}
+
+# One upsert each, no read first: a case not heard of yet is created, a known one keeps the later status.
+CASE_STATUS = ForwardOnly(_CASES, key="case_id", state_column="status", order=CASE_ORDER, overwrite=["updated_at"])
+# Erasure: the status becomes `erased` (the last), and the consent on record goes with the case.
+ERASURE = ForwardOnly(_CASES, key="case_id", state_column="status", order=CASE_ORDER,
+                      overwrite=["updated_at", *_CONSENT])
+
+
+def note_case_status(session: Session, *, case_id: str, status: CaseStatus, now: datetime | None = None) -> None:
+    """A case was opened or closed: its status moves forward, never back, whatever order events come in."""
+    CASE_STATUS.upsert(session, {"case_id": case_id, "status": str(status), "updated_at": now or now_utc()})
+
+
+def apply_consent(
+    session: Session, audit: AuditTrail, *, case_id: str, categories: list[str], share_contact: bool,
+    share_health: bool, expires_on: date | None, recorded_at: datetime, now: datetime | None = None,
+) -> None:
+    """Take the consent in force, and destroy at once the packets of this case it no longer covers."""
+    now = now or now_utc()
+    case = _known_case(session, case_id, now)
+    if case.status == CaseStatus.ERASED:
+        return
+    if case.consent_recorded_at is not None and recorded_at < case.consent_recorded_at:
+        return  # an older consent arriving after a newer one
+    case.consent_recorded_at = recorded_at
+    case.consent_categories = sorted(set(categories))
+    case.share_contact = share_contact
+    case.share_health = share_health
+    case.consent_expires_on = expires_on
+    case.updated_at = now
+    session.add(case)
+    session.flush()
+    for referral in session.exec(select(Referral).where(
+            Referral.case_id == case_id, Referral.packet_key.is_not(None))).all():  # type: ignore[union-attr]
+        reason = lifecycle.packet_gap(referral, case, now.date())
+        if reason:
+            lifecycle.withdraw(session, audit, referral, reason, now)
+
+
+def forget_case(session: Session, audit: AuditTrail, *, case_id: str, answers: Idempotency,
+                now: datetime | None = None) -> None:
+    """The case was erased: every packet and reply about the person becomes unrecoverable, open referrals end.
+
+    A partner cannot help a person it can no longer see, and a caseworker expects nothing left pending for a case
+    that no longer exists: open referrals are cancelled (by the system, with their events), finished ones stay as
+    bare ids and states. The stored Idempotency-Key answers about the case, and the fingerprints of their requests
+    (computed over the packets), are deleted.
+    """
+    now = now or now_utc()
+    if answers.forget(session, case_id):
+        scrub_after_commit(session)  # their old bytes leave the write-ahead log too
+    ERASURE.upsert(session, {"case_id": case_id, "status": str(CaseStatus.ERASED), "updated_at": now, **_NO_CONSENT})
+    for referral in session.exec(select(Referral).where(Referral.case_id == case_id)).all():
+        if referral.packet_key is not None:
+            lifecycle.withdraw(session, audit, referral, "case-erased", now)
+        if referral.reply_key is not None:
+            vault.shred_replies(session, referral)
+        if referral.status in domain.OPEN_STATUSES:
+            lifecycle.move(session, audit, referral, Status.CANCELLED, actor=SYSTEM, audit_action="referral.cancel",
+                           now=now)
+
+
+def _known_case(session: Session, case_id: str, now: datetime) -> KnownCase:
+    case = session.get(KnownCase, case_id, with_for_update=True)
+    if case is None:  # an event about a case we have not heard of yet: its other events will fill it in
+        case = KnownCase(case_id=case_id, status=CaseStatus.OPEN, updated_at=now)
+        session.add(case)
+    return case
+
+
+# ---- the watch: what time alone changes ----------------------------------------------------------------------
+
+
+def keep_watch(*, session: Session, runtime: Runtime) -> int:
+    """Destroy the packets whose consent has expired, and refresh the overdue gauge; returns how many went."""
+    now = now_utc()
+    expired = session.execute(queries.with_case().where(
+        Referral.packet_key.is_not(None),  # type: ignore[union-attr]
+        KnownCase.consent_expires_on < now.date(),  # type: ignore[operator]
+    )).all()
+    withdrawn = 0
+    for referral, case in expired:
+        reason = lifecycle.packet_gap(referral, case, now.date())
+        if reason:
+            lifecycle.withdraw(session, runtime.audit, referral, reason, now)
+            withdrawn += 1
+    metrics.OVERDUE.set(queries.count_overdue(session, now=now, after=lifecycle.overdue_after(runtime)))
+    return withdrawn
+
+
+async def watch(runtime: Runtime) -> None:
+    """The background job: every few seconds, `keep_watch` in a unit of work."""
+    interval = runtime.settings.watch_interval_seconds  # type: ignore[attr-defined]
+    while True:
+        try:
+            await runtime.uow.run(lambda session: keep_watch(session=session, runtime=runtime))
+        except Exception as exc:
+            log.warning("referrals watch failed, retrying", error_type=type(exc).__name__)
+        await asyncio.sleep(interval)

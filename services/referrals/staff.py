@@ -1,0 +1,206 @@
+"""Referrals' use cases for staff: admins keep the partner directory, caseworkers send, list, read and cancel
+referrals. Each is a function of a session that changes rows and writes its events and audit entries in the
+caller's transaction, and never commits (the route runs it as a unit of `runtime.uow`, or reads through a
+`ReadSession`). What is refused is raised as a domain error (kit.errors), answered by kit.problems.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, not_
+from sqlmodel import Session, select
+
+from kit.audit import AuditTrail
+from kit.db import get_or_raise
+from kit.errors import Conflict, NotFound
+from kit.pagination import keyset_page
+from kit.service import Runtime
+from services.referrals import domain, lifecycle, metrics, queries, vault
+from services.referrals.domain import Action, Status
+from services.referrals.lifecycle import now_utc, overdue_after
+from services.referrals.models import (
+    KnownCase,
+    Packet,
+    Partner,
+    PartnerCreate,
+    PartnerFacet,
+    PartnerUpdate,
+    Referral,
+    ReferralCreate,
+    normal_city,
+    normal_country,
+    normal_language,
+)
+
+
+def no_partner() -> NotFound:
+    return NotFound("There is no partner with this id in the directory.", code="partner-unknown")
+
+
+def no_referral() -> NotFound:
+    return NotFound("There is no referral with this id.", code="referral-not-found")
+
+
+# ---- the partner directory -----------------------------------------------------------------------------------
+
+
+def create_partner(*, session: Session, audit: AuditTrail, partner_in: PartnerCreate, actor: str) -> Partner:
+    """Add a partner organisation to the directory."""
+    now = now_utc()
+    partner = Partner(id=str(uuid.uuid4()), created_at=now, updated_at=now, **partner_in.model_dump())
+    session.add(partner)
+    session.flush()
+    _index_facets(session, partner)
+    audit.record(session, actor=actor, action="partner.create", target_id=partner.id)
+    return partner
+
+
+def update_partner(
+    *, session: Session, audit: AuditTrail, partner_id: str, changes: PartnerUpdate, actor: str,
+) -> Partner:
+    """Change a partner's details, open or close it to new referrals, or note its capacity."""
+    partner = get_or_raise(session, Partner, partner_id, no_partner())
+    fields = changes.model_dump(exclude_unset=True)
+    for name, value in fields.items():
+        setattr(partner, name, value)
+    partner.updated_at = now_utc()
+    if fields.keys() & {"countries", "cities", "languages"}:
+        _index_facets(session, partner)
+    audit.record(session, actor=actor, action="partner.update", target_id=partner.id)
+    return partner
+
+
+def get_partner(*, session: Session, partner_id: str) -> Partner:
+    """One partner of the directory."""
+    return get_or_raise(session, Partner, partner_id, no_partner())
+
+
+def find_partners(
+    *, session: Session, category: str | None, country: str | None, city: str | None, language: str | None,
+    active: bool | None, limit: int, cursor: str | None,
+) -> tuple[list[Partner], str | None]:
+    """Partners by category, country, city and language, in name order."""
+    query = select(Partner)
+    if category:
+        query = query.where(Partner.category == category)
+    if active is not None:
+        query = query.where(Partner.active == active)
+    for facet, value in (("country", country and normal_country(country)), ("city", city and normal_city(city)),
+                         ("language", language and normal_language(language))):
+        if value:
+            query = query.where(Partner.id.in_(  # type: ignore[union-attr]
+                select(PartnerFacet.partner_id).where(PartnerFacet.facet == facet, PartnerFacet.value == value)))
+    return keyset_page(session, query, order=[Partner.name, Partner.id], limit=limit, cursor=cursor)
+
+
+def _index_facets(session: Session, partner: Partner) -> None:
+    session.execute(delete(PartnerFacet).where(PartnerFacet.partner_id == partner.id))  # type: ignore[arg-type]
+    values = {("country", normal_country(v)) for v in partner.countries}
+    values |= {("city", normal_city(v)) for v in partner.cities}
+    values |= {("language", normal_language(v)) for v in partner.languages}
+    if values:
+        session.execute(insert(PartnerFacet), [
+            {"partner_id": partner.id, "facet": facet, "value": value} for facet, value in sorted(values)])
+
+
+# ---- referrals, for caseworkers ------------------------------------------------------------------------------
+
+
+@dataclass
+class StaffView:
+    referral: Referral
+    overdue: bool
+    packet_available: bool
+
+
+@dataclass
+class StaffRead(StaffView):
+    packet: Packet | None
+    decline_reason: str | None
+    outcome: str | None
+
+
+def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCreate, actor: str) -> StaffView:
+    """Send a case to a partner with a packet, if the case and its consent allow it."""
+    partner = get_or_raise(session, Partner, referral_in.partner_id, no_partner())
+    if not partner.active:
+        raise Conflict("This partner takes no new referrals (inactive in the directory).", code="partner-inactive")
+    if referral_in.need_category != partner.category:
+        raise Conflict(f"This partner works in {partner.category}, not {referral_in.need_category}.",
+                       code="category-mismatch")
+    # Locked, so that a consent change applied at the same moment waits for this referral and then judges it too.
+    # Absent is a refusal of its own (`case-unknown`), decided with the others by the domain.
+    case = session.get(KnownCase, referral_in.case_id, with_for_update=True)
+    packet, contents = referral_in.packet, referral_in.packet.contents()
+    now = now_utc()
+    refusal = domain.refusal_to_send(case.view() if case else None, partner.category, contents, now.date())
+    if refusal:
+        raise refusal
+    referral = Referral(
+        id=str(uuid.uuid4()), case_id=referral_in.case_id, partner_id=partner.id, need_category=partner.category,
+        status=Status.SENT, created_by=actor, created_at=now, updated_at=now,
+        packet_has_contact=contents.has_contact, packet_has_health=contents.has_health,
+    )
+    vault.seal_packet(runtime.keyring, referral, packet)
+    session.add(referral)
+    session.flush()
+    lifecycle.publish_change(session, referral, now)
+    runtime.audit.record(session, actor=actor, action="referral.create", target_id=referral.id)
+    return StaffView(referral, overdue=False, packet_available=True)
+
+
+def list_referrals(
+    *, session: Session, runtime: Runtime, case_id: str | None, status: Status | None, overdue: bool | None,
+    limit: int, cursor: str | None,
+) -> tuple[list[StaffView], str | None]:
+    """Referrals, newest first, by case, state and overdue; refreshes the overdue gauge on the way."""
+    now, after = now_utc(), overdue_after(runtime)
+    query = queries.with_case()
+    if case_id:
+        query = query.where(Referral.case_id == case_id)
+    if status:
+        query = query.where(Referral.status == status)
+    if overdue is not None:
+        late = queries.overdue(now, after)
+        query = query.where(late if overdue else not_(late))
+    rows, next_cursor = queries.newest_first(session, query, limit=limit, cursor=cursor)
+    metrics.OVERDUE.set(queries.count_overdue(session, now=now, after=after))
+    return [_staff_view(referral, case, now, after) for referral, case in rows], next_cursor
+
+
+def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str) -> StaffRead:
+    """One referral with its packet and the partner's replies, opened for a caseworker; the read is audited."""
+    row = session.execute(queries.with_case().where(Referral.id == referral_id)).first()
+    if row is None:
+        raise no_referral()
+    referral, case = row
+    now = now_utc()
+    packet = lifecycle.reveal(session, runtime, referral, case, now)
+    runtime.audit.record(session, actor=actor, action="referral.read", target_id=referral.id)
+    view = _staff_view(referral, case, now, overdue_after(runtime))
+    return StaffRead(
+        referral, overdue=view.overdue, packet_available=view.packet_available, packet=packet,
+        decline_reason=vault.open_reply(runtime.keyring, referral, "decline_reason"),
+        outcome=vault.open_reply(runtime.keyring, referral, "outcome"),
+    )
+
+
+def cancel_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str) -> StaffView:
+    """Withdraw a referral the partner has not finished."""
+    referral = session.get(Referral, referral_id, with_for_update=True)  # locked: the partner may act meanwhile
+    if referral is None:
+        raise no_referral()
+    new_status = domain.next_status(referral.status, Action.CANCEL)
+    now = now_utc()
+    lifecycle.move(session, runtime.audit, referral, new_status, actor=actor, audit_action="referral.cancel", now=now)
+    return _staff_view(referral, session.get(KnownCase, referral.case_id), now, overdue_after(runtime))
+
+
+def _staff_view(referral: Referral, case: KnownCase | None, now: datetime, after: timedelta) -> StaffView:
+    return StaffView(
+        referral, overdue=domain.is_overdue(referral.status, referral.created_at, now, after),
+        packet_available=lifecycle.packet_available(referral, case, now.date()),
+    )

@@ -1,0 +1,151 @@
+"""What the split of referrals' use cases added: domain refusals as kit domain errors, the case projection kept
+forward-only by kit.projection, newest-first pages of (referral, case) rows, and a partner's refused attempt
+audited although its unit is rolled back. SQLite in memory, no broker."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+from kit.audit import AuditTrail
+from kit.errors import BadCursor, Conflict, Invalid, NotFound
+from kit.problems import status_of
+from services.referrals import domain, partner, projections, queries
+from services.referrals.domain import Action, CaseStatus, Status
+from services.referrals.models import KnownCase, Referral, ReferralsTable, kit_tables
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def session():
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    ReferralsTable.metadata.create_all(engine)
+    with Session(engine) as opened:
+        yield opened
+    engine.dispose()
+
+
+@pytest.fixture
+def audit() -> AuditTrail:
+    return AuditTrail(kit_tables, b"k" * 32)
+
+
+def _audited(session: Session) -> list[tuple[str, str, str | None]]:
+    table = kit_tables.audit
+    rows = session.execute(select(table.c.actor, table.c.action, table.c.target_id).order_by(table.c.seq)).all()
+    return [tuple(row) for row in rows]
+
+
+# ---- refusals are domain errors, answered by the kit ----------------------------------------------------------
+
+
+def test_an_illegal_step_is_a_conflict_in_the_words_of_the_api():
+    with pytest.raises(domain.IllegalTransition) as refused:
+        domain.next_status(Status.IN_PROGRESS, Action.ACCEPT)
+    assert isinstance(refused.value, Conflict) and status_of(refused.value) == 409
+    assert refused.value.code == "referral-transition"
+    assert refused.value.detail == "This referral is in progress: it cannot be accepted now."
+    assert set(domain.DONE) == set(Action)
+
+
+def test_refusals_of_the_rules_and_bad_money_are_domain_errors():
+    refusal = domain.refusal_to_send(None, "medical", domain.PacketContents(False, False), NOW.date())
+    assert isinstance(refusal, Conflict) and status_of(refusal) == 409
+    assert refusal.code == refusal.kind == "case-unknown" and refusal.extra == {}
+    with pytest.raises(domain.InvalidMoney) as bad:
+        domain.parse_money("1.0", "EUR")
+    assert isinstance(bad.value, Invalid) and isinstance(bad.value, ValueError) and status_of(bad.value) == 422
+    assert str(bad.value) == bad.value.detail
+
+
+# ---- the case projection -------------------------------------------------------------------------------------
+
+
+def test_a_case_status_only_moves_forward_whatever_order_events_come_in(session):
+    projections.note_case_status(session, case_id="c1", status=CaseStatus.CLOSED, now=NOW)
+    projections.note_case_status(session, case_id="c1", status=CaseStatus.OPEN, now=NOW + timedelta(seconds=1))
+    projections.note_case_status(session, case_id="c2", status=CaseStatus.OPEN, now=NOW)
+    projections.note_case_status(session, case_id="c2", status=CaseStatus.CLOSED, now=NOW)
+    assert session.get(KnownCase, "c1").status == "closed"
+    assert session.get(KnownCase, "c2").status == "closed"
+
+
+def test_erasure_takes_the_consent_with_it_and_a_late_consent_changes_nothing(session, audit):
+    answers = SimpleNamespace(forget=lambda _session, _case_id: 0)
+    consent = {"categories": ["medical"], "share_contact": True, "share_health": True,
+               "expires_on": date(2027, 1, 1), "recorded_at": NOW}
+    projections.apply_consent(session, audit, case_id="known", **consent, now=NOW)
+    session.flush()
+    for case_id in ("known", "never-heard-of"):
+        projections.forget_case(session, audit, case_id=case_id, answers=answers, now=NOW)
+        projections.apply_consent(session, audit, case_id=case_id, **{**consent, "recorded_at": NOW + timedelta(1)},
+                                  now=NOW)
+        projections.note_case_status(session, case_id=case_id, status=CaseStatus.OPEN, now=NOW)
+        session.expire_all()
+        case = session.get(KnownCase, case_id)
+        assert case.status == "erased", case_id
+        assert (case.consent_recorded_at, case.consent_categories, case.share_contact, case.share_health,
+                case.consent_expires_on) == (None, [], False, False, None), case_id
+
+
+# ---- newest first ---------------------------------------------------------------------------------------------
+
+
+def test_referrals_come_newest_first_page_after_page(session):
+    ids = []
+    for minutes in (0, 5, 5, 5, 10):  # three at the same moment: the id decides
+        referral_id = str(uuid.uuid4())
+        ids.append((NOW + timedelta(minutes=minutes), referral_id))
+        session.add(Referral(id=referral_id, case_id="c1", partner_id="p1", need_category="medical", status="sent",
+                             created_by="cw", created_at=NOW + timedelta(minutes=minutes), updated_at=NOW,
+                             packet_has_contact=False, packet_has_health=False))
+    session.add(KnownCase(case_id="c1", status="open", updated_at=NOW))
+    session.flush()
+    seen, cursor = [], None
+    while True:
+        rows, cursor = queries.newest_first(session, queries.with_case(), limit=2, cursor=cursor)
+        assert all(case.case_id == "c1" for _referral, case in rows)
+        seen += [referral.id for referral, _case in rows]
+        if cursor is None:
+            break
+    assert seen == [referral_id for _at, referral_id in sorted(ids, reverse=True)]
+    with pytest.raises(BadCursor):
+        queries.newest_first(session, queries.with_case(), limit=2, cursor="garbage")
+
+
+# ---- a partner's refused attempt ------------------------------------------------------------------------------
+
+
+async def test_a_referral_not_addressed_to_the_partner_is_not_found_and_the_attempt_stays_audited(session, audit):
+    units = []
+
+    async def run(work):
+        savepoint = session.begin_nested()
+        units.append(work)
+        try:
+            result = work(session)
+        except Exception:
+            savepoint.rollback()  # as the unit of work does with a unit that raises
+            raise
+        savepoint.commit()
+        return result
+
+    runtime = SimpleNamespace(uow=SimpleNamespace(run=run), audit=audit)
+    someone_elses = str(uuid.uuid4())
+    for referral_id in (someone_elses, "not-an-id"):
+        with pytest.raises(partner.NotAddressed) as refused:
+            await partner.run(runtime, "client-1", lambda s, rid=referral_id: partner.read(
+                session=s, runtime=runtime, partner_id="p1", referral_id=rid, actor="client-1"))
+        assert isinstance(refused.value, NotFound) and status_of(refused.value) == 404
+        assert (refused.value.code, refused.value.detail, refused.value.extra) == (
+            "referral-not-found", partner.NOT_ADDRESSED, {})
+    assert len(units) == 4
+    assert _audited(session) == [("client-1", "partner.referral.denied", someone_elses),
+                                 ("client-1", "partner.referral.denied", None)]
