@@ -123,10 +123,11 @@ def _truncate_wal(sqlite_connection: Any) -> None:
     sqlite_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
-def get_or_raise(session: Session, model: type[M], key: Any, missing: NotFound) -> M:
+def get_or_raise(session: Session, model: type[M], key: Any, missing: NotFound, *, lock: bool = False) -> M:
     """The one "not found" convention: `session.get(model, key)` where absence is normal (None), this where it is
-    the caller's mistake (the domain's NotFound, answered 404)."""
-    found = session.get(model, key)
+    the caller's mistake (the domain's NotFound, answered 404). `lock`: SELECT … FOR UPDATE on PostgreSQL, for a
+    row about to change whose current state decides how (on SQLite the unit of work's transaction serialises)."""
+    found = session.get(model, key, with_for_update=lock)
     if found is None:
         raise missing
     return found

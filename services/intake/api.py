@@ -15,7 +15,7 @@ from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.pagination import Page
 from kit.problems import Problem
 from kit.service import RuntimeDep
-from services.intake import domain, service
+from services.intake import cases, domain, search
 from services.intake.models import (
     CaseCreate,
     CaseCreated,
@@ -57,7 +57,7 @@ async def create_case(
 ) -> Any:
     """Open a case. Creation is never refused for a duplicate: `possible_duplicates` names the likely ones."""
     def open_case(session: Any) -> CaseCreated:
-        return service.open_case(session=session, vault=vault, audit=runtime.audit, case_in=body, actor=principal.sub)
+        return cases.open_case(session=session, vault=vault, audit=runtime.audit, case_in=body, actor=principal.sub)
 
     if IDEMPOTENCY_KEY in request.headers:  # honoured when sent: a retry returns the first answer, opens nothing
         return await runtime.idempotency.run(
@@ -83,20 +83,19 @@ async def find_duplicates(
 
     A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep.
     """
-    return DuplicatesFound(possible_duplicates=await runtime.uow.run(lambda session: service.find_duplicates(
+    return DuplicatesFound(possible_duplicates=await runtime.uow.run(lambda session: search.find_duplicates(
         session=session, vault=vault, audit=runtime.audit, check=body, actor=principal.sub)))
 
 
 @router.get("/cases", response_model=Page[CaseListItem])
 async def list_cases(
-    request: Request, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    request: Request, runtime: RuntimeDep, principal: Caseworker,
     status: CaseStatus | None = None, limit: Limit = 50, cursor: str | None = None,
-) -> dict[str, Any]:
+) -> Page[CaseListItem]:
     """The cases newest first, without personal data. Searching by name is `POST /cases/search`."""
     refuse_a_name_in_the_url(request)
-    return await runtime.uow.run(lambda session: service.list_cases(
-        session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=None, status=status, limit=limit,
-        cursor=cursor))
+    return await runtime.uow.run(lambda session: cases.list_cases(
+        session=session, status=status, limit=limit, cursor=cursor))
 
 
 def refuse_a_name_in_the_url(request: Request) -> None:
@@ -110,13 +109,13 @@ def refuse_a_name_in_the_url(request: Request) -> None:
 @router.post("/cases/search", response_model=Page[CaseListItem])
 async def search_cases(
     body: CaseSearch, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
-) -> dict[str, Any]:
+) -> Page[CaseListItem]:
     """Find cases by a name in any script or spelling, through the blind index, newest first.
 
     A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep. The audit
     trail records that a search was made, never the name; `next_cursor` holds a position only, never the name.
     """
-    return await runtime.uow.run(lambda session: service.list_cases(
+    return await runtime.uow.run(lambda session: search.search_cases(
         session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=body.q, status=body.status,
         limit=body.limit, cursor=body.cursor))
 
@@ -125,7 +124,7 @@ async def search_cases(
 async def read_case(
     case_id: CaseId, response: Response, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> CasePublic | ErasedCase:
-    case, etag = await runtime.uow.run(lambda session: service.read_case(
+    case, etag = await runtime.uow.run(lambda session: cases.read_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub))
     if etag:
         response.headers["ETag"] = etag
@@ -140,7 +139,7 @@ async def update_case(
     if if_match is None:
         raise Problem(428, "Send the case's ETag in If-Match, so that you cannot overwrite a change you have not seen.",
                       kind="if-match-required")
-    case, etag = await runtime.uow.run(lambda session: service.update_case(
+    case, etag = await runtime.uow.run(lambda session: cases.update_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, changes=body, if_match=if_match,
         actor=principal.sub))
     response.headers["ETag"] = etag
@@ -149,7 +148,7 @@ async def update_case(
 
 @router.post("/cases/{case_id}/close", response_model=CaseSummary)
 async def close_case(case_id: CaseId, runtime: RuntimeDep, principal: Caseworker) -> CaseSummary:
-    return await runtime.uow.run(lambda session: service.close_case(
+    return await runtime.uow.run(lambda session: cases.close_case(
         session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub))
 
 
@@ -158,7 +157,7 @@ async def erase_case(
     case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> ErasedCase:
     """Erase the person's data for good: the case's key is destroyed; only its reference and status remain."""
-    return await runtime.uow.run(lambda session: service.erase_case(
+    return await runtime.uow.run(lambda session: cases.erase_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub))
 
 
@@ -166,7 +165,7 @@ async def erase_case(
 async def add_need(
     case_id: CaseId, body: NeedCreate, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> NeedPublic:
-    return await runtime.uow.run(lambda session: service.add_need(
+    return await runtime.uow.run(lambda session: cases.add_need(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, need_in=body, actor=principal.sub))
 
 
@@ -174,8 +173,8 @@ async def add_need(
 async def list_needs(
     case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
     limit: Limit = 50, cursor: str | None = None,
-) -> dict[str, Any]:
-    return await runtime.uow.run(lambda session: service.list_needs(
+) -> Page[NeedPublic]:
+    return await runtime.uow.run(lambda session: cases.list_needs(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub, limit=limit,
         cursor=cursor))
 
@@ -184,13 +183,13 @@ async def list_needs(
 async def set_consent(
     case_id: CaseId, body: ConsentSet, runtime: RuntimeDep, principal: Caseworker,
 ) -> ConsentPublic:
-    return await runtime.uow.run(lambda session: service.set_consent(
+    return await runtime.uow.run(lambda session: cases.set_consent(
         session=session, audit=runtime.audit, case_id=case_id, consent_in=body, actor=principal.sub))
 
 
 @router.get("/cases/{case_id}/consent", response_model=ConsentView)
 async def read_consent(case_id: CaseId, runtime: RuntimeDep, principal: Caseworker) -> ConsentView:
-    return await runtime.uow.run(lambda session: service.read_consent(
+    return await runtime.uow.run(lambda session: cases.read_consent(
         session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub))
 
 
@@ -198,6 +197,6 @@ async def read_consent(case_id: CaseId, runtime: RuntimeDep, principal: Casework
 async def read_timeline(
     case_id: CaseId, runtime: RuntimeDep, principal: Caseworker,
     limit: Limit = 100, cursor: str | None = None,
-) -> dict[str, Any]:
-    return await runtime.uow.run(lambda session: service.read_timeline(
+) -> Page[TimelineEntryPublic]:
+    return await runtime.uow.run(lambda session: cases.read_timeline(
         session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub, limit=limit, cursor=cursor))

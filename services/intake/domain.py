@@ -1,12 +1,21 @@
-"""Intake's rules: what a case's status allows, its human reference and its ETag. No I/O."""
+"""Intake's rules and words: what a case's status allows, its human reference and its ETag, and the one list of need
+categories (the API's shapes and the events' payloads take theirs from here). No I/O; refusals are the kit's domain
+errors (kit.errors), which know nothing of HTTP."""
 
 from __future__ import annotations
 
 import hashlib
+from typing import Literal, get_args
 
-from kit.problems import Problem
+from kit.errors import Conflict, Stale
 
-OPEN, CLOSED, ERASED = "open", "closed", "erased"
+# The kinds of help a need, a consent or a referral is about: the one list, here.
+Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+Urgency = Literal["low", "medium", "high", "critical"]
+
+CaseStatus = Literal["open", "closed", "erased"]
+OPEN, CLOSED, ERASED = get_args(CaseStatus)
 FIRST_VERSION = 1
 REFERENCE_PREFIX = "BY"
 
@@ -19,15 +28,15 @@ def reference(year: int, number: int) -> str:
 def ensure_changeable(status: str) -> None:
     """Only an open case takes changes: a closed case can be read, an erased one holds nothing any more."""
     if status == ERASED:
-        raise Problem(409, "This case was erased; it can no longer be changed.", kind="case-erased")
+        raise Conflict("This case was erased; it can no longer be changed.", code="case-erased")
     if status == CLOSED:
-        raise Problem(409, "This case is closed; it can be read but no longer changed.", kind="case-closed")
+        raise Conflict("This case is closed; it can be read but no longer changed.", code="case-closed")
 
 
 def closes(status: str) -> bool:
     """Whether closing changes anything: an open case closes, a closed one stays closed, an erased one refuses."""
     if status == ERASED:
-        raise Problem(409, "This case was erased; it can no longer be closed.", kind="case-erased")
+        raise Conflict("This case was erased; it can no longer be closed.", code="case-erased")
     return status == OPEN
 
 
@@ -41,3 +50,9 @@ def if_match_allows(header: str, current: str) -> bool:
     if header.strip() == "*":
         return True
     return any(tag.strip() == current for tag in header.split(",") if not tag.strip().startswith("W/"))
+
+
+def ensure_current(if_match: str, case_id: str, version: int) -> None:
+    """A change is made only by a caller who saw the case's current version (If-Match)."""
+    if not if_match_allows(if_match, etag(case_id, version)):
+        raise Stale("The case changed since you read it: read it again, then make your change.", code="stale-etag")

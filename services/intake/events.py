@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from pydantic import BaseModel
-from sqlmodel import Session
 
-from kit.events import record_event
-from services.intake.models import Category, Urgency, kit_tables
+from kit.events import Publisher
+from services.intake.domain import Category, Urgency
+from services.intake.models import kit_tables
 
 SOURCE = "/rehab/intake"
 CASE_OPENED = "rehab.intake.case.opened"
@@ -70,8 +70,6 @@ PUBLISHED: dict[str, type[BaseModel]] = {
 }
 
 
-def publish(session: Session, subject: str, payload: BaseModel, *, case_id: str) -> None:
-    """Write the event to the outbox in the caller's transaction; the relay publishes it after the commit."""
-    if not isinstance(payload, PUBLISHED[subject]):
-        raise TypeError(f"{subject} carries {PUBLISHED[subject].__name__}, not {type(payload).__name__}")
-    record_event(session, kit_tables, source=SOURCE, type=subject, subject=case_id, data=payload.model_dump(mode="json"))
+# `publish(session, SUBJECT, Payload(...), about=case_id)`: to the outbox, in the caller's transaction; the relay
+# sends it once that commits. A payload that is not its subject's is refused before anything is written.
+publish = Publisher(SOURCE, PUBLISHED, kit_tables)

@@ -1,8 +1,9 @@
 """What intake consumes: referral and disbursement events, which become steps of the case's timeline.
 
-Each handler runs inside the bus's inbox transaction (applied once per event id) and must not commit. Intake keeps
-its own small copy of the payloads it reads (docs/events.md); it keeps ids, categories, states and amounts only.
-Events about a case intake does not know, or has erased, are skipped.
+Each handler runs inside the bus's inbox transaction (applied once per event id) and must not commit: it parses the
+payload and calls a use case (`cases.note_on_timeline`, which skips events about a case intake does not know or has
+erased). Intake keeps its own small copy of the payloads it reads (docs/events.md); it keeps ids, categories, states
+and amounts only.
 """
 
 from __future__ import annotations
@@ -12,11 +13,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlmodel import Session
 
-from kit import logs
 from kit.events import Envelope
-from services.intake import service
-
-log = logs.get("intake.handlers")
+from services.intake import cases
 
 REFERRAL_EVENTS = ("sent", "accepted", "declined", "started", "completed", "cancelled")
 DISBURSEMENT_EVENTS = ("requested", "approved", "rejected", "paid", "voided")
@@ -59,18 +57,16 @@ class DisbursementChanged(_Payload):
 
 
 def referral_changed(session: Session, envelope: Envelope) -> None:
-    _on_timeline(session, envelope, ReferralChanged.model_validate(envelope.data), source="referrals")
+    _noted(session, envelope, ReferralChanged.model_validate(envelope.data), source="referrals")
 
 
 def disbursement_changed(session: Session, envelope: Envelope) -> None:
-    _on_timeline(session, envelope, DisbursementChanged.model_validate(envelope.data), source="funds")
+    _noted(session, envelope, DisbursementChanged.model_validate(envelope.data), source="funds")
 
 
-def _on_timeline(session: Session, envelope: Envelope, payload: _Payload, *, source: str) -> None:
-    kind = ".".join(envelope.type.split(".")[-2:])  # rehab.funds.disbursement.paid → disbursement.paid
-    kept = service.note_on_timeline(
-        session, case_id=payload.case_id, at=payload.occurred_at, kind=kind, source=source,
+def _noted(session: Session, envelope: Envelope, payload: _Payload, *, source: str) -> None:
+    cases.note_on_timeline(
+        session, case_id=payload.case_id, at=payload.occurred_at, source=source, event_id=envelope.id,
+        kind=".".join(envelope.type.split(".")[-2:]),  # rehab.funds.disbursement.paid → disbursement.paid
         details=payload.model_dump(mode="json", exclude={"case_id", "occurred_at"}),
     )
-    if not kept:
-        log.info("event for an unknown or erased case skipped", event_id=envelope.id, kind=kind)

@@ -28,7 +28,7 @@ from kit.crypto import BlindIndex, Keyring
 from kit.keys_cli import existing_database, keys_commands, no_database
 from kit.progress import Progress
 from kit.secrets import read_key_file
-from services.intake import domain, service
+from services.intake import cases, domain
 from services.intake.config import IntakeSettings
 from services.intake.models import WRAPPED_KEYS, Case, NameIndexPending
 from services.intake.protection import CaseVault
@@ -88,7 +88,7 @@ def reindex(engine: Engine, vault: CaseVault, *, batch_size: int = 200,
     after = ""
     while True:
         with db.transaction(factory) as session:
-            read, unreadable = service.reindex_names(session=session, vault=vault, after=after, limit=batch_size)
+            read, unreadable = cases.reindex_names(session=session, vault=vault, after=after, limit=batch_size)
         progress.advance(len(read))
         report.reindexed += len(read) - len(unreadable)
         report.unreadable += unreadable

@@ -18,10 +18,9 @@ from sqlmodel import Field, SQLModel
 from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
+from services.intake.domain import CATEGORIES, CaseStatus, Category, Urgency
 
-Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
-Urgency = Literal["low", "medium", "high", "critical"]
-CaseStatus = Literal["open", "closed", "erased"]
+ConsentMethod = Literal["verbal", "written"]
 
 
 class IntakeTable(SQLModel, registry=registry()):
@@ -273,9 +272,16 @@ class CaseUpdate(_PersonalFields):
         return value
 
 
-# The fields sealed under the case's key, each in its own column `<field>_sealed`.
+# The fields sealed under the case's key, each in its own column `<field>_sealed` (`sealed_column`).
 PERSONAL_FIELDS = ("full_name", "other_names", "date_of_birth", "contact", "city", "languages", "release_date",
                    "facility", "articles", "safety_notes")
+NAME_FIELDS = frozenset({"full_name", "other_names", "date_of_birth"})  # what the blind index of names is made of
+LIST_FIELDS = frozenset({"other_names", "languages", "articles"})  # a list: cleared to [], never to null
+
+
+def sealed_column(field: str) -> str:
+    """The column of `cases` holding a personal field's ciphertext."""
+    return f"{field}_sealed"
 
 
 class CaseRef(BaseModel):
@@ -346,10 +352,10 @@ class NeedPublic(BaseModel):
 class ConsentSet(StrictModel):
     """What may be shared with which kinds of partner; an empty `categories` list withdraws consent."""
 
-    categories: list[Category] = PydanticField(max_length=7)
+    categories: list[Category] = PydanticField(max_length=len(CATEGORIES))
     share_contact: bool
     share_health: bool
-    method: Literal["verbal", "written"]
+    method: ConsentMethod
     expires_on: date | None = None
 
     @field_validator("categories")
@@ -369,7 +375,7 @@ class ConsentPublic(BaseModel):
     categories: list[Category]
     share_contact: bool
     share_health: bool
-    method: Literal["verbal", "written"]
+    method: ConsentMethod
     expires_on: date | None
     recorded_at: datetime
     recorded_by: str

@@ -190,9 +190,7 @@ def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor
 
 def cancel_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str) -> StaffView:
     """Withdraw a referral the partner has not finished."""
-    referral = session.get(Referral, referral_id, with_for_update=True)  # locked: the partner may act meanwhile
-    if referral is None:
-        raise no_referral()
+    referral = get_or_raise(session, Referral, referral_id, no_referral(), lock=True)  # the partner may act meanwhile
     new_status = domain.next_status(referral.status, Action.CANCEL)
     now = now_utc()
     lifecycle.move(session, runtime.audit, referral, new_status, actor=actor, audit_action="referral.cancel", now=now)

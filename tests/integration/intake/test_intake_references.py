@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from kit import db
-from services.intake import service
+from services.intake import cases
 from services.intake.models import CaseCreate
 from tests.integration.intake.conftest import Intake
 
@@ -29,8 +29,8 @@ async def test_concurrent_creates_never_share_a_reference(intake: Intake):
         references = []
         for i in range(6):
             with db.transaction(runtime.session_factory) as session:  # as another process would: its own commit
-                case = service.open_case(session=session, vault=vault, audit=runtime.audit, actor=f"cw-{worker}",
-                                         case_in=CaseCreate(full_name=f"Person {worker} {i}"))
+                case = cases.open_case(session=session, vault=vault, audit=runtime.audit, actor=f"cw-{worker}",
+                                       case_in=CaseCreate(full_name=f"Person {worker} {i}"))
                 references.append(case.reference)
         return references
 

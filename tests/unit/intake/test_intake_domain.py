@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
-from kit.problems import Problem
-from services.intake import domain
+from kit.errors import Conflict, Stale
+from kit.problems import status_of
+from services.intake import domain, events, models
 
 
 def test_reference_is_year_and_five_digit_number():
@@ -35,14 +38,32 @@ def test_if_match(header, allowed):
 def test_only_open_cases_change():
     domain.ensure_changeable(domain.OPEN)
     for status, kind in ((domain.CLOSED, "case-closed"), (domain.ERASED, "case-erased")):
-        with pytest.raises(Problem) as refused:
+        with pytest.raises(Conflict) as refused:
             domain.ensure_changeable(status)
-        assert refused.value.status == 409 and refused.value.kind == kind
+        assert status_of(refused.value) == 409 and refused.value.code == kind
 
 
 def test_closing_is_idempotent_and_refused_for_erased_cases():
     assert domain.closes(domain.OPEN) is True
     assert domain.closes(domain.CLOSED) is False
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(Conflict) as refused:
         domain.closes(domain.ERASED)
-    assert refused.value.status == 409
+    assert status_of(refused.value) == 409
+
+
+def test_a_change_needs_the_current_version():
+    domain.ensure_current(domain.etag("a", 2), "a", 2)
+    domain.ensure_current("*", "a", 2)
+    with pytest.raises(Stale) as refused:
+        domain.ensure_current(domain.etag("a", 1), "a", 2)
+    assert status_of(refused.value) == 412 and refused.value.code == "stale-etag"
+
+
+def test_one_list_of_categories_and_statuses():
+    assert domain.CATEGORIES == ("medical", "psychological", "relocation", "legal", "housing", "employment", "financial")
+    # the API's shapes and the events' payloads take theirs from the domain, none keeps a copy
+    assert models.NeedCreate.model_fields["category"].annotation is domain.Category
+    assert models.ConsentSet.model_fields["categories"].annotation == list[domain.Category]
+    assert events.NeedsAssessed.model_fields["category"].annotation is domain.Category
+    assert events.ConsentChanged.model_fields["categories"].annotation == list[domain.Category]
+    assert (domain.OPEN, domain.CLOSED, domain.ERASED) == get_args(domain.CaseStatus) == ("open", "closed", "erased")

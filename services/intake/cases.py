@@ -1,0 +1,392 @@
+"""Intake's use cases: cases, needs, consent, the timeline, erasure and the name index's upkeep.
+
+Each is a function of a session: it changes rows, writes its events to the outbox and its audit entry in the
+caller's transaction, and never commits (a route runs it as a unit of `runtime.uow`, a handler inside the bus's
+inbox unit, `manage` in `kit.db.transaction`). Every read of personal data leaves an audit entry too, so those reads
+are units of work as well. Refusals are the domain's errors (kit.errors), answered by the kit. Searching by name
+and the duplicate check are in `search`; the statements of the hot paths in `queries`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from kit import logs
+from kit.audit import AuditTrail
+from kit.crypto import DecryptionError
+from kit.db import get_or_raise
+from kit.errors import NotFound, Unreadable
+from kit.pagination import Page, keyset_page
+from services.intake import domain, events, queries, search
+from services.intake.models import (
+    LIST_FIELDS,
+    NAME_FIELDS,
+    PERSONAL_FIELDS,
+    Case,
+    CaseCreate,
+    CaseCreated,
+    CaseKey,
+    CaseListItem,
+    CaseNameTerm,
+    CasePublic,
+    CaseSummary,
+    CaseUpdate,
+    Consent,
+    ConsentPublic,
+    ConsentRecord,
+    ConsentSet,
+    ConsentView,
+    ErasedCase,
+    Need,
+    NeedCreate,
+    NeedPublic,
+    TimelineEntry,
+    TimelineEntryPublic,
+    sealed_column,
+)
+from services.intake.protection import CaseVault, scrub_write_ahead_log
+
+log = logs.get("intake")
+
+CASES, NEEDS = "cases", "needs"  # the tables named in a ciphertext's associated data
+
+
+# ---- cases ------------------------------------------------------------------------------------------------------
+
+def open_case(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_in: CaseCreate, actor: str,
+) -> CaseCreated:
+    """Open a case under a new data key, index its names, and name the cases that may be the same person."""
+    now = datetime.now(UTC)
+    case_id = str(uuid.uuid4())
+    data_key, wrapped = vault.new_case_key()
+    personal = case_in.model_dump(mode="json", include=set(PERSONAL_FIELDS))
+    reference = domain.reference(now.year, queries.next_reference_number(session, now.year))
+    terms = vault.name_terms([case_in.full_name, *case_in.other_names], case_in.date_of_birth)
+    # Looked up before this case's own terms are written, so it cannot find itself.
+    duplicates = search.possible_duplicates(session, terms, excluding=case_id)
+    session.execute(queries.INSERT_CASE, {
+        "id": case_id, "reference": reference, "status": domain.OPEN, "country": case_in.country, "opened_at": now,
+        "updated_at": now, "closed_at": None, "erased_at": None, "version": domain.FIRST_VERSION,
+        **{sealed_column(field): vault.seal(data_key, CASES, sealed_column(field), case_id, personal[field])
+           for field in PERSONAL_FIELDS},
+    })
+    session.execute(queries.INSERT_CASE_KEY, {"case_id": case_id, "kid": wrapped.kid, "wrapped": wrapped.blob,
+                                              "created_at": now, "rewrapped_at": None})
+    queries.add_name_terms(session, case_id, now, terms)
+    queries.add_timeline_entry(session, case_id, now, "case.opened", {"reference": reference})
+    events.publish(session, events.CASE_OPENED, events.CaseOpened(
+        case_id=case_id, reference=reference, country=case_in.country, opened_at=now), about=case_id)
+    audit.record(session, actor=actor, action="case.create", target_id=case_id)
+    created = CaseCreated(id=case_id, reference=reference, status=domain.OPEN, country=case_in.country, opened_at=now,
+                          closed_at=None, updated_at=now, **personal, possible_duplicates=duplicates)
+    log.info("case opened", case_id=case_id, possible_duplicates=len(duplicates))
+    return created
+
+
+def list_cases(*, session: Session, status: str | None, limit: int, cursor: str | None) -> Page[CaseListItem]:
+    """Cases newest first, without personal data, of one status if asked (one range of an index either way)."""
+    query = select(*queries.LIST_COLUMNS)
+    if status:
+        query = query.where(queries.CASES.c.status == status)
+    rows, next_cursor = keyset_page(session, query, order=queries.LIST_ORDER, limit=limit, cursor=cursor,
+                                    descending=True)
+    return Page[CaseListItem](items=[CaseListItem.model_validate(row, from_attributes=True) for row in rows],
+                              next_cursor=next_cursor)
+
+
+def read_case(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str,
+) -> tuple[CasePublic | ErasedCase, str | None]:
+    """The whole case, decrypted, with its ETag; an erased case is only its reference and status (and no ETag)."""
+    case = queries.case_with_key(session, case_id)
+    if case is None:
+        raise _no_such_case()
+    if case.status == domain.ERASED:
+        return _erased(case), None
+    audit.record(session, actor=actor, action="case.read", target_id=case.id)
+    try:
+        data_key = vault.unwrap_case_key(case.kid, case.wrapped)
+    except DecryptionError:
+        raise _unreadable(case) from None
+    public = _public(case, _open_fields(session, vault, case, data_key=data_key))
+    return public, domain.etag(case.id, case.version)
+
+
+def update_case(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, changes: CaseUpdate, if_match: str,
+    actor: str,
+) -> tuple[CasePublic, str]:
+    """Replace the fields present in `changes`, only if the caller saw the current version (If-Match)."""
+    case = _case_to_change(session, case_id)
+    domain.ensure_current(if_match, case.id, case.version)
+    domain.ensure_changeable(case.status)
+    data_key = _data_key(session, vault, case)
+    personal = _open_fields(session, vault, case, data_key=data_key)
+    given = changes.model_dump(mode="json", exclude_unset=True)
+    for field, value in given.items():
+        if field == "country":
+            case.country = value
+            continue
+        personal[field] = [] if value is None and field in LIST_FIELDS else value
+        setattr(case, sealed_column(field), vault.seal(data_key, CASES, sealed_column(field), case.id, personal[field]))
+    if given.keys() & NAME_FIELDS:
+        session.execute(delete(CaseNameTerm).where(CaseNameTerm.case_id == case.id))
+        queries.add_name_terms(session, case.id, case.opened_at, _name_terms(vault, personal))
+    now = datetime.now(UTC)
+    case.version += 1
+    case.updated_at = now
+    queries.add_timeline_entry(session, case.id, now, "case.updated", {"fields": sorted(given)})  # never the values
+    audit.record(session, actor=actor, action="case.update", target_id=case.id)
+    return _public(case, personal), domain.etag(case.id, case.version)
+
+
+def close_case(*, session: Session, audit: AuditTrail, case_id: str, actor: str) -> CaseSummary:
+    """Close a case; closing a closed case again changes nothing."""
+    case = _case_to_change(session, case_id)
+    if domain.closes(case.status):
+        now = datetime.now(UTC)
+        case.status, case.closed_at, case.updated_at = domain.CLOSED, now, now
+        case.version += 1
+        queries.add_timeline_entry(session, case.id, now, "case.closed", {})
+        events.publish(session, events.CASE_CLOSED, events.CaseClosed(case_id=case.id, closed_at=now), about=case.id)
+        audit.record(session, actor=actor, action="case.close", target_id=case.id)
+    return _summary(case)
+
+
+def erase_case(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str) -> ErasedCase:
+    """Erase a case: destroy its data key (every ciphertext of the person becomes unrecoverable), drop its index
+    terms, needs, consent and timeline, and every stored Idempotency-Key answer and request fingerprint about it;
+    keep only the reference and the status. Erasing twice changes nothing. Once committed, the write-ahead log is
+    truncated before the caller is answered, so the destroyed key leaves the disk too."""
+    case = _case_to_change(session, case_id)
+    if case.status == domain.ERASED:
+        return _erased(case)
+    now = datetime.now(UTC)
+    for table in (CaseKey, CaseNameTerm, Need, Consent, ConsentRecord, TimelineEntry):
+        session.execute(delete(table).where(table.case_id == case.id))
+    for field in PERSONAL_FIELDS:
+        setattr(case, sealed_column(field), None)
+    case.country = None
+    case.status, case.erased_at, case.updated_at = domain.ERASED, now, now
+    case.version += 1
+    if vault.stored_answers is not None:
+        # Deleted, found by the case id beside them: sealed under a key derived from the KEK (not the case's key),
+        # they would outlive the case's key, and one sealed before a KEK rotation no longer opens to be recognised.
+        # A replay of `POST /cases` with the same key is then a new request, as after the key's retention.
+        vault.stored_answers.forget(session, case.id)
+    events.publish(session, events.CASE_ERASED, events.CaseErased(case_id=case.id, erased_at=now), about=case.id)
+    audit.record(session, actor=actor, action="case.erase", target_id=case.id)
+    scrub_write_ahead_log(session)
+    log.info("case erased", case_id=case.id)
+    return _erased(case)
+
+
+# ---- needs ------------------------------------------------------------------------------------------------------
+
+def add_need(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, need_in: NeedCreate, actor: str,
+) -> NeedPublic:
+    """Record a need; its notes are sealed under the case's data key."""
+    case = _case_to_change(session, case_id)
+    domain.ensure_changeable(case.status)
+    now = datetime.now(UTC)
+    need = Need(id=str(uuid.uuid4()), case_id=case.id, category=need_in.category, urgency=need_in.urgency,
+                created_at=now, created_by=actor)
+    need.notes_sealed = vault.seal(_data_key(session, vault, case), NEEDS, "notes_sealed", need.id, need_in.notes)
+    session.add(need)
+    queries.add_timeline_entry(session, case.id, now, "needs.assessed",
+                               {"need_id": need.id, "category": need.category, "urgency": need.urgency})
+    events.publish(session, events.NEEDS_ASSESSED, events.NeedsAssessed(
+        case_id=case.id, need_id=need.id, category=need_in.category, urgency=need_in.urgency), about=case.id)
+    audit.record(session, actor=actor, action="needs.add", target_id=case.id)
+    return _need_public(need, need_in.notes)
+
+
+def list_needs(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str, limit: int, cursor: str | None,
+) -> Page[NeedPublic]:
+    """A case's needs, oldest first, with their notes decrypted."""
+    case = _case(session, case_id)
+    needs, next_cursor = keyset_page(session, select(Need).where(Need.case_id == case.id),
+                                     order=[Need.created_at, Need.id], limit=limit, cursor=cursor)
+    items = []
+    if needs:
+        data_key = _data_key(session, vault, case)
+        items = [_need_public(n, _open(vault, data_key, NEEDS, "notes_sealed", n.id, n.notes_sealed, case))
+                 for n in needs]
+    if case.status != domain.ERASED:
+        audit.record(session, actor=actor, action="needs.read", target_id=case.id)
+    return Page[NeedPublic](items=items, next_cursor=next_cursor)
+
+
+# ---- consent ----------------------------------------------------------------------------------------------------
+
+def set_consent(*, session: Session, audit: AuditTrail, case_id: str, consent_in: ConsentSet, actor: str) -> ConsentPublic:
+    """Replace the consent in force, keep the new version in the history, and tell the other services."""
+    case = _case_to_change(session, case_id)
+    domain.ensure_changeable(case.status)
+    now = datetime.now(UTC)
+    fields = {**consent_in.model_dump(), "recorded_at": now, "recorded_by": actor}
+    current = session.get(Consent, case.id)  # none before the first consent is recorded
+    if current is None:
+        session.add(Consent(case_id=case.id, **fields))
+    else:
+        for name, value in fields.items():
+            setattr(current, name, value)
+    session.add(ConsentRecord(case_id=case.id, **fields))
+    queries.add_timeline_entry(session, case.id, now, "consent.changed", consent_in.model_dump(mode="json"))
+    events.publish(session, events.CONSENT_CHANGED, events.ConsentChanged(
+        case_id=case.id, categories=consent_in.categories, share_contact=consent_in.share_contact,
+        share_health=consent_in.share_health, expires_on=consent_in.expires_on, recorded_at=now), about=case.id)
+    audit.record(session, actor=actor, action="consent.set", target_id=case.id)
+    return ConsentPublic(**fields)
+
+
+def read_consent(*, session: Session, audit: AuditTrail, case_id: str, actor: str) -> ConsentView:
+    """The consent in force and every version recorded before, oldest first."""
+    case = _case(session, case_id)
+    current = session.get(Consent, case.id)  # none before the first consent is recorded
+    history = session.exec(select(ConsentRecord).where(ConsentRecord.case_id == case.id).order_by(ConsentRecord.id)).all()
+    if case.status != domain.ERASED:
+        audit.record(session, actor=actor, action="consent.read", target_id=case.id)
+    return ConsentView(
+        case_id=case.id,
+        current=ConsentPublic.model_validate(current, from_attributes=True) if current else None,
+        history=[ConsentPublic.model_validate(r, from_attributes=True) for r in history],
+    )
+
+
+# ---- timeline ---------------------------------------------------------------------------------------------------
+
+def read_timeline(
+    *, session: Session, audit: AuditTrail, case_id: str, actor: str, limit: int, cursor: str | None,
+) -> Page[TimelineEntryPublic]:
+    """The case's story in time order: intake's own steps and what referrals and funds reported."""
+    case = _case(session, case_id)
+    entries, next_cursor = keyset_page(session, select(TimelineEntry).where(TimelineEntry.case_id == case.id),
+                                       order=[TimelineEntry.at, TimelineEntry.id], limit=limit, cursor=cursor)
+    if case.status != domain.ERASED:
+        audit.record(session, actor=actor, action="timeline.read", target_id=case.id)
+    return Page[TimelineEntryPublic](items=[TimelineEntryPublic.model_validate(e, from_attributes=True) for e in entries],
+                                     next_cursor=next_cursor)
+
+
+def note_on_timeline(
+    session: Session, *, case_id: str, at: datetime, kind: str, source: str, details: dict[str, Any], event_id: str,
+) -> bool:
+    """Add what another service reported (event `event_id`) to a case's timeline, in the caller's transaction.
+
+    False, and nothing kept, for a case intake does not know or has erased: an event about it is not a mistake.
+    """
+    case = session.get(Case, case_id)  # absence is normal here: the producer may know cases intake erased
+    if case is None or case.status == domain.ERASED:
+        log.info("event for an unknown or erased case skipped", event_id=event_id, kind=kind)
+        return False
+    queries.add_timeline_entry(session, case_id, at, kind, details, source=source)
+    return True
+
+
+# ---- the name index ---------------------------------------------------------------------------------------------
+
+def reindex_names(*, session: Session, vault: CaseVault, after: str, limit: int) -> tuple[list[str], list[str]]:
+    """Write the name terms of the next `limit` cases (not erased) with an id above `after` again from their
+    decrypted names, in the caller's transaction, each case locked meanwhile (`rehab names reindex`, after an
+    upgrade that added a kind of term). The ids of the cases read, in order, and of those whose names did not
+    open (their terms stay as they were)."""
+    c, k = queries.CASES.c, queries.CASE_KEYS.c
+    rows = session.execute(
+        select(c.id, c.opened_at, k.kid, k.wrapped, *(c[sealed_column(field)] for field in sorted(NAME_FIELDS)))
+        .select_from(queries.CASES.outerjoin(queries.CASE_KEYS, k.case_id == c.id))
+        .where(c.id > after, c.status != domain.ERASED).order_by(c.id).limit(limit)
+        .with_for_update(of=queries.CASES)
+    ).all()
+    terms, done, unreadable = [], [], []
+    for row in rows:
+        try:
+            data_key = vault.unwrap_case_key(row.kid, row.wrapped)
+            names = {field: vault.open(data_key, CASES, sealed_column(field), row.id, getattr(row, sealed_column(field)))
+                     for field in NAME_FIELDS}
+        except DecryptionError:
+            unreadable.append(row.id)
+            continue
+        terms += [{"case_id": row.id, "kind": kind, "term": term, "opened_at": row.opened_at}
+                  for kind, term in _name_terms(vault, names)]
+        done.append(row.id)
+    if done:
+        session.execute(delete(CaseNameTerm).where(CaseNameTerm.case_id.in_(done)))
+    if terms:
+        session.execute(queries.INSERT_NAME_TERMS, terms)
+    return [row.id for row in rows], unreadable
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------------
+
+def _no_such_case() -> NotFound:
+    return NotFound("There is no case with this id.", code="case-not-found")
+
+
+def _case(session: Session, case_id: str) -> Case:
+    """The case the caller named (its absence is the caller's mistake: 404)."""
+    return get_or_raise(session, Case, case_id, _no_such_case())
+
+
+def _case_to_change(session: Session, case_id: str) -> Case:
+    """`_case`, its row locked until the unit of work commits (FOR UPDATE on PostgreSQL; on SQLite the one writer
+    holds the database's write lock already)."""
+    return get_or_raise(session, Case, case_id, _no_such_case(), lock=True)
+
+
+def _name_terms(vault: CaseVault, names: dict[str, Any]) -> set[tuple[str, str]]:
+    """The blind-index terms of decrypted names (`NAME_FIELDS`, as stored: the date of birth as ISO text)."""
+    birth = date.fromisoformat(names["date_of_birth"]) if names["date_of_birth"] else None
+    return vault.name_terms([names["full_name"], *names["other_names"]], birth)
+
+
+def _data_key(session: Session, vault: CaseVault, case: Case) -> bytes:
+    try:
+        return vault.case_key(session, case.id)
+    except DecryptionError:
+        raise _unreadable(case) from None
+
+
+def _open_fields(session: Session, vault: CaseVault, case: Any, *, data_key: bytes | None = None) -> dict[str, Any]:
+    data_key = data_key or _data_key(session, vault, case)
+    return {field: _open(vault, data_key, CASES, sealed_column(field), case.id, getattr(case, sealed_column(field)), case)
+            for field in PERSONAL_FIELDS}
+
+
+def _open(vault: CaseVault, data_key: bytes, table: str, column: str, row_id: str, blob: bytes | None, case: Any) -> Any:
+    try:
+        return vault.open(data_key, table, column, row_id, blob)
+    except DecryptionError:
+        raise _unreadable(case) from None
+
+
+def _unreadable(case: Any) -> Unreadable:
+    # A ciphertext that does not open under its own case, column and row was moved or tampered with.
+    log.error("case data does not decrypt", case_id=case.id)
+    return Unreadable("This case's personal data could not be decrypted; the incident was logged with the case id.",
+                      code="undecryptable")
+
+
+def _summary(case: Any) -> CaseSummary:
+    return CaseSummary(id=case.id, reference=case.reference, status=case.status, country=case.country,
+                       opened_at=case.opened_at, closed_at=case.closed_at)
+
+
+def _public(case: Any, personal: dict[str, Any]) -> CasePublic:
+    return CasePublic(**_summary(case).model_dump(), updated_at=case.updated_at, **personal)
+
+
+def _erased(case: Any) -> ErasedCase:
+    return ErasedCase(id=case.id, reference=case.reference, status=domain.ERASED)
+
+
+def _need_public(need: Need, notes: str | None) -> NeedPublic:
+    return NeedPublic(id=need.id, case_id=need.case_id, category=need.category, urgency=need.urgency, notes=notes,
+                      created_at=need.created_at, created_by=need.created_by)

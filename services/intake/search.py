@@ -1,0 +1,125 @@
+"""Finding a person without reading a name: searches by name and the duplicate check, planned over the blind index
+(`protection.CaseVault`'s keyed terms), never over a plaintext. Use cases are functions of a session that never
+commit; searching leaves an audit entry (who looked, never the name), so it runs as a unit of work.
+
+A search walks the index entries of one term newest first, the rarest the query has, and keeps the cases that also
+hold every other word: a page costs about a page of index entries, not one per person sharing a name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, func, literal, select
+from sqlmodel import Session
+
+from kit.audit import AuditTrail
+from kit.errors import Invalid
+from kit.pagination import Page, Position, beyond, cursor_after, read_cursor
+from services.intake import queries
+from services.intake.models import CaseListItem, CaseRef, DuplicateCheck
+from services.intake.protection import MANY_WORDS, NAME_DOB_TERM, PAIR_TERM, TOKEN_TERM, CaseVault
+
+# How far the index entries of a candidate driving term are counted to choose the rarest: enough to tell a rare
+# term from a common one (a surname from a given name), without reading all of a common one.
+COUNT_UP_TO = 5_000
+
+
+def search_cases(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, actor: str, query: str, status: str | None,
+    limit: int, cursor: str | None,
+) -> Page[CaseListItem]:
+    """Cases whose names hold every word of `query` (any script or spelling), newest first, without personal data;
+    the cursor is the list's (a position, never the name)."""
+    position = read_cursor(cursor, queries.LIST_ORDER) if cursor else None
+    words = vault.query_terms(query)
+    if not words:
+        raise Invalid("A search needs at least one word of a name.", code="empty-search")
+    audit.record(session, actor=actor, action="case.search")  # who looked for a person by name, never the name
+    rows = _plan(session, vault, query, words, status=status, limit=limit + 1, position=position)
+    page = rows[:limit]
+    return Page[CaseListItem](
+        items=[CaseListItem.model_validate(row, from_attributes=True) for row in page],
+        next_cursor=cursor_after((page[-1].opened_at, page[-1].id)) if len(rows) > limit else None,
+    )
+
+
+def find_duplicates(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, check: DuplicateCheck, actor: str,
+) -> list[CaseRef]:
+    """The cases that `open_case` would name as possible duplicates, asked before saving; nothing is stored but the
+    audit entry (who checked, never the name)."""
+    duplicates = possible_duplicates(session, vault.name_terms([check.full_name, *check.other_names],
+                                                               check.date_of_birth))
+    audit.record(session, actor=actor, action="case.duplicate-check")
+    return duplicates
+
+
+def possible_duplicates(session: Session, terms: set[tuple[str, str]], *, excluding: str = "") -> list[CaseRef]:
+    """Cases (not erased) sharing a whole name and the date of birth with these terms (`CaseVault.name_terms`): the
+    same person, written another way; oldest first."""
+    rows = queries.cases_with_terms(session, [term for kind, term in terms if kind == NAME_DOB_TERM], excluding=excluding)
+    return [CaseRef(id=row.id, reference=row.reference) for row in rows]
+
+
+# ---- the planner ------------------------------------------------------------------------------------------------
+
+def _plan(
+    session: Session, vault: CaseVault, query: str, words: set[str], *, status: str | None, limit: int,
+    position: Position | None,
+) -> list[Any]:
+    """The newest `limit` cases (after `position`) holding every word term of `words`, with `status` if given.
+
+    Driven by a pair term when the query has two words or more (near-unique for a full name), else by the one
+    word; cases with too many name words for pair rows are walked beside it. Every candidate is checked against
+    every word, so the answer is what `count(DISTINCT term) = len(words)` over the word terms gives. Before
+    `rehab names reindex` has given older cases their pair rows, the rarest word drives instead."""
+    pairs = vault.query_pair_terms(query) if len(words) > 1 else []
+    if pairs and queries.pairs_indexed(session):
+        drivers = [(PAIR_TERM, _rarest(session, PAIR_TERM, pairs)), (PAIR_TERM, MANY_WORDS)]
+    else:
+        drivers = [(TOKEN_TERM, _rarest(session, TOKEN_TERM, sorted(words)))]
+    rows = []
+    for kind, driver in drivers:
+        rows += session.execute(_walk(kind, driver, words, status=status, limit=limit, position=position)).all()
+    if len(drivers) > 1:
+        rows.sort(key=lambda r: (r.opened_at, r.id), reverse=True)
+        rows = rows[:limit]
+    return rows
+
+
+def _walk(
+    kind: str, driver: str, words: set[str], *, status: str | None, limit: int, position: Position | None,
+) -> Any:
+    """One term's cases newest first, straight from `ix_case_name_terms_search`, keeping those holding every word
+    (each check is a primary-key lookup) and, when asked, those of one status."""
+    t = queries.NAME_TERMS.alias("t")
+    c = queries.CASES.c
+    statement = (
+        select(*queries.LIST_COLUMNS)
+        .select_from(t.join(queries.CASES, c.id == t.c.case_id))
+        .where(t.c.kind == kind, t.c.term == driver)
+        .order_by(t.c.opened_at.desc(), t.c.case_id.desc())
+        .limit(limit)
+    )
+    for word in sorted(words - {driver} if kind == TOKEN_TERM else words):
+        other = queries.NAME_TERMS.alias()
+        statement = statement.where(exists().where(other.c.case_id == t.c.case_id, other.c.kind == TOKEN_TERM,
+                                                   other.c.term == word))
+    if status:
+        statement = statement.where(c.status == status)
+    if position:
+        statement = statement.where(beyond((t.c.opened_at, t.c.case_id), position, descending=True))
+    return statement
+
+
+def _rarest(session: Session, kind: str, terms: list[str]) -> str:
+    """The term with the fewest index entries (counted up to `COUNT_UP_TO`); the first of a one-term list."""
+    if len(terms) == 1:
+        return terms[0]
+    t = queries.NAME_TERMS.c
+
+    def entries(term: str) -> int:
+        held = select(literal(1)).where(t.kind == kind, t.term == term).limit(COUNT_UP_TO).subquery()
+        return session.execute(select(func.count()).select_from(held)).scalar_one()
+
+    return min(terms, key=entries)
