@@ -17,12 +17,14 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 
-from kit.auth import Principal, TokenVerifier, bearer_token
+from gateway.service import Standing as SubjectStanding
+from kit.auth import Principal, TokenVerifier, bearer_token, enrolment_required
 from kit.problems import Problem
 
 _MAX_REMEMBERED = 10_000
 
-_DISABLED = Problem(401, "The access token is no longer valid: its user is disabled or its client revoked.",
+_DISABLED = Problem(401, "The access token is no longer valid: its session ended, its user is disabled or its client "
+                    "revoked.",
                     kind="invalid-token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
@@ -47,25 +49,27 @@ class VerifiedTokens:
 
 
 class Standing:
-    """Whether a token's subject may still act, asked of the database at most once per `ttl` seconds per subject."""
+    """Whether a token's subject may still act, asked of the database at most once per `ttl` seconds per subject:
+    the subject still enabled, the roles the token claims still held, the token's session (`sid`) not revoked."""
 
-    def __init__(self, lookup: Callable[[str, str | None], frozenset[str] | None], ttl: float) -> None:
-        self._lookup = lookup  # (sub, partner_id) → the roles it holds now, or None
+    def __init__(self, lookup: Callable[[str, str | None], SubjectStanding | None], ttl: float) -> None:
+        self._lookup = lookup  # (sub, partner_id) → what it may do now, or None
         self._ttl = ttl
-        self._known: dict[str, tuple[float, frozenset[str] | None]] = {}
+        self._known: dict[str, tuple[float, SubjectStanding | None]] = {}
 
     def allows(self, principal: Principal) -> bool:
         now = time.monotonic()
         entry = self._known.get(principal.sub)
         if entry is None or entry[0] <= now:
-            roles = self._lookup(principal.sub, principal.partner_id)
+            found = self._lookup(principal.sub, principal.partner_id)
             if len(self._known) >= _MAX_REMEMBERED:
                 self._known.clear()
-            entry = (now + self._ttl, roles)
+            entry = (now + self._ttl, found)
             self._known[principal.sub] = entry
-        roles = entry[1]
+        standing = entry[1]
         # A token may not claim more than its subject holds now (roles are never widened by an old token).
-        return roles is not None and principal.roles <= roles
+        return (standing is not None and principal.roles <= standing.roles
+                and principal.claims.get("sid") not in standing.revoked_sessions)
 
     def forget(self, sub: str) -> None:
         """Called when the gateway changes a subject, so the change holds from the next request on."""
@@ -97,8 +101,9 @@ class Gatekeeper:
         self.standing = standing
         self.budget = budget
 
-    async def admit(self, authorization: str | None) -> Principal:
-        """The verified, still-enabled caller with budget left; a 401 or 429 problem otherwise."""
+    async def admit(self, authorization: str | None, *, enrolling: bool = False) -> Principal:
+        """The verified, still-enabled caller with budget left; a 401 or 429 problem otherwise. A token that opens
+        only the second factor's enrolment passes only where `enrolling` says the path is part of it (403)."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Problem(401, "This path needs a bearer access token.", kind="missing-token",
@@ -107,6 +112,8 @@ class Gatekeeper:
         if not self.standing.allows(principal):
             raise _DISABLED
         await self.budget.spend(principal.sub)
+        if principal.enrolling and not enrolling:
+            raise enrolment_required()
         return principal
 
 
@@ -114,6 +121,8 @@ async def gateway_principal(request: Request) -> Principal:
     """The dependency for the gateway's own protected routes; kit's role checks then reuse what it found."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
+        if cached.enrolling:
+            raise enrolment_required()
         return cached
     bearer_token(request)  # the same 401 as everywhere when there is no bearer token
     principal = await request.app.state.gatekeeper.admit(request.headers.get("authorization"))
@@ -121,7 +130,16 @@ async def gateway_principal(request: Request) -> Principal:
     return principal
 
 
+async def enrolling_principal(request: Request) -> Principal:
+    """For /auth/me and /auth/mfa/…: any signed-in caller, one whose token opens only enrolment included."""
+    bearer_token(request)
+    principal = await request.app.state.gatekeeper.admit(request.headers.get("authorization"), enrolling=True)
+    request.state.principal = principal
+    return principal
+
+
 GatewayPrincipal = Annotated[Principal, Depends(gateway_principal)]
+EnrollingPrincipal = Annotated[Principal, Depends(enrolling_principal)]
 
 
 def gateway_role(role: str):  # noqa: ANN201

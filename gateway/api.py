@@ -11,16 +11,19 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlmodel import Session
 
-from gateway import domain, service
-from gateway.access import GatewayPrincipal, gateway_role
+from gateway import approvals, domain, mfa, service, sessions
+from gateway.access import EnrollingPrincipal, GatewayPrincipal, gateway_role
 from gateway.models import (
     ApiClient,
     ApiClientCreate,
     ApiClientIssued,
     ApiClientPublic,
+    ApprovalPublic,
+    RolesChange,
     User,
     UserCreate,
     UserCreated,
@@ -28,9 +31,9 @@ from gateway.models import (
 )
 from gateway.openapi import docs_page
 from gateway.runtime import GatewayRuntime, RuntimeDep
-from kit.auth import PARTNER_ROLE, Principal
+from kit.auth import ENROLMENT_SCOPE, PARTNER_ROLE, Principal
 from kit.pagination import Page
-from kit.problems import Problem
+from kit.problems import Problem, StrictModel
 from kit.service import ReadSession
 
 # --- tokens and the caller ---------------------------------------------------------------------------------------
@@ -42,26 +45,48 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str
     expires_in: int
+    scope: str | None = Field(default=None, description="`mfa_enrol`: the token opens only /auth/me and /auth/mfa/… "
+                                                       "until the user has set up a second factor.")
+    refresh_token: str | None = Field(
+        default=None, description="Staff only: use it once with grant_type=refresh_token for the next access token "
+                                  "(and the next refresh token); a second use ends the session.")
 
 
 class Me(BaseModel):
     sub: str
+    username: str
     roles: list[str]
     partner_id: str | None
+    mfa: bool = Field(description="Whether the caller has a second factor in force.")
+    scope: str | None = Field(default=None, description="`mfa_enrol` while the token opens only enrolment.")
 
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def oauth_error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> Problem:
-    """A problem document that also carries RFC 6749's `error` code, so OAuth2 clients understand it."""
-    return Problem(status, detail, kind=error.replace("_", "-"), extra={"error": error},
+    """RFC 6749 §5.2: `error` and `error_description` for OAuth2 clients, in a problem document for everyone else."""
+    return Problem(status, detail, kind=error.replace("_", "-"), extra={"error": error, "error_description": detail},
                    headers={**_NO_STORE, **(headers or {})})
 
 
-def _bad_credentials(error: str = "invalid_grant", headers: dict[str, str] | None = None) -> Problem:
-    # One answer for every failure (unknown user, wrong password, locked, disabled): it tells an attacker nothing.
-    return oauth_error(401, error, "The credentials are not valid.", headers)
+def _bad_credentials() -> Problem:
+    # One answer for every failure (unknown user, wrong password, wrong or missing one-time code, disabled): it
+    # tells an attacker nothing.
+    return oauth_error(400, "invalid_grant", "The user name, password or one-time code is not right.")
+
+
+def _bad_client(used_basic: bool) -> Problem:
+    return oauth_error(401, "invalid_client", "The client credentials are not valid.",
+                       {"WWW-Authenticate": 'Basic realm="rehab"'} if used_basic else None)
+
+
+def _must_wait(seconds: int) -> Problem:
+    # The same for a user name that does not exist: the wait belongs to the name typed, not to an account.
+    return Problem(429, "Too many failed sign-ins for this user name: wait before trying again.",
+                   kind="sign-in-throttled", extra={"error": "invalid_grant",
+                                                    "error_description": "Too many failed sign-ins; wait."},
+                   headers={**_NO_STORE, "Retry-After": str(seconds)})
 
 
 def client_address(request: Request) -> str:
@@ -80,13 +105,22 @@ async def issue_token(
     password: Annotated[str | None, Form()] = None,
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
+    refresh_token: Annotated[str | None, Form()] = None,
+    otp: Annotated[str | None, Form(description="A current TOTP code or an unused recovery code, once the user "
+                                                "has a second factor.")] = None,
     scope: Annotated[str | None, Form()] = None,  # accepted and ignored: access follows roles, not scopes
 ) -> JSONResponse:
-    await runtime.signin_limit.spend(client_address(request))
+    address = client_address(request)
+    await runtime.signin_limit.spend(address)
+    refresh = None
     if grant_type == "password":
         if not username or not password:
             raise oauth_error(400, "invalid_request", "The password grant needs `username` and `password`.")
-        token = await _password_grant(runtime, username, password)
+        token, refresh = await password_grant(runtime, username, password, address, otp=otp)
+    elif grant_type == "refresh_token":
+        if not refresh_token:
+            raise oauth_error(400, "invalid_request", "The refresh_token grant needs `refresh_token`.")
+        token, refresh = await refresh_grant(runtime, refresh_token)
     elif grant_type == "client_credentials":
         basic = _basic_credentials(request)
         if basic:
@@ -97,27 +131,95 @@ async def issue_token(
     elif not grant_type:
         raise oauth_error(400, "invalid_request", "`grant_type` is required.")
     else:
-        raise oauth_error(400, "unsupported_grant_type", "Only the password and client_credentials grants are supported.")
-    body = {"access_token": token, "token_type": "bearer", "expires_in": runtime.issuer.ttl_seconds}
+        raise oauth_error(400, "unsupported_grant_type",
+                          "Only the password, refresh_token and client_credentials grants are supported.")
+    body: dict[str, Any] = {"access_token": token, "token_type": "bearer", "expires_in": runtime.issuer.ttl_seconds}
+    if refresh:
+        body["refresh_token"] = refresh
+    elif grant_type == "password":  # no session yet: the token opens only enrolment
+        body["scope"] = ENROLMENT_SCOPE
     return JSONResponse(body, headers=_NO_STORE)
 
 
-async def _password_grant(runtime: GatewayRuntime, username: str, password: str) -> str:
+async def password_grant(runtime: GatewayRuntime, username: str, password: str, address: str, *,
+                         otp: str | None = None) -> tuple[str, str | None]:
+    """The password grant, for the API and the console alike: an access token and the refresh token of the new
+    session; or, for a user who must have a second factor and has none yet, a token that opens only enrolment (and
+    no session); or the problem to answer. A wrong or missing one-time code is a failed sign-in like a wrong
+    password, with the same answer."""
     ticket = await runtime.uow.run(lambda session: service.reserve_sign_in(
-        session=session, audit=runtime.audit, username=username, policy=runtime.lockout))
+        session=session, audit=runtime.audit, username=username, address=address, policy=runtime.signin_policy,
+        keys=runtime.throttle_keys))
+    if ticket.wait_seconds:
+        raise _must_wait(ticket.wait_seconds)
     if ticket.password_hash is None:
         await runtime.hasher.matches_async(None, password)  # as slow as a real check: the answer time tells nothing
         raise _bad_credentials()
-    succeeded = await runtime.hasher.matches_async(ticket.password_hash, password)
+    password_right = await runtime.hasher.matches_async(ticket.password_hash, password)
     new_hash = None
-    if succeeded and runtime.hasher.needs_rehash(ticket.password_hash):
+    if password_right and runtime.hasher.needs_rehash(ticket.password_hash):
         new_hash = await runtime.hasher.hash_async(password)
-    await runtime.uow.run(lambda session: service.settle_sign_in(
-        session=session, audit=runtime.audit, ticket=ticket, succeeded=succeeded, policy=runtime.lockout,
-        new_hash=new_hash))
-    if not succeeded:
+    user_id = ticket.user_id
+    assert user_id is not None
+
+    def settle(session: Session) -> tuple[str, str] | Literal["enrol"] | None:
+        has_factor = mfa.enrolled(session=session, user_id=user_id)
+        succeeded = password_right and (not has_factor or mfa.check(
+            session=session, keys=runtime.factor_keys, user_id=user_id, code=otp))
+        service.settle_sign_in(session=session, audit=runtime.audit, ticket=ticket, succeeded=succeeded,
+                               policy=runtime.signin_policy, new_hash=new_hash)
+        if not succeeded:
+            return None
+        if not has_factor and runtime.settings.mfa_roles & set(ticket.roles):
+            return "enrol"
+        return sessions.start(session=session, user_id=user_id, now=service.now_utc(), policy=runtime.session_policy)
+
+    started = await runtime.uow.run(settle)
+    if started is None:
         raise _bad_credentials()
-    return runtime.issuer.issue(sub=ticket.user_id, roles=ticket.roles)
+    if started == "enrol":
+        return runtime.issuer.issue(sub=user_id, roles=ticket.roles, partner_id=ticket.partner_id,
+                                    extra={"scope": ENROLMENT_SCOPE}), None
+    session_id, refresh = started
+    access = runtime.issuer.issue(sub=user_id, roles=ticket.roles, partner_id=ticket.partner_id,
+                                  extra={"sid": session_id})
+    return access, refresh
+
+
+async def refresh_grant(runtime: GatewayRuntime, refresh_token: str) -> tuple[str, str]:
+    """The refresh_token grant: the next access token and refresh token of the same session. Unknown, expired,
+    revoked and reused tokens get one answer; a reused one has ended its session meanwhile."""
+    renewal = await runtime.uow.run(lambda session: sessions.renew(
+        session=session, audit=runtime.audit, refresh_token=refresh_token, now=service.now_utc(),
+        policy=runtime.session_policy))
+    if renewal.refused or renewal.refresh_token is None or renewal.user_id is None:
+        raise oauth_error(400, "invalid_grant", "The refresh token is not valid: sign in again.")
+    access = runtime.issuer.issue(sub=renewal.user_id, roles=list(renewal.roles), partner_id=renewal.partner_id,
+                                  extra={"sid": renewal.session_id})
+    return access, renewal.refresh_token
+
+
+@auth_router.post("/auth/revoke", summary="Revoke a refresh token and end its session (RFC 7009)")
+async def revoke_token(
+    runtime: RuntimeDep, token: Annotated[str, Form()],
+    token_type_hint: Annotated[str | None, Form()] = None,  # RFC 7009 §2.1: only refresh tokens are revocable here
+) -> JSONResponse:
+    # RFC 7009 §2.2: 200 whether or not the token was known, so the answer tells nothing about it.
+    await runtime.uow.run(lambda session: sessions.revoke_by_refresh_token(
+        session=session, audit=runtime.audit, refresh_token=token, now=service.now_utc()))
+    return JSONResponse({}, headers=_NO_STORE)
+
+
+@auth_router.post("/auth/sessions/revoke-all", status_code=204,
+                  summary="Sign out everywhere: every session of the caller ends, its access tokens with it")
+async def revoke_my_sessions(runtime: RuntimeDep, principal: GatewayPrincipal) -> Response:
+    if PARTNER_ROLE in principal.roles:
+        raise Problem(403, "A partner API client has no sessions; an admin revokes the client.", kind="forbidden")
+    await runtime.uow.run(lambda session: sessions.revoke_all(
+        session=session, audit=runtime.audit, user_id=principal.sub, actor=principal.sub, now=service.now_utc(),
+        why="signed-out-everywhere"))
+    runtime.standing.forget(principal.sub)
+    return Response(status_code=204)
 
 
 async def _client_grant(runtime: GatewayRuntime, client_id: str, client_secret: str, *, used_basic: bool) -> str:
@@ -127,7 +229,7 @@ async def _client_grant(runtime: GatewayRuntime, client_id: str, client_secret: 
     await runtime.uow.run(lambda session: service.record_client_sign_in(
         session=session, audit=runtime.audit, client_id=client.client_id if client else None, succeeded=succeeded))
     if not succeeded or client is None:
-        raise _bad_credentials("invalid_client", {"WWW-Authenticate": 'Basic realm="rehab"'} if used_basic else None)
+        raise _bad_client(used_basic)
     return runtime.issuer.issue(sub=client.client_id, roles=[PARTNER_ROLE], partner_id=client.partner_id)
 
 
@@ -145,8 +247,58 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 @auth_router.get("/auth/me", response_model=Me, summary="Who the access token belongs to")
-async def me(principal: GatewayPrincipal) -> dict[str, Any]:
-    return {"sub": principal.sub, "roles": sorted(principal.roles), "partner_id": principal.partner_id}
+async def me(principal: EnrollingPrincipal, session: ReadSession) -> dict[str, Any]:
+    user = session.get(User, principal.sub)
+    return {"sub": principal.sub, "username": user.username if user else principal.sub,
+            "roles": sorted(principal.roles), "partner_id": principal.partner_id,
+            "mfa": bool(user) and mfa.enrolled(session=session, user_id=principal.sub),
+            "scope": principal.claims.get("scope")}
+
+
+class TotpEnrolment(BaseModel):
+    secret: str = Field(description="The TOTP secret (base32), for an app that cannot read the QR code.")
+    otpauth_uri: str = Field(description="The otpauth:// URI to show as a QR code (RFC 6238: SHA-1, 6 digits, 30 s).")
+
+
+class TotpConfirmation(StrictModel):
+    code: str = Field(min_length=6, max_length=6, description="The code the app shows now.")
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(description="10 single-use codes for when the phone is lost: shown only now.")
+
+
+async def _a_person(principal: EnrollingPrincipal) -> Principal:
+    """Any person signed in (an enrolment token too); not a partner's API client, which has no second factor."""
+    if PARTNER_ROLE in principal.roles:
+        raise Problem(403, "An API client signs in with its secret; a second factor is for people.", kind="forbidden")
+    return principal
+
+
+Person = Annotated[Principal, Depends(_a_person)]
+
+
+@auth_router.post("/auth/mfa/totp/enrol", response_model=TotpEnrolment,
+                  summary="Start setting up a TOTP second factor (replaces an unconfirmed one)")
+async def totp_enrol(runtime: RuntimeDep, principal: Person) -> JSONResponse:
+    def enrol(session: Session) -> mfa.Enrolment:
+        user = service.get_user(session=session, user_id=principal.sub)
+        return mfa.enrol(session=session, keys=runtime.factor_keys, user_id=user.id, username=user.username)
+
+    enrolment = await runtime.uow.run(enrol)
+    return JSONResponse({"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri}, headers=_NO_STORE)
+
+
+@auth_router.post("/auth/mfa/totp/confirm", response_model=RecoveryCodes,
+                  summary="Confirm the second factor with a first code: from now on sign-in needs `otp`")
+async def totp_confirm(body: TotpConfirmation, runtime: RuntimeDep, principal: Person) -> JSONResponse:
+    def confirm(session: Session) -> list[str]:
+        codes = mfa.confirm(session=session, keys=runtime.factor_keys, user_id=principal.sub, code=body.code)
+        runtime.audit.record(session, actor=principal.sub, action="mfa.enrolled", target_id=principal.sub)
+        return codes
+
+    codes = await runtime.uow.run(confirm)
+    return JSONResponse({"recovery_codes": codes}, headers=_NO_STORE)
 
 
 # --- identity administration (admin) -----------------------------------------------------------------------------
@@ -158,33 +310,62 @@ Admin = Annotated[Principal, Depends(gateway_role("admin"))]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-def user_public(user: User) -> UserPublic:
-    return UserPublic(id=user.id, username=user.username, roles=user.roles, disabled=user.disabled,
-                      locked=domain.is_locked(user.locked_until, service.now_utc()), created_at=user.created_at)
+def user_public(user: User, *, locked: bool = False) -> UserPublic:
+    return UserPublic(id=user.id, username=user.username, roles=user.roles, partner_id=user.partner_id,
+                      pending_approval=user.pending_approval, disabled=user.disabled, locked=locked,
+                      created_at=user.created_at)
 
 
 def client_public(client: ApiClient) -> ApiClientPublic:
     return ApiClientPublic(client_id=client.client_id, partner_id=client.partner_id, name=client.name,
-                           revoked=client.revoked_at is not None, created_at=client.created_at)
+                           revoked=client.revoked_at is not None, pending_approval=client.pending_approval,
+                           created_at=client.created_at)
 
 
-@admin_router.post("/users", status_code=201, response_model=UserCreated, summary="Create a staff user")
+def _status(pending: bool) -> Literal["active", "pending_approval"]:
+    return "pending_approval" if pending else "active"
+
+
+@admin_router.post("/users", status_code=201, response_model=UserCreated,
+                   summary="Create a staff user (pending another admin's approval where there is one)")
 async def create_user(body: UserCreate, runtime: RuntimeDep, principal: Admin) -> UserCreated:
     weakness = domain.password_weakness(body.password, username=body.username)
     if weakness:
         raise Problem(422, weakness, kind="weak-password")
     password_hash = await runtime.hasher.hash_async(body.password)  # before any transaction: it takes a while
-    user = await runtime.uow.run(lambda session: service.add_user(
-        session=session, audit=runtime.audit, username=body.username, roles=body.roles, password_hash=password_hash,
-        actor=principal.sub))
-    return UserCreated(id=user.id, username=user.username, roles=user.roles)
+    user = await runtime.uow.run(lambda session: service.create_user(
+        session=session, audit=runtime.audit, username=body.username, roles=body.roles, partner_id=body.partner_id,
+        password_hash=password_hash, actor=principal.sub))
+    return UserCreated(id=user.id, username=user.username, roles=user.roles, partner_id=user.partner_id,
+                       status=_status(user.pending_approval))
+
+
+class RolesAnswer(BaseModel):
+    id: str
+    roles: list[str] = Field(description="The roles in force now (unchanged while the change awaits approval).")
+    status: Literal["active", "pending_approval"]
+
+
+@admin_router.post("/users/{user_id}/roles", response_model=RolesAnswer,
+                   summary="Change another user's roles (pending another admin's approval where there is one)")
+async def change_roles(user_id: str, body: RolesChange, runtime: RuntimeDep, principal: Admin) -> RolesAnswer:
+    def change(session: Session) -> RolesAnswer:
+        user = service.change_roles(session=session, audit=runtime.audit, user_id=user_id, roles=body.roles,
+                                    actor=principal.sub)
+        pending = sorted(user.roles) != sorted(set(body.roles))
+        return RolesAnswer(id=user.id, roles=list(user.roles), status=_status(pending))
+
+    answer = await runtime.uow.run(change)
+    runtime.standing.forget(user_id)
+    return answer
 
 
 @admin_router.get("/users", response_model=Page[UserPublic], summary="List staff users")
-async def list_users(session: ReadSession, principal: Admin, limit: Limit = 100,
+async def list_users(session: ReadSession, runtime: RuntimeDep, principal: Admin, limit: Limit = 100,
                      cursor: str | None = None) -> dict[str, Any]:
     users, next_cursor = service.list_users(session=session, limit=limit, cursor=cursor)
-    return {"items": [user_public(user) for user in users], "next_cursor": next_cursor}
+    locked = service.locked_everywhere(session=session, users=users, keys=runtime.throttle_keys)
+    return {"items": [user_public(user, locked=user.id in locked) for user in users], "next_cursor": next_cursor}
 
 
 @admin_router.post("/users/{user_id}/disable", response_model=UserPublic, summary="Disable a staff user at once")
@@ -193,6 +374,38 @@ async def disable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> U
         session=session, audit=runtime.audit, user_id=user_id, disabled=True, actor=principal.sub))
     runtime.standing.forget(user.id)
     return user_public(user)
+
+
+@admin_router.post("/users/{user_id}/revoke-sessions", status_code=204,
+                   summary="End every session of a staff user at once (a lost phone, a coerced colleague)")
+async def revoke_user_sessions(user_id: str, runtime: RuntimeDep, principal: Admin) -> Response:
+    def revoke(session: Session) -> None:
+        user = service.get_user(session=session, user_id=user_id)
+        sessions.revoke_all(session=session, audit=runtime.audit, user_id=user.id, actor=principal.sub,
+                            now=service.now_utc(), why="revoked-by-admin")
+
+    await runtime.uow.run(revoke)
+    runtime.standing.forget(user_id)
+    return Response(status_code=204)
+
+
+class ResetAnswer(BaseModel):
+    id: str
+    status: Literal["active", "pending_approval"] = Field(
+        description="`active`: the factor is gone and the user enrols again at the next sign-in.")
+
+
+@admin_router.post("/users/{user_id}/reset-mfa", response_model=ResetAnswer,
+                   summary="Reset a lost second factor (pending another admin's approval where there is one)")
+async def reset_mfa(user_id: str, runtime: RuntimeDep, principal: Admin) -> ResetAnswer:
+    def reset(session: Session) -> ResetAnswer:
+        user = service.reset_factor(session=session, audit=runtime.audit, user_id=user_id, actor=principal.sub)
+        pending = mfa.enrolled(session=session, user_id=user.id)
+        return ResetAnswer(id=user.id, status=_status(pending))
+
+    answer = await runtime.uow.run(reset)
+    runtime.standing.forget(user_id)
+    return answer
 
 
 @admin_router.post("/users/{user_id}/enable", response_model=UserPublic, summary="Enable a staff user again")
@@ -212,7 +425,7 @@ async def create_client(body: ApiClientCreate, runtime: RuntimeDep, principal: A
         session=session, audit=runtime.audit, client_id=client_id, partner_id=body.partner_id, name=body.name,
         secret_hash=secret_hash, actor=principal.sub))
     issued = ApiClientIssued(client_id=client.client_id, client_secret=secret, partner_id=client.partner_id,
-                             name=client.name)
+                             name=client.name, status=_status(client.pending_approval))
     return JSONResponse(issued.model_dump(), status_code=201, headers=_NO_STORE)
 
 
@@ -230,6 +443,37 @@ async def revoke_client(client_id: str, runtime: RuntimeDep, principal: Admin) -
         session=session, audit=runtime.audit, client_id=client_id, actor=principal.sub))
     runtime.standing.forget(client.client_id)
     return client_public(client)
+
+
+# --- approvals (separation of duties) ---------------------------------------------------------------------------
+
+@admin_router.get("/approvals", response_model=Page[ApprovalPublic],
+                  summary="What admins asked for and what was decided, newest first")
+async def list_approvals(session: ReadSession, principal: Admin, status: Literal["pending", "approved", "rejected"] |
+                         None = None, limit: Limit = 100, cursor: str | None = None) -> dict[str, Any]:
+    items, next_cursor = approvals.list_page(session=session, status=status, limit=limit, cursor=cursor)
+    return {"items": [ApprovalPublic.model_validate(a, from_attributes=True) for a in items],
+            "next_cursor": next_cursor}
+
+
+@admin_router.post("/approvals/{approval_id}/approve", response_model=ApprovalPublic,
+                   summary="Approve another admin's request: it takes effect now")
+async def approve(approval_id: str, runtime: RuntimeDep, principal: Admin) -> ApprovalPublic:
+    return await _decide(runtime, approval_id, principal, approve=True)
+
+
+@admin_router.post("/approvals/{approval_id}/reject", response_model=ApprovalPublic,
+                   summary="Reject another admin's request")
+async def reject(approval_id: str, runtime: RuntimeDep, principal: Admin) -> ApprovalPublic:
+    return await _decide(runtime, approval_id, principal, approve=False)
+
+
+async def _decide(runtime: GatewayRuntime, approval_id: str, principal: Principal, *, approve: bool) -> ApprovalPublic:
+    decided = await runtime.uow.run(lambda session: ApprovalPublic.model_validate(approvals.decide(
+        session=session, audit=runtime.audit, approval_id=approval_id, actor=principal.sub, approve=approve),
+        from_attributes=True))
+    runtime.standing.forget(decided.target_id)
+    return decided
 
 
 # --- the system's state (admin, auditor) -------------------------------------------------------------------------

@@ -20,6 +20,12 @@ class GatewaySettings(ProcessSettings):
 
     token_private_key_file: Path | None = None
     token_ttl_seconds: int = Field(600, ge=60, le=3600)
+    # Who must have a second factor (comma-separated roles; SPEC §3: every staff role and partner staff). A user
+    # holding one of them who has none gets a token that opens only enrolment.
+    mfa_required_roles: str = "admin,caseworker,supervisor,finance,auditor,coordinator,partner_staff"
+    # A session ends when its refresh token goes unused this long (idle), and in any case this long after sign-in.
+    session_idle_seconds: int = Field(1800, ge=60)
+    session_max_seconds: int = Field(43200, ge=300)
     audit_key_file: Path | None = None
     # The first admin's password; without it one is generated and written owner-only under the secrets folder.
     admin_password: SecretStr | None = None
@@ -30,10 +36,14 @@ class GatewaySettings(ProcessSettings):
     argon2_parallelism: int = Field(4, ge=1)
     concurrent_password_checks: int = Field(2, ge=1)
 
-    # Sign-in: after each failure the account waits longer; at `lockout_after_failures` it locks for a while.
+    # Sign-in (domain.SignInPolicy): after each failure a user name waits longer from that address; at
+    # `lockout_after_failures` it locks there for a while; at `lockout_everywhere_after_failures` from all
+    # addresses together it locks everywhere. Counts are forgotten after `signin_failures_kept_seconds`.
     signin_backoff_seconds: float = Field(1.0, ge=0)
     lockout_after_failures: int = Field(5, ge=1)
     lockout_seconds: int = Field(900, ge=1)
+    lockout_everywhere_after_failures: int = Field(50, ge=1)
+    signin_failures_kept_seconds: int = Field(86400, ge=60)
     signin_rate_limit: str = "20/minute"  # per client address, on /auth/token
     api_rate_limit: str = "600/minute"  # per principal, on /api/*
     # How long the gateway trusts "this user is enabled / this client is not revoked" before asking its database.
@@ -44,6 +54,10 @@ class GatewaySettings(ProcessSettings):
     backend_connections: int = Field(100, ge=1)
     readiness_timeout_seconds: float = Field(2.0, gt=0)
     openapi_refresh_seconds: float = Field(60.0, ge=0)
+
+    @property
+    def mfa_roles(self) -> frozenset[str]:
+        return frozenset(role.strip() for role in self.mfa_required_roles.split(",") if role.strip())
 
     @property
     def db_url(self) -> str:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import hmac
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 MIN_PASSWORD_LENGTH = 12
 # Long enough for any passphrase; short enough that nobody makes the hasher chew on a megabyte.
 MAX_PASSWORD_LENGTH = 256
+# The 20,000 passwords seen most often in breaches (Royce Williams' list, as Django ships it), one per line, lower
+# case. NIST SP 800-63B §5.1.1.2: refuse what attackers try first, instead of composition rules that push people to
+# "Password1!".
+BREACHED_PASSWORDS = Path(__file__).parent / "data" / "common-passwords.txt.gz"
 
 
 def password_weakness(password: str, *, username: str) -> str | None:
@@ -16,50 +26,100 @@ def password_weakness(password: str, *, username: str) -> str | None:
         return f"The password must be at least {MIN_PASSWORD_LENGTH} characters long."
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"The password must be at most {MAX_PASSWORD_LENGTH} characters long."
-    if len({_character_class(c) for c in password}) < 2:
-        return "The password must mix at least two kinds of characters (lower case, upper case, digits, others)."
-    if password.strip().casefold() == username.strip().casefold():
+    folded = password.strip().casefold()
+    if folded == username.strip().casefold():
         return "The password must not be the user name."
+    if folded in breached_passwords():
+        return "This password is on a list of passwords leaked in breaches, which attackers try first; choose another."
     return None
 
 
-def _character_class(c: str) -> str:
-    if c.islower():
-        return "lower"
-    if c.isupper():
-        return "upper"
-    if c.isdigit():
-        return "digit"
-    return "other"
+@cache
+def breached_passwords() -> frozenset[str]:
+    with gzip.open(BREACHED_PASSWORDS, "rt", encoding="utf-8") as lines:
+        return frozenset(line.strip().casefold() for line in lines if line.strip())
 
 
 def normalise_roles(roles: list[str]) -> list[str]:
     return sorted(set(roles))
 
 
+def roles_refusal(roles: list[str], *, partner_id: str | None) -> str | None:
+    """Why these roles cannot be held together (SPEC §2), or None: `admin` alone (who manages accounts holds no
+    other power); `partner_staff` alone and bound to one partner; a partner id for nobody else."""
+    held = set(roles)
+    if "admin" in held and len(held) > 1:
+        return "The admin role is never combined with another role."
+    if "partner_staff" in held:
+        if len(held) > 1:
+            return "A partner's staff member holds the partner_staff role alone."
+        if not partner_id:
+            return "A partner's staff member needs the partner_id of their organisation."
+    elif partner_id:
+        return "Only a partner's staff member (partner_staff) is bound to a partner."
+    return None
+
+
+def needs_approval(*, enabled_admins: int) -> bool:
+    """With two or more admins, one admin's grant takes effect only when another approves it; a lone admin's takes
+    effect at once (nobody else could check it, and the console says so)."""
+    return enabled_admins >= 2
+
+
 @dataclass(frozen=True)
-class LockoutPolicy:
-    """After each failed sign-in an account waits longer before the next try; after `lock_after` failures in a row
-    it is locked for `lock_seconds`. A success starts the count again."""
+class SignInPolicy:
+    """Failed password sign-ins slow a user name down *from the address they came from*, growing with each failure,
+    and after `lock_after` failures in a row lock it there for `lock_seconds`: someone guessing elsewhere cannot
+    lock the owner out. Failures from all addresses together count towards a much higher ceiling,
+    `lock_everywhere_after`, which locks the name everywhere (a guessing campaign spread over many addresses).
+    Counts are forgotten `forget_after_seconds` after they started; a success clears its address's count."""
 
     backoff_seconds: float
     lock_after: int
     lock_seconds: int
+    lock_everywhere_after: int
+    forget_after_seconds: int
 
     def wait_after(self, failures: int) -> timedelta:
-        """How long the account refuses every sign-in after its `failures`-th failure in a row."""
+        """How long a user name waits, from one address, after its `failures`-th failure in a row there."""
         if failures <= 0:
             return timedelta(0)
         if failures >= self.lock_after:
             return timedelta(seconds=self.lock_seconds)
         return timedelta(seconds=min(self.backoff_seconds * 2 ** (failures - 1), self.lock_seconds))
 
-    def locks(self, failures: int) -> bool:
-        return failures >= self.lock_after
+    def wait_everywhere_after(self, failures: int) -> timedelta:
+        return timedelta(seconds=self.lock_seconds) if failures >= self.lock_everywhere_after else timedelta(0)
 
 
-def is_locked(locked_until: datetime | None, now: datetime) -> bool:
-    return locked_until is not None and locked_until > now
+class ThrottleKeys:
+    """Names for the sign-in throttle's rows that reveal neither a user name nor an address: a row is kept for any
+    name typed (a password typed into the name field included), so it is named by a keyed hash only."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    @classmethod
+    def derived_from(cls, key: bytes) -> ThrottleKeys:
+        """From another secret of the gateway's, for this use only (knowing these names tells nothing of it)."""
+        return cls(hmac.new(key, b"rehab sign-in throttle names", hashlib.sha256).digest())
+
+    def everywhere(self, username: str) -> str:
+        return self._name(b"user", username.strip().casefold())
+
+    def here(self, username: str, address: str) -> str:
+        return self._name(b"user+address", username.strip().casefold(), address)
+
+    def _name(self, *parts: bytes | str) -> str:
+        message = b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+
+def seconds_left(until: datetime | None, now: datetime) -> int:
+    """Whole seconds until `until` (at least 1 while it is ahead), 0 once it has passed."""
+    if until is None or until <= now:
+        return 0
+    return max(1, math.ceil((until - now).total_seconds()))
 
 
 def removes_last_admin(*, enabled_admin_ids: set[str], user_id: str) -> bool:

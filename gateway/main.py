@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,14 @@ from fastapi import Depends, FastAPI
 from gateway import api, console, service
 from gateway.access import Gatekeeper, RateLimit, Standing, VerifiedTokens, gateway_principal
 from gateway.config import GatewaySettings
-from gateway.domain import LockoutPolicy, password_weakness
+from gateway.domain import SignInPolicy, ThrottleKeys, password_weakness
 from gateway.forward import ForwardingMiddleware, forwarding_session
+from gateway.mfa import FactorKeys
 from gateway.models import MIGRATIONS_DIR, kit_tables
 from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
 from gateway.runtime import GatewayRuntime
+from gateway.sessions import SessionPolicy
 from kit import db, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier
@@ -69,6 +72,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                   redoc_url=None, telemetry=fastapi_telemetry(settings))
     problems.install(app)
     openapi.install(app)  # operationIds, and only the error answers each route can give (kit.openapi)
+    app.add_middleware(console.RenewedSessionCookies)  # the console's renewed session, on whatever page answers
     app.add_middleware(ForwardingMiddleware)  # added first, so it runs inside kit.http's middleware
     http.install(app, service="gateway", max_body_bytes=settings.max_body_bytes)
     tracing.instrument_app(app, "gateway")
@@ -102,18 +106,28 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
     issuer = TokenIssuer.from_file(settings.private_key_path, issuer=settings.token_issuer,
                                    audience=settings.token_audience, ttl_seconds=settings.token_ttl_seconds)
     calls = httpx.AsyncClient(timeout=settings.readiness_timeout_seconds, trust_env=False)
+    audit_key = read_key_file(settings.audit_key_path)
 
-    def current_roles(sub: str, partner_id: str | None) -> frozenset[str] | None:
+    def current_standing(sub: str, partner_id: str | None) -> service.Standing | None:
+        # Sessions revoked before the oldest unexpired access token was issued no longer matter.
+        since = service.now_utc() - timedelta(seconds=settings.token_ttl_seconds + 60)
         with uow.read() as session:
-            return service.current_roles(session=session, sub=sub, partner_id=partner_id)
+            return service.current_standing(session=session, sub=sub, partner_id=partner_id, since=since)
 
     return GatewayRuntime(
         settings=settings, engine=engine, session_factory=factory, uow=uow,
-        audit=AuditTrail(kit_tables, read_key_file(settings.audit_key_path)),
+        audit=AuditTrail(kit_tables, audit_key),
         hasher=Hasher.from_settings(settings), issuer=issuer, jwk=issuer.jwk,
-        lockout=LockoutPolicy(backoff_seconds=settings.signin_backoff_seconds,
-                              lock_after=settings.lockout_after_failures, lock_seconds=settings.lockout_seconds),
-        standing=Standing(current_roles, settings.principal_check_seconds),
+        signin_policy=SignInPolicy(backoff_seconds=settings.signin_backoff_seconds,
+                                   lock_after=settings.lockout_after_failures, lock_seconds=settings.lockout_seconds,
+                                   lock_everywhere_after=settings.lockout_everywhere_after_failures,
+                                   forget_after_seconds=settings.signin_failures_kept_seconds),
+        throttle_keys=ThrottleKeys.derived_from(audit_key),
+        # Until the gateway has a keyring of its own (key custody), its other secrets derive from the audit key.
+        factor_keys=FactorKeys(audit_key),
+        standing=Standing(current_standing, settings.principal_check_seconds),
+        session_policy=SessionPolicy(idle=timedelta(seconds=settings.session_idle_seconds),
+                                     absolute=timedelta(seconds=settings.session_max_seconds)),
         signin_limit=RateLimit(settings.signin_rate_limit, scope="signin"),
         forwarding=forwarding_session(connect_timeout=settings.backend_connect_timeout_seconds,
                                       total_timeout=settings.backend_timeout_seconds,

@@ -23,10 +23,11 @@ from sqlmodel import Session
 
 from gateway import domain, service
 from gateway.config import GatewaySettings
-from gateway.models import MIGRATIONS_DIR, ApiClientCreate, StaffRole, User, Username, kit_tables
+from gateway.models import MIGRATIONS_DIR, ApiClientCreate, PartnerId, Role, User, Username, kit_tables
 from gateway.passwords import Hasher
 from kit import db, migrations
 from kit.audit import AuditTrail
+from kit.errors import DomainError
 from kit.problems import Problem
 from kit.secrets import read_key_file
 
@@ -54,6 +55,9 @@ class Desk:
     def hasher(self) -> Hasher:
         return Hasher.from_settings(self.settings)
 
+    def throttle_keys(self) -> domain.ThrottleKeys:
+        return domain.ThrottleKeys.derived_from(read_key_file(self.settings.audit_key_path))
+
 
 @contextmanager
 def desk() -> Iterator[Desk]:
@@ -67,7 +71,7 @@ def desk() -> Iterator[Desk]:
         yield Desk(settings=settings, engine=engine, session_factory=db.make_session_factory(engine),
                    audit=AuditTrail(kit_tables, read_key_file(settings.audit_key_path)),
                    actor=f"operator:{getpass.getuser()}")
-    except Problem as problem:
+    except (Problem, DomainError) as problem:
         fail(problem.detail)
     finally:
         engine.dispose()
@@ -100,19 +104,24 @@ def users_add(
     username: str,
     roles: RolesOption,
     password_stdin: PasswordStdin = False,
+    partner_id: Annotated[str | None, typer.Option(help="For partner_staff: their partner's id.")] = None,
 ) -> None:
-    """Create a staff user."""
+    """Create a staff user (at once: the operator of the machine is not one of the admins who approve each other)."""
     try:
         username = TypeAdapter(Username).validate_python(username)
-        roles = [TypeAdapter(StaffRole).validate_python(role) for role in roles]
+        roles = [TypeAdapter(Role).validate_python(role) for role in roles]
+        partner_id = TypeAdapter(PartnerId | None).validate_python(partner_id)
     except ValidationError:
-        fail("user names are 3-64 of a-z 0-9 . _ @ -; roles are admin, caseworker, finance, auditor")
+        fail("user names are 3-64 of a-z 0-9 . _ @ -; roles are admin, caseworker, supervisor, finance, auditor, "
+             "coordinator, partner_staff; a partner id is a UUID")
+    if refusal := domain.roles_refusal(roles, partner_id=partner_id):
+        fail(refusal)
     password = read_new_password(username, password_stdin)
     with desk() as d, db.transaction(d.session_factory) as session:
         if service.find_user(session=session, username=username):
             fail(f"a user named {username!r} already exists")
         user = service.add_user(session=session, audit=d.audit, username=username, roles=roles,
-                                password_hash=d.hasher().hash(password), actor=d.actor)
+                                password_hash=d.hasher().hash(password), actor=d.actor, partner_id=partner_id)
         typer.echo(f"created {user.username} ({', '.join(user.roles)}): {user.id}")
 
 
@@ -123,9 +132,9 @@ def users_list() -> None:
         cursor = None
         while True:
             users, cursor = service.list_users(session=session, limit=200, cursor=cursor)
+            locked = service.locked_everywhere(session=session, users=users, keys=d.throttle_keys())
             for user in users:
-                locked = domain.is_locked(user.locked_until, service.now_utc())
-                state = "disabled" if user.disabled else ("locked" if locked else "active")
+                state = "disabled" if user.disabled else ("locked" if user.id in locked else "active")
                 typer.echo(f"{user.username}\t{','.join(user.roles)}\t{state}\t{user.id}")
             if cursor is None:
                 break
@@ -153,7 +162,8 @@ def users_enable(username: str) -> None:
 def users_unlock(username: str) -> None:
     """Lift a lock after too many failed sign-ins."""
     with desk() as d, db.transaction(d.session_factory) as session:
-        user = service.unlock_user(session=session, audit=d.audit, user_id=user_named(session, username).id, actor=d.actor)
+        user = service.unlock_user(session=session, audit=d.audit, user_id=user_named(session, username).id, actor=d.actor,
+                                   keys=d.throttle_keys())
         typer.echo(f"unlocked {user.username}")
 
 

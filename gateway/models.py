@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 from pydantic import Field as Constraint
@@ -25,7 +25,9 @@ Username = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True
                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$")]
 PartnerId = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True,
                                              pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")]
-StaffRole = Annotated[str, StringConstraints(pattern=r"^(admin|caseworker|finance|auditor)$")]
+# Staff roles, and `partner_staff` (a person at a partner organisation); SPEC §2. Which combine: domain.roles_refusal.
+Role = Annotated[str, StringConstraints(
+    pattern=r"^(admin|caseworker|supervisor|finance|auditor|coordinator|partner_staff)$")]
 
 
 # --- staff users -------------------------------------------------------------------------------------------------
@@ -36,11 +38,17 @@ class UserBase(SQLModel):
 
 
 class UserCreate(StrictModel):
-    """What an admin sends to create a staff user; the password is checked against the policy, then hashed."""
+    """What an admin sends to create a staff user (or a partner's staff member, with `partner_id`); the password is
+    checked against the policy, then hashed."""
 
     username: Username
     password: str
-    roles: Annotated[list[StaffRole], Constraint(min_length=1, max_length=4)]
+    roles: Annotated[list[Role], Constraint(min_length=1, max_length=6)]
+    partner_id: PartnerId | None = None
+
+
+class RolesChange(StrictModel):
+    roles: Annotated[list[Role], Constraint(min_length=1, max_length=6)]
 
 
 class User(GatewayTable, UserBase, table=True):
@@ -48,11 +56,10 @@ class User(GatewayTable, UserBase, table=True):
 
     id: str = Field(primary_key=True, max_length=36)
     password_hash: str = Field(max_length=200)
+    partner_id: str | None = Field(default=None, max_length=36)  # partner_staff only
     disabled: bool = False
-    failed_attempts: int = 0
-    # Until then every sign-in is refused, the right password included: a short wait after a failure, a long lock
-    # after too many in a row.
-    locked_until: datetime | None = None
+    # Created while two or more admins were enabled: no sign-in until another admin approves (SPEC §2).
+    pending_approval: bool = False
     created_at: datetime
 
 
@@ -60,12 +67,62 @@ class UserCreated(BaseModel):
     id: str
     username: str
     roles: list[str]
+    partner_id: str | None = None
+    status: Literal["active", "pending_approval"] = Constraint(
+        description="`pending_approval`: it takes effect when another admin approves it (two or more admins).")
 
 
-class UserPublic(UserCreated):
+class UserPublic(BaseModel):
+    id: str
+    username: str
+    roles: list[str]
+    partner_id: str | None = None
+    pending_approval: bool = False
     disabled: bool
     locked: bool
     created_at: datetime
+
+
+class SignInThrottle(GatewayTable, table=True):
+    """Failed password sign-ins of one user name, from one address (`key` = ThrottleKeys.here) or from all of them
+    (`key` = `everywhere` = ThrottleKeys.everywhere); until `wait_until` every try is refused, the right password
+    included. Named by keyed hashes: no user name or address is stored."""
+
+    __tablename__ = "signin_throttle"
+
+    key: str = Field(primary_key=True, max_length=64)
+    everywhere: str = Field(max_length=64, index=True)
+    failures: int = 0
+    wait_until: datetime | None = None
+    counting_since: datetime
+
+
+class UserSession(GatewayTable, table=True):
+    """One signed-in session of a staff user: every access token it issues names it (`sid`), and its refresh
+    tokens follow one another in it. Revoked (sign-out, sign out everywhere, a refresh token used twice, the user
+    disabled), its access tokens stop working too. It ends `ends_at` whatever happens (the absolute timeout)."""
+
+    __tablename__ = "sessions"
+
+    id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(max_length=36, index=True)
+    started_at: datetime
+    ends_at: datetime
+    revoked_at: datetime | None = Field(default=None, index=True)
+    revoked_why: str | None = Field(default=None, max_length=40)
+
+
+class RefreshToken(GatewayTable, table=True):
+    """A refresh token, stored as its SHA-256 only (the token is 256 random bits: no hash could be reversed). Each
+    works once: using it gives the next one; using it again is a theft signal and revokes its session."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    session_id: str = Field(max_length=36, index=True)
+    issued_at: datetime
+    expires_at: datetime  # the idle timeout: unused this long, the session is over
+    used_at: datetime | None = None
 
 
 # --- partner API clients -----------------------------------------------------------------------------------------
@@ -88,6 +145,7 @@ class ApiClient(GatewayTable, ApiClientBase, table=True):
     client_id: str = Field(primary_key=True, max_length=64)
     secret_hash: str = Field(max_length=200)
     revoked_at: datetime | None = None
+    pending_approval: bool = False  # no token until another admin approves (two or more admins)
     created_at: datetime
 
 
@@ -98,6 +156,7 @@ class ApiClientIssued(BaseModel):
     client_secret: str
     partner_id: str
     name: str
+    status: Literal["active", "pending_approval"] = "active"
 
 
 class ApiClientPublic(BaseModel):
@@ -105,4 +164,60 @@ class ApiClientPublic(BaseModel):
     partner_id: str
     name: str
     revoked: bool
+    pending_approval: bool = False
     created_at: datetime
+
+
+# --- the second factor ---------------------------------------------------------------------------------------------
+
+class TotpFactor(GatewayTable, table=True):
+    """A user's TOTP secret (RFC 6238), sealed: a copy of the database must not yield anyone's second factor.
+    Unconfirmed until the user proves they hold it with a first code."""
+
+    __tablename__ = "totp_factors"
+
+    user_id: str = Field(primary_key=True, max_length=36)
+    secret_sealed: str = Field(max_length=400)
+    confirmed_at: datetime | None = None
+    last_step: int = 0  # the latest 30-second step whose code was accepted: a code works once
+    created_at: datetime
+
+
+class RecoveryCode(GatewayTable, table=True):
+    """One of a user's 10 single-use recovery codes, stored as a keyed hash only."""
+
+    __tablename__ = "recovery_codes"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=36, index=True)
+    used_at: datetime | None = None
+
+
+# --- approvals (separation of duties) ----------------------------------------------------------------------------
+
+class Approval(GatewayTable, table=True):
+    """A change one admin asked for that takes effect only when another admin approves it (SPEC §2, §3)."""
+
+    __tablename__ = "approvals"
+
+    id: str = Field(primary_key=True, max_length=36)
+    action: str = Field(max_length=40)  # user.create, user.roles, user.enable, user.reset_mfa, client.create
+    target_id: str = Field(max_length=64, index=True)
+    roles: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # for user.roles
+    status: str = Field(default="pending", max_length=20, index=True)  # pending, approved, rejected
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = None
+
+
+class ApprovalPublic(BaseModel):
+    id: str
+    action: str
+    target_id: str
+    roles: list[str] | None
+    status: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None

@@ -47,13 +47,14 @@ def security_schemes() -> dict[str, Any]:
 
 
 def needs_token(path: str) -> bool:
-    return path.startswith("/api/") or path == "/auth/me"
+    return path.startswith(("/api/", "/auth/mfa/")) or path in ("/auth/me", "/auth/sessions/revoke-all")
 
 
 # Every tag of the public document, with what its operations are for (in the order a reader meets them).
 TAGS: dict[str, str] = {
-    "auth": "Access tokens (OAuth2: the password grant for staff, client_credentials for partner API clients), the "
-            "caller, and the key that signs the tokens.",
+    "auth": "Access tokens (OAuth2: the password grant for staff with a one-time code once they have a second "
+            "factor, refresh_token, client_credentials for partner API clients), revocation (RFC 7009) and signing "
+            "out everywhere, the second factor's enrolment, the caller, and the key that signs the tokens.",
     "admin": "Staff users, partner API clients, and the state of the whole system (admin; the state for auditors too).",
     "intake": "Cases of released people (caseworkers): personal data encrypted per case, duplicates across scripts "
               "and spellings, needs, consent and the case's timeline.",

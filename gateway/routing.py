@@ -26,7 +26,7 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("/api/intake", "intake", frozenset({"caseworker", "auditor"})),
     Route("/api/referrals", "referrals", frozenset({"admin", "caseworker", "auditor"})),
-    Route("/api/partner", "referrals", frozenset({"partner"})),
+    Route("/api/partner", "referrals", frozenset({"partner", "partner_staff"})),
     Route("/api/funds", "funds", frozenset({"finance", "caseworker", "auditor"})),
 )
 

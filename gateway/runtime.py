@@ -19,8 +19,10 @@ from gateway.models import MIGRATIONS_DIR
 from kit import asyncapi, db, migrations
 from gateway.access import RateLimit, Standing
 from gateway.config import GatewaySettings
-from gateway.domain import LockoutPolicy
+from gateway.domain import SignInPolicy, ThrottleKeys
+from gateway.mfa import FactorKeys
 from gateway.passwords import Hasher
+from gateway.sessions import SessionPolicy
 from kit.audit import AuditTrail
 from kit.auth import TokenIssuer
 
@@ -35,7 +37,10 @@ class GatewayRuntime:
     hasher: Hasher
     issuer: TokenIssuer
     jwk: dict[str, str]
-    lockout: LockoutPolicy
+    signin_policy: SignInPolicy
+    throttle_keys: ThrottleKeys
+    session_policy: SessionPolicy
+    factor_keys: FactorKeys
     standing: Standing
     signin_limit: RateLimit
     forwarding: aiohttp.ClientSession  # the hot path: forwarded requests

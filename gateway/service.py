@@ -8,18 +8,18 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
-from gateway import domain
-from gateway.models import ApiClient, User
+from gateway import approvals, domain, sessions
+from gateway.models import ApiClient, SignInThrottle, User
 from kit.audit import AuditTrail
 from kit.auth import PARTNER_ROLE
 from kit.db import get_or_raise
-from kit.errors import Conflict, NotFound
+from kit.errors import Conflict, Invalid, NotFound, Refused
 from kit.pagination import keyset_page
 
 UNKNOWN_ACTOR = "unknown"
@@ -32,10 +32,10 @@ def now_utc() -> datetime:
 # --- staff users -------------------------------------------------------------------------------------------------
 
 def add_user(*, session: Session, audit: AuditTrail, username: str, roles: list[str], password_hash: str,
-             actor: str) -> User:
-    """Create a staff user."""
-    user = User(id=str(uuid.uuid4()), username=username, roles=domain.normalise_roles(roles),
-                password_hash=password_hash, created_at=now_utc())
+             actor: str, partner_id: str | None = None, pending_approval: bool = False) -> User:
+    """Create a staff user (or a partner's staff member), as it is: the rules are `create_user`'s."""
+    user = User(id=str(uuid.uuid4()), username=username, roles=domain.normalise_roles(roles), partner_id=partner_id,
+                password_hash=password_hash, pending_approval=pending_approval, created_at=now_utc())
     session.add(user)
     try:
         session.flush()
@@ -44,6 +44,64 @@ def add_user(*, session: Session, audit: AuditTrail, username: str, roles: list[
         raise Conflict("A user with this user name already exists.", code="username-taken") from None
     audit.record(session, actor=actor, action="user.create", target_id=user.id)
     return user
+
+
+def create_user(*, session: Session, audit: AuditTrail, username: str, roles: list[str], partner_id: str | None,
+                password_hash: str, actor: str) -> User:
+    """An admin creates an account: roles that may be held together; with another admin to check, it waits for
+    that admin's approval (no sign-in until then)."""
+    _check_roles(roles, partner_id)
+    pending = domain.needs_approval(enabled_admins=count_enabled_admins(session=session))
+    user = add_user(session=session, audit=audit, username=username, roles=roles, password_hash=password_hash,
+                    actor=actor, partner_id=partner_id, pending_approval=pending)
+    if pending:
+        approvals.request(session=session, audit=audit, action="user.create", target_id=user.id, actor=actor)
+    return user
+
+
+def change_roles(*, session: Session, audit: AuditTrail, user_id: str, roles: list[str], actor: str) -> User:
+    """An admin changes another account's roles: never their own; at once with a lone admin, else on approval."""
+    user = get_user(session=session, user_id=user_id)
+    if user.id == actor:
+        raise Refused("No one changes their own roles: another admin must.", code="own-roles")
+    _check_roles(roles, user.partner_id)
+    if "admin" in user.roles and "admin" not in roles:
+        _keep_an_admin(session, user)
+    if domain.needs_approval(enabled_admins=count_enabled_admins(session=session)):
+        approvals.request(session=session, audit=audit, action="user.roles", target_id=user.id, actor=actor,
+                          roles=domain.normalise_roles(roles))
+        return user
+    return approvals.apply_roles(session=session, audit=audit, user=user, roles=roles, actor=actor)
+
+
+def reset_factor(*, session: Session, audit: AuditTrail, user_id: str, actor: str) -> User:
+    """An admin resets a user's lost second factor (never their own): at once with a lone admin, else on approval.
+    Done, the user's sessions end and they enrol again at the next sign-in."""
+    user = get_user(session=session, user_id=user_id)
+    if user.id == actor:
+        raise Refused("No one resets their own second factor: another admin must.", code="own-factor")
+    if domain.needs_approval(enabled_admins=count_enabled_admins(session=session)):
+        approvals.request(session=session, audit=audit, action="user.reset_mfa", target_id=user.id, actor=actor)
+        return user
+    approvals.apply_factor_reset(session=session, audit=audit, user=user, actor=actor)
+    return user
+
+
+def count_enabled_admins(*, session: Session) -> int:
+    users = session.exec(select(User).where(User.disabled == False, User.pending_approval == False))  # noqa: E712
+    return sum(1 for user in users if "admin" in user.roles)
+
+
+def _check_roles(roles: list[str], partner_id: str | None) -> None:
+    if refusal := domain.roles_refusal(roles, partner_id=partner_id):
+        raise Invalid(refusal, code="roles-not-combinable")
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    enabled = session.exec(select(User).where(User.disabled == False))  # noqa: E712
+    enabled_admins = {u.id for u in enabled if "admin" in u.roles and not u.pending_approval}
+    if domain.removes_last_admin(enabled_admin_ids=enabled_admins, user_id=user.id):
+        raise Conflict("This is the last enabled admin; enable or create another admin first.", code="last-admin")
 
 
 def get_user(*, session: Session, user_id: str) -> User:
@@ -55,36 +113,37 @@ def find_user(*, session: Session, username: str) -> User | None:
 
 
 def set_user_disabled(*, session: Session, audit: AuditTrail, user_id: str, disabled: bool, actor: str) -> User:
-    """Disable a user (their tokens stop working at the gateway) or enable them again."""
+    """Disable a user at once (every session ends, their tokens stop working at the gateway), or enable them again:
+    at once with a lone admin, on another admin's approval otherwise."""
     user = get_user(session=session, user_id=user_id)
     if disabled and not user.disabled and "admin" in user.roles:
-        enabled = session.exec(select(User).where(User.disabled == False))  # noqa: E712
-        enabled_admins = {u.id for u in enabled if "admin" in u.roles}
-        if domain.removes_last_admin(enabled_admin_ids=enabled_admins, user_id=user.id):
-            raise Conflict("This is the last enabled admin; enable or create another admin first.", code="last-admin")
-    if user.disabled != disabled:
-        user.disabled = disabled
-        session.add(user)
-        audit.record(session, actor=actor, action="user.disable" if disabled else "user.enable", target_id=user.id)
+        _keep_an_admin(session, user)
+    if user.disabled == disabled:
+        return user
+    if not disabled and domain.needs_approval(enabled_admins=count_enabled_admins(session=session)):
+        approvals.request(session=session, audit=audit, action="user.enable", target_id=user.id, actor=actor)
+        return user
+    user.disabled = disabled
+    session.add(user)
+    audit.record(session, actor=actor, action="user.disable" if disabled else "user.enable", target_id=user.id)
+    if disabled:
+        sessions.revoke_all(session=session, audit=audit, user_id=user.id, actor=actor, now=now_utc(),
+                            why="user-disabled")
     return user
 
 
-def unlock_user(*, session: Session, audit: AuditTrail, user_id: str, actor: str) -> User:
-    """Clear a user's failed sign-ins and lock."""
+def unlock_user(*, session: Session, audit: AuditTrail, user_id: str, actor: str, keys: domain.ThrottleKeys) -> User:
+    """Clear a user's failed sign-ins and locks, from every address."""
     user = get_user(session=session, user_id=user_id)
-    user.failed_attempts = 0
-    user.locked_until = None
-    session.add(user)
+    session.execute(delete(SignInThrottle).where(SignInThrottle.everywhere == keys.everywhere(user.username)))
     audit.record(session, actor=actor, action="user.unlock", target_id=user.id)
     return user
 
 
 def set_password(*, session: Session, audit: AuditTrail, user_id: str, password_hash: str, actor: str) -> User:
-    """Give a user a new password (and a fresh start on failed sign-ins)."""
+    """Give a user a new password."""
     user = get_user(session=session, user_id=user_id)
     user.password_hash = password_hash
-    user.failed_attempts = 0
-    user.locked_until = None
     session.add(user)
     audit.record(session, actor=actor, action="user.password", target_id=user.id)
     return user
@@ -108,11 +167,15 @@ def new_client_credentials() -> tuple[str, str]:
 
 def add_client(*, session: Session, audit: AuditTrail, client_id: str, partner_id: str, name: str,
                secret_hash: str, actor: str) -> ApiClient:
-    """Register a partner's API client; its secret is stored only as a hash."""
+    """Register a partner's API client; its secret is stored only as a hash. With another admin to check, it gets
+    no token until that admin approves it."""
+    pending = domain.needs_approval(enabled_admins=count_enabled_admins(session=session))
     client = ApiClient(client_id=client_id, partner_id=partner_id, name=name, secret_hash=secret_hash,
-                       created_at=now_utc())
+                       pending_approval=pending, created_at=now_utc())
     session.add(client)
     audit.record(session, actor=actor, action="client.create", target_id=client_id)
+    if pending:
+        approvals.request(session=session, audit=audit, action="client.create", target_id=client_id, actor=actor)
     return client
 
 
@@ -135,53 +198,92 @@ def list_clients(*, session: Session, limit: int, cursor: str | None) -> tuple[l
 
 @dataclass(frozen=True)
 class SignInTicket:
-    """One password sign-in in progress. `password_hash` is None when the attempt is refused whatever the password."""
+    """One password sign-in in progress. `wait_seconds` > 0: refused before any check (the user name waits here or
+    is locked everywhere). `password_hash` None: refused whatever the password (no such user, or disabled)."""
 
     user_id: str | None
     password_hash: str | None
     roles: list[str]
+    here: str
+    everywhere: str
+    wait_seconds: int = 0
+    partner_id: str | None = None
 
 
-def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, policy: domain.LockoutPolicy) -> SignInTicket:
-    """Start a password sign-in: refuse a locked or disabled account; otherwise count the attempt as failed *before*
-    the password is checked, so that parallel guesses meet the lock the first of them sets."""
+def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, address: str,
+                    policy: domain.SignInPolicy, keys: domain.ThrottleKeys) -> SignInTicket:
+    """Start a password sign-in. A user name that must wait, from this address or everywhere, is refused at once,
+    whether or not such a user exists. Otherwise the attempt is counted as failed *before* the password is checked,
+    so that parallel guesses meet the wait the first of them sets; `settle_sign_in` takes it back on a success."""
     now = now_utc()
+    here, everywhere = keys.here(username, address), keys.everywhere(username)
     user = find_user(session=session, username=username)
-    if user is None:
-        audit.record(session, actor=UNKNOWN_ACTOR, action="signin.failed")
-        return SignInTicket(user_id=None, password_hash=None, roles=[])
-    if user.disabled or domain.is_locked(user.locked_until, now):
-        audit.record(session, actor=user.id, action="signin.refused", target_id=user.id)
-        return SignInTicket(user_id=user.id, password_hash=None, roles=[])
-    failures = session.execute(
-        update(User).where(User.id == user.id).values(failed_attempts=User.failed_attempts + 1)
-        .returning(User.failed_attempts)
-    ).scalar_one()
-    session.execute(update(User).where(User.id == user.id).values(locked_until=now + policy.wait_after(failures)))
-    return SignInTicket(user_id=user.id, password_hash=user.password_hash, roles=list(user.roles))
+    actor = user.id if user else UNKNOWN_ACTOR
+    rows = {key: _throttle_row(session, key, everywhere, now, policy) for key in (here, everywhere)}
+    wait = max(domain.seconds_left(row.wait_until, now) for row in rows.values())
+    if wait:
+        audit.record(session, actor=actor, action="signin.throttled", target_id=user.id if user else None)
+        return SignInTicket(user_id=None, password_hash=None, roles=[], here=here, everywhere=everywhere,
+                            wait_seconds=wait)
+    for row in rows.values():
+        row.failures += 1
+    rows[here].wait_until = now + policy.wait_after(rows[here].failures)
+    if lock := policy.wait_everywhere_after(rows[everywhere].failures):
+        rows[everywhere].wait_until = now + lock
+        if rows[everywhere].failures == policy.lock_everywhere_after:
+            audit.record(session, actor=actor, action="user.locked_everywhere", target_id=user.id if user else None)
+    session.add_all(rows.values())
+    if user is None or user.disabled or user.pending_approval:
+        audit.record(session, actor=actor, action="signin.failed" if user is None else "signin.refused",
+                     target_id=user.id if user else None)
+        return SignInTicket(user_id=user.id if user else None, password_hash=None, roles=[], here=here,
+                            everywhere=everywhere)
+    return SignInTicket(user_id=user.id, password_hash=user.password_hash, roles=list(user.roles), here=here,
+                        everywhere=everywhere, partner_id=user.partner_id)
 
 
 def settle_sign_in(*, session: Session, audit: AuditTrail, ticket: SignInTicket, succeeded: bool,
-                   policy: domain.LockoutPolicy, new_hash: str | None = None) -> None:
-    """Finish a password sign-in that was allowed to check its password: a success clears the count."""
+                   policy: domain.SignInPolicy, new_hash: str | None = None) -> None:
+    """Finish a password sign-in that checked its password. A success clears this address's count and takes back
+    the failure counted everywhere in advance; a failure stays counted."""
     assert ticket.user_id is not None and ticket.password_hash is not None
     if succeeded:
-        values: dict = {"failed_attempts": 0, "locked_until": None}
+        session.execute(delete(SignInThrottle).where(SignInThrottle.key == ticket.here))
+        session.execute(update(SignInThrottle).where(SignInThrottle.key == ticket.everywhere, SignInThrottle.failures > 0)
+                        .values(failures=SignInThrottle.failures - 1))
         if new_hash:
-            values["password_hash"] = new_hash
-        session.execute(update(User).where(User.id == ticket.user_id).values(**values))
+            session.execute(update(User).where(User.id == ticket.user_id).values(password_hash=new_hash))
         audit.record(session, actor=ticket.user_id, action="signin.ok", target_id=ticket.user_id)
-    else:
-        failures = session.exec(select(User.failed_attempts).where(User.id == ticket.user_id)).one()
-        audit.record(session, actor=ticket.user_id, action="signin.failed", target_id=ticket.user_id)
-        if policy.locks(failures) and failures == policy.lock_after:
-            audit.record(session, actor=ticket.user_id, action="user.locked", target_id=ticket.user_id)
+        return
+    audit.record(session, actor=ticket.user_id, action="signin.failed", target_id=ticket.user_id)
+    here = session.get(SignInThrottle, ticket.here)
+    if here is not None and here.failures == policy.lock_after:
+        audit.record(session, actor=ticket.user_id, action="user.locked", target_id=ticket.user_id)
+
+
+def _throttle_row(session: Session, key: str, everywhere: str, now: datetime,
+                  policy: domain.SignInPolicy) -> SignInThrottle:
+    row = session.get(SignInThrottle, key, with_for_update=True)
+    if row is None:
+        row = SignInThrottle(key=key, everywhere=everywhere, failures=0, counting_since=now)
+    elif row.counting_since <= now - timedelta(seconds=policy.forget_after_seconds) and not domain.seconds_left(
+            row.wait_until, now):
+        row.failures, row.wait_until, row.counting_since = 0, None, now  # an old count is forgotten
+    return row
+
+
+def locked_everywhere(*, session: Session, users: list[User], keys: domain.ThrottleKeys) -> set[str]:
+    """Which of `users` are locked out from every address right now (the admin's list shows them)."""
+    by_key = {keys.everywhere(user.username): user.id for user in users}
+    now = now_utc()
+    rows = session.exec(select(SignInThrottle).where(SignInThrottle.key.in_(by_key))).all()  # type: ignore[attr-defined]
+    return {by_key[row.key] for row in rows if domain.seconds_left(row.wait_until, now)}
 
 
 def client_for_sign_in(*, session: Session, client_id: str) -> ApiClient | None:
     """The client, if it exists and is not revoked."""
     client = session.get(ApiClient, client_id) if client_id else None
-    return client if client is not None and client.revoked_at is None else None
+    return client if client is not None and client.revoked_at is None and not client.pending_approval else None
 
 
 def record_client_sign_in(*, session: Session, audit: AuditTrail, client_id: str | None, succeeded: bool) -> None:
@@ -192,17 +294,26 @@ def record_client_sign_in(*, session: Session, audit: AuditTrail, client_id: str
 
 # --- standing of a token's subject -------------------------------------------------------------------------------
 
-def current_roles(*, session: Session, sub: str, partner_id: str | None) -> frozenset[str] | None:
-    """The roles `sub` holds right now, or None when it is disabled, revoked or gone."""
-    if partner_id is not None:
-        client = session.get(ApiClient, sub)
-        if client is None or client.revoked_at is not None or client.partner_id != partner_id:
+@dataclass(frozen=True)
+class Standing:
+    """What may a token's subject still do: the roles it holds now, and its sessions revoked lately (their access
+    tokens are refused although unexpired)."""
+
+    roles: frozenset[str]
+    revoked_sessions: frozenset[str] = frozenset()
+
+
+def current_standing(*, session: Session, sub: str, partner_id: str | None, since: datetime) -> Standing | None:
+    """`sub`'s standing right now, or None when it is disabled, revoked, awaiting approval or gone."""
+    if partner_id is not None and (client := session.get(ApiClient, sub)) is not None:
+        if client.revoked_at is not None or client.pending_approval or client.partner_id != partner_id:
             return None
-        return frozenset({PARTNER_ROLE})
+        return Standing(roles=frozenset({PARTNER_ROLE}))
     user = session.get(User, sub)
-    if user is None or user.disabled:
+    if user is None or user.disabled or user.pending_approval or user.partner_id != partner_id:
         return None
-    return frozenset(user.roles)
+    return Standing(roles=frozenset(user.roles),
+                    revoked_sessions=sessions.revoked_recently(session=session, user_id=sub, since=since))
 
 
 # --- the first admin ---------------------------------------------------------------------------------------------

@@ -24,8 +24,11 @@ from fastapi import Depends, Request
 from kit.problems import Problem
 
 ALGORITHM = "EdDSA"
-STAFF_ROLES = frozenset({"admin", "caseworker", "finance", "auditor"})
-PARTNER_ROLE = "partner"
+STAFF_ROLES = frozenset({"admin", "caseworker", "supervisor", "finance", "auditor", "coordinator"})
+PARTNER_ROLE = "partner"  # a partner organisation's API client
+PARTNER_STAFF_ROLE = "partner_staff"  # a person at a partner organisation
+# Either acts for exactly one partner organisation (`partner_id`) and holds no other role.
+PARTNER_ROLES = frozenset({PARTNER_ROLE, PARTNER_STAFF_ROLE})
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,19 @@ class Principal:
 
     def has_any(self, roles: set[str] | frozenset[str]) -> bool:
         return bool(self.roles & set(roles))
+
+    @property
+    def enrolling(self) -> bool:
+        """A token that opens only the second factor's enrolment (the user must have one and has not yet)."""
+        return self.claims.get("scope") == ENROLMENT_SCOPE
+
+
+ENROLMENT_SCOPE = "mfa_enrol"
+
+
+def enrolment_required() -> Problem:
+    return Problem(403, "Set up a second factor first: this token opens only /auth/me and /auth/mfa/….",
+                   kind="mfa-enrolment-required")
 
 
 class TokenVerifier:
@@ -73,8 +89,9 @@ class TokenVerifier:
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise Problem(401, "The access token carries malformed roles.", kind="invalid-token")
         partner_id = claims.get("partner_id")
-        if PARTNER_ROLE in roles and (not partner_id or len(roles) != 1):
-            raise Problem(401, "A partner token must carry exactly the partner role and a partner id.", kind="invalid-token")
+        if PARTNER_ROLES & set(roles) and (not partner_id or len(roles) != 1):
+            raise Problem(401, "A partner token must carry exactly one partner role and a partner id.",
+                          kind="invalid-token")
         return Principal(sub=str(claims["sub"]), roles=frozenset(roles), partner_id=partner_id, jti=claims.get("jti"), claims=claims)
 
 
@@ -140,6 +157,8 @@ async def current_principal(request: Request) -> Principal:
     if cached is not None:
         return cached
     principal = request.app.state.token_verifier.verify(bearer_token(request))
+    if principal.enrolling:  # defence in depth: the gateway refuses these tokens on every forwarded path already
+        raise enrolment_required()
     request.state.principal = principal
     return principal
 
@@ -158,6 +177,7 @@ def require_roles(*roles: str):
 
 
 async def require_partner(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    if PARTNER_ROLE not in principal.roles or not principal.partner_id:
-        raise Problem(403, "Only partner API clients may use this path.", kind="forbidden")
+    """A partner's API client or a person on its staff, acting for its one partner organisation."""
+    if not PARTNER_ROLES & principal.roles or not principal.partner_id:
+        raise Problem(403, "Only a partner's API clients and staff may use this path.", kind="forbidden")
     return principal

@@ -102,16 +102,34 @@ IF_MATCH = "If-Match"
 # What a use case answers that its route's signature does not show, by operationId: codes and why. (A route may
 # also say it itself, `responses={409: {"description": "…"}}`: the derivation reads both.)
 _STATE = "The record's state does not allow this now (the problem's `type` says why)."
+_DATABASE = "The database is not available right now; try again shortly."
 USE_CASE_ANSWERS: dict[str, dict[int, str]] = {
     # gateway
     "auth_issue_token": {
-        400: "Not a request this endpoint understands (RFC 6749 `invalid_request`, `unsupported_grant_type`).",
-        401: "The credentials are not valid (`invalid_grant`, `invalid_client`): the same answer whatever was wrong.",
-        429: "Too many sign-ins from this address: wait for Retry-After seconds.",
-        503: "The database is not available right now; try again shortly.",
+        400: "RFC 6749 §5.2: `invalid_grant` (wrong user name, password or one-time code, or a refresh token that "
+             "is unknown, expired, revoked or used before: the same answer whatever was wrong), `invalid_request`, "
+             "`unsupported_grant_type`.",
+        401: "The client credentials are not valid (`invalid_client`).",
+        429: "Too many sign-ins from this address, or too many failures for this user name (here or everywhere): "
+             "wait for Retry-After seconds.",
+        503: _DATABASE,
     },
-    "users_create": {409: "A user with this user name already exists."},
-    "users_disable": {409: "This is the last enabled admin."},
+    "auth_revoke_token": {503: _DATABASE},
+    "auth_revoke_my_sessions": {403: "A partner's API client has no sessions.", 503: _DATABASE},
+    "auth_totp_enrol": {409: "A second factor is in force already (an admin resets a lost one).", 503: _DATABASE},
+    "auth_totp_confirm": {409: "There is no enrolment to confirm, or it is confirmed already.",
+                          422: "The code is not right.", 503: _DATABASE},
+    "users_create": {409: "A user with this user name already exists.", 503: _DATABASE},
+    "users_disable": {409: "This is the last enabled admin.", 503: _DATABASE},
+    "users_enable": {503: _DATABASE},
+    "users_change_roles": {403: "Nobody changes their own roles.", 409: "This is the last enabled admin.",
+                           503: _DATABASE},
+    "users_reset_mfa": {403: "Nobody resets their own second factor.", 503: _DATABASE},
+    "users_revoke_sessions": {503: _DATABASE},
+    "approvals_approve": {403: "Nobody approves their own request.", 409: "The request was decided already.",
+                          503: _DATABASE},
+    "approvals_reject": {403: "Nobody rejects their own request.", 409: "The request was decided already.",
+                         503: _DATABASE},
     # intake
     "cases_update": {409: "The case is closed or erased: it takes no more changes."},
     "cases_close": {409: "The case was erased."},

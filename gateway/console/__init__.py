@@ -1,5 +1,5 @@
 """The staff web console, served by the gateway (router, templates, static assets, messages in be/ru/en)."""
 
-from gateway.console.router import router
+from gateway.console.router import RenewedSessionCookies, router
 
-__all__ = ["router"]
+__all__ = ["RenewedSessionCookies", "router"]

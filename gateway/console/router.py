@@ -20,22 +20,27 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import httpx
+import jwt
+import segno
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
-from gateway import api
+from gateway import api, mfa, service, sessions
 from gateway.console import i18n
 from gateway.routing import route_for
 from kit import context, logs
 from kit.auth import Principal
+from kit.errors import DomainError
 from kit.problems import Problem
 
 log = logs.get("gateway.console")
 
 HERE = Path(__file__).resolve().parent
-SESSION_COOKIE = "rehab_session"
+SESSION_COOKIE = "rehab_session"  # the access token (10 minutes)
+REFRESH_COOKIE = "rehab_refresh"  # the session's refresh token: a working person stays signed in (SPEC §3)
 LANGUAGE_COOKIE = "rehab_lang"
 PRE_SESSION_COOKIE = "rehab_pre_session"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -70,7 +75,16 @@ class Visit:
 
 
 def csrf_token(request: Request, session_token: str) -> str:
-    return hmac.new(_csrf_key(request), session_token.encode(), hashlib.sha256).hexdigest()
+    """Bound to the session (`sid`), not to one access token: a form rendered before the access token was renewed
+    still posts after it. A token without a session (enrolment) binds it itself."""
+    # Read, not verified: the cookie is ours (HttpOnly, SameSite=Strict) and may have just expired; what makes the
+    # CSRF token unforgeable is the key, not the claims.
+    try:
+        claims = jwt.decode(session_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        claims = {}
+    bound = f"sid:{claims['sid']}" if claims.get("sid") else session_token
+    return hmac.new(_csrf_key(request), bound.encode(), hashlib.sha256).hexdigest()
 
 
 def _csrf_key(request: Request) -> bytes:
@@ -88,22 +102,89 @@ def language_of(request: Request) -> str:
 
 
 async def visit(request: Request) -> Visit:
-    """The signed-in visitor; anyone else is sent to the sign-in page. A POST without the right CSRF token is 403."""
+    """The signed-in visitor; anyone else is sent to the sign-in page. A POST without the right CSRF token is 403.
+
+    An access token that expired while the person worked is renewed here with the session's refresh token, and the
+    request goes on (a form posted just then is not lost); the new cookies go out with the answer
+    (`RenewedSessionCookies`). A session that has ended (idle 30 minutes, 12 hours, signed out, revoked) sends the
+    person to sign in again; one that still needs a second factor, to its enrolment."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise HTTPException(303, headers={"Location": "/"})
-    try:
-        principal = await request.app.state.gatekeeper.admit(f"Bearer {token}")
-    except Problem as problem:
-        if problem.status == 429:
-            raise
-        raise HTTPException(303, headers={"Location": "/?expired=1"}) from None
     if request.method == "POST":
         form = await request.form()
         sent = str(form.get("csrf", ""))
         if not hmac.compare_digest(sent, csrf_token(request, token)):
             raise HTTPException(403, "The form is out of date or was not sent from this console; reload the page.")
+    try:
+        principal = await request.app.state.gatekeeper.admit(f"Bearer {token}")
+    except Problem as problem:
+        if problem.status == 429:
+            raise
+        if problem.kind == "mfa-enrolment-required":
+            raise HTTPException(303, headers={"Location": "/console/mfa"}) from None
+        token, principal = await _renewed(request)
     return Visit(request=request, token=token, principal=principal, language=language_of(request))
+
+
+async def _renewed(request: Request) -> tuple[str, Principal]:
+    """The session's next access token, from its refresh token; to the sign-in page when the session is over."""
+    refresh = request.cookies.get(REFRESH_COOKIE)
+    if not refresh:
+        raise HTTPException(303, headers={"Location": "/?expired=1"})
+    runtime = request.app.state.runtime
+    try:
+        access, next_refresh = await api.refresh_grant(runtime, refresh)
+        principal = await request.app.state.gatekeeper.admit(f"Bearer {access}")
+    except Problem:
+        raise HTTPException(303, headers={"Location": "/?expired=1"}) from None
+    request.state.console_renewed = (access, next_refresh)
+    return access, principal
+
+
+def session_cookies(response: Response, request: Request, access: str, refresh: str | None) -> None:
+    runtime = request.app.state.runtime
+    secure = request.url.scheme == "https"
+    # Kept as long as the session can last: an expired access token still names its session (the CSRF binding) and
+    # is renewed on the next request.
+    response.set_cookie(SESSION_COOKIE, access, max_age=runtime.settings.session_max_seconds if refresh
+                        else runtime.issuer.ttl_seconds, path="/", httponly=True, samesite="strict", secure=secure)
+    if refresh:
+        response.set_cookie(REFRESH_COOKIE, refresh, max_age=runtime.settings.session_max_seconds, path="/",
+                            httponly=True, samesite="strict", secure=secure)
+
+
+class RenewedSessionCookies:
+    """ASGI middleware: when `visit` renewed the access token during a request, its answer carries the new cookies,
+    whatever page built it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookies(message: Any) -> None:
+            renewed = scope.get("state", {}).get("console_renewed")
+            if message["type"] == "http.response.start" and renewed:
+                carrier = Response()
+                carrier.raw_headers.clear()
+                secure = scope.get("scheme") == "https"
+                access, refresh = renewed
+                for name, value in ((SESSION_COOKIE, access), (REFRESH_COOKIE, refresh)):
+                    carrier.set_cookie(name, value, max_age=_SESSION_COOKIE_SECONDS, path="/", httponly=True,
+                                       samesite="strict", secure=secure)
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *[(k, v) for k, v in carrier.raw_headers if k == b"set-cookie"]]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)
+
+
+# How long the browser keeps a renewed session's cookies: no longer than any session lasts (its 12 hours).
+_SESSION_COOKIE_SECONDS = 43200
 
 
 VisitDep = Annotated[Visit, Depends(visit)]
@@ -123,7 +204,7 @@ def render(request: Request, name: str, *, visit_: Visit | None = None, status: 
 # The pages a link or a redirect may lead back to: paths made of fixed words and case ids, never a query string.
 # A URL stays in the browser's history and in every proxy's access log, so nothing a person typed may be in one.
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase)?)?|/console/(grants|disbursements)")
+KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase)?)?|/console/(grants|disbursements|mfa)")
 
 
 def known_page(value: str | None) -> str:
@@ -227,9 +308,16 @@ async def home(request: Request) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         try:
-            principal = await request.app.state.gatekeeper.admit(f"Bearer {token}")
+            principal = await request.app.state.gatekeeper.admit(f"Bearer {token}", enrolling=True)
         except Problem:
             principal = None
+            if request.cookies.get(REFRESH_COOKIE):
+                try:
+                    token, principal = await _renewed(request)
+                except HTTPException:
+                    principal = None
+        if principal is not None and principal.enrolling:
+            return back_to("/console/mfa")
         if principal is not None:
             if "caseworker" in principal.roles:
                 return back_to("/console/cases")
@@ -259,25 +347,102 @@ async def sign_in(request: Request) -> Response:
         return sign_in_page(request, status=403, stale=True, username=username)
     runtime = request.app.state.runtime
     try:
-        await runtime.signin_limit.spend(api.client_address(request))
+        address = api.client_address(request)
+        await runtime.signin_limit.spend(address)
         if not username or not password:
             raise api.oauth_error(400, "invalid_request", "")
-        token = await api._password_grant(runtime, username, password)  # the API's own sign-in, in-process
+        otp = str(form.get("otp", "")).strip() or None
+        token, refresh = await api.password_grant(runtime, username, password, address, otp=otp)  # in-process
     except Problem as problem:
         return sign_in_page(request, status=429 if problem.status == 429 else 401, failed=True, username=username)
-    response = back_to("/")
+    response = back_to("/" if refresh else "/console/mfa")  # no session yet: the second factor to set up first
     response.delete_cookie(PRE_SESSION_COOKIE, path="/console/sign-in")
-    response.set_cookie(SESSION_COOKIE, token, max_age=runtime.issuer.ttl_seconds, path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+    session_cookies(response, request, token, refresh)
     return response
 
 
 @router.post("/console/sign-out")
 async def sign_out(v: VisitDep) -> Response:
+    """Ends the session, not only the cookie: a copy of the token taken from this browser stops working too."""
+    runtime = v.request.app.state.runtime
+    session_id = v.principal.claims.get("sid")
+    if session_id:
+        await runtime.uow.run(lambda session: sessions.revoke_one(
+            session=session, audit=runtime.audit, user_id=v.principal.sub, session_id=session_id,
+            now=service.now_utc()))
+        runtime.standing.forget(v.principal.sub)
+    return signed_out(v.request)
+
+
+def signed_out(request: Request) -> Response:
     response = back_to("/")
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
-                           secure=v.request.url.scheme == "https")
+    for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
+        response.delete_cookie(cookie, path="/", httponly=True, samesite="strict",
+                               secure=request.url.scheme == "https")
+    request.state.console_renewed = None  # nothing renewed during this request goes back out
     return response
+
+
+# --- the second factor: enrolment with a QR code drawn here -------------------------------------------------------
+
+async def enrolling_visit(request: Request) -> Visit:
+    """Someone signed in with a password who must set up a second factor (or anyone signed in)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise HTTPException(303, headers={"Location": "/"})
+    try:
+        principal = await request.app.state.gatekeeper.admit(f"Bearer {token}", enrolling=True)
+    except Problem:
+        raise HTTPException(303, headers={"Location": "/?expired=1"}) from None
+    if request.method == "POST":
+        form = await request.form()
+        if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(request, token)):
+            raise HTTPException(403, "The form is out of date or was not sent from this console; reload the page.")
+    return Visit(request=request, token=token, principal=principal, language=language_of(request))
+
+
+EnrollingVisitDep = Annotated[Visit, Depends(enrolling_visit)]
+
+
+@router.get("/console/mfa")
+async def mfa_page(v: EnrollingVisitDep) -> Response:
+    """A new secret, as a QR code (SVG drawn on the server: no script, nothing fetched) and as text."""
+    runtime = v.request.app.state.runtime
+    if not v.principal.enrolling:
+        return back_to("/")
+
+    def enrol(session: Any) -> mfa.Enrolment:
+        user = service.get_user(session=session, user_id=v.principal.sub)
+        return mfa.enrol(session=session, keys=runtime.factor_keys, user_id=user.id, username=user.username)
+
+    try:
+        enrolment = await runtime.uow.run(enrol)
+    except DomainError:  # set up already (another tab): signing in with a code is what is left
+        return signed_out(v.request)
+    qr = segno.make(enrolment.otpauth_uri, error="m").svg_inline(scale=5, title="QR")
+    return render(v.request, "mfa_enrol.html", visit_=v, qr=Markup(qr), secret=enrolment.secret)
+
+
+@router.post("/console/mfa")
+async def mfa_confirm(v: EnrollingVisitDep) -> Response:
+    runtime = v.request.app.state.runtime
+    form = await v.request.form()
+    code = str(form.get("code", "")).strip()
+
+    def confirm(session: Any) -> list[str]:
+        codes = mfa.confirm(session=session, keys=runtime.factor_keys, user_id=v.principal.sub, code=code)
+        runtime.audit.record(session, actor=v.principal.sub, action="mfa.enrolled", target_id=v.principal.sub)
+        return codes
+
+    try:
+        codes = await runtime.uow.run(confirm)
+    except DomainError:
+        return render(v.request, "mfa_enrol.html", visit_=v, status=422, wrong_code=True, qr=None, secret=None)
+    # Shown once; the enrolment token is spent: the person signs in again, now with a code.
+    page = render(v.request, "mfa_codes.html", codes=codes)
+    for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
+        page.delete_cookie(cookie, path="/", httponly=True, samesite="strict", secure=v.request.url.scheme == "https")
+    return page
 
 
 @router.get("/console/language/{language}")

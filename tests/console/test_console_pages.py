@@ -118,6 +118,19 @@ async def test_a_sign_in_posted_from_elsewhere_signs_nobody_in(door: Door):
     assert "rehab_session" not in forged.headers.get("set-cookie", "") + bare.headers.get("set-cookie", "")
 
 
+async def test_signing_out_ends_the_session_not_only_the_cookie(door: Door):
+    visitor, user = await signed_in(door, "caseworker")
+    taken = visitor.cookies["rehab_session"]  # a copy, as malware in the browser would keep
+
+    signed_out = await submit(visitor, "/console/cases", "/console/sign-out", {})
+
+    assert signed_out.status_code == 303
+    assert (await door.client.get("/auth/me", headers={"Authorization": f"Bearer {taken}"})).status_code == 401
+    copy = browser(door)
+    copy.cookies.set("rehab_session", taken)
+    assert (await copy.get("/console/cases")).status_code == 303  # back to the sign-in page
+
+
 async def test_without_a_session_pages_send_you_to_sign_in(door: Door):
     answer = await browser(door).get("/console/cases")
     assert answer.status_code == 303 and answer.headers["location"] == "/"

@@ -151,6 +151,7 @@ class Door:
     app: FastAPI
     settings: GatewaySettings
     _admin: dict[str, str] | None = None
+    _checker: dict[str, str] | None = None  # a second admin's token, once the door has made one
     _names: Iterator[str] = field(default_factory=lambda: iter(staff_usernames() * 10))
     _count: int = 0
 
@@ -162,9 +163,14 @@ class Door:
         self._count += 1
         return f"{next(self._names)}{self._count}"
 
-    async def sign_in(self, username: str, password: str) -> httpx.Response:
-        return await self.client.post("/auth/token", data={"grant_type": "password", "username": username,
-                                                           "password": password})
+    async def sign_in(self, username: str, password: str, *, address: str | None = None) -> httpx.Response:
+        """The password grant, from the test client's address (127.0.0.1) or from `address`."""
+        form = {"grant_type": "password", "username": username, "password": password}
+        if address is None:
+            return await self.client.post("/auth/token", data=form)
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as elsewhere:
+            return await elsewhere.post("/auth/token", data=form)
 
     async def client_sign_in(self, client_id: str, client_secret: str) -> httpx.Response:
         return await self.client.post("/auth/token", data={"grant_type": "client_credentials", "client_id": client_id,
@@ -179,12 +185,29 @@ class Door:
             self._admin = await self.bearer_for(await self.sign_in("admin", ADMIN_PASSWORD))
         return self._admin
 
-    async def add_user(self, *roles: str, username: str | None = None, password: str = STAFF_PASSWORD) -> dict:
+    async def add_user(self, *roles: str, username: str | None = None, password: str = STAFF_PASSWORD,
+                       partner_id: str | None = None) -> dict:
+        """A new account, in force: once the door has a second admin, that admin approves what the first asks."""
         made = await self.client.post("/api/admin/users", headers=await self.admin(),
                                       json={"username": username or self.next_username(), "password": password,
-                                            "roles": list(roles)})
+                                            "roles": list(roles), "partner_id": partner_id})
         assert made.status_code == 201, made.text
-        return made.json()
+        body = made.json()
+        if body["status"] == "pending_approval":
+            await self.approve_for(body["id"])
+            body["status"] = "active"
+        elif "admin" in roles and self._checker is None:
+            self._checker = await self.bearer_for(await self.sign_in(body["username"], password))
+        return body
+
+    async def approve_for(self, target_id: str) -> None:
+        """The door's second admin approves the first admin's pending request about `target_id`."""
+        assert self._checker is not None, "approvals need a second admin"
+        pending = (await self.client.get("/api/admin/approvals", params={"status": "pending"},
+                                         headers=self._checker)).json()["items"]
+        (asked,) = [a for a in pending if a["target_id"] == target_id]
+        answer = await self.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=self._checker)
+        assert answer.status_code == 200, answer.text
 
     async def staff(self, *roles: str) -> dict[str, str]:
         """A new user holding `roles`, signed in."""
@@ -195,7 +218,14 @@ class Door:
         made = await self.client.post("/api/admin/clients", headers=await self.admin(),
                                       json={"partner_id": partner_id or str(uuid.uuid4()), "name": "Clinic API"})
         assert made.status_code == 201, made.text
+        if made.json()["status"] == "pending_approval":
+            await self.approve_for(made.json()["client_id"])
         return made.json()
+
+    async def partner_staff(self, partner_id: str | None = None) -> dict[str, str]:
+        """A new person on the staff of `partner_id` (or of a new partner), signed in."""
+        user = await self.add_user("partner_staff", partner_id=partner_id or str(uuid.uuid4()))
+        return await self.bearer_for(await self.sign_in(user["username"], STAFF_PASSWORD))
 
     async def partner(self, partner_id: str | None = None) -> dict[str, str]:
         """A new partner API client (of `partner_id`, or of a new partner), signed in."""

@@ -8,9 +8,9 @@ import stat
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 
-from gateway.models import MIGRATIONS_DIR, ApiClient, User, kit_tables
+from gateway.models import MIGRATIONS_DIR, ApiClient, SignInThrottle, User, kit_tables
 from kit import migrations
 from tests.integration.gateway.door import ADMIN_PASSWORD, STAFF_PASSWORD, Door, open_gateway
 
@@ -40,7 +40,8 @@ async def test_the_first_admin_gets_a_short_lived_eddsa_token_that_the_jwks_veri
     assert {"iss", "aud", "exp", "iat", "jti", "sub", "roles"} <= set(claims)
     assert claims["roles"] == ["admin"] and claims["exp"] - claims["iat"] <= 900
     me = await door.client.get("/auth/me", headers=await door.bearer_for(answer))
-    assert me.json() == {"sub": claims["sub"], "roles": ["admin"], "partner_id": None}
+    assert me.json() == {"sub": claims["sub"], "username": "admin", "roles": ["admin"], "partner_id": None,
+                         "mfa": False, "scope": None}
 
 
 async def test_without_a_set_password_the_first_admin_gets_one_in_an_owner_only_file(
@@ -63,9 +64,9 @@ async def test_wrong_credentials_get_one_answer_whether_or_not_the_user_exists(d
     no_such_user = await door.sign_in("uladzimir.stsiapanau", "Not-the-password-1")
 
     for answer in (wrong_password, no_such_user):
-        assert answer.status_code == 401
+        assert answer.status_code == 400  # RFC 6749 §5.2
         assert answer.headers["content-type"] == PROBLEM
-        assert answer.json()["error"] == "invalid_grant"
+        assert answer.json()["error"] == "invalid_grant" and answer.json()["error_description"]
     assert wrong_password.json() == no_such_user.json()
 
 
@@ -87,7 +88,8 @@ async def test_admins_create_staff_users_under_a_password_policy(door: Door):
         return await door.client.post("/api/admin/users", headers=admin, json={"roles": ["caseworker"], **body})
 
     assert (await create(username="mikalai.bahdanovich", password="Short-1")).status_code == 422
-    assert (await create(username="mikalai.bahdanovich", password="alllowercaseletters")).status_code == 422
+    breached = await create(username="mikalai.bahdanovich", password="qwertyuiop123")
+    assert breached.status_code == 422 and "breach" in breached.json()["detail"]
     assert (await create(username="mikalai.bahdanovich1", password="Mikalai.Bahdanovich1")).status_code == 422
     assert (await create(username="mikalai.bahdanovich", password=STAFF_PASSWORD, roles=["partner"])).status_code == 422
     assert (await create(username="mikalai.bahdanovich", password=STAFF_PASSWORD, is_admin=True)).status_code == 422
@@ -98,7 +100,8 @@ async def test_admins_create_staff_users_under_a_password_policy(door: Door):
 
     listed = (await door.client.get("/api/admin/users", headers=admin)).json()["items"]
     assert {u["username"] for u in listed} == {"admin", "mikalai.bahdanovich"}
-    assert all(set(u) == {"id", "username", "roles", "disabled", "locked", "created_at"} for u in listed)
+    assert all(set(u) == {"id", "username", "roles", "partner_id", "pending_approval", "disabled", "locked",
+                          "created_at"} for u in listed)
     caseworker = await door.bearer_for(await door.sign_in("mikalai.bahdanovich", STAFF_PASSWORD))
     refused = await door.client.post("/api/admin/users", headers=caseworker,
                                      json={"username": "someone.else", "password": STAFF_PASSWORD, "roles": ["admin"]})
@@ -123,7 +126,8 @@ async def test_a_partner_client_secret_is_shown_once_and_stored_only_as_a_hash(d
 
     token = await door.client_sign_in(issued["client_id"], issued["client_secret"])
     me = await door.client.get("/auth/me", headers=await door.bearer_for(token))
-    assert me.json() == {"sub": issued["client_id"], "roles": ["partner"], "partner_id": partner_id}
+    assert me.json() == {"sub": issued["client_id"], "username": issued["client_id"], "roles": ["partner"],
+                         "partner_id": partner_id, "mfa": False, "scope": None}
     basic = base64.b64encode(f"{issued['client_id']}:{issued['client_secret']}".encode()).decode()
     with_basic = await door.client.post("/auth/token", data={"grant_type": "client_credentials"},
                                         headers={"Authorization": f"Basic {basic}"})
@@ -146,7 +150,7 @@ async def test_a_revoked_client_is_refused_at_once(door: Door):
     assert (again.status_code, again.json()["error"]) == (401, "invalid_client")
 
 
-async def test_a_disabled_user_is_refused_at_once_and_can_be_enabled_again(door: Door):
+async def test_a_disabled_user_is_refused_at_once_and_enabled_again_signs_in_afresh(door: Door):
     user = await door.add_user("caseworker", "auditor")
     token = await door.bearer_for(await door.sign_in(user["username"], STAFF_PASSWORD))
     assert (await door.client.get("/auth/me", headers=token)).status_code == 200
@@ -157,9 +161,12 @@ async def test_a_disabled_user_is_refused_at_once_and_can_be_enabled_again(door:
     assert (await door.client.get("/auth/me", headers=token)).status_code == 401
     assert (await door.client.get("/api/admin/audit", headers=token)).status_code == 401
     assert (await door.client.get("/api/intake/cases", headers=token)).status_code == 401
-    assert (await door.sign_in(user["username"], STAFF_PASSWORD)).status_code == 401
+    assert (await door.sign_in(user["username"], STAFF_PASSWORD)).status_code == 400
     await door.client.post(f"/api/admin/users/{user['id']}/enable", headers=await door.admin())
-    assert (await door.client.get("/auth/me", headers=token)).status_code == 200
+    assert (await door.client.get("/auth/me", headers=token)).status_code == 401  # its session ended with the disable
+    await door.runtime.uow.run(lambda session: session.execute(delete(SignInThrottle)))  # the try while disabled
+    again = await door.bearer_for(await door.sign_in(user["username"], STAFF_PASSWORD))
+    assert (await door.client.get("/auth/me", headers=again)).status_code == 200
 
 
 async def test_the_last_admin_cannot_be_disabled(door: Door):
@@ -172,32 +179,61 @@ async def test_the_last_admin_cannot_be_disabled(door: Door):
     assert (await door.client.get("/auth/me", headers=admin)).status_code == 200
 
 
-async def test_five_failures_lock_the_account_even_against_the_right_password(gateway_settings, secrets_dir):
+async def test_five_failures_lock_the_name_from_that_address_only_and_a_stranger_looks_the_same(
+        gateway_settings, secrets_dir):
     settings = gateway_settings(secrets_dir, signin_backoff_seconds=0, lockout_after_failures=5, lockout_seconds=900)
     async with open_gateway(settings) as door:
         user = await door.add_user("finance")
+        attacker = "198.51.100.23"
         for _ in range(5):
-            assert (await door.sign_in(user["username"], "Wrong-password-123")).status_code == 401
+            assert (await door.sign_in(user["username"], "Wrong-password-123", address=attacker)).status_code == 400
+            assert (await door.sign_in("no.such.user", "Wrong-password-123", address=attacker)).status_code == 400
 
-        right = await door.sign_in(user["username"], STAFF_PASSWORD)
+        right = await door.sign_in(user["username"], STAFF_PASSWORD, address=attacker)
+        stranger = await door.sign_in("no.such.user", STAFF_PASSWORD, address=attacker)
+        owner = await door.sign_in(user["username"], STAFF_PASSWORD)  # from the owner's own address
 
-        assert right.status_code == 401
-        assert right.json() == (await door.sign_in("no.such.user", STAFF_PASSWORD)).json()
-        listed = (await door.client.get("/api/admin/users", headers=await door.admin())).json()["items"]
+        assert right.status_code == 429 and 890 <= int(right.headers["retry-after"]) <= 900
+        assert right.headers["content-type"] == PROBLEM and right.json()["type"].endswith("/sign-in-throttled")
+        assert (stranger.status_code, stranger.json()) == (429, right.json())  # nothing tells the two apart
+        assert owner.status_code == 200
+        auditor = await door.staff("auditor")
+        actions = [e["action"] for e in (await door.client.get(
+            "/api/admin/audit", params={"target_id": user["id"]}, headers=auditor)).json()["items"]]
+        assert actions.count("signin.failed") == 5 and "user.locked" in actions
+        assert "signin.throttled" in actions and actions[-1] == "signin.ok"
+
+
+async def test_failures_from_many_addresses_lock_the_name_everywhere_and_are_audited(gateway_settings, secrets_dir):
+    settings = gateway_settings(secrets_dir, signin_backoff_seconds=0, lockout_after_failures=5,
+                                lockout_everywhere_after_failures=8)
+    async with open_gateway(settings) as door:
+        user = await door.add_user("caseworker")
+        for n in range(8):  # two tries from each of four addresses: none of them is locked on its own
+            assert (await door.sign_in(user["username"], "Wrong-password-123",
+                                       address=f"203.0.113.{n // 2}")).status_code == 400
+
+        owner = await door.sign_in(user["username"], STAFF_PASSWORD)
+
+        assert owner.status_code == 429 and int(owner.headers["retry-after"]) > 0
+        admin = await door.admin()
+        listed = (await door.client.get("/api/admin/users", headers=admin)).json()["items"]
         assert next(u for u in listed if u["id"] == user["id"])["locked"] is True
         auditor = await door.staff("auditor")
         actions = [e["action"] for e in (await door.client.get(
             "/api/admin/audit", params={"target_id": user["id"]}, headers=auditor)).json()["items"]]
-        assert actions.count("signin.failed") == 5 and "user.locked" in actions and actions[-1] == "signin.refused"
+        assert actions.count("user.locked_everywhere") == 1
 
 
-async def test_after_a_failure_the_account_waits_before_the_next_try(gateway_settings, secrets_dir):
+async def test_after_a_failure_the_name_waits_before_the_next_try(gateway_settings, secrets_dir):
     settings = gateway_settings(secrets_dir, signin_backoff_seconds=30)
     async with open_gateway(settings) as door:
         user = await door.add_user("caseworker")
-        assert (await door.sign_in(user["username"], "Wrong-password-123")).status_code == 401
+        assert (await door.sign_in(user["username"], "Wrong-password-123")).status_code == 400
 
-        assert (await door.sign_in(user["username"], STAFF_PASSWORD)).status_code == 401
+        waiting = await door.sign_in(user["username"], STAFF_PASSWORD)
+
+        assert waiting.status_code == 429 and 1 <= int(waiting.headers["retry-after"]) <= 30
 
 
 async def test_a_success_clears_earlier_failures(gateway_settings, secrets_dir):
@@ -215,8 +251,8 @@ async def test_a_success_clears_earlier_failures(gateway_settings, secrets_dir):
 async def test_sign_ins_are_rate_limited_per_address(gateway_settings, secrets_dir):
     settings = gateway_settings(secrets_dir, signin_rate_limit="3/minute")
     async with open_gateway(settings) as door:
-        for _ in range(3):
-            assert (await door.sign_in("admin", "Wrong-password-123")).status_code == 401
+        for n in range(3):
+            assert (await door.sign_in(f"someone.{n}", "Wrong-password-123")).status_code == 400
 
         limited = await door.sign_in("admin", ADMIN_PASSWORD)
 
@@ -300,3 +336,68 @@ async def test_a_body_over_the_limit_is_413(gateway_settings, secrets_dir):
 
         assert own.status_code == 413 and forwarded.status_code == 413
 
+
+
+# ---- sessions that end -----------------------------------------------------------------------------------------
+
+async def refresh(door: Door, token: str):  # noqa: ANN201
+    return await door.client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": token})
+
+
+async def test_refresh_tokens_rotate_and_a_reused_one_ends_the_whole_session(door: Door):
+    user = await door.add_user("caseworker")
+    first = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
+    access = {"Authorization": f"Bearer {first['access_token']}"}
+
+    second = await refresh(door, first["refresh_token"])
+    assert second.status_code == 200 and second.headers["cache-control"] == "no-store"
+    assert second.json()["refresh_token"] != first["refresh_token"]
+    newer = {"Authorization": f"Bearer {second.json()['access_token']}"}
+    assert (await door.client.get("/auth/me", headers=newer)).status_code == 200
+
+    stolen = await refresh(door, first["refresh_token"])  # the first token again: someone kept a copy
+
+    assert (stolen.status_code, stolen.json()["error"]) == (400, "invalid_grant")
+    assert (await refresh(door, second.json()["refresh_token"])).status_code == 400  # the session is over
+    door.runtime.standing.forget(user["id"])  # as a second passes
+    for headers in (access, newer):
+        assert (await door.client.get("/auth/me", headers=headers)).status_code == 401
+    auditor = await door.staff("auditor")
+    actions = [e["action"] for e in (await door.client.get("/api/admin/audit", headers=auditor)).json()["items"]]
+    assert "session.refresh_reused" in actions
+
+
+async def test_a_revoked_refresh_token_ends_its_session_and_only_that_one(door: Door):
+    user = await door.add_user("caseworker")
+    phone = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
+    laptop = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
+
+    revoked = await door.client.post("/auth/revoke", data={"token": phone["refresh_token"]})
+    unknown = await door.client.post("/auth/revoke", data={"token": "never-issued"})
+
+    assert revoked.status_code == 200 and unknown.status_code == 200  # RFC 7009: the answer tells nothing
+    door.runtime.standing.forget(user["id"])
+    assert (await door.client.get("/auth/me", headers={"Authorization": f"Bearer {phone['access_token']}"})).status_code == 401
+    assert (await door.client.get("/auth/me", headers={"Authorization": f"Bearer {laptop['access_token']}"})).status_code == 200
+    assert (await refresh(door, laptop["refresh_token"])).status_code == 200
+
+
+async def test_signing_out_everywhere_ends_every_session_and_an_admin_can_do_it_for_someone(door: Door):
+    user = await door.add_user("caseworker")
+    sessions = [(await door.sign_in(user["username"], STAFF_PASSWORD)).json() for _ in range(2)]
+    bearer = {"Authorization": f"Bearer {sessions[0]['access_token']}"}
+
+    assert (await door.client.post("/auth/sessions/revoke-all", headers=bearer)).status_code == 204
+
+    for s in sessions:
+        assert (await door.client.get("/auth/me", headers={"Authorization": f"Bearer {s['access_token']}"})).status_code == 401
+        assert (await refresh(door, s["refresh_token"])).status_code == 400
+    fresh = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
+    fresh_bearer = {"Authorization": f"Bearer {fresh['access_token']}"}
+    assert (await door.client.get("/auth/me", headers=fresh_bearer)).status_code == 200
+
+    by_admin = await door.client.post(f"/api/admin/users/{user['id']}/revoke-sessions", headers=await door.admin())
+
+    assert by_admin.status_code == 204
+    assert (await door.client.get("/auth/me", headers=fresh_bearer)).status_code == 401
+    assert (await refresh(door, fresh["refresh_token"])).status_code == 400

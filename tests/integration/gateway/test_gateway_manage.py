@@ -67,7 +67,7 @@ async def test_operators_manage_users_and_clients_and_a_running_gateway_follows(
     async with open_gateway(settings) as door:
         for _ in range(2):
             await door.sign_in("uladzimir.stsiapanau", "Wrong-password-123")
-        assert (await door.sign_in("uladzimir.stsiapanau", STAFF_PASSWORD)).status_code == 401  # locked
+        assert (await door.sign_in("uladzimir.stsiapanau", STAFF_PASSWORD)).status_code == 429  # locked
         assert manage(operator_env, "users", "unlock", "uladzimir.stsiapanau").exit_code == 0
         staff = await door.bearer_for(await door.sign_in("uladzimir.stsiapanau", STAFF_PASSWORD))
         partner = await door.bearer_for(await door.client_sign_in(issued["client_id"], issued["client_secret"]))

@@ -35,7 +35,9 @@ pytestmark = pytest.mark.integration
 
 # --- forwarding, the merged document, readiness ----------------------------------------------------------------------
 
-GATEWAY_PATHS = {"/auth/token", "/auth/me", "/.well-known/jwks.json", "/healthz", "/readyz"}
+GATEWAY_PATHS = {"/auth/token", "/auth/revoke", "/auth/me", "/auth/sessions/revoke-all", "/auth/mfa/totp/enrol",
+                 "/auth/mfa/totp/confirm", "/.well-known/jwks.json", "/healthz", "/readyz"}
+SECURED_GATEWAY_PATHS = {"/auth/me", "/auth/sessions/revoke-all", "/auth/mfa/totp/enrol", "/auth/mfa/totp/confirm"}
 
 
 @pytest.fixture
@@ -99,7 +101,7 @@ async def test_one_openapi_document_covers_the_gateway_and_every_service(door: D
     assert scheme["flows"]["clientCredentials"]["tokenUrl"] == "/auth/token"
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            secured = path.startswith("/api/") or path == "/auth/me"
+            secured = path.startswith("/api/") or path in SECURED_GATEWAY_PATHS
             assert bool(operation.get("security")) == secured, (method, path)
     unresolved = refs(document) - {f"#/components/schemas/{name}" for name in document["components"]["schemas"]}
     assert not unresolved
@@ -247,8 +249,9 @@ async def test_the_gateway_refuses_every_bad_token(door: Door, backends: Backend
 # --- the role × route matrix -----------------------------------------------------------------------------------------
 
 ANY = "*"
-STAFF = ("admin", "caseworker", "finance", "auditor")
-ROLES = (*STAFF, "partner")
+STAFF = ("admin", "caseworker", "supervisor", "finance", "auditor", "coordinator")
+PEOPLE = (*STAFF, "partner_staff")
+ROLES = (*PEOPLE, "partner")
 
 
 @dataclass(frozen=True)
@@ -269,15 +272,19 @@ WHO_MAY = [
     rule("GET", r"^/api/admin/status$", "admin", "auditor"),  # every backend's state, the key custody
     rule(ANY, r"^/api/admin/", "admin"),  # staff users and partner API clients
     rule(ANY, r"^/auth/me$", *ROLES),
+    rule(ANY, r"^/auth/mfa/", *PEOPLE),  # a second factor is for people, not API clients
+    rule(ANY, r"^/auth/sessions/revoke-all$", *PEOPLE),
     rule(ANY, r"^/api/intake/", "caseworker"),  # cases, needs, consent, timeline, erasure
     rule("GET", rf"^/api/referrals/partners(/{ID})?$", "admin", "caseworker"),  # the partner directory
     rule(ANY, r"^/api/referrals/partners", "admin"),
     rule(ANY, r"^/api/referrals/referrals", "caseworker"),
-    rule(ANY, r"^/api/partner/", "partner"),  # only through the partner API
+    rule(ANY, r"^/api/partner/", "partner", "partner_staff"),  # only through the partner API
     rule(ANY, rf"^/api/funds/disbursements(/{ID})?$", "caseworker", "finance"),  # caseworkers request aid
     rule(ANY, r"^/api/funds/", "finance"),  # grants, approve/pay/void, cost estimates, reports
 ]
-PUBLIC = {"/auth/token", "/.well-known/jwks.json", "/healthz", "/readyz"}
+PUBLIC = {"/auth/token", "/auth/revoke", "/.well-known/jwks.json", "/healthz", "/readyz"}
+# Walked last: it ends the walker's own session, and every later request of that role would be refused.
+ENDS_THE_SESSION = ("POST", "/auth/sessions/revoke-all")
 
 
 def allowed_roles(method: str, path: str) -> frozenset[str] | None:
@@ -288,8 +295,9 @@ def allowed_roles(method: str, path: str) -> frozenset[str] | None:
 
 
 def operations(document: dict) -> list[tuple[str, str, dict]]:
-    return [(method.upper(), path, operation) for path, item in document["paths"].items()
-            for method, operation in item.items() if method in ("get", "post", "put", "patch", "delete")]
+    found = [(method.upper(), path, operation) for path, item in document["paths"].items()
+             for method, operation in item.items() if method in ("get", "post", "put", "patch", "delete")]
+    return sorted(found, key=lambda op: (op[0], op[1]) == ENDS_THE_SESSION)
 
 
 def concrete(path: str) -> str:
@@ -313,7 +321,8 @@ async def test_every_route_answers_each_role_as_the_spec_says(door: Door, backen
         assert any(path.startswith(f"/api/{service}/") for path in document["paths"]), \
             f"the merged document has no path of {service}: is its /openapi.json broken?"
         assert any(path.startswith(prefix) for path in document["paths"])
-    tokens = {role: await (door.partner() if role == "partner" else door.staff(role)) for role in ROLES}
+    tokens = {role: await (door.partner() if role == "partner" else door.partner_staff() if role == "partner_staff"
+                           else door.staff(role)) for role in ROLES}
     other_partner = await door.partner()
 
     mismatches = await walk(door, document, tokens, other_partner)
@@ -350,7 +359,7 @@ async def walk(door: Door, document: dict, tokens: dict[str, dict[str, str]],
                 mismatches.append(f"{method} {path} as {role}: {answer.status_code}, expected 403")
             elif answer.status_code >= 500:
                 mismatches.append(f"{method} {path} as {role}: {answer.status_code} {answer.text[:200]}")
-        if "partner" in allowed and "{" in path:
+        if "partner" in allowed and "{" in path:  # (and partner_staff: the same rule, the same code)
             # Another partner's record is not found, never forbidden, never shown.
             answer = await door.client.request(method, url, json=body, params=query, headers=other_partner)
             if answer.status_code not in (404, 422):

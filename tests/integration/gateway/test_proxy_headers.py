@@ -79,7 +79,7 @@ def failed_sign_ins(client: httpx.Client, forwarded_for: list[str | None]) -> li
         headers = {"X-Forwarded-For": address} if address else {}
         answer = client.post("/auth/token", headers=headers, data={
             "grant_type": "password", "username": f"nobody-{time.monotonic_ns()}-{i}", "password": "wrong-guess"})
-        assert answer.status_code in (401, 429), answer.text
+        assert answer.status_code in (400, 429), answer.text
         if answer.status_code == 429:
             assert int(answer.headers["retry-after"]) >= 1
         statuses.append(answer.status_code)
@@ -101,7 +101,7 @@ def test_a_rotating_x_forwarded_for_does_not_escape_the_sign_in_limit(tmp_path, 
         with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=5) as raw:
             raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")
             raw.recv(1024)
-    assert statuses == [401] * LIMIT + [429] * (TRIES - LIMIT), statuses
+    assert statuses == [400] * LIMIT + [429] * (TRIES - LIMIT), statuses
     lines = output.read_text(encoding="utf-8").splitlines()
     assert lines, "the gateway printed nothing"
     records = [json.loads(line) for line in lines]  # every line is one JSON object, whoever logged it
@@ -113,9 +113,9 @@ def test_x_forwarded_for_is_believed_from_a_trusted_proxy(tmp_path, secrets_dir)
     own address keeps its own budget."""
     with gateway_process(tmp_path, secrets_dir, REHAB_TRUSTED_PROXIES="127.0.0.1") as (url, _output), \
             httpx.Client(base_url=url, timeout=10) as client:
-        assert failed_sign_ins(client, rotating(TRIES)) == [401] * TRIES  # TRIES different clients
+        assert failed_sign_ins(client, rotating(TRIES)) == [400] * TRIES  # TRIES different clients
         one_client = failed_sign_ins(client, ["203.0.113.7"] * (LIMIT + 1))
-        assert one_client == [401] * LIMIT + [429]
+        assert one_client == [400] * LIMIT + [429]
         # The right-most address that is not a trusted proxy counts: a client cannot prepend its way out.
         assert failed_sign_ins(client, ["192.0.2.1, 203.0.113.7"]) == [429]
-        assert failed_sign_ins(client, [None]) == [401]  # the proxy itself was never counted
+        assert failed_sign_ins(client, [None]) == [400]  # the proxy itself was never counted

@@ -7,6 +7,7 @@ import pytest
 
 from gateway.access import Gatekeeper, RateLimit, Standing, VerifiedTokens
 from gateway.forward import request_headers, response_headers
+from gateway.service import Standing as SubjectStanding
 from kit import context
 from kit.auth import Principal, TokenIssuer, TokenVerifier
 from kit.problems import Problem
@@ -43,9 +44,9 @@ def test_a_token_is_verified_once_and_again_after_its_expiry(token_issuer: Token
 
 def test_standing_is_asked_again_after_its_time_or_when_forgotten():
     asked: list[str] = []
-    current: dict[str, frozenset[str] | None] = {"u1": frozenset({"caseworker"})}
+    current: dict[str, SubjectStanding | None] = {"u1": SubjectStanding(frozenset({"caseworker"}))}
 
-    def lookup(sub: str, _partner_id: str | None) -> frozenset[str] | None:
+    def lookup(sub: str, _partner_id: str | None) -> SubjectStanding | None:
         asked.append(sub)
         return current[sub]
 
@@ -62,9 +63,19 @@ def test_standing_is_asked_again_after_its_time_or_when_forgotten():
 
 
 def test_a_token_may_not_claim_more_roles_than_its_subject_holds_now():
-    standing = Standing(lambda _sub, _pid: frozenset({"caseworker"}), ttl=60)
+    standing = Standing(lambda _sub, _pid: SubjectStanding(frozenset({"caseworker"})), ttl=60)
 
     assert not standing.allows(Principal(sub="u1", roles=frozenset({"caseworker", "admin"})))
+
+
+def test_a_token_of_a_revoked_session_is_refused_and_the_others_pass():
+    standing = Standing(lambda _sub, _pid: SubjectStanding(frozenset({"caseworker"}), frozenset({"s-old"})), ttl=60)
+
+    def token(sid: str) -> Principal:
+        return Principal(sub="u1", roles=frozenset({"caseworker"}), claims={"sid": sid})
+
+    assert not standing.allows(token("s-old"))
+    assert standing.allows(token("s-new"))
 
 
 async def test_a_spent_budget_is_429_with_retry_after():
@@ -81,7 +92,7 @@ async def test_a_spent_budget_is_429_with_retry_after():
 
 
 async def test_the_gatekeeper_wants_a_bearer_token(tokens: VerifiedTokens, token_issuer: TokenIssuer):
-    keeper = Gatekeeper(tokens, Standing(lambda _s, _p: frozenset({"auditor"}), ttl=1), RateLimit("5/minute", scope="t"))
+    keeper = Gatekeeper(tokens, Standing(lambda _s, _p: SubjectStanding(frozenset({"auditor"})), ttl=1), RateLimit("5/minute", scope="t"))
 
     for header in (None, "", "Basic dXNlcjpwdw==", "Bearer ", f"bearer{token_issuer.issue(sub='x', roles=['auditor'])}"):
         with pytest.raises(Problem) as refused:

@@ -6,41 +6,71 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.domain import LockoutPolicy, is_locked, password_weakness, removes_last_admin
+from gateway.domain import (
+    SignInPolicy,
+    ThrottleKeys,
+    breached_passwords,
+    password_weakness,
+    removes_last_admin,
+    seconds_left,
+)
 from gateway.routing import ROUTES, has_dot_segment, route_for
 
 
 @pytest.mark.parametrize("password", [
     "Short-1",  # too short
-    "alllowercaseletters",  # one kind of character
-    "123456789012345",  # one kind of character
     "Сяргей.Марозаў",  # the user name itself, in any case
     "x" * 257 + "Y1",  # longer than anyone needs
+    "1q2w3e4r5t6y",  "PASSWORD1234", "qwertyuiop123",  # on the breached-passwords list, in any case
 ])
 def test_weak_passwords_are_refused_with_a_reason(password: str):
     assert password_weakness(password, username="сяргей.марозаў")
 
 
-@pytest.mark.parametrize("password", ["Staff-passphrase-2026", "correct horse battery staple", "Кацярына1988год"])
+@pytest.mark.parametrize("password", [
+    "Staff-passphrase-2026", "correct horse battery staple", "Кацярына1988год",
+    "alllowercaseletters",  # one kind of character is fine (NIST 800-63B: no composition rules)
+])
 def test_reasonable_passwords_pass(password: str):
     assert password_weakness(password, username="katsiaryna") is None
 
 
-def test_failures_wait_longer_each_time_then_lock():
-    policy = LockoutPolicy(backoff_seconds=1, lock_after=5, lock_seconds=900)
+def test_the_breached_list_is_shipped_and_long():
+    assert len(breached_passwords()) > 10_000 and "qwertyuiop123" in breached_passwords()
 
-    waits = [policy.wait_after(n).total_seconds() for n in range(1, 7)]
+
+POLICY = SignInPolicy(backoff_seconds=1, lock_after=5, lock_seconds=900, lock_everywhere_after=50,
+                      forget_after_seconds=86400)
+
+
+def test_failures_from_one_address_wait_longer_each_time_then_lock_there():
+    waits = [POLICY.wait_after(n).total_seconds() for n in range(1, 7)]
 
     assert waits == [1, 2, 4, 8, 900, 900]
-    assert not policy.locks(4) and policy.locks(5)
-    assert policy.wait_after(0) == timedelta(0)
+    assert POLICY.wait_after(0) == timedelta(0)
 
 
-def test_a_lock_holds_until_its_time():
+def test_only_the_ceiling_across_addresses_locks_everywhere():
+    assert POLICY.wait_everywhere_after(49) == timedelta(0)
+    assert POLICY.wait_everywhere_after(50) == timedelta(seconds=900)
+
+
+def test_a_wait_is_counted_in_whole_seconds_until_its_time():
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
-    assert is_locked(now + timedelta(seconds=1), now)
-    assert not is_locked(now, now) and not is_locked(None, now)
+    assert seconds_left(now + timedelta(seconds=1.2), now) == 2
+    assert seconds_left(now + timedelta(milliseconds=1), now) == 1
+    assert seconds_left(now, now) == 0 and seconds_left(None, now) == 0
+
+
+def test_throttle_rows_are_named_without_the_name_or_the_address():
+    keys = ThrottleKeys.derived_from(b"k" * 32)
+    here = keys.here("Siarhei.Marozau", "203.0.113.7")
+
+    assert here == keys.here(" siarhei.marozau ", "203.0.113.7")  # as the name is looked up
+    assert here != keys.here("siarhei.marozau", "203.0.113.8") != keys.everywhere("siarhei.marozau")
+    assert "marozau" not in here and "203" not in here
+    assert ThrottleKeys.derived_from(b"j" * 32).here("siarhei.marozau", "203.0.113.7") != here
 
 
 def test_only_the_last_enabled_admin_is_kept():
@@ -52,7 +82,7 @@ def test_only_the_last_enabled_admin_is_kept():
 @pytest.mark.parametrize(("path", "backend", "roles"), [
     ("/api/intake/cases", "intake", {"caseworker", "auditor"}),
     ("/api/referrals/partners", "referrals", {"admin", "caseworker", "auditor"}),
-    ("/api/partner/referrals/1", "referrals", {"partner"}),
+    ("/api/partner/referrals/1", "referrals", {"partner", "partner_staff"}),
     ("/api/funds/grants", "funds", {"finance", "caseworker", "auditor"}),
 ])
 def test_each_prefix_goes_to_its_service_for_its_roles_only(path: str, backend: str, roles: set[str]):
@@ -63,8 +93,8 @@ def test_each_prefix_goes_to_its_service_for_its_roles_only(path: str, backend: 
 
 def test_partners_reach_only_the_partner_api_and_staff_never_do():
     for route in ROUTES:
-        assert ("partner" in route.roles) == (route.prefix == "/api/partner")
-    assert route_for("/api/partner/referrals").roles == {"partner"}
+        assert ("partner" in route.roles) == ("partner_staff" in route.roles) == (route.prefix == "/api/partner")
+    assert route_for("/api/partner/referrals").roles == {"partner", "partner_staff"}
 
 
 @pytest.mark.parametrize("path", ["/api/admin/users", "/api/intakes/cases", "/api/intake", "/auth/me", "/"])

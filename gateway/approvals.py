@@ -1,0 +1,117 @@
+"""Separation of duties (SPEC §2): with two or more admins, what one admin asks for — an account, a role granted,
+an account enabled again, a partner client — takes effect only when another admin approves it. Approving one's
+own request is refused, and so is a second account minted to approve it: that account is itself pending.
+
+Use cases of the gateway's database: functions of a session that never commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlmodel import Session, select
+
+from gateway import domain, mfa, sessions
+from gateway.models import ApiClient, Approval, User
+from kit.audit import AuditTrail
+from kit.db import get_or_raise
+from kit.errors import Conflict, NotFound, Refused
+from kit.pagination import keyset_page
+
+Action = Literal["user.create", "user.roles", "user.enable", "user.reset_mfa", "client.create"]
+
+
+def request(*, session: Session, audit: AuditTrail, action: Action, target_id: str, actor: str,
+            roles: list[str] | None = None) -> Approval:
+    """Ask another admin to approve `action` on `target_id`; a pending request for the same change replaces
+    nothing: each stays until decided."""
+    asked = Approval(id=str(uuid.uuid4()), action=action, target_id=target_id, roles=roles, requested_by=actor,
+                     requested_at=_now())
+    session.add(asked)
+    audit.record(session, actor=actor, action="approval.request", target_id=asked.id)
+    return asked
+
+
+def decide(*, session: Session, audit: AuditTrail, approval_id: str, actor: str, approve: bool) -> Approval:
+    """Approve (the change takes effect now) or reject a pending request of another admin."""
+    asked = get_or_raise(session, Approval, approval_id, NotFound("There is no such request.",
+                                                                   code="approval-not-found"), lock=True)
+    if asked.status != "pending":
+        raise Conflict(f"This request was already {asked.status}.", code="approval-decided")
+    if asked.requested_by == actor:
+        raise Refused("Nobody approves their own request: another admin must.", code="own-request")
+    if approve:
+        _apply(session, audit, asked, actor)
+    else:
+        _undo(session, asked)
+    asked.status, asked.decided_by, asked.decided_at = ("approved" if approve else "rejected"), actor, _now()
+    session.add(asked)
+    audit.record(session, actor=actor, action="approval.approve" if approve else "approval.reject",
+                 target_id=asked.id)
+    return asked
+
+
+def list_page(*, session: Session, status: str | None, limit: int, cursor: str | None) -> tuple[list[Approval], str | None]:
+    query = select(Approval)
+    if status:
+        query = query.where(Approval.status == status)
+    return keyset_page(session, query, order=[Approval.requested_at, Approval.id], limit=limit, cursor=cursor,
+                       descending=True)
+
+
+def apply_roles(*, session: Session, audit: AuditTrail, user: User, roles: list[str], actor: str) -> User:
+    user.roles = domain.normalise_roles(roles)
+    session.add(user)
+    audit.record(session, actor=actor, action="user.roles", target_id=user.id)
+    return user
+
+
+def apply_factor_reset(*, session: Session, audit: AuditTrail, user: User, actor: str) -> None:
+    mfa.reset(session=session, user_id=user.id)
+    sessions.revoke_all(session=session, audit=audit, user_id=user.id, actor=actor, now=_now(), why="mfa-reset")
+    audit.record(session, actor=actor, action="mfa.reset", target_id=user.id)
+
+
+def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> None:
+    if asked.action == "client.create":
+        client = _client(session, asked.target_id)
+        client.pending_approval = False
+        session.add(client)
+        return
+    user = get_or_raise(session, User, asked.target_id, NotFound("The account asked about is gone.",
+                                                                  code="user-not-found"), lock=True)
+    if asked.action == "user.create":
+        user.pending_approval = False
+    elif asked.action == "user.enable":
+        user.disabled = False
+        audit.record(session, actor=actor, action="user.enable", target_id=user.id)
+    elif asked.action == "user.reset_mfa":
+        apply_factor_reset(session=session, audit=audit, user=user, actor=actor)
+    elif asked.action == "user.roles":
+        if user.id == actor:
+            raise Refused("No one changes their own roles: another admin must.", code="own-roles")
+        apply_roles(session=session, audit=audit, user=user, roles=asked.roles or [], actor=actor)
+    session.add(user)
+
+
+def _undo(session: Session, asked: Approval) -> None:
+    """A rejected account or client never worked: it goes (a rejected role change or enabling changes nothing)."""
+    if asked.action == "user.create":
+        user = session.get(User, asked.target_id)
+        if user is not None and user.pending_approval:
+            session.delete(user)
+    elif asked.action == "client.create":
+        client = session.get(ApiClient, asked.target_id)
+        if client is not None and client.pending_approval:
+            client.revoked_at = _now()
+            session.add(client)
+
+
+def _client(session: Session, client_id: str) -> ApiClient:
+    return get_or_raise(session, ApiClient, client_id, NotFound("The client asked about is gone.",
+                                                                code="client-not-found"))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,123 @@
+"""Sessions that end: a password sign-in starts one, refresh tokens rotate inside it, and revoking it (sign-out,
+sign out everywhere, a refresh token used twice, the user disabled) stops its access tokens at the gateway within
+the standing check's second.
+
+Use cases of the gateway's database like those in `service`: functions of a session that never commit. A refusal
+that must be remembered (a reused refresh token revokes its session) is returned, not raised, so that the unit of
+work commits the revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from gateway.models import RefreshToken, User, UserSession
+from kit.audit import AuditTrail
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """A refresh token unused for `idle` ends its session; no session outlives `absolute`."""
+
+    idle: timedelta
+    absolute: timedelta
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """The outcome of a refresh: a new refresh token in the same session, or why not (`refused`)."""
+
+    refused: str | None = None
+    user_id: str | None = None
+    roles: tuple[str, ...] = ()
+    session_id: str | None = None
+    refresh_token: str | None = None
+    partner_id: str | None = None
+
+
+def start(*, session: Session, user_id: str, now: datetime, policy: SessionPolicy) -> tuple[str, str]:
+    """A new session for a signed-in user: its id (the access tokens' `sid`) and its first refresh token."""
+    started = UserSession(id=str(uuid.uuid4()), user_id=user_id, started_at=now, ends_at=now + policy.absolute)
+    session.add(started)
+    return started.id, _next_refresh_token(session, started, now, policy)
+
+
+def renew(*, session: Session, audit: AuditTrail, refresh_token: str, now: datetime, policy: SessionPolicy) -> Renewal:
+    """Use a refresh token once: the next one, or a refusal. A token used a second time revokes its whole session
+    (someone else holds a copy: the theft signal, audited)."""
+    token = session.get(RefreshToken, _digest(refresh_token), with_for_update=True)
+    if token is None:
+        return Renewal(refused="unknown")
+    owner = session.get(UserSession, token.session_id)
+    if owner is None or owner.revoked_at is not None:
+        return Renewal(refused="revoked")
+    if token.used_at is not None:
+        _revoke(session, owner, now, why="refresh-reused")
+        audit.record(session, actor=owner.user_id, action="session.refresh_reused", target_id=owner.id)
+        return Renewal(refused="reused")
+    if token.expires_at <= now or owner.ends_at <= now:
+        return Renewal(refused="expired")
+    user = session.get(User, owner.user_id)
+    if user is None or user.disabled or user.pending_approval:
+        return Renewal(refused="disabled")
+    token.used_at = now
+    session.add(token)
+    return Renewal(user_id=user.id, roles=tuple(user.roles), session_id=owner.id, partner_id=user.partner_id,
+                   refresh_token=_next_refresh_token(session, owner, now, policy))
+
+
+def revoke_by_refresh_token(*, session: Session, audit: AuditTrail, refresh_token: str, now: datetime) -> None:
+    """RFC 7009: end the session the token belongs to; an unknown or already revoked token changes nothing."""
+    token = session.get(RefreshToken, _digest(refresh_token))
+    owner = session.get(UserSession, token.session_id) if token else None
+    if owner is not None and owner.revoked_at is None:
+        _revoke(session, owner, now, why="signed-out")
+        audit.record(session, actor=owner.user_id, action="session.revoke", target_id=owner.id)
+
+
+def revoke_one(*, session: Session, audit: AuditTrail, user_id: str, session_id: str, now: datetime) -> None:
+    """Sign out: end the caller's own session (the one its access token names)."""
+    owner = session.get(UserSession, session_id)
+    if owner is not None and owner.user_id == user_id and owner.revoked_at is None:
+        _revoke(session, owner, now, why="signed-out")
+        audit.record(session, actor=user_id, action="session.revoke", target_id=owner.id)
+
+
+def revoke_all(*, session: Session, audit: AuditTrail, user_id: str, actor: str, now: datetime, why: str) -> int:
+    """End every session of a user (sign out everywhere; an admin's doing; the user disabled): how many ended."""
+    ended = session.execute(
+        update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=now, revoked_why=why)
+    ).rowcount
+    audit.record(session, actor=actor, action="session.revoke_all", target_id=user_id)
+    return ended
+
+
+def revoked_recently(*, session: Session, user_id: str, since: datetime) -> frozenset[str]:
+    """The user's sessions revoked since `since` (the oldest an unexpired access token can be): those tokens are
+    refused. A session revoked earlier has no live access token left to refuse."""
+    rows = session.exec(select(UserSession.id).where(
+        UserSession.user_id == user_id, UserSession.revoked_at >= since))  # type: ignore[operator]
+    return frozenset(rows)
+
+
+def _revoke(session: Session, owner: UserSession, now: datetime, *, why: str) -> None:
+    owner.revoked_at, owner.revoked_why = now, why
+    session.add(owner)
+
+
+def _next_refresh_token(session: Session, owner: UserSession, now: datetime, policy: SessionPolicy) -> str:
+    token = secrets.token_urlsafe(32)
+    session.add(RefreshToken(token_hash=_digest(token), session_id=owner.id, issued_at=now,
+                             expires_at=min(now + policy.idle, owner.ends_at)))
+    return token
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

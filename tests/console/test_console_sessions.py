@@ -1,0 +1,157 @@
+"""The console's doors, with the production defaults: a person without a second factor is walked through enrolment
+(a QR code drawn on the page, no script), shown their recovery codes once, and signs in with a code; a working
+person's expired access token is renewed with the session's refresh token, so a form posted just then is not lost;
+a session that has ended sends them to sign in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pyotp
+import pytest
+
+from gateway.config import GatewaySettings
+from gateway.console.router import CSP
+from kit.auth import TokenIssuer
+from tests.console.world import csrf_of
+from tests.integration.gateway.door import STAFF_PASSWORD, Door, open_gateway
+
+pytestmark = pytest.mark.integration
+
+DEFAULT_MFA_ROLES = GatewaySettings.model_fields["mfa_required_roles"].default
+
+
+@pytest.fixture
+async def door(gateway_settings, secrets_dir) -> AsyncIterator[Door]:
+    """No service behind it: these pages are the gateway's own. Sign-in waits switched off (each test signs in
+    the same person a few times in a row)."""
+    settings = gateway_settings(secrets_dir, mfa_required_roles=DEFAULT_MFA_ROLES, signin_backoff_seconds=0)
+    async with open_gateway(settings) as opened:
+        yield opened
+
+
+def browser(door: Door) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=door.app), base_url="http://testserver")
+
+
+async def sign_in(visitor: httpx.AsyncClient, username: str, otp: str = "") -> httpx.Response:
+    form = (await visitor.get("/")).text
+    pre_session = re.search(r'name="pre_session" value="([^"]+)"', form).group(1)
+    return await visitor.post("/console/sign-in", data={"username": username, "password": STAFF_PASSWORD,
+                                                         "otp": otp, "pre_session": pre_session})
+
+
+async def enrolled_user(door: Door, visitor: httpx.AsyncClient, *roles: str) -> tuple[dict, pyotp.TOTP, list[str]]:
+    """A user (a lone admin creates it at once) who goes through the console's enrolment."""
+    user = await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={
+        "username": door.next_username(), "password": STAFF_PASSWORD, "roles": list(roles)})
+    user = user.json()
+    first = await sign_in(visitor, user["username"])
+    assert first.status_code == 303 and first.headers["location"] == "/console/mfa"
+    page = await visitor.get("/console/mfa")
+    assert page.status_code == 200 and page.headers["content-security-policy"] == CSP
+    assert "<svg" in page.text and "<script" not in page.text.split("</head>")[1]  # drawn here, no script
+    secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page.text).group(1)
+    app = pyotp.TOTP(secret)
+    codes_page = await visitor.post("/console/mfa", data={"csrf": csrf_of(page.text), "code": app.now()})
+    assert codes_page.status_code == 200, codes_page.text
+    codes = re.findall(r"<li><code>([0-9a-f]{5}-[0-9a-f]{5})</code></li>", codes_page.text)
+    assert len(codes) == 10
+    return user, app, codes
+
+
+async def admin_without_factor(door: Door) -> dict[str, str]:
+    """The API's admin, set up once: enrolled through the API, signed in with a recovery code."""
+    if door._admin is None:
+        first = await door.client.post("/auth/token", data={"grant_type": "password", "username": "admin",
+                                                             "password": door.settings.admin_password.get_secret_value()})
+        token = {"Authorization": f"Bearer {first.json()['access_token']}"}
+        started = (await door.client.post("/auth/mfa/totp/enrol", headers=token)).json()
+        codes = (await door.client.post("/auth/mfa/totp/confirm", headers=token,
+                                        json={"code": pyotp.TOTP(started["secret"]).now()})).json()["recovery_codes"]
+        full = await door.client.post("/auth/token", data={
+            "grant_type": "password", "username": "admin", "otp": codes[0],
+            "password": door.settings.admin_password.get_secret_value()})
+        door._admin = {"Authorization": f"Bearer {full.json()['access_token']}"}
+    return door._admin
+
+
+async def test_a_person_without_a_second_factor_enrols_on_the_page_and_then_signs_in_with_a_code(door: Door):
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "auditor")
+
+    assert (await visitor.get("/", follow_redirects=False)).status_code == 200  # signed out: the sign-in form
+    without_code = await sign_in(visitor, user["username"])
+    assert without_code.status_code == 401 and 'id="sign-in-problem"' in without_code.text
+    with_code = await sign_in(visitor, user["username"], codes[0])
+    assert with_code.status_code == 303 and with_code.headers["location"] == "/"
+    home = await visitor.get("/")
+    assert home.status_code == 200 and "/console/sign-out" in home.text
+
+
+async def test_an_enrolment_token_opens_nothing_else_in_the_console(door: Door):
+    visitor = browser(door)
+    user = (await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={
+        "username": door.next_username(), "password": STAFF_PASSWORD, "roles": ["caseworker"]})).json()
+    await sign_in(visitor, user["username"])
+
+    for page in ("/", "/console/cases", "/console/grants"):
+        answer = await visitor.get(page)
+        assert answer.status_code == 303 and answer.headers["location"] == "/console/mfa", page
+
+
+def replace_cookie(visitor: httpx.AsyncClient, name: str, value: str) -> None:
+    (cookie,) = [c for c in visitor.cookies.jar if c.name == name]
+    visitor.cookies.set(name, value, domain=cookie.domain, path=cookie.path)
+
+
+def expired_copy(door: Door, live: str) -> str:
+    """The same session's access token as it is ten minutes later: expired."""
+    claims = door.app.state.token_verifier.verify(live).claims
+    issuer = door.runtime.issuer
+    old = TokenIssuer(issuer._key, issuer=issuer.issuer, audience=issuer.audience, ttl_seconds=-120)
+    return old.issue(sub=claims["sub"], roles=claims["roles"], extra={"sid": claims["sid"]})
+
+
+async def test_an_expired_access_token_is_renewed_on_the_next_page(door: Door):
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "auditor")
+    await sign_in(visitor, user["username"], codes[1])
+    replace_cookie(visitor, "rehab_session", expired_copy(door, visitor.cookies["rehab_session"]))
+
+    home = await visitor.get("/")
+
+    assert home.status_code == 200 and "/console/sign-out" in home.text
+    renewed = next(c for c in home.headers.get_list("set-cookie") if c.startswith("rehab_session="))
+    assert "httponly" in renewed.lower() and "samesite=strict" in renewed.lower() and "max-age=0" not in renewed.lower()
+    assert door.app.state.token_verifier.verify(visitor.cookies["rehab_session"]).sub == user["id"]
+
+
+async def test_a_form_posted_with_an_expired_access_token_goes_through(door: Door):
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "auditor")
+    await sign_in(visitor, user["username"], codes[1])
+    page = await visitor.get("/")  # the form's CSRF token is bound to the session, not to this access token
+    refresh_before = visitor.cookies["rehab_refresh"]
+    replace_cookie(visitor, "rehab_session", expired_copy(door, visitor.cookies["rehab_session"]))
+
+    posted = await visitor.post("/console/sign-out", data={"csrf": csrf_of(page.text)})
+
+    # Signed out (not sent to sign in with "your session has ended"): the session was renewed, then ended.
+    assert posted.status_code == 303 and posted.headers["location"] == "/"
+    assert (await door.client.post("/auth/token", data={
+        "grant_type": "refresh_token", "refresh_token": refresh_before})).status_code == 400
+
+
+async def test_without_a_live_session_the_console_sends_you_to_sign_in(door: Door):
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "auditor")
+    await sign_in(visitor, user["username"], codes[2])
+    await door.client.post(f"/api/admin/users/{user['id']}/revoke-sessions", headers=await admin_without_factor(door))
+    door.runtime.standing.forget(user["id"])
+
+    answer = await visitor.get("/")
+
+    assert answer.status_code == 200 and 'name="pre_session"' in answer.text  # the sign-in form again

@@ -1,0 +1,118 @@
+"""Separation of duties at the gateway (SPEC §2): admin holds no other role, nobody changes their own roles, and with
+two admins every account, role grant, re-enabling and partner client waits for the other admin; nobody approves
+their own request, not even through a second account they minted."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.integration.gateway.door import STAFF_PASSWORD, Door, open_gateway
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def door(gateway_settings, secrets_dir) -> AsyncIterator[Door]:
+    # A refused sign-in (an account awaiting approval) counts as a failure like any other: no wait after it here.
+    async with open_gateway(gateway_settings(secrets_dir, signin_backoff_seconds=0)) as opened:
+        yield opened
+
+
+async def create(door: Door, admin: dict[str, str], *roles: str, partner_id: str | None = None):  # noqa: ANN201
+    return await door.client.post("/api/admin/users", headers=admin, json={
+        "username": door.next_username(), "password": STAFF_PASSWORD, "roles": list(roles), "partner_id": partner_id})
+
+
+async def pending(door: Door, admin: dict[str, str]) -> list[dict]:
+    return (await door.client.get("/api/admin/approvals", params={"status": "pending"}, headers=admin)).json()["items"]
+
+
+async def test_roles_that_never_combine_are_refused(door: Door):
+    admin = await door.admin()
+    for roles, partner_id in ((["admin", "caseworker"], None), (["partner_staff", "caseworker"], str(uuid.uuid4())),
+                              (["partner_staff"], None), (["caseworker"], str(uuid.uuid4()))):
+        answer = await create(door, admin, *roles, partner_id=partner_id)
+        assert answer.status_code == 422 and answer.json()["type"].endswith("/roles-not-combinable"), roles
+
+
+async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_request_through_a_second_account(door: Door):
+    first = await door.admin()
+    first_id = (await door.client.get("/auth/me", headers=first)).json()["sub"]
+
+    # One admin: a grant takes effect at once (nobody else could check it).
+    alone = await create(door, first, "caseworker")
+    assert alone.status_code == 201 and alone.json()["status"] == "active"
+    second_made = await door.add_user("admin")  # the door remembers it, to approve its later helpers' accounts
+    assert second_made["status"] == "active"
+    second = await door.bearer_for(await door.sign_in(second_made["username"], STAFF_PASSWORD))
+
+    # Two admins: the first asks for a finance account; it cannot sign in until the other approves.
+    finance = await create(door, first, "finance")
+    assert finance.status_code == 201 and finance.json()["status"] == "pending_approval"
+    assert (await door.sign_in(finance.json()["username"], STAFF_PASSWORD)).status_code == 400
+    (asked,) = [a for a in await pending(door, second) if a["target_id"] == finance.json()["id"]]
+    own = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=first)
+    assert own.status_code == 403 and own.json()["type"].endswith("/own-request")
+
+    # The first admin mints a third admin to approve its own requests: that account is pending too, and
+    # approving it is the same refusal.
+    accomplice = await create(door, first, "admin")
+    assert accomplice.json()["status"] == "pending_approval"
+    assert (await door.sign_in(accomplice.json()["username"], STAFF_PASSWORD)).status_code == 400
+    (minted,) = [a for a in await pending(door, first) if a["target_id"] == accomplice.json()["id"]]
+    assert (await door.client.post(f"/api/admin/approvals/{minted['id']}/approve", headers=first)).status_code == 403
+    rejected = await door.client.post(f"/api/admin/approvals/{minted['id']}/reject", headers=second)
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+
+    # The other admin approves the finance account: now it works.
+    approved = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=second)
+    assert approved.status_code == 200 and approved.json()["decided_by"] != first_id
+    assert (await door.sign_in(finance.json()["username"], STAFF_PASSWORD)).status_code == 200
+    again = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=second)
+    assert again.status_code == 409
+
+    # Nobody changes their own roles, not even with a second admin around.
+    own_roles = await door.client.post(f"/api/admin/users/{first_id}/roles", headers=first,
+                                       json={"roles": ["admin", "finance"]})
+    assert own_roles.status_code in (403, 422)
+    assert (await door.client.post(f"/api/admin/users/{first_id}/roles", headers=first,
+                                   json={"roles": ["finance"]})).status_code == 403
+
+    # A role grant to someone else waits for the other admin.
+    grant = await door.client.post(f"/api/admin/users/{alone.json()['id']}/roles", headers=first,
+                                   json={"roles": ["caseworker", "supervisor"]})
+    assert grant.status_code == 200 and grant.json() == {
+        "id": alone.json()["id"], "roles": ["caseworker"], "status": "pending_approval"}
+    (role_ask,) = [a for a in await pending(door, second) if a["action"] == "user.roles"]
+    await door.client.post(f"/api/admin/approvals/{role_ask['id']}/approve", headers=second)
+    token = await door.bearer_for(await door.sign_in(alone.json()["username"], STAFF_PASSWORD))
+    assert (await door.client.get("/auth/me", headers=token)).json()["roles"] == ["caseworker", "supervisor"]
+
+    # Re-enabling and partner clients wait for approval too; disabling acts at once.
+    target = alone.json()["id"]
+    assert (await door.client.post(f"/api/admin/users/{target}/disable", headers=first)).json()["disabled"] is True
+    enabled = await door.client.post(f"/api/admin/users/{target}/enable", headers=first)
+    assert enabled.json()["disabled"] is True
+    assert [a["action"] for a in await pending(door, second)] == ["user.enable"]
+    client = await door.client.post("/api/admin/clients", headers=first,
+                                    json={"partner_id": str(uuid.uuid4()), "name": "Clinic API"})
+    assert client.json()["status"] == "pending_approval"
+    assert (await door.client_sign_in(client.json()["client_id"], client.json()["client_secret"])).status_code == 401
+
+    auditor = await door.staff("auditor")
+    actions = [e["action"] for e in (await door.client.get("/api/admin/audit", headers=auditor)).json()["items"]]
+    assert {"approval.request", "approval.approve", "approval.reject"} <= set(actions)
+
+
+async def test_a_partners_staff_member_signs_in_for_that_partner_only(door: Door):
+    partner_id = str(uuid.uuid4())
+    user = await door.add_user("partner_staff", partner_id=partner_id)
+
+    token = await door.bearer_for(await door.sign_in(user["username"], STAFF_PASSWORD))
+    me = (await door.client.get("/auth/me", headers=token)).json()
+
+    assert me["roles"] == ["partner_staff"] and me["partner_id"] == partner_id
+    assert (await door.client.get("/api/intake/cases", headers=token)).status_code == 403
