@@ -10,13 +10,8 @@ import os
 import sys
 
 import typer
-from sqlalchemy import MetaData
-
-from kit.audit import AuditTrail
-from kit.db import make_engine, make_session_factory, transaction
 from kit.secrets import read_key_file
 from kit.settings import ServiceSettings
-from kit.tables import KitTables
 
 PROCESSES = ("gateway", "intake", "referrals", "funds")
 
@@ -28,6 +23,13 @@ def database_url(settings: ServiceSettings, name: str) -> str:
 
 
 def verify_all() -> int:
+    # Imported here, not at the top: `rehab up` (the supervisor) imports this module and stays a small process.
+    from sqlalchemy import MetaData
+
+    from kit.audit import AuditTrail
+    from kit.db import make_engine, make_session_factory, transaction
+    from kit.tables import KitTables
+
     settings = ServiceSettings()
     if not settings.audit_key_path.is_file():
         print(f"error: no audit key at {settings.audit_key_path}: nothing to verify the chains with "

@@ -16,7 +16,6 @@ import typer
 from pydantic import ValidationError
 
 from kit import nats_auth
-from kit.crypto import add_key_to_file, remove_key_from_file
 from kit.progress import Progress
 from kit.secrets import ensure_secrets
 from kit.settings import ServiceSettings
@@ -209,6 +208,8 @@ def keys_rotate(
         kid = str((_keyring_file(kek_path) or {}).get("active"))
         typer.echo(f"active key-encryption key: {kid} (no new one added)")
     else:
+        from kit.crypto import add_key_to_file  # here, not at the top: `rehab up` stays a small process
+
         kid = add_key_to_file(kek_path)
         typer.echo(f"active key-encryption key: {kid} (added to {kek_path})")
     failed = []
@@ -302,6 +303,8 @@ def keys_retire(
             typer.echo("nothing was retired", err=True)
             raise typer.Exit(1)
     for candidate in retire:
+        from kit.crypto import remove_key_from_file  # here, not at the top: `rehab up` stays a small process
+
         remove_key_from_file(kek_path, candidate)
         typer.echo(f"retired {candidate}")
 
