@@ -10,7 +10,7 @@
 #   deploy/make-secrets.sh k8s [deploy/k8s/overlays/production/secrets]
 #       …/keys/…                the same key files, for the overlay's secretGenerator
 #       …/db-<name>.env         username and password of each database role (CloudNativePG managed roles)
-#       …/nats-users.env        one NATS password per service, and the operator's
+#       …/nats-users.env        one NATS password per service and the gateway, and the operator's
 #       …/gateway-admin.env     the first admin's password
 #
 # Passwords are 64 hex digits from /dev/urandom: safe inside a URL (postgresql://user:password@…) and in env files.
@@ -74,6 +74,7 @@ GATEWAY_DB_PASSWORD=$(password)
 NATS_INTAKE_PASSWORD=$(password)
 NATS_REFERRALS_PASSWORD=$(password)
 NATS_FUNDS_PASSWORD=$(password)
+NATS_GATEWAY_PASSWORD=$(password)
 NATS_OPS_PASSWORD=$(password)
 EOF
     # Compose mounts the key files as they are on the host: the image's user (uid 10001) must be able to read them.
@@ -93,6 +94,7 @@ EOF
 intake=$(password)
 referrals=$(password)
 funds=$(password)
+gateway=$(password)
 ops=$(password)
 EOF
     write_new "$dir/gateway-admin.env" <<EOF

@@ -177,12 +177,13 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
     started = await runtime.uow.run(settle)
     if started is None:
         raise _bad_credentials()
+    # `username`: the staff handle, by which the services name assignees and authors.
     if started == "enrol":
         return runtime.issuer.issue(sub=user_id, roles=ticket.roles, partner_id=ticket.partner_id,
-                                    extra={"scope": ENROLMENT_SCOPE}), None
+                                    extra={"scope": ENROLMENT_SCOPE, "username": ticket.username}), None
     session_id, refresh = started
     access = runtime.issuer.issue(sub=user_id, roles=ticket.roles, partner_id=ticket.partner_id,
-                                  extra={"sid": session_id})
+                                  extra={"sid": session_id, "username": ticket.username})
     return access, refresh
 
 
@@ -195,7 +196,7 @@ async def refresh_grant(runtime: GatewayRuntime, refresh_token: str) -> tuple[st
     if renewal.refused or renewal.refresh_token is None or renewal.user_id is None:
         raise oauth_error(400, "invalid_grant", "The refresh token is not valid: sign in again.")
     access = runtime.issuer.issue(sub=renewal.user_id, roles=list(renewal.roles), partner_id=renewal.partner_id,
-                                  extra={"sid": renewal.session_id})
+                                  extra={"sid": renewal.session_id, "username": renewal.username})
     return access, renewal.refresh_token
 
 

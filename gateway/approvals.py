@@ -12,7 +12,7 @@ from typing import Literal
 
 from sqlmodel import Session, select
 
-from gateway import domain, mfa, sessions
+from gateway import domain, events, mfa, sessions
 from gateway.models import ApiClient, Approval, User
 from kit.audit import AuditTrail
 from kit.db import get_or_raise
@@ -61,9 +61,13 @@ def list_page(*, session: Session, status: str | None, limit: int, cursor: str |
 
 
 def apply_roles(*, session: Session, audit: AuditTrail, user: User, roles: list[str], actor: str) -> User:
-    user.roles = domain.normalise_roles(roles)
+    wanted = domain.normalise_roles(roles)
+    changed = wanted != domain.normalise_roles(user.roles)
+    user.roles = wanted
     session.add(user)
     audit.record(session, actor=actor, action="user.roles", target_id=user.id)
+    if changed and not user.pending_approval:  # a pending account is announced, with its roles, once it takes effect
+        events.user_changed(session, events.USER_ROLES_CHANGED, user)
     return user
 
 
@@ -83,9 +87,15 @@ def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> 
                                                                   code="user-not-found"), lock=True)
     if asked.action == "user.create":
         user.pending_approval = False
+        events.user_changed(session, events.USER_CREATED, user)
+        if user.disabled:  # disabled while it waited: the services learn both
+            events.user_changed(session, events.USER_DISABLED, user)
     elif asked.action == "user.enable":
+        was_disabled = user.disabled
         user.disabled = False
         audit.record(session, actor=actor, action="user.enable", target_id=user.id)
+        if was_disabled and not user.pending_approval:
+            events.user_changed(session, events.USER_ENABLED, user)
     elif asked.action == "user.reset_mfa":
         apply_factor_reset(session=session, audit=audit, user=user, actor=actor)
     elif asked.action == "user.roles":

@@ -55,6 +55,13 @@ class GatewaySettings(ProcessSettings):
     readiness_timeout_seconds: float = Field(2.0, gt=0)
     openapi_refresh_seconds: float = Field(60.0, ge=0)
 
+    # The gateway publishes who the staff are (SPEC §5, stream GATEWAY) through its outbox, on `nats_url`; it
+    # consumes nothing, and its readiness never waits for NATS (the outbox keeps the events until NATS is there).
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    # The nkey seed it logs in to NATS with (kit.nats_auth). Unset: its own seed file under the secrets folder when
+    # there is one (`rehab up` creates it and names it here); else only what `nats_url` carries.
+    nats_nkey_seed_file: Path | None = None
+
     @property
     def mfa_roles(self) -> frozenset[str]:
         return frozenset(role.strip() for role in self.mfa_required_roles.split(",") if role.strip())
@@ -62,6 +69,13 @@ class GatewaySettings(ProcessSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or self.sqlite_url(self.process_name)
+
+    @property
+    def nats_seed_path(self) -> Path | None:
+        if self.nats_nkey_seed_file is not None:
+            return self.nats_nkey_seed_file
+        own = self.secrets_path / secret_files.NATS_SEED_FILES[self.process_name]
+        return own if own.is_file() else None
 
     @property
     def private_key_path(self) -> Path:

@@ -28,6 +28,7 @@ from gateway.sessions import SessionPolicy
 from kit import db, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier
+from kit.bus import Bus, BusOptions
 from kit.secrets import read_key_file
 from kit.service import ReadSession, fastapi_telemetry, serve
 
@@ -47,6 +48,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             await asyncio.to_thread(migrations.upgrade, runtime.engine, MIGRATIONS_DIR)
             await bootstrap_admin(runtime)
+            # Returns at once: it connects, provisions the GATEWAY stream and relays the outbox in the background,
+            # retrying while NATS is away (the gateway serves meanwhile; its events wait in the outbox).
+            await runtime.bus.start()
             app.state.runtime = runtime
             app.state.token_verifier = TokenVerifier(runtime.issuer.public_key(), issuer=settings.token_issuer,
                                                      audience=settings.token_audience)
@@ -60,6 +64,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         finally:
             if warm_up:
                 warm_up.cancel()
+            await runtime.bus.stop()
             await runtime.forwarding.close()
             await runtime.calls.aclose()
             await runtime.uow.close()
@@ -137,6 +142,10 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
                                            timeout=settings.readiness_timeout_seconds),
         event_documents=ServiceDocuments(calls, settings.backends, max_age=settings.openapi_refresh_seconds,
                                          timeout=settings.readiness_timeout_seconds, path="/asyncapi.json"),
+        # The gateway's events (gateway.events) leave through its outbox: a relay and nothing consumed.
+        bus=Bus(service="gateway", url=settings.nats_url, uow=uow, tables=kit_tables,
+                options=BusOptions(stream_replicas=settings.stream_replicas),
+                nkey_seed_file=settings.nats_seed_path),
     )
 
 

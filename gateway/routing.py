@@ -24,7 +24,8 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("/api/intake", "intake", frozenset({"caseworker", "auditor"})),
+    # Supervisors: the caseload and (re)assignment; intake checks which of its routes each role may use.
+    Route("/api/intake", "intake", frozenset({"caseworker", "supervisor", "auditor"})),
     Route("/api/referrals", "referrals", frozenset({"admin", "caseworker", "auditor"})),
     Route("/api/partner", "referrals", frozenset({"partner", "partner_staff"})),
     Route("/api/funds", "funds", frozenset({"finance", "caseworker", "auditor"})),

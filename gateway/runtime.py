@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from gateway import openapi
+from gateway import events, openapi
 from gateway.models import MIGRATIONS_DIR
 from kit import asyncapi, db, migrations
 from gateway.access import RateLimit, Standing
@@ -25,6 +25,7 @@ from gateway.passwords import Hasher
 from gateway.sessions import SessionPolicy
 from kit.audit import AuditTrail
 from kit.auth import TokenIssuer
+from kit.bus import Bus
 
 
 @dataclass
@@ -47,6 +48,9 @@ class GatewayRuntime:
     calls: httpx.AsyncClient  # everything else the gateway asks of a service: readiness, documents
     service_documents: openapi.ServiceDocuments
     event_documents: openapi.ServiceDocuments  # each service's AsyncAPI document of what it publishes
+    # The outbox relay of the gateway's own events (gateway.events), no subscriptions; woken after each commit that
+    # wrote events. Its state is not the gateway's readiness: with NATS away the events wait in the outbox.
+    bus: Bus
     _own_document: dict[str, Any] | None = field(default=None)
     _merged: tuple[tuple, dict[str, Any]] | None = field(default=None)
 
@@ -65,7 +69,8 @@ class GatewayRuntime:
 
     async def merged_asyncapi(self) -> dict[str, Any]:
         documents = await self.event_documents.current()
-        return asyncapi.merge("Rehab Support events", [documents[name] for name in sorted(documents)])
+        own = asyncapi.document("Rehab Support gateway", events.PUBLISHED)
+        return asyncapi.merge("Rehab Support events", [own, *(documents[name] for name in sorted(documents))])
 
     async def own_readiness(self) -> dict[str, Any]:
         """The gateway's own /readyz: its database answers and its migrations are current. Nothing else."""

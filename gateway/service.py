@@ -1,7 +1,8 @@
 """The gateway's use cases: staff users, partner clients and sign-ins. Each is a function of a session that changes
 rows and writes its audit entry in the caller's transaction and never commits: the route runs it as a unit of
 `runtime.uow`, `rehab users …` in a transaction of its own. Passwords and secrets arrive here already hashed
-(hashing is slow and happens off the event loop)."""
+(hashing is slow and happens off the event loop). What the services must know of an account (it took effect, its
+roles, disabled, enabled) is published in the same unit (`gateway.events`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
-from gateway import approvals, domain, sessions
+from gateway import approvals, domain, events, sessions
 from gateway.models import ApiClient, SignInThrottle, User
 from kit.audit import AuditTrail
 from kit.auth import PARTNER_ROLE
@@ -43,6 +44,8 @@ def add_user(*, session: Session, audit: AuditTrail, username: str, roles: list[
         session.rollback()
         raise Conflict("A user with this user name already exists.", code="username-taken") from None
     audit.record(session, actor=actor, action="user.create", target_id=user.id)
+    if not pending_approval:  # a pending account is announced when another admin approves it
+        events.user_changed(session, events.USER_CREATED, user)
     return user
 
 
@@ -126,6 +129,8 @@ def set_user_disabled(*, session: Session, audit: AuditTrail, user_id: str, disa
     user.disabled = disabled
     session.add(user)
     audit.record(session, actor=actor, action="user.disable" if disabled else "user.enable", target_id=user.id)
+    if not user.pending_approval:
+        events.user_changed(session, events.USER_DISABLED if disabled else events.USER_ENABLED, user)
     if disabled:
         sessions.revoke_all(session=session, audit=audit, user_id=user.id, actor=actor, now=now_utc(),
                             why="user-disabled")
@@ -208,6 +213,7 @@ class SignInTicket:
     everywhere: str
     wait_seconds: int = 0
     partner_id: str | None = None
+    username: str | None = None  # the staff handle, for the access token's `username` claim
 
 
 def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, address: str,
@@ -239,7 +245,7 @@ def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, addre
         return SignInTicket(user_id=user.id if user else None, password_hash=None, roles=[], here=here,
                             everywhere=everywhere)
     return SignInTicket(user_id=user.id, password_hash=user.password_hash, roles=list(user.roles), here=here,
-                        everywhere=everywhere, partner_id=user.partner_id)
+                        everywhere=everywhere, partner_id=user.partner_id, username=user.username)
 
 
 def settle_sign_in(*, session: Session, audit: AuditTrail, ticket: SignInTicket, succeeded: bool,

@@ -4,7 +4,8 @@ the standing check's second.
 
 Use cases of the gateway's database like those in `service`: functions of a session that never commit. A refusal
 that must be remembered (a reused refresh token revokes its session) is returned, not raised, so that the unit of
-work commits the revocation."""
+work commits the revocation. Every revocation is announced (`rehab.gateway.user.sessions_revoked`) in the same
+unit, so the services can refuse those sessions' tokens too."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from gateway import events
 from gateway.models import RefreshToken, User, UserSession
 from kit.audit import AuditTrail
 
@@ -39,6 +41,7 @@ class Renewal:
     session_id: str | None = None
     refresh_token: str | None = None
     partner_id: str | None = None
+    username: str | None = None
 
 
 def start(*, session: Session, user_id: str, now: datetime, policy: SessionPolicy) -> tuple[str, str]:
@@ -69,7 +72,7 @@ def renew(*, session: Session, audit: AuditTrail, refresh_token: str, now: datet
     token.used_at = now
     session.add(token)
     return Renewal(user_id=user.id, roles=tuple(user.roles), session_id=owner.id, partner_id=user.partner_id,
-                   refresh_token=_next_refresh_token(session, owner, now, policy))
+                   username=user.username, refresh_token=_next_refresh_token(session, owner, now, policy))
 
 
 def revoke_by_refresh_token(*, session: Session, audit: AuditTrail, refresh_token: str, now: datetime) -> None:
@@ -90,13 +93,15 @@ def revoke_one(*, session: Session, audit: AuditTrail, user_id: str, session_id:
 
 
 def revoke_all(*, session: Session, audit: AuditTrail, user_id: str, actor: str, now: datetime, why: str) -> int:
-    """End every session of a user (sign out everywhere; an admin's doing; the user disabled): how many ended."""
-    ended = session.execute(
+    """End every session of a user (sign out everywhere; an admin's doing; the user disabled): how many ended.
+    Announced even when none was open: every access token of the user issued before `now` is void (`all`)."""
+    ended = list(session.execute(
         update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))  # type: ignore[union-attr]
-        .values(revoked_at=now, revoked_why=why)
-    ).rowcount
+        .values(revoked_at=now, revoked_why=why).returning(UserSession.id)
+    ).scalars())
     audit.record(session, actor=actor, action="session.revoke_all", target_id=user_id)
-    return ended
+    events.sessions_revoked(session, user_id=user_id, session_ids=ended, all=True, at=now)
+    return len(ended)
 
 
 def revoked_recently(*, session: Session, user_id: str, since: datetime) -> frozenset[str]:
@@ -110,6 +115,7 @@ def revoked_recently(*, session: Session, user_id: str, since: datetime) -> froz
 def _revoke(session: Session, owner: UserSession, now: datetime, *, why: str) -> None:
     owner.revoked_at, owner.revoked_why = now, why
     session.add(owner)
+    events.sessions_revoked(session, user_id=owner.user_id, session_ids=[owner.id], all=False, at=now)
 
 
 def _next_refresh_token(session: Session, owner: UserSession, now: datetime, policy: SessionPolicy) -> str:

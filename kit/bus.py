@@ -118,8 +118,13 @@ class Bus:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
+        for task in self._tasks:  # (the list may grow meanwhile: `_run` adds the relay and consumers)
+            # Cancelled again until it is done: a cancellation can be lost inside the NATS client while NATS is away
+            # (on Python < 3.12, asyncio.wait_for swallows one that meets a refused connection attempt, and the
+            # client's own retries go on for ever), and the process would never stop.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.2)
         for task in self._tasks:
             try:
                 await task

@@ -1,4 +1,4 @@
-"""Who may do what on NATS: one NATS user per service, allowed exactly what kit.bus does for it, and an operator.
+"""Who may do what on NATS: one NATS user per process, allowed exactly what kit.bus does for it, and an operator.
 
 The processes log in with NATS nkeys (Ed25519): each has a seed file of its own under the secrets folder (created
 by `kit.secrets.ensure_secrets`, owner-only, never overwritten), and the server knows only the public keys, so the
@@ -28,13 +28,17 @@ import nkeys
 # Each service → the producers it consumes from → the name of its durable consumer on that producer's stream
 # (docs/events.md). The services' own subscriptions are checked against it (tests/unit/kit/test_nats_auth.py).
 CONSUMES: dict[str, dict[str, str]] = {
-    "intake": {"referrals": "intake-referrals", "funds": "intake-funds"},
+    "intake": {"referrals": "intake-referrals", "funds": "intake-funds", "gateway": "intake-gateway"},
     "referrals": {"intake": "referrals-intake"},
     "funds": {"intake": "funds-intake", "referrals": "funds-referrals"},
 }
 SERVICES: tuple[str, ...] = tuple(CONSUMES)
+# Processes that publish events and consume none: the gateway (staff accounts and their sessions).
+PRODUCERS_ONLY: tuple[str, ...] = ("gateway",)
+# Every process that logs in to NATS, each as a user of its own.
+PROCESSES: tuple[str, ...] = (*SERVICES, *PRODUCERS_ONLY)
 OPERATOR = "ops"
-USERS: tuple[str, ...] = (*SERVICES, OPERATOR)
+USERS: tuple[str, ...] = (*PROCESSES, OPERATOR)
 
 
 def seed_file_name(user: str) -> str:
@@ -43,9 +47,11 @@ def seed_file_name(user: str) -> str:
 
 
 def permissions(service: str) -> tuple[list[str], list[str]]:
-    """The publish and subscribe allow-lists of a service's NATS user, sorted."""
+    """The publish and subscribe allow-lists of a process's NATS user (a service, or the gateway), sorted."""
+    if service not in PROCESSES:
+        raise KeyError(service)
     stream = service.upper()
-    consumed = CONSUMES[service]
+    consumed = CONSUMES.get(service, {})
     publish = {f"rehab.{service}.>", "$JS.API.INFO"}
     for s in (stream, *(producer.upper() for producer in consumed)):
         publish |= {f"$JS.API.STREAM.INFO.{s}", f"$JS.API.STREAM.CREATE.{s}", f"$JS.API.STREAM.UPDATE.{s}"}
@@ -90,13 +96,13 @@ def public_keys(secrets_dir: Path) -> dict[str, str]:
 
 
 def authorization_block(keys: dict[str, str]) -> str:
-    """The nats-server `authorization` block: every user by public key, each service with its permissions.
+    """The nats-server `authorization` block: every user by public key, each process with its permissions.
 
     Users of the server's global account, where JetStream keeps the streams of a server started with `-js`
     (so an existing store keeps its streams). No `no_auth_user`: a connection without a known key is refused.
     """
     entries = []
-    for service in SERVICES:
+    for service in PROCESSES:
         publish, subscribe = permissions(service)
         entries.append(
             f"    # {service}\n"

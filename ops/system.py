@@ -46,8 +46,10 @@ def system_specs(settings: SupervisorSettings, state_dir: Path) -> list[ProcessS
         specs.append(_python_spec(name, f"services.{name}", ports[name], {**common, **own_seed}, SERVICES_STAGE,
                                   metrics_port=metrics_ports[name]))
     service_urls = {f"REHAB_{name.upper()}_URL": f"http://127.0.0.1:{ports[name]}" for name in SERVICES}
-    specs.append(_python_spec("gateway", "gateway", ports["gateway"], {**common, **service_urls}, GATEWAY_STAGE,
-                              metrics_port=metrics_ports["gateway"]))
+    # The gateway publishes who the staff are (rehab.gateway.>), logged in with a key of its own like a service.
+    gateway_seed = {"REHAB_NATS_NKEY_SEED_FILE": str(secrets_dir / secret_files.NATS_SEED_FILES["gateway"])}
+    specs.append(_python_spec("gateway", "gateway", ports["gateway"], {**common, **service_urls, **gateway_seed},
+                              GATEWAY_STAGE, metrics_port=metrics_ports["gateway"]))
     return specs
 
 
@@ -59,7 +61,7 @@ def secrets_folder(settings: SupervisorSettings, state_dir: Path) -> Path:
 def nats_spec(settings: SupervisorSettings, state_dir: Path) -> ProcessSpec:
     """The embedded NATS server with JetStream, keeping its streams under the state folder.
 
-    Nobody gets in without a key: the server's config, written here at every start, lists each service's nkey
+    Nobody gets in without a key: the server's config, written here at every start, lists each process's nkey
     (public key only) with the permissions of kit.nats_auth, and the operator's; the seeds stay in the secrets
     folder (`ensure_secrets` makes them before this is called).
     """

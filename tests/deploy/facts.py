@@ -65,11 +65,11 @@ class Process:
     @property
     def required_env(self) -> set[str]:
         """The settings this process must be given in a container (their defaults only suit a developer's laptop)."""
-        env = set(COMMON_ENV) | {f"REHAB_{self.upper}_DATABASE_URL", f"REHAB_{self.upper}_PORT", "REHAB_METRICS_PORT"}
-        if self.is_service:
-            env |= {"REHAB_NATS_URL", "REHAB_STREAM_REPLICAS"}
-        else:
-            # The gateway never connects to NATS (gateway/ has no bus); it forwards to the services over HTTP.
+        # Every process publishes events (the gateway: who the staff are), each with its own NATS user.
+        env = set(COMMON_ENV) | {f"REHAB_{self.upper}_DATABASE_URL", f"REHAB_{self.upper}_PORT", "REHAB_METRICS_PORT",
+                                 "REHAB_NATS_URL", "REHAB_STREAM_REPLICAS"}
+        if not self.is_service:
+            # The gateway forwards to the services over HTTP.
             env |= {"REHAB_INTAKE_URL", "REHAB_REFERRALS_URL", "REHAB_FUNDS_URL", "REHAB_ADMIN_PASSWORD"}
         return env
 
@@ -92,21 +92,26 @@ PROCESSES: dict[str, Process] = {
                 frozenset(SERVICE_KEYS), nats_auth.CONSUMES["referrals"]),
         Process("funds", "services.funds", 8103, "services.funds.config:FundsSettings", frozenset(SERVICE_KEYS),
                 nats_auth.CONSUMES["funds"]),
-        Process("gateway", "gateway", 8000, "gateway.config:GatewaySettings", frozenset(GATEWAY_KEYS)),
+        # A producer only (rehab.gateway.>): nothing consumed.
+        Process("gateway", "gateway", 8000, "gateway.config:GatewaySettings", frozenset(GATEWAY_KEYS),
+                nats_auth.CONSUMES.get("gateway", {})),
     )
 }
 SERVICES = [p for p in PROCESSES.values() if p.is_service]
+# Every process with a NATS user of its own (kit.nats_auth.PROCESSES): the services and the gateway.
+NATS_PROCESSES = [PROCESSES[name] for name in nats_auth.PROCESSES]
 
 # One subject each service publishes, used to drive events through a real server.
 SAMPLE_SUBJECT = {
     "intake": "rehab.intake.case.opened",
     "referrals": "rehab.referrals.referral.sent",
     "funds": "rehab.funds.disbursement.paid",
+    "gateway": "rehab.gateway.user.created",
 }
 
 
 def expected_permissions(service: str) -> tuple[set[str], set[str]]:
-    """The NATS publish and subscribe allow-lists a service's user needs: its own subjects, the JetStream API
+    """The NATS publish and subscribe allow-lists a process's user needs (a service's, or the gateway's): its own subjects, the JetStream API
     calls kit.bus makes (stream provisioning for its own stream and the ones it reads, its own durables), acks.
 
     One table for every NATS the system meets: kit.nats_auth's, from which `rehab up` writes the embedded server's

@@ -29,6 +29,7 @@ from tests.deploy.facts import (
     K8S,
     MAKE_SECRETS,
     NATS_CONF,
+    NATS_PROCESSES,
     NATS_VALUES,
     POSTGRES_INIT,
     PROCESSES,
@@ -49,7 +50,8 @@ from tests.deploy.facts import (
 
 SECRET_VARS = {
     "POSTGRES_PASSWORD", "INTAKE_DB_PASSWORD", "REFERRALS_DB_PASSWORD", "FUNDS_DB_PASSWORD", "GATEWAY_DB_PASSWORD",
-    "NATS_INTAKE_PASSWORD", "NATS_REFERRALS_PASSWORD", "NATS_FUNDS_PASSWORD", "NATS_OPS_PASSWORD",
+    "NATS_INTAKE_PASSWORD", "NATS_REFERRALS_PASSWORD", "NATS_FUNDS_PASSWORD", "NATS_GATEWAY_PASSWORD",
+    "NATS_OPS_PASSWORD",
     "REHAB_ADMIN_PASSWORD", "REHAB_KEYS_DIR",
 }
 DUMMY_SECRETS = {name: f"dummy{name.lower().replace('_', '')}" for name in SECRET_VARS} | {"REHAB_KEYS_DIR": "/keys"}
@@ -98,8 +100,8 @@ def check_settings_against_class(process: Process, env: dict[str, str], secrets_
     assert settings.metrics_host == "0.0.0.0"
     assert settings.environment == "production"
     assert settings.db_url.startswith("postgresql+psycopg://")
+    assert settings.nats_url.startswith(("nats://", "tls://"))
     if process.is_service:
-        assert settings.nats_url.startswith(("nats://", "tls://"))
         key_paths = [settings.kek_path, settings.blind_index_key_path, settings.audit_key_path,
                      settings.public_key_path]
     else:
@@ -206,13 +208,12 @@ def test_compose_gives_each_process_every_setting_it_needs(name, compose, compos
                       f"(deploy/make-secrets.sh)}}@postgres:5432/{name}")
     postgres_env = compose_environment(compose["services"]["postgres"])
     assert f"{process.upper}_DB_PASSWORD" in postgres_env
-    if process.is_service:
-        assert raw["REHAB_NATS_URL"].startswith(f"nats://{name}:${{NATS_{process.upper}_PASSWORD:?")
-        assert raw["REHAB_NATS_URL"].endswith("@nats:4222")
-        assert f"NATS_{process.upper}_PASSWORD" in compose_environment(compose["services"]["nats"])
-        assert env["REHAB_STREAM_REPLICAS"] == "1"  # one NATS server in compose
-    else:
-        assert "REHAB_NATS_URL" not in env
+    # Every process logs in to NATS as its own user (the gateway publishes who the staff are).
+    assert raw["REHAB_NATS_URL"].startswith(f"nats://{name}:${{NATS_{process.upper}_PASSWORD:?")
+    assert raw["REHAB_NATS_URL"].endswith("@nats:4222")
+    assert f"NATS_{process.upper}_PASSWORD" in compose_environment(compose["services"]["nats"])
+    assert env["REHAB_STREAM_REPLICAS"] == "1"  # one NATS server in compose
+    if not process.is_service:
         for backend in SERVICES:
             assert env[f"REHAB_{backend.upper}_URL"] == f"http://{backend.name}:{backend.port}"
         assert_trusts_no_proxy_by_default(env)
@@ -592,15 +593,16 @@ def test_each_deployment_gives_its_process_every_setting_it_needs(name, monkeypa
     assert env[f"REHAB_{process.upper}_DATABASE_URL"] == (
         f"postgresql+psycopg://{name}:{db_password}@rehab-pg-rw:5432/{name}"
         "?sslmode=verify-full&sslrootcert=/etc/rehab/postgres-ca/ca.crt")
-    if process.is_service:
-        nats_password = values[("rehab-nats-users", name)]
-        assert env["REHAB_NATS_URL"] == f"tls://{name}:{nats_password}@nats:4222"
-        assert env["REHAB_STREAM_REPLICAS"] == "3"
-        assert env["SSL_CERT_FILE"] == "/etc/rehab/nats-ca/ca.crt"
-        assert {ref for ref in used if ref[0] == "rehab-nats-users"} == {("rehab-nats-users", name)}
-    else:
-        assert "REHAB_NATS_URL" not in env
-        assert not any(ref[0] == "rehab-nats-users" for ref in used)
+    # Every process logs in to NATS as its own user, over TLS, with only its own password.
+    nats_password = values[("rehab-nats-users", name)]
+    assert env["REHAB_NATS_URL"] == f"tls://{name}:{nats_password}@nats:4222"
+    assert env["REHAB_STREAM_REPLICAS"] == "3"
+    assert env["SSL_CERT_FILE"] == "/etc/rehab/nats-ca/ca.crt"
+    assert {ref for ref in used if ref[0] == "rehab-nats-users"} == {("rehab-nats-users", name)}
+    nats_ca = next(m for m in container_of(by_kind(base_documents(), "Deployment")[name])["volumeMounts"]
+                   if m["name"] == "nats-ca")
+    assert nats_ca["mountPath"] == "/etc/rehab/nats-ca" and nats_ca["readOnly"] is True
+    if not process.is_service:
         assert ("rehab-gateway-admin", "password") in used
         for backend in SERVICES:
             assert env[f"REHAB_{backend.upper}_URL"] == f"http://{backend.name}:{backend.port}"
@@ -623,7 +625,8 @@ def test_each_deployment_gives_its_process_every_setting_it_needs(name, monkeypa
 def test_the_secrets_the_deployments_read_are_generated_with_those_keys():
     overlay = yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())
     generators = {g["name"]: g for g in overlay["secretGenerator"]}
-    env_keys = {"rehab-nats-users": {"intake", "referrals", "funds", "ops"}, "rehab-gateway-admin": {"password"}}
+    env_keys = {"rehab-nats-users": {"intake", "referrals", "funds", "gateway", "ops"},
+                "rehab-gateway-admin": {"password"}}
     env_keys |= {f"rehab-db-{p}": {"username", "password"} for p in PROCESSES}
     for name in PROCESSES:
         for secret, key in secret_keys_used(name):
@@ -695,14 +698,12 @@ def test_the_gateway_reaches_the_services_and_only_the_gateway_does():
     assert [p["port"] for rule in ingress for p in rule["ports"]] == [8000]
 
 
-def test_the_services_reach_nats_and_postgres_and_the_gateway_postgres_only():
-    for service in SERVICES:
-        labels = pod_labels(service.name)
+def test_the_services_and_the_gateway_reach_nats_and_postgres():
+    for process in PROCESSES.values():  # the gateway publishes who the staff are
+        labels = pod_labels(process.name)
         assert allowed("egress", labels, NATS_POD, 4222) and allowed("ingress", labels, NATS_POD, 4222)
         assert allowed("egress", labels, POSTGRES_POD, 5432) and allowed("ingress", labels, POSTGRES_POD, 5432)
-    gateway = pod_labels("gateway")
-    assert allowed("egress", gateway, POSTGRES_POD, 5432) and allowed("ingress", gateway, POSTGRES_POD, 5432)
-    assert not allowed("egress", gateway, NATS_POD, 4222) and not allowed("ingress", gateway, NATS_POD, 4222)
+        assert not allowed("egress", labels, NATS_POD, 6222) and not allowed("ingress", labels, NATS_POD, 6222)
     assert allowed("egress", NATS_POD, NATS_POD, 6222) and allowed("ingress", NATS_POD, NATS_POD, 6222)
 
 
@@ -737,9 +738,9 @@ def test_the_nats_helm_values_make_a_three_node_jetstream_cluster_with_tls():
 def test_the_nats_users_are_confined_to_their_own_subjects_in_the_helm_values():
     values = yaml.safe_load(NATS_VALUES.read_text())
     users = {u["user"]: u for u in values["config"]["merge"]["accounts"]["REHAB"]["users"]}
-    assert set(users) == {"intake", "referrals", "funds", "ops"}
+    assert set(users) == {"intake", "referrals", "funds", "gateway", "ops"}
     env = values["container"]["env"]
-    for service in SERVICES:
+    for service in NATS_PROCESSES:
         user = users[service.name]
         variable = f"NATS_{service.upper}_PASSWORD"
         assert user["password"] == f"<< ${variable} >>"
@@ -771,8 +772,8 @@ def nats_conf_users() -> dict[str, dict[str, set[str]]]:
 
 def test_the_nats_users_are_confined_to_their_own_subjects_in_the_compose_config():
     users = nats_conf_users()
-    assert set(users) == {"intake", "referrals", "funds", "ops"}
-    for service in SERVICES:
+    assert set(users) == {"intake", "referrals", "funds", "gateway", "ops"}
+    for service in NATS_PROCESSES:
         publish, subscribe = expected_permissions(service.name)
         assert users[service.name]["password"] == {f"NATS_{service.upper}_PASSWORD"}
         assert users[service.name]["publish"] == publish
@@ -846,7 +847,8 @@ def test_make_secrets_never_overwrites_and_writes_owner_only(tmp_path):
     subprocess.run(["sh", str(MAKE_SECRETS), "k8s", str(tmp_path)], check=True, capture_output=True, env=env)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == first
     passwords = dict(line.split("=", 1) for line in (tmp_path / "nats-users.env").read_text().split())
-    assert len(set(passwords.values())) == 4 and all(re.fullmatch(r"[0-9a-f]{64}", v) for v in passwords.values())
+    assert set(passwords) == {"intake", "referrals", "funds", "gateway", "ops"}
+    assert len(set(passwords.values())) == 5 and all(re.fullmatch(r"[0-9a-f]{64}", v) for v in passwords.values())
 
     compose_dir = tmp_path / "compose"
     subprocess.run(["sh", str(MAKE_SECRETS), "compose", str(compose_dir)], check=True, capture_output=True, env=env)
@@ -888,7 +890,7 @@ def test_the_rendered_overlay_wires_every_reference(rendered_overlay):
         db = secrets[f"rehab-db-{process.name}"]
         assert db["type"] == "kubernetes.io/basic-auth"
         assert set(db["data"]) == {"username", "password"}
-    assert set(secrets["rehab-nats-users"]["data"]) == {"intake", "referrals", "funds", "ops"}
+    assert set(secrets["rehab-nats-users"]["data"]) == {"intake", "referrals", "funds", "gateway", "ops"}
     kinds = {d["kind"] for d in docs}
     assert {"Namespace", "Cluster", "Database", "Certificate", "Issuer", "Ingress", "NetworkPolicy",
             "PodDisruptionBudget"} <= kinds

@@ -41,12 +41,12 @@ from kit.secrets import NATS_SEED_FILES, ensure_secrets
 from kit.tables import KitTables
 from ops.settings import SupervisorSettings
 from ops.system import nats_spec
-from tests.deploy.facts import NATS_CONF, NATS_VALUES, PROCESSES, SAMPLE_SUBJECT, SERVICES, expected_permissions
+from tests.deploy.facts import NATS_CONF, NATS_PROCESSES, NATS_VALUES, PROCESSES, SAMPLE_SUBJECT, expected_permissions
 from tests.support.nats import free_port, nats_server_binary
 
 pytestmark = pytest.mark.integration
 
-PASSWORDS = {name: secrets.token_hex(16) for name in ("intake", "referrals", "funds", "ops")}
+PASSWORDS = {name: secrets.token_hex(16) for name in (*nats_auth.PROCESSES, "ops")}
 
 
 def password_env() -> dict[str, str]:
@@ -217,9 +217,9 @@ def test_the_embedded_config_holds_public_keys_and_the_deployments_permissions(t
         seed = seed_file.read_bytes().strip()
         assert seed.startswith(b"SU") and seed.decode() not in text
         keys[user] = nats_auth.public_key(seed)
-    assert set(users) == set(keys.values()), "one user per service and the operator, each by its own key"
+    assert set(users) == set(keys.values()), "one user per process and the operator, each by its own key"
     assert len(set(keys.values())) == len(keys)
-    for service in SERVICES:
+    for service in NATS_PROCESSES:
         assert users[keys[service.name]] == dict(zip(("publish", "subscribe"), expected_permissions(service.name)))
     assert users[keys["ops"]] == {"publish": set(), "subscribe": set()}  # the operator: no limits
     # Nothing secret in it: no seed of any kind (S…), no password, and nobody let in without a key.
@@ -274,11 +274,11 @@ def subscriptions_of(service: str, handlers: dict[str, object] | None = None) ->
     ]
 
 
-@pytest.mark.parametrize("service", [p.name for p in SERVICES])
+@pytest.mark.parametrize("service", [p.name for p in NATS_PROCESSES])
 async def test_each_service_can_do_what_the_bus_does_and_nothing_more(server, service):
-    # Every stream exists first, as after all services started once.
+    # Every stream exists first, as after all services (and the gateway) started once.
     ops = await login(server, "ops")
-    for producer in SERVICES:
+    for producer in NATS_PROCESSES:
         await bare_bus(producer.name, ops.jetstream(timeout=3)).ensure_stream(producer.name)
 
     errors: list[str] = []
@@ -294,13 +294,14 @@ async def test_each_service_can_do_what_the_bus_does_and_nothing_more(server, se
         assert ack.stream == service.upper()
         assert errors == []
 
-        others = [p.name for p in SERVICES if p.name != service]
+        others = [p.name for p in NATS_PROCESSES if p.name != service]
         for other in others:
             errors.clear()
             with pytest.raises((nats.errors.TimeoutError, asyncio.TimeoutError)):
                 await js.publish(SAMPLE_SUBJECT[other], b"{}", timeout=0.25)
             assert any("permissions violation" in e for e in errors), f"{service} published {other}'s event"
-        forbidden_requests = [f"$JS.API.STREAM.DELETE.{service.upper()}", f"$JS.API.STREAM.PURGE.{service.upper()}"]
+        forbidden_requests = [f"$JS.API.STREAM.DELETE.{service.upper()}", f"$JS.API.STREAM.PURGE.{service.upper()}",
+                              f"$JS.API.CONSUMER.DURABLE.CREATE.{service.upper()}.snoop"]
         for other in others:
             for producer, durable in PROCESSES[other].consumes.items():
                 forbidden_requests += [f"$JS.API.CONSUMER.INFO.{producer.upper()}.{durable}",
@@ -371,7 +372,7 @@ async def test_events_flow_between_all_services_with_their_own_users(server, tmp
         seed = Path(options["nkeys_seed"]) if "nkeys_seed" in options else None
         return ServiceNode(name, url, tmp_path / f"{name}.db", seed)
 
-    nodes = {p.name: node(p.name) for p in SERVICES}
+    nodes = {p.name: node(p.name) for p in NATS_PROCESSES}
     for node in nodes.values():
         await node.bus.start()
     try:
@@ -390,7 +391,7 @@ async def test_events_flow_between_all_services_with_their_own_users(server, tmp
         ops = await login(server, "ops")
         try:
             js = ops.jetstream(timeout=3)
-            for process in SERVICES:
+            for process in NATS_PROCESSES:
                 for producer, durable in process.consumes.items():
                     while True:
                         info = await js.consumer_info(producer.upper(), durable)

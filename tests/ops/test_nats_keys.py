@@ -1,5 +1,5 @@
-"""What `rehab up` gives NATS and each process: the embedded server's config made from the keys, each service told
-of its own key only, the gateway of none; and `rehab secrets nats-users` for an operator's own NATS."""
+"""What `rehab up` gives NATS and each process: the embedded server's config made from the keys, each service and
+the gateway told of its own key only; and `rehab secrets nats-users` for an operator's own NATS."""
 
 from __future__ import annotations
 
@@ -31,16 +31,15 @@ def seed_settings(spec_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("external", [False, True])
-def test_each_service_is_told_of_its_own_key_only(tmp_path: Path, external: bool) -> None:
+def test_each_process_is_told_of_its_own_key_only(tmp_path: Path, external: bool) -> None:
     state = tmp_path / "var"
     ensure_secrets(state / "secrets")
     settings = SupervisorSettings(state_dir=state, **({"nats_url": "nats://127.0.0.1:4999"} if external else {}))
     specs = {spec.name: spec for spec in system_specs(settings, state)}
 
-    for service in nats_auth.SERVICES:
-        own = state.resolve() / "secrets" / NATS_SEED_FILES[service]
-        assert seed_settings(dict(specs[service].env)) == {"REHAB_NATS_NKEY_SEED_FILE": str(own)}
-    assert seed_settings(dict(specs["gateway"].env)) == {}
+    for process in nats_auth.PROCESSES:  # the services and the gateway, each its own key
+        own = state.resolve() / "secrets" / NATS_SEED_FILES[process]
+        assert seed_settings(dict(specs[process].env)) == {"REHAB_NATS_NKEY_SEED_FILE": str(own)}
     if external:
         assert "nats" not in specs
         return

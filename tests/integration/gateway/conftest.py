@@ -41,6 +41,8 @@ def gateway_settings(tmp_path: Path, database_url_factory: Callable[[str], str])
             # These gateways sign people in many times a minute, and a TOTP code works once per 30 s: the second
             # factor is proved by test_gateway_mfa.py and the console's tests, which pass the default back.
             "mfa_required_roles": "",
+            # The gateway's own events wait in its outbox unless a test gives it a NATS (test_gateway_events.py).
+            "nats_url": f"nats://127.0.0.1:{free_port()}",
             **CHEAP_HASHING, **nowhere,
         }
         values.update(overrides)

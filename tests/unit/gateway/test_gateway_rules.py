@@ -80,7 +80,7 @@ def test_only_the_last_enabled_admin_is_kept():
 
 
 @pytest.mark.parametrize(("path", "backend", "roles"), [
-    ("/api/intake/cases", "intake", {"caseworker", "auditor"}),
+    ("/api/intake/cases", "intake", {"caseworker", "supervisor", "auditor"}),
     ("/api/referrals/partners", "referrals", {"admin", "caseworker", "auditor"}),
     ("/api/partner/referrals/1", "referrals", {"partner", "partner_staff"}),
     ("/api/funds/grants", "funds", {"finance", "caseworker", "auditor"}),

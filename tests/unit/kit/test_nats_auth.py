@@ -39,13 +39,28 @@ def test_the_table_names_the_durables_each_service_really_consumes_with(service:
 
 
 def test_a_service_may_publish_only_its_own_events_and_use_only_its_own_durables() -> None:
-    for service in nats_auth.SERVICES:
+    for service in nats_auth.PROCESSES:
         publish, subscribe = nats_auth.permissions(service)
         assert [s for s in publish if s.startswith("rehab.")] == [f"rehab.{service}.>"]
         others = [d for other, consumed in nats_auth.CONSUMES.items() if other != service for d in consumed.values()]
         assert not any(durable in subject for durable in others for subject in publish + subscribe)
         assert not any(".DELETE." in s or ".PURGE." in s or ".MSG.GET." in s or s == ">" for s in publish)
         assert not any(s.startswith("rehab.") for s in subscribe)
+
+
+def test_the_gateway_only_publishes_its_own_events_into_its_own_stream() -> None:
+    publish, subscribe = nats_auth.permissions("gateway")
+    assert publish == sorted({"rehab.gateway.>", "$JS.API.INFO", "$JS.API.STREAM.INFO.GATEWAY",
+                              "$JS.API.STREAM.CREATE.GATEWAY", "$JS.API.STREAM.UPDATE.GATEWAY"})
+    assert subscribe == ["_INBOX.>"]  # no consumer of its own, none of anybody else's
+    assert "gateway" in nats_auth.PROCESSES and "gateway" not in nats_auth.SERVICES
+    # Intake learns who the staff are through a durable of its own on the gateway's stream.
+    assert nats_auth.CONSUMES["intake"]["gateway"] == "intake-gateway"
+    intake_publish, _ = nats_auth.permissions("intake")
+    assert "$JS.API.CONSUMER.MSG.NEXT.GATEWAY.intake-gateway" in intake_publish
+    assert "$JS.API.STREAM.CREATE.GATEWAY" in intake_publish and "rehab.gateway.>" not in intake_publish
+    with pytest.raises(KeyError):
+        nats_auth.permissions("stranger")
 
 
 def test_a_seed_is_a_user_nkey_that_signs_for_its_public_key() -> None:
@@ -63,7 +78,7 @@ def test_a_seed_is_a_user_nkey_that_signs_for_its_public_key() -> None:
 def test_ensure_secrets_makes_one_key_per_nats_user_owner_only_and_never_replaces_it(tmp_path: Path) -> None:
     created = ensure_secrets(tmp_path / "secrets")
     files = {user: tmp_path / "secrets" / name for user, name in NATS_SEED_FILES.items()}
-    assert set(files) == {"intake", "referrals", "funds", "ops"}
+    assert set(files) == {"intake", "referrals", "funds", "gateway", "ops"}
     assert set(NATS_SEED_FILES.values()) <= set(created)
     seeds = {user: path.read_bytes() for user, path in files.items()}
     assert len(set(seeds.values())) == len(seeds), "a key of its own for each"
@@ -80,6 +95,17 @@ def test_a_service_uses_the_seed_it_is_given_else_its_own_when_there_is_one(tmp_
     assert OneServiceSettings(secrets_dir=secrets_dir).nats_seed_path == secrets_dir / "nats-referrals.nk"
     given = tmp_path / "elsewhere.nk"
     assert OneServiceSettings(secrets_dir=secrets_dir, nats_nkey_seed_file=given).nats_seed_path == given
+
+
+def test_the_gateway_too_uses_the_seed_it_is_given_else_its_own(tmp_path: Path) -> None:
+    from gateway.config import GatewaySettings
+
+    secrets_dir = tmp_path / "secrets"
+    assert GatewaySettings(secrets_dir=secrets_dir).nats_seed_path is None
+    ensure_secrets(secrets_dir)
+    assert GatewaySettings(secrets_dir=secrets_dir).nats_seed_path == secrets_dir / "nats-gateway.nk"
+    given = tmp_path / "elsewhere.nk"
+    assert GatewaySettings(secrets_dir=secrets_dir, nats_nkey_seed_file=given).nats_seed_path == given
 
 
 def test_the_server_config_lists_public_keys_only() -> None:
