@@ -1,4 +1,8 @@
-"""Intake's HTTP routes (SPEC §4, caseworkers only): parse, call one use case, shape the answer.
+"""Intake's HTTP routes (SPEC §4, caseworkers; supervisors for the caseload and assignment): parse, call one use
+case, shape the answer.
+
+Need-to-know: every route under `/cases/{case_id}` opens the case only for a caseworker it is assigned to, or one who
+states why in the `Access-Reason` header (the use cases apply `domain.case_access`; the caller is a `domain.Caller`).
 
 Every route runs its use case through `runtime.uow` (kit.db.UnitOfWork): it commits together with the other
 requests of the moment, off the event loop, and answers once that commit is on disk. Reading a case's data or
@@ -6,7 +10,7 @@ searching by name leaves an audit entry, so those reads are units of work too.""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
@@ -15,11 +19,13 @@ from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.pagination import Page
 from kit.problems import Problem
 from kit.service import RuntimeDep
-from services.intake import cases, domain, search
+from services.intake import assignment, cases, domain, search
 from services.intake.models import (
+    AssigneesSet,
     CaseCreate,
     CaseCreated,
     CaseListItem,
+    CaseOutline,
     CasePublic,
     CaseSearch,
     CaseStatus,
@@ -39,9 +45,47 @@ from services.intake.protection import CaseVault
 
 router = APIRouter(prefix="/api/intake", tags=["intake"])
 
-Caseworker = Annotated[Principal, Depends(require_roles("caseworker"))]
+Caseworker = Annotated[Principal, Depends(require_roles(domain.CASEWORKER))]
+Staff = Annotated[Principal, Depends(require_roles(domain.CASEWORKER, domain.SUPERVISOR))]
 CaseId = Annotated[str, Path(max_length=36)]
 Limit = Annotated[int, Query(ge=1, le=200)]
+
+ACCESS_REASON = "Access-Reason"
+# What every route under a case may answer besides what its signature shows (kit.openapi reads `responses=`).
+NEED_TO_KNOW: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The case is not assigned to you (`need-to-know`): send why you open it in the "
+                         "Access-Reason header."},
+    422: {"description": f"The Access-Reason is shorter than {domain.MIN_REASON} or longer than "
+                         f"{domain.MAX_REASON} characters."},
+}
+
+
+def caller_of(principal: Principal, reason: str | None = None) -> domain.Caller:
+    """The caller as intake's rules see them: the token's subject, its `username` claim (the gateway's staff
+    handle; the subject where a token has none), roles, and a stated reason."""
+    return domain.Caller(user_id=principal.sub, username=str(principal.claims.get("username") or principal.sub),
+                         roles=principal.roles, reason=_text(reason) if reason is not None else None)
+
+
+def _text(header: str) -> str:
+    """A header's text: HTTP carries bytes, which Starlette reads as Latin-1; a reason written in Belarusian or
+    Russian arrives as UTF-8."""
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return header
+
+
+async def case_caller(
+    principal: Caseworker,
+    access_reason: Annotated[str | None, Header(alias=ACCESS_REASON, max_length=4000,
+                                                description="Why you open a case not assigned to you (break-glass, "
+                                                            "recorded and shown to its caseworkers).")] = None,
+) -> domain.Caller:
+    return caller_of(principal, access_reason)
+
+
+CaseCaller = Annotated[domain.Caller, Depends(case_caller)]
 
 
 async def get_vault(request: Request) -> CaseVault:
@@ -55,9 +99,11 @@ VaultDep = Annotated[CaseVault, Depends(get_vault)]
 async def create_case(
     body: CaseCreate, request: Request, response: Response, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> Any:
-    """Open a case. Creation is never refused for a duplicate: `possible_duplicates` names the likely ones."""
+    """Open a case, assigned to you. Creation is never refused for a duplicate: `possible_duplicates` names the
+    likely ones, and who holds them."""
     def open_case(session: Any) -> CaseCreated:
-        return cases.open_case(session=session, vault=vault, audit=runtime.audit, case_in=body, actor=principal.sub)
+        return cases.open_case(session=session, vault=vault, audit=runtime.audit, case_in=body,
+                               caller=caller_of(principal))
 
     if IDEMPOTENCY_KEY in request.headers:  # honoured when sent: a retry returns the first answer, opens nothing
         return await runtime.idempotency.run(
@@ -84,18 +130,22 @@ async def find_duplicates(
     A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep.
     """
     return DuplicatesFound(possible_duplicates=await runtime.uow.run(lambda session: search.find_duplicates(
-        session=session, vault=vault, audit=runtime.audit, check=body, actor=principal.sub)))
+        session=session, vault=vault, audit=runtime.audit, check=body, caller=caller_of(principal))))
 
 
-@router.get("/cases", response_model=Page[CaseListItem])
+@router.get("/cases", response_model=Page[CaseListItem],
+            responses={403: {"description": "`assigned=any` is a supervisor's view."}})
 async def list_cases(
-    request: Request, runtime: RuntimeDep, principal: Caseworker,
-    status: CaseStatus | None = None, limit: Limit = 50, cursor: str | None = None,
+    request: Request, runtime: RuntimeDep, principal: Staff,
+    assigned: Literal["me", "any"] = "me", status: CaseStatus | None = None, limit: Limit = 50,
+    cursor: str | None = None,
 ) -> Page[CaseListItem]:
-    """The cases newest first, without personal data. Searching by name is `POST /cases/search`."""
+    """Your cases (assigned to you) newest first, without personal data; `assigned=any` (a supervisor): the whole
+    caseload. Searching by name is `POST /cases/search`."""
     refuse_a_name_in_the_url(request)
     return await runtime.uow.run(lambda session: cases.list_cases(
-        session=session, status=status, limit=limit, cursor=cursor))
+        session=session, caller=caller_of(principal), everyone=assigned == "any", status=status, limit=limit,
+        cursor=cursor))
 
 
 def refuse_a_name_in_the_url(request: Request) -> None:
@@ -106,97 +156,110 @@ def refuse_a_name_in_the_url(request: Request) -> None:
                            "(`q`); a name never goes in a URL.", kind="search-is-post-only")
 
 
-@router.post("/cases/search", response_model=Page[CaseListItem])
+@router.post("/cases/search", response_model=Page[CaseListItem | CaseOutline])
 async def search_cases(
     body: CaseSearch, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
-) -> Page[CaseListItem]:
-    """Find cases by a name in any script or spelling, through the blind index, newest first.
+) -> Page[CaseListItem | CaseOutline]:
+    """Find cases by a name in any script or spelling, through the blind index, newest first. Every case is found;
+    one not assigned to you shows only its id, reference, status and assignees.
 
     A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep. The audit
     trail records that a search was made, never the name; `next_cursor` holds a position only, never the name.
     """
     return await runtime.uow.run(lambda session: search.search_cases(
-        session=session, vault=vault, audit=runtime.audit, actor=principal.sub, query=body.q, status=body.status,
+        session=session, vault=vault, audit=runtime.audit, caller=caller_of(principal), query=body.q, status=body.status,
         limit=body.limit, cursor=body.cursor))
 
 
-@router.get("/cases/{case_id}", response_model=CasePublic | ErasedCase)
+@router.get("/cases/{case_id}", response_model=CasePublic | ErasedCase, responses=NEED_TO_KNOW)
 async def read_case(
-    case_id: CaseId, response: Response, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    case_id: CaseId, response: Response, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> CasePublic | ErasedCase:
     case, etag = await runtime.uow.run(lambda session: cases.read_case(
-        session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub))
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
     if etag:
         response.headers["ETag"] = etag
     return case
 
 
-@router.patch("/cases/{case_id}", response_model=CasePublic)
+@router.patch("/cases/{case_id}", response_model=CasePublic, responses=NEED_TO_KNOW)
 async def update_case(
     case_id: CaseId, body: CaseUpdate, response: Response, runtime: RuntimeDep, vault: VaultDep,
-    principal: Caseworker, if_match: Annotated[str | None, Header()] = None,
+    caller: CaseCaller, if_match: Annotated[str | None, Header()] = None,
 ) -> CasePublic:
     if if_match is None:
         raise Problem(428, "Send the case's ETag in If-Match, so that you cannot overwrite a change you have not seen.",
                       kind="if-match-required")
     case, etag = await runtime.uow.run(lambda session: cases.update_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, changes=body, if_match=if_match,
-        actor=principal.sub))
+        caller=caller))
     response.headers["ETag"] = etag
     return case
 
 
-@router.post("/cases/{case_id}/close", response_model=CaseSummary)
-async def close_case(case_id: CaseId, runtime: RuntimeDep, principal: Caseworker) -> CaseSummary:
+@router.put("/cases/{case_id}/assignees", response_model=CaseSummary, responses={
+    403: {"description": "Only a caseworker the case is assigned to, or a supervisor, assigns it (`need-to-know`)."},
+    409: {"description": "The case was erased."},
+    422: {"description": "A username is not an enabled caseworker's (`not-an-enabled-caseworker`)."},
+})
+async def assign_case(case_id: CaseId, body: AssigneesSet, runtime: RuntimeDep, principal: Staff) -> CaseSummary:
+    """Give the case to these caseworkers (usernames, the first listed first), in place of those who hold it."""
+    return await runtime.uow.run(lambda session: assignment.set_assignees(
+        session=session, audit=runtime.audit, case_id=case_id, wanted=body.usernames, caller=caller_of(principal)))
+
+
+@router.post("/cases/{case_id}/close", response_model=CaseSummary, responses=NEED_TO_KNOW)
+async def close_case(case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller) -> CaseSummary:
     return await runtime.uow.run(lambda session: cases.close_case(
-        session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub))
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
-@router.delete("/cases/{case_id}", response_model=ErasedCase)
+@router.delete("/cases/{case_id}", response_model=ErasedCase, responses=NEED_TO_KNOW)
 async def erase_case(
-    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ErasedCase:
     """Erase the person's data for good: the case's key is destroyed; only its reference and status remain."""
     return await runtime.uow.run(lambda session: cases.erase_case(
-        session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub))
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
-@router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic)
+@router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic, responses=NEED_TO_KNOW)
 async def add_need(
-    case_id: CaseId, body: NeedCreate, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    case_id: CaseId, body: NeedCreate, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> NeedPublic:
     return await runtime.uow.run(lambda session: cases.add_need(
-        session=session, vault=vault, audit=runtime.audit, case_id=case_id, need_in=body, actor=principal.sub))
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, need_in=body, caller=caller))
 
 
-@router.get("/cases/{case_id}/needs", response_model=Page[NeedPublic])
+@router.get("/cases/{case_id}/needs", response_model=Page[NeedPublic], responses=NEED_TO_KNOW)
 async def list_needs(
-    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
     limit: Limit = 50, cursor: str | None = None,
 ) -> Page[NeedPublic]:
     return await runtime.uow.run(lambda session: cases.list_needs(
-        session=session, vault=vault, audit=runtime.audit, case_id=case_id, actor=principal.sub, limit=limit,
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller, limit=limit,
         cursor=cursor))
 
 
-@router.put("/cases/{case_id}/consent", response_model=ConsentPublic)
+@router.put("/cases/{case_id}/consent", response_model=ConsentPublic, responses=NEED_TO_KNOW)
 async def set_consent(
-    case_id: CaseId, body: ConsentSet, runtime: RuntimeDep, principal: Caseworker,
+    case_id: CaseId, body: ConsentSet, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ConsentPublic:
     return await runtime.uow.run(lambda session: cases.set_consent(
-        session=session, audit=runtime.audit, case_id=case_id, consent_in=body, actor=principal.sub))
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, consent_in=body, caller=caller))
 
 
-@router.get("/cases/{case_id}/consent", response_model=ConsentView)
-async def read_consent(case_id: CaseId, runtime: RuntimeDep, principal: Caseworker) -> ConsentView:
+@router.get("/cases/{case_id}/consent", response_model=ConsentView, responses=NEED_TO_KNOW)
+async def read_consent(case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller) -> ConsentView:
     return await runtime.uow.run(lambda session: cases.read_consent(
-        session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub))
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
-@router.get("/cases/{case_id}/timeline", response_model=Page[TimelineEntryPublic])
+@router.get("/cases/{case_id}/timeline", response_model=Page[TimelineEntryPublic], responses=NEED_TO_KNOW)
 async def read_timeline(
-    case_id: CaseId, runtime: RuntimeDep, principal: Caseworker,
+    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
     limit: Limit = 100, cursor: str | None = None,
 ) -> Page[TimelineEntryPublic]:
     return await runtime.uow.run(lambda session: cases.read_timeline(
-        session=session, audit=runtime.audit, case_id=case_id, actor=principal.sub, limit=limit, cursor=cursor))
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller, limit=limit,
+        cursor=cursor))

@@ -1,5 +1,9 @@
 """Intake's use cases: cases, needs, consent, the timeline, erasure and the name index's upkeep.
 
+Every one of them that names a case opens it through `_admitted` (need-to-know, SPEC §4): a caseworker opens the
+cases assigned to them, another only with a stated reason, which is recorded (audit trail, and the case's timeline
+with the reason sealed under the case's key). Who holds a case, and reassigning it, is `assignment`.
+
 Each is a function of a session: it changes rows, writes its events to the outbox and its audit entry in the
 caller's transaction, and never commits (a route runs it as a unit of `runtime.uow`, a handler inside the bus's
 inbox unit, `manage` in `kit.db.transaction`). Every read of personal data leaves an audit entry too, so those reads
@@ -21,11 +25,12 @@ from kit.crypto import DecryptionError
 from kit.db import get_or_raise
 from kit.errors import NotFound, Unreadable
 from kit.pagination import Page, keyset_page
-from services.intake import domain, events, queries, search
+from services.intake import assignment, domain, events, queries, search
 from services.intake.models import (
     LIST_FIELDS,
     NAME_FIELDS,
     PERSONAL_FIELDS,
+    BreakGlassOpening,
     Case,
     CaseCreate,
     CaseCreated,
@@ -52,15 +57,17 @@ from services.intake.protection import CaseVault, scrub_write_ahead_log
 
 log = logs.get("intake")
 
-CASES, NEEDS = "cases", "needs"  # the tables named in a ciphertext's associated data
+CASES, NEEDS, OPENINGS = "cases", "needs", "break_glass_openings"  # tables named in a ciphertext's associated data
+BREAK_GLASS = "case.break_glass"  # the timeline's and the audit trail's word for an opening with a stated reason
 
 
 # ---- cases ------------------------------------------------------------------------------------------------------
 
 def open_case(
-    *, session: Session, vault: CaseVault, audit: AuditTrail, case_in: CaseCreate, actor: str,
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_in: CaseCreate, caller: domain.Caller,
 ) -> CaseCreated:
-    """Open a case under a new data key, index its names, and name the cases that may be the same person."""
+    """Open a case under a new data key, assigned to its creator; index its names, and name the cases that may be
+    the same person."""
     now = datetime.now(UTC)
     case_id = str(uuid.uuid4())
     data_key, wrapped = vault.new_case_key()
@@ -81,48 +88,59 @@ def open_case(
     queries.add_timeline_entry(session, case_id, now, "case.opened", {"reference": reference})
     events.publish(session, events.CASE_OPENED, events.CaseOpened(
         case_id=case_id, reference=reference, country=case_in.country, opened_at=now), about=case_id)
-    audit.record(session, actor=actor, action="case.create", target_id=case_id)
+    assignees = assignment.assign_creator(session, case_id=case_id, opened_at=now, caller=caller)
+    audit.record(session, actor=caller.user_id, action="case.create", target_id=case_id)
     created = CaseCreated(id=case_id, reference=reference, status=domain.OPEN, country=case_in.country, opened_at=now,
-                          closed_at=None, updated_at=now, **personal, possible_duplicates=duplicates)
+                          closed_at=None, updated_at=now, assignees=assignees, **personal,
+                          possible_duplicates=duplicates)
     log.info("case opened", case_id=case_id, possible_duplicates=len(duplicates))
     return created
 
 
-def list_cases(*, session: Session, status: str | None, limit: int, cursor: str | None) -> Page[CaseListItem]:
-    """Cases newest first, without personal data, of one status if asked (one range of an index either way)."""
-    query = select(*queries.LIST_COLUMNS)
+def list_cases(
+    *, session: Session, caller: domain.Caller, everyone: bool, status: str | None, limit: int, cursor: str | None,
+) -> Page[CaseListItem]:
+    """The caller's own cases (assigned to them), or with `everyone` the whole caseload (a supervisor's view);
+    newest first, without personal data, of one status if asked (one range of an index either way)."""
+    if everyone:
+        domain.may_see_caseload(caller)
+        query, order, key = select(*queries.LIST_COLUMNS), queries.LIST_ORDER, None
+    else:
+        query = queries.my_cases(caller.user_id)
+        order, key = queries.MY_CASES_ORDER, (lambda row: (row.opened_at, row.id))
     if status:
         query = query.where(queries.CASES.c.status == status)
-    rows, next_cursor = keyset_page(session, query, order=queries.LIST_ORDER, limit=limit, cursor=cursor,
-                                    descending=True)
-    return Page[CaseListItem](items=[CaseListItem.model_validate(row, from_attributes=True) for row in rows],
+    rows, next_cursor = keyset_page(session, query, order=order, limit=limit, cursor=cursor, descending=True, key=key)
+    held = assignment.usernames(session, [row.id for row in rows])
+    return Page[CaseListItem](items=[CaseListItem(**row._mapping, assignees=held.get(row.id, [])) for row in rows],
                               next_cursor=next_cursor)
 
 
 def read_case(
-    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str,
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller,
 ) -> tuple[CasePublic | ErasedCase, str | None]:
     """The whole case, decrypted, with its ETag; an erased case is only its reference and status (and no ETag)."""
     case = queries.case_with_key(session, case_id)
     if case is None:
         raise _no_such_case()
+    _admit(session, vault, audit, case, caller)
     if case.status == domain.ERASED:
         return _erased(case), None
-    audit.record(session, actor=actor, action="case.read", target_id=case.id)
+    audit.record(session, actor=caller.user_id, action="case.read", target_id=case.id)
     try:
         data_key = vault.unwrap_case_key(case.kid, case.wrapped)
     except DecryptionError:
         raise _unreadable(case) from None
-    public = _public(case, _open_fields(session, vault, case, data_key=data_key))
+    public = _public(session, case, _open_fields(session, vault, case, data_key=data_key))
     return public, domain.etag(case.id, case.version)
 
 
 def update_case(
     *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, changes: CaseUpdate, if_match: str,
-    actor: str,
+    caller: domain.Caller,
 ) -> tuple[CasePublic, str]:
     """Replace the fields present in `changes`, only if the caller saw the current version (If-Match)."""
-    case = _case_to_change(session, case_id)
+    case = _admitted(session, vault, audit, case_id, caller, lock=True)
     domain.ensure_current(if_match, case.id, case.version)
     domain.ensure_changeable(case.status)
     data_key = _data_key(session, vault, case)
@@ -141,33 +159,38 @@ def update_case(
     case.version += 1
     case.updated_at = now
     queries.add_timeline_entry(session, case.id, now, "case.updated", {"fields": sorted(given)})  # never the values
-    audit.record(session, actor=actor, action="case.update", target_id=case.id)
-    return _public(case, personal), domain.etag(case.id, case.version)
+    audit.record(session, actor=caller.user_id, action="case.update", target_id=case.id)
+    return _public(session, case, personal), domain.etag(case.id, case.version)
 
 
-def close_case(*, session: Session, audit: AuditTrail, case_id: str, actor: str) -> CaseSummary:
+def close_case(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller,
+) -> CaseSummary:
     """Close a case; closing a closed case again changes nothing."""
-    case = _case_to_change(session, case_id)
+    case = _admitted(session, vault, audit, case_id, caller, lock=True)
     if domain.closes(case.status):
         now = datetime.now(UTC)
         case.status, case.closed_at, case.updated_at = domain.CLOSED, now, now
         case.version += 1
         queries.add_timeline_entry(session, case.id, now, "case.closed", {})
         events.publish(session, events.CASE_CLOSED, events.CaseClosed(case_id=case.id, closed_at=now), about=case.id)
-        audit.record(session, actor=actor, action="case.close", target_id=case.id)
-    return _summary(case)
+        audit.record(session, actor=caller.user_id, action="case.close", target_id=case.id)
+    return _summary(session, case)
 
 
-def erase_case(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str) -> ErasedCase:
+def erase_case(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller,
+) -> ErasedCase:
     """Erase a case: destroy its data key (every ciphertext of the person becomes unrecoverable), drop its index
-    terms, needs, consent and timeline, and every stored Idempotency-Key answer and request fingerprint about it;
-    keep only the reference and the status. Erasing twice changes nothing. Once committed, the write-ahead log is
+    terms, needs, consent, timeline and break-glass reasons, and every stored Idempotency-Key answer and request
+    fingerprint about it; keep only the reference, the status and who holds it (staff, not the person). Erasing
+    twice changes nothing. Once committed, the write-ahead log is
     truncated before the caller is answered, so the destroyed key leaves the disk too."""
-    case = _case_to_change(session, case_id)
+    case = _admitted(session, vault, audit, case_id, caller, lock=True)
     if case.status == domain.ERASED:
         return _erased(case)
     now = datetime.now(UTC)
-    for table in (CaseKey, CaseNameTerm, Need, Consent, ConsentRecord, TimelineEntry):
+    for table in (CaseKey, CaseNameTerm, Need, Consent, ConsentRecord, TimelineEntry, BreakGlassOpening):
         session.execute(delete(table).where(table.case_id == case.id))
     for field in PERSONAL_FIELDS:
         setattr(case, sealed_column(field), None)
@@ -180,7 +203,7 @@ def erase_case(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id
         # A replay of `POST /cases` with the same key is then a new request, as after the key's retention.
         vault.stored_answers.forget(session, case.id)
     events.publish(session, events.CASE_ERASED, events.CaseErased(case_id=case.id, erased_at=now), about=case.id)
-    audit.record(session, actor=actor, action="case.erase", target_id=case.id)
+    audit.record(session, actor=caller.user_id, action="case.erase", target_id=case.id)
     scrub_write_ahead_log(session)
     log.info("case erased", case_id=case.id)
     return _erased(case)
@@ -189,29 +212,30 @@ def erase_case(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id
 # ---- needs ------------------------------------------------------------------------------------------------------
 
 def add_need(
-    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, need_in: NeedCreate, actor: str,
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, need_in: NeedCreate, caller: domain.Caller,
 ) -> NeedPublic:
     """Record a need; its notes are sealed under the case's data key."""
-    case = _case_to_change(session, case_id)
+    case = _admitted(session, vault, audit, case_id, caller, lock=True)
     domain.ensure_changeable(case.status)
     now = datetime.now(UTC)
     need = Need(id=str(uuid.uuid4()), case_id=case.id, category=need_in.category, urgency=need_in.urgency,
-                created_at=now, created_by=actor)
+                created_at=now, created_by=caller.user_id)
     need.notes_sealed = vault.seal(_data_key(session, vault, case), NEEDS, "notes_sealed", need.id, need_in.notes)
     session.add(need)
     queries.add_timeline_entry(session, case.id, now, "needs.assessed",
                                {"need_id": need.id, "category": need.category, "urgency": need.urgency})
     events.publish(session, events.NEEDS_ASSESSED, events.NeedsAssessed(
         case_id=case.id, need_id=need.id, category=need_in.category, urgency=need_in.urgency), about=case.id)
-    audit.record(session, actor=actor, action="needs.add", target_id=case.id)
+    audit.record(session, actor=caller.user_id, action="needs.add", target_id=case.id)
     return _need_public(need, need_in.notes)
 
 
 def list_needs(
-    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, actor: str, limit: int, cursor: str | None,
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller, limit: int,
+    cursor: str | None,
 ) -> Page[NeedPublic]:
     """A case's needs, oldest first, with their notes decrypted."""
-    case = _case(session, case_id)
+    case = _admitted(session, vault, audit, case_id, caller)
     needs, next_cursor = keyset_page(session, select(Need).where(Need.case_id == case.id),
                                      order=[Need.created_at, Need.id], limit=limit, cursor=cursor)
     items = []
@@ -220,18 +244,21 @@ def list_needs(
         items = [_need_public(n, _open(vault, data_key, NEEDS, "notes_sealed", n.id, n.notes_sealed, case))
                  for n in needs]
     if case.status != domain.ERASED:
-        audit.record(session, actor=actor, action="needs.read", target_id=case.id)
+        audit.record(session, actor=caller.user_id, action="needs.read", target_id=case.id)
     return Page[NeedPublic](items=items, next_cursor=next_cursor)
 
 
 # ---- consent ----------------------------------------------------------------------------------------------------
 
-def set_consent(*, session: Session, audit: AuditTrail, case_id: str, consent_in: ConsentSet, actor: str) -> ConsentPublic:
+def set_consent(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, consent_in: ConsentSet,
+    caller: domain.Caller,
+) -> ConsentPublic:
     """Replace the consent in force, keep the new version in the history, and tell the other services."""
-    case = _case_to_change(session, case_id)
+    case = _admitted(session, vault, audit, case_id, caller, lock=True)
     domain.ensure_changeable(case.status)
     now = datetime.now(UTC)
-    fields = {**consent_in.model_dump(), "recorded_at": now, "recorded_by": actor}
+    fields = {**consent_in.model_dump(), "recorded_at": now, "recorded_by": caller.user_id}
     current = session.get(Consent, case.id)  # none before the first consent is recorded
     if current is None:
         session.add(Consent(case_id=case.id, **fields))
@@ -243,17 +270,19 @@ def set_consent(*, session: Session, audit: AuditTrail, case_id: str, consent_in
     events.publish(session, events.CONSENT_CHANGED, events.ConsentChanged(
         case_id=case.id, categories=consent_in.categories, share_contact=consent_in.share_contact,
         share_health=consent_in.share_health, expires_on=consent_in.expires_on, recorded_at=now), about=case.id)
-    audit.record(session, actor=actor, action="consent.set", target_id=case.id)
+    audit.record(session, actor=caller.user_id, action="consent.set", target_id=case.id)
     return ConsentPublic(**fields)
 
 
-def read_consent(*, session: Session, audit: AuditTrail, case_id: str, actor: str) -> ConsentView:
+def read_consent(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller,
+) -> ConsentView:
     """The consent in force and every version recorded before, oldest first."""
-    case = _case(session, case_id)
+    case = _admitted(session, vault, audit, case_id, caller)
     current = session.get(Consent, case.id)  # none before the first consent is recorded
     history = session.exec(select(ConsentRecord).where(ConsentRecord.case_id == case.id).order_by(ConsentRecord.id)).all()
     if case.status != domain.ERASED:
-        audit.record(session, actor=actor, action="consent.read", target_id=case.id)
+        audit.record(session, actor=caller.user_id, action="consent.read", target_id=case.id)
     return ConsentView(
         case_id=case.id,
         current=ConsentPublic.model_validate(current, from_attributes=True) if current else None,
@@ -264,16 +293,18 @@ def read_consent(*, session: Session, audit: AuditTrail, case_id: str, actor: st
 # ---- timeline ---------------------------------------------------------------------------------------------------
 
 def read_timeline(
-    *, session: Session, audit: AuditTrail, case_id: str, actor: str, limit: int, cursor: str | None,
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller, limit: int,
+    cursor: str | None,
 ) -> Page[TimelineEntryPublic]:
-    """The case's story in time order: intake's own steps and what referrals and funds reported."""
-    case = _case(session, case_id)
+    """The case's story in time order: intake's own steps, what referrals and funds reported, and who opened it
+    without being assigned to it, when and why (the reason decrypted)."""
+    case = _admitted(session, vault, audit, case_id, caller)
     entries, next_cursor = keyset_page(session, select(TimelineEntry).where(TimelineEntry.case_id == case.id),
                                        order=[TimelineEntry.at, TimelineEntry.id], limit=limit, cursor=cursor)
+    reasons = _reasons(session, vault, case, [e.details.get("opening_id") for e in entries if e.kind == BREAK_GLASS])
     if case.status != domain.ERASED:
-        audit.record(session, actor=actor, action="timeline.read", target_id=case.id)
-    return Page[TimelineEntryPublic](items=[TimelineEntryPublic.model_validate(e, from_attributes=True) for e in entries],
-                                     next_cursor=next_cursor)
+        audit.record(session, actor=caller.user_id, action="timeline.read", target_id=case.id)
+    return Page[TimelineEntryPublic](items=[_entry_public(e, reasons) for e in entries], next_cursor=next_cursor)
 
 
 def note_on_timeline(
@@ -341,6 +372,52 @@ def _case_to_change(session: Session, case_id: str) -> Case:
     return get_or_raise(session, Case, case_id, _no_such_case(), lock=True)
 
 
+def _admitted(
+    session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller, *, lock: bool = False,
+) -> Case:
+    """The case the caller named, once they may open it (`_admit`); locked when they change it."""
+    case = _case_to_change(session, case_id) if lock else _case(session, case_id)
+    _admit(session, vault, audit, case, caller)
+    return case
+
+
+def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, caller: domain.Caller) -> None:
+    """Need-to-know (`domain.case_access`): refused unless the case is assigned to the caller or they state a
+    reason. An opening with a reason is audited (`case.break_glass`) and, unless the case was erased, becomes a step
+    of its timeline: who and when in clear, the reason sealed under the case's key."""
+    if domain.case_access(caller, queries.assignee_ids(session, case.id)) != domain.BREAK_GLASS:
+        return
+    audit.record(session, actor=caller.user_id, action=BREAK_GLASS, target_id=case.id)
+    log.info("case opened by a caseworker it is not assigned to", case_id=case.id)
+    if case.status == domain.ERASED:
+        return  # no key left to seal the reason with, nor a timeline to show it on
+    now = datetime.now(UTC)
+    opening = BreakGlassOpening(id=str(uuid.uuid4()), case_id=case.id, user_id=caller.user_id,
+                                username=caller.username, at=now)
+    opening.reason_sealed = vault.seal(_data_key(session, vault, case), OPENINGS, "reason_sealed", opening.id,
+                                       (caller.reason or "").strip())
+    session.add(opening)
+    queries.add_timeline_entry(session, case.id, now, BREAK_GLASS, {"opening_id": opening.id, "by": caller.username})
+
+
+def _reasons(session: Session, vault: CaseVault, case: Any, opening_ids: list[str | None]) -> dict[str, str]:
+    """The decrypted reasons of these break-glass openings of `case`, by id."""
+    ids = [opening_id for opening_id in opening_ids if opening_id]
+    if not ids:
+        return {}
+    openings = session.exec(select(BreakGlassOpening).where(BreakGlassOpening.case_id == case.id,
+                                                            BreakGlassOpening.id.in_(ids))).all()
+    data_key = _data_key(session, vault, case)
+    return {o.id: _open(vault, data_key, OPENINGS, "reason_sealed", o.id, o.reason_sealed, case) for o in openings}
+
+
+def _entry_public(entry: TimelineEntry, reasons: dict[str, str]) -> TimelineEntryPublic:
+    details = dict(entry.details)
+    if entry.kind == BREAK_GLASS:
+        details["reason"] = reasons.get(details.pop("opening_id", None) or "")
+    return TimelineEntryPublic(id=entry.id, at=entry.at, kind=entry.kind, source=entry.source, details=details)
+
+
 def _name_terms(vault: CaseVault, names: dict[str, Any]) -> set[tuple[str, str]]:
     """The blind-index terms of decrypted names (`NAME_FIELDS`, as stored: the date of birth as ISO text)."""
     birth = date.fromisoformat(names["date_of_birth"]) if names["date_of_birth"] else None
@@ -374,13 +451,14 @@ def _unreadable(case: Any) -> Unreadable:
                       code="undecryptable")
 
 
-def _summary(case: Any) -> CaseSummary:
+def _summary(session: Session, case: Any) -> CaseSummary:
     return CaseSummary(id=case.id, reference=case.reference, status=case.status, country=case.country,
-                       opened_at=case.opened_at, closed_at=case.closed_at)
+                       opened_at=case.opened_at, closed_at=case.closed_at,
+                       assignees=assignment.usernames(session, [case.id]).get(case.id, []))
 
 
-def _public(case: Any, personal: dict[str, Any]) -> CasePublic:
-    return CasePublic(**_summary(case).model_dump(), updated_at=case.updated_at, **personal)
+def _public(session: Session, case: Any, personal: dict[str, Any]) -> CasePublic:
+    return CasePublic(**_summary(session, case).model_dump(), updated_at=case.updated_at, **personal)
 
 
 def _erased(case: Any) -> ErasedCase:

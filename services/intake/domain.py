@@ -1,13 +1,15 @@
-"""Intake's rules and words: what a case's status allows, its human reference and its ETag, and the one list of need
-categories (the API's shapes and the events' payloads take theirs from here). No I/O; refusals are the kit's domain
-errors (kit.errors), which know nothing of HTTP."""
+"""Intake's rules and words: what a case's status allows, who may open a case (need-to-know), its human reference
+and its ETag, and the one list of need categories (the API's shapes and the events' payloads take theirs from
+here). No I/O; refusals are the kit's domain errors (kit.errors), which know nothing of HTTP."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal, get_args
 
-from kit.errors import Conflict, Stale
+from kit.errors import Conflict, Invalid, Refused, Stale
 
 # The kinds of help a need, a consent or a referral is about: the one list, here.
 Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
@@ -56,3 +58,88 @@ def ensure_current(if_match: str, case_id: str, version: int) -> None:
     """A change is made only by a caller who saw the case's current version (If-Match)."""
     if not if_match_allows(if_match, etag(case_id, version)):
         raise Stale("The case changed since you read it: read it again, then make your change.", code="stale-etag")
+
+
+# ---- need-to-know -----------------------------------------------------------------------------------------------
+
+CASEWORKER, SUPERVISOR = "caseworker", "supervisor"
+MIN_REASON, MAX_REASON = 10, 500  # an Access-Reason's length, in characters, once trimmed
+
+Access = Literal["assigned", "break-glass"]
+ASSIGNED, BREAK_GLASS = get_args(Access)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, as intake's rules see them: the token's subject (a staff user id), the handle others see them by,
+    their roles, and the reason they gave for opening a case not assigned to them (`Access-Reason`), if any."""
+
+    user_id: str
+    username: str
+    roles: frozenset[str]
+    reason: str | None = None
+
+    @property
+    def supervises(self) -> bool:
+        return SUPERVISOR in self.roles
+
+
+def case_access(caller: Caller, assignees: Collection[str]) -> Access:
+    """May `caller` open this case (read its data, or change anything of it), which `assignees` (user ids) hold?
+
+    A caseworker opens the cases assigned to them. Another case only with a stated reason (break-glass: allowed,
+    and recorded for the case's caseworkers to see). Nobody else opens a case's data: a supervisor sees the
+    caseload, never the people in it, unless they are a caseworker too."""
+    if CASEWORKER not in caller.roles:
+        raise Refused("Only a caseworker opens a case; a supervisor sees the caseload without personal data.",
+                      code="need-to-know")
+    if caller.user_id in assignees:
+        return ASSIGNED
+    if caller.reason is None:
+        raise Refused("This case is not assigned to you. To open it anyway, state why in the Access-Reason header "
+                      f"(at least {MIN_REASON} characters): the reason is recorded and shown to its caseworkers.",
+                      code="need-to-know")
+    ensure_reason(caller.reason)
+    return BREAK_GLASS
+
+
+def ensure_reason(reason: str) -> None:
+    """A break-glass reason says why, in a sentence: not a word, not an essay."""
+    if not MIN_REASON <= len(reason.strip()) <= MAX_REASON:
+        raise Invalid(f"State the reason for opening this case in {MIN_REASON} to {MAX_REASON} characters.",
+                      code="access-reason-length")
+
+
+def may_assign(caller: Caller, assignees: Collection[str]) -> None:
+    """Who gives a case to other caseworkers: one of its assignees, or a supervisor. Break-glass opens a case, it
+    does not hand it over: a reason stated does not make its caller someone who (re)assigns it."""
+    if caller.supervises or (CASEWORKER in caller.roles and caller.user_id in assignees):
+        return
+    raise Refused("Only a caseworker the case is assigned to, or a supervisor, assigns it.", code="need-to-know")
+
+
+def may_see_caseload(caller: Caller) -> None:
+    """The whole caseload (references, status, assignees: no personal data) is a supervisor's view."""
+    if not caller.supervises:
+        raise Refused("Only a supervisor lists every case; `assigned=me` lists yours.", code="forbidden")
+
+
+@dataclass(frozen=True)
+class StaffEntry:
+    """What the staff directory knows of a person: enough to assign a case to them."""
+
+    user_id: str
+    username: str
+    roles: frozenset[str]
+    enabled: bool
+
+
+def unassignable(wanted: Sequence[str], directory: Mapping[str, StaffEntry]) -> list[str]:
+    """Of the handles `wanted`, those that do not name an enabled caseworker in the staff `directory` (by
+    username), in the order given."""
+    return [name for name in wanted
+            if (entry := directory.get(name)) is None or not entry.enabled or CASEWORKER not in entry.roles]
+
+
+# What each of the gateway's staff events says of an account's being enabled; a change of roles says nothing of it.
+ENABLED_BY_EVENT: dict[str, bool | None] = {"created": True, "enabled": True, "disabled": False, "roles_changed": None}

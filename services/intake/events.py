@@ -14,6 +14,7 @@ SOURCE = "/rehab/intake"
 CASE_OPENED = "rehab.intake.case.opened"
 CASE_CLOSED = "rehab.intake.case.closed"
 CASE_ERASED = "rehab.intake.case.erased"
+CASE_ASSIGNED = "rehab.intake.case.assigned"
 NEEDS_ASSESSED = "rehab.intake.needs.assessed"
 CONSENT_CHANGED = "rehab.intake.consent.changed"
 
@@ -41,6 +42,16 @@ class CaseErased(BaseModel):
     erased_at: datetime
 
 
+class CaseAssigned(BaseModel):
+    """Who a case is assigned to from now on (staff user ids, the first assigned first): when it is opened (its
+    creator) and whenever its assignees change. Every service showing or changing something of a case lets only
+    these caseworkers do it without a stated reason."""
+
+    case_id: str
+    assignees: list[str]
+    assigned_at: datetime
+
+
 class NeedsAssessed(BaseModel):
     """A need was recorded for a case (its notes stay in intake)."""
 
@@ -65,6 +76,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     CASE_OPENED: CaseOpened,
     CASE_CLOSED: CaseClosed,
     CASE_ERASED: CaseErased,
+    CASE_ASSIGNED: CaseAssigned,
     NEEDS_ASSESSED: NeedsAssessed,
     CONSENT_CHANGED: ConsentChanged,
 }

@@ -1,9 +1,10 @@
-"""What intake consumes: referral and disbursement events, which become steps of the case's timeline.
+"""What intake consumes: referral and disbursement events, which become steps of the case's timeline, and the
+gateway's staff events, which keep the staff directory (who may be assigned a case).
 
 Each handler runs inside the bus's inbox transaction (applied once per event id) and must not commit: it parses the
 payload and calls a use case (`cases.note_on_timeline`, which skips events about a case intake does not know or has
-erased). Intake keeps its own small copy of the payloads it reads (docs/events.md); it keeps ids, categories, states
-and amounts only.
+erased; `assignment.record_staff`). Intake keeps its own small copy of the payloads it reads (docs/events.md); it
+keeps ids, categories, states, amounts and staff handles and roles only.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from sqlmodel import Session
 
 from kit.events import Envelope
-from services.intake import cases
+from services.intake import assignment, cases, domain
 
 REFERRAL_EVENTS = ("sent", "accepted", "declined", "started", "completed", "cancelled")
 DISBURSEMENT_EVENTS = ("requested", "approved", "rejected", "paid", "voided")
 REFERRAL_SUBJECTS = tuple(f"rehab.referrals.referral.{name}" for name in REFERRAL_EVENTS)
 DISBURSEMENT_SUBJECTS = tuple(f"rehab.funds.disbursement.{name}" for name in DISBURSEMENT_EVENTS)
+STAFF_SUBJECTS = tuple(f"rehab.gateway.user.{name}" for name in domain.ENABLED_BY_EVENT)
 
 
 class _Payload(BaseModel):
@@ -56,6 +58,23 @@ class DisbursementChanged(_Payload):
     status: str
 
 
+class StaffChanged(BaseModel):
+    """A staff account as the gateway announced it (`rehab.gateway.user.*`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str
+    username: str
+    roles: list[str]
+    partner_id: str | None = None
+    occurred_at: datetime
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def referral_changed(session: Session, envelope: Envelope) -> None:
     _noted(session, envelope, ReferralChanged.model_validate(envelope.data), source="referrals")
 
@@ -70,3 +89,10 @@ def _noted(session: Session, envelope: Envelope, payload: _Payload, *, source: s
         kind=".".join(envelope.type.split(".")[-2:]),  # rehab.funds.disbursement.paid → disbursement.paid
         details=payload.model_dump(mode="json", exclude={"case_id", "occurred_at"}),
     )
+
+
+def staff_changed(session: Session, envelope: Envelope) -> None:
+    payload = StaffChanged.model_validate(envelope.data)
+    assignment.record_staff(session, user_id=payload.user_id, username=payload.username, roles=payload.roles,
+                            partner_id=payload.partner_id, occurred_at=payload.occurred_at,
+                            enabled=domain.ENABLED_BY_EVENT[envelope.type.rsplit(".", 1)[-1]])

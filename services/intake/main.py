@@ -20,6 +20,8 @@ def _subscriptions(_runtime: Runtime) -> list[Subscription]:
                      handlers=dict.fromkeys(handlers.REFERRAL_SUBJECTS, handlers.referral_changed)),
         Subscription(producer="funds", durable="intake-funds",
                      handlers=dict.fromkeys(handlers.DISBURSEMENT_SUBJECTS, handlers.disbursement_changed)),
+        Subscription(producer="gateway", durable="intake-gateway",
+                     handlers=dict.fromkeys(handlers.STAFF_SUBJECTS, handlers.staff_changed)),
     ]
 
 
@@ -37,8 +39,8 @@ def _on_start(runtime: Runtime) -> None:
 SPEC = ServiceSpec(
     name="intake",
     title="Rehab Support — intake",
-    description="Cases of released people: encrypted personal data, duplicates across scripts, needs, consent, "
-                "the case timeline and erasure.",
+    description="Cases of released people: encrypted personal data, duplicates across scripts, need-to-know "
+                "assignment, needs, consent, the case timeline and erasure.",
     metadata=IntakeTable.metadata,
     tables=kit_tables,
     migrations_dir=Path(__file__).parent / "migrations",

@@ -177,6 +177,55 @@ class TimelineEntry(IntakeTable, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column("details", JSON, nullable=False))
 
 
+class CaseAssignee(IntakeTable, table=True):
+    """A caseworker a case is assigned to (SPEC §4, need-to-know): by user id (the token's subject), with the handle
+    they had when assigned (the staff directory's newer one is shown when known). `position` keeps the order given,
+    the creator first. `opened_at` is the case's own, copied so that `(user_id, opened_at, case_id)` gives a
+    caseworker's cases newest first, one index range per page, like the case list."""
+
+    __tablename__ = "case_assignees"
+    __table_args__ = (Index("ix_case_assignees_user_opened", "user_id", "opened_at", "case_id"),)
+
+    case_id: str = Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), primary_key=True))
+    user_id: str = Field(primary_key=True, max_length=200)
+    username: str = Field(max_length=100)
+    position: int
+    opened_at: datetime
+    assigned_at: datetime
+
+
+class StaffMember(IntakeTable, table=True):
+    """The staff directory: who may be assigned a case, kept from the gateway's `rehab.gateway.user.*` events.
+
+    Events may arrive late or out of order: `profile_at` is when the handle and roles held (every event carries
+    them), `enabled_at` when `enabled` did (only creation, disabling and enabling say it); a row takes an event's
+    values only where the event is newer."""
+
+    __tablename__ = "staff"
+
+    user_id: str = Field(primary_key=True, max_length=200)
+    username: str = Field(max_length=100, index=True)
+    roles: list[str] = Field(sa_column=Column("roles", JSON, nullable=False))
+    partner_id: str | None = Field(default=None, max_length=36)
+    enabled: bool
+    profile_at: datetime
+    enabled_at: datetime
+
+
+class BreakGlassOpening(IntakeTable, table=True):
+    """A caseworker opened a case not assigned to them, saying why (`Access-Reason`): the reason is sealed under the
+    case's data key, like everything else of the case; the case's timeline points here and shows it decrypted."""
+
+    __tablename__ = "break_glass_openings"
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = _case_fk()
+    user_id: str = Field(max_length=200)
+    username: str = Field(max_length=100)
+    at: datetime
+    reason_sealed: bytes | None = _sealed("reason_sealed")
+
+
 # ---- API shapes ---------------------------------------------------------------------------------------------------
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -285,18 +334,32 @@ def sealed_column(field: str) -> str:
 
 
 class CaseRef(BaseModel):
+    """A possible duplicate: which case, its state and who holds it, whoever holds it (no personal data)."""
+
     id: str
     reference: str
+    status: CaseStatus
+    assignees: list[str]
+
+
+class CaseOutline(StrictModel):
+    """A case found that is not assigned to the caller: only that it exists, its state and whom to ask."""
+
+    id: str
+    reference: str
+    status: CaseStatus
+    assignees: list[str]
 
 
 class CaseListItem(BaseModel):
-    """What a list shows: no personal data."""
+    """What a list shows: no personal data. `assignees` are usernames, the first assigned first."""
 
     id: str
     reference: str
     status: CaseStatus
     country: str | None
     opened_at: datetime
+    assignees: list[str]
 
 
 class CaseSummary(CaseListItem):
@@ -319,6 +382,18 @@ class CasePublic(CaseSummary):
 
 class CaseCreated(CasePublic):
     possible_duplicates: list[CaseRef]
+
+
+class AssigneesSet(StrictModel):
+    """Who the case is assigned to from now on: staff usernames, each an enabled caseworker; at least one."""
+
+    usernames: list[Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1,
+                                                     max_length=100)]] = PydanticField(min_length=1, max_length=20)
+
+    @field_validator("usernames")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))  # the order given, each handle once
 
 
 class DuplicatesFound(BaseModel):

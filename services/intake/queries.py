@@ -10,16 +10,26 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Row, bindparam, case, func, insert, select
 from sqlmodel import Session
 
 from kit.db import dialect_insert
 from services.intake import domain
-from services.intake.models import Case, CaseKey, CaseNameTerm, NameIndexPending, ReferenceCounter, TimelineEntry
+from services.intake.models import (
+    Case,
+    CaseAssignee,
+    CaseKey,
+    CaseNameTerm,
+    NameIndexPending,
+    ReferenceCounter,
+    StaffMember,
+    TimelineEntry,
+)
 from services.intake.protection import NAME_DOB_TERM, PAIR_TERM
 
 CASES, CASE_KEYS = Case.__table__, CaseKey.__table__
 NAME_TERMS, TIMELINE = CaseNameTerm.__table__, TimelineEntry.__table__
+ASSIGNEES, STAFF = CaseAssignee.__table__, StaffMember.__table__
 
 # What a list of cases shows (no personal data), and its order: newest first, the id breaking ties. A list and a
 # search share the order, so their cursors hold the same position (kit.pagination).
@@ -32,6 +42,29 @@ INSERT_CASE = insert(CASES)
 INSERT_CASE_KEY = insert(CASE_KEYS)
 INSERT_NAME_TERMS = insert(NAME_TERMS)
 INSERT_TIMELINE_ENTRY = insert(TIMELINE)
+INSERT_ASSIGNEES = insert(ASSIGNEES)
+
+# A caseworker's own cases, in the case list's order and with its cursor: one range of the index
+# `(user_id, opened_at, case_id)` of `case_assignees`, newest first (`MY_CASES_ORDER`, a row's position
+# `(opened_at, id)` as in the list).
+ASSIGNED_CASES = select(*LIST_COLUMNS).select_from(ASSIGNEES.join(CASES, CASES.c.id == ASSIGNEES.c.case_id))
+MY_CASES_ORDER = (ASSIGNEES.c.opened_at, ASSIGNEES.c.case_id)
+
+# The assignees of some cases, in the order assigned: user id and handle (the staff directory's, else the one
+# they had when assigned).
+ASSIGNEES_OF = (
+    select(ASSIGNEES.c.case_id, ASSIGNEES.c.user_id,
+           func.coalesce(STAFF.c.username, ASSIGNEES.c.username).label("username"))
+    .select_from(ASSIGNEES.outerjoin(STAFF, STAFF.c.user_id == ASSIGNEES.c.user_id))
+    .where(ASSIGNEES.c.case_id.in_(bindparam("case_ids", expanding=True)))
+    .order_by(ASSIGNEES.c.case_id, ASSIGNEES.c.position)
+)
+
+# Staff by handle, the newest first where a handle passed from one account to another.
+STAFF_BY_USERNAME = (
+    select(STAFF).where(STAFF.c.username.in_(bindparam("usernames", expanding=True)))
+    .order_by(STAFF.c.profile_at)
+)
 
 # The case row and its wrapped key in one select: two ORM `get`s cost several times the query.
 CASE_WITH_KEY = (
@@ -43,7 +76,7 @@ CASE_WITH_KEY = (
 # Cases (not erased) holding any of some name-and-birth terms, oldest first. No case has the empty id: a check before
 # saving (nothing to exclude) uses the same statement.
 CASES_WITH_TERMS = (
-    select(CASES.c.id, CASES.c.reference)
+    select(CASES.c.id, CASES.c.reference, CASES.c.status)
     .where(
         CASES.c.id.in_(select(NAME_TERMS.c.case_id).where(
             NAME_TERMS.c.kind == NAME_DOB_TERM, NAME_TERMS.c.term.in_(bindparam("terms", expanding=True)))),
@@ -66,6 +99,25 @@ def _counter_upsert(dialect: str) -> Any:
 COUNTER_UPSERT = {dialect: _counter_upsert(dialect) for dialect in ("sqlite", "postgresql")}
 
 
+def _staff_upsert(dialect: str) -> Any:
+    statement = dialect_insert(dialect)(STAFF)
+    new, old = statement.excluded, STAFF.c
+    newer_profile, newer_enabled = new.profile_at > old.profile_at, new.enabled_at > old.enabled_at
+
+    def newer(condition: Any, column: str) -> Any:
+        return case((condition, new[column]), else_=old[column])
+
+    return statement.on_conflict_do_update(index_elements=[old.user_id], set_={
+        **{column: newer(newer_profile, column) for column in ("username", "roles", "partner_id", "profile_at")},
+        **{column: newer(newer_enabled, column) for column in ("enabled", "enabled_at")},
+    })
+
+
+# A staff account as one event says it is, in one statement whatever arrived before: its handle and roles only
+# if newer than those kept (`profile_at`), its being enabled only if newer than that (`enabled_at`).
+STAFF_UPSERT = {dialect: _staff_upsert(dialect) for dialect in ("sqlite", "postgresql")}
+
+
 def case_with_key(session: Session, case_id: str) -> Row[Any] | None:
     """The case's row with its wrapped key (`kid`, `wrapped`, None once erased); None when there is no such case."""
     return session.execute(CASE_WITH_KEY, {"case_id": case_id}).first()
@@ -79,10 +131,41 @@ def next_reference_number(session: Session, year: int) -> int:
 
 
 def cases_with_terms(session: Session, terms: list[str], *, excluding: str = "") -> list[Row[Any]]:
-    """The cases (id, reference; not erased, not `excluding`) holding any of these name-and-birth terms."""
+    """The cases (id, reference, status; not erased, not `excluding`) holding any of these name-and-birth terms."""
     if not terms:
         return []
     return list(session.execute(CASES_WITH_TERMS, {"terms": terms, "excluding": excluding}).all())
+
+
+def assignees_of(session: Session, case_ids: Iterable[str]) -> dict[str, list[Row[Any]]]:
+    """Each case's assignees (`user_id`, `username`), in the order assigned; a case without any is absent."""
+    ids = sorted(set(case_ids))
+    found: dict[str, list[Row[Any]]] = {}
+    if ids:
+        for row in session.execute(ASSIGNEES_OF, {"case_ids": ids}):
+            found.setdefault(row.case_id, []).append(row)
+    return found
+
+
+def my_cases(user_id: str) -> Any:
+    """The cases assigned to `user_id`, to page through in `MY_CASES_ORDER`."""
+    return ASSIGNED_CASES.where(ASSIGNEES.c.user_id == user_id)
+
+
+def assignee_ids(session: Session, case_id: str) -> set[str]:
+    """The user ids a case is assigned to."""
+    return set(session.execute(select(ASSIGNEES.c.user_id).where(ASSIGNEES.c.case_id == case_id)).scalars())
+
+
+def staff_by_username(session: Session, usernames: Iterable[str]) -> dict[str, domain.StaffEntry]:
+    """The staff directory's entries for these handles (the newest account holding each)."""
+    rows = session.execute(STAFF_BY_USERNAME, {"usernames": sorted(set(usernames))}).all()
+    return {row.username: domain.StaffEntry(user_id=row.user_id, username=row.username, roles=frozenset(row.roles),
+                                            enabled=row.enabled) for row in rows}  # later rows win: newest
+
+
+def upsert_staff(session: Session, values: dict[str, Any]) -> None:
+    session.execute(STAFF_UPSERT[session.get_bind().dialect.name], values)
 
 
 def add_name_terms(session: Session, case_id: str, opened_at: datetime, terms: Iterable[tuple[str, str]]) -> None:

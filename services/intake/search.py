@@ -2,6 +2,9 @@
 (`protection.CaseVault`'s keyed terms), never over a plaintext. Use cases are functions of a session that never
 commit; searching leaves an audit entry (who looked, never the name), so it runs as a unit of work.
 
+A search finds across every case (the same person may be someone else's case already), but a case not assigned to
+the caller shows only that it exists, its state and who holds it (`CaseOutline`, need-to-know).
+
 A search walks the index entries of one term newest first, the rarest the query has, and keeps the cases that also
 hold every other word: a page costs about a page of index entries, not one per person sharing a name."""
 
@@ -15,8 +18,8 @@ from sqlmodel import Session
 from kit.audit import AuditTrail
 from kit.errors import Invalid
 from kit.pagination import Page, Position, beyond, cursor_after, read_cursor
-from services.intake import queries
-from services.intake.models import CaseListItem, CaseRef, DuplicateCheck
+from services.intake import assignment, domain, queries
+from services.intake.models import CaseListItem, CaseOutline, CaseRef, DuplicateCheck
 from services.intake.protection import MANY_WORDS, NAME_DOB_TERM, PAIR_TERM, TOKEN_TERM, CaseVault
 
 # How far the index entries of a candidate driving term are counted to choose the rarest: enough to tell a rare
@@ -25,40 +28,51 @@ COUNT_UP_TO = 5_000
 
 
 def search_cases(
-    *, session: Session, vault: CaseVault, audit: AuditTrail, actor: str, query: str, status: str | None,
+    *, session: Session, vault: CaseVault, audit: AuditTrail, caller: domain.Caller, query: str, status: str | None,
     limit: int, cursor: str | None,
-) -> Page[CaseListItem]:
-    """Cases whose names hold every word of `query` (any script or spelling), newest first, without personal data;
-    the cursor is the list's (a position, never the name)."""
+) -> Page[CaseListItem | CaseOutline]:
+    """Cases whose names hold every word of `query` (any script or spelling), newest first, without personal data
+    (and of a case not the caller's, only its outline); the cursor is the list's (a position, never the name)."""
     position = read_cursor(cursor, queries.LIST_ORDER) if cursor else None
     words = vault.query_terms(query)
     if not words:
         raise Invalid("A search needs at least one word of a name.", code="empty-search")
-    audit.record(session, actor=actor, action="case.search")  # who looked for a person by name, never the name
+    audit.record(session, actor=caller.user_id, action="case.search")  # who looked for a person by name, never the name
     rows = _plan(session, vault, query, words, status=status, limit=limit + 1, position=position)
     page = rows[:limit]
-    return Page[CaseListItem](
-        items=[CaseListItem.model_validate(row, from_attributes=True) for row in page],
+    held = queries.assignees_of(session, [row.id for row in page])
+    return Page[CaseListItem | CaseOutline](
+        items=[_found(row, held.get(row.id, []), caller) for row in page],
         next_cursor=cursor_after((page[-1].opened_at, page[-1].id)) if len(rows) > limit else None,
     )
 
 
+def _found(row: Any, assignees: list[Any], caller: domain.Caller) -> CaseListItem | CaseOutline:
+    usernames = [a.username for a in assignees]
+    if caller.user_id in {a.user_id for a in assignees}:
+        return CaseListItem(**row._mapping, assignees=usernames)
+    return CaseOutline(id=row.id, reference=row.reference, status=row.status, assignees=usernames)
+
+
 def find_duplicates(
-    *, session: Session, vault: CaseVault, audit: AuditTrail, check: DuplicateCheck, actor: str,
+    *, session: Session, vault: CaseVault, audit: AuditTrail, check: DuplicateCheck, caller: domain.Caller,
 ) -> list[CaseRef]:
     """The cases that `open_case` would name as possible duplicates, asked before saving; nothing is stored but the
     audit entry (who checked, never the name)."""
     duplicates = possible_duplicates(session, vault.name_terms([check.full_name, *check.other_names],
                                                                check.date_of_birth))
-    audit.record(session, actor=actor, action="case.duplicate-check")
+    audit.record(session, actor=caller.user_id, action="case.duplicate-check")
     return duplicates
 
 
 def possible_duplicates(session: Session, terms: set[tuple[str, str]], *, excluding: str = "") -> list[CaseRef]:
     """Cases (not erased) sharing a whole name and the date of birth with these terms (`CaseVault.name_terms`): the
-    same person, written another way; oldest first."""
+    same person, written another way; oldest first, each with who holds it (whoever that is: the caseworker is
+    told whom to ask, and nothing of the person)."""
     rows = queries.cases_with_terms(session, [term for kind, term in terms if kind == NAME_DOB_TERM], excluding=excluding)
-    return [CaseRef(id=row.id, reference=row.reference) for row in rows]
+    held = assignment.usernames(session, [row.id for row in rows])
+    return [CaseRef(id=row.id, reference=row.reference, status=row.status, assignees=held.get(row.id, []))
+            for row in rows]
 
 
 # ---- the planner ------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 
 from kit.auth import TokenIssuer
 from kit.service import Runtime
+from services.intake import assignment
 from services.intake.config import IntakeSettings
 from services.intake.main import create_app
 from tests.support.apps import bearer, running
@@ -36,8 +38,18 @@ class Intake:
     def engine(self) -> Engine:
         return self.runtime.engine
 
-    def as_(self, *roles: str, sub: str = "caseworker-1") -> dict[str, str]:
-        return bearer(self.issuer, *roles, sub=sub)
+    def as_(self, *roles: str, sub: str = "caseworker-1", username: str | None = None) -> dict[str, str]:
+        """A token for `sub` with `roles`; with `username`, the gateway's `username` claim too."""
+        if username is None:
+            return bearer(self.issuer, *roles, sub=sub)
+        token = self.issuer.issue(sub=sub, roles=list(roles), extra={"username": username})
+        return {"Authorization": f"Bearer {token}"}
+
+    async def staff(self, user_id: str, username: str, *roles: str, enabled: bool = True) -> None:
+        """Put someone in the staff directory, as the gateway's events would (roles default to caseworker)."""
+        await self.runtime.uow.run(lambda session: assignment.record_staff(
+            session, user_id=user_id, username=username, roles=list(roles or ("caseworker",)), partner_id=None,
+            enabled=enabled, occurred_at=datetime.now(UTC)))
 
     @property
     def caseworker(self) -> dict[str, str]:

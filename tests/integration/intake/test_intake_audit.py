@@ -19,16 +19,18 @@ async def test_reads_and_changes_are_audited_with_who_and_the_request_id(intake:
     case = await intake.create(full_name="Святлана Шушкевіч", safety_notes="Only via Signal")
     path = f"/api/intake/cases/{case['id']}"
     reader = intake.as_("caseworker", sub="reader-9")
-    read = await intake.client.get(path, headers={**reader, "X-Request-ID": "req-read-1"})
-    assert read.status_code == 200
+    read = await intake.client.get(path, headers={**reader, "X-Request-ID": "req-read-1",
+                                                  "Access-Reason": "Duty caseworker tonight, client called"})
+    assert read.status_code == 200  # not assigned to reader-9: a break-glass reading, with its reason
     await intake.client.post("/api/intake/cases/search", json={"q": "Shushkevich"}, headers=intake.caseworker)
     await intake.client.get(f"{path}/needs", headers=intake.caseworker)
 
     entries = await intake.client.get("/api/intake/audit", params={"target_id": case["id"]}, headers=intake.auditor)
     assert entries.status_code == 200
     items = entries.json()["items"]
-    assert [e["action"] for e in items] == ["case.create", "case.read", "needs.read"]
-    read_entry = items[1]
+    assert [e["action"] for e in items] == ["case.create", "case.break_glass", "case.read", "needs.read"]
+    assert items[1]["actor"] == "reader-9"
+    read_entry = items[2]
     assert read_entry["actor"] == "reader-9" and read_entry["request_id"] == "req-read-1" and read_entry["at"]
     assert "Шушкевіч" not in entries.text and "Signal" not in entries.text
     searches = (await intake.client.get("/api/intake/audit", headers=intake.auditor)).json()["items"]

@@ -30,7 +30,7 @@ async def test_open_read_and_list_a_case(intake: Intake):
     created = await intake.create(**FULL_CASE)
     assert created["status"] == "open" and created["country"] == "LT"
     assert created["reference"].startswith("BY-") and len(created["reference"]) == len("BY-2026-00001")
-    assert created["possible_duplicates"] == []
+    assert created["possible_duplicates"] == [] and created["assignees"] == ["caseworker-1"]  # the creator
     assert {k: created[k] for k in FULL_CASE if k != "country"} == {k: v for k, v in FULL_CASE.items() if k != "country"}
 
     read = await intake.read(created["id"])
@@ -40,7 +40,8 @@ async def test_open_read_and_list_a_case(intake: Intake):
 
     listed = await intake.client.get("/api/intake/cases", headers=intake.caseworker)
     assert listed.status_code == 200
-    assert listed.json() == {"items": [{k: created[k] for k in ("id", "reference", "status", "country", "opened_at")}],
+    assert listed.json() == {"items": [{k: created[k] for k in ("id", "reference", "status", "country", "opened_at",
+                                                                "assignees")}],
                              "next_cursor": None}
 
     missing = await intake.read("00000000-0000-0000-0000-000000000000")
@@ -110,7 +111,8 @@ async def test_a_renamed_case_is_found_by_its_new_name_only(intake: Intake):
     assert await found("Lapitski Ihar") == [case["id"]]
     assert await found("Rybak") == []
     again = await intake.create(full_name="Igor Lapitsky", date_of_birth="1990-02-03")
-    assert again["possible_duplicates"] == [{"id": case["id"], "reference": case["reference"]}]
+    assert again["possible_duplicates"] == [{"id": case["id"], "reference": case["reference"], "status": "open",
+                                             "assignees": ["caseworker-1"]}]
 
 
 async def test_search_finds_names_in_any_script_through_the_index(intake: Intake):
@@ -165,7 +167,8 @@ async def test_needs_consent_and_their_history(intake: Intake):
     first = await intake.client.put(f"{path}/consent", json=given, headers=intake.caseworker)
     assert first.status_code == 200 and first.json()["categories"] == ["legal", "medical"]
     withdrawn = await intake.client.put(f"{path}/consent", json={**given, "categories": [], "method": "verbal"},
-                                        headers=intake.as_("caseworker", sub="caseworker-2"))
+                                        headers={**intake.as_("caseworker", sub="caseworker-2"),
+                                                 "Access-Reason": "Covering for caseworker-1 on leave"})
     assert withdrawn.status_code == 200
     view = (await intake.client.get(f"{path}/consent", headers=intake.caseworker)).json()
     assert view["current"]["categories"] == [] and view["current"]["recorded_by"] == "caseworker-2"
@@ -210,7 +213,7 @@ async def test_an_erased_case_keeps_only_reference_and_status(intake: Intake):
 
     listed = (await intake.client.get("/api/intake/cases", headers=intake.caseworker)).json()["items"]
     assert listed == [{"id": case["id"], "reference": case["reference"], "status": "erased", "country": None,
-                       "opened_at": case["opened_at"]}]
+                       "opened_at": case["opened_at"], "assignees": ["caseworker-1"]}]
     assert (await intake.client.post("/api/intake/cases/search", json={"q": "Marozau"},
                                       headers=intake.caseworker)).json()["items"] == []
     assert (await intake.client.get(f"{path}/needs", headers=intake.caseworker)).json()["items"] == []
@@ -258,9 +261,10 @@ async def test_the_schema_matches_the_migrations(intake: Intake):
     assert {"/api/intake/cases", "/api/intake/cases/duplicates", "/api/intake/cases/{case_id}",
             "/api/intake/cases/{case_id}/needs",
             "/api/intake/cases/{case_id}/consent", "/api/intake/cases/{case_id}/timeline",
-            "/api/intake/cases/{case_id}/close", "/api/intake/audit", "/api/intake/audit/verify"} <= set(paths)
+            "/api/intake/cases/{case_id}/close", "/api/intake/cases/{case_id}/assignees", "/api/intake/audit",
+            "/api/intake/audit/verify"} <= set(paths)
     assert [p["name"] for p in paths["/api/intake/audit"]["get"]["parameters"]] == ["target_id", "limit", "cursor"]
     doc = (await intake.client.get("/asyncapi.json")).json()
     assert {c["address"] for c in doc["channels"].values()} == {
         "rehab.intake.case.opened", "rehab.intake.case.closed", "rehab.intake.case.erased",
-        "rehab.intake.needs.assessed", "rehab.intake.consent.changed"}
+        "rehab.intake.case.assigned", "rehab.intake.needs.assessed", "rehab.intake.consent.changed"}

@@ -48,7 +48,7 @@ async def test_same_name_another_birth_date_or_no_birth_date_is_not_a_duplicate(
 
 async def test_other_names_and_patronymics_are_matched_too(intake: Intake):
     first = await intake.create(full_name="Вольга Лукашэвіч", other_names=["Вольга Шушкевіч"], date_of_birth="1970-05-05")
-    ref = [{"id": first["id"], "reference": first["reference"]}]
+    ref = [{"id": first["id"], "reference": first["reference"], "status": "open", "assignees": ["caseworker-1"]}]
     assert (await intake.create(full_name="Olga Shushkevich", date_of_birth="1970-05-05"))["possible_duplicates"] == ref
     assert (await intake.create(full_name="Volha Uladzimiraŭna Lukaševič", date_of_birth="1970-05-05"))[
         "possible_duplicates"][0] == ref[0]
@@ -60,7 +60,8 @@ async def test_a_closed_case_is_still_named_an_erased_one_is_not(intake: Intake)
     await intake.client.post(f"/api/intake/cases/{closed['id']}/close", headers=intake.caseworker)
     await intake.client.delete(f"/api/intake/cases/{erased['id']}", headers=intake.caseworker)
     again = await intake.create(full_name="Ihar Rybak", date_of_birth="1966-06-06")
-    assert again["possible_duplicates"] == [{"id": closed["id"], "reference": closed["reference"]}]
+    assert again["possible_duplicates"] == [{"id": closed["id"], "reference": closed["reference"], "status": "closed",
+                                             "assignees": ["caseworker-1"]}]
 
 
 async def test_checking_before_saving_names_what_saving_would_and_stores_nothing(intake: Intake):
@@ -84,7 +85,7 @@ async def test_checking_before_saving_names_what_saving_would_and_stores_nothing
     listed_after = (await intake.client.get("/api/intake/cases", headers=intake.caseworker)).json()["items"]
     audit = await intake.client.get("/api/intake/audit", headers=intake.auditor)
 
-    expected = [{"id": first["id"], "reference": first["reference"]}]
+    expected = [{"id": first["id"], "reference": first["reference"], "status": "open", "assignees": ["caseworker-1"]}]
     assert same == by_other_name == {"possible_duplicates": expected}
     assert another_birthday == no_birthday == {"possible_duplicates": []}
     assert created["possible_duplicates"] == expected  # the check and the save agree

@@ -32,7 +32,7 @@ PHONE = "+370 699 12377"
 SECRETS = [
     NAME, NAME_CYRILLIC, "Zzyzxia", "Quillfeather", "Ззызксія", "Квілфезер", PHONE, "69912377", "@quillfeather_z",
     "zzyzxia@quill.example", "Sleeps in the Quillfeather barn", "Quillfeather insomnia", "Zzyzxville", "Vorkuta-Zz",
-    "Penal colony Zz-9",
+    "Penal colony Zz-9", "Zz-duty-night: the Quill client phoned",
 ]
 
 
@@ -68,11 +68,16 @@ async def test_no_personal_data_in_any_file_row_or_message(tmp_path, secrets_dir
         path = f"/api/intake/cases/{case_id}"
         twin = await client.post("/api/intake/cases", json={**body, "full_name": NAME_CYRILLIC, "other_names": []},
                                  headers=caseworker)
-        assert twin.json()["possible_duplicates"] == [{"id": case_id, "reference": created.json()["reference"]}]
+        assert twin.json()["possible_duplicates"] == [{"id": case_id, "reference": created.json()["reference"],
+                                                       "status": "open", "assignees": ["cw-7"]}]
         refused = await client.post("/api/intake/cases", json={**body, "alias": NAME}, headers=caseworker)
         assert refused.status_code == 422 and not _leaks(refused.content)
 
         read = await client.get(path, headers=caseworker)
+        # A caseworker it is not assigned to opens it, saying why: the reason is sealed, like the rest of the case.
+        glass = await client.get(path, headers={**bearer(token_issuer, "caseworker", sub="cw-8"),
+                                                "Access-Reason": "Zz-duty-night: the Quill client phoned"})
+        assert glass.status_code == 200
         found = await client.post("/api/intake/cases/search", json={"q": "квілфезер zzyzxia"}, headers=caseworker)
         assert [item["id"] for item in found.json()["items"]] == [twin.json()["id"], case_id]
         assert not _leaks(found.content)  # lists carry no personal data
@@ -98,12 +103,14 @@ async def test_no_personal_data_in_any_file_row_or_message(tmp_path, secrets_dir
         assert (await client.post(f"{path}/close", headers=caseworker)).status_code == 200
         audit = await client.get("/api/intake/audit", params={"target_id": case_id},
                                  headers=bearer(token_issuer, "auditor"))
-        assert {"case.create", "case.read", "case.update", "needs.add", "needs.read", "consent.set", "case.close"} <= {
+        assert {"case.create", "case.read", "case.break_glass", "case.update", "needs.add", "needs.read", "consent.set",
+                "case.close"} <= {
             entry["action"] for entry in audit.json()["items"]}
         assert not _leaks(audit.content)
 
         await eventually(lambda: _all_published(runtime))
-        await eventually(lambda: _stream_count(js, "INTAKE", at_least=5))  # opened ×2, needs, consent, closed
+        # opened and assigned ×2, needs, consent, closed
+        await eventually(lambda: _stream_count(js, "INTAKE", at_least=7))
         messages = await _stream_messages(js, "INTAKE")
         database_rows = _all_rows(runtime.engine)
         await nc.close()

@@ -11,6 +11,7 @@ import pytest
 
 from kit import db
 from services.intake import cases
+from services.intake.domain import Caller
 from services.intake.models import CaseCreate
 from tests.integration.intake.conftest import Intake
 
@@ -29,7 +30,8 @@ async def test_concurrent_creates_never_share_a_reference(intake: Intake):
         references = []
         for i in range(6):
             with db.transaction(runtime.session_factory) as session:  # as another process would: its own commit
-                case = cases.open_case(session=session, vault=vault, audit=runtime.audit, actor=f"cw-{worker}",
+                caller = Caller(user_id=f"cw-{worker}", username=f"cw-{worker}", roles=frozenset({"caseworker"}))
+                case = cases.open_case(session=session, vault=vault, audit=runtime.audit, caller=caller,
                                        case_in=CaseCreate(full_name=f"Person {worker} {i}"))
                 references.append(case.reference)
         return references

@@ -1,4 +1,4 @@
-"""Intake's rules without I/O: references, ETags and If-Match, what each status allows."""
+"""Intake's rules without I/O: references, ETags and If-Match, what each status allows, need-to-know."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import get_args
 
 import pytest
 
-from kit.errors import Conflict, Stale
+from kit.errors import Conflict, Invalid, Refused, Stale
 from kit.problems import status_of
 from services.intake import domain, events, models
 
@@ -67,3 +67,75 @@ def test_one_list_of_categories_and_statuses():
     assert events.NeedsAssessed.model_fields["category"].annotation is domain.Category
     assert events.ConsentChanged.model_fields["categories"].annotation == list[domain.Category]
     assert (domain.OPEN, domain.CLOSED, domain.ERASED) == get_args(domain.CaseStatus) == ("open", "closed", "erased")
+
+
+# ---- need-to-know -------------------------------------------------------------------------------------------------
+
+def _caller(*roles: str, user_id: str = "cw-1", reason: str | None = None) -> domain.Caller:
+    return domain.Caller(user_id=user_id, username=user_id, roles=frozenset(roles), reason=reason)
+
+
+def test_a_caseworker_opens_the_cases_assigned_to_them():
+    assert domain.case_access(_caller("caseworker"), {"cw-1", "cw-2"}) == domain.ASSIGNED
+    assert domain.case_access(_caller("caseworker", reason="short"), {"cw-1"}) == domain.ASSIGNED  # no reason needed
+    assert domain.case_access(_caller("caseworker", "supervisor"), {"cw-1"}) == domain.ASSIGNED
+
+
+def test_another_case_is_refused_without_a_reason():
+    for assignees in ({"cw-2"}, set()):
+        with pytest.raises(Refused) as refused:
+            domain.case_access(_caller("caseworker"), assignees)
+        assert status_of(refused.value) == 403 and refused.value.code == "need-to-know"
+
+
+def test_another_case_opens_with_a_stated_reason_of_ten_characters_or_more():
+    reason = "Client at the door"
+    assert domain.case_access(_caller("caseworker", reason=reason), {"cw-2"}) == domain.BREAK_GLASS
+    assert domain.case_access(_caller("caseworker", reason="x" * 10), {"cw-2"}) == domain.BREAK_GLASS
+    for short in ("", "too short", "   nine c  ", "x" * (domain.MAX_REASON + 1)):
+        with pytest.raises(Invalid) as refused:
+            domain.case_access(_caller("caseworker", reason=short), {"cw-2"})
+        assert status_of(refused.value) == 422 and refused.value.code == "access-reason-length"
+
+
+def test_nobody_but_a_caseworker_opens_a_case_reason_or_not():
+    for caller in (_caller("supervisor"), _caller("supervisor", reason="I supervise this caseload"),
+                   _caller("finance", reason="Checking the payee details"), _caller()):
+        with pytest.raises(Refused) as refused:
+            domain.case_access(caller, {caller.user_id})
+        assert status_of(refused.value) == 403 and refused.value.code == "need-to-know"
+
+
+def test_an_assignee_or_a_supervisor_assigns_a_case_a_stated_reason_does_not():
+    domain.may_assign(_caller("caseworker"), {"cw-1"})
+    domain.may_assign(_caller("supervisor", user_id="sv-1"), {"cw-1"})
+    domain.may_assign(_caller("supervisor", user_id="sv-1"), set())  # an unassigned case too
+    for caller in (_caller("caseworker", reason="I want this case for myself"), _caller("finance"),
+                   _caller("caseworker", "finance")):
+        with pytest.raises(Refused) as refused:
+            domain.may_assign(caller, {"cw-2"})
+        assert status_of(refused.value) == 403
+
+
+def test_only_a_supervisor_sees_the_whole_caseload():
+    domain.may_see_caseload(_caller("supervisor"))
+    domain.may_see_caseload(_caller("supervisor", "caseworker"))
+    with pytest.raises(Refused):
+        domain.may_see_caseload(_caller("caseworker"))
+
+
+def test_only_enabled_caseworkers_of_the_directory_can_be_assigned():
+    directory = {
+        "ala": domain.StaffEntry("u1", "ala", frozenset({"caseworker"}), True),
+        "bo": domain.StaffEntry("u2", "bo", frozenset({"caseworker", "supervisor"}), True),
+        "cy": domain.StaffEntry("u3", "cy", frozenset({"caseworker"}), False),
+        "di": domain.StaffEntry("u4", "di", frozenset({"finance"}), True),
+    }
+    assert domain.unassignable(["ala", "bo"], directory) == []
+    assert domain.unassignable(["zed", "ala", "cy", "di"], directory) == ["zed", "cy", "di"]
+
+
+def test_the_staff_events_say_when_an_account_is_enabled():
+    assert domain.ENABLED_BY_EVENT == {"created": True, "enabled": True, "disabled": False, "roles_changed": None}
+    assert "rehab.intake.case.assigned" in events.PUBLISHED
+    assert set(events.CaseAssigned.model_fields) == {"case_id", "assignees", "assigned_at"}

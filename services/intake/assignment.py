@@ -1,0 +1,94 @@
+"""Who holds a case (SPEC §4, need-to-know): its assignees, reassigning it, and the staff directory that says who
+may be assigned (kept from the gateway's events).
+
+Use cases are functions of a session that never commit, like those of `cases`; refusals are the domain's errors.
+Who may open a case is `domain.case_access`; `cases` applies it on every route under a case."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from kit import logs
+from kit.audit import AuditTrail
+from kit.db import get_or_raise
+from kit.errors import Conflict, Invalid, NotFound
+from services.intake import domain, events, queries
+from services.intake.models import Case, CaseAssignee, CaseSummary
+
+log = logs.get("intake")
+
+# When an event says nothing of an account's being enabled (a change of roles): older than any event that does.
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# ---- a case's assignees -----------------------------------------------------------------------------------------
+
+def assign_creator(session: Session, *, case_id: str, opened_at: datetime, caller: domain.Caller) -> list[str]:
+    """The caseworker who opens a case is its first assignee; the other services learn it (`case.assigned`).
+    The handles, as the case shows them."""
+    session.execute(queries.INSERT_ASSIGNEES, [{
+        "case_id": case_id, "user_id": caller.user_id, "username": caller.username, "position": 0,
+        "opened_at": opened_at, "assigned_at": opened_at}])
+    events.publish(session, events.CASE_ASSIGNED, events.CaseAssigned(
+        case_id=case_id, assignees=[caller.user_id], assigned_at=opened_at), about=case_id)
+    return [caller.username]
+
+
+def usernames(session: Session, case_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Each case's assignees' handles, in the order assigned (a case without any maps to none)."""
+    return {case_id: [row.username for row in rows] for case_id, rows in queries.assignees_of(session, case_ids).items()}
+
+
+def set_assignees(
+    *, session: Session, audit: AuditTrail, case_id: str, wanted: list[str], caller: domain.Caller,
+) -> CaseSummary:
+    """Give a case to these caseworkers (handles, in order; each an enabled caseworker of the staff directory),
+    in place of those who hold it. Asked by one of them or a supervisor. Those who stay keep when they were first
+    assigned; the same list again changes nothing."""
+    case = get_or_raise(session, Case, case_id, NotFound("There is no case with this id.", code="case-not-found"),
+                        lock=True)
+    held = {row.user_id: row for row in session.execute(
+        select(CaseAssignee).where(CaseAssignee.case_id == case.id).order_by(CaseAssignee.position)).scalars()}
+    domain.may_assign(caller, held)
+    if case.status == domain.ERASED:
+        raise Conflict("This case was erased; there is nothing left to assign.", code="case-erased")
+    directory = queries.staff_by_username(session, wanted)
+    if refused := domain.unassignable(wanted, directory):
+        raise Invalid("A case is assigned only to enabled caseworkers: these usernames are not such (or not known "
+                      "yet).", code="not-an-enabled-caseworker", usernames=refused)
+    user_ids = [directory[name].user_id for name in wanted]
+    if user_ids != list(held):
+        now = datetime.now(UTC)
+        session.execute(delete(CaseAssignee).where(CaseAssignee.case_id == case.id))
+        session.execute(queries.INSERT_ASSIGNEES, [{
+            "case_id": case.id, "user_id": user_id, "username": name, "position": position,
+            "opened_at": case.opened_at, "assigned_at": held[user_id].assigned_at if user_id in held else now,
+        } for position, (user_id, name) in enumerate(zip(user_ids, wanted, strict=True))])
+        queries.add_timeline_entry(session, case.id, now, "case.assigned", {"assignees": wanted})  # staff handles
+        events.publish(session, events.CASE_ASSIGNED, events.CaseAssigned(
+            case_id=case.id, assignees=user_ids, assigned_at=now), about=case.id)
+        audit.record(session, actor=caller.user_id, action="case.assign", target_id=case.id)
+        log.info("case assigned", case_id=case.id, assignees=len(user_ids))
+    return CaseSummary(id=case.id, reference=case.reference, status=case.status, country=case.country,
+                       opened_at=case.opened_at, closed_at=case.closed_at,
+                       assignees=usernames(session, [case.id]).get(case.id, []))
+
+
+# ---- the staff directory ----------------------------------------------------------------------------------------
+
+def record_staff(
+    session: Session, *, user_id: str, username: str, roles: list[str], partner_id: str | None, enabled: bool | None,
+    occurred_at: datetime,
+) -> None:
+    """Keep what one of the gateway's staff events says of an account, unless what is kept is newer (events may
+    come late, or out of order). `enabled` None: the event says nothing of it (a change of roles)."""
+    queries.upsert_staff(session, {
+        "user_id": user_id, "username": username, "roles": sorted(set(roles)), "partner_id": partner_id,
+        "profile_at": occurred_at,
+        "enabled": True if enabled is None else enabled,  # until an event says otherwise: accounts start enabled
+        "enabled_at": NEVER if enabled is None else occurred_at,
+    })
