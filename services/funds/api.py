@@ -3,24 +3,27 @@
 Every POST runs through the kit's idempotency (required on the two that create or move money for a person:
 requesting aid and paying it; honoured on every other POST that sends an Idempotency-Key), which runs it as one
 unit of `runtime.uow`: the change, its event, its audit entry and the stored response commit together. Reads go
-through a `ReadSession`, except the audited read of one disbursement, a unit of work too.
+through a read-only session, except the audited read of one disbursement, a unit of work too, and a caseworker's list
+with an `Access-Reason` (a break-glass opening of a case not assigned to them writes its audit entry).
+
+A caseworker acts only on the cases assigned to them (need-to-know, decided in the use cases): another case is 403
+`need-to-know` unless the request states why in an `Access-Reason` header. Finance works every disbursement.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
 from kit.auth import Principal, require_roles
-from kit.errors import Refused
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.pagination import Page
-from kit.service import ReadSession, RuntimeDep
+from kit.service import ReadSession, Runtime, RuntimeDep
 from services.funds import domain, reports, service
 from services.funds.models import (
     CostEstimatePublic,
@@ -39,6 +42,10 @@ Finance = Annotated[Principal, Depends(require_roles("finance"))]
 Staff = Annotated[Principal, Depends(require_roles("caseworker", "finance"))]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Format = Literal["json", "csv"]
+AccessReason = Annotated[str | None, Header(
+    alias="Access-Reason", description="Why a caseworker opens a case not assigned to them (at least 10 characters): "
+                                      "break-glass, recorded in the audit trail.")]
+T = TypeVar("T")
 # In the OpenAPI document: these POSTs need an Idempotency-Key (400 without one).
 NEEDS_KEY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": True,
                              "schema": {"type": "string", "maxLength": 200}}]}
@@ -85,9 +92,10 @@ async def get_grant(grant_id: uuid.UUID, session: ReadSession, principal: Financ
 @router.post("/disbursements", status_code=201, response_model=DisbursementPublic,
              openapi_extra=NEEDS_KEY)
 async def request_disbursement(request: Request, body: DisbursementCreate, runtime: RuntimeDep,
-                               principal: Staff) -> Response:
+                               principal: Staff, access_reason: AccessReason = None) -> Response:
     def action(session: Session) -> DisbursementPublic:
-        created = service.request_disbursement(session=session, runtime=runtime, body=body, actor=principal.sub)
+        created = service.request_disbursement(session=session, runtime=runtime, body=body, principal=principal,
+                                               access_reason=access_reason)
         return service.public_view(session, created)
 
     return await _once(request, runtime, principal, action, status=201, required=True, case_id=str(body.case_id))
@@ -95,20 +103,33 @@ async def request_disbursement(request: Request, body: DisbursementCreate, runti
 
 @router.get("/disbursements", response_model=Page[DisbursementPublic])
 async def list_disbursements(
-    session: ReadSession, principal: Staff,
+    runtime: RuntimeDep, principal: Staff,
     status: domain.StatusName | None = None,
     case_id: uuid.UUID | None = None, grant_id: uuid.UUID | None = None, limit: Limit = 50, cursor: str | None = None,
+    access_reason: AccessReason = None,
 ) -> Page[DisbursementPublic]:
-    if "finance" not in principal.roles and case_id is None:
-        raise Refused("Caseworkers list the disbursements of one case: pass its case_id.", code="forbidden")
-    return service.list_disbursements(session=session, status=status, case_id=str(case_id) if case_id else None,
-                                      grant_id=str(grant_id) if grant_id else None, limit=limit, cursor=cursor)
+    """Every disbursement for finance; for a caseworker, those of one case (`case_id`) they may act on."""
+    return await _reading(runtime, access_reason, lambda session: service.list_disbursements(
+        session=session, runtime=runtime, principal=principal, status=status,
+        case_id=str(case_id) if case_id else None, grant_id=str(grant_id) if grant_id else None, limit=limit,
+        cursor=cursor, access_reason=access_reason))
 
 
 @router.get("/disbursements/{disbursement_id}", response_model=DisbursementDetail)
-async def read_disbursement(disbursement_id: uuid.UUID, runtime: RuntimeDep, principal: Staff) -> DisbursementDetail:
+async def read_disbursement(disbursement_id: uuid.UUID, runtime: RuntimeDep, principal: Staff,
+                            access_reason: AccessReason = None) -> DisbursementDetail:
     return await runtime.uow.run(lambda session: service.read_disbursement(  # audited: its entry commits with it
-        session=session, runtime=runtime, disbursement_id=str(disbursement_id), principal=principal))
+        session=session, runtime=runtime, disbursement_id=str(disbursement_id), principal=principal,
+        access_reason=access_reason))
+
+
+async def _reading(runtime: Runtime, access_reason: str | None, use_case: Callable[[Session], T]) -> T:
+    """A read on a read-only session; with an Access-Reason, a unit of work, as the break-glass it may be writes its
+    audit entry."""
+    if access_reason is None:
+        with runtime.uow.read() as session:
+            return use_case(session)
+    return await runtime.uow.run(use_case)
 
 
 def _transition(name: str, use_case: Callable[..., Any], summary: str) -> None:
@@ -159,7 +180,7 @@ async def request_from_estimate(referral_id: uuid.UUID, request: Request, body: 
                                 principal: Finance) -> Response:
     def action(session: Session) -> DisbursementPublic:
         created = service.request_from_estimate(session=session, runtime=runtime, referral_id=str(referral_id), body=body,
-                                                actor=principal.sub)
+                                                principal=principal)
         return service.public_view(session, created)
 
     return await _once(request, runtime, principal, action, status=201, required=True,

@@ -1,8 +1,9 @@
-"""The rules of money, with no I/O: the disbursement state machine, four-eyes, what an approval needs, how the
-ledger's accounts move, and which report cells are too small to show."""
+"""The rules of money, with no I/O: the disbursement state machine, four-eyes, what an approval needs, who may act
+on a case's aid (need-to-know), how the ledger's accounts move, and which report cells are too small to show."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -99,6 +100,42 @@ def check_approval(*, grant: GrantTerms, category: str, amount_minor: int, curre
         raise Conflict(f"Grant {grant.code} has {format_amount(available_minor, currency)} {currency} available, "
                        f"less than the {format_amount(amount_minor, currency)} {currency} asked for.",
                        code="grant-funds-short")
+
+
+# ---- need-to-know ----------------------------------------------------------------------------------------------
+
+# A stated reason opens a case not assigned to the caller (break-glass, SPEC §4) when it is at least this long.
+MIN_ACCESS_REASON = 10
+
+
+class CaseAccess(StrEnum):
+    """Why someone may show or change the aid of a case."""
+
+    FINANCE = "finance"          # finance staff work every disbursement
+    ASSIGNED = "assigned"        # a caseworker among the case's assignees
+    BREAK_GLASS = "break-glass"  # a caseworker who is not, but stated why: the use case audits `case.break_glass`
+
+
+class NeedToKnow(Refused):
+    """A caseworker acting on a case not assigned to them, without a stated reason (403 `need-to-know`)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"This case is not assigned to you. To open it anyway, say why in the Access-Reason header "
+                         f"(at least {MIN_ACCESS_REASON} characters); the opening is recorded in the audit trail.",
+                         code="need-to-know")
+
+
+def case_access(*, user: str, roles: Collection[str], assignees: Collection[str], reason: str | None) -> CaseAccess:
+    """May `user` request aid for a case, or see its disbursements? Finance always; anyone else (a caseworker) when
+    among the `assignees` (intake's newest case.assigned; empty while none has reached funds, so nobody is
+    assigned yet) or with a stated reason. NeedToKnow when not."""
+    if "finance" in roles:
+        return CaseAccess.FINANCE
+    if user in assignees:
+        return CaseAccess.ASSIGNED
+    if reason is not None and len(reason.strip()) >= MIN_ACCESS_REASON:
+        return CaseAccess.BREAK_GLASS
+    raise NeedToKnow()
 
 
 # ---- the ledger ------------------------------------------------------------------------------------------------

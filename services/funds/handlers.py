@@ -1,9 +1,10 @@
-"""What funds consumes: intake's case events and referrals' completed referrals. Each consumer reads its own copy of
-the payload and calls one use case of `projections`, inside the kit's inbox transaction (it must not commit)."""
+"""What funds consumes: intake's case events (assignments too) and referrals' completed referrals. Each consumer
+reads its own copy of the payload and calls one use case of `projections`, inside the kit's inbox transaction (it must
+not commit)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ log = logs.get("funds.handlers")
 CASE_OPENED = "rehab.intake.case.opened"
 CASE_CLOSED = "rehab.intake.case.closed"
 CASE_ERASED = "rehab.intake.case.erased"
+CASE_ASSIGNED = "rehab.intake.case.assigned"
 REFERRAL_COMPLETED = "rehab.referrals.referral.completed"
 
 
@@ -30,6 +32,14 @@ class CaseOpened(BaseModel):
 
 class CaseEnded(BaseModel):
     case_id: str
+
+
+class CaseAssigned(BaseModel):
+    """Intake's case.assigned (on creation and on every reassignment): the assignees' user ids."""
+
+    case_id: str
+    assignees: list[str]
+    assigned_at: datetime | None = None
 
 
 class CostEstimateData(BaseModel):
@@ -53,6 +63,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
             CASE_OPENED: case_opened,
             CASE_CLOSED: case_closed,
             CASE_ERASED: partial(case_erased, runtime),
+            CASE_ASSIGNED: case_assigned,
         }),
         Subscription(producer="referrals", durable="funds-referrals", handlers={
             REFERRAL_COMPLETED: referral_completed,
@@ -73,6 +84,13 @@ def case_closed(session: Session, event: Envelope) -> None:
 def case_erased(runtime: Runtime, session: Session, event: Envelope) -> None:
     data = CaseEnded.model_validate(event.data)
     projections.erase_case(session=session, runtime=runtime, case_id=data.case_id)
+
+
+def case_assigned(session: Session, event: Envelope) -> None:
+    data = CaseAssigned.model_validate(event.data)
+    at = data.assigned_at or event.time
+    projections.assign_case(session=session, case_id=data.case_id, assignees=data.assignees,
+                            assigned_at=(at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC))
 
 
 def referral_completed(session: Session, event: Envelope) -> None:

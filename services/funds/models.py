@@ -182,6 +182,25 @@ class CaseView(FundsTable, table=True):
     updated_at: datetime = _when()
 
 
+class CaseAssignment(FundsTable, table=True):
+    """When the assignment of a case that funds keeps was made (intake's newest case.assigned): an older one arriving
+    later is ignored. Its assignees are the `case_assignees` rows. Staff user ids only, no personal data."""
+
+    __tablename__ = "case_assignments"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    assigned_at: datetime = _when()
+
+
+class CaseAssignee(FundsTable, table=True):
+    """One caseworker a case is assigned to: who may request aid for it and see its disbursements (need-to-know)."""
+
+    __tablename__ = "case_assignees"
+
+    case_id: str = Field(foreign_key="case_assignments.case_id", primary_key=True, max_length=36)
+    user_id: str = Field(primary_key=True, max_length=200)
+
+
 class CostEstimate(FundsTable, table=True):
     """A completed referral's cost estimate, learned from referrals' events; open until a disbursement claims it."""
 

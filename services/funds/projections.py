@@ -1,5 +1,6 @@
 """What funds keeps from other services' events: the cases intake opens, closes and erases (to refuse aid for a
-closed or erased case, and to crypto-shred payees on erasure), and the cost estimates of referrals completed.
+closed or erased case, and to crypto-shred payees on erasure), who each case is assigned to (need-to-know), and the
+cost estimates of referrals completed.
 
 Use cases like the staff ones (functions of a session, in the caller's transaction, never committing), run by the
 consumers in `handlers` inside the kit's inbox transaction. Each tolerates events that arrive out of order or name
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
 from kit.db import scrub_after_commit
 from kit.service import Runtime
 from services.funds import domain, money, queries
-from services.funds.models import CaseKey, CostEstimate, Disbursement
+from services.funds.models import CaseAssignee, CaseAssignment, CaseKey, CostEstimate, Disbursement, utc
 
 # ---- cases -----------------------------------------------------------------------------------------------------
 
@@ -26,6 +27,25 @@ def advance_case(*, session: Session, case_id: str, status: str, reference: str 
     reference unless it has none yet (queries.cases)."""
     queries.cases.upsert(session, {"case_id": case_id, "status": status, "reference": reference,
                                    "updated_at": datetime.now(UTC)})
+
+
+def assign_case(*, session: Session, case_id: str, assignees: list[str], assigned_at: datetime) -> bool:
+    """Intake (re)assigned a case: its assignees become these, unless the assignment kept is a later one (an older
+    case.assigned arriving late changes nothing). True when applied. Kept through erasure: the sums of an erased
+    case's disbursements stay its caseworkers' to see."""
+    # The case's row first (created if new, without a race), then locked: assignments of one case apply in turn.
+    queries.insert_if_absent(session, CaseAssignment, {"case_id": case_id, "assigned_at": assigned_at},
+                             key=["case_id"])
+    kept = session.execute(select(CaseAssignment).where(CaseAssignment.case_id == case_id).with_for_update()
+                           .execution_options(populate_existing=True)).scalars().one()
+    if assigned_at < utc(kept.assigned_at):
+        return False
+    kept.assigned_at = assigned_at
+    session.execute(delete(CaseAssignee).where(CaseAssignee.case_id == case_id))
+    users = sorted(set(assignees))
+    if users:
+        session.execute(insert(CaseAssignee), [{"case_id": case_id, "user_id": user} for user in users])
+    return True
 
 
 def erase_case(*, session: Session, runtime: Runtime, case_id: str) -> None:

@@ -4,6 +4,10 @@ Each one changes rows, moves money through the ledger, writes its event to the o
 the caller's transaction, and does not commit: the route's unit of work commits (the kit's idempotency runs every
 POST in one transaction together with the stored response, so a retried request can never act twice).
 
+A caseworker requests aid for, and sees the disbursements of, only the cases assigned to them (need-to-know:
+`domain.case_access` decides, `need_to_know` below applies it; another case only with a stated reason, a break-glass
+opening audited as `case.break_glass`). Finance works every disbursement.
+
 Locks, in the one order every use case takes them, so that two transactions never wait on each other in a circle:
 the case (shared, while aid is requested) → the grant → the disbursement → ledger accounts → the audit chain (last).
 """
@@ -20,12 +24,13 @@ from sqlmodel import Session
 from kit import crypto
 from kit.auth import Principal
 from kit.db import get_or_raise
-from kit.errors import Conflict, Invalid, NotFound
+from kit.errors import Conflict, Invalid, NotFound, Refused
 from kit.pagination import Page, keyset_page
 from kit.service import Runtime
 from services.funds import domain, events, ledger, money, queries
-from services.funds.domain import Account, Move, Status
+from services.funds.domain import Account, CaseAccess, Move, Status
 from services.funds.models import (
+    CaseAssignee,
     CaseKey,
     CaseView,
     CostEstimate,
@@ -94,9 +99,11 @@ def grant_public(session: Session, grant: Grant) -> GrantPublic:
 # ---- asking for aid --------------------------------------------------------------------------------------------
 
 
-def request_disbursement(*, session: Session, runtime: Runtime, body: DisbursementCreate, actor: str) -> Disbursement:
+def request_disbursement(*, session: Session, runtime: Runtime, body: DisbursementCreate, principal: Principal,
+                         access_reason: str | None = None) -> Disbursement:
     """Ask for aid for a case from a grant; nothing is committed from the grant until approval."""
-    case_id, grant_id = str(body.case_id), str(body.grant_id)
+    case_id, grant_id, actor = str(body.case_id), str(body.grant_id), principal.sub
+    need_to_know(session, runtime, case_id=case_id, principal=principal, access_reason=access_reason)
     grant = session.get(Grant, grant_id)
     if grant is None:
         raise Conflict("There is no such grant.", code="grant-unknown")
@@ -141,7 +148,7 @@ def list_open_estimates(*, session: Session, limit: int, cursor: str | None) -> 
 
 
 def request_from_estimate(*, session: Session, runtime: Runtime, referral_id: str, body: EstimateRequest,
-                          actor: str) -> Disbursement:
+                          principal: Principal) -> Disbursement:
     """Ask for aid in one step from an open cost estimate: its case, category and amount become the request's."""
     estimate = get_or_raise(session, CostEstimate, referral_id,
                             NotFound("There is no cost estimate for this referral.", code="not-found"))
@@ -155,7 +162,7 @@ def request_from_estimate(*, session: Session, runtime: Runtime, referral_id: st
         amount=money.format_amount(estimate.amount_minor, estimate.currency), currency=estimate.currency,
         purpose=body.purpose, referral_id=estimate.referral_id, payee=body.payee,
     )
-    return request_disbursement(session=session, runtime=runtime, body=request, actor=actor)
+    return request_disbursement(session=session, runtime=runtime, body=request, principal=principal)
 
 
 # ---- deciding and paying ---------------------------------------------------------------------------------------
@@ -234,10 +241,11 @@ def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str
 # ---- reading ---------------------------------------------------------------------------------------------------
 
 
-def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str,
-                      principal: Principal) -> DisbursementDetail:
+def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str, principal: Principal,
+                      access_reason: str | None = None) -> DisbursementDetail:
     """One disbursement with its purpose, and its payee for finance only; the read is audited."""
     disbursement = get_or_raise(session, Disbursement, disbursement_id, _no_disbursement())
+    need_to_know(session, runtime, case_id=disbursement.case_id, principal=principal, access_reason=access_reason)
     data_key = _case_key(session, runtime, disbursement.case_id, create=False)
     purpose = payee = None
     if data_key is not None and disbursement.purpose_sealed is not None:
@@ -265,9 +273,15 @@ def case_of(session: Session, *, disbursement_id: str | None = None, referral_id
     return session.execute(select(CostEstimate.case_id).where(CostEstimate.referral_id == referral_id)).scalar()
 
 
-def list_disbursements(*, session: Session, status: str | None, case_id: str | None, grant_id: str | None,
-                       limit: int, cursor: str | None) -> Page[DisbursementPublic]:
-    """Disbursements, newest first, without personal details."""
+def list_disbursements(*, session: Session, runtime: Runtime, principal: Principal, status: str | None,
+                       case_id: str | None, grant_id: str | None, limit: int, cursor: str | None,
+                       access_reason: str | None = None) -> Page[DisbursementPublic]:
+    """Disbursements, newest first, without personal details: all of them for finance, a caseworker those of one
+    case they may act on."""
+    if "finance" not in principal.roles:
+        if case_id is None:
+            raise Refused("Caseworkers list the disbursements of one case: pass its case_id.", code="forbidden")
+        need_to_know(session, runtime, case_id=case_id, principal=principal, access_reason=access_reason)
     query = select(Disbursement)
     for column, wanted in ((Disbursement.status, status), (Disbursement.case_id, case_id),
                            (Disbursement.grant_id, grant_id)):
@@ -281,6 +295,19 @@ def list_disbursements(*, session: Session, status: str | None, case_id: str | N
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
+
+
+def need_to_know(session: Session, runtime: Runtime, *, case_id: str, principal: Principal,
+                 access_reason: str | None) -> None:
+    """May the caller act on this case's aid (domain.case_access)? A caseworker's break-glass opening is audited as
+    `case.break_glass` about the case (the reason itself is not stored here: it is free text that may describe the
+    person, and intake keeps reasons encrypted with the case); it commits with what the caller then does, or not at
+    all when that is refused. NeedToKnow (403) when not."""
+    assignees = frozenset(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id))
+                          .scalars())
+    access = domain.case_access(user=principal.sub, roles=principal.roles, assignees=assignees, reason=access_reason)
+    if access is CaseAccess.BREAK_GLASS:
+        runtime.audit.record(session, actor=principal.sub, action="case.break_glass", target_id=case_id)
 
 
 def _code_taken(code: str) -> Conflict:

@@ -11,17 +11,23 @@ and one leaked list would tie a clinic's patients to our case records. The refer
 Which partner is calling comes only from the verified token (`partner_id`), never from the request; a referral
 addressed to another partner is answered exactly like one that does not exist (404).
 
+A caseworker acts only on the cases assigned to them (need-to-know, decided in the use cases): another case is 403
+`need-to-know` unless the request states why in an `Access-Reason` header, a break-glass opening the use case audits.
+
 Routes that write (audited reads too) run their use case through `runtime.uow` (kit.db.UnitOfWork), the partner's
-through `partner.run` (which audits a refused attempt); the others read through a `ReadSession`. Use cases raise
+through `partner.run` (which audits a refused attempt); the others read through a read-only session (the list of a
+case's referrals too, unless it carries an Access-Reason: a break-glass opening writes its audit entry). Use cases raise
 domain errors (kit.errors), which kit.problems answers: no route translates them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
+from sqlmodel import Session
 
 from kit.auth import Principal, require_partner, require_roles
 from kit.pagination import Page
@@ -52,6 +58,10 @@ DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "caseworke
 Caseworker = Annotated[Principal, Depends(require_roles("caseworker"))]
 PartnerClient = Annotated[Principal, Depends(require_partner)]
 Limit = Annotated[int, Query(ge=1, le=200)]
+AccessReason = Annotated[str | None, Header(
+    alias="Access-Reason", description="Why a caseworker opens a case not assigned to them (at least 10 characters): "
+                                      "break-glass, recorded in the audit trail.")]
+T = TypeVar("T")
 
 
 # ---- the partner directory -----------------------------------------------------------------------------------
@@ -97,11 +107,13 @@ async def update_partner(
 
 
 @router.post("/referrals", status_code=201, response_model=ReferralPublic)
-async def send_referral(request: Request, body: ReferralCreate, runtime: RuntimeDep, principal: Caseworker) -> Response:
+async def send_referral(request: Request, body: ReferralCreate, runtime: RuntimeDep, principal: Caseworker,
+                        access_reason: AccessReason = None) -> Response:
     """Send a referral (status `sent`). With an `Idempotency-Key` header, a retry gets the first answer again."""
 
     def send(session):  # noqa: ANN001, ANN202
-        view = staff.send_referral(session=session, runtime=runtime, referral_in=body, actor=principal.sub)
+        view = staff.send_referral(session=session, runtime=runtime, referral_in=body, actor=principal.sub,
+                                   access_reason=access_reason)
         return 201, _staff(view)
 
     # Linked to the case, a refusal too: the fingerprint is computed over the packet, and erasing the case
@@ -112,31 +124,42 @@ async def send_referral(request: Request, body: ReferralCreate, runtime: Runtime
 
 @router.get("/referrals", response_model=Page[ReferralPublic])
 async def list_referrals(
-    session: ReadSession, runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None,
-    status: Status | None = None, overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None,
+    runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None, status: Status | None = None,
+    overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None, access_reason: AccessReason = None,
 ) -> Page[ReferralPublic]:
-    views, next_cursor = staff.list_referrals(session=session, runtime=runtime, case_id=case_id, status=status,
-                                              overdue=overdue, limit=limit, cursor=cursor)
+    """The referrals of one case, or without `case_id` those of every case assigned to the caller."""
+    views, next_cursor = await _reading(runtime, access_reason, lambda session: staff.list_referrals(
+        session=session, runtime=runtime, case_id=case_id, status=status, overdue=overdue, limit=limit,
+        cursor=cursor, actor=principal.sub, access_reason=access_reason))
     return Page[ReferralPublic](items=[_staff(v) for v in views], next_cursor=next_cursor)
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralDetail)
 async def read_referral(
-    referral_id: str, runtime: RuntimeDep, principal: Caseworker,
+    referral_id: str, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
 ) -> ReferralDetail:
     read = await runtime.uow.run(lambda session: staff.read_referral(
-        session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub))
+        session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub, access_reason=access_reason))
     return ReferralDetail(**_staff(read).model_dump(), packet=read.packet, decline_reason=read.decline_reason,
                           outcome=read.outcome)
 
 
 @router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic)
 async def cancel_referral(
-    referral_id: str, runtime: RuntimeDep, principal: Caseworker,
+    referral_id: str, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
 ) -> ReferralPublic:
     view = await runtime.uow.run(lambda session: staff.cancel_referral(
-        session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub))
+        session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub, access_reason=access_reason))
     return _staff(view)
+
+
+async def _reading(runtime: Runtime, access_reason: str | None, use_case: Callable[[Session], T]) -> T:
+    """A read on a read-only session; with an Access-Reason, a unit of work, as the break-glass it may be writes its
+    audit entry."""
+    if access_reason is None:
+        with runtime.uow.read() as session:
+            return use_case(session)
+    return await runtime.uow.run(use_case)
 
 
 # ---- referrals, for the partner they are addressed to -------------------------------------------------------

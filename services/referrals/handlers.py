@@ -1,9 +1,10 @@
-"""What referrals consumes: intake's case events, into the local `cases` projection (no call to intake, ever).
+"""What referrals consumes: intake's case events, into the local `cases` projection and the cases' assignees (no call
+to intake, ever).
 
 Each handler parses its payload and calls one use case of `projections` inside the consumer's inbox transaction
 (kit.bus); none commits. Those are tolerant of order: any event may come first for a case, a case's status only
-moves forward, and an older consent arriving after a newer one is ignored. Intake may add fields to its payloads;
-we read only these.
+moves forward, and an older consent or assignment arriving after a newer one is ignored. Intake may add fields to its
+payloads; we read only these.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ CASE_OPENED = "rehab.intake.case.opened"
 CASE_CLOSED = "rehab.intake.case.closed"
 CASE_ERASED = "rehab.intake.case.erased"
 CONSENT_CHANGED = "rehab.intake.consent.changed"
+CASE_ASSIGNED = "rehab.intake.case.assigned"
+
+
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 class CaseEvent(BaseModel):
@@ -49,8 +55,20 @@ class ConsentChanged(BaseModel):
     recorded_at: datetime | None = None
 
     def recorded(self, fallback: datetime) -> datetime:
-        at = self.recorded_at or fallback
-        return at if at.tzinfo else at.replace(tzinfo=UTC)
+        return _utc(self.recorded_at or fallback)
+
+
+class CaseAssigned(BaseModel):
+    """Our copy of intake's case.assigned (on creation and on every reassignment): the assignees' user ids."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    case_id: str
+    assignees: list[str]
+    assigned_at: datetime | None = None
+
+    def at(self, fallback: datetime) -> datetime:
+        return _utc(self.assigned_at or fallback)
 
 
 def case_opened(session: Session, envelope: Envelope) -> None:
@@ -76,10 +94,17 @@ def consent_changed(session: Session, envelope: Envelope, *, audit: AuditTrail) 
     )
 
 
+def case_assigned(session: Session, envelope: Envelope) -> None:
+    event = CaseAssigned.model_validate(envelope.data)
+    projections.assign_case(session, case_id=event.case_id, assignees=event.assignees,
+                            assigned_at=event.at(envelope.time))
+
+
 def subscriptions(runtime: Runtime) -> list[Subscription]:
     return [Subscription(producer="intake", durable="referrals-intake", handlers={
         CASE_OPENED: case_opened,
         CASE_CLOSED: case_closed,
         CASE_ERASED: partial(case_erased, audit=runtime.audit, answers=runtime.idempotency),
         CONSENT_CHANGED: partial(consent_changed, audit=runtime.audit),
+        CASE_ASSIGNED: case_assigned,
     })]

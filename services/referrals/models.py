@@ -179,6 +179,27 @@ class KnownCase(ReferralsTable, table=True):
         )
 
 
+class CaseAssignment(ReferralsTable, table=True):
+    """When the assignment of a case that referrals keeps was made (intake's newest case.assigned): an older one
+    arriving later is ignored. Its assignees are the `case_assignees` rows. Staff user ids only, no personal data."""
+
+    __tablename__ = "case_assignments"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    assigned_at: datetime
+
+
+class CaseAssignee(ReferralsTable, table=True):
+    """One caseworker a case is assigned to: need-to-know (SPEC §4), and a caseworker's own referrals."""
+
+    __tablename__ = "case_assignees"
+    __table_args__ = (Index("ix_case_assignees_user_case", "user_id", "case_id"),)
+
+    case_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("case_assignments.case_id", ondelete="CASCADE"), primary_key=True))
+    user_id: str = Field(primary_key=True, max_length=200)
+
+
 # ---- referrals ------------------------------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
-"""The reads several of referrals' use cases share: a referral with what is known of its case, newest first, and
-the overdue count. Statements only; what to do with the rows is the use cases' (staff, partner, projections)."""
+"""The reads several of referrals' use cases share: a referral with what is known of its case, newest first, the
+overdue count, and who a case is assigned to. Statements only; what to do with the rows is the use cases' (staff,
+partner, projections)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlmodel import Session, func, select
 
 from kit.pagination import keyset_page
 from services.referrals.domain import Status
-from services.referrals.models import KnownCase, Referral
+from services.referrals.models import CaseAssignee, KnownCase, Referral
 
 # Newest first: the order of every list of referrals, and of the index on (…, created_at) behind each filter.
 NEWEST = (Referral.created_at, Referral.id)
@@ -35,3 +36,14 @@ def overdue(now: datetime, after: timedelta) -> ColumnElement[bool]:
 
 def count_overdue(session: Session, *, now: datetime, after: timedelta) -> int:
     return session.exec(select(func.count()).select_from(Referral).where(overdue(now, after))).one()
+
+
+def assignees(session: Session, case_id: str) -> frozenset[str]:
+    """The user ids a case is assigned to, as intake's newest case.assigned said; empty while none has come."""
+    return frozenset(session.exec(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id)).all())
+
+
+def assigned_to(user_id: str) -> ColumnElement[bool]:
+    """A referral of one of the cases assigned to `user_id` (one index range of `case_assignees`)."""
+    return Referral.case_id.in_(select(CaseAssignee.case_id).where(  # type: ignore[attr-defined]
+        CaseAssignee.user_id == user_id))

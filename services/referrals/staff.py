@@ -1,7 +1,9 @@
 """Referrals' use cases for staff: admins keep the partner directory, caseworkers send, list, read and cancel
-referrals. Each is a function of a session that changes rows and writes its events and audit entries in the
-caller's transaction, and never commits (the route runs it as a unit of `runtime.uow`, or reads through a
-`ReadSession`). What is refused is raised as a domain error (kit.errors), answered by kit.problems.
+referrals of the cases assigned to them (need-to-know: another case only with a stated reason, a break-glass opening
+audited as `case.break_glass`; `domain.caseworker_access` decides, `need_to_know` below applies it). Each is a
+function of a session that changes rows and writes its events and audit entries in the caller's transaction, and
+never commits (the route runs it as a unit of `runtime.uow`, or reads through a read-only session). What is refused
+is raised as a domain error (kit.errors), answered by kit.problems.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from kit.errors import Conflict, NotFound
 from kit.pagination import keyset_page
 from kit.service import Runtime
 from services.referrals import domain, lifecycle, metrics, queries, vault
-from services.referrals.domain import Action, Status
+from services.referrals.domain import Action, CaseAccess, Status
 from services.referrals.lifecycle import now_utc, overdue_after
 from services.referrals.models import (
     KnownCase,
@@ -123,8 +125,20 @@ class StaffRead(StaffView):
     outcome: str | None
 
 
-def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCreate, actor: str) -> StaffView:
-    """Send a case to a partner with a packet, if the case and its consent allow it."""
+def need_to_know(session: Session, audit: AuditTrail, *, case_id: str, actor: str, access_reason: str | None) -> None:
+    """Need-to-know: caseworker `actor` may act on the case if it is assigned to them, or, with a stated reason, by
+    break-glass, audited as `case.break_glass` about the case (the reason itself is not stored here: it is free text
+    that may describe the person, and intake keeps reasons encrypted with the case); else NeedToKnow (403). The entry
+    commits with what the caller then does, or not at all when that is refused."""
+    access = domain.caseworker_access(actor, queries.assignees(session, case_id), access_reason)
+    if access is CaseAccess.BREAK_GLASS:
+        audit.record(session, actor=actor, action="case.break_glass", target_id=case_id)
+
+
+def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCreate, actor: str,
+                  access_reason: str | None = None) -> StaffView:
+    """Send a case to a partner with a packet, if the caseworker may act on the case and its consent allows it."""
+    need_to_know(session, runtime.audit, case_id=referral_in.case_id, actor=actor, access_reason=access_reason)
     partner = get_or_raise(session, Partner, referral_in.partner_id, no_partner())
     if not partner.active:
         raise Conflict("This partner takes no new referrals (inactive in the directory).", code="partner-inactive")
@@ -154,13 +168,17 @@ def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCr
 
 def list_referrals(
     *, session: Session, runtime: Runtime, case_id: str | None, status: Status | None, overdue: bool | None,
-    limit: int, cursor: str | None,
+    limit: int, cursor: str | None, actor: str, access_reason: str | None = None,
 ) -> tuple[list[StaffView], str | None]:
-    """Referrals, newest first, by case, state and overdue; refreshes the overdue gauge on the way."""
+    """Referrals, newest first, by state and overdue: of one case the caseworker may act on, or else of every case
+    assigned to them. Refreshes the overdue gauge on the way."""
     now, after = now_utc(), overdue_after(runtime)
     query = queries.with_case()
     if case_id:
+        need_to_know(session, runtime.audit, case_id=case_id, actor=actor, access_reason=access_reason)
         query = query.where(Referral.case_id == case_id)
+    else:
+        query = query.where(queries.assigned_to(actor))
     if status:
         query = query.where(Referral.status == status)
     if overdue is not None:
@@ -171,12 +189,15 @@ def list_referrals(
     return [_staff_view(referral, case, now, after) for referral, case in rows], next_cursor
 
 
-def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str) -> StaffRead:
-    """One referral with its packet and the partner's replies, opened for a caseworker; the read is audited."""
+def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str,
+                  access_reason: str | None = None) -> StaffRead:
+    """One referral with its packet and the partner's replies, opened for a caseworker who may act on its case; the
+    read is audited."""
     row = session.execute(queries.with_case().where(Referral.id == referral_id)).first()
     if row is None:
         raise no_referral()
     referral, case = row
+    need_to_know(session, runtime.audit, case_id=referral.case_id, actor=actor, access_reason=access_reason)
     now = now_utc()
     packet = lifecycle.reveal(session, runtime, referral, case, now)
     runtime.audit.record(session, actor=actor, action="referral.read", target_id=referral.id)
@@ -188,9 +209,11 @@ def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor
     )
 
 
-def cancel_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str) -> StaffView:
-    """Withdraw a referral the partner has not finished."""
+def cancel_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str,
+                    access_reason: str | None = None) -> StaffView:
+    """Withdraw a referral the partner has not finished, for a caseworker who may act on its case."""
     referral = get_or_raise(session, Referral, referral_id, no_referral(), lock=True)  # the partner may act meanwhile
+    need_to_know(session, runtime.audit, case_id=referral.case_id, actor=actor, access_reason=access_reason)
     new_status = domain.next_status(referral.status, Action.CANCEL)
     now = now_utc()
     lifecycle.move(session, runtime.audit, referral, new_status, actor=actor, audit_action="referral.cancel", now=now)

@@ -8,7 +8,7 @@ import csv
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from kit import db, migrations
-from kit.auth import TokenIssuer
+from kit.auth import Principal, TokenIssuer
 from kit.errors import DomainError
 from kit.events import Envelope
 from kit.problems import as_problem
@@ -38,6 +38,7 @@ from tests.support.apps import bearer, running
 from tests.support.shared import NAME_VARIANTS
 
 NAMES_CSV = NAME_VARIANTS
+CASEWORKER = "caseworker-olga"  # the caseworker every case the desk opens is assigned to, unless told otherwise
 
 
 def person_names() -> list[str]:
@@ -76,7 +77,7 @@ class Desk:
 
     @property
     def caseworker(self) -> dict[str, str]:
-        return self.as_("caseworker", "caseworker-olga")
+        return self.as_("caseworker", CASEWORKER)
 
     # ---- intake's events, applied by funds' own handlers ---------------------------------------------------
 
@@ -100,11 +101,18 @@ class Desk:
             await nc.close()
         return event
 
-    def open_case(self) -> str:
+    def open_case(self, *, assignees: tuple[str, ...] = (CASEWORKER,)) -> str:
+        """A case as intake announces it: opened, and assigned to `assignees` (unless empty)."""
         case_id = str(uuid.uuid4())
         self.deliver(handlers.CASE_OPENED, {"case_id": case_id, "reference": f"BY-2026-{uuid.uuid4().int % 99999:05d}",
                                             "country": "LT", "opened_at": "2026-01-05T10:00:00Z"})
+        if assignees:
+            self.assign(case_id, *assignees)
         return case_id
+
+    def assign(self, case_id: str, *assignees: str, assigned_at: datetime | None = None) -> None:
+        """Intake's case.assigned: the case's assignees are now these (user ids, as tokens carry them in `sub`)."""
+        self.deliver(handlers.CASE_ASSIGNED, assignment(case_id, *assignees, assigned_at=assigned_at))
 
     def close_case(self, case_id: str) -> None:
         self.deliver(handlers.CASE_CLOSED, {"case_id": case_id, "closed_at": "2026-02-01T10:00:00Z"})
@@ -174,6 +182,12 @@ class Desk:
             return [dict(r) for r in session.execute(select(table)).mappings()]
 
 
+def assignment(case_id: str, *assignees: str, assigned_at: datetime | None = None) -> dict[str, Any]:
+    """The data of intake's case.assigned."""
+    return {"case_id": case_id, "assignees": list(assignees),
+            "assigned_at": (assigned_at or datetime.now(UTC)).isoformat()}
+
+
 async def eventually(check: Callable[[], Any], *, timeout: float = 15.0) -> Any:
     """Poll `check` (sync or async) until it returns something truthy."""
     deadline = time.monotonic() + timeout
@@ -215,12 +229,13 @@ class Books:
             return service.create_grant(session=session, runtime=self.runtime, grant_in=grant_in, actor="finance-anna")
 
     def case(self) -> str:
+        """A case opened and assigned to the caseworker who requests aid here."""
         case_id = str(uuid.uuid4())
-        handler = next(s.handlers[handlers.CASE_OPENED] for s in handlers.subscriptions(self.runtime)
-                       if handlers.CASE_OPENED in s.handlers)
-        with db.transaction(self.runtime.session_factory) as session:
-            handler(session, Envelope.new(source="/test", type=handlers.CASE_OPENED, subject=case_id,
-                                          data={"case_id": case_id, "reference": "BY-2026-00001"}))
+        for subject, data in ((handlers.CASE_OPENED, {"case_id": case_id, "reference": "BY-2026-00001"}),
+                              (handlers.CASE_ASSIGNED, assignment(case_id, CASEWORKER))):
+            handler = next(s.handlers[subject] for s in handlers.subscriptions(self.runtime) if subject in s.handlers)
+            with db.transaction(self.runtime.session_factory) as session:
+                handler(session, Envelope.new(source="/test", type=subject, subject=case_id, data=data))
         return case_id
 
     def request(self, case_id: str, grant: GrantPublic, *, amount: str = "100.00", payee: dict | None = None) -> str:
@@ -228,7 +243,7 @@ class Books:
                                   currency=grant.currency, purpose="medicine", payee=payee)
         with db.transaction(self.runtime.session_factory) as session:
             return service.request_disbursement(session=session, runtime=self.runtime, body=body,
-                                                actor="caseworker-olga").id
+                                                principal=Principal(CASEWORKER, frozenset({"caseworker"}))).id
 
     def act(self, action: str, disbursement_id: str, *, actor: str = "finance-boris") -> str:
         """Run one action; its new status, or the kind of the 4xx problem that refused it."""

@@ -103,7 +103,7 @@ async def test_a_request_needs_string_money_in_the_grants_currency_and_an_idempo
 
 async def test_a_request_is_refused_for_an_unknown_closed_or_erased_case_or_an_unknown_grant(desk):
     grant = await desk.create_grant()
-    unknown = await desk.request(str(uuid.uuid4()), grant)
+    unknown = await desk.request(str(uuid.uuid4()), grant, headers=desk.finance)  # a caseworker: need-to-know, 403
     assert (unknown.status_code, unknown.json()["type"].rsplit("/", 1)[1]) == (409, "case-unknown")
     closed, erased = desk.open_case(), desk.open_case()
     desk.close_case(closed)
@@ -209,7 +209,7 @@ async def test_the_lifecycle_moves_money_through_the_ledger_and_is_announced_and
 
 async def test_the_same_key_and_body_returns_the_first_response_and_creates_once(desk):
     grant = await desk.create_grant()
-    case_id = desk.open_case()
+    case_id = desk.open_case(assignees=("caseworker-olga", "caseworker-ivan"))
     key = "request-1"
     first = await desk.request(case_id, grant, key=key)
     again = await desk.request(case_id, grant, key=key)

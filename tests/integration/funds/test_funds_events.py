@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from kit import db
 from services.funds import handlers
-from services.funds.models import CaseView, CostEstimate
+from services.funds.models import CaseAssignee, CaseView, CostEstimate
+from tests.integration.funds.conftest import CASEWORKER, assignment
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +29,23 @@ def case_status(desk, case_id: str) -> str | None:
         return session.execute(select(CaseView.status).where(CaseView.case_id == case_id)).scalar()
 
 
+def assignees(desk, case_id: str) -> set[str]:
+    with db.transaction(desk.runtime.session_factory) as session:
+        return set(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id)).scalars())
+
+
 async def test_cases_and_cost_estimates_arrive_over_nats_and_aid_is_requested_from_an_estimate(desk, names):
     case_id, referral_id = str(uuid.uuid4()), str(uuid.uuid4())
     await desk.publish(handlers.CASE_OPENED, {"case_id": case_id, "reference": "BY-2026-00042", "country": "LT",
                                               "opened_at": "2026-11-01T09:00:00Z"}, aggregate=case_id)
+    await desk.publish(handlers.CASE_ASSIGNED, assignment(case_id, CASEWORKER), aggregate=case_id)
     await desk.publish(handlers.REFERRAL_COMPLETED, completed(referral_id, case_id, {"amount": "420.00",
                                                                                      "currency": "EUR"}),
                        aggregate=referral_id)
     await desk.publish(handlers.REFERRAL_COMPLETED, completed(str(uuid.uuid4()), case_id, None),
                        aggregate=referral_id)  # no estimate: nothing for finance to pay
     await desk.eventually(lambda: case_status(desk, case_id) == "open")
+    await desk.eventually(lambda: assignees(desk, case_id) == {CASEWORKER})
 
     async def open_estimates() -> list[dict]:
         response = await desk.client.get("/api/funds/cost-estimates", headers=desk.finance)

@@ -32,6 +32,7 @@ from tests.support.shared import NAME_VARIANTS
 
 NAMES = NAME_VARIANTS
 DURABLE = "referrals-intake"
+CASEWORKER = "caseworker-1"  # the caseworker every case the desk opens is assigned to, unless told otherwise
 
 
 def people() -> list[dict[str, str]]:
@@ -57,8 +58,8 @@ class Desk:
     def admin(self) -> dict[str, str]:
         return bearer(self.issuer, "admin", sub="admin-1")
 
-    def caseworker(self) -> dict[str, str]:
-        return bearer(self.issuer, "caseworker", sub="caseworker-1")
+    def caseworker(self, sub: str = CASEWORKER) -> dict[str, str]:
+        return bearer(self.issuer, "caseworker", sub=sub)
 
     def staff(self, role: str) -> dict[str, str]:
         return bearer(self.issuer, role, sub=f"{role}-1")
@@ -83,12 +84,16 @@ class Desk:
                 inbox.c.consumer == DURABLE, inbox.c.event_id == event_id)).first() is not None
 
     async def open_case(self, *, categories: list[str] | None = None, share_contact: bool = True,
-                        share_health: bool = True, expires_on: date | None = None) -> str:
-        """A case as intake would announce it: opened, then (unless `categories` is None) its consent."""
+                        share_health: bool = True, expires_on: date | None = None,
+                        assignees: tuple[str, ...] = (CASEWORKER,)) -> str:
+        """A case as intake would announce it: opened, assigned (to `assignees`, unless empty), then (unless
+        `categories` is None) its consent."""
         case_id = str(uuid.uuid4())
         await self.intake_event("rehab.intake.case.opened", case_id, {
             "case_id": case_id, "reference": f"BY-2026-{uuid.uuid4().int % 100000:05d}", "country": "LT",
             "opened_at": datetime.now(UTC).isoformat()})
+        if assignees:
+            await self.assign(case_id, *assignees)
         if categories is not None:
             await self.consent(case_id, categories, share_contact=share_contact, share_health=share_health,
                                expires_on=expires_on)
@@ -101,6 +106,12 @@ class Desk:
             "case_id": case_id, "categories": categories, "share_contact": share_contact,
             "share_health": share_health, "expires_on": expires_on.isoformat() if expires_on else None,
             "recorded_at": (recorded_at or datetime.now(UTC)).isoformat()})
+
+    async def assign(self, case_id: str, *assignees: str, assigned_at: datetime | None = None) -> Envelope:
+        """Intake's case.assigned: the case's assignees are now these (user ids, as tokens carry them in `sub`)."""
+        return await self.intake_event("rehab.intake.case.assigned", case_id, {
+            "case_id": case_id, "assignees": list(assignees),
+            "assigned_at": (assigned_at or datetime.now(UTC)).isoformat()})
 
     async def close_case(self, case_id: str) -> Envelope:
         return await self.intake_event("rehab.intake.case.closed", case_id,

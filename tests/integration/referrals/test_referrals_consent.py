@@ -46,9 +46,15 @@ async def test_consent_rules_decide_whether_a_referral_may_be_sent(desk):
     unknown = str(uuid.uuid4())
     unknown_partner = str(uuid.uuid4())
 
+    # A case referrals has not heard of is assigned to nobody (need-to-know, 403); opened by break-glass, it is
+    # still unknown.
+    assert (await desk.refer(unknown, medical, "medical", BARE_PACKET)).json()["type"].endswith("/need-to-know")
+    glass = {**desk.caseworker(), "Access-Reason": "checking a case intake has just opened"}
+    unknown_case = await desk.refer(unknown, medical, "medical", BARE_PACKET, headers=glass)
+    assert (unknown_case.status_code, unknown_case.json()["type"].rsplit("/", 1)[1]) == (409, "case-unknown")
+
     rules = [
         # (case, partner, need category, packet, status, problem kind)
-        (unknown, medical, "medical", BARE_PACKET, 409, "case-unknown"),
         (closed, medical, "medical", BARE_PACKET, 409, "case-closed"),
         (erased, medical, "medical", BARE_PACKET, 409, "case-erased"),
         (no_consent, medical, "medical", BARE_PACKET, 409, "consent-missing"),
@@ -247,6 +253,7 @@ async def test_a_redelivered_intake_event_changes_nothing_and_order_does_not_mat
     await desk.consent(late, ["medical"], share_health=False, recorded_at=newer)
     await desk.consent(late, ["medical", "legal"], recorded_at=newer - timedelta(minutes=5))
     await desk.intake_event("rehab.intake.case.opened", late, {**opened_again_later, "case_id": late})
+    await desk.assign(late, "caseworker-1")
     with desk.session() as session:
         known = session.get(KnownCase, late)
         assert (known.status, known.consent_categories, known.share_health) == ("open", ["medical"], False)

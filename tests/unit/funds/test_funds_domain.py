@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from kit.errors import DomainError
+from kit.errors import DomainError, Refused
 from kit.problems import as_problem
 from services.funds import domain
 from services.funds.domain import Status
@@ -149,3 +149,26 @@ def test_report_cells_cannot_become_spreadsheet_formulas(value, written):
 
 def test_statuses_are_the_contract():
     assert {s.value for s in Status} == {"requested", "approved", "rejected", "voided", "paid"}
+
+
+@pytest.mark.parametrize(("roles", "assignees", "reason", "access"), [
+    ({"finance"}, set(), None, domain.CaseAccess.FINANCE),             # finance works every disbursement
+    ({"caseworker", "finance"}, set(), None, domain.CaseAccess.FINANCE),
+    ({"caseworker"}, {"cw-1"}, None, domain.CaseAccess.ASSIGNED),
+    ({"caseworker"}, {"cw-2"}, "0123456789", domain.CaseAccess.BREAK_GLASS),
+    ({"caseworker"}, set(), "covering for a colleague", domain.CaseAccess.BREAK_GLASS),
+    ({"caseworker"}, {"cw-2"}, None, None),
+    ({"caseworker"}, {"cw-2"}, "012345678", None),
+    ({"caseworker"}, {"cw-2"}, "   urgent     ", None),
+    ({"caseworker"}, set(), None, None),                                # assignment not known yet: nobody's
+])
+def test_need_to_know_holds_caseworkers_to_their_own_cases_unless_they_state_why(roles, assignees, reason, access):
+    decide = lambda: domain.case_access(user="cw-1", roles=frozenset(roles), assignees=frozenset(assignees),  # noqa: E731
+                                        reason=reason)
+    if access is None:
+        with pytest.raises(domain.NeedToKnow) as refused:
+            decide()
+        assert isinstance(refused.value, Refused)
+        assert (as_problem(refused.value).status, as_problem(refused.value).kind) == (403, "need-to-know")
+    else:
+        assert decide() is access

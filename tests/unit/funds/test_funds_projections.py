@@ -3,7 +3,7 @@ and keeps its first reference, a cost estimate that is not money is skipped, mon
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 import pytest
@@ -14,14 +14,23 @@ from sqlmodel import Session, create_engine
 from kit.errors import Invalid
 from kit.problems import as_problem
 from services.funds import domain, models, money, projections
-from services.funds.models import CaseView, CostEstimate, Disbursement, FundsTable, Grant
+from services.funds.models import (
+    CaseAssignee,
+    CaseAssignment,
+    CaseView,
+    CostEstimate,
+    Disbursement,
+    FundsTable,
+    Grant,
+)
 
 
 @pytest.fixture
 def session(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'f.db'}")
     FundsTable.metadata.create_all(engine, tables=[CaseView.__table__, CostEstimate.__table__, Grant.__table__,
-                                                   Disbursement.__table__])
+                                                   Disbursement.__table__, CaseAssignment.__table__,
+                                                   CaseAssignee.__table__])
     with Session(engine) as session:
         yield session
     engine.dispose()
@@ -41,6 +50,22 @@ def test_a_case_only_moves_forward_and_keeps_its_first_reference(session):
     assert case(session, "c1") == ("erased", "BY-1")
     projections.advance_case(session=session, case_id="c1", status="closed", reference="")
     assert case(session, "c1") == ("erased", "BY-1")
+
+
+def assignees(session: Session, case_id: str) -> set[str]:
+    return set(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id)).scalars())
+
+
+def test_the_newest_assignment_wins_whatever_order_assignments_come_in(session):
+    at = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    assert projections.assign_case(session=session, case_id="c1", assignees=["cw-2"], assigned_at=at)
+    assert not projections.assign_case(session=session, case_id="c1", assignees=["cw-1"],
+                                       assigned_at=at - timedelta(seconds=1))  # older, arriving late
+    assert assignees(session, "c1") == {"cw-2"}
+    assert projections.assign_case(session=session, case_id="c1", assignees=["cw-1", "cw-3", "cw-1"],
+                                   assigned_at=at + timedelta(minutes=1))
+    assert assignees(session, "c1") == {"cw-1", "cw-3"}
+    assert assignees(session, "never-assigned") == set()
 
 
 def test_a_cost_estimate_that_is_not_money_is_skipped_and_one_that_is_is_kept_once(session):

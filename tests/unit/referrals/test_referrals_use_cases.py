@@ -16,7 +16,7 @@ from sqlmodel import Session
 from kit.audit import AuditTrail
 from kit.errors import BadCursor, Conflict, Invalid, NotFound
 from kit.problems import status_of
-from services.referrals import domain, partner, projections, queries
+from services.referrals import domain, partner, projections, queries, staff
 from services.referrals.domain import Action, CaseStatus, Status
 from services.referrals.models import KnownCase, Referral, ReferralsTable, kit_tables
 
@@ -93,6 +93,43 @@ def test_erasure_takes_the_consent_with_it_and_a_late_consent_changes_nothing(se
         assert case.status == "erased", case_id
         assert (case.consent_recorded_at, case.consent_categories, case.share_contact, case.share_health,
                 case.consent_expires_on) == (None, [], False, False, None), case_id
+
+
+# ---- assignments and need-to-know ------------------------------------------------------------------------------
+
+
+def _referral(case_id: str) -> Referral:
+    return Referral(id=str(uuid.uuid4()), case_id=case_id, partner_id="p1", need_category="medical", status="sent",
+                    created_by="cw", created_at=NOW, updated_at=NOW, packet_has_contact=False, packet_has_health=False)
+
+
+def test_the_newest_assignment_wins_whatever_order_assignments_come_in(session):
+    later = NOW + timedelta(minutes=1)
+    assert projections.assign_case(session, case_id="c1", assignees=["cw-2"], assigned_at=later)
+    assert not projections.assign_case(session, case_id="c1", assignees=["cw-1"], assigned_at=NOW)  # older, late
+    assert queries.assignees(session, "c1") == {"cw-2"}
+    assert projections.assign_case(session, case_id="c1", assignees=["cw-1", "cw-3", "cw-1"],
+                                   assigned_at=later + timedelta(minutes=1))
+    assert queries.assignees(session, "c1") == {"cw-1", "cw-3"}
+    assert queries.assignees(session, "never-assigned") == frozenset()
+
+    projections.assign_case(session, case_id="c2", assignees=["cw-2"], assigned_at=NOW)
+    mine, theirs = _referral("c1"), _referral("c2")
+    session.add_all([mine, theirs])
+    session.flush()
+    rows, _ = queries.newest_first(session, queries.with_case().where(queries.assigned_to("cw-1")), limit=10,
+                                   cursor=None)
+    assert [referral.id for referral, _case in rows] == [mine.id]
+
+
+def test_need_to_know_lets_assignees_in_audits_a_break_glass_and_refuses_the_rest(session, audit):
+    projections.assign_case(session, case_id="c1", assignees=["cw-1"], assigned_at=NOW)
+    staff.need_to_know(session, audit, case_id="c1", actor="cw-1", access_reason=None)
+    staff.need_to_know(session, audit, case_id="c1", actor="cw-2", access_reason="covering for cw-1 today")
+    for reason in (None, "too short"):
+        with pytest.raises(domain.NeedToKnow):
+            staff.need_to_know(session, audit, case_id="c1", actor="cw-2", access_reason=reason)
+    assert _audited(session) == [("cw-2", "case.break_glass", "c1")]
 
 
 # ---- newest first ---------------------------------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""Need-to-know in funds: a caseworker requests aid for, lists and reads the disbursements of only the cases intake
+assigned to them (learned from `rehab.intake.case.assigned`); another case only with a stated reason in
+`Access-Reason`, a break-glass opening left in the audit trail as `case.break_glass`. Finance works every
+disbursement. The newest assignment wins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from kit import db
+
+pytestmark = pytest.mark.integration
+
+REASON = "covering for Olga while she is on leave"
+
+
+def refused(response) -> bool:  # noqa: ANN001
+    return response.status_code == 403 and response.json()["type"].endswith("/need-to-know")
+
+
+def entries(desk, target_id: str) -> list[tuple[str, str]]:  # noqa: ANN001
+    table = desk.runtime.tables.audit
+    with db.transaction(desk.runtime.session_factory) as session:
+        return [tuple(row) for row in session.execute(select(table.c.actor, table.c.action)
+                                                      .where(table.c.target_id == target_id).order_by(table.c.seq))]
+
+
+async def test_a_caseworker_works_only_the_aid_of_cases_assigned_to_them_and_finance_all(desk):
+    grant = await desk.create_grant()
+    case_id = desk.open_case()  # assigned to caseworker-olga
+    ivan = desk.as_("caseworker", "caseworker-ivan")
+
+    mine = await desk.requested(case_id, grant)
+    listed = await desk.client.get("/api/funds/disbursements", params={"case_id": case_id}, headers=desk.caseworker)
+    assert [d["id"] for d in listed.json()["items"]] == [mine["id"]]
+    assert (await desk.client.get(f"/api/funds/disbursements/{mine['id']}", headers=desk.caseworker)).status_code == 200
+
+    # Someone else's case: 403, also with a "reason" too short to be one.
+    for headers in (ivan, {**ivan, "Access-Reason": "urgent"}):
+        assert refused(await desk.request(case_id, grant, headers=headers))
+        assert refused(await desk.client.get("/api/funds/disbursements", params={"case_id": case_id},
+                                             headers=headers))
+        assert refused(await desk.client.get(f"/api/funds/disbursements/{mine['id']}", headers=headers))
+
+    # A case whose assignment has not reached funds yet is no caseworker's; finance works it all the same.
+    unassigned = desk.open_case(assignees=())
+    assert refused(await desk.request(unassigned, grant))
+    for_finance = await desk.requested(unassigned, grant, headers=desk.finance)
+    finance_read = await desk.client.get(f"/api/funds/disbursements/{for_finance['id']}", headers=desk.finance)
+    assert finance_read.status_code == 200
+    everything = await desk.client.get("/api/funds/disbursements", headers=desk.finance)
+    assert {d["id"] for d in everything.json()["items"]} == {mine["id"], for_finance["id"]}
+
+    # None of this opened a case by break-glass.
+    assert "case.break_glass" not in {row["action"] for row in desk.rows(desk.runtime.tables.audit)}
+
+
+async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_trail_keeps_it(desk):
+    grant = await desk.create_grant()
+    case_id = desk.open_case()
+    glass = {**desk.as_("caseworker", "caseworker-ivan"), "Access-Reason": REASON}
+
+    requested = await desk.requested(case_id, grant, headers=glass)
+    listed = await desk.client.get("/api/funds/disbursements", params={"case_id": case_id}, headers=glass)
+    assert listed.status_code == 200 and [d["id"] for d in listed.json()["items"]] == [requested["id"]]
+    read = await desk.client.get(f"/api/funds/disbursements/{requested['id']}", headers=glass)
+    assert read.status_code == 200 and read.json()["payee"] is None
+
+    assert entries(desk, case_id) == [("caseworker-ivan", "case.break_glass")] * 3
+    assert entries(desk, requested["id"]) == [("caseworker-ivan", "disbursement.request"),
+                                              ("caseworker-ivan", "disbursement.read")]
+    # The assignee needs no reason and leaves no such entry; the reason itself is not kept here.
+    own_read = await desk.client.get(f"/api/funds/disbursements/{requested['id']}", headers=desk.caseworker)
+    assert own_read.status_code == 200
+    assert len(entries(desk, case_id)) == 3
+    for table in desk.runtime.tables.audit.metadata.sorted_tables:
+        assert REASON not in repr(desk.rows(table)), table.name
+
+
+async def test_the_newest_assignment_wins_and_an_older_one_arriving_late_changes_nothing(desk):
+    grant = await desk.create_grant()
+    case_id = desk.open_case()
+    requested = await desk.requested(case_id, grant)
+    olga, ivan = desk.caseworker, desk.as_("caseworker", "caseworker-ivan")
+
+    async def reads(headers: dict[str, str]) -> int:
+        return (await desk.client.get(f"/api/funds/disbursements/{requested['id']}", headers=headers)).status_code
+
+    reassigned_at = datetime.now(UTC)
+    desk.assign(case_id, "caseworker-ivan", assigned_at=reassigned_at)
+    assert (await reads(ivan), await reads(olga)) == (200, 403)
+    assert (await desk.request(case_id, grant, headers=ivan)).status_code == 201
+
+    # An assignment made before that one, delivered after it, is ignored.
+    desk.assign(case_id, "caseworker-olga", assigned_at=reassigned_at - timedelta(minutes=5))
+    assert (await reads(ivan), await reads(olga)) == (200, 403)
+
+    desk.assign(case_id, "caseworker-olga", "caseworker-ivan", assigned_at=reassigned_at + timedelta(minutes=1))
+    assert (await reads(ivan), await reads(olga)) == (200, 200)

@@ -1,0 +1,101 @@
+"""Need-to-know in referrals: a caseworker sends, lists, reads and cancels referrals only of the cases intake assigned
+to them (learned from `rehab.intake.case.assigned` on the INTAKE stream); another case only with a stated reason in
+`Access-Reason`, a break-glass opening left in the audit trail as `case.break_glass`. The newest assignment wins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests.integration.referrals.desk import people
+
+pytestmark = pytest.mark.integration
+
+PERSON = people()[3]
+PACKET = {"display_name": PERSON["belarusian"], "language": "be", "note": "prefers mornings"}
+REASON = "covering for Olga while she is on leave"
+
+
+def refused(response) -> bool:  # noqa: ANN001
+    return response.status_code == 403 and response.json()["type"].endswith("/need-to-know")
+
+
+async def test_a_caseworker_acts_only_on_the_referrals_of_cases_assigned_to_them(desk):
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])  # assigned to caseworker-1
+    mine, other = desk.caseworker(), desk.caseworker("caseworker-2")
+
+    referral = await desk.sent_referral(case, medical, packet=PACKET, headers=mine)
+    listed = await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=mine)
+    assert [r["id"] for r in listed.json()["items"]] == [referral]
+    assert (await desk.client.get(f"/api/referrals/referrals/{referral}", headers=mine)).status_code == 200
+
+    # Someone else's case: every route about it is 403, also with a "reason" too short to be one.
+    for headers in (other, {**other, "Access-Reason": "urgent"}, {**other, "Access-Reason": "         x"}):
+        assert refused(await desk.refer(case, medical, packet=PACKET, headers=headers))
+        assert refused(await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=headers))
+        assert refused(await desk.client.get(f"/api/referrals/referrals/{referral}", headers=headers))
+        assert refused(await desk.client.post(f"/api/referrals/referrals/{referral}/cancel", headers=headers))
+    # Without a case, each caseworker lists the referrals of their own cases only.
+    assert (await desk.client.get("/api/referrals/referrals", headers=other)).json()["items"] == []
+    assert [r["id"] for r in (await desk.client.get("/api/referrals/referrals", headers=mine)).json()["items"]] == [
+        referral]
+
+    # A case whose assignment has not reached referrals yet is nobody's.
+    unassigned = await desk.open_case(categories=["medical"], assignees=())
+    assert refused(await desk.refer(unassigned, medical, packet=PACKET, headers=mine))
+
+    # Nothing the refusals touched changed, and none of them opened a case in the audit trail.
+    detail = (await desk.client.get(f"/api/referrals/referrals/{referral}", headers=mine)).json()
+    assert detail["status"] == "sent"
+    assert ("caseworker-2", "case.break_glass") not in await desk.audit_trail()
+
+
+async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_trail_keeps_it(desk):
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    referral = await desk.sent_referral(case, medical, packet=PACKET)
+    glass = {**desk.caseworker("caseworker-2"), "Access-Reason": REASON}
+
+    listed = await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=glass)
+    assert listed.status_code == 200 and [r["id"] for r in listed.json()["items"]] == [referral]
+    read = await desk.client.get(f"/api/referrals/referrals/{referral}", headers=glass)
+    assert read.status_code == 200 and read.json()["packet"]["display_name"] == PERSON["belarusian"]
+    sent = await desk.refer(case, medical, packet=PACKET, headers=glass)
+    assert sent.status_code == 201, sent.text
+    cancelled = await desk.client.post(f"/api/referrals/referrals/{sent.json()['id']}/cancel", headers=glass)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+    # Each opening is an entry about the case, by whoever opened it; the assignee's own work leaves none.
+    assert (await desk.client.get(f"/api/referrals/referrals/{referral}", headers=desk.caseworker())).status_code == 200
+    assert await desk.audit_trail(case) == [("caseworker-2", "case.break_glass")] * 4
+    assert ("caseworker-2", "referral.create") in await desk.audit_trail(sent.json()["id"])
+    # The reason itself is not kept here (intake keeps it, encrypted with the case).
+    with desk.session() as session:
+        for table in desk.runtime.tables.audit.metadata.sorted_tables:
+            assert REASON not in repr(session.execute(select(table)).all()), table.name
+
+
+async def test_the_newest_assignment_wins_and_an_older_one_arriving_late_changes_nothing(desk):
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    referral = await desk.sent_referral(case, medical, packet=PACKET)
+    first, second = desk.caseworker(), desk.caseworker("caseworker-2")
+
+    async def reads(headers: dict[str, str]) -> int:
+        return (await desk.client.get(f"/api/referrals/referrals/{referral}", headers=headers)).status_code
+
+    reassigned_at = datetime.now(UTC)
+    await desk.assign(case, "caseworker-2", assigned_at=reassigned_at)
+    assert (await reads(second), await reads(first)) == (200, 403)
+    assert [r["id"] for r in (await desk.client.get("/api/referrals/referrals", headers=second)).json()["items"]] == [
+        referral]
+
+    # An assignment made before that one, delivered after it (a redelivery, a lagging replica), is ignored.
+    await desk.assign(case, "caseworker-1", assigned_at=reassigned_at - timedelta(minutes=5))
+    assert (await reads(second), await reads(first)) == (200, 403)
+
+    await desk.assign(case, "caseworker-1", "caseworker-2", assigned_at=reassigned_at + timedelta(minutes=1))
+    assert (await reads(second), await reads(first)) == (200, 200)
