@@ -18,7 +18,7 @@ class GatewayTable(SQLModel, registry=registry()):
     pass
 
 
-kit_tables = KitTables(GatewayTable.metadata)
+kit_tables = KitTables(GatewayTable.metadata, revocations=False)  # it keeps the sessions themselves
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 Username = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True,

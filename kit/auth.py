@@ -58,6 +58,11 @@ def enrolment_required() -> Problem:
                    kind="mfa-enrolment-required")
 
 
+def session_ended() -> Problem:
+    return Problem(401, "This session has ended (signed out, signed out everywhere, or the account was disabled); "
+                   "sign in again.", kind="session-ended", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
 class TokenVerifier:
     def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str) -> None:
         self._key = public_key
@@ -157,6 +162,9 @@ async def current_principal(request: Request) -> Principal:
     if cached is not None:
         return cached
     principal = request.app.state.token_verifier.verify(bearer_token(request))
+    revoked = getattr(request.app.state, "revoked_access", None)  # kit.revocation: every domain service has one
+    if revoked is not None and revoked.refuses(principal):
+        raise session_ended()
     if principal.enrolling:  # defence in depth: the gateway refuses these tokens on every forwarded path already
         raise enrolment_required()
     request.state.principal = principal

@@ -29,8 +29,8 @@ import nkeys
 # (docs/events.md). The services' own subscriptions are checked against it (tests/unit/kit/test_nats_auth.py).
 CONSUMES: dict[str, dict[str, str]] = {
     "intake": {"referrals": "intake-referrals", "funds": "intake-funds", "gateway": "intake-gateway"},
-    "referrals": {"intake": "referrals-intake"},
-    "funds": {"intake": "funds-intake", "referrals": "funds-referrals"},
+    "referrals": {"intake": "referrals-intake", "gateway": "referrals-gateway"},
+    "funds": {"intake": "funds-intake", "referrals": "funds-referrals", "gateway": "funds-gateway"},
 }
 SERVICES: tuple[str, ...] = tuple(CONSUMES)
 # Processes that publish events and consume none: the gateway (staff accounts and their sessions).

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, MetaData, event
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from kit import asyncapi, db, http, logs, metrics, migrations, openapi, problems, tracing
+from kit import asyncapi, db, http, logs, metrics, migrations, openapi, problems, revocation, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenVerifier
 from kit.bus import Bus, BusOptions, Subscription
@@ -49,6 +49,7 @@ class Runtime:
     idempotency: Idempotency
     bus: Bus
     uow: db.UnitOfWork  # every write of the process: `await runtime.uow.run(fn)`; reads: `runtime.uow.read()`
+    revoked_access: revocation.RevokedAccess  # ended sessions, whose tokens every request is checked against
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -88,8 +89,10 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
                                 fingerprint_keys=lambda: keyring.derived_keys("idempotency-fingerprint"),
                                 retention=timedelta(hours=settings.idempotency_retention_hours)),
         bus=bus, uow=uow,
+        revoked_access=revocation.RevokedAccess(spec.tables,
+                                                retention=timedelta(seconds=settings.revocation_retention_seconds)),
     )
-    bus.subscriptions = spec.subscriptions(runtime)
+    bus.subscriptions = runtime.revoked_access.subscribe(spec.subscriptions(runtime), service=spec.name)
     return runtime
 
 
@@ -106,6 +109,12 @@ async def purge_idempotency_keys(runtime: Runtime) -> None:
         await asyncio.sleep(runtime.settings.idempotency_purge_interval_seconds)
 
 
+async def follow_revocations(runtime: Runtime) -> None:
+    """Ended sessions this replica did not receive itself (replicas share a durable), from the table; and the purge."""
+    await revocation.follow(runtime.revoked_access, runtime.engine, runtime.uow.run,
+                            every=runtime.settings.revocation_refresh_seconds)
+
+
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     logs.configure(spec.name, settings.log_level)
     tracing.setup(spec.name, settings)  # nothing unless REHAB_OTEL_ENABLED
@@ -119,10 +128,13 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         app.state.token_verifier = TokenVerifier.from_file(
             settings.public_key_path, issuer=settings.token_issuer, audience=settings.token_audience
         )
+        runtime.revoked_access.refresh(runtime.engine)  # before the first request: a restart forgets nothing
+        app.state.revoked_access = runtime.revoked_access
         if spec.on_start:
             spec.on_start(runtime)
         await runtime.bus.start()
-        tasks = [asyncio.create_task(job(runtime)) for job in [purge_idempotency_keys, *spec.background]]
+        jobs = [purge_idempotency_keys, follow_revocations, *spec.background]
+        tasks = [asyncio.create_task(job(runtime)) for job in jobs]
         log.info("service started", port=settings.port)
         try:
             yield

@@ -87,6 +87,11 @@ class ServiceSettings(ProcessSettings):
     # expired ones are deleted (also once at start).
     idempotency_retention_hours: float = Field(default=48, ge=24)
     idempotency_purge_interval_seconds: float = Field(default=300, gt=0)
+    # Ended sessions (kit.revocation) are refused for as long as one of their access tokens could be unexpired: a
+    # day covers the gateway's longest token lifetime (an hour) many times over. Other replicas' rows are taken up
+    # every `revocation_refresh_seconds`.
+    revocation_retention_seconds: int = Field(default=86400, ge=3600)
+    revocation_refresh_seconds: float = Field(default=1.0, gt=0, le=2)
     # The NATS nkey seed this service logs in with (kit.nats_auth). Unset: the service's own seed file under the
     # secrets folder when there is one (`rehab up` creates it and names it here); else nothing beyond what
     # `nats_url` itself carries (a server without auth, or user:password in the URL, as the deployments do).

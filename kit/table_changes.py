@@ -28,3 +28,23 @@ def idempotency_subject_id_downgrade() -> None:
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_idempotency_keys_subject_id"))
         batch_op.drop_column("subject_id")
+
+
+def revoked_access_upgrade() -> None:
+    """`revoked_access`: the ended sessions a service refuses (kit.revocation), kept across restarts."""
+    op.create_table(
+        "revoked_access",
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("subject", sa.String(length=64), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("kind", "subject"),
+    )
+    op.create_index(op.f("ix_revoked_access_revoked_at"), "revoked_access", ["revoked_at"], unique=False)
+    op.create_index(op.f("ix_revoked_access_recorded_at"), "revoked_access", ["recorded_at"], unique=False)
+
+
+def revoked_access_downgrade() -> None:
+    op.drop_index(op.f("ix_revoked_access_recorded_at"), table_name="revoked_access")
+    op.drop_index(op.f("ix_revoked_access_revoked_at"), table_name="revoked_access")
+    op.drop_table("revoked_access")

@@ -19,9 +19,11 @@ SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class KitTables:
-    """Outbox, inbox, dead letters, audit trail and idempotency keys for one service's database."""
+    """Outbox, inbox, dead letters, audit trail and idempotency keys for one service's database; with
+    `revocations`, also the ended sessions it refuses (kit.revocation: the domain services, not the gateway, which
+    keeps the sessions themselves)."""
 
-    def __init__(self, metadata: MetaData) -> None:
+    def __init__(self, metadata: MetaData, *, revocations: bool = True) -> None:
         self.outbox = Table(
             "outbox",
             metadata,
@@ -81,3 +83,11 @@ class KitTables:
             # The case the stored answer is about, in clear (an id, no personal data): erasure deletes by it.
             Column("subject_id", String(64), nullable=True, index=True),
         )
+        self.revoked_access = Table(
+            "revoked_access",
+            metadata,
+            Column("kind", String(16), primary_key=True),  # "session" (a sid) or "user" (sid-less tokens)
+            Column("subject", String(64), primary_key=True),
+            Column("revoked_at", DateTime(timezone=True), nullable=False, index=True),
+            Column("recorded_at", DateTime(timezone=True), nullable=False, index=True),
+        ) if revocations else None

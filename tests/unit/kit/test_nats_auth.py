@@ -7,13 +7,15 @@ import base64
 import importlib
 import os
 import stat
+from datetime import timedelta
 from pathlib import Path
 from unittest.mock import MagicMock
 
 import nkeys
 import pytest
 
-from kit import nats_auth
+from kit import nats_auth, revocation
+from kit.revocation import RevokedAccess
 from kit.secrets import NATS_SEED_FILES, ensure_secrets
 from kit.settings import ServiceSettings
 
@@ -32,7 +34,10 @@ def no_rehab_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.mark.parametrize("service", nats_auth.SERVICES)
 def test_the_table_names_the_durables_each_service_really_consumes_with(service: str) -> None:
     spec = importlib.import_module(f"services.{service}.main").SPEC
-    subscriptions = spec.subscriptions(MagicMock(name="runtime"))  # handlers only keep what they use
+    own = spec.subscriptions(MagicMock(name="runtime"))  # handlers only keep what they use
+    # …and every service refuses ended sessions, learnt on its durable of the gateway's stream (kit.service).
+    subscriptions = RevokedAccess(spec.tables, retention=timedelta(days=1)).subscribe(own, service=service)
+    assert any(revocation.SESSIONS_REVOKED in sub.handlers for sub in subscriptions)
     assert {sub.producer: sub.durable for sub in subscriptions} == nats_auth.CONSUMES[service]
     for sub in subscriptions:  # what it takes is on the producer's subjects, which its durable may read
         assert all(subject.startswith(f"rehab.{sub.producer}.") for subject in sub.handlers)
