@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
-from sqlalchemy import Engine, MetaData, event
+from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
+from kit import need_to_know
 from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
+from kit.need_to_know import AccessReason
 from kit.pagination import Page
-from kit.service import ReadSession, Runtime, RuntimeDep
+from kit.service import ReadSession, RuntimeDep
 from services.funds import domain, reports, service
 from services.funds.models import (
     CostEstimatePublic,
@@ -42,10 +44,6 @@ Finance = Annotated[Principal, Depends(require_roles("finance"))]
 Staff = Annotated[Principal, Depends(require_roles("caseworker", "finance"))]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Format = Literal["json", "csv"]
-AccessReason = Annotated[str | None, Header(
-    alias="Access-Reason", description="Why a caseworker opens a case not assigned to them (at least 10 characters): "
-                                      "break-glass, recorded in the audit trail.")]
-T = TypeVar("T")
 # In the OpenAPI document: these POSTs need an Idempotency-Key (400 without one).
 NEEDS_KEY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": True,
                              "schema": {"type": "string", "maxLength": 200}}]}
@@ -109,7 +107,7 @@ async def list_disbursements(
     access_reason: AccessReason = None,
 ) -> Page[DisbursementPublic]:
     """Every disbursement for finance; for a caseworker, those of one case (`case_id`) they may act on."""
-    return await _reading(runtime, access_reason, lambda session: service.list_disbursements(
+    return await need_to_know.read(runtime.uow, access_reason, lambda session: service.list_disbursements(
         session=session, runtime=runtime, principal=principal, status=status,
         case_id=str(case_id) if case_id else None, grant_id=str(grant_id) if grant_id else None, limit=limit,
         cursor=cursor, access_reason=access_reason))
@@ -121,15 +119,6 @@ async def read_disbursement(disbursement_id: uuid.UUID, runtime: RuntimeDep, pri
     return await runtime.uow.run(lambda session: service.read_disbursement(  # audited: its entry commits with it
         session=session, runtime=runtime, disbursement_id=str(disbursement_id), principal=principal,
         access_reason=access_reason))
-
-
-async def _reading(runtime: Runtime, access_reason: str | None, use_case: Callable[[Session], T]) -> T:
-    """A read on a read-only session; with an Access-Reason, a unit of work, as the break-glass it may be writes its
-    audit entry."""
-    if access_reason is None:
-        with runtime.uow.read() as session:
-            return use_case(session)
-    return await runtime.uow.run(use_case)
 
 
 def _transition(name: str, use_case: Callable[..., Any], summary: str) -> None:

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Literal, get_args
 
 from kit.errors import Conflict, Refused
+from kit.need_to_know import Access, need_to_know
 from services.funds.money import format_amount
 
 # What aid is for: the one list (request bodies, grants' terms, estimates that can be paid for all read it).
@@ -104,38 +105,16 @@ def check_approval(*, grant: GrantTerms, category: str, amount_minor: int, curre
 
 # ---- need-to-know ----------------------------------------------------------------------------------------------
 
-# A stated reason opens a case not assigned to the caller (break-glass, SPEC §4) when it is at least this long.
-MIN_ACCESS_REASON = 10
+FINANCE = "finance"
 
 
-class CaseAccess(StrEnum):
-    """Why someone may show or change the aid of a case."""
-
-    FINANCE = "finance"          # finance staff work every disbursement
-    ASSIGNED = "assigned"        # a caseworker among the case's assignees
-    BREAK_GLASS = "break-glass"  # a caseworker who is not, but stated why: the use case audits `case.break_glass`
-
-
-class NeedToKnow(Refused):
-    """A caseworker acting on a case not assigned to them, without a stated reason (403 `need-to-know`)."""
-
-    def __init__(self) -> None:
-        super().__init__(f"This case is not assigned to you. To open it anyway, say why in the Access-Reason header "
-                         f"(at least {MIN_ACCESS_REASON} characters); the opening is recorded in the audit trail.",
-                         code="need-to-know")
-
-
-def case_access(*, user: str, roles: Collection[str], assignees: Collection[str], reason: str | None) -> CaseAccess:
-    """May `user` request aid for a case, or see its disbursements? Finance always; anyone else (a caseworker) when
-    among the `assignees` (intake's newest case.assigned; empty while none has reached funds, so nobody is
-    assigned yet) or with a stated reason. NeedToKnow when not."""
-    if "finance" in roles:
-        return CaseAccess.FINANCE
-    if user in assignees:
-        return CaseAccess.ASSIGNED
-    if reason is not None and len(reason.strip()) >= MIN_ACCESS_REASON:
-        return CaseAccess.BREAK_GLASS
-    raise NeedToKnow()
+def case_access(*, user: str, roles: Collection[str], assignees: Collection[str], reason: str | None) -> Access | None:
+    """May `user` request aid for a case, or see its disbursements? Finance always (None: no opening to record,
+    they work every disbursement); anyone else (a caseworker) under the need-to-know rule (kit.need_to_know), with
+    `assignees` from intake's newest case.assigned (empty while none has reached funds, so nobody is assigned yet)."""
+    if FINANCE in roles:
+        return None
+    return need_to_know(user, assignees, reason)
 
 
 # ---- the ledger ------------------------------------------------------------------------------------------------

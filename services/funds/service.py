@@ -5,7 +5,7 @@ the caller's transaction, and does not commit: the route's unit of work commits 
 POST in one transaction together with the stored response, so a retried request can never act twice).
 
 A caseworker requests aid for, and sees the disbursements of, only the cases assigned to them (need-to-know:
-`domain.case_access` decides, `need_to_know` below applies it; another case only with a stated reason, a break-glass
+`domain.case_access` decides, `admit_to_case` below applies it; another case only with a stated reason, a break-glass
 opening audited as `case.break_glass`). Finance works every disbursement.
 
 Locks, in the one order every use case takes them, so that two transactions never wait on each other in a circle:
@@ -25,10 +25,11 @@ from kit import crypto
 from kit.auth import Principal
 from kit.db import get_or_raise
 from kit.errors import Conflict, Invalid, NotFound, Refused
+from kit.need_to_know import BREAK_GLASS, Access
 from kit.pagination import Page, keyset_page
 from kit.service import Runtime
 from services.funds import domain, events, ledger, money, queries
-from services.funds.domain import Account, CaseAccess, Move, Status
+from services.funds.domain import Account, Move, Status
 from services.funds.models import (
     CaseAssignee,
     CaseKey,
@@ -103,7 +104,7 @@ def request_disbursement(*, session: Session, runtime: Runtime, body: Disburseme
                          access_reason: str | None = None) -> Disbursement:
     """Ask for aid for a case from a grant; nothing is committed from the grant until approval."""
     case_id, grant_id, actor = str(body.case_id), str(body.grant_id), principal.sub
-    need_to_know(session, runtime, case_id=case_id, principal=principal, access_reason=access_reason)
+    admit_to_case(session, runtime, case_id=case_id, principal=principal, access_reason=access_reason)
     grant = session.get(Grant, grant_id)
     if grant is None:
         raise Conflict("There is no such grant.", code="grant-unknown")
@@ -245,7 +246,7 @@ def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: st
                       access_reason: str | None = None) -> DisbursementDetail:
     """One disbursement with its purpose, and its payee for finance only; the read is audited."""
     disbursement = get_or_raise(session, Disbursement, disbursement_id, _no_disbursement())
-    need_to_know(session, runtime, case_id=disbursement.case_id, principal=principal, access_reason=access_reason)
+    admit_to_case(session, runtime, case_id=disbursement.case_id, principal=principal, access_reason=access_reason)
     data_key = _case_key(session, runtime, disbursement.case_id, create=False)
     purpose = payee = None
     if data_key is not None and disbursement.purpose_sealed is not None:
@@ -281,7 +282,7 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
     if "finance" not in principal.roles:
         if case_id is None:
             raise Refused("Caseworkers list the disbursements of one case: pass its case_id.", code="forbidden")
-        need_to_know(session, runtime, case_id=case_id, principal=principal, access_reason=access_reason)
+        admit_to_case(session, runtime, case_id=case_id, principal=principal, access_reason=access_reason)
     query = select(Disbursement)
     for column, wanted in ((Disbursement.status, status), (Disbursement.case_id, case_id),
                            (Disbursement.grant_id, grant_id)):
@@ -297,17 +298,17 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
 # ---- helpers ---------------------------------------------------------------------------------------------------
 
 
-def need_to_know(session: Session, runtime: Runtime, *, case_id: str, principal: Principal,
+def admit_to_case(session: Session, runtime: Runtime, *, case_id: str, principal: Principal,
                  access_reason: str | None) -> None:
     """May the caller act on this case's aid (domain.case_access)? A caseworker's break-glass opening is audited as
     `case.break_glass` about the case (the reason itself is not stored here: it is free text that may describe the
     person, and intake keeps reasons encrypted with the case); it commits with what the caller then does, or not at
-    all when that is refused. NeedToKnow (403) when not."""
+    all when that is refused. Refused (403 `need-to-know`) when not."""
     assignees = frozenset(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id))
                           .scalars())
     access = domain.case_access(user=principal.sub, roles=principal.roles, assignees=assignees, reason=access_reason)
-    if access is CaseAccess.BREAK_GLASS:
-        runtime.audit.record(session, actor=principal.sub, action="case.break_glass", target_id=case_id)
+    if access is Access.BREAK_GLASS:
+        runtime.audit.record(session, actor=principal.sub, action=BREAK_GLASS, target_id=case_id)
 
 
 def _code_taken(code: str) -> Conflict:

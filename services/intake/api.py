@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
+from kit import need_to_know
 from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
+from kit.need_to_know import AccessReason
 from kit.pagination import Page
 from kit.problems import Problem
 from kit.service import RuntimeDep
@@ -50,38 +52,14 @@ Staff = Annotated[Principal, Depends(require_roles(domain.CASEWORKER, domain.SUP
 CaseId = Annotated[str, Path(max_length=36)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
-ACCESS_REASON = "Access-Reason"
-# What every route under a case may answer besides what its signature shows (kit.openapi reads `responses=`).
-NEED_TO_KNOW: dict[int | str, dict[str, Any]] = {
-    403: {"description": "The case is not assigned to you (`need-to-know`): send why you open it in the "
-                         "Access-Reason header."},
-    422: {"description": f"The Access-Reason is shorter than {domain.MIN_REASON} or longer than "
-                         f"{domain.MAX_REASON} characters."},
-}
-
-
 def caller_of(principal: Principal, reason: str | None = None) -> domain.Caller:
     """The caller as intake's rules see them: the token's subject, its `username` claim (the gateway's staff
     handle; the subject where a token has none), roles, and a stated reason."""
     return domain.Caller(user_id=principal.sub, username=str(principal.claims.get("username") or principal.sub),
-                         roles=principal.roles, reason=_text(reason) if reason is not None else None)
+                         roles=principal.roles, reason=reason)
 
 
-def _text(header: str) -> str:
-    """A header's text: HTTP carries bytes, which Starlette reads as Latin-1; a reason written in Belarusian or
-    Russian arrives as UTF-8."""
-    try:
-        return header.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return header
-
-
-async def case_caller(
-    principal: Caseworker,
-    access_reason: Annotated[str | None, Header(alias=ACCESS_REASON, max_length=4000,
-                                                description="Why you open a case not assigned to you (break-glass, "
-                                                            "recorded and shown to its caseworkers).")] = None,
-) -> domain.Caller:
+async def case_caller(principal: Caseworker, access_reason: AccessReason = None) -> domain.Caller:
     return caller_of(principal, access_reason)
 
 
@@ -171,7 +149,7 @@ async def search_cases(
         limit=body.limit, cursor=body.cursor))
 
 
-@router.get("/cases/{case_id}", response_model=CasePublic | ErasedCase, responses=NEED_TO_KNOW)
+@router.get("/cases/{case_id}", response_model=CasePublic | ErasedCase, responses=need_to_know.ANSWERS)
 async def read_case(
     case_id: CaseId, response: Response, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> CasePublic | ErasedCase:
@@ -182,7 +160,7 @@ async def read_case(
     return case
 
 
-@router.patch("/cases/{case_id}", response_model=CasePublic, responses=NEED_TO_KNOW)
+@router.patch("/cases/{case_id}", response_model=CasePublic, responses=need_to_know.ANSWERS)
 async def update_case(
     case_id: CaseId, body: CaseUpdate, response: Response, runtime: RuntimeDep, vault: VaultDep,
     caller: CaseCaller, if_match: Annotated[str | None, Header()] = None,
@@ -208,13 +186,13 @@ async def assign_case(case_id: CaseId, body: AssigneesSet, runtime: RuntimeDep, 
         session=session, audit=runtime.audit, case_id=case_id, wanted=body.usernames, caller=caller_of(principal)))
 
 
-@router.post("/cases/{case_id}/close", response_model=CaseSummary, responses=NEED_TO_KNOW)
+@router.post("/cases/{case_id}/close", response_model=CaseSummary, responses=need_to_know.ANSWERS)
 async def close_case(case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller) -> CaseSummary:
     return await runtime.uow.run(lambda session: cases.close_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
-@router.delete("/cases/{case_id}", response_model=ErasedCase, responses=NEED_TO_KNOW)
+@router.delete("/cases/{case_id}", response_model=ErasedCase, responses=need_to_know.ANSWERS)
 async def erase_case(
     case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ErasedCase:
@@ -223,7 +201,7 @@ async def erase_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
-@router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic, responses=NEED_TO_KNOW)
+@router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic, responses=need_to_know.ANSWERS)
 async def add_need(
     case_id: CaseId, body: NeedCreate, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> NeedPublic:
@@ -231,7 +209,7 @@ async def add_need(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, need_in=body, caller=caller))
 
 
-@router.get("/cases/{case_id}/needs", response_model=Page[NeedPublic], responses=NEED_TO_KNOW)
+@router.get("/cases/{case_id}/needs", response_model=Page[NeedPublic], responses=need_to_know.ANSWERS)
 async def list_needs(
     case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
     limit: Limit = 50, cursor: str | None = None,
@@ -241,7 +219,7 @@ async def list_needs(
         cursor=cursor))
 
 
-@router.put("/cases/{case_id}/consent", response_model=ConsentPublic, responses=NEED_TO_KNOW)
+@router.put("/cases/{case_id}/consent", response_model=ConsentPublic, responses=need_to_know.ANSWERS)
 async def set_consent(
     case_id: CaseId, body: ConsentSet, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ConsentPublic:
@@ -249,13 +227,13 @@ async def set_consent(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, consent_in=body, caller=caller))
 
 
-@router.get("/cases/{case_id}/consent", response_model=ConsentView, responses=NEED_TO_KNOW)
+@router.get("/cases/{case_id}/consent", response_model=ConsentView, responses=need_to_know.ANSWERS)
 async def read_consent(case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller) -> ConsentView:
     return await runtime.uow.run(lambda session: cases.read_consent(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
-@router.get("/cases/{case_id}/timeline", response_model=Page[TimelineEntryPublic], responses=NEED_TO_KNOW)
+@router.get("/cases/{case_id}/timeline", response_model=Page[TimelineEntryPublic], responses=need_to_know.ANSWERS)
 async def read_timeline(
     case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
     limit: Limit = 100, cursor: str | None = None,

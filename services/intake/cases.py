@@ -19,11 +19,12 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from kit import logs
+from kit import logs, need_to_know
 from kit.audit import AuditTrail
 from kit.crypto import DecryptionError
 from kit.db import get_or_raise
 from kit.errors import NotFound, Unreadable
+from kit.need_to_know import Access
 from kit.pagination import Page, keyset_page
 from services.intake import assignment, domain, events, queries, search
 from services.intake.models import (
@@ -58,7 +59,6 @@ from services.intake.protection import CaseVault, scrub_write_ahead_log
 log = logs.get("intake")
 
 CASES, NEEDS, OPENINGS = "cases", "needs", "break_glass_openings"  # tables named in a ciphertext's associated data
-BREAK_GLASS = "case.break_glass"  # the timeline's and the audit trail's word for an opening with a stated reason
 
 
 # ---- cases ------------------------------------------------------------------------------------------------------
@@ -301,7 +301,8 @@ def read_timeline(
     case = _admitted(session, vault, audit, case_id, caller)
     entries, next_cursor = keyset_page(session, select(TimelineEntry).where(TimelineEntry.case_id == case.id),
                                        order=[TimelineEntry.at, TimelineEntry.id], limit=limit, cursor=cursor)
-    reasons = _reasons(session, vault, case, [e.details.get("opening_id") for e in entries if e.kind == BREAK_GLASS])
+    openings = [e.details.get("opening_id") for e in entries if e.kind == need_to_know.BREAK_GLASS]
+    reasons = _reasons(session, vault, case, openings)
     if case.status != domain.ERASED:
         audit.record(session, actor=caller.user_id, action="timeline.read", target_id=case.id)
     return Page[TimelineEntryPublic](items=[_entry_public(e, reasons) for e in entries], next_cursor=next_cursor)
@@ -385,9 +386,9 @@ def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, cal
     """Need-to-know (`domain.case_access`): refused unless the case is assigned to the caller or they state a
     reason. An opening with a reason is audited (`case.break_glass`) and, unless the case was erased, becomes a step
     of its timeline: who and when in clear, the reason sealed under the case's key."""
-    if domain.case_access(caller, queries.assignee_ids(session, case.id)) != domain.BREAK_GLASS:
+    if domain.case_access(caller, queries.assignee_ids(session, case.id)) is not Access.BREAK_GLASS:
         return
-    audit.record(session, actor=caller.user_id, action=BREAK_GLASS, target_id=case.id)
+    audit.record(session, actor=caller.user_id, action=need_to_know.BREAK_GLASS, target_id=case.id)
     log.info("case opened by a caseworker it is not assigned to", case_id=case.id)
     if case.status == domain.ERASED:
         return  # no key left to seal the reason with, nor a timeline to show it on
@@ -397,7 +398,8 @@ def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, cal
     opening.reason_sealed = vault.seal(_data_key(session, vault, case), OPENINGS, "reason_sealed", opening.id,
                                        (caller.reason or "").strip())
     session.add(opening)
-    queries.add_timeline_entry(session, case.id, now, BREAK_GLASS, {"opening_id": opening.id, "by": caller.username})
+    queries.add_timeline_entry(session, case.id, now, need_to_know.BREAK_GLASS,
+                               {"opening_id": opening.id, "by": caller.username})
 
 
 def _reasons(session: Session, vault: CaseVault, case: Any, opening_ids: list[str | None]) -> dict[str, str]:
@@ -413,7 +415,7 @@ def _reasons(session: Session, vault: CaseVault, case: Any, opening_ids: list[st
 
 def _entry_public(entry: TimelineEntry, reasons: dict[str, str]) -> TimelineEntryPublic:
     details = dict(entry.details)
-    if entry.kind == BREAK_GLASS:
+    if entry.kind == need_to_know.BREAK_GLASS:
         details["reason"] = reasons.get(details.pop("opening_id", None) or "")
     return TimelineEntryPublic(id=entry.id, at=entry.at, kind=entry.kind, source=entry.source, details=details)
 

@@ -9,7 +9,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from kit.errors import Conflict, Invalid, Refused, Stale
+from kit.errors import Conflict, Refused, Stale
+from kit.need_to_know import Access, need_to_know
 
 # The kinds of help a need, a consent or a referral is about: the one list, here.
 Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
@@ -63,10 +64,6 @@ def ensure_current(if_match: str, case_id: str, version: int) -> None:
 # ---- need-to-know -----------------------------------------------------------------------------------------------
 
 CASEWORKER, SUPERVISOR = "caseworker", "supervisor"
-MIN_REASON, MAX_REASON = 10, 500  # an Access-Reason's length, in characters, once trimmed
-
-Access = Literal["assigned", "break-glass"]
-ASSIGNED, BREAK_GLASS = get_args(Access)
 
 
 @dataclass(frozen=True)
@@ -87,27 +84,13 @@ class Caller:
 def case_access(caller: Caller, assignees: Collection[str]) -> Access:
     """May `caller` open this case (read its data, or change anything of it), which `assignees` (user ids) hold?
 
-    A caseworker opens the cases assigned to them. Another case only with a stated reason (break-glass: allowed,
-    and recorded for the case's caseworkers to see). Nobody else opens a case's data: a supervisor sees the
-    caseload, never the people in it, unless they are a caseworker too."""
+    Only a caseworker opens a case's data, under the need-to-know rule (kit.need_to_know: their own cases; another
+    with a stated reason, recorded for the case's caseworkers to see). A supervisor sees the caseload, never the
+    people in it, unless they are a caseworker too."""
     if CASEWORKER not in caller.roles:
         raise Refused("Only a caseworker opens a case; a supervisor sees the caseload without personal data.",
                       code="need-to-know")
-    if caller.user_id in assignees:
-        return ASSIGNED
-    if caller.reason is None:
-        raise Refused("This case is not assigned to you. To open it anyway, state why in the Access-Reason header "
-                      f"(at least {MIN_REASON} characters): the reason is recorded and shown to its caseworkers.",
-                      code="need-to-know")
-    ensure_reason(caller.reason)
-    return BREAK_GLASS
-
-
-def ensure_reason(reason: str) -> None:
-    """A break-glass reason says why, in a sentence: not a word, not an essay."""
-    if not MIN_REASON <= len(reason.strip()) <= MAX_REASON:
-        raise Invalid(f"State the reason for opening this case in {MIN_REASON} to {MAX_REASON} characters.",
-                      code="access-reason-length")
+    return need_to_know(caller.user_id, assignees, caller.reason)
 
 
 def may_assign(caller: Caller, assignees: Collection[str]) -> None:

@@ -22,14 +22,14 @@ domain errors (kit.errors), which kit.problems answers: no route translates them
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlmodel import Session
 
+from kit import need_to_know
 from kit.auth import Principal, require_partner, require_roles
+from kit.need_to_know import AccessReason
 from kit.pagination import Page
 from kit.service import ReadSession, Runtime, RuntimeDep
 from services.referrals import domain, partner, staff
@@ -58,10 +58,6 @@ DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "caseworke
 Caseworker = Annotated[Principal, Depends(require_roles("caseworker"))]
 PartnerClient = Annotated[Principal, Depends(require_partner)]
 Limit = Annotated[int, Query(ge=1, le=200)]
-AccessReason = Annotated[str | None, Header(
-    alias="Access-Reason", description="Why a caseworker opens a case not assigned to them (at least 10 characters): "
-                                      "break-glass, recorded in the audit trail.")]
-T = TypeVar("T")
 
 
 # ---- the partner directory -----------------------------------------------------------------------------------
@@ -128,7 +124,7 @@ async def list_referrals(
     overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None, access_reason: AccessReason = None,
 ) -> Page[ReferralPublic]:
     """The referrals of one case, or without `case_id` those of every case assigned to the caller."""
-    views, next_cursor = await _reading(runtime, access_reason, lambda session: staff.list_referrals(
+    views, next_cursor = await need_to_know.read(runtime.uow, access_reason, lambda session: staff.list_referrals(
         session=session, runtime=runtime, case_id=case_id, status=status, overdue=overdue, limit=limit,
         cursor=cursor, actor=principal.sub, access_reason=access_reason))
     return Page[ReferralPublic](items=[_staff(v) for v in views], next_cursor=next_cursor)
@@ -151,15 +147,6 @@ async def cancel_referral(
     view = await runtime.uow.run(lambda session: staff.cancel_referral(
         session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub, access_reason=access_reason))
     return _staff(view)
-
-
-async def _reading(runtime: Runtime, access_reason: str | None, use_case: Callable[[Session], T]) -> T:
-    """A read on a read-only session; with an Access-Reason, a unit of work, as the break-glass it may be writes its
-    audit entry."""
-    if access_reason is None:
-        with runtime.uow.read() as session:
-            return use_case(session)
-    return await runtime.uow.run(use_case)
 
 
 # ---- referrals, for the partner they are addressed to -------------------------------------------------------

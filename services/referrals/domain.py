@@ -6,13 +6,12 @@ Everything here is decided from plain values, so the rules are tested as tables 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from kit.errors import Conflict, Invalid, Refused
+from kit.errors import Conflict, Invalid
 
 
 # Referrals' one list of categories: the partner directory, requests, answers and events all name this one.
@@ -93,38 +92,6 @@ def next_status(status: Status | str, action: Action | str) -> Status:
         return TRANSITIONS[(current, step)]
     except KeyError:
         raise IllegalTransition(current, step) from None
-
-
-# ---- need-to-know -----------------------------------------------------------------------------------------------
-
-# A stated reason opens a case not assigned to the caller (break-glass, SPEC §4) when it is at least this long.
-MIN_ACCESS_REASON = 10
-
-
-class CaseAccess(StrEnum):
-    """Why a caseworker may act on a case."""
-
-    ASSIGNED = "assigned"        # one of its assignees
-    BREAK_GLASS = "break-glass"  # not, but they stated why: the use case audits it as `case.break_glass`
-
-
-class NeedToKnow(Refused):
-    """A caseworker acting on a case not assigned to them, without a stated reason (403 `need-to-know`)."""
-
-    def __init__(self) -> None:
-        super().__init__(f"This case is not assigned to you. To open it anyway, say why in the Access-Reason header "
-                         f"(at least {MIN_ACCESS_REASON} characters); the opening is recorded in the audit trail.",
-                         code="need-to-know")
-
-
-def caseworker_access(user: str, assignees: Collection[str], reason: str | None) -> CaseAccess:
-    """May caseworker `user` show or change something of a case assigned to `assignees` (intake's newest
-    case.assigned; empty while none has reached us, so nobody is assigned yet)? NeedToKnow when not."""
-    if user in assignees:
-        return CaseAccess.ASSIGNED
-    if reason is not None and len(reason.strip()) >= MIN_ACCESS_REASON:
-        return CaseAccess.BREAK_GLASS
-    raise NeedToKnow()
 
 
 # ---- consent -------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Referrals' use cases for staff: admins keep the partner directory, caseworkers send, list, read and cancel
 referrals of the cases assigned to them (need-to-know: another case only with a stated reason, a break-glass opening
-audited as `case.break_glass`; `domain.caseworker_access` decides, `need_to_know` below applies it). Each is a
+audited as `case.break_glass`; `kit.need_to_know` decides, `admit_to_case` below applies it). Each is a
 function of a session that changes rows and writes its events and audit entries in the caller's transaction, and
 never commits (the route runs it as a unit of `runtime.uow`, or reads through a read-only session). What is refused
 is raised as a domain error (kit.errors), answered by kit.problems.
@@ -18,10 +18,11 @@ from sqlmodel import Session, select
 from kit.audit import AuditTrail
 from kit.db import get_or_raise
 from kit.errors import Conflict, NotFound
+from kit.need_to_know import BREAK_GLASS, Access, need_to_know
 from kit.pagination import keyset_page
 from kit.service import Runtime
 from services.referrals import domain, lifecycle, metrics, queries, vault
-from services.referrals.domain import Action, CaseAccess, Status
+from services.referrals.domain import Action, Status
 from services.referrals.lifecycle import now_utc, overdue_after
 from services.referrals.models import (
     KnownCase,
@@ -125,20 +126,19 @@ class StaffRead(StaffView):
     outcome: str | None
 
 
-def need_to_know(session: Session, audit: AuditTrail, *, case_id: str, actor: str, access_reason: str | None) -> None:
+def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: str, access_reason: str | None) -> None:
     """Need-to-know: caseworker `actor` may act on the case if it is assigned to them, or, with a stated reason, by
     break-glass, audited as `case.break_glass` about the case (the reason itself is not stored here: it is free text
-    that may describe the person, and intake keeps reasons encrypted with the case); else NeedToKnow (403). The entry
+    that may describe the person, and intake keeps reasons encrypted with the case); else refused (403). The entry
     commits with what the caller then does, or not at all when that is refused."""
-    access = domain.caseworker_access(actor, queries.assignees(session, case_id), access_reason)
-    if access is CaseAccess.BREAK_GLASS:
-        audit.record(session, actor=actor, action="case.break_glass", target_id=case_id)
+    if need_to_know(actor, queries.assignees(session, case_id), access_reason) is Access.BREAK_GLASS:
+        audit.record(session, actor=actor, action=BREAK_GLASS, target_id=case_id)
 
 
 def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCreate, actor: str,
                   access_reason: str | None = None) -> StaffView:
     """Send a case to a partner with a packet, if the caseworker may act on the case and its consent allows it."""
-    need_to_know(session, runtime.audit, case_id=referral_in.case_id, actor=actor, access_reason=access_reason)
+    admit_to_case(session, runtime.audit, case_id=referral_in.case_id, actor=actor, access_reason=access_reason)
     partner = get_or_raise(session, Partner, referral_in.partner_id, no_partner())
     if not partner.active:
         raise Conflict("This partner takes no new referrals (inactive in the directory).", code="partner-inactive")
@@ -175,7 +175,7 @@ def list_referrals(
     now, after = now_utc(), overdue_after(runtime)
     query = queries.with_case()
     if case_id:
-        need_to_know(session, runtime.audit, case_id=case_id, actor=actor, access_reason=access_reason)
+        admit_to_case(session, runtime.audit, case_id=case_id, actor=actor, access_reason=access_reason)
         query = query.where(Referral.case_id == case_id)
     else:
         query = query.where(queries.assigned_to(actor))
@@ -197,7 +197,7 @@ def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor
     if row is None:
         raise no_referral()
     referral, case = row
-    need_to_know(session, runtime.audit, case_id=referral.case_id, actor=actor, access_reason=access_reason)
+    admit_to_case(session, runtime.audit, case_id=referral.case_id, actor=actor, access_reason=access_reason)
     now = now_utc()
     packet = lifecycle.reveal(session, runtime, referral, case, now)
     runtime.audit.record(session, actor=actor, action="referral.read", target_id=referral.id)
@@ -213,7 +213,7 @@ def cancel_referral(*, session: Session, runtime: Runtime, referral_id: str, act
                     access_reason: str | None = None) -> StaffView:
     """Withdraw a referral the partner has not finished, for a caseworker who may act on its case."""
     referral = get_or_raise(session, Referral, referral_id, no_referral(), lock=True)  # the partner may act meanwhile
-    need_to_know(session, runtime.audit, case_id=referral.case_id, actor=actor, access_reason=access_reason)
+    admit_to_case(session, runtime.audit, case_id=referral.case_id, actor=actor, access_reason=access_reason)
     new_status = domain.next_status(referral.status, Action.CANCEL)
     now = now_utc()
     lifecycle.move(session, runtime.audit, referral, new_status, actor=actor, audit_action="referral.cancel", now=now)

@@ -22,6 +22,10 @@ def refused(response) -> bool:  # noqa: ANN001
     return response.status_code == 403 and response.json()["type"].endswith("/need-to-know")
 
 
+def reason_refused(response) -> bool:  # noqa: ANN001
+    return response.status_code == 422 and response.json()["type"].endswith("/access-reason-length")
+
+
 async def test_a_caseworker_acts_only_on_the_referrals_of_cases_assigned_to_them(desk):
     medical = await desk.add_partner("medical")
     case = await desk.open_case(categories=["medical"])  # assigned to caseworker-1
@@ -32,12 +36,13 @@ async def test_a_caseworker_acts_only_on_the_referrals_of_cases_assigned_to_them
     assert [r["id"] for r in listed.json()["items"]] == [referral]
     assert (await desk.client.get(f"/api/referrals/referrals/{referral}", headers=mine)).status_code == 200
 
-    # Someone else's case: every route about it is 403, also with a "reason" too short to be one.
-    for headers in (other, {**other, "Access-Reason": "urgent"}, {**other, "Access-Reason": "         x"}):
-        assert refused(await desk.refer(case, medical, packet=PACKET, headers=headers))
-        assert refused(await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=headers))
-        assert refused(await desk.client.get(f"/api/referrals/referrals/{referral}", headers=headers))
-        assert refused(await desk.client.post(f"/api/referrals/referrals/{referral}/cancel", headers=headers))
+    # Someone else's case: every route about it is 403; a "reason" too short to be one is 422, as in intake.
+    for headers, answer in ((other, refused), ({**other, "Access-Reason": "urgent"}, reason_refused),
+                            ({**other, "Access-Reason": "         x"}, reason_refused)):
+        assert answer(await desk.refer(case, medical, packet=PACKET, headers=headers))
+        assert answer(await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=headers))
+        assert answer(await desk.client.get(f"/api/referrals/referrals/{referral}", headers=headers))
+        assert answer(await desk.client.post(f"/api/referrals/referrals/{referral}/cancel", headers=headers))
     # Without a case, each caseworker lists the referrals of their own cases only.
     assert (await desk.client.get("/api/referrals/referrals", headers=other)).json()["items"] == []
     assert [r["id"] for r in (await desk.client.get("/api/referrals/referrals", headers=mine)).json()["items"]] == [

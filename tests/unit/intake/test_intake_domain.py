@@ -7,6 +7,7 @@ from typing import get_args
 import pytest
 
 from kit.errors import Conflict, Invalid, Refused, Stale
+from kit.need_to_know import MAX_REASON, Access
 from kit.problems import status_of
 from services.intake import domain, events, models
 
@@ -76,9 +77,9 @@ def _caller(*roles: str, user_id: str = "cw-1", reason: str | None = None) -> do
 
 
 def test_a_caseworker_opens_the_cases_assigned_to_them():
-    assert domain.case_access(_caller("caseworker"), {"cw-1", "cw-2"}) == domain.ASSIGNED
-    assert domain.case_access(_caller("caseworker", reason="short"), {"cw-1"}) == domain.ASSIGNED  # no reason needed
-    assert domain.case_access(_caller("caseworker", "supervisor"), {"cw-1"}) == domain.ASSIGNED
+    assert domain.case_access(_caller("caseworker"), {"cw-1", "cw-2"}) == Access.ASSIGNED
+    assert domain.case_access(_caller("caseworker", reason="short"), {"cw-1"}) == Access.ASSIGNED  # no reason needed
+    assert domain.case_access(_caller("caseworker", "supervisor"), {"cw-1"}) == Access.ASSIGNED
 
 
 def test_another_case_is_refused_without_a_reason():
@@ -90,9 +91,9 @@ def test_another_case_is_refused_without_a_reason():
 
 def test_another_case_opens_with_a_stated_reason_of_ten_characters_or_more():
     reason = "Client at the door"
-    assert domain.case_access(_caller("caseworker", reason=reason), {"cw-2"}) == domain.BREAK_GLASS
-    assert domain.case_access(_caller("caseworker", reason="x" * 10), {"cw-2"}) == domain.BREAK_GLASS
-    for short in ("", "too short", "   nine c  ", "x" * (domain.MAX_REASON + 1)):
+    assert domain.case_access(_caller("caseworker", reason=reason), {"cw-2"}) == Access.BREAK_GLASS
+    assert domain.case_access(_caller("caseworker", reason="x" * 10), {"cw-2"}) == Access.BREAK_GLASS
+    for short in ("", "too short", "   nine c  ", "x" * (MAX_REASON + 1)):
         with pytest.raises(Invalid) as refused:
             domain.case_access(_caller("caseworker", reason=short), {"cw-2"})
         assert status_of(refused.value) == 422 and refused.value.code == "access-reason-length"

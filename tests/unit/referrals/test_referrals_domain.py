@@ -7,8 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from kit.errors import Refused
-from kit.problems import status_of
 from kit.projection import later_state
 from services.referrals import domain
 from services.referrals.domain import Action, CaseStatus, CaseView, PacketContents, Status
@@ -185,31 +183,6 @@ def test_a_cost_estimate_as_a_json_number_is_refused():
         CompleteBody.model_validate_json('{"outcome": "done", "cost_estimate": {"amount": "120", "currency": "EUR"}}')
     body = CompleteBody.model_validate_json('{"outcome": "done", "cost_estimate": {"amount": "120.00", "currency": "EUR"}}')
     assert body.cost_estimate is not None and body.cost_estimate.minor_units() == 12000
-
-
-# ---- need-to-know ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("assignees", "reason", "access"), [
-    ({"cw-1"}, None, domain.CaseAccess.ASSIGNED),
-    ({"cw-1", "cw-2"}, "", domain.CaseAccess.ASSIGNED),
-    ({"cw-1"}, "covering for a colleague", domain.CaseAccess.ASSIGNED),  # an assignee needs no reason
-    ({"cw-2"}, "0123456789", domain.CaseAccess.BREAK_GLASS),             # 10 characters: a reason
-    (set(), "covering for a colleague", domain.CaseAccess.BREAK_GLASS),  # assignment not known yet
-    ({"cw-2"}, None, None),
-    ({"cw-2"}, "012345678", None),                                       # 9: not one
-    ({"cw-2"}, "   urgent     ", None),                                  # blanks do not count
-    (set(), None, None),                                                 # nobody's case yet
-    ({"CW-1"}, None, None),                                              # user ids compare exactly
-])
-def test_a_caseworker_acts_on_their_own_cases_or_states_why(assignees, reason, access):
-    if access is None:
-        with pytest.raises(domain.NeedToKnow) as refused:
-            domain.caseworker_access("cw-1", frozenset(assignees), reason)
-        assert isinstance(refused.value, Refused) and status_of(refused.value) == 403
-        assert refused.value.code == "need-to-know" and "Access-Reason" in refused.value.detail
-    else:
-        assert domain.caseworker_access("cw-1", frozenset(assignees), reason) is access
 
 
 # ---- overdue -------------------------------------------------------------------------------------------------

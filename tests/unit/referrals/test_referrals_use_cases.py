@@ -14,7 +14,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from kit.audit import AuditTrail
-from kit.errors import BadCursor, Conflict, Invalid, NotFound
+from kit.errors import BadCursor, Conflict, Invalid, NotFound, Refused
 from kit.problems import status_of
 from services.referrals import domain, partner, projections, queries, staff
 from services.referrals.domain import Action, CaseStatus, Status
@@ -124,11 +124,11 @@ def test_the_newest_assignment_wins_whatever_order_assignments_come_in(session):
 
 def test_need_to_know_lets_assignees_in_audits_a_break_glass_and_refuses_the_rest(session, audit):
     projections.assign_case(session, case_id="c1", assignees=["cw-1"], assigned_at=NOW)
-    staff.need_to_know(session, audit, case_id="c1", actor="cw-1", access_reason=None)
-    staff.need_to_know(session, audit, case_id="c1", actor="cw-2", access_reason="covering for cw-1 today")
+    staff.admit_to_case(session, audit, case_id="c1", actor="cw-1", access_reason=None)
+    staff.admit_to_case(session, audit, case_id="c1", actor="cw-2", access_reason="covering for cw-1 today")
     for reason in (None, "too short"):
-        with pytest.raises(domain.NeedToKnow):
-            staff.need_to_know(session, audit, case_id="c1", actor="cw-2", access_reason=reason)
+        with pytest.raises((Refused, Invalid)):
+            staff.admit_to_case(session, audit, case_id="c1", actor="cw-2", access_reason=reason)
     assert _audited(session) == [("cw-2", "case.break_glass", "c1")]
 
 

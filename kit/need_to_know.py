@@ -1,0 +1,84 @@
+"""Need-to-know on cases (SPEC §2, §4): the one rule every service applies to a caseworker acting on a case.
+
+A caseworker acts on the cases assigned to them. Another case opens only with a stated reason, sent in the
+`Access-Reason` header: then the opening is allowed, and the service audits it as `case.break_glass` in the unit of
+work of what the caller does (intake also keeps the reason, sealed with the case, and shows it on the timeline).
+Who else may act (a supervisor who assigns, finance who work every disbursement) is each service's own rule, decided
+before this one. Intake knows the assignees; referrals and funds learn them from its `case.assigned` events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Header
+
+from kit.errors import Invalid, Refused
+
+MIN_REASON, MAX_REASON = 10, 500  # an Access-Reason's length, in characters, once trimmed
+HEADER = "Access-Reason"
+BREAK_GLASS = "case.break_glass"  # the audit trail's word for an opening with a stated reason
+
+# What a route under a case may answer besides what its signature shows (kit.openapi reads `responses=`).
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The case is not assigned to you (`need-to-know`): send why you open it in the "
+                         "Access-Reason header."},
+    422: {"description": f"The Access-Reason is shorter than {MIN_REASON} or longer than {MAX_REASON} characters."},
+}
+T = TypeVar("T")
+
+
+class Access(StrEnum):
+    """Why a caseworker may act on a case."""
+
+    ASSIGNED = "assigned"        # one of its assignees
+    BREAK_GLASS = "break-glass"  # not, but they stated why: the use case audits it as `case.break_glass`
+
+
+def need_to_know(user_id: str, assignees: Collection[str], reason: str | None) -> Access:
+    """May caseworker `user_id` act on a case held by `assignees` (user ids)? Refused (403 `need-to-know`) without a
+    reason; Invalid (422) with one too short or too long to say why."""
+    if user_id in assignees:
+        return Access.ASSIGNED
+    if reason is None:
+        raise Refused("This case is not assigned to you. To open it anyway, state why in the Access-Reason header "
+                      f"(at least {MIN_REASON} characters): the opening is recorded, and its caseworkers see it.",
+                      code="need-to-know")
+    ensure_reason(reason)
+    return Access.BREAK_GLASS
+
+
+def ensure_reason(reason: str) -> None:
+    """A break-glass reason says why, in a sentence: not a word, not an essay."""
+    if not MIN_REASON <= len(reason.strip()) <= MAX_REASON:
+        raise Invalid(f"State the reason for opening this case in {MIN_REASON} to {MAX_REASON} characters.",
+                      code="access-reason-length")
+
+
+def _stated_reason(access_reason: Annotated[str | None, Header(
+        alias=HEADER, max_length=4000,
+        description=f"Why you open a case not assigned to you ({MIN_REASON}–{MAX_REASON} characters): break-glass, "
+                    "recorded in the audit trail and shown to the case's caseworkers.")] = None) -> str | None:
+    """The header's text. HTTP carries bytes, which Starlette reads as Latin-1; a reason written in Belarusian or
+    Russian arrives as UTF-8."""
+    if access_reason is None:
+        return None
+    try:
+        return access_reason.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return access_reason
+
+
+# A route's parameter: the reason stated for opening a case not assigned to the caller, or None.
+AccessReason = Annotated[str | None, Depends(_stated_reason)]
+
+
+async def read(uow: Any, reason: str | None, use_case: Callable[[Any], T]) -> T:
+    """Run a read on a read-only session; with a stated reason, as a unit of work instead, because a break-glass
+    opening writes its audit entry."""
+    if reason is None:
+        with uow.read() as session:
+            return use_case(session)
+    return await uow.run(use_case)

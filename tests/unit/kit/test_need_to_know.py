@@ -1,0 +1,53 @@
+"""kit.need_to_know: a caseworker acts on their own cases, or states why (10–500 characters) — one rule, the same
+answer in every service: 403 `need-to-know` without a reason, 422 `access-reason-length` with one that says nothing."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from kit.errors import Invalid, Refused
+from kit.need_to_know import MAX_REASON, Access, AccessReason, need_to_know
+from kit.problems import as_problem
+
+
+@pytest.mark.parametrize(("assignees", "reason", "access"), [
+    ({"cw-1"}, None, Access.ASSIGNED),
+    ({"cw-1", "cw-2"}, "", Access.ASSIGNED),
+    ({"cw-1"}, "covering for a colleague", Access.ASSIGNED),  # an assignee needs no reason
+    ({"cw-2"}, "0123456789", Access.BREAK_GLASS),             # 10 characters: a reason
+    (set(), "covering for a colleague", Access.BREAK_GLASS),  # assignment not known yet
+    ({"cw-2"}, "x" * MAX_REASON, Access.BREAK_GLASS),
+])
+def test_a_caseworker_acts_on_their_own_cases_or_states_why(assignees, reason, access):
+    assert need_to_know("cw-1", frozenset(assignees), reason) is access
+
+
+@pytest.mark.parametrize("assignees", [{"cw-2"}, set(), {"CW-1"}])  # another's; nobody's yet; ids compare exactly
+def test_without_a_reason_another_case_is_refused_and_told_how(assignees):
+    with pytest.raises(Refused) as refused:
+        need_to_know("cw-1", frozenset(assignees), None)
+    problem = as_problem(refused.value)
+    assert (problem.status, problem.kind) == (403, "need-to-know") and "Access-Reason" in problem.detail
+
+
+@pytest.mark.parametrize("reason", ["", "012345678", "   urgent     ", "x" * (MAX_REASON + 1)])
+def test_a_reason_that_says_nothing_or_everything_is_invalid(reason):
+    with pytest.raises(Invalid) as refused:
+        need_to_know("cw-1", frozenset({"cw-2"}), reason)
+    problem = as_problem(refused.value)
+    assert (problem.status, problem.kind) == (422, "access-reason-length")
+
+
+def test_a_reason_written_in_belarusian_arrives_as_written():
+    app = FastAPI()
+
+    @app.get("/reason")
+    async def stated(access_reason: AccessReason = None) -> dict:
+        return {"reason": access_reason}
+
+    client = TestClient(app)
+    reason = "Кліент прыйшоў у офіс"
+    assert client.get("/reason").json() == {"reason": None}
+    assert client.get("/reason", headers=[(b"Access-Reason", reason.encode())]).json() == {"reason": reason}
