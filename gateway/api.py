@@ -190,14 +190,18 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
 async def refresh_grant(runtime: GatewayRuntime, refresh_token: str) -> tuple[str, str]:
     """The refresh_token grant: the next access token and refresh token of the same session. Unknown, expired,
     revoked and reused tokens get one answer; a reused one has ended its session meanwhile."""
-    renewal = await runtime.uow.run(lambda session: sessions.renew(
-        session=session, audit=runtime.audit, refresh_token=refresh_token, now=service.now_utc(),
-        policy=runtime.session_policy))
-    if renewal.refused or renewal.refresh_token is None or renewal.user_id is None:
-        raise oauth_error(400, "invalid_grant", "The refresh token is not valid: sign in again.")
-    access = runtime.issuer.issue(sub=renewal.user_id, roles=list(renewal.roles), partner_id=renewal.partner_id,
-                                  extra={"sid": renewal.session_id, "username": renewal.username})
-    return access, renewal.refresh_token
+    async def renew() -> tuple[str, str]:
+        renewal = await runtime.uow.run(lambda session: sessions.renew(
+            session=session, audit=runtime.audit, refresh_token=refresh_token, now=service.now_utc(),
+            policy=runtime.session_policy))
+        if renewal.refused or renewal.refresh_token is None or renewal.user_id is None:
+            raise oauth_error(400, "invalid_grant", "The refresh token is not valid: sign in again.")
+        access = runtime.issuer.issue(sub=renewal.user_id, roles=list(renewal.roles), partner_id=renewal.partner_id,
+                                      extra={"sid": renewal.session_id, "username": renewal.username})
+        return access, renewal.refresh_token
+
+    # Two tabs renewing at once with the same token get one renewal, not a theft alarm (sessions.RenewalsAtOnce).
+    return await runtime.renewals.once(refresh_token, renew)
 
 
 @auth_router.post("/auth/revoke", summary="Revoke a refresh token and end its session (RFC 7009)")

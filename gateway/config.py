@@ -26,6 +26,9 @@ class GatewaySettings(ProcessSettings):
     # A session ends when its refresh token goes unused this long (idle), and in any case this long after sign-in.
     session_idle_seconds: int = Field(1800, ge=60)
     session_max_seconds: int = Field(43200, ge=300)
+    # A refresh token used again within this many seconds of its renewal, at the same gateway, gets that renewal's
+    # answer (two tabs renewing at once), not a revoked session.
+    refresh_reuse_grace_seconds: float = Field(10, ge=0, le=60)
     audit_key_file: Path | None = None
     # The first admin's password; without it one is generated and written owner-only under the secrets folder.
     admin_password: SecretStr | None = None

@@ -24,7 +24,7 @@ from gateway.models import MIGRATIONS_DIR, kit_tables
 from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
 from gateway.runtime import GatewayRuntime
-from gateway.sessions import SessionPolicy
+from gateway.sessions import RenewalsAtOnce, SessionPolicy
 from kit import db, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier
@@ -131,6 +131,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         # Until the gateway has a keyring of its own (key custody), its other secrets derive from the audit key.
         factor_keys=FactorKeys(audit_key),
         standing=Standing(current_standing, settings.principal_check_seconds),
+        renewals=RenewalsAtOnce(grace=settings.refresh_reuse_grace_seconds),
         session_policy=SessionPolicy(idle=timedelta(seconds=settings.session_idle_seconds),
                                      absolute=timedelta(seconds=settings.session_max_seconds)),
         signin_limit=RateLimit(settings.signin_rate_limit, scope="signin"),

@@ -22,7 +22,7 @@ from gateway.config import GatewaySettings
 from gateway.domain import SignInPolicy, ThrottleKeys
 from gateway.mfa import FactorKeys
 from gateway.passwords import Hasher
-from gateway.sessions import SessionPolicy
+from gateway.sessions import RenewalsAtOnce, SessionPolicy
 from kit.audit import AuditTrail
 from kit.auth import TokenIssuer
 from kit.bus import Bus
@@ -43,6 +43,7 @@ class GatewayRuntime:
     session_policy: SessionPolicy
     factor_keys: FactorKeys
     standing: Standing
+    renewals: RenewalsAtOnce  # two tabs renewing with one refresh token at once: one renewal
     signin_limit: RateLimit
     forwarding: aiohttp.ClientSession  # the hot path: forwarded requests
     calls: httpx.AsyncClient  # everything else the gateway asks of a service: readiness, documents

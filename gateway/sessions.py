@@ -9,11 +9,15 @@ unit, so the services can refuse those sessions' tokens too."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy import update
 from sqlmodel import Session, select
@@ -42,6 +46,40 @@ class Renewal:
     refresh_token: str | None = None
     partner_id: str | None = None
     username: str | None = None
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class RenewalsAtOnce(Generic[T]):
+    """Two tabs of one console, whose access token expired while both were open, renew with the same refresh token
+    at the same moment. Taken literally that is a refresh token used twice, the theft signal, and the person would be
+    signed out in the middle of a form. Instead, a renewal with a token this gateway renewed less than `grace`
+    seconds ago gets the answer of that renewal (the same next tokens), in flight or done. Later, or at another
+    gateway replica, a second use is reuse as ever."""
+
+    grace: float = 10.0
+    _recent: dict[str, tuple[float, asyncio.Future]] = field(default_factory=dict)
+
+    async def once(self, refresh_token: str, renew: Callable[[], Awaitable[T]]) -> T:
+        now = time.monotonic()
+        self._recent = {key: held for key, held in self._recent.items() if held[0] > now}
+        key = _digest(refresh_token)
+        if key in self._recent:
+            outcome, value = await asyncio.shield(self._recent[key][1])
+            if outcome == "refused":
+                raise value
+            return value
+        answer: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._recent[key] = (now + self.grace, answer)
+        try:
+            value = await renew()
+        except Exception as exc:
+            answer.set_result(("refused", exc))
+            raise
+        answer.set_result(("renewed", value))
+        return value
 
 
 def start(*, session: Session, user_id: str, now: datetime, policy: SessionPolicy) -> tuple[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import stat
 
@@ -345,6 +347,7 @@ async def refresh(door: Door, token: str):  # noqa: ANN201
 
 
 async def test_refresh_tokens_rotate_and_a_reused_one_ends_the_whole_session(door: Door):
+    door.runtime.renewals.grace = 0  # the thief comes later than two tabs of one console would (the test below)
     user = await door.add_user("caseworker")
     first = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
     access = {"Authorization": f"Bearer {first['access_token']}"}
@@ -365,6 +368,26 @@ async def test_refresh_tokens_rotate_and_a_reused_one_ends_the_whole_session(doo
     auditor = await door.staff("auditor")
     actions = [e["action"] for e in (await door.client.get("/api/admin/audit", headers=auditor)).json()["items"]]
     assert "session.refresh_reused" in actions
+
+
+async def test_two_tabs_renewing_with_one_refresh_token_at_once_stay_signed_in(door: Door):
+    user = await door.add_user("caseworker")
+    first = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
+
+    one_tab, other_tab = await asyncio.gather(refresh(door, first["refresh_token"]),
+                                              refresh(door, first["refresh_token"]))
+    assert one_tab.status_code == other_tab.status_code == 200, (one_tab.text, other_tab.text)
+    assert one_tab.json() == other_tab.json(), "one renewal, answered to both"
+    late_tab = await refresh(door, first["refresh_token"])  # a moment later, still within the grace
+    assert late_tab.json() == one_tab.json()
+
+    going_on = await refresh(door, one_tab.json()["refresh_token"])
+    assert going_on.status_code == 200, "the session was not taken for stolen"
+    assert (await door.client.get("/auth/me", headers={
+        "Authorization": f"Bearer {going_on.json()['access_token']}"})).status_code == 200
+    auditor = await door.staff("auditor")
+    actions = [e["action"] for e in (await door.client.get("/api/admin/audit", headers=auditor)).json()["items"]]
+    assert "session.refresh_reused" not in actions
 
 
 async def test_a_revoked_refresh_token_ends_its_session_and_only_that_one(door: Door):
