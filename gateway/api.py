@@ -190,18 +190,26 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
 async def refresh_grant(runtime: GatewayRuntime, refresh_token: str) -> tuple[str, str]:
     """The refresh_token grant: the next access token and refresh token of the same session. Unknown, expired,
     revoked and reused tokens get one answer; a reused one has ended its session meanwhile."""
-    async def renew() -> tuple[str, str]:
+    refused = oauth_error(400, "invalid_grant", "The refresh token is not valid: sign in again.")
+
+    async def renew() -> tuple[str, str, str]:
         renewal = await runtime.uow.run(lambda session: sessions.renew(
             session=session, audit=runtime.audit, refresh_token=refresh_token, now=service.now_utc(),
             policy=runtime.session_policy))
-        if renewal.refused or renewal.refresh_token is None or renewal.user_id is None:
-            raise oauth_error(400, "invalid_grant", "The refresh token is not valid: sign in again.")
+        if renewal.refused or renewal.refresh_token is None or renewal.user_id is None or not renewal.session_id:
+            raise refused
         access = runtime.issuer.issue(sub=renewal.user_id, roles=list(renewal.roles), partner_id=renewal.partner_id,
                                       extra={"sid": renewal.session_id, "username": renewal.username})
-        return access, renewal.refresh_token
+        return access, renewal.refresh_token, renewal.session_id
 
-    # Two tabs renewing at once with the same token get one renewal, not a theft alarm (sessions.RenewalsAtOnce).
-    return await runtime.renewals.once(refresh_token, renew)
+    # Two tabs renewing at once with the same token get one renewal, not a theft alarm (sessions.RenewalsAtOnce) —
+    # unless the session ended in between (signed out in the other tab): then the token is as dead as its session.
+    (access, refresh, session_id), replayed = await runtime.renewals.once(refresh_token, renew)
+    if replayed:
+        with runtime.uow.read() as session:
+            if not sessions.is_live(session=session, session_id=session_id, now=service.now_utc()):
+                raise refused
+    return access, refresh
 
 
 @auth_router.post("/auth/revoke", summary="Revoke a refresh token and end its session (RFC 7009)")

@@ -62,7 +62,7 @@ def request_headers(scope: Scope) -> CIMultiDict[str]:
         if name == b"connection":  # it may name more hop-by-hop headers
             dropped = dropped | {token.strip().lower() for token in value.split(b",")}
     headers: CIMultiDict[str] = CIMultiDict(
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in raw if name.lower() not in dropped
+        (name.decode("latin-1"), _header_text(value)) for name, value in raw if name.lower() not in dropped
     )
     host = next((value.decode("latin-1") for name, value in raw if name == b"host"), "")
     client = scope.get("client")
@@ -73,6 +73,16 @@ def request_headers(scope: Scope) -> CIMultiDict[str]:
     if host:
         headers["X-Forwarded-Host"] = host
     return headers
+
+
+def _header_text(value: bytes) -> str:
+    """A header value as aiohttp will write it out again: it encodes values as UTF-8, so they are read as UTF-8 here
+    (an `Access-Reason` in Belarusian must reach the service byte for byte: read as Latin-1 it would arrive encoded
+    twice, garbled, and twice as long). Bytes that are not UTF-8 are passed on as Latin-1, as before."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 def response_headers(raw: tuple[tuple[bytes, bytes], ...], body_length: int, *, status: int = 200,

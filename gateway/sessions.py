@@ -56,13 +56,14 @@ class RenewalsAtOnce(Generic[T]):
     """Two tabs of one console, whose access token expired while both were open, renew with the same refresh token
     at the same moment. Taken literally that is a refresh token used twice, the theft signal, and the person would be
     signed out in the middle of a form. Instead, a renewal with a token this gateway renewed less than `grace`
-    seconds ago gets the answer of that renewal (the same next tokens), in flight or done. Later, or at another
-    gateway replica, a second use is reuse as ever."""
+    seconds ago gets the answer of that renewal (the same next tokens), in flight or done, as long as the session
+    still lives (the caller checks: `replayed`). Later, or at another gateway replica, a second use is reuse as ever."""
 
     grace: float = 10.0
     _recent: dict[str, tuple[float, asyncio.Future]] = field(default_factory=dict)
 
-    async def once(self, refresh_token: str, renew: Callable[[], Awaitable[T]]) -> T:
+    async def once(self, refresh_token: str, renew: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """`renew()`'s answer, and whether it is a replay of an earlier renewal's."""
         now = time.monotonic()
         self._recent = {key: held for key, held in self._recent.items() if held[0] > now}
         key = _digest(refresh_token)
@@ -70,7 +71,7 @@ class RenewalsAtOnce(Generic[T]):
             outcome, value = await asyncio.shield(self._recent[key][1])
             if outcome == "refused":
                 raise value
-            return value
+            return value, True
         answer: asyncio.Future = asyncio.get_running_loop().create_future()
         self._recent[key] = (now + self.grace, answer)
         try:
@@ -79,7 +80,13 @@ class RenewalsAtOnce(Generic[T]):
             answer.set_result(("refused", exc))
             raise
         answer.set_result(("renewed", value))
-        return value
+        return value, False
+
+
+def is_live(*, session: Session, session_id: str, now: datetime) -> bool:
+    """Has this session neither been revoked nor reached its end?"""
+    owner = session.get(UserSession, session_id)
+    return owner is not None and owner.revoked_at is None and owner.ends_at > now
 
 
 def start(*, session: Session, user_id: str, now: datetime, policy: SessionPolicy) -> tuple[str, str]:

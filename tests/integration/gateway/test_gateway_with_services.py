@@ -5,7 +5,8 @@ service called directly; and the role × route matrix.
 The matrix walks every operation of the merged OpenAPI document, through the gateway, as each role (and as a partner
 of another partner organisation), and checks the answer against what SPEC §2 says that role may do. The operations
 come from the document, so a route added later is walked without anyone remembering to add it; only the table of
-who may do what is written by hand (from SPEC §2 and §4), and an operation no row covers fails the test.
+who may do what is written by hand (from SPEC §2 and §4, in matrix.py, which also judges every service walked on its
+own port in test_role_matrix_direct.py), and an operation no row covers fails the test.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
 import httpx
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kit.secrets import TOKEN_PRIVATE_KEY_FILE, TOKEN_PUBLIC_KEY_FILE
 from tests.integration.gateway.door import Backends, Door, names, open_gateway
+from tests.integration.gateway.matrix import ROLES, operations, walk
 
 pytestmark = pytest.mark.integration
 
@@ -251,76 +251,7 @@ async def test_the_gateway_refuses_every_bad_token(door: Door, backends: Backend
             assert answer.headers["content-type"] == "application/problem+json"
 
 
-# --- the role × route matrix -----------------------------------------------------------------------------------------
-
-ANY = "*"
-STAFF = ("admin", "caseworker", "supervisor", "finance", "auditor", "coordinator")
-PEOPLE = (*STAFF, "partner_staff")
-ROLES = (*PEOPLE, "partner")
-
-
-@dataclass(frozen=True)
-class Rule:
-    method: str
-    path: str  # a regular expression over the document's path template
-    allowed: frozenset[str]
-
-
-def rule(method: str, path: str, *allowed: str) -> Rule:
-    return Rule(method, path, frozenset(allowed))
-
-
-ID = r"\{[^/]+\}"
-# First match wins. Deny by default: an operation no rule matches is a failure of this test.
-WHO_MAY = [
-    rule(ANY, r"^/api/(intake|referrals|funds|admin)/audit(/verify)?$", "auditor"),  # audit trails: auditors only
-    rule("GET", r"^/api/admin/status$", "admin", "auditor"),  # every backend's state, the key custody
-    rule(ANY, r"^/api/admin/", "admin"),  # staff users and partner API clients
-    rule(ANY, r"^/auth/me$", *ROLES),
-    rule(ANY, r"^/auth/mfa/", *PEOPLE),  # a second factor is for people, not API clients
-    rule(ANY, r"^/auth/sessions/revoke-all$", *PEOPLE),
-    # Supervisors see the whole caseload (no personal data) and assign cases (SPEC §2, §4).
-    rule("GET", r"^/api/intake/cases$", "caseworker", "supervisor"),
-    rule("PUT", rf"^/api/intake/cases/{ID}/assignees$", "caseworker", "supervisor"),
-    rule(ANY, r"^/api/intake/", "caseworker"),  # cases, needs, consent, timeline, erasure
-    rule("GET", rf"^/api/referrals/partners(/{ID})?$", "admin", "caseworker"),  # the partner directory
-    rule(ANY, r"^/api/referrals/partners", "admin"),
-    rule(ANY, r"^/api/referrals/referrals", "caseworker"),
-    rule(ANY, r"^/api/partner/", "partner", "partner_staff"),  # only through the partner API
-    rule(ANY, rf"^/api/funds/disbursements(/{ID})?$", "caseworker", "finance"),  # caseworkers request aid
-    rule(ANY, r"^/api/funds/", "finance"),  # grants, approve/pay/void, cost estimates, reports
-]
-PUBLIC = {"/auth/token", "/auth/revoke", "/.well-known/jwks.json", "/healthz", "/readyz"}
-# Walked last: it ends the walker's own session, and every later request of that role would be refused.
-ENDS_THE_SESSION = ("POST", "/auth/sessions/revoke-all")
-
-
-def allowed_roles(method: str, path: str) -> frozenset[str] | None:
-    for candidate in WHO_MAY:
-        if candidate.method in (ANY, method) and re.search(candidate.path, path):
-            return candidate.allowed
-    return None
-
-
-def operations(document: dict) -> list[tuple[str, str, dict]]:
-    found = [(method.upper(), path, operation) for path, item in document["paths"].items()
-             for method, operation in item.items() if method in ("get", "post", "put", "patch", "delete")]
-    return sorted(found, key=lambda op: (op[0], op[1]) == ENDS_THE_SESSION)
-
-
-def concrete(path: str) -> str:
-    """The path with a fresh UUID in every parameter: the answers are about access, not about data."""
-    return re.sub(ID, lambda _m: str(uuid.uuid4()), path)
-
-
-def id_filters(operation: dict) -> dict[str, str]:
-    """A fresh UUID for every query parameter that takes one (`?case_id=`): a scoped list is a fair request."""
-    def takes_uuid(schema: dict) -> bool:
-        return schema.get("format") == "uuid" or any(takes_uuid(s) for s in schema.get("anyOf", []))
-
-    return {p["name"]: str(uuid.uuid4()) for p in operation.get("parameters", [])
-            if p.get("in") == "query" and takes_uuid(p.get("schema", {}))}
-
+# --- the role × route matrix (the table and the walker: matrix.py) -----------------------------------------------
 
 async def test_every_route_answers_each_role_as_the_spec_says(door: Door, backends: Backends):
     document = (await door.client.get("/openapi.json")).json()
@@ -333,47 +264,8 @@ async def test_every_route_answers_each_role_as_the_spec_says(door: Door, backen
                            else door.staff(role)) for role in ROLES}
     other_partner = await door.partner()
 
-    mismatches = await walk(door, document, tokens, other_partner)
+    mismatches, walked = await walk(door.client, operations(document), tokens, other_partner,
+                                    where="through the gateway")
 
-    assert not mismatches, "\n".join(mismatches)
-
-
-async def walk(door: Door, document: dict, tokens: dict[str, dict[str, str]],
-               other_partner: dict[str, str]) -> list[str]:
-    mismatches: list[str] = []
-    walked = 0
-    for method, path, operation in operations(document):
-        if path in PUBLIC:
-            assert "security" not in operation, path
-            continue
-        allowed = allowed_roles(method, path)
-        if allowed is None:
-            mismatches.append(f"{method} {path}: no rule says who may use it (add one from SPEC §2)")
-            continue
-        assert operation.get("security"), f"{method} {path} is not marked as needing a token"
-        url = concrete(path)
-        body = {} if method in ("POST", "PUT", "PATCH") else None
-        query = id_filters(operation)
-
-        anonymous = await door.client.request(method, url, json=body, params=query)
-        if anonymous.status_code != 401:
-            mismatches.append(f"{method} {path} without a token: {anonymous.status_code}, expected 401")
-        for role, headers in tokens.items():
-            answer = await door.client.request(method, url, json=body, params=query, headers=headers)
-            walked += 1
-            # A caseworker's role lets them in; need-to-know then refuses a case not assigned to them (these ids
-            # are fresh), a 403 of its own kind.
-            need_to_know = answer.status_code == 403 and answer.json().get("type", "").endswith("/need-to-know")
-            if role in allowed and answer.status_code in (401, 403) and not need_to_know:
-                mismatches.append(f"{method} {path} as {role}: {answer.status_code}, but {role} may use it")
-            elif role not in allowed and answer.status_code != 403:
-                mismatches.append(f"{method} {path} as {role}: {answer.status_code}, expected 403")
-            elif answer.status_code >= 500:
-                mismatches.append(f"{method} {path} as {role}: {answer.status_code} {answer.text[:200]}")
-        if "partner" in allowed and "{" in path:  # (and partner_staff: the same rule, the same code)
-            # Another partner's record is not found, never forbidden, never shown.
-            answer = await door.client.request(method, url, json=body, params=query, headers=other_partner)
-            if answer.status_code not in (404, 422):
-                mismatches.append(f"{method} {path} as another partner: {answer.status_code}, expected 404")
     assert walked >= 5 * len(ROLES), "too few operations walked: is the merged document complete?"
-    return mismatches
+    assert not mismatches, "\n".join(mismatches)
