@@ -412,9 +412,8 @@ class ResetAnswer(BaseModel):
                    summary="Reset a lost second factor (pending another admin's approval where there is one)")
 async def reset_mfa(user_id: str, runtime: RuntimeDep, principal: Admin) -> ResetAnswer:
     def reset(session: Session) -> ResetAnswer:
-        user = service.reset_factor(session=session, audit=runtime.audit, user_id=user_id, actor=principal.sub)
-        pending = mfa.enrolled(session=session, user_id=user.id)
-        return ResetAnswer(id=user.id, status=_status(pending))
+        pending = service.reset_factor(session=session, audit=runtime.audit, user_id=user_id, actor=principal.sub)
+        return ResetAnswer(id=user_id, status=_status(pending))
 
     answer = await runtime.uow.run(reset)
     runtime.standing.forget(user_id)

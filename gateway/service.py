@@ -77,17 +77,17 @@ def change_roles(*, session: Session, audit: AuditTrail, user_id: str, roles: li
     return approvals.apply_roles(session=session, audit=audit, user=user, roles=roles, actor=actor)
 
 
-def reset_factor(*, session: Session, audit: AuditTrail, user_id: str, actor: str) -> User:
+def reset_factor(*, session: Session, audit: AuditTrail, user_id: str, actor: str) -> bool:
     """An admin resets a user's lost second factor (never their own): at once with a lone admin, else on approval.
-    Done, the user's sessions end and they enrol again at the next sign-in."""
+    Done, the user's sessions end and they enrol again at the next sign-in. True when it waits for approval."""
     user = get_user(session=session, user_id=user_id)
     if user.id == actor:
         raise Refused("No one resets their own second factor: another admin must.", code="own-factor")
     if domain.needs_approval(enabled_admins=count_enabled_admins(session=session)):
         approvals.request(session=session, audit=audit, action="user.reset_mfa", target_id=user.id, actor=actor)
-        return user
+        return True
     approvals.apply_factor_reset(session=session, audit=audit, user=user, actor=actor)
-    return user
+    return False
 
 
 def count_enabled_admins(*, session: Session) -> int:

@@ -101,6 +101,10 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
                                     json={"partner_id": str(uuid.uuid4()), "name": "Clinic API"})
     assert client.json()["status"] == "pending_approval"
     assert (await door.client_sign_in(client.json()["client_id"], client.json()["client_secret"])).status_code == 401
+    # A factor reset too, and the answer says it waits (whether or not the person had set one up yet).
+    reset = await door.client.post(f"/api/admin/users/{finance.json()['id']}/reset-mfa", headers=first)
+    assert reset.status_code == 200 and reset.json()["status"] == "pending_approval"
+    assert "user.reset_mfa" in [a["action"] for a in await pending(door, second)]
 
     auditor = await door.staff("auditor")
     actions = [e["action"] for e in (await door.client.get("/api/admin/audit", headers=auditor)).json()["items"]]
