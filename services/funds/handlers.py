@@ -26,8 +26,12 @@ REFERRAL_COMPLETED = "rehab.referrals.referral.completed"
 
 
 class CaseOpened(BaseModel):
+    """Intake's case.opened: with the case's first assignees (absent from older events)."""
+
     case_id: str
     reference: str | None = None
+    opened_at: datetime | None = None
+    assignees: list[str] | None = None
 
 
 class CaseEnded(BaseModel):
@@ -35,7 +39,7 @@ class CaseEnded(BaseModel):
 
 
 class CaseAssigned(BaseModel):
-    """Intake's case.assigned (on creation and on every reassignment): the assignees' user ids."""
+    """Intake's case.assigned (on every reassignment): the assignees' user ids."""
 
     case_id: str
     assignees: list[str]
@@ -74,6 +78,9 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
 def case_opened(session: Session, event: Envelope) -> None:
     data = CaseOpened.model_validate(event.data)
     projections.advance_case(session=session, case_id=data.case_id, status="open", reference=data.reference)
+    if data.assignees is not None:  # its creator: the first assignment rides on case.opened
+        projections.assign_case(session=session, case_id=data.case_id, assignees=data.assignees,
+                                assigned_at=_utc(data.opened_at or event.time))
 
 
 def case_closed(session: Session, event: Envelope) -> None:
@@ -88,9 +95,12 @@ def case_erased(runtime: Runtime, session: Session, event: Envelope) -> None:
 
 def case_assigned(session: Session, event: Envelope) -> None:
     data = CaseAssigned.model_validate(event.data)
-    at = data.assigned_at or event.time
     projections.assign_case(session=session, case_id=data.case_id, assignees=data.assignees,
-                            assigned_at=(at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC))
+                            assigned_at=_utc(data.assigned_at or event.time))
+
+
+def _utc(at: datetime) -> datetime:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def referral_completed(session: Session, event: Envelope) -> None:

@@ -28,13 +28,11 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 # ---- a case's assignees -----------------------------------------------------------------------------------------
 
 def assign_creator(session: Session, *, case_id: str, opened_at: datetime, caller: domain.Caller) -> list[str]:
-    """The caseworker who opens a case is its first assignee; the other services learn it (`case.assigned`).
-    The handles, as the case shows them."""
+    """The caseworker who opens a case is its first assignee (the other services learn it from `case.opened`,
+    which names them). The handles, as the case shows them."""
     session.execute(queries.INSERT_ASSIGNEES, [{
         "case_id": case_id, "user_id": caller.user_id, "username": caller.username, "position": 0,
         "opened_at": opened_at, "assigned_at": opened_at}])
-    events.publish(session, events.CASE_ASSIGNED, events.CaseAssigned(
-        case_id=case_id, assignees=[caller.user_id], assigned_at=opened_at), about=case_id)
     return [caller.username]
 
 

@@ -86,9 +86,10 @@ def open_case(
                                               "created_at": now, "rewrapped_at": None})
     queries.add_name_terms(session, case_id, now, terms)
     queries.add_timeline_entry(session, case_id, now, "case.opened", {"reference": reference})
-    events.publish(session, events.CASE_OPENED, events.CaseOpened(
-        case_id=case_id, reference=reference, country=case_in.country, opened_at=now), about=case_id)
     assignees = assignment.assign_creator(session, case_id=case_id, opened_at=now, caller=caller)
+    events.publish(session, events.CASE_OPENED, events.CaseOpened(
+        case_id=case_id, reference=reference, country=case_in.country, opened_at=now,
+        assignees=[caller.user_id]), about=case_id)
     audit.record(session, actor=caller.user_id, action="case.create", target_id=case_id)
     created = CaseCreated(id=case_id, reference=reference, status=domain.OPEN, country=case_in.country, opened_at=now,
                           closed_at=None, updated_at=now, assignees=assignees, **personal,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kit.events import Publisher
 from services.intake.domain import Category, Urgency
@@ -20,12 +20,15 @@ CONSENT_CHANGED = "rehab.intake.consent.changed"
 
 
 class CaseOpened(BaseModel):
-    """A case was opened."""
+    """A case was opened, assigned to its creator."""
 
     case_id: str
     reference: str
     country: str | None
     opened_at: datetime
+    assignees: list[str] = Field(description="The user ids of its first assignees (its creator), as of `opened_at`: "
+                                             "one event where a new case needs two otherwise; `case.assigned` "
+                                             "follows only when the case is reassigned.")
 
 
 class CaseClosed(BaseModel):

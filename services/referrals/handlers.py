@@ -42,6 +42,13 @@ class CaseEvent(BaseModel):
     case_id: str
 
 
+class CaseOpened(CaseEvent):
+    """Our copy of intake's case.opened: with the case's first assignees (absent from older events)."""
+
+    opened_at: datetime | None = None
+    assignees: list[str] | None = None
+
+
 class ConsentChanged(BaseModel):
     """Our copy of intake's consent.changed."""
 
@@ -59,7 +66,7 @@ class ConsentChanged(BaseModel):
 
 
 class CaseAssigned(BaseModel):
-    """Our copy of intake's case.assigned (on creation and on every reassignment): the assignees' user ids."""
+    """Our copy of intake's case.assigned (on every reassignment): the assignees' user ids."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -72,8 +79,11 @@ class CaseAssigned(BaseModel):
 
 
 def case_opened(session: Session, envelope: Envelope) -> None:
-    event = CaseEvent.model_validate(envelope.data)
+    event = CaseOpened.model_validate(envelope.data)
     projections.note_case_status(session, case_id=event.case_id, status=CaseStatus.OPEN)
+    if event.assignees is not None:  # its creator: the first assignment rides on case.opened
+        projections.assign_case(session, case_id=event.case_id, assignees=event.assignees,
+                                assigned_at=_utc(event.opened_at or envelope.time))
 
 
 def case_closed(session: Session, envelope: Envelope) -> None:

@@ -35,10 +35,10 @@ async def test_intake_starts_migrates_and_publishes(tmp_path, secrets_dir, token
         js = nc.jetstream()
         for _ in range(100):
             try:
-                if (await js.stream_info("INTAKE")).state.messages == 2:  # case.opened, case.assigned
+                if (await js.stream_info("INTAKE")).state.messages == 1:  # case.opened (naming its creator)
                     break
             except Exception:
                 pass
             await asyncio.sleep(0.05)
-        assert (await js.stream_info("INTAKE")).state.messages == 2
+        assert (await js.stream_info("INTAKE")).state.messages == 1
         await nc.close()
