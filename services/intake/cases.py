@@ -385,8 +385,10 @@ def _admitted(
 
 def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, caller: domain.Caller) -> None:
     """Need-to-know (`domain.case_access`): refused unless the case is assigned to the caller or they state a
-    reason. An opening with a reason is audited (`case.break_glass`) and, unless the case was erased, becomes a step
-    of its timeline: who and when in clear, the reason sealed under the case's key."""
+    reason. Every request with a reason is audited (`case.break_glass`); an opening also becomes a step of the case's
+    timeline (unless it was erased): who and when in clear, the reason sealed under the case's key. One opening
+    covers `domain.OPENING_COVERS`: the requests of a page and the steps a caseworker then takes on the case are
+    not each a new line for its caseworkers to read."""
     if domain.case_access(caller, queries.assignee_ids(session, case.id)) is not Access.BREAK_GLASS:
         return
     audit.record(session, actor=caller.user_id, action=need_to_know.BREAK_GLASS, target_id=case.id)
@@ -394,6 +396,8 @@ def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, cal
     if case.status == domain.ERASED:
         return  # no key left to seal the reason with, nor a timeline to show it on
     now = datetime.now(UTC)
+    if queries.opened_since(session, case_id=case.id, user_id=caller.user_id, since=now - domain.OPENING_COVERS):
+        return
     opening = BreakGlassOpening(id=str(uuid.uuid4()), case_id=case.id, user_id=caller.user_id,
                                 username=caller.username, at=now)
     opening.reason_sealed = vault.seal(_data_key(session, vault, case), OPENINGS, "reason_sealed", opening.id,

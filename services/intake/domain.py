@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal, get_args
 
 from kit.errors import Conflict, Refused, Stale
@@ -64,6 +65,9 @@ def ensure_current(if_match: str, case_id: str, version: int) -> None:
 # ---- need-to-know -----------------------------------------------------------------------------------------------
 
 CASEWORKER, SUPERVISOR = "caseworker", "supervisor"
+# A break-glass opening covers the caller's requests about the case for this long: one line on its timeline, not one
+# per request (each is still audited). The console keeps the stated reason for as long.
+OPENING_COVERS = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)

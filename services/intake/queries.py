@@ -16,6 +16,7 @@ from sqlmodel import Session
 from kit.db import dialect_insert
 from services.intake import domain
 from services.intake.models import (
+    BreakGlassOpening,
     Case,
     CaseAssignee,
     CaseKey,
@@ -155,6 +156,14 @@ def my_cases(user_id: str) -> Any:
 def assignee_ids(session: Session, case_id: str) -> set[str]:
     """The user ids a case is assigned to."""
     return set(session.execute(select(ASSIGNEES.c.user_id).where(ASSIGNEES.c.case_id == case_id)).scalars())
+
+
+def opened_since(session: Session, *, case_id: str, user_id: str, since: datetime) -> bool:
+    """Has this user opened this case by break-glass since then?"""
+    found = select(BreakGlassOpening.id).where(BreakGlassOpening.case_id == case_id,
+                                               BreakGlassOpening.user_id == user_id,
+                                               BreakGlassOpening.at >= since).limit(1)
+    return session.execute(found).first() is not None
 
 
 def staff_by_username(session: Session, usernames: Iterable[str]) -> dict[str, domain.StaffEntry]:

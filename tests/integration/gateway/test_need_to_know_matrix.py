@@ -299,10 +299,11 @@ async def test_every_case_route_of_intake_opens_to_its_assignee_or_a_stated_reas
                            refused=not_caseworkers)
     judge.check(await break_glass(way, team, "intake", case, team.a) == 0, "the assignee left a break-glass entry")
 
-    # The assignee sees who opened it and why, on the timeline.
+    # The assignee sees who opened it and why, on the timeline: once, though B made seven requests (one opening
+    # covers the next minutes; the audit trail keeps every request, as counted above).
     timeline = await way(team.a, "GET", f"{path}/timeline", params={"limit": "200"})
     glass = [e["details"] for e in timeline.json()["items"] if e["kind"] == "case.break_glass"]
-    judge.check(len(glass) == 7 and all(d == {"by": team.b.username, "reason": REASON} for d in glass),
+    judge.check(glass == [{"by": team.b.username, "reason": REASON}],
                 f"the timeline shows these break-glass openings: {glass}")
 
     # Assigning: an assignee or a supervisor. A reason opens a case; it does not hand it over.

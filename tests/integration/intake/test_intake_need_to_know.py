@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kit.events import Envelope
-from services.intake.models import IntakeTable, StaffMember, kit_tables
+from services.intake.models import BreakGlassOpening, IntakeTable, StaffMember, kit_tables
 from tests.integration.intake.conftest import Intake, eventually
 
 pytestmark = pytest.mark.integration
@@ -114,6 +114,29 @@ async def test_a_stated_reason_opens_another_s_case_and_leaves_its_trace(intake:
         files = [p for p in (database, Path(f"{database}-wal")) if p.exists()]
         assert files and any(case["id"].encode() in p.read_bytes() for p in files)  # the scan sees the data
         assert not any(b"Zq-7731" in p.read_bytes() or "Zq-7731".encode("utf-16-le") in p.read_bytes() for p in files)
+
+
+async def test_one_opening_covers_the_next_minutes_on_the_timeline_and_every_request_in_the_audit_trail(
+        intake: Intake):
+    case = await _create(intake, _ala(intake))
+    path, glass = f"{CASES}/{case['id']}", {**_bo(intake), "Access-Reason": REASON}
+    for route in ("", "/needs", "/consent", ""):  # a page of the console asks several things
+        assert (await intake.client.get(path + route, headers=glass)).status_code == 200
+
+    async def openings() -> list[dict]:  # as an assignee reads them
+        items = (await intake.client.get(f"{path}/timeline", headers=_ala(intake))).json()["items"]
+        return [e["details"] for e in items if e["kind"] == "case.break_glass"]
+
+    assert await openings() == [{"by": "bo", "reason": REASON}]
+    audited = (await intake.client.get("/api/intake/audit", params={"target_id": case["id"]},
+                                       headers=intake.auditor)).json()["items"]
+    assert [e["action"] for e in audited].count("case.break_glass") == 4
+
+    with intake.engine.begin() as conn:  # the opening's minutes pass
+        conn.execute(BreakGlassOpening.__table__.update().values(at=datetime.now(UTC) - timedelta(minutes=16)))
+    later = "Back again: the client called about the flat"
+    assert (await intake.client.get(path, headers={**_bo(intake), "Access-Reason": later})).status_code == 200
+    assert await openings() == [{"by": "bo", "reason": REASON}, {"by": "bo", "reason": later}]
 
 
 async def test_a_reason_in_belarusian_is_kept_as_written(intake: Intake):
