@@ -100,6 +100,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                        prefix="/api/admin", dependencies=[Depends(gateway_principal)])
     app.include_router(api.public_router)
     app.include_router(console.router)  # the staff web console (SPEC §3 `GET /`)
+    app.include_router(console.admin_router)  # its admin pages: staff accounts and approvals (SPEC §2)
     return app
 
 

@@ -177,6 +177,389 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# The admin pages' words (gateway/console/admin.py), kept in one block of their own and merged into MESSAGES.
+_ADMIN_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "admin_users": "Staff accounts", "admin_approvals": "Approvals", "admin_new_user": "New account",
+        "admin_roles": "Roles", "admin_second_factor": "Second factor", "admin_factor_set": "set up",
+        "admin_factor_none": "not set up", "admin_you": "you", "admin_active": "active", "admin_disabled": "disabled",
+        "admin_locked": "locked out after failed sign-ins", "admin_waiting": "waiting for another admin's approval",
+        "admin_change_waits": "A change waits for another admin's approval",
+        "admin_more_users": "There are more accounts than this page shows.",
+        "admin_alone_title": "You are the only admin",
+        "admin_alone_text": "Every change you make here takes effect at once, with nobody to approve it: no one checks "
+        "the accounts you create or the roles you grant. Add a second admin: from then on each such change waits until "
+        "another admin approves it.",
+        "admin_alone_add": "Add a second admin",
+        "admin_checked": "Admins: {n}. A new account, a granted role, an account enabled again and a reset second "
+        "factor take effect only when another admin approves them.",
+        "admin_waiting_for_you": "Requests of other admins waiting for your decision: {n}",
+        "admin_username_help": "3–64 characters: Latin letters, digits and . _ @ -",
+        "admin_first_password": "First password",
+        "admin_first_password_help": "At least 12 characters, and not on a list of leaked passwords. Give it to the "
+        "person in a safe way; at the first sign-in they set up a second factor.",
+        "admin_alone_role": "The admin role is never combined with another role: an admin manages accounts and sees "
+        "no case.",
+        "admin_partner_id": "Partner id (partner's staff only)",
+        "admin_partner_id_help": "The partner's id from the partner directory; leave it empty for everyone else.",
+        "admin_create": "Create the account", "admin_created_at": "Created", "admin_asked_by": "Requested by",
+        "admin_own_account": "This is your own account. Its roles and second factor are changed by another admin, "
+        "not by you.",
+        "admin_change_roles": "Change roles", "admin_access": "Access", "admin_enable": "Enable the account",
+        "admin_disable": "Disable the account",
+        "admin_disable_help": "At once: every session ends, and no sign-in works until the account is enabled again.",
+        "admin_sign_out_everywhere": "Sign out everywhere",
+        "admin_sign_out_everywhere_help": "For a lost phone or a laptop left signed in: every session of this person "
+        "ends at once; the password still works.",
+        "admin_reset_mfa": "Reset the second factor",
+        "admin_reset_mfa_help": "When the phone is lost: the person sets up a new second factor at the next sign-in; "
+        "their sessions end.",
+        "admin_approvals_explained": "What one admin asks for takes effect only when another admin approves it. "
+        "Nobody approves their own request.",
+        "admin_request": "Request", "admin_decision": "Decision",
+        "admin_own_request": "Your request: waiting for another admin's approval",
+        "admin_no_requests": "No request is waiting.",
+        "admin_asked_create": "New account", "admin_asked_roles": "New roles for", "admin_asked_enable": "Enable again",
+        "admin_asked_reset_mfa": "Reset the second factor of", "admin_asked_client": "New partner API client",
+        "admin_done_created": "The account is created and works now.",
+        "admin_done_created_pending": "The account is created and is waiting for another admin's approval: it cannot "
+        "sign in until then.",
+        "admin_done_roles": "The roles are changed.",
+        "admin_done_roles_pending": "The new roles are waiting for another admin's approval; until then the old ones "
+        "hold.",
+        "admin_done_disabled": "The account is disabled and its sessions have ended.",
+        "admin_done_enabled": "The account is enabled again.",
+        "admin_done_enabled_pending": "Enabling the account is waiting for another admin's approval.",
+        "admin_done_mfa_reset": "The second factor is reset: the person sets up a new one at the next sign-in.",
+        "admin_done_mfa_reset_pending": "The reset of the second factor is waiting for another admin's approval.",
+        "admin_done_signed_out": "Every session of this account has ended.",
+        "admin_done_approved": "Approved: the change takes effect now.",
+        "admin_done_rejected": "Rejected: the change will not take effect.",
+        "admin_refused_admin_alone": "The admin role is never combined with another role. Create a separate account "
+        "for the other role.",
+        "admin_refused_partner_staff_alone": "A partner's staff member holds no other role.",
+        "admin_refused_partner_id_needed": "A partner's staff member needs the partner id of their organisation.",
+        "admin_refused_partner_id_only": "Only a partner's staff member is bound to a partner: leave the partner id "
+        "empty.",
+        "admin_refused_password_short": "The password must be at least 12 characters long.",
+        "admin_refused_password_long": "The password must be at most 256 characters long.",
+        "admin_refused_password_username": "The password must not be the user name.",
+        "admin_refused_password_breached": "This password is on a list of passwords leaked in breaches, which "
+        "attackers try first; choose another.",
+        "admin_refused_username_taken": "An account with this user name already exists.",
+        "admin_refused_own_account": "No one changes their own account's roles or second factor: another admin must.",
+        "admin_refused_last_admin": "This is the last active admin; add or enable another admin first.",
+        "admin_refused_own_request": "Nobody approves their own request: another admin must.",
+        "admin_refused_decided": "This request has already been decided.",
+        "admin_refused_no_user": "There is no such account.", "admin_refused_no_request": "There is no such request.",
+        "admin_invalid_username": "The user name takes 3–64 characters: Latin letters, digits and . _ @ -, starting "
+        "with a letter or a digit.",
+        "admin_invalid_roles": "Choose one or more of the roles listed.", "admin_invalid_password": "Type a password.",
+        "admin_invalid_partner_id": "The partner id is the partner's identifier from the directory (a UUID).",
+        "admin_invalid_form": "The form is not filled in correctly.",
+        "role_admin": "Admin", "role_caseworker": "Caseworker", "role_supervisor": "Supervisor",
+        "role_finance": "Finance", "role_auditor": "Auditor", "role_coordinator": "Programme coordinator",
+        "role_partner_staff": "Partner's staff member",
+    },
+    "ru": {
+        "admin_users": "Учётные записи", "admin_approvals": "Одобрения", "admin_new_user": "Новая учётная запись",
+        "admin_roles": "Роли", "admin_second_factor": "Второй фактор", "admin_factor_set": "настроен",
+        "admin_factor_none": "не настроен", "admin_you": "вы", "admin_active": "действует",
+        "admin_disabled": "отключена", "admin_locked": "заблокирована после неудачных входов",
+        "admin_waiting": "ждёт одобрения другого администратора",
+        "admin_change_waits": "Изменение ждёт одобрения другого администратора",
+        "admin_more_users": "Учётных записей больше, чем показано на этой странице.",
+        "admin_alone_title": "Вы — единственный администратор",
+        "admin_alone_text": "Каждое ваше изменение здесь вступает в силу сразу, и одобрить его некому: никто не "
+        "проверяет созданные вами учётные записи и выданные роли. Добавьте второго администратора: тогда каждое такое "
+        "изменение будет ждать одобрения другого администратора.",
+        "admin_alone_add": "Добавить второго администратора",
+        "admin_checked": "Администраторов: {n}. Новая учётная запись, выданная роль, повторное включение учётной "
+        "записи и сброс второго фактора вступают в силу только после одобрения другим администратором.",
+        "admin_waiting_for_you": "Запросы других администраторов ждут вашего решения: {n}",
+        "admin_username_help": "3–64 знака: латинские буквы, цифры и . _ @ -",
+        "admin_first_password": "Первый пароль",
+        "admin_first_password_help": "Не короче 12 знаков и не из списков утёкших паролей. Передайте его человеку "
+        "надёжным способом; при первом входе он настроит второй фактор.",
+        "admin_alone_role": "Роль администратора никогда не совмещается с другой ролью: администратор управляет "
+        "учётными записями и не видит дел.",
+        "admin_partner_id": "Идентификатор партнёра (только для сотрудника партнёра)",
+        "admin_partner_id_help": "Идентификатор из справочника партнёров; для всех остальных оставьте пустым.",
+        "admin_create": "Создать учётную запись", "admin_created_at": "Создана", "admin_asked_by": "Автор запроса",
+        "admin_own_account": "Это ваша собственная учётная запись. Её роли и второй фактор меняет другой "
+        "администратор, а не вы.",
+        "admin_change_roles": "Изменить роли", "admin_access": "Доступ", "admin_enable": "Включить учётную запись",
+        "admin_disable": "Отключить учётную запись",
+        "admin_disable_help": "Сразу: все сеансы завершаются, и войти нельзя, пока учётную запись снова не включат.",
+        "admin_sign_out_everywhere": "Завершить все сеансы",
+        "admin_sign_out_everywhere_help": "Если потерян телефон или на ноутбуке остался открытый вход: все сеансы "
+        "этого человека сразу завершаются; пароль продолжает действовать.",
+        "admin_reset_mfa": "Сбросить второй фактор",
+        "admin_reset_mfa_help": "Если телефон потерян: при следующем входе человек настроит новый второй фактор; его "
+        "сеансы завершаются.",
+        "admin_approvals_explained": "То, о чём просит один администратор, вступает в силу только после одобрения "
+        "другим. Никто не одобряет собственный запрос.",
+        "admin_request": "Запрос", "admin_decision": "Решение",
+        "admin_own_request": "Ваш запрос: ждёт одобрения другого администратора",
+        "admin_no_requests": "Ожидающих запросов нет.",
+        "admin_asked_create": "Новая учётная запись", "admin_asked_roles": "Новые роли для",
+        "admin_asked_enable": "Снова включить", "admin_asked_reset_mfa": "Сбросить второй фактор для",
+        "admin_asked_client": "Новый API-клиент партнёра",
+        "admin_done_created": "Учётная запись создана и уже действует.",
+        "admin_done_created_pending": "Учётная запись создана и ждёт одобрения другого администратора: до тех пор "
+        "войти с ней нельзя.",
+        "admin_done_roles": "Роли изменены.",
+        "admin_done_roles_pending": "Новые роли ждут одобрения другого администратора; до тех пор действуют прежние.",
+        "admin_done_disabled": "Учётная запись отключена, её сеансы завершены.",
+        "admin_done_enabled": "Учётная запись снова включена.",
+        "admin_done_enabled_pending": "Включение учётной записи ждёт одобрения другого администратора.",
+        "admin_done_mfa_reset": "Второй фактор сброшен: при следующем входе человек настроит новый.",
+        "admin_done_mfa_reset_pending": "Сброс второго фактора ждёт одобрения другого администратора.",
+        "admin_done_signed_out": "Все сеансы этой учётной записи завершены.",
+        "admin_done_approved": "Одобрено: изменение вступило в силу.",
+        "admin_done_rejected": "Отклонено: изменение не вступит в силу.",
+        "admin_refused_admin_alone": "Роль администратора никогда не совмещается с другой ролью. Создайте для другой "
+        "роли отдельную учётную запись.",
+        "admin_refused_partner_staff_alone": "У сотрудника партнёра не может быть других ролей.",
+        "admin_refused_partner_id_needed": "Сотруднику партнёра нужен идентификатор его организации.",
+        "admin_refused_partner_id_only": "К партнёру привязывается только сотрудник партнёра: оставьте "
+        "идентификатор партнёра пустым.",
+        "admin_refused_password_short": "Пароль должен быть не короче 12 знаков.",
+        "admin_refused_password_long": "Пароль должен быть не длиннее 256 знаков.",
+        "admin_refused_password_username": "Пароль не должен совпадать с именем пользователя.",
+        "admin_refused_password_breached": "Этот пароль есть в списках утёкших паролей, которые злоумышленники "
+        "пробуют первыми; выберите другой.",
+        "admin_refused_username_taken": "Учётная запись с таким именем пользователя уже есть.",
+        "admin_refused_own_account": "Никто не меняет роли или второй фактор своей учётной записи: это делает другой "
+        "администратор.",
+        "admin_refused_last_admin": "Это последний действующий администратор; сначала добавьте или включите другого.",
+        "admin_refused_own_request": "Свой запрос одобрить нельзя: это делает другой администратор.",
+        "admin_refused_decided": "По этому запросу уже принято решение.",
+        "admin_refused_no_user": "Такой учётной записи нет.", "admin_refused_no_request": "Такого запроса нет.",
+        "admin_invalid_username": "Имя пользователя — 3–64 знака: латинские буквы, цифры и . _ @ -, в начале буква "
+        "или цифра.",
+        "admin_invalid_roles": "Выберите одну или несколько ролей из списка.",
+        "admin_invalid_password": "Введите пароль.",
+        "admin_invalid_partner_id": "Идентификатор партнёра — это его идентификатор из справочника (UUID).",
+        "admin_invalid_form": "Форма заполнена неверно.",
+        "role_admin": "Администратор", "role_caseworker": "Куратор дел", "role_supervisor": "Руководитель кураторов",
+        "role_finance": "Финансы", "role_auditor": "Аудитор", "role_coordinator": "Координатор программы",
+        "role_partner_staff": "Сотрудник партнёра",
+    },
+    "be": {
+        "admin_users": "Уліковыя запісы", "admin_approvals": "Ухваленні", "admin_new_user": "Новы ўліковы запіс",
+        "admin_roles": "Ролі", "admin_second_factor": "Другі фактар", "admin_factor_set": "наладжаны",
+        "admin_factor_none": "не наладжаны", "admin_you": "вы", "admin_active": "дзейнічае",
+        "admin_disabled": "адключаны", "admin_locked": "заблакаваны пасля няўдалых уваходаў",
+        "admin_waiting": "чакае ўхвалення іншага адміністратара",
+        "admin_change_waits": "Змяненне чакае ўхвалення іншага адміністратара",
+        "admin_more_users": "Уліковых запісаў больш, чым паказана на гэтай старонцы.",
+        "admin_alone_title": "Вы — адзіны адміністратар",
+        "admin_alone_text": "Кожнае ваша змяненне тут уступае ў сілу адразу, і ўхваліць яго няма каму: ніхто не "
+        "правярае створаныя вамі ўліковыя запісы і выдадзеныя ролі. Дадайце другога адміністратара: тады кожнае такое "
+        "змяненне будзе чакаць ухвалення іншага адміністратара.",
+        "admin_alone_add": "Дадаць другога адміністратара",
+        "admin_checked": "Адміністратараў: {n}. Новы ўліковы запіс, выдадзеная роля, паўторнае ўключэнне ўліковага "
+        "запісу і скід другога фактару ўступаюць у сілу толькі пасля ўхвалення іншым адміністратарам.",
+        "admin_waiting_for_you": "Запыты іншых адміністратараў чакаюць вашага рашэння: {n}",
+        "admin_username_help": "3–64 знакі: лацінскія літары, лічбы і . _ @ -",
+        "admin_first_password": "Першы пароль",
+        "admin_first_password_help": "Не карацейшы за 12 знакаў і не са спісаў паролей, якія ўцяклі. Перадайце яго "
+        "чалавеку надзейным спосабам; пры першым уваходзе ён наладзіць другі фактар.",
+        "admin_alone_role": "Роля адміністратара ніколі не спалучаецца з іншай роляй: адміністратар кіруе ўліковымі "
+        "запісамі і не бачыць спраў.",
+        "admin_partner_id": "Ідэнтыфікатар партнёра (толькі для супрацоўніка партнёра)",
+        "admin_partner_id_help": "Ідэнтыфікатар з даведніка партнёраў; для ўсіх астатніх пакіньце пустым.",
+        "admin_create": "Стварыць уліковы запіс", "admin_created_at": "Створаны", "admin_asked_by": "Аўтар запыту",
+        "admin_own_account": "Гэта ваш уласны ўліковы запіс. Яго ролі і другі фактар змяняе іншы адміністратар, а "
+        "не вы.",
+        "admin_change_roles": "Змяніць ролі", "admin_access": "Доступ", "admin_enable": "Уключыць уліковы запіс",
+        "admin_disable": "Адключыць уліковы запіс",
+        "admin_disable_help": "Адразу: усе сеансы завяршаюцца, і ўвайсці нельга, пакуль уліковы запіс зноў не "
+        "ўключаць.",
+        "admin_sign_out_everywhere": "Завяршыць усе сеансы",
+        "admin_sign_out_everywhere_help": "Калі страчаны тэлефон або на ноўтбуку застаўся адкрыты ўваход: усе сеансы "
+        "гэтага чалавека адразу завяршаюцца; пароль працягвае дзейнічаць.",
+        "admin_reset_mfa": "Скінуць другі фактар",
+        "admin_reset_mfa_help": "Калі тэлефон страчаны: пры наступным уваходзе чалавек наладзіць новы другі фактар; "
+        "яго сеансы завяршаюцца.",
+        "admin_approvals_explained": "Тое, пра што просіць адзін адміністратар, уступае ў сілу толькі пасля "
+        "ўхвалення іншым. Ніхто не ўхваляе ўласны запыт.",
+        "admin_request": "Запыт", "admin_decision": "Рашэнне",
+        "admin_own_request": "Ваш запыт: чакае ўхвалення іншага адміністратара",
+        "admin_no_requests": "Няма запытаў, якія чакаюць.",
+        "admin_asked_create": "Новы ўліковы запіс", "admin_asked_roles": "Новыя ролі для",
+        "admin_asked_enable": "Зноў уключыць", "admin_asked_reset_mfa": "Скінуць другі фактар для",
+        "admin_asked_client": "Новы API-кліент партнёра",
+        "admin_done_created": "Уліковы запіс створаны і ўжо дзейнічае.",
+        "admin_done_created_pending": "Уліковы запіс створаны і чакае ўхвалення іншага адміністратара: да таго часу "
+        "ўвайсці з ім нельга.",
+        "admin_done_roles": "Ролі зменены.",
+        "admin_done_roles_pending": "Новыя ролі чакаюць ухвалення іншага адміністратара; да таго часу дзейнічаюць "
+        "ранейшыя.",
+        "admin_done_disabled": "Уліковы запіс адключаны, яго сеансы завершаны.",
+        "admin_done_enabled": "Уліковы запіс зноў уключаны.",
+        "admin_done_enabled_pending": "Уключэнне ўліковага запісу чакае ўхвалення іншага адміністратара.",
+        "admin_done_mfa_reset": "Другі фактар скінуты: пры наступным уваходзе чалавек наладзіць новы.",
+        "admin_done_mfa_reset_pending": "Скід другога фактару чакае ўхвалення іншага адміністратара.",
+        "admin_done_signed_out": "Усе сеансы гэтага ўліковага запісу завершаны.",
+        "admin_done_approved": "Ухвалена: змяненне ўступіла ў сілу.",
+        "admin_done_rejected": "Адхілена: змяненне не ўступіць у сілу.",
+        "admin_refused_admin_alone": "Роля адміністратара ніколі не спалучаецца з іншай роляй. Стварыце для іншай "
+        "ролі асобны ўліковы запіс.",
+        "admin_refused_partner_staff_alone": "У супрацоўніка партнёра не можа быць іншых роляў.",
+        "admin_refused_partner_id_needed": "Супрацоўніку партнёра патрэбны ідэнтыфікатар яго арганізацыі.",
+        "admin_refused_partner_id_only": "Да партнёра прывязваецца толькі супрацоўнік партнёра: пакіньце "
+        "ідэнтыфікатар партнёра пустым.",
+        "admin_refused_password_short": "Пароль павінен быць не карацейшы за 12 знакаў.",
+        "admin_refused_password_long": "Пароль павінен быць не даўжэйшы за 256 знакаў.",
+        "admin_refused_password_username": "Пароль не павінен супадаць з імем карыстальніка.",
+        "admin_refused_password_breached": "Гэты пароль ёсць у спісах паролей, якія ўцяклі; зламыснікі спрабуюць іх "
+        "першымі. Выберыце іншы.",
+        "admin_refused_username_taken": "Уліковы запіс з такім імем карыстальніка ўжо ёсць.",
+        "admin_refused_own_account": "Ніхто не змяняе ролі або другі фактар свайго ўліковага запісу: гэта робіць "
+        "іншы адміністратар.",
+        "admin_refused_last_admin": "Гэта апошні дзейны адміністратар; спачатку дадайце або ўключыце іншага.",
+        "admin_refused_own_request": "Свой запыт ухваліць нельга: гэта робіць іншы адміністратар.",
+        "admin_refused_decided": "Па гэтым запыце ўжо прынята рашэнне.",
+        "admin_refused_no_user": "Такога ўліковага запісу няма.", "admin_refused_no_request": "Такога запыту няма.",
+        "admin_invalid_username": "Імя карыстальніка — 3–64 знакі: лацінскія літары, лічбы і . _ @ -, у пачатку "
+        "літара або лічба.",
+        "admin_invalid_roles": "Выберыце адну або некалькі роляў са спісу.",
+        "admin_invalid_password": "Увядзіце пароль.",
+        "admin_invalid_partner_id": "Ідэнтыфікатар партнёра — гэта яго ідэнтыфікатар з даведніка (UUID).",
+        "admin_invalid_form": "Форма запоўнена няправільна.",
+        "role_admin": "Адміністратар", "role_caseworker": "Куратар спраў", "role_supervisor": "Кіраўнік куратараў",
+        "role_finance": "Фінансы", "role_auditor": "Аўдытар", "role_coordinator": "Каардынатар праграмы",
+        "role_partner_staff": "Супрацоўнік партнёра",
+    },
+}
+for _language, _words in _ADMIN_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
+# The words of "My cases", the supervisor's caseload and break-glass (need-to-know, SPEC §4), in a block of their own
+# merged into MESSAGES. `{…}` fields are filled by the page (str.format).
+_CASELOAD_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "my_cases": "My cases", "search_results": "Found by name",
+        "my_cases_explained": "The cases assigned to you. A search finds every case; one not assigned to you shows "
+        "only its reference, its status and who holds it.",
+        "assignees": "Caseworkers", "nobody": "nobody", "not_yours": "Not assigned to you",
+        "open_with_reason": "Open, stating why",
+        "caseload": "Caseload", "caseload_explained": "Every case and the caseworkers who hold it. No names or other "
+        "personal data here: only the caseworkers a case is assigned to read those.",
+        "all_statuses": "All", "status_open": "Open", "status_closed": "Closed", "status_erased": "Erased",
+        "reassign": "Give to", "assign_to": "Assign to", "assign": "Assign",
+        "assign_help": "Write the user names of caseworkers, separated by commas, in the order you want them. They "
+        "replace whoever holds the case now.",
+        "assign_none": "Name at least one caseworker.",
+        "assign_refused": "Not assigned: these user names are not enabled caseworkers (or are not known yet): "
+        "{names}.",
+        "break_glass_title": "This case is not assigned to you",
+        "break_glass_explained": "A case's personal data is seen only by those who need to know it: the caseworkers "
+        "it is assigned to. You may still open it — say, when the person is in front of you and their caseworker "
+        "cannot be reached — but only by stating why.",
+        "break_glass_recorded": "The opening is recorded: who, when and your reason go into the audit trail and onto "
+        "the case's timeline, and the caseworkers assigned to it will see them.",
+        "break_glass_reason": "Why do you need to open this case?",
+        "break_glass_reason_help": "{low} to {high} characters, in your own words.",
+        "break_glass_minutes": "Once you state it, the case stays open to you for {minutes} minutes; then you are "
+        "asked again.",
+        "break_glass_open": "Record my reason and open the case",
+        "break_glass_length": "State the reason in {low} to {high} characters.",
+        "break_glass_lapsed": "The reason you stated earlier covered {minutes} minutes and has lapsed.",
+        "break_glass_not_saved": "What you just sent was not saved: the reason you stated earlier has lapsed. State "
+        "it again, then do it once more.",
+        "break_glass_active": "This case is not assigned to you: you opened it by stating why. Your reason is in the "
+        "audit trail and on the timeline below, which its caseworkers see; it covers what you do on this case for "
+        "{minutes} more min.",
+        "supervisor_no_case": "A supervisor sees the caseload, not the people in it: a case's personal data is for "
+        "the caseworkers assigned to it.",
+        "to_caseload": "To the caseload", "back_to_my_cases": "Back to my cases",
+        "timeline_break_glass": "Opened without assignment by", "timeline_assigned": "Assigned to",
+        "reason": "Reason",
+    },
+    "ru": {
+        "my_cases": "Мои дела", "search_results": "Найдено по имени",
+        "my_cases_explained": "Дела, назначенные вам. Поиск находит все дела; у чужого дела видны только номер, "
+        "статус и кто его ведёт.",
+        "assignees": "Кураторы", "nobody": "нет", "not_yours": "Не назначено вам",
+        "open_with_reason": "Открыть, указав причину",
+        "caseload": "Все дела", "caseload_explained": "Все дела и кураторы, которые их ведут. Имён и других личных "
+        "данных здесь нет: их читают только кураторы, назначенные на дело.",
+        "all_statuses": "Все", "status_open": "Открытые", "status_closed": "Закрытые", "status_erased": "Стёртые",
+        "reassign": "Передать", "assign_to": "Кому назначить", "assign": "Назначить",
+        "assign_help": "Впишите имена пользователей кураторов через запятую, в нужном порядке. Они заменят тех, "
+        "кто ведёт дело сейчас.",
+        "assign_none": "Укажите хотя бы одного куратора.",
+        "assign_refused": "Не назначено: эти имена пользователей не принадлежат действующим кураторам (или ещё не "
+        "известны): {names}.",
+        "break_glass_title": "Это дело вам не назначено",
+        "break_glass_explained": "Личные данные дела видят только те, кому их нужно знать: кураторы, назначенные на "
+        "это дело. Открыть его всё же можно — например, если человек перед вами, а его куратор недоступен, — но "
+        "только указав причину.",
+        "break_glass_recorded": "Открытие записывается: кто, когда и ваша причина попадают в журнал аудита и в "
+        "историю дела, и назначенные на него кураторы это увидят.",
+        "break_glass_reason": "Зачем вам нужно открыть это дело?",
+        "break_glass_reason_help": "От {low} до {high} знаков, своими словами.",
+        "break_glass_minutes": "После этого дело будет открыто для вас {minutes} мин.; затем причину спросят снова.",
+        "break_glass_open": "Записать причину и открыть дело",
+        "break_glass_length": "Укажите причину: от {low} до {high} знаков.",
+        "break_glass_lapsed": "Указанная ранее причина действовала {minutes} мин. и истекла.",
+        "break_glass_not_saved": "То, что вы сейчас отправили, не сохранено: указанная ранее причина истекла. "
+        "Укажите её снова и повторите действие.",
+        "break_glass_active": "Это дело вам не назначено: вы открыли его, указав причину. Она записана в журнал "
+        "аудита и в историю ниже, которую видят кураторы дела, и действует для ваших действий с ним ещё "
+        "{minutes} мин.",
+        "supervisor_no_case": "Руководитель видит распределение дел, но не людей в них: личные данные дела — только "
+        "для назначенных на него кураторов.",
+        "to_caseload": "Ко всем делам", "back_to_my_cases": "К моим делам",
+        "timeline_break_glass": "Открытие без назначения:", "timeline_assigned": "Назначены кураторы",
+        "reason": "Причина",
+    },
+    "be": {
+        "my_cases": "Мае справы", "search_results": "Знойдзена па імені",
+        "my_cases_explained": "Справы, прызначаныя вам. Пошук знаходзіць усе справы; у чужой справы бачныя толькі "
+        "нумар, статус і хто яе вядзе.",
+        "assignees": "Куратары", "nobody": "няма", "not_yours": "Не прызначана вам",
+        "open_with_reason": "Адкрыць, указаўшы прычыну",
+        "caseload": "Усе справы", "caseload_explained": "Усе справы і куратары, якія іх вядуць. Імёнаў і іншых "
+        "асабістых звестак тут няма: іх чытаюць толькі куратары, прызначаныя на справу.",
+        "all_statuses": "Усе", "status_open": "Адкрытыя", "status_closed": "Закрытыя", "status_erased": "Сцёртыя",
+        "reassign": "Перадаць", "assign_to": "Каму прызначыць", "assign": "Прызначыць",
+        "assign_help": "Упішыце імёны карыстальнікаў куратараў праз коску, у патрэбным парадку. Яны заменяць тых, "
+        "хто вядзе справу цяпер.",
+        "assign_none": "Укажыце хаця б аднаго куратара.",
+        "assign_refused": "Не прызначана: гэтыя імёны карыстальнікаў не належаць дзейным куратарам (або яшчэ не "
+        "вядомыя): {names}.",
+        "break_glass_title": "Гэтая справа вам не прызначана",
+        "break_glass_explained": "Асабістыя звесткі справы бачаць толькі тыя, каму іх трэба ведаць: куратары, "
+        "прызначаныя на гэтую справу. Адкрыць яе ўсё ж можна — напрыклад, калі чалавек перад вамі, а яго куратар "
+        "недаступны, — але толькі ўказаўшы прычыну.",
+        "break_glass_recorded": "Адкрыццё запісваецца: хто, калі і ваша прычына трапляюць у журнал аўдыту і ў "
+        "гісторыю справы, і прызначаныя на яе куратары гэта ўбачаць.",
+        "break_glass_reason": "Навошта вам трэба адкрыць гэтую справу?",
+        "break_glass_reason_help": "Ад {low} да {high} знакаў, сваімі словамі.",
+        "break_glass_minutes": "Пасля гэтага справа будзе адкрытая для вас {minutes} хв.; потым прычыну спытаюць "
+        "зноў.",
+        "break_glass_open": "Запісаць прычыну і адкрыць справу",
+        "break_glass_length": "Укажыце прычыну: ад {low} да {high} знакаў.",
+        "break_glass_lapsed": "Указаная раней прычына дзейнічала {minutes} хв. і скончылася.",
+        "break_glass_not_saved": "Тое, што вы зараз адправілі, не захавана: указаная раней прычына скончылася. "
+        "Укажыце яе зноў і паўтарыце дзеянне.",
+        "break_glass_active": "Гэтая справа вам не прызначана: вы адкрылі яе, указаўшы прычыну. Яна запісана ў "
+        "журнал аўдыту і ў гісторыю ніжэй, якую бачаць куратары справы, і дзейнічае для вашых дзеянняў з ёй яшчэ "
+        "{minutes} хв.",
+        "supervisor_no_case": "Кіраўнік бачыць размеркаванне спраў, але не людзей у іх: асабістыя звесткі справы — "
+        "толькі для прызначаных на яе куратараў.",
+        "to_caseload": "Да ўсіх спраў", "back_to_my_cases": "Да маіх спраў",
+        "timeline_break_glass": "Адкрыццё без прызначэння:", "timeline_assigned": "Прызначаны куратары",
+        "reason": "Прычына",
+    },
+}
+for _language, _words in _CASELOAD_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number

@@ -13,7 +13,9 @@ import hmac
 import json
 import re
 import secrets
+import time
 import uuid
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +24,8 @@ from urllib.parse import quote, urlencode
 import httpx
 import jwt
 import segno
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -49,6 +53,7 @@ PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Re
 CATEGORIES = ("medical", "psychological", "relocation", "legal", "housing", "employment", "financial")
 URGENCIES = ("low", "medium", "high", "critical")
 PAYMENT_METHODS = ("bank_transfer", "card", "cash", "mobile_money", "crypto", "other")
+CASE_STATUSES = ("open", "closed", "erased")
 
 router = APIRouter(include_in_schema=False)
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}  # fixed at start: no path tricks
@@ -73,6 +78,20 @@ class Visit:
     def can(self, role: str) -> bool:
         return role in self.principal.roles
 
+    @property
+    def username(self) -> str:
+        """The staff handle the services know this person by (a case's assignees are listed by it)."""
+        return str(self.principal.claims.get("username") or self.principal.sub)
+
+    def stated_reason(self, case_id: uuid.UUID | str) -> StatedReason | None:
+        """The break-glass reason this visitor stated for that case, as its cookie holds it (lapsed or not)."""
+        return opened_reason(self, str(case_id))
+
+    def reason_for(self, case_id: uuid.UUID | str) -> str | None:
+        """The reason to send with a request about that case (`Access-Reason`), while the stated one holds."""
+        stated = self.stated_reason(case_id)
+        return stated.text if stated is not None and not stated.lapsed else None
+
 
 def csrf_token(request: Request, session_token: str) -> str:
     """Bound to the session (`sid`), not to one access token: a form rendered before the access token was renewed
@@ -87,14 +106,21 @@ def csrf_token(request: Request, session_token: str) -> str:
     return hmac.new(_csrf_key(request), bound.encode(), hashlib.sha256).hexdigest()
 
 
-def _csrf_key(request: Request) -> bytes:
-    """Derived from the token-signing key, so every gateway replica agrees and a key rotation ends every form."""
+def console_key(request: Request, purpose: str) -> bytes:
+    """A key of the console's for one purpose (`csrf`, `break-glass`), derived from the token-signing key: every
+    gateway replica agrees, and a key rotation ends every form and every seal."""
     state = request.app.state
-    key = getattr(state, "console_csrf_key", None)
-    if key is None:
+    keys = getattr(state, "console_keys", None)
+    if keys is None:
+        keys = state.console_keys = {}
+    if purpose not in keys:
         signing_key = request.app.state.runtime.settings.private_key_path.read_bytes()
-        key = state.console_csrf_key = hashlib.sha256(b"rehab console csrf\0" + signing_key).digest()
-    return key
+        keys[purpose] = hashlib.sha256(f"rehab console {purpose}\0".encode() + signing_key).digest()
+    return keys[purpose]
+
+
+def _csrf_key(request: Request) -> bytes:
+    return console_key(request, "csrf")
 
 
 def language_of(request: Request) -> str:
@@ -204,7 +230,9 @@ def render(request: Request, name: str, *, visit_: Visit | None = None, status: 
 # The pages a link or a redirect may lead back to: paths made of fixed words and case ids, never a query string.
 # A URL stays in the browser's history and in every proxy's access log, so nothing a person typed may be in one.
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase)?)?|/console/(grants|disbursements|mfa)")
+KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass)?)?"
+                         r"|/console/(grants|disbursements|mfa|caseload)"
+                         rf"|/console/admin/(users(/new|/{_ID})?|approvals)")  # the admin's pages (console/admin.py)
 
 
 def known_page(value: str | None) -> str:
@@ -259,18 +287,30 @@ class Answer:
                 return str(detail)
         return f"The service answered {self.status}."
 
+    @property
+    def need_to_know(self) -> bool:
+        """The case is not assigned to the caller, and no (or no longer a) reason was stated (SPEC §4)."""
+        return (self.status == 403 and isinstance(self.body, dict)
+                and str(self.body.get("type", "")).endswith("/need-to-know"))
+
 
 async def call(v: Visit, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-               idempotency_key: str | None = None) -> Answer:
-    """One request to the service behind `path`, with the visitor's token; problems become an `Answer` to show."""
+               idempotency_key: str | None = None, reason: str | None = None) -> Answer:
+    """One request to the service behind `path`, with the visitor's token; problems become an `Answer` to show.
+
+    `reason`: the break-glass reason stated for the case this request is about, sent as `Access-Reason`."""
     route = route_for(path)
     assert route is not None, path
     state = v.request.app.state
     if not v.principal.roles & route.roles:
         return Answer(403, {"detail": "Your role does not allow this action."})
-    headers = {"Authorization": f"Bearer {v.token}", "X-Request-ID": context.request_id() or context.new_request_id()}
+    headers: dict[str, str | bytes] = {"Authorization": f"Bearer {v.token}",
+                                       "X-Request-ID": context.request_id() or context.new_request_id()}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
+    if reason:
+        # As UTF-8 bytes: a reason written in Belarusian or Russian is not Latin-1 (intake reads it back as UTF-8).
+        headers["Access-Reason"] = reason.encode("utf-8")
     settings = state.runtime.settings
     try:
         response = await state.runtime.calls.request(
@@ -321,8 +361,12 @@ async def home(request: Request) -> Response:
         if principal is not None:
             if "caseworker" in principal.roles:
                 return back_to("/console/cases")
+            if "supervisor" in principal.roles:
+                return back_to("/console/caseload")
             if "finance" in principal.roles:
                 return back_to("/console/grants")
+            if "admin" in principal.roles:  # admin holds no other role: the accounts are their work
+                return back_to("/console/admin/users")
             v = Visit(request=request, token=token, principal=principal, language=language_of(request))
             return render(request, "home.html", visit_=v)
     return sign_in_page(request, expired=bool(request.query_params.get("expired")))
@@ -361,8 +405,19 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
+async def leaving_visit(request: Request) -> Visit:
+    """Who signs out: anyone signed in, also someone still setting up their second factor (whose token has no
+    session yet: the cookies are all there is to end)."""
+    try:
+        return await visit(request)
+    except HTTPException as sent_away:
+        if sent_away.headers and sent_away.headers.get("Location") == "/console/mfa":
+            return await enrolling_visit(request)
+        raise
+
+
 @router.post("/console/sign-out")
-async def sign_out(v: VisitDep) -> Response:
+async def sign_out(v: Annotated[Visit, Depends(leaving_visit)]) -> Response:
     """Ends the session, not only the cookie: a copy of the token taken from this browser stops working too."""
     runtime = v.request.app.state.runtime
     session_id = v.principal.claims.get("sid")
@@ -461,14 +516,18 @@ CASES_PER_PAGE = 50
 
 @router.get("/console/cases", response_class=HTMLResponse)
 async def cases(v: VisitDep, cursor: str | None = None) -> Response:
-    """The caseload, newest first. A page's cursor is a position (a date and a case id), never anything typed."""
+    """My cases: those assigned to the caseworker, newest first. A page's cursor is a position (a date and a case
+    id), never anything typed."""
     if "q" in v.request.query_params:  # an old bookmark: it no longer searches, and the name leaves the address bar
         return back_to("/console/cases")
+    if not v.can("caseworker") and v.can("supervisor"):  # a supervisor holds no cases: theirs is the caseload
+        return back_to("/console/caseload")
     answer = await call(v, "GET", "/api/intake/cases", params={"cursor": cursor, "limit": CASES_PER_PAGE})
     next_cursor = answer.body.get("next_cursor") if answer.ok else None
     next_link = f"/console/cases?{urlencode({'cursor': next_cursor})}" if next_cursor else None
-    return render(v.request, "cases.html", visit_=v, q="", cases=items(answer), problem=answer.problem,
-                  next_link=next_link)
+    listed = items(answer)
+    return render(v.request, "cases.html", visit_=v, q="", cases=listed, mine={case["id"] for case in listed},
+                  problem=answer.problem, next_link=next_link)
 
 
 @router.post("/console/cases/search", response_class=HTMLResponse)
@@ -483,7 +542,11 @@ async def search_cases(v: VisitDep) -> Response:
     if cursor := str(form.get("cursor", "")):
         search["cursor"] = cursor
     answer = await call(v, "POST", "/api/intake/cases/search", json=search)
-    return render(v.request, "cases.html", visit_=v, q=q, cases=items(answer), problem=answer.problem,
+    found = items(answer)
+    # The service decides what is the caller's: their own cases come as list items (country, opening date), every
+    # other case only in outline (reference, status, assignees) — to be opened by break-glass, if at all.
+    mine = {case["id"] for case in found if "opened_at" in case}
+    return render(v.request, "cases.html", visit_=v, q=q, cases=found, mine=mine, problem=answer.problem,
                   status=200 if answer.ok else answer.status,
                   next_cursor=answer.body.get("next_cursor") if answer.ok else None)
 
@@ -556,36 +619,84 @@ def _names_seal(v: Visit, names: dict[str, Any]) -> str:
 
 
 async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
-    case = await call(v, "GET", f"/api/intake/cases/{case_id}")
+    """Everything the case page shows, asked with the break-glass reason stated for this case, if any: without it
+    a case not assigned to the visitor answers `need_to_know` and nothing of the person is read."""
+    if supervises_only(v):
+        return {"case": None, "need_to_know": True, "status": 403}
+    reason = v.reason_for(case_id)
+    case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason)
+    if case.need_to_know:
+        return {"case": None, "need_to_know": True, "status": case.status}
     if not case.ok:
         return {"case": None, "problem": case.problem, "status": case.status}
-    values: dict[str, Any] = {"case": case.body, "status": 200}
+    values: dict[str, Any] = {"case": case.body, "status": 200,
+                              "break_glass_minutes": _minutes_left(v, case_id, case.body)}
     if case.body.get("status") == "erased":
         return values
-    needs = await call(v, "GET", f"/api/intake/cases/{case_id}/needs", params={"limit": 100})
-    consent = await call(v, "GET", f"/api/intake/cases/{case_id}/consent")
-    referrals = await call(v, "GET", "/api/referrals/referrals", params={"case_id": case_id, "limit": 100})
-    timeline = await call(v, "GET", f"/api/intake/cases/{case_id}/timeline", params={"limit": 200})
+    needs = await call(v, "GET", f"/api/intake/cases/{case_id}/needs", params={"limit": 100}, reason=reason)
+    consent = await call(v, "GET", f"/api/intake/cases/{case_id}/consent", reason=reason)
+    referrals = await call(v, "GET", "/api/referrals/referrals", params={"case_id": case_id, "limit": 100},
+                           reason=reason)
+    timeline = await call(v, "GET", f"/api/intake/cases/{case_id}/timeline", params={"limit": 200}, reason=reason)
     partners = await call(v, "GET", "/api/referrals/partners", params={"limit": 200})
     values.update(needs=items(needs), consent=consent.body.get("current") if consent.ok else None,
-                  referrals=items(referrals), timeline=items(timeline),
+                  referrals=items(referrals), timeline=grouped_openings(items(timeline)),
                   partner_names={p["id"]: p["name"] for p in items(partners)},
                   side_problems=[a.problem for a in (needs, consent, referrals, timeline) if a.problem])
     return values
 
 
+def grouped_openings(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The timeline with each run of break-glass openings by one person for one reason shown once, with how many
+    times and until when. Intake records every request that carries a reason (one page view is several), which is
+    right for the audit trail and noise for someone reading the case's story."""
+    shown: list[dict[str, Any]] = []
+    for entry in timeline:
+        last = shown[-1] if shown else None
+        if (entry.get("kind") == "case.break_glass" and last is not None and last.get("kind") == "case.break_glass"
+                and last.get("details") == entry.get("details")):
+            last["times"] += 1
+            last["last_at"] = entry.get("at")
+            continue
+        shown.append({**entry, "times": 1, "last_at": entry.get("at")})
+    return shown
+
+
+def supervises_only(v: Visit) -> bool:
+    """A supervisor who is no caseworker: no case of theirs to open, and no break-glass to offer (SPEC §2). Their
+    case pages say so before anything is asked of the services."""
+    return v.can("supervisor") and not v.can("caseworker")
+
+
+def _minutes_left(v: Visit, case_id: str, case: dict[str, Any]) -> int | None:
+    """For a case opened by break-glass (not assigned to the visitor): the minutes their stated reason still
+    covers, for the page to say so; None for one's own case."""
+    if v.username in case.get("assignees", []):
+        return None
+    stated = v.stated_reason(case_id)
+    if stated is None or stated.lapsed:
+        return None
+    return max(1, round((stated.until - reason_clock()) / 60))
+
+
 @router.get("/console/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(case_id: uuid.UUID, v: VisitDep) -> Response:
     values = await _case_page_values(v, str(case_id))
+    if values.get("need_to_know"):
+        return need_to_know_page(v, case_id)
     status = values.pop("status")
     return render(v.request, "case.html", visit_=v, status=status, categories=CATEGORIES, urgencies=URGENCIES,
                   **values)
 
 
 async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None) -> Response:
-    answer = await call(v, method, f"/api/intake/cases/{case_id}{path}", json=json)
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    answer = await call(v, method, f"/api/intake/cases/{case_id}{path}", json=json, reason=v.reason_for(case_id))
     if answer.ok:
         return back_to(f"/console/cases/{case_id}")
+    if answer.need_to_know:  # the stated reason lapsed while the form was open: ask again, say nothing was saved
+        return need_to_know_page(v, case_id, unsaved=True)
     values = await _case_page_values(v, str(case_id))
     values.pop("status")
     return render(v.request, "case.html", visit_=v, status=answer.status, categories=CATEGORIES,
@@ -616,7 +727,11 @@ async def close_case(case_id: uuid.UUID, v: VisitDep) -> Response:
 
 @router.get("/console/cases/{case_id}/erase", response_class=HTMLResponse)
 async def erase_confirmation(case_id: uuid.UUID, v: VisitDep) -> Response:
-    case = await call(v, "GET", f"/api/intake/cases/{case_id}")
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=v.reason_for(case_id))
+    if case.need_to_know:
+        return need_to_know_page(v, case_id)
     return render(v.request, "erase.html", visit_=v, case=case.body if case.ok else None, problem=case.problem,
                   status=case.status if not case.ok else 200)
 
@@ -624,6 +739,130 @@ async def erase_confirmation(case_id: uuid.UUID, v: VisitDep) -> Response:
 @router.post("/console/cases/{case_id}/erase")
 async def erase_case(case_id: uuid.UUID, v: VisitDep) -> Response:
     return await _act_on_case(v, case_id, "DELETE", "")
+
+
+# --- caseworker: break-glass, opening a case not assigned to you -------------------------------------------------
+#
+# Need-to-know (SPEC §4): a caseworker reads a case not assigned to them only after stating why; the services record
+# each opening (audit trail, and the case's timeline its assignees read). The console asks for the reason on a page
+# of its own, by POST only: a reason is free text that may say something of the person, so it is never in a URL, a
+# redirect or a log line.
+#
+# Once stated, the reason covers the caseworker's next steps on that case for BREAK_GLASS_MINUTES: a caseworker
+# who opened a case to help the person in front of them goes on to add a need, record consent or refer, and being
+# asked again at each click would teach them to type anything at all. The console keeps the reason in a cookie of
+# that case's own path (HttpOnly, SameSite=Strict), sealed — encrypted and authenticated — with a key derived from
+# the token-signing key (like `_csrf_key`) and bound to this session, this person and this case: the browser stores
+# it on disk, so it must say nothing to whoever reads the profile, and a copy works nowhere else. Every request then
+# sends it as `Access-Reason`, and every one is recorded; the case page says for how long it still holds. After that
+# the caseworker is asked again (and told why).
+
+BREAK_GLASS_COOKIE = "rehab_break_glass"
+BREAK_GLASS_MINUTES = 15
+# The cookie outlives the reason by an hour, so that the page can say "your reason lapsed" instead of asking as if
+# for the first time; a lapsed one is never sent, and the page that says so deletes it.
+BREAK_GLASS_COOKIE_SECONDS = BREAK_GLASS_MINUTES * 60 + 3600
+MIN_REASON, MAX_REASON = 10, 500  # intake's rule (characters, once trimmed): refused here first, in the page's words
+_NONCE_BYTES = 12
+
+
+@dataclass(frozen=True)
+class StatedReason:
+    text: str
+    until: float  # a Unix time
+
+    @property
+    def lapsed(self) -> bool:
+        return reason_clock() >= self.until
+
+
+def reason_clock() -> float:
+    """The time a stated reason is measured by (a function of its own, so that a test can move it on)."""
+    return time.time()
+
+
+def spoken(typed: str) -> str:
+    """A reason as one line of text: no control characters, whitespace runs (line breaks too) as one space — it
+    travels in an HTTP header, where a line break cannot go."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in typed)
+    return " ".join(printable.split())
+
+
+def _reason_binding(v: Visit, case_id: str) -> bytes:
+    """What a sealed reason is good for: this person, this session (a new sign-in asks again), this case."""
+    session = v.principal.claims.get("sid") or ""
+    return f"{v.principal.sub}\0{session}\0{case_id.lower()}".encode()
+
+
+def seal_reason(v: Visit, case_id: str, reason: str) -> str:
+    payload = json.dumps({"reason": reason, "until": int(reason_clock()) + BREAK_GLASS_MINUTES * 60}).encode()
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = AESGCM(console_key(v.request, "break-glass")).encrypt(nonce, payload, _reason_binding(v, case_id))
+    return urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+
+def opened_reason(v: Visit, case_id: str) -> StatedReason | None:
+    """The reason in this request's break-glass cookie, if it was sealed for this person, session and case."""
+    cookie = v.request.cookies.get(BREAK_GLASS_COOKIE)
+    if not cookie:
+        return None
+    try:
+        raw = urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
+        payload = AESGCM(console_key(v.request, "break-glass")).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:],
+                                                               _reason_binding(v, case_id))
+        stated = json.loads(payload)
+        return StatedReason(text=str(stated["reason"]), until=float(stated["until"]))
+    except (ValueError, TypeError, KeyError, InvalidTag):  # not ours, another case's, another session's
+        return None
+
+
+def _break_glass_path(case_id: uuid.UUID | str) -> str:
+    return f"/console/cases/{str(case_id).lower()}"
+
+
+def need_to_know_page(v: Visit, case_id: uuid.UUID | str, *, unsaved: bool = False, typed: str = "",
+                      problem: str | None = None, status: int = 403) -> Response:
+    """The page that asks a caseworker why they open a case not assigned to them (break-glass); nothing of the
+    person is on it. A supervisor (not a caseworker) is told that the caseload is theirs, not the people in it.
+
+    `unsaved`: the visitor had just sent something (a need, consent…) that was refused for want of a reason;
+    `typed`: the reason they typed, back in the box after a refusal — only ever what they typed themselves."""
+    if not v.can("caseworker"):
+        return render(v.request, "break_glass.html", visit_=v, status=403, case_id=str(case_id), supervisor_only=True)
+    stated = v.stated_reason(case_id)
+    response = render(v.request, "break_glass.html", visit_=v, status=status, case_id=str(case_id), typed=typed,
+                      unsaved=unsaved, lapsed=stated is not None, problem=problem, minutes=BREAK_GLASS_MINUTES,
+                      min_reason=MIN_REASON, max_reason=MAX_REASON)
+    if stated is not None:  # lapsed (or refused): it is of no more use
+        response.delete_cookie(BREAK_GLASS_COOKIE, path=_break_glass_path(case_id), httponly=True,
+                               samesite="strict", secure=v.request.url.scheme == "https")
+    return response
+
+
+@router.get("/console/cases/{case_id}/break-glass", response_class=HTMLResponse)
+async def break_glass_form(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """Reached from a search result that is not one's own: the question comes before anything is opened."""
+    if v.reason_for(case_id):
+        return back_to(_break_glass_path(case_id))
+    return need_to_know_page(v, case_id, status=200)
+
+
+@router.post("/console/cases/{case_id}/break-glass")
+async def state_reason(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """The stated reason, kept sealed for this case's pages; then the case itself. Nothing is opened here: the
+    case page's own requests carry the reason, and the services record each one."""
+    typed = str((await v.request.form()).get("reason", ""))
+    reason = spoken(typed)
+    if not v.can("caseworker"):
+        return need_to_know_page(v, case_id)
+    if not MIN_REASON <= len(reason) <= MAX_REASON:
+        refusal = i18n.translator(v.language)("break_glass_length").format(low=MIN_REASON, high=MAX_REASON)
+        return need_to_know_page(v, case_id, typed=typed[: MAX_REASON * 2], problem=refusal, status=422)
+    response = back_to(_break_glass_path(case_id))
+    response.set_cookie(BREAK_GLASS_COOKIE, seal_reason(v, str(case_id), reason), max_age=BREAK_GLASS_COOKIE_SECONDS,
+                        path=_break_glass_path(case_id), httponly=True, samesite="strict",
+                        secure=v.request.url.scheme == "https")
+    return response
 
 
 # --- caseworker: referrals ---------------------------------------------------------------------------------------
@@ -644,8 +883,13 @@ async def find_partners(case_id: uuid.UUID, v: VisitDep) -> Response:
 
 async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], *, form: dict[str, str] | None = None,
                          problem: str | None = None, status: int = 200) -> Response:
-    case = await call(v, "GET", f"/api/intake/cases/{case_id}")
-    consent = await call(v, "GET", f"/api/intake/cases/{case_id}/consent")
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    reason = v.reason_for(case_id)
+    case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason)
+    if case.need_to_know:
+        return need_to_know_page(v, case_id, unsaved=form is not None)
+    consent = await call(v, "GET", f"/api/intake/cases/{case_id}/consent", reason=reason)
     current = consent.body.get("current") if consent.ok else None
     allowed = list(current["categories"]) if current else []
     category = filters["category"] if filters["category"] in allowed else (allowed[0] if allowed else "")
@@ -664,6 +908,8 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
 
 @router.post("/console/cases/{case_id}/refer", response_class=HTMLResponse)
 async def send_referral(case_id: uuid.UUID, v: VisitDep) -> Response:
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
     form = {key: str(value) for key, value in (await v.request.form()).items() if key != "csrf"}
     packet = {"display_name": form.get("display_name", "").strip(), "language": form.get("packet_language") or None,
               "note": form.get("note") or None}
@@ -673,12 +919,71 @@ async def send_referral(case_id: uuid.UUID, v: VisitDep) -> Response:
             packet[key] = form[key].strip()
     answer = await call(v, "POST", "/api/referrals/referrals", json={
         "case_id": str(case_id), "partner_id": form.get("partner_id", ""),
-        "need_category": form.get("category", ""), "packet": packet})
+        "need_category": form.get("category", ""), "packet": packet}, reason=v.reason_for(case_id))
     if answer.ok:
         return back_to(f"/console/cases/{case_id}")
+    if answer.need_to_know:
+        return need_to_know_page(v, case_id, unsaved=True)
     filters = {"category": form.get("category", ""), "country": form.get("country", ""),
                "language": form.get("language", "")}
     return await _referral_page(v, case_id, filters, form=form, problem=answer.problem, status=answer.status)
+
+
+# --- supervisor: the caseload and (re)assignment -----------------------------------------------------------------
+#
+# A supervisor sees every case with who holds it — reference, status, country, opening date, assignees; no personal
+# data (SPEC §2) — and gives cases to caseworkers. The list filters by status with plain links (fixed words only).
+
+@router.get("/console/caseload", response_class=HTMLResponse)
+async def caseload(v: VisitDep, status: str | None = None, cursor: str | None = None) -> Response:
+    return await _caseload_page(v, shown=status, cursor=cursor)
+
+
+async def _caseload_page(v: Visit, *, shown: str | None, cursor: str | None, failed: dict[str, str] | None = None,
+                         status: int = 200) -> Response:
+    """One page of the caseload. `failed`: a reassignment just refused — its case id, what was typed, and why —
+    shown on that case's row with what was typed kept (in the page only)."""
+    shown = shown if shown in CASE_STATUSES else None
+    answer = await call(v, "GET", "/api/intake/cases",
+                        params={"assigned": "any", "status": shown, "cursor": cursor, "limit": CASES_PER_PAGE})
+    listed = items(answer)
+    next_cursor = answer.body.get("next_cursor") if answer.ok else None
+    following = {key: value for key, value in (("status", shown), ("cursor", next_cursor)) if value}
+    next_link = f"/console/caseload?{urlencode(following)}" if next_cursor else None
+    problem = answer.problem
+    if failed and not any(case["id"] == failed["case_id"] for case in listed):
+        problem = problem or failed["problem"]  # its row is not on this page: said at the top instead
+    return render(v.request, "caseload.html", visit_=v, status=status, cases=listed, statuses=CASE_STATUSES,
+                  shown=shown, cursor=cursor or "", next_link=next_link, failed=failed or {}, problem=problem)
+
+
+def _caseload_address(shown: str | None) -> str:
+    """Back to the caseload as it was filtered: only a fixed status word ever goes in this address."""
+    return "/console/caseload" + (f"?{urlencode({'status': shown})}" if shown in CASE_STATUSES else "")
+
+
+@router.post("/console/caseload/{case_id}/assignees", response_class=HTMLResponse)
+async def assign_case(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """Give a case to these caseworkers (user names, separated by commas or spaces; the first listed first)."""
+    form = await v.request.form()
+    typed = str(form.get("usernames", ""))
+    shown, cursor = str(form.get("status", "")), str(form.get("cursor", "")) or None
+    wanted = [name for name in re.split(r"[\s,;]+", typed) if name]
+    t = i18n.translator(v.language)
+    if not wanted:
+        return await _caseload_page(v, shown=shown, cursor=cursor, status=422, failed={
+            "case_id": str(case_id), "usernames": typed, "problem": t("assign_none")})
+    answer = await call(v, "PUT", f"/api/intake/cases/{case_id}/assignees", json={"usernames": wanted})
+    if answer.ok:
+        return RedirectResponse(_caseload_address(shown), status_code=303,
+                                headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
+    refused = answer.body.get("usernames") if isinstance(answer.body, dict) else None
+    if answer.status == 422 and isinstance(refused, list) and refused:  # the service names whom it refused
+        problem = t("assign_refused").format(names=", ".join(str(name) for name in refused))
+    else:
+        problem = answer.problem or t("problem")
+    return await _caseload_page(v, shown=shown, cursor=cursor, status=answer.status, failed={
+        "case_id": str(case_id), "usernames": typed, "problem": problem})
 
 
 # --- finance: grants, the disbursement queue, the report ---------------------------------------------------------

@@ -2,11 +2,11 @@
 redirect, not a language link's `next=`. A URL is kept by the browser's history and by every proxy's access log, and
 the people in these records are hunted: a name there is a breach.
 
-For each console role (caseworker, finance, admin) a crawler signs in and walks every page it can reach. It types a
-distinctive needle into every field of every form it finds, submits every form, follows every link and every redirect,
-and keeps every URL it meets: each `<a href>`, each `<form action>`, each `Location` header, and the URL of each
-answer. The test fails if any of those holds a needle, or if any page has a form sent by GET (a GET form puts what
-was typed in the URL by construction).
+For each console role (caseworker, finance, admin, supervisor) a crawler signs in and walks every page it can reach.
+It types a distinctive needle into every field of every form it finds, submits every form, follows every link and
+every redirect, and keeps every URL it meets: each `<a href>`, each `<form action>`, each `Location` header, and the
+URL of each answer. The test fails if any of those holds a needle, or if any page has a form sent by GET (a GET form
+puts what was typed in the URL by construction).
 
 Each form is sent twice: once with a needle in every free field (which also walks the pages that answer a refusal,
 re-filled with what was typed), and once with valid codes where the services need one (a phone number, a language
@@ -46,7 +46,10 @@ VALID_CODES = {"phone": "+375 29 743 19 58", "packet_language": "be", "language"
 
 @pytest.fixture
 async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
-    settings = gateway_settings(backends.secrets_dir, **{f"{name}_url": url for name, url in backends.urls.items()})
+    """On the services' NATS: the staff the gateway creates reach intake's staff directory, so that the supervisor's
+    reassignment form can succeed (it gives cases only to caseworkers the directory knows)."""
+    settings = gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
+                                **{f"{name}_url": url for name, url in backends.urls.items()})
     async with open_gateway(settings) as opened:
         yield opened
 
@@ -62,6 +65,7 @@ class Field:
     checked: bool = False
     disabled: bool = False
     maxlength: int | None = None
+    minlength: int | None = None
     options: list[str] = field(default_factory=list)
 
 
@@ -98,7 +102,8 @@ class PageReader(HTMLParser):
         elif self._form is not None and tag in ("input", "textarea", "select") and a.get("name"):
             found = Field(tag=tag, name=a["name"], kind=(a.get("type") or "text").lower() if tag == "input" else tag,
                           value=a.get("value", ""), checked="checked" in a, disabled="disabled" in a,
-                          maxlength=int(a["maxlength"]) if a.get("maxlength", "").isdigit() else None)
+                          maxlength=int(a["maxlength"]) if a.get("maxlength", "").isdigit() else None,
+                          minlength=int(a["minlength"]) if a.get("minlength", "").isdigit() else None)
             self._form.fields.append(found)
             if tag == "textarea":
                 self._textarea = found
@@ -139,8 +144,9 @@ class PageReader(HTMLParser):
 class Typist:
     """Fills forms as a person would, with a needle of its own in every free field, and remembers every needle."""
 
-    def __init__(self) -> None:
+    def __init__(self, valid_codes: dict[str, str] | None = None) -> None:
         self.typed: dict[str, str] = {}  # needle → the field it was typed into
+        self.valid_codes = {**VALID_CODES, **(valid_codes or {})}
 
     def needle(self, name: str) -> str:
         value = SEARCHED if name == "q" else NEEDLE + re.sub(r"[^a-z0-9]", "", name.lower())
@@ -180,13 +186,16 @@ class Typist:
             return BORN if "birth" in f.name else str(date.today() + timedelta(days=200))
         if f.maxlength is not None and f.maxlength <= 2:
             return "LT"  # a country: two letters are all the field takes
-        if valid and f.name in VALID_CODES:
-            return VALID_CODES[f.name]
+        if valid and f.name in self.valid_codes:
+            return self.valid_codes[f.name]
         if f.kind == "email":
             return f"{self.needle(f.name)}@example.org"
         if f.name == "password" and valid:
             return STAFF_PASSWORD
-        return self.needle(f.name)[: f.maxlength or None]
+        typed = self.needle(f.name)[: f.maxlength or None]
+        if valid and f.minlength:  # long enough to be taken (a break-glass reason), the needle still in it
+            typed = typed.ljust(f.minlength, "-")
+        return typed
 
 
 # --- the walk ----------------------------------------------------------------------------------------------------
@@ -312,9 +321,9 @@ def template(path: str) -> str:
 
 
 @asynccontextmanager
-async def signed_in_walk(door: Door, username: str) -> AsyncIterator[Walk]:
+async def signed_in_walk(door: Door, username: str, valid_codes: dict[str, str] | None = None) -> AsyncIterator[Walk]:
     """A walk that has signed in through the console's own sign-in form, as a person does."""
-    walk = Walk(door)
+    walk = Walk(door, typist=Typist(valid_codes))
     try:
         start = await walk.open("GET", "/")
         pre_session = re.search(r'name="pre_session" value="([^"]+)"', start.text).group(1)
@@ -334,10 +343,18 @@ async def as_user(door: Door, role: str) -> tuple[str, dict[str, str]]:
     return user["username"], await door.bearer_for(await door.sign_in(user["username"], STAFF_PASSWORD))
 
 
-async def caseworker_world(door: Door) -> str:
+@dataclass
+class World:
+    username: str  # who walks
+    valid_codes: dict[str, str] = field(default_factory=dict)  # what their "valid" filling types, beyond VALID_CODES
+
+
+async def caseworker_world(door: Door) -> World:
     """A caseworker with more cases named like the search needle than one page shows, a case whose name and birth
     date are the new-case needles (so that the duplicate warning, its seal and "save anyway" are walked), and, newest,
-    a case with consent and a partner that fits it (so that the referral form offers a partner)."""
+    a case with consent and a partner that fits it (so that the referral form offers a partner). Another caseworker
+    holds a case named like the search needle too: the search shows it in outline, and opening it asks for a reason
+    (break-glass), so that form is walked as well."""
     username, caseworker = await as_user(door, "caseworker")
     await add_partner(door, category="medical", country="LT", language="be")
 
@@ -353,10 +370,13 @@ async def caseworker_world(door: Door) -> str:
     given = await door.client.put(f"/api/intake/cases/{consented['id']}/consent", headers=caseworker, json={
         "categories": ["medical"], "share_contact": True, "share_health": True, "method": "written"})
     assert given.status_code == 200, given.text
-    return username
+    _, colleague = await as_user(door, "caseworker")
+    theirs = await door.client.post("/api/intake/cases", headers=colleague, json={"full_name": f"{SEARCHED} Zhuk"})
+    assert theirs.status_code == 201, theirs.text
+    return World(username)
 
 
-async def finance_world(door: Door) -> str:
+async def finance_world(door: Door) -> World:
     """A finance officer with a grant and two requests from a caseworker (one to approve and pay, one to reject)
     and one of their own (which they may not approve)."""
     username, finance = await as_user(door, "finance")
@@ -367,38 +387,61 @@ async def finance_world(door: Door) -> str:
     for amount in ("30.00", "20.00"):
         await request_aid(door, caseworker, case_id=case.json()["id"], grant_id=grant["id"], amount=amount)
     await request_aid(door, finance, case_id=case.json()["id"], grant_id=grant["id"], amount="10.00")
-    return username
+    return World(username)
 
 
-async def admin_world(door: Door) -> str:
+async def admin_world(door: Door) -> World:
+    """A second admin (the walker), so that changes wait for approval; an account to change; and two requests of the
+    first admin's for the walker to approve and to reject."""
     username, _ = await as_user(door, "admin")
-    return username
+    await door.add_user("caseworker")
+    for role in ("finance", "auditor"):
+        asked = await door.client.post("/api/admin/users", headers=await door.admin(), json={
+            "username": door.next_username(), "password": STAFF_PASSWORD, "roles": [role]})
+        assert asked.status_code == 201 and asked.json()["status"] == "pending_approval", asked.text
+    return World(username)
 
 
-WORLDS = {"caseworker": caseworker_world, "finance": finance_world, "admin": admin_world}
+async def supervisor_world(door: Door) -> World:
+    """A supervisor, and a caseworker holding a case: the caseload's reassignment form is sent with a needle (a
+    user name nobody has: the refusal page, with what was typed) and with that caseworker's user name."""
+    username, _ = await as_user(door, "supervisor")
+    caseworker_name, caseworker = await as_user(door, "caseworker")
+    case = await door.client.post("/api/intake/cases", headers=caseworker, json={"full_name": "Ales Zhuk"})
+    assert case.status_code == 201, case.text
+    return World(username, {"usernames": caseworker_name})
+
+
+WORLDS = {"caseworker": caseworker_world, "finance": finance_world, "admin": admin_world,
+          "supervisor": supervisor_world}
 # What each role's walk must have sent at least, or it proves little: "METHOD action-template".
 MUST_SUBMIT = {
     "caseworker": {"POST /console/cases/search", "POST /console/cases", "POST /console/cases/{id}/needs",
                    "POST /console/cases/{id}/consent", "POST /console/cases/{id}/refer",
                    "POST /console/cases/{id}/close", "POST /console/cases/{id}/erase",
-                   "POST /console/sign-out", "POST /console/sign-in"},
+                   "POST /console/cases/{id}/break-glass", "POST /console/sign-out", "POST /console/sign-in"},
     "finance": {"POST /console/disbursements/{id}/approve", "POST /console/disbursements/{id}/pay",
                 "POST /console/disbursements/{id}/reject", "POST /console/sign-out", "POST /console/sign-in"},
-    "admin": {"POST /console/sign-out", "POST /console/sign-in"},
+    "admin": {"POST /console/admin/users", "POST /console/admin/users/{id}/roles",
+              "POST /console/admin/users/{id}/disable", "POST /console/admin/users/{id}/enable",
+              "POST /console/admin/users/{id}/revoke-sessions", "POST /console/admin/approvals/{id}/approve",
+              "POST /console/admin/approvals/{id}/reject", "POST /console/sign-out", "POST /console/sign-in"},
+    "supervisor": {"POST /console/caseload/{id}/assignees", "POST /console/sign-out", "POST /console/sign-in"},
 }
 # The fields each role's walk must have typed a needle into, at least.
 MUST_TYPE_INTO = {
     "caseworker": {"q", "full_name", "other_names", "city", "telegram", "email", "safety_notes", "notes",
-                   "display_name", "note", "contact", "health_summary", "language", "username", "password"},
+                   "display_name", "note", "contact", "health_summary", "language", "reason", "username", "password"},
     "finance": {"reference", "username", "password"},
-    "admin": {"username", "password"},
+    "admin": {"username", "password", "partner_id"},
+    "supervisor": {"usernames", "username", "password"},
 }
 
 
 @pytest.mark.parametrize("role", list(WORLDS))
 async def test_no_value_typed_into_the_console_ever_reaches_a_url(door: Door, role: str):
-    username = await WORLDS[role](door)
-    async with signed_in_walk(door, username) as walk:
+    world = await WORLDS[role](door)
+    async with signed_in_walk(door, world.username, world.valid_codes) as walk:
         await walk.run()
 
     assert not walk.leaks(), "typed values in URLs:\n" + "\n".join(walk.leaks())

@@ -155,3 +155,18 @@ async def test_without_a_live_session_the_console_sends_you_to_sign_in(door: Doo
     answer = await visitor.get("/")
 
     assert answer.status_code == 200 and 'name="pre_session"' in answer.text  # the sign-in form again
+
+
+async def test_someone_setting_up_their_factor_sees_nothing_else_and_can_sign_out(door: Door):
+    visitor = browser(door)
+    user = (await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={
+        "username": door.next_username(), "password": STAFF_PASSWORD, "roles": ["caseworker"]})).json()
+    assert (await sign_in(visitor, user["username"])).headers["location"] == "/console/mfa"
+    page = await visitor.get("/console/mfa")
+    assert "/console/cases" not in page.text, "no link to what a password alone does not open"
+
+    left = await visitor.post("/console/sign-out", data={"csrf": csrf_of(page.text)})
+
+    assert left.status_code == 303 and left.headers["location"] == "/"
+    assert "rehab_session" not in visitor.cookies
+    assert (await visitor.get("/console/mfa")).headers["location"] == "/"
