@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -52,8 +53,15 @@ def served(backends: Backends, gateway_settings) -> Iterator[str]:
     from gateway.main import create_app
 
     settings = gateway_settings(backends.secrets_dir, **{f"{name}_url": url for name, url in backends.urls.items()})
+    with serving(create_app(settings)) as url:
+        yield url
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:  # noqa: ANN001
+    """`app` over real HTTP on 127.0.0.1, in a thread of its own (uvicorn runs its lifespan); its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False, lifespan="on"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

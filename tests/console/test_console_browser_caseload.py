@@ -8,27 +8,24 @@ Skips, saying why, where chromium or the playwright package is absent (as test_c
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import unquote
 
 import pytest
-import uvicorn
 
 from tests.console.test_console_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     Api,
+    serving,
     shot,
     sign_in,
     sync_api,
 )
 from tests.console.world import variants
 from tests.integration.gateway.door import STAFF_PASSWORD, Backends
-from tests.support.nats import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -43,18 +40,8 @@ def served(backends: Backends, gateway_settings) -> Iterator[str]:
 
     settings = gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
                                 **{f"{name}_url": url for name, url in backends.urls.items()})
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with serving(create_app(settings)) as url:
+        yield url
 
 
 def test_my_cases_break_glass_with_a_typed_reason_and_the_supervisor_s_caseload_in_a_real_browser(served: str):
