@@ -93,24 +93,39 @@ def up() -> None:
 
 @app.command()
 def backup(
-    archive: Annotated[Path, typer.Argument(help="The archive file to write (must not exist).")],
+    archive: Annotated[Path, typer.Argument(help="The archive file to write (must not exist): an age file.")],
     include_secrets: Annotated[bool, typer.Option(
         "--include-secrets", help="Put the key files in the archive too (keep such an archive like a key).")] = False,
+    recipient: Annotated[list[str] | None, typer.Option(
+        "--recipient", "-r", metavar="AGE1…",
+        help="Encrypt to this age public key (age1…, or an ssh-ed25519/ssh-rsa key) instead of a passphrase; "
+             "repeat for several. Only their identity files open the archive.")] = None,
+    recipients_file: Annotated[list[Path] | None, typer.Option(
+        "--recipients-file", "-R", exists=True, dir_okay=False,
+        help="Encrypt to the recipients in this file (age's format: one a line, # comments); repeatable.")] = None,
 ) -> None:
-    """An encrypted copy of every database, taken while the system runs, in one archive.
+    """An encrypted copy of every database, taken while the system runs, in one age archive.
 
-    The keys are left out unless asked for: keep var/secrets apart from the backups. Passphrase:
-    REHAB_BACKUP_PASSPHRASE, or asked for on stdin."""
+    The keys are left out unless asked for: keep var/secrets apart from the backups. Without a recipient, a
+    passphrase locks it: REHAB_BACKUP_PASSPHRASE, or asked for on stdin. `age -d ARCHIVE | tar x` opens it too."""
     settings = _backup_settings()
-    passphrase = _passphrase(confirm=True)
     try:
+        recipients = list(recipient or [])
+        for path in recipients_file or []:
+            recipients += backups.read_recipients_file(path)
+        if recipients:
+            backups.parse_recipients(recipients)  # a typo is said now, before the databases are copied
+        passphrase = None if recipients else _passphrase(confirm=True)
         with Progress("backup", unit="steps") as progress:
-            manifest = backups.backup(settings, archive, passphrase, include_secrets=include_secrets,
-                                      progress=progress)
+            manifest = backups.backup(settings, archive, passphrase, recipients=recipients,
+                                      include_secrets=include_secrets, progress=progress)
     except backups.BackupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"backed up {len(manifest['members'])} files to {archive}")
+    if recipients:
+        typer.echo(f"encrypted to {len(recipients)} age recipient(s): only their identity files open it "
+                   "(rehab restore --identity FILE)")
     if not include_secrets:
         typer.echo(f"the keys are NOT in it: keep {settings.secrets_path} safe and apart; without them the "
                    "archive's personal data cannot be read")
@@ -125,23 +140,40 @@ def restore(
     force: Annotated[bool, typer.Option(
         "--force", help="Write even though the system's ports are in use, or over keys that differ from the archive's.",
     )] = False,
+    identity: Annotated[list[Path] | None, typer.Option(
+        "--identity", "-i", exists=True, dir_okay=False,
+        help="An age identity file (AGE-SECRET-KEY-1…, or an SSH private key) of a recipient the archive was made "
+             "for; repeatable. Without it, the archive's passphrase is asked for.")] = None,
 ) -> None:
     """Put every database back from an archive, after checking it is authentic; the system must be stopped.
 
-    It asks before it replaces anything: what the databases hold now is lost."""
+    It asks before it replaces anything: what the databases hold now is lost. An archive locked with a passphrase
+    takes it from REHAB_BACKUP_PASSPHRASE or stdin; one made for recipients needs --identity."""
     settings = _backup_settings()
     if not yes and not sys.stdin.isatty():
         typer.echo("error: a restore replaces every database, and there is no terminal to ask on: "
                    "pass --yes to confirm", err=True)
         raise typer.Exit(2)
-    passphrase = _passphrase(confirm=False)
     try:
-        opened = backups.open_archive(settings, archive, passphrase, force=force)
-        if not yes and not _replace_confirmed(settings, opened):
-            typer.echo("nothing was restored", err=True)
-            raise typer.Exit(1)
-        with Progress("restore", unit="steps") as progress:
-            manifest = backups.put_back(settings, opened, force=force, progress=progress)
+        kind = backups.archive_kind(archive)
+        if kind == backups.LEGACY:
+            typer.echo("note: this archive is in the old REHAB-BACKUP-1 format, from before backups were age files; "
+                       "it is read whole into memory. Once restored, take a new backup (`rehab backup`).", err=True)
+        backups.check_key_kind(kind, identities_given=bool(identity))  # before any question
+        identities: list = []
+        for path in identity or []:
+            identities += backups.read_identities(path, lambda: _passphrase(confirm=False, what="identity file"))
+        passphrase = None if identities else _passphrase(confirm=False)
+        with Progress("check", unit="steps", total=1) as progress:
+            opened = backups.open_archive(settings, archive, passphrase, identities=identities, force=force,
+                                          progress=progress)
+            progress.advance()
+        with opened:
+            if not yes and not _replace_confirmed(settings, opened):
+                typer.echo("nothing was restored", err=True)
+                raise typer.Exit(1)
+            with Progress("restore", unit="steps") as progress:
+                manifest = backups.put_back(settings, opened, force=force, progress=progress)
     except backups.BackupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -166,13 +198,13 @@ def _backup_settings() -> backups.BackupSettings:
         raise typer.Exit(2) from None
 
 
-def _passphrase(*, confirm: bool) -> str:
+def _passphrase(*, confirm: bool, what: str = "backup") -> str:
     """From REHAB_BACKUP_PASSPHRASE, else typed (twice for a new archive), else the first line of stdin."""
     given = os.environ.get("REHAB_BACKUP_PASSPHRASE")
     if given:
         return given
     if sys.stdin.isatty():
-        return typer.prompt("backup passphrase", hide_input=True, confirmation_prompt=confirm)
+        return typer.prompt(f"{what} passphrase", hide_input=True, confirmation_prompt=confirm)
     return sys.stdin.readline().rstrip("\n")
 
 

@@ -1,18 +1,32 @@
-"""`rehab backup` / `rehab restore`: a running system's data survives a wipe; a tampered archive, a wrong passphrase
-or a running system stop a restore before it writes anything; the keys travel only when asked; a restore asks
-before it replaces anything, and both show their steps on stderr without a value from the databases."""
+"""`rehab backup` / `rehab restore`: a running system's data survives a wipe; the archive is a standard age file
+holding a tar, locked with a passphrase or to recipients (the stock `age` tool and rage open it, and ours opens
+rage's); a tampered or cut archive, a wrong passphrase or identity, or a running system stop a restore before it
+writes anything; a large database goes through without being held in memory; the keys travel only when asked; a
+restore asks before it replaces anything, and both show their steps on stderr without a value from the databases;
+an archive of the old format still restores, and says so."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import pty
+import select
+import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
+import tarfile
+import textwrap
+import time
 from pathlib import Path
 
+import pyrage
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy.engine import make_url
 
 from ops import backup as backups
@@ -53,6 +67,7 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         assert system.stop() == 0
 
         sealed = archive.read_bytes()
+        assert sealed.startswith(b"age-encryption.org/v1\n-> scrypt ")  # a standard age file, for a passphrase
         assert stat.S_IMODE(archive.stat().st_mode) == 0o600
         for clear in (NAME.encode(), "Бабровіч".encode(), b"CREATE TABLE", b"token_signing"):
             assert clear not in sealed
@@ -83,6 +98,12 @@ def wipe_databases(system: System) -> None:
 
 # ---- the archive itself, on small SQLite databases ---------------------------------------------------------------
 
+@pytest.fixture(autouse=True)
+def quick_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process, a cheaper passphrase KDF (2**14): the commands run as processes keep age's 2**18."""
+    monkeypatch.setattr(backups, "SCRYPT_LOG_N", 14)
+
+
 @pytest.fixture
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A state folder with a small database per process and a secrets folder; nothing listens on its ports."""
@@ -98,7 +119,28 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(f"REHAB_{name.upper()}_PORT", str(free_port()))
     for name in PROCESSES:
         monkeypatch.delenv(f"REHAB_{name.upper()}_DATABASE_URL", raising=False)
+    monkeypatch.delenv("REHAB_BACKUP_PASSPHRASE", raising=False)
     return directory
+
+
+@pytest.fixture
+def trustee(tmp_path: Path) -> tuple[pyrage.x25519.Identity, Path]:
+    """An age identity kept elsewhere (a trustee's), and its identity file in age's format."""
+    identity = pyrage.x25519.Identity.generate()
+    path = tmp_path / "trustee" / "key.txt"
+    path.parent.mkdir()
+    path.write_text(f"# created: by the test\n# public key: {identity.to_public()}\n{identity}\n")
+    return identity, path
+
+
+def scratch_left(state: Path) -> list[str]:
+    """Plaintext working folders left in the state folder (there must be none once a command is over)."""
+    return sorted(p.name for p in state.iterdir() if p.name.startswith((".backup-", ".restore-")))
+
+
+def add_note(state: Path, name: str, body: str) -> None:
+    with sqlite3.connect(state / f"{name}.db") as conn:
+        conn.execute("INSERT INTO notes (body) VALUES (?)", (body,))
 
 
 def notes(state: Path, name: str) -> list[str]:
@@ -133,19 +175,368 @@ def test_the_keys_travel_only_when_asked(state: Path, tmp_path: Path) -> None:
         backups.restore(backups.BackupSettings(), archive, PASSPHRASE)
 
 
-@pytest.mark.parametrize("where", ["header", "body", "tag"])
-def test_a_tampered_archive_is_refused_before_anything_is_written(state: Path, tmp_path: Path, where: str) -> None:
-    archive = tmp_path / "a.backup"
-    backups.backup(backups.BackupSettings(), archive, PASSPHRASE)
+def test_an_archive_for_recipients_opens_with_an_identity_and_no_passphrase(
+        state: Path, tmp_path: Path, trustee: tuple[pyrage.x25519.Identity, Path]) -> None:
+    identity, key_file = trustee
+    other = pyrage.x25519.Identity.generate()
+    recipients_file = tmp_path / "recipients.txt"
+    recipients_file.write_text(f"# the second trustee\n\n{other.to_public()}\n")
+    archive = tmp_path / "a.age"
+    env = dict(os.environ)  # no REHAB_BACKUP_PASSPHRASE, and nothing on stdin: nothing may be asked
+
+    made = rehab("backup", str(archive), "--recipient", str(identity.to_public()), "-R", str(recipients_file),
+                 env=env, stdin="")
+    assert made.returncode == 0, made.stderr
+    assert "encrypted to 2 age recipient(s)" in made.stdout
+    header = archive.read_bytes()[:1000]
+    assert header.startswith(b"age-encryption.org/v1\n") and header.count(b"-> X25519 ") == 2
+    assert b"scrypt" not in header
+
+    add_note(state, "funds", "written after the backup")
+    asked = rehab("restore", str(archive), "--yes", env=env, stdin=PASSPHRASE + "\n")
+    assert asked.returncode == 1 and "--identity" in asked.stderr  # no identity: told what to give, nothing asked
+    restored = rehab("restore", str(archive), "--yes", "--identity", str(key_file), env=env, stdin="")
+    assert restored.returncode == 0, restored.stderr
+    assert notes(state, "funds") == [f"funds: {NAME}"]
+
+    second = tmp_path / "second.txt"  # the other trustee's key opens it as well
+    second.write_text(f"{other}\n")
+    assert rehab("restore", str(archive), "-y", "-i", str(second), env=env, stdin="").returncode == 0
+    assert scratch_left(state) == []
+
+
+def test_a_wrong_recipient_is_refused_before_anything_is_copied(state: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "a.age"
+    made = rehab("backup", str(archive), "-r", "age1notakeyatall", env=dict(os.environ), stdin="")
+    assert made.returncode == 1 and "not an age recipient" in made.stderr
+    assert "backup:" not in made.stderr  # refused before the first step
+    assert not archive.exists() and scratch_left(state) == []
+
+
+def test_an_identity_file_locked_with_a_passphrase_opens_the_archive(
+        state: Path, tmp_path: Path, trustee: tuple[pyrage.x25519.Identity, Path]) -> None:
+    identity, key_file = trustee
+    archive = tmp_path / "a.age"
+    backups.backup(backups.BackupSettings(), archive, recipients=[str(identity.to_public())])
+    locked = tmp_path / "key.age"  # as `age-keygen | age -p > key.age` makes it (a cheap work factor: a test)
+    with key_file.open("rb") as plain, locked.open("wb") as sealed:
+        backups.age_scrypt_encrypt(plain, sealed, PASSPHRASE, log_n=10)
+
+    with pytest.raises(backups.BackupError, match="wrong passphrase for the identity file"):
+        backups.read_identities(locked, lambda: "not the passphrase")
+    identities = backups.read_identities(locked, lambda: PASSPHRASE)
+    add_note(state, "funds", "written after the backup")
+    backups.restore(backups.BackupSettings(), archive, identities=identities)
+    assert notes(state, "funds") == [f"funds: {NAME}"]
+
+
+@pytest.mark.parametrize("key", ["identity", "passphrase"])
+def test_a_wrong_identity_or_passphrase_is_refused_before_anything_is_written(
+        state: Path, tmp_path: Path, trustee: tuple[pyrage.x25519.Identity, Path], key: str) -> None:
+    identity, _ = trustee
+    archive = tmp_path / "a.age"
+    settings = backups.BackupSettings()
+    if key == "identity":
+        backups.backup(settings, archive, recipients=[str(identity.to_public())])
+        opening = {"identities": [pyrage.x25519.Identity.generate()]}
+        said = "none of the given identities opens this archive"
+    else:
+        backups.backup(settings, archive, PASSPHRASE)
+        opening = {"passphrase": "correct horse battery stable"}
+        said = "wrong passphrase"
+    add_note(state, "funds", "written after the backup")
+    before = {name: (state / f"{name}.db").read_bytes() for name in PROCESSES}
+
+    with pytest.raises(backups.BackupError, match=said):
+        backups.restore(settings, archive, **opening)
+
+    assert {name: (state / f"{name}.db").read_bytes() for name in PROCESSES} == before
+    assert scratch_left(state) == []
+
+
+def payload_start(sealed: bytes) -> int:
+    """Where an age file's payload (its 16-byte nonce, then the chunks) begins: after the `--- MAC` line."""
+    return sealed.index(b"\n---") + sealed[sealed.index(b"\n---") + 1:].index(b"\n") + 2
+
+
+@pytest.mark.parametrize("lock", ["passphrase", "recipients"])
+@pytest.mark.parametrize("where", ["mac", "nonce", "middle", "last byte", "cut at a chunk", "cut", "appended"])
+def test_a_tampered_archive_is_refused_before_anything_is_written(
+        state: Path, tmp_path: Path, trustee: tuple[pyrage.x25519.Identity, Path], lock: str, where: str) -> None:
+    with sqlite3.connect(state / "intake.db") as conn:  # a payload of several 64 KiB chunks
+        conn.execute("CREATE TABLE filler (data BLOB)")
+        conn.execute("INSERT INTO filler VALUES (randomblob(300000))")
+    identity, _ = trustee
+    archive = tmp_path / "a.age"
+    settings = backups.BackupSettings()
+    if lock == "passphrase":
+        backups.backup(settings, archive, PASSPHRASE)
+        opening: dict = {"passphrase": PASSPHRASE}
+    else:
+        backups.backup(settings, archive, recipients=[str(identity.to_public())])
+        opening = {"identities": [identity]}
     sealed = bytearray(archive.read_bytes())
-    position = {"header": len(backups.MAGIC) + 2, "body": len(sealed) // 2, "tag": len(sealed) - 1}[where]
-    sealed[position] ^= 0x01
+    payload = payload_start(bytes(sealed))
+    if where.startswith("cut"):
+        sealed = sealed[: payload + 16 + backups.CHUNK + 16] if where == "cut at a chunk" else sealed[:-100]
+    elif where == "appended":
+        sealed += b"\0"
+    else:
+        position = {"mac": payload - 10, "nonce": payload + 3, "middle": (payload + len(sealed)) // 2,
+                    "last byte": len(sealed) - 1}[where]
+        sealed[position] ^= 0x01
     archive.write_bytes(bytes(sealed))
-    with sqlite3.connect(state / "funds.db") as conn:
-        conn.execute("INSERT INTO notes (body) VALUES ('written after the backup')")
-    with pytest.raises(backups.BackupError, match="altered"):
-        backups.restore(backups.BackupSettings(), archive, PASSPHRASE)
+    add_note(state, "funds", "written after the backup")
+
+    with pytest.raises(backups.BackupError, match="altered or is damaged"):
+        backups.restore(settings, archive, **opening)
+
     assert "written after the backup" in notes(state, "funds")  # untouched
+    assert scratch_left(state) == []
+
+
+@pytest.mark.parametrize("entries", [
+    {"manifest": "lies", "db/intake.sqlite": b"x"},
+    {"db/intake.sqlite": b"x", "manifest": "honest"},  # the manifest not first
+    {"manifest": "honest", "../escape": b"x"},
+    {"manifest": "honest", "db/intake.sqlite": b"x", "db/extra.sqlite": b"y"},
+    {"manifest": "honest", "db/intake.sqlite": b"x", "db/funds.sqlite": b"not listed"},
+])
+def test_an_authentic_archive_whose_contents_do_not_hold_together_is_refused(
+        state: Path, tmp_path: Path, trustee: tuple[pyrage.x25519.Identity, Path], entries: dict) -> None:
+    """Encrypted correctly, but made by hand: only named members, the manifest first, each matching it."""
+    identity, _ = trustee
+    members = {name: data for name, data in entries.items() if name != "manifest"}
+    listed = {name: {"sha256": hashlib.sha256(b"other" if entries.get("manifest") == "lies" else data).hexdigest(),
+                     "bytes": len(data)} for name, data in members.items() if name == "db/intake.sqlite"}
+    manifest = json.dumps({"format": 2, "created_at": "2026-01-01T00:00:00+00:00", "includes_secrets": False,
+                           "members": listed}).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, value in entries.items():
+            data = manifest if name == "manifest" else value
+            info = tarfile.TarInfo("manifest.json" if name == "manifest" else name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive = tmp_path / "made-by-hand.age"
+    archive.write_bytes(pyrage.encrypt(buffer.getvalue(), [identity.to_public()]))
+    before = (state / "intake.db").read_bytes()
+
+    with pytest.raises(backups.BackupError, match="manifest|unexpected entry"):
+        backups.restore(backups.BackupSettings(), archive, identities=[identity])
+
+    assert (state / "intake.db").read_bytes() == before
+    assert scratch_left(state) == []
+
+
+@pytest.mark.parametrize("lock", ["passphrase", "recipients"])
+def test_no_name_or_member_is_in_clear_in_the_archive(
+        state: Path, tmp_path: Path, trustee: tuple[pyrage.x25519.Identity, Path], lock: str) -> None:
+    identity, _ = trustee
+    archive = tmp_path / "a.age"
+    if lock == "passphrase":
+        backups.backup(backups.BackupSettings(), archive, PASSPHRASE, include_secrets=True)
+    else:
+        backups.backup(backups.BackupSettings(), archive, recipients=[str(identity.to_public())],
+                       include_secrets=True)
+    sealed = archive.read_bytes()
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+    for clear in (NAME.encode(), "Бабровіч".encode(), NAME.encode("utf-16-le"), b"CREATE TABLE", b"notes",
+                  b"SQLite format", b"manifest.json", b"db/intake", b"kek.json", b"not a real key"):
+        assert clear not in sealed, clear
+    assert scratch_left(state) == []
+
+
+BIG = 96 << 20  # one database this large; the commands may use far less than that above what they start with
+
+MEASURE = textwrap.dedent("""
+    import os, resource, sys
+    from pathlib import Path
+    import pyrage
+    from ops import backup as backups
+
+    def peak() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    backups.SCRYPT_LOG_N = 15
+    backups._scrypt_key("warm up", bytes(16), 15)  # the KDF's 32 MiB are in the baseline, not in the growth
+    lock, archive = sys.argv[1], Path(sys.argv[2])
+    identity = pyrage.x25519.Identity.generate()
+    settings = backups.BackupSettings()
+    before = peak()
+    if lock == "passphrase":
+        backups.backup(settings, archive, "a passphrase long enough")
+    else:
+        backups.backup(settings, archive, recipients=[str(identity.to_public())])
+    after_backup = peak()
+    (settings.state_dir / "intake.db").unlink()
+    if lock == "passphrase":
+        backups.restore(settings, archive, "a passphrase long enough")
+    else:
+        backups.restore(settings, archive, identities=[identity])
+    print(before, after_backup, peak())
+""")
+
+
+@pytest.mark.parametrize("lock", ["passphrase", "recipients"])
+def test_a_large_database_is_streamed_not_held_in_memory(state: Path, tmp_path: Path, lock: str) -> None:
+    """The peak resident memory of a process that backs up and restores a 96 MiB database grows by much less than
+    96 MiB (in the Python and in the Rust parts: RSS counts both); reading a member whole would fail it."""
+    with sqlite3.connect(state / "intake.db") as conn:
+        conn.execute("CREATE TABLE filler (data BLOB)")
+        conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                     "INSERT INTO filler SELECT randomblob(1048576) FROM n", (BIG >> 20,))
+    size = (state / "intake.db").stat().st_size
+    assert size >= BIG
+    archive = tmp_path / "big.age"
+
+    done = subprocess.run([sys.executable, "-c", MEASURE, lock, str(archive)], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+    assert done.returncode == 0, done.stderr
+    before, after_backup, after_restore = map(int, done.stdout.split())
+    assert archive.stat().st_size > size  # the big database is in it, encrypted
+    assert after_backup - before < size // 4, (before, after_backup)
+    assert after_restore - before < size // 4, (before, after_restore)
+    assert (state / "intake.db").stat().st_size == size and notes(state, "intake") == [f"intake: {NAME}"]
+
+
+# ---- the standard: rage and the stock age tool open what we write, and we open what they write ---------------------
+
+@pytest.mark.parametrize("size", [0, 1, backups.CHUNK - 1, backups.CHUNK, backups.CHUNK + 1, 3 * backups.CHUNK])
+def test_our_passphrase_files_open_with_rage(size: int) -> None:
+    """Every chunk boundary: an empty payload, a full last chunk (never followed by an empty one), a short one."""
+    data = os.urandom(size)
+    sealed = io.BytesIO()
+    backups.age_scrypt_encrypt(io.BytesIO(data), sealed, PASSPHRASE, log_n=10)
+    assert pyrage.passphrase.decrypt(sealed.getvalue(), PASSPHRASE) == data
+    with pytest.raises(pyrage.DecryptError):
+        pyrage.passphrase.decrypt(sealed.getvalue(), "another passphrase")
+
+
+def test_rage_passphrase_files_open_with_ours() -> None:
+    """One file, several chunks and a short last one: rage calibrates its scrypt to about a second (2**20 here),
+    and opening it costs as much again."""
+    data = os.urandom(2 * backups.CHUNK + 5)
+    sealed = pyrage.passphrase.encrypt(data, PASSPHRASE)
+    opened = io.BytesIO()
+    backups.age_scrypt_decrypt(io.BytesIO(sealed), opened, PASSPHRASE)
+    assert opened.getvalue() == data
+    ours = io.BytesIO()
+    backups.age_scrypt_encrypt(io.BytesIO(data), ours, PASSPHRASE, log_n=10)
+    with pytest.raises(backups.BackupError, match="wrong passphrase"):
+        backups.age_scrypt_decrypt(io.BytesIO(ours.getvalue()), io.BytesIO(), "another passphrase")
+
+
+AGE = shutil.which("age")
+needs_age = pytest.mark.skipif(AGE is None, reason="the stock age tool is not installed (Debian: apt-get install "
+                                                   "age), so opening an archive with it cannot be tried here")
+
+
+def members_match_manifest(tar_bytes: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        members = {info.name: tar.extractfile(info).read() for info in tar.getmembers()}  # type: ignore[union-attr]
+    manifest = json.loads(members.pop("manifest.json"))
+    assert set(members) == set(manifest["members"])
+    for name, data in members.items():
+        assert hashlib.sha256(data).hexdigest() == manifest["members"][name]["sha256"]
+    return members
+
+
+@needs_age
+def test_the_stock_age_tool_opens_an_archive_made_for_a_recipient(
+        state: Path, tmp_path: Path, trustee: tuple[pyrage.x25519.Identity, Path]) -> None:
+    identity, key_file = trustee
+    archive = tmp_path / "a.age"
+    backups.backup(backups.BackupSettings(), archive, recipients=[str(identity.to_public())])
+
+    opened = subprocess.run([AGE, "--decrypt", "--identity", str(key_file), str(archive)], capture_output=True,
+                            timeout=60, check=False)
+
+    assert opened.returncode == 0, opened.stderr
+    members = members_match_manifest(opened.stdout)
+    copy = tmp_path / "intake-copy.db"
+    copy.write_bytes(members["db/intake.sqlite"])
+    with sqlite3.connect(copy) as conn:
+        assert [row[0] for row in conn.execute("SELECT body FROM notes")] == [f"intake: {NAME}"]
+
+
+@needs_age
+def test_the_stock_age_tool_opens_an_archive_locked_with_a_passphrase(state: Path, tmp_path: Path) -> None:
+    """age reads a passphrase only from a terminal: it gets one (a pty), and the passphrase is typed into it."""
+    archive, out = tmp_path / "a.age", tmp_path / "out.tar"
+    backups.backup(backups.BackupSettings(), archive, PASSPHRASE)
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: age, with the pty as its terminal; never back into pytest
+        try:
+            os.execv(AGE, [AGE, "--decrypt", "--output", str(out), str(archive)])  # type: ignore[list-item]
+        finally:
+            os._exit(127)
+    shown, typed, deadline = b"", False, time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.2)[0]:
+                try:
+                    piece = os.read(terminal, 1024)
+                except OSError:  # the child is gone
+                    break
+                if not piece:
+                    break
+                shown += piece
+                if not typed and b"passphrase" in shown.lower():
+                    os.write(terminal, PASSPHRASE.encode() + b"\n")
+                    typed = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(terminal)
+    assert typed and os.waitstatus_to_exitcode(status) == 0, shown
+    members_match_manifest(out.read_bytes())
+
+
+# ---- the old format ------------------------------------------------------------------------------------------------
+
+def old_format_archive(path: Path, members: dict[str, bytes], passphrase: str) -> None:
+    """An archive as `rehab backup` wrote them before they were age files: REHAB-BACKUP-1, AES-256-GCM, scrypt."""
+    manifest = {"format": 1, "created_at": "2026-01-01T00:00:00+00:00", "includes_secrets": False,
+                "members": {n: {"sha256": hashlib.sha256(d).hexdigest(), "bytes": len(d)} for n, d in members.items()}}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in {"manifest.json": json.dumps(manifest).encode(), **members}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    salt, nonce, n, r, p = os.urandom(16), os.urandom(12), 2**14, 8, 1
+    header = backups.LEGACY_MAGIC + backups._LEGACY_HEADER.pack(salt, n, r, p, nonce)
+    key = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
+    path.write_bytes(header + AESGCM(key).encrypt(nonce, buffer.getvalue(), header))
+
+
+def test_an_archive_of_the_old_format_still_restores_and_says_so(state: Path, tmp_path: Path) -> None:
+    old = {f"db/{name}.sqlite": (state / f"{name}.db").read_bytes() for name in PROCESSES}
+    archive = tmp_path / "old.backup"
+    old_format_archive(archive, old, PASSPHRASE)
+    add_note(state, "funds", "written after the backup")
+    env = dict(os.environ)
+
+    wrong = rehab("restore", str(archive), "--yes", env=env, stdin="not the passphrase at all\n")
+    assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
+    key = tmp_path / "key.txt"
+    key.write_text(f"{pyrage.x25519.Identity.generate()}\n")
+    mixed = rehab("restore", str(archive), "--yes", "--identity", str(key), env=env, stdin="")
+    assert mixed.returncode == 1 and "locked with a passphrase" in mixed.stderr
+    restored = rehab("restore", str(archive), "--yes", env=env, stdin=PASSPHRASE + "\n")
+
+    assert restored.returncode == 0, restored.stderr
+    assert "old REHAB-BACKUP-1 format" in restored.stderr and "take a new backup" in restored.stderr
+    assert notes(state, "funds") == [f"funds: {NAME}"]
+    assert scratch_left(state) == []
+
+
+def test_something_else_is_not_taken_for_an_archive(state: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "notes.txt"
+    archive.write_text("hello")
+    with pytest.raises(backups.BackupError, match="not a Rehab Support backup"):
+        backups.restore(backups.BackupSettings(), archive, PASSPHRASE)
 
 
 def test_wrong_passphrase_and_running_system_are_refused_through_the_command(state: Path, tmp_path: Path) -> None:
@@ -157,6 +548,10 @@ def test_wrong_passphrase_and_running_system_are_refused_through_the_command(sta
     assert rehab("backup", str(archive), env=env, stdin=PASSPHRASE + "\n").returncode == 1  # never overwrites
     wrong = rehab("restore", str(archive), "--yes", env=env, stdin="not the passphrase at all\n")
     assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
+    key = tmp_path / "key.txt"
+    key.write_text(f"{pyrage.x25519.Identity.generate()}\n")
+    mixed = rehab("restore", str(archive), "--yes", "--identity", str(key), env=env, stdin="")
+    assert mixed.returncode == 1 and "locked with a passphrase" in mixed.stderr
     with socket_on(int(env["REHAB_INTAKE_PORT"])):
         busy = rehab("restore", str(archive), "--yes", env=env, stdin=PASSPHRASE + "\n")
         assert busy.returncode == 1 and "running" in busy.stderr
