@@ -59,6 +59,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.forwarding = runtime.forwarding
             app.state.backend_urls = {name: url.rstrip("/") for name, url in settings.backends.items()}
             warm_up = asyncio.create_task(runtime.service_documents.current())  # services may still be starting
+            settings.warn_of_key_custody(log)
             log.info("gateway started", port=settings.port)
             yield
         finally:

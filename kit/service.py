@@ -135,6 +135,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         await runtime.bus.start()
         jobs = [purge_idempotency_keys, follow_revocations, *spec.background]
         tasks = [asyncio.create_task(job(runtime)) for job in jobs]
+        settings.warn_of_key_custody(log)
         log.info("service started", port=settings.port)
         try:
             yield

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +43,12 @@ class ProcessSettings(BaseSettings):
     metrics_port: int = Field(0, ge=0, le=65535)
     # Where the key-encryption keys are kept (SPEC §8); `file` (under the secrets folder) is all there is today.
     key_custody: Literal["file"] = "file"
+
+    def warn_of_key_custody(self, log: Any) -> None:
+        """Every process says at start how its keys are kept, when that is fit for development only (SPEC §8)."""
+        if self.key_custody == "file":
+            log.warning("key custody is `file`: the keys that open every record lie in plain files beside the data; "
+                        "for development only", secrets_dir=str(self.secrets_path))
 
     @field_validator("trusted_proxies")
     @classmethod

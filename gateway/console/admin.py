@@ -180,7 +180,8 @@ def page(v: Visit, template: str, known: Staff, *, status: int = 200, **values: 
     waiting_for_me = [] if template == "admin_approvals.html" else [
         asked for asked in known.pending if asked.requested_by != v.principal.sub]
     return render(v.request, template, visit_=v, status=status, staff=known, me=v.principal.sub, roles=ROLES,
-                  notice=done, waiting_for_me=waiting_for_me, **values)
+                  notice=done, waiting_for_me=waiting_for_me,
+                  key_custody=v.request.app.state.runtime.settings.key_custody, **values)
 
 
 def after(path: str, done: str) -> RedirectResponse:

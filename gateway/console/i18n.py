@@ -186,6 +186,11 @@ _ADMIN_MESSAGES: dict[str, dict[str, str]] = {
         "admin_locked": "locked out after failed sign-ins", "admin_waiting": "waiting for another admin's approval",
         "admin_change_waits": "A change waits for another admin's approval",
         "admin_more_users": "There are more accounts than this page shows.",
+        "admin_file_custody_title": "The keys lie in files on this server",
+        "admin_file_custody_text": "The keys that open every record are kept in plain files beside the databases "
+            "(key custody `file`, for development): a copy of this server's disk opens "
+            "everything. Do not keep real cases here until the keys are sealed under a "
+            "passphrase or kept in OpenBao.",
         "admin_alone_title": "You are the only admin",
         "admin_alone_text": "Every change you make here takes effect at once, with nobody to approve it: no one checks "
         "the accounts you create or the roles you grant. Add a second admin: from then on each such change waits until "
@@ -269,6 +274,11 @@ _ADMIN_MESSAGES: dict[str, dict[str, str]] = {
         "admin_waiting": "ждёт одобрения другого администратора",
         "admin_change_waits": "Изменение ждёт одобрения другого администратора",
         "admin_more_users": "Учётных записей больше, чем показано на этой странице.",
+        "admin_file_custody_title": "Ключи лежат в файлах на этом сервере",
+        "admin_file_custody_text": "Ключи, открывающие все записи, хранятся в обычных файлах рядом с базами данных "
+            "(хранение ключей `file`, для разработки): копия диска этого сервера открывает "
+            "всё. Не храните здесь настоящие дела, пока ключи не запечатаны паролем или не "
+            "хранятся в OpenBao.",
         "admin_alone_title": "Вы — единственный администратор",
         "admin_alone_text": "Каждое ваше изменение здесь вступает в силу сразу, и одобрить его некому: никто не "
         "проверяет созданные вами учётные записи и выданные роли. Добавьте второго администратора: тогда каждое такое "
@@ -354,6 +364,11 @@ _ADMIN_MESSAGES: dict[str, dict[str, str]] = {
         "admin_waiting": "чакае ўхвалення іншага адміністратара",
         "admin_change_waits": "Змяненне чакае ўхвалення іншага адміністратара",
         "admin_more_users": "Уліковых запісаў больш, чым паказана на гэтай старонцы.",
+        "admin_file_custody_title": "Ключы ляжаць у файлах на гэтым серверы",
+        "admin_file_custody_text": "Ключы, якія адкрываюць усе запісы, захоўваюцца ў звычайных файлах побач з базамі"
+            " даных (захоўванне ключоў `file`, для распрацоўкі): копія дыска гэтага сервера "
+            "адкрывае ўсё. Не захоўвайце тут сапраўдныя справы, пакуль ключы не запячатаныя "
+            "паролем або не захоўваюцца ў OpenBao.",
         "admin_alone_title": "Вы — адзіны адміністратар",
         "admin_alone_text": "Кожнае ваша змяненне тут уступае ў сілу адразу, і ўхваліць яго няма каму: ніхто не "
         "правярае створаныя вамі ўліковыя запісы і выдадзеныя ролі. Дадайце другога адміністратара: тады кожнае такое "

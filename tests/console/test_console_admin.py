@@ -117,6 +117,7 @@ async def test_a_lone_admin_lands_on_the_accounts_creates_one_at_once_and_every_
         page = await visitor.get(path)
         assert page.status_code == 200 and 'id="single-admin"' in page.text, path
         assert words("admin_alone_text") in page.text and 'id="four-eyes"' not in page.text, path
+        assert 'id="file-custody"' in page.text, f"{path}: keys in plain files (development custody) are said"
 
     # Said in Belarusian too (the language is remembered from the link on).
     await visitor.get(f"/console/language/be?next={USERS}")
