@@ -25,7 +25,7 @@ from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
 from gateway.runtime import GatewayRuntime
 from gateway.sessions import RenewalsAtOnce, SessionPolicy
-from kit import db, http, logs, metrics, migrations, openapi, problems, tracing
+from kit import checkpoints, db, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier
 from kit.bus import Bus, BusOptions
@@ -45,12 +45,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         runtime = build_runtime(settings)
         warm_up: asyncio.Task | None = None
+        checkpointing: asyncio.Task | None = None
         try:
             await asyncio.to_thread(migrations.upgrade, runtime.engine, MIGRATIONS_DIR)
             await bootstrap_admin(runtime)
             # Returns at once: it connects, provisions the GATEWAY stream and relays the outbox in the background,
             # retrying while NATS is away (the gateway serves meanwhile; its events wait in the outbox).
             await runtime.bus.start()
+            # Signs the audit trail's head and publishes it to the stream AUDIT (kit.checkpoints), NATS permitting.
+            checkpointing = asyncio.create_task(runtime.checkpoints.run()) if runtime.checkpoints else None
             app.state.runtime = runtime
             app.state.token_verifier = TokenVerifier(runtime.issuer.public_key(), issuer=settings.token_issuer,
                                                      audience=settings.token_audience)
@@ -63,8 +66,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             log.info("gateway started", port=settings.port)
             yield
         finally:
-            if warm_up:
-                warm_up.cancel()
+            for task in (warm_up, checkpointing):
+                if task:
+                    task.cancel()
             await runtime.bus.stop()
             await runtime.forwarding.close()
             await runtime.calls.aclose()
@@ -97,7 +101,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(api.admin_router)
     # The gateway's own audit trail (sign-ins, failures, identity changes), for auditors, as every service serves
     # its own; `gateway_principal` runs first, so a disabled user's token is refused here too.
-    app.include_router(audit_router(lambda request: request.app.state.runtime.audit, ReadSession),
+    app.include_router(audit_router(lambda request: request.app.state.runtime.audit, ReadSession,
+                                    lambda request: request.app.state.runtime.checkpoints),
                        prefix="/api/admin", dependencies=[Depends(gateway_principal)])
     app.include_router(api.public_router)
     app.include_router(console.router)  # the staff web console (SPEC §3 `GET /`)
@@ -121,6 +126,8 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         with uow.read() as session:
             return service.current_standing(session=session, sub=sub, partner_id=partner_id, since=since)
 
+    bus = Bus(service="gateway", url=settings.nats_url, uow=uow, tables=kit_tables,
+              options=BusOptions(stream_replicas=settings.stream_replicas), nkey_seed_file=settings.nats_seed_path)
     return GatewayRuntime(
         settings=settings, engine=engine, session_factory=factory, uow=uow,
         audit=AuditTrail(kit_tables, audit_key),
@@ -146,9 +153,9 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         event_documents=ServiceDocuments(calls, settings.backends, max_age=settings.openapi_refresh_seconds,
                                          timeout=settings.readiness_timeout_seconds, path="/asyncapi.json"),
         # The gateway's events (gateway.events) leave through its outbox: a relay and nothing consumed.
-        bus=Bus(service="gateway", url=settings.nats_url, uow=uow, tables=kit_tables,
-                options=BusOptions(stream_replicas=settings.stream_replicas),
-                nkey_seed_file=settings.nats_seed_path),
+        bus=bus,
+        checkpoints=checkpoints.for_process("gateway", settings, table=kit_tables.audit, jetstream=bus.jetstream,
+                                            read=uow.read, replicas=settings.stream_replicas),
     )
 
 

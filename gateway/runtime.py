@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from gateway import events, openapi
 from gateway.models import MIGRATIONS_DIR
-from kit import asyncapi, db, migrations
+from kit import asyncapi, checkpoints, db, migrations
 from gateway.access import RateLimit, Standing
 from gateway.config import GatewaySettings
 from gateway.domain import SignInPolicy, ThrottleKeys
@@ -52,6 +52,8 @@ class GatewayRuntime:
     # The outbox relay of the gateway's own events (gateway.events), no subscriptions; woken after each commit that
     # wrote events. Its state is not the gateway's readiness: with NATS away the events wait in the outbox.
     bus: Bus
+    # The audit trail's signed checkpoints on the stream AUDIT (kit.checkpoints), as every service keeps them.
+    checkpoints: checkpoints.Checkpointer | None = None
     _own_document: dict[str, Any] | None = field(default=None)
     _merged: tuple[tuple, dict[str, Any]] | None = field(default=None)
 

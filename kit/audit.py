@@ -11,10 +11,10 @@ import hashlib
 import hmac
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
@@ -90,16 +90,37 @@ class AuditEntry(BaseModel):
     request_id: str | None
 
 
+class AuditCheckpoint(BaseModel):
+    """A signed head of the trail, as found on the stream AUDIT (the signature itself is not repeated)."""
+
+    seq: int | None
+    hash: str | None
+    count: int | None
+    at: str | None
+    key: str | None = Field(description="Id of the process's signing key (SHA-256 of its public key, 16 hex digits)")
+
+
 class AuditVerification(BaseModel):
-    ok: bool
+    ok: bool = Field(description="The chain is intact and agrees with the newest signed checkpoint (or there is "
+                                 "none yet, the trail being younger than the checkpoint interval)")
     entries: int
-    first_bad: str | None
+    first_bad: str | None = Field(description="The first entry whose hash does not follow from the one before it")
+    truncated: bool = Field(False, description="Entries that were signed in a checkpoint are gone from the trail")
+    checkpoint: AuditCheckpoint | None = Field(None, description="The newest checkpoint found")
+    checkpoint_status: Literal["matches", "none", "missing", "truncated", "diverged", "forged", "unavailable",
+                               "no_key"] | None = Field(None, description=(
+        "matches: the trail holds the signed entry; none: no checkpoint yet; missing: none though one is overdue; "
+        "truncated: the trail ends below the checkpoint; diverged: another entry stands at the signed sequence; "
+        "forged: not signed with this process's key; unavailable: NATS could not be asked; no_key: no key to check"))
+    problem: str | None = Field(None, description="What is wrong, in a sentence, when something is")
 
 
 # No `from __future__ import annotations` in this module: FastAPI must see the real types of the dependencies
 # declared inside `audit_router`, which string annotations would hide from it.
-def audit_router(trail_of: Any, session_dep: Any) -> APIRouter:
-    """`GET /audit` and `GET /audit/verify` for auditors; `trail_of(request)` gives the process's AuditTrail."""
+def audit_router(trail_of: Any, session_dep: Any, checkpoints_of: Any = None) -> APIRouter:
+    """`GET /audit` and `GET /audit/verify` for auditors; `trail_of(request)` gives the process's AuditTrail, and
+    `checkpoints_of(request)` its kit.checkpoints.Checkpointer (verify compares the chain with the newest signed
+    checkpoint; without one, verify says the checkpoints could not be checked)."""
     router = APIRouter(tags=["audit"])
     Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
 
@@ -112,7 +133,13 @@ def audit_router(trail_of: Any, session_dep: Any) -> APIRouter:
 
     @router.get("/audit/verify", response_model=AuditVerification)
     async def verify_audit(request: Request, session: session_dep, principal: Auditor) -> dict[str, Any]:
-        return trail_of(request).verify(session)
+        trail = trail_of(request)
+        checkpoints = checkpoints_of(request) if checkpoints_of is not None else None
+        if checkpoints is None:
+            return {**trail.verify(session), "ok": False, "checkpoint_status": "no_key",
+                    "problem": "audit checkpoints are not kept by this process"}
+        # The checkpoint is read before the session's first read (kit.checkpoints.Checkpointer.verify).
+        return await checkpoints.verify(trail.verify, session)
 
     return router
 

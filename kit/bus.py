@@ -155,6 +155,10 @@ class Bus:
     def connected(self) -> bool:
         return self.nc is not None and self.nc.is_connected
 
+    def jetstream(self) -> JetStreamContext | None:
+        """The process's JetStream context while connected, for what goes to NATS directly (kit.checkpoints)."""
+        return self.js if self.connected else None
+
     def state(self) -> str:
         if self.nc is None:
             return "connecting"

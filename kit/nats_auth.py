@@ -11,7 +11,10 @@ Permissions of a service (the same as the deployments'):
   - it may create, update and look at its own stream and the streams it reads (kit.bus provisions the stream of
     every producer it consumes from, so start-up order does not matter);
   - it may create, read and pull from its own durable consumers only, and ack, nak or terminate their messages;
-  - it subscribes only to reply inboxes and to the max-deliveries advisories of its own consumers.
+  - it subscribes only to reply inboxes and to the max-deliveries advisories of its own consumers;
+  - it publishes its own audit checkpoints, rehab.audit.<process>.>, into the stream AUDIT, which it may create,
+    update and look at, and it may read the newest message of its own checkpoint subject and no other (a direct
+    get, `$JS.API.DIRECT.GET.AUDIT.<subject>`; kit.checkpoints).
 A service can not publish another service's events, read a stream through a consumer that is not its own, delete
 or purge a stream, or listen to rehab.> directly. The operator's user (`ops`) may do everything; no process is
 given its seed (it is for the operator's tools: the nats CLI with `--nkey`, the fault tests).
@@ -38,6 +41,10 @@ PRODUCERS_ONLY: tuple[str, ...] = ("gateway",)
 # Every process that logs in to NATS, each as a user of its own.
 PROCESSES: tuple[str, ...] = (*SERVICES, *PRODUCERS_ONLY)
 OPERATOR = "ops"
+# The stream of signed audit checkpoints (kit.checkpoints): subjects rehab.audit.<process>.…, beside the processes'
+# own rehab.<process>.> (no process may be called `audit`).
+AUDIT_STREAM = "AUDIT"
+assert "audit" not in PROCESSES
 USERS: tuple[str, ...] = (*PROCESSES, OPERATOR)
 
 
@@ -52,8 +59,9 @@ def permissions(service: str) -> tuple[list[str], list[str]]:
         raise KeyError(service)
     stream = service.upper()
     consumed = CONSUMES.get(service, {})
-    publish = {f"rehab.{service}.>", "$JS.API.INFO"}
-    for s in (stream, *(producer.upper() for producer in consumed)):
+    publish = {f"rehab.{service}.>", "$JS.API.INFO", f"rehab.audit.{service}.>",
+               f"$JS.API.DIRECT.GET.{AUDIT_STREAM}.rehab.audit.{service}.checkpoint"}
+    for s in (stream, AUDIT_STREAM, *(producer.upper() for producer in consumed)):
         publish |= {f"$JS.API.STREAM.INFO.{s}", f"$JS.API.STREAM.CREATE.{s}", f"$JS.API.STREAM.UPDATE.{s}"}
     subscribe = {"_INBOX.>"}
     for producer, durable in consumed.items():

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from kit import asyncapi, db, http, logs, metrics, migrations, openapi, problems, revocation, tracing
+from kit import asyncapi, checkpoints, db, http, logs, metrics, migrations, openapi, problems, revocation, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenVerifier
 from kit.bus import Bus, BusOptions, Subscription
@@ -50,6 +50,9 @@ class Runtime:
     bus: Bus
     uow: db.UnitOfWork  # every write of the process: `await runtime.uow.run(fn)`; reads: `runtime.uow.read()`
     revoked_access: revocation.RevokedAccess  # ended sessions, whose tokens every request is checked against
+    # The audit trail's signed checkpoints on the stream AUDIT (kit.checkpoints): published by a background job,
+    # checked by /audit/verify.
+    checkpoints: checkpoints.Checkpointer | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,6 +96,9 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
                                                 retention=timedelta(seconds=settings.revocation_retention_seconds)),
     )
     bus.subscriptions = runtime.revoked_access.subscribe(spec.subscriptions(runtime), service=spec.name)
+    runtime.checkpoints = checkpoints.for_process(
+        spec.name, settings, table=spec.tables.audit, jetstream=bus.jetstream, read=uow.read,
+        replicas=settings.stream_replicas)
     return runtime
 
 
@@ -107,6 +113,12 @@ async def purge_idempotency_keys(runtime: Runtime) -> None:
         except Exception as exc:  # the database away for a moment: the next round deletes them
             log.warning("idempotency purge failed, retrying", error_type=type(exc).__name__)
         await asyncio.sleep(runtime.settings.idempotency_purge_interval_seconds)
+
+
+async def publish_audit_checkpoints(runtime: Runtime) -> None:
+    """Sign the audit trail's head and publish it to the stream AUDIT (kit.checkpoints), NATS permitting."""
+    if runtime.checkpoints is not None:
+        await runtime.checkpoints.run()
 
 
 async def follow_revocations(runtime: Runtime) -> None:
@@ -133,7 +145,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         if spec.on_start:
             spec.on_start(runtime)
         await runtime.bus.start()
-        jobs = [purge_idempotency_keys, follow_revocations, *spec.background]
+        jobs = [purge_idempotency_keys, follow_revocations, publish_audit_checkpoints, *spec.background]
         tasks = [asyncio.create_task(job(runtime)) for job in jobs]
         settings.warn_of_key_custody(log)
         log.info("service started", port=settings.port)
@@ -171,7 +183,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.include_router(http.health_router(readiness))
     app.include_router(asyncapi.router(spec.title, spec.published))
     prefix = f"/api/{spec.name}"
-    app.include_router(audit_router(lambda request: request.app.state.runtime.audit, ReadSession), prefix=prefix)
+    app.include_router(audit_router(lambda request: request.app.state.runtime.audit, ReadSession,
+                                    lambda request: request.app.state.runtime.checkpoints), prefix=prefix)
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -43,6 +43,14 @@ class ProcessSettings(BaseSettings):
     metrics_port: int = Field(0, ge=0, le=65535)
     # Where the key-encryption keys are kept (SPEC §8); `file` (under the secrets folder) is all there is today.
     key_custody: Literal["file"] = "file"
+    # Audit checkpoints (kit.checkpoints, SPEC §8): the chain's head signed with this process's own Ed25519 key
+    # (unset: `audit_signing_<process>.pem` under the secrets folder) and published to the stream AUDIT at least
+    # every `audit_checkpoint_seconds` while the trail grows and after every `audit_checkpoint_entries` entries,
+    # with a heartbeat every `audit_checkpoint_heartbeat_seconds` when nothing changed.
+    audit_signing_key_file: Path | None = None
+    audit_checkpoint_seconds: float = Field(60.0, gt=0, le=60)
+    audit_checkpoint_entries: int = Field(100, ge=1, le=100)
+    audit_checkpoint_heartbeat_seconds: float = Field(3600.0, gt=0)
 
     def warn_of_key_custody(self, log: Any) -> None:
         """Every process says at start how its keys are kept, when that is fit for development only (SPEC §8)."""
@@ -73,6 +81,11 @@ class ProcessSettings(BaseSettings):
     @property
     def public_key_path(self) -> Path:
         return self.token_public_key_file or self.secrets_path / secret_files.TOKEN_PUBLIC_KEY_FILE
+
+    @property
+    def audit_signing_key_path(self) -> Path:
+        default = secret_files.AUDIT_SIGNING_KEY_FILES.get(self.process_name, f"audit_signing_{self.process_name}.pem")
+        return self.audit_signing_key_file or self.secrets_path / default
 
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{(self.state_dir / f'{name}.db').resolve()}"

@@ -1,31 +1,80 @@
-"""`rehab audit verify`: check every process's audit hash chain straight from its database.
+"""`rehab audit verify`: check every process's audit trail straight from its database, against its checkpoints.
 
-It needs no running system and no token: the operator who holds the audit key verifies the chains as stored.
-Only kit pieces are used; the tables are the kit's own, present in every process's database.
+It needs no running system and no token: the operator who holds the audit key verifies the chains as stored, and
+compares each with the signed checkpoints on the stream AUDIT (read as the operator's NATS user, `nats-ops.nk`), as
+`/audit/verify` does: the newest checkpoint must be in the trail (else it was truncated), and so must every older
+one the stream still holds. Only kit pieces are used; the tables are the kit's own, present in every process's
+database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
-from kit.secrets import read_key_file
+from kit.secrets import AUDIT_SIGNING_KEY_FILES, AUDIT_VERIFYING_KEY_FILES, read_key_file
 from kit.settings import ServiceSettings
 
 PROCESSES = ("gateway", "intake", "referrals", "funds")
 
-app = typer.Typer(help="Audit trails: verify their hash chains.", no_args_is_help=True)
+app = typer.Typer(help="Audit trails: verify their hash chains and signed checkpoints.", no_args_is_help=True)
 
 
 def database_url(settings: ServiceSettings, name: str) -> str:
     return os.environ.get(f"REHAB_{name.upper()}_DATABASE_URL") or settings.sqlite_url(name)
 
 
-def verify_all() -> int:
+def public_key_of(settings: ServiceSettings, name: str) -> Any:
+    """The process's checkpoint verifying key: its `.pub.pem`, else derived from its private key; None if neither."""
+    from kit import checkpoints
+
+    for file in (AUDIT_VERIFYING_KEY_FILES[name], AUDIT_SIGNING_KEY_FILES[name]):
+        path = settings.secrets_path / file
+        if path.is_file():
+            return checkpoints.load_public(path)
+    return None
+
+
+async def read_checkpoints(url: str, seed: Path | None, names: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
+    """Every checkpoint the stream holds for each process, oldest first (the operator's user may read them all)."""
+    import nats
+    import nats.js.errors
+
+    from kit import checkpoints
+
+    options: dict[str, Any] = {"nkeys_seed": str(seed)} if seed is not None else {}
+    # Bounded: nats-py keeps trying a server that refuses the connection.
+    nc = await asyncio.wait_for(nats.connect(url, allow_reconnect=False, connect_timeout=3, max_reconnect_attempts=0,
+                                             **options), timeout=5)
+    try:
+        js = nc.jetstream(timeout=5)
+        found: dict[str, list[dict[str, Any]]] = {}
+        for name in names:
+            found[name] = []
+            seq = 1
+            while True:
+                try:
+                    message = await js.get_msg(checkpoints.STREAM, seq=seq, subject=checkpoints.subject(name), next=True)
+                except nats.js.errors.NotFoundError:
+                    break
+                found[name].append(checkpoints.decode(message.data) or {"unreadable": True})
+                seq = message.seq + 1
+        return found
+    finally:
+        await nc.close()
+
+
+def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> int:
     # Imported here, not at the top: `rehab up` (the supervisor) imports this module and stays a small process.
+    from datetime import UTC, datetime
+
     from sqlalchemy import MetaData
 
+    from kit import checkpoints
     from kit.audit import AuditTrail
     from kit.db import make_engine, make_session_factory, transaction
     from kit.tables import KitTables
@@ -36,27 +85,74 @@ def verify_all() -> int:
               "(has the system started once with this state folder?)", file=sys.stderr)
         return 2
     key = read_key_file(settings.audit_key_path)
-    broken = 0
+    seed = nkey_seed
+    if seed is None and (settings.secrets_path / "nats-ops.nk").is_file():
+        seed = settings.secrets_path / "nats-ops.nk"
+    url = nats_url or settings.nats_url
+    try:
+        history = asyncio.run(read_checkpoints(url, seed, PROCESSES))
+        unavailable = None
+    except Exception as exc:  # NATS away or refusing: say so, and count it as a problem
+        history, unavailable = {}, type(exc).__name__
+    grace = checkpoints.CheckpointPolicy(every_seconds=settings.audit_checkpoint_seconds).grace
+    problems = 0
     for name in PROCESSES:
-        url = database_url(settings, name)
-        if url.startswith("sqlite") and not (settings.state_dir / f"{name}.db").exists():
+        url_db = database_url(settings, name)
+        if url_db.startswith("sqlite:///") and not Path(url_db.removeprefix("sqlite:///")).exists():
             print(f"{name:10} no database yet")
             continue
-        engine = make_engine(url)
+        public = public_key_of(settings, name)
+        table = KitTables(MetaData()).audit
         trail = AuditTrail(KitTables(MetaData()), key)
+        found = history.get(name, [])
+        engine = make_engine(url_db)
         try:
             with transaction(make_session_factory(engine)) as session:
-                verdict = trail.verify(session)
+                chain = trail.verify(session)
+                head = checkpoints.head_of(session, table)
+
+                def hash_at_seq(seq: int) -> str | None:
+                    return checkpoints.hash_at(session, table, seq)
+
+                verdict = checkpoints.judge(
+                    process=name, chain=chain, head=head, checkpoint=found[-1] if found else None,
+                    status=checkpoints.UNAVAILABLE if unavailable else None, public=public,
+                    hash_at_seq=hash_at_seq, now=datetime.now(UTC), grace=grace)
+                # Every older checkpoint the stream still holds must be in the trail too, and signed by this key.
+                older = []
+                if public is not None and not unavailable:
+                    for checkpoint in found[:-1]:
+                        if not checkpoints.signature_valid(checkpoint, public, process=name):
+                            older.append(f"a checkpoint not signed with {name}'s key is on the stream")
+                        elif head.seq is None or head.seq < checkpoint["seq"] \
+                                or hash_at_seq(checkpoint["seq"]) != checkpoint["hash"]:
+                            older.append(f"the entry signed as seq {checkpoint['seq']} at {checkpoint['at']} is not "
+                                         "in the trail")
         finally:
             engine.dispose()
-        state = "ok" if verdict["ok"] else f"BROKEN at entry {verdict['first_bad']}"
-        print(f"{name:10} {verdict['entries']:8} entries  {state}")
-        broken += not verdict["ok"]
-    return 1 if broken else 0
+        fine = verdict["ok"] and not older
+        state = "ok" if fine else "PROBLEM"
+        print(f"{name:10} {verdict['entries']:8} entries  {len(found):6} checkpoints  {state}"
+              f"  checkpoint: {verdict['checkpoint_status']}")
+        if not verdict["ok"] or older:
+            if not chain["ok"]:
+                print(f"{'':10} chain broken at entry {verdict['first_bad']}")
+            for line in ([verdict["problem"]] if verdict["problem"] and verdict["problem"] != "the hash chain is broken" else []) + sorted(set(older)):
+                print(f"{'':10} {line}")
+        problems += not fine
+    if unavailable:
+        print(f"error: the checkpoints on {url} could not be read ({unavailable}): truncation not checked",
+              file=sys.stderr)
+    return 1 if problems else 0
 
 
 @app.command("verify")
-def verify_command() -> None:
-    """Check every process's audit hash chain from its database: exit 1 naming the first broken entry, 2 when
-    there is no audit key to check with."""
-    raise typer.Exit(verify_all())
+def verify_command(
+    nats_url: Annotated[str | None, typer.Option(help="The NATS holding the stream AUDIT (default: REHAB_NATS_URL)")] = None,
+    nkey_seed: Annotated[Path | None, typer.Option(help="The operator's nkey seed (default: nats-ops.nk in the "
+                                                        "secrets folder, when there)")] = None,
+) -> None:
+    """Check every process's audit hash chain from its database, and against its signed checkpoints on the stream
+    AUDIT: exit 1 naming the first broken entry or the truncation found (or when the checkpoints could not be read),
+    2 when there is no audit key to check with."""
+    raise typer.Exit(verify_all(nats_url, nkey_seed))

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Column, MetaData, String, Table, insert, select
 
-from kit import db, nats_auth
+from kit import checkpoints, db, nats_auth
 from kit.bus import Bus, BusOptions, Subscription
 from kit.events import Envelope, record_event
 from kit.secrets import NATS_SEED_FILES, ensure_secrets
@@ -292,6 +292,12 @@ async def test_each_service_can_do_what_the_bus_does_and_nothing_more(server, se
             await bus.ensure_consumer(sub)  # again: the config check path (consumer_info) works too
         ack = await js.publish(SAMPLE_SUBJECT[service], b"{}", headers={"Nats-Msg-Id": str(uuid.uuid4())})
         assert ack.stream == service.upper()
+        # Its own audit checkpoints (kit.checkpoints): the stream AUDIT provisioned, published, read back with a
+        # direct get of its own subject.
+        await checkpoints.ensure_stream(js)
+        ack = await js.publish(checkpoints.subject(service), b'{"probe": true}', stream=checkpoints.STREAM)
+        assert ack.stream == checkpoints.STREAM
+        assert (await checkpoints.newest(js, service)) == {"probe": True}
         assert errors == []
 
         others = [p.name for p in NATS_PROCESSES if p.name != service]
@@ -300,7 +306,15 @@ async def test_each_service_can_do_what_the_bus_does_and_nothing_more(server, se
             with pytest.raises((nats.errors.TimeoutError, asyncio.TimeoutError)):
                 await js.publish(SAMPLE_SUBJECT[other], b"{}", timeout=0.25)
             assert any("permissions violation" in e for e in errors), f"{service} published {other}'s event"
+            errors.clear()
+            with pytest.raises((nats.errors.TimeoutError, asyncio.TimeoutError)):
+                await js.publish(checkpoints.subject(other), b"{}", timeout=0.25)
+            assert any("permissions violation" in e for e in errors), f"{service} published {other}'s checkpoint"
         forbidden_requests = [f"$JS.API.STREAM.DELETE.{service.upper()}", f"$JS.API.STREAM.PURGE.{service.upper()}",
+                              "$JS.API.STREAM.DELETE.AUDIT", "$JS.API.STREAM.PURGE.AUDIT",
+                              "$JS.API.STREAM.MSG.DELETE.AUDIT", "$JS.API.STREAM.MSG.GET.AUDIT",
+                              "$JS.API.DIRECT.GET.AUDIT",
+                              *(f"$JS.API.DIRECT.GET.AUDIT.{checkpoints.subject(other)}" for other in others),
                               f"$JS.API.CONSUMER.DURABLE.CREATE.{service.upper()}.snoop"]
         for other in others:
             for producer, durable in PROCESSES[other].consumes.items():

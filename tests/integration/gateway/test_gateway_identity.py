@@ -298,8 +298,12 @@ async def test_the_audit_trail_records_identity_events_without_secrets_and_detec
     flat = str(entries)
     for secret in (STAFF_PASSWORD, "Wrong-password-123", "ihar.rybak", issued["client_secret"], ADMIN_PASSWORD):
         assert secret not in flat
-    assert (await door.client.get("/api/admin/audit/verify", headers=auditor)).json() == {
-        "ok": True, "entries": len(entries), "first_bad": None}
+    verdict = (await door.client.get("/api/admin/audit/verify", headers=auditor)).json()
+    assert {k: verdict[k] for k in ("entries", "first_bad", "truncated")} == {
+        "entries": len(entries), "first_bad": None, "truncated": False}
+    # No NATS behind this gateway: the chain holds, but its checkpoints could not be checked, so not ok (the
+    # checkpoints themselves: tests/integration/intake/test_intake_audit_checkpoints.py).
+    assert verdict["ok"] is False and verdict["checkpoint_status"] == "unavailable"
 
     with door.runtime.session_factory() as session:
         table = kit_tables.audit

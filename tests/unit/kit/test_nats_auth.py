@@ -46,7 +46,9 @@ def test_the_table_names_the_durables_each_service_really_consumes_with(service:
 def test_a_service_may_publish_only_its_own_events_and_use_only_its_own_durables() -> None:
     for service in nats_auth.PROCESSES:
         publish, subscribe = nats_auth.permissions(service)
-        assert [s for s in publish if s.startswith("rehab.")] == [f"rehab.{service}.>"]
+        # Its own events, and its own audit checkpoints (kit.checkpoints) into the stream AUDIT.
+        assert [s for s in publish if s.startswith("rehab.")] == sorted([f"rehab.{service}.>", f"rehab.audit.{service}.>"])
+        assert [s for s in publish if ".DIRECT.GET." in s] == [f"$JS.API.DIRECT.GET.AUDIT.rehab.audit.{service}.checkpoint"]
         others = [d for other, consumed in nats_auth.CONSUMES.items() if other != service for d in consumed.values()]
         assert not any(durable in subject for durable in others for subject in publish + subscribe)
         assert not any(".DELETE." in s or ".PURGE." in s or ".MSG.GET." in s or s == ">" for s in publish)
@@ -56,7 +58,9 @@ def test_a_service_may_publish_only_its_own_events_and_use_only_its_own_durables
 def test_the_gateway_only_publishes_its_own_events_into_its_own_stream() -> None:
     publish, subscribe = nats_auth.permissions("gateway")
     assert publish == sorted({"rehab.gateway.>", "$JS.API.INFO", "$JS.API.STREAM.INFO.GATEWAY",
-                              "$JS.API.STREAM.CREATE.GATEWAY", "$JS.API.STREAM.UPDATE.GATEWAY"})
+                              "$JS.API.STREAM.CREATE.GATEWAY", "$JS.API.STREAM.UPDATE.GATEWAY",
+                              "rehab.audit.gateway.>", "$JS.API.STREAM.INFO.AUDIT", "$JS.API.STREAM.CREATE.AUDIT",
+                              "$JS.API.STREAM.UPDATE.AUDIT", "$JS.API.DIRECT.GET.AUDIT.rehab.audit.gateway.checkpoint"})
     assert subscribe == ["_INBOX.>"]  # no consumer of its own, none of anybody else's
     assert "gateway" in nats_auth.PROCESSES and "gateway" not in nats_auth.SERVICES
     # Intake learns who the staff are through a durable of its own on the gateway's stream.
@@ -120,3 +124,15 @@ def test_the_server_config_lists_public_keys_only() -> None:
         assert nats_auth.public_key(seed) in text
         assert seed.decode() not in text
     assert "no_auth_user" not in text and "password" not in text
+
+
+def test_the_audit_stream_overlaps_no_process_stream_and_each_checkpoint_subject_is_its_own() -> None:
+    from kit import bus, checkpoints
+
+    assert checkpoints.SUBJECTS == ["rehab.audit.>"] and checkpoints.STREAM == nats_auth.AUDIT_STREAM
+    for process in nats_auth.PROCESSES:
+        assert not any(s.startswith("rehab.audit.") for s in bus.stream_subjects(process))
+        assert checkpoints.subject(process).startswith(f"rehab.audit.{process}.")
+        publish, _ = nats_auth.permissions(process)
+        others = [p for p in nats_auth.PROCESSES if p != process]
+        assert not any(f"rehab.audit.{other}." in s for other in others for s in publish)

@@ -1,0 +1,381 @@
+"""Signed checkpoints of an audit trail's head, kept outside the database: truncation becomes visible.
+
+The hash chain of kit.audit shows any edited, reordered or removed entry *inside* the trail, but not the newest
+entries removed (or all of them): what is left is still a valid chain. So each process signs its chain's head
+(sequence, hash, entry count, time) with an Ed25519 key of its own (`audit_signing_<process>.pem`, never the token
+key) and publishes it to the JetStream stream `AUDIT` (subject `rehab.audit.<process>.checkpoint`, limits retention,
+kept for years, no message deletion or purge), at least every `audit_checkpoint_seconds` while the trail grows,
+whenever `audit_checkpoint_entries` new entries were written, and once an hour as a heartbeat when nothing changed.
+The checkpoints go out directly, not through the outbox, which lives in the very database being protected.
+
+`judge` compares a trail with the newest checkpoint: the trail must hold an entry with the checkpoint's sequence and
+exactly its hash; a trail that ends below it, or is empty, was truncated. A checkpoint whose signature, process or
+key is not this process's is refused. With NATS away the checkpoint could not be checked, and the verdict says so
+(not ok). The same function serves `/audit/verify` and the operator's offline `rehab audit verify`.
+
+A process signs only a head that extends its newest valid checkpoint: a truncated trail is never signed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from kit import logs
+
+log = logs.get("audit")
+
+STREAM = "AUDIT"
+SUBJECTS = ["rehab.audit.>"]
+MAX_AGE_SECONDS = 10 * 365 * 86400  # ten years: a checkpoint is evidence for as long as the trail is kept
+MAX_BYTES = 1 << 30  # about two and a half million checkpoints; the oldest go first, the newest is what counts
+
+# Verdicts of the checkpoint part; `ok` needs "matches" or "none".
+MATCHES = "matches"  # the trail holds the newest checkpoint's entry, with its hash
+NONE = "none"  # no checkpoint yet, and the trail is younger than the checkpoint interval allows
+MISSING = "missing"  # no checkpoint, though entries are older than a checkpoint should have been made
+TRUNCATED = "truncated"  # the trail ends below the checkpoint (or is empty)
+DIVERGED = "diverged"  # the trail reaches the checkpoint's sequence but that entry is not the signed one
+FORGED = "forged"  # signature, process or key are not this process's
+UNAVAILABLE = "unavailable"  # NATS could not be asked
+NO_KEY = "no_key"  # no key to check checkpoints with
+
+
+def subject(process: str) -> str:
+    return f"rehab.audit.{process}.checkpoint"
+
+
+def stream_config(replicas: int = 1) -> StreamConfig:
+    return StreamConfig(
+        name=STREAM, subjects=SUBJECTS, storage=StorageType.FILE, retention=RetentionPolicy.LIMITS,
+        max_age=MAX_AGE_SECONDS, max_bytes=MAX_BYTES, discard=DiscardPolicy.OLD, num_replicas=replicas,
+        duplicate_window=120,
+        # The newest checkpoint of one subject is read with a direct get, which a user may be allowed for its own
+        # subject alone; individual messages can not be deleted, nor the stream purged.
+        allow_direct=True, deny_delete=True, deny_purge=True,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the AUDIT stream, or bring its config to the wanted one (as kit.bus does for the event streams)."""
+    config = stream_config(replicas)
+    try:
+        await js.stream_info(STREAM)
+    except nats.js.errors.NotFoundError:
+        try:
+            await js.add_stream(config)
+            log.info("stream created", stream=STREAM)
+            return
+        except nats.js.errors.BadRequestError:
+            pass  # another process created it a moment ago
+    await js.update_stream(config)
+
+
+# ---- keys and signatures -----------------------------------------------------------------------------------------
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def load_private(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path.name} is not an Ed25519 private key")
+    return key
+
+
+def load_public(path: Path) -> Ed25519PublicKey:
+    """The public key from a `.pub.pem` file, or derived from a private key's PEM."""
+    data = path.read_bytes()
+    if b"PRIVATE KEY" in data:
+        return load_private(path).public_key()
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path.name} is not an Ed25519 public key")
+    return key
+
+
+def _canonical(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def sign(private: Ed25519PrivateKey, *, process: str, seq: int, hash: str, count: int, at: datetime) -> dict[str, Any]:
+    """A checkpoint: the fields, and an Ed25519 signature over their canonical JSON."""
+    fields = {"process": process, "seq": seq, "hash": hash, "count": count,
+              "at": at.astimezone(UTC).isoformat(), "key": key_id(private.public_key())}
+    return {**fields, "signature": base64.b64encode(private.sign(_canonical(fields))).decode()}
+
+
+def signature_valid(checkpoint: dict[str, Any], public: Ed25519PublicKey, *, process: str) -> bool:
+    """True if `checkpoint` is this process's, under this key, and its signature holds."""
+    fields = {k: v for k, v in checkpoint.items() if k != "signature"}
+    if set(fields) != {"process", "seq", "hash", "count", "at", "key"}:
+        return False
+    if fields["process"] != process or fields["key"] != key_id(public) or not isinstance(fields["seq"], int):
+        return False
+    try:
+        public.verify(base64.b64decode(str(checkpoint.get("signature", "")), validate=True), _canonical(fields))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def decode(data: bytes | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data or b"")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# ---- the verdict -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Head:
+    """What the trail looks like at the top: its newest entry, and when its oldest was written."""
+
+    seq: int | None
+    hash: str | None
+    oldest_at: datetime | None
+
+
+def head_of(session: Session, table: Any) -> Head:
+    row = session.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
+    oldest = session.execute(select(func.min(table.c.at))).scalar()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return Head(row.seq if row else None, row.hash if row else None, oldest)
+
+
+def hash_at(session: Session, table: Any, seq: int) -> str | None:
+    return session.execute(select(table.c.hash).where(table.c.seq == seq)).scalar()
+
+
+def count_up_to(session: Session, table: Any, seq: int) -> int:
+    return session.execute(select(func.count()).select_from(table).where(table.c.seq <= seq)).scalar() or 0
+
+
+def judge(*, process: str, chain: dict[str, Any], head: Head, checkpoint: dict[str, Any] | None, status: str | None,
+          public: Ed25519PublicKey | None, hash_at_seq: Callable[[int], str | None], now: datetime,
+          grace: timedelta) -> dict[str, Any]:
+    """The whole verdict: the chain's own (`chain`: ok, entries, first_bad) and the newest checkpoint's.
+
+    `status` is UNAVAILABLE when NATS could not be asked, else None (then `checkpoint` is the newest one, or None
+    when there is none). `grace`: how long entries may wait for their first checkpoint."""
+    answer: dict[str, Any] = {**chain, "truncated": False, "checkpoint": None, "checkpoint_status": None,
+                              "problem": None}
+    shown = None
+    if checkpoint is not None:
+        shown = {k: checkpoint.get(k) for k in ("seq", "hash", "count", "at", "key")}
+    if status == UNAVAILABLE:
+        verdict, problem = UNAVAILABLE, "the newest checkpoint could not be read (NATS unreachable): truncation not checked"
+    elif public is None:
+        verdict, problem = NO_KEY, "no audit signing key to check checkpoints with"
+    elif checkpoint is None:
+        if head.oldest_at is not None and now - head.oldest_at > grace:
+            verdict, problem = MISSING, (f"no checkpoint of this trail, though its entries go back to "
+                                         f"{head.oldest_at.isoformat()}: the checkpoints were lost or never made")
+        else:
+            verdict, problem = NONE, None
+    elif not signature_valid(checkpoint, public, process=process):
+        verdict, problem = FORGED, "the newest checkpoint is not signed with this process's key: refused"
+    else:
+        answer["checkpoint"] = shown
+        seq, at = checkpoint["seq"], checkpoint["at"]
+        if head.seq is None or head.seq < seq:
+            answer["truncated"] = True
+            ends = "is empty" if head.seq is None else f"ends at {head.seq}"
+            verdict, problem = TRUNCATED, f"truncated: entries up to seq {seq} were signed at {at} but the trail {ends}"
+        elif hash_at_seq(seq) != checkpoint["hash"]:
+            answer["truncated"] = True
+            verdict, problem = DIVERGED, (f"the entry signed as seq {seq} at {at} is not in the trail: entries were "
+                                          f"removed and others written in their place")
+        else:
+            verdict, problem = MATCHES, None
+    if answer["checkpoint"] is None and shown is not None:
+        answer["checkpoint"] = shown  # shown even when refused, so an operator sees what was found
+    answer["checkpoint_status"] = verdict
+    answer["problem"] = problem if problem else (None if chain["ok"] else "the hash chain is broken")
+    answer["ok"] = bool(chain["ok"]) and verdict in (MATCHES, NONE)
+    return answer
+
+
+# ---- reading the newest checkpoint -------------------------------------------------------------------------------
+
+
+async def newest(js: JetStreamContext, process: str) -> dict[str, Any] | None:
+    """The newest checkpoint of `process` on the stream (a direct get of its subject's last message), or None
+    when it has none. Raises when NATS can not answer."""
+    try:
+        message = await js.get_last_msg(STREAM, subject(process), direct=True)
+    except nats.js.errors.NotFoundError:
+        return None
+    found = decode(message.data)
+    return found if found is not None else {"unreadable": True}
+
+
+# ---- the process's job -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckpointPolicy:
+    every_seconds: float = 60.0
+    every_entries: int = 100
+    heartbeat_seconds: float = 3600.0
+    poll_seconds: float = 1.0
+    replicas: int = 1
+
+    @property
+    def grace(self) -> timedelta:
+        """How long entries may go without a checkpoint before that is suspicious: two rounds and a margin."""
+        return timedelta(seconds=2 * self.every_seconds + 30)
+
+
+class Checkpointer:
+    """One process's checkpoints: the job that signs and publishes them, and the verdict of `/audit/verify`."""
+
+    def __init__(self, *, process: str, table: Any, private: Ed25519PrivateKey | None,
+                 jetstream: Callable[[], JetStreamContext | None], read: Callable[[], Any],
+                 policy: CheckpointPolicy | None = None) -> None:
+        self.process = process
+        self.table = table
+        self.private = private
+        self.public = private.public_key() if private is not None else None
+        self.jetstream = jetstream  # the process's connection, once there is one
+        self.read = read  # a read-only session of committed rows (UnitOfWork.read)
+        self.policy = policy or CheckpointPolicy()
+        self.last: dict[str, Any] | None = None  # the newest valid checkpoint this process knows of
+        self._known = False  # whether `last` was read from the stream since start
+        self._last_sent_at = 0.0
+        self._stream_ready = False
+        self.blocked: str | None = None  # why it refuses to sign, when it does
+
+    # The job -------------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """At least every `every_seconds` while the trail grows, at once after `every_entries` new entries, an
+        hourly heartbeat otherwise; NATS away: the next round tries again. Never blocks a request."""
+        if self.private is None:
+            log.warning("no audit signing key: no audit checkpoints are published")
+            return
+        while True:
+            try:
+                await self.round()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("audit checkpoint not published, retrying", error_type=type(exc).__name__)
+            await asyncio.sleep(self.policy.poll_seconds)
+
+    async def round(self, *, force: bool = False) -> dict[str, Any] | None:
+        """One look at the trail's head; publish a checkpoint when one is due. Returns it when published."""
+        js = self.jetstream()
+        if js is None or self.private is None:
+            return None
+        if not self._stream_ready:
+            await ensure_stream(js, self.policy.replicas)
+            self._stream_ready = True
+        if not self._known:
+            found = await newest(js, self.process)
+            if found is not None and not signature_valid(found, self.public, process=self.process):  # type: ignore[arg-type]
+                log.error("the newest audit checkpoint on the stream is not this process's: ignored")
+                found = None
+            self.last, self._known = found, True
+            self._last_sent_at = time.monotonic() if found is not None else 0.0
+        with self.read() as session:
+            head = head_of(session, self.table)
+            if head.seq is None:
+                if self.last is not None:
+                    self._refuse(f"the trail is empty, but entries up to seq {self.last['seq']} were signed")
+                return None
+            last = self.last
+            if last is not None:
+                if head.seq < last["seq"] or hash_at(session, self.table, last["seq"]) != last["hash"]:
+                    self._refuse(f"the trail does not hold the entry signed as seq {last['seq']}")
+                    return None
+                grown = head.seq - last["seq"]
+                elapsed = time.monotonic() - self._last_sent_at
+                due = force or grown >= self.policy.every_entries or (grown > 0 and elapsed >= self.policy.every_seconds) \
+                    or elapsed >= self.policy.heartbeat_seconds
+                if not due:
+                    return None
+            count = count_up_to(session, self.table, head.seq)
+        checkpoint = sign(self.private, process=self.process, seq=head.seq, hash=head.hash or "", count=count,
+                          at=datetime.now(UTC))
+        await js.publish(subject(self.process), _canonical(checkpoint), stream=STREAM, timeout=2,
+                         headers={"Nats-Msg-Id": f"{self.process}-{checkpoint['seq']}-{checkpoint['at']}"})
+        self.last, self._last_sent_at, self.blocked = checkpoint, time.monotonic(), None
+        return checkpoint
+
+    def _refuse(self, why: str) -> None:
+        if self.blocked != why:
+            log.error("audit trail disagrees with its last checkpoint: not signing it", detail=why)
+        self.blocked = why
+
+    # The verdict ---------------------------------------------------------------------------------------------
+
+    async def verify(self, chain_of: Callable[[Session], dict[str, Any]], session: Session | None = None) -> dict[str, Any]:
+        """The chain's verdict and the newest checkpoint's. The checkpoint is read first: the trail only grows, so
+        whatever was signed before the trail is read must be in it. `session`: a read session that has not read
+        yet (a SQLite snapshot begins at its first read; PostgreSQL reads committed rows), else one of its own."""
+        status, checkpoint = None, None
+        js = self.jetstream()
+        for _ in range(20):  # just started, or reconnecting: a moment's patience before saying "unavailable"
+            if js is not None:
+                break
+            await asyncio.sleep(0.1)
+            js = self.jetstream()
+        try:
+            if js is None:
+                raise ConnectionError("no NATS connection")
+            if not self._stream_ready:  # a direct get on a stream not made yet finds no responder
+                await asyncio.wait_for(ensure_stream(js, self.policy.replicas), timeout=3)
+                self._stream_ready = True
+            checkpoint = await asyncio.wait_for(newest(js, self.process), timeout=3)
+        except (asyncio.TimeoutError, nats.errors.Error, ConnectionError, OSError):
+            status = UNAVAILABLE
+        if session is not None:
+            return self._judge(chain_of, session, checkpoint, status)
+        with self.read() as own:
+            return self._judge(chain_of, own, checkpoint, status)
+
+    def _judge(self, chain_of: Callable[[Session], dict[str, Any]], session: Session,
+               checkpoint: dict[str, Any] | None, status: str | None) -> dict[str, Any]:
+        chain = chain_of(session)
+        head = head_of(session, self.table)
+        return judge(process=self.process, chain=chain, head=head, checkpoint=checkpoint, status=status,
+                         public=self.public, hash_at_seq=lambda seq: hash_at(session, self.table, seq),
+                         now=datetime.now(UTC), grace=self.policy.grace)
+
+
+def for_process(process: str, settings: Any, *, table: Any, jetstream: Callable[[], JetStreamContext | None],
+                read: Callable[[], Any], replicas: int = 1) -> Checkpointer:
+    """A process's Checkpointer from its settings (kit.settings.ProcessSettings): its signing key, when there is one
+    (without it nothing is signed, and `/audit/verify` says checkpoints can not be checked)."""
+    path: Path = settings.audit_signing_key_path
+    private = load_private(path) if path.is_file() else None
+    policy = CheckpointPolicy(every_seconds=settings.audit_checkpoint_seconds,
+                              every_entries=settings.audit_checkpoint_entries,
+                              heartbeat_seconds=settings.audit_checkpoint_heartbeat_seconds, replicas=replicas)
+    return Checkpointer(process=process, table=table, private=private, jetstream=jetstream, read=read, policy=policy)
