@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from kit.secrets import AUDIT_SIGNING_KEY_FILES, AUDIT_VERIFYING_KEY_FILES, read_key_file
 from kit.settings import ServiceSettings
+from ops.settings import SupervisorSettings
+from ops.supervisor import free_port, port_is_free
+from ops.system import nats_spec
 
 PROCESSES = ("gateway", "intake", "referrals", "funds")
 
@@ -68,6 +76,48 @@ async def read_checkpoints(url: str, seed: Path | None, names: tuple[str, ...]) 
         await nc.close()
 
 
+@contextmanager
+def checkpoint_stream(nats_url: str | None) -> Iterator[str]:
+    """Where to read the stream AUDIT: the NATS named (`--nats-url`, or REHAB_NATS_URL), else the one `rehab up`
+    runs; and when the system is stopped, that NATS's own store opened by a nats-server of our own on a free port
+    for as long as the reading takes (offline: the checkpoints outlive the processes)."""
+    system = SupervisorSettings()
+    if nats_url or system.external_nats:
+        yield nats_url or system.nats_url
+        return
+    if not port_is_free(system.nats_port):  # the system runs: its NATS answers
+        yield system.embedded_nats_url
+        return
+    state_dir = system.state_dir.resolve()
+    offline = system.model_copy(update={"nats_port": free_port(), "nats_monitor_port": free_port()})
+    spec = nats_spec(offline, state_dir)
+    log = state_dir / "logs"
+    log.mkdir(parents=True, exist_ok=True)
+    with (log / "nats-audit-verify.log").open("ab") as out:
+        server = subprocess.Popen(spec.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not _ready(spec.ready_url):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the embedded NATS's store could not be opened")
+            time.sleep(0.1)
+        yield offline.embedded_nats_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _ready(url: str | None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (a loopback URL of ours)
+            return answer.status == 200
+    except OSError:
+        return False
+
+
 def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> int:
     # Imported here, not at the top: `rehab up` (the supervisor) imports this module and stays a small process.
     from datetime import UTC, datetime
@@ -88,9 +138,9 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
     seed = nkey_seed
     if seed is None and (settings.secrets_path / "nats-ops.nk").is_file():
         seed = settings.secrets_path / "nats-ops.nk"
-    url = nats_url or settings.nats_url
     try:
-        history = asyncio.run(read_checkpoints(url, seed, PROCESSES))
+        with checkpoint_stream(nats_url) as url:
+            history = asyncio.run(read_checkpoints(url, seed, PROCESSES))
         unavailable = None
     except Exception as exc:  # NATS away or refusing: say so, and count it as a problem
         history, unavailable = {}, type(exc).__name__

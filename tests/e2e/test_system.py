@@ -177,4 +177,4 @@ def test_the_whole_story_through_the_gateway(system: System) -> None:
     engine.dispose()
     tampered = subprocess.run([sys.executable, "-m", "ops.cli", "audit", "verify"], env=system.env,
                               capture_output=True, text=True, timeout=60)
-    assert tampered.returncode == 1 and "BROKEN" in tampered.stdout, tampered.stdout
+    assert tampered.returncode == 1 and "chain broken at entry" in tampered.stdout, tampered.stdout
