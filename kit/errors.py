@@ -46,3 +46,26 @@ class BadCursor(DomainError):
 
 class Unreadable(DomainError):
     """Stored data could not be decrypted: an incident, logged by id; the caller learns only that."""
+
+
+class Unavailable(DomainError):
+    """Something this needs cannot be had right now (keys sealed, the key service away): try again later."""
+
+    retry_after = 5
+
+
+class Sealed(Unavailable):
+    """The keys are sealed (`rehab seal`): nothing that needs a key is done until `rehab unseal`."""
+
+    retry_after = 30
+
+    def __init__(self) -> None:
+        super().__init__("The keys are sealed: this needs a key. An operator unseals them with `rehab unseal`.",
+                         code="sealed")
+
+
+class KeysUnavailable(Unavailable):
+    """The key service (OpenBao) did not answer in time, or refused: the keys are there, only out of reach."""
+
+    def __init__(self, detail: str = "The key service does not answer; try again shortly.") -> None:
+        super().__init__(detail, code="keys-unavailable")

@@ -114,6 +114,7 @@ DOMAIN_STATUS: dict[type[errors.DomainError], int] = {
     errors.Stale: 412,
     errors.BadCursor: 400,
     errors.Unreadable: 500,
+    errors.Unavailable: 503,
 }
 
 
@@ -137,7 +138,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def _domain(_request: Request, exc: errors.DomainError) -> JSONResponse:
         problem = as_problem(exc)
-        return problem_response(problem.status, problem.detail, kind=problem.kind, extra=problem.extra)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.Unavailable) else None
+        return problem_response(problem.status, problem.detail, kind=problem.kind, extra=problem.extra,
+                                headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
