@@ -115,8 +115,8 @@ class RowShape:
 
 class _Builder:
     def __init__(self, secrets_dir: Path, dialect_name: str) -> None:
-        self.vault = CaseVault(Keyring.from_file(secrets_dir / KEK_FILE),
-                               BlindIndex(read_key_file(secrets_dir / BLIND_INDEX_KEY_FILE)))
+        self.vault = CaseVault(Keyring.from_file(secrets_dir / "intake" / KEK_FILE),
+                               BlindIndex(read_key_file(secrets_dir / "intake" / BLIND_INDEX_KEY_FILE)))
         dialect = sqlite.dialect() if dialect_name == "sqlite" else postgresql_psycopg.dialect()
         self.cases, self.keys, self.terms = (RowShape(t.__table__, dialect) for t in (Case, CaseKey, CaseNameTerm))
 

@@ -86,7 +86,7 @@ class GatewaySettings(ProcessSettings):
 
     @property
     def audit_key_path(self) -> Path:
-        return self.audit_key_file or self.secrets_path / secret_files.AUDIT_KEY_FILE
+        return self.audit_key_file or self.own_secrets_path / secret_files.AUDIT_KEY_FILE
 
     @property
     def admin_password_path(self) -> Path:

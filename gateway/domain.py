@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gzip
 import hashlib
 import hmac
@@ -96,13 +98,15 @@ class ThrottleKeys:
     """Names for the sign-in throttle's rows that reveal neither a user name nor an address: a row is kept for any
     name typed (a password typed into the name field included), so it is named by a keyed hash only."""
 
-    def __init__(self, secret: bytes) -> None:
-        self._secret = secret
+    def __init__(self, secret: bytes | Callable[[], bytes]) -> None:
+        # A function when the secret is in the gateway's sealable custody (kit.custody): asked for on each use.
+        self._secret_source = secret if callable(secret) else (lambda: secret)
 
     @classmethod
-    def derived_from(cls, key: bytes) -> ThrottleKeys:
+    def derived_from(cls, key: bytes | Callable[[], bytes]) -> ThrottleKeys:
         """From another secret of the gateway's, for this use only (knowing these names tells nothing of it)."""
-        return cls(hmac.new(key, b"rehab sign-in throttle names", hashlib.sha256).digest())
+        source = key if callable(key) else (lambda: key)
+        return cls(lambda: hmac.new(source(), b"rehab sign-in throttle names", hashlib.sha256).digest())
 
     def everywhere(self, username: str) -> str:
         return self._name(b"user", username.strip().casefold())
@@ -112,7 +116,7 @@ class ThrottleKeys:
 
     def _name(self, *parts: bytes | str) -> str:
         message = b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+        return hmac.new(self._secret_source(), message, hashlib.sha256).hexdigest()
 
 
 def seconds_left(until: datetime | None, now: datetime) -> int:

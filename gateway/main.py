@@ -25,11 +25,10 @@ from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
 from gateway.runtime import GatewayRuntime
 from gateway.sessions import RenewalsAtOnce, SessionPolicy
-from kit import checkpoints, db, http, logs, metrics, migrations, openapi, problems, tracing
+from kit import checkpoints, custody, db, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier
 from kit.bus import Bus, BusOptions
-from kit.secrets import read_key_file
 from kit.service import ReadSession, fastapi_telemetry, serve
 
 log = logs.get("gateway")
@@ -44,6 +43,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         runtime = build_runtime(settings)
+        if runtime.custody.passphrases is not None:  # sealed custody: passphrases from `rehab up`'s pipe, any time
+            runtime.custody.passphrases.follow_pipe(runtime.custody.try_unseal)
         warm_up: asyncio.Task | None = None
         checkpointing: asyncio.Task | None = None
         try:
@@ -118,7 +119,10 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
     issuer = TokenIssuer.from_file(settings.private_key_path, issuer=settings.token_issuer,
                                    audience=settings.token_audience, ttl_seconds=settings.token_ttl_seconds)
     calls = httpx.AsyncClient(timeout=settings.readiness_timeout_seconds, trust_env=False)
-    audit_key = read_key_file(settings.audit_key_path)
+    # The gateway's own keys (kit.custody: no KEK, its audit key, from which its other secrets derive), sealable.
+    keys = custody.open_custody(settings)
+    keys.try_unseal()
+    audit_key = keys.secret_source("audit")
 
     def current_standing(sub: str, partner_id: str | None) -> service.Standing | None:
         # Sessions revoked before the oldest unexpired access token was issued no longer matter.
@@ -137,8 +141,8 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
                                    lock_everywhere_after=settings.lockout_everywhere_after_failures,
                                    forget_after_seconds=settings.signin_failures_kept_seconds),
         throttle_keys=ThrottleKeys.derived_from(audit_key),
-        # Until the gateway has a keyring of its own (key custody), its other secrets derive from the audit key.
         factor_keys=FactorKeys(audit_key),
+        custody=keys,
         standing=Standing(current_standing, settings.principal_check_seconds),
         renewals=RenewalsAtOnce(grace=settings.refresh_reuse_grace_seconds),
         session_policy=SessionPolicy(idle=timedelta(seconds=settings.session_idle_seconds),

@@ -29,7 +29,7 @@ from kit import db, migrations
 from kit.audit import AuditTrail
 from kit.errors import DomainError
 from kit.problems import Problem
-from kit.secrets import read_key_file
+from kit import custody
 
 app = typer.Typer(name="manage", help="Staff users and partner API clients of the gateway.", no_args_is_help=True,
                   add_completion=False)
@@ -56,7 +56,7 @@ class Desk:
         return Hasher.from_settings(self.settings)
 
     def throttle_keys(self) -> domain.ThrottleKeys:
-        return domain.ThrottleKeys.derived_from(read_key_file(self.settings.audit_key_path))
+        return domain.ThrottleKeys.derived_from(custody.opened(self.settings).secret_source("audit"))
 
 
 @contextmanager
@@ -69,7 +69,7 @@ def desk() -> Iterator[Desk]:
     try:
         migrations.upgrade(engine, MIGRATIONS_DIR)
         yield Desk(settings=settings, engine=engine, session_factory=db.make_session_factory(engine),
-                   audit=AuditTrail(kit_tables, read_key_file(settings.audit_key_path)),
+                   audit=AuditTrail(kit_tables, custody.opened(settings).secret_source("audit")),
                    actor=f"operator:{getpass.getuser()}")
     except (Problem, DomainError) as problem:
         fail(problem.detail)

@@ -5,6 +5,8 @@ Use cases of the gateway's database (functions of a session that never commit), 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import base64
 import hashlib
 import hmac
@@ -34,13 +36,19 @@ class FactorKeys:
     secrets, one names recovery codes by keyed hash (a recovery code has 50 random bits: a plain hash of it could
     be searched offline)."""
 
-    def __init__(self, key: bytes) -> None:
-        self.sealing = hmac.new(key, b"rehab totp secrets", hashlib.sha256).digest()
-        self._naming = hmac.new(key, b"rehab recovery codes", hashlib.sha256).digest()
+    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
+        # A function when the key is in the gateway's sealable custody (kit.custody): derived on each use, so a
+        # seal leaves no copy here.
+        self._key_source = key if callable(key) else (lambda: key)
+
+    @property
+    def sealing(self) -> bytes:
+        return hmac.new(self._key_source(), b"rehab totp secrets", hashlib.sha256).digest()
 
     def recovery_hash(self, user_id: str, code: str) -> str:
+        naming = hmac.new(self._key_source(), b"rehab recovery codes", hashlib.sha256).digest()
         normal = code.strip().lower().replace("-", "").replace(" ", "")
-        return hmac.new(self._naming, f"{user_id}\0{normal}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(naming, f"{user_id}\0{normal}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class GatewayRuntime:
     bus: Bus
     # The audit trail's signed checkpoints on the stream AUDIT (kit.checkpoints), as every service keeps them.
     checkpoints: checkpoints.Checkpointer | None = None
+    custody: Any = None  # kit.custody.Custody: the gateway's keys, sealable (`rehab seal`)
     _own_document: dict[str, Any] | None = field(default=None)
     _merged: tuple[tuple, dict[str, Any]] | None = field(default=None)
 

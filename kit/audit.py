@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import uuid
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -35,9 +36,11 @@ def _digest(key: bytes, prev: str, entry_id: str, at: datetime, actor: str, acti
 
 
 class AuditTrail:
-    def __init__(self, tables: KitTables, key: bytes) -> None:
+    def __init__(self, tables: KitTables, key: bytes | Callable[[], bytes]) -> None:
         self.table = tables.audit
-        self._key = key
+        # A function when the key is in a sealable custody (kit.custody): asked for on each use, never copied here,
+        # so a seal leaves nothing behind and a sealed process refuses to write an unverifiable entry.
+        self._key_source = key if callable(key) else (lambda: key)
         # Built once: `record` runs in almost every request, and building a statement costs more than running it.
         self._last_hash = select(self.table.c.hash).order_by(self.table.c.seq.desc()).limit(1)
         self._insert = insert(self.table)
@@ -51,18 +54,19 @@ class AuditTrail:
         rid = context.request_id()
         session.execute(self._insert, {
             "id": entry_id, "at": at, "actor": actor, "action": action, "target_id": target_id, "request_id": rid,
-            "prev_hash": prev, "hash": _digest(self._key, prev, entry_id, at, actor, action, target_id, rid),
+            "prev_hash": prev, "hash": _digest(self._key_source(), prev, entry_id, at, actor, action, target_id, rid),
         })
 
     def verify(self, session: Session) -> dict[str, Any]:
         prev = GENESIS
         count = 0
         expected_seq = None
+        key = self._key_source()
         for row in session.execute(select(self.table).order_by(self.table.c.seq)).mappings():
             count += 1
             gap = expected_seq is not None and row["seq"] != expected_seq
             expected_seq = row["seq"] + 1
-            recomputed = _digest(self._key, prev, row["id"], row["at"], row["actor"], row["action"], row["target_id"], row["request_id"])
+            recomputed = _digest(key, prev, row["id"], row["at"], row["actor"], row["action"], row["target_id"], row["request_id"])
             if gap or row["prev_hash"] != prev or not hmac.compare_digest(row["hash"], recomputed):
                 return {"ok": False, "entries": count, "first_bad": row["id"]}
             prev = row["hash"]

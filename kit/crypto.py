@@ -314,12 +314,13 @@ class BlindIndex:
     records for names combined with a date of birth, while leaving no plain hash to reverse.
     """
 
-    def __init__(self, key: bytes, *, bits: int = 32) -> None:
-        if len(key) < 32:
+    def __init__(self, key: bytes | Callable[[], bytes], *, bits: int = 32) -> None:
+        if not callable(key) and len(key) < 32:
             raise ValueError("blind index key must be at least 256 bits")
-        self._key = key
+        # A function when the key is in a sealable custody (kit.custody): asked for on each use, never kept here.
+        self._key_source = key if callable(key) else (lambda: key)
         self.bits = bits
 
     def term(self, domain: str, value: str) -> str:
-        mac = hmac.new(self._key, f"{domain}\x00{value}".encode(), hashlib.sha256).digest()
+        mac = hmac.new(self._key_source(), f"{domain}\x00{value}".encode(), hashlib.sha256).digest()
         return mac[: self.bits // 8].hex()

@@ -63,7 +63,9 @@ class Idempotency:
         # Lists, or functions giving the current lists (`lambda: keyring.derived_keys(...)`), so that a running
         # process seals under a KEK rotated in meanwhile, not under the one of its start.
         self._sealing_keys = sealing_keys
-        if not _now(sealing_keys) or not _now(fingerprint_keys):
+        if (not callable(sealing_keys) and not sealing_keys) or (not callable(fingerprint_keys)
+                                                                and not fingerprint_keys):
+            # (functions are asked on use: the keys may be sealed now and unsealed later, kit.custody)
             raise ValueError("idempotency needs a sealing key and a fingerprint key")
         # Fingerprint keys are derived from the KEKs like the sealing keys (`Keyring.derived_keys`), the active one
         # first: it computes new fingerprints, and a stored one matches when it equals the request's HMAC under any

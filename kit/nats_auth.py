@@ -49,8 +49,8 @@ USERS: tuple[str, ...] = (*PROCESSES, OPERATOR)
 
 
 def seed_file_name(user: str) -> str:
-    """The file under the secrets folder that holds `user`'s nkey seed."""
-    return f"nats-{user}.nk"
+    """The file under the secrets folder that holds `user`'s nkey seed: in the user's own folder (kit.secrets)."""
+    return f"{user}/nats.nk"
 
 
 def permissions(service: str) -> tuple[list[str], list[str]]:

@@ -1,4 +1,20 @@
-"""The secrets the system needs, created once under the state folder, owner-only, never overwritten."""
+"""The secrets the system needs, created once under the secrets folder, owner-only, never overwritten.
+
+Each process has a folder of its own (SPEC §8: one keyring per service; in Kubernetes, one Secret each), and is
+told only where that one is:
+
+    secrets/intake/     kek.json, blind_index.key, audit.key   (or keys.sealed, or keys.transit: kit.custody)
+                        audit_signing.pem (+ .pub.pem), nats.nk, token_signing.pub.pem
+    secrets/referrals/  the same
+    secrets/funds/      the same
+    secrets/gateway/    audit.key (or keys.sealed / keys.transit), token_signing.pem (+ .pub.pem), audit_signing.pem,
+                        nats.nk
+    secrets/ops/        nats.nk (the operator's: `rehab audit verify`, `rehab seal`)
+
+A folder from before (every key flat in secrets/, one KEK for all) is moved into this shape at the first start:
+each service gets its own copy of the old KEK, blind-index and audit keys, so every record still opens, and
+`rehab keys rotate` then `rehab keys retire` give each its own (README, "Keys").
+"""
 
 from __future__ import annotations
 
@@ -6,28 +22,49 @@ import base64
 import json
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kit import nats_auth
+from kit.keyfiles import (
+    AUDIT_KEY_FILE,
+    BLIND_INDEX_KEY_FILE,
+    KEK_FILE,
+    SEALED_KEYS_FILE,
+    TRANSIT_KEYS_FILE,
+    new_bundle,
+    write_sealed_file,
+)
 
-KEK_FILE = "kek.json"
-BLIND_INDEX_KEY_FILE = "blind_index.key"
-AUDIT_KEY_FILE = "audit.key"
-TOKEN_PRIVATE_KEY_FILE = "token_signing.pem"
-TOKEN_PUBLIC_KEY_FILE = "token_signing.pub.pem"
-# One NATS nkey seed per process that connects to NATS (and one for the operator), each read by its owner only.
+KEY_HOLDERS: tuple[str, ...] = nats_auth.SERVICES  # the processes with key-encryption keys of their own
+GATEWAY = "gateway"
+# The named secrets each process keeps in its custody, and the file each is in under `file` custody.
+SERVICE_SECRETS = {"blind_index": BLIND_INDEX_KEY_FILE, "audit": AUDIT_KEY_FILE}
+GATEWAY_SECRETS = {"audit": AUDIT_KEY_FILE}
+TOKEN_PRIVATE_KEY_FILE = f"{GATEWAY}/token_signing.pem"  # relative to the secrets folder
+TOKEN_PUBLIC_KEY_FILE = "token_signing.pub.pem"  # in every process's folder: each checks tokens itself
+# One NATS nkey seed per process that connects to NATS (and one for the operator), each in its owner's folder.
 NATS_SEED_FILES = {user: nats_auth.seed_file_name(user) for user in nats_auth.USERS}
 # One Ed25519 key per process that keeps an audit trail, signing its checkpoints (kit.checkpoints); never the token
 # key. The public half beside it, for whoever verifies offline (`rehab audit verify`).
-AUDIT_SIGNING_KEY_FILES = {process: f"audit_signing_{process}.pem" for process in nats_auth.PROCESSES}
-AUDIT_VERIFYING_KEY_FILES = {process: f"audit_signing_{process}.pub.pem" for process in nats_auth.PROCESSES}
+AUDIT_SIGNING_KEY_FILES = {process: f"{process}/audit_signing.pem" for process in nats_auth.PROCESSES}
+AUDIT_VERIFYING_KEY_FILES = {process: f"{process}/audit_signing.pub.pem" for process in nats_auth.PROCESSES}
+
+
+def secret_names(process: str) -> dict[str, str]:
+    return GATEWAY_SECRETS if process == GATEWAY else SERVICE_SECRETS
+
+
+def keeps_keks(process: str) -> bool:
+    return process in KEY_HOLDERS
 
 
 def _write_new(path: Path, content: bytes) -> bool:
     """Write a file with mode 0600 only if it does not exist yet; True when written."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -43,23 +80,88 @@ def new_kek_document() -> bytes:
     return json.dumps({"active": kid, "keys": {kid: key}}, indent=2).encode()
 
 
-def ensure_secrets(directory: Path) -> list[str]:
-    """Create every missing secret in `directory`; return the names of the files created."""
+def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | None = None) -> list[str]:
+    """Create every missing secret in `directory` (each process's folder); the paths created, relative to it.
+
+    `custody` says how the keyrings are kept (kit.custody): `file` writes kek.json, blind_index.key and audit.key;
+    `sealed` writes one keys.sealed per process under `passphrase` (none without it); `openbao` writes none here (each process makes
+    its keys.transit at first start, through its Transit key)."""
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
-    created: list[str] = []
-    if _write_new(directory / KEK_FILE, new_kek_document()):
-        created.append(KEK_FILE)
-    for name in (BLIND_INDEX_KEY_FILE, AUDIT_KEY_FILE):
-        if _write_new(directory / name, base64.b64encode(secrets.token_bytes(32))):
-            created.append(name)
-    created += _ensure_ed25519(directory, TOKEN_PRIVATE_KEY_FILE, TOKEN_PUBLIC_KEY_FILE)
+    created = _move_flat_layout(directory)
+    for process in nats_auth.PROCESSES:
+        own = directory / process
+        own.mkdir(mode=0o700, exist_ok=True)
+        created += _ensure_keyring(own, process, custody, passphrase)
+    created += _ensure_ed25519(directory, TOKEN_PRIVATE_KEY_FILE, f"{GATEWAY}/{TOKEN_PUBLIC_KEY_FILE}")
+    public = (directory / GATEWAY / TOKEN_PUBLIC_KEY_FILE).read_bytes()
+    for process in KEY_HOLDERS:
+        if _write_new(directory / process / TOKEN_PUBLIC_KEY_FILE, public):
+            created.append(f"{process}/{TOKEN_PUBLIC_KEY_FILE}")
     for process, name in AUDIT_SIGNING_KEY_FILES.items():
         created += _ensure_ed25519(directory, name, AUDIT_VERIFYING_KEY_FILES[process])
     for name in NATS_SEED_FILES.values():
         if _write_new(directory / name, nats_auth.new_seed()):
             created.append(name)
     return created
+
+
+def _ensure_keyring(own: Path, process: str, custody: str, passphrase: str | None) -> list[str]:
+    names = secret_names(process)
+    if custody == "openbao" or (own / TRANSIT_KEYS_FILE).exists():
+        return []
+    if custody == "sealed" or (own / SEALED_KEYS_FILE).exists():
+        if (own / SEALED_KEYS_FILE).exists():
+            return []
+        if passphrase is None:  # made by whoever has the passphrase (`rehab up` asks for it)
+            return []
+        bundle = new_bundle(kek=keeps_keks(process), secret_names=names)
+        write_sealed_file(own / SEALED_KEYS_FILE, bundle, passphrase=passphrase)
+        return [f"{process}/{SEALED_KEYS_FILE}"]
+    created = []
+    if keeps_keks(process) and _write_new(own / KEK_FILE, new_kek_document()):
+        created.append(f"{process}/{KEK_FILE}")
+    for file in names.values():
+        if _write_new(own / file, base64.b64encode(secrets.token_bytes(32))):
+            created.append(f"{process}/{file}")
+    return created
+
+
+# The flat layout of earlier releases: one of each, shared by every process.
+_FLAT_SHARED = (KEK_FILE, BLIND_INDEX_KEY_FILE, AUDIT_KEY_FILE, "token_signing.pub.pem")
+
+
+def _move_flat_layout(directory: Path) -> list[str]:
+    """Keys of an earlier release, flat in the secrets folder, into each process's folder (see the module's text)."""
+    moved: list[str] = []
+    for user in nats_auth.USERS:
+        _move(directory / f"nats-{user}.nk", directory / NATS_SEED_FILES[user], moved, directory)
+    for process in nats_auth.PROCESSES:
+        _move(directory / f"audit_signing_{process}.pem", directory / AUDIT_SIGNING_KEY_FILES[process], moved, directory)
+        _move(directory / f"audit_signing_{process}.pub.pem", directory / AUDIT_VERIFYING_KEY_FILES[process], moved,
+              directory)
+    _move(directory / "token_signing.pem", directory / TOKEN_PRIVATE_KEY_FILE, moved, directory)
+    for name in _FLAT_SHARED:
+        old = directory / name
+        if not old.is_file():
+            continue
+        for process in nats_auth.PROCESSES:
+            wanted = name in (AUDIT_KEY_FILE, TOKEN_PUBLIC_KEY_FILE) or keeps_keks(process)
+            target = directory / process / name
+            if wanted and not target.exists():
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                shutil.copy2(old, target)
+                os.chmod(target, 0o600)
+                moved.append(f"{process}/{name}")
+        old.unlink()
+    return moved
+
+
+def _move(old: Path, new: Path, moved: list[str], directory: Path) -> None:
+    if old.is_file() and not new.exists():
+        new.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(old, new)
+        moved.append(str(new.relative_to(directory)))
 
 
 def _ensure_ed25519(directory: Path, private_name: str, public_name: str) -> list[str]:

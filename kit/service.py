@@ -21,13 +21,12 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from kit import asyncapi, checkpoints, db, http, logs, metrics, migrations, openapi, problems, revocation, tracing
+from kit import asyncapi, checkpoints, custody, db, http, logs, metrics, migrations, openapi, problems, revocation, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenVerifier
 from kit.bus import Bus, BusOptions, Subscription
-from kit.crypto import BlindIndex, Keyring
+from kit.crypto import BlindIndex
 from kit.idempotency import Idempotency
-from kit.secrets import read_key_file
 from kit.settings import ProcessSettings, ServiceSettings
 from kit.tables import KitTables
 
@@ -43,7 +42,7 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     tables: KitTables
-    keyring: Keyring
+    keyring: custody.Custody  # this service's keys (kit.custody), sealable
     blind_index: BlindIndex
     audit: AuditTrail
     idempotency: Idempotency
@@ -75,7 +74,10 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
     engine = db.make_engine(settings.db_url)
     tracing.instrument_engine(engine, spec.name)
     factory = db.make_session_factory(engine)
-    keyring = Keyring.from_file(settings.kek_path)
+    # The keys, in the custody REHAB_KEY_CUSTODY names (kit.custody): `runtime.keyring` is that custody, which wraps
+    # and unwraps like a Keyring and refuses (503 sealed) once `rehab seal` made it forget.
+    keyring = custody.open_custody(settings)
+    keyring.try_unseal()
     uow = db.UnitOfWork(engine, factory)
     bus = Bus(  # wakes its relay after every commit that wrote events
         service=spec.name, url=settings.nats_url, uow=uow, tables=spec.tables,
@@ -86,8 +88,8 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
 
     runtime = Runtime(
         name=spec.name, settings=settings, engine=engine, session_factory=factory, tables=spec.tables,
-        keyring=keyring, blind_index=BlindIndex(read_key_file(settings.blind_index_key_path)),
-        audit=AuditTrail(spec.tables, read_key_file(settings.audit_key_path)),
+        keyring=keyring, blind_index=BlindIndex(keyring.secret_source("blind_index")),
+        audit=AuditTrail(spec.tables, keyring.secret_source("audit")),
         idempotency=Idempotency(spec.tables, lambda: keyring.derived_keys("idempotency"),
                                 fingerprint_keys=lambda: keyring.derived_keys("idempotency-fingerprint"),
                                 retention=timedelta(hours=settings.idempotency_retention_hours)),
@@ -135,6 +137,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         runtime = build_runtime(spec, settings)
+        if runtime.keyring.passphrases is not None:  # sealed custody: passphrases from `rehab up`'s pipe, any time
+            runtime.keyring.passphrases.follow_pipe(runtime.keyring.try_unseal)
         migrations.upgrade(runtime.engine, spec.migrations_dir)
         app.state.runtime = runtime
         app.state.token_verifier = TokenVerifier.from_file(

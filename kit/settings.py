@@ -10,7 +10,7 @@ import ipaddress
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kit import secrets as secret_files
@@ -41,8 +41,26 @@ class ProcessSettings(BaseSettings):
     # `rehab up` gives each process a port on loopback; in a container, 0.0.0.0 on a port no Service publishes.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
-    # Where the key-encryption keys are kept (SPEC §8); `file` (under the secrets folder) is all there is today.
-    key_custody: Literal["file"] = "file"
+    # How this process's keys are kept (SPEC §8, kit.custody): `file` (development), `sealed` (keys.sealed under an
+    # unseal passphrase) or `openbao` (a Transit key in OpenBao). SPEC's names are accepted without the prefix too.
+    key_custody: Literal["file", "sealed", "openbao"] = Field(
+        "file", validation_alias=AliasChoices("REHAB_KEY_CUSTODY", "KEY_CUSTODY"))
+    # sealed: the passphrase from this file (a mounted Secret), else from the pipe `rehab up` hands over (its fd).
+    unseal_passphrase_file: Path | None = Field(
+        None, validation_alias=AliasChoices("REHAB_UNSEAL_PASSPHRASE_FILE", "UNSEAL_PASSPHRASE_FILE"))
+    unseal_fd: int | None = None
+    # openbao: where, with what token (or a file holding it, read again when refused), which Transit mount and key
+    # (`rehab-<process>` unless set); unwrapped data keys are kept in memory this long at most.
+    openbao_addr: str = Field("http://127.0.0.1:8200", validation_alias=AliasChoices("REHAB_OPENBAO_ADDR", "OPENBAO_ADDR"))
+    openbao_token: SecretStr | None = Field(None, validation_alias=AliasChoices("REHAB_OPENBAO_TOKEN", "OPENBAO_TOKEN"))
+    openbao_token_file: Path | None = Field(
+        None, validation_alias=AliasChoices("REHAB_OPENBAO_TOKEN_FILE", "OPENBAO_TOKEN_FILE"))
+    openbao_transit_mount: str = Field(
+        "transit", validation_alias=AliasChoices("REHAB_OPENBAO_TRANSIT_MOUNT", "OPENBAO_TRANSIT_MOUNT"))
+    openbao_transit_key: str | None = Field(
+        None, validation_alias=AliasChoices("REHAB_OPENBAO_TRANSIT_KEY", "OPENBAO_TRANSIT_KEY"))
+    openbao_cache_seconds: float = Field(300.0, ge=0, le=3600)
+    openbao_ca_file: Path | None = None  # the CA that signed OpenBao's certificate, when not a public one
     # Audit checkpoints (kit.checkpoints, SPEC §8): the chain's head signed with this process's own Ed25519 key
     # (unset: `audit_signing_<process>.pem` under the secrets folder) and published to the stream AUDIT at least
     # every `audit_checkpoint_seconds` while the trail grows and after every `audit_checkpoint_entries` entries,
@@ -76,15 +94,24 @@ class ProcessSettings(BaseSettings):
 
     @property
     def secrets_path(self) -> Path:
+        """The secrets folder of the whole installation; each process reads only its own part, `own_secrets_path`."""
         return self.secrets_dir or self.state_dir / "secrets"
 
     @property
+    def own_secrets_path(self) -> Path:
+        return self.secrets_path / self.process_name
+
+    @property
+    def transit_key_name(self) -> str:
+        return self.openbao_transit_key or f"rehab-{self.process_name}"
+
+    @property
     def public_key_path(self) -> Path:
-        return self.token_public_key_file or self.secrets_path / secret_files.TOKEN_PUBLIC_KEY_FILE
+        return self.token_public_key_file or self.own_secrets_path / secret_files.TOKEN_PUBLIC_KEY_FILE
 
     @property
     def audit_signing_key_path(self) -> Path:
-        default = secret_files.AUDIT_SIGNING_KEY_FILES.get(self.process_name, f"audit_signing_{self.process_name}.pem")
+        default = secret_files.AUDIT_SIGNING_KEY_FILES.get(self.process_name, f"{self.process_name}/audit_signing.pem")
         return self.audit_signing_key_file or self.secrets_path / default
 
     def sqlite_url(self, name: str) -> str:
@@ -130,12 +157,12 @@ class ServiceSettings(ProcessSettings):
 
     @property
     def kek_path(self) -> Path:
-        return self.kek_file or self.secrets_path / secret_files.KEK_FILE
+        return self.kek_file or self.own_secrets_path / secret_files.KEK_FILE
 
     @property
     def blind_index_key_path(self) -> Path:
-        return self.blind_index_key_file or self.secrets_path / secret_files.BLIND_INDEX_KEY_FILE
+        return self.blind_index_key_file or self.own_secrets_path / secret_files.BLIND_INDEX_KEY_FILE
 
     @property
     def audit_key_path(self) -> Path:
-        return self.audit_key_file or self.secrets_path / secret_files.AUDIT_KEY_FILE
+        return self.audit_key_file or self.own_secrets_path / secret_files.AUDIT_KEY_FILE

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from kit.secrets import AUDIT_SIGNING_KEY_FILES, AUDIT_VERIFYING_KEY_FILES, read_key_file
+from kit import errors
+from kit.secrets import AUDIT_SIGNING_KEY_FILES, AUDIT_VERIFYING_KEY_FILES
 from kit.settings import ServiceSettings
 from ops.settings import SupervisorSettings
 from ops.supervisor import free_port, port_is_free
@@ -127,17 +128,19 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
     from kit import checkpoints
     from kit.audit import AuditTrail
     from kit.db import make_engine, make_session_factory, transaction
+    from kit import custody
+    from kit.secrets import NATS_SEED_FILES
     from kit.tables import KitTables
 
     settings = ServiceSettings()
-    if not settings.audit_key_path.is_file():
-        print(f"error: no audit key at {settings.audit_key_path}: nothing to verify the chains with "
+    if not any((settings.secrets_path / name / "audit.key").is_file() or (settings.secrets_path / name).is_dir()
+               for name in PROCESSES):
+        print(f"error: no audit keys under {settings.secrets_path}: nothing to verify the chains with "
               "(has the system started once with this state folder?)", file=sys.stderr)
         return 2
-    key = read_key_file(settings.audit_key_path)
     seed = nkey_seed
-    if seed is None and (settings.secrets_path / "nats-ops.nk").is_file():
-        seed = settings.secrets_path / "nats-ops.nk"
+    if seed is None and (settings.secrets_path / NATS_SEED_FILES["ops"]).is_file():
+        seed = settings.secrets_path / NATS_SEED_FILES["ops"]
     try:
         with checkpoint_stream(nats_url) as url:
             history = asyncio.run(read_checkpoints(url, seed, PROCESSES))
@@ -153,6 +156,12 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
             continue
         public = public_key_of(settings, name)
         table = KitTables(MetaData()).audit
+        try:  # each process's chain under its own audit key (SPEC §8: one keyring per service)
+            key = custody.opened(custody.settings_for(name)).secret("audit")
+        except (errors.Sealed, errors.KeysUnavailable) as refusal:
+            print(f"{name:10} cannot verify: {refusal.detail}", file=sys.stderr)
+            problems += 1
+            continue
         trail = AuditTrail(KitTables(MetaData()), key)
         found = history.get(name, [])
         engine = make_engine(url_db)

@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +20,6 @@ from pydantic import ValidationError
 from kit import nats_auth
 from kit.progress import Progress
 from kit.secrets import ensure_secrets
-from kit.settings import ServiceSettings
 from ops import audit
 from ops import backup as backups
 from ops.settings import SupervisorSettings
@@ -65,7 +66,8 @@ def up() -> None:
     """Start NATS, the three services and the gateway in the foreground; Ctrl-C stops them all."""
     settings = _settings()
     state_dir = _state_dir(settings)
-    secrets_dir = _ensure_secrets(settings, state_dir)
+    passphrase = _unseal_passphrase_for_up(settings, state_dir)
+    secrets_dir = _ensure_secrets(settings, state_dir, passphrase=passphrase)
     log_dir = state_dir / "logs"
     try:
         specs = system_specs(settings, state_dir)
@@ -87,8 +89,46 @@ def up() -> None:
         on_ready=announce,
         startup_timeout=settings.startup_timeout_seconds,
         stop_timeout=settings.stop_timeout_seconds,
+        passphrase=passphrase if settings.unseal_passphrase_file is None else None,
+        control_socket=state_dir / SUPERVISOR_SOCKET,
     )
+    del passphrase
     raise typer.Exit(asyncio.run(supervisor.run()))
+
+
+SUPERVISOR_SOCKET = "supervisor.sock"  # `rehab unseal` hands a passphrase to the running `rehab up` here
+
+
+def _unseal_passphrase_for_up(settings: SupervisorSettings, state_dir: Path) -> str | None:
+    """Under sealed key custody: the passphrase from UNSEAL_PASSPHRASE_FILE or typed on the terminal (twice when
+    the keys are made now), checked against the keys before anything starts. None under other custodies."""
+    if settings.key_custody != "sealed":
+        return None
+    from kit.keyfiles import SEALED_KEYS_FILE, WrongPassphrase, read_sealed_file
+
+    existing = secrets_folder(settings, state_dir) / "gateway" / SEALED_KEYS_FILE
+    if settings.unseal_passphrase_file is not None:
+        try:
+            passphrase = settings.unseal_passphrase_file.read_text().rstrip("\r\n")
+        except OSError as error:
+            typer.echo(f"error: UNSEAL_PASSPHRASE_FILE: {error.strerror}", err=True)
+            raise typer.Exit(2) from None
+    elif sys.stdin.isatty():
+        passphrase = typer.prompt("unseal passphrase", hide_input=True, confirmation_prompt=not existing.exists())
+    else:
+        typer.echo("error: key custody is `sealed`: type the unseal passphrase on a terminal, or name a file "
+                   "holding it in UNSEAL_PASSPHRASE_FILE", err=True)
+        raise typer.Exit(2)
+    if len(passphrase) < 12:
+        typer.echo("error: the unseal passphrase is shorter than 12 characters", err=True)
+        raise typer.Exit(2)
+    if existing.exists():
+        try:
+            read_sealed_file(existing, passphrase=passphrase)
+        except WrongPassphrase:
+            typer.echo("error: that passphrase does not open the keys", err=True)
+            raise typer.Exit(1) from None
+    return passphrase
 
 
 @app.command()
@@ -231,28 +271,26 @@ def keys_rotate(
         "--rewrap-only", help="Add no KEK: finish re-wrapping under the active one (after a rotation that stopped).",
     )] = False,
 ) -> None:
-    """Add a new key-encryption key (KEK), make it active, and re-wrap every data key of every service under it.
+    """Give every service a new key-encryption key (KEK) of its own and re-wrap every data key under it.
 
-    The services keep running: each re-reads the keyring file when it changes. The old KEK stays in the file until
-    `rehab keys retire` drops it (once `rehab keys status` shows nothing under it)."""
-    kek_path = _kek_path()
-    if rewrap_only:
-        kid = str((_keyring_file(kek_path) or {}).get("active"))
-        typer.echo(f"active key-encryption key: {kid} (no new one added)")
-    else:
-        from kit.crypto import add_key_to_file  # here, not at the top: `rehab up` stays a small process
-
-        kid = add_key_to_file(kek_path)
-        typer.echo(f"active key-encryption key: {kid} (added to {kek_path})")
+    The services keep running: each reads its keyring again when it changes. The old KEKs stay until
+    `rehab keys retire` drops them (once `rehab keys status` shows nothing under them)."""
     failed = []
-    for process, module in KEY_HOLDERS.items():
-        # The service's progress goes to stderr as it runs; its one-line result comes back here, named.
-        done = subprocess.run([sys.executable, "-m", module, "keys", "rotate", "--batch-size", str(batch_size)],
-                              check=False, stdout=subprocess.PIPE, text=True)
-        for line in done.stdout.splitlines():
-            typer.echo(f"{process}: {line}")
-        if done.returncode != 0:
-            failed.append(process)
+    with _unseal_passphrase() as handing_over:
+        statuses, unreadable = _key_counts(handing_over)
+        missing = [status["note"] for status in statuses.values() if not status["keyring"]]
+        if missing or unreadable:  # nothing rotated in one service unless it can be in all
+            for note in missing:
+                typer.echo(f"error: {note}", err=True)
+            raise typer.Exit(1)
+        for process, module in KEY_HOLDERS.items():
+            # The service's progress goes to stderr as it runs; its one-line result comes back here, named.
+            args = ["keys", "rotate", "--batch-size", str(batch_size), *(["--rewrap-only"] if rewrap_only else [])]
+            done = handing_over(module, args)
+            for line in done.stdout.splitlines():
+                typer.echo(f"{process}: {line}")
+            if done.returncode != 0:
+                failed.append(process)
     if failed:
         typer.echo(f"error: re-wrapping did not finish in {', '.join(failed)}: once the cause is fixed, run "
                    "`rehab keys rotate --rewrap-only`; until then keep every KEK `rehab keys status` shows in use",
@@ -262,23 +300,19 @@ def keys_rotate(
 
 @keys_app.command("status")
 def keys_status() -> None:
-    """Per service, how many data keys each key-encryption key wraps; the active one is marked."""
-    kek_path = _kek_path(must_exist=False)
-    keyring = _keyring_file(kek_path)
-    if keyring is None:
-        typer.echo(f"no keyring yet at {kek_path}")
-    else:
-        typer.echo(f"active key-encryption key: {keyring['active']}")
-    statuses, failed = _key_counts()
+    """Per service: its custody, its KEKs and how many data keys each wraps; the active one is marked."""
+    with _unseal_passphrase() as handing_over:
+        statuses, failed = _key_counts(handing_over)
     for process, status in statuses.items():
-        if not status["database"]:
-            typer.echo(f"{process}: {status['note']}: nothing to report")
+        if not status["keyring"]:
+            typer.echo(f"{process}: {status['note']}")
             continue
-        typer.echo(f"{process}:")
-        known = set(keyring["keys"]) if keyring else set()
+        typer.echo(f"{process}: custody {status['custody']}, active key-encryption key {status['active']}"
+                   + ("" if status["database"] else f" ({status['note']})"))
+        known = set(status["keks"])
         for kid in sorted(known | set(status["counts"])):
-            mark = " (active)" if keyring and kid == keyring["active"] else ""
-            missing = "  NOT IN THE KEYRING FILE: these cannot be opened" if kid not in known else ""
+            mark = " (active)" if kid == status["active"] else ""
+            missing = "  NOT IN THE KEYRING: these cannot be opened" if kid not in known else ""
             typer.echo(f"  {kid}: {status['counts'].get(kid, 0)} data keys{mark}{missing}")
     if failed:
         raise typer.Exit(1)
@@ -291,84 +325,101 @@ def keys_retire(
     yes: Annotated[bool, typer.Option(
         "--yes", "-y", help="Drop it without asking (needed where there is no terminal to ask on).")] = False,
 ) -> None:
-    """Take a key-encryption key out of the keyring file, once no data key of any service uses it.
+    """Take key-encryption keys out of the services' keyrings, once no data key uses them.
 
-    It refuses while one does (run `rehab keys rotate` first), and never drops the active one."""
-    kek_path = _kek_path()
-    keyring = _keyring_file(kek_path)
-    assert keyring is not None
-    active = keyring["active"]
-    if kid is not None and kid == active:
-        typer.echo(f"error: {kid} is the active key-encryption key: it is never retired", err=True)
-        raise typer.Exit(1)
-    if kid is not None and kid not in keyring["keys"]:
-        typer.echo(f"error: there is no key-encryption key {kid} in {kek_path}", err=True)
-        raise typer.Exit(1)
-    statuses, failed = _key_counts()
-    if failed:
-        typer.echo(f"error: could not count the data keys of {', '.join(failed)}: nothing was retired", err=True)
-        raise typer.Exit(1)
-    candidates = [kid] if kid is not None else [k for k in keyring["keys"] if k != active]
-    retire, in_use = [], []
-    for candidate in candidates:
-        users = {process: status["counts"].get(candidate, 0) for process, status in statuses.items()}
-        if any(users.values()):
-            in_use.append(candidate)
-            held = ", ".join(f"{process}: {n}" for process, n in users.items() if n)
-            typer.echo(f"{candidate} still wraps data keys ({held}): run `rehab keys rotate` first",
-                       err=kid is not None)
-        else:
-            retire.append(candidate)
-    if kid is not None and in_use:
-        typer.echo(f"error: {kid} was not retired", err=True)
-        raise typer.Exit(1)
-    if not retire:
-        typer.echo("no key-encryption key to retire")
-        return
-    if not yes:
-        if not sys.stdin.isatty():
-            typer.echo("error: retiring a KEK cannot be undone, and there is no terminal to ask on: pass --yes to "
-                       "confirm", err=True)
-            raise typer.Exit(2)
-        if not typer.confirm(f"Drop {', '.join(retire)} from {kek_path}? A backup taken before may need it.",
-                             default=False):
-            typer.echo("nothing was retired", err=True)
+    With KEK_ID: that KEK, from every service that has it; refused if any data key of any service still uses it
+    (run `rehab keys rotate` first). Without: every KEK of every service that no data key uses. Never an active
+    one."""
+    with _unseal_passphrase() as handing_over:
+        statuses, failed = _key_counts(handing_over)
+        if failed:
+            typer.echo(f"error: could not count the data keys of {', '.join(failed)}: nothing was retired", err=True)
             raise typer.Exit(1)
-    for candidate in retire:
-        from kit.crypto import remove_key_from_file  # here, not at the top: `rehab up` stays a small process
-
-        remove_key_from_file(kek_path, candidate)
-        typer.echo(f"retired {candidate}")
-
-
-def _kek_path(*, must_exist: bool = True) -> Path:
-    """The keyring file the services read (REHAB_KEK_FILE, else kek.json in the secrets folder)."""
-    try:
-        path = ServiceSettings().kek_path
-    except ValidationError as error:
-        typer.echo(f"error: {error.errors()[0]['msg']}", err=True)
-        raise typer.Exit(2) from None
-    if must_exist and not path.is_file():
-        typer.echo(f"error: no keyring yet at {path} (run `rehab secrets init` or `rehab up` first)", err=True)
+        retire: list[tuple[str, str]] = []
+        in_use: list[str] = []
+        for process, status in statuses.items():
+            candidates = [] if not status["keyring"] else [kid] if kid is not None else status["keks"]
+            for candidate in candidates:
+                if candidate not in status["keks"]:
+                    continue
+                if candidate == status["active"]:
+                    if kid is not None:
+                        in_use.append(f"{process}: it is the active key-encryption key")
+                    continue
+                held = status["counts"].get(candidate, 0)
+                if held:
+                    in_use.append(f"{process}: {held}")
+                    typer.echo(f"{process}: {candidate} still wraps {held} data keys: run `rehab keys rotate` first",
+                               err=kid is not None)
+                else:
+                    retire.append((process, candidate))
+        if kid is not None and in_use:
+            typer.echo(f"error: {kid} was not retired ({'; '.join(in_use)})", err=True)
+            raise typer.Exit(1)
+        if kid is not None and not retire:
+            typer.echo(f"error: no service has a key-encryption key {kid}", err=True)
+            raise typer.Exit(1)
+        if not retire:
+            typer.echo("no key-encryption key to retire")
+            return
+        listed = ", ".join(f"{process} {candidate}" for process, candidate in retire)
+        if not yes:
+            if not sys.stdin.isatty():
+                typer.echo("error: retiring a KEK cannot be undone, and there is no terminal to ask on: pass --yes "
+                           "to confirm", err=True)
+                raise typer.Exit(2)
+            if not typer.confirm(f"Drop {listed}? A backup taken before may need them.", default=False):
+                typer.echo("nothing was retired", err=True)
+                raise typer.Exit(1)
+        failures = 0
+        for process, candidate in retire:
+            done = handing_over(KEY_HOLDERS[process], ["keys", "retire", candidate])
+            for line in done.stdout.splitlines():
+                typer.echo(line)
+            failures += done.returncode != 0
+    if failures:
         raise typer.Exit(1)
-    return path
 
 
-def _keyring_file(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+@contextmanager
+def _unseal_passphrase() -> Iterator[Callable[[str, list[str]], subprocess.CompletedProcess]]:
+    """Run services' manage commands that open their keyrings. Under sealed custody without
+    UNSEAL_PASSPHRASE_FILE, the passphrase is asked once here and handed to each through a pipe (REHAB_UNSEAL_FD),
+    never its environment or arguments."""
+    settings = _settings()
+    passphrase = None
+    if settings.key_custody == "sealed" and settings.unseal_passphrase_file is None:
+        if not sys.stdin.isatty():
+            typer.echo("error: the keys are sealed: set UNSEAL_PASSPHRASE_FILE, or run this on a terminal to type "
+                       "the passphrase", err=True)
+            raise typer.Exit(2)
+        passphrase = typer.prompt("unseal passphrase", hide_input=True)
+
+    def run(module: str, args: list[str]) -> subprocess.CompletedProcess:
+        if passphrase is None:
+            return subprocess.run([sys.executable, "-m", module, *args], check=False, stdout=subprocess.PIPE,
+                                  text=True)
+        reading, writing = os.pipe()
+        os.write(writing, (passphrase + "\n").encode())
+        os.close(writing)
+        try:
+            return subprocess.run([sys.executable, "-m", module, *args], check=False, stdout=subprocess.PIPE,
+                                  text=True, pass_fds=(reading,), env={**os.environ, "REHAB_UNSEAL_FD": str(reading)})
+        finally:
+            os.close(reading)
+
+    yield run
 
 
-def _key_counts() -> tuple[dict[str, dict], list[str]]:
-    """Each service's `keys status --json`, and the services whose count failed (a database out of reach)."""
+def _key_counts(run: Callable[[str, list[str]], subprocess.CompletedProcess]) -> tuple[dict[str, dict], list[str]]:
+    """Each service's `keys status --json`, and the services whose count failed (keys or database out of reach)."""
     statuses: dict[str, dict] = {}
     failed: list[str] = []
     for process, module in KEY_HOLDERS.items():
-        done = subprocess.run([sys.executable, "-m", module, "keys", "status", "--json"], check=False,
-                              capture_output=True, text=True)
+        done = run(module, ["keys", "status", "--json"])
         if done.returncode != 0:
             failed.append(process)
-            last = (done.stderr.strip().splitlines() or ["exit code " + str(done.returncode)])[-1]
-            typer.echo(f"error: {process}: could not count its data keys: {last}", err=True)
+            typer.echo(f"error: {process}: could not read its keys (exit code {done.returncode})", err=True)
             continue
         statuses[process] = json.loads(done.stdout)
     return statuses, failed
@@ -391,10 +442,12 @@ def _state_dir(settings: SupervisorSettings) -> Path:
     return state_dir
 
 
-def _ensure_secrets(settings: SupervisorSettings, state_dir: Path, *, quiet: bool = False) -> Path:
-    """Create the missing secrets and say so (on stderr when `quiet`); the folder they are in."""
+def _ensure_secrets(settings: SupervisorSettings, state_dir: Path, *, quiet: bool = False,
+                    passphrase: str | None = None) -> Path:
+    """Create the missing secrets and say so (on stderr when `quiet`); the folder they are in. Under sealed
+    custody the keyrings are made only with the passphrase (`rehab up` asks for it)."""
     secrets_dir = secrets_folder(settings, state_dir)
-    created = ensure_secrets(secrets_dir)
+    created = ensure_secrets(secrets_dir, custody=settings.key_custody, passphrase=passphrase)
     if created:
         typer.echo(f"created secrets in {secrets_dir}: {', '.join(created)}", err=quiet)
     elif not quiet:

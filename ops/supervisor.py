@@ -41,6 +41,9 @@ class ProcessSpec:
     ports: Mapping[int, str] = field(default_factory=dict)  # each port it binds → the setting that moves it
     env: Mapping[str, str] = field(default_factory=dict)  # on top of the supervisor's own environment
     stage: int = 0  # lower stages start first and stop last; a stage starts once the one before is ready
+    # Under sealed key custody (kit.custody): the process reads unseal passphrases from a pipe it inherits
+    # (REHAB_UNSEAL_FD), never from its environment, arguments or a file.
+    takes_passphrase: bool = False
 
 
 class StartupError(Exception):
@@ -54,6 +57,7 @@ class _Child:
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
     backoff: float = BACKOFF_FIRST
+    passphrase_pipe: int | None = None  # the end the supervisor writes unseal passphrases to
 
 
 class Supervisor:
@@ -67,6 +71,8 @@ class Supervisor:
         on_ready: Callable[[], None] = lambda: _say("all processes are up"),
         startup_timeout: float = 60.0,
         stop_timeout: float = 5.0,
+        passphrase: str | None = None,
+        control_socket: Path | None = None,
     ) -> None:
         self._children = [_Child(spec, log_dir / f"{spec.name}.log") for spec in specs]
         self._log_dir = log_dir
@@ -76,6 +82,11 @@ class Supervisor:
         self._stop_requested = asyncio.Event()
         # Asks the processes whether they are ready; only loopback, so no proxy from the environment.
         self._http = httpx.AsyncClient(timeout=1.0, trust_env=False)
+        # Sealed custody: the unseal passphrase, handed to each process at its first start and then forgotten: a
+        # process restarted later starts sealed, until `rehab unseal` hands one over through `control_socket`
+        # (owner-only). Keeping it would let a restart undo a `rehab seal`.
+        self._passphrase = passphrase
+        self._control_socket = control_socket
 
     def stop(self) -> None:
         """Ask `run()` to stop every process and return, as SIGINT and SIGTERM do."""
@@ -104,6 +115,8 @@ class Supervisor:
         except StartupError as error:
             _say(f"error: {error}", error=True)
             return 1
+        self._passphrase = None
+        control = await self._open_control_socket()
         self._on_ready()
         watchers = [asyncio.create_task(self._keep_running(child)) for child in self._children]
         try:
@@ -112,7 +125,51 @@ class Supervisor:
             for watcher in watchers:
                 watcher.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
+            if control is not None:
+                control.close()
+                with contextlib.suppress(FileNotFoundError):
+                    self._control_socket.unlink()  # type: ignore[union-attr]
         return 0
+
+    async def _open_control_socket(self) -> asyncio.AbstractServer | None:
+        """`rehab unseal` talks to the supervisor here: a Unix socket only its owner may open."""
+        if self._control_socket is None:
+            return None
+        with contextlib.suppress(FileNotFoundError):
+            self._control_socket.unlink()
+        old_mask = os.umask(0o177)
+        try:
+            return await asyncio.start_unix_server(self._on_control, path=str(self._control_socket))
+        finally:
+            os.umask(old_mask)
+
+    async def _on_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            command = (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
+            if command == "unseal":
+                passphrase = (await asyncio.wait_for(reader.readline(), 5)).decode().rstrip("\r\n")
+                handed = self.hand_passphrase(passphrase)
+                writer.write(f"handed to {handed} processes\n".encode())
+            else:
+                writer.write(b"unknown command\n")
+            await writer.drain()
+        except (TimeoutError, ConnectionError, UnicodeDecodeError):
+            pass
+        finally:
+            writer.close()
+
+    def hand_passphrase(self, passphrase: str) -> int:
+        """Write an unseal passphrase to every running process's pipe; how many took it."""
+        handed = 0
+        for child in self._children:
+            if child.passphrase_pipe is None:
+                continue
+            try:
+                os.write(child.passphrase_pipe, (passphrase + "\n").encode())
+                handed += 1
+            except OSError:  # the process is gone; its next start gets a new pipe
+                pass
+        return handed
 
     async def _start_all(self) -> None:
         deadline = time.monotonic() + self._startup_timeout
@@ -150,10 +207,21 @@ class Supervisor:
                       "timestamp": datetime.now(UTC).isoformat()}
             log.write((json.dumps(marker) + "\n").encode())
             log.flush()
+            env = {**os.environ, **spec.env}
+            inherited: tuple[int, ...] = ()
+            if spec.takes_passphrase:
+                if child.passphrase_pipe is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(child.passphrase_pipe)
+                reading, child.passphrase_pipe = os.pipe()
+                inherited, env["REHAB_UNSEAL_FD"] = (reading,), str(reading)
+                if self._passphrase is not None:
+                    os.write(child.passphrase_pipe, (self._passphrase + "\n").encode())
             try:
                 child.process = await asyncio.create_subprocess_exec(
                     *spec.argv,
-                    env={**os.environ, **spec.env},
+                    env=env,
+                    pass_fds=inherited,
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=log,
                     stderr=asyncio.subprocess.STDOUT,
@@ -164,6 +232,9 @@ class Supervisor:
                 )
             except OSError as error:
                 raise StartupError(f"cannot start {spec.name}: {error}") from error
+            finally:
+                for fd in inherited:  # the child's end, now the child's alone
+                    os.close(fd)
         child.started_at = time.monotonic()
 
     async def _wait_ready(self, child: _Child, deadline: float) -> None:

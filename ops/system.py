@@ -39,17 +39,19 @@ def system_specs(settings: SupervisorSettings, state_dir: Path) -> list[ProcessS
         "funds": settings.funds_metrics_port,
     }
     specs = [] if settings.external_nats else [nats_spec(settings, state_dir)]
+    # Sealed key custody: `rehab up` hands each process the unseal passphrase through a pipe (ops.supervisor).
+    sealed = settings.key_custody == "sealed"
     secrets_dir = secrets_folder(settings, state_dir)
     for name in SERVICES:
         # Each service logs in to NATS with its own nkey, and is told where its own seed is, no other.
         own_seed = {"REHAB_NATS_NKEY_SEED_FILE": str(secrets_dir / secret_files.NATS_SEED_FILES[name])}
         specs.append(_python_spec(name, f"services.{name}", ports[name], {**common, **own_seed}, SERVICES_STAGE,
-                                  metrics_port=metrics_ports[name]))
+                                  metrics_port=metrics_ports[name], sealed=sealed))
     service_urls = {f"REHAB_{name.upper()}_URL": f"http://127.0.0.1:{ports[name]}" for name in SERVICES}
     # The gateway publishes who the staff are (rehab.gateway.>), logged in with a key of its own like a service.
     gateway_seed = {"REHAB_NATS_NKEY_SEED_FILE": str(secrets_dir / secret_files.NATS_SEED_FILES["gateway"])}
     specs.append(_python_spec("gateway", "gateway", ports["gateway"], {**common, **service_urls, **gateway_seed},
-                              GATEWAY_STAGE, metrics_port=metrics_ports["gateway"]))
+                              GATEWAY_STAGE, metrics_port=metrics_ports["gateway"], sealed=sealed))
     return specs
 
 
@@ -108,7 +110,7 @@ def nats_server_binary() -> str:
 
 
 def _python_spec(name: str, module: str, port: int, env: dict[str, str], stage: int, *,
-                 metrics_port: int) -> ProcessSpec:
+                 metrics_port: int, sealed: bool = False) -> ProcessSpec:
     ports = {port: f"REHAB_{name.upper()}_PORT"}
     if metrics_port == port:
         raise StartupError(f"port {port} is wanted by both {name} and its metrics; "
@@ -124,4 +126,5 @@ def _python_spec(name: str, module: str, port: int, env: dict[str, str], stage: 
         # REHAB_METRICS_PORT in the supervisor's environment can not give every process the same one.
         env={**env, "REHAB_PORT": str(port), "REHAB_METRICS_PORT": str(metrics_port)},
         stage=stage,
+        takes_passphrase=sealed,
     )

@@ -24,10 +24,10 @@ import typer
 from sqlalchemy import Engine, delete, func, select
 
 from kit import db
-from kit.crypto import BlindIndex, Keyring
+from kit.crypto import BlindIndex
 from kit.keys_cli import existing_database, keys_commands, no_database
 from kit.progress import Progress
-from kit.secrets import read_key_file
+from kit import custody
 from services.intake import cases, domain
 from services.intake.config import IntakeSettings
 from services.intake.models import WRAPPED_KEYS, Case, NameIndexPending
@@ -58,7 +58,8 @@ def reindex_command(
         typer.echo(f"error: {_no_database(settings)}: nothing was re-indexed (has intake started once?)", err=True)
         raise typer.Exit(1)
     try:
-        vault = CaseVault(Keyring.from_file(settings.kek_path), BlindIndex(read_key_file(settings.blind_index_key_path)))
+        keys = custody.opened(settings)
+        vault = CaseVault(keys, BlindIndex(keys.secret_source("blind_index")))
         with Progress("names reindex", unit="cases") as progress:
             report = reindex(engine, vault, batch_size=batch_size, progress=progress)
     finally:

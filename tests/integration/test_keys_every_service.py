@@ -1,7 +1,8 @@
-"""`rehab keys rotate|status|retire` over the three services at once (issue #14): one KEK added to the shared
-keyring file, every data key of intake, referrals and funds re-wrapped under it while the three apps keep running
-(their kit keyring re-reads the file), and the old KEK retired only once no service's data key uses it. Every
-record of every service still opens afterwards, and the running processes wrap new ones under the new KEK."""
+"""`rehab keys rotate|status|retire` over the three services at once (issues #14, #16): each service has a keyring
+of its own (SPEC §8); one rotation adds a KEK to each and re-wraps every data key of intake, referrals and funds
+under its service's new KEK while the three apps keep running (their keyring re-reads the file), and an old KEK is
+retired only once no service's data key uses it. Every record of every service still opens afterwards, and the
+running processes wrap new ones under the new KEK."""
 
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ def _status(output: str) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     process = None
     for line in output.splitlines():
-        if re.fullmatch(r"[a-z]+:", line):
-            process = line[:-1]
+        if found := re.match(r"([a-z]+): custody ", line):
+            process = found[1]
             counts[process] = {}
         elif (found := re.fullmatch(r"  (k\d+): (\d+) data keys.*", line)) and process:
             counts[process][found[1]] = int(found[2])
@@ -78,8 +79,12 @@ async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_w
     funds_settings = FundsSettings(state_dir=state, secrets_dir=secrets_dir, nats_url=nats_url,
                                    database_url=database_url_factory("funds"))
     env = _env(intake_settings, referrals_settings, funds_settings)
+    kek_paths = [intake_settings.kek_path, referrals_settings.kek_path, funds_settings.kek_path]
     kek_path = intake_settings.kek_path
     first = Keyring.from_file(kek_path).active
+    # One keyring per service: three files, three different KEKs under the same first id.
+    assert len(set(kek_paths)) == 3
+    assert len({Keyring.from_file(path).derive("test") for path in kek_paths}) == 3
 
     async with AsyncExitStack() as stack:
         intake_app = create_intake_app(intake_settings)
@@ -106,7 +111,7 @@ async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_w
 
         # A KEK added, nothing re-wrapped yet (a rotation that stopped half-way): the first KEK still wraps data
         # keys in every service, and retiring it is refused, naming them.
-        second = add_key_to_file(kek_path)
+        second = {add_key_to_file(path) for path in kek_paths}.pop()
         refused = _rehab(env, "keys", "retire", first, "--yes")
         assert refused.exit_code == 1, refused.output
         assert "intake: 1" in refused.output and "referrals: 3" in refused.output and "funds: 1" in refused.output
@@ -118,22 +123,24 @@ async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_w
         assert rotated.returncode == 0, rotated.stderr
         third = Keyring.from_file(kek_path).active
         assert third not in (first, second)
+        assert {Keyring.from_file(path).active for path in kek_paths} == {third}
         for process, rewrapped in (("intake", 1), ("referrals", 3), ("funds", 1)):
             assert f"{process}: active key-encryption key: {third}; data keys re-wrapped: {rewrapped}" in rotated.stdout
 
         status = _rehab(env, "keys", "status")
         assert status.exit_code == 0, status.output
-        assert f"active key-encryption key: {third}" in status.output and f"{third}: 1 data keys (active)" in status.output
+        assert f"intake: custody file, active key-encryption key {third}" in status.output
+        assert f"{third}: 1 data keys (active)" in status.output
         assert _status(status.output) == {
             "intake": {first: 0, second: 0, third: 1}, "referrals": {first: 0, second: 0, third: 3},
             "funds": {first: 0, second: 0, third: 1}}
 
         retired = _rehab(env, "keys", "retire", first, "--yes")
         assert retired.exit_code == 0, retired.output
-        assert f"retired {first}" in retired.output
+        assert all(f"{process}: retired {first}" in retired.output for process in ("intake", "referrals", "funds"))
         the_rest = _rehab(env, "keys", "retire", "--yes")  # every KEK no data key uses: the second one
-        assert the_rest.exit_code == 0 and f"retired {second}" in the_rest.output
-        assert Keyring.from_file(kek_path).kids == [third]
+        assert the_rest.exit_code == 0 and f"funds: retired {second}" in the_rest.output
+        assert [Keyring.from_file(path).kids for path in kek_paths] == [[third]] * 3
 
         # The running processes, started under the first KEK, open every record re-wrapped under the third…
         read = await intake.read(case["id"])
@@ -165,13 +172,14 @@ async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_w
 
 def test_keys_commands_say_in_a_line_when_a_service_has_no_database_yet(tmp_path, secrets_dir):
     env = {"REHAB_STATE_DIR": str(tmp_path / "fresh"), "REHAB_SECRETS_DIR": str(secrets_dir)}
-    before = Keyring.from_file(secrets_dir / "kek.json").active
+    kek_path = secrets_dir / "intake" / "kek.json"
+    before = Keyring.from_file(kek_path).active
     rotated = _rehab_process(env, "keys", "rotate")
     assert rotated.returncode == 0, rotated.stderr
-    after = Keyring.from_file(secrets_dir / "kek.json").active
+    after = Keyring.from_file(kek_path).active
     for process in ("intake", "referrals", "funds"):
         assert f"{process}: no {process} database yet under {tmp_path / 'fresh'}/: nothing to re-wrap" in rotated.stdout
     retired = _rehab(env, "keys", "retire", before, "--yes")
-    assert retired.exit_code == 0 and f"retired {before}" in retired.output
-    assert Keyring.from_file(secrets_dir / "kek.json").kids == [after]
+    assert retired.exit_code == 0 and f"intake: retired {before}" in retired.output
+    assert Keyring.from_file(kek_path).kids == [after]
     assert not (tmp_path / "fresh").exists() or list((tmp_path / "fresh").rglob("*.db")) == []

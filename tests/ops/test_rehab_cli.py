@@ -124,16 +124,17 @@ def test_keys_status_and_rotate_without_a_database_say_so_in_a_line(tmp_path: Pa
 
     status = rehab("keys", "status")
     assert status.returncode == 0, status.stderr
-    assert status.stdout == (f"no keyring yet at {state}/secrets/kek.json\n"
-                             + "".join(f"{process}: no {process} database yet under {state}/: nothing to report\n"
-                                       for process in ("intake", "referrals", "funds")))
+    assert status.stdout == "".join(f"{process}: no keyring yet at {state}/secrets/{process}/kek.json (run "
+                                    "`rehab secrets init` or `rehab up` first)\n"
+                                    for process in ("intake", "referrals", "funds"))
     assert status.stderr == ""
 
     rotate = rehab("keys", "rotate")
     assert rotate.returncode == 1
     assert rotate.stdout == "" and "Traceback" not in rotate.stderr
-    assert rotate.stderr == (f"error: no keyring yet at {state}/secrets/kek.json (run `rehab secrets init` or "
-                             "`rehab up` first)\n")
+    assert rotate.stderr == "".join(f"error: no keyring yet at {state}/secrets/{process}/kek.json (run "
+                                    "`rehab secrets init` or `rehab up` first)\n"
+                                    for process in ("intake", "referrals", "funds"))
 
     assert not state.exists() or list(state.rglob("*")) == []  # neither made a database nor a key
 
@@ -142,7 +143,7 @@ def test_audit_verify_without_a_key_says_so_in_a_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["audit", "verify"], env={"REHAB_STATE_DIR": str(tmp_path / "fresh")})
 
     assert result.exit_code == 2
-    assert result.output.startswith(f"error: no audit key at {tmp_path / 'fresh' / 'secrets' / 'audit.key'}")
+    assert result.output.startswith(f"error: no audit keys under {tmp_path / 'fresh' / 'secrets'}")
     assert result.output.count("\n") == 1  # one line, no traceback
 
 
@@ -150,12 +151,12 @@ def test_secrets_init_creates_missing_secrets_once(tmp_path: Path) -> None:
     env = {"REHAB_STATE_DIR": str(tmp_path / "state")}
 
     first = runner.invoke(app, ["secrets", "init"], env=env)
-    kek = (tmp_path / "state" / "secrets" / "kek.json").read_bytes()
+    kek = (tmp_path / "state" / "secrets" / "intake" / "kek.json").read_bytes()
     second = runner.invoke(app, ["secrets", "init"], env=env)
 
-    assert first.exit_code == 0 and "created secrets in" in first.output and "kek.json" in first.output
+    assert first.exit_code == 0 and "created secrets in" in first.output and "intake/kek.json" in first.output
     assert second.exit_code == 0 and "using the existing ones" in second.output
-    assert (tmp_path / "state" / "secrets" / "kek.json").read_bytes() == kek
+    assert (tmp_path / "state" / "secrets" / "intake" / "kek.json").read_bytes() == kek
     assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
 
 

@@ -58,7 +58,8 @@ STANDIN = textwrap.dedent(
 )
 
 PROCESSES = ("nats", "intake", "referrals", "funds", "gateway")
-SECRET_FILES = ("kek.json", "blind_index.key", "audit.key", "token_signing.pem", "token_signing.pub.pem")
+SECRET_FILES = ("intake/kek.json", "intake/blind_index.key", "intake/audit.key", "referrals/kek.json",
+                "funds/kek.json", "gateway/audit.key", "gateway/token_signing.pem", "gateway/token_signing.pub.pem")
 START_TIMEOUT = 30.0
 
 
@@ -324,7 +325,7 @@ def test_secrets_are_created_owner_only_and_kept_across_starts(workdir: Path, en
     assert secrets_dir.stat().st_mode & 0o777 == 0o700
     files = [secrets_dir / name for name in SECRET_FILES]
     assert all(path.stat().st_mode & 0o777 == 0o600 for path in files)
-    contents = {path.name: path.read_bytes() for path in files}
+    contents = {path: path.read_bytes() for path in files}
 
     second = Rehab(workdir, env)
     try:
@@ -332,7 +333,7 @@ def test_secrets_are_created_owner_only_and_kept_across_starts(workdir: Path, en
     finally:
         second.stop()
     assert "secrets: using the existing ones" in second.output()
-    assert {path.name: path.read_bytes() for path in files} == contents
+    assert {path: path.read_bytes() for path in files} == contents
 
 
 def test_a_port_in_use_is_refused_before_anything_starts(

@@ -54,9 +54,17 @@ class System:
     def __init__(self, root: Path, *, databases: Mapping[str, str] | None = None,
                  env: Mapping[str, str] | None = None, own_nats: bool = False) -> None:
         self.state = root / "var"
-        self.ports = {name: free_port() for name in (*PROCESSES, "nats")}
+        chosen: set[int] = set()
+
+        def distinct_port() -> int:  # free ports asked for one by one may repeat: never give one twice
+            while (port := free_port()) in chosen:
+                pass
+            chosen.add(port)
+            return port
+
+        self.ports = {name: distinct_port() for name in (*PROCESSES, "nats")}
         # Each process's /metrics listener (loopback), apart from its main port.
-        self.metrics_ports = {name: free_port() for name in PROCESSES}
+        self.metrics_ports = {name: distinct_port() for name in PROCESSES}
         self.gateway_port = self.ports["gateway"]
         self.env = {
             **os.environ,
@@ -91,6 +99,44 @@ class System:
         self.output = open(self.state.parent / "supervisor.out", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "up"], env=self.env,
                                      stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        eventually(self._ready, timeout=timeout, interval=0.3)
+
+    def start_on_terminal(self, passphrase: str, *, typed: int = 1, timeout: float = 90) -> None:
+        """`rehab up` on a terminal of its own (a pseudo-terminal), typing `passphrase` at its prompt `typed` times
+        (twice when it makes the sealed keys: it asks again to confirm)."""
+        import pty
+
+        self.state.mkdir(parents=True, exist_ok=True)
+        pid, terminal = pty.fork()
+        if pid == 0:  # the child: rehab up, its terminal the pseudo-terminal's other end
+            os.execve(sys.executable, [sys.executable, "-m", "ops.cli", "up"], self.env)
+        self.terminal, self.terminal_pid = terminal, pid
+        self.proc = _Forked(pid)
+        self.output = open(self.state.parent / "supervisor.out", "ab")  # noqa: SIM115
+        import select
+        import threading
+
+        seen = b""
+        for _ in range(typed):  # "unseal passphrase: ", then "Repeat for confirmation: "
+            deadline = time.monotonic() + 30
+            # click writes the prompt, then getpass turns echo off (flushing what was typed) and writes " ": type
+            # only after that space.
+            while not seen.endswith(b": ") and time.monotonic() < deadline:
+                if select.select([terminal], [], [], 0.5)[0]:
+                    seen += os.read(terminal, 1024)
+            assert seen.endswith(b": "), f"no prompt from rehab up: {seen!r}"
+            seen = b""
+            os.write(terminal, passphrase.encode() + b"\n")
+
+        def drain() -> None:  # keep reading the terminal, or rehab up blocks on a full one
+            try:
+                while chunk := os.read(terminal, 4096):
+                    self.output.write(chunk)
+                    self.output.flush()
+            except OSError:
+                pass
+
+        threading.Thread(target=drain, daemon=True).start()
         eventually(self._ready, timeout=timeout, interval=0.3)
 
     def _ready(self) -> bool:
@@ -137,7 +183,7 @@ class System:
 
     def nats_seed(self, user: str = "ops") -> Path:
         """A NATS user's nkey seed file under the system's secrets folder ("ops" may do everything)."""
-        return self.state / "secrets" / f"nats-{user}.nk"
+        return self.state / "secrets" / user / "nats.nk"
 
     def nats_options(self, user: str = "ops") -> dict[str, Any]:
         """What `nats.connect` needs besides the URL to log in to the system's NATS as `user`: the embedded server
@@ -163,6 +209,37 @@ class System:
         """`rehab …` with this system's settings."""
         return subprocess.run([sys.executable, "-m", "ops.cli", *args], env=self.env, capture_output=True,
                               text=True, timeout=timeout, check=False, **kwargs)
+
+
+class _Forked:
+    """A forked `rehab up` seen through the same few methods as a subprocess.Popen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (timeout or 3600)
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("rehab up", timeout or 0)
+            time.sleep(0.05)
+        assert self.returncode is not None
+        return self.returncode
 
 
 def pid_listening_on(port: int) -> int | None:

@@ -191,7 +191,7 @@ def hs256(payload: dict, secret: bytes) -> str:
 def bad_tokens(backends: Backends, sub: str, roles: list[str], partner_id: str | None) -> dict[str, str]:
     """Every way a token can be wrong, each otherwise carrying a role that may use the path."""
     private_key = serialization.load_pem_private_key((backends.secrets_dir / TOKEN_PRIVATE_KEY_FILE).read_bytes(), None)
-    public_pem = (backends.secrets_dir / TOKEN_PUBLIC_KEY_FILE).read_bytes()
+    public_pem = (backends.secrets_dir / "intake" / TOKEN_PUBLIC_KEY_FILE).read_bytes()
     public_raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     good = claims(sub, roles, partner_id)
     valid = jwt.encode(good, private_key, algorithm="EdDSA")

@@ -20,7 +20,7 @@ from services.intake.protection import (
 
 @pytest.fixture
 def vault(secrets_dir) -> CaseVault:
-    return CaseVault(Keyring.from_file(secrets_dir / KEK_FILE), BlindIndex(read_key_file(secrets_dir / BLIND_INDEX_KEY_FILE)))
+    return CaseVault(Keyring.from_file(secrets_dir / "intake" / KEK_FILE), BlindIndex(read_key_file(secrets_dir / "intake" / BLIND_INDEX_KEY_FILE)))
 
 
 def test_a_sealed_field_opens_only_for_its_own_table_column_and_row(vault):
@@ -49,8 +49,8 @@ def test_a_wrapped_data_key_unwraps_after_the_keyring_file_gains_a_key_while_run
     key, wrapped = vault.new_case_key()
     assert vault.keyring.unwrap(wrapped) == key
     # Another process (rehab keys rotate) adds a KEK and re-wraps: this process, started before, still opens both.
-    other_process = Keyring.from_file(secrets_dir / KEK_FILE)
-    new_kid = add_key_to_file(secrets_dir / KEK_FILE)
+    other_process = Keyring.from_file(secrets_dir / "intake" / KEK_FILE)
+    new_kid = add_key_to_file(secrets_dir / "intake" / KEK_FILE)
     rewrapped = other_process.rewrap(wrapped)
     assert rewrapped.kid == new_kid != wrapped.kid
     assert vault.keyring.unwrap(rewrapped) == key

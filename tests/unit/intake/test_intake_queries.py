@@ -28,7 +28,7 @@ def factory(tmp_path):
 
 @pytest.fixture
 def vault(secrets_dir) -> CaseVault:
-    return CaseVault(Keyring.from_file(secrets_dir / KEK_FILE), BlindIndex(read_key_file(secrets_dir / BLIND_INDEX_KEY_FILE)))
+    return CaseVault(Keyring.from_file(secrets_dir / "intake" / KEK_FILE), BlindIndex(read_key_file(secrets_dir / "intake" / BLIND_INDEX_KEY_FILE)))
 
 
 CALLER = domain.Caller(user_id="cw", username="cw", roles=frozenset({"caseworker"}))

@@ -36,7 +36,7 @@ from kit.secrets import KEK_FILE, ensure_secrets
 @pytest.fixture
 def kek_path(tmp_path: Path) -> Path:
     ensure_secrets(tmp_path / "secrets")
-    return tmp_path / "secrets" / KEK_FILE
+    return tmp_path / "secrets" / "intake" / KEK_FILE
 
 
 def test_the_keyring_follows_its_file_without_a_restart(kek_path: Path) -> None:

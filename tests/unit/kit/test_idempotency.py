@@ -244,7 +244,7 @@ async def test_a_rotation_while_running_seals_new_answers_under_the_new_kek_and_
     from kit.secrets import KEK_FILE, ensure_secrets
 
     ensure_secrets(tmp_path / "secrets")
-    kek_file = tmp_path / "secrets" / KEK_FILE
+    kek_file = tmp_path / "secrets" / "intake" / KEK_FILE
     ring = Keyring.from_file(kek_file)
     app = app_for(Idempotency(tables, lambda: ring.derived_keys("idempotency"),
                               fingerprint_keys=lambda: ring.derived_keys("idempotency-fingerprint")), factory)

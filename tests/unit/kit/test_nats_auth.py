@@ -101,7 +101,7 @@ def test_a_service_uses_the_seed_it_is_given_else_its_own_when_there_is_one(tmp_
     secrets_dir = tmp_path / "secrets"
     assert OneServiceSettings(secrets_dir=secrets_dir).nats_seed_path is None  # none yet: only what the URL says
     ensure_secrets(secrets_dir)
-    assert OneServiceSettings(secrets_dir=secrets_dir).nats_seed_path == secrets_dir / "nats-referrals.nk"
+    assert OneServiceSettings(secrets_dir=secrets_dir).nats_seed_path == secrets_dir / "referrals" / "nats.nk"
     given = tmp_path / "elsewhere.nk"
     assert OneServiceSettings(secrets_dir=secrets_dir, nats_nkey_seed_file=given).nats_seed_path == given
 
@@ -112,7 +112,7 @@ def test_the_gateway_too_uses_the_seed_it_is_given_else_its_own(tmp_path: Path) 
     secrets_dir = tmp_path / "secrets"
     assert GatewaySettings(secrets_dir=secrets_dir).nats_seed_path is None
     ensure_secrets(secrets_dir)
-    assert GatewaySettings(secrets_dir=secrets_dir).nats_seed_path == secrets_dir / "nats-gateway.nk"
+    assert GatewaySettings(secrets_dir=secrets_dir).nats_seed_path == secrets_dir / "gateway" / "nats.nk"
     given = tmp_path / "elsewhere.nk"
     assert GatewaySettings(secrets_dir=secrets_dir, nats_nkey_seed_file=given).nats_seed_path == given
 

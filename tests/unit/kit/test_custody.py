@@ -1,0 +1,139 @@
+"""kit.custody: a process's keys behind one object, kept in files or sealed under a passphrase; sealing forgets them
+at once and unsealing brings them back without a restart (SPEC §8)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from kit import errors
+from kit.crypto import BlindIndex, WrappedKey
+from kit.custody import Custody, PassphraseSource, file_loader, open_custody, sealed_loader
+from kit.keyfiles import SEALED_KEYS_FILE, WrongPassphrase, read_sealed_file
+from kit.secrets import SERVICE_SECRETS, ensure_secrets
+from kit.settings import ServiceSettings
+
+PASSPHRASE = "a long unseal passphrase"
+
+
+class IntakeKeys(ServiceSettings):
+    process_name = "intake"
+
+
+def sealed_custody(root: Path, source: PassphraseSource) -> Custody:
+    return Custody("sealed", sealed_loader(root / "intake", source, kek=True, secret_names=SERVICE_SECRETS),
+                   process="intake")
+
+
+def test_keys_sealed_open_only_with_the_passphrase_and_hold_nothing_in_clear(tmp_path: Path) -> None:
+    created = ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE)
+    assert "intake/keys.sealed" in created and "gateway/keys.sealed" in created
+    assert not any(name.endswith(("kek.json", "blind_index.key", "audit.key")) for name in created)
+    bundle, _ = read_sealed_file(tmp_path / "intake" / SEALED_KEYS_FILE, passphrase=PASSPHRASE)
+    kek = base64.b64decode(bundle["kek"]["keys"]["k1"])
+    assert kek not in (tmp_path / "intake" / SEALED_KEYS_FILE).read_bytes()
+    with pytest.raises(WrongPassphrase):
+        read_sealed_file(tmp_path / "intake" / SEALED_KEYS_FILE, passphrase="not it")
+    gateway, _ = read_sealed_file(tmp_path / "gateway" / SEALED_KEYS_FILE, passphrase=PASSPHRASE)
+    assert "kek" not in gateway and set(gateway["secrets"]) == {"audit"}  # the gateway keeps no KEK
+
+
+def test_sealing_forgets_every_key_and_unsealing_brings_the_same_ones_back(tmp_path: Path) -> None:
+    ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE)
+    source = PassphraseSource()
+    keys = sealed_custody(tmp_path, source)
+    assert keys.sealed and not keys.try_unseal()  # no passphrase handed over yet
+    with pytest.raises(errors.Sealed):
+        keys.new_wrapped_data_key()
+
+    source.offer(PASSPHRASE)
+    keys.unseal()
+    data_key, wrapped = keys.new_wrapped_data_key()
+    index = BlindIndex(keys.secret_source("blind_index"))
+    term = index.term("name", "марыя")
+
+    keys.seal()
+    for needs_a_key in (lambda: keys.unwrap(wrapped), lambda: keys.secret("audit"), lambda: index.term("name", "x"),
+                        lambda: keys.derived_keys("idempotency")):
+        with pytest.raises(errors.Sealed):
+            needs_a_key()
+    with pytest.raises(errors.Sealed):
+        keys.unseal()  # the passphrase was taken once: a seal is not undone by what was handed over before
+
+    source.offer("the wrong one")
+    assert not keys.try_unseal()
+    source.offer(PASSPHRASE)
+    keys.unseal()
+    assert keys.unwrap(wrapped) == data_key and index.term("name", "марыя") == term
+
+
+def test_a_kek_added_by_rotation_reaches_a_running_process_without_its_passphrase(tmp_path: Path) -> None:
+    ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE)
+    running, operator = PassphraseSource(), PassphraseSource()
+    running.offer(PASSPHRASE)
+    operator.offer(PASSPHRASE)
+    service, rotating = sealed_custody(tmp_path, running), sealed_custody(tmp_path, operator)
+    service.unseal()
+    rotating.unseal()
+    _, old = service.new_wrapped_data_key()
+
+    time.sleep(0.01)  # a new mtime for the file's stamp
+    new_kid = rotating.add_kek()
+    assert service.active == new_kid and service.wrap(os.urandom(32)).kid == new_kid
+    assert service.unwrap(old)  # the old KEK still opens what it wrapped
+    rotating.remove_kek("k1")
+    with pytest.raises(Exception, match="k1"):
+        service.unwrap(WrappedKey("k1", old.blob))
+
+
+def test_the_passphrase_pipe_unseals_at_once_and_again_after_a_seal(tmp_path: Path) -> None:
+    ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE)
+    reading, writing = os.pipe()
+    os.write(writing, (PASSPHRASE + "\n").encode())  # what `rehab up` writes before the process starts
+    source = PassphraseSource(fd=reading)
+    keys = sealed_custody(tmp_path, source)
+    source.follow_pipe(keys.try_unseal)
+    assert not keys.sealed  # before it answers anything
+
+    keys.seal()
+    os.write(writing, (PASSPHRASE + "\n").encode())  # `rehab unseal`, through the supervisor
+    deadline = time.monotonic() + 10
+    while keys.sealed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not keys.sealed
+    os.close(writing)
+
+
+def test_file_custody_says_which_keyring_is_missing(tmp_path: Path) -> None:
+    keys = Custody("file", file_loader(tmp_path / "intake" / "kek.json", {}), process="intake")
+    with pytest.raises(errors.KeysUnavailable, match="no keyring yet at"):
+        keys.unseal()
+    settings = IntakeKeys(secrets_dir=tmp_path)
+    ensure_secrets(tmp_path)
+    opened = open_custody(settings)
+    opened.unseal()
+    assert opened.kind == "file" and opened.kids == ["k1"]
+
+
+def test_an_earlier_flat_secrets_folder_is_moved_into_one_folder_per_process(tmp_path: Path) -> None:
+    flat = tmp_path / "secrets"
+    flat.mkdir()
+    old_kek = {"active": "k1", "keys": {"k1": base64.b64encode(os.urandom(32)).decode()}}
+    (flat / "kek.json").write_text(json.dumps(old_kek))
+    (flat / "blind_index.key").write_bytes(base64.b64encode(os.urandom(32)))
+    (flat / "audit.key").write_bytes(base64.b64encode(os.urandom(32)))
+    (flat / "nats-intake.nk").write_bytes(b"SUAseed")
+
+    moved = ensure_secrets(flat)
+    assert {"intake/kek.json", "referrals/kek.json", "funds/kek.json", "intake/nats.nk"} <= set(moved)
+    assert not (flat / "kek.json").exists() and not (flat / "nats-intake.nk").exists()
+    assert not (flat / "gateway" / "kek.json").exists()  # the gateway never holds a KEK
+    for process in ("intake", "referrals", "funds"):  # what the old KEK wrapped still opens in every service
+        assert json.loads((flat / process / "kek.json").read_text()) == old_kek
+        assert (flat / process / "kek.json").stat().st_mode & 0o777 == 0o600
+    assert (flat / "intake" / "nats.nk").read_bytes() == b"SUAseed"
