@@ -1,0 +1,26 @@
+# The bao agent beside funds: logs in as the Kubernetes role rehab-funds and keeps a fresh OpenBao token in the
+# memory volume the service reads. It caches nothing and proxies nothing: the service talks to OpenBao itself.
+pid_file = "/tmp/bao-agent.pid"
+exit_after_auth = false
+
+vault {
+  address = "https://openbao.openbao.svc:8200"
+  ca_cert = "/etc/rehab/openbao-ca/ca.crt"
+}
+
+auto_auth {
+  method "kubernetes" {
+    mount_path = "auth/kubernetes"
+    config = {
+      role       = "rehab-funds"
+      token_path = "/var/run/secrets/openbao/serviceaccount/token"
+    }
+  }
+
+  sink "file" {
+    config = {
+      path = "/var/run/openbao/token"
+      mode = 0400
+    }
+  }
+}
