@@ -31,10 +31,13 @@ from gateway.models import (
 )
 from gateway.openapi import docs_page
 from gateway.runtime import GatewayRuntime, RuntimeDep
+from kit import control, logs
 from kit.auth import ENROLMENT_SCOPE, PARTNER_ROLE, Principal
 from kit.pagination import Page
 from kit.problems import Problem, StrictModel
 from kit.service import ReadSession
+
+log = logs.get("gateway.admin")
 
 # --- tokens and the caller ---------------------------------------------------------------------------------------
 
@@ -501,6 +504,7 @@ class GatewayState(BaseModel):
     status: Literal["ready", "not ready"]
     database: str
     migrations: str
+    keys: Literal["sealed", "unsealed"] | None = None
 
 
 class ServiceState(BaseModel):
@@ -508,6 +512,8 @@ class ServiceState(BaseModel):
     database: str | None = None
     migrations: str | None = None
     nats: str | None = None
+    keys: Literal["sealed", "unsealed"] | None = Field(default=None, description="`sealed` after `rehab seal` or "
+                                                      "POST /api/admin/seal, until `rehab unseal`.")
     detail: str | None = None
 
 
@@ -522,6 +528,65 @@ class SystemStatus(BaseModel):
 async def system_status(runtime: RuntimeDep, principal: Annotated[Principal, Depends(_admin_or_auditor)]) -> Any:
     # The gateway's /readyz says only whether the gateway can serve; a service that is down shows here.
     return await runtime.status()
+
+
+# --- seal: every process forgets its keys at once (SPEC §8) ------------------------------------------------------
+#
+# For a raid or a coerced operator. The gateway seals itself, then sends the signed command on NATS to every
+# process (kit.control) and answers who confirmed within 2 seconds. There is deliberately no HTTP unseal: a stolen
+# admin session must be able to close the system, never to open it again; unsealing is `rehab unseal`, on the
+# server, by whoever holds the operator's key.
+
+
+class SealConfirmation(BaseModel):
+    process: str
+    instance: str = Field(description="Which replica: host and process id.")
+    sealed: bool
+
+
+class SealAnswer(BaseModel):
+    processes: list[SealConfirmation] = Field(description="Every process that confirmed within 2 seconds, the "
+                                                          "gateway that answered first.")
+    broadcast: Literal["sent", "not-sent"] = Field(description="`not-sent`: NATS was out of reach (or the gateway "
+                                                               "has no key to sign with): only this gateway sealed; "
+                                                               "run `rehab seal` on the server.")
+
+
+async def seal_all(runtime: GatewayRuntime, principal: Principal) -> SealAnswer:
+    """Seal this gateway, then every process; for the API and the console alike."""
+    custody = runtime.custody
+    assert custody is not None
+    if not custody.sealed:
+        try:  # before the audit key is gone; a seal is never held back by its audit entry
+            await runtime.uow.run(lambda session: runtime.audit.record(
+                session, actor=principal.sub, action="keys.sealed", target_id=None))
+        except Exception as exc:
+            log.warning("seal not audited", error_type=type(exc).__name__)
+    custody.seal()
+    log.warning("keys sealed by an admin: every key forgotten until `rehab unseal`", actor=principal.sub)
+    own = control.instance_name()
+    answers: list[dict[str, Any]] = []
+    seed_file = runtime.settings.nats_seed_path
+    nc = runtime.bus.nc
+    broadcast: Literal["sent", "not-sent"] = "not-sent"
+    if seed_file is not None and nc is not None and nc.is_connected:
+        try:
+            answers = await control.send_command(nc, seed_file.read_bytes(), control.SEAL)
+            broadcast = "sent"
+        except Exception as exc:
+            log.error("seal command not sent on NATS", error_type=type(exc).__name__)
+    if not any(answer["process"] == "gateway" and answer["instance"] == own for answer in answers):
+        answers.insert(0, {"process": "gateway", "instance": own, "sealed": custody.sealed})
+    else:
+        answers.sort(key=lambda answer: (answer["process"] != "gateway" or answer["instance"] != own))
+    return SealAnswer(processes=[SealConfirmation(**answer) for answer in answers], broadcast=broadcast)
+
+
+@admin_router.post("/seal", status_code=202, response_model=SealAnswer,
+                   summary="Seal every key now (a raid): every process forgets its keys within 2 seconds; only "
+                           "`rehab unseal` on the server opens them again")
+async def seal(runtime: RuntimeDep, principal: Admin) -> SealAnswer:
+    return await seal_all(runtime, principal)
 
 
 # --- public documents --------------------------------------------------------------------------------------------

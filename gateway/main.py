@@ -25,7 +25,7 @@ from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
 from gateway.runtime import GatewayRuntime
 from gateway.sessions import RenewalsAtOnce, SessionPolicy
-from kit import checkpoints, custody, db, http, logs, metrics, migrations, openapi, problems, tracing
+from kit import checkpoints, control, custody, db, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier
 from kit.bus import Bus, BusOptions
@@ -47,6 +47,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             runtime.custody.passphrases.follow_pipe(runtime.custody.try_unseal)
         warm_up: asyncio.Task | None = None
         checkpointing: asyncio.Task | None = None
+        commands: asyncio.Task | None = None  # seal
         try:
             await asyncio.to_thread(migrations.upgrade, runtime.engine, MIGRATIONS_DIR)
             await bootstrap_admin(runtime)
@@ -55,6 +56,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await runtime.bus.start()
             # Signs the audit trail's head and publishes it to the stream AUDIT (kit.checkpoints), NATS permitting.
             checkpointing = asyncio.create_task(runtime.checkpoints.run()) if runtime.checkpoints else None
+            # seal: `rehab seal` / `rehab unseal` reach the gateway too, on `rehab.control.>` (kit.control).
+            commands = asyncio.create_task(control.follow_commands(
+                control.listener_for("gateway", runtime.custody, settings), lambda: runtime.bus.nc))
             app.state.runtime = runtime
             app.state.token_verifier = TokenVerifier(runtime.issuer.public_key(), issuer=settings.token_issuer,
                                                      audience=settings.token_audience)
@@ -67,7 +71,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             log.info("gateway started", port=settings.port)
             yield
         finally:
-            for task in (warm_up, checkpointing):
+            for task in (warm_up, checkpointing, commands):
                 if task:
                     task.cancel()
             await runtime.bus.stop()
@@ -132,7 +136,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
 
     bus = Bus(service="gateway", url=settings.nats_url, uow=uow, tables=kit_tables,
               options=BusOptions(stream_replicas=settings.stream_replicas), nkey_seed_file=settings.nats_seed_path)
-    return GatewayRuntime(
+    runtime = GatewayRuntime(
         settings=settings, engine=engine, session_factory=factory, uow=uow,
         audit=AuditTrail(kit_tables, audit_key),
         hasher=Hasher.from_settings(settings), issuer=issuer, jwk=issuer.jwk,
@@ -161,6 +165,9 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         checkpoints=checkpoints.for_process("gateway", settings, table=kit_tables.audit, jetstream=bus.jetstream,
                                             read=uow.read, replicas=settings.stream_replicas),
     )
+    # Sealing forgets the checkpoint signing key with the rest; unsealing gives it back (kit.custody).
+    keys.watch(lambda held: runtime.checkpoints and runtime.checkpoints.use_key(held.signing_key()))
+    return runtime
 
 
 async def bootstrap_admin(runtime: GatewayRuntime) -> None:

@@ -84,7 +84,12 @@ class GatewayRuntime:
             "status": "ready" if migrated else "not ready",
             "database": "ok" if database_ok else "unreachable",
             "migrations": "current" if migrated else "behind",
+            "keys": self.keys_state,  # seal: reported, never a reason to be unready
         }
+
+    @property
+    def keys_state(self) -> str:
+        return "sealed" if self.custody is not None and self.custody.sealed else "unsealed"
 
     async def service_readiness(self) -> dict[str, dict[str, Any]]:
         """Each service's own /readyz, asked side by side with a short timeout: `{"status": "ready" | "not ready" |
@@ -117,7 +122,7 @@ class GatewayRuntime:
 
 
 # What a service's /readyz may add to its state in the status report (short words, never a value of a record).
-_REPORTED = ("database", "migrations", "nats")
+_REPORTED = ("database", "migrations", "nats", "keys")
 
 
 async def get_runtime(request: Request) -> GatewayRuntime:

@@ -20,7 +20,7 @@ from gateway.models import ApiClient, SignInThrottle, User
 from kit.audit import AuditTrail
 from kit.auth import PARTNER_ROLE
 from kit.db import get_or_raise
-from kit.errors import Conflict, Invalid, NotFound, Refused
+from kit.errors import Conflict, Invalid, NotFound, Refused, Sealed
 from kit.pagination import keyset_page
 
 UNKNOWN_ACTOR = "unknown"
@@ -279,8 +279,13 @@ def _throttle_row(session: Session, key: str, everywhere: str, now: datetime,
 
 
 def locked_everywhere(*, session: Session, users: list[User], keys: domain.ThrottleKeys) -> set[str]:
-    """Which of `users` are locked out from every address right now (the admin's list shows them)."""
-    by_key = {keys.everywhere(user.username): user.id for user in users}
+    """Which of `users` are locked out from every address right now (the admin's list shows them). None while the
+    keys are sealed (the throttle's rows are named by a keyed hash): nobody signs in then anyway, and the admin's
+    pages stay readable."""
+    try:
+        by_key = {keys.everywhere(user.username): user.id for user in users}
+    except Sealed:
+        return set()
     now = now_utc()
     rows = session.exec(select(SignInThrottle).where(SignInThrottle.key.in_(by_key))).all()  # type: ignore[attr-defined]
     return {by_key[row.key] for row in rows if domain.seconds_left(row.wait_until, now)}

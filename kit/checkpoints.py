@@ -271,14 +271,20 @@ class Checkpointer:
         self._stream_ready = False
         self.blocked: str | None = None  # why it refuses to sign, when it does
 
+    def use_key(self, private: Ed25519PrivateKey | None) -> None:
+        """The signing key from the process's custody (kit.custody): None once sealed, so nothing is signed; the
+        public half is kept, so /audit/verify still checks what was signed before."""
+        self.private = private
+        if private is not None:
+            self.public = private.public_key()
+
     # The job -------------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """At least every `every_seconds` while the trail grows, at once after `every_entries` new entries, an
         hourly heartbeat otherwise; NATS away: the next round tries again. Never blocks a request."""
         if self.private is None:
-            log.warning("no audit signing key: no audit checkpoints are published")
-            return
+            log.warning("no audit signing key (none, or sealed): no audit checkpoints are published until there is")
         while True:
             try:
                 await self.round()

@@ -40,6 +40,10 @@ from kit.keyfiles import (
 )
 
 CustodyKind = Literal["file", "sealed", "openbao"]
+# In a sealed or transit bundle, the PEM of the audit checkpoints' signing key (kit.checkpoints) and, the gateway's,
+# of the token signing key: kept with the other keys, not in files beside them.
+SIGNING_SECRET = "audit_signing"
+TOKEN_SECRET = "token_signing"
 
 
 # ---- what a process holds while unsealed ----------------------------------------------------------------------------
@@ -51,6 +55,7 @@ class HeldKeys:
 
     keyring: Any | None  # kit.crypto.Keyring or kit.openbao.TransitKeyring
     secrets: dict[str, bytes] = field(default_factory=dict)
+    signing_pem: bytes | None = None  # the audit checkpoints' Ed25519 key (kit.checkpoints), when there is one
 
     def forget(self) -> None:
         forget = getattr(self.keyring, "forget", None)
@@ -58,6 +63,7 @@ class HeldKeys:
             forget()
         self.keyring = None
         self.secrets.clear()
+        self.signing_pem = None
 
 
 class Custody:
@@ -71,6 +77,7 @@ class Custody:
         self._lock = threading.Lock()
         self._held: HeldKeys | None = None
         self.passphrases: PassphraseSource | None = None  # sealed custody: where unseal passphrases come from
+        self._watchers: list[Callable[[Custody], Any]] = []
 
     # ---- sealing -----------------------------------------------------------------------------------------------
 
@@ -84,12 +91,34 @@ class Custody:
             held, self._held = self._held, None
         if held is not None:
             held.forget()
+        self._tell_watchers()
 
     def unseal(self) -> None:
         """Load the keys again from their custody; raises `Sealed` when they cannot be had (no passphrase yet)."""
         with self._lock:
-            if self._held is None:
-                self._held = self._load()
+            if self._held is not None:
+                return
+            self._held = self._load()
+        self._tell_watchers()
+
+    def watch(self, watcher: Callable[[Custody], Any]) -> None:
+        """Call `watcher(custody)` after every seal and unseal, and now: for what keeps a key object of its own
+        (the audit checkpointer's signing key)."""
+        self._watchers.append(watcher)
+        watcher(self)
+
+    def _tell_watchers(self) -> None:
+        for watcher in self._watchers:
+            watcher(self)
+
+    def signing_key(self) -> Any:
+        """The audit checkpoints' Ed25519 private key; None while sealed or when the process has none."""
+        held = self._held
+        if held is None or held.signing_pem is None:
+            return None
+        from cryptography.hazmat.primitives import serialization
+
+        return serialization.load_pem_private_key(held.signing_pem, password=None)
 
     def try_unseal(self) -> bool:
         try:
@@ -173,7 +202,8 @@ class Custody:
 # ---- file custody ---------------------------------------------------------------------------------------------------
 
 
-def file_loader(kek_path: Path | None, secret_paths: dict[str, Path]) -> Callable[[], HeldKeys]:
+def file_loader(kek_path: Path | None, secret_paths: dict[str, Path],
+                signing_path: Path | None = None) -> Callable[[], HeldKeys]:
     def load() -> HeldKeys:
         try:
             ring = Keyring.from_file(kek_path) if kek_path is not None else None
@@ -181,9 +211,13 @@ def file_loader(kek_path: Path | None, secret_paths: dict[str, Path]) -> Callabl
         except FileNotFoundError as missing:
             raise errors.KeysUnavailable(f"no keyring yet at {missing.filename} (run `rehab secrets init` or "
                                          "`rehab up` first)") from None
-        return HeldKeys(ring, secrets)
+        return HeldKeys(ring, secrets, _signing_file(signing_path))
 
     return load
+
+
+def _signing_file(path: Path | None) -> bytes | None:
+    return path.read_bytes() if path is not None and path.is_file() else None
 
 
 def _b64_file(path: Path) -> bytes:
@@ -277,8 +311,8 @@ class PassphraseSource:
         return thread
 
 
-def sealed_loader(folder: Path, source: PassphraseSource, *, kek: bool,
-                  secret_names: dict[str, str]) -> Callable[[], HeldKeys]:
+def sealed_loader(folder: Path, source: PassphraseSource, *, kek: bool, secret_names: dict[str, str],
+                  signing_path: Path | None = None) -> Callable[[], HeldKeys]:
     path = folder / SEALED_KEYS_FILE
 
     def load() -> HeldKeys:
@@ -292,8 +326,9 @@ def sealed_loader(folder: Path, source: PassphraseSource, *, kek: bool,
         except FileNotFoundError:
             raise errors.KeysUnavailable(f"no keyring yet at {path} (run `rehab up` first)") from None
         ring = SealedKeyring(path, unlock) if kek else None
-        secrets = {name: base64.b64decode(bundle["secrets"][name]) for name in secret_names}
-        return HeldKeys(ring, secrets)
+        secrets = {name: base64.b64decode(value) for name, value in bundle["secrets"].items()}
+        signing = secrets.pop(SIGNING_SECRET, None) or _signing_file(signing_path)
+        return HeldKeys(ring, secrets, signing)
 
     return load
 
@@ -336,10 +371,12 @@ def open_custody(settings: Any) -> Custody:
         if "blind_index" in paths:
             paths["blind_index"] = settings.blind_index_key_path
         paths["audit"] = settings.audit_key_path
-        return Custody("file", file_loader(settings.kek_path if kek else None, paths), process=process)
+        return Custody("file", file_loader(settings.kek_path if kek else None, paths, settings.audit_signing_key_path),
+                       process=process)
     if settings.key_custody == "sealed":
         source = PassphraseSource(file=settings.unseal_passphrase_file, fd=settings.unseal_fd)
-        custody = Custody("sealed", sealed_loader(own, source, kek=kek, secret_names=names), process=process)
+        custody = Custody("sealed", sealed_loader(own, source, kek=kek, secret_names=names,
+                                                  signing_path=settings.audit_signing_key_path), process=process)
         custody.passphrases = source
         return custody
     return Custody("openbao", transit_loader(settings, own, kek=kek, secret_names=names), process=process)
@@ -380,6 +417,7 @@ def ensure_transit_document(client: Any, path: Path, secret_names: dict[str, str
 
 
 def transit_loader(settings: Any, folder: Path, *, kek: bool, secret_names: dict[str, str]) -> Callable[[], HeldKeys]:
+    signing_path = settings.audit_signing_key_path
     from kit import openbao
 
     client = transit_client(settings)
@@ -390,7 +428,8 @@ def transit_loader(settings: Any, folder: Path, *, kek: bool, secret_names: dict
         bundle = json.loads(openbao.open_document(client, path.read_text().strip()))
         ring = (openbao.TransitKeyring(client, base64.b64decode(bundle["root"]),
                                        cache_ttl=settings.openbao_cache_seconds) if kek else None)
-        return HeldKeys(ring, {name: base64.b64decode(value) for name, value in bundle["secrets"].items()})
+        secrets = {name: base64.b64decode(value) for name, value in bundle["secrets"].items()}
+        return HeldKeys(ring, secrets, secrets.pop(SIGNING_SECRET, None) or _signing_file(signing_path))
 
     return load
 

@@ -52,6 +52,9 @@ NATS_SEED_FILES = {user: nats_auth.seed_file_name(user) for user in nats_auth.US
 # key. The public half beside it, for whoever verifies offline (`rehab audit verify`).
 AUDIT_SIGNING_KEY_FILES = {process: f"{process}/audit_signing.pem" for process in nats_auth.PROCESSES}
 AUDIT_VERIFYING_KEY_FILES = {process: f"{process}/audit_signing.pub.pem" for process in nats_auth.PROCESSES}
+# In every process's folder: the public keys of who may sign a seal or unseal command (kit.control), user by key.
+CONTROL_SIGNERS_FILE = "control_signers.json"
+CONTROL_SIGNERS = (nats_auth.OPERATOR, "gateway")
 
 
 def secret_names(process: str) -> dict[str, str]:
@@ -103,7 +106,23 @@ def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | 
     for name in NATS_SEED_FILES.values():
         if _write_new(directory / name, nats_auth.new_seed()):
             created.append(name)
+    _write_control_signers(directory)
     return created
+
+
+def _write_control_signers(directory: Path) -> None:
+    """Public keys only, written again at each start: a replaced operator seed is taken up by the next start."""
+    signers = {nats_auth.public_key((directory / NATS_SEED_FILES[user]).read_bytes()): user
+               for user in CONTROL_SIGNERS}
+    content = json.dumps(signers, indent=2).encode()
+    for process in nats_auth.PROCESSES:
+        path = directory / process / CONTROL_SIGNERS_FILE
+        if not path.is_file() or path.read_bytes() != content:
+            tmp = path.with_name(f".{CONTROL_SIGNERS_FILE}.new")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(content)
+            os.replace(tmp, path)
 
 
 def _ensure_keyring(own: Path, process: str, custody: str, passphrase: str | None) -> list[str]:

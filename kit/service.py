@@ -21,7 +21,8 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from kit import asyncapi, checkpoints, custody, db, http, logs, metrics, migrations, openapi, problems, revocation, tracing
+from kit import (asyncapi, checkpoints, control, custody, db, http, logs, metrics, migrations, openapi, problems,
+                 revocation, tracing)
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenVerifier
 from kit.bus import Bus, BusOptions, Subscription
@@ -52,6 +53,8 @@ class Runtime:
     # The audit trail's signed checkpoints on the stream AUDIT (kit.checkpoints): published by a background job,
     # checked by /audit/verify.
     checkpoints: checkpoints.Checkpointer | None = None
+    # seal: the key custody, sealed and unsealed by signed commands on NATS (kit.control, SPEC §8).
+    custody: control.Sealable | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,6 +104,9 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
     runtime.checkpoints = checkpoints.for_process(
         spec.name, settings, table=spec.tables.audit, jetstream=bus.jetstream, read=uow.read,
         replicas=settings.stream_replicas)
+    # The custody is what `rehab seal` seals (kit.control); the checkpoint signing key goes and comes back with it.
+    runtime.custody = keyring
+    keyring.watch(lambda held: runtime.checkpoints and runtime.checkpoints.use_key(held.signing_key()))
     return runtime
 
 
@@ -121,6 +127,13 @@ async def publish_audit_checkpoints(runtime: Runtime) -> None:
     """Sign the audit trail's head and publish it to the stream AUDIT (kit.checkpoints), NATS permitting."""
     if runtime.checkpoints is not None:
         await runtime.checkpoints.run()
+
+
+async def follow_control_commands(runtime: Runtime) -> None:
+    """seal: `rehab seal` / `rehab unseal` reach every replica on `rehab.control.>` (kit.control)."""
+    if runtime.custody is not None:
+        listener = control.listener_for(runtime.name, runtime.custody, runtime.settings)
+        await control.follow_commands(listener, lambda: runtime.bus.nc)
 
 
 async def follow_revocations(runtime: Runtime) -> None:
@@ -149,7 +162,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         if spec.on_start:
             spec.on_start(runtime)
         await runtime.bus.start()
-        jobs = [purge_idempotency_keys, follow_revocations, publish_audit_checkpoints, *spec.background]
+        jobs = [purge_idempotency_keys, follow_revocations, publish_audit_checkpoints, follow_control_commands,  # seal
+                *spec.background]
         tasks = [asyncio.create_task(job(runtime)) for job in jobs]
         settings.warn_of_key_custody(log)
         log.info("service started", port=settings.port)
@@ -182,6 +196,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             "database": "ok" if database_ok else "unreachable",
             "migrations": "current" if migrated else "behind",
             "nats": runtime.bus.state(),
+            # seal: sealed keys do not make a process unready (Kubernetes would restart it); they are reported.
+            "keys": "sealed" if runtime.custody is not None and runtime.custody.sealed else "unsealed",
         }
 
     app.include_router(http.health_router(readiness))

@@ -69,6 +69,9 @@ class ProcessSettings(BaseSettings):
     audit_checkpoint_seconds: float = Field(60.0, gt=0, le=60)
     audit_checkpoint_entries: int = Field(100, ge=1, le=100)
     audit_checkpoint_heartbeat_seconds: float = Field(3600.0, gt=0)
+    # Who may seal and unseal the keys (kit.control, SPEC §8): the public keys (`U…`, comma-separated) of the
+    # operator's and the gateway's NATS users. Unset: derived from their seed files in the secrets folder.
+    control_signers: str = ""
 
     def warn_of_key_custody(self, log: Any) -> None:
         """Every process says at start how its keys are kept, when that is fit for development only (SPEC §8)."""

@@ -99,7 +99,7 @@ def up() -> None:
 SUPERVISOR_SOCKET = "supervisor.sock"  # `rehab unseal` hands a passphrase to the running `rehab up` here
 
 
-def _unseal_passphrase_for_up(settings: SupervisorSettings, state_dir: Path) -> str | None:
+def _unseal_passphrase_for_up(settings: SupervisorSettings, state_dir: Path, *, making: bool = True) -> str | None:
     """Under sealed key custody: the passphrase from UNSEAL_PASSPHRASE_FILE or typed on the terminal (twice when
     the keys are made now), checked against the keys before anything starts. None under other custodies."""
     if settings.key_custody != "sealed":
@@ -114,7 +114,8 @@ def _unseal_passphrase_for_up(settings: SupervisorSettings, state_dir: Path) -> 
             typer.echo(f"error: UNSEAL_PASSPHRASE_FILE: {error.strerror}", err=True)
             raise typer.Exit(2) from None
     elif sys.stdin.isatty():
-        passphrase = typer.prompt("unseal passphrase", hide_input=True, confirmation_prompt=not existing.exists())
+        passphrase = typer.prompt("unseal passphrase", hide_input=True,
+                                  confirmation_prompt=making and not existing.exists())
     else:
         typer.echo("error: key custody is `sealed`: type the unseal passphrase on a terminal, or name a file "
                    "holding it in UNSEAL_PASSPHRASE_FILE", err=True)
@@ -379,6 +380,84 @@ def keys_retire(
             failures += done.returncode != 0
     if failures:
         raise typer.Exit(1)
+
+
+# ---- seal and unseal (SPEC §8): a signed command on NATS that every process of the system obeys (kit.control) ----
+
+NatsUrlOption = Annotated[str | None, typer.Option(
+    "--nats-url", help="The system's NATS (default: REHAB_NATS_URL, else the one `rehab up` runs)")]
+SeedOption = Annotated[Path | None, typer.Option(
+    "--nkey-seed", help="The operator's nkey seed that signs the command (default: nats-ops.nk in the secrets folder)")]
+
+
+@app.command()
+def seal(nats_url: NatsUrlOption = None, nkey_seed: SeedOption = None) -> None:
+    """For a raid or a coerced operator: every process forgets every key within 2 seconds, at once, without asking.
+    Whatever needs a key then answers 503 (sealed) until `rehab unseal`; nothing restarts."""
+    raise typer.Exit(_control("seal", nats_url, nkey_seed))
+
+
+@app.command()
+def unseal(nats_url: NatsUrlOption = None, nkey_seed: SeedOption = None) -> None:
+    """Every process loads its keys again, without a restart; a process that cannot stays sealed and says so.
+
+    Under sealed custody it first asks for the unseal passphrase (or reads UNSEAL_PASSPHRASE_FILE), checks that it
+    opens the keys, and hands it to the processes `rehab up` runs, through the supervisor's socket."""
+    settings = _settings()
+    if settings.key_custody == "sealed":
+        _hand_passphrase_to_supervisor(settings)
+    raise typer.Exit(_control("unseal", nats_url, nkey_seed))
+
+
+def _hand_passphrase_to_supervisor(settings: SupervisorSettings) -> None:
+    import socket
+    import time
+
+    state_dir = _state_dir(settings)
+    passphrase = _unseal_passphrase_for_up(settings, state_dir, making=False)
+    assert passphrase is not None
+    path = state_dir / SUPERVISOR_SOCKET
+    if not path.exists():
+        typer.echo("no `rehab up` runs here (no supervisor socket): each process reads UNSEAL_PASSPHRASE_FILE itself")
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as channel:
+        channel.settimeout(5)
+        channel.connect(str(path))
+        channel.sendall(f"unseal\n{passphrase}\n".encode())
+        answer = channel.makefile().readline().strip()
+    typer.echo(f"supervisor: {answer}")
+    time.sleep(1.5)  # each process opens its keys (Argon2id) before the command below asks which are unsealed
+
+
+def _control(action: str, nats_url: str | None, nkey_seed: Path | None) -> int:
+    """Send the signed command and print every process that confirmed within 2 seconds; exit 1 when none did, or
+    (unseal) when one is still sealed."""
+    from kit import control  # here, not at the top: `rehab up` stays a small process
+
+    settings = _settings()
+    seed = nkey_seed or secrets_folder(settings, _state_dir(settings)) / nats_auth.seed_file_name(nats_auth.OPERATOR)
+    if not seed.is_file():
+        typer.echo(f"error: no operator nkey seed at {seed}: the command must be signed (--nkey-seed)", err=True)
+        return 2
+    url = nats_url or (settings.nats_url if settings.external_nats else settings.embedded_nats_url)
+    try:
+        answers = asyncio.run(control.publish_command(url, seed, action))
+    except Exception as error:
+        typer.echo(f"error: NATS did not take the {action} command ({type(error).__name__}): is the system running?",
+                   err=True)
+        return 1
+    for answer in answers:
+        state = "sealed" if answer["sealed"] else "unsealed"
+        typer.echo(f"{answer['process']:<10} {answer['instance']:<32} {state}")
+    if not answers:
+        typer.echo(f"no process confirmed the {action} within {control.REPLY_WINDOW:g} s", err=True)
+        return 1
+    still_sealed = [answer for answer in answers if answer["sealed"]]
+    if action == "unseal" and still_sealed:
+        typer.echo(f"{len(still_sealed)} process(es) could not load their keys and are still sealed", err=True)
+        return 1
+    typer.echo(f"{len(answers)} process(es) confirmed: {'sealed' if action == 'seal' else 'unsealed'}")
+    return 0
 
 
 @contextmanager

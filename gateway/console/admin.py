@@ -308,3 +308,23 @@ async def decide(approval_id: str, decision: str, v: AdminVisit) -> Response:
     if answer.ok:
         return after(APPROVALS_PAGE, "approved" if decision == "approve" else "rejected")
     return page(v, "admin_approvals.html", await staff(v), status=answer.status, problem=refusal(v, answer))
+
+
+# --- seal: every key of every process forgotten at once (SPEC §8) -----------------------------------------------------
+#
+# A button on every admin page leads to a confirmation page; its form (POST, CSRF) seals, and the answer lists the
+# processes that confirmed. The page needs no key, so it shows while sealed. There is no unseal here on purpose (see
+# api.seal_all): that is `rehab unseal` on the server.
+
+SEAL_PAGE = "/console/admin/seal"
+
+
+@router.get(SEAL_PAGE, response_class=HTMLResponse)
+async def seal_confirmation(v: AdminVisit) -> Response:
+    return render(v.request, "admin_seal.html", visit_=v)
+
+
+@router.post(SEAL_PAGE, response_class=HTMLResponse)
+async def seal_everything(v: AdminVisit) -> Response:
+    answer = await api.seal_all(v.request.app.state.runtime, v.principal)
+    return render(v.request, "admin_seal.html", visit_=v, sealed_answer=answer)

@@ -452,6 +452,64 @@ _ADMIN_MESSAGES: dict[str, dict[str, str]] = {
 for _language, _words in _ADMIN_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
+# Sealing the keys (SPEC §8, gateway/console/admin.py): the admin's button, its confirmation, and the banner every
+# console page shows an admin while the keys are sealed.
+_SEAL_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "seal_button": "Seal all keys now",
+        "seal_title": "Seal all keys now?",
+        "seal_explained": "For a raid or when someone is forced to open the system. Within two seconds every part of "
+        "the system forgets every key: nobody can open a case, a referral or a payment, and nobody can sign in, "
+        "until an operator unseals the keys on the server (`rehab unseal`). Nothing is deleted. There is no button to "
+        "undo this: a stolen admin session must not be able to open the system again.",
+        "seal_confirm": "Yes, seal all keys now",
+        "seal_done": "The keys are sealed. These parts of the system confirmed:",
+        "seal_process": "Part", "seal_instance": "Where", "seal_state": "Keys",
+        "seal_state_sealed": "sealed", "seal_state_unsealed": "NOT sealed",
+        "seal_not_sent": "The command did not reach the other parts of the system (NATS out of reach): only this "
+        "gateway is sealed. Run `rehab seal` on the server now.",
+        "sealed_banner_title": "The keys are sealed",
+        "sealed_banner_text": "Nothing that needs a key works: cases, referrals and payments cannot be opened, and "
+        "nobody can sign in. An operator unseals the keys on the server with `rehab unseal`.",
+    },
+    "ru": {
+        "seal_button": "Запечатать все ключи сейчас",
+        "seal_title": "Запечатать все ключи сейчас?",
+        "seal_explained": "На случай обыска или когда кого-то принуждают открыть систему. В течение двух секунд "
+        "каждая часть системы забывает все ключи: никто не сможет открыть дело, направление или выплату и никто не "
+        "сможет войти, пока оператор не распечатает ключи на сервере (`rehab unseal`). Ничего не удаляется. Кнопки "
+        "отмены нет: украденная сессия администратора не должна открывать систему снова.",
+        "seal_confirm": "Да, запечатать все ключи сейчас",
+        "seal_done": "Ключи запечатаны. Подтвердили эти части системы:",
+        "seal_process": "Часть", "seal_instance": "Где", "seal_state": "Ключи",
+        "seal_state_sealed": "запечатаны", "seal_state_unsealed": "НЕ запечатаны",
+        "seal_not_sent": "Команда не дошла до других частей системы (NATS недоступен): запечатан только этот шлюз. "
+        "Немедленно выполните `rehab seal` на сервере.",
+        "sealed_banner_title": "Ключи запечатаны",
+        "sealed_banner_text": "Ничто, для чего нужен ключ, не работает: дела, направления и выплаты не открываются, "
+        "и никто не может войти. Оператор распечатывает ключи на сервере командой `rehab unseal`.",
+    },
+    "be": {
+        "seal_button": "Запячатаць усе ключы зараз",
+        "seal_title": "Запячатаць усе ключы зараз?",
+        "seal_explained": "На выпадак ператрусу або калі кагосьці прымушаюць адкрыць сістэму. На працягу дзвюх "
+        "секунд кожная частка сістэмы забывае ўсе ключы: ніхто не зможа адкрыць справу, накіраванне або выплату і "
+        "ніхто не зможа ўвайсці, пакуль аператар не распячатае ключы на серверы (`rehab unseal`). Нічога не "
+        "выдаляецца. Кнопкі адмены няма: скрадзеная сесія адміністратара не павінна адкрываць сістэму зноў.",
+        "seal_confirm": "Так, запячатаць усе ключы зараз",
+        "seal_done": "Ключы запячатаныя. Пацвердзілі гэтыя часткі сістэмы:",
+        "seal_process": "Частка", "seal_instance": "Дзе", "seal_state": "Ключы",
+        "seal_state_sealed": "запячатаныя", "seal_state_unsealed": "НЕ запячатаныя",
+        "seal_not_sent": "Каманда не дайшла да іншых частак сістэмы (NATS недаступны): запячатаны толькі гэты шлюз. "
+        "Неадкладна выканайце `rehab seal` на серверы.",
+        "sealed_banner_title": "Ключы запячатаныя",
+        "sealed_banner_text": "Нічога, для чаго патрэбны ключ, не працуе: справы, накіраванні і выплаты не "
+        "адкрываюцца, і ніхто не можа ўвайсці. Аператар распячатвае ключы на серверы камандай `rehab unseal`.",
+    },
+}
+for _language, _words in _SEAL_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
 # The words of "My cases", the supervisor's caseload and break-glass (need-to-know, SPEC §4), in a block of their own
 # merged into MESSAGES. `{…}` fields are filled by the page (str.format).
 _CASELOAD_MESSAGES: dict[str, dict[str, str]] = {

@@ -223,8 +223,14 @@ def render(request: Request, name: str, *, visit_: Visit | None = None, status: 
         t=i18n.translator(language), lang=language, languages=i18n.LANGUAGE_NAMES, visit=visit_,
         csrf=visit_.csrf if visit_ else "", here=_here(request),
         money=lambda amount, currency: i18n.format_money(amount, currency, language),
-        when=lambda value: i18n.format_date(value, language), **values)
+        when=lambda value: i18n.format_date(value, language), keys_sealed=keys_sealed(request), **values)
     return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
+
+
+def keys_sealed(request: Request) -> bool:
+    """Whether this gateway's keys are sealed (SPEC §8): every page tells an admin so."""
+    custody = getattr(getattr(request.app.state, "runtime", None), "custody", None)
+    return bool(custody is not None and custody.sealed)
 
 
 # The pages a link or a redirect may lead back to: paths made of fixed words and case ids, never a query string.
@@ -232,7 +238,7 @@ def render(request: Request, name: str, *, visit_: Visit | None = None, status: 
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass)?)?"
                          r"|/console/(grants|disbursements|mfa|caseload)"
-                         rf"|/console/admin/(users(/new|/{_ID})?|approvals)")  # the admin's pages (console/admin.py)
+                         rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal)")  # the admin's pages (console/admin.py)
 
 
 def known_page(value: str | None) -> str:

@@ -27,6 +27,7 @@ from urllib.parse import unquote, unquote_plus, urljoin, urlsplit
 import httpx
 import pytest
 
+from kit import control, nats_auth
 from tests.console.world import add_grant, add_partner, request_aid
 from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door, open_gateway
 
@@ -38,7 +39,7 @@ SEARCHED = f"{NEEDLE}seek"  # what the search box gets: a word of the names of m
 BORN = "1980-05-06"  # a date field cannot hold a needle (the browser sends only a date)
 PAGE_SIZE = 50  # the console's page of cases: one more case than this, so that a search has a next page
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-ENDINGS = ("/close", "/erase", "/reject", "/sign-out")  # forms that end what the rest of the walk needs, last
+ENDINGS = ("/close", "/erase", "/reject", "/seal", "/sign-out")  # forms that end what the rest of the walk needs, last
 MAX_REQUESTS = 800  # a bound on the walk, far above what it needs
 # Where a service takes only a code, the "valid" filling types the code a person would; the other filling a needle.
 VALID_CODES = {"phone": "+375 29 743 19 58", "packet_language": "be", "language": "be"}
@@ -218,6 +219,12 @@ class Walk:
         self._queue: list[tuple[str, object]] = []
         self._endings: list[Form] = []
 
+    async def unseal(self) -> None:
+        settings = self.door.settings
+        seed = settings.secrets_path / nats_auth.seed_file_name(nats_auth.OPERATOR)
+        await control.publish_command(settings.nats_url, seed, "unseal", wait=1.0)
+        assert not self.door.runtime.custody.sealed
+
     def forget_the_way(self) -> None:
         """Drop the links and forms met so far (the URLs met stay kept)."""
         self._queue.clear()
@@ -272,7 +279,8 @@ class Walk:
                 if urlsplit(urljoin(item.page, item.action)).path.endswith(ENDINGS):
                     if self.form_key(item) not in {self.form_key(f) for f in self._endings} | self.submitted:
                         self._endings.append(item)
-                        self._endings.sort(key=lambda f: f.action.endswith("/sign-out"))  # signing out last
+                        # Sealing the keys (the admin's) next to last, signing out last.
+                        self._endings.sort(key=lambda f: (f.action.endswith("/sign-out"), f.action.endswith("/seal")))
                 else:
                     await self.submit_every_way(item)
 
@@ -297,6 +305,8 @@ class Walk:
                 continue  # nothing in it needs a code: the first filling was the whole story
             self.submitted.add(key)
             await self.open(form.method, urljoin(form.page, form.action), data)
+            if urlsplit(urljoin(form.page, form.action)).path.endswith("/seal"):
+                await self.unseal()  # as `rehab unseal` does, so that signing out and in again still work
             if urlsplit(urljoin(form.page, form.action)).path.endswith(ENDINGS):
                 return  # once is all there is of closing, erasing, rejecting or signing out
 

@@ -60,6 +60,10 @@ PUBLIC = {"/auth/token", "/auth/revoke", "/.well-known/jwks.json", "/healthz", "
 # Walked last: it ends the walker's own session, and every later request of that role would be refused.
 ENDS_THE_SESSION = ("POST", "/auth/sessions/revoke-all")
 
+# Not walked: an admin's seal would seal the system under the walk, and every later answer that needs a key would be
+# a 503. Who may seal is checked by tests/integration/gateway/test_seal_every_process.py against this same table.
+NOT_WALKED = {("POST", "/api/admin/seal")}
+
 Operation = tuple[str, str, dict]
 
 
@@ -72,7 +76,8 @@ def allowed_roles(method: str, path: str) -> frozenset[str] | None:
 
 def operations(document: dict) -> list[Operation]:
     found = [(method.upper(), path, operation) for path, item in document["paths"].items()
-             for method, operation in item.items() if method in ("get", "post", "put", "patch", "delete")]
+             for method, operation in item.items() if method in ("get", "post", "put", "patch", "delete")
+             and (method.upper(), path) not in NOT_WALKED]
     return sorted(found, key=lambda op: (op[0], op[1]) == ENDS_THE_SESSION)
 
 

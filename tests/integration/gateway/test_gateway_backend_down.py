@@ -53,7 +53,7 @@ async def test_a_stopped_service_makes_only_its_own_routes_unavailable(tmp_path,
             # The gateway itself is ready: it keeps its place behind the load balancer.
             ready = await door.client.get("/readyz")
             assert ready.status_code == 200
-            assert ready.json() == {"status": "ready", "database": "ok", "migrations": "current"}
+            assert ready.json() == {"status": "ready", "database": "ok", "migrations": "current", "keys": "unsealed"}
 
             # The down services' routes: a fast 503 problem with Retry-After.
             assert_unavailable(*await timed(door.client.get("/api/funds/grants", headers=finance)))
@@ -76,7 +76,8 @@ async def test_a_stopped_service_makes_only_its_own_routes_unavailable(tmp_path,
                 assert report["services"]["funds"]["status"] == "unreachable"
                 assert report["services"]["referrals"]["status"] == "unreachable"
                 assert report["services"]["intake"] == {"status": "ready", "database": "ok",
-                                                        "migrations": "current", "nats": "connected"}
+                                                        "migrations": "current", "nats": "connected",
+                                                        "keys": "unsealed"}
                 assert report["key_custody"] == "file"
             assert (await door.client.get("/api/admin/status", headers=caseworker)).status_code == 403
             assert (await door.client.get("/api/admin/status", headers=finance)).status_code == 403

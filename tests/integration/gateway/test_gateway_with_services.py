@@ -146,7 +146,7 @@ async def test_readiness_is_the_gateways_own_and_the_status_asks_every_service(d
     ready = await door.client.get("/readyz")
 
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "database": "ok", "migrations": "current"}
+    assert ready.json() == {"status": "ready", "database": "ok", "migrations": "current", "keys": "unsealed"}
     assert (await door.client.get("/healthz")).json() == {"status": "ok"}
     status = (await door.client.get("/api/admin/status", headers=await door.admin())).json()
     for service in backends.urls:

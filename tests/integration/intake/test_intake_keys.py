@@ -51,8 +51,8 @@ async def test_rotation_rewraps_every_data_key_while_intake_serves(intake: Intak
     old_kid = Keyring.from_file(intake.settings.kek_path).active
     assert set(_kids(intake).values()) == {old_kid}
 
-    new_kid = add_key_to_file(intake.settings.kek_path)  # what `rehab keys rotate` does first, once for all
-    rotated = _manage_process(intake, "keys", "rotate", "--batch-size", "2")
+    new_kid = add_key_to_file(intake.settings.kek_path)  # what `keys rotate` does first (here by hand: the re-wrap alone is under test)
+    rotated = _manage_process(intake, "keys", "rotate", "--rewrap-only", "--batch-size", "2")
     assert rotated.returncode == 0, rotated.stderr
     assert new_kid != old_kid
     assert f"active key-encryption key: {new_kid}; data keys re-wrapped: 5" in rotated.stdout
@@ -69,10 +69,10 @@ async def test_rotation_rewraps_every_data_key_while_intake_serves(intake: Intak
     assert status.exit_code == 0, status.output
     assert f"{new_kid}: 6 data keys (active)" in status.stdout and f"{old_kid}: 0 data keys" in status.stdout
 
-    nothing_left = _manage(intake, "keys", "rotate")
+    nothing_left = _manage(intake, "keys", "rotate", "--rewrap-only")
     assert nothing_left.exit_code == 0 and "data keys re-wrapped: 0" in nothing_left.stdout
     add_key_to_file(intake.settings.kek_path)
-    again = _manage(intake, "keys", "rotate")
+    again = _manage(intake, "keys", "rotate", "--rewrap-only")
     assert again.exit_code == 0 and "data keys re-wrapped: 6" in again.stdout
     assert (await intake.read(later["id"])).json()["full_name"] == "Аляксей Пятровіч"
 
@@ -84,7 +84,7 @@ async def test_rotation_reports_a_data_key_it_cannot_unwrap_and_leaves_it(intake
     with intake.engine.begin() as conn:
         conn.execute(table.update().where(table.c.case_id == broken["id"]).values(wrapped=b"\x00" * 60))
     add_key_to_file(intake.settings.kek_path)
-    rotated = _manage(intake, "keys", "rotate")
+    rotated = _manage(intake, "keys", "rotate", "--rewrap-only")
     assert rotated.exit_code == 1
     assert broken["id"] in rotated.stderr and "re-wrapped: 1" in rotated.stdout
     kids = _kids(intake)

@@ -1,0 +1,314 @@
+"""Seal and unseal (SPEC §8): a signed command on core NATS that makes every process forget its keys, or load them again.
+
+`rehab seal` (ops/cli.py) and `POST /api/admin/seal` (the gateway) publish a small signed command on
+`rehab.control.seal` (`rehab.control.unseal` to undo it); every process — each service and the gateway, every replica
+of each — holds a subscription to `rehab.control.>` (`follow_commands`, started in kit/service.py and
+gateway/main.py), checks the command and calls its key custody (`runtime.custody`, a `Sealable`). Whatever then needs
+a key answers 503 problem `/sealed` (kit.errors.Sealed); routes that need none (/healthz, /readyz) keep answering.
+
+Why NATS and not the supervisor's channel to its children: NATS reaches every replica on every machine — under
+Kubernetes too, where no supervisor exists — and the gateway's admin route can send it like any operator tool.
+Core NATS, not JetStream: every replica must receive the command (a JetStream durable hands each message to one
+member of a consumer group), and a seal must never be stored and replayed to a process that starts later.
+
+What a receiver accepts:
+  - signed (Ed25519, the sender's NATS nkey) by one of the allowed signers: the `ops` (operator) and `gateway`
+    NATS users' public keys (`REHAB_CONTROL_SIGNERS`, or derived from their seed files in the secrets folder);
+  - fresh: issued at most `FRESH_FOR` ago, and not more than `SKEW` ahead of this machine's clock;
+  - each nonce once: a command seen again (a replay, or the same message by two routes) is ignored;
+  - its signed `action` must be the subject's, so a signed seal can not be re-sent as an unseal.
+Anything else is ignored and logged as one line with the reason (never the message). A process answers a command
+it applied on the message's reply subject with `{"process", "instance", "sealed"}`; the sender collects the
+answers for `REPLY_WINDOW` seconds and shows who confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import nkeys
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from kit import logs, nats_auth
+from kit import secrets as secret_files
+from kit.errors import Sealed
+
+log = logs.get("control")
+
+SUBJECTS = "rehab.control.>"
+SEAL, UNSEAL = "seal", "unseal"
+ACTIONS = (SEAL, UNSEAL)
+# Who may seal and unseal: the operator's tools and the gateway (its admin route). Never a service.
+SIGNERS = (nats_auth.OPERATOR, "gateway")
+SIGNERS_FILE = secret_files.CONTROL_SIGNERS_FILE
+FRESH_FOR = timedelta(seconds=30)
+SKEW = timedelta(seconds=10)  # clocks of different machines disagree a little
+REPLY_WINDOW = 2.0  # seconds: SPEC §8, every process forgets its keys within 2 seconds
+
+
+def subject(action: str) -> str:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown control action {action!r}")
+    return f"rehab.control.{action}"
+
+
+@runtime_checkable
+class Sealable(Protocol):
+    """A process's key custody, as seal and unseal need it (the real one: kit/custody.py)."""
+
+    @property
+    def sealed(self) -> bool: ...
+
+    def seal(self) -> None:
+        """Forget every key held in memory (sync, quick)."""
+
+    def unseal(self) -> None:
+        """Load the keys again from their custody; raises kit.errors.Sealed if it cannot."""
+
+
+# ---- the command: signed by the sender, checked by every receiver -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    action: str
+    issued_at: datetime
+    nonce: str
+    signer: str  # the signer's user name (`ops`, `gateway`), or its public key when configured by key alone
+
+
+class Refused(Exception):
+    """A command that is not acted upon; `reason` is a short word for the log, never the message's content."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _canonical(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign_command(seed: bytes, action: str, *, now: datetime | None = None, nonce: str | None = None) -> bytes:
+    """The message to publish on `subject(action)`: the command, the signer's public key and the signature."""
+    subject(action)  # a known action only
+    issued = (now or datetime.now(UTC)).astimezone(UTC)
+    body = _canonical({"action": action, "issued_at": issued.isoformat(), "nonce": nonce or secrets.token_hex(16)})
+    pair = nkeys.from_seed(bytearray(seed.strip()))
+    try:
+        signature = pair.sign(body)
+        signer = pair.public_key.decode()
+    finally:
+        pair.wipe()
+    return json.dumps({"command": body.decode(), "signer": signer,
+                       "signature": base64.b64encode(signature).decode()}).encode()
+
+
+def raw_public_key(public: str) -> bytes:
+    """The 32 bytes of a NATS user's public key (`U…`: base32 of prefix, key and CRC-16); ValueError if it is not one."""
+    try:
+        decoded = base64.b32decode(public.strip())
+    except (binascii.Error, ValueError):
+        raise ValueError("not a NATS public key") from None
+    if len(decoded) != 35 or decoded[0] != nkeys.PREFIX_BYTE_USER:
+        raise ValueError("not a NATS user's public key")
+    if nkeys.crc16_checksum(decoded[:-2]) != decoded[-2:]:
+        raise ValueError("the public key's checksum is wrong")
+    return decoded[1:33]
+
+
+@dataclass
+class Verifier:
+    """Checks commands against the allowed signers, their age and the nonces already seen."""
+
+    signers: dict[str, str]  # public key → name
+    fresh_for: timedelta = FRESH_FOR
+    skew: timedelta = SKEW
+    _keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    _seen: dict[str, datetime] = field(default_factory=dict)  # nonce → when it may be forgotten
+
+    def __post_init__(self) -> None:
+        self._keys = {public: Ed25519PublicKey.from_public_bytes(raw_public_key(public)) for public in self.signers}
+
+    def verify(self, data: bytes, *, subject_: str, now: datetime | None = None) -> Command:
+        now = now or datetime.now(UTC)
+        try:
+            message = json.loads(data)
+            body = str(message["command"]).encode()
+            signer = str(message["signer"])
+            signature = base64.b64decode(str(message["signature"]), validate=True)
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise Refused("malformed") from None
+        key = self._keys.get(signer)
+        if key is None:
+            raise Refused("unknown-signer")
+        try:
+            key.verify(signature, body)
+        except InvalidSignature:
+            raise Refused("bad-signature") from None
+        try:
+            fields = json.loads(body)
+            action, nonce = str(fields["action"]), str(fields["nonce"])
+            issued_at = datetime.fromisoformat(str(fields["issued_at"]))
+        except (ValueError, KeyError, TypeError):
+            raise Refused("malformed") from None
+        if issued_at.tzinfo is None:
+            raise Refused("malformed")
+        if action not in ACTIONS or subject_ != subject(action):
+            raise Refused("wrong-subject")
+        if issued_at < now - self.fresh_for or issued_at > now + self.skew:
+            raise Refused("stale")
+        self._forget_old(now)
+        if nonce in self._seen:
+            raise Refused("replayed")
+        # Remembered for as long as the command could still pass as fresh: after that its age refuses it.
+        self._seen[nonce] = issued_at + self.fresh_for + self.skew
+        return Command(action=action, issued_at=issued_at, nonce=nonce, signer=self.signers[signer])
+
+    def _forget_old(self, now: datetime) -> None:
+        self._seen = {nonce: until for nonce, until in self._seen.items() if until >= now}
+
+
+def allowed_signers(configured: str, secrets_dir: Path | None) -> dict[str, str]:
+    """Public key → name of who may seal and unseal.
+
+    `configured` (REHAB_CONTROL_SIGNERS): comma-separated public keys, as a deployment gives them. Unset: the
+    `ops` and `gateway` users' public keys from `control_signers.json` in the process's own secrets folder, which
+    `rehab secrets init` writes there (public keys only: no process reads another's seed)."""
+    keys = [key.strip() for key in configured.split(",") if key.strip()]
+    if keys:
+        for key in keys:
+            raw_public_key(key)  # a typo is refused at start, not discovered during a raid
+        return {key: key for key in keys}
+    listed = secrets_dir / SIGNERS_FILE if secrets_dir is not None else None
+    if listed is None or not listed.is_file():
+        return {}
+    return {key: user for key, user in json.loads(listed.read_text()).items() if user in SIGNERS}
+
+
+# ---- the receiving side: every process ---------------------------------------------------------------------------
+
+
+def instance_name() -> str:
+    """Which replica answered: host and process id (no secret, and enough to tell replicas apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class ControlListener:
+    process: str
+    custody: Sealable
+    verifier: Verifier
+    instance: str = field(default_factory=instance_name)
+
+    async def on_message(self, msg: Any) -> None:
+        """The NATS callback. One subscription delivers in order, so a seal sent after an unseal is applied after
+        it, even while the unseal is still loading keys."""
+        try:
+            command = self.verifier.verify(msg.data, subject_=msg.subject)
+        except Refused as refused:
+            log.warning("control command ignored", reason=refused.reason)
+            return
+        await self.apply(command)
+        if msg.reply:
+            try:
+                await msg.respond(json.dumps(self.state()).encode())
+            except Exception as exc:  # the answer is a courtesy: the command is applied either way
+                log.warning("control answer not sent", error_type=type(exc).__name__)
+
+    async def apply(self, command: Command) -> None:
+        if command.action == SEAL:
+            self.custody.seal()
+            log.warning("keys sealed: every key forgotten until unsealed", by=command.signer)
+            return
+        try:
+            # Loading keys may take a while (a passphrase's KDF, OpenBao): off the event loop.
+            await asyncio.to_thread(self.custody.unseal)
+        except Sealed:
+            log.warning("unseal asked, but the keys could not be loaded: still sealed", by=command.signer)
+            return
+        except Exception as exc:
+            log.error("unseal failed: still sealed", by=command.signer, error_type=type(exc).__name__)
+            return
+        log.warning("keys unsealed", by=command.signer)
+
+    def state(self) -> dict[str, Any]:
+        return {"process": self.process, "instance": self.instance, "sealed": bool(self.custody.sealed)}
+
+
+async def follow_commands(listener: ControlListener, connection: Callable[[], Any], *, every: float = 0.05) -> None:
+    """A background job of every process: once its NATS connection is there (the bus connects in the background),
+    subscribe to `rehab.control.>`; the NATS client subscribes again by itself after a reconnection."""
+    if not listener.verifier.signers:
+        log.error("no control signers known (REHAB_CONTROL_SIGNERS, or the ops and gateway seeds in the secrets "
+                  "folder): seal and unseal commands will be ignored")
+    while (nc := connection()) is None or not nc.is_connected:
+        await asyncio.sleep(every)
+    subscription = await nc.subscribe(SUBJECTS, cb=listener.on_message)
+    try:
+        await asyncio.Event().wait()  # held for the process's life
+    finally:
+        try:
+            await subscription.unsubscribe()
+        except Exception:
+            pass
+
+
+def listener_for(process: str, custody: Sealable, settings: Any) -> ControlListener:
+    """A process's listener from its settings (kit.settings.ProcessSettings)."""
+    return ControlListener(process=process, custody=custody,
+                           verifier=Verifier(allowed_signers(settings.control_signers, settings.own_secrets_path)))
+
+
+# ---- the sending side: `rehab seal`, the gateway's admin route ----------------------------------------------------
+
+
+async def send_command(nc: Any, seed: bytes, action: str, *, wait: float = REPLY_WINDOW) -> list[dict[str, Any]]:
+    """Publish a signed command on an open connection and collect the processes' answers for `wait` seconds."""
+    answers: list[dict[str, Any]] = []
+
+    async def collect(msg: Any) -> None:
+        try:
+            said = json.loads(msg.data)
+        except ValueError:
+            return
+        if isinstance(said, dict):
+            answers.append({"process": str(said.get("process")), "instance": str(said.get("instance")),
+                            "sealed": bool(said.get("sealed"))})
+
+    inbox = nc.new_inbox()
+    replies = await nc.subscribe(inbox, cb=collect)
+    try:
+        await nc.publish(subject(action), sign_command(seed, action), reply=inbox)
+        await nc.flush(timeout=2)
+        await asyncio.sleep(wait)
+    finally:
+        await replies.unsubscribe()
+    return sorted(answers, key=lambda answer: (answer["process"], answer["instance"]))
+
+
+async def publish_command(nats_url: str, seed_file: Path, action: str, *,
+                          wait: float = REPLY_WINDOW) -> list[dict[str, Any]]:
+    """Connect as the owner of `seed_file`, send the command, and return who confirmed within `wait` seconds."""
+    import nats
+
+    seed = seed_file.read_bytes()
+    # Bounded: nats-py keeps trying a server that refuses the connection.
+    nc = await asyncio.wait_for(nats.connect(nats_url, allow_reconnect=False, connect_timeout=3,
+                                             max_reconnect_attempts=0, nkeys_seed=str(seed_file)), timeout=5)
+    try:
+        return await send_command(nc, seed, action, wait=wait)
+    finally:
+        await nc.close()
