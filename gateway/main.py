@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 
 from gateway import api, console, service
@@ -120,12 +122,11 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
     tracing.instrument_engine(engine, "gateway")
     factory = db.make_session_factory(engine)
     uow = db.UnitOfWork(engine, factory)
-    issuer = TokenIssuer.from_file(settings.private_key_path, issuer=settings.token_issuer,
-                                   audience=settings.token_audience, ttl_seconds=settings.token_ttl_seconds)
-    calls = httpx.AsyncClient(timeout=settings.readiness_timeout_seconds, trust_env=False)
     # The gateway's own keys (kit.custody: no KEK, its audit key, from which its other secrets derive), sealable.
     keys = custody.open_custody(settings)
     keys.try_unseal()
+    issuer = token_issuer(settings, keys)
+    calls = httpx.AsyncClient(timeout=settings.readiness_timeout_seconds, trust_env=False)
     audit_key = keys.secret_source("audit")
 
     def current_standing(sub: str, partner_id: str | None) -> service.Standing | None:
@@ -168,6 +169,21 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
     # Sealing forgets the checkpoint signing key with the rest; unsealing gives it back (kit.custody).
     keys.watch(lambda held: runtime.checkpoints and runtime.checkpoints.use_key(held.signing_key()))
     return runtime
+
+
+def token_issuer(settings: GatewaySettings, keys: custody.Custody) -> TokenIssuer:
+    """The signer of access tokens: its key from a file, or (sealed custody) from the gateway's keys.sealed, asked
+    for at each signing, so a sealed gateway signs nothing."""
+    common = {"issuer": settings.token_issuer, "audience": settings.token_audience,
+              "ttl_seconds": settings.token_ttl_seconds}
+    if settings.private_key_path.is_file():
+        return TokenIssuer.from_file(settings.private_key_path, **common)
+    public = serialization.load_pem_public_key(settings.public_key_path.read_bytes())
+
+    def private() -> Ed25519PrivateKey:
+        return serialization.load_pem_private_key(keys.secret(custody.TOKEN_SECRET), password=None)
+
+    return TokenIssuer(private, public_key=public, **common)
 
 
 async def bootstrap_admin(runtime: GatewayRuntime) -> None:

@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated
 
 import jwt
@@ -110,12 +111,16 @@ def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
 
 
 class TokenIssuer:
-    def __init__(self, private_key: Ed25519PrivateKey, *, issuer: str, audience: str, ttl_seconds: int = 600) -> None:
-        self._key = private_key
+    def __init__(self, private_key: Ed25519PrivateKey | Callable[[], Ed25519PrivateKey], *, issuer: str,
+                 audience: str, ttl_seconds: int = 600, public_key: Ed25519PublicKey | None = None) -> None:
+        # A function when the key is in a sealable custody (kit.custody): asked for at each signing, so a sealed
+        # gateway issues nothing; then the public half is given apart.
+        self._key_source = private_key if callable(private_key) else (lambda: private_key)
+        self._public = public_key or private_key.public_key()  # type: ignore[union-attr]
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
-        self.jwk = public_jwk(private_key.public_key())  # its `kid` names the key in every token, for rotation
+        self.jwk = public_jwk(self._public)  # its `kid` names the key in every token, for rotation
 
     @classmethod
     def from_file(cls, path: Path, *, issuer: str, audience: str, ttl_seconds: int = 600) -> TokenIssuer:
@@ -125,7 +130,7 @@ class TokenIssuer:
         return cls(key, issuer=issuer, audience=audience, ttl_seconds=ttl_seconds)
 
     def public_key(self) -> Ed25519PublicKey:
-        return self._key.public_key()
+        return self._public
 
     def issue(self, *, sub: str, roles: list[str], partner_id: str | None = None, extra: dict | None = None) -> str:
         now = int(time.time())
@@ -144,7 +149,7 @@ class TokenIssuer:
             claims["partner_id"] = partner_id
         if extra:
             claims.update(extra)
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"typ": "at+jwt", "kid": self.jwk["kid"]})
+        return jwt.encode(claims, self._key_source(), algorithm=ALGORITHM, headers={"typ": "at+jwt", "kid": self.jwk["kid"]})
 
 
 def bearer_token(request: Request) -> str:

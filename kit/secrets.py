@@ -23,7 +23,9 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -83,12 +85,14 @@ def new_kek_document() -> bytes:
     return json.dumps({"active": kid, "keys": {kid: key}}, indent=2).encode()
 
 
-def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | None = None) -> list[str]:
+def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | None = None,
+                   transit: Callable[[str], Any] | None = None) -> list[str]:
     """Create every missing secret in `directory` (each process's folder); the paths created, relative to it.
 
     `custody` says how the keyrings are kept (kit.custody): `file` writes kek.json, blind_index.key and audit.key;
-    `sealed` writes one keys.sealed per process under `passphrase` (none without it); `openbao` writes none here (each process makes
-    its keys.transit at first start, through its Transit key)."""
+    `sealed` writes one keys.sealed per process under `passphrase` (none without it); `openbao` writes one
+    keys.transit per process through `transit(process)`, that process's Transit client (without it, each process
+    makes its own at its first start, where its folder is writable)."""
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     created = _move_flat_layout(directory)
@@ -96,13 +100,24 @@ def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | 
         own = directory / process
         own.mkdir(mode=0o700, exist_ok=True)
         created += _ensure_keyring(own, process, custody, passphrase)
-    created += _ensure_ed25519(directory, TOKEN_PRIVATE_KEY_FILE, f"{GATEWAY}/{TOKEN_PUBLIC_KEY_FILE}")
+        if custody == "openbao" and transit is not None:
+            from kit.custody import ensure_transit_document  # only here: it needs httpx and the Transit client
+
+            if ensure_transit_document(transit(process), own / TRANSIT_KEYS_FILE, secret_names(process)):
+                created.append(f"{process}/{TRANSIT_KEYS_FILE}")
+    # The Ed25519 signing keys: in files, unless a sealed keyring holds them (only their public halves are files).
+    sealed = {process for process in nats_auth.PROCESSES if (directory / process / SEALED_KEYS_FILE).exists()}
+    if custody == "sealed" and GATEWAY not in sealed:
+        return created  # nothing more until the passphrase is given: no private key is ever written in clear
+    if GATEWAY not in sealed:
+        created += _ensure_ed25519(directory, TOKEN_PRIVATE_KEY_FILE, f"{GATEWAY}/{TOKEN_PUBLIC_KEY_FILE}")
     public = (directory / GATEWAY / TOKEN_PUBLIC_KEY_FILE).read_bytes()
     for process in KEY_HOLDERS:
         if _write_new(directory / process / TOKEN_PUBLIC_KEY_FILE, public):
             created.append(f"{process}/{TOKEN_PUBLIC_KEY_FILE}")
     for process, name in AUDIT_SIGNING_KEY_FILES.items():
-        created += _ensure_ed25519(directory, name, AUDIT_VERIFYING_KEY_FILES[process])
+        if process not in sealed:
+            created += _ensure_ed25519(directory, name, AUDIT_VERIFYING_KEY_FILES[process])
     for name in NATS_SEED_FILES.values():
         if _write_new(directory / name, nats_auth.new_seed()):
             created.append(name)
@@ -135,8 +150,19 @@ def _ensure_keyring(own: Path, process: str, custody: str, passphrase: str | Non
         if passphrase is None:  # made by whoever has the passphrase (`rehab up` asks for it)
             return []
         bundle = new_bundle(kek=keeps_keks(process), secret_names=names)
+        made = [f"{process}/{SEALED_KEYS_FILE}"]
+        # Its Ed25519 keys go in with the rest; only the public halves are files (`rehab audit verify`, the services'
+        # token checks read them).
+        pairs = [("audit_signing", "audit_signing.pub.pem")]
+        if process == GATEWAY:
+            pairs.append(("token_signing", TOKEN_PUBLIC_KEY_FILE))
+        for secret, public_name in pairs:
+            private, public = _new_ed25519()
+            bundle["secrets"][secret] = base64.b64encode(private).decode()
+            if _write_new(own / public_name, public):
+                made.append(f"{process}/{public_name}")
         write_sealed_file(own / SEALED_KEYS_FILE, bundle, passphrase=passphrase)
-        return [f"{process}/{SEALED_KEYS_FILE}"]
+        return made
     created = []
     if keeps_keks(process) and _write_new(own / KEK_FILE, new_kek_document()):
         created.append(f"{process}/{KEK_FILE}")
@@ -181,6 +207,15 @@ def _move(old: Path, new: Path, moved: list[str], directory: Path) -> None:
         new.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.replace(old, new)
         moved.append(str(new.relative_to(directory)))
+
+
+def _new_ed25519() -> tuple[bytes, bytes]:
+    """A fresh Ed25519 key pair as PEM: PKCS#8, SubjectPublicKeyInfo."""
+    private = Ed25519PrivateKey.generate()
+    return (private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()),
+            private.public_key().public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 def _ensure_ed25519(directory: Path, private_name: str, public_name: str) -> list[str]:

@@ -526,7 +526,18 @@ def _ensure_secrets(settings: SupervisorSettings, state_dir: Path, *, quiet: boo
     """Create the missing secrets and say so (on stderr when `quiet`); the folder they are in. Under sealed
     custody the keyrings are made only with the passphrase (`rehab up` asks for it)."""
     secrets_dir = secrets_folder(settings, state_dir)
-    created = ensure_secrets(secrets_dir, custody=settings.key_custody, passphrase=passphrase)
+    transit = None
+    if settings.key_custody == "openbao":
+        from kit.custody import settings_for, transit_client  # here, not at the top: `rehab up` stays small
+
+        def transit(process: str) -> object:  # each process's own Transit key, `rehab-<process>` unless set
+            return transit_client(settings_for(process, type(settings)))
+    try:
+        created = ensure_secrets(secrets_dir, custody=settings.key_custody, passphrase=passphrase, transit=transit)
+    except Exception as error:  # OpenBao away or refusing: say so in a line
+        detail = getattr(error, "detail", None) or type(error).__name__
+        typer.echo(f"error: the keys could not be made: {detail}", err=True)
+        raise typer.Exit(1) from None
     if created:
         typer.echo(f"created secrets in {secrets_dir}: {', '.join(created)}", err=quiet)
     elif not quiet:

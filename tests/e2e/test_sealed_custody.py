@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from kit.keyfiles import SEALED_KEYS_FILE, read_sealed_file
 from tests.support.system import ADMIN_PASSWORD, PROCESSES, STAFF_PASSWORD, System, eventually, sign_in
@@ -38,7 +39,15 @@ def _every_key(secrets: Path) -> list[bytes]:
     for sealed in secrets.glob(f"*/{SEALED_KEYS_FILE}"):
         bundle, _ = read_sealed_file(sealed, passphrase=PASSPHRASE)
         found += [base64.b64decode(v) for v in bundle.get("kek", {}).get("keys", {}).values()]
-        found += [base64.b64decode(v) for v in bundle["secrets"].values()]
+        for name, value in bundle["secrets"].items():
+            if name in ("audit_signing", "token_signing"):  # Ed25519 PEM: the raw key and the PEM's own body
+                pem = base64.b64decode(value)
+                private = serialization.load_pem_private_key(pem, password=None)
+                found.append(private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                                   serialization.NoEncryption()))
+                found.append(b"".join(pem.splitlines()[1:-1]))
+            else:
+                found.append(base64.b64decode(value))
     return found
 
 
@@ -68,12 +77,14 @@ def test_a_copy_of_the_state_folder_under_sealed_custody_yields_no_key_and_no_na
     secrets = copy / "secrets"
     for name in ("intake", "referrals", "funds", "gateway"):
         assert (secrets / name / SEALED_KEYS_FILE).is_file()
-        for clear in ("kek.json", "blind_index.key", "audit.key"):
+        for clear in ("kek.json", "blind_index.key", "audit.key", "audit_signing.pem", "token_signing.pem"):
             assert not (secrets / name / clear).exists(), f"{name}/{clear} in clear"
     keys = _every_key(secrets)
-    assert len(keys) == 3 * 3 + 1  # a KEK, a blind-index and an audit key per service; the gateway's audit key
+    # Per service: a KEK, a blind-index and an audit key, and the audit signing key (raw, and its PEM body); the
+    # gateway's audit key, audit signing key and token signing key.
+    assert len(keys) == 3 * (3 + 2) + 1 + 2 + 2
     needles = [NEEDLE.encode(), NOTE_NEEDLE.encode(), PASSPHRASE.encode()]
-    needles += [form for key in keys for form in (key, base64.b64encode(key), key.hex().encode())]
+    needles += [form for key in keys for form in (key, base64.b64encode(key), key.hex().encode()) if len(key) >= 32]
     for path in copy.rglob("*"):
         if path.is_file() and path.name != SEALED_KEYS_FILE:
             content = path.read_bytes()

@@ -40,7 +40,11 @@ def test_keys_sealed_open_only_with_the_passphrase_and_hold_nothing_in_clear(tmp
     with pytest.raises(WrongPassphrase):
         read_sealed_file(tmp_path / "intake" / SEALED_KEYS_FILE, passphrase="not it")
     gateway, _ = read_sealed_file(tmp_path / "gateway" / SEALED_KEYS_FILE, passphrase=PASSPHRASE)
-    assert "kek" not in gateway and set(gateway["secrets"]) == {"audit"}  # the gateway keeps no KEK
+    # The gateway keeps no KEK; its Ed25519 keys are sealed with the rest, only their public halves are files.
+    assert "kek" not in gateway and set(gateway["secrets"]) == {"audit", "audit_signing", "token_signing"}
+    assert not any(path.name in ("token_signing.pem", "audit_signing.pem") for path in tmp_path.rglob("*"))
+    assert (tmp_path / "gateway" / "token_signing.pub.pem").is_file()
+    assert (tmp_path / "intake" / "token_signing.pub.pem").is_file()
 
 
 def test_sealing_forgets_every_key_and_unsealing_brings_the_same_ones_back(tmp_path: Path) -> None:
