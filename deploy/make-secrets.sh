@@ -2,13 +2,21 @@
 # Create the secrets a deployment needs, once. Existing files are never overwritten (rotation: deploy/README.md).
 #
 #   deploy/make-secrets.sh compose /etc/rehab
-#       /etc/rehab/keys/…       the key files (`rehab secrets init`): kek.json, blind_index.key, audit.key,
-#                               token_signing.pem, token_signing.pub.pem (and nats-*.nk, the nkeys of the NATS
-#                               that `rehab up` starts itself; the deployments' NATS users log in with passwords)
-#       /etc/rehab/rehab.env    passwords and REHAB_KEYS_DIR, for `docker compose --env-file /etc/rehab/rehab.env`
+#       /etc/rehab/keys/<process>/…   the key files (`rehab secrets init`), one folder per process, each mounted
+#                                     into that process only (SPEC §8, one keyring per service):
+#           intake/, referrals/, funds/   kek.json, blind_index.key, audit.key (each service its own),
+#                                         audit_signing.pem (+ .pub.pem), token_signing.pub.pem, nats.nk
+#           gateway/                      audit.key, token_signing.pem (+ .pub.pem), audit_signing.pem (+ .pub.pem),
+#                                         nats.nk: no KEK, no blind-index key
+#           ops/                          nats.nk
+#       (the nats.nk files are the nkeys of the NATS that `rehab up` starts itself; the deployments' NATS users log
+#       in with passwords, and mount neither them nor control_signers.json.) Flat key files of an earlier release
+#       in keys/ are moved into these folders, each service keeping a copy of the old KEK (deploy/README.md,
+#       "One keyring per service").
+#       /etc/rehab/rehab.env          passwords and REHAB_KEYS_DIR, for `docker compose --env-file /etc/rehab/rehab.env`
 #
 #   deploy/make-secrets.sh k8s [deploy/k8s/overlays/production/secrets]
-#       …/keys/…                the same key files, for the overlay's secretGenerator
+#       …/keys/<process>/…      the same key folders, for the overlay's secretGenerator (one Secret per process)
 #       …/db-<name>.env         username and password of each database role (CloudNativePG managed roles)
 #       …/nats-users.env        one NATS password per service and the gateway, and the operator's
 #       …/gateway-admin.env     the first admin's password
@@ -78,10 +86,14 @@ NATS_GATEWAY_PASSWORD=$(password)
 NATS_OPS_PASSWORD=$(password)
 EOF
     # Compose mounts the key files as they are on the host: the image's user (uid 10001) must be able to read them.
+    # Each container gets only its own process's files (docker-compose.yml), so one owner for all of them is enough.
     if [ "$(id -u)" = 0 ]; then
-        chown 10001:10001 "$dir"/keys/*
+        for process in intake referrals funds gateway; do
+            chown 10001:10001 "$dir/keys/$process"/*
+        done
     else
-        echo "now run: sudo chown 10001:10001 $dir/keys/*   (the containers run as uid 10001)"
+        echo "now run: sudo chown 10001:10001 $dir/keys/intake/* $dir/keys/referrals/* $dir/keys/funds/* $dir/keys/gateway/*"
+        echo "         (the containers run as uid 10001)"
     fi
 else
     for name in intake referrals funds gateway; do

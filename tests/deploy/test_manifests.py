@@ -8,6 +8,7 @@ their own subjects. Where `kubectl` is installed, the overlay is also rendered w
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import re
@@ -30,11 +31,14 @@ from tests.deploy.facts import (
     MAKE_SECRETS,
     NATS_CONF,
     NATS_PROCESSES,
+    NATS_SEED_FILE,
     NATS_VALUES,
+    NOT_MOUNTED,
     POSTGRES_INIT,
     PROCESSES,
     PRODUCTION,
     ROOT,
+    SERVICE_ONLY_KEYS,
     SERVICES,
     Process,
     compose_environment,
@@ -81,10 +85,11 @@ def settings_from_env(process: Process, env: dict[str, str], monkeypatch: pytest
     return cls(_env_file=None)
 
 
-def check_settings_against_class(process: Process, env: dict[str, str], secrets_mounted: set[str],
+def check_settings_against_class(process: Process, env: dict[str, str], secrets_mounted: set[Path],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Shared by compose and Kubernetes: what the class requires is given, nothing given is unknown to it, the
-    values parse, and the key files it will open are the ones mounted."""
+    values parse, and the key files it will open are the ones mounted (`secrets_mounted`, paths in the container),
+    all in its own folder $REHAB_SECRETS_DIR/<process> (SPEC §8: one keyring per service)."""
     cls = process.settings_class()
     if cls is None:
         pytest.skip(f"{process.settings_path} is not written yet")
@@ -103,14 +108,18 @@ def check_settings_against_class(process: Process, env: dict[str, str], secrets_
     assert settings.nats_url.startswith(("nats://", "tls://"))
     if process.is_service:
         key_paths = [settings.kek_path, settings.blind_index_key_path, settings.audit_key_path,
-                     settings.public_key_path]
+                     settings.public_key_path, settings.audit_signing_key_path]
     else:
-        key_paths = [settings.private_key_path, settings.public_key_path, settings.audit_key_path]
+        key_paths = [settings.private_key_path, settings.public_key_path, settings.audit_key_path,
+                     settings.audit_signing_key_path]
         for backend in ("intake", "referrals", "funds"):
             assert settings.backends[backend].endswith(f":{PROCESSES[backend].port}")
+    own = settings.secrets_path / process.name
+    assert settings.own_secrets_path == own
     for path in key_paths:
-        assert path.parent == settings.secrets_path, f"{process.name}: {path} is outside the secrets folder"
-        assert path.name in secrets_mounted, f"{process.name}: {path.name} is not mounted"
+        assert path.parent == own, f"{process.name}: {path} is outside its own secrets folder {own}"
+        assert path in secrets_mounted, f"{process.name}: {path} is not mounted"
+    assert {path.parent for path in secrets_mounted} == {own}, f"{process.name}: a key mounted outside {own}"
 
 
 def assert_trusts_no_proxy_by_default(env: dict[str, str]) -> None:
@@ -217,23 +226,38 @@ def test_compose_gives_each_process_every_setting_it_needs(name, compose, compos
         for backend in SERVICES:
             assert env[f"REHAB_{backend.upper}_URL"] == f"http://{backend.name}:{backend.port}"
         assert_trusts_no_proxy_by_default(env)
-    mounted = {s["target"] for s in compose["services"][name]["secrets"]}
-    assert mounted == set(process.keys)
+    mounted = {Path(s["target"]) for s in compose["services"][name]["secrets"]}
+    assert all(path.is_absolute() for path in mounted), "targets name the place the process looks in"
+    assert {path.parent for path in mounted} == {Path(env["REHAB_SECRETS_DIR"]) / name}
+    assert {path.name for path in mounted} == set(process.keys)
     check_settings_against_class(process, env, mounted, monkeypatch)
 
 
-def test_compose_key_files_come_from_the_operators_folder(compose):
+def test_compose_key_files_come_from_each_process_s_own_folder(compose, compose_effective):
+    """SPEC §8: each process gets the files of its own folder <keys>/<process>/ and no other's, at the same place
+    under its REHAB_SECRETS_DIR, with the same name."""
     sources = {}
     for name, spec in compose["secrets"].items():
         assert spec["file"].startswith("${REHAB_KEYS_DIR:?"), name
-        sources[name] = spec["file"].rsplit("/", 1)[1]
+        folder, file = spec["file"].split("}", 1)[1].lstrip("/").split("/")
+        sources[name] = (folder, file)
+    used = []
     for name in PROCESSES:
+        secrets_dir = Path(compose_environment(compose_effective["services"][name])["REHAB_SECRETS_DIR"])
         for mount in compose["services"][name]["secrets"]:
-            assert sources[mount["source"]] == mount["target"], "the file keeps its name inside the container"
-    # The private signing key goes to the gateway only.
+            folder, file = sources[mount["source"]]
+            assert folder == name, f"{name} mounts {mount['source']}, from {folder}'s folder"
+            assert Path(mount["target"]) == secrets_dir / name / file, "the file keeps its name and its folder"
+            used.append(mount["source"])
+    assert sorted(used) == sorted(sources), "every key secret is mounted, once, by its own process"
+    for name in ("nats", "postgres"):
+        assert not compose["services"][name].get("secrets"), f"{name} gets no key"
+    # The private signing key goes to the gateway only; the field-encryption keys never do.
     holders = {name for name, svc in compose["services"].items()
-               if any(m["target"] == "token_signing.pem" for m in svc.get("secrets", []))}
+               if any(Path(m["target"]).name == "token_signing.pem" for m in svc.get("secrets", []))}
     assert holders == {"gateway"}
+    gateway_files = {Path(m["target"]).name for m in compose["services"]["gateway"]["secrets"]}
+    assert not gateway_files & SERVICE_ONLY_KEYS
 
 
 def test_compose_app_containers_are_locked_down(compose):
@@ -366,7 +390,7 @@ def kustomizations() -> list[Path]:
 
 def test_every_kustomization_lists_files_that_exist():
     found = kustomizations()
-    assert {p.parent for p in found} == {BASE, PRODUCTION}
+    assert {p.parent for p in found} == {BASE, PRODUCTION, K8S / "overlays" / "openbao"}
     for path in found:
         k = yaml.safe_load(path.read_text())
         assert k["kind"] == "Kustomization"
@@ -612,14 +636,65 @@ def test_each_deployment_gives_its_process_every_setting_it_needs(name, monkeypa
     deployment = by_kind(base_documents(), "Deployment")[name]
     keys_volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "keys")
     mount = next(m for m in container_of(deployment)["volumeMounts"] if m["name"] == "keys")
-    assert mount["mountPath"] == env["REHAB_SECRETS_DIR"] and mount["readOnly"] is True
+    # Its own Secret, where it looks for its keys: $REHAB_SECRETS_DIR/<process> (SPEC §8, kit.secrets).
+    own = Path(env["REHAB_SECRETS_DIR"]) / name
+    assert mount["mountPath"] == str(own) and mount["readOnly"] is True
+    assert keys_volume["secret"]["secretName"] == f"rehab-{name}-keys"
     assert keys_volume["secret"]["defaultMode"] == 0o440, "readable by the pod's group (fsGroup), nobody else"
-    generated = next(g for g in yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())["secretGenerator"]
-                     if g["name"] == keys_volume["secret"]["secretName"])
-    files = {f.split("=", 1)[0] for f in generated["files"]}
+    assert "items" not in keys_volume["secret"], "every key of the Secret, under the name it was generated with"
+    files = set(key_secret_files(name))
     assert files == set(process.keys)
-    check_settings_against_class(process, {k: v for k, v in env.items() if k.startswith("REHAB_")}, files,
-                                 monkeypatch)
+    check_settings_against_class(process, {k: v for k, v in env.items() if k.startswith("REHAB_")},
+                                 {own / file for file in files}, monkeypatch)
+
+
+def key_secret_files(process: str) -> dict[str, str]:
+    """The production overlay's key Secret of a process: key in the Secret → the file it is generated from."""
+    generators = yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())["secretGenerator"]
+    (generator,) = [g for g in generators if g["name"] == f"rehab-{process}-keys"]
+    assert "envs" not in generator and "literals" not in generator
+    files = dict(entry.split("=", 1) for entry in generator["files"])
+    assert len(files) == len(generator["files"]), "each key once"
+    return files
+
+
+def test_each_deployment_mounts_only_its_own_process_s_key_secret():
+    """SPEC §8, one keyring per service: one key Secret per process, generated from that process's folder only
+    (secrets/keys/<process>/), mounted by that process's Deployment only; the gateway's holds no KEK and no
+    blind-index key. No pod can read another process's keys."""
+    key_secrets = {f"rehab-{name}-keys" for name in PROCESSES}
+    generators = {g["name"] for g in yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())["secretGenerator"]}
+    assert key_secrets <= generators
+    assert not {g for g in generators if g.endswith("-keys")} - key_secrets, "no shared key Secret"
+    for name in PROCESSES:
+        for key, source in key_secret_files(name).items():
+            assert source == f"secrets/keys/{name}/{key}", f"rehab-{name}-keys: {key} from {source}"
+    assert not set(key_secret_files("gateway")) & SERVICE_ONLY_KEYS, "the gateway holds no field-encryption key"
+    assert NATS_SEED_FILE not in {key for name in PROCESSES for key in key_secret_files(name)}, \
+        "the deployments' NATS users log in with passwords"
+    mounted_by: dict[str, set[str]] = {}
+    for name, deployment in by_kind(base_documents(), "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        named: set[str] = set()
+        for volume in pod["volumes"]:
+            if "secret" in volume:
+                named.add(volume["secret"]["secretName"])
+            for source in volume.get("projected", {}).get("sources", []):
+                if "secret" in source:
+                    named.add(source["secret"]["name"])
+        for container in pod["containers"] + pod.get("initContainers", []):
+            for item in container.get("env", []):
+                if "secretKeyRef" in item.get("valueFrom", {}):
+                    named.add(item["valueFrom"]["secretKeyRef"]["name"])
+            for source in container.get("envFrom", []):
+                if "secretRef" in source:
+                    named.add(source["secretRef"]["name"])
+        assert named & key_secrets == {f"rehab-{name}-keys"}, f"{name} reads {named & key_secrets}"
+        for other in set(PROCESSES) - {name}:
+            assert not any(other in secret for secret in named - {"rehab-nats-users"}), \
+                f"{name} mounts a Secret of {other}: {sorted(named)}"
+        mounted_by.setdefault(f"rehab-{name}-keys", set()).add(name)
+    assert mounted_by == {f"rehab-{name}-keys": {name} for name in PROCESSES}
 
 
 def test_the_secrets_the_deployments_read_are_generated_with_those_keys():
@@ -818,8 +893,9 @@ def test_production_runs_several_replicas_and_r3_streams():
 
 
 @pytest.fixture(scope="module")
-def rendered_overlay(tmp_path_factory) -> list[dict[str, Any]]:
-    """The production overlay built by kustomize (kubectl's own), after make-secrets.sh filled secrets/."""
+def rendered(tmp_path_factory) -> tuple[list[dict[str, Any]], Path]:
+    """The production overlay built by kustomize (kubectl's own), after make-secrets.sh filled secrets/; and that
+    secrets/ folder."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl (with its built-in kustomize) is not installed")
@@ -832,34 +908,91 @@ def rendered_overlay(tmp_path_factory) -> list[dict[str, Any]]:
     result = subprocess.run([kubectl, "kustomize", str(work / "k8s" / "overlays" / "production")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
+    return [d for d in yaml.safe_load_all(result.stdout) if d], secrets_dir
+
+
+@pytest.fixture(scope="module")
+def rendered_overlay(rendered) -> list[dict[str, Any]]:
+    return rendered[0]
+
+
+def run_make_secrets(mode: str, directory: Path) -> subprocess.CompletedProcess:
+    rehab = Path(sys.executable).parent / "rehab"
+    return subprocess.run(["sh", str(MAKE_SECRETS), mode, str(directory)], check=True, capture_output=True,
+                          text=True, env={**os.environ, "REHAB": str(rehab)})
+
+
+def check_key_folders(keys: Path) -> None:
+    """`rehab secrets init`'s layout (kit.secrets): one folder per process and nothing flat beside them; each
+    process's folder holds what its deployments mount (and its NATS nkey), and each service's keyring is its own."""
+    assert {p.name for p in keys.iterdir()} == {*PROCESSES, "ops"}
+    assert all(p.is_dir() for p in keys.iterdir()), "no key file flat in keys/ any more"
+    for name, process in PROCESSES.items():
+        files = {p.name for p in (keys / name).iterdir()}
+        assert files >= set(process.keys), f"{name}: {set(process.keys) - files} missing"
+        assert files - set(process.keys) <= NOT_MOUNTED, f"{name}: what is {files - set(process.keys)}?"
+    assert not {p.name for p in (keys / "gateway").iterdir()} & SERVICE_ONLY_KEYS
+    for file in SERVICE_ONLY_KEYS | {"audit.key", "audit_signing.pem"}:
+        holders = [name for name in PROCESSES if (keys / name / file).exists()]
+        contents = {(keys / name / file).read_bytes() for name in holders}
+        assert len(contents) == len(holders), f"{file}: each process has one of its own"
 
 
 def test_make_secrets_never_overwrites_and_writes_owner_only(tmp_path):
-    rehab = Path(sys.executable).parent / "rehab"
-    env = {**os.environ, "REHAB": str(rehab)}
-    subprocess.run(["sh", str(MAKE_SECRETS), "k8s", str(tmp_path)], check=True, capture_output=True, env=env)
+    run_make_secrets("k8s", tmp_path)
     first = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert {p.name for p in first} >= {"kek.json", "token_signing.pem", "db-intake.env", "nats-users.env",
                                        "gateway-admin.env"}
+    check_key_folders(tmp_path / "keys")
     for path in first:
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path} is readable by others"
-    subprocess.run(["sh", str(MAKE_SECRETS), "k8s", str(tmp_path)], check=True, capture_output=True, env=env)
+    for folder in (tmp_path / "keys").iterdir():
+        assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0, f"{folder} is open to others"
+    # Every file the overlay's key Secrets are generated from is there.
+    for name in PROCESSES:
+        for source in key_secret_files(name).values():
+            assert (tmp_path / source.removeprefix("secrets/")).is_file(), source
+    run_make_secrets("k8s", tmp_path)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == first
     passwords = dict(line.split("=", 1) for line in (tmp_path / "nats-users.env").read_text().split())
     assert set(passwords) == {"intake", "referrals", "funds", "gateway", "ops"}
     assert len(set(passwords.values())) == 5 and all(re.fullmatch(r"[0-9a-f]{64}", v) for v in passwords.values())
 
     compose_dir = tmp_path / "compose"
-    subprocess.run(["sh", str(MAKE_SECRETS), "compose", str(compose_dir)], check=True, capture_output=True, env=env)
+    run_make_secrets("compose", compose_dir)
     values = dict(line.split("=", 1) for line in (compose_dir / "rehab.env").read_text().splitlines()
                   if line and not line.startswith("#"))
     assert set(values) == SECRET_VARS
-    interpolate(load_compose(), values)  # every variable compose requires is in the file
+    assert values["REHAB_KEYS_DIR"] == str(compose_dir / "keys")
+    check_key_folders(compose_dir / "keys")
+    effective = interpolate(load_compose(), values)  # every variable compose requires is in the file
+    for name, spec in effective["secrets"].items():  # and every key file compose mounts is where it says
+        assert Path(spec["file"]).is_file(), name
 
 
-def test_the_rendered_overlay_wires_every_reference(rendered_overlay):
-    docs = rendered_overlay
+def test_make_secrets_moves_an_earlier_flat_folder_into_one_per_process(tmp_path):
+    """An installation of an earlier release has its keys flat in keys/, one KEK for all: make-secrets.sh (through
+    `rehab secrets init`) moves them into the per-process folders, each service keeping a copy of the old KEK, so
+    every record still opens; `rehab keys rotate` and `rehab keys retire` then give each its own (README)."""
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    old = {"kek.json": b'{"active": "k1", "keys": {"k1": "' + b"A" * 43 + b'="}}',
+           "blind_index.key": b"B" * 43 + b"=", "audit.key": b"C" * 43 + b"="}
+    for file, content in old.items():
+        (keys / file).write_bytes(content)
+    run_make_secrets("k8s", tmp_path)
+    check_flat = [p.name for p in keys.iterdir() if p.is_file()]
+    assert check_flat == [], f"left flat: {check_flat}"
+    for name in PROCESSES:
+        for file, content in old.items():
+            if file in SERVICE_ONLY_KEYS and name == "gateway":
+                assert not (keys / name / file).exists(), f"the gateway got {file}"
+            else:
+                assert (keys / name / file).read_bytes() == content, f"{name} lost the old {file}"
+
+
+def test_the_rendered_overlay_wires_every_reference(rendered):
+    docs, secrets_dir = rendered
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {"rehab"}
     secrets = by_kind(docs, "Secret")
     configmaps = by_kind(docs, "ConfigMap")
@@ -882,8 +1015,15 @@ def test_the_rendered_overlay_wires_every_reference(rendered_overlay):
             if "secret" in volume:
                 secret_name = volume["secret"]["secretName"]
                 assert secret_name in secrets or secret_name in certificates or secret_name in external
-                if secret_name in secrets:
-                    assert set(secrets[secret_name]["data"]) == set(PROCESSES[name].keys)
+                if volume["name"] == "keys":
+                    # Its own key Secret (with kustomize's hash suffix), made from its own folder's files.
+                    assert re.fullmatch(rf"rehab-{name}-keys-[a-z0-9]+", secret_name), (name, secret_name)
+                    data = secrets[secret_name]["data"]
+                    assert set(data) == set(PROCESSES[name].keys)
+                    for key, value in data.items():
+                        assert base64.b64decode(value) == (secrets_dir / "keys" / name / key).read_bytes(), key
+                    mount = next(m for m in container["volumeMounts"] if m["name"] == "keys")
+                    assert mount["mountPath"] == f"{configmaps_env(configmaps, container)['REHAB_SECRETS_DIR']}/{name}"
                 if volume["name"] == "nats-ca":
                     assert volume["secret"]["optional"] is False
     for process in PROCESSES.values():
@@ -894,6 +1034,13 @@ def test_the_rendered_overlay_wires_every_reference(rendered_overlay):
     kinds = {d["kind"] for d in docs}
     assert {"Namespace", "Cluster", "Database", "Certificate", "Issuer", "Ingress", "NetworkPolicy",
             "PodDisruptionBudget"} <= kinds
+
+
+def configmaps_env(configmaps: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for source in container["envFrom"]:
+        env.update(configmaps[source["configMapRef"]["name"]]["data"])
+    return env
 
 
 def test_only_the_gateway_is_exposed(rendered_overlay):
