@@ -196,3 +196,42 @@ def test_module_exists_does_not_run_anything() -> None:
     assert not module_exists("ops.no_such_module")
     assert not module_exists("kit.secrets.inner")  # kit.secrets is a module, not a package
     assert not module_exists("no_such_package.manage")
+
+
+def test_keys_commands_under_sealed_custody_rotate_and_retire_inside_each_keys_sealed(tmp_path: Path) -> None:
+    from kit.keyfiles import read_sealed_file
+    from kit.secrets import ensure_secrets
+
+    passphrase = "a passphrase for the keys test"
+    state = tmp_path / "state"
+    ensure_secrets(state / "secrets", custody="sealed", passphrase=passphrase)
+    given = tmp_path / "unseal-passphrase"
+    given.write_text(passphrase + "\n")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REHAB_")}
+    env |= {"REHAB_STATE_DIR": str(state), "REHAB_KEY_CUSTODY": "sealed", "UNSEAL_PASSPHRASE_FILE": str(given)}
+
+    def rehab(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ops.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    def keks(process: str) -> dict:
+        return read_sealed_file(state / "secrets" / process / "keys.sealed", passphrase=passphrase)[0]["kek"]
+
+    first = {process: keks(process)["keys"]["k1"] for process in ("intake", "referrals", "funds")}
+    assert len(set(first.values())) == 3  # one keyring per service
+
+    rotated = rehab("keys", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    assert all(keks(process)["active"] == "k2" for process in first)
+    status = rehab("keys", "status")
+    assert status.returncode == 0 and "intake: custody sealed, active key-encryption key k2" in status.stdout
+
+    retired = rehab("keys", "retire", "--yes")
+    assert retired.returncode == 0, retired.stderr
+    assert all(set(keks(process)["keys"]) == {"k2"} for process in first)
+
+    env["UNSEAL_PASSPHRASE_FILE"] = str(tmp_path / "wrong")
+    (tmp_path / "wrong").write_text("not the passphrase\n")
+    refused = rehab("keys", "rotate")
+    assert refused.returncode == 1 and "sealed" in refused.stderr
+    assert all(keks(process)["active"] == "k2" for process in first)
