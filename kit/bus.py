@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +95,9 @@ class Bus:
     options: BusOptions = field(default_factory=BusOptions)
     # The nkey seed file this process logs in to NATS with (kit.nats_auth); None: only what the URL carries.
     nkey_seed_file: Path | None = None
+    # Streams besides its own that this process publishes into through its outbox (intake: kit.erasures' ledger),
+    # each `provision(js, replicas)`: made before the relay starts, so no outbox row meets a subject no stream takes.
+    provisions: list[Callable[[JetStreamContext, int], Awaitable[None]]] = field(default_factory=list)
 
     nc: NATS | None = None
     js: JetStreamContext | None = None
@@ -167,6 +170,8 @@ class Bus:
     async def _run(self) -> None:
         await self._connect()
         await self._retry(lambda: self.ensure_stream(self.service), "provision stream")
+        for provision in self.provisions:
+            await self._retry(lambda: provision(self.js, self.options.stream_replicas), "provision stream")
         self._tasks.append(asyncio.create_task(self._relay_loop(), name=f"{self.service}-relay"))
         for sub in self.subscriptions:
             self._tasks.append(asyncio.create_task(self._consume_loop(sub), name=f"{self.service}-{sub.durable}"))

@@ -270,3 +270,14 @@ def _subject_of(subject: Subject, stored: Any) -> str | None:
 def _encoded(answer: tuple[int, Any]) -> tuple[int, Any]:
     status, body = answer
     return status, jsonable_encoder(body)
+
+
+class StoredAnswers:
+    """A service's stored answers as an erasure sees them: deleted by the case id beside them, with no key at all.
+    For erasures re-applied from the ledger by a command-line process (`manage erasures apply`), which must erase
+    even where it can not open a key (a sealed keyring, an OpenBao away)."""
+
+    def __init__(self, tables: KitTables) -> None:
+        self.table = tables.idempotency
+
+    forget = Idempotency.forget

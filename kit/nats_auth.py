@@ -14,7 +14,11 @@ Permissions of a service (the same as the deployments'):
   - it subscribes only to reply inboxes and to the max-deliveries advisories of its own consumers;
   - it publishes its own audit checkpoints, rehab.audit.<process>.>, into the stream AUDIT, which it may create,
     update and look at, and it may read the newest message of its own checkpoint subject and no other (a direct
-    get, `$JS.API.DIRECT.GET.AUDIT.<subject>`; kit.checkpoints).
+    get, `$JS.API.DIRECT.GET.AUDIT.<subject>`; kit.checkpoints);
+  - intake alone publishes the erasure ledger, rehab.erasures.case, into the stream ERASURES (kit.erasures), which
+    it may create, update and look at; no process reads it back (the operator's user does, at `rehab restore`);
+  - every process listens to the operator's commands, rehab.control.> (a seal, say), which only the operator's
+    user and the gateway (`POST /api/admin/seal`) may publish.
 A service can not publish another service's events, read a stream through a consumer that is not its own, delete
 or purge a stream, or listen to rehab.> directly. The operator's user (`ops`) may do everything; no process is
 given its seed (it is for the operator's tools: the nats CLI with `--nkey`, the fault tests).
@@ -45,6 +49,13 @@ OPERATOR = "ops"
 # own rehab.<process>.> (no process may be called `audit`).
 AUDIT_STREAM = "AUDIT"
 assert "audit" not in PROCESSES
+# The erasure ledger (kit.erasures): its stream, and which process writes which subject into it (through its outbox).
+ERASURES_STREAM = "ERASURES"
+LEDGER_SUBJECTS: dict[str, str] = {"intake": "rehab.erasures.case"}
+# The operator's commands to every process (a seal), beside the processes' own subjects.
+CONTROL_SUBJECTS = "rehab.control.>"
+CONTROL_PUBLISHERS: tuple[str, ...] = ("gateway",)  # and the operator's user, who may do everything
+assert not {"erasures", "control"} & set(PROCESSES)
 USERS: tuple[str, ...] = (*PROCESSES, OPERATOR)
 
 
@@ -61,9 +72,15 @@ def permissions(service: str) -> tuple[list[str], list[str]]:
     consumed = CONSUMES.get(service, {})
     publish = {f"rehab.{service}.>", "$JS.API.INFO", f"rehab.audit.{service}.>",
                f"$JS.API.DIRECT.GET.{AUDIT_STREAM}.rehab.audit.{service}.checkpoint"}
-    for s in (stream, AUDIT_STREAM, *(producer.upper() for producer in consumed)):
+    streams = [stream, AUDIT_STREAM, *(producer.upper() for producer in consumed)]
+    if service in LEDGER_SUBJECTS:
+        publish.add(LEDGER_SUBJECTS[service])
+        streams.append(ERASURES_STREAM)
+    if service in CONTROL_PUBLISHERS:
+        publish.add(CONTROL_SUBJECTS)
+    for s in streams:
         publish |= {f"$JS.API.STREAM.INFO.{s}", f"$JS.API.STREAM.CREATE.{s}", f"$JS.API.STREAM.UPDATE.{s}"}
-    subscribe = {"_INBOX.>"}
+    subscribe = {"_INBOX.>", CONTROL_SUBJECTS}
     for producer, durable in consumed.items():
         s = producer.upper()
         publish |= {
@@ -116,7 +133,9 @@ def authorization_block(keys: dict[str, str]) -> str:
             f"    # {service}\n"
             f"    {{\n      nkey: {json.dumps(keys[service])}\n      permissions: {{\n"
             f"        publish: {{ allow: {_list(publish, 10)} }}\n"
-            f"        subscribe: {{ allow: {_list(subscribe, 10)} }}\n      }}\n    }}"
+            f"        subscribe: {{ allow: {_list(subscribe, 10)} }}\n"
+            # A seal or unseal command (kit.control) is answered on the sender's reply subject: that one reply only.
+            f"        allow_responses: true\n      }}\n    }}"
         )
     entries.append(f"    # {OPERATOR}: the operator's tools, every subject\n    {{ nkey: {json.dumps(keys[OPERATOR])} }}")
     return "authorization {\n  users: [\n" + "\n".join(entries) + "\n  ]\n}\n"

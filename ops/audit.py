@@ -1,7 +1,7 @@
 """`rehab audit verify`: check every process's audit trail straight from its database, against its checkpoints.
 
 It needs no running system and no token: the operator who holds the audit key verifies the chains as stored, and
-compares each with the signed checkpoints on the stream AUDIT (read as the operator's NATS user, `nats-ops.nk`), as
+compares each with the signed checkpoints on the stream AUDIT (read as the operator's NATS user, `ops/nats.nk`), as
 `/audit/verify` does: the newest checkpoint must be in the trail (else it was truncated), and so must every older
 one the stream still holds. Only kit pieces are used; the tables are the kit's own, present in every process's
 database.
@@ -78,10 +78,11 @@ async def read_checkpoints(url: str, seed: Path | None, names: tuple[str, ...]) 
 
 
 @contextmanager
-def checkpoint_stream(nats_url: str | None) -> Iterator[str]:
-    """Where to read the stream AUDIT: the NATS named (`--nats-url`, or REHAB_NATS_URL), else the one `rehab up`
-    runs; and when the system is stopped, that NATS's own store opened by a nats-server of our own on a free port
-    for as long as the reading takes (offline: the checkpoints outlive the processes)."""
+def checkpoint_stream(nats_url: str | None, *, purpose: str = "audit-verify") -> Iterator[str]:
+    """Where to read the stream AUDIT (or ERASURES: ops.erasures): the NATS named (`--nats-url`, or REHAB_NATS_URL),
+    else the one `rehab up` runs; and when the system is stopped, that NATS's own store opened by a nats-server of
+    our own on a free port for as long as the reading takes (offline: the checkpoints outlive the processes). Its
+    log goes to `logs/nats-<purpose>.log`."""
     system = SupervisorSettings()
     if nats_url or system.external_nats:
         yield nats_url or system.nats_url
@@ -94,7 +95,7 @@ def checkpoint_stream(nats_url: str | None) -> Iterator[str]:
     spec = nats_spec(offline, state_dir)
     log = state_dir / "logs"
     log.mkdir(parents=True, exist_ok=True)
-    with (log / "nats-audit-verify.log").open("ab") as out:
+    with (log / f"nats-{purpose}.log").open("ab") as out:
         server = subprocess.Popen(spec.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
@@ -208,7 +209,7 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
 @app.command("verify")
 def verify_command(
     nats_url: Annotated[str | None, typer.Option(help="The NATS holding the stream AUDIT (default: REHAB_NATS_URL)")] = None,
-    nkey_seed: Annotated[Path | None, typer.Option(help="The operator's nkey seed (default: nats-ops.nk in the "
+    nkey_seed: Annotated[Path | None, typer.Option(help="The operator's nkey seed (default: ops/nats.nk in the "
                                                         "secrets folder, when there)")] = None,
 ) -> None:
     """Check every process's audit hash chain from its database, and against its signed checkpoints on the stream

@@ -9,8 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +19,8 @@ from pydantic import ValidationError
 from kit import nats_auth
 from kit.progress import Progress
 from kit.secrets import ensure_secrets
-from ops import audit
+from ops import audit, erasures
+from ops.passphrase import handing_passphrase
 from ops import backup as backups
 from ops.settings import SupervisorSettings
 from ops.supervisor import StartupError, Supervisor
@@ -59,6 +59,7 @@ KEY_HOLDERS: dict[str, str] = {
     "funds": "services.funds.manage",
 }
 app.add_typer(audit.app, name="audit")
+app.add_typer(erasures.app, name="erasures")
 
 
 @app.command()
@@ -185,11 +186,18 @@ def restore(
         "--identity", "-i", exists=True, dir_okay=False,
         help="An age identity file (AGE-SECRET-KEY-1…, or an SSH private key) of a recipient the archive was made "
              "for; repeatable. Without it, the archive's passphrase is asked for.")] = None,
+    without_erasure_ledger: Annotated[bool, typer.Option(
+        "--without-erasure-ledger",
+        help="Restore even though the erasure ledger can not be read or begins after the backup: people erased "
+             "since may come back, and must be erased again by hand. What can be read of it is still re-applied.",
+    )] = False,
 ) -> None:
     """Put every database back from an archive, after checking it is authentic; the system must be stopped.
 
     It asks before it replaces anything: what the databases hold now is lost. An archive locked with a passphrase
-    takes it from REHAB_BACKUP_PASSPHRASE or stdin; one made for recipients needs --identity."""
+    takes it from REHAB_BACKUP_PASSPHRASE or stdin; one made for recipients needs --identity. Then every erasure of
+    the erasure ledger (the stream ERASURES) is made again, so nobody erased since the backup comes back; a ledger
+    that can not be read stops the restore before it writes anything, unless --without-erasure-ledger."""
     settings = _backup_settings()
     if not yes and not sys.stdin.isatty():
         typer.echo("error: a restore replaces every database, and there is no terminal to ask on: "
@@ -210,6 +218,9 @@ def restore(
                                           progress=progress)
             progress.advance()
         with opened:
+            # Before anything is replaced: a restore that would bring erased people back is refused while it can
+            # still change nothing.
+            ledger = _erasure_ledger(opened.manifest["created_at"], without=without_erasure_ledger)
             if not yes and not _replace_confirmed(settings, opened):
                 typer.echo("nothing was restored", err=True)
                 raise typer.Exit(1)
@@ -219,6 +230,51 @@ def restore(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"restored {len(manifest['members'])} files from the backup of {manifest['created_at']}")
+    if ledger is None:
+        typer.echo("WARNING: the erasure ledger was NOT replayed: anyone erased after this backup was made is back "
+                   "in it. Erase them again before the system is used (`rehab erasures reapply` once the ledger "
+                   "can be read).", err=True)
+        return
+    done = erasures.reapply(ledger)
+    for line in erasures.report(ledger, done):
+        typer.echo(line)
+    if done.failed:
+        for process, why in done.failed.items():
+            typer.echo(f"error: {process}: the erasures were NOT re-applied: {why}", err=True)
+        typer.echo("error: do not start the system: people erased after this backup are back in it. Fix the cause, "
+                   "then run `rehab erasures reapply`", err=True)
+        raise typer.Exit(1)
+
+
+def _erasure_ledger(backup_made: str, *, without: bool) -> erasures.Ledger | None:
+    """The erasure ledger, read before anything is restored; the restore stops here when it can not be read or
+    begins after the backup, unless told `--without-erasure-ledger` (then whatever can be read, or None)."""
+    try:
+        ledger = erasures.read_ledger()
+    except erasures.LedgerUnreadable as error:
+        problem, ledger = f"the erasure ledger (stream ERASURES) could not be read: {error}", None
+    else:
+        problem = erasures.gap(ledger, backup_made)
+    try:
+        pending = erasures.not_yet_sent()  # in the intake database about to be replaced: kept before it goes
+    except Exception as error:  # noqa: BLE001 - said, and the ledger read is what counts
+        pending = []
+        typer.echo(f"note: intake's outbox could not be read for erasures not yet sent ({type(error).__name__})",
+                   err=True)
+    if ledger is not None:
+        ledger = erasures.with_pending(ledger, pending)
+    if problem is None:
+        return ledger
+    if not without:
+        typer.echo(f"error: {problem}. Restoring without it would bring back people erased since the backup was "
+                   "made. Start NATS with its store (or set REHAB_NATS_URL) and try again; or, knowing that erased "
+                   "people may come back and must be erased again by hand, pass --without-erasure-ledger. Nothing "
+                   "was restored.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"WARNING: {problem}; going on (--without-erasure-ledger).", err=True)
+    if ledger is None and pending:
+        ledger = erasures.with_pending(erasures.Ledger(entries=[], since=None, messages=0), pending)
+    return ledger
 
 
 def _replace_confirmed(settings: backups.BackupSettings, opened: backups.Archive) -> bool:
@@ -277,7 +333,7 @@ def keys_rotate(
     The services keep running: each reads its keyring again when it changes. The old KEKs stay until
     `rehab keys retire` drops them (once `rehab keys status` shows nothing under them)."""
     failed = []
-    with _unseal_passphrase() as handing_over:
+    with handing_passphrase() as handing_over:
         statuses, unreadable = _key_counts(handing_over)
         missing = [status["note"] for status in statuses.values() if not status["keyring"]]
         if missing or unreadable:  # nothing rotated in one service unless it can be in all
@@ -302,7 +358,7 @@ def keys_rotate(
 @keys_app.command("status")
 def keys_status() -> None:
     """Per service: its custody, its KEKs and how many data keys each wraps; the active one is marked."""
-    with _unseal_passphrase() as handing_over:
+    with handing_passphrase() as handing_over:
         statuses, failed = _key_counts(handing_over)
     for process, status in statuses.items():
         if not status["keyring"]:
@@ -331,7 +387,7 @@ def keys_retire(
     With KEK_ID: that KEK, from every service that has it; refused if any data key of any service still uses it
     (run `rehab keys rotate` first). Without: every KEK of every service that no data key uses. Never an active
     one."""
-    with _unseal_passphrase() as handing_over:
+    with handing_passphrase() as handing_over:
         statuses, failed = _key_counts(handing_over)
         if failed:
             typer.echo(f"error: could not count the data keys of {', '.join(failed)}: nothing was retired", err=True)
@@ -387,7 +443,7 @@ def keys_retire(
 NatsUrlOption = Annotated[str | None, typer.Option(
     "--nats-url", help="The system's NATS (default: REHAB_NATS_URL, else the one `rehab up` runs)")]
 SeedOption = Annotated[Path | None, typer.Option(
-    "--nkey-seed", help="The operator's nkey seed that signs the command (default: nats-ops.nk in the secrets folder)")]
+    "--nkey-seed", help="The operator's nkey seed that signs the command (default: ops/nats.nk in the secrets folder)")]
 
 
 @app.command()
@@ -458,36 +514,6 @@ def _control(action: str, nats_url: str | None, nkey_seed: Path | None) -> int:
         return 1
     typer.echo(f"{len(answers)} process(es) confirmed: {'sealed' if action == 'seal' else 'unsealed'}")
     return 0
-
-
-@contextmanager
-def _unseal_passphrase() -> Iterator[Callable[[str, list[str]], subprocess.CompletedProcess]]:
-    """Run services' manage commands that open their keyrings. Under sealed custody without
-    UNSEAL_PASSPHRASE_FILE, the passphrase is asked once here and handed to each through a pipe (REHAB_UNSEAL_FD),
-    never its environment or arguments."""
-    settings = _settings()
-    passphrase = None
-    if settings.key_custody == "sealed" and settings.unseal_passphrase_file is None:
-        if not sys.stdin.isatty():
-            typer.echo("error: the keys are sealed: set UNSEAL_PASSPHRASE_FILE, or run this on a terminal to type "
-                       "the passphrase", err=True)
-            raise typer.Exit(2)
-        passphrase = typer.prompt("unseal passphrase", hide_input=True)
-
-    def run(module: str, args: list[str]) -> subprocess.CompletedProcess:
-        if passphrase is None:
-            return subprocess.run([sys.executable, "-m", module, *args], check=False, stdout=subprocess.PIPE,
-                                  text=True)
-        reading, writing = os.pipe()
-        os.write(writing, (passphrase + "\n").encode())
-        os.close(writing)
-        try:
-            return subprocess.run([sys.executable, "-m", module, *args], check=False, stdout=subprocess.PIPE,
-                                  text=True, pass_fds=(reading,), env={**os.environ, "REHAB_UNSEAL_FD": str(reading)})
-        finally:
-            os.close(reading)
-
-    yield run
 
 
 def _key_counts(run: Callable[[str, list[str]], subprocess.CompletedProcess]) -> tuple[dict[str, dict], list[str]]:

@@ -90,7 +90,7 @@ def case_closed(session: Session, event: Envelope) -> None:
 
 def case_erased(runtime: Runtime, session: Session, event: Envelope) -> None:
     data = CaseEnded.model_validate(event.data)
-    projections.erase_case(session=session, runtime=runtime, case_id=data.case_id)
+    projections.erase_case(session=session, audit=runtime.audit, answers=runtime.idempotency, case_id=data.case_id)
 
 
 def case_assigned(session: Session, event: Envelope) -> None:

@@ -3,20 +3,29 @@ and its `keys rotate|status` (kit.keys_cli: funds' case keys, `models.WRAPPED_KE
 
 `ledger check` recomputes every grant from its transfers and compares: exit 0 when every grant balances, 1 on any
 break, 2 when the database cannot be read. It prints grant codes and amounts only: the ledger holds nothing personal.
+
+`erasures apply` (kit.erasures_cli), run by `rehab restore` after the databases are put back: every erasure of the
+erasure ledger, re-applied by what the `case.erased` consumer applies (`projections.erase_case`).
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from sqlalchemy import inspect
+from sqlmodel import Session
 
 from kit import db
+from kit.audit import AuditTrail
+from kit.erasures import ErasureRecorded
+from kit.erasures_cli import erasures_commands
+from kit.idempotency import StoredAnswers
 from kit.keys_cli import keys_commands
-from services.funds import ledger, money
+from services.funds import ledger, money, projections
 from services.funds.config import FundsSettings
-from services.funds.models import WRAPPED_KEYS
+from services.funds.models import WRAPPED_KEYS, CaseView, kit_tables
 
 
 def ledger_check(settings: FundsSettings) -> int:
@@ -50,6 +59,21 @@ app = typer.Typer(name="funds-manage", help="The funds ledger, and funds' data k
 app.add_typer(keys_commands(FundsSettings, WRAPPED_KEYS), name="keys")
 ledger_app = typer.Typer(help="The funds ledger: check that it balances.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+
+
+def reapply_erasure(session: Session, audit: AuditTrail, answers: StoredAnswers, entry: ErasureRecorded) -> bool:
+    """What `case.erased` does here, unless the case is erased here already; a case this database never heard of
+    is recorded as erased all the same."""
+    known = session.get(CaseView, entry.case_id)
+    if known is not None and known.status == "erased":
+        return False
+    projections.erase_case(session=session, audit=audit, answers=answers, case_id=entry.case_id,
+                           actor="system:erasure-ledger")
+    return known is not None
+
+
+app.add_typer(erasures_commands(FundsSettings, kit_tables, Path(__file__).parent / "migrations", reapply_erasure),
+              name="erasures")
 
 
 @ledger_app.command("check")

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
+from kit.audit import AuditTrail
 from kit.db import scrub_after_commit
-from kit.service import Runtime
+from kit.idempotency import Idempotency, StoredAnswers
 from services.funds import domain, money, queries
 from services.funds.models import CaseAssignee, CaseAssignment, CaseKey, CostEstimate, Disbursement, utc
 
@@ -48,18 +49,19 @@ def assign_case(*, session: Session, case_id: str, assignees: list[str], assigne
     return True
 
 
-def erase_case(*, session: Session, runtime: Runtime, case_id: str) -> None:
+def erase_case(*, session: Session, audit: AuditTrail, answers: Idempotency | StoredAnswers, case_id: str,
+               actor: str = "system:funds-intake") -> None:
     """Forget the person: destroy the case's data key (every purpose and payee sealed under it becomes
     unrecoverable) and drop the ciphertexts too, and delete the stored Idempotency-Key answers about the case with
     their request fingerprints (computed over purposes and payees). Amounts, dates and the ledger stay for the
-    accounts."""
+    accounts. Intake's `case.erased` runs it, and so does `manage erasures apply` after a restore (the ledger's)."""
     advance_case(session=session, case_id=case_id, status="erased")
-    runtime.idempotency.forget(session, case_id)
+    answers.forget(session, case_id)
     session.execute(update(Disbursement).where(Disbursement.case_id == case_id)
                     .values(purpose_sealed=None, payee_sealed=None, shredded=True))
     session.execute(delete(CaseKey).where(CaseKey.case_id == case_id))
     scrub_after_commit(session)  # the destroyed key's old page images leave the write-ahead log too
-    runtime.audit.record(session, actor="system:funds-intake", action="case.shred", target_id=case_id)
+    audit.record(session, actor=actor, action="case.shred", target_id=case_id)
 
 
 # ---- cost estimates --------------------------------------------------------------------------------------------

@@ -184,13 +184,42 @@ def erase_case(
 ) -> ErasedCase:
     """Erase a case: destroy its data key (every ciphertext of the person becomes unrecoverable), drop its index
     terms, needs, consent, timeline and break-glass reasons, and every stored Idempotency-Key answer and request
-    fingerprint about it; keep only the reference, the status and who holds it (staff, not the person). Erasing
-    twice changes nothing. Once committed, the write-ahead log is
+    fingerprint about it; keep only the reference, the status and who holds it (staff, not the person). The erasure
+    goes in the erasure ledger (kit.erasures) through the outbox, in this same transaction, so that a restored
+    backup can not bring the person back. Erasing twice changes nothing. Once committed, the write-ahead log is
     truncated before the caller is answered, so the destroyed key leaves the disk too."""
     case = _admitted(session, vault, audit, case_id, caller, lock=True)
     if case.status == domain.ERASED:
         return _erased(case)
     now = datetime.now(UTC)
+    _erase(session, vault, audit, case, actor=caller.user_id, now=now)
+    # Ids only, kept for ever outside the databases: what `rehab restore` re-applies.
+    events.publish(session, events.ERASURE_RECORDED, events.ErasureRecorded(case_id=case.id, erased_at=now),
+                   about=case.id)
+    return _erased(case)
+
+
+LEDGER_ACTOR = "system:erasure-ledger"
+
+
+def reapply_erasure(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str,
+                    erased_at: datetime) -> bool:
+    """An erasure from the ledger, again, on a database put back from a backup (`manage erasures apply`, run by
+    `rehab restore` before any process starts): the same erasure as `erase_case`, at the time it was first made, by
+    the ledger rather than a caseworker (nobody to admit). Not written in the ledger again: it is there already.
+    True when it erased something; False for a case already erased, or unknown here (opened after the backup),
+    whose stored answers, if any, still go."""
+    case = session.get(Case, case_id, with_for_update=True)
+    if case is None or case.status == domain.ERASED:
+        if vault.stored_answers is not None and vault.stored_answers.forget(session, case_id):
+            scrub_write_ahead_log(session)
+        return False
+    _erase(session, vault, audit, case, actor=LEDGER_ACTOR, now=erased_at)
+    return True
+
+
+def _erase(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, *, actor: str, now: datetime) -> None:
+    """What an erasure does to a case's rows (`erase_case`, `reapply_erasure`): the one place it is written."""
     for table in (CaseKey, CaseNameTerm, Need, Consent, ConsentRecord, TimelineEntry, BreakGlassOpening):
         session.execute(delete(table).where(table.case_id == case.id))
     for field in PERSONAL_FIELDS:
@@ -204,10 +233,9 @@ def erase_case(
         # A replay of `POST /cases` with the same key is then a new request, as after the key's retention.
         vault.stored_answers.forget(session, case.id)
     events.publish(session, events.CASE_ERASED, events.CaseErased(case_id=case.id, erased_at=now), about=case.id)
-    audit.record(session, actor=caller.user_id, action="case.erase", target_id=case.id)
+    audit.record(session, actor=actor, action="case.erase", target_id=case.id)
     scrub_write_ahead_log(session)
     log.info("case erased", case_id=case.id)
-    return _erased(case)
 
 
 # ---- needs ------------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from kit import erasures
 from kit.events import Publisher
 from services.intake.domain import Category, Urgency
 from services.intake.models import kit_tables
@@ -17,6 +18,9 @@ CASE_ERASED = "rehab.intake.case.erased"
 CASE_ASSIGNED = "rehab.intake.case.assigned"
 NEEDS_ASSESSED = "rehab.intake.needs.assessed"
 CONSENT_CHANGED = "rehab.intake.consent.changed"
+# The erasure ledger (kit.erasures): a stream of its own, kept for ever, read back by `rehab restore`.
+ERASURE_RECORDED = erasures.SUBJECT
+ErasureRecorded = erasures.ErasureRecorded
 
 
 class CaseOpened(BaseModel):
@@ -82,6 +86,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     CASE_ASSIGNED: CaseAssigned,
     NEEDS_ASSESSED: NeedsAssessed,
     CONSENT_CHANGED: ConsentChanged,
+    ERASURE_RECORDED: ErasureRecorded,
 }
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from kit import logs
+from kit import erasures, logs
 from kit.bus import Subscription
 from kit.service import Runtime, ServiceSpec, create_service_app, serve
 from services.intake import api, events, handlers
@@ -26,6 +26,8 @@ def _subscriptions(_runtime: Runtime) -> list[Subscription]:
 
 
 def _on_start(runtime: Runtime) -> None:
+    # Erasures go to the ledger through the outbox (kit.erasures): its stream exists before the relay sends one.
+    runtime.bus.provisions.append(erasures.ensure_stream)
     # Erasure deletes the kit's stored answers about the case (found by case id, whichever KEK sealed them).
     runtime.extras["vault"] = CaseVault(runtime.keyring, runtime.blind_index,
                                         runtime.idempotency)

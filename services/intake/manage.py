@@ -13,24 +13,33 @@ a kind of term: the terms are keyed hashes of the names, which only the names gi
 the service keeps running; then it deletes the `name_index_pending` rows, and searches use the new terms.
 
 Both show their progress on stderr (kit.progress): counts only, never a name.
+
+`erasures apply` (kit.erasures_cli), run by `rehab restore` after the databases are put back: every erasure of the
+ledger, re-applied by `cases.reapply_erasure` (the same erasure as the API's), so a restored backup brings nobody back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
 from sqlalchemy import Engine, delete, func, select
+from sqlmodel import Session
 
 from kit import db
+from kit.audit import AuditTrail
 from kit.crypto import BlindIndex
+from kit.erasures import ErasureRecorded
+from kit.erasures_cli import erasures_commands
+from kit.idempotency import StoredAnswers
 from kit.keys_cli import existing_database, keys_commands, no_database
 from kit.progress import Progress
 from kit import custody
 from services.intake import cases, domain
 from services.intake.config import IntakeSettings
-from services.intake.models import WRAPPED_KEYS, Case, NameIndexPending
+from services.intake.models import WRAPPED_KEYS, Case, NameIndexPending, kit_tables
 from services.intake.protection import CaseVault
 
 app = typer.Typer(name="intake-manage", help="Intake's keys and name index.", no_args_is_help=True,
@@ -38,6 +47,17 @@ app = typer.Typer(name="intake-manage", help="Intake's keys and name index.", no
 app.add_typer(keys_commands(IntakeSettings, WRAPPED_KEYS), name="keys")
 names_app = typer.Typer(help="The blind index of names: rebuild it after an upgrade.", no_args_is_help=True)
 app.add_typer(names_app, name="names")
+
+
+def reapply_erasure(session: Session, audit: AuditTrail, answers: StoredAnswers, entry: ErasureRecorded) -> bool:
+    # No keyring: erasing opens nothing (the vault's keys are never used on this path).
+    vault = CaseVault(None, None, answers)  # type: ignore[arg-type]
+    return cases.reapply_erasure(session=session, vault=vault, audit=audit, case_id=entry.case_id,
+                                 erased_at=entry.erased_at)
+
+
+app.add_typer(erasures_commands(IntakeSettings, kit_tables, Path(__file__).parent / "migrations", reapply_erasure),
+              name="erasures")
 
 
 @dataclass

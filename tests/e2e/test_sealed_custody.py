@@ -111,14 +111,16 @@ def test_a_restarted_process_stays_sealed_until_rehab_unseal(sealed_system: Syst
 
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase at all\n")
-    refused = system.run_cli("unseal", env={**system.env, "UNSEAL_PASSPHRASE_FILE": str(wrong)})
+    system.env["UNSEAL_PASSPHRASE_FILE"] = str(wrong)  # the operator's own shell, not the processes'
+    refused = system.run_cli("unseal")
     assert refused.returncode != 0 and "does not open" in refused.stderr
     assert casey.get(path).status_code == 503
 
     given = tmp_path / "passphrase"
     given.write_text(PASSPHRASE + "\n")
     os.chmod(given, 0o600)
-    unsealed = system.run_cli("unseal", env={**system.env, "UNSEAL_PASSPHRASE_FILE": str(given)})
+    system.env["UNSEAL_PASSPHRASE_FILE"] = str(given)
+    unsealed = system.run_cli("unseal")
     assert unsealed.returncode == 0, unsealed.stderr
     eventually(lambda: casey.get(path).status_code == 200, timeout=5)
     assert casey.get(path).json()["full_name"] == NEEDLE

@@ -195,13 +195,13 @@ def test_an_archive_for_recipients_opens_with_an_identity_and_no_passphrase(
     add_note(state, "funds", "written after the backup")
     asked = rehab("restore", str(archive), "--yes", env=env, stdin=PASSPHRASE + "\n")
     assert asked.returncode == 1 and "--identity" in asked.stderr  # no identity: told what to give, nothing asked
-    restored = rehab("restore", str(archive), "--yes", "--identity", str(key_file), env=env, stdin="")
+    restored = rehab("restore", str(archive), "--yes", "--without-erasure-ledger", "--identity", str(key_file), env=env, stdin="")
     assert restored.returncode == 0, restored.stderr
     assert notes(state, "funds") == [f"funds: {NAME}"]
 
     second = tmp_path / "second.txt"  # the other trustee's key opens it as well
     second.write_text(f"{other}\n")
-    assert rehab("restore", str(archive), "-y", "-i", str(second), env=env, stdin="").returncode == 0
+    assert rehab("restore", str(archive), "-y", "--without-erasure-ledger", "-i", str(second), env=env, stdin="").returncode == 0
     assert scratch_left(state) == []
 
 
@@ -524,7 +524,7 @@ def test_an_archive_of_the_old_format_still_restores_and_says_so(state: Path, tm
     key.write_text(f"{pyrage.x25519.Identity.generate()}\n")
     mixed = rehab("restore", str(archive), "--yes", "--identity", str(key), env=env, stdin="")
     assert mixed.returncode == 1 and "locked with a passphrase" in mixed.stderr
-    restored = rehab("restore", str(archive), "--yes", env=env, stdin=PASSPHRASE + "\n")
+    restored = rehab("restore", str(archive), "--yes", "--without-erasure-ledger", env=env, stdin=PASSPHRASE + "\n")
 
     assert restored.returncode == 0, restored.stderr
     assert "old REHAB-BACKUP-1 format" in restored.stderr and "take a new backup" in restored.stderr
@@ -555,7 +555,8 @@ def test_wrong_passphrase_and_running_system_are_refused_through_the_command(sta
     with socket_on(int(env["REHAB_INTAKE_PORT"])):
         busy = rehab("restore", str(archive), "--yes", env=env, stdin=PASSPHRASE + "\n")
         assert busy.returncode == 1 and "running" in busy.stderr
-        forced = rehab("restore", str(archive), "--force", "-y", env=env, stdin=PASSPHRASE + "\n")
+        forced = rehab("restore", str(archive), "--force", "-y", "--without-erasure-ledger", env=env,
+                       stdin=PASSPHRASE + "\n")
         assert forced.returncode == 0, forced.stderr
     short = rehab("backup", str(tmp_path / "b.backup"), env=env, stdin="short\n")
     assert short.returncode == 1 and "at least" in short.stderr
@@ -595,18 +596,37 @@ def test_on_a_terminal_restore_asks_first_and_no_is_no(state: Path, tmp_path: Pa
     with sqlite3.connect(state / "funds.db") as conn:
         conn.execute("INSERT INTO notes (body) VALUES ('written after the backup')")
 
-    declined = rehab_on_a_terminal("restore", str(archive), answer="n\n")
+    # These small databases have no NATS store beside them: no erasure ledger to replay (see the test below).
+    declined = rehab_on_a_terminal("restore", str(archive), "--without-erasure-ledger", answer="n\n")
     assert declined.returncode == 1, declined.stderr
     assert f"the funds database, {(state / 'funds.db').resolve()}" in declined.stdout
     assert "Restore? [y/N]" in declined.stdout and "nothing was restored" in declined.stderr
     assert "written after the backup" in notes(state, "funds")
 
-    accepted = rehab_on_a_terminal("restore", str(archive), answer="y\n")
+    accepted = rehab_on_a_terminal("restore", str(archive), "--without-erasure-ledger", answer="y\n")
     assert accepted.returncode == 0, accepted.stderr
     assert notes(state, "funds") == [f"funds: {NAME}"]
     assert "restore: 4 of 4 steps (100%), done after" in accepted.stderr  # stderr is no terminal: plain lines
     for said in (declined, accepted):
         assert NAME not in said.stdout + said.stderr  # names of processes and files, never what they hold
+
+
+def test_without_the_erasure_ledger_a_restore_is_refused_unless_told(state: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "a.backup"
+    backups.backup(backups.BackupSettings(), archive, PASSPHRASE)
+    add_note(state, "intake", "written after the backup")
+    env = {**os.environ, "REHAB_BACKUP_PASSPHRASE": PASSPHRASE}
+
+    refused = rehab("restore", str(archive), "--yes", env=env)  # no NATS store here: the ledger can not be read
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "erasure ledger" in refused.stderr and "--without-erasure-ledger" in refused.stderr
+    assert "Nothing was restored" in refused.stderr
+    assert "written after the backup" in notes(state, "intake")  # refused before anything was written
+
+    told = rehab("restore", str(archive), "--yes", "--without-erasure-ledger", env=env)
+    assert told.returncode == 0, told.stdout + told.stderr
+    assert "the erasure ledger was NOT replayed" in told.stderr
+    assert notes(state, "intake") == [f"intake: {NAME}"]
 
 
 class socket_on:  # noqa: N801 - used as a context manager, reads as one

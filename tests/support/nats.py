@@ -69,7 +69,7 @@ class EmbeddedNats:
         self.proc = None
 
 
-def reset_streams(url: str, names: tuple[str, ...] = ("INTAKE", "REFERRALS", "FUNDS", "GATEWAY", "AUDIT", "BACKBONE")) -> None:
+def reset_streams(url: str, names: tuple[str, ...] = ("INTAKE", "REFERRALS", "FUNDS", "GATEWAY", "AUDIT", "ERASURES", "BACKBONE")) -> None:
     """Delete this system's streams on a shared test server, so a test starts from nothing."""
     import nats
 

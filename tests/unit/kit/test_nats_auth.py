@@ -46,13 +46,17 @@ def test_the_table_names_the_durables_each_service_really_consumes_with(service:
 def test_a_service_may_publish_only_its_own_events_and_use_only_its_own_durables() -> None:
     for service in nats_auth.PROCESSES:
         publish, subscribe = nats_auth.permissions(service)
-        # Its own events, and its own audit checkpoints (kit.checkpoints) into the stream AUDIT.
-        assert [s for s in publish if s.startswith("rehab.")] == sorted([f"rehab.{service}.>", f"rehab.audit.{service}.>"])
+        # Its own events, its own audit checkpoints (kit.checkpoints) into the stream AUDIT; intake the erasure
+        # ledger (kit.erasures); the gateway the operator's commands (a seal from /api/admin/seal).
+        extra = {"intake": ["rehab.erasures.case"], "gateway": ["rehab.control.>"]}.get(service, [])
+        assert [s for s in publish if s.startswith("rehab.")] == sorted([f"rehab.{service}.>", f"rehab.audit.{service}.>",
+                                                                         *extra])
         assert [s for s in publish if ".DIRECT.GET." in s] == [f"$JS.API.DIRECT.GET.AUDIT.rehab.audit.{service}.checkpoint"]
         others = [d for other, consumed in nats_auth.CONSUMES.items() if other != service for d in consumed.values()]
         assert not any(durable in subject for durable in others for subject in publish + subscribe)
         assert not any(".DELETE." in s or ".PURGE." in s or ".MSG.GET." in s or s == ">" for s in publish)
-        assert not any(s.startswith("rehab.") for s in subscribe)
+        # Of the system's subjects, it listens only to the operator's commands (a seal): events come by durables.
+        assert [s for s in subscribe if s.startswith("rehab.")] == ["rehab.control.>"]
 
 
 def test_the_gateway_only_publishes_its_own_events_into_its_own_stream() -> None:
@@ -60,8 +64,9 @@ def test_the_gateway_only_publishes_its_own_events_into_its_own_stream() -> None
     assert publish == sorted({"rehab.gateway.>", "$JS.API.INFO", "$JS.API.STREAM.INFO.GATEWAY",
                               "$JS.API.STREAM.CREATE.GATEWAY", "$JS.API.STREAM.UPDATE.GATEWAY",
                               "rehab.audit.gateway.>", "$JS.API.STREAM.INFO.AUDIT", "$JS.API.STREAM.CREATE.AUDIT",
-                              "$JS.API.STREAM.UPDATE.AUDIT", "$JS.API.DIRECT.GET.AUDIT.rehab.audit.gateway.checkpoint"})
-    assert subscribe == ["_INBOX.>"]  # no consumer of its own, none of anybody else's
+                              "$JS.API.STREAM.UPDATE.AUDIT", "$JS.API.DIRECT.GET.AUDIT.rehab.audit.gateway.checkpoint",
+                              "rehab.control.>"})  # the seal command, from POST /api/admin/seal
+    assert subscribe == ["_INBOX.>", "rehab.control.>"]  # no consumer of its own, none of anybody else's
     assert "gateway" in nats_auth.PROCESSES and "gateway" not in nats_auth.SERVICES
     # Intake learns who the staff are through a durable of its own on the gateway's stream.
     assert nats_auth.CONSUMES["intake"]["gateway"] == "intake-gateway"
@@ -70,6 +75,16 @@ def test_the_gateway_only_publishes_its_own_events_into_its_own_stream() -> None
     assert "$JS.API.STREAM.CREATE.GATEWAY" in intake_publish and "rehab.gateway.>" not in intake_publish
     with pytest.raises(KeyError):
         nats_auth.permissions("stranger")
+
+
+def test_only_intake_writes_the_erasure_ledger_and_only_the_gateway_sends_commands() -> None:
+    for process in nats_auth.PROCESSES:
+        publish, subscribe = nats_auth.permissions(process)
+        ledger = {s for s in publish if "erasures" in s.lower()}
+        assert ledger == ({"rehab.erasures.case", "$JS.API.STREAM.INFO.ERASURES", "$JS.API.STREAM.CREATE.ERASURES",
+                           "$JS.API.STREAM.UPDATE.ERASURES"} if process == "intake" else set())
+        assert ("rehab.control.>" in publish) == (process == "gateway")
+        assert "rehab.control.>" in subscribe  # every process hears a seal
 
 
 def test_a_seed_is_a_user_nkey_that_signs_for_its_public_key() -> None:
