@@ -58,9 +58,10 @@ class HeldKeys:
     signing_pem: bytes | None = None  # the audit checkpoints' Ed25519 key (kit.checkpoints), when there is one
 
     def forget(self) -> None:
-        forget = getattr(self.keyring, "forget", None)
-        if forget is not None:
-            forget()
+        for step in ("forget", "close"):  # close: a Transit keyring's refill thread ends with it
+            method = getattr(self.keyring, step, None)
+            if method is not None:
+                method()
         self.keyring = None
         self.secrets.clear()
         self.signing_pem = None
