@@ -9,8 +9,9 @@
 #           gateway/                      audit.key, token_signing.pem (+ .pub.pem), audit_signing.pem (+ .pub.pem),
 #                                         nats.nk: no KEK, no blind-index key
 #           ops/                          nats.nk
-#       (the nats.nk files are the nkeys of the NATS that `rehab up` starts itself; the deployments' NATS users log
-#       in with passwords, and mount neither them nor control_signers.json.) Flat key files of an earlier release
+#       and in each process's folder control_signers.json (who may sign a seal/unseal command; mounted with the rest).
+#       (The nats.nk files are the nkeys of the NATS that `rehab up` starts itself; the deployments' NATS users log
+#       in with passwords, and do not mount them.) Flat key files of an earlier release
 #       in keys/ are moved into these folders, each service keeping a copy of the old KEK (deploy/README.md,
 #       "One keyring per service").
 #       /etc/rehab/rehab.env          passwords and REHAB_KEYS_DIR, for `docker compose --env-file /etc/rehab/rehab.env`
@@ -21,22 +22,38 @@
 #       …/nats-users.env        one NATS password per service and the gateway, and the operator's
 #       …/gateway-admin.env     the first admin's password
 #
+#   REHAB_KEY_CUSTODY=openbao OPENBAO_ADDR=… OPENBAO_TOKEN=… deploy/make-secrets.sh k8s [DIR [OPENBAO_DIR]]
+#       for the overlay deploy/k8s/overlays/openbao (Transit keys made by its openbao-setup.sh): all of the above,
+#       and in OPENBAO_DIR (default deploy/k8s/overlays/openbao/secrets) keys/<service>/keys.transit for intake,
+#       referrals and funds (each one's blind-index, audit and root keys, encrypted by its own Transit key
+#       rehab-<service>; made once, never overwritten), beside copies of the other files of its key Secret (its
+#       audit-checkpoint key pair, token_signing.pub.pem, control_signers.json: copied again at each run). The token
+#       needs the policy rehab-keys-admin (it reads and encrypts with each service's key). The gateway stays on file
+#       custody there; DIR's kek.json, blind_index.key and audit.key of the services are still made (the production
+#       overlay, which that one builds on, reads them) but go into no Secret of that overlay and protect nothing.
+#
 # Passwords are 64 hex digits from /dev/urandom: safe inside a URL (postgresql://user:password@…) and in env files.
 # Needs the `rehab` command (set REHAB=/path/to/rehab, or run from the repository with .venv installed).
 set -eu
 umask 077
 
 usage() {
-    echo "usage: $0 compose DIR | $0 k8s [DIR]" >&2
+    echo "usage: $0 compose DIR | $0 k8s [DIR [OPENBAO_DIR]]" >&2
     exit 2
 }
 
 mode="${1:-}"
 case "$mode" in
     compose) [ "$#" -eq 2 ] || usage; dir="$2" ;;
-    k8s) dir="${2:-$(dirname "$0")/k8s/overlays/production/secrets}" ;;
+    k8s) [ "$#" -le 3 ] || usage; dir="${2:-$(dirname "$0")/k8s/overlays/production/secrets}"
+         openbao_dir="${3:-$(dirname "$0")/k8s/overlays/openbao/secrets}" ;;
     *) usage ;;
 esac
+custody="${REHAB_KEY_CUSTODY:-${KEY_CUSTODY:-file}}"
+if [ "$custody" = openbao ] && [ "$mode" != k8s ]; then
+    echo "error: OpenBao key custody is for the Kubernetes overlay deploy/k8s/overlays/openbao (mode k8s)" >&2
+    exit 2
+fi
 
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ -z "${REHAB:-}" ]; then
@@ -67,7 +84,51 @@ write_new() {
 
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
-REHAB_STATE_DIR="$dir" REHAB_SECRETS_DIR="$dir/keys" "$REHAB" secrets init
+if [ "$custody" = openbao ]; then
+    # Every process's files as for the production overlay (the gateway keeps file custody under OpenBao too).
+    REHAB_KEY_CUSTODY=file KEY_CUSTODY=file REHAB_STATE_DIR="$dir" REHAB_SECRETS_DIR="$dir/keys" "$REHAB" secrets init
+else
+    REHAB_STATE_DIR="$dir" REHAB_SECRETS_DIR="$dir/keys" "$REHAB" secrets init
+fi
+
+# The services' keys.transit, for the overlay deploy/k8s/overlays/openbao. `rehab secrets init` under openbao custody
+# makes one for every process, the gateway last; the gateway has no Transit key, so it runs in a scratch folder and
+# only the services' keys.transit are kept from it.
+transit_services="intake referrals funds"
+if [ "$custody" = openbao ]; then
+    mkdir -p "$openbao_dir"
+    openbao_dir="$(cd "$openbao_dir" && pwd)"
+    missing=""
+    for service in $transit_services; do
+        [ -s "$openbao_dir/keys/$service/keys.transit" ] || missing="$missing $service"
+    done
+    if [ -n "$missing" ]; then
+        scratch="$(mktemp -d "$openbao_dir/.init.XXXXXX")"
+        trap 'rm -rf "$scratch"' EXIT
+        REHAB_KEY_CUSTODY=openbao REHAB_STATE_DIR="$scratch" REHAB_SECRETS_DIR="$scratch/keys" \
+            "$REHAB" secrets init >"$scratch/log" 2>&1 || true
+        for service in $missing; do
+            if [ ! -s "$scratch/keys/$service/keys.transit" ]; then
+                cat "$scratch/log" >&2
+                echo "error: no keys.transit for $service: is OpenBao at \$OPENBAO_ADDR, does the Transit key" \
+                     "rehab-$service exist (openbao-setup.sh), may \$OPENBAO_TOKEN read and encrypt with it" \
+                     "(policy rehab-keys-admin)?" >&2
+                exit 1
+            fi
+            mkdir -p "$openbao_dir/keys/$service"
+            chmod 700 "$openbao_dir/keys" "$openbao_dir/keys/$service"
+            write_new "$openbao_dir/keys/$service/keys.transit" <"$scratch/keys/$service/keys.transit"
+        done
+        rm -rf "$scratch"
+        trap - EXIT
+    fi
+    # The rest of each service's key Secret there: copies of its files in DIR, taken again at each run.
+    for service in $transit_services; do
+        for file in audit_signing.pem audit_signing.pub.pem token_signing.pub.pem control_signers.json; do
+            cp "$dir/keys/$service/$file" "$openbao_dir/keys/$service/$file"
+        done
+    done
+fi
 
 if [ "$mode" = compose ]; then
     write_new "$dir/rehab.env" <<EOF

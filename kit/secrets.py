@@ -103,8 +103,16 @@ def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | 
         if custody == "openbao" and transit is not None:
             from kit.custody import ensure_transit_document  # only here: it needs httpx and the Transit client
 
-            if ensure_transit_document(transit(process), own / TRANSIT_KEYS_FILE, secret_names(process)):
-                created.append(f"{process}/{TRANSIT_KEYS_FILE}")
+            from kit.errors import KeysUnavailable
+
+            try:
+                if ensure_transit_document(transit(process), own / TRANSIT_KEYS_FILE, secret_names(process)):
+                    created.append(f"{process}/{TRANSIT_KEYS_FILE}")
+            except KeysUnavailable:
+                # The gateway holds no data key: a deployment may leave it on `file` custody with no Transit key of
+                # its own (deploy/k8s/overlays/openbao). Where it runs under openbao, it makes its file at start.
+                if process != GATEWAY:
+                    raise
     # The Ed25519 signing keys: in files, unless a sealed keyring holds them (only their public halves are files).
     sealed = {process for process in nats_auth.PROCESSES if (directory / process / SEALED_KEYS_FILE).exists()}
     if custody == "sealed" and GATEWAY not in sealed:

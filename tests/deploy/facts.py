@@ -38,20 +38,24 @@ COMMON_ENV = {
 METRICS_PORTS = {"gateway": 8190, "intake": 8191, "referrals": 8192, "funds": 8193}
 # The key files each process reads, by name inside its own folder $REHAB_SECRETS_DIR/<process>/ (kit.secrets; SPEC §8:
 # one keyring per service). What a deployment mounts for a process is exactly its list, from its folder only. The
-# NATS nkey (nats.nk) is not among them: the deployments' NATS users log in with passwords.
+# NATS nkey (nats.nk) is not among them: the deployments' NATS users log in with passwords. Every process also gets
+# control_signers.json (the public keys of who may sign a seal or unseal command, kit.control): without it a
+# deployed process accepts no seal command.
+CONTROL_SIGNERS = secret_files.CONTROL_SIGNERS_FILE
 AUDIT_SIGNING_KEYS = {Path(secret_files.AUDIT_SIGNING_KEY_FILES["intake"]).name,
                       Path(secret_files.AUDIT_VERIFYING_KEY_FILES["intake"]).name}
 SERVICE_KEYS = {secret_files.KEK_FILE, secret_files.BLIND_INDEX_KEY_FILE, secret_files.AUDIT_KEY_FILE,
-                secret_files.TOKEN_PUBLIC_KEY_FILE} | AUDIT_SIGNING_KEYS
+                secret_files.TOKEN_PUBLIC_KEY_FILE, CONTROL_SIGNERS} | AUDIT_SIGNING_KEYS
 GATEWAY_KEYS = {Path(secret_files.TOKEN_PRIVATE_KEY_FILE).name, secret_files.TOKEN_PUBLIC_KEY_FILE,
-                secret_files.AUDIT_KEY_FILE} | AUDIT_SIGNING_KEYS
+                secret_files.AUDIT_KEY_FILE, CONTROL_SIGNERS} | AUDIT_SIGNING_KEYS
 # Never in the gateway's hands: the field-encryption keys of the services.
 SERVICE_ONLY_KEYS = {secret_files.KEK_FILE, secret_files.BLIND_INDEX_KEY_FILE}
 NATS_SEED_FILE = Path(secret_files.NATS_SEED_FILES["intake"]).name
-# In a process's folder but not mounted by the deployments: the NATS nkey (password login instead) and, where
-# `rehab secrets init` writes one, the list of who may seal and unseal (public keys; kit.control).
-NOT_MOUNTED = {NATS_SEED_FILE} | ({secret_files.CONTROL_SIGNERS_FILE}
-                                 if hasattr(secret_files, "CONTROL_SIGNERS_FILE") else set())
+# In a process's folder but not mounted by the deployments: the NATS nkey (password login instead).
+NOT_MOUNTED = {NATS_SEED_FILE}
+# Under OpenBao custody (kit.custody) a service's keyring is one file, keys.transit, in place of these three.
+FILE_CUSTODY_KEYS = {secret_files.KEK_FILE, secret_files.BLIND_INDEX_KEY_FILE, secret_files.AUDIT_KEY_FILE}
+TRANSIT_KEYS_FILE = secret_files.TRANSIT_KEYS_FILE
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The OpenBao custody overlay (deploy/k8s/overlays/openbao), read as data: each service runs as a ServiceAccount
 of its own, bound to an OpenBao role whose policy opens that service's Transit key only; the agent sidecar's token
-lands where the service reads it; no KEK file is mounted. Where `bao` runs, openbao-setup.sh is run against a real
+lands where the service reads it; no kek.json, blind_index.key or audit.key is mounted in a service, keys.transit is. Where `bao` runs, openbao-setup.sh is run against a real
 server; where `kubectl` is installed, the overlay is rendered with its kustomize."""
 
 from __future__ import annotations
@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.facts import K8S, PROCESSES, SERVICES, env_names, load_documents
+from tests.deploy.facts import (
+    CONTROL_SIGNERS,
+    FILE_CUSTODY_KEYS,
+    K8S,
+    PROCESSES,
+    SERVICES,
+    TRANSIT_KEYS_FILE,
+    env_names,
+    load_documents,
+)
 from tests.support.openbao import OpenBaoDev, bao_binary, bao_runs
 
 OVERLAY = K8S / "overlays" / "openbao"
@@ -179,25 +188,35 @@ def rendered(tmp_path_factory) -> list[dict[str, Any]]:
         pytest.skip("kubectl (with its built-in kustomize) is not installed")
     work = tmp_path_factory.mktemp("render") / "k8s"
     shutil.copytree(K8S, work)
-    production = work / "overlays" / "production"
-    for generator in yaml.safe_load((production / "kustomization.yaml").read_text()).get("secretGenerator", []):
-        for source in [f.split("=", 1)[-1] for f in generator.get("files", [])] + generator.get("envs", []):
-            path = production / source
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("placeholder=placeholder\n")
+    for overlay in (work / "overlays" / "production", work / "overlays" / "openbao"):
+        for generator in yaml.safe_load((overlay / "kustomization.yaml").read_text()).get("secretGenerator", []):
+            for source in [f.split("=", 1)[-1] for f in generator.get("files", [])] + generator.get("envs", []):
+                path = overlay / source
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("placeholder=placeholder\n")
     result = subprocess.run([kubectl, "kustomize", str(work / "overlays" / "openbao")], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
-def test_the_rendered_overlay_runs_each_service_under_openbao_without_a_kek_file(rendered):
+def test_the_rendered_overlay_runs_each_service_under_openbao_with_keys_transit_and_no_key_file(rendered):
     kinds: dict[str, dict[str, dict[str, Any]]] = {}
     for doc in rendered:
         kinds.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
     assert {d["metadata"].get("namespace") for d in rendered if d["kind"] != "Namespace"} == {"rehab"}
-    service_keys = [s for name, s in kinds["Secret"].items() if name.startswith("rehab-service-keys")]
-    assert service_keys and all("kek.json" not in s.get("data", {}) for s in service_keys)
+    for service in SERVICES:
+        (keys,) = [s for name, s in kinds["Secret"].items() if name.startswith(f"rehab-{service.name}-keys-")]
+        data = set(keys.get("data", {}))
+        assert TRANSIT_KEYS_FILE in data and CONTROL_SIGNERS in data, (service.name, data)
+        assert not data & FILE_CUSTODY_KEYS, f"{service.name}: {data & FILE_CUSTODY_KEYS} under OpenBao custody"
+        assert data == set(PROCESSES[service.name].keys) - FILE_CUSTODY_KEYS | {TRANSIT_KEYS_FILE}
+        volume = next(v for v in kinds["Deployment"][service.name]["spec"]["template"]["spec"]["volumes"]
+                      if v["name"] == "keys")
+        assert volume["secret"]["secretName"] == keys["metadata"]["name"]
+    # The gateway stays on file custody (a known limit: it holds no data keys).
+    (gateway_keys,) = [s for name, s in kinds["Secret"].items() if name.startswith("rehab-gateway-keys-")]
+    assert set(gateway_keys["data"]) == set(PROCESSES["gateway"].keys)
     agent_config = [c for name, c in kinds["ConfigMap"].items() if name.startswith("rehab-openbao-agent")]
     assert len(agent_config) == 1
     for service in SERVICES:
@@ -213,6 +232,49 @@ def test_the_rendered_overlay_runs_each_service_under_openbao_without_a_kek_file
     gateway = kinds["Deployment"]["gateway"]["spec"]["template"]["spec"]
     assert "serviceAccountName" not in gateway and not gateway.get("initContainers")
     assert "allow-openbao" in kinds["NetworkPolicy"]
+
+
+def test_make_secrets_writes_each_service_s_keys_transit_for_the_overlay(tmp_path):
+    """`REHAB_KEY_CUSTODY=openbao … deploy/make-secrets.sh k8s` with a rehab-keys-admin token: every file the
+    overlay's key Secrets read is made (keys.transit through each service's own Transit key), and again changes
+    nothing."""
+    runs, why = bao_runs()
+    if not runs:
+        pytest.skip(why)
+    import sys
+    from pathlib import Path
+
+    server = OpenBaoDev(tmp_path / "bao")
+    server.start(mount_transit=True)
+    try:
+        for service in SERVICES:
+            assert server.api("POST", f"transit/keys/rehab-{service.name}", {"type": "aes256-gcm96"}).is_success
+        policy = (OVERLAY / "policies" / "rehab-keys-admin.hcl").read_text()
+        assert server.api("PUT", "sys/policies/acl/rehab-keys-admin", {"policy": policy}).is_success
+        token = server.api("POST", "auth/token/create", {"policies": ["rehab-keys-admin"],
+                                                         "no_default_policy": True}).json()["auth"]["client_token"]
+        env = {**os.environ, "REHAB": str(Path(sys.executable).parent / "rehab"), "REHAB_KEY_CUSTODY": "openbao",
+               "OPENBAO_ADDR": server.addr, "OPENBAO_TOKEN": token}
+        production, openbao = tmp_path / "production", tmp_path / "openbao"
+        for _ in range(2):
+            result = subprocess.run(["sh", str(K8S.parent / "make-secrets.sh"), "k8s", str(production), str(openbao)],
+                                    env=env, capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, result.stderr
+            if _ == 0:
+                first = {p: p.read_bytes() for p in openbao.rglob("*") if p.is_file()}
+        assert {p: p.read_bytes() for p in openbao.rglob("*") if p.is_file()} == first
+        overlay = yaml.safe_load((OVERLAY / "kustomization.yaml").read_text())
+        for generator in overlay["secretGenerator"]:
+            for source in [f.split("=", 1)[-1] for f in generator.get("files", [])]:
+                assert (openbao / source.removeprefix("secrets/")).is_file(), source
+        for service in SERVICES:
+            transit = (openbao / "keys" / service.name / TRANSIT_KEYS_FILE).read_text()
+            assert transit.startswith("vault:v1:")
+            assert not {p.name for p in (openbao / "keys" / service.name).iterdir()} & FILE_CUSTODY_KEYS
+        assert sorted(p.name for p in (openbao / "keys").iterdir()) == sorted(s.name for s in SERVICES)
+        assert (production / "keys" / "gateway" / "audit.key").is_file(), "the gateway stays on file custody"
+    finally:
+        server.stop()
 
 
 def test_openbao_overlay_readme_mentions_it():
