@@ -111,7 +111,7 @@ def expired_copy(door: Door, live: str) -> str:
     """The same session's access token as it is ten minutes later: expired."""
     claims = door.app.state.token_verifier.verify(live).claims
     issuer = door.runtime.issuer
-    old = TokenIssuer(issuer._key, issuer=issuer.issuer, audience=issuer.audience, ttl_seconds=-120)
+    old = TokenIssuer(issuer._key_source(), issuer=issuer.issuer, audience=issuer.audience, ttl_seconds=-120)
     return old.issue(sub=claims["sub"], roles=claims["roles"], extra={"sid": claims["sid"]})
 
 
