@@ -4,7 +4,8 @@ the tables, write them to bench/RESULTS.md and the raw figures to var/bench/.
     python -m bench                              embedded default (SQLite files, a NATS of its own)
     python -m bench --postgres                   fresh PostgreSQL databases on 127.0.0.1:5432 (dropped afterwards)
     python -m bench --sizes 10000,100000,1000000 growth up to a million cases (the bulk load takes minutes)
-    python -m bench --only growth                only some parts: baseline, system, growth
+    python -m bench --only growth                only some parts: baseline, system, growth, custody
+    python -m bench --only custody               create and read case, keys in OpenBao against keys in files
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import report, scenarios
+from bench import custody, report, scenarios
 from bench.harness import REPO_ROOT
 from bench.system import Backing, System
 
-PARTS = ("baseline", "system", "growth")
+PARTS = ("baseline", "system", "growth", "custody")
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RESULTS_MD = Path(__file__).parent / "RESULTS.md"
 RAW_DIR = REPO_ROOT / "var" / "bench"
@@ -39,7 +40,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default: %(default)s)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds before each (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=2,
-                        help="interleaved rounds of each direct/gateway pair, the best counts (default: %(default)s)")
+                        help="interleaved rounds of each direct/gateway pair and of the custody part's "
+                             "measurements, the best counts (default: %(default)s)")
     parser.add_argument("--only", default=",".join(PARTS), help="parts to run (default: %(default)s)")
     parser.add_argument("--no-results-md", action="store_true", help="do not touch bench/RESULTS.md")
     parser.add_argument("--raw-dir", type=Path, default=RAW_DIR, help="where the raw JSON goes (default: var/bench)")
@@ -94,6 +96,9 @@ def main(argv: list[str]) -> int:
         if "growth" in args.parts:
             say(f"growth: {', '.join(f'{size:,}' for size in settings.sizes)} cases")
             scenarios.growth(run, workdir, backing, progress=say)
+        if "custody" in args.parts:
+            say("custody: file against openbao key custody (create case, read case, cold read)")
+            custody.custody(run, workdir, backing, progress=say)
     finally:
         if args.keep:
             say(f"state folders kept in {workdir}")

@@ -14,6 +14,12 @@ GATEWAY_P99_FACTOR = 2.0  # … with p99 within 2× of the direct call
 PROPAGATION_P99_MS = 25.0  # at 100 events/s
 SEARCH_P95_MS_AT_1M = 50.0
 CREATE_P99_MS_AT_16 = 30.0
+CUSTODY_FACTOR = 1.5  # openbao key custody against file, 16 clients: req/s at least file's ÷ 1.5, p99 at most 1.5×
+# The custody part's systems (bench.custody's names) and which of them each target compares with `file`.
+CUSTODY_FILE, CUSTODY_OPENBAO, CUSTODY_COLD = "file", "openbao", "openbao, cache 0 s"
+CUSTODY_COMPARED = (("create case", CUSTODY_OPENBAO, "create case"),
+                    ("read case", CUSTODY_OPENBAO, "read case, cached"),
+                    ("read case", CUSTODY_COLD, "read case, cold: cache 0 s"))
 
 
 def machine() -> dict[str, Any]:
@@ -85,7 +91,28 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "measured": f"p99 {create['latency_ms']['p99']} ms",
             "met": create["latency_ms"]["p99"] < CREATE_P99_MS_AT_16,
         })
+    measurements = results.get("custody", {}).get("measurements", {})
+    for what, config, label in CUSTODY_COMPARED:
+        sides = measurements.get(what, {}).get("16", {})
+        if CUSTODY_FILE not in sides or config not in sides:
+            continue
+        rps, p99 = custody_ratios(sides[config]["best"], sides[CUSTODY_FILE]["best"])
+        verdicts.append({
+            "target": f"openbao custody within {CUSTODY_FACTOR:g}× of file: req/s ≥ file's ÷ {CUSTODY_FACTOR:g}, "
+                      f"p99 ≤ {CUSTODY_FACTOR:g}× ({label}, 16 clients)",
+            "measured": f"req/s {rps:.2f}× file's, p99 {p99:.2f}×",
+            "met": rps >= 1 / CUSTODY_FACTOR and p99 <= CUSTODY_FACTOR and _all_ok(sides[config]["best"]),
+        })
     return verdicts
+
+
+def custody_ratios(openbao: dict[str, Any], file: dict[str, Any]) -> tuple[float, float]:
+    """openbao ÷ file: of req/s (1 is as fast, below is slower) and of p99 (above 1 is slower)."""
+    return _ratio(openbao["rps"], file["rps"]), _ratio(openbao["latency_ms"]["p99"], file["latency_ms"]["p99"])
+
+
+def _all_ok(result: dict[str, Any]) -> bool:
+    return result["requests"] > 0 and result["ok"] == result["requests"]
 
 
 def _ratio(a: float, b: float) -> float:
@@ -165,6 +192,7 @@ def render(results: dict[str, Any]) -> str:
                 f"{listing['16']['rps']:.0f}, {listing['16']['latency_ms']['p95']} | "
                 f"{step['matches']['full name, median']} | {step['load_seconds']} s ({step['cases_per_second']}/s) |")
         lines.append("")
+    lines += _custody_table(results.get("custody"))
     memory = results.get("memory")
     if memory:
         lines += ["### Memory (RSS, MiB)", "", "| process | idle | under load (peak) |", "|---|--:|--:|"]
@@ -179,6 +207,39 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"| {v['target']} | {v['measured']} | {met} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _custody_table(custody: dict[str, Any] | None) -> list[str]:
+    if not custody:
+        return []
+    if "skipped" in custody:
+        return ["### Key custody: openbao against file", "", f"Not measured: {custody['skipped']}.", ""]
+    loads = ", ".join(f"{load:g}" for load in custody["load_by_round"])
+    lines = ["### Key custody: openbao against file (through the gateway)", "",
+             f"The same system three times side by side, one under load at a time: `file` custody, `openbao` "
+             f"(Transit; pooled new keys, unwrapped keys cached 300 s) and `openbao` with "
+             f"`REHAB_OPENBAO_CACHE_SECONDS=0` (every read unwraps in OpenBao: the cold read); one OpenBao in dev "
+             f"mode on this machine. Reads are of cases that system created in this run. Best of "
+             f"{custody['rounds']} interleaved rounds (req/s of each in \"each round\"); load average at each "
+             f"round's start: {loads}. Targets at 16 clients.", "",
+             "| what | clients | custody | req/s | each round | p50 | p95 | p99 | non-2xx | req/s ÷ file | p99 ÷ file |",
+             "|---|--:|---|--:|---|--:|--:|--:|--:|--:|--:|"]
+    for what, by_clients in custody["measurements"].items():
+        for clients, by_name in by_clients.items():
+            file = by_name.get(CUSTODY_FILE)
+            for name, figures in by_name.items():
+                best, lat = figures["best"], figures["best"]["latency_ms"]
+                each = " / ".join(f"{r['rps']:.0f}" for r in figures["rounds"])
+                if file and name != CUSTODY_FILE:
+                    rps, p99 = custody_ratios(best, file["best"])
+                    ratios = f"{rps:.2f} | {p99:.2f}"
+                else:
+                    ratios = "– | –"
+                label = f"{what}, cold" if (what == "read case" and name == CUSTODY_COLD) else what
+                lines.append(f"| {label} | {clients} | {name} | {best['rps']:.0f} | {each} | {lat['p50']} | "
+                             f"{lat['p95']} | {lat['p99']} | {best['requests'] - best['ok']} | {ratios} |")
+    lines.append("")
+    return lines
 
 
 def _row(name: str, clients: str, r: dict[str, Any], baseline: dict[str, Any]) -> str:

@@ -109,9 +109,11 @@ class System:
     """One running system: start it, find its processes, stop it. The state folder survives a stop, so a system
     can be started again on the data it had (or on data a bulk loader put there in between)."""
 
-    def __init__(self, state_dir: Path, backing: Backing) -> None:
+    def __init__(self, state_dir: Path, backing: Backing, extra_env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
         self.backing = backing
+        # Settings on top of the usual ones (and of BENCH_SETTINGS), e.g. another key custody.
+        self.extra_env = dict(extra_env or {})
         self.ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds", "nats")}
         # Each process's /metrics listener (loopback), apart from its main port.
         self.metrics_ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds")}
@@ -144,14 +146,22 @@ class System:
             env["REHAB_NATS_URL"] = self.backing.nats_url
         else:
             env.pop("REHAB_NATS_URL", None)  # the supervisor starts its own only when none is named
+        env.update(self.extra_env)
         return env
 
     def start(self, *, timeout: float = 120) -> None:
+        self.launch()
+        self.wait_until_ready(timeout=timeout)
+
+    def launch(self) -> None:
+        """`rehab up`, without waiting for it (several systems can then start side by side)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self._console, "ab") as console:
             self.process = subprocess.Popen([sys.executable, "-m", "ops.cli", "up"], env=self.environment(),
                                             stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             cwd=REPO_ROOT)
+
+    def wait_until_ready(self, *, timeout: float = 120) -> None:
         try:
             wait_for(self._ready, timeout=timeout, interval=0.3, what="the system's readiness (every /readyz)")
         except BaseException:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import api, report
+from bench import api, custody, report, scenarios
 from bench.bulk import bulk_load
 from bench.harness import REPO_ROOT, rss_mib, run_load
 from bench.load_spec import LoadSpec, RequestSpec
 from bench.system import ADMIN_PASSWORD, Backing, System
+from tests.support.openbao import bao_runs
 
 EXTERNAL_PG = os.environ.get("REHAB_TEST_POSTGRES_URL")
 EXTERNAL_NATS = os.environ.get("REHAB_TEST_NATS_URL")
@@ -115,3 +116,54 @@ def test_targets_are_judged_from_the_figures() -> None:
     assert len(met) == 2  # healthz is not forwarded, so it is no gateway target
     assert met["gateway ≥ 50% of direct req/s, p99 ≤ 2× (read case, 16 clients)"] is False
     assert met["create case p99 < 30 ms at 16 clients"] is True
+
+
+@pytest.mark.e2e
+def test_the_custody_part_measures_openbao_against_file(tmp_path: Path) -> None:
+    """`python -m bench --only custody`, tiny: a `file` system and an `openbao` one with no cache (every read
+    unwraps in OpenBao) on one OpenBao, create case and read case through each, the ratios judged against the 1.5×
+    target. (The third, cached `openbao` system of the real run is left out to keep this short.)"""
+    runs, why = bao_runs()
+    if not runs:
+        pytest.skip(f"OpenBao cannot run here: {why}")
+    run = scenarios.Run(scenarios.Settings(duration=0.3, warmup=0, rounds=1))
+    configs = (custody.FILE, custody.COLD)
+    custody.custody(run, tmp_path, lambda: Backing(postgres_admin_url=EXTERNAL_PG), clients=(16,), configs=configs)
+    figures = run.results["custody"]
+    assert set(figures["measurements"]) == {"create case", "read case"}
+    for by_clients in figures["measurements"].values():
+        assert set(by_clients) == {"16"}
+        assert set(by_clients["16"]) == set(configs)
+        for measured in by_clients["16"].values():
+            best = measured["best"]
+            assert best["ok"] == best["requests"] > 0, best  # every request answered 2xx, under every custody
+            assert len(measured["rounds"]) == 1
+    assert all(count > 0 for count in figures["cases_created"].values())
+    assert all("REHAB_OPENBAO_TOKEN" not in env for env in figures["configs"].values())  # the token stays out
+    assert figures["configs"][custody.COLD]["REHAB_OPENBAO_CACHE_SECONDS"] == "0"
+
+    verdicts = [v for v in report.targets(run.results) if v["target"].startswith("openbao custody")]
+    assert [v["target"].split("(")[1] for v in verdicts] == ["read case, cold: cache 0 s, 16 clients)"]
+    assert verdicts[0]["met"] in (True, False)
+    run.results["meta"] = {"started": "now", "backing": "test", "load_before": 0, "parts": ["custody"],
+                           "machine": report.machine(), "settings": {"duration": 0.3, "warmup": 0}}
+    assert "### Key custody: openbao against file" in report.render(run.results)
+
+
+def test_custody_targets_are_judged_from_the_figures() -> None:
+    def result(rps: float, p99: float, failed: int = 0) -> dict:
+        return {"best": {"rps": rps, "requests": 100, "ok": 100 - failed, "latency_ms": {"p99": p99}}}
+
+    verdicts = report.targets({"custody": {"measurements": {
+        "create case": {"16": {"file": result(300, 100), "openbao": result(250, 140)},
+                        "1": {"file": result(100, 10), "openbao": result(10, 100)}},  # 1 client: no target
+        "read case": {"16": {"file": result(450, 60), "openbao": result(440, 95),  # p99 1.58×
+                             "openbao, cache 0 s": result(400, 70, failed=1)}},  # a failure fails it
+    }}})
+    met = {v["target"].split("(")[1].rstrip(")"): v["met"] for v in verdicts}
+    assert met == {"create case, 16 clients": True, "read case, cached, 16 clients": False,
+                   "read case, cold: cache 0 s, 16 clients": False}
+    assert "Not measured: no bao" in report.render({
+        "meta": {"started": "now", "backing": "test", "load_before": 0, "machine": report.machine(),
+                 "settings": {"duration": 1, "warmup": 0}},
+        "custody": {"skipped": "no bao"}})
