@@ -179,6 +179,9 @@ class UnitOfWork:
     def __init__(self, engine: Engine, factory: sessionmaker[Session], *, max_units: int = 64) -> None:
         self.engine = engine
         self.factory = factory
+        # Reads that may wait on something slow besides the database (a key unwrapped by OpenBao, kit.custody) run
+        # in a worker thread, so that one read's round trip does not stop every other request (`reading`).
+        self.reads_off_loop = False
         self.max_units = max_units
         self._hooks: list[Callable[[Session], None]] = []
         self._queue: deque[tuple[Callable[[Session], Any], asyncio.Future, contextvars.Context]] = deque()
@@ -209,6 +212,17 @@ class UnitOfWork:
                 yield session
             finally:
                 session.close()
+
+    async def reading(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` on a read-only session (`read()`): on the event loop, or in a worker thread when
+        `reads_off_loop`."""
+        def run() -> T:
+            with self.read() as session:
+                return work(session)
+
+        if self.reads_off_loop:
+            return await asyncio.to_thread(run)  # it carries the context (request id, trace) along
+        return run()
 
     async def close(self) -> None:
         if self._drainer is not None:

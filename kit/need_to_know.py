@@ -79,6 +79,5 @@ async def read(uow: Any, reason: str | None, use_case: Callable[[Any], T]) -> T:
     """Run a read on a read-only session; with a stated reason, as a unit of work instead, because a break-glass
     opening writes its audit entry."""
     if reason is None:
-        with uow.read() as session:
-            return use_case(session)
+        return await uow.reading(use_case)
     return await uow.run(use_case)

@@ -82,6 +82,7 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
     keyring = custody.open_custody(settings)
     keyring.try_unseal()
     uow = db.UnitOfWork(engine, factory)
+    uow.reads_off_loop = keyring.kind == "openbao"  # an unwrap may be a round trip to OpenBao: not on the loop
     bus = Bus(  # wakes its relay after every commit that wrote events
         service=spec.name, url=settings.nats_url, uow=uow, tables=spec.tables,
         options=BusOptions(max_deliver=settings.consumer_max_deliver, ack_wait=settings.consumer_ack_wait_seconds,
