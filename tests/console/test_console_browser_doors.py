@@ -212,3 +212,34 @@ def test_a_lone_admin_is_warned_adds_a_second_and_each_approves_the_others_reque
     assert api.http.post("/auth/token", data={"grant_type": "password", "username": newcomer,
                                               "password": STAFF_PASSWORD}).status_code == 200  # approved: it works
     assert outside == []
+
+
+def test_an_admin_seals_every_key_behind_one_confirmation_in_a_real_browser(served: str):
+    """A raid: the admin presses "Seal all keys now", confirms once, and is shown which parts of the system
+    forgot their keys; from then on every admin page says the keys are sealed, and a case no longer opens."""
+    api = ApiWithFactor(served)
+    casey = api.user("caseworker")
+    api.enrolled(casey)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport=PHONE).new_page()
+            sign_in(page, served, "admin", ADMIN_PASSWORD, code=api.admin_codes.pop(0))
+            page.wait_for_url(served + "/console/admin/users")
+            page.get_by_role("link", name="Seal all keys now").click()
+            page.wait_for_url(served + "/console/admin/seal")
+            assert page.locator("#seal-explained").is_visible() and fits_the_screen(page)
+            shot(page, "36-seal-confirm")
+
+            page.get_by_role("button", name="Yes, seal all keys now").click()
+            page.wait_for_selector("#sealed-processes")
+            sealed = page.locator("#sealed-processes tbody tr").all_inner_texts()
+            shot(page, "37-sealed")
+            assert any(row.startswith("gateway") for row in sealed) and fits_the_screen(page)
+
+            page.goto(served + "/console/admin/users")
+            assert page.locator("#keys-sealed").is_visible()
+            shot(page, "38-sealed-banner")
+        finally:
+            browser.close()
+    assert api.http.get("/healthz").status_code == 200  # alive, only without keys
