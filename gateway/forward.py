@@ -34,6 +34,9 @@ _REPLACED = frozenset({
     b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port", b"x-real-ip", b"cookie",
 })
 _DROPPED_FROM_RESPONSE = HOP_BY_HOP | {b"content-length", b"server", b"date"}
+# An answer longer than this (a document's bytes) is passed on piece by piece as it arrives, not held whole.
+STREAM_ABOVE_BYTES = 1024 * 1024
+STREAM_PIECE_BYTES = 256 * 1024
 
 
 def forwarding_session(*, connect_timeout: float, total_timeout: float, connections: int) -> aiohttp.ClientSession:
@@ -153,6 +156,10 @@ async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> N
     try:
         async with session.request(scope["method"], URL(target, encoded=True), headers=request_headers(scope),
                                    data=body or None, allow_redirects=False) as upstream:
+            length = upstream.content_length
+            if length is not None and length > STREAM_ABOVE_BYTES and scope["method"] != "HEAD":
+                await _stream(upstream, length, route, send)
+                return
             content = await upstream.read()
             status = upstream.status
             headers = response_headers(upstream.raw_headers, len(content), status=status, method=scope["method"])
@@ -168,3 +175,18 @@ async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> N
         raise Problem(502, f"The {route.backend} service gave no usable answer.", kind="bad-gateway") from None
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
+
+
+async def _stream(upstream: aiohttp.ClientResponse, length: int, route: Route, send: Send) -> None:
+    """A long answer (a document) passed on as it arrives, with the service's own length. Once its first bytes
+    went out there is no other answer to give: a service that fails midway leaves a body shorter than announced,
+    which every client sees as broken."""
+    await send({"type": "http.response.start", "status": upstream.status,
+                "headers": response_headers(upstream.raw_headers, length, status=upstream.status)})
+    try:
+        async for piece in upstream.content.iter_chunked(STREAM_PIECE_BYTES):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        log.warning("service answer cut short", backend=route.backend, error_type=type(error).__name__)
+        return
+    await send({"type": "http.response.body", "body": b""})

@@ -25,6 +25,7 @@ from gateway.mfa import FactorKeys
 from gateway.models import MIGRATIONS_DIR, kit_tables
 from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
+from gateway.routing import UPLOADS
 from gateway.runtime import GatewayRuntime
 from gateway.sessions import RenewalsAtOnce, SessionPolicy
 from kit import checkpoints, control, custody, db, http, logs, metrics, migrations, openapi, problems, tracing
@@ -91,7 +92,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     openapi.install(app)  # operationIds, and only the error answers each route can give (kit.openapi)
     app.add_middleware(console.RenewedSessionCookies)  # the console's renewed session, on whatever page answers
     app.add_middleware(ForwardingMiddleware)  # added first, so it runs inside kit.http's middleware
-    http.install(app, service="gateway", max_body_bytes=settings.max_body_bytes)
+    http.install(app, service="gateway", max_body_bytes=settings.max_body_bytes, body_limits=UPLOADS)
     tracing.instrument_app(app, "gateway")
 
     async def readiness() -> dict[str, Any]:

@@ -5,7 +5,10 @@ This is the coarse wall. Each service checks the role again per operation, and t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from kit.http import BodyLimit
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,16 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/referrals", "referrals", frozenset({"admin", "caseworker", "auditor"})),
     Route("/api/partner", "referrals", frozenset({"partner", "partner_staff"})),
     Route("/api/funds", "funds", frozenset({"finance", "caseworker", "auditor"})),
+)
+
+
+# The routes whose body may be larger than `max_body_bytes` (1 MB): a case's document (intake refuses a file over
+# 20 MiB itself, as it streams), sent through the API or from the console's upload form. Every other route, and
+# every other method on these paths, keeps the gateway's own limit.
+DOCUMENT_BODY_BYTES = 20 * 1024 * 1024 + 64 * 1024
+UPLOADS = (
+    BodyLimit("POST", re.compile(r"/api/intake/cases/[^/]+/documents"), DOCUMENT_BODY_BYTES),
+    BodyLimit("POST", re.compile(r"/console/cases/[0-9a-fA-F-]{36}/documents"), DOCUMENT_BODY_BYTES),
 )
 
 

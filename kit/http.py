@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -38,6 +39,19 @@ class _BodyTooLarge(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """A larger body limit for one route (an upload), by method and a pattern of its path: every other route keeps
+    the process's own `max_body_bytes`."""
+
+    method: str
+    path: re.Pattern[str]
+    max_bytes: int
+
+    def covers(self, scope: Scope) -> bool:
+        return scope.get("method") == self.method and self.path.fullmatch(scope.get("path", "")) is not None
+
+
 def _problem_bytes(status: int, title: str, detail: str, kind: str) -> bytes:
     return json.dumps({"type": f"https://rehab.support/problems/{kind}", "title": title, "status": status, "detail": detail}).encode()
 
@@ -46,11 +60,16 @@ class RequestContextMiddleware:
     """Pure ASGI (no per-request task hop): sets the request id and trace context, limits the body, adds
     security headers, and logs one line per request with the route template, never the query string."""
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int, csp: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int, csp: bool = True,
+                 body_limits: Sequence[BodyLimit] = ()) -> None:
         self.app = app
         self.service = service
         self.max_body = max_body_bytes
         self.csp = csp
+        self.body_limits = tuple(body_limits)
+
+    def _limit_for(self, scope: Scope) -> int:
+        return next((limit.max_bytes for limit in self.body_limits if limit.covers(scope)), self.max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,10 +98,11 @@ class RequestContextMiddleware:
                 ]
             await send(message)
 
+        max_body = self._limit_for(scope) if self.body_limits else self.max_body
         try:
             declared = headers.get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-                await self._reject_too_large(send_with_headers)
+            if declared is not None and declared.isdigit() and int(declared) > max_body:
+                await self._reject_too_large(send_with_headers, max_body)
                 return
             received = 0
 
@@ -91,14 +111,15 @@ class RequestContextMiddleware:
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > self.max_body:
+                    if received > max_body:
                         raise _BodyTooLarge()
                 return message
 
             try:
                 await self.app(scope, limited_receive, send_with_headers)
             except _BodyTooLarge:
-                await self._reject_too_large(send_with_headers)
+                if not status_holder["started"]:
+                    await self._reject_too_large(send_with_headers, max_body)
             except Exception as exc:
                 # The last wall: nothing escapes to the server, which would log a full traceback (messages and
                 # values included). Logged by type and place only; answered as a problem if nothing was sent yet.
@@ -133,8 +154,8 @@ class RequestContextMiddleware:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _reject_too_large(self, send: Send) -> None:
-        body = _problem_bytes(413, "Content Too Large", f"The request body exceeds {self.max_body} bytes.", "content-too-large")
+    async def _reject_too_large(self, send: Send, max_body: int) -> None:
+        body = _problem_bytes(413, "Content Too Large", f"The request body exceeds {max_body} bytes.", "content-too-large")
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
@@ -159,5 +180,7 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
     return router
 
 
-def install(app: FastAPI, *, service: str, max_body_bytes: int, csp: bool = True) -> None:
-    app.add_middleware(RequestContextMiddleware, service=service, max_body_bytes=max_body_bytes, csp=csp)
+def install(app: FastAPI, *, service: str, max_body_bytes: int, csp: bool = True,
+            body_limits: Sequence[BodyLimit] = ()) -> None:
+    app.add_middleware(RequestContextMiddleware, service=service, max_body_bytes=max_body_bytes, csp=csp,
+                       body_limits=body_limits)

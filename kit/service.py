@@ -71,6 +71,8 @@ class ServiceSpec:
     background: list[Callable[[Runtime], Any]] = field(default_factory=list)
     description: str = ""
     published: dict[str, type[BaseModel]] = field(default_factory=dict)  # subject → payload model, for AsyncAPI
+    # Routes that take a larger body than `max_body_bytes` (an upload), each by method and path (kit.http.BodyLimit).
+    body_limits: list[http.BodyLimit] = field(default_factory=list)
 
 
 def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
@@ -183,7 +185,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                   telemetry=fastapi_telemetry(settings))
     problems.install(app)
     openapi.install(app)  # operationIds, and only the error answers each route can give (kit.openapi)
-    http.install(app, service=spec.name, max_body_bytes=settings.max_body_bytes)
+    http.install(app, service=spec.name, max_body_bytes=settings.max_body_bytes, body_limits=spec.body_limits)
     tracing.instrument_app(app, spec.name)
 
     async def readiness() -> dict[str, Any]:

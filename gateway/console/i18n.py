@@ -633,6 +633,42 @@ _CASELOAD_MESSAGES: dict[str, dict[str, str]] = {
 for _language, _words in _CASELOAD_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
+# The case page's documents (SPEC §4): the list, the upload form and its progress.
+_DOCUMENT_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "documents": "Documents", "no_documents": "No documents yet.", "document_kind": "Kind",
+        "document_name": "Name", "document_size": "Size", "document_added": "Added", "document_download": "Download",
+        "document_file": "File", "document_upload": "Upload",
+        "document_help": "PDF, JPEG, PNG or plain text, up to 20 MB. Location, camera and author details are "
+        "removed from photos and PDFs before they are stored.",
+        "document_uploading": "Uploading… {percent}%", "document_failed": "The upload did not go through.",
+        "kind_identity": "Identity", "kind_medical": "Medical", "kind_legal": "Legal", "kind_release": "Release",
+        "kind_other": "Other",
+    },
+    "ru": {
+        "documents": "Документы", "no_documents": "Документов пока нет.", "document_kind": "Вид",
+        "document_name": "Название", "document_size": "Размер", "document_added": "Добавлен",
+        "document_download": "Скачать", "document_file": "Файл", "document_upload": "Загрузить",
+        "document_help": "PDF, JPEG, PNG или простой текст, до 20 МБ. Сведения о месте съёмки, камере и авторе "
+        "удаляются из фотографий и PDF до сохранения.",
+        "document_uploading": "Загрузка… {percent}%", "document_failed": "Загрузить не удалось.",
+        "kind_identity": "Удостоверение личности", "kind_medical": "Медицинский", "kind_legal": "Юридический",
+        "kind_release": "Об освобождении", "kind_other": "Другое",
+    },
+    "be": {
+        "documents": "Дакументы", "no_documents": "Дакументаў пакуль няма.", "document_kind": "Від",
+        "document_name": "Назва", "document_size": "Памер", "document_added": "Дададзены",
+        "document_download": "Спампаваць", "document_file": "Файл", "document_upload": "Загрузіць",
+        "document_help": "PDF, JPEG, PNG або просты тэкст, да 20 МБ. Звесткі пра месца здымкі, камеру і аўтара "
+        "выдаляюцца з фотаздымкаў і PDF да захавання.",
+        "document_uploading": "Загрузка… {percent}%", "document_failed": "Загрузіць не атрымалася.",
+        "kind_identity": "Пасведчанне асобы", "kind_medical": "Медыцынскі", "kind_legal": "Юрыдычны",
+        "kind_release": "Пра вызваленне", "kind_other": "Іншае",
+    },
+}
+for _language, _words in _DOCUMENT_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number

@@ -27,19 +27,20 @@ import segno
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
 from gateway import api, mfa, service, sessions
 from gateway.console import i18n
-from gateway.routing import route_for
+from gateway.routing import DOCUMENT_BODY_BYTES, route_for
 from kit.custody import TOKEN_SECRET
 from kit import context, logs
 from kit.auth import Principal
 from kit.errors import DomainError
 from kit.problems import Problem
+from kit.uploads import read_multipart
 
 log = logs.get("gateway.console")
 
@@ -55,6 +56,7 @@ CATEGORIES = ("medical", "psychological", "relocation", "legal", "housing", "emp
 URGENCIES = ("low", "medium", "high", "critical")
 PAYMENT_METHODS = ("bank_transfer", "card", "cash", "mobile_money", "crypto", "other")
 CASE_STATUSES = ("open", "closed", "erased")
+DOCUMENT_KINDS = ("identity", "medical", "legal", "release", "other")
 
 router = APIRouter(include_in_schema=False)
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}  # fixed at start: no path tricks
@@ -143,8 +145,15 @@ async def visit(request: Request) -> Visit:
     if not token:
         raise HTTPException(303, headers={"Location": "/"})
     if request.method == "POST":
-        form = await request.form()
-        sent = str(form.get("csrf", ""))
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            # A document (`upload_document`): read in memory as it streams, never spooled to a temporary file as
+            # Starlette's own parser would (a file in clear on the gateway's disk). The route takes it from here.
+            upload = await read_multipart(request, max_file_bytes=DOCUMENT_BODY_BYTES)
+            request.state.console_upload = upload
+            sent = upload.fields.get("csrf", "")
+        else:
+            form = await request.form()
+            sent = str(form.get("csrf", ""))
         if not hmac.compare_digest(sent, csrf_token(request, token)):
             raise HTTPException(403, "The form is out of date or was not sent from this console; reload the page.")
     try:
@@ -306,10 +315,12 @@ class Answer:
 
 
 async def call(v: Visit, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-               idempotency_key: str | None = None, reason: str | None = None) -> Answer:
+               idempotency_key: str | None = None, reason: str | None = None,
+               files: dict[str, Any] | None = None, data: dict[str, str] | None = None) -> Answer:
     """One request to the service behind `path`, with the visitor's token; problems become an `Answer` to show.
 
-    `reason`: the break-glass reason stated for the case this request is about, sent as `Access-Reason`."""
+    `reason`: the break-glass reason stated for the case this request is about, sent as `Access-Reason`.
+    `files` and `data`: a multipart body (a document), instead of `json`."""
     route = route_for(path)
     assert route is not None, path
     state = v.request.app.state
@@ -325,7 +336,7 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
     settings = state.runtime.settings
     try:
         response = await state.runtime.calls.request(
-            method, state.backend_urls[route.backend] + path, json=json,
+            method, state.backend_urls[route.backend] + path, json=json, files=files, data=data,
             params={key: value for key, value in (params or {}).items() if value not in (None, "")},
             headers=headers,  # a service that is down fails at connect, fast: the page says so instead of hanging
             timeout=httpx.Timeout(settings.backend_timeout_seconds, connect=settings.backend_connect_timeout_seconds))
@@ -650,10 +661,11 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
                            reason=reason)
     timeline = await call(v, "GET", f"/api/intake/cases/{case_id}/timeline", params={"limit": 200}, reason=reason)
     partners = await call(v, "GET", "/api/referrals/partners", params={"limit": 200})
+    documents = await call(v, "GET", f"/api/intake/cases/{case_id}/documents", params={"limit": 200}, reason=reason)
     values.update(needs=items(needs), consent=consent.body.get("current") if consent.ok else None,
                   referrals=items(referrals), timeline=grouped_openings(items(timeline)),
-                  partner_names={p["id"]: p["name"] for p in items(partners)},
-                  side_problems=[a.problem for a in (needs, consent, referrals, timeline) if a.problem])
+                  partner_names={p["id"]: p["name"] for p in items(partners)}, documents=items(documents),
+                  side_problems=[a.problem for a in (needs, consent, referrals, timeline, documents) if a.problem])
     return values
 
 
@@ -697,21 +709,24 @@ async def case_page(case_id: uuid.UUID, v: VisitDep) -> Response:
         return need_to_know_page(v, case_id)
     status = values.pop("status")
     return render(v.request, "case.html", visit_=v, status=status, categories=CATEGORIES, urgencies=URGENCIES,
-                  **values)
+                  document_kinds=DOCUMENT_KINDS, **values)
 
 
-async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None) -> Response:
+async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None, *,
+                       files: dict[str, Any] | None = None, data: dict[str, str] | None = None,
+                       done: Response | None = None) -> Response:
     if supervises_only(v):
         return need_to_know_page(v, case_id)
-    answer = await call(v, method, f"/api/intake/cases/{case_id}{path}", json=json, reason=v.reason_for(case_id))
+    answer = await call(v, method, f"/api/intake/cases/{case_id}{path}", json=json, reason=v.reason_for(case_id),
+                        files=files, data=data)
     if answer.ok:
-        return back_to(f"/console/cases/{case_id}")
+        return done or back_to(f"/console/cases/{case_id}")
     if answer.need_to_know:  # the stated reason lapsed while the form was open: ask again, say nothing was saved
         return need_to_know_page(v, case_id, unsaved=True)
     values = await _case_page_values(v, str(case_id))
     values.pop("status")
     return render(v.request, "case.html", visit_=v, status=answer.status, categories=CATEGORIES,
-                  urgencies=URGENCIES, **{**values, "problem": answer.problem})
+                  urgencies=URGENCIES, document_kinds=DOCUMENT_KINDS, **{**values, "problem": answer.problem})
 
 
 @router.post("/console/cases/{case_id}/needs")
@@ -734,6 +749,71 @@ async def record_consent(case_id: uuid.UUID, v: VisitDep) -> Response:
 @router.post("/console/cases/{case_id}/close")
 async def close_case(case_id: uuid.UUID, v: VisitDep) -> Response:
     return await _act_on_case(v, case_id, "POST", "/close")
+
+
+@router.post("/console/cases/{case_id}/documents")
+async def upload_document(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """A document for the case, passed on to intake as it came (intake judges and cleans it). The page's script
+    (documents.js, which shows the upload's progress) is answered 204 and loads the case page itself; a plain form
+    post is sent back to the case page."""
+    upload = getattr(v.request.state, "console_upload", None)
+    chosen = upload.files.get("file") if upload is not None else None
+    if chosen is None or not chosen.data:
+        values = await _case_page_values(v, str(case_id))
+        values.pop("status")
+        return render(v.request, "case.html", visit_=v, status=400, categories=CATEGORIES, urgencies=URGENCIES,
+                      document_kinds=DOCUMENT_KINDS, **{**values, "problem": "Choose a file to upload."})
+    by_script = v.request.headers.get("x-console-upload") == "1"
+    files = {"file": (chosen.filename, bytes(chosen.data), "application/octet-stream")}
+    chosen.data.clear()
+    return await _act_on_case(v, case_id, "POST", "/documents", files=files,
+                              data={"kind": upload.fields.get("kind", "")},
+                              done=Response(status_code=204, headers=PAGE_HEADERS) if by_script else None)
+
+
+@router.get("/console/cases/{case_id}/documents/{document_id}")
+async def download_document(case_id: uuid.UUID, document_id: uuid.UUID, v: VisitDep) -> Response:
+    """A document's bytes from intake, passed on as they arrive, as an attachment (never shown in the console's
+    own origin: a PDF or an image opened inline could carry script). Under the case's path, so that a break-glass
+    reason stated for the case (its cookie's path) goes with it."""
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    runtime, state = v.request.app.state.runtime, v.request.app.state
+    headers: dict[str, str | bytes] = {"Authorization": f"Bearer {v.token}",
+                                       "X-Request-ID": context.request_id() or context.new_request_id()}
+    reason = v.reason_for(case_id)
+    if reason:
+        headers["Access-Reason"] = reason.encode("utf-8")
+    request = runtime.calls.build_request("GET", f"{state.backend_urls['intake']}/api/intake/documents/"
+                                                 f"{document_id}/content", headers=headers)
+    try:
+        upstream = await runtime.calls.send(request, stream=True)
+    except httpx.HTTPError as error:
+        log.warning("console call failed", backend="intake", error_type=type(error).__name__)
+        return back_to(f"/console/cases/{case_id}")
+    if upstream.status_code != 200:
+        answer = Answer(upstream.status_code, None)
+        try:
+            await upstream.aread()
+            answer = Answer(upstream.status_code, upstream.json())
+        except (ValueError, httpx.HTTPError):
+            pass
+        finally:
+            await upstream.aclose()
+        if answer.need_to_know:
+            return need_to_know_page(v, case_id)
+        return back_to(f"/console/cases/{case_id}")
+    passed = {name: upstream.headers[name] for name in ("content-type", "content-length", "content-disposition")
+              if name in upstream.headers}
+
+    async def pieces() -> Any:
+        try:
+            async for piece in upstream.aiter_raw():
+                yield piece
+        finally:
+            await upstream.aclose()
+
+    return StreamingResponse(pieces(), headers={**passed, **PAGE_HEADERS, "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/console/cases/{case_id}/erase", response_class=HTMLResponse)

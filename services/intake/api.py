@@ -10,9 +10,14 @@ searching by name leaves an audit entry, so those reads are units of work too.""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from kit import need_to_know
 from kit.auth import Principal, require_roles
@@ -20,8 +25,10 @@ from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.need_to_know import AccessReason
 from kit.pagination import Page
 from kit.problems import Problem
+from kit.http import BodyLimit
 from kit.service import RuntimeDep
-from services.intake import assignment, cases, domain, search
+from kit.uploads import read_multipart
+from services.intake import assignment, cases, documents, domain, files, search
 from services.intake.models import (
     AssigneesSet,
     CaseCreate,
@@ -37,6 +44,8 @@ from services.intake.models import (
     ConsentSet,
     ConsentView,
     DuplicateCheck,
+    DocumentKind,
+    DocumentPublic,
     DuplicatesFound,
     ErasedCase,
     NeedCreate,
@@ -241,3 +250,88 @@ async def read_timeline(
     return await runtime.uow.run(lambda session: cases.read_timeline(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller, limit=limit,
         cursor=cursor))
+
+
+# ---- documents ----------------------------------------------------------------------------------------------------
+
+DOCUMENT_KINDS = get_args(DocumentKind)
+# The one route whose body may pass the process's `max_body_bytes`: a document and the multipart around it.
+UPLOAD_LIMIT = BodyLimit("POST", re.compile(r"/api/intake/cases/[^/]+/documents"),
+                         documents.MAX_DOCUMENT_BYTES + 64 * 1024)
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file", "kind"],
+    "properties": {"file": {"type": "string", "format": "binary"},
+                   "kind": {"type": "string", "enum": list(DOCUMENT_KINDS)}}}}}}}
+
+
+@router.post("/cases/{case_id}/documents", status_code=201, response_model=DocumentPublic, openapi_extra=_UPLOAD_BODY,
+             responses={**need_to_know.ANSWERS,
+                        400: {"description": "The body is not multipart/form-data, or has no `file`."},
+                        409: {"description": "The case is closed or erased: it takes no more changes."},
+                        413: {"description": f"The file is larger than {documents.MAX_DOCUMENT_BYTES} bytes."},
+                        415: {"description": "The file's content is not PDF, JPEG, PNG or UTF-8 text (judged by its "
+                                             "bytes, not its name or declared type)."}})
+async def add_document(
+    case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+) -> DocumentPublic:
+    """Add a document (multipart: `file`, `kind`). Photos lose their EXIF (location, camera; the orientation alone is
+    kept), XMP and PNG text chunks, PDFs their information dictionary and XMP, before anything is stored; `sha256` is
+    of the bytes stored. Read in memory as it streams (never spooled to a temporary file), refused at 20 MiB."""
+    form = await read_multipart(request, max_file_bytes=documents.MAX_DOCUMENT_BYTES,
+                                too_large=f"A document may be {documents.MAX_DOCUMENT_BYTES} bytes at most.")
+    upload, kind = form.files.get("file"), form.fields.get("kind", "")
+    if upload is None:
+        raise Problem(400, "Send the document in the multipart field `file`.", kind="document-missing")
+    if kind not in DOCUMENT_KINDS:
+        raise Problem(422, f"`kind` must be one of: {', '.join(DOCUMENT_KINDS)}.", kind="document-kind-invalid")
+    try:
+        content = await asyncio.to_thread(files.cleaned, bytes(upload.data))  # parsing images and PDFs: off the loop
+    except files.NotAccepted as refused:
+        raise Problem(415, refused.detail, kind=refused.code) from None
+    finally:
+        upload.data.clear()
+    return await runtime.uow.run(lambda session: documents.add_document(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, kind=kind, filename=upload.filename,
+        content=content, caller=caller))
+
+
+@router.get("/cases/{case_id}/documents", response_model=Page[DocumentPublic], responses=need_to_know.ANSWERS)
+async def list_documents(
+    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+    limit: Limit = 50, cursor: str | None = None,
+) -> Page[DocumentPublic]:
+    return await runtime.uow.run(lambda session: documents.list_documents(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller, limit=limit,
+        cursor=cursor))
+
+
+@router.get("/documents/{document_id}/content", response_class=StreamingResponse, responses={
+    **need_to_know.ANSWERS, 200: {"description": "The document's bytes, as stored.",
+                                  "content": {"application/octet-stream": {}}}})
+async def read_document_content(
+    document_id: Annotated[str, Path(max_length=36)], runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+) -> StreamingResponse:
+    """The document's bytes, streamed piece by piece as they are decrypted, as an attachment (never shown inline)."""
+    opened = await runtime.uow.run(lambda session: documents.open_document(
+        session=session, vault=vault, audit=runtime.audit, document_id=document_id, caller=caller))
+
+    def piece(seq: int) -> bytes:
+        with runtime.uow.read() as session:
+            return documents.read_piece(session=session, vault=vault, opened=opened, seq=seq)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for seq in range(opened.chunks):
+            yield await asyncio.to_thread(piece, seq)
+
+    document = opened.document
+    return StreamingResponse(pieces(), media_type=document.content_type, headers={
+        "Content-Disposition": attachment(document.filename, document.content_type),
+        "Content-Length": str(document.size), "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+
+def attachment(filename: str, content_type: str) -> str:
+    """RFC 6266: `attachment`, an ASCII `filename` for old clients and the real name in `filename*` (RFC 8187)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename)
+    if fallback.strip("_.") == "":
+        fallback = "document" + files.EXTENSIONS.get(content_type, "")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

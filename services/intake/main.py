@@ -50,6 +50,7 @@ SPEC = ServiceSpec(
     subscriptions=_subscriptions,
     on_start=_on_start,
     published=events.PUBLISHED,
+    body_limits=[api.UPLOAD_LIMIT],  # a document upload, up to 20 MiB; every other route keeps max_body_bytes
 )
 
 

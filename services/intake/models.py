@@ -226,6 +226,43 @@ class BreakGlassOpening(IntakeTable, table=True):
     reason_sealed: bytes | None = _sealed("reason_sealed")
 
 
+DocumentKind = Literal["identity", "medical", "legal", "release", "other"]
+
+
+class Document(IntakeTable, table=True):
+    """A document of a case (`documents`): its kind, type and size in clear; its file name and SHA-256 sealed under
+    the case's data key (a hash in clear would let whoever holds a copy of the file prove it is here). Its bytes are
+    in `document_chunks`."""
+
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_case_created", "case_id", "created_at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), nullable=False))
+    kind: str = Field(max_length=16)
+    content_type: str = Field(max_length=40)
+    size: int
+    chunks: int
+    created_at: datetime
+    created_by: str = Field(max_length=200)
+    filename_sealed: bytes | None = _sealed("filename_sealed")
+    sha256_sealed: bytes | None = _sealed("sha256_sealed")
+
+
+class DocumentChunk(IntakeTable, table=True):
+    """One piece (`documents.CHUNK_BYTES` at most) of a document's bytes, sealed under the case's data key with the
+    document and the piece's number (`seq`) in its associated data: pieces cannot be swapped or moved to another document.
+    `case_id` is copied here so that erasure deletes a case's pieces in one statement."""
+
+    __tablename__ = "document_chunks"
+
+    document_id: str = Field(sa_column=Column("document_id", String(36), ForeignKey("documents.id"),
+                                              primary_key=True))
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    case_id: str = _case_fk()
+    data_sealed: bytes = Field(sa_column=Column("data_sealed", LargeBinary, nullable=False))
+
+
 # ---- API shapes ---------------------------------------------------------------------------------------------------
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -470,3 +507,17 @@ class TimelineEntryPublic(BaseModel):
     kind: str
     source: str
     details: dict[str, Any]
+
+
+class DocumentPublic(BaseModel):
+    """A document as the API shows it; `sha256` is of the bytes stored (after their metadata was removed)."""
+
+    id: str
+    case_id: str
+    kind: DocumentKind
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+    created_by: str

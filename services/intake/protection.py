@@ -83,6 +83,15 @@ class CaseVault:
             raise DecryptionError("the field holds no ciphertext")
         return json.loads(open_sealed(data_key, blob, aad(table, column, row_id)))
 
+    @staticmethod
+    def seal_bytes(data_key: bytes, table: str, column: str, row_id: str, data: bytes) -> bytes:
+        """Raw bytes (a document's piece), sealed as they are: their length is stored in clear beside them anyway."""
+        return seal(data_key, data, aad(table, column, row_id))
+
+    @staticmethod
+    def open_bytes(data_key: bytes, table: str, column: str, row_id: str, blob: bytes) -> bytes:
+        return open_sealed(data_key, blob, aad(table, column, row_id))
+
     # ---- blind index ---------------------------------------------------------------------------------------------
 
     def name_terms(self, names: list[str], date_of_birth: date | None) -> set[tuple[str, str]]:

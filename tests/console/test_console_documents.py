@@ -1,0 +1,103 @@
+"""The case page's documents in the console: the list, the upload form (a plain form post, and the script's
+XMLHttpRequest which is answered 204), the download as an attachment, the script served under the console's CSP,
+and an upload over the gateway's 1 MB body limit that passes on this route alone."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from PIL import ExifTags, Image
+
+from gateway.console.router import CSP
+from tests.console.test_console_pages import browser, sign_in
+from tests.console.world import csrf_of
+from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door, open_gateway
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
+    settings = gateway_settings(backends.secrets_dir, **{f"{name}_url": url for name, url in backends.urls.items()})
+    async with open_gateway(settings) as opened:
+        yield opened
+
+
+def gps_photo() -> bytes:
+    image = Image.new("RGB", (120, 90), (200, 120, 40))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "ConsolePhone"
+    exif[ExifTags.IFD.GPSInfo] = {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (53.0, 54.0, 7.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+async def a_case_of(door: Door, *roles: str) -> tuple:
+    user = await door.add_user(*roles)
+    token = await door.bearer_for(await door.sign_in(user["username"], STAFF_PASSWORD))
+    case = (await door.client.post("/api/intake/cases", json={"full_name": "Ігар Лосік"}, headers=token)).json()
+    visitor = browser(door)
+    assert (await sign_in(visitor, user["username"])).status_code == 303
+    return visitor, case, token
+
+
+async def test_upload_list_and_download_a_document_from_the_case_page(door: Door):
+    visitor, case, token = await a_case_of(door, "caseworker")
+    page_path = f"/console/cases/{case['id']}"
+    page = await visitor.get(page_path)
+    assert page.status_code == 200 and 'id="document-upload"' in page.text
+    assert 'enctype="multipart/form-data"' in page.text and '<script src="/console/static/documents.js"' in page.text
+    assert "<script>" not in page.text  # no inline script: the CSP allows none
+    assert "script-src 'self'" in CSP and page.headers["content-security-policy"] == CSP
+
+    posted = await visitor.post(f"{page_path}/documents", data={"csrf": csrf_of(page.text), "kind": "identity"},
+                                files={"file": ("паспарт.jpg", gps_photo(), "image/jpeg")})
+    assert posted.status_code == 303 and posted.headers["location"] == page_path
+    page = await visitor.get(page_path)
+    assert "паспарт.jpg" in page.text and "Identity" in page.text
+    link = re.search(rf'href="({page_path}/documents/[0-9a-f-]{{36}})"', page.text).group(1)
+
+    got = await visitor.get(link)
+    assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+    assert got.headers["content-disposition"].startswith("attachment;")
+    assert got.headers["x-content-type-options"] == "nosniff"
+    stored = Image.open(io.BytesIO(got.content))
+    assert not stored.getexif() and b"ConsolePhone" not in got.content
+
+    # The script's request: 204, and a file over the gateway's 1 MB default passes on this route.
+    text = b"statement line\n" * 100_000  # 1.5 MB
+    by_script = await visitor.post(f"{page_path}/documents", headers={"X-Console-Upload": "1"},
+                                   data={"csrf": csrf_of(page.text), "kind": "legal"},
+                                   files={"file": ("statement.txt", text, "text/plain")})
+    assert by_script.status_code == 204, by_script.text
+    listed = await door.client.get(f"/api/intake/cases/{case['id']}/documents", headers=token)
+    assert [d["kind"] for d in listed.json()["items"]] == ["identity", "legal"]
+
+
+async def test_a_refused_file_and_a_missing_csrf_token(door: Door):
+    visitor, case, _token = await a_case_of(door, "caseworker")
+    page_path = f"/console/cases/{case['id']}"
+    page = await visitor.get(page_path)
+    refused = await visitor.post(f"{page_path}/documents", data={"csrf": csrf_of(page.text), "kind": "other"},
+                                 files={"file": ("tool.pdf", b"MZ\x90\x00" + bytes(300), "application/pdf")})
+    assert refused.status_code == 415 and 'class="problem"' in refused.text
+    forged = await visitor.post(f"{page_path}/documents", data={"csrf": "0" * 64, "kind": "other"},
+                                files={"file": ("a.txt", b"hello", "text/plain")})
+    assert forged.status_code == 403
+
+
+async def test_the_script_is_served_by_the_console(door: Door):
+    script = await browser(door).get("/console/static/documents.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "upload.addEventListener(\"progress\"" in script.text
+
+
+async def test_documents_in_three_languages(door: Door):
+    visitor, case, _ = await a_case_of(door, "caseworker")
+    for language, word in (("be", "Дакументы"), ("ru", "Документы"), ("en", "Documents")):
+        await visitor.get(f"/console/language/{language}")
+        assert word in (await visitor.get(f"/console/cases/{case['id']}")).text

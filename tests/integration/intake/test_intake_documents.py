@@ -1,0 +1,252 @@
+"""SPEC §4 documents: judged by content, cleaned of metadata before they are stored, sealed in pieces under the
+case's key, read back streamed as attachments, need-to-know like every route of a case, gone with the case."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import AsyncIterator
+
+import pytest
+from PIL import ExifTags, Image, PngImagePlugin
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import DecodedStreamObject, NameObject
+from sqlalchemy import func, select
+
+from kit.db import is_sqlite
+from services.intake.documents import CHUNK_BYTES, MAX_DOCUMENT_BYTES
+from services.intake.models import Document, DocumentChunk
+
+pytestmark = pytest.mark.integration
+
+CASES = "/api/intake/cases"
+NEEDLE = "Zyxwvutneedle"  # in a document's bytes and in its file name: never on disk in clear, gone after erasure
+
+
+def phone_photo(*, orientation: int | None = None) -> tuple[bytes, Image.Image]:
+    """A JPEG as a phone writes it: camera make and model, the time, and where it was taken (GPS)."""
+    image = Image.new("RGB", (320, 240))
+    image.putdata([((x * 7) % 256, (y * 5) % 256, (x + y) % 256) for y in range(240) for x in range(320)])
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "NeedlePhone"
+    exif[ExifTags.Base.Model] = f"Model {NEEDLE}"
+    exif[ExifTags.Base.DateTime] = "2026:11:03 10:11:12"
+    if orientation:
+        exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.IFD.GPSInfo] = {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (53.0, 54.0, 7.0),
+                                  ExifTags.GPS.GPSLongitudeRef: "E", ExifTags.GPS.GPSLongitude: (27.0, 33.0, 41.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=92, comment=b"taken at the border")
+    return out.getvalue(), Image.open(io.BytesIO(out.getvalue()))
+
+
+def pdf_with_metadata() -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.add_metadata({"/Author": f"Author {NEEDLE}", "/Creator": "Scanner app", "/Title": "Release certificate"})
+    xmp = DecodedStreamObject()
+    xmp.set_data(f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><dc:creator>Xmp {NEEDLE}</dc:creator></x:xmpmeta>'.encode())
+    xmp[NameObject("/Type")], xmp[NameObject("/Subtype")] = NameObject("/Metadata"), NameObject("/XML")
+    writer._root_object[NameObject("/Metadata")] = writer._add_object(xmp)
+    out = io.BytesIO()
+    writer.write(out)
+    assert NEEDLE.encode() in out.getvalue()
+    return out.getvalue()
+
+
+async def upload(intake, case_id: str, name: str, data: bytes, *, kind: str = "identity",  # noqa: ANN001
+                 declared: str = "application/octet-stream", headers: dict | None = None):
+    return await intake.client.post(f"{CASES}/{case_id}/documents", files={"file": (name, data, declared)},
+                                    data={"kind": kind}, headers=headers or intake.caseworker)
+
+
+async def download(intake, document_id: str, headers: dict | None = None):  # noqa: ANN001
+    return await intake.client.get(f"/api/intake/documents/{document_id}/content", headers=headers or intake.caseworker)
+
+
+async def test_a_phone_photo_loses_its_location_and_camera_and_keeps_its_pixels(intake):
+    case = await intake.create()
+    photo, original = phone_photo()
+    assert original.getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the control: the photo says where it was taken
+    added = await upload(intake, case["id"], "IMG_0042.jpg", photo, declared="image/jpeg")
+    assert added.status_code == 201, added.text
+    body = added.json()
+    assert set(body) >= {"id", "kind", "filename", "content_type", "size", "sha256"}
+    assert (body["kind"], body["filename"], body["content_type"]) == ("identity", "IMG_0042.jpg", "image/jpeg")
+
+    got = await download(intake, body["id"])
+    assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+    assert hashlib.sha256(got.content).hexdigest() == body["sha256"] and len(got.content) == body["size"]
+    stored = Image.open(io.BytesIO(got.content))
+    assert not stored.getexif() and not stored.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    assert "exif" not in stored.info and "comment" not in stored.info and "xmp" not in stored.info
+    assert b"NeedlePhone" not in got.content and b"border" not in got.content
+    assert stored.size == original.size
+    assert stored.tobytes() == original.tobytes()  # the same pixels: segments removed, nothing decoded again
+
+
+async def test_a_photo_keeps_only_its_orientation(intake):
+    case = await intake.create()
+    photo, _ = phone_photo(orientation=6)
+    added = await upload(intake, case["id"], "portrait.jpg", photo)
+    stored = Image.open(io.BytesIO((await download(intake, added.json()["id"])).content))
+    assert dict(stored.getexif()) == {ExifTags.Base.Orientation: 6}
+
+
+async def test_a_png_loses_its_text_chunks(intake):
+    case = await intake.create()
+    image = Image.new("RGBA", (40, 30), (1, 2, 3, 200))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", f"Author {NEEDLE}")
+    info.add_text("Comment", "zipped " + NEEDLE * 20, zip=True)
+    info.add_itxt("Description", f"Апісанне {NEEDLE}")
+    out = io.BytesIO()
+    image.save(out, "PNG", pnginfo=info)
+    added = await upload(intake, case["id"], "scan.png", out.getvalue(), kind="medical")
+    assert added.status_code == 201 and added.json()["content_type"] == "image/png"
+    got = (await download(intake, added.json()["id"])).content
+    for chunk in (b"tEXt", b"zTXt", b"iTXt"):
+        assert chunk not in got
+    stored = Image.open(io.BytesIO(got))
+    assert stored.text == {} and stored.tobytes() == image.tobytes()
+
+
+async def test_a_pdf_loses_its_author_and_xmp(intake):
+    case = await intake.create()
+    added = await upload(intake, case["id"], "release.pdf", pdf_with_metadata(), kind="release")
+    assert added.status_code == 201, added.text
+    got = (await download(intake, added.json()["id"])).content
+    assert NEEDLE.encode() not in got and b"Scanner app" not in got
+    reader = PdfReader(io.BytesIO(got))
+    assert reader.metadata is None and reader.xmp_metadata is None and len(reader.pages) == 1
+    assert added.json()["content_type"] == "application/pdf"
+
+
+async def test_plain_text_is_kept_as_it_is(intake):
+    case = await intake.create()
+    text = "Нататкі: вызвалены 3 лістапада.\nNotes: released on 3 November.\n".encode()
+    added = await upload(intake, case["id"], "нататкі.txt", text, kind="other", declared="application/pdf")
+    assert added.status_code == 201 and added.json()["content_type"] == "text/plain; charset=utf-8"
+    got = await download(intake, added.json()["id"])
+    assert got.content == text and added.json()["sha256"] == hashlib.sha256(text).hexdigest()
+    disposition = got.headers["content-disposition"]
+    assert disposition.startswith("attachment;") and "filename*=UTF-8''%D0%BD%D0%B0" in disposition
+    assert got.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_program_renamed_pdf_is_refused_by_its_content(intake):
+    case = await intake.create()
+    exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(range(256)) * 8
+    refused = await upload(intake, case["id"], "invoice.pdf", exe, declared="application/pdf")
+    assert refused.status_code == 415 and refused.headers["content-type"] == "application/problem+json"
+    fake_pdf = await upload(intake, case["id"], "x.pdf", b"%PDF-1.7\n this is no PDF at all")
+    assert fake_pdf.status_code == 415
+    bad_kind = await upload(intake, case["id"], "a.txt", b"hello", kind="selfie")
+    assert bad_kind.status_code == 422
+    listed = await intake.client.get(f"{CASES}/{case['id']}/documents", headers=intake.caseworker)
+    assert listed.json()["items"] == []
+
+
+async def test_more_than_20_mib_is_413_and_refused_as_it_streams(intake):
+    case = await intake.create()
+    big = b"a" * (21 * 1000 * 1000)  # 21 MB, over 20 MiB
+    refused = await upload(intake, case["id"], "big.txt", big)
+    assert refused.status_code == 413 and refused.headers["content-type"] == "application/problem+json"
+    # Just over the document's limit, under the route's body limit: the reader refuses it.
+    just_over = await upload(intake, case["id"], "big.txt", b"a" * (MAX_DOCUMENT_BYTES + 1))
+    assert just_over.status_code == 413 and just_over.json()["type"].endswith("/content-too-large")
+
+    sent = 0
+
+    async def two_gigabytes() -> AsyncIterator[bytes]:  # no Content-Length: the limit is counted as it streams
+        nonlocal sent
+        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.txt\"\r\n\r\n"
+        for _ in range(2 * 1024):
+            sent += 1024 * 1024
+            yield b"a" * (1024 * 1024)
+
+    streamed = await intake.client.post(f"{CASES}/{case['id']}/documents", content=two_gigabytes(),
+                                        headers={**intake.caseworker,
+                                                 "Content-Type": "multipart/form-data; boundary=b"})
+    assert streamed.status_code == 413 and sent < 30 * 1024 * 1024
+    assert (await intake.client.get(f"{CASES}/{case['id']}/documents", headers=intake.caseworker)).json()["items"] == []
+
+
+async def test_a_document_of_many_pieces_streams_back_whole(intake):
+    case = await intake.create()
+    data = (f"line {NEEDLE}\n" * 60_000).encode()  # ~1.2 MB: five pieces
+    added = await upload(intake, case["id"], "long.txt", data)
+    document_id = added.json()["id"]
+    with intake.engine.connect() as conn:
+        pieces = conn.execute(select(func.count()).select_from(DocumentChunk).where(
+            DocumentChunk.document_id == document_id)).scalar_one()
+    assert pieces == -(-len(data) // CHUNK_BYTES) > 1
+    async with intake.client.stream("GET", f"/api/intake/documents/{document_id}/content",
+                                    headers=intake.caseworker) as response:
+        assert response.status_code == 200
+        assert response.headers["content-length"] == str(len(data))
+        assert response.headers["content-disposition"] == \
+            "attachment; filename=\"long.txt\"; filename*=UTF-8''long.txt"
+        received = b"".join([part async for part in response.aiter_bytes()])
+    assert received == data
+
+
+async def test_documents_are_need_to_know_and_listed_by_page(intake):
+    case = await intake.create()
+    ids = [(await upload(intake, case["id"], f"n{i}.txt", f"note {i}".encode(), kind="legal")).json()["id"]
+           for i in range(3)]
+    first = await intake.client.get(f"{CASES}/{case['id']}/documents?limit=2", headers=intake.caseworker)
+    page = first.json()
+    assert [d["id"] for d in page["items"]] == ids[:2] and page["next_cursor"]
+    rest = await intake.client.get(f"{CASES}/{case['id']}/documents",
+                                   params={"limit": 2, "cursor": page["next_cursor"]}, headers=intake.caseworker)
+    assert [d["filename"] for d in rest.json()["items"]] == ["n2.txt"]
+
+    stranger = intake.as_("caseworker", sub="caseworker-2")
+    answers = [await upload(intake, case["id"], "x.txt", b"x", headers=stranger),
+               await intake.client.get(f"{CASES}/{case['id']}/documents", headers=stranger),
+               await download(intake, ids[0], headers=stranger)]
+    assert [a.status_code for a in answers] == [403, 403, 403]
+    assert all(a.json()["type"].endswith("/need-to-know") for a in answers)
+    glass = {**stranger, "Access-Reason": "The person called the hotline about this case"}
+    assert (await download(intake, ids[0], headers=glass)).content == b"note 0"
+    assert (await download(intake, "00000000-0000-0000-0000-000000000000")).status_code == 404
+
+
+async def test_the_timeline_and_audit_say_a_document_came_never_its_name(intake):
+    case = await intake.create()
+    await upload(intake, case["id"], f"{NEEDLE}.txt", b"hello", kind="medical")
+    timeline = (await intake.client.get(f"{CASES}/{case['id']}/timeline", headers=intake.caseworker)).json()
+    [entry] = [e for e in timeline["items"] if e["kind"] == "document.added"]
+    assert entry["details"]["kind"] == "medical" and NEEDLE not in str(entry)
+    audit = await intake.client.get("/api/intake/audit", params={"target_id": case["id"]}, headers=intake.auditor)
+    assert "document.add" in [e["action"] for e in audit.json()["items"]] and NEEDLE not in audit.text
+
+
+async def test_erasure_takes_the_documents_and_their_pieces(intake, intake_settings):
+    case = await intake.create()
+    kept = await intake.create(full_name="Іван Другі")  # another case's document stays
+    photo, _ = phone_photo()
+    await upload(intake, case["id"], f"{NEEDLE}-passport.jpg", photo)
+    await upload(intake, case["id"], f"{NEEDLE}.txt", f"secret {NEEDLE} text".encode() * 20_000)
+    other = await upload(intake, kept["id"], "other.txt", b"other case")
+    with intake.engine.connect() as conn:
+        sealed = [row.data_sealed for row in conn.execute(
+            select(DocumentChunk.data_sealed).where(DocumentChunk.case_id == case["id"]))]
+    assert len(sealed) > 2
+
+    erased = await intake.client.delete(f"{CASES}/{case['id']}", headers=intake.caseworker)
+    assert erased.status_code == 200, erased.text
+    with intake.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Document).where(
+            Document.case_id == case["id"])).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(DocumentChunk).where(
+            DocumentChunk.case_id == case["id"])).scalar_one() == 0
+    assert (await download(intake, other.json()["id"])).content == b"other case"
+    if is_sqlite(intake.engine):
+        files = [p for p in intake_settings.state_dir.parent.rglob("*") if p.is_file()]
+        assert any(p.suffix == ".db" for p in files)
+        for path in files:
+            raw = path.read_bytes()
+            assert NEEDLE.encode() not in raw, path.name
+            assert not any(blob[:64] in raw for blob in sealed), path.name
