@@ -243,16 +243,7 @@ class Bus:
             num_replicas=self.options.stream_replicas,
             duplicate_window=120,
         )
-        try:
-            await self.js.stream_info(config.name)
-        except nats.js.errors.NotFoundError:
-            try:
-                await self.js.add_stream(config)
-                log.info("stream created", stream=config.name)
-                return
-            except nats.js.errors.BadRequestError:
-                pass  # another process created it a moment ago
-        await self.js.update_stream(config)
+        await provision_stream(self.js, config)
 
     # ---- outbox relay ----------------------------------------------------------------------------------------
 
@@ -536,3 +527,18 @@ class Bus:
         metrics.DEAD_LETTERS.labels(self.service, sub.durable).inc()
         log.error("event parked in dead letters", consumer=sub.durable, event_id=event_id, error_type=type(error).__name__)
         await msg.term()
+
+
+async def provision_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create a stream, or bring its config to the wanted one: every stream of the system (a producer's events,
+    AUDIT, ERASURES), safe to call from any process or replica at once."""
+    try:
+        await js.stream_info(config.name)
+    except nats.js.errors.NotFoundError:
+        try:
+            await js.add_stream(config)
+            log.info("stream created", stream=config.name)
+            return
+        except nats.js.errors.BadRequestError:
+            pass  # another process created it a moment ago
+    await js.update_stream(config)

@@ -75,18 +75,10 @@ def stream_config(replicas: int = 1) -> StreamConfig:
 
 
 async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create the AUDIT stream, or bring its config to the wanted one (as kit.bus does for the event streams)."""
-    config = stream_config(replicas)
-    try:
-        await js.stream_info(STREAM)
-    except nats.js.errors.NotFoundError:
-        try:
-            await js.add_stream(config)
-            log.info("stream created", stream=STREAM)
-            return
-        except nats.js.errors.BadRequestError:
-            pass  # another process created it a moment ago
-    await js.update_stream(config)
+    """Create the AUDIT stream, or bring its config to the wanted one."""
+    from kit.bus import provision_stream
+
+    await provision_stream(js, stream_config(replicas))
 
 
 # ---- keys and signatures -----------------------------------------------------------------------------------------

@@ -406,15 +406,9 @@ def ensure_transit_document(client: Any, path: Path, secret_names: dict[str, str
     client.ensure_key()  # created at first start when the token may (SPEC §8)
     bundle = {"root": base64.b64encode(os.urandom(32)).decode(),
               "secrets": {name: base64.b64encode(os.urandom(32)).decode() for name in secret_names}}
-    sealed = openbao.seal_document(client, json.dumps(bundle).encode())
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as out:
-        out.write(sealed)
-    return True
+    from kit.secrets import write_new
+
+    return write_new(path, openbao.seal_document(client, json.dumps(bundle).encode()).encode())
 
 
 def transit_loader(settings: Any, folder: Path, *, kek: bool, secret_names: dict[str, str]) -> Callable[[], HeldKeys]:

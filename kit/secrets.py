@@ -67,7 +67,7 @@ def keeps_keks(process: str) -> bool:
     return process in KEY_HOLDERS
 
 
-def _write_new(path: Path, content: bytes) -> bool:
+def write_new(path: Path, content: bytes) -> bool:
     """Write a file with mode 0600 only if it does not exist yet; True when written."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
@@ -121,13 +121,13 @@ def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | 
         created += _ensure_ed25519(directory, TOKEN_PRIVATE_KEY_FILE, f"{GATEWAY}/{TOKEN_PUBLIC_KEY_FILE}")
     public = (directory / GATEWAY / TOKEN_PUBLIC_KEY_FILE).read_bytes()
     for process in KEY_HOLDERS:
-        if _write_new(directory / process / TOKEN_PUBLIC_KEY_FILE, public):
+        if write_new(directory / process / TOKEN_PUBLIC_KEY_FILE, public):
             created.append(f"{process}/{TOKEN_PUBLIC_KEY_FILE}")
     for process, name in AUDIT_SIGNING_KEY_FILES.items():
         if process not in sealed:
             created += _ensure_ed25519(directory, name, AUDIT_VERIFYING_KEY_FILES[process])
     for name in NATS_SEED_FILES.values():
-        if _write_new(directory / name, nats_auth.new_seed()):
+        if write_new(directory / name, nats_auth.new_seed()):
             created.append(name)
     _write_control_signers(directory)
     return created
@@ -167,15 +167,15 @@ def _ensure_keyring(own: Path, process: str, custody: str, passphrase: str | Non
         for secret, public_name in pairs:
             private, public = _new_ed25519()
             bundle["secrets"][secret] = base64.b64encode(private).decode()
-            if _write_new(own / public_name, public):
+            if write_new(own / public_name, public):
                 made.append(f"{process}/{public_name}")
         write_sealed_file(own / SEALED_KEYS_FILE, bundle, passphrase=passphrase)
         return made
     created = []
-    if keeps_keks(process) and _write_new(own / KEK_FILE, new_kek_document()):
+    if keeps_keks(process) and write_new(own / KEK_FILE, new_kek_document()):
         created.append(f"{process}/{KEK_FILE}")
     for file in names.values():
-        if _write_new(own / file, base64.b64encode(secrets.token_bytes(32))):
+        if write_new(own / file, base64.b64encode(secrets.token_bytes(32))):
             created.append(f"{process}/{file}")
     return created
 
@@ -235,7 +235,7 @@ def _ensure_ed25519(directory: Path, private_name: str, public_name: str) -> lis
         pem = private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        if _write_new(private_path, pem):
+        if write_new(private_path, pem):
             created.append(private_name)
     public_path = directory / public_name
     if not public_path.exists():
@@ -243,7 +243,7 @@ def _ensure_ed25519(directory: Path, private_name: str, public_name: str) -> lis
         pub = private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        if _write_new(public_path, pub):
+        if write_new(public_path, pub):
             created.append(public_name)
     return created
 
