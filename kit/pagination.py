@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import DateTime, Integer, String, TypeDecorator, literal, tuple_
+from sqlalchemy import Date, DateTime, Integer, String, TypeDecorator, literal, tuple_
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session
 
@@ -55,7 +55,8 @@ def beyond(order: Sequence[Any], position: Position, *, descending: bool = False
 
 def cursor_after(position: Position) -> str:
     """The cursor for the page after a row at `position`."""
-    values = [_aware(v).isoformat() if isinstance(v, datetime) else v for v in position]
+    values = [_aware(v).isoformat() if isinstance(v, datetime) else v.isoformat() if isinstance(v, date) else v
+              for v in position]
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
@@ -77,6 +78,8 @@ def _typed(value: Any, column: Any) -> Any:
         if moment.tzinfo is None:
             raise BadCursor
         return moment
+    if isinstance(kind, Date) and isinstance(value, str):  # a day (a due date), not a moment
+        return date.fromisoformat(value)
     if isinstance(kind, Integer) and isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(kind, String) and isinstance(value, str):

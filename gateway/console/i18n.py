@@ -669,6 +669,40 @@ _DOCUMENT_MESSAGES: dict[str, dict[str, str]] = {
 for _language, _words in _DOCUMENT_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
+
+# Notes and tasks on a case (case_notes.html, case_tasks.html, home_tasks.html), and how the timeline names their
+# steps (`timeline.<kind>`), in a block of their own merged into MESSAGES.
+_CASEWORK_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "case_notes": "Notes", "no_notes": "No notes yet.", "new_note": "New note", "add_note": "Add note",
+        "case_tasks": "Tasks", "no_tasks": "No tasks.", "task_title": "Task", "task_due": "Due",
+        "task_assignee": "For", "add_task": "Add task", "mark_done": "Done", "task_done": "done",
+        "task_open": "open", "task_overdue": "overdue", "task_today": "today",
+        "due_today_overdue": "Due today and overdue",
+        "timeline.note.added": "Note added", "timeline.task.added": "Task added", "timeline.task.done": "Task done",
+    },
+    "ru": {
+        "case_notes": "Заметки", "no_notes": "Заметок пока нет.", "new_note": "Новая заметка",
+        "add_note": "Добавить заметку", "case_tasks": "Задачи", "no_tasks": "Задач нет.", "task_title": "Задача",
+        "task_due": "Срок", "task_assignee": "Для кого", "add_task": "Добавить задачу", "mark_done": "Выполнено",
+        "task_done": "выполнена", "task_open": "открыта", "task_overdue": "просрочена", "task_today": "сегодня",
+        "due_today_overdue": "На сегодня и просроченные",
+        "timeline.note.added": "Добавлена заметка", "timeline.task.added": "Добавлена задача",
+        "timeline.task.done": "Задача выполнена",
+    },
+    "be": {
+        "case_notes": "Нататкі", "no_notes": "Нататак пакуль няма.", "new_note": "Новая нататка",
+        "add_note": "Дадаць нататку", "case_tasks": "Задачы", "no_tasks": "Задач няма.", "task_title": "Задача",
+        "task_due": "Тэрмін", "task_assignee": "Для каго", "add_task": "Дадаць задачу", "mark_done": "Зроблена",
+        "task_done": "зроблена", "task_open": "адкрытая", "task_overdue": "пратэрмінавана", "task_today": "сёння",
+        "due_today_overdue": "На сёння і пратэрмінаваныя",
+        "timeline.note.added": "Дададзена нататка", "timeline.task.added": "Дададзена задача",
+        "timeline.task.done": "Задача зроблена",
+    },
+}
+for _language, _words in _CASEWORK_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number

@@ -17,6 +17,7 @@ import time
 import uuid
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -549,7 +550,7 @@ async def cases(v: VisitDep, cursor: str | None = None) -> Response:
     next_link = f"/console/cases?{urlencode({'cursor': next_cursor})}" if next_cursor else None
     listed = items(answer)
     return render(v.request, "cases.html", visit_=v, q="", cases=listed, mine={case["id"] for case in listed},
-                  problem=answer.problem, next_link=next_link)
+                  problem=answer.problem, next_link=next_link, **(await due_tasks(v) if not cursor else {}))
 
 
 @router.post("/console/cases/search", response_class=HTMLResponse)
@@ -660,6 +661,7 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
     referrals = await call(v, "GET", "/api/referrals/referrals", params={"case_id": case_id, "limit": 100},
                            reason=reason)
     timeline = await call(v, "GET", f"/api/intake/cases/{case_id}/timeline", params={"limit": 200}, reason=reason)
+    values.update(await _casework_values(v, case_id, reason))
     partners = await call(v, "GET", "/api/referrals/partners", params={"limit": 200})
     documents = await call(v, "GET", f"/api/intake/cases/{case_id}/documents", params={"limit": 200}, reason=reason)
     values.update(needs=items(needs), consent=consent.body.get("current") if consent.ok else None,
@@ -830,6 +832,74 @@ async def erase_confirmation(case_id: uuid.UUID, v: VisitDep) -> Response:
 @router.post("/console/cases/{case_id}/erase")
 async def erase_case(case_id: uuid.UUID, v: VisitDep) -> Response:
     return await _act_on_case(v, case_id, "DELETE", "")
+
+
+# --- caseworker: notes and tasks (SPEC §4) -----------------------------------------------------------------------
+#
+# Each section of the case page is a partial of its own (case_notes.html, case_tasks.html); the caseworker's landing
+# page (`/console/cases`, where `/` sends them) lists what is due today and overdue first (home_tasks.html). A note
+# or a task title is typed text: it goes in a POST body only, and every answer is a redirect to a known page (PRG).
+
+async def _casework_values(v: Visit, case_id: str, reason: str | None) -> dict[str, Any]:
+    """The case page's notes (newest first) and tasks (soonest due first), with today's date to mark overdue ones."""
+    notes = await call(v, "GET", f"/api/intake/cases/{case_id}/notes", params={"limit": 100}, reason=reason)
+    tasks = await call(v, "GET", f"/api/intake/cases/{case_id}/tasks", params={"limit": 100}, reason=reason)
+    return {"notes": items(notes), "tasks": items(tasks), "today": today().isoformat(),
+            "casework_problems": [a.problem for a in (notes, tasks) if a.problem]}
+
+
+def today() -> date:
+    """The day tasks fall due on (UTC, like every date the services keep)."""
+    return datetime.now(UTC).date()
+
+
+async def due_tasks(v: Visit) -> dict[str, Any]:
+    """A caseworker's open tasks due today or overdue, soonest first, for their landing page."""
+    if not v.can("caseworker"):
+        return {"due_tasks": []}
+    answer = await call(v, "GET", "/api/intake/tasks",
+                        params={"status": "open", "due_before": (today() + timedelta(days=1)).isoformat(),
+                                "limit": 50})
+    return {"due_tasks": items(answer), "today": today().isoformat(), "due_problem": answer.problem}
+
+
+@router.post("/console/cases/{case_id}/notes")
+async def add_note(case_id: uuid.UUID, v: VisitDep) -> Response:
+    form = await v.request.form()
+    return await _act_on_case(v, case_id, "POST", "/notes", {"text": str(form.get("text", "")).strip()})
+
+
+@router.post("/console/cases/{case_id}/tasks")
+async def add_task(case_id: uuid.UUID, v: VisitDep) -> Response:
+    form = await v.request.form()
+    return await _act_on_case(v, case_id, "POST", "/tasks", {
+        "title": str(form.get("title", "")).strip(), "due_on": str(form.get("due_on", "")).strip() or None,
+        "assignee": str(form.get("assignee", "")).strip() or None})
+
+
+@router.post("/console/tasks/{task_id}/done")
+async def finish_task(task_id: uuid.UUID, v: VisitDep) -> Response:
+    """Mark a task done, then back to the case it belongs to (a case id, from a hidden field) or to the landing
+    page's list of tasks due."""
+    form = await v.request.form()
+    try:
+        case_id: uuid.UUID | None = uuid.UUID(str(form.get("case_id", "")))
+    except ValueError:
+        case_id = None
+    answer = await call(v, "POST", f"/api/intake/tasks/{task_id}/done")
+    back = f"/console/cases/{case_id}" if case_id and form.get("from") == "case" else "/console/cases"
+    if answer.ok:
+        return back_to(back)
+    if case_id and form.get("from") == "case":
+        values = await _case_page_values(v, str(case_id))
+        if values.get("need_to_know"):
+            return need_to_know_page(v, case_id)
+        values.pop("status")
+        return render(v.request, "case.html", visit_=v, status=answer.status, categories=CATEGORIES,
+                      urgencies=URGENCIES, **{**values, "problem": answer.problem})
+    listed = await call(v, "GET", "/api/intake/cases", params={"limit": CASES_PER_PAGE})
+    return render(v.request, "cases.html", visit_=v, status=answer.status, q="", cases=items(listed),
+                  mine={case["id"] for case in items(listed)}, problem=answer.problem, **await due_tasks(v))
 
 
 # --- caseworker: break-glass, opening a case not assigned to you -------------------------------------------------

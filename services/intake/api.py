@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
 
@@ -28,7 +29,7 @@ from kit.problems import Problem
 from kit.http import BodyLimit
 from kit.service import RuntimeDep
 from kit.uploads import read_multipart
-from services.intake import assignment, cases, documents, domain, files, search
+from services.intake import assignment, cases, casework, documents, domain, files, search
 from services.intake.models import (
     AssigneesSet,
     CaseCreate,
@@ -48,8 +49,14 @@ from services.intake.models import (
     DocumentPublic,
     DuplicatesFound,
     ErasedCase,
+    MyTask,
     NeedCreate,
     NeedPublic,
+    NoteCreate,
+    NotePublic,
+    TaskCreate,
+    TaskPublic,
+    TaskStatus,
     TimelineEntryPublic,
 )
 from services.intake.protection import CaseVault
@@ -335,3 +342,72 @@ def attachment(filename: str, content_type: str) -> str:
     if fallback.strip("_.") == "":
         fallback = "document" + files.EXTENSIONS.get(content_type, "")
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+# ---- notes and tasks (casework) ---------------------------------------------------------------------------------
+
+@router.post("/cases/{case_id}/notes", status_code=201, response_model=NotePublic, responses=need_to_know.ANSWERS)
+async def add_note(
+    case_id: CaseId, body: NoteCreate, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+) -> NotePublic:
+    """Write a note on the case (1–10,000 characters), signed with your handle; sealed under the case's key."""
+    return await runtime.uow.run(lambda session: casework.add_note(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, note_in=body, caller=caller))
+
+
+@router.get("/cases/{case_id}/notes", response_model=Page[NotePublic], responses=need_to_know.ANSWERS)
+async def list_notes(
+    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+    limit: Limit = 50, cursor: str | None = None,
+) -> Page[NotePublic]:
+    """The case's notes, newest first."""
+    return await runtime.uow.run(lambda session: casework.list_notes(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller, limit=limit,
+        cursor=cursor))
+
+
+@router.post("/cases/{case_id}/tasks", status_code=201, response_model=TaskPublic, responses={
+    **need_to_know.ANSWERS,
+    422: {"description": "`assignee` is not one of the case's caseworkers (`not-an-assignee`), or the Access-Reason "
+                         "is too short or too long."},
+})
+async def add_task(
+    case_id: CaseId, body: TaskCreate, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+) -> TaskPublic:
+    """Give one of the case's caseworkers (you, unless `assignee` names another) a task due on `due_on`."""
+    return await runtime.uow.run(lambda session: casework.add_task(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, task_in=body, caller=caller))
+
+
+@router.get("/cases/{case_id}/tasks", response_model=Page[TaskPublic], responses=need_to_know.ANSWERS)
+async def list_case_tasks(
+    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+    status: TaskStatus | None = None, limit: Limit = 50, cursor: str | None = None,
+) -> Page[TaskPublic]:
+    """The case's tasks, soonest due first; of one status if asked."""
+    return await runtime.uow.run(lambda session: casework.list_case_tasks(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller, status=status,
+        limit=limit, cursor=cursor))
+
+
+@router.post("/tasks/{task_id}/done", response_model=TaskPublic, responses={
+    403: {"description": "Only a caseworker the task's case is assigned to marks it done (`need-to-know`)."},
+})
+async def finish_task(
+    task_id: Annotated[str, Path(max_length=36)], runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+) -> TaskPublic:
+    """Mark a task done; done again answers the same."""
+    return await runtime.uow.run(lambda session: casework.finish_task(
+        session=session, vault=vault, audit=runtime.audit, task_id=task_id, caller=caller_of(principal)))
+
+
+@router.get("/tasks", response_model=Page[MyTask])
+async def list_my_tasks(
+    runtime: RuntimeDep, vault: VaultDep, principal: Caseworker, status: TaskStatus = "open",
+    due_before: date | None = None, limit: Limit = 50, cursor: str | None = None,
+) -> Page[MyTask]:
+    """Your tasks on the cases you hold, soonest due first, each with its case's reference; `due_before`: only
+    those due before that day (`due_before=` tomorrow: due today and overdue)."""
+    return await runtime.uow.run(lambda session: casework.my_tasks(
+        session=session, vault=vault, audit=runtime.audit, caller=caller_of(principal), status=status,
+        due_before=due_before, limit=limit, cursor=cursor))

@@ -52,6 +52,8 @@ from services.intake.models import (
     Need,
     NeedCreate,
     NeedPublic,
+    Note,
+    Task,
     TimelineEntry,
     TimelineEntryPublic,
     sealed_column,
@@ -185,10 +187,10 @@ def erase_case(
     *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller,
 ) -> ErasedCase:
     """Erase a case: destroy its data key (every ciphertext of the person becomes unrecoverable), drop its index
-    terms, needs, consent, timeline, break-glass reasons, documents and their pieces, and every stored
-    Idempotency-Key answer and request fingerprint about it; keep only the reference, the status and who holds it
-    (staff, not the person). The erasure goes in the erasure ledger (kit.erasures) through the outbox, in this same
-    transaction, so that a restored backup can not bring the person back. Erasing twice changes nothing. Once
+    terms, needs, notes, tasks, consent, timeline, break-glass reasons, documents and their pieces, and every
+    stored Idempotency-Key answer and request fingerprint about it; keep only the reference, the status and who holds
+    it (staff, not the person). The erasure goes in the erasure ledger (kit.erasures) through the outbox, in this
+    same transaction, so that a restored backup can not bring the person back. Erasing twice changes nothing. Once
     committed, the write-ahead log is truncated before the caller is answered, so the destroyed key leaves the disk
     too."""
     case = _admitted(session, vault, audit, case_id, caller, lock=True)
@@ -223,7 +225,7 @@ def reapply_erasure(*, session: Session, vault: CaseVault, audit: AuditTrail, ca
 
 def _erase(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, *, actor: str, now: datetime) -> None:
     """What an erasure does to a case's rows (`erase_case`, `reapply_erasure`): the one place it is written."""
-    for table in (CaseKey, CaseNameTerm, Need, Consent, ConsentRecord, TimelineEntry, BreakGlassOpening,
+    for table in (CaseKey, CaseNameTerm, Need, Note, Task, Consent, ConsentRecord, TimelineEntry, BreakGlassOpening,
                   DocumentChunk, Document):  # a document's pieces before the document they point at
         session.execute(delete(table).where(table.case_id == case.id))
     for field in PERSONAL_FIELDS:

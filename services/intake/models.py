@@ -263,6 +263,43 @@ class DocumentChunk(IntakeTable, table=True):
     data_sealed: bytes = Field(sa_column=Column("data_sealed", LargeBinary, nullable=False))
 
 
+class Note(IntakeTable, table=True):
+    """A caseworker's note on a case: who wrote it and when in clear, the text sealed under the case's data key.
+    `(case_id, at, id)` pages a case's notes newest first."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_case_at", "case_id", "at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), nullable=False))
+    author_id: str = Field(max_length=200)
+    author: str = Field(max_length=100)  # the handle the author had when writing it
+    at: datetime
+    text_sealed: bytes | None = _sealed("text_sealed")
+
+
+class Task(IntakeTable, table=True):
+    """Something to do for a case by a date, given to one of its assignees; the title sealed under the case's key.
+    `(assignee_id, status, due_on, id)` is "my open tasks, soonest first" as one index range; `(case_id, due_on,
+    id)` a case's tasks."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_on", "id"),
+                      Index("ix_tasks_case_due", "case_id", "due_on", "id"))
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(sa_column=Column("case_id", String(36), ForeignKey("cases.id"), nullable=False))
+    title_sealed: bytes | None = _sealed("title_sealed")
+    due_on: date
+    assignee_id: str = Field(max_length=200)
+    assignee: str = Field(max_length=100)  # the handle the assignee had when given the task
+    status: str = Field(max_length=8)
+    created_at: datetime
+    created_by: str = Field(max_length=200)
+    done_at: datetime | None = None
+    done_by: str | None = Field(default=None, max_length=200)
+
+
 # ---- API shapes ---------------------------------------------------------------------------------------------------
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -521,3 +558,50 @@ class DocumentPublic(BaseModel):
     sha256: str
     created_at: datetime
     created_by: str
+
+
+NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+TaskTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+TaskStatus = Literal["open", "done"]
+
+
+class NoteCreate(StrictModel):
+    text: NoteText
+
+
+class NotePublic(BaseModel):
+    id: str
+    author: str
+    at: datetime
+    text: str
+
+
+class TaskCreate(StrictModel):
+    """A task for one of the case's assignees (by handle; the caller when absent), due on a date."""
+
+    title: TaskTitle
+    due_on: date
+    assignee: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1,
+                                               max_length=100)] | None = None
+
+    @field_validator("due_on")
+    @classmethod
+    def _plausible_date(cls, value: date) -> date:
+        if value < EARLIEST_DATE:
+            raise ValueError("the due date must be after 1900")
+        return value
+
+
+class TaskPublic(BaseModel):
+    id: str
+    case_id: str
+    title: str
+    due_on: date
+    assignee: str
+    status: TaskStatus
+
+
+class MyTask(TaskPublic):
+    """One of the caller's tasks, with the reference of its case."""
+
+    reference: str

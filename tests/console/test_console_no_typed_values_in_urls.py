@@ -429,7 +429,8 @@ MUST_SUBMIT = {
     "caseworker": {"POST /console/cases/search", "POST /console/cases", "POST /console/cases/{id}/needs",
                    "POST /console/cases/{id}/consent", "POST /console/cases/{id}/refer",
                    "POST /console/cases/{id}/close", "POST /console/cases/{id}/erase",
-                   "POST /console/cases/{id}/break-glass", "POST /console/sign-out", "POST /console/sign-in"},
+                   "POST /console/cases/{id}/break-glass", "POST /console/sign-out", "POST /console/sign-in",
+                   "POST /console/cases/{id}/notes", "POST /console/cases/{id}/tasks", "POST /console/tasks/{id}/done"},
     "finance": {"POST /console/disbursements/{id}/approve", "POST /console/disbursements/{id}/pay",
                 "POST /console/disbursements/{id}/reject", "POST /console/sign-out", "POST /console/sign-in"},
     "admin": {"POST /console/admin/users", "POST /console/admin/users/{id}/roles",
@@ -441,7 +442,8 @@ MUST_SUBMIT = {
 # The fields each role's walk must have typed a needle into, at least.
 MUST_TYPE_INTO = {
     "caseworker": {"q", "full_name", "other_names", "city", "telegram", "email", "safety_notes", "notes",
-                   "display_name", "note", "contact", "health_summary", "language", "reason", "username", "password"},
+                   "display_name", "note", "contact", "health_summary", "language", "reason", "username", "password",
+                   "text", "title"},
     "finance": {"reference", "username", "password"},
     "admin": {"username", "password", "partner_id"},
     "supervisor": {"usernames", "username", "password"},
