@@ -703,6 +703,44 @@ _CASEWORK_MESSAGES: dict[str, dict[str, str]] = {
 for _language, _words in _CASEWORK_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
+
+# Needs moved through their statuses, a closed case reopened, a case marked a duplicate of the one kept (issue #17).
+_NEEDS_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "need_open": "open", "need_in_progress": "in progress", "need_met": "met", "need_dropped": "dropped",
+        "need_to_in_progress": "Start", "need_to_met": "Met", "need_to_dropped": "Drop",
+        "reopen_case": "Reopen the case", "status_duplicate": "Duplicates",
+        "duplicate_of": "Duplicate of", "mark_duplicate": "Mark as duplicate of…",
+        "mark_duplicate_help": "The reference of the case that is kept (e.g. BY-2026-00042): one of this case's "
+        "possible duplicates or one of your cases. This case then leaves the caseload and takes no more changes.",
+        "mark_duplicate_button": "Mark as duplicate",
+        "no_case_with_reference": "No case with this reference among this case's possible duplicates or your cases.",
+    },
+    "ru": {
+        "need_open": "открыта", "need_in_progress": "в работе", "need_met": "выполнена", "need_dropped": "снята",
+        "need_to_in_progress": "В работу", "need_to_met": "Выполнена", "need_to_dropped": "Снять",
+        "reopen_case": "Открыть дело снова", "status_duplicate": "Дубликаты",
+        "duplicate_of": "Дубликат дела", "mark_duplicate": "Отметить как дубликат…",
+        "mark_duplicate_help": "Номер дела, которое остаётся (например, BY-2026-00042): одного из возможных "
+        "дубликатов этого дела или одного из ваших дел. Это дело уйдёт из списка дел и больше не будет меняться.",
+        "mark_duplicate_button": "Отметить как дубликат",
+        "no_case_with_reference": "Среди возможных дубликатов этого дела и ваших дел нет дела с таким номером.",
+    },
+    "be": {
+        "need_open": "адкрытая", "need_in_progress": "у рабоце", "need_met": "выкананая", "need_dropped": "знятая",
+        "need_to_in_progress": "У работу", "need_to_met": "Выканана", "need_to_dropped": "Зняць",
+        "reopen_case": "Адкрыць справу зноў", "status_duplicate": "Дублікаты",
+        "duplicate_of": "Дублікат справы", "mark_duplicate": "Пазначыць як дублікат…",
+        "mark_duplicate_help": "Нумар справы, якая застаецца (напрыклад, BY-2026-00042): аднаго з магчымых "
+        "дублікатаў гэтай справы або адной з вашых спраў. Гэтая справа сыдзе са спіса спраў і больш не будзе "
+        "мяняцца.",
+        "mark_duplicate_button": "Пазначыць як дублікат",
+        "no_case_with_reference": "Сярод магчымых дублікатаў гэтай справы і вашых спраў няма справы з такім нумарам.",
+    },
+}
+for _language, _words in _NEEDS_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number

@@ -56,8 +56,10 @@ PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Re
 CATEGORIES = ("medical", "psychological", "relocation", "legal", "housing", "employment", "financial")
 URGENCIES = ("low", "medium", "high", "critical")
 PAYMENT_METHODS = ("bank_transfer", "card", "cash", "mobile_money", "crypto", "other")
-CASE_STATUSES = ("open", "closed", "erased")
+CASE_STATUSES = ("open", "closed", "duplicate", "erased")
 DOCUMENT_KINDS = ("identity", "medical", "legal", "release", "other")
+# The moves a need may make from each status (intake checks them again: services/intake/domain.NEED_MOVES).
+NEED_MOVES = {"open": ("in_progress", "met", "dropped"), "in_progress": ("met", "dropped")}
 
 router = APIRouter(include_in_schema=False)
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}  # fixed at start: no path tricks
@@ -711,7 +713,7 @@ async def case_page(case_id: uuid.UUID, v: VisitDep) -> Response:
         return need_to_know_page(v, case_id)
     status = values.pop("status")
     return render(v.request, "case.html", visit_=v, status=status, categories=CATEGORIES, urgencies=URGENCIES,
-                  document_kinds=DOCUMENT_KINDS, **values)
+                  document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES, **values)
 
 
 async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None, *,
@@ -725,10 +727,14 @@ async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, jso
         return done or back_to(f"/console/cases/{case_id}")
     if answer.need_to_know:  # the stated reason lapsed while the form was open: ask again, say nothing was saved
         return need_to_know_page(v, case_id, unsaved=True)
+    return await _case_page_with_problem(v, case_id, answer.status, answer.problem)
+
+
+async def _case_page_with_problem(v: Visit, case_id: uuid.UUID, status: int, problem: str | None) -> Response:
     values = await _case_page_values(v, str(case_id))
     values.pop("status")
-    return render(v.request, "case.html", visit_=v, status=answer.status, categories=CATEGORIES,
-                  urgencies=URGENCIES, document_kinds=DOCUMENT_KINDS, **{**values, "problem": answer.problem})
+    return render(v.request, "case.html", visit_=v, status=status, categories=CATEGORIES, urgencies=URGENCIES,
+                  document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES, **{**values, "problem": problem})
 
 
 @router.post("/console/cases/{case_id}/needs")
@@ -764,7 +770,8 @@ async def upload_document(case_id: uuid.UUID, v: VisitDep) -> Response:
         values = await _case_page_values(v, str(case_id))
         values.pop("status")
         return render(v.request, "case.html", visit_=v, status=400, categories=CATEGORIES, urgencies=URGENCIES,
-                      document_kinds=DOCUMENT_KINDS, **{**values, "problem": "Choose a file to upload."})
+                      document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES,
+                      **{**values, "problem": "Choose a file to upload."})
     by_script = v.request.headers.get("x-console-upload") == "1"
     files = {"file": (chosen.filename, bytes(chosen.data), "application/octet-stream")}
     chosen.data.clear()
@@ -816,6 +823,44 @@ async def download_document(case_id: uuid.UUID, document_id: uuid.UUID, v: Visit
             await upstream.aclose()
 
     return StreamingResponse(pieces(), headers={**passed, **PAGE_HEADERS, "X-Content-Type-Options": "nosniff"})
+
+
+@router.post("/console/cases/{case_id}/reopen")
+async def reopen_case(case_id: uuid.UUID, v: VisitDep) -> Response:
+    return await _act_on_case(v, case_id, "POST", "/reopen")
+
+
+@router.post("/console/cases/{case_id}/needs/{need_id}/status")
+async def move_need(case_id: uuid.UUID, need_id: uuid.UUID, v: VisitDep) -> Response:
+    form = await v.request.form()
+    return await _act_on_case(v, case_id, "PATCH", f"/needs/{need_id}", {"status": str(form.get("status", ""))})
+
+
+@router.post("/console/cases/{case_id}/duplicate-of")
+async def mark_duplicate(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """Mark this case a duplicate of the case kept, named by its reference (typed into a POST form, never a URL):
+    found among this case's possible duplicates, or among the visitor's own cases."""
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    reference = str((await v.request.form()).get("reference", "")).strip().upper()
+    kept = await _case_by_reference(v, str(case_id), reference) if reference else None
+    if kept is None:
+        return await _case_page_with_problem(v, case_id, 409, i18n.translator(v.language)("no_case_with_reference"))
+    return await _act_on_case(v, case_id, "POST", "/duplicate-of", {"case_id": kept})
+
+
+async def _case_by_reference(v: Visit, case_id: str, reference: str) -> str | None:
+    reason = v.reason_for(case_id)
+    case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason)
+    if case.ok:  # the same person written another way, whoever holds the case
+        check = {"full_name": case.body["full_name"], "other_names": case.body.get("other_names") or [],
+                 "date_of_birth": case.body.get("date_of_birth")}
+        found = await call(v, "POST", "/api/intake/cases/duplicates", json=check)
+        for ref in (found.body.get("possible_duplicates", []) if found.ok else []):
+            if ref["reference"] == reference and ref["id"] != case_id:
+                return ref["id"]
+    mine = await call(v, "GET", "/api/intake/cases", params={"limit": 100})
+    return next((c["id"] for c in items(mine) if c["reference"] == reference and c["id"] != case_id), None)
 
 
 @router.get("/console/cases/{case_id}/erase", response_class=HTMLResponse)
@@ -896,7 +941,8 @@ async def finish_task(task_id: uuid.UUID, v: VisitDep) -> Response:
             return need_to_know_page(v, case_id)
         values.pop("status")
         return render(v.request, "case.html", visit_=v, status=answer.status, categories=CATEGORIES,
-                      urgencies=URGENCIES, **{**values, "problem": answer.problem})
+                      urgencies=URGENCIES, document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES,
+                      **{**values, "problem": answer.problem})
     listed = await call(v, "GET", "/api/intake/cases", params={"limit": CASES_PER_PAGE})
     return render(v.request, "cases.html", visit_=v, status=answer.status, q="", cases=items(listed),
                   mine={case["id"] for case in items(listed)}, problem=answer.problem, **await due_tasks(v))
@@ -1053,6 +1099,10 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
     consent = await call(v, "GET", f"/api/intake/cases/{case_id}/consent", reason=reason)
     current = consent.body.get("current") if consent.ok else None
     allowed = list(current["categories"]) if current else []
+    # Suggested first: categories with a need still open or in progress; a met or dropped need suggests nothing.
+    needs = await call(v, "GET", f"/api/intake/cases/{case_id}/needs", params={"limit": 100}, reason=reason)
+    active = {n["category"] for n in items(needs) if n.get("status", "open") in ("open", "in_progress")}
+    allowed = [c for c in allowed if c in active] + [c for c in allowed if c not in active]
     category = filters["category"] if filters["category"] in allowed else (allowed[0] if allowed else "")
     partners: list[dict[str, Any]] = []
     if category:

@@ -17,8 +17,9 @@ from services.funds.money import format_amount
 Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 
-# What funds knows of a case, in the order a case moves through them (it never moves back).
-CASE_STATES = ("open", "closed", "erased")
+# What funds knows of a case, in the order a case moves through them; the one move back, a closed case reopened, is
+# an explicit transition (`projections.reopen_case`, kit.projection.ForwardOnly.move_back).
+CASE_STATES = ("open", "closed", "duplicate", "erased")
 
 
 # ---- disbursements ---------------------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def check_approval(*, grant: GrantTerms, category: str, amount_minor: int, curre
     """Everything an approval needs besides four-eyes; the first rule broken is refused (a Conflict) by name."""
     if case_status is None:
         raise Conflict("The case of this disbursement is not known to funds.", code="case-unknown")
-    if case_status in CASE_STATES[1:]:  # closed or erased
+    if case_status in CASE_STATES[1:]:  # closed, a duplicate or erased
         raise Conflict(f"The case of this disbursement is {case_status}; no aid can be approved for it.",
                        code=f"case-{case_status}")
     if not grant.starts_on <= today <= grant.ends_on:

@@ -20,6 +20,8 @@ log = logs.get("funds.handlers")
 
 CASE_OPENED = "rehab.intake.case.opened"
 CASE_CLOSED = "rehab.intake.case.closed"
+CASE_REOPENED = "rehab.intake.case.reopened"
+CASE_DUPLICATE = "rehab.intake.case.duplicate"
 CASE_ERASED = "rehab.intake.case.erased"
 CASE_ASSIGNED = "rehab.intake.case.assigned"
 REFERRAL_COMPLETED = "rehab.referrals.referral.completed"
@@ -66,6 +68,8 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(producer="intake", durable="funds-intake", handlers={
             CASE_OPENED: case_opened,
             CASE_CLOSED: case_closed,
+            CASE_REOPENED: case_reopened,
+            CASE_DUPLICATE: case_duplicate,
             CASE_ERASED: partial(case_erased, runtime),
             CASE_ASSIGNED: case_assigned,
         }),
@@ -86,6 +90,17 @@ def case_opened(session: Session, event: Envelope) -> None:
 def case_closed(session: Session, event: Envelope) -> None:
     data = CaseEnded.model_validate(event.data)
     projections.advance_case(session=session, case_id=data.case_id, status="closed")
+
+
+def case_reopened(session: Session, event: Envelope) -> None:
+    data = CaseEnded.model_validate(event.data)
+    projections.reopen_case(session=session, case_id=data.case_id)
+
+
+def case_duplicate(session: Session, event: Envelope) -> None:
+    """A duplicate of another case: no aid for it any more (the kept case is the one to ask for)."""
+    data = CaseEnded.model_validate(event.data)
+    projections.advance_case(session=session, case_id=data.case_id, status="duplicate")
 
 
 def case_erased(runtime: Runtime, session: Session, event: Envelope) -> None:

@@ -30,6 +30,13 @@ def advance_case(*, session: Session, case_id: str, status: str, reference: str 
                                    "updated_at": datetime.now(UTC)})
 
 
+def reopen_case(*, session: Session, case_id: str) -> None:
+    """A closed case was reopened: it is open again (aid may be requested once more). Only a closed case moves
+    back; one that went on to be a duplicate or erased stays so."""
+    queries.cases.move_back(session, {"case_id": case_id, "status": "open", "reference": None,
+                                      "updated_at": datetime.now(UTC)}, leaving="closed")
+
+
 def assign_case(*, session: Session, case_id: str, assignees: list[str], assigned_at: datetime) -> bool:
     """Intake (re)assigned a case: its assignees become these, unless the assignment kept is a later one (an older
     case.assigned arriving late changes nothing). True when applied. Kept through erasure: the sums of an erased

@@ -23,7 +23,7 @@ def _keep_reference(old: Any, new: Any) -> Any:
 
 # What funds knows of each case: `cases.upsert(session, {"case_id", "status", "reference", "updated_at"})`, one
 # statement, no read first; the status only moves forward (domain.CASE_STATES), so an old event arriving late never
-# reopens a closed or erased case.
+# reopens a closed or erased case. Intake's reopening is the one explicit move back (`cases.move_back`).
 cases = ForwardOnly(CaseView.__table__, key="case_id", state_column="status",  # type: ignore[attr-defined]
                     order=domain.CASE_STATES, also={"reference": _keep_reference}, overwrite=["updated_at"])
 

@@ -47,6 +47,7 @@ from services.intake.models import (
     DuplicateCheck,
     DocumentKind,
     DocumentPublic,
+    DuplicateOf,
     DuplicatesFound,
     ErasedCase,
     MyTask,
@@ -57,6 +58,7 @@ from services.intake.models import (
     TaskCreate,
     TaskPublic,
     TaskStatus,
+    NeedStatusSet,
     TimelineEntryPublic,
 )
 from services.intake.protection import CaseVault
@@ -208,6 +210,27 @@ async def close_case(case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, call
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
+@router.post("/cases/{case_id}/reopen", response_model=CaseSummary, responses={
+    **need_to_know.ANSWERS, 409: {"description": "Only a closed case reopens (`case-not-closed`)."}})
+async def reopen_case(case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller) -> CaseSummary:
+    """Open a closed case again."""
+    return await runtime.uow.run(lambda session: cases.reopen_case(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
+
+
+@router.post("/cases/{case_id}/duplicate-of", response_model=CaseSummary, responses={
+    **need_to_know.ANSWERS,
+    409: {"description": "The case is erased or already a duplicate, or the case to keep does not exist, is erased, "
+                         "is a duplicate, or is this case."}})
+async def mark_duplicate(
+    case_id: CaseId, body: DuplicateOf, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+) -> CaseSummary:
+    """Mark this case a duplicate of `case_id`, the case that is kept: status `duplicate`, out of the caseload."""
+    return await runtime.uow.run(lambda session: cases.mark_duplicate(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, kept_case_id=body.case_id,
+        caller=caller))
+
+
 @router.delete("/cases/{case_id}", response_model=ErasedCase, responses=need_to_know.ANSWERS)
 async def erase_case(
     case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
@@ -233,6 +256,19 @@ async def list_needs(
     return await runtime.uow.run(lambda session: cases.list_needs(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller, limit=limit,
         cursor=cursor))
+
+
+@router.patch("/cases/{case_id}/needs/{need_id}", response_model=NeedPublic, responses={
+    **need_to_know.ANSWERS,
+    409: {"description": "A move the need's status does not allow (`need-transition`), or a case not open."}})
+async def move_need(
+    case_id: CaseId, need_id: Annotated[str, Path(max_length=36)], body: NeedStatusSet, runtime: RuntimeDep,
+    vault: VaultDep, caller: CaseCaller,
+) -> NeedPublic:
+    """Move a need: `open` → `in_progress` → `met` | `dropped` (or `open` → `met` | `dropped`)."""
+    return await runtime.uow.run(lambda session: cases.move_need(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, need_id=need_id, status=body.status,
+        caller=caller))
 
 
 @router.put("/cases/{case_id}/consent", response_model=ConsentPublic, responses=need_to_know.ANSWERS)

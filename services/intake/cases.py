@@ -115,6 +115,8 @@ def list_cases(
         order, key = queries.MY_CASES_ORDER, (lambda row: (row.opened_at, row.id))
     if status:
         query = query.where(queries.CASES.c.status == status)
+    else:  # a case marked a duplicate leaves the caseload: its kept case is the one worked on (`?status=duplicate`)
+        query = query.where(queries.CASES.c.status != domain.DUPLICATE)
     rows, next_cursor = keyset_page(session, query, order=order, limit=limit, cursor=cursor, descending=True, key=key)
     held = assignment.usernames(session, [row.id for row in rows])
     return Page[CaseListItem](items=[CaseListItem(**row._mapping, assignees=held.get(row.id, [])) for row in rows],
@@ -180,6 +182,46 @@ def close_case(
         queries.add_timeline_entry(session, case.id, now, "case.closed", {})
         events.publish(session, events.CASE_CLOSED, events.CaseClosed(case_id=case.id, closed_at=now), about=case.id)
         audit.record(session, actor=caller.user_id, action="case.close", target_id=case.id)
+    return _summary(session, case)
+
+
+def reopen_case(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller,
+) -> CaseSummary:
+    """Open a closed case again (409 for any other status); referrals and funds take it as open once more."""
+    case = _admitted(session, vault, audit, case_id, caller, lock=True)
+    domain.ensure_reopenable(case.status)
+    now = datetime.now(UTC)
+    case.status, case.closed_at, case.updated_at = domain.OPEN, None, now
+    case.version += 1
+    queries.add_timeline_entry(session, case.id, now, "case.reopened", {"by": caller.username})
+    events.publish(session, events.CASE_REOPENED, events.CaseReopened(case_id=case.id, reopened_at=now), about=case.id)
+    audit.record(session, actor=caller.user_id, action="case.reopen", target_id=case.id)
+    return _summary(session, case)
+
+
+def mark_duplicate(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, kept_case_id: str,
+    caller: domain.Caller,
+) -> CaseSummary:
+    """Mark a case (open or closed) a duplicate of the case kept: it leaves the caseload lists, takes no more
+    changes, referrals or aid, and points at the kept case. The kept case must exist, not be erased nor itself a
+    duplicate, and not be this case. Only this case needs to be the caller's (or opened with a reason): the kept
+    case is named, not read."""
+    case = _admitted(session, vault, audit, case_id, caller, lock=True)
+    kept = session.get(Case, kept_case_id) if kept_case_id != case.id else case  # absent: the caller's mistake, 409
+    domain.ensure_may_be_duplicate(case.id, case.status, kept_case_id, kept.status if kept is not None else None)
+    now = datetime.now(UTC)
+    case.status, case.duplicate_of, case.updated_at = domain.DUPLICATE, kept_case_id, now
+    case.version += 1
+    queries.add_timeline_entry(session, case.id, now, "case.duplicate",
+                               {"by": caller.username, "kept_case_id": kept.id, "kept_reference": kept.reference})
+    queries.add_timeline_entry(session, kept.id, now, "case.duplicate_kept",
+                               {"by": caller.username, "duplicate_case_id": case.id,
+                                "duplicate_reference": case.reference})
+    events.publish(session, events.CASE_DUPLICATE, events.CaseDuplicate(
+        case_id=case.id, kept_case_id=kept.id, marked_at=now), about=case.id)
+    audit.record(session, actor=caller.user_id, action="case.duplicate", target_id=case.id)
     return _summary(session, case)
 
 
@@ -254,7 +296,7 @@ def add_need(
     domain.ensure_changeable(case.status)
     now = datetime.now(UTC)
     need = Need(id=str(uuid.uuid4()), case_id=case.id, category=need_in.category, urgency=need_in.urgency,
-                created_at=now, created_by=caller.user_id)
+                created_at=now, created_by=caller.user_id, status="open")
     need.notes_sealed = vault.seal(_data_key(session, vault, case), NEEDS, "notes_sealed", need.id, need_in.notes)
     session.add(need)
     queries.add_timeline_entry(session, case.id, now, "needs.assessed",
@@ -281,6 +323,29 @@ def list_needs(
     if case.status != domain.ERASED:
         audit.record(session, actor=caller.user_id, action="needs.read", target_id=case.id)
     return Page[NeedPublic](items=items, next_cursor=next_cursor)
+
+
+def move_need(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, need_id: str, status: str,
+    caller: domain.Caller,
+) -> NeedPublic:
+    """Move a need: open → in_progress → met | dropped (open → met | dropped too); nothing leaves met or dropped.
+    Who and when go on the need and the timeline; a met or dropped need is no longer suggested for a referral."""
+    case = _admitted(session, vault, audit, case_id, caller, lock=True)
+    domain.ensure_changeable(case.status)
+    need = session.get(Need, need_id, with_for_update=True)
+    if need is None or need.case_id != case.id:
+        raise NotFound("This case has no need with this id.", code="need-not-found")
+    domain.ensure_need_moves(need.status, status)
+    now = datetime.now(UTC)
+    before = need.status
+    need.status, need.status_changed_at, need.status_changed_by = status, now, caller.username
+    session.add(need)
+    queries.add_timeline_entry(session, case.id, now, "needs.status_changed", {
+        "need_id": need.id, "category": need.category, "from": before, "to": status, "by": caller.username})
+    audit.record(session, actor=caller.user_id, action="needs.status", target_id=case.id)
+    notes = _open(vault, _data_key(session, vault, case), NEEDS, "notes_sealed", need.id, need.notes_sealed, case)
+    return _need_public(need, notes)
 
 
 # ---- consent ----------------------------------------------------------------------------------------------------
@@ -494,7 +559,7 @@ def _unreadable(case: Any) -> Unreadable:
 
 def _summary(session: Session, case: Any) -> CaseSummary:
     return CaseSummary(id=case.id, reference=case.reference, status=case.status, country=case.country,
-                       opened_at=case.opened_at, closed_at=case.closed_at,
+                       opened_at=case.opened_at, closed_at=case.closed_at, duplicate_of=case.duplicate_of,
                        assignees=assignment.usernames(session, [case.id]).get(case.id, []))
 
 
@@ -508,4 +573,5 @@ def _erased(case: Any) -> ErasedCase:
 
 def _need_public(need: Need, notes: str | None) -> NeedPublic:
     return NeedPublic(id=need.id, case_id=need.case_id, category=need.category, urgency=need.urgency, notes=notes,
-                      created_at=need.created_at, created_by=need.created_by)
+                      created_at=need.created_at, created_by=need.created_by, status=need.status or "open",
+                      status_changed_at=need.status_changed_at, status_changed_by=need.status_changed_by)

@@ -18,8 +18,8 @@ Category = Literal["medical", "psychological", "relocation", "legal", "housing",
 CATEGORIES: tuple[str, ...] = get_args(Category)
 Urgency = Literal["low", "medium", "high", "critical"]
 
-CaseStatus = Literal["open", "closed", "erased"]
-OPEN, CLOSED, ERASED = get_args(CaseStatus)
+CaseStatus = Literal["open", "closed", "duplicate", "erased"]
+OPEN, CLOSED, DUPLICATE, ERASED = get_args(CaseStatus)
 FIRST_VERSION = 1
 REFERENCE_PREFIX = "BY"
 
@@ -35,13 +35,64 @@ def ensure_changeable(status: str) -> None:
         raise Conflict("This case was erased; it can no longer be changed.", code="case-erased")
     if status == CLOSED:
         raise Conflict("This case is closed; it can be read but no longer changed.", code="case-closed")
+    if status == DUPLICATE:
+        raise Conflict("This case was marked a duplicate of another case; make changes in the case that is kept.",
+                       code="case-duplicate")
 
 
 def closes(status: str) -> bool:
-    """Whether closing changes anything: an open case closes, a closed one stays closed, an erased one refuses."""
+    """Whether closing changes anything: an open case closes, a closed one stays closed, an erased one or one
+    marked a duplicate refuses."""
     if status == ERASED:
         raise Conflict("This case was erased; it can no longer be closed.", code="case-erased")
+    if status == DUPLICATE:
+        raise Conflict("This case was marked a duplicate of another case; it is not closed on its own.",
+                       code="case-duplicate")
     return status == OPEN
+
+
+def ensure_reopenable(status: str) -> None:
+    """Only a closed case reopens."""
+    if status != CLOSED:
+        raise Conflict(f"Only a closed case can be reopened; this one is {status}.", code="case-not-closed")
+
+
+def ensure_may_be_duplicate(case_id: str, status: str, kept_id: str, kept_status: str | None) -> None:
+    """A case (open or closed) becomes a duplicate of another case that exists, is not erased, not itself a
+    duplicate (the kept case is the one to go to), and not the case itself."""
+    if status in (ERASED, DUPLICATE):
+        raise Conflict(f"This case is {'erased' if status == ERASED else 'already marked a duplicate'}; it cannot be "
+                       "marked a duplicate.", code=f"case-{status}")
+    if kept_id == case_id:
+        raise Conflict("A case cannot be a duplicate of itself.", code="duplicate-of-itself")
+    if kept_status is None:
+        raise Conflict("There is no case with the id given as the case to keep.", code="kept-case-not-found")
+    if kept_status in (ERASED, DUPLICATE):
+        raise Conflict(f"The case to keep is {'erased' if kept_status == ERASED else 'itself marked a duplicate'}; "
+                       "name the case that is kept.", code=f"kept-case-{kept_status}")
+
+
+# ---- needs ------------------------------------------------------------------------------------------------------
+
+NeedStatus = Literal["open", "in_progress", "met", "dropped"]
+NEED_MOVES: dict[str, frozenset[str]] = {
+    "open": frozenset({"in_progress", "met", "dropped"}),
+    "in_progress": frozenset({"met", "dropped"}),
+    "met": frozenset(),
+    "dropped": frozenset(),
+}
+ACTIVE_NEEDS = frozenset({"open", "in_progress"})  # a need still to be met: what a referral is suggested for
+
+
+def ensure_need_moves(current: str, wanted: str) -> None:
+    """A need moves open → in_progress → met | dropped (open → met | dropped directly too); nothing leaves met or
+    dropped, and a need does not move to where it is."""
+    if wanted not in NEED_MOVES.get(current, frozenset()):
+        if current in ("met", "dropped"):
+            detail = f"This need is {current}; it no longer changes (record a new need if help is needed again)."
+        else:
+            detail = f"A need that is {current.replace('_', ' ')} cannot become {wanted.replace('_', ' ')}."
+        raise Conflict(detail, code="need-transition")
 
 
 def etag(case_id: str, version: int) -> str:

@@ -14,6 +14,8 @@ from services.intake.models import kit_tables
 SOURCE = "/rehab/intake"
 CASE_OPENED = "rehab.intake.case.opened"
 CASE_CLOSED = "rehab.intake.case.closed"
+CASE_REOPENED = "rehab.intake.case.reopened"
+CASE_DUPLICATE = "rehab.intake.case.duplicate"
 CASE_ERASED = "rehab.intake.case.erased"
 CASE_ASSIGNED = "rehab.intake.case.assigned"
 NEEDS_ASSESSED = "rehab.intake.needs.assessed"
@@ -40,6 +42,21 @@ class CaseClosed(BaseModel):
 
     case_id: str
     closed_at: datetime
+
+
+class CaseReopened(BaseModel):
+    """A closed case was opened again: referrals and aid may be asked for it once more."""
+
+    case_id: str
+    reopened_at: datetime
+
+
+class CaseDuplicate(BaseModel):
+    """A case was marked a duplicate of the case kept: no further referrals or aid for it (they go to the kept one)."""
+
+    case_id: str
+    kept_case_id: str
+    marked_at: datetime
 
 
 class CaseErased(BaseModel):
@@ -82,6 +99,8 @@ class ConsentChanged(BaseModel):
 PUBLISHED: dict[str, type[BaseModel]] = {
     CASE_OPENED: CaseOpened,
     CASE_CLOSED: CaseClosed,
+    CASE_REOPENED: CaseReopened,
+    CASE_DUPLICATE: CaseDuplicate,
     CASE_ERASED: CaseErased,
     CASE_ASSIGNED: CaseAssigned,
     NEEDS_ASSESSED: NeedsAssessed,

@@ -18,7 +18,7 @@ from sqlmodel import Field, SQLModel
 from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
-from services.intake.domain import CATEGORIES, CaseStatus, Category, Urgency
+from services.intake.domain import CATEGORIES, CaseStatus, Category, NeedStatus, Urgency
 
 ConsentMethod = Literal["verbal", "written"]
 
@@ -57,6 +57,8 @@ class Case(IntakeTable, table=True):
     updated_at: datetime
     closed_at: datetime | None = None
     erased_at: datetime | None = None
+    # The case kept when this one was marked a duplicate of it (status `duplicate`).
+    duplicate_of: str | None = Field(default=None, sa_column=Column("duplicate_of", String(36), nullable=True))
     version: int = 1  # domain.FIRST_VERSION, bumped by every change of the case itself; the ETag is derived from it
     full_name_sealed: bytes | None = _sealed("full_name_sealed")
     other_names_sealed: bytes | None = _sealed("other_names_sealed")
@@ -132,6 +134,9 @@ class Need(IntakeTable, table=True):
     notes_sealed: bytes | None = _sealed("notes_sealed")
     created_at: datetime
     created_by: str = Field(max_length=200)
+    status: str = Field(default="open", max_length=16, sa_column_kwargs={"server_default": "open"})
+    status_changed_at: datetime | None = None
+    status_changed_by: str | None = Field(default=None, max_length=100)  # a staff handle
 
 
 class Consent(IntakeTable, table=True):
@@ -408,12 +413,14 @@ def sealed_column(field: str) -> str:
 
 
 class CaseRef(BaseModel):
-    """A possible duplicate: which case, its state and who holds it, whoever holds it (no personal data)."""
+    """A possible duplicate: which case, its state and who holds it, whoever holds it (no personal data), and how
+    sure: `high` when both dates of birth are known and equal, `name_only` when either is missing."""
 
     id: str
     reference: str
     status: CaseStatus
     assignees: list[str]
+    confidence: Literal["high", "name_only"]
 
 
 class CaseOutline(StrictModel):
@@ -438,6 +445,17 @@ class CaseListItem(BaseModel):
 
 class CaseSummary(CaseListItem):
     closed_at: datetime | None
+    duplicate_of: str | None = None  # the case kept, for a case marked a duplicate
+
+
+class DuplicateOf(StrictModel):
+    """The case that is kept: this one becomes its duplicate."""
+
+    case_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=36)]
+
+
+class NeedStatusSet(StrictModel):
+    status: NeedStatus
 
 
 class CasePublic(CaseSummary):
@@ -496,6 +514,9 @@ class NeedPublic(BaseModel):
     notes: str | None
     created_at: datetime
     created_by: str
+    status: NeedStatus = "open"
+    status_changed_at: datetime | None = None
+    status_changed_by: str | None = None
 
 
 class ConsentSet(StrictModel):

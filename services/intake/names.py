@@ -11,8 +11,10 @@ A name is cut into tokens and each token becomes a phonetic skeleton in a small 
 3. Belarusian against Russian: akanye (unstressed о written а) and yakanye (е written я) by folding `o e a` into
    one vowel; tsekanne and dzekanne (ць/ть, дз/д) by folding `ts→t`, `dz→d`; Belarusian `г` (h) is Russian `г` (g);
    the prothetic `в`/`у` of Вольга/Ольга, Уладзімір/Владимир; the inserted `в` of Навуменка/Науменко.
-4. given names whose Belarusian and Russian forms are different words (Мікалай/Николай, Кацярына/Екатерина) are
-   mapped to one key by a short table of equivalents, written in Cyrillic and keyed by the rules above.
+4. given names: a word that is a form of a given name in `given_names.tsv` (full, short and familiar forms in
+   Belarusian and Russian: Мікалай/Николай/Коля, Насця/Анастасия/Nasta, Зміцер/Дзмітрый/Дима) becomes the key of
+   its name group (`=<group id>`), so a short form meets its full form; a form of two groups (Саша) stands for
+   both (`word_alternatives`). Surnames keep the rules above (Лойка/Лойко).
 
 Vowels other than `o e a` stay apart (`i`, `u`), and so do consonants, so that Марыя and Марына, Рыбак and Рыбакоў,
 Марозаў and Мазураў keep different keys. Everything here is a pure function: no I/O, no keys, no secrets.
@@ -25,6 +27,8 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
+from itertools import product
+from pathlib import Path
 
 from anyascii import anyascii
 
@@ -48,32 +52,59 @@ _VOWELS = "aeiou"
 _CONSONANT = r"[bcčdfgklmnprsštvwxzž]"
 
 
-def tokens(name: str) -> list[str]:
-    """The phonetic key of every word of a name, in the order written (empty words dropped)."""
+def word_alternatives(name: str) -> list[tuple[str, ...]]:
+    """Each word of a name, in the order written (empty words dropped), as the keys it may stand for: one key for
+    most words, a name group's key per group for a given-name form of several groups (Саша: Аляксандр and
+    Аляксандра)."""
     text = unicodedata.normalize("NFKC", name.translate(_APOSTROPHES)).casefold()
     lacinka = bool(_LACINKA_OR_POLISH.search(text))
     words = re.split(r"[^\w]+|[\d_]+", _to_latin_letters(text))
-    return [key for key in (token_key(word, lacinka=lacinka) for word in words if word) if key]
+    return [keys for keys in (word_keys(word, lacinka=lacinka) for word in words if word) if keys]
+
+
+def tokens(name: str) -> list[str]:
+    """Every key of every word of a name (a word of several name groups gives each), in the order written: what a
+    case's index holds."""
+    return [key for keys in word_alternatives(name) for key in keys]
 
 
 def name_key(name: str) -> str:
-    """One key for a whole name: its word keys sorted, so that word order does not matter."""
-    return " ".join(sorted(tokens(name)))
+    """One key for a whole name: its word keys sorted, so that word order does not matter (of a word of several
+    name groups, the first)."""
+    return " ".join(sorted(keys[0] for keys in word_alternatives(name)))
+
+
+# At most this many whole-name keys per name: a name of several ambiguous short forms (Саша Валя Жук) gives the
+# product of their groups; beyond this the rest are not indexed (such names are very rare).
+MAX_NAME_KEYS = 16
 
 
 def name_keys(name: str) -> set[str]:
-    """The name's key, and when it has three or more words, also its keys without a patronymic-looking word.
+    """The name's keys (one per reading of its ambiguous short forms), and when it has three or more words, also
+    its keys without a patronymic-looking word.
 
     "Сяргей Уладзіміравіч Марозаў" then also meets "Siarhei Marozau". Both sides are tried word by word, so a
     surname that looks like a patronymic (Багдановіч) is never lost: the full key is always among the keys.
     """
-    words = tokens(name)
-    keys = {" ".join(sorted(words))} if words else set()
-    if len(words) >= 3:
-        for i, word in enumerate(words):
-            if _looks_patronymic(word):
-                keys.add(" ".join(sorted(words[:i] + words[i + 1:])))
+    keys: set[str] = set()
+    for words in _readings(word_alternatives(name)):
+        keys.add(" ".join(sorted(words)))
+        if len(words) >= 3:
+            for i, word in enumerate(words):
+                if _looks_patronymic(word):
+                    keys.add(" ".join(sorted(words[:i] + words[i + 1:])))
     return keys
+
+
+def _readings(alternatives: list[tuple[str, ...]]) -> list[list[str]]:
+    if not alternatives:
+        return []
+    readings = []
+    for reading in product(*alternatives):
+        readings.append(list(reading))
+        if len(readings) >= MAX_NAME_KEYS:
+            break
+    return readings
 
 
 def name_and_birth_keys(names: Iterable[str], date_of_birth: date) -> set[str]:
@@ -99,9 +130,25 @@ def _to_latin_letters(text: str) -> str:
 
 
 @lru_cache(maxsize=50_000)  # bounded: searches bring words from outside
+def word_keys(word: str, *, lacinka: bool = False) -> tuple[str, ...]:
+    """The keys of one word already in lower-case Latin letters: its name groups' keys when it is a form of a given
+    name (`given_names.tsv`), else its phonetic skeleton (see the module's docstring). Empty for no letters."""
+    skeleton = _skeleton(word, lacinka=lacinka)
+    if not skeleton:
+        return ()
+    groups = GIVEN_NAMES.get(skeleton)
+    return tuple(group_key(group) for group in groups) if groups else (skeleton,)
+
+
 def token_key(word: str, *, lacinka: bool = False) -> str:
-    """The phonetic key of one word already in lower-case Latin letters (see the module's docstring)."""
-    return _EQUIVALENT_GIVEN_NAMES.get(key := _skeleton(word, lacinka=lacinka), key)
+    """The first key of one word (`word_keys`)."""
+    keys = word_keys(word, lacinka=lacinka)
+    return keys[0] if keys else ""
+
+
+def group_key(group: str) -> str:
+    """A name group's key: `=` never ends a skeleton, so a group's key never equals a word's."""
+    return f"={group}"
 
 
 def _skeleton(word: str, *, lacinka: bool) -> str:
@@ -147,48 +194,49 @@ def _looks_patronymic(key: str) -> bool:
     return key.endswith(("vič", "vna", "čna")) and len(key) > 5
 
 
-# Belarusian and Russian forms of one given name that no spelling rule can join. The first form is the one the
-# others are mapped to. Only pairs whose keys differ are needed; the module's tests check that no two entries
-# collide and that every pair does join.
-_GIVEN_NAME_FORMS: tuple[tuple[str, ...], ...] = (
-    ("Мікалай", "Николай"),
-    ("Кацярына", "Екатерина"),
-    ("Ганна", "Анна"),
-    ("Яўген", "Евгений", "Яўгеній"),
-    ("Яўгенія", "Евгения"),
-    ("Ягор", "Егор"),
-    ("Яўхім", "Ефим"),
-    ("Лізавета", "Елизавета"),
-    ("Васіль", "Василий"),
-    ("Анатоль", "Анатолий"),
-    ("Генадзь", "Геннадий"),
-    ("Аркадзь", "Аркадий"),
-    ("Віталь", "Виталий"),
-    ("Валерый", "Валерий", "Валер"),
-    ("Рыгор", "Григорий"),
-    ("Хведар", "Фёдор"),
-    ("Пятро", "Пётр"),
-    ("Сымон", "Семён"),
-    ("Язэп", "Иосиф"),
-    ("Кірыла", "Кирилл"),
-    ("Дзмітрый", "Зміцер"),
-    ("Аляксандр", "Алесь"),
-    ("Канстанцін", "Константин", "Кастусь"),
-    ("Міхаіл", "Михаил", "Міхал"),
-    ("Надзея", "Надежда"),
-    ("Ціхан", "Тихон"),
-)
+# ---- the table of given names ----------------------------------------------------------------------------------
+
+GIVEN_NAMES_FILE = Path(__file__).with_name("given_names.tsv")
+_GROUP_ID = re.compile(r"[a-z][a-z0-9-]{0,40}")
 
 
-def _equivalents() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for canonical, *others in _GIVEN_NAME_FORMS:
-        target = _skeleton(_to_latin_letters(canonical.casefold()), lacinka=False)
-        for other in others:
-            source = _skeleton(_to_latin_letters(other.casefold()), lacinka=False)
-            if source != target:
-                table[source] = target
-    return table
+class GivenNamesError(ValueError):
+    """The table of given names is malformed: the line and what is wrong, never a silent half-table."""
 
 
-_EQUIVALENT_GIVEN_NAMES = _equivalents()
+def parse_given_names(text: str) -> dict[str, tuple[str, ...]]:
+    """`given_names.tsv` as {skeleton of a form: its group ids, sorted}. One row per group: `id<TAB>form, form, …`;
+    blank lines and lines starting with `#` are skipped. Refused (`GivenNamesError`): a row without a tab or forms,
+    a bad or repeated group id, a form of more than one word."""
+    table: dict[str, set[str]] = {}
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        group, tab, forms = line.partition("\t")
+        group = group.strip()
+        if not tab or not forms.strip():
+            raise GivenNamesError(f"line {number}: expected `group<TAB>form, form, …`")
+        if not _GROUP_ID.fullmatch(group):
+            raise GivenNamesError(f"line {number}: group id {group!r} is not lower-case ASCII")
+        if group in seen:
+            raise GivenNamesError(f"line {number}: group {group!r} appears twice")
+        seen.add(group)
+        for form in (f.strip() for f in forms.split(",")):
+            if not form:
+                continue
+            text_form = unicodedata.normalize("NFKC", form.translate(_APOSTROPHES)).casefold()
+            words = [w for w in re.split(r"[^\w]+|[\d_]+", _to_latin_letters(text_form)) if w]
+            if len(words) != 1:
+                raise GivenNamesError(f"line {number}: form {form!r} is not one word")
+            skeleton = _skeleton(words[0], lacinka=bool(_LACINKA_OR_POLISH.search(text_form)))
+            if skeleton:
+                table.setdefault(skeleton, set()).add(group)
+    return {skeleton: tuple(sorted(groups)) for skeleton, groups in table.items()}
+
+
+def load_given_names(path: Path = GIVEN_NAMES_FILE) -> dict[str, tuple[str, ...]]:
+    return parse_given_names(path.read_text(encoding="utf-8"))
+
+
+GIVEN_NAMES = load_given_names()

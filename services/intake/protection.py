@@ -30,8 +30,12 @@ PAD_TO = 32
 TOKEN_TERM = "token"  # one term per word of any of the case's names: `POST /cases/search`
 PAIR_TERM = "pair"  # one term per two words of the case's names (any two, across all of them): searches of 2+ words
 NAME_DOB_TERM = "name_dob"  # one term per whole name (and patronymic-less variant) with the date of birth: duplicates
+NAME_TERM = "name"  # the same whole names without the date of birth: `name_only` duplicates
 _TERM_DOMAINS = {TOKEN_TERM: "intake.name-token.v1", PAIR_TERM: "intake.name-pair.v1",
-                 NAME_DOB_TERM: "intake.name-dob.v1"}
+                 NAME_DOB_TERM: "intake.name-dob.v1", NAME_TERM: "intake.name.v1"}
+# Parts of the index that cases opened before this version lack or hold in an older form: `rehab names reindex`
+# writes them (the migration that introduced each marks it pending in `name_index_pending`).
+GIVEN_NAME_GROUPS = "given-names"
 # A case whose names hold more distinct words than this gets one `MANY_WORDS` pair row instead of every pair (which
 # would be words² rows); a search of two or more words always looks at those cases too. Not a keyed hash: it says
 # only that the case has many name words, which the number of its token rows says already.
@@ -95,28 +99,32 @@ class CaseVault:
     # ---- blind index ---------------------------------------------------------------------------------------------
 
     def name_terms(self, names: list[str], date_of_birth: date | None) -> set[tuple[str, str]]:
-        """(kind, term) pairs for a case's names: a term per word, per two words (of any of its names), and per
-        whole name with the date of birth."""
+        """(kind, term) pairs for a case's names: a term per word key (each name group of an ambiguous short form),
+        per two word keys (of any of its names), per whole name, and per whole name with the date of birth."""
         words = {word for name in names for word in name_keys.tokens(name)}
         terms = {(TOKEN_TERM, self._term(TOKEN_TERM, word)) for word in words}
         if len(words) > MAX_PAIRED_WORDS:
             terms.add((PAIR_TERM, MANY_WORDS))
         else:
             terms |= {(PAIR_TERM, self._pair(a, b)) for a, b in combinations(sorted(words), 2)}
+        terms |= {(NAME_TERM, self._term(NAME_TERM, key)) for name in names for key in name_keys.name_keys(name)}
         if date_of_birth is not None:
             terms |= {(NAME_DOB_TERM, self._term(NAME_DOB_TERM, key))
                       for key in name_keys.name_and_birth_keys(names, date_of_birth)}
         return terms
 
-    def query_terms(self, query: str) -> set[str]:
-        """The word terms a search must all find, whatever script or spelling the query is written in."""
-        return {self._term(TOKEN_TERM, word) for word in name_keys.tokens(query)}
+    def query_terms(self, query: str) -> list[frozenset[str]]:
+        """For each word of a search (whatever script or spelling), the terms of which a case must hold one: one
+        term for most words, one per name group for an ambiguous short form (Саша). Repeated words once."""
+        return list(dict.fromkeys(frozenset(self._term(TOKEN_TERM, key) for key in keys)
+                                  for keys in name_keys.word_alternatives(query)))
 
-    def query_pair_terms(self, query: str) -> list[str]:
-        """Pair terms of a query's words (at most `MAX_QUERY_PAIRS`): a case holding every word of the query holds
-        each of them, or the `MANY_WORDS` row. Empty for a query of one distinct word."""
-        words = sorted(set(name_keys.tokens(query)))
-        return [self._pair(a, b) for a, b in islice(combinations(words, 2), MAX_QUERY_PAIRS)]
+    def query_pair_terms(self, query: str) -> list[frozenset[str]]:
+        """For pairs of a query's words (at most `MAX_QUERY_PAIRS`), the pair terms of which a case holding both
+        words holds one (or the `MANY_WORDS` row). Empty for a query of one distinct word."""
+        words = sorted(set(tuple(sorted(keys)) for keys in name_keys.word_alternatives(query)))
+        return [frozenset(self._pair(*sorted((x, y))) for x in a for y in b if x != y)
+                for a, b in islice(combinations(words, 2), MAX_QUERY_PAIRS)]
 
     def _pair(self, a: str, b: str) -> str:
         return self._term(PAIR_TERM, f"{a} {b}")  # sorted by the callers; a key never holds a space

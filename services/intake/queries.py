@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, insert, select
+from sqlalchemy import Row, bindparam, case, exists, func, insert, select
 from sqlmodel import Session
 
 from kit.db import dialect_insert
@@ -74,17 +74,25 @@ CASE_WITH_KEY = (
     .where(CASES.c.id == bindparam("case_id"))
 )
 
-# Cases (not erased) holding any of some name-and-birth terms, oldest first. No case has the empty id: a check before
-# saving (nothing to exclude) uses the same statement.
-CASES_WITH_TERMS = (
-    select(CASES.c.id, CASES.c.reference, CASES.c.status)
-    .where(
-        CASES.c.id.in_(select(NAME_TERMS.c.case_id).where(
-            NAME_TERMS.c.kind == NAME_DOB_TERM, NAME_TERMS.c.term.in_(bindparam("terms", expanding=True)))),
-        CASES.c.id != bindparam("excluding"), CASES.c.status != domain.ERASED,
+# Cases (not erased, not marked duplicates) holding any of some terms of one kind, oldest first. No case has the
+# empty id: a check before saving (nothing to exclude) uses the same statement.
+def _cases_with_terms(*, without_birth: bool) -> Any:
+    statement = (
+        select(CASES.c.id, CASES.c.reference, CASES.c.status, CASES.c.opened_at)
+        .where(
+            CASES.c.id.in_(select(NAME_TERMS.c.case_id).where(
+                NAME_TERMS.c.kind == bindparam("kind"), NAME_TERMS.c.term.in_(bindparam("terms", expanding=True)))),
+            CASES.c.id != bindparam("excluding"), CASES.c.status.not_in([domain.ERASED, domain.DUPLICATE]),
+        )
+        .order_by(CASES.c.opened_at)
     )
-    .order_by(CASES.c.opened_at)
-)
+    if without_birth:  # a case with a date of birth holds `name_dob` terms; one without holds none
+        born = NAME_TERMS.alias("born")
+        statement = statement.where(~exists().where(born.c.case_id == CASES.c.id, born.c.kind == NAME_DOB_TERM))
+    return statement
+
+
+CASES_WITH_TERMS = {without_birth: _cases_with_terms(without_birth=without_birth) for without_birth in (False, True)}
 
 
 def _counter_upsert(dialect: str) -> Any:
@@ -131,11 +139,14 @@ def next_reference_number(session: Session, year: int) -> int:
     return session.execute(upsert, {"year": year}).scalar_one()
 
 
-def cases_with_terms(session: Session, terms: list[str], *, excluding: str = "") -> list[Row[Any]]:
-    """The cases (id, reference, status; not erased, not `excluding`) holding any of these name-and-birth terms."""
+def cases_with_terms(session: Session, kind: str, terms: list[str], *, excluding: str = "",
+                     without_birth: bool = False) -> list[Row[Any]]:
+    """The cases (id, reference, status, opened_at; not erased, not marked duplicates, not `excluding`) holding any
+    of these terms of `kind`; with `without_birth`, only those without a date of birth."""
     if not terms:
         return []
-    return list(session.execute(CASES_WITH_TERMS, {"terms": terms, "excluding": excluding}).all())
+    return list(session.execute(CASES_WITH_TERMS[without_birth],
+                                {"kind": kind, "terms": terms, "excluding": excluding}).all())
 
 
 def assignees_of(session: Session, case_ids: Iterable[str]) -> dict[str, list[Row[Any]]]:

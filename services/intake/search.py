@@ -10,6 +10,7 @@ hold every other word: a page costs about a page of index entries, not one per p
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import exists, func, literal, select
@@ -20,7 +21,7 @@ from kit.errors import Invalid
 from kit.pagination import Page, Position, beyond, cursor_after, read_cursor
 from services.intake import assignment, domain, queries
 from services.intake.models import CaseListItem, CaseOutline, CaseRef, DuplicateCheck
-from services.intake.protection import MANY_WORDS, NAME_DOB_TERM, PAIR_TERM, TOKEN_TERM, CaseVault
+from services.intake.protection import MANY_WORDS, NAME_DOB_TERM, NAME_TERM, PAIR_TERM, TOKEN_TERM, CaseVault
 
 # How far the index entries of a candidate driving term are counted to choose the rarest: enough to tell a rare
 # term from a common one (a surname from a given name), without reading all of a common one.
@@ -65,47 +66,65 @@ def find_duplicates(
     return duplicates
 
 
+HIGH, NAME_ONLY = "high", "name_only"
+
+
 def possible_duplicates(session: Session, terms: set[tuple[str, str]], *, excluding: str = "") -> list[CaseRef]:
-    """Cases (not erased) sharing a whole name and the date of birth with these terms (`CaseVault.name_terms`): the
-    same person, written another way; oldest first, each with who holds it (whoever that is: the caseworker is
-    told whom to ask, and nothing of the person)."""
-    rows = queries.cases_with_terms(session, [term for kind, term in terms if kind == NAME_DOB_TERM], excluding=excluding)
-    held = assignment.usernames(session, [row.id for row in rows])
-    return [CaseRef(id=row.id, reference=row.reference, status=row.status, assignees=held.get(row.id, []))
-            for row in rows]
+    """Cases (not erased, not themselves marked duplicates) sharing a whole name with these terms
+    (`CaseVault.name_terms`): the same person, written another way; oldest first, each with who holds it (whoever
+    that is: the caseworker is told whom to ask, and nothing of the person) and how sure the match is: `high` when
+    both dates of birth are known and equal, `name_only` when either is missing. Never one whose known date of
+    birth differs from a known one: a case with a date of birth holds `name_dob` terms, and is then found by those
+    only."""
+    birth_terms = [term for kind, term in terms if kind == NAME_DOB_TERM]
+    name_terms = [term for kind, term in terms if kind == NAME_TERM]
+    high = queries.cases_with_terms(session, NAME_DOB_TERM, birth_terms, excluding=excluding)
+    seen = {row.id for row in high}
+    # With a date of birth, only cases without one meet by the name alone; without one, any case does.
+    name_only = [row for row in queries.cases_with_terms(session, NAME_TERM, name_terms, excluding=excluding,
+                                                         without_birth=bool(birth_terms))
+                 if row.id not in seen]
+    found = sorted([(row, HIGH) for row in high] + [(row, NAME_ONLY) for row in name_only],
+                   key=lambda pair: (pair[0].opened_at, pair[0].id))
+    held = assignment.usernames(session, [row.id for row, _ in found])
+    return [CaseRef(id=row.id, reference=row.reference, status=row.status, assignees=held.get(row.id, []),
+                    confidence=confidence) for row, confidence in found]
 
 
 # ---- the planner ------------------------------------------------------------------------------------------------
 
 def _plan(
-    session: Session, vault: CaseVault, query: str, words: set[str], *, status: str | None, limit: int,
+    session: Session, vault: CaseVault, query: str, words: list[frozenset[str]], *, status: str | None, limit: int,
     position: Position | None,
 ) -> list[Any]:
-    """The newest `limit` cases (after `position`) holding every word term of `words`, with `status` if given.
+    """The newest `limit` cases (after `position`) holding, for every word of the query, one of its terms
+    (`words`), with `status` if given.
 
-    Driven by a pair term when the query has two words or more (near-unique for a full name), else by the one
-    word; cases with too many name words for pair rows are walked beside it. Every candidate is checked against
-    every word, so the answer is what `count(DISTINCT term) = len(words)` over the word terms gives. Before
-    `rehab names reindex` has given older cases their pair rows, the rarest word drives instead."""
+    Driven by a pair of words when the query has two words or more (near-unique for a full name), else by one
+    word; each term the driving word (or pair) may stand for is walked, and cases with too many name words for pair
+    rows beside them. Every candidate is checked against every word. Before `rehab names reindex` has given older
+    cases their pair rows, the rarest word drives instead."""
     pairs = vault.query_pair_terms(query) if len(words) > 1 else []
     if pairs and queries.pairs_indexed(session):
-        drivers = [(PAIR_TERM, _rarest(session, PAIR_TERM, pairs)), (PAIR_TERM, MANY_WORDS)]
+        drivers = [(PAIR_TERM, term) for term in sorted(_rarest(session, PAIR_TERM, pairs))]
+        drivers.append((PAIR_TERM, MANY_WORDS))
     else:
-        drivers = [(TOKEN_TERM, _rarest(session, TOKEN_TERM, sorted(words)))]
+        drivers = [(TOKEN_TERM, term) for term in sorted(_rarest(session, TOKEN_TERM, words))]
     rows = []
     for kind, driver in drivers:
         rows += session.execute(_walk(kind, driver, words, status=status, limit=limit, position=position)).all()
     if len(drivers) > 1:
-        rows.sort(key=lambda r: (r.opened_at, r.id), reverse=True)
-        rows = rows[:limit]
+        unique = {row.id: row for row in rows}  # a case holding two readings of a short form is walked twice
+        rows = sorted(unique.values(), key=lambda r: (r.opened_at, r.id), reverse=True)[:limit]
     return rows
 
 
 def _walk(
-    kind: str, driver: str, words: set[str], *, status: str | None, limit: int, position: Position | None,
+    kind: str, driver: str, words: list[frozenset[str]], *, status: str | None, limit: int,
+    position: Position | None,
 ) -> Any:
-    """One term's cases newest first, straight from `ix_case_name_terms_search`, keeping those holding every word
-    (each check is a primary-key lookup) and, when asked, those of one status."""
+    """One term's cases newest first, straight from `ix_case_name_terms_search`, keeping those holding one term of
+    every word (each check is a primary-key lookup, or a few) and, when asked, those of one status."""
     t = queries.NAME_TERMS.alias("t")
     c = queries.CASES.c
     statement = (
@@ -115,10 +134,12 @@ def _walk(
         .order_by(t.c.opened_at.desc(), t.c.case_id.desc())
         .limit(limit)
     )
-    for word in sorted(words - {driver} if kind == TOKEN_TERM else words):
+    for word in sorted(words, key=sorted):
+        if kind == TOKEN_TERM and word == {driver}:
+            continue  # the driving word itself
         other = queries.NAME_TERMS.alias()
         statement = statement.where(exists().where(other.c.case_id == t.c.case_id, other.c.kind == TOKEN_TERM,
-                                                   other.c.term == word))
+                                                   other.c.term.in_(sorted(word))))
     if status:
         statement = statement.where(c.status == status)
     if position:
@@ -126,14 +147,15 @@ def _walk(
     return statement
 
 
-def _rarest(session: Session, kind: str, terms: list[str]) -> str:
-    """The term with the fewest index entries (counted up to `COUNT_UP_TO`); the first of a one-term list."""
-    if len(terms) == 1:
-        return terms[0]
+def _rarest(session: Session, kind: str, choices: list[frozenset[str]]) -> Collection[str]:
+    """Of several words (or pairs), each a set of terms of which a case holds one, the one whose terms have the
+    fewest index entries (counted up to `COUNT_UP_TO` each); the only one of a one-word list."""
+    if len(choices) == 1:
+        return choices[0]
     t = queries.NAME_TERMS.c
 
     def entries(term: str) -> int:
         held = select(literal(1)).where(t.kind == kind, t.term == term).limit(COUNT_UP_TO).subquery()
         return session.execute(select(func.count()).select_from(held)).scalar_one()
 
-    return min(terms, key=entries)
+    return min(choices, key=lambda terms: (sum(entries(term) for term in terms), sorted(terms)))

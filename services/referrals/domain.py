@@ -100,12 +100,13 @@ def next_status(status: Status | str, action: Action | str) -> Status:
 class CaseStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+    DUPLICATE = "duplicate"
     ERASED = "erased"
 
 
-# The order a case's status moves in, and only forward (intake has no reopening): kept so by `kit.projection`,
-# whatever order intake's events come in.
-CASE_ORDER = (CaseStatus.OPEN, CaseStatus.CLOSED, CaseStatus.ERASED)
+# The order a case's status moves in, kept so by `kit.projection` whatever order intake's events come in; the one
+# move back, a closed case reopened, is an explicit transition (`projections.reopen_case`).
+CASE_ORDER = (CaseStatus.OPEN, CaseStatus.CLOSED, CaseStatus.DUPLICATE, CaseStatus.ERASED)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,9 @@ def refusal_to_send(case: CaseView | None, category: str, packet: PacketContents
         return Refusal("case-erased", "This case was erased.")
     if case.status == CaseStatus.CLOSED:
         return Refusal("case-closed", "This case is closed.")
+    if case.status == CaseStatus.DUPLICATE:
+        return Refusal("case-duplicate", "This case was marked a duplicate of another case: refer from the case "
+                                         "that is kept.")
     return consent_gap(case, category, packet, today)
 
 

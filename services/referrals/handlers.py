@@ -25,6 +25,8 @@ from services.referrals.domain import CaseStatus
 
 CASE_OPENED = "rehab.intake.case.opened"
 CASE_CLOSED = "rehab.intake.case.closed"
+CASE_REOPENED = "rehab.intake.case.reopened"
+CASE_DUPLICATE = "rehab.intake.case.duplicate"
 CASE_ERASED = "rehab.intake.case.erased"
 CONSENT_CHANGED = "rehab.intake.consent.changed"
 CASE_ASSIGNED = "rehab.intake.case.assigned"
@@ -91,6 +93,16 @@ def case_closed(session: Session, envelope: Envelope) -> None:
     projections.note_case_status(session, case_id=event.case_id, status=CaseStatus.CLOSED)
 
 
+def case_reopened(session: Session, envelope: Envelope) -> None:
+    event = CaseEvent.model_validate(envelope.data)
+    projections.reopen_case(session, case_id=event.case_id)
+
+
+def case_duplicate(session: Session, envelope: Envelope) -> None:
+    event = CaseEvent.model_validate(envelope.data)
+    projections.note_case_status(session, case_id=event.case_id, status=CaseStatus.DUPLICATE)
+
+
 def case_erased(session: Session, envelope: Envelope, *, audit: AuditTrail, answers: Idempotency) -> None:
     event = CaseEvent.model_validate(envelope.data)
     projections.forget_case(session, audit, case_id=event.case_id, answers=answers)
@@ -114,6 +126,8 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     return [Subscription(producer="intake", durable="referrals-intake", handlers={
         CASE_OPENED: case_opened,
         CASE_CLOSED: case_closed,
+        CASE_REOPENED: case_reopened,
+        CASE_DUPLICATE: case_duplicate,
         CASE_ERASED: partial(case_erased, audit=runtime.audit, answers=runtime.idempotency),
         CONSENT_CHANGED: partial(consent_changed, audit=runtime.audit),
         CASE_ASSIGNED: case_assigned,

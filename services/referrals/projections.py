@@ -45,6 +45,13 @@ def note_case_status(session: Session, *, case_id: str, status: CaseStatus, now:
     CASE_STATUS.upsert(session, {"case_id": case_id, "status": str(status), "updated_at": now or now_utc()})
 
 
+def reopen_case(session: Session, *, case_id: str, now: datetime | None = None) -> None:
+    """A closed case was reopened: it is open again (new referrals may be sent). Only a closed case moves back; one
+    that went on to be a duplicate or erased stays so."""
+    CASE_STATUS.move_back(session, {"case_id": case_id, "status": str(CaseStatus.OPEN), "updated_at": now or now_utc()},
+                          leaving=str(CaseStatus.CLOSED))
+
+
 def apply_consent(
     session: Session, audit: AuditTrail, *, case_id: str, categories: list[str], share_contact: bool,
     share_health: bool, expires_on: date | None, recorded_at: datetime, now: datetime | None = None,

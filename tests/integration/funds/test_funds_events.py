@@ -123,3 +123,37 @@ async def test_events_out_of_order_never_reopen_a_case_and_still_link_an_estimat
     desk.deliver(handlers.REFERRAL_COMPLETED, completed(str(uuid.uuid4()), open_case, {"amount": "80",
                                                                                       "currency": "EUR"}))
     assert len(desk.rows(CostEstimate)) == 1
+
+
+async def test_a_reopened_case_over_nats_takes_aid_again_and_a_duplicate_takes_none(desk):
+    case_id, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    for opened in (case_id, kept):
+        await desk.publish(handlers.CASE_OPENED, {"case_id": opened, "reference": "BY-2026-00311", "country": "LT",
+                                                  "opened_at": "2026-11-01T09:00:00Z"}, aggregate=opened)
+        await desk.publish(handlers.CASE_ASSIGNED, assignment(opened, CASEWORKER), aggregate=opened)
+    await desk.publish(handlers.CASE_CLOSED, {"case_id": case_id, "closed_at": "2026-11-02T09:00:00Z"},
+                       aggregate=case_id)
+    await desk.eventually(lambda: case_status(desk, case_id) == "closed")
+    await desk.publish(handlers.CASE_REOPENED, {"case_id": case_id, "reopened_at": "2026-11-03T09:00:00Z"},
+                       aggregate=case_id)
+    await desk.eventually(lambda: case_status(desk, case_id) == "open")
+
+    grant = await desk.create_grant()
+    reopened_aid = await desk.requested(case_id, grant, amount="50.00")
+    pending = await desk.requested(case_id, grant, amount="60.00")
+    approved = await desk.act(reopened_aid["id"], "approve", headers=desk.finance_b)
+    assert approved.status_code == 200, approved.text
+
+    await desk.publish(handlers.CASE_DUPLICATE, {"case_id": case_id, "kept_case_id": kept,
+                                                 "marked_at": "2026-11-04T09:00:00Z"}, aggregate=case_id)
+    await desk.eventually(lambda: case_status(desk, case_id) == "duplicate")
+    for refused in (await desk.act(pending["id"], "approve", headers=desk.finance_b),
+                    await desk.request(case_id, grant, amount="70.00")):
+        assert (refused.status_code, refused.json()["type"].rsplit("/", 1)[1]) == (409, "case-duplicate")
+
+    # A reopening (or a closing) after the marking moves nothing back: only a closed case reopens.
+    await desk.publish(handlers.CASE_REOPENED, {"case_id": case_id, "reopened_at": "2026-11-05T09:00:00Z"},
+                       aggregate=case_id)
+    await desk.publish(handlers.CASE_CLOSED, {"case_id": kept, "closed_at": "2026-11-05T09:00:00Z"}, aggregate=kept)
+    await desk.eventually(lambda: case_status(desk, kept) == "closed")  # published after: applied after
+    assert case_status(desk, case_id) == "duplicate"

@@ -112,7 +112,7 @@ async def test_a_renamed_case_is_found_by_its_new_name_only(intake: Intake):
     assert await found("Rybak") == []
     again = await intake.create(full_name="Igor Lapitsky", date_of_birth="1990-02-03")
     assert again["possible_duplicates"] == [{"id": case["id"], "reference": case["reference"], "status": "open",
-                                             "assignees": ["caseworker-1"]}]
+                                             "assignees": ["caseworker-1"], "confidence": "high"}]
 
 
 async def test_search_finds_names_in_any_script_through_the_index(intake: Intake):
@@ -261,11 +261,13 @@ async def test_the_schema_matches_the_migrations(intake: Intake):
     assert {"/api/intake/cases", "/api/intake/cases/duplicates", "/api/intake/cases/{case_id}",
             "/api/intake/cases/{case_id}/needs",
             "/api/intake/cases/{case_id}/consent", "/api/intake/cases/{case_id}/timeline",
-            "/api/intake/cases/{case_id}/close", "/api/intake/cases/{case_id}/assignees", "/api/intake/audit",
+            "/api/intake/cases/{case_id}/close", "/api/intake/cases/{case_id}/reopen",
+            "/api/intake/cases/{case_id}/duplicate-of", "/api/intake/cases/{case_id}/needs/{need_id}",
+            "/api/intake/cases/{case_id}/assignees", "/api/intake/audit",
             "/api/intake/audit/verify"} <= set(paths)
     assert [p["name"] for p in paths["/api/intake/audit"]["get"]["parameters"]] == ["target_id", "limit", "cursor"]
     doc = (await intake.client.get("/asyncapi.json")).json()
     assert {c["address"] for c in doc["channels"].values()} == {
-        "rehab.intake.case.opened", "rehab.intake.case.closed", "rehab.intake.case.erased",
-        "rehab.intake.case.assigned", "rehab.intake.needs.assessed", "rehab.intake.consent.changed",
+        "rehab.intake.case.opened", "rehab.intake.case.closed", "rehab.intake.case.reopened",
+        "rehab.intake.case.duplicate", "rehab.intake.case.erased", "rehab.intake.case.assigned", "rehab.intake.needs.assessed", "rehab.intake.consent.changed",
         "rehab.erasures.case"}  # the erasure ledger (kit.erasures), through the same outbox

@@ -40,15 +40,20 @@ async def test_different_people_are_not_flagged_even_when_born_the_same_day(inta
         assert first["possible_duplicates"] == []
 
 
-async def test_same_name_another_birth_date_or_no_birth_date_is_not_a_duplicate(intake: Intake):
-    await intake.create(full_name="Кацярына Кузняцова", date_of_birth="1991-01-01")
-    assert (await intake.create(full_name="Ekaterina Kuznetsova", date_of_birth="1991-01-02"))["possible_duplicates"] == []
-    assert (await intake.create(full_name="Ekaterina Kuznetsova"))["possible_duplicates"] == []
+async def test_same_name_another_birth_date_is_never_a_duplicate_a_missing_one_is_name_only(intake: Intake):
+    first = await intake.create(full_name="Кацярына Кузняцова", date_of_birth="1991-01-01")
+    other_birth = await intake.create(full_name="Ekaterina Kuznetsova", date_of_birth="1991-01-02")
+    assert other_birth["possible_duplicates"] == []
+    # A new case without a date of birth may be either of them: both are named, `name_only`, oldest first.
+    no_birth = await intake.create(full_name="Ekaterina Kuznetsova")
+    assert [(d["id"], d["confidence"]) for d in no_birth["possible_duplicates"]] == [
+        (first["id"], "name_only"), (other_birth["id"], "name_only")]
 
 
 async def test_other_names_and_patronymics_are_matched_too(intake: Intake):
     first = await intake.create(full_name="Вольга Лукашэвіч", other_names=["Вольга Шушкевіч"], date_of_birth="1970-05-05")
-    ref = [{"id": first["id"], "reference": first["reference"], "status": "open", "assignees": ["caseworker-1"]}]
+    ref = [{"id": first["id"], "reference": first["reference"], "status": "open", "assignees": ["caseworker-1"],
+            "confidence": "high"}]
     assert (await intake.create(full_name="Olga Shushkevich", date_of_birth="1970-05-05"))["possible_duplicates"] == ref
     assert (await intake.create(full_name="Volha Uladzimiraŭna Lukaševič", date_of_birth="1970-05-05"))[
         "possible_duplicates"][0] == ref[0]
@@ -61,7 +66,7 @@ async def test_a_closed_case_is_still_named_an_erased_one_is_not(intake: Intake)
     await intake.client.delete(f"/api/intake/cases/{erased['id']}", headers=intake.caseworker)
     again = await intake.create(full_name="Ihar Rybak", date_of_birth="1966-06-06")
     assert again["possible_duplicates"] == [{"id": closed["id"], "reference": closed["reference"], "status": "closed",
-                                             "assignees": ["caseworker-1"]}]
+                                             "assignees": ["caseworker-1"], "confidence": "high"}]
 
 
 async def test_checking_before_saving_names_what_saving_would_and_stores_nothing(intake: Intake):
@@ -85,9 +90,11 @@ async def test_checking_before_saving_names_what_saving_would_and_stores_nothing
     listed_after = (await intake.client.get("/api/intake/cases", headers=intake.caseworker)).json()["items"]
     audit = await intake.client.get("/api/intake/audit", headers=intake.auditor)
 
-    expected = [{"id": first["id"], "reference": first["reference"], "status": "open", "assignees": ["caseworker-1"]}]
+    expected = [{"id": first["id"], "reference": first["reference"], "status": "open", "assignees": ["caseworker-1"],
+                 "confidence": "high"}]
     assert same == by_other_name == {"possible_duplicates": expected}
-    assert another_birthday == no_birthday == {"possible_duplicates": []}
+    assert another_birthday == {"possible_duplicates": []}
+    assert no_birthday == {"possible_duplicates": [{**expected[0], "confidence": "name_only"}]}
     assert created["possible_duplicates"] == expected  # the check and the save agree
     assert len(listed_after) == len(listed_before) + 1  # four checks opened nothing; the save opened one
     checks = [e for e in audit.json()["items"] if e["action"] == "case.duplicate-check"]

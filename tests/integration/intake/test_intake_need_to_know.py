@@ -209,7 +209,7 @@ async def test_a_search_finds_another_s_case_only_in_outline(intake: Intake):
     theirs = await _create(intake, _ala(intake), full_name="Марыя Жук", date_of_birth="1985-03-04", country="PL")
     mine = await _create(intake, _bo(intake), full_name="Maria Zhuk", date_of_birth="1985-03-04", country="LT")
     assert mine["possible_duplicates"] == [{"id": theirs["id"], "reference": theirs["reference"], "status": "open",
-                                            "assignees": ["ala"]}]
+                                            "assignees": ["ala"], "confidence": "high"}]
     found = await intake.client.post(f"{CASES}/search", json={"q": "Zhuk"}, headers=_bo(intake))
     assert found.status_code == 200
     items = found.json()["items"]

@@ -69,7 +69,8 @@ async def test_no_personal_data_in_any_file_row_or_message(tmp_path, secrets_dir
         twin = await client.post("/api/intake/cases", json={**body, "full_name": NAME_CYRILLIC, "other_names": []},
                                  headers=caseworker)
         assert twin.json()["possible_duplicates"] == [{"id": case_id, "reference": created.json()["reference"],
-                                                       "status": "open", "assignees": ["cw-7"]}]
+                                                       "status": "open", "assignees": ["cw-7"],
+                                                       "confidence": "high"}]
         refused = await client.post("/api/intake/cases", json={**body, "alias": NAME}, headers=caseworker)
         assert refused.status_code == 422 and not _leaks(refused.content)
 

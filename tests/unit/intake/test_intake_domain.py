@@ -52,6 +52,47 @@ def test_closing_is_idempotent_and_refused_for_erased_cases():
     assert status_of(refused.value) == 409
 
 
+def test_a_duplicate_changes_no_more_and_only_a_closed_case_reopens():
+    for refuse in (domain.ensure_changeable, domain.closes):
+        with pytest.raises(Conflict) as refused:
+            refuse(domain.DUPLICATE)
+        assert refused.value.code == "case-duplicate"
+    domain.ensure_reopenable(domain.CLOSED)
+    for status in (domain.OPEN, domain.DUPLICATE, domain.ERASED):
+        with pytest.raises(Conflict) as refused:
+            domain.ensure_reopenable(status)
+        assert status_of(refused.value) == 409 and refused.value.code == "case-not-closed"
+
+
+def test_a_case_is_a_duplicate_only_of_another_case_that_is_kept():
+    domain.ensure_may_be_duplicate("a", domain.OPEN, "b", domain.OPEN)
+    domain.ensure_may_be_duplicate("a", domain.CLOSED, "b", domain.CLOSED)
+    for args, code in ((("a", domain.OPEN, "a", domain.OPEN), "duplicate-of-itself"),
+                       (("a", domain.OPEN, "b", None), "kept-case-not-found"),
+                       (("a", domain.OPEN, "b", domain.ERASED), "kept-case-erased"),
+                       (("a", domain.OPEN, "b", domain.DUPLICATE), "kept-case-duplicate"),
+                       (("a", domain.DUPLICATE, "b", domain.OPEN), "case-duplicate"),
+                       (("a", domain.ERASED, "b", domain.OPEN), "case-erased")):
+        with pytest.raises(Conflict) as refused:
+            domain.ensure_may_be_duplicate(*args)
+        assert status_of(refused.value) == 409 and refused.value.code == code
+
+
+@pytest.mark.parametrize(("current", "wanted", "allowed"), [
+    ("open", "in_progress", True), ("open", "met", True), ("open", "dropped", True), ("in_progress", "met", True),
+    ("in_progress", "dropped", True), ("open", "open", False), ("in_progress", "open", False),
+    ("in_progress", "in_progress", False), ("met", "open", False), ("met", "dropped", False),
+    ("dropped", "in_progress", False), ("dropped", "met", False),
+])
+def test_a_need_moves_forward_only(current: str, wanted: str, allowed: bool):
+    if allowed:
+        domain.ensure_need_moves(current, wanted)
+        return
+    with pytest.raises(Conflict) as refused:
+        domain.ensure_need_moves(current, wanted)
+    assert status_of(refused.value) == 409 and refused.value.code == "need-transition"
+
+
 def test_a_change_needs_the_current_version():
     domain.ensure_current(domain.etag("a", 2), "a", 2)
     domain.ensure_current("*", "a", 2)
@@ -67,7 +108,10 @@ def test_one_list_of_categories_and_statuses():
     assert models.ConsentSet.model_fields["categories"].annotation == list[domain.Category]
     assert events.NeedsAssessed.model_fields["category"].annotation is domain.Category
     assert events.ConsentChanged.model_fields["categories"].annotation == list[domain.Category]
-    assert (domain.OPEN, domain.CLOSED, domain.ERASED) == get_args(domain.CaseStatus) == ("open", "closed", "erased")
+    assert (domain.OPEN, domain.CLOSED, domain.DUPLICATE, domain.ERASED) == get_args(domain.CaseStatus) == (
+        "open", "closed", "duplicate", "erased")
+    assert models.NeedStatusSet.model_fields["status"].annotation is domain.NeedStatus
+    assert set(get_args(domain.NeedStatus)) == set(domain.NEED_MOVES) == {"open", "in_progress", "met", "dropped"}
 
 
 # ---- need-to-know -------------------------------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""The case page's needs, reopening and duplicates (issue #17): each need shows its status with a button per move it
+may make, a closed case has "Reopen", and a case is marked a duplicate of the one kept by its reference, typed into a
+POST form (never a URL)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.console.test_console_pages import door, signed_in, submit  # noqa: F401  (the fixture, used by name)
+from tests.console.world import variants
+from tests.integration.gateway.door import Door
+
+pytestmark = pytest.mark.integration
+
+
+async def _new_case(visitor, full_name: str) -> tuple[str, str]:
+    created = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": full_name, "country": "LT"})
+    case_id = re.search(r'/console/cases/([0-9a-f-]{36})"', created.text).group(1)
+    reference = re.search(r"<h1>(BY-\d{4}-\d{5})", (await visitor.get(f"/console/cases/{case_id}")).text).group(1)
+    return case_id, reference
+
+
+async def test_needs_move_a_closed_case_reopens_and_a_duplicate_points_at_the_kept_case(door: Door):  # noqa: F811
+    visitor, _ = await signed_in(door, "caseworker")
+    case_id, _ = await _new_case(visitor, variants()[3]["belarusian"])
+    kept_id, kept_reference = await _new_case(visitor, variants()[4]["belarusian"])
+    page = f"/console/cases/{case_id}"
+
+    assert (await submit(visitor, page, f"{page}/needs", {"category": "housing", "urgency": "high"})).status_code == 303
+    shown = (await visitor.get(page)).text
+    need_id = re.search(rf'action="{page}/needs/([0-9a-f-]{{36}})/status"', shown).group(1)
+    assert re.search(r'<button type="submit" name="status" value="in_progress">Start</button>', shown)
+    moved = await submit(visitor, page, f"{page}/needs/{need_id}/status", {"status": "in_progress"})
+    assert moved.status_code == 303 and moved.headers["location"] == page
+    shown = (await visitor.get(page)).text
+    assert "in progress" in shown and 'value="in_progress"' not in shown and 'value="met"' in shown
+    backwards = await submit(visitor, page, f"{page}/needs/{need_id}/status", {"status": "open"})
+    assert backwards.status_code == 409 and 'role="alert"' in backwards.text  # intake refuses; the page says why
+
+    closed = await submit(visitor, page, f"{page}/close", {})
+    assert closed.status_code == 303
+    shown = (await visitor.get(page)).text
+    assert "Reopen the case" in shown and f'action="{page}/needs/{need_id}/status"' not in shown
+    assert (await submit(visitor, page, f"{page}/reopen", {})).status_code == 303
+    assert "Reopen the case" not in (await visitor.get(page)).text
+
+    unknown = await submit(visitor, page, f"{page}/duplicate-of", {"reference": "BY-1999-00001"})
+    assert unknown.status_code == 409 and "No case with this reference" in unknown.text
+    marked = await submit(visitor, page, f"{page}/duplicate-of", {"reference": kept_reference.lower()})
+    assert marked.status_code == 303 and "?" not in marked.headers["location"]
+    shown = (await visitor.get(page)).text
+    assert f'href="/console/cases/{kept_id}"' in shown and "duplicate" in shown
+    assert 'id="mark-duplicate"' not in shown and "Close the case" not in shown
+    listed = (await visitor.get("/console/cases")).text
+    assert kept_reference in listed and case_id not in listed  # out of the caseload: the kept case is worked on
+
+
+async def test_the_new_words_are_there_in_every_language():
+    from gateway.console import i18n
+    words = ("need_in_progress", "reopen_case", "mark_duplicate", "no_case_with_reference", "status_duplicate")
+    for language in i18n.LANGUAGES:
+        assert all(i18n.MESSAGES[language].get(word) for word in words), language
