@@ -145,7 +145,7 @@ def build_chunk(job: tuple[int, int]) -> BuiltChunk:
         personal = body.model_dump(mode="json", include=set(PERSONAL_FIELDS))
         built.cases.append(b.cases.row({
             "id": case_id, "reference": None, "status": domain.OPEN, "country": body.country,
-            "opened_at": opened_at, "updated_at": opened_at, "closed_at": None, "erased_at": None,
+            "opened_at": opened_at, "updated_at": opened_at, "closed_at": None, "erased_at": None, "duplicate_of": None,
             "version": domain.FIRST_VERSION,
             **{f"{name}_sealed": b.vault.seal(data_key, "cases", f"{name}_sealed", case_id, personal[name])
                for name in PERSONAL_FIELDS},
