@@ -20,7 +20,7 @@ from kit import nats_auth
 from kit.progress import Progress
 from kit.secrets import ensure_secrets
 from ops import audit, erasures
-from ops.passphrase import handing_passphrase
+from ops.passphrase import handing_passphrase, unseal_passphrase
 from ops import backup as backups
 from ops.settings import SupervisorSettings
 from ops.supervisor import StartupError, Supervisor
@@ -67,7 +67,7 @@ def up() -> None:
     """Start NATS, the three services and the gateway in the foreground; Ctrl-C stops them all."""
     settings = _settings()
     state_dir = _state_dir(settings)
-    passphrase = _unseal_passphrase_for_up(settings, state_dir)
+    passphrase = unseal_passphrase(settings, state_dir)
     secrets_dir = _ensure_secrets(settings, state_dir, passphrase=passphrase)
     log_dir = state_dir / "logs"
     try:
@@ -98,39 +98,6 @@ def up() -> None:
 
 
 SUPERVISOR_SOCKET = "supervisor.sock"  # `rehab unseal` hands a passphrase to the running `rehab up` here
-
-
-def _unseal_passphrase_for_up(settings: SupervisorSettings, state_dir: Path, *, making: bool = True) -> str | None:
-    """Under sealed key custody: the passphrase from UNSEAL_PASSPHRASE_FILE or typed on the terminal (twice when
-    the keys are made now), checked against the keys before anything starts. None under other custodies."""
-    if settings.key_custody != "sealed":
-        return None
-    from kit.keyfiles import SEALED_KEYS_FILE, WrongPassphrase, read_sealed_file
-
-    existing = secrets_folder(settings, state_dir) / "gateway" / SEALED_KEYS_FILE
-    if settings.unseal_passphrase_file is not None:
-        try:
-            passphrase = settings.unseal_passphrase_file.read_text().rstrip("\r\n")
-        except OSError as error:
-            typer.echo(f"error: UNSEAL_PASSPHRASE_FILE: {error.strerror}", err=True)
-            raise typer.Exit(2) from None
-    elif sys.stdin.isatty():
-        passphrase = typer.prompt("unseal passphrase", hide_input=True,
-                                  confirmation_prompt=making and not existing.exists())
-    else:
-        typer.echo("error: key custody is `sealed`: type the unseal passphrase on a terminal, or name a file "
-                   "holding it in UNSEAL_PASSPHRASE_FILE", err=True)
-        raise typer.Exit(2)
-    if len(passphrase) < 12:
-        typer.echo("error: the unseal passphrase is shorter than 12 characters", err=True)
-        raise typer.Exit(2)
-    if existing.exists():
-        try:
-            read_sealed_file(existing, passphrase=passphrase)
-        except WrongPassphrase:
-            typer.echo("error: that passphrase does not open the keys", err=True)
-            raise typer.Exit(1) from None
-    return passphrase
 
 
 @app.command()
@@ -470,7 +437,7 @@ def _hand_passphrase_to_supervisor(settings: SupervisorSettings) -> None:
     import time
 
     state_dir = _state_dir(settings)
-    passphrase = _unseal_passphrase_for_up(settings, state_dir, making=False)
+    passphrase = unseal_passphrase(settings, state_dir, making=False)
     assert passphrase is not None
     path = state_dir / SUPERVISOR_SOCKET
     if not path.exists():

@@ -1,6 +1,7 @@
-"""Running a service's `manage` commands that open its keyring, from `rehab keys …` and `rehab restore`: under sealed
-custody without UNSEAL_PASSPHRASE_FILE, the passphrase is asked once and handed to each command through a pipe it
-inherits (REHAB_UNSEAL_FD, kit.custody), never its environment or arguments."""
+"""The unseal passphrase, obtained one way for every command that needs it (`rehab up`, `rehab unseal`, `rehab keys …`,
+`rehab restore`): from UNSEAL_PASSPHRASE_FILE or typed on a terminal, and checked against the keys before it is used.
+A service's `manage` command gets it through a pipe it inherits (REHAB_UNSEAL_FD, kit.custody), never its environment
+or arguments."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 
 from ops.settings import SupervisorSettings
+from ops.system import secrets_folder
 
 Run = Callable[..., subprocess.CompletedProcess]
 
@@ -22,13 +25,7 @@ def handing_passphrase() -> Iterator[Run]:
     """`run(module, args, input=None)`: `python -m module args…`, its stdout captured (text), the passphrase handed
     over when the keys are sealed."""
     settings = SupervisorSettings()
-    passphrase = None
-    if settings.key_custody == "sealed" and settings.unseal_passphrase_file is None:
-        if not sys.stdin.isatty():
-            typer.echo("error: the keys are sealed: set UNSEAL_PASSPHRASE_FILE, or run this on a terminal to type "
-                       "the passphrase", err=True)
-            raise typer.Exit(2)
-        passphrase = typer.prompt("unseal passphrase", hide_input=True)
+    passphrase = unseal_passphrase(settings, settings.state_dir.resolve(), making=False)
 
     def run(module: str, args: list[str], input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002
         command = [sys.executable, "-m", module, *args]
@@ -47,3 +44,36 @@ def handing_passphrase() -> Iterator[Run]:
             os.close(reading)
 
     yield run
+
+
+def unseal_passphrase(settings: SupervisorSettings, state_dir: Path, *, making: bool = True) -> str | None:
+    """Under sealed key custody: the passphrase from UNSEAL_PASSPHRASE_FILE or typed on the terminal (twice when
+    the keys are made now), checked against the keys before anything starts. None under other custodies."""
+    if settings.key_custody != "sealed":
+        return None
+    from kit.keyfiles import SEALED_KEYS_FILE, WrongPassphrase, read_sealed_file
+
+    existing = secrets_folder(settings, state_dir) / "gateway" / SEALED_KEYS_FILE
+    if settings.unseal_passphrase_file is not None:
+        try:
+            passphrase = settings.unseal_passphrase_file.read_text().rstrip("\r\n")
+        except OSError as error:
+            typer.echo(f"error: UNSEAL_PASSPHRASE_FILE: {error.strerror}", err=True)
+            raise typer.Exit(2) from None
+    elif sys.stdin.isatty():
+        passphrase = typer.prompt("unseal passphrase", hide_input=True,
+                                  confirmation_prompt=making and not existing.exists())
+    else:
+        typer.echo("error: key custody is `sealed`: type the unseal passphrase on a terminal, or name a file "
+                   "holding it in UNSEAL_PASSPHRASE_FILE", err=True)
+        raise typer.Exit(2)
+    if len(passphrase) < 12:
+        typer.echo("error: the unseal passphrase is shorter than 12 characters", err=True)
+        raise typer.Exit(2)
+    if existing.exists():
+        try:
+            read_sealed_file(existing, passphrase=passphrase)
+        except WrongPassphrase:
+            typer.echo("error: that passphrase does not open the keys", err=True)
+            raise typer.Exit(1) from None
+    return passphrase

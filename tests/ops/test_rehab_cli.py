@@ -233,5 +233,5 @@ def test_keys_commands_under_sealed_custody_rotate_and_retire_inside_each_keys_s
     env["UNSEAL_PASSPHRASE_FILE"] = str(tmp_path / "wrong")
     (tmp_path / "wrong").write_text("not the passphrase\n")
     refused = rehab("keys", "rotate")
-    assert refused.returncode == 1 and "sealed" in refused.stderr
+    assert refused.returncode == 1 and "that passphrase does not open the keys" in refused.stderr  # before any change
     assert all(keks(process)["active"] == "k2" for process in first)
