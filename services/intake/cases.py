@@ -26,7 +26,7 @@ from kit.db import get_or_raise
 from kit.errors import NotFound, Unreadable
 from kit.need_to_know import Access
 from kit.pagination import Page, keyset_page
-from services.intake import assignment, domain, events, queries, search
+from services.intake import assignment, domain, events, names, queries, search
 from services.intake.models import (
     LIST_FIELDS,
     NAME_FIELDS,
@@ -283,6 +283,7 @@ def _erase(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, *, 
     events.publish(session, events.CASE_ERASED, events.CaseErased(case_id=case.id, erased_at=now), about=case.id)
     audit.record(session, actor=actor, action="case.erase", target_id=case.id)
     scrub_write_ahead_log(session)
+    names.forget_words()
     log.info("case erased", case_id=case.id)
 
 

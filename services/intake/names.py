@@ -140,6 +140,12 @@ def word_keys(word: str, *, lacinka: bool = False) -> tuple[str, ...]:
     return tuple(group_key(group) for group in groups) if groups else (skeleton,)
 
 
+def forget_words() -> None:
+    """Drop the remembered words (`word_keys`' cache): after an erasure no reachable copy of the person's name words
+    stays in this process (SPEC §7.6 names caches). Every word is remembered again at its next use."""
+    word_keys.cache_clear()
+
+
 def token_key(word: str, *, lacinka: bool = False) -> str:
     """The first key of one word (`word_keys`)."""
     keys = word_keys(word, lacinka=lacinka)

@@ -1,12 +1,17 @@
 """A document through the gateway (SPEC §4): the upload route alone takes a body over the gateway's 1 MB limit (up to
-intake's 20 MiB and the multipart around it), and a long answer is passed on as it arrives, with its length."""
+intake's 20 MiB and the multipart around it), and a long answer is passed on as it arrives, with its length. A file
+that is too large (413) or not a PDF, JPEG, PNG or plain text by its content (415) is refused with a problem a person
+can read, and nothing of it is kept."""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 from collections.abc import AsyncIterator
 
 import pytest
+from PIL import Image
 
 from tests.integration.gateway.door import Backends, Door, open_gateway
 
@@ -53,6 +58,74 @@ async def test_over_20_mib_is_413_at_the_gateway_and_other_routes_keep_1_mb(door
     big = await door.client.post(f"/api/intake/cases/{case['id']}/documents", headers=caseworker,
                                  files={"file": ("big.txt", b"a" * 21_000_000, "text/plain")}, data={"kind": "other"})
     assert big.status_code == 413 and big.headers["content-type"] == "application/problem+json"
+    assert big.json()["type"].endswith("/content-too-large") and "bytes" in big.json()["detail"]
+    assert (await door.client.get(f"/api/intake/cases/{case['id']}/documents", headers=caseworker)).json()["items"] == []
     note = await door.client.post(f"/api/intake/cases/{case['id']}/needs", headers=caseworker,
                                   json={"category": "legal", "urgency": "low", "notes": "x" * 1_100_000})
     assert note.status_code == 413  # the larger limit is the upload route's alone
+
+
+def _zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("statement.txt", "Заява аб вызваленні")
+    return out.getvalue()
+
+
+def _gif() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(out, "GIF")
+    return out.getvalue()
+
+
+ALL_KINDS = "PDF, JPEG, PNG and plain text"
+# (file name, bytes, declared type, what the problem's detail must tell the person): judged by the bytes, never the
+# name or the declared type.
+NOT_DOCUMENTS = [
+    ("invoice.pdf", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(range(256)) * 4,
+     "application/pdf", ALL_KINDS),  # a Windows program renamed
+    ("statement.zip", _zip(), "application/zip", ALL_KINDS),
+    ("scan.gif", _gif(), "image/gif", ALL_KINDS),  # a picture, of a kind not kept
+    ("passport.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"not an image at all" * 10, "image/jpeg", "JPEG"),
+    ("release.pdf", b"%PDF-1.7\nthis is no PDF at all\n", "application/pdf", "PDF"),
+]
+
+
+async def test_a_file_that_is_no_pdf_jpeg_png_or_text_is_415_with_a_readable_problem_and_nothing_is_kept(door: Door):
+    caseworker = await door.staff("caseworker")
+    case = (await door.client.post("/api/intake/cases", json={"full_name": "Ігар Лосік"}, headers=caseworker)).json()
+    for filename, data, declared, told in NOT_DOCUMENTS:
+        refused = await door.client.post(f"/api/intake/cases/{case['id']}/documents", headers=caseworker,
+                                         files={"file": (filename, data, declared)}, data={"kind": "identity"})
+        assert refused.status_code == 415, (filename, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json", filename
+        problem = refused.json()
+        assert problem["status"] == 415 and problem["type"].endswith("/unsupported-document-type"), problem
+        assert told in problem["detail"] and problem["detail"].endswith("."), problem["detail"]
+
+    listed = await door.client.get(f"/api/intake/cases/{case['id']}/documents", headers=caseworker)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    timeline = await door.client.get(f"/api/intake/cases/{case['id']}/timeline", headers=caseworker)
+    assert "document.added" not in [entry["kind"] for entry in timeline.json()["items"]]
+
+
+async def test_a_script_in_an_svg_or_html_file_is_kept_and_given_back_only_as_inert_text(door: Door):
+    """Markup is UTF-8 text by its bytes, so it is kept, as plain text: it comes back as a text/plain attachment the
+    browser may not sniff, never as an image or a page whose script would run in the console's origin."""
+    caseworker = await door.staff("caseworker")
+    case = (await door.client.post("/api/intake/cases", json={"full_name": "Марына Золатава"},
+                                   headers=caseworker)).json()
+    markup = [("photo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/auth/me")</script></svg>',
+               "image/svg+xml"),
+              ("letter.txt", b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>",
+               "text/html")]
+    for filename, data, declared in markup:
+        added = await door.client.post(f"/api/intake/cases/{case['id']}/documents", headers=caseworker,
+                                       files={"file": (filename, data, declared)}, data={"kind": "other"})
+        assert added.status_code == 201, (filename, added.text)
+        assert added.json()["content_type"] == "text/plain; charset=utf-8", filename
+        got = await door.client.get(f"/api/intake/documents/{added.json()['id']}/content", headers=caseworker)
+        assert got.status_code == 200 and got.content == data
+        assert got.headers["content-type"] == "text/plain; charset=utf-8", filename
+        assert got.headers["content-disposition"].startswith("attachment;")
+        assert got.headers["x-content-type-options"] == "nosniff"

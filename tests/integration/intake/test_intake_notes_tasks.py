@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kit.db import is_sqlite
+from services.intake import names
 from services.intake.models import Note, Task, kit_tables
 from tests.integration.intake.conftest import Intake
 
@@ -189,6 +190,7 @@ async def test_erasure_takes_the_notes_and_tasks_with_it(intake: Intake, tmp_pat
                   conn.execute(select(Task.__table__.c.title_sealed)).scalar_one()]
 
     assert (await intake.client.delete(f"/api/intake/cases/{case['id']}", headers=anna)).status_code == 200
+    assert names.word_keys.cache_info().currsize == 0  # no name word of the person stays remembered in the process
 
     with intake.engine.connect() as conn:
         for table in (Note.__table__, Task.__table__):
