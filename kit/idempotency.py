@@ -115,6 +115,16 @@ class Idempotency:
             del self._running[(principal, key)]
             finished.set()
 
+    async def honour(
+        self, request: Request, *, principal: str, uow: UnitOfWork, action: Callable[[Session], Any],
+        status: int = 200, subject: Subject = None, headers: AnswerHeaders | None = None,
+    ) -> Response:
+        """A POST that acts once per key when the caller sends one (SPEC §4: honoured on any POST that does), and
+        simply runs otherwise: `action(session)` returns the answer's body; `subject` as for `run` (the case the
+        stored answer is about, so that erasing the case deletes it)."""
+        return await self.run(request, principal=principal, uow=uow, required=False,
+                              action=lambda session: (status, action(session)), subject=subject, headers=headers)
+
     async def _once(
         self, uow: UnitOfWork, principal: str, key: str, signed: bytes, known: str | None, action: Action,
         subject: Subject, headers: AnswerHeaders | None, after_commit: Callable[[], None] | None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
@@ -117,6 +117,14 @@ def _created_headers(case_id: str) -> dict[str, str]:
     return {"ETag": domain.etag(case_id, domain.FIRST_VERSION), "Location": f"{router.prefix}/cases/{case_id}"}
 
 
+async def _honoured(request: Request, runtime: Any, caller: domain.Caller, case_id: Any,
+                    action: Callable[[Any], Any], *, status: int = 200) -> Any:
+    """A change to one case that acts once per Idempotency-Key when one is sent; the stored answer (a note's text,
+    say) is linked to the case, so that erasing the case deletes it."""
+    return await runtime.idempotency.honour(request, principal=caller.user_id, uow=runtime.uow, action=action,
+                                            status=status, subject=str(case_id))
+
+
 @router.post("/cases/duplicates", response_model=DuplicatesFound)
 async def find_duplicates(
     body: DuplicateCheck, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
@@ -205,16 +213,20 @@ async def assign_case(case_id: CaseId, body: AssigneesSet, runtime: RuntimeDep, 
 
 
 @router.post("/cases/{case_id}/close", response_model=CaseSummary, responses=need_to_know.ANSWERS)
-async def close_case(case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller) -> CaseSummary:
-    return await runtime.uow.run(lambda session: cases.close_case(
+async def close_case(
+    case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+) -> CaseSummary:
+    return await _honoured(request, runtime, caller, case_id, lambda session: cases.close_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
 @router.post("/cases/{case_id}/reopen", response_model=CaseSummary, responses={
     **need_to_know.ANSWERS, 409: {"description": "Only a closed case reopens (`case-not-closed`)."}})
-async def reopen_case(case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller) -> CaseSummary:
+async def reopen_case(
+    case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+) -> CaseSummary:
     """Open a closed case again."""
-    return await runtime.uow.run(lambda session: cases.reopen_case(
+    return await _honoured(request, runtime, caller, case_id, lambda session: cases.reopen_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
@@ -223,10 +235,10 @@ async def reopen_case(case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, cal
     409: {"description": "The case is erased or already a duplicate, or the case to keep does not exist, is erased, "
                          "is a duplicate, or is this case."}})
 async def mark_duplicate(
-    case_id: CaseId, body: DuplicateOf, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+    case_id: CaseId, body: DuplicateOf, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> CaseSummary:
     """Mark this case a duplicate of `case_id`, the case that is kept: status `duplicate`, out of the caseload."""
-    return await runtime.uow.run(lambda session: cases.mark_duplicate(
+    return await _honoured(request, runtime, caller, case_id, lambda session: cases.mark_duplicate(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, kept_case_id=body.case_id,
         caller=caller))
 
@@ -242,9 +254,9 @@ async def erase_case(
 
 @router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic, responses=need_to_know.ANSWERS)
 async def add_need(
-    case_id: CaseId, body: NeedCreate, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+    case_id: CaseId, body: NeedCreate, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> NeedPublic:
-    return await runtime.uow.run(lambda session: cases.add_need(
+    return await _honoured(request, runtime, caller, case_id, status=201, action=lambda session: cases.add_need(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, need_in=body, caller=caller))
 
 
@@ -384,10 +396,10 @@ def attachment(filename: str, content_type: str) -> str:
 
 @router.post("/cases/{case_id}/notes", status_code=201, response_model=NotePublic, responses=need_to_know.ANSWERS)
 async def add_note(
-    case_id: CaseId, body: NoteCreate, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+    case_id: CaseId, body: NoteCreate, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> NotePublic:
     """Write a note on the case (1–10,000 characters), signed with your handle; sealed under the case's key."""
-    return await runtime.uow.run(lambda session: casework.add_note(
+    return await _honoured(request, runtime, caller, case_id, status=201, action=lambda session: casework.add_note(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, note_in=body, caller=caller))
 
 
@@ -408,10 +420,10 @@ async def list_notes(
                          "is too short or too long."},
 })
 async def add_task(
-    case_id: CaseId, body: TaskCreate, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+    case_id: CaseId, body: TaskCreate, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> TaskPublic:
     """Give one of the case's caseworkers (you, unless `assignee` names another) a task due on `due_on`."""
-    return await runtime.uow.run(lambda session: casework.add_task(
+    return await _honoured(request, runtime, caller, case_id, status=201, action=lambda session: casework.add_task(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, task_in=body, caller=caller))
 
 
@@ -430,11 +442,14 @@ async def list_case_tasks(
     403: {"description": "Only a caseworker the task's case is assigned to marks it done (`need-to-know`)."},
 })
 async def finish_task(
-    task_id: Annotated[str, Path(max_length=36)], runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+    task_id: Annotated[str, Path(max_length=36)], request: Request, runtime: RuntimeDep, vault: VaultDep,
+    principal: Caseworker,
 ) -> TaskPublic:
     """Mark a task done; done again answers the same."""
-    return await runtime.uow.run(lambda session: casework.finish_task(
-        session=session, vault=vault, audit=runtime.audit, task_id=task_id, caller=caller_of(principal)))
+    return await runtime.idempotency.honour(
+        request, principal=principal.sub, uow=runtime.uow, subject=lambda answer: answer.get("case_id"),
+        action=lambda session: casework.finish_task(session=session, vault=vault, audit=runtime.audit,
+                                                    task_id=task_id, caller=caller_of(principal)))
 
 
 @router.get("/tasks", response_model=Page[MyTask])
