@@ -1,8 +1,8 @@
 """Referrals' HTTP routes: parse, call one use case, shape the answer.
 
-Two doors into one app: `/api/referrals/...` for staff (admins keep the partner directory, caseworkers send and
-cancel referrals) and `/api/partner/...` for partner API clients. Each route checks its roles itself (deny by
-default): a partner token opens no staff path, a staff token no partner path.
+Two doors into one app: `/api/referrals/...` for staff (admins keep the partner directory and the partners'
+webhooks, caseworkers send and cancel referrals) and `/api/partner/...` for partner API clients. Each route checks
+its roles itself (deny by default): a partner token opens no staff path, a staff token no partner path.
 
 What a partner sees is need-to-know: the referral's own id, state, category, times and the packet the caseworker
 wrote for it; never intake's case id. That id is the one stable handle on a person across the whole system and it
@@ -32,8 +32,9 @@ from kit.auth import Principal, require_partner, require_roles
 from kit.need_to_know import AccessReason
 from kit.pagination import Page
 from kit.service import ReadSession, Runtime, RuntimeDep
-from services.referrals import domain, partner, staff
+from services.referrals import domain, partner, staff, webhooks
 from services.referrals.domain import Action, Category, Status
+from services.referrals.lifecycle import now_utc
 from services.referrals.models import (
     CompleteBody,
     DeclineBody,
@@ -48,7 +49,17 @@ from services.referrals.models import (
     ReferralCreate,
     ReferralDetail,
     ReferralPublic,
+    Webhook,
+    WebhookAttemptPublic,
+    WebhookDelivery,
+    WebhookDeliveryDetail,
+    WebhookDeliveryPublic,
+    WebhookPublic,
+    WebhookRotated,
+    WebhookSecret,
+    WebhookSet,
 )
+from services.referrals.webhook_rules import DeliveryState
 
 router = APIRouter(prefix="/api/referrals", tags=["referrals"])
 partner_router = APIRouter(prefix="/api/partner", tags=["partner"])
@@ -97,6 +108,68 @@ async def update_partner(
     updated = await runtime.uow.run(lambda session: staff.update_partner(
         session=session, audit=runtime.audit, partner_id=partner_id, changes=body, actor=principal.sub))
     return _partner(updated)
+
+
+# ---- a partner's webhook (admins) ----------------------------------------------------------------------------
+
+_URL_REFUSED = {422: {"description": "The URL is not https, cannot be read, or its host resolves to a loopback, "
+                                     "private, link-local or otherwise non-public address (the problem's `type` "
+                                     "says which)."}}
+
+
+@router.put("/partners/{partner_id}/webhook", response_model=WebhookSecret,
+            responses={201: {"model": WebhookSecret, "description": "The webhook is new."}, **_URL_REFUSED})
+async def set_webhook(
+    partner_id: str, body: WebhookSet, response: Response, runtime: RuntimeDep, principal: Admin,
+) -> WebhookSecret:
+    """Create or replace the partner's webhook. The answer holds its signing secret, shown this once (201 when the
+    webhook is new); a replaced webhook's old secret stops signing at once (`…/webhook/rotate` is the gentle way)."""
+    secret, created = await webhooks.set_webhook(runtime=runtime, partner_id=partner_id, webhook_in=body,
+                                                 actor=principal.sub)
+    response.status_code = 201 if created else 200
+    return WebhookSecret(secret=secret)
+
+
+@router.get("/partners/{partner_id}/webhook", response_model=WebhookPublic)
+async def read_webhook(partner_id: str, session: ReadSession, principal: Admin) -> WebhookPublic:
+    return _webhook(webhooks.get_webhook(session=session, partner_id=partner_id))
+
+
+@router.post("/partners/{partner_id}/webhook/rotate", response_model=WebhookRotated)
+async def rotate_webhook_secret(partner_id: str, runtime: RuntimeDep, principal: Admin) -> WebhookRotated:
+    """A new signing secret, shown this once; the previous one signs too (a second signature) for 24 hours."""
+    secret, until = await runtime.uow.run(lambda session: webhooks.rotate_secret(
+        session=session, runtime=runtime, partner_id=partner_id, actor=principal.sub))
+    return WebhookRotated(secret=secret, previous_valid_until=until)
+
+
+@router.delete("/partners/{partner_id}/webhook", status_code=204)
+async def delete_webhook(partner_id: str, runtime: RuntimeDep, principal: Admin) -> Response:
+    await runtime.uow.run(lambda session: webhooks.remove_webhook(
+        session=session, audit=runtime.audit, partner_id=partner_id, actor=principal.sub))
+    return Response(status_code=204)
+
+
+@router.get("/partners/{partner_id}/webhook/deliveries", response_model=Page[WebhookDeliveryPublic])
+async def list_webhook_deliveries(
+    partner_id: str, session: ReadSession, principal: Admin, state: DeliveryState | None = None,
+    limit: Limit = 50, cursor: str | None = None,
+) -> Page[WebhookDeliveryPublic]:
+    """The partner's deliveries, newest first, with their last attempt's status code; `?state=dead`: the dead
+    letters (still failing after 24 hours of retries)."""
+    found, next_cursor = webhooks.list_deliveries(session=session, partner_id=partner_id, state=state, limit=limit,
+                                                  cursor=cursor)
+    return Page[WebhookDeliveryPublic](items=[_delivery(d) for d in found], next_cursor=next_cursor)
+
+
+@router.get("/partners/{partner_id}/webhook/deliveries/{delivery_id}", response_model=WebhookDeliveryDetail)
+async def read_webhook_delivery(
+    partner_id: str, delivery_id: str, session: ReadSession, principal: Admin,
+) -> WebhookDeliveryDetail:
+    """One delivery and each of its attempts (when, status code or why none, how long)."""
+    read = webhooks.read_delivery(session=session, partner_id=partner_id, delivery_id=delivery_id)
+    return WebhookDeliveryDetail(**_delivery(read.delivery).model_dump(), history=[
+        WebhookAttemptPublic.model_validate(a, from_attributes=True) for a in read.attempts])
 
 
 # ---- referrals, for caseworkers ------------------------------------------------------------------------------
@@ -216,6 +289,23 @@ async def _act(runtime: Runtime, principal: Principal, referral_id: str, action:
 
 def _partner(found: Partner) -> PartnerPublic:
     return PartnerPublic.model_validate(found, from_attributes=True)
+
+
+def _webhook(found: Webhook) -> WebhookPublic:
+    overlap = found.previous_until if found.previous_secret is not None else None  # a rotation under way
+    if overlap is not None and overlap <= now_utc():
+        overlap = None
+    return WebhookPublic(partner_id=found.partner_id, url=found.url, events=found.events, created_at=found.created_at,
+                         updated_at=found.updated_at, rotated_at=found.rotated_at,
+                         previous_secret_valid_until=overlap)
+
+
+def _delivery(found: WebhookDelivery) -> WebhookDeliveryPublic:
+    return WebhookDeliveryPublic(
+        id=found.id, type=found.event_type, referral_id=found.referral_id, state=found.state,
+        attempts=found.attempts, created_at=found.created_at, next_attempt_at=found.next_attempt_at,
+        last_attempt_at=found.last_attempt_at, last_status_code=found.last_status_code, last_error=found.last_error,
+        finished_at=found.finished_at)
 
 
 def _cost(referral: Referral) -> MoneyPublic | None:

@@ -1,7 +1,7 @@
 """What every use case does to a referral, whoever asks (a caseworker, the partner, intake's events): move it a step
-of its lifecycle, with its event and its audit entry in the same transaction; and show its packet only while the
-person's consent covers it, destroying the packet's key the moment it no longer does. No commit: the caller's unit
-of work commits.
+of its lifecycle, with its event, its audit entry and its partner's webhook delivery in the same transaction; and
+show its packet only while the person's consent covers it, destroying the packet's key the moment it no longer does.
+No commit: the caller's unit of work commits.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlmodel import Session
 from kit import logs
 from kit.audit import AuditTrail
 from kit.service import Runtime
-from services.referrals import domain, events, vault
+from services.referrals import domain, events, vault, webhooks
 from services.referrals.domain import Status
 from services.referrals.models import KnownCase, Packet, Referral
 
@@ -45,7 +45,8 @@ def move(session: Session, audit: AuditTrail, referral: Referral, status: Status
 
 
 def publish_change(session: Session, referral: Referral, now: datetime) -> None:
-    """The event of the state the referral has just reached."""
+    """The event of the state the referral has just reached, and the partner's webhook delivery when it is one the
+    partner is told of (sent, cancelled)."""
     cost = None
     if referral.cost_minor is not None and referral.cost_currency:
         cost = events.CostEstimate(amount=domain.format_money(referral.cost_minor, referral.cost_currency),
@@ -55,6 +56,7 @@ def publish_change(session: Session, referral: Referral, now: datetime) -> None:
         referral_id=referral.id, case_id=referral.case_id, partner_id=referral.partner_id,
         category=referral.need_category, status=status, cost_estimate=cost, occurred_at=now,
     ), about=referral.id)
+    webhooks.enqueue_change(session, referral, now)
 
 
 # ---- the packet, while consent covers it ---------------------------------------------------------------------

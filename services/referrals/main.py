@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.service import ServiceSpec, create_service_app, serve
-from services.referrals import api, events, handlers, projections
+from services.referrals import api, events, handlers, projections, webhook_delivery
 from services.referrals.config import ReferralsSettings
 from services.referrals.models import ReferralsTable, kit_tables
 
@@ -21,7 +21,8 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[api.router, api.partner_router],
     subscriptions=handlers.subscriptions,
-    background=[projections.watch],  # every few seconds: expired consent, the overdue gauge
+    # every few seconds: expired consent, the overdue gauge; and the partners' webhook deliveries
+    background=[projections.watch, webhook_delivery.deliver],
     published=events.PUBLISHED,
 )
 

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field as PydanticField, StringConstraints, model_validator
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -21,6 +21,7 @@ from kit.problems import StrictModel
 from kit.tables import KitTables
 from services.referrals import domain
 from services.referrals.domain import Category, Status
+from services.referrals.webhook_rules import DeliveryState, WebhookEvent
 
 
 class ReferralsTable(SQLModel, registry=registry()):
@@ -239,10 +240,80 @@ class Referral(ReferralsTable, table=True):
     cost_currency: str | None = Field(default=None, max_length=3)
 
 
+# ---- partners' webhooks (webhooks.py; the worker, webhook_delivery.py) ------------------------------------------
+
+
+class Webhook(ReferralsTable, table=True):
+    """A partner's one webhook: where deliveries go, for which events, and its signing secrets. The secrets are
+    credentials: sealed under a data key of their own, wrapped by the KEK (`vault.seal_webhook_secrets`); the
+    previous one signs too until `previous_until`, after a rotation."""
+
+    __tablename__ = "webhooks"
+
+    partner_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True))
+    url: str = Field(max_length=2048)
+    events: list[str] = Field(sa_type=JSON)
+    secret_kid: str = Field(max_length=20)
+    secret_key: bytes
+    secret: bytes
+    previous_secret: bytes | None = None
+    previous_until: datetime | None = None
+    rotated_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookDelivery(ReferralsTable, table=True):
+    """One event for one partner's webhook (an outbox row: written in the transaction of the change it tells of),
+    and how its delivery goes. Its id is the `webhook-id` of every attempt; `body` is sent unchanged each time.
+    A worker claims a row by setting `claimed_until` and `claim_token` in one UPDATE (other replicas skip it until
+    then) and records the attempt only while the token is still its own."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_partner_created", "partner_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    partner_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("partners.id", ondelete="CASCADE"), nullable=False))
+    event_type: str = Field(max_length=32)
+    referral_id: str = Field(max_length=36)
+    body: str = Field(sa_type=Text)
+    state: str = Field(max_length=16)
+    attempts: int = 0
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    claimed_until: datetime | None = None
+    claim_token: str | None = Field(default=None, max_length=36)
+    last_attempt_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=64)
+    finished_at: datetime | None = None
+
+
+class WebhookAttempt(ReferralsTable, table=True):
+    """One attempt of a delivery: when, the receiver's status code or why there was none, how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    delivery_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), primary_key=True))
+    attempt: int = Field(primary_key=True)
+    at: datetime
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=64)
+    duration_ms: int
+
+
 # Every wrapped data key referrals stores, in one place (the packet key and the reply key of each referral, NULL
-# once destroyed): `rehab keys rotate` re-wraps these, `keys status` and `keys retire` count them.
+# once destroyed; each webhook's secret key): `rehab keys rotate` re-wraps these, `keys status` and `keys retire`
+# count them.
 WRAPPED_KEYS = [WrappedKeyColumns(Referral.__table__, "packet_kid", "packet_key"),
-                WrappedKeyColumns(Referral.__table__, "reply_kid", "reply_key")]
+                WrappedKeyColumns(Referral.__table__, "reply_kid", "reply_key"),
+                WrappedKeyColumns(Webhook.__table__, "secret_kid", "secret_key")]
 
 
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
@@ -349,3 +420,73 @@ class PartnerReferralSummary(BaseModel):
 
 class PartnerReferral(PartnerReferralSummary):
     packet: Packet | None
+
+
+# ---- webhooks, as admins set and see them ---------------------------------------------------------------------
+
+
+def _distinct_events(values: list[WebhookEvent]) -> list[WebhookEvent]:
+    return list(dict.fromkeys(values))
+
+
+class WebhookSet(StrictModel):
+    """Where a partner's deliveries go (https; http and private addresses only where the setting allows) and which
+    events it wants."""
+
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+    events: Annotated[list[WebhookEvent], PydanticField(min_length=1, max_length=3),
+                      AfterValidator(_distinct_events)]
+
+
+class WebhookSecret(BaseModel):
+    """The signing secret, shown this once (Standard Webhooks: `whsec_` and base64)."""
+
+    secret: str
+
+
+class WebhookRotated(WebhookSecret):
+    previous_valid_until: datetime = PydanticField(
+        description="until when deliveries are signed with the previous secret too (a second signature)")
+
+
+class WebhookPublic(BaseModel):
+    """A partner's webhook as admins see it: never its secret."""
+
+    partner_id: str
+    url: str
+    events: list[WebhookEvent]
+    created_at: datetime
+    updated_at: datetime
+    rotated_at: datetime | None
+    previous_secret_valid_until: datetime | None = PydanticField(
+        description="while a rotation is under way, until when the previous secret signs too; else null")
+
+
+class WebhookDeliveryPublic(BaseModel):
+    """One delivery: its `webhook-id`, what it tells, and how its attempts went. `dead` is a dead letter."""
+
+    id: str
+    type: WebhookEvent
+    referral_id: str
+    state: DeliveryState
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None = PydanticField(
+        description="why the last attempt failed without a status code, or a status code's kind: timeout, "
+                    "connect-failed, protocol-error, address-refused: <kind>, redirect-not-followed, http-status")
+    finished_at: datetime | None
+
+
+class WebhookAttemptPublic(BaseModel):
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class WebhookDeliveryDetail(WebhookDeliveryPublic):
+    history: list[WebhookAttemptPublic]

@@ -7,6 +7,9 @@ Each referral has two data keys, wrapped by the KEK and stored beside the cipher
 Associated data binds each ciphertext to this table, its column and its referral id. The keyring is the kit's
 (`runtime.keyring`), re-read when `rehab keys rotate` adds a KEK; `models.WRAPPED_KEYS` names both key columns, so
 the rotation re-wraps them and `rehab keys retire` counts them.
+
+A partner's webhook secrets are no personal data but credentials (whoever holds one can forge deliveries): sealed the
+same way, under a data key of the webhook's own (`models.WRAPPED_KEYS` names it too).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from sqlmodel import Session
 
 from kit.crypto import Keyring, WrappedKey, aad, open_sealed, seal
 from kit.db import scrub_after_commit
-from services.referrals.models import Packet, Referral
+from services.referrals.models import Packet, Referral, Webhook
 
 TABLE = "referrals"
+WEBHOOKS = "webhooks"
 REPLY_COLUMNS = ("decline_reason", "outcome")
 
 
@@ -73,3 +77,22 @@ def shred_replies(session: Session, referral: Referral) -> None:
     referral.decline_reason = None
     referral.outcome = None
     scrub_after_commit(session)
+
+
+def seal_webhook_secrets(keyring: Keyring, webhook: Webhook, secret: str, previous: str | None = None) -> None:
+    """Seal the webhook's signing secret (and the one it replaces, during a rotation) under a fresh data key."""
+    key, wrapped = keyring.new_wrapped_data_key()
+    webhook.secret_kid, webhook.secret_key = wrapped.kid, wrapped.blob
+    webhook.secret = seal(key, secret.encode(), aad(WEBHOOKS, "secret", webhook.partner_id))
+    webhook.previous_secret = None if previous is None else seal(
+        key, previous.encode(), aad(WEBHOOKS, "previous_secret", webhook.partner_id))
+
+
+def open_webhook_secrets(keyring: Keyring, webhook: Webhook, now: datetime) -> list[str]:
+    """The secrets that sign a delivery now: the current one, then the previous one while its overlap lasts."""
+    key = keyring.unwrap(WrappedKey(webhook.secret_kid, webhook.secret_key))
+    secrets = [open_sealed(key, webhook.secret, aad(WEBHOOKS, "secret", webhook.partner_id)).decode()]
+    if webhook.previous_secret is not None and webhook.previous_until is not None and webhook.previous_until > now:
+        secrets.append(open_sealed(key, webhook.previous_secret,
+                                   aad(WEBHOOKS, "previous_secret", webhook.partner_id)).decode())
+    return secrets
