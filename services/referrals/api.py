@@ -32,12 +32,14 @@ from kit.auth import Principal, require_partner, require_roles
 from kit.need_to_know import AccessReason
 from kit.pagination import Page
 from kit.service import ReadSession, Runtime, RuntimeDep
-from services.referrals import domain, partner, staff, webhooks
+from services.referrals import domain, messages, partner, staff, webhooks
 from services.referrals.domain import Action, Category, Status
 from services.referrals.lifecycle import now_utc
 from services.referrals.models import (
     CompleteBody,
     DeclineBody,
+    MessageCreate,
+    MessagePublic,
     MoneyPublic,
     Partner,
     PartnerCreate,
@@ -284,6 +286,68 @@ async def _act(runtime: Runtime, principal: Principal, referral_id: str, action:
     return _summary(view)
 
 
+# ---- messages on a referral, for its caseworkers and its partner (messages.py) ------------------------------
+
+MESSAGE_REFUSED = {409: {"description": "The referral takes no new message: its packet was destroyed "
+                                        "(`packet-withdrawn`), or it closed more than 30 days ago "
+                                        "(`referral-closed`)."}}
+
+
+@router.post("/referrals/{referral_id}/messages", status_code=201, response_model=MessagePublic,
+             operation_id="referrals_messages_create", responses={**need_to_know.ANSWERS, **MESSAGE_REFUSED})
+async def write_message(
+    referral_id: str, body: MessageCreate, runtime: RuntimeDep, principal: Caseworker,
+    access_reason: AccessReason = None,
+) -> MessagePublic:
+    """Write to the referral's partner (sealed with its packet; `rehab.referrals.referral.message` is published)."""
+    view = await runtime.uow.run(lambda session: messages.write_as_caseworker(
+        session=session, runtime=runtime, referral_id=referral_id, text=body.text, actor=principal.sub,
+        access_reason=access_reason))
+    return _message(view)
+
+
+@router.get("/referrals/{referral_id}/messages", response_model=Page[MessagePublic],
+            operation_id="referrals_messages_list", responses=need_to_know.ANSWERS)
+async def read_messages(
+    referral_id: str, runtime: RuntimeDep, principal: Caseworker, limit: Limit = 50, cursor: str | None = None,
+    access_reason: AccessReason = None,
+) -> Page[MessagePublic]:
+    """The referral's messages, oldest first; empty once its packet was destroyed. Read by an assignee, the
+    partner's messages shown stop counting as `unread_messages`."""
+    views, next_cursor = await runtime.uow.run(lambda session: messages.read_as_caseworker(
+        session=session, runtime=runtime, referral_id=referral_id, limit=limit, cursor=cursor, actor=principal.sub,
+        access_reason=access_reason))
+    return Page[MessagePublic](items=[_message(v) for v in views], next_cursor=next_cursor)
+
+
+@partner_router.post("/referrals/{referral_id}/messages", status_code=201, response_model=MessagePublic,
+                     operation_id="partner_referrals_messages_create", responses=MESSAGE_REFUSED)
+async def partner_write_message(
+    referral_id: str, body: MessageCreate, runtime: RuntimeDep, principal: PartnerClient,
+) -> MessagePublic:
+    """Write to the referral's caseworkers."""
+    view = await partner.run(runtime, principal.sub, lambda session: messages.write_as_partner(
+        session=session, runtime=runtime, partner_id=principal.partner_id, referral_id=referral_id, text=body.text,
+        actor=principal.sub))
+    return _message(view)
+
+
+@partner_router.get("/referrals/{referral_id}/messages", response_model=Page[MessagePublic],
+                    operation_id="partner_referrals_messages_list")
+async def partner_read_messages(
+    referral_id: str, runtime: RuntimeDep, principal: PartnerClient, limit: Limit = 50, cursor: str | None = None,
+) -> Page[MessagePublic]:
+    """The referral's messages, oldest first; empty once its packet was destroyed (`packet_available: false`)."""
+    views, next_cursor = await partner.run(runtime, principal.sub, lambda session: messages.read_as_partner(
+        session=session, runtime=runtime, partner_id=principal.partner_id, referral_id=referral_id, limit=limit,
+        cursor=cursor, actor=principal.sub))
+    return Page[MessagePublic](items=[_message(v) for v in views], next_cursor=next_cursor)
+
+
+def _message(view: messages.MessageView) -> MessagePublic:
+    return MessagePublic(id=view.id, from_=view.side, at=view.at, text=view.text)
+
+
 # ---- shaping answers -----------------------------------------------------------------------------------------
 
 
@@ -320,7 +384,7 @@ def _staff(view: staff.StaffView) -> ReferralPublic:
     return ReferralPublic(
         id=r.id, case_id=r.case_id, partner_id=r.partner_id, need_category=r.need_category, status=r.status,
         created_at=r.created_at, updated_at=r.updated_at, overdue=view.overdue, packet_available=view.packet_available,
-        packet_withdrawn=r.packet_withdrawn, cost_estimate=_cost(r),
+        packet_withdrawn=r.packet_withdrawn, cost_estimate=_cost(r), unread_messages=view.unread_messages,
     )
 
 
@@ -331,4 +395,4 @@ def _summary(view: partner.PartnerView) -> PartnerReferralSummary:
 
 
 def _for_partner(view: partner.PartnerView) -> PartnerReferral:
-    return PartnerReferral(**_summary(view).model_dump(), packet=view.packet)
+    return PartnerReferral(**_summary(view).model_dump(), packet=view.packet, unread_messages=view.unread_messages)

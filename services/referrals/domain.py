@@ -241,3 +241,40 @@ def format_money(minor: int, currency: str) -> str:
 def is_overdue(status: Status | str, sent_at: datetime, now: datetime, after: timedelta) -> bool:
     """A referral nobody answered: still `sent` longer than `after`."""
     return Status(status) == Status.SENT and now - sent_at > after
+
+
+# ---- messages on a referral ----------------------------------------------------------------------------------
+
+
+class Side(StrEnum):
+    """Who wrote a message on a referral, as both sides and the events name them: never which person."""
+
+    CASEWORKER = "caseworker"
+    PARTNER = "partner"
+
+
+CLOSED_STATUSES = frozenset({Status.COMPLETED, Status.DECLINED, Status.CANCELLED})
+# How long after a referral closed its two sides may still write to each other (a question about the outcome, a
+# late bill); after that the thread is read-only.
+MESSAGES_AFTER_CLOSING = timedelta(days=30)
+
+
+def message_refusal(status: Status | str, changed_at: datetime, *, packet_kept: bool, now: datetime) -> Conflict | None:
+    """Why no message may be written on a referral now; None while one may.
+
+    `packet_kept`: the packet's key is still there and consent still covers it. Messages are sealed under that key
+    and go with it, so once it is destroyed (or about to be) nothing more is written. A closed referral never moves
+    again, so `changed_at`, the time of its last change, is when it closed: messages are taken for
+    `MESSAGES_AFTER_CLOSING` after that, and not after.
+    """
+    if not packet_kept:
+        return Conflict("The packet of this referral was destroyed (the person's consent was withdrawn or narrowed, "
+                        "or the case was erased), and its messages with it: no new message can be written.",
+                        code="packet-withdrawn")
+    status = Status(status)
+    if status in CLOSED_STATUSES and now - changed_at > MESSAGES_AFTER_CLOSING:
+        until = (changed_at + MESSAGES_AFTER_CLOSING).date().isoformat()
+        return Conflict(f"This referral was {status} on {changed_at.date().isoformat()}: messages could be written "
+                        f"until {until}, {MESSAGES_AFTER_CLOSING.days} days after it closed. The thread can still be "
+                        f"read.", code="referral-closed")
+    return None

@@ -1,4 +1,5 @@
-"""What referrals publishes: one subject per step of a referral's lifecycle. Ids and categories, never personal data.
+"""What referrals publishes: one subject per step of a referral's lifecycle, and one for a message written on a
+referral. Ids and categories, never personal data: a message's event says which side wrote it, never its text.
 
 Use cases publish with `publish(session, subject_for(status), ReferralChanged(...), about=referral.id)`: the event is
 written to the outbox in the use case's transaction (kit.events.Publisher).
@@ -6,10 +7,10 @@ written to the outbox in the use case's transaction (kit.events.Publisher).
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from kit.events import Publisher
-from services.referrals.domain import EVENT_OF, Category, Status
+from services.referrals.domain import EVENT_OF, Category, Side, Status
 from services.referrals.models import kit_tables
 
 SOURCE = "/rehab/referrals"
@@ -37,6 +38,21 @@ class ReferralChanged(BaseModel):
     occurred_at: datetime
 
 
-PUBLISHED = {subject_for(status): ReferralChanged for status in Status}
+MESSAGE_WRITTEN = "rehab.referrals.referral.message"
+
+
+class MessageWritten(BaseModel):
+    """A message was written on a referral (docs/events.md): by which side, never by whom, never what it says."""
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    referral_id: str
+    partner_id: str
+    from_: Side = Field(alias="from")
+    message_id: str
+    occurred_at: datetime
+
+
+PUBLISHED = {**{subject_for(status): ReferralChanged for status in Status}, MESSAGE_WRITTEN: MessageWritten}
 
 publish = Publisher(SOURCE, PUBLISHED, kit_tables)

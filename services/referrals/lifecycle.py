@@ -6,6 +6,7 @@ No commit: the caller's unit of work commits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session
@@ -23,8 +24,17 @@ log = logs.get("referrals")
 SYSTEM = "system"
 
 
-def now_utc() -> datetime:
+def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+# Referrals' one clock: every rule that reads the time (overdue, consent expiry, the 30 days a closed referral takes
+# messages) reads it through `now_utc`. Tests move it (`monkeypatch.setattr(lifecycle, "clock", ...)`); nothing else.
+clock: Callable[[], datetime] = system_clock
+
+
+def now_utc() -> datetime:
+    return clock()
 
 
 def overdue_after(runtime: Runtime) -> timedelta:

@@ -11,7 +11,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field as PydanticField, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field as PydanticField, StringConstraints, model_validator
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -20,7 +20,7 @@ from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
 from services.referrals import domain
-from services.referrals.domain import Category, Status
+from services.referrals.domain import Category, Side, Status
 from services.referrals.webhook_rules import DeliveryState, WebhookEvent
 
 
@@ -240,6 +240,37 @@ class Referral(ReferralsTable, table=True):
     cost_currency: str | None = Field(default=None, max_length=3)
 
 
+class ReferralMessage(ReferralsTable, table=True):
+    """A message between a referral's caseworkers and its partner. The text is sealed under the referral's packet
+    key (`vault.seal_message`), and the rows go when that key does (`vault.shred_packet`): what the two sides wrote
+    about the person is shared under the same consent as the packet."""
+
+    __tablename__ = "referral_messages"
+    __table_args__ = (Index("ix_referral_messages_referral_at", "referral_id", "at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    referral_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("referrals.id", ondelete="CASCADE"), nullable=False))
+    sender: str = Field(max_length=10)  # domain.Side: which side wrote it, all that is shown of who
+    author: str = Field(max_length=200)  # the user id or API client id that wrote it, for the audit trail
+    at: datetime
+    text: bytes
+
+
+class MessageMark(ReferralsTable, table=True):
+    """How far one side of a referral has read its messages: the newest one that side was shown (`at`, `id`, the
+    order they are listed in). Its unread messages are the other side's beyond this. The caseworker side is one mark
+    shared by the case's assignees: one of them having read a partner's message is the case's answer to it."""
+
+    __tablename__ = "referral_message_marks"
+
+    referral_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("referrals.id", ondelete="CASCADE"), primary_key=True))
+    side: str = Field(primary_key=True, max_length=10)
+    read_at: datetime
+    read_id: str = Field(max_length=36)
+
+
 # ---- partners' webhooks (webhooks.py; the worker, webhook_delivery.py) ------------------------------------------
 
 
@@ -397,6 +428,8 @@ class ReferralPublic(BaseModel):
         description="why the packet's key was destroyed: case-erased, consent-missing, consent-expired, "
                     "consent-category, consent-contact or consent-health")
     cost_estimate: MoneyPublic | None
+    unread_messages: int = PydanticField(
+        0, description="the partner's messages on this referral that none of the case's assignees has read yet")
 
 
 class ReferralDetail(ReferralPublic):
@@ -420,6 +453,25 @@ class PartnerReferralSummary(BaseModel):
 
 class PartnerReferral(PartnerReferralSummary):
     packet: Packet | None
+    unread_messages: int = PydanticField(0, description="the caseworkers' messages on this referral not read yet")
+
+
+MessageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+
+
+class MessageCreate(StrictModel):
+    text: MessageText
+
+
+class MessagePublic(BaseModel):
+    """One message on a referral, as either side reads it: which side wrote it, never which person."""
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    id: str
+    from_: Side = PydanticField(alias="from")
+    at: datetime
+    text: str
 
 
 # ---- webhooks, as admins set and see them ---------------------------------------------------------------------

@@ -20,7 +20,7 @@ from kit.audit import AuditTrail
 from kit.errors import NotFound
 from kit.service import Runtime
 from services.referrals import domain, lifecycle, queries, vault
-from services.referrals.domain import Action, Status
+from services.referrals.domain import Action, Side, Status
 from services.referrals.lifecycle import now_utc
 from services.referrals.models import KnownCase, Money, Packet, Referral
 
@@ -42,6 +42,7 @@ class PartnerView:
     referral: Referral
     packet_available: bool
     packet: Packet | None = None
+    unread_messages: int = 0  # the caseworkers' messages the partner has not read (messages.py)
 
 
 async def run(runtime: Runtime, actor: str, use_case: Callable[[Session], T]) -> T:
@@ -80,6 +81,9 @@ def inbox(
         packet = lifecycle.reveal(session, runtime, referral, case, now)
         runtime.audit.record(session, actor=actor, action="partner.referral.read", target_id=referral.id)
         views.append(PartnerView(referral, packet_available=packet is not None, packet=packet))
+    unread = queries.unread_messages(session, [view.referral.id for view in views], reader=Side.PARTNER)
+    for view in views:
+        view.unread_messages = unread.get(view.referral.id, 0)
     return views, next_cursor
 
 
@@ -92,7 +96,8 @@ def read(*, session: Session, runtime: Runtime, partner_id: str, referral_id: st
     referral, case = row
     packet = lifecycle.reveal(session, runtime, referral, case, now_utc())
     runtime.audit.record(session, actor=actor, action="partner.referral.read", target_id=referral.id)
-    return PartnerView(referral, packet_available=packet is not None, packet=packet)
+    unread = queries.unread_messages(session, [referral.id], reader=Side.PARTNER).get(referral.id, 0)
+    return PartnerView(referral, packet_available=packet is not None, packet=packet, unread_messages=unread)
 
 
 def act(

@@ -1,18 +1,19 @@
 """The reads several of referrals' use cases share: a referral with what is known of its case, newest first, the
-overdue count, and who a case is assigned to. Statements only; what to do with the rows is the use cases' (staff,
-partner, projections)."""
+overdue count, who a case is assigned to, and how many messages each side has not read. Statements only; what to
+do with the rows is the use cases' (staff, partner, projections, messages)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_
+from sqlalchemy import ColumnElement, Select, and_, or_, tuple_
 from sqlmodel import Session, func, select
 
 from kit.pagination import keyset_page
-from services.referrals.domain import Status
-from services.referrals.models import CaseAssignee, KnownCase, Referral
+from services.referrals.domain import Side, Status
+from services.referrals.models import CaseAssignee, KnownCase, MessageMark, Referral, ReferralMessage
 
 # Newest first: the order of every list of referrals, and of the index on (…, created_at) behind each filter.
 NEWEST = (Referral.created_at, Referral.id)
@@ -47,3 +48,20 @@ def assigned_to(user_id: str) -> ColumnElement[bool]:
     """A referral of one of the cases assigned to `user_id` (one index range of `case_assignees`)."""
     return Referral.case_id.in_(select(CaseAssignee.case_id).where(  # type: ignore[attr-defined]
         CaseAssignee.user_id == user_id))
+
+
+def unread_messages(session: Session, referral_ids: Collection[str], *, reader: Side) -> dict[str, int]:
+    """Per referral, how many messages the other side wrote beyond what `reader`'s side has read (`MessageMark`);
+    referrals with none unread are left out. One grouped count over the index on (referral_id, at, id)."""
+    if not referral_ids:
+        return {}
+    mark = and_(MessageMark.referral_id == ReferralMessage.referral_id, MessageMark.side == reader)
+    rows = session.execute(
+        select(ReferralMessage.referral_id, func.count())
+        .join(MessageMark, mark, isouter=True)
+        .where(ReferralMessage.referral_id.in_(referral_ids),  # type: ignore[attr-defined]
+               ReferralMessage.sender != reader,
+               or_(MessageMark.read_at.is_(None),  # type: ignore[union-attr]
+                   tuple_(ReferralMessage.at, ReferralMessage.id) > tuple_(MessageMark.read_at, MessageMark.read_id)))
+        .group_by(ReferralMessage.referral_id)).all()
+    return {referral_id: count for referral_id, count in rows}

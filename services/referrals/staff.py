@@ -22,7 +22,7 @@ from kit.need_to_know import BREAK_GLASS, Access, need_to_know
 from kit.pagination import keyset_page
 from kit.service import Runtime
 from services.referrals import domain, lifecycle, metrics, queries, vault
-from services.referrals.domain import Action, Status
+from services.referrals.domain import Action, Side, Status
 from services.referrals.lifecycle import now_utc, overdue_after
 from services.referrals.models import (
     KnownCase,
@@ -117,6 +117,7 @@ class StaffView:
     referral: Referral
     overdue: bool
     packet_available: bool
+    unread_messages: int  # the partner's messages none of the case's assignees has read (messages.py)
 
 
 @dataclass
@@ -126,13 +127,16 @@ class StaffRead(StaffView):
     outcome: str | None
 
 
-def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: str, access_reason: str | None) -> None:
+def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: str,
+                  access_reason: str | None) -> Access:
     """Need-to-know: caseworker `actor` may act on the case if it is assigned to them, or, with a stated reason, by
     break-glass, audited as `case.break_glass` about the case (the reason itself is not stored here: it is free text
     that may describe the person, and intake keeps reasons encrypted with the case); else refused (403). The entry
-    commits with what the caller then does, or not at all when that is refused."""
-    if need_to_know(actor, queries.assignees(session, case_id), access_reason) is Access.BREAK_GLASS:
+    commits with what the caller then does, or not at all when that is refused. Returns which of the two it was."""
+    access = need_to_know(actor, queries.assignees(session, case_id), access_reason)
+    if access is Access.BREAK_GLASS:
         audit.record(session, actor=actor, action=BREAK_GLASS, target_id=case_id)
+    return access
 
 
 def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCreate, actor: str,
@@ -163,7 +167,7 @@ def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCr
     session.flush()
     lifecycle.publish_change(session, referral, now)
     runtime.audit.record(session, actor=actor, action="referral.create", target_id=referral.id)
-    return StaffView(referral, overdue=False, packet_available=True)
+    return StaffView(referral, overdue=False, packet_available=True, unread_messages=0)
 
 
 def list_referrals(
@@ -186,7 +190,8 @@ def list_referrals(
         query = query.where(late if overdue else not_(late))
     rows, next_cursor = queries.newest_first(session, query, limit=limit, cursor=cursor)
     metrics.OVERDUE.set(queries.count_overdue(session, now=now, after=after))
-    return [_staff_view(referral, case, now, after) for referral, case in rows], next_cursor
+    unread = queries.unread_messages(session, [referral.id for referral, _ in rows], reader=Side.CASEWORKER)
+    return [_staff_view(referral, case, now, after, unread.get(referral.id, 0)) for referral, case in rows], next_cursor
 
 
 def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str,
@@ -201,9 +206,10 @@ def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor
     now = now_utc()
     packet = lifecycle.reveal(session, runtime, referral, case, now)
     runtime.audit.record(session, actor=actor, action="referral.read", target_id=referral.id)
-    view = _staff_view(referral, case, now, overdue_after(runtime))
+    view = _staff_view(referral, case, now, overdue_after(runtime), _unread(session, referral))
     return StaffRead(
-        referral, overdue=view.overdue, packet_available=view.packet_available, packet=packet,
+        referral, overdue=view.overdue, packet_available=view.packet_available,
+        unread_messages=view.unread_messages, packet=packet,
         decline_reason=vault.open_reply(runtime.keyring, referral, "decline_reason"),
         outcome=vault.open_reply(runtime.keyring, referral, "outcome"),
     )
@@ -217,11 +223,17 @@ def cancel_referral(*, session: Session, runtime: Runtime, referral_id: str, act
     new_status = domain.next_status(referral.status, Action.CANCEL)
     now = now_utc()
     lifecycle.move(session, runtime.audit, referral, new_status, actor=actor, audit_action="referral.cancel", now=now)
-    return _staff_view(referral, session.get(KnownCase, referral.case_id), now, overdue_after(runtime))
+    return _staff_view(referral, session.get(KnownCase, referral.case_id), now, overdue_after(runtime),
+                       _unread(session, referral))
 
 
-def _staff_view(referral: Referral, case: KnownCase | None, now: datetime, after: timedelta) -> StaffView:
+def _staff_view(referral: Referral, case: KnownCase | None, now: datetime, after: timedelta,
+                unread: int) -> StaffView:
     return StaffView(
         referral, overdue=domain.is_overdue(referral.status, referral.created_at, now, after),
-        packet_available=lifecycle.packet_available(referral, case, now.date()),
+        packet_available=lifecycle.packet_available(referral, case, now.date()), unread_messages=unread,
     )
+
+
+def _unread(session: Session, referral: Referral) -> int:
+    return queries.unread_messages(session, [referral.id], reader=Side.CASEWORKER).get(referral.id, 0)

@@ -1,10 +1,13 @@
 """Sealing what a referral holds about a person, and destroying it (crypto-shredding).
 
 Each referral has two data keys, wrapped by the KEK and stored beside the ciphertexts:
-- the packet key, for the packet the caseworker wrote for the partner; destroyed when consent stops covering it
-  or the case is erased, after which the packet cannot be read by anyone, even with the KEK;
+- the packet key, for the packet the caseworker wrote for the partner and for the messages the two sides write on the
+  referral (`referral_messages`, each text bound to its message id); destroyed when consent stops covering it
+  or the case is erased, after which the packet cannot be read by anyone, even with the KEK, and the messages' rows
+  are deleted in the same transaction;
 - the reply key, for what the partner wrote back (decline reason, outcome); destroyed only by erasure.
-Associated data binds each ciphertext to this table, its column and its referral id. The keyring is the kit's
+Associated data binds each ciphertext to this table, its column and its referral id (a message's text: to its
+table and the message's id). The keyring is the kit's
 (`runtime.keyring`), re-read when `rehab keys rotate` adds a KEK; `models.WRAPPED_KEYS` names both key columns, so
 the rotation re-wraps them and `rehab keys retire` counts them.
 
@@ -14,15 +17,18 @@ same way, under a data key of the webhook's own (`models.WRAPPED_KEYS` names it 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlmodel import Session
 
 from kit.crypto import Keyring, WrappedKey, aad, open_sealed, seal
 from kit.db import scrub_after_commit
-from services.referrals.models import Packet, Referral, Webhook
+from services.referrals.models import MessageMark, Packet, Referral, ReferralMessage, Webhook
 
 TABLE = "referrals"
+MESSAGES = "referral_messages"
 WEBHOOKS = "webhooks"
 REPLY_COLUMNS = ("decline_reason", "outcome")
 
@@ -42,14 +48,34 @@ def open_packet(keyring: Keyring, referral: Referral) -> Packet | None:
 
 
 def shred_packet(session: Session, referral: Referral, *, reason: str, now: datetime) -> None:
-    """Destroy the packet's key (and the ciphertext with it): nobody can read this packet again. Once that is
-    committed, the old bytes also leave SQLite's write-ahead log (`scrub_after_commit`)."""
+    """Destroy the packet's key (and the ciphertext with it): nobody can read this packet again. The messages sealed
+    under it are deleted in the same transaction, with how far each side had read them. Once that is committed, the
+    old bytes also leave SQLite's write-ahead log (`scrub_after_commit`)."""
     referral.packet_key = None
     referral.packet_kid = None
     referral.packet = None
     referral.packet_withdrawn = reason
     referral.packet_withdrawn_at = now
+    session.execute(delete(ReferralMessage).where(ReferralMessage.referral_id == referral.id))  # type: ignore[arg-type]
+    session.execute(delete(MessageMark).where(MessageMark.referral_id == referral.id))  # type: ignore[arg-type]
     scrub_after_commit(session)
+
+
+def seal_message(keyring: Keyring, referral: Referral, message_id: str, text: str) -> bytes:
+    """A message's text sealed under the referral's packet key, bound to the message's id. The caller has checked
+    that the key is there (`domain.message_refusal`)."""
+    assert referral.packet_key is not None and referral.packet_kid is not None
+    key = keyring.unwrap(WrappedKey(referral.packet_kid, referral.packet_key))
+    return seal(key, text.encode(), aad(MESSAGES, "text", message_id))
+
+
+def open_messages(keyring: Keyring, referral: Referral, messages: Sequence[ReferralMessage]) -> list[str]:
+    """The texts of some of a referral's messages, in their order; the packet key is unwrapped once for them all.
+    None of them once the key is gone (their rows go with it: this is only the moment in between)."""
+    if not messages or referral.packet_key is None or referral.packet_kid is None:
+        return []
+    key = keyring.unwrap(WrappedKey(referral.packet_kid, referral.packet_key))
+    return [open_sealed(key, m.text, aad(MESSAGES, "text", m.id)).decode() for m in messages]
 
 
 def seal_reply(keyring: Keyring, referral: Referral, column: str, text: str) -> None:

@@ -14,8 +14,10 @@ pytestmark = pytest.mark.integration
 
 PERSON = people()[3]
 PACKET = {"display_name": PERSON["latin_lacinka"], "contact": "+48 500 000 001"}
-BODIES = {"decline": {"reason": "not ours"}, "complete": {"outcome": "done", "cost_estimate": None}}
-PARTNER_FIELDS = {"id", "status", "need_category", "created_at", "updated_at", "packet_available", "packet"}
+BODIES = {"decline": {"reason": "not ours"}, "complete": {"outcome": "done", "cost_estimate": None},
+          "messages": {"text": "is this one ours?"}}
+PARTNER_FIELDS = {"id", "status", "need_category", "created_at", "updated_at", "packet_available", "packet",
+                  "unread_messages"}
 
 
 def routes(desk, prefix: str) -> list[tuple[str, str]]:
@@ -44,8 +46,10 @@ async def test_a_partner_sees_nothing_of_another_partner_on_any_path_or_verb(des
     partner_routes = routes(desk, "/api/partner")
     assert partner_routes == [
         ("GET", "/api/partner/referrals"), ("GET", "/api/partner/referrals/{referral_id}"),
+        ("GET", "/api/partner/referrals/{referral_id}/messages"),
         ("POST", "/api/partner/referrals/{referral_id}/accept"), ("POST", "/api/partner/referrals/{referral_id}/complete"),
-        ("POST", "/api/partner/referrals/{referral_id}/decline"), ("POST", "/api/partner/referrals/{referral_id}/start"),
+        ("POST", "/api/partner/referrals/{referral_id}/decline"),
+        ("POST", "/api/partner/referrals/{referral_id}/messages"), ("POST", "/api/partner/referrals/{referral_id}/start"),
     ]
     with desk.session() as session:
         events_before = session.execute(select(func.count()).select_from(desk.runtime.tables.outbox)).scalar_one()

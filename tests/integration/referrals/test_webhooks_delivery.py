@@ -211,6 +211,30 @@ async def test_only_subscribed_events_are_delivered(referrals_settings, token_is
         assert len(await deliveries(desk, partner_id)) == 1
 
 
+async def test_a_caseworkers_message_reaches_the_partner_without_its_text_and_the_partners_own_does_not(
+        referrals_settings, token_issuer, receiver) -> None:
+    async with hooked_desk(referrals_settings, token_issuer) as desk:
+        partner_id = await desk.add_partner()
+        secret = await subscribe(desk, partner_id, receiver.url("/messages"), ["referral.message"])
+        case_id = await desk.open_case(categories=["medical"])
+        referral_id = await desk.sent_referral(case_id, partner_id, packet=PACKET)
+        path = f"/api/referrals/referrals/{referral_id}/messages"
+        written = await desk.client.post(path, json={"text": "PACKET-NOTE-7f3a91: call her after 6"},
+                                         headers=desk.caseworker())
+        assert written.status_code == 201, written.text
+        await wait_for(lambda: len(receiver.received) == 1)
+        assert verify(secret, receiver.received[0]) == {
+            "type": "referral.message", "timestamp": json.loads(receiver.received[0].body)["timestamp"],
+            "data": {"referral_id": referral_id, "status": "sent"}}
+        assert b"PACKET-NOTE-7f3a91" not in receiver.received[0].raw
+
+        answered = await desk.client.post(f"/api/partner/referrals/{referral_id}/messages",
+                                          json={"text": "we will"}, headers=desk.partner(partner_id))
+        assert answered.status_code == 201, answered.text
+        await asyncio.sleep(0.5)
+        assert len(receiver.received) == 1 and len(await deliveries(desk, partner_id)) == 1
+
+
 async def test_a_failed_delivery_is_retried_with_the_same_webhook_id_and_a_redirect_is_not_followed(
         referrals_settings, token_issuer, receiver) -> None:
     async with hooked_desk(referrals_settings, token_issuer) as desk:
