@@ -5,6 +5,7 @@ Babel is not installed: the three locales are formatted by hand (be/ru: "1 234,5
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -741,6 +742,230 @@ _NEEDS_MESSAGES: dict[str, dict[str, str]] = {
 for _language, _words in _NEEDS_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
+# The whole case on one page (issue #17 item 7): every field recorded at intake, editing with its conflict page and
+# its field errors, consent history, referrals with outcome and cost, aid requested and paid, and a word for every
+# data value and every step of the timeline (`timeline.<kind>`, `source_<service>`). An article's number is written
+# with a non-breaking hyphen (361‑1): a label that wraps never splits it.
+_CASE_PAGE_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "field_contact": "Contacts",
+        "document_choose": "Choose a file to upload.",
+        "problem_case_closed": "This case is closed: it can be read but no longer changed. Reopen it first.",
+        "problem_case_erased": "This case was erased.",
+        "problem_case_duplicate": "This case was marked a duplicate: make changes in the case that is kept.",
+        "problem_case_unknown": "Aid can be requested once the aid service has learned of this case, in a moment: "
+        "try again shortly.",
+        "problem_grant_unknown": "There is no such grant; choose one from the list.",
+        "about_person": "The person", "safety_title": "Safety: read this before you contact the person",
+        "field_full_name": "Full name", "field_other_names": "Other names", "field_date_of_birth": "Date of birth",
+        "field_country": "Country", "field_city": "City", "field_languages": "Languages", "field_phone": "Phone",
+        "field_telegram": "Telegram", "field_signal": "Signal", "field_email": "E-mail",
+        "field_release_date": "Released on", "field_facility": "Facility", "field_articles": "Articles",
+        "field_safety_notes": "Safety notes",
+        "release_date": "Release date", "facility": "Facility where the person was held",
+        "articles": "Articles of the criminal code (comma-separated, e.g. 342, 361‑1)",
+        "edit_case": "Edit the details", "edit_title": "Edit the details", "save_changes": "Save changes",
+        "conflict_title": "Someone changed this case while you were editing it",
+        "conflict_explained": "Nothing was saved yet, and nothing you typed is lost: your changes are in the form "
+        "below. The table shows each field someone else changed since you opened the form: what is stored now and "
+        "what you typed. Check them; if you still want your changes, save again.",
+        "conflict_field": "Field", "conflict_stored": "Stored now", "conflict_yours": "You typed",
+        "conflict_untouched": "You did not change this field: the form now shows what is stored.",
+        "conflict_case_only": "The case itself changed meanwhile (it was closed and reopened, say), but none of "
+        "these fields. Your changes are in the form: save again to store them.",
+        "fields_wrong": "Some fields need correcting; nothing was saved.",
+        "error_required": "Fill this in.", "error_too_long": "This is too long.",
+        "error_phone": "A phone number: digits, spaces and + ( ) - . only.",
+        "error_email": "An e-mail address, like name@example.org.", "error_country": "Two letters, like LT or PL.",
+        "error_birth_date": "A date in the past, after 1900.", "error_release_date": "A date after 1900.",
+        "error_date": "This is not a date.", "error_invalid": "This value is not accepted.",
+        "error_amount": "An amount greater than zero, like 300.00.",
+        "case_status_open": "open", "case_status_closed": "closed", "case_status_duplicate": "duplicate",
+        "case_status_erased": "erased",
+        "category_medical": "Medical", "category_psychological": "Psychological", "category_relocation": "Relocation",
+        "category_legal": "Legal", "category_housing": "Housing", "category_employment": "Employment",
+        "category_financial": "Financial",
+        "urgency_low": "low", "urgency_medium": "medium", "urgency_high": "high", "urgency_critical": "critical",
+        "referral_sent": "sent", "referral_accepted": "accepted", "referral_declined": "declined",
+        "referral_in_progress": "in progress", "referral_completed": "completed", "referral_cancelled": "cancelled",
+        "referral_outcome": "Outcome", "referral_cost": "Cost estimate", "referral_sent_on": "Sent",
+        "no_referrals": "No referrals yet.", "declined_because": "Declined:",
+        "aid": "Aid", "no_aid": "No aid requested yet.", "aid_purpose": "Purpose", "aid_grant": "Grant",
+        "aid_request": "Request aid", "aid_send": "Send the request",
+        "aid_payee": "Who receives the money (if not the person)", "aid_payee_name": "Recipient's name",
+        "aid_payee_account": "Account or card", "aid_no_grants": "No grant takes requests today; ask finance.",
+        "aid_paid_total": "Paid", "aid_waiting_total": "Awaiting approval or payment",
+        "aid_help": "Finance approves and pays the request. The amount is in the grant's currency.",
+        "aid_requested": "requested", "aid_approved": "approved", "aid_rejected": "rejected", "aid_paid": "paid",
+        "aid_voided": "voided", "who": "Who",
+        "consent_history": "Consent history, newest first", "consent_recorded": "Recorded",
+        "consent_for": "Partner categories", "consent_withdrawn": "withdrawn: nothing may be shared",
+        "consent_in_force": "in force",
+        "size_kb": "{n} KB", "size_mb": "{n} MB",
+        "timeline.case.opened": "Case opened", "timeline.case.updated": "Details changed",
+        "timeline.case.closed": "Case closed", "timeline.case.reopened": "Case reopened",
+        "timeline.case.duplicate": "Marked as a duplicate of",
+        "timeline.case.duplicate_kept": "Another case was marked a duplicate of this one:",
+        "timeline.needs.assessed": "Need added", "timeline.needs.status_changed": "Need moved",
+        "timeline.consent.changed": "Consent recorded", "timeline.document.added": "Document added",
+        "timeline.referral.sent": "Referral sent", "timeline.referral.accepted": "Referral accepted",
+        "timeline.referral.declined": "Referral declined", "timeline.referral.started": "Partner started work",
+        "timeline.referral.completed": "Referral completed", "timeline.referral.cancelled": "Referral cancelled",
+        "timeline.disbursement.requested": "Aid requested", "timeline.disbursement.approved": "Aid approved",
+        "timeline.disbursement.rejected": "Aid rejected", "timeline.disbursement.paid": "Aid paid",
+        "timeline.disbursement.voided": "Aid voided", "timeline_other": "Another step",
+        "source_intake": "case file", "source_referrals": "referrals", "source_funds": "aid",
+    },
+    "ru": {
+        "field_contact": "Контакты",
+        "document_choose": "Выберите файл для загрузки.",
+        "problem_case_closed": "Дело закрыто: его можно читать, но не менять. Сначала откройте его снова.",
+        "problem_case_erased": "Это дело стёрто.",
+        "problem_case_duplicate": "Это дело отмечено как дубликат: вносите изменения в дело, которое осталось.",
+        "problem_case_unknown": "Помощь можно будет запросить, как только сервис выплат узнает об этом деле: "
+        "попробуйте через минуту.",
+        "problem_grant_unknown": "Такого гранта нет; выберите грант из списка.",
+        "about_person": "О человеке", "safety_title": "Безопасность: прочтите, прежде чем связываться с человеком",
+        "field_full_name": "Полное имя", "field_other_names": "Другие имена", "field_date_of_birth": "Дата рождения",
+        "field_country": "Страна", "field_city": "Город", "field_languages": "Языки", "field_phone": "Телефон",
+        "field_telegram": "Telegram", "field_signal": "Signal", "field_email": "Эл. почта",
+        "field_release_date": "Дата освобождения", "field_facility": "Учреждение", "field_articles": "Статьи",
+        "field_safety_notes": "Заметки о безопасности",
+        "release_date": "Дата освобождения", "facility": "Учреждение, где человек содержался",
+        "articles": "Статьи уголовного кодекса (через запятую, напр. 342, 361‑1)",
+        "edit_case": "Изменить данные", "edit_title": "Изменение данных", "save_changes": "Сохранить изменения",
+        "conflict_title": "Пока вы редактировали, дело изменил кто-то другой",
+        "conflict_explained": "Пока ничего не сохранено, и ничего из набранного вами не потеряно: ваши изменения — "
+        "в форме ниже. В таблице — каждое поле, которое кто-то другой изменил после того, как вы открыли форму: что "
+        "сохранено сейчас и что набрали вы. Проверьте их; если ваши изменения всё ещё нужны, сохраните снова.",
+        "conflict_field": "Поле", "conflict_stored": "Сохранено сейчас", "conflict_yours": "Вы набрали",
+        "conflict_untouched": "Вы не меняли это поле: в форме теперь сохранённое значение.",
+        "conflict_case_only": "Тем временем изменилось само дело (например, его закрыли и снова открыли), но не эти "
+        "поля. Ваши изменения — в форме: сохраните снова, чтобы их записать.",
+        "fields_wrong": "Некоторые поля нужно исправить; ничего не сохранено.",
+        "error_required": "Заполните это поле.", "error_too_long": "Слишком длинно.",
+        "error_phone": "Номер телефона: только цифры, пробелы и + ( ) - .",
+        "error_email": "Адрес эл. почты, например name@example.org.",
+        "error_country": "Две латинские буквы, например LT или PL.",
+        "error_birth_date": "Дата в прошлом, после 1900 года.", "error_release_date": "Дата после 1900 года.",
+        "error_date": "Это не дата.", "error_invalid": "Такое значение не принимается.",
+        "error_amount": "Сумма больше нуля, например 300,00.",
+        "case_status_open": "открыто", "case_status_closed": "закрыто", "case_status_duplicate": "дубликат",
+        "case_status_erased": "стёрто",
+        "category_medical": "Медицина", "category_psychological": "Психологическая помощь",
+        "category_relocation": "Переезд", "category_legal": "Юридическая помощь", "category_housing": "Жильё",
+        "category_employment": "Работа", "category_financial": "Финансы",
+        "urgency_low": "низкая", "urgency_medium": "средняя", "urgency_high": "высокая",
+        "urgency_critical": "критическая",
+        "referral_sent": "отправлено", "referral_accepted": "принято", "referral_declined": "отклонено",
+        "referral_in_progress": "в работе", "referral_completed": "завершено", "referral_cancelled": "отменено",
+        "referral_outcome": "Результат", "referral_cost": "Оценка стоимости", "referral_sent_on": "Отправлено",
+        "no_referrals": "Направлений пока нет.", "declined_because": "Причина отказа:",
+        "aid": "Помощь", "no_aid": "Помощь пока не запрашивалась.", "aid_purpose": "Назначение", "aid_grant": "Грант",
+        "aid_request": "Запросить помощь", "aid_send": "Отправить запрос",
+        "aid_payee": "Кто получает деньги (если не сам человек)", "aid_payee_name": "Имя получателя",
+        "aid_payee_account": "Счёт или карта",
+        "aid_no_grants": "Сегодня ни один грант не принимает запросы; обратитесь в финансовый отдел.",
+        "aid_paid_total": "Выплачено", "aid_waiting_total": "Ждёт одобрения или выплаты",
+        "aid_help": "Запрос одобряет и оплачивает финансовый отдел. Сумма — в валюте гранта.",
+        "aid_requested": "запрошена", "aid_approved": "одобрена", "aid_rejected": "отклонена",
+        "aid_paid": "выплачена", "aid_voided": "аннулирована", "who": "Кто",
+        "consent_history": "История согласий, сначала новые", "consent_recorded": "Записано",
+        "consent_for": "Категории партнёров", "consent_withdrawn": "отозвано: ничего передавать нельзя",
+        "consent_in_force": "действует",
+        "size_kb": "{n} КБ", "size_mb": "{n} МБ",
+        "timeline.case.opened": "Дело открыто", "timeline.case.updated": "Изменены данные",
+        "timeline.case.closed": "Дело закрыто", "timeline.case.reopened": "Дело открыто снова",
+        "timeline.case.duplicate": "Отмечено как дубликат дела",
+        "timeline.case.duplicate_kept": "Другое дело отмечено как дубликат этого:",
+        "timeline.needs.assessed": "Добавлена потребность", "timeline.needs.status_changed": "Потребность изменена",
+        "timeline.consent.changed": "Записано согласие", "timeline.document.added": "Добавлен документ",
+        "timeline.referral.sent": "Направление отправлено", "timeline.referral.accepted": "Направление принято",
+        "timeline.referral.declined": "Направление отклонено", "timeline.referral.started": "Партнёр начал работу",
+        "timeline.referral.completed": "Направление завершено",
+        "timeline.referral.cancelled": "Направление отменено",
+        "timeline.disbursement.requested": "Запрошена помощь", "timeline.disbursement.approved": "Помощь одобрена",
+        "timeline.disbursement.rejected": "Помощь отклонена", "timeline.disbursement.paid": "Помощь выплачена",
+        "timeline.disbursement.voided": "Помощь аннулирована", "timeline_other": "Другой шаг",
+        "source_intake": "дело", "source_referrals": "направления", "source_funds": "помощь",
+    },
+    "be": {
+        "field_contact": "Кантакты",
+        "document_choose": "Выберыце файл для загрузкі.",
+        "problem_case_closed": "Справа закрытая: яе можна чытаць, але не мяняць. Спачатку адкрыйце яе зноў.",
+        "problem_case_erased": "Гэтая справа сцёртая.",
+        "problem_case_duplicate": "Гэтая справа пазначана як дублікат: уносьце змяненні ў справу, якая засталася.",
+        "problem_case_unknown": "Дапамогу можна будзе запытаць, як толькі сэрвіс выплат даведаецца пра гэтую "
+        "справу: паспрабуйце праз хвіліну.",
+        "problem_grant_unknown": "Такога гранта няма; выберыце грант са спіса.",
+        "about_person": "Пра чалавека", "safety_title": "Бяспека: прачытайце, перш чым звязвацца з чалавекам",
+        "field_full_name": "Поўнае імя", "field_other_names": "Іншыя імёны", "field_date_of_birth": "Дата нараджэння",
+        "field_country": "Краіна", "field_city": "Горад", "field_languages": "Мовы", "field_phone": "Тэлефон",
+        "field_telegram": "Telegram", "field_signal": "Signal", "field_email": "Эл. пошта",
+        "field_release_date": "Дата вызвалення", "field_facility": "Установа", "field_articles": "Артыкулы",
+        "field_safety_notes": "Нататкі пра бяспеку",
+        "release_date": "Дата вызвалення", "facility": "Установа, дзе чалавек утрымліваўся",
+        "articles": "Артыкулы крымінальнага кодэкса (праз коску, напр. 342, 361‑1)",
+        "edit_case": "Змяніць звесткі", "edit_title": "Змяненне звестак", "save_changes": "Захаваць змяненні",
+        "conflict_title": "Пакуль вы рэдагавалі, справу змяніў нехта іншы",
+        "conflict_explained": "Пакуль нічога не захавана, і нічога з набранага вамі не страчана: вашы змяненні — у "
+        "форме ніжэй. У табліцы — кожнае поле, якое нехта іншы змяніў пасля таго, як вы адкрылі форму: што захавана "
+        "цяпер і што набралі вы. Праверце іх; калі вашы змяненні ўсё яшчэ патрэбныя, захавайце зноў.",
+        "conflict_field": "Поле", "conflict_stored": "Захавана цяпер", "conflict_yours": "Вы набралі",
+        "conflict_untouched": "Вы не мянялі гэтае поле: у форме цяпер захаванае значэнне.",
+        "conflict_case_only": "Тым часам змянілася сама справа (напрыклад, яе закрылі і зноў адкрылі), але не гэтыя "
+        "палі. Вашы змяненні — у форме: захавайце зноў, каб іх запісаць.",
+        "fields_wrong": "Некаторыя палі трэба выправіць; нічога не захавана.",
+        "error_required": "Запоўніце гэтае поле.", "error_too_long": "Занадта доўга.",
+        "error_phone": "Нумар тэлефона: толькі лічбы, прабелы і + ( ) - .",
+        "error_email": "Адрас эл. пошты, напрыклад name@example.org.",
+        "error_country": "Дзве лацінскія літары, напрыклад LT або PL.",
+        "error_birth_date": "Дата ў мінулым, пасля 1900 года.", "error_release_date": "Дата пасля 1900 года.",
+        "error_date": "Гэта не дата.", "error_invalid": "Такое значэнне не прымаецца.",
+        "error_amount": "Сума больш за нуль, напрыклад 300,00.",
+        "case_status_open": "адкрытая", "case_status_closed": "закрытая", "case_status_duplicate": "дублікат",
+        "case_status_erased": "сцёртая",
+        "category_medical": "Медыцына", "category_psychological": "Псіхалагічная дапамога",
+        "category_relocation": "Пераезд", "category_legal": "Юрыдычная дапамога", "category_housing": "Жыллё",
+        "category_employment": "Праца", "category_financial": "Фінансы",
+        "urgency_low": "нізкая", "urgency_medium": "сярэдняя", "urgency_high": "высокая",
+        "urgency_critical": "крытычная",
+        "referral_sent": "адпраўлена", "referral_accepted": "прынята", "referral_declined": "адхілена",
+        "referral_in_progress": "у рабоце", "referral_completed": "завершана", "referral_cancelled": "скасавана",
+        "referral_outcome": "Вынік", "referral_cost": "Ацэнка кошту", "referral_sent_on": "Адпраўлена",
+        "no_referrals": "Накіраванняў пакуль няма.", "declined_because": "Прычына адмовы:",
+        "aid": "Дапамога", "no_aid": "Дапамога пакуль не запытвалася.", "aid_purpose": "Прызначэнне",
+        "aid_grant": "Грант", "aid_request": "Запытаць дапамогу", "aid_send": "Адправіць запыт",
+        "aid_payee": "Хто атрымлівае грошы (калі не сам чалавек)", "aid_payee_name": "Імя атрымальніка",
+        "aid_payee_account": "Рахунак або картка",
+        "aid_no_grants": "Сёння ніводны грант не прымае запыты; звярніцеся ў фінансавы аддзел.",
+        "aid_paid_total": "Выплачана", "aid_waiting_total": "Чакае ўхвалення або выплаты",
+        "aid_help": "Запыт ухваляе і аплочвае фінансавы аддзел. Сума — у валюце гранта.",
+        "aid_requested": "запытана", "aid_approved": "ухвалена", "aid_rejected": "адхілена", "aid_paid": "выплачана",
+        "aid_voided": "анулявана", "who": "Хто",
+        "consent_history": "Гісторыя згод, спачатку новыя", "consent_recorded": "Запісана",
+        "consent_for": "Катэгорыі партнёраў", "consent_withdrawn": "адклікана: нічога перадаваць нельга",
+        "consent_in_force": "дзейнічае",
+        "size_kb": "{n} КБ", "size_mb": "{n} МБ",
+        "timeline.case.opened": "Справа адкрыта", "timeline.case.updated": "Змененыя звесткі",
+        "timeline.case.closed": "Справа закрыта", "timeline.case.reopened": "Справа адкрыта зноў",
+        "timeline.case.duplicate": "Пазначана як дублікат справы",
+        "timeline.case.duplicate_kept": "Іншая справа пазначана як дублікат гэтай:",
+        "timeline.needs.assessed": "Дададзена патрэба", "timeline.needs.status_changed": "Патрэба зменена",
+        "timeline.consent.changed": "Запісана згода", "timeline.document.added": "Дададзены дакумент",
+        "timeline.referral.sent": "Накіраванне адпраўлена", "timeline.referral.accepted": "Накіраванне прынята",
+        "timeline.referral.declined": "Накіраванне адхілена", "timeline.referral.started": "Партнёр пачаў працу",
+        "timeline.referral.completed": "Накіраванне завершана",
+        "timeline.referral.cancelled": "Накіраванне скасавана",
+        "timeline.disbursement.requested": "Запытана дапамога", "timeline.disbursement.approved": "Дапамога ўхвалена",
+        "timeline.disbursement.rejected": "Дапамога адхілена", "timeline.disbursement.paid": "Дапамога выплачана",
+        "timeline.disbursement.voided": "Дапамога анулявана", "timeline_other": "Іншы крок",
+        "source_intake": "справа", "source_referrals": "накіраванні", "source_funds": "дапамога",
+    },
+}
+for _language, _words in _CASE_PAGE_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number
@@ -783,3 +1008,14 @@ def format_money(amount: str | Decimal | None, currency: str, language: str) -> 
         return f"{sign}{symbol}{grouped}.{fraction}" if symbol else f"{sign}{grouped}.{fraction}{_NBSP}{currency}"
     grouped = f"{int(whole):,}".replace(",", _NARROW_NBSP)
     return f"{sign}{grouped},{fraction}{_NBSP}{symbol or currency}"
+
+
+def format_size(size: int, language: str) -> str:
+    """A file's size as people read it: "340 KB", "1.5 MB" ("1,5 МБ" in be/ru)."""
+    if size >= 1024 * 1024:
+        number, key = f"{size / (1024 * 1024):.1f}", "size_mb"
+    else:
+        number, key = str(math.ceil(size / 1024)), "size_kb"
+    if chosen(language) != "en":
+        number = number.replace(".", ",")
+    return translator(language)(key).format(n=number)

@@ -8,6 +8,7 @@ outside the system, and every HTML answer sets a strict Content-Security-Policy 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -18,6 +19,7 @@ import uuid
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -35,6 +37,7 @@ from starlette.exceptions import HTTPException
 
 from gateway import api, mfa, service, sessions
 from gateway.console import i18n
+from gateway.models import User
 from gateway.routing import DOCUMENT_BODY_BYTES, route_for
 from kit.custody import TOKEN_SECRET
 from kit import context, logs
@@ -240,7 +243,8 @@ def render(request: Request, name: str, *, visit_: Visit | None = None, status: 
         t=i18n.translator(language), lang=language, languages=i18n.LANGUAGE_NAMES, visit=visit_,
         csrf=visit_.csrf if visit_ else "", here=_here(request),
         money=lambda amount, currency: i18n.format_money(amount, currency, language),
-        when=lambda value: i18n.format_date(value, language), keys_sealed=keys_sealed(request), **values)
+        when=lambda value: i18n.format_date(value, language), size=lambda size: i18n.format_size(size, language),
+        keys_sealed=keys_sealed(request), **values)
     return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
 
 
@@ -253,7 +257,7 @@ def keys_sealed(request: Request) -> bool:
 # The pages a link or a redirect may lead back to: paths made of fixed words and case ids, never a query string.
 # A URL stays in the browser's history and in every proxy's access log, so nothing a person typed may be in one.
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass)?)?"
+KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass|/edit)?)?"
                          r"|/console/(grants|disbursements|mfa|caseload)"
                          rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal)")  # the admin's pages (console/admin.py)
 
@@ -292,10 +296,17 @@ class Answer:
     status: int
     body: Any
     text: str = ""
+    headers: httpx.Headers | None = None
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    @property
+    def kind(self) -> str:
+        """The kind of problem (the last word of its `type`: `case-closed`), or "" for an answer that is none."""
+        kind = self.body.get("type", "") if isinstance(self.body, dict) and not self.ok else ""
+        return str(kind).rsplit("/", 1)[-1]
 
     @property
     def problem(self) -> str | None:
@@ -318,11 +329,12 @@ class Answer:
 
 
 async def call(v: Visit, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-               idempotency_key: str | None = None, reason: str | None = None,
+               idempotency_key: str | None = None, reason: str | None = None, if_match: str | None = None,
                files: dict[str, Any] | None = None, data: dict[str, str] | None = None) -> Answer:
     """One request to the service behind `path`, with the visitor's token; problems become an `Answer` to show.
 
     `reason`: the break-glass reason stated for the case this request is about, sent as `Access-Reason`.
+    `if_match`: the ETag of the version the change was made on (a case's edit form).
     `files` and `data`: a multipart body (a document), instead of `json`."""
     route = route_for(path)
     assert route is not None, path
@@ -333,6 +345,8 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
                                        "X-Request-ID": context.request_id() or context.new_request_id()}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
+    if if_match is not None:
+        headers["If-Match"] = if_match
     if reason:
         # As UTF-8 bytes: a reason written in Belarusian or Russian is not Latin-1 (intake reads it back as UTF-8).
         headers["Access-Reason"] = reason.encode("utf-8")
@@ -350,7 +364,7 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
         body = response.json()
     except ValueError:
         body = None
-    return Answer(response.status_code, body, response.text)
+    return Answer(response.status_code, body, response.text, response.headers)
 
 
 def items(answer: Answer) -> list[dict[str, Any]]:
@@ -588,21 +602,74 @@ async def new_case(v: VisitDep) -> Response:
     return render(v.request, "case_new.html", visit_=v, form={"idempotency_key": str(uuid.uuid4())})
 
 
+# The fields of a case as a caseworker types them, in the order the new-case and edit forms show them; the contact
+# channels are one field (`contact`) to the API.
+CASE_FIELDS = ("full_name", "other_names", "date_of_birth", "country", "city", "languages", "phone", "telegram",
+               "signal", "email", "release_date", "facility", "articles", "safety_notes")
+CONTACT_FIELDS = ("phone", "telegram", "signal", "email")
+LIST_FIELDS = frozenset({"other_names", "languages", "articles"})
+DATE_FIELDS = frozenset({"date_of_birth", "release_date"})
+
+
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
 
 
+def _items(field: str, text: str) -> list[str]:
+    """A list field as typed: other names one per line (a name may hold a comma); languages and articles separated by
+    commas or lines."""
+    if field == "other_names":
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    return _lines(text)
+
+
+def _api_value(field: str, text: str) -> Any:
+    """A typed field as the API takes it; an emptied field clears what was stored (the full name is refused empty)."""
+    if field in LIST_FIELDS:
+        return _items(field, text)
+    text = text.strip()
+    if field == "full_name":
+        return text
+    return (text.upper() if field == "country" else text) or None
+
+
+def _contact(form: dict[str, str]) -> dict[str, str] | None:
+    return {key: form[key].strip() for key in CONTACT_FIELDS if form.get(key, "").strip()} or None
+
+
 def case_body(form: dict[str, str]) -> dict[str, Any]:
-    contact = {key: form[key].strip() for key in ("phone", "telegram", "signal", "email") if form.get(key, "").strip()}
-    body: dict[str, Any] = {
-        "full_name": form.get("full_name", "").strip(),
-        "other_names": [line.strip() for line in form.get("other_names", "").splitlines() if line.strip()],
-        "languages": _lines(form.get("languages", "")),
-        "contact": contact or None,
-    }
-    for key in ("date_of_birth", "country", "city", "safety_notes"):
-        if form.get(key, "").strip():
-            body[key] = form[key].strip().upper() if key == "country" else form[key].strip()
+    """A new case from its form: what was typed, nothing for what was left empty."""
+    body = {field: _api_value(field, form.get(field, "")) for field in CASE_FIELDS if field not in CONTACT_FIELDS}
+    return {**{key: value for key, value in body.items() if value is not None}, "contact": _contact(form)}
+
+
+def case_form(case: dict[str, Any]) -> dict[str, str]:
+    """A stored case as its edit form holds it: each field as text."""
+    contact = case.get("contact") or {}
+    form = {}
+    for field in CASE_FIELDS:
+        value = contact.get(field) if field in CONTACT_FIELDS else case.get(field)
+        if field in LIST_FIELDS:
+            form[field] = ("\n" if field == "other_names" else ", ").join(value or [])
+        else:
+            form[field] = "" if value is None else str(value)
+    return form
+
+
+def _same(field: str, one: str, other: str) -> bool:
+    """Whether two texts of a field say the same (spaces, letter case of a country, list separators aside)."""
+    if field in LIST_FIELDS:
+        return _items(field, one) == _items(field, other)
+    return _api_value(field, one) == _api_value(field, other)
+
+
+def case_changes(typed: dict[str, str], original: dict[str, str]) -> dict[str, Any]:
+    """The PATCH of an edit form: only the fields changed since the form was opened (the contact as a whole when any
+    of its channels changed), so that a save never writes back what someone else may have changed meanwhile."""
+    changed = [field for field in CASE_FIELDS if not _same(field, typed[field], original.get(field, ""))]
+    body = {field: _api_value(field, typed[field]) for field in changed if field not in CONTACT_FIELDS}
+    if set(changed) & set(CONTACT_FIELDS):
+        body["contact"] = _contact(typed)
     return body
 
 
@@ -625,15 +692,22 @@ async def create_case(v: VisitDep) -> Response:
     if not hmac.compare_digest(str(submitted.get("checked", "")), names_seal):
         check = await call(v, "POST", "/api/intake/cases/duplicates", json=names)
         if not check.ok:
-            return render(v.request, "case_new.html", visit_=v, form=form, problem=check.problem, status=check.status)
+            return _new_case_refused(v, form, check)
         if check.body["possible_duplicates"]:
             return render(v.request, "case_new.html", visit_=v, form=form, checked=names_seal,
                           duplicates=check.body["possible_duplicates"])
     answer = await call(v, "POST", "/api/intake/cases", json=body, idempotency_key=form["idempotency_key"])
     if not answer.ok:
-        return render(v.request, "case_new.html", visit_=v, form=form, problem=answer.problem, status=answer.status)
+        return _new_case_refused(v, form, answer)
     return render(v.request, "case_created.html", visit_=v, case=answer.body,
                   duplicates=answer.body.get("possible_duplicates") or [])
+
+
+def _new_case_refused(v: Visit, form: dict[str, str], answer: Answer) -> Response:
+    """The new-case form again with what was typed, each refused field saying why next to it."""
+    errors = field_errors(v, answer, CASE_FIELDS)
+    return render(v.request, "case_new.html", visit_=v, form=form, errors=errors, status=answer.status,
+                  problem=i18n.translator(v.language)("fields_wrong") if errors else answer.problem)
 
 
 def _names_seal(v: Visit, names: dict[str, Any]) -> str:
@@ -645,7 +719,8 @@ def _names_seal(v: Visit, names: dict[str, Any]) -> str:
 
 async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
     """Everything the case page shows, asked with the break-glass reason stated for this case, if any: without it
-    a case not assigned to the visitor answers `need_to_know` and nothing of the person is read."""
+    a case not assigned to the visitor answers `need_to_know` and nothing of the person is read. The services are
+    asked side by side: a page of ten answers waits for the slowest, not for their sum."""
     if supervises_only(v):
         return {"case": None, "need_to_know": True, "status": 403}
     reason = v.reason_for(case_id)
@@ -658,19 +733,59 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
                               "break_glass_minutes": _minutes_left(v, case_id, case.body)}
     if case.body.get("status") == "erased":
         return values
-    needs = await call(v, "GET", f"/api/intake/cases/{case_id}/needs", params={"limit": 100}, reason=reason)
-    consent = await call(v, "GET", f"/api/intake/cases/{case_id}/consent", reason=reason)
-    referrals = await call(v, "GET", "/api/referrals/referrals", params={"case_id": case_id, "limit": 100},
-                           reason=reason)
-    timeline = await call(v, "GET", f"/api/intake/cases/{case_id}/timeline", params={"limit": 200}, reason=reason)
-    values.update(await _casework_values(v, case_id, reason))
-    partners = await call(v, "GET", "/api/referrals/partners", params={"limit": 200})
-    documents = await call(v, "GET", f"/api/intake/cases/{case_id}/documents", params={"limit": 200}, reason=reason)
+
+    def of_case(path: str, **params: Any) -> Any:
+        return call(v, "GET", f"/api/intake/cases/{case_id}{path}", params=params, reason=reason)
+
+    needs, consent, timeline, documents, referrals, aid, partners, grants, casework = await asyncio.gather(
+        of_case("/needs", limit=100), of_case("/consent"), of_case("/timeline", limit=200),
+        of_case("/documents", limit=200),
+        call(v, "GET", "/api/referrals/referrals", params={"case_id": case_id, "limit": 100}, reason=reason),
+        call(v, "GET", "/api/funds/disbursements", params={"case_id": case_id, "limit": 100}, reason=reason),
+        call(v, "GET", "/api/referrals/partners", params={"limit": 200}),
+        call(v, "GET", "/api/funds/grants/open", params={"limit": 200}),
+        _casework_values(v, case_id, reason))
+    # What the lists leave out because it may describe the person — a partner's outcome or reason for declining, an
+    # aid request's purpose — is read one record at a time, each read audited by its service.
+    replied = [r for r in items(referrals) if r.get("status") in ("completed", "declined")]
+    opened = await asyncio.gather(
+        *(call(v, "GET", f"/api/referrals/referrals/{r['id']}", reason=reason) for r in replied),
+        *(call(v, "GET", f"/api/funds/disbursements/{d['id']}", reason=reason) for d in items(aid)))
+    details = {answer.body["id"]: answer.body for answer in opened if answer.ok}
+    history = consent.body.get("history", []) if consent.ok else []
+    disbursements = [{**d, **details.get(d["id"], {})} for d in items(aid)]
+    names = staff_names(v, {c["recorded_by"] for c in history} | {d["requested_by"] for d in disbursements})
+    values.update(casework)
     values.update(needs=items(needs), consent=consent.body.get("current") if consent.ok else None,
-                  referrals=items(referrals), timeline=grouped_openings(items(timeline)),
+                  consent_history=list(reversed(history)), names=names,
+                  referrals=[{**r, **details.get(r["id"], {})} for r in items(referrals)],
+                  disbursements=disbursements, aid_totals=aid_totals(disbursements), grants=items(grants),
+                  timeline=grouped_openings(items(timeline)),
                   partner_names={p["id"]: p["name"] for p in items(partners)}, documents=items(documents),
-                  side_problems=[a.problem for a in (needs, consent, referrals, timeline, documents) if a.problem])
+                  side_problems=[a.problem for a in (needs, consent, referrals, aid, timeline, documents) if a.problem])
     return values
+
+
+def staff_names(v: Visit, user_ids: set[str]) -> dict[str, str]:
+    """The user names of staff the services name by user id (who recorded a consent, who asked for aid), from the
+    gateway's own accounts."""
+    with v.request.app.state.runtime.uow.read() as session:
+        found = {user_id: session.get(User, user_id) for user_id in user_ids}
+    return {user_id: user.username for user_id, user in found.items() if user is not None}
+
+
+# Aid waiting for finance, and aid paid; rejected and voided requests count for neither.
+AID_WAITING = ("requested", "approved")
+
+
+def aid_totals(disbursements: list[dict[str, Any]]) -> dict[str, list[tuple[str, Decimal]]]:
+    """Per currency, what was paid to this person and what still waits for approval or payment."""
+    totals: dict[str, dict[str, Decimal]] = {"paid": {}, "waiting": {}}
+    for d in disbursements:
+        shown = "paid" if d["status"] == "paid" else "waiting" if d["status"] in AID_WAITING else None
+        if shown:
+            totals[shown][d["currency"]] = totals[shown].get(d["currency"], Decimal(0)) + Decimal(d["amount"])
+    return {shown: sorted(sums.items()) for shown, sums in totals.items()}
 
 
 def grouped_openings(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -708,12 +823,22 @@ def _minutes_left(v: Visit, case_id: str, case: dict[str, Any]) -> int | None:
 
 @router.get("/console/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(case_id: uuid.UUID, v: VisitDep) -> Response:
+    return await case_page_answer(v, case_id)
+
+
+async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | None = None,
+                           problem: str | None = None, **shown: Any) -> Response:
+    """The case page, as fetched now; after a refusal with `status`, `problem` said at the top, and `shown` (a form
+    sent back with what was typed and its field errors) passed to the page."""
     values = await _case_page_values(v, str(case_id))
     if values.get("need_to_know"):
         return need_to_know_page(v, case_id)
-    status = values.pop("status")
-    return render(v.request, "case.html", visit_=v, status=status, categories=CATEGORIES, urgencies=URGENCIES,
-                  document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES, **values)
+    fetched = values.pop("status")
+    # A fresh aid form carries a key made now: one request for however many times it is sent.
+    fresh = {"aid_form": {"idempotency_key": str(uuid.uuid4())}, "aid_errors": {}}
+    return render(v.request, "case.html", visit_=v, status=status or fetched, categories=CATEGORIES,
+                  urgencies=URGENCIES, document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES,
+                  **{**values, **fresh, **shown, "problem": problem or values.get("problem")})
 
 
 async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None, *,
@@ -727,14 +852,19 @@ async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, jso
         return done or back_to(f"/console/cases/{case_id}")
     if answer.need_to_know:  # the stated reason lapsed while the form was open: ask again, say nothing was saved
         return need_to_know_page(v, case_id, unsaved=True)
-    return await _case_page_with_problem(v, case_id, answer.status, answer.problem)
+    return await case_page_answer(v, case_id, status=answer.status, problem=refusal(v, answer))
 
 
-async def _case_page_with_problem(v: Visit, case_id: uuid.UUID, status: int, problem: str | None) -> Response:
-    values = await _case_page_values(v, str(case_id))
-    values.pop("status")
-    return render(v.request, "case.html", visit_=v, status=status, categories=CATEGORIES, urgencies=URGENCIES,
-                  document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES, **{**values, "problem": problem})
+# Refusals a caseworker meets on the case page, in their own words (the services explain in English).
+REFUSALS = {"case-closed": "problem_case_closed", "case-erased": "problem_case_erased",
+            "case-duplicate": "problem_case_duplicate", "case-unknown": "problem_case_unknown",
+            "grant-unknown": "problem_grant_unknown"}
+
+
+def refusal(v: Visit, answer: Answer) -> str | None:
+    """Why a service refused, in the visitor's language where the console knows the refusal; else as it said."""
+    key = REFUSALS.get(answer.kind)
+    return i18n.translator(v.language)(key) if key else answer.problem
 
 
 @router.post("/console/cases/{case_id}/needs")
@@ -767,11 +897,8 @@ async def upload_document(case_id: uuid.UUID, v: VisitDep) -> Response:
     upload = getattr(v.request.state, "console_upload", None)
     chosen = upload.files.get("file") if upload is not None else None
     if chosen is None or not chosen.data:
-        values = await _case_page_values(v, str(case_id))
-        values.pop("status")
-        return render(v.request, "case.html", visit_=v, status=400, categories=CATEGORIES, urgencies=URGENCIES,
-                      document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES,
-                      **{**values, "problem": "Choose a file to upload."})
+        return await case_page_answer(v, case_id, status=400,
+                                      problem=i18n.translator(v.language)("document_choose"))
     by_script = v.request.headers.get("x-console-upload") == "1"
     files = {"file": (chosen.filename, bytes(chosen.data), "application/octet-stream")}
     chosen.data.clear()
@@ -845,7 +972,8 @@ async def mark_duplicate(case_id: uuid.UUID, v: VisitDep) -> Response:
     reference = str((await v.request.form()).get("reference", "")).strip().upper()
     kept = await _case_by_reference(v, str(case_id), reference) if reference else None
     if kept is None:
-        return await _case_page_with_problem(v, case_id, 409, i18n.translator(v.language)("no_case_with_reference"))
+        return await case_page_answer(v, case_id, status=409,
+                                      problem=i18n.translator(v.language)("no_case_with_reference"))
     return await _act_on_case(v, case_id, "POST", "/duplicate-of", {"case_id": kept})
 
 
@@ -936,16 +1064,210 @@ async def finish_task(task_id: uuid.UUID, v: VisitDep) -> Response:
     if answer.ok:
         return back_to(back)
     if case_id and form.get("from") == "case":
-        values = await _case_page_values(v, str(case_id))
-        if values.get("need_to_know"):
-            return need_to_know_page(v, case_id)
-        values.pop("status")
-        return render(v.request, "case.html", visit_=v, status=answer.status, categories=CATEGORIES,
-                      urgencies=URGENCIES, document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES,
-                      **{**values, "problem": answer.problem})
+        return await case_page_answer(v, case_id, status=answer.status, problem=answer.problem)
     listed = await call(v, "GET", "/api/intake/cases", params={"limit": CASES_PER_PAGE})
     return render(v.request, "cases.html", visit_=v, status=answer.status, q="", cases=items(listed),
                   mine={case["id"] for case in items(listed)}, problem=answer.problem, **await due_tasks(v))
+
+
+# --- caseworker: editing a case, and asking for aid (issue #17) --------------------------------------------------
+#
+# The edit form is opened on one version of the case: its ETag in a hidden field, and the values it was opened with
+# sealed in another (`original`), so that a save sends only what the caseworker changed, as a PATCH with If-Match.
+# When someone else changed the case meanwhile (412), the form comes back with what was typed kept, each field the
+# other person changed shown as stored now beside what was typed, and the new ETag: saving again is then a choice
+# made knowing both. Typed values travel only in POST bodies and the pages that answer them.
+
+def seal_original(v: Visit, case_id: str, values: dict[str, str]) -> str:
+    """The values an edit form was opened with, sealed (encrypted and authenticated, like a break-glass reason):
+    they are the person's data, and a form opened on another case or by another person is not taken for this one."""
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = AESGCM(console_key(v.request, "case-edit")).encrypt(
+        nonce, json.dumps(values, ensure_ascii=False).encode(), _edit_binding(v, case_id))
+    return urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+
+def opened_original(v: Visit, case_id: str, sealed: str) -> dict[str, str] | None:
+    try:
+        raw = urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+        values = json.loads(AESGCM(console_key(v.request, "case-edit")).decrypt(
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _edit_binding(v, case_id)))
+    except (ValueError, TypeError, InvalidTag):
+        return None
+    return {field: str(values.get(field, "")) for field in CASE_FIELDS} if isinstance(values, dict) else None
+
+
+def _edit_binding(v: Visit, case_id: str) -> bytes:
+    """What sealed original values are good for: this person's edit form of this case."""
+    return f"{v.principal.sub}\0{case_id.lower()}".encode()
+
+
+def shown_value(field: str, text: str, language: str) -> str:
+    """A field's text as the conflict table shows it: a date as the visitor's locale writes it, a list on one line."""
+    if field in DATE_FIELDS:
+        return i18n.format_date(text.strip(), language)
+    if field in LIST_FIELDS:
+        return ", ".join(_items(field, text))
+    return text.strip()
+
+
+# What a 422's issue says, in the visitor's words: by pydantic's kind of error, or else by the field (its own pattern
+# or rule); the service's English and its field paths never reach the page.
+ERROR_WORDS = {"missing": "error_required", "string_too_short": "error_required", "string_too_long": "error_too_long",
+               "too_long": "error_too_long", "date_parsing": "error_date", "date_from_datetime_parsing": "error_date",
+               "date_from_datetime_inexact": "error_date", "date_type": "error_date"}
+FIELD_ERROR_WORDS = {"phone": "error_phone", "email": "error_email", "country": "error_country",
+                     "date_of_birth": "error_birth_date", "release_date": "error_release_date",
+                     "amount": "error_amount"}
+
+
+def field_errors(v: Visit, answer: Answer, fields: tuple[str, ...],
+                 aliases: dict[str, str] | None = None) -> dict[str, str]:
+    """A 422's issues by the form field each is about (`contact.phone` → `phone`, `payee.name` → `payee_name`, or
+    an alias: a field the form does not show, answered next to the one it comes from); an issue about no field of
+    the form is left to the page's problem line."""
+    t = i18n.translator(v.language)
+    issues = answer.body.get("errors") if answer.status == 422 and isinstance(answer.body, dict) else None
+    errors: dict[str, str] = {}
+    for issue in issues if isinstance(issues, list) else []:
+        where = [str(part) for part in issue.get("loc", [])][1:]  # after "body"
+        if not where:
+            continue
+        name = where[0]
+        if name == "contact" and len(where) > 1:
+            name = where[1]
+        elif name == "payee" and len(where) > 1:
+            name = f"payee_{where[1]}"
+        name = (aliases or {}).get(name, name)
+        if name in fields:
+            errors.setdefault(name, t(ERROR_WORDS.get(str(issue.get("type"))) or FIELD_ERROR_WORDS.get(name)
+                                      or "error_invalid"))
+    return errors
+
+
+def _edit_page(v: Visit, case: dict[str, Any], *, form: dict[str, str], original: dict[str, str], etag: str,
+               status: int = 200, errors: dict[str, str] | None = None,
+               conflicts: list[dict[str, Any]] | None = None, problem: str | None = None) -> Response:
+    return render(v.request, "case_edit.html", visit_=v, status=status, case=case, form=form, etag=etag,
+                  original=seal_original(v, case["id"], original), errors=errors or {}, conflicts=conflicts,
+                  problem=problem)
+
+
+@router.get("/console/cases/{case_id}/edit", response_class=HTMLResponse)
+async def edit_form(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """The case's fields, filled in as stored, on the version the ETag names."""
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=v.reason_for(case_id))
+    if case.need_to_know:
+        return need_to_know_page(v, case_id)
+    if not case.ok or case.body.get("status") != "open":  # nothing to edit: the case page says what there is
+        return back_to(f"/console/cases/{case_id}")
+    stored = case_form(case.body)
+    return _edit_page(v, case.body, form=stored, original=stored, etag=(case.headers or {}).get("etag", ""))
+
+
+@router.post("/console/cases/{case_id}/edit", response_class=HTMLResponse)
+async def save_case(case_id: uuid.UUID, v: VisitDep) -> Response:
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    submitted = await v.request.form()
+    typed = {field: str(submitted.get(field, "")) for field in CASE_FIELDS}
+    etag = str(submitted.get("etag", ""))
+    original = opened_original(v, str(case_id), str(submitted.get("original", "")))
+    if original is None:  # not a form this console opened on this case for this person: set against what is stored
+        return await _conflict_page(v, case_id, typed, None)
+    changes = case_changes(typed, original)
+    if not changes:
+        return back_to(f"/console/cases/{case_id}")
+    reason = v.reason_for(case_id)
+    answer = await call(v, "PATCH", f"/api/intake/cases/{case_id}", json=changes, if_match=etag, reason=reason)
+    if answer.ok:
+        return back_to(f"/console/cases/{case_id}")
+    if answer.need_to_know:
+        return need_to_know_page(v, case_id, unsaved=True)
+    if answer.status == 412:
+        return await _conflict_page(v, case_id, typed, original)
+    case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason)
+    if not case.ok or case.body.get("status") == "erased":
+        return await case_page_answer(v, case_id, status=answer.status, problem=refusal(v, answer))
+    errors = field_errors(v, answer, CASE_FIELDS)
+    return _edit_page(v, case.body, form=typed, original=original, etag=etag, status=answer.status, errors=errors,
+                      problem=i18n.translator(v.language)("fields_wrong") if errors else refusal(v, answer))
+
+
+async def _conflict_page(v: Visit, case_id: uuid.UUID, typed: dict[str, str],
+                         original: dict[str, str] | None) -> Response:
+    """The edit form again, on the version stored now. Each field keeps what the caseworker typed where they changed
+    it, and takes the stored value where only someone else did (a second save must not undo that unseen); each field
+    someone else changed is listed, stored now beside typed. Without the values the form was opened with, every
+    field that differs from what is stored is listed."""
+    now = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=v.reason_for(case_id))
+    if now.need_to_know:
+        return need_to_know_page(v, case_id, unsaved=True)
+    if not now.ok or now.body.get("status") == "erased":
+        return await case_page_answer(v, case_id, status=now.status if not now.ok else 409,
+                                      problem=refusal(v, now) if not now.ok
+                                      else i18n.translator(v.language)("problem_case_erased"))
+    stored = case_form(now.body)
+    form: dict[str, str] = {}
+    conflicts: list[dict[str, Any]] = []
+    for field in CASE_FIELDS:
+        mine = original is None or not _same(field, typed[field], original[field])
+        theirs = original is None or not _same(field, stored[field], original[field])
+        form[field] = typed[field] if mine else stored[field]
+        if theirs and not _same(field, stored[field], typed[field]):
+            conflicts.append({"field": field, "stored": shown_value(field, stored[field], v.language),
+                              "typed": shown_value(field, typed[field], v.language) if mine else None})
+    return _edit_page(v, now.body, form=form, original=stored, etag=(now.headers or {}).get("etag", ""),
+                      status=409, conflicts=conflicts)
+
+
+AID_FIELDS = ("grant_id", "category", "amount", "purpose", "payee_name", "payee_account")
+
+
+def typed_amount(text: str) -> str:
+    """An amount as people type it — "300", "1 234,5", "1,234.50" — as the API reads money: "1234.50" (two decimals,
+    as every grant's currency has so far). Anything else goes as typed, for funds to refuse."""
+    compact = re.sub(r"[\s\u00a0\u202f']", "", text)
+    if "," in compact and "." in compact:  # the last mark is the decimal one, the other groups thousands
+        grouping = "." if compact.rfind(",") > compact.rfind(".") else ","
+        compact = compact.replace(grouping, "")
+    compact = compact.replace(",", ".")
+    if not re.fullmatch(r"\d+(\.\d{1,2})?", compact):
+        return text.strip()
+    whole, _, fraction = compact.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+@router.post("/console/cases/{case_id}/aid", response_class=HTMLResponse)
+async def request_aid(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """Ask for aid for this case from a grant, in the grant's currency. The form's idempotency key was made when the
+    form was rendered: a double click or a resent form asks once. Finance approves and pays, never the asker."""
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    form = {key: str(value) for key, value in (await v.request.form()).items() if key != "csrf"}
+    grants = items(await call(v, "GET", "/api/funds/grants/open", params={"limit": 200}))
+    grant = next((g for g in grants if g["id"] == form.get("grant_id")), None)
+    body: dict[str, Any] = {
+        "case_id": str(case_id), "grant_id": form.get("grant_id", ""), "category": form.get("category", ""),
+        "currency": grant["currency"] if grant else "", "amount": typed_amount(form.get("amount", "")),
+        "purpose": form.get("purpose", "").strip()}
+    payee = {"name": form.get("payee_name", "").strip(), "account": form.get("payee_account", "").strip()}
+    if any(payee.values()):
+        body["payee"] = payee
+    answer = await call(v, "POST", "/api/funds/disbursements", json=body, reason=v.reason_for(case_id),
+                        idempotency_key=form.get("idempotency_key") or str(uuid.uuid4()))
+    if answer.ok:
+        return back_to(f"/console/cases/{case_id}")
+    if answer.need_to_know:
+        return need_to_know_page(v, case_id, unsaved=True)
+    errors = field_errors(v, answer, AID_FIELDS, aliases={"currency": "grant_id"})
+    # Nothing was requested. The form comes back as typed, under a new key: the old one may hold this refusal.
+    return await case_page_answer(
+        v, case_id, status=answer.status,
+        problem=i18n.translator(v.language)("fields_wrong") if errors else refusal(v, answer),
+        aid_form={**form, "idempotency_key": str(uuid.uuid4())}, aid_errors=errors)
 
 
 # --- caseworker: break-glass, opening a case not assigned to you -------------------------------------------------

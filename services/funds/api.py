@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -33,6 +34,7 @@ from services.funds.models import (
     DisbursementDetail,
     DisbursementPublic,
     EstimateRequest,
+    GrantChoice,
     GrantCreate,
     GrantPublic,
     PaymentCreate,
@@ -78,6 +80,13 @@ async def create_grant(request: Request, body: GrantCreate, runtime: RuntimeDep,
 async def list_grants(session: ReadSession, principal: Finance, limit: Limit = 50,
                       cursor: str | None = None) -> Page[GrantPublic]:
     return service.list_grants(session=session, limit=limit, cursor=cursor)
+
+
+@router.get("/grants/open", response_model=Page[GrantChoice])
+async def list_open_grants(session: ReadSession, principal: Staff, limit: Limit = 50,
+                           cursor: str | None = None) -> Page[GrantChoice]:
+    """The grants aid may be requested from today, for a caseworker choosing one (no donor, no balances)."""
+    return service.list_open_grants(session=session, today=datetime.now(UTC).date(), limit=limit, cursor=cursor)
 
 
 @router.get("/grants/{grant_id}", response_model=GrantPublic)

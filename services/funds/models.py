@@ -274,6 +274,17 @@ class GrantPublic(BaseModel):
     created_at: datetime
 
 
+class GrantChoice(BaseModel):
+    """A grant as a caseworker chooses one for an aid request: what it pays for, in which currency and until when;
+    not its donor or its balances (finance's business)."""
+
+    id: str
+    code: str
+    currency: str
+    categories: list[str]
+    ends_on: date
+
+
 class Payee(StrictModel):
     """Who receives the money. Personal data: sealed at rest, shown to finance only, shredded with the case."""
 

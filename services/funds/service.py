@@ -42,6 +42,7 @@ from services.funds.models import (
     DisbursementPublic,
     EstimateRequest,
     Grant,
+    GrantChoice,
     GrantCreate,
     GrantPublic,
     Payee,
@@ -82,6 +83,14 @@ def list_grants(*, session: Session, limit: int, cursor: str | None) -> Page[Gra
     rows, next_cursor = keyset_page(session, select(Grant), order=[Grant.created_at, Grant.id], limit=limit,
                                     cursor=cursor, descending=True)
     return Page(items=[grant_public(session, g) for g in rows], next_cursor=next_cursor)
+
+
+def list_open_grants(*, session: Session, today: date, limit: int, cursor: str | None) -> Page[GrantChoice]:
+    """The grants within their dates today, soonest ending first: those aid may be requested from."""
+    query = select(Grant).where(Grant.starts_on <= today, Grant.ends_on >= today)
+    rows, next_cursor = keyset_page(session, query, order=[Grant.ends_on, Grant.id], limit=limit, cursor=cursor)
+    return Page(items=[GrantChoice(id=g.id, code=g.code, currency=g.currency, categories=list(g.categories),
+                                   ends_on=g.ends_on) for g in rows], next_cursor=next_cursor)
 
 
 def grant_public(session: Session, grant: Grant) -> GrantPublic:

@@ -53,6 +53,7 @@ WHO_MAY = [
     rule(ANY, r"^/api/referrals/referrals", "caseworker"),
     rule(ANY, r"^/api/partner/", *PARTNER_ROLES),  # only through the partner API
     rule(ANY, rf"^/api/funds/disbursements(/{ID})?$", "caseworker", "finance"),  # caseworkers request aid
+    rule("GET", r"^/api/funds/grants/open$", "caseworker", "finance"),  # the grants aid is requested from
     rule(ANY, r"^/api/funds/", "finance"),  # grants, approve/pay/void, cost estimates, reports
 ]
 # No token needed: the gateway's token endpoints and keys, and every process's health.

@@ -1,0 +1,430 @@
+"""The case page tells the whole story (issue #17 item 7), in-process against the gateway and every service as a
+process: every field recorded at intake, the safety notes first in a box of their own; editing with the case's ETag
+(a second form opened on the same version gets a conflict page with both values and overwrites nothing, and a
+second save is a deliberate choice); field errors in the visitor's language next to their fields; consent with its
+history; referrals with the partner's outcome and cost; aid requested from the case, once for a double click, and
+what was paid. Every data value and every step of the timeline in be, ru and en."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from html import unescape
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+from markupsafe import escape
+
+from gateway.console import i18n
+from gateway.console.router import CATEGORIES, URGENCIES
+from tests.console.test_console_caseload import Caseworker, open_case, person
+from tests.console.world import add_grant, add_partner
+from tests.integration.gateway.door import Backends, Door, open_gateway
+
+pytestmark = pytest.mark.integration
+
+PERSON = {
+    "full_name": "Ганна Сянькевіч", "other_names": ["Hanna Siankevich", "Анна Сенкевич"],
+    "date_of_birth": "1987-03-14", "country": "LT", "city": "Vilnius", "languages": ["be", "ru"],
+    "contact": {"phone": "+375 29 111 22 33", "telegram": "@hanna_s", "signal": "+48 500 600 700",
+                "email": "hanna@example.org"},
+    "release_date": "2025-06-30", "facility": "IK-4 Gomel", "articles": ["342", "361-1"],
+    "safety_notes": "Never call before 10:00: her husband's phone is tapped. Signal only.",
+}
+
+
+def words(language: str) -> dict[str, str]:
+    """The console's words in `language` as a page writes them (HTML-escaped)."""
+    return {key: str(escape(text)) for key, text in i18n.MESSAGES[language].items()}
+
+
+EN = words("en")
+
+
+@pytest.fixture
+async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
+    """The gateway in front of every service, on their NATS (intake learns the staff it creates)."""
+    settings = gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
+                                **{f"{name}_url": url for name, url in backends.urls.items()})
+    async with open_gateway(settings) as opened:
+        yield opened
+
+
+class FormReader(HTMLParser):
+    """The fields of one form of a page, as a browser would send them untouched."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.form_id, self.inside, self.values = form_id, False, {}
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.inside = attr.get("id") == self.form_id
+        elif not self.inside:
+            return
+        elif tag == "option" and self._select is not None:
+            if "selected" in attr or self._select not in self.values:  # the selected one, else the first
+                self.values[self._select] = attr.get("value", "")
+        elif tag == "input" and "name" in attr and attr.get("type") not in ("checkbox", "radio", "submit"):
+            self.values[attr["name"]] = attr.get("value", "")
+        elif tag == "textarea":
+            self._textarea = attr["name"]
+            self.values[attr["name"]] = ""
+        elif tag == "select":
+            self._select = attr["name"]
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.values[self._textarea] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "textarea":
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+
+def form_of(page: str, form_id: str) -> dict[str, str]:
+    reader = FormReader(form_id)
+    reader.feed(page)
+    assert reader.values, f"the page has no form #{form_id}"
+    return reader.values
+
+
+def section(page: str, element_id: str) -> str:
+    """The HTML of the element with this id, up to its section's end."""
+    start = page.index(f'id="{element_id}"')
+    return page[start:page.index("</section>", start)]
+
+
+async def case_now(door: Door, owner: Caseworker, case_id: str) -> dict:
+    answer = await door.client.get(f"/api/intake/cases/{case_id}", headers=owner.api)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+# --- every field, safety first ------------------------------------------------------------------------------------
+
+async def test_every_field_recorded_at_intake_is_on_the_case_page_with_the_safety_notes_first(door: Door):
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, **PERSON)
+
+    page = (await ala.visitor.get(f"/console/cases/{case['id']}")).text
+
+    shown = [PERSON["full_name"], *PERSON["other_names"], "14 Mar 1987", "LT", "Vilnius", "be, ru",
+             *PERSON["contact"].values(), "30 Jun 2025", PERSON["facility"], "342, 361-1", PERSON["safety_notes"]]
+    person_part = page[page.index('id="safety"'):page.index('id="needs-h"')]
+    assert [value for value in shown if str(escape(value)) not in person_part] == []
+    for key in ("field_other_names", "field_date_of_birth", "field_languages", "field_phone", "field_telegram",
+                "field_signal", "field_email", "field_city", "field_release_date", "field_facility", "field_articles"):
+        assert f"<dt>{EN[key]}</dt>" in person_part, key
+    # The safety notes come first, in a box of their own, before anything else about the person.
+    after_heading = page[page.index("</h1>"):]
+    assert after_heading.index('<section class="safety" id="safety"') < after_heading.index('id="person"')
+    assert EN["safety_title"] in section(page, "safety")
+    # A contact is text, never a link: a tel: or mailto: address would carry it.
+    assert "tel:" not in page and "mailto:" not in page
+    assert f'href="/console/cases/{case["id"]}/edit"' in page
+
+
+async def test_the_case_page_speaks_belarusian_and_russian_down_to_its_data_values(door: Door):
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, **PERSON)
+    path = f"/console/cases/{case['id']}"
+    page = (await ala.visitor.get(path)).text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+    for data in ({"category": "housing", "urgency": "critical"}, {"category": "legal", "urgency": "low"}):
+        assert (await ala.visitor.post(f"{path}/needs", data={"csrf": csrf, **data})).status_code == 303
+    need = (await door.client.get(f"{path.replace('/console', '/api/intake')}/needs", headers=ala.api)).json()
+    moved = await ala.visitor.post(f"{path}/needs/{need['items'][0]['id']}/status",
+                                   data={"csrf": csrf, "status": "in_progress"})
+    assert moved.status_code == 303
+    for language in ("be", "ru"):
+        await ala.visitor.get(f"/console/language/{language}", params={"next": "/"})
+        said = words(language)
+        page = (await ala.visitor.get(path)).text
+        for key in ("case_status_open", "category_housing", "urgency_critical", "need_in_progress",
+                    "field_release_date", "field_articles", "safety_title", "timeline.case.opened",
+                    "timeline.needs.assessed", "timeline.needs.status_changed", "source_intake", "aid"):
+            assert said[key] in page, (language, key)
+        timeline = section(page, "timeline-h")
+        assert not re.search(r"\b(case|needs|note|task|document)\.[a-z_]+", timeline), timeline  # no raw kind
+        assert "(intake)" not in timeline and ">housing<" not in page
+
+
+def test_every_step_of_the_timeline_and_every_data_value_has_words_in_each_language():
+    kinds = ["case.opened", "case.updated", "case.closed", "case.reopened", "case.duplicate", "case.duplicate_kept",
+             "needs.assessed", "needs.status_changed", "consent.changed", "document.added", "note.added",
+             "task.added", "task.done", *[f"referral.{s}" for s in ("sent", "accepted", "declined", "started",
+                                                                    "completed", "cancelled")],
+             *[f"disbursement.{s}" for s in ("requested", "approved", "rejected", "paid", "voided")]]
+    values = ([f"timeline.{kind}" for kind in kinds] + ["timeline_assigned", "timeline_break_glass"]
+              + [f"category_{c}" for c in CATEGORIES] + [f"urgency_{u}" for u in URGENCIES]
+              + [f"case_status_{s}" for s in ("open", "closed", "duplicate", "erased")]
+              + [f"referral_{s}" for s in ("sent", "accepted", "declined", "in_progress", "completed", "cancelled")]
+              + [f"aid_{s}" for s in ("requested", "approved", "rejected", "paid", "voided")]
+              + [f"source_{s}" for s in ("intake", "referrals", "funds")]
+              + [f"field_{f}" for f in ("full_name", "other_names", "date_of_birth", "country", "city", "languages",
+                                        "phone", "telegram", "signal", "email", "release_date", "facility",
+                                        "articles", "safety_notes", "contact")])
+    for language in i18n.LANGUAGES:
+        missing = [key for key in values if not i18n.MESSAGES[language].get(key, "").strip()]
+        assert missing == [], (language, missing)
+    assert set(i18n._CASE_PAGE_MESSAGES["en"]) == set(i18n._CASE_PAGE_MESSAGES["be"]) == set(
+        i18n._CASE_PAGE_MESSAGES["ru"])
+    assert i18n.format_size(1_572_864, "be") == "1,5 МБ" and i18n.format_size(2000, "en") == "2 KB"
+
+
+# --- editing ------------------------------------------------------------------------------------------------------
+
+async def test_an_edit_is_prefilled_posted_with_the_etag_and_changes_only_what_was_changed(door: Door):
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, **PERSON)
+    path = f"/console/cases/{case['id']}"
+
+    form_page = await ala.visitor.get(f"{path}/edit")
+    form = form_of(form_page.text, "edit-case")
+    stored = await door.client.get(f"/api/intake/cases/{case['id']}", headers=ala.api)
+    saved = await ala.visitor.post(f"{path}/edit", data={**form, "city": "Kaunas", "phone": "+370 600 11122",
+                                                         "articles": "342, 361-1, 130-1"})
+    after = await case_now(door, ala, case["id"])
+    page = (await ala.visitor.get(path)).text
+
+    assert form_page.status_code == 200 and re.findall(r'<form method="(\w+)"', form_page.text) == ["post"] * 2
+    assert form["full_name"] == PERSON["full_name"] and form["other_names"] == "\n".join(PERSON["other_names"])
+    assert form["date_of_birth"] == "1987-03-14" and form["email"] == "hanna@example.org"
+    assert form["safety_notes"] == PERSON["safety_notes"] and form["articles"] == "342, 361-1"
+    assert unescape(form["etag"]) == stored.headers["etag"] and form["original"]
+    assert PERSON["full_name"] not in form["original"]  # sealed: the values the form stood on are not in clear
+    assert saved.status_code == 303 and saved.headers["location"] == path  # nothing typed in it
+    assert after["city"] == "Kaunas" and after["articles"] == ["342", "361-1", "130-1"]
+    assert after["contact"] == {**PERSON["contact"], "phone": "+370 600 11122"}
+    assert {key: after[key] for key in ("full_name", "other_names", "safety_notes", "facility", "release_date")} == {
+        key: PERSON[key] for key in ("full_name", "other_names", "safety_notes", "facility", "release_date")}
+    updated = [line for line in section(page, "timeline-h").split("<li") if EN["timeline.case.updated"] in line]
+    assert len(updated) == 1 and EN["field_city"] in updated[0] and EN["field_articles"] in updated[0]
+    assert EN["field_contact"] in updated[0] and "Kaunas" not in updated[0]  # the fields, never their values
+
+    unchanged = await ala.visitor.post(f"{path}/edit", data=form_of((await ala.visitor.get(f"{path}/edit")).text,
+                                                                    "edit-case"))
+    assert unchanged.status_code == 303 and (await case_now(door, ala, case["id"]))["city"] == "Kaunas"
+
+
+async def test_a_second_form_opened_on_the_same_version_gets_the_conflict_page_and_overwrites_nothing(door: Door):
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, **PERSON)
+    path = f"/console/cases/{case['id']}"
+    first = form_of((await ala.visitor.get(f"{path}/edit")).text, "edit-case")
+    second = form_of((await ala.visitor.get(f"{path}/edit")).text, "edit-case")  # another tab, the same version
+
+    kept = await ala.visitor.post(f"{path}/edit", data={**first, "city": "Kaunas", "phone": "+370 600 11122"})
+    refused = await ala.visitor.post(f"{path}/edit", data={**second, "city": "Riga", "facility": "IK-15 Navapolatsk"})
+    stored = await case_now(door, ala, case["id"])
+
+    assert kept.status_code == 303
+    assert refused.status_code == 409 and EN["conflict_title"] in refused.text
+    assert stored["city"] == "Kaunas" and stored["facility"] == PERSON["facility"]  # nothing overwritten
+    city = refused.text.split('id="conflict-city"', 1)[1].split("</tr>", 1)[0]
+    assert "Kaunas" in city and "Riga" in city and EN["field_city"] in city  # stored now beside typed
+    phone = refused.text.split('id="conflict-phone"', 1)[1].split("</tr>", 1)[0]
+    assert "+370 600 11122" in phone and EN["conflict_untouched"] in phone  # theirs alone: the form takes it
+    assert 'id="conflict-facility"' not in refused.text  # only this visitor changed it: no conflict there
+    again = form_of(refused.text, "edit-case")
+    assert again["city"] == "Riga" and again["facility"] == "IK-15 Navapolatsk"  # what was typed, kept
+    assert again["phone"] == "+370 600 11122"  # not the old phone, which a second save would have written back
+    assert again["etag"] != second["etag"]  # the version stored now: a second save is a choice made seeing both
+
+    deliberate = await ala.visitor.post(f"{path}/edit", data=again)
+    stored = await case_now(door, ala, case["id"])
+    assert deliberate.status_code == 303
+    assert stored["city"] == "Riga" and stored["facility"] == "IK-15 Navapolatsk"
+    assert stored["contact"]["phone"] == "+370 600 11122"  # the other change survives
+    stale = await ala.visitor.post(f"{path}/edit", data={**second, "city": "Minsk"})  # the first stale form again
+    assert stale.status_code == 409 and (await case_now(door, ala, case["id"]))["city"] == "Riga"
+
+
+async def test_field_errors_are_said_next_to_their_fields_in_the_visitor_s_language(door: Door):
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, **PERSON)
+    path = f"/console/cases/{case['id']}"
+    await ala.visitor.get("/console/language/be", params={"next": "/"})
+    form = form_of((await ala.visitor.get(f"{path}/edit")).text, "edit-case")
+
+    refused = await ala.visitor.post(f"{path}/edit", data={**form, "phone": "call me maybe", "email": "nope",
+                                                           "date_of_birth": "2099-01-01", "city": "Hrodna"})
+    be = words("be")
+
+    assert refused.status_code == 422 and be["fields_wrong"] in refused.text
+    for field, key in (("phone", "error_phone"), ("email", "error_email"), ("date_of_birth", "error_birth_date")):
+        assert re.search(rf'id="{field}"[^>]*aria-invalid="true" aria-describedby="{field}-error"', refused.text)
+        assert f'<p class="field-error" id="{field}-error">{be[key]}</p>' in refused.text, field
+    assert "contact.phone" not in refused.text and "Value error" not in refused.text  # no code paths, no English
+    assert form_of(refused.text, "edit-case")["city"] == "Hrodna"  # what was typed stays
+    assert (await case_now(door, ala, case["id"]))["city"] == "Vilnius"  # nothing saved
+
+
+# --- consent and referrals ----------------------------------------------------------------------------------------
+
+async def test_consent_is_shown_with_every_version_newest_first_who_when_how_and_until(door: Door):
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Вольга Карповіч")
+    path = f"/console/cases/{case['id']}"
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', (await ala.visitor.get(path)).text).group(1)
+    first = await ala.visitor.post(f"{path}/consent", data={"csrf": csrf, "categories": ["medical", "legal"],
+                                                            "share_health": "on", "method": "written"})
+    second = await ala.visitor.post(f"{path}/consent", data={"csrf": csrf, "categories": ["housing"],
+                                                             "share_contact": "on", "method": "verbal",
+                                                             "expires_on": "2031-01-31"})
+    assert first.status_code == second.status_code == 303
+    await ala.visitor.get("/console/language/ru", params={"next": "/"})
+    ru = words("ru")
+
+    history = section((await ala.visitor.get(path)).text, "consent-history").split("<li")[1:]
+
+    assert len(history) == 2
+    newest, oldest = history
+    assert ru["category_housing"] in newest and ru["verbal"] in newest and "31.01.2031" in newest
+    assert ru["consent_in_force"] in newest and ala.username in newest  # who, by name
+    assert ru["category_medical"] in oldest and ru["category_legal"] in oldest and ru["written"] in oldest
+    assert ru["consent_in_force"] not in oldest and ala.username in oldest and ru["always"] in oldest
+
+
+async def referral_sent(door: Door, owner: Caseworker, case_id: str, partner: dict) -> dict:
+    """A referral, retried while referrals has not yet learned the case and its consent from intake's events."""
+    deadline = time.monotonic() + 20
+    while True:
+        made = await door.client.post("/api/referrals/referrals", headers=owner.api, json={
+            "case_id": case_id, "partner_id": partner["id"], "need_category": "medical",
+            "packet": {"display_name": "H. S."}})
+        if made.status_code == 201 or time.monotonic() > deadline:
+            assert made.status_code == 201, made.text
+            return made.json()
+        await asyncio.sleep(0.1)
+
+
+async def test_referrals_show_the_partner_s_outcome_and_cost_or_why_they_declined(door: Door):
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Зміцер Бандарэнка", country="LT")
+    given = await door.client.put(f"/api/intake/cases/{case['id']}/consent", headers=ala.api, json={
+        "categories": ["medical"], "share_contact": False, "share_health": False, "method": "written"})
+    assert given.status_code == 200, given.text
+    clinic, other = await add_partner(door), await add_partner(door)
+    done, declined = await referral_sent(door, ala, case["id"], clinic), await referral_sent(door, ala, case["id"],
+                                                                                           other)
+    partner, other_partner = await door.partner(clinic["id"]), await door.partner(other["id"])
+    for step in ("accept", "start"):
+        moved = await door.client.post(f"/api/partner/referrals/{done['id']}/{step}", headers=partner)
+        assert moved.status_code == 200, moved.text
+    completed = await door.client.post(f"/api/partner/referrals/{done['id']}/complete", headers=partner, json={
+        "outcome": "Seen by the pulmonologist; inhaler prescribed", "cost_estimate": {"amount": "1480.00",
+                                                                                     "currency": "EUR"}})
+    refused = await door.client.post(f"/api/partner/referrals/{declined['id']}/decline", headers=other_partner,
+                                     json={"reason": "No free places until March"})
+    assert completed.status_code == refused.status_code == 200, completed.text
+
+    page = (await ala.visitor.get(f"/console/cases/{case['id']}")).text
+    finished = page.split(f'id="referral-{done["id"]}"', 1)[1].split("</li>", 1)[0]
+    turned_down = page.split(f'id="referral-{declined["id"]}"', 1)[1].split("</li>", 1)[0]
+
+    assert clinic["name"] in finished and EN["referral_completed"] in finished and EN["category_medical"] in finished
+    assert "Seen by the pulmonologist; inhaler prescribed" in finished and "€1,480.00" in finished
+    assert other["name"] in turned_down and EN["referral_declined"] in turned_down
+    assert EN["declined_because"] in turned_down and "No free places until March" in turned_down
+
+
+# --- aid ----------------------------------------------------------------------------------------------------------
+
+async def aid_form(visitor: httpx.AsyncClient, path: str) -> dict[str, str]:
+    return form_of((await visitor.get(path)).text, "aid-request")
+
+
+async def test_aid_is_requested_from_the_case_page_once_for_a_double_click_and_shown_as_it_is_paid(door: Door):
+    ala = await person(door, "caseworker")
+    finance = await door.staff("finance")
+    grant = await add_grant(door, finance, amount="5000.00")
+    case = await open_case(door, ala, full_name="Насця Лойка")
+    path = f"/console/cases/{case['id']}"
+    typed = {"grant_id": grant["id"], "category": "medical", "amount": "1 234,5", "purpose": "Dentist in Vilnius",
+             "payee_name": "Vilnius Dental", "payee_account": "LT12 1000 0111 0100 1000"}
+
+    deadline = time.monotonic() + 20
+    while True:  # funds learns the case from intake's event a moment after it is opened
+        form = {**await aid_form(ala.visitor, path), **typed}
+        sent = await ala.visitor.post(f"{path}/aid", data=form)
+        if sent.status_code == 303 or time.monotonic() > deadline:
+            break
+        assert sent.status_code == 409 and EN["problem_case_unknown"] in sent.text, sent.text
+        await asyncio.sleep(0.1)
+    again = await ala.visitor.post(f"{path}/aid", data=form)  # the same form: a double click, a resent page
+    listed = await door.client.get("/api/funds/disbursements", headers=ala.api, params={"case_id": case["id"]})
+
+    assert sent.status_code == again.status_code == 303 and sent.headers["location"] == path
+    (asked,) = listed.json()["items"]  # one request, not two
+    assert (asked["amount"], asked["currency"], asked["status"]) == ("1234.50", "EUR", "requested")
+    page = (await ala.visitor.get(path)).text
+    row = page.split(f'id="aid-{asked["id"]}"', 1)[1].split("</tr>", 1)[0]
+    assert "€1,234.50" in row and "Dentist in Vilnius" in row and EN["aid_requested"] in row
+    assert ala.username in row and EN["category_medical"] in row
+    assert EN["aid_waiting_total"] in section(page, "aid-h")
+
+    for step in ("approve", "pay"):
+        body = {"method": "bank_transfer", "reference": "TX-7"} if step == "pay" else None
+        approver = await door.staff("finance")
+        moved = await door.client.post(f"/api/funds/disbursements/{asked['id']}/{step}", json=body,
+                                       headers={**approver, "Idempotency-Key": f"{step}-{asked['id']}"})
+        assert moved.status_code == 200, moved.text
+    page = (await ala.visitor.get(path)).text
+    row = page.split(f'id="aid-{asked["id"]}"', 1)[1].split("</tr>", 1)[0]
+    totals = page.split('id="aid-totals"', 1)[1].split("</p>", 1)[0]
+    assert EN["aid_paid"] in row and f"{EN['aid_paid_total']}: <strong>€1,234.50</strong>" in totals
+    assert EN["aid_waiting_total"] not in totals
+
+
+async def test_a_refused_aid_request_says_why_next_to_the_field_and_keeps_what_was_typed(door: Door):
+    ala = await person(door, "caseworker")
+    finance = await door.staff("finance")
+    grant = await add_grant(door, finance)
+    case = await open_case(door, ala, full_name="Алесь Жук")
+    path = f"/console/cases/{case['id']}"
+    await ala.visitor.get("/console/language/ru", params={"next": "/"})
+    form = await aid_form(ala.visitor, path)
+
+    refused = await ala.visitor.post(f"{path}/aid", data={**form, "grant_id": grant["id"], "category": "financial",
+                                                          "amount": "a lot", "purpose": "Rent for March"})
+    ru = words("ru")
+
+    assert refused.status_code == 422 and ru["fields_wrong"] in refused.text
+    assert f'<p class="field-error" id="amount-error">{ru["error_amount"]}</p>' in refused.text
+    again = form_of(refused.text, "aid-request")
+    assert again["amount"] == "a lot" and again["purpose"] == "Rent for March" and again["category"] == "financial"
+    assert again["idempotency_key"] != form["idempotency_key"]  # the next try is a request of its own
+
+
+async def test_the_aid_form_offers_the_grants_open_today_without_their_donor_or_balances(door: Door):
+    ala = await person(door, "caseworker")
+    finance = await door.staff("finance")
+    open_now = await add_grant(door, finance)
+    for code, starts, ends in (("ENDED", "2020-01-01", "2020-12-31"), ("COMING", "2098-01-01", "2099-12-31")):
+        made = await door.client.post("/api/funds/grants", headers=finance, json={
+            "donor": "Old Fund", "code": f"{code}-{ala.username[-6:]}", "currency": "EUR", "amount": "100.00",
+            "starts_on": starts, "ends_on": ends, "categories": ["medical"]})
+        assert made.status_code == 201, made.text
+    case = await open_case(door, ala, full_name="Марыя Каляда")
+
+    offered = await door.client.get("/api/funds/grants/open", headers=ala.api, params={"limit": 200})
+    page = (await ala.visitor.get(f"/console/cases/{case['id']}")).text
+
+    listed = {grant["code"]: grant for grant in offered.json()["items"]}
+    assert open_now["code"] in listed and not [code for code in listed if code.startswith(("ENDED", "COMING"))]
+    assert set(listed[open_now["code"]]) == {"id", "code", "currency", "categories", "ends_on"}
+    choice = page.split('id="aid-grant"', 1)[1].split("</select>", 1)[0]
+    assert open_now["code"] in choice and "ENDED" not in choice and "COMING" not in choice
+    assert "Solidarity Fund" not in page  # the donor is finance's business
