@@ -217,11 +217,12 @@ async def read_referral(
 
 @router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic)
 async def cancel_referral(
-    referral_id: str, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
+    referral_id: str, request: Request, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
 ) -> ReferralPublic:
-    view = await runtime.uow.run(lambda session: staff.cancel_referral(
-        session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub, access_reason=access_reason))
-    return _staff(view)
+    return await runtime.idempotency.honour(
+        request, principal=principal.sub, uow=runtime.uow, subject=lambda answer: answer.get("case_id"),
+        action=lambda session: _staff(staff.cancel_referral(session=session, runtime=runtime, referral_id=referral_id,
+                                                            actor=principal.sub, access_reason=access_reason)))
 
 
 # ---- referrals, for the partner they are addressed to -------------------------------------------------------
@@ -251,39 +252,45 @@ async def partner_referral(
 
 @partner_router.post("/referrals/{referral_id}/accept", response_model=PartnerReferralSummary)
 async def accept(
-    referral_id: str, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
-    return await _act(runtime, principal, referral_id, Action.ACCEPT)
+    return await _act(request, runtime, principal, referral_id, Action.ACCEPT)
 
 
 @partner_router.post("/referrals/{referral_id}/decline", response_model=PartnerReferralSummary)
 async def decline(
-    referral_id: str, body: DeclineBody, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, body: DeclineBody, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
-    return await _act(runtime, principal, referral_id, Action.DECLINE, reason=body.reason)
+    return await _act(request, runtime, principal, referral_id, Action.DECLINE, reason=body.reason)
 
 
 @partner_router.post("/referrals/{referral_id}/start", response_model=PartnerReferralSummary)
 async def start(
-    referral_id: str, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
-    return await _act(runtime, principal, referral_id, Action.START)
+    return await _act(request, runtime, principal, referral_id, Action.START)
 
 
 @partner_router.post("/referrals/{referral_id}/complete", response_model=PartnerReferralSummary)
 async def complete(
-    referral_id: str, body: CompleteBody, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, body: CompleteBody, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
-    return await _act(runtime, principal, referral_id, Action.COMPLETE, outcome=body.outcome,
+    return await _act(request, runtime, principal, referral_id, Action.COMPLETE, outcome=body.outcome,
                       cost=body.cost_estimate)
 
 
-async def _act(runtime: Runtime, principal: Principal, referral_id: str, action: Action,
-               **reply: Any) -> PartnerReferralSummary:
-    view = await partner.run(runtime, principal.sub, lambda session: partner.act(
+async def _act(request: Request, runtime: Runtime, principal: Principal, referral_id: str, action: Action,
+               **reply: Any) -> Response:
+    return await partner.run(runtime, principal.sub, lambda session: _summary(partner.act(
         session=session, runtime=runtime, partner_id=principal.partner_id, referral_id=referral_id, action=action,
-        actor=principal.sub, **reply))
-    return _summary(view)
+        actor=principal.sub, **reply)), through=_once(request, runtime, principal))
+
+
+def _once(request: Request, runtime: Runtime, principal: Principal, *, status: int = 200,
+          subject: str | None = None) -> Any:
+    """Runs a partner's use case once per Idempotency-Key when one is sent (SPEC §4), for `partner.run`."""
+    return lambda use_case: runtime.idempotency.honour(request, principal=principal.sub, uow=runtime.uow,
+                                                       action=use_case, status=status, subject=subject)
 
 
 # ---- messages on a referral, for its caseworkers and its partner (messages.py) ------------------------------
@@ -296,14 +303,16 @@ MESSAGE_REFUSED = {409: {"description": "The referral takes no new message: its 
 @router.post("/referrals/{referral_id}/messages", status_code=201, response_model=MessagePublic,
              operation_id="referrals_messages_create", responses={**need_to_know.ANSWERS, **MESSAGE_REFUSED})
 async def write_message(
-    referral_id: str, body: MessageCreate, runtime: RuntimeDep, principal: Caseworker,
+    referral_id: str, body: MessageCreate, request: Request, runtime: RuntimeDep, principal: Caseworker,
     access_reason: AccessReason = None,
 ) -> MessagePublic:
-    """Write to the referral's partner (sealed with its packet; `rehab.referrals.referral.message` is published)."""
-    view = await runtime.uow.run(lambda session: messages.write_as_caseworker(
-        session=session, runtime=runtime, referral_id=referral_id, text=body.text, actor=principal.sub,
-        access_reason=access_reason))
-    return _message(view)
+    """Write to the referral's partner (sealed with its packet; `rehab.referrals.referral.message` is published).
+    A stored Idempotency-Key answer holds the text: it goes with the packet (`vault.shred_packet`)."""
+    return await runtime.idempotency.honour(
+        request, principal=principal.sub, uow=runtime.uow, status=201, subject=referral_id,
+        action=lambda session: _message(messages.write_as_caseworker(
+            session=session, runtime=runtime, referral_id=referral_id, text=body.text, actor=principal.sub,
+            access_reason=access_reason)))
 
 
 @router.get("/referrals/{referral_id}/messages", response_model=Page[MessagePublic],
@@ -323,13 +332,12 @@ async def read_messages(
 @partner_router.post("/referrals/{referral_id}/messages", status_code=201, response_model=MessagePublic,
                      operation_id="partner_referrals_messages_create", responses=MESSAGE_REFUSED)
 async def partner_write_message(
-    referral_id: str, body: MessageCreate, runtime: RuntimeDep, principal: PartnerClient,
+    referral_id: str, body: MessageCreate, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> MessagePublic:
     """Write to the referral's caseworkers."""
-    view = await partner.run(runtime, principal.sub, lambda session: messages.write_as_partner(
+    return await partner.run(runtime, principal.sub, lambda session: _message(messages.write_as_partner(
         session=session, runtime=runtime, partner_id=principal.partner_id, referral_id=referral_id, text=body.text,
-        actor=principal.sub))
-    return _message(view)
+        actor=principal.sub)), through=_once(request, runtime, principal, status=201, subject=referral_id))
 
 
 @partner_router.get("/referrals/{referral_id}/messages", response_model=Page[MessagePublic],

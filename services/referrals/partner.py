@@ -10,9 +10,9 @@ never commit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlmodel import Session, select
 
@@ -45,11 +45,13 @@ class PartnerView:
     unread_messages: int = 0  # the caseworkers' messages the partner has not read (messages.py)
 
 
-async def run(runtime: Runtime, actor: str, use_case: Callable[[Session], T]) -> T:
-    """Run one of the use cases below as a unit of work. When it refuses a referral not addressed to the partner,
-    its unit is rolled back, so the attempt is audited in a unit of its own before the refusal goes on (404)."""
+async def run(runtime: Runtime, actor: str, use_case: Callable[[Session], T], *,
+              through: Callable[[Callable[[Session], T]], Awaitable[Any]] | None = None) -> Any:
+    """Run one of the use cases below as a unit of work (or `through(use_case)`: once per Idempotency-Key). When it
+    refuses a referral not addressed to the partner, its unit is rolled back, so the attempt is audited in a unit of
+    its own before the refusal goes on (404)."""
     try:
-        return await runtime.uow.run(use_case)
+        return await (through or runtime.uow.run)(use_case)
     except NotAddressed as refused:
         referral_id = refused.referral_id
         await runtime.uow.run(lambda session: record_denial(session, runtime.audit, actor=actor,

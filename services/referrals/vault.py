@@ -25,9 +25,11 @@ from sqlmodel import Session
 
 from kit.crypto import Keyring, WrappedKey, aad, open_sealed, seal
 from kit.db import scrub_after_commit
-from services.referrals.models import MessageMark, Packet, Referral, ReferralMessage, Webhook
+from kit.idempotency import StoredAnswers
+from services.referrals.models import MessageMark, Packet, Referral, ReferralMessage, Webhook, kit_tables
 
 TABLE = "referrals"
+STORED_ANSWERS = StoredAnswers(kit_tables)  # found by the referral id beside them: no key needed to delete them
 MESSAGES = "referral_messages"
 WEBHOOKS = "webhooks"
 REPLY_COLUMNS = ("decline_reason", "outcome")
@@ -49,8 +51,9 @@ def open_packet(keyring: Keyring, referral: Referral) -> Packet | None:
 
 def shred_packet(session: Session, referral: Referral, *, reason: str, now: datetime) -> None:
     """Destroy the packet's key (and the ciphertext with it): nobody can read this packet again. The messages sealed
-    under it are deleted in the same transaction, with how far each side had read them. Once that is committed, the
-    old bytes also leave SQLite's write-ahead log (`scrub_after_commit`)."""
+    under it are deleted in the same transaction, with how far each side had read them, and so are the stored
+    Idempotency-Key answers that repeat a message's text (linked to the referral). Once that is committed, the old
+    bytes also leave SQLite's write-ahead log (`scrub_after_commit`)."""
     referral.packet_key = None
     referral.packet_kid = None
     referral.packet = None
@@ -58,6 +61,7 @@ def shred_packet(session: Session, referral: Referral, *, reason: str, now: date
     referral.packet_withdrawn_at = now
     session.execute(delete(ReferralMessage).where(ReferralMessage.referral_id == referral.id))  # type: ignore[arg-type]
     session.execute(delete(MessageMark).where(MessageMark.referral_id == referral.id))  # type: ignore[arg-type]
+    STORED_ANSWERS.forget(session, referral.id)
     scrub_after_commit(session)
 
 

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from services.referrals import lifecycle
 from services.referrals.models import KnownCase, MessageMark, ReferralMessage
@@ -323,3 +323,46 @@ async def test_unread_counts_rise_with_the_other_sides_messages_and_clear_when_r
     # A new partner message counts again.
     assert (await write(desk, first, "See you Monday.", desk.partner(partner), partner=True)).status_code == 201
     assert await staff_unread(desk, case) == {first: 1, second: 0}
+
+
+async def test_a_retried_message_with_its_key_is_written_once_and_its_stored_answer_goes_with_the_packet(desk):
+    partner = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    referral = await desk.sent_referral(case, partner, packet=PACKET)
+    for headers, partner_side in (({**desk.caseworker(), "Idempotency-Key": "m-1"}, False),
+                                  ({**desk.partner(partner), "Idempotency-Key": "m-1"}, True)):
+        first = await write(desk, referral, "Tuesday at 10?", headers, partner=partner_side)
+        again = await write(desk, referral, "Tuesday at 10?", headers, partner=partner_side)
+        assert first.status_code == again.status_code == 201 and again.json() == first.json()
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        other = await write(desk, referral, "Wednesday?", headers, partner=partner_side)
+        assert other.status_code == 422  # another text under the same key
+    assert stored_messages(desk, referral) == 2
+
+    def stored_answers() -> int:
+        with desk.session() as session:
+            return session.execute(text("SELECT count(*) FROM idempotency_keys WHERE subject_id = :id"),
+                                   {"id": referral}).scalar_one()
+
+    assert stored_answers() == 2  # each repeats its message's text (sealed): they go when the packet does
+    await desk.consent(case, [])
+    await thread(desk, referral, desk.caseworker())  # consent is read from intake's event: wait for the shred
+    assert stored_messages(desk, referral) == 0 and stored_answers() == 0
+
+
+async def test_a_partners_step_retried_with_its_key_acts_once_and_another_partner_is_still_404(desk):
+    partner = await desk.add_partner("medical")
+    stranger = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    referral = await desk.sent_referral(case, partner, packet=PACKET)
+    keyed = {**desk.partner(partner), "Idempotency-Key": "accept-1"}
+    first = await desk.client.post(f"/api/partner/referrals/{referral}/accept", headers=keyed)
+    again = await desk.client.post(f"/api/partner/referrals/{referral}/accept", headers=keyed)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    unkeyed = await desk.client.post(f"/api/partner/referrals/{referral}/accept", headers=desk.partner(partner))
+    assert unkeyed.status_code == 409  # without a key, a second accept is the state machine's to refuse
+    refused = await desk.client.post(f"/api/partner/referrals/{referral}/start",
+                                     headers={**desk.partner(stranger), "Idempotency-Key": "k"})
+    assert refused.status_code == 404
+    assert (f"client-{stranger[:8]}", "partner.referral.denied") in await desk.audit_trail(referral)
