@@ -115,6 +115,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(api.public_router)
     app.include_router(console.router)  # the staff web console (SPEC §3 `GET /`)
     app.include_router(console.admin_router)  # its admin pages: staff accounts and approvals (SPEC §2)
+    app.include_router(console.referral_router)  # a referral's page and its messages, for the case's caseworkers
     return app
 
 

@@ -966,6 +966,74 @@ _CASE_PAGE_MESSAGES: dict[str, dict[str, str]] = {
 for _language, _words in _CASE_PAGE_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
+# A referral's own page for the case's caseworkers and the messages with its partner (issue #18). Counts are written
+# "new: 3", a form every language reads right without plural rules.
+_THREAD_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "new_messages_title": "New messages from partners", "referral_of_case": "A referral of your case",
+        "unread_count": "new: {count}", "referral_title": "Referral", "back_to_case": "Back to the case",
+        "referral_overdue": "overdue: no answer from the partner in time",
+        "packet_title": "What the partner sees", "packet_name": "Name", "packet_language": "Language",
+        "packet_contact": "Contact", "packet_note": "Note for the partner", "packet_health": "Health summary",
+        "packet_gone": "The person's consent no longer covers this referral: what was sent to the partner, and the "
+        "messages, were destroyed. The partner sees only that the referral exists.",
+        "messages_title": "Messages with the partner", "message_from_caseworker": "Caseworker",
+        "message_from_partner": "Partner", "no_messages": "No messages yet.",
+        "message_to_partner": "Write to the partner",
+        "message_help": "The partner reads this under the same consent as the referral. Write only what they need.",
+        "message_send": "Send", "referral_next_steps": "Next steps",
+        "mark_need_met": "Mark the need met: {need}", "cancel_referral": "Cancel the referral",
+        "problem_referral_closed": "This referral was closed more than 30 days ago: the messages can be read, no "
+        "new one can be written.",
+        "problem_packet_withdrawn": "The person's consent no longer covers this referral: no message can be "
+        "written.",
+        "problem_referral_moved": "The referral has moved on meanwhile and cannot be cancelled now.",
+    },
+    "ru": {
+        "new_messages_title": "Новые сообщения от партнёров", "referral_of_case": "Направление по вашему делу",
+        "unread_count": "новых: {count}", "referral_title": "Направление", "back_to_case": "Назад к делу",
+        "referral_overdue": "просрочено: партнёр не ответил вовремя",
+        "packet_title": "Что видит партнёр", "packet_name": "Имя", "packet_language": "Язык",
+        "packet_contact": "Контакт", "packet_note": "Заметка для партнёра", "packet_health": "О здоровье",
+        "packet_gone": "Согласие человека больше не распространяется на это направление: отправленное партнёру "
+        "и сообщения уничтожены. Партнёр видит только, что направление существует.",
+        "messages_title": "Переписка с партнёром", "message_from_caseworker": "Сотрудник",
+        "message_from_partner": "Партнёр", "no_messages": "Сообщений пока нет.",
+        "message_to_partner": "Написать партнёру",
+        "message_help": "Партнёр читает это на тех же условиях согласия, что и направление. Пишите только "
+        "нужное.",
+        "message_send": "Отправить", "referral_next_steps": "Дальнейшие шаги",
+        "mark_need_met": "Отметить потребность закрытой: {need}", "cancel_referral": "Отменить направление",
+        "problem_referral_closed": "Направление закрыто больше 30 дней назад: переписку можно читать, но новые "
+        "сообщения писать нельзя.",
+        "problem_packet_withdrawn": "Согласие человека больше не распространяется на это направление: писать "
+        "сообщения нельзя.",
+        "problem_referral_moved": "Направление тем временем перешло на другой этап, и его уже нельзя отменить.",
+    },
+    "be": {
+        "new_messages_title": "Новыя паведамленні ад партнёраў", "referral_of_case": "Накіраванне па вашай справе",
+        "unread_count": "новых: {count}", "referral_title": "Накіраванне", "back_to_case": "Назад да справы",
+        "referral_overdue": "пратэрмінавана: партнёр не адказаў своечасова",
+        "packet_title": "Што бачыць партнёр", "packet_name": "Імя", "packet_language": "Мова",
+        "packet_contact": "Кантакт", "packet_note": "Нататка для партнёра", "packet_health": "Пра здароўе",
+        "packet_gone": "Згода чалавека больш не ахоплівае гэтае накіраванне: дасланае партнёру і паведамленні "
+        "знішчаныя. Партнёр бачыць толькі, што накіраванне існуе.",
+        "messages_title": "Перапіска з партнёрам", "message_from_caseworker": "Супрацоўнік",
+        "message_from_partner": "Партнёр", "no_messages": "Паведамленняў пакуль няма.",
+        "message_to_partner": "Напісаць партнёру",
+        "message_help": "Партнёр чытае гэта на тых жа ўмовах згоды, што і накіраванне. Пішыце толькі патрэбнае.",
+        "message_send": "Адправіць", "referral_next_steps": "Далейшыя крокі",
+        "mark_need_met": "Адзначыць патрэбу закрытай: {need}", "cancel_referral": "Скасаваць накіраванне",
+        "problem_referral_closed": "Накіраванне закрыта больш за 30 дзён таму: перапіску можна чытаць, але новыя "
+        "паведамленні пісаць нельга.",
+        "problem_packet_withdrawn": "Згода чалавека больш не ахоплівае гэтае накіраванне: пісаць паведамленні "
+        "нельга.",
+        "problem_referral_moved": "Накіраванне тым часам перайшло на іншы этап, і яго ўжо нельга скасаваць.",
+    },
+}
+for _language, _words in _THREAD_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number

@@ -257,7 +257,7 @@ def keys_sealed(request: Request) -> bool:
 # The pages a link or a redirect may lead back to: paths made of fixed words and case ids, never a query string.
 # A URL stays in the browser's history and in every proxy's access log, so nothing a person typed may be in one.
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass|/edit)?)?"
+KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass|/edit|/referrals/{_ID})?)?"
                          r"|/console/(grants|disbursements|mfa|caseload)"
                          rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal)")  # the admin's pages (console/admin.py)
 
@@ -565,8 +565,18 @@ async def cases(v: VisitDep, cursor: str | None = None) -> Response:
     next_cursor = answer.body.get("next_cursor") if answer.ok else None
     next_link = f"/console/cases?{urlencode({'cursor': next_cursor})}" if next_cursor else None
     listed = items(answer)
+    home = {**(await due_tasks(v)), **(await new_messages(v))} if not cursor else {}
     return render(v.request, "cases.html", visit_=v, q="", cases=listed, mine={case["id"] for case in listed},
-                  problem=answer.problem, next_link=next_link, **(await due_tasks(v) if not cursor else {}))
+                  references={case["id"]: case["reference"] for case in listed},
+                  problem=answer.problem, next_link=next_link, **home)
+
+
+async def new_messages(v: Visit) -> dict[str, Any]:
+    """For the caseworker's home: the referrals of their cases with partner messages none of the case's caseworkers
+    has read (the 200 newest referrals of their cases are looked at); each links to its thread
+    (console/referral_thread.py)."""
+    answer = await call(v, "GET", "/api/referrals/referrals", params={"limit": 200})
+    return {"new_messages": [r for r in items(answer) if r.get("unread_messages")]}
 
 
 @router.post("/console/cases/search", response_class=HTMLResponse)

@@ -1,0 +1,124 @@
+"""The caseworker's side of a referral (issue #18): its own page — what was sent to the partner, what the partner
+reported back, and the messages between the case's caseworkers and the partner. (The new messages of one's cases
+are on the home page: `router.new_messages`.)
+
+Messages are why this page exists: a caseworker and a partner who cannot talk inside the system talk on a messenger
+outside it, which is exactly where what they say about a person leaks. Reading the thread here is what marks the
+partner's messages read for the case (the referrals service moves its mark; a break-glass reading moves nothing).
+The text a caseworker writes travels in a POST body, never a URL; a form carries an Idempotency-Key made when it was
+drawn, so a double click sends one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+from gateway.console import i18n
+from gateway.console.router import (
+    Answer, Visit, VisitDep, back_to, call, items, need_to_know_page, render, supervises_only,
+)
+
+router = APIRouter(include_in_schema=False)
+
+# A thread is read whole; a referral's talk is a few dozen messages, this bounds a runaway one.
+THREAD_PAGES = 10
+THREAD_PAGE_SIZE = 200
+# The referral states a caseworker may still cancel (SPEC §4: sent | accepted | in_progress → cancelled).
+CANCELLABLE = ("sent", "accepted", "in_progress")
+# Refusals of the referrals service, in the caseworker's words (the service explains in English).
+REFUSALS = {"referral-closed": "problem_referral_closed", "packet-withdrawn": "problem_packet_withdrawn",
+            "referral-transition": "problem_referral_moved"}
+
+
+def referral_page_path(case_id: uuid.UUID | str, referral_id: uuid.UUID | str) -> str:
+    return f"/console/cases/{case_id}/referrals/{referral_id}"
+
+
+@router.get("/console/cases/{case_id}/referrals/{referral_id}", response_class=HTMLResponse)
+async def referral_page(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep) -> Response:
+    return await _page(v, case_id, referral_id)
+
+
+@router.post("/console/cases/{case_id}/referrals/{referral_id}/messages")
+async def write_message(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep) -> Response:
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    form = await v.request.form()
+    text = str(form.get("text", ""))
+    answer = await call(v, "POST", f"/api/referrals/referrals/{referral_id}/messages", json={"text": text},
+                        idempotency_key=str(form.get("idempotency_key", "")) or None, reason=v.reason_for(case_id))
+    if answer.ok:
+        return back_to(referral_page_path(case_id, referral_id))
+    if answer.need_to_know:
+        return need_to_know_page(v, case_id, unsaved=True)
+    return await _page(v, case_id, referral_id, status=answer.status, problem=_refusal(v, answer), typed=text)
+
+
+@router.post("/console/cases/{case_id}/referrals/{referral_id}/cancel")
+async def cancel_referral(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep) -> Response:
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    answer = await call(v, "POST", f"/api/referrals/referrals/{referral_id}/cancel", reason=v.reason_for(case_id))
+    if answer.ok:
+        return back_to(referral_page_path(case_id, referral_id))
+    if answer.need_to_know:
+        return need_to_know_page(v, case_id, unsaved=True)
+    return await _page(v, case_id, referral_id, status=answer.status, problem=_refusal(v, answer))
+
+
+async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status: int = 200,
+                problem: str | None = None, typed: str = "") -> Response:
+    """The referral with its thread, the case's needs of the referral's category (to mark one met when the partner
+    is done), and a form to write; `typed`: the visitor's own text, back in the box after a refusal."""
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    reason = v.reason_for(case_id)
+    referral = await call(v, "GET", f"/api/referrals/referrals/{referral_id}", reason=reason)
+    if referral.need_to_know:
+        return need_to_know_page(v, case_id)
+    if not referral.ok or referral.body.get("case_id") != str(case_id):
+        return render(v.request, "case_referral.html", visit_=v, status=404 if referral.ok else referral.status,
+                      referral=None, case_id=str(case_id), problem=_refusal(v, referral) if not referral.ok else None)
+    case, needs, partner, thread = await asyncio.gather(
+        call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason),
+        call(v, "GET", f"/api/intake/cases/{case_id}/needs", params={"limit": 100}, reason=reason),
+        call(v, "GET", f"/api/referrals/partners/{referral.body['partner_id']}"),
+        _thread(v, referral_id, reason))
+    messages, thread_problem = thread
+    category = referral.body["need_category"]
+    open_needs = [n for n in items(needs)
+                  if n["category"] == category and (n.get("status") or "open") in ("open", "in_progress")]
+    return render(v.request, "case_referral.html", visit_=v, status=status, referral=referral.body,
+                  case_id=str(case_id), reference=case.body.get("reference") if case.ok else "",
+                  case_open=case.ok and case.body.get("status") == "open",
+                  partner_name=partner.body.get("name", "") if partner.ok else "", messages=messages,
+                  open_needs=open_needs, cancellable=referral.body["status"] in CANCELLABLE,
+                  problem=problem, side_problems=[p for p in (thread_problem, needs.problem) if p],
+                  typed=typed, idempotency_key=str(uuid.uuid4()))
+
+
+async def _thread(v: Visit, referral_id: uuid.UUID, reason: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Every message of the referral, oldest first (reading them marks the partner's read for the case)."""
+    messages: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(THREAD_PAGES):
+        page = await call(v, "GET", f"/api/referrals/referrals/{referral_id}/messages",
+                          params={"limit": THREAD_PAGE_SIZE, "cursor": cursor}, reason=reason)
+        if not page.ok:
+            return messages, page.problem
+        messages += items(page)
+        cursor = page.body.get("next_cursor")
+        if not cursor:
+            break
+    return messages, None
+
+
+def _refusal(v: Visit, answer: Answer) -> str | None:
+    key = REFUSALS.get(answer.kind)
+    return i18n.translator(v.language)(key) if key else answer.problem
+
