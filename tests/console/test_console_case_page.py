@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from html import unescape
 from html.parser import HTMLParser
 
@@ -22,7 +21,7 @@ from gateway.console import i18n
 from gateway.console.router import CATEGORIES, URGENCIES
 from tests.console.test_console_caseload import Caseworker, open_case, person
 from tests.console.world import add_grant, add_partner
-from tests.integration.gateway.door import Backends, Door, open_gateway
+from tests.integration.gateway.door import Door
 
 pytestmark = pytest.mark.integration
 
@@ -43,14 +42,6 @@ def words(language: str) -> dict[str, str]:
 
 EN = words("en")
 
-
-@pytest.fixture
-async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
-    """The gateway in front of every service, on their NATS (intake learns the staff it creates)."""
-    settings = gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                **{f"{name}_url": url for name, url in backends.urls.items()})
-    async with open_gateway(settings) as opened:
-        yield opened
 
 
 class FormReader(HTMLParser):

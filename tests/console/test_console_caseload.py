@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -18,7 +18,7 @@ from markupsafe import escape
 from gateway.console import i18n
 from tests.console.test_console_pages import browser, eventually_ok, sign_in, submit
 from tests.console.world import cookie_header, csrf_of, variants
-from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door, open_gateway
+from tests.integration.gateway.door import STAFF_PASSWORD, Door
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +29,6 @@ EN = {key: str(escape(text)) for key, text in i18n.MESSAGES["en"].items()}
 REASON = "Her caseworker is on leave; she is at the office now and needs a clinic today"
 REASON_BE = "Куратарка ў адпачынку,\nчалавек чакае ў офісе"  # a line break, as a textarea sends one
 
-
-@pytest.fixture
-async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
-    """The gateway in front of every service, on their NATS: the staff it creates reach intake's staff directory (a
-    supervisor gives cases only to enabled caseworkers the directory knows)."""
-    settings = gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                **{f"{name}_url": url for name, url in backends.urls.items()})
-    async with open_gateway(settings) as opened:
-        yield opened
 
 
 class Caseworker:

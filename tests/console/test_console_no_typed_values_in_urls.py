@@ -29,7 +29,7 @@ import pytest
 
 from kit import control, nats_auth
 from tests.console.world import add_grant, add_partner, request_aid
-from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door, open_gateway
+from tests.integration.gateway.door import STAFF_PASSWORD, Door
 
 pytestmark = pytest.mark.integration
 
@@ -44,15 +44,6 @@ MAX_REQUESTS = 800  # a bound on the walk, far above what it needs
 # Where a service takes only a code, the "valid" filling types the code a person would; the other filling a needle.
 VALID_CODES = {"phone": "+375 29 743 19 58", "packet_language": "be", "language": "be"}
 
-
-@pytest.fixture
-async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
-    """On the services' NATS: the staff the gateway creates reach intake's staff directory, so that the supervisor's
-    reassignment form can succeed (it gives cases only to caseworkers the directory knows)."""
-    settings = gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                **{f"{name}_url": url for name, url in backends.urls.items()})
-    async with open_gateway(settings) as opened:
-        yield opened
 
 
 # --- reading a page: its links and its forms --------------------------------------------------------------------

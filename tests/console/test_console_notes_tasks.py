@@ -7,7 +7,6 @@ its words; another caseworker's case takes nothing without a stated reason."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from markupsafe import escape
 from gateway.console import i18n
 from tests.console.test_console_caseload import open_case, person
 from tests.console.world import csrf_of
-from tests.integration.gateway.door import Backends, Door, open_gateway
+from tests.integration.gateway.door import Door
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +23,6 @@ EN = {key: str(escape(text)) for key, text in i18n.MESSAGES["en"].items()}
 NOTE = "Met her at the station; the new phone works"
 TITLE = "Ask the lawyer about the appeal"
 
-
-@pytest.fixture
-async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
-    """The gateway in front of every service, on their NATS (intake learns the staff it creates)."""
-    settings = gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                **{f"{name}_url": url for name, url in backends.urls.items()})
-    async with open_gateway(settings) as opened:
-        yield opened
 
 
 def _day(offset: int = 0) -> str:

@@ -5,26 +5,18 @@ into an address. In-process against the gateway and every service as a process."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.console.test_console_case_page import EN, form_of, referral_sent, words
 from tests.console.test_console_caseload import open_case, person
 from tests.console.world import add_partner, csrf_of
-from tests.integration.gateway.door import Backends, Door, open_gateway
+from tests.integration.gateway.door import Door
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "Can she come on Tuesday at 10? She works mornings"
 
-
-@pytest.fixture
-async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
-    settings = gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                **{f"{name}_url": url for name, url in backends.urls.items()})
-    async with open_gateway(settings) as opened:
-        yield opened
 
 
 async def _referred(door: Door):  # noqa: ANN202

@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from kit.audit import AuditTrail
@@ -28,21 +27,11 @@ from services.referrals.models import (
     Partner,
     Referral,
     ReferralMessage,
-    ReferralsTable,
     kit_tables,
 )
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def session():
-    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
-    ReferralsTable.metadata.create_all(engine)
-    with Session(engine) as opened:
-        yield opened
-    engine.dispose()
 
 
 @pytest.fixture

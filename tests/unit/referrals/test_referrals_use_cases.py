@@ -9,8 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import select
 from sqlmodel import Session
 
 from kit.audit import AuditTrail
@@ -18,18 +17,9 @@ from kit.errors import BadCursor, Conflict, Invalid, NotFound, Refused
 from kit.problems import status_of
 from services.referrals import domain, partner, projections, queries, staff
 from services.referrals.domain import Action, CaseStatus, Status
-from services.referrals.models import KnownCase, Referral, ReferralsTable, kit_tables
+from services.referrals.models import KnownCase, Referral, kit_tables
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def session():
-    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
-    ReferralsTable.metadata.create_all(engine)
-    with Session(engine) as opened:
-        yield opened
-    engine.dispose()
 
 
 @pytest.fixture
