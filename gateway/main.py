@@ -116,6 +116,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(console.router)  # the staff web console (SPEC §3 `GET /`)
     app.include_router(console.admin_router)  # its admin pages: staff accounts and approvals (SPEC §2)
     app.include_router(console.referral_router)  # a referral's page and its messages, for the case's caseworkers
+    app.include_router(console.partner_router)  # partner staff's console: referrals to their partner (SPEC §4)
     return app
 
 

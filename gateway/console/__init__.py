@@ -1,7 +1,9 @@
-"""The staff web console, served by the gateway (router, templates, static assets, messages in be/ru/en)."""
+"""The staff web console, served by the gateway (router, templates, static assets, messages in be/ru/en), and the
+partner console for partner staff (partner.py, also in pl/lt)."""
 
 from gateway.console.admin import router as admin_router
+from gateway.console.partner import router as partner_router
 from gateway.console.referral_thread import router as referral_router
 from gateway.console.router import RenewedSessionCookies, router
 
-__all__ = ["RenewedSessionCookies", "admin_router", "referral_router", "router"]
+__all__ = ["RenewedSessionCookies", "admin_router", "partner_router", "referral_router", "router"]

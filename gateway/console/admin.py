@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from gateway import api, domain, mfa, service
 from gateway.console import i18n
-from gateway.console.router import CSP, Answer, Visit, VisitDep, render
+from gateway.console.router import CSP, Answer, Visit, VisitDep, call, items, render
 from gateway.models import ApprovalPublic, RolesChange, User, UserCreate, UserPublic
 from kit import problems
 from kit.errors import DomainError
@@ -202,9 +202,16 @@ async def users_page(v: AdminVisit) -> Response:
     return page(v, "admin_users.html", await staff(v))
 
 
+async def partner_choices(v: Visit) -> list[dict[str, Any]]:
+    """The partner directory's organisations, so that a partner's staff member is bound to one chosen by its name
+    (a mistyped id would bind them to nobody's referrals). Empty when referrals does not answer: the form then
+    takes the id as typed."""
+    return items(await call(v, "GET", "/api/referrals/partners", params={"limit": 200}))
+
+
 @router.get(USERS_PAGE + "/new", response_class=HTMLResponse)
 async def new_user_page(v: AdminVisit) -> Response:
-    return page(v, "admin_user_new.html", await staff(v), form={"roles": []})
+    return page(v, "admin_user_new.html", await staff(v), form={"roles": []}, partners=await partner_choices(v))
 
 
 @router.post(USERS_PAGE, response_class=HTMLResponse)
@@ -220,7 +227,7 @@ async def create_user(v: AdminVisit) -> Response:
         return after(USERS_PAGE, "created-pending" if waits(answer) else "created")
     # The form again with what was typed (never the password), and the refusal in the admin's words.
     return page(v, "admin_user_new.html", await staff(v), status=answer.status, form=form,
-                problem=refusal(v, answer))
+                problem=refusal(v, answer), partners=await partner_choices(v))
 
 
 async def _user_page(v: Visit, user_id: str, *, status: int = 200, problem: str | None = None) -> Response:

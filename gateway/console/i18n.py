@@ -1,7 +1,11 @@
 """The console's words in Belarusian, Russian and English, and dates and money written as each locale writes them.
+The partner console (partner.py), and the sign-in and second-factor pages partner staff pass through, are also in
+Polish and Lithuanian (`_PARTNER_MESSAGES`, at the end); a staff page chosen in pl or lt shows English for a word it
+lacks (`translator`).
 
-Babel is not installed: the three locales are formatted by hand (be/ru: "1 234,50 €", "23.11.2026"; en: "€1,234.50",
-"23 Nov 2026")."""
+Babel is not installed: the locales are formatted by hand, as CLDR writes them (be/ru: "1 234,50 €", "23.11.2026";
+en: "€1,234.50", "23 Nov 2026"; pl: "1234,50 zł", "12 345,50 zł", "3.11.2026, 14:05"; lt: "1 234,50 €",
+"2026-11-03 14:05")."""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import math
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-LANGUAGES = ("be", "ru", "en")
+STAFF_LANGUAGES = ("be", "ru", "en")  # every page of the console
+LANGUAGES = (*STAFF_LANGUAGES, "pl", "lt")  # pl, lt: the partner console, sign-in and the second factor
 DEFAULT = "en"
-LANGUAGE_NAMES = {"be": "Беларуская", "ru": "Русский", "en": "English"}
+LANGUAGE_NAMES = {"be": "Беларуская", "ru": "Русский", "en": "English", "pl": "Polski", "lt": "Lietuvių"}
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
@@ -1038,6 +1043,8 @@ _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oc
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number
 _NBSP = "\u00a0"
+# pl and lt write a currency's own sign only where CLDR gives one for that locale; others by their code ("120,00 USD").
+_LOCAL_SYMBOLS = {"pl": {"PLN": "zł", "EUR": "€"}, "lt": {"EUR": "€"}}
 
 
 def chosen(value: str | None) -> str:
@@ -1059,8 +1066,18 @@ def format_date(value: date | datetime | str | None, language: str) -> str:
             return value
     shown = value.strftime("%H:%M") if isinstance(value, datetime) else None
     day = value.date() if isinstance(value, datetime) else value
-    text = f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}" if chosen(language) == "en" else day.strftime("%d.%m.%Y")
-    return f"{text} {shown}" if shown else text
+    language = chosen(language)
+    if language == "en":
+        text = f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+    elif language == "pl":
+        text = f"{day.day}.{day.month:02d}.{day.year}"
+    elif language == "lt":
+        text = day.isoformat()
+    else:
+        text = day.strftime("%d.%m.%Y")
+    if shown:
+        return f"{text}, {shown}" if language == "pl" else f"{text} {shown}"
+    return text
 
 
 def format_money(amount: str | Decimal | None, currency: str, language: str) -> str:
@@ -1074,6 +1091,10 @@ def format_money(amount: str | Decimal | None, currency: str, language: str) -> 
     if chosen(language) == "en":
         grouped = f"{int(whole):,}"
         return f"{sign}{symbol}{grouped}.{fraction}" if symbol else f"{sign}{grouped}.{fraction}{_NBSP}{currency}"
+    if chosen(language) in _LOCAL_SYMBOLS:
+        # A no-break space groups thousands; Polish leaves a four-digit number whole ("1234,50 zł", CLDR).
+        grouped = whole if chosen(language) == "pl" and len(whole) <= 4 else f"{int(whole):,}".replace(",", _NBSP)
+        return f"{sign}{grouped},{fraction}{_NBSP}{_LOCAL_SYMBOLS[chosen(language)].get(currency, currency)}"
     grouped = f"{int(whole):,}".replace(",", _NARROW_NBSP)
     return f"{sign}{grouped},{fraction}{_NBSP}{symbol or currency}"
 
@@ -1087,3 +1108,493 @@ def format_size(size: int, language: str) -> str:
     if chosen(language) != "en":
         number = number.replace(".", ",")
     return translator(language)(key).format(n=number)
+
+
+# --- the partner console (partner.py, issue #18), in five languages ------------------------------------------------
+#
+# Partners sit in Lithuania and Poland: their console is also in Polish and Lithuanian, and so are the pages every
+# person passes through before it (sign-in, the second factor). A staff page chosen in pl or lt shows English for the
+# words it lacks (`translator`).
+
+_PARTNER_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "partner_inbox": "Referrals to your organisation",
+        "partner_inbox_explained": "Referrals that caseworkers have sent to your organisation, newest first in each "
+        "group. Open one to read what the caseworker wrote for you, answer it, and write to the caseworker.",
+        "partner_jump": "Groups", "partner_group_sent": "Waiting for your answer",
+        "partner_group_accepted": "Accepted, not started yet", "partner_group_in_progress": "In progress",
+        "partner_group_closed": "Closed", "partner_group_closed_note": "Showing the most recently closed: {n}.",
+        "partner_group_none": "None.", "partner_more_exist": "This group holds more referrals than the page shows.",
+        "partner_status_sent": "New", "partner_status_accepted": "Accepted", "partner_status_in_progress":
+        "In progress", "partner_status_completed": "Completed", "partner_status_declined": "Declined",
+        "partner_status_cancelled": "Cancelled",
+        "partner_col_person": "Person", "partner_col_received": "Received", "partner_col_need": "Need",
+        "partner_col_language": "Language", "partner_col_status": "Status", "partner_col_messages": "Messages",
+        "partner_overdue": "Overdue",
+        "partner_overdue_rule": "a referral not answered within {sent} of being sent, or not started within "
+        "{accepted} of being accepted.",
+        "partner_unread": "New messages: {n}", "partner_hidden": "(no longer shown)",
+        "partner_none_given": "not given",
+        "partner_cat_medical": "Medical care", "partner_cat_psychological": "Psychological support",
+        "partner_cat_relocation": "Relocation", "partner_cat_legal": "Legal aid", "partner_cat_housing": "Housing",
+        "partner_cat_employment": "Employment", "partner_cat_financial": "Financial aid",
+        "partner_lang_be": "Belarusian", "partner_lang_ru": "Russian", "partner_lang_uk": "Ukrainian",
+        "partner_lang_pl": "Polish", "partner_lang_lt": "Lithuanian", "partner_lang_en": "English",
+        "partner_referral": "Referral", "partner_back": "All referrals",
+        "partner_sent_at": "Sent to you", "partner_changed_at": "Status since",
+        "partner_times_utc": "Times are in UTC.",
+        "partner_packet": "What the caseworker wrote for you",
+        "partner_packet_explained": "Shared with the person's consent, for this referral only. Keep it only where "
+        "your work needs it.",
+        "partner_display_name": "Name", "partner_language": "Language", "partner_note": "Note",
+        "partner_contact": "How to reach the person", "partner_health": "Health summary",
+        "partner_packet_gone": "The person's consent no longer covers sharing this with you, or their case was "
+        "erased: what the caseworker wrote is no longer shown, and the messages are gone. You can still finish the "
+        "referral.",
+        "partner_actions": "Your answer",
+        "partner_accept": "Accept", "partner_decline": "Decline", "partner_start": "Start",
+        "partner_complete": "Complete",
+        "partner_accept_help": "You take the referral on; the caseworker sees it at once.",
+        "partner_decline_reason": "Reason for declining",
+        "partner_decline_help": "The caseworker reads this. Write nothing about the person that is not needed.",
+        "partner_start_help": "The work with the person has begun.",
+        "partner_outcome": "Outcome",
+        "partner_outcome_help": "What was done, and what the person may still need. The caseworker reads this.",
+        "partner_cost": "Cost estimate (optional)", "partner_amount": "Amount", "partner_currency": "Currency",
+        "partner_cost_help": "What the work cost or will cost, for the caseworker's finance colleagues, e.g. "
+        "{example}.",
+        "partner_rule_accept": "You can accept only a referral that is waiting for your answer.",
+        "partner_rule_decline": "You can decline only before accepting. If you cannot go on after accepting, write "
+        "to the caseworker: only they can cancel the referral.",
+        "partner_rule_start": "You can start only after accepting.",
+        "partner_rule_complete": "You can complete only after starting.",
+        "partner_closed": "This referral is closed: nothing more can be done with it.",
+        "partner_done_accept": "You accepted the referral. Press “Start” when the work with the person begins.",
+        "partner_done_decline": "You declined the referral; the caseworker sees it on the case.",
+        "partner_done_start": "Started: the referral is in progress.",
+        "partner_done_complete": "Completed. The caseworker sees the outcome.",
+        "partner_done_message": "Your message was sent.",
+        "partner_messages": "Messages with the caseworker", "partner_messages_none": "No messages yet.",
+        "partner_from_caseworker": "Caseworker", "partner_from_partner": "Your organisation", "partner_new": "new",
+        "partner_message_text": "Your message",
+        "partner_message_help": "Only the person's caseworkers read it. Write what the work needs, and no more.",
+        "partner_send": "Send",
+        "partner_messages_closed": "This referral closed more than {days} days ago: its messages can still be "
+        "read, but no new one can be written.",
+        "partner_refused_transition": "Not done: the referral's status is now “{status}”.",
+        "partner_not_found_title": "No such referral",
+        "partner_not_found": "No such referral is addressed to your organisation.",
+        "partner_refused_reason": "Write why you decline (at most 2,000 characters).",
+        "partner_refused_outcome": "Write the outcome (at most 4,000 characters).",
+        "partner_refused_amount": "Write the cost as an amount of money, e.g. {example}, or leave it empty.",
+        "partner_refused_text": "Write a message (at most 10,000 characters).",
+        "partner_refused_packet_withdrawn": "No message can be written: the person's consent no longer covers this "
+        "referral, and its messages were deleted.",
+        "partner_refused_unavailable": "The referrals service is not available right now; try again in a moment. "
+        "Nothing was changed.",
+        "partner_refused_sealed": "The system is sealed: nothing can be read or changed until it is opened again.",
+        "partner_refused_busy": "Too many requests at once; wait a moment and try again.",
+        "partner_refused_forbidden": "Your account may not do this.",
+        "partner_refused_other": "The system refused this (error {status}). Nothing was changed.",
+        # The admin's form for a new account: a partner's staff member bound to a partner chosen by name.
+        "admin_partner": "Partner (partner's staff only)", "admin_partner_none": "None",
+        "admin_partner_help": "The organisation a partner's staff member works for; leave “None” for everyone else.",
+    },
+    "ru": {
+        "partner_inbox": "Направления в вашу организацию",
+        "partner_inbox_explained": "Направления, которые кураторы отправили в вашу организацию; в каждой группе "
+        "сначала новые. Откройте направление, чтобы прочитать, что написал вам куратор, ответить на него и написать "
+        "куратору.",
+        "partner_jump": "Группы", "partner_group_sent": "Ждут вашего ответа",
+        "partner_group_accepted": "Приняты, работа не начата", "partner_group_in_progress": "В работе",
+        "partner_group_closed": "Закрытые", "partner_group_closed_note": "Показаны последние закрытые: {n}.",
+        "partner_group_none": "Нет.", "partner_more_exist": "В этой группе больше направлений, чем показано.",
+        "partner_status_sent": "Новое", "partner_status_accepted": "Принято", "partner_status_in_progress":
+        "В работе", "partner_status_completed": "Завершено", "partner_status_declined": "Отклонено",
+        "partner_status_cancelled": "Отменено",
+        "partner_col_person": "Человек", "partner_col_received": "Получено", "partner_col_need": "Потребность",
+        "partner_col_language": "Язык", "partner_col_status": "Статус", "partner_col_messages": "Сообщения",
+        "partner_overdue": "Просрочено",
+        "partner_overdue_rule": "направление, на которое нет ответа через {sent} после отправки или работа по "
+        "которому не началась через {accepted} после принятия.",
+        "partner_unread": "Новых сообщений: {n}", "partner_hidden": "(больше не показывается)",
+        "partner_none_given": "не указано",
+        "partner_cat_medical": "Медицинская помощь", "partner_cat_psychological": "Психологическая помощь",
+        "partner_cat_relocation": "Переезд", "partner_cat_legal": "Юридическая помощь", "partner_cat_housing":
+        "Жильё", "partner_cat_employment": "Работа", "partner_cat_financial": "Финансовая помощь",
+        "partner_lang_be": "белорусский", "partner_lang_ru": "русский", "partner_lang_uk": "украинский",
+        "partner_lang_pl": "польский", "partner_lang_lt": "литовский", "partner_lang_en": "английский",
+        "partner_referral": "Направление", "partner_back": "Все направления",
+        "partner_sent_at": "Отправлено вам", "partner_changed_at": "Статус с",
+        "partner_times_utc": "Время указано по UTC.",
+        "partner_packet": "Что написал для вас куратор",
+        "partner_packet_explained": "Передано с согласия человека и только для этого направления. Храните это "
+        "только там, где это нужно для работы.",
+        "partner_display_name": "Имя", "partner_language": "Язык", "partner_note": "Заметка",
+        "partner_contact": "Как связаться с человеком", "partner_health": "Сведения о здоровье",
+        "partner_packet_gone": "Согласие человека больше не позволяет передавать вам эти сведения, или его дело "
+        "стёрто: написанное куратором больше не показывается, а сообщения удалены. Завершить направление всё ещё "
+        "можно.",
+        "partner_actions": "Ваш ответ",
+        "partner_accept": "Принять", "partner_decline": "Отклонить", "partner_start": "Начать работу",
+        "partner_complete": "Завершить",
+        "partner_accept_help": "Вы берёте направление в работу; куратор сразу это увидит.",
+        "partner_decline_reason": "Причина отказа",
+        "partner_decline_help": "Это прочитает куратор. Не пишите о человеке ничего лишнего.",
+        "partner_start_help": "Работа с человеком началась.",
+        "partner_outcome": "Результат",
+        "partner_outcome_help": "Что сделано и что человеку может ещё понадобиться. Это прочитает куратор.",
+        "partner_cost": "Оценка стоимости (необязательно)", "partner_amount": "Сумма", "partner_currency": "Валюта",
+        "partner_cost_help": "Сколько стоила или будет стоить работа — для финансовых сотрудников, например "
+        "{example}.",
+        "partner_rule_accept": "Принять можно только направление, которое ждёт вашего ответа.",
+        "partner_rule_decline": "Отклонить можно только до принятия. Если после принятия вы не можете продолжать, "
+        "напишите куратору: отменить направление может только он.",
+        "partner_rule_start": "Начать работу можно только после принятия.",
+        "partner_rule_complete": "Завершить можно только после начала работы.",
+        "partner_closed": "Это направление закрыто: с ним больше ничего нельзя сделать.",
+        "partner_done_accept": "Вы приняли направление. Нажмите «Начать работу», когда работа с человеком начнётся.",
+        "partner_done_decline": "Вы отклонили направление; куратор увидит это в деле.",
+        "partner_done_start": "Работа начата: направление в работе.",
+        "partner_done_complete": "Завершено. Куратор увидит результат.",
+        "partner_done_message": "Сообщение отправлено.",
+        "partner_messages": "Переписка с куратором", "partner_messages_none": "Сообщений пока нет.",
+        "partner_from_caseworker": "Куратор", "partner_from_partner": "Ваша организация", "partner_new": "новое",
+        "partner_message_text": "Ваше сообщение",
+        "partner_message_help": "Его читают только кураторы этого человека. Пишите то, что нужно для работы, и не "
+        "больше.",
+        "partner_send": "Отправить",
+        "partner_messages_closed": "Это направление закрыто больше {days} дней назад: сообщения можно читать, но "
+        "новые писать нельзя.",
+        "partner_refused_transition": "Не выполнено: статус направления теперь «{status}».",
+        "partner_not_found_title": "Направление не найдено",
+        "partner_not_found": "Такого направления в вашу организацию нет.",
+        "partner_refused_reason": "Напишите, почему вы отклоняете (не больше 2000 знаков).",
+        "partner_refused_outcome": "Напишите результат (не больше 4000 знаков).",
+        "partner_refused_amount": "Укажите стоимость суммой, например {example}, или оставьте поле пустым.",
+        "partner_refused_text": "Напишите сообщение (не больше 10 000 знаков).",
+        "partner_refused_packet_withdrawn": "Написать сообщение нельзя: согласие человека больше не распространяется "
+        "на это направление, и его сообщения удалены.",
+        "partner_refused_unavailable": "Сервис направлений сейчас недоступен; попробуйте чуть позже. Ничего не "
+        "изменено.",
+        "partner_refused_sealed": "Система запечатана: ничего нельзя прочитать или изменить, пока её не откроют.",
+        "partner_refused_busy": "Слишком много запросов сразу; подождите немного и попробуйте снова.",
+        "partner_refused_forbidden": "Вашей учётной записи это не разрешено.",
+        "partner_refused_other": "Система отказала (ошибка {status}). Ничего не изменено.",
+        # The admin's form for a new account: a partner's staff member bound to a partner chosen by name.
+        "admin_partner": "Партнёр (только для сотрудника партнёра)", "admin_partner_none": "Нет",
+        "admin_partner_help": "Организация, в которой работает сотрудник партнёра; для всех остальных оставьте «Нет».",
+    },
+    "be": {
+        "partner_inbox": "Накіраванні ў вашу арганізацыю",
+        "partner_inbox_explained": "Накіраванні, якія куратары даслалі ў вашу арганізацыю; у кожнай групе спачатку "
+        "новыя. Адкрыйце накіраванне, каб прачытаць, што напісаў вам куратар, адказаць на яго і напісаць куратару.",
+        "partner_jump": "Групы", "partner_group_sent": "Чакаюць вашага адказу",
+        "partner_group_accepted": "Прынятыя, праца не пачатая", "partner_group_in_progress": "У рабоце",
+        "partner_group_closed": "Закрытыя", "partner_group_closed_note": "Паказаны апошнія закрытыя: {n}.",
+        "partner_group_none": "Няма.", "partner_more_exist": "У гэтай групе больш накіраванняў, чым паказана.",
+        "partner_status_sent": "Новае", "partner_status_accepted": "Прынята", "partner_status_in_progress":
+        "У рабоце", "partner_status_completed": "Завершана", "partner_status_declined": "Адхілена",
+        "partner_status_cancelled": "Скасавана",
+        "partner_col_person": "Чалавек", "partner_col_received": "Атрымана", "partner_col_need": "Патрэба",
+        "partner_col_language": "Мова", "partner_col_status": "Статус", "partner_col_messages": "Паведамленні",
+        "partner_overdue": "Пратэрмінавана",
+        "partner_overdue_rule": "накіраванне, на якое няма адказу праз {sent} пасля адпраўкі або праца па якім не "
+        "пачалася праз {accepted} пасля прыняцця.",
+        "partner_unread": "Новых паведамленняў: {n}", "partner_hidden": "(больш не паказваецца)",
+        "partner_none_given": "не пазначана",
+        "partner_cat_medical": "Медыцынская дапамога", "partner_cat_psychological": "Псіхалагічная дапамога",
+        "partner_cat_relocation": "Пераезд", "partner_cat_legal": "Юрыдычная дапамога", "partner_cat_housing":
+        "Жыллё", "partner_cat_employment": "Праца", "partner_cat_financial": "Фінансавая дапамога",
+        "partner_lang_be": "беларуская", "partner_lang_ru": "руская", "partner_lang_uk": "украінская",
+        "partner_lang_pl": "польская", "partner_lang_lt": "літоўская", "partner_lang_en": "англійская",
+        "partner_referral": "Накіраванне", "partner_back": "Усе накіраванні",
+        "partner_sent_at": "Даслана вам", "partner_changed_at": "Статус з",
+        "partner_times_utc": "Час пазначаны па UTC.",
+        "partner_packet": "Што напісаў для вас куратар",
+        "partner_packet_explained": "Перададзена са згоды чалавека і толькі для гэтага накіравання. Захоўвайце гэта "
+        "толькі там, дзе гэта трэба для працы.",
+        "partner_display_name": "Імя", "partner_language": "Мова", "partner_note": "Нататка",
+        "partner_contact": "Як звязацца з чалавекам", "partner_health": "Звесткі пра здароўе",
+        "partner_packet_gone": "Згода чалавека больш не дазваляе перадаваць вам гэтыя звесткі, або яго справа "
+        "сцёртая: напісанае куратарам больш не паказваецца, а паведамленні выдаленыя. Завяршыць накіраванне ўсё яшчэ "
+        "можна.",
+        "partner_actions": "Ваш адказ",
+        "partner_accept": "Прыняць", "partner_decline": "Адхіліць", "partner_start": "Пачаць працу",
+        "partner_complete": "Завяршыць",
+        "partner_accept_help": "Вы бераце накіраванне ў працу; куратар адразу гэта ўбачыць.",
+        "partner_decline_reason": "Прычына адмовы",
+        "partner_decline_help": "Гэта прачытае куратар. Не пішыце пра чалавека нічога лішняга.",
+        "partner_start_help": "Праца з чалавекам пачалася.",
+        "partner_outcome": "Вынік",
+        "partner_outcome_help": "Што зроблена і што чалавеку можа яшчэ спатрэбіцца. Гэта прачытае куратар.",
+        "partner_cost": "Ацэнка кошту (неабавязкова)", "partner_amount": "Сума", "partner_currency": "Валюта",
+        "partner_cost_help": "Колькі каштавала або будзе каштаваць праца — для фінансавых супрацоўнікаў, напрыклад "
+        "{example}.",
+        "partner_rule_accept": "Прыняць можна толькі накіраванне, якое чакае вашага адказу.",
+        "partner_rule_decline": "Адхіліць можна толькі да прыняцця. Калі пасля прыняцця вы не можаце працягваць, "
+        "напішыце куратару: скасаваць накіраванне можа толькі ён.",
+        "partner_rule_start": "Пачаць працу можна толькі пасля прыняцця.",
+        "partner_rule_complete": "Завяршыць можна толькі пасля пачатку працы.",
+        "partner_closed": "Гэтае накіраванне закрытае: з ім больш нічога нельга зрабіць.",
+        "partner_done_accept": "Вы прынялі накіраванне. Націсніце «Пачаць працу», калі праца з чалавекам пачнецца.",
+        "partner_done_decline": "Вы адхілілі накіраванне; куратар убачыць гэта ў справе.",
+        "partner_done_start": "Праца пачатая: накіраванне ў рабоце.",
+        "partner_done_complete": "Завершана. Куратар убачыць вынік.",
+        "partner_done_message": "Паведамленне адпраўлена.",
+        "partner_messages": "Перапіска з куратарам", "partner_messages_none": "Паведамленняў пакуль няма.",
+        "partner_from_caseworker": "Куратар", "partner_from_partner": "Ваша арганізацыя", "partner_new": "новае",
+        "partner_message_text": "Ваша паведамленне",
+        "partner_message_help": "Яго чытаюць толькі куратары гэтага чалавека. Пішыце тое, што трэба для працы, і не "
+        "больш.",
+        "partner_send": "Адправіць",
+        "partner_messages_closed": "Гэтае накіраванне закрытае больш за {days} дзён таму: паведамленні можна "
+        "чытаць, але пісаць новыя нельга.",
+        "partner_refused_transition": "Не зроблена: статус накіравання цяпер «{status}».",
+        "partner_not_found_title": "Накіраванне не знойдзена",
+        "partner_not_found": "Такога накіравання ў вашу арганізацыю няма.",
+        "partner_refused_reason": "Напішыце, чаму вы адхіляеце (не больш за 2000 знакаў).",
+        "partner_refused_outcome": "Напішыце вынік (не больш за 4000 знакаў).",
+        "partner_refused_amount": "Пазначце кошт сумай, напрыклад {example}, або пакіньце поле пустым.",
+        "partner_refused_text": "Напішыце паведамленне (не больш за 10 000 знакаў).",
+        "partner_refused_packet_withdrawn": "Напісаць паведамленне нельга: згода чалавека больш не ахоплівае гэтае "
+        "накіраванне, і яго паведамленні выдаленыя.",
+        "partner_refused_unavailable": "Сэрвіс накіраванняў зараз недаступны; паспрабуйце крыху пазней. Нічога не "
+        "зменена.",
+        "partner_refused_sealed": "Сістэма запячатаная: нічога нельга прачытаць або змяніць, пакуль яе не адкрыюць.",
+        "partner_refused_busy": "Занадта шмат запытаў адразу; пачакайце крыху і паспрабуйце зноў.",
+        "partner_refused_forbidden": "Вашаму ўліковаму запісу гэта не дазволена.",
+        "partner_refused_other": "Сістэма адмовіла (памылка {status}). Нічога не зменена.",
+        # The admin's form for a new account: a partner's staff member bound to a partner chosen by name.
+        "admin_partner": "Партнёр (толькі для супрацоўніка партнёра)", "admin_partner_none": "Няма",
+        "admin_partner_help": "Арганізацыя, у якой працуе супрацоўнік партнёра; для ўсіх астатніх пакіньце «Няма».",
+    },
+    "pl": {
+        # What every person passes through before the partner console: sign-in and the second factor.
+        "app": "Rehab Support", "skip": "Przejdź do treści", "language_choice": "Język", "problem": "Uwaga",
+        "sign_in": "Zaloguj się", "sign_out": "Wyloguj się", "username": "Nazwa użytkownika", "password": "Hasło",
+        "bad_credentials": "Nazwa użytkownika, hasło lub kod jednorazowy są nieprawidłowe.",
+        "otp": "Kod jednorazowy", "otp_help": "Z aplikacji uwierzytelniającej albo jeden z kodów odzyskiwania. Za "
+        "pierwszym razem zostaw to pole puste: aplikację skonfigurujesz w następnym kroku.",
+        "expired": "Sesja wygasła. Zaloguj się ponownie.",
+        "stale_form": "Formularz logowania był nieaktualny. Spróbuj ponownie.",
+        "mfa_title": "Skonfiguruj drugi składnik logowania", "mfa_why": "Samo hasło można wyłudzić albo odgadnąć. "
+        "Od teraz logujesz się hasłem i kodem z aplikacji w telefonie.",
+        "mfa_step_app": "Zainstaluj aplikację uwierzytelniającą (Aegis, FreeOTP, Google Authenticator, 2FAS…).",
+        "mfa_step_scan": "Zeskanuj w niej ten kod.", "mfa_qr": "Kod QR nowego drugiego składnika",
+        "mfa_or_type": "Albo wpisz w aplikacji ten klucz:", "mfa_step_code": "Wpisz sześć cyfr, które pokazuje "
+        "aplikacja.", "mfa_code": "Kod z aplikacji", "mfa_confirm": "Potwierdź",
+        "mfa_wrong_code": "Kod jest nieprawidłowy albo wygasł. Zacznij od nowa z nowym kluczem.",
+        "mfa_start_again": "Zacznij od nowa", "mfa_codes_title": "Twoje kody odzyskiwania",
+        "mfa_codes_why": "Zapisz je i przechowuj w bezpiecznym miejscu, z dala od telefonu. Każdy z nich zadziała "
+        "raz zamiast kodu z aplikacji, jeśli telefon zginie albo zostanie odebrany. Wyświetlamy je tylko teraz.",
+        "mfa_sign_in_now": "Zaloguj się teraz kodem z aplikacji", "nothing_here": "Nic tu nie ma.",
+        # The partner console.
+        "partner_inbox": "Skierowania do Twojej organizacji",
+        "partner_inbox_explained": "Skierowania, które opiekunowie spraw wysłali do Twojej organizacji; w każdej "
+        "grupie najnowsze na górze. Otwórz skierowanie, aby przeczytać, co napisał opiekun sprawy, odpowiedzieć "
+        "na nie i napisać do opiekuna.",
+        "partner_jump": "Grupy", "partner_group_sent": "Czekają na Twoją odpowiedź",
+        "partner_group_accepted": "Przyjęte, jeszcze nierozpoczęte", "partner_group_in_progress": "W realizacji",
+        "partner_group_closed": "Zamknięte", "partner_group_closed_note": "Pokazano ostatnio zamknięte: {n}.",
+        "partner_group_none": "Brak.", "partner_more_exist": "W tej grupie jest więcej skierowań, niż pokazuje ta "
+        "strona.",
+        "partner_status_sent": "Nowe", "partner_status_accepted": "Przyjęte", "partner_status_in_progress":
+        "W realizacji", "partner_status_completed": "Zakończone", "partner_status_declined": "Odrzucone",
+        "partner_status_cancelled": "Anulowane",
+        "partner_col_person": "Osoba", "partner_col_received": "Otrzymano", "partner_col_need": "Potrzeba",
+        "partner_col_language": "Język", "partner_col_status": "Status", "partner_col_messages": "Wiadomości",
+        "partner_overdue": "Zaległe",
+        "partner_overdue_rule": "skierowanie bez odpowiedzi w ciągu {sent} od wysłania albo nierozpoczęte w ciągu "
+        "{accepted} od przyjęcia.",
+        "partner_unread": "Nowe wiadomości: {n}", "partner_hidden": "(już niewidoczne)",
+        "partner_none_given": "nie podano",
+        "partner_cat_medical": "Pomoc medyczna", "partner_cat_psychological": "Wsparcie psychologiczne",
+        "partner_cat_relocation": "Relokacja", "partner_cat_legal": "Pomoc prawna", "partner_cat_housing":
+        "Mieszkanie", "partner_cat_employment": "Praca", "partner_cat_financial": "Pomoc finansowa",
+        "partner_lang_be": "białoruski", "partner_lang_ru": "rosyjski", "partner_lang_uk": "ukraiński",
+        "partner_lang_pl": "polski", "partner_lang_lt": "litewski", "partner_lang_en": "angielski",
+        "partner_referral": "Skierowanie", "partner_back": "Wszystkie skierowania",
+        "partner_sent_at": "Otrzymano", "partner_changed_at": "Status od",
+        "partner_times_utc": "Godziny podano w czasie UTC.",
+        "partner_packet": "Co napisał opiekun sprawy",
+        "partner_packet_explained": "Przekazano za zgodą tej osoby i tylko na potrzeby tego skierowania. "
+        "Przechowuj te informacje tylko tam, gdzie są potrzebne do pracy.",
+        "partner_display_name": "Imię", "partner_language": "Język", "partner_note": "Notatka",
+        "partner_contact": "Jak skontaktować się z tą osobą", "partner_health": "Informacje o zdrowiu",
+        "partner_packet_gone": "Zgoda tej osoby nie pozwala już przekazywać tych informacji Twojej organizacji albo "
+        "jej sprawa została usunięta: to, co napisał opiekun sprawy, nie jest już widoczne, a wiadomości zostały "
+        "usunięte. Skierowanie nadal można zakończyć.",
+        "partner_actions": "Twoja odpowiedź",
+        "partner_accept": "Przyjmij", "partner_decline": "Odrzuć", "partner_start": "Rozpocznij",
+        "partner_complete": "Zakończ",
+        "partner_accept_help": "Bierzesz skierowanie do realizacji; opiekun sprawy od razu to zobaczy.",
+        "partner_decline_reason": "Powód odrzucenia",
+        "partner_decline_help": "Przeczyta to opiekun sprawy. Nie pisz o tej osobie niczego, co nie jest potrzebne.",
+        "partner_start_help": "Praca z tą osobą się rozpoczęła.",
+        "partner_outcome": "Wynik",
+        "partner_outcome_help": "Co zostało zrobione i czego ta osoba może jeszcze potrzebować. Przeczyta to opiekun "
+        "sprawy.",
+        "partner_cost": "Szacunkowy koszt (opcjonalnie)", "partner_amount": "Kwota", "partner_currency": "Waluta",
+        "partner_cost_help": "Ile kosztowała lub będzie kosztować praca — dla osób zajmujących się finansami, np. "
+        "{example}.",
+        "partner_rule_accept": "Przyjąć można tylko skierowanie, które czeka na Twoją odpowiedź.",
+        "partner_rule_decline": "Odrzucić można tylko przed przyjęciem. Jeśli po przyjęciu nie możesz kontynuować, "
+        "napisz do opiekuna sprawy: tylko on może anulować skierowanie.",
+        "partner_rule_start": "Rozpocząć można dopiero po przyjęciu.",
+        "partner_rule_complete": "Zakończyć można dopiero po rozpoczęciu.",
+        "partner_closed": "To skierowanie jest zamknięte: nie można już nic z nim zrobić.",
+        "partner_done_accept": "Skierowanie zostało przyjęte. Kliknij „Rozpocznij”, gdy zacznie się praca z tą osobą.",
+        "partner_done_decline": "Skierowanie zostało odrzucone; opiekun sprawy zobaczy to w sprawie.",
+        "partner_done_start": "Rozpoczęto: skierowanie jest w realizacji.",
+        "partner_done_complete": "Zakończono. Opiekun sprawy zobaczy wynik.",
+        "partner_done_message": "Wiadomość została wysłana.",
+        "partner_messages": "Wiadomości z opiekunem sprawy", "partner_messages_none": "Nie ma jeszcze wiadomości.",
+        "partner_from_caseworker": "Opiekun sprawy", "partner_from_partner": "Twoja organizacja",
+        "partner_new": "nowa",
+        "partner_message_text": "Twoja wiadomość",
+        "partner_message_help": "Czytają ją tylko opiekunowie sprawy tej osoby. Pisz tyle, ile potrzeba do pracy, "
+        "i nic więcej.",
+        "partner_send": "Wyślij",
+        "partner_messages_closed": "To skierowanie zamknięto ponad {days} dni temu: wiadomości można czytać, ale "
+        "nie można pisać nowych.",
+        "partner_refused_transition": "Nie wykonano: skierowanie ma teraz status „{status}”.",
+        "partner_not_found_title": "Nie znaleziono skierowania",
+        "partner_not_found": "Do Twojej organizacji nie skierowano takiego skierowania.",
+        "partner_refused_reason": "Napisz, dlaczego odrzucasz (najwyżej 2000 znaków).",
+        "partner_refused_outcome": "Opisz wynik (najwyżej 4000 znaków).",
+        "partner_refused_amount": "Podaj koszt jako kwotę, np. {example}, albo zostaw to pole puste.",
+        "partner_refused_text": "Napisz wiadomość (najwyżej 10 000 znaków).",
+        "partner_refused_packet_withdrawn": "Nie można napisać wiadomości: zgoda tej osoby nie obejmuje już tego "
+        "skierowania, a jego wiadomości zostały usunięte.",
+        "partner_refused_unavailable": "Usługa skierowań jest teraz niedostępna; spróbuj ponownie za chwilę. Niczego "
+        "nie zmieniono.",
+        "partner_refused_sealed": "System jest zapieczętowany: nie można niczego odczytać ani zmienić, dopóki nie "
+        "zostanie ponownie otwarty.",
+        "partner_refused_busy": "Zbyt wiele żądań naraz; poczekaj chwilę i spróbuj ponownie.",
+        "partner_refused_forbidden": "Twoje konto nie ma do tego uprawnień.",
+        "partner_refused_other": "System odmówił (błąd {status}). Niczego nie zmieniono.",
+    },
+    "lt": {
+        # What every person passes through before the partner console: sign-in and the second factor.
+        "app": "Rehab Support", "skip": "Pereiti prie turinio", "language_choice": "Kalba", "problem": "Dėmesio",
+        "sign_in": "Prisijungti", "sign_out": "Atsijungti", "username": "Naudotojo vardas", "password": "Slaptažodis",
+        "bad_credentials": "Neteisingas naudotojo vardas, slaptažodis arba vienkartinis kodas.",
+        "otp": "Vienkartinis kodas", "otp_help": "Iš autentifikavimo programėlės arba vienas iš atkūrimo kodų. "
+        "Pirmą kartą palikite tuščią: programėlę nustatysite kitame žingsnyje.",
+        "expired": "Jūsų sesija baigėsi. Prisijunkite iš naujo.",
+        "stale_form": "Prisijungimo forma nebegaliojo. Bandykite dar kartą.",
+        "mfa_title": "Nustatykite antrąjį prisijungimo veiksnį", "mfa_why": "Vien slaptažodį galima išvilioti arba "
+        "atspėti. Nuo šiol jungsitės slaptažodžiu ir kodu iš programėlės telefone.",
+        "mfa_step_app": "Įdiekite autentifikavimo programėlę (Aegis, FreeOTP, Google Authenticator, 2FAS…).",
+        "mfa_step_scan": "Nuskaitykite ja šį kodą.", "mfa_qr": "Naujo antrojo veiksnio QR kodas",
+        "mfa_or_type": "Arba įveskite šį raktą programėlėje:", "mfa_step_code": "Įveskite šešis skaitmenis, kuriuos "
+        "rodo programėlė.", "mfa_code": "Kodas iš programėlės", "mfa_confirm": "Patvirtinti",
+        "mfa_wrong_code": "Kodas neteisingas arba nebegalioja. Pradėkite iš naujo su nauju raktu.",
+        "mfa_start_again": "Pradėti iš naujo", "mfa_codes_title": "Jūsų atkūrimo kodai",
+        "mfa_codes_why": "Užsirašykite juos ir laikykite saugioje vietoje, atskirai nuo telefono. Kiekvienas kodas "
+        "veikia vieną kartą vietoj programėlės kodo, jei telefoną pamestumėte arba jis būtų atimtas. Jie rodomi tik "
+        "dabar.",
+        "mfa_sign_in_now": "Prisijunkite dabar su kodu iš programėlės", "nothing_here": "Čia nieko nėra.",
+        # The partner console.
+        "partner_inbox": "Siuntimai jūsų organizacijai",
+        "partner_inbox_explained": "Siuntimai, kuriuos atvejo vadybininkai išsiuntė jūsų organizacijai; kiekvienoje "
+        "grupėje naujausi viršuje. Atidarykite siuntimą, kad perskaitytumėte, ką jums parašė atvejo vadybininkas, "
+        "atsakytumėte į jį ir parašytumėte vadybininkui.",
+        "partner_jump": "Grupės", "partner_group_sent": "Laukia jūsų atsakymo",
+        "partner_group_accepted": "Priimti, dar nepradėti", "partner_group_in_progress": "Vykdomi",
+        "partner_group_closed": "Uždaryti", "partner_group_closed_note": "Rodomi vėliausiai uždaryti: {n}.",
+        "partner_group_none": "Nėra.", "partner_more_exist": "Šioje grupėje yra daugiau siuntimų, nei rodoma "
+        "puslapyje.",
+        "partner_status_sent": "Naujas", "partner_status_accepted": "Priimtas", "partner_status_in_progress":
+        "Vykdomas", "partner_status_completed": "Užbaigtas", "partner_status_declined": "Atmestas",
+        "partner_status_cancelled": "Atšauktas",
+        "partner_col_person": "Asmuo", "partner_col_received": "Gauta", "partner_col_need": "Poreikis",
+        "partner_col_language": "Kalba", "partner_col_status": "Būsena", "partner_col_messages": "Žinutės",
+        "partner_overdue": "Vėluoja",
+        "partner_overdue_rule": "siuntimas, į kurį neatsakyta per {sent} nuo išsiuntimo arba kurio vykdymas "
+        "nepradėtas per {accepted} nuo priėmimo.",
+        "partner_unread": "Naujų žinučių: {n}", "partner_hidden": "(neberodoma)",
+        "partner_none_given": "nenurodyta",
+        "partner_cat_medical": "Medicininė pagalba", "partner_cat_psychological": "Psichologinė pagalba",
+        "partner_cat_relocation": "Persikėlimas", "partner_cat_legal": "Teisinė pagalba", "partner_cat_housing":
+        "Būstas", "partner_cat_employment": "Įdarbinimas", "partner_cat_financial": "Finansinė pagalba",
+        "partner_lang_be": "baltarusių", "partner_lang_ru": "rusų", "partner_lang_uk": "ukrainiečių",
+        "partner_lang_pl": "lenkų", "partner_lang_lt": "lietuvių", "partner_lang_en": "anglų",
+        "partner_referral": "Siuntimas", "partner_back": "Visi siuntimai",
+        "partner_sent_at": "Išsiųsta jums", "partner_changed_at": "Būsena nuo",
+        "partner_times_utc": "Laikas nurodytas UTC.",
+        "partner_packet": "Ką jums parašė atvejo vadybininkas",
+        "partner_packet_explained": "Perduota asmeniui sutikus ir tik šiam siuntimui. Laikykite šią informaciją tik "
+        "ten, kur jos reikia darbui.",
+        "partner_display_name": "Vardas", "partner_language": "Kalba", "partner_note": "Pastaba",
+        "partner_contact": "Kaip susisiekti su asmeniu", "partner_health": "Sveikatos informacija",
+        "partner_packet_gone": "Asmens sutikimas nebeleidžia jums perduoti šios informacijos arba jo byla ištrinta: "
+        "tai, ką parašė atvejo vadybininkas, neberodoma, o žinutės ištrintos. Siuntimą vis dar galite užbaigti.",
+        "partner_actions": "Jūsų atsakymas",
+        "partner_accept": "Priimti", "partner_decline": "Atmesti", "partner_start": "Pradėti",
+        "partner_complete": "Užbaigti",
+        "partner_accept_help": "Jūs imatės šio siuntimo; atvejo vadybininkas tai pamatys iš karto.",
+        "partner_decline_reason": "Atmetimo priežastis",
+        "partner_decline_help": "Tai perskaitys atvejo vadybininkas. Nerašykite apie asmenį nieko nereikalingo.",
+        "partner_start_help": "Darbas su asmeniu prasidėjo.",
+        "partner_outcome": "Rezultatas",
+        "partner_outcome_help": "Kas padaryta ir ko asmeniui dar gali prireikti. Tai perskaitys atvejo vadybininkas.",
+        "partner_cost": "Numatoma kaina (neprivaloma)", "partner_amount": "Suma", "partner_currency": "Valiuta",
+        "partner_cost_help": "Kiek darbas kainavo arba kainuos – finansų darbuotojams, pvz., {example}.",
+        "partner_rule_accept": "Priimti galima tik siuntimą, kuris laukia jūsų atsakymo.",
+        "partner_rule_decline": "Atmesti galima tik prieš priimant. Jei priėmę negalite tęsti, parašykite atvejo "
+        "vadybininkui: tik jis gali atšaukti siuntimą.",
+        "partner_rule_start": "Pradėti galima tik priėmus siuntimą.",
+        "partner_rule_complete": "Užbaigti galima tik pradėjus darbą.",
+        "partner_closed": "Šis siuntimas uždarytas: su juo nieko daugiau padaryti negalima.",
+        "partner_done_accept": "Siuntimą priėmėte. Spauskite „Pradėti“, kai prasidės darbas su asmeniu.",
+        "partner_done_decline": "Siuntimą atmetėte; atvejo vadybininkas tai matys byloje.",
+        "partner_done_start": "Pradėta: siuntimas vykdomas.",
+        "partner_done_complete": "Užbaigta. Atvejo vadybininkas matys rezultatą.",
+        "partner_done_message": "Žinutė išsiųsta.",
+        "partner_messages": "Žinutės su atvejo vadybininku", "partner_messages_none": "Žinučių dar nėra.",
+        "partner_from_caseworker": "Atvejo vadybininkas", "partner_from_partner": "Jūsų organizacija",
+        "partner_new": "nauja",
+        "partner_message_text": "Jūsų žinutė",
+        "partner_message_help": "Ją skaito tik šio asmens atvejo vadybininkai. Rašykite tai, ko reikia darbui, ir "
+        "nieko daugiau.",
+        "partner_send": "Siųsti",
+        "partner_messages_closed": "Šis siuntimas uždarytas prieš daugiau nei {days} d.: žinutes galima skaityti, "
+        "bet naujų rašyti negalima.",
+        "partner_refused_transition": "Neatlikta: siuntimo būsena dabar „{status}“.",
+        "partner_not_found_title": "Siuntimas nerastas",
+        "partner_not_found": "Jūsų organizacijai tokio siuntimo nėra.",
+        "partner_refused_reason": "Parašykite, kodėl atmetate (ne daugiau kaip 2000 ženklų).",
+        "partner_refused_outcome": "Parašykite rezultatą (ne daugiau kaip 4000 ženklų).",
+        "partner_refused_amount": "Nurodykite kainą suma, pvz., {example}, arba palikite lauką tuščią.",
+        "partner_refused_text": "Parašykite žinutę (ne daugiau kaip 10 000 ženklų).",
+        "partner_refused_packet_withdrawn": "Žinutės parašyti negalima: asmens sutikimas šiam siuntimui nebegalioja, "
+        "o jo žinutės ištrintos.",
+        "partner_refused_unavailable": "Siuntimų paslauga šiuo metu nepasiekiama; bandykite po akimirkos. Niekas "
+        "nepakeista.",
+        "partner_refused_sealed": "Sistema užplombuota: nieko negalima perskaityti ar pakeisti, kol ji vėl nebus "
+        "atidaryta.",
+        "partner_refused_busy": "Per daug užklausų vienu metu; palaukite akimirką ir bandykite dar kartą.",
+        "partner_refused_forbidden": "Jūsų paskyrai tai neleidžiama.",
+        "partner_refused_other": "Sistema atsisakė tai atlikti (klaida {status}). Niekas nepakeista.",
+    },
+}
+for _language, _words in _PARTNER_MESSAGES.items():
+    MESSAGES.setdefault(_language, {}).update(_words)
+
+
+def count_days(days: int, language: str) -> str:
+    """A number of days as the partner console's sentences take it ("within {sent}", "через {sent}", "w ciągu
+    {sent}", "per {sent}"): the count form in en, be and ru, the genitive in pl, the accusative in lt."""
+    n, tens = days % 10, days % 100
+    few = 2 <= n <= 4 and not 12 <= tens <= 14
+    one = n == 1 and tens != 11
+    forms = {
+        "en": "day" if days == 1 else "days",
+        "ru": "день" if one else "дня" if few else "дней",
+        "be": "дзень" if one else "дні" if few else "дзён",
+        "pl": "dnia" if days == 1 else "dni",
+        "lt": "dieną" if one else "dienų" if n == 0 or 11 <= tens <= 19 else "dienas",
+    }
+    return f"{days}{_NBSP}{forms[chosen(language)]}"

@@ -41,7 +41,7 @@ from gateway.models import User
 from gateway.routing import DOCUMENT_BODY_BYTES, route_for
 from kit.custody import TOKEN_SECRET
 from kit import context, logs
-from kit.auth import Principal
+from kit.auth import PARTNER_ROLES, Principal
 from kit.errors import DomainError
 from kit.problems import Problem
 from kit.uploads import read_multipart
@@ -170,6 +170,8 @@ async def visit(request: Request) -> Visit:
         if problem.kind == "mfa-enrolment-required":
             raise HTTPException(303, headers={"Location": "/console/mfa"}) from None
         token, principal = await _renewed(request)
+    if principal.roles & PARTNER_ROLES and not partner_may_open(request.url.path):
+        raise HTTPException(404, "There is no such page.")  # partner staff: their console only (see below)
     return Visit(request=request, token=token, principal=principal, language=language_of(request))
 
 
@@ -239,8 +241,13 @@ VisitDep = Annotated[Visit, Depends(visit)]
 def render(request: Request, name: str, *, visit_: Visit | None = None, status: int = 200,
            **values: Any) -> HTMLResponse:
     language = visit_.language if visit_ else language_of(request)
+    # Staff pages speak be/ru/en; Polish and Lithuanian are the partner console's (and sign-in's, before anyone is
+    # known). Staff who chose pl/lt on the sign-in page read their pages in English, and are offered the three.
+    offered = i18n.LANGUAGES if visit_ is None or visit_.can("partner_staff") else i18n.STAFF_LANGUAGES
+    language = language if language in offered else i18n.DEFAULT
     page = templates.get_template(name).render(
-        t=i18n.translator(language), lang=language, languages=i18n.LANGUAGE_NAMES, visit=visit_,
+        t=i18n.translator(language), lang=language, visit=visit_,
+        languages={code: i18n.LANGUAGE_NAMES[code] for code in offered},
         csrf=visit_.csrf if visit_ else "", here=_here(request),
         money=lambda amount, currency: i18n.format_money(amount, currency, language),
         when=lambda value: i18n.format_date(value, language), size=lambda size: i18n.format_size(size, language),
@@ -259,7 +266,21 @@ def keys_sealed(request: Request) -> bool:
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass|/edit|/referrals/{_ID})?)?"
                          r"|/console/(grants|disbursements|mfa|caseload)"
-                         rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal)")  # the admin's pages (console/admin.py)
+                         rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal)"  # the admin's (console/admin.py)
+                         rf"|/console/partner(/referrals/{_ID})?")  # partner staff's pages (console/partner.py)
+
+
+# --- partner staff (SPEC §2): the partner console (console/partner.py), and nothing else of this console ----------
+#
+# A person at a partner organisation signs in and sets up their second factor on the same pages as staff; `GET /`
+# sends them to their console; every other page that needs a signed-in visitor answers them 404 (`visit`), so a
+# page added here later is closed to them without anyone remembering to close it.
+
+PARTNER_CONSOLE = "/console/partner"
+
+
+def partner_may_open(path: str) -> bool:
+    return path == PARTNER_CONSOLE or path.startswith(PARTNER_CONSOLE + "/") or path == "/console/sign-out"
 
 
 def known_page(value: str | None) -> str:
@@ -398,6 +419,8 @@ async def home(request: Request) -> Response:
         if principal is not None and principal.enrolling:
             return back_to("/console/mfa")
         if principal is not None:
+            if principal.roles & PARTNER_ROLES:  # partner staff: the partner console (console/partner.py)
+                return back_to(PARTNER_CONSOLE)
             if "caseworker" in principal.roles:
                 return back_to("/console/cases")
             if "supervisor" in principal.roles:

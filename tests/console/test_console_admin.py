@@ -128,7 +128,7 @@ async def test_a_lone_admin_lands_on_the_accounts_creates_one_at_once_and_every_
 
 async def test_every_admin_word_is_written_in_belarusian_russian_and_english():
     ours = {key for key in i18n.MESSAGES["en"] if key.startswith(("admin_", "role_"))}
-    for language in i18n.LANGUAGES:
+    for language in i18n.STAFF_LANGUAGES:
         assert ours <= set(i18n.MESSAGES[language]), language
         assert all(i18n.MESSAGES[language][key].strip() for key in ours), language
     assert not [key for key in ours if i18n.MESSAGES["be"][key] == i18n.MESSAGES["en"][key]

@@ -436,7 +436,7 @@ MUST_TYPE_INTO = {
                    "display_name", "note", "contact", "health_summary", "language", "reason", "username", "password",
                    "text", "title"},
     "finance": {"reference", "username", "password"},
-    "admin": {"username", "password", "partner_id"},
+    "admin": {"username", "password"},  # a partner staff member's partner is chosen from a list, not typed
     "supervisor": {"usernames", "username", "password"},
 }
 

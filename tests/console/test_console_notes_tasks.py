@@ -110,7 +110,7 @@ def test_every_word_of_notes_and_tasks_is_in_each_language():
         "case_notes", "no_notes", "new_note", "add_note", "case_tasks", "no_tasks", "task_title", "task_due",
         "task_assignee", "add_task", "mark_done", "task_done", "task_open", "task_overdue", "task_today",
         "due_today_overdue"}
-    for language in i18n.LANGUAGES:
+    for language in i18n.STAFF_LANGUAGES:
         assert ours <= set(i18n.MESSAGES[language]), language
         assert all(i18n.MESSAGES[language][key].strip() for key in ours), language
     assert not [key for key in ours if i18n.MESSAGES["be"][key] == i18n.MESSAGES["ru"][key] == i18n.MESSAGES["en"][key]]
