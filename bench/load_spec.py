@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +20,15 @@ class RequestSpec(BaseModel):
     path: str
     headers: dict[str, str] = Field(default_factory=dict)
     json_body: Any = None
+    # A body as bytes from a file (a multipart upload of megabytes, which JSON would carry badly); its Content-Type
+    # goes in `headers`. Read once per file by the generator, however many requests send it.
+    body_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RequestSpec:
+        if self.json_body is not None and self.body_file is not None:
+            raise ValueError("a request has a JSON body or a body file, not both")
+        return self
 
 
 class LoadSpec(BaseModel):
@@ -75,7 +86,14 @@ class PreparedRequest:
         if spec.json_body is not None:
             body = json.dumps(spec.json_body, ensure_ascii=False).encode()
             headers.setdefault("Content-Type", "application/json")
+        elif spec.body_file is not None:
+            body = _file_bytes(spec.body_file)
         return cls(spec.method, spec.path, headers, body)
+
+
+@lru_cache(maxsize=8)
+def _file_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
 
 
 def check_loopback(url: str) -> None:

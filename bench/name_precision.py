@@ -20,34 +20,23 @@ import time
 from collections import defaultdict
 from datetime import date, timedelta
 
-from bench.population import People
+from bench.population import People, group_forms
 from services.intake import names
 
 DEFAULT_PEOPLE = 100_000
 
 
-def _group_forms() -> dict[str, list[str]]:
-    """Each group's Cyrillic forms, and each form's groups, from the table itself."""
-    forms: dict[str, list[str]] = {}
-    for line in names.GIVEN_NAMES_FILE.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        group, _, written = line.partition("\t")
-        forms[group] = [f.strip() for f in written.split(",") if f.strip() and not f.strip().isascii()]
-    return forms
-
-
 def people(count: int, seed: int) -> list[tuple[str, date]]:
     """`count` distinct (name as written, date of birth)."""
     crowd, rnd = People(seed), random.Random(seed + 1)
-    forms = _group_forms()
+    cyrillic = {group: [form for form in forms if not form.isascii()] for group, forms in group_forms().items()}
     seen: set[tuple[str, date]] = set()
     out: list[tuple[str, date]] = []
     while len(out) < count:
         given, surname = crowd.full_name().split(" ", 1)
         groups = names.word_alternatives(given)[0]
         if groups[0].startswith("=") and rnd.random() < 0.33:
-            given = rnd.choice(forms[groups[0][1:]])
+            given = rnd.choice(cyrillic[groups[0]])
         born = date(1950, 1, 1) + timedelta(days=rnd.randrange(365 * 55))
         person = (f"{given} {surname}", born)
         if person not in seen:

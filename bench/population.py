@@ -6,6 +6,10 @@ people, the most common surname by about 1%, roughly as in Belarus. Surnames are
 Belarusian endings; the names in the team's `shared/data/name-variants.csv` are among them when that folder is
 found (REHAB_SHARED_DATA, or `../shared/data` beside the checkout, as the tests look for it). No name here
 describes a real person.
+
+`written_otherwise` gives the same person's name as someone else would write it: the given name in another form of
+its group in `services/intake/given_names.tsv` (Настасся → Nasta or Настя, Аляксандр → Саша), the surname in Latin
+letters with a Latin form. Searches with those meet what a case's own name became in the index (`names.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import REPO_ROOT
+from services.intake import names
 
 SHARED_DATA = Path(os.environ.get("REHAB_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
 
@@ -109,3 +114,68 @@ class People:
     def cases(self) -> Iterator[dict[str, Any]]:
         while True:
             yield self.case()
+
+
+# ---- the same name, written otherwise -----------------------------------------------------------------------------
+
+# Belarusian letters in Latin much as a passport spells them (Marozau, Katsiaryna Kuzniatsova); an iotated vowel is
+# written with `y` at the start of a word and after a vowel (Yana, Maryia), with `i` elsewhere (Siarhiei, where a
+# passport has Siarhei: names.py reads both alike).
+_PASSPORT = {
+    "а": "a", "б": "b", "в": "v", "г": "h", "ґ": "g", "д": "d", "ж": "zh", "з": "z", "і": "i", "и": "i", "й": "i",
+    "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ў": "u",
+    "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "ы": "y", "ь": "", "ъ": "", "'": "", "’": "", "э": "e",
+}
+_IOTATED = {"е": "e", "ё": "o", "ю": "u", "я": "a"}
+_VOWELS = set("аеёіоуыэюяў")
+
+
+def passport_latin(word: str) -> str:
+    """A Belarusian word in Latin letters, much as a passport spells it (Лойка → Loika, Настасся → Nastassia)."""
+    out = []
+    for index, letter in enumerate(word):
+        low = letter.lower()
+        if low in _IOTATED:
+            before = word[index - 1].lower() if index else ""
+            spelled = ("y" if not before or before in _VOWELS else "i") + _IOTATED[low]
+        else:
+            spelled = _PASSPORT.get(low, low)
+        out.append(spelled.capitalize() if letter.isupper() else spelled)
+    return "".join(out)
+
+
+@lru_cache(maxsize=1)
+def group_forms() -> dict[str, tuple[str, ...]]:
+    """Each name group of `given_names.tsv` (by its key, `=id`) with its forms as written there, Cyrillic and Latin."""
+    forms: dict[str, tuple[str, ...]] = {}
+    for line in names.GIVEN_NAMES_FILE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        group, _, written = line.partition("\t")
+        forms[names.group_key(group.strip())] = tuple(f.strip() for f in written.split(",") if f.strip())
+    return forms
+
+
+def stands_for_several(form: str) -> bool:
+    """Whether a given-name form belongs to several groups (Саша, Слава, Жэня): a search looks each of them up."""
+    alternatives = names.word_alternatives(form)
+    return bool(alternatives) and len(alternatives[0]) > 1
+
+
+def written_otherwise(name: str, chance: random.Random, *, several: bool = False) -> str | None:
+    """`name` ("Given Surname", as `People` makes them) as another person might write it: the given name in another
+    form of its group, chosen at random (a short, familiar, Russian or Latin form), or with `several` among those of
+    its forms that stand for several groups (None when it has none); when that form is Latin, or the given name is
+    in no group, the surname in Latin too (kept in Cyrillic where that spelling would not meet it: `ў` before a
+    vowel, which only made-up surnames have)."""
+    given, surname = name.split(" ", 1)
+    groups = names.word_alternatives(given)[0]
+    others = [form for form in group_forms().get(groups[0], ()) if form != given
+              and (not several or stands_for_several(form))]
+    if several and not others:
+        return None
+    given = chance.choice(others) if others else passport_latin(given)
+    latin = passport_latin(surname)
+    if given.isascii() and names.word_alternatives(latin) == names.word_alternatives(surname):
+        surname = latin
+    return f"{given} {surname}"

@@ -13,6 +13,9 @@ GATEWAY_RPS_SHARE = 0.5  # through the gateway: at least half the requests per s
 GATEWAY_P99_FACTOR = 2.0  # … with p99 within 2× of the direct call
 PROPAGATION_P99_MS = 25.0  # at 100 events/s
 SEARCH_P95_MS_AT_1M = 50.0
+# The growth part's searches that target holds for, and how their names are written.
+SEARCHES_AT_1M = (("search full name", "names as written"), ("search familiar form", "familiar forms"),
+                  ("search several-group form", "forms of several name groups"))
 CREATE_P99_MS_AT_16 = 30.0
 CUSTODY_FACTOR = 1.5  # openbao key custody against file, 16 clients: req/s at least file's ÷ 1.5, p99 at most 1.5×
 # The custody part's systems (bench.custody's names) and which of them each target compares with `file`.
@@ -77,13 +80,18 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": complete and figures["p99"] < PROPAGATION_P99_MS,
             })
     million = [step for step in results.get("growth", []) if step["cases"] >= 1_000_000]
-    search = million[-1]["search full name"]["1"] if million else None
-    if "growth" in results:
-        verdicts.append({
-            "target": f"search by name p95 < {SEARCH_P95_MS_AT_1M:g} ms at 1M cases (1 client)",
-            "measured": f"p95 {search['latency_ms']['p95']} ms" if search else "not measured in this run (see --sizes)",
-            "met": search["latency_ms"]["p95"] < SEARCH_P95_MS_AT_1M if search else None,
-        })
+    if million:
+        for label, written in SEARCHES_AT_1M:
+            search = million[-1].get(label, {}).get("1")
+            if search:
+                verdicts.append({
+                    "target": f"search by name p95 < {SEARCH_P95_MS_AT_1M:g} ms at 1M cases (1 client, {written})",
+                    "measured": f"p95 {search['latency_ms']['p95']} ms",
+                    "met": search["latency_ms"]["p95"] < SEARCH_P95_MS_AT_1M,
+                })
+    elif "growth" in results:
+        verdicts.append({"target": f"search by name p95 < {SEARCH_P95_MS_AT_1M:g} ms at 1M cases (1 client)",
+                         "measured": "not measured in this run (see --sizes)", "met": None})
     create = results.get("operations", {}).get("create case", {}).get("16")
     if create:
         verdicts.append({
@@ -179,20 +187,32 @@ def render(results: dict[str, Any]) -> str:
     if growth:
         first = growth[0]
         lines += ["### Growth: search and list with more cases (through the gateway)", "",
+                  "Searches of loaded people's names: as written; as another person would write them (a familiar or "
+                  "short form of the given name, Latin or Cyrillic: Nasta Loika for Настасся Лойка); only forms "
+                  "standing for several name groups (Саша, Слава, Жэня); the surname alone.", "",
                   "| cases | search full name p50 / p95 (1 client) | p95 × smallest | same, 16 clients: req/s, p95 | "
+                  "familiar form p50 / p95 | several-group form p50 / p95 | "
                   "search surname p50 / p95 | list cases p50 / p95 (1 client) | p95 × smallest | "
-                  "same, 16 clients: req/s, p95 | full-name matches (median) | bulk load |",
-                  "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+                  "same, 16 clients: req/s, p95 | matches (median): full name / familiar form | bulk load |",
+                  "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
         for step in growth:
             full, surname, listing = step["search full name"], step["search surname"], step["list cases"]
+            matches = step["matches"]
+            familiar = matches.get("familiar form, median")
+            found = matches.get("familiar form finds the written name's cases")
             lines.append(
                 f"| {step['cases']:,} | {_p50_95(full['1'])} | {_p95_ratio(full['1'], first['search full name']['1'])} | "
-                f"{full['16']['rps']:.0f}, {full['16']['latency_ms']['p95']} | {_p50_95(surname['1'])} | "
+                f"{full['16']['rps']:.0f}, {full['16']['latency_ms']['p95']} | "
+                f"{_p50_95(step.get('search familiar form', {}).get('1'))} | "
+                f"{_p50_95(step.get('search several-group form', {}).get('1'))} | {_p50_95(surname['1'])} | "
                 f"{_p50_95(listing['1'])} | {_p95_ratio(listing['1'], first['list cases']['1'])} | "
                 f"{listing['16']['rps']:.0f}, {listing['16']['latency_ms']['p95']} | "
-                f"{step['matches']['full name, median']} | {step['load_seconds']} s ({step['cases_per_second']}/s) |")
+                f"{matches['full name, median']} / {familiar if familiar is not None else '–'}"
+                f"{f' (all found: {found})' if found else ''} | "
+                f"{step['load_seconds']} s ({step['cases_per_second']}/s) |")
         lines.append("")
     lines += _custody_table(results.get("custody"))
+    lines += _documents_table(results.get("documents"))
     memory = results.get("memory")
     if memory:
         lines += ["### Memory (RSS, MiB)", "", "| process | idle | under load (peak) |", "|---|--:|--:|"]
@@ -242,6 +262,44 @@ def _custody_table(custody: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _documents_table(documents: dict[str, Any] | None) -> list[str]:
+    if not documents:
+        return []
+    loads = ", ".join(f"{load:g}" for load in documents["load_by_round"])
+    memory = ", ".join(f"{name} {mib} MiB" for name, mib in documents.get("memory_peak_mib", {}).items())
+    lines = ["### Documents: upload and download through the gateway, against a plain file copy", "",
+             "Each document sent as multipart to `POST /api/intake/cases/{id}/documents` and read back from "
+             f"`GET /api/intake/documents/{{id}}/content`, {documents['repetitions']} times at 1 client (after one "
+             "not counted) and as many, spread over as many cases, at more; the floor is `shutil.copyfile` of the "
+             "same bytes to a fresh file beside the databases, then fsync. MB/s of the median request (the "
+             "document's bytes ÷ its time) and of the whole run (every byte answered ÷ the wall time); MB = 10⁶ "
+             f"bytes. Best of {documents['rounds']} interleaved rounds (the median MB/s of each in \"rounds\"); load "
+             f"average at each round's start: {loads}. Cleaning: `files.cleaned` alone on the same bytes, in the "
+             f"harness's process. Peak RSS meanwhile: {memory or '–'}.", "",
+             "| document | sent → stored | cleaning | clients | copy MB/s: median, whole | upload MB/s: median, "
+             "whole | rounds | ÷ copy | p50 / max ms | download MB/s: median, whole | rounds | ÷ copy | "
+             "p50 / max ms | non-2xx |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for kind, f in documents["kinds"].items():
+        sizes = f"{f['sent_bytes'] / 1e6:.2f} → {f['stored_bytes'] / 1e6:.2f} MB"
+        for clients, floor in f["floor"].items():
+            copy = floor["best"]
+            cells = []
+            failed = 0
+            for what in ("upload", "download"):
+                best, each = f[what][clients]["best"], f[what][clients]["rounds"]
+                failed += best["requests"] - best["ok"]
+                cells.append(f"{best['median_mb_s']}, {best['total_mb_s']} | {' / '.join(f'{r:g}' for r in each)} | "
+                             f"{_ratio(best['median_mb_s'], copy['median_mb_s']):.2f}, "
+                             f"{_ratio(best['total_mb_s'], copy['total_mb_s']):.2f} | "
+                             f"{best['latency_ms']['p50']} / {best['latency_ms']['max']}")
+            lines.append(f"| {kind} ({f['content_type'].split(';')[0]}) | {sizes} | {f['cleaning_ms']} ms | "
+                         f"{clients} | {copy['median_mb_s']}, {copy['total_mb_s']} | {' | '.join(cells)} | "
+                         f"{failed} |")
+    lines.append("")
+    return lines
+
+
 def _row(name: str, clients: str, r: dict[str, Any], baseline: dict[str, Any]) -> str:
     base = baseline.get(clients, {}).get("rps")
     share = f"{_ratio(r['rps'], base):.2f}" if base else "–"
@@ -250,8 +308,8 @@ def _row(name: str, clients: str, r: dict[str, Any], baseline: dict[str, Any]) -
     return f"| {name} | {clients} | {r['rps']:.0f} | {share} | {lat['p50']} | {lat['p95']} | {lat['p99']} | {failed} |"
 
 
-def _p50_95(r: dict[str, Any]) -> str:
-    return f"{r['latency_ms']['p50']} / {r['latency_ms']['p95']}"
+def _p50_95(r: dict[str, Any] | None) -> str:
+    return f"{r['latency_ms']['p50']} / {r['latency_ms']['p95']}" if r else "–"
 
 
 def _p95_ratio(r: dict[str, Any], first: dict[str, Any]) -> str:

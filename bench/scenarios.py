@@ -6,6 +6,7 @@ All load goes through `bench.load` in its own process; the harness only prepares
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from bench import api
 from bench.bulk import bulk_load
 from bench.harness import PeakMemory, baseline_server, rss_mib, run_load, wait_for
 from bench.load_spec import LoadResult, LoadSpec, RequestSpec, percentile
-from bench.population import People
+from bench.population import People, written_otherwise
 from bench.system import ADMIN_PASSWORD, Backing, System
 from kit.tables import KitTables
 
@@ -320,27 +321,51 @@ def growth(run: Run, workdir: Path, backing_for: Callable[[], Backing],
 
 
 def _growth_step(run: Run, system: System, caseworker: api.Client, names: list[str]) -> dict[str, Any]:
+    """Searches of names of loaded people: as written, by surname, and as another person would write them
+    (`population.written_otherwise`: a familiar or short form of the given name, Latin or Cyrillic — Nasta Loika for
+    Настасся Лойка), also only forms standing for several name groups (Саша, Слава, Жэня: the search walks each
+    group's terms); and the whole caseload's list."""
     s = run.settings
     auth = caseworker.auth
-    full = [_search(name, auth) for name in names]
-    surnames = [_search(name.split()[-1], auth) for name in names]
+    chance = random.Random(len(names))
+    familiar = [written_otherwise(name, chance) for name in names]
+    several = [form for name in names if (form := written_otherwise(name, chance, several=True))]
     listing = [_get("/api/intake/cases?assigned=any&limit=50", auth)]
     step: dict[str, Any] = {}
-    for label, requests, levels in (("search full name", full, (1, 16)), ("search surname", surnames, (1,)),
-                                    ("list cases", listing, (1, 16))):
+    for label, queries, levels in (("search full name", names, (1, 16)), ("search familiar form", familiar, (1,)),
+                                   ("search several-group form", several, (1,)),
+                                   ("search surname", [name.split()[-1] for name in names], (1,))):
+        if not queries:  # a few loaded people may have no given name of several groups
+            continue
         for clients in levels:
-            spec = LoadSpec(base_url=system.url, requests=requests, concurrency=clients, duration=s.duration,
-                            warmup=s.warmup)
+            spec = LoadSpec(base_url=system.url, requests=[_search(query, auth) for query in queries],
+                            concurrency=clients, duration=s.duration, warmup=s.warmup)
             step.setdefault(label, {})[str(clients)] = run_load(spec).model_dump(exclude={"collected"})
-    step["matches"] = _typical_matches(caseworker, names[:20])
+    for clients in (1, 16):
+        spec = LoadSpec(base_url=system.url, requests=listing, concurrency=clients, duration=s.duration,
+                        warmup=s.warmup)
+        step.setdefault("list cases", {})[str(clients)] = run_load(spec).model_dump(exclude={"collected"})
+    step["matches"] = _typical_matches(caseworker, list(zip(names, familiar, strict=True))[:20])
     return step
 
 
-def _typical_matches(caseworker: api.Client, names: list[str]) -> dict[str, float]:
-    """How many cases a full-name search finds (first page, up to 200): the answer's size, for the record."""
-    counts = [len(caseworker.call("POST", "/api/intake/cases/search", json={"q": name, "limit": 200})["items"])
-              for name in names]
-    return {"full name, median": sorted(counts)[len(counts) // 2] if counts else 0.0}
+def _typical_matches(caseworker: api.Client, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """How many cases a search finds (first page, up to 200), by the name as written and as written otherwise: the
+    answer's size, for the record; and whether the other writing found everyone the written one found (it should:
+    the same keys, or more for a form of several groups), so that what is timed is a search that works."""
+    def found(query: str) -> set[str]:
+        answer = caseworker.call("POST", "/api/intake/cases/search", json={"q": query, "limit": 200})
+        return {item["id"] for item in answer["items"]}
+
+    written, otherwise = [found(name) for name, _ in pairs], [found(form) for _, form in pairs]
+    all_found = sum(a <= b for a, b in zip(written, otherwise, strict=True))
+    return {"full name, median": _median([len(ids) for ids in written]),
+            "familiar form, median": _median([len(ids) for ids in otherwise]),
+            "familiar form finds the written name's cases": f"{all_found}/{len(pairs)}"}
+
+
+def _median(counts: list[int]) -> float:
+    return sorted(counts)[len(counts) // 2] if counts else 0.0
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------------

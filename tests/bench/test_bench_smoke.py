@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
-from bench import api, custody, report, scenarios
+from bench import api, custody, documents, report, scenarios
 from bench.bulk import bulk_load
 from bench.harness import REPO_ROOT, rss_mib, run_load
-from bench.load_spec import LoadSpec, RequestSpec
+from bench.load_spec import LoadSpec, PreparedRequest, RequestSpec
+from bench.population import People, passport_latin, stands_for_several, written_otherwise
 from bench.system import ADMIN_PASSWORD, Backing, System
+from kit.crypto import BlindIndex, Keyring
+from kit.secrets import BLIND_INDEX_KEY_FILE, KEK_FILE, read_key_file
+from services.intake import manage, names
+from services.intake.protection import CaseVault
 from tests.support.openbao import bao_runs
 
 EXTERNAL_PG = os.environ.get("REHAB_TEST_POSTGRES_URL")
@@ -69,6 +76,51 @@ def test_bulk_loaded_cases_are_cases_to_the_running_system(tmp_path: Path) -> No
     finally:
         system.stop()
         backing.drop_databases()
+
+
+def test_the_bulk_loader_writes_the_name_terms_intake_writes(tmp_path: Path) -> None:
+    """What growth measures is what runs: the loaded cases' blind-index terms are exactly those `rehab names
+    reindex` writes from their decrypted names with intake's own code (the given-name groups included)."""
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    bulk_load(url, tmp_path / "secrets", 300, workers=1, seed=5)
+    engine = create_engine(url)
+    terms = "SELECT case_id, kind, term, opened_at FROM case_name_terms"
+    try:
+        with engine.connect() as conn:
+            loaded = set(conn.execute(text(terms)).all())
+        keys = tmp_path / "secrets" / "intake"
+        vault = CaseVault(Keyring.from_file(keys / KEK_FILE), BlindIndex(read_key_file(keys / BLIND_INDEX_KEY_FILE)))
+        assert manage.reindex(engine, vault).reindexed == 300
+        with engine.connect() as conn:
+            rewritten = set(conn.execute(text(terms)).all())
+    finally:
+        engine.dispose()
+    assert {kind for _, kind, _, _ in loaded} == {"token", "pair", "name", "name_dob"}
+    assert loaded == rewritten
+
+
+def test_names_written_otherwise_meet_the_names_as_written() -> None:
+    crowd, chance = People(seed=3), random.Random(3)
+    written = [crowd.full_name() for _ in range(500)]
+    otherwise = [written_otherwise(name, chance) for name in written]
+    several = [form for name in written if (form := written_otherwise(name, chance, several=True))]
+    for name, form in zip(written, otherwise, strict=True):
+        ours, theirs = names.word_alternatives(name), names.word_alternatives(form)
+        assert form != name and set(ours[0]) <= set(theirs[0]) and ours[1:] == theirs[1:], (name, form)
+    assert any(form.isascii() for form in otherwise) and any(not form.isascii() for form in otherwise)
+    assert several and all(stands_for_several(form.split()[0]) for form in several)
+    assert [passport_latin(word) for word in ("Лойка", "Марозаў", "Кацярына", "Яна")] == \
+        ["Loika", "Marozau", "Katsiaryna", "Yana"]
+
+
+def test_a_request_body_may_come_from_a_file(tmp_path: Path) -> None:
+    body = tmp_path / "upload.multipart"
+    body.write_bytes(b"--x\r\n" + bytes(range(256)) * 4)
+    prepared = PreparedRequest.from_spec(RequestSpec(method="POST", path="/", body_file=str(body),
+                                                     headers={"Content-Type": "multipart/form-data; boundary=x"}))
+    assert prepared.body == body.read_bytes() and prepared.headers["Content-Type"].startswith("multipart/")
+    with pytest.raises(ValueError, match="not both"):
+        RequestSpec(path="/", json_body={"a": 1}, body_file=str(body))
 
 
 def test_the_bench_command_prints_its_tables_and_keeps_the_raw_figures(tmp_path: Path) -> None:
@@ -148,6 +200,47 @@ def test_the_custody_part_measures_openbao_against_file(tmp_path: Path) -> None:
     run.results["meta"] = {"started": "now", "backing": "test", "load_before": 0, "parts": ["custody"],
                            "machine": report.machine(), "settings": {"duration": 0.3, "warmup": 0}}
     assert "### Key custody: openbao against file" in report.render(run.results)
+
+
+def test_search_at_a_million_is_judged_for_every_way_of_writing_a_name() -> None:
+    def step(cases: int, p95: float) -> dict:
+        latency = {"latency_ms": {"p95": p95}}
+        return {"cases": cases, "search full name": {"1": latency}, "search familiar form": {"1": latency},
+                "search several-group form": {"1": {"latency_ms": {"p95": 80.0}}}}
+
+    verdicts = report.targets({"growth": [step(10_000, 5.0), step(1_000_000, 30.0)]})
+    assert {v["target"].split("(")[1].rstrip(")"): v["met"] for v in verdicts} == {
+        "1 client, names as written": True, "1 client, familiar forms": True,
+        "1 client, forms of several name groups": False}
+    [unmeasured] = report.targets({"growth": [step(10_000, 5.0)]})
+    assert unmeasured["met"] is None
+
+
+@pytest.mark.e2e
+def test_the_documents_part_measures_uploads_and_downloads_against_a_file_copy(tmp_path: Path) -> None:
+    """`python -m bench --only documents`, tiny: a photo and a scan of 200 kB instead of 5 MB, twice at 1 client
+    and at 2, each upload and download answered, each beside its file copy."""
+    run = scenarios.Run(scenarios.Settings(duration=0.3, warmup=0, rounds=1))
+    documents.documents(run, tmp_path, lambda: Backing(postgres_admin_url=EXTERNAL_PG), size=200_000, repetitions=2,
+                        clients=(1, 2))
+    figures = run.results["documents"]
+    assert set(figures["kinds"]) == {"photo", "scan"}
+    for kind, measured in figures["kinds"].items():
+        assert measured["content_type"] == {"photo": "image/jpeg", "scan": "application/pdf"}[kind]
+        assert 150_000 < measured["sent_bytes"] < 250_000 and 0 < measured["stored_bytes"] <= measured["sent_bytes"]
+        for what in ("floor", "upload", "download"):
+            assert set(measured[what]) == {"1", "2"}
+        for level in ("1", "2"):
+            for what in ("upload", "download"):
+                result = measured[what][level]["best"]
+                assert result["ok"] == result["requests"] == 2, result  # every one answered 2xx
+                assert result["median_mb_s"] > 0 and result["total_mb_s"] > 0
+                assert len(measured[what][level]["rounds"]) == 1
+            assert measured["floor"][level]["best"]["copies"] == 2 and measured["floor"][level]["best"]["median_mb_s"] > 0
+    assert not (tmp_path / "documents-files").exists()  # the documents, their copies and bodies are cleaned up
+    run.results["meta"] = {"started": "now", "backing": "test", "load_before": 0, "parts": ["documents"],
+                           "machine": report.machine(), "settings": {"duration": 0.3, "warmup": 0}}
+    assert "| photo (image/jpeg) | " in report.render(run.results)
 
 
 def test_custody_targets_are_judged_from_the_figures() -> None:
