@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import exists, func, literal, select
+from sqlalchemy import exists, func, literal, or_, select
 from sqlmodel import Session
 
 from kit.audit import AuditTrail
@@ -137,9 +137,15 @@ def _walk(
     for word in sorted(words, key=sorted):
         if kind == TOKEN_TERM and word == {driver}:
             continue  # the driving word itself
-        other = queries.NAME_TERMS.alias()
-        statement = statement.where(exists().where(other.c.case_id == t.c.case_id, other.c.kind == TOKEN_TERM,
-                                                   other.c.term.in_(sorted(word))))
+        # One EXISTS per term, OR-ed, not one EXISTS with `term IN (…)`: a single term is a primary-key lookup, and
+        # SQLite plans an IN over several terms through the search index instead, reading every entry of a common
+        # given name for each candidate (a short form in two name groups: p95 777 ms at 1M cases, bench/RESULTS.md).
+        held = []
+        for term in sorted(word):
+            other = queries.NAME_TERMS.alias()
+            held.append(exists().where(other.c.case_id == t.c.case_id, other.c.kind == TOKEN_TERM,
+                                       other.c.term == term))
+        statement = statement.where(or_(*held))
     if status:
         statement = statement.where(c.status == status)
     if position:
