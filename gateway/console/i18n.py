@@ -1039,6 +1039,307 @@ _THREAD_MESSAGES: dict[str, dict[str, str]] = {
 for _language, _words in _THREAD_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
+# The admin's partner pages: the directory, a partner's details, its webhook (the secret shown once) and deliveries
+# (issue #18). A dead letter is a delivery still failing after 24 hours of retries: nothing retries it after that.
+_PARTNERS_ADMIN_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "padmin_partners": "Partners",
+        "padmin_directory_explained": "The organisations caseworkers refer people to. A partner closed to new "
+        "referrals is not offered on the referral form.",
+        "padmin_name": "Name", "padmin_id": "Partner id",
+        "padmin_countries": "Countries", "padmin_countries_help": "Two-letter codes separated by commas, e.g. LT, PL.",
+        "padmin_cities": "Cities", "padmin_cities_help": "Separated by commas, e.g. Vilnius, Warszawa.",
+        "padmin_languages": "Languages", "padmin_languages_help": "Language codes separated by commas, e.g. be, ru, pl.",
+        "padmin_contact_email": "Contact e-mail", "padmin_capacity_note": "Capacity",
+        "padmin_capacity_note_help": "For caseworkers: how many people the partner can take now, how long the wait "
+        "is (up to 500 characters).",
+        "padmin_active": "Open to new referrals", "padmin_open": "open to referrals",
+        "padmin_closed": "closed to new referrals",
+        "padmin_category_fixed": "The category cannot be changed later: the consent of referrals already sent was "
+        "checked against it. For another category, add another partner.",
+        "padmin_add": "Add a partner", "padmin_add_button": "Add the partner",
+        "padmin_none": "No partner in the directory yet.",
+        "padmin_more": "The directory has more partners than this page shows.",
+        "padmin_details": "Details", "padmin_edit": "Change the details", "padmin_save": "Save the changes",
+        "padmin_created_at": "Added", "padmin_updated_at": "Changed",
+        "padmin_done_created": "The partner is added to the directory.",
+        "padmin_done_updated": "The partner's details are saved.",
+        "padmin_error_language": "Language codes, like be, ru or pl.",
+        "padmin_error_category": "Choose one of the categories listed.",
+        "padmin_webhook": "Webhook", "padmin_webhook_set_short": "set", "padmin_webhook_none_short": "none",
+        "padmin_dead_letters_short": "dead letters",
+        "padmin_webhook_explained": "Instead of asking the system for new referrals, the partner's server is told "
+        "at once: a signed POST (Standard Webhooks) with the referral's id and state only, never anything about the "
+        "person.",
+        "padmin_webhook_none": "This partner has no webhook: it learns of referrals only when it asks.",
+        "padmin_webhook_url": "Address of the partner's receiver",
+        "padmin_webhook_url_help": "An https address, e.g. https://clinic.example/hooks/rehab. Deliveries never go "
+        "over plain http, nor to a private or local network address.",
+        "padmin_webhook_events": "What to send",
+        "padmin_webhook_events_help": "The partner is told only of what is ticked.",
+        "padmin_event_sent": "A referral is sent to the partner",
+        "padmin_event_sent_help": "referral.sent: a caseworker has sent this partner a new referral.",
+        "padmin_event_cancelled": "A referral is cancelled",
+        "padmin_event_cancelled_help": "referral.cancelled: a caseworker has cancelled a referral to this partner.",
+        "padmin_event_message": "A new message on a referral",
+        "padmin_event_message_help": "referral.message: a caseworker has written to the partner about a referral.",
+        "padmin_webhook_set": "Set the webhook",
+        "padmin_secret_once": "The signing secret is shown once, on the next page: have the partner's receiver "
+        "settings at hand.",
+        "padmin_webhook_address": "Address", "padmin_webhook_created": "Set",
+        "padmin_webhook_rotated": "Secret last rotated", "padmin_rotation": "Signing secret",
+        "padmin_rotation_under_way": "Rotation under way: the previous secret still signs every delivery (a second "
+        "signature) until {until}.",
+        "padmin_rotation_none": "One secret signs every delivery.",
+        "padmin_rotate": "Rotate the secret",
+        "padmin_rotate_help": "A new secret; the previous one keeps signing beside it for 24 hours, so the partner "
+        "has time to switch.",
+        "padmin_replace": "Replace the webhook",
+        "padmin_replace_help": "A new address or events, and a new secret that alone signs from now on: the "
+        "partner's receiver must get it at once. To change only the secret, rotate it instead.",
+        "padmin_remove": "Remove the webhook", "padmin_remove_title": "Remove this partner's webhook?",
+        "padmin_remove_explained": "Nothing more is sent to the partner's server; deliveries not yet made are "
+        "dropped (they stay in the log). The partner then learns of referrals only when it asks. A webhook can be "
+        "set again later, with a new secret.",
+        "padmin_remove_confirm": "Yes, remove the webhook",
+        "padmin_done_webhook_removed": "The webhook is removed: nothing more is sent to the partner, and deliveries "
+        "not yet made are dropped.",
+        "padmin_secret_title": "The signing secret: copy it now",
+        "padmin_secret_explained": "Copy it now into the partner's receiver (for example its REHAB_WEBHOOK_SECRET "
+        "setting), over a safe channel. It will not be shown again, here or anywhere: if it is lost, rotate the "
+        "secret.",
+        "padmin_secret_until": "The previous secret also signs until {until}: the partner can switch until then.",
+        "padmin_done_webhook_set": "The webhook is set.",
+        "padmin_done_webhook_replaced": "The webhook is replaced; the old secret no longer signs.",
+        "padmin_done_rotated": "The secret is rotated.",
+        "padmin_refused_https": "The address must begin with https://: deliveries are never sent in clear.",
+        "padmin_refused_url": "Deliveries cannot go to this address: write it as https://name/path, without a user "
+        "name, a password or a #.",
+        "padmin_refused_address": "This address leads to a private, local or otherwise non-public network, or its "
+        "name cannot be found: webhooks go only to public addresses.",
+        "padmin_refused_events": "Tick at least one event.",
+        "padmin_refused_no_webhook": "This partner has no webhook (any more).",
+        "padmin_deliveries": "Deliveries",
+        "padmin_deliveries_explained": "The last 50, newest first. A failed delivery is tried again for 24 hours; "
+        "one still failing then is a dead letter, and nothing tries it again.",
+        "padmin_deliveries_all": "All", "padmin_deliveries_dead": "Dead letters only",
+        "padmin_no_deliveries": "No delivery yet.", "padmin_no_dead_letters": "No dead letter.",
+        "padmin_delivery_id": "Webhook id", "padmin_delivery_type": "Event", "padmin_delivery_referral": "Referral",
+        "padmin_delivery_attempts": "Attempts", "padmin_delivery_last": "Last answer", "padmin_delivery_times": "When",
+        "padmin_delivery_created": "written", "padmin_delivery_last_attempt": "last attempt",
+        "padmin_delivery_next": "next attempt", "padmin_delivery_finished": "finished",
+        "padmin_type_sent": "referral sent", "padmin_type_cancelled": "referral cancelled",
+        "padmin_type_message": "new message",
+        "padmin_state_pending": "waiting", "padmin_state_delivered": "delivered", "padmin_state_dead": "dead letter",
+        "padmin_state_dropped": "dropped (webhook removed)",
+        "padmin_answer_ok": "accepted ({code})", "padmin_error_timeout": "no answer in time",
+        "padmin_error_connect_failed": "could not connect", "padmin_error_protocol_error": "unreadable answer",
+        "padmin_error_redirect": "a redirect ({code}), not followed",
+        "padmin_error_http_status": "the receiver answered {code}",
+        "padmin_error_address_refused": "the address is not public: nothing was sent",
+    },
+    "ru": {
+        "padmin_partners": "Партнёры",
+        "padmin_directory_explained": "Организации, в которые сотрудники направляют людей. Партнёр, закрытый для "
+        "новых направлений, не предлагается в форме направления.",
+        "padmin_name": "Название", "padmin_id": "Идентификатор партнёра",
+        "padmin_countries": "Страны", "padmin_countries_help": "Двухбуквенные коды через запятую, например LT, PL.",
+        "padmin_cities": "Города", "padmin_cities_help": "Через запятую, например Vilnius, Warszawa.",
+        "padmin_languages": "Языки", "padmin_languages_help": "Коды языков через запятую, например be, ru, pl.",
+        "padmin_contact_email": "Контактный адрес эл. почты", "padmin_capacity_note": "Возможности",
+        "padmin_capacity_note_help": "Для сотрудников: сколько людей партнёр может принять сейчас, сколько ждать "
+        "(до 500 знаков).",
+        "padmin_active": "Принимает новые направления", "padmin_open": "принимает направления",
+        "padmin_closed": "не принимает новых направлений",
+        "padmin_category_fixed": "Категорию потом изменить нельзя: по ней проверялось согласие для уже "
+        "отправленных направлений. Для другой категории добавьте другого партнёра.",
+        "padmin_add": "Добавить партнёра", "padmin_add_button": "Добавить партнёра",
+        "padmin_none": "В справочнике пока нет партнёров.",
+        "padmin_more": "В справочнике больше партнёров, чем показано на этой странице.",
+        "padmin_details": "Сведения", "padmin_edit": "Изменить сведения", "padmin_save": "Сохранить изменения",
+        "padmin_created_at": "Добавлен", "padmin_updated_at": "Изменён",
+        "padmin_done_created": "Партнёр добавлен в справочник.",
+        "padmin_done_updated": "Сведения о партнёре сохранены.",
+        "padmin_error_language": "Коды языков, например be, ru или pl.",
+        "padmin_error_category": "Выберите одну из категорий списка.",
+        "padmin_webhook": "Вебхук", "padmin_webhook_set_short": "есть", "padmin_webhook_none_short": "нет",
+        "padmin_dead_letters_short": "есть недоставленные",
+        "padmin_webhook_explained": "Вместо того чтобы спрашивать систему о новых направлениях, сервер партнёра "
+        "узнаёт о них сразу: подписанный POST (Standard Webhooks) только с идентификатором и состоянием "
+        "направления, никогда ничего о человеке.",
+        "padmin_webhook_none": "У этого партнёра нет вебхука: о направлениях он узнаёт, только когда спрашивает "
+        "сам.",
+        "padmin_webhook_url": "Адрес приёмника партнёра",
+        "padmin_webhook_url_help": "Адрес https, например https://clinic.example/hooks/rehab. Доставки никогда не "
+        "идут по открытому http или на адрес частной или локальной сети.",
+        "padmin_webhook_events": "Что отправлять",
+        "padmin_webhook_events_help": "Партнёр узнаёт только об отмеченном.",
+        "padmin_event_sent": "Партнёру отправлено направление",
+        "padmin_event_sent_help": "referral.sent: сотрудник отправил этому партнёру новое направление.",
+        "padmin_event_cancelled": "Направление отменено",
+        "padmin_event_cancelled_help": "referral.cancelled: сотрудник отменил направление к этому партнёру.",
+        "padmin_event_message": "Новое сообщение по направлению",
+        "padmin_event_message_help": "referral.message: сотрудник написал партнёру о направлении.",
+        "padmin_webhook_set": "Установить вебхук",
+        "padmin_secret_once": "Секрет подписи будет показан один раз, на следующей странице: держите под рукой "
+        "настройки приёмника партнёра.",
+        "padmin_webhook_address": "Адрес", "padmin_webhook_created": "Установлен",
+        "padmin_webhook_rotated": "Секрет последний раз заменён", "padmin_rotation": "Секрет подписи",
+        "padmin_rotation_under_way": "Идёт замена секрета: прежний секрет ещё подписывает каждую доставку (вторая "
+        "подпись) до {until}.",
+        "padmin_rotation_none": "Каждую доставку подписывает один секрет.",
+        "padmin_rotate": "Заменить секрет",
+        "padmin_rotate_help": "Новый секрет; прежний подписывает рядом с ним ещё 24 часа, чтобы партнёр успел "
+        "перейти.",
+        "padmin_replace": "Заменить вебхук",
+        "padmin_replace_help": "Новый адрес или события и новый секрет, который с этого момента подписывает один: "
+        "приёмник партнёра должен получить его сразу. Чтобы сменить только секрет, замените секрет.",
+        "padmin_remove": "Удалить вебхук", "padmin_remove_title": "Удалить вебхук этого партнёра?",
+        "padmin_remove_explained": "На сервер партнёра больше ничего не отправляется; ещё не сделанные доставки "
+        "отменяются (остаются в журнале). После этого партнёр узнаёт о направлениях, только когда спрашивает сам. "
+        "Вебхук можно установить снова позже, с новым секретом.",
+        "padmin_remove_confirm": "Да, удалить вебхук",
+        "padmin_done_webhook_removed": "Вебхук удалён: партнёру больше ничего не отправляется, ещё не сделанные "
+        "доставки отменены.",
+        "padmin_secret_title": "Секрет подписи: скопируйте его сейчас",
+        "padmin_secret_explained": "Скопируйте его сейчас в приёмник партнёра (например, в его настройку "
+        "REHAB_WEBHOOK_SECRET) по безопасному каналу. Больше он не будет показан ни здесь, ни где-либо ещё: если он "
+        "потеряется, замените секрет.",
+        "padmin_secret_until": "Прежний секрет тоже подписывает до {until}: до тех пор партнёр может перейти на "
+        "новый.",
+        "padmin_done_webhook_set": "Вебхук установлен.",
+        "padmin_done_webhook_replaced": "Вебхук заменён; старый секрет больше не подписывает.",
+        "padmin_done_rotated": "Секрет заменён.",
+        "padmin_refused_https": "Адрес должен начинаться с https://: доставки никогда не отправляются открыто.",
+        "padmin_refused_url": "На этот адрес доставлять нельзя: пишите его как https://имя/путь, без имени "
+        "пользователя, пароля и #.",
+        "padmin_refused_address": "Этот адрес ведёт в частную, локальную или иную непубличную сеть, или его имя не "
+        "находится: вебхуки идут только на публичные адреса.",
+        "padmin_refused_events": "Отметьте хотя бы одно событие.",
+        "padmin_refused_no_webhook": "У этого партнёра (уже) нет вебхука.",
+        "padmin_deliveries": "Доставки",
+        "padmin_deliveries_explained": "Последние 50, новые первыми. Неудавшуюся доставку повторяют 24 часа; если "
+        "она и тогда не проходит, она окончательно не доставлена, и её больше не повторяют.",
+        "padmin_deliveries_all": "Все", "padmin_deliveries_dead": "Только окончательно недоставленные",
+        "padmin_no_deliveries": "Доставок пока нет.", "padmin_no_dead_letters": "Окончательно недоставленных нет.",
+        "padmin_delivery_id": "Идентификатор (webhook-id)", "padmin_delivery_type": "Событие",
+        "padmin_delivery_referral": "Направление", "padmin_delivery_attempts": "Попыток",
+        "padmin_delivery_last": "Последний ответ", "padmin_delivery_times": "Когда",
+        "padmin_delivery_created": "записана", "padmin_delivery_last_attempt": "последняя попытка",
+        "padmin_delivery_next": "следующая попытка", "padmin_delivery_finished": "завершена",
+        "padmin_type_sent": "направление отправлено", "padmin_type_cancelled": "направление отменено",
+        "padmin_type_message": "новое сообщение",
+        "padmin_state_pending": "ждёт", "padmin_state_delivered": "доставлена",
+        "padmin_state_dead": "окончательно не доставлена", "padmin_state_dropped": "отменена (вебхук удалён)",
+        "padmin_answer_ok": "принята ({code})", "padmin_error_timeout": "нет ответа вовремя",
+        "padmin_error_connect_failed": "не удалось соединиться", "padmin_error_protocol_error": "ответ не читается",
+        "padmin_error_redirect": "перенаправление ({code}), не выполнялось",
+        "padmin_error_http_status": "приёмник ответил {code}",
+        "padmin_error_address_refused": "адрес не публичный: ничего не отправлено",
+    },
+    "be": {
+        "padmin_partners": "Партнёры",
+        "padmin_directory_explained": "Арганізацыі, да якіх супрацоўнікі накіроўваюць людзей. Партнёр, закрыты для "
+        "новых накіраванняў, не прапануецца ў форме накіравання.",
+        "padmin_name": "Назва", "padmin_id": "Ідэнтыфікатар партнёра",
+        "padmin_countries": "Краіны", "padmin_countries_help": "Двухлітарныя коды праз коску, напрыклад LT, PL.",
+        "padmin_cities": "Гарады", "padmin_cities_help": "Праз коску, напрыклад Vilnius, Warszawa.",
+        "padmin_languages": "Мовы", "padmin_languages_help": "Коды моў праз коску, напрыклад be, ru, pl.",
+        "padmin_contact_email": "Кантактны адрас эл. пошты", "padmin_capacity_note": "Магчымасці",
+        "padmin_capacity_note_help": "Для супрацоўнікаў: колькі людзей партнёр можа прыняць цяпер, колькі чакаць "
+        "(да 500 знакаў).",
+        "padmin_active": "Прымае новыя накіраванні", "padmin_open": "прымае накіраванні",
+        "padmin_closed": "не прымае новых накіраванняў",
+        "padmin_category_fixed": "Катэгорыю потым змяніць нельга: па ёй правяралася згода для ўжо дасланых "
+        "накіраванняў. Для іншай катэгорыі дадайце іншага партнёра.",
+        "padmin_add": "Дадаць партнёра", "padmin_add_button": "Дадаць партнёра",
+        "padmin_none": "У даведніку пакуль няма партнёраў.",
+        "padmin_more": "У даведніку больш партнёраў, чым паказана на гэтай старонцы.",
+        "padmin_details": "Звесткі", "padmin_edit": "Змяніць звесткі", "padmin_save": "Захаваць змены",
+        "padmin_created_at": "Дададзены", "padmin_updated_at": "Зменены",
+        "padmin_done_created": "Партнёр дададзены ў даведнік.",
+        "padmin_done_updated": "Звесткі пра партнёра захаваныя.",
+        "padmin_error_language": "Коды моў, напрыклад be, ru або pl.",
+        "padmin_error_category": "Выберыце адну з катэгорый спіса.",
+        "padmin_webhook": "Вэбхук", "padmin_webhook_set_short": "ёсць", "padmin_webhook_none_short": "няма",
+        "padmin_dead_letters_short": "ёсць недастаўленыя",
+        "padmin_webhook_explained": "Замест таго каб пытацца ў сістэмы пра новыя накіраванні, сервер партнёра "
+        "даведваецца пра іх адразу: падпісаны POST (Standard Webhooks) толькі з ідэнтыфікатарам і станам "
+        "накіравання, ніколі нічога пра чалавека.",
+        "padmin_webhook_none": "У гэтага партнёра няма вэбхука: пра накіраванні ён даведваецца, толькі калі "
+        "пытаецца сам.",
+        "padmin_webhook_url": "Адрас прыёмніка партнёра",
+        "padmin_webhook_url_help": "Адрас https, напрыклад https://clinic.example/hooks/rehab. Дастаўкі ніколі не "
+        "ідуць па адкрытым http або на адрас прыватнай ці лакальнай сеткі.",
+        "padmin_webhook_events": "Што дасылаць",
+        "padmin_webhook_events_help": "Партнёр даведваецца толькі пра адзначанае.",
+        "padmin_event_sent": "Партнёру даслана накіраванне",
+        "padmin_event_sent_help": "referral.sent: супрацоўнік даслаў гэтаму партнёру новае накіраванне.",
+        "padmin_event_cancelled": "Накіраванне скасавана",
+        "padmin_event_cancelled_help": "referral.cancelled: супрацоўнік скасаваў накіраванне да гэтага партнёра.",
+        "padmin_event_message": "Новае паведамленне па накіраванні",
+        "padmin_event_message_help": "referral.message: супрацоўнік напісаў партнёру пра накіраванне.",
+        "padmin_webhook_set": "Усталяваць вэбхук",
+        "padmin_secret_once": "Сакрэт подпісу будзе паказаны адзін раз, на наступнай старонцы: трымайце пад рукой "
+        "налады прыёмніка партнёра.",
+        "padmin_webhook_address": "Адрас", "padmin_webhook_created": "Усталяваны",
+        "padmin_webhook_rotated": "Сакрэт апошні раз заменены", "padmin_rotation": "Сакрэт подпісу",
+        "padmin_rotation_under_way": "Ідзе замена сакрэту: папярэдні сакрэт яшчэ падпісвае кожную дастаўку "
+        "(другі подпіс) да {until}.",
+        "padmin_rotation_none": "Кожную дастаўку падпісвае адзін сакрэт.",
+        "padmin_rotate": "Замяніць сакрэт",
+        "padmin_rotate_help": "Новы сакрэт; папярэдні падпісвае побач з ім яшчэ 24 гадзіны, каб партнёр паспеў "
+        "перайсці.",
+        "padmin_replace": "Замяніць вэбхук",
+        "padmin_replace_help": "Новы адрас або падзеі і новы сакрэт, які з гэтага моманту падпісвае адзін: "
+        "прыёмнік партнёра павінен атрымаць яго адразу. Каб змяніць толькі сакрэт, замяніце сакрэт.",
+        "padmin_remove": "Выдаліць вэбхук", "padmin_remove_title": "Выдаліць вэбхук гэтага партнёра?",
+        "padmin_remove_explained": "На сервер партнёра больш нічога не дасылаецца; яшчэ не зробленыя дастаўкі "
+        "скасоўваюцца (застаюцца ў журнале). Пасля гэтага партнёр даведваецца пра накіраванні, толькі калі "
+        "пытаецца сам. Вэбхук можна ўсталяваць зноў пазней, з новым сакрэтам.",
+        "padmin_remove_confirm": "Так, выдаліць вэбхук",
+        "padmin_done_webhook_removed": "Вэбхук выдалены: партнёру больш нічога не дасылаецца, яшчэ не зробленыя "
+        "дастаўкі скасаваныя.",
+        "padmin_secret_title": "Сакрэт подпісу: скапіруйце яго зараз",
+        "padmin_secret_explained": "Скапіруйце яго зараз у прыёмнік партнёра (напрыклад, у яго наладу "
+        "REHAB_WEBHOOK_SECRET) па бяспечным канале. Больш ён не будзе паказаны ні тут, ні дзе-небудзь яшчэ: калі ён "
+        "згубіцца, замяніце сакрэт.",
+        "padmin_secret_until": "Папярэдні сакрэт таксама падпісвае да {until}: да таго часу партнёр можа перайсці "
+        "на новы.",
+        "padmin_done_webhook_set": "Вэбхук усталяваны.",
+        "padmin_done_webhook_replaced": "Вэбхук заменены; стары сакрэт больш не падпісвае.",
+        "padmin_done_rotated": "Сакрэт заменены.",
+        "padmin_refused_https": "Адрас павінен пачынацца з https://: дастаўкі ніколі не дасылаюцца адкрыта.",
+        "padmin_refused_url": "На гэты адрас дастаўляць нельга: пішыце яго як https://імя/шлях, без імя "
+        "карыстальніка, пароля і #.",
+        "padmin_refused_address": "Гэты адрас вядзе ў прыватную, лакальную ці іншую непублічную сетку, або яго імя "
+        "не знаходзіцца: вэбхукі ідуць толькі на публічныя адрасы.",
+        "padmin_refused_events": "Адзначце хаця б адну падзею.",
+        "padmin_refused_no_webhook": "У гэтага партнёра (ужо) няма вэбхука.",
+        "padmin_deliveries": "Дастаўкі",
+        "padmin_deliveries_explained": "Апошнія 50, новыя першымі. Няўдалую дастаўку паўтараюць 24 гадзіны; калі "
+        "яна і тады не праходзіць, яна канчаткова не дастаўлена, і яе больш не паўтараюць.",
+        "padmin_deliveries_all": "Усе", "padmin_deliveries_dead": "Толькі канчаткова недастаўленыя",
+        "padmin_no_deliveries": "Даставак пакуль няма.", "padmin_no_dead_letters": "Канчаткова недастаўленых няма.",
+        "padmin_delivery_id": "Ідэнтыфікатар (webhook-id)", "padmin_delivery_type": "Падзея",
+        "padmin_delivery_referral": "Накіраванне", "padmin_delivery_attempts": "Спроб",
+        "padmin_delivery_last": "Апошні адказ", "padmin_delivery_times": "Калі",
+        "padmin_delivery_created": "запісана", "padmin_delivery_last_attempt": "апошняя спроба",
+        "padmin_delivery_next": "наступная спроба", "padmin_delivery_finished": "скончана",
+        "padmin_type_sent": "накіраванне даслана", "padmin_type_cancelled": "накіраванне скасавана",
+        "padmin_type_message": "новае паведамленне",
+        "padmin_state_pending": "чакае", "padmin_state_delivered": "дастаўлена",
+        "padmin_state_dead": "канчаткова не дастаўлена", "padmin_state_dropped": "скасавана (вэбхук выдалены)",
+        "padmin_answer_ok": "прынята ({code})", "padmin_error_timeout": "няма адказу своечасова",
+        "padmin_error_connect_failed": "не ўдалося злучыцца", "padmin_error_protocol_error": "адказ не чытаецца",
+        "padmin_error_redirect": "перанакіраванне ({code}), не выконвалася",
+        "padmin_error_http_status": "прыёмнік адказаў {code}",
+        "padmin_error_address_refused": "адрас не публічны: нічога не даслана",
+    },
+}
+for _language, _words in _PARTNERS_ADMIN_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number

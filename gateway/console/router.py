@@ -267,6 +267,7 @@ _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass|/edit|/referrals/{_ID})?)?"
                          r"|/console/(grants|disbursements|mfa|caseload)"
                          rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal)"  # the admin's (console/admin.py)
+                         rf"|/console/admin/partners(/{_ID}(/webhook/remove)?)?"  # and partners (partners_admin.py)
                          rf"|/console/partner(/referrals/{_ID})?")  # partner staff's pages (console/partner.py)
 
 

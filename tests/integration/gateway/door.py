@@ -129,9 +129,11 @@ class Backends:
             return url
         return f"sqlite:///{self.root / f'{name}-{uuid.uuid4().hex[:6]}.db'}"
 
-    def add(self, name: str, *, port: int | None = None) -> ServiceProcess:
+    def add(self, name: str, *, port: int | None = None, env: dict[str, str] | None = None) -> ServiceProcess:
+        """Start `name`; `env`: settings of its own (`REHAB_…`) beyond the ones every service gets."""
         process = ServiceProcess(name, state_dir=self.root, secrets_dir=self.secrets_dir, nats_url=self.nats_url,
                                  database_url=self.database(name), port=port)
+        process.env.update(env or {})
         self.processes[name] = process
         process.start()
         return process
@@ -241,8 +243,10 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[Door]:
 
 
 @contextmanager
-def backends_running(root: Path, names: list[str]) -> Iterator[Backends]:
-    """Start `names` as processes (side by side), wait until each is ready; stop them all afterwards."""
+def backends_running(root: Path, names: list[str],
+                     env: dict[str, dict[str, str]] | None = None) -> Iterator[Backends]:
+    """Start `names` as processes (side by side), wait until each is ready; stop them all afterwards. `env`: a
+    service's own settings, by its name."""
     secrets_dir = root / "secrets"
     ensure_secrets(secrets_dir)
     nats: EmbeddedNats | None = None
@@ -258,7 +262,7 @@ def backends_running(root: Path, names: list[str]) -> Iterator[Backends]:
     backends = Backends(root=root, secrets_dir=secrets_dir, nats_url=nats_url)
     try:
         for name in names:
-            backends.add(name)
+            backends.add(name, env=(env or {}).get(name))
         for process in backends.processes.values():
             process.wait_ready()
         yield backends
