@@ -4,9 +4,11 @@ the tables, write them to bench/RESULTS.md and the raw figures to var/bench/.
     python -m bench                              embedded default (SQLite files, a NATS of its own)
     python -m bench --postgres                   fresh PostgreSQL databases on 127.0.0.1:5432 (dropped afterwards)
     python -m bench --sizes 10000,100000,1000000 growth up to a million cases (the bulk load takes minutes)
-    python -m bench --only growth                only some parts: baseline, system, growth, custody, documents
+    python -m bench --only growth                only some parts: baseline, system, growth, custody, documents, webhooks
     python -m bench --only custody               create and read case, keys in OpenBao against keys in files
     python -m bench --only documents             upload and download a 5 MB photo and scan, against a file copy
+    python -m bench --only webhooks              webhook delivery at 50 referrals/s against the event's, and a
+                                                 receiver that hangs against another partner's deliveries
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import custody, documents, report, scenarios
+from bench import custody, documents, report, scenarios, webhooks
 from bench.harness import REPO_ROOT
 from bench.system import Backing, System
 
-PARTS = ("baseline", "system", "growth", "custody", "documents")
+PARTS = ("baseline", "system", "growth", "custody", "documents", "webhooks")
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RESULTS_MD = Path(__file__).parent / "RESULTS.md"
 RAW_DIR = REPO_ROOT / "var" / "bench"
@@ -103,6 +105,9 @@ def main(argv: list[str]) -> int:
         if "documents" in args.parts:
             say("documents: upload and download through the gateway, against a plain file copy")
             documents.documents(run, workdir, backing, progress=say)
+        if "webhooks" in args.parts:
+            say("webhooks: delivery at 50 referrals/s against the event's; a hanging receiver against another's")
+            webhooks.webhooks(run, workdir, backing, progress=say)
     finally:
         if args.keep:
             say(f"state folders kept in {workdir}")

@@ -33,7 +33,7 @@ class _Requests:
     """Hands out the spec's requests in order; None once the run must end."""
 
     def __init__(self, spec: LoadSpec, deadline: float) -> None:
-        self._requests = [PreparedRequest.from_spec(r) for r in spec.requests]
+        self._requests = [PreparedRequest.from_spec(r, index) for index, r in enumerate(spec.requests)]
         self._cycle = spec.cycle
         self._max = spec.max_requests
         self._deadline = deadline
@@ -54,12 +54,16 @@ class _Requests:
 
 
 class _Tally:
-    def __init__(self, collect: str | None) -> None:
+    def __init__(self, collect: str | None, *, timeline: bool = False) -> None:
         self.latencies: list[float] = []
         self.statuses: dict[str, int] = {}
         self.collect = collect
         self.collected: list[Any] = []
         self.samples: dict[str, str] = {}  # one body per unexpected status, to say what went wrong
+        self.timeline = timeline
+        # perf_counter (the schedule's clock) → monotonic (the one shared with other processes); both are
+        # CLOCK_MONOTONIC on Linux, so this is ~0 there.
+        self.to_monotonic = time.monotonic() - time.perf_counter()
 
     def add(self, status: str, seconds: float) -> None:
         self.latencies.append(seconds)
@@ -78,7 +82,10 @@ async def _send(session: aiohttp.ClientSession, base_url: str, request: Prepared
     tally.add(status, time.perf_counter() - started)
     if status.startswith("2"):
         if tally.collect:
-            tally.collected.append(json.loads(body).get(tally.collect))
+            value = json.loads(body).get(tally.collect)
+            if tally.timeline:
+                value = [value, round(started + tally.to_monotonic, 6), round(time.monotonic(), 6), request.index]
+            tally.collected.append(value)
     elif status not in tally.samples:
         tally.samples[status] = body[:300].decode("utf-8", "replace")
 
@@ -125,7 +132,7 @@ async def run(spec: LoadSpec) -> LoadResult:
         if spec.warmup > 0:
             warm = spec.model_copy(update={"max_requests": None})
             await drive(session, warm, _Requests(warm, time.perf_counter() + spec.warmup), _Tally(None))
-        tally = _Tally(spec.collect)
+        tally = _Tally(spec.collect, timeline=spec.timeline)
         started = time.perf_counter()
         await drive(session, spec, _Requests(spec, started + spec.duration), tally)
         elapsed = time.perf_counter() - started

@@ -44,6 +44,10 @@ class LoadSpec(BaseModel):
     rate: float | None = Field(None, gt=0, le=10_000)  # requests per second (open loop); None: closed loop
     timeout: float = Field(30.0, gt=0)
     collect: str | None = None  # a field of each 2xx JSON answer to return (for example "id")
+    # With `collect`: each value as [value, due, answered, index of its request in `requests`], the times in seconds
+    # of CLOCK_MONOTONIC (`time.monotonic()`, the same clock in every process on this machine), so that another
+    # process can time what each answer set off.
+    timeline: bool = False
 
     @model_validator(mode="after")
     def _warm_up_needs_reusable_requests(self) -> LoadSpec:
@@ -74,13 +78,13 @@ class LoadResult(BaseModel):
 class PreparedRequest:
     """A request with its body already encoded, so the hot loop only sends bytes."""
 
-    __slots__ = ("method", "path", "headers", "body")
+    __slots__ = ("method", "path", "headers", "body", "index")
 
-    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> None:
-        self.method, self.path, self.headers, self.body = method, path, headers, body
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes | None, index: int = 0) -> None:
+        self.method, self.path, self.headers, self.body, self.index = method, path, headers, body, index
 
     @classmethod
-    def from_spec(cls, spec: RequestSpec) -> PreparedRequest:
+    def from_spec(cls, spec: RequestSpec, index: int = 0) -> PreparedRequest:
         headers = dict(spec.headers)
         body = None
         if spec.json_body is not None:
@@ -88,7 +92,7 @@ class PreparedRequest:
             headers.setdefault("Content-Type", "application/json")
         elif spec.body_file is not None:
             body = _file_bytes(spec.body_file)
-        return cls(spec.method, spec.path, headers, body)
+        return cls(spec.method, spec.path, headers, body, index)
 
 
 @lru_cache(maxsize=8)

@@ -12,14 +12,15 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from bench import api, custody, documents, report, scenarios
+from bench import api, custody, documents, report, scenarios, webhooks
 from bench.bulk import bulk_load
-from bench.harness import REPO_ROOT, rss_mib, run_load
+from bench.harness import REPO_ROOT, baseline_server, rss_mib, run_load
 from bench.load_spec import LoadSpec, PreparedRequest, RequestSpec
 from bench.population import People, passport_latin, stands_for_several, written_otherwise
 from bench.system import ADMIN_PASSWORD, Backing, System
@@ -260,3 +261,50 @@ def test_custody_targets_are_judged_from_the_figures() -> None:
         "meta": {"started": "now", "backing": "test", "load_before": 0, "machine": report.machine(),
                  "settings": {"duration": 1, "warmup": 0}},
         "custody": {"skipped": "no bao"}})
+
+
+def test_the_load_generator_tells_when_each_answer_came() -> None:
+    """With `timeline`, each collected value comes with when its request was due and answered (the clock other
+    processes read as time.monotonic()) and which request of the list it was."""
+    before = time.monotonic()
+    with baseline_server() as (url, _pid):
+        result = run_load(LoadSpec(base_url=url, requests=[RequestSpec(path="/healthz"), RequestSpec(path="/healthz")],
+                                   cycle=False, rate=20, duration=5, collect="status", timeline=True))
+    assert result.ok == 2 and sorted(index for *_, index in result.collected) == [0, 1]
+    for _value, due, answered, _index in result.collected:
+        assert before < due <= answered < time.monotonic()
+
+
+@pytest.mark.e2e
+def test_the_webhooks_part_measures_deliveries_against_the_event_and_a_hanging_receiver(tmp_path: Path) -> None:
+    """`python -m bench --only webhooks`, tiny: 10 referrals/s for 1.5 s over two partners, then A and B at 4/s each
+    with A healthy and A hanging 3 s (the courier's timeout shortened to 1 s and its retries to 0.2 s here only, so
+    that A's deliveries come through in seconds); every webhook arrives signed, and A's deliveries are kept."""
+    run = scenarios.Run(scenarios.Settings(rounds=1))
+    webhooks.webhooks(run, tmp_path, lambda: Backing(postgres_admin_url=EXTERNAL_PG), rate=10, seconds=1.5,
+                      partners=2, isolation_rate=4, hang_seconds=3, extra_env={
+                          "REHAB_WEBHOOK_REQUEST_TIMEOUT_SECONDS": "1", "REHAB_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2",
+                          "REHAB_WEBHOOK_BACKOFF_CAP_SECONDS": "0.4"})
+    figures = run.results["webhooks"]
+    baseline, delivered = (figures["delivery"][what]["best"] for what in ("baseline", "webhooks"))
+    assert baseline["http"]["ok"] == baseline["event"]["sent"] == baseline["event"]["arrived"] == 15
+    hook = delivered["webhook"]
+    assert hook["sent"] == hook["arrived"] == delivered["event"]["arrived"] == delivered["after_event"]["count"] == 15
+    assert hook["signatures"] == {"checked": 15, "valid": 15} and hook["repeated"] == 0
+    for measured in (hook["from_due"], hook["from_answer"], baseline["event"]["from_due"]):
+        assert set(measured) == {"count", "p50", "p95", "p99", "max"} and measured["count"] == 15
+    healthy, hanging = (figures["isolation"][what]["best"] for what in ("healthy", "hanging"))
+    assert healthy["a"]["arrived"] == healthy["b"]["arrived"] == hanging["b"]["arrived"] == hanging["b"]["sent"] == 6
+    [after] = figures["isolation"]["a_after"]
+    assert after["sent"] == after["listed"] == 6 and set(after["states"]) <= {"pending", "delivered"}
+    assert after["held_requests"] > 0  # A did hang
+    assert after["arrived_after_release"] == 6 and after["states_after_release"] == {"delivered": 6}
+    assert after["signatures"]["valid"] == after["signatures"]["checked"] >= 6
+
+    verdicts = {v["target"].split(":")[0]: v["met"] for v in report.targets(run.results)}
+    assert verdicts["webhooks at 10 referrals/s (2 partners)"] is True
+    assert verdicts["the hanging partner's deliveries"] is True
+    run.results["meta"] = {"started": "now", "backing": "test", "load_before": 0, "parts": ["webhooks"],
+                           "machine": report.machine(), "settings": {"duration": 0.3, "warmup": 0}}
+    tables = report.render(run.results)
+    assert "| webhooks | 10, " in tables and "| hanging | 8, " in tables and "- round 1: 6 of 6 listed" in tables
