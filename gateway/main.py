@@ -118,6 +118,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(console.referral_router)  # a referral's page and its messages, for the case's caseworkers
     app.include_router(console.partner_router)  # partner staff's console: referrals to their partner (SPEC §4)
     app.include_router(console.partners_admin_router)  # the admin's partner directory, webhooks and deliveries
+    app.include_router(console.audit_router)  # the auditor's: every service's audit trail, verified; break-glass
     return app
 
 

@@ -72,11 +72,18 @@ class AuditTrail:
             prev = row["hash"]
         return {"ok": True, "entries": count, "first_bad": None}
 
-    def page(self, session: Session, *, target_id: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    def page(self, session: Session, *, target_id: str | None, limit: int, cursor: str | None,
+             action: str | None = None, newest_first: bool = False) -> dict[str, Any]:
+        """One page of the trail in the chain's order (or newest first), about one record and of one action if
+        asked. An action is found by walking the chain from the cursor (no index holds it): a rare one on a long
+        trail takes a while, as an auditor's look may and no hot path does."""
         query = select(self.table)
         if target_id:
             query = query.where(self.table.c.target_id == target_id)
-        rows, next_cursor = keyset_page(session, query, order=[self.table.c.seq], limit=limit, cursor=cursor)
+        if action:
+            query = query.where(self.table.c.action == action)
+        rows, next_cursor = keyset_page(session, query, order=[self.table.c.seq], limit=limit, cursor=cursor,
+                                        descending=newest_first)
         items = [
             {"id": r.id, "at": (r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)).isoformat(),
              "actor": r.actor, "action": r.action, "target_id": r.target_id, "request_id": r.request_id}
@@ -132,8 +139,12 @@ def audit_router(trail_of: Any, session_dep: Any, checkpoints_of: Any = None) ->
     async def list_audit(
         request: Request, session: session_dep, principal: Auditor,
         target_id: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: str | None = None,
+        action: Annotated[str | None, Query(max_length=100, description="Only entries of this action")] = None,
+        order: Annotated[Literal["asc", "desc"], Query(
+            description="asc: the chain's order; desc: newest first (a cursor goes on in its own order)")] = "asc",
     ) -> dict[str, Any]:
-        return trail_of(request).page(session, target_id=target_id, limit=limit, cursor=cursor)
+        return trail_of(request).page(session, target_id=target_id, limit=limit, cursor=cursor, action=action,
+                                      newest_first=order == "desc")
 
     @router.get("/audit/verify", response_model=AuditVerification)
     async def verify_audit(request: Request, session: session_dep, principal: Auditor) -> dict[str, Any]:

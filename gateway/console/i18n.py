@@ -1340,6 +1340,321 @@ _PARTNERS_ADMIN_MESSAGES: dict[str, dict[str, str]] = {
 for _language, _words in _PARTNERS_ADMIN_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
+# The auditor's pages (console/audit_pages.py, issue #19): every service's audit trail, each chain's verification
+# in words, the break-glass openings. `audit.<action>`: an action a trail holds, in words (one without is shown raw).
+_AUDIT_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "audit_title": "Audit trail",
+        "audit_explained": "Who did what, when, to which record, in which request — never the data itself. Each "
+        "service keeps its own trail, every entry chained to the one before it: an entry changed, removed or moved "
+        "breaks the chain there.",
+        "audit_trails": "Trails", "audit_service_intake": "Cases (intake)", "audit_service_referrals": "Referrals",
+        "audit_service_funds": "Aid (funds)", "audit_service_gateway": "Sign-ins and accounts (gateway)",
+        "audit_break_glass": "Break-glass openings", "audit_verification": "Verification",
+        "audit_verification_explained": "Each service's chain, checked just now from its first entry to its last and "
+        "against its newest signed checkpoint.",
+        "audit_service": "Service", "audit_verdict": "Result", "audit_kind_intact": "Intact",
+        "audit_kind_broken": "Broken", "audit_kind_warning": "Not confirmed", "audit_kind_unknown": "Not checked",
+        "audit_verdict_intact": "Every entry follows from the one before it, and nothing that was signed is missing. "
+        "Entries: {n}.",
+        "audit_verdict_broken": "The first bad entry is {id}, number {position} in the chain: it does not follow from "
+        "the entry before it. It was changed, or the entry before it was removed or moved.",
+        "audit_verdict_truncated": "The entries follow from one another, but entries that were signed in a checkpoint "
+        "are gone from the end of the chain. Entries: {n}.",
+        "audit_verdict_diverged": "The entries follow from one another, but the entry the newest checkpoint signed is "
+        "not in the chain: entries were removed and others written in their place. Entries: {n}.",
+        "audit_verdict_forged": "The newest checkpoint is not signed with this service's key, so it confirms nothing. "
+        "Entries: {n}.",
+        "audit_verdict_missing": "The entries follow from one another, but there is no signed checkpoint of them "
+        "although one is overdue: entries removed from the end would not show. Entries: {n}.",
+        "audit_verdict_unavailable": "The entries follow from one another, but the signed checkpoints could not be "
+        "read (the message server did not answer): entries removed from the end were not looked for. Entries: {n}.",
+        "audit_verdict_no_key": "The entries follow from one another, but there is no key here to check the signed "
+        "checkpoints with: entries removed from the end were not looked for. Entries: {n}.",
+        "audit_verdict_not_vouched": "The chain is not confirmed. Entries: {n}.",
+        "audit_verdict_unknown": "The service did not answer, or its keys are sealed. Try again shortly.",
+        "audit_filter_target": "Record id",
+        "audit_filter_target_help": "The id of a case, referral, grant, aid request, partner or account, e.g. "
+        "0b6c2f3e-5d1a-4c8e-9f27-3a4b5c6d7e8f. It is sent with the form, never in the page's address.",
+        "audit_bad_target": "This is not an id. An id has 36 characters — letters a–f, digits and hyphens — e.g. "
+        "0b6c2f3e-5d1a-4c8e-9f27-3a4b5c6d7e8f (an API client's: pc_ and 24 characters).",
+        "audit_filter_action": "Action", "audit_any_action": "Any action", "audit_filter_button": "Show",
+        "audit_filtered": "Only these entries are shown:", "audit_filtered_target": "record",
+        "audit_filtered_action": "action", "audit_show_all": "Show every entry",
+        "audit_newest_first": "Newest first. Times are UTC.", "audit_at": "When (UTC)", "audit_actor": "Who",
+        "audit_action": "What", "audit_target": "Record", "audit_request": "Request id", "audit_entry": "Entry",
+        "audit_only_this_record": "Only this record", "audit_first_bad_here": "the first bad entry",
+        "audit_no_entries": "No entries.", "audit_actor_system": "The system",
+        "audit_actor_unknown": "Unknown user name", "audit_action_other": "Other action:",
+        "audit_unread": "The trail “{service}” could not be read: the service did not answer. Try again shortly.",
+        "audit_bad_cursor": "This page of the trail “{service}” cannot be found any more; start again from its first "
+        "page.",
+        "audit_break_glass_explained": "Every time someone opened a case not assigned to them by stating why "
+        "(need-to-know): who, which case, when. Each request made under a stated reason is an entry of its own, so one "
+        "opening may show as several.",
+        "audit_break_glass_reason": "The reason itself is not in the audit trail: it is kept encrypted with the case, "
+        "and the case's caseworkers read it on its timeline.",
+        "audit_case_id": "Case id", "audit_case_entries": "Every entry about this case",
+        "audit_no_openings": "No case has been opened without assignment.",
+        "audit_break_glass_elsewhere": "These are the openings of case files (intake). Referrals and aid record their "
+        "own: on their trails, choose the action “{action}”.",
+        "audit.case.create": "Case created", "audit.case.read": "Case read",
+        "audit.case.update": "Case details changed", "audit.case.search": "Search by name (the name is not kept)",
+        "audit.case.duplicate-check": "Duplicate check (the name is not kept)",
+        "audit.case.assign": "Caseworkers assigned", "audit.case.close": "Case closed",
+        "audit.case.reopen": "Case reopened", "audit.case.duplicate": "Case marked a duplicate",
+        "audit.case.erase": "Case erased", "audit.case.break_glass": "Opened without assignment (reason stated)",
+        "audit.needs.add": "Need added", "audit.needs.read": "Needs read", "audit.needs.status": "Need moved",
+        "audit.consent.set": "Consent recorded", "audit.consent.read": "Consent read",
+        "audit.timeline.read": "Timeline read", "audit.notes.add": "Note written", "audit.notes.read": "Notes read",
+        "audit.tasks.add": "Task given", "audit.tasks.read": "Tasks read", "audit.tasks.done": "Task done",
+        "audit.document.add": "Document added", "audit.documents.read": "Documents listed",
+        "audit.document.download": "Document downloaded", "audit.referral.create": "Referral sent",
+        "audit.referral.read": "Referral read", "audit.referral.cancel": "Referral cancelled",
+        "audit.referral.message.write": "Message to the partner",
+        "audit.referral.message.read": "Messages read (caseworker)",
+        "audit.referral.packet.destroy": "Referral packet destroyed",
+        "audit.partner.referral.read": "Referral read by the partner",
+        "audit.partner.referral.accept": "Accepted by the partner",
+        "audit.partner.referral.decline": "Declined by the partner",
+        "audit.partner.referral.start": "Work started by the partner",
+        "audit.partner.referral.complete": "Completed by the partner",
+        "audit.partner.referral.message.write": "Message from the partner",
+        "audit.partner.referral.message.read": "Messages read (partner)",
+        "audit.partner.referral.denied": "Partner refused: not their referral", "audit.partner.create": "Partner added",
+        "audit.partner.update": "Partner's details changed", "audit.partner.webhook.set": "Partner's webhook set",
+        "audit.partner.webhook.rotate": "Webhook secret rotated",
+        "audit.partner.webhook.delete": "Partner's webhook removed", "audit.grant.create": "Grant created",
+        "audit.disbursement.request": "Aid requested", "audit.disbursement.read": "Aid request read",
+        "audit.payee.read": "Payee shown", "audit.disbursement.approve": "Aid approved",
+        "audit.disbursement.reject": "Aid rejected", "audit.disbursement.pay": "Aid paid",
+        "audit.disbursement.void": "Aid voided", "audit.case.shred": "Case's aid data destroyed after erasure",
+        "audit.signin.ok": "Signed in", "audit.signin.failed": "Failed sign-in",
+        "audit.signin.refused": "Sign-in refused: account disabled or awaiting approval",
+        "audit.signin.throttled": "Sign-in held back: too many attempts",
+        "audit.user.locked": "Account locked after failed sign-ins",
+        "audit.user.locked_everywhere": "Account locked from every address", "audit.user.unlock": "Account unlocked",
+        "audit.user.create": "Account created", "audit.user.roles": "Roles changed",
+        "audit.user.disable": "Account disabled", "audit.user.enable": "Account enabled",
+        "audit.user.password": "Password changed", "audit.mfa.enrolled": "Second factor set up",
+        "audit.mfa.reset": "Second factor reset", "audit.session.revoke": "Session ended",
+        "audit.session.revoke_all": "Signed out everywhere",
+        "audit.session.refresh_reused": "Session ended: a refresh token was used twice",
+        "audit.client.create": "API client created", "audit.client.revoke": "API client revoked",
+        "audit.approval.request": "Approval asked for", "audit.approval.approve": "Request approved",
+        "audit.approval.reject": "Request rejected", "audit.keys.sealed": "Keys sealed",
+    },
+    "ru": {
+        "audit_title": "Журнал аудита",
+        "audit_explained": "Кто, что, когда, с каким объектом и в каком запросе сделал — но никогда сами данные. "
+        "Каждый сервис ведёт свой журнал, и каждая запись сцеплена с предыдущей: если запись изменить, удалить или "
+        "переставить, цепочка на этом месте рвётся.",
+        "audit_trails": "Журналы", "audit_service_intake": "Дела (intake)",
+        "audit_service_referrals": "Направления (referrals)", "audit_service_funds": "Помощь (funds)",
+        "audit_service_gateway": "Входы и учётные записи (gateway)", "audit_break_glass": "Открытия без назначения",
+        "audit_verification": "Проверка",
+        "audit_verification_explained": "Цепочка каждого сервиса, проверенная только что: от первой записи до "
+        "последней и по последней подписанной контрольной точке.",
+        "audit_service": "Сервис", "audit_verdict": "Результат", "audit_kind_intact": "Цела",
+        "audit_kind_broken": "Нарушена", "audit_kind_warning": "Не подтверждена", "audit_kind_unknown": "Не проверена",
+        "audit_verdict_intact": "Каждая запись следует из предыдущей, и ничего из подписанного не пропало. Записей: "
+        "{n}.",
+        "audit_verdict_broken": "Первая испорченная запись — {id}, № {position} в цепочке: она не следует из "
+        "предыдущей. Её изменили, или запись перед ней удалили или переставили.",
+        "audit_verdict_truncated": "Записи следуют одна из другой, но записи, подписанные в контрольной точке, исчезли "
+        "из конца цепочки. Записей: {n}.",
+        "audit_verdict_diverged": "Записи следуют одна из другой, но записи, подписанной последней контрольной точкой, "
+        "в цепочке нет: записи удалили и на их место записали другие. Записей: {n}.",
+        "audit_verdict_forged": "Последняя контрольная точка подписана не ключом этого сервиса и ничего не "
+        "подтверждает. Записей: {n}.",
+        "audit_verdict_missing": "Записи следуют одна из другой, но подписанной контрольной точки нет, хотя ей давно "
+        "пора быть: удаление записей из конца не было бы видно. Записей: {n}.",
+        "audit_verdict_unavailable": "Записи следуют одна из другой, но подписанные контрольные точки прочитать не "
+        "удалось (сервер сообщений не ответил): удаление записей из конца не проверено. Записей: {n}.",
+        "audit_verdict_no_key": "Записи следуют одна из другой, но здесь нет ключа для проверки подписанных "
+        "контрольных точек: удаление записей из конца не проверено. Записей: {n}.",
+        "audit_verdict_not_vouched": "Цепочка не подтверждена. Записей: {n}.",
+        "audit_verdict_unknown": "Сервис не ответил, или его ключи запечатаны. Попробуйте чуть позже.",
+        "audit_filter_target": "Идентификатор объекта",
+        "audit_filter_target_help": "Идентификатор дела, направления, гранта, запроса помощи, партнёра или учётной "
+        "записи, например 0b6c2f3e-5d1a-4c8e-9f27-3a4b5c6d7e8f. Он отправляется в форме, а не в адресе страницы.",
+        "audit_bad_target": "Это не идентификатор. В идентификаторе 36 знаков — буквы a–f, цифры и дефисы, — например "
+        "0b6c2f3e-5d1a-4c8e-9f27-3a4b5c6d7e8f (у API-клиента — pc_ и 24 знака).",
+        "audit_filter_action": "Действие", "audit_any_action": "Любое действие", "audit_filter_button": "Показать",
+        "audit_filtered": "Показаны только записи:", "audit_filtered_target": "объект",
+        "audit_filtered_action": "действие", "audit_show_all": "Показать все записи",
+        "audit_newest_first": "Сначала новые. Время — UTC.", "audit_at": "Когда (UTC)", "audit_actor": "Кто",
+        "audit_action": "Что", "audit_target": "Объект", "audit_request": "Идентификатор запроса",
+        "audit_entry": "Запись", "audit_only_this_record": "Только этот объект",
+        "audit_first_bad_here": "первая испорченная запись", "audit_no_entries": "Записей нет.",
+        "audit_actor_system": "Система", "audit_actor_unknown": "Неизвестное имя пользователя",
+        "audit_action_other": "Другое действие:",
+        "audit_unread": "Журнал «{service}» прочитать не удалось: сервис не ответил. Попробуйте чуть позже.",
+        "audit_bad_cursor": "Этой страницы журнала «{service}» больше нет; начните с его первой страницы.",
+        "audit_break_glass_explained": "Каждый случай, когда кто-то открыл не назначенное ему дело, указав причину "
+        "(принцип «нужно знать»): кто, какое дело, когда. Каждый запрос по указанной причине — отдельная запись, "
+        "поэтому одно открытие может быть видно как несколько.",
+        "audit_break_glass_reason": "Самой причины в журнале аудита нет: она хранится зашифрованной вместе с делом, и "
+        "кураторы дела читают её в его истории.",
+        "audit_case_id": "Идентификатор дела", "audit_case_entries": "Все записи об этом деле",
+        "audit_no_openings": "Ни одно дело не открывали без назначения.",
+        "audit_break_glass_elsewhere": "Здесь открытия дел (intake). Направления и помощь записывают свои: в их "
+        "журналах выберите действие «{action}».",
+        "audit.case.create": "Дело создано", "audit.case.read": "Просмотр дела",
+        "audit.case.update": "Изменены данные дела", "audit.case.search": "Поиск по имени (имя не сохраняется)",
+        "audit.case.duplicate-check": "Проверка на дубликаты (имя не сохраняется)",
+        "audit.case.assign": "Назначены кураторы", "audit.case.close": "Дело закрыто",
+        "audit.case.reopen": "Дело открыто снова", "audit.case.duplicate": "Дело отмечено как дубликат",
+        "audit.case.erase": "Дело стёрто", "audit.case.break_glass": "Открыто без назначения (с причиной)",
+        "audit.needs.add": "Добавлена потребность", "audit.needs.read": "Просмотр потребностей",
+        "audit.needs.status": "Потребность изменена", "audit.consent.set": "Записано согласие",
+        "audit.consent.read": "Просмотр согласия", "audit.timeline.read": "Просмотр истории",
+        "audit.notes.add": "Добавлена заметка", "audit.notes.read": "Просмотр заметок",
+        "audit.tasks.add": "Добавлена задача", "audit.tasks.read": "Просмотр задач",
+        "audit.tasks.done": "Задача выполнена", "audit.document.add": "Добавлен документ",
+        "audit.documents.read": "Просмотр списка документов", "audit.document.download": "Документ скачан",
+        "audit.referral.create": "Направление отправлено", "audit.referral.read": "Просмотр направления",
+        "audit.referral.cancel": "Направление отменено", "audit.referral.message.write": "Сообщение партнёру",
+        "audit.referral.message.read": "Просмотр сообщений (куратор)",
+        "audit.referral.packet.destroy": "Пакет направления уничтожен",
+        "audit.partner.referral.read": "Просмотр направления партнёром",
+        "audit.partner.referral.accept": "Принято партнёром", "audit.partner.referral.decline": "Отклонено партнёром",
+        "audit.partner.referral.start": "Партнёр начал работу",
+        "audit.partner.referral.complete": "Завершено партнёром",
+        "audit.partner.referral.message.write": "Сообщение от партнёра",
+        "audit.partner.referral.message.read": "Просмотр сообщений (партнёр)",
+        "audit.partner.referral.denied": "Партнёру отказано: направление не ему",
+        "audit.partner.create": "Партнёр добавлен", "audit.partner.update": "Изменены данные партнёра",
+        "audit.partner.webhook.set": "Вебхук партнёра задан", "audit.partner.webhook.rotate": "Секрет вебхука заменён",
+        "audit.partner.webhook.delete": "Вебхук партнёра удалён", "audit.grant.create": "Грант создан",
+        "audit.disbursement.request": "Запрошена помощь", "audit.disbursement.read": "Просмотр запроса помощи",
+        "audit.payee.read": "Показан получатель выплаты", "audit.disbursement.approve": "Помощь одобрена",
+        "audit.disbursement.reject": "Помощь отклонена", "audit.disbursement.pay": "Помощь выплачена",
+        "audit.disbursement.void": "Помощь аннулирована",
+        "audit.case.shred": "Данные о помощи по делу уничтожены после стирания", "audit.signin.ok": "Вход",
+        "audit.signin.failed": "Неудачный вход",
+        "audit.signin.refused": "Вход отклонён: учётная запись отключена или ждёт одобрения",
+        "audit.signin.throttled": "Вход задержан: слишком много попыток",
+        "audit.user.locked": "Учётная запись заблокирована после неудачных входов",
+        "audit.user.locked_everywhere": "Учётная запись заблокирована для всех адресов",
+        "audit.user.unlock": "Учётная запись разблокирована", "audit.user.create": "Учётная запись создана",
+        "audit.user.roles": "Роли изменены", "audit.user.disable": "Учётная запись отключена",
+        "audit.user.enable": "Учётная запись включена", "audit.user.password": "Пароль изменён",
+        "audit.mfa.enrolled": "Второй фактор настроен", "audit.mfa.reset": "Второй фактор сброшен",
+        "audit.session.revoke": "Сеанс завершён", "audit.session.revoke_all": "Выход на всех устройствах",
+        "audit.session.refresh_reused": "Сеанс завершён: токен обновления использован повторно",
+        "audit.client.create": "API-клиент создан", "audit.client.revoke": "API-клиент отозван",
+        "audit.approval.request": "Запрошено одобрение", "audit.approval.approve": "Запрос одобрен",
+        "audit.approval.reject": "Запрос отклонён", "audit.keys.sealed": "Ключи запечатаны",
+    },
+    "be": {
+        "audit_title": "Журнал аўдыту",
+        "audit_explained": "Хто, што, калі, з якім аб'ектам і ў якім запыце зрабіў — але ніколі самі звесткі. Кожны "
+        "сэрвіс вядзе свой журнал, і кожны запіс счэплены з папярэднім: калі запіс змяніць, выдаліць або пераставіць, "
+        "ланцужок у гэтым месцы рвецца.",
+        "audit_trails": "Журналы", "audit_service_intake": "Справы (intake)",
+        "audit_service_referrals": "Накіраванні (referrals)", "audit_service_funds": "Дапамога (funds)",
+        "audit_service_gateway": "Уваходы і ўліковыя запісы (gateway)", "audit_break_glass": "Адкрыцці без прызначэння",
+        "audit_verification": "Праверка",
+        "audit_verification_explained": "Ланцужок кожнага сэрвісу, правераны толькі што: ад першага запісу да апошняга "
+        "і па апошняй падпісанай кантрольнай кропцы.",
+        "audit_service": "Сэрвіс", "audit_verdict": "Вынік", "audit_kind_intact": "Цэлы",
+        "audit_kind_broken": "Парушаны", "audit_kind_warning": "Не пацверджаны", "audit_kind_unknown": "Не правераны",
+        "audit_verdict_intact": "Кожны запіс вынікае з папярэдняга, і нічога з падпісанага не знікла. Запісаў: {n}.",
+        "audit_verdict_broken": "Першы сапсаваны запіс — {id}, № {position} у ланцужку: ён не вынікае з папярэдняга. "
+        "Яго змянілі, або запіс перад ім выдалілі ці пераставілі.",
+        "audit_verdict_truncated": "Запісы вынікаюць адзін з аднаго, але запісы, падпісаныя ў кантрольнай кропцы, "
+        "зніклі з канца ланцужка. Запісаў: {n}.",
+        "audit_verdict_diverged": "Запісы вынікаюць адзін з аднаго, але запісу, падпісанага апошняй кантрольнай "
+        "кропкай, у ланцужку няма: запісы выдалілі і на іх месца запісалі іншыя. Запісаў: {n}.",
+        "audit_verdict_forged": "Апошняя кантрольная кропка падпісана не ключом гэтага сэрвісу і нічога не пацвярджае. "
+        "Запісаў: {n}.",
+        "audit_verdict_missing": "Запісы вынікаюць адзін з аднаго, але падпісанай кантрольнай кропкі няма, хоць ёй "
+        "даўно пара быць: выдаленне запісаў з канца не было б відаць. Запісаў: {n}.",
+        "audit_verdict_unavailable": "Запісы вынікаюць адзін з аднаго, але падпісаныя кантрольныя кропкі прачытаць не "
+        "ўдалося (сервер паведамленняў не адказаў): выдаленне запісаў з канца не праверана. Запісаў: {n}.",
+        "audit_verdict_no_key": "Запісы вынікаюць адзін з аднаго, але тут няма ключа для праверкі падпісаных "
+        "кантрольных кропак: выдаленне запісаў з канца не праверана. Запісаў: {n}.",
+        "audit_verdict_not_vouched": "Ланцужок не пацверджаны. Запісаў: {n}.",
+        "audit_verdict_unknown": "Сэрвіс не адказаў, або яго ключы запячатаныя. Паспрабуйце крыху пазней.",
+        "audit_filter_target": "Ідэнтыфікатар аб'екта",
+        "audit_filter_target_help": "Ідэнтыфікатар справы, накіравання, гранта, запыту дапамогі, партнёра або "
+        "ўліковага запісу, напрыклад 0b6c2f3e-5d1a-4c8e-9f27-3a4b5c6d7e8f. Ён адпраўляецца ў форме, а не ў адрасе "
+        "старонкі.",
+        "audit_bad_target": "Гэта не ідэнтыфікатар. У ідэнтыфікатары 36 знакаў — літары a–f, лічбы і злучкі, — "
+        "напрыклад 0b6c2f3e-5d1a-4c8e-9f27-3a4b5c6d7e8f (у API-кліента — pc_ і 24 знакі).",
+        "audit_filter_action": "Дзеянне", "audit_any_action": "Любое дзеянне", "audit_filter_button": "Паказаць",
+        "audit_filtered": "Паказаны толькі запісы:", "audit_filtered_target": "аб'ект",
+        "audit_filtered_action": "дзеянне", "audit_show_all": "Паказаць усе запісы",
+        "audit_newest_first": "Спачатку новыя. Час — UTC.", "audit_at": "Калі (UTC)", "audit_actor": "Хто",
+        "audit_action": "Што", "audit_target": "Аб'ект", "audit_request": "Ідэнтыфікатар запыту",
+        "audit_entry": "Запіс", "audit_only_this_record": "Толькі гэты аб'ект",
+        "audit_first_bad_here": "першы сапсаваны запіс", "audit_no_entries": "Запісаў няма.",
+        "audit_actor_system": "Сістэма", "audit_actor_unknown": "Невядомае імя карыстальніка",
+        "audit_action_other": "Іншае дзеянне:",
+        "audit_unread": "Журнал «{service}» прачытаць не ўдалося: сэрвіс не адказаў. Паспрабуйце крыху пазней.",
+        "audit_bad_cursor": "Гэтай старонкі журнала «{service}» больш няма; пачніце з яго першай старонкі.",
+        "audit_break_glass_explained": "Кожны выпадак, калі нехта адкрыў не прызначаную яму справу, указаўшы прычыну "
+        "(прынцып «трэба ведаць»): хто, якую справу, калі. Кожны запыт па ўказанай прычыне — асобны запіс, таму адно "
+        "адкрыццё можа быць відаць як некалькі.",
+        "audit_break_glass_reason": "Самой прычыны ў журнале аўдыту няма: яна захоўваецца зашыфраванай разам са "
+        "справай, і куратары справы чытаюць яе ў яе гісторыі.",
+        "audit_case_id": "Ідэнтыфікатар справы", "audit_case_entries": "Усе запісы пра гэтую справу",
+        "audit_no_openings": "Ніводную справу не адкрывалі без прызначэння.",
+        "audit_break_glass_elsewhere": "Тут адкрыцці спраў (intake). Накіраванні і дапамога запісваюць свае: у іх "
+        "журналах выберыце дзеянне «{action}».",
+        "audit.case.create": "Справа створана", "audit.case.read": "Прагляд справы",
+        "audit.case.update": "Зменены звесткі справы", "audit.case.search": "Пошук па імені (імя не захоўваецца)",
+        "audit.case.duplicate-check": "Праверка на дублікаты (імя не захоўваецца)",
+        "audit.case.assign": "Прызначаны куратары", "audit.case.close": "Справа закрыта",
+        "audit.case.reopen": "Справа адкрыта зноў", "audit.case.duplicate": "Справа пазначана як дублікат",
+        "audit.case.erase": "Справа сцёрта", "audit.case.break_glass": "Адкрыта без прызначэння (з прычынай)",
+        "audit.needs.add": "Дададзена патрэба", "audit.needs.read": "Прагляд патрэб",
+        "audit.needs.status": "Патрэба зменена", "audit.consent.set": "Запісана згода",
+        "audit.consent.read": "Прагляд згоды", "audit.timeline.read": "Прагляд гісторыі",
+        "audit.notes.add": "Дададзена нататка", "audit.notes.read": "Прагляд нататак",
+        "audit.tasks.add": "Дададзена задача", "audit.tasks.read": "Прагляд задач",
+        "audit.tasks.done": "Задача выканана", "audit.document.add": "Дададзены дакумент",
+        "audit.documents.read": "Прагляд спіса дакументаў", "audit.document.download": "Дакумент спампаваны",
+        "audit.referral.create": "Накіраванне адпраўлена", "audit.referral.read": "Прагляд накіравання",
+        "audit.referral.cancel": "Накіраванне скасавана", "audit.referral.message.write": "Паведамленне партнёру",
+        "audit.referral.message.read": "Прагляд паведамленняў (куратар)",
+        "audit.referral.packet.destroy": "Пакет накіравання знішчаны",
+        "audit.partner.referral.read": "Прагляд накіравання партнёрам",
+        "audit.partner.referral.accept": "Прынята партнёрам", "audit.partner.referral.decline": "Адхілена партнёрам",
+        "audit.partner.referral.start": "Партнёр пачаў працу", "audit.partner.referral.complete": "Завершана партнёрам",
+        "audit.partner.referral.message.write": "Паведамленне ад партнёра",
+        "audit.partner.referral.message.read": "Прагляд паведамленняў (партнёр)",
+        "audit.partner.referral.denied": "Партнёру адмоўлена: накіраванне не яму",
+        "audit.partner.create": "Партнёр дададзены", "audit.partner.update": "Зменены звесткі партнёра",
+        "audit.partner.webhook.set": "Вэбхук партнёра зададзены",
+        "audit.partner.webhook.rotate": "Сакрэт вэбхука заменены",
+        "audit.partner.webhook.delete": "Вэбхук партнёра выдалены", "audit.grant.create": "Грант створаны",
+        "audit.disbursement.request": "Запытана дапамога", "audit.disbursement.read": "Прагляд запыту дапамогі",
+        "audit.payee.read": "Паказаны атрымальнік выплаты", "audit.disbursement.approve": "Дапамога ўхвалена",
+        "audit.disbursement.reject": "Дапамога адхілена", "audit.disbursement.pay": "Дапамога выплачана",
+        "audit.disbursement.void": "Дапамога анулявана",
+        "audit.case.shred": "Звесткі пра дапамогу па справе знішчаны пасля сцірання", "audit.signin.ok": "Уваход",
+        "audit.signin.failed": "Няўдалы ўваход",
+        "audit.signin.refused": "Уваход адхілены: уліковы запіс адключаны або чакае ўхвалення",
+        "audit.signin.throttled": "Уваход затрыманы: занадта шмат спроб",
+        "audit.user.locked": "Уліковы запіс заблакаваны пасля няўдалых уваходаў",
+        "audit.user.locked_everywhere": "Уліковы запіс заблакаваны для ўсіх адрасоў",
+        "audit.user.unlock": "Уліковы запіс разблакаваны", "audit.user.create": "Уліковы запіс створаны",
+        "audit.user.roles": "Ролі зменены", "audit.user.disable": "Уліковы запіс адключаны",
+        "audit.user.enable": "Уліковы запіс уключаны", "audit.user.password": "Пароль зменены",
+        "audit.mfa.enrolled": "Другі фактар наладжаны", "audit.mfa.reset": "Другі фактар скінуты",
+        "audit.session.revoke": "Сеанс завершаны", "audit.session.revoke_all": "Выхад на ўсіх прыладах",
+        "audit.session.refresh_reused": "Сеанс завершаны: токен абнаўлення выкарыстаны паўторна",
+        "audit.client.create": "API-кліент створаны", "audit.client.revoke": "API-кліент адкліканы",
+        "audit.approval.request": "Запытана ўхваленне", "audit.approval.approve": "Запыт ухвалены",
+        "audit.approval.reject": "Запыт адхілены", "audit.keys.sealed": "Ключы запячатаныя",
+    },
+}
+for _language, _words in _AUDIT_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
+
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number

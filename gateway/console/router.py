@@ -172,6 +172,8 @@ async def visit(request: Request) -> Visit:
         token, principal = await _renewed(request)
     if principal.roles & PARTNER_ROLES and not partner_may_open(request.url.path):
         raise HTTPException(404, "There is no such page.")  # partner staff: their console only (see below)
+    if principal.roles == {"auditor"} and not auditor_may_open(request.url.path):
+        raise HTTPException(403, "An auditor's pages are the audit trails.")
     return Visit(request=request, token=token, principal=principal, language=language_of(request))
 
 
@@ -268,7 +270,15 @@ KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-gl
                          r"|/console/(grants|disbursements|mfa|caseload)"
                          rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal)"  # the admin's (console/admin.py)
                          rf"|/console/admin/partners(/{_ID}(/webhook/remove)?)?"  # and partners (partners_admin.py)
-                         rf"|/console/partner(/referrals/{_ID})?")  # partner staff's pages (console/partner.py)
+                         rf"|/console/partner(/referrals/{_ID})?"  # partner staff's pages (console/partner.py)
+                         r"|/console/audit(/break-glass)?")  # the auditor's (console/audit_pages.py)
+
+AUDIT_CONSOLE = "/console/audit"
+
+
+def auditor_may_open(path: str) -> bool:
+    """An auditor (and nothing else) reads the audit trails, and opens no page of work they may not do (SPEC §2)."""
+    return path == AUDIT_CONSOLE or path.startswith(AUDIT_CONSOLE + "/") or path == "/console/sign-out"
 
 
 # --- partner staff (SPEC §2): the partner console (console/partner.py), and nothing else of this console ----------
@@ -430,6 +440,8 @@ async def home(request: Request) -> Response:
                 return back_to("/console/grants")
             if "admin" in principal.roles:  # admin holds no other role: the accounts are their work
                 return back_to("/console/admin/users")
+            if "auditor" in principal.roles:  # the audit trails (console/audit_pages.py)
+                return back_to(AUDIT_CONSOLE)
             v = Visit(request=request, token=token, principal=principal, language=language_of(request))
             return render(request, "home.html", visit_=v)
     return sign_in_page(request, expired=bool(request.query_params.get("expired")))

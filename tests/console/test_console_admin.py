@@ -292,7 +292,7 @@ async def test_the_admin_pages_are_for_admins_only(door: Door):
     auditor = await door.add_user("auditor")
     visitor = browser(door)
     await sign_in(visitor, auditor["username"])
-    home = await visitor.get("/")
+    home = await visitor.get("/", follow_redirects=True)  # the auditor's home: the audit trails
     assert home.status_code == 200 and f'href="{USERS}"' not in home.text
 
     for path in (USERS, f"{USERS}/new", APPROVALS, f"{USERS}/{auditor['id']}"):

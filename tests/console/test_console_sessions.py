@@ -80,7 +80,7 @@ async def admin_without_factor(door: Door) -> dict[str, str]:
 
 async def test_a_person_without_a_second_factor_enrols_on_the_page_and_then_signs_in_with_a_code(door: Door):
     visitor = browser(door)
-    user, _app, codes = await enrolled_user(door, visitor, "auditor")
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
 
     assert (await visitor.get("/", follow_redirects=False)).status_code == 200  # signed out: the sign-in form
     without_code = await sign_in(visitor, user["username"])
@@ -117,7 +117,7 @@ def expired_copy(door: Door, live: str) -> str:
 
 async def test_an_expired_access_token_is_renewed_on_the_next_page(door: Door):
     visitor = browser(door)
-    user, _app, codes = await enrolled_user(door, visitor, "auditor")
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
     await sign_in(visitor, user["username"], codes[1])
     replace_cookie(visitor, "rehab_session", expired_copy(door, visitor.cookies["rehab_session"]))
 
@@ -131,7 +131,7 @@ async def test_an_expired_access_token_is_renewed_on_the_next_page(door: Door):
 
 async def test_a_form_posted_with_an_expired_access_token_goes_through(door: Door):
     visitor = browser(door)
-    user, _app, codes = await enrolled_user(door, visitor, "auditor")
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
     await sign_in(visitor, user["username"], codes[1])
     page = await visitor.get("/")  # the form's CSRF token is bound to the session, not to this access token
     refresh_before = visitor.cookies["rehab_refresh"]
@@ -147,7 +147,7 @@ async def test_a_form_posted_with_an_expired_access_token_goes_through(door: Doo
 
 async def test_without_a_live_session_the_console_sends_you_to_sign_in(door: Door):
     visitor = browser(door)
-    user, _app, codes = await enrolled_user(door, visitor, "auditor")
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
     await sign_in(visitor, user["username"], codes[2])
     await door.client.post(f"/api/admin/users/{user['id']}/revoke-sessions", headers=await admin_without_factor(door))
     door.runtime.standing.forget(user["id"])
