@@ -119,6 +119,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(console.partner_router)  # partner staff's console: referrals to their partner (SPEC §4)
     app.include_router(console.partners_admin_router)  # the admin's partner directory, webhooks and deliveries
     app.include_router(console.audit_router)  # the auditor's: every service's audit trail, verified; break-glass
+    app.include_router(console.finance_router)  # finance: grants, the disbursement queue, the donor report
     return app
 
 

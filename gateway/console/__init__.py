@@ -3,10 +3,12 @@ partner console for partner staff (partner.py, also in pl/lt)."""
 
 from gateway.console.admin import router as admin_router
 from gateway.console.audit_pages import router as audit_router
+from gateway.console.finance import router as finance_router
 from gateway.console.partner import router as partner_router
 from gateway.console.partners_admin import router as partners_admin_router
 from gateway.console.referral_thread import router as referral_router
 from gateway.console.router import RenewedSessionCookies, router
 
-__all__ = ["RenewedSessionCookies", "admin_router", "audit_router", "partner_router", "partners_admin_router",
+__all__ = ["RenewedSessionCookies", "admin_router", "audit_router", "finance_router", "partner_router",
+           "partners_admin_router",
            "referral_router", "router"]

@@ -971,6 +971,293 @@ _CASE_PAGE_MESSAGES: dict[str, dict[str, str]] = {
 for _language, _words in _CASE_PAGE_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
+# The finance pages (gateway/console/finance.py, issue #19): grants and their budget bars, the disbursement queue with
+# the payee masked until asked for, the funds service's refusals as sentences, the donor report. `{…}` fields are
+# filled by the page (str.format).
+_FINANCE_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "fin_grants_intro": "Each grant's budget and where it stands: paid, committed to approved requests, and "
+        "still available.",
+        "fin_bar_label": "Of the budget: paid {paid}, committed {committed}, available {available}",
+        "fin_period": "Period", "fin_pays_for": "Pays for", "fin_grant_running": "running",
+        "fin_grant_ended": "ended", "fin_grant_not_started": "not started yet",
+        "fin_grants_none": "No grants yet: create the first one below.",
+        "fin_more_grants": "More grants exist than this page shows.",
+        "fin_new_grant": "New grant",
+        "fin_grant_help": "The whole budget is available at once. The code names the grant in requests and reports.",
+        "fin_code_hint": "Latin letters, digits and . _ / - (up to 40), e.g. EU-2026/03.",
+        "fin_currency": "Currency",
+        "fin_budget_hint": "In the grant's currency, e.g. 10000.00 (JPY has no decimals: 1500000).",
+        "fin_starts_on": "Starts on", "fin_ends_on": "Ends on", "fin_categories": "What it pays for",
+        "fin_create_grant": "Create the grant",
+        "fin_done_created": "The grant was created; its whole budget is available.",
+        "fin_error_code": "Latin letters, digits and . _ / - only, starting with a letter or digit, at most 40.",
+        "fin_error_code_taken": "A grant with this code exists already; choose another code.",
+        "fin_error_currency": "Choose a currency from the list.",
+        "fin_error_amount": "An amount greater than zero, like {example}.",
+        "fin_error_amount_whole": "A whole amount greater than zero, without decimals, like {example}.",
+        "fin_error_ends_on": "The grant cannot end before it starts.",
+        "fin_error_categories": "Choose at least one.",
+        "fin_error_donor": "One line of text, at most 200 characters.",
+        "fin_grant_title": "Grant {code}", "fin_all_grants": "All grants",
+        "fin_grant_disbursements": "Disbursements from this grant",
+        "fin_no_disbursements": "No disbursements from this grant yet.",
+        "fin_donor_report": "Donor report", "fin_donor_csv": "Donor report (CSV)",
+        "fin_queue_help": "Approving commits the amount from the grant; a payment is recorded once. Reject declines "
+        "a request; void cancels one made in error — either gives an approved amount back to the grant. A paid "
+        "disbursement can no longer be changed.",
+        "fin_view_todo": "To do", "fin_view_requested": "Waiting for approval", "fin_view_approved": "Approved, to pay",
+        "fin_view_paid": "Paid", "fin_view_rejected": "Rejected", "fin_view_voided": "Voided",
+        "fin_case": "Case", "fin_requested_by": "Requested by", "fin_approved": "Approved", "fin_rejected": "Rejected",
+        "fin_voided": "Voided", "fin_paid": "Paid",
+        "fin_payee": "Payee", "fin_payee_none": "none given: the person themselves",
+        "fin_payee_kind_iban": "IBAN", "fin_payee_kind_card": "Card", "fin_payee_kind_phone": "Phone",
+        "fin_payee_kind_account": "Account", "fin_ending_in": "ending in", "fin_name_hidden": "name hidden",
+        "fin_show_payee": "Show payee",
+        "fin_payee_shown": "Shown now; this reading is recorded in the audit trail.",
+        "fin_erased": "erased with the case",
+        "fin_four_eyes": "You requested this yourself. By the four-eyes rule another member of the finance staff "
+        "approves it.",
+        "fin_void": "Void",
+        "fin_method_bank_transfer": "Bank transfer", "fin_method_card": "Card", "fin_method_cash": "Cash",
+        "fin_method_mobile_money": "Mobile money", "fin_method_crypto": "Cryptocurrency", "fin_method_other": "Other",
+        "fin_reference_hint": "The bank's or cash book's reference: Latin letters, digits and . _ / # : - — never a "
+        "name.",
+        "fin_error_reference": "Latin letters, digits and . _ / # : - only, starting with a letter or digit, at "
+        "most 64.",
+        "fin_done_approved": "Approved: the amount is committed from the grant.",
+        "fin_done_rejected": "Rejected; nothing will be paid.", "fin_done_voided": "Voided; nothing will be paid.",
+        "fin_done_paid": "Paid and recorded.", "fin_more_waiting": "There are more than this page shows:",
+        "fin_refused_four_eyes": "You requested this disbursement yourself: by the four-eyes rule another member of "
+        "the finance staff must approve it. Nothing was changed.",
+        "fin_refused_already_paid": "This disbursement is already paid; it cannot be changed or paid again.",
+        "fin_refused_changed": "Someone else has already decided on this disbursement; it is shown below as it is "
+        "now. Nothing was changed.",
+        "fin_refused_funds_short": "Grant {code} has {available} available, less than the {amount} asked for. "
+        "Nothing was approved.",
+        "fin_refused_grant_period": "Grant {code} runs from {start} to {end}; today is outside that period. Nothing "
+        "was approved.",
+        "fin_refused_grant_category": "Grant {code} does not pay for this category ({category}). Nothing was "
+        "approved.",
+        "fin_refused_currency": "The grant pays in another currency than this disbursement's. Nothing was approved.",
+        "fin_refused_case_closed": "The case of this disbursement is closed: no aid can be approved for it.",
+        "fin_refused_case_erased": "The case of this disbursement was erased: no aid can be approved for it.",
+        "fin_refused_case_duplicate": "The case of this disbursement was marked a duplicate: the aid is requested "
+        "in the case that is kept.",
+        "fin_refused_case_unknown": "The aid service has not yet heard of this disbursement's case; try again in a "
+        "moment.",
+        "fin_refused_not_found": "There is no such disbursement.",
+        "fin_refused_in_flight": "This is being recorded already (the form was sent twice); the page shows it in a "
+        "moment.",
+        "fin_refused_key_reused": "This form was already sent with other values. Nothing more was done: check the "
+        "disbursement below and, if need be, send the fresh form.",
+        "fin_refused_forbidden": "Your role does not allow this.",
+        "fin_refused_unavailable": "The aid service is not available right now; try again shortly. Nothing was "
+        "changed.",
+        "fin_refused_other": "The system refused this (error {status}). Nothing was changed.",
+        "fin_donor_report_title": "Donor report: {code}",
+        "fin_donor_report_help": "What the donor may see: the grant's amounts, and what was paid month by month and "
+        "category by category, in people and payments — no case and no name.",
+        "fin_suppression": "No count below {n} is shown: a cell with fewer people is hidden, and so are as many of "
+        "the smallest others as it takes for the hidden ones not to be worked out from the totals.",
+        "fin_people_helped": "People helped", "fin_people_hidden": "fewer than {n}: not shown",
+        "fin_month": "Month", "fin_people": "People", "fin_payments": "Payments", "fin_cell_hidden": "hidden",
+        "fin_no_payments": "Nothing has been paid from this grant yet.", "fin_generated": "Generated",
+        "fin_month_1": "January", "fin_month_2": "February", "fin_month_3": "March", "fin_month_4": "April",
+        "fin_month_5": "May", "fin_month_6": "June", "fin_month_7": "July", "fin_month_8": "August",
+        "fin_month_9": "September", "fin_month_10": "October", "fin_month_11": "November",
+        "fin_month_12": "December",
+    },
+    "ru": {
+        "fin_grants_intro": "Бюджет каждого гранта и его состояние: выплачено, зарезервировано под одобренные "
+        "запросы и ещё доступно.",
+        "fin_bar_label": "Из бюджета выплачено {paid}, зарезервировано {committed}, доступно {available}",
+        "fin_period": "Срок", "fin_pays_for": "Оплачивает", "fin_grant_running": "действует",
+        "fin_grant_ended": "завершён", "fin_grant_not_started": "ещё не начался",
+        "fin_grants_none": "Грантов пока нет: создайте первый ниже.",
+        "fin_more_grants": "Грантов больше, чем показано на этой странице.",
+        "fin_new_grant": "Новый грант",
+        "fin_grant_help": "Весь бюджет сразу становится доступным. Код обозначает грант в запросах и отчётах.",
+        "fin_code_hint": "Латинские буквы, цифры и . _ / - (до 40 знаков), напр. EU-2026/03.",
+        "fin_currency": "Валюта",
+        "fin_budget_hint": "В валюте гранта, напр. 10 000,00 (у иены нет дробной части: 1 500 000).",
+        "fin_starts_on": "Начало", "fin_ends_on": "Окончание", "fin_categories": "На что идут средства",
+        "fin_create_grant": "Создать грант",
+        "fin_done_created": "Грант создан; весь его бюджет доступен.",
+        "fin_error_code": "Только латинские буквы, цифры и . _ / -, в начале буква или цифра, не больше 40 знаков.",
+        "fin_error_code_taken": "Грант с таким кодом уже есть; выберите другой код.",
+        "fin_error_currency": "Выберите валюту из списка.",
+        "fin_error_amount": "Сумма больше нуля, например {example}.",
+        "fin_error_amount_whole": "Целая сумма больше нуля, без дробной части, например {example}.",
+        "fin_error_ends_on": "Грант не может закончиться раньше, чем начнётся.",
+        "fin_error_categories": "Выберите хотя бы одну.",
+        "fin_error_donor": "Одна строка текста, не больше 200 знаков.",
+        "fin_grant_title": "Грант {code}", "fin_all_grants": "Все гранты",
+        "fin_grant_disbursements": "Выплаты из этого гранта",
+        "fin_no_disbursements": "Выплат из этого гранта пока нет.",
+        "fin_donor_report": "Отчёт для донора", "fin_donor_csv": "Отчёт для донора (CSV)",
+        "fin_queue_help": "Одобрение резервирует сумму из гранта; выплата записывается один раз. «Отклонить» — "
+        "отказать в запросе; «Аннулировать» — отменить запрос, сделанный по ошибке; и то и другое возвращает "
+        "одобренную сумму в грант. Выплаченное изменить уже нельзя.",
+        "fin_view_todo": "Ждут действий", "fin_view_requested": "Ждут одобрения",
+        "fin_view_approved": "Одобрены, к выплате", "fin_view_paid": "Выплачены", "fin_view_rejected": "Отклонены",
+        "fin_view_voided": "Аннулированы",
+        "fin_case": "Дело", "fin_requested_by": "Кто запросил", "fin_approved": "Одобрено",
+        "fin_rejected": "Отклонено", "fin_voided": "Аннулировано", "fin_paid": "Выплачено",
+        "fin_payee": "Получатель", "fin_payee_none": "не указан: сам человек",
+        "fin_payee_kind_iban": "IBAN", "fin_payee_kind_card": "Карта", "fin_payee_kind_phone": "Телефон",
+        "fin_payee_kind_account": "Счёт", "fin_ending_in": "оканчивается на", "fin_name_hidden": "имя скрыто",
+        "fin_show_payee": "Показать получателя",
+        "fin_payee_shown": "Показано сейчас; этот просмотр записан в журнал аудита.",
+        "fin_erased": "стёрто вместе с делом",
+        "fin_four_eyes": "Этот запрос сделали вы. По правилу четырёх глаз его одобряет другой сотрудник "
+        "финансового отдела.",
+        "fin_void": "Аннулировать",
+        "fin_method_bank_transfer": "Банковский перевод", "fin_method_card": "Карта", "fin_method_cash": "Наличные",
+        "fin_method_mobile_money": "Мобильный платёж", "fin_method_crypto": "Криптовалюта",
+        "fin_method_other": "Другое",
+        "fin_reference_hint": "Номер из банка или кассовой книги: латинские буквы, цифры и . _ / # : - — без имён.",
+        "fin_error_reference": "Только латинские буквы, цифры и . _ / # : -, в начале буква или цифра, не больше "
+        "64 знаков.",
+        "fin_done_approved": "Одобрено: сумма зарезервирована из гранта.",
+        "fin_done_rejected": "Отклонено; ничего не будет выплачено.",
+        "fin_done_voided": "Аннулировано; ничего не будет выплачено.",
+        "fin_done_paid": "Выплата записана.", "fin_more_waiting": "Здесь показано не всё:",
+        "fin_refused_four_eyes": "Эту выплату запросили вы сами: по правилу четырёх глаз её должен одобрить другой "
+        "сотрудник финансового отдела. Ничего не изменено.",
+        "fin_refused_already_paid": "Эта выплата уже произведена; её нельзя ни изменить, ни выплатить повторно.",
+        "fin_refused_changed": "Кто-то другой уже принял решение по этой выплате; ниже она показана такой, какая "
+        "она сейчас. Ничего не изменено.",
+        "fin_refused_funds_short": "В гранте {code} доступно {available} — меньше запрошенных {amount}. Ничего не "
+        "одобрено.",
+        "fin_refused_grant_period": "Грант {code} действует с {start} по {end}; сегодняшний день вне этого срока. "
+        "Ничего не одобрено.",
+        "fin_refused_grant_category": "Грант {code} не оплачивает эту категорию ({category}). Ничего не одобрено.",
+        "fin_refused_currency": "Грант платит в другой валюте, чем указана в этой выплате. Ничего не одобрено.",
+        "fin_refused_case_closed": "Дело этой выплаты закрыто: помощь по нему одобрить нельзя.",
+        "fin_refused_case_erased": "Дело этой выплаты стёрто: помощь по нему одобрить нельзя.",
+        "fin_refused_case_duplicate": "Дело этой выплаты отмечено как дубликат: помощь запрашивают в деле, которое "
+        "осталось.",
+        "fin_refused_case_unknown": "Сервис выплат ещё не знает о деле этой выплаты; попробуйте через минуту.",
+        "fin_refused_not_found": "Такой выплаты нет.",
+        "fin_refused_in_flight": "Это уже записывается (форма отправлена дважды); через мгновение страница это "
+        "покажет.",
+        "fin_refused_key_reused": "Эта форма уже была отправлена с другими значениями. Больше ничего не сделано: "
+        "проверьте выплату ниже и при необходимости отправьте новую форму.",
+        "fin_refused_forbidden": "Ваша роль этого не позволяет.",
+        "fin_refused_unavailable": "Сервис выплат сейчас недоступен; попробуйте чуть позже. Ничего не изменено.",
+        "fin_refused_other": "Система отказала (ошибка {status}). Ничего не изменено.",
+        "fin_donor_report_title": "Отчёт для донора: {code}",
+        "fin_donor_report_help": "То, что может видеть донор: суммы гранта и что выплачено по месяцам и категориям — "
+        "в людях и выплатах, без дел и имён.",
+        "fin_suppression": "Ни одно число меньше {n} не показывается: клетка, где людей меньше, скрыта, а вместе с "
+        "ней — столько самых маленьких из остальных, сколько нужно, чтобы скрытые нельзя было вычислить из итогов.",
+        "fin_people_helped": "Получили помощь, человек", "fin_people_hidden": "меньше {n}: не показывается",
+        "fin_month": "Месяц", "fin_people": "Людей", "fin_payments": "Выплат", "fin_cell_hidden": "скрыто",
+        "fin_no_payments": "Из этого гранта пока ничего не выплачено.", "fin_generated": "Сформирован",
+        "fin_month_1": "Январь", "fin_month_2": "Февраль", "fin_month_3": "Март", "fin_month_4": "Апрель",
+        "fin_month_5": "Май", "fin_month_6": "Июнь", "fin_month_7": "Июль", "fin_month_8": "Август",
+        "fin_month_9": "Сентябрь", "fin_month_10": "Октябрь", "fin_month_11": "Ноябрь", "fin_month_12": "Декабрь",
+    },
+    "be": {
+        "fin_grants_intro": "Бюджэт кожнага гранта і яго стан: выплачана, зарэзервавана пад ухваленыя запыты і "
+        "яшчэ даступна.",
+        "fin_bar_label": "З бюджэту выплачана {paid}, зарэзервавана {committed}, даступна {available}",
+        "fin_period": "Тэрмін", "fin_pays_for": "Аплочвае", "fin_grant_running": "дзейнічае",
+        "fin_grant_ended": "завершаны", "fin_grant_not_started": "яшчэ не пачаўся",
+        "fin_grants_none": "Грантаў пакуль няма: стварыце першы ніжэй.",
+        "fin_more_grants": "Грантаў больш, чым паказана на гэтай старонцы.",
+        "fin_new_grant": "Новы грант",
+        "fin_grant_help": "Увесь бюджэт адразу становіцца даступным. Код пазначае грант у запытах і справаздачах.",
+        "fin_code_hint": "Лацінскія літары, лічбы і . _ / - (да 40 знакаў), напр. EU-2026/03.",
+        "fin_currency": "Валюта",
+        "fin_budget_hint": "У валюце гранта, напр. 10 000,00 (у іены няма дробнай часткі: 1 500 000).",
+        "fin_starts_on": "Пачатак", "fin_ends_on": "Заканчэнне", "fin_categories": "На што ідуць сродкі",
+        "fin_create_grant": "Стварыць грант",
+        "fin_done_created": "Грант створаны; увесь яго бюджэт даступны.",
+        "fin_error_code": "Толькі лацінскія літары, лічбы і . _ / -, напачатку літара або лічба, не больш за 40 "
+        "знакаў.",
+        "fin_error_code_taken": "Грант з такім кодам ужо ёсць; выберыце іншы код.",
+        "fin_error_currency": "Выберыце валюту са спіса.",
+        "fin_error_amount": "Сума больш за нуль, напрыклад {example}.",
+        "fin_error_amount_whole": "Цэлая сума больш за нуль, без дробнай часткі, напрыклад {example}.",
+        "fin_error_ends_on": "Грант не можа скончыцца раней, чым пачнецца.",
+        "fin_error_categories": "Выберыце хаця б адну.",
+        "fin_error_donor": "Адзін радок тэксту, не больш за 200 знакаў.",
+        "fin_grant_title": "Грант {code}", "fin_all_grants": "Усе гранты",
+        "fin_grant_disbursements": "Выплаты з гэтага гранта",
+        "fin_no_disbursements": "Выплат з гэтага гранта пакуль няма.",
+        "fin_donor_report": "Справаздача для донара", "fin_donor_csv": "Справаздача для донара (CSV)",
+        "fin_queue_help": "Ухваленне рэзервуе суму з гранта; выплата запісваецца адзін раз. «Адхіліць» — адмовіць у "
+        "запыце; «Ануляваць» — скасаваць запыт, зроблены памылкова; і тое, і другое вяртае ўхваленую суму ў грант. "
+        "Выплачанае змяніць ужо нельга.",
+        "fin_view_todo": "Чакаюць дзеянняў", "fin_view_requested": "Чакаюць ухвалення",
+        "fin_view_approved": "Ухваленыя, да выплаты", "fin_view_paid": "Выплачаныя", "fin_view_rejected": "Адхіленыя",
+        "fin_view_voided": "Ануляваныя",
+        "fin_case": "Справа", "fin_requested_by": "Хто запытаў", "fin_approved": "Ухвалена",
+        "fin_rejected": "Адхілена", "fin_voided": "Анулявана", "fin_paid": "Выплачана",
+        "fin_payee": "Атрымальнік", "fin_payee_none": "не пазначаны: сам чалавек",
+        "fin_payee_kind_iban": "IBAN", "fin_payee_kind_card": "Картка", "fin_payee_kind_phone": "Тэлефон",
+        "fin_payee_kind_account": "Рахунак", "fin_ending_in": "заканчваецца на", "fin_name_hidden": "імя схавана",
+        "fin_show_payee": "Паказаць атрымальніка",
+        "fin_payee_shown": "Паказана цяпер; гэты прагляд запісаны ў журнал аўдыту.",
+        "fin_erased": "сцёрта разам са справай",
+        "fin_four_eyes": "Гэты запыт зрабілі вы. Паводле правіла чатырох вачэй яго ўхваляе іншы супрацоўнік "
+        "фінансавага аддзела.",
+        "fin_void": "Ануляваць",
+        "fin_method_bank_transfer": "Банкаўскі пераказ", "fin_method_card": "Картка", "fin_method_cash": "Наяўныя",
+        "fin_method_mobile_money": "Мабільны плацёж", "fin_method_crypto": "Крыптавалюта",
+        "fin_method_other": "Іншае",
+        "fin_reference_hint": "Нумар з банка або касавай кнігі: лацінскія літары, лічбы і . _ / # : - — без "
+        "імёнаў.",
+        "fin_error_reference": "Толькі лацінскія літары, лічбы і . _ / # : -, напачатку літара або лічба, не больш "
+        "за 64 знакі.",
+        "fin_done_approved": "Ухвалена: сума зарэзервавана з гранта.",
+        "fin_done_rejected": "Адхілена; нічога не будзе выплачана.",
+        "fin_done_voided": "Анулявана; нічога не будзе выплачана.",
+        "fin_done_paid": "Выплата запісана.", "fin_more_waiting": "Тут паказана не ўсё:",
+        "fin_refused_four_eyes": "Гэтую выплату запыталі вы самі: паводле правіла чатырох вачэй яе павінен ухваліць "
+        "іншы супрацоўнік фінансавага аддзела. Нічога не зменена.",
+        "fin_refused_already_paid": "Гэтая выплата ўжо зроблена; яе нельга ні змяніць, ні выплаціць паўторна.",
+        "fin_refused_changed": "Нехта іншы ўжо прыняў рашэнне па гэтай выплаце; ніжэй яна паказана такой, якая яна "
+        "цяпер. Нічога не зменена.",
+        "fin_refused_funds_short": "У гранце {code} даступна {available} — менш за запытаныя {amount}. Нічога не "
+        "ўхвалена.",
+        "fin_refused_grant_period": "Грант {code} дзейнічае з {start} па {end}; сённяшні дзень па-за гэтым "
+        "тэрмінам. Нічога не ўхвалена.",
+        "fin_refused_grant_category": "Грант {code} не аплочвае гэтую катэгорыю ({category}). Нічога не ўхвалена.",
+        "fin_refused_currency": "Грант плаціць у іншай валюце, чым пазначана ў гэтай выплаце. Нічога не ўхвалена.",
+        "fin_refused_case_closed": "Справа гэтай выплаты закрытая: дапамогу па ёй ухваліць нельга.",
+        "fin_refused_case_erased": "Справа гэтай выплаты сцёртая: дапамогу па ёй ухваліць нельга.",
+        "fin_refused_case_duplicate": "Справа гэтай выплаты пазначана як дублікат: дапамогу запытваюць у справе, "
+        "якая засталася.",
+        "fin_refused_case_unknown": "Сэрвіс выплат яшчэ не ведае пра справу гэтай выплаты; паспрабуйце праз "
+        "хвіліну.",
+        "fin_refused_not_found": "Такой выплаты няма.",
+        "fin_refused_in_flight": "Гэта ўжо запісваецца (форма адпраўлена двойчы); праз імгненне старонка гэта "
+        "пакажа.",
+        "fin_refused_key_reused": "Гэтая форма ўжо была адпраўлена з іншымі значэннямі. Больш нічога не зроблена: "
+        "праверце выплату ніжэй і пры неабходнасці адпраўце новую форму.",
+        "fin_refused_forbidden": "Ваша роля гэтага не дазваляе.",
+        "fin_refused_unavailable": "Сэрвіс выплат цяпер недаступны; паспрабуйце крыху пазней. Нічога не зменена.",
+        "fin_refused_other": "Сістэма адмовіла (памылка {status}). Нічога не зменена.",
+        "fin_donor_report_title": "Справаздача для донара: {code}",
+        "fin_donor_report_help": "Тое, што можа бачыць донар: сумы гранта і што выплачана па месяцах і катэгорыях — "
+        "у людзях і выплатах, без справаў і імёнаў.",
+        "fin_suppression": "Ніводная лічба меншая за {n} не паказваецца: клетка, дзе людзей менш, схаваная, а разам "
+        "з ёй — столькі самых малых з астатніх, колькі трэба, каб схаваныя нельга было вылічыць з вынікаў.",
+        "fin_people_helped": "Атрымалі дапамогу, чалавек", "fin_people_hidden": "менш за {n}: не паказваецца",
+        "fin_month": "Месяц", "fin_people": "Людзей", "fin_payments": "Выплат", "fin_cell_hidden": "схавана",
+        "fin_no_payments": "З гэтага гранта пакуль нічога не выплачана.", "fin_generated": "Складзена",
+        "fin_month_1": "Студзень", "fin_month_2": "Люты", "fin_month_3": "Сакавік", "fin_month_4": "Красавік",
+        "fin_month_5": "Травень", "fin_month_6": "Чэрвень", "fin_month_7": "Ліпень", "fin_month_8": "Жнівень",
+        "fin_month_9": "Верасень", "fin_month_10": "Кастрычнік", "fin_month_11": "Лістапад",
+        "fin_month_12": "Снежань",
+    },
+}
+for _language, _words in _FINANCE_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
 # A referral's own page for the case's caseworkers and the messages with its partner (issue #18). Counts are written
 # "new: 3", a form every language reads right without plural rules.
 _THREAD_MESSAGES: dict[str, dict[str, str]] = {
@@ -1696,23 +1983,31 @@ def format_date(value: date | datetime | str | None, language: str) -> str:
     return text
 
 
+# ISO 4217 minor units: how many decimals an amount of each currency is written with (two for any other). The
+# currencies funds pays in (services/funds/money.py keeps its own copy: the gateway imports no service).
+MINOR_DIGITS = {"EUR": 2, "USD": 2, "PLN": 2, "GBP": 2, "CHF": 2, "SEK": 2, "CZK": 2, "GEL": 2, "UAH": 2, "BYN": 2,
+                "JPY": 0, "KWD": 3, "BHD": 3}
+
+
 def format_money(amount: str | Decimal | None, currency: str, language: str) -> str:
+    """An amount with its currency's own number of decimals: "150,000 JPY" has none, "1,234.500 KWD" three."""
     try:
         value = Decimal(str(amount))
     except (InvalidOperation, ValueError):
         return f"{amount} {currency}"
     sign = "-" if value < 0 else ""
-    whole, _, fraction = f"{abs(value):.2f}".partition(".")
+    whole, _, fraction = f"{abs(value):.{MINOR_DIGITS.get(currency, 2)}f}".partition(".")
     symbol = _SYMBOLS.get(currency)
     if chosen(language) == "en":
-        grouped = f"{int(whole):,}"
-        return f"{sign}{symbol}{grouped}.{fraction}" if symbol else f"{sign}{grouped}.{fraction}{_NBSP}{currency}"
+        grouped = f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+        return f"{sign}{symbol}{grouped}" if symbol else f"{sign}{grouped}{_NBSP}{currency}"
+    decimals = f",{fraction}" if fraction else ""
     if chosen(language) in _LOCAL_SYMBOLS:
         # A no-break space groups thousands; Polish leaves a four-digit number whole ("1234,50 zł", CLDR).
         grouped = whole if chosen(language) == "pl" and len(whole) <= 4 else f"{int(whole):,}".replace(",", _NBSP)
-        return f"{sign}{grouped},{fraction}{_NBSP}{_LOCAL_SYMBOLS[chosen(language)].get(currency, currency)}"
+        return f"{sign}{grouped}{decimals}{_NBSP}{_LOCAL_SYMBOLS[chosen(language)].get(currency, currency)}"
     grouped = f"{int(whole):,}".replace(",", _NARROW_NBSP)
-    return f"{sign}{grouped},{fraction}{_NBSP}{symbol or currency}"
+    return f"{sign}{grouped}{decimals}{_NBSP}{symbol or currency}"
 
 
 def format_size(size: int, language: str) -> str:

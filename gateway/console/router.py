@@ -267,7 +267,7 @@ def keys_sealed(request: Request) -> bool:
 # A URL stays in the browser's history and in every proxy's access log, so nothing a person typed may be in one.
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass|/edit|/referrals/{_ID})?)?"
-                         r"|/console/(grants|disbursements|mfa|caseload)"
+                         rf"|/console/(grants(/{_ID}(/donor-report)?)?|disbursements|mfa|caseload)"  # finance's (console/finance.py)
                          rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal)"  # the admin's (console/admin.py)
                          rf"|/console/admin/partners(/{_ID}(/webhook/remove)?)?"  # and partners (partners_admin.py)
                          rf"|/console/partner(/referrals/{_ID})?"  # partner staff's pages (console/partner.py)
@@ -1563,68 +1563,6 @@ async def assign_case(case_id: uuid.UUID, v: VisitDep) -> Response:
         problem = answer.problem or t("problem")
     return await _caseload_page(v, shown=shown, cursor=cursor, status=answer.status, failed={
         "case_id": str(case_id), "usernames": typed, "problem": problem})
-
-
-# --- finance: grants, the disbursement queue, the report ---------------------------------------------------------
-
-def bar_parts(grant: dict[str, Any]) -> list[tuple[str, float]]:
-    """Shares of the budget for the bar: paid, committed, available (in percent, summing to 100)."""
-    try:
-        budget = float(grant["budget"])
-        parts = [(name, float(grant[name])) for name in ("paid", "committed", "available")]
-    except (KeyError, ValueError):
-        return []
-    if budget <= 0:
-        return []
-    return [(name, round(100 * value / budget, 2)) for name, value in parts]
-
-
-@router.get("/console/grants", response_class=HTMLResponse)
-async def grants(v: VisitDep) -> Response:
-    answer = await call(v, "GET", "/api/funds/grants", params={"limit": 200})
-    listed = items(answer)
-    return render(v.request, "grants.html", visit_=v, grants=listed, bars={g["id"]: bar_parts(g) for g in listed},
-                  problem=answer.problem)
-
-
-@router.get("/console/disbursements", response_class=HTMLResponse)
-async def disbursements(v: VisitDep) -> Response:
-    return await _queue_page(v)
-
-
-async def _queue_page(v: Visit, *, problem: str | None = None, status: int = 200) -> Response:
-    requested = await call(v, "GET", "/api/funds/disbursements", params={"status": "requested", "limit": 200})
-    approved = await call(v, "GET", "/api/funds/disbursements", params={"status": "approved", "limit": 200})
-    return render(v.request, "disbursements.html", visit_=v, requested=items(requested), approved=items(approved),
-                  methods=PAYMENT_METHODS, new_key=lambda: str(uuid.uuid4()),
-                  problem=problem or requested.problem or approved.problem, status=status)
-
-
-@router.post("/console/disbursements/{disbursement_id}/{action}")
-async def act_on_disbursement(disbursement_id: uuid.UUID, action: str, v: VisitDep) -> Response:
-    if action not in ("approve", "reject", "pay"):
-        raise HTTPException(404, "There is no such action.")
-    form = await v.request.form()
-    # One key per rendered form, so a double click pays once; a form without one (not ours) still gets a fresh key.
-    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
-    body = None
-    if action == "pay":
-        body = {"method": form.get("method"), "reference": str(form.get("reference", "")).strip()}
-    answer = await call(v, "POST", f"/api/funds/disbursements/{disbursement_id}/{action}", json=body,
-                        idempotency_key=key)
-    if answer.ok:
-        return back_to("/console/disbursements")
-    return await _queue_page(v, problem=answer.problem, status=answer.status)
-
-
-@router.get("/console/reports/grants.csv")
-async def grants_report_csv(v: VisitDep) -> Response:
-    answer = await call(v, "GET", "/api/funds/reports/grants", params={"format": "csv"})
-    if not answer.ok:
-        raise HTTPException(answer.status, answer.problem or "The report is not available.")
-    return Response(answer.text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="grants-report.csv"',
-                             "Cache-Control": "no-store", "Content-Security-Policy": CSP})
 
 
 def quoted(value: str) -> str:

@@ -124,10 +124,13 @@ async def list_disbursements(
 
 @router.get("/disbursements/{disbursement_id}", response_model=DisbursementDetail)
 async def read_disbursement(disbursement_id: uuid.UUID, runtime: RuntimeDep, principal: Staff,
-                            access_reason: AccessReason = None) -> DisbursementDetail:
+                            access_reason: AccessReason = None,
+                            payee: Literal["shown", "masked"] = "shown") -> DisbursementDetail:
+    """With its purpose, and for finance its payee (audited as `payee.read`); `?payee=masked`: the payee only as
+    `payee_masked`, the kind of account and its last four characters (audited as `disbursement.read`)."""
     return await runtime.uow.run(lambda session: service.read_disbursement(  # audited: its entry commits with it
         session=session, runtime=runtime, disbursement_id=str(disbursement_id), principal=principal,
-        access_reason=access_reason))
+        access_reason=access_reason, mask_payee=payee == "masked"))
 
 
 def _transition(name: str, use_case: Callable[..., Any], summary: str) -> None:

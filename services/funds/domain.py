@@ -1,8 +1,10 @@
 """The rules of money, with no I/O: the disbursement state machine, four-eyes, what an approval needs, who may act
-on a case's aid (need-to-know), how the ledger's accounts move, and which report cells are too small to show."""
+on a case's aid (need-to-know), what finance sees of a payee before asking for it, how the ledger's accounts move, and
+which report cells are too small to show."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
@@ -102,6 +104,25 @@ def check_approval(*, grant: GrantTerms, category: str, amount_minor: int, curre
         raise Conflict(f"Grant {grant.code} has {format_amount(available_minor, currency)} {currency} available, "
                        f"less than the {format_amount(amount_minor, currency)} {currency} asked for.",
                        code="grant-funds-short")
+
+
+# ---- the payee, masked ---------------------------------------------------------------------------------------
+
+PayeeKind = Literal["iban", "card", "phone", "account"]
+_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{8,30}")
+_CARD = re.compile(r"[0-9]{13,19}")
+_PHONE = re.compile(r"\+[0-9]{7,15}")
+# An account shorter than this shows nothing of itself: four characters of six would say most of it.
+MASK_SHOWS_FROM = 8
+
+
+def masked_account(account: str) -> tuple[PayeeKind, str]:
+    """What finance sees of a payee's account before asking for it (an audited read): what kind of account it looks
+    like and its last four characters ("iban", "4821"), or no characters at all for a short one."""
+    compact = re.sub(r"[\s\-./]", "", account).upper()
+    kind: PayeeKind = ("iban" if _IBAN.fullmatch(compact) else "card" if _CARD.fullmatch(compact)
+                       else "phone" if _PHONE.fullmatch(compact) else "account")
+    return kind, compact[-4:] if len(compact) >= MASK_SHOWS_FROM else ""
 
 
 # ---- need-to-know ----------------------------------------------------------------------------------------------

@@ -324,10 +324,12 @@ class PaymentPublic(BaseModel):
 
 
 class DisbursementPublic(BaseModel):
-    """A disbursement without its personal details."""
+    """A disbursement without its personal details; its case's reference as intake announced it (None until funds
+    has heard of the case)."""
 
     id: str
     case_id: str
+    case_reference: str | None = None
     grant_id: str
     referral_id: str | None
     category: str
@@ -349,9 +351,10 @@ class DisbursementPublic(BaseModel):
     payment: PaymentPublic | None = None
 
     @classmethod
-    def of(cls, row: Disbursement, payment: Payment | None = None) -> DisbursementPublic:
+    def of(cls, row: Disbursement, payment: Payment | None = None, *,
+           case_reference: str | None = None) -> DisbursementPublic:
         return cls(
-            id=row.id, case_id=row.case_id, grant_id=row.grant_id, referral_id=row.referral_id, category=row.category,
+            id=row.id, case_id=row.case_id, case_reference=case_reference, grant_id=row.grant_id, referral_id=row.referral_id, category=row.category,
             amount=money.format_amount(row.amount_minor, row.currency), currency=row.currency, status=row.status,
             has_payee=row.payee_sealed is not None, shredded=row.shredded,
             requested_by=row.requested_by, requested_at=utc(row.requested_at),
@@ -364,11 +367,21 @@ class DisbursementPublic(BaseModel):
         )
 
 
+class PayeeMasked(BaseModel):
+    """What finance sees of a payee before asking for it: the kind of account and its last four characters (none of
+    an account shorter than eight), never the name."""
+
+    kind: domain.PayeeKind
+    ending: str
+
+
 class DisbursementDetail(DisbursementPublic):
-    """One disbursement opened: its purpose, and for finance its payee (each such read is audited)."""
+    """One disbursement opened: its purpose, and for finance its payee (each such read is audited as `payee.read`)
+    or, asked for masked (`?payee=masked`), only `payee_masked` (audited as `disbursement.read`)."""
 
     purpose: str | None
     payee: Payee | None
+    payee_masked: PayeeMasked | None = None
 
 
 class CostEstimatePublic(BaseModel):

@@ -46,6 +46,7 @@ from services.funds.models import (
     GrantCreate,
     GrantPublic,
     Payee,
+    PayeeMasked,
     Payment,
     PaymentCreate,
     new_id,
@@ -252,25 +253,33 @@ def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str
 
 
 def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str, principal: Principal,
-                      access_reason: str | None = None) -> DisbursementDetail:
-    """One disbursement with its purpose, and its payee for finance only; the read is audited."""
+                      access_reason: str | None = None, mask_payee: bool = False) -> DisbursementDetail:
+    """One disbursement with its purpose, and its payee for finance only; the read is audited (`payee.read` when the
+    payee was shown). `mask_payee`: finance sees only the kind of account and its last characters (a queue shows
+    every request so, and the payee itself is asked for one at a time)."""
     disbursement = get_or_raise(session, Disbursement, disbursement_id, _no_disbursement())
     admit_to_case(session, runtime, case_id=disbursement.case_id, principal=principal, access_reason=access_reason)
     data_key = _case_key(session, runtime, disbursement.case_id, create=False)
-    purpose = payee = None
+    purpose = payee = masked = None
     if data_key is not None and disbursement.purpose_sealed is not None:
         purpose = crypto.open_sealed(data_key, disbursement.purpose_sealed, _aad(disbursement.id, "purpose")).decode()
     if data_key is not None and disbursement.payee_sealed is not None and "finance" in principal.roles:
         payee = Payee.model_validate_json(
             crypto.open_sealed(data_key, disbursement.payee_sealed, _aad(disbursement.id, "payee")))
+        kind, ending = domain.masked_account(payee.account)
+        masked = PayeeMasked(kind=kind, ending=ending)
+        if mask_payee:
+            payee = None
     runtime.audit.record(session, actor=principal.sub, action="payee.read" if payee else "disbursement.read",
                          target_id=disbursement.id)
-    public = DisbursementPublic.of(disbursement, _payment_of(session, disbursement.id))
-    return DisbursementDetail(**public.model_dump(), purpose=purpose, payee=payee)
+    public = public_view(session, disbursement)
+    return DisbursementDetail(**public.model_dump(), purpose=purpose, payee=payee, payee_masked=masked)
 
 
 def public_view(session: Session, disbursement: Disbursement) -> DisbursementPublic:
-    return DisbursementPublic.of(disbursement, _payment_of(session, disbursement.id))
+    case = session.get(CaseView, disbursement.case_id)
+    return DisbursementPublic.of(disbursement, _payment_of(session, disbursement.id),
+                                 case_reference=case.reference if case else None)
 
 
 def case_of(session: Session, *, disbursement_id: str | None = None, referral_id: str | None = None) -> str | None:
@@ -301,7 +310,10 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
                                     cursor=cursor, descending=True)
     payments = {p.disbursement_id: p for p in session.execute(
         select(Payment).where(Payment.disbursement_id.in_([r.id for r in rows]))).scalars()}
-    return Page(items=[DisbursementPublic.of(r, payments.get(r.id)) for r in rows], next_cursor=next_cursor)
+    references = dict(session.execute(
+        select(CaseView.case_id, CaseView.reference).where(CaseView.case_id.in_({r.case_id for r in rows}))).all())
+    return Page(items=[DisbursementPublic.of(r, payments.get(r.id), case_reference=references.get(r.case_id))
+                       for r in rows], next_cursor=next_cursor)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------

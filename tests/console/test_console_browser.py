@@ -207,12 +207,13 @@ def test_sign_in_create_a_duplicate_refer_approve_and_pay_in_a_real_browser(serv
             sign_in(finance_page, served, finance_name)
             finance_page.goto(served + "/console/disbursements")
             row = finance_page.locator(f"#d-{request_id}")
-            row.get_by_role("button", name="Approve").click()
+            row.get_by_role("button", name="Approve", exact=True).click()
+            finance_page.wait_for_url(served + "/console/disbursements?done=approved")
             row = finance_page.locator(f"#d-{request_id}")
             row.get_by_label("Payment reference").fill("TX-42")
             shot(finance_page, "05-approved")
-            row.get_by_role("button", name="Pay").click()
-            finance_page.wait_for_url(served + "/console/disbursements")
+            row.get_by_role("button", name="Pay", exact=True).click()
+            finance_page.wait_for_url(served + "/console/disbursements?done=paid")
             finance_page.goto(served + "/console/grants")
             assert "€250.00" in finance_page.locator("main").inner_text()
             shot(finance_page, "06-grants")
@@ -221,6 +222,10 @@ def test_sign_in_create_a_duplicate_refer_approve_and_pay_in_a_real_browser(serv
             assert finance_page.locator("h1").inner_text() == "Гранты"
             assert "250,00\u00a0€" in finance_page.locator("main").inner_text()
             shot(finance_page, "07-grants-in-belarusian")
+            finance_page.goto(served + "/console/disbursements?status=paid")  # the paid ones, in words
+            paid_card = finance_page.locator(f"#d-{request_id}").inner_text()
+            assert "250,00\u00a0€" in paid_card and "Банкаўскі пераказ" in paid_card and "TX-42" in paid_card
+            shot(finance_page, "08-paid-in-belarusian")
         finally:
             browser.close()
 

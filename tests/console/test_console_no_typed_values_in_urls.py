@@ -10,8 +10,8 @@ puts what was typed in the URL by construction).
 
 Each form is sent twice: once with a needle in every free field (which also walks the pages that answer a refusal,
 re-filled with what was typed), and once with valid codes where the services need one (a phone number, a language
-tag), so the pages behind a success are walked too. Forms that end something (close, erase, reject, sign out) are
-sent only when nothing else is left to walk.
+tag), so the pages behind a success are walked too. Forms that end something (close, erase, reject, void, sign out)
+are sent only when nothing else is left to walk.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ SEARCHED = f"{NEEDLE}seek"  # what the search box gets: a word of the names of m
 BORN = "1980-05-06"  # a date field cannot hold a needle (the browser sends only a date)
 PAGE_SIZE = 50  # the console's page of cases: one more case than this, so that a search has a next page
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-ENDINGS = ("/close", "/erase", "/reject", "/seal", "/sign-out")  # forms that end what the rest of the walk needs, last
+ENDINGS = ("/close", "/erase", "/reject", "/void", "/seal", "/sign-out")  # forms that end what the rest of the walk needs, last
 MAX_REQUESTS = 800  # a bound on the walk, far above what it needs
 # Where a service takes only a code, the "valid" filling types the code a person would; the other filling a needle.
 VALID_CODES = {"phone": "+375 29 743 19 58", "packet_language": "be", "language": "be"}
@@ -379,7 +379,8 @@ async def caseworker_world(door: Door) -> World:
 
 async def finance_world(door: Door) -> World:
     """A finance officer with a grant and two requests from a caseworker (one to approve and pay, one to reject)
-    and one of their own (which they may not approve)."""
+    and one of their own (which they may not approve), one with a payee to show; the new-grant form is sent with
+    an amount funds takes too."""
     username, finance = await as_user(door, "finance")
     _, caseworker = await as_user(door, "caseworker")
     grant = await add_grant(door, finance)
@@ -388,7 +389,13 @@ async def finance_world(door: Door) -> World:
     for amount in ("30.00", "20.00"):
         await request_aid(door, caseworker, case_id=case.json()["id"], grant_id=grant["id"], amount=amount)
     await request_aid(door, finance, case_id=case.json()["id"], grant_id=grant["id"], amount="10.00")
-    return World(username)
+    with_payee = await door.client.post("/api/funds/disbursements", headers={**caseworker, "Idempotency-Key": "p-1"},
+                                        json={"case_id": case.json()["id"], "grant_id": grant["id"],
+                                              "category": "medical", "amount": "5.00", "currency": "EUR",
+                                              "purpose": "clinic visit",
+                                              "payee": {"name": "Ales Zhuk", "account": "LT60 1010 0123 4567 8901"}})
+    assert with_payee.status_code == 201, with_payee.text
+    return World(username, {"amount": "500.00"})
 
 
 async def admin_world(door: Door) -> World:
@@ -423,7 +430,9 @@ MUST_SUBMIT = {
                    "POST /console/cases/{id}/break-glass", "POST /console/sign-out", "POST /console/sign-in",
                    "POST /console/cases/{id}/notes", "POST /console/cases/{id}/tasks", "POST /console/tasks/{id}/done"},
     "finance": {"POST /console/disbursements/{id}/approve", "POST /console/disbursements/{id}/pay",
-                "POST /console/disbursements/{id}/reject", "POST /console/sign-out", "POST /console/sign-in"},
+                "POST /console/disbursements/{id}/reject", "POST /console/disbursements/{id}/void",
+                "POST /console/disbursements/{id}/payee", "POST /console/grants", "POST /console/sign-out",
+                "POST /console/sign-in"},
     "admin": {"POST /console/admin/users", "POST /console/admin/users/{id}/roles",
               "POST /console/admin/users/{id}/disable", "POST /console/admin/users/{id}/enable",
               "POST /console/admin/users/{id}/revoke-sessions", "POST /console/admin/approvals/{id}/approve",
@@ -435,7 +444,7 @@ MUST_TYPE_INTO = {
     "caseworker": {"q", "full_name", "other_names", "city", "telegram", "email", "safety_notes", "notes",
                    "display_name", "note", "contact", "health_summary", "language", "reason", "username", "password",
                    "text", "title"},
-    "finance": {"reference", "username", "password"},
+    "finance": {"reference", "donor", "code", "amount", "username", "password"},
     "admin": {"username", "password"},  # a partner staff member's partner is chosen from a list, not typed
     "supervisor": {"usernames", "username", "password"},
 }

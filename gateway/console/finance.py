@@ -1,0 +1,451 @@
+"""The finance pages of the staff console (issue #19): grants with their budget bars and a form to create one, each
+grant's page with its disbursements and its donor report, and the disbursement queue.
+
+The queue shows each request as finance needs it to decide: the case's reference, the grant, category, purpose,
+amount, who asked and when, and the payee masked — the kind of account and its last four characters — until the
+officer presses "Show payee": a POST whose answer (`Cache-Control: no-store`, never a redirect or an address) shows
+the payee, read from funds with the read it records as `payee.read` in its audit trail. The purposes are read one
+disbursement at a time with the payee masked (`?payee=masked`), each read audited by funds as `disbursement.read`.
+Approve is never offered on one's own request (four-eyes, said in words beside the disabled button); reject and void
+release an approved amount; pay takes a method and a reference. Every form carries an Idempotency-Key made when the
+page was rendered, so a double click pays once.
+
+The pages ask funds over HTTP with the officer's own token (`router.call`), so funds checks the finance role itself
+(this module checks it first: a caseworker is answered 403). Funds' refusals are said in the visitor's language, next
+to the disbursement or the field they are about, never as funds' English or its field paths. Addresses carry ids and
+fixed words only (`?status=paid`, `?done=approved`, a cursor): nothing typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+from gateway.console import i18n
+from gateway.console.router import (
+    CATEGORIES,
+    CSP,
+    ERROR_WORDS,
+    PAYMENT_METHODS,
+    Answer,
+    Visit,
+    VisitDep,
+    call,
+    items,
+    render,
+    staff_names,
+)
+
+router = APIRouter(include_in_schema=False)
+
+GRANTS_PAGE = "/console/grants"
+QUEUE_PAGE = "/console/disbursements"
+# Grants are read whole, in pages of funds' largest; an NGO holds a few dozen, this bounds it.
+GRANT_PAGES, GRANT_PAGE_SIZE = 5, 200
+QUEUE_SHOWN = 50  # per status, newest first; the rest behind "next page"
+GRANT_DISBURSEMENTS_SHOWN = 50
+DETAIL_LOOKUPS = 8  # how many of funds' answers about single disbursements the queue waits for at once
+CURRENCIES = tuple(sorted(i18n.MINOR_DIGITS))
+STATUSES = ("requested", "approved", "paid", "rejected", "voided")  # `?status=`: one of them alone
+TO_DO = ("requested", "approved")  # the queue without `?status=`: what waits for finance
+ACTIONS = {"approve": "approved", "reject": "rejected", "void": "voided", "pay": "paid"}
+GRANT_FIELDS = ("donor", "code", "currency", "amount", "starts_on", "ends_on", "categories")
+
+# What a step did, named in the address it redirects to (`?done=`): fixed words only, each an i18n key.
+DONE = {"created": "fin_done_created", "approved": "fin_done_approved", "rejected": "fin_done_rejected",
+        "voided": "fin_done_voided", "paid": "fin_done_paid"}
+# Funds' refusals by problem type, in the officer's words (some filled in with the grant and the amount).
+REFUSALS = {
+    "four-eyes": "fin_refused_four_eyes", "already-paid": "fin_refused_already_paid",
+    "invalid-transition": "fin_refused_changed", "concurrent-change": "fin_refused_changed",
+    "grant-funds-short": "fin_refused_funds_short", "grant-period": "fin_refused_grant_period",
+    "grant-category": "fin_refused_grant_category", "currency-mismatch": "fin_refused_currency",
+    "case-closed": "fin_refused_case_closed", "case-erased": "fin_refused_case_erased",
+    "case-duplicate": "fin_refused_case_duplicate", "case-unknown": "fin_refused_case_unknown",
+    "not-found": "fin_refused_not_found", "idempotency-key-in-flight": "fin_refused_in_flight",
+    "idempotency-key-reused": "fin_refused_key_reused", "forbidden": "fin_refused_forbidden",
+}
+# A grant field's error when pydantic's kind of error says no more than "not valid" (router.ERROR_WORDS first).
+GRANT_FIELD_WORDS = {"code": "fin_error_code", "currency": "fin_error_currency", "ends_on": "fin_error_ends_on",
+                     "categories": "fin_error_categories", "donor": "fin_error_donor"}
+
+
+async def finance_visit(v: VisitDep) -> Visit:
+    """A signed-in member of the finance staff; anyone else is answered 403 before funds is asked anything."""
+    if not v.can("finance"):
+        raise HTTPException(403, "Only finance staff may open the finance pages.")
+    return v
+
+
+FinanceVisit = Annotated[Visit, Depends(finance_visit)]
+
+
+def _id(value: str, what: str) -> str:
+    """An id is a UUID; anything else names nothing (404, as an unknown id)."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise HTTPException(404, f"There is no such {what}.") from None
+
+
+def _after(path: str, done: str, **fixed: str | None) -> RedirectResponse:
+    """Back to a finance page, saying what happened by a fixed word (and keeping a fixed status filter)."""
+    assert done in DONE, done
+    query = urlencode({**{key: value for key, value in fixed.items() if value}, "done": done})
+    return RedirectResponse(f"{path}?{query}", status_code=303,
+                            headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
+
+
+def _notice(v: Visit) -> str | None:
+    return DONE.get(v.request.query_params.get("done", ""))
+
+
+# --- money as people type it and as the pages show it ------------------------------------------------------------
+
+def typed_amount(text: str, currency: str) -> str:
+    """An amount as people type it — "10 000", "1 234,5", "1,234.50", "150,000" (yen) — as funds reads money: a
+    decimal string with exactly the currency's minor digits ("1234.50", "150000"). Anything else goes as typed, for
+    funds to refuse in its own words (which the page then says in the visitor's)."""
+    digits = i18n.MINOR_DIGITS.get(currency, 2)
+    compact = re.sub(r"[\s\u00a0\u202f'’]", "", text)
+    if not re.fullmatch(r"[0-9]+([.,][0-9]+)*", compact):
+        return text.strip()
+    marks = [mark for mark in compact if mark in ".,"]
+    decimal = None
+    if len(set(marks)) == 2:  # both: the last one is the decimal mark, the other groups thousands
+        decimal = marks[-1]
+    elif marks and len(marks) == 1 and not (len(compact.rsplit(marks[0], 1)[1]) == 3 and digits != 3):
+        decimal = marks[0]  # one mark, not followed by a group of three: decimals
+    whole, _, fraction = compact.rpartition(decimal) if decimal else (compact, "", "")
+    groups = re.split(r"[.,]", whole)
+    if any(len(group) != 3 for group in groups[1:]) or (fraction and not fraction.isdigit()):
+        return text.strip()  # "1.234.5", "1,23.45": not a way of writing an amount; funds refuses it
+    whole = "".join(groups)
+    if len(fraction) > digits:
+        if fraction[digits:].strip("0"):
+            return text.strip()  # more decimals than the currency has: funds says how to write it
+        fraction = fraction[:digits]
+    return str(int(whole)) + (f".{fraction.ljust(digits, '0')}" if digits else "")
+
+
+def amount_example(currency: str, language: str) -> str:
+    """How an amount is typed in this currency and language: "300.00", "300,00", "300" (yen)."""
+    digits = i18n.MINOR_DIGITS.get(currency, 2)
+    return "300" + (("." if language == "en" else ",") + "0" * digits if digits else "")
+
+
+def percent(share: Decimal, language: str) -> str:
+    """A share of the budget as the locale writes a percentage: "12.5%", "12,5 %"."""
+    text = f"{share.quantize(Decimal('0.1')).normalize():f}"
+    return f"{text}%" if language == "en" else f"{text.replace('.', ',')}\u00a0%"
+
+
+def bar_parts(grant: dict[str, Any]) -> list[tuple[str, Decimal]]:
+    """Shares of the budget for the bar, in percent: paid, committed, available (exact decimals, summing to 100)."""
+    try:
+        budget = Decimal(grant["budget"])
+        parts = [(name, Decimal(grant[name])) for name in ("paid", "committed", "available")]
+    except (KeyError, InvalidOperation, TypeError):
+        return []
+    if budget <= 0:
+        return []
+    return [(name, 100 * value / budget) for name, value in parts]
+
+
+def grant_state(grant: dict[str, Any], today: date) -> str:
+    """Whether aid may be approved from the grant today: `running`, `ended` or `not_started` (an i18n key's end)."""
+    if str(grant.get("ends_on", "")) < today.isoformat():
+        return "ended"
+    if str(grant.get("starts_on", "")) > today.isoformat():
+        return "not_started"
+    return "running"
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _page_tools(v: Visit) -> dict[str, Any]:
+    """What every finance page's template uses besides `render`'s own: the bar, a grant's state, a month in words."""
+    language = v.language if v.language in i18n.STAFF_LANGUAGES else i18n.DEFAULT
+    t = i18n.translator(language)
+
+    def bar_label(parts: list[tuple[str, Decimal]]) -> str:
+        return t("fin_bar_label").format(**{name: percent(share, language) for name, share in parts})
+
+    def month(value: str) -> str:
+        year, _, number = str(value).partition("-")
+        return f"{t('fin_month_' + str(int(number)))} {year}" if number.isdigit() and 1 <= int(number) <= 12 else value
+
+    return {"bar_parts": bar_parts, "bar_label": bar_label, "width": lambda share: f"{share:.2f}",
+            "state": lambda grant: grant_state(grant, _today()), "month": month, "short": lambda value: value[:8]}
+
+
+# --- grants ------------------------------------------------------------------------------------------------------
+
+async def _all_grants(v: Visit) -> tuple[list[dict[str, Any]], bool, Answer | None]:
+    """Every grant (newest first), whether more exist than were read, and the last answer (its problem, if any)."""
+    grants: list[dict[str, Any]] = []
+    cursor: str | None = None
+    answer: Answer | None = None
+    for _ in range(GRANT_PAGES):
+        answer = await call(v, "GET", "/api/funds/grants", params={"limit": GRANT_PAGE_SIZE, "cursor": cursor})
+        grants += items(answer)
+        cursor = answer.body.get("next_cursor") if answer.ok else None
+        if not cursor:
+            break
+    return grants, bool(cursor), answer
+
+
+def _fresh_grant_form() -> dict[str, Any]:
+    return {"currency": "EUR", "starts_on": _today().isoformat(), "categories": [],
+            "idempotency_key": str(uuid.uuid4())}
+
+
+@router.get(GRANTS_PAGE, response_class=HTMLResponse)
+async def grants_page(v: FinanceVisit) -> Response:
+    return await _grants(v, form=_fresh_grant_form(), notice=_notice(v))
+
+
+@router.post(GRANTS_PAGE, response_class=HTMLResponse)
+async def create_grant(v: FinanceVisit) -> Response:
+    """Create a grant under the form's Idempotency-Key (a double click creates one); its page is the answer."""
+    submitted = await v.request.form()
+    form: dict[str, Any] = {name: str(submitted.get(name, "")).strip() for name in GRANT_FIELDS if name != "categories"}
+    form["categories"] = [str(c) for c in submitted.getlist("categories") if str(c) in CATEGORIES]
+    body: dict[str, Any] = {name: value for name, value in form.items() if value not in ("", [])}
+    body["categories"] = form["categories"]
+    if form["amount"]:
+        body["amount"] = typed_amount(form["amount"], form["currency"])
+    answer = await call(v, "POST", "/api/funds/grants", json=body,
+                        idempotency_key=str(submitted.get("idempotency_key", "")) or str(uuid.uuid4()))
+    if answer.ok:
+        return _after(f"{GRANTS_PAGE}/{answer.body['id']}", "created")
+    t = i18n.translator(v.language)
+    errors = _grant_errors(v, answer, form["currency"])
+    if answer.kind == "grant-code-taken":
+        errors["code"] = t("fin_error_code_taken")
+    # Nothing was created. The form comes back as typed, under a new key: the old one may hold this refusal.
+    form["idempotency_key"] = str(uuid.uuid4())
+    return await _grants(v, form=form, errors=errors, status=answer.status,
+                         problem=t("fields_wrong") if errors else said(v, answer))
+
+
+async def _grants(v: Visit, *, form: dict[str, Any], errors: dict[str, str] | None = None, status: int = 200,
+                  notice: str | None = None, problem: str | None = None) -> Response:
+    grants, more, last = await _all_grants(v)
+    return render(v.request, "finance_grants.html", visit_=v, status=status, grants=grants, more_grants=more,
+                  form=form, errors=errors or {}, categories=CATEGORIES, currencies=CURRENCIES, notice=notice,
+                  problem=problem or (said(v, last) if last is not None and not last.ok else None),
+                  **_page_tools(v))
+
+
+def _grant_errors(v: Visit, answer: Answer, currency: str) -> dict[str, str]:
+    """A 422's issues by the grant form's field each is about, in the visitor's words (never funds' English)."""
+    t = i18n.translator(v.language)
+    issues = answer.body.get("errors") if answer.status == 422 and isinstance(answer.body, dict) else None
+    errors: dict[str, str] = {}
+    for issue in issues if isinstance(issues, list) else []:
+        where = [str(part) for part in issue.get("loc", [])][1:]  # after "body"
+        if not where or where[0] not in GRANT_FIELDS:
+            continue
+        field, kind = where[0], str(issue.get("type"))
+        if field == "amount" and kind not in ERROR_WORDS:
+            whole = i18n.MINOR_DIGITS.get(currency, 2) == 0
+            words = t("fin_error_amount_whole" if whole else "fin_error_amount").format(
+                example=amount_example(currency, v.language))
+        else:
+            words = t(ERROR_WORDS.get(kind) or GRANT_FIELD_WORDS.get(field) or "error_invalid")
+        errors.setdefault(field, words)
+    return errors
+
+
+@router.get(GRANTS_PAGE + "/{grant_id}", response_class=HTMLResponse)
+async def grant_page(grant_id: str, v: FinanceVisit, cursor: str | None = None) -> Response:
+    """One grant: its numbers and bar, its terms, its disbursements (newest first, a page at a time)."""
+    grant_id = _id(grant_id, "grant")
+    grant, listed = await asyncio.gather(
+        call(v, "GET", f"/api/funds/grants/{grant_id}"),
+        call(v, "GET", "/api/funds/disbursements",
+             params={"grant_id": grant_id, "limit": GRANT_DISBURSEMENTS_SHOWN, "cursor": cursor}))
+    if grant.status == 404:
+        raise HTTPException(404, "There is no such grant.")
+    disbursements = items(listed)
+    next_cursor = listed.body.get("next_cursor") if listed.ok else None
+    return render(v.request, "finance_grant.html", visit_=v, status=grant.status if not grant.ok else 200,
+                  grant=grant.body if grant.ok else None, disbursements=disbursements,
+                  names=staff_names(v, {d["requested_by"] for d in disbursements}),
+                  next_link=f"{GRANTS_PAGE}/{grant_id}?{urlencode({'cursor': next_cursor})}" if next_cursor else None,
+                  notice=_notice(v), problem=said(v, grant) if not grant.ok else said(v, listed) if not listed.ok
+                  else None, **_page_tools(v))
+
+
+@router.get(GRANTS_PAGE + "/{grant_id}/donor-report", response_class=HTMLResponse)
+async def donor_report(grant_id: str, v: FinanceVisit) -> Response:
+    """What the donor may see (funds' donor report: no case identity, no count below five)."""
+    grant_id = _id(grant_id, "grant")
+    report = await call(v, "GET", "/api/funds/reports/donor", params={"grant_id": grant_id})
+    if report.status == 404:
+        raise HTTPException(404, "There is no such grant.")
+    return render(v.request, "finance_donor_report.html", visit_=v, status=report.status,
+                  report=report.body if report.ok else None, grant_id=grant_id,
+                  problem=said(v, report) if not report.ok else None, **_page_tools(v))
+
+
+@router.get(GRANTS_PAGE + "/{grant_id}/donor-report.csv")
+async def donor_report_csv(grant_id: str, v: FinanceVisit) -> Response:
+    grant_id = _id(grant_id, "grant")
+    return _download(await call(v, "GET", "/api/funds/reports/donor", params={"grant_id": grant_id, "format": "csv"}),
+                     "donor-report.csv")
+
+
+@router.get("/console/reports/grants.csv")
+async def grants_report_csv(v: FinanceVisit) -> Response:
+    return _download(await call(v, "GET", "/api/funds/reports/grants", params={"format": "csv"}),
+                     "grants-report.csv")
+
+
+def _download(answer: Answer, filename: str) -> Response:
+    """Funds' CSV as an attachment, under funds' own file name (made safe there) or ours."""
+    if not answer.ok:
+        raise HTTPException(answer.status, "The report is not available.")
+    disposition = (answer.headers or {}).get("content-disposition") or f'attachment; filename="{filename}"'
+    return Response(answer.text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": disposition, "Cache-Control": "no-store",
+                             "Content-Security-Policy": CSP})
+
+
+# --- the disbursement queue --------------------------------------------------------------------------------------
+
+@router.get(QUEUE_PAGE, response_class=HTMLResponse)
+async def queue_page(v: FinanceVisit, status: str | None = None, cursor: str | None = None) -> Response:
+    return await _queue(v, shown=status, cursor=cursor, notice=_notice(v))
+
+
+@router.post(QUEUE_PAGE + "/{disbursement_id}/payee", response_class=HTMLResponse)
+async def show_payee(disbursement_id: str, v: FinanceVisit) -> Response:
+    """The payee of one disbursement, in this answer alone: funds records the read (`payee.read`)."""
+    disbursement_id = _id(disbursement_id, "disbursement")
+    shown, cursor = await _where(v)
+    answer = await call(v, "GET", f"/api/funds/disbursements/{disbursement_id}")
+    if answer.ok and answer.body.get("payee"):
+        return await _queue(v, shown=shown, cursor=cursor, revealed={disbursement_id: answer.body["payee"]})
+    return await _queue(v, shown=shown, cursor=cursor, status=answer.status if not answer.ok else 200,
+                        failed={"id": disbursement_id, "answer": answer} if not answer.ok else None)
+
+
+@router.post(QUEUE_PAGE + "/{disbursement_id}/{action}", response_class=HTMLResponse)
+async def act_on_disbursement(disbursement_id: str, action: str, v: FinanceVisit) -> Response:
+    """Approve, reject, void or pay, under the Idempotency-Key the form was rendered with: sent twice, done once."""
+    if action not in ACTIONS:
+        raise HTTPException(404, "There is no such action.")
+    disbursement_id = _id(disbursement_id, "disbursement")
+    form = await v.request.form()
+    shown, cursor = await _where(v)
+    body = None
+    typed: dict[str, str] = {}
+    if action == "pay":
+        typed = {"method": str(form.get("method", "")), "reference": str(form.get("reference", "")).strip()}
+        body = typed
+    answer = await call(v, "POST", f"/api/funds/disbursements/{disbursement_id}/{action}", json=body,
+                        idempotency_key=str(form.get("idempotency_key", "")) or str(uuid.uuid4()))
+    if answer.ok:
+        return _after(QUEUE_PAGE, ACTIONS[action], status=shown)
+    return await _queue(v, shown=shown, cursor=cursor, status=answer.status,
+                        failed={"id": disbursement_id, "action": action, "answer": answer, "typed": typed})
+
+
+async def _where(v: Visit) -> tuple[str | None, str | None]:
+    """The queue's filter and page a form was sent from (hidden fields), to answer on the same view."""
+    form = await v.request.form()
+    shown = str(form.get("status", ""))
+    return (shown if shown in STATUSES else None), (str(form.get("cursor", "")) or None)
+
+
+async def _queue(v: Visit, *, shown: str | None, cursor: str | None, revealed: dict[str, dict] | None = None,
+                 failed: dict[str, Any] | None = None, notice: str | None = None, status: int = 200) -> Response:
+    """The queue: without a filter, what waits for finance (requested, then approved); with one, that status alone,
+    a page at a time. `revealed`: the payee just asked for; `failed`: a step just refused, said beside its
+    disbursement (and at the top) with what was typed kept."""
+    shown = shown if shown in STATUSES else None
+    statuses = (shown,) if shown else TO_DO
+    listed = await asyncio.gather(*(call(v, "GET", "/api/funds/disbursements", params={
+        "status": s, "limit": QUEUE_SHOWN, "cursor": cursor if shown else None}) for s in statuses))
+    (grants, _more, grants_answer), details = await asyncio.gather(
+        _all_grants(v), _details(v, [d["id"] for answer in listed for d in items(answer)]))
+    by_grant = {g["id"]: g for g in grants}
+    sections = []
+    for name, answer in zip(statuses, listed, strict=True):
+        next_cursor = answer.body.get("next_cursor") if answer.ok else None
+        sections.append({"status": name, "items": [{**d, **details.get(d["id"], {})} for d in items(answer)],
+                         "next_link": f"{QUEUE_PAGE}?{urlencode({'status': name, 'cursor': next_cursor})}"
+                         if next_cursor else None})
+    everything = [d for section in sections for d in section["items"]]
+    people = {d.get(k) for d in everything for k in ("requested_by", "approved_by", "rejected_by", "voided_by",
+                                                     "paid_by")}
+    refused = None
+    if failed:
+        about = next((d for d in everything if d["id"] == failed["id"]), None)
+        refused = {**failed, "said": said(v, failed["answer"], about, by_grant.get((about or {}).get("grant_id"))),
+                   "field": "reference" if about_reference(failed["answer"]) else None}
+    problems = [said(v, answer) for answer in (*listed, grants_answer) if answer is not None and not answer.ok]
+    return render(v.request, "finance_queue.html", visit_=v, status=status, sections=sections, shown=shown,
+                  statuses=STATUSES, cursor=cursor or "", grants=by_grant, names=staff_names(v, people - {None}),
+                  revealed=revealed or {}, failed=refused, methods=PAYMENT_METHODS, notice=notice,
+                  new_key=lambda: str(uuid.uuid4()),
+                  problem=(refused["said"] if refused else None) or (problems[0] if problems else None),
+                  **_page_tools(v))
+
+
+async def _details(v: Visit, disbursement_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each disbursement's purpose and masked payee (`?payee=masked`): funds audits each read."""
+    bound = asyncio.Semaphore(DETAIL_LOOKUPS)
+
+    async def read(disbursement_id: str) -> Answer:
+        async with bound:
+            return await call(v, "GET", f"/api/funds/disbursements/{disbursement_id}", params={"payee": "masked"})
+
+    answers = await asyncio.gather(*(read(i) for i in disbursement_ids))
+    return {answer.body["id"]: answer.body for answer in answers if answer.ok and isinstance(answer.body, dict)}
+
+
+def said(v: Visit, answer: Answer, disbursement: dict[str, Any] | None = None,
+         grant: dict[str, Any] | None = None) -> str | None:
+    """Why funds refused, in the visitor's language: by its kind of problem, filled in with the grant and the amount
+    where the sentence names them; a refusal the console does not know, by its status alone."""
+    if answer.ok:
+        return None
+    t = i18n.translator(v.language)
+    kind = answer.kind or ("forbidden" if answer.status == 403 else "")
+    key = REFUSALS.get(kind)
+    if key is None:
+        if answer.status == 503:
+            return t("fin_refused_unavailable")
+        if answer.status == 422:
+            return t("fin_error_reference") if about_reference(answer) else t("fields_wrong")
+        return t("fin_refused_other").format(status=answer.status)
+    if key in ("fin_refused_funds_short", "fin_refused_grant_period", "fin_refused_grant_category"):
+        if disbursement is None or grant is None:
+            return answer.problem  # its numbers are in funds' words only
+        return t(key).format(
+            code=grant["code"], available=i18n.format_money(grant["available"], grant["currency"], v.language),
+            amount=i18n.format_money(disbursement["amount"], disbursement["currency"], v.language),
+            start=i18n.format_date(grant["starts_on"], v.language), end=i18n.format_date(grant["ends_on"], v.language),
+            category=t("category_" + disbursement["category"]))
+    return t(key)
+
+
+def about_reference(answer: Answer) -> bool:
+    """Whether funds refused a payment's reference (a 422 about that field)."""
+    issues = answer.body.get("errors") if answer.status == 422 and isinstance(answer.body, dict) else None
+    return any(isinstance(issue, dict) and "reference" in [str(p) for p in issue.get("loc", [])]
+               for issue in issues or [])
