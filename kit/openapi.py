@@ -59,6 +59,10 @@ OPERATION_IDS: dict[str, str] = {
     "partner_referral": "partner_referrals_get",
     "request_from_estimate": "cost_estimates_request",
     "system_status": "status_get",
+    "write_message": "referrals_messages_create",
+    "read_messages": "referrals_messages_list",
+    "partner_write_message": "partner_referrals_messages_create",
+    "partner_read_messages": "partner_referrals_messages_list",
 }
 # Resources every service has: named with their area, so that they stay unique in the gateway's merged document.
 AREA_QUALIFIED = frozenset({"audit"})
@@ -165,8 +169,11 @@ OTHER_ANSWERS: dict[str, dict[int, dict[str, Any]]] = {
 }
 # POSTs that honour an Idempotency-Key when one is sent (those that require one declare the header themselves).
 IDEMPOTENT: frozenset[str] = frozenset({
-    "cases_create", "referrals_send", "grants_create",
-    "disbursements_approve", "disbursements_reject", "disbursements_void",
+    "cases_create", "cases_close", "cases_reopen", "cases_mark_duplicate", "cases_add_need", "cases_add_note",
+    "cases_add_task", "tasks_finish",
+    "referrals_send", "referrals_cancel", "referrals_messages_create", "referrals_accept", "referrals_decline",
+    "referrals_start", "referrals_complete", "partner_referrals_messages_create",
+    "grants_create", "disbursements_approve", "disbursements_reject", "disbursements_void",
 })
 
 _WHY: dict[str, tuple[int, str]] = {

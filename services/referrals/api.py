@@ -301,7 +301,7 @@ MESSAGE_REFUSED = {409: {"description": "The referral takes no new message: its 
 
 
 @router.post("/referrals/{referral_id}/messages", status_code=201, response_model=MessagePublic,
-             operation_id="referrals_messages_create", responses={**need_to_know.ANSWERS, **MESSAGE_REFUSED})
+             responses={**need_to_know.ANSWERS, **MESSAGE_REFUSED})
 async def write_message(
     referral_id: str, body: MessageCreate, request: Request, runtime: RuntimeDep, principal: Caseworker,
     access_reason: AccessReason = None,
@@ -316,7 +316,7 @@ async def write_message(
 
 
 @router.get("/referrals/{referral_id}/messages", response_model=Page[MessagePublic],
-            operation_id="referrals_messages_list", responses=need_to_know.ANSWERS)
+            responses=need_to_know.ANSWERS)
 async def read_messages(
     referral_id: str, runtime: RuntimeDep, principal: Caseworker, limit: Limit = 50, cursor: str | None = None,
     access_reason: AccessReason = None,
@@ -330,7 +330,7 @@ async def read_messages(
 
 
 @partner_router.post("/referrals/{referral_id}/messages", status_code=201, response_model=MessagePublic,
-                     operation_id="partner_referrals_messages_create", responses=MESSAGE_REFUSED)
+                     responses=MESSAGE_REFUSED)
 async def partner_write_message(
     referral_id: str, body: MessageCreate, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> MessagePublic:
@@ -340,8 +340,7 @@ async def partner_write_message(
         actor=principal.sub)), through=_once(request, runtime, principal, status=201, subject=referral_id))
 
 
-@partner_router.get("/referrals/{referral_id}/messages", response_model=Page[MessagePublic],
-                    operation_id="partner_referrals_messages_list")
+@partner_router.get("/referrals/{referral_id}/messages", response_model=Page[MessagePublic])
 async def partner_read_messages(
     referral_id: str, runtime: RuntimeDep, principal: PartnerClient, limit: Limit = 50, cursor: str | None = None,
 ) -> Page[MessagePublic]:

@@ -149,10 +149,11 @@ def test_only_the_answers_a_route_can_give(document: dict):
     assert answers(document, "get", "/api/intake/cases") == {"200", "400", "401", "403"}  # a cursor: 400, no 422
     assert answers(document, "post", "/api/intake/grants") == {"200", "400", "401", "403", "409", "413", "422"}
     assert answers(document, "post", "/api/intake/cases/{case_id}/archive") == {"200", "401", "403", "404", "409"}
-    # An unconstrained string in the path cannot be invalid: no 422 (FastAPI's default one is gone too); the 409
-    # of a referral in the wrong state is referrals_accept's entry in USE_CASE_ANSWERS.
+    # An unconstrained string in the path cannot be invalid (no FastAPI 422: the archive above); the 409 of a
+    # referral in the wrong state is referrals_accept's entry in USE_CASE_ANSWERS; it honours an Idempotency-Key
+    # (kit.openapi.IDEMPOTENT): 400 for a malformed key, 422 for one reused with another request.
     assert answers(document, "post", "/api/partner/referrals/{referral_id}/accept") == {
-        "200", "401", "403", "404", "409"}
+        "200", "400", "401", "403", "404", "409", "422"}
     assert answers(document, "delete", "/api/intake/things/{thing_id}") == {"200", "401", "403", "404"}
 
 
