@@ -335,3 +335,43 @@ async def seal_confirmation(v: AdminVisit) -> Response:
 async def seal_everything(v: AdminVisit) -> Response:
     answer = await api.seal_all(v.request.app.state.runtime, v.principal)
     return render(v.request, "admin_seal.html", visit_=v, sealed_answer=answer)
+
+
+# --- the status of every backend, and the key custody (SPEC §3 GET /api/admin/status, §8) -----------------------------
+#
+# The admin API's own answer, asked in-process each time the page is loaded (nothing kept): the gateway and each
+# service ready or not, what each said of its database, migrations, NATS and keys, and how the keys are kept — in
+# words. A service that does not answer is said so; the page itself needs no service.
+
+STATUS_PAGE = "/console/admin/status"
+# What a service's state is, word by word: the report's short values, each an i18n key (anything else as it came).
+STATUS_WORDS = {"ready": "status_ready", "not ready": "status_not_ready", "unreachable": "status_unreachable"}
+VALUE_WORDS = {"ok": "status_value_ok", "unreachable": "status_value_unreachable", "current": "status_value_current",
+               "behind": "status_value_behind", "connected": "status_value_connected",
+               "disconnected": "status_value_disconnected", "connecting": "status_value_connecting",
+               "sealed": "status_value_sealed", "unsealed": "status_value_unsealed"}
+DETAIL_WORDS = {"no answer in time": "status_detail_timeout", "no connection": "status_detail_no_connection"}
+
+
+@router.get(STATUS_PAGE, response_class=HTMLResponse)
+async def status_page(v: AdminVisit) -> Response:
+    report = await api.system_status(v.request.app.state.runtime, v.principal)
+    t = i18n.translator(v.language)
+
+    def said(value: Any, words: dict[str, str]) -> str:
+        return t(words[value]) if value in words else (str(value) if value else t("status_not_reported"))
+
+    def part(name: str) -> str:
+        key = f"status_part_{name}"
+        return t(key) if key in i18n.MESSAGES["en"] else name
+
+    parts = [("gateway", report["gateway"]), *report["services"].items()]
+    rows = [{"name": name, "part": part(name), "ready": state.get("status") == "ready",
+             "status": said(state.get("status"), STATUS_WORDS),
+             **{field_: said(state.get(field_), VALUE_WORDS) for field_ in ("database", "migrations", "nats", "keys")},
+             "detail": said(state["detail"], DETAIL_WORDS) if state.get("detail") else ""}
+            for name, state in parts]
+    custody = report["key_custody"]
+    return render(v.request, "admin_status.html", visit_=v, rows=rows, custody=custody,
+                  custody_words=t(f"status_custody_{custody}") if f"status_custody_{custody}" in i18n.MESSAGES["en"]
+                  else custody, not_ready=[row["part"] for row in rows if not row["ready"]])

@@ -1942,6 +1942,196 @@ for _language, _words in _AUDIT_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
 
+# The admin's partner API clients and system status, and the coordinator's page until the programme report lands
+# (issue #19), in a block of their own merged into MESSAGES. `{…}` fields are filled by the page (str.format).
+_ADMIN2_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "pclients_title": "API clients",
+        "pclients_explained": "A partner's own system takes its referrals through the API with a client id and a "
+        "secret. Each client is one such system; revoke a client that is lost or no longer used.",
+        "pclients_name": "Name", "pclients_id": "Client id", "pclients_created": "Issued",
+        "pclients_state": "State", "pclients_active": "In use", "pclients_revoked": "Revoked",
+        "pclients_waiting": "Waiting for another admin's approval",
+        "pclients_none": "This partner has no API client.",
+        "pclients_issue": "Issue a client",
+        "pclients_name_help": "Which system it is for, e.g. “Clinic case system”.",
+        "pclients_secret": "Secret", "pclients_secret_title": "The client's secret: copy it now",
+        "pclients_secret_explained": "Give the client id and this secret to the partner by a safe channel. It is "
+        "shown this once: it is kept only as a hash and nobody can show it again. If it is lost, issue a new client "
+        "and revoke this one.",
+        "pclients_secret_pending": "Another admin must approve this client before it can get a token.",
+        "pclients_issued": "The API client is issued.",
+        "pclients_revoke": "Revoke",
+        "pclients_revoke_title": "Revoke this API client?",
+        "pclients_revoke_explained": "The partner's system that uses it can no longer get a token, and the tokens it "
+        "holds stop working at once. This cannot be undone: a new client gets a new id and secret.",
+        "pclients_revoke_confirm": "Yes, revoke it",
+        "pclients_done_revoked": "The API client is revoked.",
+        "pclients_invalid_name": "Give the client a name (at most 200 characters).",
+        "pclients_refused_no_client": "This partner has no such API client.",
+        "admin2_status_nav": "System status",
+        "status_title": "System status",
+        "status_explained": "Every part of the system as it answered just now; reload the page to ask again.",
+        "status_part": "Part", "status_state": "State", "status_database": "Database",
+        "status_migrations": "Database structure", "status_nats": "Message server (NATS)", "status_keys": "Keys",
+        "status_part_gateway": "Gateway (sign-in and accounts)", "status_part_intake": "Cases (intake)",
+        "status_part_referrals": "Referrals", "status_part_funds": "Aid (funds)",
+        "status_ready": "Ready", "status_not_ready": "Not ready", "status_unreachable": "Not answering",
+        "status_value_ok": "answers", "status_value_unreachable": "not answering",
+        "status_value_current": "up to date", "status_value_behind": "behind (migrations not applied)",
+        "status_value_connected": "connected", "status_value_disconnected": "disconnected",
+        "status_value_connecting": "connecting", "status_value_sealed": "sealed", "status_value_unsealed": "open",
+        "status_not_reported": "not reported",
+        "status_detail_timeout": "no answer in time", "status_detail_no_connection": "no connection",
+        "status_all_ready": "Every part of the system is ready.",
+        "status_some_not_ready": "Not every part is ready: {parts}.",
+        "status_custody": "Key custody",
+        "status_custody_file": "In plain files beside the data (`file`): for development only.",
+        "status_custody_sealed": "Sealed under an unseal passphrase (`sealed`).",
+        "status_custody_openbao": "In OpenBao, under a Transit key (`openbao`).",
+        "status_keys_sealed": "The keys are sealed now: nothing that needs a key works until `rehab unseal`.",
+        "status_keys_open": "The keys are open (not sealed).",
+        "programme_nav": "Programme",
+        "programme_title": "Programme report",
+        "programme_coming": "The programme report is being built and will appear on this page.",
+        "programme_will_show": "For the whole programme, it will show:",
+        "programme_needs": "how many people were helped, by need (medical, legal, housing and the others);",
+        "programme_outcomes": "the outcomes of needs and referrals;",
+        "programme_first_help": "how long it took from a case's opening to the first help;",
+        "programme_money": "the money paid, by category and by month.",
+        "programme_small_cells": "A number smaller than five is never shown (small cells are suppressed), so that "
+        "nobody can be recognised from the report.",
+    },
+    "ru": {
+        "pclients_title": "API-клиенты",
+        "pclients_explained": "Собственная система партнёра получает направления через API по идентификатору "
+        "клиента и секрету. Каждый клиент — одна такая система; отзовите клиента, который утерян или больше не "
+        "используется.",
+        "pclients_name": "Название", "pclients_id": "Идентификатор клиента", "pclients_created": "Выдан",
+        "pclients_state": "Состояние", "pclients_active": "Действует", "pclients_revoked": "Отозван",
+        "pclients_waiting": "Ждёт одобрения другого администратора",
+        "pclients_none": "У этого партнёра нет API-клиентов.",
+        "pclients_issue": "Выдать клиента",
+        "pclients_name_help": "Для какой системы он, например «Система учёта клиники».",
+        "pclients_secret": "Секрет", "pclients_secret_title": "Секрет клиента: скопируйте его сейчас",
+        "pclients_secret_explained": "Передайте партнёру идентификатор клиента и этот секрет по надёжному каналу. "
+        "Он показан один раз: хранится только его хеш, и никто не сможет показать его снова. Если он утерян, "
+        "выдайте нового клиента и отзовите этого.",
+        "pclients_secret_pending": "Прежде чем клиент сможет получить токен, его должен одобрить другой "
+        "администратор.",
+        "pclients_issued": "API-клиент выдан.",
+        "pclients_revoke": "Отозвать",
+        "pclients_revoke_title": "Отозвать этого API-клиента?",
+        "pclients_revoke_explained": "Система партнёра, которая его использует, больше не сможет получить токен, а "
+        "уже выданные токены сразу перестанут работать. Это нельзя отменить: новый клиент получит новый "
+        "идентификатор и секрет.",
+        "pclients_revoke_confirm": "Да, отозвать",
+        "pclients_done_revoked": "API-клиент отозван.",
+        "pclients_invalid_name": "Дайте клиенту название (не больше 200 знаков).",
+        "pclients_refused_no_client": "У этого партнёра нет такого API-клиента.",
+        "admin2_status_nav": "Состояние системы",
+        "status_title": "Состояние системы",
+        "status_explained": "Каждая часть системы, как она ответила только что; обновите страницу, чтобы спросить "
+        "снова.",
+        "status_part": "Часть", "status_state": "Состояние", "status_database": "База данных",
+        "status_migrations": "Структура базы данных", "status_nats": "Сервер сообщений (NATS)", "status_keys": "Ключи",
+        "status_part_gateway": "Шлюз (вход и учётные записи)", "status_part_intake": "Дела (intake)",
+        "status_part_referrals": "Направления", "status_part_funds": "Помощь (funds)",
+        "status_ready": "Готов", "status_not_ready": "Не готов", "status_unreachable": "Не отвечает",
+        "status_value_ok": "отвечает", "status_value_unreachable": "не отвечает",
+        "status_value_current": "актуальна", "status_value_behind": "отстаёт (миграции не применены)",
+        "status_value_connected": "подключён", "status_value_disconnected": "отключён",
+        "status_value_connecting": "подключается", "status_value_sealed": "запечатаны",
+        "status_value_unsealed": "открыты",
+        "status_not_reported": "не сообщается",
+        "status_detail_timeout": "нет ответа вовремя", "status_detail_no_connection": "нет соединения",
+        "status_all_ready": "Все части системы готовы.",
+        "status_some_not_ready": "Готовы не все части: {parts}.",
+        "status_custody": "Хранение ключей",
+        "status_custody_file": "В обычных файлах рядом с данными (`file`): только для разработки.",
+        "status_custody_sealed": "Запечатаны под парольной фразой (`sealed`).",
+        "status_custody_openbao": "В OpenBao, под ключом Transit (`openbao`).",
+        "status_keys_sealed": "Ключи сейчас запечатаны: ничто, для чего нужен ключ, не работает до `rehab unseal`.",
+        "status_keys_open": "Ключи открыты (не запечатаны).",
+        "programme_nav": "Программа",
+        "programme_title": "Отчёт по программе",
+        "programme_coming": "Отчёт по программе сейчас готовится и появится на этой странице.",
+        "programme_will_show": "По всей программе он покажет:",
+        "programme_needs": "скольким людям помогли, по видам нужд (медицинская, юридическая, жильё и другие);",
+        "programme_outcomes": "чем закончились нужды и направления;",
+        "programme_first_help": "сколько времени прошло от открытия дела до первой помощи;",
+        "programme_money": "выплаченные деньги по категориям и по месяцам.",
+        "programme_small_cells": "Число меньше пяти никогда не показывается (малые ячейки скрыты), чтобы по отчёту "
+        "никого нельзя было узнать.",
+    },
+    "be": {
+        "pclients_title": "API-кліенты",
+        "pclients_explained": "Уласная сістэма партнёра атрымлівае накіраванні праз API па ідэнтыфікатары кліента "
+        "і сакрэце. Кожны кліент — адна такая сістэма; адклічце кліента, які згублены або больш не "
+        "выкарыстоўваецца.",
+        "pclients_name": "Назва", "pclients_id": "Ідэнтыфікатар кліента", "pclients_created": "Выдадзены",
+        "pclients_state": "Стан", "pclients_active": "Дзейнічае", "pclients_revoked": "Адкліканы",
+        "pclients_waiting": "Чакае ўхвалення іншага адміністратара",
+        "pclients_none": "У гэтага партнёра няма API-кліентаў.",
+        "pclients_issue": "Выдаць кліента",
+        "pclients_name_help": "Для якой сістэмы ён, напрыклад «Сістэма ўліку клінікі».",
+        "pclients_secret": "Сакрэт", "pclients_secret_title": "Сакрэт кліента: скапіруйце яго зараз",
+        "pclients_secret_explained": "Перадайце партнёру ідэнтыфікатар кліента і гэты сакрэт надзейным каналам. Ён "
+        "паказаны адзін раз: захоўваецца толькі яго хэш, і ніхто не зможа паказаць яго зноў. Калі ён згублены, "
+        "выдайце новага кліента і адклічце гэтага.",
+        "pclients_secret_pending": "Перш чым кліент зможа атрымаць токен, яго павінен ухваліць іншы адміністратар.",
+        "pclients_issued": "API-кліент выдадзены.",
+        "pclients_revoke": "Адклікаць",
+        "pclients_revoke_title": "Адклікаць гэтага API-кліента?",
+        "pclients_revoke_explained": "Сістэма партнёра, якая яго выкарыстоўвае, больш не зможа атрымаць токен, а ўжо "
+        "выдадзеныя токены адразу перастануць працаваць. Гэта нельга адмяніць: новы кліент атрымае новы "
+        "ідэнтыфікатар і сакрэт.",
+        "pclients_revoke_confirm": "Так, адклікаць",
+        "pclients_done_revoked": "API-кліент адкліканы.",
+        "pclients_invalid_name": "Дайце кліенту назву (не больш за 200 знакаў).",
+        "pclients_refused_no_client": "У гэтага партнёра няма такога API-кліента.",
+        "admin2_status_nav": "Стан сістэмы",
+        "status_title": "Стан сістэмы",
+        "status_explained": "Кожная частка сістэмы, як яна адказала толькі што; абнавіце старонку, каб спытаць "
+        "зноў.",
+        "status_part": "Частка", "status_state": "Стан", "status_database": "База даных",
+        "status_migrations": "Структура базы даных", "status_nats": "Сервер паведамленняў (NATS)",
+        "status_keys": "Ключы",
+        "status_part_gateway": "Шлюз (уваход і ўліковыя запісы)", "status_part_intake": "Справы (intake)",
+        "status_part_referrals": "Накіраванні", "status_part_funds": "Дапамога (funds)",
+        "status_ready": "Гатовы", "status_not_ready": "Не гатовы", "status_unreachable": "Не адказвае",
+        "status_value_ok": "адказвае", "status_value_unreachable": "не адказвае",
+        "status_value_current": "актуальная", "status_value_behind": "адстае (міграцыі не ўжытыя)",
+        "status_value_connected": "падлучаны", "status_value_disconnected": "адлучаны",
+        "status_value_connecting": "падлучаецца", "status_value_sealed": "запячатаныя",
+        "status_value_unsealed": "адкрытыя",
+        "status_not_reported": "не паведамляецца",
+        "status_detail_timeout": "няма адказу ў час", "status_detail_no_connection": "няма злучэння",
+        "status_all_ready": "Усе часткі сістэмы гатовыя.",
+        "status_some_not_ready": "Гатовыя не ўсе часткі: {parts}.",
+        "status_custody": "Захоўванне ключоў",
+        "status_custody_file": "У звычайных файлах побач з данымі (`file`): толькі для распрацоўкі.",
+        "status_custody_sealed": "Запячатаныя пад парольнай фразай (`sealed`).",
+        "status_custody_openbao": "У OpenBao, пад ключом Transit (`openbao`).",
+        "status_keys_sealed": "Ключы зараз запячатаныя: нічога, для чаго патрэбны ключ, не працуе да "
+        "`rehab unseal`.",
+        "status_keys_open": "Ключы адкрытыя (не запячатаныя).",
+        "programme_nav": "Праграма",
+        "programme_title": "Справаздача па праграме",
+        "programme_coming": "Справаздача па праграме зараз рыхтуецца і з'явіцца на гэтай старонцы.",
+        "programme_will_show": "Па ўсёй праграме яна пакажа:",
+        "programme_needs": "колькім людзям дапамаглі, па відах патрэб (медыцынская, юрыдычная, жыллё і іншыя);",
+        "programme_outcomes": "чым скончыліся патрэбы і накіраванні;",
+        "programme_first_help": "колькі часу прайшло ад адкрыцця справы да першай дапамогі;",
+        "programme_money": "выплачаныя грошы па катэгорыях і па месяцах.",
+        "programme_small_cells": "Лік меншы за пяць ніколі не паказваецца (малыя ячэйкі схаваныя), каб па "
+        "справаздачы нікога нельга было пазнаць.",
+    },
+}
+for _language, _words in _ADMIN2_MESSAGES.items():
+    MESSAGES[_language].update(_words)
+
+
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
 _NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number
@@ -1952,6 +2142,30 @@ _LOCAL_SYMBOLS = {"pl": {"PLN": "zł", "EUR": "€"}, "lt": {"EUR": "€"}}
 
 def chosen(value: str | None) -> str:
     return value if value in LANGUAGES else DEFAULT
+
+
+def negotiated(header: str | None, offered: tuple[str, ...] = LANGUAGES) -> str:
+    """The best of `offered` for an `Accept-Language` header (RFC 9110 §12.5.4): the languages by their q-value,
+    highest first (in the header's order where equal), `q=0` never; a tag counts for its language (`be-BY` → be,
+    `ru-RU` → ru). `*` or nothing offered that is asked for: English."""
+    asked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((header or "")[:1000].split(",")):
+        tag, _, parameters = part.strip().partition(";")
+        q = 1.0
+        for parameter in parameters.split(";"):
+            name, _, value = parameter.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        language = tag.strip().lower().split("-", 1)[0]
+        if language and 0 < q <= 1:
+            asked.append((-q, position, language))
+    for _, _, language in sorted(asked):
+        if language in offered:
+            return language
+    return DEFAULT
 
 
 def translator(language: str):

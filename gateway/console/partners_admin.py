@@ -9,11 +9,17 @@ the only value any of these addresses carries besides the partner's id.
 
 What referrals refuses is said in the admin's language: a field's error next to its field, a webhook URL that is
 not https or leads to a non-public address in words, never the service's English or its field paths.
+
+A partner's API clients (the credentials its own system takes referrals with) are the gateway's: read, issued and
+revoked through the admin API's own handlers, in-process, as admin.py does — the same checks, audit entries and
+approvals. A new client's secret is shown once, like a webhook's, in the answer to the form that issued it; revoking
+asks once more on a page of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from typing import Any
@@ -22,9 +28,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from gateway import api
 from gateway.console import i18n
-from gateway.console.admin import AdminVisit
+from gateway.console.admin import AdminVisit, ask, refusal
 from gateway.console.router import CATEGORIES, CSP, ERROR_WORDS, Answer, Visit, call, items, render
+from gateway.models import ApiClientCreate, ApiClientPublic
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,7 +49,10 @@ LIST_FIELDS = ("countries", "cities", "languages")
 
 # What a change did, named in the address it redirects to (`?done=`): fixed words only, each an i18n key.
 DONE = {"created": "padmin_done_created", "updated": "padmin_done_updated",
-        "webhook-removed": "padmin_done_webhook_removed"}
+        "webhook-removed": "padmin_done_webhook_removed", "client-revoked": "pclients_done_revoked"}
+# The gateway's API clients are read whole, in pages of the admin API's largest, and those of one partner kept.
+CLIENT_PAGES = 10
+CLIENT_PAGE_SIZE = 500
 # Referrals' refusals of a webhook URL, by problem type, in the admin's words (shown next to the URL field).
 URL_REFUSALS = {"webhook-https-required": "padmin_refused_https", "webhook-url-invalid": "padmin_refused_url",
                 "webhook-target-refused": "padmin_refused_address"}
@@ -198,13 +209,87 @@ async def remove_webhook(partner_id: str, v: AdminVisit) -> Response:
     return await _page(v, partner_id, status=answer.status, problem=_said(v, answer))
 
 
+# --- one partner's API clients (the gateway's admin API, in-process) --------------------------------------------------
+
+async def clients_of(v: Visit, partner_id: str) -> list[ApiClientPublic]:
+    """The partner's API clients, newest first, as the admin API lists them."""
+    runtime = v.request.app.state.runtime
+    found: list[ApiClientPublic] = []
+    cursor: str | None = None
+    with runtime.uow.read() as session:
+        for _ in range(CLIENT_PAGES):
+            listed = await api.list_clients(session, v.principal, limit=CLIENT_PAGE_SIZE, cursor=cursor)
+            found += [client for client in listed["items"] if client.partner_id.lower() == partner_id]
+            cursor = listed["next_cursor"]
+            if not cursor:
+                break
+    return sorted(found, key=lambda client: client.created_at, reverse=True)
+
+
+async def _client_of(v: Visit, partner_id: str, client_id: str) -> ApiClientPublic:
+    """One of this partner's clients; any other id names nothing here (404)."""
+    client = next((c for c in await clients_of(v, partner_id) if c.client_id == client_id), None)
+    if client is None:
+        raise HTTPException(404, "This partner has no such API client.")
+    return client
+
+
+@router.post(PARTNERS_PAGE + "/{partner_id}/clients", response_class=HTMLResponse)
+async def issue_client(partner_id: str, v: AdminVisit) -> Response:
+    """A new API client for the partner: the answer is the partner's page with its id and secret, this once."""
+    partner_id = _partner_id(partner_id)
+    name = str((await v.request.form()).get("name", "")).strip()
+    known = await call(v, "GET", f"/api/referrals/partners/{partner_id}")
+    _not_found(known)
+    if not known.ok:  # a client for a partner nobody can see is not issued blind: the page says why
+        return await _page(v, partner_id, status=known.status, client_form={"name": name})
+    runtime = v.request.app.state.runtime
+    answer = await ask(lambda: api.create_client(ApiClientCreate(partner_id=partner_id, name=name), runtime,
+                                                 v.principal))
+    if answer.ok:
+        issued = json.loads(answer.body.body)  # the API's own answer (ApiClientIssued), held by no one after this
+        return await _page(v, partner_id, issued=issued, notice="pclients_issued")
+    body = answer.body if isinstance(answer.body, dict) else {}
+    if body.get("type") == "invalid-form" and "name" in body.get("fields", []):
+        return await _page(v, partner_id, status=422, client_form={"name": name},
+                           client_errors={"name": i18n.translator(v.language)("pclients_invalid_name")})
+    return await _page(v, partner_id, status=answer.status, client_form={"name": name},
+                       problem=refusal(v, answer))
+
+
+@router.get(PARTNERS_PAGE + "/{partner_id}/clients/{client_id}/revoke", response_class=HTMLResponse)
+async def revoke_confirmation(partner_id: str, client_id: str, v: AdminVisit) -> Response:
+    """Revoking asks once more, on a page of its own (the client's "Revoke" on the partner's page leads here)."""
+    partner_id = _partner_id(partner_id)
+    client = await _client_of(v, partner_id, client_id)
+    partner = await call(v, "GET", f"/api/referrals/partners/{partner_id}")
+    _not_found(partner)
+    return render(v.request, "admin_client_revoke.html", visit_=v, partner_id=partner_id, client=client,
+                  partner=partner.body if partner.ok else None)
+
+
+@router.post(PARTNERS_PAGE + "/{partner_id}/clients/{client_id}/revoke", response_class=HTMLResponse)
+async def revoke_client(partner_id: str, client_id: str, v: AdminVisit) -> Response:
+    partner_id = _partner_id(partner_id)
+    client = await _client_of(v, partner_id, client_id)
+    runtime = v.request.app.state.runtime
+    answer = await ask(lambda: api.revoke_client(client.client_id, runtime, v.principal))
+    if answer.ok:
+        return _after(partner_path(partner_id), "client-revoked")
+    said = i18n.translator(v.language)("pclients_refused_no_client") if answer.kind == "client-not-found" \
+        else refusal(v, answer)
+    return await _page(v, partner_id, status=answer.status, problem=said)
+
+
 async def _page(v: Visit, partner_id: str, *, status: int = 200, dead_only: bool = False,
                 form: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
                 hook_form: dict[str, Any] | None = None, hook_errors: dict[str, str] | None = None,
                 secret: str | None = None, secret_until: str | None = None, confirm_remove: bool = False,
-                notice: str | None = None, problem: str | None = None) -> Response:
-    """The partner's page. `form`/`hook_form`: what was typed, back in the forms after a refusal; `secret`: the
-    signing secret just made, shown this once."""
+                issued: dict[str, Any] | None = None, client_form: dict[str, str] | None = None,
+                client_errors: dict[str, str] | None = None, notice: str | None = None,
+                problem: str | None = None) -> Response:
+    """The partner's page. `form`/`hook_form`/`client_form`: what was typed, back in the forms after a refusal;
+    `secret`: the signing secret just made, `issued`: the API client just issued (its secret), shown this once."""
     partner = await call(v, "GET", f"/api/referrals/partners/{partner_id}")
     _not_found(partner)
     if not partner.ok:
@@ -225,7 +310,8 @@ async def _page(v: Visit, partner_id: str, *, status: int = 200, dead_only: bool
                   hook_errors=hook_errors or {}, secret=secret, secret_until=secret_until,
                   deliveries=items(deliveries), dead_only=dead_only, confirm_remove=confirm_remove and hook is not None,
                   delivery_result=lambda d: _delivery_result(v, d), short=_short, notice=notice,
-                  problem=problem or (side[0] if side else None))
+                  clients=await clients_of(v, partner_id), issued=issued, client_form=client_form or {"name": ""},
+                  client_errors=client_errors or {}, problem=problem or (side[0] if side else None))
 
 
 def _not_found(answer: Answer) -> None:

@@ -136,8 +136,19 @@ def _csrf_key(request: Request) -> bytes:
     return console_key(request, "csrf")
 
 
-def language_of(request: Request) -> str:
-    return i18n.chosen(request.cookies.get(LANGUAGE_COOKIE))
+def language_of(request: Request, offered: tuple[str, ...] = i18n.LANGUAGES) -> str:
+    """The language chosen with the switcher (its cookie); before any choice, the best of `offered` that the
+    browser's `Accept-Language` asks for; else English."""
+    remembered = request.cookies.get(LANGUAGE_COOKIE)
+    if remembered in i18n.LANGUAGES:
+        return remembered
+    return i18n.negotiated(request.headers.get("accept-language"), offered)
+
+
+def offered_to(principal: Principal | None) -> tuple[str, ...]:
+    """The languages a visitor's pages are in: all five before anyone is known and for partner staff (Polish and
+    Lithuanian are the partner console's and sign-in's); be/ru/en for staff."""
+    return i18n.LANGUAGES if principal is None or principal.roles & PARTNER_ROLES else i18n.STAFF_LANGUAGES
 
 
 async def visit(request: Request) -> Visit:
@@ -174,7 +185,8 @@ async def visit(request: Request) -> Visit:
         raise HTTPException(404, "There is no such page.")  # partner staff: their console only (see below)
     if principal.roles == {"auditor"} and not auditor_may_open(request.url.path):
         raise HTTPException(403, "An auditor's pages are the audit trails.")
-    return Visit(request=request, token=token, principal=principal, language=language_of(request))
+    return Visit(request=request, token=token, principal=principal,
+                 language=language_of(request, offered_to(principal)))
 
 
 async def _renewed(request: Request) -> tuple[str, Principal]:
@@ -242,10 +254,10 @@ VisitDep = Annotated[Visit, Depends(visit)]
 
 def render(request: Request, name: str, *, visit_: Visit | None = None, status: int = 200,
            **values: Any) -> HTMLResponse:
-    language = visit_.language if visit_ else language_of(request)
     # Staff pages speak be/ru/en; Polish and Lithuanian are the partner console's (and sign-in's, before anyone is
     # known). Staff who chose pl/lt on the sign-in page read their pages in English, and are offered the three.
     offered = i18n.LANGUAGES if visit_ is None or visit_.can("partner_staff") else i18n.STAFF_LANGUAGES
+    language = visit_.language if visit_ else language_of(request, offered)
     language = language if language in offered else i18n.DEFAULT
     page = templates.get_template(name).render(
         t=i18n.translator(language), lang=language, visit=visit_,
@@ -268,8 +280,10 @@ def keys_sealed(request: Request) -> bool:
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass|/edit|/referrals/{_ID})?)?"
                          rf"|/console/(grants(/{_ID}(/donor-report)?)?|disbursements|mfa|caseload)"  # finance's (console/finance.py)
-                         rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal)"  # the admin's (console/admin.py)
-                         rf"|/console/admin/partners(/{_ID}(/webhook/remove)?)?"  # and partners (partners_admin.py)
+                         rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal|status)"  # the admin's (admin.py)
+                         # and partners (partners_admin.py), with an API client's revocation (`pc_` and 24 hex digits)
+                         rf"|/console/admin/partners(/{_ID}(/webhook/remove|/clients/pc_[0-9a-f]{{24}}/revoke)?)?"
+                         r"|/console/programme"  # the coordinator's (console/programme.py)
                          rf"|/console/partner(/referrals/{_ID})?"  # partner staff's pages (console/partner.py)
                          r"|/console/audit(/break-glass)?")  # the auditor's (console/audit_pages.py)
 
@@ -442,7 +456,10 @@ async def home(request: Request) -> Response:
                 return back_to("/console/admin/users")
             if "auditor" in principal.roles:  # the audit trails (console/audit_pages.py)
                 return back_to(AUDIT_CONSOLE)
-            v = Visit(request=request, token=token, principal=principal, language=language_of(request))
+            if "coordinator" in principal.roles:  # the programme report (console/programme.py)
+                return back_to("/console/programme")
+            v = Visit(request=request, token=token, principal=principal,
+                      language=language_of(request, offered_to(principal)))
             return render(request, "home.html", visit_=v)
     return sign_in_page(request, expired=bool(request.query_params.get("expired")))
 
@@ -528,7 +545,8 @@ async def enrolling_visit(request: Request) -> Visit:
         form = await request.form()
         if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(request, token)):
             raise HTTPException(403, "The form is out of date or was not sent from this console; reload the page.")
-    return Visit(request=request, token=token, principal=principal, language=language_of(request))
+    return Visit(request=request, token=token, principal=principal,
+                 language=language_of(request, offered_to(principal)))
 
 
 EnrollingVisitDep = Annotated[Visit, Depends(enrolling_visit)]

@@ -87,7 +87,7 @@ async def test_a_person_without_a_second_factor_enrols_on_the_page_and_then_sign
     assert without_code.status_code == 401 and 'id="sign-in-problem"' in without_code.text
     with_code = await sign_in(visitor, user["username"], codes[0])
     assert with_code.status_code == 303 and with_code.headers["location"] == "/"
-    home = await visitor.get("/")
+    home = await visitor.get("/", follow_redirects=True)  # a coordinator's home: the programme page
     assert home.status_code == 200 and "/console/sign-out" in home.text
 
 
@@ -121,7 +121,7 @@ async def test_an_expired_access_token_is_renewed_on_the_next_page(door: Door):
     await sign_in(visitor, user["username"], codes[1])
     replace_cookie(visitor, "rehab_session", expired_copy(door, visitor.cookies["rehab_session"]))
 
-    home = await visitor.get("/")
+    home = await visitor.get("/console/programme")  # the coordinator's page
 
     assert home.status_code == 200 and "/console/sign-out" in home.text
     renewed = next(c for c in home.headers.get_list("set-cookie") if c.startswith("rehab_session="))
@@ -133,7 +133,8 @@ async def test_a_form_posted_with_an_expired_access_token_goes_through(door: Doo
     visitor = browser(door)
     user, _app, codes = await enrolled_user(door, visitor, "coordinator")
     await sign_in(visitor, user["username"], codes[1])
-    page = await visitor.get("/")  # the form's CSRF token is bound to the session, not to this access token
+    page = await visitor.get("/console/programme")  # the form's CSRF token is bound to the session, not to this
+    # access token
     refresh_before = visitor.cookies["rehab_refresh"]
     replace_cookie(visitor, "rehab_session", expired_copy(door, visitor.cookies["rehab_session"]))
 

@@ -8,7 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
+from sqlalchemy import text as sql
 
 from services.referrals import lifecycle
 from services.referrals.models import KnownCase, MessageMark, ReferralMessage
@@ -341,7 +342,7 @@ async def test_a_retried_message_with_its_key_is_written_once_and_its_stored_ans
 
     def stored_answers() -> int:
         with desk.session() as session:
-            return session.execute(text("SELECT count(*) FROM idempotency_keys WHERE subject_id = :id"),
+            return session.execute(sql("SELECT count(*) FROM idempotency_keys WHERE subject_id = :id"),
                                    {"id": referral}).scalar_one()
 
     assert stored_answers() == 2  # each repeats its message's text (sealed): they go when the packet does
