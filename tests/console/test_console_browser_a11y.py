@@ -1,0 +1,296 @@
+"""Every role's pages checked for accessibility in a real browser (headless Debian chromium driven by Playwright,
+against the gateway over HTTP in front of every service), with the production default that every person signs in
+with a second factor: axe-core (the copy bundled in the axe-playwright-python package, injected by Playwright, never
+fetched) runs on each page against WCAG 2.0, 2.1 and 2.2 A and AA, and no page may have a serious or critical
+violation. Each page also fits a 360 px wide phone without scrolling sideways, and its HTML, CSS and scripts
+(images aside) weigh under 100 KB as transferred.
+
+Skips, saying why, where chromium or the playwright package is absent (the imported module skips), or where
+axe-playwright-python is."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pyotp
+import pytest
+
+from tests.console import test_console_browser
+from tests.console.test_console_browser import CHROMIUM, CHROMIUM_ARGS, sync_api
+from tests.console.test_console_browser_doors import (  # noqa: F401 (gateway_settings: the fixture, narrowed)
+    ApiWithFactor,
+    gateway_settings,
+    sign_in,
+)
+from tests.integration.gateway.door import ADMIN_PASSWORD, STAFF_PASSWORD
+
+try:
+    from axe_playwright_python.sync_playwright import Axe
+except ImportError:
+    pytest.skip("the accessibility test needs the axe-playwright-python package (the test extra)",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.integration
+
+served = test_console_browser.served  # the fixture: the gateway over real HTTP, in front of every service
+DESK = {"width": 1100, "height": 1000}
+PHONE = {"width": 360, "height": 740}
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+SERIOUS = {"serious", "critical"}
+HEAVIEST = 100_000  # bytes of HTML + CSS + JS a page may transfer
+TEXT_TYPES = {"document", "stylesheet", "script"}
+# Each field marked invalid names, in its aria-describedby, the message that says what is wrong with it.
+UNTIED_ERRORS = """() => [...document.querySelectorAll('[aria-invalid="true"]')].filter(field =>
+    !(field.getAttribute('aria-describedby') || '').split(/\\s+/).map(id => id && document.getElementById(id))
+      .some(said => said && said.textContent.trim() &&
+            said.matches('.field-error, .problem, [role=alert], [id$=error], [id$=problem]')))
+  .map(field => field.id || field.name)"""
+# Everything one can tab to shows that it has the focus: an outline or a ring.
+FOCUS_UNSEEN = """() => {
+  const x = scrollX, y = scrollY, was = document.activeElement;
+  const unseen = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')]
+    .filter(el => !el.disabled && el.getClientRects().length).filter(el => {
+      el.focus();
+      if (document.activeElement !== el) return false;
+      const style = getComputedStyle(el);
+      return (style.outlineStyle === 'none' || parseFloat(style.outlineWidth) === 0) && style.boxShadow === 'none';
+    }).map(el => el.id || el.name || el.textContent.trim().slice(0, 30));
+  if (was && was.focus) was.focus(); else document.activeElement.blur();
+  scrollTo(x, y);
+  return unseen;
+}"""
+
+
+class World(ApiWithFactor):
+    """Something on every page, through the public API: a caseworker's case with needs, consent, a note, a task and
+    a document, referred to a partner with a message; another caseworker's case (to break the glass on); a grant and
+    a disbursement request; a person of every other role, each with a second factor."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__(base)
+        self.codes: dict[str, list[str]] = {}
+        self.names = {role: self.user(role) for role in ("caseworker", "supervisor", "finance", "auditor")}
+        for role, name in self.names.items():
+            self.codes[role] = self.enrolled(name)
+        self.other = self.user("caseworker")
+        other = self.bearer_with_code(self.other, STAFF_PASSWORD, self.enrolled(self.other)[0])
+        casey = self.bearer_with_code(self.names["caseworker"], STAFF_PASSWORD, self.codes["caseworker"].pop(0))
+        finance = self.bearer_with_code(self.names["finance"], STAFF_PASSWORD, self.codes["finance"].pop(0))
+
+        self.partner = self.post("/api/referrals/partners", self.admin, name="Vilnius Lung Clinic",
+                                 category="medical", countries=["LT"], cities=["Vilnius"], languages=["be", "ru"],
+                                 contact_email="intake@clinic.example")
+        self.staff = f"clinic.staff.{uuid.uuid4().hex[:4]}"
+        self.post("/api/admin/users", self.admin, username=self.staff, password=STAFF_PASSWORD,
+                  roles=["partner_staff"], partner_id=self.partner["id"])
+        self.codes["partner_staff"] = self.enrolled(self.staff)
+        self.names["partner_staff"] = self.staff
+        self.newcomer = self.user("caseworker")  # signs in with a password alone: to the factor's enrolment
+        self.user_id = next(user["id"] for user in self.http.get(
+            "/api/admin/users", headers=self.admin, params={"limit": 100}).json()["items"]
+            if user["username"] == self.names["caseworker"])
+
+        self.case = self.post("/api/intake/cases", casey, full_name="Аксана Мілевіч", country="LT", city="Vilnius",
+                              safety_notes="Only via Signal")
+        case_id = self.case["id"]
+        self.theirs = self.post("/api/intake/cases", other, full_name="Ihar Losik", country="LT")
+        self.post(f"/api/intake/cases/{case_id}/needs", casey, category="medical", urgency="high")
+        self.post(f"/api/intake/cases/{case_id}/needs", casey, category="housing", urgency="low")
+        consent = self.http.put(f"/api/intake/cases/{case_id}/consent", headers=casey, json={
+            "categories": ["medical"], "share_contact": True, "share_health": True, "method": "written"})
+        assert consent.status_code == 200, consent.text
+        self.post(f"/api/intake/cases/{case_id}/notes", casey, text="She found a flat in Vilnius")
+        self.post(f"/api/intake/cases/{case_id}/tasks", casey, title="Call back about the clinic",
+                  due_on=time.strftime("%Y-%m-%d"))
+        uploaded = self.http.post(f"/api/intake/cases/{case_id}/documents", headers=casey, data={"kind": "other"},
+                                  files={"file": ("letter.txt", b"A letter from the clinic", "text/plain")})
+        assert uploaded.status_code == 201, uploaded.text
+        self.referral = self.until_created("/api/referrals/referrals", casey, {
+            "case_id": case_id, "partner_id": self.partner["id"], "need_category": "medical",
+            "packet": {"display_name": "A. M.", "language": "be", "note": "Coughing since release"}})
+        self.post(f"/api/referrals/referrals/{self.referral['id']}/messages", casey,
+                  text="She can come on Thursdays")
+        self.grant = self.post("/api/funds/grants", finance, donor="Solidarity Fund",
+                               code=f"G-{uuid.uuid4().hex[:6]}", currency="EUR", amount="5000.00",
+                               starts_on="2026-01-01", ends_on="2030-12-31", categories=["medical", "housing"])
+        self.until_created("/api/funds/disbursements", {**casey, "Idempotency-Key": str(uuid.uuid4())}, {
+            "case_id": case_id, "grant_id": self.grant["id"], "category": "medical", "amount": "250.00",
+            "currency": "EUR", "purpose": "clinic visit",
+            "payee": {"name": "Vilnius Lung Clinic", "account": "LT12 1000 0111 0100 1000"}})
+        opened = self.http.get(f"/api/intake/cases/{case_id}", headers={
+            **other, "Access-Reason": "Her caseworker is away; she came to the office"})
+        assert opened.status_code == 200, opened.text  # a break-glass opening for the auditor's page
+
+    def until_created(self, path: str, headers: dict[str, str], body: dict) -> dict:
+        """A POST retried while another service has not yet learned the case from intake's events."""
+        deadline = time.monotonic() + 20
+        while True:
+            made = self.http.post(path, headers=headers, json=body)
+            if made.status_code == 201 or time.monotonic() > deadline:
+                assert made.status_code == 201, made.text
+                return made.json()
+            time.sleep(0.1)
+
+    def pages(self) -> dict[str, list[str]]:
+        """Each role's pages, by address."""
+        case = f"/console/cases/{self.case['id']}"
+        grant = f"/console/grants/{self.grant['id']}"
+        return {
+            "caseworker": ["/console/cases", "/console/cases/new", case, case + "/edit",
+                           f"{case}/referrals/{self.referral['id']}", case + "/refer",
+                           f"/console/cases/{self.theirs['id']}/break-glass"],
+            "supervisor": ["/console/caseload"],
+            "finance": ["/console/grants", grant, "/console/disbursements", grant + "/donor-report"],
+            "admin": ["/console/admin/users", f"/console/admin/users/{self.user_id}", "/console/admin/users/new",
+                      "/console/admin/approvals", "/console/admin/partners",
+                      f"/console/admin/partners/{self.partner['id']}", "/console/admin/seal"],
+            "auditor": ["/console/audit", "/console/audit/break-glass"],
+            "partner_staff": ["/console/partner", f"/console/partner/referrals/{self.referral['id']}"],
+        }
+
+
+class Checks:
+    """What each page is held to; every finding kept, so that one failure names them all."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.axe = Axe()
+        self.found: list[str] = []
+        self.visited: list[str] = []
+
+    def visit(self, page, path: str) -> None:
+        """Open `path` afresh (the browser's cache is off while requests are routed) and check what it shows."""
+        responses: list = []
+
+        def keep(response) -> None:
+            responses.append(response)
+
+        page.on("response", keep)
+        try:
+            page.goto(self.base + path)
+            page.wait_for_load_state("load")
+        finally:
+            page.remove_listener("response", keep)
+        self.check(page, path, responses)
+
+    def check(self, page, path: str, responses: list) -> None:
+        name = f"{path} ({page.url.removeprefix(self.base)})" if not page.url.endswith(path) else path
+        self.visited.append(name)
+        results = self.axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG},
+                                              "resultTypes": ["violations"]})
+        for violation in results.response["violations"]:
+            if violation["impact"] in SERIOUS:
+                nodes = "; ".join(f"{' '.join(map(str, node['target']))}: {node.get('failureSummary', '')}"
+                                  .replace("\n", " ") for node in violation["nodes"][:6])
+                self.found.append(f"{name}: {violation['id']} ({violation['impact']}, "
+                                  f"{len(violation['nodes'])} nodes) {violation['help']} — {nodes}")
+        weight = 0
+        for response in responses:
+            if response.request.resource_type in TEXT_TYPES:
+                sizes = response.request.sizes()
+                body = 0 if 300 <= response.status < 400 else len(response.body())  # a redirect has none
+                weight += max(sizes["responseBodySize"] + sizes["responseHeadersSize"], body)
+        if weight >= HEAVIEST:
+            self.found.append(f"{name}: {weight} bytes of HTML, CSS and JS (at most {HEAVIEST})")
+        untied = page.evaluate(UNTIED_ERRORS)
+        if untied:
+            self.found.append(f"{name}: fields marked invalid with no error message tied to them: {untied}")
+        unseen = page.evaluate(FOCUS_UNSEEN)
+        if unseen:
+            self.found.append(f"{name}: no visible focus on {unseen}")
+        size = page.viewport_size
+        page.set_viewport_size(PHONE)
+        wide = page.evaluate("() => [document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]")
+        page.set_viewport_size(size)
+        if wide[0] > wide[1]:
+            self.found.append(f"{name}: {wide[0]} px wide on a {wide[1]} px phone (it scrolls sideways)")
+
+
+def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_and_are_light(served: str):
+    world = World(served)
+    checks = Checks(served)
+    outside: list[str] = []
+
+    def only_ours(route) -> None:  # routing also switches the browser's cache off: every visit is weighed whole
+        if route.request.url.startswith(served):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    def states(page, role: str) -> None:
+        """The pages again as a person meets them after pressing something: errors beside the fields, partners
+        found, a payee shown, another language."""
+        case = f"/console/cases/{world.case['id']}"
+        if role == "caseworker":
+            checks.visit(page, "/console/cases/new")
+            page.locator("form:has(#full_name)").evaluate("form => { form.noValidate = true; }")
+            page.get_by_role("button", name="Save", exact=True).click()
+            page.wait_for_load_state()
+            checks.check(page, "/console/cases/new (nothing typed)", [])
+            checks.visit(page, case + "/refer")
+            page.get_by_label("Country").fill("LT")
+            page.get_by_role("button", name="Find partners").click()
+            page.wait_for_load_state()
+            checks.check(page, case + "/refer (partners found)", [])
+            checks.visit(page, f"/console/cases/{world.theirs['id']}/break-glass")
+            page.locator("#reason").evaluate("field => { field.form.noValidate = true; }")
+            page.locator("#reason").fill("why")
+            page.get_by_role("button", name="Record my reason and open the case").click()
+            page.wait_for_load_state()
+            checks.check(page, "/console/cases/…/break-glass (reason too short)", [])
+            checks.visit(page, f"/console/language/be?next={case}")
+        elif role == "finance":
+            checks.visit(page, "/console/disbursements")
+            page.get_by_role("button", name="Show payee").first.click()
+            page.wait_for_load_state()
+            checks.check(page, "/console/disbursements (payee shown)", [])
+            checks.visit(page, "/console/language/be?next=/console/grants")
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            def fresh_page():
+                page = browser.new_context(viewport=DESK).new_page()
+                page.route("**/*", only_ours)
+                return page
+
+            # The sign-in page (and a refused sign-in), and the factor's enrolment a newcomer is sent to.
+            page = fresh_page()
+            checks.visit(page, "/")
+            sign_in(page, served, world.newcomer, password="not the password")
+            page.wait_for_selector("#sign-in-problem")
+            checks.check(page, "/ (refused)", [])
+            sign_in(page, served, world.newcomer)
+            page.wait_for_url(served + "/console/mfa")
+            checks.visit(page, "/console/mfa")
+            page.get_by_label("Code from the app").fill("000000")
+            page.get_by_role("button", name="Confirm").click()
+            page.wait_for_selector("#mfa-problem")
+            checks.check(page, "/console/mfa (a wrong code)", [])
+            page.get_by_role("link", name="Start again").click()
+            secret = page.locator("#totp-secret").inner_text()
+            page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+            page.get_by_role("button", name="Confirm").click()
+            page.wait_for_selector("#recovery-codes")
+            checks.check(page, "/console/mfa (recovery codes)", [])
+            page.context.close()
+
+            for role, paths in world.pages().items():
+                page = fresh_page()
+                if role == "admin":
+                    sign_in(page, served, "admin", ADMIN_PASSWORD, code=world.admin_codes.pop(0))
+                else:
+                    sign_in(page, served, world.names[role], code=world.codes[role].pop(0))
+                assert "/console/mfa" not in page.url and page.locator("#sign-in-problem").count() == 0, role
+                for path in paths:
+                    checks.visit(page, path)
+                states(page, role)
+                page.context.close()
+        finally:
+            browser.close()
+
+    assert not checks.found, "\n".join([f"{len(checks.found)} findings on {len(checks.visited)} pages:",
+                                        *checks.found])
+    assert len(checks.visited) == 38 and outside == []
