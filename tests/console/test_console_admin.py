@@ -69,7 +69,7 @@ async def press(visitor: httpx.AsyncClient, page_path: str, action: str, data: d
 
 def alert(page: str) -> str:
     """The text of the page's problem box, after its label ("Problem:")."""
-    found = re.search(r'<div class="problem" role="alert"><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
+    found = re.search(r'<div class="problem" role="alert" id="problem"><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
     assert found, "the page shows no problem"
     return html.unescape(found.group(1)).strip()
 

@@ -112,7 +112,7 @@ async def state_of(door: Door, finance: dict[str, str], disbursement_id: str) ->
 
 
 def alert(page: str) -> str:
-    found = re.search(r'<div class="problem" role="alert"><strong>[^<]*</strong> (.*?)</div>', page, re.DOTALL)
+    found = re.search(r'<div class="problem" role="alert" id="problem"><strong>[^<]*</strong> (.*?)</div>', page, re.DOTALL)
     return html.unescape(found.group(1)).strip() if found else ""
 
 

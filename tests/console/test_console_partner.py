@@ -99,7 +99,7 @@ async def world(door: Door) -> World:
 
 
 def alert(page: str) -> str:
-    found = re.search(r'<div class="problem" role="alert"><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
+    found = re.search(r'<div class="problem" role="alert" id="problem"><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
     assert found, "the page shows no problem"
     return html.unescape(found.group(1)).strip()
 
