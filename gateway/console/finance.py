@@ -54,7 +54,7 @@ GRANT_PAGES, GRANT_PAGE_SIZE = 5, 200
 QUEUE_SHOWN = 50  # per status, newest first; the rest behind "next page"
 GRANT_DISBURSEMENTS_SHOWN = 50
 DETAIL_LOOKUPS = 8  # how many of funds' answers about single disbursements the queue waits for at once
-CURRENCIES = tuple(sorted(i18n.MINOR_DIGITS))
+CURRENCIES = i18n.CURRENCIES
 STATUSES = ("requested", "approved", "paid", "rejected", "voided")  # `?status=`: one of them alone
 TO_DO = ("requested", "approved")  # the queue without `?status=`: what waits for finance
 ACTIONS = {"approve": "approved", "reject": "rejected", "void": "voided", "pay": "paid"}
@@ -115,7 +115,7 @@ def typed_amount(text: str, currency: str) -> str:
     """An amount as people type it — "10 000", "1 234,5", "1,234.50", "150,000" (yen) — as funds reads money: a
     decimal string with exactly the currency's minor digits ("1234.50", "150000"). Anything else goes as typed, for
     funds to refuse in its own words (which the page then says in the visitor's)."""
-    digits = i18n.MINOR_DIGITS.get(currency, 2)
+    digits = i18n.minor_digits(currency)
     compact = re.sub(r"[\s\u00a0\u202f'’]", "", text)
     if not re.fullmatch(r"[0-9]+([.,][0-9]+)*", compact):
         return text.strip()
@@ -139,7 +139,7 @@ def typed_amount(text: str, currency: str) -> str:
 
 def amount_example(currency: str, language: str) -> str:
     """How an amount is typed in this currency and language: "300.00", "300,00", "300" (yen)."""
-    digits = i18n.MINOR_DIGITS.get(currency, 2)
+    digits = i18n.minor_digits(currency)
     return "300" + (("." if language == "en" else ",") + "0" * digits if digits else "")
 
 
@@ -260,7 +260,7 @@ def _grant_errors(v: Visit, answer: Answer, currency: str) -> dict[str, str]:
             continue
         field, kind = where[0], str(issue.get("type"))
         if field == "amount" and kind not in ERROR_WORDS:
-            whole = i18n.MINOR_DIGITS.get(currency, 2) == 0
+            whole = i18n.minor_digits(currency) == 0
             words = t("fin_error_amount_whole" if whole else "fin_error_amount").format(
                 example=amount_example(currency, v.language))
         else:

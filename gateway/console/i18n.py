@@ -3,7 +3,7 @@ The partner console (partner.py), and the sign-in and second-factor pages partne
 Polish and Lithuanian (`_PARTNER_MESSAGES`, at the end); a staff page chosen in pl or lt shows English for a word it
 lacks (`translator`).
 
-Babel is not installed: the locales are formatted by hand, as CLDR writes them (be/ru: "1 234,50 €", "23.11.2026";
+Dates, numbers and money go through Babel, by CLDR's rules for each locale (be/ru: "1 234,50 €", "23.11.2026";
 en: "€1,234.50", "23 Nov 2026"; pl: "1234,50 zł", "12 345,50 zł", "3.11.2026, 14:05"; lt: "1 234,50 €",
 "2026-11-03 14:05")."""
 
@@ -12,6 +12,10 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+
+from babel import Locale
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 
 STAFF_LANGUAGES = ("be", "ru", "en")  # every page of the console
 LANGUAGES = (*STAFF_LANGUAGES, "pl", "lt")  # pl, lt: the partner console, sign-in and the second factor
@@ -2132,12 +2136,7 @@ for _language, _words in _ADMIN2_MESSAGES.items():
     MESSAGES[_language].update(_words)
 
 
-_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_SYMBOLS = {"EUR": "€", "USD": "$", "PLN": "zł", "GBP": "£"}
-_NARROW_NBSP = "\u202f"  # groups thousands in be/ru without letting a line break split the number
 _NBSP = "\u00a0"
-# pl and lt write a currency's own sign only where CLDR gives one for that locale; others by their code ("120,00 USD").
-_LOCAL_SYMBOLS = {"pl": {"PLN": "zł", "EUR": "€"}, "lt": {"EUR": "€"}}
 
 
 def chosen(value: str | None) -> str:
@@ -2173,7 +2172,15 @@ def translator(language: str):
     return lambda key: messages.get(key, MESSAGES[DEFAULT].get(key, key))
 
 
+# A date as each locale writes it, numerically where CLDR's short date is (ru, pl and lt's short dates; be writes as ru
+# does, its own short "3.12.26" cutting the year), en as British English's medium date ("3 Dec 2026"); times 24-hour.
+DATE_PATTERNS = {"be": "dd.MM.y", "ru": "dd.MM.y", "en": "d MMM y", "pl": "d.MM.y", "lt": "y-MM-dd"}
+TIME_PATTERN = "HH:mm"
+
+
 def format_date(value: date | datetime | str | None, language: str) -> str:
+    """A date ("03.12.2026", "3 Dec 2026") or a moment, on the clock of the offset it carries ("3.12.2026, 14:05"),
+    joined as CLDR joins a short date and time in that locale; text that is not an ISO date comes back as it is."""
     if value in (None, ""):
         return ""
     if isinstance(value, str):
@@ -2181,57 +2188,66 @@ def format_date(value: date | datetime | str | None, language: str) -> str:
             value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
         except ValueError:
             return value
-    shown = value.strftime("%H:%M") if isinstance(value, datetime) else None
-    day = value.date() if isinstance(value, datetime) else value
     language = chosen(language)
-    if language == "en":
-        text = f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
-    elif language == "pl":
-        text = f"{day.day}.{day.month:02d}.{day.year}"
-    elif language == "lt":
-        text = day.isoformat()
-    else:
-        text = day.strftime("%d.%m.%Y")
-    if shown:
-        return f"{text}, {shown}" if language == "pl" else f"{text} {shown}"
-    return text
+    day = value.date() if isinstance(value, datetime) else value
+    text = babel_dates.format_date(day, DATE_PATTERNS[language], locale=language)
+    if not isinstance(value, datetime):
+        return text
+    shown = babel_dates.format_time(value.time().replace(tzinfo=None), TIME_PATTERN, locale=language)
+    return str(Locale.parse(language).datetime_formats["short"]).format(shown, text)
 
 
-# ISO 4217 minor units: how many decimals an amount of each currency is written with (two for any other). The
-# currencies funds pays in (services/funds/money.py keeps its own copy: the gateway imports no service).
-MINOR_DIGITS = {"EUR": 2, "USD": 2, "PLN": 2, "GBP": 2, "CHF": 2, "SEK": 2, "CZK": 2, "GEL": 2, "UAH": 2, "BYN": 2,
-                "JPY": 0, "KWD": 3, "BHD": 3}
+# The currencies grants are kept in (services/funds/money.py keeps its own list: the gateway imports no service);
+# each one's decimals are ISO 4217's minor units as CLDR has them (JPY none, KWD and BHD three, the others two).
+CURRENCIES = ("BHD", "BYN", "CHF", "CZK", "EUR", "GBP", "GEL", "JPY", "KWD", "PLN", "SEK", "UAH", "USD")
+# Where a locale's CLDR sign is not the one people there write: the Belarusian rouble is «Br» in Russian too
+# (CLDR gives it in be; in ru it gives the code).
+_SYMBOL_OVERRIDES = {("ru", "BYN"): "Br"}
+# CLDR's minimumGroupingDigits where it is 2 (Babel does not apply it): a four-digit amount stays whole.
+_MIN_GROUPING_TWO = {"pl"}
+
+
+def minor_digits(currency: str) -> int:
+    """How many decimals an amount of this currency is written with (CLDR: JPY 0, KWD 3, any other 2 by default)."""
+    return babel_numbers.get_currency_precision(currency)
 
 
 def format_money(amount: str | Decimal | None, currency: str, language: str) -> str:
-    """An amount with its currency's own number of decimals: "150,000 JPY" has none, "1,234.500 KWD" three."""
+    """An amount with its currency's own number of decimals, grouped and signed as the locale writes it ("150,000
+    JPY" has none, "1,234.500 KWD" three); never through a float."""
     try:
         value = Decimal(str(amount))
     except (InvalidOperation, ValueError):
         return f"{amount} {currency}"
-    sign = "-" if value < 0 else ""
-    whole, _, fraction = f"{abs(value):.{MINOR_DIGITS.get(currency, 2)}f}".partition(".")
-    symbol = _SYMBOLS.get(currency)
-    if chosen(language) == "en":
-        grouped = f"{int(whole):,}" + (f".{fraction}" if fraction else "")
-        return f"{sign}{symbol}{grouped}" if symbol else f"{sign}{grouped}{_NBSP}{currency}"
-    decimals = f",{fraction}" if fraction else ""
-    if chosen(language) in _LOCAL_SYMBOLS:
-        # A no-break space groups thousands; Polish leaves a four-digit number whole ("1234,50 zł", CLDR).
-        grouped = whole if chosen(language) == "pl" and len(whole) <= 4 else f"{int(whole):,}".replace(",", _NBSP)
-        return f"{sign}{grouped}{decimals}{_NBSP}{_LOCAL_SYMBOLS[chosen(language)].get(currency, currency)}"
-    grouped = f"{int(whole):,}".replace(",", _NARROW_NBSP)
-    return f"{sign}{grouped}{decimals}{_NBSP}{symbol or currency}"
+    if not value.is_finite():
+        return f"{amount} {currency}"
+    language = chosen(language)
+    pattern = None
+    if language in _MIN_GROUPING_TWO and abs(value) < 10000:
+        pattern = Locale.parse(language).currency_formats["standard"].pattern.replace("#,##", "#")
+    text = babel_numbers.format_currency(value, currency, pattern, locale=language)
+    symbol = babel_numbers.get_currency_symbol(currency, locale=language)
+    override = _SYMBOL_OVERRIDES.get((language, currency))
+    if override and override != symbol:
+        text, symbol = text.replace(symbol, override), override
+    if symbol[-1:].isalpha() and symbol in text:
+        # CLDR's currency spacing, which Babel leaves out: a sign ending in a letter is kept off the digits
+        # ("BYN 10.00", not "BYN10.00").
+        head, _, tail = text.partition(symbol)
+        if tail[:1].isdigit():
+            text = f"{head}{symbol}{_NBSP}{tail}"
+    return text
 
 
 def format_size(size: int, language: str) -> str:
     """A file's size as people read it: "340 KB", "1.5 MB" ("1,5 МБ" in be/ru)."""
+    language = chosen(language)
     if size >= 1024 * 1024:
-        number, key = f"{size / (1024 * 1024):.1f}", "size_mb"
+        number = babel_numbers.format_decimal(Decimal(size) / Decimal(1024 * 1024), "#,##0.0", locale=language)
+        key = "size_mb"
     else:
-        number, key = str(math.ceil(size / 1024)), "size_kb"
-    if chosen(language) != "en":
-        number = number.replace(".", ",")
+        number = babel_numbers.format_decimal(math.ceil(size / 1024), locale=language)
+        key = "size_kb"
     return translator(language)(key).format(n=number)
 
 
@@ -2709,17 +2725,21 @@ for _language, _words in _PARTNER_MESSAGES.items():
     MESSAGES.setdefault(_language, {}).update(_words)
 
 
+# "N days" in each language's sentences, by CLDR's plural category of N: the count form in en, be and ru, the genitive
+# in pl ("w ciągu 3 dni"), the accusative in lt ("per 3 dienas").
+_DAY_FORMS = {
+    "en": {"one": "day", "other": "days"},
+    "ru": {"one": "день", "few": "дня", "many": "дней", "other": "дня"},
+    "be": {"one": "дзень", "few": "дні", "many": "дзён", "other": "дня"},
+    "pl": {"one": "dnia", "other": "dni"},
+    "lt": {"one": "dieną", "few": "dienas", "many": "dienos", "other": "dienų"},
+}
+
+
 def count_days(days: int, language: str) -> str:
     """A number of days as the partner console's sentences take it ("within {sent}", "через {sent}", "w ciągu
-    {sent}", "per {sent}"): the count form in en, be and ru, the genitive in pl, the accusative in lt."""
-    n, tens = days % 10, days % 100
-    few = 2 <= n <= 4 and not 12 <= tens <= 14
-    one = n == 1 and tens != 11
-    forms = {
-        "en": "day" if days == 1 else "days",
-        "ru": "день" if one else "дня" if few else "дней",
-        "be": "дзень" if one else "дні" if few else "дзён",
-        "pl": "dnia" if days == 1 else "dni",
-        "lt": "dieną" if one else "dienų" if n == 0 or 11 <= tens <= 19 else "dienas",
-    }
-    return f"{days}{_NBSP}{forms[chosen(language)]}"
+    {sent}", "per {sent}")."""
+    language = chosen(language)
+    forms = _DAY_FORMS[language]
+    form = forms.get(Locale.parse(language).plural_form(days), forms["other"])
+    return f"{babel_numbers.format_decimal(days, locale=language)}{_NBSP}{form}"

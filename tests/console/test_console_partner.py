@@ -445,8 +445,8 @@ def test_money_dates_and_days_are_written_as_polish_and_lithuanian_write_them():
     assert i18n.format_money("120", "USD", "pl") == f"120,00{nbsp}USD"
     assert i18n.format_money("1234.5", "EUR", "lt") == f"1{nbsp}234,50{nbsp}€"
     assert i18n.format_money("1234.5", "PLN", "lt") == f"1{nbsp}234,50{nbsp}PLN"
-    assert i18n.format_money("1234.5", "EUR", "en") == "€1,234.50"  # the three staff languages as they were
-    assert i18n.format_money("1234.5", "EUR", "be") == f"1\u202f234,50{nbsp}€"
+    assert i18n.format_money("1234.5", "EUR", "en") == "€1,234.50"  # the three staff languages, by CLDR
+    assert i18n.format_money("1234.5", "EUR", "be") == f"1{nbsp}234,50{nbsp}€"
     assert i18n.format_date("2026-11-03", "pl") == "3.11.2026"
     assert i18n.format_date("2026-11-03T14:05:00+00:00", "pl") == "3.11.2026, 14:05"
     assert i18n.format_date("2026-11-03", "lt") == "2026-11-03"
