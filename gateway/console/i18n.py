@@ -1,7 +1,7 @@
 """The console's words in Belarusian, Russian and English, and dates and money written as each locale writes them.
 The partner console (partner.py), and the sign-in and second-factor pages partner staff pass through, are also in
-Polish and Lithuanian (`_PARTNER_MESSAGES`, at the end); a staff page chosen in pl or lt shows English for a word it
-lacks (`translator`).
+Polish and Lithuanian (`_PARTNER_MESSAGES`, at the end); staff pages offer be/ru/en only, and show English to staff
+who chose pl or lt on the sign-in page (`router.render`).
 
 Dates, numbers and money go through Babel, by CLDR's rules for each locale (be/ru: "1 234,50 €", "23.11.2026";
 en: "€1,234.50", "23 Nov 2026"; pl: "1234,50 zł", "12 345,50 zł", "3.11.2026, 14:05"; lt: "1 234,50 €",
