@@ -40,6 +40,7 @@ from gateway.console.router import (
     Visit,
     VisitDep,
     call,
+    every_page,
     items,
     render,
     staff_names,
@@ -192,18 +193,9 @@ def _page_tools(v: Visit) -> dict[str, Any]:
 
 # --- grants ------------------------------------------------------------------------------------------------------
 
-async def _all_grants(v: Visit) -> tuple[list[dict[str, Any]], bool, Answer | None]:
+async def _all_grants(v: Visit) -> tuple[list[dict[str, Any]], bool, Answer]:
     """Every grant (newest first), whether more exist than were read, and the last answer (its problem, if any)."""
-    grants: list[dict[str, Any]] = []
-    cursor: str | None = None
-    answer: Answer | None = None
-    for _ in range(GRANT_PAGES):
-        answer = await call(v, "GET", "/api/funds/grants", params={"limit": GRANT_PAGE_SIZE, "cursor": cursor})
-        grants += items(answer)
-        cursor = answer.body.get("next_cursor") if answer.ok else None
-        if not cursor:
-            break
-    return grants, bool(cursor), answer
+    return await every_page(v, "/api/funds/grants", pages=GRANT_PAGES, page_size=GRANT_PAGE_SIZE)
 
 
 def _fresh_grant_form() -> dict[str, Any]:

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from gateway.console import i18n
-from gateway.console.router import CSP, PARTNER_CONSOLE, Answer, Visit, VisitDep, call, items, render
+from gateway.console.router import CSP, PARTNER_CONSOLE, Answer, Visit, VisitDep, call, every_page, items, render
 from kit.auth import PARTNER_STAFF_ROLE
 
 router = APIRouter(include_in_schema=False)
@@ -55,7 +55,7 @@ ACTIONS = tuple(ALLOWED_FROM)
 RESULT = {"accept": "accepted", "decline": "declined", "start": "in_progress", "complete": "completed"}
 # How long after a referral closed its thread still takes a message (referrals' domain.MESSAGES_AFTER_CLOSING).
 MESSAGES_AFTER_CLOSING = timedelta(days=30)
-MESSAGES_SHOWN = 1000
+THREAD_PAGES, THREAD_PAGE_SIZE = 5, 200  # a thread of up to 1,000 messages is shown whole
 
 CURRENCIES = ("EUR", "PLN", "USD", "GBP")
 # A cost estimate's currency as first offered: the one its partners in that language's country count in.
@@ -241,16 +241,10 @@ async def _referral_page(v: Visit, referral_id: uuid.UUID, *, status: int = 200,
 async def _thread(v: Visit, referral_id: uuid.UUID, *, unread: int) -> tuple[list[dict[str, Any]], str | None]:
     """The referral's messages, oldest first (the newest at the bottom), the caseworker's `unread` newest marked new,
     and a problem to show if the service did not answer."""
-    thread: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while len(thread) < MESSAGES_SHOWN:
-        answer = await call(v, "GET", f"{API}/{referral_id}/messages", params={"limit": 200, "cursor": cursor})
-        if not answer.ok:
-            return thread, refusal(v, answer)
-        thread.extend(items(answer))
-        cursor = answer.body.get("next_cursor")
-        if not cursor:
-            break
+    thread, _more, last = await every_page(v, f"{API}/{referral_id}/messages", pages=THREAD_PAGES,
+                                           page_size=THREAD_PAGE_SIZE)
+    if not last.ok:
+        return thread, refusal(v, last)
     theirs = [m for m in thread if m.get("from") == "caseworker"]
     for message in theirs[len(theirs) - unread:] if unread > 0 else []:
         message["new"] = True

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 from gateway import api
 from gateway.console import i18n
 from gateway.console.admin import AdminVisit, ask, refusal
-from gateway.console.router import CATEGORIES, CSP, ERROR_WORDS, Answer, Visit, call, items, render
+from gateway.console.router import CATEGORIES, CSP, ERROR_WORDS, Answer, Visit, call, every_page, items, render
 from gateway.models import ApiClientCreate, ApiClientPublic
 
 router = APIRouter(include_in_schema=False)
@@ -110,19 +110,11 @@ async def add_partner(v: AdminVisit) -> Response:
 async def _directory(v: Visit, *, form: dict[str, Any], errors: dict[str, str] | None = None,
                      problem: str | None = None, status: int = 200) -> Response:
     """Every partner, with whether it has a webhook and dead letters; the form to add one (`form`: what was typed)."""
-    partners: list[dict[str, Any]] = []
-    cursor: str | None = None
-    listed: Answer | None = None
-    for _ in range(DIRECTORY_PAGES):
-        listed = await call(v, "GET", "/api/referrals/partners",
-                            params={"limit": DIRECTORY_PAGE_SIZE, "cursor": cursor})
-        partners += items(listed)
-        cursor = listed.body.get("next_cursor") if listed.ok else None
-        if not cursor:
-            break
+    partners, more_partners, listed = await every_page(v, "/api/referrals/partners", pages=DIRECTORY_PAGES,
+                                                       page_size=DIRECTORY_PAGE_SIZE)
     hooks = await _webhooks_of(v, [p["id"] for p in partners])
     return render(v.request, "admin_partners.html", visit_=v, status=status, partners=partners, hooks=hooks,
-                  more_partners=bool(cursor), categories=CATEGORIES, form=form, errors=errors or {},
+                  more_partners=more_partners, categories=CATEGORIES, form=form, errors=errors or {},
                   notice=_notice(v), problem=problem or (listed.problem if listed else None))
 
 

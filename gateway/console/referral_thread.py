@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from gateway.console import i18n
 from gateway.console.router import (
-    Answer, Visit, VisitDep, back_to, call, items, need_to_know_page, render, supervises_only,
+    Answer, Visit, VisitDep, back_to, call, every_page, items, need_to_know_page, render, supervises_only,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -104,18 +104,9 @@ async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status:
 
 async def _thread(v: Visit, referral_id: uuid.UUID, reason: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """Every message of the referral, oldest first (reading them marks the partner's read for the case)."""
-    messages: list[dict[str, Any]] = []
-    cursor = None
-    for _ in range(THREAD_PAGES):
-        page = await call(v, "GET", f"/api/referrals/referrals/{referral_id}/messages",
-                          params={"limit": THREAD_PAGE_SIZE, "cursor": cursor}, reason=reason)
-        if not page.ok:
-            return messages, page.problem
-        messages += items(page)
-        cursor = page.body.get("next_cursor")
-        if not cursor:
-            break
-    return messages, None
+    messages, _more, last = await every_page(v, f"/api/referrals/referrals/{referral_id}/messages",
+                                             pages=THREAD_PAGES, page_size=THREAD_PAGE_SIZE, reason=reason)
+    return messages, last.problem
 
 
 def _refusal(v: Visit, answer: Answer) -> str | None:

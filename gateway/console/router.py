@@ -417,6 +417,21 @@ def items(answer: Answer) -> list[dict[str, Any]]:
     return answer.body.get("items", []) if answer.ok and isinstance(answer.body, dict) else []
 
 
+async def every_page(v: Visit, path: str, *, pages: int, page_size: int, reason: str | None = None,
+                     ) -> tuple[list[dict[str, Any]], bool, Answer]:
+    """A list read page after page by its cursor, at most `pages` pages (a runaway list stays bounded): its items,
+    whether more exist than were read, and the last answer (its problem, when the service refused or is away)."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(pages):
+        answer = await call(v, "GET", path, params={"limit": page_size, "cursor": cursor}, reason=reason)
+        found += items(answer)
+        cursor = answer.body.get("next_cursor") if answer.ok else None
+        if not cursor:
+            break
+    return found, bool(cursor), answer
+
+
 @router.get("/console/static/{name}")
 async def static_file(name: str) -> Response:
     path = STATIC.get(name)
