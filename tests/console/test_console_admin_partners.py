@@ -27,6 +27,7 @@ from tests.console.test_console_no_typed_values_in_urls import as_user, signed_i
 from tests.console.test_console_pages import browser, sign_in
 from tests.console.world import add_partner, csrf_of
 from tests.integration.gateway.door import Backends, Door, backends_running, existing_services, open_gateway
+from tests.support.loopback import serving
 
 pytestmark = pytest.mark.integration
 
@@ -76,17 +77,8 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     got = Receiver()
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", got.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    got.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(got.handle) as got.port:
         yield got
-    finally:
-        await runner.cleanup()
 
 
 async def eventually(check, timeout: float = 20.0):  # noqa: ANN001, ANN201

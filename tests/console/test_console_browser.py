@@ -104,6 +104,16 @@ class Api:
         assert made.status_code == 201, made.text
         return made.json()
 
+    def until_created(self, path: str, headers: dict[str, str], body: dict) -> dict:
+        """A POST retried while another service has not yet learned the case from intake's events."""
+        deadline = time.monotonic() + 20
+        while True:
+            made = self.http.post(path, headers=headers, json=body)
+            if made.status_code == 201 or time.monotonic() > deadline:
+                assert made.status_code == 201, made.text
+                return made.json()
+            time.sleep(0.1)
+
 
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -122,16 +122,6 @@ class World(ApiWithFactor):
             **other, "Access-Reason": "Her caseworker is away; she came to the office"})
         assert opened.status_code == 200, opened.text  # a break-glass opening for the auditor's page
 
-    def until_created(self, path: str, headers: dict[str, str], body: dict) -> dict:
-        """A POST retried while another service has not yet learned the case from intake's events."""
-        deadline = time.monotonic() + 20
-        while True:
-            made = self.http.post(path, headers=headers, json=body)
-            if made.status_code == 201 or time.monotonic() > deadline:
-                assert made.status_code == 201, made.text
-                return made.json()
-            time.sleep(0.1)
-
     def pages(self) -> dict[str, list[str]]:
         """Each role's pages, by address."""
         case = f"/console/cases/{self.case['id']}"

@@ -11,7 +11,6 @@ Skips, saying why, where chromium or the playwright package is absent (the impor
 from __future__ import annotations
 
 import io
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import unquote
@@ -77,16 +76,6 @@ class Desk(ApiWithFactor):
                                                      "client_secret": client["client_secret"]})
         assert token.status_code == 200, token.text
         self.partner_api = {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-    def until_created(self, path: str, headers: dict[str, str], body: dict) -> dict:
-        """A POST retried while another service has not yet learned the case from intake's events."""
-        deadline = time.monotonic() + 20
-        while True:
-            made = self.http.post(path, headers=headers, json=body)
-            if made.status_code == 201 or time.monotonic() > deadline:
-                assert made.status_code == 201, made.text
-                return made.json()
-            time.sleep(0.1)
 
     def partner_completes(self, referral_id: str) -> None:
         for step, body in (("accept", None), ("start", None), ("complete", {

@@ -26,6 +26,7 @@ from services.referrals.models import WebhookDelivery
 from services.referrals.webhook_delivery import Outcome
 from services.referrals.webhook_rules import RetryPolicy, WebhookEvent
 from tests.integration.referrals.desk import Desk, open_desk
+from tests.support.loopback import serving
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -97,18 +98,11 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     got = Receiver()
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", got.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    got.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield got
-    finally:
-        got.released.set()
-        await runner.cleanup()
+    async with serving(got.handle) as got.port:
+        try:
+            yield got
+        finally:
+            got.released.set()  # a request still hanging ends before the server stops
 
 
 def hook_settings(settings: ReferralsSettings, **overrides: Any) -> ReferralsSettings:
