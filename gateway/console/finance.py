@@ -253,7 +253,7 @@ def _grant_errors(v: Visit, answer: Answer, currency: str) -> dict[str, str]:
         field, kind = where[0], str(issue.get("type"))
         if field == "amount" and kind not in ERROR_WORDS:
             whole = i18n.minor_digits(currency) == 0
-            words = t("fin_error_amount_whole" if whole else "fin_error_amount").format(
+            words = (t("fin_error_amount_whole") if whole else t("fin_error_amount")).format(
                 example=amount_example(currency, v.language))
         else:
             words = t(ERROR_WORDS.get(kind) or GRANT_FIELD_WORDS.get(field) or "error_invalid")

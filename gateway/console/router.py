@@ -260,7 +260,7 @@ def render(request: Request, name: str, *, visit_: Visit | None = None, status: 
     language = visit_.language if visit_ else language_of(request, offered)
     language = language if language in offered else i18n.DEFAULT
     page = templates.get_template(name).render(
-        t=i18n.translator(language), lang=language, visit=visit_,
+        t=i18n.translator(language), tn=i18n.counter(language), lang=language, visit=visit_,
         languages={code: i18n.LANGUAGE_NAMES[code] for code in offered},
         csrf=visit_.csrf if visit_ else "", here=_here(request),
         money=lambda amount, currency: i18n.format_money(amount, currency, language),

@@ -364,7 +364,7 @@ async def test_the_thread_shows_the_caseworkers_messages_marked_new_and_the_part
                                              headers=world.caseworker, json={"text": text})
         assert wrote.status_code == 201, wrote.text
     inbox = (await world.visitor.get("/console/partner")).text
-    assert i18n.MESSAGES["en"]["partner_unread"].format(n=2) in inbox
+    assert i18n.counter("en")("unread_count", 2) in inbox
 
     page = (await world.page(referral)).text
     thread = page[page.index('id="messages"'):]

@@ -5,9 +5,9 @@ into an address. In-process against the gateway and every service as a process."
 
 from __future__ import annotations
 
-
 import pytest
 
+from gateway.console import i18n
 from tests.console.test_console_case_page import EN, form_of, referral_sent, words
 from tests.console.test_console_caseload import open_case, person
 from tests.console.world import add_partner, csrf_of
@@ -53,7 +53,7 @@ async def test_messages_go_both_ways_are_counted_new_and_cleared_by_reading(door
                                           json={"text": text})
         assert answered.status_code == 201, answered.text
     case_page = (await ala.visitor.get(f"/console/cases/{case['id']}")).text
-    assert f'id="unread-{referral["id"]}"' in case_page and EN["unread_count"].format(count=2) in case_page
+    assert f'id="unread-{referral["id"]}"' in case_page and i18n.counter("en")("unread_count", 2) in case_page
     home = (await ala.visitor.get("/console/cases")).text
     assert f'id="new-messages-{referral["id"]}"' in home and page_path in home and case["reference"] in home
 
