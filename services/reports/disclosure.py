@@ -132,7 +132,8 @@ def publish_quantiles(
 
     With fewer than 5 observations, n and every quantile are "<5". With none, n is 0 and the quantiles are None:
     there is nothing to describe. With 5 or more, the median is one person's value; that is the accepted practice
-    for n ≥ 5 in this field's reporting. Below 10 observations p90 is the largest value.
+    for n ≥ 5 in this field's reporting. A quantile that would be the largest observation is withheld ("<5") — the
+    one person who waited longest stands out from the rest — so p90 shows from 10 observations on.
 
     n over a range of months is a total over months: when the same observations are also counted per month in a
     published table (referrals accepted, say), show that table's column total in its place, not an exact n, or the
@@ -150,7 +151,8 @@ def publish_quantiles(
         else:
             published[column] = {
                 "n": n,
-                **{name: _value(_nearest_rank(histogram, math.ceil(q * n)), unit) for name, q in ranks.items()},
+                **{name: _value(_nearest_rank(histogram, math.ceil(q * n)), unit) if math.ceil(q * n) < n
+                   else SMALL for name, q in ranks.items()},
             }
     return published
 

@@ -151,13 +151,19 @@ def test_the_nearest_rank_median_of_an_odd_count_is_the_usual_median():
 
 
 def test_quantiles_in_tenths_of_a_day():
-    published = publish_quantiles({"legal": {37: 3, 12: 2, 80: 1}}, unit=0.1)["legal"]
-    assert published == {"n": 6, "p50": 3.7, "p90": 8.0}
+    published = publish_quantiles({"legal": {37: 3, 12: 2, 80: 1, 95: 4}}, unit=0.1)["legal"]
+    assert published == {"n": 10, "p50": 3.7, "p90": 9.5}
+
+
+@pytest.mark.parametrize("n", [5, 9])
+def test_a_quantile_that_would_be_the_one_who_waited_longest_is_withheld(n):
+    published = publish_quantiles({"legal": {day: 1 for day in range(1, n + 1)}})["legal"]
+    assert published == {"n": n, "p50": float((n + 1) // 2), "p90": SMALL}
 
 
 def test_other_quantiles_are_named_by_their_percent():
     published = publish_quantiles({"c": {v: 1 for v in range(1, 1001)}}, quantiles=(0.25, 0.999, 1.0))["c"]
-    assert published == {"n": 1000, "p25": 250.0, "p99.9": 999.0, "p100": 1000.0}
+    assert published == {"n": 1000, "p25": 250.0, "p99.9": 999.0, "p100": SMALL}  # p100: the largest
 
 
 @pytest.mark.parametrize("histogram", [{5: 1}, {5: 2, 9: 2}, {1: 1, 2: 1, 3: 1, 4: 1}])
@@ -185,7 +191,8 @@ def test_any_quantile_matches_the_sorted_list(values, q):
         histogram[v] = histogram.get(v, 0) + 1
     published = publish_quantiles({"c": histogram}, quantiles=(q,))["c"]
     name = next(key for key in published if key != "n")
-    assert published[name] == _nearest_rank_by_hand(sorted(values), q)
+    rank = math.ceil(q * len(values))
+    assert published[name] == (_nearest_rank_by_hand(sorted(values), q) if rank < len(values) else SMALL)
 
 
 @pytest.mark.parametrize(("counts", "allowed"), [
