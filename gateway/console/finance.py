@@ -10,6 +10,12 @@ Approve is never offered on one's own request (four-eyes, said in words beside t
 release an approved amount; pay takes a method and a reference. Every form carries an Idempotency-Key made when the
 page was rendered, so a double click pays once.
 
+Paid in another currency (issue #20): the pay form's "Paid in another currency" part takes the currency, the amount the
+person received, the rate and its source. When that is worth another amount than was approved, funds refuses it
+(409 `fx-difference`) and the form comes back with the numbers in words and one choice — give the rest back to the
+grant, or approve the extra — to tick before paying again, under a new key: nothing is ever settled silently. A paid
+disbursement shows both amounts; the donor report shows what was paid in each currency.
+
 The pages ask funds over HTTP with the officer's own token (`router.call`), so funds checks the finance role itself
 (this module checks it first: a caseworker is answered 403). Funds' refusals are said in the visitor's language, next
 to the disbursement or the field they are about, never as funds' English or its field paths. Addresses carry ids and
@@ -60,6 +66,15 @@ STATUSES = ("requested", "approved", "paid", "rejected", "voided")  # `?status=`
 TO_DO = ("requested", "approved")  # the queue without `?status=`: what waits for finance
 ACTIONS = {"approve": "approved", "reject": "rejected", "void": "voided", "pay": "paid"}
 GRANT_FIELDS = ("donor", "code", "currency", "amount", "starts_on", "ends_on", "categories")
+# The pay form's "Paid in another currency" fields, and funds' names for them inside the body's `paid`.
+FX_FIELDS = ("paid_currency", "paid_amount", "fx_rate", "fx_source")
+FX_FIELD_OF = {"currency": "paid_currency", "amount": "paid_amount", "fx_rate": "fx_rate", "fx_source": "fx_source"}
+FX_DECISIONS = ("release", "approve")
+# A refused FX field's words when pydantic's kind of error says no more than "not valid" (router.ERROR_WORDS first).
+FX_FIELD_WORDS = {"paid_currency": "fin_error_currency", "fx_rate": "fx_error_rate", "fx_source": "fx_error_source"}
+# Funds' 422 refusals of a payment in another currency, by the field each is about.
+FX_INVALID = {"fx-same-currency": ("paid_currency", "fx_error_same_currency"),
+              "fx-converts-to-nothing": ("paid_amount", "fx_error_nothing")}
 
 # What a step did, named in the address it redirects to (`?done=`): fixed words only, each an i18n key.
 DONE = {"created": "fin_done_created", "approved": "fin_done_approved", "rejected": "fin_done_rejected",
@@ -138,6 +153,32 @@ def typed_amount(text: str, currency: str) -> str:
     return str(int(whole)) + (f".{fraction.ljust(digits, '0')}" if digits else "")
 
 
+def typed_rate(text: str) -> str:
+    """An exchange rate as people type it — "4,3000", " 4.3 " — as funds reads it: "4.3000", "4.3". Anything else goes
+    as typed, for funds to refuse (and the page to say why next to the field)."""
+    compact = re.sub(r"[\s\u00a0\u202f]", "", text)
+    return compact.replace(",", ".") if re.fullmatch(r"[0-9]+([.,][0-9]+)?", compact) else text.strip()
+
+
+def rate_example(language: str) -> str:
+    return "4.3000" if language == "en" else "4,3000"
+
+
+def payment_body(typed: dict[str, str]) -> dict[str, Any]:
+    """The pay form as funds' body: method and reference, and — when any of its fields was filled in — what was paid
+    in another currency, with the difference decision ticked (if any). Part of it filled in goes all the same, so
+    that funds refuses what is missing rather than the payment being made in the grant's currency unnoticed."""
+    body: dict[str, Any] = {"method": typed["method"], "reference": typed["reference"]}
+    if any(typed.get(name) for name in FX_FIELDS):
+        currency = typed.get("paid_currency", "")
+        body["paid"] = {"currency": currency, "fx_source": typed.get("fx_source", ""),
+                        "amount": typed_amount(typed.get("paid_amount", ""), currency) if currency in CURRENCIES
+                        else typed.get("paid_amount", ""), "fx_rate": typed_rate(typed.get("fx_rate", ""))}
+        if typed.get("difference") in FX_DECISIONS:
+            body["difference"] = typed["difference"]
+    return body
+
+
 def amount_example(currency: str, language: str) -> str:
     """How an amount is typed in this currency and language: "300.00", "300,00", "300" (yen)."""
     digits = i18n.minor_digits(currency)
@@ -187,8 +228,18 @@ def _page_tools(v: Visit) -> dict[str, Any]:
         year, _, number = str(value).partition("-")
         return f"{t('fin_month_' + str(int(number)))} {year}" if number.isdigit() and 1 <= int(number) <= 12 else value
 
+    def rate(value: str) -> str:  # an exchange rate as written, with the locale's decimal mark
+        return str(value) if language == "en" else str(value).replace(".", ",")
+
+    def nonzero(value: str | None) -> bool:
+        try:
+            return Decimal(str(value)) != 0
+        except InvalidOperation:
+            return False
+
     return {"bar_parts": bar_parts, "bar_label": bar_label, "width": lambda share: f"{share:.2f}",
-            "state": lambda grant: grant_state(grant, _today()), "month": month, "short": lambda value: value[:8]}
+            "state": lambda grant: grant_state(grant, _today()), "month": month, "short": lambda value: value[:8],
+            "rate": rate, "nonzero": nonzero}
 
 
 # --- grants ------------------------------------------------------------------------------------------------------
@@ -346,8 +397,10 @@ async def act_on_disbursement(disbursement_id: str, action: str, v: FinanceVisit
     body = None
     typed: dict[str, str] = {}
     if action == "pay":
-        typed = {"method": str(form.get("method", "")), "reference": str(form.get("reference", "")).strip()}
-        body = typed
+        typed = {"method": str(form.get("method", "")), "reference": str(form.get("reference", "")).strip(),
+                 **{name: str(form.get(name, "")).strip() for name in FX_FIELDS},
+                 "difference": str(form.get("difference", ""))}
+        body = payment_body(typed)
     answer = await call(v, "POST", f"/api/funds/disbursements/{disbursement_id}/{action}", json=body,
                         idempotency_key=str(form.get("idempotency_key", "")) or str(uuid.uuid4()))
     if answer.ok:
@@ -387,12 +440,16 @@ async def _queue(v: Visit, *, shown: str | None, cursor: str | None, revealed: d
     refused = None
     if failed:
         about = next((d for d in everything if d["id"] == failed["id"]), None)
-        refused = {**failed, "said": said(v, failed["answer"], about, by_grant.get((about or {}).get("grant_id"))),
+        grant = by_grant.get((about or {}).get("grant_id"))
+        refused = {**failed, "said": said(v, failed["answer"], about, grant),
                    "field": "reference" if about_reference(failed["answer"]) else None}
+        if failed.get("action") == "pay":
+            refused.update(fx_refusal(v, failed["answer"], failed.get("typed") or {}, grant))
     problems = [said(v, answer) for answer in (*listed, grants_answer) if answer is not None and not answer.ok]
     return render(v.request, "finance_queue.html", visit_=v, status=status, sections=sections, shown=shown,
                   statuses=STATUSES, cursor=cursor or "", grants=by_grant, names=staff_names(v, people - {None}),
                   revealed=revealed or {}, failed=refused, methods=PAYMENT_METHODS, notice=notice,
+                  currencies=CURRENCIES, rate_example=rate_example(v.language),
                   new_key=lambda: str(uuid.uuid4()),
                   problem=(refused["said"] if refused else None) or (problems[0] if problems else None),
                   **_page_tools(v))
@@ -441,3 +498,55 @@ def about_reference(answer: Answer) -> bool:
     issues = answer.body.get("errors") if answer.status == 422 and isinstance(answer.body, dict) else None
     return any(isinstance(issue, dict) and "reference" in [str(p) for p in issue.get("loc", [])]
                for issue in issues or [])
+
+
+def fx_refusal(v: Visit, answer: Answer, typed: dict[str, str], grant: dict[str, Any] | None) -> dict[str, Any]:
+    """What a refused payment in another currency changes in the card: `said` in words with funds' numbers (the
+    difference to decide, the four-eyes rule or the grant's money for an extra), `fx_needed` and `fx_choice` (the
+    one decision that settles a difference, to tick), `fx_errors` (a refused field's words beside it)."""
+    t = i18n.translator(v.language)
+    problem = answer.body if isinstance(answer.body, dict) else {}
+    if answer.kind == "fx-difference" and problem.get("decision_needed") in FX_DECISIONS:
+        currency = str(problem.get("currency", ""))
+        money = {name: i18n.format_money(problem.get(f"{name}_amount" if name != "difference" else name), currency,
+                                         v.language) for name in ("approved", "converted", "difference")}
+        needed = problem["decision_needed"]
+        choice = t(f"fx_choice_{needed}").format(difference=money["difference"])
+        paid = (i18n.format_money(typed_amount(typed.get("paid_amount", ""), typed["paid_currency"]),
+                                  typed["paid_currency"], v.language)
+                if typed.get("paid_currency") in CURRENCIES else typed.get("paid_amount", ""))
+        return {"said": (t("fx_difference_less") if needed == "release" else t("fx_difference_more")).format(
+            paid=paid, choice=choice, **money), "fx_needed": needed, "fx_choice": choice}
+    if not typed.get("paid_currency"):
+        return {}
+    if answer.kind == "four-eyes":
+        return {"said": t("fx_refused_four_eyes")}
+    if answer.kind == "grant-funds-short" and grant is not None and "extra" in problem:
+        return {"said": t("fx_refused_funds_short").format(
+            code=grant["code"], available=i18n.format_money(problem.get("available"), grant["currency"], v.language),
+            extra=i18n.format_money(problem.get("extra"), grant["currency"], v.language))}
+    if answer.kind in FX_INVALID:
+        field, key = FX_INVALID[answer.kind]
+        return {"fx_errors": {field: t(key)}, "said": t("fields_wrong")}
+    return {"fx_errors": fx_errors(v, answer, typed)}
+
+
+def fx_errors(v: Visit, answer: Answer, typed: dict[str, str]) -> dict[str, str]:
+    """A 422's issues about `paid`, by the pay form's field each is about, in the visitor's words."""
+    t = i18n.translator(v.language)
+    issues = answer.body.get("errors") if answer.status == 422 and isinstance(answer.body, dict) else None
+    errors: dict[str, str] = {}
+    for issue in issues if isinstance(issues, list) else []:
+        where = [str(part) for part in issue.get("loc", [])][1:]  # after "body"
+        if where[:1] != ["paid"]:
+            continue
+        field, kind = FX_FIELD_OF.get(where[1] if len(where) > 1 else "", "paid_amount"), str(issue.get("type"))
+        currency = typed.get("paid_currency", "")
+        if field == "paid_amount" and kind not in ERROR_WORDS and currency in CURRENCIES:
+            whole = i18n.minor_digits(currency) == 0
+            words = (t("fin_error_amount_whole") if whole else t("fin_error_amount")).format(
+                example=amount_example(currency, v.language))
+        else:
+            words = t(ERROR_WORDS.get(kind) or FX_FIELD_WORDS.get(field) or "error_invalid")
+        errors.setdefault(field, words.replace("{example}", rate_example(v.language)))
+    return errors

@@ -158,6 +158,11 @@ _transition("void", service.void_disbursement, "Void before payment; an approved
              openapi_extra=NEEDS_KEY)
 async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: PaymentCreate, runtime: RuntimeDep,
                            principal: Finance) -> Response:
+    """Pay an approved disbursement, once. Paid in another currency than the grant's (`paid`: amount, currency,
+    `fx_rate` as units of it for one unit of the grant's, `fx_source`), the payment is converted into the grant's
+    currency (rounded half to even); worth another amount than was approved, it is 409 `fx-difference` unless
+    `difference` says `release` (the rest back to the grant) or `approve` (the extra from the grant's available
+    money, not by the requester)."""
     def action(session: Session) -> DisbursementPublic:
         paid, _payment = service.pay_disbursement(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
                                                  payment_in=body, actor=principal.sub)

@@ -106,6 +106,66 @@ def check_approval(*, grant: GrantTerms, category: str, amount_minor: int, curre
                        code="grant-funds-short")
 
 
+# ---- paying in another currency ---------------------------------------------------------------------------------
+
+# What the payer decides about a payment that converts to another amount than was approved.
+Difference = Literal["release", "approve"]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How a payment moves the grant's money, in the grant's minor units: `posted` goes committed → paid, `released`
+    committed → available, `extra` available → paid. Always posted + released = the approved amount (the whole
+    commitment leaves `committed`) and posted + extra = what the payment is worth in the grant's currency."""
+
+    posted: int
+    released: int = 0
+    extra: int = 0
+    decision: Difference | None = None
+
+    @property
+    def difference(self) -> int:
+        """What the payment is worth beyond (positive) or short of (negative) the approved amount."""
+        return self.extra - self.released
+
+
+def settle_payment(*, approved_minor: int, converted_minor: int, currency: str, decision: Difference | None,
+                   payer: str, requester: str, available_minor: int) -> Settlement:
+    """How a payment worth `converted_minor` settles an approval of `approved_minor` (both in the grant's currency).
+
+    Equal: the approved amount is posted as paid. Less: refused unless the payer releases the rest back to the
+    grant (`release`). More: refused unless the payer approves the extra (`approve`), is not the requester
+    (four-eyes, as for approval) and the grant's available money covers it. A difference is never settled silently:
+    a refusal (409 `fx-difference`) names both amounts and the decision that would settle it."""
+    if converted_minor == approved_minor:
+        return Settlement(posted=approved_minor)
+    shorter = converted_minor < approved_minor
+    needed: Difference = "release" if shorter else "approve"
+    gap = abs(converted_minor - approved_minor)
+    if decision != needed:
+        said = (f"The payment is worth {format_amount(converted_minor, currency)} {currency}, "
+                f"{format_amount(gap, currency)} {currency} {'less' if shorter else 'more'} than the "
+                f"{format_amount(approved_minor, currency)} {currency} approved. ")
+        said += ("Pay with \"difference\": \"release\" to give the rest back to the grant." if shorter else
+                 "Pay with \"difference\": \"approve\" to approve the extra from the grant's available money "
+                 "(not as the requester).")
+        raise Conflict(said, code="fx-difference", currency=currency,
+                       approved_amount=format_amount(approved_minor, currency),
+                       converted_amount=format_amount(converted_minor, currency),
+                       difference=format_amount(gap, currency), decision_needed=needed)
+    if shorter:
+        return Settlement(posted=converted_minor, released=gap, decision="release")
+    if payer == requester:
+        raise Refused("Four-eyes rule: the person who requested a disbursement cannot approve the extra it costs in "
+                      "another currency; another member of the finance staff must pay it.", code="four-eyes")
+    if available_minor < gap:
+        raise Conflict(f"The grant has {format_amount(available_minor, currency)} {currency} available, less than "
+                       f"the extra {format_amount(gap, currency)} {currency} this payment costs.",
+                       code="grant-funds-short", available=format_amount(available_minor, currency),
+                       extra=format_amount(gap, currency))
+    return Settlement(posted=approved_minor, extra=gap, decision="approve")
+
+
 # ---- the payee, masked ---------------------------------------------------------------------------------------
 
 PayeeKind = Literal["iban", "card", "phone", "account"]
@@ -157,6 +217,9 @@ class Move(StrEnum):
     RESERVE = "reserve"  # approved: available → committed
     POST = "post"        # paid: committed → paid
     RELEASE = "release"  # rejected or voided after approval: committed → available (reverses a reserve)
+    # Paid in another currency, when the payment converts to less or more than was approved (see `settle_payment`):
+    FX_RELEASE = "fx_release"  # the part of the approved amount the payment did not use: committed → available
+    FX_EXTRA = "fx_extra"      # the extra approved at payment: available → paid
 
 
 # move → (account debited, account credited)
@@ -165,6 +228,8 @@ MOVES: dict[Move, tuple[Account, Account]] = {
     Move.RESERVE: (Account.AVAILABLE, Account.COMMITTED),
     Move.POST: (Account.COMMITTED, Account.PAID),
     Move.RELEASE: (Account.COMMITTED, Account.AVAILABLE),
+    Move.FX_RELEASE: (Account.COMMITTED, Account.AVAILABLE),
+    Move.FX_EXTRA: (Account.AVAILABLE, Account.PAID),
 }
 
 

@@ -39,7 +39,22 @@ class DisbursementChanged(BaseModel):
     occurred_at: datetime
 
 
-PUBLISHED = {subject: DisbursementChanged for subject in SUBJECT_OF_STATUS.values()}
+class DisbursementPaid(DisbursementChanged):
+    """A disbursement was paid. `amount` stays the approved amount; `converted_amount` (in `currency`) is what the
+    grant paid, `paid_amount` in `paid_currency` what the person received. `fx_rate` (units of the paid currency for
+    one unit of `currency`) only when the two currencies differ. Where the rate came from (`fx_source`) is text a
+    person typed, so it stays on the payment in funds: no typed text travels on the bus."""
+
+    paid_amount: str | None = None
+    paid_currency: str | None = None
+    fx_rate: str | None = None
+    converted_amount: str | None = None
+
+
+PUBLISHED: dict[str, type[DisbursementChanged]] = {
+    subject: DisbursementPaid if subject == DISBURSEMENT_PAID else DisbursementChanged
+    for subject in SUBJECT_OF_STATUS.values()
+}
 
 # The one way funds publishes: `publish(session, SUBJECT, DisbursementChanged(...), about=disbursement_id)` in a use
 # case, into the outbox in its transaction.

@@ -121,9 +121,19 @@ def check(session: Session) -> list[GrantCheck]:
     by_status: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for grant_id, status, total in session.execute(
         select(Disbursement.grant_id, Disbursement.status, func.sum(Disbursement.amount_minor))
+        .where(Disbursement.status != domain.Status.PAID)
         .group_by(Disbursement.grant_id, Disbursement.status)
     ):
         by_status[grant_id][status] = int(total)
+    # What the grant paid for each paid disbursement: its approved amount, or what a payment in another currency was
+    # worth in the grant's (converted_minor).
+    for grant_id, total in session.execute(
+        select(Disbursement.grant_id, func.sum(func.coalesce(Payment.converted_minor, Disbursement.amount_minor)))
+        .join(Payment, Payment.disbursement_id == Disbursement.id, isouter=True)
+        .where(Disbursement.status == domain.Status.PAID).group_by(Disbursement.grant_id)
+    ):
+        by_status[grant_id][domain.Status.PAID] = int(total)
+    fx_breaks = _fx_breaks(session)
     unpaid_payments = session.execute(
         select(func.count()).select_from(Payment).join(Disbursement, Disbursement.id == Payment.disbursement_id)
         .where(Disbursement.status != domain.Status.PAID)
@@ -153,9 +163,37 @@ def check(session: Session) -> list[GrantCheck]:
         if result.balances[Account.PAID] != statuses.get(domain.Status.PAID, 0):
             result.breaks.append(f"paid ({result.balances[Account.PAID]}) differs from the paid disbursements "
                                  f"({statuses.get(domain.Status.PAID, 0)})")
+        result.breaks += fx_breaks.get(grant.id, [])
         results.append(result)
     if unpaid_payments or paid_without_payment:
         results.append(GrantCheck(grant_id="-", code="(payments)", currency="", budget_minor=0, breaks=[
             (f"{unpaid_payments} payments of disbursements not marked paid, "
              f"{paid_without_payment} paid disbursements without a payment")]))
     return results
+
+
+def _fx_breaks(session: Session) -> dict[str, list[str]]:
+    """Per grant, each paid disbursement whose transfers do not settle it: its commitment must leave `committed`
+    whole (post + fx_release = approved) and `paid` must grow by what the payment was worth (post + fx_extra =
+    converted, the approved amount for a payment in the grant's own currency)."""
+    moved: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for disbursement_id, kind, total in session.execute(
+        select(Transfer.disbursement_id, Transfer.kind, func.sum(Transfer.amount_minor))
+        .where(Transfer.kind.in_([Move.POST.value, Move.FX_RELEASE.value, Move.FX_EXTRA.value]))
+        .group_by(Transfer.disbursement_id, Transfer.kind)
+    ):
+        moved[disbursement_id][kind] = int(total)
+    breaks: dict[str, list[str]] = defaultdict(list)
+    for disbursement_id, grant_id, approved, converted in session.execute(
+        select(Disbursement.id, Disbursement.grant_id, Disbursement.amount_minor, Payment.converted_minor)
+        .join(Payment, Payment.disbursement_id == Disbursement.id)
+    ):
+        kinds = moved.get(disbursement_id, {})
+        worth = approved if converted is None else converted
+        if kinds.get(Move.POST, 0) + kinds.get(Move.FX_RELEASE, 0) != approved:
+            breaks[grant_id].append(f"disbursement {disbursement_id}: posted {kinds.get(Move.POST, 0)} + released "
+                                    f"{kinds.get(Move.FX_RELEASE, 0)} differ from the approved {approved}")
+        if kinds.get(Move.POST, 0) + kinds.get(Move.FX_EXTRA, 0) != worth:
+            breaks[grant_id].append(f"disbursement {disbursement_id}: posted {kinds.get(Move.POST, 0)} + extra "
+                                    f"{kinds.get(Move.FX_EXTRA, 0)} differ from the {worth} it was worth")
+    return breaks

@@ -141,9 +141,29 @@ class Disbursement(FundsTable, table=True):
 
 
 class Payment(FundsTable, table=True):
-    """At most one per disbursement, by a unique constraint: the database itself refuses a second payment."""
+    """At most one per disbursement, by a unique constraint: the database itself refuses a second payment.
+
+    A payment made in another currency than the grant's records what the person received (`paid_amount_minor` in
+    `paid_currency`'s minor units), the rate and where it came from, what that is worth in the grant's currency
+    (`converted_minor`: what the ledger posted as paid), its difference from the approved amount (converted minus
+    approved, in the grant's minor units) and the payer's decision about it; all of them empty for a payment in the
+    grant's own currency. Append-only like the ledger (a trigger refuses edits), so the record of the rate used
+    cannot change after the money went out."""
 
     __tablename__ = "payments"
+    __table_args__ = (
+        # Either no FX at all or the whole of it, and a difference only with its decision. The migration adds these
+        # on PostgreSQL only: SQLite cannot add a CHECK to a table without copying it, which would drop its
+        # append-only triggers; there the use case is the wall.
+        CheckConstraint("(paid_currency IS NULL AND paid_amount_minor IS NULL AND fx_rate IS NULL "
+                        "AND fx_source IS NULL AND converted_minor IS NULL AND difference_minor IS NULL "
+                        "AND difference_decision IS NULL) OR "
+                        "(paid_currency IS NOT NULL AND paid_amount_minor > 0 AND fx_rate IS NOT NULL "
+                        "AND fx_source IS NOT NULL AND converted_minor > 0 AND difference_minor IS NOT NULL)",
+                        name="ck_payments_fx_whole"),
+        CheckConstraint("(difference_minor IS NULL OR difference_minor = 0) = (difference_decision IS NULL)",
+                        name="ck_payments_fx_decided"),
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     disbursement_id: str = Field(foreign_key="disbursements.id", unique=True, max_length=36)
@@ -152,6 +172,13 @@ class Payment(FundsTable, table=True):
     reference: str = Field(max_length=64)
     paid_by: str = Field(max_length=200)
     paid_at: datetime = _when()
+    paid_amount_minor: int | None = Field(default=None, sa_type=BigInteger)
+    paid_currency: str | None = Field(default=None, max_length=3)
+    fx_rate: str | None = Field(default=None, max_length=24)
+    fx_source: str | None = Field(default=None, max_length=200)
+    converted_minor: int | None = Field(default=None, sa_type=BigInteger)
+    difference_minor: int | None = Field(default=None, sa_type=BigInteger)
+    difference_decision: str | None = Field(default=None, max_length=8)
 
 
 class CaseKey(FundsTable, table=True):
@@ -311,16 +338,70 @@ class EstimateRequest(StrictModel):
     payee: Payee | None = None
 
 
+FxRate = Annotated[str, PydanticField(strict=True, min_length=1, max_length=24, examples=["4.3000"],
+                                      description="units of the paid currency for one unit of the grant's"),
+                   AfterValidator(money.check_rate)]
+
+
+class PaidInAnotherCurrency(_Priced):
+    """What the person received when it was not the grant's currency: the amount in the paid currency's own minor
+    digits, the rate (units of the paid currency for one unit of the grant's) and where the rate comes from."""
+
+    currency: CurrencyCode
+    amount: MoneyText
+    fx_rate: FxRate
+    # Where the rate comes from ("NBP table A 2026-12-02"): one line of text, about the market, never the person.
+    fx_source: str = PydanticField(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
 class PaymentCreate(StrictModel):
     method: PaymentMethod
     # A bank or cash-book reference: letters, digits and a few separators, so that it cannot carry a name.
     reference: str = PydanticField(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}$")
+    paid: PaidInAnotherCurrency | None = None
+    # What to do when `paid` converts to another amount than was approved: give the rest back (`release`) or take
+    # the extra from the grant (`approve`, not by the requester). Without it such a payment is refused (409).
+    difference: domain.Difference | None = None
+
+    @field_validator("difference")
+    @classmethod
+    def _only_with_paid(cls, difference: str | None, info: ValidationInfo) -> str | None:
+        if difference is not None and info.data.get("paid") is None:
+            raise ValueError("a difference is decided only for a payment in another currency ('paid')")
+        return difference
 
 
 class PaymentPublic(BaseModel):
+    """How a disbursement was paid. `paid_amount` in `paid_currency` is what the person received; `converted_amount`
+    (in the disbursement's currency) is what the grant paid for it. In the grant's own currency both are the approved
+    amount and the FX fields are empty; in another one `fx_rate` and `fx_source` say how it was converted, and
+    `difference` (converted minus approved, e.g. "-2.50") and `difference_decision` (`release`, `approve`) how a
+    difference was settled."""
+
     method: str
     reference: str
     paid_at: datetime
+    paid_amount: str | None = None
+    paid_currency: str | None = None
+    fx_rate: str | None = None
+    fx_source: str | None = None
+    converted_amount: str | None = None
+    difference: str | None = None
+    difference_decision: str | None = None
+
+    @classmethod
+    def of(cls, payment: Payment, disbursement: Disbursement) -> PaymentPublic:
+        currency = disbursement.currency
+        if payment.paid_currency is None:  # paid in the grant's currency: exactly the approved amount
+            approved = money.format_amount(disbursement.amount_minor, currency)
+            return cls(method=payment.method, reference=payment.reference, paid_at=utc(payment.paid_at),
+                       paid_amount=approved, paid_currency=currency, converted_amount=approved)
+        return cls(method=payment.method, reference=payment.reference, paid_at=utc(payment.paid_at),
+                   paid_amount=money.format_amount(payment.paid_amount_minor or 0, payment.paid_currency),
+                   paid_currency=payment.paid_currency, fx_rate=payment.fx_rate, fx_source=payment.fx_source,
+                   converted_amount=money.format_amount(payment.converted_minor or 0, currency),
+                   difference=money.format_amount(payment.difference_minor or 0, currency),
+                   difference_decision=payment.difference_decision)
 
 
 class DisbursementPublic(BaseModel):
@@ -362,8 +443,7 @@ class DisbursementPublic(BaseModel):
             rejected_by=row.rejected_by, rejected_at=utc(row.rejected_at),
             voided_by=row.voided_by, voided_at=utc(row.voided_at),
             paid_by=row.paid_by, paid_at=utc(row.paid_at),
-            payment=PaymentPublic(method=payment.method, reference=payment.reference, paid_at=utc(payment.paid_at))
-            if payment else None,
+            payment=PaymentPublic.of(payment, row) if payment else None,
         )
 
 

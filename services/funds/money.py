@@ -7,6 +7,7 @@ writer meant euros or forgot the cents), as is "300.001". JPY has no minor unit,
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from kit.errors import Invalid
 
@@ -67,3 +68,37 @@ def format_amount(minor: int, currency: str) -> str:
     sign = "-" if minor < 0 else ""
     whole, fraction = divmod(abs(minor), 10**digits)
     return f"{sign}{whole}" + (f".{fraction:0{digits}d}" if digits else "")
+
+
+# ---- paying in another currency ----------------------------------------------------------------------------------
+
+# An exchange rate as a bank or a central bank publishes it ("4.3000", "0.3761", "161.25"): a positive decimal string,
+# at most this many significant digits, kept exactly as written (the decimal string itself is stored, never a float).
+RATE_SIGNIFICANT_DIGITS = 10
+_RATE = re.compile(r"(0|[1-9][0-9]*)(?:\.([0-9]+))?")
+
+
+def check_rate(text: str) -> str:
+    """An exchange rate: units of the paid currency for one unit of the grant's currency, as written ("4.3000")."""
+    match = _RATE.fullmatch(text)
+    if match is None:
+        raise MoneyError("fx_rate must be a positive decimal string such as '4.3000' (units of the paid currency for "
+                         "one unit of the grant's)")
+    significant = (match.group(1) + (match.group(2) or "")).lstrip("0")
+    if not significant.strip("0"):
+        raise MoneyError("fx_rate must be greater than zero")
+    if len(significant) > RATE_SIGNIFICANT_DIGITS:
+        raise MoneyError(f"fx_rate has at most {RATE_SIGNIFICANT_DIGITS} significant digits")
+    return text
+
+
+def convert(paid_minor: int, paid_currency: str, rate: str, into: str) -> int:
+    """What `paid_minor` of `paid_currency` is worth in `into` at `rate` (units of the paid currency for one unit of
+    `into`), in `into`'s minor units.
+
+    Computed exactly (fractions, no float, no decimal context to run out of digits), then rounded once to the
+    currency's minor unit, half to even (banker's rounding, as IEEE 754 and most ledgers round): 1290.00 PLN at
+    4.3000 is 300.00 EUR; 0.125 would become 0.12 and 0.135 would become 0.14, so that ties do not drift one way."""
+    exact = (Fraction(paid_minor, 10 ** MINOR_DIGITS[paid_currency]) / Fraction(check_rate(rate))
+             * 10 ** MINOR_DIGITS[into])
+    return round(exact)  # Fraction.__round__ without digits: the nearest integer, ties to the even one

@@ -41,6 +41,12 @@ class GrantRow(BaseModel):
     committed: str
     paid: str
     available: str
+    # What the people were actually handed, per currency ("PLN": "1290.00"), the grant's own currency included.
+    paid_by_currency: dict[str, str]
+    # Paid in another currency, the differences from the approved amounts (in the grant's currency): given back to
+    # the grant (`fx_released`) and approved from it at payment (`fx_approved`).
+    fx_released: str
+    fx_approved: str
     by_month: list[MonthRow]
 
 
@@ -69,6 +75,12 @@ class DonorReport(BaseModel):
     committed: str
     paid: str
     available: str
+    # Paid per currency the people received it in; a currency fewer than five people were paid in is left out and
+    # counted in `paid_by_currency_suppressed` (see domain.cells_to_suppress).
+    paid_by_currency: dict[str, str]
+    paid_by_currency_suppressed: int
+    fx_released: str
+    fx_approved: str
     people: int | None
     suppression_threshold: int
     cells: list[DonorCell]
@@ -103,14 +115,25 @@ def grants_report(*, session: Session) -> GrantsReport:
         elif transfer.kind == Move.POST:
             row.paid += transfer.amount_minor
             row.payments += 1
+        elif transfer.kind == Move.FX_RELEASE:  # part of an approval a payment in another currency did not use
+            row.released += transfer.amount_minor
+        elif transfer.kind == Move.FX_EXTRA:  # approved and paid at once: so approved − released = committed + paid
+            row.approved += transfer.amount_minor
+            row.paid += transfer.amount_minor
+    payments = _payments(session)
     grants = []
     for grant in session.execute(select(Grant).order_by(Grant.code)).scalars():
         amount = _formatter(grant.currency)
         held = ledger.balances(session, grant.id)
+        paid_here = [p for p in payments if p.grant_id == grant.id]
+        by_currency = _by_currency(paid_here)
         grants.append(GrantRow(
             id=grant.id, code=grant.code, donor=grant.donor, currency=grant.currency, starts_on=grant.starts_on,
             ends_on=grant.ends_on, budget=amount(grant.budget_minor), committed=amount(held[Account.COMMITTED]),
             paid=amount(held[Account.PAID]), available=amount(held[Account.AVAILABLE]),
+            paid_by_currency={c: money.format_amount(total, c) for c, (total, _people) in sorted(by_currency.items())},
+            fx_released=amount(sum(-p.difference for p in paid_here if p.difference < 0)),
+            fx_approved=amount(sum(p.difference for p in paid_here if p.difference > 0)),
             by_month=[MonthRow(month=month, category=category, approved=amount(m.approved),
                                released=amount(m.released), paid=amount(m.paid), payments=m.payments)
                       for (month, category), m in sorted(months[grant.id].items())],
@@ -123,14 +146,15 @@ def donor_report(*, session: Session, grant_id: str) -> DonorReport:
     any cell of fewer than five people is hidden (see domain.cells_to_suppress)."""
     grant = get_or_raise(session, Grant, grant_id, NotFound("There is no such grant.", code="not-found"))
     cells: dict[tuple[str, str], _Cell] = defaultdict(_Cell)
-    for case_id, category, amount_minor, paid_at in session.execute(
-        select(Disbursement.case_id, Disbursement.category, Disbursement.amount_minor, Payment.paid_at)
-        .join(Payment, Payment.disbursement_id == Disbursement.id).where(Disbursement.grant_id == grant_id)
-    ).all():
-        cell = cells[(_month(paid_at), category)]
-        cell.people.add(case_id)
+    paid_here = _payments(session, grant_id)
+    for paid in paid_here:
+        cell = cells[(_month(paid.paid_at), paid.category)]
+        cell.people.add(paid.case_id)
         cell.payments += 1
-        cell.paid += amount_minor
+        cell.paid += paid.worth
+    by_currency = _by_currency(paid_here)
+    currencies_hidden = domain.cells_to_suppress(
+        {(currency, ""): frozenset(people) for currency, (_total, people) in by_currency.items()})
     hidden = domain.cells_to_suppress({key: frozenset(cell.people) for key, cell in cells.items()})
     amount = _formatter(grant.currency)
     held = ledger.balances(session, grant.id)
@@ -140,6 +164,11 @@ def donor_report(*, session: Session, grant_id: str) -> DonorReport:
         starts_on=grant.starts_on, ends_on=grant.ends_on, budget=amount(grant.budget_minor),
         committed=amount(held[Account.COMMITTED]), paid=amount(held[Account.PAID]),
         available=amount(held[Account.AVAILABLE]),
+        paid_by_currency={c: money.format_amount(total, c) for c, (total, _people) in sorted(by_currency.items())
+                          if (c, "") not in currencies_hidden},
+        paid_by_currency_suppressed=len(currencies_hidden),
+        fx_released=amount(sum(-p.difference for p in paid_here if p.difference < 0)),
+        fx_approved=amount(sum(p.difference for p in paid_here if p.difference > 0)),
         people=people if people >= domain.SMALL_COUNT or people == 0 else None,
         suppression_threshold=domain.SMALL_COUNT,
         cells=[DonorCell(month=month, category=category, suppressed=(month, category) in hidden,
@@ -150,11 +179,57 @@ def donor_report(*, session: Session, grant_id: str) -> DonorReport:
     )
 
 
+@dataclass(frozen=True)
+class _Paid:
+    """One payment as the reports count it: `worth` in the grant's currency (what the ledger posted), `received` in
+    `received_currency` (what the person was handed), `difference` = worth − approved."""
+
+    grant_id: str
+    case_id: str
+    category: str
+    paid_at: datetime
+    worth: int
+    received: int
+    received_currency: str
+    difference: int
+
+
+def _payments(session: Session, grant_id: str | None = None) -> list[_Paid]:
+    query = (select(Disbursement.grant_id, Disbursement.case_id, Disbursement.category, Disbursement.amount_minor,
+                    Disbursement.currency, Payment.paid_at, Payment.paid_amount_minor, Payment.paid_currency,
+                    Payment.converted_minor, Payment.difference_minor)
+             .join(Payment, Payment.disbursement_id == Disbursement.id))
+    if grant_id is not None:
+        query = query.where(Disbursement.grant_id == grant_id)
+    found = []
+    for row in session.execute(query).all():
+        in_other = row.paid_currency is not None
+        found.append(_Paid(
+            grant_id=row.grant_id, case_id=row.case_id, category=row.category, paid_at=row.paid_at,
+            worth=row.converted_minor if in_other else row.amount_minor,
+            received=row.paid_amount_minor if in_other else row.amount_minor,
+            received_currency=row.paid_currency if in_other else row.currency,
+            difference=row.difference_minor or 0))
+    return found
+
+
+def _by_currency(payments: list[_Paid]) -> dict[str, tuple[int, set[str]]]:
+    """Per currency the people were paid in: the total, and the cases paid in it."""
+    totals: dict[str, tuple[int, set[str]]] = {}
+    for p in payments:
+        total, people = totals.get(p.received_currency, (0, set()))
+        people.add(p.case_id)
+        totals[p.received_currency] = (total + p.received, people)
+    return totals
+
+
 # ---- CSV -------------------------------------------------------------------------------------------------------
 
 GRANTS_CSV_COLUMNS = ["grant_id", "code", "donor", "currency", "month", "category", "budget", "committed", "paid",
-                      "available", "approved", "released", "payments"]
-DONOR_CSV_COLUMNS = ["code", "donor", "currency", "month", "category", "people", "payments", "paid", "suppressed"]
+                      "available", "approved", "released", "payments", "paid_by_currency", "fx_released",
+                      "fx_approved"]
+DONOR_CSV_COLUMNS = ["code", "donor", "currency", "month", "category", "people", "payments", "paid", "suppressed",
+                     "paid_by_currency", "fx_released", "fx_approved"]
 
 
 def grants_csv(report: GrantsReport) -> str:
@@ -162,7 +237,9 @@ def grants_csv(report: GrantsReport) -> str:
     rows = []
     for g in report.grants:
         base = {"grant_id": g.id, "code": g.code, "donor": g.donor, "currency": g.currency}
-        rows.append({**base, "budget": g.budget, "committed": g.committed, "paid": g.paid, "available": g.available})
+        rows.append({**base, "budget": g.budget, "committed": g.committed, "paid": g.paid, "available": g.available,
+                     "paid_by_currency": _per_currency(g.paid_by_currency), "fx_released": g.fx_released,
+                     "fx_approved": g.fx_approved})
         rows += [{**base, "month": m.month, "category": m.category, "approved": m.approved, "released": m.released,
                   "paid": m.paid, "payments": m.payments} for m in g.by_month]
     return _csv(GRANTS_CSV_COLUMNS, rows)
@@ -170,10 +247,18 @@ def grants_csv(report: GrantsReport) -> str:
 
 def donor_csv(report: DonorReport) -> str:
     base = {"code": report.grant_code, "donor": report.donor, "currency": report.currency}
-    rows = [{**base, "people": report.people, "paid": report.paid}]
+    rows = [{**base, "people": report.people, "paid": report.paid,
+             "paid_by_currency": _per_currency(report.paid_by_currency), "fx_released": report.fx_released,
+             "fx_approved": report.fx_approved}]
     rows += [{**base, "month": c.month, "category": c.category, "people": c.people, "payments": c.payments,
               "paid": c.paid, "suppressed": "yes" if c.suppressed else ""} for c in report.cells]
     return _csv(DONOR_CSV_COLUMNS, rows)
+
+
+def _per_currency(paid_by_currency: dict[str, str]) -> str:
+    """Paid per currency in one cell of the grant's line ("EUR 300.00; PLN 3872.58"), so that the grant keeps one
+    line of totals (month empty) however many currencies its aid went out in."""
+    return "; ".join(f"{currency} {total}" for currency, total in paid_by_currency.items())
 
 
 def _csv(columns: list[str], rows: list[dict]) -> str:

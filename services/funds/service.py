@@ -49,6 +49,7 @@ from services.funds.models import (
     PayeeMasked,
     Payment,
     PaymentCreate,
+    PaymentPublic,
     new_id,
     utc,
 )
@@ -212,23 +213,63 @@ def void_disbursement(*, session: Session, runtime: Runtime, disbursement_id: st
 
 def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str, payment_in: PaymentCreate,
                      actor: str) -> tuple[Disbursement, Payment]:
-    """Record the payment of an approved disbursement: its committed amount is posted as paid, once."""
+    """Record the payment of an approved disbursement: its committed amount is posted as paid, once.
+
+    Paid in another currency (`payment_in.paid`), the payment is converted into the grant's currency
+    (money.convert: exact, rounded half to even) and settles the commitment by domain.settle_payment: a difference
+    from the approved amount is released back to the grant or approved from it only when the payer says so. The
+    ledger stays in the grant's currency, every movement double-entry; the audit entry names the decision."""
     disbursement, grant = _lock(session, disbursement_id)
     target = domain.next_status(disbursement.status, "pay")
+    paid = payment_in.paid
+    fx: dict[str, Any] = {}
+    if paid is None:
+        settlement = domain.Settlement(posted=disbursement.amount_minor)
+    else:
+        if paid.currency == grant.currency:
+            raise Invalid(f"Grant {grant.code} pays in {grant.currency}: a payment in {grant.currency} is made "
+                          f"without 'paid', for the approved amount.", code="fx-same-currency")
+        converted = money.convert(paid.amount_minor, paid.currency, paid.fx_rate, grant.currency)
+        if converted <= 0:
+            raise Invalid(f"{paid.amount} {paid.currency} at {paid.fx_rate} is worth nothing in {grant.currency}.",
+                          code="fx-converts-to-nothing")
+        settlement = domain.settle_payment(
+            approved_minor=disbursement.amount_minor, converted_minor=converted, currency=grant.currency,
+            decision=payment_in.difference, payer=actor, requester=disbursement.requested_by,
+            available_minor=ledger.balances(session, grant.id)[Account.AVAILABLE])
+        fx = {"paid_amount_minor": paid.amount_minor, "paid_currency": paid.currency, "fx_rate": paid.fx_rate,
+              "fx_source": paid.fx_source, "converted_minor": converted, "difference_minor": settlement.difference,
+              "difference_decision": settlement.decision}
     now = datetime.now(UTC)
-    transfer = ledger.move(session, grant_id=grant.id, kind=Move.POST, amount_minor=disbursement.amount_minor,
+    transfer = ledger.move(session, grant_id=grant.id, kind=Move.POST, amount_minor=settlement.posted,
                            disbursement_id=disbursement.id)
+    if settlement.released:
+        reserve = ledger.reserve_of(session, disbursement.id)
+        ledger.move(session, grant_id=grant.id, kind=Move.FX_RELEASE, amount_minor=settlement.released,
+                    disbursement_id=disbursement.id, reverses_id=reserve.id if reserve else None)
+    if settlement.extra:
+        ledger.move(session, grant_id=grant.id, kind=Move.FX_EXTRA, amount_minor=settlement.extra,
+                    disbursement_id=disbursement.id)
     payment = Payment(id=new_id(), disbursement_id=disbursement.id, transfer_id=transfer.id, method=payment_in.method,
-                      reference=payment_in.reference, paid_by=actor, paid_at=now)
+                      reference=payment_in.reference, paid_by=actor, paid_at=now, **fx)
     session.add(payment)
     try:
         session.flush()
     except IntegrityError as error:  # the unique payment per disbursement: the database's own wall
         raise Conflict("This disbursement is already paid.", code="already-paid") from error
     _set_status(session, disbursement, "pay", target, paid_by=actor, paid_at=now)
-    _publish(session, disbursement, now)
-    runtime.audit.record(session, actor=actor, action="disbursement.pay", target_id=disbursement.id)
+    _publish(session, disbursement, now, payment)
+    runtime.audit.record(session, actor=actor, action=pay_action(payment), target_id=disbursement.id)
     return disbursement, payment
+
+
+def pay_action(payment: Payment) -> str:
+    """The audit action of a payment, naming how a payment in another currency settled: `disbursement.pay`, or
+    `.pay.fx` (worth exactly the approved amount), `.pay.fx-release` (less: the rest given back), `.pay.fx-approve`
+    (more: the extra approved). Amounts and the rate stay on the payment row; the trail holds no values."""
+    if payment.paid_currency is None:
+        return "disbursement.pay"
+    return "disbursement.pay.fx" + (f"-{payment.difference_decision}" if payment.difference_decision else "")
 
 
 def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str, action: str) -> Disbursement:
@@ -414,13 +455,22 @@ def _set_status(session: Session, disbursement: Disbursement, action: str, targe
                        code="concurrent-change")
 
 
-def _publish(session: Session, disbursement: Disbursement, at: datetime) -> None:
-    """Announce the disbursement's new status (ids, category and amount only)."""
-    events.publish(session, events.SUBJECT_OF_STATUS[disbursement.status], events.DisbursementChanged(
+def _publish(session: Session, disbursement: Disbursement, at: datetime, payment: Payment | None = None) -> None:
+    """Announce the disbursement's new status (ids, category and amounts only); a payment's announcement adds what
+    was paid, in which currency, at which rate, and what the grant paid for it (`converted_amount`)."""
+    fields: dict[str, Any] = dict(
         disbursement_id=disbursement.id, case_id=disbursement.case_id, grant_id=disbursement.grant_id,
         category=disbursement.category, amount=money.format_amount(disbursement.amount_minor, disbursement.currency),
         currency=disbursement.currency, status=disbursement.status, occurred_at=at,
-    ), about=disbursement.id)
+    )
+    if payment is None:
+        payload: events.DisbursementChanged = events.DisbursementChanged(**fields)
+    else:
+        paid = PaymentPublic.of(payment, disbursement)
+        payload = events.DisbursementPaid(**fields, paid_amount=paid.paid_amount, paid_currency=paid.paid_currency,
+                                          fx_rate=paid.fx_rate,
+                                          converted_amount=paid.converted_amount)
+    events.publish(session, events.SUBJECT_OF_STATUS[disbursement.status], payload, about=disbursement.id)
 
 
 def _payment_of(session: Session, disbursement_id: str) -> Payment | None:

@@ -245,14 +245,16 @@ class Books:
             return service.request_disbursement(session=session, runtime=self.runtime, body=body,
                                                 principal=Principal(CASEWORKER, frozenset({"caseworker"}))).id
 
-    def act(self, action: str, disbursement_id: str, *, actor: str = "finance-boris") -> str:
-        """Run one action; its new status, or the kind of the 4xx problem that refused it."""
+    def act(self, action: str, disbursement_id: str, *, actor: str = "finance-boris",
+            payment: PaymentCreate | None = None) -> str:
+        """Run one action; its new status, or the kind of the 4xx problem that refused it. `payment`: how to pay
+        (in another currency, say), instead of a plain bank transfer in the grant's."""
         try:
             with db.transaction(self.runtime.session_factory) as session:
                 if action == "pay":
                     changed, _ = service.pay_disbursement(
                         session=session, runtime=self.runtime, disbursement_id=disbursement_id, actor=actor,
-                        payment_in=PaymentCreate(method="bank_transfer", reference="TRX-1"))
+                        payment_in=payment or PaymentCreate(method="bank_transfer", reference="TRX-1"))
                 else:
                     use_case = getattr(service, f"{action}_disbursement")
                     changed = use_case(session=session, runtime=self.runtime, disbursement_id=disbursement_id,

@@ -1,6 +1,7 @@
-"""Property: whatever sequence of request / approve / reject / void / pay happens, after every step the grant's
-ledger balances (budget = available + committed + paid, nothing negative) and agrees with a simple model of what
-each disbursement's state and amount should be."""
+"""Property: whatever sequence of request / approve / reject / void / pay happens — paid in the grant's currency or
+in another one worth less (the rest released) or more (the extra approved) —, after every step the grant's ledger
+balances (budget = available + committed + paid, nothing negative) and agrees with a simple model of what each
+disbursement's state and amount should be."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from kit import db
 from services.funds import domain, ledger, money
+from services.funds.models import PaymentCreate
 
 pytestmark = pytest.mark.integration
 
@@ -23,23 +25,40 @@ steps = st.lists(
     st.one_of(
         st.tuples(st.just("request"), st.just(False),
                   st.one_of(st.integers(min_value=1, max_value=30_000), st.sampled_from([10_000, 20_000, 25_000]))),
-        st.tuples(st.sampled_from(["approve", "approve", "approve-own", "reject", "void", "pay", "pay"]),
+        st.tuples(st.sampled_from(["approve", "approve", "approve-own", "reject", "void", "pay", "pay", "pay-fx"]),
                   st.booleans(), st.integers(0, 50)),
     ),
     min_size=4, max_size=14,
 )
 
 
-def expected(action: str, status: str, amount: int, available: int) -> str:
+def expected(action: str, status: str, amount: int, available: int, number: int = 0) -> str:
     """What the model says an action on a disbursement in `status` must end in."""
     if action == "approve-own":
         return "four-eyes" if status == "requested" else _refusal(status, "approve")
-    allowed, target = domain.TRANSITIONS[action]
+    allowed, target = domain.TRANSITIONS[action.removesuffix("-fx")]
     if status not in allowed:
-        return _refusal(status, action)
+        return _refusal(status, action.removesuffix("-fx"))
     if action == "approve" and amount > available:
         return "grant-funds-short"
+    if action == "pay-fx" and fx_delta(amount, number) > available:
+        return "grant-funds-short"
     return target.value
+
+
+def fx_delta(amount: int, number: int) -> int:
+    """What a payment in another currency is worth beyond (or short of) the approved `amount`, in cents: from
+    −25 to +25, never leaving less than one cent."""
+    return max(number - 25, 1 - amount)
+
+
+def in_zloty(amount: int, number: int) -> PaymentCreate:
+    """A payment in PLN at 4 PLN per EUR worth `amount` + fx_delta cents, settling the difference as it must."""
+    delta = fx_delta(amount, number)
+    return PaymentCreate(method="bank_transfer", reference="PLN-1", difference=(
+        "release" if delta < 0 else "approve" if delta > 0 else None), paid={
+        "currency": "PLN", "amount": money.format_amount((amount + delta) * 4, "PLN"), "fx_rate": "4",
+        "fx_source": "NBP"})
 
 
 def _refusal(status: str, action: str) -> str:
@@ -64,7 +83,7 @@ def test_the_ledger_balances_after_every_step(books, budget, steps):
             model[disbursement] = ["requested", number]
             order.append(disbursement)
         elif order:
-            allowed = domain.TRANSITIONS[action.removesuffix("-own")][0]
+            allowed = domain.TRANSITIONS[action.removesuffix("-own").removesuffix("-fx")][0]
             # aimed: at an approved one when the action allows it, since that is where money moves
             candidates = [] if not aimed else (
                 [d for d in order if model[d][0] == "approved" and "approved" in allowed]
@@ -72,10 +91,15 @@ def test_the_ledger_balances_after_every_step(books, budget, steps):
             disbursement = (candidates or order)[number % len(candidates or order)]
             status, amount = model[disbursement]
             actor = "caseworker-olga" if action == "approve-own" else "finance-boris"
-            outcome = books.act(action.removesuffix("-own"), disbursement, actor=actor)
-            assert outcome == expected(action, status, amount, available), (action, status, amount, available)
+            if action == "pay-fx":
+                outcome = books.act("pay", disbursement, actor=actor, payment=in_zloty(amount, number))
+            else:
+                outcome = books.act(action.removesuffix("-own"), disbursement, actor=actor)
+            assert outcome == expected(action, status, amount, available, number), (action, status, amount, available)
             if outcome in ("approved", "rejected", "voided", "paid"):
                 model[disbursement][0] = outcome
+            if outcome == "paid" and action == "pay-fx":  # the grant paid what the payment was worth
+                model[disbursement][1] = amount + fx_delta(amount, number)
         with db.transaction(books.runtime.session_factory) as session:
             held = ledger.balances(session, grant.id)
         assert domain.ledger_breaks(budget=budget, balances=held) == []

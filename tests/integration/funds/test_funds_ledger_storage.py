@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kit import db, migrations
 from services.funds.main import SPEC
-from services.funds.models import LedgerAccount, Payment, Transfer, new_id
+from services.funds.models import LedgerAccount, Payment, PaymentCreate, Transfer, new_id
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +86,32 @@ def test_ledger_check_passes_a_sound_ledger_and_fails_on_any_break(books):
     assert broken.returncode == 1
     assert f"BROKEN {sound.code}" in broken.stdout and "differ from its transfers" in broken.stdout
     assert f"ok     {other.code}" in broken.stdout
+
+
+def test_ledger_check_follows_payments_in_another_currency_and_fails_when_their_transfers_do_not_settle_them(books):
+    grant = books.grant(amount="1000.00")
+    case_id = books.case()
+    for zloty, difference in (("1290.00", None), ("1279.25", "release"), ("1303.33", "approve")):
+        disbursement = books.request(case_id, grant, amount="300.00")
+        assert books.act("approve", disbursement) == "approved"
+        assert books.act("pay", disbursement, payment=PaymentCreate(
+            method="bank_transfer", reference="PLN-1", difference=difference,
+            paid={"currency": "PLN", "amount": zloty, "fx_rate": "4.3000", "fx_source": "NBP"})) == "paid"
+    ok = ledger_check(books)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"ok     {grant.code}  budget 1000.00 = available 99.40 + committed 0.00 + paid 900.60 EUR" in ok.stdout
+
+    # an extra cent paid out for the last one, its cached totals kept in step: the sums balance, the payment does not
+    with db.transaction(books.runtime.session_factory) as session:
+        session.execute(insert(Transfer).values(
+            id=new_id(), grant_id=grant.id, kind="fx_extra", debit_account="available", credit_account="paid",
+            amount_minor=1, disbursement_id=disbursement, created_at=datetime.now(UTC)))
+        for name, column in (("available", LedgerAccount.debits_minor), ("paid", LedgerAccount.credits_minor)):
+            session.execute(update(LedgerAccount).where(LedgerAccount.grant_id == grant.id, LedgerAccount.name == name)
+                            .values({column: column + 1}))
+    broken = ledger_check(books)
+    assert broken.returncode == 1
+    assert f"BROKEN {grant.code}" in broken.stdout and "differ from the 30310 it was worth" in broken.stdout
 
 
 def test_ledger_check_without_a_funds_database_says_so(tmp_path):

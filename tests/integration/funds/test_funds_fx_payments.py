@@ -1,0 +1,212 @@
+"""Aid paid in the currency people live in (issue #20): a EUR grant pays a rent in PLN. Through the real funds
+service (its app, migrations and bus on a real database and NATS server): the payment records what was paid, the rate
+and its source; the ledger stays in the grant's currency and balanced; a difference from the approved amount is
+released or approved explicitly (the extra by another officer than the requester, from money available), never
+silently; a replayed payment acts once; the paid event carries the amounts and no payee; the reports show both."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+import nats
+import pytest
+
+from kit import db
+from services.funds import ledger
+from tests.integration.funds.test_funds_events import _count
+
+pytestmark = pytest.mark.integration
+
+NBP = "NBP table A 2026-12-02"
+
+
+def in_pln(amount: str, rate: str = "4.3000", **extra: object) -> dict:
+    return {"method": "bank_transfer", "reference": "PL-RENT-1",
+            "paid": {"amount": amount, "currency": "PLN", "fx_rate": rate, "fx_source": NBP}, **extra}
+
+
+async def pay(desk, disbursement_id: str, body: dict, *, key: str | None = None, headers: dict | None = None):
+    return await desk.client.post(f"/api/funds/disbursements/{disbursement_id}/pay", json=body,
+                                  headers={**(headers or desk.finance), "Idempotency-Key": key or str(uuid.uuid4())})
+
+
+async def approved(desk, grant: dict, *, amount: str = "300.00", requester: dict | None = None, **extra) -> dict:
+    asked = await desk.requested(desk.open_case(), grant, amount=amount, headers=requester, **extra)
+    assert (await desk.act(asked["id"], "approve")).status_code == 200
+    return asked
+
+
+def ledger_breaks(desk) -> list[str]:
+    with db.transaction(desk.runtime.session_factory) as session:
+        return [f"{r.code}: {b}" for r in ledger.check(session) for b in r.breaks]
+
+
+def kind(response) -> str:
+    return response.json()["type"].rsplit("/", 1)[1]
+
+
+async def test_a_eur_grant_pays_a_rent_in_pln_once_and_announces_both_amounts_without_the_payee(desk, names):
+    grant = await desk.create_grant(amount="1000.00")
+    rent = await approved(desk, grant, payee={"name": names[0], "account": "PL61109010140000071219812874"})
+
+    first = await pay(desk, rent["id"], in_pln("1290.00"), key="rent-1")
+    replay = await pay(desk, rent["id"], in_pln("1290.00"), key="rent-1")
+    other_body = await pay(desk, rent["id"], in_pln("1290.00", rate="4.2000"), key="rent-1")
+    again = await pay(desk, rent["id"], in_pln("1290.00"))
+
+    assert first.status_code == 200, first.text
+    payment = first.json()["payment"]
+    assert {k: payment[k] for k in ("paid_amount", "paid_currency", "fx_rate", "fx_source", "converted_amount",
+                                    "difference", "difference_decision")} == {
+        "paid_amount": "1290.00", "paid_currency": "PLN", "fx_rate": "4.3000", "fx_source": NBP,
+        "converted_amount": "300.00", "difference": "0.00", "difference_decision": None}
+    assert (replay.status_code, replay.json()) == (200, first.json())
+    assert other_body.status_code == 422
+    assert (again.status_code, kind(again)) == (409, "already-paid")
+    state = await desk.balanced_grant(grant["id"])
+    assert (state["available"], state["committed"], state["paid"]) == ("700.00", "0.00", "300.00")
+    assert ledger_breaks(desk) == []
+    assert desk.audit_actions(rent["id"])[-1] == "disbursement.pay.fx"
+
+    shown = await desk.client.get(f"/api/funds/disbursements/{rent['id']}", headers=desk.finance)
+    listed = await desk.client.get("/api/funds/disbursements", params={"status": "paid"}, headers=desk.finance)
+    assert shown.json()["payment"]["paid_amount"] == "1290.00" and shown.json()["amount"] == "300.00"
+    assert [d["payment"]["paid_currency"] for d in listed.json()["items"]] == ["PLN"]
+
+    nc = await nats.connect(desk.runtime.settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await desk.eventually(lambda: _count(js, "FUNDS", 3))
+        sub = await js.pull_subscribe("rehab.funds.disbursement.paid", durable=None, stream="FUNDS")
+        [message] = await sub.fetch(1, timeout=5)
+    finally:
+        await nc.close()
+    data = json.loads(message.data)["data"]
+    assert {k: data[k] for k in ("amount", "currency", "paid_amount", "paid_currency", "fx_rate",
+                                 "converted_amount")} == {
+        "amount": "300.00", "currency": "EUR", "paid_amount": "1290.00", "paid_currency": "PLN", "fx_rate": "4.3000",
+        "converted_amount": "300.00"}
+    assert "fx_source" not in data and NBP not in message.data.decode()  # typed text stays in funds
+    assert names[0] not in message.data.decode() and "PL61109010140000071219812874" not in message.data.decode()
+
+
+async def test_a_payment_worth_less_is_refused_until_the_rest_is_released_back_to_the_grant(desk):
+    grant = await desk.create_grant(amount="1000.00")
+    rent = await approved(desk, grant)
+
+    silently = await pay(desk, rent["id"], in_pln("1279.25"), key="less-1")   # 297.50 EUR
+    retried = await pay(desk, rent["id"], in_pln("1279.25"), key="less-1")
+    wrong_word = await pay(desk, rent["id"], in_pln("1279.25", difference="approve"))
+    assert (silently.status_code, kind(silently)) == (409, "fx-difference")
+    problem = silently.json()
+    assert {k: problem[k] for k in ("currency", "approved_amount", "converted_amount", "difference",
+                                    "decision_needed")} == {
+        "currency": "EUR", "approved_amount": "300.00", "converted_amount": "297.50", "difference": "2.50",
+        "decision_needed": "release"}
+    assert (retried.status_code, retried.json()) == (409, problem)
+    assert (wrong_word.status_code, kind(wrong_word)) == (409, "fx-difference")
+    state = await desk.balanced_grant(grant["id"])
+    assert (state["available"], state["committed"], state["paid"]) == ("700.00", "300.00", "0.00")
+
+    released = await pay(desk, rent["id"], in_pln("1279.25", difference="release"))
+    assert released.status_code == 200, released.text
+    payment = released.json()["payment"]
+    assert (payment["converted_amount"], payment["difference"], payment["difference_decision"]) == (
+        "297.50", "-2.50", "release")
+    state = await desk.balanced_grant(grant["id"])
+    assert (state["available"], state["committed"], state["paid"]) == ("702.50", "0.00", "297.50")
+    assert ledger_breaks(desk) == []
+    assert desk.audit_actions(rent["id"])[-1] == "disbursement.pay.fx-release"
+
+
+async def test_a_payment_worth_more_needs_the_extra_approved_by_another_officer_from_money_available(desk):
+    grant = await desk.create_grant(amount="1000.00")
+    own = await approved(desk, grant, requester=desk.finance)   # requested by finance-anna, approved by boris
+    dearer = in_pln("1303.33", difference="approve")               # 303.10 EUR: 3.10 more than approved
+
+    silently = await pay(desk, own["id"], in_pln("1303.33"))
+    by_requester = await pay(desk, own["id"], dearer, headers=desk.finance)
+    assert (silently.status_code, kind(silently)) == (409, "fx-difference")
+    assert (silently.json()["difference"], silently.json()["decision_needed"]) == ("3.10", "approve")
+    assert (by_requester.status_code, kind(by_requester)) == (403, "four-eyes")
+    assert (await desk.balanced_grant(grant["id"]))["committed"] == "300.00"
+
+    by_another = await pay(desk, own["id"], dearer, headers=desk.finance_b)
+    assert by_another.status_code == 200, by_another.text
+    payment = by_another.json()["payment"]
+    assert (payment["converted_amount"], payment["difference"], payment["difference_decision"]) == (
+        "303.10", "3.10", "approve")
+    state = await desk.balanced_grant(grant["id"])
+    assert (state["available"], state["committed"], state["paid"]) == ("696.90", "0.00", "303.10")
+    assert desk.audit_actions(own["id"])[-1] == "disbursement.pay.fx-approve"
+
+    small = await desk.create_grant(amount="301.00")
+    short_of = await approved(desk, small)
+    short = await pay(desk, short_of["id"], dearer)
+    assert (short.status_code, kind(short)) == (409, "grant-funds-short")
+    state = await desk.balanced_grant(small["id"])
+    assert (state["available"], state["committed"], state["paid"]) == ("1.00", "300.00", "0.00")
+    assert ledger_breaks(desk) == []
+
+
+BAD_PAYMENTS = [
+    ({"paid": {"amount": 1290, "currency": "PLN", "fx_rate": "4.3", "fx_source": NBP}}, "amount"),
+    ({"paid": {"amount": "1290.00", "currency": "PLN", "fx_rate": 4.3, "fx_source": NBP}}, "fx_rate"),
+    ({"paid": {"amount": "1290", "currency": "PLN", "fx_rate": "4.3", "fx_source": NBP}}, "decimal digits"),
+    ({"paid": {"amount": "150000.00", "currency": "JPY", "fx_rate": "161", "fx_source": NBP}}, "no minor unit"),
+    ({"paid": {"amount": "1290.00", "currency": "PLN", "fx_rate": "0", "fx_source": NBP}}, "greater than zero"),
+    ({"paid": {"amount": "1290.00", "currency": "PLN", "fx_rate": "4,3", "fx_source": NBP}}, "fx_rate"),
+    ({"paid": {"amount": "1290.00", "currency": "PLN", "fx_rate": "4.3"}}, "fx_source"),
+    ({"paid": {"amount": "1290.00", "currency": "PLN", "fx_rate": "4.3", "fx_source": "x" * 201}}, "fx_source"),
+    ({"paid": {"amount": "1290.00", "currency": "XYZ", "fx_rate": "4.3", "fx_source": NBP}}, "not one this system"),
+    ({"paid": {"amount": "1290.00", "currency": "PLN", "fx_rate": "4.3", "fx_source": NBP, "payee": "x"}}, "payee"),
+    ({"difference": "release"}, "another currency"),
+    ({"paid": {"amount": "300.00", "currency": "EUR", "fx_rate": "1", "fx_source": NBP}}, "fx-same-currency"),
+    ({"paid": {"amount": "0.01", "currency": "PLN", "fx_rate": "1000", "fx_source": NBP}}, "fx-converts-to-nothing"),
+]
+
+
+async def test_a_payment_with_bad_fx_is_422_and_moves_nothing(desk):
+    grant = await desk.create_grant(amount="1000.00")
+    rent = await approved(desk, grant)
+    for change, says in BAD_PAYMENTS:
+        refused = await pay(desk, rent["id"], {"method": "bank_transfer", "reference": "PL-1", **change})
+        assert refused.status_code == 422, (change, refused.text)
+        assert says in refused.text, (change, refused.text)
+    state = await desk.balanced_grant(grant["id"])
+    assert (state["committed"], state["paid"]) == ("300.00", "0.00")
+
+
+async def test_the_reports_show_paid_in_the_grants_currency_and_in_each_currency_people_were_paid_in(desk):
+    grant = await desk.create_grant(amount="2000.00", donor="+SUM(A1)")
+    exact, less, more, plain = [await approved(desk, grant) for _ in range(4)]
+    assert (await pay(desk, exact["id"], in_pln("1290.00"))).status_code == 200
+    assert (await pay(desk, less["id"], in_pln("1279.25", difference="release"))).status_code == 200
+    assert (await pay(desk, more["id"], in_pln("1303.33", difference="approve"), headers=desk.finance_b)
+            ).status_code == 200
+    assert (await desk.pay(plain["id"])).status_code == 200
+
+    report = (await desk.client.get("/api/funds/reports/grants", headers=desk.finance)).json()
+    [mine] = [g for g in report["grants"] if g["id"] == grant["id"]]
+    assert (mine["paid"], mine["committed"], mine["available"]) == ("1200.60", "0.00", "799.40")
+    assert mine["paid_by_currency"] == {"EUR": "300.00", "PLN": "3872.58"}
+    assert (mine["fx_released"], mine["fx_approved"]) == ("2.50", "3.10")
+    [month] = mine["by_month"]
+    assert (month["approved"], month["released"], month["paid"], month["payments"]) == (
+        "1203.10", "2.50", "1200.60", 4)
+
+    rows = list(csv.DictReader(io.StringIO(
+        (await desk.client.get("/api/funds/reports/grants", params={"format": "csv"}, headers=desk.finance)).text)))
+    [totals] = [r for r in rows if r["grant_id"] == grant["id"] and r["month"] == ""]
+    assert totals["donor"] == "'+SUM(A1)" and (totals["fx_released"], totals["fx_approved"]) == ("2.50", "3.10")
+    assert totals["paid_by_currency"] == "EUR 300.00; PLN 3872.58"
+
+    donor = (await desk.client.get("/api/funds/reports/donor", params={"grant_id": grant["id"]},
+                                   headers=desk.finance)).json()
+    assert donor["paid"] == "1200.60" and (donor["fx_released"], donor["fx_approved"]) == ("2.50", "3.10")
+    # one person paid in EUR, three in PLN: each fewer than five, so neither is shown to a donor
+    assert (donor["paid_by_currency"], donor["paid_by_currency_suppressed"]) == ({}, 2)
+    assert ledger_breaks(desk) == []
