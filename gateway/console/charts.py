@@ -1,0 +1,94 @@
+"""Charts drawn on the server as inline SVG: no script, no request, nothing a slow phone has to compute, and the
+same picture in every browser. Each chart is an image with a title and a description a screen reader reads, and
+the page shows the same numbers in a table beside it; colours come from console.css (`.chart-*`), so a chart
+follows the console's contrast.
+
+A number may be withheld in a programme report (SPEC §9): a count of one to four is the text "<5", and a total over
+withheld counts "≥N". A withheld bar is drawn hatched at the height of 2.5 people (never its real height) and says
+"<5"; nothing in the drawing is closer to the real number than the text is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+WIDTH = 640
+HEIGHT = 220
+AXIS = 24  # room under the bars for the month labels
+TOP = 18  # room above the tallest bar for its number
+SHOWN_AS_SMALL = 2.5  # the height a withheld count ("<5") is drawn at
+NUMBER_ROOM = 150  # room right of a funnel's bar for its number and share ("1 234 (87 %)")
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str  # "Jan 2026", as the page's language writes it
+    value: int | str  # a count, or "<5" when withheld
+    shown: str  # the number as the language writes it ("1 234", "<5")
+
+
+def height_of(value: int | str) -> float:
+    if isinstance(value, int):
+        return float(value)
+    return SHOWN_AS_SMALL if value.startswith("<") else 0.0
+
+
+def bars(chart_id: str, title: str, description: str, items: Sequence[Bar]) -> Markup:
+    """Vertical bars, one per month, with the number on top and the month below."""
+    tallest = max([height_of(item.value) for item in items] + [SHOWN_AS_SMALL * 2])
+    slot = WIDTH / max(len(items), 1)
+    width = max(slot * 0.6, 2.0)
+    scale = (HEIGHT - AXIS - TOP) / tallest
+    parts = [f'<svg class="chart" id="{chart_id}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+             f'aria-labelledby="{chart_id}-title {chart_id}-desc" preserveAspectRatio="xMidYMid meet">',
+             f'<title id="{chart_id}-title">{escape(title)}</title>',
+             f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
+             f'<line class="chart-axis" x1="0" y1="{HEIGHT - AXIS}" x2="{WIDTH}" y2="{HEIGHT - AXIS}"/>']
+    every = max(1, round(len(items) / 12))  # month labels stay readable with two years on a phone
+    for index, item in enumerate(items):
+        x = index * slot + (slot - width) / 2
+        tall = height_of(item.value) * scale
+        y = HEIGHT - AXIS - tall
+        withheld = not isinstance(item.value, int)
+        parts.append(f'<rect class="chart-bar{" chart-bar-withheld" if withheld else ""}" x="{x:.1f}" '
+                     f'y="{y:.1f}" width="{width:.1f}" height="{tall:.1f}"/>')
+        parts.append(f'<text class="chart-value" x="{x + width / 2:.1f}" y="{y - 4:.1f}" '
+                     f'text-anchor="middle">{escape(item.shown)}</text>')
+        if index % every == 0:
+            parts.append(f'<text class="chart-label" x="{x + width / 2:.1f}" y="{HEIGHT - 6}" '
+                         f'text-anchor="middle">{escape(item.label)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str  # "Sent", "Accepted", "Completed"
+    value: int | str  # a count, "<5", or "≥N"
+    shown: str  # the number as the language writes it, with its share of the first step where known
+
+
+def funnel(chart_id: str, title: str, description: str, steps: Sequence[Step]) -> Markup:
+    """Horizontal bars, each as wide as its share of the first: referrals sent → accepted → completed."""
+    row = 44
+    height = row * len(steps) + 8
+    first = max(height_of(steps[0].value) if steps else 0.0, 1.0)
+    parts = [f'<svg class="chart chart-funnel" id="{chart_id}" viewBox="0 0 {WIDTH} {height}" role="img" '
+             f'aria-labelledby="{chart_id}-title {chart_id}-desc">',
+             f'<title id="{chart_id}-title">{escape(title)}</title>',
+             f'<desc id="{chart_id}-desc">{escape(description)}</desc>']
+    label_room = 150
+    for index, step in enumerate(steps):
+        share = min(height_of(step.value) / first, 1.0)
+        width = max((WIDTH - label_room - NUMBER_ROOM) * share, 2.0)
+        y = 4 + index * row
+        withheld = not isinstance(step.value, int)
+        parts.append(f'<text class="chart-label" x="0" y="{y + 24}">{escape(step.label)}</text>')
+        parts.append(f'<rect class="chart-bar{" chart-bar-withheld" if withheld else ""}" x="{label_room}" '
+                     f'y="{y}" width="{width:.1f}" height="{row - 12}"/>')
+        parts.append(f'<text class="chart-value" x="{label_room + width + 6:.1f}" y="{y + 21}">'
+                     f'{escape(step.shown)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
