@@ -27,11 +27,12 @@ from urllib.parse import quote, urlencode
 import httpx
 import jwt
 import segno
+from babel import Locale
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
@@ -1603,3 +1604,15 @@ def quoted(value: str) -> str:
 
 
 templates.filters["q"] = quoted
+
+
+@pass_context
+def country_name(context: Any, code: str | None) -> str:
+    """A country's ISO code ("LT") as the page's language names it ("Літва", "Литва", "Lithuania"); a code Babel
+    does not know, as stored; nothing for none."""
+    if not code:
+        return ""
+    return Locale.parse(context.get("lang") or i18n.DEFAULT).territories.get(code.upper(), code)
+
+
+templates.filters["country"] = country_name

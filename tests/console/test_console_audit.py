@@ -68,7 +68,7 @@ def entry_rows(page: str) -> dict[str, str]:
 def targets(page: str) -> set[str]:
     """The records the listed entries are about."""
     return {found for row in entry_rows(page).values()
-            for found in re.findall(r'<td class="target"><code>([^<]+)</code>', row)}
+            for found in re.findall(r'<td class="target"[^>]*><code>([^<]+)</code>', row)}
 
 
 def actions(page: str) -> list[str]:

@@ -241,7 +241,7 @@ async def test_the_supervisor_s_caseload_lists_assignees_and_reassigns_and_a_bad
 
     assert landed.status_code == 303 and landed.headers["location"] == "/console/caseload"
     row = caseload.text.split(f'id="case-{case["id"]}"', 1)[1].split("</tr>", 1)[0]
-    assert case["reference"] in row and ala.username in row and "LT" in row
+    assert case["reference"] in row and ala.username in row and "Lithuania" in row
     assert f'action="{action}"' in row and f'value="{ala.username}"' in row  # the form starts from who holds it
     assert closed["reference"] in only_closed.text and case["reference"] not in only_closed.text
     # a user name that is not an enabled caseworker's: said in words, on the case's row, with what was typed kept
