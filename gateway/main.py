@@ -89,6 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                   openapi_url=None, docs_url=None,
                   redoc_url=None, telemetry=fastapi_telemetry(settings))
     problems.install(app)
+    console.install_error_pages(app)  # a console page that fails answers as a page, in words
     openapi.install(app)  # operationIds, and only the error answers each route can give (kit.openapi)
     app.add_middleware(console.RenewedSessionCookies)  # the console's renewed session, on whatever page answers
     app.add_middleware(ForwardingMiddleware)  # added first, so it runs inside kit.http's middleware

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from gateway import api, domain, mfa, service
 from gateway.console import i18n
-from gateway.console.router import CSP, Answer, Visit, VisitDep, call, items, render
+from gateway.console.router import CSP, Answer, Visit, VisitDep, call, field_errors, form_problem, items, render
 from gateway.models import ApprovalPublic, RolesChange, User, UserCreate, UserPublic
 from kit import problems
 from kit.errors import DomainError
@@ -101,7 +101,11 @@ async def ask(work: Callable[[], Awaitable[Any]]) -> Answer:
         return Answer(problems.status_of(error), {"detail": error.detail, "type": error.code})
     except ValidationError as error:
         fields = sorted({str(issue["loc"][0]) for issue in error.errors() if issue.get("loc")})
-        return Answer(422, {"detail": f"Not valid: {', '.join(fields)}.", "type": "invalid-form", "fields": fields})
+        # Each issue as the API's 422 lists it (where and what kind, never the value), for `field_errors`.
+        issues = [{"loc": ["body", *(str(part) for part in issue.get("loc", ()))], "type": issue.get("type", "")}
+                  for issue in error.errors()]
+        return Answer(422, {"detail": f"Not valid: {', '.join(fields)}.", "type": "invalid-form", "fields": fields,
+                            "errors": issues})
 
 
 def refusal(v: Visit, answer: Answer) -> str | None:
@@ -116,6 +120,26 @@ def refusal(v: Visit, answer: Answer) -> str | None:
     known = REFUSALS.get(str(body.get("type")))
     key = known.get(str(body.get("detail"))) if isinstance(known, dict) else known
     return t(key) if key else answer.problem
+
+
+# An account's form, and the API's refusals about one of its fields, said next to that field.
+USER_FIELDS = ("username", "password", "roles", "partner_id")
+USER_FIELD_WORDS = {name: f"admin_invalid_{name}" for name in USER_FIELDS}
+FIELD_REFUSALS = {"username-taken": "username", "weak-password": "password", "roles-not-combinable": "roles"}
+ABOUT_PARTNER_ID = ("admin_refused_partner_id_needed", "admin_refused_partner_id_only")  # roles-not-combinable's
+
+
+def account_errors(v: Visit, answer: Answer, fields: tuple[str, ...] = USER_FIELDS) -> dict[str, str]:
+    """What the API refused in an account's form, by field, in the admin's words."""
+    errors = field_errors(v, answer, fields, words=USER_FIELD_WORDS)
+    body = answer.body if isinstance(answer.body, dict) else {}
+    field_ = FIELD_REFUSALS.get(answer.kind)
+    rules = REFUSALS["roles-not-combinable"]
+    if field_ == "roles" and isinstance(rules, dict) and rules.get(str(body.get("detail"))) in ABOUT_PARTNER_ID:
+        field_ = "partner_id"
+    if field_ in fields and not answer.ok:
+        errors[field_] = refusal(v, answer) or i18n.translator(v.language)("error_invalid")
+    return errors
 
 
 def waits(answer: Answer) -> bool:
@@ -225,12 +249,14 @@ async def create_user(v: AdminVisit) -> Response:
         partner_id=form["partner_id"] or None), runtime, v.principal))
     if answer.ok:
         return after(USERS_PAGE, "created-pending" if waits(answer) else "created")
-    # The form again with what was typed (never the password), and the refusal in the admin's words.
-    return page(v, "admin_user_new.html", await staff(v), status=answer.status, form=form,
-                problem=refusal(v, answer), partners=await partner_choices(v))
+    # The form again with what was typed (never the password), and the refusal in the admin's words, by field.
+    errors = account_errors(v, answer)
+    return page(v, "admin_user_new.html", await staff(v), status=answer.status, form=form, errors=errors,
+                problem=form_problem(v, answer, errors, refusal(v, answer)), partners=await partner_choices(v))
 
 
-async def _user_page(v: Visit, user_id: str, *, status: int = 200, problem: str | None = None) -> Response:
+async def _user_page(v: Visit, user_id: str, *, status: int = 200, problem: str | None = None,
+                     errors: dict[str, str] | None = None) -> Response:
     known = await staff(v)
     runtime = v.request.app.state.runtime
     with runtime.uow.read() as session:
@@ -240,8 +266,8 @@ async def _user_page(v: Visit, user_id: str, *, status: int = 200, problem: str 
         locked = service.locked_everywhere(session=session, users=[user], keys=runtime.throttle_keys)
         shown = api.user_public(user, locked=user.id in locked)
         has_factor = mfa.enrolled(session=session, user_id=user.id)
-    return page(v, "admin_user.html", known, status=status, problem=problem, user=shown, has_factor=has_factor,
-                own=user.id == v.principal.sub, asked=known.pending_about(user.id))
+    return page(v, "admin_user.html", known, status=status, problem=problem, errors=errors or {}, user=shown,
+                has_factor=has_factor, own=user.id == v.principal.sub, asked=known.pending_about(user.id))
 
 
 @router.get(USERS_PAGE + "/{user_id}", response_class=HTMLResponse)
@@ -255,7 +281,9 @@ async def _change(v: Visit, user_id: str, work: Callable[[], Awaitable[Any]], *,
     answer = await ask(work)
     if answer.ok:
         return after(f"{USERS_PAGE}/{user_id}", pending if pending and waits(answer) else done)
-    return await _user_page(v, user_id, status=answer.status, problem=refusal(v, answer))
+    errors = account_errors(v, answer, ("roles",))
+    return await _user_page(v, user_id, status=answer.status, errors=errors,
+                            problem=form_problem(v, answer, errors, refusal(v, answer)))
 
 
 @router.post(USERS_PAGE + "/{user_id}/roles")

@@ -25,7 +25,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from gateway.console import i18n
-from gateway.console.router import CSP, PARTNER_CONSOLE, Answer, Visit, VisitDep, call, every_page, items, render
+from gateway.console.router import (
+    CSP, PARTNER_CONSOLE, Answer, Visit, VisitDep, call, every_page, field_errors, items, render,
+)
 from kit.auth import PARTNER_STAFF_ROLE
 
 router = APIRouter(include_in_schema=False)
@@ -123,6 +125,19 @@ def typed_amount(text: str, language: str) -> str | None:
     return f"{int(whole)}.{(found.group(2) or '').ljust(2, '0')}"
 
 
+# The page's fields by the API's name of each, and what is said next to one the service refused.
+FIELDS = {"reason": "reason", "outcome": "outcome", "cost_estimate": "amount", "text": "message-text"}
+FIELD_WORDS = {"reason": "partner_refused_reason", "outcome": "partner_refused_outcome",
+               "amount": "partner_refused_amount", "message-text": "partner_refused_text"}
+
+
+def wrong_fields(v: Visit, answer: Answer) -> dict[str, str]:
+    """A 422's fields, each with its sentence (the field's rule, in the visitor's language), by the field's id: said
+    beside the field too, which the page's alert names alone (a partner's step has one field to get wrong)."""
+    t = i18n.translator(v.language)
+    return {name: t(FIELD_WORDS[name]).format(example=example_cost(v)) for name in field_errors(v, answer, FIELDS)}
+
+
 def refusal(v: Visit, answer: Answer, *, action: str | None = None, current: str | None = None) -> str | None:
     """What the referrals service refused, as a sentence in the visitor's language. `current`: the referral's status
     as it is now, for a step the lifecycle did not allow."""
@@ -216,7 +231,8 @@ async def referral_page(referral_id: uuid.UUID, v: PartnerVisit, done: str | Non
 
 
 async def _referral_page(v: Visit, referral_id: uuid.UUID, *, status: int = 200, problem: str | None = None,
-                         typed: dict[str, str] | None = None, notice: str | None = None) -> Response:
+                         typed: dict[str, str] | None = None, notice: str | None = None,
+                         errors: dict[str, str] | None = None) -> Response:
     """The referral, its answers and its messages. `typed`: what the visitor had typed into a form that was just
     refused, back in its box (in this page only); `notice`: the step just done, by its fixed name."""
     answer = await call(v, "GET", f"{API}/{referral_id}")
@@ -234,7 +250,7 @@ async def _referral_page(v: Visit, referral_id: uuid.UUID, *, status: int = 200,
                   actions=actions_for(referral["status"]), closed=referral["status"] in CLOSED, typed=typed,
                   currencies=CURRENCIES, currency=currency, cost_example=example_cost(v, currency),
                   thread=thread, may_write=may_write(referral, at), idempotency_key=str(uuid.uuid4()),
-                  closing_days=MESSAGES_AFTER_CLOSING.days, notice=notice,
+                  closing_days=MESSAGES_AFTER_CLOSING.days, notice=notice, errors=errors or {},
                   problem=problem or thread_problem, **_page_values(v))
 
 
@@ -267,8 +283,8 @@ async def write_message(referral_id: uuid.UUID, v: PartnerVisit) -> Response:
                         idempotency_key=str(form.get("idempotency_key", "")) or None)
     if answer.ok:
         return _done(referral_id, "message", "#messages")
-    return await _referral_page(v, referral_id, status=answer.status, problem=refusal(v, answer),
-                                typed={"text": text})
+    return await _referral_page(v, referral_id, status=answer.status, typed={"text": text},
+                                errors=wrong_fields(v, answer), problem=refusal(v, answer))
 
 
 @router.post(REFERRALS + "/{referral_id}/{action}", response_class=HTMLResponse)
@@ -289,7 +305,8 @@ async def act(referral_id: uuid.UUID, action: str, v: PartnerVisit) -> Response:
             if amount is None:
                 problem = i18n.translator(v.language)("partner_refused_amount").format(
                     example=example_cost(v, currency))
-                return await _referral_page(v, referral_id, status=422, problem=problem, typed=typed)
+                return await _referral_page(v, referral_id, status=422, problem=problem, typed=typed,
+                                            errors={"amount": problem})
             cost = {"amount": amount, "currency": currency}
         body = {"outcome": typed["outcome"].strip(), "cost_estimate": cost}
     answer = await call(v, "POST", f"{API}/{referral_id}/{action}", json=body)
@@ -301,5 +318,5 @@ async def act(referral_id: uuid.UUID, action: str, v: PartnerVisit) -> Response:
         current = now_is.body.get("status") if now_is.ok else None
         if current == RESULT[action]:  # done already (a second click, another colleague): what was asked for holds
             return _done(referral_id, action)
-    return await _referral_page(v, referral_id, status=answer.status, typed=typed,
+    return await _referral_page(v, referral_id, status=answer.status, typed=typed, errors=wrong_fields(v, answer),
                                 problem=refusal(v, answer, action=action, current=current))

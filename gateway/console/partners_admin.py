@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 from gateway import api
 from gateway.console import i18n
 from gateway.console.admin import AdminVisit, ask, refusal
-from gateway.console.router import CATEGORIES, CSP, ERROR_WORDS, Answer, Visit, call, every_page, items, render
+from gateway.console.router import CATEGORIES, CSP, Answer, Visit, call, every_page, field_errors, items, render
 from gateway.models import ApiClientCreate, ApiClientPublic
 
 router = APIRouter(include_in_schema=False)
@@ -344,15 +344,7 @@ def _form_of(partner: dict[str, Any]) -> dict[str, Any]:
 
 def _field_errors(v: Visit, answer: Answer, fields: tuple[str, ...]) -> dict[str, str]:
     """A 422's issues by the form field each is about, in the admin's words (never the service's English)."""
-    t = i18n.translator(v.language)
-    issues = answer.body.get("errors") if answer.status == 422 and isinstance(answer.body, dict) else None
-    errors: dict[str, str] = {}
-    for issue in issues if isinstance(issues, list) else []:
-        where = [str(part) for part in issue.get("loc", [])][1:]  # after "body"
-        if where and where[0] in fields:
-            key = ERROR_WORDS.get(str(issue.get("type"))) or FIELD_WORDS.get(where[0]) or "error_invalid"
-            errors.setdefault(where[0], t(key))
-    return errors
+    return field_errors(v, answer, fields, words=FIELD_WORDS)
 
 
 def _said(v: Visit, answer: Answer) -> str | None:

@@ -18,9 +18,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from gateway.console import i18n
 from gateway.console.router import (
-    Answer, Visit, VisitDep, back_to, call, every_page, items, need_to_know_page, render, supervises_only,
+    Visit, VisitDep, back_to, call, every_page, field_errors, form_problem, items, need_to_know_page, refusal,
+    render, supervises_only,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -30,9 +30,6 @@ THREAD_PAGES = 10
 THREAD_PAGE_SIZE = 200
 # The referral states a caseworker may still cancel (SPEC §4: sent | accepted | in_progress → cancelled).
 CANCELLABLE = ("sent", "accepted", "in_progress")
-# Refusals of the referrals service, in the caseworker's words (the service explains in English).
-REFUSALS = {"referral-closed": "problem_referral_closed", "packet-withdrawn": "problem_packet_withdrawn",
-            "referral-transition": "problem_referral_moved"}
 
 
 def referral_page_path(case_id: uuid.UUID | str, referral_id: uuid.UUID | str) -> str:
@@ -56,7 +53,9 @@ async def write_message(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep)
         return back_to(referral_page_path(case_id, referral_id))
     if answer.need_to_know:
         return need_to_know_page(v, case_id, unsaved=True)
-    return await _page(v, case_id, referral_id, status=answer.status, problem=_refusal(v, answer), typed=text)
+    errors = field_errors(v, answer, {"text": "message-text"})
+    return await _page(v, case_id, referral_id, status=answer.status, typed=text, errors=errors,
+                       problem=form_problem(v, answer, errors, refusal(v, answer)))
 
 
 @router.post("/console/cases/{case_id}/referrals/{referral_id}/cancel")
@@ -68,11 +67,11 @@ async def cancel_referral(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDe
         return back_to(referral_page_path(case_id, referral_id))
     if answer.need_to_know:
         return need_to_know_page(v, case_id, unsaved=True)
-    return await _page(v, case_id, referral_id, status=answer.status, problem=_refusal(v, answer))
+    return await _page(v, case_id, referral_id, status=answer.status, problem=refusal(v, answer))
 
 
 async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status: int = 200,
-                problem: str | None = None, typed: str = "") -> Response:
+                problem: str | None = None, typed: str = "", errors: dict[str, str] | None = None) -> Response:
     """The referral with its thread, the case's needs of the referral's category (to mark one met when the partner
     is done), and a form to write; `typed`: the visitor's own text, back in the box after a refusal."""
     if supervises_only(v):
@@ -83,7 +82,7 @@ async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status:
         return need_to_know_page(v, case_id)
     if not referral.ok or referral.body.get("case_id") != str(case_id):
         return render(v.request, "case_referral.html", visit_=v, status=404 if referral.ok else referral.status,
-                      referral=None, case_id=str(case_id), problem=_refusal(v, referral) if not referral.ok else None)
+                      referral=None, case_id=str(case_id), problem=refusal(v, referral) if not referral.ok else None)
     case, needs, partner, thread = await asyncio.gather(
         call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason),
         call(v, "GET", f"/api/intake/cases/{case_id}/needs", params={"limit": 100}, reason=reason),
@@ -99,7 +98,7 @@ async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status:
                   partner_name=partner.body.get("name", "") if partner.ok else "", messages=messages,
                   open_needs=open_needs, cancellable=referral.body["status"] in CANCELLABLE,
                   problem=problem, side_problems=[p for p in (thread_problem, needs.problem) if p],
-                  typed=typed, idempotency_key=str(uuid.uuid4()))
+                  typed=typed, errors=errors or {}, idempotency_key=str(uuid.uuid4()))
 
 
 async def _thread(v: Visit, referral_id: uuid.UUID, reason: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -107,9 +106,4 @@ async def _thread(v: Visit, referral_id: uuid.UUID, reason: str | None) -> tuple
     messages, _more, last = await every_page(v, f"/api/referrals/referrals/{referral_id}/messages",
                                              pages=THREAD_PAGES, page_size=THREAD_PAGE_SIZE, reason=reason)
     return messages, last.problem
-
-
-def _refusal(v: Visit, answer: Answer) -> str | None:
-    key = REFUSALS.get(answer.kind)
-    return i18n.translator(v.language)(key) if key else answer.problem
 

@@ -17,7 +17,9 @@ import secrets
 import time
 import uuid
 from base64 import urlsafe_b64decode, urlsafe_b64encode
+from contextvars import ContextVar
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -66,6 +68,10 @@ DOCUMENT_KINDS = ("identity", "medical", "legal", "release", "other")
 NEED_MOVES = {"open": ("in_progress", "met", "dropped"), "in_progress": ("met", "dropped")}
 
 router = APIRouter(include_in_schema=False)
+# A POST whose CSRF token is not this session's: said to the person as "reload the page" (error_pages.py).
+STALE_FORM = "The form is out of date or was not sent from this console; reload the page."
+# The language of the visit being answered (set by `visit`): what an `Answer` made in-process is said in.
+VISIT_LANGUAGE: ContextVar[str] = ContextVar("console_visit_language", default=i18n.DEFAULT)
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}  # fixed at start: no path tricks
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
@@ -173,7 +179,7 @@ async def visit(request: Request) -> Visit:
             form = await request.form()
             sent = str(form.get("csrf", ""))
         if not hmac.compare_digest(sent, csrf_token(request, token)):
-            raise HTTPException(403, "The form is out of date or was not sent from this console; reload the page.")
+            raise HTTPException(403, STALE_FORM)
     try:
         principal = await request.app.state.gatekeeper.admit(f"Bearer {token}")
     except Problem as problem:
@@ -186,8 +192,9 @@ async def visit(request: Request) -> Visit:
         raise HTTPException(404, "There is no such page.")  # partner staff: their console only (see below)
     if principal.roles == {"auditor"} and not auditor_may_open(request.url.path):
         raise HTTPException(403, "An auditor's pages are the audit trails.")
-    return Visit(request=request, token=token, principal=principal,
-                 language=language_of(request, offered_to(principal)))
+    language = language_of(request, offered_to(principal))
+    VISIT_LANGUAGE.set(language)  # for answers made in-process (the admin API's), said in the visitor's words
+    return Visit(request=request, token=token, principal=principal, language=language)
 
 
 async def _renewed(request: Request) -> tuple[str, Principal]:
@@ -344,6 +351,8 @@ class Answer:
     body: Any
     text: str = ""
     headers: httpx.Headers | None = None
+    # The visitor's language, in which `problem` is said (an answer made outside `call` takes the visit's).
+    language: str = dataclass_field(default_factory=lambda: VISIT_LANGUAGE.get())
 
     @property
     def ok(self) -> bool:
@@ -357,22 +366,75 @@ class Answer:
 
     @property
     def problem(self) -> str | None:
-        if self.ok:
-            return None
-        if isinstance(self.body, dict):
-            detail = self.body.get("detail")
-            if isinstance(detail, list):  # a validation error: say which fields
-                return "; ".join(f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
-                                 for item in detail if isinstance(item, dict))
-            if detail:
-                return str(detail)
-        return f"The service answered {self.status}."
+        """What went wrong, as a sentence in the visitor's language: by the problem's kind where the console knows
+        it, else by its status. Never the service's own `detail`: that is English, and may name code paths."""
+        return None if self.ok else problem_in_words(self.language, self)
 
     @property
     def need_to_know(self) -> bool:
         """The case is not assigned to the caller, and no (or no longer a) reason was stated (SPEC §4)."""
         return (self.status == 403 and isinstance(self.body, dict)
                 and str(self.body.get("type", "")).endswith("/need-to-know"))
+
+
+# --- what a refusal says, in the visitor's words ---------------------------------------------------------------
+#
+# The services explain a refusal in English (problem+json `detail`), for developers; a page says it as a sentence in
+# the person's language, chosen by the problem's kind (the last word of its `type`) or else by its status. The
+# `detail` never reaches a page: it is English, and a 422's names code paths (`packet.language: Value error, …`).
+
+# Kinds any page may meet, each an i18n key. A page that knows more (a field, the grant's numbers) says it first.
+PROBLEM_WORDS = {
+    "validation-error": "fields_wrong", "invalid-form": "fields_wrong",
+    "case-closed": "problem_case_closed", "case-erased": "problem_case_erased",
+    "case-duplicate": "problem_case_duplicate", "case-unknown": "problem_case_unknown",
+    "grant-unknown": "problem_grant_unknown", "case-not-found": "problem_no_case",
+    "kept-case-not-found": "problem_no_case",
+    "case-not-closed": "problem_case_not_closed", "duplicate-of-itself": "problem_duplicate_of_itself",
+    "need-not-found": "problem_gone", "task-not-found": "problem_gone", "document-not-found": "problem_gone",
+    "referral-not-found": "problem_gone", "partner-unknown": "problem_partner_unknown", "not-found": "problem_gone",
+    "need-transition": "problem_need_moved", "not-an-enabled-caseworker": "problem_not_a_caseworker",
+    "not-an-assignee": "problem_not_an_assignee", "empty-search": "problem_empty_search",
+    "partner-inactive": "problem_partner_inactive", "category-mismatch": "problem_partner_category",
+    "consent-missing": "problem_consent_missing", "consent-expired": "problem_consent_expired",
+    "consent-category": "problem_consent_category", "consent-contact": "problem_consent_contact",
+    "consent-health": "problem_consent_health", "packet-withdrawn": "problem_packet_withdrawn",
+    "referral-closed": "problem_referral_closed", "referral-transition": "problem_referral_moved",
+    "unsupported-document-type": "problem_document_type", "content-too-large": "problem_document_large",
+    "document-kind-invalid": "problem_document_kind", "document-missing": "document_choose",
+    "multipart-invalid": "document_choose", "multipart-expected": "document_choose",
+    "access-reason-length": "problem_reason_length",
+    "stale-etag": "problem_changed", "concurrent-change": "problem_changed", "if-match-required": "problem_changed",
+    "invalid-transition": "problem_changed", "idempotency-key-in-flight": "problem_in_flight",
+    "idempotency-key-reused": "problem_key_reused", "idempotency-key-missing": "problem_stale_form",
+    "idempotency-key-invalid": "problem_stale_form", "invalid-cursor": "problem_stale_form",
+    "invalid-money": "error_money", "currency-mismatch": "problem_currency",
+    "forbidden": "problem_forbidden", "need-to-know": "problem_forbidden",
+    "sealed": "problem_sealed", "keys-unavailable": "problem_sealed", "rate-limited": "problem_too_many",
+    "database-unavailable": "problem_unavailable", "service-unavailable": "problem_unavailable",
+    "service-timeout": "problem_unavailable", "bad-gateway": "problem_unavailable",
+    "undecryptable": "problem_unreadable",
+}
+# Any other refusal, by its status alone: still a sentence in the visitor's language, never the service's English.
+STATUS_WORDS = {400: "problem_stale_form", 401: "problem_signed_out", 403: "problem_forbidden", 404: "problem_gone",
+                409: "problem_conflict", 412: "problem_changed", 413: "problem_document_large",
+                415: "problem_document_type", 422: "fields_wrong", 429: "problem_too_many",
+                502: "problem_unavailable", 503: "problem_unavailable", 504: "problem_unavailable"}
+
+
+def problem_in_words(language: str, answer: Answer) -> str:
+    """Why a service refused, as a sentence in `language` (see PROBLEM_WORDS)."""
+    key = PROBLEM_WORDS.get(answer.kind) or STATUS_WORDS.get(answer.status) or "problem_other"
+    return i18n.translator(language)(key)
+
+
+def form_problem(v: Visit, answer: Answer, errors: dict[str, str], said: str | None = None) -> str | None:
+    """A refused form's problem line: "Some fields need correcting" when the API's model refused fields (each said
+    beside its own); else why it refused — `said`, or the refusal in words (a rule about one field is said both
+    there and here)."""
+    if errors and answer.kind in ("validation-error", "invalid-form"):
+        return i18n.translator(v.language)("fields_wrong")
+    return said if said is not None else answer.problem
 
 
 async def call(v: Visit, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
@@ -387,7 +449,7 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
     assert route is not None, path
     state = v.request.app.state
     if not v.principal.roles & route.roles:
-        return Answer(403, {"detail": "Your role does not allow this action."})
+        return Answer(403, {"detail": "Your role does not allow this action."}, language=v.language)
     headers: dict[str, str | bytes] = {"Authorization": f"Bearer {v.token}",
                                        "X-Request-ID": context.request_id() or context.new_request_id()}
     if idempotency_key:
@@ -406,12 +468,13 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
             timeout=httpx.Timeout(settings.backend_timeout_seconds, connect=settings.backend_connect_timeout_seconds))
     except httpx.HTTPError as error:
         log.warning("console call failed", backend=route.backend, error_type=type(error).__name__)
-        return Answer(503, {"detail": f"The {route.backend} service is not available right now; try again shortly."})
+        return Answer(503, {"detail": f"The {route.backend} service is not available right now; try again shortly."},
+                      language=v.language)
     try:
         body = response.json()
     except ValueError:
         body = None
-    return Answer(response.status_code, body, response.text, response.headers)
+    return Answer(response.status_code, body, response.text, response.headers, language=v.language)
 
 
 def items(answer: Answer) -> list[dict[str, Any]]:
@@ -560,7 +623,7 @@ async def enrolling_visit(request: Request) -> Visit:
     if request.method == "POST":
         form = await request.form()
         if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(request, token)):
-            raise HTTPException(403, "The form is out of date or was not sent from this console; reload the page.")
+            raise HTTPException(403, STALE_FORM)
     return Visit(request=request, token=token, principal=principal,
                  language=language_of(request, offered_to(principal)))
 
@@ -665,7 +728,9 @@ async def search_cases(v: VisitDep) -> Response:
     # The service decides what is the caller's: their own cases come as list items (country, opening date), every
     # other case only in outline (reference, status, assignees) — to be opened by break-glass, if at all.
     mine = {case["id"] for case in found if "opened_at" in case}
-    return render(v.request, "cases.html", visit_=v, q=q, cases=found, mine=mine, problem=answer.problem,
+    errors = field_errors(v, answer, ("q",), kinds={"empty-search": "q"})
+    return render(v.request, "cases.html", visit_=v, q=q, cases=found, mine=mine, errors=errors,
+                  problem=form_problem(v, answer, errors),
                   status=200 if answer.ok else answer.status,
                   next_cursor=answer.body.get("next_cursor") if answer.ok else None)
 
@@ -915,7 +980,7 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
         return need_to_know_page(v, case_id)
     fetched = values.pop("status")
     # A fresh aid form carries a key made now: one request for however many times it is sent.
-    fresh = {"aid_form": {"idempotency_key": str(uuid.uuid4())}, "aid_errors": {}}
+    fresh = {"aid_form": {"idempotency_key": str(uuid.uuid4())}, "aid_errors": {}, "case_errors": {}, "case_typed": {}}
     return render(v.request, "case.html", visit_=v, status=status or fetched, categories=CATEGORIES,
                   urgencies=URGENCIES, document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES,
                   **{**values, **fresh, **shown, "problem": problem or values.get("problem")})
@@ -923,7 +988,11 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
 
 async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None, *,
                        files: dict[str, Any] | None = None, data: dict[str, str] | None = None,
-                       done: Response | None = None) -> Response:
+                       done: Response | None = None, fields: dict[str, str] | None = None,
+                       kinds: dict[str, str] | None = None, typed: dict[str, str] | None = None) -> Response:
+    """One change to the case from a form of its page; refused, the page again saying why. `fields` and `kinds`: the
+    form's fields by the API's name of each, and refusals about one of them by kind (see `field_errors`): said next
+    to their field, with `typed` (what was typed, by field id) back in it."""
     if supervises_only(v):
         return need_to_know_page(v, case_id)
     answer = await call(v, method, f"/api/intake/cases/{case_id}{path}", json=json, reason=v.reason_for(case_id),
@@ -932,27 +1001,36 @@ async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, jso
         return done or back_to(f"/console/cases/{case_id}")
     if answer.need_to_know:  # the stated reason lapsed while the form was open: ask again, say nothing was saved
         return need_to_know_page(v, case_id, unsaved=True)
-    return await case_page_answer(v, case_id, status=answer.status, problem=refusal(v, answer))
-
-
-# Refusals a caseworker meets on the case page, in their own words (the services explain in English).
-REFUSALS = {"case-closed": "problem_case_closed", "case-erased": "problem_case_erased",
-            "case-duplicate": "problem_case_duplicate", "case-unknown": "problem_case_unknown",
-            "grant-unknown": "problem_grant_unknown"}
+    errors = field_errors(v, answer, fields or {}, kinds=kinds)
+    return await case_page_answer(v, case_id, status=answer.status, problem=form_problem(v, answer, errors,
+                                                                                       refusal(v, answer)),
+                                  case_errors=errors, case_typed=typed or {})
 
 
 def refusal(v: Visit, answer: Answer) -> str | None:
-    """Why a service refused, in the visitor's language where the console knows the refusal; else as it said."""
-    key = REFUSALS.get(answer.kind)
-    return i18n.translator(v.language)(key) if key else answer.problem
+    """Why a service refused, in the visitor's language (PROBLEM_WORDS: the services explain in English)."""
+    return None if answer.ok else problem_in_words(v.language, answer)
 
 
 @router.post("/console/cases/{case_id}/needs")
 async def add_need(case_id: uuid.UUID, v: VisitDep) -> Response:
     form = await v.request.form()
+    notes = str(form.get("notes", "")).strip()
     return await _act_on_case(v, case_id, "POST", "/needs", {
-        "category": form.get("category"), "urgency": form.get("urgency"),
-        "notes": str(form.get("notes", "")).strip() or None})
+        "category": form.get("category"), "urgency": form.get("urgency"), "notes": notes or None},
+        fields=NEED_FORM, typed={"need-notes": notes})
+
+
+# Each form of the case page: the API's name of each field → the form's id of it (the field its error is said by).
+NEED_FORM = {"category": "need-category", "urgency": "need-urgency", "notes": "need-notes"}
+CONSENT_FORM = {"categories": "consent-categories", "method": "consent-method", "expires_on": "consent-expires"}
+NOTE_FORM = {"text": "note-text"}
+TASK_FORM = {"title": "task-title", "due_on": "task-due", "assignee": "task-assignee"}
+DOCUMENT_FORM = {"kind": "document-kind", "file": "document-file"}
+DOCUMENT_REFUSALS = {"unsupported-document-type": "document-file", "content-too-large": "document-file",
+                     "document-missing": "document-file", "multipart-invalid": "document-file",
+                     "document-kind-invalid": "document-kind"}
+DUPLICATE_REFUSALS = {"duplicate-of-itself": "duplicate-reference", "kept-case-not-found": "duplicate-reference"}
 
 
 @router.post("/console/cases/{case_id}/consent")
@@ -961,7 +1039,8 @@ async def record_consent(case_id: uuid.UUID, v: VisitDep) -> Response:
     return await _act_on_case(v, case_id, "PUT", "/consent", {
         "categories": [str(c) for c in form.getlist("categories")],
         "share_contact": form.get("share_contact") == "on", "share_health": form.get("share_health") == "on",
-        "method": form.get("method") or "verbal", "expires_on": str(form.get("expires_on", "")) or None})
+        "method": form.get("method") or "verbal", "expires_on": str(form.get("expires_on", "")) or None},
+        fields=CONSENT_FORM, typed={"consent-expires": str(form.get("expires_on", ""))})
 
 
 @router.post("/console/cases/{case_id}/close")
@@ -977,14 +1056,16 @@ async def upload_document(case_id: uuid.UUID, v: VisitDep) -> Response:
     upload = getattr(v.request.state, "console_upload", None)
     chosen = upload.files.get("file") if upload is not None else None
     if chosen is None or not chosen.data:
-        return await case_page_answer(v, case_id, status=400,
-                                      problem=i18n.translator(v.language)("document_choose"))
+        chosen_none = i18n.translator(v.language)("document_choose")
+        return await case_page_answer(v, case_id, status=400, problem=chosen_none,
+                                      case_errors={"document-file": chosen_none})
     by_script = v.request.headers.get("x-console-upload") == "1"
     files = {"file": (chosen.filename, bytes(chosen.data), "application/octet-stream")}
     chosen.data.clear()
     return await _act_on_case(v, case_id, "POST", "/documents", files=files,
                               data={"kind": upload.fields.get("kind", "")},
-                              done=Response(status_code=204, headers=PAGE_HEADERS) if by_script else None)
+                              done=Response(status_code=204, headers=PAGE_HEADERS) if by_script else None,
+                              fields=DOCUMENT_FORM, kinds=DOCUMENT_REFUSALS)
 
 
 @router.get("/console/cases/{case_id}/documents/{document_id}")
@@ -1052,9 +1133,12 @@ async def mark_duplicate(case_id: uuid.UUID, v: VisitDep) -> Response:
     reference = str((await v.request.form()).get("reference", "")).strip().upper()
     kept = await _case_by_reference(v, str(case_id), reference) if reference else None
     if kept is None:
-        return await case_page_answer(v, case_id, status=409,
-                                      problem=i18n.translator(v.language)("no_case_with_reference"))
-    return await _act_on_case(v, case_id, "POST", "/duplicate-of", {"case_id": kept})
+        unknown = i18n.translator(v.language)("no_case_with_reference")
+        return await case_page_answer(v, case_id, status=409, problem=unknown,
+                                      case_errors={"duplicate-reference": unknown},
+                                      case_typed={"duplicate-reference": reference})
+    return await _act_on_case(v, case_id, "POST", "/duplicate-of", {"case_id": kept}, kinds=DUPLICATE_REFUSALS,
+                              typed={"duplicate-reference": reference})
 
 
 async def _case_by_reference(v: Visit, case_id: str, reference: str) -> str | None:
@@ -1119,15 +1203,18 @@ async def due_tasks(v: Visit) -> dict[str, Any]:
 @router.post("/console/cases/{case_id}/notes")
 async def add_note(case_id: uuid.UUID, v: VisitDep) -> Response:
     form = await v.request.form()
-    return await _act_on_case(v, case_id, "POST", "/notes", {"text": str(form.get("text", "")).strip()})
+    text = str(form.get("text", "")).strip()
+    return await _act_on_case(v, case_id, "POST", "/notes", {"text": text}, fields=NOTE_FORM, typed={"note-text": text})
 
 
 @router.post("/console/cases/{case_id}/tasks")
 async def add_task(case_id: uuid.UUID, v: VisitDep) -> Response:
     form = await v.request.form()
+    typed = {"task-title": str(form.get("title", "")).strip(), "task-due": str(form.get("due_on", "")).strip()}
     return await _act_on_case(v, case_id, "POST", "/tasks", {
-        "title": str(form.get("title", "")).strip(), "due_on": str(form.get("due_on", "")).strip() or None,
-        "assignee": str(form.get("assignee", "")).strip() or None})
+        "title": typed["task-title"], "due_on": typed["task-due"] or None,
+        "assignee": str(form.get("assignee", "")).strip() or None},
+        fields=TASK_FORM, kinds={"not-an-assignee": "task-assignee"}, typed=typed)
 
 
 @router.post("/console/tasks/{task_id}/done")
@@ -1191,37 +1278,66 @@ def shown_value(field: str, text: str, language: str) -> str:
     return text.strip()
 
 
-# What a 422's issue says, in the visitor's words: by pydantic's kind of error, or else by the field (its own pattern
-# or rule); the service's English and its field paths never reach the page.
+# What a 422's issue says, in the visitor's words: by pydantic's kind of error where that says it all, else by the field
+# (its own pattern or rule), else by the kind again in broader words; the service's English and its field paths never
+# reach the page.
 ERROR_WORDS = {"missing": "error_required", "string_too_short": "error_required", "string_too_long": "error_too_long",
                "too_long": "error_too_long", "date_parsing": "error_date", "date_from_datetime_parsing": "error_date",
-               "date_from_datetime_inexact": "error_date", "date_type": "error_date"}
+               "date_from_datetime_inexact": "error_date", "date_type": "error_date", "datetime_parsing": "error_date"}
 FIELD_ERROR_WORDS = {"phone": "error_phone", "email": "error_email", "country": "error_country",
+                     "countries": "error_country", "contact_email": "error_email",
                      "date_of_birth": "error_birth_date", "release_date": "error_release_date",
-                     "amount": "error_amount"}
+                     "amount": "error_amount", "language": "error_language", "languages": "error_language",
+                     "packet_language": "error_language", "currency": "error_currency", "url": "error_url",
+                     "expires_on": "error_expires", "consent-expires": "error_expires", "due_on": "error_due",
+                     "task-due": "error_due", "username": "error_username", "usernames": "error_username"}
+BROAD_ERROR_WORDS = {"too_short": "error_choose_some", "literal_error": "error_choice", "enum": "error_choice",
+                     "uuid_parsing": "error_choice", "uuid_type": "error_choice", "url_parsing": "error_url",
+                     "url_scheme": "error_url", "decimal_parsing": "error_money", "decimal_type": "error_money",
+                     "int_parsing": "error_number", "int_type": "error_number", "float_parsing": "error_number",
+                     "greater_than": "error_number", "greater_than_equal": "error_number",
+                     "less_than_equal": "error_too_long"}
 
 
-def field_errors(v: Visit, answer: Answer, fields: tuple[str, ...],
-                 aliases: dict[str, str] | None = None) -> dict[str, str]:
-    """A 422's issues by the form field each is about (`contact.phone` → `phone`, `payee.name` → `payee_name`, or
-    an alias: a field the form does not show, answered next to the one it comes from); an issue about no field of
-    the form is left to the page's problem line."""
+def field_errors(v: Visit, answer: Answer, fields: tuple[str, ...] | dict[str, str],
+                 aliases: dict[str, str] | None = None, *, words: dict[str, str] | None = None,
+                 kinds: dict[str, str] | None = None) -> dict[str, str]:
+    """A refusal's issues by the form field each is about, each a sentence in the visitor's language.
+
+    `fields`: the form's fields, by the name the API gives them; or a map from the API's path of a field
+    (`packet.language`, `text`) to the form's id of it (`packet_language`, `note-text`). A 422's issue is about a
+    field by its full path, or as the case's forms name them (`contact.phone` → `phone`, `payee.name` →
+    `payee_name`), or by its first part; `aliases` answer a field the form does not show next to the one it comes
+    from. `words`: a field's own sentence for a value it refuses (before FIELD_ERROR_WORDS). `kinds`: a refusal
+    about one field by its kind (`username-taken` → `username`), said there. An issue about no field of the form
+    is left to the page's problem line."""
     t = i18n.translator(v.language)
-    issues = answer.body.get("errors") if answer.status == 422 and isinstance(answer.body, dict) else None
+    named = fields if isinstance(fields, dict) else {name: name for name in fields}
     errors: dict[str, str] = {}
+    if kinds and answer.kind in kinds and not answer.ok:
+        errors[kinds[answer.kind]] = answer.problem or t("error_invalid")
+    issues = answer.body.get("errors") if answer.status == 422 and isinstance(answer.body, dict) else None
     for issue in issues if isinstance(issues, list) else []:
-        where = [str(part) for part in issue.get("loc", [])][1:]  # after "body"
+        if not isinstance(issue, dict):
+            continue
+        where = [str(part) for part in issue.get("loc", [])][1:]  # after "body" (or "query")
         if not where:
             continue
-        name = where[0]
-        if name == "contact" and len(where) > 1:
-            name = where[1]
-        elif name == "payee" and len(where) > 1:
-            name = f"payee_{where[1]}"
-        name = (aliases or {}).get(name, name)
-        if name in fields:
-            errors.setdefault(name, t(ERROR_WORDS.get(str(issue.get("type"))) or FIELD_ERROR_WORDS.get(name)
-                                      or "error_invalid"))
+        candidates = [".".join(where), ".".join(part for part in where if not part.isdigit())]
+        if where[0] == "contact" and len(where) > 1:
+            candidates.append(where[1])
+        elif where[0] == "payee" and len(where) > 1:
+            candidates.append(f"payee_{where[1]}")
+        candidates.append(where[0])
+        name = next((c for c in ((aliases or {}).get(c, c) for c in candidates) if c in named), None)
+        if name is None:
+            continue
+        shown = named[name]
+        kind = str(issue.get("type"))
+        key = (ERROR_WORDS.get(kind) or (words or {}).get(shown) or (words or {}).get(name)
+               or FIELD_ERROR_WORDS.get(shown) or FIELD_ERROR_WORDS.get(name) or BROAD_ERROR_WORDS.get(kind)
+               or "error_invalid")
+        errors.setdefault(shown, t(key))
     return errors
 
 
@@ -1491,7 +1607,8 @@ async def find_partners(case_id: uuid.UUID, v: VisitDep) -> Response:
 
 
 async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], *, form: dict[str, str] | None = None,
-                         problem: str | None = None, status: int = 200) -> Response:
+                         problem: str | None = None, status: int = 200,
+                         errors: dict[str, str] | None = None) -> Response:
     if supervises_only(v):
         return need_to_know_page(v, case_id)
     reason = v.reason_for(case_id)
@@ -1512,11 +1629,22 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
                            params={"category": category, "country": filters["country"], "limit": 200})
         partners = [p for p in items(found) if p.get("active", True)
                     and (not filters["language"] or filters["language"] in p.get("languages", []))]
-        problem = problem or found.problem
+        wrong = field_errors(v, found, PARTNER_FILTERS)
+        errors = {**wrong, **(errors or {})}
+        problem = problem or form_problem(v, found, wrong)
     return render(v.request, "refer.html", visit_=v, status=status if case.ok else case.status,
                   case=case.body if case.ok else None, consent=current, allowed=allowed,
                   filters={**filters, "category": category}, partners=partners, form=form or {},
-                  problem=problem or case.problem or consent.problem)
+                  errors=errors or {}, problem=problem or case.problem or consent.problem)
+
+
+# The referral page's forms: the API's name of each field → the form's id of it (see `field_errors`).
+PARTNER_FILTERS = {"category": "f-category", "country": "f-country"}
+REFERRAL_FORM = {"packet.display_name": "display_name", "packet.language": "packet_language", "packet.note": "note",
+                 "packet.contact": "contact", "packet.health_summary": "health_summary", "partner_id": "partner",
+                 "need_category": "partner"}
+REFERRAL_REFUSALS = {"consent-contact": "contact", "consent-health": "health_summary", "partner-inactive": "partner",
+                     "category-mismatch": "partner", "partner-unknown": "partner"}
 
 
 @router.post("/console/cases/{case_id}/refer", response_class=HTMLResponse)
@@ -1539,7 +1667,11 @@ async def send_referral(case_id: uuid.UUID, v: VisitDep) -> Response:
         return need_to_know_page(v, case_id, unsaved=True)
     filters = {"category": form.get("category", ""), "country": form.get("country", ""),
                "language": form.get("language", "")}
-    return await _referral_page(v, case_id, filters, form=form, problem=answer.problem, status=answer.status)
+    errors = field_errors(v, answer, REFERRAL_FORM, kinds=REFERRAL_REFUSALS)
+    said = i18n.translator(v.language)("problem_referral_case_unknown") if answer.kind == "case-unknown" \
+        else refusal(v, answer)
+    return await _referral_page(v, case_id, filters, form=form, status=answer.status, errors=errors,
+                                problem=form_problem(v, answer, errors, said))
 
 
 # --- supervisor: the caseload and (re)assignment -----------------------------------------------------------------
@@ -1593,8 +1725,8 @@ async def assign_case(case_id: uuid.UUID, v: VisitDep) -> Response:
     refused = answer.body.get("usernames") if isinstance(answer.body, dict) else None
     if answer.status == 422 and isinstance(refused, list) and refused:  # the service names whom it refused
         problem = t("assign_refused").format(names=", ".join(str(name) for name in refused))
-    else:
-        problem = answer.problem or t("problem")
+    else:  # a name the API's model refused (too long, too many) is said by its kind, beside the field
+        problem = field_errors(v, answer, ("usernames",)).get("usernames") or answer.problem or t("problem")
     return await _caseload_page(v, shown=shown, cursor=cursor, status=answer.status, failed={
         "case_id": str(case_id), "usernames": typed, "problem": problem})
 

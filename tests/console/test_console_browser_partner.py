@@ -19,6 +19,7 @@ from urllib.parse import unquote
 import pyotp
 import pytest
 
+from gateway.console import i18n
 from tests.console import test_console_browser
 from tests.console.test_console_browser import CHROMIUM, CHROMIUM_ARGS, shot, sync_api
 from tests.console.test_console_browser_doors import (  # noqa: F401 (gateway_settings: the fixture, narrowed)
@@ -112,7 +113,7 @@ def test_a_partner_staff_member_answers_a_referral_from_sign_in_to_completion_in
             row = page.locator(f"#referral-{referral}")
             expect(row).to_contain_text("Psychological support")
             expect(row).to_contain_text("Russian")
-            expect(row).to_contain_text("New messages: 1")
+            expect(row).to_contain_text(i18n.counter("en")("unread_count", 1))
             expect(page.locator("#overdue-rule")).to_contain_text("within 3\u00a0days")
             assert page.locator("header nav a", has_text="My cases").count() == 0  # nothing of the staff's
             shot(page, "60-partner-inbox-en")

@@ -19,7 +19,7 @@ from gateway.console import i18n
 CONSOLE = Path(i18n.__file__).parent
 # The pages partner staff see, in five languages, and the words of the frame around every page they see (the
 # frame's staff menus and the admins' sealed-keys banner are not shown to them); every other page in be/ru/en.
-PARTNER_FILES = re.compile(r"^(partner\.py|templates/(partner_[a-z_]+|sign_in|mfa_[a-z]+)\.html)$")
+PARTNER_FILES = re.compile(r"^(partner\.py|templates/(partner_[a-z_]+|sign_in|mfa_[a-z]+|error)\.html)$")
 PARTNER_FRAME = {"app", "skip", "sign_out", "problem", "language_choice", "n_days", "unread_count"}
 PLACEHOLDER = re.compile(r"\{[a-z_]*\}")
 

@@ -1,0 +1,51 @@
+"""A console page that fails answers a browser with a page in the visitor's language and a way back (no JSON in
+English): a page their role does not have, one that is not there, a form sent with an old CSRF token. Scripts
+(`Accept` without text/html) and the API keep problem+json; a visitor who is not signed in is still sent to sign in.
+In-process against the gateway and every service as a process."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from gateway.console import i18n
+from tests.console.test_console_pages import browser, signed_in
+from tests.integration.gateway.door import Door
+
+pytestmark = pytest.mark.integration
+
+PAGE = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def says(answer, key: str, language: str) -> bool:  # noqa: ANN001
+    return i18n.MESSAGES[language][key] in html.unescape(answer.text)
+
+
+@pytest.mark.parametrize("language", i18n.STAFF_LANGUAGES)
+async def test_a_refused_or_missing_page_and_an_old_form_say_so_as_a_page_in_the_visitor_s_language(door: Door,
+                                                                                                 language: str):
+    caseworker, _ = await signed_in(door, "caseworker")
+    await caseworker.get(f"/console/language/{language}")
+
+    not_theirs = await caseworker.get("/console/admin/users", headers=PAGE)
+    assert not_theirs.status_code == 403 and not_theirs.headers["content-type"].startswith("text/html")
+    assert says(not_theirs, "error_title", language) and says(not_theirs, "problem_forbidden", language)
+    assert 'href="/"' in not_theirs.text and '"detail"' not in not_theirs.text
+
+    missing = await caseworker.get("/console/no-such-page", headers=PAGE)
+    assert missing.status_code == 404 and says(missing, "problem_gone", language)
+
+    old_form = await caseworker.post("/console/cases", data={"csrf": "from-yesterday"}, headers=PAGE)
+    assert old_form.status_code == 403 and says(old_form, "problem_stale_form", language)
+    assert "CSRF" not in old_form.text and "out of date or was not sent" not in old_form.text
+
+
+async def test_scripts_and_the_api_keep_problem_json_and_strangers_are_sent_to_sign_in(door: Door):
+    caseworker, _ = await signed_in(door, "caseworker")
+    scripted = await caseworker.get("/console/admin/users", headers={"Accept": "application/json"})
+    assert scripted.status_code == 403 and scripted.headers["content-type"] == "application/problem+json"
+    api = await caseworker.get("/api/no-such-thing", headers=PAGE)
+    assert api.headers["content-type"] == "application/problem+json"
+    stranger = await browser(door).get("/console/cases", headers=PAGE)
+    assert stranger.status_code == 303 and stranger.headers["location"] == "/"
