@@ -4,11 +4,12 @@ the tables, write them to bench/RESULTS.md and the raw figures to var/bench/.
     python -m bench                              embedded default (SQLite files, a NATS of its own)
     python -m bench --postgres                   fresh PostgreSQL databases on 127.0.0.1:5432 (dropped afterwards)
     python -m bench --sizes 10000,100000,1000000 growth up to a million cases (the bulk load takes minutes)
-    python -m bench --only growth                only some parts: baseline, system, growth, custody, documents, webhooks
+    python -m bench --only growth                only some parts: baseline, system, growth, custody, documents, webhooks, reports
     python -m bench --only custody               create and read case, keys in OpenBao against keys in files
     python -m bench --only documents             upload and download a 5 MB photo and scan, against a file copy
     python -m bench --only webhooks              webhook delivery at 50 referrals/s against the event's, and a
                                                  receiver that hangs against another partner's deliveries
+    python -m bench --only reports               the programme report over a year of a million cases
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import custody, documents, report, scenarios, webhooks
+from bench import custody, documents, report, reports, scenarios, webhooks
 from bench.harness import REPO_ROOT
 from bench.system import Backing, System
 
-PARTS = ("baseline", "system", "growth", "custody", "documents", "webhooks")
+PARTS = ("baseline", "system", "growth", "custody", "documents", "webhooks", "reports")
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RESULTS_MD = Path(__file__).parent / "RESULTS.md"
 RAW_DIR = REPO_ROOT / "var" / "bench"
@@ -108,6 +109,9 @@ def main(argv: list[str]) -> int:
         if "webhooks" in args.parts:
             say("webhooks: delivery at 50 referrals/s against the event's; a hanging receiver against another's")
             webhooks.webhooks(run, workdir, backing, progress=say)
+        if "reports" in args.parts:
+            say("reports: the programme report over a year of a million cases, against a bare JSON answer")
+            reports.reports(run, workdir, backing, progress=say)
     finally:
         if args.keep:
             say(f"state folders kept in {workdir}")

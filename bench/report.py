@@ -116,6 +116,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": rps >= 1 / CUSTODY_FACTOR and p99 <= CUSTODY_FACTOR and _all_ok(sides[config]["best"]),
         })
     verdicts += _webhook_verdicts(results.get("webhooks"))
+    report = results.get("reports", {}).get("json@1")
+    if report:
+        verdicts.append({
+            "target": f"programme report over a year of {results['reports']['cases']:,} cases p95 < "
+                      f"{results['reports']['target_p95_ms']:g} ms (JSON, 1 client)",
+            "measured": f"p95 {report['latency_ms']['p95']} ms",
+            "met": report["latency_ms"]["p95"] < results["reports"]["target_p95_ms"] and _all_ok(report),
+        })
     return verdicts
 
 
@@ -281,6 +289,7 @@ def render(results: dict[str, Any]) -> str:
     lines += _custody_table(results.get("custody"))
     lines += _documents_table(results.get("documents"))
     lines += _webhooks_tables(results.get("webhooks"))
+    lines += _reports_table(results.get("reports"))
     memory = results.get("memory")
     if memory:
         lines += ["### Memory (RSS, MiB)", "", "| process | idle | under load (peak) |", "|---|--:|--:|"]
@@ -444,6 +453,29 @@ def _webhooks_tables(webhooks: dict[str, Any] | None) -> list[str]:
             f"{after['signatures']['checked']}, a webhook-id answered twice: {after['repeated']}.")
     lines.append("")
     return lines
+
+
+def _reports_table(reports: dict[str, Any] | None) -> list[str]:
+    """The programme report over a year against the bare JSON answer, at the same concurrency."""
+    if not reports:
+        return []
+    rows = reports.get("rows", {})
+    lines = [f"### Programme report: the last twelve months of {reports['cases']:,} cases (through the gateway)", "",
+             f"Aggregates as a year of that many cases leaves them, every histogram bucket filled: "
+             f"{', '.join(f'{n:,} {table}' for table, n in rows.items())}. Baseline: bare FastAPI /healthz in the "
+             "same run, same clients.", "",
+             "| what | clients | req/s | p50 | p95 | p99 | p95 × baseline | non-2xx |", "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for clients in sorted({key.split("@")[1] for key in reports if "@" in key}, key=int):
+        base = reports.get(f"baseline@{clients}")
+        for name in ("baseline", "json", "csv"):
+            r = reports.get(f"{name}@{clients}")
+            if not r:
+                continue
+            bad = r["requests"] - r["ok"]
+            ratio = f"{_ratio(r['latency_ms']['p95'], base['latency_ms']['p95']):.1f}" if base else "–"
+            lines.append(f"| {name} | {clients} | {r['rps']:.0f} | {r['latency_ms']['p50']} | {r['latency_ms']['p95']} "
+                         f"| {r['latency_ms']['p99']} | {ratio} | {bad} |")
+    return [*lines, ""]
 
 
 def _settings(settings: dict[str, str]) -> str:

@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 from bench.harness import REPO_ROOT, answers_200, children_of, free_port, wait_for
 
 ADMIN_PASSWORD = "Bench-Admin-Passphrase-2026!"
-PROCESSES = ("gateway", "intake", "referrals", "funds", "nats")
-DATABASES = ("intake", "referrals", "funds", "gateway")
+PROCESSES = ("gateway", "intake", "referrals", "funds", "reports", "nats")
+DATABASES = ("intake", "referrals", "funds", "reports", "gateway")
 STREAMS = ("INTAKE", "REFERRALS", "FUNDS")
 
 # Settings that would otherwise measure the wrong thing: the per-user request budget (600/minute) would answer
@@ -114,9 +114,9 @@ class System:
         self.backing = backing
         # Settings on top of the usual ones (and of BENCH_SETTINGS), e.g. another key custody.
         self.extra_env = dict(extra_env or {})
-        self.ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds", "nats")}
+        self.ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds", "reports", "nats")}
         # Each process's /metrics listener (loopback), apart from its main port.
-        self.metrics_ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds")}
+        self.metrics_ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds", "reports")}
         self.process: subprocess.Popen | None = None
         self._console: Path = state_dir.parent / f"{state_dir.name}-supervisor.out"
 

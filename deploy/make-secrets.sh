@@ -6,6 +6,8 @@
 #                                     into that process only (SPEC §8, one keyring per service):
 #           intake/, referrals/, funds/   kek.json, blind_index.key, audit.key (each service its own),
 #                                         audit_signing.pem (+ .pub.pem), token_signing.pub.pem, nats.nk
+#           reports/                      audit.key, audit_signing.pem (+ .pub.pem), token_signing.pub.pem, nats.nk:
+#                                         no KEK, no blind-index key (it holds no data key)
 #           gateway/                      audit.key, token_signing.pem (+ .pub.pem), audit_signing.pem (+ .pub.pem),
 #                                         nats.nk: no KEK, no blind-index key
 #           ops/                          nats.nk
@@ -139,25 +141,27 @@ POSTGRES_PASSWORD=$(password)
 INTAKE_DB_PASSWORD=$(password)
 REFERRALS_DB_PASSWORD=$(password)
 FUNDS_DB_PASSWORD=$(password)
+REPORTS_DB_PASSWORD=$(password)
 GATEWAY_DB_PASSWORD=$(password)
 NATS_INTAKE_PASSWORD=$(password)
 NATS_REFERRALS_PASSWORD=$(password)
 NATS_FUNDS_PASSWORD=$(password)
+NATS_REPORTS_PASSWORD=$(password)
 NATS_GATEWAY_PASSWORD=$(password)
 NATS_OPS_PASSWORD=$(password)
 EOF
     # Compose mounts the key files as they are on the host: the image's user (uid 10001) must be able to read them.
     # Each container gets only its own process's files (docker-compose.yml), so one owner for all of them is enough.
     if [ "$(id -u)" = 0 ]; then
-        for process in intake referrals funds gateway; do
+        for process in intake referrals funds reports gateway; do
             chown 10001:10001 "$dir/keys/$process"/*
         done
     else
-        echo "now run: sudo chown 10001:10001 $dir/keys/intake/* $dir/keys/referrals/* $dir/keys/funds/* $dir/keys/gateway/*"
+        echo "now run: sudo chown 10001:10001 $dir/keys/intake/* $dir/keys/referrals/* $dir/keys/funds/* $dir/keys/reports/* $dir/keys/gateway/*"
         echo "         (the containers run as uid 10001)"
     fi
 else
-    for name in intake referrals funds gateway; do
+    for name in intake referrals funds reports gateway; do
         write_new "$dir/db-$name.env" <<EOF
 username=$name
 password=$(password)
@@ -167,6 +171,7 @@ EOF
 intake=$(password)
 referrals=$(password)
 funds=$(password)
+reports=$(password)
 gateway=$(password)
 ops=$(password)
 EOF

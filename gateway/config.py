@@ -17,6 +17,7 @@ class GatewaySettings(ProcessSettings):
     intake_url: str = Field("http://127.0.0.1:8101", validation_alias="REHAB_INTAKE_URL")
     referrals_url: str = Field("http://127.0.0.1:8102", validation_alias="REHAB_REFERRALS_URL")
     funds_url: str = Field("http://127.0.0.1:8103", validation_alias="REHAB_FUNDS_URL")
+    reports_url: str = Field("http://127.0.0.1:8104", validation_alias="REHAB_REPORTS_URL")
 
     token_private_key_file: Path | None = None
     token_ttl_seconds: int = Field(600, ge=60, le=3600)
@@ -94,4 +95,5 @@ class GatewaySettings(ProcessSettings):
 
     @property
     def backends(self) -> dict[str, str]:
-        return {"intake": self.intake_url, "referrals": self.referrals_url, "funds": self.funds_url}
+        return {"intake": self.intake_url, "referrals": self.referrals_url, "funds": self.funds_url,
+                "reports": self.reports_url}

@@ -62,6 +62,8 @@ TAGS: dict[str, str] = {
     "partner": "For partner API clients: the referrals addressed to their organisation, and their answers to them.",
     "funds": "Grants, aid disbursements on a double-entry ledger, cost estimates from referrals, and reports "
              "(finance; caseworkers request aid).",
+    "reports": "Programme reports: cases, needs, referrals and aid per month, anonymous, small numbers suppressed "
+               "(coordinators and finance).",
     "audit": "Each component's append-only, hash-chained audit trail, and a check of its chain (auditors).",
     "health": "Whether the gateway answers, and whether it can serve (its database and migrations).",
 }

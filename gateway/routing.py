@@ -32,6 +32,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/referrals", "referrals", frozenset({"admin", "caseworker", "auditor"})),
     Route("/api/partner", "referrals", frozenset({"partner", "partner_staff"})),
     Route("/api/funds", "funds", frozenset({"finance", "caseworker", "auditor"})),
+    # Programme reports (SPEC §9): aggregated counts only, for coordinators and finance; auditors for its audit trail.
+    Route("/api/reports", "reports", frozenset({"coordinator", "finance", "auditor"})),
 )
 
 

@@ -38,6 +38,8 @@ CONSUMES: dict[str, dict[str, str]] = {
     "intake": {"referrals": "intake-referrals", "funds": "intake-funds", "gateway": "intake-gateway"},
     "referrals": {"intake": "referrals-intake", "gateway": "referrals-gateway"},
     "funds": {"intake": "funds-intake", "referrals": "funds-referrals", "gateway": "funds-gateway"},
+    "reports": {"intake": "reports-intake", "referrals": "reports-referrals", "funds": "reports-funds",
+                "gateway": "reports-gateway"},
 }
 SERVICES: tuple[str, ...] = tuple(CONSUMES)
 # Processes that publish events and consume none: the gateway (staff accounts and their sessions).

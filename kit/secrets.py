@@ -7,6 +7,8 @@ told only where that one is:
                         audit_signing.pem (+ .pub.pem), nats.nk, token_signing.pub.pem
     secrets/referrals/  the same
     secrets/funds/      the same
+    secrets/reports/    audit.key (or keys.sealed / keys.transit), audit_signing.pem (+ .pub.pem), nats.nk,
+                        token_signing.pub.pem: no KEK, no blind-index key (it holds no data key)
     secrets/gateway/    audit.key (or keys.sealed / keys.transit), token_signing.pem (+ .pub.pem), audit_signing.pem,
                         nats.nk
     secrets/ops/        nats.nk (the operator's: `rehab audit verify`, `rehab seal`)
@@ -41,7 +43,11 @@ from kit.keyfiles import (
     write_sealed_file,
 )
 
-KEY_HOLDERS: tuple[str, ...] = nats_auth.SERVICES  # the processes with key-encryption keys of their own
+# Services that hold no data key and nothing to open with one (reports: anonymous counts only): no KEK and no
+# blind-index key, an audit key like the gateway's.
+KEYLESS_SERVICES: tuple[str, ...] = ("reports",)
+# The processes with key-encryption keys of their own.
+KEY_HOLDERS: tuple[str, ...] = tuple(s for s in nats_auth.SERVICES if s not in KEYLESS_SERVICES)
 GATEWAY = "gateway"
 # The named secrets each process keeps in its custody, and the file each is in under `file` custody.
 SERVICE_SECRETS = {"blind_index": BLIND_INDEX_KEY_FILE, "audit": AUDIT_KEY_FILE}
@@ -60,7 +66,7 @@ CONTROL_SIGNERS = (nats_auth.OPERATOR, "gateway")
 
 
 def secret_names(process: str) -> dict[str, str]:
-    return GATEWAY_SECRETS if process == GATEWAY else SERVICE_SECRETS
+    return GATEWAY_SECRETS if process == GATEWAY or process in KEYLESS_SERVICES else SERVICE_SECRETS
 
 
 def keeps_keks(process: str) -> bool:
@@ -109,9 +115,10 @@ def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | 
                 if ensure_transit_document(transit(process), own / TRANSIT_KEYS_FILE, secret_names(process)):
                     created.append(f"{process}/{TRANSIT_KEYS_FILE}")
             except KeysUnavailable:
-                # The gateway holds no data key: a deployment may leave it on `file` custody with no Transit key of
-                # its own (deploy/k8s/overlays/openbao). Where it runs under openbao, it makes its file at start.
-                if process != GATEWAY:
+                # The gateway and reports hold no data key: a deployment may leave them on `file` custody with no
+                # Transit key of their own (deploy/k8s/overlays/openbao). Where one runs under openbao, it makes its
+                # file at start.
+                if process != GATEWAY and process not in KEYLESS_SERVICES:
                     raise
     # The Ed25519 signing keys: in files, unless a sealed keyring holds them (only their public halves are files).
     sealed = {process for process in nats_auth.PROCESSES if (directory / process / SEALED_KEYS_FILE).exists()}
@@ -120,7 +127,7 @@ def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | 
     if GATEWAY not in sealed:
         created += _ensure_ed25519(directory, TOKEN_PRIVATE_KEY_FILE, f"{GATEWAY}/{TOKEN_PUBLIC_KEY_FILE}")
     public = (directory / GATEWAY / TOKEN_PUBLIC_KEY_FILE).read_bytes()
-    for process in KEY_HOLDERS:
+    for process in nats_auth.SERVICES:  # every service checks tokens itself
         if write_new(directory / process / TOKEN_PUBLIC_KEY_FILE, public):
             created.append(f"{process}/{TOKEN_PUBLIC_KEY_FILE}")
     for process, name in AUDIT_SIGNING_KEY_FILES.items():

@@ -28,7 +28,7 @@ from ops.settings import SupervisorSettings
 from ops.supervisor import free_port, port_is_free
 from ops.system import nats_spec
 
-PROCESSES = ("gateway", "intake", "referrals", "funds")
+PROCESSES = ("gateway", "intake", "referrals", "funds", "reports")
 
 app = typer.Typer(help="Audit trails: verify their hash chains and signed checkpoints.", no_args_is_help=True)
 

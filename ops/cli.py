@@ -36,6 +36,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "clients": ("gateway.manage", "Partner API clients: add, list, revoke."),
     "names": ("services.intake.manage", "The blind index of names: reindex it after an upgrade."),
     "ledger": ("services.funds.manage", "The funds ledger: check that it balances."),
+    "reports": ("services.reports.manage", "Programme reports: rebuild the projection from the streams."),
 }
 # Where the gateway writes the first admin's generated password (SPEC §3, Bootstrap). Its log says so too, but
 # the console is the place an operator looks.

@@ -25,11 +25,13 @@ class SupervisorSettings(ProcessSettings):
     intake_port: PortNumber = 8101
     referrals_port: PortNumber = 8102
     funds_port: PortNumber = 8103
+    reports_port: PortNumber = 8104
     # Each process's /metrics, on a listener of its own on loopback (never the gateway's public port).
     gateway_metrics_port: MetricsPort = 8190
     intake_metrics_port: MetricsPort = 8191
     referrals_metrics_port: MetricsPort = 8192
     funds_metrics_port: MetricsPort = 8193
+    reports_metrics_port: MetricsPort = 8194
     # Not 4222: a system NATS may already listen there (it does on our development machines and in CI).
     nats_port: PortNumber = 14222
     # The embedded NATS's monitoring port, used only to ask it whether JetStream is ready; unset: any free port.

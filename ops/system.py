@@ -1,4 +1,4 @@
-"""What `rehab up` runs: NATS (unless an external one is named), the three services, then the gateway."""
+"""What `rehab up` runs: NATS (unless an external one is named), the services, then the gateway."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from kit import secrets as secret_files
 from ops.settings import SupervisorSettings
 from ops.supervisor import ProcessSpec, StartupError, free_port
 
-SERVICES = ("intake", "referrals", "funds")
+SERVICES = ("intake", "referrals", "funds", "reports")
 NATS_STAGE, SERVICES_STAGE, GATEWAY_STAGE = 0, 1, 2
 
 
@@ -23,6 +23,7 @@ def system_specs(settings: SupervisorSettings, state_dir: Path) -> list[ProcessS
         "intake": settings.intake_port,
         "referrals": settings.referrals_port,
         "funds": settings.funds_port,
+        "reports": settings.reports_port,
     }
     nats_url = settings.nats_url if settings.external_nats else settings.embedded_nats_url
     common = {
@@ -37,6 +38,7 @@ def system_specs(settings: SupervisorSettings, state_dir: Path) -> list[ProcessS
         "intake": settings.intake_metrics_port,
         "referrals": settings.referrals_metrics_port,
         "funds": settings.funds_metrics_port,
+        "reports": settings.reports_metrics_port,
     }
     specs = [] if settings.external_nats else [nats_spec(settings, state_dir)]
     # Sealed key custody: `rehab up` hands each process the unseal passphrase through a pipe (ops.supervisor).

@@ -176,21 +176,23 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
                   for key in needs["assessed_by_category"]["column_totals"]]
     referral_categories = [(key, t(f"category_{key}"))
                            for key in referrals["by_outcome"]["sent"]["column_totals"]]
-    urgencies = [(key, t(f"programme_urgency_{key}")) for key in needs["assessed_by_urgency"]["column_totals"]]
     case_columns = [(key, t(f"programme_case_{key}")) for key in CASE_COLUMNS]
     by_urgency = needs["assessed_by_category_and_urgency"]["period"]
-    currencies = sorted(set(aid["approved"]["in_grant_currency"]) | set(aid["paid"]["in_grant_currency"]))
+    elsewhere = aid["paid"]["in_another_currency"]
+    currencies = sorted(set(aid["approved"]["in_grant_currency"]) | set(aid["paid"]["in_grant_currency"])
+                        | set(elsewhere["cost_in_grant_currency"]))
     empty = {"cells": {}, "row_totals": {}, "column_totals": {}, "total": 0}
     aid_tables = [period_table(
         f"aid-{currency}", t("programme_aid_in").format(currency=currency), categories_of(aid, currency, t),
         [(t("programme_approved"), aid["approved"]["in_grant_currency"].get(currency, empty)),
-         (t("programme_paid"), aid["paid"]["in_grant_currency"].get(currency, empty))], v, currency)
+         (t("programme_paid"), aid["paid"]["in_grant_currency"].get(currency, empty)),
+         (t("programme_paid_fx_cost"), elsewhere["cost_in_grant_currency"].get(currency, empty))], v, currency)
         for currency in currencies]
     paid_elsewhere = [period_table(
         f"aid-paid-{currency}", t("programme_aid_received_in").format(currency=currency),
         [(key, t(f"category_{key}")) for key in published["column_totals"]],
         [(t("programme_paid"), published)], v, currency)
-        for currency, published in sorted(aid["paid"]["in_currency_paid"].items())]
+        for currency, published in sorted(elsewhere["as_received"].items())]
     return {
         "cases_chart": bars_of("cases-chart", t("programme_cases_chart"), t("programme_chart_desc"),
                                report["cases"], "opened", v),
@@ -199,13 +201,7 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
         "needs_outcomes": period_table("needs-outcomes", t("programme_needs_outcomes"), categories, [
             (t("programme_assessed"), needs["assessed_by_category"]),
             *[(t(f"programme_need_{move}"), needs[f"{move}_by_category"]) for move in NEED_MOVES]], v),
-        "urgency": (Table("urgency", t("programme_urgency_table"), t("programme_category"),
-                          [label for _, label in urgencies],
-                          [(t(f"category_{category}"), [figure(row.get(key, 0), v.language) for key, _ in urgencies])
-                           for category, row in by_urgency["cells"].items()])
-                    if "cells" in by_urgency else None),
-        "urgency_alone": period_table("urgency-alone", t("programme_urgency_alone"), urgencies,
-                                      [(t("programme_assessed"), needs["assessed_by_urgency"])], v),
+        "urgency": urgency_table(by_urgency, v) if "cells" in by_urgency else None,
         "referrals_chart": bars_of("referrals-chart", t("programme_referrals_chart"), t("programme_chart_desc"),
                                    referrals["by_outcome"]["sent"], None, v),
         "funnel": funnel_of(referrals, v),
@@ -219,11 +215,23 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
 
 def categories_of(aid: dict[str, Any], currency: str, t: Any) -> list[tuple[str, str]]:
     keys: list[str] = []
-    for stage in ("approved", "paid"):
-        for key in aid[stage]["in_grant_currency"].get(currency, {}).get("column_totals", {}):
+    for tables in (aid["approved"]["in_grant_currency"], aid["paid"]["in_grant_currency"],
+                   aid["paid"]["in_another_currency"]["cost_in_grant_currency"]):
+        for key in tables.get(currency, {}).get("column_totals", {}):
             if key not in keys:
                 keys.append(key)
     return [(key, t(f"category_{key}")) for key in keys]
+
+
+def urgency_table(published: dict[str, Any], v: Visit) -> Table:
+    """Needs by category and urgency over the period, when the reports service could show it (every month's cells
+    0 or at least five)."""
+    t = i18n.translator(v.language)
+    urgencies = list(published["column_totals"])
+    return Table("urgency", t("programme_urgency_table"), t("programme_category"),
+                 [t(f"programme_urgency_{key}") for key in urgencies],
+                 [(t(f"category_{category}"), [figure(row.get(key, 0), v.language) for key in urgencies])
+                  for category, row in published["cells"].items()])
 
 
 # --- the page ---------------------------------------------------------------------------------------------------------

@@ -3,8 +3,6 @@ without a single case identity, and no count below five)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from kit.db import get_or_raise
+from kit.spreadsheet import csv_text
 from kit.errors import NotFound
 from services.funds import domain, ledger, money
 from services.funds.domain import Account, Move
@@ -262,19 +261,7 @@ def _per_currency(paid_by_currency: dict[str, str]) -> str:
 
 
 def _csv(columns: list[str], rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
-    return out.getvalue()
-
-
-def spreadsheet_safe(value: object) -> object:
-    """Text a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is quoted with a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
+    return csv_text(columns, rows)
 
 
 def _month(moment: datetime) -> str:

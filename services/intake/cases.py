@@ -344,6 +344,9 @@ def move_need(
     session.add(need)
     queries.add_timeline_entry(session, case.id, now, "needs.status_changed", {
         "need_id": need.id, "category": need.category, "from": before, "to": status, "by": caller.username})
+    events.publish(session, events.NEEDS_MOVED, events.NeedsMoved(
+        case_id=case.id, need_id=need.id, category=need.category, urgency=need.urgency, status=status, moved_at=now),
+        about=case.id)
     audit.record(session, actor=caller.user_id, action="needs.status", target_id=case.id)
     notes = _open(vault, _data_key(session, vault, case), NEEDS, "notes_sealed", need.id, need.notes_sealed, case)
     return _need_public(need, notes)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from kit import erasures
 from kit.events import Publisher
-from services.intake.domain import Category, Urgency
+from services.intake.domain import Category, NeedStatus, Urgency
 from services.intake.models import kit_tables
 
 SOURCE = "/rehab/intake"
@@ -19,6 +19,7 @@ CASE_DUPLICATE = "rehab.intake.case.duplicate"
 CASE_ERASED = "rehab.intake.case.erased"
 CASE_ASSIGNED = "rehab.intake.case.assigned"
 NEEDS_ASSESSED = "rehab.intake.needs.assessed"
+NEEDS_MOVED = "rehab.intake.needs.moved"
 CONSENT_CHANGED = "rehab.intake.consent.changed"
 # The erasure ledger (kit.erasures): a stream of its own, kept for ever, read back by `rehab restore`.
 ERASURE_RECORDED = erasures.SUBJECT
@@ -85,6 +86,18 @@ class NeedsAssessed(BaseModel):
     urgency: Urgency
 
 
+class NeedsMoved(BaseModel):
+    """A need moved on (open → in progress → met | dropped): its category and urgency ride along so that a reader
+    counting needs met or dropped needs no copy of the need (its notes stay in intake)."""
+
+    case_id: str
+    need_id: str
+    category: Category
+    urgency: Urgency
+    status: NeedStatus
+    moved_at: datetime
+
+
 class ConsentChanged(BaseModel):
     """The consent in force for a case changed; empty `categories` means consent was withdrawn."""
 
@@ -104,6 +117,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     CASE_ERASED: CaseErased,
     CASE_ASSIGNED: CaseAssigned,
     NEEDS_ASSESSED: NeedsAssessed,
+    NEEDS_MOVED: NeedsMoved,
     CONSENT_CHANGED: ConsentChanged,
     ERASURE_RECORDED: ErasureRecorded,
 }

@@ -35,7 +35,7 @@ COMMON_ENV = {
 }
 # Each process's /metrics listener in a container: a port of its own, never in a Service the ingress uses, never
 # published (SPEC §3); the same numbers `rehab up` uses on loopback (ops.settings).
-METRICS_PORTS = {"gateway": 8190, "intake": 8191, "referrals": 8192, "funds": 8193}
+METRICS_PORTS = {"gateway": 8190, "intake": 8191, "referrals": 8192, "funds": 8193, "reports": 8194}
 # The key files each process reads, by name inside its own folder $REHAB_SECRETS_DIR/<process>/ (kit.secrets; SPEC §8:
 # one keyring per service). What a deployment mounts for a process is exactly its list, from its folder only. The
 # NATS nkey (nats.nk) is not among them: the deployments' NATS users log in with passwords. Every process also gets
@@ -48,6 +48,8 @@ SERVICE_KEYS = {secret_files.KEK_FILE, secret_files.BLIND_INDEX_KEY_FILE, secret
                 secret_files.TOKEN_PUBLIC_KEY_FILE, CONTROL_SIGNERS} | AUDIT_SIGNING_KEYS
 GATEWAY_KEYS = {Path(secret_files.TOKEN_PRIVATE_KEY_FILE).name, secret_files.TOKEN_PUBLIC_KEY_FILE,
                 secret_files.AUDIT_KEY_FILE, CONTROL_SIGNERS} | AUDIT_SIGNING_KEYS
+# The reports service holds no data key (kit.secrets.KEYLESS_SERVICES): no KEK, no blind-index key.
+KEYLESS_SERVICE_KEYS = {secret_files.AUDIT_KEY_FILE, secret_files.TOKEN_PUBLIC_KEY_FILE, CONTROL_SIGNERS} | AUDIT_SIGNING_KEYS
 # Never in the gateway's hands: the field-encryption keys of the services.
 SERVICE_ONLY_KEYS = {secret_files.KEK_FILE, secret_files.BLIND_INDEX_KEY_FILE}
 NATS_SEED_FILE = Path(secret_files.NATS_SEED_FILES["intake"]).name
@@ -76,6 +78,11 @@ class Process:
         return self.name != "gateway"
 
     @property
+    def holds_data_keys(self) -> bool:
+        """A service with a KEK and a blind-index key of its own (kit.secrets.KEY_HOLDERS); reports holds none."""
+        return self.name in secret_files.KEY_HOLDERS
+
+    @property
     def metrics_port(self) -> int:
         return METRICS_PORTS[self.name]
 
@@ -87,7 +94,8 @@ class Process:
                                  "REHAB_NATS_URL", "REHAB_STREAM_REPLICAS"}
         if not self.is_service:
             # The gateway forwards to the services over HTTP.
-            env |= {"REHAB_INTAKE_URL", "REHAB_REFERRALS_URL", "REHAB_FUNDS_URL", "REHAB_ADMIN_PASSWORD"}
+            env |= {"REHAB_INTAKE_URL", "REHAB_REFERRALS_URL", "REHAB_FUNDS_URL", "REHAB_REPORTS_URL",
+                    "REHAB_ADMIN_PASSWORD"}
         return env
 
     def settings_class(self) -> type | None:
@@ -109,6 +117,8 @@ PROCESSES: dict[str, Process] = {
                 frozenset(SERVICE_KEYS), nats_auth.CONSUMES["referrals"]),
         Process("funds", "services.funds", 8103, "services.funds.config:FundsSettings", frozenset(SERVICE_KEYS),
                 nats_auth.CONSUMES["funds"]),
+        Process("reports", "services.reports", 8104, "services.reports.config:ReportsSettings",
+                frozenset(KEYLESS_SERVICE_KEYS), nats_auth.CONSUMES["reports"]),
         # A producer only (rehab.gateway.>): nothing consumed.
         Process("gateway", "gateway", 8000, "gateway.config:GatewaySettings", frozenset(GATEWAY_KEYS),
                 nats_auth.CONSUMES.get("gateway", {})),
@@ -123,6 +133,7 @@ SAMPLE_SUBJECT = {
     "intake": "rehab.intake.case.opened",
     "referrals": "rehab.referrals.referral.sent",
     "funds": "rehab.funds.disbursement.paid",
+    "reports": "rehab.reports.programme.rebuilt",  # it publishes nothing today; its own subjects are these
     "gateway": "rehab.gateway.user.created",
 }
 

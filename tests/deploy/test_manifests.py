@@ -53,8 +53,10 @@ from tests.deploy.facts import (
 )
 
 SECRET_VARS = {
-    "POSTGRES_PASSWORD", "INTAKE_DB_PASSWORD", "REFERRALS_DB_PASSWORD", "FUNDS_DB_PASSWORD", "GATEWAY_DB_PASSWORD",
-    "NATS_INTAKE_PASSWORD", "NATS_REFERRALS_PASSWORD", "NATS_FUNDS_PASSWORD", "NATS_GATEWAY_PASSWORD",
+    "POSTGRES_PASSWORD", "INTAKE_DB_PASSWORD", "REFERRALS_DB_PASSWORD", "FUNDS_DB_PASSWORD", "REPORTS_DB_PASSWORD",
+    "GATEWAY_DB_PASSWORD",
+    "NATS_INTAKE_PASSWORD", "NATS_REFERRALS_PASSWORD", "NATS_FUNDS_PASSWORD", "NATS_REPORTS_PASSWORD",
+    "NATS_GATEWAY_PASSWORD",
     "NATS_OPS_PASSWORD",
     "REHAB_ADMIN_PASSWORD", "REHAB_KEYS_DIR",
 }
@@ -106,13 +108,15 @@ def check_settings_against_class(process: Process, env: dict[str, str], secrets_
     assert settings.environment == "production"
     assert settings.db_url.startswith("postgresql+psycopg://")
     assert settings.nats_url.startswith(("nats://", "tls://"))
-    if process.is_service:
+    if process.holds_data_keys:
         key_paths = [settings.kek_path, settings.blind_index_key_path, settings.audit_key_path,
                      settings.public_key_path, settings.audit_signing_key_path]
+    elif process.is_service:
+        key_paths = [settings.audit_key_path, settings.public_key_path, settings.audit_signing_key_path]
     else:
         key_paths = [settings.private_key_path, settings.public_key_path, settings.audit_key_path,
                      settings.audit_signing_key_path]
-        for backend in ("intake", "referrals", "funds"):
+        for backend in ("intake", "referrals", "funds", "reports"):
             assert settings.backends[backend].endswith(f":{PROCESSES[backend].port}")
     own = settings.secrets_path / process.name
     assert settings.own_secrets_path == own
@@ -171,7 +175,7 @@ def test_compose_waits_for_healthy_dependencies_and_every_service_has_a_health_c
             assert "healthcheck" in compose["services"][dependency]
     for process in SERVICES:
         assert set(compose["services"][process.name]["depends_on"]) == {"nats", "postgres"}
-    assert set(compose["services"]["gateway"]["depends_on"]) == {"postgres", "intake", "referrals", "funds"}
+    assert set(compose["services"]["gateway"]["depends_on"]) == {"postgres", "intake", "referrals", "funds", "reports"}
 
 
 def test_compose_health_checks_ask_each_process_for_readyz_on_its_own_port(compose):
@@ -700,7 +704,7 @@ def test_each_deployment_mounts_only_its_own_process_s_key_secret():
 def test_the_secrets_the_deployments_read_are_generated_with_those_keys():
     overlay = yaml.safe_load((PRODUCTION / "kustomization.yaml").read_text())
     generators = {g["name"]: g for g in overlay["secretGenerator"]}
-    env_keys = {"rehab-nats-users": {"intake", "referrals", "funds", "gateway", "ops"},
+    env_keys = {"rehab-nats-users": {"intake", "referrals", "funds", "reports", "gateway", "ops"},
                 "rehab-gateway-admin": {"password"}}
     env_keys |= {f"rehab-db-{p}": {"username", "password"} for p in PROCESSES}
     for name in PROCESSES:
@@ -813,7 +817,7 @@ def test_the_nats_helm_values_make_a_three_node_jetstream_cluster_with_tls():
 def test_the_nats_users_are_confined_to_their_own_subjects_in_the_helm_values():
     values = yaml.safe_load(NATS_VALUES.read_text())
     users = {u["user"]: u for u in values["config"]["merge"]["accounts"]["REHAB"]["users"]}
-    assert set(users) == {"intake", "referrals", "funds", "gateway", "ops"}
+    assert set(users) == {"intake", "referrals", "funds", "reports", "gateway", "ops"}
     env = values["container"]["env"]
     for service in NATS_PROCESSES:
         user = users[service.name]
@@ -849,7 +853,7 @@ def nats_conf_users() -> dict[str, dict[str, set[str]]]:
 
 def test_the_nats_users_are_confined_to_their_own_subjects_in_the_compose_config():
     users = nats_conf_users()
-    assert set(users) == {"intake", "referrals", "funds", "gateway", "ops"}
+    assert set(users) == {"intake", "referrals", "funds", "reports", "gateway", "ops"}
     for service in NATS_PROCESSES:
         publish, subscribe = expected_permissions(service.name)
         assert users[service.name]["password"] == {f"NATS_{service.upper}_PASSWORD"}
@@ -957,8 +961,8 @@ def test_make_secrets_never_overwrites_and_writes_owner_only(tmp_path):
     run_make_secrets("k8s", tmp_path)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == first
     passwords = dict(line.split("=", 1) for line in (tmp_path / "nats-users.env").read_text().split())
-    assert set(passwords) == {"intake", "referrals", "funds", "gateway", "ops"}
-    assert len(set(passwords.values())) == 5 and all(re.fullmatch(r"[0-9a-f]{64}", v) for v in passwords.values())
+    assert set(passwords) == {"intake", "referrals", "funds", "reports", "gateway", "ops"}
+    assert len(set(passwords.values())) == 6 and all(re.fullmatch(r"[0-9a-f]{64}", v) for v in passwords.values())
 
     compose_dir = tmp_path / "compose"
     run_make_secrets("compose", compose_dir)
@@ -987,8 +991,8 @@ def test_make_secrets_moves_an_earlier_flat_folder_into_one_per_process(tmp_path
     assert check_flat == [], f"left flat: {check_flat}"
     for name in PROCESSES:
         for file, content in old.items():
-            if file in SERVICE_ONLY_KEYS and name == "gateway":
-                assert not (keys / name / file).exists(), f"the gateway got {file}"
+            if file in SERVICE_ONLY_KEYS and not PROCESSES[name].holds_data_keys:
+                assert not (keys / name / file).exists(), f"{name} got {file}"
             else:
                 assert (keys / name / file).read_bytes() == content, f"{name} lost the old {file}"
 
@@ -1032,7 +1036,7 @@ def test_the_rendered_overlay_wires_every_reference(rendered):
         db = secrets[f"rehab-db-{process.name}"]
         assert db["type"] == "kubernetes.io/basic-auth"
         assert set(db["data"]) == {"username", "password"}
-    assert set(secrets["rehab-nats-users"]["data"]) == {"intake", "referrals", "funds", "gateway", "ops"}
+    assert set(secrets["rehab-nats-users"]["data"]) == {"intake", "referrals", "funds", "reports", "gateway", "ops"}
     kinds = {d["kind"] for d in docs}
     assert {"Namespace", "Cluster", "Database", "Certificate", "Issuer", "Ingress", "NetworkPolicy",
             "PodDisruptionBudget"} <= kinds

@@ -26,6 +26,9 @@ from tests.deploy.facts import (
 )
 from tests.support.openbao import OpenBaoDev, bao_binary, bao_runs
 
+# The services under OpenBao custody: those holding data keys. Reports holds none and stays on file custody with its
+# audit key, like the gateway.
+TRANSIT_SERVICES = [s for s in SERVICES if s.holds_data_keys]
 OVERLAY = K8S / "overlays" / "openbao"
 TOKEN_FILE = "/var/run/openbao/token"
 
@@ -59,7 +62,7 @@ def test_the_overlay_adds_serviceaccounts_and_the_openbao_network_path():
     k = yaml.safe_load((OVERLAY / "kustomization.yaml").read_text())
     assert k["namespace"] == "rehab" and "../production" in k["resources"]
     accounts = {d["metadata"]["name"]: d for d in load_documents(OVERLAY / "serviceaccounts.yaml")}
-    assert set(accounts) == {f"rehab-{s.name}" for s in SERVICES}
+    assert set(accounts) == {f"rehab-{s.name}" for s in TRANSIT_SERVICES}
     assert all(a["automountServiceAccountToken"] is False for a in accounts.values())
     (policy,) = load_documents(OVERLAY / "network-policy-openbao.yaml")
     assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "service"
@@ -67,7 +70,7 @@ def test_the_overlay_adds_serviceaccounts_and_the_openbao_network_path():
     assert [p["port"] for p in rule["ports"]] == [8200]
 
 
-@pytest.mark.parametrize("service", [s.name for s in SERVICES])
+@pytest.mark.parametrize("service", [s.name for s in TRANSIT_SERVICES])
 def test_each_policy_opens_only_its_own_transit_key_and_only_to_wrap_unwrap_rewrap(service):
     key = f"rehab-{service}"
     assert policy_paths(service) == {
@@ -81,12 +84,12 @@ def test_the_operator_policy_rotates_and_trims_but_never_exports_or_deletes():
     paths = dict(re.findall(r'path "([^"]+)" \{\s*capabilities = \[([^\]]*)\]', text))
     assert not any("export" in p or "backup" in p or "*" in p or "+" in p for p in paths)
     assert all("delete" not in caps and "sudo" not in caps for caps in paths.values())
-    for service in SERVICES:
+    for service in TRANSIT_SERVICES:
         assert f"transit/keys/rehab-{service.name}/rotate" in paths
         assert f"transit/keys/rehab-{service.name}/trim" in paths
 
 
-@pytest.mark.parametrize("service", [s.name for s in SERVICES])
+@pytest.mark.parametrize("service", [s.name for s in TRANSIT_SERVICES])
 def test_each_service_runs_as_its_own_account_with_an_agent_writing_the_token_it_reads(service):
     patch = patch_of(service)
     pod = patch["spec"]["template"]["spec"]
@@ -120,7 +123,7 @@ def test_each_service_runs_as_its_own_account_with_an_agent_writing_the_token_it
     assert f"{service}.hcl" in agent["args"][-1]
 
 
-@pytest.mark.parametrize("service", [s.name for s in SERVICES])
+@pytest.mark.parametrize("service", [s.name for s in TRANSIT_SERVICES])
 def test_the_settings_the_overlay_gives_are_ones_the_service_reads(service):
     cls = PROCESSES[service].settings_class()
     known = set(env_names(cls)) if cls is not None else set()
@@ -146,7 +149,7 @@ def test_the_setup_script_makes_a_key_a_policy_and_a_bound_role_per_service(tmp_
             result = subprocess.run(["sh", str(OVERLAY / "openbao-setup.sh")], env=env, capture_output=True,
                                     text=True, timeout=60)
             assert result.returncode == 0, result.stderr
-        for service in SERVICES:
+        for service in TRANSIT_SERVICES:
             key = f"rehab-{service.name}"
             role = server.api("GET", f"auth/kubernetes/role/{key}").json()["data"]
             assert role["bound_service_account_names"] == [key]
@@ -205,7 +208,7 @@ def test_the_rendered_overlay_runs_each_service_under_openbao_with_keys_transit_
     for doc in rendered:
         kinds.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
     assert {d["metadata"].get("namespace") for d in rendered if d["kind"] != "Namespace"} == {"rehab"}
-    for service in SERVICES:
+    for service in TRANSIT_SERVICES:
         (keys,) = [s for name, s in kinds["Secret"].items() if name.startswith(f"rehab-{service.name}-keys-")]
         data = set(keys.get("data", {}))
         assert TRANSIT_KEYS_FILE in data and CONTROL_SIGNERS in data, (service.name, data)
@@ -217,9 +220,11 @@ def test_the_rendered_overlay_runs_each_service_under_openbao_with_keys_transit_
     # The gateway stays on file custody (a known limit: it holds no data keys).
     (gateway_keys,) = [s for name, s in kinds["Secret"].items() if name.startswith("rehab-gateway-keys-")]
     assert set(gateway_keys["data"]) == set(PROCESSES["gateway"].keys)
+    (reports_keys,) = [s for name, s in kinds["Secret"].items() if name.startswith("rehab-reports-keys-")]
+    assert set(reports_keys["data"]) == set(PROCESSES["reports"].keys)
     agent_config = [c for name, c in kinds["ConfigMap"].items() if name.startswith("rehab-openbao-agent")]
     assert len(agent_config) == 1
-    for service in SERVICES:
+    for service in TRANSIT_SERVICES:
         pod = kinds["Deployment"][service.name]["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] in kinds["ServiceAccount"]
         agent, app = containers(pod)
@@ -247,7 +252,7 @@ def test_make_secrets_writes_each_service_s_keys_transit_for_the_overlay(tmp_pat
     server = OpenBaoDev(tmp_path / "bao")
     server.start(mount_transit=True)
     try:
-        for service in SERVICES:
+        for service in TRANSIT_SERVICES:
             assert server.api("POST", f"transit/keys/rehab-{service.name}", {"type": "aes256-gcm96"}).is_success
         policy = (OVERLAY / "policies" / "rehab-keys-admin.hcl").read_text()
         assert server.api("PUT", "sys/policies/acl/rehab-keys-admin", {"policy": policy}).is_success
@@ -267,11 +272,11 @@ def test_make_secrets_writes_each_service_s_keys_transit_for_the_overlay(tmp_pat
         for generator in overlay["secretGenerator"]:
             for source in [f.split("=", 1)[-1] for f in generator.get("files", [])]:
                 assert (openbao / source.removeprefix("secrets/")).is_file(), source
-        for service in SERVICES:
+        for service in TRANSIT_SERVICES:
             transit = (openbao / "keys" / service.name / TRANSIT_KEYS_FILE).read_text()
             assert transit.startswith("vault:v1:")
             assert not {p.name for p in (openbao / "keys" / service.name).iterdir()} & FILE_CUSTODY_KEYS
-        assert sorted(p.name for p in (openbao / "keys").iterdir()) == sorted(s.name for s in SERVICES)
+        assert sorted(p.name for p in (openbao / "keys").iterdir()) == sorted(s.name for s in TRANSIT_SERVICES)
         assert (production / "keys" / "gateway" / "audit.key").is_file(), "the gateway stays on file custody"
     finally:
         server.stop()

@@ -37,7 +37,12 @@ def test_metrics_ports_and_a_service_down_under_rehab_up(system: System) -> None
     caseworker = sign_in(system.url, grant_type="password", username="casey", password=STAFF_PASSWORD)
     finance = sign_in(system.url, grant_type="password", username="fin", password=STAFF_PASSWORD)
     assert {name: state["status"] for name, state in admin.get("/api/admin/status").json()["services"].items()} == {
-        "intake": "ready", "referrals": "ready", "funds": "ready"}
+        "intake": "ready", "referrals": "ready", "funds": "ready", "reports": "ready"}
+    # The programme report through the gateway: finance (and coordinators) read it, a caseworker is refused.
+    report = finance.get("/api/reports/programme")
+    assert report.status_code == 200 and len(report.json()["months"]) == 12
+    refused = caseworker.get("/api/reports/programme")
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
 
     # funds dies, and the supervisor is held so it does not bring it back before we look.
     supervisor = system.proc.pid

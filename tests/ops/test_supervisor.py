@@ -57,7 +57,7 @@ STANDIN = textwrap.dedent(
     '''
 )
 
-PROCESSES = ("nats", "intake", "referrals", "funds", "gateway")
+PROCESSES = ("nats", "intake", "referrals", "funds", "reports", "gateway")
 SECRET_FILES = ("intake/kek.json", "intake/blind_index.key", "intake/audit.key", "referrals/kek.json",
                 "funds/kek.json", "gateway/audit.key", "gateway/token_signing.pem", "gateway/token_signing.pub.pem")
 START_TIMEOUT = 30.0
@@ -196,7 +196,7 @@ def ports() -> dict[str, int]:
     return dict(zip(PROCESSES, free_ports(len(PROCESSES)), strict=True))
 
 
-METRICS = ("intake", "referrals", "funds", "gateway")  # each has a metrics listener of its own; NATS has none
+METRICS = ("intake", "referrals", "funds", "reports", "gateway")  # each has a metrics listener of its own; NATS has none
 
 
 @pytest.fixture
@@ -211,7 +211,8 @@ def metrics_ports(ports: dict[str, int]) -> dict[str, int]:
 def workdir(tmp_path: Path) -> Path:
     """A folder where `python -m services.intake` (and the others) finds a stand-in, not the real service."""
     (tmp_path / "rehab_standin.py").write_text(STANDIN)
-    for package in ("services", "services/intake", "services/referrals", "services/funds", "gateway"):
+    for package in ("services", "services/intake", "services/referrals", "services/funds", "services/reports",
+                    "gateway"):
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
         if package != "services":
@@ -261,16 +262,16 @@ def test_up_starts_everything_and_tells_each_process_where_the_others_are(
     rehab.wait_for(f"logs: {state_dir / 'logs'}", timeout=5)
     rehab.wait_for(f"the first admin's password is in {state_dir / 'secrets' / 'admin-password.txt'}", timeout=5)
 
-    for name in ("intake", "referrals", "funds", "gateway"):
+    for name in ("intake", "referrals", "funds", "reports", "gateway"):
         settings = health(ports[name])["env"]
         assert settings["REHAB_STATE_DIR"] == str(state_dir)
         assert settings["REHAB_NATS_URL"] == f"nats://127.0.0.1:{ports['nats']}"
         assert settings["REHAB_PORT"] == str(ports[name])
         assert settings["REHAB_METRICS_PORT"] == str(metrics_ports[name])  # its own, not another's
-        for other in ("intake", "referrals", "funds", "gateway"):
+        for other in ("intake", "referrals", "funds", "reports", "gateway"):
             assert settings[f"REHAB_{other.upper()}_PORT"] == str(ports[other])
     gateway = health(ports["gateway"])["env"]
-    for service in ("intake", "referrals", "funds"):
+    for service in ("intake", "referrals", "funds", "reports"):
         assert gateway[f"REHAB_{service.upper()}_URL"] == f"http://127.0.0.1:{ports[service]}"
 
     # A real nats-server with JetStream, keeping its store under the state folder.

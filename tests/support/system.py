@@ -26,7 +26,7 @@ EXTERNAL_NATS = os.environ.get("REHAB_TEST_NATS_URL")
 
 ADMIN_PASSWORD = "Admin-Passphrase-2026!"
 STAFF_PASSWORD = "Long-enough-passphrase-42"
-PROCESSES = ("intake", "referrals", "funds", "gateway")
+PROCESSES = ("intake", "referrals", "funds", "reports", "gateway")
 
 T = TypeVar("T")
 

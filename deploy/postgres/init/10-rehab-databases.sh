@@ -29,4 +29,5 @@ SQL
 create_database intake "${INTAKE_DB_PASSWORD:?INTAKE_DB_PASSWORD is not set}"
 create_database referrals "${REFERRALS_DB_PASSWORD:?REFERRALS_DB_PASSWORD is not set}"
 create_database funds "${FUNDS_DB_PASSWORD:?FUNDS_DB_PASSWORD is not set}"
+create_database reports "${REPORTS_DB_PASSWORD:?REPORTS_DB_PASSWORD is not set}"
 create_database gateway "${GATEWAY_DB_PASSWORD:?GATEWAY_DB_PASSWORD is not set}"

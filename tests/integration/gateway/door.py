@@ -32,7 +32,7 @@ from tests.support.shared import NAME_VARIANTS
 EXTERNAL_PG = os.environ.get("REHAB_TEST_POSTGRES_URL")
 EXTERNAL_NATS = os.environ.get("REHAB_TEST_NATS_URL")
 ROOT = Path(__file__).resolve().parents[3]
-SERVICES = ("intake", "referrals", "funds")
+SERVICES = ("intake", "referrals", "funds", "reports")
 ADMIN_PASSWORD = "Gateway-admin-2026"
 STAFF_PASSWORD = "Staff-passphrase-2026"
 # OWASP's minimum Argon2id profile: real hashing, but a tenth of the default's time, so the suite stays quick.

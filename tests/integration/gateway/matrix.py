@@ -38,7 +38,7 @@ def rule(method: str, path: str, *allowed: str) -> Rule:
 ID = r"\{[^/]+\}"
 # First match wins. Deny by default: an operation no rule matches is a failure of the walk.
 WHO_MAY = [
-    rule(ANY, r"^/api/(intake|referrals|funds|admin)/audit(/verify)?$", "auditor"),  # audit trails: auditors only
+    rule(ANY, r"^/api/(intake|referrals|funds|reports|admin)/audit(/verify)?$", "auditor"),  # audit trails: auditors only
     rule("GET", r"^/api/admin/status$", "admin", "auditor"),  # every backend's state, the key custody
     rule(ANY, r"^/api/admin/", "admin"),  # staff users and partner API clients
     rule(ANY, r"^/auth/me$", *ROLES),
@@ -55,6 +55,7 @@ WHO_MAY = [
     rule(ANY, rf"^/api/funds/disbursements(/{ID})?$", "caseworker", "finance"),  # caseworkers request aid
     rule("GET", r"^/api/funds/grants/open$", "caseworker", "finance"),  # the grants aid is requested from
     rule(ANY, r"^/api/funds/", "finance"),  # grants, approve/pay/void, cost estimates, reports
+    rule(ANY, r"^/api/reports/", "coordinator", "finance"),  # programme reports: anonymous counts (SPEC §9)
 ]
 # No token needed: the gateway's token endpoints and keys, and every process's health.
 PUBLIC = {"/auth/token", "/auth/revoke", "/.well-known/jwks.json", "/healthz", "/readyz"}

@@ -162,6 +162,7 @@ PROBES = {
     "referrals": [("/api/referrals/partners", "admin", None),
                   ("/api/partner/referrals", "partner", "6f1d0c3a-58b2-4e0f-9d6c-2a7b3c4d5e6f")],
     "funds": [("/api/funds/grants", "finance", None)],
+    "reports": [("/api/reports/programme", "finance", None)],
 }
 
 

@@ -121,7 +121,7 @@ async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
 
 @pytest.fixture
 async def team(door: Door, backends: Backends) -> Team:
-    if set(backends.urls) != {"intake", "referrals", "funds"}:
+    if not {"intake", "referrals", "funds"} <= set(backends.urls):
         pytest.skip("needs intake, referrals and funds")
 
     async def person(name: str, *roles: str) -> Someone:

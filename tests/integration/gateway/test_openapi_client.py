@@ -28,7 +28,7 @@ SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 # The one error answer that is not a problem: a readiness probe's report (kit.http), 503 while not ready.
 NOT_A_PROBLEM = {("get", "/readyz", "503")}
-FORWARDED = ("/api/intake/", "/api/referrals/", "/api/partner/", "/api/funds/")
+FORWARDED = ("/api/intake/", "/api/referrals/", "/api/partner/", "/api/funds/", "/api/reports/")
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ async def test_every_error_answer_is_a_problem_and_every_tag_is_described(docume
     used = {tag for _p, _m, operation in openapi.operations(document) for tag in operation.get("tags", [])}
     described = {tag["name"]: tag.get("description") for tag in document["tags"]}
     assert used <= described.keys() and all(described.values()), described
-    assert {"auth", "admin", "intake", "referrals", "partner", "funds", "health", "audit"} <= used
+    assert {"auth", "admin", "intake", "referrals", "partner", "funds", "reports", "health", "audit"} <= used
     assert set(TAGS) >= used
 
 

@@ -22,7 +22,7 @@ from tests.integration.gateway.matrix import ROLES, allowed_roles
 pytestmark = pytest.mark.integration
 
 WITHIN = 2.0  # seconds (SPEC §8)
-PROCESSES = {"gateway", "intake", "referrals", "funds"}
+PROCESSES = {"gateway", "intake", "referrals", "funds", "reports"}
 
 
 @pytest.fixture

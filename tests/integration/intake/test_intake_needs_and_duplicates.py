@@ -55,6 +55,12 @@ async def test_a_need_moves_forward_only_and_each_move_is_on_the_timeline(intake
     assert [(m["from"], m["to"]) for m in moves] == [("open", "in_progress"), ("in_progress", "met"),
                                                       ("open", "dropped")]
     assert all(m["by"] for m in moves)
+    # Each move is announced (reports counts needs met and dropped): ids, category, urgency and status only, in the
+    # unit of work of the move; a refused move announces nothing.
+    announced = [e for e in _events(intake, "rehab.intake.needs.moved") if e["case_id"] == case["id"]]
+    assert [(e["need_id"], e["status"]) for e in announced] == [
+        (need["id"], "in_progress"), (need["id"], "met"), (other["id"], "dropped")]
+    assert all(set(e) == {"case_id", "need_id", "category", "urgency", "status", "moved_at"} for e in announced)
     missing = await intake.client.patch(f"{CASES}/{case['id']}/needs/00000000-0000-0000-0000-000000000000",
                                         json={"status": "met"}, headers=intake.caseworker)
     assert missing.status_code == 404

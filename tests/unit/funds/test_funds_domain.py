@@ -10,7 +10,7 @@ from kit.need_to_know import Access
 from kit.problems import as_problem
 from services.funds import domain
 from services.funds.domain import Status
-from services.funds.reports import spreadsheet_safe
+from kit.spreadsheet import spreadsheet_safe
 
 GRANT = domain.GrantTerms(code="G-1", currency="EUR", starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31),
                           categories=("medical", "housing"))

@@ -91,7 +91,7 @@ def test_each_process_gets_its_own_signing_key_owner_only_never_the_token_key(tm
     from kit.secrets import AUDIT_SIGNING_KEY_FILES, AUDIT_VERIFYING_KEY_FILES, TOKEN_PRIVATE_KEY_FILE, ensure_secrets
 
     created = ensure_secrets(tmp_path)
-    assert set(AUDIT_SIGNING_KEY_FILES) == {"intake", "referrals", "funds", "gateway"}
+    assert set(AUDIT_SIGNING_KEY_FILES) == {"intake", "referrals", "funds", "reports", "gateway"}
     ids = set()
     for process, name in AUDIT_SIGNING_KEY_FILES.items():
         assert name in created and stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
@@ -100,5 +100,5 @@ def test_each_process_gets_its_own_signing_key_owner_only_never_the_token_key(tm
         assert checkpoints.key_id(public) == checkpoints.key_id(private.public_key())
         ids.add(checkpoints.key_id(public))
     ids.add(checkpoints.key_id(checkpoints.load_private(tmp_path / TOKEN_PRIVATE_KEY_FILE).public_key()))
-    assert len(ids) == 5  # four processes and the token key, each a key of its own
+    assert len(ids) == 6  # five processes and the token key, each a key of its own
     assert ensure_secrets(tmp_path) == []

@@ -102,7 +102,7 @@ def test_a_seed_is_a_user_nkey_that_signs_for_its_public_key() -> None:
 def test_ensure_secrets_makes_one_key_per_nats_user_owner_only_and_never_replaces_it(tmp_path: Path) -> None:
     created = ensure_secrets(tmp_path / "secrets")
     files = {user: tmp_path / "secrets" / name for user, name in NATS_SEED_FILES.items()}
-    assert set(files) == {"intake", "referrals", "funds", "gateway", "ops"}
+    assert set(files) == {"intake", "referrals", "funds", "reports", "gateway", "ops"}
     assert set(NATS_SEED_FILES.values()) <= set(created)
     seeds = {user: path.read_bytes() for user, path in files.items()}
     assert len(set(seeds.values())) == len(seeds), "a key of its own for each"

@@ -1,0 +1,3 @@
+from services.reports.main import run
+
+run()

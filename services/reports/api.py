@@ -1,0 +1,33 @@
+"""Reports' HTTP routes: the programme report for coordinators and finance, as JSON or CSV. Reads only, through a
+read-only session; every number has passed the disclosure control (`service`, `disclosure`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from kit.auth import Principal, require_roles
+from kit.service import ReadSession
+from services.reports import domain, service
+
+router = APIRouter(prefix="/api/reports", tags=["reports"])
+# SPEC §2: coordinators and finance read programme reports; everyone else is refused (403).
+Readers = Annotated[Principal, Depends(require_roles("coordinator", "finance"))]
+Month = Annotated[str | None, Query(description="A whole month, YYYY-MM (UTC).", max_length=7)]
+
+
+@router.get("/programme", responses={200: {"content": {"text/csv": {}},
+                                            "description": "JSON, or CSV (one line per number) with ?format=csv"}})
+async def programme(session: ReadSession, principal: Readers, from_: Annotated[Month, Query(alias="from")] = None,
+                    to: Month = None, format: Literal["json", "csv"] = "json") -> Any:
+    """Cases, needs, referrals and aid per month from `from` to `to` (both included; by default the last twelve
+    months), with the period's totals; every count from 1 to 4 is "<5"."""
+    months = domain.period(from_, to)
+    report = service.programme_report(session=session, months=months)
+    if format == "csv":
+        filename = f"programme-{months[0]}-{months[-1]}.csv"
+        return Response(service.programme_csv(report), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return report

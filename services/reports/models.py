@@ -1,0 +1,117 @@
+"""Reports' tables: anonymous aggregates, and the little each referral needs remembered until it ends.
+
+Sized for a year of a million cases: a report reads a few thousand aggregate rows whatever the number of cases.
+Counts are kept per month and category (and urgency, status or outcome), money per month, category and currency,
+and the days from a referral's sending to its acceptance or completion as histograms in tenths of a day per month
+and category, so that a median or 90th percentile is read off a histogram instead of sorting every referral.
+
+No table holds a name, a case id or anything else about a person: `referral_moments` is keyed by the referral's id
+and holds its category and three timestamps, what a later event of the same referral needs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Text
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from kit.tables import KitTables
+
+
+class ReportsTable(SQLModel, registry=registry()):
+    pass
+
+
+kit_tables = KitTables(ReportsTable.metadata)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time this service stores is UTC."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _when() -> Any:
+    return Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+
+
+def _counter() -> Any:
+    return Field(default=0, sa_type=BigInteger, nullable=False)
+
+
+class MonthlyCount(ReportsTable, table=True):
+    """How many times something happened in a month (UTC): `measure` says what (`cases`, `needs.assessed`,
+    `needs.moved`, `referrals`), `category` and `detail` narrow it (a need's category and urgency, a referral's
+    category and outcome, a case's `opened`/`closed`/`erased`); empty where a measure has no such dimension."""
+
+    __tablename__ = "monthly_counts"
+
+    month: str = Field(primary_key=True, max_length=7)
+    measure: str = Field(primary_key=True, max_length=40)
+    category: str = Field(primary_key=True, max_length=40)
+    detail: str = Field(primary_key=True, max_length=40)
+    count: int = _counter()
+
+
+class MonthlyAmount(ReportsTable, table=True):
+    """Aid approved or paid (`stage`) in a month, per category and currency, in minor units with the number of
+    disbursements: `basis` `grant` is the amount in the grant's currency (what the ledger moved), `paid` the amount
+    in the currency it was paid in (the same unless funds says it paid in another)."""
+
+    __tablename__ = "monthly_amounts"
+
+    month: str = Field(primary_key=True, max_length=7)
+    stage: str = Field(primary_key=True, max_length=16)
+    basis: str = Field(primary_key=True, max_length=8)
+    category: str = Field(primary_key=True, max_length=40)
+    currency: str = Field(primary_key=True, max_length=3)
+    amount_minor: int = _counter()
+    payments: int = _counter()
+
+
+class DurationHistogram(ReportsTable, table=True):
+    """How many referrals ended a span (`measure`: `sent_to_accepted`, `sent_to_completed`) in a month, per partner
+    category, by its length: `buckets` is a JSON list of [tenths of a day, count] pairs (0 is under 2.4 hours; whole
+    days from ten days on, `domain.duration_bucket`). One row per month, span and category, not one per bucket: a year's
+    report reads 168 rows however spread the spans are."""
+
+    __tablename__ = "duration_histograms"
+
+    month: str = Field(primary_key=True, max_length=7)
+    measure: str = Field(primary_key=True, max_length=24)
+    category: str = Field(primary_key=True, max_length=40)
+    buckets: str = Field(default="[]", sa_type=Text, nullable=False)
+
+
+class ReferralMoments(ReportsTable, table=True):
+    """When a referral was sent, accepted and completed, until both spans are measured: the events of one referral
+    may be applied in any order (a redelivery), so whichever comes second measures. No case id."""
+
+    __tablename__ = "referral_moments"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    category: str = Field(max_length=40)
+    partner_category: str = Field(max_length=40)
+    sent_at: datetime | None = _when()
+    accepted_at: datetime | None = _when()
+    completed_at: datetime | None = _when()
+    accepted_measured: bool = Field(default=False)
+    completed_measured: bool = Field(default=False)
+
+
+class CurrencyDigits(ReportsTable, table=True):
+    """How many minor digits each currency's amounts have, learnt from the amounts funds sends ("300.00": 2), so
+    that sums are shown as funds writes them without a copy of funds' currency table."""
+
+    __tablename__ = "currency_digits"
+
+    currency: str = Field(primary_key=True, max_length=3)
+    digits: int
+
+
+# The projection: what `rehab reports rebuild` empties before replaying every stream.
+PROJECTION = (MonthlyCount, MonthlyAmount, DurationHistogram, ReferralMoments, CurrencyDigits)

@@ -1,0 +1,98 @@
+"""What reports keeps from the events: counters that only grow, and a referral's moments until its spans are
+measured. Use cases of a session run by the consumers in `handlers` inside the kit's inbox unit (and by `rehab
+reports rebuild`, the same functions): never committing, each event applied once (the inbox), in whatever order the
+events of different streams arrive.
+
+Counts are anonymous and stay when a case is erased: nothing here names the case they came from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from kit.db import dialect_insert
+from services.reports import domain, queries
+from services.reports.models import ReferralMoments, utc
+
+# What a referral's moments are kept for: its spans' ends, and its end without them (declined, cancelled: forgotten).
+MEASURED_OUTCOMES = frozenset({"sent", "accepted", "completed", "declined", "cancelled"})
+
+
+def count(session: Session, *, at: datetime, measure: str, category: str = "", detail: str = "") -> None:
+    queries.counts.add(session, {"month": domain.month_of(at), "measure": measure, "category": category,
+                                 "detail": detail, "count": 1})
+
+
+def case_moved(*, session: Session, move: str, at: datetime) -> None:
+    """A case opened, closed or erased in the month of `at`."""
+    count(session, at=at, measure="cases", detail=move)
+
+
+def need_assessed(*, session: Session, category: str, urgency: str, at: datetime) -> None:
+    count(session, at=at, measure="needs.assessed", category=category, detail=urgency)
+
+
+def need_moved(*, session: Session, category: str, status: str, at: datetime) -> None:
+    """A need moved to `status` (in progress, met, dropped); a move back to open is not a move the report shows."""
+    if status in domain.NEED_MOVES:
+        count(session, at=at, measure="needs.moved", category=category, detail=status)
+
+
+def referral_reached(*, session: Session, referral_id: str, category: str, partner_category: str, outcome: str,
+                     at: datetime) -> None:
+    """A referral reached `outcome` at `at`: counted by its category, and its spans measured (sent → accepted,
+    sent → completed) in the month the span ended, by the partner's category, once both ends are known."""
+    count(session, at=at, measure="referrals", category=category, detail=outcome)
+    if outcome not in MEASURED_OUTCOMES:
+        return
+    insert = dialect_insert(session.get_bind().dialect.name)(ReferralMoments)
+    session.execute(insert.values(referral_id=referral_id, category=category, partner_category=partner_category)
+                    .on_conflict_do_nothing(index_elements=["referral_id"]))
+    moments = session.execute(select(ReferralMoments).where(ReferralMoments.referral_id == referral_id)
+                              .with_for_update().execution_options(populate_existing=True)).scalars().one()
+    if outcome in ("sent", "accepted", "completed"):
+        setattr(moments, f"{outcome}_at", at)
+    sent = utc(moments.sent_at)
+    for span, end, measured in (("sent_to_accepted", utc(moments.accepted_at), "accepted_measured"),
+                                ("sent_to_completed", utc(moments.completed_at), "completed_measured")):
+        if sent is not None and end is not None and not getattr(moments, measured):
+            queries.add_duration(session, month=domain.month_of(end), measure=span, category=moments.partner_category,
+                                 tenths=domain.duration_bucket(sent, end))
+            setattr(moments, measured, True)
+    # Ended and measured (or never to be): nothing of the referral is kept any longer than it is needed.
+    if moments.completed_measured or outcome in ("declined", "cancelled"):
+        session.delete(moments)
+    else:
+        session.add(moments)
+
+
+def aid_moved(*, session: Session, stage: str, category: str, amount: str, currency: str, at: datetime,
+              paid_amount: str | None = None, paid_currency: str | None = None,
+              converted_amount: str | None = None) -> bool:
+    """Aid approved or paid in the month of `at`, summed per category and currency with the number of payments.
+
+    Payments fall in one of two groups that never overlap (`basis`): `grant`, paid in the grant's own currency, and
+    paid in another (`fx_paid`: what the person received, in that currency; `fx_grant`: what it cost the grant, in
+    the grant's). A payment is in one group only, so no published sum is another's plus or minus a few people's
+    aid. False, and nothing counted, for an amount that is not a decimal string (an event to skip, not to retry for
+    ever)."""
+    granted = domain.minor_units(amount)
+    if granted is None:
+        return False
+    month = domain.month_of(at)
+    queries.remember_digits(session, currency, granted[1])
+    paid = domain.minor_units(paid_amount) if stage == "paid" and paid_amount and paid_currency else None
+    if paid is None or paid_currency == currency:
+        queries.amounts.add(session, {"month": month, "stage": stage, "basis": "grant", "category": category,
+                                      "currency": currency, "amount_minor": granted[0], "payments": 1})
+        return True
+    cost = (domain.minor_units(converted_amount) if converted_amount else None) or granted
+    queries.remember_digits(session, paid_currency, paid[1])  # type: ignore[arg-type]
+    queries.amounts.add(session, {"month": month, "stage": stage, "basis": "fx_paid", "category": category,
+                                  "currency": paid_currency, "amount_minor": paid[0], "payments": 1})
+    queries.amounts.add(session, {"month": month, "stage": stage, "basis": "fx_grant", "category": category,
+                                  "currency": currency, "amount_minor": cost[0], "payments": 1})
+    return True

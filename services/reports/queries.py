@@ -1,0 +1,71 @@
+"""Reports' statements built once per dialect (building an upsert costs more than running it): adding to a counter
+row, created at zero if it is new, in one statement with no read first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlmodel import Session
+
+from kit.db import dialect_insert
+from services.reports.models import CurrencyDigits, DurationHistogram, MonthlyAmount, MonthlyCount
+
+
+class Counter:
+    """`add(session, {key columns…, counted columns…})`: INSERT the row, or add the counted columns to the row
+    there already (INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n)."""
+
+    def __init__(self, table: Table, *, counted: Sequence[str]) -> None:
+        self.table = table
+        self.key = [column.name for column in table.primary_key.columns]
+        self.counted = counted
+        self._statements: dict[str, Any] = {}
+
+    def add(self, session: Session, values: Mapping[str, Any]) -> None:
+        connection = session.connection()
+        connection.execute(self._statement(connection.dialect.name), dict(values))
+
+    def _statement(self, dialect: str) -> Any:
+        if dialect not in self._statements:
+            statement = dialect_insert(dialect)(self.table)
+            self._statements[dialect] = statement.on_conflict_do_update(
+                index_elements=self.key,
+                set_={name: self.table.c[name] + statement.excluded[name] for name in self.counted})
+        return self._statements[dialect]
+
+
+counts = Counter(MonthlyCount.__table__, counted=["count"])  # type: ignore[attr-defined]
+amounts = Counter(MonthlyAmount.__table__, counted=["amount_minor", "payments"])  # type: ignore[attr-defined]
+
+
+def add_duration(session: Session, *, month: str, measure: str, category: str, tenths: int) -> None:
+    """One more span in its month's histogram: the row made if new (without a race), then locked, read and written
+    back, so that two consumers adding to one histogram take turns."""
+    key = {"month": month, "measure": measure, "category": category}
+    statement = dialect_insert(session.get_bind().dialect.name)(DurationHistogram)
+    session.execute(statement.values(**key, buckets="[]").on_conflict_do_nothing(index_elements=list(key)))
+    row = session.execute(select(DurationHistogram).filter_by(**key).with_for_update()
+                          .execution_options(populate_existing=True)).scalars().one()
+    buckets = read_buckets(row.buckets)
+    buckets[tenths] = buckets.get(tenths, 0) + 1
+    row.buckets = write_buckets(buckets)
+    session.add(row)
+
+
+def read_buckets(text: str) -> dict[int, int]:
+    """A histogram as stored: a JSON list of [tenths, count] pairs (integers both, read without a conversion each)."""
+    return dict(json.loads(text))
+
+
+def write_buckets(buckets: Mapping[int, int]) -> str:
+    return json.dumps(sorted(buckets.items()), separators=(",", ":"))
+
+
+def remember_digits(session: Session, currency: str, digits: int) -> None:
+    """Keep a currency's minor digits as its amounts show them (the first seen stays)."""
+    statement = dialect_insert(session.get_bind().dialect.name)(CurrencyDigits)
+    session.execute(statement.values(currency=currency, digits=digits).on_conflict_do_nothing(
+        index_elements=["currency"]))
