@@ -14,6 +14,7 @@ class GatewaySettings(ProcessSettings):
     port: int = Field(8000, validation_alias="REHAB_GATEWAY_PORT")
     database_url: str | None = Field(None, validation_alias="REHAB_GATEWAY_DATABASE_URL")
 
+    # Where each service answers: one URL, or several replicas comma-separated (gateway.replicas).
     intake_url: str = Field("http://127.0.0.1:8101", validation_alias="REHAB_INTAKE_URL")
     referrals_url: str = Field("http://127.0.0.1:8102", validation_alias="REHAB_REFERRALS_URL")
     funds_url: str = Field("http://127.0.0.1:8103", validation_alias="REHAB_FUNDS_URL")
@@ -53,6 +54,11 @@ class GatewaySettings(ProcessSettings):
     # How long the gateway trusts "this user is enabled / this client is not revoked" before asking its database.
     principal_check_seconds: float = Field(1.0, ge=0, le=5)
 
+    # Each backend may name several replicas, comma-separated (gateway.replicas): requests go round-robin to the
+    # healthy ones; a replica whose connection fails, or whose /readyz answers 502/503, is left out this long, and
+    # every replica of such a backend is probed this often.
+    backend_eject_seconds: float = Field(5.0, gt=0)
+    backend_probe_seconds: float = Field(1.0, gt=0)
     backend_connect_timeout_seconds: float = Field(1.0, gt=0)
     backend_timeout_seconds: float = Field(10.0, gt=0)
     backend_connections: int = Field(100, ge=1)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
 from gateway.access import Gatekeeper
+from gateway.replicas import Replicas
 from gateway.routing import Route, has_dot_segment, route_for
 from kit import context, logs
 from kit.problems import Problem, problem_response
@@ -37,6 +38,8 @@ _DROPPED_FROM_RESPONSE = HOP_BY_HOP | {b"content-length", b"server", b"date"}
 # An answer longer than this (a document's bytes) is passed on piece by piece as it arrives, not held whole.
 STREAM_ABOVE_BYTES = 1024 * 1024
 STREAM_PIECE_BYTES = 256 * 1024
+# Reads that may go to a second replica when the first broke the connection mid-answer (RFC 9110 §9.2.1).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def forwarding_session(*, connect_timeout: float, total_timeout: float, connections: int) -> aiohttp.ClientSession:
@@ -149,32 +152,60 @@ async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> N
 
     body = await read_body(receive)
     raw_path: bytes = (scope.get("raw_path") or path.encode()).split(b"?", 1)[0]
-    target = state.backend_urls[route.backend] + raw_path.decode("latin-1")
+    suffix = raw_path.decode("latin-1")
     if scope.get("query_string"):
-        target += "?" + scope["query_string"].decode("latin-1")
-    session: aiohttp.ClientSession = state.forwarding
-    try:
-        async with session.request(scope["method"], URL(target, encoded=True), headers=request_headers(scope),
-                                   data=body or None, allow_redirects=False) as upstream:
-            length = upstream.content_length
-            if length is not None and length > STREAM_ABOVE_BYTES and scope["method"] != "HEAD":
-                await _stream(upstream, length, route, send)
-                return
-            content = await upstream.read()
-            status = upstream.status
-            headers = response_headers(upstream.raw_headers, len(content), status=status, method=scope["method"])
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
-        log.warning("service unreachable", backend=route.backend, error_type=type(error).__name__)
-        raise Problem(503, f"The {route.backend} service is not available right now; try again shortly.",
-                      kind="service-unavailable", headers={"Retry-After": "1"}) from None
-    except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as error:
-        log.warning("service timed out", backend=route.backend, error_type=type(error).__name__)
-        raise Problem(504, f"The {route.backend} service did not answer in time.", kind="service-timeout") from None
-    except aiohttp.ClientError as error:
-        log.warning("service answer broken", backend=route.backend, error_type=type(error).__name__)
-        raise Problem(502, f"The {route.backend} service gave no usable answer.", kind="bad-gateway") from None
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
+        suffix += "?" + scope["query_string"].decode("latin-1")
+    replicas: Replicas = state.backend_urls.replicas(route.backend)
+    tried: tuple[str, ...] = ()
+    # A second replica is tried once, and only when the first never saw the request (its connection failed) or the
+    # request is a read: a write that may have reached a service is never sent twice here; the caller decides,
+    # with its Idempotency-Key.
+    while True:
+        base = replicas.choose(besides=tried)
+        assert base is not None  # never asked with every replica tried
+        tried += (base,)
+        again = len(tried) < min(2, len(replicas.urls))
+        try:
+            answer = await _one_try(route, scope, send, base + suffix, body)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+            replicas.eject(base, why=type(error).__name__)
+            log.warning("service unreachable", backend=route.backend, error_type=type(error).__name__)
+            if again:
+                continue
+            raise Problem(503, f"The {route.backend} service is not available right now; try again shortly.",
+                          kind="service-unavailable", headers={"Retry-After": "1"}) from None
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as error:
+            log.warning("service timed out", backend=route.backend, error_type=type(error).__name__)
+            raise Problem(504, f"The {route.backend} service did not answer in time.", kind="service-timeout") from None
+        except aiohttp.ClientError as error:
+            # The connection broke after the request went out: the replica may have died with it.
+            replicas.eject(base, why=type(error).__name__)
+            log.warning("service answer broken", backend=route.backend, error_type=type(error).__name__)
+            if again and scope["method"] in SAFE_METHODS:
+                continue
+            raise Problem(502, f"The {route.backend} service gave no usable answer.", kind="bad-gateway") from None
+        if answer is None:
+            return  # streamed already
+        status, headers, content = answer
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+        return
+
+
+async def _one_try(route: Route, scope: Scope, send: Send, target: str,
+                   body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """Send the request to one replica; its answer, or None once a long answer was streamed to the caller."""
+    session: aiohttp.ClientSession = scope["app"].state.forwarding
+    async with session.request(scope["method"], URL(target, encoded=True), headers=request_headers(scope),
+                               data=body or None, allow_redirects=False) as upstream:
+        length = upstream.content_length
+        if length is not None and length > STREAM_ABOVE_BYTES and scope["method"] != "HEAD":
+            await _stream(upstream, length, route, send)
+            return None
+        content = await upstream.read()
+        status = upstream.status
+        return status, response_headers(upstream.raw_headers, len(content), status=status,
+                                        method=scope["method"]), content
 
 
 async def _stream(upstream: aiohttp.ClientResponse, length: int, route: Route, send: Send) -> None:

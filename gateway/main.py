@@ -25,6 +25,7 @@ from gateway.mfa import FactorKeys
 from gateway.models import MIGRATIONS_DIR, kit_tables
 from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
+from gateway.replicas import Backends
 from gateway.routing import UPLOADS
 from gateway.runtime import GatewayRuntime
 from gateway.sessions import RenewalsAtOnce, SessionPolicy
@@ -51,6 +52,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         warm_up: asyncio.Task | None = None
         checkpointing: asyncio.Task | None = None
         commands: asyncio.Task | None = None  # seal
+        probing: asyncio.Task | None = None
         try:
             await asyncio.to_thread(migrations.upgrade, runtime.engine, MIGRATIONS_DIR)
             await bootstrap_admin(runtime)
@@ -68,13 +70,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.gatekeeper = Gatekeeper(VerifiedTokens(app.state.token_verifier), runtime.standing,
                                               RateLimit(settings.api_rate_limit, scope="principal"))
             app.state.forwarding = runtime.forwarding
-            app.state.backend_urls = {name: url.rstrip("/") for name, url in settings.backends.items()}
+            # Each service's replicas (gateway.replicas): `backend_urls[name]` is the next healthy one in turn.
+            app.state.backend_urls = runtime.backends
+            probing = asyncio.create_task(runtime.backends.watch(
+                runtime.calls, every=settings.backend_probe_seconds, timeout=settings.readiness_timeout_seconds))
             warm_up = asyncio.create_task(runtime.service_documents.current())  # services may still be starting
             settings.warn_of_key_custody(log)
             log.info("gateway started", port=settings.port)
             yield
         finally:
-            for task in (warm_up, checkpointing, commands):
+            for task in (warm_up, checkpointing, commands, probing):
                 if task:
                     task.cancel()
             await runtime.bus.stop()
@@ -135,6 +140,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
     keys.try_unseal()
     issuer = token_issuer(settings, keys)
     calls = httpx.AsyncClient(timeout=settings.readiness_timeout_seconds, trust_env=False)
+    backends = Backends(settings.backends, eject_seconds=settings.backend_eject_seconds)
     audit_key = keys.secret_source("audit")
 
     def current_standing(sub: str, partner_id: str | None) -> service.Standing | None:
@@ -165,9 +171,10 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
                                       total_timeout=settings.backend_timeout_seconds,
                                       connections=settings.backend_connections),
         calls=calls,
-        service_documents=ServiceDocuments(calls, settings.backends, max_age=settings.openapi_refresh_seconds,
+        backends=backends,
+        service_documents=ServiceDocuments(calls, backends, max_age=settings.openapi_refresh_seconds,
                                            timeout=settings.readiness_timeout_seconds),
-        event_documents=ServiceDocuments(calls, settings.backends, max_age=settings.openapi_refresh_seconds,
+        event_documents=ServiceDocuments(calls, backends, max_age=settings.openapi_refresh_seconds,
                                          timeout=settings.readiness_timeout_seconds, path="/asyncapi.json"),
         # The gateway's events (gateway.events) leave through its outbox: a relay and nothing consumed.
         bus=bus,

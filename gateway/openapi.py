@@ -18,6 +18,7 @@ import asyncio
 import copy
 import html
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -199,7 +200,7 @@ class ServiceDocuments:
     """The services' own documents (OpenAPI or AsyncAPI, by `path`), each kept until it is `max_age` seconds old
     and then asked for again."""
 
-    def __init__(self, client: httpx.AsyncClient, urls: dict[str, str], *, max_age: float, timeout: float,
+    def __init__(self, client: httpx.AsyncClient, urls: Mapping[str, str], *, max_age: float, timeout: float,
                  path: str = "/openapi.json") -> None:
         self._client = client
         self._path = path

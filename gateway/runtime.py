@@ -22,6 +22,7 @@ from gateway.config import GatewaySettings
 from gateway.domain import SignInPolicy, ThrottleKeys
 from gateway.mfa import FactorKeys
 from gateway.passwords import Hasher
+from gateway.replicas import Backends
 from gateway.sessions import RenewalsAtOnce, SessionPolicy
 from kit.audit import AuditTrail
 from kit.auth import TokenIssuer
@@ -47,6 +48,7 @@ class GatewayRuntime:
     signin_limit: RateLimit
     forwarding: aiohttp.ClientSession  # the hot path: forwarded requests
     calls: httpx.AsyncClient  # everything else the gateway asks of a service: readiness, documents
+    backends: Backends  # each service's replicas, the healthy ones taken in turn (gateway.replicas)
     service_documents: openapi.ServiceDocuments
     event_documents: openapi.ServiceDocuments  # each service's AsyncAPI document of what it publishes
     # The outbox relay of the gateway's own events (gateway.events), no subscriptions; woken after each commit that
@@ -93,16 +95,27 @@ class GatewayRuntime:
 
     async def service_readiness(self) -> dict[str, dict[str, Any]]:
         """Each service's own /readyz, asked side by side with a short timeout: `{"status": "ready" | "not ready" |
-        "unreachable", ...}` with what the service said of its database, migrations and NATS."""
-        names = list(self.settings.backends)
-        answers = await asyncio.gather(*(self._ready(name) for name in names))
+        "unreachable", ...}` with what the service said of its database, migrations and NATS. A service with
+        several replicas is ready when one is (requests go to the ready ones), and says how many are."""
+        names = list(self.backends)
+        answers = await asyncio.gather(*(self._replicas_ready(name) for name in names))
         return dict(zip(names, answers, strict=True))
 
-    async def _ready(self, name: str) -> dict[str, Any]:
+    async def _replicas_ready(self, name: str) -> dict[str, Any]:
+        urls = self.backends.replicas(name).urls
+        reports = await asyncio.gather(*(self._ready(url) for url in urls))
+        if len(reports) == 1:
+            return reports[0]
+        ready = [report for report in reports if report["status"] == "ready"]
+        if len(ready) == len(reports):
+            return ready[0]
+        return {**(ready or reports)[0], "detail": f"{len(ready)} of {len(reports)} replicas ready"}
+
+    async def _ready(self, url: str) -> dict[str, Any]:
         settings = self.settings
         timeout = httpx.Timeout(settings.readiness_timeout_seconds, connect=settings.backend_connect_timeout_seconds)
         try:
-            response = await self.calls.get(settings.backends[name] + "/readyz", timeout=timeout)
+            response = await self.calls.get(url + "/readyz", timeout=timeout)
         except httpx.TimeoutException:
             return {"status": "unreachable", "detail": "no answer in time"}
         except httpx.HTTPError:

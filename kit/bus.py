@@ -19,6 +19,7 @@ the event loop; its reads of the outbox see committed rows only (`UnitOfWork.rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from sqlmodel import Session
 from kit import context, logs, metrics, tracing
 from kit.db import UnitOfWork, is_sqlite
 from kit.events import Envelope
+from kit.settings import nats_servers
 from kit.tables import KitTables
 
 log = logs.get("bus")
@@ -47,6 +49,11 @@ Handler = Callable[[Session, Envelope], None]
 
 # Which advisory lock a relay holds on PostgreSQL so that of several replicas only one publishes at a time.
 _RELAY_LOCK_BASE = 0x5EB1A0
+
+
+def relay_lock_key(service: str) -> int:
+    """The PostgreSQL advisory lock whose holder is the one replica of `service` that publishes its outbox."""
+    return _RELAY_LOCK_BASE + sum(service.encode())
 
 
 def stream_name(service: str) -> str:
@@ -181,7 +188,7 @@ class Bus:
         while not self._stopping:
             try:
                 self.nc = await nats.connect(
-                    self.url,
+                    nats_servers(self.url),
                     name=self.service,
                     max_reconnect_attempts=-1,  # the default gives up after 60 tries and closes for good
                     reconnect_time_wait=0.5,
@@ -283,12 +290,21 @@ class Bus:
                 self._leader_conn.execute(text("SELECT 1"))  # type: ignore[attr-defined]
                 return True
             except Exception:
+                # The lock went with its connection (a database restart, a terminated backend): another replica may
+                # hold it by now. Let go of the dead connection and ask again, as every other replica does.
+                with contextlib.suppress(Exception):
+                    self._leader_conn.close()  # type: ignore[attr-defined]
                 self._leader_conn = None
+                log.warning("outbox relay lost its leadership with its database connection")
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        key = _RELAY_LOCK_BASE + sum(self.service.encode())
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        try:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": relay_lock_key(self.service)}).scalar()
+        except Exception:
+            conn.close()
+            raise
         if got:
             self._leader_conn = conn
+            log.info("outbox relay leads: this replica publishes")
             return True
         conn.close()
         return False

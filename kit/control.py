@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from kit import logs, nats_auth
 from kit import secrets as secret_files
 from kit.errors import Sealed
+from kit.settings import nats_servers
 
 log = logs.get("control")
 
@@ -306,7 +307,7 @@ async def publish_command(nats_url: str, seed_file: Path, action: str, *,
 
     seed = seed_file.read_bytes()
     # Bounded: nats-py keeps trying a server that refuses the connection.
-    nc = await asyncio.wait_for(nats.connect(nats_url, allow_reconnect=False, connect_timeout=3,
+    nc = await asyncio.wait_for(nats.connect(nats_servers(nats_url), allow_reconnect=False, connect_timeout=3,
                                              max_reconnect_attempts=0, nkeys_seed=str(seed_file)), timeout=5)
     try:
         return await send_command(nc, seed, action, wait=wait)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 from kit import logs
+from kit.settings import nats_servers
 
 if TYPE_CHECKING:  # the NATS client is imported where it is used: `rehab up` imports this module, and stays small
     from nats.js import JetStreamContext
@@ -90,7 +91,7 @@ async def read(url: str, seed: Path | None = None, *, timeout: float = 5) -> Led
     options: dict[str, Any] = {"nkeys_seed": str(seed)} if seed is not None else {}
     try:
         # Bounded: nats-py keeps trying a server that refuses the connection.
-        nc = await asyncio.wait_for(nats.connect(url, allow_reconnect=False, connect_timeout=3,
+        nc = await asyncio.wait_for(nats.connect(nats_servers(url), allow_reconnect=False, connect_timeout=3,
                                                  max_reconnect_attempts=0, **options), timeout=timeout)
     except (nats.errors.Error, OSError, asyncio.TimeoutError) as error:
         raise LedgerUnreadable(f"NATS could not be reached ({type(error).__name__})") from None

@@ -98,6 +98,7 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
         audit=AuditTrail(spec.tables, keyring.secret_source("audit")),
         idempotency=Idempotency(spec.tables, lambda: keyring.derived_keys("idempotency"),
                                 fingerprint_keys=lambda: keyring.derived_keys("idempotency-fingerprint"),
+                                lease=timedelta(seconds=settings.idempotency_lease_seconds),
                                 retention=timedelta(hours=settings.idempotency_retention_hours)),
         bus=bus, uow=uow,
         revoked_access=revocation.RevokedAccess(spec.tables,

@@ -16,6 +16,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kit import secrets as secret_files
 
 
+def nats_servers(url: str) -> list[str]:
+    """The servers of a NATS cluster named in one setting, comma-separated (`REHAB_NATS_URL=nats://a:4222,nats://b:4222`
+    and so on): nats-py moves to another server of its list when one goes, but reads a string as one URL."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError("no NATS server named")
+    return servers
+
+
 class ProcessSettings(BaseSettings):
     """What every process needs: where state lives, the broker, the token rules, the log level."""
 
@@ -136,6 +145,9 @@ class ServiceSettings(ProcessSettings):
     # expired ones are deleted (also once at start).
     idempotency_retention_hours: float = Field(default=48, ge=24)
     idempotency_purge_interval_seconds: float = Field(default=300, gt=0)
+    # A claim on an Idempotency-Key left by a process that died before answering is taken over after this long: until
+    # then a retry is answered 409 "still being processed" (it may still be running elsewhere).
+    idempotency_lease_seconds: float = Field(default=300, ge=5)
     # Ended sessions (kit.revocation) are refused for as long as one of their access tokens could be unexpired: a
     # day covers the gateway's longest token lifetime (an hour) many times over. Other replicas' rows are taken up
     # every `revocation_refresh_seconds`.

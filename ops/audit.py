@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import typer
 from kit import errors
 from kit.secrets import AUDIT_SIGNING_KEY_FILES, AUDIT_VERIFYING_KEY_FILES
-from kit.settings import ServiceSettings
+from kit.settings import ServiceSettings, nats_servers
 from ops.settings import SupervisorSettings
 from ops.supervisor import free_port, port_is_free
 from ops.system import nats_spec
@@ -57,8 +57,8 @@ async def read_checkpoints(url: str, seed: Path | None, names: tuple[str, ...]) 
 
     options: dict[str, Any] = {"nkeys_seed": str(seed)} if seed is not None else {}
     # Bounded: nats-py keeps trying a server that refuses the connection.
-    nc = await asyncio.wait_for(nats.connect(url, allow_reconnect=False, connect_timeout=3, max_reconnect_attempts=0,
-                                             **options), timeout=5)
+    nc = await asyncio.wait_for(nats.connect(nats_servers(url), allow_reconnect=False, connect_timeout=3,
+                                             max_reconnect_attempts=0, **options), timeout=5)
     try:
         js = nc.jetstream(timeout=5)
         found: dict[str, list[dict[str, Any]]] = {}

@@ -24,6 +24,7 @@ from ops.passphrase import handing_passphrase, unseal_passphrase
 from ops import backup as backups
 from ops.settings import SupervisorSettings
 from ops.supervisor import StartupError, Supervisor
+from ops.cluster import cluster_specs, gateway_ports
 from ops.system import secrets_folder, system_specs
 
 # Command groups that belong to other parts of the system: `rehab users add alice …` runs
@@ -64,7 +65,12 @@ app.add_typer(erasures.app, name="erasures")
 
 
 @app.command()
-def up() -> None:
+def up(
+    cluster: Annotated[bool, typer.Option(
+        "--cluster", help="Several replicas and a NATS cluster on one machine: three NATS nodes (R3 streams), two "
+                          "replicas of every service and two gateways (the second on REHAB_GATEWAY_PORT + 1), on "
+                          "PostgreSQL (REHAB_<NAME>_DATABASE_URL, else the machine's at 127.0.0.1:5432).")] = False,
+) -> None:
     """Start NATS, the three services and the gateway in the foreground; Ctrl-C stops them all."""
     settings = _settings()
     state_dir = _state_dir(settings)
@@ -72,7 +78,7 @@ def up() -> None:
     secrets_dir = _ensure_secrets(settings, state_dir, passphrase=passphrase)
     log_dir = state_dir / "logs"
     try:
-        specs = system_specs(settings, state_dir)
+        specs = cluster_specs(settings, state_dir) if cluster else system_specs(settings, state_dir)
     except StartupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -80,7 +86,8 @@ def up() -> None:
         typer.echo("using the NATS server named by REHAB_NATS_URL")  # not the URL itself: it may hold a password
 
     def announce() -> None:
-        typer.echo(f"Rehab Support is up: http://127.0.0.1:{settings.gateway_port}")
+        ports = gateway_ports(settings) if cluster else [settings.gateway_port]
+        typer.echo("Rehab Support is up: " + ", ".join(f"http://127.0.0.1:{port}" for port in ports))
         typer.echo(f"logs: {log_dir}")
         if (secrets_dir / ADMIN_PASSWORD_FILE).exists():
             typer.echo(f"the first admin's password is in {secrets_dir / ADMIN_PASSWORD_FILE}")

@@ -36,6 +36,10 @@ class SupervisorSettings(ProcessSettings):
     nats_port: PortNumber = 14222
     # The embedded NATS's monitoring port, used only to ask it whether JetStream is ready; unset: any free port.
     nats_monitor_port: PortNumber | None = None
+    # `rehab up --cluster` (ops.cluster): its NATS nodes take client ports nats_port…+2 and route ports from this
+    # one (…+2); its databases are made on this server unless REHAB_<NAME>_DATABASE_URL names them.
+    nats_cluster_port: PortNumber = 16222
+    cluster_postgres_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     startup_timeout_seconds: float = Field(default=60.0, gt=0)
     stop_timeout_seconds: float = Field(default=5.0, gt=0)
 

@@ -1,0 +1,128 @@
+"""Several replicas behind one service name: requests spread round-robin over the healthy ones.
+
+A backend setting may name several URLs, comma-separated (`REHAB_INTAKE_URL=http://a:8101,http://b:8101`); one URL
+works as before. A replica is put aside ("ejected") for `eject_seconds` when a connection to it fails, or when its
+`/readyz` answers 502/503 or not at all; the probe (`watch`) asks every replica of a service that has more than one
+again and again, so an ejected one comes back as soon as it answers 200. With every replica ejected the gateway
+still tries them in turn: a probe may be wrong, and a 503 from the service itself says more than one of ours.
+
+Which requests may go to a second replica is `forward`'s decision (gateway.forward): only one that never reached
+the first (the connection failed), or an idempotent read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+import httpx
+
+from kit import logs
+
+log = logs.get("gateway.replicas")
+
+EJECT_SECONDS = 5.0
+PROBE_SECONDS = 1.0
+# What a probe takes for "this replica cannot serve now"; any other answer (a 500 of a bug, a 404) is left to requests.
+UNHEALTHY_STATUSES = frozenset({502, 503})
+
+
+def split_urls(setting: str) -> tuple[str, ...]:
+    """The replicas a backend setting names: comma-separated URLs, without trailing slashes."""
+    urls = tuple(part.strip().rstrip("/") for part in setting.split(",") if part.strip())
+    if not urls:
+        raise ValueError("a backend needs at least one URL")
+    return urls
+
+
+class Replicas:
+    """The replicas of one service and which of them are ejected until when."""
+
+    def __init__(self, name: str, urls: tuple[str, ...], *, eject_seconds: float = EJECT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.urls = urls
+        self.eject_seconds = eject_seconds
+        self._clock = clock
+        self._ejected_until: dict[str, float] = {}
+        self._turn = itertools.count()
+
+    def healthy(self) -> list[str]:
+        now = self._clock()
+        return [url for url in self.urls if self._ejected_until.get(url, 0.0) <= now]
+
+    def choose(self, *, besides: tuple[str, ...] = ()) -> str | None:
+        """The next replica in turn among the healthy ones not in `besides`; among all not in `besides` when none
+        is healthy; None when `besides` holds every one."""
+        left = [url for url in self.healthy() if url not in besides] \
+            or [url for url in self.urls if url not in besides]
+        if not left:
+            return None
+        return left[next(self._turn) % len(left)]
+
+    def eject(self, url: str, *, why: str) -> None:
+        if url not in self.urls or len(self.urls) == 1:
+            return  # with one replica there is nowhere else to go: nothing to put aside
+        if self._ejected_until.get(url, 0.0) <= self._clock():
+            log.warning("replica ejected", backend=self.name, replica=self.urls.index(url), reason=why)
+        self._ejected_until[url] = self._clock() + self.eject_seconds
+
+    def restore(self, url: str) -> None:
+        if self._ejected_until.pop(url, None) is not None and url in self.urls:
+            log.info("replica back", backend=self.name, replica=self.urls.index(url))
+
+    async def probe(self, client: httpx.AsyncClient, *, timeout: float) -> None:
+        """Ask every replica's /readyz once, side by side: 200 brings it back, 502/503 or no answer ejects it."""
+
+        async def one(url: str) -> None:
+            try:
+                answer = await client.get(url + "/readyz", timeout=timeout)
+            except httpx.HTTPError as error:
+                self.eject(url, why=type(error).__name__)
+                return
+            if answer.status_code == 200:
+                self.restore(url)
+            elif answer.status_code in UNHEALTHY_STATUSES:
+                self.eject(url, why=f"readyz {answer.status_code}")
+
+        await asyncio.gather(*(one(url) for url in self.urls))
+
+
+class Backends(Mapping[str, str]):
+    """Every service's replicas. As a mapping, `backends[name]` is the next replica's URL in turn, so code that wants
+    one address of a service (the console's calls, the merged OpenAPI document, readiness) spreads as well."""
+
+    def __init__(self, settings: Mapping[str, str], *, eject_seconds: float = EJECT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._replicas = {name: Replicas(name, split_urls(setting), eject_seconds=eject_seconds, clock=clock)
+                          for name, setting in settings.items()}
+
+    def replicas(self, name: str) -> Replicas:
+        return self._replicas[name]
+
+    def __getitem__(self, name: str) -> str:
+        chosen = self._replicas[name].choose()
+        assert chosen is not None  # nothing excluded: there is always one
+        return chosen
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._replicas)
+
+    def __len__(self) -> int:
+        return len(self._replicas)
+
+    async def watch(self, client: httpx.AsyncClient, *, every: float = PROBE_SECONDS, timeout: float = 1.0) -> None:
+        """Probe the replicas of every service that has several, every `every` seconds, until cancelled."""
+        several = [replicas for replicas in self._replicas.values() if len(replicas.urls) > 1]
+        if not several:
+            return
+        while True:
+            try:
+                await asyncio.gather(*(replicas.probe(client, timeout=timeout) for replicas in several))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a probe must never end the watch
+                log.warning("replica probe failed", error_type=type(error).__name__)
+            await asyncio.sleep(every)
