@@ -111,7 +111,7 @@ def reports(run: scenarios.Run, workdir: Path, backing: Callable[[], Backing], *
         query = f"/api/reports/programme?from={months[0]}&to={months[-1]}"
         check = coordinator.call("GET", query)
         assert check["cases"]["total"] != 0, "the seeded year is not what the report reads"
-        headers = coordinator.auth()
+        headers = coordinator.auth
         with baseline_server() as (baseline_url, _pid):
             for clients in CLIENTS:
                 for round_ in range(settings.rounds):

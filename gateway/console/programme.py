@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
 from babel import dates as babel_dates
@@ -82,6 +83,8 @@ def figure(value: Any, language: str, currency: str | None = None) -> str:
     if isinstance(value, str) and value.startswith("<"):
         return value
     if isinstance(value, str) and value.startswith("≥"):
+        if not Decimal(value[1:]):  # at least nothing: every number in it was withheld
+            return i18n.translator(language)("programme_not_shown")
         return "≥" + figure(value[1:], language, currency)
     if currency:
         return i18n.format_money(value, currency, language)
