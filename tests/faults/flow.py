@@ -278,7 +278,7 @@ class Reckoning:
         self.system = system
         # A new connection per look: a pooled one would not survive the database restarts these tests cause.
         self.engines = {name: create_engine(system.database_url(name), poolclass=NullPool)
-                        for name in ("intake", "referrals", "funds")}
+                        for name in ("intake", "referrals", "funds", "reports")}
         self._consumers: dict[str, tuple[str, set[str]]] | None = None
 
     def close(self) -> None:

@@ -151,13 +151,13 @@ def notes(state: Path, name: str) -> list[str]:
 def test_round_trip_without_the_keys_by_default(state: Path, tmp_path: Path) -> None:
     archive = tmp_path / "a.backup"
     manifest = backups.backup(backups.BackupSettings(), archive, PASSPHRASE)
-    assert sorted(manifest["members"]) == sorted(f"db/{name}.sqlite" for name in PROCESSES)
+    assert sorted(manifest["members"]) == sorted(f"db/{name}.sqlite" for name in backups.PROCESSES)
     assert manifest["includes_secrets"] is False
-    for name in PROCESSES:
+    for name in backups.PROCESSES:  # reports is not in a backup: it is rebuilt from the streams
         (state / f"{name}.db").unlink()
     (state / "intake.db-wal").write_bytes(b"stale log of the wiped database")
     backups.restore(backups.BackupSettings(), archive, PASSPHRASE)
-    for name in PROCESSES:
+    for name in backups.PROCESSES:
         assert notes(state, name) == [f"{name}: {NAME}"]
     assert not (state / "intake.db-wal").exists()
 
@@ -512,7 +512,7 @@ def old_format_archive(path: Path, members: dict[str, bytes], passphrase: str) -
 
 
 def test_an_archive_of_the_old_format_still_restores_and_says_so(state: Path, tmp_path: Path) -> None:
-    old = {f"db/{name}.sqlite": (state / f"{name}.db").read_bytes() for name in PROCESSES}
+    old = {f"db/{name}.sqlite": (state / f"{name}.db").read_bytes() for name in backups.PROCESSES}
     archive = tmp_path / "old.backup"
     old_format_archive(archive, old, PASSPHRASE)
     add_note(state, "funds", "written after the backup")
