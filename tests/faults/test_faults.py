@@ -235,7 +235,7 @@ def snapshot(reckoning: Reckoning) -> dict[str, int]:
 def duplicates_suppressed(system: System) -> dict[str, float]:
     """Per consumer, the events each service acked as already applied (its own /metrics, on its metrics port)."""
     counts: dict[str, float] = {}
-    for service in ("intake", "referrals", "funds"):
+    for service in ("intake", "referrals", "funds", "reports"):
         metrics = system.metrics(service)
         for line in metrics.splitlines():
             if line.startswith("rehab_events_duplicates_suppressed_total{"):

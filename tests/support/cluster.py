@@ -24,7 +24,7 @@ from kit.bus import relay_lock_key
 from ops.cluster import NATS_NODES, REPLICAS, SECOND_REPLICA_OFFSET, cluster_services
 from ops.supervisor import port_is_free
 from tests.support.postgres import create_database, drop_database
-from tests.support.system import ADMIN_PASSWORD, eventually, pid_listening_on
+from tests.support.system import ADMIN_PASSWORD, eventually, pid_listening_on, pid_with_socket
 
 POSTGRES_ADMIN_URL = os.environ.get("REHAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Every service `rehab up --cluster` starts in this checkout (the reports service too, where it is), each on a
@@ -210,28 +210,4 @@ class Cluster:
                     {"key": relay_lock_key(name), "database": self.databases[name].rsplit("/", 1)[1]}).scalar()
         finally:
             engine.dispose()
-        return None if port is None else pid_with_local_port(port)
-
-
-def pid_with_local_port(port: int) -> int | None:
-    """Which process has a TCP socket whose local end is 127.0.0.1:`port` (a client connection), from /proc."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    return int(proc.name)
-        except OSError:
-            continue
-    return None
+        return None if port is None else pid_with_socket(port, listening=False)

@@ -244,6 +244,12 @@ class _Forked:
 
 def pid_listening_on(port: int) -> int | None:
     """Which process listens on 127.0.0.1:`port`, from /proc (no lsof or ss needed)."""
+    return pid_with_socket(port, listening=True)
+
+
+def pid_with_socket(port: int, *, listening: bool) -> int | None:
+    """Which process has a TCP socket whose local end is `port`: listening on it, or (listening=False) any socket,
+    such as a client connection's end."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -253,7 +259,7 @@ def pid_listening_on(port: int) -> int | None:
         for line in lines:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            if int(local.rsplit(":", 1)[1], 16) == port and (state == "0A" or not listening):  # 0A: LISTEN
                 inodes.add(f"socket:[{inode}]")
     if not inodes:
         return None
