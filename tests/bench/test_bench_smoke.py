@@ -59,7 +59,7 @@ def test_bulk_loaded_cases_are_cases_to_the_running_system(tmp_path: Path) -> No
                                     duration=1))
         assert healthz.ok > 0 and healthz.statuses == {"200": healthz.requests}
         pids = system.pids()
-        expected = {"supervisor", "gateway", "intake", "referrals", "funds"} | (set() if EXTERNAL_NATS else {"nats"})
+        expected = {"supervisor", "gateway", "intake", "referrals", "funds", "reports"} | (set() if EXTERNAL_NATS else {"nats"})
         assert set(pids) == expected
         assert all(rss_mib(pid) for pid in pids.values())
 
