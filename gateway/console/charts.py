@@ -30,8 +30,11 @@ class Bar:
 
 
 def height_of(value: int | str) -> float:
+    """How tall a figure is drawn: a count as itself, "≥N" as its N (no more than its text says), "<5" as 2.5."""
     if isinstance(value, int):
         return float(value)
+    if value.startswith("≥"):
+        return float(value[1:])
     return SHOWN_AS_SMALL if value.startswith("<") else 0.0
 
 

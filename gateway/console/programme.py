@@ -138,8 +138,6 @@ def bars_of(chart_id: str, title: str, description: str, published: dict[str, An
     items = []
     for month, cells in published["cells"].items():
         value = cells.get(column, 0) if column else published["row_totals"][month]
-        if isinstance(value, str) and value.startswith("≥"):
-            value = int(value[1:])  # a lower bound drawn as itself: it says no more than its figure does
         items.append(charts.Bar(month_name(month, v.language), value, figure(value, v.language)))
     return charts.bars(chart_id, title, description, items)
 
