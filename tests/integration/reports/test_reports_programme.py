@@ -1,7 +1,7 @@
 """The programme report through the real services (issue #20): intake, referrals, funds and reports running on one
 real NATS server, each on its own SQLite database. A month of activity goes through their APIs — cases opened,
 closed and erased, needs assessed and moved, referrals sent, accepted, declined, started, completed and cancelled,
-aid requested, approved and paid — and then:
+aid requested, approved and paid (one in zloty from a euro grant) — and then:
 
 - the report's aggregates equal an independent count made by reading the three streams directly, and every number
   published is that count or hidden ("<5", "≥N");
@@ -174,10 +174,12 @@ async def generate_month(world: World) -> None:
             "amount": f"{100 + n}.25", "currency": "EUR", "purpose": f"treatment for {DISTINCTIVE}"})
         await world.call("funds", "POST", f"/api/funds/disbursements/{requested['id']}/approve",
                          headers=world.as_("finance", "fin-b"))
-        if n < 6:
-            await world.call("funds", "POST", f"/api/funds/disbursements/{requested['id']}/pay",
-                             headers={**world.as_("finance", "fin-a"), "Idempotency-Key": str(uuid.uuid4())},
-                             json={"method": "bank_transfer", "reference": f"TRX-{n}"})
+        # Six paid in euros; the seventh (legal, 106.25 EUR) in zloty, as a rent in Warsaw is.
+        paid_in_zloty = {} if n < 6 else {"paid": {"amount": "425.00", "currency": "PLN", "fx_rate": "4.0000",
+                                                     "fx_source": "NBP table A"}}
+        await world.call("funds", "POST", f"/api/funds/disbursements/{requested['id']}/pay",
+                         headers={**world.as_("finance", "fin-a"), "Idempotency-Key": str(uuid.uuid4())},
+                         json={"method": "bank_transfer", "reference": f"TRX-{n}", **paid_in_zloty})
 
     for case_id in cases[7:12]:
         await world.call("intake", "POST", f"/api/intake/cases/{case_id}/close")
@@ -354,13 +356,17 @@ async def test_the_report_equals_an_independent_count_of_the_streams_and_a_rebui
     paid = answer["aid"]["paid"]["in_grant_currency"]["EUR"]["cells"][month]["medical"]
     assert paid == str(sum(Decimal(f"{100 + n}.25") for n in range(6)))  # six payments
     assert answer["aid"]["approved"]["in_grant_currency"]["EUR"]["cells"][month]["legal"] == "<5"
-    assert answer["aid"]["paid"]["in_another_currency"] == {"as_received": {}, "cost_in_grant_currency": {}}
+    elsewhere = answer["aid"]["paid"]["in_another_currency"]  # one payment in zloty: withheld, in its own group
+    assert elsewhere["as_received"]["PLN"]["cells"][month]["legal"] == "<5"
+    assert elsewhere["cost_in_grant_currency"]["EUR"]["cells"][month]["legal"] == "<5"
+    assert answer["aid"]["paid"]["in_grant_currency"]["EUR"]["cells"][month]["legal"] == "0.00"
 
     # Rebuilt into an empty database, from the streams alone: the same rows, the same report.
     rebuilt = ReportsSettings(state_dir=tmp_path / "rebuilt", secrets_dir=tmp_path / "no-secrets",
                               database_url=f"sqlite:///{tmp_path / 'rebuilt.db'}")
     result = await manage.replay(rebuilt, nats_url=nats_url, seed=None)
-    aid_events = sum(n for key, (_, n) in live_amounts.items() if key[2] == "grant")  # one per approval or payment
+    # One per approval or payment: each in the grant's currency's group, or (paid in another) in fx_paid once.
+    aid_events = sum(n for key, (_, n) in live_amounts.items() if key[2] in ("grant", "fx_paid"))
     assert sum(result.applied.values()) == sum(live_counts.values()) + aid_events and result.skipped == 0
     assert projection_rows(rebuilt) == (live_counts, live_amounts, histograms)
     months = domain.period(None, None)
