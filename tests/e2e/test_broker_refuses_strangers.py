@@ -27,7 +27,7 @@ from tests.support.system import System, eventually
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("intake", "referrals", "funds")
+SERVICES = ("intake", "referrals", "funds", "reports")
 
 
 @pytest.fixture(scope="module")

@@ -75,14 +75,15 @@ def test_a_copy_of_the_state_folder_under_sealed_custody_yields_no_key_and_no_na
     copy = tmp_path / "stolen"
     shutil.copytree(system.state, copy, ignore=shutil.ignore_patterns("*.sock"))
     secrets = copy / "secrets"
-    for name in ("intake", "referrals", "funds", "gateway"):
+    for name in ("intake", "referrals", "funds", "reports", "gateway"):
         assert (secrets / name / SEALED_KEYS_FILE).is_file()
         for clear in ("kek.json", "blind_index.key", "audit.key", "audit_signing.pem", "token_signing.pem"):
             assert not (secrets / name / clear).exists(), f"{name}/{clear} in clear"
     keys = _every_key(secrets)
     # Per service: a KEK, a blind-index and an audit key, and the audit signing key (raw, and its PEM body); the
-    # gateway's audit key, audit signing key and token signing key.
-    assert len(keys) == 3 * (3 + 2) + 1 + 2 + 2
+    # gateway's audit key, audit signing key and token signing key; reports' audit key and audit signing key (it
+    # holds no data, so no KEK and no blind-index key).
+    assert len(keys) == 3 * (3 + 2) + 1 + 2 + 2 + 1 + 2
     needles = [NEEDLE.encode(), NOTE_NEEDLE.encode(), PASSPHRASE.encode()]
     needles += [form for key in keys for form in (key, base64.b64encode(key), key.hex().encode()) if len(key) >= 32]
     for path in copy.rglob("*"):

@@ -270,5 +270,6 @@ async def test_the_schema_matches_the_migrations(intake: Intake):
     doc = (await intake.client.get("/asyncapi.json")).json()
     assert {c["address"] for c in doc["channels"].values()} == {
         "rehab.intake.case.opened", "rehab.intake.case.closed", "rehab.intake.case.reopened",
-        "rehab.intake.case.duplicate", "rehab.intake.case.erased", "rehab.intake.case.assigned", "rehab.intake.needs.assessed", "rehab.intake.consent.changed",
+        "rehab.intake.case.duplicate", "rehab.intake.case.erased", "rehab.intake.case.assigned",
+        "rehab.intake.needs.assessed", "rehab.intake.needs.moved", "rehab.intake.consent.changed",
         "rehab.erasures.case"}  # the erasure ledger (kit.erasures), through the same outbox
