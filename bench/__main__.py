@@ -4,12 +4,18 @@ the tables, write them to bench/RESULTS.md and the raw figures to var/bench/.
     python -m bench                              embedded default (SQLite files, a NATS of its own)
     python -m bench --postgres                   fresh PostgreSQL databases on 127.0.0.1:5432 (dropped afterwards)
     python -m bench --sizes 10000,100000,1000000 growth up to a million cases (the bulk load takes minutes)
-    python -m bench --only growth                only some parts: baseline, system, growth, custody, documents, webhooks, reports
+    python -m bench --only growth                only some parts: baseline, system, growth, custody, documents,
+                                                 webhooks, reports, scaling
     python -m bench --only custody               create and read case, keys in OpenBao against keys in files
     python -m bench --only documents             upload and download a 5 MB photo and scan, against a file copy
     python -m bench --only webhooks              webhook delivery at 50 referrals/s against the event's, and a
                                                  receiver that hangs against another partner's deliveries
     python -m bench --only reports               the programme report over a year of a million cases
+    python -m bench --only scaling               read case with one replica of every service against two
+                                                 (`rehab up --cluster` on PostgreSQL, with or without --postgres):
+                                                 not in the default run: it adds ~3–4 minutes (two rounds)
+
+A run without --only runs every part but `scaling` (DEFAULT_PARTS); `--only` names any of PARTS.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import custody, documents, report, reports, scenarios, webhooks
+from bench import custody, documents, report, reports, scaling, scenarios, webhooks
 from bench.harness import REPO_ROOT
 from bench.system import Backing, System
 
-PARTS = ("baseline", "system", "growth", "custody", "documents", "webhooks", "reports")
+PARTS = ("baseline", "system", "growth", "custody", "documents", "webhooks", "reports", "scaling")
+# Two clusters started one after the other and measured: minutes more than a default run should take.
+DEFAULT_PARTS = tuple(part for part in PARTS if part != "scaling")
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RESULTS_MD = Path(__file__).parent / "RESULTS.md"
 RAW_DIR = REPO_ROOT / "var" / "bench"
@@ -46,7 +54,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2,
                         help="interleaved rounds of each direct/gateway pair and of the custody part's "
                              "measurements, the best counts (default: %(default)s)")
-    parser.add_argument("--only", default=",".join(PARTS), help="parts to run (default: %(default)s)")
+    others = ", ".join(part for part in PARTS if part not in DEFAULT_PARTS)
+    parser.add_argument("--only", default=",".join(DEFAULT_PARTS),
+                        help=f"parts to run (default: %(default)s; only when named: {others})")
     parser.add_argument("--no-results-md", action="store_true", help="do not touch bench/RESULTS.md")
     parser.add_argument("--raw-dir", type=Path, default=RAW_DIR, help="where the raw JSON goes (default: var/bench)")
     parser.add_argument("--keep", action="store_true", help="keep the state folders (databases, logs) afterwards")
@@ -112,6 +122,9 @@ def main(argv: list[str]) -> int:
         if "reports" in args.parts:
             say("reports: the programme report over a year of a million cases, against a bare JSON answer")
             reports.reports(run, workdir, backing, progress=say)
+        if "scaling" in args.parts:
+            say("scaling: read case with one replica of every service against two (`rehab up --cluster`, PostgreSQL)")
+            scaling.scaling(run, workdir, lambda: Backing(postgres_admin_url=args.postgres_url), progress=say)
     finally:
         if args.keep:
             say(f"state folders kept in {workdir}")
@@ -129,15 +142,17 @@ def main(argv: list[str]) -> int:
     say(f"raw figures: {raw}")
     if not args.no_results_md:
         report.write_section(RESULTS_MD, key, f"{backing_name(args)} — {run.results['meta']['started']}"
-                             + (f" ({', '.join(args.parts)})" if args.parts != list(PARTS) else ""), tables)
+                             + (f" ({', '.join(args.parts)})" if args.parts != list(DEFAULT_PARTS) else ""), tables)
         say(f"tables written to {RESULTS_MD}")
     return 0
 
 
 def run_key(args: argparse.Namespace) -> str:
     """Which RESULTS.md section a run replaces: one per backing, and one per partial run."""
+    if args.parts == ["scaling"]:
+        return "scaling"  # on PostgreSQL and a NATS cluster whatever the backing: one section for either
     key = "postgres" if args.postgres else "embedded"
-    if args.parts != list(PARTS):
+    if args.parts != list(DEFAULT_PARTS):
         key += " " + "+".join(args.parts)
     if "growth" in args.parts and args.sizes != "10000,100000":
         key += " sizes " + args.sizes
@@ -145,8 +160,11 @@ def run_key(args: argparse.Namespace) -> str:
 
 
 def backing_name(args: argparse.Namespace) -> str:
+    if args.parts == ["scaling"]:
+        return "PostgreSQL, a NATS cluster of three (`rehab up --cluster`)"
     database = "PostgreSQL" if args.postgres else "SQLite (embedded default)"
-    return f"{database}, {'external NATS' if args.nats_url else 'embedded NATS'}"
+    named = f"{database}, {'external NATS' if args.nats_url else 'embedded NATS'}"
+    return named + ("; scaling on PostgreSQL and a NATS cluster of three" if "scaling" in args.parts else "")
 
 
 def say(message: str) -> None:

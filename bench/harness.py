@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -154,3 +155,76 @@ class PeakMemory:
     def merge_into(self, peaks: dict[str, float]) -> None:
         for name, value in self.peak.items():
             peaks[name] = max(peaks.get(name, 0.0), value)
+
+
+# ---- processor time --------------------------------------------------------------------------------------------------
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system processor time a process (all its threads) has used so far, from /proc; None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND  # utime, stime: fields 14 and 15 of stat
+
+
+def postgres_cpu_seconds() -> float:
+    """The processor time of every PostgreSQL process on the machine (its backends serve the system's queries)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        total += cpu_seconds(int(entry.name)) or 0.0
+    return total
+
+
+def _children_cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load generator's, once it has been waited for
+    return used.ru_utime + used.ru_stime
+
+
+class CpuUse:
+    """How many of the machine's cores each process kept busy while a block ran (processor seconds ÷ wall seconds).
+
+    Counted: the system's processes by name, every PostgreSQL process (`postgres`, only when one is running), and
+    the load generator (`load generator`: this harness's children that ended during the block). Divided by a run's
+    answers per second it is the processor time one request costs, which with the machine's core count bounds the
+    throughput any concurrency can reach."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.cores: dict[str, float] = {}
+
+    def _read(self) -> dict[str, float]:
+        found = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        read = {name: value for name, value in found.items() if value is not None}
+        read["postgres"] = postgres_cpu_seconds()
+        read["load generator"] = _children_cpu_seconds()
+        return read
+
+    def __enter__(self) -> CpuUse:
+        self._started, self._before = time.monotonic(), self._read()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        wall = time.monotonic() - self._started
+        after = self._read()
+        self.cores = {name: round((after[name] - before) / wall, 3) for name, before in self._before.items()
+                      if name in after and wall > 0 and (name != "postgres" or after[name] > 0)}
+
+
+def machine_busy_seconds() -> float:
+    """Processor seconds the whole machine has spent busy (every core, every process, ours or not), from /proc/stat:
+    all but idle and iowait. Beside CpuUse's per-process figures it shows when others' work takes the cores."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle, iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal (guest is counted in user)
+    return busy / _TICKS_PER_SECOND

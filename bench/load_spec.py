@@ -73,6 +73,8 @@ class LoadResult(BaseModel):
     latency_ms: Latency
     collected: list[Any] = Field(default_factory=list)
     error_samples: dict[str, str] = Field(default_factory=dict)  # the start of one answer per status that is not 2xx
+    # Filled in by the harness, not the generator: the cores each process kept busy during the run (harness.CpuUse).
+    cpu_cores: dict[str, float] = Field(default_factory=dict)
 
 
 class PreparedRequest:

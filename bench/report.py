@@ -27,6 +27,9 @@ CUSTODY_COMPARED = (("create case", CUSTODY_OPENBAO, "create case"),
 # proof that a hanging receiver does not delay another partner, with no figure to meet: both are reported as ratios.
 WEBHOOK_BASELINE, WEBHOOK_DELIVERY = "baseline", "webhooks"
 WEBHOOK_HEALTHY, WEBHOOK_HANGING = "healthy", "hanging"
+SCALING_FACTOR = 1.6  # read case with two replicas of every service: at least this many times one replica's req/s
+# The cores a run's processes kept busy, as a share of the machine's, from which the machine is what limits it.
+SATURATED_SHARE = 0.85
 
 
 def machine() -> dict[str, Any]:
@@ -116,6 +119,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": rps >= 1 / CUSTODY_FACTOR and p99 <= CUSTODY_FACTOR and _all_ok(sides[config]["best"]),
         })
     verdicts += _webhook_verdicts(results.get("webhooks"))
+    verdicts += _scaling_verdicts(results.get("scaling"))
     report = results.get("reports", {}).get("json@1")
     if report:
         verdicts.append({
@@ -166,6 +170,65 @@ def _webhook_verdicts(webhooks: dict[str, Any] | None) -> list[dict[str, Any]]:
             "met": bool(rounds) and all(_kept(after) for after in rounds),
         })
     return verdicts
+
+
+def _scaling_verdicts(scaling: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """At each concurrency: the best two-replica figure (through one gateway or both) against one replica's; with
+    the cores busy, so that a ratio below target on a small machine says why."""
+    if not scaling or "systems" not in scaling:
+        return []
+    verdicts = []
+    for clients, one, two in scaling_pairs(scaling):
+        limit = "; " + scaling_limit(two["best"], scaling["cores"])
+        verdicts.append({
+            "target": f"read case with two replicas ≥ {SCALING_FACTOR:g}× one replica's req/s ({clients} clients, "
+                      "PostgreSQL, NATS cluster of three)",
+            "measured": f"{_ratio(two['best']['rps'], one['best']['rps']):.2f}× ({two['best']['rps']:.0f} req/s "
+                        f"through {_gateways(two['gateways'])} against {one['best']['rps']:.0f}; "
+                        f"{scaling_vs_baseline(scaling, one, two):.2f}× against each system's baseline){limit}",
+            "met": _ratio(two["best"]["rps"], one["best"]["rps"]) >= SCALING_FACTOR and _all_ok(two["best"]),
+        })
+    return verdicts
+
+
+def scaling_pairs(scaling: dict[str, Any]) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """(clients, one replica's read figures, two replicas' best read figures: through one gateway or both)."""
+    by_replicas = {system["replicas"]: system for system in scaling["systems"]}
+    if 1 not in by_replicas or 2 not in by_replicas:
+        return []
+    pairs = []
+    for clients in scaling["clients"]:
+        ones = [r for r in by_replicas[1]["reads"] if r["clients"] == clients]
+        twos = [r for r in by_replicas[2]["reads"] if r["clients"] == clients]
+        if ones and twos:
+            pairs.append((clients, ones[0], max(twos, key=lambda r: r["best"]["rps"])))
+    return pairs
+
+
+def scaling_vs_baseline(scaling: dict[str, Any], one: dict[str, Any], two: dict[str, Any]) -> float:
+    """The two-replica ÷ one-replica ratio of req/s with each taken as a share of its own system's baseline."""
+    bases = {system["replicas"]: system["baseline"]["best"]["rps"] for system in scaling["systems"]}
+    return _ratio(_ratio(two["best"]["rps"], bases[2]), _ratio(one["best"]["rps"], bases[1]))
+
+
+def scaling_busy(best: dict[str, Any]) -> float:
+    """The cores the measured processes kept busy during a run, all together."""
+    return sum(best.get("cpu_cores", {}).values())
+
+
+def scaling_limit(best: dict[str, Any], cores: int) -> str:
+    """What the cores say of a run: the machine is the limit when they were all busy (and whose work kept them)."""
+    busy, machine = scaling_busy(best), best.get("machine_cores", 0.0)
+    if busy >= SATURATED_SHARE * cores:
+        return f"the machine is the limit: the system and the load generator kept {busy:.2f} of its {cores} cores busy"
+    if machine >= SATURATED_SHARE * cores:
+        return (f"the machine is the limit: all its cores were busy ({machine:.2f} of {cores}), {busy:.2f} of them "
+                "with the system and the load generator, the rest with other work on the machine")
+    return f"{busy:.2f} of {cores} cores busy with the system and the load generator ({machine:.2f} machine-wide)"
+
+
+def _gateways(count: int) -> str:
+    return "one gateway" if count == 1 else f"{count} gateways at once"
 
 
 def webhook_ratio(measured: dict[str, Any], baseline: dict[str, Any], which: str) -> float:
@@ -290,6 +353,7 @@ def render(results: dict[str, Any]) -> str:
     lines += _documents_table(results.get("documents"))
     lines += _webhooks_tables(results.get("webhooks"))
     lines += _reports_table(results.get("reports"))
+    lines += _scaling_tables(results.get("scaling"))
     memory = results.get("memory")
     if memory:
         lines += ["### Memory (RSS, MiB)", "", "| process | idle | under load (peak) |", "|---|--:|--:|"]
@@ -476,6 +540,84 @@ def _reports_table(reports: dict[str, Any] | None) -> list[str]:
             lines.append(f"| {name} | {clients} | {r['rps']:.0f} | {r['latency_ms']['p50']} | {r['latency_ms']['p95']} "
                          f"| {r['latency_ms']['p99']} | {ratio} | {bad} |")
     return [*lines, ""]
+
+
+def _scaling_tables(scaling: dict[str, Any] | None) -> list[str]:
+    """Read case with one replica of every service against two, each against its own baseline; then where the
+    cores went in each best run."""
+    if not scaling:
+        return []
+    title = "### Scaling: one replica of each service against two (PostgreSQL, NATS cluster of three)"
+    if "skipped" in scaling:
+        return [title, "", f"Not measured: {scaling['skipped']}.", ""]
+    systems = scaling["systems"]
+    ones = {r["clients"]: r for system in systems if system["replicas"] == 1 for r in system["reads"]
+            if r["gateways"] == 1}
+    started = "; ".join(f"{s['replicas']} replica(s): {len(s['processes']) - 1} processes, up in "
+                        f"{s['start_seconds']:g} s" for s in systems)
+    lines = [title, "",
+             "`rehab up --cluster` with `REHAB_CLUSTER_REPLICAS=1` and `=2`, one after the other, each on fresh "
+             "PostgreSQL databases and three NATS nodes (R3 streams); nothing else differs. Read case (GET "
+             f"/api/intake/cases/{{id}} of {systems[0]['cases']} cases created through the gateway, cycled) through "
+             "the first gateway, and with two gateways through both at once (two load generators with half the "
+             "clients each: req/s summed, each percentile the higher of the two). Baseline: bare FastAPI /healthz at "
+             f"{scaling['baseline_clients']} clients measured each round on that system's turn, with it up and idle. "
+             f"Best of {scaling['rounds']} rounds (req/s of each in \"rounds\", with the load average before it). "
+             f"{started}.", "",
+             "| replicas | gateways | clients | req/s | rounds (load average) | × 1 replica | × baseline | p50 | p95 "
+             "| p99 | non-2xx |",
+             "|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|"]
+    for system in systems:
+        base = system["baseline"]
+        b = base["best"]
+        lines.append(f"| {system['replicas']} | (baseline) | {scaling['baseline_clients']} | {b['rps']:.0f} | "
+                     f"{_scaling_rounds(base)} | – | 1.00 | {b['latency_ms']['p50']} | {b['latency_ms']['p95']} | "
+                     f"{b['latency_ms']['p99']} | {b['requests'] - b['ok']} |")
+        for r in system["reads"]:
+            best, lat = r["best"], r["best"]["latency_ms"]
+            one = ones.get(r["clients"])
+            vs_one = f"{_ratio(best['rps'], one['best']['rps']):.2f}" if one else "–"
+            lines.append(f"| {system['replicas']} | {r['gateways']} | {r['clients']} | {best['rps']:.0f} | "
+                         f"{_scaling_rounds(r)} | {vs_one} | {_ratio(best['rps'], b['rps']):.2f} | {lat['p50']} | "
+                         f"{lat['p95']} | {lat['p99']} | {best['requests'] - best['ok']} |")
+    lines += ["", f"Cores busy during each best run (processor seconds ÷ wall seconds; {scaling['cores']} on this "
+                  "machine): every gateway, intake replica and other service by its process, all of PostgreSQL's "
+                  "processes (another run's too, if one is going on), the NATS nodes, the load generator(s); "
+                  "*machine*: every process on the machine, ours or not.", "",
+              "| replicas | gateways | clients | gateway(s) | intake replica(s) | other services | postgres | nats "
+              "| load generator | baseline app | sum | machine |",
+              "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for system in systems:
+        runs = [("(baseline)", scaling["baseline_clients"], system["baseline"]["best"])]
+        runs += [(r["gateways"], r["clients"], r["best"]) for r in system["reads"]]
+        for gateways, clients, best in runs:
+            g = core_groups(best.get("cpu_cores", {}))
+            lines.append(f"| {system['replicas']} | {gateways} | {clients} | {g['gateway']} | {g['intake']} | "
+                         f"{g['other services']} | {g['postgres']} | {g['nats']} | {g['load generator']} | "
+                         f"{g['baseline app']} | {g['sum']} | {best.get('machine_cores', '–')} |")
+    notes = [f"at {clients} clients, {scaling_limit(two['best'], scaling['cores'])}"
+             for clients, _one, two in scaling_pairs(scaling)]
+    if notes:
+        lines += ["", f"With two replicas (best run): {'; '.join(notes)}. A second replica adds throughput only "
+                      "where there is a core for it to run on."]
+    return [*lines, ""]
+
+
+def core_groups(cores: dict[str, float]) -> dict[str, float]:
+    """Busy cores by kind of process: the gateways, intake's replicas, the other services' (idle but for their
+    relays and consumers) with the supervisor, PostgreSQL, the NATS nodes, the load generator(s), the baseline app
+    (its runs only), and their sum."""
+    groups = {"gateway": 0.0, "intake": 0.0, "other services": 0.0, "postgres": 0.0, "nats": 0.0,
+              "load generator": 0.0, "baseline app": 0.0}
+    for name, value in cores.items():
+        kind = name.rsplit("-", 1)[0] if name.rsplit("-", 1)[-1].isdigit() else name
+        groups[kind if kind in groups else "other services"] += value
+    groups["sum"] = sum(groups.values())
+    return {name: round(value, 2) for name, value in groups.items()}
+
+
+def _scaling_rounds(figures: dict[str, Any]) -> str:
+    return " / ".join(f"{r['rps']:.0f} ({r['load']:g})" for r in figures["rounds"])
 
 
 def _settings(settings: dict[str, str]) -> str:

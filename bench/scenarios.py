@@ -18,7 +18,7 @@ from sqlalchemy import MetaData, create_engine, select
 
 from bench import api
 from bench.bulk import bulk_load
-from bench.harness import PeakMemory, baseline_server, rss_mib, run_load, wait_for
+from bench.harness import CpuUse, PeakMemory, baseline_server, rss_mib, run_load, wait_for
 from bench.load_spec import LoadResult, LoadSpec, RequestSpec, percentile
 from bench.population import People, written_otherwise
 from bench.system import ADMIN_PASSWORD, Backing, System
@@ -51,9 +51,10 @@ class Run:
         """One load run, with the RSS of the system's processes sampled while it goes on."""
         if not pids:
             return run_load(spec)
-        with PeakMemory(pids) as memory:
+        with PeakMemory(pids) as memory, CpuUse(pids) as cpu:
             result = run_load(spec)
         memory.merge_into(self.peaks)
+        result.cpu_cores = cpu.cores
         return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.harness import REPO_ROOT, answers_200, children_of, free_port, wait_for
+from ops.cluster import NATS_NODES, SECOND_REPLICA_OFFSET
+from ops.supervisor import port_is_free
 
 ADMIN_PASSWORD = "Bench-Admin-Passphrase-2026!"
 PROCESSES = ("gateway", "intake", "referrals", "funds", "reports", "nats")
@@ -109,6 +112,8 @@ class System:
     """One running system: start it, find its processes, stop it. The state folder survives a stop, so a system
     can be started again on the data it had (or on data a bulk loader put there in between)."""
 
+    up_command: tuple[str, ...] = ("up",)
+
     def __init__(self, state_dir: Path, backing: Backing, extra_env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
         self.backing = backing
@@ -157,7 +162,7 @@ class System:
         """`rehab up`, without waiting for it (several systems can then start side by side)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self._console, "ab") as console:
-            self.process = subprocess.Popen([sys.executable, "-m", "ops.cli", "up"], env=self.environment(),
+            self.process = subprocess.Popen([sys.executable, "-m", "ops.cli", *self.up_command], env=self.environment(),
                                             stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             cwd=REPO_ROOT)
 
@@ -172,7 +177,11 @@ class System:
         if self.process is None or self.process.poll() is not None:
             raise RuntimeError(f"rehab up exited during start-up:\n{self.console()[-3000:]}")
         # The gateway's /readyz speaks of the gateway only; each service answers its own.
-        return all(answers_200(f"http://127.0.0.1:{port}/readyz") for name, port in self.ports.items() if name != "nats")
+        return all(answers_200(f"http://127.0.0.1:{port}/readyz") for port in self.http_ports().values())
+
+    def http_ports(self) -> dict[str, int]:
+        """Every process that answers HTTP, by name: its port."""
+        return {name: port for name, port in self.ports.items() if name != "nats"}
 
     def console(self) -> str:
         return self._console.read_text(errors="replace") if self._console.exists() else ""
@@ -200,3 +209,97 @@ class System:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+class ClusterSystem(System):
+    """`rehab up --cluster` with `replicas` replicas of every service and as many gateways (ops.cluster): three NATS
+    nodes of its own (R3 streams) and fresh PostgreSQL databases (the backing must be PostgreSQL, and its NATS is
+    never an external one). Its ports are one block of free ones, laid out as ops.cluster puts replicas: replica n of
+    a service and its metrics 10·(n−1) above the first's, gateway n at the first gateway's port + n−1.
+
+    Its processes are named as the single system's are, the first replica by its service's name and the others by
+    their number: intake, intake-2, gateway, gateway-2, nats-1 … nats-3."""
+
+    up_command = ("up", "--cluster")
+    # Offsets in the block: a decade per replica (services, then the gateway's and the services' metrics), then the
+    # gateways, then the NATS nodes' client and route ports.
+    _SERVICES = ("intake", "referrals", "funds", "reports")
+    _METRICS, _GATEWAYS, _NATS, _ROUTES, _BLOCK = 4, 80, 90, 93, 100
+
+    def __init__(self, state_dir: Path, backing: Backing, replicas: int,
+                 extra_env: dict[str, str] | None = None) -> None:
+        if backing.postgres_admin_url is None:
+            raise ValueError("a cluster's replicas share their databases: it runs on PostgreSQL only")
+        if not 1 <= replicas <= 8:
+            raise ValueError("1 to 8 replicas (ops.settings: REHAB_CLUSTER_REPLICAS)")
+        backing.nats_url = None  # its own three nodes: an external NATS's streams would be shared
+        super().__init__(state_dir, backing, {
+            "REHAB_CLUSTER_REPLICAS": str(replicas),
+            "REHAB_STARTUP_TIMEOUT_SECONDS": "180",  # a dozen processes migrating and starting on two cores
+            **(extra_env or {}),
+        })
+        self.replicas = replicas
+        base = _free_block(self._BLOCK)
+        self.ports = {name: base + number for number, name in enumerate(self._SERVICES)}
+        self.ports["gateway"] = base + self._GATEWAYS
+        self.ports["nats"] = base + self._NATS
+        self.metrics_ports = {name: base + self._METRICS + number
+                              for number, name in enumerate(("gateway", *self._SERVICES))}
+        self.extra_env["REHAB_NATS_CLUSTER_PORT"] = str(base + self._ROUTES)
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.ports['gateway'] + replica}" for replica in range(self.replicas)]
+
+    def wait_until_ready(self, *, timeout: float = 240) -> None:
+        super().wait_until_ready(timeout=timeout)
+
+    def http_ports(self) -> dict[str, int]:
+        ports = {_replica_name("gateway", replica): self.ports["gateway"] + replica for replica in range(self.replicas)}
+        for name in self._SERVICES:
+            for replica in range(self.replicas):
+                ports[_replica_name(name, replica)] = self.ports[name] + replica * SECOND_REPLICA_OFFSET
+        return ports
+
+    def pids(self) -> dict[str, int]:
+        """The supervisor and each process it runs: a replica known by the port it was told (its REHAB_PORT), a
+        NATS node by its config file."""
+        assert self.process is not None
+        by_port = {port: name for name, port in self.http_ports().items()}
+        found = {"supervisor": self.process.pid}
+        for pid, command in children_of(self.process.pid).items():
+            if "nats-server" in command:
+                for node in range(1, NATS_NODES + 1):
+                    if command.endswith(f"nats-{node}.conf"):
+                        found[f"nats-{node}"] = pid
+                continue
+            name = by_port.get(_told_port(pid))
+            if name:
+                found[name] = pid
+        return found
+
+
+def _replica_name(name: str, replica: int) -> str:
+    return name if replica == 0 else f"{name}-{replica + 1}"
+
+
+def _told_port(pid: int) -> int | None:
+    """The REHAB_PORT a process was started with (ops.system gives every Python process its own)."""
+    try:
+        environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    for entry in environment:
+        if entry.startswith(b"REHAB_PORT="):
+            return int(entry.split(b"=", 1)[1])
+    return None
+
+
+def _free_block(size: int) -> int:
+    """A base port whose next `size` ports are all free now; below Linux's ephemeral range (32768–), so no outgoing
+    connection takes one of them before the cluster binds it."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000 - size)
+        if all(port_is_free(base + offset) for offset in range(size)):
+            return base
+    raise RuntimeError("no block of free ports for the cluster")

@@ -68,7 +68,8 @@ app.add_typer(erasures.app, name="erasures")
 def up(
     cluster: Annotated[bool, typer.Option(
         "--cluster", help="Several replicas and a NATS cluster on one machine: three NATS nodes (R3 streams), two "
-                          "replicas of every service and two gateways (the second on REHAB_GATEWAY_PORT + 1), on "
+                          "replicas of every service and two gateways (the second on REHAB_GATEWAY_PORT + 1; "
+                          "REHAB_CLUSTER_REPLICAS sets how many), on "
                           "PostgreSQL (REHAB_<NAME>_DATABASE_URL, else the machine's at 127.0.0.1:5432).")] = False,
 ) -> None:
     """Start NATS, the three services and the gateway in the foreground; Ctrl-C stops them all."""

@@ -9,6 +9,11 @@ second replica on its port + 10), and so does the gateway (the second on `REHAB_
 spreading requests over both replicas of every service (gateway.replicas). Only one replica of a service publishes
 its outbox at a time: the relay's advisory lock on PostgreSQL (kit.bus).
 
+`REHAB_CLUSTER_REPLICAS` (2 by default, 1 to 8) sets how many replicas of every service and how many gateways run:
+replica n on its service's port + 10·(n−1), gateway n on `REHAB_GATEWAY_PORT` + n−1. With 1 it is the same cluster
+(the NATS nodes, R3 streams, PostgreSQL, the relay's lock) with one process per service and one gateway: what the
+bench's `scaling` part measures two replicas against.
+
 Start-up goes stage by stage as under `rehab up`: the NATS nodes, every replica of every service, the gateways.
 Two replicas starting together migrate one after the other (kit.migrations holds an advisory lock), and only one
 gateway creates the first admin.
@@ -33,8 +38,8 @@ from ops.supervisor import ProcessSpec, StartupError, free_port
 from ops.system import SERVICES, _python_spec, nats_server_binary, secrets_folder
 
 NATS_NODES = 3
-REPLICAS = 2
-SECOND_REPLICA_OFFSET = 10  # the second replica of a service listens here above the first (8111 beside 8101)
+REPLICAS = SupervisorSettings.model_fields["cluster_replicas"].default  # unless REHAB_CLUSTER_REPLICAS says
+SECOND_REPLICA_OFFSET = 10  # each further replica of a service listens this much higher: 8101, 8111, 8121, …
 NATS_STAGE, SERVICES_STAGE, GATEWAY_STAGE = range(3)
 # Ports of a service this checkout may have that the supervisor's settings do not name yet.
 _DEFAULT_PORTS = {"reports": (8104, 8194)}
@@ -92,7 +97,8 @@ def cluster_databases(settings: SupervisorSettings, names: list[str]) -> dict[st
 
 
 def cluster_specs(settings: SupervisorSettings, state_dir: Path) -> list[ProcessSpec]:
-    """Three NATS nodes (unless REHAB_NATS_URL names a cluster), two replicas of every service, two gateways."""
+    """Three NATS nodes (unless REHAB_NATS_URL names a cluster), `cluster_replicas` replicas of every service and
+    as many gateways."""
     names = cluster_services()
     databases = cluster_databases(settings, [*names, "gateway"])
     secrets_dir = secrets_folder(settings, state_dir)
@@ -117,7 +123,7 @@ def cluster_specs(settings: SupervisorSettings, state_dir: Path) -> list[Process
         port, metrics_port = service_ports(settings, name)
         seed_file = secret_files.NATS_SEED_FILES.get(name)
         own_seed = {"REHAB_NATS_NKEY_SEED_FILE": str(secrets_dir / seed_file)} if seed_file else {}
-        for replica in range(REPLICAS):
+        for replica in range(settings.cluster_replicas):
             offset = replica * SECOND_REPLICA_OFFSET
             own_port = port + offset
             spec = _python_spec(name, f"services.{name}", own_port,
@@ -128,7 +134,7 @@ def cluster_specs(settings: SupervisorSettings, state_dir: Path) -> list[Process
             urls.setdefault(name, []).append(f"http://127.0.0.1:{own_port}")
     backends = {f"REHAB_{name.upper()}_URL": ",".join(found) for name, found in urls.items()}
     gateway_seed = {"REHAB_NATS_NKEY_SEED_FILE": str(secrets_dir / secret_files.NATS_SEED_FILES["gateway"])}
-    for replica in range(REPLICAS):
+    for replica in range(settings.cluster_replicas):
         port = settings.gateway_port + replica
         metrics_port = settings.gateway_metrics_port + replica * SECOND_REPLICA_OFFSET \
             if settings.gateway_metrics_port else 0
@@ -140,7 +146,7 @@ def cluster_specs(settings: SupervisorSettings, state_dir: Path) -> list[Process
 
 
 def gateway_ports(settings: SupervisorSettings) -> list[int]:
-    return [settings.gateway_port + replica for replica in range(REPLICAS)]
+    return [settings.gateway_port + replica for replica in range(settings.cluster_replicas)]
 
 
 def nats_node_specs(settings: SupervisorSettings, state_dir: Path) -> list[ProcessSpec]:

@@ -40,6 +40,10 @@ class SupervisorSettings(ProcessSettings):
     # one (…+2); its databases are made on this server unless REHAB_<NAME>_DATABASE_URL names them.
     nats_cluster_port: PortNumber = 16222
     cluster_postgres_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    # How many replicas of every service, and of the gateway, `rehab up --cluster` runs: replica n listens on its
+    # service's port + 10·(n−1) (a gateway on REHAB_GATEWAY_PORT + n−1), so up to eight keep the default ports apart.
+    # One runs the same cluster without the second replica (the bench's scaling part compares the two).
+    cluster_replicas: int = Field(default=2, ge=1, le=8)
     startup_timeout_seconds: float = Field(default=60.0, gt=0)
     stop_timeout_seconds: float = Field(default=5.0, gt=0)
 

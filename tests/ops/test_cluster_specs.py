@@ -1,6 +1,7 @@
 """What `rehab up --cluster` would start (ops.cluster), read from its process specs without starting any: three NATS
 nodes routed to each other, two replicas of every service on PostgreSQL, two gateways given both replicas of every
-service. The real thing runs under faults in tests/cluster/test_cluster_faults.py."""
+service (one of each with REHAB_CLUSTER_REPLICAS=1). The real thing runs under faults in
+tests/cluster/test_cluster_faults.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kit.secrets import ensure_secrets
-from ops.cluster import cluster_services, cluster_specs
+from ops.cluster import cluster_services, cluster_specs, gateway_ports
 from ops.settings import SupervisorSettings
 from ops.supervisor import StartupError, free_port
 
@@ -64,6 +65,26 @@ def test_three_nats_nodes_two_replicas_of_every_service_and_two_gateways(state: 
         assert env["REHAB_FUNDS_URL"] == "http://127.0.0.1:8103,http://127.0.0.1:8113"
     # The services start before the gateways, NATS before both.
     assert specs["nats-1"].stage < specs["funds-2"].stage < specs["gateway-2"].stage
+
+
+def test_one_replica_is_the_same_cluster_with_one_process_per_service_and_one_gateway(
+        state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    given_databases(monkeypatch)
+    monkeypatch.setenv("REHAB_CLUSTER_REPLICAS", "1")
+    settings = SupervisorSettings(state_dir=state)
+    specs = {spec.name: spec for spec in cluster_specs(settings, state)}
+    assert set(specs) == {"nats-1", "nats-2", "nats-3", "gateway-1", *(f"{name}-1" for name in cluster_services())}
+    assert gateway_ports(settings) == [8000]
+    gateway = specs["gateway-1"].env
+    assert gateway["REHAB_FUNDS_URL"] == "http://127.0.0.1:8103"  # the one replica, no second URL
+    assert gateway["REHAB_STREAM_REPLICAS"] == "3"  # the NATS cluster as with two replicas
+    assert specs["intake-1"].env["REHAB_INTAKE_PORT"] == "8101"
+
+
+def test_the_replicas_are_counted_from_one() -> None:
+    with pytest.raises(ValueError):
+        SupervisorSettings(cluster_replicas=0)
+    assert SupervisorSettings().cluster_replicas == 2  # `rehab up --cluster` as it always was
 
 
 def test_an_operators_nats_cluster_is_used_as_it_is(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
