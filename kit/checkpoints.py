@@ -154,7 +154,8 @@ class Head:
 
 def head_of(session: Session, table: Any) -> Head:
     row = session.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
-    oldest = session.execute(select(func.min(table.c.at))).scalar()
+    # The first entry by seq (its primary key), not min(at): that would read the whole trail on every round.
+    oldest = session.execute(select(table.c.at).order_by(table.c.seq).limit(1)).scalar()
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return Head(row.seq if row else None, row.hash if row else None, oldest)

@@ -122,7 +122,9 @@ class RevokedAccess:
         query = select(table.c.kind, table.c.subject, table.c.revoked_at, table.c.recorded_at)
         if self._seen_up_to is not None:
             query = query.where(table.c.recorded_at >= self._seen_up_to - _COMMIT_MARGIN)
-        with engine.connect() as conn:
+        # Read-only (kit.db): on SQLite a plain BEGIN, never BEGIN IMMEDIATE, so this read on the event loop does
+        # not wait for the unit of work's COMMIT to give up the write lock.
+        with engine.connect().execution_options(read_only=True) as conn:
             rows = conn.execute(query).all()
         for kind, subject, revoked_at, recorded_at in rows:
             self._remember(kind, subject, _utc(revoked_at))

@@ -5,6 +5,7 @@ answer."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ def uow(tmp_path):
     metadata.create_all(engine)
     commits = []
     event.listen(engine, "commit", lambda conn: commits.append(conn))
-    unit_of_work = UnitOfWork(engine, make_session_factory(engine))
+    # No time limit on a transaction here (a slow machine would split it): `test_a_transaction_stops_taking_units…`
+    # sets one.
+    unit_of_work = UnitOfWork(engine, make_session_factory(engine), max_batch_seconds=3600)
     unit_of_work.commits = commits  # type: ignore[attr-defined]
     yield unit_of_work
     engine.dispose()
@@ -47,6 +50,25 @@ async def test_units_that_arrive_together_share_one_commit_and_each_gets_its_res
     assert results == [f"n{i}" for i in range(10)]
     assert committed_texts(uow) == sorted(f"n{i}" for i in range(10))
     assert len(uow.commits) == 1
+
+
+async def test_a_transaction_stops_taking_units_once_they_held_the_loop_long_enough(uow):
+    # Units of 60 ms against a limit of 100 ms: two per transaction, the rest left for the next, in arrival order.
+    uow.max_batch_seconds = 0.1
+    order: list[str] = []
+
+    def slow(text: str):
+        def work(session):
+            order.append(text)
+            session.execute(insert(notes).values(text=text))
+            time.sleep(0.06)
+            return text
+        return work
+
+    results = await asyncio.gather(*(uow.run(slow(f"s{i}")) for i in range(5)))
+    assert results == [f"s{i}" for i in range(5)] and order == results
+    assert committed_texts(uow) == results
+    assert len(uow.commits) == 3  # s0 s1 | s2 s3 | s4: a unit always runs, however long the one before it took
 
 
 async def test_a_result_is_given_only_once_its_transaction_is_committed(uow):
