@@ -1,7 +1,7 @@
 """Who may pass the gateway: a verified token, a subject that is still enabled, and a request budget left.
 
 Everything here runs on every forwarded request, so each step is a dictionary look-up in the common case:
-verified tokens are remembered until they expire, and a subject's standing (enabled user, unrevoked client) for
+verified tokens are remembered until they expire (kit.auth.VerifiedTokens, as in every service), and a subject's standing (enabled user, unrevoked client) for
 about a second, or until the gateway itself changes it.
 """
 
@@ -18,7 +18,7 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from gateway.service import Standing as SubjectStanding
-from kit.auth import Principal, TokenVerifier, bearer_token, enrolment_required
+from kit.auth import Principal, VerifiedTokens, bearer_token, enrolment_required
 from kit.problems import Problem
 
 _MAX_REMEMBERED = 10_000
@@ -26,26 +26,6 @@ _MAX_REMEMBERED = 10_000
 _DISABLED = Problem(401, "The access token is no longer valid: its session ended, its user is disabled or its client "
                     "revoked.",
                     kind="invalid-token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-
-
-class VerifiedTokens:
-    """TokenVerifier with a memory: a token's signature is checked once, its expiry on every use."""
-
-    def __init__(self, verifier: TokenVerifier) -> None:
-        self.verifier = verifier
-        self._seen: dict[str, Principal] = {}
-
-    def verify(self, token: str) -> Principal:
-        principal = self._seen.get(token)
-        if principal is not None:
-            if principal.claims["exp"] > time.time():
-                return principal
-            del self._seen[token]
-        principal = self.verifier.verify(token)  # raises a 401 problem
-        if len(self._seen) >= _MAX_REMEMBERED:
-            self._seen.clear()
-        self._seen[token] = principal
-        return principal
 
 
 class Standing:

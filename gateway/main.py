@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 
 from gateway import api, console, service
-from gateway.access import Gatekeeper, RateLimit, Standing, VerifiedTokens, gateway_principal
+from gateway.access import Gatekeeper, RateLimit, Standing, gateway_principal
 from gateway.config import GatewaySettings
 from gateway.domain import SignInPolicy, ThrottleKeys, password_weakness
 from gateway.forward import ForwardingMiddleware, forwarding_session
@@ -31,7 +31,7 @@ from gateway.runtime import GatewayRuntime
 from gateway.sessions import RenewalsAtOnce, SessionPolicy
 from kit import checkpoints, control, custody, db, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
-from kit.auth import TokenIssuer, TokenVerifier
+from kit.auth import TokenIssuer, TokenVerifier, VerifiedTokens
 from kit.bus import Bus, BusOptions
 from kit.service import ReadSession, fastapi_telemetry, serve
 
@@ -65,9 +65,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             commands = asyncio.create_task(control.follow_commands(
                 control.listener_for("gateway", runtime.custody, settings), lambda: runtime.bus.nc))
             app.state.runtime = runtime
-            app.state.token_verifier = TokenVerifier(runtime.issuer.public_key(), issuer=settings.token_issuer,
-                                                     audience=settings.token_audience)
-            app.state.gatekeeper = Gatekeeper(VerifiedTokens(app.state.token_verifier), runtime.standing,
+            app.state.token_verifier = VerifiedTokens(TokenVerifier(
+                runtime.issuer.public_key(), issuer=settings.token_issuer, audience=settings.token_audience))
+            app.state.gatekeeper = Gatekeeper(app.state.token_verifier, runtime.standing,
                                               RateLimit(settings.api_rate_limit, scope="principal"))
             app.state.forwarding = runtime.forwarding
             # Each service's replicas (gateway.replicas): `backend_urls[name]` is the next healthy one in turn.

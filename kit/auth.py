@@ -64,6 +64,9 @@ def session_ended() -> Problem:
                    "sign in again.", kind="session-ended", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
+_TOKENS_REMEMBERED = 10_000
+
+
 class TokenVerifier:
     def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str) -> None:
         self._key = public_key
@@ -99,6 +102,31 @@ class TokenVerifier:
             raise Problem(401, "A partner token must carry exactly one partner role and a partner id.",
                           kind="invalid-token")
         return Principal(sub=str(claims["sub"]), roles=frozenset(roles), partner_id=partner_id, jti=claims.get("jti"), claims=claims)
+
+
+class VerifiedTokens:
+    """TokenVerifier with a memory: a token's signature is checked once, its expiry on every use.
+
+    The gateway and every service verify each request's token; an Ed25519 signature check costs more than the rest of
+    a small request's authentication (about 5% of intake's processor time when opening cases, measured with
+    py-spy), and a client sends the same token for its ten minutes. Forged or altered tokens never match a
+    remembered one: the whole token string is the key."""
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self.verifier = verifier
+        self._seen: dict[str, Principal] = {}
+
+    def verify(self, token: str) -> Principal:
+        principal = self._seen.get(token)
+        if principal is not None:
+            if principal.claims["exp"] > time.time():
+                return principal
+            del self._seen[token]
+        principal = self.verifier.verify(token)  # raises a 401 problem
+        if len(self._seen) >= _TOKENS_REMEMBERED:
+            self._seen.clear()
+        self._seen[token] = principal
+        return principal
 
 
 def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:

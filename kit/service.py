@@ -24,7 +24,7 @@ from sqlmodel import Session
 from kit import (asyncapi, checkpoints, control, custody, db, http, logs, metrics, migrations, openapi, problems,
                  revocation, tracing)
 from kit.audit import AuditTrail, audit_router
-from kit.auth import TokenVerifier
+from kit.auth import TokenVerifier, VerifiedTokens
 from kit.bus import Bus, BusOptions, Subscription
 from kit.crypto import BlindIndex
 from kit.idempotency import Idempotency
@@ -158,9 +158,9 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             runtime.keyring.passphrases.follow_pipe(runtime.keyring.try_unseal)
         migrations.upgrade(runtime.engine, spec.migrations_dir)
         app.state.runtime = runtime
-        app.state.token_verifier = TokenVerifier.from_file(
+        app.state.token_verifier = VerifiedTokens(TokenVerifier.from_file(
             settings.public_key_path, issuer=settings.token_issuer, audience=settings.token_audience
-        )
+        ))
         runtime.revoked_access.refresh(runtime.engine)  # before the first request: a restart forgets nothing
         app.state.revoked_access = runtime.revoked_access
         if spec.on_start:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 import pytest
 
-from gateway.access import Gatekeeper, RateLimit, Standing, VerifiedTokens
+from gateway.access import Gatekeeper, RateLimit, Standing
 from gateway.forward import request_headers, response_headers
 from gateway.service import Standing as SubjectStanding
 from kit import context
-from kit.auth import Principal, TokenIssuer, TokenVerifier
+from kit.auth import Principal, TokenIssuer, TokenVerifier, VerifiedTokens
 from kit.problems import Problem
 
 
