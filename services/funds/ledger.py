@@ -71,6 +71,9 @@ def move(session: Session, *, grant_id: str, kind: Move, amount_minor: int, disb
                 update(LedgerAccount)
                 .where(LedgerAccount.grant_id == grant_id, LedgerAccount.name == name.value)
                 .values({column: column + amount_minor})
+                # Accounts are only ever read as columns (`balances`), never held as objects in a session: nothing
+                # to bring up to date, so the ORM's per-statement evaluation of the WHERE is skipped.
+                .execution_options(synchronize_session=False)
             )
     except IntegrityError as error:
         raise Conflict("The ledger refused this movement: it would take an account of the grant below zero.",
