@@ -17,6 +17,12 @@ SEARCH_P95_MS_AT_1M = 50.0
 SEARCHES_AT_1M = (("search full name", "names as written"), ("search familiar form", "familiar forms"),
                   ("search several-group form", "forms of several name groups"))
 CREATE_P99_MS_AT_16 = 30.0
+APPROVE_P99_MS_AT_64 = 200.0
+# Operations whose processor time per request is shown, with the target each is held to (clients, p99 in ms).
+TIME_TARGETS = {"create case": (16, CREATE_P99_MS_AT_16), "approve disbursement": (64, APPROVE_P99_MS_AT_64)}
+# The service each operation is answered by (its own process's share bounds one replica's throughput).
+ANSWERED_BY = {"create case": "intake", "read case": "intake", "search by name": "intake",
+               "create referral": "referrals", "request disbursement": "funds", "approve disbursement": "funds"}
 CUSTODY_FACTOR = 1.5  # openbao key custody against file, 16 clients: req/s at least file's ÷ 1.5, p99 at most 1.5×
 # The custody part's systems (bench.custody's names) and which of them each target compares with `file`.
 CUSTODY_FILE, CUSTODY_OPENBAO, CUSTODY_COLD = "file", "openbao", "openbao, cache 0 s"
@@ -106,6 +112,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "measured": f"p99 {create['latency_ms']['p99']} ms",
             "met": create["latency_ms"]["p99"] < CREATE_P99_MS_AT_16,
         })
+    approve = results.get("operations", {}).get("approve disbursement", {}).get("64")
+    if approve:
+        verdicts.append({
+            "target": f"approve disbursement p99 < {APPROVE_P99_MS_AT_64:g} ms at 64 clients, zero overspend",
+            "measured": f"p99 {approve['latency_ms']['p99']} ms ({approve['ok']} approved, "
+                        f"{approve['requests'] - approve['ok']} refused)",
+            "met": approve["latency_ms"]["p99"] < APPROVE_P99_MS_AT_64 and _all_ok(approve),
+        })
     measurements = results.get("custody", {}).get("measurements", {})
     for what, config, label in CUSTODY_COMPARED:
         sides = measurements.get(what, {}).get("16", {})
@@ -170,6 +184,55 @@ def _webhook_verdicts(webhooks: dict[str, Any] | None) -> list[dict[str, Any]]:
             "met": bool(rounds) and all(_kept(after) for after in rounds),
         })
     return verdicts
+
+
+def processor_ms(result: dict[str, Any]) -> dict[str, float]:
+    """Processor time per answered request, ms, by process: the cores each kept busy ÷ the run's answers per second.
+    The system's other services (consumers of its events) are summed as `others`."""
+    rps = result.get("rps") or 0
+    cores = result.get("cpu_cores") or {}
+    if not rps or not cores:
+        return {}
+    return {name: busy / rps * 1000 for name, busy in cores.items() if name != "supervisor"}
+
+
+def _processor_time_table(operations: dict[str, Any], machine_cores: int | None) -> list[str]:
+    """Where each request's processor time goes, and what a target would take: in a closed loop N clients wait
+    N ÷ throughput on average, so holding p99 under T needs at least N ÷ T answers per second; each costs the
+    measured processor time, so that many cores at least, and as many replicas of the answering service as its
+    one process (one core at most) cannot serve alone."""
+    rows = []
+    for name, by_clients in operations.items():
+        service = ANSWERED_BY.get(name)
+        for clients, result in by_clients.items():
+            per_process = processor_ms(result)
+            if not per_process or clients == "1" or service not in per_process:
+                continue
+            own = per_process[service]
+            others = sum(ms for process, ms in per_process.items()
+                         if process not in (service, "gateway", "nats", "postgres", "load generator"))
+            total = sum(per_process.values())
+            row = (f"| {name} | {clients} | {result['rps']:.0f} | {per_process.get('gateway', 0):.2f} | {own:.2f} | "
+                   f"{others:.2f} | {per_process.get('nats', 0):.2f} | {per_process.get('postgres', 0):.2f} | "
+                   f"{per_process.get('load generator', 0):.2f} | {total:.2f} | {total * result['rps'] / 1000:.2f} |")
+            target = TIME_TARGETS.get(name)
+            if target and str(target[0]) == clients:
+                needed = target[0] / (target[1] / 1000)  # answers per second for the mean wait to be the target
+                row += (f" {needed:.0f}/s: ≥ {needed * total / 1000:.1f} cores, ≥ "
+                        f"{max(1, -(-needed * own // 1000)):.0f} {service} replicas |")
+            else:
+                row += " – |"
+            rows.append(row)
+    if not rows:
+        return []
+    return ["### Where the processor time goes (ms of CPU per answered request, by process)", "",
+            f"Each process's processor time during the run (/proc) ÷ the requests answered; `others`: the services "
+            f"that consume the events the request sets off; `cores busy`: all of it together, against the machine's "
+            f"{machine_cores}. In a closed loop N clients wait N ÷ throughput on average, so a p99 target T needs at "
+            "least N ÷ T answers per second: the last column is what that takes at the measured cost, a lower bound "
+            "(one replica is one process: one core at most).", "",
+            "| what | clients | req/s | gateway | its service | others | nats | postgres | load generator | total "
+            "| cores busy | the target needs |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|", *rows, ""]
 
 
 def _scaling_verdicts(scaling: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -292,6 +355,7 @@ def render(results: dict[str, Any]) -> str:
             for clients, r in by_clients.items():
                 lines.append(_row(name, clients, r, baseline))
         lines.append("")
+    lines += _processor_time_table(operations, results["meta"]["machine"]["cores"])
     overhead = results.get("overhead")
     if overhead:
         lines += ["### Gateway overhead: the same request direct to intake and through the gateway", "",

@@ -171,6 +171,21 @@ def test_targets_are_judged_from_the_figures() -> None:
     assert met["create case p99 < 30 ms at 16 clients"] is True
 
 
+def test_approvals_are_judged_and_each_request_s_processor_time_says_what_a_target_takes() -> None:
+    approve = {"rps": 100.0, "requests": 500, "ok": 499, "latency_ms": {"p99": 150.0}}
+    [verdict] = [v for v in report.targets({"operations": {"approve disbursement": {"64": approve}}})]
+    assert verdict["met"] is False and "499 approved, 1 refused" in verdict["measured"]  # a refusal fails it
+
+    # 200 creates/s with intake one core busy (5 ms each) and 0.4 cores elsewhere (2 ms): 7 ms a request. Sixteen
+    # clients under 30 ms need 16 ÷ 0.03 = 533/s: 3.7 cores and 3 intake processes at 5 ms each.
+    create = {"rps": 200.0, "cpu_cores": {"intake": 1.0, "gateway": 0.2, "funds": 0.1, "nats": 0.1,
+                                          "supervisor": 0.01}}
+    assert report.processor_ms(create) == pytest.approx({"intake": 5.0, "gateway": 1.0, "funds": 0.5, "nats": 0.5})
+    table = "\n".join(report._processor_time_table({"create case": {"16": create}}, 2))
+    assert "| create case | 16 | 200 | 1.00 | 5.00 | 0.50 | 0.50 | 0.00 | 0.00 | 7.00 | 1.40 |" in table
+    assert "533/s: ≥ 3.7 cores, ≥ 3 intake replicas" in table
+
+
 @pytest.mark.e2e
 def test_the_custody_part_measures_openbao_against_file(tmp_path: Path) -> None:
     """`python -m bench --only custody`, tiny: a `file` system and an `openbao` one with no cache (every read
