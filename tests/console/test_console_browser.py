@@ -105,8 +105,9 @@ class Api:
         return made.json()
 
     def until_created(self, path: str, headers: dict[str, str], body: dict) -> dict:
-        """A POST retried while another service has not yet learned the case from intake's events."""
-        deadline = time.monotonic() + 20
+        """A POST retried while another service has not yet learned the case from intake's events (within a minute:
+        on a 2-core machine busy with other work, the events have been seen to take longer than 20 s)."""
+        deadline = time.monotonic() + 60
         while True:
             made = self.http.post(path, headers=headers, json=body)
             if made.status_code == 201 or time.monotonic() > deadline:
