@@ -9,12 +9,16 @@ before this one. Intake knows the assignees; referrals and funds learn them from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header
+from sqlalchemy import Table, delete, insert, update
+from sqlmodel import Session
 
+from kit.db import dialect_insert
 from kit.errors import Invalid, Refused
 
 MIN_REASON, MAX_REASON = 10, 500  # an Access-Reason's length, in characters, once trimmed
@@ -81,3 +85,30 @@ async def read(uow: Any, reason: str | None, use_case: Callable[[Any], T]) -> T:
     if reason is None:
         return await uow.reading(use_case)
     return await uow.run(use_case)
+
+
+def keep_assignees(session: Session, *, assignments: Table, assignees: Table, case_id: str, users: Iterable[str],
+                   assigned_at: datetime) -> bool:
+    """A service's copy of who a case is assigned to (from intake's `case.opened` and `case.assigned`): the case's
+    assignees become `users`, unless the assignment kept is a later one (an older event arriving late changes
+    nothing). True when applied. `assignments`: one row per case (`case_id`, `assigned_at`); `assignees`: one per
+    case and user (`case_id`, `user_id`).
+
+    Four statements and no object loaded: a consumer applies this for every case opened, and the ORM's way (load the
+    row, compare, flush, bulk delete and insert with the session kept in step) cost referrals more processor time
+    than all the rest of applying the event (py-spy, bench create case)."""
+    insert_new = dialect_insert(session.get_bind().dialect.name)(assignments)
+    session.execute(insert_new.values(case_id=case_id, assigned_at=assigned_at)
+                    .on_conflict_do_nothing(index_elements=["case_id"]))
+    # Moved forward only if not older than the one kept: on PostgreSQL the UPDATE takes the row's lock and looks at
+    # its newest version, so two assignments of one case apply in turn; on SQLite the write lock serialises.
+    moved = session.execute(update(assignments)
+                            .where(assignments.c.case_id == case_id, assignments.c.assigned_at <= assigned_at)
+                            .values(assigned_at=assigned_at)).rowcount
+    if moved != 1:
+        return False
+    session.execute(delete(assignees).where(assignees.c.case_id == case_id))
+    kept = sorted(set(users))
+    if kept:
+        session.execute(insert(assignees), [{"case_id": case_id, "user_id": user} for user in kept])
+    return True

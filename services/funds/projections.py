@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from kit.audit import AuditTrail
 from kit.db import scrub_after_commit
 from kit.idempotency import Idempotency, StoredAnswers
+from kit.need_to_know import keep_assignees
 from services.funds import domain, money, queries
-from services.funds.models import CaseAssignee, CaseAssignment, CaseKey, CostEstimate, Disbursement, utc
+from services.funds.models import CaseAssignee, CaseAssignment, CaseKey, CostEstimate, Disbursement
 
 # ---- cases -----------------------------------------------------------------------------------------------------
 
@@ -41,19 +42,9 @@ def assign_case(*, session: Session, case_id: str, assignees: list[str], assigne
     """Intake (re)assigned a case: its assignees become these, unless the assignment kept is a later one (an older
     case.assigned arriving late changes nothing). True when applied. Kept through erasure: the sums of an erased
     case's disbursements stay its caseworkers' to see."""
-    # The case's row first (created if new, without a race), then locked: assignments of one case apply in turn.
-    queries.insert_if_absent(session, CaseAssignment, {"case_id": case_id, "assigned_at": assigned_at},
-                             key=["case_id"])
-    kept = session.execute(select(CaseAssignment).where(CaseAssignment.case_id == case_id).with_for_update()
-                           .execution_options(populate_existing=True)).scalars().one()
-    if assigned_at < utc(kept.assigned_at):
-        return False
-    kept.assigned_at = assigned_at
-    session.execute(delete(CaseAssignee).where(CaseAssignee.case_id == case_id))
-    users = sorted(set(assignees))
-    if users:
-        session.execute(insert(CaseAssignee), [{"case_id": case_id, "user_id": user} for user in users])
-    return True
+    return keep_assignees(session, assignments=CaseAssignment.__table__,  # type: ignore[attr-defined]
+                          assignees=CaseAssignee.__table__, case_id=case_id, users=assignees,  # type: ignore[attr-defined]
+                          assigned_at=assigned_at)
 
 
 def erase_case(*, session: Session, audit: AuditTrail, answers: Idempotency | StoredAnswers, case_id: str,

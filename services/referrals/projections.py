@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime
 
-from sqlalchemy import delete, insert
 from sqlmodel import Session, select
 
 from kit import logs
 from kit.audit import AuditTrail
-from kit.db import dialect_insert, scrub_after_commit
+from kit.db import scrub_after_commit
 from kit.idempotency import Idempotency
+from kit.need_to_know import keep_assignees
 from kit.projection import ForwardOnly
 from kit.service import Runtime
 from services.referrals import domain, lifecycle, metrics, queries, vault
@@ -29,6 +29,7 @@ log = logs.get("referrals")
 
 _CASES = KnownCase.__table__  # type: ignore[attr-defined]
 _ASSIGNMENTS = CaseAssignment.__table__  # type: ignore[attr-defined]
+_ASSIGNEES = CaseAssignee.__table__  # type: ignore[attr-defined]
 _CONSENT = ("consent_recorded_at", "consent_categories", "share_contact", "share_health", "consent_expires_on")
 _NO_CONSENT = {"consent_recorded_at": None, "consent_categories": [], "share_contact": False, "share_health": False,
                "consent_expires_on": None}
@@ -82,21 +83,8 @@ def assign_case(session: Session, *, case_id: str, assignees: list[str], assigne
     """Intake (re)assigned a case: its assignees become these, unless the assignment kept is a later one (an older
     case.assigned arriving late changes nothing). True when applied. Kept through erasure: the ids and states of an
     erased case's referrals stay its caseworkers' to see."""
-    # The case's row first (created if new, without a race), then locked: assignments of one case apply in turn.
-    insert_new = dialect_insert(session.connection().dialect.name)(_ASSIGNMENTS)
-    session.execute(insert_new.values(case_id=case_id, assigned_at=assigned_at)
-                    .on_conflict_do_nothing(index_elements=["case_id"]))
-    kept = session.exec(select(CaseAssignment).where(CaseAssignment.case_id == case_id).with_for_update()
-                        .execution_options(populate_existing=True)).one()
-    if assigned_at < kept.assigned_at:
-        return False
-    kept.assigned_at = assigned_at
-    session.add(kept)
-    session.execute(delete(CaseAssignee).where(CaseAssignee.case_id == case_id))  # type: ignore[arg-type]
-    users = sorted(set(assignees))
-    if users:
-        session.execute(insert(CaseAssignee), [{"case_id": case_id, "user_id": user} for user in users])
-    return True
+    return keep_assignees(session, assignments=_ASSIGNMENTS, assignees=_ASSIGNEES, case_id=case_id, users=assignees,
+                          assigned_at=assigned_at)
 
 
 def forget_case(session: Session, audit: AuditTrail, *, case_id: str, answers: Idempotency,
