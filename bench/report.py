@@ -627,23 +627,27 @@ def _scaling_tables(scaling: dict[str, Any] | None) -> list[str]:
              "clients each: req/s summed, each percentile the higher of the two). Baseline: bare FastAPI /healthz at "
              f"{scaling['baseline_clients']} clients measured each round on that system's turn, with it up and idle. "
              f"Best of {scaling['rounds']} rounds (req/s of each in \"rounds\", with the load average before it). "
-             f"{started}.", "",
+             f"{started}. *Intake backends waiting for a lock*: the mean number of intake's PostgreSQL sessions "
+             "waiting on one, sampled every 20 ms — every read of a case writes an audit entry, and the trail's one "
+             "hash chain per database is held by an advisory lock until the transaction's COMMIT, so the replicas' "
+             "transactions take turns there.", "",
              "| replicas | gateways | clients | req/s | rounds (load average) | × 1 replica | × baseline | p50 | p95 "
-             "| p99 | non-2xx |",
-             "|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|"]
+             "| p99 | non-2xx | intake backends waiting for a lock |",
+             "|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|"]
     for system in systems:
         base = system["baseline"]
         b = base["best"]
         lines.append(f"| {system['replicas']} | (baseline) | {scaling['baseline_clients']} | {b['rps']:.0f} | "
                      f"{_scaling_rounds(base)} | – | 1.00 | {b['latency_ms']['p50']} | {b['latency_ms']['p95']} | "
-                     f"{b['latency_ms']['p99']} | {b['requests'] - b['ok']} |")
+                     f"{b['latency_ms']['p99']} | {b['requests'] - b['ok']} | – |")
         for r in system["reads"]:
             best, lat = r["best"], r["best"]["latency_ms"]
             one = ones.get(r["clients"])
             vs_one = f"{_ratio(best['rps'], one['best']['rps']):.2f}" if one else "–"
             lines.append(f"| {system['replicas']} | {r['gateways']} | {r['clients']} | {best['rps']:.0f} | "
                          f"{_scaling_rounds(r)} | {vs_one} | {_ratio(best['rps'], b['rps']):.2f} | {lat['p50']} | "
-                         f"{lat['p95']} | {lat['p99']} | {best['requests'] - best['ok']} |")
+                         f"{lat['p95']} | {lat['p99']} | {best['requests'] - best['ok']} | "
+                         f"{_or_dash(best.get('lock_waits'))} |")
     lines += ["", f"Cores busy during each best run (processor seconds ÷ wall seconds; {scaling['cores']} on this "
                   "machine): every gateway, intake replica and other service by its process, all of PostgreSQL's "
                   "processes (another run's too, if one is going on), the NATS nodes, the load generator(s); "
@@ -665,6 +669,10 @@ def _scaling_tables(scaling: dict[str, Any] | None) -> list[str]:
         lines += ["", f"With two replicas (best run): {'; '.join(notes)}. A second replica adds throughput only "
                       "where there is a core for it to run on."]
     return [*lines, ""]
+
+
+def _or_dash(value: Any) -> str:
+    return "–" if value is None else f"{value:g}"
 
 
 def core_groups(cores: dict[str, float]) -> dict[str, float]:

@@ -25,6 +25,7 @@ the ratio.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bench import report, scenarios
@@ -128,7 +130,9 @@ def _measure(run: scenarios.Run, system: ClusterSystem, actors: scenarios.Actors
                 urls = system.gateway_urls[:gateways]
                 specs = [LoadSpec(base_url=url, requests=reads, concurrency=level // gateways, duration=s.duration,
                                   warmup=s.warmup) for url in urls]
-                measured.setdefault(f"{gateways}@{level}", []).append(_load(specs, pids))
+                waits = LockWaits(system.backing.postgres_admin_url,
+                                  make_url(system.database_url("intake")).database)
+                measured.setdefault(f"{gateways}@{level}", []).append(_load(specs, pids, waits))
     figures: dict[str, Any] = {"baseline": _kept(measured.pop(BASELINE)), "reads": []}
     for gateways, level in plan:
         figures["reads"].append({"gateways": gateways, "clients": level, **_kept(measured[f"{gateways}@{level}"])})
@@ -142,11 +146,51 @@ def _kept(runs: list[dict[str, Any]]) -> dict[str, Any]:
                                       "machine_cores": r["machine_cores"]} for r in runs]}
 
 
-def _load(specs: list[LoadSpec], pids: dict[str, int]) -> dict[str, Any]:
-    """One run of one or several load generators side by side, with the cores every process kept busy meanwhile."""
+class LockWaits:
+    """How many of intake's PostgreSQL backends were waiting for a lock, sampled every 20 ms while a block runs (a
+    thread of its own). Every read of a case writes an audit entry, and the trail is one hash chain per database:
+    each transaction holding an entry keeps the chain's advisory lock until its COMMIT, so the replicas' transactions
+    take turns. The mean shows how much of the run went to that queue."""
+
+    def __init__(self, admin_url: str | None, database: str | None, interval: float = 0.02) -> None:
+        self.database, self.interval = database, interval
+        self.engine = create_engine(admin_url, pool_size=1) if admin_url and database else None
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            while not self._stop.is_set():
+                self.samples.append(conn.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND wait_event_type = 'Lock'"),
+                    {"db": self.database}).scalar_one())
+                conn.rollback()
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> LockWaits:
+        if self.engine is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        if self.engine is not None:
+            self._thread.join()
+            self.engine.dispose()
+
+    @property
+    def mean(self) -> float | None:
+        return round(sum(self.samples) / len(self.samples), 2) if self.samples else None
+
+
+def _load(specs: list[LoadSpec], pids: dict[str, int], waits: LockWaits | None = None) -> dict[str, Any]:
+    """One run of one or several load generators side by side, with the cores every process kept busy meanwhile
+    (and, given `waits`, how many of intake's backends waited for a lock)."""
     load = report.load_average()
     busy_before, started = machine_busy_seconds(), time.monotonic()
-    with CpuUse(pids) as cpu:
+    with CpuUse(pids) as cpu, (waits or LockWaits(None, None)) as waited:
         if len(specs) == 1:
             results = [run_load(specs[0])]
         else:
@@ -156,7 +200,7 @@ def _load(specs: list[LoadSpec], pids: dict[str, int]) -> dict[str, Any]:
     together = _together(results)
     together.cpu_cores = cpu.cores
     return {**together.model_dump(exclude={"collected"}), "generators": len(specs), "load_average": load,
-            "machine_cores": round(machine, 2)}
+            "machine_cores": round(machine, 2), "lock_waits": waited.mean}
 
 
 def _together(results: list[LoadResult]) -> LoadResult:
