@@ -1,8 +1,8 @@
 """Who may pass the gateway: a verified token, a subject that is still enabled, and a request budget left.
 
 Everything here runs on every forwarded request, so each step is a dictionary look-up in the common case:
-verified tokens are remembered until they expire (kit.auth.VerifiedTokens, as in every service), and a subject's standing (enabled user, unrevoked client) for
-about a second, or until the gateway itself changes it.
+verified tokens are remembered until they expire (kit.auth.VerifiedTokens, as in every service), and a subject's
+standing (enabled user, unrevoked client) for about a second, or until the gateway itself changes it.
 """
 
 from __future__ import annotations

@@ -161,8 +161,8 @@ class UnitOfWork:
     its own, and are committed together: one COMMIT, so one fsync, for every unit that came in meanwhile (a group
     commit); a transaction stops taking units once they have held the loop `max_batch_seconds`. (Running the units
     in a worker thread on PostgreSQL, where each statement waits for the server, was measured slower: they are
-    processor work too, and the two threads took turns at the GIL.) Every write goes through here: HTTP routes with or without an Idempotency-Key, the bus's inbox
-    transactions, relay marks and dead letters, background jobs.
+    processor work too, and the two threads took turns at the GIL.) Every write goes through here: HTTP routes with
+    or without an Idempotency-Key, the bus's inbox transactions, relay marks and dead letters, background jobs.
 
     Why: on SQLite with synchronous=FULL each COMMIT waits for the disk (0.7 ms at best, several ms under load on
     this machine's shared disk), and a COMMIT issued on the event loop stops every other request for that long.
