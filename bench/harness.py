@@ -109,17 +109,24 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (which sits in parentheses and may hold spaces):
+    [0] is the state, [1] the parent pid, [11] and [12] utime and stime. None when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+        return None
+
+
 def children_of(parent: int) -> dict[int, str]:
     """The direct children of a process: pid → command line (a /proc scan; `ps --ppid` does the same)."""
     found: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
+        fields = _stat_fields(entry.name)
         try:
-            stat = (entry / "stat").read_text()
-            # The command name sits in parentheses and may hold spaces: the parent pid is the 2nd field after it.
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == parent:
+            if fields is not None and int(fields[1]) == parent:
                 found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
             continue
@@ -164,9 +171,8 @@ _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system processor time a process (all its threads) has used so far, from /proc; None when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+    fields = _stat_fields(pid)
+    if fields is None:
         return None
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND  # utime, stime: fields 14 and 15 of stat
 

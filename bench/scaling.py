@@ -35,13 +35,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from bench import report, scenarios
 from bench.harness import CpuUse, baseline_server, machine_busy_seconds, run_load
 from bench.load_spec import Latency, LoadResult, LoadSpec
 from bench.population import People
 from bench.system import Backing, ClusterSystem
+from kit.db import make_engine, ping
 
 REPLICAS = (1, 2)
 CLIENTS = (16, 64)
@@ -84,15 +84,11 @@ def scaling(run: scenarios.Run, workdir: Path, backing_for: Callable[[], Backing
 def _postgres_missing(backing: Backing) -> str | None:
     if backing.postgres_admin_url is None:
         return "it needs PostgreSQL (--postgres-url)"
-    engine = create_engine(backing.postgres_admin_url, connect_args={"connect_timeout": 3})
+    engine = make_engine(backing.postgres_admin_url)
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as error:
-        return f"PostgreSQL does not answer ({type(error).__name__})"
+        return None if ping(engine) else "PostgreSQL does not answer"
     finally:
         engine.dispose()
-    return None
 
 
 def _create_cases(system: ClusterSystem, actors: scenarios.Actors) -> list[str]:
