@@ -19,6 +19,10 @@ from kit.secrets import TOKEN_PRIVATE_KEY_FILE, ensure_secrets
 from tests.support.nats import EmbeddedNats, reset_streams
 from tests.support.postgres import create_database, drop_database
 
+# A console page that names a word missing from its language's catalogue fails the test that renders it
+# (gateway/console/i18n.py; the processes a test starts inherit it).
+os.environ["REHAB_CONSOLE_STRICT_WORDS"] = "1"
+
 EXTERNAL_PG = os.environ.get("REHAB_TEST_POSTGRES_URL")
 EXTERNAL_NATS = os.environ.get("REHAB_TEST_NATS_URL")
 

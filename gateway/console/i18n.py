@@ -20,6 +20,7 @@ from __future__ import annotations
 import gettext
 import io
 import math
+import os
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -80,9 +81,38 @@ def chosen(value: str | None) -> str:
     return value if value in LANGUAGES else DEFAULT
 
 
+# Tests set this: a page that names a word no catalogue of its language holds fails, instead of showing the msgid.
+# It reaches the words named in no literal `t("…")` too (`t(f"status_{value}")`), which extraction cannot see.
+STRICT_ENV = "REHAB_CONSOLE_STRICT_WORDS"
+
+
+class MissingWord(LookupError):
+    """A page named a msgid its language's catalogue (or, for pl/lt on a staff page, the English one) lacks."""
+
+
+def _strict() -> bool:
+    return os.environ.get(STRICT_ENV) == "1"
+
+
+def _checked(language: str, msgid: str | tuple[str, int]) -> None:
+    own = translations(language)._catalog  # type: ignore[attr-defined]  # gettext's parsed messages
+    if msgid not in own and (language in STAFF_LANGUAGES or msgid not in translations(DEFAULT)._catalog):  # type: ignore[attr-defined]
+        raise MissingWord(f"{msgid!r} is in no catalogue for {language!r}")
+
+
 def translator(language: str) -> Callable[[str], str]:
-    """`t(msgid)`: the word in the language, else in English, else the msgid itself (shown, never an error)."""
-    return translations(chosen(language)).gettext
+    """`t(msgid)`: the word in the language, else in English, else the msgid itself (shown, never an error, except
+    under tests: `STRICT_ENV`)."""
+    language = chosen(language)
+    gettext_ = translations(language).gettext
+    if not _strict():
+        return gettext_
+
+    def t(msgid: str) -> str:
+        _checked(language, msgid)
+        return gettext_(msgid)
+
+    return t
 
 
 def counter(language: str) -> Callable[..., str]:
@@ -90,8 +120,11 @@ def counter(language: str) -> Callable[..., str]:
     numbers ("1 234")."""
     language = chosen(language)
     catalogue = translations(language)
+    strict = _strict()
 
     def tn(msgid: str, n: int, **fields: object) -> str:
+        if strict:
+            _checked(language, (msgid, 0))
         number = babel_numbers.format_decimal(n, locale=language)
         return catalogue.ngettext(msgid, msgid, n).format(n=number, **fields)
 
@@ -159,9 +192,9 @@ def format_date(value: date | datetime | str | None, language: str) -> str:
 # The currencies grants are kept in (services/funds/money.py keeps its own list: the gateway imports no service);
 # each one's decimals are ISO 4217's minor units as CLDR has them (JPY none, KWD and BHD three, the others two).
 CURRENCIES = ("BHD", "BYN", "CHF", "CZK", "EUR", "GBP", "GEL", "JPY", "KWD", "PLN", "SEK", "UAH", "USD")
-# Where a locale's CLDR sign is not the one people there write: the Belarusian rouble is «Br» in Russian too
-# (CLDR gives it in be; in ru it gives the code).
-_SYMBOL_OVERRIDES = {("ru", "BYN"): "Br"}
+# Where CLDR's sign is not the one people write: the Belarusian rouble is «Br» in every language (CLDR gives it in
+# be; in ru, en, pl and lt it gives the code).
+_SYMBOL_OVERRIDES = {"BYN": "Br"}
 # CLDR's minimumGroupingDigits where it is 2 (Babel does not apply it): a four-digit amount stays whole.
 _MIN_GROUPING_TWO = {"pl"}
 
@@ -186,7 +219,7 @@ def format_money(amount: str | Decimal | None, currency: str, language: str) -> 
         pattern = Locale.parse(language).currency_formats["standard"].pattern.replace("#,##", "#")
     text = babel_numbers.format_currency(value, currency, pattern, locale=language)
     symbol = babel_numbers.get_currency_symbol(currency, locale=language)
-    override = _SYMBOL_OVERRIDES.get((language, currency))
+    override = _SYMBOL_OVERRIDES.get(currency)
     if override and override != symbol:
         text, symbol = text.replace(symbol, override), override
     if symbol[-1:].isalpha() and symbol in text:

@@ -117,6 +117,21 @@ def test_a_count_takes_its_language_s_plural_form(language, counts):
     assert {n: tn("unread_count", n) for n in counts} == counts
 
 
-def test_a_staff_page_word_missing_in_polish_falls_back_to_english_and_an_unknown_msgid_shows_itself():
+def test_a_staff_page_word_missing_in_polish_falls_back_to_english_and_an_unknown_msgid_shows_itself(monkeypatch):
+    monkeypatch.delenv(i18n.STRICT_ENV)  # as in production
     assert i18n.translator("pl")("grants") == i18n.MESSAGES["en"]["grants"] == "Grants"
     assert i18n.translator("be")("no_such_word") == "no_such_word"
+
+
+def test_under_tests_a_page_naming_a_word_no_catalogue_holds_fails(monkeypatch):
+    # Set for the whole suite (tests/conftest.py): every page a test renders is checked, the words named through an
+    # f-string too, which Babel's extraction above cannot see.
+    monkeypatch.setenv(i18n.STRICT_ENV, "1")
+    assert i18n.translator("pl")("grants") == "Grants"  # a staff page shown to someone who chose Polish
+    with pytest.raises(i18n.MissingWord):
+        i18n.translator("be")("no_such_word")
+    with pytest.raises(i18n.MissingWord):
+        i18n.translator("en")(f"status_custody_{'no-such-custody'}")
+    with pytest.raises(i18n.MissingWord):
+        i18n.counter("ru")("no_such_count", 3)
+    assert i18n.counter("ru")("unread_count", 3)

@@ -172,8 +172,10 @@ def test_money_and_dates_are_written_as_each_locale_writes_them():
     assert i18n.format_money("1234.5", "EUR", "en") == "€1,234.50"
     assert i18n.format_money("1234.5", "EUR", "be") == "1\u00a0234,50\u00a0€"
     assert i18n.format_money("1234567.00", "USD", "ru") == "1\u00a0234\u00a0567,00\u00a0$"
-    assert i18n.format_money("10.00", "BYN", "en") == "BYN\u00a010.00"  # CLDR: the code first, kept off the digits
+    # The Belarusian rouble is «Br» in every language (CLDR has the code in all but be), kept off the digits.
+    assert i18n.format_money("10.00", "BYN", "en") == "Br\u00a010.00"
     assert i18n.format_money("10.00", "BYN", "ru") == i18n.format_money("10", "BYN", "be") == "10,00\u00a0Br"
+    assert i18n.format_money("1234.5", "BYN", "pl") == "1234,50\u00a0Br"
     assert i18n.format_date(date(2026, 11, 3), "en") == "3 Nov 2026"
     assert i18n.format_date("2026-11-03", "ru") == "03.11.2026"
     assert set(i18n.MESSAGES["be"]) == set(i18n.MESSAGES["ru"]) == set(i18n.MESSAGES["en"])  # nothing untranslated
