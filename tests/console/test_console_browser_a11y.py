@@ -5,11 +5,19 @@ fetched) runs on each page against WCAG 2.0, 2.1 and 2.2 A and AA, and no page m
 violation. Each page also fits a 360 px wide phone without scrolling sideways, and its HTML, CSS and scripts
 (images aside) weigh under 100 KB as transferred.
 
+Besides each role's pages as they open, the pages a person meets after pressing something or following a link that
+leads nowhere: a form's errors, the warning about a possible duplicate and the page of the case just created, a
+case's erasure to confirm, a webhook's removal and an API client's revocation to confirm and a new client's secret,
+the auditor's trail filtered, the programme report for a coordinator with a period that runs backwards, the error
+page and the partner's "no such referral"; partner staff's pages in Polish and Lithuanian, staff pages in Belarusian
+and Russian. The test ends by comparing the pages checked with the list of those it meant to check.
+
 Skips, saying why, where chromium or the playwright package is absent (the imported module skips), or where
 axe-playwright-python is."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -31,7 +39,9 @@ except ImportError:
     pytest.skip("the accessibility test needs the axe-playwright-python package (the test extra)",
                 allow_module_level=True)
 
-pytestmark = pytest.mark.integration
+# Some sixty pages, each checked by axe-core and at two widths, on a shared 2-core machine: longer than the two
+# minutes a test gets by default (pyproject.toml).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]
 
 served = test_console_browser.served  # the fixture: the gateway over real HTTP, in front of every service
 DESK = {"width": 1100, "height": 1000}
@@ -40,6 +50,7 @@ WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 SERIOUS = {"serious", "critical"}
 HEAVIEST = 100_000  # bytes of HTML + CSS + JS a page may transfer
 TEXT_TYPES = {"document", "stylesheet", "script"}
+PUBLIC_HOOK = "https://93.184.215.14/hooks/rehab"  # a public address literal: accepted without any lookup
 # Each field marked invalid names, in its aria-describedby, the message that says what is wrong with it.
 UNTIED_ERRORS = """() => [...document.querySelectorAll('[aria-invalid="true"]')].filter(field =>
     !(field.getAttribute('aria-describedby') || '').split(/\\s+/).map(id => id && document.getElementById(id))
@@ -65,12 +76,14 @@ FOCUS_UNSEEN = """() => {
 class World(ApiWithFactor):
     """Something on every page, through the public API: a caseworker's case with needs, consent, a note, a task and
     a document, referred to a partner with a message; another caseworker's case (to break the glass on); a grant and
-    a disbursement request; a person of every other role, each with a second factor."""
+    a disbursement request; a second partner with a webhook and an API client (no referral is ever sent to it, so
+    nothing is delivered); a person of every other role, each with a second factor."""
 
     def __init__(self, base: str) -> None:
         super().__init__(base)
         self.codes: dict[str, list[str]] = {}
-        self.names = {role: self.user(role) for role in ("caseworker", "supervisor", "finance", "auditor")}
+        self.names = {role: self.user(role)
+                      for role in ("caseworker", "supervisor", "finance", "auditor", "coordinator")}
         for role, name in self.names.items():
             self.codes[role] = self.enrolled(name)
         self.other = self.user("caseworker")
@@ -87,6 +100,15 @@ class World(ApiWithFactor):
         self.codes["partner_staff"] = self.enrolled(self.staff)
         self.names["partner_staff"] = self.staff
         self.newcomer = self.user("caseworker")  # signs in with a password alone: to the factor's enrolment
+        self.legal = self.post("/api/referrals/partners", self.admin, name="Kaunas Legal Aid", category="legal",
+                               countries=["LT"], cities=["Kaunas"], languages=["lt", "ru"],
+                               contact_email="desk@legal.example")
+        hooked = self.http.put(f"/api/referrals/partners/{self.legal['id']}/webhook", headers=self.admin,
+                               json={"url": PUBLIC_HOOK, "events": ["referral.sent", "referral.cancelled"]})
+        assert hooked.status_code in (200, 201), hooked.text
+        self.client_id = self.post("/api/admin/clients", self.admin, partner_id=self.legal["id"],
+                                   name="Legal aid case system")["client_id"]
+        self.nowhere = str(uuid.uuid4())  # the id of no case and no referral
         self.user_id = next(user["id"] for user in self.http.get(
             "/api/admin/users", headers=self.admin, params={"limit": 100}).json()["items"]
             if user["username"] == self.names["caseworker"])
@@ -126,19 +148,24 @@ class World(ApiWithFactor):
         """Each role's pages, by address."""
         case = f"/console/cases/{self.case['id']}"
         grant = f"/console/grants/{self.grant['id']}"
+        legal = f"/console/admin/partners/{self.legal['id']}"
         return {
             "caseworker": ["/console/cases", "/console/cases/new", case, case + "/edit",
                            f"{case}/referrals/{self.referral['id']}", case + "/refer",
-                           f"/console/cases/{self.theirs['id']}/break-glass"],
+                           f"/console/cases/{self.theirs['id']}/break-glass", case + "/erase",
+                           f"/console/cases/{self.nowhere}", "/console/no-such-page"],
             "supervisor": ["/console/caseload"],
             "finance": ["/console/grants", grant, "/console/disbursements", grant + "/donor-report",
                         "/console/programme"],
             "admin": ["/console/admin/users", f"/console/admin/users/{self.user_id}", "/console/admin/users/new",
                       "/console/admin/approvals", "/console/admin/partners",
                       f"/console/admin/partners/{self.partner['id']}", "/console/admin/seal",
-                      "/console/admin/status"],
+                      "/console/admin/status", legal, legal + "/webhook/remove",
+                      f"{legal}/clients/{self.client_id}/revoke"],
             "auditor": ["/console/audit", "/console/audit/break-glass"],
-            "partner_staff": ["/console/partner", f"/console/partner/referrals/{self.referral['id']}"],
+            "coordinator": ["/console/programme"],
+            "partner_staff": ["/console/partner", f"/console/partner/referrals/{self.referral['id']}",
+                              f"/console/partner/referrals/{self.nowhere}"],
         }
 
 
@@ -164,11 +191,19 @@ class Checks:
             page.wait_for_load_state("load")
         finally:
             page.remove_listener("response", keep)
-        self.check(page, path, responses)
+        self.check(page, path if page.url.endswith(path) else f"{path} ({page.url.removeprefix(self.base)})",
+                   responses)
+        chosen = re.match(r"/console/language/(\w+)\?", path)
+        said_in = page.evaluate("() => document.documentElement.lang")
+        if chosen and said_in != chosen[1]:  # else the page checked is not the one meant: English again, say
+            self.found.append(f"{path}: in {said_in!r}, not {chosen[1]!r}")
 
-    def check(self, page, path: str, responses: list) -> None:
-        name = f"{path} ({page.url.removeprefix(self.base)})" if not page.url.endswith(path) else path
+    def check(self, page, name: str, responses: list) -> None:
+        """Check the page as it is now, kept as `name` (a visit's path, or a state's words); a finding names the
+        address too when `name` does not."""
         self.visited.append(name)
+        at = page.url.removeprefix(self.base)
+        name = name if at in name else f"{name} ({at})"
         results = self.axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG},
                                               "resultTypes": ["violations"]})
         for violation in results.response["violations"]:
@@ -212,8 +247,9 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
             route.abort()
 
     def states(page, role: str) -> None:
-        """The pages again as a person meets them after pressing something: errors beside the fields, partners
-        found, a payee shown, another language."""
+        """The pages again as a person meets them after pressing something: errors beside the fields, a possible
+        duplicate and the case just created, partners found, a payee shown, a secret shown once, a trail filtered,
+        another language. `state_names` lists them in the same order."""
         case = f"/console/cases/{world.case['id']}"
         if role == "caseworker":
             checks.visit(page, "/console/cases/new")
@@ -221,6 +257,14 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
             page.get_by_role("button", name="Save", exact=True).click()
             page.wait_for_load_state()
             checks.check(page, "/console/cases/new (nothing typed)", [])
+            page.locator("#full_name").fill("Аксана Мілевіч")  # the same person: a possible duplicate
+            page.locator("#country").fill("LT")
+            page.get_by_role("button", name="Save", exact=True).click()
+            page.wait_for_selector("#duplicates")
+            checks.check(page, "/console/cases/new (a possible duplicate)", [])
+            page.get_by_role("button", name="Save anyway").click()
+            page.wait_for_selector("a.button[href^='/console/cases/']")
+            checks.check(page, "/console/cases/new (created)", [])
             checks.visit(page, case + "/refer")
             page.get_by_label("Country").fill("LT")
             page.get_by_role("button", name="Find partners").click()
@@ -233,12 +277,67 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
             page.wait_for_load_state()
             checks.check(page, "/console/cases/…/break-glass (reason too short)", [])
             checks.visit(page, f"/console/language/be?next={case}")
+        elif role == "supervisor":
+            checks.visit(page, "/console/language/ru?next=/console/caseload")
         elif role == "finance":
             checks.visit(page, "/console/disbursements")
             page.get_by_role("button", name="Show payee").first.click()
             page.wait_for_load_state()
             checks.check(page, "/console/disbursements (payee shown)", [])
             checks.visit(page, "/console/language/be?next=/console/grants")
+        elif role == "admin":
+            checks.visit(page, f"/console/admin/partners/{world.legal['id']}")
+            page.locator("#client-name").fill("Legal aid reporting")
+            page.locator("#issue-client").get_by_role("button").click()
+            page.wait_for_selector("#client-secret")
+            checks.check(page, "/console/admin/partners/… (a client's secret shown once)", [])
+        elif role == "auditor":
+            checks.visit(page, "/console/audit")
+            page.get_by_label("Record id").fill(world.case["id"])
+            page.get_by_label("Action", exact=True).select_option("case.read")
+            page.get_by_role("button", name="Show", exact=True).click()
+            page.wait_for_selector("#filtered")
+            checks.check(page, "/console/audit (filtered)", [])
+            page.get_by_label("Record id").fill("not a record")
+            page.get_by_role("button", name="Show", exact=True).click()
+            page.wait_for_selector("#target_id-error")
+            checks.check(page, "/console/audit (not a record's id)", [])
+        elif role == "coordinator":
+            checks.visit(page, "/console/programme")
+            page.locator("#from").select_option(time.strftime("%Y-%m"))
+            page.locator("#to").select_option(page.locator("#to option").last.get_attribute("value"))
+            page.get_by_role("button", name="Show", exact=True).click()
+            page.wait_for_selector("#problem")
+            checks.check(page, "/console/programme (a period that runs backwards)", [])
+            checks.visit(page, "/console/language/ru?next=/console/programme")
+        elif role == "partner_staff":
+            referral = f"/console/partner/referrals/{world.referral['id']}"
+            checks.visit(page, "/console/language/pl?next=/console/partner")
+            checks.visit(page, f"/console/language/lt?next={referral}")
+            checks.visit(page, "/console/cases")  # not a partner's page: the error page, in Lithuanian
+
+    def state_names(role: str) -> list[str]:
+        """What `states` checks, each by the name it is kept under (a visit that lands elsewhere: where, after)."""
+        case = f"/console/cases/{world.case['id']}"
+        referral = f"/console/partner/referrals/{world.referral['id']}"
+        return {
+            "caseworker": ["/console/cases/new", "/console/cases/new (nothing typed)",
+                           "/console/cases/new (a possible duplicate)", "/console/cases/new (created)",
+                           case + "/refer", case + "/refer (partners found)",
+                           f"/console/cases/{world.theirs['id']}/break-glass",
+                           "/console/cases/…/break-glass (reason too short)",
+                           f"/console/language/be?next={case} ({case})"],
+            "supervisor": ["/console/language/ru?next=/console/caseload (/console/caseload)"],
+            "finance": ["/console/disbursements", "/console/disbursements (payee shown)",
+                        "/console/language/be?next=/console/grants (/console/grants)"],
+            "admin": [f"/console/admin/partners/{world.legal['id']}",
+                      "/console/admin/partners/… (a client's secret shown once)"],
+            "auditor": ["/console/audit", "/console/audit (filtered)", "/console/audit (not a record's id)"],
+            "coordinator": ["/console/programme", "/console/programme (a period that runs backwards)",
+                            "/console/language/ru?next=/console/programme (/console/programme)"],
+            "partner_staff": ["/console/language/pl?next=/console/partner (/console/partner)",
+                              f"/console/language/lt?next={referral} ({referral})", "/console/cases"],
+        }[role]
 
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -249,6 +348,8 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
                 return page
 
             # The sign-in page (and a refused sign-in), and the factor's enrolment a newcomer is sent to.
+            expected = ["/", "/ (refused)", "/console/mfa", "/console/mfa (a wrong code)",
+                        "/console/mfa (recovery codes)"]
             page = fresh_page()
             checks.visit(page, "/")
             sign_in(page, served, world.newcomer, password="not the password")
@@ -279,10 +380,16 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
                 for path in paths:
                     checks.visit(page, path)
                 states(page, role)
+                expected += [*paths, *state_names(role)]
                 page.context.close()
         finally:
             browser.close()
 
     assert not checks.found, "\n".join([f"{len(checks.found)} findings on {len(checks.visited)} pages:",
                                         *checks.found])
-    assert len(checks.visited) == 40 and outside == []
+    # Every page meant, each where it was meant to be (a visit sent elsewhere, to sign in say, is named with where
+    # it landed), and nothing else.
+    assert checks.visited == expected, "\n".join([
+        "not checked as meant:", *[name for name in expected if name not in checks.visited],
+        "checked, not meant:", *[name for name in checks.visited if name not in expected]])
+    assert outside == []
