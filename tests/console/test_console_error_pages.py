@@ -36,6 +36,12 @@ async def test_a_refused_or_missing_page_and_an_old_form_say_so_as_a_page_in_the
     missing = await caseworker.get("/console/no-such-page", headers=PAGE)
     assert missing.status_code == 404 and says(missing, "problem_gone", language)
 
+    for no_case in ("/console/cases/00000000-0000-4000-8000-000000000000",
+                    "/console/cases/00000000-0000-4000-8000-000000000000/erase"):
+        page = await caseworker.get(no_case, headers=PAGE)
+        assert "<h1>" in page.text and 'href="/console/cases"' in page.text, no_case  # a heading and a way back
+        assert says(page, "back_to_my_cases", language)
+
     old_form = await caseworker.post("/console/cases", data={"csrf": "from-yesterday"}, headers=PAGE)
     assert old_form.status_code == 403 and says(old_form, "problem_stale_form", language)
     assert "CSRF" not in old_form.text and "out of date or was not sent" not in old_form.text
