@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlmodel import Session
 
 from kit import context
 from kit.auth import Principal, require_roles
-from kit.db import lock_for_chain
+from kit.db import lock_for_chain, write_at_commit
 from kit.pagination import Page, keyset_page
 from kit.tables import KitTables
 
@@ -46,16 +46,28 @@ class AuditTrail:
         self._insert = insert(self.table)
 
     def record(self, session: Session, *, actor: str, action: str, target_id: str | None = None) -> None:
-        """Append an entry inside the caller's transaction: the entry commits with the change it describes."""
-        lock_for_chain(session, _AUDIT_CHAIN_LOCK)
-        prev = session.execute(self._last_hash).scalar() or GENESIS
-        entry_id = str(uuid.uuid4())
-        at = datetime.now(UTC)
-        rid = context.request_id()
-        session.execute(self._insert, {
-            "id": entry_id, "at": at, "actor": actor, "action": action, "target_id": target_id, "request_id": rid,
-            "prev_hash": prev, "hash": _digest(self._key_source(), prev, entry_id, at, actor, action, target_id, rid),
-        })
+        """Append an entry inside the caller's transaction: the entry commits with the change it describes.
+
+        In a unit of work the entry is chained and written just before the COMMIT, with the other units' entries
+        (`kit.db.write_at_commit`): the chain's lock, which every replica writing this database waits for, is held
+        for those statements and the COMMIT, not for the whole batch of units. When the unit fails, its entry goes
+        with it."""
+        self._key_source()  # a sealed process refuses here, in the unit, rather than failing everyone's COMMIT
+        entry = {"id": str(uuid.uuid4()), "at": datetime.now(UTC), "actor": actor, "action": action,
+                 "target_id": target_id, "request_id": context.request_id()}
+        if not write_at_commit(session, self._append, entry):
+            self._append(session.connection(), [entry])
+
+    def _append(self, conn: Connection, entries: list[dict[str, Any]]) -> None:
+        """Chain `entries` onto the trail's last entry and insert them, under the chain's lock until COMMIT."""
+        lock_for_chain(conn, _AUDIT_CHAIN_LOCK)
+        prev = conn.execute(self._last_hash).scalar() or GENESIS
+        key = self._key_source()
+        for entry in entries:
+            entry["prev_hash"] = prev
+            entry["hash"] = prev = _digest(key, prev, entry["id"], entry["at"], entry["actor"], entry["action"],
+                                           entry["target_id"], entry["request_id"])
+        conn.execute(self._insert, entries)
 
     def verify(self, session: Session) -> dict[str, Any]:
         """Walk the chain in order. Gaps in `seq` are not looked at: on PostgreSQL an entry rolled back with its

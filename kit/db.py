@@ -144,13 +144,33 @@ def ping(engine: Engine) -> bool:
         return False
 
 
-def lock_for_chain(session: Session, key: int) -> None:
-    """Serialise writers of one append-only chain (audit, references) across processes on PostgreSQL.
+def lock_for_chain(session: Session | Connection, key: int) -> None:
+    """Serialise writers of one append-only chain (audit, references) across processes on PostgreSQL, until the
+    transaction ends.
 
     On SQLite every write transaction already holds the database's single write lock (BEGIN IMMEDIATE).
     """
-    if not is_sqlite(session.get_bind()):
+    if not is_sqlite(session.get_bind() if isinstance(session, Session) else session):
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+# What units left to be written just before their transaction's COMMIT: {writer: [item, ...]} on a unit's session.
+_AT_COMMIT = "kit.at_commit"
+AtCommitWriter = Callable[[Connection, list[Any]], None]
+
+
+def write_at_commit(session: Session, writer: AtCommitWriter, item: Any) -> bool:
+    """Leave `item` for `writer(connection, items)`, called once per shared transaction with the items of every unit
+    that succeeded, in their order, just before the COMMIT and in the COMMIT's worker thread. False when `session`
+    is not a unit's (a maintenance command's own session): the caller writes at once.
+
+    For writes that take a lock every process waits for (an append-only chain): taken at the last moment and held
+    only for those statements and the COMMIT, never for the units' whole batch, and never waited for on the event
+    loop. A unit that fails leaves nothing: its session, with its items, is dropped with its savepoint."""
+    if session.info.get(_IN_UNIT) is not True:
+        return False
+    session.info.setdefault(_AT_COMMIT, {}).setdefault(writer, []).append(item)
+    return True
 
 
 class UnitOfWork:
@@ -271,7 +291,11 @@ class UnitOfWork:
                 done.append((future, result))
                 sessions.append(session)
             scrub = any(session.info.pop(SCRUB_WAL, False) for session in sessions)
-            await asyncio.to_thread(self._commit, conn, outer, scrub)  # the fsync, off the event loop
+            at_commit: dict[AtCommitWriter, list[Any]] = {}
+            for session in sessions:
+                for writer, items in session.info.pop(_AT_COMMIT, {}).items():
+                    at_commit.setdefault(writer, []).extend(items)
+            await asyncio.to_thread(self._commit, conn, outer, scrub, at_commit)  # the fsync, off the event loop
         except BaseException as exc:
             error = exc if isinstance(exc, Exception) else RuntimeError("the shared transaction was cancelled")
             for _work, future, _ctx in batch:  # nobody is left waiting: not-yet-run units fail too
@@ -294,11 +318,15 @@ class UnitOfWork:
                 future.set_result(result)
 
 
-    def _commit(self, conn: Connection, outer: Any, scrub: bool) -> None:
-        """In a worker thread: COMMIT, then, when a unit asked for it, truncate SQLite's write-ahead log at once on
-        the same connection (`checkpoint_wal`'s work). Off the event loop, because the checkpoint waits for readers and
-        those need the loop to finish; right after the COMMIT, so that what the units destroyed has left the disk
-        before their callers are answered or their messages acked."""
+    def _commit(self, conn: Connection, outer: Any, scrub: bool,
+                at_commit: dict[AtCommitWriter, list[Any]]) -> None:
+        """In a worker thread: what the units left to write at the COMMIT (`write_at_commit`), the COMMIT, then, when
+        a unit asked for it, truncate SQLite's write-ahead log at once on the same connection (`checkpoint_wal`'s
+        work). Off the event loop, because the checkpoint waits for readers and those need the loop to finish; right
+        after the COMMIT, so that what the units destroyed has left the disk before their callers are answered or
+        their messages acked."""
+        for writer, items in at_commit.items():
+            writer(conn, items)
         outer.commit()
         if not scrub or not is_sqlite(self.engine):
             return

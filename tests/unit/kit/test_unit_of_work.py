@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from kit.db import UnitOfWork, make_engine, make_session_factory, scrub_after_commit
+from kit.db import UnitOfWork, make_engine, make_session_factory, scrub_after_commit, write_at_commit
 
 metadata = MetaData()
 notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("text", String, unique=True))
@@ -163,3 +163,28 @@ async def test_a_read_session_keeps_nothing(uow):
     with uow.read() as session:
         session.execute(insert(notes).values(text="never"))
     assert committed_texts(uow) == []
+
+
+async def test_what_units_leave_for_the_commit_is_written_once_per_transaction_in_order_without_a_failed_unit(uow):
+    written: list[tuple[list[str], bool]] = []
+
+    def writer(conn, items: list[str]) -> None:  # as kit.audit chains its entries: once, with every unit's items
+        written.append((items, conn.in_transaction()))
+        conn.execute(insert(notes), [{"text": item} for item in items])
+
+    def leaves(text: str, fail: bool = False):
+        def work(session):
+            assert write_at_commit(session, writer, text)
+            if fail:
+                raise ValueError("the unit failed after leaving its item")
+            return text
+        return work
+
+    results = await asyncio.gather(uow.run(leaves("a")), uow.run(leaves("b", fail=True)), uow.run(leaves("c")),
+                                   return_exceptions=True)
+    assert results[0] == "a" and isinstance(results[1], ValueError) and results[2] == "c"
+    assert written == [(["a", "c"], True)] and len(uow.commits) == 1
+    assert committed_texts(uow) == ["a", "c"]  # written in the transaction, committed with it
+
+    with uow.read() as session:  # not a unit's session: the caller writes at once itself
+        assert write_at_commit(session, writer, "d") is False
