@@ -169,6 +169,7 @@ def write_at_commit(session: Session, writer: AtCommitWriter, item: Any) -> bool
     loop. A unit that fails leaves nothing: its session, with its items, is dropped with its savepoint."""
     if session.info.get(_IN_UNIT) is not True:
         return False
+    session.connection()  # the unit's savepoint begun, so that its rollback, even before any statement, takes it back
     session.info.setdefault(_AT_COMMIT, {}).setdefault(writer, []).append(item)
     return True
 
@@ -217,6 +218,7 @@ class UnitOfWork:
         self._queue: deque[tuple[Callable[[Session], Any], asyncio.Future, contextvars.Context]] = deque()
         self._drainer: asyncio.Task | None = None
         event.listen(factory, "before_commit", _refuse_a_commit_inside_a_unit)
+        event.listen(factory, "after_soft_rollback", _forget_what_was_left_for_the_commit)
 
     def on_commit(self, hook: Callable[[Session], None]) -> None:
         """Call `hook(session)` for each unit's session once the shared transaction holding it is committed, before
@@ -349,6 +351,12 @@ _IN_UNIT = "kit.unit_of_work"
 def _refuse_a_commit_inside_a_unit(session: Session) -> None:
     if session.info.get(_IN_UNIT) is True:
         raise RuntimeError("a use case never commits: the unit of work does, once the function returns")
+
+
+def _forget_what_was_left_for_the_commit(session: Session, _previous: Any) -> None:
+    """A unit that rolls its own work back (`session.rollback()`) and goes on takes back what it left for the COMMIT
+    too (`write_at_commit`): an audit entry never outlives the change it describes."""
+    session.info.pop(_AT_COMMIT, None)
 
 
 def _unit(session: Session, work: Callable[[Session], T]) -> T:

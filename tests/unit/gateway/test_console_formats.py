@@ -12,17 +12,17 @@ from gateway.console import i18n
 NBSP = "\u00a0"
 
 # An amount of each currency in each language: the currency's own decimals (JPY none, KWD three), the locale's
-# grouping and sign; BYN «Br» in be and ru.
+# grouping and sign; BYN «Br» in every language.
 MONEY = {
     "be": {"EUR": "1 234 567,50 €", "BYN": "1 234 567,50 Br", "PLN": "1 234 567,50 PLN", "JPY": "1 234 568 ¥",
            "KWD": "1 234 567,500 KWD"},
     "ru": {"EUR": "1 234 567,50 €", "BYN": "1 234 567,50 Br", "PLN": "1 234 567,50 PLN", "JPY": "1 234 568 ¥",
            "KWD": "1 234 567,500 KWD"},
-    "en": {"EUR": "€1,234,567.50", "BYN": "BYN 1,234,567.50", "PLN": "PLN 1,234,567.50", "JPY": "¥1,234,568",
+    "en": {"EUR": "€1,234,567.50", "BYN": "Br 1,234,567.50", "PLN": "PLN 1,234,567.50", "JPY": "¥1,234,568",
            "KWD": "KWD 1,234,567.500"},
-    "pl": {"EUR": "1 234 567,50 €", "BYN": "1 234 567,50 BYN", "PLN": "1 234 567,50 zł", "JPY": "1 234 568 JPY",
+    "pl": {"EUR": "1 234 567,50 €", "BYN": "1 234 567,50 Br", "PLN": "1 234 567,50 zł", "JPY": "1 234 568 JPY",
            "KWD": "1 234 567,500 KWD"},
-    "lt": {"EUR": "1 234 567,50 €", "BYN": "1 234 567,50 BYN", "PLN": "1 234 567,50 PLN", "JPY": "1 234 568 JPY",
+    "lt": {"EUR": "1 234 567,50 €", "BYN": "1 234 567,50 Br", "PLN": "1 234 567,50 PLN", "JPY": "1 234 568 JPY",
            "KWD": "1 234 567,500 KWD"},
 }
 DATES = {"be": "03.12.2026", "ru": "03.12.2026", "en": "3 Dec 2026", "pl": "3.12.2026", "lt": "2026-12-03"}

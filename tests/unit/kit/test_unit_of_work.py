@@ -186,5 +186,13 @@ async def test_what_units_leave_for_the_commit_is_written_once_per_transaction_i
     assert written == [(["a", "c"], True)] and len(uow.commits) == 1
     assert committed_texts(uow) == ["a", "c"]  # written in the transaction, committed with it
 
+    def takes_it_back(session):  # a unit that rolls its own work back takes back what it left, and goes on
+        write_at_commit(session, writer, "e")
+        session.rollback()
+        write_at_commit(session, writer, "f")
+
+    await uow.run(takes_it_back)
+    assert written[-1] == (["f"], True)
+
     with uow.read() as session:  # not a unit's session: the caller writes at once itself
         assert write_at_commit(session, writer, "d") is False
