@@ -77,6 +77,18 @@ class Desk:
         await wait_for(lambda: self.applied(envelope.id))
         return envelope
 
+    async def acknowledged(self) -> None:
+        """Wait until referrals has acknowledged every event it was given. An erasure is acknowledged only once its
+        traces have left the disk (the write-ahead log truncated after the COMMIT), while its inbox row can be seen
+        a moment before that: a test that searches the files waits for this."""
+        deadline = time.monotonic() + 15
+        while True:
+            info = await self.js.consumer_info("INTAKE", DURABLE)
+            if not info.num_ack_pending and not info.num_pending:
+                return
+            assert time.monotonic() < deadline, "referrals did not acknowledge its events in time"
+            await asyncio.sleep(0.02)
+
     def applied(self, event_id: str) -> bool:
         inbox = self.runtime.tables.inbox
         with self.session() as session:

@@ -94,6 +94,7 @@ async def test_the_packet_never_appears_in_clear_anywhere(tmp_path, referrals_se
                 keys = [k for r in session.exec(select(Referral)).scalars() for k in (r.packet_key, r.reply_key) if k]
             assert len(keys) == 4
             await desk.erase_case(case)
+            await desk.acknowledged()
             assert not rows_holding(desk, keys)
             if not EXTERNAL_PG:  # on PostgreSQL old row versions last until VACUUM: the KEK is the wall there
                 assert not files_holding(tmp_path, keys), "a destroyed key is still in the database files"
