@@ -77,16 +77,17 @@ class Desk:
         await wait_for(lambda: self.applied(envelope.id))
         return envelope
 
-    async def acknowledged(self) -> None:
-        """Wait until referrals has acknowledged every event it was given. An erasure is acknowledged only once its
-        traces have left the disk (the write-ahead log truncated after the COMMIT), while its inbox row can be seen
-        a moment before that: a test that searches the files waits for this."""
-        deadline = time.monotonic() + 15
+    async def acknowledged(self, timeout: float = 15) -> None:
+        """Wait until referrals has been handed every message on INTAKE and acknowledged each one. An erasure is
+        acknowledged only once its traces have left the disk (the write-ahead log truncated after the COMMIT),
+        while its inbox row can be seen a moment before that: a test that searches the files waits for this."""
+        deadline = time.monotonic() + timeout
         while True:
+            last = (await self.js.stream_info("INTAKE")).state.last_seq
             info = await self.js.consumer_info("INTAKE", DURABLE)
-            if not info.num_ack_pending and not info.num_pending:
+            if info.delivered.stream_seq >= last and not info.num_ack_pending and not info.num_pending:
                 return
-            assert time.monotonic() < deadline, "referrals did not acknowledge its events in time"
+            assert time.monotonic() < deadline, f"referrals did not acknowledge its events in time: {info.delivered}"
             await asyncio.sleep(0.02)
 
     def applied(self, event_id: str) -> bool:

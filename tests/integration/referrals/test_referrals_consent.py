@@ -3,8 +3,6 @@ them, erasure; and the case projection fed by intake's events, in any order and 
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -230,7 +228,7 @@ async def test_a_redelivered_intake_event_changes_nothing_and_order_does_not_mat
     opened_again_later = {"case_id": case, "reference": "BY-2026-00001", "country": "LT",
                           "opened_at": datetime.now(UTC).isoformat()}
     opened = await desk.intake_event("rehab.intake.case.opened", case, opened_again_later)
-    await wait_drained(desk)
+    await desk.acknowledged()
     before = snapshot(desk)
     assert before["cases"][0][1] == "closed"  # a late `opened` does not reopen a closed case
 
@@ -241,7 +239,7 @@ async def test_a_redelivered_intake_event_changes_nothing_and_order_does_not_mat
         assert ack.duplicate
         # ...and after it (a new message id, the same event) the consumer's inbox recognises the event.
         await desk.js.publish(envelope.type, envelope.to_bytes(), headers={"Nats-Msg-Id": f"replay-{envelope.id}"})
-    await wait_drained(desk)
+    await desk.acknowledged()
     assert duplicates_suppressed() - suppressed == 4
     assert snapshot(desk) == before  # projection, referrals, inbox, outbox and audit trail: all unchanged
     seen = (await desk.client.get(f"/api/partner/referrals/{referral}", headers=desk.partner(medical))).json()
@@ -263,18 +261,6 @@ async def test_a_redelivered_intake_event_changes_nothing_and_order_does_not_mat
 def duplicates_suppressed() -> float:
     return REGISTRY.get_sample_value("rehab_events_duplicates_suppressed_total",
                                      {"service": "referrals", "consumer": DURABLE}) or 0.0
-
-
-async def wait_drained(desk, timeout: float = 15) -> None:
-    """Until the consumer has been handed every message on INTAKE and acked each one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = (await desk.js.stream_info("INTAKE")).state.last_seq
-        info = await desk.js.consumer_info("INTAKE", DURABLE)
-        if info.delivered.stream_seq >= last and not info.num_ack_pending and not info.num_pending:
-            return
-        assert time.monotonic() < deadline, f"consumer not drained: {info.delivered}"
-        await asyncio.sleep(0.02)
 
 
 def snapshot(desk) -> dict[str, list]:
