@@ -1737,6 +1737,18 @@ def quoted(value: str) -> str:
 
 templates.filters["q"] = quoted
 
+_COMMAND = re.compile(r"`([^`]+)`")
+
+
+def with_commands(words: str) -> Markup:
+    """A sentence that names a command or a setting between backticks (`rehab unseal`, `file`), as the catalogues
+    write them: escaped, with each such name set as code rather than shown with its backticks."""
+    escaped = str(Markup.escape(words))
+    return Markup(_COMMAND.sub(lambda found: f"<code>{found.group(1)}</code>", escaped))
+
+
+templates.filters["commands"] = with_commands
+
 
 @pass_context
 def country_name(context: Any, code: str | None) -> str:

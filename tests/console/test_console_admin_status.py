@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway.console import i18n
 from tests.console.test_console_admin import admin_console
 from tests.console.test_console_pages import browser, signed_in
+from tests.console.world import says
 from tests.integration.gateway.door import Door, open_gateway
 
 pytestmark = pytest.mark.integration
@@ -27,10 +28,6 @@ PROGRAMME = "/console/programme"
 READY = {"status": "ready", "database": "ok", "migrations": "current", "nats": "connected", "keys": "unsealed"}
 DATABASE_GONE = {"status": "not ready", "database": "unreachable", "migrations": "behind", "nats": "disconnected",
                  "keys": "unsealed"}
-
-
-def says(page: str, key: str, language: str = "en") -> bool:
-    return i18n.MESSAGES[language][key] in html.unescape(page)
 
 
 @pytest.fixture
@@ -96,6 +93,7 @@ async def test_an_admin_reads_every_backends_state_and_the_key_custody_in_words(
     assert i18n.MESSAGES[language]["status_part_intake"] not in html.unescape(summary)
 
     assert says(text, "status_custody_file", language) and 'id="file-custody"' in text
+    assert "<code>file</code>" in text and "`" not in text, "a setting's name is set as code, not between backticks"
     assert says(text, "admin_file_custody_text", language)
     assert says(text, "status_keys_open", language) and not says(text, "status_keys_sealed", language)
     if language != "en":  # never the API's English words

@@ -6,7 +6,6 @@ The gateway here has no NATS: it seals itself and says that the command did not 
 
 from __future__ import annotations
 
-import html
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from gateway.console import i18n
 from tests.console.test_console_admin import admin_console
 from tests.console.test_console_pages import signed_in
-from tests.console.world import csrf_of
+from tests.console.world import csrf_of, says
 from tests.integration.gateway.door import Door, open_gateway
 
 pytestmark = pytest.mark.integration
@@ -26,10 +25,6 @@ SEAL = "/console/admin/seal"
 async def door(gateway_settings, secrets_dir) -> AsyncIterator[Door]:
     async with open_gateway(gateway_settings(secrets_dir, signin_backoff_seconds=0)) as opened:
         yield opened
-
-
-def says(page: str, key: str, language: str = "en") -> bool:
-    return html.escape(i18n.MESSAGES[language][key], quote=False) in page
 
 
 async def test_an_admin_seals_every_key_behind_a_confirmation_and_sees_the_banner_until_unsealed(door: Door):

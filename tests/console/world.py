@@ -12,6 +12,8 @@ from datetime import date, timedelta
 
 import httpx
 
+from gateway.console import i18n
+from gateway.console.router import with_commands
 from tests.integration.gateway.door import Door
 from tests.support.shared import NAME_VARIANTS
 
@@ -20,6 +22,12 @@ def variants() -> list[dict[str, str]]:
     """The team's test names: each row is one person written six ways."""
     with NAME_VARIANTS.open(encoding="utf-8") as file:
         return list(csv.DictReader(file))
+
+
+def says(page: str, key: str, language: str = "en") -> bool:
+    """Whether `page` shows the words `key` has in `language`, as a page renders them: escaped, a command between
+    backticks set as code."""
+    return str(with_commands(i18n.MESSAGES[language][key])) in page
 
 
 def csrf_of(page: str) -> str:
