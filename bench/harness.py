@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,17 +20,12 @@ from typing import TypeVar
 import httpx
 
 from bench.load_spec import LoadResult, LoadSpec, check_loopback
+from ops.supervisor import free_port
 
 T = TypeVar("T")
 
 # `python -m bench.…` and `python -m ops.cli` find their packages from here, wherever the caller stands.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(check: Callable[[], T], *, timeout: float, interval: float = 0.1, what: str = "a condition") -> T:
