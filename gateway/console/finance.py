@@ -42,6 +42,7 @@ from gateway.console.router import (
     CSP,
     ERROR_WORDS,
     PAYMENT_METHODS,
+    PROBLEM_WORDS,
     Answer,
     Visit,
     VisitDep,
@@ -79,7 +80,8 @@ FX_INVALID = {"fx-same-currency": ("paid_currency", "fx_error_same_currency"),
 # What a step did, named in the address it redirects to (`?done=`): fixed words only, each an i18n key.
 DONE = {"created": "fin_done_created", "approved": "fin_done_approved", "rejected": "fin_done_rejected",
         "voided": "fin_done_voided", "paid": "fin_done_paid"}
-# Funds' refusals by problem type, in the officer's words (some filled in with the grant and the amount).
+# Funds' refusals by problem type, said of a disbursement in the officer's words (some filled in with the grant and
+# the amount); a kind not here is said as on any other page (router.PROBLEM_WORDS).
 REFUSALS = {
     "four-eyes": "fin_refused_four_eyes", "already-paid": "fin_refused_already_paid",
     "invalid-transition": "fin_refused_changed", "concurrent-change": "fin_refused_changed",
@@ -88,7 +90,7 @@ REFUSALS = {
     "case-closed": "fin_refused_case_closed", "case-erased": "fin_refused_case_erased",
     "case-duplicate": "fin_refused_case_duplicate", "case-unknown": "fin_refused_case_unknown",
     "not-found": "fin_refused_not_found", "idempotency-key-in-flight": "fin_refused_in_flight",
-    "idempotency-key-reused": "fin_refused_key_reused", "forbidden": "fin_refused_forbidden",
+    "idempotency-key-reused": "fin_refused_key_reused",
 }
 # A grant field's error when pydantic's kind of error says no more than "not valid" (router.ERROR_WORDS first).
 GRANT_FIELD_WORDS = {"code": "fin_error_code", "currency": "fin_error_currency", "ends_on": "fin_error_ends_on",
@@ -481,6 +483,8 @@ def said(v: Visit, answer: Answer, disbursement: dict[str, Any] | None = None,
             return t("fin_refused_unavailable")
         if answer.status == 422:
             return t("fin_error_reference") if about_reference(answer) else t("fields_wrong")
+        if kind in PROBLEM_WORDS:
+            return t(PROBLEM_WORDS[kind])
         return t("fin_refused_other").format(status=answer.status)
     if key in ("fin_refused_funds_short", "fin_refused_grant_period", "fin_refused_grant_category"):
         if disbursement is None or grant is None:

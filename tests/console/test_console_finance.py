@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from gateway.console import i18n
-from gateway.console.finance import amount_example, percent, typed_amount
+from gateway.console.finance import amount_example, percent, said, typed_amount
+from gateway.console.router import Answer, Visit
 from tests.console.test_console_pages import browser, sign_in
 from tests.console.world import csrf_of
 from tests.integration.gateway.door import STAFF_PASSWORD, Door
@@ -374,6 +375,21 @@ def test_amounts_are_read_as_people_type_them_in_the_currencys_own_decimals():
     assert i18n.format_money("150000", "JPY", "en") == "¥150,000"
     assert i18n.format_money("1234.500", "KWD", "ru") == "1\u00a0234,500\u00a0KWD"
     assert i18n.format_money("10.00", "EUR", "be") == "10,00\u00a0€"
+
+
+@pytest.mark.parametrize("language", i18n.STAFF_LANGUAGES)
+def test_a_refusal_finance_has_no_sentence_of_its_own_for_is_said_as_on_every_other_page(language: str):
+    visit = Visit(request=None, token="", principal=None, language=language)  # type: ignore[arg-type]
+    refused = {"type": "https://rehab.support/problems/{}", "title": "English", "status": 0}
+
+    def refusal(status: int, kind: str) -> str | None:
+        return said(visit, Answer(status=status, body={**refused, "type": refused["type"].format(kind),
+                                                       "status": status}, language=language))
+
+    assert refusal(403, "forbidden") == words("problem_forbidden", language)
+    assert refusal(429, "rate-limited") == words("problem_too_many", language)
+    assert refusal(409, "four-eyes") == words("fin_refused_four_eyes", language), "finance's own sentence first"
+    assert refusal(418, "teapot") == words("fin_refused_other", language).format(status=418)
 
 
 def test_every_finance_word_is_written_in_belarusian_russian_and_english():
