@@ -6,7 +6,6 @@ referrals' (running as a process here, on its own)."""
 
 from __future__ import annotations
 
-import html
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +15,7 @@ import pytest
 from gateway.console import i18n
 from tests.console.test_console_admin import admin_console
 from tests.console.test_console_pages import signed_in
-from tests.console.world import add_partner, csrf_of
+from tests.console.world import add_partner, csrf_of, says
 from tests.integration.gateway.door import Backends, Door, backends_running, open_gateway
 
 pytestmark = pytest.mark.integration
@@ -38,10 +37,6 @@ async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
                                 referrals_url=backends.urls["referrals"])
     async with open_gateway(settings) as opened:
         yield opened
-
-
-def says(page: str, key: str, language: str = "en") -> bool:
-    return i18n.MESSAGES[language][key] in html.unescape(page)
 
 
 async def client_token(door: Door, client_id: str, secret: str) -> int:
