@@ -203,7 +203,9 @@ class Desk:
         if not fits_the_screen(page):
             self.too_wide.append(name)
         if language != "en":
-            found = english_words(page.locator("body").inner_text())
+            # A command or setting set as code (`rehab unseal`, `file`) is the same in every language.
+            commands = english_words(" ".join(page.locator("code").all_inner_texts()))
+            found = english_words(page.locator("body").inner_text()) - commands
             if found:
                 self.english.append(f"{name}: {', '.join(sorted(found))}")
 
