@@ -64,20 +64,23 @@ class ServiceProcess:
                  port: int | None = None) -> None:
         self.name = name
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = state_dir / f"{name}.log"
         self.env = {key: value for key, value in os.environ.items() if not key.startswith("REHAB_")}
         self.env.update({
             "REHAB_STATE_DIR": str(state_dir), "REHAB_SECRETS_DIR": str(secrets_dir), "REHAB_NATS_URL": nats_url,
-            f"REHAB_{name.upper()}_DATABASE_URL": database_url, f"REHAB_{name.upper()}_PORT": str(self.port),
-            "REHAB_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
+            f"REHAB_{name.upper()}_DATABASE_URL": database_url, "REHAB_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
         })
         self.proc: subprocess.Popen | None = None
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**self.env, f"REHAB_{self.name.upper()}_PORT": str(self.port)}
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], env=self.env, cwd=ROOT,
+            self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], env=env, cwd=ROOT,
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -100,14 +103,15 @@ class ServiceProcess:
         raise AssertionError(f"{self.name} not ready in {timeout}s: {self.log_path.read_text(errors='replace')[-3000:]}")
 
     def _answers_as_itself(self) -> bool:
-        title = httpx.get(self.url + "/openapi.json", timeout=5).json().get("info", {}).get("title", "")
+        try:
+            title = httpx.get(self.url + "/openapi.json", timeout=5).json().get("info", {}).get("title", "")
+        except ValueError:  # not JSON: not one of ours
+            return False
         return title.endswith(f"— {self.name}")
 
     def _move_to_another_port(self) -> None:
         self.stop()
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env[f"REHAB_{self.name.upper()}_PORT"] = str(self.port)
         self.start()
 
     def stop(self) -> None:
