@@ -106,10 +106,12 @@ class Api:
 
     def until_created(self, path: str, headers: dict[str, str], body: dict) -> dict:
         """A POST retried while another service has not yet learned the case from intake's events (within a minute:
-        on a 2-core machine busy with other work, the events have been seen to take longer than 20 s)."""
+        on a 2-core machine busy with other work, the events have been seen to take longer than 20 s). Each try
+        has an Idempotency-Key of its own: a refusal is the key's answer for good (SPEC §4, the same key gets the
+        first response again), so a retry under the first key would be told the first refusal for ever."""
         deadline = time.monotonic() + 60
         while True:
-            made = self.http.post(path, headers=headers, json=body)
+            made = self.http.post(path, headers={**headers, "Idempotency-Key": str(uuid.uuid4())}, json=body)
             if made.status_code == 201 or time.monotonic() > deadline:
                 assert made.status_code == 201, made.text
                 return made.json()

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.console import i18n
 from tests.console.test_console_admin import admin_console
 from tests.console.test_console_pages import signed_in
 from tests.console.world import csrf_of, says

@@ -61,6 +61,14 @@ class Call:
         return self.status in UNAVAILABLE and self.problem
 
 
+def refused_for_now(answer: httpx.Response | None) -> bool:
+    """A refusal a later try may not meet (the case, or who it is assigned to, not yet learned from intake's
+    events), as opposed to no answer, or the same key still in flight (its first request is what to wait for)."""
+    if answer is None or answer.status_code not in (403, 409):
+        return False
+    return not answer.json().get("type", "").endswith("/idempotency-key-in-flight")
+
+
 @dataclass
 class Referral:
     id: str
@@ -116,6 +124,7 @@ class Flow:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
     _names: list[str] = field(default_factory=people)
+    _aid_attempts: dict[str, int] = field(default_factory=dict)  # per case: refusals so far, a new key after each
 
     def start(self) -> None:
         for number in range(self.workers):
@@ -221,12 +230,16 @@ class Flow:
 
     def _pay_aid(self, case_id: str) -> bool:
         """Request, approve and pay aid; a step that got no usable answer is sent again with the same
-        Idempotency-Key, as a careful client does. True when paid."""
-        key = f"aid-{case_id}"
+        Idempotency-Key, as a careful client does. A request refused (funds has not yet learned the case or who it
+        is assigned to, after a restart) is asked again later under a new key: the key's answer is that refusal
+        for good (SPEC §4). True when paid."""
+        attempt = self._aid_attempts.get(case_id, 0)
         answer = self._call("request aid", "POST", self.desk.caseworker, "/api/funds/disbursements",
-                            headers={"Idempotency-Key": key}, json={
+                            headers={"Idempotency-Key": f"aid-{case_id}-{attempt}"}, json={
                                 "case_id": case_id, "grant_id": self.desk.grant_id, "category": "medical",
                                 "amount": "10.00", "currency": "EUR", "purpose": "clinic visit"})
+        if refused_for_now(answer):
+            self._aid_attempts[case_id] = attempt + 1  # each case is one worker's: no other thread writes its entry
         if answer is None or answer.status_code != 201:
             return False
         disbursement = answer.json()["id"]
