@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.faults.flow import Desk, people
+from tests.faults.flow import Desk, people, still_in_flight
 
 UNCERTAIN = {0, 500, 502, 503, 504, 429}  # the write may or may not have happened: the same key again
 # Refusals that mean "not yet": the service has not heard of the case (409), or of who it is assigned to (403
@@ -90,10 +90,7 @@ class Day:
             status = answer.status_code if answer is not None else 0
             with self._lock:
                 self.attempts.append(Attempt(op, status, started, gateway))
-            in_flight = status == 409 and answer is not None and \
-                answer.headers.get("content-type", "").startswith("application/problem+json") and \
-                answer.json().get("type", "").endswith("/idempotency-key-in-flight")
-            if status in UNCERTAIN or in_flight:
+            if status in UNCERTAIN or still_in_flight(answer):
                 time.sleep(RETRY_PAUSE)
                 continue
             return answer

@@ -148,8 +148,7 @@ class Organisation(ApiWithFactor):
             payee: dict[str, str] | None) -> str:
         body = {"case_id": case_id, "grant_id": self.grant["id"], "category": category, "amount": amount,
                 "currency": "EUR", "purpose": purpose, **({"payee": payee} if payee else {})}
-        return self.until_created("/api/funds/disbursements", requester,
-                                  body)["id"]
+        return self.until_created("/api/funds/disbursements", requester, body)["id"]
 
     def wait_until_intake_knows(self, caseworker: str) -> None:
         """Intake learns a new caseworker from the gateway's events, a moment later: until then a case cannot be

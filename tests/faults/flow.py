@@ -61,12 +61,21 @@ class Call:
         return self.status in UNAVAILABLE and self.problem
 
 
+def still_in_flight(answer: httpx.Response | None) -> bool:
+    """409 "still being processed": the key's first request has not finished. Asked again under the same key."""
+    if answer is None or answer.status_code != 409:
+        return False
+    try:
+        kind = answer.json().get("type", "")
+    except ValueError:
+        return False
+    return kind.endswith("/idempotency-key-in-flight")
+
+
 def refused_for_now(answer: httpx.Response | None) -> bool:
     """A refusal a later try may not meet (the case, or who it is assigned to, not yet learned from intake's
-    events), as opposed to no answer, or the same key still in flight (its first request is what to wait for)."""
-    if answer is None or answer.status_code not in (403, 409):
-        return False
-    return not answer.json().get("type", "").endswith("/idempotency-key-in-flight")
+    events). Asked again later under a new key: the refusal is the first key's answer for good (SPEC §4)."""
+    return answer is not None and answer.status_code in (403, 409) and not still_in_flight(answer)
 
 
 @dataclass
