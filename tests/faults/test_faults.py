@@ -254,8 +254,9 @@ async def wait_until_nothing_unacked(system: System, timeout: float = 60) -> Non
     deadline = time.monotonic() + timeout
     try:
         while True:
-            unsettled = {consumer.name: (consumer.num_pending, consumer.num_ack_pending)
-                         for stream in await js.streams_info() for consumer in await js.consumers_info(stream.config.name)
+            consumers = [consumer for stream in await js.streams_info()
+                         for consumer in await js.consumers_info(stream.config.name)]
+            unsettled = {consumer.name: (consumer.num_pending, consumer.num_ack_pending) for consumer in consumers
                          if consumer.num_pending or consumer.num_ack_pending}
             if not unsettled:
                 return
