@@ -17,12 +17,9 @@ from typing import Any
 
 import httpx
 
-from tests.faults.flow import Desk, people, still_in_flight
+from tests.faults.flow import NOT_YET, Desk, people, still_in_flight
 
 UNCERTAIN = {0, 500, 502, 503, 504, 429}  # the write may or may not have happened: the same key again
-# Refusals that mean "not yet": the service has not heard of the case (409), or of who it is assigned to (403
-# need-to-know), as events are on their way.
-NOT_YET = {403, 409}
 RETRY_PAUSE = 0.3
 GIVE_UP_AFTER = 90.0  # seconds of retrying one request before it counts as unfinished (it never has, so far)
 

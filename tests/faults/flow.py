@@ -32,6 +32,9 @@ NAMES_CSV = NAME_VARIANTS
 SLOW_SECONDS = 5.0  # an answer slower than this counts as the API not staying up
 UNAVAILABLE = {502, 503, 504}  # what the gateway answers for a service that is down, or died mid-request
 BACKOFF_SECONDS = 0.25
+# Refusals that mean "not yet": the service has not heard of the case (409), or of who it is assigned to (403
+# need-to-know), as events are on their way.
+NOT_YET = {403, 409}
 
 
 def people() -> list[str]:
@@ -75,7 +78,7 @@ def still_in_flight(answer: httpx.Response | None) -> bool:
 def refused_for_now(answer: httpx.Response | None) -> bool:
     """A refusal a later try may not meet (the case, or who it is assigned to, not yet learned from intake's
     events). Asked again later under a new key: the refusal is the first key's answer for good (SPEC §4)."""
-    return answer is not None and answer.status_code in (403, 409) and not still_in_flight(answer)
+    return answer is not None and answer.status_code in NOT_YET and not still_in_flight(answer)
 
 
 @dataclass
