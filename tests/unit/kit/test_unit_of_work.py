@@ -5,6 +5,9 @@ answer."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +15,13 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from kit.db import UnitOfWork, make_engine, make_session_factory, scrub_after_commit, write_at_commit
+from kit.db import (
+    UnitOfWork,
+    make_engine,
+    make_session_factory,
+    scrub_after_commit,
+    write_at_commit,
+)
 
 metadata = MetaData()
 notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("text", String, unique=True))
@@ -196,3 +205,62 @@ async def test_what_units_leave_for_the_commit_is_written_once_per_transaction_i
 
     with uow.read() as session:  # not a unit's session: the caller writes at once itself
         assert write_at_commit(session, writer, "d") is False
+
+
+async def test_transactions_after_one_another_keep_one_connection_and_a_failed_commit_gives_it_up(uow):
+    # On SQLite a connection's page cache survives only while no other connection writes: the unit of work keeps
+    # one for all its transactions, and takes a new one after a COMMIT fails, so a broken one never lingers.
+    await uow.run(add("a"))
+    await uow.run(add("b"))
+    first, second = uow.commits  # the connections committed on
+    assert first is second
+
+    def refused_at_commit(conn, items):
+        raise RuntimeError("the disk is full")
+
+    def leaves_a_failing_write(session):
+        session.execute(insert(notes).values(text="lost"))
+        write_at_commit(session, refused_at_commit, "x")
+
+    with pytest.raises(RuntimeError, match="disk is full"):
+        await uow.run(leaves_a_failing_write)
+    assert await uow.run(add("c")) == "c"
+    assert committed_texts(uow) == ["a", "b", "c"]  # the failed transaction left nothing
+    assert uow.commits[-1] is not first
+
+
+def test_a_unit_larger_than_sqlites_statement_journal_writes_no_file_outside_the_database(tmp_path):
+    # Each unit runs in a savepoint, whose changed pages SQLite keeps as they were in a statement journal; past
+    # 64 KiB it spills the journal into a temporary file (in SQLITE_TMPDIR, else /var/tmp), created and unlinked at
+    # once but written all the same, with copies of the database's pages. With temp_store=MEMORY it stays in memory:
+    # the folder SQLite would have used is left untouched (creating and unlinking a file there changes its time).
+    # In a process of its own: SQLite reads SQLITE_TMPDIR once, when a process first uses it.
+    spill = tmp_path / "sqlite-tmp"
+    spill.mkdir()
+    script = f"""
+import asyncio, time
+from pathlib import Path
+from sqlalchemy import func, insert, select, update
+from kit.db import UnitOfWork, make_engine, make_session_factory
+from tests.unit.kit.test_unit_of_work import metadata, notes
+
+async def main():
+    engine = make_engine("sqlite:///{tmp_path / 'big.db'}")
+    metadata.create_all(engine)
+    uow = UnitOfWork(engine, make_session_factory(engine))
+    await uow.run(lambda session: session.execute(insert(notes), [
+        {{"text": f"{{i:05d}}" + "x" * 500}} for i in range(2000)]))
+    untouched = Path("{spill}").stat().st_mtime_ns
+    time.sleep(0.05)  # past the file system clock's tick
+    await uow.run(lambda session: session.execute(update(notes).values(text=func.upper(notes.c.text))))
+    with uow.read() as session:
+        assert session.execute(select(func.count()).where(notes.c.text.like("%XXX"))).scalar() == 2000
+    await uow.close()
+    print(Path("{spill}").stat().st_mtime_ns == untouched)
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "SQLITE_TMPDIR": str(spill)},
+                          cwd=Path(__file__).parents[3], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True", "SQLite wrote a temporary file"
