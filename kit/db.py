@@ -48,7 +48,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     Temporary data in memory: SQLite keeps the pages a savepoint changes (every unit of work runs in one) in a
     statement journal, and past 64 KiB it spills that journal into a file in /var/tmp, outside the state folder, with
     copies of the database's pages in it. Creating a case did that every time (a file created, unlinked at once, and
-    over 100 KiB written to it); now nothing is written outside the state folder.
+    over 100 KiB written to it); now the journal stays in memory.
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
