@@ -222,9 +222,7 @@ class UnitOfWork:
         self._hooks: list[Callable[[Session], None]] = []
         self._queue: deque[tuple[Callable[[Session], Any], asyncio.Future, contextvars.Context]] = deque()
         self._drainer: asyncio.Task | None = None
-        # On SQLite every shared transaction runs on one connection, kept between them (`_connection`).
-        self._keeps_its_connection = is_sqlite(engine)
-        self._kept: Connection | None = None
+        self._kept: Connection | None = None  # on SQLite, the connection of every shared transaction (`_connection`)
         event.listen(factory, "before_commit", _refuse_a_commit_inside_a_unit)
         event.listen(factory, "after_soft_rollback", _forget_what_was_left_for_the_commit)
 
@@ -281,14 +279,14 @@ class UnitOfWork:
         is closed and a new one taken. PostgreSQL: a connection from the pool, pinged first, so that a restarted
         server costs the next transaction nothing.
         """
-        if not self._keeps_its_connection:
+        if not is_sqlite(self.engine):
             return self.engine.connect()
         if self._kept is None or self._kept.closed or self._kept.invalidated:
             self._kept = self.engine.connect()
         return self._kept
 
     def _done_with(self, conn: Connection, *, committed: bool) -> None:
-        if conn is self._kept and committed and not conn.invalidated and not conn.in_transaction():
+        if committed and conn is self._kept:
             return  # kept for the next transaction
         if conn is self._kept:
             self._kept = None
@@ -354,7 +352,6 @@ class UnitOfWork:
         for future, result in done:
             if not future.done():
                 future.set_result(result)
-
 
     def _commit(self, conn: Connection, outer: Any, scrub: bool,
                 at_commit: dict[AtCommitWriter, list[Any]]) -> None:

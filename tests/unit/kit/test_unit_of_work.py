@@ -15,13 +15,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from kit.db import (
-    UnitOfWork,
-    make_engine,
-    make_session_factory,
-    scrub_after_commit,
-    write_at_commit,
-)
+from kit.db import UnitOfWork, make_engine, make_session_factory, scrub_after_commit, write_at_commit
 
 metadata = MetaData()
 notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("text", String, unique=True))
