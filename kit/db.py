@@ -244,12 +244,19 @@ class UnitOfWork:
         """A session for reading only, outside the shared transaction: it sees committed rows alone and, on SQLite,
         starts with a plain BEGIN (a WAL snapshot) so it never waits for the write lock. It is never committed:
         whatever is written in it is rolled back when it closes."""
-        with self.engine.connect() as conn:
-            session = self.factory(bind=conn.execution_options(read_only=True))
+        with self.read_connection() as conn:
+            session = self.factory(bind=conn)
             try:
                 yield session
             finally:
                 session.close()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """`read()` without the session, for a hot path of Core statements (the outbox relay's read after every
+        commit): the ORM's session and execute path cost more than such a statement itself."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(read_only=True)
 
     async def reading(self, work: Callable[[Session], T]) -> T:
         """`work(session)` on a read-only session (`read()`): on the event loop, or in a worker thread when

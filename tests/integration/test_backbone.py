@@ -7,6 +7,7 @@ import time
 
 import nats
 import pytest
+from prometheus_client import REGISTRY
 
 from kit.events import Envelope
 from tests.support.backbone import SUBJECT, Node
@@ -39,8 +40,15 @@ async def stream_count(url: str, stream: str = "BACKBONE") -> int:
     return info.state.messages
 
 
-async def test_event_written_while_nats_is_down_is_delivered_once_when_it_returns(embedded_nats, database_url_factory):
-    producer = Node("backbone", database_url_factory("producer"), embedded_nats.url)
+def outbox_backlog() -> float | None:
+    return REGISTRY.get_sample_value("rehab_outbox_backlog", {"service": "backbone"})
+
+
+# A relay batch of 2 reads fewer rows than wait, and counts them; one of 200 has every waiting row in hand.
+@pytest.mark.parametrize("relay_batch", [2, 200])
+async def test_event_written_while_nats_is_down_is_delivered_once_when_it_returns(embedded_nats, database_url_factory,
+                                                                                  relay_batch):
+    producer = Node("backbone", database_url_factory("producer"), embedded_nats.url, relay_batch=relay_batch)
     consumer = Node("mirror", database_url_factory("consumer"), embedded_nats.url, subscriptions=True)
     await producer.bus.start()
     await consumer.bus.start()
@@ -52,10 +60,12 @@ async def test_event_written_while_nats_is_down_is_delivered_once_when_it_return
         down_ids = [await producer.write_note() for _ in range(5)]  # the API keeps working: commits succeed
         await asyncio.sleep(0.5)
         assert producer.unpublished() == 5
+        await wait_for(lambda: outbox_backlog() == 5)  # what the relay reports while it cannot send
 
         embedded_nats.start()
         await wait_for(lambda: all(consumer.applied().get(i) == 1 for i in down_ids), timeout=30)
         await wait_for(lambda: producer.unpublished() == 0)
+        await wait_for(lambda: outbox_backlog() == 0)
         assert await stream_count(embedded_nats.url) == 6
         assert set(consumer.applied().values()) == {1}
     finally:
@@ -148,6 +158,43 @@ async def test_a_poison_event_is_parked_and_the_next_one_is_processed(nats_url, 
         parked = await wait_for(consumer.dead_letters, timeout=20)
         assert parked[0]["event_id"] and parked[0]["deliveries"] == 3
         assert poison not in consumer.applied()
+    finally:
+        await producer.bus.stop()
+        await consumer.bus.stop()
+
+
+async def test_a_failed_puback_marks_nothing_after_it_and_every_event_is_stored_once(
+        nats_url, database_url_factory, monkeypatch):
+    """The first of three events is stored by NATS but its PubAck comes back a failure (the relay cannot tell that
+    from a lost message): the three are sent again from it, in order, the stream answers "duplicate", and each
+    is stored and applied once; the failed row counts one attempt."""
+    from nats.js import JetStreamContext
+
+    publish, failures = JetStreamContext.publish_async, [1]
+
+    async def first_answer_lost(self, subject, payload, headers=None):  # noqa: ANN001, ANN202
+        answer = await publish(self, subject, payload, headers=headers)
+        if not failures:
+            return answer
+        failures.pop()
+        lost = asyncio.get_running_loop().create_future()
+        answer.add_done_callback(lambda _: lost.set_exception(nats.errors.TimeoutError()))
+        return lost
+
+    producer = Node("backbone", database_url_factory("producer"), nats_url)
+    consumer = Node("mirror", database_url_factory("consumer"), nats_url, subscriptions=True)
+    notes = [await producer.write_note() for _ in range(3)]  # committed before the relay starts: one batch
+    monkeypatch.setattr(JetStreamContext, "publish_async", first_answer_lost)
+    await producer.bus.start()
+    await consumer.bus.start()
+    try:
+        await wait_for(lambda: producer.unpublished() == 0)
+        with producer.engine.connect() as conn:
+            attempts = [row.attempts for row in conn.execute(
+                producer.tables.outbox.select().order_by(producer.tables.outbox.c.seq))]
+        assert attempts == [1, 0, 0]
+        await wait_for(lambda: consumer.applied() == {note: 1 for note in notes})
+        assert await stream_count(nats_url) == 3
     finally:
         await producer.bus.stop()
         await consumer.bus.stop()

@@ -21,7 +21,8 @@ class Node:
     Writes go through the unit of work as a service's do (the bus's inbox, marks and dead letters too), so these
     tests prove the path production runs."""
 
-    def __init__(self, name: str, db_url: str, nats_url: str, *, subscriptions: bool = False, max_deliver: int = 3) -> None:
+    def __init__(self, name: str, db_url: str, nats_url: str, *, subscriptions: bool = False, max_deliver: int = 3,
+                 relay_batch: int = 200) -> None:
         self.metadata = MetaData()
         self.tables = KitTables(self.metadata)
         self.notes = Table("notes", self.metadata, Column("id", String(36), primary_key=True), Column("applied", Integer))
@@ -30,7 +31,7 @@ class Node:
         self.uow = db.UnitOfWork(self.engine, db.make_session_factory(self.engine))
         subs = [Subscription(producer="backbone", durable=f"{name}-backbone", handlers={SUBJECT: self.apply})] if subscriptions else []
         self.bus = Bus(service=name, url=nats_url, uow=self.uow, tables=self.tables,
-                       subscriptions=subs, options=BusOptions(max_deliver=max_deliver, ack_wait=2, relay_poll_seconds=0.2,
+                       subscriptions=subs, options=BusOptions(max_deliver=max_deliver, ack_wait=2, relay_poll_seconds=0.2, relay_batch=relay_batch,
                                                               idle_fetches_before_check=2))
         self.fail_ids: set[str] = set()
 
