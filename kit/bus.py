@@ -323,9 +323,10 @@ class Bus:
         before it were acknowledged. A failure part-way leaves the rest unmarked; the rows after it that did get
         through are sent again later and answered `duplicate` (same Nats-Msg-Id).
         """
-        # Committed rows only, never those of a shared transaction in progress; on a connection without an ORM
-        # session, whose cost was most of the relay's (it reads after every commit). Rows acknowledged already,
-        # their mark committing, are left out: not sent twice.
+        # Committed rows only, never those of a shared transaction in progress. The relay reads after every commit:
+        # building this statement, an ORM session around it and a count of the backlog were over half of its time
+        # at 100 new cases/s, hence a statement built once, a bare connection, and a count only when needed.
+        # Rows acknowledged already, their mark committing, are left out: not sent twice.
         with self.uow.read_connection() as conn:
             if self._marking:
                 rows = conn.execute(self._unsent_but_marking, {"marking": sorted(self._marking)}).all()
