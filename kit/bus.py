@@ -119,8 +119,9 @@ class Bus:
     _mark_task: asyncio.Task | None = None
 
     def __post_init__(self) -> None:
-        if self.uow is not None:  # None only for a bus that provisions streams and nothing else (tests)
-            self.uow.on_commit(self._wake_on_events)
+        if self.uow is None:  # only a bus that provisions streams and nothing else (tests): no outbox to relay
+            return
+        self.uow.on_commit(self._wake_on_events)
         outbox = self.tables.outbox
         self._unsent = (select(outbox.c.seq, outbox.c.subject, outbox.c.envelope, outbox.c.headers, outbox.c.created_at)
                         .where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self.options.relay_batch))
