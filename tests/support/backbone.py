@@ -31,8 +31,8 @@ class Node:
         self.uow = db.UnitOfWork(self.engine, db.make_session_factory(self.engine))
         subs = [Subscription(producer="backbone", durable=f"{name}-backbone", handlers={SUBJECT: self.apply})] if subscriptions else []
         self.bus = Bus(service=name, url=nats_url, uow=self.uow, tables=self.tables,
-                       subscriptions=subs, options=BusOptions(max_deliver=max_deliver, ack_wait=2, relay_poll_seconds=0.2, relay_batch=relay_batch,
-                                                              idle_fetches_before_check=2))
+                       subscriptions=subs, options=BusOptions(max_deliver=max_deliver, ack_wait=2, relay_poll_seconds=0.2,
+                                                              relay_batch=relay_batch, idle_fetches_before_check=2))
         self.fail_ids: set[str] = set()
 
     async def write_note(self, *, poison: bool = False) -> str:
