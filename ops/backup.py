@@ -81,7 +81,9 @@ from kit.settings import ProcessSettings
 from ops.settings import SupervisorSettings
 from ops.supervisor import port_is_free
 
-PROCESSES = ("intake", "referrals", "funds", "gateway")
+# Every database, the programme report's included: rebuilt from the streams instead, it would count events that the
+# restored services no longer hold (those after the backup), or nothing where the streams are gone.
+PROCESSES = ("intake", "referrals", "funds", "reports", "gateway")
 MIN_PASSPHRASE = 12
 FORMAT = 2  # the manifest's "format": 1 was the REHAB-BACKUP-1 archive, 2 is the age file
 
@@ -122,6 +124,7 @@ class BackupSettings(ProcessSettings):
     intake_database_url: str | None = Field(None, validation_alias="REHAB_INTAKE_DATABASE_URL")
     referrals_database_url: str | None = Field(None, validation_alias="REHAB_REFERRALS_DATABASE_URL")
     funds_database_url: str | None = Field(None, validation_alias="REHAB_FUNDS_DATABASE_URL")
+    reports_database_url: str | None = Field(None, validation_alias="REHAB_REPORTS_DATABASE_URL")
     gateway_database_url: str | None = Field(None, validation_alias="REHAB_GATEWAY_DATABASE_URL")
 
     def database_url(self, process: str) -> str:
@@ -515,7 +518,7 @@ def put_back(settings: BackupSettings, archive: Archive, *, force: bool = False,
 def refuse_if_running() -> None:
     """The system's ports (from the same settings `rehab up` uses): any in use means it may be running."""
     ports = SupervisorSettings()
-    for name in ("gateway", "intake", "referrals", "funds", "nats"):
+    for name in ("gateway", "intake", "referrals", "funds", "reports", "nats"):
         port = getattr(ports, f"{name}_port")
         if not port_is_free(port):
             raise BackupError(f"port {port} ({name}) is in use: the system seems to be running. Stop it first "

@@ -202,10 +202,15 @@ def restore(
                 raise typer.Exit(1)
             with Progress("restore", unit="steps") as progress:
                 manifest = backups.put_back(settings, opened, force=force, progress=progress)
+            without_reports = "reports" not in opened.databases
     except backups.BackupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"restored {len(manifest['members'])} files from the backup of {manifest['created_at']}")
+    if without_reports:
+        typer.echo("note: this archive was made before backups held the programme report's database; its numbers "
+                   "are still today's. Once the system is up, run `rehab reports rebuild` (it counts from the "
+                   "streams, events after this backup included)", err=True)
     if ledger is None:
         typer.echo("WARNING: the erasure ledger was NOT replayed: anyone erased after this backup was made is back "
                    "in it. Erase them again before the system is used (`rehab erasures reapply` once the ledger "

@@ -21,6 +21,7 @@ import sys
 import tarfile
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyrage
@@ -32,7 +33,7 @@ from sqlalchemy.engine import make_url
 from ops import backup as backups
 from tests.support.nats import free_port
 from tests.support.postgres import create_database, drop_database
-from tests.support.system import EXTERNAL_PG, PROCESSES, STAFF_PASSWORD, System, sign_in
+from tests.support.system import EXTERNAL_PG, PROCESSES, STAFF_PASSWORD, Client, System, sign_in
 
 PASSPHRASE = "correct horse battery staple"
 NAME = "Алесь Бабровіч-Зэльвенскі"  # made up; searched for in clear in the archive
@@ -55,12 +56,21 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         admin = sign_in(system.url, grant_type="password", username="admin", password=system.env["REHAB_ADMIN_PASSWORD"])
         assert admin.post("/api/admin/users", json={"username": "casey", "password": STAFF_PASSWORD,
                                                      "roles": ["caseworker"]}).status_code == 201
+        assert admin.post("/api/admin/users", json={"username": "fiona", "password": STAFF_PASSWORD,
+                                                     "roles": ["finance"]}).status_code == 201
         caseworker = sign_in(system.url, grant_type="password", username="casey", password=STAFF_PASSWORD)
         case = caseworker.post("/api/intake/cases", json={"full_name": NAME, "country": "LT"})
         assert case.status_code == 201, case.text
+        for number in range(4):  # five in all: the programme report publishes the count as it is
+            assert caseworker.post("/api/intake/cases", json={"full_name": f"Case {number}"}).status_code == 201
+        finance = sign_in(system.url, grant_type="password", username="fiona", password=STAFF_PASSWORD)
+        assert cases_opened_in_the_report(finance, reaching=5) == 5
 
         made = rehab("backup", str(archive), env=env)  # online, while the system runs
         assert made.returncode == 0, made.stdout + made.stderr
+        # A case after the backup: the restored system does not hold it, and its report must not count it.
+        assert caseworker.post("/api/intake/cases", json={"full_name": "After the backup"}).status_code == 201
+        assert cases_opened_in_the_report(finance, reaching=6) == 6
         assert "NOT in it" in made.stdout  # the operator is told to keep the keys apart
         refused = rehab("restore", str(archive), "--yes", env=env)
         assert refused.returncode == 1 and "running" in refused.stderr
@@ -80,9 +90,26 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         caseworker = sign_in(system.url, grant_type="password", username="casey", password=STAFF_PASSWORD)
         back = caseworker.get(f"/api/intake/cases/{case.json()['id']}")
         assert back.status_code == 200 and back.json()["full_name"] == NAME
+        # The programme report is back as it was at the backup: neither empty nor counting the case made after it.
+        finance = sign_in(system.url, grant_type="password", username="fiona", password=STAFF_PASSWORD)
+        assert cases_opened_in_the_report(finance, reaching=5) == 5
         assert system.stop() == 0
     finally:
         system.cleanup()
+
+
+def cases_opened_in_the_report(finance: Client, *, reaching: int) -> object:
+    """This month's cases opened in the programme report, once it shows `reaching` (its consumers apply events a
+    moment after they happen), or as it stands after ten seconds."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    deadline = time.monotonic() + 10
+    while True:
+        report = finance.get(f"/api/reports/programme?from={month}&to={month}")
+        assert report.status_code == 200, report.text
+        opened = report.json()["cases"]["cells"][month]["opened"]
+        if opened == reaching or time.monotonic() > deadline:
+            return opened
+        time.sleep(0.2)
 
 
 def wipe_databases(system: System) -> None:
@@ -115,7 +142,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
             conn.execute("INSERT INTO notes (body) VALUES (?)", (f"{name}: {NAME}",))
     monkeypatch.setenv("REHAB_STATE_DIR", str(directory))
-    for name in ("gateway", "intake", "referrals", "funds", "nats"):
+    for name in ("gateway", "intake", "referrals", "funds", "reports", "nats"):
         monkeypatch.setenv(f"REHAB_{name.upper()}_PORT", str(free_port()))
     for name in PROCESSES:
         monkeypatch.delenv(f"REHAB_{name.upper()}_DATABASE_URL", raising=False)
@@ -153,7 +180,7 @@ def test_round_trip_without_the_keys_by_default(state: Path, tmp_path: Path) -> 
     manifest = backups.backup(backups.BackupSettings(), archive, PASSPHRASE)
     assert sorted(manifest["members"]) == sorted(f"db/{name}.sqlite" for name in backups.PROCESSES)
     assert manifest["includes_secrets"] is False
-    for name in backups.PROCESSES:  # reports is not in a backup: it is rebuilt from the streams
+    for name in backups.PROCESSES:
         (state / f"{name}.db").unlink()
     (state / "intake.db-wal").write_bytes(b"stale log of the wiped database")
     backups.restore(backups.BackupSettings(), archive, PASSPHRASE)
@@ -544,7 +571,7 @@ def test_wrong_passphrase_and_running_system_are_refused_through_the_command(sta
     env = dict(os.environ)
     made = rehab("backup", str(archive), env=env, stdin=PASSPHRASE + "\n")  # the passphrase on stdin
     assert made.returncode == 0, made.stderr
-    assert "backup: 5 of 5 steps (100%), done after" in made.stderr  # no terminal: plain lines, no bar
+    assert "backup: 6 of 6 steps (100%), done after" in made.stderr  # no terminal: plain lines, no bar
     assert rehab("backup", str(archive), env=env, stdin=PASSPHRASE + "\n").returncode == 1  # never overwrites
     wrong = rehab("restore", str(archive), "--yes", env=env, stdin="not the passphrase at all\n")
     assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
@@ -560,6 +587,22 @@ def test_wrong_passphrase_and_running_system_are_refused_through_the_command(sta
         assert forced.returncode == 0, forced.stderr
     short = rehab("backup", str(tmp_path / "b.backup"), env=env, stdin="short\n")
     assert short.returncode == 1 and "at least" in short.stderr
+
+
+def test_an_archive_without_the_report_database_says_to_rebuild_the_report(
+        state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = tmp_path / "a.backup"
+    with monkeypatch.context() as before_reports_were_backed_up:
+        before_reports_were_backed_up.setattr(backups, "PROCESSES", ("intake", "referrals", "funds", "gateway"))
+        backups.backup(backups.BackupSettings(), archive, PASSPHRASE)
+    add_note(state, "reports", "counted after the backup")
+
+    restored = rehab("restore", str(archive), "--yes", "--without-erasure-ledger", env=dict(os.environ),
+                     stdin=PASSPHRASE + "\n")
+
+    assert restored.returncode == 0, restored.stderr
+    assert "run `rehab reports rebuild`" in restored.stderr
+    assert "counted after the backup" in notes(state, "reports")  # not in the archive: left as it was
 
 
 def test_without_a_terminal_restore_needs_yes(state: Path, tmp_path: Path) -> None:
@@ -606,7 +649,7 @@ def test_on_a_terminal_restore_asks_first_and_no_is_no(state: Path, tmp_path: Pa
     accepted = rehab_on_a_terminal("restore", str(archive), "--without-erasure-ledger", answer="y\n")
     assert accepted.returncode == 0, accepted.stderr
     assert notes(state, "funds") == [f"funds: {NAME}"]
-    assert "restore: 4 of 4 steps (100%), done after" in accepted.stderr  # stderr is no terminal: plain lines
+    assert "restore: 5 of 5 steps (100%), done after" in accepted.stderr  # stderr is no terminal: plain lines
     for said in (declined, accepted):
         assert NAME not in said.stdout + said.stderr  # names of processes and files, never what they hold
 
