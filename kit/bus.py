@@ -403,11 +403,13 @@ class Bus:
             metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
             metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(0)
             return
-        if len(rows) < self.options.relay_batch:  # every unpublished row is in hand: nothing more to count
-            backlog = len(rows) + len(self._marking)
+        # The backlog is what waits to be sent: rows whose mark is committing were sent already, as an empty read says.
+        if len(rows) < self.options.relay_batch:  # every unsent row is in hand: nothing more to count
+            backlog = len(rows)
         else:
-            backlog = conn.execute(select(func.count()).select_from(self.tables.outbox).where(
+            unmarked = conn.execute(select(func.count()).select_from(self.tables.outbox).where(
                 self.tables.outbox.c.published_at.is_(None))).scalar_one()
+            backlog = max(unmarked - len(self._marking), 0)  # a mark may commit between the two: never below 0
         oldest = rows[0].created_at
         if oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)
