@@ -2,6 +2,10 @@
 an account enabled again, a partner client — takes effect only when another admin approves it. Approving one's
 own request is refused, and so is a second account minted to approve it: that account is itself pending.
 
+Disabling an admin acts at once (against a stolen account), but asks for a confirmation all the same: until another
+admin or the operator gives it, the disabled admin still counts as one who checks, so an admin who disables the only
+other admin still cannot grant anything alone. Rejecting it enables the account again.
+
 Use cases of the gateway's database: functions of a session that never commit."""
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from kit.db import get_or_raise
 from kit.errors import Conflict, NotFound, Refused
 from kit.pagination import keyset_page
 
-Action = Literal["user.create", "user.roles", "user.enable", "user.reset_mfa", "client.create"]
+Action = Literal["user.create", "user.roles", "user.enable", "user.disable", "user.reset_mfa", "client.create"]
 
 
 def request(*, session: Session, audit: AuditTrail, action: Action, target_id: str, actor: str,
@@ -44,12 +48,42 @@ def decide(*, session: Session, audit: AuditTrail, approval_id: str, actor: str,
     if approve:
         _apply(session, audit, asked, actor)
     else:
-        _undo(session, asked)
+        _undo(session, audit, asked, actor)
     asked.status, asked.decided_by, asked.decided_at = ("approved" if approve else "rejected"), actor, _now()
     session.add(asked)
     audit.record(session, actor=actor, action="approval.approve" if approve else "approval.reject",
                  target_id=asked.id)
     return asked
+
+
+def admins_disabled_unconfirmed(*, session: Session) -> set[str]:
+    """The admins disabled by another admin whose disabling no third admin (nor the operator) has confirmed."""
+    asked = session.exec(select(Approval.target_id).where(Approval.action == "user.disable",
+                                                          Approval.status == "pending")).all()
+    if not asked:
+        return set()
+    users = session.exec(select(User).where(User.id.in_(set(asked)), User.disabled == True)).all()  # noqa: E712
+    return {user.id for user in users if "admin" in user.roles}
+
+
+def confirm_disabling(*, session: Session, audit: AuditTrail, user: User, actor: str) -> None:
+    """The operator, from the machine, confirms an admin's disabling that waits for a confirmation."""
+    for asked in _disabling(session, user.id):
+        asked.status, asked.decided_by, asked.decided_at = "approved", actor, _now()
+        session.add(asked)
+        audit.record(session, actor=actor, action="approval.approve", target_id=asked.id)
+
+
+def close_disabling(*, session: Session, user: User, actor: str) -> None:
+    """The account is enabled again: a disabling still waiting for its confirmation has nothing left to confirm."""
+    for asked in _disabling(session, user.id):
+        asked.status, asked.decided_by, asked.decided_at = "rejected", actor, _now()
+        session.add(asked)
+
+
+def _disabling(session: Session, user_id: str) -> list[Approval]:
+    return list(session.exec(select(Approval).where(Approval.action == "user.disable", Approval.status == "pending",
+                                                    Approval.target_id == user_id)).all())
 
 
 def list_page(*, session: Session, status: str | None, limit: int, cursor: str | None) -> tuple[list[Approval], str | None]:
@@ -96,6 +130,8 @@ def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> 
         audit.record(session, actor=actor, action="user.enable", target_id=user.id)
         if was_disabled and not user.pending_approval:
             events.user_changed(session, events.USER_ENABLED, user)
+    elif asked.action == "user.disable":
+        pass  # confirmed: the account stays disabled, and no longer counts among the admins who check
     elif asked.action == "user.reset_mfa":
         apply_factor_reset(session=session, audit=audit, user=user, actor=actor)
     elif asked.action == "user.roles":
@@ -105,9 +141,17 @@ def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> 
     session.add(user)
 
 
-def _undo(session: Session, asked: Approval) -> None:
-    """A rejected account or client never worked: it goes (a rejected role change or enabling changes nothing)."""
-    if asked.action == "user.create":
+def _undo(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> None:
+    """A rejected account or client never worked: it goes (a rejected role change or enabling changes nothing); a
+    rejected disabling enables the admin again."""
+    if asked.action == "user.disable":
+        user = session.get(User, asked.target_id)
+        if user is not None and user.disabled:
+            user.disabled = False
+            session.add(user)
+            audit.record(session, actor=actor, action="user.enable", target_id=user.id)
+            events.user_changed(session, events.USER_ENABLED, user)
+    elif asked.action == "user.create":
         user = session.get(User, asked.target_id)
         if user is not None and user.pending_approval:
             session.delete(user)

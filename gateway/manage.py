@@ -145,7 +145,7 @@ def users_disable(username: str) -> None:
     """Disable a user: no sign-in, and their tokens stop working at the gateway."""
     with desk() as d, db.transaction(d.session_factory) as session:
         user = service.set_user_disabled(session=session, audit=d.audit, user_id=user_named(session, username).id,
-                                         disabled=True, actor=d.actor)
+                                         disabled=True, actor=d.actor, by_operator=True)
         typer.echo(f"disabled {user.username}")
 
 

@@ -54,7 +54,7 @@ def create_user(*, session: Session, audit: AuditTrail, username: str, roles: li
     """An admin creates an account: roles that may be held together; with another admin to check, it waits for
     that admin's approval (no sign-in until then)."""
     _check_roles(roles, partner_id)
-    pending = domain.needs_approval(enabled_admins=count_enabled_admins(session=session))
+    pending = domain.needs_approval(enabled_admins=count_checking_admins(session=session))
     user = add_user(session=session, audit=audit, username=username, roles=roles, password_hash=password_hash,
                     actor=actor, partner_id=partner_id, pending_approval=pending)
     if pending:
@@ -70,7 +70,7 @@ def change_roles(*, session: Session, audit: AuditTrail, user_id: str, roles: li
     _check_roles(roles, user.partner_id)
     if "admin" in user.roles and "admin" not in roles:
         _keep_an_admin(session, user)
-    if domain.needs_approval(enabled_admins=count_enabled_admins(session=session)):
+    if domain.needs_approval(enabled_admins=count_checking_admins(session=session)):
         approvals.request(session=session, audit=audit, action="user.roles", target_id=user.id, actor=actor,
                           roles=domain.normalise_roles(roles))
         return user
@@ -83,7 +83,7 @@ def reset_factor(*, session: Session, audit: AuditTrail, user_id: str, actor: st
     user = get_user(session=session, user_id=user_id)
     if user.id == actor:
         raise Refused("No one resets their own second factor: another admin must.", code="own-factor")
-    if domain.needs_approval(enabled_admins=count_enabled_admins(session=session)):
+    if domain.needs_approval(enabled_admins=count_checking_admins(session=session)):
         approvals.request(session=session, audit=audit, action="user.reset_mfa", target_id=user.id, actor=actor)
         return True
     approvals.apply_factor_reset(session=session, audit=audit, user=user, actor=actor)
@@ -93,6 +93,13 @@ def reset_factor(*, session: Session, audit: AuditTrail, user_id: str, actor: st
 def count_enabled_admins(*, session: Session) -> int:
     users = session.exec(select(User).where(User.disabled == False, User.pending_approval == False))  # noqa: E712
     return sum(1 for user in users if "admin" in user.roles)
+
+
+def count_checking_admins(*, session: Session) -> int:
+    """The admins who check each other's grants: the enabled ones, and each admin disabled by another admin until
+    a third admin (or the operator) confirms it. Otherwise disabling the only other admin would leave one admin
+    free to grant anything alone (SPEC §7.8), while disabling still has to act at once against a stolen account."""
+    return count_enabled_admins(session=session) + len(approvals.admins_disabled_unconfirmed(session=session))
 
 
 def _check_roles(roles: list[str], partner_id: str | None) -> None:
@@ -115,17 +122,29 @@ def find_user(*, session: Session, username: str) -> User | None:
     return session.exec(select(User).where(User.username == username.strip().lower())).first()
 
 
-def set_user_disabled(*, session: Session, audit: AuditTrail, user_id: str, disabled: bool, actor: str) -> User:
+def set_user_disabled(*, session: Session, audit: AuditTrail, user_id: str, disabled: bool, actor: str,
+                      by_operator: bool = False) -> User:
     """Disable a user at once (every session ends, their tokens stop working at the gateway), or enable them again:
-    at once with a lone admin, on another admin's approval otherwise."""
+    at once with a lone admin, on another admin's approval otherwise.
+
+    An admin disabled by another admin, where two or more were enabled, is still counted among those who check
+    grants until a third admin confirms it (an approval request, `user.disable`) or the operator does, from the
+    machine (`rehab users disable`, `by_operator`)."""
     user = get_user(session=session, user_id=user_id)
+    if by_operator and disabled:
+        approvals.confirm_disabling(session=session, audit=audit, user=user, actor=actor)
     if disabled and not user.disabled and "admin" in user.roles:
         _keep_an_admin(session, user)
     if user.disabled == disabled:
         return user
-    if not disabled and domain.needs_approval(enabled_admins=count_enabled_admins(session=session)):
+    if not disabled and domain.needs_approval(enabled_admins=count_checking_admins(session=session)):
         approvals.request(session=session, audit=audit, action="user.enable", target_id=user.id, actor=actor)
         return user
+    if (disabled and not by_operator and "admin" in user.roles and not user.pending_approval
+            and domain.needs_approval(enabled_admins=count_checking_admins(session=session))):
+        approvals.request(session=session, audit=audit, action="user.disable", target_id=user.id, actor=actor)
+    if not disabled:
+        approvals.close_disabling(session=session, user=user, actor=actor)
     user.disabled = disabled
     session.add(user)
     audit.record(session, actor=actor, action="user.disable" if disabled else "user.enable", target_id=user.id)
@@ -174,7 +193,7 @@ def add_client(*, session: Session, audit: AuditTrail, client_id: str, partner_i
                secret_hash: str, actor: str) -> ApiClient:
     """Register a partner's API client; its secret is stored only as a hash. With another admin to check, it gets
     no token until that admin approves it."""
-    pending = domain.needs_approval(enabled_admins=count_enabled_admins(session=session))
+    pending = domain.needs_approval(enabled_admins=count_checking_admins(session=session))
     client = ApiClient(client_id=client_id, partner_id=partner_id, name=name, secret_hash=secret_hash,
                        pending_approval=pending, created_at=now_utc())
     session.add(client)

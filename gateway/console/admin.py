@@ -188,7 +188,7 @@ async def staff(v: Visit) -> Staff:
         names.update(_usernames(session, mentioned - names.keys()))
         return Staff(users=listed, more_users=users["next_cursor"] is not None,
                      with_factor={user.id for user in listed if mfa.enrolled(session=session, user_id=user.id)},
-                     enabled_admins=service.count_enabled_admins(session=session), pending=asked, names=names)
+                     enabled_admins=service.count_checking_admins(session=session), pending=asked, names=names)
 
 
 def _usernames(session: Session, ids: set[str]) -> dict[str, str]:

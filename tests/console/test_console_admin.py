@@ -200,6 +200,25 @@ async def test_with_two_admins_a_role_grant_and_an_enabling_wait_and_a_rejected_
     assert (await door.client.get("/auth/me", headers=token)).json()["roles"] == ["caseworker"]
 
 
+async def test_an_admin_disabled_by_another_waits_on_the_approvals_page_and_a_rejection_enables_it_again(door: Door):
+    second = await door.add_user("admin")  # approves the third
+    third = await door.add_user("admin")
+    first = await admin_console(door)
+    page = f"{USERS}/{second['id']}"
+
+    disabled = await press(first, page, f"{page}/disable")
+    assert disabled.headers["location"] == f"{page}?done=disabled"
+    assert (await door.sign_in(second["username"], STAFF_PASSWORD)).status_code == 400
+
+    checker = await admin_console(door, third["username"], STAFF_PASSWORD)
+    shown = await checker.get(APPROVALS)
+    assert words("admin_asked_disable") in html.unescape(shown.text) and second["username"] in shown.text
+    third_token = await door.bearer_for(await door.sign_in(third["username"], STAFF_PASSWORD))
+    (asked,) = [a for a in await pending_approvals(door, third_token) if a["action"] == "user.disable"]
+    await press(checker, APPROVALS, f"{APPROVALS}/{asked['id']}/reject")
+    assert (await door.sign_in(second["username"], STAFF_PASSWORD)).status_code == 200
+
+
 # --- refusals, readable ---------------------------------------------------------------------------------------------
 
 async def test_admin_combined_with_another_role_is_refused_in_words_the_admin_reads(door: Door):

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gateway import service
 from tests.integration.gateway.door import STAFF_PASSWORD, Door, open_gateway
 
 pytestmark = pytest.mark.integration
@@ -120,3 +121,43 @@ async def test_a_partners_staff_member_signs_in_for_that_partner_only(door: Door
 
     assert me["roles"] == ["partner_staff"] and me["partner_id"] == partner_id
     assert (await door.client.get("/api/intake/cases", headers=token)).status_code == 403
+
+
+async def test_an_admin_who_disables_the_other_admins_still_cannot_grant_anything_alone(door: Door):
+    first = await door.admin()
+    second_made = await door.add_user("admin")  # the door's checker: it approves the third admin
+    third_made = await door.add_user("admin")
+    third = await door.bearer_for(await door.sign_in(third_made["username"], STAFF_PASSWORD))
+    second_id, third_id = second_made["id"], third_made["id"]
+
+    # Disabling acts at once (a stolen account is stopped now) but waits for a confirmation: meanwhile the disabled
+    # admin still counts, and the first admin's grants still wait for another admin.
+    disabled = await door.client.post(f"/api/admin/users/{second_id}/disable", headers=first)
+    assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    assert (await door.sign_in(second_made["username"], STAFF_PASSWORD)).status_code == 400
+    assert (await create(door, first, "caseworker", "supervisor")).json()["status"] == "pending_approval"
+    (confirm,) = [a for a in await pending(door, third) if a["action"] == "user.disable"]
+    assert confirm["target_id"] == second_id
+    own = await door.client.post(f"/api/admin/approvals/{confirm['id']}/approve", headers=first)
+    assert own.status_code == 403 and own.json()["type"].endswith("/own-request")
+
+    # Another admin rejects it: the account is enabled again.
+    rejected = await door.client.post(f"/api/admin/approvals/{confirm['id']}/reject", headers=third)
+    assert rejected.status_code == 200
+    assert (await door.sign_in(second_made["username"], STAFF_PASSWORD)).status_code == 200
+
+    # Confirmed, the disabled admin no longer counts. Then the first admin disables the last other one: still
+    # nothing the first admin grants takes effect alone, until the operator confirms it from the machine.
+    await door.client.post(f"/api/admin/users/{second_id}/disable", headers=first)
+    (confirm,) = [a for a in await pending(door, third) if a["action"] == "user.disable"]
+    assert (await door.client.post(f"/api/admin/approvals/{confirm['id']}/approve", headers=third)).status_code == 200
+    assert (await door.client.post(f"/api/admin/users/{third_id}/disable", headers=first)).json()["disabled"] is True
+    assert (await create(door, first, "finance")).json()["status"] == "pending_approval"
+    again = await door.client.post(f"/api/admin/users/{second_id}/enable", headers=first)
+    assert again.json()["disabled"] is True  # enabling waits for approval too: nobody is left to give it
+    runtime = door.runtime
+    await runtime.uow.run(lambda session: service.set_user_disabled(
+        session=session, audit=runtime.audit, user_id=third_id, disabled=True, actor="operator:test",
+        by_operator=True))
+    alone = await create(door, first, "finance")
+    assert alone.status_code == 201 and alone.json()["status"] == "active"
