@@ -201,7 +201,7 @@ class Approval(GatewayTable, table=True):
     __tablename__ = "approvals"
 
     id: str = Field(primary_key=True, max_length=36)
-    action: str = Field(max_length=40)  # user.create, user.roles, user.enable, user.reset_mfa, client.create
+    action: str = Field(max_length=40)  # one of gateway.approvals.Action: user.create, user.disable, client.create…
     target_id: str = Field(max_length=64, index=True)
     roles: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # for user.roles
     status: str = Field(default="pending", max_length=20, index=True)  # pending, approved, rejected
