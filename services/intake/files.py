@@ -14,7 +14,10 @@ software and an XMP packet. All of that goes before the bytes are stored:
   and gamma, pixel size, animation); text (tEXt, zTXt, iTXt), eXIf, tIME and every private chunk go. The ICC
   profile (iCCP) is kept.
 - PDF: the document information dictionary (/Info: author, creator, producer, dates) and every XMP /Metadata stream
-  (the catalogue's and the pages') are removed, with pypdf.
+  (the catalogue's, the pages', the images' and any other object's) are removed, with pypdf. Every JPEG stored in
+  it as it is (a /DCTDecode stream: what scanner apps and img2pdf write, a phone photo byte for byte, its EXIF with
+  it) is cleaned as a JPEG on its own is, wherever it sits (a page, a form inside a page, a thumbnail); one that is
+  not a readable JPEG has the PDF refused.
 
 No I/O, no HTTP: the use case (`documents`) calls `cleaned(data)` and gets the bytes to store, or `NotAccepted`.
 """
@@ -25,8 +28,12 @@ import io
 import re
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kit.errors import DomainError
+
+if TYPE_CHECKING:
+    from pypdf.generic import StreamObject
 
 PDF, JPEG, PNG, TEXT = "application/pdf", "image/jpeg", "image/png", "text/plain; charset=utf-8"
 EXTENSIONS = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png", TEXT: ".txt"}
@@ -221,10 +228,10 @@ def _checked_image(data: bytes, name: str) -> bytes:
 # ---- PDF -----------------------------------------------------------------------------------------------------------
 
 def strip_pdf(data: bytes) -> bytes:
-    """The PDF written again without its information dictionary and XMP metadata streams."""
+    """The PDF written again without its information dictionary, XMP metadata streams and its JPEGs' metadata."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.errors import PyPdfError
-    from pypdf.generic import NameObject
+    from pypdf.generic import DictionaryObject, NameObject, StreamObject
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -233,12 +240,15 @@ def strip_pdf(data: bytes) -> bytes:
         writer = PdfWriter(clone_from=reader)
         writer.metadata = None  # the /Info dictionary, gone from the trailer
         metadata = NameObject("/Metadata")
-        root = writer._root_object
-        if metadata in root:
-            del root[metadata]
-        for page in writer.pages:
-            if metadata in page:
-                del page[metadata]
+        # Every object the file will hold, not only what the pages' resources name: a photo can as well sit in a
+        # form drawn by a page, a thumbnail, an annotation's appearance or a pattern, and XMP hang on any of them.
+        for obj in writer._objects:
+            if not isinstance(obj, DictionaryObject):
+                continue
+            if metadata in obj:
+                del obj[metadata]
+            if isinstance(obj, StreamObject) and _is_plain_jpeg_stream(obj):
+                _strip_jpeg_stream(obj)
         # The objects cloned from the reader are all written unless dropped: the old /Info and XMP would still be
         # in the file, only no longer pointed at.
         writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
@@ -249,3 +259,28 @@ def strip_pdf(data: bytes) -> bytes:
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
         raise NotAccepted("The file begins like a PDF but is not a readable one.") from None
     return out.getvalue()
+
+
+def _is_plain_jpeg_stream(stream: StreamObject) -> bool:
+    """The stream's bytes are a JPEG file as it is: /DCTDecode its only filter (alone or a list of one)."""
+    filters = stream.get("/Filter")
+    filters = filters.get_object() if filters is not None else None  # the name may sit in an object of its own
+    if isinstance(filters, list):
+        filters = filters[0].get_object() if len(filters) == 1 else None
+    return filters == "/DCTDecode"
+
+
+def _strip_jpeg_stream(stream: StreamObject) -> None:
+    """The JPEG in the stream without its metadata, its entropy-coded data (so its pixels) untouched."""
+    jpeg = stream._data  # the raw bytes: /DCTDecode's "decoded" data would be the same, pypdf does not decode JPEG
+    try:
+        if not jpeg.startswith(b"\xff\xd8"):
+            raise NotAccepted()
+        cleaned_jpeg = strip_jpeg(jpeg)
+    except NotAccepted:
+        # Left as it is, the image would keep whatever it carries: a PDF we cannot clean is not stored.
+        raise NotAccepted("The PDF holds a JPEG image that is damaged, so its metadata cannot be removed.") from None
+    # pypdf's set_data re-encodes, and only for /FlateDecode; the JPEG is the stream's data as it is (its /Length is
+    # written from it).
+    stream._data = cleaned_jpeg
+    stream.decoded_self = None

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 CASES = "/api/intake/cases"
 NEEDLE = "Zyxwvutneedle"  # in a document's bytes and in its file name: never on disk in clear, gone after erasure
+TAKEN = "2026:11:02 21:22:23"  # when the phone photo was taken (EXIF DateTimeOriginal)
 
 
 def phone_photo(*, orientation: int | None = None) -> tuple[bytes, Image.Image]:
@@ -31,6 +32,7 @@ def phone_photo(*, orientation: int | None = None) -> tuple[bytes, Image.Image]:
     exif[ExifTags.Base.Make] = "NeedlePhone"
     exif[ExifTags.Base.Model] = f"Model {NEEDLE}"
     exif[ExifTags.Base.DateTime] = "2026:11:03 10:11:12"
+    exif[ExifTags.IFD.Exif] = {ExifTags.Base.DateTimeOriginal: TAKEN}
     if orientation:
         exif[ExifTags.Base.Orientation] = orientation
     exif[ExifTags.IFD.GPSInfo] = {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (53.0, 54.0, 7.0),
@@ -52,6 +54,29 @@ def pdf_with_metadata() -> bytes:
     writer.write(out)
     assert NEEDLE.encode() in out.getvalue()
     return out.getvalue()
+
+
+def pdf_of_photo(jpeg: bytes, width: int, height: int) -> bytes:
+    """A PDF of one page showing the photo, its JPEG file copied in as it is (/DCTDecode), as img2pdf writes one."""
+    draw = b"q %d 0 0 %d 0 0 cm /Im0 Do Q" % (width, height)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources << /XObject << /Im0 4 0 R >> >> "
+        b"/Contents 5 0 R >>" % (width, height),
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB /BitsPerComponent 8 "
+        b"/Filter /DCTDecode /Length %d >>\nstream\n" % (width, height, len(jpeg)) + jpeg + b"\nendstream",
+        b"<< /Length %d >>\nstream\n" % len(draw) + draw + b"\nendstream",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 async def upload(intake, case_id: str, name: str, data: bytes, *, kind: str = "identity",  # noqa: ANN001
@@ -120,6 +145,26 @@ async def test_a_pdf_loses_its_author_and_xmp(intake):
     reader = PdfReader(io.BytesIO(got))
     assert reader.metadata is None and reader.xmp_metadata is None and len(reader.pages) == 1
     assert added.json()["content_type"] == "application/pdf"
+
+
+async def test_a_photo_inside_a_pdf_loses_where_and_when_it_was_taken(intake):
+    case = await intake.create()
+    photo, original = phone_photo()
+    pdf = pdf_of_photo(photo, *original.size)
+    assert b"Exif" in pdf and TAKEN.encode() in pdf  # the control: the scan carries the photo's EXIF byte for byte
+    added = await upload(intake, case["id"], "scan.pdf", pdf, kind="release", declared="application/pdf")
+    assert added.status_code == 201, added.text
+    assert added.json()["content_type"] == "application/pdf"
+
+    got = (await download(intake, added.json()["id"])).content
+    assert hashlib.sha256(got).hexdigest() == added.json()["sha256"]  # what came back is what was stored
+    for trace in (b"Exif", TAKEN.encode(), b"2026:11:03 10:11:12", b"NeedlePhone", NEEDLE.encode(), b"border"):
+        assert trace not in got, trace
+    reader = PdfReader(io.BytesIO(got))
+    assert len(reader.pages) == 1
+    stored = Image.open(io.BytesIO(reader.pages[0]["/Resources"]["/XObject"]["/Im0"].get_data()))
+    assert not stored.getexif() and stored.size == original.size
+    assert stored.tobytes() == original.tobytes()  # the same pixels: segments removed, nothing decoded again
 
 
 async def test_plain_text_is_kept_as_it_is(intake):
