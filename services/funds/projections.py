@@ -78,9 +78,10 @@ def record_cost_estimate(*, session: Session, referral_id: str, case_id: str, pa
         "referral_id": referral_id, "case_id": case_id, "partner_id": partner_id, "category": category,
         "amount_minor": amount_minor, "currency": currency, "completed_at": completed_at,
     }, key=["referral_id"])
-    # The two streams are not ordered with each other: aid may have been requested for this referral already.
+    # The two streams are not ordered with each other: aid may have been requested for this referral already; only
+    # aid for the estimate's own case may claim it (as when the estimate came first: service._claim_estimate).
     claimed_by = session.execute(
-        select(Disbursement.id).where(Disbursement.referral_id == referral_id,
+        select(Disbursement.id).where(Disbursement.referral_id == referral_id, Disbursement.case_id == case_id,
                                       Disbursement.status.in_(domain.ACTIVE)).limit(1)
     ).scalar()
     if claimed_by:

@@ -413,10 +413,15 @@ def _aad(disbursement_id: str, column: str) -> bytes:
 
 def _claim_estimate(session: Session, disbursement: Disbursement) -> None:
     """Mark the referral's cost estimate (if funds has one) as requested by this disbursement; only one live
-    disbursement may claim it."""
+    disbursement may claim it, and only one for the estimate's own case."""
     estimate = session.get(CostEstimate, disbursement.referral_id)
     if estimate is None:
         return  # no estimate (yet): the referral handler links it when it arrives
+    if estimate.case_id != disbursement.case_id:
+        # Claimed for another case, the estimate would leave finance's open list and back a request it has nothing to
+        # do with. Invalid (422), not a conflict: a referral never changes case, so no retry can succeed.
+        raise Invalid("This referral belongs to another case: its cost estimate cannot back aid for this one.",
+                      code="estimate-of-another-case")
     claimed = session.execute(
         update(CostEstimate)
         .where(CostEstimate.referral_id == disbursement.referral_id, CostEstimate.disbursement_id.is_(None))

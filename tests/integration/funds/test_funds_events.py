@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from kit import db
 from services.funds import handlers
-from services.funds.models import CaseAssignee, CaseView, CostEstimate
+from services.funds.models import CaseAssignee, CaseView, CostEstimate, Disbursement
 from tests.integration.funds.conftest import CASEWORKER, assignment
 
 pytestmark = pytest.mark.integration
@@ -32,6 +32,12 @@ def case_status(desk, case_id: str) -> str | None:
 def assignees(desk, case_id: str) -> set[str]:
     with db.transaction(desk.runtime.session_factory) as session:
         return set(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id)).scalars())
+
+
+def claims(desk) -> dict[str, str | None]:
+    """Each cost estimate's referral, and the disbursement that claimed it (None: still open)."""
+    with db.transaction(desk.runtime.session_factory) as session:
+        return dict(session.execute(select(CostEstimate.referral_id, CostEstimate.disbursement_id)).all())
 
 
 async def test_cases_and_cost_estimates_arrive_over_nats_and_aid_is_requested_from_an_estimate(desk, names):
@@ -123,6 +129,42 @@ async def test_events_out_of_order_never_reopen_a_case_and_still_link_an_estimat
     desk.deliver(handlers.REFERRAL_COMPLETED, completed(str(uuid.uuid4()), open_case, {"amount": "80",
                                                                                       "currency": "EUR"}))
     assert len(desk.rows(CostEstimate)) == 1
+
+
+async def test_aid_for_one_case_cannot_claim_the_cost_estimate_of_another_case_s_referral(desk):
+    mine, theirs = desk.open_case(), desk.open_case(assignees=("caseworker-other",))
+    my_referral, their_referral = str(uuid.uuid4()), str(uuid.uuid4())
+    for referral_id, case_id in ((my_referral, mine), (their_referral, theirs)):
+        estimate = {"amount": "80.00", "currency": "EUR"}
+        desk.deliver(handlers.REFERRAL_COMPLETED, completed(referral_id, case_id, estimate))
+    grant = await desk.create_grant()
+
+    async def open_estimates() -> set[str]:
+        response = await desk.client.get("/api/funds/cost-estimates", headers=desk.finance)
+        return {e["referral_id"] for e in response.json()["items"]}
+
+    crossed = await desk.request(mine, grant, amount="80.00", referral_id=their_referral)
+    assert crossed.status_code == 422 and crossed.json()["type"].endswith("/estimate-of-another-case"), crossed.text
+    assert await open_estimates() == {my_referral, their_referral}  # the other case's estimate is still finance's
+    assert desk.rows(Disbursement) == []  # and no request was left behind, backed by nothing
+    assert claims(desk) == {my_referral: None, their_referral: None}
+
+    own = await desk.requested(mine, grant, amount="80.00", referral_id=my_referral)  # its own referral: claimed
+    assert await open_estimates() == {their_referral}
+    assert claims(desk) == {my_referral: own["id"], their_referral: None}
+
+
+async def test_an_estimate_arriving_after_aid_for_another_case_named_its_referral_is_left_open(desk):
+    mine, theirs = desk.open_case(), desk.open_case(assignees=("caseworker-other",))
+    their_referral = str(uuid.uuid4())
+    grant = await desk.create_grant()
+    await desk.requested(mine, grant, amount="80.00", referral_id=their_referral)  # no estimate known yet: accepted
+
+    desk.deliver(handlers.REFERRAL_COMPLETED, completed(their_referral, theirs, {"amount": "80.00", "currency": "EUR"}))
+
+    assert claims(desk) == {their_referral: None}  # the other case's aid request does not take it
+    listed = await desk.client.get("/api/funds/cost-estimates", headers=desk.finance)
+    assert [e["referral_id"] for e in listed.json()["items"]] == [their_referral]
 
 
 async def test_a_reopened_case_over_nats_takes_aid_again_and_a_duplicate_takes_none(desk):
