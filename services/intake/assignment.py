@@ -51,10 +51,12 @@ def set_assignees(
                         lock=True)
     held = {row.user_id: row for row in session.execute(
         select(CaseAssignee).where(CaseAssignee.case_id == case.id).order_by(CaseAssignee.position)).scalars()}
-    domain.may_assign(caller, held)
+    # Whom the handles name is looked up first: a supervisor adding themselves is known by user id, not by how they
+    # typed their handle. Who may assign is still decided before anything is said of the handles (unknown, disabled).
+    directory = queries.staff_by_username(session, wanted)
+    domain.may_assign(caller, held, {entry.user_id for entry in directory.values()})
     if case.status == domain.ERASED:
         raise Conflict("This case was erased; there is nothing left to assign.", code="case-erased")
-    directory = queries.staff_by_username(session, wanted)
     if refused := domain.unassignable(wanted, directory):
         raise Invalid("A case is assigned only to enabled caseworkers: these usernames are not such (or not known "
                       "yet).", code="not-an-enabled-caseworker", usernames=refused)

@@ -148,12 +148,20 @@ def case_access(caller: Caller, assignees: Collection[str]) -> Access:
     return need_to_know(caller.user_id, assignees, caller.reason)
 
 
-def may_assign(caller: Caller, assignees: Collection[str]) -> None:
-    """Who gives a case to other caseworkers: one of its assignees, or a supervisor. Break-glass opens a case, it
-    does not hand it over: a reason stated does not make its caller someone who (re)assigns it."""
-    if caller.supervises or (CASEWORKER in caller.roles and caller.user_id in assignees):
-        return
-    raise Refused("Only a caseworker the case is assigned to, or a supervisor, assigns it.", code="need-to-know")
+def may_assign(caller: Caller, assignees: Collection[str], wanted: Collection[str]) -> None:
+    """May `caller` give a case that `assignees` hold to `wanted` (user ids, both)? One of its assignees may, or a
+    supervisor. Break-glass opens a case, it does not hand it over: a reason stated does not make its caller someone
+    who (re)assigns it.
+
+    A supervisor who does not hold the case never adds themselves to it: the power to assign any case would otherwise
+    let one person, supervisor and caseworker both, read any case's personal data as its assignee, with no reason
+    stated (SPEC §2, §7.8). Another supervisor, or one of its assignees, gives it to them; one who holds it stays."""
+    holds_it = caller.user_id in assignees
+    if not (caller.supervises or (CASEWORKER in caller.roles and holds_it)):
+        raise Refused("Only a caseworker the case is assigned to, or a supervisor, assigns it.", code="need-to-know")
+    if caller.user_id in wanted and not holds_it:
+        raise Refused("A supervisor does not assign themselves a case: another supervisor, or one of the case's "
+                      "assignees, adds them.", code="self-assignment")
 
 
 def may_see_caseload(caller: Caller) -> None:

@@ -268,6 +268,33 @@ async def test_assignees_change_to_enabled_caseworkers_by_an_assignee_or_a_super
     assert missing.status_code == 404
 
 
+async def test_a_supervisor_who_is_a_caseworker_too_does_not_assign_themselves_a_case(intake: Intake):
+    await _directory(intake)
+    await intake.staff("supervisor-2", "vic", "supervisor", "caseworker")
+    vic = intake.as_("supervisor", "caseworker", sub="supervisor-2", username="vic")
+    case = await _create(intake, _ala(intake))
+    path = f"{CASES}/{case['id']}"
+
+    for usernames in (["ala", "vic"], ["vic"], ["VIC"]):  # else vic would read the case as its assignee, no reason
+        refused = await intake.client.put(f"{path}/assignees", json={"usernames": usernames}, headers=vic)
+        assert refused.status_code == 403 and refused.json()["type"].endswith("/self-assignment"), usernames
+    assert (await intake.client.get(path, headers=_ala(intake))).json()["assignees"] == ["ala"]
+    assert (await intake.client.get(path, headers=vic)).status_code == 403  # still not theirs to read
+
+    given = await intake.client.put(f"{path}/assignees", json={"usernames": ["bo"]}, headers=vic)
+    assert given.status_code == 200 and given.json()["assignees"] == ["bo"]  # anyone else, as any supervisor
+    added = await intake.client.put(f"{path}/assignees", json={"usernames": ["bo", "vic"]}, headers=_supervisor(intake))
+    assert added.status_code == 200 and added.json()["assignees"] == ["bo", "vic"]  # another supervisor adds them
+    assert (await intake.client.get(path, headers=vic)).status_code == 200
+    kept = await intake.client.put(f"{path}/assignees", json={"usernames": ["vic", "ala"]}, headers=vic)
+    assert kept.status_code == 200 and kept.json()["assignees"] == ["vic", "ala"]  # one who holds it stays
+
+    entries = (await intake.client.get("/api/intake/audit", params={"target_id": case["id"]},
+                                       headers=intake.auditor)).json()["items"]
+    assert [e["actor"] for e in entries if e["action"] == "case.assign"] == [
+        "supervisor-2", "supervisor-1", "supervisor-2"]  # the refused ones changed nothing
+
+
 def conn_rows(intake: Intake, subject: str) -> list:
     outbox = kit_tables.outbox
     with intake.engine.connect() as conn:

@@ -152,14 +152,29 @@ def test_nobody_but_a_caseworker_opens_a_case_reason_or_not():
 
 
 def test_an_assignee_or_a_supervisor_assigns_a_case_a_stated_reason_does_not():
-    domain.may_assign(_caller("caseworker"), {"cw-1"})
-    domain.may_assign(_caller("supervisor", user_id="sv-1"), {"cw-1"})
-    domain.may_assign(_caller("supervisor", user_id="sv-1"), set())  # an unassigned case too
+    domain.may_assign(_caller("caseworker"), {"cw-1"}, {"cw-1", "cw-2"})
+    domain.may_assign(_caller("caseworker"), {"cw-1"}, {"cw-2"})  # handing it over entirely
+    domain.may_assign(_caller("supervisor", user_id="sv-1"), {"cw-1"}, {"cw-2"})
+    domain.may_assign(_caller("supervisor", user_id="sv-1"), set(), {"cw-2"})  # an unassigned case too
     for caller in (_caller("caseworker", reason="I want this case for myself"), _caller("finance"),
                    _caller("caseworker", "finance")):
         with pytest.raises(Refused) as refused:
-            domain.may_assign(caller, {"cw-2"})
-        assert status_of(refused.value) == 403
+            domain.may_assign(caller, {"cw-2"}, {"cw-1"})
+        assert status_of(refused.value) == 403 and refused.value.code == "need-to-know"
+
+
+def test_a_supervisor_does_not_assign_themselves_a_case_they_do_not_hold():
+    both = _caller("supervisor", "caseworker", user_id="sv-1")
+    for held, wanted in (({"cw-1"}, {"cw-1", "sv-1"}), ({"cw-1"}, {"sv-1"}), (set(), {"sv-1"})):
+        with pytest.raises(Refused) as refused:
+            domain.may_assign(both, held, wanted)
+        assert status_of(refused.value) == 403 and refused.value.code == "self-assignment", (held, wanted)
+    with pytest.raises(Refused):  # nor does one who supervises only (the directory would refuse them anyway)
+        domain.may_assign(_caller("supervisor", user_id="sv-1"), {"cw-1"}, {"sv-1"})
+    domain.may_assign(both, {"cw-1"}, {"cw-1", "cw-2"})  # anyone else, as any supervisor
+    domain.may_assign(both, {"sv-1", "cw-1"}, {"cw-1", "sv-1"})  # one who holds it stays
+    domain.may_assign(both, {"sv-1"}, {"cw-1"})  # or leaves it
+    domain.may_assign(_caller("supervisor", "caseworker", user_id="sv-2"), {"cw-1"}, {"cw-1", "sv-1"})  # another
 
 
 def test_only_a_supervisor_sees_the_whole_caseload():
