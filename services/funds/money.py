@@ -9,18 +9,11 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from kit.currencies import MAX_INTEGER_DIGITS, MINOR_DIGITS
 from kit.errors import Invalid
 
-# ISO 4217 minor digits of the currencies this system pays in.
-MINOR_DIGITS: dict[str, int] = {
-    "EUR": 2, "USD": 2, "PLN": 2, "GBP": 2, "CHF": 2, "SEK": 2, "CZK": 2, "GEL": 2, "UAH": 2, "BYN": 2,
-    "JPY": 0,
-    "KWD": 3, "BHD": 3,
-}
-
-# At most 12 integer digits (a trillion): amounts, and the running totals of a grant's accounts, stay far inside a
-# signed 64-bit column even in a currency with 3 minor digits.
-MAX_INTEGER_DIGITS = 12
+# The currencies and the largest amount are kit's (kit.currencies), shared with referrals, whose cost estimates
+# funds pays: MAX_INTEGER_DIGITS keeps a grant's running totals far inside a signed 64-bit column.
 _AMOUNT = re.compile(rf"(0|[1-9][0-9]{{0,{MAX_INTEGER_DIGITS - 1}}})(?:\.([0-9]+))?")
 
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from kit.currencies import MAX_INTEGER_DIGITS, MINOR_DIGITS
 from kit.errors import Conflict, Invalid
 
 
@@ -192,15 +193,10 @@ def packet_withdrawal(case: CaseView | None, category: str, packet: PacketConten
 
 # ---- money ---------------------------------------------------------------------------------------------------
 
-# ISO 4217 minor units where they are not 2.
-_MINOR_DIGITS = {
-    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
-                     "VUV", "XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-    **dict.fromkeys(("CLF", "UYW"), 4),
-}
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-MAX_MINOR_UNITS = 10**15
+# A cost estimate is paid by funds, from the `referral.completed` event: money funds cannot take would be shown to
+# staff here and skipped there, so only the currencies and amounts funds holds are taken (kit.currencies, the one
+# table both read).
+_AMOUNT = re.compile(r"(0|[1-9][0-9]*)(?:\.([0-9]+))?")
 
 
 class InvalidMoney(Invalid, ValueError):
@@ -211,22 +207,37 @@ class InvalidMoney(Invalid, ValueError):
         super().__init__(detail, code="invalid-money")
 
 
+# Before referrals took only funds' currencies it took any three capitals, with these ISO 4217 minor digits where
+# they are not 2: an estimate stored then is still shown as it was taken, never rescaled.
+_EARLIER_MINOR_DIGITS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+                     "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+
+
 def minor_digits(currency: str) -> int:
-    return _MINOR_DIGITS.get(currency, 2)
+    return MINOR_DIGITS.get(currency, _EARLIER_MINOR_DIGITS.get(currency, 2))
 
 
 def parse_money(amount: str, currency: str) -> int:
-    """A decimal string with exactly the currency's minor digits ("120.00" EUR, "5000" JPY) → minor units."""
-    if not _CURRENCY.match(currency):
-        raise InvalidMoney("currency must be an ISO 4217 code: three capital letters")
-    digits = minor_digits(currency)
-    pattern = r"^(0|[1-9][0-9]*)" + (rf"\.[0-9]{{{digits}}}$" if digits else "$")
-    if not re.match(pattern, amount):
+    """A positive decimal string with exactly the currency's minor digits ("120.00" EUR, "5000" JPY) → minor units.
+
+    The messages never quote what was sent (an answer does not echo a request's values)."""
+    if currency not in MINOR_DIGITS:
+        raise InvalidMoney("currency must be one funds pays in, written as its three capital letters and nothing "
+                           f"else: {', '.join(sorted(MINOR_DIGITS))}")
+    digits = MINOR_DIGITS[currency]
+    found = _AMOUNT.fullmatch(amount)
+    if found is None or len(found[2] or "") != digits:
         shape = "a whole number" if digits == 0 else f"a decimal with exactly {digits} digits after the point"
-        raise InvalidMoney(f"amount must be {shape} for {currency}, written as a string")
-    minor = int(Decimal(amount).scaleb(digits))
-    if minor >= MAX_MINOR_UNITS:
-        raise InvalidMoney("amount is too large")
+        raise InvalidMoney(f"amount must be {shape} for {currency}, written as a string and nothing else")
+    if len(found[1]) > MAX_INTEGER_DIGITS:
+        raise InvalidMoney(f"amount is too large: at most {MAX_INTEGER_DIGITS} digits before the point")
+    minor = int(found[1]) * 10**digits + int(found[2] or "0")
+    if minor == 0:
+        raise InvalidMoney("amount must be greater than zero: leave the cost estimate out when there is nothing to pay")
     return minor
 
 

@@ -384,7 +384,8 @@ class ReferralCreate(StrictModel):
 
 
 class Money(StrictModel):
-    """A decimal string with the currency's minor digits and an ISO 4217 code; a JSON number is refused."""
+    """A positive decimal string with the currency's minor digits, in a currency funds pays in (the estimate is paid
+    there); a JSON number is refused."""
 
     amount: str
     currency: str

@@ -20,7 +20,12 @@ SPANS: tuple[str, ...] = ("sent_to_accepted", "sent_to_completed")
 DEFAULT_MONTHS = 12
 MAX_MONTHS = 120  # ten years: a longer period is a mistake, not a report
 TENTHS_PER_DAY = 10
-_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+# ASCII digits only: `\d` would also take other scripts' digits ("٢٠٢٦-03"), which int() reads as a year.
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+# Reports count what the services' events say happened, and the services were written this century: no count can be
+# older, so an earlier month is a typing mistake (0000-01 even ran the months into negative years) and is refused.
+# 2000 rather than 1900: nothing is lost by it, and it catches more mistyped years.
+EARLIEST_MONTH = (2000, 1)
 
 
 def month_of(moment: datetime) -> str:
@@ -34,7 +39,11 @@ def parse_month(text: str, name: str) -> tuple[int, int]:
     if found is None:
         raise Invalid(f"`{name}` must be a month written YYYY-MM, such as 2026-03; {text!r} is not.",
                       code="invalid-period")
-    return int(found[1]), int(found[2])
+    month = int(found[1]), int(found[2])
+    if month < EARLIEST_MONTH:
+        raise Invalid(f"`{name}` must be a month from {_name(EARLIEST_MONTH)} on, the first month reports cover; "
+                      f"{text!r} is earlier.", code="invalid-period")
+    return month
 
 
 def months_between(first: tuple[int, int], last: tuple[int, int]) -> list[str]:
@@ -56,6 +65,10 @@ def period(first: str | None, last: str | None, *, today: date | None = None) ->
     else:
         index = end[0] * 12 + end[1] - 1 - (DEFAULT_MONTHS - 1)
         start = (index // 12, index % 12 + 1)
+        if start < EARLIEST_MONTH:
+            raise Invalid(f"The {DEFAULT_MONTHS} months up to {_name(end)} would start in {_name(start)}, before "
+                          f"{_name(EARLIEST_MONTH)}, the first month reports cover: give `from` too.",
+                          code="invalid-period")
     if start > end:
         raise Invalid(f"The period starts ({_name(start)}) after it ends ({_name(end)}): `from` must be the earlier "
                       "month.", code="invalid-period")

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import update
 
+from services.funds import money as funds_money
 from services.referrals.lifecycle import now_utc
 from services.referrals.models import Referral
 from tests.integration.referrals.desk import people
@@ -132,6 +133,35 @@ async def test_the_partner_reports_back_and_the_caseworker_reads_it(desk):
     assert missing.status_code == 404
     cancel_missing = await desk.client.post("/api/referrals/referrals/nope/cancel", headers=desk.caseworker())
     assert cancel_missing.status_code == 404
+
+
+async def test_a_cost_estimate_funds_could_not_pay_is_refused_in_words_and_never_shown(desk):
+    # Funds pays a completed referral's estimate from the event: one it cannot take as money would be shown to staff
+    # here and dropped there, so it is refused when the partner sends it.
+    partner = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    referral = await desk.sent_referral(case, partner, packet=PACKET)
+    for step in ("accept", "start"):
+        assert (await desk.partner_step(partner, referral, step)).status_code == 200
+    for cost, words in (({"amount": "120.00", "currency": "EUR\n"}, "one funds pays in"),
+                        ({"amount": "120.00", "currency": "ABC"}, "one funds pays in"),
+                        ({"amount": "120.00\n", "currency": "EUR"}, "exactly 2 digits after the point"),
+                        ({"amount": "0.00", "currency": "EUR"}, "greater than zero"),
+                        ({"amount": "1000000000000.00", "currency": "EUR"}, "at most 12 digits before the point")):
+        response = await desk.partner_step(partner, referral, "complete", {"outcome": "done", "cost_estimate": cost})
+        assert response.status_code == 422, (cost, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"].startswith("cost_estimate: ") and words in response.json()["detail"], cost
+    read = (await desk.client.get(f"/api/referrals/referrals/{referral}", headers=desk.caseworker())).json()
+    assert read["status"] == "in_progress" and read["cost_estimate"] is None
+
+    done = await desk.partner_step(partner, referral, "complete",
+                                   {"outcome": "done", "cost_estimate": {"amount": "120.00", "currency": "EUR"}})
+    assert done.status_code == 200, done.text
+    completed = [e.data for e in await desk.published() if e.data["status"] == "completed"]
+    assert [data["cost_estimate"] for data in completed] == [{"amount": "120.00", "currency": "EUR"}]
+    estimate = completed[0]["cost_estimate"]
+    assert funds_money.parse_amount(estimate["amount"], estimate["currency"]) == 12000  # as funds' handler reads it
 
 
 async def test_referrals_nobody_answered_are_flagged_overdue_and_counted(desk):

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from kit.projection import later_state
+from services.funds import money as funds_money
 from services.referrals import domain
 from services.referrals.domain import Action, CaseStatus, CaseView, PacketContents, Status
 from services.referrals.models import CompleteBody, Packet, PartnerUpdate, ReferralCreate
@@ -158,8 +161,8 @@ def test_a_partner_update_cannot_empty_a_required_field_or_change_the_category()
 
 
 @pytest.mark.parametrize(("amount", "currency", "minor"), [
-    ("120.00", "EUR", 12000), ("0.00", "EUR", 0), ("0.05", "USD", 5), ("5000", "JPY", 5000),
-    ("1.250", "KWD", 1250), ("99999.99", "PLN", 9999999),
+    ("120.00", "EUR", 12000), ("0.05", "USD", 5), ("5000", "JPY", 5000),
+    ("1.250", "KWD", 1250), ("99999.99", "PLN", 9999999), ("999999999999.99", "EUR", 99999999999999),
 ])
 def test_money_in_minor_units(amount, currency, minor):
     assert domain.parse_money(amount, currency) == minor
@@ -174,6 +177,54 @@ def test_money_in_minor_units(amount, currency, minor):
 def test_money_that_is_not_a_decimal_string_with_the_currency_digits_is_refused(amount, currency):
     with pytest.raises(domain.InvalidMoney):
         domain.parse_money(amount, currency)
+
+
+# A completed referral's cost estimate is paid by funds: one funds cannot take as money would be shown to staff here
+# and skipped there, so referrals refuses it up front, each time saying which rule it breaks.
+@pytest.mark.parametrize(("amount", "currency", "says"), [
+    ("120.00\n", "EUR", "exactly 2 digits after the point"), ("120.00", "EUR\n", "one funds pays in"),
+    ("120.00", "ABC", "one funds pays in"), ("120.00", "XAF", "one funds pays in"),
+    ("120.00", "JPY", "a whole number"), ("120.00", "KWD", "exactly 3 digits"), ("١٢٠.٠٠", "EUR", "exactly 2"),
+    ("0.00", "EUR", "greater than zero"), ("0", "JPY", "greater than zero"),
+    ("1000000000000.00", "EUR", "at most 12 digits before the point"),
+])
+def test_money_funds_could_not_pay_is_refused_in_words(amount, currency, says):
+    with pytest.raises(domain.InvalidMoney, match=says):
+        domain.parse_money(amount, currency)
+
+
+@settings(max_examples=400, deadline=None)
+@given(amount=st.one_of(st.from_regex(r"[0-9]{1,14}(\.[0-9]{0,4})?\n?", fullmatch=True), st.text(max_size=16)),
+       currency=st.one_of(st.sampled_from(sorted(funds_money.MINOR_DIGITS)), st.sampled_from(["XAF", "ABC", "eur"]),
+                          st.text(max_size=4)))
+@example(amount="120.00\n", currency="EUR")
+@example(amount="120.00", currency="EUR\n")
+@example(amount="120.00", currency="ABC")
+@example(amount="120.00", currency="JPY")
+def test_referrals_take_exactly_the_cost_estimates_funds_can_pay(amount, currency):
+    """Funds parses the estimate of a `referral.completed` event with its own money rules and skips what they refuse:
+    what referrals takes, funds takes as the same minor units, and what funds would skip referrals refuses."""
+    try:
+        paid = funds_money.parse_amount(amount, currency)
+    except funds_money.MoneyError:
+        with pytest.raises(domain.InvalidMoney):
+            domain.parse_money(amount, currency)
+    else:
+        assert domain.parse_money(amount, currency) == paid
+        assert domain.format_money(paid, currency) == amount
+
+
+def test_an_estimate_stored_before_in_a_currency_funds_does_not_hold_is_still_shown_as_it_was_taken():
+    assert (domain.format_money(5000, "KRW"), domain.format_money(1250, "OMR"), domain.format_money(12000, "ABC")) == (
+        "5000", "1.250", "120.00")
+
+
+def test_a_cost_estimate_funds_could_not_pay_is_refused_in_the_body():
+    for cost in ({"amount": "120.00", "currency": "EUR\n"}, {"amount": "120.00", "currency": "ABC"},
+                 {"amount": "120.00\n", "currency": "EUR"}, {"amount": "120.00", "currency": "JPY"}):
+        with pytest.raises(ValidationError) as refused:
+            CompleteBody.model_validate({"outcome": "done", "cost_estimate": cost})
+        assert refused.value.errors()[0]["loc"] == ("cost_estimate",), cost
 
 
 def test_a_cost_estimate_as_a_json_number_is_refused():

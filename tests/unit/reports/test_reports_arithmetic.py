@@ -24,11 +24,20 @@ def test_a_period_runs_from_its_first_to_its_last_month_across_years():
 @pytest.mark.parametrize("first, last, words", [
     ("2026-13", "2026-12", "YYYY-MM"), ("2026-1", None, "YYYY-MM"), ("26-01", None, "YYYY-MM"),
     ("2026-06", "2026-01", "after it ends"), ("2000-01", "2026-01", "at most 120 months"),
+    ("\u0662\u0660\u0662\u0666-03", None, "YYYY-MM"), ("2026-\uff10\uff13", None, "YYYY-MM"),  # digits, not ASCII ones
+    ("2026-03\n", None, "YYYY-MM"), (None, "0000-01", "from 2000-01 on"), ("1999-12", "2026-01", "from 2000-01 on"),
+    (None, "2000-11", "would start in 1999-12"),  # the default twelve months may not reach back beyond it either
 ])
 def test_a_bad_period_is_refused_in_words(first, last, words):
     with pytest.raises(Invalid) as refused:
         domain.period(first, last, today=date(2026, 3, 1))
     assert words in str(refused.value.detail)
+
+
+def test_a_period_may_start_in_the_first_month_reports_cover():
+    assert domain.period("2000-01", "2000-03") == ["2000-01", "2000-02", "2000-03"]
+    assert domain.period(None, "2000-12")[0] == "2000-01"
+    assert all(month >= "2000-01" for month in domain.period(None, None, today=date(2000, 12, 31)))
 
 
 def test_amounts_become_minor_units_with_the_digits_they_were_written_with():
