@@ -42,7 +42,10 @@ class UserCreate(StrictModel):
     checked against the policy, then hashed."""
 
     username: Username
-    password: str
+    # Any length limit makes pydantic check the text (a lone surrogate, which JSON's `\ud800` carries, cannot be
+    # hashed); far above the policy's own maximum, so that gateway.domain.password_weakness words every refusal a
+    # person could meet, a too short or too long password included.
+    password: Annotated[str, StringConstraints(max_length=1024)]
     roles: Annotated[list[Role], Constraint(min_length=1, max_length=6)]
     partner_id: PartnerId | None = None
 

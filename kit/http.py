@@ -1,6 +1,6 @@
 """What every HTTP process has in front of its routes: request ids, access logs without values, metrics,
-security headers and a body size limit; plus /healthz and /readyz. /metrics is not here: it has a listener of its
-own (kit.metrics), so the main one — the gateway's is public — never serves it."""
+security headers, a body size limit and no NUL character; plus /healthz and /readyz. /metrics is not here: it has a
+listener of its own (kit.metrics), so the main one — the gateway's is public — never serves it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit import context, logs, metrics, tracing
+from kit import context, logs, metrics, problems, tracing
 
 log = logs.get("http")
 
@@ -161,6 +161,130 @@ class RequestContextMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+# A NUL character is in no name, id or text a person means, and PostgreSQL's text cannot hold one: the driver
+# refuses it only when the query runs (a 500), while SQLite stores it. So it is refused at the door, once, for every
+# process: in the path or the query string (400), or in any string of a JSON body (422).
+NUL_REFUSED = "A NUL character is not allowed"
+_ESCAPED_NUL = b"\\u0000"  # JSON's only escape for it (the `u` is lower case, the digits have no case)
+
+
+class NulGuardMiddleware:
+    """Pure ASGI: refuses a NUL character in the request's path or query string, in a URL-encoded form (the sign-in
+    form, the console's), and in any string of a JSON body.
+
+    Only a JSON or URL-encoded body is read (whole, within the body limit, then replayed to the app): an upload
+    (multipart) streams through untouched. A JSON body is parsed only when its bytes hold the escape or a NUL byte, so an ordinary
+    request pays one search of its bytes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        where = _nul_in_address(scope)
+        if where is not None:
+            await problems.problem_response(400, f"{NUL_REFUSED} in the {where}.",
+                                            kind="nul-character")(scope, receive, send)
+            return
+        media = _media_type(scope)
+        if media != FORM and not _is_json(media):
+            await self.app(scope, receive, send)
+            return
+        received = await _whole_body(receive)
+        body = b"".join(message.get("body", b"") for message in received if message["type"] == "http.request")
+        if media == FORM:
+            if b"%00" in body or b"\x00" in body:  # the sign-in form and the console's forms: small, never uploads
+                await problems.problem_response(400, f"{NUL_REFUSED} in a form field.",
+                                                kind="nul-character")(scope, receive, send)
+                return
+        elif (location := nul_in_json(body)) is not None:
+            await _refuse_nul_in_body(location, scope, receive, send)
+            return
+        await self.app(scope, _replaying(received, receive), send)
+
+
+def nul_in_json(body: bytes) -> list[str] | None:
+    """Where a JSON body holds a NUL character in a string (a key or a value): the path to it, `[]` for the body
+    itself; None when it holds none, or is not JSON (the route's own parsing refuses that). `"\\\\u0000"` (an
+    escaped backslash, then `u0000`) is six characters of text, not a NUL."""
+    if _ESCAPED_NUL not in body and b"\x00" not in body:  # a NUL byte: in JSON text, or UTF-16 or -32 JSON
+        return None
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    pending: list[tuple[list[str], Any]] = [([], document)]
+    while pending:  # not recursive: JSON nested as deep as the decoder allows must not overflow this
+        where, value = pending.pop()
+        if isinstance(value, str) and "\x00" in value:
+            return where
+        if isinstance(value, dict):
+            if any("\x00" in key for key in value):
+                return where  # the object that holds such a key; the key itself is not echoed
+            pending.extend(([*where, key], item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend(([*where, str(index)], item) for index, item in reversed(list(enumerate(value))))
+    return None
+
+
+def _nul_in_address(scope: Scope) -> str | None:
+    """`path` or `query string` if that part of the request holds a NUL (sent as `%00`, or as the byte)."""
+    if "\x00" in scope.get("path", ""):  # the server has decoded `%00` in it
+        return "path"
+    query = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        return "query string"
+    return None
+
+
+FORM = b"application/x-www-form-urlencoded"
+
+
+def _media_type(scope: Scope) -> bytes | None:
+    """The body's media type, lower case and without parameters; None without a content type."""
+    content_type = next((value for name, value in scope["headers"] if name.lower() == b"content-type"), None)
+    return None if content_type is None else content_type.split(b";", 1)[0].strip().lower()
+
+
+def _is_json(media: bytes | None) -> bool:
+    """Whether the body is one FastAPI parses as JSON: `application/json` or `application/<anything>+json`. Without
+    a content type it takes none as JSON (strict content types, its default)."""
+    if media is None:
+        return False
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+async def _whole_body(receive: Receive) -> list[Message]:
+    """Every message of the body, up to its last (or to the client going away)."""
+    received = []
+    while True:
+        message = await receive()
+        received.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return received
+
+
+def _replaying(received: list[Message], receive: Receive) -> Receive:
+    """The body's messages again, as they came; then the server's own (a disconnect)."""
+    pending = list(received)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
+async def _refuse_nul_in_body(location: list[str], scope: Scope, receive: Receive, send: Send) -> None:
+    """A 422 like any invalid body's (kit.problems), naming where the NUL is, never what the string says."""
+    message = f"{NUL_REFUSED} in a string."
+    issue = {"loc": ["body", *location], "msg": message, "type": "string_nul_character"}
+    answer = problems.problem_response(422, f"{'.'.join(location) or 'body'}: {message}", kind="validation-error",
+                                       title="Invalid request", extra={"errors": [issue]})
+    await answer(scope, receive, send)
+
+
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -182,5 +306,8 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
 
 def install(app: FastAPI, *, service: str, max_body_bytes: int, csp: bool = True,
             body_limits: Sequence[BodyLimit] = ()) -> None:
+    # Added first, so it runs inside the request context: its refusals get the request id, the security headers,
+    # an access log line, and the body limit while it reads a JSON body.
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, service=service, max_body_bytes=max_body_bytes, csp=csp,
                        body_limits=body_limits)

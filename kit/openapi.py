@@ -182,6 +182,7 @@ _WHY: dict[str, tuple[int, str]] = {
     "path": (404, "There is no such record (or none the caller may see)."),
     "body-unreadable": (400, "The body cannot be read (not UTF-8, or a broken form)."),
     "cursor": (400, "The cursor is not one this API gave out."),
+    "nul": (400, "The path or the query string holds a NUL character (kit.http refuses it)."),
     "key-invalid": (400, f"The {IDEMPOTENCY_KEY} is not 1 to 200 characters."),
     "key-missing": (400, f"This request needs an {IDEMPOTENCY_KEY} header."),
     "key-in-flight": (409, f"A request with this {IDEMPOTENCY_KEY} is still being processed."),
@@ -222,7 +223,8 @@ def error_answers(route: Any, name: str) -> dict[int, str]:
       403 where one checks the caller's role (one that makes a Principal from another);
     - 404 where the path names a record;
     - 400, 413 and 422 where there is a body (unreadable, too large, invalid); 422 where a query, path or header
-      parameter can be invalid (required, typed or constrained; a plain optional string cannot); 400 for a `cursor`;
+      parameter can be invalid (required, typed or constrained; a plain optional string cannot); 400 for a `cursor`,
+      and for a NUL character where the route takes path or query parameters;
     - for an Idempotency-Key (declared by the route, or honoured: `IDEMPOTENT`): 400 (malformed, or missing where
       required), 409 (the first request still in flight), 422 (the key reused for another request);
     - 412 and 428 where the route reads If-Match (a stale ETag; none sent);
@@ -246,6 +248,8 @@ def error_answers(route: Any, name: str) -> dict[int, str]:
     fields = _fields(dependant)
     if fields["path"]:
         add("path")
+    if fields["path"] or fields["query"]:
+        add("nul")
     body = fields["body"]
     if body:
         add("body-unreadable")

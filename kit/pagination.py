@@ -67,8 +67,13 @@ def read_cursor(cursor: str, order: Sequence[Any]) -> Position:
         if not isinstance(values, list) or len(values) != len(order):
             raise BadCursor
         return tuple(_typed(value, column) for value, column in zip(values, order, strict=True))
-    except (ValueError, TypeError, UnicodeDecodeError) as error:
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError) as error:  # RecursionError: nested too deep
         raise BadCursor from error
+
+
+# A cursor is JSON anyone can write, and the decoder takes values the database cannot: each is refused here, as a
+# cursor not given out, rather than found out by the query (a 500).
+_BIGINT = range(-2**63, 2**63)  # the widest integer column; a wider value overflows the driver
 
 
 def _typed(value: Any, column: Any) -> Any:
@@ -77,14 +82,28 @@ def _typed(value: Any, column: Any) -> Any:
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise BadCursor
-        return moment
+        try:  # in UTC, as stored (SQLite compares it as text)
+            return moment.astimezone(UTC)
+        except OverflowError as error:  # an offset that takes it before year 1 or past 9999
+            raise BadCursor from error
     if isinstance(kind, Date) and isinstance(value, str):  # a day (a due date), not a moment
         return date.fromisoformat(value)
-    if isinstance(kind, Integer) and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(kind, Integer) and isinstance(value, int) and not isinstance(value, bool) and value in _BIGINT:
         return value
-    if isinstance(kind, String) and isinstance(value, str):
+    if isinstance(kind, String) and isinstance(value, str) and _storable(value):
         return value
     raise BadCursor
+
+
+def _storable(text: str) -> bool:
+    """Whether a database can take `text`: UTF-8 has no lone surrogate (JSON's `\\ud800`), PostgreSQL's text no NUL."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _aware(moment: datetime) -> datetime:

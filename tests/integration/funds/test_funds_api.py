@@ -329,8 +329,10 @@ async def test_the_api_and_event_documents_describe_funds(desk):
 
 
 async def test_malformed_ids_and_cursors_are_refused_before_the_database(desk):
-    for path in ("/api/funds/grants/not-a-uuid", "/api/funds/disbursements/%00", "/api/funds/reports/donor?grant_id=x"):
+    for path in ("/api/funds/grants/not-a-uuid", "/api/funds/reports/donor?grant_id=x"):
         assert (await desk.client.get(path, headers=desk.finance)).status_code == 422, path
+    nul = await desk.client.get("/api/funds/disbursements/%00", headers=desk.finance)  # refused by kit.http, first
+    assert nul.status_code == 400 and nul.json()["type"].endswith("/nul-character")
     assert (await desk.act("1%27%20OR%201=1", "approve")).status_code == 422
     for cursor in ("garbage", "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHwAAA", "MjAyNi0xMy0wMXxhYmM"):
         answer = await desk.client.get("/api/funds/disbursements", params={"cursor": cursor}, headers=desk.finance)

@@ -3,6 +3,8 @@ direction, with rows written meanwhile neither repeated nor skipped, and a curso
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -80,3 +82,50 @@ def test_a_cursor_holds_typed_values():
     assert read_cursor(cursor_after((7, "r01")), [Row.rank, Row.id]) == (7, "r01")
     with pytest.raises(BadCursor):
         read_cursor(cursor_after((True, "r01")), [Row.rank, Row.id])
+
+
+# A cursor is base64 JSON anyone can write: a value the JSON decoder takes but the database cannot (a string it
+# cannot encode or store, an integer wider than BIGINT, a moment outside the years UTC can hold) is refused as a
+# cursor not given out here, not found out by the query (a 500).
+@pytest.mark.parametrize("values", [
+    ["2026-01-01T00:00:00+00:00", "\ud800"],  # a lone surrogate: no UTF-8 for it
+    ["2026-01-01T00:00:00+00:00", "r01\x00"],  # a NUL: PostgreSQL's text cannot hold it
+    ["0001-01-01T00:00:00+14:00", "r01"],  # before year 1 in UTC
+    ["9999-12-31T23:59:59-14:00", "r01"],  # after year 9999 in UTC
+    ["2026-01-01T00:00:00\ud800+00:00", "r01"],
+])
+def test_a_cursor_the_database_could_not_take_is_refused_for_a_moment_and_a_string(values):
+    with pytest.raises(BadCursor):
+        read_cursor(written(values), [Row.at, Row.id])
+
+
+@pytest.mark.parametrize("rank", [2**63, -2**63 - 1, 10**30])
+def test_an_integer_wider_than_bigint_is_refused(rank):
+    with pytest.raises(BadCursor):
+        read_cursor(written([rank, "r01"]), [Row.rank, Row.id])
+
+
+def test_the_widest_integers_bigint_holds_are_taken():
+    for rank in (2**63 - 1, -2**63):
+        assert read_cursor(written([rank, "r01"]), [Row.rank, Row.id]) == (rank, "r01")
+
+
+def test_a_moment_with_an_offset_is_read_as_utc():
+    (moment,) = read_cursor(written(["2026-03-04T12:00:00+14:00"]), [Row.at])
+    assert moment == datetime(2026, 3, 3, 22, 0, tzinfo=UTC) and moment.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("values", [[0, "\ud800"], [0, "r\x00"], [2**63, "r01"], [10**30, "r01"]])
+def test_such_a_cursor_is_refused_before_the_query_runs(session, values):
+    with pytest.raises(BadCursor):
+        keyset_page(session, select(Row), order=[Row.rank, Row.id], limit=3, cursor=written(values))
+
+
+def test_a_cursor_nested_past_the_decoders_depth_is_refused():
+    with pytest.raises(BadCursor):
+        read_cursor(base64.urlsafe_b64encode(b"[" * 100_000).decode(), [Row.at, Row.id])
+
+
+def written(values: list) -> str:
+    """A cursor as a client could write it: base64 of any JSON, escapes included (`\\ud800`, `\\u0000`)."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
