@@ -152,7 +152,9 @@ def typed_amount(text: str, currency: str) -> str:
         if fraction[digits:].strip("0"):
             return text.strip()  # more decimals than the currency has: funds says how to write it
         fraction = fraction[:digits]
-    return str(int(whole)) + (f".{fraction.ljust(digits, '0')}" if digits else "")
+    # Leading zeros dropped as text, not by int(): Python refuses to read more than 4,300 digits as an int. An amount
+    # that long still goes to funds (at most 12 integer digits), whose refusal the form says beside the field.
+    return (whole.lstrip("0") or "0") + (f".{fraction.ljust(digits, '0')}" if digits else "")
 
 
 def typed_rate(text: str) -> str:
@@ -185,6 +187,14 @@ def amount_example(currency: str, language: str) -> str:
     """How an amount is typed in this currency and language: "300.00", "300,00", "300" (yen)."""
     digits = i18n.minor_digits(currency)
     return "300" + (("." if language == "en" else ",") + "0" * digits if digits else "")
+
+
+def amount_error(currency: str, language: str) -> str:
+    """What a refused amount in this currency is said as, with how to write one: "like 300.00", "like 300" (yen)."""
+    t = i18n.translator(language)
+    whole = i18n.minor_digits(currency) == 0
+    return (t("fin_error_amount_whole") if whole else t("fin_error_amount")).format(
+        example=amount_example(currency, language))
 
 
 def percent(share: Decimal, language: str) -> str:
@@ -305,9 +315,7 @@ def _grant_errors(v: Visit, answer: Answer, currency: str) -> dict[str, str]:
             continue
         field, kind = where[0], str(issue.get("type"))
         if field == "amount" and kind not in ERROR_WORDS:
-            whole = i18n.minor_digits(currency) == 0
-            words = (t("fin_error_amount_whole") if whole else t("fin_error_amount")).format(
-                example=amount_example(currency, v.language))
+            words = amount_error(currency, v.language)
         else:
             words = t(ERROR_WORDS.get(kind) or GRANT_FIELD_WORDS.get(field) or "error_invalid")
         errors.setdefault(field, words)
@@ -547,9 +555,7 @@ def fx_errors(v: Visit, answer: Answer, typed: dict[str, str]) -> dict[str, str]
         field, kind = FX_FIELD_OF.get(where[1] if len(where) > 1 else "", "paid_amount"), str(issue.get("type"))
         currency = typed.get("paid_currency", "")
         if field == "paid_amount" and kind not in ERROR_WORDS and currency in CURRENCIES:
-            whole = i18n.minor_digits(currency) == 0
-            words = (t("fin_error_amount_whole") if whole else t("fin_error_amount")).format(
-                example=amount_example(currency, v.language))
+            words = amount_error(currency, v.language)
         else:
             words = t(ERROR_WORDS.get(kind) or FX_FIELD_WORDS.get(field) or "error_invalid")
         errors.setdefault(field, words.replace("{example}", rate_example(v.language)))

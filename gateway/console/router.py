@@ -41,7 +41,7 @@ from starlette.exceptions import HTTPException
 from gateway import api, mfa, service, sessions
 from gateway.console import i18n
 from gateway.models import User
-from gateway.routing import DOCUMENT_BODY_BYTES, route_for
+from gateway.routing import DOCUMENT_BODY_BYTES, UPLOADS, route_for
 from kit.custody import TOKEN_SECRET
 from kit import context, logs
 from kit.auth import PARTNER_ROLES, Principal
@@ -70,6 +70,8 @@ NEED_MOVES = {"open": ("in_progress", "met", "dropped"), "in_progress": ("met", 
 router = APIRouter(include_in_schema=False)
 # A POST whose CSRF token is not this session's: said to the person as "reload the page" (error_pages.py).
 STALE_FORM = "The form is out of date or was not sent from this console; reload the page."
+# A form other than a document's sent as multipart/form-data: said to the person as "reload the page" (its 400).
+MULTIPART_ELSEWHERE = "Only a document is sent as multipart/form-data; send this form URL-encoded."
 # The language of the visit being answered (set by `visit`): what an `Answer` made in-process is said in.
 VISIT_LANGUAGE: ContextVar[str] = ContextVar("console_visit_language", default=i18n.DEFAULT)
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}  # fixed at start: no path tricks
@@ -164,22 +166,15 @@ async def visit(request: Request) -> Visit:
     An access token that expired while the person worked is renewed here with the session's refresh token, and the
     request goes on (a form posted just then is not lost); the new cookies go out with the answer
     (`RenewedSessionCookies`). A session that has ended (idle 30 minutes, 12 hours, signed out, revoked) sends the
-    person to sign in again; one that still needs a second factor, to its enrolment."""
+    person to sign in again; one that still needs a second factor, to its enrolment.
+
+    The session is known before a POST's body is read: a document's body may be 20 MB (routing.UPLOADS), and a
+    stranger must not make the gateway hold that much for nothing. The CSRF token, a field of the form, is checked
+    once the body is read."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise HTTPException(303, headers={"Location": "/"})
-    if request.method == "POST":
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            # A document (`upload_document`): read in memory as it streams, never spooled to a temporary file as
-            # Starlette's own parser would (a file in clear on the gateway's disk). The route takes it from here.
-            upload = await read_multipart(request, max_file_bytes=DOCUMENT_BODY_BYTES)
-            request.state.console_upload = upload
-            sent = upload.fields.get("csrf", "")
-        else:
-            form = await request.form()
-            sent = str(form.get("csrf", ""))
-        if not hmac.compare_digest(sent, csrf_token(request, token)):
-            raise HTTPException(403, STALE_FORM)
+    form_token = token  # the token the form was rendered for (its CSRF token), even if renewed below
     try:
         principal = await request.app.state.gatekeeper.admit(f"Bearer {token}")
     except Problem as problem:
@@ -192,6 +187,22 @@ async def visit(request: Request) -> Visit:
         raise HTTPException(404, "There is no such page.")  # partner staff: their console only (see below)
     if principal.roles == {"auditor"} and not auditor_may_open(request.url.path):
         raise HTTPException(403, "An auditor's pages are the audit trails.")
+    if request.method == "POST":
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            if not any(upload_route.covers(request.scope) for upload_route in UPLOADS):
+                # Read here, the body could not be read again by the route's own `request.form()`; and no console
+                # page sends any other form so: it was not sent from this console's page as it is now.
+                raise HTTPException(400, MULTIPART_ELSEWHERE)
+            # A document (`upload_document`): read in memory as it streams, never spooled to a temporary file as
+            # Starlette's own parser would (a file in clear on the gateway's disk). The route takes it from here.
+            upload = await read_multipart(request, max_file_bytes=DOCUMENT_BODY_BYTES)
+            request.state.console_upload = upload
+            sent = upload.fields.get("csrf", "")
+        else:
+            form = await request.form()
+            sent = str(form.get("csrf", ""))
+        if not hmac.compare_digest(sent, csrf_token(request, form_token)):
+            raise HTTPException(403, STALE_FORM)
     language = language_of(request, offered_to(principal))
     VISIT_LANGUAGE.set(language)  # for answers made in-process (the admin API's), said in the visitor's words
     return Visit(request=request, token=token, principal=principal, language=language)
@@ -1422,33 +1433,24 @@ async def _conflict_page(v: Visit, case_id: uuid.UUID, typed: dict[str, str],
 AID_FIELDS = ("grant_id", "category", "amount", "purpose", "payee_name", "payee_account")
 
 
-def typed_amount(text: str) -> str:
-    """An amount as people type it — "300", "1 234,5", "1,234.50" — as the API reads money: "1234.50" (two decimals,
-    as every grant's currency has so far). Anything else goes as typed, for funds to refuse."""
-    compact = re.sub(r"[\s\u00a0\u202f']", "", text)
-    if "," in compact and "." in compact:  # the last mark is the decimal one, the other groups thousands
-        grouping = "." if compact.rfind(",") > compact.rfind(".") else ","
-        compact = compact.replace(grouping, "")
-    compact = compact.replace(",", ".")
-    if not re.fullmatch(r"\d+(\.\d{1,2})?", compact):
-        return text.strip()
-    whole, _, fraction = compact.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
-
-
 @router.post("/console/cases/{case_id}/aid", response_class=HTMLResponse)
 async def request_aid(case_id: uuid.UUID, v: VisitDep) -> Response:
     """Ask for aid for this case from a grant, in the grant's currency. The form's idempotency key was made when the
     form was rendered: a double click or a resent form asks once. Finance approves and pays, never the asker."""
     if supervises_only(v):
         return need_to_know_page(v, case_id)
+    from gateway.console import finance  # imported here: finance imports this module
+
     form = {key: str(value) for key, value in (await v.request.form()).items() if key != "csrf"}
     grants = items(await call(v, "GET", "/api/funds/grants/open", params={"limit": 200}))
     grant = next((g for g in grants if g["id"] == form.get("grant_id")), None)
+    currency = grant["currency"] if grant else ""
+    # In the grant's own decimals: "300" is 300 yen, 300.000 dinars or 300.00 euros. Without a grant (funds refuses
+    # it), as typed.
+    amount = finance.typed_amount(form.get("amount", ""), currency) if grant else form.get("amount", "").strip()
     body: dict[str, Any] = {
         "case_id": str(case_id), "grant_id": form.get("grant_id", ""), "category": form.get("category", ""),
-        "currency": grant["currency"] if grant else "", "amount": typed_amount(form.get("amount", "")),
-        "purpose": form.get("purpose", "").strip()}
+        "currency": currency, "amount": amount, "purpose": form.get("purpose", "").strip()}
     payee = {"name": form.get("payee_name", "").strip(), "account": form.get("payee_account", "").strip()}
     if any(payee.values()):
         body["payee"] = payee
@@ -1459,10 +1461,13 @@ async def request_aid(case_id: uuid.UUID, v: VisitDep) -> Response:
     if answer.need_to_know:
         return need_to_know_page(v, case_id, unsaved=True)
     errors = field_errors(v, answer, AID_FIELDS, aliases={"currency": "grant_id"})
+    t = i18n.translator(v.language)
+    if grant is not None and errors.get("amount") == t(FIELD_ERROR_WORDS["amount"]):
+        # The general sentence's example has two decimals; say how an amount of this grant's currency is written.
+        errors["amount"] = finance.amount_error(currency, v.language)
     # Nothing was requested. The form comes back as typed, under a new key: the old one may hold this refusal.
     return await case_page_answer(
-        v, case_id, status=answer.status,
-        problem=i18n.translator(v.language)("fields_wrong") if errors else refusal(v, answer),
+        v, case_id, status=answer.status, problem=t("fields_wrong") if errors else refusal(v, answer),
         aid_form={**form, "idempotency_key": str(uuid.uuid4())}, aid_errors=errors)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
+from datetime import date, timedelta
 from html import unescape
 from html.parser import HTMLParser
 
@@ -395,6 +397,47 @@ async def test_a_refused_aid_request_says_why_next_to_the_field_and_keeps_what_w
     again = form_of(refused.text, "aid-request")
     assert again["amount"] == "a lot" and again["purpose"] == "Rent for March" and again["category"] == "financial"
     assert again["idempotency_key"] != form["idempotency_key"]  # the next try is a request of its own
+
+
+async def grant_in(door: Door, finance: dict[str, str], currency: str, amount: str) -> dict:
+    today = date.today()
+    made = await door.client.post("/api/funds/grants", headers=finance, json={
+        "donor": "Solidarity Fund", "code": f"G-{uuid.uuid4().hex[:6]}", "currency": currency, "amount": amount,
+        "starts_on": str(today - timedelta(days=1)), "ends_on": str(today + timedelta(days=300)),
+        "categories": ["medical"]})
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+async def test_aid_is_asked_in_the_grant_s_own_decimals_yen_without_and_dinars_with_three(door: Door):
+    ala = await person(door, "caseworker")
+    finance = await door.staff("finance")
+    yen, dinars = await grant_in(door, finance, "JPY", "1500000"), await grant_in(door, finance, "KWD", "5000.000")
+    case = await open_case(door, ala, full_name="Юрась Бяляцкі")
+    path = f"/console/cases/{case['id']}"
+    typed = {"category": "medical", "purpose": "Dentist in Vilnius"}
+
+    deadline = time.monotonic() + 20
+    while True:  # funds learns the case, then whose it is, from intake's events a moment after it is opened
+        in_yen = await ala.visitor.post(f"{path}/aid", data={**await aid_form(ala.visitor, path), **typed,
+                                                              "grant_id": yen["id"], "amount": "30 000"})
+        if in_yen.status_code == 303 or time.monotonic() > deadline:
+            break
+        assert (in_yen.status_code == 409 and EN["problem_case_unknown"] in in_yen.text
+                or in_yen.status_code == 403 and 'id="need-to-know"' in in_yen.text), in_yen.text
+        await asyncio.sleep(0.1)
+    in_dinars = await ala.visitor.post(f"{path}/aid", data={**await aid_form(ala.visitor, path), **typed,
+                                                             "grant_id": dinars["id"], "amount": "12,5"})
+    yen_with_decimals = await ala.visitor.post(f"{path}/aid", data={**await aid_form(ala.visitor, path), **typed,
+                                                                     "grant_id": yen["id"], "amount": "300,5"})
+    listed = await door.client.get("/api/funds/disbursements", headers=ala.api, params={"case_id": case["id"]})
+
+    assert in_yen.status_code == in_dinars.status_code == 303, in_dinars.text
+    asked = {(d["amount"], d["currency"]) for d in listed.json()["items"]}
+    assert asked == {("30000", "JPY"), ("12.500", "KWD")}
+    assert yen_with_decimals.status_code == 422
+    whole = str(escape(i18n.MESSAGES["en"]["fin_error_amount_whole"].format(example="300")))
+    assert f'<p class="field-error" id="amount-error">{whole}</p>' in yen_with_decimals.text
 
 
 async def test_the_aid_form_offers_the_grants_open_today_without_their_donor_or_balances(door: Door):

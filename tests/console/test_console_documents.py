@@ -1,9 +1,11 @@
 """The case page's documents in the console: the list, the upload form (a plain form post, and the script's
 XMLHttpRequest which is answered 204), the download as an attachment, the script served under the console's CSP,
-and an upload over the gateway's 1 MB body limit that passes on this route alone."""
+and an upload over the gateway's 1 MB body limit that passes on this route alone — for a signed-in person only: a
+stranger's large body is refused before it is read. Any other form sent as multipart is answered with a page."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import AsyncIterator
@@ -11,12 +13,15 @@ from collections.abc import AsyncIterator
 import pytest
 from PIL import ExifTags, Image
 
-from gateway.console.router import CSP
+from gateway.console import i18n
+from gateway.console.router import CSP, REFRESH_COOKIE, SESSION_COOKIE
 from tests.console.test_console_pages import browser, sign_in
 from tests.console.world import csrf_of
 from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door, open_gateway
 
 pytestmark = pytest.mark.integration
+
+PAGE = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
 @pytest.fixture
@@ -101,3 +106,48 @@ async def test_documents_in_three_languages(door: Door):
     for language, word in (("be", "Дакументы"), ("ru", "Документы"), ("en", "Documents")):
         await visitor.get(f"/console/language/{language}")
         assert word in (await visitor.get(f"/console/cases/{case['id']}")).text
+
+
+async def test_any_other_form_sent_as_multipart_is_answered_with_a_page_and_the_upload_still_works(door: Door):
+    visitor, case, token = await a_case_of(door, "caseworker")
+    page_path = f"/console/cases/{case['id']}"
+    page = await visitor.get(page_path)
+    need = {"csrf": csrf_of(page.text), "category": "medical", "urgency": "high", "notes": "inhaler"}
+    as_multipart = {"attached": ("note.txt", b"hello", "text/plain")}  # what makes httpx send multipart/form-data
+
+    by_browser = await visitor.post(f"{page_path}/needs", data=need, files=as_multipart, headers=PAGE)
+    by_script = await visitor.post(f"{page_path}/needs", data=need, files=as_multipart)
+    new_case = await visitor.post("/console/cases", data={"csrf": need["csrf"], "full_name": "Ян Шыла"},
+                                  files=as_multipart, headers=PAGE)
+
+    assert by_browser.status_code == 400 and by_browser.headers["content-type"].startswith("text/html")
+    assert i18n.MESSAGES["en"]["problem_stale_form"] in html.unescape(by_browser.text)
+    assert by_script.status_code == 400 and by_script.headers["content-type"] == "application/problem+json"
+    assert new_case.status_code == 400
+    needs = await door.client.get(f"/api/intake/cases/{case['id']}/needs", headers=token)
+    assert needs.status_code == 200 and needs.json()["items"] == []  # nothing was done
+    sent = await visitor.post(f"{page_path}/documents", data={"csrf": csrf_of(page.text), "kind": "identity"},
+                              files={"file": ("паспарт.jpg", gps_photo(), "image/jpeg")})
+    assert sent.status_code == 303 and sent.headers["location"] == page_path
+
+
+@pytest.mark.parametrize("cookies", [{SESSION_COOKIE: "not-a-session"},
+                                     {SESSION_COOKIE: "not-a-session", REFRESH_COOKIE: "not-a-refresh-token"}])
+async def test_a_stranger_s_large_upload_is_refused_before_its_body_is_read(door: Door, cookies: dict[str, str]):
+    _visitor, case, _token = await a_case_of(door, "caseworker")
+    pulled = 0
+
+    async def two_megabytes() -> AsyncIterator[bytes]:  # over the 1 MB of other routes, under this route's 20 MB
+        nonlocal pulled
+        for piece in (b'--edge\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n',
+                      *[b"x" * 65536] * 32, b"\r\n--edge--\r\n"):
+            pulled += len(piece)
+            yield piece
+
+    refused = await browser(door).post(
+        f"/console/cases/{case['id']}/documents", content=two_megabytes(),
+        headers={"Content-Type": "multipart/form-data; boundary=edge",
+                 "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())})
+
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/")  # to sign in, as any stranger
+    assert pulled == 0

@@ -296,6 +296,37 @@ async def test_a_refused_reference_is_said_next_to_it_and_kept_and_a_short_grant
     assert (await state_of(door, anna.api, fine["id"]))["status"] == "approved"
 
 
+async def test_an_amount_of_thousands_of_digits_is_refused_next_to_its_field_on_the_grant_and_the_pay_forms(
+        door: Door):
+    anna, boris = await person(door, "finance"), await person(door, "finance")
+    olga = await person(door, "caseworker")
+    huge = "9" * 5000  # past Python's 4,300 digits for int(text): the form must say so, not fail
+    page = await anna.visitor.get(GRANTS)
+    grant_form = await anna.visitor.post(GRANTS, data={
+        **form_in(page.text, GRANTS), "donor": "Fund", "code": f"G-{uuid.uuid4().hex[:6]}", "currency": "EUR",
+        "amount": huge, "starts_on": str(date.today()), "ends_on": str(date.today() + timedelta(days=30)),
+        "categories": ["medical"]})
+
+    grant = await grant_of(door, anna.api)
+    asked = await ask(door, olga.api, await case_of(door, olga.api), grant)
+    queue = await boris.visitor.get(QUEUE)
+    approve = f"{QUEUE}/{asked['id']}/approve"
+    assert (await boris.visitor.post(approve, data=form_in(queue.text, approve))).status_code == 303
+    queue = await boris.visitor.get(QUEUE)
+    pay = f"{QUEUE}/{asked['id']}/pay"
+    pay_form = await boris.visitor.post(pay, data={
+        **form_in(queue.text, pay), "method": "bank_transfer", "reference": "PL-1", "paid_currency": "PLN",
+        "paid_amount": huge, "fx_rate": "4,3", "fx_source": "NBP"})
+
+    assert grant_form.status_code == 422, grant_form.text
+    errors = dict(re.findall(r'<p class="field-error" id="grant-(\w+)-error">([^<]*)</p>', page_text(grant_form)))
+    assert errors == {"amount": words("error_too_long")} and alert(grant_form.text) == words("fields_wrong")
+    assert pay_form.status_code == 422, pay_form.text
+    said = html.unescape(card(pay_form.text, asked["id"]))
+    assert f'<p class="field-error" id="fx-{asked["id"]}-paid_amount-error">{words("error_too_long")}</p>' in said
+    assert (await state_of(door, anna.api, asked["id"]))["status"] == "approved"
+
+
 async def test_void_and_reject_where_funds_allows_them_and_the_committed_amount_goes_back(door: Door):
     anna, boris = await person(door, "finance"), await person(door, "finance")
     olga = await person(door, "caseworker")
@@ -375,6 +406,11 @@ def test_amounts_are_read_as_people_type_them_in_the_currencys_own_decimals():
     assert i18n.format_money("150000", "JPY", "en") == "¥150,000"
     assert i18n.format_money("1234.500", "KWD", "ru") == "1\u00a0234,500\u00a0KWD"
     assert i18n.format_money("10.00", "EUR", "be") == "10,00\u00a0€"
+
+
+def test_an_amount_longer_than_python_reads_as_an_int_goes_to_funds_as_typed_without_its_leading_zeros():
+    assert typed_amount("0" * 5000 + "12,5", "EUR") == "12.50" and typed_amount("0", "JPY") == "0"
+    assert typed_amount("9" * 5000, "EUR") == "9" * 5000 + ".00"  # for funds to refuse: at most 12 digits
 
 
 @pytest.mark.parametrize("language", i18n.STAFF_LANGUAGES)

@@ -146,6 +146,21 @@ async def test_a_form_posted_with_an_expired_access_token_goes_through(door: Doo
         "grant_type": "refresh_token", "refresh_token": refresh_before})).status_code == 400
 
 
+async def test_a_form_posted_with_an_expired_access_token_and_a_forged_csrf_token_is_still_refused(door: Door):
+    # The session is checked (and renewed) before a form is read, its CSRF token after: renewal must not let a
+    # form through that this session's page did not send.
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
+    await sign_in(visitor, user["username"], codes[1])
+    replace_cookie(visitor, "rehab_session", expired_copy(door, visitor.cookies["rehab_session"]))
+
+    forged = await visitor.post("/console/sign-out", data={"csrf": "0" * 64})
+    still_in = await visitor.get("/console/programme")
+
+    assert forged.status_code == 403
+    assert 'id="period-form"' in still_in.text and "/console/sign-out" in still_in.text  # not signed out
+
+
 async def test_without_a_live_session_the_console_sends_you_to_sign_in(door: Door):
     visitor = browser(door)
     user, _app, codes = await enrolled_user(door, visitor, "coordinator")
