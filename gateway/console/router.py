@@ -421,6 +421,7 @@ PROBLEM_WORDS = {
     "idempotency-key-invalid": "problem_stale_form", "invalid-cursor": "problem_stale_form",
     "invalid-money": "error_money", "currency-mismatch": "problem_currency",
     "forbidden": "problem_forbidden", "need-to-know": "problem_forbidden",
+    "self-assignment": "problem_self_assignment", "estimate-of-another-case": "problem_estimate_other_case",
     "sealed": "problem_sealed", "keys-unavailable": "problem_sealed", "rate-limited": "problem_too_many",
     "database-unavailable": "problem_unavailable", "service-unavailable": "problem_unavailable",
     "service-timeout": "problem_unavailable", "bad-gateway": "problem_unavailable",

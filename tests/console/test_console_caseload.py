@@ -7,6 +7,7 @@ words), and never sees personal data."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import re
 from collections.abc import Callable
@@ -256,6 +257,24 @@ async def test_the_supervisor_s_caseload_lists_assignees_and_reassigns_and_a_bad
     new_row = after.text.split(f'id="case-{case["id"]}"', 1)[1].split("</tr>", 1)[0]
     assert bo.username in new_row and ala.username not in new_row.split('<form', 1)[0]
     assert case["reference"] in bo_cases.text and case["reference"] not in ala_cases.text
+
+
+async def test_a_supervisor_who_is_a_caseworker_too_is_told_in_words_that_another_must_give_them_a_case(door: Door):
+    vic = await person(door, "supervisor", "caseworker")
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, variants()[7]["belarusian"])
+    action = f"/console/caseload/{case['id']}/assignees"
+    token = csrf_of((await vic.visitor.get("/console/caseload")).text)
+
+    for _ in range(100):  # a 422 while intake has not yet learned the new account from the gateway's events
+        refused = await vic.visitor.post(action, data={"csrf": token, "usernames": f"{ala.username}, {vic.username}"})
+        if refused.status_code != 422:
+            break
+        await asyncio.sleep(0.1)
+
+    assert refused.status_code == 403 and "Traceback" not in refused.text
+    assert EN["problem_self_assignment"] in refused.text
+    assert (await vic.visitor.get(f"/console/cases/{case['id']}")).status_code != 200  # still not theirs to read
 
 
 async def test_a_supervisor_who_is_not_a_caseworker_sees_no_personal_data_anywhere(door: Door):
