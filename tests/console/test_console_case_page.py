@@ -347,12 +347,13 @@ async def test_aid_is_requested_from_the_case_page_once_for_a_double_click_and_s
              "payee_name": "Vilnius Dental", "payee_account": "LT12 1000 0111 0100 1000"}
 
     deadline = time.monotonic() + 20
-    while True:  # funds learns the case from intake's event a moment after it is opened
+    while True:  # funds learns the case, then who holds it, from intake's events a moment after it is opened
         form = {**await aid_form(ala.visitor, path), **typed}
         sent = await ala.visitor.post(f"{path}/aid", data=form)
         if sent.status_code == 303 or time.monotonic() > deadline:
             break
-        assert sent.status_code == 409 and EN["problem_case_unknown"] in sent.text, sent.text
+        assert (sent.status_code == 409 and EN["problem_case_unknown"] in sent.text) or sent.status_code == 403, \
+            sent.text
         await asyncio.sleep(0.1)
     again = await ala.visitor.post(f"{path}/aid", data=form)  # the same form: a double click, a resent page
     listed = await door.client.get("/api/funds/disbursements", headers=ala.api, params={"case_id": case["id"]})
