@@ -51,9 +51,22 @@ class DisbursementPaid(DisbursementChanged):
     converted_amount: str | None = None
 
 
-PUBLISHED: dict[str, type[DisbursementChanged]] = {
-    subject: DisbursementPaid if subject == DISBURSEMENT_PAID else DisbursementChanged
-    for subject in SUBJECT_OF_STATUS.values()
+CASE_OPENED_BY_BREAK_GLASS = "rehab.funds.case.break_glass"
+
+
+class CaseAidOpenedByBreakGlass(BaseModel):
+    """A caseworker not assigned to the case acted on its aid with a stated reason: who and when, so that the case's
+    timeline in intake shows it to its assignees. Never the reason: free text about a person."""
+
+    case_id: str
+    user_id: str
+    occurred_at: datetime
+
+
+PUBLISHED: dict[str, type[BaseModel]] = {
+    **{subject: DisbursementPaid if subject == DISBURSEMENT_PAID else DisbursementChanged
+       for subject in SUBJECT_OF_STATUS.values()},
+    CASE_OPENED_BY_BREAK_GLASS: CaseAidOpenedByBreakGlass,
 }
 
 # The one way funds publishes: `publish(session, SUBJECT, DisbursementChanged(...), about=disbursement_id)` in a use

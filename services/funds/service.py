@@ -363,14 +363,17 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
 def admit_to_case(session: Session, runtime: Runtime, *, case_id: str, principal: Principal,
                  access_reason: str | None) -> None:
     """May the caller act on this case's aid (domain.case_access)? A caseworker's break-glass opening is audited as
-    `case.break_glass` about the case (the reason itself is not stored here: it is free text that may describe the
-    person, and intake keeps reasons encrypted with the case); it commits with what the caller then does, or not at
-    all when that is refused. Refused (403 `need-to-know`) when not."""
+    `case.break_glass` about the case and announced (who and when) for the case's timeline in intake; the reason
+    itself is not stored here: it is free text that may describe the person, and intake keeps reasons encrypted with
+    the case. Both commit with what the caller then does, or not at all when that is refused. Refused (403
+    `need-to-know`) when not."""
     assignees = frozenset(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id))
                           .scalars())
     access = domain.case_access(user=principal.sub, roles=principal.roles, assignees=assignees, reason=access_reason)
     if access is Access.BREAK_GLASS:
         runtime.audit.record(session, actor=principal.sub, action=BREAK_GLASS, target_id=case_id)
+        events.publish(session, events.CASE_OPENED_BY_BREAK_GLASS, events.CaseAidOpenedByBreakGlass(
+            case_id=case_id, user_id=principal.sub, occurred_at=datetime.now(UTC)), about=case_id)
 
 
 def _code_taken(code: str) -> Conflict:

@@ -53,6 +53,7 @@ from services.intake.models import (
     NeedCreate,
     NeedPublic,
     Note,
+    StaffMember,
     Task,
     TimelineEntry,
     TimelineEntryPublic,
@@ -427,6 +428,27 @@ def note_on_timeline(
     return True
 
 
+def note_opening_elsewhere(session: Session, *, case_id: str, user_id: str, at: datetime, source: str,
+                           event_id: str) -> bool:
+    """A caseworker not assigned to the case opened it in another service (`source`: referrals, funds) with a stated
+    reason, which that service keeps nowhere: a step of the timeline (who, when, where; no reason), in the caller's
+    transaction, unless an opening of theirs already covers that moment (`domain.OPENING_COVERS`; the console opens
+    a case in intake first, with its reason). False when nothing was added."""
+    case = session.get(Case, case_id)  # absence is normal here: the producer may know cases intake erased
+    if case is None or case.status == domain.ERASED:
+        log.info("event for an unknown or erased case skipped", event_id=event_id, kind=need_to_know.BREAK_GLASS)
+        return False
+    if queries.opened_since(session, case_id=case_id, user_id=user_id, since=at - domain.OPENING_COVERS):
+        return False
+    staff = session.get(StaffMember, user_id)
+    username = staff.username if staff is not None else user_id
+    opening = BreakGlassOpening(id=str(uuid.uuid4()), case_id=case_id, user_id=user_id, username=username, at=at)
+    session.add(opening)  # no reason sealed: `_reasons` gives None for it
+    queries.add_timeline_entry(session, case_id, at, need_to_know.BREAK_GLASS,
+                               {"opening_id": opening.id, "by": username}, source=source)
+    return True
+
+
 # ---- the name index ---------------------------------------------------------------------------------------------
 
 def reindex_names(*, session: Session, vault: CaseVault, after: str, limit: int) -> tuple[list[str], list[str]]:
@@ -499,7 +521,8 @@ def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, cal
     if case.status == domain.ERASED:
         return  # no key left to seal the reason with, nor a timeline to show it on
     now = datetime.now(UTC)
-    if queries.opened_since(session, case_id=case.id, user_id=caller.user_id, since=now - domain.OPENING_COVERS):
+    if queries.opened_since(session, case_id=case.id, user_id=caller.user_id, since=now - domain.OPENING_COVERS,
+                            with_reason=True):  # one in referrals or funds first kept no reason: this one does
         return
     opening = BreakGlassOpening(id=str(uuid.uuid4()), case_id=case.id, user_id=caller.user_id,
                                 username=caller.username, at=now)
@@ -518,7 +541,9 @@ def _reasons(session: Session, vault: CaseVault, case: Any, opening_ids: list[st
     openings = session.exec(select(BreakGlassOpening).where(BreakGlassOpening.case_id == case.id,
                                                             BreakGlassOpening.id.in_(ids))).all()
     data_key = _data_key(session, vault, case)
-    return {o.id: _open(vault, data_key, OPENINGS, "reason_sealed", o.id, o.reason_sealed, case) for o in openings}
+    # An opening in another service has no reason here (`note_opening_elsewhere`).
+    return {o.id: _open(vault, data_key, OPENINGS, "reason_sealed", o.id, o.reason_sealed, case) if o.reason_sealed
+            else None for o in openings}
 
 
 def _entry_public(entry: TimelineEntry, reasons: dict[str, str]) -> TimelineEntryPublic:

@@ -1,5 +1,6 @@
-"""What intake consumes: referral and disbursement events, which become steps of the case's timeline, and the
-gateway's staff events, which keep the staff directory (who may be assigned a case).
+"""What intake consumes: referral and disbursement events, which become steps of the case's timeline, as do the
+break-glass openings of a case in referrals or funds; and the gateway's staff events, which keep the staff directory
+(who may be assigned a case).
 
 Each handler runs inside the bus's inbox transaction (applied once per event id) and must not commit: it parses the
 payload and calls a use case (`cases.note_on_timeline`, which skips events about a case intake does not know or has
@@ -22,6 +23,7 @@ DISBURSEMENT_EVENTS = ("requested", "approved", "rejected", "paid", "voided")
 REFERRAL_SUBJECTS = tuple(f"rehab.referrals.referral.{name}" for name in REFERRAL_EVENTS)
 DISBURSEMENT_SUBJECTS = tuple(f"rehab.funds.disbursement.{name}" for name in DISBURSEMENT_EVENTS)
 STAFF_SUBJECTS = tuple(f"rehab.gateway.user.{name}" for name in domain.ENABLED_BY_EVENT)
+REFERRALS_BREAK_GLASS, FUNDS_BREAK_GLASS = "rehab.referrals.case.break_glass", "rehab.funds.case.break_glass"
 
 
 class _Payload(BaseModel):
@@ -58,6 +60,12 @@ class DisbursementChanged(_Payload):
     status: str
 
 
+class OpenedElsewhere(_Payload):
+    """A caseworker not assigned to the case acted on it in referrals or funds, with a reason they keep nowhere."""
+
+    user_id: str
+
+
 class StaffChanged(BaseModel):
     """A staff account as the gateway announced it (`rehab.gateway.user.*`)."""
 
@@ -89,6 +97,12 @@ def _noted(session: Session, envelope: Envelope, payload: _Payload, *, source: s
         kind=".".join(envelope.type.split(".")[-2:]),  # rehab.funds.disbursement.paid → disbursement.paid
         details=payload.model_dump(mode="json", exclude={"case_id", "occurred_at"}),
     )
+
+
+def opened_elsewhere(session: Session, envelope: Envelope) -> None:
+    payload = OpenedElsewhere.model_validate(envelope.data)
+    cases.note_opening_elsewhere(session, case_id=payload.case_id, user_id=payload.user_id, at=payload.occurred_at,
+                                 source=envelope.type.split(".")[1], event_id=envelope.id)  # rehab.funds.… → funds
 
 
 def staff_changed(session: Session, envelope: Envelope) -> None:

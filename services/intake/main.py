@@ -17,9 +17,11 @@ from services.intake.protection import CaseVault
 def _subscriptions(_runtime: Runtime) -> list[Subscription]:
     return [
         Subscription(producer="referrals", durable="intake-referrals",
-                     handlers=dict.fromkeys(handlers.REFERRAL_SUBJECTS, handlers.referral_changed)),
+                     handlers={**dict.fromkeys(handlers.REFERRAL_SUBJECTS, handlers.referral_changed),
+                               handlers.REFERRALS_BREAK_GLASS: handlers.opened_elsewhere}),
         Subscription(producer="funds", durable="intake-funds",
-                     handlers=dict.fromkeys(handlers.DISBURSEMENT_SUBJECTS, handlers.disbursement_changed)),
+                     handlers={**dict.fromkeys(handlers.DISBURSEMENT_SUBJECTS, handlers.disbursement_changed),
+                               handlers.FUNDS_BREAK_GLASS: handlers.opened_elsewhere}),
         Subscription(producer="gateway", durable="intake-gateway",
                      handlers=dict.fromkeys(handlers.STAFF_SUBJECTS, handlers.staff_changed)),
     ]

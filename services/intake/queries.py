@@ -169,11 +169,14 @@ def assignee_ids(session: Session, case_id: str) -> set[str]:
     return set(session.execute(select(ASSIGNEES.c.user_id).where(ASSIGNEES.c.case_id == case_id)).scalars())
 
 
-def opened_since(session: Session, *, case_id: str, user_id: str, since: datetime) -> bool:
-    """Has this user opened this case by break-glass since then?"""
+def opened_since(session: Session, *, case_id: str, user_id: str, since: datetime, with_reason: bool = False) -> bool:
+    """Has this user opened this case by break-glass since then (here with a reason kept, when `with_reason`; an
+    opening in another service keeps none)?"""
     found = select(BreakGlassOpening.id).where(BreakGlassOpening.case_id == case_id,
                                                BreakGlassOpening.user_id == user_id,
                                                BreakGlassOpening.at >= since).limit(1)
+    if with_reason:
+        found = found.where(BreakGlassOpening.reason_sealed.is_not(None))
     return session.execute(found).first() is not None
 
 

@@ -53,6 +53,19 @@ class MessageWritten(BaseModel):
     occurred_at: datetime
 
 
-PUBLISHED = {**{subject_for(status): ReferralChanged for status in Status}, MESSAGE_WRITTEN: MessageWritten}
+CASE_OPENED_BY_BREAK_GLASS = "rehab.referrals.case.break_glass"
+
+
+class CaseOpenedByBreakGlass(BaseModel):
+    """A caseworker not assigned to the case acted on it here with a stated reason (docs/events.md): who and when, so
+    that the case's timeline in intake shows it to its assignees. Never the reason: free text about a person."""
+
+    case_id: str
+    user_id: str
+    occurred_at: datetime
+
+
+PUBLISHED = {**{subject_for(status): ReferralChanged for status in Status}, MESSAGE_WRITTEN: MessageWritten,
+             CASE_OPENED_BY_BREAK_GLASS: CaseOpenedByBreakGlass}
 
 publish = Publisher(SOURCE, PUBLISHED, kit_tables)

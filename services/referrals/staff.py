@@ -21,7 +21,7 @@ from kit.errors import Conflict, NotFound
 from kit.need_to_know import BREAK_GLASS, Access, need_to_know
 from kit.pagination import keyset_page
 from kit.service import Runtime
-from services.referrals import domain, lifecycle, metrics, queries, vault
+from services.referrals import domain, events, lifecycle, metrics, queries, vault
 from services.referrals.domain import Action, Side, Status
 from services.referrals.lifecycle import now_utc, overdue_after
 from services.referrals.models import (
@@ -130,12 +130,15 @@ class StaffRead(StaffView):
 def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: str,
                   access_reason: str | None) -> Access:
     """Need-to-know: caseworker `actor` may act on the case if it is assigned to them, or, with a stated reason, by
-    break-glass, audited as `case.break_glass` about the case (the reason itself is not stored here: it is free text
-    that may describe the person, and intake keeps reasons encrypted with the case); else refused (403). The entry
-    commits with what the caller then does, or not at all when that is refused. Returns which of the two it was."""
+    break-glass, audited as `case.break_glass` about the case and announced (who and when) for the case's timeline in
+    intake; else refused (403). The reason itself is not stored here: it is free text that may describe the person,
+    and only intake holds a key of the case to seal it with. The entry and the event commit with what the caller
+    then does, or not at all when that is refused. Returns which of the two it was."""
     access = need_to_know(actor, queries.assignees(session, case_id), access_reason)
     if access is Access.BREAK_GLASS:
         audit.record(session, actor=actor, action=BREAK_GLASS, target_id=case_id)
+        events.publish(session, events.CASE_OPENED_BY_BREAK_GLASS, events.CaseOpenedByBreakGlass(
+            case_id=case_id, user_id=actor, occurred_at=now_utc()), about=case_id)
     return access
 
 

@@ -325,7 +325,8 @@ async def test_the_api_and_event_documents_describe_funds(desk):
     pay = openapi["paths"]["/api/funds/disbursements/{disbursement_id}/pay"]["post"]
     assert any(p["name"] == "Idempotency-Key" and p["required"] for p in pay["parameters"])
     asyncapi = (await desk.client.get("/asyncapi.json")).json()
-    assert {c["address"] for c in asyncapi["channels"].values()} == set(events.SUBJECT_OF_STATUS.values())
+    assert {c["address"] for c in asyncapi["channels"].values()} == {*events.SUBJECT_OF_STATUS.values(),
+                                                                      events.CASE_OPENED_BY_BREAK_GLASS}
 
 
 async def test_malformed_ids_and_cursors_are_refused_before_the_database(desk):

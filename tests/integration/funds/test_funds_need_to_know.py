@@ -5,6 +5,7 @@ disbursement. The newest assignment wins."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -74,6 +75,10 @@ async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_t
     assert read.status_code == 200 and read.json()["payee"] is None
 
     assert entries(desk, case_id) == [("caseworker-ivan", "case.break_glass")] * 3
+    # Each announced, who and when, for the case's timeline in intake.
+    opened = [row for row in desk.rows(desk.runtime.tables.outbox) if row["subject"] == "rehab.funds.case.break_glass"]
+    assert [(row["aggregate_id"], json.loads(row["envelope"])["data"]["user_id"]) for row in opened] == [
+        (case_id, "caseworker-ivan")] * 3
     assert entries(desk, requested["id"]) == [("caseworker-ivan", "disbursement.request"),
                                               ("caseworker-ivan", "disbursement.read")]
     # The assignee needs no reason and leaves no such entry; the reason itself is not kept here.

@@ -115,6 +115,32 @@ async def test_events_after_erasure_are_not_kept(intake: Intake, nats_url):
     assert await _timeline(intake, case["id"]) == []
 
 
+def _opened_elsewhere(source: str, case_id: str, user_id: str, at: datetime) -> Envelope:
+    return Envelope.new(source=f"/rehab/{source}", type=f"rehab.{source}.case.break_glass", subject=case_id,
+                        data={"case_id": case_id, "user_id": user_id, "occurred_at": at.isoformat()})
+
+
+async def test_a_break_glass_opening_in_referrals_or_funds_is_on_the_timeline_once_and_a_reason_here_still_counts(
+        intake: Intake, nats_url):
+    await intake.staff("caseworker-2", "bo")
+    case = await intake.create()
+    now = datetime.now(UTC)
+    async with Producer(nats_url) as producer:
+        await producer.publish(_opened_elsewhere("referrals", case["id"], "caseworker-2", now))
+        await producer.publish(_opened_elsewhere("funds", case["id"], "caseworker-2", now + timedelta(minutes=1)))
+    await eventually(lambda: _applied(intake, "intake-referrals") == 1 and _applied(intake, "intake-funds") == 1)
+
+    glass = [e for e in await _timeline(intake, case["id"]) if e["kind"] == "case.break_glass"]
+    assert [(e["source"], e["details"]) for e in glass] == [("referrals", {"by": "bo", "reason": None})]
+
+    # Opened in intake afterwards, with a reason: that reason is kept and shown, whatever came from elsewhere.
+    bo = {**intake.as_("caseworker", sub="caseworker-2", username="bo"), "Access-Reason": "Covering for Ala today"}
+    assert (await intake.client.get(f"/api/intake/cases/{case['id']}", headers=bo)).status_code == 200
+    glass = [e for e in await _timeline(intake, case["id"]) if e["kind"] == "case.break_glass"]
+    assert [(e["source"], e["details"]["reason"]) for e in glass] == [
+        ("referrals", None), ("intake", "Covering for Ala today")]
+
+
 async def test_intake_publishes_its_events_with_the_contract_payloads(intake: Intake, nats_url):
     case = await intake.create(full_name="Дзмітрый Гурыновіч", country="LT")
     path = f"/api/intake/cases/{case['id']}"

@@ -18,8 +18,9 @@ async def test_the_service_starts_migrated_and_documents_its_events(desk):
 
     channels = (await desk.client.get("/asyncapi.json")).json()["channels"]
     assert {c["address"] for c in channels.values()} == {
-        f"rehab.referrals.referral.{e}"
-        for e in ("sent", "accepted", "declined", "started", "completed", "cancelled", "message")}
+        *(f"rehab.referrals.referral.{e}"
+          for e in ("sent", "accepted", "declined", "started", "completed", "cancelled", "message")),
+        "rehab.referrals.case.break_glass"}
 
 
 async def test_admins_keep_the_directory_and_caseworkers_search_it(desk):

@@ -77,6 +77,10 @@ async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_t
     assert (await desk.client.get(f"/api/referrals/referrals/{referral}", headers=desk.caseworker())).status_code == 200
     assert await desk.audit_trail(case) == [("caseworker-2", "case.break_glass")] * 4
     assert ("caseworker-2", "referral.create") in await desk.audit_trail(sent.json()["id"])
+    # And each is announced, who and when, for the case's timeline in intake (which shows one per quarter hour).
+    opened = [e for e in await desk.published() if e.type == "rehab.referrals.case.break_glass"]
+    assert [(e.data["case_id"], e.data["user_id"], set(e.data)) for e in opened] == [
+        (case, "caseworker-2", {"case_id", "user_id", "occurred_at"})] * 4
     # The reason itself is not kept here (intake keeps it, encrypted with the case).
     with desk.session() as session:
         for table in desk.runtime.tables.audit.metadata.sorted_tables:
