@@ -16,8 +16,9 @@ software and an XMP packet. All of that goes before the bytes are stored:
 - PDF: the document information dictionary (/Info: author, creator, producer, dates) and every XMP /Metadata stream
   (the catalogue's, the pages', the images' and any other object's) are removed, with pypdf. Every JPEG stored in
   it as it is (a /DCTDecode stream: what scanner apps and img2pdf write, a phone photo byte for byte, its EXIF with
-  it) is cleaned as a JPEG on its own is, wherever it sits (a page, a form inside a page, a thumbnail); one that is
-  not a readable JPEG has the PDF refused.
+  it, or under other filters first, /FlateDecode say) is cleaned as a JPEG on its own is, wherever it sits (a page,
+  a form inside a page, a thumbnail); one that is not a readable JPEG has the PDF refused, and so has a PDF with
+  attached files (any file, a photo as it was taken among them).
 
 No I/O, no HTTP: the use case (`documents`) calls `cleaned(data)` and gets the bytes to store, or `NotAccepted`.
 """
@@ -247,8 +248,16 @@ def strip_pdf(data: bytes) -> bytes:
                 continue
             if metadata in obj:
                 del obj[metadata]
-            if isinstance(obj, StreamObject) and _is_plain_jpeg_stream(obj):
+            if not isinstance(obj, StreamObject):
+                continue
+            if obj.get("/Type") == "/EmbeddedFile":
+                # An attachment is a file of any kind, a phone photo as it was taken among them: not cleaned here.
+                raise NotAccepted("PDF documents with attached files are not accepted: save or print it without its "
+                                  "attachments first.")
+            if _is_plain_jpeg_stream(obj):
                 _strip_jpeg_stream(obj)
+            elif _ends_in_jpeg(obj):
+                _strip_jpeg_stream(obj, jpeg=obj.get_data())  # the other filters undone: the JPEG file itself
         # The objects cloned from the reader are all written unless dropped: the old /Info and XMP would still be
         # in the file, only no longer pointed at.
         writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
@@ -270,9 +279,24 @@ def _is_plain_jpeg_stream(stream: StreamObject) -> bool:
     return filters == "/DCTDecode"
 
 
-def _strip_jpeg_stream(stream: StreamObject) -> None:
-    """The JPEG in the stream without its metadata, its entropy-coded data (so its pixels) untouched."""
-    jpeg = stream._data  # the raw bytes: /DCTDecode's "decoded" data would be the same, pypdf does not decode JPEG
+def _ends_in_jpeg(stream: StreamObject) -> bool:
+    """The stream is a JPEG file under other filters (/FlateDecode, then /DCTDecode, say): a photo all the same."""
+    filters = stream.get("/Filter")
+    filters = filters.get_object() if filters is not None else None
+    return isinstance(filters, list) and len(filters) > 1 and filters[-1].get_object() == "/DCTDecode"
+
+
+def _strip_jpeg_stream(stream: StreamObject, jpeg: bytes | None = None) -> None:
+    """The JPEG in the stream without its metadata, its entropy-coded data (so its pixels) untouched; written back as
+    the JPEG file alone (/DCTDecode its only filter) when it came under others (`jpeg`: the file, those undone)."""
+    if jpeg is None:
+        jpeg = stream._data  # the raw bytes: /DCTDecode's "decoded" data would be the same, pypdf does not decode JPEG
+    else:
+        from pypdf.generic import NameObject
+
+        stream[NameObject("/Filter")] = NameObject("/DCTDecode")
+        for parameters in ("/DecodeParms", "/DP"):
+            stream.pop(NameObject(parameters), None)
     try:
         if not jpeg.startswith(b"\xff\xd8"):
             raise NotAccepted()

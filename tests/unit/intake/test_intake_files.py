@@ -144,3 +144,30 @@ def test_images_in_other_filters_are_left_as_they_are():
 def test_a_pdf_whose_jpeg_cannot_be_cleaned_is_refused(not_a_jpeg):
     with pytest.raises(NotAccepted, match="JPEG image that is damaged"):
         strip_pdf(img2pdf_like(not_a_jpeg))
+
+
+def test_a_photo_under_another_filter_first_is_cleaned_too_and_left_a_plain_jpeg():
+    jpeg = photo_with_exif()
+    pdf = pdf_of(CATALOGUE, ONE_PAGE,
+                 b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 48 32] /Resources << /XObject << /Im0 4 0 R >> >> "
+                 b"/Contents 5 0 R >>",
+                 jpeg_image(zlib.compress(jpeg), filters=b"[/FlateDecode /DCTDecode]"), DRAW_IM0)
+
+    stored = strip_pdf(pdf)
+
+    assert_nothing_of_the_photo_left(stored)  # now stored without the compression that hid it from a byte search
+    image = PdfReader(io.BytesIO(stored)).pages[0]["/Resources"]["/XObject"]["/Im0"].get_object()
+    assert image["/Filter"] == "/DCTDecode" and image.get_data().startswith(b"\xff\xd8")
+    assert decoded(image.get_data()).tobytes() == decoded(jpeg).tobytes()  # the same pixels
+
+
+def test_a_pdf_with_an_attached_file_is_refused():
+    photo = photo_with_exif()
+    attached = pdf_of(b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(photo.jpg) 4 0 R] >> >> >>",
+                      b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                      b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 48 32] >>",
+                      b"<< /Type /Filespec /F (photo.jpg) /EF << /F 5 0 R >> >>",
+                      stream(b"/Type /EmbeddedFile /Subtype /image#2Fjpeg", photo))
+
+    with pytest.raises(NotAccepted, match="attached files"):
+        strip_pdf(attached)
