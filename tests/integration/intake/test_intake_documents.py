@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from kit.db import is_sqlite
 from services.intake.documents import CHUNK_BYTES, MAX_DOCUMENT_BYTES
 from services.intake.models import Document, DocumentChunk
+from tests.support.pdfs import pdf_of, stream
 
 pytestmark = pytest.mark.integration
 
@@ -64,19 +65,11 @@ def pdf_of_photo(jpeg: bytes, width: int, height: int) -> bytes:
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources << /XObject << /Im0 4 0 R >> >> "
         b"/Contents 5 0 R >>" % (width, height),
-        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB /BitsPerComponent 8 "
-        b"/Filter /DCTDecode /Length %d >>\nstream\n" % (width, height, len(jpeg)) + jpeg + b"\nendstream",
-        b"<< /Length %d >>\nstream\n" % len(draw) + draw + b"\nendstream",
+        stream(b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB /BitsPerComponent 8 "
+               b"/Filter /DCTDecode" % (width, height), jpeg),
+        stream(b"", draw),
     ]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_of(*objects)
 
 
 async def upload(intake, case_id: str, name: str, data: bytes, *, kind: str = "identity",  # noqa: ANN001

@@ -12,6 +12,7 @@ from PIL import ExifTags, Image
 from pypdf import PdfReader
 
 from services.intake.files import NotAccepted, cleaned, strip_pdf
+from tests.support.pdfs import pdf_of, stream
 
 TAKEN = "2024:01:02 03:04:05"  # DateTimeOriginal: when the photo was taken
 CHANGED = "2024:01:02 06:07:08"  # DateTime
@@ -34,27 +35,10 @@ def photo_with_exif() -> bytes:
     return out.getvalue()
 
 
-def stream(dictionary: bytes, data: bytes) -> bytes:
-    return b"<< " + dictionary + b" /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
-
-
 def jpeg_image(jpeg: bytes, *, filters: bytes = b"/DCTDecode", extra: bytes = b"") -> bytes:
     """An image XObject whose data is the JPEG file as it is, as img2pdf writes one."""
     return stream(b"/Type /XObject /Subtype /Image /Width 48 /Height 32 /ColorSpace /DeviceRGB /BitsPerComponent 8 "
                   b"/Filter " + filters + b" " + extra, jpeg)
-
-
-def pdf_of(*objects: bytes) -> bytes:
-    """A PDF of the numbered objects (1 the catalogue, 2 the pages) with a classic cross-reference table."""
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 CATALOGUE, ONE_PAGE = b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
