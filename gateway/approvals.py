@@ -127,6 +127,7 @@ def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> 
     elif asked.action == "user.enable":
         was_disabled = user.disabled
         user.disabled = False
+        close_disabling(session=session, user=user, actor=actor)
         audit.record(session, actor=actor, action="user.enable", target_id=user.id)
         if was_disabled and not user.pending_approval:
             events.user_changed(session, events.USER_ENABLED, user)

@@ -161,3 +161,18 @@ async def test_an_admin_who_disables_the_other_admins_still_cannot_grant_anythin
         by_operator=True))
     alone = await create(door, first, "finance")
     assert alone.status_code == 201 and alone.json()["status"] == "active"
+
+
+async def test_an_admin_enabled_again_on_approval_leaves_no_disabling_waiting_to_be_confirmed(door: Door):
+    first = await door.admin()
+    second_made = await door.add_user("admin")
+    third_made = await door.add_user("admin")
+    third = await door.bearer_for(await door.sign_in(third_made["username"], STAFF_PASSWORD))
+
+    await door.client.post(f"/api/admin/users/{second_made['id']}/disable", headers=first)
+    await door.client.post(f"/api/admin/users/{second_made['id']}/enable", headers=first)
+    (enabling,) = [a for a in await pending(door, third) if a["action"] == "user.enable"]
+    assert (await door.client.post(f"/api/admin/approvals/{enabling['id']}/approve", headers=third)).status_code == 200
+
+    assert (await door.sign_in(second_made["username"], STAFF_PASSWORD)).status_code == 200
+    assert await pending(door, third) == []  # the disabling it was asked to confirm went with the enabling
