@@ -173,8 +173,8 @@ class NulGuardMiddleware:
     form, the console's), and in any string of a JSON body.
 
     Only a JSON or URL-encoded body is read (whole, within the body limit, then replayed to the app): an upload
-    (multipart) streams through untouched. A JSON body is parsed only when its bytes hold the escape or a NUL byte, so an ordinary
-    request pays one search of its bytes."""
+    (multipart) streams through untouched. A JSON body is parsed only when its bytes hold the escape or a NUL byte,
+    so an ordinary request pays one search of its bytes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
