@@ -196,8 +196,12 @@ class NulGuardMiddleware:
         body = b"".join(message.get("body", b"") for message in received if message["type"] == "http.request")
         if media == FORM:
             if b"%00" in body or b"\x00" in body:  # the sign-in form and the console's forms: small, never uploads
-                await problems.problem_response(400, f"{NUL_REFUSED} in a form field.",
-                                                kind="nul-character")(scope, receive, send)
+                # A URL-encoded form is also what an OAuth2 client sends to a token endpoint, and reads RFC 6749's
+                # `error` from the answer (SPEC §3): the problem carries it, as the gateway's own OAuth errors do.
+                detail = f"{NUL_REFUSED} in a form field."
+                await problems.problem_response(
+                    400, detail, kind="nul-character", headers={"Cache-Control": "no-store"},
+                    extra={"error": "invalid_request", "error_description": detail})(scope, receive, send)
                 return
         elif (location := nul_in_json(body)) is not None:
             await _refuse_nul_in_body(location, scope, receive, send)

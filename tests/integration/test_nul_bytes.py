@@ -96,7 +96,8 @@ async def test_the_gateway_refuses_a_nul_in_a_path_id_a_query_value_and_a_body(d
     refused(await door.client.post("/api/admin/users/%00/disable", headers=admin), 400)
     signing_in = {"content-type": "application/x-www-form-urlencoded"}
     for form in (b"grant_type=password&username=adm%00in&password=x", b"grant_type=client_credentials&client_id=c%00"):
-        refused(await door.client.post("/auth/token", content=form, headers=signing_in), 400)
+        answer = refused(await door.client.post("/auth/token", content=form, headers=signing_in), 400)
+        assert answer["error"] == "invalid_request"  # what an OAuth2 client reads (RFC 6749 §5.2)
     refused(await door.client.get("/api/admin/audit?target_id=%00", headers=auditor), 400)
     sent = b'{"partner_id": "%s", "name": "Clinic\\u0000API"}' % str(uuid.uuid4()).encode()
     problem = refused(await door.client.post("/api/admin/clients", content=sent, headers={**admin, **JSON}), 422)

@@ -131,7 +131,11 @@ async def test_an_escaped_backslash_before_u0000_is_text_and_passes(client: http
 async def test_a_nul_in_a_url_encoded_form_is_400_and_an_escaped_percent_sign_passes(client: httpx.AsyncClient):
     form = {"content-type": "application/x-www-form-urlencoded"}
     for body in (b"username=adm%00in&password=x", b"a=\x00"):
-        assert "form field" in assert_problem(await client.post("/raw", content=body, headers=form), 400)["detail"]
+        answer = await client.post("/raw", content=body, headers=form)
+        problem = assert_problem(answer, 400)
+        assert "form field" in problem["detail"]
+        # An OAuth2 client at a token endpoint reads RFC 6749's `error`, and must not cache the answer.
+        assert problem["error"] == "invalid_request" and answer.headers["cache-control"] == "no-store"
     kept = await client.post("/raw", content=b"username=a%2500b", headers=form)
     assert kept.status_code == 200 and kept.json() == {"bytes": 16}  # replayed to the app as it came
 
