@@ -67,10 +67,14 @@ class Me(BaseModel):
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+OAUTH_ERROR_MEDIA_TYPE = "application/json"
+
+
 def oauth_error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> Problem:
-    """RFC 6749 §5.2: `error` and `error_description` for OAuth2 clients, in a problem document for everyone else."""
+    """RFC 6749 §5.2: `error` and `error_description`, as `application/json`, for OAuth2 clients; the problem
+    document's fields beside them for everyone else."""
     return Problem(status, detail, kind=error.replace("_", "-"), extra={"error": error, "error_description": detail},
-                   headers={**_NO_STORE, **(headers or {})})
+                   headers={**_NO_STORE, **(headers or {})}, media_type=OAUTH_ERROR_MEDIA_TYPE)
 
 
 def _bad_credentials() -> Problem:
@@ -89,7 +93,7 @@ def _must_wait(seconds: int) -> Problem:
     return Problem(429, "Too many failed sign-ins for this user name: wait before trying again.",
                    kind="sign-in-throttled", extra={"error": "invalid_grant",
                                                     "error_description": "Too many failed sign-ins; wait."},
-                   headers={**_NO_STORE, "Retry-After": str(seconds)})
+                   headers={**_NO_STORE, "Retry-After": str(seconds)}, media_type=OAUTH_ERROR_MEDIA_TYPE)
 
 
 def client_address(request: Request) -> str:

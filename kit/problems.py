@@ -61,7 +61,7 @@ class Problem(Exception):
 
     def __init__(
         self, status: int, detail: str, *, kind: str | None = None, title: str | None = None,
-        headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None, media_type: str = MEDIA_TYPE,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -70,6 +70,8 @@ class Problem(Exception):
         self.title = title or HTTPStatus(status).phrase
         self.headers = headers
         self.extra = extra or {}
+        # An OAuth2 token endpoint's errors are `application/json` (RFC 6749 §5.2), its clients' parsers check.
+        self.media_type = media_type
 
 
 def _slug(text: str) -> str:
@@ -78,7 +80,7 @@ def _slug(text: str) -> str:
 
 def problem_response(
     status: int, detail: str, *, kind: str | None = None, title: str | None = None,
-    headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None, media_type: str = MEDIA_TYPE,
 ) -> JSONResponse:
     phrase = HTTPStatus(status).phrase
     body = {
@@ -88,7 +90,7 @@ def problem_response(
         "detail": detail,
         **(extra or {}),
     }
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
 
 
 def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
@@ -133,7 +135,8 @@ def as_problem(error: errors.DomainError) -> Problem:
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, kind=exc.kind, title=exc.title, headers=exc.headers, extra=exc.extra)
+        return problem_response(exc.status, exc.detail, kind=exc.kind, title=exc.title, headers=exc.headers,
+                                extra=exc.extra, media_type=exc.media_type)
 
     @app.exception_handler(errors.DomainError)
     async def _domain(_request: Request, exc: errors.DomainError) -> JSONResponse:

@@ -19,6 +19,7 @@ from tests.integration.gateway.door import ADMIN_PASSWORD, STAFF_PASSWORD, Door,
 pytestmark = pytest.mark.integration
 
 PROBLEM = "application/problem+json"
+OAUTH_ERROR = "application/json"  # the token endpoint's errors (RFC 6749 §5.2), with the problem's fields beside them
 
 
 def public_key_from_jwks(jwks: dict) -> Ed25519PublicKey:
@@ -66,8 +67,8 @@ async def test_wrong_credentials_get_one_answer_whether_or_not_the_user_exists(d
     no_such_user = await door.sign_in("uladzimir.stsiapanau", "Not-the-password-1")
 
     for answer in (wrong_password, no_such_user):
-        assert answer.status_code == 400  # RFC 6749 §5.2
-        assert answer.headers["content-type"] == PROBLEM
+        assert answer.status_code == 400  # RFC 6749 §5.2: as application/json
+        assert answer.headers["content-type"] == OAUTH_ERROR
         assert answer.json()["error"] == "invalid_grant" and answer.json()["error_description"]
     assert wrong_password.json() == no_such_user.json()
 
@@ -80,7 +81,7 @@ async def test_a_malformed_token_request_is_400_and_an_unknown_grant_is_refused(
     assert (unknown.status_code, unknown.json()["error"]) == (400, "unsupported_grant_type")
     assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
     assert (nothing.status_code, nothing.json()["error"]) == (400, "invalid_request")
-    assert all(a.headers["content-type"] == PROBLEM for a in (unknown, missing, nothing))
+    assert all(a.headers["content-type"] == OAUTH_ERROR for a in (unknown, missing, nothing))
 
 
 async def test_admins_create_staff_users_under_a_password_policy(door: Door):
@@ -196,7 +197,7 @@ async def test_five_failures_lock_the_name_from_that_address_only_and_a_stranger
         owner = await door.sign_in(user["username"], STAFF_PASSWORD)  # from the owner's own address
 
         assert right.status_code == 429 and 890 <= int(right.headers["retry-after"]) <= 900
-        assert right.headers["content-type"] == PROBLEM and right.json()["type"].endswith("/sign-in-throttled")
+        assert right.headers["content-type"] == OAUTH_ERROR and right.json()["type"].endswith("/sign-in-throttled")
         assert (stranger.status_code, stranger.json()) == (429, right.json())  # nothing tells the two apart
         assert owner.status_code == 200
         auditor = await door.staff("auditor")

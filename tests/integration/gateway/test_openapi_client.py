@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.openapi import TAGS
+from gateway.openapi import OAUTH_ERROR_ANSWERS, TAGS
 from kit import openapi
 from tests.integration.gateway.door import Backends, Door, open_gateway
 
@@ -75,8 +75,11 @@ async def test_operation_ids_are_unique_snake_case_and_readable(document: dict):
 async def test_every_error_answer_is_a_problem_and_every_tag_is_described(document: dict):
     for path, method, operation in openapi.operations(document):
         for code, response in operation["responses"].items():
-            if int(code) >= 400 and (method, path, code) not in NOT_A_PROBLEM:
+            if code in OAUTH_ERROR_ANSWERS.get((method, path), ()):  # RFC 6749 §5.2: application/json
+                assert "application/json" in response["content"], (method, path, code)
+            elif int(code) >= 400 and (method, path, code) not in NOT_A_PROBLEM:
                 assert response.get("content") == PROBLEM, (method, path, code, response.get("content"))
+            if int(code) >= 400:
                 assert response.get("description"), (method, path, code)
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
