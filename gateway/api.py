@@ -427,12 +427,18 @@ async def reset_mfa(user_id: str, runtime: RuntimeDep, principal: Admin) -> Rese
     return answer
 
 
-@admin_router.post("/users/{user_id}/enable", response_model=UserPublic, summary="Enable a staff user again")
-async def enable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> UserPublic:
+class EnableAnswer(UserPublic):
+    status: Literal["active", "pending_approval"] = Field(
+        description="`active`: enabled now. `pending_approval`: still disabled until another admin approves the "
+                    "enabling (separation of duties, where two or more admins are enabled).")
+
+
+@admin_router.post("/users/{user_id}/enable", response_model=EnableAnswer, summary="Enable a staff user again")
+async def enable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> EnableAnswer:
     user = await runtime.uow.run(lambda session: service.set_user_disabled(
         session=session, audit=runtime.audit, user_id=user_id, disabled=False, actor=principal.sub))
     runtime.standing.forget(user.id)
-    return user_public(user)
+    return EnableAnswer(**user_public(user).model_dump(), status=_status(user.disabled))
 
 
 @admin_router.post("/clients", status_code=201, response_model=ApiClientIssued,

@@ -305,9 +305,7 @@ async def enable_user(user_id: str, v: AdminVisit) -> Response:
     runtime = v.request.app.state.runtime
 
     async def enable() -> dict[str, str]:
-        user = await api.enable_user(user_id, runtime, v.principal)
-        # The API answers the account as it is now: still disabled means the enabling waits for approval.
-        return {"status": "pending_approval" if user.disabled else "active"}
+        return {"status": (await api.enable_user(user_id, runtime, v.principal)).status}
 
     return await _change(v, user_id, enable, done="enabled", pending="enabled-pending")
 

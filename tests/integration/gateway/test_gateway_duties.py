@@ -96,7 +96,7 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
     target = alone.json()["id"]
     assert (await door.client.post(f"/api/admin/users/{target}/disable", headers=first)).json()["disabled"] is True
     enabled = await door.client.post(f"/api/admin/users/{target}/enable", headers=first)
-    assert enabled.json()["disabled"] is True
+    assert enabled.json()["disabled"] is True and enabled.json()["status"] == "pending_approval"
     assert [a["action"] for a in await pending(door, second)] == ["user.enable"]
     client = await door.client.post("/api/admin/clients", headers=first,
                                     json={"partner_id": str(uuid.uuid4()), "name": "Clinic API"})
