@@ -29,8 +29,8 @@ BREAK_GLASS = "case.break_glass"  # the audit trail's word for an opening with a
 # What a route under a case may answer besides what its signature shows (kit.openapi reads `responses=`).
 ANSWERS: dict[int | str, dict[str, Any]] = {
     403: {"description": "The case is not assigned to you (`need-to-know`): send why you open it in the "
-                         "Access-Reason header."},
-    422: {"description": f"The Access-Reason is shorter than {MIN_REASON} or longer than {MAX_REASON} characters."},
+                         f"Access-Reason header, at least {MIN_REASON} characters."},
+    422: {"description": f"The Access-Reason is longer than {MAX_REASON} characters."},
 }
 T = TypeVar("T")
 
@@ -44,21 +44,25 @@ class Access(StrEnum):
 
 def need_to_know(user_id: str, assignees: Collection[str], reason: str | None) -> Access:
     """May caseworker `user_id` act on a case held by `assignees` (user ids)? Refused (403 `need-to-know`) without a
-    reason; Invalid (422) with one too short or too long to say why."""
+    reason, or with one too short to say why (SPEC §4: a reason is at least 10 characters); Invalid (422) with one
+    too long."""
     if user_id in assignees:
         return Access.ASSIGNED
-    if reason is None:
-        raise Refused("This case is not assigned to you. To open it anyway, state why in the Access-Reason header "
-                      f"(at least {MIN_REASON} characters): the opening is recorded, and its caseworkers see it.",
-                      code="need-to-know")
     ensure_reason(reason)
     return Access.BREAK_GLASS
 
 
-def ensure_reason(reason: str) -> None:
-    """A break-glass reason says why, in a sentence: not a word, not an essay."""
-    if not MIN_REASON <= len(reason.strip()) <= MAX_REASON:
-        raise Invalid(f"State the reason for opening this case in {MIN_REASON} to {MAX_REASON} characters.",
+def ensure_reason(reason: str | None) -> None:
+    """A break-glass reason says why, in a sentence: not a word, not an essay. Its characters are counted with every
+    run of spaces as one: "x         y" says nothing."""
+    told = "" if reason is None else " ".join(reason.split())
+    if len(told) < MIN_REASON:
+        shorter = "" if reason is None else f" (the one given has {len(told)})"
+        raise Refused("This case is not assigned to you. To open it anyway, state why in the Access-Reason header "
+                      f"(at least {MIN_REASON} characters{shorter}): the opening is recorded, and its caseworkers "
+                      "see it.", code="need-to-know")
+    if len(told) > MAX_REASON:
+        raise Invalid(f"State the reason for opening this case in at most {MAX_REASON} characters.",
                       code="access-reason-length")
 
 

@@ -23,7 +23,9 @@ def refused(response) -> bool:  # noqa: ANN001
 
 
 def reason_refused(response) -> bool:  # noqa: ANN001
-    return response.status_code == 422 and response.json()["type"].endswith("/access-reason-length")
+    # SPEC §4: a reason under 10 characters is no reason: 403 need-to-know, saying how long one must be.
+    return (response.status_code == 403 and response.json()["type"].endswith("/need-to-know")
+            and "at least 10 characters" in response.json()["detail"])
 
 
 def entries(desk, target_id: str) -> list[tuple[str, str]]:  # noqa: ANN001

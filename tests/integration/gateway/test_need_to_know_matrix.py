@@ -7,8 +7,8 @@ tried by:
 
 - A, the assignee: allowed;
 - caseworker B, not assigned, without `Access-Reason`: 403 problem, type ending in `/need-to-know`;
-- B with an `Access-Reason` under 10 characters: 422 problem, type ending in `/access-reason-length`, saying that
-  10 characters are needed;
+- B with an `Access-Reason` under 10 characters: 403 problem, type ending in `/need-to-know` too (SPEC §4: that is
+  no reason), saying that 10 characters are needed;
 - B with a proper reason: allowed (break-glass), and an entry `case.break_glass` by B about the case is in the audit
   trail of the service that opened it (read by the auditor), one per opening; intake shows it on the timeline;
 - a supervisor, who is no caseworker: refused personal data (with or without a reason), but assigns the case;
@@ -175,7 +175,9 @@ def verdicts(answer: httpx.Response) -> set[str]:
     found = set()
     if answer.status_code == 403:
         found.add(NOT_ASSIGNED_TO_THEM if kind.endswith("/need-to-know") else FORBIDDEN)
-    if answer.status_code == 422 and kind.endswith("/access-reason-length") and "10" in detail:  # (kit.need_to_know)
+    # SPEC §4: a reason under 10 characters is none: need-to-know, the answer saying how long one must be and how
+    # long the one given was (kit.need_to_know).
+    if answer.status_code == 403 and kind.endswith("/need-to-know") and "the one given has" in detail:
         found.add(TOO_SHORT)
     return found
 

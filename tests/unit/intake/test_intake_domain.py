@@ -137,10 +137,14 @@ def test_another_case_opens_with_a_stated_reason_of_ten_characters_or_more():
     reason = "Client at the door"
     assert domain.case_access(_caller("caseworker", reason=reason), {"cw-2"}) == Access.BREAK_GLASS
     assert domain.case_access(_caller("caseworker", reason="x" * 10), {"cw-2"}) == Access.BREAK_GLASS
-    for short in ("", "too short", "   nine c  ", "x" * (MAX_REASON + 1)):
-        with pytest.raises(Invalid) as refused:
+    # SPEC §4: without a reason of 10 characters, another case is 403 need-to-know (spaces counted once).
+    for short in ("", "too short", "   nine c  ", "x         y"):
+        with pytest.raises(Refused) as refused:
             domain.case_access(_caller("caseworker", reason=short), {"cw-2"})
-        assert status_of(refused.value) == 422 and refused.value.code == "access-reason-length"
+        assert status_of(refused.value) == 403 and refused.value.code == "need-to-know"
+    with pytest.raises(Invalid) as refused:
+        domain.case_access(_caller("caseworker", reason="x" * (MAX_REASON + 1)), {"cw-2"})
+    assert status_of(refused.value) == 422 and refused.value.code == "access-reason-length"
 
 
 def test_nobody_but_a_caseworker_opens_a_case_reason_or_not():

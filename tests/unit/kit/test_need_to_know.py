@@ -1,5 +1,6 @@
 """kit.need_to_know: a caseworker acts on their own cases, or states why (10–500 characters) — one rule, the same
-answer in every service: 403 `need-to-know` without a reason, 422 `access-reason-length` with one that says nothing."""
+answer in every service: 403 `need-to-know` without a reason or with one that says nothing, 422 `access-reason-length`
+with one too long."""
 
 from __future__ import annotations
 
@@ -32,10 +33,19 @@ def test_without_a_reason_another_case_is_refused_and_told_how(assignees):
     assert (problem.status, problem.kind) == (403, "need-to-know") and "Access-Reason" in problem.detail
 
 
-@pytest.mark.parametrize("reason", ["", "012345678", "   urgent     ", "x" * (MAX_REASON + 1)])
-def test_a_reason_that_says_nothing_or_everything_is_invalid(reason):
-    with pytest.raises(Invalid) as refused:
+@pytest.mark.parametrize("reason", ["", "012345678", "   urgent     ", "x         y", "a \t b \n c  d e"])
+def test_a_reason_that_says_nothing_is_no_reason(reason):
+    """SPEC §4: another case is 403 need-to-know unless the request carries a reason of at least 10 characters
+    (every run of spaces counted as one)."""
+    with pytest.raises(Refused) as refused:
         need_to_know("cw-1", frozenset({"cw-2"}), reason)
+    problem = as_problem(refused.value)
+    assert (problem.status, problem.kind) == (403, "need-to-know") and "at least 10 characters" in problem.detail
+
+
+def test_a_reason_that_says_everything_is_invalid():
+    with pytest.raises(Invalid) as refused:
+        need_to_know("cw-1", frozenset({"cw-2"}), "x" * (MAX_REASON + 1))
     problem = as_problem(refused.value)
     assert (problem.status, problem.kind) == (422, "access-reason-length")
 
