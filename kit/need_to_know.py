@@ -2,25 +2,29 @@
 
 A caseworker acts on the cases assigned to them. Another case opens only with a stated reason, sent in the
 `Access-Reason` header: then the opening is allowed, and the service audits it as `case.break_glass` in the unit of
-work of what the caller does (intake also keeps the reason, sealed with the case, and shows it on the timeline).
-Who else may act (a supervisor who assigns, finance who work every disbursement) is each service's own rule, decided
-before this one. Intake knows the assignees; referrals and funds learn them from its `case.assigned` events.
+work of what the caller does. The reason is kept by intake, sealed with the case, and shown on its timeline: a
+reason stated in referrals or funds is handed to intake first (`ReasonKeeper`), since only intake holds a key of the
+case. Who else may act (a supervisor who assigns, finance who work every disbursement) is each service's own rule,
+decided before this one. Intake knows the assignees; referrals and funds learn them from its `case.assigned` events.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header
+import httpx
+from fastapi import Depends, Header, Request
 from sqlalchemy import Table, bindparam, delete, insert, update
 from sqlmodel import Session
 
+from kit import context, logs
 from kit.db import dialect_insert
-from kit.errors import Invalid, Refused
+from kit.errors import Invalid, Refused, Unavailable
 
 MIN_REASON, MAX_REASON = 10, 500  # an Access-Reason's length, in characters, once trimmed
 HEADER = "Access-Reason"
@@ -82,6 +86,70 @@ def _stated_reason(access_reason: Annotated[str | None, Header(
 
 # A route's parameter: the reason stated for opening a case not assigned to the caller, or None.
 AccessReason = Annotated[str | None, Depends(_stated_reason)]
+
+
+class ReasonKeeper:
+    """Hands a break-glass reason stated in referrals or funds to intake, before the case is opened here.
+
+    SPEC §4 keeps the reason encrypted with the case and shows it to the case's assignees on its timeline; only
+    intake holds a key of the case (and its timeline). The reason is sent to intake's
+    `POST /api/intake/cases/{id}/openings` with the caller's own token, so intake checks who it is and whether the
+    case is theirs: nothing is kept for an assignee, otherwise the opening is audited there and becomes a step of the
+    timeline with its reason sealed and where it was opened. Never on the bus: it may describe the person.
+
+    When intake cannot keep it (down, sealed, or any answer but 204 or 404), the opening here is refused (503): a
+    case read with the reason kept nowhere is what SPEC §7.8 forbids. 404, a case intake does not know, is left to
+    the use case (which refuses a case it does not know either). `intake_urls`: intake's base URLs, comma-separated
+    when it runs as replicas (tried in turn, the next one when one cannot be reached)."""
+
+    PATH = "/api/intake/cases/{case_id}/openings"
+
+    def __init__(self, intake_urls: str, *, opened_in: str, timeout_seconds: float = 3.0) -> None:
+        self.urls = [url.strip().rstrip("/") for url in intake_urls.split(",") if url.strip()]
+        self.opened_in = opened_in
+        self.timeout = httpx.Timeout(timeout_seconds, connect=min(1.0, timeout_seconds))
+        self._turn = itertools.count()
+
+    async def keep(self, request: Request, case_id: str) -> None:
+        """Keep the reason the request states for opening `case_id` (its `Access-Reason`, as the bytes came)."""
+        reason = next((value for name, value in request.scope["headers"] if name == b"access-reason"), None)
+        if reason is None:
+            return
+        reason = reason.strip(b" \t")  # a header value may not start or end with a space; intake trims it anyway
+        headers = {"authorization": request.headers.get("authorization", ""), "access-reason": reason,
+                   "x-request-id": context.request_id() or ""}
+        start = next(self._turn)
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            for url in (self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))):
+                try:
+                    answer = await client.post(url + self.PATH.format(case_id=case_id), headers=headers,
+                                               json={"opened_in": self.opened_in})
+                except httpx.HTTPError as exc:
+                    _log.warning("intake not reached to keep a break-glass reason", error_type=type(exc).__name__)
+                    continue
+                if answer.status_code in (204, 404):
+                    return
+                if answer.status_code in (403, 422):  # a reason too short or too long: the same rule as intake's
+                    ensure_reason(reason.decode("utf-8", errors="replace"))
+                _log.warning("intake did not keep a break-glass reason", status=answer.status_code)
+                break
+        raise Unavailable("The reason you stated could not be kept with the case (intake did not take it), so the "
+                          "case was not opened. Try again in a moment.", code="reason-not-kept")
+
+
+_log = logs.get("kit.need_to_know")
+
+
+async def keep_stated_reason(request: Request, runtime: Any, case_id: str | None, *, opened_in: str) -> None:
+    """Before a use case that may open `case_id` by break-glass: hand the reason the request states, if any, to
+    intake (`ReasonKeeper`, one per process, on `runtime.settings.intake_url`). Raises Unavailable (503) when intake
+    cannot keep it."""
+    if case_id is None or HEADER not in request.headers:
+        return
+    keeper = runtime.extras.get("reasons")
+    if keeper is None:
+        keeper = runtime.extras["reasons"] = ReasonKeeper(runtime.settings.intake_url, opened_in=opened_in)
+    await keeper.keep(request, case_id)
 
 
 async def read(uow: Any, reason: str | None, use_case: Callable[[Any], T]) -> T:

@@ -115,6 +115,9 @@ def cluster_specs(settings: SupervisorSettings, state_dir: Path) -> list[Process
         "REHAB_NATS_URL": nats_url,
         **replicas,
         **{f"REHAB_{name.upper()}_DATABASE_URL": url for name, url in databases.items()},
+        # Referrals and funds hand a break-glass reason stated to them to intake (kit.need_to_know.ReasonKeeper).
+        "REHAB_INTAKE_URL": ",".join(f"http://127.0.0.1:{service_ports(settings, 'intake')[0] + replica * SECOND_REPLICA_OFFSET}"
+                                     for replica in range(settings.cluster_replicas)),
         "PYTHONUNBUFFERED": "1",
     }
     sealed = settings.key_custody == "sealed"

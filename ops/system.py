@@ -30,6 +30,8 @@ def system_specs(settings: SupervisorSettings, state_dir: Path) -> list[ProcessS
         "REHAB_STATE_DIR": str(state_dir),
         "REHAB_NATS_URL": nats_url,
         **{f"REHAB_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        # Referrals and funds hand a break-glass reason stated to them to intake (kit.need_to_know.ReasonKeeper).
+        "REHAB_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
         "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they are written
     }
     # Each process's /metrics listener (on REHAB_METRICS_HOST, loopback unless the operator says otherwise).

@@ -7,7 +7,9 @@ through a read-only session, except the audited read of one disbursement, a unit
 with an `Access-Reason` (a break-glass opening of a case not assigned to them writes its audit entry).
 
 A caseworker acts only on the cases assigned to them (need-to-know, decided in the use cases): another case is 403
-`need-to-know` unless the request states why in an `Access-Reason` header. Finance works every disbursement.
+`need-to-know` unless the request states why in an `Access-Reason` header, handed to intake first
+(`keep_stated_reason`), which keeps it sealed with the case and shows it on the case's timeline; when intake cannot
+take it, nothing is opened (503). Finance works every disbursement.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.need_to_know import AccessReason
 from kit.pagination import Page
-from kit.service import ReadSession, RuntimeDep
+from kit.service import ReadSession, Runtime, RuntimeDep
 from services.funds import domain, reports, service
 from services.funds.models import (
     CostEstimatePublic,
@@ -96,10 +98,23 @@ async def get_grant(grant_id: uuid.UUID, session: ReadSession, principal: Financ
 
 # ---- disbursements ---------------------------------------------------------------------------------------------
 
+async def keep_stated_reason(request: Request, runtime: Runtime, principal: Principal, *, case_id: str | None = None,
+                             disbursement_id: str | None = None) -> None:
+    """A caseworker's break-glass reason (`Access-Reason`), handed to intake before the use case opens the case here
+    (kit.need_to_know.ReasonKeeper). Finance opens no case by break-glass (`domain.case_access`)."""
+    if need_to_know.HEADER not in request.headers or domain.FINANCE in principal.roles:
+        return
+    if case_id is None and disbursement_id is not None:
+        case_id = await runtime.uow.reading(lambda session: service.case_of_disbursement(session, disbursement_id))
+    await need_to_know.keep_stated_reason(request, runtime, case_id, opened_in="funds")
+
+
 @router.post("/disbursements", status_code=201, response_model=DisbursementPublic,
              openapi_extra=NEEDS_KEY)
 async def request_disbursement(request: Request, body: DisbursementCreate, runtime: RuntimeDep,
                                principal: Staff, access_reason: AccessReason = None) -> Response:
+    await keep_stated_reason(request, runtime, principal, case_id=str(body.case_id))
+
     def action(session: Session) -> DisbursementPublic:
         created = service.request_disbursement(session=session, runtime=runtime, body=body, principal=principal,
                                                access_reason=access_reason)
@@ -110,12 +125,13 @@ async def request_disbursement(request: Request, body: DisbursementCreate, runti
 
 @router.get("/disbursements", response_model=Page[DisbursementPublic])
 async def list_disbursements(
-    runtime: RuntimeDep, principal: Staff,
+    request: Request, runtime: RuntimeDep, principal: Staff,
     status: domain.StatusName | None = None,
     case_id: uuid.UUID | None = None, grant_id: uuid.UUID | None = None, limit: Limit = 50, cursor: str | None = None,
     access_reason: AccessReason = None,
 ) -> Page[DisbursementPublic]:
     """Every disbursement for finance; for a caseworker, those of one case (`case_id`) they may act on."""
+    await keep_stated_reason(request, runtime, principal, case_id=str(case_id) if case_id else None)
     return await need_to_know.read(runtime.uow, access_reason, lambda session: service.list_disbursements(
         session=session, runtime=runtime, principal=principal, status=status,
         case_id=str(case_id) if case_id else None, grant_id=str(grant_id) if grant_id else None, limit=limit,
@@ -123,11 +139,12 @@ async def list_disbursements(
 
 
 @router.get("/disbursements/{disbursement_id}", response_model=DisbursementDetail)
-async def read_disbursement(disbursement_id: uuid.UUID, runtime: RuntimeDep, principal: Staff,
+async def read_disbursement(disbursement_id: uuid.UUID, request: Request, runtime: RuntimeDep, principal: Staff,
                             access_reason: AccessReason = None,
                             payee: Literal["shown", "masked"] = "shown") -> DisbursementDetail:
     """With its purpose, and for finance its payee (audited as `payee.read`); `?payee=masked`: the payee only as
     `payee_masked`, the kind of account and its last four characters (audited as `disbursement.read`)."""
+    await keep_stated_reason(request, runtime, principal, disbursement_id=str(disbursement_id))
     return await runtime.uow.run(lambda session: service.read_disbursement(  # audited: its entry commits with it
         session=session, runtime=runtime, disbursement_id=str(disbursement_id), principal=principal,
         access_reason=access_reason, mask_payee=payee == "masked"))

@@ -8,3 +8,5 @@ class FundsSettings(ServiceSettings):
 
     database_url: str | None = Field(None, validation_alias="REHAB_FUNDS_DATABASE_URL")
     port: int = Field(8103, validation_alias="REHAB_FUNDS_PORT")
+    # Intake, which keeps a break-glass reason stated here (kit.need_to_know.ReasonKeeper); comma-separated replicas.
+    intake_url: str = Field("http://127.0.0.1:8101", validation_alias="REHAB_INTAKE_URL")

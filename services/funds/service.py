@@ -293,6 +293,12 @@ def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str
 # ---- reading ---------------------------------------------------------------------------------------------------
 
 
+def case_of_disbursement(session: Session, disbursement_id: str) -> str | None:
+    """The case a disbursement is for (None for no such disbursement): where a break-glass reason stated for it is
+    kept."""
+    return session.execute(select(Disbursement.case_id).where(Disbursement.id == disbursement_id)).scalar_one_or_none()
+
+
 def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str, principal: Principal,
                       access_reason: str | None = None, mask_payee: bool = False) -> DisbursementDetail:
     """One disbursement with its purpose, and its payee for finance only; the read is audited (`payee.read` when the
@@ -365,7 +371,7 @@ def admit_to_case(session: Session, runtime: Runtime, *, case_id: str, principal
     """May the caller act on this case's aid (domain.case_access)? A caseworker's break-glass opening is audited as
     `case.break_glass` about the case and announced (who and when) for the case's timeline in intake; the reason
     itself is not stored here: it is free text that may describe the person, and intake keeps reasons encrypted with
-    the case. Both commit with what the caller then does, or not at all when that is refused. Refused (403
+    the case (the route handed it there first, `api.keep_stated_reason`). Both commit with what the caller then does, or not at all when that is refused. Refused (403
     `need-to-know`) when not."""
     assignees = frozenset(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id))
                           .scalars())

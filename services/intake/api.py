@@ -59,6 +59,7 @@ from services.intake.models import (
     TaskPublic,
     TaskStatus,
     NeedStatusSet,
+    OpenedElsewhere,
     TimelineEntryPublic,
 )
 from services.intake.protection import CaseVault
@@ -305,6 +306,19 @@ async def read_timeline(
     return await runtime.uow.run(lambda session: cases.read_timeline(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller, limit=limit,
         cursor=cursor))
+
+
+@router.post("/cases/{case_id}/openings", status_code=204, response_class=Response,
+             responses={**need_to_know.ANSWERS, 404: {"description": "There is no such case."}})
+async def keep_reason_stated_elsewhere(
+    case_id: CaseId, body: OpenedElsewhere, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+) -> Response:
+    """Referrals and funds call this, with the caller's own token, when a caseworker opens there a case not assigned
+    to them: the reason they stated (`Access-Reason`) is kept here, sealed with the case, audited and shown on the
+    timeline with where the case was opened. Nothing is kept for an assignee."""
+    await runtime.uow.run(lambda session: cases.keep_reason_stated_elsewhere(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller, opened_in=body.opened_in))
+    return Response(status_code=204)
 
 
 # ---- documents ----------------------------------------------------------------------------------------------------

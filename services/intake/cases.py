@@ -428,12 +428,23 @@ def note_on_timeline(
     return True
 
 
+def keep_reason_stated_elsewhere(*, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str,
+                                 caller: domain.Caller, opened_in: str) -> None:
+    """A caseworker opens a case they do not hold in referrals or funds, stating why there; that service hands the
+    reason here first (`kit.need_to_know.ReasonKeeper`), because only intake holds a key of the case to seal it with
+    (SPEC §4, §7.8). Kept as an opening in intake is (`_admit`): audited, and a step of the timeline with the reason
+    sealed, marked with where the case was opened. Nothing is kept for an assignee; without a reason, 403."""
+    _admit(session, vault, audit, _case(session, case_id), caller, source=opened_in)
+
+
 def note_opening_elsewhere(session: Session, *, case_id: str, user_id: str, at: datetime, source: str,
                            event_id: str) -> bool:
     """A caseworker not assigned to the case opened it in another service (`source`: referrals, funds) with a stated
-    reason, which that service keeps nowhere: a step of the timeline (who, when, where; no reason), in the caller's
-    transaction, unless an opening of theirs already covers that moment (`domain.OPENING_COVERS`; the console opens
-    a case in intake first, with its reason). False when nothing was added."""
+    reason (announced on the bus: who and when, never the reason): a step of the timeline (who, when, where; no
+    reason), in the caller's transaction, unless an opening of theirs already covers that moment
+    (`domain.OPENING_COVERS`): the service handed the reason here before opening the case
+    (`keep_reason_stated_elsewhere`), so this adds a line only where that opening is missing (an older service, say).
+    False when nothing was added."""
     case = session.get(Case, case_id)  # absence is normal here: the producer may know cases intake erased
     if case is None or case.status == domain.ERASED:
         log.info("event for an unknown or erased case skipped", event_id=event_id, kind=need_to_know.BREAK_GLASS)
@@ -508,12 +519,13 @@ def _admitted(
     return case
 
 
-def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, caller: domain.Caller) -> None:
+def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, caller: domain.Caller, *,
+           source: str = "intake") -> None:
     """Need-to-know (`domain.case_access`): refused unless the case is assigned to the caller or they state a
     reason. Every request with a reason is audited (`case.break_glass`); an opening also becomes a step of the case's
-    timeline (unless it was erased): who and when in clear, the reason sealed under the case's key. One opening
-    covers `domain.OPENING_COVERS`: the requests of a page and the steps a caseworker then takes on the case are
-    not each a new line for its caseworkers to read."""
+    timeline (unless it was erased): who and when in clear, the reason sealed under the case's key, and where it was
+    opened (`source`). One opening covers `domain.OPENING_COVERS`: the requests of a page and the steps a caseworker
+    then takes on the case are not each a new line for its caseworkers to read."""
     if domain.case_access(caller, queries.assignee_ids(session, case.id)) is not Access.BREAK_GLASS:
         return
     audit.record(session, actor=caller.user_id, action=need_to_know.BREAK_GLASS, target_id=case.id)
@@ -530,7 +542,7 @@ def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, cal
                                        (caller.reason or "").strip())
     session.add(opening)
     queries.add_timeline_entry(session, case.id, now, need_to_know.BREAK_GLASS,
-                               {"opening_id": opening.id, "by": caller.username})
+                               {"opening_id": opening.id, "by": caller.username}, source=source)
 
 
 def _reasons(session: Session, vault: CaseVault, case: Any, opening_ids: list[str | None]) -> dict[str, str]:

@@ -458,6 +458,12 @@ class NeedStatusSet(StrictModel):
     status: NeedStatus
 
 
+class OpenedElsewhere(StrictModel):
+    """Where a caseworker not assigned to the case opened it, stating why (`Access-Reason`)."""
+
+    opened_in: Literal["referrals", "funds"]
+
+
 class CasePublic(CaseSummary):
     updated_at: datetime
     full_name: str

@@ -13,6 +13,8 @@ addressed to another partner is answered exactly like one that does not exist (4
 
 A caseworker acts only on the cases assigned to them (need-to-know, decided in the use cases): another case is 403
 `need-to-know` unless the request states why in an `Access-Reason` header, a break-glass opening the use case audits.
+A stated reason is handed to intake first (`keep_stated_reason`), which keeps it sealed with the case and shows it on
+the case's timeline; when intake cannot take it, nothing is opened (503).
 
 Routes that write (audited reads too) run their use case through `runtime.uow` (kit.db.UnitOfWork), the partner's
 through `partner.run` (which audits a refused attempt); the others read through a read-only session (the list of a
@@ -71,6 +73,17 @@ DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "caseworke
 Caseworker = Annotated[Principal, Depends(require_roles("caseworker"))]
 PartnerClient = Annotated[Principal, Depends(require_partner)]
 Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+async def keep_stated_reason(request: Request, runtime: Runtime, *, case_id: str | None = None,
+                             referral_id: str | None = None) -> None:
+    """A break-glass reason stated for a case (`Access-Reason`), handed to intake before the use case opens the case
+    here (kit.need_to_know.ReasonKeeper). The case is the one named, or the referral's."""
+    if need_to_know.HEADER not in request.headers:
+        return
+    if case_id is None and referral_id is not None:
+        case_id = await runtime.uow.reading(lambda session: staff.case_of_referral(session, referral_id))
+    await need_to_know.keep_stated_reason(request, runtime, case_id, opened_in="referrals")
 
 
 # ---- the partner directory -----------------------------------------------------------------------------------
@@ -181,6 +194,7 @@ async def read_webhook_delivery(
 async def send_referral(request: Request, body: ReferralCreate, runtime: RuntimeDep, principal: Caseworker,
                         access_reason: AccessReason = None) -> Response:
     """Send a referral (status `sent`). With an `Idempotency-Key` header, a retry gets the first answer again."""
+    await keep_stated_reason(request, runtime, case_id=body.case_id)
 
     def send(session):  # noqa: ANN001, ANN202
         view = staff.send_referral(session=session, runtime=runtime, referral_in=body, actor=principal.sub,
@@ -195,10 +209,12 @@ async def send_referral(request: Request, body: ReferralCreate, runtime: Runtime
 
 @router.get("/referrals", response_model=Page[ReferralPublic])
 async def list_referrals(
-    runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None, status: Status | None = None,
-    overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None, access_reason: AccessReason = None,
+    request: Request, runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None,
+    status: Status | None = None, overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None,
+    access_reason: AccessReason = None,
 ) -> Page[ReferralPublic]:
     """The referrals of one case, or without `case_id` those of every case assigned to the caller."""
+    await keep_stated_reason(request, runtime, case_id=case_id)
     views, next_cursor = await need_to_know.read(runtime.uow, access_reason, lambda session: staff.list_referrals(
         session=session, runtime=runtime, case_id=case_id, status=status, overdue=overdue, limit=limit,
         cursor=cursor, actor=principal.sub, access_reason=access_reason))
@@ -207,8 +223,9 @@ async def list_referrals(
 
 @router.get("/referrals/{referral_id}", response_model=ReferralDetail)
 async def read_referral(
-    referral_id: str, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
+    referral_id: str, request: Request, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
 ) -> ReferralDetail:
+    await keep_stated_reason(request, runtime, referral_id=referral_id)
     read = await runtime.uow.run(lambda session: staff.read_referral(
         session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub, access_reason=access_reason))
     return ReferralDetail(**_staff(read).model_dump(), packet=read.packet, decline_reason=read.decline_reason,
@@ -219,6 +236,7 @@ async def read_referral(
 async def cancel_referral(
     referral_id: str, request: Request, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
 ) -> ReferralPublic:
+    await keep_stated_reason(request, runtime, referral_id=referral_id)
     return await runtime.idempotency.honour(
         request, principal=principal.sub, uow=runtime.uow, subject=lambda answer: answer.get("case_id"),
         action=lambda session: _staff(staff.cancel_referral(session=session, runtime=runtime, referral_id=referral_id,
@@ -308,6 +326,7 @@ async def write_message(
 ) -> MessagePublic:
     """Write to the referral's partner (sealed with its packet; `rehab.referrals.referral.message` is published).
     A stored Idempotency-Key answer holds the text: it goes with the packet (`vault.shred_packet`)."""
+    await keep_stated_reason(request, runtime, referral_id=referral_id)
     return await runtime.idempotency.honour(
         request, principal=principal.sub, uow=runtime.uow, status=201, subject=referral_id,
         action=lambda session: _message(messages.write_as_caseworker(
@@ -318,11 +337,12 @@ async def write_message(
 @router.get("/referrals/{referral_id}/messages", response_model=Page[MessagePublic],
             responses=need_to_know.ANSWERS)
 async def read_messages(
-    referral_id: str, runtime: RuntimeDep, principal: Caseworker, limit: Limit = 50, cursor: str | None = None,
-    access_reason: AccessReason = None,
+    referral_id: str, request: Request, runtime: RuntimeDep, principal: Caseworker, limit: Limit = 50,
+    cursor: str | None = None, access_reason: AccessReason = None,
 ) -> Page[MessagePublic]:
     """The referral's messages, oldest first; empty once its packet was destroyed. Read by an assignee, the
     partner's messages shown stop counting as `unread_messages`."""
+    await keep_stated_reason(request, runtime, referral_id=referral_id)
     views, next_cursor = await runtime.uow.run(lambda session: messages.read_as_caseworker(
         session=session, runtime=runtime, referral_id=referral_id, limit=limit, cursor=cursor, actor=principal.sub,
         access_reason=access_reason))

@@ -8,6 +8,8 @@ class ReferralsSettings(ServiceSettings):
 
     database_url: str | None = Field(None, validation_alias="REHAB_REFERRALS_DATABASE_URL")
     port: int = Field(8102, validation_alias="REHAB_REFERRALS_PORT")
+    # Intake, which keeps a break-glass reason stated here (kit.need_to_know.ReasonKeeper); comma-separated replicas.
+    intake_url: str = Field("http://127.0.0.1:8101", validation_alias="REHAB_INTAKE_URL")
     # A referral still `sent` after this long is flagged overdue in lists and counted on rehab_referrals_overdue.
     overdue_after_hours: float = Field(72, gt=0, validation_alias="REHAB_REFERRALS_OVERDUE_AFTER_HOURS")
     # How often the overdue gauge is refreshed and packets under expired consent are destroyed.

@@ -132,8 +132,9 @@ def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: s
     """Need-to-know: caseworker `actor` may act on the case if it is assigned to them, or, with a stated reason, by
     break-glass, audited as `case.break_glass` about the case and announced (who and when) for the case's timeline in
     intake; else refused (403). The reason itself is not stored here: it is free text that may describe the person,
-    and only intake holds a key of the case to seal it with. The entry and the event commit with what the caller
-    then does, or not at all when that is refused. Returns which of the two it was."""
+    and only intake holds a key of the case to seal it with (the route handed it there first, `api.keep_stated_reason`).
+    The entry and the event commit with what the caller then does, or not at all when that is refused. Returns which
+    of the two it was."""
     access = need_to_know(actor, queries.assignees(session, case_id), access_reason)
     if access is Access.BREAK_GLASS:
         audit.record(session, actor=actor, action=BREAK_GLASS, target_id=case_id)
@@ -195,6 +196,11 @@ def list_referrals(
     metrics.OVERDUE.set(queries.count_overdue(session, now=now, after=after))
     unread = queries.unread_messages(session, [referral.id for referral, _ in rows], reader=Side.CASEWORKER)
     return [_staff_view(referral, case, now, after, unread.get(referral.id, 0)) for referral, case in rows], next_cursor
+
+
+def case_of_referral(session: Session, referral_id: str) -> str | None:
+    """The case a referral is about (None for no such referral): where a break-glass reason stated for it is kept."""
+    return session.execute(select(Referral.case_id).where(Referral.id == referral_id)).scalar_one_or_none()
 
 
 def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str,

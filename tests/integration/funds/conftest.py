@@ -35,6 +35,7 @@ from services.funds.models import (
     PaymentCreate,
 )
 from tests.support.apps import bearer, running
+from tests.support.intake_stand_in import IntakeStandIn, intake_stand_in
 from tests.support.shared import NAME_VARIANTS
 
 NAMES_CSV = NAME_VARIANTS
@@ -50,9 +51,17 @@ def person_names() -> list[str]:
 
 
 @pytest.fixture
-def funds_settings(tmp_path: Path, secrets_dir: Path, nats_url: str, database_url_factory: Any) -> FundsSettings:
+async def intake() -> AsyncIterator[IntakeStandIn]:
+    """Where funds hands a break-glass reason stated to it (tests.support.intake_stand_in)."""
+    async with intake_stand_in() as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def funds_settings(tmp_path: Path, secrets_dir: Path, nats_url: str, database_url_factory: Any,
+                   intake: IntakeStandIn) -> FundsSettings:
     return FundsSettings(state_dir=tmp_path, secrets_dir=secrets_dir, nats_url=nats_url,
-                         database_url=database_url_factory("funds"))
+                         database_url=database_url_factory("funds"), intake_url=intake.url)
 
 
 class Desk:

@@ -65,7 +65,7 @@ async def test_a_caseworker_works_only_the_aid_of_cases_assigned_to_them_and_fin
     assert "case.break_glass" not in {row["action"] for row in desk.rows(desk.runtime.tables.audit)}
 
 
-async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_trail_keeps_it(desk):
+async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_trail_keeps_it(desk, intake):
     grant = await desk.create_grant()
     case_id = desk.open_case()
     glass = {**desk.as_("caseworker", "caseworker-ivan"), "Access-Reason": REASON}
@@ -83,12 +83,39 @@ async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_t
         (case_id, "caseworker-ivan")] * 3
     assert entries(desk, requested["id"]) == [("caseworker-ivan", "disbursement.request"),
                                               ("caseworker-ivan", "disbursement.read")]
-    # The assignee needs no reason and leaves no such entry; the reason itself is not kept here.
+    # The assignee needs no reason and leaves no such entry; the reason itself is not kept here: intake keeps it,
+    # handed over before each opening with the caller's own token (finance, who opens nothing, hands none).
     own_read = await desk.client.get(f"/api/funds/disbursements/{requested['id']}", headers=desk.caseworker)
     assert own_read.status_code == 200
     assert len(entries(desk, case_id)) == 3
     for table in desk.runtime.tables.audit.metadata.sorted_tables:
         assert REASON not in repr(desk.rows(table)), table.name
+    assert [(h.case_id, h.authorization, h.reason, h.opened_in) for h in intake.handed] == [
+        (case_id, glass["Authorization"], REASON, "funds")] * 3
+    finance_with_reason = {**desk.finance, "Access-Reason": REASON}
+    assert (await desk.client.get(f"/api/funds/disbursements/{requested['id']}",
+                                  headers=finance_with_reason)).status_code == 200
+    assert len(intake.handed) == 3
+
+
+async def test_a_case_is_not_opened_by_break_glass_when_intake_cannot_keep_the_reason(desk, intake):
+    grant = await desk.create_grant()
+    case_id = desk.open_case()
+    requested = await desk.requested(case_id, grant)
+    glass = {**desk.as_("caseworker", "caseworker-ivan"), "Access-Reason": REASON}
+
+    intake.status = 503  # sealed, say
+    for attempt in (desk.client.get(f"/api/funds/disbursements/{requested['id']}", headers=glass),
+                    desk.client.get("/api/funds/disbursements", params={"case_id": case_id}, headers=glass),
+                    desk.request(case_id, grant, headers=glass)):
+        answer = await attempt
+        assert answer.status_code == 503 and answer.json()["type"].endswith("/reason-not-kept"), answer.text
+        assert "purpose" not in answer.text
+    assert len(intake.handed) == 3
+    # Nothing was opened: no entry, no announcement, no second request.
+    assert entries(desk, case_id) == []
+    assert not [row for row in desk.rows(desk.runtime.tables.outbox) if row["subject"] == "rehab.funds.case.break_glass"]
+    assert len((await desk.client.get("/api/funds/disbursements", headers=desk.finance)).json()["items"]) == 1
 
 
 async def test_the_newest_assignment_wins_and_an_older_one_arriving_late_changes_nothing(desk):

@@ -282,8 +282,15 @@ def backends_running(root: Path, names: list[str],
         nats_url = nats.url
     backends = Backends(root=root, secrets_dir=secrets_dir, nats_url=nats_url)
     try:
+        # Referrals and funds hand intake a break-glass reason (kit.need_to_know.ReasonKeeper): intake first, on the
+        # port it ends up with, then the others side by side.
+        intake_url: dict[str, str] = {}
+        if "intake" in names:
+            backends.add("intake", env=(env or {}).get("intake")).wait_ready()
+            intake_url["REHAB_INTAKE_URL"] = backends.processes["intake"].url
         for name in names:
-            backends.add(name, env=(env or {}).get(name))
+            if name != "intake":
+                backends.add(name, env={**intake_url, **(env or {}).get(name, {})})
         for process in backends.processes.values():
             process.wait_ready()
         yield backends

@@ -275,6 +275,17 @@ async def judged_route(judge: Judge, team: Team, service: str, case: str, method
                 f"audit trail")
 
 
+async def judge_reason_kept_by_intake(judge: Judge, team: Team, case: str, service: str) -> None:
+    """B's openings of the case in `service`: on its timeline in intake, once (one opening covers a quarter of an
+    hour), with the reason B stated there and where; audited in intake too (SPEC §4, §7.8)."""
+    timeline = await judge.way(team.a, "GET", f"{CASES}/{case}/timeline", params={"limit": "200"})
+    kept = [(e["source"], e["details"]) for e in timeline.json()["items"] if e["kind"] == "case.break_glass"]
+    judge.check(kept == [(service, {"by": team.b.username, "reason": REASON})],
+                f"B's openings in {service} on the timeline: {kept}")
+    judge.check(await break_glass(judge.way, team, "intake", case, team.b) > 0,
+                f"B's openings in {service} left no entry in intake's audit trail")
+
+
 def given(**arguments: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
     async def same() -> dict[str, Any]:
         return arguments
@@ -391,6 +402,7 @@ async def test_the_referrals_of_a_case_open_to_its_assignee_or_a_stated_reason(w
         judge.check(cancelled.status_code >= 300 or cancelled.json()["status"] == "cancelled", cancelled.text)
     judge.check(await break_glass(way, team, "referrals", case, team.b) == 4, "B's four openings are not all audited")
     judge.check(await break_glass(way, team, "referrals", case, team.a) == 0, "the assignee left a break-glass entry")
+    await judge_reason_kept_by_intake(judge, team, case, "referrals")
     listed = await way(team.a, "GET", "/api/referrals/referrals", params={"case_id": case, "limit": "200"})
     # The first (sent while waiting), A's and B's above, the two cancelled: nothing from a refused request.
     judge.check(len(listed.json()["items"]) == 5, f"the case's referrals: {listed.text[:500]}")
@@ -429,6 +441,7 @@ async def test_the_aid_of_a_case_opens_to_its_assignee_a_stated_reason_or_financ
                            refused=((team.supervisor, REFUSED), (team.auditor, REFUSED)))
     judge.check(await break_glass(way, team, "funds", case, team.finance) == 0, "finance left a break-glass entry")
     judge.check(await break_glass(way, team, "funds", case, team.a) == 0, "the assignee left a break-glass entry")
+    await judge_reason_kept_by_intake(judge, team, case, "funds")
     listed = await way(team.finance, "GET", "/api/funds/disbursements", params={"case_id": case, "limit": "200"})
     # The first (requested while waiting), A's, finance's and B's above: nothing from a refused request.
     judge.check(len(listed.json()["items"]) == 4, f"the case's disbursements: {listed.text[:500]}")

@@ -143,6 +143,40 @@ async def test_a_break_glass_opening_in_referrals_or_funds_is_on_the_timeline_on
         ("referrals", None), ("intake", "Covering for Ala today")]
 
 
+async def test_a_reason_stated_in_referrals_or_funds_is_kept_here_sealed_and_shown_with_where(intake: Intake, nats_url):
+    """What referrals and funds hand over (kit.need_to_know.ReasonKeeper): the opening, with its reason, on the
+    timeline once per quarter hour; nothing for an assignee; refused without a reason, or for a case not here. The
+    announcement that follows from the bus adds nothing."""
+    await intake.staff("caseworker-2", "bo")
+    case = await intake.create()
+    openings = f"/api/intake/cases/{case['id']}/openings"
+    reason = "Проверяю выплату по просьбе коллеги"
+    bo = intake.as_("caseworker", sub="caseworker-2", username="bo")
+
+    refused = await intake.client.post(openings, json={"opened_in": "referrals"}, headers=bo)
+    assert refused.status_code == 403 and refused.json()["type"].endswith("/need-to-know")
+    bo = {**bo, "Access-Reason": reason.encode()}
+    for opened_in in ("referrals", "funds"):
+        kept = await intake.client.post(openings, json={"opened_in": opened_in}, headers=bo)
+        assert kept.status_code == 204, kept.text
+    wrong = await intake.client.post(openings, json={"opened_in": "gateway"}, headers=bo)
+    assert wrong.status_code == 422
+    assert (await intake.client.post(f"/api/intake/cases/{uuid.uuid4()}/openings", json={"opened_in": "funds"},
+                                     headers=bo)).status_code == 404
+    own = await intake.client.post(openings, json={"opened_in": "funds"},
+                                   headers={**intake.caseworker, "Access-Reason": reason.encode()})
+    assert own.status_code == 204
+    async with Producer(nats_url) as producer:
+        await producer.publish(_opened_elsewhere("referrals", case["id"], "caseworker-2", datetime.now(UTC)))
+        await eventually(lambda: _applied(intake, "intake-referrals") == 1)
+
+    glass = [e for e in await _timeline(intake, case["id"]) if e["kind"] == "case.break_glass"]
+    assert [(e["source"], e["details"]) for e in glass] == [("referrals", {"by": "bo", "reason": reason})]
+    with intake.engine.connect() as conn:  # sealed: the reason is nowhere in the database in clear
+        for table in kit_tables.audit.metadata.sorted_tables:
+            assert reason not in repr(conn.execute(select(table)).all()), table.name
+
+
 async def test_intake_publishes_its_events_with_the_contract_payloads(intake: Intake, nats_url):
     case = await intake.create(full_name="Дзмітрый Гурыновіч", country="LT")
     path = f"/api/intake/cases/{case['id']}"

@@ -60,7 +60,7 @@ async def test_a_caseworker_acts_only_on_the_referrals_of_cases_assigned_to_them
     assert ("caseworker-2", "case.break_glass") not in await desk.audit_trail()
 
 
-async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_trail_keeps_it(desk):
+async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_trail_keeps_it(desk, intake):
     medical = await desk.add_partner("medical")
     case = await desk.open_case(categories=["medical"])
     referral = await desk.sent_referral(case, medical, packet=PACKET)
@@ -83,10 +83,35 @@ async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_t
     opened = [e for e in await desk.published() if e.type == "rehab.referrals.case.break_glass"]
     assert [(e.data["case_id"], e.data["user_id"], set(e.data)) for e in opened] == [
         (case, "caseworker-2", {"case_id", "user_id", "occurred_at"})] * 4
-    # The reason itself is not kept here (intake keeps it, encrypted with the case).
+    # The reason itself is not kept here: intake keeps it, encrypted with the case, handed over before each opening
+    # with the caller's own token.
     with desk.session() as session:
         for table in desk.runtime.tables.audit.metadata.sorted_tables:
             assert REASON not in repr(session.execute(select(table)).all()), table.name
+    assert [(h.case_id, h.authorization, h.reason, h.opened_in) for h in intake.handed] == [
+        (case, glass["Authorization"], REASON, "referrals")] * 4
+
+
+async def test_a_case_is_not_opened_by_break_glass_when_intake_cannot_keep_the_reason(desk, intake):
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    referral = await desk.sent_referral(case, medical, packet=PACKET)
+    glass = {**desk.caseworker("caseworker-2"), "Access-Reason": "Збіраю звесткі для калегі".encode()}  # Belarusian, UTF-8
+
+    intake.status = 503  # sealed, say
+    for attempt in (desk.client.get(f"/api/referrals/referrals/{referral}", headers=glass),
+                    desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=glass),
+                    desk.client.get(f"/api/referrals/referrals/{referral}/messages", headers=glass),
+                    desk.refer(case, medical, packet=PACKET, headers=glass)):
+        answer = await attempt
+        assert answer.status_code == 503 and answer.json()["type"].endswith("/reason-not-kept"), answer.text
+        assert PERSON["belarusian"] not in answer.text
+    assert [h.reason for h in intake.handed] == ["Збіраю звесткі для калегі"] * 4  # as written, bytes passed on
+    # Nothing was opened: no entry, no announcement, no referral sent.
+    assert ("caseworker-2", "case.break_glass") not in await desk.audit_trail(case)
+    assert not [e for e in await desk.published() if e.type == "rehab.referrals.case.break_glass"]
+    mine = await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=desk.caseworker())
+    assert [r["id"] for r in mine.json()["items"]] == [referral]
 
 
 async def test_the_newest_assignment_wins_and_an_older_one_arriving_late_changes_nothing(desk):
