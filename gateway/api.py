@@ -127,7 +127,7 @@ async def issue_token(
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise oauth_error(400, "invalid_request", "The refresh_token grant needs `refresh_token`.")
-        token, refresh = await refresh_grant(runtime, refresh_token)
+        token, refresh = await refresh_grant(runtime, refresh_token, requester=requester_of(request))
     elif grant_type == "client_credentials":
         basic = _basic_credentials(request)
         if basic:
@@ -194,7 +194,12 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
     return access, refresh
 
 
-async def refresh_grant(runtime: GatewayRuntime, refresh_token: str) -> tuple[str, str]:
+def requester_of(request: Request) -> str:
+    """Who renews a session, as far as a request tells: its address and its user agent (sessions.RenewalsAtOnce)."""
+    return f"{client_address(request)} {request.headers.get('user-agent', '')}"
+
+
+async def refresh_grant(runtime: GatewayRuntime, refresh_token: str, *, requester: str) -> tuple[str, str]:
     """The refresh_token grant: the next access token and refresh token of the same session. Unknown, expired,
     revoked and reused tokens get one answer; a reused one has ended its session meanwhile."""
     refused = oauth_error(400, "invalid_grant", "The refresh token is not valid: sign in again.")
@@ -211,7 +216,7 @@ async def refresh_grant(runtime: GatewayRuntime, refresh_token: str) -> tuple[st
 
     # Two tabs renewing at once with the same token get one renewal, not a theft alarm (sessions.RenewalsAtOnce) —
     # unless the session ended in between (signed out in the other tab): then the token is as dead as its session.
-    (access, refresh, session_id), replayed = await runtime.renewals.once(refresh_token, renew)
+    (access, refresh, session_id), replayed = await runtime.renewals.once(refresh_token, renew, requester=requester)
     if replayed:
         with runtime.uow.read() as session:
             if not sessions.is_live(session=session, session_id=session_id, now=service.now_utc()):

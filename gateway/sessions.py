@@ -56,24 +56,34 @@ class RenewalsAtOnce(Generic[T]):
     """Two tabs of one console, whose access token expired while both were open, renew with the same refresh token
     at the same moment. Taken literally that is a refresh token used twice, the theft signal, and the person would be
     signed out in the middle of a form. Instead, a renewal with a token this gateway renewed less than `grace`
-    seconds ago gets the answer of that renewal (the same next tokens), in flight or done, as long as the session
-    still lives (the caller checks: `replayed`). Later, or at another gateway replica, a second use is reuse as ever."""
+    seconds ago, asked by the same requester (the same address and browser: the same person's tabs), gets the answer
+    of that renewal (the same next tokens), in flight or done, as long as the session still lives (the caller
+    checks: `replayed`). The same token from another requester, even within the grace, is reuse: a copy replayed by
+    whoever stole it gets nothing, and ends the session. Later, or at another gateway replica, a second use is reuse
+    as ever."""
 
     grace: float = 10.0
-    _recent: dict[str, tuple[float, asyncio.Future]] = field(default_factory=dict)
+    _recent: dict[str, tuple[float, str, asyncio.Future]] = field(default_factory=dict)
 
-    async def once(self, refresh_token: str, renew: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
-        """`renew()`'s answer, and whether it is a replay of an earlier renewal's."""
+    async def once(self, refresh_token: str, renew: Callable[[], Awaitable[T]], *,
+                   requester: str) -> tuple[T, bool]:
+        """`renew()`'s answer, and whether it is a replay of an earlier renewal's. `requester`: who asks (the
+        address and the user agent, say), compared only with this token's first renewal."""
         now = time.monotonic()
         self._recent = {key: held for key, held in self._recent.items() if held[0] > now}
         key = _digest(refresh_token)
         if key in self._recent:
-            outcome, value = await asyncio.shield(self._recent[key][1])
+            _, first_requester, first = self._recent[key]
+            outcome, value = await asyncio.shield(first)
+            if first_requester != _digest(requester):
+                # Another requester: once that renewal is done, renewing again finds the token used, which ends
+                # the session and is audited as reuse.
+                return await renew(), False
             if outcome == "refused":
                 raise value
             return value, True
         answer: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._recent[key] = (now + self.grace, answer)
+        self._recent[key] = (now + self.grace, _digest(requester), answer)
         try:
             value = await renew()
         except Exception as exc:

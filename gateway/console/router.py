@@ -215,7 +215,7 @@ async def _renewed(request: Request) -> tuple[str, Principal]:
         raise HTTPException(303, headers={"Location": "/?expired=1"})
     runtime = request.app.state.runtime
     try:
-        access, next_refresh = await api.refresh_grant(runtime, refresh)
+        access, next_refresh = await api.refresh_grant(runtime, refresh, requester=api.requester_of(request))
         principal = await request.app.state.gatekeeper.admit(f"Bearer {access}")
     except Problem:
         raise HTTPException(303, headers={"Location": "/?expired=1"}) from None

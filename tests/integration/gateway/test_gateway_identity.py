@@ -395,6 +395,26 @@ async def test_two_tabs_renewing_with_one_refresh_token_at_once_stay_signed_in(d
     assert "session.refresh_reused" not in actions
 
 
+async def test_a_copy_of_a_refresh_token_replayed_from_elsewhere_within_the_grace_ends_the_session(door: Door):
+    """The grace for two tabs is theirs alone: the same token from another browser or address, even a second after
+    the owner renewed with it, gets nothing and ends the session (SPEC §3: a refresh token used twice revokes its
+    family)."""
+    user = await door.add_user("caseworker")
+    first = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
+
+    owner = await refresh(door, first["refresh_token"])
+    thief = await door.client.post("/auth/token", headers={"User-Agent": "curl/8.5.0"},
+                                   data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+
+    assert owner.status_code == 200
+    assert (thief.status_code, thief.json()["error"]) == (400, "invalid_grant")
+    assert first["access_token"] not in thief.text and owner.json()["access_token"] not in thief.text
+    assert (await refresh(door, owner.json()["refresh_token"])).status_code == 400  # the session is over
+    auditor = await door.staff("auditor")
+    actions = [e["action"] for e in (await door.client.get("/api/admin/audit", headers=auditor)).json()["items"]]
+    assert "session.refresh_reused" in actions
+
+
 async def test_a_revoked_refresh_token_ends_its_session_and_only_that_one(door: Door):
     user = await door.add_user("caseworker")
     phone = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
