@@ -579,6 +579,10 @@ async def seal_all(runtime: GatewayRuntime, principal: Principal) -> SealAnswer:
             log.warning("seal not audited", error_type=type(exc).__name__)
     custody.seal()
     log.warning("keys sealed by an admin: every key forgotten until `rehab unseal`", actor=principal.sub)
+    try:  # a gateway restarted now starts sealed, and so does every process on this machine (kit.control)
+        control.mark_sealed(runtime.settings.state_dir)
+    except OSError as exc:
+        log.error("seal mark not left", error_type=type(exc).__name__)
     own = control.instance_name()
     answers: list[dict[str, Any]] = []
     seed_file = runtime.settings.nats_seed_path

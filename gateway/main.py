@@ -48,7 +48,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         runtime = build_runtime(settings)
         if runtime.custody.passphrases is not None:  # sealed custody: passphrases from `rehab up`'s pipe, any time
-            runtime.custody.passphrases.follow_pipe(runtime.custody.try_unseal)
+            # (while the seal mark is there, a passphrase waits for the unseal command: kit.control)
+            runtime.custody.passphrases.follow_pipe(lambda: control.start_keys(runtime.custody, settings.state_dir))
         warm_up: asyncio.Task | None = None
         checkpointing: asyncio.Task | None = None
         commands: asyncio.Task | None = None  # seal
@@ -137,7 +138,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
     uow = db.UnitOfWork(engine, factory)
     # The gateway's own keys (kit.custody: no KEK, its audit key, from which its other secrets derive), sealable.
     keys = custody.open_custody(settings)
-    keys.try_unseal()
+    control.start_keys(keys, settings.state_dir)  # sealed at start while the system is (`rehab seal`)
     issuer = token_issuer(settings, keys)
     calls = httpx.AsyncClient(timeout=settings.readiness_timeout_seconds, trust_env=False)
     backends = Backends(settings.backends, eject_seconds=settings.backend_eject_seconds)

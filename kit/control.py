@@ -20,6 +20,12 @@ What a receiver accepts:
 Anything else is ignored and logged as one line with the reason (never the message). A process answers a command
 it applied on the message's reply subject with `{"process", "instance", "sealed"}`; the sender collects the
 answers for `REPLY_WINDOW` seconds and shows who confirmed.
+
+A seal outlives a restart: the command is not stored on NATS, so a process that crashed, was killed or restarted by
+the supervisor (or Kubernetes) after a seal would load its keys again at start and serve personal data in the middle
+of a raid. So whoever seals leaves a mark in the state folder (`SEALED`: `rehab seal`, the gateway's route, and
+every process that applies a seal), a process that finds it there starts sealed (`start_keys`), and only an unseal
+removes it.
 """
 
 from __future__ import annotations
@@ -57,6 +63,30 @@ SIGNERS_FILE = secret_files.CONTROL_SIGNERS_FILE
 FRESH_FOR = timedelta(seconds=30)
 SKEW = timedelta(seconds=10)  # clocks of different machines disagree a little
 REPLY_WINDOW = 2.0  # seconds: SPEC §8, every process forgets its keys within 2 seconds
+SEAL_MARK = "SEALED"  # in the state folder, while the system is sealed
+
+
+def mark_sealed(state_dir: Path) -> None:
+    """Leave the mark that keeps a restarted process sealed (owner-only; written whole or not at all)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    mark = state_dir / SEAL_MARK
+    partial = mark.with_name(f"{SEAL_MARK}.{os.getpid()}.tmp")
+    partial.write_text(f"sealed at {datetime.now(UTC).isoformat()}: every process starts sealed until `rehab unseal`\n")
+    partial.chmod(0o600)
+    partial.replace(mark)
+
+
+def clear_seal_mark(state_dir: Path) -> None:
+    (state_dir / SEAL_MARK).unlink(missing_ok=True)
+
+
+def start_keys(custody: Sealable, state_dir: Path) -> None:
+    """At a process's start: load its keys, unless the system was sealed (the mark): then it starts sealed, and an
+    unseal command opens it like every other process."""
+    if (state_dir / SEAL_MARK).exists():
+        log.warning("keys kept sealed: the system was sealed (`rehab seal`); they load at `rehab unseal`")
+        return
+    custody.try_unseal()
 
 
 def subject(action: str) -> str:
@@ -212,6 +242,7 @@ class ControlListener:
     process: str
     custody: Sealable
     verifier: Verifier
+    state_dir: Path | None = None  # where the seal mark goes (None: nowhere, a test's listener)
     instance: str = field(default_factory=instance_name)
 
     async def on_message(self, msg: Any) -> None:
@@ -233,6 +264,7 @@ class ControlListener:
         if command.action == SEAL:
             self.custody.seal()
             log.warning("keys sealed: every key forgotten until unsealed", by=command.signer)
+            self._mark(mark_sealed)
             return
         try:
             # Loading keys may take a while (a passphrase's KDF, OpenBao): off the event loop.
@@ -244,6 +276,15 @@ class ControlListener:
             log.error("unseal failed: still sealed", by=command.signer, error_type=type(exc).__name__)
             return
         log.warning("keys unsealed", by=command.signer)
+        self._mark(clear_seal_mark)
+
+    def _mark(self, change: Callable[[Path], None]) -> None:
+        if self.state_dir is None:
+            return
+        try:
+            change(self.state_dir)
+        except OSError as exc:  # the keys are forgotten (or loaded) either way; say the mark did not follow
+            log.error("seal mark not changed", error_type=type(exc).__name__)
 
     def state(self) -> dict[str, Any]:
         return {"process": self.process, "instance": self.instance, "sealed": bool(self.custody.sealed)}
@@ -270,7 +311,8 @@ async def follow_commands(listener: ControlListener, connection: Callable[[], An
 def listener_for(process: str, custody: Sealable, settings: Any) -> ControlListener:
     """A process's listener from its settings (kit.settings.ProcessSettings)."""
     return ControlListener(process=process, custody=custody,
-                           verifier=Verifier(allowed_signers(settings.control_signers, settings.own_secrets_path)))
+                           verifier=Verifier(allowed_signers(settings.control_signers, settings.own_secrets_path)),
+                           state_dir=settings.state_dir)
 
 
 # ---- the sending side: `rehab seal`, the gateway's admin route ----------------------------------------------------

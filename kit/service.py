@@ -82,7 +82,7 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
     # The keys, in the custody REHAB_KEY_CUSTODY names (kit.custody): `runtime.keyring` is that custody, which wraps
     # and unwraps like a Keyring and refuses (503 sealed) once `rehab seal` made it forget.
     keyring = custody.open_custody(settings)
-    keyring.try_unseal()
+    control.start_keys(keyring, settings.state_dir)  # sealed at start while the system is (`rehab seal`)
     uow = db.UnitOfWork(engine, factory)
     uow.reads_off_loop = keyring.kind == "openbao"  # an unwrap may be a round trip to OpenBao: not on the loop
     bus = Bus(  # wakes its relay after every commit that wrote events
@@ -155,7 +155,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         runtime = build_runtime(spec, settings)
         if runtime.keyring.passphrases is not None:  # sealed custody: passphrases from `rehab up`'s pipe, any time
-            runtime.keyring.passphrases.follow_pipe(runtime.keyring.try_unseal)
+            # (while the seal mark is there, a passphrase waits for the unseal command: kit.control)
+            runtime.keyring.passphrases.follow_pipe(lambda: control.start_keys(runtime.keyring, settings.state_dir))
         migrations.upgrade(runtime.engine, spec.migrations_dir)
         app.state.runtime = runtime
         app.state.token_verifier = VerifiedTokens(TokenVerifier.from_file(

@@ -430,7 +430,11 @@ SeedOption = Annotated[Path | None, typer.Option(
 @app.command()
 def seal(nats_url: NatsUrlOption = None, nkey_seed: SeedOption = None) -> None:
     """For a raid or a coerced operator: every process forgets every key within 2 seconds, at once, without asking.
-    Whatever needs a key then answers 503 (sealed) until `rehab unseal`; nothing restarts."""
+    Whatever needs a key then answers 503 (sealed) until `rehab unseal`; nothing restarts, and a process that does
+    (a crash, the supervisor) starts sealed: the mark left in the state folder says so (kit.control)."""
+    from kit import control
+
+    control.mark_sealed(_state_dir(_settings()))  # first: even if NATS does not take the command now
     raise typer.Exit(_control("seal", nats_url, nkey_seed))
 
 
@@ -440,7 +444,10 @@ def unseal(nats_url: NatsUrlOption = None, nkey_seed: SeedOption = None) -> None
 
     Under sealed custody it first asks for the unseal passphrase (or reads UNSEAL_PASSPHRASE_FILE), checks that it
     opens the keys, and hands it to the processes `rehab up` runs, through the supervisor's socket."""
+    from kit import control
+
     settings = _settings()
+    control.clear_seal_mark(_state_dir(settings))  # processes may load their keys again, at a restart too
     if settings.key_custody == "sealed":
         _hand_passphrase_to_supervisor(settings)
     raise typer.Exit(_control("unseal", nats_url, nkey_seed))

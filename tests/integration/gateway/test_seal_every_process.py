@@ -99,6 +99,17 @@ async def test_an_admin_seals_every_process_and_the_operator_unseals_them_withou
     assert (await door.client.post("/auth/token", data={"grant_type": "password", "username": "admin",
                                                          "password": "whatever"})).status_code == 503
 
+    # A process restarted while sealed (a crash, the supervisor, Kubernetes) comes back sealed, not open.
+    assert (backends.root / control.SEAL_MARK).exists() and (door.settings.state_dir / control.SEAL_MARK).exists()
+    intake = backends.processes["intake"]
+    assert intake.proc is not None
+    intake.proc.kill()
+    intake.proc.wait()
+    intake.start()
+    await asyncio.to_thread(intake.wait_ready)
+    assert httpx.get(intake.url + "/readyz", timeout=5).json()["keys"] == "sealed"
+    assert sealed(httpx.get(f"{intake.url}/api/intake/cases/{case_id}", headers=caseworker, timeout=5))
+
     # Anybody but the operator and the gateway: ignored, nobody answers.
     intake_seed = backends.secrets_dir / nats_auth.seed_file_name("intake")
     assert await control.publish_command(backends.nats_url, intake_seed, "unseal", wait=1.0) == []
@@ -112,6 +123,7 @@ async def test_an_admin_seals_every_process_and_the_operator_unseals_them_withou
     assert after["intake"].json()["ok"] is True, "the chain the seal interrupted is whole"
     assert (await door.client.get(f"/api/intake/cases/{case_id}", headers=caseworker)).status_code == 200
     assert (await door.client.get("/api/admin/status", headers=admin)).json()["gateway"]["keys"] == "unsealed"
+    assert not (backends.root / control.SEAL_MARK).exists() and not (door.settings.state_dir / control.SEAL_MARK).exists()
 
 
 async def test_seal_is_for_admins_only(door: Door):
