@@ -25,6 +25,12 @@ class Conflict(DomainError):
     """The thing exists, but its state does not allow this now (closed, already paid, taken)."""
 
 
+class NotYet(Conflict):
+    """The state does not allow this yet, and will without the caller changing anything (a case whose event from
+    another service is on its way): the same request may succeed in a moment, so the answer to an Idempotency-Key is
+    not kept (kit.idempotency) and a retry with the same key is done again."""
+
+
 class Invalid(DomainError):
     """The request is well formed, but its values break a rule (a currency that is not the grant's)."""
 

@@ -37,7 +37,7 @@ from sqlmodel import Session
 
 from kit import crypto
 from kit.db import UnitOfWork, dialect_insert
-from kit.errors import DomainError
+from kit.errors import DomainError, NotYet
 from kit.problems import Problem, as_problem
 from kit.tables import KitTables
 
@@ -146,7 +146,7 @@ class Idempotency:
             status, encoded = await uow.run(act)
         except (Problem, DomainError) as refusal:
             problem = refusal if isinstance(refusal, Problem) else as_problem(refusal)
-            if problem.status in (400, 422) or problem.status >= 500:
+            if problem.status in (400, 422) or problem.status >= 500 or isinstance(refusal, NotYet):
                 await uow.run(lambda session: self._release(session, principal, key))
             else:
                 refused = problem.status

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from kit import crypto
 from kit.auth import Principal
 from kit.db import get_or_raise
-from kit.errors import Conflict, Invalid, NotFound, Refused
+from kit.errors import Conflict, Invalid, NotFound, NotYet, Refused
 from kit.need_to_know import BREAK_GLASS, Access
 from kit.pagination import Page, keyset_page
 from kit.service import Runtime
@@ -375,11 +375,20 @@ def admit_to_case(session: Session, runtime: Runtime, *, case_id: str, principal
     `need-to-know`) when not."""
     assignees = frozenset(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id))
                           .scalars())
+    if not assignees and domain.FINANCE not in principal.roles and session.get(CaseView, case_id) is None:
+        # Not known here yet (intake's event is on its way, or the id is wrong): said so, not "not yours" to its
+        # own caseworker, who would be invited to break the glass on their own case.
+        raise _case_unknown()
     access = domain.case_access(user=principal.sub, roles=principal.roles, assignees=assignees, reason=access_reason)
     if access is Access.BREAK_GLASS:
         runtime.audit.record(session, actor=principal.sub, action=BREAK_GLASS, target_id=case_id)
         events.publish(session, events.CASE_OPENED_BY_BREAK_GLASS, events.CaseAidOpenedByBreakGlass(
             case_id=case_id, user_id=principal.sub, occurred_at=datetime.now(UTC)), about=case_id)
+
+
+def _case_unknown() -> NotYet:
+    return NotYet("This case is not known to funds (yet): aid can be requested once intake has opened it.",
+                  code="case-unknown")
 
 
 def _code_taken(code: str) -> Conflict:
@@ -396,8 +405,7 @@ def _require_open_case(session: Session, case_id: str) -> None:
     case = session.execute(select(CaseView).where(CaseView.case_id == case_id).with_for_update(read=True)
                            .execution_options(populate_existing=True)).scalars().first()
     if case is None:
-        raise Conflict("This case is not known to funds (yet): aid can be requested once intake has opened it.",
-                       code="case-unknown")
+        raise _case_unknown()
     if case.status != "open":
         raise Conflict(f"This case is {case.status}; aid cannot be requested for it.", code=f"case-{case.status}")
 

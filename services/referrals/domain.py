@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from kit.currencies import MAX_INTEGER_DIGITS, MINOR_DIGITS
-from kit.errors import Conflict, Invalid
+from kit.errors import Conflict, Invalid, NotYet
 
 
 # Referrals' one list of categories: the partner directory, requests, answers and events all name this one.
@@ -163,11 +163,19 @@ def consent_gap(case: CaseView, category: str, packet: PacketContents, today: da
     return None
 
 
+class CaseNotKnownYet(Refusal, NotYet):
+    """A refusal that a moment may lift: intake's event about the case is on its way (a retry is done again)."""
+
+
+def case_unknown() -> Refusal:
+    return CaseNotKnownYet("case-unknown", "This case is not known to referrals (yet): intake may still be sending "
+                                           "it; check the case id or try again in a moment.")
+
+
 def refusal_to_send(case: CaseView | None, category: str, packet: PacketContents, today: date) -> Refusal | None:
     """Why a new referral of this case to a partner of `category` with this packet may not be sent."""
     if case is None:
-        return Refusal("case-unknown", "This case is not known to referrals (yet): intake may still be sending "
-                                       "it; check the case id or try again in a moment.")
+        return case_unknown()
     if case.status == CaseStatus.ERASED:
         return Refusal("case-erased", "This case was erased.")
     if case.status == CaseStatus.CLOSED:

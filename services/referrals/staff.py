@@ -135,7 +135,12 @@ def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: s
     and only intake holds a key of the case to seal it with (the route handed it there first, `api.keep_stated_reason`).
     The entry and the event commit with what the caller then does, or not at all when that is refused. Returns which
     of the two it was."""
-    access = need_to_know(actor, queries.assignees(session, case_id), access_reason)
+    assignees = queries.assignees(session, case_id)
+    if not assignees and session.get(KnownCase, case_id) is None:
+        # Not known here yet (intake's event is on its way, or the id is wrong): said so, not "not yours" to its
+        # own caseworker, who would be invited to break the glass on their own case.
+        raise domain.case_unknown()
+    access = need_to_know(actor, assignees, access_reason)
     if access is Access.BREAK_GLASS:
         audit.record(session, actor=actor, action=BREAK_GLASS, target_id=case_id)
         events.publish(session, events.CASE_OPENED_BY_BREAK_GLASS, events.CaseOpenedByBreakGlass(

@@ -6,12 +6,14 @@ disbursement. The newest assignment wins."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from kit import db
+from services.funds import handlers
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +140,23 @@ async def test_the_newest_assignment_wins_and_an_older_one_arriving_late_changes
 
     desk.assign(case_id, "caseworker-olga", "caseworker-ivan", assigned_at=reassigned_at + timedelta(minutes=1))
     assert (await reads(ivan), await reads(olga)) == (200, 200)
+
+
+async def test_a_case_not_known_here_yet_is_said_so_to_its_own_caseworker_and_a_retry_with_the_key_is_done_again(desk):
+    """Intake's events about a new case are on their way: 409 case-unknown for its caseworker, not 403 need-to-know;
+    not kept for the Idempotency-Key, so the same request retried once the case has come is done, once."""
+    grant = await desk.create_grant()
+    case_id, key = str(uuid.uuid4()), str(uuid.uuid4())
+
+    early = await desk.request(case_id, grant, key=key)
+    listed = await desk.client.get("/api/funds/disbursements", params={"case_id": case_id}, headers=desk.caseworker)
+    for answer in (early, listed):
+        assert answer.status_code == 409 and answer.json()["type"].endswith("/case-unknown"), answer.text
+
+    desk.deliver(handlers.CASE_OPENED, {"case_id": case_id, "reference": "BY-2026-04243", "country": "LT",
+                                        "opened_at": "2026-01-05T10:00:00Z"})
+    desk.assign(case_id, "caseworker-olga")
+    later = await desk.request(case_id, grant, key=key)
+    assert later.status_code == 201, later.text
+    again = await desk.request(case_id, grant, key=key)
+    assert (again.status_code, again.json()["id"]) == (201, later.json()["id"])

@@ -44,9 +44,8 @@ async def test_consent_rules_decide_whether_a_referral_may_be_sent(desk):
     unknown = str(uuid.uuid4())
     unknown_partner = str(uuid.uuid4())
 
-    # A case referrals has not heard of is assigned to nobody (need-to-know, 403); opened by break-glass, it is
-    # still unknown.
-    assert (await desk.refer(unknown, medical, "medical", BARE_PACKET)).json()["type"].endswith("/need-to-know")
+    # A case referrals has not heard of is said to be unknown (409), with a reason or without: not "not yours".
+    assert (await desk.refer(unknown, medical, "medical", BARE_PACKET)).json()["type"].endswith("/case-unknown")
     glass = {**desk.caseworker(), "Access-Reason": "checking a case intake has just opened"}
     unknown_case = await desk.refer(unknown, medical, "medical", BARE_PACKET, headers=glass)
     assert (unknown_case.status_code, unknown_case.json()["type"].rsplit("/", 1)[1]) == (409, "case-unknown")

@@ -4,6 +4,7 @@ to them (learned from `rehab.intake.case.assigned` on the INTAKE stream); anothe
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -135,3 +136,27 @@ async def test_the_newest_assignment_wins_and_an_older_one_arriving_late_changes
 
     await desk.assign(case, "caseworker-1", "caseworker-2", assigned_at=reassigned_at + timedelta(minutes=1))
     assert (await reads(second), await reads(first)) == (200, 200)
+
+
+async def test_a_case_not_known_here_yet_is_said_so_to_its_own_caseworker_and_a_retry_with_the_key_is_done_again(desk):
+    """Intake's events about a new case are on their way (NATS away a moment): its caseworker is told the case is not
+    known yet (409 case-unknown), not that it is not theirs (403 need-to-know, which invites a break-glass on their
+    own case); the answer is not kept for the Idempotency-Key, so the same request retried once the case has come is
+    done."""
+    medical = await desk.add_partner("medical")
+    case = str(uuid.uuid4())
+    mine = {**desk.caseworker(), "Idempotency-Key": str(uuid.uuid4())}
+
+    early = await desk.refer(case, medical, packet=PACKET, headers=mine)
+    listed = await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=desk.caseworker())
+    for answer in (early, listed):
+        assert answer.status_code == 409 and answer.json()["type"].endswith("/case-unknown"), answer.text
+
+    await desk.intake_event("rehab.intake.case.opened", case, {
+        "case_id": case, "reference": "BY-2026-04242", "country": "LT", "opened_at": datetime.now(UTC).isoformat()})
+    await desk.assign(case, "caseworker-1")
+    await desk.consent(case, ["medical"])
+    later = await desk.refer(case, medical, packet=PACKET, headers=mine)
+    assert later.status_code == 201, later.text
+    again = await desk.refer(case, medical, packet=PACKET, headers=mine)
+    assert (again.status_code, again.json()["id"]) == (201, later.json()["id"])  # now kept: done once
