@@ -348,9 +348,14 @@ async def publish_command(nats_url: str, seed_file: Path, action: str, *,
     import nats
 
     seed = seed_file.read_bytes()
+
+    async def said_by_the_caller(_error: Exception) -> None:
+        """nats-py would log the error with its traceback; the caller says in one line that NATS did not take it."""
+
     # Bounded: nats-py keeps trying a server that refuses the connection.
     nc = await asyncio.wait_for(nats.connect(nats_servers(nats_url), allow_reconnect=False, connect_timeout=3,
-                                             max_reconnect_attempts=0, nkeys_seed=str(seed_file)), timeout=5)
+                                             max_reconnect_attempts=0, nkeys_seed=str(seed_file),
+                                             error_cb=said_by_the_caller), timeout=5)
     try:
         return await send_command(nc, seed, action, wait=wait)
     finally:
