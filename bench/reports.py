@@ -79,6 +79,7 @@ def seed(database_url: str, *, cases: int = CASES, seed_value: int = 2026) -> di
                     payments = chance.randint(5, 3000)
                     amounts.append({"month": month, "stage": stage, "basis": basis, "category": category,
                                     "currency": currency, "payments": payments,
+                                    "people": max(5, payments // chance.randint(1, 3)),  # some paid more than once
                                     "amount_minor": payments * chance.randint(5_000, 60_000)})
     engine = create_engine(database_url)
     try:

@@ -3,6 +3,8 @@
 Reports travel to donors, boards and the press, and the people counted in them are hunted. So:
 
 - A count from 1 to 4 is published as "<5" (primary suppression). Zero is published as 0: it describes nobody.
+- A sum of money is published as "<5" when it is about 1 to 4 people, however many payments it sums
+  (`publish_amounts`): it is counted by the people in it, not by their payments.
 - A total that sums a suppressed cell is never exact. It is "≥N", N being the published cells in it plus one for each
   suppressed cell in it (each is at least 1). Totals with no suppressed cell in them are exact.
 - No breakdown finer than month × category is shown unless every non-zero cell of it is at least 5
@@ -74,13 +76,17 @@ def publish_table(counts: Mapping[tuple[str, str], int], rows: Sequence[str], co
 
 
 def publish_amounts(
-    amounts: Mapping[tuple[str, str], tuple[int, int]], rows: Sequence[str], columns: Sequence[str], digits: int
+    amounts: Mapping[tuple[str, str], tuple[int, int | None]], rows: Sequence[str], columns: Sequence[str],
+    digits: int,
 ) -> Table:
-    """Sums of money per (row, column), given as (minor units, number of payments), as they may be shown.
+    """Sums of money per (row, column), given as (minor units, number of distinct people in it), as they may be shown.
 
-    A cell made of 1 to 4 payments is "<5": its amount would be close to one person's aid. Other cells are decimal
-    strings with `digits` decimals. A total over a suppressed cell is "≥" and the sum of the amounts shown in it;
-    nothing is added for the hidden amounts, so that the figure depends on the shown cells only."""
+    A cell about 1 to 4 people is "<5", however many payments it sums: its amount would be close to one person's aid,
+    and one person's five payments are one person's aid still. So is a cell whose people are not known (None: summed
+    before people were counted, or only from someone erased before their payment was applied): it might be about
+    one. Other cells are decimal strings with `digits` decimals. A
+    total over a suppressed cell is "≥" and the sum of the amounts shown in it; nothing is added for the hidden
+    amounts, so that the figure depends on the shown cells only."""
     if digits < 0:
         raise ValueError(f"digits must not be negative, got {digits}")
     cells: dict[str, dict[str, str]] = {}
@@ -88,13 +94,14 @@ def publish_amounts(
     for row in rows:
         cells[row] = {}
         for column in columns:
-            minor, payments = amounts.get((row, column), (0, 0))
-            _check_count(payments)
+            minor, people = amounts.get((row, column), (0, 0))
+            if people is not None:
+                _check_count(people)
             if minor < 0:
                 raise ValueError(f"an amount must not be negative, got {minor} minor units")
-            if payments == 0 and minor != 0:
-                raise ValueError(f"{minor} minor units from no payment at all")
-            hidden = 0 < payments < SMALLEST_SHOWN
+            if people == 0 and minor != 0:
+                raise ValueError(f"{minor} minor units paid to no one at all")
+            hidden = people is None or 0 < people < SMALLEST_SHOWN
             shown_minor[row, column] = None if hidden else minor
             cells[row][column] = SMALL if hidden else format_minor_units(minor, digits)
 

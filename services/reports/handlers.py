@@ -1,10 +1,11 @@
 """What reports consumes: every producer's stream (intake's cases and needs, referrals' referrals, funds'
-disbursements). Each consumer reads its own copy of the payload (ids, categories, dates and amounts; a case id is
-read by none of them) and calls one use case of `projections`, inside the kit's inbox unit (it must not commit).
+disbursements). Each consumer reads its own copy of the payload (ids, categories, dates and amounts) and calls one use
+case of `projections`, inside the kit's inbox unit (it must not commit). A case id is read by two of them only, aid
+and erasure, and goes no further than `PersonIndex`: the projection sees its keyed hash.
 
-`CONSUMED` is the one table of producers, durables and handlers: the live consumers (`subscriptions`) and `rehab
-reports rebuild` (`manage`) apply the same events with the same functions, so a rebuilt projection equals the live
-one.
+`consumed(people)` is the one table of producers, durables and handlers: the live consumers (`subscriptions`) and
+`rehab reports rebuild` (`manage`) apply the same events with the same functions and the same key, so a rebuilt
+projection equals the live one.
 
 Partner category: referral events carry the partner's id but no partner event says what kind of partner it is, so
 the partner category is the referral's own category (a partner takes referrals in its category).
@@ -12,23 +13,55 @@ the partner category is the referral's own category (a partner takes referrals i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel
 
 from kit import logs
 from kit.bus import Handler, Subscription
+from kit.crypto import BlindIndex
 from kit.events import Envelope
 from kit.service import Runtime
 from services.reports import projections
 
 log = logs.get("reports.handlers")
 
+PERSON_KEY_PURPOSE = b"rehab:reports-aid-people"
+PERSON_TERM = "reports.aid.person"
+
+
+class PersonIndex:
+    """A person as reports knows them (`aid_people`): an HMAC-SHA256 of their case id, 128 bits of it, under a key of
+    this service's own, so that the reports database alone neither gives a case id back nor joins to the case ids
+    another service's database holds.
+
+    Reports holds no data key and no blind-index key of its own (kit.secrets.KEYLESS_SERVICES: `runtime.blind_index`
+    has no key here); its one secret is its audit key, which is never rotated (the audit chain is verified under it).
+    The key is derived from that secret for this purpose alone (HKDF, as kit.crypto derives a keyring's purpose
+    keys), asked for on each use and never kept, so a seal reaches it: a sealed service retries the event. 128 bits,
+    not the blind index's 32: a blind index wants two names to share a term now and then, a count of people does not
+    (two people sharing a hash would be one person to the count, and one's erasure would delete the other's rows)."""
+
+    def __init__(self, secret: Callable[[], bytes]) -> None:
+        self._index = BlindIndex(
+            lambda: HKDF(SHA256(), 32, salt=None, info=PERSON_KEY_PURPOSE).derive(secret()), bits=128)
+
+    @classmethod
+    def of(cls, keys: Any) -> PersonIndex:
+        """From this service's custody (`runtime.keyring`, or `kit.custody.opened` for an operator's command)."""
+        return cls(keys.secret_source("audit"))
+
+    def __call__(self, case_id: str) -> str:
+        return self._index.term(PERSON_TERM, case_id)
+
 
 class CaseMoved(BaseModel):
     opened_at: datetime | None = None
     closed_at: datetime | None = None
-    erased_at: datetime | None = None
 
 
 class NeedAssessed(BaseModel):
@@ -48,9 +81,16 @@ class ReferralChanged(BaseModel):
     occurred_at: datetime | None = None
 
 
-class DisbursementChanged(BaseModel):
-    """funds' disbursement events; `paid_*` only on `paid`, and only from funds that pays in other currencies."""
+class CaseErased(BaseModel):
+    case_id: str
+    erased_at: datetime | None = None
 
+
+class DisbursementChanged(BaseModel):
+    """funds' disbursement events; `paid_*` only on `paid`, and only from funds that pays in other currencies.
+    `case_id` is turned into its `PersonIndex` hash at once."""
+
+    case_id: str
     category: str
     amount: str
     currency: str
@@ -66,6 +106,18 @@ def _case(move: str, field: str) -> Handler:
         projections.case_moved(session=session, move=move, at=getattr(data, field) or event.time)
 
     apply.__name__ = f"case_{move}"
+    return apply
+
+
+def _case_erased(people: PersonIndex) -> Handler:
+    def apply(session, event: Envelope) -> None:
+        """Counted like every case move, and the person's rows in the money cells deleted: the link goes, the
+        counts stay."""
+        data = CaseErased.model_validate(event.data)
+        projections.case_moved(session=session, move="erased", at=data.erased_at or event.time)
+        projections.person_erased(session=session, person=people(data.case_id))
+
+    apply.__name__ = "case_erased"
     return apply
 
 
@@ -91,13 +143,13 @@ def _referral(outcome: str) -> Handler:
     return apply
 
 
-def _aid(stage: str) -> Handler:
+def _aid(stage: str, people: PersonIndex) -> Handler:
     def apply(session, event: Envelope) -> None:
         data = DisbursementChanged.model_validate(event.data)
         counted = projections.aid_moved(session=session, stage=stage, category=data.category, amount=data.amount,
                                         currency=data.currency, at=data.occurred_at or event.time,
-                                        paid_amount=data.paid_amount, paid_currency=data.paid_currency,
-                                        converted_amount=data.converted_amount)
+                                        person=people(data.case_id), paid_amount=data.paid_amount,
+                                        paid_currency=data.paid_currency, converted_amount=data.converted_amount)
         if not counted:
             log.warning("amount not usable as money, skipped", event_id=event.id)
 
@@ -105,27 +157,32 @@ def _aid(stage: str) -> Handler:
     return apply
 
 
-# producer → (durable consumer, {subject: handler}); durables per docs/events.md and kit.nats_auth.CONSUMES.
-CONSUMED: dict[str, tuple[str, dict[str, Handler]]] = {
-    "intake": ("reports-intake", {
-        "rehab.intake.case.opened": _case("opened", "opened_at"),
-        "rehab.intake.case.closed": _case("closed", "closed_at"),
-        "rehab.intake.case.erased": _case("erased", "erased_at"),
-        "rehab.intake.needs.assessed": need_assessed,
-        "rehab.intake.needs.moved": need_moved,
-    }),
-    "referrals": ("reports-referrals", {
-        f"rehab.referrals.referral.{outcome}": _referral(outcome)
-        for outcome in ("sent", "accepted", "declined", "started", "completed", "cancelled")
-    }),
-    "funds": ("reports-funds", {
-        "rehab.funds.disbursement.approved": _aid("approved"),
-        "rehab.funds.disbursement.paid": _aid("paid"),
-    }),
-}
+# producer → durable consumer; per docs/events.md and kit.nats_auth.CONSUMES.
+DURABLES = {"intake": "reports-intake", "referrals": "reports-referrals", "funds": "reports-funds"}
 
 
-def subscriptions(_runtime: Runtime) -> list[Subscription]:
+def consumed(people: PersonIndex) -> dict[str, tuple[str, dict[str, Handler]]]:
+    """producer → (durable consumer, {subject: handler}), the handlers of aid and erasure keyed by `people`."""
+    return {
+        "intake": (DURABLES["intake"], {
+            "rehab.intake.case.opened": _case("opened", "opened_at"),
+            "rehab.intake.case.closed": _case("closed", "closed_at"),
+            "rehab.intake.case.erased": _case_erased(people),
+            "rehab.intake.needs.assessed": need_assessed,
+            "rehab.intake.needs.moved": need_moved,
+        }),
+        "referrals": (DURABLES["referrals"], {
+            f"rehab.referrals.referral.{outcome}": _referral(outcome)
+            for outcome in ("sent", "accepted", "declined", "started", "completed", "cancelled")
+        }),
+        "funds": (DURABLES["funds"], {
+            "rehab.funds.disbursement.approved": _aid("approved", people),
+            "rehab.funds.disbursement.paid": _aid("paid", people),
+        }),
+    }
+
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
     """The durable consumers reports keeps on intake's, referrals' and funds' streams."""
-    return [Subscription(producer=producer, durable=durable, handlers=dict(handlers))
-            for producer, (durable, handlers) in CONSUMED.items()]
+    return [Subscription(producer=producer, durable=durable, handlers=handlers)
+            for producer, (durable, handlers) in consumed(PersonIndex.of(runtime.keyring)).items()]

@@ -3,11 +3,24 @@
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy import select
 
-from kit.service import ServiceSpec, create_service_app, serve
+from kit import logs
+from kit.service import Runtime, ServiceSpec, create_service_app, serve
 from services.reports import api, handlers
 from services.reports.config import ReportsSettings
-from services.reports.models import ReportsTable, kit_tables
+from services.reports.models import MonthlyAmount, ReportsTable, kit_tables
+
+
+def _on_start(runtime: Runtime) -> None:
+    # Sums whose people are not known (summed before they were counted) are withheld: a rebuild counts them.
+    with runtime.engine.connect() as conn:
+        unknown = conn.execute(select(MonthlyAmount.month).where(
+            MonthlyAmount.payments > 0, MonthlyAmount.people == 0).limit(1)).first()  # type: ignore[arg-type]
+    if unknown is not None:
+        logs.get("reports").warning("sums of aid from before people were counted are withheld: run "
+                                    "`rehab reports rebuild`")
+
 
 SPEC = ServiceSpec(
     name="reports",
@@ -19,6 +32,7 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[api.router],
     subscriptions=handlers.subscriptions,
+    on_start=_on_start,
 )
 
 

@@ -1,15 +1,19 @@
 """Operator commands for reports, reached as `rehab reports rebuild` (or `python -m services.reports.manage reports
 rebuild`).
 
-`rebuild` empties the projection and replays intake's, referrals' and funds' streams from their first message
-through the same handlers the live consumers run (`handlers.CONSUMED`), with progress on stderr (kit.progress):
-the numbers it ends with are the live ones. It may run while the service runs: the projection is emptied and the
+`rebuild` empties the projection and replays funds', referrals' and intake's streams from their first message
+through the same handlers the live consumers run (`handlers.consumed`), with progress on stderr (kit.progress):
+the numbers it ends with are the live ones. It opens the service's keys (`kit.custody.opened`, the passphrase asked
+for under `sealed` custody) before it empties anything: people are counted in the money cells by a keyed hash of their
+case id (`handlers.PersonIndex`), which must be the live service's for a later erasure to find them. Intake's stream
+comes last: its erasures then come after the aid they erase, as they do live, and a person erased before is not
+counted in a cell again (`projections.aid_moved`). It may run while the service runs: the projection is emptied and the
 live consumers' record of applied events forgotten in one transaction, and from then on each event is applied by
 whichever of the two takes its inbox row first, so none is counted twice or lost (the report shows partial numbers
 until the replay ends). It reads the streams as the operator's NATS user (an ephemeral consumer of its own, which
 the service's own user may not make), from `--nkey-seed`, by default the operator's seed in the secrets folder.
 
-Exit 0 when done, 2 when NATS or the database can not be reached. It prints counts only.
+Exit 0 when done, 2 when NATS, the database or the keys can not be reached. It prints counts only.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import typer
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from kit import db, migrations
+from kit import custody, db, errors, migrations
 from kit.bus import Handler, stream_name
 from kit.db import dialect_insert
 from kit.events import Envelope
@@ -56,30 +60,45 @@ def empty_projection(session: Session) -> None:
     for model in PROJECTION:
         session.execute(delete(model))
     inbox = kit_tables.inbox
-    session.execute(delete(inbox).where(inbox.c.consumer.in_([durable for durable, _ in handlers.CONSUMED.values()])))
+    session.execute(delete(inbox).where(inbox.c.consumer.in_(list(handlers.DURABLES.values()))))
 
 
 def apply_once(session: Session, durable: str, subject: str, envelope: Envelope, handler: Handler) -> bool:
     """Apply one event unless its inbox row exists (the live consumer applied it): the live bus's rule, so the two
-    never both count it. False when it was applied already."""
-    insert = dialect_insert(session.get_bind().dialect.name)(kit_tables.inbox)
+    never both count it. False when it was applied already (told by RETURNING: psycopg's `rowcount` is -1 here)."""
+    inbox = kit_tables.inbox
+    insert = dialect_insert(session.get_bind().dialect.name)(inbox)
     taken = session.execute(insert.values(consumer=durable, event_id=envelope.id, subject=subject,
-                                          applied_at=datetime.now(UTC)).on_conflict_do_nothing())
-    if taken.rowcount == 0:
+                                          applied_at=datetime.now(UTC)).on_conflict_do_nothing()
+                            .returning(inbox.c.event_id))
+    if taken.first() is None:
         return False
     handler(session, envelope)
     return True
 
 
+def person_index(settings: ReportsSettings) -> handlers.PersonIndex:
+    """The live service's `PersonIndex`, from its custody; RebuildFailed when its keys can not be had."""
+    try:
+        people = handlers.PersonIndex.of(custody.opened(settings))
+        people("a case id")  # the key is there, not only the custody
+    except (errors.Unavailable, KeyError) as error:
+        raise RebuildFailed(f"the reports service's keys could not be opened ({type(error).__name__}): people in "
+                            "the money cells are counted by a keyed hash of their case, under its key") from None
+    return people
+
+
 async def replay(settings: ReportsSettings, *, nats_url: str, seed: Path | None,
-                 progress: Progress | None = None) -> Replayed:
-    """Empty the projection, then apply every message of every stream reports consumes, from the first."""
+                 progress: Progress | None = None, people: handlers.PersonIndex | None = None) -> Replayed:
+    """Empty the projection, then apply every message of every stream reports consumes, from the first (intake's
+    last). `people`: by default the service's own, from its custody."""
     import nats
     import nats.errors
     import nats.js.errors
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     progress = progress or Progress.silent()
+    consumed = handlers.consumed(people or person_index(settings))
     engine = db.make_engine(settings.db_url)
     try:
         migrations.upgrade(engine, MIGRATIONS)
@@ -96,7 +115,8 @@ async def replay(settings: ReportsSettings, *, nats_url: str, seed: Path | None,
             with db.transaction(factory) as session:
                 empty_projection(session)
             readers = []
-            for producer, (durable, subjects) in handlers.CONSUMED.items():
+            # Intake's last: its erasures after the aid they erase, as live (a person erased first is not counted).
+            for producer, (durable, subjects) in sorted(consumed.items(), key=lambda item: item[0] == "intake"):
                 stream = stream_name(producer)
                 try:
                     await js.stream_info(stream)

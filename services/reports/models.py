@@ -6,7 +6,11 @@ and the days from a referral's sending to its acceptance or completion as histog
 and category, so that a median or 90th percentile is read off a histogram instead of sorting every referral.
 
 No table holds a name, a case id or anything else about a person: `referral_moments` is keyed by the referral's id
-and holds its category and three timestamps, what a later event of the same referral needs.
+and holds its category and three timestamps, what a later event of the same referral needs. To know how many people a
+sum of money is about, `aid_people` remembers which people are in which money cell, each as a keyed hash of their case
+id (`handlers.PersonIndex`), keyed by a secret of this service's own: the database alone joins to no other service's
+case ids, and an erasure deletes the person's rows (`erased_people` keeps the hash alone, so that an event of theirs
+arriving late does not write them back).
 """
 
 from __future__ import annotations
@@ -59,8 +63,14 @@ class MonthlyCount(ReportsTable, table=True):
 
 class MonthlyAmount(ReportsTable, table=True):
     """Aid approved or paid (`stage`) in a month, per category and currency, in minor units with the number of
-    disbursements: `basis` `grant` is the amount in the grant's currency (what the ledger moved), `paid` the amount
-    in the currency it was paid in (the same unless funds says it paid in another)."""
+    disbursements and of the people (cases) they went to: `basis` `grant` is the amount in the grant's currency (what
+    the ledger moved), `paid` the amount in the currency it was paid in (the same unless funds says it paid in
+    another).
+
+    `people` is what the disclosure control goes by: one person's five payments are still one person's aid. It grows
+    by one when a person is first seen in the cell (`AidPerson`), and stays when their rows are erased. 0 with payments
+    in the cell: counted before people were (the migration that added it), not known, and withheld until `rehab
+    reports rebuild` counts them."""
 
     __tablename__ = "monthly_amounts"
 
@@ -71,6 +81,35 @@ class MonthlyAmount(ReportsTable, table=True):
     currency: str = Field(primary_key=True, max_length=3)
     amount_minor: int = _counter()
     payments: int = _counter()
+    people: int = _counter()
+
+
+class AidPerson(ReportsTable, table=True):
+    """Who is in a money cell of `MonthlyAmount`: one row per cell and person, `person` a keyed hash of the case id
+    (`handlers.PersonIndex`: HMAC under this service's own secret, so the hash is no case id any other database holds,
+    and without the secret it gives none back). Kept for the count of distinct people only; erasing the case deletes
+    its rows, the counts and sums they made stay.
+
+    `person` first in the key: an erasure deletes by person, an event inserts the whole key."""
+
+    __tablename__ = "aid_people"
+
+    person: str = Field(primary_key=True, max_length=32)
+    month: str = Field(primary_key=True, max_length=7)
+    stage: str = Field(primary_key=True, max_length=16)
+    basis: str = Field(primary_key=True, max_length=8)
+    category: str = Field(primary_key=True, max_length=40)
+    currency: str = Field(primary_key=True, max_length=3)
+
+
+class ErasedPerson(ReportsTable, table=True):
+    """A person whose case was erased, by the same keyed hash and nothing else: the streams are read side by side, so
+    an aid event of theirs may be applied after the erasure (a consumer catching up); it is then summed but neither
+    remembered in `aid_people` nor counted as a person (fewer people, never more: a cell is withheld sooner)."""
+
+    __tablename__ = "erased_people"
+
+    person: str = Field(primary_key=True, max_length=32)
 
 
 class DurationHistogram(ReportsTable, table=True):
@@ -114,4 +153,5 @@ class CurrencyDigits(ReportsTable, table=True):
 
 
 # The projection: what `rehab reports rebuild` empties before replaying every stream.
-PROJECTION = (MonthlyCount, MonthlyAmount, DurationHistogram, ReferralMoments, CurrencyDigits)
+PROJECTION = (MonthlyCount, MonthlyAmount, AidPerson, ErasedPerson, DurationHistogram, ReferralMoments,
+              CurrencyDigits)

@@ -3,7 +3,10 @@ measured. Use cases of a session run by the consumers in `handlers` inside the k
 reports rebuild`, the same functions): never committing, each event applied once (the inbox), in whatever order the
 events of different streams arrive.
 
-Counts are anonymous and stay when a case is erased: nothing here names the case they came from.
+Counts are anonymous and stay when a case is erased: nothing here names the case they came from. Money is also counted
+by the people it went to, each known here only as `person`, a keyed hash of their case id the handlers make
+(`handlers.PersonIndex`); erasing the case deletes what links the person to the cells they are in, the counts and
+sums stay.
 """
 
 from __future__ import annotations
@@ -70,9 +73,11 @@ def referral_reached(*, session: Session, referral_id: str, category: str, partn
 
 
 def aid_moved(*, session: Session, stage: str, category: str, amount: str, currency: str, at: datetime,
-              paid_amount: str | None = None, paid_currency: str | None = None,
+              person: str, paid_amount: str | None = None, paid_currency: str | None = None,
               converted_amount: str | None = None) -> bool:
-    """Aid approved or paid in the month of `at`, summed per category and currency with the number of payments.
+    """Aid approved or paid in the month of `at` to `person` (a keyed hash, never a case id), summed per category and
+    currency with the number of payments and of distinct people: a sum is published by how many people it is about
+    (`disclosure.publish_amounts`), and five payments to one person are one person's aid.
 
     Payments fall in one of two groups that never overlap (`basis`): `grant`, paid in the grant's own currency, and
     paid in another (`fx_paid`: what the person received, in that currency; `fx_grant`: what it cost the grant, in
@@ -83,16 +88,28 @@ def aid_moved(*, session: Session, stage: str, category: str, amount: str, curre
     if granted is None:
         return False
     month = domain.month_of(at)
+    # An erased person's event applied late (streams are read side by side) is summed, but the person is neither
+    # remembered again nor counted: they may be in the cell already, and fewer people only withholds sooner.
+    erased = queries.is_erased(session, person)
+
+    def add(basis: str, currency: str, minor: int) -> None:
+        cell = {"month": month, "stage": stage, "basis": basis, "category": category, "currency": currency}
+        new = not erased and queries.aid_people.add(session, {**cell, "person": person})
+        queries.amounts.add(session, {**cell, "amount_minor": minor, "payments": 1, "people": int(new)})
+
     queries.remember_digits(session, currency, granted[1])
     paid = domain.minor_units(paid_amount) if stage == "paid" and paid_amount and paid_currency else None
     if paid is None or paid_currency == currency:
-        queries.amounts.add(session, {"month": month, "stage": stage, "basis": "grant", "category": category,
-                                      "currency": currency, "amount_minor": granted[0], "payments": 1})
+        add("grant", currency, granted[0])
         return True
     cost = (domain.minor_units(converted_amount) if converted_amount else None) or granted
     queries.remember_digits(session, paid_currency, paid[1])  # type: ignore[arg-type]
-    queries.amounts.add(session, {"month": month, "stage": stage, "basis": "fx_paid", "category": category,
-                                  "currency": paid_currency, "amount_minor": paid[0], "payments": 1})
-    queries.amounts.add(session, {"month": month, "stage": stage, "basis": "fx_grant", "category": category,
-                                  "currency": currency, "amount_minor": cost[0], "payments": 1})
+    add("fx_paid", paid_currency, paid[0])  # type: ignore[arg-type]
+    add("fx_grant", currency, cost[0])
     return True
+
+
+def person_erased(*, session: Session, person: str) -> None:
+    """A case was erased: the person's rows in the money cells go (what linked them to the cells), the counts of
+    people and the sums they made stay, as every count does."""
+    queries.forget_person(session, person)

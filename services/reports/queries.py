@@ -1,5 +1,6 @@
 """Reports' statements built once per dialect (building an upsert costs more than running it): adding to a counter
-row, created at zero if it is new, in one statement with no read first."""
+row, created at zero if it is new, in one statement with no read first; and remembering a person in a money cell,
+which says whether they were new to it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlmodel import Session
 
 from kit.db import dialect_insert
-from services.reports.models import CurrencyDigits, DurationHistogram, MonthlyAmount, MonthlyCount
+from services.reports.models import (
+    AidPerson,
+    CurrencyDigits,
+    DurationHistogram,
+    ErasedPerson,
+    MonthlyAmount,
+    MonthlyCount,
+)
 
 
 class Counter:
@@ -37,8 +45,45 @@ class Counter:
         return self._statements[dialect]
 
 
+class Once:
+    """`add(session, {columns…})`: INSERT the row unless its key is there (INSERT … ON CONFLICT DO NOTHING RETURNING);
+    True when it was not, in the same statement: no read first. Told by the row RETURNING gives back, not by
+    `rowcount`, which psycopg leaves at -1 for these statements."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.key = list(table.primary_key.columns)
+        self._statements: dict[str, Any] = {}
+
+    def add(self, session: Session, values: Mapping[str, Any]) -> bool:
+        connection = session.connection()
+        return connection.execute(self._statement(connection.dialect.name), dict(values)).first() is not None
+
+    def _statement(self, dialect: str) -> Any:
+        if dialect not in self._statements:
+            self._statements[dialect] = dialect_insert(dialect)(self.table).on_conflict_do_nothing(
+                index_elements=[column.name for column in self.key]).returning(self.key[0])
+        return self._statements[dialect]
+
+
 counts = Counter(MonthlyCount.__table__, counted=["count"])  # type: ignore[attr-defined]
-amounts = Counter(MonthlyAmount.__table__, counted=["amount_minor", "payments"])  # type: ignore[attr-defined]
+amounts = Counter(MonthlyAmount.__table__,  # type: ignore[attr-defined]
+                  counted=["amount_minor", "payments", "people"])
+aid_people = Once(AidPerson.__table__)  # type: ignore[attr-defined]
+erased_people = Once(ErasedPerson.__table__)  # type: ignore[attr-defined]
+_erased = select(ErasedPerson.person).where(ErasedPerson.person == bindparam("person"))
+_forget = delete(AidPerson).where(AidPerson.person == bindparam("person"))  # type: ignore[arg-type]
+
+
+def is_erased(session: Session, person: str) -> bool:
+    """Whether the person's case was erased (`ErasedPerson`)."""
+    return session.connection().execute(_erased, {"person": person}).first() is not None
+
+
+def forget_person(session: Session, person: str) -> None:
+    """The person's rows in every money cell gone, and the person marked erased; the counts and sums stay."""
+    session.connection().execute(_forget, {"person": person})
+    erased_people.add(session, {"person": person})
 
 
 def add_duration(session: Session, *, month: str, measure: str, category: str, tenths: int) -> None:

@@ -40,7 +40,8 @@ def programme_report(*, session: Session, months: list[str]) -> dict[str, Any]:
         "to": last,
         "months": months,
         "generated_at": datetime.now(UTC).isoformat(),
-        "small_numbers": "every count from 1 to 4 is shown as \"<5\"; a total that includes one is shown as \"≥N\"",
+        "small_numbers": ("every count from 1 to 4 is shown as \"<5\", and so is a sum of money paid to fewer than "
+                          "five people however many payments it sums; a total that includes one is shown as \"≥N\""),
         "cases": _cases(counts["cases"], months),
         "needs": _needs(counts["needs.assessed"], counts["needs.moved"], months),
         "referrals": _referrals(session, counts["referrals"], months),
@@ -131,13 +132,16 @@ def _days(published: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _aid(session: Session, months: list[str]) -> dict[str, Any]:
     digits = {row.currency: row.digits for row in session.execute(select(CurrencyDigits)).scalars()}
-    sums: dict[tuple[str, str, str], dict[tuple[str, str], tuple[int, int]]] = defaultdict(dict)
+    sums: dict[tuple[str, str, str], dict[tuple[str, str], tuple[int, int | None]]] = defaultdict(dict)
     seen_categories: set[str] = set()
     a = MonthlyAmount.__table__.c  # type: ignore[attr-defined]
-    for month, stage, basis, category, currency, minor, payments in session.execute(
-            select(a.month, a.stage, a.basis, a.category, a.currency, a.amount_minor, a.payments)
+    for month, stage, basis, category, currency, minor, payments, people in session.execute(
+            select(a.month, a.stage, a.basis, a.category, a.currency, a.amount_minor, a.payments, a.people)
             .where(a.month >= months[0], a.month <= months[-1])):
-        sums[(stage, basis, currency)][(month, category)] = (minor, payments)
+        # Payments and no one counted: summed before people were (until `rehab reports rebuild`), or from someone
+        # erased before their payment was applied. Not known, so withheld (None); the payments are never the
+        # fallback, one person's five payments are what this count is for.
+        sums[(stage, basis, currency)][(month, category)] = (minor, None if payments and not people else people)
         seen_categories.add(category)
     categories = domain.columns(domain.CATEGORIES, seen_categories)
 

@@ -5,7 +5,11 @@ aid requested, approved and paid (one in zloty from a euro grant) — and then:
 
 - the report's aggregates equal an independent count made by reading the three streams directly, and every number
   published is that count or hidden ("<5", "≥N");
-- `rehab reports rebuild` (into an empty database, and online into the live one) ends with the same numbers;
+- a sum of money is withheld when it is about fewer than five people, however many payments it sums (one case paid
+  five times in a month and category is one person's aid), and erasing a case deletes the keyed hash that counted the
+  person while every published number stays;
+- `rehab reports rebuild` (into an empty database, and online into the live one) ends with the same numbers, people
+  counted under the service's own key;
 - only coordinators and finance read it; a bad period is a 422 in words; the CSV guards against formulas;
 - a distinctive name written at intake is in no file of the reports service.
 """
@@ -31,7 +35,7 @@ import nats
 import pytest
 from sqlalchemy import select, text
 
-from kit import db
+from kit import db, migrations
 from kit.events import Envelope
 from services.funds.config import FundsSettings
 from services.funds.main import create_app as create_funds_app
@@ -39,12 +43,18 @@ from services.intake.config import IntakeSettings
 from services.intake.main import create_app as create_intake_app
 from services.referrals.config import ReferralsSettings
 from services.referrals.main import create_app as create_referrals_app
-from services.reports import domain, manage, queries, service
+from services.reports import domain, handlers, manage, queries, service
 from services.reports.config import ReportsSettings
 from services.reports.main import create_app as create_reports_app
-from services.reports.models import DurationHistogram, MonthlyAmount, MonthlyCount
-from tests.support.apps import bearer, running
+from services.reports.models import (
+    AidPerson,
+    DurationHistogram,
+    ErasedPerson,
+    MonthlyAmount,
+    MonthlyCount,
+)
 from tests.integration.intake.conftest import eventually
+from tests.support.apps import bearer, running
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -213,9 +223,9 @@ async def everything_published(world: World) -> None:
 
 async def independent_count(nats_url: str) -> tuple[Counter, dict, dict]:
     """(counts by (month, measure, category, detail), amounts by (month, stage, basis, category, currency) → [minor,
-    n], span lengths in days by (span, month, category)), counted from the events themselves."""
+    n, distinct cases], span lengths in days by (span, month, category)), counted from the events themselves."""
     counts: Counter = Counter()
-    amounts: dict = defaultdict(lambda: [0, 0])
+    amounts: dict = defaultdict(lambda: [0, 0, set()])
     spans: dict = defaultdict(list)
     for event in await stream_events(nats_url, "INTAKE"):
         data, kind = event.data, event.type.removeprefix("rehab.intake.")
@@ -258,7 +268,8 @@ async def independent_count(nats_url: str) -> tuple[Counter, dict, dict]:
             cell = amounts[(month, stage, basis, data["category"], currency)]
             cell[0] += value
             cell[1] += 1
-    return counts, dict(amounts), dict(spans)
+            cell[2].add(data["case_id"])
+    return counts, {key: [minor, n, len(cases)] for key, (minor, n, cases) in amounts.items()}, dict(spans)
 
 
 def projection_rows(settings: ReportsSettings) -> tuple[Counter, dict, Counter]:
@@ -267,7 +278,7 @@ def projection_rows(settings: ReportsSettings) -> tuple[Counter, dict, Counter]:
         with db.transaction(db.make_session_factory(engine)) as session:
             counts = Counter({(r.month, r.measure, r.category, r.detail): r.count
                               for r in session.execute(select(MonthlyCount)).scalars()})
-            amounts = {(r.month, r.stage, r.basis, r.category, r.currency): [r.amount_minor, r.payments]
+            amounts = {(r.month, r.stage, r.basis, r.category, r.currency): [r.amount_minor, r.payments, r.people]
                        for r in session.execute(select(MonthlyAmount)).scalars()}
             histograms = Counter({(r.measure, r.month, r.category, tenths): n
                                   for r in session.execute(select(DurationHistogram)).scalars()
@@ -300,7 +311,7 @@ def published_agrees(published: Any, exact: int) -> bool:
 # ---- the tests --------------------------------------------------------------------------------------------------
 
 async def test_the_report_equals_an_independent_count_of_the_streams_and_a_rebuild_equals_it_too(world, nats_url,
-                                                                                                tmp_path):
+                                                                                                tmp_path, secrets_dir):
     await generate_month(world)
     await everything_published(world)
     counts, amounts, spans = await independent_count(nats_url)
@@ -361,12 +372,18 @@ async def test_the_report_equals_an_independent_count_of_the_streams_and_a_rebui
     assert elsewhere["cost_in_grant_currency"]["EUR"]["cells"][month]["legal"] == "<5"
     assert answer["aid"]["paid"]["in_grant_currency"]["EUR"]["cells"][month]["legal"] == "0.00"
 
-    # Rebuilt into an empty database, from the streams alone: the same rows, the same report.
-    rebuilt = ReportsSettings(state_dir=tmp_path / "rebuilt", secrets_dir=tmp_path / "no-secrets",
+    # Rebuilt into an empty database, from the streams alone: the same rows, the same report. With the service's
+    # keys (people are counted by a keyed hash of their case); without them it empties nothing and says why.
+    rebuilt = ReportsSettings(state_dir=tmp_path / "rebuilt", secrets_dir=secrets_dir,
                               database_url=f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    keyless = ReportsSettings(state_dir=tmp_path / "keyless", secrets_dir=tmp_path / "no-secrets",
+                              database_url=f"sqlite:///{tmp_path / 'keyless.db'}")
+    with pytest.raises(manage.RebuildFailed, match="keys"):
+        await manage.replay(keyless, nats_url=nats_url, seed=None)
+    assert not (tmp_path / "keyless.db").exists()
     result = await manage.replay(rebuilt, nats_url=nats_url, seed=None)
     # One per approval or payment: each in the grant's currency's group, or (paid in another) in fx_paid once.
-    aid_events = sum(n for key, (_, n) in live_amounts.items() if key[2] in ("grant", "fx_paid"))
+    aid_events = sum(n for key, (_, n, _) in live_amounts.items() if key[2] in ("grant", "fx_paid"))
     assert sum(result.applied.values()) == sum(live_counts.values()) + aid_events and result.skipped == 0
     assert projection_rows(rebuilt) == (live_counts, live_amounts, histograms)
     months = domain.period(None, None)
@@ -381,7 +398,7 @@ async def test_the_report_equals_an_independent_count_of_the_streams_and_a_rebui
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REHAB_")}
     process = await asyncio.to_thread(subprocess.run, [
         sys.executable, "-m", "ops.cli", "reports", "rebuild", "--nats-url", nats_url], cwd=REPO, env={
-        **clean, "REHAB_STATE_DIR": str(tmp_path / "cli"), "REHAB_SECRETS_DIR": str(tmp_path / "cli-secrets"),
+        **clean, "REHAB_STATE_DIR": str(tmp_path / "cli"), "REHAB_SECRETS_DIR": str(secrets_dir),
         "REHAB_REPORTS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"},
         capture_output=True, text=True, timeout=120, check=False)
     assert process.returncode == 0, process.stderr
@@ -444,3 +461,142 @@ async def test_the_csv_has_one_line_per_number_and_runs_no_formula(world):
     assert {"section": "cases", "month": "total", "dimension": "opened", "detail": "", "currency": "",
             "value": "0"} in rows
     assert any(row["section"] == "needs.assessed_by_category" and row["month"] == month for row in rows)
+
+
+async def test_one_person_paid_five_times_is_withheld_and_erasure_deletes_the_person_not_the_numbers(world):
+    # The reviewer's December: five approvals in medical, 300 + 800 + 40 + 300 + 40 EUR, all of one case. Counted by
+    # payments, the sum was shown (1480.00): one person's aid, to the cent.
+    grant = await world.call("funds", "POST", "/api/funds/grants", expect=201, headers=world.as_("finance", "fin-a"),
+                             json={"donor": "Fund for Freedom", "code": f"G-{uuid.uuid4().hex[:8]}",
+                                   "currency": "EUR", "amount": "100000.00",
+                                   "starts_on": str(datetime.now(UTC).date().replace(day=1)),
+                                   "ends_on": f"{datetime.now(UTC).year + 1}-12-31", "categories": ["medical"]})
+    cases = [(await world.call("intake", "POST", "/api/intake/cases", expect=201,
+                               json={"full_name": f"{DISTINCTIVE} {n}"}))["id"] for n in range(5)]
+    reports = world.runtime("reports")
+    month = datetime.now(UTC).strftime("%Y-%m")
+    cell = (month, "approved", "grant", "medical", "EUR")
+
+    async def approve(case_id: str, amount: str) -> None:
+        async def requested() -> Any:
+            # A key per try: an answer kept for a key is given again (a 403 while funds does not know the case yet).
+            response = await world.clients["funds"].post("/api/funds/disbursements", headers={
+                **world.caseworker, "Idempotency-Key": str(uuid.uuid4())}, json={
+                "case_id": case_id, "grant_id": grant["id"], "category": "medical", "amount": amount,
+                "currency": "EUR", "purpose": "treatment"})
+            return response.json() if response.status_code == 201 else None
+
+        disbursement = await eventually(requested, timeout=20)
+        await world.call("funds", "POST", f"/api/funds/disbursements/{disbursement['id']}/approve",
+                         headers=world.as_("finance", "fin-b"))
+
+    async def counted(payments: int) -> list[int]:
+        def row() -> list[int] | None:
+            with reports.uow.read() as session:
+                found = session.get(MonthlyAmount, dict(zip(("month", "stage", "basis", "category", "currency"),
+                                                             cell, strict=True)))
+                return [found.amount_minor, found.payments, found.people] if found else None
+
+        await wait_for(lambda: (row() or [0, 0])[1] == payments, timeout=30)
+        return row()  # type: ignore[return-value]
+
+    async def aid() -> dict:
+        answer = await world.call("reports", "GET", f"/api/reports/programme?from={month}&to={month}",
+                                  headers=world.as_("finance"))
+        return answer["aid"]
+
+    def people_rows() -> list[tuple[str, str]]:
+        with reports.uow.read() as session:
+            return sorted((r.person, r.stage) for r in session.execute(select(AidPerson)).scalars())
+
+    for amount in ("300.00", "800.00", "40.00", "300.00", "40.00"):
+        await approve(cases[0], amount)
+    assert await counted(5) == [148000, 5, 1]
+    shown = await aid()
+    assert shown["approved"]["in_grant_currency"]["EUR"]["cells"][month]["medical"] == "<5"
+    assert shown["approved"]["in_grant_currency"]["EUR"]["total"] == "≥0.00"
+
+    # Four more people, one approval each: five people in the cell, and its sum is shown.
+    for case_id in cases[1:]:
+        await approve(case_id, "10.00")
+    assert await counted(9) == [152000, 9, 5]
+    before = await aid()
+    assert before["approved"]["in_grant_currency"]["EUR"]["cells"][month]["medical"] == "1520.00"
+
+    # The people are keyed hashes under the reports service's own key: no case id is in its database.
+    people = handlers.PersonIndex.of(reports.keyring)
+    assert people_rows() == sorted((people(case_id), "approved") for case_id in cases)
+    assert not {person for person, _ in people_rows()} & set(cases)
+
+    # Erasing a case deletes the row that counted the person; the published numbers stay as they were.
+    erased = cases[1]
+    await world.call("intake", "DELETE", f"/api/intake/cases/{erased}")
+
+    def forgotten() -> bool:
+        with reports.uow.read() as session:
+            return session.get(ErasedPerson, people(erased)) is not None
+
+    await wait_for(forgotten, timeout=30)
+    assert people_rows() == sorted((people(case_id), "approved") for case_id in cases if case_id != erased)
+    assert await counted(9) == [152000, 9, 5]
+    assert await aid() == before
+
+
+async def test_people_are_counted_and_erased_on_the_database_the_tests_run_on(database_url_factory):
+    # The world above keeps reports on SQLite (its files are searched for a name); this runs the migrations and the
+    # projection on the database of the run, PostgreSQL when REHAB_TEST_POSTGRES_URL names one.
+    engine = db.make_engine(database_url_factory("reports"))
+    try:
+        migrations.upgrade(engine, manage.MIGRATIONS)
+        migrations.check(engine, manage.MIGRATIONS)
+        factory = db.make_session_factory(engine)
+        people = handlers.PersonIndex(lambda: b"reports' own secret, for the test".ljust(32, b"."))
+        consumed = handlers.consumed(people)
+        at = datetime(2026, 12, 3, 9, tzinfo=UTC)
+
+        def apply(subject: str, data: dict) -> None:
+            producer = subject.split(".")[1]
+            with db.transaction(factory) as session:
+                consumed[producer][1][subject](session, Envelope.new(source=f"/rehab/{producer}", type=subject,
+                                                                     subject="x", data=data))
+
+        def approve(case_id: str, amount: str) -> None:
+            apply("rehab.funds.disbursement.approved", {
+                "disbursement_id": str(uuid.uuid4()), "case_id": case_id, "grant_id": "g", "category": "medical",
+                "amount": amount, "currency": "EUR", "status": "approved", "occurred_at": at.isoformat()})
+
+        def shown() -> Any:
+            with db.transaction(factory) as session:
+                return service.programme_report(session=session, months=["2026-12"])["aid"]
+
+        one, others = str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(4)]
+        for amount in ("300.00", "800.00", "40.00", "300.00", "40.00"):
+            approve(one, amount)
+        assert shown()["approved"]["in_grant_currency"]["EUR"]["cells"]["2026-12"]["medical"] == "<5"
+        for case_id in others:
+            approve(case_id, "10.00")
+        before = shown()
+        assert before["approved"]["in_grant_currency"]["EUR"]["cells"]["2026-12"]["medical"] == "1520.00"
+        apply("rehab.intake.case.erased", {"case_id": one, "erased_at": at.isoformat()})
+        approve(one, "1.00")  # applied late: summed, not counted as a person, not remembered
+        with db.transaction(factory) as session:
+            assert sorted(session.execute(select(AidPerson.person)).scalars()) == sorted(map(people, others))
+            row = session.get(MonthlyAmount, {"month": "2026-12", "stage": "approved", "basis": "grant",
+                                              "category": "medical", "currency": "EUR"})
+            assert (row.amount_minor, row.payments, row.people) == (152100, 10, 5)
+        assert shown()["approved"]["in_grant_currency"]["EUR"]["cells"]["2026-12"]["medical"] == "1521.00"
+
+        # A rebuild applies an event the live consumer applied already not a second time, on this database too.
+        subject = "rehab.funds.disbursement.approved"
+        envelope = Envelope.new(source="/rehab/funds", type=subject, subject="x", data={
+            "disbursement_id": str(uuid.uuid4()), "case_id": str(uuid.uuid4()), "grant_id": "g",
+            "category": "legal", "amount": "2.00", "currency": "EUR", "status": "approved",
+            "occurred_at": at.isoformat()})
+        with db.transaction(factory) as session:
+            assert manage.apply_once(session, "reports-funds", subject, envelope, consumed["funds"][1][subject])
+            assert not manage.apply_once(session, "reports-funds", subject, envelope, consumed["funds"][1][subject])
+            row = session.get(MonthlyAmount, {"month": "2026-12", "stage": "approved", "basis": "grant",
+                                              "category": "legal", "currency": "EUR"})
+            assert (row.amount_minor, row.payments, row.people) == (200, 1, 1)
+    finally:
+        engine.dispose()

@@ -95,7 +95,7 @@ def test_minor_units_become_decimal_strings(minor, digits, text):
      {"2026-01": {"EUR": "123.450", "PLN": SMALL}, "2026-02": {"EUR": "0.000", "PLN": "50.000"}},
      {"2026-01": "≥123.450", "2026-02": "50.000"}, {"EUR": "123.450", "PLN": "≥50.000"}, "≥173.450"),
 ])
-def test_amounts_of_fewer_than_five_payments_are_hidden_and_totals_over_them_add_nothing_for_them(
+def test_amounts_of_fewer_than_five_people_are_hidden_and_totals_over_them_add_nothing_for_them(
         digits, cells, row_totals, column_totals, total):
     amounts = {
         ("2026-01", "EUR"): (123450, 9),
@@ -113,8 +113,18 @@ def test_amounts_with_no_small_cell_have_exact_totals():
     assert table["total"] == "3.50"
 
 
-@pytest.mark.parametrize("bad", [(100, 0), (-100, 5)])
-def test_an_amount_from_no_payment_or_below_zero_is_a_mistake(bad):
+@pytest.mark.parametrize("people", [1, 4, None])
+def test_a_sum_of_one_to_four_people_or_of_people_not_known_is_hidden_whatever_it_sums(people):
+    # The reviewer's December: 300 + 800 + 40 + 300 + 40 EUR, five payments, all to one person.
+    amounts = {("2026-12", "medical"): (148000, people), ("2026-12", "legal"): (90000, 6)}
+    table = publish_amounts(amounts, ["2026-12"], ["medical", "legal"], 2)
+    assert table["cells"] == {"2026-12": {"medical": SMALL, "legal": "900.00"}}
+    assert table["row_totals"] == {"2026-12": "≥900.00"} and table["total"] == "≥900.00"
+    assert table["column_totals"] == {"medical": "≥0.00", "legal": "900.00"}
+
+
+@pytest.mark.parametrize("bad", [(100, 0), (-100, 5), (100, -1)])
+def test_an_amount_paid_to_no_one_or_below_zero_is_a_mistake(bad):
     with pytest.raises(ValueError):
         publish_amounts({("2026-01", "EUR"): bad}, ["2026-01"], ["EUR"], 2)
 

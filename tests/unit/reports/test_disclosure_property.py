@@ -169,16 +169,19 @@ def test_a_table_differing_only_in_a_hidden_count_publishes_the_same_reports(tab
 @settings(max_examples=100, deadline=None)
 @given(month_tables(), st.data())
 def test_amounts_differing_only_in_a_hidden_cell_publish_the_same_reports(table, data):
-    # The number of payments of a cell is taken from the counts table; the amount is any sum of that many payments.
+    # The number of people in a cell is taken from the counts table; the amount is any sum of any number of payments
+    # to them (one person paid many times is still one person). The hidden cell is given another amount and another
+    # number of people from 1 to 4, or people not known (None).
     counts, months, categories = table
     cells = sorted(counts)
-    per_payment = data.draw(st.lists(st.integers(1, 50_000), min_size=len(cells), max_size=len(cells)))
-    amounts = {cell: (counts[cell] * paid, counts[cell]) for cell, paid in zip(cells, per_payment)}
+    per_person = data.draw(st.lists(st.integers(1, 50_000), min_size=len(cells), max_size=len(cells)))
+    amounts = {cell: (counts[cell] * paid, counts[cell]) for cell, paid in zip(cells, per_person)}
     hidden = _hidden_cells(counts)
     if not hidden:
         return
     cell = data.draw(st.sampled_from(hidden))
-    altered = {**amounts, cell: (data.draw(st.integers(1, 500_000)), data.draw(st.sampled_from(HIDDEN_VALUES)))}
+    altered = {**amounts, cell: (data.draw(st.integers(1, 500_000)),
+                                 data.draw(st.sampled_from((*HIDDEN_VALUES, None))))}
 
     def reports(source):
         return every_report(lambda a, r, c: publish_amounts(a, r, c, 2), source, months, categories)

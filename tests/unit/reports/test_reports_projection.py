@@ -1,6 +1,7 @@
 """The projection's arithmetic on a real (SQLite) database: events applied by the handlers the consumers run, the
 report read back. Referral spans are measured whichever of their events comes first, amounts are summed in the
-grant's currency and in the currency paid, and no case id is kept."""
+grant's currency and in the currency paid and shown by the people in them (not their payments), and no case id is
+kept: people are keyed hashes, deleted when their case is erased."""
 
 from __future__ import annotations
 
@@ -9,15 +10,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, select, text
 
 from kit import db, migrations
 from kit.events import Envelope
 from services.reports import handlers, service
-from services.reports.models import ReferralMoments
+from services.reports.models import (
+    AidPerson,
+    ErasedPerson,
+    MonthlyAmount,
+    ReferralMoments,
+)
 
 MIGRATIONS = Path(handlers.__file__).parent / "migrations"
 MARCH = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+DECEMBER = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+PEOPLE = handlers.PersonIndex(lambda: b"reports' own secret, for the test".ljust(32, b"."))
+CONSUMED = handlers.consumed(PEOPLE)
 
 
 @pytest.fixture
@@ -30,7 +40,7 @@ def factory(tmp_path):
 
 def apply(factory, subject: str, data: dict) -> None:
     producer = subject.split(".")[1]
-    handler = handlers.CONSUMED[producer][1][subject]
+    handler = CONSUMED[producer][1][subject]
     with db.transaction(factory) as session:
         handler(session, Envelope.new(source=f"/rehab/{producer}", type=subject, subject="x", data=data))
 
@@ -104,11 +114,123 @@ def test_aid_paid_in_the_grant_s_currency_and_in_another_are_two_groups_that_nev
     assert "EUR" not in elsewhere["as_received"] and str(elsewhere["as_received"]["PLN"]["total"]).startswith("≥")
 
 
+def approve(factory, case_id: str, amount: str, *, category: str = "medical", at: datetime = DECEMBER,
+            stage: str = "approved") -> None:
+    apply(factory, f"rehab.funds.disbursement.{stage}", {
+        "disbursement_id": str(uuid.uuid4()), "case_id": case_id, "grant_id": "g", "category": category,
+        "amount": amount, "currency": "EUR", "status": stage, "occurred_at": at.isoformat()})
+
+
+def amount_rows(factory) -> dict:
+    with db.transaction(factory) as session:
+        return {(r.month, r.stage, r.basis, r.category, r.currency): (r.amount_minor, r.payments, r.people)
+                for r in session.execute(select(MonthlyAmount)).scalars()}
+
+
+def people_rows(factory) -> list:
+    with db.transaction(factory) as session:
+        return sorted((r.person, r.month, r.category) for r in session.execute(select(AidPerson)).scalars())
+
+
+def test_five_payments_to_one_person_are_one_person_s_aid_and_withheld(factory):
+    # The reviewer's December: five approvals in medical, all of one case.
+    one = str(uuid.uuid4())
+    for amount in ("300.00", "800.00", "40.00", "300.00", "40.00"):
+        approve(factory, one, amount)
+    aid = report(factory, months=["2026-12"])["aid"]["approved"]["in_grant_currency"]["EUR"]
+    assert aid["cells"]["2026-12"]["medical"] == "<5"
+    assert aid["total"] == "≥0.00"
+    assert amount_rows(factory)[("2026-12", "approved", "grant", "medical", "EUR")] == (148000, 5, 1)
+    # Four more people, one payment each: five people, and the sum is shown.
+    for _ in range(4):
+        approve(factory, str(uuid.uuid4()), "10.00")
+    aid = report(factory, months=["2026-12"])["aid"]["approved"]["in_grant_currency"]["EUR"]
+    assert aid["cells"]["2026-12"]["medical"] == "1520.00"
+    assert amount_rows(factory)[("2026-12", "approved", "grant", "medical", "EUR")] == (152000, 9, 5)
+
+
+def test_five_people_once_each_are_shown_and_each_cell_counts_its_own_people(factory):
+    people = [str(uuid.uuid4()) for _ in range(5)]
+    for case_id in people:
+        approve(factory, case_id, "100.00")
+        approve(factory, case_id, "50.00", stage="paid")
+    approve(factory, people[0], "70.00", category="legal")  # the same person in another cell: one person there
+    approve(factory, people[0], "30.00", at=DECEMBER + timedelta(days=31))  # and in another month
+    aid = report(factory, months=["2026-12", "2027-01"])["aid"]
+    assert aid["approved"]["in_grant_currency"]["EUR"]["cells"]["2026-12"] == {
+        **{category: "0.00" for category in aid["approved"]["in_grant_currency"]["EUR"]["cells"]["2026-12"]},
+        "medical": "500.00", "legal": "<5"}
+    assert aid["approved"]["in_grant_currency"]["EUR"]["cells"]["2027-01"]["medical"] == "<5"
+    assert aid["paid"]["in_grant_currency"]["EUR"]["cells"]["2026-12"]["medical"] == "250.00"
+    rows = amount_rows(factory)
+    assert rows[("2026-12", "approved", "grant", "legal", "EUR")][2] == 1
+    assert rows[("2027-01", "approved", "grant", "medical", "EUR")][2] == 1
+
+
+def test_people_are_kept_as_a_keyed_hash_that_erasure_deletes_and_the_report_stays_the_same(factory):
+    people = [str(uuid.uuid4()) for _ in range(5)]
+    for n, case_id in enumerate(people):
+        approve(factory, case_id, f"{100 + n}.00")
+        approve(factory, case_id, f"{100 + n}.00", stage="paid")
+    erased = people[0]
+    kept = people_rows(factory)
+    assert len(kept) == 10 and not any(erased in row[0] or row[0] in erased for row in kept)
+    assert {row[0] for row in kept} == {PEOPLE(case_id) for case_id in people}
+    # Another key, another hash: the reports database joins to no case id without this service's secret.
+    assert handlers.PersonIndex(lambda: b"another service's key".ljust(32, b"."))(erased) != PEOPLE(erased)
+    before, rows = report(factory, months=["2026-12"]), amount_rows(factory)
+    assert before["aid"]["approved"]["in_grant_currency"]["EUR"]["cells"]["2026-12"]["medical"] == "510.00"
+
+    apply(factory, "rehab.intake.case.erased", {"case_id": erased, "erased_at": DECEMBER.isoformat()})
+    assert {row[0] for row in people_rows(factory)} == {PEOPLE(case_id) for case_id in people[1:]}
+    assert amount_rows(factory) == rows  # the counts of people and the sums stay
+    after = report(factory, months=["2026-12"])
+    assert after["aid"] == before["aid"] and after["cases"]["cells"]["2026-12"]["erased"] == "<5"
+    # An event of the erased person applied late (the funds stream behind): summed, not remembered, not a person.
+    approve(factory, erased, "5.00", stage="paid")
+    assert PEOPLE(erased) not in {row[0] for row in people_rows(factory)}
+    assert amount_rows(factory)[("2026-12", "paid", "grant", "medical", "EUR")] == (51500, 6, 5)
+    with db.transaction(factory) as session:
+        assert session.execute(select(ErasedPerson.person)).scalars().all() == [PEOPLE(erased)]
+
+
+def test_an_erased_person_s_late_payment_alone_in_a_cell_is_withheld(factory):
+    erased = str(uuid.uuid4())
+    apply(factory, "rehab.intake.case.erased", {"case_id": erased, "erased_at": DECEMBER.isoformat()})
+    approve(factory, erased, "5.00", category="housing")
+    assert amount_rows(factory)[("2026-12", "approved", "grant", "housing", "EUR")] == (500, 1, 0)
+    aid = report(factory, months=["2026-12"])["aid"]["approved"]["in_grant_currency"]["EUR"]
+    assert aid["cells"]["2026-12"]["housing"] == "<5"
+    assert people_rows(factory) == []
+
+
+def test_sums_from_before_people_were_counted_are_withheld_until_a_rebuild(tmp_path):
+    # A database at the initial revision, holding the reviewer's cell (five payments, one person, not known then).
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        config = migrations.config_for(MIGRATIONS, str(engine.url))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "5d2b73fd8ec2")
+            connection.execute(text(
+                "INSERT INTO monthly_amounts (month, stage, basis, category, currency, amount_minor, payments) "
+                "VALUES ('2026-12', 'approved', 'grant', 'medical', 'EUR', 148000, 5), "
+                "('2026-12', 'approved', 'grant', 'legal', 'EUR', 0, 0)"))
+        migrations.upgrade(engine, MIGRATIONS)
+        migrations.check(engine, MIGRATIONS)  # the models and the newest revision agree
+        factory = db.make_session_factory(engine)
+        assert amount_rows(factory)[("2026-12", "approved", "grant", "medical", "EUR")] == (148000, 5, 0)
+        aid = report(factory, months=["2026-12"])["aid"]["approved"]["in_grant_currency"]["EUR"]
+        assert aid["cells"]["2026-12"]["medical"] == "<5" and aid["cells"]["2026-12"]["legal"] == "0.00"
+    finally:
+        engine.dispose()
+
+
 def test_no_table_of_the_projection_has_a_column_for_a_case(factory):
     with db.transaction(factory) as session:
         engine = session.get_bind()
-        for table in ("monthly_counts", "monthly_amounts", "duration_histograms", "referral_moments",
-                      "currency_digits"):
+        for table in ("monthly_counts", "monthly_amounts", "aid_people", "erased_people", "duration_histograms",
+                      "referral_moments", "currency_digits"):
             columns = {c["name"] for c in inspect(engine).get_columns(table)}
             assert not {"case_id", "reference", "name", "full_name"} & columns, table
         assert session.execute(text("SELECT count(*) FROM monthly_counts")).scalar() == 0
