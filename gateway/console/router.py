@@ -45,7 +45,7 @@ from gateway.routing import DOCUMENT_BODY_BYTES, UPLOADS, route_for
 from kit.custody import TOKEN_SECRET
 from kit import context, logs
 from kit.auth import PARTNER_ROLES, Principal
-from kit.errors import DomainError
+from kit.errors import DomainError, Unavailable
 from kit.problems import Problem
 from kit.uploads import read_multipart
 
@@ -582,6 +582,8 @@ async def sign_in(request: Request) -> Response:
         token, refresh = await api.password_grant(runtime, username, password, address, otp=otp)  # in-process
     except Problem as problem:
         return sign_in_page(request, status=429 if problem.status == 429 else 401, failed=True, username=username)
+    except Unavailable:  # sealed (SPEC §8), or the gateway's keys away: said as a page, not a JSON problem
+        return render(request, "error.html", status=503, said_key="problem_sealed")
     response = back_to("/" if refresh else "/console/mfa")  # no session yet: the second factor to set up first
     response.delete_cookie(PRE_SESSION_COOKIE, path="/console/sign-in")
     session_cookies(response, request, token, refresh)

@@ -9,6 +9,7 @@ commands are kit.control's own, signed with the nkey seeds `ensure_secrets` made
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -98,6 +99,14 @@ async def test_an_admin_seals_every_process_and_the_operator_unseals_them_withou
     assert {name: state["keys"] for name, state in status["services"].items()} == dict.fromkeys(backends.urls, "sealed")
     assert (await door.client.post("/auth/token", data={"grant_type": "password", "username": "admin",
                                                          "password": "whatever"})).status_code == 503
+    # Someone signing in to the console meanwhile reads a page saying so, not a JSON problem.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=door.app), base_url="http://testserver") as visitor:
+        form = (await visitor.get("/", headers={"Accept": "text/html"})).text
+        pre_session = re.search(r'name="pre_session" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        page = await visitor.post("/console/sign-in", headers={"Accept": "text/html"},
+                                  data={"username": "admin", "password": "whatever", "pre_session": pre_session})
+    assert page.status_code == 503 and page.headers["content-type"].startswith("text/html"), page.text[:200]
+    assert "The system is sealed" in page.text
 
     # A process restarted while sealed (a crash, the supervisor, Kubernetes) comes back sealed, not open.
     assert (backends.root / control.SEAL_MARK).exists() and (door.settings.state_dir / control.SEAL_MARK).exists()
