@@ -8,6 +8,12 @@ still tries them in turn: a probe may be wrong, and a 503 from the service itsel
 
 Which requests may go to a second replica is `forward`'s decision (gateway.forward): only one that never reached
 the first (the connection failed), or an idempotent read.
+
+A process that hangs (stopped, stuck in a loop) still accepts connections, so every request to it would wait out the
+gateway's timeout and end in a 504, one after another. So every service is probed, a single replica too, and one
+whose probes got no answer at all `SILENT_AFTER` times in a row is taken for silent; while every replica of a
+service is, its routes answer 503 at once (`all_silent`), until a probe gets any answer again. A slow answer, even a
+503, is an answer: only a replica that does not answer within the probe's timeout, again and again, is silent.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ log = logs.get("gateway.replicas")
 
 EJECT_SECONDS = 5.0
 PROBE_SECONDS = 1.0
+SILENT_AFTER = 3  # probes in a row with no answer at all
 # What a probe takes for "this replica cannot serve now"; any other answer (a 500 of a bug, a 404) is left to requests.
 UNHEALTHY_STATUSES = frozenset({502, 503})
 
@@ -47,7 +54,12 @@ class Replicas:
         self.eject_seconds = eject_seconds
         self._clock = clock
         self._ejected_until: dict[str, float] = {}
+        self._unanswered: dict[str, int] = {}  # probes in a row that got no answer, by replica
         self._turn = itertools.count()
+
+    def all_silent(self) -> bool:
+        """Has every replica left `SILENT_AFTER` probes in a row without any answer?"""
+        return all(self._unanswered.get(url, 0) >= SILENT_AFTER for url in self.urls)
 
     def healthy(self) -> list[str]:
         now = self._clock()
@@ -81,7 +93,12 @@ class Replicas:
                 answer = await client.get(url + "/readyz", timeout=timeout)
             except httpx.HTTPError as error:
                 self.eject(url, why=type(error).__name__)
+                self._unanswered[url] = self._unanswered.get(url, 0) + 1
+                if self._unanswered[url] == SILENT_AFTER:
+                    log.warning("replica silent", backend=self.name, replica=self.urls.index(url))
                 return
+            if self._unanswered.pop(url, 0) >= SILENT_AFTER:
+                log.info("replica answers again", backend=self.name, replica=self.urls.index(url))
             if answer.status_code == 200:
                 self.restore(url)
             elif answer.status_code in UNHEALTHY_STATUSES:
@@ -114,13 +131,12 @@ class Backends(Mapping[str, str]):
         return len(self._replicas)
 
     async def watch(self, client: httpx.AsyncClient, *, every: float = PROBE_SECONDS, timeout: float = 1.0) -> None:
-        """Probe the replicas of every service that has several, every `every` seconds, until cancelled."""
-        several = [replicas for replicas in self._replicas.values() if len(replicas.urls) > 1]
-        if not several:
-            return
+        """Probe every replica of every service, every `every` seconds, until cancelled (a lone replica is never
+        ejected, but it may be silent)."""
+        every_service = list(self._replicas.values())
         while True:
             try:
-                await asyncio.gather(*(replicas.probe(client, timeout=timeout) for replicas in several))
+                await asyncio.gather(*(replicas.probe(client, timeout=timeout) for replicas in every_service))
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # a probe must never end the watch

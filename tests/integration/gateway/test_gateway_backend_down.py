@@ -5,6 +5,8 @@ which service is unreachable."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 
 import pytest
@@ -98,3 +100,29 @@ async def test_a_service_that_does_not_answer_the_handshake_is_not_waited_for(ga
         status = await door.client.get("/api/admin/status", headers=await door.admin())
         assert time.monotonic() - started < FAST
         assert status.json()["services"]["funds"]["status"] == "unreachable"
+
+
+async def test_a_hung_service_is_answered_for_at_once_once_its_probes_go_unanswered(tmp_path, gateway_settings):
+    """A stopped process (SIGSTOP: stuck, not dead) still accepts connections, so each request to it would wait the
+    whole backend timeout. Once the gateway's probes of it have gone unanswered a few times, its routes answer a
+    fast 503; as soon as it answers again they work again."""
+    with backends_running(tmp_path / "backends", ["funds"]) as backends:
+        funds = backends.processes["funds"]
+        settings = gateway_settings(backends.secrets_dir, funds_url=funds.url, backend_probe_seconds=0.2,
+                                    readiness_timeout_seconds=0.3)
+        async with open_gateway(settings) as door:
+            finance = await door.staff("finance")
+            assert (await door.client.get("/api/funds/grants", headers=finance)).status_code == 200
+            assert funds.proc is not None
+            funds.proc.send_signal(signal.SIGSTOP)
+            try:
+                await asyncio.sleep(3 * (0.2 + 0.3) + 0.5)  # SILENT_AFTER probes, each waiting out its timeout
+                assert_unavailable(*await timed(door.client.get("/api/funds/grants", headers=finance)))
+            finally:
+                funds.proc.send_signal(signal.SIGCONT)
+            for _ in range(50):  # the next probe that gets an answer opens its routes again
+                if (await door.client.get("/api/funds/grants", headers=finance)).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("funds' routes stayed closed after it answered again")

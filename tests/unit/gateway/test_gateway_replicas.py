@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from gateway.config import GatewaySettings
-from gateway.replicas import Backends, Replicas, split_urls
+from gateway.replicas import SILENT_AFTER, Backends, Replicas, split_urls
 
 A, B, C = "http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"
 
@@ -104,11 +104,15 @@ def test_a_probe_ejects_on_503_or_no_answer_and_restores_on_200() -> None:
     assert replicas.healthy() == [A, B]
 
 
-def test_only_backends_with_several_replicas_are_probed() -> None:
+def test_every_replica_is_probed_and_a_lone_one_that_never_answers_is_silent_but_never_ejected() -> None:
+    """A lone replica has nowhere else to send requests, so it is never ejected; but one whose probes go unanswered
+    again and again (hung) is silent, and its routes are answered at once (gateway.forward)."""
     asked: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         asked.append(str(request.url))
+        if str(request.url).startswith(C):
+            raise httpx.ReadTimeout("no answer", request=request)
         return httpx.Response(200)
 
     backends = Backends({"intake": f"{A},{B}", "funds": C})
@@ -117,13 +121,16 @@ def test_only_backends_with_several_replicas_are_probed() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
             task = asyncio.create_task(backends.watch(client, every=0.01))
 
-            async def two_rounds() -> None:
-                while len(asked) < 4:
+            async def rounds() -> None:
+                while len(asked) < 3 * (SILENT_AFTER + 1):
                     await asyncio.sleep(0.01)
 
-            await asyncio.wait_for(two_rounds(), 10)
+            await asyncio.wait_for(rounds(), 10)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(watch_briefly())
-    assert {url.rsplit("/", 1)[0] for url in asked} == {A, B}
+    assert {url.rsplit("/", 1)[0] for url in asked} == {A, B, C}
+    funds, intake = backends.replicas("funds"), backends.replicas("intake")
+    assert funds.all_silent() and funds.healthy() == [C] and backends["funds"] == C
+    assert not intake.all_silent()
