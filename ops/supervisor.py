@@ -1,4 +1,9 @@
-"""The supervisor behind `rehab up`: start processes stage by stage, restart any that dies, stop them all on a signal.
+"""The supervisor behind `rehab up`: start processes stage by stage, restart any that dies or hangs, stop them all on a
+signal.
+
+A process that hangs (stuck, or stopped) does not exit, so waiting for it to die would leave it hung for good: its
+ready URL is asked every `LIVENESS_INTERVAL` seconds once it has started, and after `HUNG_AFTER` of those in a row
+without an answer it is killed, and restarted as one that died (Kubernetes' liveness probe does the same there).
 
 It knows a process only as a command line, the ports it binds and a URL that answers 200 once it is ready; it never
 imports what it runs. Each process writes to its own log file; the console gets only short status lines, so nothing a
@@ -29,6 +34,9 @@ BACKOFF_FIRST = 0.5  # seconds before the first restart
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # a process that stayed up this long starts again from BACKOFF_FIRST when it dies
 POLL_INTERVAL = 0.1
+LIVENESS_INTERVAL = 5.0  # seconds between two questions to a running process
+LIVENESS_TIMEOUT = 3.0
+HUNG_AFTER = 6  # questions in a row without an answer: half a minute
 
 
 @dataclass(frozen=True)
@@ -73,12 +81,16 @@ class Supervisor:
         stop_timeout: float = 5.0,
         passphrase: str | None = None,
         control_socket: Path | None = None,
+        liveness_interval: float = LIVENESS_INTERVAL,
+        liveness_timeout: float = LIVENESS_TIMEOUT,
     ) -> None:
         self._children = [_Child(spec, log_dir / f"{spec.name}.log") for spec in specs]
         self._log_dir = log_dir
         self._on_ready = on_ready
         self._startup_timeout = startup_timeout
         self._stop_timeout = stop_timeout
+        self._liveness_interval = liveness_interval
+        self._liveness_timeout = liveness_timeout
         self._stop_requested = asyncio.Event()
         # Asks the processes whether they are ready; only loopback, so no proxy from the environment.
         self._http = httpx.AsyncClient(timeout=1.0, trust_env=False)
@@ -118,7 +130,8 @@ class Supervisor:
         self._passphrase = None
         control = await self._open_control_socket()
         self._on_ready()
-        watchers = [asyncio.create_task(self._keep_running(child)) for child in self._children]
+        watchers = [asyncio.create_task(watch(child)) for child in self._children
+                    for watch in (self._keep_running, self._kill_if_hung)]
         try:
             await self._stop_requested.wait()
         finally:
@@ -198,6 +211,26 @@ class Supervisor:
             except StartupError as error:
                 # If it died (or never started), the next turn tries again, later; if it hangs, it stays as it is.
                 _say(f"error: {error}", error=True)
+
+    async def _kill_if_hung(self, child: _Child) -> None:
+        """Kill `child` once it has left `HUNG_AFTER` questions in a row unanswered; `_keep_running` restarts it."""
+        unanswered = 0
+        while True:
+            await asyncio.sleep(self._liveness_interval)
+            process = child.process
+            if process is None or process.returncode is not None \
+                    or time.monotonic() - child.started_at < self._startup_timeout:
+                unanswered = 0  # not running, or still starting: `_keep_running`'s and `_wait_ready`'s to judge
+                continue
+            try:
+                await self._http.get(child.spec.ready_url, timeout=self._liveness_timeout)
+                unanswered = 0
+            except httpx.HTTPError:
+                unanswered += 1
+            if unanswered >= HUNG_AFTER:
+                _say(f"{child.spec.name} has not answered for {unanswered} checks in a row; killing it", error=True)
+                _signal_group(process.pid, signal.SIGKILL)
+                unanswered = 0
 
     async def _spawn(self, child: _Child) -> None:
         spec = child.spec

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.supervisor import ProcessSpec, StartupError, Supervisor, check_ports, free_port, port_is_free
+from ops.supervisor import HUNG_AFTER, ProcessSpec, StartupError, Supervisor, check_ports, free_port, port_is_free
 
 STANDIN = textwrap.dedent(
     '''
@@ -451,6 +451,35 @@ async def test_restarts_back_off_and_stop_ends_everything(tmp_path: Path, capsys
     assert (tmp_path / "flaky.log").read_text().count("supervisor: starting flaky") == 3
     assert not alive(last)
     assert port_is_free(port)
+
+
+async def test_a_hung_process_is_killed_and_restarted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Stopped (SIGSTOP), a process never exits: once it has left enough questions in a row unanswered it is killed,
+    and restarted like one that died."""
+    port = free_port()
+    supervisor = Supervisor([standin_spec("stuck", port)], log_dir=tmp_path, startup_timeout=1,
+                            liveness_interval=0.1, liveness_timeout=0.2)
+    running = asyncio.create_task(supervisor.run())
+    out = ""
+
+    async def said(text: str, times: int = 1) -> None:
+        nonlocal out
+        deadline = time.monotonic() + 20
+        while out.count(text) < times:
+            assert time.monotonic() < deadline, out
+            await asyncio.sleep(0.05)
+            captured = capsys.readouterr()
+            out += captured.out + captured.err
+
+    await said("stuck is ready")
+    await asyncio.sleep(1.2)  # past its start-up: from now on it is asked whether it is alive
+    hung = health(port)["pid"]
+    os.kill(hung, signal.SIGSTOP)
+    await said(f"stuck has not answered for {HUNG_AFTER} checks in a row; killing it")
+    await said("stuck is ready", 2)
+    assert health(port)["pid"] != hung and not alive(hung)
+    supervisor.stop()
+    assert await asyncio.wait_for(running, 10) == 0
 
 
 def test_a_port_wanted_twice_is_refused() -> None:
