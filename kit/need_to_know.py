@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from fastapi import Depends, Header, Request
@@ -122,8 +123,9 @@ class ReasonKeeper:
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             for url in (self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))):
                 try:
-                    answer = await client.post(url + self.PATH.format(case_id=case_id), headers=headers,
-                                               json={"opened_in": self.opened_in})
+                    # Quoted whole: a case id as a caller typed it is one path segment, never a way to another route.
+                    answer = await client.post(url + self.PATH.format(case_id=quote(case_id, safe="")),
+                                               headers=headers, json={"opened_in": self.opened_in})
                 except httpx.HTTPError as exc:
                     _log.warning("intake not reached to keep a break-glass reason", error_type=type(exc).__name__)
                     continue

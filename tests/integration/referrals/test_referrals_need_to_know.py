@@ -160,3 +160,12 @@ async def test_a_case_not_known_here_yet_is_said_so_to_its_own_caseworker_and_a_
     assert later.status_code == 201, later.text
     again = await desk.refer(case, medical, packet=PACKET, headers=mine)
     assert (again.status_code, again.json()["id"]) == (201, later.json()["id"])  # now kept: done once
+
+
+async def test_a_case_id_as_typed_reaches_intake_as_one_path_segment(desk, intake):
+    """The case id of a list's query is the caller's text: handed to intake quoted, it names a case, never a route."""
+    glass = {**desk.caseworker("caseworker-2"), "Access-Reason": REASON}
+    typed = "../../audit/verify?x="
+    answer = await desk.client.get("/api/referrals/referrals", params={"case_id": typed}, headers=glass)
+    assert answer.status_code == 409  # no such case here
+    assert [h.case_id for h in intake.handed] == [typed]  # the stand-in read one segment, decoded
