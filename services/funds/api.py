@@ -123,7 +123,9 @@ async def request_disbursement(request: Request, body: DisbursementCreate, runti
     return await _once(request, runtime, principal, action, status=201, required=True, case_id=str(body.case_id))
 
 
-@router.get("/disbursements", response_model=Page[DisbursementPublic])
+@router.get("/disbursements", response_model=Page[DisbursementPublic], responses={
+    409: {"description": "The case named is not known to funds yet (`case-unknown`): intake's event about it is on "
+                         "its way; try again in a moment."}})
 async def list_disbursements(
     request: Request, runtime: RuntimeDep, principal: Staff,
     status: domain.StatusName | None = None,

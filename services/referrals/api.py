@@ -207,7 +207,9 @@ async def send_referral(request: Request, body: ReferralCreate, runtime: Runtime
                                          action=send, subject=body.case_id)
 
 
-@router.get("/referrals", response_model=Page[ReferralPublic])
+@router.get("/referrals", response_model=Page[ReferralPublic], responses={
+    409: {"description": "The case named is not known to referrals yet (`case-unknown`): intake's event about it is "
+                         "on its way; try again in a moment."}})
 async def list_referrals(
     request: Request, runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None,
     status: Status | None = None, overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None,

@@ -78,11 +78,13 @@ def merged_openapi(system: System) -> schemathesis.BaseSchema:
 
 
 def problem_details(ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case) -> None:
-    """Every 4xx/5xx answer is application/problem+json with type, title, status and detail (RFC 9457)."""
+    """Every 4xx/5xx answer is application/problem+json with type, title, status and detail (RFC 9457); the token
+    endpoint's are RFC 6749's, application/json, with the problem's fields beside `error` (SPEC §3, §6)."""
     if response.status_code < 400:
         return
-    content_type = (response.headers.get("content-type") or [""])[0]
-    assert content_type.split(";")[0].strip() == "application/problem+json", (
+    content_type = (response.headers.get("content-type") or [""])[0].split(";")[0].strip()
+    oauth = case.path == "/auth/token" and content_type == "application/json"
+    assert content_type == "application/problem+json" or oauth, (
         f"{response.status_code} answered with content-type {content_type!r}, not application/problem+json")
     try:
         body = json.loads(response.content)
@@ -91,6 +93,7 @@ def problem_details(ctx: schemathesis.CheckContext, response: schemathesis.Respo
     missing = [key for key in ("type", "title", "status", "detail") if not isinstance(body, dict) or key not in body]
     assert not missing, f"{response.status_code} problem lacks {missing}"
     assert body["status"] == response.status_code, f"problem status {body['status']} != HTTP {response.status_code}"
+    assert not oauth or body.get("error"), "a token endpoint error without RFC 6749's `error`"
 
 
 CHECKS = [not_a_server_error, problem_details, status_code_conformance, content_type_conformance,
