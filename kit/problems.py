@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import types
+from datetime import date, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,9 +26,34 @@ log = logs.get("problems")
 
 
 class StrictModel(BaseModel):
-    """Request bodies bind only to models that refuse unknown fields (422)."""
+    """Request bodies bind only to models that refuse unknown fields (422), and take JSON's types as JSON writes
+    them where a lax reading would change what was meant: a date is text (`19900101` is not read as seconds since
+    1970, which pydantic would make 1970-08-19 of), and true or false is a JSON boolean (not "yes", "0" or 1)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _as_json_writes_it(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or info.field_name is None:
+            return value
+        kinds = _kinds(cls.model_fields[info.field_name].annotation)
+        if bool in kinds and not isinstance(value, bool) and not kinds - {bool}:
+            raise PydanticCustomError("bool_type", "Input should be true or false")
+        if kinds & {date, datetime} and isinstance(value, (bool, int, float)):
+            raise PydanticCustomError("date_type", "Input should be a date written as text, as YYYY-MM-DD")
+        return value
+
+
+@functools.cache
+def _kinds(annotation: Any) -> frozenset[Any]:
+    """The plain types a field's annotation allows (`date | None` → {date}; Annotated and unions unwrapped)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _kinds(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return frozenset().union(*(_kinds(arg) for arg in get_args(annotation) if arg is not type(None)))
+    return frozenset({annotation})
 
 
 class ValidationIssue(BaseModel):
