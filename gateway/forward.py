@@ -18,7 +18,7 @@ from yarl import URL
 
 from gateway.access import Gatekeeper
 from gateway.replicas import Replicas
-from gateway.routing import Route, has_dot_segment, route_for
+from gateway.routing import Route, has_dot_segment, is_internal, route_for
 from kit import context, logs
 from kit.problems import Problem, problem_response
 
@@ -142,7 +142,7 @@ class ForwardingMiddleware:
 async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> None:
     state = scope["app"].state
     path: str = scope["path"]
-    if has_dot_segment(path):
+    if has_dot_segment(path) or is_internal(path):
         raise Problem(404, "There is no such path.", kind="not-found")
     gatekeeper: Gatekeeper = state.gatekeeper
     authorization = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"), None)

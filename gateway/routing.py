@@ -51,6 +51,16 @@ def route_for(path: str) -> Route | None:
     return next((route for route in ROUTES if route.covers(path)), None)
 
 
+# Routes a service offers to the other services only, never to the public: intake keeps a break-glass reason that
+# referrals or funds were given (kit.need_to_know.ReasonKeeper). Through the gateway a caseworker could write such a
+# line with a service of their choosing on it; forwarded, these paths answer 404 like any path that does not exist.
+INTERNAL = (re.compile(r"/api/intake/cases/[^/]+/openings/?"),)
+
+
+def is_internal(path: str) -> bool:
+    return any(pattern.fullmatch(path) for pattern in INTERNAL)
+
+
 def has_dot_segment(path: str) -> bool:
     """`/api/partner/../referrals/…` must not reach another prefix's routes behind the role check."""
     return any(segment in (".", "..") for segment in path.split("/"))

@@ -98,9 +98,9 @@ class ReasonKeeper:
     case is theirs: nothing is kept for an assignee, otherwise the opening is audited there and becomes a step of the
     timeline with its reason sealed and where it was opened. Never on the bus: it may describe the person.
 
-    When intake cannot keep it (down, sealed, or any answer but 204 or 404), the opening here is refused (503): a
-    case read with the reason kept nowhere is what SPEC §7.8 forbids. 404, a case intake does not know, is left to
-    the use case (which refuses a case it does not know either). `intake_urls`: intake's base URLs, comma-separated
+    When intake cannot keep it (down, sealed, or any answer but 204 or its 404 `case-not-found`), the opening here is
+    refused (503): a case read with the reason kept nowhere is what SPEC §7.8 forbids. A case intake does not know
+    is left to the use case (which refuses a case it does not know either). `intake_urls`: intake's base URLs, comma-separated
     when it runs as replicas (tried in turn, the next one when one cannot be reached)."""
 
     PATH = "/api/intake/cases/{case_id}/openings"
@@ -120,7 +120,8 @@ class ReasonKeeper:
         headers = {"authorization": request.headers.get("authorization", ""), "access-reason": reason,
                    "x-request-id": context.request_id() or ""}
         start = next(self._turn)
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        # trust_env=False: a proxy named in the environment must never see a caseworker's token and reason.
+        async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
             for url in (self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))):
                 try:
                     # Quoted whole: a case id as a caller typed it is one path segment, never a way to another route.
@@ -129,7 +130,7 @@ class ReasonKeeper:
                 except httpx.HTTPError as exc:
                     _log.warning("intake not reached to keep a break-glass reason", error_type=type(exc).__name__)
                     continue
-                if answer.status_code in (204, 404):
+                if answer.status_code == 204 or _no_such_case(answer):
                     return
                 if answer.status_code in (403, 422):  # a reason too short or too long: the same rule as intake's
                     ensure_reason(reason.decode("utf-8", errors="replace"))
@@ -140,6 +141,14 @@ class ReasonKeeper:
 
 
 _log = logs.get("kit.need_to_know")
+
+
+def _no_such_case(answer: httpx.Response) -> bool:
+    """Intake's own 404 for a case it does not know, not any 404 (a wrong URL would otherwise keep no reason)."""
+    try:
+        return answer.status_code == 404 and str(answer.json().get("type", "")).endswith("/case-not-found")
+    except ValueError:
+        return False
 
 
 async def keep_stated_reason(request: Request, runtime: Any, case_id: str | None, *, opened_in: str) -> None:

@@ -308,8 +308,8 @@ async def read_timeline(
         cursor=cursor))
 
 
-@router.post("/cases/{case_id}/openings", status_code=204, response_class=Response,
-             responses={**need_to_know.ANSWERS, 404: {"description": "There is no such case."}})
+# Internal: for referrals and funds, never through the gateway (gateway.routing.INTERNAL), so not in the document.
+@router.post("/cases/{case_id}/openings", status_code=204, response_class=Response, include_in_schema=False)
 async def keep_reason_stated_elsewhere(
     case_id: CaseId, body: OpenedElsewhere, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> Response:

@@ -533,16 +533,21 @@ def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, cal
     if case.status == domain.ERASED:
         return  # no key left to seal the reason with, nor a timeline to show it on
     now = datetime.now(UTC)
-    if queries.opened_since(session, case_id=case.id, user_id=caller.user_id, since=now - domain.OPENING_COVERS,
-                            with_reason=True):  # one in referrals or funds first kept no reason: this one does
-        return
+    reason = (caller.reason or "").strip()
+    if reason in _reasons_since(session, vault, case, caller.user_id, now - domain.OPENING_COVERS):
+        return  # the same words again, within the quarter hour: the line there says it; another reason is a new line
     opening = BreakGlassOpening(id=str(uuid.uuid4()), case_id=case.id, user_id=caller.user_id,
                                 username=caller.username, at=now)
-    opening.reason_sealed = vault.seal(_data_key(session, vault, case), OPENINGS, "reason_sealed", opening.id,
-                                       (caller.reason or "").strip())
+    opening.reason_sealed = vault.seal(_data_key(session, vault, case), OPENINGS, "reason_sealed", opening.id, reason)
     session.add(opening)
     queries.add_timeline_entry(session, case.id, now, need_to_know.BREAK_GLASS,
                                {"opening_id": opening.id, "by": caller.username}, source=source)
+
+
+def _reasons_since(session: Session, vault: CaseVault, case: Any, user_id: str, since: datetime) -> set[str]:
+    """The reasons this caseworker gave for openings of the case kept since then (decrypted; a handful at most)."""
+    ids = queries.openings_since(session, case_id=case.id, user_id=user_id, since=since)
+    return {reason for reason in _reasons(session, vault, case, ids).values() if reason is not None}
 
 
 def _reasons(session: Session, vault: CaseVault, case: Any, opening_ids: list[str | None]) -> dict[str, str]:

@@ -169,14 +169,18 @@ def assignee_ids(session: Session, case_id: str) -> set[str]:
     return set(session.execute(select(ASSIGNEES.c.user_id).where(ASSIGNEES.c.case_id == case_id)).scalars())
 
 
-def opened_since(session: Session, *, case_id: str, user_id: str, since: datetime, with_reason: bool = False) -> bool:
-    """Has this user opened this case by break-glass since then (here with a reason kept, when `with_reason`; an
-    opening in another service keeps none)?"""
+def openings_since(session: Session, *, case_id: str, user_id: str, since: datetime) -> list[str | None]:
+    """The ids of this user's break-glass openings of this case kept since then with a reason."""
+    return list(session.execute(select(BreakGlassOpening.id).where(
+        BreakGlassOpening.case_id == case_id, BreakGlassOpening.user_id == user_id, BreakGlassOpening.at >= since,
+        BreakGlassOpening.reason_sealed.is_not(None))).scalars())
+
+
+def opened_since(session: Session, *, case_id: str, user_id: str, since: datetime) -> bool:
+    """Has this user opened this case by break-glass since then (anywhere, with its reason kept or not)?"""
     found = select(BreakGlassOpening.id).where(BreakGlassOpening.case_id == case_id,
                                                BreakGlassOpening.user_id == user_id,
                                                BreakGlassOpening.at >= since).limit(1)
-    if with_reason:
-        found = found.where(BreakGlassOpening.reason_sealed.is_not(None))
     return session.execute(found).first() is not None
 
 

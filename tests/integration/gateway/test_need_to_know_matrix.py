@@ -275,6 +275,19 @@ async def judged_route(judge: Judge, team: Team, service: str, case: str, method
                 f"audit trail")
 
 
+async def test_intake_keeps_reasons_for_the_services_only_not_for_the_public(way: Way, team: Team):
+    """`POST /api/intake/cases/{id}/openings` is for referrals and funds: through the gateway it is no path at all,
+    so nobody writes a timeline line naming a service of their choice."""
+    case = (await opened_case(way, team.a))["id"]
+    if way.name != "gateway":
+        pytest.skip("the gateway's rule")
+    for path in (f"{CASES}/{case}/openings", f"{CASES}/{case}/openings/"):
+        answer = await way(team.b, "POST", path, reason=REASON, json={"opened_in": "funds"})
+        assert answer.status_code == 404 and answer.json()["type"].endswith("/not-found"), answer.text
+    timeline = await way(team.a, "GET", f"{CASES}/{case}/timeline")
+    assert [e for e in timeline.json()["items"] if e["kind"] == "case.break_glass"] == []
+
+
 async def judge_reason_kept_by_intake(judge: Judge, team: Team, case: str, service: str) -> None:
     """B's openings of the case in `service`: on its timeline in intake, once (one opening covers a quarter of an
     hour), with the reason B stated there and where; audited in intake too (SPEC §4, §7.8)."""

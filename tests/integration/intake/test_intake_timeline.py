@@ -172,9 +172,16 @@ async def test_a_reason_stated_in_referrals_or_funds_is_kept_here_sealed_and_sho
 
     glass = [e for e in await _timeline(intake, case["id"]) if e["kind"] == "case.break_glass"]
     assert [(e["source"], e["details"]) for e in glass] == [("referrals", {"by": "bo", "reason": reason})]
+    # Another reason within the quarter hour, here: a line of its own, never hidden behind the first.
+    other = "Читаю всё дело целиком"
+    assert (await intake.client.get(f"/api/intake/cases/{case['id']}",
+                                    headers={**bo, "Access-Reason": other.encode()})).status_code == 200
+    glass = [e for e in await _timeline(intake, case["id"]) if e["kind"] == "case.break_glass"]
+    assert [(e["source"], e["details"]["reason"]) for e in glass] == [("referrals", reason), ("intake", other)]
     with intake.engine.connect() as conn:  # sealed: the reason is nowhere in the database in clear
         for table in kit_tables.audit.metadata.sorted_tables:
-            assert reason not in repr(conn.execute(select(table)).all()), table.name
+            dump = repr(conn.execute(select(table)).all())
+            assert reason not in dump and other not in dump, table.name
 
 
 async def test_intake_publishes_its_events_with_the_contract_payloads(intake: Intake, nats_url):

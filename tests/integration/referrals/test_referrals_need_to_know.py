@@ -108,6 +108,9 @@ async def test_a_case_is_not_opened_by_break_glass_when_intake_cannot_keep_the_r
         assert answer.status_code == 503 and answer.json()["type"].endswith("/reason-not-kept"), answer.text
         assert PERSON["belarusian"] not in answer.text
     assert [h.reason for h in intake.handed] == ["Збіраю звесткі для калегі"] * 4  # as written, bytes passed on
+    intake.status = 404  # not intake's "no such case" (a wrong REHAB_INTAKE_URL, say): no reason kept, no opening
+    answer = await desk.client.get(f"/api/referrals/referrals/{referral}", headers=glass)
+    assert answer.status_code == 503 and answer.json()["type"].endswith("/reason-not-kept"), answer.text
     # Nothing was opened: no entry, no announcement, no referral sent.
     assert ("caseworker-2", "case.break_glass") not in await desk.audit_trail(case)
     assert not [e for e in await desk.published() if e.type == "rehab.referrals.case.break_glass"]
