@@ -31,6 +31,7 @@ removes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import binascii
 import json
@@ -86,7 +87,8 @@ def start_keys(custody: Sealable, state_dir: Path) -> None:
     if (state_dir / SEAL_MARK).exists():
         log.warning("keys kept sealed: the system was sealed (`rehab seal`); they load at `rehab unseal`")
         return
-    custody.try_unseal()
+    with contextlib.suppress(Sealed):  # sealed custody before its passphrase has come: it comes later
+        custody.unseal()
 
 
 def subject(action: str) -> str:
@@ -244,6 +246,7 @@ class ControlListener:
     verifier: Verifier
     state_dir: Path | None = None  # where the seal mark goes (None: nowhere, a test's listener)
     instance: str = field(default_factory=instance_name)
+    _unsealing: bool = False  # between an unseal's keys and its clearing the mark, the mark is not a seal
 
     async def on_message(self, msg: Any) -> None:
         """The NATS callback. One subscription delivers in order, so a seal sent after an unseal is applied after
@@ -266,6 +269,7 @@ class ControlListener:
             log.warning("keys sealed: every key forgotten until unsealed", by=command.signer)
             self._mark(mark_sealed)
             return
+        self._unsealing = True
         try:
             # Loading keys may take a while (a passphrase's KDF, OpenBao): off the event loop.
             await asyncio.to_thread(self.custody.unseal)
@@ -275,8 +279,19 @@ class ControlListener:
         except Exception as exc:
             log.error("unseal failed: still sealed", by=command.signer, error_type=type(exc).__name__)
             return
+        finally:
+            if self.custody.sealed:
+                self._unsealing = False
         log.warning("keys unsealed", by=command.signer)
         self._mark(clear_seal_mark)
+        self._unsealing = False
+
+    def seal_if_marked(self) -> None:
+        """Seal now if the system is sealed (the mark) and this process is not."""
+        if (self.state_dir is not None and not self._unsealing and not self.custody.sealed
+                and (self.state_dir / SEAL_MARK).exists()):
+            self.custody.seal()
+            log.warning("keys sealed: the seal mark is there (`rehab seal`); every key forgotten until unsealed")
 
     def _mark(self, change: Callable[[Path], None]) -> None:
         if self.state_dir is None:
@@ -290,22 +305,31 @@ class ControlListener:
         return {"process": self.process, "instance": self.instance, "sealed": bool(self.custody.sealed)}
 
 
-async def follow_commands(listener: ControlListener, connection: Callable[[], Any], *, every: float = 0.05) -> None:
+async def follow_commands(listener: ControlListener, connection: Callable[[], Any], *, every: float = 0.05,
+                          mark_every: float = 1.0) -> None:
     """A background job of every process: once its NATS connection is there (the bus connects in the background),
-    subscribe to `rehab.control.>`; the NATS client subscribes again by itself after a reconnection."""
+    subscribe to `rehab.control.>`; the NATS client subscribes again by itself after a reconnection.
+
+    And, from the start, look at the seal mark every `mark_every` seconds: a seal sent while this process was
+    starting (after it looked at start, before it subscribed) reached it only as the mark, and so does a `rehab seal`
+    whose command NATS did not take; a process that finds the mark while unsealed seals itself."""
     if not listener.verifier.signers:
         log.error("no control signers known (REHAB_CONTROL_SIGNERS, or the ops and gateway seeds in the secrets "
                   "folder): seal and unseal commands will be ignored")
-    while (nc := connection()) is None or not nc.is_connected:
-        await asyncio.sleep(every)
-    subscription = await nc.subscribe(SUBJECTS, cb=listener.on_message)
+    subscription = None
     try:
-        await asyncio.Event().wait()  # held for the process's life
+        while True:
+            listener.seal_if_marked()
+            if subscription is None and (nc := connection()) is not None and nc.is_connected:
+                subscription = await nc.subscribe(SUBJECTS, cb=listener.on_message)
+                listener.seal_if_marked()  # what came between the last look and the subscription
+            await asyncio.sleep(every if subscription is None else mark_every)
     finally:
-        try:
-            await subscription.unsubscribe()
-        except Exception:
-            pass
+        if subscription is not None:
+            try:
+                await subscription.unsubscribe()
+            except Exception:
+                pass
 
 
 def listener_for(process: str, custody: Sealable, settings: Any) -> ControlListener:

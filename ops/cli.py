@@ -447,10 +447,12 @@ def unseal(nats_url: NatsUrlOption = None, nkey_seed: SeedOption = None) -> None
     from kit import control
 
     settings = _settings()
-    control.clear_seal_mark(_state_dir(settings))  # processes may load their keys again, at a restart too
     if settings.key_custody == "sealed":
         _hand_passphrase_to_supervisor(settings)
-    raise typer.Exit(_control("unseal", nats_url, nkey_seed))
+    done = _control("unseal", nats_url, nkey_seed)
+    if done == 0:  # every process that answered has its keys: a restart may load them too (they clear it as well)
+        control.clear_seal_mark(_state_dir(settings))
+    raise typer.Exit(done)
 
 
 def _hand_passphrase_to_supervisor(settings: SupervisorSettings) -> None:

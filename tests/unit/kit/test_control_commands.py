@@ -3,6 +3,8 @@ commands, each once, and only on their own subject; a process's listener calls i
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,6 +166,49 @@ async def test_an_unseal_that_cannot_load_the_keys_answers_still_sealed():
     unseal = Msg(sign_command(OPERATOR_SEED, "unseal"), "rehab.control.unseal")
     await listener.on_message(unseal)
     assert unseal.answers == [{"process": "funds", "instance": "host:2", "sealed": True}]
+
+
+async def test_a_seal_leaves_the_mark_an_unseal_removes_it_and_a_failed_unseal_keeps_it(tmp_path: Path):
+    custody = FakeCustody(can_unseal=False)
+    listener = ControlListener("intake", custody, verifier(), state_dir=tmp_path, instance="host:3")
+    await listener.on_message(Msg(sign_command(OPERATOR_SEED, "seal"), "rehab.control.seal"))
+    mark = tmp_path / control.SEAL_MARK
+    assert custody.sealed and mark.exists() and (mark.stat().st_mode & 0o777) == 0o600
+    await listener.on_message(Msg(sign_command(OPERATOR_SEED, "unseal"), "rehab.control.unseal"))
+    assert custody.sealed and mark.exists(), "an unseal that did not open the keys leaves the system sealed"
+    custody.can_unseal = True
+    await listener.on_message(Msg(sign_command(OPERATOR_SEED, "unseal"), "rehab.control.unseal"))
+    assert not custody.sealed and not mark.exists()
+
+
+async def test_a_process_finds_the_mark_while_running_and_seals_itself(tmp_path: Path):
+    """A seal that reached this process only as the mark (sent while it was starting, or one NATS did not take)."""
+    custody = FakeCustody()
+    listener = ControlListener("funds", custody, verifier(), state_dir=tmp_path, instance="host:4")
+    following = asyncio.create_task(control.follow_commands(listener, lambda: None, every=0.01))
+    try:
+        await asyncio.sleep(0.05)
+        assert not custody.sealed
+        control.mark_sealed(tmp_path)
+        for _ in range(100):
+            if custody.sealed:
+                break
+            await asyncio.sleep(0.01)
+        assert custody.sealed
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+
+
+def test_a_process_started_while_the_mark_is_there_stays_sealed(tmp_path: Path):
+    custody = FakeCustody()
+    custody.seal()
+    control.mark_sealed(tmp_path)
+    control.start_keys(custody, tmp_path)
+    assert custody.sealed
+    control.clear_seal_mark(tmp_path)
+    control.start_keys(custody, tmp_path)
+    assert not custody.sealed
 
 
 # ---- the kit's custody keeps the protocol -------------------------------------------------------------------------
