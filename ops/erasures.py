@@ -34,6 +34,7 @@ HOLDERS: dict[str, str] = {
     "intake": "services.intake.manage",
     "referrals": "services.referrals.manage",
     "funds": "services.funds.manage",
+    "reports": "services.reports.manage",  # the keyed hashes that tie a person to the aid sums they are in
 }
 
 app = typer.Typer(help="The erasure ledger: reapply it to the databases (after a restore).", no_args_is_help=True)

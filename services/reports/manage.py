@@ -19,6 +19,7 @@ Exit 0 when done, 2 when NATS, the database or the keys can not be reached. It p
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -31,12 +32,16 @@ from sqlalchemy import delete
 from sqlmodel import Session
 
 from kit import custody, db, errors, migrations
+from kit.audit import AuditTrail
 from kit.bus import Handler, stream_name
 from kit.db import dialect_insert
+from kit.erasures import ErasureRecorded
+from kit.erasures_cli import erasures_commands
 from kit.events import Envelope
+from kit.idempotency import StoredAnswers
 from kit.progress import Progress
 from kit.secrets import NATS_SEED_FILES
-from services.reports import handlers
+from services.reports import handlers, projections, queries
 from services.reports.config import ReportsSettings
 from services.reports.models import PROJECTION, kit_tables
 
@@ -191,9 +196,27 @@ def default_seed(settings: ReportsSettings) -> Path | None:
     return seed if seed.is_file() else None
 
 
+def reapply_erasure(session: Session, _audit: AuditTrail, _answers: StoredAnswers, entry: ErasureRecorded) -> bool:
+    """After a restore, a person erased since the backup: their rows in the money cells (the keyed hash beside each
+    cell they are in) go again, as the live erasure deleted them (`projections.person_erased`); the counts and sums
+    stay. False when that person was marked erased here already."""
+    person = _people()(entry.case_id)
+    if queries.is_erased(session, person):
+        return False
+    projections.person_erased(session=session, person=person)
+    return True
+
+
+@functools.cache
+def _people() -> handlers.PersonIndex:
+    return person_index(ReportsSettings())
+
+
 app = typer.Typer(name="reports-manage", help="Programme reports.", no_args_is_help=True, add_completion=False)
 reports_app = typer.Typer(help="Programme reports: rebuild the projection from the streams.", no_args_is_help=True)
 app.add_typer(reports_app, name="reports")
+# `rehab restore` re-applies the erasure ledger here too (ops.erasures.HOLDERS).
+app.add_typer(erasures_commands(ReportsSettings, kit_tables, MIGRATIONS, reapply_erasure), name="erasures")
 
 
 @reports_app.command("rebuild")

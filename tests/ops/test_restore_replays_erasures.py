@@ -38,12 +38,13 @@ def test_a_case_erased_after_a_backup_stays_erased_when_the_backup_is_restored(t
     try:
         system.start()
         admin = sign_in(system.url, grant_type="password", username="admin", password=ADMIN_PASSWORD)
-        for username, roles in (("casey", ["caseworker"]), ("fin", ["finance"])):
+        for username, roles in (("casey", ["caseworker"]), ("fin", ["finance"]), ("fina", ["finance"])):
             made = admin.post("/api/admin/users", json={"username": username, "password": STAFF_PASSWORD,
                                                          "roles": roles})
             assert made.status_code == 201, made.text
         caseworker = sign_in(system.url, grant_type="password", username="casey", password=STAFF_PASSWORD)
         finance = sign_in(system.url, grant_type="password", username="fin", password=STAFF_PASSWORD)
+        checker = sign_in(system.url, grant_type="password", username="fina", password=STAFF_PASSWORD)
 
         body = {"full_name": NAME, "country": "LT"}
         key = {"Idempotency-Key": f"new-case-{uuid.uuid4()}"}
@@ -75,7 +76,11 @@ def test_a_case_erased_after_a_backup_stays_erased_when_the_backup_is_restored(t
                 "currency": "EUR", "purpose": "clinic visit", "payee": {"name": "Clinic", "account": "LT60101"}})
             return answer if answer.status_code == 201 else None
 
-        eventually(request_aid)
+        aid = eventually(request_aid).json()
+        approved = checker.post(f"/api/funds/disbursements/{aid['id']}/approve")
+        assert approved.status_code == 200, approved.text
+        # Reports counts the people in each sum of aid by a keyed hash of their case, one row per sum and person.
+        eventually(lambda: rows(system, "reports", "SELECT count(*) FROM aid_people") == [(1,)])
         # Held in every service before the backup: the case's key, its referral's packet, its aid's sealed purpose.
         assert rows(system, "intake", "SELECT count(*) FROM case_keys WHERE case_id = ?", case_id) == [(1,)]
 
@@ -98,7 +103,7 @@ def test_a_case_erased_after_a_backup_stays_erased_when_the_backup_is_restored(t
         restored = system.run_cli("restore", str(archive), "--yes", timeout=180)
         assert restored.returncode == 0, restored.stdout + restored.stderr
         assert "erasure ledger: 1 erased cases replayed" in restored.stdout, restored.stdout
-        assert "intake: 1, referrals: 1, funds: 1" in restored.stdout, restored.stdout
+        assert "intake: 1, referrals: 1, funds: 1, reports: 1" in restored.stdout, restored.stdout
         assert NAME not in restored.stdout + restored.stderr
 
         # Before anything starts, the databases hold nothing of the person.
@@ -113,6 +118,10 @@ def test_a_case_erased_after_a_backup_stays_erased_when_the_backup_is_restored(t
         assert rows(system, "funds", "SELECT purpose_sealed, payee_sealed, shredded FROM disbursements "
                                      "WHERE case_id = ?", case_id) == [(None, None, 1)]
         assert rows(system, "funds", "SELECT count(*) FROM case_keys WHERE case_id = ?", case_id) == [(0,)]
+        # The backup held the person's row beside the sum; the ledger took it away again, the sum stayed.
+        assert rows(system, "reports", "SELECT count(*) FROM aid_people") == [(0,)]
+        assert rows(system, "reports", "SELECT count(*) FROM erased_people") == [(1,)]
+        assert rows(system, "reports", "SELECT sum(amount_minor), sum(people) FROM monthly_amounts") == [(4000, 1)]
 
         system.start()
         caseworker = sign_in(system.url, grant_type="password", username="casey", password=STAFF_PASSWORD)
