@@ -13,7 +13,7 @@ the partner category is the referral's own category (a partner takes referrals i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ log = logs.get("reports.handlers")
 
 PERSON_KEY_PURPOSE = b"rehab:reports-aid-people"
 PERSON_TERM = "reports.aid.person"
+CELL = ("month", "stage", "basis", "category", "currency")  # what names a money cell, in this order
 
 
 class PersonIndex:
@@ -56,7 +57,16 @@ class PersonIndex:
         return cls(keys.secret_source("audit"))
 
     def __call__(self, case_id: str) -> str:
+        """The person's marker: the same in every cell, kept only once their case is erased."""
         return self._index.term(PERSON_TERM, case_id)
+
+    def in_cell(self, case_id: str, cell: Mapping[str, str]) -> str:
+        """The person in one money cell: another hash in every cell, so no two rows of theirs can be matched."""
+        where = "|".join(cell[name] for name in CELL)
+        return self._index.term(f"{PERSON_TERM}.cell", f"{where}|{case_id}")
+
+    def person(self, case_id: str) -> projections.Person:
+        return projections.Person(marker=self(case_id), in_cell=lambda cell: self.in_cell(case_id, cell))
 
 
 class CaseMoved(BaseModel):
@@ -115,7 +125,7 @@ def _case_erased(people: PersonIndex) -> Handler:
         counts stay."""
         data = CaseErased.model_validate(event.data)
         projections.case_moved(session=session, move="erased", at=data.erased_at or event.time)
-        projections.person_erased(session=session, person=people(data.case_id))
+        projections.person_erased(session=session, person=people.person(data.case_id))
 
     apply.__name__ = "case_erased"
     return apply
@@ -148,7 +158,7 @@ def _aid(stage: str, people: PersonIndex) -> Handler:
         data = DisbursementChanged.model_validate(event.data)
         counted = projections.aid_moved(session=session, stage=stage, category=data.category, amount=data.amount,
                                         currency=data.currency, at=data.occurred_at or event.time,
-                                        person=people(data.case_id), paid_amount=data.paid_amount,
+                                        person=people.person(data.case_id), paid_amount=data.paid_amount,
                                         paid_currency=data.paid_currency, converted_amount=data.converted_amount)
         if not counted:
             log.warning("amount not usable as money, skipped", event_id=event.id)

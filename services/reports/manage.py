@@ -200,8 +200,8 @@ def reapply_erasure(session: Session, _audit: AuditTrail, _answers: StoredAnswer
     """After a restore, a person erased since the backup: their rows in the money cells (the keyed hash beside each
     cell they are in) go again, as the live erasure deleted them (`projections.person_erased`); the counts and sums
     stay. False when that person was marked erased here already."""
-    person = _people()(entry.case_id)
-    if queries.is_erased(session, person):
+    person = _people().person(entry.case_id)
+    if queries.is_erased(session, person.marker):
         return False
     projections.person_erased(session=session, person=person)
     return True

@@ -85,10 +85,11 @@ class MonthlyAmount(ReportsTable, table=True):
 
 
 class AidPerson(ReportsTable, table=True):
-    """Who is in a money cell of `MonthlyAmount`: one row per cell and person, `person` a keyed hash of the case id
-    (`handlers.PersonIndex`: HMAC under this service's own secret, so the hash is no case id any other database holds,
-    and without the secret it gives none back). Kept for the count of distinct people only; erasing the case deletes
-    its rows, the counts and sums they made stay.
+    """Who is in a money cell of `MonthlyAmount`: one row per cell and person, `person` a keyed hash of the cell and
+    the case id together (`handlers.PersonIndex.in_cell`: HMAC under this service's own secret, so the hash is no
+    case id any other database holds, without the secret it gives none back, and one person's rows in two cells share
+    nothing: no one's history of aid can be read off a copy). Kept for the count of distinct people only; erasing the
+    case deletes its rows (each cell's hash computed again), the counts and sums they made stay.
 
     `person` first in the key: an erasure deletes by person, an event inserts the whole key."""
 

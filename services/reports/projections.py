@@ -11,6 +11,8 @@ sums stay.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -72,10 +74,21 @@ def referral_reached(*, session: Session, referral_id: str, category: str, partn
         session.add(moments)
 
 
+@dataclass(frozen=True)
+class Person:
+    """One person as reports may know them: keyed hashes of their case id, never the id (`handlers.PersonIndex`).
+    `in_cell(cell)`: a hash of the cell and the person together, so that the rows of one person in two cells share
+    nothing, and a copy of this database holds no one's aid history; `marker`: the same whatever the cell, kept only
+    once the person's case is erased (`ErasedPerson`)."""
+
+    marker: str
+    in_cell: Callable[[Mapping[str, str]], str]
+
+
 def aid_moved(*, session: Session, stage: str, category: str, amount: str, currency: str, at: datetime,
-              person: str, paid_amount: str | None = None, paid_currency: str | None = None,
+              person: Person, paid_amount: str | None = None, paid_currency: str | None = None,
               converted_amount: str | None = None) -> bool:
-    """Aid approved or paid in the month of `at` to `person` (a keyed hash, never a case id), summed per category and
+    """Aid approved or paid in the month of `at` to `person` (keyed hashes, never a case id), summed per category and
     currency with the number of payments and of distinct people: a sum is published by how many people it is about
     (`disclosure.publish_amounts`), and five payments to one person are one person's aid.
 
@@ -90,11 +103,11 @@ def aid_moved(*, session: Session, stage: str, category: str, amount: str, curre
     month = domain.month_of(at)
     # An erased person's event applied late (streams are read side by side) is summed, but the person is neither
     # remembered again nor counted: they may be in the cell already, and fewer people only withholds sooner.
-    erased = queries.is_erased(session, person)
+    erased = queries.is_erased(session, person.marker)
 
     def add(basis: str, currency: str, minor: int) -> None:
         cell = {"month": month, "stage": stage, "basis": basis, "category": category, "currency": currency}
-        new = not erased and queries.aid_people.add(session, {**cell, "person": person})
+        new = not erased and queries.aid_people.add(session, {**cell, "person": person.in_cell(cell)})
         queries.amounts.add(session, {**cell, "amount_minor": minor, "payments": 1, "people": int(new)})
 
     queries.remember_digits(session, currency, granted[1])
@@ -109,7 +122,8 @@ def aid_moved(*, session: Session, stage: str, category: str, amount: str, curre
     return True
 
 
-def person_erased(*, session: Session, person: str) -> None:
-    """A case was erased: the person's rows in the money cells go (what linked them to the cells), the counts of
-    people and the sums they made stay, as every count does."""
-    queries.forget_person(session, person)
+def person_erased(*, session: Session, person: Person) -> None:
+    """A case was erased: the person's rows in the money cells go (what linked them to the cells: each cell's hash of
+    the person computed again, for every cell anyone is in), and the person is marked erased; the counts of people
+    and the sums they made stay, as every count does."""
+    queries.forget_person(session, [person.in_cell(cell) for cell in queries.aid_cells(session)], person.marker)

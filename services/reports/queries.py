@@ -72,7 +72,8 @@ amounts = Counter(MonthlyAmount.__table__,  # type: ignore[attr-defined]
 aid_people = Once(AidPerson.__table__)  # type: ignore[attr-defined]
 erased_people = Once(ErasedPerson.__table__)  # type: ignore[attr-defined]
 _erased = select(ErasedPerson.person).where(ErasedPerson.person == bindparam("person"))
-_forget = delete(AidPerson).where(AidPerson.person == bindparam("person"))  # type: ignore[arg-type]
+_forget = delete(AidPerson).where(AidPerson.person.in_(bindparam("people", expanding=True)))  # type: ignore[attr-defined]
+_cells = select(AidPerson.month, AidPerson.stage, AidPerson.basis, AidPerson.category, AidPerson.currency).distinct()
 
 
 def is_erased(session: Session, person: str) -> bool:
@@ -80,10 +81,18 @@ def is_erased(session: Session, person: str) -> bool:
     return session.connection().execute(_erased, {"person": person}).first() is not None
 
 
-def forget_person(session: Session, person: str) -> None:
-    """The person's rows in every money cell gone, and the person marked erased; the counts and sums stay."""
-    session.connection().execute(_forget, {"person": person})
-    erased_people.add(session, {"person": person})
+def aid_cells(session: Session) -> list[dict[str, str]]:
+    """Every money cell someone is in (`aid_people`): month, stage, basis, category, currency."""
+    return [dict(row._mapping) for row in session.connection().execute(_cells)]
+
+
+def forget_person(session: Session, rows: list[str], marker: str) -> None:
+    """A person's rows in the money cells (their hashes there) gone, and the person marked erased; the counts and
+    sums stay."""
+    connection = session.connection()
+    for start in range(0, len(rows), 500):
+        connection.execute(_forget, {"people": rows[start:start + 500]})
+    erased_people.add(session, {"person": marker})
 
 
 def add_duration(session: Session, *, month: str, measure: str, category: str, tenths: int) -> None:

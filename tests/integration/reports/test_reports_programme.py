@@ -525,7 +525,8 @@ async def test_one_person_paid_five_times_is_withheld_and_erasure_deletes_the_pe
 
     # The people are keyed hashes under the reports service's own key: no case id is in its database.
     people = handlers.PersonIndex.of(reports.keyring)
-    assert people_rows() == sorted((people(case_id), "approved") for case_id in cases)
+    medical = {"month": month, "stage": "approved", "basis": "grant", "category": "medical", "currency": "EUR"}
+    assert people_rows() == sorted((people.in_cell(case_id, medical), "approved") for case_id in cases)
     assert not {person for person, _ in people_rows()} & set(cases)
 
     # Erasing a case deletes the row that counted the person; the published numbers stay as they were.
@@ -537,7 +538,8 @@ async def test_one_person_paid_five_times_is_withheld_and_erasure_deletes_the_pe
             return session.get(ErasedPerson, people(erased)) is not None
 
     await wait_for(forgotten, timeout=30)
-    assert people_rows() == sorted((people(case_id), "approved") for case_id in cases if case_id != erased)
+    assert people_rows() == sorted((people.in_cell(case_id, medical), "approved") for case_id in cases
+                                   if case_id != erased)
     assert await counted(9) == [152000, 9, 5]
     assert await aid() == before
 
@@ -580,7 +582,9 @@ async def test_people_are_counted_and_erased_on_the_database_the_tests_run_on(da
         apply("rehab.intake.case.erased", {"case_id": one, "erased_at": at.isoformat()})
         approve(one, "1.00")  # applied late: summed, not counted as a person, not remembered
         with db.transaction(factory) as session:
-            assert sorted(session.execute(select(AidPerson.person)).scalars()) == sorted(map(people, others))
+            cell = {"month": "2026-12", "stage": "approved", "basis": "grant", "category": "medical", "currency": "EUR"}
+            assert sorted(session.execute(select(AidPerson.person)).scalars()) == sorted(
+                people.in_cell(case_id, cell) for case_id in others)
             row = session.get(MonthlyAmount, {"month": "2026-12", "stage": "approved", "basis": "grant",
                                               "category": "medical", "currency": "EUR"})
             assert (row.amount_minor, row.payments, row.people) == (152100, 10, 5)
