@@ -563,8 +563,10 @@ class SealAnswer(BaseModel):
     processes: list[SealConfirmation] = Field(description="Every process that confirmed within 2 seconds, the "
                                                           "gateway that answered first.")
     broadcast: Literal["sent", "not-sent"] = Field(description="`not-sent`: NATS was out of reach (or the gateway "
-                                                               "has no key to sign with): only this gateway sealed; "
-                                                               "run `rehab seal` on the server.")
+                                                               "has no key to sign with): the processes sharing this "
+                                                               "gateway's state folder seal themselves within a "
+                                                               "second from the mark it left (kit.control), others "
+                                                               "do not; run `rehab seal` on the server.")
 
 
 async def seal_all(runtime: GatewayRuntime, principal: Principal) -> SealAnswer:
