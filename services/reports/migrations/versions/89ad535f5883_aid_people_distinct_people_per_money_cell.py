@@ -2,8 +2,8 @@
 
 - `monthly_amounts.people`: the distinct people (cases) in each money cell, what the disclosure control now goes by;
   one person's five payments in a month and category had made their aid a published figure.
-- `aid_people`: one row per money cell and person, the person a keyed hash of the case id (`handlers.PersonIndex`),
-  to count each person once; erasing the case deletes its rows.
+- `aid_people`: one row per money cell and person, the person a keyed hash of the cell and the case id together
+  (`handlers.PersonIndex.in_cell`), to count each person once; erasing the case deletes its rows.
 - `erased_people`: the keyed hashes of erased people, so that an event of theirs applied late is not remembered again.
 
 Cells summed before this revision: who was in them was never kept, so their people are not known. They are set to 0,
