@@ -33,7 +33,9 @@ from gateway.openapi import docs_page
 from gateway.runtime import GatewayRuntime, RuntimeDep
 from kit import control, logs
 from kit.auth import ENROLMENT_SCOPE, PARTNER_ROLE, Principal
+from kit.openapi import REF as PROBLEM_REF
 from kit.pagination import Page
+from kit.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from kit.problems import Problem, StrictModel
 from kit.service import ReadSession
 
@@ -68,6 +70,23 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 OAUTH_ERROR_MEDIA_TYPE = "application/json"
+# What the token endpoint's errors are in the OpenAPI document: RFC 6749 §5.2's fields beside the problem's.
+_OAUTH_ERROR = {OAUTH_ERROR_MEDIA_TYPE: {"schema": {"allOf": [{"$ref": PROBLEM_REF}, {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}]}}}
+# What a use case answers that its route does not show (kit.openapi derives the rest).
+_DATABASE = {503: {"description": "The database is not available right now; try again shortly."}}
+_TOKEN_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "RFC 6749 §5.2: `invalid_grant` (wrong user name, password or one-time code, or a refresh "
+                         "token that is unknown, expired, revoked or used before: the same answer whatever was "
+                         "wrong), `invalid_request`, `unsupported_grant_type`.", "content": _OAUTH_ERROR},
+    401: {"description": "The client credentials are not valid (`invalid_client`).", "content": _OAUTH_ERROR},
+    # an OAuth2 error for a throttled user name; a problem document from the gateway's limit per address
+    429: {"description": "Too many sign-ins from this address, or too many failures for this user name (here or "
+                         "everywhere): wait for Retry-After seconds.",
+          "content": {**_OAUTH_ERROR, PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}},
+    **_DATABASE,
+}
 
 
 def oauth_error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> Problem:
@@ -101,7 +120,7 @@ def client_address(request: Request) -> str:
 
 
 @auth_router.post(
-    "/auth/token", response_model=TokenResponse,
+    "/auth/token", response_model=TokenResponse, responses=_TOKEN_ANSWERS,
     summary="Get an access token (OAuth2: password grant for staff, client_credentials for partners)",
 )
 async def issue_token(
@@ -224,7 +243,7 @@ async def refresh_grant(runtime: GatewayRuntime, refresh_token: str, *, requeste
     return access, refresh
 
 
-@auth_router.post("/auth/revoke", summary="Revoke a refresh token and end its session (RFC 7009)")
+@auth_router.post("/auth/revoke", responses=_DATABASE, summary="Revoke a refresh token and end its session (RFC 7009)")
 async def revoke_token(
     runtime: RuntimeDep, token: Annotated[str, Form()],
     token_type_hint: Annotated[str | None, Form()] = None,  # RFC 7009 §2.1: only refresh tokens are revocable here
@@ -235,7 +254,8 @@ async def revoke_token(
     return JSONResponse({}, headers=_NO_STORE)
 
 
-@auth_router.post("/auth/sessions/revoke-all", status_code=204,
+@auth_router.post("/auth/sessions/revoke-all", status_code=204, responses={
+    403: {"description": "A partner's API client has no sessions."}, **_DATABASE},
                   summary="Sign out everywhere: every session of the caller ends, its access tokens with it")
 async def revoke_my_sessions(runtime: RuntimeDep, principal: GatewayPrincipal) -> Response:
     if PARTNER_ROLE in principal.roles:
@@ -303,7 +323,8 @@ async def _a_person(principal: EnrollingPrincipal) -> Principal:
 Person = Annotated[Principal, Depends(_a_person)]
 
 
-@auth_router.post("/auth/mfa/totp/enrol", response_model=TotpEnrolment,
+@auth_router.post("/auth/mfa/totp/enrol", response_model=TotpEnrolment, responses={
+    409: {"description": "A second factor is in force already (an admin resets a lost one)."}, **_DATABASE},
                   summary="Start setting up a TOTP second factor (replaces an unconfirmed one)")
 async def totp_enrol(runtime: RuntimeDep, principal: Person) -> JSONResponse:
     def enrol(session: Session) -> mfa.Enrolment:
@@ -314,7 +335,9 @@ async def totp_enrol(runtime: RuntimeDep, principal: Person) -> JSONResponse:
     return JSONResponse({"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri}, headers=_NO_STORE)
 
 
-@auth_router.post("/auth/mfa/totp/confirm", response_model=RecoveryCodes,
+@auth_router.post("/auth/mfa/totp/confirm", response_model=RecoveryCodes, responses={
+    409: {"description": "There is no enrolment to confirm, or it is confirmed already."},
+    422: {"description": "The code is not right."}, **_DATABASE},
                   summary="Confirm the second factor with a first code: from now on sign-in needs `otp`")
 async def totp_confirm(body: TotpConfirmation, runtime: RuntimeDep, principal: Person) -> JSONResponse:
     def confirm(session: Session) -> list[str]:
@@ -351,7 +374,8 @@ def _status(pending: bool) -> Literal["active", "pending_approval"]:
     return "pending_approval" if pending else "active"
 
 
-@admin_router.post("/users", status_code=201, response_model=UserCreated,
+@admin_router.post("/users", status_code=201, response_model=UserCreated, responses={
+    409: {"description": "A user with this user name already exists."}, **_DATABASE},
                    summary="Create a staff user (pending another admin's approval where there is one)")
 async def create_user(body: UserCreate, runtime: RuntimeDep, principal: Admin) -> UserCreated:
     weakness = domain.password_weakness(body.password, username=body.username)
@@ -371,7 +395,9 @@ class RolesAnswer(BaseModel):
     status: Literal["active", "pending_approval"]
 
 
-@admin_router.post("/users/{user_id}/roles", response_model=RolesAnswer,
+@admin_router.post("/users/{user_id}/roles", response_model=RolesAnswer, responses={
+    403: {"description": "Nobody changes their own roles."},
+    409: {"description": "This is the last enabled admin."}, **_DATABASE},
                    summary="Change another user's roles (pending another admin's approval where there is one)")
 async def change_roles(user_id: str, body: RolesChange, runtime: RuntimeDep, principal: Admin) -> RolesAnswer:
     def change(session: Session) -> RolesAnswer:
@@ -393,7 +419,8 @@ async def list_users(session: ReadSession, runtime: RuntimeDep, principal: Admin
     return {"items": [user_public(user, locked=user.id in locked) for user in users], "next_cursor": next_cursor}
 
 
-@admin_router.post("/users/{user_id}/disable", response_model=UserPublic, summary="Disable a staff user at once")
+@admin_router.post("/users/{user_id}/disable", response_model=UserPublic, summary="Disable a staff user at once",
+                   responses={409: {"description": "This is the last enabled admin."}, **_DATABASE})
 async def disable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> UserPublic:
     user = await runtime.uow.run(lambda session: service.set_user_disabled(
         session=session, audit=runtime.audit, user_id=user_id, disabled=True, actor=principal.sub))
@@ -401,7 +428,7 @@ async def disable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> U
     return user_public(user)
 
 
-@admin_router.post("/users/{user_id}/revoke-sessions", status_code=204,
+@admin_router.post("/users/{user_id}/revoke-sessions", status_code=204, responses=_DATABASE,
                    summary="End every session of a staff user at once (a lost phone, a coerced colleague)")
 async def revoke_user_sessions(user_id: str, runtime: RuntimeDep, principal: Admin) -> Response:
     def revoke(session: Session) -> None:
@@ -420,7 +447,8 @@ class ResetAnswer(BaseModel):
         description="`active`: the factor is gone and the user enrols again at the next sign-in.")
 
 
-@admin_router.post("/users/{user_id}/reset-mfa", response_model=ResetAnswer,
+@admin_router.post("/users/{user_id}/reset-mfa", response_model=ResetAnswer, responses={
+    403: {"description": "Nobody resets their own second factor."}, **_DATABASE},
                    summary="Reset a lost second factor (pending another admin's approval where there is one)")
 async def reset_mfa(user_id: str, runtime: RuntimeDep, principal: Admin) -> ResetAnswer:
     def reset(session: Session) -> ResetAnswer:
@@ -438,7 +466,8 @@ class EnableAnswer(UserPublic):
                     "enabling (separation of duties, where two or more admins are enabled).")
 
 
-@admin_router.post("/users/{user_id}/enable", response_model=EnableAnswer, summary="Enable a staff user again")
+@admin_router.post("/users/{user_id}/enable", response_model=EnableAnswer, summary="Enable a staff user again",
+                   responses=_DATABASE)
 async def enable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> EnableAnswer:
     user = await runtime.uow.run(lambda session: service.set_user_disabled(
         session=session, audit=runtime.audit, user_id=user_id, disabled=False, actor=principal.sub))
@@ -486,13 +515,17 @@ async def list_approvals(session: ReadSession, principal: Admin, status: Literal
             "next_cursor": next_cursor}
 
 
-@admin_router.post("/approvals/{approval_id}/approve", response_model=ApprovalPublic,
+@admin_router.post("/approvals/{approval_id}/approve", response_model=ApprovalPublic, responses={
+    403: {"description": "Nobody approves their own request."},
+    409: {"description": "The request was decided already."}, **_DATABASE},
                    summary="Approve another admin's request: it takes effect now")
 async def approve(approval_id: str, runtime: RuntimeDep, principal: Admin) -> ApprovalPublic:
     return await _decide(runtime, approval_id, principal, approve=True)
 
 
-@admin_router.post("/approvals/{approval_id}/reject", response_model=ApprovalPublic,
+@admin_router.post("/approvals/{approval_id}/reject", response_model=ApprovalPublic, responses={
+    403: {"description": "Nobody rejects their own request."},
+    409: {"description": "The request was decided already."}, **_DATABASE},
                    summary="Reject another admin's request")
 async def reject(approval_id: str, runtime: RuntimeDep, principal: Admin) -> ApprovalPublic:
     return await _decide(runtime, approval_id, principal, approve=False)

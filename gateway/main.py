@@ -96,7 +96,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                   redoc_url=None, telemetry=fastapi_telemetry(settings))
     problems.install(app)
     console.install_error_pages(app)  # a console page that fails answers as a page, in words
-    openapi.install(app)  # operationIds, and only the error answers each route can give (kit.openapi)
+    # operationIds, and only the error answers each route can give (kit.openapi)
+    openapi.install(app, operation_ids={"system_status": "status_get"})
     app.add_middleware(console.RenewedSessionCookies)  # the console's renewed session, on whatever page answers
     app.add_middleware(ForwardingMiddleware)  # added first, so it runs inside kit.http's middleware
     http.install(app, service="gateway", max_body_bytes=settings.max_body_bytes, body_limits=UPLOADS)

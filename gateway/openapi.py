@@ -127,26 +127,7 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
     components["securitySchemes"] = security_schemes()
     merged["tags"] = _tags(paths, tags)
     merged["paths"] = dict(sorted(paths.items()))
-    return _oauth_errors_as_json(described.finish(merged))
-
-
-# The token endpoint's errors are RFC 6749 §5.2's, `application/json`: `error` and `error_description`, with the
-# problem document's fields beside them (gateway.api.oauth_error). Its 429 is that too for a throttled user name,
-# and a problem document when the gateway's rate limit answers.
-OAUTH_ERROR_ANSWERS = {("post", "/auth/token"): ("400", "401", "429")}
-
-
-def _oauth_errors_as_json(document: dict[str, Any]) -> dict[str, Any]:
-    schema = {"allOf": [{"$ref": "#/components/schemas/Problem"}, {
-        "type": "object", "required": ["error"],
-        "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}]}
-    for (method, path), codes in OAUTH_ERROR_ANSWERS.items():
-        responses = document.get("paths", {}).get(path, {}).get(method, {}).get("responses", {})
-        for code in codes:
-            if code in responses:
-                kept = responses[code].get("content", {}) if code == "429" else {}
-                responses[code]["content"] = {"application/json": {"schema": schema}, **kept}
-    return document
+    return described.finish(merged)
 
 
 def _answer(operation: dict[str, Any], answers: dict[int, str]) -> None:

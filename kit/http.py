@@ -300,7 +300,10 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={503: {
+        "description": "Not ready: the same report, its `status` not `ready` (a probe's answer, not a problem).",
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}}},
+    }})
     async def readyz() -> JSONResponse:
         report = await readiness()
         return JSONResponse(report, status_code=200 if report.get("status") == "ready" else 503)

@@ -8,10 +8,11 @@ it, and so the one place every document made from the routes goes through: `app.
 - its operationId, `<resource>_<action>`: the resource is the first path segment after `/api/<area>/` (`cases`,
   `grants`, …; outside `/api/` the route's first tag), the action the route function's name without the resource's
   words (`create_case` → `cases_create`, `read_case` → `cases_get`, `accept` → `referrals_accept`); a resource every
-  service has (`audit`) is named with its area (`intake_audit_list`); `OPERATION_IDS` names the few routes whose
-  function name says nothing better;
+  service has (`audit`) is named with its area (`intake_audit_list`); the app names, at `install`, the few routes
+  whose function name says nothing better (`OPERATION_IDS`: the kit's own);
 - its error answers, each `application/problem+json` with the `Problem` schema, derived from what the route is:
-  see `error_answers`. The few a use case gives that its signature does not show are in `USE_CASE_ANSWERS`.
+  see `error_answers`. What a use case gives that its signature does not show, the route declares in
+  `responses=`.
 
 `finish(document)` then settles a generated document: error answers as problem+json only, no FastAPI default 422
 (`HTTPValidationError`, which this API never answers), the `Problem` schema present. `install` makes `app.openapi()`
@@ -23,10 +24,11 @@ from __future__ import annotations
 
 import collections.abc
 import copy
+import functools
 import re
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -51,19 +53,9 @@ class Problem(ProblemDoc):
 
 # ---- operationIds ------------------------------------------------------------------------------------------------
 
-# Routes whose function name says nothing better (keyed by the function's name).
-OPERATION_IDS: dict[str, str] = {
-    "healthz": "health_live",
-    "readyz": "health_ready",
-    "partner_referrals": "partner_referrals_list",
-    "partner_referral": "partner_referrals_get",
-    "request_from_estimate": "cost_estimates_request",
-    "system_status": "status_get",
-    "write_message": "referrals_messages_create",
-    "read_messages": "referrals_messages_list",
-    "partner_write_message": "partner_referrals_messages_create",
-    "partner_read_messages": "partner_referrals_messages_list",
-}
+# Routes whose function name says nothing better (keyed by the function's name): the kit's own here; an app names
+# its own at `install(app, operation_ids=…)`.
+OPERATION_IDS: dict[str, str] = {"healthz": "health_live", "readyz": "health_ready"}
 # Resources every service has: named with their area, so that they stay unique in the gateway's merged document.
 AREA_QUALIFIED = frozenset({"audit"})
 _VERBS = {"read": "get"}
@@ -71,11 +63,12 @@ _BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "d
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
-def operation_id(route: Any) -> str:
-    """`<resource>_<action>`, snake_case, from the route's path, tags, function name and method."""
+def operation_id(route: Any, names: Mapping[str, str] = OPERATION_IDS) -> str:
+    """`<resource>_<action>`, snake_case, from the route's path, tags, function name and method; `names` overrides
+    it by function name."""
     name = route.name
-    if name in OPERATION_IDS:
-        return OPERATION_IDS[name]
+    if name in names:
+        return names[name]
     segments = [s for s in route.path_format.split("/") if s]
     static = [s for s in segments if not s.startswith("{")]
     if len(static) >= 3 and static[0] == "api":
@@ -103,78 +96,22 @@ def _word(text: str) -> str:
 
 IF_MATCH = "If-Match"
 
-# What a use case answers that its route's signature does not show, by operationId: codes and why. (A route may
-# also say it itself, `responses={409: {"description": "…"}}`: the derivation reads both.)
-_STATE = "The record's state does not allow this now (the problem's `type` says why)."
-_DATABASE = "The database is not available right now; try again shortly."
-USE_CASE_ANSWERS: dict[str, dict[int, str]] = {
-    # gateway
-    "auth_issue_token": {
-        400: "RFC 6749 §5.2: `invalid_grant` (wrong user name, password or one-time code, or a refresh token that "
-             "is unknown, expired, revoked or used before: the same answer whatever was wrong), `invalid_request`, "
-             "`unsupported_grant_type`.",
-        401: "The client credentials are not valid (`invalid_client`).",
-        429: "Too many sign-ins from this address, or too many failures for this user name (here or everywhere): "
-             "wait for Retry-After seconds.",
-        503: _DATABASE,
-    },
-    "auth_revoke_token": {503: _DATABASE},
-    "auth_revoke_my_sessions": {403: "A partner's API client has no sessions.", 503: _DATABASE},
-    "auth_totp_enrol": {409: "A second factor is in force already (an admin resets a lost one).", 503: _DATABASE},
-    "auth_totp_confirm": {409: "There is no enrolment to confirm, or it is confirmed already.",
-                          422: "The code is not right.", 503: _DATABASE},
-    "users_create": {409: "A user with this user name already exists.", 503: _DATABASE},
-    "users_disable": {409: "This is the last enabled admin.", 503: _DATABASE},
-    "users_enable": {503: _DATABASE},
-    "users_change_roles": {403: "Nobody changes their own roles.", 409: "This is the last enabled admin.",
-                           503: _DATABASE},
-    "users_reset_mfa": {403: "Nobody resets their own second factor.", 503: _DATABASE},
-    "users_revoke_sessions": {503: _DATABASE},
-    "approvals_approve": {403: "Nobody approves their own request.", 409: "The request was decided already.",
-                          503: _DATABASE},
-    "approvals_reject": {403: "Nobody rejects their own request.", 409: "The request was decided already.",
-                         503: _DATABASE},
-    # intake
-    "cases_update": {409: "The case is closed or erased: it takes no more changes."},
-    "cases_close": {409: "The case was erased."},
-    "cases_add_need": {409: "The case is closed or erased: it takes no more changes."},
-    "cases_set_consent": {409: "The case is closed or erased: it takes no more changes."},
-    # referrals
-    "referrals_send": {404: "There is no partner with this id in the directory.",
-                       409: "The partner takes no new referrals or works in another category, or the case or its "
-                            "consent does not allow this referral (the problem's `type` says which)."},
-    "referrals_cancel": {409: _STATE},
-    "referrals_accept": {409: _STATE},
-    "referrals_decline": {409: _STATE},
-    "referrals_start": {409: _STATE},
-    "referrals_complete": {409: _STATE},
-    # funds
-    "grants_create": {409: "A grant with this code exists already."},
-    "disbursements_request": {409: "The grant or the case does not allow this request (the problem's `type` says "
-                                   "why)."},
-    "disbursements_approve": {409: _STATE + " Or the grant cannot fund it."},
-    "disbursements_reject": {409: _STATE},
-    "disbursements_void": {409: _STATE},
-    "disbursements_pay": {409: _STATE},
-    "cost_estimates_request": {409: "Aid was already requested for this estimate, or its category is not one aid "
-                                    "can be paid for."},
-    "reports_donor": {404: "There is no such grant."},
-}
-# Answers that are not problems, by operationId, as they stand in the document.
-OTHER_ANSWERS: dict[str, dict[int, dict[str, Any]]] = {
-    "health_ready": {503: {
-        "description": "Not ready: the same report, its `status` not `ready` (a probe's answer, not a problem).",
-        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}}},
-    }},
-}
-# POSTs that honour an Idempotency-Key when one is sent (those that require one declare the header themselves).
-IDEMPOTENT: frozenset[str] = frozenset({
-    "cases_create", "cases_close", "cases_reopen", "cases_mark_duplicate", "cases_add_need", "cases_add_note",
-    "cases_add_task", "tasks_finish",
-    "referrals_send", "referrals_cancel", "referrals_messages_create", "referrals_accept", "referrals_decline",
-    "referrals_start", "referrals_complete", "partner_referrals_messages_create",
-    "grants_create", "disbursements_approve", "disbursements_reject", "disbursements_void",
-})
+# A route declares what its use case answers that its signature does not show, in `responses=`:
+# `{409: {"description": "…"}}` becomes a problem answer with that reason beside the derived ones; an answer that is
+# not a problem gives its own `content` (a probe's JSON, an OAuth2 error), which is kept as it is.
+
+
+def key_header(*, required: bool) -> dict[str, Any]:
+    """`openapi_extra=` for a POST that takes an Idempotency-Key: honoured when sent, or `required`."""
+    return {"parameters": [{
+        "in": "header", "name": IDEMPOTENCY_KEY, "required": required,
+        "description": "Makes a retry safe: the same key with the same request gets the first answer again, and "
+                       "nothing is done twice." + (" Required here." if required else ""),
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200}}]}
+
+
+HONOURS_KEY = key_header(required=False)
+NEEDS_KEY = key_header(required=True)
 
 _WHY: dict[str, tuple[int, str]] = {
     "token": (401, "No valid access token: missing, invalid or expired (WWW-Authenticate says which)."),
@@ -196,27 +133,25 @@ _WHY: dict[str, tuple[int, str]] = {
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
 
 
-def describe_route(route: Any) -> str:
+def describe_route(route: Any, names: Mapping[str, str] = OPERATION_IDS) -> str:
     """The app's `generate_unique_id_function`: names the route and writes its error answers onto it."""
-    name = operation_id(route)
+    name = operation_id(route, names)
     if getattr(route, "include_in_schema", True):
-        answers = error_answers(route, name)
-        declared = {code: answer for code, answer in (route.responses or {}).items()
-                    if not _is_error(code)}
-        route.responses = {**declared, **{code: problem_answer(code, why) for code, why in answers.items()},
-                           **copy.deepcopy(OTHER_ANSWERS.get(name, {}))}
-        if name in IDEMPOTENT and _idempotency_header(route) is None:
-            extra = copy.deepcopy(route.openapi_extra or {})
-            extra.setdefault("parameters", []).append({
-                "in": "header", "name": IDEMPOTENCY_KEY, "required": False,
-                "description": "Makes a retry safe: the same key with the same request gets the first answer "
-                               "again, and nothing is done twice.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 200}})
-            route.openapi_extra = extra
+        declared = route.responses or {}
+        answers = {code: problem_answer(code, why) for code, why in error_answers(route).items()}
+        for code, answer in declared.items():
+            if _is_error(code) and answer.get("content"):  # not (only) a problem: its own content stands
+                derived = answers[int(code)]
+                answers[int(code)] = {"description": derived["description"],
+                                      "content": copy.deepcopy(answer["content"]),
+                                      **({"headers": derived["headers"]} if "headers" in derived
+                                         and MEDIA_TYPE in answer["content"] else {}),
+                                      **copy.deepcopy({k: v for k, v in answer.items() if k == "headers"})}
+        route.responses = {**{code: answer for code, answer in declared.items() if not _is_error(code)}, **answers}
     return name
 
 
-def error_answers(route: Any, name: str) -> dict[int, str]:
+def error_answers(route: Any) -> dict[int, str]:
     """The error codes `route` can answer, each with why:
 
     - 401 where a dependency authenticates the caller (one that makes a `kit.auth.Principal` from the request),
@@ -225,11 +160,11 @@ def error_answers(route: Any, name: str) -> dict[int, str]:
     - 400, 413 and 422 where there is a body (unreadable, too large, invalid); 422 where a query, path or header
       parameter can be invalid (required, typed or constrained; a plain optional string cannot); 400 for a `cursor`,
       and for a NUL character where the route takes path or query parameters;
-    - for an Idempotency-Key (declared by the route, or honoured: `IDEMPOTENT`): 400 (malformed, or missing where
+    - for an Idempotency-Key (declared by the route: `HONOURS_KEY`, `NEEDS_KEY`): 400 (malformed, or missing where
       required), 409 (the first request still in flight), 422 (the key reused for another request);
     - 412 and 428 where the route reads If-Match (a stale ETag; none sent);
     - 503 where the route holds a database session or a service's `Runtime` (the database away);
-    - what the route declares in `responses=`, and what its use case answers (`USE_CASE_ANSWERS`).
+    - what the route declares in `responses=` (what its use case answers that its signature does not show).
     """
     dependant = _dependant(route)
     why: dict[int, list[str]] = {}
@@ -261,8 +196,8 @@ def error_answers(route: Any, name: str) -> dict[int, str]:
     if any(field.alias == "cursor" or field.name == "cursor" for field in fields["query"]):
         add("cursor")
     key = _idempotency_header(route)
-    if key is not None or name in IDEMPOTENT:
-        if key and key.get("required"):
+    if key is not None:
+        if key.get("required"):
             add("key-missing")
         add("key-invalid")
         add("key-in-flight")
@@ -277,9 +212,6 @@ def error_answers(route: Any, name: str) -> dict[int, str]:
             text = answer.get("description") or HTTPStatus(int(code)).phrase
             if text not in why.setdefault(int(code), []):
                 why[int(code)].append(text)
-    for code, text in USE_CASE_ANSWERS.get(name, {}).items():
-        if text not in why.setdefault(code, []):
-            why[code].append(text)
     return {code: " ".join(texts) for code, texts in sorted(why.items())}
 
 
@@ -416,7 +348,11 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
             response = responses[code]
             content = response.get("content") or {}
             if MEDIA_TYPE in content or not content:
-                response["content"] = {MEDIA_TYPE: {"schema": {"$ref": REF}}}
+                # FastAPI repeats a problem answer's model as application/json: only a media type declared beside
+                # problem+json stays (the token endpoint's 429 is an OAuth2 error or a problem document).
+                beside = {kind: each for kind, each in content.items()
+                          if kind != MEDIA_TYPE and each.get("schema") != {"$ref": REF}}
+                response["content"] = {MEDIA_TYPE: {"schema": {"$ref": REF}}, **beside}
             elif _FASTAPI_422 in repr(content):
                 del responses[code]  # FastAPI's own, for a route whose parameters cannot be invalid
         operation["responses"] = dict(sorted(responses.items()))
@@ -440,9 +376,11 @@ def _without(document: dict[str, Any], schema: str) -> dict[str, Any]:
     return rest
 
 
-def install(app: FastAPI) -> None:
-    """Name and describe every route this app gets from now on, and finish the document `app.openapi()` serves."""
-    app.router.generate_unique_id_function = describe_route
+def install(app: FastAPI, *, operation_ids: Mapping[str, str] | None = None) -> None:
+    """Name and describe every route this app gets from now on, and finish the document `app.openapi()` serves.
+    `operation_ids`: the app's routes whose function name says nothing better, by function name."""
+    app.router.generate_unique_id_function = functools.partial(
+        describe_route, names={**OPERATION_IDS, **(operation_ids or {})})
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

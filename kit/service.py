@@ -73,6 +73,8 @@ class ServiceSpec:
     published: dict[str, type[BaseModel]] = field(default_factory=dict)  # subject → payload model, for AsyncAPI
     # Routes that take a larger body than `max_body_bytes` (an upload), each by method and path (kit.http.BodyLimit).
     body_limits: list[http.BodyLimit] = field(default_factory=list)
+    # Route functions whose name makes no readable operationId, each with the one to use (kit.openapi).
+    operation_ids: dict[str, str] = field(default_factory=dict)
 
 
 def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
@@ -186,7 +188,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                   lifespan=metrics.served_beside(lifespan, settings.metrics_host, settings.metrics_port),
                   telemetry=fastapi_telemetry(settings))
     problems.install(app)
-    openapi.install(app)  # operationIds, and only the error answers each route can give (kit.openapi)
+    openapi.install(app, operation_ids=spec.operation_ids)  # operationIds, and the error answers each route can give
     http.install(app, service=spec.name, max_body_bytes=settings.max_body_bytes, body_limits=spec.body_limits)
     tracing.instrument_app(app, spec.name)
 

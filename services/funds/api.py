@@ -27,6 +27,7 @@ from kit import need_to_know
 from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.need_to_know import AccessReason
+from kit.openapi import HONOURS_KEY, NEEDS_KEY
 from kit.pagination import Page
 from kit.service import ReadSession, Runtime, RuntimeDep
 from services.funds import domain, reports, service
@@ -48,9 +49,10 @@ Finance = Annotated[Principal, Depends(require_roles("finance"))]
 Staff = Annotated[Principal, Depends(require_roles("caseworker", "finance"))]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Format = Literal["json", "csv"]
-# In the OpenAPI document: these POSTs need an Idempotency-Key (400 without one).
-NEEDS_KEY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": True,
-                             "schema": {"type": "string", "maxLength": 200}}]}
+# What a use case answers that its route does not show (kit.openapi derives the rest).
+_STATE = "The record's state does not allow this now (the problem's `type` says why)."
+# Route functions whose name makes no readable operationId.
+OPERATION_IDS = {"request_from_estimate": "cost_estimates_request"}
 
 
 async def _once(request: Request, runtime: RuntimeDep, principal: Principal, action: Callable[[Session], Any], *,
@@ -72,7 +74,8 @@ def _case_of(request: Request, runtime: RuntimeDep, **record_id: str) -> str | N
 
 # ---- grants ----------------------------------------------------------------------------------------------------
 
-@router.post("/grants", status_code=201, response_model=GrantPublic)
+@router.post("/grants", status_code=201, response_model=GrantPublic, openapi_extra=HONOURS_KEY,
+             responses={409: {"description": "A grant with this code exists already."}})
 async def create_grant(request: Request, body: GrantCreate, runtime: RuntimeDep, principal: Finance) -> Response:
     return await _once(request, runtime, principal, status=201, action=lambda session: service.create_grant(
         session=session, runtime=runtime, grant_in=body, actor=principal.sub))
@@ -110,7 +113,8 @@ async def keep_stated_reason(request: Request, runtime: Runtime, principal: Prin
 
 
 @router.post("/disbursements", status_code=201, response_model=DisbursementPublic,
-             openapi_extra=NEEDS_KEY)
+             openapi_extra=NEEDS_KEY, responses={409: {
+                 "description": "The grant or the case does not allow this request (the problem's `type` says why)."}})
 async def request_disbursement(request: Request, body: DisbursementCreate, runtime: RuntimeDep,
                                principal: Staff, access_reason: AccessReason = None) -> Response:
     await keep_stated_reason(request, runtime, principal, case_id=str(body.case_id))
@@ -152,7 +156,7 @@ async def read_disbursement(disbursement_id: uuid.UUID, request: Request, runtim
         access_reason=access_reason, mask_payee=payee == "masked"))
 
 
-def _transition(name: str, use_case: Callable[..., Any], summary: str) -> None:
+def _transition(name: str, use_case: Callable[..., Any], summary: str, refused: str = _STATE) -> None:
     async def route(disbursement_id: uuid.UUID, request: Request, runtime: RuntimeDep, principal: Finance) -> Response:
         def action(session: Session) -> DisbursementPublic:
             changed = use_case(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
@@ -164,17 +168,18 @@ def _transition(name: str, use_case: Callable[..., Any], summary: str) -> None:
 
     route.__name__ = f"{name}_disbursement"
     router.add_api_route(f"/disbursements/{{disbursement_id}}/{name}", route, methods=["POST"],
-                         response_model=DisbursementPublic, summary=summary)
+                         response_model=DisbursementPublic, summary=summary, openapi_extra=HONOURS_KEY,
+                         responses={409: {"description": refused}})
 
 
 _transition("approve", service.approve_disbursement,
-            "Approve (not by the requester): commits the amount from the grant")
+            "Approve (not by the requester): commits the amount from the grant", _STATE + " Or the grant cannot fund it.")
 _transition("reject", service.reject_disbursement, "Reject a request; an approved amount goes back to the grant")
 _transition("void", service.void_disbursement, "Void before payment; an approved amount goes back to the grant")
 
 
 @router.post("/disbursements/{disbursement_id}/pay", response_model=DisbursementPublic,
-             openapi_extra=NEEDS_KEY)
+             openapi_extra=NEEDS_KEY, responses={409: {"description": _STATE}})
 async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: PaymentCreate, runtime: RuntimeDep,
                            principal: Finance) -> Response:
     """Pay an approved disbursement, once. Paid in another currency than the grant's (`paid`: amount, currency,
@@ -200,7 +205,9 @@ async def list_cost_estimates(session: ReadSession, principal: Finance, limit: L
 
 
 @router.post("/cost-estimates/{referral_id}/request", status_code=201, response_model=DisbursementPublic,
-             openapi_extra=NEEDS_KEY)
+             openapi_extra=NEEDS_KEY, responses={409: {
+                 "description": "Aid was already requested for this estimate, or its category is not one aid can be "
+                                "paid for."}})
 async def request_from_estimate(referral_id: uuid.UUID, request: Request, body: EstimateRequest, runtime: RuntimeDep,
                                 principal: Finance) -> Response:
     def action(session: Session) -> DisbursementPublic:
@@ -224,7 +231,8 @@ async def grants_report(session: ReadSession, principal: Finance, format: Format
 
 
 @router.get("/reports/donor", response_model=reports.DonorReport,
-            responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}})
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"},
+                       404: {"description": "There is no such grant."}})
 async def donor_report(grant_id: uuid.UUID, session: ReadSession, principal: Finance, format: Format = "json") -> Any:
     report = reports.donor_report(session=session, grant_id=str(grant_id))
     if format == "csv":

@@ -19,6 +19,7 @@ SPEC = ServiceSpec(
     routers=[api.router],
     subscriptions=handlers.subscriptions,
     published=events.PUBLISHED,
+    operation_ids=api.OPERATION_IDS,
 )
 
 

@@ -24,6 +24,7 @@ from kit import need_to_know
 from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.need_to_know import AccessReason
+from kit.openapi import HONOURS_KEY
 from kit.pagination import Page
 from kit.problems import Problem
 from kit.http import BodyLimit
@@ -92,7 +93,7 @@ async def get_vault(request: Request) -> CaseVault:
 VaultDep = Annotated[CaseVault, Depends(get_vault)]
 
 
-@router.post("/cases", status_code=201, response_model=CaseCreated)
+@router.post("/cases", status_code=201, response_model=CaseCreated, openapi_extra=HONOURS_KEY)
 async def create_case(
     body: CaseCreate, request: Request, response: Response, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> Any:
@@ -187,7 +188,8 @@ async def read_case(
     return case
 
 
-@router.patch("/cases/{case_id}", response_model=CasePublic, responses=need_to_know.ANSWERS)
+@router.patch("/cases/{case_id}", response_model=CasePublic, responses={
+    **need_to_know.ANSWERS, 409: {"description": "The case is closed or erased: it takes no more changes."}})
 async def update_case(
     case_id: CaseId, body: CaseUpdate, response: Response, runtime: RuntimeDep, vault: VaultDep,
     caller: CaseCaller, if_match: Annotated[str | None, Header()] = None,
@@ -213,7 +215,8 @@ async def assign_case(case_id: CaseId, body: AssigneesSet, runtime: RuntimeDep, 
         session=session, audit=runtime.audit, case_id=case_id, wanted=body.usernames, caller=caller_of(principal)))
 
 
-@router.post("/cases/{case_id}/close", response_model=CaseSummary, responses=need_to_know.ANSWERS)
+@router.post("/cases/{case_id}/close", response_model=CaseSummary, openapi_extra=HONOURS_KEY, responses={
+    **need_to_know.ANSWERS, 409: {"description": "The case was erased."}})
 async def close_case(
     case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> CaseSummary:
@@ -221,7 +224,7 @@ async def close_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
-@router.post("/cases/{case_id}/reopen", response_model=CaseSummary, responses={
+@router.post("/cases/{case_id}/reopen", response_model=CaseSummary, openapi_extra=HONOURS_KEY, responses={
     **need_to_know.ANSWERS, 409: {"description": "Only a closed case reopens (`case-not-closed`)."}})
 async def reopen_case(
     case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
@@ -231,7 +234,7 @@ async def reopen_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
-@router.post("/cases/{case_id}/duplicate-of", response_model=CaseSummary, responses={
+@router.post("/cases/{case_id}/duplicate-of", response_model=CaseSummary, openapi_extra=HONOURS_KEY, responses={
     **need_to_know.ANSWERS,
     409: {"description": "The case is erased or already a duplicate, or the case to keep does not exist, is erased, "
                          "is a duplicate, or is this case."}})
@@ -253,7 +256,8 @@ async def erase_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
 
-@router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic, responses=need_to_know.ANSWERS)
+@router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic, openapi_extra=HONOURS_KEY,
+             responses={**need_to_know.ANSWERS, 409: {"description": "The case is closed or erased: it takes no more changes."}})
 async def add_need(
     case_id: CaseId, body: NeedCreate, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> NeedPublic:
@@ -284,7 +288,8 @@ async def move_need(
         caller=caller))
 
 
-@router.put("/cases/{case_id}/consent", response_model=ConsentPublic, responses=need_to_know.ANSWERS)
+@router.put("/cases/{case_id}/consent", response_model=ConsentPublic, responses={
+    **need_to_know.ANSWERS, 409: {"description": "The case is closed or erased: it takes no more changes."}})
 async def set_consent(
     case_id: CaseId, body: ConsentSet, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ConsentPublic:
@@ -408,7 +413,8 @@ def attachment(filename: str, content_type: str) -> str:
 
 # ---- notes and tasks (casework) ---------------------------------------------------------------------------------
 
-@router.post("/cases/{case_id}/notes", status_code=201, response_model=NotePublic, responses=need_to_know.ANSWERS)
+@router.post("/cases/{case_id}/notes", status_code=201, response_model=NotePublic, openapi_extra=HONOURS_KEY,
+             responses=need_to_know.ANSWERS)
 async def add_note(
     case_id: CaseId, body: NoteCreate, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> NotePublic:
@@ -428,7 +434,8 @@ async def list_notes(
         cursor=cursor))
 
 
-@router.post("/cases/{case_id}/tasks", status_code=201, response_model=TaskPublic, responses={
+@router.post("/cases/{case_id}/tasks", status_code=201, response_model=TaskPublic, openapi_extra=HONOURS_KEY,
+             responses={
     **need_to_know.ANSWERS,
     422: {"description": "`assignee` is not one of the case's caseworkers (`not-an-assignee`), or the Access-Reason "
                          "is too short or too long."},
@@ -452,7 +459,7 @@ async def list_case_tasks(
         limit=limit, cursor=cursor))
 
 
-@router.post("/tasks/{task_id}/done", response_model=TaskPublic, responses={
+@router.post("/tasks/{task_id}/done", response_model=TaskPublic, openapi_extra=HONOURS_KEY, responses={
     403: {"description": "Only a caseworker the task's case is assigned to marks it done (`need-to-know`)."},
 })
 async def finish_task(

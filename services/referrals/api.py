@@ -32,6 +32,7 @@ from fastapi.responses import Response
 from kit import need_to_know
 from kit.auth import Principal, require_partner, require_roles
 from kit.need_to_know import AccessReason
+from kit.openapi import HONOURS_KEY
 from kit.pagination import Page
 from kit.service import ReadSession, Runtime, RuntimeDep
 from services.referrals import domain, messages, partner, staff, webhooks
@@ -67,6 +68,17 @@ from services.referrals.webhook_rules import DeliveryState
 
 router = APIRouter(prefix="/api/referrals", tags=["referrals"])
 partner_router = APIRouter(prefix="/api/partner", tags=["partner"])
+# What a use case answers that its route does not show (kit.openapi derives the rest).
+_STATE = "The record's state does not allow this now (the problem's `type` says why)."
+# Route functions whose name makes no readable operationId.
+OPERATION_IDS = {
+    "partner_referrals": "partner_referrals_list",
+    "partner_referral": "partner_referrals_get",
+    "write_message": "referrals_messages_create",
+    "read_messages": "referrals_messages_list",
+    "partner_write_message": "partner_referrals_messages_create",
+    "partner_read_messages": "partner_referrals_messages_list",
+}
 
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "caseworker"))]
@@ -190,7 +202,10 @@ async def read_webhook_delivery(
 # ---- referrals, for caseworkers ------------------------------------------------------------------------------
 
 
-@router.post("/referrals", status_code=201, response_model=ReferralPublic)
+@router.post("/referrals", status_code=201, response_model=ReferralPublic, openapi_extra=HONOURS_KEY, responses={
+    404: {"description": "There is no partner with this id in the directory."},
+    409: {"description": "The partner takes no new referrals or works in another category, or the case or its "
+                         "consent does not allow this referral (the problem's `type` says which)."}})
 async def send_referral(request: Request, body: ReferralCreate, runtime: RuntimeDep, principal: Caseworker,
                         access_reason: AccessReason = None) -> Response:
     """Send a referral (status `sent`). With an `Idempotency-Key` header, a retry gets the first answer again."""
@@ -234,7 +249,8 @@ async def read_referral(
                           outcome=read.outcome)
 
 
-@router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic)
+@router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic, openapi_extra=HONOURS_KEY,
+             responses={409: {"description": _STATE}})
 async def cancel_referral(
     referral_id: str, request: Request, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
 ) -> ReferralPublic:
@@ -270,28 +286,32 @@ async def partner_referral(
     return _for_partner(view)
 
 
-@partner_router.post("/referrals/{referral_id}/accept", response_model=PartnerReferralSummary)
+@partner_router.post("/referrals/{referral_id}/accept", response_model=PartnerReferralSummary,
+                     openapi_extra=HONOURS_KEY, responses={409: {"description": _STATE}})
 async def accept(
     referral_id: str, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
     return await _act(request, runtime, principal, referral_id, Action.ACCEPT)
 
 
-@partner_router.post("/referrals/{referral_id}/decline", response_model=PartnerReferralSummary)
+@partner_router.post("/referrals/{referral_id}/decline", response_model=PartnerReferralSummary,
+                     openapi_extra=HONOURS_KEY, responses={409: {"description": _STATE}})
 async def decline(
     referral_id: str, body: DeclineBody, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
     return await _act(request, runtime, principal, referral_id, Action.DECLINE, reason=body.reason)
 
 
-@partner_router.post("/referrals/{referral_id}/start", response_model=PartnerReferralSummary)
+@partner_router.post("/referrals/{referral_id}/start", response_model=PartnerReferralSummary,
+                     openapi_extra=HONOURS_KEY, responses={409: {"description": _STATE}})
 async def start(
     referral_id: str, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
     return await _act(request, runtime, principal, referral_id, Action.START)
 
 
-@partner_router.post("/referrals/{referral_id}/complete", response_model=PartnerReferralSummary)
+@partner_router.post("/referrals/{referral_id}/complete", response_model=PartnerReferralSummary,
+                     openapi_extra=HONOURS_KEY, responses={409: {"description": _STATE}})
 async def complete(
     referral_id: str, body: CompleteBody, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
@@ -321,7 +341,7 @@ MESSAGE_REFUSED = {409: {"description": "The referral takes no new message: its 
 
 
 @router.post("/referrals/{referral_id}/messages", status_code=201, response_model=MessagePublic,
-             responses={**need_to_know.ANSWERS, **MESSAGE_REFUSED})
+             openapi_extra=HONOURS_KEY, responses={**need_to_know.ANSWERS, **MESSAGE_REFUSED})
 async def write_message(
     referral_id: str, body: MessageCreate, request: Request, runtime: RuntimeDep, principal: Caseworker,
     access_reason: AccessReason = None,
@@ -352,7 +372,7 @@ async def read_messages(
 
 
 @partner_router.post("/referrals/{referral_id}/messages", status_code=201, response_model=MessagePublic,
-                     responses=MESSAGE_REFUSED)
+                     openapi_extra=HONOURS_KEY, responses=MESSAGE_REFUSED)
 async def partner_write_message(
     referral_id: str, body: MessageCreate, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> MessagePublic:

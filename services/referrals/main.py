@@ -24,6 +24,7 @@ SPEC = ServiceSpec(
     # every few seconds: expired consent, the overdue gauge; and the partners' webhook deliveries
     background=[projections.watch, webhook_delivery.deliver],
     published=events.PUBLISHED,
+    operation_ids=api.OPERATION_IDS,
 )
 
 

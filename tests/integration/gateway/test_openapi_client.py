@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.openapi import OAUTH_ERROR_ANSWERS, TAGS
+from gateway.openapi import TAGS
 from kit import openapi
 from tests.integration.gateway.door import Backends, Door, open_gateway
 
@@ -28,6 +28,8 @@ SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 # The one error answer that is not a problem: a readiness probe's report (kit.http), 503 while not ready.
 NOT_A_PROBLEM = {("get", "/readyz", "503")}
+# The token endpoint's errors are RFC 6749 §5.2's, application/json (its 429 a problem document too).
+OAUTH_ERRORS = {("post", "/auth/token"): ("400", "401", "429")}
 FORWARDED = ("/api/intake/", "/api/referrals/", "/api/partner/", "/api/funds/", "/api/reports/")
 
 
@@ -75,7 +77,7 @@ async def test_operation_ids_are_unique_snake_case_and_readable(document: dict):
 async def test_every_error_answer_is_a_problem_and_every_tag_is_described(document: dict):
     for path, method, operation in openapi.operations(document):
         for code, response in operation["responses"].items():
-            if code in OAUTH_ERROR_ANSWERS.get((method, path), ()):  # RFC 6749 §5.2: application/json
+            if code in OAUTH_ERRORS.get((method, path), ()):  # RFC 6749 §5.2: application/json
                 assert "application/json" in response["content"], (method, path, code)
             elif int(code) >= 400 and (method, path, code) not in NOT_A_PROBLEM:
                 assert response.get("content") == PROBLEM, (method, path, code, response.get("content"))

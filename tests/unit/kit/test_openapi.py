@@ -39,7 +39,7 @@ audit = APIRouter(prefix="/api/intake", tags=["audit"])
 health = APIRouter(tags=["health"])
 
 
-@intake.post("/cases", status_code=201)
+@intake.post("/cases", status_code=201, openapi_extra=openapi.HONOURS_KEY)
 async def create_case(body: Thing, principal: Caseworker) -> dict:
     return {}
 
@@ -49,7 +49,7 @@ async def read_case(case_id: CaseId, principal: Caseworker, session: Database) -
     return {}
 
 
-@intake.patch("/cases/{case_id}")
+@intake.patch("/cases/{case_id}", responses={409: {"description": "The case is closed."}})
 async def update_case(case_id: CaseId, body: Thing, principal: Caseworker,
                       if_match: Annotated[str | None, Header()] = None) -> dict:
     return {}
@@ -76,7 +76,8 @@ async def archive_case(case_id: str, principal: Caseworker) -> dict:
     return {}
 
 
-@partner.post("/referrals/{referral_id}/accept")
+@partner.post("/referrals/{referral_id}/accept", openapi_extra=openapi.HONOURS_KEY,
+              responses={409: {"description": "The referral's state does not allow this."}})
 async def accept(referral_id: str, principal: Caseworker) -> dict:
     return {}
 
@@ -88,6 +89,25 @@ async def list_audit(principal: Caseworker) -> dict:
 
 @intake.get("/me")
 async def me(principal: Anyone) -> dict:
+    return {}
+
+
+@health.get("/readyz", responses={503: {"description": "Not ready (a probe's answer, not a problem).",
+                                         "content": {"application/json": {"schema": {"type": "object"}}}}})
+async def readyz() -> dict:
+    return {}
+
+
+@intake.post("/sign-in", responses={
+    400: {"description": "Wrong.", "content": {"application/json": {"schema": {"type": "object"}}}},
+    429: {"description": "Too many.", "content": {"application/json": {"schema": {"type": "object"}},
+                                                  openapi.MEDIA_TYPE: {"schema": {"$ref": openapi.REF}}}}})
+async def sign_in(body: Thing) -> dict:
+    return {}
+
+
+@intake.get("/tell-me")
+async def tell_me(principal: Anyone) -> dict:
     return {}
 
 
@@ -104,7 +124,7 @@ async def whatever(thing_id: str, principal: Caseworker) -> dict:
 def make_app() -> FastAPI:
     app = FastAPI()
     problems.install(app)
-    openapi.install(app)
+    openapi.install(app, operation_ids={"tell_me": "tales_get"})
     for router in (intake, partner, audit, health):
         app.include_router(router)
     return app
@@ -129,7 +149,8 @@ def test_operation_ids_are_resource_then_action(document: dict):
     assert ids[("post", "/api/intake/grants")] == "grants_create"
     assert ids[("post", "/api/partner/referrals/{referral_id}/accept")] == "referrals_accept"
     assert ids[("get", "/api/intake/audit")] == "intake_audit_list"  # every service has one: named with its area
-    assert ids[("get", "/healthz")] == "health_live"  # from the override table
+    assert ids[("get", "/healthz")] == "health_live"  # from the kit's table
+    assert ids[("get", "/api/intake/tell-me")] == "tales_get"  # from the app's, given at install
     assert ids[("delete", "/api/intake/things/{thing_id}")] == "things_whatever"
     assert len(set(ids.values())) == len(ids)
 
@@ -137,7 +158,7 @@ def test_operation_ids_are_resource_then_action(document: dict):
 def test_only_the_answers_a_route_can_give(document: dict):
     assert answers(document, "get", "/healthz") == {"200"}
     assert answers(document, "get", "/api/intake/me") == {"200", "401"}  # a token, no role
-    # cases_create honours an Idempotency-Key (kit.openapi.IDEMPOTENT): 409 while the first is in flight, and the
+    # cases_create honours an Idempotency-Key (openapi.HONOURS_KEY): 409 while the first is in flight, and the
     # optional header documented.
     assert answers(document, "post", "/api/intake/cases") == {"201", "400", "401", "403", "409", "413", "422"}
     parameters = document["paths"]["/api/intake/cases"]["post"]["parameters"]
@@ -147,23 +168,27 @@ def test_only_the_answers_a_route_can_give(document: dict):
     assert answers(document, "get", "/api/intake/cases/{case_id}") == {"200", "400", "401", "403", "404", "422",
                                                                         "503"}
     assert answers(document, "patch", "/api/intake/cases/{case_id}") == {  # If-Match: 412, 428; cases_update's
-        "200", "400", "401", "403", "404", "409", "412", "413", "422", "428"}  # 409 is in USE_CASE_ANSWERS
+        "200", "400", "401", "403", "404", "409", "412", "413", "422", "428"}  # 409: the route declares it
     assert answers(document, "get", "/api/intake/cases") == {"200", "400", "401", "403"}  # a cursor: 400, no 422
     assert answers(document, "post", "/api/intake/grants") == {"200", "400", "401", "403", "409", "413", "422"}
     assert answers(document, "post", "/api/intake/cases/{case_id}/archive") == {"200", "400", "401", "403", "404",
                                                                                  "409"}
     # An unconstrained string in the path cannot be invalid (no FastAPI 422: the archive above); the 409 of a
-    # referral in the wrong state is referrals_accept's entry in USE_CASE_ANSWERS; it honours an Idempotency-Key
-    # (kit.openapi.IDEMPOTENT): 400 for a malformed key, 422 for one reused with another request.
+    # referral in the wrong state is declared by the route; it honours an Idempotency-Key (HONOURS_KEY): 400 for a
+    # malformed key, 422 for one reused with another request.
     assert answers(document, "post", "/api/partner/referrals/{referral_id}/accept") == {
         "200", "400", "401", "403", "404", "409", "422"}
     assert answers(document, "delete", "/api/intake/things/{thing_id}") == {"200", "400", "401", "403", "404"}
 
 
+NOT_PROBLEMS = {("get", "/readyz", "503"), ("post", "/api/intake/sign-in", "400"),
+                ("post", "/api/intake/sign-in", "429")}
+
+
 def test_every_error_answer_is_a_problem(document: dict):
     for path, method, operation in openapi.operations(document):
         for code, response in operation["responses"].items():
-            if int(code) >= 400:
+            if int(code) >= 400 and (method, path, code) not in NOT_PROBLEMS:
                 assert response["content"] == PROBLEM, (method, path, code)
                 assert response["description"], (method, path, code)
     schemas = document["components"]["schemas"]
@@ -209,3 +234,18 @@ def test_a_route_added_to_the_app_itself_is_described_too():
     operation = app.openapi()["paths"]["/api/intake/notes/{note_id}"]["get"]
     assert operation["operationId"] == "notes_get"
     assert set(operation["responses"]) == {"200", "400", "401", "403", "404", "422"}
+
+
+def test_an_answer_declared_with_its_own_content_keeps_it(document: dict):
+    """A probe's JSON, an OAuth2 error: not (only) a problem, and the document says what it is."""
+    ready = document["paths"]["/readyz"]["get"]["responses"]["503"]
+    assert ready["content"] == {"application/json": {"schema": {"type": "object"}}}
+    assert "headers" not in ready  # a probe's answer: no Retry-After promised
+    sign_in = document["paths"]["/api/intake/sign-in"]["post"]["responses"]
+    assert sign_in["400"]["content"] == {"application/json": {"schema": {"type": "object"}}}
+    assert sign_in["400"]["description"].startswith("The body cannot be read")  # the derived reasons stay
+    assert "Wrong." in sign_in["400"]["description"]
+    # beside problem+json: both kept, through finish() too, and the problem's Retry-After with them
+    assert sign_in["429"]["content"] == {"application/json": {"schema": {"type": "object"}}, **PROBLEM}
+    assert "Retry-After" in sign_in["429"]["headers"]
+    assert openapi.finish(document)["paths"]["/api/intake/sign-in"]["post"]["responses"] == sign_in
