@@ -110,6 +110,12 @@ class ReasonKeeper:
         self.opened_in = opened_in
         self.timeout = httpx.Timeout(timeout_seconds, connect=min(1.0, timeout_seconds))
         self._turn = itertools.count()
+        self._client: httpx.AsyncClient | None = None  # one per process, its connections kept: `aclose` at shutdown
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def keep(self, request: Request, case_id: str) -> None:
         """Keep the reason the request states for opening `case_id` (its `Access-Reason`, as the bytes came)."""
@@ -120,22 +126,23 @@ class ReasonKeeper:
         headers = {"authorization": request.headers.get("authorization", ""), "access-reason": reason,
                    "x-request-id": context.request_id() or ""}
         start = next(self._turn)
-        # trust_env=False: a proxy named in the environment must never see a caseworker's token and reason.
-        async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
-            for url in (self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))):
-                try:
-                    # Quoted whole: a case id as a caller typed it is one path segment, never a way to another route.
-                    answer = await client.post(url + self.PATH.format(case_id=quote(case_id, safe="")),
-                                               headers=headers, json={"opened_in": self.opened_in})
-                except httpx.HTTPError as exc:
-                    _log.warning("intake not reached to keep a break-glass reason", error_type=type(exc).__name__)
-                    continue
-                if answer.status_code == 204 or _no_such_case(answer):
-                    return
-                if answer.status_code in (403, 422):  # a reason too short or too long: the same rule as intake's
-                    ensure_reason(reason.decode("utf-8", errors="replace"))
-                _log.warning("intake did not keep a break-glass reason", status=answer.status_code)
-                break
+        if self._client is None:
+            # trust_env=False: a proxy named in the environment must never see a caseworker's token and reason.
+            self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False)
+        for url in (self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))):
+            try:
+                # Quoted whole: a case id as a caller typed it is one path segment, never a way to another route.
+                answer = await self._client.post(url + self.PATH.format(case_id=quote(case_id, safe="")),
+                                                 headers=headers, json={"opened_in": self.opened_in})
+            except httpx.HTTPError as exc:
+                _log.warning("intake not reached to keep a break-glass reason", error_type=type(exc).__name__)
+                continue
+            if answer.status_code == 204 or _no_such_case(answer):
+                return
+            if answer.status_code in (403, 422):  # a reason too short or too long: the same rule as intake's
+                ensure_reason(reason.decode("utf-8", errors="replace"))
+            _log.warning("intake did not keep a break-glass reason", status=answer.status_code)
+            break
         raise Unavailable("The reason you stated could not be kept with the case (intake did not take it), so the "
                           "case was not opened. Try again in a moment.", code="reason-not-kept")
 

@@ -179,6 +179,9 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         finally:
             for task in tasks:
                 task.cancel()
+            for extra in runtime.extras.values():  # what a service keeps open (a client to another service)
+                if hasattr(extra, "aclose"):
+                    await extra.aclose()
             await runtime.bus.stop()
             await runtime.uow.close()
             runtime.engine.dispose()
