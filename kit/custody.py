@@ -121,13 +121,6 @@ class Custody:
 
         return serialization.load_pem_private_key(held.signing_pem, password=None)
 
-    def try_unseal(self) -> bool:
-        try:
-            self.unseal()
-        except errors.Sealed:
-            return False
-        return True
-
     # ---- the keys ----------------------------------------------------------------------------------------------
 
     def _keys(self) -> HeldKeys:

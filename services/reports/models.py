@@ -91,7 +91,8 @@ class AidPerson(ReportsTable, table=True):
     nothing: no one's history of aid can be read off a copy). Kept for the count of distinct people only; erasing the
     case deletes its rows (each cell's hash computed again), the counts and sums they made stay.
 
-    `person` first in the key: an erasure deletes by person, an event inserts the whole key."""
+    `person` first in the key: an erasure deletes by person, an event inserts the whole key. (So the cell's columns are
+    written out again here rather than inherited from a base with `MonthlyAmount`: inherited, they would come first.)"""
 
     __tablename__ = "aid_people"
 
