@@ -19,8 +19,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from gateway.console.router import (
-    Visit, VisitDep, back_to, call, every_page, field_errors, form_problem, items, need_to_know_page, refusal,
-    render, supervises_only,
+    NotTheCases, Visit, VisitDep, back_to, call, every_page, field_errors, form_problem, items, need_to_know_page,
+    reason_for_part, refusal, render, supervises_only,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -47,8 +47,12 @@ async def write_message(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep)
         return need_to_know_page(v, case_id)
     form = await v.request.form()
     text = str(form.get("text", ""))
+    try:
+        reason = await _reason(v, case_id, referral_id)
+    except NotTheCases:
+        return await _page(v, case_id, referral_id)
     answer = await call(v, "POST", f"/api/referrals/referrals/{referral_id}/messages", json={"text": text},
-                        idempotency_key=str(form.get("idempotency_key", "")) or None, reason=v.reason_for(case_id))
+                        idempotency_key=str(form.get("idempotency_key", "")) or None, reason=reason)
     if answer.ok:
         return back_to(referral_page_path(case_id, referral_id))
     if answer.need_to_know:
@@ -62,7 +66,11 @@ async def write_message(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep)
 async def cancel_referral(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep) -> Response:
     if supervises_only(v):
         return need_to_know_page(v, case_id)
-    answer = await call(v, "POST", f"/api/referrals/referrals/{referral_id}/cancel", reason=v.reason_for(case_id))
+    try:
+        reason = await _reason(v, case_id, referral_id)
+    except NotTheCases:
+        return await _page(v, case_id, referral_id)
+    answer = await call(v, "POST", f"/api/referrals/referrals/{referral_id}/cancel", reason=reason)
     if answer.ok:
         return back_to(referral_page_path(case_id, referral_id))
     if answer.need_to_know:
@@ -76,7 +84,11 @@ async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status:
     is done), and a form to write; `typed`: the visitor's own text, back in the box after a refusal."""
     if supervises_only(v):
         return need_to_know_page(v, case_id)
-    reason = v.reason_for(case_id)
+    try:
+        reason = await _reason(v, case_id, referral_id)
+    except NotTheCases:  # not opened: the reason was stated for this case, not for the referral's
+        return render(v.request, "case_referral.html", visit_=v, status=404, referral=None, case_id=str(case_id),
+                      problem=None)
     referral = await call(v, "GET", f"/api/referrals/referrals/{referral_id}", reason=reason)
     if referral.need_to_know:
         return need_to_know_page(v, case_id)
@@ -99,6 +111,11 @@ async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status:
                   open_needs=open_needs, cancellable=referral.body["status"] in CANCELLABLE,
                   problem=problem, side_problems=[p for p in (thread_problem, needs.problem) if p],
                   typed=typed, errors=errors or {}, idempotency_key=str(uuid.uuid4()))
+
+
+async def _reason(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID) -> str | None:
+    """The reason stated for the case, only for a referral of that case (`router.reason_for_part`)."""
+    return await reason_for_part(v, case_id, referral_id, "/api/referrals/referrals", params={"case_id": str(case_id)})
 
 
 async def _thread(v: Visit, referral_id: uuid.UUID, reason: str | None) -> tuple[list[dict[str, Any]], str | None]:

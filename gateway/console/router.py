@@ -494,18 +494,39 @@ def items(answer: Answer) -> list[dict[str, Any]]:
 
 
 async def every_page(v: Visit, path: str, *, pages: int, page_size: int, reason: str | None = None,
-                     ) -> tuple[list[dict[str, Any]], bool, Answer]:
+                     params: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], bool, Answer]:
     """A list read page after page by its cursor, at most `pages` pages (a runaway list stays bounded): its items,
     whether more exist than were read, and the last answer (its problem, when the service refused or is away)."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     for _ in range(pages):
-        answer = await call(v, "GET", path, params={"limit": page_size, "cursor": cursor}, reason=reason)
+        answer = await call(v, "GET", path, params={**(params or {}), "limit": page_size, "cursor": cursor},
+                            reason=reason)
         found += items(answer)
         cursor = answer.body.get("next_cursor") if answer.ok else None
         if not cursor:
             break
     return found, bool(cursor), answer
+
+
+class NotTheCases(Exception):
+    """A part (a referral, a document) named under a case it is not of."""
+
+
+async def reason_for_part(v: Visit, case_id: uuid.UUID | str, part_id: uuid.UUID | str, listing: str,
+                          params: dict[str, Any] | None = None) -> str | None:
+    """The break-glass reason stated for a case, to send with a request about one of its parts (a referral, a
+    document) whose API path names the part and not the case: only when the part is among the case's own
+    (`listing`, read with the reason, which opens the case it was stated for); raises NotTheCases when it is not. A
+    reason is stated for one case: sent with a part of another, it would open that other case, and be kept there as
+    the reason for it. Without a reason the service's own check stands (the visitor's own cases need none)."""
+    reason = v.reason_for(case_id)
+    if reason is None:
+        return None
+    found, _more, _last = await every_page(v, listing, pages=10, page_size=200, reason=reason, params=params)
+    if not any(item.get("id") == str(part_id) for item in found):
+        raise NotTheCases()
+    return reason
 
 
 @router.get("/console/static/{name}")
@@ -1092,7 +1113,10 @@ async def download_document(case_id: uuid.UUID, document_id: uuid.UUID, v: Visit
     runtime, state = v.request.app.state.runtime, v.request.app.state
     headers: dict[str, str | bytes] = {"Authorization": f"Bearer {v.token}",
                                        "X-Request-ID": context.request_id() or context.new_request_id()}
-    reason = v.reason_for(case_id)
+    try:
+        reason = await reason_for_part(v, case_id, document_id, f"/api/intake/cases/{case_id}/documents")
+    except NotTheCases:
+        raise HTTPException(404, "There is no such document in this case.") from None
     if reason:
         headers["Access-Reason"] = reason.encode("utf-8")
     request = runtime.calls.build_request("GET", f"{state.backend_urls['intake']}/api/intake/documents/"

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.console import i18n
 from tests.console.test_console_case_page import EN, form_of, referral_sent, words
-from tests.console.test_console_caseload import open_case, person
+from tests.console.test_console_caseload import REASON, open_case, person, state_reason
 from tests.console.world import add_partner, csrf_of
 from tests.integration.gateway.door import Door
 
@@ -111,3 +111,39 @@ async def test_a_referral_of_another_case_is_not_shown_under_this_one(door: Door
     other = await open_case(door, ala, full_name="Алесь Бяляцкі", country="LT")
     page = await ala.visitor.get(f"/console/cases/{other['id']}/referrals/{referral['id']}")
     assert page.status_code == 404 and "H. S." not in page.text
+
+
+async def test_a_reason_stated_for_one_case_opens_nothing_of_another_through_its_referral_or_document(door: Door):
+    """The console's paths name the case, the API's a referral or a document: a reason stated for case X goes with a
+    referral or a document only when it is X's, never to open (and be kept as the reason for) another case."""
+    ala, case, _, referral, _ = await _referred(door)  # ala's case, her referral and a document of it
+    stored = await door.client.post(f"/api/intake/cases/{case['id']}/documents", headers=ala.api,
+                                    data={"kind": "identity"}, files={"file": ("note.txt", b"hers", "text/plain")})
+    assert stored.status_code == 201, stored.text
+    document = stored.json()
+    bo, carl = await person(door, "caseworker"), await person(door, "caseworker")
+    his = await open_case(door, carl, full_name="Алесь Бяляцкі", country="LT")  # carl's: bo states why he opens it
+    stated = await state_reason(bo.visitor, his["id"], REASON)
+    assert stated.status_code == 303
+
+    under_his = f"/console/cases/{his['id']}"
+    page = await bo.visitor.get(f"{under_his}/referrals/{referral['id']}")
+    written = await bo.visitor.post(f"{under_his}/referrals/{referral['id']}/messages",
+                                    data={"csrf": csrf_of((await bo.visitor.get(under_his)).text), "text": QUESTION})
+    cancelled = await bo.visitor.post(f"{under_his}/referrals/{referral['id']}/cancel",
+                                      data={"csrf": csrf_of((await bo.visitor.get(under_his)).text)})
+    download = await bo.visitor.get(f"{under_his}/documents/{document['id']}")
+
+    assert page.status_code == written.status_code == cancelled.status_code == download.status_code == 404
+    assert "H. S." not in page.text and b"hers" not in download.content
+    thread = await door.client.get(f"/api/referrals/referrals/{referral['id']}/messages", headers=ala.api)
+    assert thread.json()["items"] == []
+    still = await door.client.get(f"/api/referrals/referrals/{referral['id']}", headers=ala.api)
+    assert still.json()["status"] == "sent"
+    # ala's case was never opened by bo: no break-glass on its timeline
+    timeline = await door.client.get(f"/api/intake/cases/{case['id']}/timeline", params={"limit": 200},
+                                     headers=ala.api)
+    assert bo.username not in timeline.text and REASON not in timeline.text
+    # under carl's case the reason still opens carl's case
+    own_page = await bo.visitor.get(under_his)
+    assert own_page.status_code == 200 and 'id="break-glass-active"' in own_page.text
