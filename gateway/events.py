@@ -38,7 +38,8 @@ class UserChanged(BaseModel):
 
 class SessionsRevoked(BaseModel):
     """Sessions of a staff account ended: their access tokens (claim `sid`) must be refused; with `all`, every access
-    token of the user issued before `occurred_at`."""
+    token of the user issued before `occurred_at`. A partner's API client revoked is announced so too (`user_id` its
+    client id, `all`, no sessions): its tokens carry no `sid`."""
 
     user_id: str
     session_ids: list[str]

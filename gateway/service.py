@@ -204,12 +204,14 @@ def add_client(*, session: Session, audit: AuditTrail, client_id: str, partner_i
 
 
 def revoke_client(*, session: Session, audit: AuditTrail, client_id: str, actor: str) -> ApiClient:
-    """Revoke a client: no new tokens, and its current tokens stop working at the gateway."""
+    """Revoke a client: no new tokens, and its current tokens stop working at the gateway and, announced as the end
+    of every session of its id (a client's tokens carry no session), at every service too (kit.revocation)."""
     client = get_or_raise(session, ApiClient, client_id, NotFound("There is no such API client.", code="client-not-found"))
     if client.revoked_at is None:
         client.revoked_at = now_utc()
         session.add(client)
         audit.record(session, actor=actor, action="client.revoke", target_id=client_id)
+        events.sessions_revoked(session, user_id=client_id, session_ids=[], all=True, at=client.revoked_at)
     return client
 
 

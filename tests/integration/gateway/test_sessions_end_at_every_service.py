@@ -106,3 +106,22 @@ async def test_a_service_restarted_after_a_sign_out_still_refuses_that_session(d
     assert answers(backends, ended["access_token"])["referrals"] == 401, "what it refuses is kept in its database"
     alive = await signed_in(door, caseworker["username"])
     assert answers(backends, alive["access_token"])["referrals"] == 200
+
+
+async def test_a_revoked_partner_client_is_shut_out_of_referrals_itself(door: Door, backends: Backends):
+    """A client's tokens carry no session: its revocation is announced as every session of its id ending."""
+    client = await door.add_client()
+    token = await door.client.post("/auth/token", data={
+        "grant_type": "client_credentials", "client_id": client["client_id"], "client_secret": client["client_secret"]})
+    assert token.status_code == 200, token.text
+    inbox = backends.urls["referrals"] + "/api/partner/referrals"
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert httpx.get(inbox, headers=headers, timeout=5).status_code == 200
+
+    revoked = await door.client.post(f"/api/admin/clients/{client['client_id']}/revoke", headers=await door.admin())
+    assert revoked.status_code == 200, revoked.text
+
+    started = time.monotonic()
+    while (status := (await asyncio.to_thread(httpx.get, inbox, headers=headers, timeout=5)).status_code) != 401:
+        assert time.monotonic() - started < WITHIN, f"still let in after {WITHIN}s: {status}"
+        await asyncio.sleep(0.05)
