@@ -61,8 +61,9 @@ class RequestContextMiddleware:
     security headers, and logs one line per request with the route template, never the query string."""
 
     def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int, csp: bool = True,
-                 body_limits: Sequence[BodyLimit] = ()) -> None:
+                 body_limits: Sequence[BodyLimit] = (), own_request_ids: bool = False) -> None:
         self.app = app
+        self.own_request_ids = own_request_ids
         self.service = service
         self.max_body = max_body_bytes
         self.csp = csp
@@ -76,7 +77,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope["headers"]}
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        incoming = "" if self.own_request_ids else headers.get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _SAFE_REQUEST_ID.match(incoming) else context.new_request_id()
         parent = headers.get(b"traceparent", b"").decode("latin-1") or None
         rid_token = context.set_request_id(rid)
@@ -312,9 +313,12 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
 
 
 def install(app: FastAPI, *, service: str, max_body_bytes: int, csp: bool = True,
-            body_limits: Sequence[BodyLimit] = ()) -> None:
+            body_limits: Sequence[BodyLimit] = (), own_request_ids: bool = False) -> None:
+    """`own_request_ids`: every request gets an id made here, whatever X-Request-ID it brings (the public edge: a
+    caller's string would be written into logs, audit entries and events as it came, a name in it too); a service
+    behind the gateway takes the gateway's."""
     # Added first, so it runs inside the request context: its refusals get the request id, the security headers,
     # an access log line, and the body limit while it reads a JSON body.
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, service=service, max_body_bytes=max_body_bytes, csp=csp,
-                       body_limits=body_limits)
+                       body_limits=body_limits, own_request_ids=own_request_ids)
