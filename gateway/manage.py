@@ -155,7 +155,11 @@ def users_enable(username: str) -> None:
     with desk() as d, db.transaction(d.session_factory) as session:
         user = service.set_user_disabled(session=session, audit=d.audit, user_id=user_named(session, username).id,
                                          disabled=False, actor=d.actor)
-        typer.echo(f"enabled {user.username}")
+        if user.disabled:  # two admins or more: an enabling waits for one of them (SPEC §2)
+            typer.echo(f"enabling {user.username} waits for an admin's approval (/api/admin/approvals, or the "
+                       "console's Approvals page); until then the account stays disabled")
+        else:
+            typer.echo(f"enabled {user.username}")
 
 
 @users_app.command("unlock")

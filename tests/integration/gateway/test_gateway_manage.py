@@ -87,3 +87,17 @@ async def test_operators_manage_users_and_clients_and_a_running_gateway_follows(
     users = manage(operator_env, "users", "list").output
     assert "uladzimir.stsiapanau\tauditor,caseworker\tdisabled" in users
     assert "admin" not in users  # users existed before the gateway started: no first admin was made
+
+
+def test_an_enabling_that_waits_for_approval_says_so_and_the_account_stays_disabled(operator_env):
+    for name, role in (("maryia.kalesnikava", "caseworker"), ("first.admin", "admin"), ("second.admin", "admin")):
+        added = manage(operator_env, "users", "add", name, "--role", role, "--password-stdin",
+                       stdin=STAFF_PASSWORD + "\n")
+        assert added.exit_code == 0, added.output
+    assert manage(operator_env, "users", "disable", "maryia.kalesnikava").exit_code == 0  # at once, from the machine
+
+    enabled = manage(operator_env, "users", "enable", "maryia.kalesnikava")
+
+    assert enabled.exit_code == 0, enabled.output
+    assert "waits for an admin's approval" in enabled.output and "enabled maryia" not in enabled.output
+    assert "maryia.kalesnikava\tcaseworker\tdisabled" in manage(operator_env, "users", "list").output
