@@ -146,7 +146,7 @@ async def issue_token(
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise oauth_error(400, "invalid_request", "The refresh_token grant needs `refresh_token`.")
-        token, refresh = await refresh_grant(runtime, refresh_token, requester=requester_of(request))
+        token, refresh = await refresh_grant(runtime, refresh_token, requester=None)  # no grace: SPEC §3
     elif grant_type == "client_credentials":
         basic = _basic_credentials(request)
         if basic:
@@ -218,9 +218,11 @@ def requester_of(request: Request) -> str:
     return f"{client_address(request)} {request.headers.get('user-agent', '')}"
 
 
-async def refresh_grant(runtime: GatewayRuntime, refresh_token: str, *, requester: str) -> tuple[str, str]:
+async def refresh_grant(runtime: GatewayRuntime, refresh_token: str, *, requester: str | None) -> tuple[str, str]:
     """The refresh_token grant: the next access token and refresh token of the same session. Unknown, expired,
-    revoked and reused tokens get one answer; a reused one has ended its session meanwhile."""
+    revoked and reused tokens get one answer; a reused one has ended its session meanwhile. `requester`: the
+    console's tabs renewing at once (sessions.RenewalsAtOnce); None for an API client, whose second use of a token
+    is reuse however soon."""
     refused = oauth_error(400, "invalid_grant", "The refresh token is not valid: sign in again.")
 
     async def renew() -> tuple[str, str, str]:

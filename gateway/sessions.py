@@ -54,7 +54,7 @@ T = TypeVar("T")
 @dataclass
 class RenewalsAtOnce(Generic[T]):
     """Two tabs of one console, whose access token expired while both were open, renew with the same refresh token
-    at the same moment. Taken literally that is a refresh token used twice, the theft signal, and the person would be
+    at the same moment (the console's own renewal; an API client's refresh grant has no grace: SPEC §3 as written). Taken literally that is a refresh token used twice, the theft signal, and the person would be
     signed out in the middle of a form. Instead, a renewal with a token this gateway renewed less than `grace`
     seconds ago, asked by the same requester (the same address and browser: the same person's tabs), gets the answer
     of that renewal (the same next tokens), in flight or done, as long as the session still lives (the caller
@@ -66,9 +66,12 @@ class RenewalsAtOnce(Generic[T]):
     _recent: dict[str, tuple[float, str, asyncio.Future]] = field(default_factory=dict)
 
     async def once(self, refresh_token: str, renew: Callable[[], Awaitable[T]], *,
-                   requester: str) -> tuple[T, bool]:
+                   requester: str | None) -> tuple[T, bool]:
         """`renew()`'s answer, and whether it is a replay of an earlier renewal's. `requester`: who asks (the
-        address and the user agent, say), compared only with this token's first renewal."""
+        address and the user agent, say), compared only with this token's first renewal; None: no grace, a second
+        use is reuse however soon (and the token is not remembered for a console's tab either)."""
+        if requester is None:
+            return await renew(), False
         now = time.monotonic()
         self._recent = {key: held for key, held in self._recent.items() if held[0] > now}
         key = _digest(refresh_token)

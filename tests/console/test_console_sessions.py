@@ -5,6 +5,7 @@ a session that has ended sends them to sign in."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -159,6 +160,31 @@ async def test_a_form_posted_with_an_expired_access_token_and_a_forged_csrf_toke
 
     assert forged.status_code == 403
     assert 'id="period-form"' in still_in.text and "/console/sign-out" in still_in.text  # not signed out
+
+
+async def test_two_tabs_renewing_at_once_stay_signed_in_but_a_copied_refresh_cookie_elsewhere_ends_the_session(
+        door: Door):
+    """Two tabs of one browser whose access token expired renew with the same refresh token at the same moment: one
+    renewal, answered to both, not a theft alarm. The same cookie from another browser, even a second later, is
+    reuse (SPEC §3): it gets nothing, and the session ends."""
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
+    await sign_in(visitor, user["username"], codes[3])
+    replace_cookie(visitor, "rehab_session", expired_copy(door, visitor.cookies["rehab_session"]))
+    copied = visitor.cookies["rehab_refresh"]
+
+    one_tab, other_tab = await asyncio.gather(visitor.get("/console/programme"), visitor.get("/console/programme"))
+    assert 'id="period-form"' in one_tab.text and 'id="period-form"' in other_tab.text
+    assert 'id="period-form"' in (await visitor.get("/console/programme")).text  # still signed in
+
+    thief = browser(door)
+    thief.headers["User-Agent"] = "curl/8.5.0"
+    thief.cookies.set("rehab_session", expired_copy(door, visitor.cookies["rehab_session"]))
+    thief.cookies.set("rehab_refresh", copied)
+    stolen = await thief.get("/console/programme")
+    assert stolen.status_code == 303 and stolen.headers["location"].startswith("/?expired")
+    door.runtime.standing.forget(user["id"])
+    assert (await visitor.get("/console/programme")).status_code == 303  # the owner's session ended too
 
 
 async def test_without_a_live_session_the_console_sends_you_to_sign_in(door: Door):
