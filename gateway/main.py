@@ -62,9 +62,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await runtime.bus.start()
             # Signs the audit trail's head and publishes it to the stream AUDIT (kit.checkpoints), NATS permitting.
             checkpointing = asyncio.create_task(runtime.checkpoints.run()) if runtime.checkpoints else None
-            # seal: `rehab seal` / `rehab unseal` reach the gateway too, on `rehab.control.>` (kit.control).
-            commands = asyncio.create_task(control.follow_commands(
-                control.listener_for("gateway", runtime.custody, settings), lambda: runtime.bus.nc))
+            # seal: `rehab seal` / `rehab unseal` reach the gateway too, on `rehab.control.>`, and a seal recorded
+            # on NATS before it started seals it before it serves (kit.control).
+            seal = control.listener_for("gateway", runtime.custody, settings)
+            await control.look_before_serving(seal, runtime.bus)
+            commands = asyncio.create_task(control.follow_commands(seal, lambda: runtime.bus.nc))
             app.state.runtime = runtime
             app.state.token_verifier = VerifiedTokens(TokenVerifier(
                 runtime.issuer.public_key(), issuer=settings.token_issuer, audience=settings.token_audience))
@@ -153,7 +155,8 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
             return service.current_standing(session=session, sub=sub, partner_id=partner_id, since=since)
 
     bus = Bus(service="gateway", url=settings.nats_url, uow=uow, tables=kit_tables,
-              options=BusOptions(stream_replicas=settings.stream_replicas), nkey_seed_file=settings.nats_seed_path)
+              options=BusOptions(stream_replicas=settings.stream_replicas), nkey_seed_file=settings.nats_seed_path,
+              provisions=[control.ensure_state_stream])  # the seal state's stream (kit.control)
     runtime = GatewayRuntime(
         settings=settings, engine=engine, session_factory=factory, uow=uow,
         audit=AuditTrail(kit_tables, audit_key),

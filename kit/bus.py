@@ -108,6 +108,7 @@ class Bus:
 
     nc: NATS | None = None
     js: JetStreamContext | None = None
+    tried: bool = False  # the first connection attempt is over (connected or not)
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _wake: asyncio.Event | None = None
     _stopping: bool = False
@@ -210,8 +211,10 @@ class Bus:
                 self.js = self.nc.jetstream(timeout=5)
                 metrics.NATS_CONNECTED.labels(self.service).set(1)
                 log.info("nats connected")
+                self.tried = True
                 return
             except Exception as exc:
+                self.tried = True
                 metrics.NATS_CONNECTED.labels(self.service).set(0)
                 log.warning("nats unavailable, retrying", error_type=type(exc).__name__, retry_in=delay)
                 await asyncio.sleep(delay)

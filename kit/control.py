@@ -21,11 +21,18 @@ Anything else is ignored and logged as one line with the reason (never the messa
 it applied on the message's reply subject with `{"process", "instance", "sealed"}`; the sender collects the
 answers for `REPLY_WINDOW` seconds and shows who confirmed.
 
-A seal outlives a restart: the command is not stored on NATS, so a process that crashed, was killed or restarted by
-the supervisor (or Kubernetes) after a seal would load its keys again at start and serve personal data in the middle
-of a raid. So whoever seals leaves a mark in the state folder (`SEALED`: `rehab seal`, the gateway's route, and
-every process that applies a seal), a process that finds it there starts sealed (`start_keys`), and only an unseal
-removes it.
+A seal outlives a restart. The command itself is not stored, so a process that crashed, was killed or restarted
+after a seal would load its keys again at start and serve personal data in the middle of a raid. Two things remember
+it instead:
+  - a mark in the state folder (`SEALED`: `rehab seal`, the gateway's route, and every process that applies a seal):
+    a process that finds it starts sealed (`start_keys`), and looks for it every second; only an unseal removes it.
+    It reaches the processes of one machine (and a container restarted in its pod), not a new pod elsewhere;
+  - the seal state on NATS: the sender records the signed command it sends on `rehab.seal.state` in the stream
+    CONTROL (the newest one only), an unseal before it is sent and a seal right after. Every process reads it (a
+    direct get, its one permission there) before it serves its first request, for as long as NATS answers within a
+    moment, and again every few seconds: a recorded seal, signed by an allowed signer, seals it, whenever it was
+    signed. A process that was away from NATS when the command went (a partition, a pod rescheduled) seals itself
+    from it; the record never unseals anything (only the command does).
 """
 
 from __future__ import annotations
@@ -65,6 +72,9 @@ FRESH_FOR = timedelta(seconds=30)
 SKEW = timedelta(seconds=10)  # clocks of different machines disagree a little
 REPLY_WINDOW = 2.0  # seconds: SPEC §8, every process forgets its keys within 2 seconds
 SEAL_MARK = "SEALED"  # in the state folder, while the system is sealed
+STATE_STREAM = nats_auth.CONTROL_STREAM  # the newest seal or unseal sent, for processes that start later
+STATE_SUBJECT = nats_auth.SEAL_STATE_SUBJECT
+RECORD_EVERY = 5.0  # seconds between two looks at the recorded state
 
 
 def mark_sealed(state_dir: Path) -> None:
@@ -210,6 +220,30 @@ class Verifier:
         self._seen[nonce] = issued_at + self.fresh_for + self.skew
         return Command(action=action, issued_at=issued_at, nonce=nonce, signer=self.signers[signer])
 
+    def recorded(self, data: bytes) -> Command:
+        """A command as recorded on `STATE_SUBJECT`: signed by an allowed signer, of a known action; its age and
+        nonce do not matter (a seal recorded a week ago still holds until an unseal is recorded after it)."""
+        try:
+            message = json.loads(data)
+            body = str(message["command"]).encode()
+            signer = str(message["signer"])
+            signature = base64.b64decode(str(message["signature"]), validate=True)
+            fields = json.loads(body)
+            action, nonce = str(fields["action"]), str(fields["nonce"])
+            issued_at = datetime.fromisoformat(str(fields["issued_at"]))
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise Refused("malformed") from None
+        key = self._keys.get(signer)
+        if key is None:
+            raise Refused("unknown-signer")
+        try:
+            key.verify(signature, body)
+        except InvalidSignature:
+            raise Refused("bad-signature") from None
+        if action not in ACTIONS:
+            raise Refused("wrong-subject")
+        return Command(action=action, issued_at=issued_at, nonce=nonce, signer=self.signers[signer])
+
     def _forget_old(self, now: datetime) -> None:
         self._seen = {nonce: until for nonce, until in self._seen.items() if until >= now}
 
@@ -246,6 +280,8 @@ class ControlListener:
     verifier: Verifier
     state_dir: Path | None = None  # where the seal mark goes (None: nowhere, a test's listener)
     instance: str = field(default_factory=instance_name)
+    # The newest action recorded on NATS as far as this process knows (None: none, or not read yet).
+    recorded: str | None = None
     _unsealing: bool = False  # between an unseal's keys and its clearing the mark, the mark is not a seal
 
     async def on_message(self, msg: Any) -> None:
@@ -266,9 +302,11 @@ class ControlListener:
     async def apply(self, command: Command) -> None:
         if command.action == SEAL:
             self.custody.seal()
+            self.recorded = SEAL
             log.warning("keys sealed: every key forgotten until unsealed", by=command.signer)
             self._mark(mark_sealed)
             return
+        self.recorded = UNSEAL  # an unseal is recorded before it is sent (`send_command`)
         self._unsealing = True
         try:
             # Loading keys may take a while (a passphrase's KDF, OpenBao): off the event loop.
@@ -287,11 +325,36 @@ class ControlListener:
         self._unsealing = False
 
     def seal_if_marked(self) -> None:
-        """Seal now if the system is sealed (the mark) and this process is not."""
-        if (self.state_dir is not None and not self._unsealing and not self.custody.sealed
-                and (self.state_dir / SEAL_MARK).exists()):
+        """Seal now if the system is sealed (the mark, or the seal recorded on NATS) and this process is not."""
+        if self._unsealing or self.custody.sealed:
+            return
+        if self.state_dir is not None and (self.state_dir / SEAL_MARK).exists():
             self.custody.seal()
             log.warning("keys sealed: the seal mark is there (`rehab seal`); every key forgotten until unsealed")
+        elif self.recorded == SEAL:
+            self.custody.seal()
+            log.warning("keys sealed: a seal is recorded on NATS (`rehab seal`); every key forgotten until unsealed")
+            self._mark(mark_sealed)
+
+    async def read_record(self, js: Any) -> None:
+        """Look at the seal state recorded on NATS (see the module's note); keeps what it knew when NATS does not
+        answer. Raises nothing."""
+        import nats.errors
+        import nats.js.errors
+
+        try:
+            message = await js.get_last_msg(STATE_STREAM, STATE_SUBJECT, direct=True)
+        except (nats.js.errors.NotFoundError, nats.errors.NoRespondersError):  # nothing recorded (or no stream yet)
+            self.recorded = None
+            return
+        except Exception as exc:
+            log.info("seal state not read", error_type=type(exc).__name__)
+            return
+        try:
+            self.recorded = self.verifier.recorded(message.data or b"").action
+        except Refused as refused:
+            log.warning("recorded seal state ignored", reason=refused.reason)
+            self.recorded = None
 
     def _mark(self, change: Callable[[Path], None]) -> None:
         if self.state_dir is None:
@@ -305,24 +368,48 @@ class ControlListener:
         return {"process": self.process, "instance": self.instance, "sealed": bool(self.custody.sealed)}
 
 
+async def look_before_serving(listener: ControlListener, bus: Any, *, wait: float = 2.0) -> None:
+    """At start, before the first request: wait for the bus's first attempt to connect to NATS (it connects in the
+    background; at most `wait` seconds) and read the recorded seal state; a recorded seal, or the mark, seals the
+    process now. NATS not there: the process starts, and `follow_commands` reads the state once NATS answers."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while not bus.tried and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    nc = bus.nc
+    if nc is not None and nc.is_connected:
+        await listener.read_record(nc.jetstream(timeout=min(2.0, wait)))
+    else:
+        log.warning("seal state not read before serving: NATS is not there yet")
+    listener.seal_if_marked()
+
+
 async def follow_commands(listener: ControlListener, connection: Callable[[], Any], *, every: float = 0.05,
-                          mark_every: float = 1.0) -> None:
+                          mark_every: float = 1.0, record_every: float = RECORD_EVERY) -> None:
     """A background job of every process: once its NATS connection is there (the bus connects in the background),
     subscribe to `rehab.control.>`; the NATS client subscribes again by itself after a reconnection.
 
-    And, from the start, look at the seal mark every `mark_every` seconds: a seal sent while this process was
-    starting (after it looked at start, before it subscribed) reached it only as the mark, and so does a `rehab seal`
-    whose command NATS did not take; a process that finds the mark while unsealed seals itself."""
+    And, from the start, look at the seal mark every `mark_every` seconds, and at the seal state recorded on NATS
+    every `record_every`: a seal sent while this process was starting (after it looked at start, before it
+    subscribed), or while it was away from NATS, reached it only as the mark or the record, and so does a `rehab
+    seal` whose command NATS did not take; a process that finds either while unsealed seals itself."""
     if not listener.verifier.signers:
         log.error("no control signers known (REHAB_CONTROL_SIGNERS, or the ops and gateway seeds in the secrets "
                   "folder): seal and unseal commands will be ignored")
     subscription = None
+    loop = asyncio.get_running_loop()
+    next_record = loop.time()
     try:
         while True:
             listener.seal_if_marked()
-            if subscription is None and (nc := connection()) is not None and nc.is_connected:
-                subscription = await nc.subscribe(SUBJECTS, cb=listener.on_message)
-                listener.seal_if_marked()  # what came between the last look and the subscription
+            nc = connection()
+            if nc is not None and nc.is_connected:
+                if subscription is None:
+                    subscription = await nc.subscribe(SUBJECTS, cb=listener.on_message)
+                    next_record = loop.time()  # what came between the last look and the subscription
+                if loop.time() >= next_record:
+                    await listener.read_record(nc.jetstream(timeout=2))
+                    next_record = loop.time() + record_every
+                    listener.seal_if_marked()
             await asyncio.sleep(every if subscription is None else mark_every)
     finally:
         if subscription is not None:
@@ -342,9 +429,47 @@ def listener_for(process: str, custody: Sealable, settings: Any) -> ControlListe
 # ---- the sending side: `rehab seal`, the gateway's admin route ----------------------------------------------------
 
 
+def state_stream_config(replicas: int = 1) -> Any:
+    from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
+    return StreamConfig(
+        name=STATE_STREAM, subjects=[STATE_SUBJECT], storage=StorageType.FILE, retention=RetentionPolicy.LIMITS,
+        max_msgs_per_subject=1, discard=DiscardPolicy.OLD, num_replicas=replicas,
+        # Read with a direct get, which every process is allowed for this one subject; no message deleted by hand.
+        allow_direct=True, deny_delete=True,
+    )
+
+
+async def ensure_state_stream(js: Any, replicas: int = 1) -> None:
+    """Create the stream CONTROL, or bring its config to the wanted one (the gateway, at start: kit.bus provisions)."""
+    from kit.bus import provision_stream
+
+    await provision_stream(js, state_stream_config(replicas))
+
+
+async def record_command(nc: Any, message: bytes) -> None:
+    """Record a signed command as the system's seal state (the stream made first if no gateway has yet)."""
+    import nats.errors
+    import nats.js.errors
+
+    js = nc.jetstream(timeout=3)
+    try:
+        await js.publish(STATE_SUBJECT, message, stream=STATE_STREAM)
+    except (nats.js.errors.NotFoundError, nats.errors.NoRespondersError):
+        await ensure_state_stream(js)
+        await js.publish(STATE_SUBJECT, message, stream=STATE_STREAM)
+
+
 async def send_command(nc: Any, seed: bytes, action: str, *, wait: float = REPLY_WINDOW) -> list[dict[str, Any]]:
-    """Publish a signed command on an open connection and collect the processes' answers for `wait` seconds."""
+    """Publish a signed command on an open connection and collect the processes' answers for `wait` seconds.
+
+    The command is recorded as the seal state too: an unseal before it is sent (not recorded, not sent: the record
+    would seal again whatever it unsealed), a seal right after (a seal goes out first, whatever befalls the record;
+    a record not made is logged: a process that starts elsewhere would not know)."""
     answers: list[dict[str, Any]] = []
+    message = sign_command(seed, action)
+    if action == UNSEAL:
+        await record_command(nc, message)
 
     async def collect(msg: Any) -> None:
         try:
@@ -358,8 +483,14 @@ async def send_command(nc: Any, seed: bytes, action: str, *, wait: float = REPLY
     inbox = nc.new_inbox()
     replies = await nc.subscribe(inbox, cb=collect)
     try:
-        await nc.publish(subject(action), sign_command(seed, action), reply=inbox)
+        await nc.publish(subject(action), message, reply=inbox)
         await nc.flush(timeout=2)
+        if action == SEAL:
+            try:
+                await record_command(nc, message)
+            except Exception as exc:
+                log.error("seal sent but not recorded on NATS: a process that starts elsewhere does not know",
+                          error_type=type(exc).__name__)
         await asyncio.sleep(wait)
     finally:
         await replies.unsubscribe()

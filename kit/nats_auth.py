@@ -18,7 +18,9 @@ Permissions of a service (the same as the deployments'):
   - intake alone publishes the erasure ledger, rehab.erasures.case, into the stream ERASURES (kit.erasures), which
     it may create, update and look at; no process reads it back (the operator's user does, at `rehab restore`);
   - every process listens to the operator's commands, rehab.control.> (a seal, say), which only the operator's
-    user and the gateway (`POST /api/admin/seal`) may publish.
+    user and the gateway (`POST /api/admin/seal`) may publish; and it may read the recorded seal state, the newest
+    message of rehab.seal.state in the stream CONTROL (a direct get), which the same two record (the gateway makes
+    the stream, and may update and look at it; kit.control).
 A service can not publish another service's events, read a stream through a consumer that is not its own, delete
 or purge a stream, or listen to rehab.> directly. The operator's user (`ops`) may do everything; no process is
 given its seed (it is for the operator's tools: the nats CLI with `--nkey`, the fault tests).
@@ -57,7 +59,10 @@ LEDGER_SUBJECTS: dict[str, str] = {"intake": "rehab.erasures.case"}
 # The operator's commands to every process (a seal), beside the processes' own subjects.
 CONTROL_SUBJECTS = "rehab.control.>"
 CONTROL_PUBLISHERS: tuple[str, ...] = ("gateway",)  # and the operator's user, who may do everything
-assert not {"erasures", "control"} & set(PROCESSES)
+# The seal state, for processes that start after a seal (kit.control): its stream and its one subject.
+CONTROL_STREAM = "CONTROL"
+SEAL_STATE_SUBJECT = "rehab.seal.state"
+assert not {"erasures", "control", "seal"} & set(PROCESSES)
 USERS: tuple[str, ...] = (*PROCESSES, OPERATOR)
 
 
@@ -73,13 +78,15 @@ def permissions(service: str) -> tuple[list[str], list[str]]:
     stream = service.upper()
     consumed = CONSUMES.get(service, {})
     publish = {f"rehab.{service}.>", "$JS.API.INFO", f"rehab.audit.{service}.>",
-               f"$JS.API.DIRECT.GET.{AUDIT_STREAM}.rehab.audit.{service}.checkpoint"}
+               f"$JS.API.DIRECT.GET.{AUDIT_STREAM}.rehab.audit.{service}.checkpoint",
+               f"$JS.API.DIRECT.GET.{CONTROL_STREAM}.{SEAL_STATE_SUBJECT}"}
     streams = [stream, AUDIT_STREAM, *(producer.upper() for producer in consumed)]
     if service in LEDGER_SUBJECTS:
         publish.add(LEDGER_SUBJECTS[service])
         streams.append(ERASURES_STREAM)
     if service in CONTROL_PUBLISHERS:
-        publish.add(CONTROL_SUBJECTS)
+        publish |= {CONTROL_SUBJECTS, SEAL_STATE_SUBJECT}
+        streams.append(CONTROL_STREAM)
     for s in streams:
         publish |= {f"$JS.API.STREAM.INFO.{s}", f"$JS.API.STREAM.CREATE.{s}", f"$JS.API.STREAM.UPDATE.{s}"}
     subscribe = {"_INBOX.>", CONTROL_SUBJECTS}

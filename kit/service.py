@@ -135,13 +135,6 @@ async def publish_audit_checkpoints(runtime: Runtime) -> None:
         await runtime.checkpoints.run()
 
 
-async def follow_control_commands(runtime: Runtime) -> None:
-    """seal: `rehab seal` / `rehab unseal` reach every replica on `rehab.control.>` (kit.control)."""
-    if runtime.custody is not None:
-        listener = control.listener_for(runtime.name, runtime.custody, runtime.settings)
-        await control.follow_commands(listener, lambda: runtime.bus.nc)
-
-
 async def follow_revocations(runtime: Runtime) -> None:
     """Ended sessions this replica did not receive itself (replicas share a durable), from the table; and the purge."""
     await revocation.follow(runtime.revoked_access, runtime.engine, runtime.uow.run,
@@ -169,9 +162,12 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         if spec.on_start:
             spec.on_start(runtime)
         await runtime.bus.start()
-        jobs = [purge_idempotency_keys, follow_revocations, publish_audit_checkpoints, follow_control_commands,  # seal
-                *spec.background]
+        jobs = [purge_idempotency_keys, follow_revocations, publish_audit_checkpoints, *spec.background]
         tasks = [asyncio.create_task(job(runtime)) for job in jobs]
+        if runtime.custody is not None:  # seal: `rehab seal` / `rehab unseal`, and the seal recorded (kit.control)
+            seal = control.listener_for(runtime.name, runtime.custody, runtime.settings)
+            await control.look_before_serving(seal, runtime.bus)
+            tasks.append(asyncio.create_task(control.follow_commands(seal, lambda: runtime.bus.nc)))
         settings.warn_of_key_custody(log)
         log.info("service started", port=settings.port)
         try:

@@ -835,7 +835,7 @@ def test_the_nats_users_are_confined_to_their_own_subjects_in_the_helm_values():
         assert set(user["permissions"]["subscribe"]["allow"]) == subscribe
         own = [s for s in publish if s.startswith("rehab.")]
         # its events, its audit checkpoints; intake the erasure ledger; the gateway the operator's commands (a seal)
-        extra = {"intake": {"rehab.erasures.case"}, "gateway": {"rehab.control.>"}}.get(service.name, set())
+        extra = {"intake": {"rehab.erasures.case"}, "gateway": {"rehab.control.>", "rehab.seal.state"}}.get(service.name, set())
         assert set(own) == {f"rehab.{service.name}.>", f"rehab.audit.{service.name}.>", *extra}
     assert env["NATS_OPS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "rehab-nats-users", "key": "ops"}
 

@@ -65,7 +65,7 @@ class EmbeddedNats:
         self.proc = None
 
 
-def reset_streams(url: str, names: tuple[str, ...] = ("INTAKE", "REFERRALS", "FUNDS", "GATEWAY", "AUDIT", "ERASURES", "BACKBONE")) -> None:
+def reset_streams(url: str, names: tuple[str, ...] = ("INTAKE", "REFERRALS", "FUNDS", "GATEWAY", "AUDIT", "ERASURES", "CONTROL", "BACKBONE")) -> None:
     """Delete this system's streams on a shared test server, so a test starts from nothing."""
     import nats
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from kit import control, nats_auth
-from tests.integration.gateway.door import Backends, Door, open_gateway
+from tests.integration.gateway.door import Backends, Door, ServiceProcess, open_gateway
 from tests.integration.gateway.matrix import ROLES, allowed_roles
 
 pytestmark = pytest.mark.integration
@@ -146,3 +146,38 @@ async def test_seal_is_for_admins_only(door: Door):
         answer = await door.client.post("/api/admin/seal", headers=headers)
         assert answer.status_code == 403, (role, answer.text)
     assert not door.runtime.custody.sealed
+
+
+async def test_a_process_started_elsewhere_after_a_seal_starts_sealed_from_the_seal_recorded_on_nats(
+        door: Door, backends: Backends, tmp_path):
+    """A new pod (rescheduled, scaled up) has no seal mark in its state folder: it learns of the seal from the state
+    the seal recorded on NATS, before it serves anything; the unseal's record lets the next one start open."""
+    auditor = await door.staff("auditor")
+    answer = await door.client.post("/api/admin/seal", headers=await door.admin())
+    assert answer.status_code == 202 and answer.json()["broadcast"] == "sent", answer.text
+
+    def elsewhere(folder: str) -> ServiceProcess:
+        process = ServiceProcess("referrals", state_dir=tmp_path / folder, secrets_dir=backends.secrets_dir,
+                                 nats_url=backends.nats_url, database_url=backends.database("referrals"))
+        process.start()
+        return process
+
+    pod = elsewhere("pod-1")
+    try:
+        await asyncio.to_thread(pod.wait_ready)
+        ready = httpx.get(pod.url + "/readyz", timeout=5).json()
+        assert ready["keys"] == "sealed", ready
+        assert sealed(httpx.get(f"{pod.url}/api/referrals/audit/verify", headers=auditor, timeout=5))
+    finally:
+        pod.stop()
+
+    unsealed = await control.publish_command(backends.nats_url, operator_seed(backends), "unseal")
+    assert unsealed and not any(a["sealed"] for a in unsealed), unsealed
+    pod = elsewhere("pod-2")
+    try:
+        await asyncio.to_thread(pod.wait_ready)
+        assert httpx.get(pod.url + "/readyz", timeout=5).json()["keys"] == "unsealed"
+        await asyncio.sleep(control.RECORD_EVERY + 1)  # and the next look at the record changes nothing
+        assert httpx.get(pod.url + "/readyz", timeout=5).json()["keys"] == "unsealed"
+    finally:
+        pod.stop()

@@ -200,6 +200,58 @@ async def test_a_process_finds_the_mark_while_running_and_seals_itself(tmp_path:
         await asyncio.gather(following, return_exceptions=True)
 
 
+def test_a_recorded_command_counts_however_old_but_only_when_an_allowed_signer_signed_it():
+    """The seal state on NATS (kit.control): a seal recorded a week ago still holds; its nonce may have been seen."""
+    checks = verifier()
+    week_old = sign_command(OPERATOR_SEED, "seal", now=NOW - timedelta(days=7))
+    assert checks.recorded(week_old).action == "seal"
+    assert checks.recorded(week_old).action == "seal"  # read again every few seconds: not a replay
+    for data, reason in ((sign_command(SERVICE_SEED, "seal"), "unknown-signer"), (b"{}", "malformed")):
+        with pytest.raises(Refused) as refused:
+            checks.recorded(data)
+        assert refused.value.reason == reason
+
+
+class Recorded:
+    """A JetStream context's direct get of the recorded seal state, as kit.control reads it."""
+
+    def __init__(self, data: bytes | None) -> None:
+        self.data = data
+
+    async def get_last_msg(self, stream: str, subject: str, direct: bool = False):  # noqa: ANN201
+        import nats.js.errors
+
+        assert (stream, subject, direct) == (control.STATE_STREAM, control.STATE_SUBJECT, True)
+        if self.data is None:
+            raise nats.js.errors.NotFoundError()
+        return type("RawStreamMsg", (), {"data": self.data})()
+
+
+async def test_a_recorded_seal_seals_a_process_and_leaves_the_mark_and_a_recorded_unseal_opens_nothing(tmp_path: Path):
+    custody = FakeCustody()
+    listener = ControlListener("intake", custody, verifier(), state_dir=tmp_path, instance="host:6")
+    await listener.read_record(Recorded(None))
+    listener.seal_if_marked()
+    assert not custody.sealed and listener.recorded is None  # nothing recorded: nothing to do
+
+    await listener.read_record(Recorded(sign_command(OPERATOR_SEED, "seal", now=NOW)))
+    listener.seal_if_marked()
+    assert custody.sealed and (tmp_path / control.SEAL_MARK).exists()
+
+    await listener.on_message(Msg(sign_command(OPERATOR_SEED, "unseal"), "rehab.control.unseal"))
+    assert not custody.sealed and listener.recorded == "unseal"
+    await listener.read_record(Recorded(sign_command(OPERATOR_SEED, "unseal", now=NOW)))
+    listener.seal_if_marked()
+    assert not custody.sealed
+
+    custody.seal()
+    await listener.read_record(Recorded(sign_command(OPERATOR_SEED, "unseal", now=NOW)))
+    listener.seal_if_marked()
+    assert custody.sealed, "a recorded unseal never opens keys: only the command does"
+    await listener.read_record(Recorded(sign_command(SERVICE_SEED, "seal", now=NOW)))
+    assert listener.recorded is None  # a record signed by anyone else is ignored
+
+
 def test_a_process_started_while_the_mark_is_there_stays_sealed(tmp_path: Path):
     custody = FakeCustody()
     custody.seal()

@@ -47,11 +47,13 @@ def test_a_service_may_publish_only_its_own_events_and_use_only_its_own_durables
     for service in nats_auth.PROCESSES:
         publish, subscribe = nats_auth.permissions(service)
         # Its own events, its own audit checkpoints (kit.checkpoints) into the stream AUDIT; intake the erasure
-        # ledger (kit.erasures); the gateway the operator's commands (a seal from /api/admin/seal).
-        extra = {"intake": ["rehab.erasures.case"], "gateway": ["rehab.control.>"]}.get(service, [])
+        # ledger (kit.erasures); the gateway the operator's commands (a seal from /api/admin/seal) and their record.
+        extra = {"intake": ["rehab.erasures.case"], "gateway": ["rehab.control.>", "rehab.seal.state"]}.get(service, [])
         assert [s for s in publish if s.startswith("rehab.")] == sorted([f"rehab.{service}.>", f"rehab.audit.{service}.>",
                                                                          *extra])
-        assert [s for s in publish if ".DIRECT.GET." in s] == [f"$JS.API.DIRECT.GET.AUDIT.rehab.audit.{service}.checkpoint"]
+        # its own newest checkpoint, and the recorded seal state (kit.control): nothing else by a direct get
+        assert [s for s in publish if ".DIRECT.GET." in s] == [f"$JS.API.DIRECT.GET.AUDIT.rehab.audit.{service}.checkpoint",
+                                                              "$JS.API.DIRECT.GET.CONTROL.rehab.seal.state"]
         others = [d for other, consumed in nats_auth.CONSUMES.items() if other != service for d in consumed.values()]
         assert not any(durable in subject for durable in others for subject in publish + subscribe)
         assert not any(".DELETE." in s or ".PURGE." in s or ".MSG.GET." in s or s == ">" for s in publish)
@@ -65,7 +67,10 @@ def test_the_gateway_only_publishes_its_own_events_into_its_own_stream() -> None
                               "$JS.API.STREAM.CREATE.GATEWAY", "$JS.API.STREAM.UPDATE.GATEWAY",
                               "rehab.audit.gateway.>", "$JS.API.STREAM.INFO.AUDIT", "$JS.API.STREAM.CREATE.AUDIT",
                               "$JS.API.STREAM.UPDATE.AUDIT", "$JS.API.DIRECT.GET.AUDIT.rehab.audit.gateway.checkpoint",
-                              "rehab.control.>"})  # the seal command, from POST /api/admin/seal
+                              "rehab.control.>",  # the seal command, from POST /api/admin/seal, and its record:
+                              "rehab.seal.state", "$JS.API.DIRECT.GET.CONTROL.rehab.seal.state",
+                              "$JS.API.STREAM.INFO.CONTROL", "$JS.API.STREAM.CREATE.CONTROL",
+                              "$JS.API.STREAM.UPDATE.CONTROL"})
     assert subscribe == ["_INBOX.>", "rehab.control.>"]  # no consumer of its own, none of anybody else's
     assert "gateway" in nats_auth.PROCESSES and "gateway" not in nats_auth.SERVICES
     # Intake learns who the staff are through a durable of its own on the gateway's stream.
