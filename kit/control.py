@@ -187,6 +187,25 @@ class Verifier:
 
     def verify(self, data: bytes, *, subject_: str, now: datetime | None = None) -> Command:
         now = now or datetime.now(UTC)
+        command = self._signed(data)
+        if subject_ != subject(command.action):
+            raise Refused("wrong-subject")
+        if command.issued_at < now - self.fresh_for or command.issued_at > now + self.skew:
+            raise Refused("stale")
+        self._forget_old(now)
+        if command.nonce in self._seen:
+            raise Refused("replayed")
+        # Remembered for as long as the command could still pass as fresh: after that its age refuses it.
+        self._seen[command.nonce] = command.issued_at + self.fresh_for + self.skew
+        return command
+
+    def recorded(self, data: bytes) -> Command:
+        """A command as recorded on `STATE_SUBJECT`: signed by an allowed signer, of a known action; its age and
+        nonce do not matter (a seal recorded a week ago still holds until an unseal is recorded after it)."""
+        return self._signed(data)
+
+    def _signed(self, data: bytes) -> Command:
+        """The command in a message, signed by an allowed signer and of a known action; Refused otherwise."""
         try:
             message = json.loads(data)
             body = str(message["command"]).encode()
@@ -209,37 +228,6 @@ class Verifier:
             raise Refused("malformed") from None
         if issued_at.tzinfo is None:
             raise Refused("malformed")
-        if action not in ACTIONS or subject_ != subject(action):
-            raise Refused("wrong-subject")
-        if issued_at < now - self.fresh_for or issued_at > now + self.skew:
-            raise Refused("stale")
-        self._forget_old(now)
-        if nonce in self._seen:
-            raise Refused("replayed")
-        # Remembered for as long as the command could still pass as fresh: after that its age refuses it.
-        self._seen[nonce] = issued_at + self.fresh_for + self.skew
-        return Command(action=action, issued_at=issued_at, nonce=nonce, signer=self.signers[signer])
-
-    def recorded(self, data: bytes) -> Command:
-        """A command as recorded on `STATE_SUBJECT`: signed by an allowed signer, of a known action; its age and
-        nonce do not matter (a seal recorded a week ago still holds until an unseal is recorded after it)."""
-        try:
-            message = json.loads(data)
-            body = str(message["command"]).encode()
-            signer = str(message["signer"])
-            signature = base64.b64decode(str(message["signature"]), validate=True)
-            fields = json.loads(body)
-            action, nonce = str(fields["action"]), str(fields["nonce"])
-            issued_at = datetime.fromisoformat(str(fields["issued_at"]))
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            raise Refused("malformed") from None
-        key = self._keys.get(signer)
-        if key is None:
-            raise Refused("unknown-signer")
-        try:
-            key.verify(signature, body)
-        except InvalidSignature:
-            raise Refused("bad-signature") from None
         if action not in ACTIONS:
             raise Refused("wrong-subject")
         return Command(action=action, issued_at=issued_at, nonce=nonce, signer=self.signers[signer])
