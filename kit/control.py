@@ -443,7 +443,7 @@ async def record_command(nc: Any, message: bytes) -> None:
     js = nc.jetstream(timeout=3)
     try:
         await js.publish(STATE_SUBJECT, message, stream=STATE_STREAM)
-    except (nats.js.errors.NotFoundError, nats.errors.NoRespondersError):
+    except (nats.js.errors.NoStreamResponseError, nats.js.errors.NotFoundError, nats.errors.NoRespondersError):
         await ensure_state_stream(js)
         await js.publish(STATE_SUBJECT, message, stream=STATE_STREAM)
 
