@@ -130,11 +130,11 @@ def _notice(v: Visit) -> str | None:
 # --- money as people type it and as the pages show it ------------------------------------------------------------
 
 def typed_amount(text: str, currency: str) -> str:
-    """An amount as people type it — "10 000", "1 234,5", "1,234.50", "150,000" (yen) — as funds reads money: a
+    """An amount as people type it — "10 000", "1 234,5", "1,234.50", "€1,234.50", "150,000" (yen) — as funds reads money: a
     decimal string with exactly the currency's minor digits ("1234.50", "150000"). Anything else goes as typed, for
     funds to refuse in its own words (which the page then says in the visitor's)."""
     digits = i18n.minor_digits(currency)
-    compact = re.sub(r"[\s\u00a0\u202f'’]", "", text)
+    compact = re.sub(r"[\s\u00a0\u202f'’]", "", i18n.without_currency(text, currency))
     if not re.fullmatch(r"[0-9]+([.,][0-9]+)*", compact):
         return text.strip()
     marks = [mark for mark in compact if mark in ".,"]

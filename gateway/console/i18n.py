@@ -231,6 +231,21 @@ def format_money(amount: str | Decimal | None, currency: str, language: str) -> 
     return text
 
 
+def without_currency(text: str, currency: str) -> str:
+    """An amount as typed, less the currency written before or after it, as the console writes it in any of its
+    languages ("€1,234.50", "1 234,50 €", "EUR 300", "300 eur", "Br 10"): the amount is in the form's currency."""
+    signs = {currency, _SYMBOL_OVERRIDES.get(currency, currency),
+             *(babel_numbers.get_currency_symbol(currency, locale=language) for language in LANGUAGES)}
+    stripped = text.strip()
+    for sign in sorted(signs, key=len, reverse=True):  # "US$" before "$"
+        lowered = stripped.lower()
+        if lowered.startswith(sign.lower()):
+            stripped = stripped[len(sign):].strip()
+        elif lowered.endswith(sign.lower()):
+            stripped = stripped[:-len(sign)].strip()
+    return stripped
+
+
 def format_size(size: int, language: str) -> str:
     """A file's size as people read it: "340 KB", "1.5 MB" ("1,5 МБ" in be/ru)."""
     language = chosen(language)

@@ -111,10 +111,11 @@ def actions_for(status: str) -> list[dict[str, Any]]:
     return [{"name": name, "allowed": ALLOWED_FROM[name] == status} for name in ACTIONS]
 
 
-def typed_amount(text: str, language: str) -> str | None:
+def typed_amount(text: str, language: str, currency: str | None = None) -> str | None:
     """An amount as people type it in their language ("1,234.5" in English; "1 234,5" or "1.234,50" in the others;
-    "120" or "120.50" in any) as the API writes money ("1234.50"); None when it is not one, or is ambiguous."""
-    cleaned = re.sub(r"[\s\u00a0\u202f']", "", text)
+    "120" or "120.50" in any; with the `currency`'s sign or code before or after it, as the hint writes it) as the API
+    writes money ("1234.50"); None when it is not one, or is ambiguous."""
+    cleaned = re.sub(r"[\s\u00a0\u202f']", "", i18n.without_currency(text, currency) if currency else text)
     group = "," if language == "en" else "."
     found = re.fullmatch(rf"([0-9]{{1,3}}(?:{re.escape(group)}[0-9]{{3}})+|[0-9]+)(?:[.,]([0-9]{{1,2}}))?", cleaned)
     if found is None:
@@ -300,8 +301,8 @@ async def act(referral_id: uuid.UUID, action: str, v: PartnerVisit) -> Response:
     elif action == "complete":
         cost = None
         if typed["amount"].strip():
-            amount = typed_amount(typed["amount"], v.language)
             currency = typed["currency"] if typed["currency"] in CURRENCIES else home_currency(v)
+            amount = typed_amount(typed["amount"], v.language, currency)
             if amount is None:
                 problem = i18n.translator(v.language)("partner_refused_amount").format(
                     example=example_cost(v, currency))

@@ -403,6 +403,10 @@ def test_amounts_are_read_as_people_type_them_in_the_currencys_own_decimals():
     assert typed_amount("12,345", "EUR") == "12345.00" and typed_amount("abc", "EUR") == "abc"
     assert typed_amount("1.234.5", "EUR") == "1.234.5" and typed_amount("1,23.45", "EUR") == "1,23.45"
     assert typed_amount("1.234.567,89", "EUR") == "1234567.89" and typed_amount("1,234,567", "JPY") == "1234567"
+    # the currency written with it, as the console writes amounts: before or after, sign or code
+    assert typed_amount("€120", "EUR") == "120.00" and typed_amount("€1,234.50", "EUR") == "1234.50"
+    assert typed_amount("1 234,50 €", "EUR") == "1234.50" and typed_amount("EUR 300", "EUR") == "300.00"
+    assert typed_amount("$5", "EUR") == "$5"  # another currency: as typed, for funds to refuse
     assert i18n.format_money("150000", "JPY", "en") == "¥150,000"
     assert i18n.format_money("1234.500", "KWD", "ru") == "1\u00a0234,500\u00a0KWD"
     assert i18n.format_money("10.00", "EUR", "be") == "10,00\u00a0€"

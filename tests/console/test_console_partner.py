@@ -469,3 +469,7 @@ def test_an_amount_is_read_as_people_type_it_in_their_language():
         "120.00", "120.50", "1234.50", "1234.50", "1234.50", "120.50"]
     assert [typed(t, "lt") for t in ("", "1,234", "about 300", "-5", "1e3", "12.5.6", "1" * 14)] == [None] * 7
     assert typed("1.234", "en") is None and typed("1,234", "ru") is None  # three decimals: say it again
+    # with the sign or the code, as the form's hint writes the example ("€1,234.50", "1 234,50 €")
+    assert [typed(t, "en", "EUR") for t in ("€1,234.50", "EUR 120", "120 eur")] == ["1234.50", "120.00", "120.00"]
+    assert typed("1 234,50 €", "ru", "EUR") == "1234.50" and typed("Br 10", "be", "BYN") == "10.00"
+    assert typed("$120", "en", "EUR") is None  # another currency's sign: not this amount
