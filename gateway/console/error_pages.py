@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
@@ -35,6 +36,7 @@ def error_page(request: Request, status: int, key: str, headers: dict[str, str] 
 def install(app: FastAPI) -> None:
     """Put the console's pages in front of kit's problem handlers (installed before this) for console paths."""
     api_http = app.exception_handlers[HTTPException]
+    api_invalid = app.exception_handlers[RequestValidationError]
     api_unexpected = app.exception_handlers[Exception]
 
     async def http_error(request: Request, exc: HTTPException) -> Any:
@@ -43,9 +45,14 @@ def install(app: FastAPI) -> None:
         key = "problem_stale_form" if exc.detail == STALE_FORM else WORDS.get(exc.status_code, "problem_other")
         return error_page(request, exc.status_code, key, getattr(exc, "headers", None))
 
+    async def invalid(request: Request, exc: RequestValidationError) -> Any:
+        # A console path with an id that is no id (an address typed or cut short): there is no such page.
+        return error_page(request, 404, "problem_gone") if for_a_person(request) else await api_invalid(request, exc)
+
     async def unexpected(request: Request, exc: Exception) -> Any:
         answer = await api_unexpected(request, exc)  # logged there, with the request id
         return error_page(request, 500, "problem_other") if for_a_person(request) else answer
 
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, unexpected)

@@ -42,6 +42,12 @@ async def test_a_refused_or_missing_page_and_an_old_form_say_so_as_a_page_in_the
         assert "<h1>" in page.text and 'href="/console/cases"' in page.text, no_case  # a heading and a way back
         assert says(page, "back_to_my_cases", language)
 
+    for no_id in ("/console/cases/not-a-case", "/console/cases/00000000-0000-4000-8000-000000000000/referrals/BY-1",
+                  "/console/cases/00000000-0000-4000-8000-000000000000/documents/xyz"):  # an address cut short
+        page = await caseworker.get(no_id, headers=PAGE)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), no_id
+        assert says(page, "problem_gone", language) and "valid UUID" not in page.text, no_id
+
     old_form = await caseworker.post("/console/cases", data={"csrf": "from-yesterday"}, headers=PAGE)
     assert old_form.status_code == 403 and says(old_form, "problem_stale_form", language)
     assert "CSRF" not in old_form.text and "out of date or was not sent" not in old_form.text
@@ -51,6 +57,8 @@ async def test_scripts_and_the_api_keep_problem_json_and_strangers_are_sent_to_s
     caseworker, _ = await signed_in(door, "caseworker")
     scripted = await caseworker.get("/console/admin/users", headers={"Accept": "application/json"})
     assert scripted.status_code == 403 and scripted.headers["content-type"] == "application/problem+json"
+    scripted = await caseworker.get("/console/cases/not-a-case", headers={"Accept": "application/json"})
+    assert scripted.status_code == 422 and scripted.headers["content-type"] == "application/problem+json"
     api = await caseworker.get("/api/no-such-thing", headers=PAGE)
     assert api.headers["content-type"] == "application/problem+json"
     stranger = await browser(door).get("/console/cases", headers=PAGE)
