@@ -246,6 +246,14 @@ def without_currency(text: str, currency: str) -> str:
     return stripped
 
 
+def waiting_time(seconds: int, language: str) -> str:
+    """How long to wait, as the language says it ("15 seconds", "15 секунд", "15 minut"), rounded up."""
+    from datetime import timedelta
+
+    return babel_dates.format_timedelta(timedelta(seconds=max(1, seconds)), threshold=1.0, add_direction=False,
+                                        format="long", locale=chosen(language))
+
+
 def format_size(size: int, language: str) -> str:
     """A file's size as people read it: "340 KB", "1.5 MB" ("1,5 МБ" in be/ru)."""
     language = chosen(language)

@@ -284,7 +284,7 @@ def render(request: Request, name: str, *, visit_: Visit | None = None, status: 
         csrf=visit_.csrf if visit_ else "", here=_here(request),
         money=lambda amount, currency: i18n.format_money(amount, currency, language),
         when=lambda value: i18n.format_date(value, language), size=lambda size: i18n.format_size(size, language),
-        keys_sealed=keys_sealed(request), **values)
+        waiting=lambda seconds: i18n.waiting_time(seconds, language), keys_sealed=keys_sealed(request), **values)
     return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
 
 
@@ -602,7 +602,10 @@ async def sign_in(request: Request) -> Response:
         otp = str(form.get("otp", "")).strip() or None
         token, refresh = await api.password_grant(runtime, username, password, address, otp=otp)  # in-process
     except Problem as problem:
-        return sign_in_page(request, status=429 if problem.status == 429 else 401, failed=True, username=username)
+        if problem.status == 429:  # nothing was checked: saying "not right" would send them to other passwords
+            wait = problem.headers.get("Retry-After", "1")
+            return sign_in_page(request, status=429, username=username, paused=int(wait) if wait.isdigit() else 1)
+        return sign_in_page(request, status=401, failed=True, username=username)
     except Unavailable:  # sealed (SPEC §8), or the gateway's keys away: said as a page, not a JSON problem
         return render(request, "error.html", status=503, said_key="problem_sealed")
     response = back_to("/" if refresh else "/console/mfa")  # no session yet: the second factor to set up first

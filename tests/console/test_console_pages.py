@@ -5,6 +5,7 @@ doing what they say (duplicates shown, consent limiting a referral, approve neve
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import time
 from collections.abc import AsyncIterator
@@ -95,6 +96,20 @@ async def test_sign_in_sets_a_strict_httponly_cookie_and_every_page_has_the_stri
     assert "secure" not in session  # plain http on this test host: a Secure cookie would never come back
     assert landed.status_code == 303 and landed.headers["location"] == "/console/cases"
     assert cases.status_code == 200 and cases.headers["cache-control"] == "no-store"
+
+
+async def test_a_sign_in_during_the_wait_after_a_failure_says_to_wait_not_that_the_password_is_wrong(door: Door):
+    """Nothing is checked while the name waits: "not right" would send the person to try other passwords."""
+    user = await door.add_user("caseworker")
+    visitor = browser(door)
+    await sign_in(visitor, user["username"], "not-it-at-all")
+    await visitor.get("/console/language/ru")
+    right_too_soon = await sign_in(visitor, user["username"])
+
+    assert right_too_soon.status_code == 429 and 'id="sign-in-problem"' in right_too_soon.text
+    said = html.unescape(right_too_soon.text)
+    assert i18n.MESSAGES["ru"]["bad_credentials"] not in said
+    assert re.search(r"Осталось ждать: \d+ секунд", said), said[:2000]  # 1 секунда, 2 секунды, 8 секунд
 
 
 async def test_over_https_the_session_cookie_is_secure(door: Door):
