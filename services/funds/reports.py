@@ -71,15 +71,17 @@ class DonorReport(BaseModel):
     starts_on: date
     ends_on: date
     budget: str
-    committed: str
-    paid: str
-    available: str
+    # None while fewer than five people have aid approved or paid from the grant: with the budget, any of these
+    # would give the aid of those few to the cent (the cells' suppression has no other cell to hide them among).
+    committed: str | None
+    paid: str | None
+    available: str | None
     # Paid per currency the people received it in; a currency fewer than five people were paid in is left out and
     # counted in `paid_by_currency_suppressed` (see domain.cells_to_suppress).
     paid_by_currency: dict[str, str]
     paid_by_currency_suppressed: int
-    fx_released: str
-    fx_approved: str
+    fx_released: str | None
+    fx_approved: str | None
     people: int | None
     suppression_threshold: int
     cells: list[DonorCell]
@@ -158,16 +160,23 @@ def donor_report(*, session: Session, grant_id: str) -> DonorReport:
     amount = _formatter(grant.currency)
     held = ledger.balances(session, grant.id)
     people = len(set().union(*(cell.people for cell in cells.values()))) if cells else 0
+    with_aid = len(set(session.exec(select(Disbursement.case_id).where(  # type: ignore[call-overload]
+        Disbursement.grant_id == grant.id, Disbursement.status.in_((domain.Status.APPROVED, domain.Status.PAID))))))
+    few = 0 < with_aid < domain.SMALL_COUNT
+
+    def unless_few(minor: int) -> str | None:
+        return None if few else amount(minor)
+
     return DonorReport(
         generated_at=datetime.now(UTC), grant_code=grant.code, donor=grant.donor, currency=grant.currency,
         starts_on=grant.starts_on, ends_on=grant.ends_on, budget=amount(grant.budget_minor),
-        committed=amount(held[Account.COMMITTED]), paid=amount(held[Account.PAID]),
-        available=amount(held[Account.AVAILABLE]),
+        committed=unless_few(held[Account.COMMITTED]), paid=unless_few(held[Account.PAID]),
+        available=unless_few(held[Account.AVAILABLE]),
         paid_by_currency={c: money.format_amount(total, c) for c, (total, _people) in sorted(by_currency.items())
-                          if (c, "") not in currencies_hidden},
-        paid_by_currency_suppressed=len(currencies_hidden),
-        fx_released=amount(sum(-p.difference for p in paid_here if p.difference < 0)),
-        fx_approved=amount(sum(p.difference for p in paid_here if p.difference > 0)),
+                          if (c, "") not in currencies_hidden and not few},
+        paid_by_currency_suppressed=len(by_currency) if few else len(currencies_hidden),
+        fx_released=unless_few(sum(-p.difference for p in paid_here if p.difference < 0)),
+        fx_approved=unless_few(sum(p.difference for p in paid_here if p.difference > 0)),
         people=people if people >= domain.SMALL_COUNT or people == 0 else None,
         suppression_threshold=domain.SMALL_COUNT,
         cells=[DonorCell(month=month, category=category, suppressed=(month, category) in hidden,

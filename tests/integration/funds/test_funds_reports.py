@@ -77,3 +77,28 @@ async def test_finance_and_donor_reports(desk):
     missing = await desk.client.get("/api/funds/reports/donor", params={"grant_id": str(uuid.uuid4())},
                                     headers=desk.finance)
     assert missing.status_code == 404
+
+
+async def test_a_donor_report_of_fewer_than_five_people_hides_the_amounts_the_budget_would_give_away(desk):
+    """All cells hidden and nothing visible to hide them among: paid, committed and available (with the budget) would
+    give those few people's aid to the cent, so they wait until five people have had aid approved."""
+    grant = await desk.create_grant(amount="1000.00", categories=["medical"])
+    alone = desk.open_case()
+    await pay(desk, alone, grant, "400.00")
+    waiting = await desk.requested(desk.open_case(), grant, amount="150.00")
+    assert (await desk.act(waiting["id"], "approve")).status_code == 200
+
+    donor = (await desk.client.get("/api/funds/reports/donor", params={"grant_id": grant["id"]},
+                                   headers=desk.finance)).json()
+
+    assert donor["budget"] == "1000.00" and donor["people"] is None
+    assert (donor["paid"], donor["committed"], donor["available"]) == (None, None, None)
+    assert (donor["fx_released"], donor["fx_approved"], donor["paid_by_currency"]) == (None, None, {})
+    assert [c["suppressed"] for c in donor["cells"]] == [True]
+    assert "400.00" not in str(donor) and "450.00" not in str(donor) and "150.00" not in str(donor)
+
+    for _ in range(3):  # five people with aid approved: the totals are no one's
+        await pay(desk, desk.open_case(), grant, "50.00")
+    donor = (await desk.client.get("/api/funds/reports/donor", params={"grant_id": grant["id"]},
+                                   headers=desk.finance)).json()
+    assert (donor["paid"], donor["committed"], donor["available"]) == ("550.00", "150.00", "300.00")
