@@ -75,6 +75,17 @@ def enrol(*, session: Session, keys: FactorKeys, user_id: str, username: str) ->
     return Enrolment(secret=secret, otpauth_uri=uri)
 
 
+def unconfirmed(*, session: Session, keys: FactorKeys, user_id: str, username: str) -> Enrolment | None:
+    """The enrolment the user has begun and not confirmed yet, to show its secret again after a mistyped code (the
+    app has already saved it: a new one would make that entry useless); None when there is none."""
+    factor = session.get(TotpFactor, user_id)
+    if factor is None or factor.confirmed_at is not None:
+        return None
+    secret = crypto.open_sealed(keys.sealing, base64.b64decode(factor.secret_sealed), _aad(user_id)).decode()
+    uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(name=username, issuer_name=ISSUER)
+    return Enrolment(secret=secret, otpauth_uri=uri)
+
+
 def confirm(*, session: Session, keys: FactorKeys, user_id: str, code: str) -> list[str]:
     """The user proves they hold the secret with a current code: the factor is in force, and these are their
     recovery codes (shown once, stored only as keyed hashes)."""

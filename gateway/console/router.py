@@ -684,8 +684,13 @@ async def mfa_page(v: EnrollingVisitDep) -> Response:
         enrolment = await runtime.uow.run(enrol)
     except DomainError:  # set up already (another tab): signing in with a code is what is left
         return signed_out(v.request)
+    return _enrolment_page(v, enrolment)
+
+
+def _enrolment_page(v: Visit, enrolment: mfa.Enrolment, *, status: int = 200, wrong_code: bool = False) -> Response:
     qr = segno.make(enrolment.otpauth_uri, error="m").svg_inline(scale=5, title="QR")
-    return render(v.request, "mfa_enrol.html", visit_=v, qr=Markup(qr), secret=enrolment.secret)
+    return render(v.request, "mfa_enrol.html", visit_=v, status=status, qr=Markup(qr), secret=enrolment.secret,
+                  wrong_code=wrong_code)
 
 
 @router.post("/console/mfa")
@@ -702,7 +707,14 @@ async def mfa_confirm(v: EnrollingVisitDep) -> Response:
     try:
         codes = await runtime.uow.run(confirm)
     except DomainError:
-        return render(v.request, "mfa_enrol.html", visit_=v, status=422, wrong_code=True, qr=None, secret=None)
+        # The same secret again, beside the problem: the app saved it already, so only the code is to type again.
+        with runtime.uow.read() as session:
+            user = service.get_user(session=session, user_id=v.principal.sub)
+            begun = mfa.unconfirmed(session=session, keys=runtime.factor_keys, user_id=user.id,
+                                    username=user.username)
+        if begun is None:
+            return render(v.request, "mfa_enrol.html", visit_=v, status=422, wrong_code=True, qr=None, secret=None)
+        return _enrolment_page(v, begun, status=422, wrong_code=True)
     # Shown once; the enrolment token is spent: the person signs in again, now with a code.
     page = render(v.request, "mfa_codes.html", codes=codes)
     for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
@@ -1795,3 +1807,22 @@ def country_name(context: Any, code: str | None) -> str:
 
 
 templates.filters["country"] = country_name
+
+# Two-letter CLDR territories that are no country: groupings, pseudo-locales and "unknown".
+_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
+# Where the people in these cases live, or go, most often: first in the list, the rest by name.
+OFTEN_COUNTRIES = ("LT", "PL", "LV", "GE", "DE", "BY", "UA")
+
+
+@pass_context
+def country_choices(context: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Every country as (ISO code, name in the page's language): the ones chosen most often, then all by name. A
+    person picks a name; nobody has to know that Lithuania is LT (and typing "Li" is not Liechtenstein)."""
+    names = Locale.parse(context.get("lang") or i18n.DEFAULT).territories
+    every = sorted(((code, name) for code, name in names.items()
+                    if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES),
+                   key=lambda choice: choice[1].casefold())
+    return [(code, names[code]) for code in OFTEN_COUNTRIES], every
+
+
+templates.globals["country_choices"] = country_choices

@@ -159,7 +159,7 @@ def test_sign_in_create_a_duplicate_refer_approve_and_pay_in_a_real_browser(serv
                 page.goto(served + "/console/cases/new")
                 page.get_by_label("Full name").fill(written)
                 page.get_by_label("Date of birth").fill("1979-02-03")
-                page.get_by_label("Country").fill("LT")
+                page.get_by_label("Country").select_option("LT")
                 page.get_by_role("button", name="Save", exact=True).click()
                 page.wait_for_selector("h1")
             first_reference = api.cases_named(caseworker, person["russian"])[0]["reference"]  # newest first
@@ -178,7 +178,7 @@ def test_sign_in_create_a_duplicate_refer_approve_and_pay_in_a_real_browser(serv
             page.get_by_label("medical").check()
             page.get_by_role("button", name="Record consent").click()
             page.get_by_role("link", name="New referral").click()
-            page.get_by_label("Country").fill("LT")
+            page.get_by_label("Country").select_option("LT")
             page.get_by_role("button", name="Find partners").click()
             assert page.get_by_label("Contact for the partner — The consent does not allow this").is_disabled()
             shot(page, "03-referral-form")

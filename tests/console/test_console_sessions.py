@@ -92,6 +92,23 @@ async def test_a_person_without_a_second_factor_enrols_on_the_page_and_then_sign
     assert 'id="period-form"' in home.text and "/console/sign-out" in home.text  # (503: no reports service here)
 
 
+async def test_a_mistyped_code_at_enrolment_shows_the_same_key_again_and_the_next_code_confirms_it(door: Door):
+    """The app saved the key when it was scanned: a new one after a typo would make that entry useless."""
+    user = await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={
+        "username": door.next_username(), "password": STAFF_PASSWORD, "roles": ["coordinator"]})
+    visitor = browser(door)
+    await sign_in(visitor, user.json()["username"])
+    page = await visitor.get("/console/mfa")
+    secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page.text).group(1)
+
+    wrong = await visitor.post("/console/mfa", data={"csrf": csrf_of(page.text), "code": "000000"})
+
+    assert wrong.status_code == 422 and 'id="mfa-problem"' in wrong.text
+    assert f'<code id="totp-secret">{secret}</code>' in wrong.text and "<svg" in wrong.text  # the same key, its QR
+    right = await visitor.post("/console/mfa", data={"csrf": csrf_of(wrong.text), "code": pyotp.TOTP(secret).now()})
+    assert right.status_code == 200 and 'id="recovery-codes"' in right.text
+
+
 async def test_an_enrolment_token_opens_nothing_else_in_the_console(door: Door):
     visitor = browser(door)
     user = (await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={
