@@ -1504,6 +1504,9 @@ async def request_aid(case_id: uuid.UUID, v: VisitDep) -> Response:
         return need_to_know_page(v, case_id, unsaved=True)
     errors = field_errors(v, answer, AID_FIELDS, aliases={"currency": "grant_id"})
     t = i18n.translator(v.language)
+    if answer.kind == "grant-category" and grant is not None:  # said beside the category, with what the grant pays
+        errors["category"] = t("aid_grant_category").format(code=grant["code"], categories=", ".join(
+            t("category_" + c) for c in grant.get("categories", [])))
     if grant is not None and errors.get("amount") == t(FIELD_ERROR_WORDS["amount"]):
         # The general sentence's example has two decimals; say how an amount of this grant's currency is written.
         errors["amount"] = finance.amount_error(currency, v.language)

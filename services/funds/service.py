@@ -123,6 +123,9 @@ def request_disbursement(*, session: Session, runtime: Runtime, body: Disburseme
         # Refused as invalid (422), not as a conflict: the grant's currency never changes, so no retry can succeed.
         raise Invalid(f"Grant {grant.code} pays in {grant.currency}; this request is in {body.currency}.",
                       code="currency-mismatch")
+    if body.category not in grant.categories:  # refused now, not by the approver days later: it never could be paid
+        raise Conflict(f"Grant {grant.code} does not fund {body.category} aid (it funds: "
+                       f"{', '.join(grant.categories)}).", code="grant-category")
     _require_open_case(session, case_id)
     now = datetime.now(UTC)
     disbursement = Disbursement(

@@ -8,6 +8,7 @@ what was paid. Every data value and every step of the timeline in be, ru and en.
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import time
 import uuid
@@ -398,6 +399,26 @@ async def test_a_refused_aid_request_says_why_next_to_the_field_and_keeps_what_w
     again = form_of(refused.text, "aid-request")
     assert again["amount"] == "a lot" and again["purpose"] == "Rent for March" and again["category"] == "financial"
     assert again["idempotency_key"] != form["idempotency_key"]  # the next try is a request of its own
+
+
+async def test_aid_of_a_category_the_grant_does_not_pay_for_is_refused_beside_the_category_at_once(door: Door):
+    """Not accepted as "requested" for finance to refuse days later: said now, with what the grant does pay for."""
+    ala = await person(door, "caseworker")
+    grant = await grant_in(door, await door.staff("finance"), "EUR", "5000.00")  # medical only
+    case = await open_case(door, ala, full_name="Алесь Жук")
+    path = f"/console/cases/{case['id']}"
+    form = await aid_form(ala.visitor, path)
+
+    refused = await ala.visitor.post(f"{path}/aid", data={**form, "grant_id": grant["id"], "category": "relocation",
+                                                          "amount": "€900", "purpose": "Tickets to Vilnius"})
+
+    assert refused.status_code == 409
+    said = words("en")["aid_grant_category"].format(code=grant["code"], categories=words("en")["category_medical"])
+    assert f'<p class="field-error" id="category-error">{html.escape(said, quote=True)}</p>' in refused.text
+    again = form_of(refused.text, "aid-request")
+    assert again["category"] == "relocation" and again["amount"] == "€900" and again["purpose"] == "Tickets to Vilnius"
+    listed = await door.client.get("/api/funds/disbursements", params={"case_id": case["id"]}, headers=ala.api)
+    assert listed.json()["items"] == []  # nothing was requested
 
 
 async def grant_in(door: Door, finance: dict[str, str], currency: str, amount: str) -> dict:

@@ -136,9 +136,10 @@ async def test_approval_is_refused_by_the_grants_rules_and_the_case(desk):
     assert short.status_code == 409
     assert short.json()["type"].endswith("/grant-funds-short") and "50.00 EUR available" in short.json()["detail"]
 
-    housing = await desk.requested(case_id, small, amount="10.00", category="housing")
-    not_allowed = await desk.act(housing["id"], "approve")
+    # A category the grant does not pay for is refused when asked, not by the approver days later.
+    not_allowed = await desk.request(case_id, small, amount="10.00", category="housing")
     assert (not_allowed.status_code, not_allowed.json()["type"].rsplit("/", 1)[1]) == (409, "grant-category")
+    assert "funds: medical" in not_allowed.json()["detail"]
 
     past = date.today() - timedelta(days=400)
     expired = await desk.create_grant(starts_on=str(past), ends_on=str(past + timedelta(days=365)))
