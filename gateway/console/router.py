@@ -1039,7 +1039,7 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
 async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None, *,
                        files: dict[str, Any] | None = None, data: dict[str, str] | None = None,
                        done: Response | None = None, fields: dict[str, str] | None = None,
-                       kinds: dict[str, str] | None = None, typed: dict[str, str] | None = None) -> Response:
+                       kinds: dict[str, str] | None = None, typed: dict[str, Any] | None = None) -> Response:
     """One change to the case from a form of its page; refused, the page again saying why. `fields` and `kinds`: the
     form's fields by the API's name of each, and refusals about one of them by kind (see `field_errors`): said next
     to their field, with `typed` (what was typed, by field id) back in it."""
@@ -1086,11 +1086,12 @@ DUPLICATE_REFUSALS = {"duplicate-of-itself": "duplicate-reference", "kept-case-n
 @router.post("/console/cases/{case_id}/consent")
 async def record_consent(case_id: uuid.UUID, v: VisitDep) -> Response:
     form = await v.request.form()
-    return await _act_on_case(v, case_id, "PUT", "/consent", {
-        "categories": [str(c) for c in form.getlist("categories")],
-        "share_contact": form.get("share_contact") == "on", "share_health": form.get("share_health") == "on",
-        "method": form.get("method") or "verbal", "expires_on": str(form.get("expires_on", "")) or None},
-        fields=CONSENT_FORM, typed={"consent-expires": str(form.get("expires_on", ""))})
+    consent = {"categories": [str(c) for c in form.getlist("categories")],
+               "share_contact": form.get("share_contact") == "on", "share_health": form.get("share_health") == "on",
+               "method": form.get("method") or "verbal", "expires_on": str(form.get("expires_on", "")) or None}
+    # Refused, the form comes back as ticked, not as the consent in force: a caseworker's changes stay to correct.
+    return await _act_on_case(v, case_id, "PUT", "/consent", consent, fields=CONSENT_FORM,
+                              typed={"consent-expires": str(form.get("expires_on", "")), "consent": consent})
 
 
 @router.post("/console/cases/{case_id}/close")

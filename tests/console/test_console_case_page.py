@@ -23,7 +23,7 @@ from markupsafe import escape
 from gateway.console import i18n
 from gateway.console.router import CATEGORIES, URGENCIES
 from tests.console.test_console_caseload import Caseworker, open_case, person
-from tests.console.world import add_grant, add_partner
+from tests.console.world import add_grant, add_partner, csrf_of
 from tests.integration.gateway.door import Door
 
 pytestmark = pytest.mark.integration
@@ -264,6 +264,28 @@ async def test_field_errors_are_said_next_to_their_fields_in_the_visitor_s_langu
 
 
 # --- consent and referrals ----------------------------------------------------------------------------------------
+
+async def test_a_refused_consent_comes_back_as_ticked_not_as_the_consent_in_force(door: Door):
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Наста Жук")
+    path = f"/console/cases/{case['id']}"
+    page = await ala.visitor.get(path)
+    given = await ala.visitor.post(f"{path}/consent", data={"csrf": csrf_of(page.text), "categories": "legal",
+                                                            "method": "verbal"})
+    assert given.status_code == 303
+    page = await ala.visitor.get(path)
+
+    refused = await ala.visitor.post(f"{path}/consent", data={
+        "csrf": csrf_of(page.text), "categories": ["medical", "housing"], "share_contact": "on", "method": "written",
+        "expires_on": "2001-01-01"})  # in the past: refused
+
+    assert refused.status_code == 422
+    form = section(refused.text, "consent")
+    ticked = set(re.findall(r'<input type="checkbox" name="categories" value="(\w+)" checked>', form))
+    assert ticked == {"medical", "housing"}  # as ticked, not "legal" as in force
+    assert re.search(r'name="share_contact" checked', form) and not re.search(r'name="share_health" checked', form)
+    assert '<option value="written" selected>' in form and 'value="2001-01-01"' in form
+
 
 async def test_consent_is_shown_with_every_version_newest_first_who_when_how_and_until(door: Door):
     ala = await person(door, "caseworker")
