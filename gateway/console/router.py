@@ -1031,8 +1031,11 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
     fetched = values.pop("status")
     # A fresh aid form carries a key made now: one request for however many times it is sent.
     fresh = {"aid_form": {"idempotency_key": str(uuid.uuid4())}, "aid_errors": {}, "case_errors": {}, "case_typed": {}}
+    # The page is long and comes back scrolled to its top: the problem line links to the first field said wrong.
+    wrong = [*shown.get("case_errors", {}), *shown.get("aid_errors", {})]
     return render(v.request, "case.html", visit_=v, status=status or fetched, categories=CATEGORIES,
                   urgencies=URGENCIES, document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES,
+                  problem_at=f"{wrong[0]}-error" if wrong else None,
                   **{**values, **fresh, **shown, "problem": problem or values.get("problem")})
 
 
