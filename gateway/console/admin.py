@@ -161,6 +161,9 @@ class Staff:
     enabled_admins: int
     pending: list[ApprovalPublic]
     names: dict[str, str] = field(default_factory=dict)  # user id or client id → user name or client name
+    # user id or client id → the partner organisation it is bound to (partner staff, a partner's API client)
+    partner_of: dict[str, str] = field(default_factory=dict)
+    partners: dict[str, str] = field(default_factory=dict)  # partner id → its name in the directory, where read
 
     def name(self, subject_id: str) -> str:
         return self.names.get(subject_id, subject_id)
@@ -186,9 +189,12 @@ async def staff(v: Visit) -> Staff:
         names.update({client.client_id: client.name for client in clients["items"]})
         mentioned = {a.requested_by for a in asked} | {a.target_id for a in asked}
         names.update(_usernames(session, mentioned - names.keys()))
+        partner_of = {user.id: user.partner_id for user in listed if user.partner_id}
+        partner_of.update({client.client_id: client.partner_id for client in clients["items"]})
         return Staff(users=listed, more_users=users["next_cursor"] is not None,
                      with_factor={user.id for user in listed if mfa.enrolled(session=session, user_id=user.id)},
-                     enabled_admins=service.count_checking_admins(session=session), pending=asked, names=names)
+                     enabled_admins=service.count_checking_admins(session=session), pending=asked, names=names,
+                     partner_of=partner_of)
 
 
 def _usernames(session: Session, ids: set[str]) -> dict[str, str]:
@@ -328,7 +334,15 @@ async def sign_out_everywhere(user_id: str, v: AdminVisit) -> Response:
 
 @router.get(APPROVALS_PAGE, response_class=HTMLResponse)
 async def approvals_page(v: AdminVisit) -> Response:
-    return page(v, "admin_approvals.html", await staff(v))
+    return page(v, "admin_approvals.html", await with_partners(v, await staff(v)))
+
+
+async def with_partners(v: Visit, known: Staff) -> Staff:
+    """The partner organisations' names beside what waits for approval: the one thing about a partner's account or
+    API client an approving admin has to check is which organisation it opens."""
+    if any(known.partner_of.get(asked.target_id) for asked in known.pending):
+        known.partners = {p["id"]: p["name"] for p in await partner_choices(v)}
+    return known
 
 
 @router.post(APPROVALS_PAGE + "/{approval_id}/{decision}")
@@ -340,7 +354,8 @@ async def decide(approval_id: str, decision: str, v: AdminVisit) -> Response:
     answer = await ask(lambda: handler(approval_id, runtime, v.principal))
     if answer.ok:
         return after(APPROVALS_PAGE, "approved" if decision == "approve" else "rejected")
-    return page(v, "admin_approvals.html", await staff(v), status=answer.status, problem=refusal(v, answer))
+    return page(v, "admin_approvals.html", await with_partners(v, await staff(v)), status=answer.status,
+                problem=refusal(v, answer))
 
 
 # --- seal: every key of every process forgotten at once (SPEC §8) -----------------------------------------------------

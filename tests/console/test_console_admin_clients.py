@@ -6,6 +6,7 @@ referrals' (running as a process here, on its own)."""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -125,6 +126,11 @@ async def test_with_two_admins_a_new_client_waits_for_the_other_admins_approval(
     assert await client_token(door, client_id, CLIENT_SECRET.search(issued.text).group(1)) == 401
     listed = (await admin.get(page_path)).text
     assert says(listed[listed.index(f'<tr id="client-{client_id}"'):], "pclients_waiting")
+
+    # The approving admin reads which organisation the client would open, by its name in the directory.
+    approvals = (await admin.get("/console/admin/approvals")).text
+    row = re.search(r'<tr id="a-[^"]+">(?:(?!</tr>).)*Clinic system(?:(?!</tr>).)*</tr>', approvals, re.DOTALL)
+    assert row and f'<strong class="partner">{html.escape(partner["name"])}</strong>' in row.group(0)
 
 
 async def test_only_admins_reach_a_partners_clients(door: Door):
