@@ -419,6 +419,7 @@ async def test_a_refused_aid_request_says_why_next_to_the_field_and_keeps_what_w
     assert refused.status_code == 422 and ru["fields_wrong"] in refused.text
     assert f'<p class="field-error" id="amount-error">{ru["error_amount"]}</p>' in refused.text
     assert f'<a href="#amount-error">{ru["problem_go_to_field"]}</a>' in refused.text  # the page is long
+    assert f'<small id="times-utc">{ru["partner_times_utc"]}</small>' in refused.text  # the zone of every time shown
     again = form_of(refused.text, "aid-request")
     assert again["amount"] == "a lot" and again["purpose"] == "Rent for March" and again["category"] == "financial"
     assert again["idempotency_key"] != form["idempotency_key"]  # the next try is a request of its own
