@@ -744,6 +744,8 @@ async def cases(v: VisitDep, cursor: str | None = None) -> Response:
         return back_to("/console/cases")
     if not v.can("caseworker") and v.can("supervisor"):  # a supervisor holds no cases: theirs is the caseload
         return back_to("/console/caseload")
+    if not v.can("caseworker"):  # finance, an admin, a coordinator: not a caseworker's page under a refusal
+        raise HTTPException(403, "Your role has no cases.")
     answer = await call(v, "GET", "/api/intake/cases", params={"cursor": cursor, "limit": CASES_PER_PAGE})
     next_cursor = answer.body.get("next_cursor") if answer.ok else None
     next_link = f"/console/cases?{urlencode({'cursor': next_cursor})}" if next_cursor else None
