@@ -31,7 +31,8 @@ async def test_needs_move_a_closed_case_reopens_and_a_duplicate_points_at_the_ke
     assert (await submit(visitor, page, f"{page}/needs", {"category": "housing", "urgency": "high"})).status_code == 303
     shown = (await visitor.get(page)).text
     need_id = re.search(rf'action="{page}/needs/([0-9a-f-]{{36}})/status"', shown).group(1)
-    assert re.search(r'<button type="submit" name="status" value="in_progress">Start</button>', shown)
+    start = '<button type="submit" name="status" value="in_progress">Start<span class="sr-only">: Housing</span>'
+    assert start + "</button>" in shown  # the need it moves, named for a screen reader
     moved = await submit(visitor, page, f"{page}/needs/{need_id}/status", {"status": "in_progress"})
     assert moved.status_code == 303 and moved.headers["location"] == page
     shown = (await visitor.get(page)).text
