@@ -208,17 +208,24 @@ async def visit(request: Request) -> Visit:
     return Visit(request=request, token=token, principal=principal, language=language)
 
 
+def _session_over(request: Request) -> HTTPException:
+    """To the sign-in page, saying the session ended; and, when a form was being sent, that it was not saved (what
+    was typed is not kept anywhere: it may be about a person, and the session that could hold it is over)."""
+    return HTTPException(303, headers={"Location": "/?expired=1&unsaved=1" if request.method == "POST"
+                                       else "/?expired=1"})
+
+
 async def _renewed(request: Request) -> tuple[str, Principal]:
     """The session's next access token, from its refresh token; to the sign-in page when the session is over."""
     refresh = request.cookies.get(REFRESH_COOKIE)
     if not refresh:
-        raise HTTPException(303, headers={"Location": "/?expired=1"})
+        raise _session_over(request)
     runtime = request.app.state.runtime
     try:
         access, next_refresh = await api.refresh_grant(runtime, refresh, requester=api.requester_of(request))
         principal = await request.app.state.gatekeeper.admit(f"Bearer {access}")
     except Problem:
-        raise HTTPException(303, headers={"Location": "/?expired=1"}) from None
+        raise _session_over(request) from None
     request.state.console_renewed = (access, next_refresh)
     return access, principal
 
@@ -573,7 +580,8 @@ async def home(request: Request) -> Response:
             v = Visit(request=request, token=token, principal=principal,
                       language=language_of(request, offered_to(principal)))
             return render(request, "home.html", visit_=v)
-    return sign_in_page(request, expired=bool(request.query_params.get("expired")))
+    return sign_in_page(request, expired=bool(request.query_params.get("expired")),
+                        unsaved=bool(request.query_params.get("unsaved")))
 
 
 def sign_in_page(request: Request, *, status: int = 200, **values: Any) -> HTMLResponse:

@@ -216,6 +216,21 @@ async def test_without_a_live_session_the_console_sends_you_to_sign_in(door: Doo
     assert answer.status_code == 200 and 'name="pre_session"' in answer.text  # the sign-in form again
 
 
+async def test_a_form_sent_after_the_session_ended_says_on_the_sign_in_page_that_it_was_not_saved(door: Door):
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
+    await sign_in(visitor, user["username"], codes[4])
+    page = await visitor.get("/console/programme")
+    await door.client.post(f"/api/admin/users/{user['id']}/revoke-sessions", headers=await admin_without_factor(door))
+    door.runtime.standing.forget(user["id"])
+
+    sent = await visitor.post("/console/cases", data={"csrf": csrf_of(page.text), "full_name": "Алесь Жук"})
+    assert sent.status_code == 303 and sent.headers["location"] == "/?expired=1&unsaved=1"
+    told = await visitor.get(sent.headers["location"])
+    assert 'id="unsaved"' in told.text and 'name="pre_session"' in told.text
+    assert 'id="unsaved"' not in (await visitor.get("/?expired=1")).text  # a page only looked at: nothing lost
+
+
 async def test_someone_setting_up_their_factor_sees_nothing_else_and_can_sign_out(door: Door):
     visitor = browser(door)
     user = (await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={
