@@ -271,6 +271,7 @@ class ControlListener:
     # The newest action recorded on NATS as far as this process knows (None: none, or not read yet).
     recorded: str | None = None
     _unsealing: bool = False  # between an unseal's keys and its clearing the mark, the mark is not a seal
+    _applied: int = 0  # commands applied so far: a record read while one was applied may be older than it
 
     async def on_message(self, msg: Any) -> None:
         """The NATS callback. One subscription delivers in order, so a seal sent after an unseal is applied after
@@ -288,6 +289,7 @@ class ControlListener:
                 log.warning("control answer not sent", error_type=type(exc).__name__)
 
     async def apply(self, command: Command) -> None:
+        self._applied += 1
         if command.action == SEAL:
             self.custody.seal()
             self.recorded = SEAL
@@ -330,13 +332,18 @@ class ControlListener:
         import nats.errors
         import nats.js.errors
 
+        applied = self._applied
         try:
             message = await js.get_last_msg(STATE_STREAM, STATE_SUBJECT, direct=True)
         except (nats.js.errors.NotFoundError, nats.errors.NoRespondersError):  # nothing recorded (or no stream yet)
-            self.recorded = None
-            return
+            message = None
         except Exception as exc:
             log.info("seal state not read", error_type=type(exc).__name__)
+            return
+        if applied != self._applied:  # a command came meanwhile: it is newer than what was read
+            return
+        if message is None:
+            self.recorded = None
             return
         try:
             self.recorded = self.verifier.recorded(message.data or b"").action

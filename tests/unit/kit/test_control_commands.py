@@ -252,6 +252,22 @@ async def test_a_recorded_seal_seals_a_process_and_leaves_the_mark_and_a_recorde
     assert listener.recorded is None  # a record signed by anyone else is ignored
 
 
+async def test_a_record_read_while_an_unseal_was_applied_does_not_seal_again(tmp_path: Path):
+    """The read went out before the unseal was recorded and came back after the unseal command: it is older."""
+    custody = FakeCustody()
+    custody.seal()
+    listener = ControlListener("intake", custody, verifier(), state_dir=tmp_path, instance="host:7")
+
+    class Slow(Recorded):
+        async def get_last_msg(self, stream: str, subject: str, direct: bool = False):  # noqa: ANN201
+            await listener.on_message(Msg(sign_command(OPERATOR_SEED, "unseal"), "rehab.control.unseal"))
+            return await super().get_last_msg(stream, subject, direct)
+
+    await listener.read_record(Slow(sign_command(OPERATOR_SEED, "seal", now=NOW)))
+    listener.seal_if_marked()
+    assert not custody.sealed and listener.recorded == "unseal"
+
+
 def test_a_process_started_while_the_mark_is_there_stays_sealed(tmp_path: Path):
     custody = FakeCustody()
     custody.seal()
