@@ -230,6 +230,9 @@ class Bus:
         self.wake()
 
     async def _on_error(self, exc: Exception) -> None:
+        # The first attempt to connect is over when it fails too: nats-py retries the first connection by itself
+        # (max_reconnect_attempts=-1) and reports each failure here, never returning from `connect` meanwhile.
+        self.tried = True
         log.debug("nats error", error_type=type(exc).__name__)
 
     async def _retry(self, make: Callable, what: str) -> object:

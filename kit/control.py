@@ -365,8 +365,9 @@ class ControlListener:
 
 async def look_before_serving(listener: ControlListener, bus: Any, *, wait: float = 2.0) -> None:
     """At start, before the first request: wait for the bus's first attempt to connect to NATS (it connects in the
-    background; at most `wait` seconds) and read the recorded seal state; a recorded seal, or the mark, seals the
-    process now. NATS not there: the process starts, and `follow_commands` reads the state once NATS answers."""
+    background; at most `wait` seconds: a refused connection ends the wait at once, a server that does not answer
+    after `wait`) and read the recorded seal state; a recorded seal, or the mark, seals the process now. NATS not
+    there: the process starts, and `follow_commands` reads the state once NATS answers."""
     deadline = asyncio.get_running_loop().time() + wait
     while not bus.tried and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)

@@ -34,3 +34,23 @@ async def test_a_command_is_recorded_without_a_stream_made_beforehand_and_the_ne
         assert info.state.messages == 1 and info.config.allow_direct
     finally:
         await nc.close()
+
+
+async def test_a_process_whose_nats_refuses_connections_does_not_wait_to_serve(tmp_path):
+    """The API keeps working with NATS down (SPEC §5): the look at the seal state ends with the first refusal."""
+    import time
+
+    from kit.bus import Bus
+
+    bus = Bus(service="intake", url="nats://127.0.0.1:1", uow=None, tables=None)  # nothing listens on port 1
+    listener = ControlListener("intake", FakeCustody(), Verifier({}), state_dir=tmp_path, instance="host:2")
+    await bus.start()
+    try:
+        started = time.monotonic()
+        await control.look_before_serving(listener, bus, wait=30.0)
+        assert time.monotonic() - started < 5.0 and not listener.custody.sealed
+        control.mark_sealed(tmp_path)
+        await control.look_before_serving(listener, bus, wait=30.0)
+        assert listener.custody.sealed  # NATS away: the mark alone still seals it before it serves
+    finally:
+        await bus.stop()
