@@ -611,7 +611,7 @@ async def sign_in(request: Request) -> Response:
         token, refresh = await api.password_grant(runtime, username, password, address, otp=otp)  # in-process
     except Problem as problem:
         if problem.status == 429:  # nothing was checked: saying "not right" would send them to other passwords
-            wait = problem.headers.get("Retry-After", "1")
+            wait = (problem.headers or {}).get("Retry-After", "1")
             return sign_in_page(request, status=429, username=username, paused=int(wait) if wait.isdigit() else 1)
         return sign_in_page(request, status=401, failed=True, username=username)
     except Unavailable:  # sealed (SPEC §8), or the gateway's keys away: said as a page, not a JSON problem
