@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections.abc
 import copy
+import dataclasses
 import functools
 import re
 import types
@@ -112,6 +113,8 @@ def key_header(*, required: bool) -> dict[str, Any]:
 
 HONOURS_KEY = key_header(required=False)
 NEEDS_KEY = key_header(required=True)
+# A transition the record's state refuses (a referral already closed, a disbursement already paid): 409, `type` why.
+STATE_REFUSES = "The record's state does not allow this now (the problem's `type` says why)."
 
 _WHY: dict[str, tuple[int, str]] = {
     "token": (401, "No valid access token: missing, invalid or expired (WWW-Authenticate says which)."),
@@ -298,16 +301,18 @@ def _makes_principal(call: Callable[..., Any] | None) -> bool:
 
 
 def _holds_database(call: Callable[..., Any] | None) -> bool:
-    """A dependency giving the route a database session (itself, or yielded by a generator), or a service's
-    `kit.service.Runtime`, whose unit of work every use case of a service runs in."""
-    from kit.service import Runtime  # kit.service installs this module: imported when routes are built
-
+    """A dependency giving the route a database session (itself, or yielded by a generator), or a runtime holding
+    the kit's unit of work (`uow`: a service's `kit.service.Runtime`, the gateway's), whose every use case runs in
+    it: either answers 503 while the database is away."""
     returned = _returned(call)
     origin = typing.get_origin(returned)
     if origin in (collections.abc.Iterator, collections.abc.AsyncIterator, collections.abc.Generator,
                   collections.abc.AsyncGenerator):
         returned = typing.get_args(returned)[0]
-    return isinstance(returned, type) and issubclass(returned, (Session, Runtime))
+    if not isinstance(returned, type):
+        return False
+    return issubclass(returned, Session) or (
+        dataclasses.is_dataclass(returned) and any(each.name == "uow" for each in dataclasses.fields(returned)))
 
 
 def _idempotency_header(route: Any) -> dict[str, Any] | None:
