@@ -71,8 +71,7 @@ def enrol(*, session: Session, keys: FactorKeys, user_id: str, username: str) ->
     else:
         factor.secret_sealed, factor.created_at, factor.last_step = sealed, _now(), 0
     session.add(factor)
-    uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(name=username, issuer_name=ISSUER)
-    return Enrolment(secret=secret, otpauth_uri=uri)
+    return _enrolment(secret, username)
 
 
 def unconfirmed(*, session: Session, keys: FactorKeys, user_id: str, username: str) -> Enrolment | None:
@@ -82,6 +81,11 @@ def unconfirmed(*, session: Session, keys: FactorKeys, user_id: str, username: s
     if factor is None or factor.confirmed_at is not None:
         return None
     secret = crypto.open_sealed(keys.sealing, base64.b64decode(factor.secret_sealed), _aad(user_id)).decode()
+    return _enrolment(secret, username)
+
+
+def _enrolment(secret: str, username: str) -> Enrolment:
+    """The secret as the user types it, and as the authenticator app reads it from a QR code (otpauth:// URI)."""
     uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(name=username, issuer_name=ISSUER)
     return Enrolment(secret=secret, otpauth_uri=uri)
 

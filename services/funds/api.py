@@ -27,7 +27,7 @@ from kit import need_to_know
 from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.need_to_know import AccessReason
-from kit.openapi import HONOURS_KEY, NEEDS_KEY
+from kit.openapi import HONOURS_KEY, NEEDS_KEY, STATE_REFUSES
 from kit.pagination import Page
 from kit.service import ReadSession, Runtime, RuntimeDep
 from services.funds import domain, reports, service
@@ -49,8 +49,6 @@ Finance = Annotated[Principal, Depends(require_roles("finance"))]
 Staff = Annotated[Principal, Depends(require_roles("caseworker", "finance"))]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Format = Literal["json", "csv"]
-# What a use case answers that its route does not show (kit.openapi derives the rest).
-_STATE = "The record's state does not allow this now (the problem's `type` says why)."
 # Route functions whose name makes no readable operationId.
 OPERATION_IDS = {"request_from_estimate": "cost_estimates_request"}
 
@@ -156,7 +154,7 @@ async def read_disbursement(disbursement_id: uuid.UUID, request: Request, runtim
         access_reason=access_reason, mask_payee=payee == "masked"))
 
 
-def _transition(name: str, use_case: Callable[..., Any], summary: str, refused: str = _STATE) -> None:
+def _transition(name: str, use_case: Callable[..., Any], summary: str, refused: str = STATE_REFUSES) -> None:
     async def route(disbursement_id: uuid.UUID, request: Request, runtime: RuntimeDep, principal: Finance) -> Response:
         def action(session: Session) -> DisbursementPublic:
             changed = use_case(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
@@ -173,13 +171,14 @@ def _transition(name: str, use_case: Callable[..., Any], summary: str, refused: 
 
 
 _transition("approve", service.approve_disbursement,
-            "Approve (not by the requester): commits the amount from the grant", _STATE + " Or the grant cannot fund it.")
+            "Approve (not by the requester): commits the amount from the grant",
+            STATE_REFUSES + " Or the grant cannot fund it.")
 _transition("reject", service.reject_disbursement, "Reject a request; an approved amount goes back to the grant")
 _transition("void", service.void_disbursement, "Void before payment; an approved amount goes back to the grant")
 
 
 @router.post("/disbursements/{disbursement_id}/pay", response_model=DisbursementPublic,
-             openapi_extra=NEEDS_KEY, responses={409: {"description": _STATE}})
+             openapi_extra=NEEDS_KEY, responses={409: {"description": STATE_REFUSES}})
 async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: PaymentCreate, runtime: RuntimeDep,
                            principal: Finance) -> Response:
     """Pay an approved disbursement, once. Paid in another currency than the grant's (`paid`: amount, currency,

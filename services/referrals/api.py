@@ -32,7 +32,7 @@ from fastapi.responses import Response
 from kit import need_to_know
 from kit.auth import Principal, require_partner, require_roles
 from kit.need_to_know import AccessReason
-from kit.openapi import HONOURS_KEY
+from kit.openapi import HONOURS_KEY, STATE_REFUSES
 from kit.pagination import Page
 from kit.service import ReadSession, Runtime, RuntimeDep
 from services.referrals import domain, messages, partner, staff, webhooks
@@ -68,8 +68,6 @@ from services.referrals.webhook_rules import DeliveryState
 
 router = APIRouter(prefix="/api/referrals", tags=["referrals"])
 partner_router = APIRouter(prefix="/api/partner", tags=["partner"])
-# What a use case answers that its route does not show (kit.openapi derives the rest).
-_STATE = "The record's state does not allow this now (the problem's `type` says why)."
 # Route functions whose name makes no readable operationId.
 OPERATION_IDS = {
     "partner_referrals": "partner_referrals_list",
@@ -250,7 +248,7 @@ async def read_referral(
 
 
 @router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic, openapi_extra=HONOURS_KEY,
-             responses={409: {"description": _STATE}})
+             responses={409: {"description": STATE_REFUSES}})
 async def cancel_referral(
     referral_id: str, request: Request, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
 ) -> ReferralPublic:
@@ -287,7 +285,7 @@ async def partner_referral(
 
 
 @partner_router.post("/referrals/{referral_id}/accept", response_model=PartnerReferralSummary,
-                     openapi_extra=HONOURS_KEY, responses={409: {"description": _STATE}})
+                     openapi_extra=HONOURS_KEY, responses={409: {"description": STATE_REFUSES}})
 async def accept(
     referral_id: str, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
@@ -295,7 +293,7 @@ async def accept(
 
 
 @partner_router.post("/referrals/{referral_id}/decline", response_model=PartnerReferralSummary,
-                     openapi_extra=HONOURS_KEY, responses={409: {"description": _STATE}})
+                     openapi_extra=HONOURS_KEY, responses={409: {"description": STATE_REFUSES}})
 async def decline(
     referral_id: str, body: DeclineBody, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
@@ -303,7 +301,7 @@ async def decline(
 
 
 @partner_router.post("/referrals/{referral_id}/start", response_model=PartnerReferralSummary,
-                     openapi_extra=HONOURS_KEY, responses={409: {"description": _STATE}})
+                     openapi_extra=HONOURS_KEY, responses={409: {"description": STATE_REFUSES}})
 async def start(
     referral_id: str, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
@@ -311,7 +309,7 @@ async def start(
 
 
 @partner_router.post("/referrals/{referral_id}/complete", response_model=PartnerReferralSummary,
-                     openapi_extra=HONOURS_KEY, responses={409: {"description": _STATE}})
+                     openapi_extra=HONOURS_KEY, responses={409: {"description": STATE_REFUSES}})
 async def complete(
     referral_id: str, body: CompleteBody, request: Request, runtime: RuntimeDep, principal: PartnerClient,
 ) -> PartnerReferralSummary:
