@@ -131,6 +131,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(console.partners_admin_router)  # the admin's partner directory, webhooks and deliveries
     app.include_router(console.audit_router)  # the auditor's: every service's audit trail, verified; break-glass
     app.include_router(console.finance_router)  # finance: grants, the disbursement queue, the donor report
+    app.include_router(console.estimates_router)  # finance asks for aid from partners' cost estimates
     app.include_router(console.programme_router)  # the coordinator's: the programme report (soon)
     return app
 

@@ -78,8 +78,8 @@ FX_INVALID = {"fx-same-currency": ("paid_currency", "fx_error_same_currency"),
               "fx-converts-to-nothing": ("paid_amount", "fx_error_nothing")}
 
 # What a step did, named in the address it redirects to (`?done=`): fixed words only, each an i18n key.
-DONE = {"created": "fin_done_created", "approved": "fin_done_approved", "rejected": "fin_done_rejected",
-        "voided": "fin_done_voided", "paid": "fin_done_paid"}
+DONE = {"created": "fin_done_created", "requested": "fin_done_requested", "approved": "fin_done_approved",
+        "rejected": "fin_done_rejected", "voided": "fin_done_voided", "paid": "fin_done_paid"}
 # Funds' refusals by problem type, said of a disbursement in the officer's words (some filled in with the grant and
 # the amount); a kind not here is said as on any other page (router.PROBLEM_WORDS).
 REFUSALS = {
@@ -91,6 +91,7 @@ REFUSALS = {
     "case-duplicate": "fin_refused_case_duplicate", "case-unknown": "fin_refused_case_unknown",
     "not-found": "fin_refused_not_found", "idempotency-key-in-flight": "fin_refused_in_flight",
     "idempotency-key-reused": "fin_refused_key_reused",
+    "estimate-already-requested": "est_refused_requested", "estimate-category": "est_refused_category",
 }
 # A grant field's error when pydantic's kind of error says no more than "not valid" (router.ERROR_WORDS first).
 GRANT_FIELD_WORDS = {"code": "fin_error_code", "currency": "fin_error_currency", "ends_on": "fin_error_ends_on",
@@ -107,7 +108,7 @@ async def finance_visit(v: VisitDep) -> Visit:
 FinanceVisit = Annotated[Visit, Depends(finance_visit)]
 
 
-def _id(value: str, what: str) -> str:
+def uuid_or_404(value: str, what: str) -> str:
     """An id is a UUID; anything else names nothing (404, as an unknown id)."""
     try:
         return str(uuid.UUID(value))
@@ -115,7 +116,7 @@ def _id(value: str, what: str) -> str:
         raise HTTPException(404, f"There is no such {what}.") from None
 
 
-def _after(path: str, done: str, **fixed: str | None) -> RedirectResponse:
+def redirect_done(path: str, done: str, **fixed: str | None) -> RedirectResponse:
     """Back to a finance page, saying what happened by a fixed word (and keeping a fixed status filter)."""
     assert done in DONE, done
     query = urlencode({**{key: value for key, value in fixed.items() if value}, "done": done})
@@ -284,7 +285,7 @@ async def create_grant(v: FinanceVisit) -> Response:
     answer = await call(v, "POST", "/api/funds/grants", json=body,
                         idempotency_key=str(submitted.get("idempotency_key", "")) or str(uuid.uuid4()))
     if answer.ok:
-        return _after(f"{GRANTS_PAGE}/{answer.body['id']}", "created")
+        return redirect_done(f"{GRANTS_PAGE}/{answer.body['id']}", "created")
     t = i18n.translator(v.language)
     errors = _grant_errors(v, answer, form["currency"])
     if answer.kind == "grant-code-taken":
@@ -325,7 +326,7 @@ def _grant_errors(v: Visit, answer: Answer, currency: str) -> dict[str, str]:
 @router.get(GRANTS_PAGE + "/{grant_id}", response_class=HTMLResponse)
 async def grant_page(grant_id: str, v: FinanceVisit, cursor: str | None = None) -> Response:
     """One grant: its numbers and bar, its terms, its disbursements (newest first, a page at a time)."""
-    grant_id = _id(grant_id, "grant")
+    grant_id = uuid_or_404(grant_id, "grant")
     grant, listed = await asyncio.gather(
         call(v, "GET", f"/api/funds/grants/{grant_id}"),
         call(v, "GET", "/api/funds/disbursements",
@@ -345,7 +346,7 @@ async def grant_page(grant_id: str, v: FinanceVisit, cursor: str | None = None) 
 @router.get(GRANTS_PAGE + "/{grant_id}/donor-report", response_class=HTMLResponse)
 async def donor_report(grant_id: str, v: FinanceVisit) -> Response:
     """What the donor may see (funds' donor report: no case identity, no count below five)."""
-    grant_id = _id(grant_id, "grant")
+    grant_id = uuid_or_404(grant_id, "grant")
     report = await call(v, "GET", "/api/funds/reports/donor", params={"grant_id": grant_id})
     if report.status == 404:
         raise HTTPException(404, "There is no such grant.")
@@ -356,7 +357,7 @@ async def donor_report(grant_id: str, v: FinanceVisit) -> Response:
 
 @router.get(GRANTS_PAGE + "/{grant_id}/donor-report.csv")
 async def donor_report_csv(grant_id: str, v: FinanceVisit) -> Response:
-    grant_id = _id(grant_id, "grant")
+    grant_id = uuid_or_404(grant_id, "grant")
     return _download(await call(v, "GET", "/api/funds/reports/donor", params={"grant_id": grant_id, "format": "csv"}),
                      "donor-report.csv")
 
@@ -387,7 +388,7 @@ async def queue_page(v: FinanceVisit, status: str | None = None, cursor: str | N
 @router.post(QUEUE_PAGE + "/{disbursement_id}/payee", response_class=HTMLResponse)
 async def show_payee(disbursement_id: str, v: FinanceVisit) -> Response:
     """The payee of one disbursement, in this answer alone: funds records the read (`payee.read`)."""
-    disbursement_id = _id(disbursement_id, "disbursement")
+    disbursement_id = uuid_or_404(disbursement_id, "disbursement")
     shown, cursor = await _where(v)
     answer = await call(v, "GET", f"/api/funds/disbursements/{disbursement_id}")
     if answer.ok and answer.body.get("payee"):
@@ -401,7 +402,7 @@ async def act_on_disbursement(disbursement_id: str, action: str, v: FinanceVisit
     """Approve, reject, void or pay, under the Idempotency-Key the form was rendered with: sent twice, done once."""
     if action not in ACTIONS:
         raise HTTPException(404, "There is no such action.")
-    disbursement_id = _id(disbursement_id, "disbursement")
+    disbursement_id = uuid_or_404(disbursement_id, "disbursement")
     form = await v.request.form()
     shown, cursor = await _where(v)
     body = None
@@ -414,7 +415,7 @@ async def act_on_disbursement(disbursement_id: str, action: str, v: FinanceVisit
     answer = await call(v, "POST", f"/api/funds/disbursements/{disbursement_id}/{action}", json=body,
                         idempotency_key=str(form.get("idempotency_key", "")) or str(uuid.uuid4()))
     if answer.ok:
-        return _after(QUEUE_PAGE, ACTIONS[action], status=shown)
+        return redirect_done(QUEUE_PAGE, ACTIONS[action], status=shown)
     return await _queue(v, shown=shown, cursor=cursor, status=answer.status,
                         failed={"id": disbursement_id, "action": action, "answer": answer, "typed": typed})
 

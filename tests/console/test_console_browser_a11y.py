@@ -128,6 +128,15 @@ class World(ApiWithFactor):
         uploaded = self.http.post(f"/api/intake/cases/{case_id}/documents", headers=casey, data={"kind": "other"},
                                   files={"file": ("letter.txt", b"A letter from the clinic", "text/plain")})
         assert uploaded.status_code == 201, uploaded.text
+        # A referral the clinic completed with what its help cost: finance's estimates page has it to ask aid for.
+        clinic = self.bearer_with_code(self.staff, STAFF_PASSWORD, self.codes["partner_staff"].pop(0))
+        done = self.until_created("/api/referrals/referrals", casey, {
+            "case_id": case_id, "partner_id": self.partner["id"], "need_category": "medical",
+            "packet": {"display_name": "A. M."}})
+        for step, body in (("accept", None), ("start", None), ("complete", {
+                "outcome": "Seen; inhaler prescribed", "cost_estimate": {"amount": "90.00", "currency": "EUR"}})):
+            moved = self.http.post(f"/api/partner/referrals/{done['id']}/{step}", headers=clinic, json=body)
+            assert moved.status_code == 200, moved.text
         self.referral = self.until_created("/api/referrals/referrals", casey, {
             "case_id": case_id, "partner_id": self.partner["id"], "need_category": "medical",
             "packet": {"display_name": "A. M.", "language": "be", "note": "Coughing since release"}})
@@ -156,7 +165,7 @@ class World(ApiWithFactor):
                            f"/console/cases/{self.nowhere}", "/console/no-such-page"],
             "supervisor": ["/console/caseload"],
             "finance": ["/console/grants", grant, "/console/disbursements", grant + "/donor-report",
-                        "/console/programme"],
+                        "/console/estimates", "/console/programme"],
             "admin": ["/console/admin/users", f"/console/admin/users/{self.user_id}", "/console/admin/users/new",
                       "/console/admin/approvals", "/console/admin/partners",
                       f"/console/admin/partners/{self.partner['id']}", "/console/admin/seal",
@@ -284,6 +293,11 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
             page.get_by_role("button", name="Show payee").first.click()
             page.wait_for_load_state()
             checks.check(page, "/console/disbursements (payee shown)", [])
+            checks.visit(page, "/console/estimates")
+            page.locator("#estimates textarea").first.evaluate("field => { field.form.noValidate = true; }")
+            page.get_by_role("button", name="Ask for aid").first.click()
+            page.wait_for_selector(".estimate.refused")
+            checks.check(page, "/console/estimates (no purpose)", [])
             checks.visit(page, "/console/language/be?next=/console/grants")
         elif role == "admin":
             checks.visit(page, f"/console/admin/partners/{world.legal['id']}")
@@ -328,7 +342,8 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
                            "/console/cases/…/break-glass (reason too short)",
                            f"/console/language/be?next={case} ({case})"],
             "supervisor": ["/console/language/ru?next=/console/caseload (/console/caseload)"],
-            "finance": ["/console/disbursements", "/console/disbursements (payee shown)",
+            "finance": ["/console/disbursements", "/console/disbursements (payee shown)", "/console/estimates",
+                        "/console/estimates (no purpose)",
                         "/console/language/be?next=/console/grants (/console/grants)"],
             "admin": [f"/console/admin/partners/{world.legal['id']}",
                       "/console/admin/partners/… (a client's secret shown once)"],
