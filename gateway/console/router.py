@@ -1753,8 +1753,10 @@ async def _caseload_page(v: Visit, *, shown: str | None, cursor: str | None, fai
     """One page of the caseload. `failed`: a reassignment just refused — its case id, what was typed, and why —
     shown on that case's row with what was typed kept (in the page only)."""
     shown = shown if shown in CASE_STATUSES else None
-    answer = await call(v, "GET", "/api/intake/cases",
-                        params={"assigned": "any", "status": shown, "cursor": cursor, "limit": CASES_PER_PAGE})
+    answer, staff = await asyncio.gather(
+        call(v, "GET", "/api/intake/cases",
+             params={"assigned": "any", "status": shown, "cursor": cursor, "limit": CASES_PER_PAGE}),
+        call(v, "GET", "/api/intake/caseworkers"))  # whom a case can be given to, and who has room
     listed = items(answer)
     next_cursor = answer.body.get("next_cursor") if answer.ok else None
     following = {key: value for key, value in (("status", shown), ("cursor", next_cursor)) if value}
@@ -1763,7 +1765,8 @@ async def _caseload_page(v: Visit, *, shown: str | None, cursor: str | None, fai
     if failed and not any(case["id"] == failed["case_id"] for case in listed):
         problem = problem or failed["problem"]  # its row is not on this page: said at the top instead
     return render(v.request, "caseload.html", visit_=v, status=status, cases=listed, statuses=CASE_STATUSES,
-                  shown=shown, cursor=cursor or "", next_link=next_link, failed=failed or {}, problem=problem)
+                  shown=shown, cursor=cursor or "", next_link=next_link, failed=failed or {}, problem=problem,
+                  caseworkers=items(staff))
 
 
 def _caseload_address(shown: str | None) -> str:

@@ -41,6 +41,7 @@ from services.intake.models import (
     CaseSearch,
     CaseStatus,
     CaseSummary,
+    CaseworkerLoad,
     CaseUpdate,
     ConsentPublic,
     ConsentSet,
@@ -202,6 +203,13 @@ async def update_case(
         caller=caller))
     response.headers["ETag"] = etag
     return case
+
+
+@router.get("/caseworkers", response_model=Page[CaseworkerLoad])
+async def list_caseworkers(runtime: RuntimeDep, principal: Staff) -> Page[CaseworkerLoad]:
+    """Whom a case can be given to: every enabled caseworker (by user name, A to Z) with the number of open cases
+    they hold, for a supervisor choosing who has room. One page: a staff directory is a few dozen accounts."""
+    return Page(items=await runtime.uow.reading(assignment.caseworkers), next_cursor=None)
 
 
 @router.put("/cases/{case_id}/assignees", response_model=CaseSummary, responses={

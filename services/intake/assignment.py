@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from kit import logs
@@ -17,7 +17,13 @@ from kit.audit import AuditTrail
 from kit.db import get_or_raise
 from kit.errors import Conflict, Invalid, NotFound
 from services.intake import domain, events, queries
-from services.intake.models import Case, CaseAssignee, CaseSummary
+from services.intake.models import (
+    Case,
+    CaseAssignee,
+    CaseSummary,
+    CaseworkerLoad,
+    StaffMember,
+)
 
 log = logs.get("intake")
 
@@ -79,6 +85,19 @@ def set_assignees(
 
 
 # ---- the staff directory ----------------------------------------------------------------------------------------
+
+def caseworkers(session: Session) -> list[CaseworkerLoad]:
+    """Whom a case can be given to: every enabled caseworker of the directory by handle, with how many open cases
+    each holds now (who has room). Staff handles and counts only; a staff of an NGO is a few dozen accounts."""
+    held = dict(session.execute(
+        select(CaseAssignee.user_id, func.count()).join(Case, Case.id == CaseAssignee.case_id)
+        .where(Case.status == domain.OPEN).group_by(CaseAssignee.user_id)).all())
+    newest: dict[str, StaffMember] = {}
+    for member in session.execute(select(StaffMember).order_by(StaffMember.profile_at)).scalars():
+        newest[member.username] = member  # a handle once held by an older account names the newest one
+    return [CaseworkerLoad(username=name, open_cases=held.get(member.user_id, 0))
+            for name, member in sorted(newest.items()) if member.enabled and domain.CASEWORKER in member.roles]
+
 
 def record_staff(
     session: Session, *, user_id: str, username: str, roles: list[str], partner_id: str | None, enabled: bool | None,

@@ -482,6 +482,13 @@ class CaseCreated(CasePublic):
     possible_duplicates: list[CaseRef]
 
 
+class CaseworkerLoad(BaseModel):
+    """An enabled caseworker a case can be given to, and how many open cases they hold now."""
+
+    username: str
+    open_cases: int
+
+
 class AssigneesSet(StrictModel):
     """Who the case is assigned to from now on: staff usernames, each an enabled caseworker; at least one."""
 

@@ -275,6 +275,11 @@ async def test_the_supervisor_s_caseload_lists_assignees_and_reassigns_and_a_bad
     new_row = after.text.split(f'id="case-{case["id"]}"', 1)[1].split("</tr>", 1)[0]
     assert bo.username in new_row and ala.username not in new_row.split('<form', 1)[0]
     assert case["reference"] in bo_cases.text and case["reference"] not in ala_cases.text
+    # whom to give a case to, suggested as the name is typed, with how many open cases each holds now
+    assert 'list="caseworker-names"' in new_row
+    assert f'<option value="{bo.username}">1 open case</option>' in after.text
+    assert f'<option value="{ala.username}">0 open cases</option>' in after.text  # the other one is closed
+    assert f'<option value="{sam.username}">' not in after.text  # a supervisor is given no case
 
 
 async def test_a_supervisor_who_is_a_caseworker_too_is_told_in_words_that_another_must_give_them_a_case(door: Door):

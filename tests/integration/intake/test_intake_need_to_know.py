@@ -269,6 +269,29 @@ async def test_assignees_change_to_enabled_caseworkers_by_an_assignee_or_a_super
     assert missing.status_code == 404
 
 
+async def test_a_supervisor_sees_whom_a_case_can_be_given_to_and_how_many_open_cases_each_holds(intake: Intake):
+    await _directory(intake)
+    await intake.staff("caseworker-4", "ada")  # in the directory, no case yet
+    first, closed = await _create(intake, _ala(intake)), await _create(intake, _ala(intake))
+    shared = await _create(intake, _bo(intake))
+    assert (await intake.client.post(f"{CASES}/{closed['id']}/close", headers=_ala(intake))).status_code == 200
+    given = await intake.client.put(f"{CASES}/{shared['id']}/assignees", json={"usernames": ["bo", "ala"]},
+                                    headers=_bo(intake))
+    assert given.status_code == 200 and first["id"]
+
+    listed = await intake.client.get("/api/intake/caseworkers", headers=_supervisor(intake))
+    by_caseworker = await intake.client.get("/api/intake/caseworkers", headers=_bo(intake))
+
+    assert listed.status_code == 200, listed.text
+    # A to Z; cy is disabled, di and sam are no caseworkers; a closed case is no load
+    assert listed.json() == {"items": [{"username": "ada", "open_cases": 0}, {"username": "ala", "open_cases": 2},
+                                       {"username": "bo", "open_cases": 1}], "next_cursor": None}
+    assert by_caseworker.json() == listed.json()  # an assignee hands a case on too
+    for role in ("finance", "auditor", "admin", "coordinator"):
+        assert (await intake.client.get("/api/intake/caseworkers",
+                                        headers=intake.as_(role, sub=f"{role}-1"))).status_code == 403
+
+
 async def test_a_supervisor_who_is_a_caseworker_too_does_not_assign_themselves_a_case(intake: Intake):
     await _directory(intake)
     await intake.staff("supervisor-2", "vic", "supervisor", "caseworker")
