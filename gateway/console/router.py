@@ -1257,14 +1257,22 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+COMING_DAYS = 7  # the landing page looks this far ahead, past what is due today
+
+
 async def due_tasks(v: Visit) -> dict[str, Any]:
-    """A caseworker's open tasks due today or overdue, soonest first, for their landing page."""
+    """A caseworker's open tasks for their landing page, soonest first: due today or overdue, and coming in the next
+    seven days (to plan the week, not only the day)."""
     if not v.can("caseworker"):
-        return {"due_tasks": []}
+        return {"due_tasks": [], "coming_tasks": []}
+    day = today().isoformat()
     answer = await call(v, "GET", "/api/intake/tasks",
-                        params={"status": "open", "due_before": (today() + timedelta(days=1)).isoformat(),
-                                "limit": 50})
-    return {"due_tasks": items(answer), "today": today().isoformat(), "due_problem": answer.problem}
+                        params={"status": "open", "limit": 100,
+                                "due_before": (today() + timedelta(days=COMING_DAYS + 1)).isoformat()})
+    listed = items(answer)
+    return {"due_tasks": [task for task in listed if task["due_on"] <= day],
+            "coming_tasks": [task for task in listed if task["due_on"] > day], "today": day,
+            "due_problem": answer.problem}
 
 
 @router.post("/console/cases/{case_id}/notes")

@@ -48,7 +48,9 @@ async def test_the_case_page_adds_notes_and_tasks_and_the_landing_page_lists_wha
                                                               "assignee": ala.username})
     later = await ala.visitor.post(f"{page_path}/tasks", data={"csrf": csrf, "title": "Next month",
                                                                "due_on": _day(30), "assignee": ala.username})
-    assert late.status_code == later.status_code == 303
+    soon = await ala.visitor.post(f"{page_path}/tasks", data={"csrf": csrf, "title": "Bring the lease",
+                                                              "due_on": _day(3), "assignee": ala.username})
+    assert late.status_code == later.status_code == soon.status_code == 303
 
     page = (await ala.visitor.get(page_path)).text
     assert page.index(str(escape(NOTE))) < page.index("first note")  # newest first
@@ -68,6 +70,10 @@ async def test_the_case_page_adds_notes_and_tasks_and_the_landing_page_lists_wha
     due = landing[landing.index('id="due-tasks"'):landing.index(EN["my_cases_explained"])]
     assert due.index("Late form") < due.index(str(escape(TITLE))) and "Next month" not in due
     assert f'href="/console/cases/{case["id"]}"' in due and case["reference"] in due
+    # and, apart, what comes in the next seven days: the week planned, not only the day
+    coming = landing[landing.index('id="coming-tasks"'):landing.index(EN["my_cases_explained"])]
+    assert EN["tasks_coming_week"] in coming and "Bring the lease" in coming and "Next month" not in coming
+    assert "Bring the lease" not in due.split('id="coming-tasks"')[0] and str(escape(TITLE)) not in coming
 
     # Done from the landing page: back to it, the task gone from what is due and shown done on the case.
     task_id = re.findall(r'id="due-([0-9a-f-]{36})"', due)[1]  # the second one listed: today's
@@ -109,7 +115,7 @@ def test_every_word_of_notes_and_tasks_is_in_each_language():
     ours = {key for key in i18n.MESSAGES["en"] if key.startswith(("timeline.note", "timeline.task"))} | {
         "case_notes", "no_notes", "new_note", "add_note", "case_tasks", "no_tasks", "task_title", "task_due",
         "task_assignee", "add_task", "mark_done", "task_done", "task_open", "task_overdue", "task_today",
-        "due_today_overdue"}
+        "due_today_overdue", "tasks_coming_week"}
     for language in i18n.STAFF_LANGUAGES:
         assert ours <= set(i18n.MESSAGES[language]), language
         assert all(i18n.MESSAGES[language][key].strip() for key in ours), language
