@@ -267,7 +267,8 @@ async def test_a_search_is_posted_and_answered_in_place_and_no_link_or_redirect_
 
 async def test_the_case_page_records_needs_and_consent_and_a_referral_cannot_carry_what_consent_withholds(door: Door):
     visitor, _ = await signed_in(door, "caseworker")
-    partner = await add_partner(door, category="medical", country="LT", language="be")
+    partner = await add_partner(door, category="medical", country="LT", language="be",
+                                capacity_note="New patients wait about three weeks")
     created = await submit(visitor, "/console/cases/new", "/console/cases",
                            {"full_name": variants()[1]["belarusian"], "country": "LT"})
     case_id = re.search(r'/console/cases/([0-9a-f-]{36})"', created.text).group(1)
@@ -289,6 +290,9 @@ async def test_the_case_page_records_needs_and_consent_and_a_referral_cannot_car
 
     assert need.status_code == consent.status_code == 303
     assert partner["name"] in form.text
+    # where it is and how soon it can help, beside the choice (the radio names the note for a screen reader)
+    assert f'aria-describedby="capacity-{partner["id"]}"' in form.text and "Vilnius, LT" in form.text
+    assert re.search(rf'id="capacity-{partner["id"]}">[^<]*New patients wait about three weeks</p>', form.text)
     assert re.search(r'<input id="contact" name="contact" disabled', form.text)  # no contact: consent withholds it
     assert not re.search(r'id="health_summary"[^>]*disabled', form.text)
     assert sent.status_code == 303, sent.text

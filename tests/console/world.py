@@ -36,10 +36,11 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-async def add_partner(door: Door, *, category: str = "medical", country: str = "LT", language: str = "be") -> dict:
+async def add_partner(door: Door, *, category: str = "medical", country: str = "LT", language: str = "be",
+                      capacity_note: str | None = None) -> dict:
     made = await door.client.post("/api/referrals/partners", headers=await door.admin(), json={
         "name": f"Clinic {uuid.uuid4().hex[:6]}", "category": category, "countries": [country], "cities": ["Vilnius"],
-        "languages": [language], "contact_email": "intake@clinic.example"})
+        "languages": [language], "contact_email": "intake@clinic.example", "capacity_note": capacity_note})
     assert made.status_code == 201, made.text
     return made.json()
 
