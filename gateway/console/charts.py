@@ -9,14 +9,16 @@ withheld counts "≥N". A withheld bar is drawn hatched at the height of 2.5 peo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
 WIDTH = 640
-HEIGHT = 220
-AXIS = 24  # room under the bars for the month labels
+HEIGHT = 236
+AXIS = 40  # room under the bars for the month labels: the month, and under it the year where it turns
+LABEL_CHAR = 8.5  # at most how wide a character of a 13px label is (Cyrillic too), in the chart's units
 TOP = 18  # room above the tallest bar for its number
 SHOWN_AS_SMALL = 2.5  # the height a withheld count ("<5") is drawn at
 NUMBER_ROOM = 150  # room right of a funnel's bar for its number and share ("1 234 (87 %)")
@@ -24,9 +26,10 @@ NUMBER_ROOM = 150  # room right of a funnel's bar for its number and share ("1 2
 
 @dataclass(frozen=True)
 class Bar:
-    label: str  # "Jan 2026", as the page's language writes it
+    label: str  # the month, "Jan", as the page's language writes it
     value: int | str  # a count, or "<5" when withheld
     shown: str  # the number as the language writes it ("1 234", "<5")
+    year: str = ""  # "2026": written under the first labelled month, and again where the year turns
 
 
 def height_of(value: int | str) -> float:
@@ -49,7 +52,10 @@ def bars(chart_id: str, title: str, description: str, items: Sequence[Bar]) -> M
              f'<title id="{chart_id}-title">{escape(title)}</title>',
              f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
              f'<line class="chart-axis" x1="0" y1="{HEIGHT - AXIS}" x2="{WIDTH}" y2="{HEIGHT - AXIS}"/>']
-    every = max(1, round(len(items) / 12))  # month labels stay readable with two years on a phone
+    # Every month's label where there is room, else every second (third…): labels never run into each other.
+    widest = max([len(item.label) for item in items] + [1]) * LABEL_CHAR
+    every = max(1, math.ceil(widest / (slot * 0.9)))
+    year_written = ""
     for index, item in enumerate(items):
         x = index * slot + (slot - width) / 2
         tall = height_of(item.value) * scale
@@ -60,10 +66,20 @@ def bars(chart_id: str, title: str, description: str, items: Sequence[Bar]) -> M
         parts.append(f'<text class="chart-value" x="{x + width / 2:.1f}" y="{y - 4:.1f}" '
                      f'text-anchor="middle">{escape(item.shown)}</text>')
         if index % every == 0:
-            parts.append(f'<text class="chart-label" x="{x + width / 2:.1f}" y="{HEIGHT - 6}" '
-                         f'text-anchor="middle">{escape(item.label)}</text>')
+            parts.append(f'<text class="chart-label" x="{_inside(x + width / 2, item.label):.1f}" '
+                         f'y="{HEIGHT - AXIS + 16}" text-anchor="middle">{escape(item.label)}</text>')
+            if item.year and item.year != year_written:
+                parts.append(f'<text class="chart-label chart-year" x="{_inside(x + width / 2, item.year):.1f}" '
+                             f'y="{HEIGHT - 6}" text-anchor="middle">{escape(item.year)}</text>')
+                year_written = item.year
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _inside(middle: float, text: str) -> float:
+    """Where a label centred under its bar is centred so that none of it falls off the chart's edges."""
+    half = len(text) * LABEL_CHAR / 2
+    return min(max(middle, half), WIDTH - half)
 
 
 @dataclass(frozen=True)

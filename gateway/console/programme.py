@@ -73,6 +73,12 @@ def month_name(month: str, language: str) -> str:
     return babel_dates.format_date(date(year, number, 1), "LLL y", locale=language)
 
 
+def month_only(month: str, language: str) -> str:
+    """"2026-03" as the month alone, for a chart's label ("Mar", «сак», «март»): the year is written once under it."""
+    year, number = (int(part) for part in month.split("-"))
+    return babel_dates.format_date(date(year, number, 1), "LLL", locale=language)
+
+
 # --- numbers as published -----------------------------------------------------------------------------------------
 
 def figure(value: Any, language: str, currency: str | None = None) -> str:
@@ -138,7 +144,7 @@ def bars_of(chart_id: str, title: str, description: str, published: dict[str, An
     items = []
     for month, cells in published["cells"].items():
         value = cells.get(column, 0) if column else published["row_totals"][month]
-        items.append(charts.Bar(month_name(month, v.language), value, figure(value, v.language)))
+        items.append(charts.Bar(month_only(month, v.language), value, figure(value, v.language), year=month[:4]))
     return charts.bars(chart_id, title, description, items)
 
 

@@ -4,6 +4,7 @@ is an image with its title and description."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from gateway.console import charts
@@ -35,3 +36,23 @@ def test_a_funnel_s_bars_are_as_long_as_their_share_of_the_first_step():
                                                       charts.Step("Completed", "<5", "<5")]))
     widths = [float(w) for w in re.findall(r'<rect class="chart-bar[^"]*"[^>]* width="([0-9.]+)"', svg)]
     assert widths[1] == widths[0] / 2 and widths[2] == widths[0] * charts.SHOWN_AS_SMALL / 20
+
+
+def labels(svg: str) -> list[tuple[float, str]]:
+    return [(float(x), text) for x, text in re.findall(r'<text class="chart-label" x="([0-9.]+)"[^>]*>([^<]*)<', svg)]
+
+
+def test_month_labels_never_run_into_each_other_and_the_year_is_written_where_it_turns():
+    months = ["Nov", "Dec"] + ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"] * 2
+    years = ["2024"] * 2 + ["2025"] * 12 + ["2026"] * 12
+    year = charts.bars("c", "Cases", "Bars", [charts.Bar(m, 3, "3", year=y) for m, y in zip(months[2:14], years[2:14])])
+    two = charts.bars("c", "Cases", "Bars", [charts.Bar(m, 3, "3", year=y) for m, y in zip(months, years)])
+    long = charts.bars("c", "Cases", "Bars", [charts.Bar("верасень", 3, "3", year="2026")] * 12)  # a long month name
+
+    assert [text for _, text in labels(str(year))] == months[2:14]  # a year of "Jan"…"Dec": every month has room
+    for svg, name_length in ((year, 3), (two, 3), (long, 8)):
+        placed = [x for x, _ in labels(str(svg))]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(placed)]
+        assert gaps and min(gaps) >= name_length * charts.LABEL_CHAR  # the label's width fits between two labels
+    written = re.findall(r'class="chart-label chart-year"[^>]*>([^<]*)<', str(two))
+    assert written == ["2024", "2025", "2026"]  # under the first month shown, then where the year turns
