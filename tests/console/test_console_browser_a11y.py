@@ -285,6 +285,9 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
             page.get_by_role("button", name="Record my reason and open the case").click()
             page.wait_for_load_state()
             checks.check(page, "/console/cases/…/break-glass (reason too short)", [])
+            checks.visit(page, case)
+            page.locator("#close-case > summary").click()  # the confirmation open: its sentence and real button
+            checks.check(page, case + " (closing asked)", [])
             checks.visit(page, f"/console/language/be?next={case}")
         elif role == "supervisor":
             checks.visit(page, "/console/language/ru?next=/console/caseload")
@@ -293,6 +296,9 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
             page.get_by_role("button", name="Show payee").first.click()
             page.wait_for_load_state()
             checks.check(page, "/console/disbursements (payee shown)", [])
+            for summary in page.locator(".disbursement").first.locator("details.confirm > summary").all():
+                summary.click()  # rejecting and voiding asked, both open in the card
+            checks.check(page, "/console/disbursements (reject and void asked)", [])
             checks.visit(page, "/console/estimates")
             page.locator("#estimates textarea").first.evaluate("field => { field.form.noValidate = true; }")
             page.get_by_role("button", name="Ask for aid").first.click()
@@ -339,10 +345,11 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
                            "/console/cases/new (a possible duplicate)", "/console/cases/new (created)",
                            case + "/refer", case + "/refer (partners found)",
                            f"/console/cases/{world.theirs['id']}/break-glass",
-                           "/console/cases/…/break-glass (reason too short)",
+                           "/console/cases/…/break-glass (reason too short)", case, case + " (closing asked)",
                            f"/console/language/be?next={case} ({case})"],
             "supervisor": ["/console/language/ru?next=/console/caseload (/console/caseload)"],
-            "finance": ["/console/disbursements", "/console/disbursements (payee shown)", "/console/estimates",
+            "finance": ["/console/disbursements", "/console/disbursements (payee shown)",
+                        "/console/disbursements (reject and void asked)", "/console/estimates",
                         "/console/estimates (no purpose)",
                         "/console/language/be?next=/console/grants (/console/grants)"],
             "admin": [f"/console/admin/partners/{world.legal['id']}",

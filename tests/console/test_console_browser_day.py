@@ -186,7 +186,8 @@ def test_a_caseworker_s_day_from_a_new_case_to_an_edit_conflict_in_a_real_browse
             desk.finance_pays(aid_id)
 
             # Closed at the end of the day, and reopened when she calls back.
-            page.get_by_role("button", name="Close the case").click()
+            page.locator("#close-case summary").click()  # closing asks once more
+            page.get_by_role("button", name="Yes, close the case").click()
             expect(page.locator("h1 .status")).to_have_text("closed")
             page.get_by_role("button", name="Reopen the case").click()
             expect(page.locator("h1 .status")).to_have_text("open")
