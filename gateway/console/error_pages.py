@@ -1,7 +1,14 @@
 """A console page that fails answers as a page, in the visitor's language: a person who follows an old link, sends a
 form from a page left open for a day, or opens a page their role does not have meets a sentence and a way back,
 not a JSON problem in English. The API's paths keep kit's problem+json (SPEC §6); so does anything a script asks for
-(`Accept` without text/html). A failure is still logged by kit's handler, with the request id and no values."""
+(`Accept` without text/html). A failure is still logged by kit's handler, with the request id and no values.
+
+A signed-in person's error page carries the navigation their other pages carry (base.html: their role's links, the
+sign-out button), so that a wrong turn is one click from anywhere else; a stranger's carries none. Who is signed in
+is what `visit` admitted for this request, else the session cookie's access token checked as `visit` checks it
+(signature, session, account enabled) but never renewed here: a renewal rotates the refresh token, and an answer
+made by the outermost handler (a 500) could not carry the new cookies. Any failure of that look (an expired token,
+sealed keys, a database away, a 429) is an error page without navigation, never a failed error page."""
 
 from __future__ import annotations
 
@@ -12,7 +19,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from gateway.console.router import STALE_FORM, render
+from gateway.console.router import (
+    SESSION_COOKIE,
+    STALE_FORM,
+    Visit,
+    language_of,
+    offered_to,
+    render,
+)
+from kit import logs
+
+log = logs.get("gateway.console")
 
 WORDS = {400: "problem_stale_form", 401: "problem_signed_out", 403: "problem_forbidden", 404: "problem_gone",
          405: "problem_gone", 409: "problem_conflict", 429: "problem_too_many", 502: "problem_unavailable",
@@ -25,8 +42,38 @@ def for_a_person(request: Request) -> bool:
             and "text/html" in request.headers.get("accept", ""))
 
 
-def error_page(request: Request, status: int, key: str, headers: dict[str, str] | None = None) -> Response:
-    response = render(request, "error.html", status=status, said_key=key)
+async def signed_in(request: Request, status: int) -> Visit | None:
+    """The person signed in on this browser, for the page's navigation; None for anyone else, or when it cannot be
+    known without more than a look (see the module's note)."""
+    if status == 429:  # their request budget is spent: looking them up would only be refused again
+        return None
+    try:
+        admitted = getattr(request.state, "console_signed_in", None)
+        if admitted is not None:
+            token, principal = admitted
+        else:
+            token = request.cookies.get(SESSION_COOKIE)
+            if not token:
+                return None
+            principal = await request.app.state.gatekeeper.admit(f"Bearer {token}")
+        if principal.enrolling:  # until the second factor is set up, nothing else opens
+            return None
+        return Visit(request=request, token=token, principal=principal,
+                     language=language_of(request, offered_to(principal)))
+    except Exception as error:  # noqa: BLE001 (whatever failed, the error page is still answered)
+        log.info("console error page without navigation", error_type=type(error).__name__)
+        return None
+
+
+async def error_page(request: Request, status: int, key: str, headers: dict[str, str] | None = None) -> Response:
+    v = await signed_in(request, status)
+    try:
+        response = render(request, "error.html", visit_=v, status=status, said_key=key)
+    except Exception as error:  # the frame of a signed-in page failed: the page without it
+        if v is None:
+            raise
+        log.warning("console error page without navigation", error_type=type(error).__name__)
+        response = render(request, "error.html", status=status, said_key=key)
     for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
             response.headers[name] = value
@@ -43,15 +90,17 @@ def install(app: FastAPI) -> None:
         if exc.status_code < 400 or not for_a_person(request):
             return await api_http(request, exc)  # the sign-in redirects (303) too
         key = "problem_stale_form" if exc.detail == STALE_FORM else WORDS.get(exc.status_code, "problem_other")
-        return error_page(request, exc.status_code, key, getattr(exc, "headers", None))
+        return await error_page(request, exc.status_code, key, getattr(exc, "headers", None))
 
     async def invalid(request: Request, exc: RequestValidationError) -> Any:
         # A console path with an id that is no id (an address typed or cut short): there is no such page.
-        return error_page(request, 404, "problem_gone") if for_a_person(request) else await api_invalid(request, exc)
+        if for_a_person(request):
+            return await error_page(request, 404, "problem_gone")
+        return await api_invalid(request, exc)
 
     async def unexpected(request: Request, exc: Exception) -> Any:
         answer = await api_unexpected(request, exc)  # logged there, with the request id
-        return error_page(request, 500, "problem_other") if for_a_person(request) else answer
+        return await error_page(request, 500, "problem_other") if for_a_person(request) else answer
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)

@@ -183,6 +183,7 @@ async def visit(request: Request) -> Visit:
         if problem.kind == "mfa-enrolment-required":
             raise HTTPException(303, headers={"Location": "/console/mfa"}) from None
         token, principal = await _renewed(request)
+    request.state.console_signed_in = (token, principal)  # for an error page this request may end in (error_pages.py)
     if principal.roles & PARTNER_ROLES and not partner_may_open(request.url.path):
         raise HTTPException(404, "There is no such page.")  # partner staff: their console only (see below)
     if principal.roles == {"auditor"} and not auditor_may_open(request.url.path):

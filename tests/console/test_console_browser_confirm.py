@@ -2,9 +2,10 @@
 admin's request, rejecting and voiding aid, cancelling a referral and closing a case each open a disclosure that says
 what will happen and holds the real button. Opening it sends nothing (no POST leaves the page, and the services still
 have the thing as it was); pressing "Yes, …" does it. The finance queue and the approvals are done on a phone-sized
-screen, the confirmations open, and nothing may stick out sideways.
+screen, the confirmations open, and nothing may stick out sideways. Then the error page: a signed-in person's 404
+carries their navigation, a stranger's none.
 
-Screenshots go to test-artifacts/console/ (90-… to 93-…). Skips, saying why, where chromium or the playwright package
+Screenshots go to test-artifacts/console/ (90-… to 95-…). Skips, saying why, where chromium or the playwright package
 is absent (the imported module skips)."""
 
 from __future__ import annotations
@@ -184,3 +185,32 @@ def test_what_ends_something_asks_once_more_and_happens_only_when_confirmed(serv
         finally:
             browser.close()
 
+
+def test_a_signed_in_person_s_404_carries_their_navigation_and_a_stranger_s_none(served: str):
+    caseworker = Api(served).user("caseworker")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
+            sign_in(page, served, caseworker)
+            page.wait_for_url(served + "/console/cases")
+            answer = page.goto(served + "/console/no-such-page")
+            assert answer.status == 404 and page.locator("#error-said").is_visible()
+            nav = page.get_by_role("navigation", name="Rehab Support")
+            expect(nav.get_by_role("link", name="My cases")).to_be_visible()
+            expect(nav.get_by_role("link", name="Grants")).to_have_count(0)  # theirs: no other role's pages
+            expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+            shot(page, "94-not-found-signed-in")
+            nav.get_by_role("link", name="My cases").click()  # a wrong turn is one click from their work
+            page.wait_for_url(served + "/console/cases")
+
+            stranger = browser.new_context(viewport=PHONE).new_page()
+            answer = stranger.goto(served + "/console/no-such-page")
+            assert answer.status == 404 and stranger.locator("#error-said").is_visible()
+            expect(stranger.get_by_role("navigation", name="Rehab Support")).to_have_count(0)
+            expect(stranger.get_by_role("button", name="Sign out")).to_have_count(0)
+            expect(stranger.locator("#error-home")).to_be_visible()
+            shot(stranger, "95-not-found-signed-out")
+            assert fits_the_screen(stranger)
+        finally:
+            browser.close()

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.console import i18n
 from tests.console.test_console_pages import browser, signed_in
+from tests.console.world import csrf_of
 from tests.integration.gateway.door import Door
 
 pytestmark = pytest.mark.integration
@@ -63,3 +64,50 @@ async def test_scripts_and_the_api_keep_problem_json_and_strangers_are_sent_to_s
     assert api.headers["content-type"] == "application/problem+json"
     stranger = await browser(door).get("/console/cases", headers=PAGE)
     assert stranger.status_code == 303 and stranger.headers["location"] == "/"
+
+
+NAV = '<nav aria-label="Rehab Support">'
+SIGN_OUT = 'action="/console/sign-out"'
+
+
+async def test_a_signed_in_person_s_error_page_carries_their_navigation_and_a_stranger_s_none(door: Door):
+    caseworker, _ = await signed_in(door, "caseworker")
+    finance, _ = await signed_in(door, "finance")
+
+    for missing in ("/console/no-such-page", "/console/cases/not-a-case"):  # a 404 of the router, one of a path
+        page = await caseworker.get(missing, headers=PAGE)
+        assert page.status_code == 404 and says(page, "problem_gone", "en"), missing
+        assert NAV in page.text and 'href="/console/cases"' in page.text and SIGN_OUT in page.text, missing
+        assert 'href="/console/grants"' not in page.text and 'href="/console/admin/users"' not in page.text
+
+    refused = await caseworker.get("/console/admin/users", headers=PAGE)  # a page of a role they do not have
+    assert refused.status_code == 403 and NAV in refused.text and 'href="/console/cases"' in refused.text
+    assert 'href="/console/admin/users"' not in refused.text  # the nav is theirs: no link to the page refused
+
+    theirs = await finance.get("/console/no-such-page", headers=PAGE)
+    assert 'href="/console/grants"' in theirs.text and 'href="/console/cases"' not in theirs.text
+
+    stale = await caseworker.post("/console/cases", data={"csrf": "from-yesterday"}, headers=PAGE)
+    assert stale.status_code == 403 and NAV in stale.text and SIGN_OUT in stale.text
+    csrf_of(stale.text)  # the sign-out form carries this session's token, not the one sent
+
+    stranger = await browser(door).get("/console/no-such-page", headers=PAGE)
+    forged = await browser(door).get("/console/no-such-page", headers=PAGE,
+                                     cookies={"rehab_session": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."})
+    for page in (stranger, forged):
+        assert page.status_code == 404 and says(page, "problem_gone", "en")
+        assert NAV not in page.text and SIGN_OUT not in page.text and 'href="/console/cases"' not in page.text
+
+
+async def test_an_error_page_renders_without_navigation_when_looking_up_the_visitor_fails(door: Door,
+                                                                                          monkeypatch):
+    caseworker, _ = await signed_in(door, "caseworker")
+    gatekeeper = door.app.state.gatekeeper
+
+    async def broken(*args, **kwargs):  # the database away, say
+        raise RuntimeError("the standing of accounts cannot be read")
+
+    monkeypatch.setattr(gatekeeper, "admit", broken)
+    page = await caseworker.get("/console/no-such-page", headers=PAGE)
+    assert page.status_code == 404 and says(page, "problem_gone", "en") and 'href="/"' in page.text
+    assert NAV not in page.text and SIGN_OUT not in page.text
