@@ -103,7 +103,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(console.RenewedSessionCookies)  # the console's renewed session, on whatever page answers
     app.add_middleware(ForwardingMiddleware)  # added first, so it runs inside kit.http's middleware
     http.install(app, service="gateway", max_body_bytes=settings.max_body_bytes, body_limits=UPLOADS,
-                 own_request_ids=True)  # the public edge: a caller's X-Request-ID is not written anywhere
+                 own_request_ids=True,  # the public edge: a caller's X-Request-ID is not written anywhere
+                 refused_address=console.refused_address)  # a NUL in a console address: a page, in words
     tracing.instrument_app(app, "gateway")
 
     async def readiness() -> dict[str, Any]:

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -169,6 +169,11 @@ NUL_REFUSED = "A NUL character is not allowed"
 _ESCAPED_NUL = b"\\u0000"  # JSON's only escape for it (the `u` is lower case, the digits have no case)
 
 
+# What an app answers in place of the problem for an address holding a NUL (the gateway: its console's page for a
+# person's browser); None leaves the problem.
+RefusedAddress = Callable[[Request], Awaitable[Response | None]]
+
+
 class NulGuardMiddleware:
     """Pure ASGI: refuses a NUL character in the request's path or query string, in a URL-encoded form (the sign-in
     form, the console's), and in any string of a JSON body.
@@ -177,8 +182,9 @@ class NulGuardMiddleware:
     (multipart) streams through untouched. A JSON body is parsed only when its bytes hold the escape or a NUL byte,
     so an ordinary request pays one search of its bytes."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, refused_address: RefusedAddress | None = None) -> None:
         self.app = app
+        self.refused_address = refused_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -186,8 +192,9 @@ class NulGuardMiddleware:
             return
         where = _nul_in_address(scope)
         if where is not None:
-            await problems.problem_response(400, f"{NUL_REFUSED} in the {where}.",
-                                            kind="nul-character")(scope, receive, send)
+            page = await self.refused_address(Request(scope)) if self.refused_address is not None else None
+            await (page or problems.problem_response(400, f"{NUL_REFUSED} in the {where}.",
+                                                     kind="nul-character"))(scope, receive, send)
             return
         media = _media_type(scope)
         if media != FORM and not _is_json(media):
@@ -313,12 +320,13 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
 
 
 def install(app: FastAPI, *, service: str, max_body_bytes: int, csp: bool = True,
-            body_limits: Sequence[BodyLimit] = (), own_request_ids: bool = False) -> None:
+            body_limits: Sequence[BodyLimit] = (), own_request_ids: bool = False,
+            refused_address: RefusedAddress | None = None) -> None:
     """`own_request_ids`: every request gets an id made here, whatever X-Request-ID it brings (the public edge: a
     caller's string would be written into logs, audit entries and events as it came, a name in it too); a service
-    behind the gateway takes the gateway's."""
+    behind the gateway takes the gateway's. `refused_address`: the app's own answer to an address with a NUL."""
     # Added first, so it runs inside the request context: its refusals get the request id, the security headers,
     # an access log line, and the body limit while it reads a JSON body.
-    app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(NulGuardMiddleware, refused_address=refused_address)
     app.add_middleware(RequestContextMiddleware, service=service, max_body_bytes=max_body_bytes, csp=csp,
                        body_limits=body_limits, own_request_ids=own_request_ids)

@@ -4,6 +4,7 @@ partner console for partner staff (partner.py, also in pl/lt)."""
 from gateway.console.admin import router as admin_router
 from gateway.console.audit_pages import router as audit_router
 from gateway.console.error_pages import install as install_error_pages
+from gateway.console.error_pages import refused_address
 from gateway.console.estimates import router as estimates_router
 from gateway.console.finance import router as finance_router
 from gateway.console.partner import router as partner_router
@@ -14,4 +15,4 @@ from gateway.console.router import RenewedSessionCookies, router
 
 __all__ = ["RenewedSessionCookies", "admin_router", "audit_router", "estimates_router", "finance_router",
            "install_error_pages", "partner_router", "partners_admin_router", "programme_router", "referral_router",
-           "router"]
+           "refused_address", "router"]

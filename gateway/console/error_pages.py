@@ -80,6 +80,12 @@ async def error_page(request: Request, status: int, key: str, headers: dict[str,
     return response
 
 
+async def refused_address(request: Request) -> Response | None:
+    """An address holding a NUL character (kit.http refuses it before any route): for a person's browser on a
+    console path, the page of an address that names nothing; for anything else, kit's problem."""
+    return await error_page(request, 404, "problem_gone") if for_a_person(request) else None
+
+
 def install(app: FastAPI) -> None:
     """Put the console's pages in front of kit's problem handlers (installed before this) for console paths."""
     api_http = app.exception_handlers[HTTPException]

@@ -49,6 +49,11 @@ async def test_a_refused_or_missing_page_and_an_old_form_say_so_as_a_page_in_the
         assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), no_id
         assert says(page, "problem_gone", language) and "valid UUID" not in page.text, no_id
 
+    for nul in ("/console/cases/%00", "/console/cases?status=%00"):  # kit.http refuses it before any route
+        page = await caseworker.get(nul, headers=PAGE)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), nul
+        assert says(page, "problem_gone", language) and "NUL" not in page.text, nul
+
     old_form = await caseworker.post("/console/cases", data={"csrf": "from-yesterday"}, headers=PAGE)
     assert old_form.status_code == 403 and says(old_form, "problem_stale_form", language)
     assert "CSRF" not in old_form.text and "out of date or was not sent" not in old_form.text
@@ -62,6 +67,9 @@ async def test_scripts_and_the_api_keep_problem_json_and_strangers_are_sent_to_s
     assert scripted.status_code == 422 and scripted.headers["content-type"] == "application/problem+json"
     api = await caseworker.get("/api/no-such-thing", headers=PAGE)
     assert api.headers["content-type"] == "application/problem+json"
+    for nul in ("/api/intake/cases/%00", "/console/cases/%00"):  # a NUL: a problem for anything but a page
+        scripted = await caseworker.get(nul, headers={"Accept": "application/json"})
+        assert scripted.status_code == 400 and scripted.json()["type"].endswith("/nul-character"), nul
     stranger = await browser(door).get("/console/cases", headers=PAGE)
     assert stranger.status_code == 303 and stranger.headers["location"] == "/"
 
