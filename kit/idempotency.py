@@ -4,7 +4,10 @@
 - same key, another request → 422; the first request still in flight in another process → 409 (in this process
   the second waits for the first and is then answered as a retry would be);
 - the stored result commits in the same transaction as the effect, so a crash can never leave an effect
-  without its record (a claim left by a crash expires after a lease and the request may then run again);
+  without its record. A claim left by a crash expires after a short lease (30 s by default: a retry is told how long
+  to wait) and the request may then run again; each claim is known by when it was made, and an action completes
+  only under its own claim, so a first request still running when a retry took its key over is rolled back, never
+  done twice;
 - nothing here commits on its own: the claim, the action with its stored answer, and the release are each a unit
   of the process's unit of work (`kit.db.UnitOfWork.run`), committed off the event loop with everything else;
 - nothing is stored when the request is refused as invalid (400/422) or fails (5xx);
@@ -25,6 +28,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +46,7 @@ from kit.problems import Problem, as_problem
 from kit.tables import KitTables
 
 HEADER = "Idempotency-Key"
+QUICK = timedelta(seconds=2)  # how long a request usually takes at most: a claim older than this may be a crash's
 MIN_RETENTION = timedelta(hours=24)  # SPEC §4: keys are kept at least 24 hours
 Action = Callable[[Session], tuple[int, Any]]
 # Headers of a successful answer, computed from it (the first time and on every replay), e.g. a new case's Location.
@@ -55,7 +60,7 @@ Keys = list[bytes] | Callable[[], list[bytes]]
 class Idempotency:
     def __init__(
         self, tables: KitTables, sealing_keys: Keys, *, fingerprint_keys: Keys,
-        lease: timedelta = timedelta(minutes=5), retention: timedelta = timedelta(hours=48),
+        lease: timedelta = timedelta(seconds=30), retention: timedelta = timedelta(hours=48),
     ) -> None:
         if retention < MIN_RETENTION:
             raise ValueError("stored answers must be kept at least 24 hours")
@@ -129,9 +134,9 @@ class Idempotency:
         self, uow: UnitOfWork, principal: str, key: str, signed: bytes, known: str | None, action: Action,
         subject: Subject, headers: AnswerHeaders | None, after_commit: Callable[[], None] | None,
     ) -> Response:
-        replay = await uow.run(lambda session: self._claim(session, principal, key, signed, known))
-        if replay is not None:
-            status, stored = replay
+        claimed = await uow.run(lambda session: self._claim(session, principal, key, signed, known))
+        if not isinstance(claimed, datetime):
+            status, stored = claimed
             media = "application/problem+json" if status >= 400 else "application/json"
             extra = headers(stored) if headers is not None and status < 400 else {}
             return JSONResponse(stored, status_code=status, media_type=media,
@@ -139,7 +144,9 @@ class Idempotency:
 
         def act(session: Session) -> tuple[int, Any]:
             status, encoded = _encoded(action(session))
-            self._complete(session, principal, key, status, encoded, _subject_of(subject, encoded))
+            if not self._complete(session, principal, key, claimed, status, encoded, _subject_of(subject, encoded)):
+                raise Problem(409, f"This request took so long that a retry with its {HEADER} took over; nothing "
+                                   "was done by this one.", kind="idempotency-key-in-flight")  # rolls the effect back
             return status, encoded
 
         try:
@@ -147,16 +154,16 @@ class Idempotency:
         except (Problem, DomainError) as refusal:
             problem = refusal if isinstance(refusal, Problem) else as_problem(refusal)
             if problem.status in (400, 422) or problem.status >= 500 or isinstance(refusal, NotYet):
-                await uow.run(lambda session: self._release(session, principal, key))
+                await uow.run(lambda session: self._release(session, principal, key, claimed))
             else:
                 refused = problem.status
                 doc = {"type": "https://rehab.support/problems/" + problem.kind, "title": problem.title,
                        "status": refused, "detail": problem.detail, **problem.extra}
                 await uow.run(lambda session: self._complete(
-                    session, principal, key, refused, doc, _subject_of(subject, doc)))
+                    session, principal, key, claimed, refused, doc, _subject_of(subject, doc)))
             raise
         except BaseException:
-            await uow.run(lambda session: self._release(session, principal, key))
+            await uow.run(lambda session: self._release(session, principal, key, claimed))
             raise
         return self._answer(status, encoded, headers, after_commit)
 
@@ -205,33 +212,37 @@ class Idempotency:
     # ---- the stored rows -----------------------------------------------------------------------------------------
 
     def _claim(self, session: Session, principal: str, key: str, signed: bytes,
-               subject: str | None) -> tuple[int, Any] | None:
-        """Claim the key for this request (None), or the stored (status, answer) to replay; 422 for another
-        request under the same key, 409 while the first is still in flight."""
+               subject: str | None) -> tuple[int, Any] | datetime:
+        """Claim the key for this request (when it was claimed: the claim's token), or the stored (status, answer)
+        to replay; 422 for another request under the same key, 409 while the first is still in flight."""
         now = datetime.now(UTC)
         fingerprint = self._fingerprint(signed, self._fingerprint_keys[0])  # under the active KEK's key
         claim = {"principal": principal, "key": key, "fingerprint": fingerprint, "state": "in_flight",
                  "created_at": now, "subject_id": subject}
         claim_once = dialect_insert(session.get_bind().dialect.name)(self.table).values(**claim)
         if session.execute(claim_once.on_conflict_do_nothing().returning(self.table.c.key)).first() is not None:
-            return None  # claimed: no row was there
+            return now  # claimed: no row was there
         row = session.execute(
             select(self.table).where(self.table.c.principal == principal, self.table.c.key == key)
         ).mappings().first()
         if row is None:  # released (or forgotten) between our insert and this read (another replica): claim it now
             session.execute(insert(self.table).values(**claim))
-            return None
+            return now
         if not self._same_request(row["fingerprint"], signed):
             raise Problem(422, f"This {HEADER} was already used with a different request.",
                           kind="idempotency-key-reused")
         if row["state"] == "in_flight":
             created = row["created_at"] if row["created_at"].tzinfo else row["created_at"].replace(tzinfo=UTC)
-            if now - created < self.lease:
+            age = now - created
+            if age < self.lease:
+                # A request is usually done within a second; an older claim may be one a crash left, which only the
+                # end of its lease frees: the retry is told to wait for that, not to knock every second.
+                wait = 1 if age < QUICK else math.ceil((self.lease - age).total_seconds())
                 raise Problem(409, f"A request with this {HEADER} is still being processed.",
-                              kind="idempotency-key-in-flight", headers={"Retry-After": "1"})
+                              kind="idempotency-key-in-flight", headers={"Retry-After": str(max(wait, 1))})
             session.execute(update(self.table).where(
                 self.table.c.principal == principal, self.table.c.key == key).values(created_at=now))
-            return None
+            return now
         try:
             return row["status_code"], json.loads(self._open(row["body"], f"{principal}|{key}".encode()))
         except crypto.DecryptionError:
@@ -249,20 +260,27 @@ class Idempotency:
                 continue
         raise crypto.DecryptionError("stored answer opens under no known key")
 
-    def _complete(self, session: Session, principal: str, key: str, status: int, body: Any,
-                  subject: str | None) -> None:
+    def _complete(self, session: Session, principal: str, key: str, claimed: datetime, status: int, body: Any,
+                  subject: str | None) -> bool:
+        """Store the answer under this request's own claim. False when the claim is no longer its own: its lease
+        ended and a retry claimed the key anew (and may have completed it); the caller must not keep its effect."""
         sealed = crypto.seal(self._keys[0], json.dumps(body).encode(), f"{principal}|{key}".encode())
         values: dict[str, Any] = {"state": "done", "status_code": status, "body": sealed}
         if subject is not None:  # else keep what the claim knew
             values["subject_id"] = subject
+        if session.execute(update(self.table).where(*self._own(principal, key, claimed)).values(**values)).rowcount:
+            return True
         # No row when the case was erased while this request ran (its claim deleted): nothing is stored then.
-        session.execute(update(self.table).where(
-            self.table.c.principal == principal, self.table.c.key == key
-        ).values(**values))
+        return session.execute(select(self.table.c.key).where(
+            self.table.c.principal == principal, self.table.c.key == key)).first() is None
 
-    def _release(self, session: Session, principal: str, key: str) -> None:
-        session.execute(delete(self.table).where(
-            self.table.c.principal == principal, self.table.c.key == key, self.table.c.state == "in_flight"))
+    def _release(self, session: Session, principal: str, key: str, claimed: datetime) -> None:
+        session.execute(delete(self.table).where(*self._own(principal, key, claimed)))
+
+    def _own(self, principal: str, key: str, claimed: datetime) -> tuple[Any, ...]:
+        """The key's row while it is still this request's claim (made at `claimed`, not done)."""
+        return (self.table.c.principal == principal, self.table.c.key == key, self.table.c.state == "in_flight",
+                self.table.c.created_at == claimed)
 
 
 def _now(keys: Keys) -> list[bytes]:

@@ -147,7 +147,7 @@ class ServiceSettings(ProcessSettings):
     idempotency_purge_interval_seconds: float = Field(default=300, gt=0)
     # A claim on an Idempotency-Key left by a process that died before answering is taken over after this long: until
     # then a retry is answered 409 "still being processed" (it may still be running elsewhere).
-    idempotency_lease_seconds: float = Field(default=300, ge=5)
+    idempotency_lease_seconds: float = Field(default=30, ge=5)
     # Ended sessions (kit.revocation) are refused for as long as one of their access tokens could be unexpired: a
     # day covers the gateway's longest token lifetime (an hour) many times over. Other replicas' rows are taken up
     # every `revocation_refresh_seconds`.

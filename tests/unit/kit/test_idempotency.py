@@ -213,6 +213,38 @@ async def test_a_claim_left_by_a_crash_expires_after_its_lease(factory):
     assert len(effects_done(factory)) == 2
 
 
+async def test_a_retry_after_a_crash_is_told_to_wait_for_the_end_of_the_lease_not_every_second(factory):
+    idem = idempotency(ring_of("k1"))
+    app = app_for(idem, factory)
+    await post(app, "c")
+    claimed = datetime.now(UTC) - timedelta(seconds=10)  # a claim a process left when it died, 10 s ago
+    with transaction(factory) as session:
+        session.execute(update(T).values(state="in_flight", status_code=None, body=None, created_at=claimed))
+    waiting = await post(app, "c")
+    assert idem.lease == timedelta(seconds=30)  # short: a gateway gives up on a request after 10 s
+    assert waiting.status_code == 409 and int(waiting.headers["retry-after"]) in (19, 20)
+
+
+def test_a_request_whose_key_a_retry_took_over_completes_nothing_and_releases_nothing(factory):
+    """The first request ran past its lease; a retry claimed the key anew (and may be done). The first one's answer
+    is not stored (its transaction is then rolled back by the caller: `_once` raises), and its release leaves the
+    retry's claim alone."""
+    idem = idempotency(ring_of("k1"))
+    signed = idem._signed_request("POST", "/cases", BODY, "cw", "k")
+    with transaction(factory) as session:
+        first = idem._claim(session, "cw", "k", signed, None)
+    later = first + idem.lease + timedelta(seconds=1)
+    with transaction(factory) as session:  # the retry's claim, after the lease
+        session.execute(update(T).values(created_at=later))
+    with transaction(factory) as session:
+        assert idem._complete(session, "cw", "k", first, 201, {"id": "case-1"}, None) is False
+        idem._release(session, "cw", "k", first)
+    assert [(r["state"], r["created_at"].replace(tzinfo=UTC)) for r in rows(factory)] == [("in_flight", later)]
+    with transaction(factory) as session:  # the retry's own claim completes
+        assert idem._complete(session, "cw", "k", later, 201, {"id": "case-1"}, None) is True
+    assert rows(factory)[0]["state"] == "done"
+
+
 async def test_refusals_are_stored_and_replayed_but_invalid_requests_and_failures_are_not(factory):
     app = app_for(idempotency(ring_of("k1")), factory)
     refused = await post(app, "conflict", **{"x-refuse": "409"})
