@@ -479,6 +479,11 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
     if reason:
         # As UTF-8 bytes: a reason written in Belarusian or Russian is not Latin-1 (intake reads it back as UTF-8).
         headers["Access-Reason"] = reason.encode("utf-8")
+    if state.backend_urls.replicas(route.backend).all_silent():
+        # Hung (stopped, stuck): a request would only wait out the timeout, page after page (gateway.replicas).
+        log.warning("console call skipped: service silent", backend=route.backend)
+        return Answer(503, {"detail": f"The {route.backend} service is not answering right now; try again shortly."},
+                      language=v.language)
     settings = state.runtime.settings
     try:
         response = await state.runtime.calls.request(

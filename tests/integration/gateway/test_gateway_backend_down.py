@@ -6,11 +6,14 @@ which service is unreachable."""
 from __future__ import annotations
 
 import asyncio
+import html
 import signal
 import time
 
 import pytest
 
+from gateway.console import i18n
+from tests.console.test_console_pages import signed_in
 from tests.integration.gateway.door import backends_running, open_gateway
 
 pytestmark = pytest.mark.integration
@@ -112,12 +115,16 @@ async def test_a_hung_service_is_answered_for_at_once_once_its_probes_go_unanswe
                                     readiness_timeout_seconds=0.3)
         async with open_gateway(settings) as door:
             finance = await door.staff("finance")
+            officer, _ = await signed_in(door, "finance")  # the console's pages ask funds too
             assert (await door.client.get("/api/funds/grants", headers=finance)).status_code == 200
             assert funds.proc is not None
             funds.proc.send_signal(signal.SIGSTOP)
             try:
                 await asyncio.sleep(3 * (0.2 + 0.3) + 0.5)  # SILENT_AFTER probes, each waiting out its timeout
                 assert_unavailable(*await timed(door.client.get("/api/funds/grants", headers=finance)))
+                page, elapsed = await timed(officer.get("/console/grants"))
+                assert elapsed < FAST, f"the console's page took {elapsed:.2f}s"  # not a timeout per call it makes
+                assert i18n.MESSAGES["en"]["fin_refused_unavailable"] in html.unescape(page.text)
             finally:
                 funds.proc.send_signal(signal.SIGCONT)
             for _ in range(50):  # the next probe that gets an answer opens its routes again
