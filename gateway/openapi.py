@@ -196,6 +196,9 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
+ASK_AGAIN_SECONDS = 5.0  # a service whose document did not come is not asked again sooner
+
+
 class ServiceDocuments:
     """The services' own documents (OpenAPI or AsyncAPI, by `path`), each kept until it is `max_age` seconds old
     and then asked for again."""
@@ -208,6 +211,7 @@ class ServiceDocuments:
         self._max_age = max_age
         self._timeout = timeout
         self._docs: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._asked: dict[str, float] = {}  # when each service was last asked, answered or not
         self._refreshing: asyncio.Lock = asyncio.Lock()
 
     @property
@@ -216,14 +220,24 @@ class ServiceDocuments:
         return tuple(sorted((name, at) for name, (at, _doc) in self._docs.items()))
 
     async def current(self) -> dict[str, dict[str, Any]]:
-        now = time.monotonic()
-        stale = [name for name in self._urls if name not in self._docs or now - self._docs[name][0] > self._max_age]
-        if stale:
+        """Every document held, the stale ones asked for again first. A service that did not answer is asked again
+        only after `ASK_AGAIN_SECONDS`, and a request that finds the documents being asked for already is answered
+        with the last good copies when it has them: a hung service costs one request one timeout now and then, never
+        every request its own, one after the other."""
+        due = self._due()
+        if due and not (self._refreshing.locked() and all(name in self._docs for name in due)):
             async with self._refreshing:
-                await asyncio.gather(*(self._fetch(name) for name in stale))
+                await asyncio.gather(*(self._fetch(name) for name in self._due()))  # again: another may have asked
         return {name: doc for name, (_at, doc) in self._docs.items()}
 
+    def _due(self) -> list[str]:
+        now = time.monotonic()
+        return [name for name in self._urls
+                if (name not in self._docs or now - self._docs[name][0] > self._max_age)
+                and now - self._asked.get(name, -ASK_AGAIN_SECONDS) >= ASK_AGAIN_SECONDS]
+
     async def _fetch(self, name: str) -> None:
+        self._asked[name] = time.monotonic()
         try:
             response = await self._client.get(self._urls[name] + self._path, timeout=self._timeout)
             response.raise_for_status()
