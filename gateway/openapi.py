@@ -220,21 +220,29 @@ class ServiceDocuments:
         return tuple(sorted((name, at) for name, (at, _doc) in self._docs.items()))
 
     async def current(self) -> dict[str, dict[str, Any]]:
-        """Every document held, the stale ones asked for again first. A service that did not answer is asked again
-        only after `ASK_AGAIN_SECONDS`, and a request that finds the documents being asked for already is answered
-        with the last good copies when it has them: a hung service costs one request one timeout now and then, never
-        every request its own, one after the other."""
-        due = self._due()
+        """Every document held, those due asked for first. Requests that arrive while the documents are being asked
+        for share that answer instead of each asking in turn; one that has a copy of everything due is answered with
+        the copies at once. A stale copy whose service did not answer is asked for again only after
+        `ASK_AGAIN_SECONDS`: a hung service costs one request one timeout now and then, not every request its own."""
+        arrived = time.monotonic()
+        due = self._due(arrived)
         if due and not (self._refreshing.locked() and all(name in self._docs for name in due)):
-            async with self._refreshing:
-                await asyncio.gather(*(self._fetch(name) for name in self._due()))  # again: another may have asked
+            async with self._refreshing:  # again inside: what was asked for while this request waited is not due
+                await asyncio.gather(*(self._fetch(name) for name in self._due(arrived)))
         return {name: doc for name, (_at, doc) in self._docs.items()}
 
-    def _due(self) -> list[str]:
+    def _due(self, arrived: float) -> list[str]:
+        """Not asked for since `arrived`, and missing, or stale and not asked for in the last `ASK_AGAIN_SECONDS`."""
         now = time.monotonic()
-        return [name for name in self._urls
-                if (name not in self._docs or now - self._docs[name][0] > self._max_age)
-                and now - self._asked.get(name, -ASK_AGAIN_SECONDS) >= ASK_AGAIN_SECONDS]
+        due = []
+        for name in self._urls:
+            asked = self._asked.get(name, float("-inf"))
+            if asked >= arrived:
+                continue
+            if name not in self._docs or (now - self._docs[name][0] > self._max_age
+                                          and now - asked >= ASK_AGAIN_SECONDS):
+                due.append(name)
+        return due
 
     async def _fetch(self, name: str) -> None:
         self._asked[name] = time.monotonic()

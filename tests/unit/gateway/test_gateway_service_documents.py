@@ -47,3 +47,23 @@ async def test_a_hung_service_is_asked_once_in_a_while_and_its_last_good_copy_is
     assert all(answer["reports"] == first["reports"] for answer in answers)  # the last good copy
     assert HANG <= elapsed < 2 * HANG  # one timeout in all, not ten one after the other
     assert asked.count("reports") == 2 and asked.count("intake") == 2  # each asked once more
+
+
+async def test_requests_waiting_while_a_missing_document_is_asked_for_share_that_answer():
+    asked: list[str] = []
+
+    async def service(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.host)
+        await asyncio.sleep(HANG)
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(service))
+    documents = ServiceDocuments(client, {"reports": "http://reports"}, max_age=60, timeout=HANG)
+    started = time.monotonic()
+    answers = await asyncio.gather(*(documents.current() for _ in range(10)))
+    elapsed = time.monotonic() - started
+    later = await asyncio.wait_for(documents.current(), timeout=2 * HANG)  # a new request asks again: none held
+    await client.aclose()
+
+    assert answers == [{}] * 10 and later == {}
+    assert elapsed < 2 * HANG and asked == ["reports", "reports"]  # one ask for the ten, one for the next
