@@ -56,6 +56,9 @@ def _problem_bytes(status: int, title: str, detail: str, kind: str) -> bytes:
     return json.dumps({"type": f"https://rehab.support/problems/{kind}", "title": title, "status": status, "detail": detail}).encode()
 
 
+CLIENT_CLOSED = 499  # logged and counted for a request whose caller went away before any answer
+
+
 class RequestContextMiddleware:
     """Pure ASGI (no per-request task hop): sets the request id and trace context, limits the body, adds
     security headers, and logs one line per request with the route template, never the query string."""
@@ -106,11 +109,14 @@ class RequestContextMiddleware:
                 await self._reject_too_large(send_with_headers, max_body)
                 return
             received = 0
+            client_gone = False
 
             async def limited_receive() -> Message:
-                nonlocal received
+                nonlocal received, client_gone
                 message = await receive()
-                if message["type"] == "http.request":
+                if message["type"] == "http.disconnect":
+                    client_gone = True
+                elif message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > max_body:
                         raise _BodyTooLarge()
@@ -122,11 +128,17 @@ class RequestContextMiddleware:
                 if not status_holder["started"]:
                     await self._reject_too_large(send_with_headers, max_body)
             except Exception as exc:
-                # The last wall: nothing escapes to the server, which would log a full traceback (messages and
-                # values included). Logged by type and place only; answered as a problem if nothing was sent yet.
-                log.error("unhandled error", exc_info=exc)
-                if not status_holder["started"]:
-                    await self._answer_failure(send_with_headers, exc)
+                if client_gone and not status_holder["started"]:
+                    # The caller hung up before sending its whole body: not a failure of ours (no 500 to alert on).
+                    log.info("client closed the connection", error_type=type(exc).__name__)
+                else:
+                    # The last wall: nothing escapes to the server, which would log a full traceback (messages and
+                    # values included). Logged by type and place only; answered as a problem if nothing was sent.
+                    log.error("unhandled error", exc_info=exc)
+                    if not status_holder["started"]:
+                        await self._answer_failure(send_with_headers, exc)
+            if client_gone and not status_holder["started"]:
+                status_holder["status"] = CLIENT_CLOSED  # nginx's word for it: counted apart from the 5xx
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
