@@ -186,9 +186,11 @@ _ESCAPED_NUL = b"\\u0000"  # JSON's only escape for it (the `u` is lower case, t
 RefusedAddress = Callable[[Request], Awaitable[Response | None]]
 
 
-class NulGuardMiddleware:
+class InputGuardMiddleware:
     """Pure ASGI: refuses a NUL character in the request's path or query string, in a URL-encoded form (the sign-in
-    form, the console's), and in any string of a JSON body.
+    form, the console's), and in any string of a JSON body; and a JSON object naming one member twice (`{"amount":
+    "1.00", …, "amount": "99999.00"}`: Python's parser keeps the last, another reader the first — money must not
+    depend on which).
 
     Only a JSON or URL-encoded body is read (whole, within the body limit, then replayed to the app): an upload
     (multipart) streams through untouched. A JSON body is parsed only when its bytes hold the escape or a NUL byte,
@@ -225,6 +227,10 @@ class NulGuardMiddleware:
                 return
         elif (location := nul_in_json(body)) is not None:
             await _refuse_nul_in_body(location, scope, receive, send)
+            return
+        elif named_twice(body):
+            await _refuse_in_body("An object names the same member twice.", "json_duplicate_member", scope, receive,
+                                  send)
             return
         await self.app(scope, _replaying(received, receive), send)
 
@@ -302,11 +308,43 @@ def _replaying(received: list[Message], receive: Receive) -> Receive:
 
 async def _refuse_nul_in_body(location: list[str], scope: Scope, receive: Receive, send: Send) -> None:
     """A 422 like any invalid body's (kit.problems), naming where the NUL is, never what the string says."""
-    message = f"{NUL_REFUSED} in a string."
-    issue = {"loc": ["body", *location], "msg": message, "type": "string_nul_character"}
+    await _refuse_in_body(f"{NUL_REFUSED} in a string.", "string_nul_character", scope, receive, send, location)
+
+
+async def _refuse_in_body(message: str, kind: str, scope: Scope, receive: Receive, send: Send,
+                          location: Sequence[str] = ()) -> None:
+    issue = {"loc": ["body", *location], "msg": message, "type": kind}
     answer = problems.problem_response(422, f"{'.'.join(location) or 'body'}: {message}", kind="validation-error",
                                        title="Invalid request", extra={"errors": [issue]})
     await answer(scope, receive, send)
+
+
+class _NamedTwice(ValueError):
+    pass
+
+
+def _members_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise _NamedTwice
+    return members
+
+
+DUPLICATES_CHECKED_UP_TO = 256 * 1024  # bytes of JSON read twice to find a member named twice (a form's is small)
+
+
+def named_twice(body: bytes) -> bool:
+    """Whether a JSON body has an object that names one member twice; False for one that is not JSON (the route's
+    own parsing refuses that), or larger than `DUPLICATES_CHECKED_UP_TO`."""
+    if len(body) > DUPLICATES_CHECKED_UP_TO or body.count(b":") < 2:
+        return False
+    try:
+        json.loads(body, object_pairs_hook=_members_once)
+    except _NamedTwice:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -339,6 +377,6 @@ def install(app: FastAPI, *, service: str, max_body_bytes: int, csp: bool = True
     behind the gateway takes the gateway's. `refused_address`: the app's own answer to an address with a NUL."""
     # Added first, so it runs inside the request context: its refusals get the request id, the security headers,
     # an access log line, and the body limit while it reads a JSON body.
-    app.add_middleware(NulGuardMiddleware, refused_address=refused_address)
+    app.add_middleware(InputGuardMiddleware, refused_address=refused_address)
     app.add_middleware(RequestContextMiddleware, service=service, max_body_bytes=max_body_bytes, csp=csp,
                        body_limits=body_limits, own_request_ids=own_request_ids)

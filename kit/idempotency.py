@@ -96,7 +96,10 @@ class Idempotency:
         `headers(answer)` gives the headers of a successful answer (ETag, Location), on a replay too.
         `after_commit()` runs once the action's work is committed, not on a replay.
         """
-        key = request.headers.get(HEADER)
+        sent = request.headers.getlist(HEADER)
+        if len(sent) > 1:  # which one would a retry send? Acting on either could act twice
+            raise Problem(400, f"Send one {HEADER} header, not {len(sent)}.", kind="idempotency-key-invalid")
+        key = sent[0] if sent else None
         if key is None:
             if required:
                 raise Problem(400, f"This request needs an {HEADER} header, so that a retry cannot act twice.",

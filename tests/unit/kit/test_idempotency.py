@@ -293,3 +293,12 @@ async def test_a_rotation_while_running_seals_new_answers_under_the_new_kek_and_
     assert replay_before.status_code in (409, 422)  # refused: never run twice, never a 500
     assert replay_before.headers["content-type"] == "application/problem+json"
     assert effects_done(factory) == ["a", "b"]
+
+
+async def test_two_idempotency_keys_are_refused_not_one_of_them_chosen(factory):
+    app = app_for(idempotency(ring_of("k1")), factory)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.post("/cases", content=BODY, headers=[("Idempotency-Key", "a"), ("Idempotency-Key", "b")])
+    assert answer.status_code == 400 and answer.json()["type"].endswith("/idempotency-key-invalid")
+    assert effects_done(factory) == [] and rows(factory) == []

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from starlette.types import Message, Receive, Scope, Send
 
 from kit import http, problems
-from kit.http import NulGuardMiddleware, nul_in_json
+from kit.http import InputGuardMiddleware, nul_in_json
 
 PROBLEM = "application/problem+json"
 
@@ -193,7 +193,7 @@ async def call(app: Any, *, chunks: list[bytes], content_type: bytes | None, que
 
 async def test_a_nul_byte_the_server_passes_in_the_query_string_is_400():
     recorder = Recorder()
-    status, sent = await call(NulGuardMiddleware(recorder), chunks=[b""], content_type=None, query=b"q=a\x00b")
+    status, sent = await call(InputGuardMiddleware(recorder), chunks=[b""], content_type=None, query=b"q=a\x00b")
     assert status == 400 and recorder.messages == []
     assert json.loads(sent[1]["body"])["detail"] == "A NUL character is not allowed in the query string."
 
@@ -201,7 +201,7 @@ async def test_a_nul_byte_the_server_passes_in_the_query_string_is_400():
 async def test_an_upload_streams_through_piece_by_piece_unread():
     recorder = Recorder()
     pieces = [b"--x\r\n\x00\x00", b"\\u0000 binary", b"--x--\r\n"]
-    status, _ = await call(NulGuardMiddleware(recorder), chunks=pieces, content_type=b"multipart/form-data; boundary=x")
+    status, _ = await call(InputGuardMiddleware(recorder), chunks=pieces, content_type=b"multipart/form-data; boundary=x")
     assert status == 204
     assert [(m["body"], m["more_body"]) for m in recorder.messages] == [(p, i < 2) for i, p in enumerate(pieces)]
 
@@ -214,7 +214,7 @@ async def test_a_json_body_is_replayed_to_the_app_as_it_came_then_the_disconnect
         await recorder(scope, receive, send)
         recorder.messages.append(await receive())  # what comes after the body: the server's own
 
-    status, _ = await call(NulGuardMiddleware(app), chunks=pieces, content_type=b"application/json")
+    status, _ = await call(InputGuardMiddleware(app), chunks=pieces, content_type=b"application/json")
     assert status == 204
     assert [m.get("body") for m in recorder.messages] == [*pieces, None]
     assert recorder.messages[-1]["type"] == "http.disconnect"
@@ -222,6 +222,32 @@ async def test_a_json_body_is_replayed_to_the_app_as_it_came_then_the_disconnect
 
 async def test_a_json_body_holding_a_nul_never_reaches_the_app():
     recorder = Recorder()
-    status, _ = await call(NulGuardMiddleware(recorder), chunks=[b'{"name": "a', b'\\u0000"}'],
+    status, _ = await call(InputGuardMiddleware(recorder), chunks=[b'{"name": "a', b'\\u0000"}'],
                            content_type=b"application/json")
     assert status == 422 and recorder.messages == []
+
+
+# ---- a member named twice -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("body", "twice"), [
+    (b'{"amount": "1.00", "currency": "EUR", "amount": "99999999.00"}', True),
+    (b'{"payee": {"name": "A", "name": "B"}}', True),  # at any depth
+    (b'[{"a": 1}, {"a": 2}]', False),  # the same name in two objects is no ambiguity
+    (b'{"amount": "1.00", "currency": "EUR"}', False),
+    (b'{"amount": "1.00", "amount": ', False),  # not JSON: the route's own parsing refuses it
+    (b"[" * 100_000, False),
+])
+def test_a_member_named_twice_is_found_at_any_depth(body: bytes, twice: bool):
+    assert http.named_twice(body) is twice
+
+
+async def test_a_body_naming_a_member_twice_is_422_before_the_route_reads_either(client: httpx.AsyncClient):
+    answer = await client.post("/items", content=b'{"name": "Clinic A", "tags": [], "name": "Clinic B"}',
+                               headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and answer.headers["content-type"] == PROBLEM
+    assert answer.json()["errors"] == [{"loc": ["body"], "msg": "An object names the same member twice.",
+                                        "type": "json_duplicate_member"}]
+    assert "Clinic" not in answer.text
+    once = await client.post("/items", content=b'{"name": "Clinic A", "tags": ["a", "a"]}',
+                             headers={"content-type": "application/json"})
+    assert once.status_code == 200
