@@ -210,6 +210,10 @@ class InputGuardMiddleware:
             await (page or problems.problem_response(400, f"{NUL_REFUSED} in the {where}.",
                                                      kind="nul-character"))(scope, receive, send)
             return
+        if _encoded_body(scope):
+            await problems.problem_response(415, "A body sent with a Content-Encoding is not accepted here: send it "
+                                                 "as it is.", kind="unsupported-media-type")(scope, receive, send)
+            return
         media = _media_type(scope)
         if media != FORM and not _is_json(media):
             await self.app(scope, receive, send)
@@ -257,6 +261,12 @@ def nul_in_json(body: bytes) -> list[str] | None:
         elif isinstance(value, list):
             pending.extend(([*where, str(index)], item) for index, item in reversed(list(enumerate(value))))
     return None
+
+
+def _encoded_body(scope: Scope) -> bool:
+    """Whether the request says its body is compressed (or otherwise encoded): no route here reads one so."""
+    encoding = next((value for name, value in scope["headers"] if name == b"content-encoding"), b"identity")
+    return encoding.strip().lower() not in (b"", b"identity")
 
 
 def _nul_in_address(scope: Scope) -> str | None:

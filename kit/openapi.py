@@ -128,6 +128,8 @@ _WHY: dict[str, tuple[int, str]] = {
     "key-in-flight": (409, f"A request with this {IDEMPOTENCY_KEY} is still being processed."),
     "stale": (412, "The ETag in If-Match is not the record's current one: read it again, then change it."),
     "body-size": (413, "The body is larger than this API takes."),
+    "body-media": (415, "The body is not sent as this route takes it (a Content-Encoding, or JSON sent as another "
+                        "Content-Type)."),
     "invalid": (422, "The request is not valid: `errors` lists what is wrong and where."),
     "key-reused": (422, f"This {IDEMPOTENCY_KEY} was already used with a different request."),
     "if-match-missing": (428, "This change needs the record's ETag in If-Match."),
@@ -192,6 +194,7 @@ def error_answers(route: Any) -> dict[int, str]:
     if body:
         add("body-unreadable")
         add("body-size")
+        add("body-media")
         if any(_can_be_invalid(field, in_body=True) for field in body):
             add("invalid")
     if any(_can_be_invalid(field) for kind in ("path", "query", "header", "cookie") for field in fields[kind]):

@@ -122,6 +122,18 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
 
 
+def _unsupported_body(request: Request, errors: list[dict[str, Any]]) -> str | None:
+    """Why a body was refused for how it was sent, not for what it says (415): JSON that a route was sent as
+    something else (text/plain, a form), which the route could only call "not a valid dictionary". (A compressed
+    body is refused at the door, kit.http.)"""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    is_json = media == "application/json" or media.endswith("+json")
+    sent = request.headers.get("content-length", "0").strip() not in ("", "0") or "transfer-encoding" in request.headers
+    if sent and not is_json and any(tuple(error.get("loc", ())) == ("body",) for error in errors):
+        return "This takes a JSON body: send it with Content-Type: application/json."
+    return None
+
+
 def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     """Say what is wrong and where, without echoing the submitted values (they may be personal data)."""
     described = []
@@ -175,7 +187,10 @@ def install(app: FastAPI) -> None:
                                 headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unsupported = _unsupported_body(request, list(exc.errors()))
+        if unsupported is not None:
+            return problem_response(415, unsupported, kind="unsupported-media-type")
         detail, errors = _describe_validation(list(exc.errors()))
         return problem_response(422, detail, kind="validation-error", title="Invalid request", extra={"errors": errors})
 

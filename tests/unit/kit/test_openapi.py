@@ -160,7 +160,7 @@ def test_only_the_answers_a_route_can_give(document: dict):
     assert answers(document, "get", "/api/intake/me") == {"200", "401"}  # a token, no role
     # cases_create honours an Idempotency-Key (openapi.HONOURS_KEY): 409 while the first is in flight, and the
     # optional header documented.
-    assert answers(document, "post", "/api/intake/cases") == {"201", "400", "401", "403", "409", "413", "422"}
+    assert answers(document, "post", "/api/intake/cases") == {"201", "400", "401", "403", "409", "413", "415", "422"}
     parameters = document["paths"]["/api/intake/cases"]["post"]["parameters"]
     key = next(p for p in parameters if p["name"] == "Idempotency-Key")
     assert key["in"] == "header" and not key["required"]
@@ -168,9 +168,9 @@ def test_only_the_answers_a_route_can_give(document: dict):
     assert answers(document, "get", "/api/intake/cases/{case_id}") == {"200", "400", "401", "403", "404", "422",
                                                                         "503"}
     assert answers(document, "patch", "/api/intake/cases/{case_id}") == {  # If-Match: 412, 428; cases_update's
-        "200", "400", "401", "403", "404", "409", "412", "413", "422", "428"}  # 409: the route declares it
+        "200", "400", "401", "403", "404", "409", "412", "413", "415", "422", "428"}  # 409: the route declares it
     assert answers(document, "get", "/api/intake/cases") == {"200", "400", "401", "403"}  # a cursor: 400, no 422
-    assert answers(document, "post", "/api/intake/grants") == {"200", "400", "401", "403", "409", "413", "422"}
+    assert answers(document, "post", "/api/intake/grants") == {"200", "400", "401", "403", "409", "413", "415", "422"}
     assert answers(document, "post", "/api/intake/cases/{case_id}/archive") == {"200", "400", "401", "403", "404",
                                                                                  "409"}
     # An unconstrained string in the path cannot be invalid (no FastAPI 422: the archive above); the 409 of a
