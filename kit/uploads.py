@@ -66,6 +66,8 @@ async def read_multipart(request: Request, *, max_file_bytes: int, max_field_byt
         headers: dict[bytes, bytes] = state["headers"]  # type: ignore[assignment]
         _disposition, params = parse_options_header(headers.get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
+        if name in form.files or name in form.fields:  # which one is meant? Keeping either would be a guess
+            raise Problem(400, "The form sends one part twice.", kind="multipart-invalid")
         if b"filename" in params:
             upload = UploadedFile(filename=_decoded(params[b"filename"]),
                                   declared_type=headers.get(b"content-type", b"").decode("latin-1"))
@@ -86,10 +88,13 @@ async def read_multipart(request: Request, *, max_file_bytes: int, max_field_byt
             form.fields[str(state["field_name"])] = bytes(state["target"]).decode("utf-8", "replace")  # type: ignore[arg-type]
         state["field_name"] = None
 
+    def end() -> None:
+        state["complete"] = True  # the closing boundary came: the body was not cut short
+
     parser = MultipartParser(boundary, {  # type: ignore[arg-type]
         "on_part_begin": part_begin, "on_header_field": header_field, "on_header_value": header_value,
         "on_header_end": header_end, "on_headers_finished": headers_finished, "on_part_data": part_data,
-        "on_part_end": part_end,
+        "on_part_end": part_end, "on_end": end,
     })
     try:
         async for chunk in request.stream():
@@ -99,6 +104,9 @@ async def read_multipart(request: Request, *, max_file_bytes: int, max_field_byt
         raise Problem(413, too_large, kind="content-too-large") from None
     except MultipartParseError:
         raise Problem(400, "The multipart body is malformed.", kind="multipart-invalid") from None
+    if not state.get("complete"):
+        raise Problem(400, "The multipart body ends before its closing boundary (cut short?).",
+                      kind="multipart-invalid")
     return form
 
 

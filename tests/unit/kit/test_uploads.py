@@ -1,0 +1,50 @@
+"""kit.uploads: a multipart body is read as sent or refused — never a guess between two parts of one name, and
+never a body cut short before its closing boundary taken for a whole one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+
+from kit import problems
+from kit.uploads import read_multipart
+
+TYPE = {"content-type": "multipart/form-data; boundary=b"}
+
+
+def part(name: str, value: bytes, filename: str | None = None) -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    return f"--b\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.post("/documents")
+    async def upload(request: Request) -> dict:
+        form = await read_multipart(request, max_file_bytes=1000)
+        return {"fields": form.fields, "files": {name: bytes(f.data).decode() for name, f in form.files.items()}}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as opened:
+        yield opened
+
+
+async def test_a_whole_body_is_read(client: httpx.AsyncClient):
+    body = part("kind", b"letter") + part("file", b"hello", "a.txt") + b"--b--\r\n"
+    answer = await client.post("/documents", content=body, headers=TYPE)
+    assert answer.status_code == 200 and answer.json() == {"fields": {"kind": "letter"}, "files": {"file": "hello"}}
+
+
+@pytest.mark.parametrize("body", [
+    part("file", b"first", "a.txt") + part("file", b"second", "b.txt") + b"--b--\r\n",  # which file is meant?
+    part("kind", b"letter") + part("kind", b"other") + part("file", b"x", "a.txt") + b"--b--\r\n",
+    part("kind", b"letter") + part("file", b"hello", "a.txt"),  # cut short: no closing boundary
+])
+async def test_a_part_sent_twice_or_a_body_cut_short_is_400(client: httpx.AsyncClient, body: bytes):
+    answer = await client.post("/documents", content=body, headers=TYPE)
+    assert answer.status_code == 400 and answer.json()["type"].endswith("/multipart-invalid")
