@@ -195,9 +195,9 @@ async def update_case(
     case_id: CaseId, body: CaseUpdate, response: Response, runtime: RuntimeDep, vault: VaultDep,
     caller: CaseCaller, if_match: Annotated[str | None, Header()] = None,
 ) -> CasePublic:
-    if if_match is None:
-        raise Problem(428, "Send the case's ETag in If-Match, so that you cannot overwrite a change you have not seen.",
-                      kind="if-match-required")
+    if if_match is None or if_match.strip() == "*":  # `*` matches any version: it would overwrite unseen changes
+        raise Problem(428, "Send the case's ETag in If-Match (not `*`), so that you cannot overwrite a change you "
+                           "have not seen.", kind="if-match-required")
     case, etag = await runtime.uow.run(lambda session: cases.update_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, changes=body, if_match=if_match,
         caller=caller))

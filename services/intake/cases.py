@@ -149,8 +149,8 @@ def update_case(
 ) -> tuple[CasePublic, str]:
     """Replace the fields present in `changes`, only if the caller saw the current version (If-Match)."""
     case = _admitted(session, vault, audit, case_id, caller, lock=True)
+    domain.ensure_changeable(case.status)  # an erased or closed case first: no version of it takes a change
     domain.ensure_current(if_match, case.id, case.version)
-    domain.ensure_changeable(case.status)
     data_key = _data_key(session, vault, case)
     personal = _open_fields(session, vault, case, data_key=data_key)
     given = changes.model_dump(mode="json", exclude_unset=True)

@@ -101,9 +101,8 @@ def etag(case_id: str, version: int) -> str:
 
 
 def if_match_allows(header: str, current: str) -> bool:
-    """RFC 9110 If-Match: `*` or a list of entity tags compared strongly (a weak tag never matches)."""
-    if header.strip() == "*":
-        return True
+    """RFC 9110 If-Match: a list of entity tags compared strongly (a weak tag never matches). `*` (any version) is
+    refused before this (428): a change is made on a version the caller saw."""
     return any(tag.strip() == current for tag in header.split(",") if not tag.strip().startswith("W/"))
 
 

@@ -431,6 +431,10 @@ async def test_aid_of_a_category_the_grant_does_not_pay_for_is_refused_beside_th
     grant = await grant_in(door, await door.staff("finance"), "EUR", "5000.00")  # medical only
     case = await open_case(door, ala, full_name="Алесь Жук")
     path = f"/console/cases/{case['id']}"
+    deadline = time.monotonic() + 20  # until funds has heard of the case (else it answers `case-unknown` first)
+    while (await door.client.get("/api/funds/disbursements", params={"case_id": case["id"]},
+                                 headers=ala.api)).status_code == 409 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
     form = await aid_form(ala.visitor, path)
 
     refused = await ala.visitor.post(f"{path}/aid", data={**form, "grant_id": grant["id"], "category": "relocation",

@@ -79,6 +79,8 @@ async def test_update_needs_the_current_etag(intake: Intake):
 
     without = await intake.client.patch(path, json={"city": "Warsaw"}, headers=intake.caseworker)
     assert without.status_code == 428
+    blind = await intake.client.patch(path, json={"city": "Warsaw"}, headers={**intake.caseworker, "If-Match": "*"})
+    assert blind.status_code == 428 and "not `*`" in blind.json()["detail"]  # any version is no version seen
 
     changed = await intake.client.patch(path, json={"city": "Warsaw", "contact": None, "articles": None},
                                         headers={**intake.caseworker, "If-Match": etag})
@@ -221,7 +223,7 @@ async def test_an_erased_case_keeps_only_reference_and_status(intake: Intake):
     writes = [
         await intake.client.post(f"{path}/close", headers=intake.caseworker),
         await intake.client.post(f"{path}/needs", json={"category": "legal", "urgency": "low"}, headers=intake.caseworker),
-        await intake.client.patch(path, json={"city": "Riga"}, headers={**intake.caseworker, "If-Match": "*"}),
+        await intake.client.patch(path, json={"city": "Riga"}, headers={**intake.caseworker, "If-Match": '"any"'}),
     ]
     assert [w.status_code for w in writes] == [409, 409, 409]
     twin = await intake.create(**FULL_CASE)
