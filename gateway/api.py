@@ -10,6 +10,7 @@ import binascii
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
+import httpx
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -373,13 +374,41 @@ def _status(pending: bool) -> Literal["active", "pending_approval"]:
     return "pending_approval" if pending else "active"
 
 
+async def ensure_partner(runtime: GatewayRuntime, partner_id: str | None, request: Request | None) -> None:
+    """A partner's staff member or API client is bound to a partner of the directory (referrals), asked with the
+    admin's own token: an id the directory says it does not hold would give working credentials bound to nobody's
+    referrals (422). While the directory cannot be asked, the id is taken as given (said in the log): accounts are
+    still made with referrals away, as before. (The console offers the directory's partners to choose from.)"""
+    authorization = request.headers.get("authorization") if request is not None else None
+    if partner_id is None or authorization is None:
+        return
+    settings = runtime.settings
+    try:
+        answer = await runtime.calls.get(
+            f"{runtime.backends['referrals']}/api/referrals/partners/{partner_id}",
+            headers={"Authorization": authorization},
+            timeout=httpx.Timeout(settings.backend_timeout_seconds, connect=settings.backend_connect_timeout_seconds))
+    except httpx.HTTPError as error:
+        log.warning("partner directory not asked", error_type=type(error).__name__)
+        return
+    if answer.status_code == 404:
+        raise Problem(422, "There is no partner with this id in the partner directory.", kind="partner-unknown")
+    if answer.status_code != 200:
+        log.warning("partner directory not asked", status=answer.status_code)
+
+
+_PARTNER_CHECKED = {422: {"description": "`partner-unknown`: the partner directory has no partner with this id."}}
+
+
 @admin_router.post("/users", status_code=201, response_model=UserCreated, responses={
-    409: {"description": "A user with this user name already exists."}},
+    409: {"description": "A user with this user name already exists."}, **_PARTNER_CHECKED},
                    summary="Create a staff user (pending another admin's approval where there is one)")
-async def create_user(body: UserCreate, runtime: RuntimeDep, principal: Admin) -> UserCreated:
+async def create_user(body: UserCreate, runtime: RuntimeDep, principal: Admin,
+                      request: Request = None) -> UserCreated:  # type: ignore[assignment]  # None: the console's
     weakness = domain.password_weakness(body.password, username=body.username)
     if weakness:
         raise Problem(422, weakness, kind="weak-password")
+    await ensure_partner(runtime, body.partner_id, request)
     password_hash = await runtime.hasher.hash_async(body.password)  # before any transaction: it takes a while
     user = await runtime.uow.run(lambda session: service.create_user(
         session=session, audit=runtime.audit, username=body.username, roles=body.roles, partner_id=body.partner_id,
@@ -473,9 +502,11 @@ async def enable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> En
     return EnableAnswer(**user_public(user).model_dump(), status=_status(user.disabled))
 
 
-@admin_router.post("/clients", status_code=201, response_model=ApiClientIssued,
+@admin_router.post("/clients", status_code=201, response_model=ApiClientIssued, responses=_PARTNER_CHECKED,
                    summary="Register a partner's API client (the secret is shown only in this answer)")
-async def create_client(body: ApiClientCreate, runtime: RuntimeDep, principal: Admin) -> JSONResponse:
+async def create_client(body: ApiClientCreate, runtime: RuntimeDep, principal: Admin,
+                        request: Request = None) -> JSONResponse:  # type: ignore[assignment]  # None: the console's
+    await ensure_partner(runtime, body.partner_id, request)
     client_id, secret = service.new_client_credentials()
     secret_hash = await runtime.hasher.hash_async(secret)
     client = await runtime.uow.run(lambda session: service.add_client(

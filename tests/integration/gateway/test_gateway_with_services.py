@@ -27,7 +27,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kit.secrets import TOKEN_PRIVATE_KEY_FILE, TOKEN_PUBLIC_KEY_FILE
-from tests.integration.gateway.door import Backends, Door, names, open_gateway
+from tests.integration.gateway.door import (
+    STAFF_PASSWORD,
+    Backends,
+    Door,
+    names,
+    open_gateway,
+)
 from tests.integration.gateway.matrix import ROLES, operations, walk
 
 pytestmark = pytest.mark.integration
@@ -77,6 +83,19 @@ async def test_a_request_reaches_its_service_and_its_answer_comes_back_as_it_was
     assert rid in printed and "trace-me-42" not in printed  # …by its own request id and route template…
     for written in (a_name(), json.dumps(a_name())[1:-1], quote(a_name()), quote_plus(a_name())):
         assert written not in printed  # …never a body or a query string, in any encoding
+
+
+async def test_a_partner_s_account_or_client_is_bound_only_to_a_partner_the_directory_holds(door: Door):
+    admin, nowhere = await door.admin(), str(uuid.uuid4())
+    client = await door.client.post("/api/admin/clients", headers=admin, json={"partner_id": nowhere, "name": "API"})
+    staff = await door.client.post("/api/admin/users", headers=admin, json={
+        "username": door.next_username(), "password": STAFF_PASSWORD, "roles": ["partner_staff"],
+        "partner_id": nowhere})
+    for refused in (client, staff):  # a typo would give working credentials bound to nobody's referrals
+        assert refused.status_code == 422 and refused.json()["type"].endswith("/partner-unknown"), refused.text
+    held = await door.some_partner()
+    made = await door.client.post("/api/admin/clients", headers=admin, json={"partner_id": held, "name": "API"})
+    assert made.status_code == 201 and made.json()["partner_id"] == held
 
 
 async def test_paths_that_climb_out_of_their_prefix_are_not_forwarded(door: Door):
