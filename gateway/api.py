@@ -135,7 +135,7 @@ async def issue_token(
     scope: Annotated[str | None, Form()] = None,  # accepted and ignored: access follows roles, not scopes
 ) -> JSONResponse:
     address = client_address(request)
-    await runtime.signin_limit.spend(address)
+    await (runtime.refresh_limit if grant_type == "refresh_token" else runtime.signin_limit).spend(address)
     refresh = None
     if grant_type == "password":
         if not username or not password:

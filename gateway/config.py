@@ -49,7 +49,10 @@ class GatewaySettings(ProcessSettings):
     lockout_seconds: int = Field(900, ge=1)
     lockout_everywhere_after_failures: int = Field(50, ge=1)
     signin_failures_kept_seconds: int = Field(86400, ge=60)
-    signin_rate_limit: str = "20/minute"  # per client address, on /auth/token
+    signin_rate_limit: str = "20/minute"  # per client address, on /auth/token: passwords and client secrets
+    # Renewals with a refresh token (a 256-bit secret: nothing to guess) have a budget of their own per address, so
+    # that the clients behind one address renewing their tokens do not use up the sign-ins' budget.
+    refresh_rate_limit: str = "300/minute"
     api_rate_limit: str = "600/minute"  # per principal, on /api/*
     # How long the gateway trusts "this user is enabled / this client is not revoked" before asking its database.
     principal_check_seconds: float = Field(1.0, ge=0, le=5)

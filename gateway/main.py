@@ -175,6 +175,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         session_policy=SessionPolicy(idle=timedelta(seconds=settings.session_idle_seconds),
                                      absolute=timedelta(seconds=settings.session_max_seconds)),
         signin_limit=RateLimit(settings.signin_rate_limit, scope="signin"),
+        refresh_limit=RateLimit(settings.refresh_rate_limit, scope="refresh"),
         forwarding=forwarding_session(connect_timeout=settings.backend_connect_timeout_seconds,
                                       total_timeout=settings.backend_timeout_seconds,
                                       connections=settings.backend_connections),

@@ -45,7 +45,8 @@ class GatewayRuntime:
     factor_keys: FactorKeys
     standing: Standing
     renewals: RenewalsAtOnce  # two tabs renewing with one refresh token at once: one renewal
-    signin_limit: RateLimit
+    signin_limit: RateLimit  # per address: sign-ins with a password or a client secret
+    refresh_limit: RateLimit  # per address: renewals with a refresh token
     forwarding: aiohttp.ClientSession  # the hot path: forwarded requests
     calls: httpx.AsyncClient  # everything else the gateway asks of a service: readiness, documents
     backends: Backends  # each service's replicas, the healthy ones taken in turn (gateway.replicas)

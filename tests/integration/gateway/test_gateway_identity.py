@@ -351,6 +351,22 @@ async def refresh(door: Door, token: str):  # noqa: ANN201
     return await door.client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": token})
 
 
+async def test_renewals_have_a_budget_of_their_own_per_address_apart_from_sign_ins(gateway_settings, secrets_dir):
+    """Clients behind one address renewing their tokens do not use up the sign-ins' budget (a password or a client
+    secret can be guessed at; a refresh token cannot), nor renew without any bound."""
+    settings = gateway_settings(secrets_dir, signin_rate_limit="3/minute", refresh_rate_limit="4/minute")
+    async with open_gateway(settings) as door:
+        user = await door.add_user("caseworker")  # the admin's sign-in: 1 of 3
+        token = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()["refresh_token"]  # 2 of 3
+        for _ in range(4):  # more renewals than the sign-ins left
+            renewed = await refresh(door, token)
+            assert renewed.status_code == 200, renewed.text
+            token = renewed.json()["refresh_token"]
+        limited = await refresh(door, token)
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert (await door.sign_in(user["username"], STAFF_PASSWORD)).status_code == 200  # 3 of 3: untouched
+
+
 async def test_refresh_tokens_rotate_and_a_reused_one_ends_the_whole_session(door: Door):
     user = await door.add_user("caseworker")
     first = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
