@@ -36,7 +36,7 @@ STABLE_AFTER = 60.0  # a process that stayed up this long starts again from BACK
 POLL_INTERVAL = 0.1
 LIVENESS_INTERVAL = 5.0  # seconds between two questions to a running process
 LIVENESS_TIMEOUT = 3.0
-HUNG_AFTER = 6  # questions in a row without an answer: half a minute
+HUNG_AFTER = 4  # questions in a row without an answer: 4 × (5 s apart + 3 s each), about half a minute
 
 
 @dataclass(frozen=True)
