@@ -12,7 +12,9 @@ request for the same estimate is refused by funds (`estimate-already-requested`)
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,11 +25,13 @@ from gateway.console import i18n
 from gateway.console.finance import (
     QUEUE_PAGE,
     FinanceVisit,
+    all_grants,
+    grant_state,
     redirect_done,
     said,
     uuid_or_404,
 )
-from gateway.console.router import Visit, call, every_page, field_errors, items, render
+from gateway.console.router import Visit, call, field_errors, items, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,9 +73,14 @@ async def _estimates(v: Visit, *, cursor: str | None, refused: dict[str, Any] | 
                      status: int = 200) -> Response:
     """The waiting estimates, each with the open grants that could pay it; `refused`: a request just refused, said
     beside its estimate (and at the top) with what was typed kept."""
-    listed = await call(v, "GET", "/api/funds/cost-estimates", params={"limit": ESTIMATES_SHOWN, "cursor": cursor})
-    grants, _more, grants_answer = await every_page(v, "/api/funds/grants/open", pages=1, page_size=200)
-    estimates = [{**estimate, "grants": [g for g in grants if g["currency"] == estimate["currency"]
+    # Finance's own list of grants (with donor and balance, which the caseworkers' `grants/open` leaves out), of
+    # which those aid may be approved from today.
+    listed, (grants, _more, grants_answer) = await asyncio.gather(
+        call(v, "GET", "/api/funds/cost-estimates", params={"limit": ESTIMATES_SHOWN, "cursor": cursor}),
+        all_grants(v))
+    today = datetime.now(UTC).date()
+    running = [g for g in grants if grant_state(g, today) == "running"]
+    estimates = [{**estimate, "grants": [g for g in running if g["currency"] == estimate["currency"]
                                          and estimate["category"] in g.get("categories", [])]}
                  for estimate in items(listed)]
     next_cursor = listed.body.get("next_cursor") if listed.ok else None

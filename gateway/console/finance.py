@@ -257,7 +257,7 @@ def _page_tools(v: Visit) -> dict[str, Any]:
 
 # --- grants ------------------------------------------------------------------------------------------------------
 
-async def _all_grants(v: Visit) -> tuple[list[dict[str, Any]], bool, Answer]:
+async def all_grants(v: Visit) -> tuple[list[dict[str, Any]], bool, Answer]:
     """Every grant (newest first), whether more exist than were read, and the last answer (its problem, if any)."""
     return await every_page(v, "/api/funds/grants", pages=GRANT_PAGES, page_size=GRANT_PAGE_SIZE)
 
@@ -298,7 +298,7 @@ async def create_grant(v: FinanceVisit) -> Response:
 
 async def _grants(v: Visit, *, form: dict[str, Any], errors: dict[str, str] | None = None, status: int = 200,
                   notice: str | None = None, problem: str | None = None) -> Response:
-    grants, more, last = await _all_grants(v)
+    grants, more, last = await all_grants(v)
     return render(v.request, "finance_grants.html", visit_=v, status=status, grants=grants, more_grants=more,
                   form=form, errors=errors or {}, categories=CATEGORIES, currencies=CURRENCIES, notice=notice,
                   problem=problem or (said(v, last) if last is not None and not last.ok else None),
@@ -437,7 +437,7 @@ async def _queue(v: Visit, *, shown: str | None, cursor: str | None, revealed: d
     listed = await asyncio.gather(*(call(v, "GET", "/api/funds/disbursements", params={
         "status": s, "limit": QUEUE_SHOWN, "cursor": cursor if shown else None}) for s in statuses))
     (grants, _more, grants_answer), details = await asyncio.gather(
-        _all_grants(v), _details(v, [d["id"] for answer in listed for d in items(answer)]))
+        all_grants(v), _details(v, [d["id"] for answer in listed for d in items(answer)]))
     by_grant = {g["id"]: g for g in grants}
     sections = []
     for name, answer in zip(statuses, listed, strict=True):

@@ -82,6 +82,7 @@ async def test_finance_asks_for_aid_from_an_estimate_once_and_another_officer_ap
 
     assert case["reference"] in shown and "€180.00" in shown and words("category_medical") in shown
     assert fits["code"] in shown and other_currency["code"] not in shown and other_category["code"] not in shown
+    assert f'{fits["code"]} — {fits["donor"]} (Available: €5,000.00)' in html.unescape(shown)  # finance's own view
     assert "Estimatevich" not in page  # finance reads the case's reference, never the person
     assert first.status_code == again.status_code == 303, first.text
     assert first.headers["location"] == f"{QUEUE}?done=requested"
