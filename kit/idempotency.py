@@ -7,7 +7,8 @@
   without its record. A claim left by a crash expires after a short lease (30 s by default: a retry is told how long
   to wait) and the request may then run again; each claim is known by when it was made, and an action completes
   only under its own claim, so a first request still running when a retry took its key over is rolled back, never
-  done twice;
+  done twice; a retry that took a key over and then fails gives the claim back to the request it took it from,
+  which may still be running and must still be able to store its answer;
 - nothing here commits on its own: the claim, the action with its stored answer, and the release are each a unit
   of the process's unit of work (`kit.db.UnitOfWork.run`), committed off the event loop with everything else;
 - nothing is stored when the request is refused as invalid (400/422) or fails (5xx);
@@ -30,6 +31,7 @@ import hmac
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,6 +57,15 @@ AnswerHeaders = Callable[[Any], dict[str, str]]
 # from what is stored (the answer's JSON, or the problem document of a refusal), e.g. `lambda answer: answer.get("id")`.
 Subject = str | Callable[[Any], str | None] | None
 Keys = list[bytes] | Callable[[], list[bytes]]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A request's hold on its key, known by when it was made. `took_over`: the expired claim it replaced (a crash's,
+    or a request still running past its lease), to give back if this one fails."""
+
+    made: datetime
+    took_over: datetime | None = None
 
 
 class Idempotency:
@@ -138,7 +149,7 @@ class Idempotency:
         subject: Subject, headers: AnswerHeaders | None, after_commit: Callable[[], None] | None,
     ) -> Response:
         claimed = await uow.run(lambda session: self._claim(session, principal, key, signed, known))
-        if not isinstance(claimed, datetime):
+        if not isinstance(claimed, Claim):
             status, stored = claimed
             media = "application/problem+json" if status >= 400 else "application/json"
             extra = headers(stored) if headers is not None and status < 400 else {}
@@ -215,22 +226,22 @@ class Idempotency:
     # ---- the stored rows -----------------------------------------------------------------------------------------
 
     def _claim(self, session: Session, principal: str, key: str, signed: bytes,
-               subject: str | None) -> tuple[int, Any] | datetime:
-        """Claim the key for this request (when it was claimed: the claim's token), or the stored (status, answer)
-        to replay; 422 for another request under the same key, 409 while the first is still in flight."""
+               subject: str | None) -> tuple[int, Any] | Claim:
+        """Claim the key for this request, or the stored (status, answer) to replay; 422 for another request under
+        the same key, 409 while the first is still in flight."""
         now = datetime.now(UTC)
         fingerprint = self._fingerprint(signed, self._fingerprint_keys[0])  # under the active KEK's key
         claim = {"principal": principal, "key": key, "fingerprint": fingerprint, "state": "in_flight",
                  "created_at": now, "subject_id": subject}
         claim_once = dialect_insert(session.get_bind().dialect.name)(self.table).values(**claim)
         if session.execute(claim_once.on_conflict_do_nothing().returning(self.table.c.key)).first() is not None:
-            return now  # claimed: no row was there
+            return Claim(now)  # claimed: no row was there
         row = session.execute(
             select(self.table).where(self.table.c.principal == principal, self.table.c.key == key)
         ).mappings().first()
         if row is None:  # released (or forgotten) between our insert and this read (another replica): claim it now
             session.execute(insert(self.table).values(**claim))
-            return now
+            return Claim(now)
         if not self._same_request(row["fingerprint"], signed):
             raise Problem(422, f"This {HEADER} was already used with a different request.",
                           kind="idempotency-key-reused")
@@ -245,7 +256,7 @@ class Idempotency:
                               kind="idempotency-key-in-flight", headers={"Retry-After": str(max(wait, 1))})
             session.execute(update(self.table).where(
                 self.table.c.principal == principal, self.table.c.key == key).values(created_at=now))
-            return now
+            return Claim(now, took_over=created)
         try:
             return row["status_code"], json.loads(self._open(row["body"], f"{principal}|{key}".encode()))
         except crypto.DecryptionError:
@@ -263,7 +274,7 @@ class Idempotency:
                 continue
         raise crypto.DecryptionError("stored answer opens under no known key")
 
-    def _complete(self, session: Session, principal: str, key: str, claimed: datetime, status: int, body: Any,
+    def _complete(self, session: Session, principal: str, key: str, claimed: Claim, status: int, body: Any,
                   subject: str | None) -> bool:
         """Store the answer under this request's own claim. False when the claim is no longer its own: its lease
         ended and a retry claimed the key anew (and may have completed it); the caller must not keep its effect."""
@@ -273,17 +284,23 @@ class Idempotency:
             values["subject_id"] = subject
         if session.execute(update(self.table).where(*self._own(principal, key, claimed)).values(**values)).rowcount:
             return True
-        # No row when the case was erased while this request ran (its claim deleted): nothing is stored then.
+        # No row when the case was erased while this request ran (its claim deleted): nothing is stored then. (A
+        # retry that took the key over and failed gave the claim back, so this request's own row is found above.)
         return session.execute(select(self.table.c.key).where(
             self.table.c.principal == principal, self.table.c.key == key)).first() is None
 
-    def _release(self, session: Session, principal: str, key: str, claimed: datetime) -> None:
-        session.execute(delete(self.table).where(*self._own(principal, key, claimed)))
+    def _release(self, session: Session, principal: str, key: str, claimed: Claim) -> None:
+        """Free the key after a failure: delete this request's claim, or give a taken-over claim back to the request
+        it was taken from. That one, if it still runs, then stores its answer; if it crashed, its lease has ended
+        and the next retry takes the key over at once, as it would have found it free."""
+        own = delete(self.table) if claimed.took_over is None else update(self.table).values(
+            created_at=claimed.took_over)
+        session.execute(own.where(*self._own(principal, key, claimed)))
 
-    def _own(self, principal: str, key: str, claimed: datetime) -> tuple[Any, ...]:
-        """The key's row while it is still this request's claim (made at `claimed`, not done)."""
+    def _own(self, principal: str, key: str, claimed: Claim) -> tuple[Any, ...]:
+        """The key's row while it is still this request's claim (made at `claimed.made`, not done)."""
         return (self.table.c.principal == principal, self.table.c.key == key, self.table.c.state == "in_flight",
-                self.table.c.created_at == claimed)
+                self.table.c.created_at == claimed.made)
 
 
 def _now(keys: Keys) -> list[bytes]:

@@ -15,12 +15,22 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from pydantic import ValidationError
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from kit import problems
 from kit.crypto import Keyring
 from kit.db import UnitOfWork, make_engine, make_session_factory, transaction
-from kit.idempotency import Idempotency
+from kit.idempotency import Claim, Idempotency
 from kit.problems import Problem
 from kit.settings import ServiceSettings
 from kit.tables import KitTables
@@ -233,16 +243,61 @@ def test_a_request_whose_key_a_retry_took_over_completes_nothing_and_releases_no
     signed = idem._signed_request("POST", "/cases", BODY, "cw", "k")
     with transaction(factory) as session:
         first = idem._claim(session, "cw", "k", signed, None)
-    later = first + idem.lease + timedelta(seconds=1)
-    with transaction(factory) as session:  # the retry's claim, after the lease
-        session.execute(update(T).values(created_at=later))
+    with transaction(factory) as session:  # its lease ends
+        session.execute(update(T).values(created_at=first.made - idem.lease - timedelta(seconds=1)))
+    first = Claim(first.made - idem.lease - timedelta(seconds=1))
+    with transaction(factory) as session:  # a retry takes the key over
+        retry = idem._claim(session, "cw", "k", signed, None)
+    assert retry.took_over == first.made
     with transaction(factory) as session:
         assert idem._complete(session, "cw", "k", first, 201, {"id": "case-1"}, None) is False
         idem._release(session, "cw", "k", first)
-    assert [(r["state"], r["created_at"].replace(tzinfo=UTC)) for r in rows(factory)] == [("in_flight", later)]
+    assert [(r["state"], r["created_at"].replace(tzinfo=UTC)) for r in rows(factory)] == [("in_flight", retry.made)]
     with transaction(factory) as session:  # the retry's own claim completes
-        assert idem._complete(session, "cw", "k", later, 201, {"id": "case-1"}, None) is True
+        assert idem._complete(session, "cw", "k", retry, 201, {"id": "case-1"}, None) is True
     assert rows(factory)[0]["state"] == "done"
+
+
+def test_a_retry_that_took_a_key_over_and_failed_gives_it_back_to_the_request_still_running(factory):
+    """The first request runs past its lease; a retry takes the key over and fails (a 5xx). Had the retry deleted the
+    claim, the first request would find no row when it completes, keep its effect with no stored answer, and a third
+    try would act again. The claim is given back: the first stores its answer, and the third try replays it."""
+    idem = idempotency(ring_of("k1"))
+    signed = idem._signed_request("POST", "/cases", BODY, "cw", "k")
+    long_ago = datetime.now(UTC) - idem.lease - timedelta(seconds=1)
+    with transaction(factory) as session:
+        idem._claim(session, "cw", "k", signed, None)
+        session.execute(update(T).values(created_at=long_ago))
+    first = Claim(long_ago)  # still running, past its lease
+    with transaction(factory) as session:
+        retry = idem._claim(session, "cw", "k", signed, None)
+    with transaction(factory) as session:  # the retry fails
+        idem._release(session, "cw", "k", retry)
+    with transaction(factory) as session:
+        assert idem._complete(session, "cw", "k", first, 201, {"id": "case-1"}, None) is True
+    with transaction(factory) as session:
+        assert idem._claim(session, "cw", "k", signed, None) == (201, {"id": "case-1"})
+
+
+def test_a_key_taken_over_from_a_crash_and_given_back_is_taken_over_again_at_once(factory):
+    """Given back to a request that crashed long ago, the key is as free as if it had been deleted: the next retry
+    claims it without waiting, and a retry that fails on a fresh claim still deletes it."""
+    idem = idempotency(ring_of("k1"))
+    signed = idem._signed_request("POST", "/cases", BODY, "cw", "k")
+    with transaction(factory) as session:
+        idem._claim(session, "cw", "k", signed, None)
+        session.execute(update(T).values(created_at=datetime.now(UTC) - timedelta(hours=1)))
+    with transaction(factory) as session:
+        retry = idem._claim(session, "cw", "k", signed, None)
+        idem._release(session, "cw", "k", retry)
+    with transaction(factory) as session:
+        again = idem._claim(session, "cw", "k", signed, None)
+    assert isinstance(again, Claim) and again.took_over is not None
+    with transaction(factory) as session:
+        session.execute(delete(T))
+        fresh = idem._claim(session, "cw", "k", signed, None)
+        idem._release(session, "cw", "k", fresh)
+    assert rows(factory) == []
 
 
 async def test_refusals_are_stored_and_replayed_but_invalid_requests_and_failures_are_not(factory):
