@@ -215,7 +215,7 @@ class InputGuardMiddleware:
                                                  "as it is.", kind="unsupported-media-type")(scope, receive, send)
             return
         media = _media_type(scope)
-        if media != FORM and not _is_json(media):
+        if media != FORM and not problems.is_json_media(media):
             await self.app(scope, receive, send)
             return
         received = await _whole_body(receive)
@@ -279,21 +279,13 @@ def _nul_in_address(scope: Scope) -> str | None:
     return None
 
 
-FORM = b"application/x-www-form-urlencoded"
+FORM = "application/x-www-form-urlencoded"
 
 
-def _media_type(scope: Scope) -> bytes | None:
+def _media_type(scope: Scope) -> str | None:
     """The body's media type, lower case and without parameters; None without a content type."""
     content_type = next((value for name, value in scope["headers"] if name.lower() == b"content-type"), None)
-    return None if content_type is None else content_type.split(b";", 1)[0].strip().lower()
-
-
-def _is_json(media: bytes | None) -> bool:
-    """Whether the body is one FastAPI parses as JSON: `application/json` or `application/<anything>+json`. Without
-    a content type it takes none as JSON (strict content types, its default)."""
-    if media is None:
-        return False
-    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+    return None if content_type is None else content_type.decode("latin-1").split(";", 1)[0].strip().lower()
 
 
 async def _whole_body(receive: Receive) -> list[Message]:

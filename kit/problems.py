@@ -122,14 +122,22 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
 
 
+def is_json_media(media: str | None) -> bool:
+    """Whether a body of this media type (lower case, without parameters) is one FastAPI parses as JSON:
+    `application/json` or `application/<anything>+json`. Without a content type none is (strict content types, its
+    default)."""
+    if media is None:
+        return False
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 def _unsupported_body(request: Request, errors: list[dict[str, Any]]) -> str | None:
     """Why a body was refused for how it was sent, not for what it says (415): JSON that a route was sent as
     something else (text/plain, a form), which the route could only call "not a valid dictionary". (A compressed
     body is refused at the door, kit.http.)"""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    is_json = media == "application/json" or media.endswith("+json")
     sent = request.headers.get("content-length", "0").strip() not in ("", "0") or "transfer-encoding" in request.headers
-    if sent and not is_json and any(tuple(error.get("loc", ())) == ("body",) for error in errors):
+    if sent and not is_json_media(media) and any(tuple(error.get("loc", ())) == ("body",) for error in errors):
         return "This takes a JSON body: send it with Content-Type: application/json."
     return None
 
