@@ -30,6 +30,7 @@ from gateway.console.finance import (
     redirect_done,
     said,
     uuid_or_404,
+    with_typed_payee,
 )
 from gateway.console.router import Visit, call, field_errors, items, render
 
@@ -51,10 +52,7 @@ async def request_from_estimate(referral_id: str, v: FinanceVisit) -> Response:
     """Ask for aid for one estimate under the form's Idempotency-Key; the queue, saying so, is the answer."""
     referral_id = uuid_or_404(referral_id, "cost estimate")
     form = {key: str(value) for key, value in (await v.request.form()).items() if key != "csrf"}
-    body: dict[str, Any] = {"grant_id": form.get("grant_id", ""), "purpose": form.get("purpose", "").strip()}
-    payee = {"name": form.get("payee_name", "").strip(), "account": form.get("payee_account", "").strip()}
-    if any(payee.values()):
-        body["payee"] = payee
+    body = with_typed_payee({"grant_id": form.get("grant_id", ""), "purpose": form.get("purpose", "").strip()}, form)
     answer = await call(v, "POST", f"/api/funds/cost-estimates/{referral_id}/request", json=body,
                         idempotency_key=form.get("idempotency_key") or str(uuid.uuid4()))
     if answer.ok:

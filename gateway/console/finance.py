@@ -128,6 +128,13 @@ def _notice(v: Visit) -> str | None:
     return DONE.get(v.request.query_params.get("done", ""))
 
 
+def with_typed_payee(body: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
+    """A disbursement request's body with the payee the form's `payee_name` and `payee_account` give, sent only when
+    one of them was typed (funds takes a request without a payee; the officer adds it before paying)."""
+    payee = {"name": form.get("payee_name", "").strip(), "account": form.get("payee_account", "").strip()}
+    return {**body, "payee": payee} if any(payee.values()) else body
+
+
 # --- money as people type it and as the pages show it ------------------------------------------------------------
 
 def typed_amount(text: str, currency: str) -> str:

@@ -1518,12 +1518,9 @@ async def request_aid(case_id: uuid.UUID, v: VisitDep) -> Response:
     # In the grant's own decimals: "300" is 300 yen, 300.000 dinars or 300.00 euros. Without a grant (funds refuses
     # it), as typed.
     amount = finance.typed_amount(form.get("amount", ""), currency) if grant else form.get("amount", "").strip()
-    body: dict[str, Any] = {
+    body = finance.with_typed_payee({
         "case_id": str(case_id), "grant_id": form.get("grant_id", ""), "category": form.get("category", ""),
-        "currency": currency, "amount": amount, "purpose": form.get("purpose", "").strip()}
-    payee = {"name": form.get("payee_name", "").strip(), "account": form.get("payee_account", "").strip()}
-    if any(payee.values()):
-        body["payee"] = payee
+        "currency": currency, "amount": amount, "purpose": form.get("purpose", "").strip()}, form)
     answer = await call(v, "POST", "/api/funds/disbursements", json=body, reason=v.reason_for(case_id),
                         idempotency_key=form.get("idempotency_key") or str(uuid.uuid4()))
     if answer.ok:
