@@ -102,6 +102,19 @@ def is_live(*, session: Session, session_id: str, now: datetime) -> bool:
     return owner is not None and owner.revoked_at is None and owner.ends_at > now
 
 
+def lapsed(*, session: Session, refresh_token: str, now: datetime) -> bool:
+    """Did this refresh token's session end by time alone (30 minutes idle, or its 12 hours), not because it was
+    signed out, revoked, its token reused or its account disabled? Read only, for the console to say what a form sent
+    too late held (router.visit); the API answers every refusal alike."""
+    token = session.get(RefreshToken, _digest(refresh_token))
+    owner = None if token is None else session.get(UserSession, token.session_id)
+    if token is None or owner is None or owner.revoked_at is not None or token.used_at is not None:
+        return False
+    user = session.get(User, owner.user_id)
+    return (user is not None and not user.disabled and not user.pending_approval
+            and (token.expires_at <= now or owner.ends_at <= now))
+
+
 def start(*, session: Session, user_id: str, now: datetime, policy: SessionPolicy) -> tuple[str, str]:
     """A new session for a signed-in user: its id (the access tokens' `sid`) and its first refresh token."""
     started = UserSession(id=str(uuid.uuid4()), user_id=user_id, started_at=now, ends_at=now + policy.absolute)

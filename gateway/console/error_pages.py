@@ -22,10 +22,12 @@ from starlette.exceptions import HTTPException
 from gateway.console.router import (
     SESSION_COOKIE,
     STALE_FORM,
+    TypedTooLate,
     Visit,
     language_of,
     offered_to,
     render,
+    sign_in_page,
 )
 from kit import logs
 
@@ -108,6 +110,10 @@ def install(app: FastAPI) -> None:
         answer = await api_unexpected(request, exc)  # logged there, with the request id
         return await error_page(request, 500, "problem_other") if for_a_person(request) else answer
 
+    async def typed_too_late(request: Request, exc: TypedTooLate) -> Any:
+        return sign_in_page(request, expired=True, unsaved=True, typed=exc.typed)
+
+    app.add_exception_handler(TypedTooLate, typed_too_late)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, unexpected)

@@ -216,6 +216,39 @@ def _session_over(request: Request) -> HTTPException:
                                        else "/?expired=1"})
 
 
+# The console's fields where people write at length (every <textarea>; a test keeps this in step with the pages),
+# each with the words its form labels it by. A form sent after its session lapsed gives these back (TypedTooLate).
+LONG_FIELDS = {"text": "typed_text", "note": "note", "health_summary": "health_summary",
+               "safety_notes": "safety_notes", "other_names": "other_names", "purpose": "aid_purpose",
+               "outcome": "partner_outcome", "reason": "typed_reason", "capacity_note": "padmin_capacity_note"}
+
+
+class TypedTooLate(Exception):
+    """A form sent after its session lapsed (idle, or its 12 hours), holding text written at length: answered with
+    the sign-in page and that text, to copy before signing in again (error_pages.install). Nothing of it is kept on
+    the server; the page is the answer to the browser that just sent the text, never stored (no-store)."""
+
+    def __init__(self, typed: list[tuple[str, str]]) -> None:
+        super().__init__("a form sent after its session lapsed")
+        self.typed = typed
+
+
+async def _typed_too_late(request: Request, refresh: str) -> TypedTooLate | None:
+    """The text a form sent too late held, when it may be given back: a POST of this console's own page (the
+    browser says so: `Sec-Fetch-Site: same-origin`, so another site's form never gets its text shown on ours), a
+    URL-encoded form (an upload's file is not given back), and a session that lapsed by time alone — not one
+    revoked or signed out, which may be someone else at the keyboard of a lost device."""
+    if (request.method != "POST" or request.headers.get("sec-fetch-site") != "same-origin"
+            or not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")):
+        return None
+    with request.app.state.runtime.uow.read() as session:
+        if not sessions.lapsed(session=session, refresh_token=refresh, now=service.now_utc()):
+            return None
+    form = await request.form()
+    typed = [(words, str(form[name])) for name, words in LONG_FIELDS.items() if str(form.get(name, "")).strip()]
+    return TypedTooLate(typed) if typed else None
+
+
 async def _renewed(request: Request) -> tuple[str, Principal]:
     """The session's next access token, from its refresh token; to the sign-in page when the session is over."""
     refresh = request.cookies.get(REFRESH_COOKIE)
@@ -226,7 +259,7 @@ async def _renewed(request: Request) -> tuple[str, Principal]:
         access, next_refresh = await api.refresh_grant(runtime, refresh, requester=api.requester_of(request))
         principal = await request.app.state.gatekeeper.admit(f"Bearer {access}")
     except Problem:
-        raise _session_over(request) from None
+        raise (await _typed_too_late(request, refresh) or _session_over(request)) from None
     request.state.console_renewed = (access, next_refresh)
     return access, principal
 

@@ -9,28 +9,47 @@ Skips, saying why, where chromium or the playwright package is absent (as test_c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from sqlalchemy import update
 
-from tests.console.test_console_browser import CHROMIUM, CHROMIUM_ARGS, Api, serving, shot, sign_in, sync_api
+from gateway.console.router import SESSION_COOKIE
+from gateway.models import RefreshToken
+from kit.db import make_engine
+from tests.console.test_console_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Api,
+    serving,
+    shot,
+    sign_in,
+    sync_api,
+)
 from tests.integration.gateway.door import STAFF_PASSWORD, Backends
 
 pytestmark = pytest.mark.integration
 
 NOTE = "Quietvale: she moved flats, the new one is safe"
 TITLE = "Quietvale: book the dentist"
+LONG_NOTE = "Quietvale: asked about her brother in Minsk.\nShe is afraid to call him from her own phone."
 
 
 @pytest.fixture
-def served(backends: Backends, gateway_settings) -> Iterator[str]:
-    """The gateway over real HTTP, as test_console_browser.py serves it."""
+def gateway_served(backends: Backends, gateway_settings) -> Iterator[tuple[str, Any]]:
+    """The gateway over real HTTP, as test_console_browser.py serves it, and its settings."""
     from gateway.main import create_app
 
     settings = gateway_settings(backends.secrets_dir, **{f"{name}_url": url for name, url in backends.urls.items()})
     with serving(create_app(settings)) as url:
-        yield url
+        yield url, settings
+
+
+@pytest.fixture
+def served(gateway_served: tuple[str, Any]) -> str:
+    return gateway_served[0]
 
 
 def test_a_note_and_a_task_due_today_then_done_from_the_landing_page_in_a_real_browser(served: str):
@@ -87,4 +106,53 @@ def test_a_note_and_a_task_due_today_then_done_from_the_landing_page_in_a_real_b
             browser.close()
 
     assert [url for url in asked if not url.startswith(served)] == []  # nothing loaded from outside
+    assert not [url for url in asked if "quietvale" in unquote(url).lower()]
+
+
+def test_a_note_written_past_the_idle_half_hour_comes_back_to_copy_in_a_real_browser(gateway_served):
+    """The caseworker writes a note while the session lapses (its refresh token expired, as after 30 minutes idle)
+    and presses "Add note": the sign-in page says nothing was saved and shows the note to copy, outside the sign-in
+    form. Signed in again, they paste it and it is saved once."""
+    served, settings = gateway_served
+    api = Api(served)
+    ala = api.user("caseworker")
+    case = api.post("/api/intake/cases", api.bearer(ala, STAFF_PASSWORD), full_name="Ніна Багінская", country="LT")
+    case_path = f"/console/cases/{case['id']}"
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1100, "height": 1000})
+            page = context.new_page()
+            asked: list[str] = []
+            page.on("request", lambda request: asked.append(request.url))
+            sign_in(page, served, ala)
+            page.wait_for_url(served + "/console/cases")
+            page.goto(served + case_path)
+            page.get_by_label("New note").fill(LONG_NOTE)
+
+            lapsed_at = datetime.now(UTC) - timedelta(minutes=1)
+            engine = make_engine(settings.db_url)
+            with engine.begin() as connection:
+                connection.execute(update(RefreshToken).values(expires_at=lapsed_at))
+            engine.dispose()
+            context.add_cookies([{"name": SESSION_COOKIE, "value": "stale", "url": served}])
+            page.get_by_role("button", name="Add note").click()
+
+            assert page.locator("#unsaved").is_visible()
+            kept = page.locator("#typed textarea")
+            assert kept.input_value() == LONG_NOTE and kept.get_attribute("readonly") is not None
+            assert page.locator("form #typed").count() == 0  # never sent with the sign-in form
+            shot(page, "43-lapsed-note-to-copy")
+
+            sign_in(page, served, ala)
+            page.wait_for_url(served + "/console/cases")
+            page.goto(served + case_path)
+            page.get_by_label("New note").fill(LONG_NOTE)
+            page.get_by_role("button", name="Add note").click()
+            page.wait_for_url(served + case_path)
+            assert page.locator("#notes .notes").inner_text().count("afraid to call him") == 1
+        finally:
+            browser.close()
+
     assert not [url for url in asked if "quietvale" in unquote(url).lower()]

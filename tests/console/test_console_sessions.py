@@ -6,15 +6,20 @@ a session that has ended sends them to sign in."""
 from __future__ import annotations
 
 import asyncio
+import html
 import re
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pyotp
 import pytest
+from sqlalchemy import update
 
 from gateway.config import GatewaySettings
-from gateway.console.router import CSP
+from gateway.console.router import CSP, HERE, LONG_FIELDS, SESSION_COOKIE
+from gateway.models import RefreshToken
 from kit.auth import TokenIssuer
 from tests.console.world import csrf_of
 from tests.integration.gateway.door import STAFF_PASSWORD, Door, open_gateway
@@ -224,11 +229,67 @@ async def test_a_form_sent_after_the_session_ended_says_on_the_sign_in_page_that
     await door.client.post(f"/api/admin/users/{user['id']}/revoke-sessions", headers=await admin_without_factor(door))
     door.runtime.standing.forget(user["id"])
 
-    sent = await visitor.post("/console/cases", data={"csrf": csrf_of(page.text), "full_name": "Алесь Жук"})
-    assert sent.status_code == 303 and sent.headers["location"] == "/?expired=1&unsaved=1"
+    sent = await visitor.post("/console/cases", data={"csrf": csrf_of(page.text), "full_name": "Алесь Жук",
+                                                       "health_summary": "астма"}, headers=SAME_ORIGIN)
+    assert sent.status_code == 303 and sent.headers["location"] == "/?expired=1&unsaved=1"  # revoked: nothing back
     told = await visitor.get(sent.headers["location"])
     assert 'id="unsaved"' in told.text and 'name="pre_session"' in told.text
     assert 'id="unsaved"' not in (await visitor.get("/?expired=1")).text  # a page only looked at: nothing lost
+
+
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}  # what a browser says of a form sent from the console's own page
+NOTE = "Дыхае цяжка, трэба да пульманолага\nу чацвер — паклікаць брата"
+
+
+async def lapse(door: Door, visitor: httpx.AsyncClient) -> None:
+    """The session ends by time, as after 30 minutes idle: its refresh token expired, its access token gone stale."""
+    lapsed_at = datetime.now(UTC) - timedelta(minutes=1)
+    await door.runtime.uow.run(lambda session: session.execute(update(RefreshToken).values(expires_at=lapsed_at)))
+    visitor.cookies.set(SESSION_COOKIE, "stale")
+
+
+async def test_a_note_sent_after_the_session_lapsed_is_given_back_on_the_sign_in_page_to_copy(door: Door):
+    """Someone wrote a long note for more than the idle half hour: what they wrote comes back with the sign-in form,
+    to copy; nothing of it is kept, and the sign-in form does not send it again."""
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
+    await sign_in(visitor, user["username"], codes[6])
+    page = await visitor.get("/console/programme")
+    await lapse(door, visitor)
+
+    sent = await visitor.post(f"/console/cases/{uuid.uuid4()}/notes", headers=SAME_ORIGIN, data={
+        "csrf": csrf_of(page.text), "text": NOTE, "idempotency_key": str(uuid.uuid4())})
+
+    assert sent.status_code == 200 and 'name="pre_session"' in sent.text and 'id="unsaved"' in sent.text
+    typed = re.search(r'<section id="typed".*?</section>', sent.text, re.S).group(0)
+    assert html.escape(NOTE, quote=False) in typed and "<textarea" in typed and " name=" not in typed
+    assert 'id="typed"' not in (await visitor.get("/?expired=1&unsaved=1")).text  # kept nowhere to show again
+
+
+async def test_a_lapsed_form_gives_nothing_back_to_another_site_or_without_long_text(door: Door):
+    """Another site's form (the browser says `cross-site`, or says nothing) never has its text shown on the
+    console's page; a form with nothing written at length goes to the sign-in page as before."""
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
+    await sign_in(visitor, user["username"], codes[7])
+    page = await visitor.get("/console/programme")
+    await lapse(door, visitor)
+    note = {"csrf": csrf_of(page.text), "text": NOTE}
+
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {}):
+        sent = await visitor.post(f"/console/cases/{uuid.uuid4()}/notes", data=note, headers=headers)
+        assert sent.status_code == 303 and sent.headers["location"] == "/?expired=1&unsaved=1"
+    short = await visitor.post("/console/cases", data={"csrf": note["csrf"], "full_name": "Алесь Жук"},
+                               headers=SAME_ORIGIN)
+    assert short.status_code == 303 and short.headers["location"] == "/?expired=1&unsaved=1"
+
+
+def test_every_field_written_at_length_in_the_console_is_one_a_lapsed_form_gives_back():
+    """Each <textarea> of the console's pages, by its name: a new one must say what its form calls it."""
+    names = set()
+    for template in (HERE / "templates").glob("*.html"):
+        names |= set(re.findall(r'<textarea[^>]*\bname="([a-z_]+)"', template.read_text()))
+    assert names == set(LONG_FIELDS)
 
 
 async def test_someone_setting_up_their_factor_sees_nothing_else_and_can_sign_out(door: Door):
