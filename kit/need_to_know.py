@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import unicodedata
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from enum import StrEnum
@@ -57,10 +58,24 @@ def need_to_know(user_id: str, assignees: Collection[str], reason: str | None) -
     return Access.BREAK_GLASS
 
 
+def shown_text(text: str) -> str:
+    """What of a text a reader sees: every run of spaces (of any kind) as one, and no invisible character — zero-width
+    spaces, word joiners, soft hyphens, controls, lone combining marks (Unicode's C and M categories, after NFC has
+    put each accent on its letter)."""
+    kept = []
+    for char in unicodedata.normalize("NFC", text):
+        kind = unicodedata.category(char)
+        if kind[0] == "Z":
+            kept.append(" ")
+        elif kind[0] not in "CM":
+            kept.append(char)
+    return " ".join("".join(kept).split())
+
+
 def ensure_reason(reason: str | None) -> None:
-    """A break-glass reason says why, in a sentence: not a word, not an essay. Its characters are counted with every
-    run of spaces as one: "x         y" says nothing."""
-    told = "" if reason is None else " ".join(reason.split())
+    """A break-glass reason says why, in a sentence: not a word, not an essay. Only the characters a reader sees are
+    counted, every run of spaces as one: "x         y", or ten zero-width spaces, says nothing."""
+    told = "" if reason is None else shown_text(reason)
     if len(told) < MIN_REASON:
         shorter = "" if reason is None else f" (the one given has {len(told)})"
         raise Refused("This case is not assigned to you. To open it anyway, state why in the Access-Reason header "

@@ -18,6 +18,7 @@ from kit.problems import as_problem
     ({"cw-1", "cw-2"}, "", Access.ASSIGNED),
     ({"cw-1"}, "covering for a colleague", Access.ASSIGNED),  # an assignee needs no reason
     ({"cw-2"}, "0123456789", Access.BREAK_GLASS),             # 10 characters: a reason
+    ({"cw-2"}, "сястра и\u0306дзе", Access.BREAK_GLASS),  # й as и and a combining breve: one letter
     (set(), "covering for a colleague", Access.BREAK_GLASS),  # assignment not known yet
     ({"cw-2"}, "x" * MAX_REASON, Access.BREAK_GLASS),
 ])
@@ -33,10 +34,16 @@ def test_without_a_reason_another_case_is_refused_and_told_how(assignees):
     assert (problem.status, problem.kind) == (403, "need-to-know") and "Access-Reason" in problem.detail
 
 
-@pytest.mark.parametrize("reason", ["", "012345678", "   urgent     ", "x         y", "a \t b \n c  d e"])
+@pytest.mark.parametrize("reason", [
+    "", "012345678", "   urgent     ", "x         y", "a \t b \n c  d e",
+    "\u200b" * 10,                          # zero-width spaces: a reason that looks blank in the timeline
+    "ok\u2060\u2060\u2060\u00ad\u00ad\u00ad\u200d\u200d",  # word joiners, soft hyphens, zero-width joiners
+    "x\u00a0\u00a0\u2003\u3000y",            # no-break, em and ideographic spaces: one space
+    "ab" + "\u0301" * 10,                    # combining accents with nothing to sit on but one letter
+])
 def test_a_reason_that_says_nothing_is_no_reason(reason):
     """SPEC §4: another case is 403 need-to-know unless the request carries a reason of at least 10 characters
-    (every run of spaces counted as one)."""
+    (every run of spaces counted as one, and only what a reader sees: no zero-width or other invisible character)."""
     with pytest.raises(Refused) as refused:
         need_to_know("cw-1", frozenset({"cw-2"}), reason)
     problem = as_problem(refused.value)
