@@ -545,6 +545,11 @@ def fx_refusal(v: Visit, answer: Answer, typed: dict[str, str], grant: dict[str,
         return {"said": t("fx_refused_funds_short").format(
             code=grant["code"], available=i18n.format_money(problem.get("available"), grant["currency"], v.language),
             extra=i18n.format_money(problem.get("extra"), grant["currency"], v.language))}
+    if answer.kind == "fx-extra-too-large" and "most" in problem:
+        currency = str(problem.get("currency", ""))
+        return {"said": t("fx_refused_extra_too_large").format(**{
+            name: i18n.format_money(problem.get(field), currency, v.language)
+            for name, field in (("most", "most"), ("approved", "approved_amount"), ("difference", "difference"))})}
     if answer.kind in FX_INVALID:
         field, key = FX_INVALID[answer.kind]
         return {"fx_errors": {field: t(key)}, "said": t("fields_wrong")}

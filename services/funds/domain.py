@@ -129,14 +129,22 @@ class Settlement:
         return self.extra - self.released
 
 
+# The most a payer alone may add to what was approved, in percent of it: what an exchange rate moves between an
+# approval and its payment. More is a new decision about money, and needs a second person: a new request, approved
+# (four-eyes). Without this bound one finance officer could pay any sum, at a rate they type, against a small
+# approval.
+FX_EXTRA_MAX_PERCENT = 10
+
+
 def settle_payment(*, approved_minor: int, converted_minor: int, currency: str, decision: Difference | None,
                    payer: str, requester: str, available_minor: int) -> Settlement:
     """How a payment worth `converted_minor` settles an approval of `approved_minor` (both in the grant's currency).
 
     Equal: the approved amount is posted as paid. Less: refused unless the payer releases the rest back to the
     grant (`release`). More: refused unless the payer approves the extra (`approve`), is not the requester
-    (four-eyes, as for approval) and the grant's available money covers it. A difference is never settled silently:
-    a refusal (409 `fx-difference`) names both amounts and the decision that would settle it."""
+    (four-eyes, as for approval), the extra is at most `FX_EXTRA_MAX_PERCENT` of the approved amount and the
+    grant's available money covers it. A difference is never settled silently: a refusal (409 `fx-difference`)
+    names both amounts and the decision that would settle it."""
     if converted_minor == approved_minor:
         return Settlement(posted=approved_minor)
     shorter = converted_minor < approved_minor
@@ -158,6 +166,15 @@ def settle_payment(*, approved_minor: int, converted_minor: int, currency: str, 
     if payer == requester:
         raise Refused("Four-eyes rule: the person who requested a disbursement cannot approve the extra it costs in "
                       "another currency; another member of the finance staff must pay it.", code="four-eyes")
+    if gap * 100 > approved_minor * FX_EXTRA_MAX_PERCENT:
+        most = approved_minor * FX_EXTRA_MAX_PERCENT // 100
+        raise Conflict(f"The payment is worth {format_amount(gap, currency)} {currency} more than the "
+                       f"{format_amount(approved_minor, currency)} {currency} approved: a payer may approve at most "
+                       f"{FX_EXTRA_MAX_PERCENT}% more ({format_amount(most, currency)} {currency}). Check the rate; "
+                       "for more, the aid must be requested and approved again.", code="fx-extra-too-large",
+                       currency=currency, approved_amount=format_amount(approved_minor, currency),
+                       converted_amount=format_amount(converted_minor, currency),
+                       difference=format_amount(gap, currency), most=format_amount(most, currency))
     if available_minor < gap:
         raise Conflict(f"The grant has {format_amount(available_minor, currency)} {currency} available, less than "
                        f"the extra {format_amount(gap, currency)} {currency} this payment costs.",

@@ -129,6 +129,26 @@ async def test_the_requester_is_not_offered_to_approve_an_extra_and_another_offi
         "303.45", "3.45", "approve")
 
 
+async def test_an_extra_beyond_a_tenth_of_the_approval_is_refused_in_words_and_nothing_is_paid(door: Door):
+    anna = await person(door, "finance", "be")
+    boris = await person(door, "finance", "be")
+    olga = await person(door, "caseworker")
+    grant = await grant_of(door, anna.api, amount="1000.00")
+    asked = await approved_in_queue(door, boris, anna.api, grant, await case_of(door, olga.api))
+    pay = f"{QUEUE}/{asked['id']}/pay"
+    typed = {"method": "cash", "reference": "GE-2", "paid_currency": "GEL", "paid_amount": "880,00", "fx_rate": "2,2",
+             "fx_source": "NBG 2026-12-02", "difference": "approve"}                      # 400.00 EUR: 100.00 more
+
+    queue = await boris.visitor.get(QUEUE)
+    refused = await boris.visitor.post(pay, data={**form_in(queue.text, pay), **typed})
+
+    assert refused.status_code == 409
+    assert words("fx_refused_extra_too_large", "be").format(
+        most=money("30.00", "EUR"), approved=money("300.00", "EUR"), difference=money("100.00", "EUR")
+    ) in html.unescape(card(refused.text, asked["id"]))
+    assert (await state_of(door, anna.api, asked["id"]))["status"] == "approved"
+
+
 def test_the_pay_form_becomes_funds_body_as_people_type_rates_and_amounts():
     plain = {"method": "cash", "reference": "R-1", "paid_currency": "", "paid_amount": "", "fx_rate": "",
              "fx_source": "", "difference": ""}

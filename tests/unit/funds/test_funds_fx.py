@@ -96,9 +96,21 @@ def test_worth_more_needs_the_extra_approved_by_someone_else_from_money_availabl
     assert (settled.posted, settled.released, settled.extra, settled.difference) == (30000, 0, 310, 310)
 
 
+def test_a_payer_alone_approves_at_most_a_tenth_more_than_was_approved():
+    """10.00 approved, paid as 5,000.00 at a rate the payer typed: one person would have decided 4,990.00 that nobody
+    asked for. A tenth more (a rate that moved) is the payer's to approve; beyond it, aid is asked for again."""
+    assert _settle(1000, 1100, "approve").extra == 100
+    with pytest.raises(Conflict) as refused:
+        _settle(1000, 1101, "approve")
+    assert refused.value.code == "fx-extra-too-large" and refused.value.extra["most"] == "1.00"
+    with pytest.raises(Conflict) as abused:
+        _settle(1000, 500000, "approve", available=10**9)
+    assert abused.value.code == "fx-extra-too-large" and "requested and approved again" in abused.value.detail
+
+
 @pytest.mark.parametrize(("approved", "converted", "decision"), [
     (30000, 30000, None), (30000, 1, "release"), (30000, 29999, "release"), (30000, 30001, "approve"),
-    (30000, 40000, "approve"),
+    (30000, 33000, "approve"),
 ])
 def test_every_settlement_keeps_the_ledger_equation(approved, converted, decision):
     """Budget 1000.00, 300.00 approved (committed), then paid: committed empties, paid grows by what it was worth."""
