@@ -186,6 +186,9 @@ def refusal_to_send(case: CaseView | None, category: str, packet: PacketContents
     return consent_gap(case, category, packet, today)
 
 
+CANCELLED_PACKET = "referral-cancelled"  # why the packet of a cancelled referral went (staff.cancel_referral)
+
+
 def packet_withdrawal(case: CaseView | None, category: str, packet: PacketContents, today: date) -> str | None:
     """Why a stored packet may no longer be shown (its key must go); None while consent still covers it.
 

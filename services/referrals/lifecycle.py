@@ -79,6 +79,12 @@ def packet_gap(referral: Referral, case: KnownCase | None, today: date) -> str |
 
 
 def packet_available(referral: Referral, case: KnownCase | None, today: date) -> bool:
+    return referral.packet is not None and key_kept(referral, case, today)
+
+
+def key_kept(referral: Referral, case: KnownCase | None, today: date) -> bool:
+    """Whether the packet's key is there and consent still covers it: the thread's messages, sealed under it, may be
+    read and written (a cancelled referral's packet contents are gone, its key is not: `withdraw_contents`)."""
     return referral.packet_key is not None and packet_gap(referral, case, today) is None
 
 
@@ -92,6 +98,15 @@ def reveal(session: Session, runtime: Runtime, referral: Referral, case: KnownCa
         withdraw(session, runtime.audit, referral, reason, now)
         return None
     return vault.open_packet(runtime.keyring, referral)
+
+
+def withdraw_contents(session: Session, audit: AuditTrail, referral: Referral, reason: str, now: datetime) -> None:
+    """Delete the packet's contents for `reason`, keeping its key for the thread (`vault.drop_packet`), audited as
+    the system's doing."""
+    vault.drop_packet(session, referral, reason=reason, now=now)
+    session.add(referral)
+    audit.record(session, actor=SYSTEM, action="referral.packet.destroy", target_id=referral.id)
+    log.info("referral packet deleted, its thread kept", referral_id=referral.id, reason=reason)
 
 
 def withdraw(session: Session, audit: AuditTrail, referral: Referral, reason: str, now: datetime) -> None:

@@ -134,7 +134,7 @@ def _write(session: Session, runtime: Runtime, referral: Referral, case: KnownCa
     row is locked (PostgreSQL): a packet destroyed meanwhile takes this message with it, or refuses it."""
     now = now_utc()
     refusal = domain.message_refusal(referral.status, referral.updated_at, now=now,
-                                     packet_kept=lifecycle.packet_available(referral, case, now.date()))
+                                     packet_kept=lifecycle.key_kept(referral, case, now.date()))
     if refusal:
         raise refusal
     message_id = str(uuid.uuid4())

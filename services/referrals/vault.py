@@ -49,6 +49,16 @@ def open_packet(keyring: Keyring, referral: Referral) -> Packet | None:
     return Packet.model_validate_json(open_sealed(key, referral.packet, aad(TABLE, "packet", referral.id)))
 
 
+def drop_packet(session: Session, referral: Referral, *, reason: str, now: datetime) -> None:
+    """Delete the packet's contents — the name it gives, the contact, the health summary, the note — but keep its
+    key, under which the referral's messages are sealed. Once committed, the old bytes also leave SQLite's
+    write-ahead log (`scrub_after_commit`)."""
+    referral.packet = None
+    referral.packet_withdrawn = reason
+    referral.packet_withdrawn_at = now
+    scrub_after_commit(session)
+
+
 def shred_packet(session: Session, referral: Referral, *, reason: str, now: datetime) -> None:
     """Destroy the packet's key (and the ciphertext with it): nobody can read this packet again. The messages sealed
     under it are deleted in the same transaction, with how far each side had read them, and so are the stored

@@ -137,6 +137,32 @@ async def test_withdrawn_or_narrowed_consent_hides_the_packet_at_once(desk):
     assert ("system", "referral.packet.destroy") in await desk.audit_trail(full)
 
 
+async def test_a_cancelled_referral_leaves_the_partner_nothing_of_the_person(desk):
+    """Sent to the wrong partner and cancelled at once: the partner must not keep the name, contact and health
+    summary of a referral no longer addressed to it. The thread stays, as a closed referral's does."""
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    wrong = await desk.sent_referral(case, medical, packet=FULL_PACKET)
+    written = await desk.client.post(f"/api/referrals/referrals/{wrong}/messages", headers=desk.caseworker(),
+                                     json={"text": "She prefers mornings"})
+    assert written.status_code == 201, written.text
+
+    cancelled = await desk.client.post(f"/api/referrals/referrals/{wrong}/cancel", headers=desk.caseworker())
+
+    assert cancelled.status_code == 200 and cancelled.json()["packet_available"] is False
+    seen = (await desk.client.get(f"/api/partner/referrals/{wrong}", headers=desk.partner(medical))).json()
+    assert (seen["status"], seen["packet"], seen["packet_available"]) == ("cancelled", None, False)
+    detail = (await desk.client.get(f"/api/referrals/referrals/{wrong}", headers=desk.caseworker())).json()
+    assert detail["packet_withdrawn"] == "referral-cancelled"
+    thread = await desk.client.get(f"/api/partner/referrals/{wrong}/messages", headers=desk.partner(medical))
+    assert [m["text"] for m in thread.json()["items"]] == ["She prefers mornings"]
+    inbox = await desk.client.get("/api/partner/referrals", headers=desk.partner(medical))
+    assert PERSON["belarusian"] not in inbox.text and FULL_PACKET["contact"] not in inbox.text
+    with desk.session() as session:
+        assert session.get(Referral, wrong).packet is None
+    assert ("system", "referral.packet.destroy") in await desk.audit_trail(wrong)
+
+
 async def test_an_expired_consent_hides_the_packet_when_read_and_on_the_watch(desk):
     medical = await desk.add_partner("medical")
     case = await desk.open_case(categories=["medical"], expires_on=TODAY + timedelta(days=1))
