@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import httpx
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session
 
 from gateway import approvals, domain, mfa, service, sessions
@@ -168,8 +168,9 @@ async def issue_token(
 async def password_grant(runtime: GatewayRuntime, username: str, password: str, address: str, *,
                          otp: str | None = None) -> tuple[str, str | None]:
     """The password grant, for the API and the console alike: an access token and the refresh token of the new
-    session; or, for a user who must have a second factor and has none yet, a token that opens only enrolment (and
-    no session); or the problem to answer. A wrong or missing one-time code is a failed sign-in like a wrong
+    session; or, for a user who must have a second factor and has none yet, or who has one but must still choose
+    their own password, a token that opens only enrolment and the password's change (and no session); or the
+    problem to answer. A wrong or missing one-time code is a failed sign-in like a wrong
     password, with the same answer."""
     ticket = await runtime.uow.run(lambda session: service.reserve_sign_in(
         session=session, audit=runtime.audit, username=username, address=address, policy=runtime.signin_policy,
@@ -196,6 +197,8 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
             return None
         if not has_factor and runtime.settings.mfa_roles & set(ticket.roles):
             return "enrol"
+        if has_factor and service.get_user(session=session, user_id=user_id).must_choose_password:
+            return "enrol"  # their factor, a password someone else set (an operator's reset): their own first
         return sessions.start(session=session, user_id=user_id, now=service.now_utc(), policy=runtime.session_policy)
 
     started = await runtime.uow.run(settle)
@@ -347,6 +350,52 @@ async def totp_confirm(body: TotpConfirmation, runtime: RuntimeDep, principal: P
 
     codes = await runtime.uow.run(confirm)
     return JSONResponse({"recovery_codes": codes}, headers=_NO_STORE)
+
+
+class PasswordChange(StrictModel):
+    current_password: Annotated[str, StringConstraints(max_length=1024)]
+    # Far above the policy's own maximum: gateway.domain.password_weakness words every refusal a person could meet.
+    new_password: Annotated[str, StringConstraints(max_length=1024)]
+
+
+@auth_router.post("/auth/password", status_code=204, responses={
+    403: {"description": "`current-password-wrong`: the current password is not right (counted as a failed sign-in)."},
+    422: {"description": "`weak-password`: the new password is not acceptable (said why), or is the current one."},
+    429: {"description": "Too many failed sign-ins for this user name: wait (`Retry-After`)."}},
+                  summary="Choose a new password of your own; every session of yours ends")
+async def change_password(body: PasswordChange, runtime: RuntimeDep, principal: Person, request: Request) -> Response:
+    """A person replaces their password, with the one they have (an enrolment token's holder too: someone given a
+    password by an admin chooses their own before setting up a second factor). A wrong current password counts as a
+    failed sign-in of the account, so a stolen token cannot try passwords faster than the sign-in form."""
+    await choose_password(runtime, principal.sub, body.current_password, body.new_password,
+                          address=client_address(request))
+    runtime.standing.forget(principal.sub)
+    return Response(status_code=204)
+
+
+async def choose_password(runtime: GatewayRuntime, user_id: str, current: str, new: str, *, address: str) -> str:
+    """Check the current password as a sign-in does, then put the new one in its place: every session ends. The
+    user name, for a sign-in with the new password; a problem for a refusal."""
+    with runtime.uow.read() as session:
+        username = service.get_user(session=session, user_id=user_id).username
+    if weakness := domain.password_weakness(new, username=username):
+        raise Problem(422, weakness, kind="weak-password")
+    ticket = await runtime.uow.run(lambda session: service.reserve_sign_in(
+        session=session, audit=runtime.audit, username=username, address=address, policy=runtime.signin_policy,
+        keys=runtime.throttle_keys))
+    if ticket.wait_seconds:
+        raise _must_wait(ticket.wait_seconds)
+    right = await runtime.hasher.matches_async(ticket.password_hash, current)
+    await runtime.uow.run(lambda session: service.settle_sign_in(
+        session=session, audit=runtime.audit, ticket=ticket, succeeded=right, policy=runtime.signin_policy))
+    if not right:
+        raise Problem(403, "The current password is not right.", kind="current-password-wrong")
+    if new == current:
+        raise Problem(422, "The new password must differ from the current one.", kind="weak-password")
+    password_hash = await runtime.hasher.hash_async(new)
+    await runtime.uow.run(lambda session: service.choose_password(
+        session=session, audit=runtime.audit, user_id=user_id, password_hash=password_hash))
+    return username
 
 
 # --- identity administration (admin) -----------------------------------------------------------------------------

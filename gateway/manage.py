@@ -176,7 +176,7 @@ def users_reset_password(
     username: str,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Give a user a new password (this also lifts a lock)."""
+    """Give a user a new password (this also lifts a lock); they choose their own at their next sign-in."""
     password = read_new_password(username.strip().lower(), password_stdin)
     with desk() as d, db.transaction(d.session_factory) as session:
         user = user_named(session, username)

@@ -19,7 +19,7 @@ import pyotp
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from gateway.models import RecoveryCode, TotpFactor
+from gateway.models import RecoveryCode, TotpFactor, User
 from kit import crypto
 from kit.errors import Conflict, Invalid
 
@@ -90,6 +90,10 @@ def _enrolment(secret: str, username: str) -> Enrolment:
     return Enrolment(secret=secret, otpauth_uri=uri)
 
 
+PASSWORD_FIRST = ("Choose a password of your own first (POST /auth/password): the one you were given is known to whoever "
+                  "set it.")
+
+
 def confirm(*, session: Session, keys: FactorKeys, user_id: str, code: str) -> list[str]:
     """The user proves they hold the secret with a current code: the factor is in force, and these are their
     recovery codes (shown once, stored only as keyed hashes)."""
@@ -98,6 +102,9 @@ def confirm(*, session: Session, keys: FactorKeys, user_id: str, code: str) -> l
         raise Conflict("Start with enrolment: there is no second factor to confirm.", code="mfa-not-enrolling")
     if factor.confirmed_at is not None:
         raise Conflict("The second factor is already confirmed.", code="mfa-already-enrolled")
+    user = session.get(User, user_id)
+    if user is not None and user.must_choose_password:  # whoever set the password could otherwise enrol their own
+        raise Conflict(PASSWORD_FIRST, code="password-change-required")
     if not _accept_totp(factor, keys, code):
         raise Invalid("The code is not right: type the one your app shows now.", code="mfa-code-wrong")
     factor.confirmed_at = _now()

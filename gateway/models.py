@@ -63,6 +63,11 @@ class User(GatewayTable, UserBase, table=True):
     disabled: bool = False
     # Created while two or more admins were enabled: no sign-in until another admin approves (SPEC §2).
     pending_approval: bool = False
+    # The password was set by someone else (the admin who created the account, an operator's reset), who knows it:
+    # a second factor is set up only once the person has chosen their own, and a person with a factor signs in to
+    # nothing else until they do. Else an admin who set it could, after a factor reset another admin approves as a
+    # lost phone, enrol a factor of their own and open the account.
+    must_choose_password: bool = True
     created_at: datetime
 
 

@@ -48,7 +48,8 @@ def security_schemes() -> dict[str, Any]:
 
 
 def needs_token(path: str) -> bool:
-    return path.startswith(("/api/", "/auth/mfa/")) or path in ("/auth/me", "/auth/sessions/revoke-all")
+    return path.startswith(("/api/", "/auth/mfa/")) or path in ("/auth/me", "/auth/sessions/revoke-all",
+                                                                 "/auth/password")
 
 
 # Every tag of the public document, with what its operations are for (in the order a reader meets them).

@@ -33,10 +33,12 @@ def now_utc() -> datetime:
 # --- staff users -------------------------------------------------------------------------------------------------
 
 def add_user(*, session: Session, audit: AuditTrail, username: str, roles: list[str], password_hash: str,
-             actor: str, partner_id: str | None = None, pending_approval: bool = False) -> User:
+             actor: str, partner_id: str | None = None, pending_approval: bool = False,
+             must_choose_password: bool = True) -> User:
     """Create a staff user (or a partner's staff member), as it is: the rules are `create_user`'s."""
     user = User(id=str(uuid.uuid4()), username=username, roles=domain.normalise_roles(roles), partner_id=partner_id,
-                password_hash=password_hash, pending_approval=pending_approval, created_at=now_utc())
+                password_hash=password_hash, pending_approval=pending_approval,
+                must_choose_password=must_choose_password, created_at=now_utc())
     session.add(user)
     try:
         session.flush()
@@ -165,11 +167,26 @@ def unlock_user(*, session: Session, audit: AuditTrail, user_id: str, actor: str
 
 
 def set_password(*, session: Session, audit: AuditTrail, user_id: str, password_hash: str, actor: str) -> User:
-    """Give a user a new password."""
+    """Give a user a new password (an operator's reset): one someone else knows, so the person chooses their own at
+    their next sign-in."""
     user = get_user(session=session, user_id=user_id)
     user.password_hash = password_hash
+    user.must_choose_password = True
     session.add(user)
     audit.record(session, actor=actor, action="user.password", target_id=user.id)
+    return user
+
+
+def choose_password(*, session: Session, audit: AuditTrail, user_id: str, password_hash: str) -> User:
+    """A person's own new password. Every session of theirs ends (a session opened with the old one, by whoever
+    knew it, goes with it): they sign in again with the new one."""
+    user = get_user(session=session, user_id=user_id)
+    user.password_hash = password_hash
+    user.must_choose_password = False
+    session.add(user)
+    audit.record(session, actor=user.id, action="user.password", target_id=user.id)
+    sessions.revoke_all(session=session, audit=audit, user_id=user.id, actor=user.id, now=now_utc(),
+                        why="password-chosen")
     return user
 
 
@@ -355,7 +372,8 @@ def bootstrap_admin(*, session: Session, audit: AuditTrail, password_hash: str) 
     if count_users(session=session):
         return None
     try:
+        # The operator's own password (REHAB_ADMIN_PASSWORD, or the file only they can read): nobody else set it.
         return add_user(session=session, audit=audit, username="admin", roles=["admin"], password_hash=password_hash,
-                        actor="system")
+                        actor="system", must_choose_password=False)
     except Conflict:
         return None

@@ -38,7 +38,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
-from gateway import api, mfa, service, sessions
+from gateway import api, domain, mfa, service, sessions
 from gateway.console import i18n
 from gateway.models import User
 from gateway.routing import DOCUMENT_BODY_BYTES, UPLOADS, route_for
@@ -339,7 +339,7 @@ def keys_sealed(request: Request) -> bool:
 # A URL stays in the browser's history and in every proxy's access log, so nothing a person typed may be in one.
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass|/edit|/referrals/{_ID})?)?"
-                         rf"|/console/(grants(/{_ID}(/donor-report)?)?|disbursements|mfa|caseload)"  # finance's (console/finance.py)
+                         rf"|/console/(grants(/{_ID}(/donor-report)?)?|disbursements|mfa|password|caseload)"  # finance's (console/finance.py)
                          rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal|status)"  # the admin's (admin.py)
                          # and partners (partners_admin.py), with an API client's revocation (`pc_` and 24 hex digits)
                          rf"|/console/admin/partners(/{_ID}(/webhook/remove|/clients/pc_[0-9a-f]{{24}}/revoke)?)?"
@@ -352,7 +352,8 @@ AUDIT_CONSOLE = "/console/audit"
 
 def auditor_may_open(path: str) -> bool:
     """An auditor (and nothing else) reads the audit trails, and opens no page of work they may not do (SPEC §2)."""
-    return path == AUDIT_CONSOLE or path.startswith(AUDIT_CONSOLE + "/") or path == "/console/sign-out"
+    return (path == AUDIT_CONSOLE or path.startswith(AUDIT_CONSOLE + "/")
+            or path in ("/console/sign-out", "/console/password"))
 
 
 # --- partner staff (SPEC §2): the partner console (console/partner.py), and nothing else of this console ----------
@@ -365,7 +366,8 @@ PARTNER_CONSOLE = "/console/partner"
 
 
 def partner_may_open(path: str) -> bool:
-    return path == PARTNER_CONSOLE or path.startswith(PARTNER_CONSOLE + "/") or path == "/console/sign-out"
+    return (path == PARTNER_CONSOLE or path.startswith(PARTNER_CONSOLE + "/")
+            or path in ("/console/sign-out", "/console/password"))
 
 
 def known_page(value: str | None) -> str:
@@ -661,9 +663,9 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
-async def leaving_visit(request: Request) -> Visit:
-    """Who signs out: anyone signed in, also someone still setting up their second factor (whose token has no
-    session yet: the cookies are all there is to end)."""
+async def any_visit(request: Request) -> Visit:
+    """Anyone signed in, also someone still setting up their second factor (whose token has no session yet): who
+    signs out, or changes their password."""
     try:
         return await visit(request)
     except HTTPException as sent_away:
@@ -672,8 +674,11 @@ async def leaving_visit(request: Request) -> Visit:
         raise
 
 
+AnyVisitDep = Annotated[Visit, Depends(any_visit)]
+
+
 @router.post("/console/sign-out")
-async def sign_out(v: Annotated[Visit, Depends(leaving_visit)]) -> Response:
+async def sign_out(v: AnyVisitDep) -> Response:
     """Ends the session, not only the cookie: a copy of the token taken from this browser stops working too."""
     runtime = v.request.app.state.runtime
     session_id = v.principal.claims.get("sid")
@@ -722,6 +727,9 @@ async def mfa_page(v: EnrollingVisitDep) -> Response:
     runtime = v.request.app.state.runtime
     if not v.principal.enrolling:
         return back_to("/")
+    with runtime.uow.read() as session:
+        if service.get_user(session=session, user_id=v.principal.sub).must_choose_password:
+            return password_page(v, first=True)  # before a factor: whoever set the password could enrol their own
 
     def enrol(session: Any) -> mfa.Enrolment:
         user = service.get_user(session=session, user_id=v.principal.sub)
@@ -767,6 +775,73 @@ async def mfa_confirm(v: EnrollingVisitDep) -> Response:
     for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
         page.delete_cookie(cookie, path="/", httponly=True, samesite="strict", secure=v.request.url.scheme == "https")
     return page
+
+
+# --- a password of one's own -----------------------------------------------------------------------------------
+
+PASSWORD_PAGE = "/console/password"
+
+
+def password_page(v: Visit, *, first: bool, status: int = 200, errors: dict[str, str] | None = None) -> Response:
+    """The form to choose a new password. `first`: the password was set by someone else (an admin, an operator),
+    who knows it: the person chooses their own before anything else opens."""
+    return render(v.request, "mfa_password.html", visit_=v, status=status, first=first, errors=errors or {},
+                  min_length=domain.MIN_PASSWORD_LENGTH)
+
+
+@router.get(PASSWORD_PAGE)
+async def password_form(v: AnyVisitDep) -> Response:
+    with v.request.app.state.runtime.uow.read() as session:
+        first = service.get_user(session=session, user_id=v.principal.sub).must_choose_password
+    return password_page(v, first=first)
+
+
+@router.post(PASSWORD_PAGE)
+async def password_chosen(v: AnyVisitDep) -> Response:
+    """Put the person's new password in place (api.choose_password: the current one checked as a sign-in checks
+    it; every session ends). Someone still to set up a factor goes on to it, signed in again with the new password;
+    anyone else signs in again with it and their code."""
+    request, runtime = v.request, v.request.app.state.runtime
+    form = await request.form()
+    current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))
+    t = i18n.translator(v.language)
+    with runtime.uow.read() as session:
+        user = service.get_user(session=session, user_id=v.principal.sub)
+        first, has_factor = user.must_choose_password, mfa.enrolled(session=session, user_id=user.id)
+    if new != str(form.get("new_password_again", "")):
+        return password_page(v, first=first, status=422, errors={"new_password_again": t("password_mismatch")})
+    address = api.client_address(request)
+    try:
+        username = await api.choose_password(runtime, v.principal.sub, current, new, address=address)
+    except Problem as problem:
+        if problem.status == 429:
+            wait = (problem.headers or {}).get("Retry-After", "1")
+            return password_page(v, first=first, status=429, errors={"current_password": t("sign_in_paused").format(
+                wait=i18n.waiting_time(int(wait) if wait.isdigit() else 1, v.language))})
+        if problem.kind == "current-password-wrong":
+            return password_page(v, first=first, status=403, errors={"current_password": t("password_current_wrong")})
+        words = WEAK_PASSWORD_WORDS.get(problem.detail, "password_same")
+        return password_page(v, first=first, status=422, errors={"new_password": t(words)})
+    runtime.standing.forget(v.principal.sub)
+    if has_factor or not v.principal.enrolling:  # their code is asked at sign-in: with the new password, then
+        page = sign_in_page(request, changed=True, username=username)
+        for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
+            page.delete_cookie(cookie, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        return page
+    token, refresh = await api.password_grant(runtime, username, new, address)  # an enrolment token again
+    response = back_to("/console/mfa")
+    session_cookies(response, request, token, refresh)
+    return response
+
+
+# What domain.password_weakness says, in the console's words (the admin's page says the same of a new account's).
+WEAK_PASSWORD_WORDS = {
+    f"The password must be at least {domain.MIN_PASSWORD_LENGTH} characters long.": "admin_refused_password_short",
+    f"The password must be at most {domain.MAX_PASSWORD_LENGTH} characters long.": "admin_refused_password_long",
+    "The password must not be the user name.": "admin_refused_password_username",
+    "This password is on a list of passwords leaked in breaches, which attackers try first; choose another.":
+        "admin_refused_password_breached",
+}
 
 
 @router.get("/console/language/{language}")

@@ -331,11 +331,22 @@ async def door_with_mfa(gateway_settings, secrets_dir) -> AsyncIterator[Door]:
         yield opened
 
 
+OWN_PASSWORD = "a kettle hums on Zybitskaya street"  # what a person chooses in place of the one an admin gave
+
+
 async def enrolled(door: Door, username: str, password: str) -> list[str]:
-    """Set up a second factor through the API, as an app would; the recovery codes."""
+    """Set up a second factor through the API, as an app would, once the person has chosen their own password
+    (`OWN_PASSWORD`; the first admin's is their own already); the recovery codes."""
     first = await door.client.post("/auth/token", data={"grant_type": "password", "username": username,
                                                          "password": password})
     token = {"Authorization": f"Bearer {first.json()['access_token']}"}
+    if password != ADMIN_PASSWORD:
+        chosen = await door.client.post("/auth/password", headers=token,
+                                        json={"current_password": password, "new_password": OWN_PASSWORD})
+        assert chosen.status_code == 204, chosen.text
+        first = await door.client.post("/auth/token", data={"grant_type": "password", "username": username,
+                                                             "password": OWN_PASSWORD})
+        token = {"Authorization": f"Bearer {first.json()['access_token']}"}
     started = (await door.client.post("/auth/mfa/totp/enrol", headers=token)).json()
     confirmed = await door.client.post("/auth/mfa/totp/confirm", headers=token,
                                        json={"code": pyotp.TOTP(started["secret"]).now()})
@@ -362,5 +373,5 @@ async def test_an_admin_resets_a_lost_second_factor_and_the_person_sets_up_a_new
     assert notice(after.text) == words("admin_done_mfa_reset") and words("admin_factor_none") in after.text
     assert f'action="{page}/reset-mfa"' not in after.text  # nothing left to reset
     again = await door.client.post("/auth/token", data={"grant_type": "password", "username": target["username"],
-                                                         "password": STAFF_PASSWORD})
+                                                         "password": OWN_PASSWORD})
     assert again.status_code == 200 and again.json()["scope"] == "mfa_enrol"  # enrols again at this sign-in

@@ -87,10 +87,10 @@ class Api:
         assert answer.status_code == 200, answer.text
         return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
-    def user(self, role: str) -> str:
+    def user(self, role: str, password: str = STAFF_PASSWORD) -> str:
         username = f"{variants()[0]['latin_passport'].lower().replace(' ', '.')}.{role}.{uuid.uuid4().hex[:4]}"
         made = self.http.post("/api/admin/users", headers=self.admin,
-                              json={"username": username, "password": STAFF_PASSWORD, "roles": [role]})
+                              json={"username": username, "password": password, "roles": [role]})
         assert made.status_code == 201, made.text
         return username
 

@@ -27,8 +27,10 @@ import pytest
 from tests.console import test_console_browser
 from tests.console.test_console_browser import CHROMIUM, CHROMIUM_ARGS, sync_api
 from tests.console.test_console_browser_doors import (  # noqa: F401 (gateway_settings: the fixture, narrowed)
+    GIVEN_PASSWORD,
     ApiWithFactor,
     gateway_settings,
+    own_password_chosen,
     sign_in,
 )
 from tests.integration.gateway.door import ADMIN_PASSWORD, STAFF_PASSWORD
@@ -95,7 +97,7 @@ class World(ApiWithFactor):
                                  category="medical", countries=["LT"], cities=["Vilnius"], languages=["be", "ru"],
                                  contact_email="intake@clinic.example")
         self.staff = f"clinic.staff.{uuid.uuid4().hex[:4]}"
-        self.post("/api/admin/users", self.admin, username=self.staff, password=STAFF_PASSWORD,
+        self.post("/api/admin/users", self.admin, username=self.staff, password=GIVEN_PASSWORD,
                   roles=["partner_staff"], partner_id=self.partner["id"])
         self.codes["partner_staff"] = self.enrolled(self.staff)
         self.names["partner_staff"] = self.staff
@@ -370,15 +372,24 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
                 return page
 
             # The sign-in page (and a refused sign-in), and the factor's enrolment a newcomer is sent to.
-            expected = ["/", "/ (refused)", "/console/mfa", "/console/mfa (a wrong code)",
-                        "/console/mfa (recovery codes)"]
+            expected = ["/", "/ (refused)", "/console/mfa (own password)", "/console/mfa (passwords differ)",
+                        "/console/mfa", "/console/mfa (a wrong code)", "/console/mfa (recovery codes)"]
             page = fresh_page()
             checks.visit(page, "/")
             sign_in(page, served, world.newcomer, password="not the password")
             page.wait_for_selector("#sign-in-problem")
             checks.check(page, "/ (refused)", [])
-            sign_in(page, served, world.newcomer)
+            sign_in(page, served, world.newcomer, GIVEN_PASSWORD)
             page.wait_for_url(served + "/console/mfa")
+            page.wait_for_selector("#password-first")
+            checks.check(page, "/console/mfa (own password)", [])
+            page.get_by_label("Current password").fill(GIVEN_PASSWORD)
+            page.get_by_label("New password", exact=True).fill(STAFF_PASSWORD)
+            page.get_by_label("New password again").fill(STAFF_PASSWORD + "!")
+            page.get_by_role("button", name="Change password").click()
+            page.wait_for_selector("#new_password_again-error")
+            checks.check(page, "/console/mfa (passwords differ)", [])
+            own_password_chosen(page)
             checks.visit(page, "/console/mfa")
             secret = page.locator("#totp-secret").inner_text()
             page.get_by_label("Code from the app").fill("000000")

@@ -41,6 +41,21 @@ def gateway_settings(gateway_settings):  # the conftest's fixture of this name, 
     return with_second_factor
 
 
+# An account's first password, typed by the admin who creates it; each person replaces it with their own, which the
+# tests here call STAFF_PASSWORD (so that every later sign-in reads as before).
+GIVEN_PASSWORD = "what the admin typed in 2026"
+
+
+def own_password_chosen(page, given: str = GIVEN_PASSWORD) -> None:
+    """The page a person given a password meets first, filled in as they would: their own, twice."""
+    page.wait_for_selector("#password-first")
+    page.get_by_label("Current password").fill(given)
+    page.get_by_label("New password", exact=True).fill(STAFF_PASSWORD)
+    page.get_by_label("New password again").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_selector("#totp-secret")
+
+
 class ApiWithFactor(Api):
     """The test's setup through the public API, on a gateway where every person needs a second factor: the admin
     sets theirs up through the API first (as an app would), and keeps the rest of its recovery codes."""
@@ -58,9 +73,17 @@ class ApiWithFactor(Api):
         assert confirmed.status_code == 200, confirmed.text
         return confirmed.json()["recovery_codes"]
 
-    def enrolled(self, username: str, password: str = STAFF_PASSWORD) -> list[str]:
-        """A person's second factor, set up through the API: their recovery codes."""
-        return self.enrol(self.bearer(username, password))
+    def user(self, role: str, password: str = GIVEN_PASSWORD) -> str:
+        """A new account, with the first password an admin gives (the person replaces it: `enrolled`)."""
+        return super().user(role, password)
+
+    def enrolled(self, username: str, password: str = GIVEN_PASSWORD) -> list[str]:
+        """A person's own password chosen (`STAFF_PASSWORD`, in place of the one given) and their second factor
+        set up, through the API: their recovery codes."""
+        chosen = self.http.post("/auth/password", headers=self.bearer(username, password),
+                                json={"current_password": password, "new_password": STAFF_PASSWORD})
+        assert chosen.status_code == 204, chosen.text
+        return self.enrol(self.bearer(username, STAFF_PASSWORD))
 
     def bearer_with_code(self, username: str, password: str, code: str) -> dict[str, str]:
         answer = self.http.post("/auth/token", data={"grant_type": "password", "username": username,
@@ -104,8 +127,11 @@ def test_a_new_person_sets_up_a_second_factor_and_each_code_works_once_in_a_real
             page = browser.new_context(viewport=PHONE).new_page()
             watch_outside(page, served, outside)
 
-            sign_in(page, served, username)  # a password alone: to enrolment, nowhere else
+            sign_in(page, served, username, GIVEN_PASSWORD)  # a password alone: to enrolment, nowhere else
             page.wait_for_url(served + "/console/mfa")
+            shot(page, "29-own-password-first")
+            assert fits_the_screen(page)
+            own_password_chosen(page)  # the admin who typed the given one knows it: their own first
             assert page.locator("figure.qr svg").is_visible()
             secret = page.locator("#totp-secret").inner_text()
             shot(page, "30-mfa-enrol")
@@ -167,7 +193,7 @@ def test_a_lone_admin_is_warned_adds_a_second_and_each_approves_the_others_reque
 
             warning.get_by_role("link", name="Add a second admin").click()
             first.get_by_label("User name").fill(second_admin)
-            first.get_by_label("First password").fill(STAFF_PASSWORD)
+            first.get_by_label("First password").fill(GIVEN_PASSWORD)
             first.get_by_label("Admin", exact=True).check()
             first.get_by_role("button", name="Create the account").click()
             first.wait_for_url(re.compile(r"/console/admin/users\?done=created$"))

@@ -23,10 +23,12 @@ from gateway.console import i18n
 from tests.console import test_console_browser
 from tests.console.test_console_browser import CHROMIUM, CHROMIUM_ARGS, shot, sync_api
 from tests.console.test_console_browser_doors import (  # noqa: F401 (gateway_settings: the fixture, narrowed)
+    GIVEN_PASSWORD,
     PHONE,
     ApiWithFactor,
     fits_the_screen,
     gateway_settings,
+    own_password_chosen,
     sign_in,
     watch_outside,
 )
@@ -56,7 +58,7 @@ class Practice(ApiWithFactor):
         caseworker = self.user("caseworker")
         self.caseworker = self.bearer_with_code(caseworker, STAFF_PASSWORD, self.enrolled(caseworker)[0])
         self.staff_name = f"practice.staff.{uuid.uuid4().hex[:4]}"
-        self.post("/api/admin/users", self.admin, username=self.staff_name, password=STAFF_PASSWORD,
+        self.post("/api/admin/users", self.admin, username=self.staff_name, password=GIVEN_PASSWORD,
                   roles=["partner_staff"], partner_id=self.partner["id"])
 
     def refer(self, name: str, language: str, note: str) -> str:
@@ -93,9 +95,10 @@ def test_a_partner_staff_member_answers_a_referral_from_sign_in_to_completion_in
             watch_outside(page, served, outside)
             page.on("request", lambda request: asked.append(request.url))
 
-            # The doors staff pass through: a password, the factor set up, then a code from the app.
-            sign_in(page, served, practice.staff_name)
+            # The doors staff pass through: the password given, their own chosen, the factor set up, then a code.
+            sign_in(page, served, practice.staff_name, GIVEN_PASSWORD)
             page.wait_for_url(served + "/console/mfa")
+            own_password_chosen(page)
             secret = page.locator("#totp-secret").inner_text()
             app = pyotp.TOTP(secret)
             page.get_by_label("Code from the app").fill(app.now())

@@ -35,6 +35,7 @@ import pytest
 
 from tests.console.test_console_browser import CHROMIUM, CHROMIUM_ARGS, serving, shot, sync_api
 from tests.console.test_console_browser_doors import (  # noqa: F401 (gateway_settings: the fixture, narrowed)
+    GIVEN_PASSWORD,
     ApiWithFactor,
     fits_the_screen,
     gateway_settings,
@@ -85,7 +86,7 @@ class Organisation(ApiWithFactor):
         # Everyone while the admin is alone (their accounts work at once); the second admin last.
         for role, name in NAMES.items():
             role = "caseworker" if role == "other_caseworker" else "admin" if role == "checker" else role
-            self.post("/api/admin/users", self.admin, username=name, password=STAFF_PASSWORD, roles=[role])
+            self.post("/api/admin/users", self.admin, username=name, password=GIVEN_PASSWORD, roles=[role])
         self.tokens: dict[str, dict[str, str]] = {}
         self.recovery: dict[str, list[str]] = {}
         for name in NAMES.values():

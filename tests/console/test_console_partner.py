@@ -332,7 +332,7 @@ async def test_an_admin_creates_a_partner_staff_member_in_the_console_who_then_l
 
 ALLOWED_ADDRESS = re.compile(
     rf"/console/partner(/referrals/{ID}(/(accept|decline|start|complete|messages))?)?"
-    r"|/console/static/[a-z]+\.(css|js)|/console/sign-out|#[a-z0-9_-]+"
+    r"|/console/static/[a-z]+\.(css|js)|/console/sign-out|/console/password|#[a-z0-9_-]+"
     rf"|/console/language/(be|ru|en|pl|lt)\?next=%2Fconsole%2Fpartner(%2Freferrals%2F{ID})?")
 
 

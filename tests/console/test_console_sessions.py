@@ -42,11 +42,29 @@ def browser(door: Door) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=door.app), base_url="http://testserver")
 
 
-async def sign_in(visitor: httpx.AsyncClient, username: str, otp: str = "") -> httpx.Response:
+OWN_PASSWORD = "a kettle hums on Zybitskaya street"  # what each person chooses for themselves, here
+
+
+async def sign_in(visitor: httpx.AsyncClient, username: str, otp: str = "", password: str | None = None
+                  ) -> httpx.Response:
+    """With a code, the password the person chose when they set up their factor (`enrolled_user`); without, the one
+    the admin gave."""
     form = (await visitor.get("/")).text
     pre_session = re.search(r'name="pre_session" value="([^"]+)"', form).group(1)
-    return await visitor.post("/console/sign-in", data={"username": username, "password": STAFF_PASSWORD,
+    password = password or (OWN_PASSWORD if otp else STAFF_PASSWORD)
+    return await visitor.post("/console/sign-in", data={"username": username, "password": password,
                                                          "otp": otp, "pre_session": pre_session})
+
+
+async def own_password_chosen(visitor: httpx.AsyncClient) -> httpx.Response:
+    """The page a person given a password meets first: they choose their own; on to their factor's setup."""
+    page = await visitor.get("/console/mfa")
+    assert page.status_code == 200 and 'id="password-first"' in page.text and "<svg" not in page.text
+    chosen = await visitor.post("/console/password", data={
+        "csrf": csrf_of(page.text), "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD,
+        "new_password_again": OWN_PASSWORD})
+    assert chosen.status_code == 303 and chosen.headers["location"] == "/console/mfa", chosen.text
+    return chosen
 
 
 async def enrolled_user(door: Door, visitor: httpx.AsyncClient, *roles: str) -> tuple[dict, pyotp.TOTP, list[str]]:
@@ -56,6 +74,7 @@ async def enrolled_user(door: Door, visitor: httpx.AsyncClient, *roles: str) -> 
     user = user.json()
     first = await sign_in(visitor, user["username"])
     assert first.status_code == 303 and first.headers["location"] == "/console/mfa"
+    await own_password_chosen(visitor)
     page = await visitor.get("/console/mfa")
     assert page.status_code == 200 and page.headers["content-security-policy"] == CSP
     assert "<svg" in page.text and "<script" not in page.text.split("</head>")[1]  # drawn here, no script
@@ -103,6 +122,7 @@ async def test_a_mistyped_code_at_enrolment_shows_the_same_key_again_and_the_nex
         "username": door.next_username(), "password": STAFF_PASSWORD, "roles": ["coordinator"]})
     visitor = browser(door)
     await sign_in(visitor, user.json()["username"])
+    await own_password_chosen(visitor)
     page = await visitor.get("/console/mfa")
     secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page.text).group(1)
 
@@ -235,6 +255,47 @@ async def test_a_form_sent_after_the_session_ended_says_on_the_sign_in_page_that
     told = await visitor.get(sent.headers["location"])
     assert 'id="unsaved"' in told.text and 'name="pre_session"' in told.text
     assert 'id="unsaved"' not in (await visitor.get("/?expired=1")).text  # a page only looked at: nothing lost
+
+
+async def test_a_password_given_by_an_admin_is_replaced_before_anything_else_and_its_mistakes_are_said(door: Door):
+    """Before the second factor: the person's own password (the admin who typed the given one knows it). A wrong
+    current password, two new ones that differ, a short one: said beside the field, nothing changed."""
+    user = (await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={
+        "username": door.next_username(), "password": STAFF_PASSWORD, "roles": ["caseworker"]})).json()
+    visitor = browser(door)
+    await sign_in(visitor, user["username"])
+    page = await visitor.get("/console/mfa")
+    assert 'id="password-first"' in page.text and 'id="password-link"' not in page.text  # nothing else opens
+    typed = {"csrf": csrf_of(page.text), "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD,
+             "new_password_again": OWN_PASSWORD}
+
+    differ = await visitor.post("/console/password", data={**typed, "new_password_again": OWN_PASSWORD + "!"})
+    wrong = await visitor.post("/console/password", data={**typed, "current_password": "not the one"})
+    short = await visitor.post("/console/password", data={**typed, "new_password": "short", "new_password_again": "short"})
+
+    assert differ.status_code == 422 and 'id="new_password_again-error"' in differ.text
+    assert wrong.status_code == 403 and 'id="current_password-error"' in wrong.text
+    assert short.status_code == 422 and "12" in re.search(r'id="new_password-error">([^<]+)', short.text).group(1)
+    assert (await visitor.post("/console/mfa", data={"csrf": csrf_of(page.text), "code": "123456"})).status_code == 422
+    assert (await visitor.post("/console/password", data=typed)).headers["location"] == "/console/mfa"
+    assert 'id="totp-secret"' in (await visitor.get("/console/mfa")).text  # now the factor
+
+
+async def test_a_person_changes_their_password_from_any_page_and_signs_in_again_with_it(door: Door):
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
+    await sign_in(visitor, user["username"], codes[8])
+    page = await visitor.get("/console/password")
+    assert 'id="password-link"' in page.text and 'id="password-first"' not in page.text
+
+    changed = await visitor.post("/console/password", data={
+        "csrf": csrf_of(page.text), "current_password": OWN_PASSWORD, "new_password": OWN_PASSWORD + " twice",
+        "new_password_again": OWN_PASSWORD + " twice"})
+
+    assert changed.status_code == 200 and 'id="password-changed"' in changed.text and 'name="pre_session"' in changed.text
+    assert (await visitor.get("/console/programme")).status_code == 303  # signed out, here and everywhere
+    assert (await sign_in(visitor, user["username"], codes[9])).status_code == 401  # the old password
+    assert (await sign_in(visitor, user["username"], codes[9], OWN_PASSWORD + " twice")).status_code == 303
 
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}  # what a browser says of a form sent from the console's own page

@@ -44,6 +44,7 @@ WHO_MAY = [
     rule(ANY, r"^/auth/me$", *ROLES),
     rule(ANY, r"^/auth/mfa/", *PEOPLE),  # a second factor is for people, not API clients
     rule(ANY, r"^/auth/sessions/revoke-all$", *PEOPLE),
+    rule(ANY, r"^/auth/password$", *PEOPLE),  # one's own password
     # Supervisors see the whole caseload (no personal data) and assign cases (SPEC §2, §4).
     rule("GET", r"^/api/intake/cases$", "caseworker", "supervisor"),
     rule("PUT", rf"^/api/intake/cases/{ID}/assignees$", "caseworker", "supervisor"),

@@ -1,6 +1,7 @@
 """A second factor for every person (SPEC §3), with the default setting: a user without one gets a token that opens
 only enrolment; enrolled, sign-in needs a current TOTP code, each code works once, and a recovery code works once;
-an admin's reset makes the user enrol again."""
+an admin's reset makes the user enrol again. A password an admin set is replaced by the person's own before their
+factor is set up: else the admin, after a factor reset, could enrol a factor of their own and open the account."""
 
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ from collections.abc import AsyncIterator
 
 import pyotp
 import pytest
+from sqlalchemy import update
 
 from gateway.config import GatewaySettings
-from tests.integration.gateway.door import ADMIN_PASSWORD, STAFF_PASSWORD, Door, open_gateway
+from gateway.models import User
+from tests.integration.gateway.door import (
+    ADMIN_PASSWORD,
+    STAFF_PASSWORD,
+    Door,
+    open_gateway,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +42,10 @@ def bearer(answer) -> dict[str, str]:  # noqa: ANN001
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-async def sign_in(door: Door, username: str, otp: str | None = None, password: str = STAFF_PASSWORD):  # noqa: ANN201
+OWN_PASSWORD = "a kettle hums on Zybitskaya street"  # what each person chooses for themselves, here
+
+
+async def sign_in(door: Door, username: str, otp: str | None = None, password: str = OWN_PASSWORD):  # noqa: ANN201
     form = {"grant_type": "password", "username": username, "password": password}
     if otp is not None:
         form["otp"] = otp
@@ -42,9 +53,15 @@ async def sign_in(door: Door, username: str, otp: str | None = None, password: s
 
 
 async def enrolled(door: Door, username: str, password: str = STAFF_PASSWORD) -> tuple[pyotp.TOTP, list[str]]:
-    """Sign in with a password, enrol, confirm with the app's code: the app and the recovery codes."""
+    """Sign in with the password an admin gave, choose one's own (`OWN_PASSWORD`), enrol, confirm with the app's
+    code: the app and the recovery codes. (The first admin's password is their own already.)"""
     first = await sign_in(door, username, password=password)
     assert first.json()["scope"] == "mfa_enrol" and "refresh_token" not in first.json()
+    if password != ADMIN_PASSWORD:
+        chosen = await door.client.post("/auth/password", headers=bearer(first), json={
+            "current_password": password, "new_password": OWN_PASSWORD})
+        assert chosen.status_code == 204, chosen.text
+        first = await sign_in(door, username)
     started = await door.client.post("/auth/mfa/totp/enrol", headers=bearer(first))
     assert started.status_code == 200 and started.headers["cache-control"] == "no-store"
     app = pyotp.parse_uri(started.json()["otpauth_uri"])
@@ -64,7 +81,7 @@ def next_code(app: pyotp.TOTP) -> str:
 
 async def test_a_user_without_a_factor_gets_a_token_that_opens_only_enrolment(door: Door):
     user = await door.add_user("caseworker")
-    answer = await sign_in(door, user["username"])
+    answer = await sign_in(door, user["username"], password=STAFF_PASSWORD)
     token = bearer(answer)
 
     assert answer.json()["scope"] == "mfa_enrol"
@@ -121,3 +138,86 @@ async def test_an_admin_resets_a_lost_factor_and_the_user_enrols_again(door: Doo
     own = await door.client.post(f"/api/admin/users/{(await door.client.get('/auth/me', headers=admin)).json()['sub']}"
                                  "/reset-mfa", headers=admin)
     assert own.status_code == 403
+
+
+async def test_a_factor_is_set_up_only_once_the_person_has_chosen_their_own_password(door: Door):
+    user = await door.add_user("caseworker")
+    given = bearer(await sign_in(door, user["username"], password=STAFF_PASSWORD))
+    app = pyotp.parse_uri((await door.client.post("/auth/mfa/totp/enrol", headers=given)).json()["otpauth_uri"])
+
+    early = await door.client.post("/auth/mfa/totp/confirm", headers=given, json={"code": app.now()})
+    wrong = await door.client.post("/auth/password", headers=given, json={
+        "current_password": "not the one at all", "new_password": OWN_PASSWORD})
+    weak = await door.client.post("/auth/password", headers=given, json={
+        "current_password": STAFF_PASSWORD, "new_password": "short"})
+    same = await door.client.post("/auth/password", headers=given, json={
+        "current_password": STAFF_PASSWORD, "new_password": STAFF_PASSWORD})
+    chosen = await door.client.post("/auth/password", headers=given, json={
+        "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD})
+
+    assert early.status_code == 409 and early.json()["type"].endswith("/password-change-required")
+    assert wrong.status_code == 403 and wrong.json()["type"].endswith("/current-password-wrong")
+    assert weak.status_code == 422 and "at least 12 characters" in weak.json()["detail"]
+    assert same.status_code == 422 and chosen.status_code == 204
+    assert (await sign_in(door, user["username"], password=STAFF_PASSWORD)).status_code == 400  # the given one: gone
+    mine = bearer(await sign_in(door, user["username"]))
+    assert (await door.client.post("/auth/mfa/totp/confirm", headers=mine, json={"code": app.now()})).status_code == 200
+    auditor = await door.add_user("auditor")
+    _auditor_app, auditor_codes = await enrolled(door, auditor["username"])
+    audit = (await door.client.get("/api/admin/audit", headers=bearer(await sign_in(
+        door, auditor["username"], auditor_codes[0])), params={"target_id": user["id"], "action": "user.password"}
+    )).json()["items"]
+    assert [(entry["actor"], entry["action"]) for entry in audit] == [(user["id"], "user.password")]
+
+
+async def pending_about(door: Door, admin: dict[str, str], target_id: str) -> dict:
+    pending = await door.client.get("/api/admin/approvals", params={"status": "pending"}, headers=admin)
+    (asked,) = [a for a in pending.json()["items"] if a["target_id"] == target_id]
+    return asked
+
+
+async def test_an_admin_who_set_a_password_cannot_take_the_account_over_after_a_factor_reset(door: Door):
+    """The review's takeover: the admin created the account (and knows the password they typed), asks for a factor
+    reset that a second admin approves as a lost phone, then signs in and enrols a factor of their own. The person
+    chose their own password when they set up their factor: the admin's is no longer it."""
+    first_admin = await door.admin()
+    second = await door.add_user("admin")
+    _second_app, second_codes = await enrolled(door, second["username"])
+    second_admin = bearer(await sign_in(door, second["username"], second_codes[0]))
+    created = await door.client.post("/api/admin/users", headers=first_admin, json={
+        "username": "alena.kuzmich", "password": STAFF_PASSWORD, "roles": ["caseworker"]})
+    approval = await pending_about(door, second_admin, created.json()["id"])
+    assert (await door.client.post(f"/api/admin/approvals/{approval['id']}/approve",
+                                   headers=second_admin)).status_code == 200
+    await enrolled(door, "alena.kuzmich")  # she signs in, chooses her own password, sets up her phone
+
+    reset = await door.client.post(f"/api/admin/users/{created.json()['id']}/reset-mfa", headers=first_admin)
+    asked = await pending_about(door, second_admin, created.json()["id"])
+    assert reset.json()["status"] == "pending_approval"
+    assert (await door.client.post(f"/api/admin/approvals/{asked['id']}/approve",
+                                   headers=second_admin)).status_code == 200
+
+    taken = await sign_in(door, "alena.kuzmich", password=STAFF_PASSWORD)  # the password the first admin typed
+    assert (taken.status_code, taken.json()["error"]) == (400, "invalid_grant")
+    assert (await sign_in(door, "alena.kuzmich")).json()["scope"] == "mfa_enrol"  # she enrols again with her own
+
+
+async def test_a_person_with_a_factor_and_a_password_someone_else_set_chooses_their_own_first(door: Door):
+    """An operator's reset (`rehab users reset-password`), or an account from before this rule: their code opens
+    only the change of password; with their own password, everything again."""
+    user = await door.add_user("finance")
+    _app, codes = await enrolled(door, user["username"])
+    await door.runtime.uow.run(lambda session: session.execute(  # as the operator's reset leaves it
+        update(User).where(User.id == user["id"]).values(must_choose_password=True)))
+    door.runtime.standing.forget(user["id"])
+
+    limited = await sign_in(door, user["username"], codes[0])
+    token = bearer(limited)
+    assert limited.json()["scope"] == "mfa_enrol" and "refresh_token" not in limited.json()
+    refused = await door.client.get("/api/funds/grants", headers=token)
+    assert refused.status_code == 403
+    chosen = await door.client.post("/auth/password", headers=token, json={
+        "current_password": OWN_PASSWORD, "new_password": OWN_PASSWORD + " again"})
+    assert chosen.status_code == 204
+    full = await sign_in(door, user["username"], codes[1], password=OWN_PASSWORD + " again")
+    assert full.status_code == 200 and "scope" not in full.json() and "refresh_token" in full.json()
