@@ -21,9 +21,20 @@ from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
-from gateway import api, domain, mfa, service
+from gateway import api, mfa, service
 from gateway.console import i18n
-from gateway.console.router import CSP, Answer, Visit, VisitDep, call, field_errors, form_problem, items, render
+from gateway.console.router import (
+    CSP,
+    WEAK_PASSWORD_WORDS,
+    Answer,
+    Visit,
+    VisitDep,
+    call,
+    field_errors,
+    form_problem,
+    items,
+    render,
+)
 from gateway.models import ApprovalPublic, RolesChange, User, UserCreate, UserPublic
 from kit import problems
 from kit.errors import DomainError
@@ -58,13 +69,7 @@ REFUSALS: dict[str, str | dict[str, str]] = {
         "A partner's staff member needs the partner_id of their organisation.": "admin_refused_partner_id_needed",
         "Only a partner's staff member (partner_staff) is bound to a partner.": "admin_refused_partner_id_only",
     },
-    "weak-password": {
-        f"The password must be at least {domain.MIN_PASSWORD_LENGTH} characters long.": "admin_refused_password_short",
-        f"The password must be at most {domain.MAX_PASSWORD_LENGTH} characters long.": "admin_refused_password_long",
-        "The password must not be the user name.": "admin_refused_password_username",
-        "This password is on a list of passwords leaked in breaches, which attackers try first; choose another.":
-            "admin_refused_password_breached",
-    },
+    "weak-password": WEAK_PASSWORD_WORDS,
     "username-taken": "admin_refused_username_taken",
     "own-roles": "admin_refused_own_account",
     "own-factor": "admin_refused_own_account",

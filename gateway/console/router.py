@@ -834,7 +834,8 @@ async def password_chosen(v: AnyVisitDep) -> Response:
     return response
 
 
-# What domain.password_weakness says, in the console's words (the admin's page says the same of a new account's).
+# What domain.password_weakness says, in the console's words: of one's own new password here, of a new account's
+# first password on the admin's page (admin.REFUSALS).
 WEAK_PASSWORD_WORDS = {
     f"The password must be at least {domain.MIN_PASSWORD_LENGTH} characters long.": "admin_refused_password_short",
     f"The password must be at most {domain.MAX_PASSWORD_LENGTH} characters long.": "admin_refused_password_long",
