@@ -9,6 +9,7 @@ outside the system, and every HTML answer sets a strict Content-Security-Policy 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -823,12 +824,16 @@ async def password_chosen(v: AnyVisitDep) -> Response:
         words = WEAK_PASSWORD_WORDS.get(problem.detail, "password_same")
         return password_page(v, first=first, status=422, errors={"new_password": t(words)})
     runtime.standing.forget(v.principal.sub)
-    if has_factor or not v.principal.enrolling:  # their code is asked at sign-in: with the new password, then
+    signed_in = None
+    if v.principal.enrolling and not has_factor:  # on to the factor's setup, with an enrolment token of the new one
+        with contextlib.suppress(Problem):
+            signed_in = await api.password_grant(runtime, username, new, address)
+    if signed_in is None:  # a code is asked at sign-in: with the new password, then
         page = sign_in_page(request, changed=True, username=username)
         for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
             page.delete_cookie(cookie, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
         return page
-    token, refresh = await api.password_grant(runtime, username, new, address)  # an enrolment token again
+    token, refresh = signed_in
     response = back_to("/console/mfa")
     session_cookies(response, request, token, refresh)
     return response
