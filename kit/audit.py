@@ -110,7 +110,14 @@ class AuditEntry(BaseModel):
     actor: str
     action: str
     target_id: str | None
+    target_label: str | None = Field(None, description="The record as people name it, where this service names its "
+                                                       "records so (intake: a case's reference); never personal data")
     request_id: str | None
+
+
+# What a service calls the records its trail names (`{target_id: label}`), read in the auditor's session: a case's
+# reference, say. Only labels that are not personal data.
+TargetLabels = Callable[[Session, set[str]], dict[str, str]]
 
 
 class AuditCheckpoint(BaseModel):
@@ -140,10 +147,12 @@ class AuditVerification(BaseModel):
 
 # No `from __future__ import annotations` in this module: FastAPI must see the real types of the dependencies
 # declared inside `audit_router`, which string annotations would hide from it.
-def audit_router(trail_of: Any, session_dep: Any, checkpoints_of: Any = None) -> APIRouter:
+def audit_router(trail_of: Any, session_dep: Any, checkpoints_of: Any = None,
+                 labels: TargetLabels | None = None) -> APIRouter:
     """`GET /audit` and `GET /audit/verify` for auditors; `trail_of(request)` gives the process's AuditTrail, and
     `checkpoints_of(request)` its kit.checkpoints.Checkpointer (verify compares the chain with the newest signed
-    checkpoint; without one, verify says the checkpoints could not be checked)."""
+    checkpoint; without one, verify says the checkpoints could not be checked). `labels`: how the service names the
+    records of a page's entries (`target_label`), for an auditor who reads "BY-2026-00042" sooner than a UUID."""
     router = APIRouter(tags=["audit"])
     Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
 
@@ -155,8 +164,13 @@ def audit_router(trail_of: Any, session_dep: Any, checkpoints_of: Any = None) ->
         order: Annotated[Literal["asc", "desc"], Query(
             description="asc: the chain's order; desc: newest first (a cursor goes on in its own order)")] = "asc",
     ) -> dict[str, Any]:
-        return trail_of(request).page(session, target_id=target_id, limit=limit, cursor=cursor, action=action,
+        page = trail_of(request).page(session, target_id=target_id, limit=limit, cursor=cursor, action=action,
                                       newest_first=order == "desc")
+        if labels is not None:
+            named = labels(session, {item["target_id"] for item in page["items"] if item["target_id"]})
+            for item in page["items"]:
+                item["target_label"] = named.get(item["target_id"])
+        return page
 
     @router.get("/audit/verify", response_model=AuditVerification)
     async def verify_audit(request: Request, session: session_dep, principal: Auditor) -> dict[str, Any]:

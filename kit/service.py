@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from kit import (asyncapi, checkpoints, control, custody, db, http, logs, metrics, migrations, openapi, problems,
                  revocation, tracing)
-from kit.audit import AuditTrail, audit_router
+from kit.audit import AuditTrail, TargetLabels, audit_router
 from kit.auth import TokenVerifier, VerifiedTokens
 from kit.bus import Bus, BusOptions, Subscription
 from kit.crypto import BlindIndex
@@ -75,6 +75,8 @@ class ServiceSpec:
     body_limits: list[http.BodyLimit] = field(default_factory=list)
     # Route functions whose name makes no readable operationId, each with the one to use (kit.openapi).
     operation_ids: dict[str, str] = field(default_factory=dict)
+    # How the audit trail's readers are shown the records it names (kit.audit.TargetLabels): a case's reference.
+    audit_labels: TargetLabels | None = None
 
 
 def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
@@ -210,7 +212,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.include_router(asyncapi.router(spec.title, spec.published))
     prefix = f"/api/{spec.name}"
     app.include_router(audit_router(lambda request: request.app.state.runtime.audit, ReadSession,
-                                    lambda request: request.app.state.runtime.checkpoints), prefix=prefix)
+                                    lambda request: request.app.state.runtime.checkpoints, spec.audit_labels),
+                       prefix=prefix)
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -237,7 +237,8 @@ def _unread(v: Visit, service: str, answer: Answer) -> str:
 
 def _shown_entries(v: Visit, service: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Entries as the page shows them: the actor by user name where the gateway knows the id (and, on the gateway's
-    own trail, a target that is a staff account too), the action by its words' key when there are words for it."""
+    own trail, a target that is a staff account too; elsewhere the target as its service names it, a case by its
+    reference), the action by its words' key when there are words for it."""
     ids = {str(e.get("actor")) for e in found}
     if service == "gateway":
         ids |= {str(e["target_id"]) for e in found if e.get("target_id")}
@@ -248,7 +249,8 @@ def _shown_entries(v: Visit, service: str, found: list[dict[str, Any]]) -> list[
         actor, action, target = str(entry.get("actor", "")), str(entry.get("action", "")), entry.get("target_id")
         shown.append({**entry, "actor_name": names.get(actor), "system": _system(actor),
                       "action_key": f"audit.{action}" if f"audit.{action}" in english else None,
-                      "target_name": names.get(str(target)) if service == "gateway" and target else None})
+                      "target_name": (names.get(str(target)) if service == "gateway" and target
+                                      else entry.get("target_label"))})
     return shown
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from kit import erasures, logs
 from kit.bus import Subscription
 from kit.service import Runtime, ServiceSpec, create_service_app, serve
-from services.intake import api, events, handlers
+from services.intake import api, events, handlers, queries
 from services.intake.config import IntakeSettings
 from services.intake.models import IntakeTable, NameIndexPending, kit_tables
 from services.intake.protection import CaseVault
@@ -53,6 +53,7 @@ SPEC = ServiceSpec(
     on_start=_on_start,
     published=events.PUBLISHED,
     body_limits=[api.UPLOAD_LIMIT],  # a document upload, up to 20 MiB; every other route keeps max_body_bytes
+    audit_labels=queries.case_references,  # every target of intake's trail is a case
 )
 
 

@@ -222,3 +222,12 @@ def pairs_indexed(session: Session) -> bool:
     if pending is None:
         _complete_name_index[engine] = True
     return pending is None
+
+
+def case_references(session: Session, case_ids: set[str]) -> dict[str, str]:
+    """Each case's reference, by id: how the audit trail's readers are shown the cases it names (an erased case
+    keeps its reference; nothing of the person is in one)."""
+    if not case_ids:
+        return {}
+    rows = session.execute(select(Case.id, Case.reference).where(Case.id.in_(sorted(case_ids))))  # type: ignore[attr-defined]
+    return {case_id: reference for case_id, reference in rows}

@@ -169,6 +169,8 @@ async def test_a_filter_by_record_shows_only_its_entries_and_the_id_is_in_no_add
     found = await filtered(visitor, page.text, target_id=case_id.upper())  # as typed: letter case does not matter
     assert found.status_code == 200 and "location" not in found.headers
     assert targets(found.text) == {case_id} and other_id not in found.text
+    reference = (await door.client.get(f"/api/intake/cases/{case_id}", headers=caseworker)).json()["reference"]
+    assert all(f'<span class="handle">({reference})</span>' in row for row in entry_rows(found.text).values())
     assert '<p id="filtered">' in found.text and words("audit_show_all") in found.text
     assert set(actions(found.text)) == {"case.read"}  # the newest page: reads only
     for address in addresses(found):

@@ -33,8 +33,10 @@ async def test_reads_and_changes_are_audited_with_who_and_the_request_id(intake:
     read_entry = items[2]
     assert read_entry["actor"] == "reader-9" and read_entry["request_id"] == "req-read-1" and read_entry["at"]
     assert "Шушкевіч" not in entries.text and "Signal" not in entries.text
+    assert {e["target_label"] for e in items} == {case["reference"]}  # the case as people name it, for the auditor
     searches = (await intake.client.get("/api/intake/audit", headers=intake.auditor)).json()["items"]
     assert [e["target_id"] for e in searches if e["action"] == "case.search"] == [None]  # who searched, not for whom
+    assert [e["target_label"] for e in searches if e["action"] == "case.search"] == [None]
 
     refused = await intake.client.get("/api/intake/audit", headers=intake.caseworker)
     assert refused.status_code == 403
