@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session
 
-from gateway import approvals, domain, mfa, service, sessions
+from gateway import activation, approvals, domain, mfa, service, sessions
 from gateway.access import EnrollingPrincipal, GatewayPrincipal, gateway_role
 from gateway.models import (
     ApiClient,
@@ -356,10 +356,13 @@ class PasswordChange(StrictModel):
     current_password: Annotated[str, StringConstraints(max_length=1024)]
     # Far above the policy's own maximum: gateway.domain.password_weakness words every refusal a person could meet.
     new_password: Annotated[str, StringConstraints(max_length=1024)]
+    activation_code: Annotated[str | None, StringConstraints(max_length=64)] = Field(default=None, description=(
+        "For an account another admin approved: the code that admin was shown on approving it (gateway.activation)."))
 
 
 @auth_router.post("/auth/password", status_code=204, responses={
-    403: {"description": "`current-password-wrong`: the current password is not right (counted as a failed sign-in)."},
+    403: {"description": "`current-password-wrong`: the current password is not right, or `activation-code-wrong`: "
+                         "the activation code is missing or not right (each counted as a failed sign-in)."},
     422: {"description": "`weak-password`: the new password is not acceptable (said why), or is the current one."},
     429: {"description": "Too many failed sign-ins for this user name: wait (`Retry-After`)."}},
                   summary="Choose a new password of your own; every session of yours ends")
@@ -368,16 +371,19 @@ async def change_password(body: PasswordChange, runtime: RuntimeDep, principal: 
     password by an admin chooses their own before setting up a second factor). A wrong current password counts as a
     failed sign-in of the account, so a stolen token cannot try passwords faster than the sign-in form."""
     await choose_password(runtime, principal.sub, body.current_password, body.new_password,
-                          address=client_address(request))
+                          address=client_address(request), activation_code=body.activation_code)
     runtime.standing.forget(principal.sub)
     return Response(status_code=204)
 
 
-async def choose_password(runtime: GatewayRuntime, user_id: str, current: str, new: str, *, address: str) -> str:
-    """Check the current password as a sign-in does, then put the new one in its place: every session ends. The
-    user name, for a sign-in with the new password; a problem for a refusal."""
+async def choose_password(runtime: GatewayRuntime, user_id: str, current: str, new: str, *, address: str,
+                          activation_code: str | None = None) -> str:
+    """Check the current password as a sign-in does (and, for an account another admin approved, its activation
+    code), then put the new one in its place: every session ends. The user name, for a sign-in with the new
+    password; a problem for a refusal."""
     with runtime.uow.read() as session:
-        username = service.get_user(session=session, user_id=user_id).username
+        user = service.get_user(session=session, user_id=user_id)
+        username, kept_code = user.username, user.activation_hash
     if weakness := domain.password_weakness(new, username=username):
         raise Problem(422, weakness, kind="weak-password")
     ticket = await runtime.uow.run(lambda session: service.reserve_sign_in(
@@ -386,10 +392,15 @@ async def choose_password(runtime: GatewayRuntime, user_id: str, current: str, n
     if ticket.wait_seconds:
         raise _must_wait(ticket.wait_seconds)
     right = await runtime.hasher.matches_async(ticket.password_hash, current)
+    activated = kept_code is None or activation.matches(kept_code, activation_code)
     await runtime.uow.run(lambda session: service.settle_sign_in(
-        session=session, audit=runtime.audit, ticket=ticket, succeeded=right, policy=runtime.signin_policy))
+        session=session, audit=runtime.audit, ticket=ticket, succeeded=right and activated,
+        policy=runtime.signin_policy))
     if not right:
         raise Problem(403, "The current password is not right.", kind="current-password-wrong")
+    if not activated:
+        raise Problem(403, "This account was approved by a second admin, who was shown its activation code: type it "
+                           "with the password you were given.", kind="activation-code-wrong")
     if new == current:
         raise Problem(422, "The new password must differ from the current one.", kind="weak-password")
     password_hash = await runtime.hasher.hash_async(new)
@@ -610,9 +621,13 @@ async def reject(approval_id: str, runtime: RuntimeDep, principal: Admin) -> App
 
 
 async def _decide(runtime: GatewayRuntime, approval_id: str, principal: Principal, *, approve: bool) -> ApprovalPublic:
-    decided = await runtime.uow.run(lambda session: ApprovalPublic.model_validate(approvals.decide(
-        session=session, audit=runtime.audit, approval_id=approval_id, actor=principal.sub, approve=approve),
-        from_attributes=True))
+    def decide(session: Session) -> ApprovalPublic:
+        decision = approvals.decide(session=session, audit=runtime.audit, approval_id=approval_id,
+                                    actor=principal.sub, approve=approve)
+        return ApprovalPublic.model_validate(decision.approval, from_attributes=True).model_copy(
+            update={"activation_code": decision.activation_code})
+
+    decided = await runtime.uow.run(decide)
     runtime.standing.forget(decided.target_id)
     return decided
 

@@ -11,12 +11,13 @@ Use cases of the gateway's database: functions of a session that never commit.""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from sqlmodel import Session, select
 
-from gateway import domain, events, mfa, sessions
+from gateway import activation, domain, events, mfa, sessions
 from gateway.models import ApiClient, Approval, User
 from kit.audit import AuditTrail
 from kit.db import get_or_raise
@@ -37,7 +38,15 @@ def request(*, session: Session, audit: AuditTrail, action: Action, target_id: s
     return asked
 
 
-def decide(*, session: Session, audit: AuditTrail, approval_id: str, actor: str, approve: bool) -> Approval:
+@dataclass(frozen=True)
+class Decision:
+    """A decided request; for an approved new account, its activation code (gateway.activation), to show once."""
+
+    approval: Approval
+    activation_code: str | None = None
+
+
+def decide(*, session: Session, audit: AuditTrail, approval_id: str, actor: str, approve: bool) -> Decision:
     """Approve (the change takes effect now) or reject a pending request of another admin."""
     asked = get_or_raise(session, Approval, approval_id, NotFound("There is no such request.",
                                                                    code="approval-not-found"), lock=True)
@@ -45,15 +54,16 @@ def decide(*, session: Session, audit: AuditTrail, approval_id: str, actor: str,
         raise Conflict(f"This request was already {asked.status}.", code="approval-decided")
     if asked.requested_by == actor:
         raise Refused("Nobody approves their own request: another admin must.", code="own-request")
+    code = None
     if approve:
-        _apply(session, audit, asked, actor)
+        code = _apply(session, audit, asked, actor)
     else:
         _undo(session, audit, asked, actor)
     asked.status, asked.decided_by, asked.decided_at = ("approved" if approve else "rejected"), actor, _now()
     session.add(asked)
     audit.record(session, actor=actor, action="approval.approve" if approve else "approval.reject",
                  target_id=asked.id)
-    return asked
+    return Decision(asked, code)
 
 
 def admins_disabled_unconfirmed(*, session: Session) -> set[str]:
@@ -111,16 +121,20 @@ def apply_factor_reset(*, session: Session, audit: AuditTrail, user: User, actor
     audit.record(session, actor=actor, action="mfa.reset", target_id=user.id)
 
 
-def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> None:
+def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> str | None:
+    """Put the approved change in force; a new account's activation code, made here for the approving admin."""
     if asked.action == "client.create":
         client = _client(session, asked.target_id)
         client.pending_approval = False
         session.add(client)
-        return
+        return None
     user = get_or_raise(session, User, asked.target_id, NotFound("The account asked about is gone.",
                                                                   code="user-not-found"), lock=True)
+    code = None
     if asked.action == "user.create":
         user.pending_approval = False
+        code = activation.new_code()
+        user.activation_hash = activation.digest(code)
         events.user_changed(session, events.USER_CREATED, user)
         if user.disabled:  # disabled while it waited: the services learn both
             events.user_changed(session, events.USER_DISABLED, user)
@@ -140,6 +154,7 @@ def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> 
             raise Refused("No one changes their own roles: another admin must.", code="own-roles")
         apply_roles(session=session, audit=audit, user=user, roles=asked.roles or [], actor=actor)
     session.add(user)
+    return code
 
 
 def _undo(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> None:

@@ -68,6 +68,11 @@ class User(GatewayTable, UserBase, table=True):
     # nothing else until they do. Else an admin who set it could, after a factor reset another admin approves as a
     # lost phone, enrol a factor of their own and open the account.
     must_choose_password: bool = True
+    # An account made while another admin had to approve it: the SHA-256 of the activation code that admin was shown
+    # on approving it, which the person types with the given password to choose their own (gateway.activation). The
+    # admin who typed the password does not know the code, the one who approved does not know the password: neither
+    # alone can set the account up before its person does.
+    activation_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime
 
 
@@ -229,3 +234,6 @@ class ApprovalPublic(BaseModel):
     requested_at: datetime
     decided_by: str | None
     decided_at: datetime | None
+    activation_code: str | None = Constraint(default=None, description=(
+        "An approved new account's activation code, in this answer only: the approving admin hands it to the person, "
+        "who types it with the password the requesting admin gave them to choose their own."))

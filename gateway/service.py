@@ -183,6 +183,7 @@ def choose_password(*, session: Session, audit: AuditTrail, user_id: str, passwo
     user = get_user(session=session, user_id=user_id)
     user.password_hash = password_hash
     user.must_choose_password = False
+    user.activation_hash = None  # used once
     session.add(user)
     audit.record(session, actor=user.id, action="user.password", target_id=user.id)
     sessions.revoke_all(session=session, audit=audit, user_id=user.id, actor=user.id, now=now_utc(),

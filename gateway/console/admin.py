@@ -357,6 +357,11 @@ async def decide(approval_id: str, decision: str, v: AdminVisit) -> Response:
     runtime = v.request.app.state.runtime
     handler = api.approve if decision == "approve" else api.reject
     answer = await ask(lambda: handler(approval_id, runtime, v.principal))
+    code = getattr(answer.body, "activation_code", None) if answer.ok else None
+    if code:  # a new account's: in this answer alone (never in an address, never again), for this admin to hand over
+        known = await with_partners(v, await staff(v))
+        return page(v, "admin_approvals.html", known, activation={
+            "code": code, "user": known.name(answer.body.target_id)})
     if answer.ok:
         return after(APPROVALS_PAGE, "approved" if decision == "approve" else "rejected")
     return page(v, "admin_approvals.html", await with_partners(v, await staff(v)), status=answer.status,

@@ -730,7 +730,7 @@ async def mfa_page(v: EnrollingVisitDep) -> Response:
         return back_to("/")
     with runtime.uow.read() as session:
         if service.get_user(session=session, user_id=v.principal.sub).must_choose_password:
-            return password_page(v, first=True)  # before a factor: whoever set the password could enrol their own
+            return password_page(v)  # before a factor: whoever set the password could enrol their own
 
     def enrol(session: Any) -> mfa.Enrolment:
         user = service.get_user(session=session, user_id=v.principal.sub)
@@ -783,18 +783,20 @@ async def mfa_confirm(v: EnrollingVisitDep) -> Response:
 PASSWORD_PAGE = "/console/password"
 
 
-def password_page(v: Visit, *, first: bool, status: int = 200, errors: dict[str, str] | None = None) -> Response:
-    """The form to choose a new password. `first`: the password was set by someone else (an admin, an operator),
-    who knows it: the person chooses their own before anything else opens."""
-    return render(v.request, "mfa_password.html", visit_=v, status=status, first=first, errors=errors or {},
-                  min_length=domain.MIN_PASSWORD_LENGTH)
+def password_page(v: Visit, *, status: int = 200, errors: dict[str, str] | None = None) -> Response:
+    """The form to choose a new password. When the password was set by someone else (an admin, an operator), who
+    knows it, the person chooses their own before anything else opens; for an account another admin approved, with
+    the activation code that admin was shown (gateway.activation)."""
+    with v.request.app.state.runtime.uow.read() as session:
+        user = service.get_user(session=session, user_id=v.principal.sub)
+        first, needs_code = user.must_choose_password, user.activation_hash is not None
+    return render(v.request, "mfa_password.html", visit_=v, status=status, first=first, needs_code=needs_code,
+                  errors=errors or {}, min_length=domain.MIN_PASSWORD_LENGTH)
 
 
 @router.get(PASSWORD_PAGE)
 async def password_form(v: AnyVisitDep) -> Response:
-    with v.request.app.state.runtime.uow.read() as session:
-        first = service.get_user(session=session, user_id=v.principal.sub).must_choose_password
-    return password_page(v, first=first)
+    return password_page(v)
 
 
 @router.post(PASSWORD_PAGE)
@@ -807,22 +809,24 @@ async def password_chosen(v: AnyVisitDep) -> Response:
     current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))
     t = i18n.translator(v.language)
     with runtime.uow.read() as session:
-        user = service.get_user(session=session, user_id=v.principal.sub)
-        first, has_factor = user.must_choose_password, mfa.enrolled(session=session, user_id=user.id)
+        has_factor = mfa.enrolled(session=session, user_id=v.principal.sub)
     if new != str(form.get("new_password_again", "")):
-        return password_page(v, first=first, status=422, errors={"new_password_again": t("password_mismatch")})
+        return password_page(v, status=422, errors={"new_password_again": t("password_mismatch")})
     address = api.client_address(request)
     try:
-        username = await api.choose_password(runtime, v.principal.sub, current, new, address=address)
+        username = await api.choose_password(runtime, v.principal.sub, current, new, address=address,
+                                             activation_code=str(form.get("activation_code", "")) or None)
     except Problem as problem:
         if problem.status == 429:
             wait = (problem.headers or {}).get("Retry-After", "1")
-            return password_page(v, first=first, status=429, errors={"current_password": t("sign_in_paused").format(
+            return password_page(v, status=429, errors={"current_password": t("sign_in_paused").format(
                 wait=i18n.waiting_time(int(wait) if wait.isdigit() else 1, v.language))})
         if problem.kind == "current-password-wrong":
-            return password_page(v, first=first, status=403, errors={"current_password": t("password_current_wrong")})
+            return password_page(v, status=403, errors={"current_password": t("password_current_wrong")})
+        if problem.kind == "activation-code-wrong":
+            return password_page(v, status=403, errors={"activation_code": t("password_activation_wrong")})
         words = WEAK_PASSWORD_WORDS.get(problem.detail, "password_same")
-        return password_page(v, first=first, status=422, errors={"new_password": t(words)})
+        return password_page(v, status=422, errors={"new_password": t(words)})
     runtime.standing.forget(v.principal.sub)
     signed_in = None
     if v.principal.enrolling and not has_factor:  # on to the factor's setup, with an enrolment token of the new one

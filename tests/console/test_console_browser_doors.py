@@ -224,7 +224,9 @@ def test_a_lone_admin_is_warned_adds_a_second_and_each_approves_the_others_reque
             shot(checker, "34-admin-approvals")
             assert asked.get_by_role("button", name="Approve").is_visible() and fits_the_screen(checker)
             asked.get_by_role("button", name="Approve").click()
-            checker.wait_for_url(re.compile(r"done=approved$"))
+            checker.wait_for_selector("#activation-code")  # the new account's code, for this admin to hand over
+            assert newcomer in checker.locator("#activation").inner_text() and fits_the_screen(checker)
+            shot(checker, "34b-activation-code")
             assert checker.locator("#approvals tbody tr", has_text=newcomer).count() == 0
 
             # The same pages in Belarusian, on a phone: the longest words, and nothing left in English.

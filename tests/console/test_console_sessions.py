@@ -281,6 +281,48 @@ async def test_a_password_given_by_an_admin_is_replaced_before_anything_else_and
     assert 'id="totp-secret"' in (await visitor.get("/console/mfa")).text  # now the factor
 
 
+async def second_admin(door: Door) -> dict[str, str]:
+    """A second admin, set up through the API (their own password, their factor), signed in with a recovery code."""
+    made = (await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={
+        "username": door.next_username(), "password": STAFF_PASSWORD, "roles": ["admin"]})).json()
+
+    async def token(password: str, otp: str | None = None) -> dict[str, str]:
+        answer = await door.client.post("/auth/token", data={"grant_type": "password", "username": made["username"],
+                                                             "password": password, **({"otp": otp} if otp else {})})
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    chosen = await door.client.post("/auth/password", headers=await token(STAFF_PASSWORD),
+                                    json={"current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD})
+    assert chosen.status_code == 204, chosen.text
+    own = await token(OWN_PASSWORD)
+    started = (await door.client.post("/auth/mfa/totp/enrol", headers=own)).json()
+    codes = (await door.client.post("/auth/mfa/totp/confirm", headers=own,
+                                    json={"code": pyotp.TOTP(started["secret"]).now()})).json()["recovery_codes"]
+    return await token(OWN_PASSWORD, codes[0])
+
+
+async def test_an_account_another_admin_approved_is_set_up_with_that_admins_activation_code(door: Door):
+    checker = await second_admin(door)
+    user = (await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={
+        "username": door.next_username(), "password": STAFF_PASSWORD, "roles": ["caseworker"]})).json()
+    pending = (await door.client.get("/api/admin/approvals", params={"status": "pending"}, headers=checker)).json()
+    (asked,) = [a for a in pending["items"] if a["target_id"] == user["id"]]
+    code = (await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=checker)).json()[
+        "activation_code"]
+    visitor = browser(door)
+    await sign_in(visitor, user["username"])
+    page = await visitor.get("/console/mfa")
+    assert 'id="activation_code"' in page.text
+    typed = {"csrf": csrf_of(page.text), "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD,
+             "new_password_again": OWN_PASSWORD}
+
+    without = await visitor.post("/console/password", data=typed)
+    assert without.status_code == 403 and 'id="activation_code-error"' in without.text
+    with_code = await visitor.post("/console/password", data={**typed, "activation_code": code})
+    assert with_code.status_code == 303 and with_code.headers["location"] == "/console/mfa"
+    assert 'id="totp-secret"' in (await visitor.get("/console/mfa")).text
+
+
 async def test_a_person_changes_their_password_from_any_page_and_signs_in_again_with_it(door: Door):
     visitor = browser(door)
     user, _app, codes = await enrolled_user(door, visitor, "coordinator")
@@ -322,7 +364,7 @@ async def test_a_note_sent_after_the_session_lapsed_is_given_back_on_the_sign_in
         "csrf": csrf_of(page.text), "text": NOTE, "idempotency_key": str(uuid.uuid4())})
 
     assert sent.status_code == 200 and 'name="pre_session"' in sent.text and 'id="unsaved"' in sent.text
-    typed = re.search(r'<section id="typed".*?</section>', sent.text, re.S).group(0)
+    typed = re.search(r'<section id="typed".*?</section>', sent.text, re.DOTALL).group(0)
     assert html.escape(NOTE, quote=False) in typed and "<textarea" in typed and " name=" not in typed
     assert 'id="typed"' not in (await visitor.get("/?expired=1&unsaved=1")).text  # kept nowhere to show again
 

@@ -5,6 +5,7 @@ factor is set up: else the admin, after a factor reset, could enrol a factor of 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -52,14 +53,16 @@ async def sign_in(door: Door, username: str, otp: str | None = None, password: s
     return await door.client.post("/auth/token", data=form)
 
 
-async def enrolled(door: Door, username: str, password: str = STAFF_PASSWORD) -> tuple[pyotp.TOTP, list[str]]:
-    """Sign in with the password an admin gave, choose one's own (`OWN_PASSWORD`), enrol, confirm with the app's
-    code: the app and the recovery codes. (The first admin's password is their own already.)"""
+async def enrolled(door: Door, username: str, password: str = STAFF_PASSWORD,
+                   activation_code: str | None = None) -> tuple[pyotp.TOTP, list[str]]:
+    """Sign in with the password an admin gave, choose one's own (`OWN_PASSWORD`; with the approving admin's
+    activation code for an account another admin approved), enrol, confirm with the app's code: the app and the
+    recovery codes. (The first admin's password is their own already.)"""
     first = await sign_in(door, username, password=password)
     assert first.json()["scope"] == "mfa_enrol" and "refresh_token" not in first.json()
     if password != ADMIN_PASSWORD:
         chosen = await door.client.post("/auth/password", headers=bearer(first), json={
-            "current_password": password, "new_password": OWN_PASSWORD})
+            "current_password": password, "new_password": OWN_PASSWORD, "activation_code": activation_code})
         assert chosen.status_code == 204, chosen.text
         first = await sign_in(door, username)
     started = await door.client.post("/auth/mfa/totp/enrol", headers=bearer(first))
@@ -187,9 +190,9 @@ async def test_an_admin_who_set_a_password_cannot_take_the_account_over_after_a_
     created = await door.client.post("/api/admin/users", headers=first_admin, json={
         "username": "alena.kuzmich", "password": STAFF_PASSWORD, "roles": ["caseworker"]})
     approval = await pending_about(door, second_admin, created.json()["id"])
-    assert (await door.client.post(f"/api/admin/approvals/{approval['id']}/approve",
-                                   headers=second_admin)).status_code == 200
-    await enrolled(door, "alena.kuzmich")  # she signs in, chooses her own password, sets up her phone
+    approved = await door.client.post(f"/api/admin/approvals/{approval['id']}/approve", headers=second_admin)
+    code = approved.json()["activation_code"]  # shown to the approving admin, who hands it to her
+    await enrolled(door, "alena.kuzmich", activation_code=code)  # her own password, then her phone
 
     reset = await door.client.post(f"/api/admin/users/{created.json()['id']}/reset-mfa", headers=first_admin)
     asked = await pending_about(door, second_admin, created.json()["id"])
@@ -221,3 +224,41 @@ async def test_a_person_with_a_factor_and_a_password_someone_else_set_chooses_th
     assert chosen.status_code == 204
     full = await sign_in(door, user["username"], codes[1], password=OWN_PASSWORD + " again")
     assert full.status_code == 200 and "scope" not in full.json() and "refresh_token" in full.json()
+
+
+async def test_the_admin_who_typed_a_new_accounts_password_cannot_set_it_up_before_its_person(door: Door):
+    """With two admins, a new account's first password comes from the admin who made it and its activation code from
+    the one who approved it: the first cannot choose a password (and so set up a factor) without the code, the
+    second cannot sign in without the password. The code works once, and a wrong one is a failed sign-in."""
+    first_admin = await door.admin()
+    second = await door.add_user("admin")
+    _second_app, second_codes = await enrolled(door, second["username"])
+    second_admin = bearer(await sign_in(door, second["username"], second_codes[0]))
+    created = await door.client.post("/api/admin/users", headers=first_admin, json={
+        "username": "maryia.kalesnikava", "password": STAFF_PASSWORD, "roles": ["caseworker"]})
+    asked = await pending_about(door, second_admin, created.json()["id"])
+    approved = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=second_admin)
+    code = approved.json()["activation_code"]
+    assert re.fullmatch(r"[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}", code)
+    listed = await door.client.get("/api/admin/approvals", params={"status": "approved"}, headers=second_admin)
+    assert code not in listed.text  # in the approval's answer alone
+
+    given = bearer(await sign_in(door, "maryia.kalesnikava", password=STAFF_PASSWORD))  # as the first admin could
+    without = await door.client.post("/auth/password", headers=given, json={
+        "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD})
+    wrong = await door.client.post("/auth/password", headers=given, json={
+        "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD, "activation_code": "2222-2222-2222"})
+    assert [(r.status_code, r.json()["type"].rsplit("/", 1)[1]) for r in (without, wrong)] == [
+        (403, "activation-code-wrong")] * 2
+    started = await door.client.post("/auth/mfa/totp/enrol", headers=given)
+    early = await door.client.post("/auth/mfa/totp/confirm", headers=given,
+                                   json={"code": pyotp.parse_uri(started.json()["otpauth_uri"]).now()})
+    assert early.status_code == 409  # no factor of the first admin's own either
+
+    chosen = await door.client.post("/auth/password", headers=given, json={
+        "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD, "activation_code": code.lower()})
+    assert chosen.status_code == 204  # the person, with both halves (as typed: case and dashes do not matter)
+    again = bearer(await sign_in(door, "maryia.kalesnikava"))
+    reused = await door.client.post("/auth/password", headers=again, json={
+        "current_password": OWN_PASSWORD, "new_password": OWN_PASSWORD + " later", "activation_code": code})
+    assert reused.status_code == 204  # used once: no longer asked for
