@@ -173,6 +173,20 @@ async def test_a_factor_is_set_up_only_once_the_person_has_chosen_their_own_pass
     assert [(entry["actor"], entry["action"]) for entry in audit] == [(user["id"], "user.password")]
 
 
+async def approved_by_a_second_admin(door: Door, username: str) -> tuple[dict, dict, dict, str]:
+    """A second admin (set up with their factor); then a caseworker's account the first admin asks for and the second
+    approves: both admins' bearers, the account, and the activation code the approval showed the second admin."""
+    first_admin = await door.admin()
+    second = await door.add_user("admin")
+    _second_app, second_codes = await enrolled(door, second["username"])
+    second_admin = bearer(await sign_in(door, second["username"], second_codes[0]))
+    created = (await door.client.post("/api/admin/users", headers=first_admin, json={
+        "username": username, "password": STAFF_PASSWORD, "roles": ["caseworker"]})).json()
+    asked = await pending_about(door, second_admin, created["id"])
+    approved = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=second_admin)
+    return first_admin, second_admin, created, approved.json()["activation_code"]
+
+
 async def pending_about(door: Door, admin: dict[str, str], target_id: str) -> dict:
     pending = await door.client.get("/api/admin/approvals", params={"status": "pending"}, headers=admin)
     (asked,) = [a for a in pending.json()["items"] if a["target_id"] == target_id]
@@ -183,19 +197,11 @@ async def test_an_admin_who_set_a_password_cannot_take_the_account_over_after_a_
     """The review's takeover: the admin created the account (and knows the password they typed), asks for a factor
     reset that a second admin approves as a lost phone, then signs in and enrols a factor of their own. The person
     chose their own password when they set up their factor: the admin's is no longer it."""
-    first_admin = await door.admin()
-    second = await door.add_user("admin")
-    _second_app, second_codes = await enrolled(door, second["username"])
-    second_admin = bearer(await sign_in(door, second["username"], second_codes[0]))
-    created = await door.client.post("/api/admin/users", headers=first_admin, json={
-        "username": "alena.kuzmich", "password": STAFF_PASSWORD, "roles": ["caseworker"]})
-    approval = await pending_about(door, second_admin, created.json()["id"])
-    approved = await door.client.post(f"/api/admin/approvals/{approval['id']}/approve", headers=second_admin)
-    code = approved.json()["activation_code"]  # shown to the approving admin, who hands it to her
+    first_admin, second_admin, created, code = await approved_by_a_second_admin(door, "alena.kuzmich")
     await enrolled(door, "alena.kuzmich", activation_code=code)  # her own password, then her phone
 
-    reset = await door.client.post(f"/api/admin/users/{created.json()['id']}/reset-mfa", headers=first_admin)
-    asked = await pending_about(door, second_admin, created.json()["id"])
+    reset = await door.client.post(f"/api/admin/users/{created['id']}/reset-mfa", headers=first_admin)
+    asked = await pending_about(door, second_admin, created["id"])
     assert reset.json()["status"] == "pending_approval"
     assert (await door.client.post(f"/api/admin/approvals/{asked['id']}/approve",
                                    headers=second_admin)).status_code == 200
@@ -230,15 +236,7 @@ async def test_the_admin_who_typed_a_new_accounts_password_cannot_set_it_up_befo
     """With two admins, a new account's first password comes from the admin who made it and its activation code from
     the one who approved it: the first cannot choose a password (and so set up a factor) without the code, the
     second cannot sign in without the password. The code works once, and a wrong one is a failed sign-in."""
-    first_admin = await door.admin()
-    second = await door.add_user("admin")
-    _second_app, second_codes = await enrolled(door, second["username"])
-    second_admin = bearer(await sign_in(door, second["username"], second_codes[0]))
-    created = await door.client.post("/api/admin/users", headers=first_admin, json={
-        "username": "maryia.kalesnikava", "password": STAFF_PASSWORD, "roles": ["caseworker"]})
-    asked = await pending_about(door, second_admin, created.json()["id"])
-    approved = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=second_admin)
-    code = approved.json()["activation_code"]
+    _first_admin, second_admin, _created, code = await approved_by_a_second_admin(door, "maryia.kalesnikava")
     assert re.fullmatch(r"[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}", code)
     listed = await door.client.get("/api/admin/approvals", params={"status": "approved"}, headers=second_admin)
     assert code not in listed.text  # in the approval's answer alone
