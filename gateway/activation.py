@@ -10,7 +10,9 @@ a second factor, gateway.mfa). A lone admin's accounts have no code: there is no
 
 The code is 12 characters of an alphabet without look-alikes (60 bits), typed with or without dashes, in any case;
 only its SHA-256 is kept (like a refresh token's: a code that strong cannot be guessed from its hash), and it goes
-once used. A wrong code is a failed sign-in of the account (gateway.api.choose_password): throttled like one."""
+once used. A wrong code is a failed sign-in of the account (gateway.api.choose_password): throttled like one. A code
+lost before the account was set up is replaced by asking for a factor reset: the admin who approves it is shown a new
+one (gateway.approvals); an operator's `rehab users reset-password` on the server needs none."""
 
 from __future__ import annotations
 

@@ -149,6 +149,9 @@ def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> 
         pass  # confirmed: the account stays disabled, and no longer counts among the admins who check
     elif asked.action == "user.reset_mfa":
         apply_factor_reset(session=session, audit=audit, user=user, actor=actor)
+        if user.activation_hash is not None:  # never set up, its code lost: a new one, for this approving admin
+            code = activation.new_code()
+            user.activation_hash = activation.digest(code)
     elif asked.action == "user.roles":
         if user.id == actor:
             raise Refused("No one changes their own roles: another admin must.", code="own-roles")

@@ -172,6 +172,7 @@ def set_password(*, session: Session, audit: AuditTrail, user_id: str, password_
     user = get_user(session=session, user_id=user_id)
     user.password_hash = password_hash
     user.must_choose_password = True
+    user.activation_hash = None  # the operator on the server vouches for the person: no second admin's code
     session.add(user)
     audit.record(session, actor=actor, action="user.password", target_id=user.id)
     return user

@@ -13,6 +13,7 @@ import pyotp
 import pytest
 from sqlalchemy import update
 
+from gateway import service
 from gateway.config import GatewaySettings
 from gateway.models import User
 from tests.integration.gateway.door import (
@@ -260,3 +261,36 @@ async def test_the_admin_who_typed_a_new_accounts_password_cannot_set_it_up_befo
     reused = await door.client.post("/auth/password", headers=again, json={
         "current_password": OWN_PASSWORD, "new_password": OWN_PASSWORD + " later", "activation_code": code})
     assert reused.status_code == 204  # used once: no longer asked for
+
+
+async def test_a_lost_activation_code_is_replaced_by_a_factor_reset_another_admin_approves(door: Door):
+    first_admin, second_admin, created, lost = await approved_by_a_second_admin(door, "hanna.sciapanava")
+    reset = await door.client.post(f"/api/admin/users/{created['id']}/reset-mfa", headers=first_admin)
+    assert reset.json()["status"] == "pending_approval"
+    asked = await pending_about(door, second_admin, created["id"])
+    approved = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=second_admin)
+    code = approved.json()["activation_code"]
+    assert code and code != lost
+
+    given = bearer(await sign_in(door, "hanna.sciapanava", password=STAFF_PASSWORD))
+    old = await door.client.post("/auth/password", headers=given, json={
+        "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD, "activation_code": lost})
+    assert old.status_code == 403 and old.json()["type"].endswith("/activation-code-wrong")
+    new = await door.client.post("/auth/password", headers=given, json={
+        "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD, "activation_code": code})
+    assert new.status_code == 204
+
+
+async def test_an_operators_password_reset_on_the_server_needs_no_activation_code(door: Door):
+    """The operator, on the server, vouches for the person: the password they set is replaced by the person's own
+    at the next sign-in, with no second admin's code."""
+    _first, _second, created, _code = await approved_by_a_second_admin(door, "ales.puszkin")
+    operator_set = "set by the operator at the desk"
+    hashed = await door.runtime.hasher.hash_async(operator_set)
+    await door.runtime.uow.run(lambda session: service.set_password(
+        session=session, audit=door.runtime.audit, user_id=created["id"], password_hash=hashed, actor="operator"))
+
+    given = bearer(await sign_in(door, "ales.puszkin", password=operator_set))
+    chosen = await door.client.post("/auth/password", headers=given, json={
+        "current_password": operator_set, "new_password": OWN_PASSWORD})
+    assert chosen.status_code == 204
