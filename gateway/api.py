@@ -165,6 +165,17 @@ async def issue_token(
     return JSONResponse(body, headers=_NO_STORE)
 
 
+async def _sign_in_ticket(runtime: GatewayRuntime, username: str, address: str) -> service.SignInTicket:
+    """A password check begun (service.reserve_sign_in: counted as failed until settled); 429 while the user name
+    waits, from this address or everywhere."""
+    ticket = await runtime.uow.run(lambda session: service.reserve_sign_in(
+        session=session, audit=runtime.audit, username=username, address=address, policy=runtime.signin_policy,
+        keys=runtime.throttle_keys))
+    if ticket.wait_seconds:
+        raise _must_wait(ticket.wait_seconds)
+    return ticket
+
+
 async def password_grant(runtime: GatewayRuntime, username: str, password: str, address: str, *,
                          otp: str | None = None) -> tuple[str, str | None]:
     """The password grant, for the API and the console alike: an access token and the refresh token of the new
@@ -172,11 +183,7 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
     their own password, a token that opens only enrolment and the password's change (and no session); or the
     problem to answer. A wrong or missing one-time code is a failed sign-in like a wrong
     password, with the same answer."""
-    ticket = await runtime.uow.run(lambda session: service.reserve_sign_in(
-        session=session, audit=runtime.audit, username=username, address=address, policy=runtime.signin_policy,
-        keys=runtime.throttle_keys))
-    if ticket.wait_seconds:
-        raise _must_wait(ticket.wait_seconds)
+    ticket = await _sign_in_ticket(runtime, username, address)
     if ticket.password_hash is None:
         await runtime.hasher.matches_async(None, password)  # as slow as a real check: the answer time tells nothing
         raise _bad_credentials()
@@ -386,11 +393,7 @@ async def choose_password(runtime: GatewayRuntime, user_id: str, current: str, n
         username, kept_code = user.username, user.activation_hash
     if weakness := domain.password_weakness(new, username=username):
         raise Problem(422, weakness, kind="weak-password")
-    ticket = await runtime.uow.run(lambda session: service.reserve_sign_in(
-        session=session, audit=runtime.audit, username=username, address=address, policy=runtime.signin_policy,
-        keys=runtime.throttle_keys))
-    if ticket.wait_seconds:
-        raise _must_wait(ticket.wait_seconds)
+    ticket = await _sign_in_ticket(runtime, username, address)
     right = await runtime.hasher.matches_async(ticket.password_hash, current)
     activated = kept_code is None or activation.matches(kept_code, activation_code)
     await runtime.uow.run(lambda session: service.settle_sign_in(

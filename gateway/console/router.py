@@ -626,6 +626,12 @@ async def home(request: Request) -> Response:
                         unsaved=bool(request.query_params.get("unsaved")))
 
 
+def retry_after(problem: Problem) -> int:
+    """The seconds a throttled sign-in's answer says to wait (at least one)."""
+    wait = (problem.headers or {}).get("Retry-After", "1")
+    return int(wait) if wait.isdigit() else 1
+
+
 def sign_in_page(request: Request, *, status: int = 200, **values: Any) -> HTMLResponse:
     """The sign-in form carries a fresh pre-session token, also set as a cookie: a form posted from another site
     cannot know it, so nobody can be signed in to someone else's account behind their back (login CSRF)."""
@@ -653,8 +659,7 @@ async def sign_in(request: Request) -> Response:
         token, refresh = await api.password_grant(runtime, username, password, address, otp=otp)  # in-process
     except Problem as problem:
         if problem.status == 429:  # nothing was checked: saying "not right" would send them to other passwords
-            wait = (problem.headers or {}).get("Retry-After", "1")
-            return sign_in_page(request, status=429, username=username, paused=int(wait) if wait.isdigit() else 1)
+            return sign_in_page(request, status=429, username=username, paused=retry_after(problem))
         return sign_in_page(request, status=401, failed=True, username=username)
     except Unavailable:  # sealed (SPEC §8), or the gateway's keys away: said as a page, not a JSON problem
         return render(request, "error.html", status=503, said_key="problem_sealed")
@@ -818,9 +823,8 @@ async def password_chosen(v: AnyVisitDep) -> Response:
                                              activation_code=str(form.get("activation_code", "")) or None)
     except Problem as problem:
         if problem.status == 429:
-            wait = (problem.headers or {}).get("Retry-After", "1")
             return password_page(v, status=429, errors={"current_password": t("sign_in_paused").format(
-                wait=i18n.waiting_time(int(wait) if wait.isdigit() else 1, v.language))})
+                wait=i18n.waiting_time(retry_after(problem), v.language))})
         if problem.kind == "current-password-wrong":
             return password_page(v, status=403, errors={"current_password": t("password_current_wrong")})
         if problem.kind == "activation-code-wrong":
