@@ -21,9 +21,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.harness import REPO_ROOT, answers_200, children_of, free_port, wait_for
+from bench.harness import REPO_ROOT, answers_200, children_of, wait_for
 from ops.cluster import NATS_NODES, SECOND_REPLICA_OFFSET
-from ops.supervisor import port_is_free
+from ops.supervisor import free_ports, port_is_free
 
 ADMIN_PASSWORD = "Bench-Admin-Passphrase-2026!"
 PROCESSES = ("gateway", "intake", "referrals", "funds", "reports", "nats")
@@ -119,9 +119,11 @@ class System:
         self.backing = backing
         # Settings on top of the usual ones (and of BENCH_SETTINGS), e.g. another key custody.
         self.extra_env = dict(extra_env or {})
-        self.ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds", "reports", "nats")}
+        processes = ("gateway", "intake", "referrals", "funds", "reports")
+        ports = iter(free_ports(2 * len(processes) + 1))
+        self.ports = {name: next(ports) for name in (*processes, "nats")}
         # Each process's /metrics listener (loopback), apart from its main port.
-        self.metrics_ports = {name: free_port() for name in ("gateway", "intake", "referrals", "funds", "reports")}
+        self.metrics_ports = {name: next(ports) for name in processes}
         self.process: subprocess.Popen | None = None
         self._console: Path = state_dir.parent / f"{state_dir.name}-supervisor.out"
 

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.support.nats import free_port, reset_streams
+from ops.supervisor import free_ports
+from tests.support.nats import reset_streams
 from tests.support.postgres import create_database, drop_database
 
 EXTERNAL_PG = os.environ.get("REHAB_TEST_POSTGRES_URL")
@@ -54,17 +55,10 @@ class System:
     def __init__(self, root: Path, *, databases: Mapping[str, str] | None = None,
                  env: Mapping[str, str] | None = None, own_nats: bool = False) -> None:
         self.state = root / "var"
-        chosen: set[int] = set()
-
-        def distinct_port() -> int:  # free ports asked for one by one may repeat: never give one twice
-            while (port := free_port()) in chosen:
-                pass
-            chosen.add(port)
-            return port
-
-        self.ports = {name: distinct_port() for name in (*PROCESSES, "nats")}
+        ports = iter(free_ports(2 * len(PROCESSES) + 1))
+        self.ports = {name: next(ports) for name in (*PROCESSES, "nats")}
         # Each process's /metrics listener (loopback), apart from its main port.
-        self.metrics_ports = {name: distinct_port() for name in PROCESSES}
+        self.metrics_ports = {name: next(ports) for name in PROCESSES}
         self.gateway_port = self.ports["gateway"]
         self.env = {
             **os.environ,
