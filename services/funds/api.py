@@ -120,7 +120,7 @@ async def request_disbursement(request: Request, body: DisbursementCreate, runti
     def action(session: Session) -> DisbursementPublic:
         created = service.request_disbursement(session=session, runtime=runtime, body=body, principal=principal,
                                                access_reason=access_reason)
-        return service.public_view(session, created)
+        return service.public_view(session, runtime, created)
 
     return await _once(request, runtime, principal, action, status=201, required=True, case_id=str(body.case_id))
 
@@ -159,7 +159,7 @@ def _transition(name: str, use_case: Callable[..., Any], summary: str, refused: 
         def action(session: Session) -> DisbursementPublic:
             changed = use_case(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
                                actor=principal.sub)
-            return service.public_view(session, changed)
+            return service.public_view(session, runtime, changed)
 
         return await _once(request, runtime, principal, action,
                            case_id=_case_of(request, runtime, disbursement_id=str(disbursement_id)))
@@ -189,7 +189,7 @@ async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: P
     def action(session: Session) -> DisbursementPublic:
         paid, _payment = service.pay_disbursement(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
                                                  payment_in=body, actor=principal.sub)
-        return service.public_view(session, paid)
+        return service.public_view(session, runtime, paid)
 
     return await _once(request, runtime, principal, action, required=True,
                        case_id=_case_of(request, runtime, disbursement_id=str(disbursement_id)))
@@ -212,7 +212,7 @@ async def request_from_estimate(referral_id: uuid.UUID, request: Request, body: 
     def action(session: Session) -> DisbursementPublic:
         created = service.request_from_estimate(session=session, runtime=runtime, referral_id=str(referral_id), body=body,
                                                 principal=principal)
-        return service.public_view(session, created)
+        return service.public_view(session, runtime, created)
 
     return await _once(request, runtime, principal, action, status=201, required=True,
                        case_id=_case_of(request, runtime, referral_id=str(referral_id)))

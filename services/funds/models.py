@@ -156,10 +156,11 @@ class Payment(FundsTable, table=True):
         # on PostgreSQL only: SQLite cannot add a CHECK to a table without copying it, which would drop its
         # append-only triggers; there the use case is the wall.
         CheckConstraint("(paid_currency IS NULL AND paid_amount_minor IS NULL AND fx_rate IS NULL "
-                        "AND fx_source IS NULL AND converted_minor IS NULL AND difference_minor IS NULL "
-                        "AND difference_decision IS NULL) OR "
+                        "AND fx_source IS NULL AND fx_source_sealed IS NULL AND converted_minor IS NULL "
+                        "AND difference_minor IS NULL AND difference_decision IS NULL) OR "
                         "(paid_currency IS NOT NULL AND paid_amount_minor > 0 AND fx_rate IS NOT NULL "
-                        "AND fx_source IS NOT NULL AND converted_minor > 0 AND difference_minor IS NOT NULL)",
+                        "AND (fx_source IS NOT NULL OR fx_source_sealed IS NOT NULL) AND converted_minor > 0 "
+                        "AND difference_minor IS NOT NULL)",
                         name="ck_payments_fx_whole"),
         CheckConstraint("(difference_minor IS NULL OR difference_minor = 0) = (difference_decision IS NULL)",
                         name="ck_payments_fx_decided"),
@@ -175,7 +176,10 @@ class Payment(FundsTable, table=True):
     paid_amount_minor: int | None = Field(default=None, sa_type=BigInteger)
     paid_currency: str | None = Field(default=None, max_length=3)
     fx_rate: str | None = Field(default=None, max_length=24)
+    # Where the rate came from is typed text, meant to name a market and not a person, but kept like text that might:
+    # sealed under the case's data key, gone with it. `fx_source` in clear holds only payments made before that.
     fx_source: str | None = Field(default=None, max_length=200)
+    fx_source_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
     converted_minor: int | None = Field(default=None, sa_type=BigInteger)
     difference_minor: int | None = Field(default=None, sa_type=BigInteger)
     difference_decision: str | None = Field(default=None, max_length=8)
@@ -390,7 +394,8 @@ class PaymentPublic(BaseModel):
     difference_decision: str | None = None
 
     @classmethod
-    def of(cls, payment: Payment, disbursement: Disbursement) -> PaymentPublic:
+    def of(cls, payment: Payment, disbursement: Disbursement, fx_source: str | None = None) -> PaymentPublic:
+        """`fx_source`: the rate's source as opened from its seal (None once the case was erased)."""
         currency = disbursement.currency
         if payment.paid_currency is None:  # paid in the grant's currency: exactly the approved amount
             approved = money.format_amount(disbursement.amount_minor, currency)
@@ -398,7 +403,8 @@ class PaymentPublic(BaseModel):
                        paid_amount=approved, paid_currency=currency, converted_amount=approved)
         return cls(method=payment.method, reference=payment.reference, paid_at=utc(payment.paid_at),
                    paid_amount=money.format_amount(payment.paid_amount_minor or 0, payment.paid_currency),
-                   paid_currency=payment.paid_currency, fx_rate=payment.fx_rate, fx_source=payment.fx_source,
+                   paid_currency=payment.paid_currency, fx_rate=payment.fx_rate,
+                   fx_source=fx_source if payment.fx_source_sealed is not None else payment.fx_source,
                    converted_amount=money.format_amount(payment.converted_minor or 0, currency),
                    difference=money.format_amount(payment.difference_minor or 0, currency),
                    difference_decision=payment.difference_decision)
@@ -433,7 +439,7 @@ class DisbursementPublic(BaseModel):
 
     @classmethod
     def of(cls, row: Disbursement, payment: Payment | None = None, *,
-           case_reference: str | None = None) -> DisbursementPublic:
+           case_reference: str | None = None, fx_source: str | None = None) -> DisbursementPublic:
         return cls(
             id=row.id, case_id=row.case_id, case_reference=case_reference, grant_id=row.grant_id, referral_id=row.referral_id, category=row.category,
             amount=money.format_amount(row.amount_minor, row.currency), currency=row.currency, status=row.status,
@@ -443,7 +449,7 @@ class DisbursementPublic(BaseModel):
             rejected_by=row.rejected_by, rejected_at=utc(row.rejected_at),
             voided_by=row.voided_by, voided_at=utc(row.voided_at),
             paid_by=row.paid_by, paid_at=utc(row.paid_at),
-            payment=PaymentPublic.of(payment, row) if payment else None,
+            payment=PaymentPublic.of(payment, row, fx_source) if payment else None,
         )
 
 

@@ -225,6 +225,7 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
     disbursement, grant = _lock(session, disbursement_id)
     target = domain.next_status(disbursement.status, "pay")
     paid = payment_in.paid
+    payment_id = new_id()
     fx: dict[str, Any] = {}
     if paid is None:
         settlement = domain.Settlement(posted=disbursement.amount_minor)
@@ -240,8 +241,13 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
             approved_minor=disbursement.amount_minor, converted_minor=converted, currency=grant.currency,
             decision=payment_in.difference, payer=actor, requester=disbursement.requested_by,
             available_minor=ledger.balances(session, grant.id)[Account.AVAILABLE])
+        data_key = _case_key(session, runtime, disbursement.case_id, create=False)
+        if data_key is None:
+            raise Conflict(f"This case was erased, and a payment in another currency keeps where its rate came from "
+                           f"with the case: pay it in {grant.currency}, or void it.", code="case-erased")
         fx = {"paid_amount_minor": paid.amount_minor, "paid_currency": paid.currency, "fx_rate": paid.fx_rate,
-              "fx_source": paid.fx_source, "converted_minor": converted, "difference_minor": settlement.difference,
+              "fx_source_sealed": crypto.seal(data_key, paid.fx_source.encode(), _rate_source_aad(payment_id)),
+              "converted_minor": converted, "difference_minor": settlement.difference,
               "difference_decision": settlement.decision}
     now = datetime.now(UTC)
     transfer = ledger.move(session, grant_id=grant.id, kind=Move.POST, amount_minor=settlement.posted,
@@ -253,7 +259,7 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
     if settlement.extra:
         ledger.move(session, grant_id=grant.id, kind=Move.FX_EXTRA, amount_minor=settlement.extra,
                     disbursement_id=disbursement.id)
-    payment = Payment(id=new_id(), disbursement_id=disbursement.id, transfer_id=transfer.id, method=payment_in.method,
+    payment = Payment(id=payment_id, disbursement_id=disbursement.id, transfer_id=transfer.id, method=payment_in.method,
                       reference=payment_in.reference, paid_by=actor, paid_at=now, **fx)
     session.add(payment)
     try:
@@ -322,14 +328,16 @@ def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: st
             payee = None
     runtime.audit.record(session, actor=principal.sub, action="payee.read" if payee else "disbursement.read",
                          target_id=disbursement.id)
-    public = public_view(session, disbursement)
+    public = public_view(session, runtime, disbursement)
     return DisbursementDetail(**public.model_dump(), purpose=purpose, payee=payee, payee_masked=masked)
 
 
-def public_view(session: Session, disbursement: Disbursement) -> DisbursementPublic:
+def public_view(session: Session, runtime: Runtime, disbursement: Disbursement) -> DisbursementPublic:
     case = session.get(CaseView, disbursement.case_id)
-    return DisbursementPublic.of(disbursement, _payment_of(session, disbursement.id),
-                                 case_reference=case.reference if case else None)
+    payment = _payment_of(session, disbursement.id)
+    sources = _rate_sources(session, runtime, [(disbursement, payment)] if payment else [])
+    return DisbursementPublic.of(disbursement, payment, case_reference=case.reference if case else None,
+                                 fx_source=sources.get(disbursement.id))
 
 
 def case_of(session: Session, *, disbursement_id: str | None = None, referral_id: str | None = None) -> str | None:
@@ -362,8 +370,9 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
         select(Payment).where(Payment.disbursement_id.in_([r.id for r in rows]))).scalars()}
     references = dict(session.execute(
         select(CaseView.case_id, CaseView.reference).where(CaseView.case_id.in_({r.case_id for r in rows}))).all())
-    return Page(items=[DisbursementPublic.of(r, payments.get(r.id), case_reference=references.get(r.case_id))
-                       for r in rows], next_cursor=next_cursor)
+    sources = _rate_sources(session, runtime, [(r, payments[r.id]) for r in rows if r.id in payments])
+    return Page(items=[DisbursementPublic.of(r, payments.get(r.id), case_reference=references.get(r.case_id),
+                                             fx_source=sources.get(r.id)) for r in rows], next_cursor=next_cursor)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
@@ -429,6 +438,28 @@ def _case_key(session: Session, runtime: Runtime, case_id: str, *, create: bool)
 
 def _aad(disbursement_id: str, column: str) -> bytes:
     return crypto.aad("disbursements", column, disbursement_id)
+
+
+def _rate_source_aad(payment_id: str) -> bytes:
+    return crypto.aad("payments", "fx_source", payment_id)
+
+
+def _rate_sources(session: Session, runtime: Runtime,
+                  paid: list[tuple[Disbursement, Payment]]) -> dict[str, str]:
+    """Disbursement id → where its payment's rate came from, opened under its case's key (each key unwrapped once);
+    none for a payment in the grant's currency, one made before sources were sealed (its clear `fx_source` is
+    shown), or one whose case was erased."""
+    keys: dict[str, bytes | None] = {}
+    sources: dict[str, str] = {}
+    for disbursement, payment in paid:
+        if payment.fx_source_sealed is None:
+            continue
+        if disbursement.case_id not in keys:
+            keys[disbursement.case_id] = _case_key(session, runtime, disbursement.case_id, create=False)
+        if (key := keys[disbursement.case_id]) is not None:
+            sources[disbursement.id] = crypto.open_sealed(key, payment.fx_source_sealed,
+                                                          _rate_source_aad(payment.id)).decode()
+    return sources
 
 
 def _claim_estimate(session: Session, disbursement: Disbursement) -> None:

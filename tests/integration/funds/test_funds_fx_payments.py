@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import uuid
+from pathlib import Path
 
 import nats
 import pytest
@@ -167,6 +168,40 @@ BAD_PAYMENTS = [
     ({"paid": {"amount": "300.00", "currency": "EUR", "fx_rate": "1", "fx_source": NBP}}, "fx-same-currency"),
     ({"paid": {"amount": "0.01", "currency": "PLN", "fx_rate": "1000", "fx_source": NBP}}, "fx-converts-to-nothing"),
 ]
+
+
+async def test_the_rate_source_is_kept_sealed_with_the_case_and_goes_with_its_erasure(desk, names):
+    """Where a rate came from is typed text: a name typed there by mistake lies in no row and no database file in
+    clear, and the case's erasure takes it with the payee; amounts and the rate stay for the accounts."""
+    grant = await desk.create_grant(amount="1000.00")
+    rent = await approved(desk, grant)
+    source = f"rate told by {names[4]}"
+    paid = await pay(desk, rent["id"], {**in_pln("1290.00"), "paid": {**in_pln("1290.00")["paid"],
+                                                                       "fx_source": source}})
+    assert paid.status_code == 200 and paid.json()["payment"]["fx_source"] == source
+    listed = await desk.client.get("/api/funds/disbursements", params={"grant_id": grant["id"]}, headers=desk.finance)
+    assert [d["payment"]["fx_source"] for d in listed.json()["items"]] == [source]
+
+    for table in desk.runtime.tables.outbox.metadata.sorted_tables:
+        for row in desk.rows(table):
+            assert names[4] not in repr(row), table.name
+    if desk.runtime.engine.url.get_backend_name() == "sqlite":
+        database = desk.runtime.engine.url.database
+        for path in (Path(database), Path(database + "-wal")):
+            if path.exists():
+                assert names[4].encode() not in path.read_bytes(), path.name
+
+    desk.erase_case(rent["case_id"])
+    gone = (await desk.client.get(f"/api/funds/disbursements/{rent['id']}", headers=desk.finance)).json()["payment"]
+    assert gone["fx_source"] is None
+    assert (gone["paid_amount"], gone["fx_rate"], gone["converted_amount"]) == ("1290.00", "4.3000", "300.00")
+    # an approved aid of an erased case is paid in the grant's currency, or voided: its source has nowhere to go
+    other = await approved(desk, grant)
+    desk.erase_case(other["case_id"])
+    refused = await pay(desk, other["id"], in_pln("1290.00"))
+    assert (refused.status_code, kind(refused)) == (409, "case-erased")
+    assert (await pay(desk, other["id"], {"method": "bank_transfer", "reference": "EUR-1"})).status_code == 200
+    assert ledger_breaks(desk) == []
 
 
 async def test_a_payment_with_bad_fx_is_422_and_moves_nothing(desk):
