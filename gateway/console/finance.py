@@ -545,6 +545,8 @@ def fx_refusal(v: Visit, answer: Answer, typed: dict[str, str], grant: dict[str,
         return {"said": t("fx_refused_funds_short").format(
             code=grant["code"], available=i18n.format_money(problem.get("available"), grant["currency"], v.language),
             extra=i18n.format_money(problem.get("extra"), grant["currency"], v.language))}
+    if answer.kind == "case-erased" and grant is not None:
+        return {"said": t("fx_refused_case_erased").format(currency=grant["currency"])}
     if answer.kind == "fx-extra-too-large" and "most" in problem:
         currency = str(problem.get("currency", ""))
         return {"said": t("fx_refused_extra_too_large").format(**{

@@ -6,6 +6,7 @@ the donor report says what was paid per currency (or that a currency is hidden).
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 
@@ -147,6 +148,32 @@ async def test_an_extra_beyond_a_tenth_of_the_approval_is_refused_in_words_and_n
         most=money("30.00", "EUR"), approved=money("300.00", "EUR"), difference=money("100.00", "EUR")
     ) in html.unescape(card(refused.text, asked["id"]))
     assert (await state_of(door, anna.api, asked["id"]))["status"] == "approved"
+
+
+async def test_aid_of_an_erased_case_is_refused_in_another_currency_in_words_and_paid_in_the_grants(door: Door):
+    anna = await person(door, "finance", "be")
+    boris = await person(door, "finance", "be")
+    olga = await person(door, "caseworker")
+    grant = await grant_of(door, anna.api, amount="1000.00")
+    case = await case_of(door, olga.api)
+    asked = await approved_in_queue(door, boris, anna.api, grant, case)
+    assert (await door.client.delete(f"/api/intake/cases/{case['id']}", headers=olga.api)).status_code == 200
+    deadline = asyncio.get_running_loop().time() + 20
+    while not (await state_of(door, anna.api, asked["id"]))["shredded"]:  # funds hears of the erasure
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+    pay = f"{QUEUE}/{asked['id']}/pay"
+    typed = {"method": "cash", "reference": "GE-3", "paid_currency": "GEL", "paid_amount": "660,00", "fx_rate": "2,2",
+             "fx_source": "NBG 2026-12-02"}
+
+    refused = await boris.visitor.post(pay, data={**form_in((await boris.visitor.get(QUEUE)).text, pay), **typed})
+    assert refused.status_code == 409
+    assert words("fx_refused_case_erased", "be").format(currency="EUR") in html.unescape(
+        card(refused.text, asked["id"]))
+    in_euro = {"method": "cash", "reference": "EUR-3"}
+    paid = await boris.visitor.post(pay, data={**form_in((await boris.visitor.get(QUEUE)).text, pay), **in_euro})
+    assert paid.status_code == 303
+    assert (await state_of(door, anna.api, asked["id"]))["status"] == "paid"
 
 
 def test_the_pay_form_becomes_funds_body_as_people_type_rates_and_amounts():
