@@ -456,6 +456,7 @@ PROBLEM_WORDS = {
     "consent-health": "problem_consent_health", "packet-withdrawn": "problem_packet_withdrawn",
     "referral-closed": "problem_referral_closed", "referral-transition": "problem_referral_moved",
     "unsupported-document-type": "problem_document_type", "content-too-large": "problem_document_large",
+    "document-too-complex": "problem_document_complex", "document-cleaning-interrupted": "problem_document_again",
     "document-kind-invalid": "problem_document_kind", "document-missing": "document_choose",
     "multipart-invalid": "document_choose", "multipart-expected": "document_choose",
     "access-reason-length": "problem_reason_length",
@@ -1219,6 +1220,7 @@ NOTE_FORM = {"text": "note-text"}
 TASK_FORM = {"title": "task-title", "due_on": "task-due", "assignee": "task-assignee"}
 DOCUMENT_FORM = {"kind": "document-kind", "file": "document-file"}
 DOCUMENT_REFUSALS = {"unsupported-document-type": "document-file", "content-too-large": "document-file",
+                     "document-too-complex": "document-file", "document-cleaning-interrupted": "document-file",
                      "document-missing": "document-file", "multipart-invalid": "document-file",
                      "document-kind-invalid": "document-kind"}
 DUPLICATE_REFUSALS = {"duplicate-of-itself": "duplicate-reference", "kept-case-not-found": "duplicate-reference"}

@@ -350,9 +350,16 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
              responses={**need_to_know.ANSWERS,
                         400: {"description": "The body is not multipart/form-data, or has no `file`."},
                         409: {"description": "The case is closed or erased: it takes no more changes."},
-                        413: {"description": f"The file is larger than {documents.MAX_DOCUMENT_BYTES} bytes."},
+                        413: {"description": f"The file is larger than {documents.MAX_DOCUMENT_BYTES} bytes "
+                                             f"(`content-too-large`), or past what a document may hold: an image "
+                                             f"over {files.MAX_PNG_PIXELS // 1_000_000} million pixels (PNG) or "
+                                             f"{files.MAX_JPEG_PIXELS // 1_000_000} million (JPEG), a PDF over "
+                                             f"{files.MAX_PDF_OBJECTS} objects, or one whose cleaning takes more "
+                                             f"memory or time than a document may (`document-too-complex`)."},
                         415: {"description": "The file's content is not PDF, JPEG, PNG or UTF-8 text (judged by its "
-                                             "bytes, not its name or declared type)."}})
+                                             "bytes, not its name or declared type)."},
+                        503: {"description": "The cleaning was interrupted (another file's took too long): send it "
+                                             "again."}})
 async def add_document(
     case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> DocumentPublic:
@@ -367,11 +374,16 @@ async def add_document(
     if kind not in DOCUMENT_KINDS:
         raise Problem(422, f"`kind` must be one of: {', '.join(DOCUMENT_KINDS)}.", kind="document-kind-invalid")
     try:
-        content = await asyncio.to_thread(files.cleaned, bytes(upload.data))  # parsing images and PDFs: off the loop
+        content = await runtime.extras["cleaner"].cleaned(bytes(upload.data))  # in a worker process (cleaning)
     except files.NotAccepted as refused:
         raise Problem(415, refused.detail, kind=refused.code) from None
+    except files.TooComplex as refused:
+        raise Problem(413, refused.detail, kind=refused.code) from None
     finally:
         upload.data.clear()
+    if len(content.data) > documents.MAX_DOCUMENT_BYTES:  # a PDF written again can come out larger than it came
+        raise Problem(413, f"Cleaned, this document would be {len(content.data)} bytes; a document may be "
+                           f"{documents.MAX_DOCUMENT_BYTES} bytes at most.", kind="content-too-large")
     return await runtime.uow.run(lambda session: documents.add_document(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, kind=kind, filename=upload.filename,
         content=content, caller=caller))
@@ -412,10 +424,15 @@ async def read_document_content(
 
 
 def attachment(filename: str, content_type: str) -> str:
-    """RFC 6266: `attachment`, an ASCII `filename` for old clients and the real name in `filename*` (RFC 8187)."""
+    """RFC 6266: `attachment`, an ASCII `filename` for old clients and the real name in `filename*` (RFC 8187).
+    The name ends in the extension of what the bytes are (`files.cleaned` judged them): text sent as `page.html` is
+    saved as `page.html.txt`, so that opening the saved file never runs it as a web page."""
+    extension = files.EXTENSIONS.get(content_type, "")
+    if not filename.lower().endswith(files.NAME_ENDINGS.get(content_type, (extension,))):
+        filename += extension
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename)
-    if fallback.strip("_.") == "":
-        fallback = "document" + files.EXTENSIONS.get(content_type, "")
+    if fallback.strip("_.") == "" or fallback.strip("_.") == extension.strip("."):
+        fallback = "document" + extension
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 

@@ -15,10 +15,19 @@ software and an XMP packet. All of that goes before the bytes are stored:
   profile (iCCP) is kept.
 - PDF: the document information dictionary (/Info: author, creator, producer, dates) and every XMP /Metadata stream
   (the catalogue's, the pages', the images' and any other object's) are removed, with pypdf. Every JPEG stored in
-  it as it is (a /DCTDecode stream: what scanner apps and img2pdf write, a phone photo byte for byte, its EXIF with
-  it, or under other filters first, /FlateDecode say) is cleaned as a JPEG on its own is, wherever it sits (a page,
-  a form inside a page, a thumbnail); one that is not a readable JPEG has the PDF refused, and so has a PDF with
-  attached files (any file, a photo as it was taken among them).
+  it as it is (a /DCTDecode stream, or /DCT for short: what scanner apps and img2pdf write, a phone photo byte for
+  byte, its EXIF with it, or under other filters first, /FlateDecode say) is cleaned as a JPEG on its own is,
+  wherever it sits (a page, a form inside a page, a thumbnail); a JPEG 2000 one (/JPXDecode) keeps only the boxes
+  that draw it (its XMP, GeoJP2 and XML boxes go). One that is not a readable JPEG has the PDF refused, and so has a
+  PDF with attached files (any file, a photo as it was taken among them: found by the file specification's /EF
+  whatever the attached stream says of itself), or with a JPEG drawn inline in a page's content (`BI … ID … EI`).
+  Annotations lose their author and dates (/T, /M, /CreationDate; a form field keeps its name), and the file its
+  active content: scripts, actions run on opening, launching or submitting (a downloaded PDF that calls home tells
+  where the caseworker opened it).
+
+The bytes arrive from someone who may have made them to exhaust a parser: images over a number of pixels and PDFs over
+a number of objects are refused before they are decoded (`TooComplex`), and the cleaning itself runs in a worker
+process with a memory ceiling and a time limit (`cleaning`).
 
 No I/O, no HTTP: the use case (`documents`) calls `cleaned(data)` and gets the bytes to store, or `NotAccepted`.
 """
@@ -28,16 +37,27 @@ from __future__ import annotations
 import io
 import re
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kit.errors import DomainError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pypdf.generic import StreamObject
 
 PDF, JPEG, PNG, TEXT = "application/pdf", "image/jpeg", "image/png", "text/plain; charset=utf-8"
 EXTENSIONS = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png", TEXT: ".txt"}
+NAME_ENDINGS = {JPEG: (".jpg", ".jpeg"), TEXT: (".txt", ".text")}  # the names a type is saved under as it is
+
+# Beyond any photo or scan people send (a 108-megapixel phone photo is decoded at an eighth of its size to check it;
+# a PNG, a screenshot or a scan, is decoded whole) and any PDF a programme's paperwork makes (a 500-page report holds
+# some thousands of objects); what lies beyond is a file made to exhaust the parser.
+MAX_JPEG_PIXELS = 150_000_000
+MAX_PNG_PIXELS = 50_000_000
+MAX_PDF_OBJECTS = 50_000
 
 
 class NotAccepted(DomainError):
@@ -46,6 +66,13 @@ class NotAccepted(DomainError):
     def __init__(self, detail: str = "Only PDF, JPEG, PNG and plain text (UTF-8) documents are accepted; this "
                                      "file's content is none of them.") -> None:
         super().__init__(detail, code="unsupported-document-type")
+
+
+class TooComplex(DomainError):
+    """The file is past what a document may hold (pixels, objects, the memory or time its cleaning takes) (413)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, code="document-too-complex")
 
 
 @dataclass(frozen=True)
@@ -97,7 +124,8 @@ def _kept_segment(marker: int, payload: bytes) -> bool:
         return False
     if _APP0 <= marker <= _APP15:
         if marker == _APP0:
-            return payload.startswith(b"JFIF\0") or payload.startswith(b"JFXX\0")
+            # JFIF only: its extension (JFXX) holds a thumbnail, which may be a JPEG with an EXIF of its own
+            return payload.startswith(b"JFIF\0")
         if marker == _APP2:
             return payload.startswith(b"ICC_PROFILE\0")
         return marker == _APP14 and payload.startswith(b"Adobe")
@@ -213,98 +241,226 @@ def strip_png(data: bytes) -> bytes:
 # ---- both images ---------------------------------------------------------------------------------------------------
 
 def _checked_image(data: bytes, name: str) -> bytes:
-    """The cleaned image decodes: a file that only begins like an image is not one."""
+    """The cleaned image decodes: a file that only begins like an image is not one. Its size is read from its header
+    first: one past the pixels allowed is refused undecoded, and a JPEG is decoded at an eighth of its size (which
+    reads every bit of it all the same)."""
     from PIL import Image, UnidentifiedImageError
 
+    most = MAX_JPEG_PIXELS if name == "JPEG" else MAX_PNG_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is ours, below
+            image = Image.open(io.BytesIO(data))
+        with image:
             if image.format != name:
                 raise NotAccepted()
+            width, height = image.size
+            if width * height > most:
+                raise TooComplex(f"The {name} image is {width}×{height} pixels; at most {most // 1_000_000} million "
+                                 f"pixels are accepted.")
+            if name == "JPEG":
+                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow's own ceiling, above ours: the header says more than it holds
+        raise TooComplex(f"The {name} image is larger than {most // 1_000_000} million pixels.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise NotAccepted(f"The file begins like a {name} image but is not a readable one.") from None
     return data
 
 
 # ---- PDF -----------------------------------------------------------------------------------------------------------
 
+# Filter names as a PDF may abbreviate them (ISO 32000 §8.9.7, which some writers use outside inline images too).
+_FILTER_NAMES = {"/DCT": "/DCTDecode", "/Fl": "/FlateDecode", "/AHx": "/ASCIIHexDecode", "/A85": "/ASCII85Decode",
+                 "/LZW": "/LZWDecode", "/RL": "/RunLengthDecode", "/CCF": "/CCITTFaxDecode"}
+# What carries another file inside a PDF: a file specification's /EF, and the annotations that play or attach one.
+_CARRYING_ANNOTATIONS = {"/FileAttachment", "/RichMedia", "/Sound", "/Movie", "/Screen", "/3D"}
+# Actions that run something, reach out or send the form: emptied (a viewer ignores an empty action).
+_ACTIVE_ACTIONS = {"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/RichMediaExecute", "/GoToR", "/GoToE"}
+_INLINE_IMAGE = re.compile(rb"(?:^|[\s\]>)}])BI[\s/]")
+
+
 def strip_pdf(data: bytes) -> bytes:
-    """The PDF written again without its information dictionary, XMP metadata streams and its JPEGs' metadata."""
+    """The PDF written again without its information dictionary, XMP metadata streams, its images' metadata, its
+    annotations' authors and dates and its active content (see the module's docstring)."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.errors import PyPdfError
-    from pypdf.generic import DictionaryObject, NameObject, StreamObject
+    from pypdf.generic import NameObject, StreamObject
 
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise NotAccepted("Encrypted PDF documents are not accepted: save it without a password first.")
+        objects = sum(len(numbers) for numbers in reader.xref.values()) + len(reader.xref_objStm)
+        if objects > MAX_PDF_OBJECTS:
+            raise TooComplex(f"The PDF holds {objects} objects; at most {MAX_PDF_OBJECTS} are accepted.")
         writer = PdfWriter(clone_from=reader)
         writer.metadata = None  # the /Info dictionary, gone from the trailer
-        metadata = NameObject("/Metadata")
+        drawn = _content_streams(writer)
         # Every object the file will hold, not only what the pages' resources name: a photo can as well sit in a
         # form drawn by a page, a thumbnail, an annotation's appearance or a pattern, and XMP hang on any of them.
-        for obj in writer._objects:
-            if not isinstance(obj, DictionaryObject):
-                continue
-            if metadata in obj:
-                del obj[metadata]
+        for number, obj in enumerate(writer._objects, start=1):
+            for dictionary in _dictionaries_in(obj):  # the object's own and those written inside it
+                _strip_dictionary(dictionary, NameObject)
             if not isinstance(obj, StreamObject):
                 continue
             if obj.get("/Type") == "/EmbeddedFile":
-                # An attachment is a file of any kind, a phone photo as it was taken among them: not cleaned here.
-                raise NotAccepted("PDF documents with attached files are not accepted: save or print it without its "
-                                  "attachments first.")
-            if _is_plain_jpeg_stream(obj):
-                _strip_jpeg_stream(obj)
-            elif _ends_in_jpeg(obj):
-                _strip_jpeg_stream(obj, jpeg=obj.get_data())  # the other filters undone: the JPEG file itself
+                raise _attachments_refused()
+            filters = _filters(obj)
+            if filters[-1:] == ["/DCTDecode"]:
+                _strip_image_stream(obj, filters, strip_jpeg, "JPEG")
+            elif filters[-1:] == ["/JPXDecode"]:
+                _strip_image_stream(obj, filters, strip_jp2, "JPEG 2000")
+            elif number in drawn and _draws_inline_photo(obj, writer):
+                raise NotAccepted("PDF documents with a photo drawn inline in a page are not accepted: print it to "
+                                  "PDF again first.")
         # The objects cloned from the reader are all written unless dropped: the old /Info and XMP would still be
         # in the file, only no longer pointed at.
         writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
         out = io.BytesIO()
         writer.write(out)
-    except NotAccepted:
+    except (NotAccepted, TooComplex):
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
         raise NotAccepted("The file begins like a PDF but is not a readable one.") from None
     return out.getvalue()
 
 
-def _is_plain_jpeg_stream(stream: StreamObject) -> bool:
-    """The stream's bytes are a JPEG file as it is: /DCTDecode its only filter (alone or a list of one)."""
-    filters = stream.get("/Filter")
-    filters = filters.get_object() if filters is not None else None  # the name may sit in an object of its own
-    if isinstance(filters, list):
-        filters = filters[0].get_object() if len(filters) == 1 else None
-    return filters == "/DCTDecode"
+def _attachments_refused() -> NotAccepted:
+    # An attachment is a file of any kind, a phone photo as it was taken among them: not cleaned here.
+    return NotAccepted("PDF documents with attached files are not accepted: save or print it without its "
+                       "attachments first.")
 
 
-def _ends_in_jpeg(stream: StreamObject) -> bool:
-    """The stream is a JPEG file under other filters (/FlateDecode, then /DCTDecode, say): a photo all the same."""
+def _dictionaries_in(obj: object) -> list[dict]:
+    """The dictionaries of one object: itself if it is one, and every one written inside it (an annotation's action,
+    a name tree's file specifications), not those it points to (objects of their own, each visited in turn)."""
+    from pypdf.generic import ArrayObject, DictionaryObject
+
+    found: list[dict] = []
+    pending = [obj]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, DictionaryObject):
+            found.append(item)
+            pending.extend(item.values())
+        elif isinstance(item, ArrayObject):
+            pending.extend(item)
+    return found
+
+
+def _strip_dictionary(obj: dict, name: type) -> None:
+    """One object's metadata, author and dates, attachments and active content (any dictionary, a stream's too)."""
+    if "/EF" in obj or obj.get("/Subtype") in _CARRYING_ANNOTATIONS:
+        raise _attachments_refused()
+    for key in ("/Metadata", "/AA", "/OpenAction", "/JavaScript"):  # /JavaScript: the document's named scripts
+        obj.pop(name(key), None)
+    if obj.get("/S") in _ACTIVE_ACTIONS:
+        obj.clear()
+    elif "/Rect" in obj and "/Subtype" in obj and obj.get("/Subtype") != "/Widget":
+        # An annotation: its author (the name of the account that wrote it) and when; a form field's /T is its name.
+        for key in ("/T", "/M", "/CreationDate"):
+            obj.pop(name(key), None)
+
+
+def _filters(stream: StreamObject) -> list[str]:
+    """The stream's filters in order, full names (an abbreviation or a name in an object of its own resolved)."""
     filters = stream.get("/Filter")
     filters = filters.get_object() if filters is not None else None
-    return isinstance(filters, list) and len(filters) > 1 and filters[-1].get_object() == "/DCTDecode"
+    listed = list(filters) if isinstance(filters, list) else [filters] if filters is not None else []
+    return [_FILTER_NAMES.get(str(f.get_object()), str(f.get_object())) for f in listed]
 
 
-def _strip_jpeg_stream(stream: StreamObject, jpeg: bytes | None = None) -> None:
-    """The JPEG in the stream without its metadata, its entropy-coded data (so its pixels) untouched; written back as
-    the JPEG file alone (/DCTDecode its only filter) when it came under others (`jpeg`: the file, those undone)."""
-    if jpeg is None:
-        jpeg = stream._data  # the raw bytes: /DCTDecode's "decoded" data would be the same, pypdf does not decode JPEG
+def _content_streams(writer: object) -> set[int]:
+    """The object numbers of the streams that draw (pages' contents, forms, tiling patterns): where an inline image
+    can sit."""
+    from pypdf.generic import ArrayObject, IndirectObject, StreamObject
+
+    drawn: set[int] = set()
+    for page in writer.pages:  # type: ignore[attr-defined]
+        contents = page.get("/Contents")
+        for ref in contents if isinstance(contents, ArrayObject) else [contents]:
+            if isinstance(ref, IndirectObject):
+                drawn.add(ref.idnum)
+    for number, obj in enumerate(writer._objects, start=1):  # type: ignore[attr-defined]
+        if isinstance(obj, StreamObject) and (obj.get("/Subtype") == "/Form" or obj.get("/PatternType") == 1):
+            drawn.add(number)
+    return drawn
+
+
+def _draws_inline_photo(stream: StreamObject, writer: object) -> bool:
+    """An inline image (`BI … ID … EI`) in a JPEG or JPEG 2000 is a photo's file in the page's own drawing; one in
+    raw pixels carries nothing else."""
+    from pypdf.generic import ContentStream
+
+    if not _INLINE_IMAGE.search(stream.get_data()):
+        return False
+    for operands, operator in ContentStream(stream, writer).operations:
+        if operator == b"INLINE IMAGE":
+            settings = operands["settings"]
+            filters = settings.get("/F", settings.get("/Filter"))
+            named = list(filters) if isinstance(filters, list) else [filters] if filters is not None else []
+            if {_FILTER_NAMES.get(str(f), str(f)) for f in named} & {"/DCTDecode", "/JPXDecode"}:
+                return True
+    return False
+
+
+def _strip_image_stream(stream: StreamObject, filters: list[str], strip: Callable[[bytes], bytes], kind: str) -> None:
+    """The image in the stream without its metadata, its coded data (so its pixels) untouched; written back as the
+    image file alone (its codec the only filter) when it came under others, those undone."""
+    from pypdf.generic import NameObject
+
+    if len(filters) == 1:
+        image = stream._data  # the raw bytes: pypdf does not decode JPEG, the stream's "data" is the file
     else:
-        from pypdf.generic import NameObject
-
-        stream[NameObject("/Filter")] = NameObject("/DCTDecode")
-        for parameters in ("/DecodeParms", "/DP"):
-            stream.pop(NameObject(parameters), None)
+        image = stream.get_data()
+        parameters = stream.get("/DecodeParms", stream.get("/DP"))
+        codec = parameters[-1] if isinstance(parameters, list) and parameters else None
+        for key in ("/DecodeParms", "/DP"):
+            stream.pop(NameObject(key), None)
+        if codec is not None and codec.get_object():  # the codec's own parameters (a JPEG's /ColorTransform)
+            stream[NameObject("/DecodeParms")] = codec
+    stream[NameObject("/Filter")] = NameObject(filters[-1])
     try:
-        if not jpeg.startswith(b"\xff\xd8"):
-            raise NotAccepted()
-        cleaned_jpeg = strip_jpeg(jpeg)
+        cleaned_image = strip(image)
     except NotAccepted:
         # Left as it is, the image would keep whatever it carries: a PDF we cannot clean is not stored.
-        raise NotAccepted("The PDF holds a JPEG image that is damaged, so its metadata cannot be removed.") from None
-    # pypdf's set_data re-encodes, and only for /FlateDecode; the JPEG is the stream's data as it is (its /Length is
+        raise NotAccepted(f"The PDF holds a {kind} image that is damaged, so its metadata cannot be removed.") from None
+    # pypdf's set_data re-encodes, and only for /FlateDecode; the image is the stream's data as it is (its /Length is
     # written from it).
-    stream._data = cleaned_jpeg
+    stream._data = cleaned_image
     stream.decoded_self = None
+
+
+# ---- JPEG 2000 (in PDFs) -------------------------------------------------------------------------------------------
+
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+# The boxes that draw the image (ISO 15444-1 annex I: signature, file type, header, codestream; the header's own boxes
+# are kept whole); XMP and GeoJP2 (uuid), XML (GML among them), IPR and UUID info go.
+_JP2_KEPT = {b"jP  ", b"ftyp", b"jp2h", b"jp2c"}
+
+
+def strip_jp2(data: bytes) -> bytes:
+    """A JPEG 2000 image without its metadata boxes; a bare codestream (no boxes) as it is."""
+    if data.startswith(b"\xff\x4f\xff\x51"):
+        return data
+    if not data.startswith(_JP2_SIGNATURE):
+        raise NotAccepted("The JPEG 2000 image is damaged.")
+    out, pos, size = bytearray(), 0, len(data)
+    while pos < size:
+        if pos + 8 > size:
+            raise NotAccepted("The JPEG 2000 image is cut short.")
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        header = 8
+        if length == 1:  # the length in the 8 bytes after the type
+            if pos + 16 > size:
+                raise NotAccepted("The JPEG 2000 image is cut short.")
+            (length,) = struct.unpack(">Q", data[pos + 8:pos + 16])
+            header = 16
+        end = size if length == 0 else pos + length  # 0: the box runs to the end of the file
+        if length and (length < header or end > size):
+            raise NotAccepted("The JPEG 2000 image is damaged.")
+        if kind in _JP2_KEPT:
+            out += data[pos:end]
+        pos = end
+    return bytes(out)

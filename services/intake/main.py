@@ -9,6 +9,7 @@ from kit import erasures, logs
 from kit.bus import Subscription
 from kit.service import Runtime, ServiceSpec, create_service_app, serve
 from services.intake import api, events, handlers, queries
+from services.intake.cleaning import Cleaner
 from services.intake.config import IntakeSettings
 from services.intake.models import IntakeTable, NameIndexPending, kit_tables
 from services.intake.protection import CaseVault
@@ -33,6 +34,7 @@ def _on_start(runtime: Runtime) -> None:
     # Erasure deletes the kit's stored answers about the case (found by case id, whichever KEK sealed them).
     runtime.extras["vault"] = CaseVault(runtime.keyring, runtime.blind_index,
                                         runtime.idempotency)
+    runtime.extras["cleaner"] = Cleaner()  # documents are cleaned in worker processes, started on the first upload
     with runtime.engine.connect() as conn:
         pending = conn.execute(select(NameIndexPending.part)).scalars().all()
     if pending:  # searches stay right meanwhile, only slower

@@ -95,6 +95,22 @@ async def test_a_refused_file_and_a_missing_csrf_token(door: Door):
     assert forged.status_code == 403
 
 
+async def test_a_file_past_what_a_document_may_hold_is_said_by_the_file_field_in_words(door: Door):
+    visitor, case, _token = await a_case_of(door, "caseworker")
+    page_path = f"/console/cases/{case['id']}"
+    await visitor.get("/console/language/be", params={"next": "/"})
+    page = await visitor.get(page_path)
+    bomb = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(bomb, "PNG")  # 64 million pixels in a few kilobytes
+
+    refused = await visitor.post(f"{page_path}/documents", data={"csrf": csrf_of(page.text), "kind": "medical"},
+                                 files={"file": ("scan.png", bomb.getvalue(), "image/png")})
+
+    assert refused.status_code == 413
+    assert i18n.MESSAGES["be"]["problem_document_complex"] in html.unescape(refused.text)
+    assert "million pixels" not in refused.text  # the service's English stays out of the page
+
+
 async def test_the_script_is_served_by_the_console(door: Door):
     script = await browser(door).get("/console/static/documents.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")

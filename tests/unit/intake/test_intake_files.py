@@ -11,7 +11,15 @@ import pytest
 from PIL import ExifTags, Image
 from pypdf import PdfReader
 
-from services.intake.files import NotAccepted, cleaned, strip_pdf
+from services.intake.files import (
+    MAX_PDF_OBJECTS,
+    MAX_PNG_PIXELS,
+    NotAccepted,
+    TooComplex,
+    cleaned,
+    strip_jpeg,
+    strip_pdf,
+)
 from tests.support.pdfs import pdf_of, stream
 
 TAKEN = "2024:01:02 03:04:05"  # DateTimeOriginal: when the photo was taken
@@ -155,3 +163,119 @@ def test_a_pdf_with_an_attached_file_is_refused():
 
     with pytest.raises(NotAccepted, match="attached files"):
         strip_pdf(attached)
+
+
+# ---- what a reviewer made to keep a photo's place past the cleaning ------------------------------------------------
+
+PAGE_DRAWING_IM0 = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 48 32] /Resources << /XObject << /Im0 4 0 R >> >> "
+                    b"/Contents 5 0 R >>")
+
+
+def test_a_photo_under_the_short_name_of_its_filter_is_cleaned_too():
+    stored = strip_pdf(pdf_of(CATALOGUE, ONE_PAGE, PAGE_DRAWING_IM0, jpeg_image(photo_with_exif(), filters=b"/DCT"),
+                              DRAW_IM0))
+
+    assert_nothing_of_the_photo_left(stored)
+    image = PdfReader(io.BytesIO(stored)).pages[0]["/Resources"]["/XObject"]["/Im0"]
+    assert image["/Filter"] == "/DCTDecode" and decoded(image.get_data()).size == (48, 32)
+
+
+def test_an_attachment_is_refused_whatever_its_stream_says_of_itself():
+    # the file specification written inside the name tree, no /Type anywhere
+    attached = pdf_of(b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(photo.jpg) "
+                      b"<< /F (photo.jpg) /EF << /F 4 0 R >> >>] >> >> >>", ONE_PAGE,
+                      b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 48 32] >>",
+                      stream(b"", photo_with_exif()))  # the attached photo's stream, no /Type /EmbeddedFile
+
+    with pytest.raises(NotAccepted, match="attached files"):
+        strip_pdf(attached)
+
+
+@pytest.mark.parametrize("filters", [b"/DCT", b"[/AHx /DCT]", b"/JPXDecode"])
+def test_a_photo_drawn_inline_in_a_page_is_refused(filters):
+    photo = photo_with_exif()
+    data = photo.hex().encode() + b">" if b"AHx" in filters else photo
+    drawing = b"q 48 0 0 32 0 0 cm\nBI /W 48 /H 32 /CS /RGB /BPC 8 /F " + filters + b" ID\n" + data + b"\nEI\nQ\n"
+    pdf = pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 48 32] /Contents 4 0 R >>",
+                 stream(b"/Filter /FlateDecode", zlib.compress(drawing)))
+
+    with pytest.raises(NotAccepted, match="drawn inline"):
+        strip_pdf(pdf)
+
+
+def test_raw_pixels_drawn_inline_are_kept():
+    drawing = b"q 2 0 0 2 0 0 cm\nBI /W 2 /H 2 /CS /G /BPC 8 ID\n\x00\xff\xff\x00\nEI\nQ\n"
+    pdf = pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 2 2] /Contents 4 0 R >>",
+                 stream(b"", drawing))
+
+    assert b"BI /W 2" in PdfReader(io.BytesIO(strip_pdf(pdf))).pages[0].get_contents().get_data()
+
+
+def test_annotations_lose_their_author_and_dates_and_the_file_its_scripts():
+    pdf = pdf_of(b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.launchURL('https://x')) >> "
+                 b"/Names << /JavaScript << /Names [(a) << /S /JavaScript /JS (this.print()) >>] >> >> /AcroForm "
+                 b"<< /Fields [5 0 R] >> >>", ONE_PAGE,
+                 b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 48 32] /Annots [4 0 R 5 0 R 6 0 R] >>",
+                 b"<< /Type /Annot /Subtype /Text /Rect [0 0 9 9] /T (Hanna Zhuk) /M (D:20261102212223) "
+                 b"/CreationDate (D:20261102212223) /Contents (see page 2) >>",
+                 b"<< /Type /Annot /Subtype /Widget /FT /Tx /Rect [0 0 9 9] /T (surname) /V (x) "
+                 b"/AA << /K << /S /JavaScript /JS (calc()) >> >> >>",
+                 b"<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /Launch /F (cmd.exe) >> >>")
+
+    stored = strip_pdf(pdf)
+
+    for trace in (b"Hanna Zhuk", b"20261102", b"JavaScript", b"launchURL", b"this.print", b"calc()", b"cmd.exe"):
+        assert trace not in stored, trace
+    reader = PdfReader(io.BytesIO(stored))
+    note, field, _link = (a.get_object() for a in reader.pages[0]["/Annots"])
+    assert note["/Contents"] == "see page 2" and field["/T"] == "surname"  # what it says, and a field's name, kept
+
+
+def jp2_with_geo() -> bytes:
+    """A JPEG 2000 file in boxes, as a GIS tool writes one: signature, file type, header, a GeoJP2 uuid box, an XML box
+    of GML, the codestream."""
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+    return (b"\x00\x00\x00\x0cjP  \r\n\x87\n" + box(b"ftyp", b"jp2 \x00\x00\x00\x00jp2 ")
+            + box(b"jp2h", box(b"ihdr", b"\x00" * 14)) + box(b"uuid", b"\xb1\x4b\xf8\xbd" * 4 + b"GeoTIFF 53.9N 27.5E")
+            + box(b"xml ", b"<gml:pos>53.9 27.5</gml:pos>") + box(b"jp2c", b"\xff\x4f\xff\x51 codestream"))
+
+
+def test_a_jpeg_2000_image_keeps_only_the_boxes_that_draw_it():
+    pdf = pdf_of(CATALOGUE, ONE_PAGE, PAGE_DRAWING_IM0,
+                 stream(b"/Type /XObject /Subtype /Image /Width 48 /Height 32 /Filter /JPXDecode", jp2_with_geo()),
+                 DRAW_IM0)
+
+    stored = strip_pdf(pdf)
+
+    assert b"53.9" not in stored and b"GeoTIFF" not in stored
+    image = PdfReader(io.BytesIO(stored)).pages[0]["/Resources"]["/XObject"]["/Im0"]
+    assert image._data.endswith(b"jp2c\xff\x4f\xff\x51 codestream") and b"jp2h" in image._data
+
+
+def test_an_image_past_its_pixels_is_refused_before_it_is_decoded():
+    side = int(MAX_PNG_PIXELS ** 0.5) + 10
+    out = io.BytesIO()
+    Image.new("1", (side, side)).save(out, "PNG")  # a few kilobytes that would be 200 MB as RGBA
+    with pytest.raises(TooComplex, match="million pixels"):
+        cleaned(out.getvalue())
+
+
+def test_a_pdf_of_more_objects_than_a_document_holds_is_refused_before_it_is_read():
+    many = [b"<< /A %d >>" % n for n in range(MAX_PDF_OBJECTS)]
+    with pytest.raises(TooComplex, match=f"at most {MAX_PDF_OBJECTS}"):
+        strip_pdf(pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1 1] >>", *many))
+
+
+def test_a_jfif_extension_holding_a_thumbnail_with_exif_goes():
+    extension = b"JFXX\x00\x10" + photo_with_exif()  # a thumbnail as a JPEG file, its EXIF with it
+    plain = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(plain, "JPEG")
+    jpeg = plain.getvalue()
+    carrying = jpeg[:2] + b"\xff\xe0" + (len(extension) + 2).to_bytes(2, "big") + extension + jpeg[2:]
+
+    stored = strip_jpeg(carrying)
+
+    assert b"JFXX" not in stored and b"Exif" not in stored and TAKEN.encode() not in stored
+    assert decoded(stored).tobytes() == decoded(jpeg).tobytes()
