@@ -141,8 +141,10 @@ def test_no_small_cells_hides_nothing():
 
 
 @pytest.mark.parametrize(("value", "written"), [
-    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
-    ("Fund for Freedom", "Fund for Freedom"), ("300.00", "300.00"), (None, ""), (3, 3),
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1 555", "'+1 555"), ("-A1", "'-A1"),
+    ("@SUM(A1)", "'@SUM(A1)"), (" =1+1", "' =1+1"), ("\n\t=1+1", "'\n\t=1+1"),
+    ("Fund for Freedom", "Fund for Freedom"), ("300.00", "300.00"), ("-2.50", "-2.50"), ("-1", "-1"), (None, ""),
+    (3, 3),
 ])
 def test_report_cells_cannot_become_spreadsheet_formulas(value, written):
     assert spreadsheet_safe(value) == written
