@@ -129,6 +129,10 @@ def parse_target(url: str, *, allow_private: bool) -> Target:
     user name or password, no fragment. An IP address as the host is checked here; a name, once resolved."""
     if len(url) > MAX_URL_LENGTH:
         raise TargetRefused(f"The webhook URL is longer than {MAX_URL_LENGTH} characters.", code="webhook-url-invalid")
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url.strip()):
+        # urlsplit drops tabs and line breaks silently: what is stored and shown would not be where deliveries go
+        raise TargetRefused("The webhook URL must not hold spaces or control characters (encode them as %20 etc.).",
+                            code="webhook-url-invalid")
     try:
         parts = urlsplit(url.strip())
         port = parts.port

@@ -143,6 +143,9 @@ def test_one_bad_address_among_good_ones_is_enough_to_refuse() -> None:
     ("https://example.org/hook#frag", "webhook-url-invalid"),
     ("https://example.org:99999/", "webhook-url-invalid"),
     ("https://example.org/" + "a" * 2048, "webhook-url-invalid"),
+    ("https://93.184.216.34/\r\nX-Injected: 1", "webhook-url-invalid"),  # urlsplit would drop the CR LF silently
+    ("https://example.org/a b", "webhook-url-invalid"),
+    ("https://exam\tple.org/", "webhook-url-invalid"),
     ("https://127.0.0.1/", "webhook-target-refused"),
     ("https://10.0.0.1/", "webhook-target-refused"),
     ("https://[::1]/", "webhook-target-refused"),
