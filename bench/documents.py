@@ -3,7 +3,8 @@ plain file copy of the same bytes in the same run.
 
 The floor is what storing a file costs on this disk at all: `shutil.copyfile` of the document to a fresh file beside
 the system's databases, then `fsync`, timed in this process. An upload does much more: the gateway reads the body and
-forwards it, intake parses the multipart, judges and cleans the bytes (`files.cleaned`), seals them in 256 KiB
+forwards it, intake parses the multipart, hands the bytes to a worker process that judges and cleans them
+(`cleaning.Cleaner`, `files.cleaned`) and takes them back, seals them in 256 KiB
 pieces under the case's key and commits them to its database; a download opens the case, reads and decrypts the
 pieces one by one in a worker thread and streams them through the gateway. The ratio says what all that costs
 against the bare write.
@@ -11,13 +12,13 @@ against the bare write.
 Two documents, made here from a seed (the same bytes in every run with the same Pillow):
 
 - `photo`: a phone photo of a certificate, JPEG, 4:3, 12 MP at 5 MB, with the EXIF a phone writes (camera, time,
-  orientation, GPS): intake removes the metadata segments and decodes the whole image with Pillow to check that it
-  is one;
+  orientation, GPS): intake removes the metadata segments and decodes the image with Pillow, at an eighth of its
+  size, to check that it is one;
 - `scan`: a scanned letter, a PDF of three page images (as a scanner or a phone's scanning app writes it), with an
   information dictionary: intake writes the PDF again without it (pypdf).
 
-For each, one after another: the file copy, the uploads (after one that is not counted: it also brings Pillow or
-pypdf into intake) and as many downloads, each MB/s the document's size ÷ that request's time, the median counting;
+For each, one after another: the file copy, the uploads (after one that is not counted: it also starts intake's
+cleaning workers and brings Pillow or pypdf into them) and as many downloads, each MB/s the document's size ÷ that request's time, the median counting;
 then the same with 4 clients at once (4 copying threads; 4 cases, uploads spread over them), where the whole MB/s
 (every byte answered ÷ the wall time) says more. All of it `--rounds` times, interleaved; of each figure the best
 round counts, as elsewhere in the bench. MB is 10⁶ bytes.
