@@ -374,16 +374,14 @@ async def add_document(
     if kind not in DOCUMENT_KINDS:
         raise Problem(422, f"`kind` must be one of: {', '.join(DOCUMENT_KINDS)}.", kind="document-kind-invalid")
     try:
-        content = await runtime.extras["cleaner"].cleaned(bytes(upload.data))  # in a worker process (cleaning)
+        # in a worker process (cleaning), which refuses a PDF that comes out of it larger than a document may be
+        content = await runtime.extras["cleaner"].cleaned(bytes(upload.data), documents.MAX_DOCUMENT_BYTES)
     except files.NotAccepted as refused:
         raise Problem(415, refused.detail, kind=refused.code) from None
     except files.TooComplex as refused:
         raise Problem(413, refused.detail, kind=refused.code) from None
     finally:
         upload.data.clear()
-    if len(content.data) > documents.MAX_DOCUMENT_BYTES:  # a PDF written again can come out larger than it came
-        raise Problem(413, f"Cleaned, this document would be {len(content.data)} bytes; a document may be "
-                           f"{documents.MAX_DOCUMENT_BYTES} bytes at most.", kind="content-too-large")
     return await runtime.uow.run(lambda session: documents.add_document(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, kind=kind, filename=upload.filename,
         content=content, caller=caller))

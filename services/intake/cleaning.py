@@ -36,16 +36,17 @@ class Cleaner:
         self.workers, self.memory_bytes, self.seconds = workers, memory_bytes, seconds
         self._pool: ProcessPoolExecutor | None = None
 
-    async def cleaned(self, data: bytes) -> files.Cleaned:
-        """`data` judged and cleaned in a worker; `files.NotAccepted` or `files.TooComplex` as `files.cleaned` says,
-        `TooComplex` as well for a file whose cleaning ran out of memory or time."""
+    async def cleaned(self, data: bytes, max_bytes: int) -> files.Cleaned:
+        """`data` judged and cleaned in a worker; `files.NotAccepted` or `files.TooComplex` as `files.cleaned` says
+        (cleaned, more than `max_bytes` is too complex), `TooComplex` as well for a file whose cleaning ran out of
+        memory or time."""
         pool = self._running_pool()
         try:
-            future: Future = pool.submit(_clean, data)
+            future: Future = pool.submit(_clean, data, max_bytes)
         except BrokenProcessPool:
             self._stop(pool)
             pool = self._running_pool()
-            future = pool.submit(_clean, data)
+            future = pool.submit(_clean, data, max_bytes)
         try:
             outcome = await asyncio.wait_for(asyncio.wrap_future(future), self.seconds)
         except TimeoutError:
@@ -97,14 +98,17 @@ def _limit_worker(memory_bytes: int) -> None:
         os._exit(0)
 
 
-def _clean(data: bytes) -> tuple[str, str, bytes | str]:
-    """In the worker: the outcome as plain values (a refusal crosses back as words, not as an exception object)."""
+def _clean(data: bytes, max_bytes: int) -> tuple[str, str, bytes | str]:
+    """In the worker: the outcome as plain values (a refusal crosses back as words, not as an exception object), and
+    never more bytes than a document may hold (the service would have to take them in before refusing them)."""
     try:
-        done = files.cleaned(data)
+        done = files.cleaned(data, max_bytes)
     except files.TooComplex as refused:
         return "too-complex", refused.detail, ""
     except files.NotAccepted as refused:
         return "not-accepted", refused.detail, ""
     except MemoryError:
         return "too-complex", "The document needs more memory to be checked and cleaned than a document may.", ""
+    except Exception:  # noqa: BLE001 - files.cleaned refuses what it cannot read; this is the backstop, never a 500
+        return "not-accepted", "The file could not be read as the kind of document it begins like.", ""
     return "cleaned", done.content_type, done.data

@@ -6,28 +6,37 @@ UTF-8 text only when its bytes parse as one (anything else is refused). A phone 
 software and an XMP packet. All of that goes before the bytes are stored:
 
 - JPEG: segments are removed without decoding the image (its pixels stay exactly as they were): every APPn segment
-  but JFIF (APP0), the ICC colour profile (APP2 `ICC_PROFILE`, kept: it holds no person) and Adobe's colour transform
-  (APP14, needed to decode); comments (COM); anything after the end of the image (a second, "multi-picture" image
-  with its own EXIF). EXIF's orientation alone is written back in a minimal EXIF segment, so that the photo is not
-  shown on its side.
+  but JFIF (APP0, without its thumbnail), the ICC colour profile (APP2 `ICC_PROFILE`, kept when it begins like one:
+  it holds no person) and Adobe's colour transform (APP14, needed to decode, nothing after its fields); comments (COM);
+  anything after the end of the image (a second, "multi-picture" image with its own EXIF). A segment of a kind no
+  JPEG has, a second start of image, a line count or restart interval longer than its two bytes is refused. EXIF's
+  orientation alone is written back in a minimal EXIF segment, so that the photo is not shown on its side.
 - PNG: chunks are kept only from a list of those that draw the image (IHDR, PLTE, IDAT, IEND, transparency, colour
-  and gamma, pixel size, animation); text (tEXt, zTXt, iTXt), eXIf, tIME and every private chunk go. The ICC
-  profile (iCCP) is kept.
+  and gamma, pixel size, animation), each of a fixed size only at that size; text (tEXt, zTXt, iTXt), eXIf, tIME,
+  the palette's histogram and every private chunk go. The ICC profile (iCCP) is kept, under a fixed name.
 - PDF: the document information dictionary (/Info: author, creator, producer, dates) and every XMP /Metadata stream
-  (the catalogue's, the pages', the images' and any other object's) are removed, with pypdf. Every JPEG stored in
-  it as it is (a /DCTDecode stream, or /DCT for short: what scanner apps and img2pdf write, a phone photo byte for
-  byte, its EXIF with it, or under other filters first, /FlateDecode say) is cleaned as a JPEG on its own is,
+  (the catalogue's, the pages', the images' and any other object's) are removed, with pypdf, and so are the private
+  data programs keep in it (/PieceInfo: Photoshop's copy of the original image with its EXIF, Illustrator's with the
+  author's name), where an image's original lay on someone's disk (/OPI), signatures (who signed, where, when, their
+  certificate), article threads' information, and every object nothing reaches any more. Every JPEG stored in it as
+  it is (a /DCTDecode stream, or /DCT for short: what scanner apps and img2pdf write, a phone photo byte for byte, its
+  EXIF with it, or under other filters first, /FlateDecode say) is cleaned and checked as a JPEG on its own is,
   wherever it sits (a page, a form inside a page, a thumbnail); a JPEG 2000 one (/JPXDecode) keeps only the boxes
   that draw it (its XMP, GeoJP2 and XML boxes go). One that is not a readable JPEG has the PDF refused, and so has a
   PDF with attached files (any file, a photo as it was taken among them: found by the file specification's /EF
-  whatever the attached stream says of itself), or with a JPEG drawn inline in a page's content (`BI … ID … EI`).
-  Annotations lose their author and dates (/T, /M, /CreationDate; a form field keeps its name), and the file its
-  active content: scripts, actions run on opening, launching or submitting (a downloaded PDF that calls home tells
-  where the caseworker opened it).
+  whatever the attached stream says of itself), or with a photo (a JPEG filter's name), EXIF or XMP in what draws a
+  page (an inline image, `BI … ID … EI`, however it is spelled or split). Annotations lose their author and dates
+  (/T, /M, /CreationDate; a form field keeps its name), and the file its active content: scripts, forms' XFA,
+  actions run on opening, launching or submitting (a downloaded PDF that calls home tells where the caseworker
+  opened it).
+- Text is kept as it is, unless it carries an image or a document (an e-mail saved with a photo attached, a web page
+  or an SVG with one inline, a contact card's photo: base64 of a JPEG, PNG or PDF, a `data:image/` address, or a
+  PDF behind a line of text).
 
-The bytes arrive from someone who may have made them to exhaust a parser: images over a number of pixels and PDFs over
-a number of objects are refused before they are decoded (`TooComplex`), and the cleaning itself runs in a worker
-process with a memory ceiling and a time limit (`cleaning`).
+The bytes arrive from someone who may have made them to exhaust a parser: images over a number of pixels, JPEGs of
+too many segments or scans and PDFs over a number of objects or of decoded contents are refused before they cost
+more (`TooComplex`), anything a damaged file makes Pillow or pypdf raise is a refusal, never an error, and the
+cleaning itself runs in a worker process with a memory ceiling and a time limit (`cleaning`).
 
 No I/O, no HTTP: the use case (`documents`) calls `cleaned(data)` and gets the bytes to store, or `NotAccepted`.
 """
@@ -38,6 +47,7 @@ import io
 import re
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,17 +91,23 @@ class Cleaned:
     data: bytes
 
 
-def cleaned(data: bytes) -> Cleaned:
-    """The document's type judged by its content, and its bytes without metadata; `NotAccepted` otherwise."""
+def cleaned(data: bytes, max_bytes: int | None = None) -> Cleaned:
+    """The document's type judged by its content, and its bytes without metadata; `NotAccepted` otherwise, and
+    `TooComplex` when the cleaned bytes come to more than `max_bytes` (a PDF written again can grow)."""
     if data.startswith(b"\xff\xd8\xff"):
-        return Cleaned(JPEG, _checked_image(strip_jpeg(data), "JPEG"))
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return Cleaned(PNG, _checked_image(strip_png(data), "PNG"))
-    if data.startswith(b"%PDF-"):
-        return Cleaned(PDF, strip_pdf(data))
-    if _is_text(data):
-        return Cleaned(TEXT, data)
-    raise NotAccepted()
+        result = Cleaned(JPEG, _checked_image(strip_jpeg(data), "JPEG"))
+    elif data.startswith(b"\x89PNG\r\n\x1a\n"):
+        result = Cleaned(PNG, _checked_image(strip_png(data), "PNG"))
+    elif data.startswith(b"%PDF-"):
+        result = Cleaned(PDF, strip_pdf(data))
+    elif _is_text(data):
+        result = Cleaned(TEXT, _checked_text(data))
+    else:
+        raise NotAccepted()
+    if max_bytes is not None and len(result.data) > max_bytes:
+        raise TooComplex(f"Cleaned, this document would be {len(result.data)} bytes; a document may be {max_bytes} "
+                         f"bytes at most.")
+    return result
 
 
 # ---- text ----------------------------------------------------------------------------------------------------------
@@ -111,39 +127,86 @@ def _is_text(data: bytes) -> bool:
     return True
 
 
+# A file written as text that carries another: an e-mail saved with a photo attached, a web page or an SVG with one
+# inline, a contact card's PHOTO (each in base64, which starts so for a JPEG, a PNG, a PDF), or a PDF behind a line.
+_CARRIED_FILE = re.compile(rb"/9j/|iVBORw0KGgo|JVBERi0|data:image/|%PDF-")
+
+
+def _checked_text(data: bytes) -> bytes:
+    """Text is kept as it is, unless it carries a photo or a document, which would keep its metadata with it."""
+    if _CARRIED_FILE.search(data):
+        raise NotAccepted("A text file that carries an image or a document (an e-mail with an attachment, a web page "
+                          "with a picture in it) is not accepted: send the picture or the document itself.")
+    return data
+
+
 # ---- JPEG ----------------------------------------------------------------------------------------------------------
 
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _APP0, _APP2, _APP14, _APP15, _COM = 0xE0, 0xE2, 0xEE, 0xEF, 0xFE
+_DNL, _DRI = 0xDC, 0xDD
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
+# What says how to decode the image (ITU T.81 table B.1): frames SOF0–SOF15 (but C4, C8, CC), Huffman (DHT) and
+# arithmetic (DAC) tables, quantisation tables (DQT), restart interval (DRI), line count (DNL), expansion (EXP), scans.
+_CODING = {*range(0xC0, 0xD0), 0xDA, 0xDB, 0xDC, 0xDD, 0xDF} - {0xC8}
+_JFIF_HEADER = 12  # "JFIF\0", version, units, densities; then the thumbnail's size (written back 0 × 0) and pixels
+_ADOBE_HEADER = 12  # "Adobe", version, two flag words, the colour transform
+# A photo has tens of segments and up to about ten scans (progressive); many more is a file made to be slow to read.
+MAX_JPEG_SEGMENTS = 2_000
+MAX_JPEG_SCANS = 64
 _ORIENTATION_TAG = 0x0112
 
 
-def _kept_segment(marker: int, payload: bytes) -> bool:
+def _kept_segment(marker: int, payload: bytes) -> bytes | None:
+    """The segment's payload as it is kept, None when it goes (`NotAccepted` for a kind no JPEG holds)."""
     if marker == _COM:
-        return False
+        return None
     if _APP0 <= marker <= _APP15:
-        if marker == _APP0:
-            # JFIF only: its extension (JFXX) holds a thumbnail, which may be a JPEG with an EXIF of its own
-            return payload.startswith(b"JFIF\0")
-        if marker == _APP2:
-            return payload.startswith(b"ICC_PROFILE\0")
-        return marker == _APP14 and payload.startswith(b"Adobe")
-    return True
+        # JFIF without its thumbnail (nor its extension, JFXX: a thumbnail that may be a JPEG with its own EXIF), the
+        # ICC profile as it is, Adobe's colour transform without anything after it.
+        if marker == _APP0 and payload.startswith(b"JFIF\0") and len(payload) >= _JFIF_HEADER + 2:
+            return payload[:_JFIF_HEADER] + b"\0\0"
+        if marker == _APP2 and payload.startswith(b"ICC_PROFILE\0") and _is_icc_piece(payload[12:]):
+            return payload
+        if marker == _APP14 and payload.startswith(b"Adobe") and len(payload) >= _ADOBE_HEADER:
+            return payload[:_ADOBE_HEADER]
+        return None
+    if marker in _CODING:
+        if marker in (_DNL, _DRI) and len(payload) != 2:  # a line count, a restart interval: two bytes each
+            raise NotAccepted("The JPEG image is damaged.")
+        return payload
+    raise NotAccepted("The JPEG image holds a segment of a kind no JPEG image has.")
+
+
+def _is_icc_piece(piece: bytes) -> bool:
+    """A piece of an ICC profile as APP2 carries it (its number, how many, then the profile's bytes): the first
+    begins like a profile does (its size, then `acsp` at byte 36 of the profile)."""
+    if len(piece) < 3 or not 1 <= piece[0] <= piece[1]:
+        return False
+    profile = piece[2:]
+    return piece[0] > 1 or (len(profile) >= 40 and profile[36:40] == b"acsp")
 
 
 def strip_jpeg(data: bytes) -> bytes:
     """The JPEG's segments without metadata (see the module's docstring), its entropy-coded data untouched."""
+    if not data.startswith(b"\xff\xd8"):
+        raise NotAccepted("The JPEG image is damaged.")
     out = bytearray(b"\xff\xd8")
     orientation = 1
     pos, size = 2, len(data)
+    segments = scans = 0
     while True:
         marker, pos = _next_marker(data, pos)
         if marker == _EOI:
             break
+        if marker == _SOI:  # a second start inside the first: what follows would be read as a segment of it
+            raise NotAccepted("The JPEG image is damaged.")
         if marker in _STANDALONE:
             out += bytes((0xFF, marker))
             continue
+        segments += 1
+        if segments > MAX_JPEG_SEGMENTS:
+            raise TooComplex(f"The JPEG image has more than {MAX_JPEG_SEGMENTS} segments; a photo has tens.")
         if pos + 2 > size:
             raise NotAccepted("The JPEG image is cut short.")
         (length,) = struct.unpack(">H", data[pos:pos + 2])
@@ -152,10 +215,14 @@ def strip_jpeg(data: bytes) -> bytes:
         payload = data[pos + 2:pos + length]
         if marker == 0xE1 and payload.startswith(b"Exif\0\0"):
             orientation = _exif_orientation(payload[6:]) or orientation
-        if _kept_segment(marker, payload):
-            out += bytes((0xFF, marker)) + data[pos:pos + length]
+        kept = _kept_segment(marker, payload)
+        if kept is not None:
+            out += bytes((0xFF, marker)) + struct.pack(">H", len(kept) + 2) + kept
         pos += length
         if marker == _SOS:  # the scan's entropy-coded data runs to the next marker that is not RSTn or stuffing
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                raise TooComplex(f"The JPEG image has more than {MAX_JPEG_SCANS} scans; a photo has at most tens.")
             end = _scan_end(data, pos)
             out += data[pos:end]
             pos = end
@@ -217,7 +284,12 @@ def _orientation_segment(orientation: int) -> bytes:
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_KEPT = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs",
-             b"bKGD", b"hIST", b"cICP", b"mDCV", b"cLLI", b"acTL", b"fcTL", b"fdAT"}
+             b"bKGD", b"cICP", b"mDCV", b"cLLI", b"acTL", b"fcTL", b"fdAT"}
+# The chunks of a size fixed by the PNG standard (sBIT and bKGD: one of a few): an encoder writes nothing after their
+# fields, so bytes there are something else carried along.
+_PNG_SIZES = {b"IHDR": {13}, b"IEND": {0}, b"gAMA": {4}, b"cHRM": {32}, b"sRGB": {1}, b"pHYs": {9}, b"cICP": {4},
+              b"cLLI": {8}, b"mDCV": {24}, b"acTL": {8}, b"fcTL": {26}, b"sBIT": {1, 2, 3, 4}, b"bKGD": {1, 2, 6}}
+_ICC_NAME = b"ICC profile"  # what iCCP's profile name, free text the writer chose, becomes
 
 
 def strip_png(data: bytes) -> bytes:
@@ -231,11 +303,24 @@ def strip_png(data: bytes) -> bytes:
         end = pos + 12 + length
         if end > size:
             raise NotAccepted("The PNG image is cut short.")
-        if kind in _PNG_KEPT:
+        if kind in _PNG_SIZES and length not in _PNG_SIZES[kind]:
+            raise NotAccepted("The PNG image is damaged.")
+        if kind == b"iCCP":
+            out += _renamed_profile(data[pos + 8:pos + 8 + length])
+        elif kind in _PNG_KEPT:
             out += data[pos:end]
         pos = end
         if kind == b"IEND":
             return bytes(out)
+
+
+def _renamed_profile(payload: bytes) -> bytes:
+    """The iCCP chunk with its profile under a fixed name (the profile itself, compressed, as it was)."""
+    name_end = payload.find(b"\0")
+    if not 0 < name_end < 80:
+        raise NotAccepted("The PNG image is damaged.")
+    body = b"iCCP" + _ICC_NAME + payload[name_end:]
+    return struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
 
 
 # ---- both images ---------------------------------------------------------------------------------------------------
@@ -244,7 +329,7 @@ def _checked_image(data: bytes, name: str) -> bytes:
     """The cleaned image decodes: a file that only begins like an image is not one. Its size is read from its header
     first: one past the pixels allowed is refused undecoded, and a JPEG is decoded at an eighth of its size (which
     reads every bit of it all the same)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     most = MAX_JPEG_PIXELS if name == "JPEG" else MAX_PNG_PIXELS
     try:
@@ -263,7 +348,9 @@ def _checked_image(data: bytes, name: str) -> bytes:
             image.load()
     except Image.DecompressionBombError:  # Pillow's own ceiling, above ours: the header says more than it holds
         raise TooComplex(f"The {name} image is larger than {most // 1_000_000} million pixels.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (NotAccepted, TooComplex, MemoryError):
+        raise
+    except Exception:  # noqa: BLE001 - whatever else a damaged file makes Pillow raise (IndexError, …)
         raise NotAccepted(f"The file begins like a {name} image but is not a readable one.") from None
     return data
 
@@ -277,15 +364,28 @@ _FILTER_NAMES = {"/DCT": "/DCTDecode", "/Fl": "/FlateDecode", "/AHx": "/ASCIIHex
 _CARRYING_ANNOTATIONS = {"/FileAttachment", "/RichMedia", "/Sound", "/Movie", "/Screen", "/3D"}
 # Actions that run something, reach out or send the form: emptied (a viewer ignores an empty action).
 _ACTIVE_ACTIONS = {"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/RichMediaExecute", "/GoToR", "/GoToE"}
-_INLINE_IMAGE = re.compile(rb"(?:^|[\s\]>)}])BI[\s/]")
+# Keys of any dictionary that hold metadata, another program's private copy of the work (Photoshop's and
+# Illustrator's /PieceInfo: the original image with its EXIF, the author's name), where the original lay on someone's
+# disk (/OPI), web-capture data, forms' scripts (/XFA) and the document's scripts and actions.
+_DROPPED_KEYS = ("/Metadata", "/PieceInfo", "/LastModified", "/OPI", "/SpiderInfo", "/XFA", "/AA", "/OpenAction",
+                 "/JavaScript")
+# Streams kept as their bytes are (no text in them to look through), besides images: font programs.
+_FONT_FILES = ("/FontFile", "/FontFile2", "/FontFile3")
+# In the drawing of a page or anything else drawn: the name of a JPEG or JPEG 2000 filter is only ever an inline
+# image's (`BI … /F /DCT ID <a photo's file> EI`); EXIF and XMP have no business there at all.
+_HIDDEN_IN_DRAWING = re.compile(rb"/(?:DCT|DCTDecode|JPX|JPXDecode)(?![^\x00\t\n\x0c\r /\[\]<>(){}%])"
+                                rb"|Exif\x00\x00|<x:xmpmeta|<\?xpacket")
+_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+# What decoding the streams of one PDF may come to, all of them together: a few hundred kilobytes can inflate to
+# gigabytes; a document of 20 MiB holding more than this is not one people send.
+MAX_PDF_DECODED_BYTES = 256 * 1024 * 1024
 
 
 def strip_pdf(data: bytes) -> bytes:
-    """The PDF written again without its information dictionary, XMP metadata streams, its images' metadata, its
-    annotations' authors and dates and its active content (see the module's docstring)."""
+    """The PDF written again without its information dictionary, metadata, its images' metadata, its annotations'
+    authors and dates, signatures' signers, private data of the programs that made it, and its active content; and
+    without any object nothing reaches any more (see the module's docstring)."""
     from pypdf import PdfReader, PdfWriter
-    from pypdf.errors import PyPdfError
-    from pypdf.generic import NameObject, StreamObject
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -296,32 +396,18 @@ def strip_pdf(data: bytes) -> bytes:
             raise TooComplex(f"The PDF holds {objects} objects; at most {MAX_PDF_OBJECTS} are accepted.")
         writer = PdfWriter(clone_from=reader)
         writer.metadata = None  # the /Info dictionary, gone from the trailer
-        drawn = _content_streams(writer)
-        # Every object the file will hold, not only what the pages' resources name: a photo can as well sit in a
-        # form drawn by a page, a thumbnail, an annotation's appearance or a pattern, and XMP hang on any of them.
-        for number, obj in enumerate(writer._objects, start=1):
-            for dictionary in _dictionaries_in(obj):  # the object's own and those written inside it
-                _strip_dictionary(dictionary, NameObject)
-            if not isinstance(obj, StreamObject):
-                continue
-            if obj.get("/Type") == "/EmbeddedFile":
-                raise _attachments_refused()
-            filters = _filters(obj)
-            if filters[-1:] == ["/DCTDecode"]:
-                _strip_image_stream(obj, filters, strip_jpeg, "JPEG")
-            elif filters[-1:] == ["/JPXDecode"]:
-                _strip_image_stream(obj, filters, strip_jp2, "JPEG 2000")
-            elif number in drawn and _draws_inline_photo(obj, writer):
-                raise NotAccepted("PDF documents with a photo drawn inline in a page are not accepted: print it to "
-                                  "PDF again first.")
-        # The objects cloned from the reader are all written unless dropped: the old /Info and XMP would still be
-        # in the file, only no longer pointed at.
-        writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
+        # First what each object says of itself and holds written inside it; then what nothing reaches any more goes
+        # (the removed metadata, private data and scripts, and anything only they pointed at); then the streams left.
+        for obj in writer._objects:
+            for dictionary in _dictionaries_in(obj):
+                _strip_dictionary(dictionary)
+        _drop_unreachable(writer)
+        _strip_streams(writer)
         out = io.BytesIO()
         writer.write(out)
-    except (NotAccepted, TooComplex):
+    except (NotAccepted, TooComplex, MemoryError):
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
+    except Exception:  # noqa: BLE001 - whatever else a damaged file makes pypdf raise (NotImplementedError, …)
         raise NotAccepted("The file begins like a PDF but is not a readable one.") from None
     return out.getvalue()
 
@@ -349,76 +435,164 @@ def _dictionaries_in(obj: object) -> list[dict]:
     return found
 
 
-def _strip_dictionary(obj: dict, name: type) -> None:
-    """One object's metadata, author and dates, attachments and active content (any dictionary, a stream's too)."""
-    if "/EF" in obj or obj.get("/Subtype") in _CARRYING_ANNOTATIONS:
+def _resolved(value: object) -> object:
+    return value.get_object() if hasattr(value, "get_object") else value
+
+
+def _strip_dictionary(obj: dict) -> None:
+    """One dictionary's metadata, author and dates, attachments and active content."""
+    from pypdf.generic import NameObject
+
+    subtype, kind = _resolved(obj.get("/Subtype")), _resolved(obj.get("/Type"))
+    if "/EF" in obj or kind == "/EmbeddedFile" or subtype in _CARRYING_ANNOTATIONS:
         raise _attachments_refused()
-    for key in ("/Metadata", "/AA", "/OpenAction", "/JavaScript"):  # /JavaScript: the document's named scripts
-        obj.pop(name(key), None)
-    if obj.get("/S") in _ACTIVE_ACTIONS:
-        obj.clear()
-    elif "/Rect" in obj and "/Subtype" in obj and obj.get("/Subtype") != "/Widget":
-        # An annotation: its author (the name of the account that wrote it) and when; a form field's /T is its name.
-        for key in ("/T", "/M", "/CreationDate"):
-            obj.pop(name(key), None)
+    for key in _DROPPED_KEYS:
+        obj.pop(NameObject(key), None)
+    if _resolved(obj.get("/S")) in _ACTIVE_ACTIONS or kind == "/Sig" or "/ByteRange" in obj:
+        obj.clear()  # an action that runs something; a signature: the signer's name, place, time and certificate
+    elif kind == "/Page":
+        obj.pop(NameObject("/B"), None)  # article beads, which lead to the threads' information (author, dates)
+    elif kind == "/Catalog":
+        obj.pop(NameObject("/Threads"), None)
+    elif subtype is not None and ("/Rect" in obj or "/IRT" in obj or "/Popup" in obj or "/RC" in obj):
+        # An annotation (a reply too): when, and who wrote it (the name of their account); a form field's /T is its
+        # name.
+        form_field = subtype == "/Widget" or "/FT" in obj
+        for key in ("/M", "/CreationDate") if form_field else ("/T", "/M", "/CreationDate"):
+            obj.pop(NameObject(key), None)
+
+
+def _drop_unreachable(writer: object) -> None:
+    """Forget every object the catalogue no longer leads to, even one that points at itself or at another such (what
+    pypdf's own pruning, by references alone, would keep)."""
+    from pypdf.generic import IndirectObject
+
+    objects = writer._objects  # type: ignore[attr-defined]
+    reached: set[int] = set()
+    pending = [writer.root_object.indirect_reference.idnum]  # type: ignore[attr-defined]
+    identifier = getattr(getattr(writer, "_ID", None), "indirect_reference", None)
+    if identifier is not None:
+        pending.append(identifier.idnum)
+    while pending:
+        number = pending.pop()
+        if number in reached or not 0 < number <= len(objects) or objects[number - 1] is None:
+            continue
+        reached.add(number)
+        items = [objects[number - 1]]
+        while items:
+            item = items.pop()
+            if isinstance(item, IndirectObject):
+                pending.append(item.idnum)
+            elif isinstance(item, dict):
+                items.extend(item.values())
+            elif isinstance(item, list):
+                items.extend(item)
+    for number in range(1, len(objects) + 1):
+        if number not in reached:
+            objects[number - 1] = None
+
+
+def _strip_streams(writer: object) -> None:
+    """Every stream left: images lose their metadata; anything else but pixels, font programs and colour profiles
+    (what a page draws above all) is refused when it holds an inline photo, EXIF or XMP."""
+    from pypdf.generic import StreamObject
+
+    everything = writer._objects  # type: ignore[attr-defined]
+    kept_as_they_are, drawn = _data_streams(everything)
+    decoded = 0
+    for stream in (obj for obj in everything if isinstance(obj, StreamObject)):
+        filters = _filters(stream)
+        if filters[-1:] == ["/DCTDecode"]:
+            decoded += _strip_image_stream(stream, filters, _clean_pdf_jpeg, "JPEG")
+        elif filters[-1:] == ["/JPXDecode"]:
+            decoded += _strip_image_stream(stream, filters, strip_jp2, "JPEG 2000")
+        elif id(stream) in drawn or not (id(stream) in kept_as_they_are
+                                         or _resolved(stream.get("/Subtype")) == "/Image"):
+            content = stream.get_data()
+            decoded += len(content)
+            if _HIDDEN_IN_DRAWING.search(_NAME_ESCAPE.sub(lambda m: bytes((int(m.group(1), 16),)), content)):
+                raise NotAccepted("PDF documents with a photo or metadata hidden in what a page draws (an inline "
+                                  "image, say) are not accepted: print it to PDF again first.")
+        if decoded > MAX_PDF_DECODED_BYTES:
+            raise TooComplex(f"The PDF's contents come to more than {MAX_PDF_DECODED_BYTES // 2**20} MiB once "
+                             f"decompressed.")
+
+
+def _data_streams(everything: list) -> tuple[set[int], set[int]]:
+    """The streams (by identity) that hold data to keep as it is, found by what points at them (font programs, ICC
+    profiles), and those that certainly draw (pages' contents, Type 3 glyphs, annotations' appearances), whatever
+    they say of themselves."""
+    from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
+
+    as_they_are: set[int] = set()
+    drawn: set[int] = set()
+
+    def streams_in(value: object) -> list[int]:
+        value = _resolved(value)
+        if isinstance(value, ArrayObject):
+            return [id(_resolved(item)) for item in value]
+        if isinstance(value, DictionaryObject) and not isinstance(value, StreamObject):  # /AP's, /CharProcs' streams
+            return [found for item in value.values() for found in streams_in(item)]
+        return [id(value)]
+
+    for obj in everything:
+        for dictionary in _dictionaries_in(obj):
+            for key in _FONT_FILES + ("/DestOutputProfile",):
+                if key in dictionary:
+                    as_they_are.add(id(_resolved(dictionary[key])))
+            for key in ("/CharProcs", "/AP"):
+                if key in dictionary:
+                    drawn.update(streams_in(dictionary[key]))
+            if _resolved(dictionary.get("/Type")) == "/Page" and "/Contents" in dictionary:
+                drawn.update(streams_in(dictionary["/Contents"]))
+        for array in (item for item in _arrays_in(obj)):
+            if len(array) == 2 and _resolved(array[0]) == "/ICCBased":
+                as_they_are.add(id(_resolved(array[1])))
+    return as_they_are, drawn
+
+
+def _arrays_in(obj: object) -> list[list]:
+    from pypdf.generic import ArrayObject, DictionaryObject
+
+    found: list[list] = []
+    pending = [obj]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, DictionaryObject):
+            pending.extend(item.values())
+        elif isinstance(item, ArrayObject):
+            found.append(item)
+            pending.extend(item)
+    return found
 
 
 def _filters(stream: StreamObject) -> list[str]:
     """The stream's filters in order, full names (an abbreviation or a name in an object of its own resolved)."""
-    filters = stream.get("/Filter")
-    filters = filters.get_object() if filters is not None else None
+    filters = _resolved(stream.get("/Filter"))
     listed = list(filters) if isinstance(filters, list) else [filters] if filters is not None else []
-    return [_FILTER_NAMES.get(str(f.get_object()), str(f.get_object())) for f in listed]
+    return [_FILTER_NAMES.get(str(_resolved(f)), str(_resolved(f))) for f in listed]
 
 
-def _content_streams(writer: object) -> set[int]:
-    """The object numbers of the streams that draw (pages' contents, forms, tiling patterns): where an inline image
-    can sit."""
-    from pypdf.generic import ArrayObject, IndirectObject, StreamObject
-
-    drawn: set[int] = set()
-    for page in writer.pages:  # type: ignore[attr-defined]
-        contents = page.get("/Contents")
-        for ref in contents if isinstance(contents, ArrayObject) else [contents]:
-            if isinstance(ref, IndirectObject):
-                drawn.add(ref.idnum)
-    for number, obj in enumerate(writer._objects, start=1):  # type: ignore[attr-defined]
-        if isinstance(obj, StreamObject) and (obj.get("/Subtype") == "/Form" or obj.get("/PatternType") == 1):
-            drawn.add(number)
-    return drawn
+def _clean_pdf_jpeg(jpeg: bytes) -> bytes:
+    """A JPEG inside a PDF is cleaned and checked as one on its own is."""
+    return _checked_image(strip_jpeg(jpeg), "JPEG")
 
 
-def _draws_inline_photo(stream: StreamObject, writer: object) -> bool:
-    """An inline image (`BI … ID … EI`) in a JPEG or JPEG 2000 is a photo's file in the page's own drawing; one in
-    raw pixels carries nothing else."""
-    from pypdf.generic import ContentStream
-
-    if not _INLINE_IMAGE.search(stream.get_data()):
-        return False
-    for operands, operator in ContentStream(stream, writer).operations:
-        if operator == b"INLINE IMAGE":
-            settings = operands["settings"]
-            filters = settings.get("/F", settings.get("/Filter"))
-            named = list(filters) if isinstance(filters, list) else [filters] if filters is not None else []
-            if {_FILTER_NAMES.get(str(f), str(f)) for f in named} & {"/DCTDecode", "/JPXDecode"}:
-                return True
-    return False
-
-
-def _strip_image_stream(stream: StreamObject, filters: list[str], strip: Callable[[bytes], bytes], kind: str) -> None:
+def _strip_image_stream(stream: StreamObject, filters: list[str], strip: Callable[[bytes], bytes], kind: str) -> int:
     """The image in the stream without its metadata, its coded data (so its pixels) untouched; written back as the
-    image file alone (its codec the only filter) when it came under others, those undone."""
+    image file alone (its codec the only filter) when it came under others, those undone. Returns the bytes it
+    decoded."""
     from pypdf.generic import NameObject
 
     if len(filters) == 1:
         image = stream._data  # the raw bytes: pypdf does not decode JPEG, the stream's "data" is the file
     else:
         image = stream.get_data()
-        parameters = stream.get("/DecodeParms", stream.get("/DP"))
-        codec = parameters[-1] if isinstance(parameters, list) and parameters else None
+        parameters = _resolved(stream.get("/DecodeParms", stream.get("/DP")))
+        codec = _resolved(parameters[-1]) if isinstance(parameters, list) and parameters else None
         for key in ("/DecodeParms", "/DP"):
             stream.pop(NameObject(key), None)
-        if codec is not None and codec.get_object():  # the codec's own parameters (a JPEG's /ColorTransform)
+        if isinstance(codec, dict) and codec:  # the codec's own parameters (a JPEG's /ColorTransform)
             stream[NameObject("/DecodeParms")] = codec
     stream[NameObject("/Filter")] = NameObject(filters[-1])
     try:
@@ -430,6 +604,7 @@ def _strip_image_stream(stream: StreamObject, filters: list[str], strip: Callabl
     # written from it).
     stream._data = cleaned_image
     stream.decoded_self = None
+    return len(image) if len(filters) > 1 else 0
 
 
 # ---- JPEG 2000 (in PDFs) -------------------------------------------------------------------------------------------
@@ -438,6 +613,8 @@ _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 # The boxes that draw the image (ISO 15444-1 annex I: signature, file type, header, codestream; the header's own boxes
 # are kept whole); XMP and GeoJP2 (uuid), XML (GML among them), IPR and UUID info go.
 _JP2_KEPT = {b"jP  ", b"ftyp", b"jp2h", b"jp2c"}
+# Inside the header, what says how to draw: size, bit depths, colour, palette and its mapping, channels, resolution.
+_JP2_HEADER_KEPT = {b"ihdr", b"bpcc", b"colr", b"pclr", b"cmap", b"cdef", b"res "}
 
 
 def strip_jp2(data: bytes) -> bytes:
@@ -446,6 +623,11 @@ def strip_jp2(data: bytes) -> bytes:
         return data
     if not data.startswith(_JP2_SIGNATURE):
         raise NotAccepted("The JPEG 2000 image is damaged.")
+    return _jp2_boxes(data, _JP2_KEPT)
+
+
+def _jp2_boxes(data: bytes, kept: set[bytes]) -> bytes:
+    """The boxes of `data` whose type is in `kept`, in order (the header's own boxes filtered the same way)."""
     out, pos, size = bytearray(), 0, len(data)
     while pos < size:
         if pos + 8 > size:
@@ -460,7 +642,10 @@ def strip_jp2(data: bytes) -> bytes:
         end = size if length == 0 else pos + length  # 0: the box runs to the end of the file
         if length and (length < header or end > size):
             raise NotAccepted("The JPEG 2000 image is damaged.")
-        if kind in _JP2_KEPT:
+        if kind == b"jp2h":
+            inner = _jp2_boxes(data[pos + header:end], _JP2_HEADER_KEPT)
+            out += struct.pack(">I", 8 + len(inner)) + b"jp2h" + inner
+        elif kind in kept:
             out += data[pos:end]
         pos = end
     return bytes(out)

@@ -22,6 +22,8 @@ from tests.support.pdfs import pdf_of
 
 pytestmark = pytest.mark.integration
 
+LIMIT = 20 * 1024 * 1024
+
 
 def slow_pdf(objects: int) -> bytes:
     """A PDF of many small objects, under the count a document may hold: seconds of work for pypdf."""
@@ -42,9 +44,9 @@ async def test_a_file_past_the_time_limit_is_refused_and_the_next_one_is_cleaned
     try:
         started = time.monotonic()
         with pytest.raises(files.TooComplex, match="within 0.5 seconds"):
-            await cleaner.cleaned(slow_pdf(files.MAX_PDF_OBJECTS - 10))
+            await cleaner.cleaned(slow_pdf(files.MAX_PDF_OBJECTS - 10), LIMIT)
         assert time.monotonic() - started < 3  # the worker was killed, not waited for
-        assert (await cleaner.cleaned(b"a note\n")).data == b"a note\n"
+        assert (await cleaner.cleaned(b"a note\n", LIMIT)).data == b"a note\n"
     finally:
         cleaner.close()
 
@@ -53,8 +55,8 @@ async def test_a_file_that_needs_more_memory_than_a_worker_has_is_refused_and_th
     cleaner = Cleaner(memory_bytes=200 * 1024 * 1024)
     try:
         with pytest.raises(files.TooComplex):  # 7000² RGBA: 196 MB of pixels, more than what is left of 200 MB
-            await cleaner.cleaned(png(7000))
-        assert (await cleaner.cleaned(png(100))).content_type == files.PNG
+            await cleaner.cleaned(png(7000), LIMIT)
+        assert (await cleaner.cleaned(png(100), LIMIT)).content_type == files.PNG
     finally:
         cleaner.close()
 
@@ -66,7 +68,7 @@ def test_a_killed_intake_leaves_no_worker_behind(tmp_path):
 
         async def main():
             cleaner = Cleaner()
-            await cleaner.cleaned(b"a note\\n")
+            await cleaner.cleaned(b"a note\\n", 100)
             print(" ".join(str(p) for p in cleaner._pool._processes), flush=True)
             time.sleep(60)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import random
+import struct
 import zlib
 
 import pytest
@@ -17,6 +18,7 @@ from services.intake.files import (
     NotAccepted,
     TooComplex,
     cleaned,
+    strip_jp2,
     strip_jpeg,
     strip_pdf,
 )
@@ -199,7 +201,7 @@ def test_a_photo_drawn_inline_in_a_page_is_refused(filters):
     pdf = pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 48 32] /Contents 4 0 R >>",
                  stream(b"/Filter /FlateDecode", zlib.compress(drawing)))
 
-    with pytest.raises(NotAccepted, match="drawn inline"):
+    with pytest.raises(NotAccepted, match="hidden in what a page draws"):
         strip_pdf(pdf)
 
 
@@ -279,3 +281,104 @@ def test_a_jfif_extension_holding_a_thumbnail_with_exif_goes():
 
     assert b"JFXX" not in stored and b"Exif" not in stored and TAKEN.encode() not in stored
     assert decoded(stored).tobytes() == decoded(jpeg).tobytes()
+
+
+# ---- what a second reviewer made ---------------------------------------------------------------------------------
+
+def drawing_with_inline_photo(prefix: bytes = b"q\n", after_bi: bytes = b" ") -> bytes:
+    return prefix + b"BI" + after_bi + b"/W 48 /H 32 /CS /RGB /BPC 8 /F /DCT ID\n" + photo_with_exif() + b"\nEI\nQ\n"
+
+
+@pytest.mark.parametrize("pdf", [
+    pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] /Contents 4 0 R >>",
+           stream(b"", drawing_with_inline_photo(prefix=b"q\x00"))),  # NUL: white space to PDF, not to a regex
+    pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] /Contents 4 0 R >>",
+           stream(b"", drawing_with_inline_photo(after_bi=b"%comment\n"))),
+    pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] /Contents 4 0 R >>",
+           stream(b"/Subtype /Image", drawing_with_inline_photo())),  # a page's drawing that calls itself an image
+    pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] /Contents 4 0 R >>",
+           b"[5 0 R 6 0 R]", stream(b"", b"q BI /W 48 /H 32 /CS /RGB /BPC 8"),  # split in two, through an array
+           stream(b"", b"/F /D#43T ID\n" + photo_with_exif() + b"\nEI Q")),  # the filter's name escaped
+    pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] /Resources << /Font << /F1 4 0 R "
+           b">> >> >>", b"<< /Type /Font /Subtype /Type3 /CharProcs << /a 5 0 R >> >>",
+           stream(b"", drawing_with_inline_photo())),  # in a Type 3 glyph
+], ids=["nul-before-bi", "comment-after-bi", "labelled-image", "split-and-escaped", "type3-glyph"])
+def test_a_photo_drawn_inline_is_refused_however_it_is_written(pdf):
+    with pytest.raises(NotAccepted, match="hidden in what a page draws"):
+        strip_pdf(pdf)
+
+
+def test_program_private_data_signatures_threads_and_orphans_go():
+    signature = b"/Type /Sig /Filter /Adobe.PPKLite /Name (Hanna Zhuk) /Location (Minsk) /M (D:20261102) /Contents <00>"
+    pdf = pdf_of(b"<< /Type /Catalog /Pages 2 0 R /PieceInfo << /Illustrator << /Private 4 0 R >> >> "
+                 b"/Threads [<< /I << /Author (Hanna Zhuk) >> >>] /AcroForm << /Fields [5 0 R] >> >>", ONE_PAGE,
+                 b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] /Annots [5 0 R] >>",
+                 stream(b"", b"%%For: (Hanna Zhuk) Exif\x00\x00"),
+                 b"<< /Type /Annot /Subtype /Widget /FT /Sig /Rect [0 0 1 1] /T (signature) /V << " + signature
+                 + b" >> >>",
+                 stream(b"/Self 6 0 R", b'<x:xmpmeta xmlns:x="adobe:ns:meta/">Hanna Zhuk</x:xmpmeta>'))  # nothing reaches it
+
+    stored = strip_pdf(pdf)
+
+    assert b"Hanna Zhuk" not in stored and b"Minsk" not in stored and b"xmpmeta" not in stored
+    assert PdfReader(io.BytesIO(stored)).pages[0]["/Annots"][0].get_object()["/T"] == "signature"
+
+
+@pytest.mark.parametrize(("data", "refused"), [
+    (b"From: a@b\nContent-Type: image/jpeg\nContent-Transfer-Encoding: base64\n\n/9j/4AAQSkZJRgABAQ==\n", NotAccepted),
+    (b'<svg><image href="data:image/jpeg;base64,AAAA"/></svg>\n', NotAccepted),
+    (b"see attached\n%PDF-1.7\n1 0 obj << >> endobj\n", NotAccepted),
+    (b"\xff\xd8" + b"\xff\xdd\x00\x04\x00\x00" * (2_001), TooComplex),  # two thousand restart intervals
+], ids=["e-mail", "svg", "pdf-behind-text", "segments"])
+def test_files_made_to_carry_or_to_tire_are_refused(data, refused):
+    with pytest.raises(refused):
+        cleaned(data)
+
+
+def test_a_photo_in_a_pdf_hiding_exif_in_a_segment_is_refused():
+    photo = photo_with_exif()
+    scan_end = photo.rindex(b"\xff\xd9")
+    long_line_count = photo[:scan_end] + b"\xff\xdc\x00\x10" + TAKEN.encode()[:14] + photo[scan_end:]
+    for hiding in (jpeg_with_exif_behind_a_second_start(), long_line_count):
+        with pytest.raises(NotAccepted, match="damaged"):
+            strip_pdf(img2pdf_like(hiding))
+
+
+def jpeg_with_exif_behind_a_second_start() -> bytes:
+    """SOI twice: a reader that takes the second for a segment reads its length from the APP1 marker after it
+    (0xFFE1 bytes) and so keeps the EXIF inside it; a comment makes the span end on the next marker."""
+    photo = photo_with_exif()
+    start = photo.index(b"\xff\xe1")
+    exif = photo[start:start + 2 + int.from_bytes(photo[start + 2:start + 4], "big")]
+    filler = 0xFFE1 - len(exif)
+    comment = b"\xff\xfe" + (filler - 2).to_bytes(2, "big") + bytes(filler - 4)
+    return b"\xff\xd8\xff\xd8" + exif + comment + photo.replace(exif, b"")[2:]
+
+
+def test_a_png_chunk_longer_than_its_fields_is_refused_and_a_damaged_one_is_not_a_500():
+    image = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(image, "PNG")
+    png = image.getvalue()
+    gamma = b"gAMA\x00\x00\xb1\x8fHanna Zhuk 53.9N"
+    with_text = png[:33] + struct.pack(">I", len(gamma) - 4) + gamma + struct.pack(">I", zlib.crc32(gamma)) + png[33:]
+    empty_profile_after_data = png[:-12] + b"\x00\x00\x00\x00iCCP" + struct.pack(">I", zlib.crc32(b"iCCP")) + png[-12:]
+
+    for damaged in (with_text, empty_profile_after_data):
+        with pytest.raises(NotAccepted):
+            cleaned(damaged)
+
+
+def test_a_pdf_pypdf_cannot_decode_is_refused_not_a_500():
+    with pytest.raises(NotAccepted, match="not a readable one"):
+        strip_pdf(pdf_of(CATALOGUE, ONE_PAGE, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] /Contents 4 0 R >>",
+                         stream(b"/Filter /NoSuchFilter", b"q Q")))
+
+
+def test_a_jpeg_2000_header_keeps_only_what_draws():
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+    jp2 = (b"\x00\x00\x00\x0cjP  \r\n\x87\n" + box(b"jp2h", box(b"ihdr", b"\x00" * 14) + box(b"xml ", b"53.9N Zhuk"))
+           + box(b"jp2c", b"\xff\x4f\xff\x51"))
+    assert strip_jp2(jp2) == (b"\x00\x00\x00\x0cjP  \r\n\x87\n" + box(b"jp2h", box(b"ihdr", b"\x00" * 14))
+                              + box(b"jp2c", b"\xff\x4f\xff\x51"))
