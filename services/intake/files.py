@@ -20,7 +20,7 @@ software and an XMP packet. All of that goes before the bytes are stored:
   author's name), where an image's original lay on someone's disk (/OPI), signatures (who signed, where, when, their
   certificate), article threads' information, and every object nothing reaches any more. Every JPEG stored in it as
   it is (a /DCTDecode stream, or /DCT for short: what scanner apps and img2pdf write, a phone photo byte for byte, its
-  EXIF with it, or under other filters first, /FlateDecode say) is cleaned and checked as a JPEG on its own is,
+  EXIF with it, or under other filters first, /FlateDecode say) is cleaned by the same rules as a JPEG on its own,
   wherever it sits (a page, a form inside a page, a thumbnail); a JPEG 2000 one (/JPXDecode) keeps only the boxes
   that draw it (its XMP, GeoJP2 and XML boxes go). One that is not a readable JPEG has the PDF refused, and so has a
   PDF with attached files (any file, a photo as it was taken among them: found by the file specification's /EF
@@ -503,7 +503,7 @@ def _strip_streams(writer: object) -> None:
     for stream in (obj for obj in everything if isinstance(obj, StreamObject)):
         filters = _filters(stream)
         if filters[-1:] == ["/DCTDecode"]:
-            decoded += _strip_image_stream(stream, filters, _clean_pdf_jpeg, "JPEG")
+            decoded += _strip_image_stream(stream, filters, strip_jpeg, "JPEG")
         elif filters[-1:] == ["/JPXDecode"]:
             decoded += _strip_image_stream(stream, filters, strip_jp2, "JPEG 2000")
         elif id(stream) in drawn or not (id(stream) in kept_as_they_are
@@ -571,11 +571,6 @@ def _filters(stream: StreamObject) -> list[str]:
     filters = _resolved(stream.get("/Filter"))
     listed = list(filters) if isinstance(filters, list) else [filters] if filters is not None else []
     return [_FILTER_NAMES.get(str(_resolved(f)), str(_resolved(f))) for f in listed]
-
-
-def _clean_pdf_jpeg(jpeg: bytes) -> bytes:
-    """A JPEG inside a PDF is cleaned and checked as one on its own is."""
-    return _checked_image(strip_jpeg(jpeg), "JPEG")
 
 
 def _strip_image_stream(stream: StreamObject, filters: list[str], strip: Callable[[bytes], bytes], kind: str) -> int:
