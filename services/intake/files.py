@@ -421,9 +421,16 @@ def _attachments_refused() -> NotAccepted:
 def _dictionaries_in(obj: object) -> list[dict]:
     """The dictionaries of one object: itself if it is one, and every one written inside it (an annotation's action,
     a name tree's file specifications), not those it points to (objects of their own, each visited in turn)."""
+    from pypdf.generic import DictionaryObject
+
+    return [part for part in _written_in(obj) if isinstance(part, DictionaryObject)]
+
+
+def _written_in(obj: object) -> list[object]:
+    """One object and every dictionary and array written inside it, without following its references."""
     from pypdf.generic import ArrayObject, DictionaryObject
 
-    found: list[dict] = []
+    found: list[object] = []
     pending = [obj]
     while pending:
         item = pending.pop()
@@ -431,6 +438,7 @@ def _dictionaries_in(obj: object) -> list[dict]:
             found.append(item)
             pending.extend(item.values())
         elif isinstance(item, ArrayObject):
+            found.append(item)
             pending.extend(item)
     return found
 
@@ -535,35 +543,20 @@ def _data_streams(everything: list) -> tuple[set[int], set[int]]:
             return [found for item in value.values() for found in streams_in(item)]
         return [id(value)]
 
-    for obj in everything:
-        for dictionary in _dictionaries_in(obj):
-            for key in _FONT_FILES + ("/DestOutputProfile",):
-                if key in dictionary:
-                    as_they_are.add(id(_resolved(dictionary[key])))
-            for key in ("/CharProcs", "/AP"):
-                if key in dictionary:
-                    drawn.update(streams_in(dictionary[key]))
-            if _resolved(dictionary.get("/Type")) == "/Page" and "/Contents" in dictionary:
-                drawn.update(streams_in(dictionary["/Contents"]))
-        for array in (item for item in _arrays_in(obj)):
-            if len(array) == 2 and _resolved(array[0]) == "/ICCBased":
-                as_they_are.add(id(_resolved(array[1])))
+    for part in (part for obj in everything for part in _written_in(obj)):
+        if isinstance(part, ArrayObject):
+            if len(part) == 2 and _resolved(part[0]) == "/ICCBased":
+                as_they_are.add(id(_resolved(part[1])))
+            continue
+        for key in _FONT_FILES + ("/DestOutputProfile",):
+            if key in part:
+                as_they_are.add(id(_resolved(part[key])))
+        for key in ("/CharProcs", "/AP"):
+            if key in part:
+                drawn.update(streams_in(part[key]))
+        if _resolved(part.get("/Type")) == "/Page" and "/Contents" in part:
+            drawn.update(streams_in(part["/Contents"]))
     return as_they_are, drawn
-
-
-def _arrays_in(obj: object) -> list[list]:
-    from pypdf.generic import ArrayObject, DictionaryObject
-
-    found: list[list] = []
-    pending = [obj]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, DictionaryObject):
-            pending.extend(item.values())
-        elif isinstance(item, ArrayObject):
-            found.append(item)
-            pending.extend(item)
-    return found
 
 
 def _filters(stream: StreamObject) -> list[str]:
