@@ -35,6 +35,10 @@ CASE_COLUMNS = ("opened", "closed", "erased")
 OUTCOMES = ("sent", "accepted", "declined", "started", "completed", "cancelled")
 NEED_MOVES = ("in_progress", "met", "dropped")
 
+# What the reports service publishes for a month whose sums of money are withheld until it has settled
+# (services/reports/disclosure.py: PENDING).
+PENDING = "pending"
+
 
 def reader(v: VisitDep) -> Visit:
     if not any(v.can(role) for role in READERS):
@@ -81,16 +85,19 @@ def month_only(month: str, language: str) -> str:
 
 # --- numbers as published -----------------------------------------------------------------------------------------
 
-def figure(value: Any, language: str, currency: str | None = None) -> str:
+def figure(value: Any, language: str, currency: str | None = None, nothing_shown: str = "programme_not_shown") -> str:
     """A published number in the language: a count ("1 234"), an amount ("1 234,50 €"), a withheld count ("<5"),
-    a total over withheld ones ("≥1 234"), an amount with too few payments behind it ("<5")."""
+    a total over withheld ones ("≥1 234"), an amount with too few payments behind it ("<5"), a month's amount not
+    published yet ("pending"). `nothing_shown` words a total of which every number was withheld."""
     if value is None:
         return "—"
     if isinstance(value, str) and value.startswith("<"):
         return value
+    if value == PENDING:
+        return i18n.translator(language)("programme_pending")
     if isinstance(value, str) and value.startswith("≥"):
         if not Decimal(value[1:]):  # at least nothing: every number in it was withheld
-            return i18n.translator(language)("programme_not_shown")
+            return i18n.translator(language)(nothing_shown)
         return "≥" + figure(value[1:], language, currency)
     if currency:
         return i18n.format_money(value, currency, language)
@@ -127,14 +134,15 @@ def month_table(table_id: str, caption: str, published: dict[str, Any], columns:
 
 
 def period_table(table_id: str, caption: str, rows: list[tuple[str, str]], columns: list[tuple[str, Any]],
-                 v: Visit, currency: str | None = None) -> Table:
+                 v: Visit, currency: str | None = None, nothing_shown: str = "programme_not_shown") -> Table:
     """Whole-period figures: a row per category, a column per published table (its column totals)."""
     t, language = i18n.translator(v.language), v.language
     shown = Table(table_id, caption, t("programme_category"), [label for label, _ in columns])
     for key, label in rows:
-        shown.rows.append((label, [figure(published["column_totals"].get(key, 0), language, currency)
+        shown.rows.append((label, [figure(published["column_totals"].get(key, 0), language, currency, nothing_shown)
                                    for _, published in columns]))
-    shown.totals = (t("programme_total"), [figure(published["total"], language, currency) for _, published in columns])
+    shown.totals = (t("programme_total"), [figure(published["total"], language, currency, nothing_shown)
+                                           for _, published in columns])
     return shown
 
 
@@ -189,16 +197,21 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
     currencies = sorted(set(aid["approved"]["in_grant_currency"]) | set(aid["paid"]["in_grant_currency"])
                         | set(elsewhere["cost_in_grant_currency"]))
     empty = {"cells": {}, "row_totals": {}, "column_totals": {}, "total": 0}
+    # A month still being paid has its sums withheld by the reports service: a total may then be "≥0" for that reason
+    # and not only for small numbers, and the page says which months and why.
+    pending = [month for month in report["months"] if month in aid.get("pending_months", ())]
+    nothing_shown = "programme_not_shown_or_pending" if pending else "programme_not_shown"
     aid_tables = [period_table(
         f"aid-{currency}", t("programme_aid_in").format(currency=currency), categories_of(aid, currency, t),
         [(t("programme_approved"), aid["approved"]["in_grant_currency"].get(currency, empty)),
          (t("programme_paid"), aid["paid"]["in_grant_currency"].get(currency, empty)),
-         (t("programme_paid_fx_cost"), elsewhere["cost_in_grant_currency"].get(currency, empty))], v, currency)
+         (t("programme_paid_fx_cost"), elsewhere["cost_in_grant_currency"].get(currency, empty))], v, currency,
+        nothing_shown)
         for currency in currencies]
     paid_elsewhere = [period_table(
         f"aid-paid-{currency}", t("programme_aid_received_in").format(currency=currency),
         [(key, t(f"category_{key}")) for key in published["column_totals"]],
-        [(t("programme_paid"), published)], v, currency)
+        [(t("programme_paid"), published)], v, currency, nothing_shown)
         for currency, published in sorted(elsewhere["as_received"].items())]
     return {
         "cases_chart": bars_of("cases-chart", t("programme_cases_chart"), t("programme_chart_desc"),
@@ -216,6 +229,8 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
             (t(f"programme_outcome_{outcome}"), referrals["by_outcome"][outcome]) for outcome in OUTCOMES], v),
         "days": days_table(referrals, referral_categories, v),
         "aid": aid_tables,
+        "aid_pending": t("programme_aid_pending").format(
+            months=", ".join(month_name(month, v.language) for month in pending)) if pending else None,
         "paid_elsewhere": paid_elsewhere,
     }
 

@@ -9,6 +9,10 @@ Reports travel to donors, boards and the press, and the people counted in them a
   suppressed cell in it (each is at least 1). Totals with no suppressed cell in them are exact.
 - No breakdown finer than month × category is shown unless every non-zero cell of it is at least 5
   (`breakdown_allowed`).
+- A month's sums of money are "pending" until the month has ended and settled (`publish_amounts`' `pending`): read
+  twice while payments are still being added to it, a sum tells what was paid between the two reads (five people
+  paid 500.00, then 737.45: the sixth got 237.45), however many people the cell holds. Totals treat a pending cell
+  as a suppressed one.
 
 Why the margins carry the complementary suppression rather than extra hidden cells: a reader may ask for any range of
 months, and the cells are per month × category, the same whichever range is asked. An exact total over a range that
@@ -26,11 +30,12 @@ Pure: no I/O, no clock, nothing logged.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
 SMALL = "<5"
+PENDING = "pending"
 AT_LEAST = "≥"
 SMALLEST_SHOWN = 5
 
@@ -77,16 +82,17 @@ def publish_table(counts: Mapping[tuple[str, str], int], rows: Sequence[str], co
 
 def publish_amounts(
     amounts: Mapping[tuple[str, str], tuple[int, int | None]], rows: Sequence[str], columns: Sequence[str],
-    digits: int,
+    digits: int, *, pending: Collection[str] = (),
 ) -> Table:
     """Sums of money per (row, column), given as (minor units, number of distinct people in it), as they may be shown.
 
     A cell about 1 to 4 people is "<5", however many payments it sums: its amount would be close to one person's aid,
     and one person's five payments are one person's aid still. So is a cell whose people are not known (None: summed
     before people were counted, or only from someone erased before their payment was applied): it might be about
-    one. Other cells are decimal strings with `digits` decimals. A
-    total over a suppressed cell is "≥" and the sum of the amounts shown in it; nothing is added for the hidden
-    amounts, so that the figure depends on the shown cells only."""
+    one. Every cell of a row in `pending` (a month still being paid) is "pending", whoever it is about. Other cells are
+    decimal strings with `digits` decimals. A total over a suppressed or pending cell is "≥" and the sum of the
+    amounts shown in it; nothing is added for the hidden amounts, so that the figure depends on the shown cells
+    only."""
     if digits < 0:
         raise ValueError(f"digits must not be negative, got {digits}")
     cells: dict[str, dict[str, str]] = {}
@@ -101,9 +107,12 @@ def publish_amounts(
                 raise ValueError(f"an amount must not be negative, got {minor} minor units")
             if people == 0 and minor != 0:
                 raise ValueError(f"{minor} minor units paid to no one at all")
-            hidden = people is None or 0 < people < SMALLEST_SHOWN
+            hidden = row in pending or people is None or 0 < people < SMALLEST_SHOWN
             shown_minor[row, column] = None if hidden else minor
-            cells[row][column] = SMALL if hidden else format_minor_units(minor, digits)
+            if row in pending:
+                cells[row][column] = PENDING
+            else:
+                cells[row][column] = SMALL if hidden else format_minor_units(minor, digits)
 
     def total(keys: list[tuple[str, str]]) -> str:
         figures = [shown_minor[key] for key in keys]

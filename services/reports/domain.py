@@ -4,7 +4,7 @@ minor units, and durations as tenths of a day. No I/O."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from kit.errors import Invalid
 
@@ -26,12 +26,23 @@ _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 # older, so an earlier month is a typing mistake (0000-01 even ran the months into negative years) and is refused.
 # 2000 rather than 1900: nothing is lost by it, and it catches more mistyped years.
 EARLIEST_MONTH = (2000, 1)
+# A month's sums of money are published once it has ended and this much longer (`settled`): events reach reports
+# within seconds, and two days cover a bus that was down over the turn of the month. A payment applied later than
+# that, to a month already published, still changes its sum; that takes a bus down for two days.
+SETTLING = timedelta(days=2)
 
 
 def month_of(moment: datetime) -> str:
     """The UTC month a moment falls in, as `YYYY-MM`."""
     at = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return at.astimezone(UTC).strftime("%Y-%m")
+
+
+def unsettled(months: list[str], now: datetime) -> set[str]:
+    """The months whose sums of money are not published yet: this one, the last one until it has settled
+    (`SETTLING`), and any still to come."""
+    first_unsettled = month_of(now - SETTLING)
+    return {month for month in months if month >= first_unsettled}
 
 
 def parse_month(text: str, name: str) -> tuple[int, int]:

@@ -27,7 +27,10 @@ DAYS = ("days from sending, rounded down to the tenth of a day under ten days an
         "month the span ended and by partner category")
 
 
-def programme_report(*, session: Session, months: list[str]) -> dict[str, Any]:
+def programme_report(*, session: Session, months: list[str], now: datetime | None = None) -> dict[str, Any]:
+    """The report of `months`, as it may be published at `now` (by default, now): its sums of money only for months
+    that have settled (`domain.unsettled`)."""
+    now = now or datetime.now(UTC)
     first, last = months[0], months[-1]
     counts: dict[str, dict[tuple[str, str, str], int]] = defaultdict(dict)
     # Plain rows, not ORM objects: a year's aggregates are thousands of rows, read on every request.
@@ -39,13 +42,13 @@ def programme_report(*, session: Session, months: list[str]) -> dict[str, Any]:
         "from": first,
         "to": last,
         "months": months,
-        "generated_at": datetime.now(UTC).isoformat(),
+        "generated_at": now.isoformat(),
         "small_numbers": ("every count from 1 to 4 is shown as \"<5\", and so is a sum of money paid to fewer than "
                           "five people however many payments it sums; a total that includes one is shown as \"≥N\""),
         "cases": _cases(counts["cases"], months),
         "needs": _needs(counts["needs.assessed"], counts["needs.moved"], months),
         "referrals": _referrals(session, counts["referrals"], months),
-        "aid": _aid(session, months),
+        "aid": _aid(session, months, pending=domain.unsettled(months, now)),
     }
 
 
@@ -130,7 +133,7 @@ def _days(published: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for column, quantiles in published.items()}
 
 
-def _aid(session: Session, months: list[str]) -> dict[str, Any]:
+def _aid(session: Session, months: list[str], *, pending: set[str]) -> dict[str, Any]:
     digits = {row.currency: row.digits for row in session.execute(select(CurrencyDigits)).scalars()}
     sums: dict[tuple[str, str, str], dict[tuple[str, str], tuple[int, int | None]]] = defaultdict(dict)
     seen_categories: set[str] = set()
@@ -146,7 +149,8 @@ def _aid(session: Session, months: list[str]) -> dict[str, Any]:
     categories = domain.columns(domain.CATEGORIES, seen_categories)
 
     def tables(stage: str, basis: str) -> dict[str, Any]:
-        return {currency: disclosure.publish_amounts(cells, months, categories, digits.get(currency, 2))
+        return {currency: disclosure.publish_amounts(cells, months, categories, digits.get(currency, 2),
+                                                     pending=pending)
                 for (s, b, currency), cells in sorted(sums.items()) if (s, b) == (stage, basis)}
 
     return {
@@ -158,6 +162,10 @@ def _aid(session: Session, months: list[str]) -> dict[str, Any]:
                  "the grant's own currency; paid.in_another_currency: payments made in another, as the person "
                  "received them and as what they cost the grant. A payment is in one group only, so that no "
                  "published sum is another's plus or minus a few people's aid"),
+        "pending_months": sorted(pending),
+        "pending": (f"a month's sums are \"{disclosure.PENDING}\" until {domain.SETTLING.days} days after it ends: "
+                    "read twice while payments are still added, a sum would tell what was paid between the two "
+                    "reads"),
     }
 
 

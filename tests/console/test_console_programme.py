@@ -95,6 +95,12 @@ async def test_a_coordinator_reads_the_programme_in_their_language_with_charts_a
                                                      "to": THIS_MONTH})
     assert chosen.status_code == 200
     assert html.unescape(chosen.text).count(month_name(THIS_MONTH, language)) >= 2  # the period and the table's row
+    # This month's sums of aid are not published while it runs, and the page says why; a settled month's are.
+    note = chosen.text[chosen.text.index('id="aid-pending"'):]
+    assert month_name(THIS_MONTH, language) in html.unescape(note[:note.index("</p>")])
+    settled = (date.today().replace(day=1) - timedelta(days=40)).strftime("%Y-%m")
+    past = await coordinator.post(PROGRAMME, data={"csrf": csrf_of(page.text), "from": settled, "to": settled})
+    assert past.status_code == 200 and 'id="aid-pending"' not in past.text
 
     csv = await coordinator.post(PROGRAMME + "/csv", data={"csrf": csrf_of(page.text), "from": THIS_MONTH,
                                                           "to": THIS_MONTH})

@@ -13,6 +13,7 @@ from services.reports.disclosure import (
     SMALL,
     breakdown_allowed,
     format_minor_units,
+    PENDING,
     publish_amounts,
     publish_count,
     publish_quantiles,
@@ -121,6 +122,15 @@ def test_a_sum_of_one_to_four_people_or_of_people_not_known_is_hidden_whatever_i
     assert table["cells"] == {"2026-12": {"medical": SMALL, "legal": "900.00"}}
     assert table["row_totals"] == {"2026-12": "≥900.00"} and table["total"] == "≥900.00"
     assert table["column_totals"] == {"medical": "≥0.00", "legal": "900.00"}
+
+
+def test_a_month_still_being_paid_is_pending_in_every_cell_and_its_totals_add_nothing_for_it():
+    amounts = {("2026-11", "medical"): (50000, 5), ("2026-12", "medical"): (73745, 6), ("2026-12", "legal"): (0, 0)}
+    table = publish_amounts(amounts, ["2026-11", "2026-12"], ["medical", "legal"], 2, pending={"2026-12"})
+    assert table["cells"] == {"2026-11": {"medical": "500.00", "legal": "0.00"},
+                              "2026-12": {"medical": PENDING, "legal": PENDING}}
+    assert table["row_totals"] == {"2026-11": "500.00", "2026-12": "≥0.00"}
+    assert table["column_totals"] == {"medical": "≥500.00", "legal": "≥0.00"} and table["total"] == "≥500.00"
 
 
 @pytest.mark.parametrize("bad", [(100, 0), (-100, 5), (100, -1)])

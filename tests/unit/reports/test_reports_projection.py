@@ -45,9 +45,12 @@ def apply(factory, subject: str, data: dict) -> None:
         handler(session, Envelope.new(source=f"/rehab/{producer}", type=subject, subject="x", data=data))
 
 
-def report(factory, months=("2026-02", "2026-03", "2026-04")) -> dict:
+SETTLED = datetime(2027, 6, 1, tzinfo=UTC)  # every month these tests count in has ended and settled
+
+
+def report(factory, months=("2026-02", "2026-03", "2026-04"), now: datetime = SETTLED) -> dict:
     with db.transaction(factory) as session:
-        return service.programme_report(session=session, months=list(months))
+        return service.programme_report(session=session, months=list(months), now=now)
 
 
 def referral(factory, outcome: str, referral_id: str, at: datetime, category: str = "medical") -> None:
@@ -153,6 +156,31 @@ def test_five_payments_to_one_person_are_one_person_s_aid_and_withheld(factory):
     aid = report(factory, months=["2026-12"])["aid"]["approved"]["in_grant_currency"]["EUR"]
     assert aid["cells"]["2026-12"]["medical"] == "1520.00"
     assert amount_rows(factory)[("2026-12", "approved", "grant", "medical", "EUR")] == (152000, 9, 5)
+
+
+def test_a_month_s_sums_are_pending_until_two_days_after_it_ends_so_two_reads_tell_no_one_s_payment(factory):
+    # The reviewer's attack: five people paid 500.00 in December, then a sixth; read before and after, the sum
+    # would rise to 737.45 and tell that the sixth was paid 237.45.
+    for _ in range(5):
+        approve(factory, str(uuid.uuid4()), "100.00", stage="paid")
+    during = DECEMBER + timedelta(days=10)
+    before = report(factory, months=["2026-11", "2026-12"], now=during)["aid"]
+    approve(factory, str(uuid.uuid4()), "237.45", stage="paid")
+    after = report(factory, months=["2026-11", "2026-12"], now=during)["aid"]
+    assert before == after
+    paid = after["paid"]["in_grant_currency"]["EUR"]
+    assert set(paid["cells"]["2026-12"].values()) == {"pending"} and paid["total"] == "≥0.00"
+    assert paid["cells"]["2026-11"]["medical"] == "0.00"  # a month that has settled is published as ever
+    assert after["pending_months"] == ["2026-12"] and "pending" in after["pending"]
+
+    january = datetime(2027, 1, 1, tzinfo=UTC)
+    settling = report(factory, months=["2026-12"], now=january + timedelta(days=2) - timedelta(microseconds=1))
+    assert settling["aid"]["paid"]["in_grant_currency"]["EUR"]["cells"]["2026-12"]["medical"] == "pending"
+    settled = report(factory, months=["2026-12", "2027-01"], now=january + timedelta(days=2))["aid"]
+    assert settled["paid"]["in_grant_currency"]["EUR"]["cells"]["2026-12"]["medical"] == "737.45"
+    assert settled["pending_months"] == ["2027-01"]
+    # The counts are published as they come: they say that something happened, not what anyone received.
+    assert report(factory, months=["2026-12"], now=during)["cases"] == report(factory, months=["2026-12"])["cases"]
 
 
 def test_five_people_once_each_are_shown_and_each_cell_counts_its_own_people(factory):
