@@ -473,7 +473,7 @@ def _strip_dictionary(obj: dict) -> None:
 def _drop_unreachable(writer: object) -> None:
     """Forget every object the catalogue no longer leads to, even one that points at itself or at another such (what
     pypdf's own pruning, by references alone, would keep)."""
-    from pypdf.generic import IndirectObject
+    from pypdf.generic import ArrayObject, IndirectObject
 
     objects = writer._objects  # type: ignore[attr-defined]
     reached: set[int] = set()
@@ -486,15 +486,9 @@ def _drop_unreachable(writer: object) -> None:
         if number in reached or not 0 < number <= len(objects) or objects[number - 1] is None:
             continue
         reached.add(number)
-        items = [objects[number - 1]]
-        while items:
-            item = items.pop()
-            if isinstance(item, IndirectObject):
-                pending.append(item.idnum)
-            elif isinstance(item, dict):
-                items.extend(item.values())
-            elif isinstance(item, list):
-                items.extend(item)
+        for part in _written_in(objects[number - 1]):
+            values = part if isinstance(part, ArrayObject) else part.values()
+            pending.extend(value.idnum for value in values if isinstance(value, IndirectObject))
     for number in range(1, len(objects) + 1):
         if number not in reached:
             objects[number - 1] = None
