@@ -125,7 +125,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                                     lambda request: request.app.state.runtime.checkpoints),
                        prefix="/api/admin", dependencies=[Depends(gateway_principal)])
     app.include_router(api.public_router)
-    app.include_router(console.router)  # the staff web console (SPEC §3 `GET /`)
+    app.include_router(console.router)  # the staff web console (SPEC §3 `GET /`): signing in, a password, a factor
+    app.include_router(console.cases_router)  # the caseworker's: cases, casework, break-glass, referrals
+    app.include_router(console.caseload_router)  # the supervisor's: the caseload and (re)assignment
     app.include_router(console.admin_router)  # its admin pages: staff accounts and approvals (SPEC §2)
     app.include_router(console.referral_router)  # a referral's page and its messages, for the case's caseworkers
     app.include_router(console.partner_router)  # partner staff's console: referrals to their partner (SPEC §4)

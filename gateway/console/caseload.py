@@ -1,0 +1,88 @@
+"""The supervisor's page of the staff console: every case with who holds it, and (re)assignment (SPEC §2). No
+personal data: the services answer a supervisor with a case's reference, status, country and assignees only."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from gateway.console import i18n
+from gateway.console.cases import CASES_PER_PAGE
+from gateway.console.router import (
+    CASE_STATUSES,
+    CSP,
+    Visit,
+    VisitDep,
+    call,
+    field_errors,
+    items,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+
+# --- supervisor: the caseload and (re)assignment -----------------------------------------------------------------
+#
+# A supervisor sees every case with who holds it — reference, status, country, opening date, assignees; no personal
+# data (SPEC §2) — and gives cases to caseworkers. The list filters by status with plain links (fixed words only).
+
+@router.get("/console/caseload", response_class=HTMLResponse)
+async def caseload(v: VisitDep, status: str | None = None, cursor: str | None = None) -> Response:
+    return await _caseload_page(v, shown=status, cursor=cursor)
+
+
+async def _caseload_page(v: Visit, *, shown: str | None, cursor: str | None, failed: dict[str, str] | None = None,
+                         status: int = 200) -> Response:
+    """One page of the caseload. `failed`: a reassignment just refused — its case id, what was typed, and why —
+    shown on that case's row with what was typed kept (in the page only)."""
+    shown = shown if shown in CASE_STATUSES else None
+    answer, staff = await asyncio.gather(
+        call(v, "GET", "/api/intake/cases",
+             params={"assigned": "any", "status": shown, "cursor": cursor, "limit": CASES_PER_PAGE}),
+        call(v, "GET", "/api/intake/caseworkers"))  # whom a case can be given to, and who has room
+    listed = items(answer)
+    next_cursor = answer.body.get("next_cursor") if answer.ok else None
+    following = {key: value for key, value in (("status", shown), ("cursor", next_cursor)) if value}
+    next_link = f"/console/caseload?{urlencode(following)}" if next_cursor else None
+    problem = answer.problem
+    if failed and not any(case["id"] == failed["case_id"] for case in listed):
+        problem = problem or failed["problem"]  # its row is not on this page: said at the top instead
+    return render(v.request, "caseload.html", visit_=v, status=status, cases=listed, statuses=CASE_STATUSES,
+                  shown=shown, cursor=cursor or "", next_link=next_link, failed=failed or {}, problem=problem,
+                  caseworkers=items(staff))
+
+
+def _caseload_address(shown: str | None) -> str:
+    """Back to the caseload as it was filtered: only a fixed status word ever goes in this address."""
+    return "/console/caseload" + (f"?{urlencode({'status': shown})}" if shown in CASE_STATUSES else "")
+
+
+@router.post("/console/caseload/{case_id}/assignees", response_class=HTMLResponse)
+async def assign_case(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """Give a case to these caseworkers (user names, separated by commas or spaces; the first listed first)."""
+    form = await v.request.form()
+    typed = str(form.get("usernames", ""))
+    shown, cursor = str(form.get("status", "")), str(form.get("cursor", "")) or None
+    wanted = [name for name in re.split(r"[\s,;]+", typed) if name]
+    t = i18n.translator(v.language)
+    if not wanted:
+        return await _caseload_page(v, shown=shown, cursor=cursor, status=422, failed={
+            "case_id": str(case_id), "usernames": typed, "problem": t("assign_none")})
+    answer = await call(v, "PUT", f"/api/intake/cases/{case_id}/assignees", json={"usernames": wanted})
+    if answer.ok:
+        return RedirectResponse(_caseload_address(shown), status_code=303,
+                                headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
+    refused = answer.body.get("usernames") if isinstance(answer.body, dict) else None
+    if answer.status == 422 and isinstance(refused, list) and refused:  # the service names whom it refused
+        problem = t("assign_refused").format(names=", ".join(str(name) for name in refused))
+    else:  # a name the API's model refused (too long, too many) is said by its kind, beside the field
+        problem = field_errors(v, answer, ("usernames",)).get("usernames") or answer.problem or t("problem")
+    return await _caseload_page(v, shown=shown, cursor=cursor, status=answer.status, failed={
+        "case_id": str(case_id), "usernames": typed, "problem": problem})
+
+
