@@ -23,7 +23,7 @@ from kit.problems import Problem
 
 _MAX_REMEMBERED = 10_000
 
-_DISABLED = Problem(401, "The access token is no longer valid: its session ended, its user is disabled or its client "
+NO_LONGER_VALID = Problem(401, "The access token is no longer valid: its session ended, its user is disabled or its client "
                     "revoked.",
                     kind="invalid-token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
@@ -90,7 +90,7 @@ class Gatekeeper:
                           headers={"WWW-Authenticate": "Bearer"})
         principal = self.tokens.verify(token.strip())
         if not self.standing.allows(principal):
-            raise _DISABLED
+            raise NO_LONGER_VALID
         await self.budget.spend(principal.sub)
         if principal.enrolling and not enrolling:
             raise enrolment_required()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
@@ -17,7 +18,12 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session
 
 from gateway import activation, approvals, domain, mfa, service, sessions
-from gateway.access import EnrollingPrincipal, GatewayPrincipal, gateway_role
+from gateway.access import (
+    NO_LONGER_VALID,
+    EnrollingPrincipal,
+    GatewayPrincipal,
+    gateway_role,
+)
 from gateway.models import (
     ApiClient,
     ApiClientCreate,
@@ -194,7 +200,7 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
     user_id = ticket.user_id
     assert user_id is not None
 
-    def settle(session: Session) -> tuple[str, str] | Literal["enrol"] | None:
+    def settle(session: Session) -> tuple[str, str | None] | None:
         has_factor = mfa.enrolled(session=session, user_id=user_id)
         succeeded = password_right and (not has_factor or mfa.check(
             session=session, keys=runtime.factor_keys, user_id=user_id, code=otp))
@@ -202,22 +208,23 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
                                policy=runtime.signin_policy, new_hash=new_hash)
         if not succeeded:
             return None
-        if not has_factor and runtime.settings.mfa_roles & set(ticket.roles):
-            return "enrol"
-        if has_factor and service.get_user(session=session, user_id=user_id).must_choose_password:
-            return "enrol"  # their factor, a password someone else set (an operator's reset): their own first
+        # Without a factor, or with one but a password someone else set (an operator's reset): enrolment and the
+        # password's change only, in a session of its own (no refresh token), which a password change ends.
+        if (not has_factor and runtime.settings.mfa_roles & set(ticket.roles)) or (
+                has_factor and service.get_user(session=session, user_id=user_id).must_choose_password):
+            return sessions.start_enrolment(session=session, user_id=user_id, now=service.now_utc(),
+                                            lasts=timedelta(seconds=runtime.issuer.ttl_seconds)), None
         return sessions.start(session=session, user_id=user_id, now=service.now_utc(), policy=runtime.session_policy)
 
     started = await runtime.uow.run(settle)
     if started is None:
         raise _bad_credentials()
-    # `username`: the staff handle, by which the services name assignees and authors.
-    if started == "enrol":
-        return runtime.issuer.issue(sub=user_id, roles=ticket.roles, partner_id=ticket.partner_id,
-                                    extra={"scope": ENROLMENT_SCOPE, "username": ticket.username}), None
     session_id, refresh = started
-    access = runtime.issuer.issue(sub=user_id, roles=ticket.roles, partner_id=ticket.partner_id,
-                                  extra={"sid": session_id, "username": ticket.username})
+    # `username`: the staff handle, by which the services name assignees and authors.
+    claims = {"sid": session_id, "username": ticket.username}
+    if refresh is None:
+        claims["scope"] = ENROLMENT_SCOPE
+    access = runtime.issuer.issue(sub=user_id, roles=ticket.roles, partner_id=ticket.partner_id, extra=claims)
     return access, refresh
 
 
@@ -338,6 +345,7 @@ Person = Annotated[Principal, Depends(_a_person)]
                   summary="Start setting up a TOTP second factor (replaces an unconfirmed one)")
 async def totp_enrol(runtime: RuntimeDep, principal: Person) -> JSONResponse:
     def enrol(session: Session) -> mfa.Enrolment:
+        still_signed_in(session, principal)
         user = service.get_user(session=session, user_id=principal.sub)
         return mfa.enrol(session=session, keys=runtime.factor_keys, user_id=user.id, username=user.username)
 
@@ -351,12 +359,23 @@ async def totp_enrol(runtime: RuntimeDep, principal: Person) -> JSONResponse:
                   summary="Confirm the second factor with a first code: from now on sign-in needs `otp`")
 async def totp_confirm(body: TotpConfirmation, runtime: RuntimeDep, principal: Person) -> JSONResponse:
     def confirm(session: Session) -> list[str]:
+        still_signed_in(session, principal)
         codes = mfa.confirm(session=session, keys=runtime.factor_keys, user_id=principal.sub, code=body.code)
         runtime.audit.record(session, actor=principal.sub, action="mfa.enrolled", target_id=principal.sub)
+        sessions.end_enrolment(session=session, user_id=principal.sub, session_id=principal.claims.get("sid"),
+                               now=service.now_utc())
         return codes
 
     codes = await runtime.uow.run(confirm)
     return JSONResponse({"recovery_codes": codes}, headers=_NO_STORE)
+
+
+def still_signed_in(session: Session, principal: Principal) -> None:
+    """Setting up a factor only in a session still open, checked where it is written: a token of a session a
+    password change or a revocation ended is refused here even before this replica's standing has heard of it."""
+    if not sessions.is_open(session=session, user_id=principal.sub, session_id=principal.claims.get("sid"),
+                            now=service.now_utc()):
+        raise NO_LONGER_VALID
 
 
 class PasswordChange(StrictModel):

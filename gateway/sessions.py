@@ -122,6 +122,32 @@ def start(*, session: Session, user_id: str, now: datetime, policy: SessionPolic
     return started.id, _next_refresh_token(session, started, now, policy)
 
 
+def start_enrolment(*, session: Session, user_id: str, now: datetime, lasts: timedelta) -> str:
+    """A session for an enrolment token alone (no refresh token), ending when the token expires. The token names it
+    (`sid`) like any other, so whatever ends a user's sessions ends it too: their password changed (the admin who
+    typed the first one must not go on to enrol a phone of their own with a token got before), sign out, sign out
+    everywhere, an admin's revocation."""
+    started = UserSession(id=str(uuid.uuid4()), user_id=user_id, started_at=now, ends_at=now + lasts)
+    session.add(started)
+    return started.id
+
+
+def is_open(*, session: Session, user_id: str, session_id: str | None, now: datetime) -> bool:
+    """Whether `session_id` is a session of `user_id`'s still going: read in the transaction that acts on it, so
+    that an action a revocation must stop is stopped even before every gateway replica's cache of it has caught up
+    (`access.Standing`)."""
+    owner = session.get(UserSession, session_id) if session_id else None
+    return (owner is not None and owner.user_id == user_id and owner.revoked_at is None
+            and owner.ends_at > now)
+
+
+def end_enrolment(*, session: Session, user_id: str, session_id: str | None, now: datetime) -> None:
+    """The factor is set up: the enrolment token's session is spent (the person signs in again, with a code)."""
+    owner = session.get(UserSession, session_id) if session_id else None
+    if owner is not None and owner.user_id == user_id and owner.revoked_at is None:
+        _revoke(session, owner, now, why="enrolled")
+
+
 def renew(*, session: Session, audit: AuditTrail, refresh_token: str, now: datetime, policy: SessionPolicy) -> Renewal:
     """Use a refresh token once: the next one, or a refusal. A token used a second time revokes its whole session
     (someone else holds a copy: the theft signal, audited)."""

@@ -744,6 +744,7 @@ async def mfa_page(v: EnrollingVisitDep) -> Response:
             return password_page(v)  # before a factor: whoever set the password could enrol their own
 
     def enrol(session: Any) -> mfa.Enrolment:
+        api.still_signed_in(session, v.principal)
         user = service.get_user(session=session, user_id=v.principal.sub)
         return mfa.enrol(session=session, keys=runtime.factor_keys, user_id=user.id, username=user.username)
 
@@ -751,6 +752,8 @@ async def mfa_page(v: EnrollingVisitDep) -> Response:
         enrolment = await runtime.uow.run(enrol)
     except DomainError:  # set up already (another tab): signing in with a code is what is left
         return signed_out(v.request)
+    except Problem:  # its session ended (the password was changed meanwhile): sign in again
+        raise HTTPException(303, headers={"Location": "/?expired=1"}) from None
     return _enrolment_page(v, enrolment)
 
 
@@ -767,12 +770,17 @@ async def mfa_confirm(v: EnrollingVisitDep) -> Response:
     code = str(form.get("code", "")).strip()
 
     def confirm(session: Any) -> list[str]:
+        api.still_signed_in(session, v.principal)
         codes = mfa.confirm(session=session, keys=runtime.factor_keys, user_id=v.principal.sub, code=code)
         runtime.audit.record(session, actor=v.principal.sub, action="mfa.enrolled", target_id=v.principal.sub)
+        sessions.end_enrolment(session=session, user_id=v.principal.sub, session_id=v.principal.claims.get("sid"),
+                               now=service.now_utc())
         return codes
 
     try:
         codes = await runtime.uow.run(confirm)
+    except Problem:  # its session ended (the password was changed meanwhile): sign in again
+        raise HTTPException(303, headers={"Location": "/?expired=1"}) from None
     except DomainError:
         # The same secret again, beside the problem: the app saved it already, so only the code is to type again.
         with runtime.uow.read() as session:
@@ -782,7 +790,7 @@ async def mfa_confirm(v: EnrollingVisitDep) -> Response:
         if begun is None:
             return render(v.request, "mfa_enrol.html", visit_=v, status=422, wrong_code=True, qr=None, secret=None)
         return _enrolment_page(v, begun, status=422, wrong_code=True)
-    # Shown once; the enrolment token is spent: the person signs in again, now with a code.
+    # Shown once; the enrolment token's session is spent: the person signs in again, now with a code.
     page = render(v.request, "mfa_codes.html", codes=codes)
     for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
         page.delete_cookie(cookie, path="/", httponly=True, samesite="strict", secure=v.request.url.scheme == "https")

@@ -294,3 +294,48 @@ async def test_an_operators_password_reset_on_the_server_needs_no_activation_cod
     chosen = await door.client.post("/auth/password", headers=given, json={
         "current_password": operator_set, "new_password": OWN_PASSWORD})
     assert chosen.status_code == 204
+
+
+async def refused_soon(door: Door, token: dict[str, str]) -> bool:
+    """Whether the gateway refuses `token` as no longer valid within two seconds (its standing of a user is read
+    again at most once a second)."""
+    deadline = time.monotonic() + 2
+    while (answer := await door.client.get("/auth/me", headers=token)).status_code == 200:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return answer.status_code == 401 and answer.json()["type"].endswith("/invalid-token")
+
+
+async def test_an_enrolment_token_from_before_the_password_changed_sets_up_no_factor(door: Door):
+    """The review's race: the admin who typed a new account's first password signs in with it before the person
+    does and keeps the enrolment token; the person chooses their own password (with the other admin's code); the
+    admin then enrols a phone of their own with the token got before. A password change ends every session,
+    the enrolment token's too: refused where the factor is written, whatever a replica's standing still says."""
+    _first_admin, _second_admin, _created, code = await approved_by_a_second_admin(door, "tacciana.hurynovic")
+    kept = bearer(await sign_in(door, "tacciana.hurynovic", password=STAFF_PASSWORD))  # the first admin's
+    person = bearer(await sign_in(door, "tacciana.hurynovic", password=STAFF_PASSWORD))
+    chosen = await door.client.post("/auth/password", headers=person, json={
+        "current_password": STAFF_PASSWORD, "new_password": OWN_PASSWORD, "activation_code": code})
+    assert chosen.status_code == 204
+
+    for path, body in (("/auth/mfa/totp/enrol", None), ("/auth/mfa/totp/confirm", {"code": "123456"})):
+        refused = await door.client.post(path, headers=kept, json=body)
+        assert refused.status_code == 401 and refused.json()["type"].endswith("/invalid-token"), (path, refused.text)
+    assert await refused_soon(door, kept) and await refused_soon(door, person)
+
+    # The person, signed in with their own password, sets up their own phone; that token is then spent.
+    own = bearer(await sign_in(door, "tacciana.hurynovic"))
+    app = pyotp.parse_uri((await door.client.post("/auth/mfa/totp/enrol", headers=own)).json()["otpauth_uri"])
+    assert (await door.client.post("/auth/mfa/totp/confirm", headers=own, json={"code": app.now()})).status_code == 200
+    assert await refused_soon(door, own)
+
+
+async def test_an_admins_revocation_ends_an_enrolment_token_too(door: Door):
+    user = await door.add_user("caseworker")
+    given = bearer(await sign_in(door, user["username"], password=STAFF_PASSWORD))
+    assert (await door.client.get("/auth/me", headers=given)).status_code == 200
+    revoked = await door.client.post(f"/api/admin/users/{user['id']}/revoke-sessions", headers=await door.admin())
+    assert revoked.status_code == 204
+    assert await refused_soon(door, given)
+    assert (await door.client.post("/auth/mfa/totp/enrol", headers=given)).status_code == 401
