@@ -80,9 +80,9 @@ async def create_grant(request: Request, body: GrantCreate, runtime: RuntimeDep,
 
 
 @router.get("/grants", response_model=Page[GrantPublic])
-async def list_grants(session: ReadSession, principal: Finance, limit: Limit = 50,
+async def list_grants(session: ReadSession, runtime: RuntimeDep, principal: Finance, limit: Limit = 50,
                       cursor: str | None = None) -> Page[GrantPublic]:
-    return service.list_grants(session=session, limit=limit, cursor=cursor)
+    return service.list_grants(session=session, runtime=runtime, limit=limit, cursor=cursor)
 
 
 @router.get("/grants/open", response_model=Page[GrantChoice])
@@ -93,8 +93,8 @@ async def list_open_grants(session: ReadSession, principal: Staff, limit: Limit 
 
 
 @router.get("/grants/{grant_id}", response_model=GrantPublic)
-async def get_grant(grant_id: uuid.UUID, session: ReadSession, principal: Finance) -> GrantPublic:
-    return service.get_grant(session=session, grant_id=str(grant_id))
+async def get_grant(grant_id: uuid.UUID, session: ReadSession, runtime: RuntimeDep, principal: Finance) -> GrantPublic:
+    return service.get_grant(session=session, runtime=runtime, grant_id=str(grant_id))
 
 
 # ---- disbursements ---------------------------------------------------------------------------------------------
@@ -222,8 +222,8 @@ async def request_from_estimate(referral_id: uuid.UUID, request: Request, body: 
 
 @router.get("/reports/grants", response_model=reports.GrantsReport,
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}})
-async def grants_report(session: ReadSession, principal: Finance, format: Format = "json") -> Any:
-    report = reports.grants_report(session=session)
+async def grants_report(session: ReadSession, runtime: RuntimeDep, principal: Finance, format: Format = "json") -> Any:
+    report = reports.grants_report(session=session, keyring=runtime.keyring)
     if format == "csv":
         return _csv(reports.grants_csv(report), "grants.csv")
     return report
@@ -232,8 +232,9 @@ async def grants_report(session: ReadSession, principal: Finance, format: Format
 @router.get("/reports/donor", response_model=reports.DonorReport,
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"},
                        404: {"description": "There is no such grant."}})
-async def donor_report(grant_id: uuid.UUID, session: ReadSession, principal: Finance, format: Format = "json") -> Any:
-    report = reports.donor_report(session=session, grant_id=str(grant_id))
+async def donor_report(grant_id: uuid.UUID, session: ReadSession, runtime: RuntimeDep, principal: Finance,
+                       format: Format = "json") -> Any:
+    report = reports.donor_report(session=session, keyring=runtime.keyring, grant_id=str(grant_id))
     if format == "csv":
         return _csv(reports.donor_csv(report), f"donor-{report.grant_code}.csv")
     return report

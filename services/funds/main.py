@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.service import ServiceSpec, create_service_app, serve
-from services.funds import api, events, handlers
+from services.funds import api, donors, events, handlers
 from services.funds.config import FundsSettings
 from services.funds.models import FundsTable, kit_tables
 
@@ -20,6 +20,7 @@ SPEC = ServiceSpec(
     subscriptions=handlers.subscriptions,
     published=events.PUBLISHED,
     operation_ids=api.OPERATION_IDS,
+    background=[donors.seal_clear_in_background],  # grants made before donors were sealed
 )
 
 

@@ -58,7 +58,7 @@ class Grant(FundsTable, table=True):
 
     id: str = Field(primary_key=True, max_length=36)
     code: str = Field(unique=True, max_length=40)
-    donor: str = Field(max_length=200)
+    donor: str = Field(max_length=200)  # "" once sealed: donors.py (in clear only for grants made before)
     currency: str = Field(max_length=3)
     budget_minor: int = Field(sa_type=BigInteger)
     starts_on: date
@@ -66,6 +66,10 @@ class Grant(FundsTable, table=True):
     categories: list[str] = Field(sa_type=JSON)
     created_by: str = Field(max_length=200)
     created_at: datetime = _when()
+    # The donor sealed under the grant's own data key, wrapped by the KEK (donors.py).
+    donor_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
+    donor_kid: str | None = Field(default=None, max_length=20)
+    donor_key: bytes | None = Field(default=None, sa_type=LargeBinary)
 
     def terms(self) -> domain.GrantTerms:
         return domain.GrantTerms(code=self.code, currency=self.currency, starts_on=self.starts_on,
@@ -198,8 +202,9 @@ class CaseKey(FundsTable, table=True):
 
 
 # Every wrapped data key funds stores, in one place: `rehab keys rotate` re-wraps these, `keys status` and
-# `keys retire` count them (kit.crypto.rewrap_table, count_by_kek).
-WRAPPED_KEYS = [WrappedKeyColumns(CaseKey.__table__, "kid", "wrapped")]
+# `keys retire` count them (kit.crypto.rewrap_table, count_by_kek): cases' keys, and grants' donor keys.
+WRAPPED_KEYS = [WrappedKeyColumns(CaseKey.__table__, "kid", "wrapped"),
+                WrappedKeyColumns(Grant.__table__, "donor_kid", "donor_key")]
 
 
 class CaseView(FundsTable, table=True):

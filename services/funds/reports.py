@@ -15,7 +15,8 @@ from sqlmodel import Session
 from kit.db import get_or_raise
 from kit.spreadsheet import csv_text
 from kit.errors import NotFound
-from services.funds import domain, ledger, money
+from kit.crypto import Keyring
+from services.funds import domain, donors, ledger, money
 from services.funds.domain import Account, Move
 from services.funds.models import Disbursement, Grant, Payment, Transfer, utc
 
@@ -102,7 +103,7 @@ class _Cell:
     paid: int = 0
 
 
-def grants_report(*, session: Session) -> GrantsReport:
+def grants_report(*, session: Session, keyring: Keyring) -> GrantsReport:
     """Every grant's accounts now, and what was approved, released and paid in each month and category."""
     months: dict[str, dict[tuple[str, str], _Month]] = defaultdict(lambda: defaultdict(_Month))
     for transfer, category in session.execute(
@@ -129,7 +130,8 @@ def grants_report(*, session: Session) -> GrantsReport:
         paid_here = [p for p in payments if p.grant_id == grant.id]
         by_currency = _by_currency(paid_here)
         grants.append(GrantRow(
-            id=grant.id, code=grant.code, donor=grant.donor, currency=grant.currency, starts_on=grant.starts_on,
+            id=grant.id, code=grant.code, donor=donors.donor(keyring, grant), currency=grant.currency,
+            starts_on=grant.starts_on,
             ends_on=grant.ends_on, budget=amount(grant.budget_minor), committed=amount(held[Account.COMMITTED]),
             paid=amount(held[Account.PAID]), available=amount(held[Account.AVAILABLE]),
             paid_by_currency={c: money.format_amount(total, c) for c, (total, _people) in sorted(by_currency.items())},
@@ -142,7 +144,7 @@ def grants_report(*, session: Session) -> GrantsReport:
     return GrantsReport(generated_at=datetime.now(UTC), grants=grants)
 
 
-def donor_report(*, session: Session, grant_id: str) -> DonorReport:
+def donor_report(*, session: Session, keyring: Keyring, grant_id: str) -> DonorReport:
     """What was paid from one grant, by month and category, counted in people and payments with no case identity;
     any cell of fewer than five people is hidden (see domain.cells_to_suppress)."""
     grant = get_or_raise(session, Grant, grant_id, NotFound("There is no such grant.", code="not-found"))
@@ -168,7 +170,8 @@ def donor_report(*, session: Session, grant_id: str) -> DonorReport:
         return None if few else amount(minor)
 
     return DonorReport(
-        generated_at=datetime.now(UTC), grant_code=grant.code, donor=grant.donor, currency=grant.currency,
+        generated_at=datetime.now(UTC), grant_code=grant.code, donor=donors.donor(keyring, grant),
+        currency=grant.currency,
         starts_on=grant.starts_on, ends_on=grant.ends_on, budget=amount(grant.budget_minor),
         committed=unless_few(held[Account.COMMITTED]), paid=unless_few(held[Account.PAID]),
         available=unless_few(held[Account.AVAILABLE]),

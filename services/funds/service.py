@@ -28,7 +28,7 @@ from kit.errors import Conflict, Invalid, NotFound, NotYet, Refused
 from kit.need_to_know import BREAK_GLASS, Access
 from kit.pagination import Page, keyset_page
 from kit.service import Runtime
-from services.funds import domain, events, ledger, money, queries
+from services.funds import domain, donors, events, ledger, money, queries
 from services.funds.domain import Account, Move, Status
 from services.funds.models import (
     CaseAssignee,
@@ -61,9 +61,10 @@ def create_grant(*, session: Session, runtime: Runtime, grant_in: GrantCreate, a
     """Create a grant and fund its available account with the whole budget."""
     if session.execute(select(Grant.id).where(Grant.code == grant_in.code)).first():
         raise _code_taken(grant_in.code)
-    grant = Grant(id=new_id(), code=grant_in.code, donor=grant_in.donor, currency=grant_in.currency,
+    grant = Grant(id=new_id(), code=grant_in.code, donor=donors.SEALED, currency=grant_in.currency,
                   budget_minor=grant_in.amount_minor, starts_on=grant_in.starts_on, ends_on=grant_in.ends_on,
                   categories=sorted(set(grant_in.categories)), created_by=actor, created_at=datetime.now(UTC))
+    donors.seal(runtime.keyring, grant, grant_in.donor)
     session.add(grant)
     try:
         session.flush()
@@ -71,20 +72,20 @@ def create_grant(*, session: Session, runtime: Runtime, grant_in: GrantCreate, a
         raise _code_taken(grant_in.code) from error
     ledger.open_accounts(session, grant)
     runtime.audit.record(session, actor=actor, action="grant.create", target_id=grant.id)
-    return grant_public(session, grant)
+    return grant_public(session, runtime, grant)
 
 
-def get_grant(*, session: Session, grant_id: str) -> GrantPublic:
+def get_grant(*, session: Session, runtime: Runtime, grant_id: str) -> GrantPublic:
     """One grant with its balances."""
     grant = get_or_raise(session, Grant, grant_id, NotFound("There is no such grant.", code="not-found"))
-    return grant_public(session, grant)
+    return grant_public(session, runtime, grant)
 
 
-def list_grants(*, session: Session, limit: int, cursor: str | None) -> Page[GrantPublic]:
+def list_grants(*, session: Session, runtime: Runtime, limit: int, cursor: str | None) -> Page[GrantPublic]:
     """Grants, newest first, with their balances."""
     rows, next_cursor = keyset_page(session, select(Grant), order=[Grant.created_at, Grant.id], limit=limit,
                                     cursor=cursor, descending=True)
-    return Page(items=[grant_public(session, g) for g in rows], next_cursor=next_cursor)
+    return Page(items=[grant_public(session, runtime, g) for g in rows], next_cursor=next_cursor)
 
 
 def list_open_grants(*, session: Session, today: date, limit: int, cursor: str | None) -> Page[GrantChoice]:
@@ -95,13 +96,14 @@ def list_open_grants(*, session: Session, today: date, limit: int, cursor: str |
                                    ends_on=g.ends_on) for g in rows], next_cursor=next_cursor)
 
 
-def grant_public(session: Session, grant: Grant) -> GrantPublic:
+def grant_public(session: Session, runtime: Runtime, grant: Grant) -> GrantPublic:
     held = ledger.balances(session, grant.id)
 
     def text(account: Account) -> str:
         return money.format_amount(held.get(account, 0), grant.currency)
 
-    return GrantPublic(id=grant.id, code=grant.code, donor=grant.donor, currency=grant.currency,
+    return GrantPublic(id=grant.id, code=grant.code, donor=donors.donor(runtime.keyring, grant),
+                       currency=grant.currency,
                        budget=money.format_amount(grant.budget_minor, grant.currency),
                        committed=text(Account.COMMITTED), paid=text(Account.PAID), available=text(Account.AVAILABLE),
                        starts_on=grant.starts_on, ends_on=grant.ends_on, categories=list(grant.categories),
