@@ -23,9 +23,9 @@ from kit.problems import Problem
 
 _MAX_REMEMBERED = 10_000
 
-NO_LONGER_VALID = Problem(401, "The access token is no longer valid: its session ended, its user is disabled or its client "
-                    "revoked.",
-                    kind="invalid-token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+NO_LONGER_VALID = Problem(401, "The access token is no longer valid: its session ended, its user is disabled or its "
+                          "client revoked.",
+                          kind="invalid-token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 class Standing:
