@@ -13,7 +13,11 @@ exactly its hash; a trail that ends below it, or is empty, was truncated. A chec
 key is not this process's is refused. With NATS away the checkpoint could not be checked, and the verdict says so
 (not ok). The same function serves `/audit/verify` and the operator's offline `rehab audit verify`.
 
-A process signs only a head that extends its newest valid checkpoint: a truncated trail is never signed over.
+A process signs only a head that extends its newest valid checkpoint: a truncated trail is never signed over. A
+restore puts an older trail back: `rehab restore` then signs a checkpoint of it with the process's key, marked
+`restored` (the backup, and the newest checkpoint it replaces), so the trail goes on from there, and `rehab audit
+verify` no longer asks the replaced history's checkpoints to be in it (`replaced_by_restore`), while still showing
+the restore.
 """
 
 from __future__ import annotations
@@ -111,17 +115,28 @@ def _canonical(fields: dict[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def sign(private: Ed25519PrivateKey, *, process: str, seq: int, hash: str, count: int, at: datetime) -> dict[str, Any]:
-    """A checkpoint: the fields, and an Ed25519 signature over their canonical JSON."""
+FIELDS = {"process", "seq", "hash", "count", "at", "key"}
+# A checkpoint signed by `rehab restore` over the trail it put back: it names the backup and the newest checkpoint
+# before it, whose entries (and those of every checkpoint after the backup) belong to the history the restore
+# replaced. It stays on the stream for good, like every checkpoint: a restore is visible to every auditor.
+RESTORED = "restored"
+
+
+def sign(private: Ed25519PrivateKey, *, process: str, seq: int, hash: str, count: int, at: datetime,
+         restored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A checkpoint: the fields, and an Ed25519 signature over their canonical JSON. `restored`: what a restore
+    put back, for the checkpoint `rehab restore` signs (`{"backup_made", "replaced"}`)."""
     fields = {"process": process, "seq": seq, "hash": hash, "count": count,
               "at": at.astimezone(UTC).isoformat(), "key": key_id(private.public_key())}
+    if restored is not None:
+        fields[RESTORED] = restored
     return {**fields, "signature": base64.b64encode(private.sign(_canonical(fields))).decode()}
 
 
 def signature_valid(checkpoint: dict[str, Any], public: Ed25519PublicKey, *, process: str) -> bool:
     """True if `checkpoint` is this process's, under this key, and its signature holds."""
     fields = {k: v for k, v in checkpoint.items() if k != "signature"}
-    if set(fields) != {"process", "seq", "hash", "count", "at", "key"}:
+    if set(fields) not in (FIELDS, FIELDS | {RESTORED}):
         return False
     if fields["process"] != process or fields["key"] != key_id(public) or not isinstance(fields["seq"], int):
         return False
@@ -130,6 +145,11 @@ def signature_valid(checkpoint: dict[str, Any], public: Ed25519PublicKey, *, pro
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def encode(checkpoint: dict[str, Any]) -> bytes:
+    """A checkpoint as it goes on the stream."""
+    return _canonical(checkpoint)
 
 
 def decode(data: bytes | None) -> dict[str, Any] | None:
@@ -181,6 +201,8 @@ def judge(*, process: str, chain: dict[str, Any], head: Head, checkpoint: dict[s
     shown = None
     if checkpoint is not None:
         shown = {k: checkpoint.get(k) for k in ("seq", "hash", "count", "at", "key")}
+        if RESTORED in checkpoint:
+            shown[RESTORED] = checkpoint[RESTORED]
     if status == UNAVAILABLE:
         verdict, problem = UNAVAILABLE, "the newest checkpoint could not be read (NATS unreachable): truncation not checked"
     elif public is None:
@@ -196,7 +218,9 @@ def judge(*, process: str, chain: dict[str, Any], head: Head, checkpoint: dict[s
     else:
         answer["checkpoint"] = shown
         seq, at = checkpoint["seq"], checkpoint["at"]
-        if head.seq is None or head.seq < seq:
+        if seq == 0 and RESTORED in checkpoint:  # an empty trail was put back: anything written since goes on from it
+            verdict, problem = MATCHES, None
+        elif head.seq is None or head.seq < seq:
             answer["truncated"] = True
             ends = "is empty" if head.seq is None else f"ends at {head.seq}"
             verdict, problem = TRUNCATED, f"truncated: entries up to seq {seq} were signed at {at} but the trail {ends}"
@@ -212,6 +236,18 @@ def judge(*, process: str, chain: dict[str, Any], head: Head, checkpoint: dict[s
     answer["problem"] = problem if problem else (None if chain["ok"] else "the hash chain is broken")
     answer["ok"] = bool(chain["ok"]) and verdict in (MATCHES, NONE)
     return answer
+
+
+def replaced_by_restore(history: list[dict[str, Any]]) -> set[int]:
+    """The positions, in a process's checkpoints oldest first, of those that describe history a restore replaced:
+    signed before a restore's checkpoint, over an entry past the trail it put back (any entry up to there was put
+    back as it was, so a checkpoint of one must still be in the trail)."""
+    replaced: set[int] = set()
+    for later, checkpoint in enumerate(history):
+        if isinstance(checkpoint.get(RESTORED), dict) and isinstance(checkpoint.get("seq"), int):
+            replaced |= {earlier for earlier, before in enumerate(history[:later])
+                         if isinstance(before.get("seq"), int) and before["seq"] > checkpoint["seq"]}
+    return replaced
 
 
 # ---- reading the newest checkpoint -------------------------------------------------------------------------------
@@ -304,12 +340,13 @@ class Checkpointer:
             self._last_sent_at = time.monotonic() if found is not None else 0.0
         with self.read() as session:
             head = head_of(session, self.table)
-            if head.seq is None:
-                if self.last is not None:
-                    self._refuse(f"the trail is empty, but entries up to seq {self.last['seq']} were signed")
-                return None
             last = self.last
-            if last is not None:
+            empty_put_back = last is not None and last["seq"] == 0 and RESTORED in last
+            if head.seq is None:
+                if last is not None and not empty_put_back:
+                    self._refuse(f"the trail is empty, but entries up to seq {last['seq']} were signed")
+                return None
+            if last is not None and not empty_put_back:
                 if head.seq < last["seq"] or hash_at(session, self.table, last["seq"]) != last["hash"]:
                     self._refuse(f"the trail does not hold the entry signed as seq {last['seq']}")
                     return None
@@ -322,7 +359,7 @@ class Checkpointer:
             count = count_up_to(session, self.table, head.seq)
         checkpoint = sign(self.private, process=self.process, seq=head.seq, hash=head.hash or "", count=count,
                           at=datetime.now(UTC))
-        await js.publish(subject(self.process), _canonical(checkpoint), stream=STREAM, timeout=2,
+        await js.publish(subject(self.process), encode(checkpoint), stream=STREAM, timeout=2,
                          headers={"Nats-Msg-Id": f"{self.process}-{checkpoint['seq']}-{checkpoint['at']}"})
         self.last, self._last_sent_at, self.blocked = checkpoint, time.monotonic(), None
         return checkpoint

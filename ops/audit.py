@@ -178,10 +178,14 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
                     process=name, chain=chain, head=head, checkpoint=found[-1] if found else None,
                     status=checkpoints.UNAVAILABLE if unavailable else None, public=public,
                     hash_at_seq=hash_at_seq, now=datetime.now(UTC), grace=grace)
-                # Every older checkpoint the stream still holds must be in the trail too, and signed by this key.
+                # Every older checkpoint the stream still holds must be in the trail too, and signed by this key;
+                # but for those of a history a restore replaced (signed after its backup, past what it put back).
                 older = []
                 if public is not None and not unavailable:
-                    for checkpoint in found[:-1]:
+                    replaced = checkpoints.replaced_by_restore(found)
+                    for position, checkpoint in enumerate(found[:-1]):
+                        if position in replaced:
+                            continue
                         if not checkpoints.signature_valid(checkpoint, public, process=name):
                             older.append(f"a checkpoint not signed with {name}'s key is on the stream")
                         elif head.seq is None or head.seq < checkpoint["seq"] \
@@ -194,6 +198,9 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
         state = "ok" if fine else "PROBLEM"
         print(f"{name:10} {verdict['entries']:8} entries  {len(found):6} checkpoints  {state}"
               f"  checkpoint: {verdict['checkpoint_status']}")
+        for restore in [c[checkpoints.RESTORED] for c in found if isinstance(c.get(checkpoints.RESTORED), dict)]:
+            print(f"{'':10} restored from the backup of {restore.get('backup_made')}; the checkpoints after it up to "
+                  f"seq {(restore.get('replaced') or {}).get('seq', '-')} are of the history it replaced")
         if not verdict["ok"] or older:
             if not chain["ok"]:
                 print(f"{'':10} chain broken at entry {verdict['first_bad']}")
@@ -204,6 +211,94 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
         print(f"error: the checkpoints on {url} could not be read ({unavailable}): truncation not checked",
               file=sys.stderr)
     return 1 if problems else 0
+
+
+def sign_restored(backup_made: str, names: list[str], nats_url: str | None = None,
+                  nkey_seed: Path | None = None) -> dict[str, str]:
+    """After a restore: sign, with each named process's own key, a checkpoint of the trail put back, marked
+    `restored` (the backup's time, and the newest checkpoint it replaces), and publish it as the operator. Without
+    it the process would refuse to sign its trail again (it ends below, or differs from, what was signed after the
+    backup) and every verification would say truncated. Per process: "signed at seq N", or why not."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import MetaData
+
+    from kit import checkpoints, custody
+    from kit.db import make_engine, make_session_factory, transaction
+    from kit.secrets import NATS_SEED_FILES
+    from kit.tables import KitTables
+
+    settings = ServiceSettings()
+    seed = nkey_seed
+    if seed is None and (settings.secrets_path / NATS_SEED_FILES["ops"]).is_file():
+        seed = settings.secrets_path / NATS_SEED_FILES["ops"]
+    heads: dict[str, tuple[Any, int, Any]] = {}
+    done: dict[str, str] = {}
+    for name in names:
+        table = KitTables(MetaData()).audit
+        engine = make_engine(database_url(settings, name))
+        try:
+            with transaction(make_session_factory(engine)) as session:
+                head = checkpoints.head_of(session, table)
+                count = checkpoints.count_up_to(session, table, head.seq) if head.seq is not None else 0
+        finally:
+            engine.dispose()
+        try:
+            private = custody.opened(custody.settings_for(name)).signing_key()
+        except (errors.Sealed, errors.KeysUnavailable) as refusal:
+            done[name] = f"not signed: {refusal.detail}"
+            continue
+        if private is None:
+            done[name] = "not signed: it has no audit signing key"
+            continue
+        heads[name] = (head, count, private)
+
+    async def publish(url: str) -> None:
+        import nats
+
+        options: dict[str, Any] = {"nkeys_seed": str(seed)} if seed is not None else {}
+        nc = await asyncio.wait_for(nats.connect(nats_servers(url), allow_reconnect=False, connect_timeout=3,
+                                                 max_reconnect_attempts=0, **options), timeout=5)
+        try:
+            js = nc.jetstream(timeout=5)
+            await checkpoints.ensure_stream(js)
+            for name, (head, count, private) in heads.items():
+                before = await checkpoints.newest(js, name)
+                replaced = None if before is None else {k: before.get(k) for k in ("seq", "hash", "at")}
+                # An empty trail put back is signed as seq 0: whatever is written next goes on from it.
+                signed = checkpoints.sign(private, process=name, seq=head.seq or 0, hash=head.hash or "", count=count,
+                                          at=datetime.now(UTC),
+                                          restored={"backup_made": backup_made, "replaced": replaced})
+                await js.publish(checkpoints.subject(name), checkpoints.encode(signed), stream=checkpoints.STREAM,
+                                 headers={"Nats-Msg-Id": f"{name}-restored-{signed['at']}"})
+                done[name] = f"signed at seq {head.seq or 0}"
+        finally:
+            await nc.close()
+
+    if heads:
+        with checkpoint_stream(nats_url, purpose="audit-restored") as url:
+            asyncio.run(publish(url))
+    return done
+
+
+@app.command("restored")
+def restored_command(
+    backup_made: Annotated[str, typer.Option(help="When the backup that was restored was made (its manifest's "
+                                                  "created_at, as `rehab restore` printed it)")],
+    nats_url: Annotated[str | None, typer.Option(help="The NATS holding the stream AUDIT (default: REHAB_NATS_URL)")] = None,
+) -> None:
+    """After a restore whose checkpoints could not be signed (NATS away): sign, with each process's own key, a
+    checkpoint of the trail the restore put back, marked `restored`, so that the processes sign their trails again
+    and `rehab audit verify` takes the checkpoints of the replaced history as such. `rehab restore` does this
+    itself; the stream keeps every such checkpoint for good."""
+    try:
+        done = sign_restored(backup_made, list(PROCESSES), nats_url)
+    except Exception as exc:  # NATS away or refusing
+        print(f"error: the checkpoints could not be published ({type(exc).__name__}: {exc})", file=sys.stderr)
+        raise typer.Exit(1) from None
+    for name, what in done.items():
+        print(f"{name:10} {what}")
+    raise typer.Exit(0 if all(what.startswith("signed") for what in done.values()) else 1)
 
 
 @app.command("verify")

@@ -207,6 +207,7 @@ def restore(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"restored {len(manifest['members'])} files from the backup of {manifest['created_at']}")
+    _sign_restored_trails(manifest["created_at"], list(opened.databases))
     if without_reports:
         typer.echo("note: this archive was made before backups held the programme report's database; its numbers "
                    "are still today's. Once the system is up, run `rehab reports rebuild` (it counts from the "
@@ -225,6 +226,21 @@ def restore(
         typer.echo("error: do not start the system: people erased after this backup are back in it. Fix the cause, "
                    "then run `rehab erasures reapply`", err=True)
         raise typer.Exit(1)
+
+
+def _sign_restored_trails(backup_made: str, names: list[str]) -> None:
+    """Each restored process's audit trail goes on from what was put back: a checkpoint of it, marked `restored`,
+    signed with the process's key (ops.audit.sign_restored). Said when it could not be done, with how to do it."""
+    try:
+        done = audit.sign_restored(backup_made, names)
+    except Exception as error:  # noqa: BLE001 - NATS away or refusing: said, with the command that finishes it
+        done = {name: f"not signed ({type(error).__name__})" for name in names}
+    for name, what in done.items():
+        typer.echo(f"audit checkpoint of the restored trail: {name}: {what}")
+    if any(not what.startswith("signed") for what in done.values()):
+        typer.echo("WARNING: until their restored trails are signed, those processes sign no audit checkpoint and "
+                   "`rehab audit verify` says their trails were truncated. Once NATS can be reached: "
+                   f"rehab audit restored --backup-made {backup_made}", err=True)
 
 
 def _erasure_ledger(backup_made: str, *, without: bool) -> erasures.Ledger | None:

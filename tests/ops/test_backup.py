@@ -48,7 +48,8 @@ def rehab(*args: str, env: dict[str, str], stdin: str | None = None) -> subproce
 
 @pytest.mark.e2e
 def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None:
-    system = System(tmp_path)
+    # Its own NATS, whose stream AUDIT holds this system's checkpoints alone; a checkpoint after every new entry.
+    system = System(tmp_path, own_nats=True, env={"REHAB_AUDIT_CHECKPOINT_ENTRIES": "1"})
     archive = tmp_path / "rehab.backup"
     env = {**system.env, "REHAB_BACKUP_PASSPHRASE": PASSPHRASE}
     try:
@@ -71,6 +72,7 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         # A case after the backup: the restored system does not hold it, and its report must not count it.
         assert caseworker.post("/api/intake/cases", json={"full_name": "After the backup"}).status_code == 201
         assert cases_opened_in_the_report(finance, reaching=6) == 6
+        time.sleep(3)  # signed into the checkpoints: entries the restore will take away
         assert "NOT in it" in made.stdout  # the operator is told to keep the keys apart
         refused = rehab("restore", str(archive), "--yes", env=env)
         assert refused.returncode == 1 and "running" in refused.stderr
@@ -85,7 +87,11 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         wipe_databases(system)
         restored = rehab("restore", str(archive), "--yes", env=env)
         assert restored.returncode == 0, restored.stdout + restored.stderr
+        for name in PROCESSES:  # the trails put back, signed as restored: each goes on from there
+            assert f"audit checkpoint of the restored trail: {name}: signed at seq" in restored.stdout, restored.stdout
 
+        checkpoints_before = int(next(line for line in rehab("audit", "verify", env=env).stdout.splitlines()
+                                      if line.startswith("intake ")).split()[3])
         system.start()
         caseworker = sign_in(system.url, grant_type="password", username="casey", password=STAFF_PASSWORD)
         back = caseworker.get(f"/api/intake/cases/{case.json()['id']}")
@@ -93,6 +99,15 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         # The programme report is back as it was at the backup: neither empty nor counting the case made after it.
         finance = sign_in(system.url, grant_type="password", username="fiona", password=STAFF_PASSWORD)
         assert cases_opened_in_the_report(finance, reaching=5) == 5
+        # The audit trails verify, the restore shown; and the processes sign their trails again.
+        assert caseworker.post("/api/intake/cases", json={"full_name": "After the restore"}).status_code == 201
+        time.sleep(3)
+        verified = rehab("audit", "verify", env=env)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert verified.stdout.count("restored from the backup of") >= len(PROCESSES)
+        assert "disagrees with its last checkpoint" not in system.console()  # each signs its trail again
+        intake = next(line for line in verified.stdout.splitlines() if line.startswith("intake "))
+        assert int(intake.split()[3]) > checkpoints_before  # a checkpoint since the restore's
         assert system.stop() == 0
     finally:
         system.cleanup()

@@ -102,3 +102,29 @@ def test_each_process_gets_its_own_signing_key_owner_only_never_the_token_key(tm
     ids.add(checkpoints.key_id(checkpoints.load_private(tmp_path / TOKEN_PRIVATE_KEY_FILE).public_key()))
     assert len(ids) == 6  # five processes and the token key, each a key of its own
     assert ensure_secrets(tmp_path) == []
+
+
+def restored(seq: int, *, replaced: dict | None = None) -> dict:
+    """The checkpoint `rehab restore` signs over the trail it put back."""
+    return checkpoints.sign(KEY, process="intake", seq=seq, hash=HASHES.get(seq, ""), count=seq, at=NOW,
+                            restored={"backup_made": "2026-12-01T11:00:00+00:00", "replaced": replaced})
+
+
+def test_a_restore_s_checkpoint_is_signed_like_any_and_shows_the_restore() -> None:
+    checkpoint = restored(7, replaced={"seq": 10, "hash": HASHES[10], "at": NOW.isoformat()})
+    assert checkpoints.signature_valid(checkpoint, KEY.public_key(), process="intake")
+    forged = {**checkpoint, "restored": {**checkpoint["restored"], "backup_made": "2026-11-01T00:00:00+00:00"}}
+    assert not checkpoints.signature_valid(forged, KEY.public_key(), process="intake")
+    verdict = judge(checkpoint, hashes={seq: HASHES[seq] for seq in range(1, 9)})  # and one entry since
+    assert verdict["ok"] is True and verdict["checkpoint"]["restored"]["replaced"]["seq"] == 10
+    # An empty trail put back: whatever is written since goes on from it.
+    assert judge(restored(0), hashes={})["ok"] is True
+    assert judge(restored(0))["ok"] is True
+
+
+def test_the_checkpoints_a_restore_replaced_are_those_past_the_trail_it_put_back() -> None:
+    history = [signed(3), signed(6), signed(9), restored(6), signed(8), restored(0), signed(2)]
+    # 9 is past the first restore's 6; everything before the second restore past its empty trail.
+    assert checkpoints.replaced_by_restore(history) == {0, 1, 2, 3, 4}
+    assert checkpoints.replaced_by_restore([signed(3), signed(6), restored(6)]) == set()
+    assert checkpoints.replaced_by_restore([signed(3), signed(6)]) == set()
