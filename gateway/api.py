@@ -428,6 +428,11 @@ async def choose_password(runtime: GatewayRuntime, user_id: str, current: str, n
     password_hash = await runtime.hasher.hash_async(new)
     await runtime.uow.run(lambda session: service.choose_password(
         session=session, audit=runtime.audit, user_id=user_id, password_hash=password_hash))
+    if username == service.FIRST_ADMIN and runtime.settings.admin_password_path.exists():
+        # The generated first password, in clear on the server's disk, opens nothing now: it goes, and `rehab up`
+        # stops pointing at it.
+        runtime.settings.admin_password_path.unlink(missing_ok=True)
+        log.info("the first admin chose a password: the generated one's file was deleted")
     return username
 
 

@@ -39,8 +39,9 @@ app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 
 
-RolesOption = Annotated[list[str], typer.Option("--role", "--roles", "-r",
-                                               help="admin, caseworker, finance or auditor; repeat for more")]
+RolesOption = Annotated[list[str], typer.Option("--role", "--roles", "-r", help=(
+    "admin, caseworker, supervisor, finance, auditor, coordinator or partner_staff (with --partner-id); repeat for "
+    "more"))]
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin")]
 
 

@@ -30,7 +30,8 @@ from ops.system import nats_spec
 
 PROCESSES = ("gateway", "intake", "referrals", "funds", "reports")
 
-app = typer.Typer(help="Audit trails: verify their hash chains and signed checkpoints.", no_args_is_help=True)
+app = typer.Typer(help="Audit trails: verify their hash chains and signed checkpoints; sign the trails a restore put "
+                  "back (restored).", no_args_is_help=True)
 
 
 def database_url(settings: ServiceSettings, name: str) -> str:

@@ -505,6 +505,12 @@ def _control(action: str, nats_url: str | None, nkey_seed: Path | None) -> int:
     try:
         answers = asyncio.run(control.publish_command(url, seed, action))
     except Exception as error:
+        if action == "seal":  # the mark is there already (`seal`): the processes of this machine seal from it
+            typer.echo(f"NATS did not take the seal command ({type(error).__name__}), but the seal mark is in "
+                       f"{_state_dir(settings) / control.SEAL_MARK}: every process on this machine seals from it "
+                       "within a second, and one that starts, starts sealed. A replica on another machine is not "
+                       "reached: seal it there, or send `rehab seal` again once NATS answers.", err=True)
+            return 1
         typer.echo(f"error: NATS did not take the {action} command ({type(error).__name__}): is the system running?",
                    err=True)
         return 1

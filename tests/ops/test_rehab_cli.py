@@ -235,3 +235,22 @@ def test_keys_commands_under_sealed_custody_rotate_and_retire_inside_each_keys_s
     refused = rehab("keys", "rotate")
     assert refused.returncode == 1 and "that passphrase does not open the keys" in refused.stderr  # before any change
     assert all(keks(process)["active"] == "k2" for process in first)
+
+
+def test_seal_with_nats_away_leaves_the_mark_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a raid NATS may be gone first: the command cannot reach the processes, but the mark it leaves seals every
+    process of this machine, and the operator is told that, not only that something failed."""
+    import nkeys
+
+    from kit import control
+    from tests.support.nats import free_port
+
+    state = tmp_path / "var"
+    monkeypatch.setenv("REHAB_STATE_DIR", str(state))
+    seed = tmp_path / "ops.nk"
+    seed.write_bytes(nkeys.from_seed(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)).seed)
+    result = CliRunner().invoke(app, ["seal", "--nats-url", f"nats://127.0.0.1:{free_port()}",
+                                      "--nkey-seed", str(seed)])
+    assert result.exit_code == 1
+    assert (state / control.SEAL_MARK).exists()
+    assert "seal mark is in" in result.output and "seals from it" in result.output

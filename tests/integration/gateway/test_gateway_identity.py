@@ -54,7 +54,12 @@ async def test_without_a_set_password_the_first_admin_gets_one_in_an_owner_only_
         password_file = settings.admin_password_path
         password = password_file.read_text().strip()
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
-        assert (await door.sign_in("admin", password)).status_code == 200
+        signed_in = await door.sign_in("admin", password)
+        assert signed_in.status_code == 200
+        # Once the admin has chosen a password, the generated one's file opens nothing: it is gone.
+        chosen = await door.client.post("/auth/password", headers=await door.bearer_for(signed_in), json={
+            "current_password": password, "new_password": "a kettle hums on Zybitskaya street"})
+        assert chosen.status_code == 204 and not password_file.exists()
     printed = capfd.readouterr().out
     assert str(password_file.resolve()) in printed
     assert password not in printed
