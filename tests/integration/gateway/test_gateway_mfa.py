@@ -5,6 +5,7 @@ factor is set up: else the admin, after a factor reset, could enrol a factor of 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -303,7 +304,7 @@ async def refused_soon(door: Door, token: dict[str, str]) -> bool:
     while (answer := await door.client.get("/auth/me", headers=token)).status_code == 200:
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     return answer.status_code == 401 and answer.json()["type"].endswith("/invalid-token")
 
 
