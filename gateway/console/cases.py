@@ -531,13 +531,22 @@ async def _case_by_reference(v: Visit, case_id: str, reference: str) -> str | No
     return next((c["id"] for c in items(mine) if c["reference"] == reference and c["id"] != case_id), None)
 
 
-@router.get("/console/cases/{case_id}/erase", response_class=HTMLResponse)
-async def erase_confirmation(case_id: uuid.UUID, v: VisitDep) -> Response:
+async def _case_to_open(v: Visit, case_id: uuid.UUID) -> Answer | Response:
+    """The case, read with the visitor's stated reason if they gave one; or the page that asks why (break-glass),
+    or tells a supervisor the people in the caseload are not theirs to open."""
     if supervises_only(v):
         return need_to_know_page(v, case_id)
     case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=v.reason_for(case_id))
     if case.need_to_know:
         return need_to_know_page(v, case_id)
+    return case
+
+
+@router.get("/console/cases/{case_id}/erase", response_class=HTMLResponse)
+async def erase_confirmation(case_id: uuid.UUID, v: VisitDep) -> Response:
+    case = await _case_to_open(v, case_id)
+    if isinstance(case, Response):
+        return case
     return render(v.request, "erase.html", visit_=v, case=case.body if case.ok else None, problem=case.problem,
                   status=case.status if not case.ok else 200)
 
@@ -673,11 +682,9 @@ def _edit_page(v: Visit, case: dict[str, Any], *, form: dict[str, str], original
 @router.get("/console/cases/{case_id}/edit", response_class=HTMLResponse)
 async def edit_form(case_id: uuid.UUID, v: VisitDep) -> Response:
     """The case's fields, filled in as stored, on the version the ETag names."""
-    if supervises_only(v):
-        return need_to_know_page(v, case_id)
-    case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=v.reason_for(case_id))
-    if case.need_to_know:
-        return need_to_know_page(v, case_id)
+    case = await _case_to_open(v, case_id)
+    if isinstance(case, Response):
+        return case
     if not case.ok or case.body.get("status") != "open":  # nothing to edit: the case page says what there is
         return back_to(f"/console/cases/{case_id}")
     stored = case_form(case.body)
