@@ -823,11 +823,14 @@ async def referral_form(case_id: uuid.UUID, v: VisitDep) -> Response:
 
 @router.post("/console/cases/{case_id}/refer/partners", response_class=HTMLResponse)
 async def find_partners(case_id: uuid.UUID, v: VisitDep) -> Response:
-    """The partner filters, posted (never in a URL): the referral form again, with the partners that fit."""
-    form = await v.request.form()
-    return await _referral_page(v, case_id, {"category": str(form.get("category", "")),
-                                             "country": str(form.get("country", "")).strip().upper(),
-                                             "language": str(form.get("language", "")).strip()})
+    """The partner filters, posted (never in a URL): the referral form again, with the partners that fit, and what
+    was typed into it kept (the filters and the packet are one form, so that a referral goes in the category shown;
+    Enter in a field finds partners, it never sends)."""
+    form = {key: str(value) for key, value in (await v.request.form()).items() if key != "csrf"}
+    typed = form if any(form.get(key, "").strip() for key in REFERRAL_FORM.values()) else None
+    return await _referral_page(v, case_id, {"category": form.get("category", ""),
+                                             "country": form.get("country", "").strip().upper(),
+                                             "language": form.get("language", "").strip()}, form=typed)
 
 
 async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], *, form: dict[str, str] | None = None,

@@ -300,6 +300,33 @@ async def test_the_case_page_records_needs_and_consent_and_a_referral_cannot_car
     assert "asthma" in shown.text and "sent" in shown.text and partner["name"] in shown.text
 
 
+async def test_a_referral_goes_in_the_category_shown_even_when_partners_were_not_found_again(door: Door):
+    """The review's slip: partners found for medical, the category then changed to relocation and the referral sent
+    at once. The filters and the packet are one form: the category shown is the one sent, and the service refuses a
+    medical clinic for relocation, said beside the partner; nothing goes out under the category not shown. Finding
+    partners again keeps what was typed."""
+    visitor, _ = await signed_in(door, "caseworker")
+    clinic = await add_partner(door, category="medical", country="LT", language="be")
+    created = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": variants()[3]["latin_passport"]})
+    case_id = re.search(r'/console/cases/([0-9a-f-]{36})"', created.text).group(1)
+    page = f"/console/cases/{case_id}"
+    await submit(visitor, page, f"{page}/consent", {"categories": ["medical", "relocation"], "method": "written"})
+    found = await submit(visitor, f"{page}/refer", f"{page}/refer/partners",
+                         {"category": "medical", "country": "LT", "display_name": "K.", "note": "a lung specialist"})
+    assert clinic["name"] in found.text and "a lung specialist" in found.text and 'value="K."' in found.text
+    one_form = found.text[found.text.index(f'<form method="post" action="{page}/refer"'):]
+    one_form = one_form[:one_form.index("</form>")]
+    assert 'id="f-category" name="category"' in one_form and f'formaction="{page}/refer/partners"' in one_form
+
+    sent = await eventually_ok(lambda: visitor.post(f"{page}/refer", data={
+        "csrf": csrf_of(found.text), "category": "relocation", "partner_id": clinic["id"], "display_name": "K.",
+        "note": "moving to Warsaw"}), timeout=5)
+    assert sent.status_code == 409
+    assert i18n.MESSAGES["en"]["problem_partner_category"] in html.unescape(sent.text)
+    shown = await visitor.get(page)
+    assert shown.status_code == 200 and clinic["name"] not in shown.text  # no referral went out
+
+
 async def test_erasure_is_confirmed_with_what_it_means_then_done(door: Door):
     visitor, _ = await signed_in(door, "caseworker")
     created = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": variants()[2]["russian"]})

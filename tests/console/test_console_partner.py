@@ -403,6 +403,7 @@ async def test_once_consent_is_withdrawn_the_page_shows_nothing_of_the_person_an
         await asyncio.sleep(0.1)  # referrals learns the withdrawal from intake's event
 
     assert 'id="packet-gone"' in page and words("partner_packet_gone") in page
+    assert words("partner_can_still_finish") not in page  # sent, not accepted: there is nothing to finish yet
     assert not [text for text in (PERSON, NOTE, "quietpine", "Quietpine") if text in page]
     assert 'id="message-text"' not in page and words("partner_refused_packet_withdrawn") in page
     assert f'action="/console/partner/referrals/{referral}/accept"' in page  # the referral itself goes on
@@ -410,6 +411,15 @@ async def test_once_consent_is_withdrawn_the_page_shows_nothing_of_the_person_an
     assert words("partner_hidden") in inbox and PERSON not in inbox
     anyway = await world.press(referral, "messages", text="Is she still coming?")
     assert anyway.status_code == 409 and alert(anyway.text) == i18n.MESSAGES["en"]["partner_refused_packet_withdrawn"]
+
+
+async def test_a_cancelled_referral_says_it_was_cancelled_and_offers_nothing_to_finish(world: World):
+    referral = await world.refer()
+    cancelled = await world.door.client.post(f"/api/referrals/referrals/{referral}/cancel", headers=world.caseworker)
+    assert cancelled.status_code == 200, cancelled.text
+    page = (await world.page(referral)).text
+    assert words("partner_packet_gone_cancelled") in page and PERSON not in page
+    assert words("partner_packet_gone") not in page and words("partner_can_still_finish") not in page
 
 
 # --- words, dates and money -------------------------------------------------------------------------------------------

@@ -104,6 +104,9 @@ async def test_cancel_an_open_referral_and_after_completion_mark_the_need_met(do
     assert cancelled.status_code == 303
     answer = await door.client.get(f"/api/referrals/referrals/{other['id']}", headers=ala.api)
     assert answer.json()["status"] == "cancelled"
+    # The page says the caseworker cancelled it, not that the person's consent stopped covering it.
+    after = (await ala.visitor.get(other_path)).text
+    assert EN["packet_gone_cancelled"] in after and EN["packet_gone"] not in after
 
 
 async def test_a_referral_of_another_case_is_not_shown_under_this_one(door: Door):
