@@ -310,6 +310,14 @@ async def test_consent_is_shown_with_every_version_newest_first_who_when_how_and
     assert ru["category_medical"] in oldest and ru["category_legal"] in oldest and ru["written"] in oldest
     assert ru["consent_in_force"] not in oldest and ala.username in oldest and ru["always"] in oldest
 
+    # A withdrawal (no category) shares nothing, whatever else was left ticked: it is said as withdrawn, and how.
+    withdrawn = await ala.visitor.post(f"{path}/consent", data={"csrf": csrf, "share_contact": "on",
+                                                                "method": "written", "expires_on": "2031-01-31"})
+    assert withdrawn.status_code == 303
+    now = section((await ala.visitor.get(path)).text, "consent-now").split("</p>")[0]
+    assert ru["consent_withdrawn"] in now and ru["written"] in now
+    assert ru["share_contact"] not in now and "31.01.2031" not in now
+
 
 async def referral_sent(door: Door, owner: Caseworker, case_id: str, partner: dict) -> dict:
     """A referral, retried while referrals has not yet learned the case and its consent from intake's events."""
