@@ -32,14 +32,16 @@ router = APIRouter(include_in_schema=False)
 # data (SPEC §2) — and gives cases to caseworkers. The list filters by status with plain links (fixed words only).
 
 @router.get("/console/caseload", response_class=HTMLResponse)
-async def caseload(v: VisitDep, status: str | None = None, cursor: str | None = None) -> Response:
-    return await _caseload_page(v, shown=status, cursor=cursor)
+async def caseload(v: VisitDep, status: str | None = None, cursor: str | None = None,
+                   given: uuid.UUID | None = None) -> Response:
+    return await _caseload_page(v, shown=status, cursor=cursor, given=str(given) if given else None)
 
 
 async def _caseload_page(v: Visit, *, shown: str | None, cursor: str | None, failed: dict[str, str] | None = None,
-                         status: int = 200) -> Response:
+                         given: str | None = None, status: int = 200) -> Response:
     """One page of the caseload. `failed`: a reassignment just refused — its case id, what was typed, and why —
-    shown on that case's row with what was typed kept (in the page only)."""
+    shown on that case's row with what was typed kept (in the page only). `given`: the case just reassigned, said
+    at the top with whom it went to."""
     shown = shown if shown in CASE_STATUSES else None
     answer, staff = await asyncio.gather(
         call(v, "GET", "/api/intake/cases",
@@ -52,14 +54,24 @@ async def _caseload_page(v: Visit, *, shown: str | None, cursor: str | None, fai
     problem = answer.problem
     if failed and not any(case["id"] == failed["case_id"] for case in listed):
         problem = problem or failed["problem"]  # its row is not on this page: said at the top instead
+    t = i18n.translator(v.language)
+    row = next((case for case in listed if case["id"] == given), None) if given else None
+    notice = None
+    if given:
+        notice = (t("caseload_given").format(reference=row["reference"], names=", ".join(row["assignees"]))
+                  if row else t("caseload_given_elsewhere"))
     return render(v.request, "caseload.html", visit_=v, status=status, cases=listed, statuses=CASE_STATUSES,
                   shown=shown, cursor=cursor or "", next_link=next_link, failed=failed or {}, problem=problem,
-                  caseworkers=items(staff))
+                  caseworkers=items(staff), notice=notice)
 
 
-def _caseload_address(shown: str | None) -> str:
-    """Back to the caseload as it was filtered: only a fixed status word ever goes in this address."""
-    return "/console/caseload" + (f"?{urlencode({'status': shown})}" if shown in CASE_STATUSES else "")
+def _caseload_address(shown: str | None, given: str | None = None) -> str:
+    """Back to the caseload as it was filtered, saying which case was just given: only a fixed status word and a
+    case id ever go in this address."""
+    query = {"status": shown} if shown in CASE_STATUSES else {}
+    if given:
+        query["given"] = given
+    return "/console/caseload" + (f"?{urlencode(query)}" if query else "")
 
 
 @router.post("/console/caseload/{case_id}/assignees", response_class=HTMLResponse)
@@ -75,7 +87,7 @@ async def assign_case(case_id: uuid.UUID, v: VisitDep) -> Response:
             "case_id": str(case_id), "usernames": typed, "problem": t("assign_none")})
     answer = await call(v, "PUT", f"/api/intake/cases/{case_id}/assignees", json={"usernames": wanted})
     if answer.ok:
-        return RedirectResponse(_caseload_address(shown), status_code=303,
+        return RedirectResponse(_caseload_address(shown, str(case_id)), status_code=303,
                                 headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
     refused = answer.body.get("usernames") if isinstance(answer.body, dict) else None
     if answer.status == 422 and isinstance(refused, list) and refused:  # the service names whom it refused

@@ -271,7 +271,9 @@ async def test_the_supervisor_s_caseload_lists_assignees_and_reassigns_and_a_bad
     assert f'value="nobody.here, {bo.username}"' in refused_row
     assert empty.status_code == 422 and EN["assign_none"] in empty.text
     # given to another caseworker: the caseload and both caseworkers' lists say so
-    assert given.status_code == 303 and given.headers["location"] == "/console/caseload?status=open"
+    assert given.status_code == 303 and given.headers["location"] == f"/console/caseload?status=open&given={case['id']}"
+    told = await sam.visitor.get(given.headers["location"])  # and the page says where the case went
+    assert EN["caseload_given"].format(reference=case["reference"], names=bo.username) in told.text
     new_row = after.text.split(f'id="case-{case["id"]}"', 1)[1].split("</tr>", 1)[0]
     assert bo.username in new_row and ala.username not in new_row.split('<form', 1)[0]
     assert case["reference"] in bo_cases.text and case["reference"] not in ala_cases.text
