@@ -245,8 +245,14 @@ async def partner_choices(v: Visit) -> list[dict[str, Any]]:
 
 
 @router.get(USERS_PAGE + "/new", response_class=HTMLResponse)
-async def new_user_page(v: AdminVisit) -> Response:
-    return page(v, "admin_user_new.html", await staff(v), form={"roles": []}, partners=await partner_choices(v))
+async def new_user_page(v: AdminVisit, role: str | None = None) -> Response:
+    """The form for a new account; `role` (a fixed word: "admin" from the lone admin's "add a second admin") comes
+    ticked."""
+    ticked = [role] if role in ADMIN_ROLE_CHOICES else []
+    return page(v, "admin_user_new.html", await staff(v), form={"roles": ticked}, partners=await partner_choices(v))
+
+
+ADMIN_ROLE_CHOICES = ("admin",)  # the roles a link may tick beforehand
 
 
 @router.post(USERS_PAGE, response_class=HTMLResponse)

@@ -118,6 +118,11 @@ async def test_a_lone_admin_lands_on_the_accounts_creates_one_at_once_and_every_
         assert page.status_code == 200 and 'id="single-admin"' in page.text, path
         assert words("admin_alone_text") in page.text and 'id="four-eyes"' not in page.text, path
         assert 'id="file-custody"' in page.text, f"{path}: keys in plain files (development custody) are said"
+    # "Add a second admin" opens the new account's form with Admin ticked already.
+    assert f'href="{USERS}/new?role=admin"' in page.text
+    second = await visitor.get(f"{USERS}/new", params={"role": "admin"})
+    assert re.search(r'name="roles" value="admin" checked', second.text)
+    assert not re.search(r'name="roles" value="[a-z_]+" checked', (await visitor.get(f"{USERS}/new")).text)
 
     # Said in Belarusian too (the language is remembered from the link on).
     await visitor.get(f"/console/language/be?next={USERS}")
