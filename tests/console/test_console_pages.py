@@ -307,7 +307,8 @@ async def test_a_referral_goes_in_the_category_shown_even_when_partners_were_not
     partners again keeps what was typed."""
     visitor, _ = await signed_in(door, "caseworker")
     clinic = await add_partner(door, category="medical", country="LT", language="be")
-    created = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": variants()[3]["latin_passport"]})
+    created = await submit(visitor, "/console/cases/new", "/console/cases",
+                           {"full_name": variants()[3]["latin_passport"]})
     case_id = re.search(r'/console/cases/([0-9a-f-]{36})"', created.text).group(1)
     page = f"/console/cases/{case_id}"
     await submit(visitor, page, f"{page}/consent", {"categories": ["medical", "relocation"], "method": "written"})
@@ -339,6 +340,7 @@ async def test_erasure_is_confirmed_with_what_it_means_then_done(door: Door):
     assert "irreversible" in confirm.text and variants()[2]["russian"] not in confirm.text
     assert erased.status_code == 303
     assert "erased" in after.text and variants()[2]["russian"] not in after.text
+    assert 'id="erased-note"' in after.text and i18n.MESSAGES["en"]["case_erased_note"] in html.unescape(after.text)
 
 
 # --- finance -----------------------------------------------------------------------------------------------------
