@@ -584,6 +584,13 @@ async def reason_for_part(v: Visit, case_id: uuid.UUID | str, part_id: uuid.UUID
     return reason
 
 
+@router.get("/favicon.ico")
+async def no_icon() -> Response:
+    """The console has no icon: the browser's own request for one is answered with nothing rather than a 404 on
+    every page."""
+    return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
+
 @router.get("/console/static/{name}")
 async def static_file(name: str) -> Response:
     path = STATIC.get(name)

@@ -279,8 +279,9 @@ def test_every_role_does_its_main_task_in_each_language_in_a_real_browser(served
                     desk.phone(page, "86-supervisor-caseload-be-phone")
                 row.locator(f"#assign-{case['id']}").fill(NAMES["other_caseworker"])
                 row.locator("button[type=submit]").click()
-                page.wait_for_url(served + "/console/caseload")
+                page.wait_for_url(f"{served}/console/caseload?given={case['id']}")
                 expect(page.locator(f"#case-{case['id']} .assignees")).to_have_text(NAMES["other_caseworker"])
+                expect(page.locator("#notice")).to_contain_text(NAMES["other_caseworker"])  # where it went, said
                 page.locator(f"#case-{case['id']}").scroll_into_view_if_needed()
                 desk.shoot(page, f"74-supervisor-reassigned-{language}", language)
 

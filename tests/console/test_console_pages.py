@@ -340,6 +340,7 @@ async def test_erasure_is_confirmed_with_what_it_means_then_done(door: Door):
     assert "irreversible" in confirm.text and variants()[2]["russian"] not in confirm.text
     assert erased.status_code == 303
     assert "erased" in after.text and variants()[2]["russian"] not in after.text
+    assert (await visitor.get("/favicon.ico")).status_code == 204  # no icon, and no 404 on every page for it
     assert 'id="erased-note"' in after.text and i18n.MESSAGES["en"]["case_erased_note"] in html.unescape(after.text)
 
 

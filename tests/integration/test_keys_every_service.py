@@ -114,7 +114,8 @@ async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_w
         second = {add_key_to_file(path) for path in kek_paths}.pop()
         refused = _rehab(env, "keys", "retire", first, "--yes")
         assert refused.exit_code == 1, refused.output
-        assert "intake: 1" in refused.output and "referrals: 3" in refused.output and "funds: 1" in refused.output
+        # funds: the case's key, and the grant's (its donor)
+        assert "intake: 1" in refused.output and "referrals: 3" in refused.output and "funds: 2" in refused.output
         assert f"error: {first} was not retired" in refused.output
         assert first in Keyring.from_file(kek_path).kids
 
@@ -124,7 +125,7 @@ async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_w
         third = Keyring.from_file(kek_path).active
         assert third not in (first, second)
         assert {Keyring.from_file(path).active for path in kek_paths} == {third}
-        for process, rewrapped in (("intake", 1), ("referrals", 3), ("funds", 1)):
+        for process, rewrapped in (("intake", 1), ("referrals", 3), ("funds", 2)):
             assert f"{process}: active key-encryption key: {third}; data keys re-wrapped: {rewrapped}" in rotated.stdout
 
         status = _rehab(env, "keys", "status")
@@ -133,7 +134,7 @@ async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_w
         assert f"{third}: 1 data keys (active)" in status.output
         assert _status(status.output) == {
             "intake": {first: 0, second: 0, third: 1}, "referrals": {first: 0, second: 0, third: 3},
-            "funds": {first: 0, second: 0, third: 1}}
+            "funds": {first: 0, second: 0, third: 2}}
 
         retired = _rehab(env, "keys", "retire", first, "--yes")
         assert retired.exit_code == 0, retired.output
@@ -152,6 +153,7 @@ async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_w
         assert reply.json()["packet"]["display_name"] == PACKET["display_name"]
         payee = await funds.client.get(f"/api/funds/disbursements/{disbursement['id']}", headers=funds.finance)
         assert payee.status_code == 200 and payee.json()["payee"] == PAYEE
+        assert (await funds.grant(grant["id"]))["donor"] == grant["donor"]
 
         # …and wrap new ones under it, without a restart.
         later = await intake.create(full_name="Ян Жук")
