@@ -143,6 +143,13 @@ async def follow_revocations(runtime: Runtime) -> None:
                             every=runtime.settings.revocation_refresh_seconds)
 
 
+def said_if_failed(task: asyncio.Task[Any]) -> None:
+    """A background job that ends by an error is logged at once (its type and where it was raised: a message may
+    quote data), not left to a warning at garbage collection."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("background job stopped", job=task.get_name(), exc_info=error)
+
+
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     logs.configure(spec.name, settings.log_level)
     tracing.setup(spec.name, settings)  # nothing unless REHAB_OTEL_ENABLED
@@ -165,7 +172,9 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             spec.on_start(runtime)
         await runtime.bus.start()
         jobs = [purge_idempotency_keys, follow_revocations, publish_audit_checkpoints, *spec.background]
-        tasks = [asyncio.create_task(job(runtime)) for job in jobs]
+        tasks = [asyncio.create_task(job(runtime), name=job.__name__) for job in jobs]
+        for task in tasks:
+            task.add_done_callback(said_if_failed)
         if runtime.custody is not None:  # seal: `rehab seal` / `rehab unseal`, and the seal recorded (kit.control)
             seal = control.listener_for(runtime.name, runtime.custody, runtime.settings)
             await control.look_before_serving(seal, runtime.bus)

@@ -49,17 +49,33 @@ def public_key_of(settings: ServiceSettings, name: str) -> Any:
     return None
 
 
+def operator_seed(given: Path | None, settings: ServiceSettings | None = None) -> Path | None:
+    """The operator's NATS nkey seed: the one given, else `ops/nats.nk` in the secrets folder when it is there (an
+    external NATS may take the URL's own credentials instead)."""
+    from kit.secrets import NATS_SEED_FILES
+
+    if given is not None:
+        return given
+    default = (settings or ServiceSettings()).secrets_path / NATS_SEED_FILES["ops"]
+    return default if default.is_file() else None
+
+
+async def operator_connection(url: str, seed: Path | None) -> Any:
+    """A NATS connection as the operator, bounded: nats-py keeps trying a server that refuses the connection."""
+    import nats
+
+    options: dict[str, Any] = {"nkeys_seed": str(seed)} if seed is not None else {}
+    return await asyncio.wait_for(nats.connect(nats_servers(url), allow_reconnect=False, connect_timeout=3,
+                                               max_reconnect_attempts=0, **options), timeout=5)
+
+
 async def read_checkpoints(url: str, seed: Path | None, names: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
     """Every checkpoint the stream holds for each process, oldest first (the operator's user may read them all)."""
-    import nats
     import nats.js.errors
 
     from kit import checkpoints
 
-    options: dict[str, Any] = {"nkeys_seed": str(seed)} if seed is not None else {}
-    # Bounded: nats-py keeps trying a server that refuses the connection.
-    nc = await asyncio.wait_for(nats.connect(nats_servers(url), allow_reconnect=False, connect_timeout=3,
-                                             max_reconnect_attempts=0, **options), timeout=5)
+    nc = await operator_connection(url, seed)
     try:
         js = nc.jetstream(timeout=5)
         found: dict[str, list[dict[str, Any]]] = {}
@@ -131,7 +147,6 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
     from kit.audit import AuditTrail
     from kit.db import make_engine, make_session_factory, transaction
     from kit import custody
-    from kit.secrets import NATS_SEED_FILES
     from kit.tables import KitTables
 
     settings = ServiceSettings()
@@ -140,9 +155,7 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
         print(f"error: no audit keys under {settings.secrets_path}: nothing to verify the chains with "
               "(has the system started once with this state folder?)", file=sys.stderr)
         return 2
-    seed = nkey_seed
-    if seed is None and (settings.secrets_path / NATS_SEED_FILES["ops"]).is_file():
-        seed = settings.secrets_path / NATS_SEED_FILES["ops"]
+    seed = operator_seed(nkey_seed, settings)
     try:
         with checkpoint_stream(nats_url) as url:
             history = asyncio.run(read_checkpoints(url, seed, PROCESSES))
@@ -226,13 +239,10 @@ def sign_restored(backup_made: str, names: list[str], nats_url: str | None = Non
 
     from kit import checkpoints, custody
     from kit.db import make_engine, make_session_factory, transaction
-    from kit.secrets import NATS_SEED_FILES
     from kit.tables import KitTables
 
     settings = ServiceSettings()
-    seed = nkey_seed
-    if seed is None and (settings.secrets_path / NATS_SEED_FILES["ops"]).is_file():
-        seed = settings.secrets_path / NATS_SEED_FILES["ops"]
+    seed = operator_seed(nkey_seed, settings)
     heads: dict[str, tuple[Any, int, Any]] = {}
     done: dict[str, str] = {}
     for name in names:
@@ -259,11 +269,7 @@ def sign_restored(backup_made: str, names: list[str], nats_url: str | None = Non
         heads[name] = (head, count, private)
 
     async def publish(url: str) -> None:
-        import nats
-
-        options: dict[str, Any] = {"nkeys_seed": str(seed)} if seed is not None else {}
-        nc = await asyncio.wait_for(nats.connect(nats_servers(url), allow_reconnect=False, connect_timeout=3,
-                                                 max_reconnect_attempts=0, **options), timeout=5)
+        nc = await operator_connection(url, seed)
         try:
             js = nc.jetstream(timeout=5)
             await checkpoints.ensure_stream(js)

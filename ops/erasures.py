@@ -24,7 +24,6 @@ import typer
 
 from kit import erasures
 from kit.erasures import Ledger, LedgerUnreadable
-from kit.secrets import NATS_SEED_FILES
 from kit.settings import ServiceSettings
 from ops.settings import SupervisorSettings
 from ops.supervisor import port_is_free
@@ -42,16 +41,13 @@ app = typer.Typer(help="The erasure ledger: reapply it to the databases (after a
 
 def read_ledger(nats_url: str | None = None, nkey_seed: Path | None = None) -> Ledger:
     """Every erasure the ledger holds; LedgerUnreadable saying why when it can not be read."""
-    from ops.audit import checkpoint_stream  # here: `rehab up` imports this module and stays a small process
+    from ops.audit import checkpoint_stream, operator_seed  # here: `rehab up` imports this module and stays a small process
 
     system = SupervisorSettings()
     store = system.state_dir.resolve() / "nats"
     if not (nats_url or system.external_nats) and port_is_free(system.nats_port) and not store.is_dir():
         raise LedgerUnreadable(f"there is no NATS store at {store}, where the embedded NATS keeps the ledger")
-    seed = nkey_seed
-    operator_seed = ServiceSettings().secrets_path / NATS_SEED_FILES["ops"]
-    if seed is None and operator_seed.is_file():
-        seed = operator_seed
+    seed = operator_seed(nkey_seed)
     try:
         with checkpoint_stream(nats_url, purpose="erasure-ledger") as url:
             return asyncio.run(erasures.read(url, seed))

@@ -399,6 +399,8 @@ NOTE_FORM = {"text": "note-text"}
 TASK_FORM = {"title": "task-title", "due_on": "task-due", "assignee": "task-assignee"}
 DOCUMENT_FORM = {"kind": "document-kind", "file": "document-file"}
 DOCUMENT_REFUSALS = {"unsupported-document-type": "document-file", "content-too-large": "document-file",
+                     "document-damaged": "document-file", "document-encrypted": "document-file",
+                     "document-cannot-be-cleaned": "document-file",
                      "document-too-complex": "document-file", "document-cleaning-interrupted": "document-file",
                      "document-missing": "document-file", "multipart-invalid": "document-file",
                      "document-kind-invalid": "document-kind"}

@@ -461,6 +461,8 @@ PROBLEM_WORDS = {
     "consent-health": "problem_consent_health", "packet-withdrawn": "problem_packet_withdrawn",
     "referral-closed": "problem_referral_closed", "referral-transition": "problem_referral_moved",
     "unsupported-document-type": "problem_document_type", "content-too-large": "problem_document_large",
+    "document-damaged": "problem_document_damaged", "document-encrypted": "problem_document_encrypted",
+    "document-cannot-be-cleaned": "problem_document_uncleanable",
     "document-too-complex": "problem_document_complex", "document-cleaning-interrupted": "problem_document_again",
     "document-kind-invalid": "problem_document_kind", "document-missing": "document_choose",
     "multipart-invalid": "document_choose", "multipart-expected": "document_choose",

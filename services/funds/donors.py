@@ -56,11 +56,16 @@ def seal_clear(session: Session, keyring: crypto.Keyring) -> int:
 
 async def seal_clear_in_background(runtime: Runtime) -> None:
     """`seal_clear` once funds runs (a background job: `ServiceSpec.background`); while the keys are sealed or out of
-    reach, tried again every `RETRY_SECONDS` until it is done."""
+    reach, or the database fails, tried again every `RETRY_SECONDS` until it is done."""
     while True:
         try:
             sealed = await runtime.uow.run(lambda session: seal_clear(session, runtime.keyring))
         except Unavailable:
+            await asyncio.sleep(RETRY_SECONDS)
+            continue
+        except Exception as error:  # noqa: BLE001 (the database failing: said, and tried again; never the message)
+            log.warning("sealing the donors of older grants failed; trying again", error=type(error).__name__,
+                        retry_seconds=RETRY_SECONDS)
             await asyncio.sleep(RETRY_SECONDS)
             continue
         if sealed:

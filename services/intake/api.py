@@ -357,7 +357,11 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
                                              f"{files.MAX_PDF_OBJECTS} objects, or one whose cleaning takes more "
                                              f"memory or time than a document may (`document-too-complex`)."},
                         415: {"description": "The file's content is not PDF, JPEG, PNG or UTF-8 text (judged by its "
-                                             "bytes, not its name or declared type)."},
+                                             "bytes, not its name or declared type: `unsupported-document-type`); "
+                                             "or it is, but damaged or cut short (`document-damaged`), a PDF behind "
+                                             "a password (`document-encrypted`), or it carries what cannot be "
+                                             "cleaned: an attached file, an image inside a page's drawing, a text "
+                                             "with a picture in it (`document-cannot-be-cleaned`)."},
                         503: {"description": "The cleaning was interrupted (another file's took too long): send it "
                                              "again."}})
 async def add_document(

@@ -62,7 +62,7 @@ class Cleaner:
             return files.Cleaned(first, second)
         if kind == "too-complex":
             raise files.TooComplex(first)
-        raise files.NotAccepted(first)
+        raise files.NotAccepted(first, str(second))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -99,16 +99,17 @@ def _limit_worker(memory_bytes: int) -> None:
 
 
 def _clean(data: bytes, max_bytes: int) -> tuple[str, str, bytes | str]:
-    """In the worker: the outcome as plain values (a refusal crosses back as words, not as an exception object), and
-    never more bytes than a document may hold (the service would have to take them in before refusing them)."""
+    """In the worker: the outcome as plain values (a refusal crosses back as words and its code, not as an exception
+    object), and never more bytes than a document may hold (the service would have to take them in before refusing
+    them)."""
     try:
         done = files.cleaned(data, max_bytes)
     except files.TooComplex as refused:
         return "too-complex", refused.detail, ""
     except files.NotAccepted as refused:
-        return "not-accepted", refused.detail, ""
+        return "not-accepted", refused.detail, refused.code
     except MemoryError:
         return "too-complex", "The document needs more memory to be checked and cleaned than a document may.", ""
     except Exception:  # noqa: BLE001 - files.cleaned refuses what it cannot read; this is the backstop, never a 500
-        return "not-accepted", "The file could not be read as the kind of document it begins like.", ""
+        return "not-accepted", "The file could not be read as the kind of document it begins like.", files.DAMAGED
     return "cleaned", done.content_type, done.data

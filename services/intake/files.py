@@ -70,12 +70,24 @@ MAX_PNG_PIXELS = 50_000_000
 MAX_PDF_OBJECTS = 50_000
 
 
+# Why a file is not kept (415), each with a code of its own, so that the console can say what to do about it.
+UNSUPPORTED = "unsupported-document-type"  # none of the kinds kept
+DAMAGED = "document-damaged"  # begins like one of them, but is damaged or cut short: save or scan it again
+ENCRYPTED = "document-encrypted"  # a PDF behind a password: save it without one
+CANNOT_BE_CLEANED = "document-cannot-be-cleaned"  # it carries what we cannot strip (an attachment, an inline image)
+REFUSALS = (UNSUPPORTED, DAMAGED, ENCRYPTED, CANNOT_BE_CLEANED)
+
+
 class NotAccepted(DomainError):
-    """The bytes are not one of the kinds of document kept (415)."""
+    """The bytes are not one of the kinds of document kept, or not a file of that kind we can read and clean (415)."""
 
     def __init__(self, detail: str = "Only PDF, JPEG, PNG and plain text (UTF-8) documents are accepted; this "
-                                     "file's content is none of them.") -> None:
-        super().__init__(detail, code="unsupported-document-type")
+                                     "file's content is none of them.", code: str = UNSUPPORTED) -> None:
+        super().__init__(detail, code=code)
+
+
+def damaged(detail: str) -> NotAccepted:
+    return NotAccepted(detail, DAMAGED)
 
 
 class TooComplex(DomainError):
@@ -136,7 +148,8 @@ def _checked_text(data: bytes) -> bytes:
     """Text is kept as it is, unless it carries a photo or a document, which would keep its metadata with it."""
     if _CARRIED_FILE.search(data):
         raise NotAccepted("A text file that carries an image or a document (an e-mail with an attachment, a web page "
-                          "with a picture in it) is not accepted: send the picture or the document itself.")
+                          "with a picture in it) is not accepted: send the picture or the document itself.",
+                          CANNOT_BE_CLEANED)
     return data
 
 
@@ -173,9 +186,9 @@ def _kept_segment(marker: int, payload: bytes) -> bytes | None:
         return None
     if marker in _CODING:
         if marker in (_DNL, _DRI) and len(payload) != 2:  # a line count, a restart interval: two bytes each
-            raise NotAccepted("The JPEG image is damaged.")
+            raise damaged("The JPEG image is damaged.")
         return payload
-    raise NotAccepted("The JPEG image holds a segment of a kind no JPEG image has.")
+    raise damaged("The JPEG image holds a segment of a kind no JPEG image has.")
 
 
 def _is_icc_piece(piece: bytes) -> bool:
@@ -190,7 +203,7 @@ def _is_icc_piece(piece: bytes) -> bool:
 def strip_jpeg(data: bytes) -> bytes:
     """The JPEG's segments without metadata (see the module's docstring), its entropy-coded data untouched."""
     if not data.startswith(b"\xff\xd8"):
-        raise NotAccepted("The JPEG image is damaged.")
+        raise damaged("The JPEG image is damaged.")
     out = bytearray(b"\xff\xd8")
     orientation = 1
     pos, size = 2, len(data)
@@ -200,7 +213,7 @@ def strip_jpeg(data: bytes) -> bytes:
         if marker == _EOI:
             break
         if marker == _SOI:  # a second start inside the first: what follows would be read as a segment of it
-            raise NotAccepted("The JPEG image is damaged.")
+            raise damaged("The JPEG image is damaged.")
         if marker in _STANDALONE:
             out += bytes((0xFF, marker))
             continue
@@ -208,10 +221,10 @@ def strip_jpeg(data: bytes) -> bytes:
         if segments > MAX_JPEG_SEGMENTS:
             raise TooComplex(f"The JPEG image has more than {MAX_JPEG_SEGMENTS} segments; a photo has tens.")
         if pos + 2 > size:
-            raise NotAccepted("The JPEG image is cut short.")
+            raise damaged("The JPEG image is cut short.")
         (length,) = struct.unpack(">H", data[pos:pos + 2])
         if length < 2 or pos + length > size:
-            raise NotAccepted("The JPEG image is damaged.")
+            raise damaged("The JPEG image is damaged.")
         payload = data[pos + 2:pos + length]
         if marker == 0xE1 and payload.startswith(b"Exif\0\0"):
             orientation = _exif_orientation(payload[6:]) or orientation
@@ -234,11 +247,11 @@ def strip_jpeg(data: bytes) -> bytes:
 
 def _next_marker(data: bytes, pos: int) -> tuple[int, int]:
     if pos + 1 >= len(data) or data[pos] != 0xFF:
-        raise NotAccepted("The JPEG image is damaged.")
+        raise damaged("The JPEG image is damaged.")
     while pos < len(data) and data[pos] == 0xFF:  # fill bytes
         pos += 1
     if pos >= len(data):
-        raise NotAccepted("The JPEG image is cut short.")
+        raise damaged("The JPEG image is cut short.")
     return data[pos], pos + 1
 
 
@@ -247,7 +260,7 @@ def _scan_end(data: bytes, pos: int) -> int:
     while True:
         pos = data.find(b"\xff", pos)
         if pos < 0 or pos + 1 >= size:
-            raise NotAccepted("The JPEG image is cut short.")
+            raise damaged("The JPEG image is cut short.")
         following = data[pos + 1]
         if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
             pos += 1 if following == 0xFF else 2
@@ -298,13 +311,13 @@ def strip_png(data: bytes) -> bytes:
     pos, size = len(_PNG_SIGNATURE), len(data)
     while True:
         if pos + 12 > size:
-            raise NotAccepted("The PNG image is cut short.")
+            raise damaged("The PNG image is cut short.")
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         end = pos + 12 + length
         if end > size:
-            raise NotAccepted("The PNG image is cut short.")
+            raise damaged("The PNG image is cut short.")
         if kind in _PNG_SIZES and length not in _PNG_SIZES[kind]:
-            raise NotAccepted("The PNG image is damaged.")
+            raise damaged("The PNG image is damaged.")
         if kind == b"iCCP":
             out += _renamed_profile(data[pos + 8:pos + 8 + length])
         elif kind in _PNG_KEPT:
@@ -318,7 +331,7 @@ def _renamed_profile(payload: bytes) -> bytes:
     """The iCCP chunk with its profile under a fixed name (the profile itself, compressed, as it was)."""
     name_end = payload.find(b"\0")
     if not 0 < name_end < 80:
-        raise NotAccepted("The PNG image is damaged.")
+        raise damaged("The PNG image is damaged.")
     body = b"iCCP" + _ICC_NAME + payload[name_end:]
     return struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
 
@@ -351,7 +364,7 @@ def _checked_image(data: bytes, name: str) -> bytes:
     except (NotAccepted, TooComplex, MemoryError):
         raise
     except Exception:  # noqa: BLE001 - whatever else a damaged file makes Pillow raise (IndexError, …)
-        raise NotAccepted(f"The file begins like a {name} image but is not a readable one.") from None
+        raise damaged(f"The file begins like a {name} image but is not a readable one.") from None
     return data
 
 
@@ -390,7 +403,8 @@ def strip_pdf(data: bytes) -> bytes:
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
-            raise NotAccepted("Encrypted PDF documents are not accepted: save it without a password first.")
+            raise NotAccepted("Encrypted PDF documents are not accepted: save it without a password first.",
+                              ENCRYPTED)
         objects = sum(len(numbers) for numbers in reader.xref.values()) + len(reader.xref_objStm)
         if objects > MAX_PDF_OBJECTS:
             raise TooComplex(f"The PDF holds {objects} objects; at most {MAX_PDF_OBJECTS} are accepted.")
@@ -408,14 +422,14 @@ def strip_pdf(data: bytes) -> bytes:
     except (NotAccepted, TooComplex, MemoryError):
         raise
     except Exception:  # noqa: BLE001 - whatever else a damaged file makes pypdf raise (NotImplementedError, …)
-        raise NotAccepted("The file begins like a PDF but is not a readable one.") from None
+        raise damaged("The file begins like a PDF but is not a readable one.") from None
     return out.getvalue()
 
 
 def _attachments_refused() -> NotAccepted:
     # An attachment is a file of any kind, a phone photo as it was taken among them: not cleaned here.
     return NotAccepted("PDF documents with attached files are not accepted: save or print it without its "
-                       "attachments first.")
+                       "attachments first.", CANNOT_BE_CLEANED)
 
 
 def _dictionaries_in(obj: object) -> list[dict]:
@@ -514,7 +528,7 @@ def _strip_streams(writer: object) -> None:
             decoded += len(content)
             if _HIDDEN_IN_DRAWING.search(_NAME_ESCAPE.sub(lambda m: bytes((int(m.group(1), 16),)), content)):
                 raise NotAccepted("PDF documents with a photo or metadata hidden in what a page draws (an inline "
-                                  "image, say) are not accepted: print it to PDF again first.")
+                                  "image, say) are not accepted: print it to PDF again first.", CANNOT_BE_CLEANED)
         if decoded > MAX_PDF_DECODED_BYTES:
             raise TooComplex(f"The PDF's contents come to more than {MAX_PDF_DECODED_BYTES // 2**20} MiB once "
                              f"decompressed.")
@@ -581,7 +595,7 @@ def _strip_image_stream(stream: StreamObject, filters: list[str], strip: Callabl
         cleaned_image = strip(image)
     except NotAccepted:
         # Left as it is, the image would keep whatever it carries: a PDF we cannot clean is not stored.
-        raise NotAccepted(f"The PDF holds a {kind} image that is damaged, so its metadata cannot be removed.") from None
+        raise damaged(f"The PDF holds a {kind} image that is damaged, so its metadata cannot be removed.") from None
     # pypdf's set_data re-encodes, and only for /FlateDecode; the image is the stream's data as it is (its /Length is
     # written from it).
     stream._data = cleaned_image
@@ -604,7 +618,7 @@ def strip_jp2(data: bytes) -> bytes:
     if data.startswith(b"\xff\x4f\xff\x51"):
         return data
     if not data.startswith(_JP2_SIGNATURE):
-        raise NotAccepted("The JPEG 2000 image is damaged.")
+        raise damaged("The JPEG 2000 image is damaged.")
     return _jp2_boxes(data, _JP2_KEPT)
 
 
@@ -613,17 +627,17 @@ def _jp2_boxes(data: bytes, kept: set[bytes]) -> bytes:
     out, pos, size = bytearray(), 0, len(data)
     while pos < size:
         if pos + 8 > size:
-            raise NotAccepted("The JPEG 2000 image is cut short.")
+            raise damaged("The JPEG 2000 image is cut short.")
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         header = 8
         if length == 1:  # the length in the 8 bytes after the type
             if pos + 16 > size:
-                raise NotAccepted("The JPEG 2000 image is cut short.")
+                raise damaged("The JPEG 2000 image is cut short.")
             (length,) = struct.unpack(">Q", data[pos + 8:pos + 16])
             header = 16
         end = size if length == 0 else pos + length  # 0: the box runs to the end of the file
         if length and (length < header or end > size):
-            raise NotAccepted("The JPEG 2000 image is damaged.")
+            raise damaged("The JPEG 2000 image is damaged.")
         if kind == b"jp2h":
             inner = _jp2_boxes(data[pos + header:end], _JP2_HEADER_KEPT)
             out += struct.pack(">I", 8 + len(inner)) + b"jp2h" + inner

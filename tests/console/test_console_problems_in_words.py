@@ -128,6 +128,15 @@ async def document_of_another_type(door: Door) -> Refused:
     return Refused(sent, "document-file", "problem_document_type")
 
 
+async def document_damaged(door: Door) -> Refused:
+    ala, case = await caseworker_with_case(door)
+    path = f"/console/cases/{case['id']}"
+    page = await ala.visitor.get(path)
+    sent = await ala.visitor.post(f"{path}/documents", data={"csrf": csrf_of(page.text), "kind": "release"},
+                                  files={"file": ("release.pdf", b"%PDF-1.7\nthe rest was lost\n", "application/pdf")})
+    return Refused(sent, "document-file", "problem_document_damaged")
+
+
 async def duplicate_of_no_case(door: Door) -> Refused:
     ala, case = await caseworker_with_case(door)
     path = f"/console/cases/{case['id']}"
@@ -243,7 +252,8 @@ async def partner_decline_reason(door: Door) -> Refused:
 FORMS: dict[str, Callable[[Door], Awaitable[Refused]]] = {
     "need, notes too long": need_notes, "need, not a category": need_category, "note, empty": note_empty,
     "task, not a date": task_due_not_a_date, "consent, already expired": consent_already_expired,
-    "document, not an accepted type": document_of_another_type, "duplicate of, no such case": duplicate_of_no_case,
+    "document, not an accepted type": document_of_another_type, "document, damaged": document_damaged,
+    "duplicate of, no such case": duplicate_of_no_case,
     "referral, not a language tag": referral_language, "search, too long": search_too_long,
     "new case, a language too long": new_case_languages, "referral message, empty": referral_message_empty,
     "reassignment, user name too long": reassignment_name_too_long,

@@ -10,8 +10,9 @@ import zlib
 
 import pytest
 from PIL import ExifTags, Image
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 
+from services.intake import cleaning, files
 from services.intake.files import (
     MAX_PDF_OBJECTS,
     MAX_PNG_PIXELS,
@@ -382,3 +383,40 @@ def test_a_jpeg_2000_header_keeps_only_what_draws():
            + box(b"jp2c", b"\xff\x4f\xff\x51"))
     assert strip_jp2(jp2) == (b"\x00\x00\x00\x0cjP  \r\n\x87\n" + box(b"jp2h", box(b"ihdr", b"\x00" * 14))
                               + box(b"jp2c", b"\xff\x4f\xff\x51"))
+
+
+def encrypted_pdf() -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(48, 32)
+    writer.encrypt("a password")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    (b"GIF89a" + bytes(range(256)), files.UNSUPPORTED),
+    (b"%PDF-1.7\nthis is no PDF at all\n", files.DAMAGED),
+    (photo_with_exif()[:600], files.DAMAGED),
+    (encrypted_pdf(), files.ENCRYPTED),
+    (b"From: a@b\nContent-Type: image/jpeg\nContent-Transfer-Encoding: base64\n\n/9j/4AAQSkZJRgABAQ==\n",
+     files.CANNOT_BE_CLEANED),
+], ids=["gif", "pdf-unreadable", "jpeg-cut-short", "pdf-encrypted", "text-carrying-a-photo"])
+def test_each_refusal_says_why_by_its_code(data, code):
+    """The console words a refusal by its code: a damaged file is asked for again, not called the wrong type."""
+    with pytest.raises(NotAccepted) as refused:
+        cleaned(data)
+    assert refused.value.code == code
+
+
+@pytest.mark.parametrize("data", [b"%PDF-1.7\nthis is no PDF at all\n", encrypted_pdf()], ids=["damaged", "encrypted"])
+async def test_a_refusal_keeps_its_code_across_the_cleaning_worker(data):
+    cleaner = cleaning.Cleaner(workers=1, memory_bytes=1 << 30, seconds=30)
+    try:
+        with pytest.raises(NotAccepted) as refused:
+            await cleaner.cleaned(data, 1 << 20)
+    finally:
+        cleaner.close()
+    with pytest.raises(NotAccepted) as in_process:
+        cleaned(data)
+    assert (refused.value.code, refused.value.detail) == (in_process.value.code, in_process.value.detail)
