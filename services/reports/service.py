@@ -25,6 +25,8 @@ URGENCY_WITHHELD = ("withheld: a cell of category by urgency would be between 1 
                     "period in one of its months); needs are shown by category only")
 DAYS = ("days from sending, rounded down to the tenth of a day under ten days and to the day from ten days on, by the "
         "month the span ended and by partner category")
+PERIOD_DAYS_NOTE = ("over the months of the period in which five or more of a category's spans ended: a month of 1 to 4 "
+                    "is left out, so that no period figure tells its count or is one of its waits")
 
 
 def programme_report(*, session: Session, months: list[str], now: datetime | None = None) -> dict[str, Any]:
@@ -101,6 +103,11 @@ def _referrals(session: Session, counts: dict, months: list[str]) -> dict[str, A
     for measure, month, category, buckets in session.execute(
             select(h.measure, h.month, h.category, h.buckets).where(h.month >= months[0], h.month <= months[-1])):
         histogram = by_month[(measure, month, category)] = queries.read_buckets(buckets)
+        if sum(histogram.values()) < disclosure.SMALLEST_SHOWN:
+            # A month too small to show is left out of the period's figures: whether a period quantile is shown
+            # (from 5, or 10 for p90) and what it is would otherwise tell a withheld month's count, or be one of its
+            # waits (ranges that differ by that month, read side by side).
+            continue
         summed = whole[(measure, category)]
         for tenths, n in histogram.items():
             summed[tenths] += n
@@ -119,6 +126,7 @@ def _referrals(session: Session, counts: dict, months: list[str]) -> dict[str, A
                 for month in months},
             "period": _days(disclosure.publish_quantiles({category: dict(whole.get((span, category), {}))
                                                           for category in categories})),
+            "period_note": PERIOD_DAYS_NOTE,
         }
     return section
 

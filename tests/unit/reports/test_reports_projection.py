@@ -271,3 +271,24 @@ def test_no_table_of_the_projection_has_a_column_for_a_case(factory):
             columns = {c["name"] for c in inspect(engine).get_columns(table)}
             assert not {"case_id", "reference", "name", "full_name"} & columns, table
         assert session.execute(text("SELECT count(*) FROM monthly_counts")).scalar() == 0
+
+
+def test_a_month_too_small_to_show_is_left_out_of_the_period_s_days(factory):
+    """A reviewer's attack: medical referrals accepted 8 in March, 2 in April (withheld), 7 in May. Whether the
+    period's p90 showed (n ≥ 10) for March–April and for April–May told April's 2 exactly, and the March–April p90
+    was one of April's own waits. April is now left out of every period figure."""
+    APRIL, MAY = MARCH + timedelta(days=31), MARCH + timedelta(days=61)
+    for month, waits in ((MARCH, [1, 1, 2, 2, 3, 3, 4, 4]), (APRIL, [5.5, 5.5]), (MAY, [1, 1, 2, 2, 3, 3, 3])):
+        for wait in waits:
+            accepted = str(uuid.uuid4())
+            referral(factory, "sent", accepted, month - timedelta(days=wait))
+            referral(factory, "accepted", accepted, month)
+
+    def period(*months: str) -> dict:
+        return report(factory, months)["referrals"]["days_sent_to_accepted"]["period"]["medical"]
+
+    assert report(factory, ("2026-04",))["referrals"]["by_outcome"]["accepted"]["cells"]["2026-04"]["medical"] == "<5"
+    assert period("2026-03", "2026-04") == period("2026-03") == {"p50": 2.0, "p90": "<5"}  # 8 alone: no p90
+    assert period("2026-04", "2026-05") == period("2026-05")
+    assert period("2026-03", "2026-04", "2026-05") == period("2026-03", "2026-05")
+    assert 5.5 not in period("2026-03", "2026-04", "2026-05").values()
