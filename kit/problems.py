@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import types
 from datetime import date, datetime
 from http import HTTPStatus
@@ -179,6 +180,34 @@ def status_of(error: errors.DomainError) -> int:
 def as_problem(error: errors.DomainError) -> Problem:
     """The answer to a domain refusal."""
     return Problem(status_of(error), error.detail, kind=error.code, extra=error.extra)
+
+
+async def no_fields_where_no_body_is_taken(request: Request) -> None:
+    """SPEC §6, unknown JSON fields are 422, on a route that takes no body as well (a partner's accept, a case's
+    close, an approval): a JSON object with fields sent there is refused, not ignored. An empty body, `{}` and
+    `null` are what a client sends for "nothing"; a multipart upload reads its own body and is left alone."""
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    route = request.scope.get("route")
+    if getattr(route, "body_field", True) is not None:  # a route with a body model checks it itself
+        return
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return
+    body = await request.body()
+    if not body.strip():
+        return
+    try:
+        sent = json.loads(body)
+    except ValueError:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
+                                       "msg": "This request takes no body; what was sent is not JSON either"}]) from None
+    if sent in ({}, None):
+        return
+    fields = list(sent) if isinstance(sent, dict) else []
+    raise RequestValidationError(
+        [{"type": "extra_forbidden", "loc": ("body", str(name)[:100]), "msg": "This request takes no body"}
+         for name in fields[:20]]
+        or [{"type": "extra_forbidden", "loc": ("body",), "msg": "This request takes no body"}])
 
 
 def install(app: FastAPI) -> None:

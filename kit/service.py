@@ -194,7 +194,10 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             runtime.engine.dispose()
 
     # /metrics on its own listener (REHAB_METRICS_HOST:REHAB_METRICS_PORT), open for as long as the app runs.
-    app = FastAPI(title=spec.title, description=spec.description,
+    # No redirect of a path with a trailing slash to the one without: its Location would name this process's own
+    # address, which the gateway passes on to the caller (a 404 instead, as for any path not served).
+    app = FastAPI(title=spec.title, description=spec.description, redirect_slashes=False,
+                  dependencies=[Depends(problems.no_fields_where_no_body_is_taken)],
                   lifespan=metrics.served_beside(lifespan, settings.metrics_host, settings.metrics_port),
                   telemetry=fastapi_telemetry(settings))
     problems.install(app)
