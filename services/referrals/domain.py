@@ -294,6 +294,9 @@ def message_refusal(status: Status | str, changed_at: datetime, *, packet_kept: 
                         "or the case was erased), and its messages with it: no new message can be written.",
                         code="packet-withdrawn")
     status = Status(status)
+    if status == Status.CANCELLED:  # its thread is no longer the partner's to read (messages.read_as_partner)
+        return Conflict("This referral was cancelled: its thread is no longer shared with the partner, so no message "
+                        "can be written; its caseworkers can still read it.", code="referral-cancelled")
     if status in CLOSED_STATUSES and now - changed_at > MESSAGES_AFTER_CLOSING:
         until = (changed_at + MESSAGES_AFTER_CLOSING).date().isoformat()
         return Conflict(f"This referral was {status} on {changed_at.date().isoformat()}: messages could be written "

@@ -240,7 +240,8 @@ async def test_the_messages_go_with_the_packet_at_once(tmp_path, desk, destroyed
     assert len((await thread(desk, untouched, desk.caseworker()))["items"]) == 2
 
 
-async def test_a_closed_referral_takes_messages_for_30_days_then_is_read_only(desk, monkeypatch):
+async def test_a_closed_referral_takes_messages_for_30_days_then_is_read_only_and_a_cancelled_one_none(
+        desk, monkeypatch):
     partner = await desk.add_partner("medical")
     case = await desk.open_case(categories=["medical"])
     closed = {}
@@ -250,6 +251,7 @@ async def test_a_closed_referral_takes_messages_for_30_days_then_is_read_only(de
         for step, body in steps:
             assert (await desk.partner_step(partner, referral, step, body)).status_code == 200
         if state == "cancelled":
+            assert (await write(desk, referral, "she can come on Monday", desk.caseworker())).status_code == 201
             cancel = await desk.client.post(f"/api/referrals/referrals/{referral}/cancel", headers=desk.caseworker())
             assert cancel.status_code == 200
         closed[state] = referral
@@ -258,6 +260,14 @@ async def test_a_closed_referral_takes_messages_for_30_days_then_is_read_only(de
 
     def days_later(days: int) -> None:
         monkeypatch.setattr(lifecycle, "clock", lambda: lifecycle.system_clock() + timedelta(days=days))
+
+    # Cancelled: the thread is the caseworkers' alone now. The partner reads nothing of it, and neither side writes.
+    cancelled = closed.pop("cancelled")
+    for response in (await write(desk, cancelled, "still there?", desk.caseworker()),
+                     await write(desk, cancelled, "still there?", desk.partner(partner), partner=True)):
+        assert problem(response) == (409, "referral-cancelled")
+    assert (await thread(desk, cancelled, desk.partner(partner), partner=True))["items"] == []
+    assert [m["text"] for m in (await thread(desk, cancelled, desk.caseworker()))["items"]] == ["she can come on Monday"]
 
     days_later(29)  # within 30 days of closing: both sides still write
     for referral in closed.values():
