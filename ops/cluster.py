@@ -118,6 +118,10 @@ def cluster_specs(settings: SupervisorSettings, state_dir: Path) -> list[Process
         # Referrals and funds hand a break-glass reason stated to them to intake (kit.need_to_know.ReasonKeeper).
         "REHAB_INTAKE_URL": ",".join(f"http://127.0.0.1:{service_ports(settings, 'intake')[0] + replica * SECOND_REPLICA_OFFSET}"
                                      for replica in range(settings.cluster_replicas)),
+        # Intake tells referrals at once when a consent narrows or a case is erased (services/intake/referrals_told).
+        "REHAB_REFERRALS_URL": ",".join(
+            f"http://127.0.0.1:{service_ports(settings, 'referrals')[0] + replica * SECOND_REPLICA_OFFSET}"
+            for replica in range(settings.cluster_replicas)),
         "PYTHONUNBUFFERED": "1",
     }
     sealed = settings.key_custody == "sealed"

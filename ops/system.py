@@ -32,6 +32,8 @@ def system_specs(settings: SupervisorSettings, state_dir: Path) -> list[ProcessS
         **{f"REHAB_{name.upper()}_PORT": str(port) for name, port in ports.items()},
         # Referrals and funds hand a break-glass reason stated to them to intake (kit.need_to_know.ReasonKeeper).
         "REHAB_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
+        # Intake tells referrals at once when a consent narrows or a case is erased (services/intake/referrals_told).
+        "REHAB_REFERRALS_URL": f"http://127.0.0.1:{ports['referrals']}",
         "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they are written
     }
     # Each process's /metrics listener (on REHAB_METRICS_HOST, loopback unless the operator says otherwise).

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
 
@@ -30,7 +30,7 @@ from kit.problems import Problem
 from kit.http import BodyLimit
 from kit.service import RuntimeDep
 from kit.uploads import read_multipart
-from services.intake import assignment, cases, casework, documents, domain, files, search
+from services.intake import assignment, cases, casework, documents, domain, files, referrals_told, search
 from services.intake.models import (
     AssigneesSet,
     CaseCreate,
@@ -257,11 +257,14 @@ async def mark_duplicate(
 
 @router.delete("/cases/{case_id}", response_model=ErasedCase, responses=need_to_know.ANSWERS)
 async def erase_case(
-    case_id: CaseId, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+    case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ErasedCase:
-    """Erase the person's data for good: the case's key is destroyed; only its reference and status remain."""
-    return await runtime.uow.run(lambda session: cases.erase_case(
+    """Erase the person's data for good: the case's key is destroyed; only its reference and status remain.
+    Referrals is told at once, so that partners stop seeing the person's packets now (`referrals_told`)."""
+    erased = await runtime.uow.run(lambda session: cases.erase_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
+    await referrals_told.told(request).erased(request, case_id, datetime.now(UTC))
+    return erased
 
 
 @router.post("/cases/{case_id}/needs", status_code=201, response_model=NeedPublic, openapi_extra=HONOURS_KEY,
@@ -299,10 +302,17 @@ async def move_need(
 @router.put("/cases/{case_id}/consent", response_model=ConsentPublic, responses={
     **need_to_know.ANSWERS, 409: {"description": "The case is closed or erased: it takes no more changes."}})
 async def set_consent(
-    case_id: CaseId, body: ConsentSet, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
+    case_id: CaseId, body: ConsentSet, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ConsentPublic:
-    return await runtime.uow.run(lambda session: cases.set_consent(
+    """Record the consent in force (empty `categories`: withdrawn). Referrals is told at once, so that partners stop
+    seeing what it no longer covers now (`referrals_told`)."""
+    consent = await runtime.uow.run(lambda session: cases.set_consent(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, consent_in=body, caller=caller))
+    await referrals_told.told(request).consent(
+        request, case_id, categories=[str(category) for category in consent.categories],
+        share_contact=consent.share_contact, share_health=consent.share_health, expires_on=consent.expires_on,
+        recorded_at=consent.recorded_at)
+    return consent
 
 
 @router.get("/cases/{case_id}/consent", response_model=ConsentView, responses=need_to_know.ANSWERS)

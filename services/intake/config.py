@@ -8,3 +8,6 @@ class IntakeSettings(ServiceSettings):
 
     database_url: str | None = Field(None, validation_alias="REHAB_INTAKE_DATABASE_URL")
     port: int = Field(8101, validation_alias="REHAB_INTAKE_PORT")
+    # Told at once when a case's consent narrows or the case is erased (services/intake/referrals_told.py); its
+    # replicas comma-separated. Empty: only the event tells it.
+    referrals_url: str = Field("http://127.0.0.1:8102", validation_alias="REHAB_REFERRALS_URL")

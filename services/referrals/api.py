@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from kit import need_to_know
@@ -39,6 +39,7 @@ from services.referrals import domain, messages, partner, staff, webhooks
 from services.referrals.domain import Action, Category, Status
 from services.referrals.lifecycle import now_utc
 from services.referrals.models import (
+    ConsentNarrowed,
     CompleteBody,
     DeclineBody,
     MessageCreate,
@@ -245,6 +246,20 @@ async def read_referral(
         session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub, access_reason=access_reason))
     return ReferralDetail(**_staff(read).model_dump(), packet=read.packet, decline_reason=read.decline_reason,
                           outcome=read.outcome)
+
+
+@router.post("/cases/{case_id}/consent-narrowed", status_code=204, response_class=Response, responses={
+    403: {"description": "The case is not assigned to the caller."}})
+async def consent_narrowed(
+    case_id: Annotated[str, Path(max_length=36)], body: ConsentNarrowed, runtime: RuntimeDep, principal: Caseworker,
+) -> Response:
+    """Intake calls this with the caseworker's token straight after a consent change or an erasure commits there, so
+    that partners stop seeing what the case's consent no longer covers at once, not when intake's event arrives
+    (which NATS may hold up). It only ever narrows: packets the given consent does not cover are destroyed, nothing
+    is shown that was not; the event then sets the consent in force."""
+    await runtime.uow.run(lambda session: staff.consent_narrowed(
+        session=session, runtime=runtime, case_id=case_id, narrowed=body, actor=principal.sub))
+    return Response(status_code=204)
 
 
 @router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic, openapi_extra=HONOURS_KEY,

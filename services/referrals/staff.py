@@ -21,10 +21,11 @@ from kit.errors import Conflict, NotFound
 from kit.need_to_know import BREAK_GLASS, Access, need_to_know
 from kit.pagination import keyset_page
 from kit.service import Runtime
-from services.referrals import domain, events, lifecycle, metrics, queries, vault
+from services.referrals import domain, events, lifecycle, metrics, projections, queries, vault
 from services.referrals.domain import Action, Side, Status
 from services.referrals.lifecycle import now_utc, overdue_after
 from services.referrals.models import (
+    ConsentNarrowed,
     KnownCase,
     Packet,
     Partner,
@@ -146,6 +147,21 @@ def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: s
         events.publish(session, events.CASE_OPENED_BY_BREAK_GLASS, events.CaseOpenedByBreakGlass(
             case_id=case_id, user_id=actor, occurred_at=now_utc()), about=case_id)
     return access
+
+
+def consent_narrowed(*, session: Session, runtime: Runtime, case_id: str, narrowed: ConsentNarrowed,
+                     actor: str) -> None:
+    """Intake's word after a consent change or an erasure, sent with the caseworker's own token: only an assignee's
+    is taken (an unknown case has nothing sent here to destroy), and it only ever narrows."""
+    try:
+        admit_to_case(session, runtime.audit, case_id=case_id, actor=actor, access_reason=None)
+    except domain.CaseNotKnownYet:  # no referral of it exists here
+        return
+    projections.narrow_consent(session, runtime.audit, case_id=case_id,
+                               categories=[str(category) for category in narrowed.categories],
+                               share_contact=narrowed.share_contact, share_health=narrowed.share_health,
+                               expires_on=narrowed.expires_on, recorded_at=narrowed.recorded_at,
+                               erased=narrowed.erased)
 
 
 def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCreate, actor: str,

@@ -134,6 +134,7 @@ class Backends:
     nats_url: str
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     databases: list[str] = field(default_factory=list)
+    nats: EmbeddedNats | None = None  # the NATS of their own, when not the shared server's
 
     @property
     def urls(self) -> dict[str, str]:
@@ -272,14 +273,15 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[Door]:
 
 
 @contextmanager
-def backends_running(root: Path, names: list[str],
-                     env: dict[str, dict[str, str]] | None = None) -> Iterator[Backends]:
+def backends_running(root: Path, names: list[str], env: dict[str, dict[str, str]] | None = None, *,
+                     own_nats: bool = False) -> Iterator[Backends]:
     """Start `names` as processes (side by side), wait until each is ready; stop them all afterwards. `env`: a
-    service's own settings, by its name."""
+    service's own settings, by its name. `own_nats`: a NATS of their own even beside a shared server (a test that
+    stops it)."""
     secrets_dir = root / "secrets"
     ensure_secrets(secrets_dir)
     nats: EmbeddedNats | None = None
-    if EXTERNAL_NATS:
+    if EXTERNAL_NATS and not own_nats:
         # A fresh start on the shared server, as the `nats_url` fixture does (in a thread: a test may hold a loop).
         with ThreadPoolExecutor(1) as worker:
             worker.submit(reset_streams, EXTERNAL_NATS).result()
@@ -288,17 +290,21 @@ def backends_running(root: Path, names: list[str],
         nats = EmbeddedNats(root / "nats")
         nats.start()
         nats_url = nats.url
-    backends = Backends(root=root, secrets_dir=secrets_dir, nats_url=nats_url)
+    backends = Backends(root=root, secrets_dir=secrets_dir, nats_url=nats_url, nats=nats)
     try:
         # Referrals and funds hand intake a break-glass reason (kit.need_to_know.ReasonKeeper): intake first, on the
-        # port it ends up with, then the others side by side.
+        # port it ends up with, then the others side by side. Intake tells referrals of a narrowed consent at once
+        # (services/intake/referrals_told): referrals' port is chosen before intake starts.
         intake_url: dict[str, str] = {}
+        referrals_port = free_port() if "referrals" in names else None
         if "intake" in names:
-            backends.add("intake", env=(env or {}).get("intake")).wait_ready()
+            told = {"REHAB_REFERRALS_URL": f"http://127.0.0.1:{referrals_port}" if referrals_port else ""}
+            backends.add("intake", env={**told, **(env or {}).get("intake", {})}).wait_ready()
             intake_url["REHAB_INTAKE_URL"] = backends.processes["intake"].url
         for name in names:
             if name != "intake":
-                backends.add(name, env={**intake_url, **(env or {}).get(name, {})})
+                backends.add(name, port=referrals_port if name == "referrals" else None,
+                             env={**intake_url, **(env or {}).get(name, {})})
         for process in backends.processes.values():
             process.wait_ready()
         yield backends

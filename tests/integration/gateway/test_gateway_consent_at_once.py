@@ -1,0 +1,122 @@
+"""SPEC §4: "When consent is withdrawn or the case is erased, open referrals stop showing personal data to the partner
+at once." Referrals learns consent from intake's events, and NATS may hold them: here it is frozen (SIGSTOP) for the
+whole test, as a reviewer froze it, so nothing reaches referrals by the bus. Intake tells referrals directly once its
+commit is done (services/intake/referrals_told.py): the partner's very next read has no packet, and a referral the
+consent no longer covers is refused, with no event applied."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+
+import pytest
+
+from tests.integration.gateway.door import Door, backends_running, open_gateway
+
+pytestmark = pytest.mark.integration
+
+PERSON = "Ірына Consent-Withdrawn"
+
+
+async def sent_referral(door: Door, caseworker: dict, case_id: str, partner_id: str,
+                        contact: str | None = "+375 29 000 00 00") -> dict:
+    body = {"case_id": case_id, "partner_id": partner_id, "need_category": "medical",
+            "packet": {"display_name": PERSON, "language": "be", "note": "prefers mornings", "contact": contact}}
+    for _ in range(200):  # until referrals has heard of the case and its consent (intake's events)
+        answer = await door.client.post("/api/referrals/referrals", json=body, headers=caseworker)
+        if answer.status_code == 201:
+            return answer.json()
+        assert answer.status_code == 409, answer.text
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"referrals never took the referral: {answer.text}")
+
+
+async def consented_case(door: Door, caseworker: dict) -> str:
+    case = await door.client.post("/api/intake/cases", json={"full_name": PERSON}, headers=caseworker)
+    assert case.status_code == 201, case.text
+    consent = await door.client.put(f"/api/intake/cases/{case.json()['id']}/consent", headers=caseworker, json={
+        "categories": ["medical"], "share_contact": True, "share_health": False, "method": "written",
+        "expires_on": None})
+    assert consent.status_code == 200, consent.text
+    return case.json()["id"]
+
+
+async def test_withdrawn_consent_and_erasure_hide_the_packet_at_once_with_nats_frozen(tmp_path, gateway_settings):
+    with backends_running(tmp_path / "backends", ["intake", "referrals"], own_nats=True) as backends:
+        settings = gateway_settings(backends.secrets_dir, intake_url=backends.processes["intake"].url,
+                                    referrals_url=backends.processes["referrals"].url)
+        async with open_gateway(settings) as door:
+            caseworker = await door.staff("caseworker")
+            clinic = await door.some_partner()
+            partner = await door.partner(clinic)
+            withdrawn, erased, narrowed = [await consented_case(door, caseworker) for _ in range(3)]
+            referrals = {case: await sent_referral(door, caseworker, case, clinic)
+                         for case in (withdrawn, erased, narrowed)}
+            for referral in referrals.values():
+                shown = await door.client.get(f"/api/partner/referrals/{referral['id']}", headers=partner)
+                assert shown.json()["packet"]["display_name"] == PERSON, shown.text
+
+            assert backends.nats is not None and backends.nats.proc is not None
+            backends.nats.proc.send_signal(signal.SIGSTOP)
+            try:
+                # Withdrawn: no packet, and no new referral on it.
+                answer = await door.client.put(f"/api/intake/cases/{withdrawn}/consent", headers=caseworker, json={
+                    "categories": [], "share_contact": False, "share_health": False, "method": "verbal",
+                    "expires_on": None})
+                assert answer.status_code == 200, answer.text
+                seen = await door.client.get(f"/api/partner/referrals/{referrals[withdrawn]['id']}", headers=partner)
+                assert seen.status_code == 200 and seen.json()["packet"] is None, seen.text
+                again = await door.client.post("/api/referrals/referrals", headers=caseworker, json={
+                    "case_id": withdrawn, "partner_id": clinic, "need_category": "medical",
+                    "packet": {"display_name": PERSON, "language": "be"}})
+                assert again.status_code == 409, again.text
+
+                # Erased: no packet.
+                answer = await door.client.delete(f"/api/intake/cases/{erased}", headers=caseworker)
+                assert answer.status_code == 200, answer.text
+                seen = await door.client.get(f"/api/partner/referrals/{referrals[erased]['id']}", headers=partner)
+                assert seen.status_code == 200 and seen.json()["packet"] is None, seen.text
+
+                # Narrowed (contacts no longer shared): the packet that holds a contact goes; one without may go out.
+                answer = await door.client.put(f"/api/intake/cases/{narrowed}/consent", headers=caseworker, json={
+                    "categories": ["medical"], "share_contact": False, "share_health": False, "method": "verbal",
+                    "expires_on": None})
+                assert answer.status_code == 200, answer.text
+                seen = await door.client.get(f"/api/partner/referrals/{referrals[narrowed]['id']}", headers=partner)
+                assert seen.json()["packet"] is None, seen.text
+                without_contact = await door.client.post("/api/referrals/referrals", headers=caseworker, json={
+                    "case_id": narrowed, "partner_id": clinic, "need_category": "medical",
+                    "packet": {"display_name": PERSON, "language": "be"}})
+                assert without_contact.status_code == 201, without_contact.text
+            finally:
+                backends.nats.proc.send_signal(signal.SIGCONT)
+
+
+async def test_the_word_ahead_of_the_event_only_narrows_and_only_from_an_assignee(tmp_path, gateway_settings):
+    """The route is reachable through the gateway like any other: a caseworker not assigned is refused, and what it
+    says can take a category or a share away but never add one."""
+    with backends_running(tmp_path / "backends", ["intake", "referrals"]) as backends:
+        settings = gateway_settings(backends.secrets_dir, intake_url=backends.processes["intake"].url,
+                                    referrals_url=backends.processes["referrals"].url)
+        async with open_gateway(settings) as door:
+            owner, stranger = await door.staff("caseworker"), await door.staff("caseworker")
+            clinic = await door.some_partner()
+            partner = await door.partner(clinic)
+            case = await consented_case(door, owner)
+            referral = await sent_referral(door, owner, case, clinic)
+            path = f"/api/referrals/cases/{case}/consent-narrowed"
+            wider = {"categories": ["medical", "legal"], "share_contact": True, "share_health": True,
+                     "recorded_at": "2099-01-01T00:00:00Z"}
+
+            refused = await door.client.post(path, json={**wider, "categories": []}, headers=stranger)
+            assert refused.status_code == 403, refused.text
+            assert (await door.client.post(path, json={**wider, "erased": "yes", "x": 1},
+                                           headers=owner)).status_code == 422
+            assert (await door.client.post(path, json=wider, headers=owner)).status_code == 204
+            seen = await door.client.get(f"/api/partner/referrals/{referral['id']}", headers=partner)
+            assert seen.json()["packet"]["display_name"] == PERSON  # nothing narrowed: the packet stays
+            legal = await door.client.post("/api/referrals/referrals", headers=owner, json={
+                "case_id": case, "partner_id": str(uuid.uuid4()), "need_category": "legal",
+                "packet": {"display_name": PERSON}})
+            assert legal.status_code in (404, 409), legal.text  # never sent: legal was not added
