@@ -336,7 +336,7 @@ async def _act(request: Request, runtime: Runtime, principal: Principal, referra
                **reply: Any) -> Response:
     return await partner.run(runtime, principal.sub, lambda session: _summary(partner.act(
         session=session, runtime=runtime, partner_id=principal.partner_id, referral_id=referral_id, action=action,
-        actor=principal.sub, **reply)), through=_once(request, runtime, principal))
+        actor=principal.sub, **reply)), through=_once(request, runtime, principal, subject=referral_id))
 
 
 def _once(request: Request, runtime: Runtime, principal: Principal, *, status: int = 200,

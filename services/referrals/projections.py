@@ -128,14 +128,16 @@ def forget_case(session: Session, audit: AuditTrail, *, case_id: str, answers: I
 
     A partner cannot help a person it can no longer see, and a caseworker expects nothing left pending for a case
     that no longer exists: open referrals are cancelled (by the system, with their events), finished ones stay as
-    bare ids and states. The stored Idempotency-Key answers about the case, and the fingerprints of their requests
-    (computed over the packets), are deleted.
+    bare ids and states. The stored Idempotency-Key answers about the case and its referrals, and the fingerprints of
+    their requests (computed over the packets, a decline's reason, an outcome), are deleted.
     """
     now = now or now_utc()
-    if answers.forget(session, case_id):
-        scrub_after_commit(session)  # their old bytes leave the write-ahead log too
+    forgotten = answers.forget(session, case_id)
     ERASURE.upsert(session, {"case_id": case_id, "status": str(CaseStatus.ERASED), "updated_at": now, **_NO_CONSENT})
     for referral in session.exec(select(Referral).where(Referral.case_id == case_id)).all():
+        # A partner's steps are stored under the referral (its answers never name the case): their fingerprints
+        # are over a decline's reason and an outcome's text, and go too, whatever became of the packet.
+        forgotten += answers.forget(session, referral.id)
         if referral.packet_key is not None:
             lifecycle.withdraw(session, audit, referral, "case-erased", now)
         if referral.reply_key is not None:
@@ -143,6 +145,8 @@ def forget_case(session: Session, audit: AuditTrail, *, case_id: str, answers: I
         if referral.status in domain.OPEN_STATUSES:
             lifecycle.move(session, audit, referral, Status.CANCELLED, actor=SYSTEM, audit_action="referral.cancel",
                            now=now)
+    if forgotten:
+        scrub_after_commit(session)  # their old bytes leave the write-ahead log too
 
 
 def _known_case(session: Session, case_id: str, now: datetime) -> KnownCase:

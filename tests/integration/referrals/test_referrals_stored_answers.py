@@ -46,3 +46,25 @@ async def test_the_erased_case_event_deletes_the_stored_answers_about_the_case(d
     assert "idempotent-replayed" not in replay.headers
     still = await desk.refer(other, medical, packet=PACKET, headers={**caseworker, "Idempotency-Key": "other-1"})
     assert still.json() == kept.json() and still.headers.get("Idempotent-Replayed") == "true"
+
+
+async def test_a_partner_s_steps_are_stored_under_the_referral_and_go_with_the_case_even_after_its_packet(desk):
+    """A reviewer's find: a partner's decline, stored without a subject, outlived the erasure, and its fingerprint
+    confirmed a guessed reason. Stored under the referral now: deleted with the packet, and with the case whatever
+    became of the packet before (here the consent was withdrawn first, and the partner answered after)."""
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    declined = await desk.sent_referral(case, medical, packet=PACKET)
+    accepted = await desk.sent_referral(case, medical, packet=PACKET)
+    await desk.consent(case, [])  # the packets go; the referrals are still the partner's to answer
+    partner = desk.partner(medical)
+    steps = [(declined, "decline", {"reason": "we cannot see Ганна before March"}, "decline-1"),
+             (accepted, "accept", None, "accept-1")]
+    for referral, action, body, key in steps:
+        answer = await desk.client.post(f"/api/partner/referrals/{referral}/{action}", json=body,
+                                        headers={**partner, "Idempotency-Key": key})
+        assert answer.status_code == 200, answer.text
+    assert {"decline-1", "accept-1"} <= _stored_keys(desk)
+
+    await desk.erase_case(case)
+    assert not {"decline-1", "accept-1"} & _stored_keys(desk)
