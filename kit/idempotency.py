@@ -1,8 +1,10 @@
 """Idempotency-Key for POSTs (draft-ietf-httpapi-idempotency-key-header), keyed per caller.
 
 - same key, same request → the first response again (same status, same body), nothing done again;
-- same key, another request → 422; the first request still in flight in another process → 409 (in this process
-  the second waits for the first and is then answered as a retry would be);
+- same key, another request → 422; the first request still in flight → 409 with Retry-After, whichever process
+  it runs in (SPEC §4; the web console waits and asks again itself, gateway.console.router.call);
+- the same request is recognised by its JSON value, not its spelling: a retry that serialises the body again with
+  other spacing or key order is the same request (a body that is not JSON is compared byte for byte);
 - the stored result commits in the same transaction as the effect, so a crash can never leave an effect
   without its record. A claim left by a crash expires after a short lease (30 s by default: a retry is told how long
   to wait) and the request may then run again; each claim is known by when it was made, and an action completes
@@ -25,7 +27,6 @@ A replay after `forget` finds nothing stored: like a key past its retention, the
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -92,8 +93,6 @@ class Idempotency:
         self._fingerprint_key_source = fingerprint_keys
         self.lease = lease
         self.retention = retention
-        # (caller, key) of the requests running in this process: a second one waits for the first to finish.
-        self._running: dict[tuple[str, str], asyncio.Event] = {}
 
     async def run(
         self, request: Request, *, principal: str, uow: UnitOfWork, required: bool, action: Action,
@@ -120,19 +119,13 @@ class Idempotency:
         key = key.strip()
         if not key or len(key) > 200:
             raise Problem(400, f"The {HEADER} must be 1 to 200 characters.", kind="idempotency-key-invalid")
-        signed = self._signed_request(request.method, request.url.path, await request.body(), principal, key)
+        body = await request.body()
+        signed = self._signed_request(request.method, request.url.path, _canonical(body), principal, key)
+        raw = self._signed_request(request.method, request.url.path, body, principal, key)
         known = subject if isinstance(subject, str) else None
-        # The claim and the action are units of work apart: a second request with the key arriving from this process
-        # in between would find the claim and be refused (409). It waits for the first instead, then finds its
-        # answer (or nothing, when the first stored nothing), as a retry would.
-        while (first := self._running.get((principal, key))) is not None:
-            await first.wait()
-        self._running[(principal, key)] = finished = asyncio.Event()
-        try:
-            return await self._once(uow, principal, key, signed, known, action, subject, headers, after_commit)
-        finally:
-            del self._running[(principal, key)]
-            finished.set()
+        # A second request with the key arriving while the first still runs, from this process or another, finds the
+        # first's claim and is refused, 409 with Retry-After (SPEC §4): it does not wait here for the first.
+        return await self._once(uow, principal, key, signed, known, action, subject, headers, after_commit, raw)
 
     async def honour(
         self, request: Request, *, principal: str, uow: UnitOfWork, action: Callable[[Session], Any],
@@ -146,9 +139,9 @@ class Idempotency:
 
     async def _once(
         self, uow: UnitOfWork, principal: str, key: str, signed: bytes, known: str | None, action: Action,
-        subject: Subject, headers: AnswerHeaders | None, after_commit: Callable[[], None] | None,
+        subject: Subject, headers: AnswerHeaders | None, after_commit: Callable[[], None] | None, raw: bytes,
     ) -> Response:
-        claimed = await uow.run(lambda session: self._claim(session, principal, key, signed, known))
+        claimed = await uow.run(lambda session: self._claim(session, principal, key, signed, known, raw=raw))
         if not isinstance(claimed, Claim):
             status, stored = claimed
             media = "application/problem+json" if status >= 400 else "application/json"
@@ -220,15 +213,22 @@ class Idempotency:
     def _fingerprint(self, signed: bytes, key: bytes) -> str:
         return hmac.new(key, signed, hashlib.sha256).hexdigest()
 
-    def _same_request(self, stored: str, signed: bytes) -> bool:
-        return any(hmac.compare_digest(stored, self._fingerprint(signed, k)) for k in self._fingerprint_keys)
+    def _same_request(self, stored: str, *signed: bytes) -> bool:
+        """Whether `stored` is the fingerprint of any of the `signed` forms of the request, under any fingerprint key.
+        Two forms: the canonical one (what new claims store), and the body's bytes as sent, which is what rows
+        claimed before fingerprints were canonical hold; they are kept for the retention (48 h), and a retry of one
+        of those must still be recognised, not refused as another request (422). The raw form can go once no row
+        older than the change is left."""
+        return any(hmac.compare_digest(stored, self._fingerprint(form, k))
+                   for form in dict.fromkeys(signed) for k in self._fingerprint_keys)
 
     # ---- the stored rows -----------------------------------------------------------------------------------------
 
     def _claim(self, session: Session, principal: str, key: str, signed: bytes,
-               subject: str | None) -> tuple[int, Any] | Claim:
+               subject: str | None, *, raw: bytes | None = None) -> tuple[int, Any] | Claim:
         """Claim the key for this request, or the stored (status, answer) to replay; 422 for another request under
-        the same key, 409 while the first is still in flight."""
+        the same key, 409 while the first is still in flight. `signed`: the request with its body canonical (stored);
+        `raw`: with its body as sent, also matched against a stored fingerprint (`_same_request`)."""
         now = datetime.now(UTC)
         fingerprint = self._fingerprint(signed, self._fingerprint_keys[0])  # under the active KEK's key
         claim = {"principal": principal, "key": key, "fingerprint": fingerprint, "state": "in_flight",
@@ -242,7 +242,7 @@ class Idempotency:
         if row is None:  # released (or forgotten) between our insert and this read (another replica): claim it now
             session.execute(insert(self.table).values(**claim))
             return Claim(now)
-        if not self._same_request(row["fingerprint"], signed):
+        if not self._same_request(row["fingerprint"], signed, raw or signed):
             raise Problem(422, f"This {HEADER} was already used with a different request.",
                           kind="idempotency-key-reused")
         if row["state"] == "in_flight":
@@ -306,6 +306,20 @@ class Idempotency:
 def _now(keys: Keys) -> list[bytes]:
     """The keys in force: the list given, or what the function given answers now (the live keyring's)."""
     return keys() if callable(keys) else keys
+
+
+def _canonical(body: bytes) -> bytes:
+    """A JSON body spelled one way for its value (keys sorted, no spaces), so that a client that serialises the same
+    JSON again for its retry (other spacing, other key order) is recognised as sending the same request. A body that
+    is not JSON (or is empty) is kept as it is."""
+    if not body:
+        return body
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON (not UTF-8 either: UnicodeDecodeError is a ValueError)
+        return body
+    # ("surrogatepass": a lone surrogate escaped in the JSON, "\ud800", is a value too, and must not fail here)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _subject_of(subject: Subject, stored: Any) -> str | None:

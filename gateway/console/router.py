@@ -11,6 +11,7 @@ language; each role's pages are modules of their own (the package's docstring li
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -20,6 +21,7 @@ import secrets
 import time
 import uuid
 from base64 import urlsafe_b64decode, urlsafe_b64encode
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -529,12 +531,18 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
         return Answer(503, {"detail": f"The {route.backend} service is not answering right now; try again shortly."},
                       language=v.language)
     settings = state.runtime.settings
-    try:
-        response = await state.runtime.calls.request(
+
+    async def send() -> httpx.Response:
+        return await state.runtime.calls.request(
             method, state.backend_urls[route.backend] + path, json=json, files=files, data=data,
             params={key: value for key, value in (params or {}).items() if value not in (None, "")},
             headers=headers,  # a service that is down fails at connect, fast: the page says so instead of hanging
             timeout=httpx.Timeout(settings.backend_timeout_seconds, connect=settings.backend_connect_timeout_seconds))
+
+    try:
+        # A form sent twice at once (a double click) under one key: the second is "still in flight" (409) while the
+        # first runs; it asks again until the first's answer is there to replay (a multipart body is not sent twice).
+        response = await _after_in_flight(send) if idempotency_key and files is None else await send()
     except httpx.HTTPError as error:
         log.warning("console call failed", backend=route.backend, error_type=type(error).__name__)
         return Answer(503, {"detail": f"The {route.backend} service is not available right now; try again shortly."},
@@ -544,6 +552,35 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
     except ValueError:
         body = None
     return Answer(response.status_code, body, response.text, response.headers, language=v.language)
+
+
+# A request whose Idempotency-Key is still in flight is asked again this often, for at most this long in all.
+IN_FLIGHT_PAUSE_SECONDS = 0.2
+IN_FLIGHT_WAIT_SECONDS = 10.0
+
+
+async def _after_in_flight(send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+    """`send()`'s answer, sent again while it is 409 "still in flight" with a short Retry-After (≤ 1 s): the key's
+    first request is still running, usually for well under a second, and its answer is then replayed to this one
+    (SPEC §4). A longer Retry-After (a claim a crash may have left) or still in flight after
+    `IN_FLIGHT_WAIT_SECONDS`: that 409 is the answer, said to the person as "still being processed"."""
+    deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
+    response = await send()
+    while _briefly_in_flight(response) and time.monotonic() + IN_FLIGHT_PAUSE_SECONDS < deadline:
+        await asyncio.sleep(IN_FLIGHT_PAUSE_SECONDS)
+        response = await send()
+    return response
+
+
+def _briefly_in_flight(response: httpx.Response) -> bool:
+    if response.status_code != 409:
+        return False
+    try:
+        kind = response.json().get("type", "")
+        wait = float(response.headers.get("Retry-After", ""))
+    except (ValueError, AttributeError):
+        return False
+    return str(kind).endswith("/idempotency-key-in-flight") and wait <= 1
 
 
 def items(answer: Answer) -> list[dict[str, Any]]:

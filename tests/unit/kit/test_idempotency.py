@@ -1,11 +1,13 @@
 """kit.idempotency: request fingerprints are keyed HMACs that survive a KEK rotation, stored answers are linked to
 the case they are about and deleted with it, expired keys are purged by a clock, not by chance, and every step runs
-as a unit of the process's unit of work (claim, action with its stored answer, release)."""
+as a unit of the process's unit of work (claim, action with its stored answer, release). A request whose key is still
+in flight is 409 in the first one's process too; a JSON body is recognised by its value, not its spelling."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -56,7 +58,30 @@ def idempotency(ring: Keyring) -> Idempotency:
                        fingerprint_keys=ring.derived_keys("idempotency-fingerprint"))
 
 
-def app_for(idem: Idempotency, factory: Any, *, required: bool = True) -> FastAPI:
+class Held:
+    """The unit of work of a request sent with `x-hold`: its claim is committed, then its action waits until the test
+    lets it `go`. Units run on the event loop (kit.db.UnitOfWork), so the action is held before its unit, by an
+    asyncio event: blocking inside the action would stop the loop, and the second request with it."""
+
+    def __init__(self) -> None:
+        self.claimed, self.go = asyncio.Event(), asyncio.Event()
+        self.units = 0
+        self.uow: UnitOfWork | None = None
+
+    def over(self, uow: UnitOfWork) -> Held:
+        self.uow = uow
+        return self
+
+    async def run(self, work: Any) -> Any:
+        assert self.uow is not None
+        self.units += 1
+        if self.units == 2:  # the action's unit, once the claim's is committed
+            self.claimed.set()
+            await self.go.wait()
+        return await self.uow.run(work)
+
+
+def app_for(idem: Idempotency, factory: Any, *, required: bool = True, held: Held | None = None) -> FastAPI:
     app = FastAPI()
     problems.install(app)
     uow = UnitOfWork(factory.kw["bind"], factory)
@@ -72,7 +97,8 @@ def app_for(idem: Idempotency, factory: Any, *, required: bool = True) -> FastAP
             return 201, {"id": case_id, "full_name": "Ales Bialiatski"}
 
         subject = request.headers.get("x-subject") or (lambda answer: answer.get("id"))
-        return await idem.run(request, principal="cw", uow=uow, required=required, action=action, subject=subject,
+        unit: Any = held.over(uow) if held is not None and request.headers.get("x-hold") else uow
+        return await idem.run(request, principal="cw", uow=unit, required=required, action=action, subject=subject,
                               headers=lambda answer: {"Location": f"/cases/{answer['id']}"})
 
     return app
@@ -314,11 +340,80 @@ async def test_refusals_are_stored_and_replayed_but_invalid_requests_and_failure
     assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
 
 
-async def test_concurrent_requests_of_one_process_with_one_key_act_once_and_all_get_the_answer(factory):
+async def test_a_request_whose_key_is_in_flight_in_the_same_process_is_409_and_later_the_first_answer_replayed(
+        factory):
+    """SPEC §4: "a request still in flight with that key is 409", in the first one's own process too: the second is
+    told to come back (Retry-After), not kept waiting for the first."""
+    held = Held()
+    app = app_for(idempotency(ring_of("k1")), factory, held=held)
+    first_sent = asyncio.create_task(post(app, "same", **{"x-hold": "1"}))
+    try:
+        await asyncio.wait_for(held.claimed.wait(), 5)  # the first's claim is committed, its action not done
+        second = await asyncio.wait_for(post(app, "same"), 5)
+        assert second.status_code == 409 and second.json()["type"].endswith("/idempotency-key-in-flight")
+        assert second.headers["retry-after"] == "1" and "idempotent-replayed" not in second.headers
+        assert effects_done(factory) == []
+    finally:
+        held.go.set()
+    first = await asyncio.wait_for(first_sent, 5)
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+    third = await post(app, "same")
+    assert third.status_code == 201 and third.headers["idempotent-replayed"] == "true"
+    assert third.json() == first.json() and third.headers["location"] == "/cases/case-1"
+    assert effects_done(factory) == ["case-1"]
+
+
+async def test_concurrent_requests_of_one_process_with_one_key_act_once_the_others_are_told_it_is_in_flight(factory):
     app = app_for(idempotency(ring_of("k1")), factory)
     answers = await asyncio.gather(*(post(app, "same") for _ in range(5)))
-    assert {a.status_code for a in answers} == {201} and len({a.text for a in answers}) == 1
-    assert sum("idempotent-replayed" in a.headers for a in answers) == 4
+    done = [a for a in answers if a.status_code == 201]
+    in_flight = [a for a in answers if a.status_code == 409]
+    assert done and len(done) + len(in_flight) == 5 and len({a.text for a in done}) == 1
+    assert all(a.json()["type"].endswith("/idempotency-key-in-flight") and a.headers["retry-after"] == "1"
+               for a in in_flight)
+    assert effects_done(factory) == ["case-1"]
+
+
+async def test_the_same_json_spelled_otherwise_is_the_same_request_and_another_value_is_not(factory):
+    """A client that serialises the body again for its retry (other spacing, other key order) sends the same request:
+    its answer is replayed, not refused as another request (422)."""
+    app = app_for(idempotency(ring_of("k1")), factory)
+    first = await post(app, "a")
+    respelled = json.dumps({"date_of_birth": "1962-09-25", "full_name": "Ales Bialiatski"}, indent=2).encode()
+    assert respelled != BODY
+    replay = await post(app, "a", body=respelled)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == first.json()
+    other = await post(app, "a", body=respelled.replace(b"1962", b"1963"))
+    assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused")
+    assert effects_done(factory) == ["case-1"]
+
+    # A body that is not JSON is compared byte for byte.
+    assert (await post(app, "text", body=b"not json")).status_code == 201
+    assert (await post(app, "text", body=b"not json")).headers["idempotent-replayed"] == "true"
+    assert (await post(app, "text", body=b"not  json")).status_code == 422
+
+
+async def test_a_row_fingerprinted_over_the_body_as_sent_before_fingerprints_were_canonical_still_matches(factory):
+    """Rows claimed before fingerprints were canonical hold the HMAC of the body's bytes as sent, and are kept for
+    the retention (48 h): a retry of those bytes is still the same request. New claims store the canonical form."""
+    idem = idempotency(ring_of("k1"))
+    app = app_for(idem, factory)
+    sent = b'{"full_name": "Ales Bialiatski",  "date_of_birth": "1962-09-25"}'
+    canonical = json.dumps(json.loads(sent), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    first = await post(app, "old", body=sent)
+    key = idem._fingerprint_keys[0]
+    as_sent = idem._fingerprint(idem._signed_request("POST", "/cases", sent, "cw", "old"), key)
+    [row] = rows(factory)
+    assert row["fingerprint"] == idem._fingerprint(idem._signed_request("POST", "/cases", canonical, "cw", "old"), key)
+    assert row["fingerprint"] != as_sent
+
+    with transaction(factory) as session:  # as the code before stored it
+        session.execute(update(T).values(fingerprint=as_sent))
+    replay = await post(app, "old", body=sent)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == first.json()
+    assert (await post(app, "old", body=sent.replace(b"1962", b"1963"))).status_code == 422
     assert effects_done(factory) == ["case-1"]
 
 
