@@ -420,3 +420,46 @@ async def test_a_refusal_keeps_its_code_across_the_cleaning_worker(data):
     with pytest.raises(NotAccepted) as in_process:
         cleaned(data)
     assert (refused.value.code, refused.value.detail) == (in_process.value.code, in_process.value.detail)
+
+
+# ---- a colour profile made when the photo was taken or exported says when (privacy review) --------------------------
+
+def dated_profile() -> bytes:
+    """An sRGB profile as software makes one at export: its header dated, and a calibration date tag ('calt')."""
+    from PIL import ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[24:36] = struct.pack(">6H", 2026, 3, 14, 9, 41, 7)
+    count = int.from_bytes(profile[128:132], "big")
+    calt = b"dtim" + bytes(4) + struct.pack(">6H", 2026, 3, 14, 9, 41, 7)
+    table_end = 132 + 12 * count
+    entry = struct.pack(">4sII", b"calt", len(profile) + 12, len(calt))
+    profile = profile[:table_end] + entry + profile[table_end:] + calt
+    profile[128:132] = (count + 1).to_bytes(4, "big")
+    for i in range(count):  # every other tag moved 12 bytes on by the new entry
+        at = 132 + 12 * i + 4
+        profile[at:at + 4] = (int.from_bytes(profile[at:at + 4], "big") + 12).to_bytes(4, "big")
+    profile[0:4] = len(profile).to_bytes(4, "big")
+    return bytes(profile)
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "PNG"])
+def test_an_images_colour_profile_keeps_no_date(kind):
+    profile = dated_profile()
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), "teal").save(image, kind, icc_profile=profile)
+    taken = struct.pack(">6H", 2026, 3, 14, 9, 41, 7)
+    assert taken in (image.getvalue() if kind == "JPEG" else zlib.decompress(_iccp_of(image.getvalue())))
+
+    stored = cleaned(image.getvalue()).data
+    kept = Image.open(io.BytesIO(stored)).info["icc_profile"]
+    assert taken not in kept and kept[24:36] == bytes(12) and kept[84:100] == bytes(16)
+    assert len(kept) == len(profile) and kept[36:40] == b"acsp"  # the same profile otherwise: colours stay
+    assert list(Image.open(io.BytesIO(stored)).getdata()) == list(Image.open(image).getdata())
+
+
+def _iccp_of(png: bytes) -> bytes:
+    start = png.index(b"iCCP") + 4
+    length = struct.unpack(">I", png[start - 8:start - 4])[0]
+    payload = png[start:start + length]
+    return payload[payload.index(b"\0") + 2:]
