@@ -35,9 +35,19 @@ def _digest(key: bytes, prev: str, entry_id: str, at: datetime, actor: str, acti
     return hmac.new(key, material.encode(), hashlib.sha256).hexdigest()
 
 
+# Set on a unit's session by `record` for an action signed at once: once the unit is committed, the checkpointer is
+# woken to sign the trail's new head (`Checkpointer.soon`).
+SIGN_SOON = "kit.audit.sign_soon"
+
+
 class AuditTrail:
-    def __init__(self, tables: KitTables, key: bytes | Callable[[], bytes]) -> None:
+    def __init__(self, tables: KitTables, key: bytes | Callable[[], bytes], *,
+                 signed_at_once: tuple[str, ...] = ()) -> None:
         self.table = tables.audit
+        # Actions (by prefix) whose entry is signed into a checkpoint as soon as it is committed, not within the
+        # minute: a money movement's entry removed from the database before the next checkpoint would leave no
+        # trace (`SIGN_SOON`, kit.service wires it to the process's Checkpointer).
+        self.signed_at_once = signed_at_once
         # A function when the key is in a sealable custody (kit.custody): asked for on each use, never copied here,
         # so a seal leaves nothing behind and a sealed process refuses to write an unverifiable entry.
         self._key_source = key if callable(key) else (lambda: key)
@@ -57,6 +67,8 @@ class AuditTrail:
                  "target_id": target_id, "request_id": context.request_id()}
         if not write_at_commit(session, self._append, entry):
             self._append(session.connection(), [entry])
+        if self.signed_at_once and action.startswith(self.signed_at_once):
+            session.info[SIGN_SOON] = True
 
     def _append(self, conn: Connection, entries: list[dict[str, Any]]) -> None:
         """Chain `entries` onto the trail's last entry and insert them, under the chain's lock until COMMIT."""

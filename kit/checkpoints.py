@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import time
@@ -299,6 +300,8 @@ class Checkpointer:
         self._last_sent_at = 0.0
         self._stream_ready = False
         self.blocked: str | None = None  # why it refuses to sign, when it does
+        self._urgent = False  # an entry signed at once was committed (`soon`)
+        self._woken = asyncio.Event()
 
     def use_key(self, private: Ed25519PrivateKey | None) -> None:
         """The signing key from the process's custody (kit.custody): None once sealed, so nothing is signed; the
@@ -308,6 +311,12 @@ class Checkpointer:
             self.public = private.public_key()
 
     # The job -------------------------------------------------------------------------------------------------
+
+    def soon(self) -> None:
+        """An entry of an action signed at once was committed (kit.audit.SIGN_SOON): sign the head now, not when the
+        minute is up. On the event loop (a commit hook)."""
+        self._urgent = True
+        self._woken.set()
 
     async def run(self) -> None:
         """At least every `every_seconds` while the trail grows, at once after `every_entries` new entries, an
@@ -321,7 +330,9 @@ class Checkpointer:
                 raise
             except Exception as exc:
                 log.warning("audit checkpoint not published, retrying", error_type=type(exc).__name__)
-            await asyncio.sleep(self.policy.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self.policy.poll_seconds)
+            self._woken.clear()
 
     async def round(self, *, force: bool = False) -> dict[str, Any] | None:
         """One look at the trail's head; publish a checkpoint when one is due. Returns it when published."""
@@ -338,6 +349,9 @@ class Checkpointer:
                 found = None
             self.last, self._known = found, True
             self._last_sent_at = time.monotonic() if found is not None else 0.0
+        # Taken now: a `soon` that comes while this round reads or publishes is for an entry it may not see, and
+        # makes the next round due.
+        urgent, self._urgent = self._urgent, False
         with self.read() as session:
             head = head_of(session, self.table)
             last = self.last
@@ -353,14 +367,18 @@ class Checkpointer:
                 grown = head.seq - last["seq"]
                 elapsed = time.monotonic() - self._last_sent_at
                 due = force or grown >= self.policy.every_entries or (grown > 0 and elapsed >= self.policy.every_seconds) \
-                    or elapsed >= self.policy.heartbeat_seconds
+                    or (grown > 0 and urgent) or elapsed >= self.policy.heartbeat_seconds
                 if not due:
                     return None
             count = count_up_to(session, self.table, head.seq)
         checkpoint = sign(self.private, process=self.process, seq=head.seq, hash=head.hash or "", count=count,
                           at=datetime.now(UTC))
-        await js.publish(subject(self.process), encode(checkpoint), stream=STREAM, timeout=2,
-                         headers={"Nats-Msg-Id": f"{self.process}-{checkpoint['seq']}-{checkpoint['at']}"})
+        try:
+            await js.publish(subject(self.process), encode(checkpoint), stream=STREAM, timeout=2,
+                             headers={"Nats-Msg-Id": f"{self.process}-{checkpoint['seq']}-{checkpoint['at']}"})
+        except BaseException:
+            self._urgent = self._urgent or urgent  # not published: still to do at the next round
+            raise
         self.last, self._last_sent_at, self.blocked = checkpoint, time.monotonic(), None
         return checkpoint
 

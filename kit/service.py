@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from kit import (asyncapi, checkpoints, control, custody, db, http, logs, metrics, migrations, openapi, problems,
                  revocation, tracing)
-from kit.audit import AuditTrail, TargetLabels, audit_router
+from kit.audit import SIGN_SOON, AuditTrail, TargetLabels, audit_router
 from kit.auth import TokenVerifier, VerifiedTokens
 from kit.bus import Bus, BusOptions, Subscription
 from kit.crypto import BlindIndex
@@ -77,6 +77,8 @@ class ServiceSpec:
     operation_ids: dict[str, str] = field(default_factory=dict)
     # How the audit trail's readers are shown the records it names (kit.audit.TargetLabels): a case's reference.
     audit_labels: TargetLabels | None = None
+    # Audit actions (by prefix) signed into a checkpoint as soon as they are committed (kit.audit.AuditTrail).
+    audit_signed_at_once: tuple[str, ...] = ()
 
 
 def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
@@ -99,7 +101,7 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
     runtime = Runtime(
         name=spec.name, settings=settings, engine=engine, session_factory=factory, tables=spec.tables,
         keyring=keyring, blind_index=BlindIndex(keyring.secret_source("blind_index")),
-        audit=AuditTrail(spec.tables, keyring.secret_source("audit")),
+        audit=AuditTrail(spec.tables, keyring.secret_source("audit"), signed_at_once=spec.audit_signed_at_once),
         idempotency=Idempotency(spec.tables, lambda: keyring.derived_keys("idempotency"),
                                 fingerprint_keys=lambda: keyring.derived_keys("idempotency-fingerprint"),
                                 lease=timedelta(seconds=settings.idempotency_lease_seconds),
@@ -112,6 +114,9 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
     runtime.checkpoints = checkpoints.for_process(
         spec.name, settings, table=spec.tables.audit, jetstream=bus.jetstream, read=uow.read,
         replicas=settings.stream_replicas)
+    if spec.audit_signed_at_once and runtime.checkpoints is not None:
+        signer = runtime.checkpoints
+        uow.on_commit(lambda session: signer.soon() if session.info.pop(SIGN_SOON, False) else None)
     # The custody is what `rehab seal` seals (kit.control); the checkpoint signing key goes and comes back with it.
     runtime.custody = keyring
     keyring.watch(lambda held: runtime.checkpoints and runtime.checkpoints.use_key(held.signing_key()))

@@ -21,6 +21,10 @@ SPEC = ServiceSpec(
     published=events.PUBLISHED,
     operation_ids=api.OPERATION_IDS,
     background=[donors.seal_clear_in_background],  # grants made before donors were sealed
+    # A money movement's audit entry is signed into a checkpoint once committed: removed from the database before the
+    # next minute's checkpoint, it would leave no trace (a reviewer deleted an approval's and a payment's entries).
+    audit_signed_at_once=("grant.create", "disbursement.request", "disbursement.approve", "disbursement.reject",
+                          "disbursement.void", "disbursement.pay"),
 )
 
 
