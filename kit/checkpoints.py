@@ -275,6 +275,7 @@ class CheckpointPolicy:
     heartbeat_seconds: float = 3600.0
     poll_seconds: float = 1.0
     replicas: int = 1
+    soonest_seconds: float = 0.5  # an entry signed at once (`Checkpointer.soon`) waits at most this after the last
 
     @property
     def grace(self) -> timedelta:
@@ -367,8 +368,12 @@ class Checkpointer:
                 grown = head.seq - last["seq"]
                 elapsed = time.monotonic() - self._last_sent_at
                 due = force or grown >= self.policy.every_entries or (grown > 0 and elapsed >= self.policy.every_seconds) \
-                    or (grown > 0 and urgent) or elapsed >= self.policy.heartbeat_seconds
+                    or (grown > 0 and urgent and elapsed >= self.policy.soonest_seconds) \
+                    or elapsed >= self.policy.heartbeat_seconds
                 if not due:
+                    # Woken again too soon after the last one (a burst of money movements): the next round signs
+                    # them together, so the head is counted and signed at most about twice a second.
+                    self._urgent = self._urgent or (urgent and grown > 0)
                     return None
             count = count_up_to(session, self.table, head.seq)
         checkpoint = sign(self.private, process=self.process, seq=head.seq, hash=head.hash or "", count=count,
