@@ -43,6 +43,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
 from kit import crypto
+from kit.audit import AuditTrail
 from kit.db import UnitOfWork, dialect_insert
 from kit.errors import DomainError, NotYet
 from kit.problems import Problem, as_problem
@@ -50,6 +51,7 @@ from kit.tables import KitTables
 
 HEADER = "Idempotency-Key"
 QUICK = timedelta(seconds=2)  # how long a request usually takes at most: a claim older than this may be a crash's
+REPLAYED = "request.replayed"  # the audit action of a stored answer given again
 MIN_RETENTION = timedelta(hours=24)  # SPEC §4: keys are kept at least 24 hours
 Action = Callable[[Session], tuple[int, Any]]
 # Headers of a successful answer, computed from it (the first time and on every replay), e.g. a new case's Location.
@@ -73,10 +75,14 @@ class Idempotency:
     def __init__(
         self, tables: KitTables, sealing_keys: Keys, *, fingerprint_keys: Keys,
         lease: timedelta = timedelta(seconds=30), retention: timedelta = timedelta(hours=48),
+        audit: AuditTrail | None = None,
     ) -> None:
         if retention < MIN_RETENTION:
             raise ValueError("stored answers must be kept at least 24 hours")
         self.table = tables.idempotency
+        # A stored answer about a case given again is a read of what it holds (a new case's personal details, say):
+        # it leaves an entry in the trail like any read (SPEC §7.5), `request.replayed` about its subject.
+        self.audit = audit
         # Lists, or functions giving the current lists (`lambda: keyring.derived_keys(...)`), so that a running
         # process seals under a KEK rotated in meanwhile, not under the one of its start.
         self._sealing_keys = sealing_keys
@@ -258,7 +264,10 @@ class Idempotency:
                 self.table.c.principal == principal, self.table.c.key == key).values(created_at=now))
             return Claim(now, took_over=created)
         try:
-            return row["status_code"], json.loads(self._open(row["body"], f"{principal}|{key}".encode()))
+            answer = row["status_code"], json.loads(self._open(row["body"], f"{principal}|{key}".encode()))
+            if self.audit is not None and row["subject_id"] is not None:
+                self.audit.record(session, actor=principal, action=REPLAYED, target_id=row["subject_id"])
+            return answer
         except crypto.DecryptionError:
             # Sealed under a KEK retired since (`rehab keys retire` within the retention window): running the request
             # again could act twice, so it is refused, clearly, rather than failing as a 500.

@@ -98,14 +98,14 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
         nkey_seed_file=settings.nats_seed_path,
     )
 
+    audit = AuditTrail(spec.tables, keyring.secret_source("audit"), signed_at_once=spec.audit_signed_at_once)
     runtime = Runtime(
         name=spec.name, settings=settings, engine=engine, session_factory=factory, tables=spec.tables,
-        keyring=keyring, blind_index=BlindIndex(keyring.secret_source("blind_index")),
-        audit=AuditTrail(spec.tables, keyring.secret_source("audit"), signed_at_once=spec.audit_signed_at_once),
+        keyring=keyring, blind_index=BlindIndex(keyring.secret_source("blind_index")), audit=audit,
         idempotency=Idempotency(spec.tables, lambda: keyring.derived_keys("idempotency"),
                                 fingerprint_keys=lambda: keyring.derived_keys("idempotency-fingerprint"),
                                 lease=timedelta(seconds=settings.idempotency_lease_seconds),
-                                retention=timedelta(hours=settings.idempotency_retention_hours)),
+                                retention=timedelta(hours=settings.idempotency_retention_hours), audit=audit),
         bus=bus, uow=uow,
         revoked_access=revocation.RevokedAccess(spec.tables,
                                                 retention=timedelta(seconds=settings.revocation_retention_seconds)),

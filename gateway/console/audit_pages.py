@@ -31,6 +31,7 @@ from gateway.console import i18n
 from gateway.console.router import Answer, Visit, VisitDep, back_to, call, render, staff_names
 from kit import problems
 from kit.errors import DomainError
+from kit.idempotency import REPLAYED
 from kit.need_to_know import BREAK_GLASS
 
 router = APIRouter(include_in_schema=False)
@@ -46,16 +47,16 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "intake": ("case.create", "case.read", "case.update", "case.search", "case.duplicate-check", "case.assign",
                "case.close", "case.reopen", "case.duplicate", "case.erase", BREAK_GLASS, "needs.add", "needs.read",
                "needs.status", "consent.set", "consent.read", "timeline.read", "notes.add", "notes.read", "tasks.add",
-               "tasks.read", "tasks.done", "document.add", "documents.read", "document.download"),
+               "tasks.read", "tasks.done", "document.add", "documents.read", "document.download", REPLAYED),
     "referrals": ("referral.create", "referral.read", "referral.cancel", "referral.message.write",
                   "referral.message.read", "referral.packet.destroy", BREAK_GLASS, "partner.referral.read",
                   "partner.referral.accept", "partner.referral.decline", "partner.referral.start",
                   "partner.referral.complete", "partner.referral.message.write", "partner.referral.message.read",
                   "partner.referral.denied", "partner.create", "partner.update", "partner.webhook.set",
-                  "partner.webhook.rotate", "partner.webhook.delete"),
+                  "partner.webhook.rotate", "partner.webhook.delete", REPLAYED),
     "funds": ("grant.create", "disbursement.request", "disbursement.read", "payee.read", "disbursement.approve",
               "disbursement.reject", "disbursement.pay", "disbursement.pay.fx", "disbursement.pay.fx-release",
-              "disbursement.pay.fx-approve", "disbursement.void", BREAK_GLASS, "case.shred"),
+              "disbursement.pay.fx-approve", "disbursement.void", BREAK_GLASS, "case.shred", REPLAYED),
     "gateway": ("signin.ok", "signin.failed", "signin.refused", "signin.throttled", "user.locked",
                 "user.locked_everywhere", "user.unlock", "user.create", "user.roles", "user.disable", "user.enable",
                 "user.password", "mfa.enrolled", "mfa.reset", "session.revoke", "session.revoke_all",

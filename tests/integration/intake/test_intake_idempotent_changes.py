@@ -72,3 +72,20 @@ async def test_erasure_deletes_the_stored_answer_holding_a_note(intake: Intake):
     with intake.engine.connect() as conn:
         left = conn.execute(text("SELECT count(*) FROM idempotency_keys WHERE subject_id = :id"), {"id": case_id})
         assert left.scalar() == 0
+
+
+async def test_a_stored_answer_given_again_is_a_read_in_the_audit_trail(intake: Intake):
+    """A replayed answer holds what the first did (a new case's personal details): it leaves an entry like any read
+    (SPEC §7.5), by whom and about which case, even from a caseworker no longer assigned (a reviewer's find)."""
+    await intake.staff("caseworker-1", "anna")
+    anna = intake.as_("caseworker", sub="caseworker-1", username="anna")
+    keyed = {**anna, "Idempotency-Key": "create-once"}
+    body = {"full_name": "Зміцер Лойка", "contact": {"phone": "+375 29 111 22 33"}}
+    first = await intake.client.post("/api/intake/cases", json=body, headers=keyed)
+    again = await intake.client.post("/api/intake/cases", json=body, headers=keyed)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+
+    trail = await intake.client.get("/api/intake/audit", params={"target_id": first.json()["id"]},
+                                    headers=intake.auditor)
+    entries = [(e["actor"], e["action"]) for e in trail.json()["items"]]
+    assert ("caseworker-1", "request.replayed") in entries, entries
