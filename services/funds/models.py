@@ -2,8 +2,8 @@
 in one Python process.
 
 Tables hold money as integers in minor units; the API speaks decimal strings, so a grant's or disbursement's table
-model and its Create/Public models share names but not fields. Personal details (a disbursement's purpose and payee)
-are only ever stored sealed under the case's data key.
+model and its Create/Public models share names but not fields. Personal details (a disbursement's purpose and payee,
+a payment's reference and its rate's source) are only ever stored sealed under the case's data key.
 """
 
 from __future__ import annotations
@@ -174,7 +174,11 @@ class Payment(FundsTable, table=True):
     disbursement_id: str = Field(foreign_key="disbursements.id", unique=True, max_length=36)
     transfer_id: str = Field(foreign_key="transfers.id", unique=True, max_length=36)
     method: str = Field(max_length=20)
+    # The bank's or cash book's reference may carry the payee's name: sealed under the case's data key, gone with it
+    # ("" here, as also for a payment whose case was erased before it, which keeps no reference). `reference` in clear
+    # holds only payments made before that.
     reference: str = Field(max_length=64)
+    reference_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
     paid_by: str = Field(max_length=200)
     paid_at: datetime = _when()
     paid_amount_minor: int | None = Field(default=None, sa_type=BigInteger)
@@ -365,8 +369,13 @@ class PaidInAnotherCurrency(_Priced):
 
 class PaymentCreate(StrictModel):
     method: PaymentMethod
-    # A bank or cash-book reference: letters, digits and a few separators, so that it cannot carry a name.
-    reference: str = PydanticField(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}$")
+    # A bank or cash-book reference: Latin letters, digits and a few separators. That does not keep a name out
+    # ("KAVALEU.ANASTASIA" fits, and bank references often carry the payee's), so it is kept like personal data:
+    # sealed under the case's data key, gone with the case's erasure (and not kept at all once the case was erased).
+    reference: str = PydanticField(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}$",
+                                   description="The bank's or cash book's reference. It may carry the payee's name: "
+                                               "it is sealed with the case and gone with its erasure (not kept when "
+                                               "the case was erased already).")
     paid: PaidInAnotherCurrency | None = None
     # What to do when `paid` converts to another amount than was approved: give the rest back (`release`) or take
     # the extra from the grant (`approve`, not by the requester). Without it such a payment is refused (409).
@@ -385,10 +394,12 @@ class PaymentPublic(BaseModel):
     (in the disbursement's currency) is what the grant paid for it. In the grant's own currency both are the approved
     amount and the FX fields are empty; in another one `fx_rate` and `fx_source` say how it was converted, and
     `difference` (converted minus approved, e.g. "-2.50") and `difference_decision` (`release`, `approve`) how a
-    difference was settled."""
+    difference was settled. `reference` (like `fx_source`) is kept with the case: null once the case was erased, and
+    for a payment made after its case's erasure, which keeps none."""
 
     method: str
-    reference: str
+    reference: str | None = PydanticField(description="The bank's or cash book's reference; null once the case was "
+                                                       "erased (or when it was erased before the payment)")
     paid_at: datetime
     paid_amount: str | None = None
     paid_currency: str | None = None
@@ -399,17 +410,21 @@ class PaymentPublic(BaseModel):
     difference_decision: str | None = None
 
     @classmethod
-    def of(cls, payment: Payment, disbursement: Disbursement, fx_source: str | None = None) -> PaymentPublic:
-        """`fx_source`: the rate's source as opened from its seal (None once the case was erased)."""
+    def of(cls, payment: Payment, disbursement: Disbursement, opened: dict[str, str] | None = None) -> PaymentPublic:
+        """`opened`: the payment's sealed columns (`fx_source`, `reference`) as opened under the case's key; one
+        missing is null (the case was erased, or nothing was sealed). A payment made before a column was sealed
+        shows its clear value."""
+        opened = opened or {}
         currency = disbursement.currency
+        reference = opened.get("reference") if payment.reference_sealed is not None else (payment.reference or None)
         if payment.paid_currency is None:  # paid in the grant's currency: exactly the approved amount
             approved = money.format_amount(disbursement.amount_minor, currency)
-            return cls(method=payment.method, reference=payment.reference, paid_at=utc(payment.paid_at),
+            return cls(method=payment.method, reference=reference, paid_at=utc(payment.paid_at),
                        paid_amount=approved, paid_currency=currency, converted_amount=approved)
-        return cls(method=payment.method, reference=payment.reference, paid_at=utc(payment.paid_at),
+        return cls(method=payment.method, reference=reference, paid_at=utc(payment.paid_at),
                    paid_amount=money.format_amount(payment.paid_amount_minor or 0, payment.paid_currency),
                    paid_currency=payment.paid_currency, fx_rate=payment.fx_rate,
-                   fx_source=fx_source if payment.fx_source_sealed is not None else payment.fx_source,
+                   fx_source=opened.get("fx_source") if payment.fx_source_sealed is not None else payment.fx_source,
                    converted_amount=money.format_amount(payment.converted_minor or 0, currency),
                    difference=money.format_amount(payment.difference_minor or 0, currency),
                    difference_decision=payment.difference_decision)
@@ -444,7 +459,8 @@ class DisbursementPublic(BaseModel):
 
     @classmethod
     def of(cls, row: Disbursement, payment: Payment | None = None, *,
-           case_reference: str | None = None, fx_source: str | None = None) -> DisbursementPublic:
+           case_reference: str | None = None, opened: dict[str, str] | None = None) -> DisbursementPublic:
+        """`opened`: the payment's sealed columns opened (PaymentPublic.of)."""
         return cls(
             id=row.id, case_id=row.case_id, case_reference=case_reference, grant_id=row.grant_id, referral_id=row.referral_id, category=row.category,
             amount=money.format_amount(row.amount_minor, row.currency), currency=row.currency, status=row.status,
@@ -454,7 +470,7 @@ class DisbursementPublic(BaseModel):
             rejected_by=row.rejected_by, rejected_at=utc(row.rejected_at),
             voided_by=row.voided_by, voided_at=utc(row.voided_at),
             paid_by=row.paid_by, paid_at=utc(row.paid_at),
-            payment=PaymentPublic.of(payment, row, fx_source) if payment else None,
+            payment=PaymentPublic.of(payment, row, opened) if payment else None,
         )
 
 

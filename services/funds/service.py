@@ -228,6 +228,9 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
     target = domain.next_status(disbursement.status, "pay")
     paid = payment_in.paid
     payment_id = new_id()
+    # None once the case was erased: the payment is still recorded (the money may have left the bank already), but
+    # keeps no reference, which may carry the payee's name and has no key left to be sealed under.
+    data_key = _case_key(session, runtime, disbursement.case_id, create=False)
     fx: dict[str, Any] = {}
     if paid is None:
         settlement = domain.Settlement(posted=disbursement.amount_minor)
@@ -243,12 +246,11 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
             approved_minor=disbursement.amount_minor, converted_minor=converted, currency=grant.currency,
             decision=payment_in.difference, payer=actor, requester=disbursement.requested_by,
             available_minor=ledger.balances(session, grant.id)[Account.AVAILABLE])
-        data_key = _case_key(session, runtime, disbursement.case_id, create=False)
         if data_key is None:
             raise Conflict(f"This case was erased, and a payment in another currency keeps where its rate came from "
                            f"with the case: pay it in {grant.currency}, or void it.", code="case-erased")
         fx = {"paid_amount_minor": paid.amount_minor, "paid_currency": paid.currency, "fx_rate": paid.fx_rate,
-              "fx_source_sealed": crypto.seal(data_key, paid.fx_source.encode(), _rate_source_aad(payment_id)),
+              "fx_source_sealed": crypto.seal(data_key, paid.fx_source.encode(), _sealed_aad(payment_id, "fx_source")),
               "converted_minor": converted, "difference_minor": settlement.difference,
               "difference_decision": settlement.decision}
     now = datetime.now(UTC)
@@ -261,8 +263,10 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
     if settlement.extra:
         ledger.move(session, grant_id=grant.id, kind=Move.FX_EXTRA, amount_minor=settlement.extra,
                     disbursement_id=disbursement.id)
+    reference_sealed = (crypto.seal(data_key, payment_in.reference.encode(), _sealed_aad(payment_id, "reference"))
+                        if data_key is not None else None)
     payment = Payment(id=payment_id, disbursement_id=disbursement.id, transfer_id=transfer.id, method=payment_in.method,
-                      reference=payment_in.reference, paid_by=actor, paid_at=now, **fx)
+                      reference=SEALED_REFERENCE, reference_sealed=reference_sealed, paid_by=actor, paid_at=now, **fx)
     session.add(payment)
     try:
         session.flush()
@@ -337,9 +341,9 @@ def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: st
 def public_view(session: Session, runtime: Runtime, disbursement: Disbursement) -> DisbursementPublic:
     case = session.get(CaseView, disbursement.case_id)
     payment = _payment_of(session, disbursement.id)
-    sources = _rate_sources(session, runtime, [(disbursement, payment)] if payment else [])
+    opened = _opened_payments(session, runtime, [(disbursement, payment)] if payment else [])
     return DisbursementPublic.of(disbursement, payment, case_reference=case.reference if case else None,
-                                 fx_source=sources.get(disbursement.id))
+                                 opened=opened.get(disbursement.id))
 
 
 def case_of(session: Session, *, disbursement_id: str | None = None, referral_id: str | None = None) -> str | None:
@@ -372,9 +376,9 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
         select(Payment).where(Payment.disbursement_id.in_([r.id for r in rows]))).scalars()}
     references = dict(session.execute(
         select(CaseView.case_id, CaseView.reference).where(CaseView.case_id.in_({r.case_id for r in rows}))).all())
-    sources = _rate_sources(session, runtime, [(r, payments[r.id]) for r in rows if r.id in payments])
+    opened = _opened_payments(session, runtime, [(r, payments[r.id]) for r in rows if r.id in payments])
     return Page(items=[DisbursementPublic.of(r, payments.get(r.id), case_reference=references.get(r.case_id),
-                                             fx_source=sources.get(r.id)) for r in rows], next_cursor=next_cursor)
+                                             opened=opened.get(r.id)) for r in rows], next_cursor=next_cursor)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
@@ -442,26 +446,37 @@ def _aad(disbursement_id: str, column: str) -> bytes:
     return crypto.aad("disbursements", column, disbursement_id)
 
 
-def _rate_source_aad(payment_id: str) -> bytes:
-    return crypto.aad("payments", "fx_source", payment_id)
+# What a payment's clear `reference` holds once its reference is sealed (`reference_sealed`), or was not kept at all
+# (its case was erased before it was paid): the column is NOT NULL, and no reference typed in is empty.
+SEALED_REFERENCE = ""
+
+# A payment's columns sealed under its case's data key, each bound to the payment by its AAD.
+PAYMENT_SEALED = {"fx_source": "fx_source_sealed", "reference": "reference_sealed"}
 
 
-def _rate_sources(session: Session, runtime: Runtime,
-                  paid: list[tuple[Disbursement, Payment]]) -> dict[str, str]:
-    """Disbursement id → where its payment's rate came from, opened under its case's key (each key unwrapped once);
-    none for a payment in the grant's currency, one made before sources were sealed (its clear `fx_source` is
-    shown), or one whose case was erased."""
+def _sealed_aad(payment_id: str, column: str) -> bytes:
+    return crypto.aad("payments", column, payment_id)
+
+
+def _opened_payments(session: Session, runtime: Runtime,
+                     paid: list[tuple[Disbursement, Payment]]) -> dict[str, dict[str, str]]:
+    """Disbursement id → its payment's sealed columns (`fx_source`: where the rate came from; `reference`), opened
+    under its case's key (each key unwrapped once). A column is missing when nothing was sealed in it (a payment in
+    the grant's currency has no source; a payment made before the column was sealed shows its clear value instead;
+    one made after its case's erasure kept no reference) or the case was erased since."""
     keys: dict[str, bytes | None] = {}
-    sources: dict[str, str] = {}
+    opened: dict[str, dict[str, str]] = {}
     for disbursement, payment in paid:
-        if payment.fx_source_sealed is None:
+        sealed = {column: value for column, attribute in PAYMENT_SEALED.items()
+                  if (value := getattr(payment, attribute)) is not None}
+        if not sealed:
             continue
         if disbursement.case_id not in keys:
             keys[disbursement.case_id] = _case_key(session, runtime, disbursement.case_id, create=False)
         if (key := keys[disbursement.case_id]) is not None:
-            sources[disbursement.id] = crypto.open_sealed(key, payment.fx_source_sealed,
-                                                          _rate_source_aad(payment.id)).decode()
-    return sources
+            opened[disbursement.id] = {column: crypto.open_sealed(key, value, _sealed_aad(payment.id, column)).decode()
+                                       for column, value in sealed.items()}
+    return opened
 
 
 def _claim_estimate(session: Session, disbursement: Disbursement) -> None:

@@ -309,7 +309,8 @@ async def test_erasure_shreds_payee_and_purpose_and_keeps_the_sums(desk, names):
 
     gone = (await desk.client.get(f"/api/funds/disbursements/{paid['id']}", headers=desk.finance)).json()
     assert gone["shredded"] and gone["payee"] is None and gone["purpose"] is None and not gone["has_payee"]
-    assert (gone["amount"], gone["status"], gone["payment"]["reference"]) == ("300.00", "paid", "TRX-1")
+    # the payment's reference may name the payee: it went with the case (test_funds_payment_reference.py)
+    assert (gone["amount"], gone["status"], gone["payment"]["reference"]) == ("300.00", "paid", None)
     still = (await desk.client.get(f"/api/funds/disbursements/{kept['id']}", headers=desk.finance)).json()
     assert still["payee"]["name"] == names[3]
     state = await desk.balanced_grant(grant["id"])
