@@ -103,7 +103,7 @@ class Idempotency:
     async def run(
         self, request: Request, *, principal: str, uow: UnitOfWork, required: bool, action: Action,
         after_commit: Callable[[], None] | None = None, subject: Subject = None,
-        headers: AnswerHeaders | None = None,
+        headers: AnswerHeaders | None = None, body: bytes | None = None,
     ) -> Response:
         """Run `action(session)` once per (caller, key) as a unit of `uow`; it returns (status, body) and never
         commits. Without a key (allowed when not `required`) it simply runs once.
@@ -111,6 +111,8 @@ class Idempotency:
         `subject` links what is stored to the case it is about, so that erasing the case deletes it (`forget`).
         `headers(answer)` gives the headers of a successful answer (ETag, Location), on a replay too.
         `after_commit()` runs once the action's work is committed, not on a replay.
+        `body`: what the request is, where its bytes are not (a multipart upload: its boundary differs on every
+        send, and its body was read as it streamed).
         """
         sent = request.headers.getlist(HEADER)
         if len(sent) > 1:  # which one would a retry send? Acting on either could act twice
@@ -125,7 +127,7 @@ class Idempotency:
         key = key.strip()
         if not key or len(key) > 200:
             raise Problem(400, f"The {HEADER} must be 1 to 200 characters.", kind="idempotency-key-invalid")
-        body = await request.body()
+        body = await request.body() if body is None else body
         signed = self._signed_request(request.method, request.url.path, _canonical(body), principal, key)
         raw = self._signed_request(request.method, request.url.path, body, principal, key)
         known = subject if isinstance(subject, str) else None
@@ -135,13 +137,14 @@ class Idempotency:
 
     async def honour(
         self, request: Request, *, principal: str, uow: UnitOfWork, action: Callable[[Session], Any],
-        status: int = 200, subject: Subject = None, headers: AnswerHeaders | None = None,
+        status: int = 200, subject: Subject = None, headers: AnswerHeaders | None = None, body: bytes | None = None,
     ) -> Response:
         """A POST that acts once per key when the caller sends one (SPEC §4: honoured on any POST that does), and
         simply runs otherwise: `action(session)` returns the answer's body; `subject` as for `run` (the case the
         stored answer is about, so that erasing the case deletes it)."""
         return await self.run(request, principal=principal, uow=uow, required=False,
-                              action=lambda session: (status, action(session)), subject=subject, headers=headers)
+                              action=lambda session: (status, action(session)), subject=subject, headers=headers,
+                              body=body)
 
     async def _once(
         self, uow: UnitOfWork, principal: str, key: str, signed: bytes, known: str | None, action: Action,

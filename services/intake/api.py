@@ -11,6 +11,8 @@ searching by name leaves an audit entry, so those reads are units of work too.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
@@ -356,7 +358,8 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
                    "kind": {"type": "string", "enum": list(DOCUMENT_KINDS)}}}}}}}
 
 
-@router.post("/cases/{case_id}/documents", status_code=201, response_model=DocumentPublic, openapi_extra=_UPLOAD_BODY,
+@router.post("/cases/{case_id}/documents", status_code=201, response_model=DocumentPublic,
+             openapi_extra={**_UPLOAD_BODY, **HONOURS_KEY},
              responses={**need_to_know.ANSWERS,
                         400: {"description": "The body is not multipart/form-data, or has no `file`."},
                         409: {"description": "The case is closed or erased: it takes no more changes."},
@@ -387,6 +390,9 @@ async def add_document(
         raise Problem(400, "Send the document in the multipart field `file`.", kind="document-missing")
     if kind not in DOCUMENT_KINDS:
         raise Problem(422, f"`kind` must be one of: {', '.join(DOCUMENT_KINDS)}.", kind="document-kind-invalid")
+    # With an Idempotency-Key, the request is known by what it sends (its boundary differs on every send): a retry of
+    # the same file, kind and name adds nothing and answers the first answer again.
+    sent = json.dumps([kind, upload.filename, hashlib.sha256(upload.data).hexdigest()]).encode()
     try:
         # in a worker process (cleaning), which refuses a PDF that comes out of it larger than a document may be
         content = await runtime.extras["cleaner"].cleaned(bytes(upload.data), documents.MAX_DOCUMENT_BYTES)
@@ -396,9 +402,11 @@ async def add_document(
         raise Problem(413, refused.detail, kind=refused.code) from None
     finally:
         upload.data.clear()
-    return await runtime.uow.run(lambda session: documents.add_document(
-        session=session, vault=vault, audit=runtime.audit, case_id=case_id, kind=kind, filename=upload.filename,
-        content=content, caller=caller))
+    return await runtime.idempotency.honour(
+        request, principal=caller.user_id, uow=runtime.uow, status=201, subject=str(case_id), body=sent,
+        action=lambda session: documents.add_document(
+            session=session, vault=vault, audit=runtime.audit, case_id=case_id, kind=kind, filename=upload.filename,
+            content=content, caller=caller))
 
 
 @router.get("/cases/{case_id}/documents", response_model=Page[DocumentPublic], responses=need_to_know.ANSWERS)

@@ -288,3 +288,20 @@ async def test_erasure_takes_the_documents_and_their_pieces(intake, intake_setti
             raw = path.read_bytes()
             assert NEEDLE.encode() not in raw, path.name
             assert not any(blob[:64] in raw for blob in sealed), path.name
+
+
+async def test_an_upload_retried_with_its_key_adds_one_document_and_another_file_under_it_is_422(intake):
+    """SPEC §4: an Idempotency-Key is honoured on any POST that sends one. An upload's multipart boundary differs on
+    every send, so the request is known by its kind, file name and file: the retry answers the first answer again."""
+    case = await intake.create()
+    text = "Нататкі: вызвалены 3 лістапада.\n".encode()
+    keyed = {**intake.caseworker, "Idempotency-Key": "upload-once"}
+    first = await upload(intake, case["id"], "нататкі.txt", text, kind="other", headers=keyed)
+    again = await upload(intake, case["id"], "нататкі.txt", text, kind="other", headers=keyed)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    listed = await intake.client.get(f"{CASES}/{case['id']}/documents", headers=intake.caseworker)
+    assert [d["id"] for d in listed.json()["items"]] == [first.json()["id"]]
+
+    other = await upload(intake, case["id"], "нататкі.txt", text + b"more\n", kind="other", headers=keyed)
+    assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused")
