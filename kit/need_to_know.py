@@ -11,7 +11,6 @@ decided before this one. Intake knows the assignees; referrals and funds learn t
 from __future__ import annotations
 
 import functools
-import itertools
 import unicodedata
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
@@ -27,6 +26,7 @@ from sqlmodel import Session
 from kit import context, logs
 from kit.db import dialect_insert
 from kit.errors import Invalid, Refused, Unavailable
+from kit.peers import Peer
 
 MIN_REASON, MAX_REASON = 10, 500  # an Access-Reason's length, in characters, once trimmed
 HEADER = "Access-Reason"
@@ -121,16 +121,11 @@ class ReasonKeeper:
     PATH = "/api/intake/cases/{case_id}/openings"
 
     def __init__(self, intake_urls: str, *, opened_in: str, timeout_seconds: float = 3.0) -> None:
-        self.urls = [url.strip().rstrip("/") for url in intake_urls.split(",") if url.strip()]
+        self.intake = Peer(intake_urls, timeout_seconds=timeout_seconds, connect_seconds=1.0)
         self.opened_in = opened_in
-        self.timeout = httpx.Timeout(timeout_seconds, connect=min(1.0, timeout_seconds))
-        self._turn = itertools.count()
-        self._client: httpx.AsyncClient | None = None  # one per process, its connections kept: `aclose` at shutdown
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.intake.aclose()
 
     async def keep(self, request: Request, case_id: str) -> None:
         """Keep the reason the request states for opening `case_id` (its `Access-Reason`, as the bytes came)."""
@@ -140,15 +135,11 @@ class ReasonKeeper:
         reason = reason.strip(b" \t")  # a header value may not start or end with a space; intake trims it anyway
         headers = {"authorization": request.headers.get("authorization", ""), "access-reason": reason,
                    "x-request-id": context.request_id() or ""}
-        start = next(self._turn)
-        if self._client is None:
-            # trust_env=False: a proxy named in the environment must never see a caseworker's token and reason.
-            self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False)
-        for url in (self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))):
+        for url in self.intake.in_turn():
             try:
                 # Quoted whole: a case id as a caller typed it is one path segment, never a way to another route.
-                answer = await self._client.post(url + self.PATH.format(case_id=quote(case_id, safe="")),
-                                                 headers=headers, json={"opened_in": self.opened_in})
+                answer = await self.intake.client.post(url + self.PATH.format(case_id=quote(case_id, safe="")),
+                                                       headers=headers, json={"opened_in": self.opened_in})
             except httpx.HTTPError as exc:
                 _log.warning("intake not reached to keep a break-glass reason", error_type=type(exc).__name__)
                 continue

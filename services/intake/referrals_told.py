@@ -10,7 +10,6 @@ arrives. Nothing personal is sent: categories, two flags, dates."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +18,7 @@ import httpx
 from fastapi import Request
 
 from kit import context, logs
+from kit.peers import Peer
 
 log = logs.get("intake.referrals_told")
 
@@ -27,15 +27,10 @@ class ReferralsTold:
     PATH = "/api/referrals/cases/{case_id}/consent-narrowed"
 
     def __init__(self, referrals_urls: str, *, timeout_seconds: float = 2.0) -> None:
-        self.urls = [url.strip().rstrip("/") for url in referrals_urls.split(",") if url.strip()]
-        self.timeout = httpx.Timeout(timeout_seconds, connect=min(0.5, timeout_seconds))
-        self._turn = itertools.count()
-        self._client: httpx.AsyncClient | None = None  # one per process, its connections kept: `aclose` at shutdown
+        self.referrals = Peer(referrals_urls, timeout_seconds=timeout_seconds, connect_seconds=0.5)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.referrals.aclose()
 
     async def consent(self, request: Request, case_id: str, *, categories: list[str], share_contact: bool,
                       share_health: bool, expires_on: date | None, recorded_at: datetime) -> None:
@@ -48,18 +43,12 @@ class ReferralsTold:
                                             "recorded_at": at.isoformat(), "erased": True})
 
     async def _tell(self, request: Request, case_id: str, body: dict[str, Any]) -> None:
-        if not self.urls:
-            return
         headers = {"authorization": request.headers.get("authorization", ""),
                    "x-request-id": context.request_id() or ""}
-        if self._client is None:
-            # trust_env=False: a proxy named in the environment must never see a caseworker's token.
-            self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False)
-        start = next(self._turn)
-        for url in (self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))):
+        for url in self.referrals.in_turn():
             try:
-                answer = await self._client.post(url + self.PATH.format(case_id=quote(case_id, safe="")),
-                                                 headers=headers, json=body)
+                answer = await self.referrals.client.post(url + self.PATH.format(case_id=quote(case_id, safe="")),
+                                                          headers=headers, json=body)
             except httpx.HTTPError as exc:
                 log.warning("referrals not reached with a narrowed consent; its event will do it",
                             error_type=type(exc).__name__)
