@@ -764,9 +764,10 @@ def test_everything_is_denied_first():
     assert "ingress" not in deny and "egress" not in deny
 
 
-# Services talk through events, with one exception: referrals and funds hand intake a break-glass reason stated to
-# them (kit.need_to_know.ReasonKeeper), since only intake holds a key of the case to keep it with.
-CALLS_BETWEEN_SERVICES = {("referrals", "intake"), ("funds", "intake")}
+# Services talk through events, with two exceptions: referrals and funds hand intake a break-glass reason stated to
+# them (kit.need_to_know.ReasonKeeper), since only intake holds a key of the case to keep it with; and intake tells
+# referrals at once of a consent narrowed or a case erased (services/intake/referrals_told.py).
+CALLS_BETWEEN_SERVICES = {("referrals", "intake"), ("funds", "intake"), ("intake", "referrals")}
 
 
 def test_the_gateway_reaches_the_services_and_only_the_gateway_does():
