@@ -53,7 +53,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
                   "partner.referral.accept", "partner.referral.decline", "partner.referral.start",
                   "partner.referral.complete", "partner.referral.message.write", "partner.referral.message.read",
                   "partner.referral.denied", "partner.create", "partner.update", "partner.webhook.set",
-                  "partner.webhook.rotate", "partner.webhook.delete", REPLAYED),
+                  "partner.webhook.rotate", "partner.webhook.delete", "case.consent.told", REPLAYED),
     "funds": ("grant.create", "disbursement.request", "disbursement.read", "payee.read", "disbursement.approve",
               "disbursement.reject", "disbursement.pay", "disbursement.pay.fx", "disbursement.pay.fx-release",
               "disbursement.pay.fx-approve", "disbursement.void", BREAK_GLASS, "case.shred", REPLAYED),

@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
 
@@ -265,7 +265,7 @@ async def erase_case(
     Referrals is told at once, so that partners stop seeing the person's packets now (`referrals_told`)."""
     erased = await runtime.uow.run(lambda session: cases.erase_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
-    await referrals_told.told(request).erased(request, case_id, datetime.now(UTC))
+    await referrals_told.told(request).changed(request, case_id)
     return erased
 
 
@@ -310,10 +310,7 @@ async def set_consent(
     seeing what it no longer covers now (`referrals_told`)."""
     consent = await runtime.uow.run(lambda session: cases.set_consent(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, consent_in=body, caller=caller))
-    await referrals_told.told(request).consent(
-        request, case_id, categories=[str(category) for category in consent.categories],
-        share_contact=consent.share_contact, share_health=consent.share_health, expires_on=consent.expires_on,
-        recorded_at=consent.recorded_at)
+    await referrals_told.told(request).changed(request, case_id)
     return consent
 
 

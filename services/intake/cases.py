@@ -389,7 +389,7 @@ def read_consent(
     if case.status != domain.ERASED:
         audit.record(session, actor=caller.user_id, action="consent.read", target_id=case.id)
     return ConsentView(
-        case_id=case.id,
+        case_id=case.id, case_status=case.status,
         current=ConsentPublic.model_validate(current, from_attributes=True) if current else None,
         history=[ConsentPublic.model_validate(r, from_attributes=True) for r in history],
     )

@@ -565,9 +565,11 @@ class ConsentPublic(BaseModel):
 
 
 class ConsentView(BaseModel):
-    """The consent in force (null before any was recorded) and every version recorded, oldest first."""
+    """The consent in force (null before any was recorded, and once the case is erased) and every version recorded,
+    oldest first; and the case's status (referrals reads it to know an erasure at once)."""
 
     case_id: str
+    case_status: str
     current: ConsentPublic | None
     history: list[ConsentPublic]
 

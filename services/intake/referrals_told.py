@@ -1,17 +1,17 @@
-"""Referrals told at once when a case's consent narrows or the case is erased (SPEC §4: "open referrals stop showing
+"""Referrals told at once when a case's consent changes or the case is erased (SPEC §4: "open referrals stop showing
 personal data to the partner at once").
 
 Referrals learns consent from intake's events, and an event may wait: with NATS away it waits until NATS is back, and
 all that time the partner would still read a packet the person no longer agrees to share. So once the change has
-committed here, intake also tells referrals directly, with the caseworker's own token (referrals checks that the case
-is theirs): `POST /api/referrals/cases/{id}/consent-narrowed`. Referrals only ever narrows by it. It is a word ahead of
-the event, not instead of it: when referrals cannot be reached or refuses, it is logged and the event does it when it
-arrives. Nothing personal is sent: categories, two flags, dates."""
+committed here, intake also tells referrals directly — `POST /api/referrals/cases/{id}/consent-changed`, no body, with
+the caller's own token (and their `Access-Reason`, when they opened the case by one) — and referrals reads the
+consent in force back from intake with that same token (`services/referrals/consent_told.py`): it takes nothing on
+the word of whoever calls, and intake decides, as for every read, whether the caller may see the case. It is a word
+ahead of the event, not instead of it: when referrals cannot be reached or refuses, it is logged and the event does
+it when it arrives. Nothing personal is sent."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -24,7 +24,7 @@ log = logs.get("intake.referrals_told")
 
 
 class ReferralsTold:
-    PATH = "/api/referrals/cases/{case_id}/consent-narrowed"
+    PATH = "/api/referrals/cases/{case_id}/consent-changed"
 
     def __init__(self, referrals_urls: str, *, timeout_seconds: float = 2.0) -> None:
         self.referrals = Peer(referrals_urls, timeout_seconds=timeout_seconds, connect_seconds=0.5)
@@ -32,30 +32,23 @@ class ReferralsTold:
     async def aclose(self) -> None:
         await self.referrals.aclose()
 
-    async def consent(self, request: Request, case_id: str, *, categories: list[str], share_contact: bool,
-                      share_health: bool, expires_on: date | None, recorded_at: datetime) -> None:
-        await self._tell(request, case_id, {
-            "categories": categories, "share_contact": share_contact, "share_health": share_health,
-            "expires_on": expires_on.isoformat() if expires_on else None, "recorded_at": recorded_at.isoformat()})
-
-    async def erased(self, request: Request, case_id: str, at: datetime) -> None:
-        await self._tell(request, case_id, {"categories": [], "share_contact": False, "share_health": False,
-                                            "recorded_at": at.isoformat(), "erased": True})
-
-    async def _tell(self, request: Request, case_id: str, body: dict[str, Any]) -> None:
+    async def changed(self, request: Request, case_id: str) -> None:
+        """The case's consent changed, or the case was erased: referrals looks again now."""
         headers = {"authorization": request.headers.get("authorization", ""),
                    "x-request-id": context.request_id() or ""}
+        reason = next((value for name, value in request.scope["headers"] if name == b"access-reason"), None)
+        if reason is not None:  # as the bytes came (a reason in Belarusian is not Latin-1)
+            headers["access-reason"] = reason.strip(b" \t")  # type: ignore[assignment]
         for url in self.referrals.in_turn():
             try:
                 answer = await self.referrals.client.post(url + self.PATH.format(case_id=quote(case_id, safe="")),
-                                                          headers=headers, json=body)
+                                                          headers=headers)
             except httpx.HTTPError as exc:
-                log.warning("referrals not reached with a narrowed consent; its event will do it",
+                log.warning("referrals not reached with a consent change; its event will do it",
                             error_type=type(exc).__name__)
                 continue
             if answer.status_code != 204:
-                log.warning("referrals did not take a narrowed consent; its event will do it",
-                            status=answer.status_code)
+                log.warning("referrals did not take a consent change; its event will do it", status=answer.status_code)
             return
 
 

@@ -24,6 +24,7 @@ domain errors (kit.errors), which kit.problems answers: no route translates them
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -35,11 +36,10 @@ from kit.need_to_know import AccessReason
 from kit.openapi import HONOURS_KEY, STATE_REFUSES
 from kit.pagination import Page
 from kit.service import ReadSession, Runtime, RuntimeDep
-from services.referrals import domain, messages, partner, staff, webhooks
+from services.referrals import consent_told, domain, messages, partner, staff, webhooks
 from services.referrals.domain import Action, Category, Status
 from services.referrals.lifecycle import now_utc
 from services.referrals.models import (
-    ConsentNarrowed,
     CompleteBody,
     DeclineBody,
     MessageCreate,
@@ -248,17 +248,20 @@ async def read_referral(
                           outcome=read.outcome)
 
 
-@router.post("/cases/{case_id}/consent-narrowed", status_code=204, response_class=Response, responses={
-    403: {"description": "The case is not assigned to the caller."}})
-async def consent_narrowed(
-    case_id: Annotated[str, Path(max_length=36)], body: ConsentNarrowed, runtime: RuntimeDep, principal: Caseworker,
+@router.post("/cases/{case_id}/consent-changed", status_code=204, response_class=Response, responses={
+    403: {"description": "Intake does not let the caller see the case (`need-to-know`)."},
+    404: {"description": "Intake knows no such case."},
+    503: {"description": "Intake could not be asked."}})
+async def consent_changed(
+    case_id: Annotated[uuid.UUID, Path()], request: Request, runtime: RuntimeDep, principal: Caseworker,
 ) -> Response:
-    """Intake calls this with the caseworker's token straight after a consent change or an erasure commits there, so
-    that partners stop seeing what the case's consent no longer covers at once, not when intake's event arrives
-    (which NATS may hold up). It only ever narrows: packets the given consent does not cover are destroyed, nothing
-    is shown that was not; the event then sets the consent in force."""
-    await runtime.uow.run(lambda session: staff.consent_narrowed(
-        session=session, runtime=runtime, case_id=case_id, narrowed=body, actor=principal.sub))
+    """Intake calls this, with the caseworker's own token, straight after a consent change or an erasure commits
+    there, so that partners stop seeing what the consent no longer covers at once, not when intake's event arrives
+    (which NATS may hold up). Nothing is taken from the caller: referrals asks intake for the case's consent, with
+    the same token (`consent_told`), and applies what intake answers as the event will."""
+    told = await consent_told.consent_in_force(request, runtime, str(case_id))
+    await runtime.uow.run(lambda session: staff.apply_told_consent(
+        session=session, runtime=runtime, case_id=str(case_id), told=told, actor=principal.sub))
     return Response(status_code=204)
 
 

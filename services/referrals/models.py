@@ -376,18 +376,6 @@ def _canonical_uuid(value: uuid.UUID) -> str:
 UuidText = Annotated[uuid.UUID, AfterValidator(_canonical_uuid)]
 
 
-class ConsentNarrowed(StrictModel):
-    """Intake's word, sent straight after a consent change or an erasure committed there: what the case's consent is
-    now (`erased`: nothing any more), when it was recorded. Referrals only ever narrows by it (`projections`)."""
-
-    categories: list[Category]
-    share_contact: bool
-    share_health: bool
-    expires_on: date | None = None
-    recorded_at: datetime
-    erased: bool = False
-
-
 class ReferralCreate(StrictModel):
     case_id: UuidText
     partner_id: UuidText

@@ -79,41 +79,6 @@ def apply_consent(
             lifecycle.withdraw(session, audit, referral, reason, now)
 
 
-def narrow_consent(
-    session: Session, audit: AuditTrail, *, case_id: str, categories: list[str], share_contact: bool,
-    share_health: bool, expires_on: date | None, recorded_at: datetime, erased: bool, now: datetime | None = None,
-) -> int:
-    """Intake said, straight after its commit, that the case's consent is now this (or that the case was erased):
-    the packets it no longer covers are destroyed now, not when the event arrives (SPEC §4: "at once", and the event
-    may be held up with NATS away). It only ever narrows what is known here — a category, a share or a date is taken
-    away, never added — and leaves `consent_recorded_at` alone, so the event (`apply_consent`, `forget_case`) still
-    sets what holds when it comes. An older word than the consent known is ignored. How many packets went."""
-    now = now or now_utc()
-    case = session.get(KnownCase, case_id, with_for_update=True)
-    if case is None or case.status == CaseStatus.ERASED:
-        return 0  # nothing was sent for it here, or its event came first and did it all
-    if case.consent_recorded_at is not None and recorded_at < case.consent_recorded_at:
-        return 0
-    if erased:
-        categories, share_contact, share_health = [], False, False
-    case.consent_categories = sorted(set(case.consent_categories or ()) & set(categories))
-    case.share_contact = case.share_contact and share_contact
-    case.share_health = case.share_health and share_health
-    dates = [day for day in (case.consent_expires_on, expires_on) if day is not None]
-    case.consent_expires_on = min(dates) if dates else None
-    case.updated_at = now
-    session.add(case)
-    session.flush()
-    destroyed = 0
-    for referral in session.exec(select(Referral).where(
-            Referral.case_id == case_id, Referral.packet_key.is_not(None))).all():  # type: ignore[union-attr]
-        reason = "case-erased" if erased else lifecycle.packet_gap(referral, case, now.date())
-        if reason:
-            lifecycle.withdraw(session, audit, referral, reason, now)
-            destroyed += 1
-    return destroyed
-
-
 def assign_case(session: Session, *, case_id: str, assignees: list[str], assigned_at: datetime) -> bool:
     """Intake (re)assigned a case: its assignees become these, unless the assignment kept is a later one (an older
     case.assigned arriving late changes nothing). True when applied. Kept through erasure: the ids and states of an

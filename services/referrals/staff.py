@@ -23,9 +23,9 @@ from kit.pagination import keyset_page
 from kit.service import Runtime
 from services.referrals import domain, events, lifecycle, metrics, projections, queries, vault
 from services.referrals.domain import Action, Side, Status
+from services.referrals.consent_told import ConsentTold
 from services.referrals.lifecycle import now_utc, overdue_after
 from services.referrals.models import (
-    ConsentNarrowed,
     KnownCase,
     Packet,
     Partner,
@@ -149,19 +149,15 @@ def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: s
     return access
 
 
-def consent_narrowed(*, session: Session, runtime: Runtime, case_id: str, narrowed: ConsentNarrowed,
-                     actor: str) -> None:
-    """Intake's word after a consent change or an erasure, sent with the caseworker's own token: only an assignee's
-    is taken (an unknown case has nothing sent here to destroy), and it only ever narrows."""
-    try:
-        admit_to_case(session, runtime.audit, case_id=case_id, actor=actor, access_reason=None)
-    except domain.CaseNotKnownYet:  # no referral of it exists here
-        return
-    projections.narrow_consent(session, runtime.audit, case_id=case_id,
-                               categories=[str(category) for category in narrowed.categories],
-                               share_contact=narrowed.share_contact, share_health=narrowed.share_health,
-                               expires_on=narrowed.expires_on, recorded_at=narrowed.recorded_at,
-                               erased=narrowed.erased)
+def apply_told_consent(*, session: Session, runtime: Runtime, case_id: str, told: ConsentTold, actor: str) -> None:
+    """What intake answered about the case's consent, asked with the caller's token after intake told of a change
+    (`api.consent_changed`): applied now as its event will be when it comes — the consent in force (its packets no
+    longer covered destroyed), or the erasure. The caller's asking is audited."""
+    runtime.audit.record(session, actor=actor, action="case.consent.told", target_id=case_id)
+    if told.erased:
+        projections.forget_case(session, runtime.audit, case_id=case_id, answers=runtime.idempotency)
+    elif told.current is not None:
+        projections.apply_consent(session, runtime.audit, case_id=case_id, **told.current)
 
 
 def send_referral(*, session: Session, runtime: Runtime, referral_in: ReferralCreate, actor: str,

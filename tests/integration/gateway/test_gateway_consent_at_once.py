@@ -1,8 +1,11 @@
 """SPEC §4: "When consent is withdrawn or the case is erased, open referrals stop showing personal data to the partner
 at once." Referrals learns consent from intake's events, and NATS may hold them: here it is frozen (SIGSTOP) for the
 whole test, as a reviewer froze it, so nothing reaches referrals by the bus. Intake tells referrals directly once its
-commit is done (services/intake/referrals_told.py): the partner's very next read has no packet, and a referral the
-consent no longer covers is refused, with no event applied."""
+commit is done (services/intake/referrals_told.py), and referrals reads the consent back from intake with the
+caller's token (services/referrals/consent_told.py): the partner's very next read has no packet, and a referral the
+consent no longer covers is refused, with no event applied — whoever intake let make the change: an assignee, a
+caseworker who stated a reason, or one assigned while NATS was away (referrals' copy of who is assigned is stale then;
+a reviewer's find)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import uuid
 
 import pytest
 
-from tests.integration.gateway.door import Door, backends_running, open_gateway
+from tests.integration.gateway.door import STAFF_PASSWORD, Door, backends_running, open_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -93,9 +96,54 @@ async def test_withdrawn_consent_and_erasure_hide_the_packet_at_once_with_nats_f
                 backends.nats.proc.send_signal(signal.SIGCONT)
 
 
-async def test_the_word_ahead_of_the_event_only_narrows_and_only_from_an_assignee(tmp_path, gateway_settings):
-    """The route is reachable through the gateway like any other: a caseworker not assigned is refused, and what it
-    says can take a category or a share away but never add one."""
+async def test_a_caseworker_intake_let_in_is_heard_too_while_referrals_knows_other_assignees(tmp_path, gateway_settings):
+    with backends_running(tmp_path / "backends", ["intake", "referrals"], own_nats=True) as backends:
+        # The gateway on the same NATS: intake learns who the caseworkers are from its events.
+        settings = gateway_settings(backends.secrets_dir, intake_url=backends.processes["intake"].url,
+                                    referrals_url=backends.processes["referrals"].url, nats_url=backends.nats_url)
+        async with open_gateway(settings) as door:
+            owner_user, colleague = await door.add_user("caseworker"), await door.add_user("caseworker")
+            owner = await door.bearer_for(await door.sign_in(owner_user["username"], STAFF_PASSWORD))
+            colleague_token = await door.bearer_for(await door.sign_in(colleague["username"], STAFF_PASSWORD))
+            clinic = await door.some_partner()
+            partner = await door.partner(clinic)
+            by_reason, reassigned, shared = [await consented_case(door, owner) for _ in range(3)]
+            referrals = {case: await sent_referral(door, owner, case, clinic) for case in (by_reason, reassigned)}
+            for _ in range(200):  # until intake has heard of the colleague (the gateway's user.created)
+                both = await door.client.put(f"/api/intake/cases/{shared}/assignees", headers=owner,
+                                             json={"usernames": [owner_user["username"], colleague["username"]]})
+                if both.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert both.status_code == 200, both.text
+
+            assert backends.nats is not None and backends.nats.proc is not None
+            backends.nats.proc.send_signal(signal.SIGSTOP)
+            try:
+                # Not assigned, a reason stated: intake lets them in, and referrals asks intake with their reason.
+                reason = {**colleague_token, "Access-Reason": "covering for my colleague on leave today"}
+                answer = await door.client.put(f"/api/intake/cases/{by_reason}/consent", headers=reason, json={
+                    "categories": [], "share_contact": False, "share_health": False, "method": "verbal",
+                    "expires_on": None})
+                assert answer.status_code == 200, answer.text
+                seen = await door.client.get(f"/api/partner/referrals/{referrals[by_reason]['id']}", headers=partner)
+                assert seen.json()["packet"] is None, seen.text
+
+                # Assigned while NATS is away: referrals still thinks the case is the owner's; intake knows better.
+                moved = await door.client.put(f"/api/intake/cases/{reassigned}/assignees", headers=owner,
+                                              json={"usernames": [colleague["username"]]})
+                assert moved.status_code == 200, moved.text
+                answer = await door.client.delete(f"/api/intake/cases/{reassigned}", headers=colleague_token)
+                assert answer.status_code == 200, answer.text
+                seen = await door.client.get(f"/api/partner/referrals/{referrals[reassigned]['id']}", headers=partner)
+                assert seen.json()["packet"] is None and seen.json()["status"] == "cancelled", seen.text
+            finally:
+                backends.nats.proc.send_signal(signal.SIGCONT)
+
+
+async def test_the_word_takes_nothing_from_its_caller(tmp_path, gateway_settings):
+    """The route is reachable through the gateway like any other: what it applies is what intake answers to the
+    caller's token, never a body; a caseworker intake does not let in gets intake's refusal, and nothing changes."""
     with backends_running(tmp_path / "backends", ["intake", "referrals"]) as backends:
         settings = gateway_settings(backends.secrets_dir, intake_url=backends.processes["intake"].url,
                                     referrals_url=backends.processes["referrals"].url)
@@ -105,18 +153,17 @@ async def test_the_word_ahead_of_the_event_only_narrows_and_only_from_an_assigne
             partner = await door.partner(clinic)
             case = await consented_case(door, owner)
             referral = await sent_referral(door, owner, case, clinic)
-            path = f"/api/referrals/cases/{case}/consent-narrowed"
-            wider = {"categories": ["medical", "legal"], "share_contact": True, "share_health": True,
-                     "recorded_at": "2099-01-01T00:00:00Z"}
+            path = f"/api/referrals/cases/{case}/consent-changed"
 
-            refused = await door.client.post(path, json={**wider, "categories": []}, headers=stranger)
-            assert refused.status_code == 403, refused.text
-            assert (await door.client.post(path, json={**wider, "erased": "yes", "x": 1},
-                                           headers=owner)).status_code == 422
-            assert (await door.client.post(path, json=wider, headers=owner)).status_code == 204
+            refused = await door.client.post(path, headers=stranger)
+            assert refused.status_code == 403 and refused.json()["type"].endswith("/need-to-know"), refused.text
+            made_up = await door.client.post(path, json={"categories": [], "erased": True}, headers=owner)
+            assert made_up.status_code == 422, made_up.text  # it takes no body
+            assert (await door.client.post(path, headers=owner)).status_code == 204  # nothing changed in intake
             seen = await door.client.get(f"/api/partner/referrals/{referral['id']}", headers=partner)
-            assert seen.json()["packet"]["display_name"] == PERSON  # nothing narrowed: the packet stays
-            legal = await door.client.post("/api/referrals/referrals", headers=owner, json={
-                "case_id": case, "partner_id": str(uuid.uuid4()), "need_category": "legal",
-                "packet": {"display_name": PERSON}})
-            assert legal.status_code in (404, 409), legal.text  # never sent: legal was not added
+            assert seen.json()["packet"]["display_name"] == PERSON
+            assert (await door.client.post("/api/referrals/cases/not-a-case/consent-changed",
+                                           headers=owner)).status_code == 422
+            unknown = await door.client.post(f"/api/referrals/cases/{uuid.uuid4()}/consent-changed", headers=owner)
+            assert unknown.status_code == 404, unknown.text
+            assert (await door.client.post(path, headers=partner)).status_code == 403

@@ -163,7 +163,7 @@ async def test_needs_consent_and_their_history(intake: Intake):
     assert [(n["category"], n["urgency"], n["notes"]) for n in needs["items"]] == [("medical", "high", "Dentist")]
 
     empty = (await intake.client.get(f"{path}/consent", headers=intake.caseworker)).json()
-    assert empty == {"case_id": case["id"], "current": None, "history": []}
+    assert empty == {"case_id": case["id"], "case_status": "open", "current": None, "history": []}
     given = {"categories": ["medical", "legal", "medical"], "share_contact": True, "share_health": False, "method": "written",
              "expires_on": "2099-01-01"}
     first = await intake.client.put(f"{path}/consent", json=given, headers=intake.caseworker)
