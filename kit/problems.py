@@ -184,19 +184,21 @@ def as_problem(error: errors.DomainError) -> Problem:
 
 async def no_fields_where_no_body_is_taken(request: Request) -> None:
     """SPEC §6, unknown JSON fields are 422, on a route that takes no body as well (a partner's accept, a case's
-    close, an approval): a JSON object with fields sent there is refused, not ignored. An empty body, `{}` and
-    `null` are what a client sends for "nothing"; a multipart upload reads its own body and is left alone."""
+    close, an approval): a body with something in it sent there is refused, not ignored, whatever its Content-Type
+    says. An empty body, `{}` and `null` are what a client sends for "nothing"; a multipart upload reads its own body
+    and is left alone."""
     if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
         return
     route = request.scope.get("route")
     if getattr(route, "body_field", True) is not None:  # a route with a body model checks it itself
         return
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":  # an upload, read by its route as it streams
         return
     body = await request.body()
     if not body.strip():
         return
-    try:
+    try:  # whatever it says it is (text/plain, merge-patch+json, nothing): fields sent are fields sent
         sent = json.loads(body)
     except ValueError:
         raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),

@@ -42,7 +42,11 @@ async def test_nothing_sent_where_nothing_is_taken_is_fine(sent):
 
 
 @pytest.mark.parametrize("sent", [{"json": {"foo": 1}}, {"json": [1]}, {"json": "x"},
-                                  {"content": b"{not json", "headers": {"content-type": "application/json"}}])
+                                  {"content": b"{not json", "headers": {"content-type": "application/json"}},
+                                  # a reviewer's: the same fields under another type, or none, went ahead
+                                  {"content": b'{"foo": 1}', "headers": {"content-type": "text/plain"}},
+                                  {"content": b'{"foo": 1}', "headers": {"content-type": "application/merge-patch+json"}},
+                                  {"content": b'{"foo": 1}'}])
 async def test_something_sent_where_nothing_is_taken_is_422(sent):
     answer = await ask("POST", "/referrals/r1/accept", **sent)
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", answer.text
