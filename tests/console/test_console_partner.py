@@ -415,11 +415,18 @@ async def test_once_consent_is_withdrawn_the_page_shows_nothing_of_the_person_an
 
 async def test_a_cancelled_referral_says_it_was_cancelled_and_offers_nothing_to_finish(world: World):
     referral = await world.refer()
+    wrote = await world.door.client.post(f"/api/referrals/referrals/{referral}/messages", headers=world.caseworker,
+                                         json={"text": "Quietpine can come on Monday"})
+    assert wrote.status_code == 201, wrote.text
     cancelled = await world.door.client.post(f"/api/referrals/referrals/{referral}/cancel", headers=world.caseworker)
     assert cancelled.status_code == 200, cancelled.text
     page = (await world.page(referral)).text
-    assert words("partner_packet_gone_cancelled") in page and PERSON not in page
+    assert words("partner_packet_gone_cancelled") in page and PERSON not in page and "Quietpine" not in page
     assert words("partner_packet_gone") not in page and words("partner_can_still_finish") not in page
+    # Said as a cancellation, not as a consent withdrawn (a reviewer's find), and a message sent anyway is refused so.
+    assert words("partner_messages_cancelled") in page and words("partner_refused_packet_withdrawn") not in page
+    anyway = await world.press(referral, "messages", text="Is she still coming?")
+    assert anyway.status_code == 409 and alert(anyway.text) == i18n.MESSAGES["en"]["partner_messages_cancelled"]
 
 
 # --- words, dates and money -------------------------------------------------------------------------------------------
