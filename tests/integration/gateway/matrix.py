@@ -53,6 +53,8 @@ WHO_MAY = [
     rule("GET", rf"^/api/referrals/partners(/{ID})?$", "admin", "caseworker"),  # the partner directory
     rule(ANY, r"^/api/referrals/partners", "admin"),
     rule(ANY, r"^/api/referrals/referrals", "caseworker"),
+    # Intake's word that a case's consent changed, sent with the caseworker's token (intake then decides who may).
+    rule("POST", rf"^/api/referrals/cases/{ID}/consent-changed$", "caseworker"),
     rule(ANY, r"^/api/partner/", *PARTNER_ROLES),  # only through the partner API
     rule(ANY, rf"^/api/funds/disbursements(/{ID})?$", "caseworker", "finance"),  # caseworkers request aid
     rule("GET", r"^/api/funds/grants/open$", "caseworker", "finance"),  # the grants aid is requested from

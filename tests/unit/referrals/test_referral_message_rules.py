@@ -67,8 +67,8 @@ def _referral(session: Session, runtime: SimpleNamespace, *, status: str = "acce
     (Status.COMPLETED, 30 * DAY, True, None),  # the 30th day is still within
     (Status.COMPLETED, 30 * DAY + timedelta(seconds=1), True, "referral-closed"),
     (Status.DECLINED, 31 * DAY, True, "referral-closed"),
-    (Status.CANCELLED, 31 * DAY, True, "referral-closed"),
-    (Status.CANCELLED, 29 * DAY, True, None),
+    (Status.CANCELLED, 31 * DAY, True, "referral-cancelled"),  # no longer the partner's: no one to write to
+    (Status.CANCELLED, timedelta(0), True, "referral-cancelled"),
     (Status.ACCEPTED, timedelta(0), False, "packet-withdrawn"),  # the packet gone: nothing, open or not
     (Status.COMPLETED, 31 * DAY, False, "packet-withdrawn"),
 ])
