@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -54,6 +54,19 @@ class AuditTrail:
         # Built once: `record` runs in almost every request, and building a statement costs more than running it.
         self._last_hash = select(self.table.c.hash).order_by(self.table.c.seq.desc()).limit(1)
         self._insert = insert(self.table)
+
+    def recorded_in_this_request(self, session: Session, *, actor: str, action: str, target_id: str,
+                                 within: timedelta = timedelta(minutes=1)) -> bool:
+        """Whether this request (its request id) already left this entry, committed, lately: a service asking
+        another back on the caller's behalf, with the caller's token and the same request id (referrals reading a
+        consent from intake for a request intake already audited), is the same request, not a second one."""
+        request_id = context.request_id()
+        if not request_id:
+            return False
+        t = self.table.c
+        return session.execute(select(t.seq).where(
+            t.request_id == request_id, t.actor == actor, t.action == action, t.target_id == target_id,
+            t.at >= datetime.now(UTC) - within).limit(1)).first() is not None
 
     def record(self, session: Session, *, actor: str, action: str, target_id: str | None = None) -> None:
         """Append an entry inside the caller's transaction: the entry commits with the change it describes.

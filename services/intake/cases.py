@@ -522,12 +522,16 @@ def _admitted(
 def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, caller: domain.Caller, *,
            source: str = "intake") -> None:
     """Need-to-know (`domain.case_access`): refused unless the case is assigned to the caller or they state a
-    reason. Every request with a reason is audited (`case.break_glass`); an opening also becomes a step of the case's
+    reason. Every request with a reason is audited (`case.break_glass`; once, when a service asks back on its behalf
+    under its request id); an opening also becomes a step of the case's
     timeline (unless it was erased): who and when in clear, the reason sealed under the case's key, and where it was
     opened (`source`). One opening covers `domain.OPENING_COVERS`: the requests of a page and the steps a caseworker
     then takes on the case are not each a new line for its caseworkers to read."""
     if domain.case_access(caller, queries.assignee_ids(session, case.id)) is not Access.BREAK_GLASS:
         return
+    if audit.recorded_in_this_request(session, actor=caller.user_id, action=need_to_know.BREAK_GLASS,
+                                      target_id=case.id):
+        return  # referrals asking back for this request (its consent, kit.peers): the opening is in the trail
     audit.record(session, actor=caller.user_id, action=need_to_know.BREAK_GLASS, target_id=case.id)
     log.info("case opened by a caseworker it is not assigned to", case_id=case.id)
     if case.status == domain.ERASED:
