@@ -66,6 +66,22 @@ def secrets_folder(settings: SupervisorSettings, state_dir: Path) -> Path:
     return (settings.secrets_dir or state_dir / "secrets").resolve()
 
 
+def configured_ports(settings: SupervisorSettings) -> set[int]:
+    """Every port the settings give the system's processes (none is listened on yet when NATS's own is chosen)."""
+    names = ("gateway_port", "intake_port", "referrals_port", "funds_port", "reports_port", "nats_port",
+             "gateway_metrics_port", "intake_metrics_port", "referrals_metrics_port", "funds_metrics_port",
+             "reports_metrics_port")
+    return {port for name in names if (port := getattr(settings, name, None))}
+
+
+def spare_port(taken: set[int]) -> int:
+    """A free port that is none of `taken`: a port free now may be one another process was told to take (a test
+    saw the NATS monitor given reports' port)."""
+    while (port := free_port()) in taken:
+        continue
+    return port
+
+
 def nats_spec(settings: SupervisorSettings, state_dir: Path) -> ProcessSpec:
     """The embedded NATS server with JetStream, keeping its streams under the state folder.
 
@@ -73,7 +89,7 @@ def nats_spec(settings: SupervisorSettings, state_dir: Path) -> ProcessSpec:
     (public key only) with the permissions of kit.nats_auth, and the operator's; the seeds stay in the secrets
     folder (`ensure_secrets` makes them before this is called).
     """
-    monitor_port = settings.nats_monitor_port or free_port()
+    monitor_port = settings.nats_monitor_port or spare_port(configured_ports(settings))
     config = write_nats_config(secrets_folder(settings, state_dir), state_dir)
     return ProcessSpec(
         name="nats",
