@@ -23,10 +23,10 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Table, bindparam, delete, insert, update
 from sqlmodel import Session
 
-from kit import context, logs
+from kit import logs
 from kit.db import dialect_insert
 from kit.errors import Invalid, Refused, Unavailable
-from kit.peers import Peer
+from kit.peers import Peer, on_behalf_of
 
 MIN_REASON, MAX_REASON = 10, 500  # an Access-Reason's length, in characters, once trimmed
 HEADER = "Access-Reason"
@@ -129,12 +129,10 @@ class ReasonKeeper:
 
     async def keep(self, request: Request, case_id: str) -> None:
         """Keep the reason the request states for opening `case_id` (its `Access-Reason`, as the bytes came)."""
-        reason = next((value for name, value in request.scope["headers"] if name == b"access-reason"), None)
-        if reason is None:
+        headers = on_behalf_of(request)
+        reason = headers.get("access-reason")
+        if not isinstance(reason, bytes):
             return
-        reason = reason.strip(b" \t")  # a header value may not start or end with a space; intake trims it anyway
-        headers = {"authorization": request.headers.get("authorization", ""), "access-reason": reason,
-                   "x-request-id": context.request_id() or ""}
         for url in self.intake.in_turn():
             try:
                 # Quoted whole: a case id as a caller typed it is one path segment, never a way to another route.

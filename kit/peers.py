@@ -1,6 +1,6 @@
 """Another service, asked directly (not through the gateway) with the caller's own token: referrals and funds hand a
-break-glass reason to intake (kit.need_to_know.ReasonKeeper), intake tells referrals of a narrowed consent at once
-(services/intake/referrals_told.py).
+break-glass reason to intake (kit.need_to_know.ReasonKeeper), intake tells referrals of a changed consent at once
+(services/intake/referrals_told.py), referrals reads that consent back (services/referrals/consent_told.py).
 
 Its replicas' base URLs, comma-separated, are asked in turn, the next one when one cannot be reached. One HTTP client
 per process, its connections kept (`aclose` at shutdown, as `Runtime.extras` are), never through a proxy named in the
@@ -12,6 +12,9 @@ import itertools
 from collections.abc import Iterator
 
 import httpx
+from starlette.requests import Request
+
+from kit import context
 
 
 class Peer:
@@ -36,3 +39,16 @@ class Peer:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def on_behalf_of(request: Request) -> dict[str, str | bytes]:
+    """The headers that ask a peer as the caller of `request`: their own token (the peer decides, as for any request,
+    what they may do), the request id (one trail across both services) and their `Access-Reason` when they stated
+    one — as the bytes came, trimmed (a reason in Belarusian is not Latin-1; a header may not start or end with a
+    space)."""
+    headers: dict[str, str | bytes] = {"authorization": request.headers.get("authorization", ""),
+                                       "x-request-id": context.request_id() or ""}
+    reason = next((value for name, value in request.scope["headers"] if name == b"access-reason"), None)
+    if reason is not None:
+        headers["access-reason"] = reason.strip(b" \t")
+    return headers

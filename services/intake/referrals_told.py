@@ -17,8 +17,8 @@ from urllib.parse import quote
 import httpx
 from fastapi import Request
 
-from kit import context, logs
-from kit.peers import Peer
+from kit import logs
+from kit.peers import Peer, on_behalf_of
 
 log = logs.get("intake.referrals_told")
 
@@ -34,11 +34,7 @@ class ReferralsTold:
 
     async def changed(self, request: Request, case_id: str) -> None:
         """The case's consent changed, or the case was erased: referrals looks again now."""
-        headers = {"authorization": request.headers.get("authorization", ""),
-                   "x-request-id": context.request_id() or ""}
-        reason = next((value for name, value in request.scope["headers"] if name == b"access-reason"), None)
-        if reason is not None:  # as the bytes came (a reason in Belarusian is not Latin-1)
-            headers["access-reason"] = reason.strip(b" \t")  # type: ignore[assignment]
+        headers = on_behalf_of(request)
         for url in self.referrals.in_turn():
             try:
                 answer = await self.referrals.client.post(url + self.PATH.format(case_id=quote(case_id, safe="")),

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import httpx
 from fastapi import Request
 
-from kit import context, logs
-from kit.peers import Peer
+from kit import logs
+from kit.peers import Peer, on_behalf_of
 from kit.problems import Problem
 from kit.service import Runtime
 
@@ -36,10 +36,7 @@ async def consent_in_force(request: Request, runtime: Runtime, case_id: str) -> 
     peer = runtime.extras.get("intake")
     if peer is None:
         peer = runtime.extras["intake"] = Peer(runtime.settings.intake_url, timeout_seconds=2.0, connect_seconds=0.5)
-    headers = {"authorization": request.headers.get("authorization", ""), "x-request-id": context.request_id() or ""}
-    reason = next((value for name, value in request.scope["headers"] if name == b"access-reason"), None)
-    if reason is not None:
-        headers["access-reason"] = reason.strip(b" \t")  # type: ignore[assignment]
+    headers = on_behalf_of(request)
     for url in peer.in_turn():
         try:
             answer = await peer.client.get(url + PATH.format(case_id=quote(case_id, safe="")), headers=headers)
