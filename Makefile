@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/rehab up
 
 test: $(STAMP)
-	@tests/console/install-chromium.sh
+	@tests/install-debian-tools.sh
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

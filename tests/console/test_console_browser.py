@@ -3,7 +3,7 @@ HTTP by uvicorn in front of every service. A caseworker signs in, creates a case
 records consent and refers; a finance officer approves someone else's request and pays it. Screenshots are kept
 under test-artifacts/console/ (git-ignored) for a human to look at.
 
-Skips, saying why, where chromium (`tests/console/install-chromium.sh`) or the playwright package is absent."""
+Skips, saying why, where chromium (`tests/install-debian-tools.sh`) or the playwright package is absent."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "console"
 
 if not CHROMIUM.exists():
     pytest.skip("the browser test needs Debian's chromium at /usr/bin/chromium "
-                "(tests/console/install-chromium.sh installs it in CI)", allow_module_level=True)
+                "(tests/install-debian-tools.sh installs it in CI)", allow_module_level=True)
 try:
     from playwright import sync_api
 except ImportError:  # not only "not installed": a broken install skips too, and says so
