@@ -190,6 +190,12 @@ def count_up_to(session: Session, table: Any, seq: int) -> int:
     return session.execute(select(func.count()).select_from(table).where(table.c.seq <= seq)).scalar() or 0
 
 
+def count_between(session: Session, table: Any, after: int, up_to: int) -> int:
+    """Entries with `after` < seq <= `up_to` (a range of the primary key: as cheap as the range is short)."""
+    return session.execute(select(func.count()).select_from(table)
+                           .where(table.c.seq > after, table.c.seq <= up_to)).scalar() or 0
+
+
 def judge(*, process: str, chain: dict[str, Any], head: Head, checkpoint: dict[str, Any] | None, status: str | None,
           public: Ed25519PublicKey | None, hash_at_seq: Callable[[int], str | None], now: datetime,
           grace: timedelta) -> dict[str, Any]:
@@ -375,7 +381,12 @@ class Checkpointer:
                     # them together, so the head is counted and signed at most about twice a second.
                     self._urgent = self._urgent or (urgent and grown > 0)
                     return None
-            count = count_up_to(session, self.table, head.seq)
+            if last is not None and not empty_put_back and isinstance(last.get("count"), int):
+                # From the last checkpoint on, not the whole trail again: a count of every entry grows with the trail
+                # and ran on the event loop up to twice a second. An entry deleted below it breaks the hash chain.
+                count = last["count"] + count_between(session, self.table, last["seq"], head.seq)
+            else:
+                count = count_up_to(session, self.table, head.seq)
         checkpoint = sign(self.private, process=self.process, seq=head.seq, hash=head.hash or "", count=count,
                           at=datetime.now(UTC))
         try:

@@ -106,6 +106,18 @@ async def test_checkpoints_go_to_the_audit_stream_signed_with_intakes_own_key(in
     assert info.config.deny_delete and info.config.deny_purge and info.config.allow_direct
 
 
+async def test_each_checkpoint_counts_the_whole_trail_though_it_reads_only_what_came_since(intake: Intake):
+    await intake.create()
+    first = await checkpointed(intake)
+    for _ in range(2):
+        await intake.create()
+    second = await checkpointed(intake)
+    audit = intake.runtime.tables.audit
+    with intake.engine.connect() as conn:
+        entries = conn.execute(select(func.count()).select_from(audit)).scalar()
+    assert second["seq"] > first["seq"] and second["count"] == entries == second["seq"]
+
+
 async def test_deleting_the_newest_entries_is_reported_as_truncation(intake: Intake):
     for _ in range(3):
         await intake.create()
