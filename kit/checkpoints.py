@@ -340,6 +340,11 @@ class Checkpointer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self.policy.poll_seconds)
             self._woken.clear()
+            # Woken by a commit soon after the last checkpoint (a burst of money movements): wait out the rest of
+            # `soonest_seconds` first, so that the burst costs one look at the trail, not one per commit.
+            rest = self.policy.soonest_seconds - (time.monotonic() - self._last_sent_at)
+            if self._urgent and rest > 0:
+                await asyncio.sleep(rest)
 
     async def round(self, *, force: bool = False) -> dict[str, Any] | None:
         """One look at the trail's head; publish a checkpoint when one is due. Returns it when published."""
