@@ -12,7 +12,8 @@ The code is 12 characters of an alphabet without look-alikes (60 bits), typed wi
 only its SHA-256 is kept (like a refresh token's: a code that strong cannot be guessed from its hash), and it goes
 once used. A wrong code is a failed sign-in of the account (gateway.api.choose_password): throttled like one. A code
 lost before the account was set up is replaced by asking for a factor reset: the admin who approves it is shown a new
-one (gateway.approvals); an operator's `rehab users reset-password` on the server needs none."""
+one (gateway.approvals), and that is never the admin who typed the first password (they would hold both halves); an
+operator's `rehab users reset-password` on the server needs none."""
 
 from __future__ import annotations
 

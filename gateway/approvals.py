@@ -54,6 +54,11 @@ def decide(*, session: Session, audit: AuditTrail, approval_id: str, actor: str,
         raise Conflict(f"This request was already {asked.status}.", code="approval-decided")
     if asked.requested_by == actor:
         raise Refused("Nobody approves their own request: another admin must.", code="own-request")
+    if approve and asked.action == "user.reset_mfa" and _gave_first_password(session, asked.target_id, actor):
+        # Approving it shows a new activation code: the same admin would then hold the account's first password
+        # and its code, and could set it up as its person (gateway.activation).
+        raise Refused("You gave this account its first password, and it was never set up: another admin approves "
+                      "its factor reset and is shown its new activation code.", code="own-account-code")
     code = None
     if approve:
         code = _apply(session, audit, asked, actor)
@@ -64,6 +69,15 @@ def decide(*, session: Session, audit: AuditTrail, approval_id: str, actor: str,
     audit.record(session, actor=actor, action="approval.approve" if approve else "approval.reject",
                  target_id=asked.id)
     return Decision(asked, code)
+
+
+def _gave_first_password(session: Session, user_id: str, actor: str) -> bool:
+    """Whether `actor` asked for this account, which still waits for its person to set it up (its code unused)."""
+    user = session.get(User, user_id)
+    if user is None or user.activation_hash is None:
+        return False
+    return session.exec(select(Approval.id).where(Approval.action == "user.create", Approval.target_id == user_id,
+                                                  Approval.requested_by == actor)).first() is not None
 
 
 def admins_disabled_unconfirmed(*, session: Session) -> set[str]:

@@ -177,13 +177,15 @@ def users_reset_password(
     username: str,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Give a user a new password (this also lifts a lock); they choose their own at their next sign-in."""
+    """Give a user a new password (this also lifts a lock and ends their sessions); they choose their own at their next
+    sign-in."""
     password = read_new_password(username.strip().lower(), password_stdin)
     with desk() as d, db.transaction(d.session_factory) as session:
         user = user_named(session, username)
         service.set_password(session=session, audit=d.audit, user_id=user.id, password_hash=d.hasher().hash(password),
                              actor=d.actor)
-        typer.echo(f"new password set for {user.username}")
+        service.unlock_user(session=session, audit=d.audit, user_id=user.id, actor=d.actor, keys=d.throttle_keys())
+        typer.echo(f"new password set for {user.username}; their sessions are ended and any lock lifted")
 
 
 @clients_app.command("add")

@@ -168,13 +168,16 @@ def unlock_user(*, session: Session, audit: AuditTrail, user_id: str, actor: str
 
 def set_password(*, session: Session, audit: AuditTrail, user_id: str, password_hash: str, actor: str) -> User:
     """Give a user a new password (an operator's reset): one someone else knows, so the person chooses their own at
-    their next sign-in."""
+    their next sign-in. Every session of theirs ends: a reset is what an operator does for a stolen password, and a
+    session opened with it (or renewed from one) must not outlive it."""
     user = get_user(session=session, user_id=user_id)
     user.password_hash = password_hash
     user.must_choose_password = True
     user.activation_hash = None  # the operator on the server vouches for the person: no second admin's code
     session.add(user)
     audit.record(session, actor=actor, action="user.password", target_id=user.id)
+    sessions.revoke_all(session=session, audit=audit, user_id=user.id, actor=actor, now=now_utc(),
+                        why="password-reset")
     return user
 
 

@@ -75,6 +75,7 @@ REFUSALS: dict[str, str | dict[str, str]] = {
     "own-factor": "admin_refused_own_account",
     "last-admin": "admin_refused_last_admin",
     "own-request": "admin_refused_own_request",
+    "own-account-code": "admin_refused_own_account_code",
     "approval-decided": "admin_refused_decided",
     "approval-not-found": "admin_refused_no_request",
     "user-not-found": "admin_refused_no_user",

@@ -101,3 +101,34 @@ def test_an_enabling_that_waits_for_approval_says_so_and_the_account_stays_disab
     assert enabled.exit_code == 0, enabled.output
     assert "waits for an admin's approval" in enabled.output and "enabled maryia" not in enabled.output
     assert "maryia.kalesnikava\tcaseworker\tdisabled" in manage(operator_env, "users", "list").output
+
+
+async def test_an_operators_password_reset_ends_the_persons_sessions_and_lifts_a_lock(operator_env, gateway_settings,
+                                                                                  secrets_dir):
+    """What an operator does for a stolen password: whoever holds a session of the account (or its refresh token)
+    is out, and the person, locked out by the thief's tries, signs in with the new password."""
+    added = manage(operator_env, "users", "add", "katsiaryna.novik", "--role", "caseworker", "--password-stdin",
+                   stdin=STAFF_PASSWORD + "\n")
+    assert added.exit_code == 0, added.output
+    settings = gateway_settings(secrets_dir, database_url=operator_env["REHAB_GATEWAY_DATABASE_URL"],
+                                signin_backoff_seconds=0, lockout_after_failures=2)
+    async with open_gateway(settings) as door:
+        thief = await door.sign_in("katsiaryna.novik", STAFF_PASSWORD)
+        held = await door.bearer_for(thief)
+        refresh = thief.json()["refresh_token"]
+        for _ in range(2):
+            await door.sign_in("katsiaryna.novik", "Wrong-password-123")
+        assert (await door.sign_in("katsiaryna.novik", STAFF_PASSWORD)).status_code == 429
+
+        reset = manage(operator_env, "users", "reset-password", "katsiaryna.novik", "--password-stdin",
+                       stdin="Given at the desk 2026\n")
+        assert reset.exit_code == 0, reset.output
+
+        async def held_me():  # noqa: ANN202
+            return await door.client.get("/auth/me", headers=held)
+
+        assert await until_status(held_me, 401) == 401
+        renewed = await door.client.post("/auth/token", data={"grant_type": "refresh_token",
+                                                              "refresh_token": refresh})
+        assert renewed.status_code == 400 and renewed.json()["error"] == "invalid_grant"
+        assert (await door.sign_in("katsiaryna.novik", "Given at the desk 2026")).status_code == 200  # no lock

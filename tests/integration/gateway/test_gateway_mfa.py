@@ -282,6 +282,29 @@ async def test_a_lost_activation_code_is_replaced_by_a_factor_reset_another_admi
     assert new.status_code == 204
 
 
+async def test_the_admin_who_typed_the_first_password_is_not_shown_a_new_code_for_it(door: Door):
+    """The other way round: the approving admin asks for the reset and the one who typed the first password would
+    approve it. That admin would hold both halves, so only another admin may approve it; once the person has set
+    the account up, there is no code to show and either may."""
+    first_admin, second_admin, created, code = await approved_by_a_second_admin(door, "zmitser.bialou")
+    reset = await door.client.post(f"/api/admin/users/{created['id']}/reset-mfa", headers=second_admin)
+    assert reset.json()["status"] == "pending_approval"
+    asked = await pending_about(door, first_admin, created["id"])
+    refused = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=first_admin)
+    assert refused.status_code == 403 and refused.json()["type"].endswith("/own-account-code")
+    assert "activation_code" not in refused.text
+    still = await door.client.get("/api/admin/approvals", params={"status": "pending"}, headers=first_admin)
+    assert asked["id"] in still.text  # still waiting for a third admin (or to be rejected)
+    rejected = await door.client.post(f"/api/admin/approvals/{asked['id']}/reject", headers=first_admin)
+    assert rejected.status_code == 200
+
+    await enrolled(door, "zmitser.bialou", activation_code=code)  # set up by its person: no code left to show
+    await door.client.post(f"/api/admin/users/{created['id']}/reset-mfa", headers=second_admin)
+    asked = await pending_about(door, first_admin, created["id"])
+    approved = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=first_admin)
+    assert approved.status_code == 200 and approved.json().get("activation_code") is None
+
+
 async def test_an_operators_password_reset_on_the_server_needs_no_activation_code(door: Door):
     """The operator, on the server, vouches for the person: the password they set is replaced by the person's own
     at the next sign-in, with no second admin's code."""
