@@ -7,7 +7,8 @@ Delivery guarantees, in order of the path an event takes:
 3. a consumer applies an event and records its id in the inbox in one transaction, and acks only after commit,
    so a redelivered event finds its id and changes nothing;
 4. an event that keeps failing is parked in `dead_letters` after `max_deliver` tries and terminated, so it does
-   not block the events behind it.
+   not block the events behind it; one that fails for want of the system (keys sealed, the database away) is held
+   and tried again until it passes, never parked (`waits_for_the_system`).
 
 With NATS down the API keeps working: rows wait in the outbox and go out when NATS returns.
 
@@ -34,12 +35,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from sqlalchemy import Connection, Select, bindparam, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session
 
 from kit import context, logs, metrics, tracing
 from kit.db import UnitOfWork, is_sqlite
 from kit.events import Envelope
+from kit.errors import Unavailable
 from kit.settings import nats_servers
 from kit.tables import KitTables
 
@@ -75,6 +77,13 @@ class Subscription:
     @property
     def stream(self) -> str:
         return stream_name(self.producer)
+
+
+def waits_for_the_system(error: BaseException) -> bool:
+    """Whether a handler failed for want of something outside the event (keys sealed or out of reach, the database
+    gone or locked): tried again until it passes, never counted towards parking."""
+    return isinstance(error, (Unavailable, OperationalError, InterfaceError)) or (
+        isinstance(error, DBAPIError) and bool(error.connection_invalidated))
 
 
 @dataclass
@@ -503,9 +512,31 @@ class Bus:
             return
         handler = sub.handlers.get(msg.subject)
         token = context.set_request_id(envelope.requestid)
+        held = 0
         try:
-            with tracing.consuming(self.service, sub.durable, msg.subject, msg.headers, envelope.traceparent):
-                applied = await self.uow.run(lambda session: self._apply(session, sub, envelope, handler, msg.subject))
+            while True:
+                try:
+                    with tracing.consuming(self.service, sub.durable, msg.subject, msg.headers, envelope.traceparent):
+                        applied = await self.uow.run(
+                            lambda session: self._apply(session, sub, envelope, handler, msg.subject))
+                    break
+                except Exception as exc:
+                    if not waits_for_the_system(exc):
+                        raise
+                    # The keys sealed, the key service or the database away: not this event's fault, and an event
+                    # parked for it would never be applied (an erasure among them). Held, the server told it is in
+                    # progress so it is not sent again, and tried again until it goes through.
+                    if self._stopping:
+                        return  # unacknowledged: sent again after the restart
+                    held += 1
+                    if held == 1 or held % 20 == 0:
+                        log.warning("event held until the system can apply it", consumer=sub.durable,
+                                    event_id=envelope.id, tries=held, error_type=type(exc).__name__)
+                    try:
+                        await msg.in_progress()
+                    except Exception:
+                        return  # the connection went: the server sends it again, and it is tried then
+                    await asyncio.sleep(min(0.5 * 2 ** min(held - 1, 5), self.options.ack_wait / 3))
         except Exception as exc:
             if deliveries >= self.options.max_deliver:
                 await self._park(sub, msg, event_id=envelope.id, error=exc)

@@ -163,6 +163,28 @@ async def test_a_poison_event_is_parked_and_the_next_one_is_processed(nats_url, 
         await consumer.bus.stop()
 
 
+async def test_an_event_that_fails_for_want_of_keys_is_held_not_parked_and_applied_once_unsealed(
+        nats_url, database_url_factory):
+    """An erasure that comes while the keys are sealed must still be applied: refused far more often than
+    `max_deliver` (3 here) and for longer than the ack wait (2 s), it is neither parked nor applied, then applied
+    once when the keys are back."""
+    producer = Node("backbone", database_url_factory("producer"), nats_url)
+    consumer = Node("mirror", database_url_factory("consumer"), nats_url, subscriptions=True, max_deliver=3)
+    consumer.sealed = True
+    await producer.bus.start()
+    await consumer.bus.start()
+    try:
+        held = await producer.write_note()
+        await wait_for(lambda: consumer.sealed_refusals >= 5, timeout=30)  # 0.5 + 0.5 + 0.66 + 0.66 s apart
+        assert consumer.dead_letters() == [] and held not in consumer.applied()
+        consumer.sealed = False
+        await wait_for(lambda: consumer.applied().get(held) == 1)
+        assert consumer.dead_letters() == []
+    finally:
+        await producer.bus.stop()
+        await consumer.bus.stop()
+
+
 async def test_a_failed_puback_marks_nothing_after_it_and_every_event_is_stored_once(
         nats_url, database_url_factory, monkeypatch):
     """The first of three events is stored by NATS but its PubAck comes back a failure (the relay cannot tell that

@@ -10,6 +10,7 @@ from sqlmodel import Session
 from kit import db
 from kit.bus import Bus, BusOptions, Subscription
 from kit.events import Envelope, record_event
+from kit.errors import Sealed
 from kit.tables import KitTables
 
 SUBJECT = "rehab.backbone.note.created"
@@ -34,6 +35,8 @@ class Node:
                        subscriptions=subs, options=BusOptions(max_deliver=max_deliver, ack_wait=2, relay_poll_seconds=0.2,
                                                               relay_batch=relay_batch, idle_fetches_before_check=2))
         self.fail_ids: set[str] = set()
+        self.sealed = False  # as `rehab seal` leaves a service: every handler that needs a key refuses
+        self.sealed_refusals = 0
 
     async def write_note(self, *, poison: bool = False) -> str:
         """A use case's write: the change and its event in one unit of work (which wakes the relay once committed)."""
@@ -48,6 +51,9 @@ class Node:
         return note_id
 
     def apply(self, session: Session, event: Envelope) -> None:
+        if self.sealed:
+            self.sealed_refusals += 1
+            raise Sealed()
         if event.data.get("poison"):
             raise ValueError("poison")
         note_id = event.data["note_id"]
