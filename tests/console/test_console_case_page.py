@@ -518,3 +518,12 @@ async def test_the_aid_form_offers_the_grants_open_today_without_their_donor_or_
     choice = page.split('id="aid-grant"', 1)[1].split("</select>", 1)[0]
     assert open_now["code"] in choice and "ENDED" not in choice and "COMING" not in choice
     assert "Solidarity Fund" not in page  # the donor is finance's business
+
+
+async def test_the_referral_page_of_a_case_without_consent_says_to_record_it_and_links_there(door: Door):
+    """No consent, nothing to share: the page says so and where to record it, instead of a heading alone."""
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, **PERSON)
+    page = (await ala.visitor.get(f"/console/cases/{case['id']}/refer")).text
+    assert 'id="consent-first"' in page and EN["refer_consent_first"] in page
+    assert f'href="/console/cases/{case["id"]}#consent"' in page

@@ -413,6 +413,25 @@ async def test_once_consent_is_withdrawn_the_page_shows_nothing_of_the_person_an
     assert anyway.status_code == 409 and alert(anyway.text) == i18n.MESSAGES["en"]["partner_refused_packet_withdrawn"]
 
 
+async def test_a_referral_in_progress_whose_consent_was_withdrawn_can_still_be_finished_and_says_so(world: World):
+    """The partner is mid-treatment when the person withdraws consent: the page says the referral can still be
+    completed (a reviewer found the rule looked for a status `started` that does not exist), and does not say
+    "no messages yet" beside "the messages were deleted"."""
+    referral = await world.refer()
+    for step in ("accept", "start"):
+        assert (await world.press(referral, step)).status_code in (200, 303)
+    assert (await world.status(referral))["status"] == "in_progress"
+    case_id = (await world.status(referral))["case_id"]
+    withdrawn = await world.door.client.put(f"/api/intake/cases/{case_id}/consent", headers=world.caseworker,
+                                            json={"categories": [], "share_contact": False, "share_health": False,
+                                                  "method": "written"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    page = (await world.page(referral)).text
+    assert words("partner_packet_gone") in page and words("partner_can_still_finish") in page
+    assert words("partner_messages_none") not in page
+    assert f'action="/console/partner/referrals/{referral}/complete"' in page
+
+
 async def test_a_cancelled_referral_says_it_was_cancelled_and_offers_nothing_to_finish(world: World):
     referral = await world.refer()
     wrote = await world.door.client.post(f"/api/referrals/referrals/{referral}/messages", headers=world.caseworker,
