@@ -137,10 +137,14 @@ def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: s
     The entry and the event commit with what the caller then does, or not at all when that is refused. Returns which
     of the two it was."""
     assignees = queries.assignees(session, case_id)
-    if not assignees and session.get(KnownCase, case_id) is None:
-        # Not known here yet (intake's event is on its way, or the id is wrong): said so, not "not yours" to its
-        # own caseworker, who would be invited to break the glass on their own case.
-        raise domain.case_unknown()
+    if not assignees:
+        # Intake's case always has a caseworker: none known here means its event is on its way (or the id is
+        # wrong), even when a consent told at once already made the case known (consent_told). Said so, not "not
+        # yours" to its own caseworker, who would be invited to break the glass on their own case. An erased case
+        # has none either: left to the rules below.
+        known = session.get(KnownCase, case_id)
+        if known is None or known.status != domain.CaseStatus.ERASED:
+            raise domain.case_unknown()
     access = need_to_know(actor, assignees, access_reason)
     if access is Access.BREAK_GLASS:
         audit.record(session, actor=actor, action=BREAK_GLASS, target_id=case_id)
