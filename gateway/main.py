@@ -117,13 +117,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return await runtime.own_readiness()
 
     app.include_router(http.health_router(readiness))
-    app.include_router(api.auth_router)
-    app.include_router(api.admin_router)
+    # Their bodyless POSTs (seal, revoke-all, an approval) refuse a body with fields, as the services' do (SPEC §6);
+    # not on the forwarded paths, whose bodies are the services' to judge.
+    no_body = [Depends(problems.no_fields_where_no_body_is_taken)]
+    app.include_router(api.auth_router, dependencies=no_body)
+    app.include_router(api.admin_router, dependencies=no_body)
     # The gateway's own audit trail (sign-ins, failures, identity changes), for auditors, as every service serves
     # its own; `gateway_principal` runs first, so a disabled user's token is refused here too.
     app.include_router(audit_router(lambda request: request.app.state.runtime.audit, ReadSession,
                                     lambda request: request.app.state.runtime.checkpoints),
-                       prefix="/api/admin", dependencies=[Depends(gateway_principal)])
+                       prefix="/api/admin", dependencies=[Depends(gateway_principal), *no_body])
     app.include_router(api.public_router)
     app.include_router(console.router)  # the staff web console (SPEC §3 `GET /`): signing in, a password, a factor
     app.include_router(console.cases_router)  # the caseworker's: cases, casework, break-glass, referrals

@@ -46,7 +46,10 @@ async def test_nothing_sent_where_nothing_is_taken_is_fine(sent):
                                   # a reviewer's: the same fields under another type, or none, went ahead
                                   {"content": b'{"foo": 1}', "headers": {"content-type": "text/plain"}},
                                   {"content": b'{"foo": 1}', "headers": {"content-type": "application/merge-patch+json"}},
-                                  {"content": b'{"foo": 1}'}])
+                                  {"content": b'{"foo": 1}'},
+                                  {"content": b"\xff\xfe", "headers": {"content-type": "application/json"}},
+                                  {"content": b"[" * 100_000 + b"]" * 100_000,  # deeper than the parser goes: was 500
+                                   "headers": {"content-type": "application/json"}}])
 async def test_something_sent_where_nothing_is_taken_is_422(sent):
     answer = await ask("POST", "/referrals/r1/accept", **sent)
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", answer.text
