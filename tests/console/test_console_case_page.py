@@ -527,3 +527,18 @@ async def test_the_referral_page_of_a_case_without_consent_says_to_record_it_and
     page = (await ala.visitor.get(f"/console/cases/{case['id']}/refer")).text
     assert 'id="consent-first"' in page and EN["refer_consent_first"] in page
     assert f'href="/console/cases/{case["id"]}#consent"' in page
+
+
+async def test_the_consent_form_names_the_open_referrals_a_narrower_consent_would_take_from(door: Door):
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Зміцер Бандарэнка", country="LT")
+    path = f"/console/cases/{case['id']}"
+    assert 'id="consent-referrals"' not in (await ala.visitor.get(path)).text  # nothing sent: nothing to say
+    given = await door.client.put(f"/api/intake/cases/{case['id']}/consent", headers=ala.api, json={
+        "categories": ["medical"], "share_contact": False, "share_health": False, "method": "written"})
+    assert given.status_code == 200, given.text
+    clinic = await add_partner(door)
+    await referral_sent(door, ala, case["id"], clinic)
+    warned = section((await ala.visitor.get(path)).text, "consent")
+    assert 'id="consent-referrals"' in warned and EN["consent_open_referrals"] in warned
+    assert str(escape(clinic["name"])) in warned
