@@ -35,11 +35,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from sqlalchemy import Connection, Select, bindparam, func, insert, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from kit import context, logs, metrics, tracing
-from kit.db import UnitOfWork, is_sqlite
+from kit.db import DATABASE_UNAVAILABLE, UnitOfWork, is_sqlite
 from kit.events import Envelope
 from kit.errors import Unavailable
 from kit.settings import nats_servers
@@ -82,7 +82,7 @@ class Subscription:
 def waits_for_the_system(error: BaseException) -> bool:
     """Whether a handler failed for want of something outside the event (keys sealed or out of reach, the database
     gone or locked): tried again until it passes, never counted towards parking."""
-    return isinstance(error, (Unavailable, OperationalError, InterfaceError)) or (
+    return isinstance(error, (Unavailable, *DATABASE_UNAVAILABLE)) or (
         isinstance(error, DBAPIError) and bool(error.connection_invalidated))
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -376,6 +376,11 @@ class UnitOfWork:
             _truncate_wal(conn.connection.driver_connection)
         except Exception as exc:  # committed all the same; the next checkpoint takes the old pages out
             _log.warning("write-ahead log not truncated", error_type=type(exc).__name__)
+
+
+# What a database that restarts, is out of reach or is busy raises: a request answers 503 (kit.problems, kit.http), an
+# event is held and tried again (kit.bus), never a 500 or a dead letter.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def _connection_lost(conn: Connection, exc: Exception) -> bool:

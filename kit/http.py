@@ -13,10 +13,10 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit import context, logs, metrics, problems, tracing
+from kit.db import DATABASE_UNAVAILABLE
 
 log = logs.get("http")
 
@@ -153,7 +153,7 @@ class RequestContextMiddleware:
 
     async def _answer_failure(self, send: Send, exc: Exception) -> None:
         headers = [(b"content-type", b"application/problem+json")]
-        if isinstance(exc, (OperationalError, InterfaceError)):  # the database restarts or is out of reach
+        if isinstance(exc, DATABASE_UNAVAILABLE):  # the database restarts or is out of reach
             status = 503
             body = _problem_bytes(503, "Service Unavailable",
                                   "The database is not available right now; try again shortly.", "database-unavailable")

@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kit import errors, logs
+from kit.db import DATABASE_UNAVAILABLE
 
 PROBLEM_TYPE_BASE = "https://rehab.support/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -238,14 +238,15 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
     async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
         # The database is restarting, unreachable or busy: a fast "try again shortly", not a 500 (the error's
         # message may quote values, so only its type is logged).
         log.warning("database unavailable", error_type=type(exc).__name__)
         return problem_response(503, "The database is not available right now; try again shortly.",
                                 kind="database-unavailable", headers={"Retry-After": "1"})
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
