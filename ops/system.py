@@ -67,11 +67,10 @@ def secrets_folder(settings: SupervisorSettings, state_dir: Path) -> Path:
 
 
 def configured_ports(settings: SupervisorSettings) -> set[int]:
-    """Every port the settings give the system's processes (none is listened on yet when NATS's own is chosen)."""
-    names = ("gateway_port", "intake_port", "referrals_port", "funds_port", "reports_port", "nats_port",
-             "gateway_metrics_port", "intake_metrics_port", "referrals_metrics_port", "funds_metrics_port",
-             "reports_metrics_port")
-    return {port for name in names if (port := getattr(settings, name, None))}
+    """Every port the settings name (none is listened on yet when NATS's own is chosen): each `…_port` field, so a
+    port setting added later is kept clear too."""
+    return {port for name in type(settings).model_fields if name.endswith("_port")
+            if isinstance(port := getattr(settings, name), int) and port}
 
 
 def spare_port(taken: set[int]) -> int:

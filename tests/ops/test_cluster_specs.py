@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kit.secrets import ensure_secrets
+from ops import system
 from ops.cluster import cluster_services, cluster_specs, gateway_ports
 from ops.settings import SupervisorSettings
 from ops.supervisor import StartupError, free_port
@@ -107,3 +108,11 @@ def test_without_postgresql_it_refuses_and_says_what_to_set(state: Path) -> None
     nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/postgres"
     with pytest.raises(StartupError, match="PostgreSQL does not answer.*REHAB_CLUSTER_POSTGRES_URL"):
         cluster_specs(SupervisorSettings(state_dir=state, cluster_postgres_url=nowhere), state)
+
+
+def test_the_embedded_nats_monitor_never_takes_a_port_the_settings_name(state: Path) -> None:
+    settings = SupervisorSettings(state_dir=state, reports_port=18104, reports_metrics_port=0)
+    ports = system.configured_ports(settings)
+    assert {8000, 8101, 8102, 8103, 18104, 8190, 8191, 8192, 8193, 14222} <= ports
+    assert 0 not in ports and 8104 not in ports and 8194 not in ports  # none, and ports given to nobody
+    assert system.spare_port(ports) not in ports
