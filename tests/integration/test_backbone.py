@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from kit.events import Envelope
 from tests.support.backbone import SUBJECT, Node
+from tests.support.nats import patient_jetstream
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ async def wait_until_drained(url: str, durable: str, *, delivered: int, timeout:
     try:
         deadline = time.monotonic() + timeout
         while True:
-            info = await nc.jetstream().consumer_info("BACKBONE", durable)
+            info = await patient_jetstream(nc).consumer_info("BACKBONE", durable)
             if info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.consumer_seq >= delivered:
                 return
             assert time.monotonic() < deadline, f"consumer not drained: {info.delivered}, pending {info.num_pending}"
@@ -35,7 +36,7 @@ async def wait_until_drained(url: str, durable: str, *, delivered: int, timeout:
 
 async def stream_count(url: str, stream: str = "BACKBONE") -> int:
     nc = await nats.connect(url)
-    info = await nc.jetstream().stream_info(stream)
+    info = await patient_jetstream(nc).stream_info(stream)
     await nc.close()
     return info.state.messages
 
@@ -101,7 +102,7 @@ async def test_a_redelivered_event_changes_nothing(nats_url, database_url_factor
             raw = conn.execute(producer.tables.outbox.select()).mappings().one()["envelope"]
         # The same event again, ten times, past the stream's duplicate window (a new Nats-Msg-Id each time).
         nc = await nats.connect(nats_url)
-        js = nc.jetstream()
+        js = patient_jetstream(nc)
         for i in range(10):
             await js.publish(SUBJECT, raw.encode(), headers={"Nats-Msg-Id": f"replay-{i}"})
         await nc.close()

@@ -8,6 +8,7 @@ import pytest
 
 from kit import control, nats_auth
 from kit.control import ControlListener, Verifier, sign_command
+from tests.support.nats import patient_jetstream
 from tests.unit.kit.test_control_commands import FakeCustody
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ async def test_a_command_is_recorded_without_a_stream_made_beforehand_and_the_ne
         await control.record_command(nc, sign_command(operator, "unseal"))
         await listener.read_record(nc.jetstream(timeout=3))
         assert listener.recorded == "unseal"  # the newest only: one message kept
-        info = await nc.jetstream().stream_info(control.STATE_STREAM)
+        info = await patient_jetstream(nc).stream_info(control.STATE_STREAM)
         assert info.state.messages == 1 and info.config.allow_direct
     finally:
         await nc.close()

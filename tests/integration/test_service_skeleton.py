@@ -10,6 +10,7 @@ import pytest
 from services.intake.config import IntakeSettings
 from services.intake.main import create_app
 from tests.support.apps import bearer, running
+from tests.support.nats import patient_jetstream
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ async def test_intake_starts_migrates_and_publishes(tmp_path, secrets_dir, token
         assert created.status_code == 201, created.text
 
         nc = await nats.connect(nats_url)
-        js = nc.jetstream()
+        js = patient_jetstream(nc)
         for _ in range(100):
             try:
                 if (await js.stream_info("INTAKE")).state.messages == 1:  # case.opened (naming its creator)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ops.supervisor import free_port
 
@@ -80,3 +81,14 @@ def reset_streams(url: str, names: tuple[str, ...] = ("INTAKE", "REFERRALS", "FU
         await nc.close()
 
     asyncio.run(_reset())
+
+
+# How long a test's own calls to JetStream wait for the server's answer. The client's default of 5 s once ran out on
+# a CI machine busy with the rest of the suite (a publish in a webhook test), failing a test about something else;
+# the services' own calls keep their timeouts, and what a test waits for is bounded by its own deadlines.
+TEST_JETSTREAM_TIMEOUT = 30.0
+
+
+def patient_jetstream(nc: Any) -> Any:
+    """The JetStream context a test publishes and looks with (a `nats.js.JetStreamContext`)."""
+    return nc.jetstream(timeout=TEST_JETSTREAM_TIMEOUT)

@@ -36,6 +36,7 @@ from services.funds.models import (
 )
 from tests.support.apps import bearer, running
 from tests.support.intake_stand_in import IntakeStandIn, intake_stand_in
+from tests.support.nats import patient_jetstream
 from tests.support.shared import NAME_VARIANTS
 
 NAMES_CSV = NAME_VARIANTS
@@ -103,7 +104,7 @@ class Desk:
         stream = subject.split(".")[1].upper()
         nc = await nats.connect(self.runtime.settings.nats_url)
         try:
-            js = nc.jetstream()
+            js = patient_jetstream(nc)
             await eventually(lambda: _stream_exists(js, stream))
             await js.publish(subject, event.to_bytes(), headers={"Nats-Msg-Id": event.id})
         finally:

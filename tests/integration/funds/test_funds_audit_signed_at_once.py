@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 
 from kit import checkpoints
 from tests.integration.funds.conftest import Desk, eventually
+from tests.support.nats import patient_jetstream
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ SOON = 5.0  # seconds: far less than the minute a checkpoint may otherwise wait 
 async def newest_signed(desk: Desk) -> dict[str, Any] | None:
     nc = await nats.connect(desk.runtime.settings.nats_url)
     try:
-        message = await nc.jetstream().get_last_msg(checkpoints.STREAM, checkpoints.subject("funds"))
+        message = await patient_jetstream(nc).get_last_msg(checkpoints.STREAM, checkpoints.subject("funds"))
         return json.loads(message.data)
     except nats.js.errors.NotFoundError:
         return None

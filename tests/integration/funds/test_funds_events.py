@@ -15,6 +15,7 @@ from kit import db
 from services.funds import handlers
 from services.funds.models import CaseAssignee, CaseView, CostEstimate, Disbursement
 from tests.integration.funds.conftest import CASEWORKER, assignment
+from tests.support.nats import patient_jetstream
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +87,7 @@ async def test_cases_and_cost_estimates_arrive_over_nats_and_aid_is_requested_fr
     # what funds announced: ids, category, amount; never the payee or the purpose
     nc = await nats.connect(desk.runtime.settings.nats_url)
     try:
-        js = nc.jetstream()
+        js = patient_jetstream(nc)
         await desk.eventually(lambda: _count(js, "FUNDS", 2))
         sub = await js.pull_subscribe("rehab.funds.>", durable=None, stream="FUNDS")
         messages = await sub.fetch(2, timeout=5)

@@ -18,6 +18,7 @@ import pytest
 from kit import db
 from services.funds import ledger
 from tests.integration.funds.test_funds_events import _count
+from tests.support.nats import patient_jetstream
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,7 @@ async def test_a_eur_grant_pays_a_rent_in_pln_once_and_announces_both_amounts_wi
 
     nc = await nats.connect(desk.runtime.settings.nats_url)
     try:
-        js = nc.jetstream()
+        js = patient_jetstream(nc)
         await desk.eventually(lambda: _count(js, "FUNDS", 3))
         sub = await js.pull_subscribe("rehab.funds.disbursement.paid", durable=None, stream="FUNDS")
         [message] = await sub.fetch(1, timeout=5)

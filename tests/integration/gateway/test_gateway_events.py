@@ -21,8 +21,14 @@ from sqlalchemy import func, select
 
 from gateway import events
 from gateway.models import User, kit_tables
-from tests.integration.gateway.door import ADMIN_PASSWORD, EXTERNAL_NATS, STAFF_PASSWORD, Door, open_gateway
-from tests.support.nats import EmbeddedNats, free_port
+from tests.integration.gateway.door import (
+    ADMIN_PASSWORD,
+    EXTERNAL_NATS,
+    STAFF_PASSWORD,
+    Door,
+    open_gateway,
+)
+from tests.support.nats import EmbeddedNats, free_port, patient_jetstream
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +44,7 @@ def gateway_nats(tmp_path: Path) -> Iterator[str]:
         async def forget() -> None:
             nc = await nats.connect(EXTERNAL_NATS, connect_timeout=3)
             try:
-                await nc.jetstream().delete_stream(STREAM)
+                await patient_jetstream(nc).delete_stream(STREAM)
             except nats.js.errors.NotFoundError:
                 pass
             await nc.close()

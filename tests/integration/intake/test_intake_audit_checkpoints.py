@@ -19,6 +19,7 @@ from kit import checkpoints
 from kit.secrets import AUDIT_VERIFYING_KEY_FILES
 from ops.cli import app as rehab
 from tests.integration.intake.conftest import Intake, eventually
+from tests.support.nats import patient_jetstream
 
 runner = CliRunner()
 
@@ -31,7 +32,7 @@ async def checkpointed(intake: Intake) -> dict[str, Any]:
 async def stream_newest(intake: Intake) -> dict[str, Any]:
     nc = await nats.connect(intake.settings.nats_url)
     try:
-        message = await nc.jetstream().get_last_msg(checkpoints.STREAM, checkpoints.subject("intake"))
+        message = await patient_jetstream(nc).get_last_msg(checkpoints.STREAM, checkpoints.subject("intake"))
         return json.loads(message.data)
     finally:
         await nc.close()
@@ -98,7 +99,7 @@ async def test_checkpoints_go_to_the_audit_stream_signed_with_intakes_own_key(in
     # The stream: limits retention, file storage, kept for years, no message deletion or purge.
     nc = await nats.connect(intake.settings.nats_url)
     try:
-        info = await nc.jetstream().stream_info(checkpoints.STREAM)
+        info = await patient_jetstream(nc).stream_info(checkpoints.STREAM)
     finally:
         await nc.close()
     assert info.config.subjects == ["rehab.audit.>"] and str(getattr(info.config.retention, "value", info.config.retention)) == "limits"
@@ -171,7 +172,7 @@ async def test_a_checkpoint_signed_with_another_key_is_refused(intake: Intake):
     forged["key"] = signed["key"]  # claims to be intake's key: the signature does not hold
     nc = await nats.connect(intake.settings.nats_url)
     try:
-        await nc.jetstream().publish(checkpoints.subject("intake"), json.dumps(forged).encode())
+        await patient_jetstream(nc).publish(checkpoints.subject("intake"), json.dumps(forged).encode())
     finally:
         await nc.close()
 

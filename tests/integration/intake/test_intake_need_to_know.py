@@ -16,8 +16,14 @@ import pytest
 from sqlalchemy import func, select
 
 from kit.events import Envelope
-from services.intake.models import BreakGlassOpening, IntakeTable, StaffMember, kit_tables
+from services.intake.models import (
+    BreakGlassOpening,
+    IntakeTable,
+    StaffMember,
+    kit_tables,
+)
 from tests.integration.intake.conftest import Intake, eventually
+from tests.support.nats import patient_jetstream
 
 pytestmark = pytest.mark.integration
 
@@ -352,7 +358,7 @@ async def test_the_staff_directory_follows_the_gateway_s_events(intake: Intake, 
             "user_id": user_id, "username": "fia", "roles": roles, "partner_id": None, "occurred_at": at.isoformat()})
 
     nc = await nats.connect(nats_url)
-    js = nc.jetstream()
+    js = patient_jetstream(nc)
 
     async def publish(event: Envelope) -> None:
         async def sent() -> bool:

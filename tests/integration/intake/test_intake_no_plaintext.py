@@ -23,6 +23,7 @@ from services.intake.main import create_app
 from services.intake.models import IntakeTable, kit_tables
 from tests.integration.intake.conftest import eventually
 from tests.support.apps import bearer, running
+from tests.support.nats import patient_jetstream
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,7 @@ async def test_no_personal_data_in_any_file_row_or_message(tmp_path, secrets_dir
 
         # Another service reports a referral for the case, through NATS, as the referrals service would.
         nc = await nats.connect(nats_url)
-        js = nc.jetstream()
+        js = patient_jetstream(nc)
         event = Envelope.new(source="/rehab/referrals", type="rehab.referrals.referral.sent", subject=str(uuid.uuid4()),
                              data={"referral_id": str(uuid.uuid4()), "case_id": case_id, "partner_id": str(uuid.uuid4()),
                                    "category": "medical", "status": "sent", "cost_estimate": None,

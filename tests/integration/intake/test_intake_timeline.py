@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from kit.events import Envelope
 from services.intake.models import kit_tables
 from tests.integration.intake.conftest import Intake, eventually
+from tests.support.nats import patient_jetstream
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ class Producer:
 
     async def __aenter__(self) -> Producer:
         self.nc = await nats.connect(self.url)
-        self.js = self.nc.jetstream()
+        self.js = patient_jetstream(self.nc)
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
@@ -195,7 +196,7 @@ async def test_intake_publishes_its_events_with_the_contract_payloads(intake: In
     await intake.client.delete(f"{path}", headers=intake.caseworker)
 
     nc = await nats.connect(nats_url)
-    js = nc.jetstream()
+    js = patient_jetstream(nc)
     await eventually(lambda: _count(js, 5))
     messages = [Envelope.from_bytes((await js.get_msg("INTAKE", seq)).data) for seq in range(1, 6)]
     await nc.close()

@@ -27,6 +27,7 @@ from services.referrals import projections
 from services.referrals.config import ReferralsSettings
 from services.referrals.main import create_app
 from tests.support.apps import bearer, running
+from tests.support.nats import patient_jetstream
 from tests.support.polling import wait_for
 from tests.support.shared import NAME_VARIANTS
 
@@ -210,6 +211,6 @@ async def open_desk(settings: ReferralsSettings, issuer: TokenIssuer, *, log_to:
             await runtime.bus.ensure_stream("intake")  # intake's stream, as intake itself would create it
             nc = await nats.connect(settings.nats_url)
             try:
-                yield Desk(app=app, client=client, runtime=runtime, issuer=issuer, js=nc.jetstream())
+                yield Desk(app=app, client=client, runtime=runtime, issuer=issuer, js=patient_jetstream(nc))
             finally:
                 await nc.close()

@@ -55,6 +55,7 @@ from services.reports.models import (
 )
 from tests.integration.intake.conftest import eventually
 from tests.support.apps import bearer, running
+from tests.support.nats import patient_jetstream
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -202,7 +203,7 @@ async def generate_month(world: World) -> None:
 async def stream_events(nats_url: str, stream: str) -> list[Envelope]:
     nc = await nats.connect(nats_url)
     try:
-        js = nc.jetstream()
+        js = patient_jetstream(nc)
         last = (await js.stream_info(stream)).state.last_seq
         return [Envelope.from_bytes((await js.get_msg(stream, seq)).data) for seq in range(1, last + 1)]
     finally:
