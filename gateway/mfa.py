@@ -33,7 +33,7 @@ DRIFT_STEPS = 1
 
 class FactorKeys:
     """Keys for the second factor, derived from another secret of the gateway's for this use only: one seals TOTP
-    secrets, one names recovery codes by keyed hash (a recovery code has 50 random bits: a plain hash of it could
+    secrets, one names recovery codes by keyed hash (a recovery code has 40 random bits: a plain hash of it could
     be searched offline)."""
 
     def __init__(self, key: bytes | Callable[[], bytes]) -> None:
