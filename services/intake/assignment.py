@@ -74,7 +74,11 @@ def set_assignees(
             "case_id": case.id, "user_id": user_id, "username": name, "position": position,
             "opened_at": case.opened_at, "assigned_at": held[user_id].assigned_at if user_id in held else now,
         } for position, (user_id, name) in enumerate(zip(user_ids, wanted, strict=True))])
-        queries.add_timeline_entry(session, case.id, now, "case.assigned", {"assignees": wanted})  # staff handles
+        # The open tasks of those who no longer hold the case go to the first who does: a caseworker's list of
+        # tasks is of the cases they hold, so left with their old holder they would be on nobody's list.
+        handed = queries.hand_on_open_tasks(session, case.id, holders=user_ids, to_id=user_ids[0], to_name=wanted[0])
+        queries.add_timeline_entry(session, case.id, now, "case.assigned",  # staff handles
+                                   {"assignees": wanted, **({"tasks_handed_on": handed} if handed else {})})
         events.publish(session, events.CASE_ASSIGNED, events.CaseAssigned(
             case_id=case.id, assignees=user_ids, assigned_at=now), about=case.id)
         audit.record(session, actor=caller.user_id, action="case.assign", target_id=case.id)

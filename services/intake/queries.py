@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, exists, func, insert, select
+from sqlalchemy import Row, bindparam, case, exists, func, insert, select, update
 from sqlmodel import Session
 
 from kit.db import dialect_insert
@@ -24,13 +24,14 @@ from services.intake.models import (
     NameIndexPending,
     ReferenceCounter,
     StaffMember,
+    Task,
     TimelineEntry,
 )
 from services.intake.protection import NAME_DOB_TERM, PAIR_TERM
 
 CASES, CASE_KEYS = Case.__table__, CaseKey.__table__
 NAME_TERMS, TIMELINE = CaseNameTerm.__table__, TimelineEntry.__table__
-ASSIGNEES, STAFF = CaseAssignee.__table__, StaffMember.__table__
+ASSIGNEES, STAFF, TASKS = CaseAssignee.__table__, StaffMember.__table__, Task.__table__
 
 # What a list of cases shows (no personal data), and its order: newest first, the id breaking ties. A list and a
 # search share the order, so their cursors hold the same position (kit.pagination).
@@ -167,6 +168,15 @@ def my_cases(user_id: str) -> Any:
 def assignee_ids(session: Session, case_id: str) -> set[str]:
     """The user ids a case is assigned to."""
     return set(session.execute(select(ASSIGNEES.c.user_id).where(ASSIGNEES.c.case_id == case_id)).scalars())
+
+
+def hand_on_open_tasks(session: Session, case_id: str, *, holders: list[str], to_id: str, to_name: str) -> int:
+    """Give the case's open tasks held by someone not among `holders` (user ids) to `to_id` (handle `to_name`); how
+    many moved."""
+    moved = session.execute(update(TASKS).where(
+        TASKS.c.case_id == case_id, TASKS.c.status == "open", TASKS.c.assignee_id.not_in(holders),
+    ).values(assignee_id=to_id, assignee=to_name))
+    return int(moved.rowcount or 0)
 
 
 def openings_since(session: Session, *, case_id: str, user_id: str, since: datetime) -> list[str | None]:

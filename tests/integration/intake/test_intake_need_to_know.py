@@ -275,6 +275,47 @@ async def test_assignees_change_to_enabled_caseworkers_by_an_assignee_or_a_super
     assert missing.status_code == 404
 
 
+async def test_the_open_tasks_of_a_caseworker_who_no_longer_holds_the_case_go_to_the_first_who_does(
+        intake: Intake):
+    await _directory(intake)
+    case = await _create(intake, _ala(intake))
+    path = f"{CASES}/{case['id']}"
+    assert (await intake.client.put(f"{path}/assignees", json={"usernames": ["ala", "bo"]},
+                                    headers=_ala(intake))).status_code == 200
+    today = datetime.now(UTC).date().isoformat()
+
+    async def task(title: str, assignee: str) -> str:
+        made = await intake.client.post(f"{path}/tasks", json={"title": title, "due_on": today, "assignee": assignee},
+                                        headers=_ala(intake))
+        assert made.status_code == 201, made.text
+        return made.json()["id"]
+
+    await task("Call the clinic", "ala")
+    await task("Find a flat", "bo")
+    finished = await task("Copy the passport", "bo")
+    assert (await intake.client.post(f"/api/intake/tasks/{finished}/done", headers=_bo(intake))).status_code == 200
+
+    async def titles(headers: dict[str, str]) -> list[str]:
+        listed = await intake.client.get("/api/intake/tasks", params={"status": "open"}, headers=headers)
+        return sorted(t["title"] for t in listed.json()["items"])
+
+    assert await titles(_bo(intake)) == ["Find a flat"]
+    handed = await intake.client.put(f"{path}/assignees", json={"usernames": ["ala"]}, headers=_supervisor(intake))
+    assert handed.status_code == 200
+    # bo's open task is now ala's, on her list and on the case page; the one bo finished stays his
+    assert await titles(_ala(intake)) == ["Call the clinic", "Find a flat"]
+    on_case = {t["title"]: (t["assignee"], t["status"]) for t in
+               (await intake.client.get(f"{path}/tasks", headers=_ala(intake))).json()["items"]}
+    assert on_case == {"Call the clinic": ("ala", "open"), "Find a flat": ("ala", "open"),
+                       "Copy the passport": ("bo", "done")}
+    given_to_bo = await intake.client.put(f"{path}/assignees", json={"usernames": ["bo"]}, headers=_supervisor(intake))
+    assert given_to_bo.status_code == 200 and await titles(_bo(intake)) == ["Call the clinic", "Find a flat"]
+    steps = (await intake.client.get(f"{path}/timeline", headers=_bo(intake))).json()["items"]
+    assert [e["details"] for e in steps if e["kind"] == "case.assigned"] == [
+        {"assignees": ["ala", "bo"]}, {"assignees": ["ala"], "tasks_handed_on": 1},
+        {"assignees": ["bo"], "tasks_handed_on": 2}]
+
+
 async def test_a_supervisor_sees_whom_a_case_can_be_given_to_and_how_many_open_cases_each_holds(intake: Intake):
     await _directory(intake)
     await intake.staff("caseworker-4", "ada")  # in the directory, no case yet
