@@ -364,16 +364,18 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
 async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None, *,
                        files: dict[str, Any] | None = None, data: dict[str, str] | None = None,
                        done: Response | None = None, fields: dict[str, str] | None = None,
-                       kinds: dict[str, str] | None = None, typed: dict[str, Any] | None = None) -> Response:
-    """One change to the case from a form of its page; refused, the page again saying why. `fields` and `kinds`: the
-    form's fields by the API's name of each, and refusals about one of them by kind (see `field_errors`): said next
-    to their field, with `typed` (what was typed, by field id) back in it."""
+                       kinds: dict[str, str] | None = None, typed: dict[str, Any] | None = None,
+                       section: str | None = None) -> Response:
+    """One change to the case from a form of its page; done, back to the page at `section` (the part the form is
+    in); refused, the page again saying why. `fields` and `kinds`: the form's fields by the API's name of each, and
+    refusals about one of them by kind (see `field_errors`): said next to their field, with `typed` (what was typed,
+    by field id) back in it."""
     if supervises_only(v):
         return need_to_know_page(v, case_id)
     answer = await call(v, method, f"/api/intake/cases/{case_id}{path}", json=json, reason=v.reason_for(case_id),
                         files=files, data=data)
     if answer.ok:
-        return done or back_to(f"/console/cases/{case_id}")
+        return done or back_to(f"/console/cases/{case_id}", section)
     if answer.need_to_know:  # the stated reason lapsed while the form was open: ask again, say nothing was saved
         return need_to_know_page(v, case_id, unsaved=True)
     errors = field_errors(v, answer, fields or {}, kinds=kinds)
@@ -389,7 +391,7 @@ async def add_need(case_id: uuid.UUID, v: VisitDep) -> Response:
     notes = str(form.get("notes", "")).strip()
     return await _act_on_case(v, case_id, "POST", "/needs", {
         "category": form.get("category"), "urgency": form.get("urgency"), "notes": notes or None},
-        fields=NEED_FORM, typed={"need-notes": notes})
+        fields=NEED_FORM, typed={"need-notes": notes}, section="needs-h")
 
 
 # Each form of the case page: the API's name of each field → the form's id of it (the field its error is said by).
@@ -415,7 +417,8 @@ async def record_consent(case_id: uuid.UUID, v: VisitDep) -> Response:
                "method": form.get("method") or "verbal", "expires_on": str(form.get("expires_on", "")) or None}
     # Refused, the form comes back as ticked, not as the consent in force: a caseworker's changes stay to correct.
     return await _act_on_case(v, case_id, "PUT", "/consent", consent, fields=CONSENT_FORM,
-                              typed={"consent-expires": str(form.get("expires_on", "")), "consent": consent})
+                              typed={"consent-expires": str(form.get("expires_on", "")), "consent": consent},
+                              section="consent")
 
 
 @router.post("/console/cases/{case_id}/close")
@@ -440,7 +443,7 @@ async def upload_document(case_id: uuid.UUID, v: VisitDep) -> Response:
     return await _act_on_case(v, case_id, "POST", "/documents", files=files,
                               data={"kind": upload.fields.get("kind", "")},
                               done=Response(status_code=204, headers=PAGE_HEADERS) if by_script else None,
-                              fields=DOCUMENT_FORM, kinds=DOCUMENT_REFUSALS)
+                              fields=DOCUMENT_FORM, kinds=DOCUMENT_REFUSALS, section="documents-h")
 
 
 @router.get("/console/cases/{case_id}/documents/{document_id}")
@@ -499,7 +502,8 @@ async def reopen_case(case_id: uuid.UUID, v: VisitDep) -> Response:
 @router.post("/console/cases/{case_id}/needs/{need_id}/status")
 async def move_need(case_id: uuid.UUID, need_id: uuid.UUID, v: VisitDep) -> Response:
     form = await v.request.form()
-    return await _act_on_case(v, case_id, "PATCH", f"/needs/{need_id}", {"status": str(form.get("status", ""))})
+    return await _act_on_case(v, case_id, "PATCH", f"/needs/{need_id}", {"status": str(form.get("status", ""))},
+                              section="needs-h")
 
 
 @router.post("/console/cases/{case_id}/duplicate-of")
@@ -599,7 +603,8 @@ async def due_tasks(v: Visit) -> dict[str, Any]:
 async def add_note(case_id: uuid.UUID, v: VisitDep) -> Response:
     form = await v.request.form()
     text = str(form.get("text", "")).strip()
-    return await _act_on_case(v, case_id, "POST", "/notes", {"text": text}, fields=NOTE_FORM, typed={"note-text": text})
+    return await _act_on_case(v, case_id, "POST", "/notes", {"text": text}, fields=NOTE_FORM, typed={"note-text": text},
+                              section="notes")
 
 
 @router.post("/console/cases/{case_id}/tasks")
@@ -609,7 +614,7 @@ async def add_task(case_id: uuid.UUID, v: VisitDep) -> Response:
     return await _act_on_case(v, case_id, "POST", "/tasks", {
         "title": typed["task-title"], "due_on": typed["task-due"] or None,
         "assignee": str(form.get("assignee", "")).strip() or None},
-        fields=TASK_FORM, kinds={"not-an-assignee": "task-assignee"}, typed=typed)
+        fields=TASK_FORM, kinds={"not-an-assignee": "task-assignee"}, typed=typed, section="tasks")
 
 
 @router.post("/console/tasks/{task_id}/done")
@@ -622,9 +627,10 @@ async def finish_task(task_id: uuid.UUID, v: VisitDep) -> Response:
     except ValueError:
         case_id = None
     answer = await call(v, "POST", f"/api/intake/tasks/{task_id}/done")
-    back = f"/console/cases/{case_id}" if case_id and form.get("from") == "case" else "/console/cases"
+    from_case = bool(case_id and form.get("from") == "case")
+    back = f"/console/cases/{case_id}" if from_case else "/console/cases"
     if answer.ok:
-        return back_to(back)
+        return back_to(back, "tasks" if from_case else None)
     if case_id and form.get("from") == "case":
         return await case_page_answer(v, case_id, status=answer.status, problem=answer.problem)
     listed = await call(v, "GET", "/api/intake/cases", params={"limit": CASES_PER_PAGE})
@@ -773,7 +779,7 @@ async def request_aid(case_id: uuid.UUID, v: VisitDep) -> Response:
     answer = await call(v, "POST", "/api/funds/disbursements", json=body, reason=v.reason_for(case_id),
                         idempotency_key=form.get("idempotency_key") or str(uuid.uuid4()))
     if answer.ok:
-        return back_to(f"/console/cases/{case_id}")
+        return back_to(f"/console/cases/{case_id}", "aid")
     if answer.need_to_know:
         return need_to_know_page(v, case_id, unsaved=True)
     errors = field_errors(v, answer, AID_FIELDS, aliases={"currency": "grant_id"})
@@ -891,7 +897,7 @@ async def send_referral(case_id: uuid.UUID, v: VisitDep) -> Response:
         "case_id": str(case_id), "partner_id": form.get("partner_id", ""),
         "need_category": form.get("category", ""), "packet": packet}, reason=v.reason_for(case_id))
     if answer.ok:
-        return back_to(f"/console/cases/{case_id}")
+        return back_to(f"/console/cases/{case_id}", "referrals")
     if answer.need_to_know:
         return need_to_know_page(v, case_id, unsaved=True)
     filters = {"category": form.get("category", ""), "country": form.get("country", ""),

@@ -50,6 +50,7 @@ from gateway.console.router import (
     every_page,
     items,
     render,
+    spreadsheet,
     staff_names,
 )
 
@@ -379,10 +380,7 @@ def _download(answer: Answer, filename: str) -> Response:
     """Funds' CSV as an attachment, under funds' own file name (made safe there) or ours."""
     if not answer.ok:
         raise HTTPException(answer.status, "The report is not available.")
-    disposition = (answer.headers or {}).get("content-disposition") or f'attachment; filename="{filename}"'
-    return Response(answer.text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": disposition, "Cache-Control": "no-store",
-                             "Content-Security-Policy": CSP})
+    return spreadsheet(answer.text, filename, (answer.headers or {}).get("content-disposition"))
 
 
 # --- the disbursement queue --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
 from gateway.console import charts, i18n
-from gateway.console.router import CSP, Answer, Visit, VisitDep, call, render
+from gateway.console.router import Answer, Visit, VisitDep, call, render, spreadsheet
 
 router = APIRouter(include_in_schema=False)
 
@@ -304,6 +304,4 @@ async def programme_csv(v: ReaderVisit) -> Response:
     answer = await call(v, "GET", REPORT, params={"from": first, "to": last, "format": "csv"})
     if not answer.ok:
         raise HTTPException(answer.status, "The report is not available.")
-    return Response(answer.text, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="programme-{first}-{last}.csv"', "Cache-Control": "no-store",
-        "Content-Security-Policy": CSP})
+    return spreadsheet(answer.text, f"programme-{first}-{last}.csv")

@@ -54,7 +54,7 @@ async def write_message(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep)
     answer = await call(v, "POST", f"/api/referrals/referrals/{referral_id}/messages", json={"text": text},
                         idempotency_key=str(form.get("idempotency_key", "")) or None, reason=reason)
     if answer.ok:
-        return back_to(referral_page_path(case_id, referral_id))
+        return back_to(referral_page_path(case_id, referral_id), "thread")
     if answer.need_to_know:
         return need_to_know_page(v, case_id, unsaved=True)
     errors = field_errors(v, answer, {"text": "message-text"})

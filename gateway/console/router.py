@@ -394,9 +394,29 @@ def _here(request: Request) -> str:
     return known_page(request.url.path)
 
 
-def back_to(path: str) -> RedirectResponse:
-    """A redirect to a known page only, so that no redirect ever carries a typed value."""
-    return RedirectResponse(known_page(path), status_code=303,
+def spreadsheet(text: str, filename: str, disposition: str | None = None) -> Response:
+    """A service's CSV handed to a person as a file to open: with a UTF-8 byte-order mark first, without which a
+    spreadsheet (Excel above all) reads it in a legacy code page and shows Belarusian and Russian words as mojibake.
+    The services' own CSV, read by programs, has none. `disposition`: the service's own (its file name made safe
+    there), else an attachment named `filename`."""
+    return Response("\ufeff" + text, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": disposition or f'attachment; filename="{filename}"', "Cache-Control": "no-store",
+        "Content-Security-Policy": CSP})
+
+
+# The id of a part of a page (`notes`, `tasks`): a redirect may name one, never anything typed.
+PAGE_SECTION = re.compile(r"[a-z][a-z-]*")
+
+
+def back_to(path: str, section: str | None = None) -> RedirectResponse:
+    """A redirect to a known page only, so that no redirect ever carries a typed value; with `section`, to that part
+    of it (the form that was sent), so that the browser does not come back at the top of a long page."""
+    target = known_page(path)
+    if section:
+        if not PAGE_SECTION.fullmatch(section):
+            raise ValueError(f"not a section of a page: {section!r}")
+        target += f"#{section}"
+    return RedirectResponse(target, status_code=303,
                             headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
 
 

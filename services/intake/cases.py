@@ -608,8 +608,10 @@ def _unreadable(case: Any) -> Unreadable:
 
 
 def _summary(session: Session, case: Any) -> CaseSummary:
+    kept = session.get(Case, case.duplicate_of) if case.duplicate_of else None
     return CaseSummary(id=case.id, reference=case.reference, status=case.status, country=case.country,
                        opened_at=case.opened_at, closed_at=case.closed_at, duplicate_of=case.duplicate_of,
+                       duplicate_of_reference=kept.reference if kept else None,
                        assignees=assignment.usernames(session, [case.id]).get(case.id, []))
 
 

@@ -446,6 +446,7 @@ class CaseListItem(BaseModel):
 class CaseSummary(CaseListItem):
     closed_at: datetime | None
     duplicate_of: str | None = None  # the case kept, for a case marked a duplicate
+    duplicate_of_reference: str | None = None  # and its reference, which people read
 
 
 class DuplicateOf(StrictModel):

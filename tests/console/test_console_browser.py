@@ -188,10 +188,10 @@ def test_sign_in_create_a_duplicate_refer_approve_and_pay_in_a_real_browser(serv
                 page.get_by_label("Name the partner sees").fill("A. M.")
                 page.get_by_role("button", name="Send the referral").click()
                 page.wait_for_load_state()
-                if page.url.endswith(f"/console/cases/{case_id}") or time.monotonic() > deadline:
+                if page.url.endswith(f"/console/cases/{case_id}#referrals") or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
-            assert page.url.endswith(f"/console/cases/{case_id}")
+            assert page.url.endswith(f"/console/cases/{case_id}#referrals")  # back at the list it is now in
             assert partner["name"] in page.locator("#referrals-h + ul").inner_text()
             shot(page, "04-case-with-referral")
 

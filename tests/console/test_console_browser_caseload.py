@@ -97,7 +97,7 @@ def test_my_cases_break_glass_with_a_typed_reason_and_the_supervisor_s_caseload_
             # the next step on this case is not asked again
             page.get_by_label("Notes").fill("lung clinic this week")
             page.get_by_role("button", name="Add need").click()
-            page.wait_for_url(served + case_path)
+            page.wait_for_url(served + case_path + "#needs-h")
             assert "lung clinic this week" in page.locator("#needs-h + ul").inner_text()
             shot(page, "23-case-opened-with-a-reason")
 

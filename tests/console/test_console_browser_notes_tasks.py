@@ -72,14 +72,14 @@ def test_a_note_and_a_task_due_today_then_done_from_the_landing_page_in_a_real_b
 
             page.get_by_label("New note").fill(NOTE)
             page.get_by_role("button", name="Add note").click()
-            page.wait_for_url(served + case_path)
+            page.wait_for_url(served + case_path + "#notes")  # back at the notes, not at the top of the page
             assert NOTE in page.locator("#notes .notes").inner_text()
 
             page.get_by_label("Task", exact=True).fill(TITLE)
             assert page.get_by_label("Due", exact=True).input_value() == datetime.now(UTC).date().isoformat()
             assert page.get_by_label("For", exact=True).input_value() == ala
             page.get_by_role("button", name="Add task").click()
-            page.wait_for_url(served + case_path)
+            page.wait_for_url(served + case_path + "#tasks")
             assert TITLE in page.locator("#tasks table").inner_text()
             timeline = page.locator("ol.timeline").inner_text()
             assert "Note added" in timeline and "Task added" in timeline and "Quietvale" not in timeline
@@ -150,7 +150,7 @@ def test_a_note_written_past_the_idle_half_hour_comes_back_to_copy_in_a_real_bro
             page.goto(served + case_path)
             page.get_by_label("New note").fill(LONG_NOTE)
             page.get_by_role("button", name="Add note").click()
-            page.wait_for_url(served + case_path)
+            page.wait_for_url(served + case_path + "#notes")  # back at the notes, not at the top of the page
             assert page.locator("#notes .notes").inner_text().count("afraid to call him") == 1
         finally:
             browser.close()

@@ -389,7 +389,7 @@ async def test_aid_is_requested_from_the_case_page_once_for_a_double_click_and_s
     again = await ala.visitor.post(f"{path}/aid", data=form)  # the same form: a double click, a resent page
     listed = await door.client.get("/api/funds/disbursements", headers=ala.api, params={"case_id": case["id"]})
 
-    assert sent.status_code == again.status_code == 303 and sent.headers["location"] == path
+    assert sent.status_code == again.status_code == 303 and sent.headers["location"] == f"{path}#aid"
     (asked,) = listed.json()["items"]  # one request, not two
     assert (asked["amount"], asked["currency"], asked["status"]) == ("1234.50", "EUR", "requested")
     page = (await ala.visitor.get(path)).text

@@ -61,7 +61,7 @@ async def test_upload_list_and_download_a_document_from_the_case_page(door: Door
 
     posted = await visitor.post(f"{page_path}/documents", data={"csrf": csrf_of(page.text), "kind": "identity"},
                                 files={"file": ("паспарт.jpg", gps_photo(), "image/jpeg")})
-    assert posted.status_code == 303 and posted.headers["location"] == page_path
+    assert posted.status_code == 303 and posted.headers["location"] == f"{page_path}#documents-h"
     page = await visitor.get(page_path)
     assert "паспарт.jpg" in page.text and "Identity" in page.text
     link = re.search(rf'href="({page_path}/documents/[0-9a-f-]{{36}})"', page.text).group(1)
@@ -144,7 +144,7 @@ async def test_any_other_form_sent_as_multipart_is_answered_with_a_page_and_the_
     assert needs.status_code == 200 and needs.json()["items"] == []  # nothing was done
     sent = await visitor.post(f"{page_path}/documents", data={"csrf": csrf_of(page.text), "kind": "identity"},
                               files={"file": ("паспарт.jpg", gps_photo(), "image/jpeg")})
-    assert sent.status_code == 303 and sent.headers["location"] == page_path
+    assert sent.status_code == 303 and sent.headers["location"] == f"{page_path}#documents-h"
 
 
 @pytest.mark.parametrize("cookies", [{SESSION_COOKIE: "not-a-session"},

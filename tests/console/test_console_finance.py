@@ -477,7 +477,9 @@ async def test_the_donor_report_shows_no_small_count_and_downloads_as_csv(door: 
     assert '<tr class="suppressed">' in hidden.text
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert "attachment" in csv.headers["content-disposition"] and grant["code"] in csv.text
-    assert csv.text.splitlines()[0].startswith('"code","donor","currency","month","category","people"')
+    # a person opens it in a spreadsheet: the byte-order mark first tells it the file is UTF-8
+    assert csv.content.startswith("\ufeff".encode()) and grants_csv.content.startswith("\ufeff".encode())
+    assert csv.text.removeprefix("\ufeff").splitlines()[0].startswith('"code","donor","currency","month","category"')
     assert grants_csv.status_code == 200 and "attachment" in grants_csv.headers["content-disposition"]
     assert grant["code"] in grants_csv.text and lonely["code"] in grants_csv.text
     assert f'href="{GRANTS}/{grant["id"]}/donor-report.csv"' in grant_page.text

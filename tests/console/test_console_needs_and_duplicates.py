@@ -33,8 +33,12 @@ async def test_needs_move_a_closed_case_reopens_and_a_duplicate_points_at_the_ke
     need_id = re.search(rf'action="{page}/needs/([0-9a-f-]{{36}})/status"', shown).group(1)
     start = '<button type="submit" name="status" value="in_progress">Start<span class="sr-only">: Housing</span>'
     assert start + "</button>" in shown  # the need it moves, named for a screen reader
+    # dropping (for good) asks first: a disclosure naming the need, whose own form sends it
+    assert '<button type="submit" name="status" value="dropped"' not in shown
+    assert f'<details class="confirm" id="drop-{need_id}">' in shown and "Drop the need: Housing…" in shown
+    assert "Yes, drop this need" in shown
     moved = await submit(visitor, page, f"{page}/needs/{need_id}/status", {"status": "in_progress"})
-    assert moved.status_code == 303 and moved.headers["location"] == page
+    assert moved.status_code == 303 and moved.headers["location"] == f"{page}#needs-h"  # back where the button was
     shown = (await visitor.get(page)).text
     assert "in progress" in shown and 'value="in_progress"' not in shown and 'value="met"' in shown
     backwards = await submit(visitor, page, f"{page}/needs/{need_id}/status", {"status": "open"})
@@ -52,7 +56,7 @@ async def test_needs_move_a_closed_case_reopens_and_a_duplicate_points_at_the_ke
     marked = await submit(visitor, page, f"{page}/duplicate-of", {"reference": kept_reference.lower()})
     assert marked.status_code == 303 and "?" not in marked.headers["location"]
     shown = (await visitor.get(page)).text
-    assert f'href="/console/cases/{kept_id}"' in shown and "duplicate" in shown
+    assert f'href="/console/cases/{kept_id}">{kept_reference}</a>' in shown  # the kept case by its reference
     assert 'id="mark-duplicate"' not in shown and "Close the case" not in shown
     listed = (await visitor.get("/console/cases")).text
     assert kept_reference in listed and case_id not in listed  # out of the caseload: the kept case is worked on
@@ -60,6 +64,7 @@ async def test_needs_move_a_closed_case_reopens_and_a_duplicate_points_at_the_ke
 
 async def test_the_new_words_are_there_in_every_language():
     from gateway.console import i18n
-    words = ("need_in_progress", "reopen_case", "mark_duplicate", "no_case_with_reference", "status_duplicate")
+    words = ("need_in_progress", "reopen_case", "mark_duplicate", "no_case_with_reference", "status_duplicate",
+             "need_drop_ask", "need_drop_said", "need_drop_yes", "duplicate_match_high", "duplicate_match_name_only")
     for language in i18n.STAFF_LANGUAGES:
         assert all(i18n.MESSAGES[language].get(word) for word in words), language

@@ -40,10 +40,10 @@ async def test_the_case_page_adds_notes_and_tasks_and_the_landing_page_lists_wha
     csrf = csrf_of(page.text)
     for text in ("first note", NOTE):
         added = await ala.visitor.post(f"{page_path}/notes", data={"csrf": csrf, "text": text})
-        assert added.status_code == 303 and added.headers["location"] == page_path  # PRG, nothing typed in it
+        assert added.status_code == 303 and added.headers["location"] == f"{page_path}#notes"  # PRG, nothing typed
     task = await ala.visitor.post(f"{page_path}/tasks", data={"csrf": csrf, "title": TITLE, "due_on": _day(),
                                                               "assignee": ala.username})
-    assert task.status_code == 303 and task.headers["location"] == page_path
+    assert task.status_code == 303 and task.headers["location"] == f"{page_path}#tasks"  # where the form was
     late = await ala.visitor.post(f"{page_path}/tasks", data={"csrf": csrf, "title": "Late form", "due_on": _day(-3),
                                                               "assignee": ala.username})
     later = await ala.visitor.post(f"{page_path}/tasks", data={"csrf": csrf, "title": "Next month",
@@ -89,7 +89,7 @@ async def test_the_case_page_adds_notes_and_tasks_and_the_landing_page_lists_wha
     late_id = re.findall(r'id="task-([0-9a-f-]{36})"', page)[0]
     done = await ala.visitor.post(f"/console/tasks/{late_id}/done",
                                   data={"csrf": csrf_of(page), "case_id": case["id"], "from": "case"})
-    assert done.status_code == 303 and done.headers["location"] == page_path
+    assert done.status_code == 303 and done.headers["location"] == f"{page_path}#tasks"
     assert 'id="due-tasks"' not in (await ala.visitor.get("/console/cases")).text  # nothing due any more
 
 

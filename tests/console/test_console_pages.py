@@ -227,11 +227,17 @@ async def test_a_new_case_warns_of_possible_duplicates_before_saving_and_search_
     resent = await visitor.post("/console/cases", data={**second, "checked": hidden(warned.text, "checked")})
     cases_after = await case_count(visitor)
     found = await submit(visitor, "/console/cases", "/console/cases/search", {"q": person["russian"]})
+    no_birth_date = await submit(visitor, "/console/cases/new", "/console/cases", {"full_name": person["russian"]})
 
     assert first.status_code == 200 and 'id="duplicates"' not in first.text
     # before saving: the warning names the earlier case, the form keeps what was typed, and nothing is stored yet
     assert warned.status_code == 200 and 'id="duplicates"' in warned.text and first_reference in warned.text
     assert f'value="{person["latin_from_russian"]}"' in warned.text and i18n.MESSAGES["en"]["save_anyway"] in warned.text
+    # how sure the match is, in words: both dates of birth known and equal; then a case without one meets by name
+    assert i18n.MESSAGES["en"]["duplicate_match_high"] in warned.text
+    assert 'id="duplicates"' in no_birth_date.text and first_reference in no_birth_date.text
+    assert i18n.MESSAGES["en"]["duplicate_match_name_only"] in no_birth_date.text
+    assert i18n.MESSAGES["en"]["duplicate_match_high"] not in no_birth_date.text
     assert cases_while_warned == cases_before
     # other names than the ones warned about are checked again, not saved on the old "save anyway"
     assert 'id="duplicates"' in renamed.text and i18n.MESSAGES["en"]["created"] not in renamed.text

@@ -106,6 +106,7 @@ async def test_a_coordinator_reads_the_programme_in_their_language_with_charts_a
                                                           "to": THIS_MONTH})
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.headers["content-disposition"].startswith("attachment;")
+    assert csv.content.startswith("\ufeff".encode())  # UTF-8 said to the spreadsheet it is opened in
     assert "Programme Person" not in csv.text and "<5" in csv.text
 
 

@@ -90,6 +90,7 @@ async def test_a_duplicate_points_at_the_kept_case_and_leaves_the_caseload(intak
     marked = await intake.client.post(url, json={"case_id": kept["id"]}, headers=intake.caseworker)
     assert marked.status_code == 200, marked.text
     assert (marked.json()["status"], marked.json()["duplicate_of"]) == ("duplicate", kept["id"])
+    assert marked.json()["duplicate_of_reference"] == kept["reference"]  # what a person reads
     listed = (await intake.client.get(CASES, headers=intake.caseworker)).json()["items"]
     assert twin["id"] not in {c["id"] for c in listed} and kept["id"] in {c["id"] for c in listed}
     only = (await intake.client.get(CASES, params={"status": "duplicate"}, headers=intake.caseworker)).json()["items"]
