@@ -1,9 +1,10 @@
 """What every HTTP process has in front of its routes: request ids, access logs without values, metrics,
-security headers, a body size limit and no NUL character; plus /healthz and /readyz. /metrics is not here: it has a
+security headers, a body size limit, a body that keeps coming, and no NUL character; plus /healthz and /readyz. /metrics is not here: it has a
 listener of its own (kit.metrics), so the main one — the gateway's is public — never serves it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -39,6 +40,16 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _BodyStalled(Exception):
+    pass
+
+
+# How long a request's body may go without a byte arriving before it is answered 408 and its connection closed. A
+# caller who declares more than it sends would otherwise hold the connection (and whatever the route holds while it
+# reads) for ever; a slow upload that keeps sending is never cut off.
+BODY_IDLE_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class BodyLimit:
     """A larger body limit for one route (an upload), by method and a pattern of its path: every other route keeps
@@ -64,8 +75,10 @@ class RequestContextMiddleware:
     security headers, and logs one line per request with the route template, never the query string."""
 
     def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int, csp: bool = True,
-                 body_limits: Sequence[BodyLimit] = (), own_request_ids: bool = False) -> None:
+                 body_limits: Sequence[BodyLimit] = (), own_request_ids: bool = False,
+                 body_idle_seconds: float = BODY_IDLE_SECONDS) -> None:
         self.app = app
+        self.body_idle_seconds = body_idle_seconds
         self.own_request_ids = own_request_ids
         self.service = service
         self.max_body = max_body_bytes
@@ -109,14 +122,22 @@ class RequestContextMiddleware:
                 await self._reject_too_large(send_with_headers, max_body)
                 return
             received = 0
-            client_gone = False
+            client_gone = body_complete = False
 
             async def limited_receive() -> Message:
-                nonlocal received, client_gone
-                message = await receive()
+                nonlocal received, client_gone, body_complete
+                if body_complete:  # what comes now is the caller hanging up, whenever it does
+                    message = await receive()
+                else:
+                    try:
+                        async with asyncio.timeout(self.body_idle_seconds):
+                            message = await receive()
+                    except TimeoutError:
+                        raise _BodyStalled() from None
                 if message["type"] == "http.disconnect":
                     client_gone = True
                 elif message["type"] == "http.request":
+                    body_complete = not message.get("more_body", False)
                     received += len(message.get("body", b""))
                     if received > max_body:
                         raise _BodyTooLarge()
@@ -127,6 +148,9 @@ class RequestContextMiddleware:
             except _BodyTooLarge:
                 if not status_holder["started"]:
                     await self._reject_too_large(send_with_headers, max_body)
+            except _BodyStalled:
+                if not status_holder["started"]:
+                    await self._reject_stalled(send_with_headers)
             except Exception as exc:
                 if client_gone and not status_holder["started"]:
                     # The caller hung up before sending its whole body: not a failure of ours (no 500 to alert on).
@@ -165,6 +189,15 @@ class RequestContextMiddleware:
                                   "internal-server-error")
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _reject_stalled(self, send: Send) -> None:
+        body = _problem_bytes(408, "Request Timeout", f"The request body stopped arriving: nothing came for "
+                              f"{self.body_idle_seconds:g} seconds, short of what Content-Length declared.",
+                              "request-body-timeout")
+        await send({"type": "http.response.start", "status": 408,
+                    "headers": [(b"content-type", b"application/problem+json"), (b"connection", b"close"),
+                                (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
     async def _reject_too_large(self, send: Send, max_body: int) -> None:
@@ -373,7 +406,7 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
 
 def install(app: FastAPI, *, service: str, max_body_bytes: int, csp: bool = True,
             body_limits: Sequence[BodyLimit] = (), own_request_ids: bool = False,
-            refused_address: RefusedAddress | None = None) -> None:
+            refused_address: RefusedAddress | None = None, body_idle_seconds: float = BODY_IDLE_SECONDS) -> None:
     """`own_request_ids`: every request gets an id made here, whatever X-Request-ID it brings (the public edge: a
     caller's string would be written into logs, audit entries and events as it came, a name in it too); a service
     behind the gateway takes the gateway's. `refused_address`: the app's own answer to an address with a NUL."""
@@ -381,4 +414,4 @@ def install(app: FastAPI, *, service: str, max_body_bytes: int, csp: bool = True
     # an access log line, and the body limit while it reads a JSON body.
     app.add_middleware(InputGuardMiddleware, refused_address=refused_address)
     app.add_middleware(RequestContextMiddleware, service=service, max_body_bytes=max_body_bytes, csp=csp,
-                       body_limits=body_limits, own_request_ids=own_request_ids)
+                       body_limits=body_limits, own_request_ids=own_request_ids, body_idle_seconds=body_idle_seconds)
