@@ -159,6 +159,11 @@ async def issue_token(
             raise oauth_error(400, "invalid_request", "The client_credentials grant needs `client_id` and `client_secret`.")
         token = await _client_grant(runtime, client_id, client_secret, used_basic=basic is not None)
     elif not grant_type:
+        sent_as = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if sent_as not in ("", "application/x-www-form-urlencoded"):  # JSON, most often: OAuth 2 asks for a form
+            raise oauth_error(400, "invalid_request", "`grant_type` is required, with the other fields, in a form "
+                              "body (Content-Type: application/x-www-form-urlencoded, as RFC 6749 asks), not JSON "
+                              "or another type.")
         raise oauth_error(400, "invalid_request", "`grant_type` is required.")
     else:
         raise oauth_error(400, "unsupported_grant_type",

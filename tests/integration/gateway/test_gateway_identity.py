@@ -82,11 +82,17 @@ async def test_a_malformed_token_request_is_400_and_an_unknown_grant_is_refused(
     unknown = await door.client.post("/auth/token", data={"grant_type": "authorization_code", "code": "x"})
     missing = await door.client.post("/auth/token", data={"grant_type": "password", "username": "admin"})
     nothing = await door.client.post("/auth/token", data={})
+    as_json = await door.client.post("/auth/token", json={"grant_type": "password", "username": "admin",
+                                                          "password": "x"})
 
     assert (unknown.status_code, unknown.json()["error"]) == (400, "unsupported_grant_type")
     assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
     assert (nothing.status_code, nothing.json()["error"]) == (400, "invalid_request")
-    assert all(a.headers["content-type"] == OAUTH_ERROR for a in (unknown, missing, nothing))
+    # JSON, which OAuth 2 does not take: the answer says what to send instead
+    assert (as_json.status_code, as_json.json()["error"]) == (400, "invalid_request")
+    assert "application/x-www-form-urlencoded" in as_json.json()["error_description"]
+    assert "form" not in nothing.json()["error_description"]
+    assert all(a.headers["content-type"] == OAUTH_ERROR for a in (unknown, missing, nothing, as_json))
 
 
 async def test_admins_create_staff_users_under_a_password_policy(door: Door):
