@@ -266,14 +266,14 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
     def of_case(path: str, **params: Any) -> Any:
         return call(v, "GET", f"/api/intake/cases/{case_id}{path}", params=params, reason=reason)
 
-    needs, consent, timeline, documents, referrals, aid, partners, grants, casework = await asyncio.gather(
+    needs, consent, timeline, documents, referrals, aid, partners, grants, casework, staff = await asyncio.gather(
         of_case("/needs", limit=100), of_case("/consent"), of_case("/timeline", limit=200),
         of_case("/documents", limit=200),
         call(v, "GET", "/api/referrals/referrals", params={"case_id": case_id, "limit": 100}, reason=reason),
         call(v, "GET", "/api/funds/disbursements", params={"case_id": case_id, "limit": 100}, reason=reason),
         call(v, "GET", "/api/referrals/partners", params={"limit": 200}),
         call(v, "GET", "/api/funds/grants/open", params={"limit": 200}),
-        _casework_values(v, case_id, reason))
+        _casework_values(v, case_id, reason), call(v, "GET", "/api/intake/caseworkers"))
     # What the lists leave out because it may describe the person — a partner's outcome or reason for declining, an
     # aid request's purpose — is read one record at a time, each read audited by its service.
     replied = [r for r in items(referrals) if r.get("status") in ("completed", "declined")]
@@ -291,6 +291,8 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
                   disbursements=disbursements, aid_totals=aid_totals(disbursements), grants=items(grants),
                   timeline=grouped_openings(items(timeline)),
                   partner_names={p["id"]: p["name"] for p in items(partners)}, documents=items(documents),
+                  colleagues=[c["username"] for c in items(staff)
+                              if c["username"] not in case.body.get("assignees", [])],
                   side_problems=[a.problem for a in (needs, consent, referrals, aid, timeline, documents) if a.problem])
     return values
 
@@ -419,6 +421,29 @@ async def record_consent(case_id: uuid.UUID, v: VisitDep) -> Response:
     return await _act_on_case(v, case_id, "PUT", "/consent", consent, fields=CONSENT_FORM,
                               typed={"consent-expires": str(form.get("expires_on", "")), "consent": consent},
                               section="consent")
+
+
+@router.post("/console/cases/{case_id}/assignees")
+async def add_colleague(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """One more caseworker to hold the case, asked by one who holds it (a colleague to share it with, or to hand it
+    to before leaving: a supervisor then takes the leaver off on the caseload)."""
+    form = await v.request.form()
+    username = str(form.get("username", "")).strip()
+    if not username:
+        chosen_none = i18n.translator(v.language)("colleague_choose")
+        return await case_page_answer(v, case_id, status=422, problem=chosen_none,
+                                      case_errors={"colleague": chosen_none})
+    answer = await call(v, "POST", f"/api/intake/cases/{case_id}/assignees", json={"username": username})
+    if answer.ok:
+        return back_to(f"/console/cases/{case_id}", "assignees")
+    if answer.need_to_know:
+        return need_to_know_page(v, case_id)
+    said = (i18n.translator(v.language)("assign_refused").format(names=username)
+            if answer.kind == "not-an-enabled-caseworker" else None)
+    errors = {"colleague": said} if said else field_errors(v, answer, {"username": "colleague"})
+    return await case_page_answer(v, case_id, status=answer.status, problem=form_problem(v, answer, errors,
+                                                                                       refusal(v, answer)),
+                                  case_errors=errors, case_typed={"colleague": username})
 
 
 @router.post("/console/cases/{case_id}/close")

@@ -34,6 +34,7 @@ from kit.service import RuntimeDep
 from kit.uploads import read_multipart
 from services.intake import assignment, cases, casework, documents, domain, files, referrals_told, search
 from services.intake.models import (
+    AssigneeAdded,
     AssigneesSet,
     CaseCreate,
     CaseCreated,
@@ -223,6 +224,17 @@ async def assign_case(case_id: CaseId, body: AssigneesSet, runtime: RuntimeDep, 
     """Give the case to these caseworkers (usernames, the first listed first), in place of those who hold it."""
     return await runtime.uow.run(lambda session: assignment.set_assignees(
         session=session, audit=runtime.audit, case_id=case_id, wanted=body.usernames, caller=caller_of(principal)))
+
+
+@router.post("/cases/{case_id}/assignees", response_model=CaseSummary, responses={
+    403: {"description": "Only a caseworker the case is assigned to, or a supervisor, assigns it (`need-to-know`)."},
+    409: {"description": "The case was erased."},
+    422: {"description": "The username is not an enabled caseworker's (`not-an-enabled-caseworker`)."},
+})
+async def add_assignee(case_id: CaseId, body: AssigneeAdded, runtime: RuntimeDep, principal: Staff) -> CaseSummary:
+    """Add a caseworker to those who hold the case (after them); one who holds it already changes nothing."""
+    return await runtime.uow.run(lambda session: assignment.add_assignee(
+        session=session, audit=runtime.audit, case_id=case_id, username=body.username, caller=caller_of(principal)))
 
 
 @router.post("/cases/{case_id}/close", response_model=CaseSummary, openapi_extra=HONOURS_KEY, responses={

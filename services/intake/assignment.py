@@ -88,6 +88,18 @@ def set_assignees(
                        assignees=usernames(session, [case.id]).get(case.id, []))
 
 
+def add_assignee(
+    *, session: Session, audit: AuditTrail, case_id: str, username: str, caller: domain.Caller,
+) -> CaseSummary:
+    """Add one caseworker to those who hold a case, after them (a caseworker asking a colleague to share it; the
+    same checks as `set_assignees`). One already holding it changes nothing. The case is locked before its holders
+    are read, so an addition and a reassignment at the same moment do not undo each other."""
+    get_or_raise(session, Case, case_id, NotFound("There is no case with this id.", code="case-not-found"), lock=True)
+    held = [row.username for row in queries.assignees_of(session, [case_id]).get(case_id, [])]
+    wanted = held if username.lower() in (name.lower() for name in held) else [*held, username]
+    return set_assignees(session=session, audit=audit, case_id=case_id, wanted=wanted, caller=caller)
+
+
 # ---- the staff directory ----------------------------------------------------------------------------------------
 
 def caseworkers(session: Session) -> list[CaseworkerLoad]:

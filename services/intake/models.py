@@ -490,6 +490,12 @@ class CaseworkerLoad(BaseModel):
     open_cases: int
 
 
+class AssigneeAdded(StrictModel):
+    """One more caseworker to hold the case, after those who do: a staff username, an enabled caseworker."""
+
+    username: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=100)]
+
+
 class AssigneesSet(StrictModel):
     """Who the case is assigned to from now on: staff usernames, each an enabled caseworker; at least one."""
 

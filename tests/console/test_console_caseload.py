@@ -346,3 +346,32 @@ async def test_the_break_glass_page_and_the_caseload_speak_belarusian_and_russia
         seen[language] = (words["break_glass_title"] in asked.text and words["break_glass_recorded"] in asked.text,
                           words["caseload"] in caseload.text and words["assign"] in caseload.text)
     assert seen == {"be": (True, True), "ru": (True, True)}
+
+
+async def test_a_caseworker_adds_a_colleague_on_the_case_page_and_a_name_not_a_caseworker_s_is_refused_in_words(
+        door: Door):
+    ala, bo = await person(door, "caseworker"), await person(door, "caseworker")
+    finance = await person(door, "finance")
+    case = await open_case(door, ala, variants()[10]["belarusian"])
+    page_path = f"/console/cases/{case['id']}"
+    action = f"{page_path}/assignees"
+
+    page = await ala.visitor.get(page_path)
+    token = csrf_of(page.text)
+    refused = await ala.visitor.post(action, data={"csrf": token, "username": finance.username})  # known or not
+    nothing = await ala.visitor.post(action, data={"csrf": token, "username": "  "})
+    added = await assigned(lambda: ala.visitor.post(action, data={"csrf": token, "username": bo.username}))
+    after = await ala.visitor.get(page_path)
+    bo_sees = await bo.visitor.get(page_path)
+
+    assert 'id="add-colleague"' in page.text and f'action="{action}"' in page.text
+    assert f'<option value="{bo.username}">' in page.text  # suggested as the name is typed
+    assert f'<option value="{ala.username}">' not in page.text  # not one who holds it already
+    # a user name that is not an enabled caseworker's: said beside the field, with what was typed kept
+    assert refused.status_code == 422 and EN["assign_refused"].split(":")[0] in refused.text
+    assert f'value="{finance.username}"' in refused.text and 'aria-invalid="true"' in refused.text
+    assert nothing.status_code == 422 and EN["colleague_choose"] in nothing.text
+    assert added.status_code == 303 and added.headers["location"] == f"{page_path}#assignees"
+    held = re.search(r'<dd id="assignees">([^<]*)</dd>', after.text).group(1)
+    assert held == f"{ala.username}, {bo.username}"  # after the one who held it
+    assert bo_sees.status_code == 200 and 'id="full-name"' in bo_sees.text  # bo's case now: no reason asked

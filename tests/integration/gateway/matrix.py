@@ -48,6 +48,7 @@ WHO_MAY = [
     # Supervisors see the whole caseload (no personal data) and assign cases (SPEC §2, §4).
     rule("GET", r"^/api/intake/cases$", "caseworker", "supervisor"),
     rule("PUT", rf"^/api/intake/cases/{ID}/assignees$", "caseworker", "supervisor"),
+    rule("POST", rf"^/api/intake/cases/{ID}/assignees$", "caseworker", "supervisor"),  # one more, after them
     rule("GET", r"^/api/intake/caseworkers$", "caseworker", "supervisor"),  # whom a case can be given to
     rule(ANY, r"^/api/intake/", "caseworker"),  # cases, needs, consent, timeline, erasure
     rule("GET", rf"^/api/referrals/partners(/{ID})?$", "admin", "caseworker"),  # the partner directory

@@ -275,6 +275,26 @@ async def test_assignees_change_to_enabled_caseworkers_by_an_assignee_or_a_super
     assert missing.status_code == 404
 
 
+async def test_a_caseworker_adds_a_colleague_to_a_case_they_hold(intake: Intake):
+    await _directory(intake)
+    case = await _create(intake, _ala(intake))
+    path = f"{CASES}/{case['id']}/assignees"
+    assert (await intake.client.post(path, json={"username": "bo"}, headers=_bo(intake))).status_code == 403
+
+    added = await intake.client.post(path, json={"username": " BO "}, headers=_ala(intake))
+    again = await intake.client.post(path, json={"username": "bo"}, headers=_ala(intake))
+    disabled = await intake.client.post(path, json={"username": "cy"}, headers=_bo(intake))
+    empty = await intake.client.post(path, json={"username": ""}, headers=_bo(intake))
+
+    assert added.status_code == 200 and added.json()["assignees"] == ["ala", "bo"]  # after those who hold it
+    assert again.status_code == 200 and again.json()["assignees"] == ["ala", "bo"]  # nothing changes
+    assert disabled.status_code == 422 and disabled.json()["type"].endswith("/not-an-enabled-caseworker")
+    assert empty.status_code == 422
+    assert (await intake.client.get(f"{CASES}/{case['id']}", headers=_bo(intake))).status_code == 200
+    steps = (await intake.client.get(f"{CASES}/{case['id']}/timeline", headers=_bo(intake))).json()["items"]
+    assert [e["details"] for e in steps if e["kind"] == "case.assigned"] == [{"assignees": ["ala", "bo"]}]
+
+
 async def test_the_open_tasks_of_a_caseworker_who_no_longer_holds_the_case_go_to_the_first_who_does(
         intake: Intake):
     await _directory(intake)
