@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from kit import nats_auth
 from kit.progress import Progress
 from kit.secrets import ensure_secrets
-from ops import audit, erasures
+from ops import audit, dead_letters, erasures
 from ops.passphrase import handing_passphrase, unseal_passphrase
 from ops import backup as backups
 from ops.settings import SupervisorSettings
@@ -62,6 +62,7 @@ KEY_HOLDERS: dict[str, str] = {
 }
 app.add_typer(audit.app, name="audit")
 app.add_typer(erasures.app, name="erasures")
+app.add_typer(dead_letters.app, name="dead-letters")
 
 
 @app.command()

@@ -47,10 +47,10 @@ from gateway.console.router import (
     Visit,
     VisitDep,
     call,
+    csv_download,
     every_page,
     items,
     render,
-    spreadsheet,
     staff_names,
 )
 
@@ -380,7 +380,7 @@ def _download(answer: Answer, filename: str) -> Response:
     """Funds' CSV as an attachment, under funds' own file name (made safe there) or ours."""
     if not answer.ok:
         raise HTTPException(answer.status, "The report is not available.")
-    return spreadsheet(answer.text, filename, (answer.headers or {}).get("content-disposition"))
+    return csv_download(answer.text, filename, (answer.headers or {}).get("content-disposition"))
 
 
 # --- the disbursement queue --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
 from gateway.console import charts, i18n
-from gateway.console.router import Answer, Visit, VisitDep, call, render, spreadsheet
+from gateway.console.router import Answer, Visit, VisitDep, call, csv_download, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -304,4 +304,4 @@ async def programme_csv(v: ReaderVisit) -> Response:
     answer = await call(v, "GET", REPORT, params={"from": first, "to": last, "format": "csv"})
     if not answer.ok:
         raise HTTPException(answer.status, "The report is not available.")
-    return spreadsheet(answer.text, f"programme-{first}-{last}.csv")
+    return csv_download(answer.text, f"programme-{first}-{last}.csv")

@@ -394,7 +394,7 @@ def _here(request: Request) -> str:
     return known_page(request.url.path)
 
 
-def spreadsheet(text: str, filename: str, disposition: str | None = None) -> Response:
+def csv_download(text: str, filename: str, disposition: str | None = None) -> Response:
     """A service's CSV handed to a person as a file to open: with a UTF-8 byte-order mark first, without which a
     spreadsheet (Excel above all) reads it in a legacy code page and shows Belarusian and Russian words as mojibake.
     The services' own CSV, read by programs, has none. `disposition`: the service's own (its file name made safe

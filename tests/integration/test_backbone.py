@@ -164,6 +164,45 @@ async def test_a_poison_event_is_parked_and_the_next_one_is_processed(nats_url, 
         await consumer.bus.stop()
 
 
+async def test_a_parked_event_replayed_once_its_handler_is_mended_is_applied_once(nats_url, database_url_factory):
+    """`rehab dead-letters replay`: the parked event goes back on its subject under a new message id; the consumer
+    that parked it applies it once; a second consumer that had applied it only acknowledges it; sent twice (the
+    operator typing the command again), it is stored once."""
+    from kit import dead_letters
+
+    producer = Node("backbone", database_url_factory("producer"), nats_url)
+    consumer = Node("mirror", database_url_factory("consumer"), nats_url, subscriptions=True, max_deliver=2)
+    other = Node("other", database_url_factory("other"), nats_url, subscriptions=True)
+    other.poison_mended = True  # a consumer whose handler took the event the first time
+    for node in (producer, consumer, other):
+        await node.bus.start()
+    try:
+        poison = await producer.write_note(poison=True)
+        (letter,) = await wait_for(consumer.dead_letters, timeout=20)
+        await wait_for(lambda: other.applied().get(poison) == 1)
+        listed = dead_letters.parked(consumer.engine, consumer.tables)
+        assert [(p.id, p.event_id, p.subject, p.error) for p in listed] == [
+            (letter["id"], letter["event_id"], SUBJECT, "ValueError")]
+
+        consumer.poison_mended = True  # the new version is running
+        nc = await nats.connect(nats_url)
+        try:
+            sent = await dead_letters.replay(consumer.engine, consumer.tables, patient_jetstream(nc), process="mirror")
+            assert [p.id for p in sent] == [letter["id"]] and consumer.dead_letters() == []
+            again = await patient_jetstream(nc).publish(SUBJECT, letter["payload"].encode(), headers={
+                "Nats-Msg-Id": dead_letters.replay_id("mirror", letter["id"], letter["event_id"])})
+            assert again.duplicate  # the same letter sent twice is stored once
+        finally:
+            await nc.close()
+        await wait_for(lambda: consumer.applied().get(poison) == 1)
+        await wait_until_drained(nats_url, "other-backbone", delivered=2)
+        await wait_until_drained(nats_url, "mirror-backbone", delivered=3)  # two refusals, then the replay
+        assert consumer.applied()[poison] == 1 and other.applied()[poison] == 1 and consumer.dead_letters() == []
+    finally:
+        for node in (producer, consumer, other):
+            await node.bus.stop()
+
+
 async def test_an_event_that_fails_for_want_of_keys_is_held_not_parked_and_applied_once_unsealed(
         nats_url, database_url_factory):
     """An erasure that comes while the keys are sealed must still be applied: refused far more often than
