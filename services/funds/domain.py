@@ -9,11 +9,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from fractions import Fraction
 from typing import Literal, get_args
 
 from kit.errors import Conflict, Refused
 from kit.need_to_know import Access, need_to_know
-from services.funds.money import format_amount
+from services.funds.money import format_amount, rough_rate
 
 # What aid is for: the one list (request bodies, grants' terms, estimates that can be paid for all read it).
 Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
@@ -134,6 +135,44 @@ class Settlement:
 # (four-eyes). Without this bound one finance officer could pay any sum, at a rate they type, against a small
 # approval.
 FX_EXTRA_MAX_PERCENT = 10
+
+
+# How far a typed exchange rate may be from what other finance officers paid at lately in the same currencies (the
+# median of their newest rates), in percent: a bank's spread and a few weeks' drift. With no such payment, from the
+# yardstick (money.UNITS_PER_EUR), a factor of `FX_RATE_FAR_FACTOR` either way: only an absurd rate is refused. A
+# payer alone otherwise decides what a payment in another currency is worth: at a rate of their choosing 50,000 PLN
+# would settle a 100 EUR approval exactly, needing no decision and no second person, or a huge rate would give
+# almost all of it back to the grant to be approved and spent again.
+FX_RATE_BAND_PERCENT = 10
+FX_RATE_FAR_FACTOR = 2
+
+
+def check_rate_plausible(rate: str, *, paid_currency: str, into: str, others_lately: list[str]) -> None:
+    """Refuse (409 `fx-rate-unusual`) a rate far from what others paid at lately (`others_lately`: their newest
+    rates for the same pair, newest first), else, with none, far from the yardstick. The answer names the range
+    that would be taken; a rate outside it is a mistake to check, or a payment to make in the grant's currency."""
+    typed = Fraction(rate)
+    if others_lately:
+        ordered = sorted(Fraction(other) for other in others_lately)
+        reference = ordered[len(ordered) // 2]
+        low = reference * (100 - FX_RATE_BAND_PERCENT) / 100
+        high = reference * (100 + FX_RATE_BAND_PERCENT) / 100
+        basis = (f"within {FX_RATE_BAND_PERCENT}% of {_rate_text(reference)}, the rate other finance staff paid "
+                 f"{paid_currency} at lately")
+    else:
+        reference = rough_rate(paid_currency, into)
+        low, high = reference / FX_RATE_FAR_FACTOR, reference * FX_RATE_FAR_FACTOR
+        basis = (f"within a factor of {FX_RATE_FAR_FACTOR} of about {_rate_text(reference)} {paid_currency} per "
+                 f"{into} (no one else has paid in {paid_currency} from a {into} grant lately)")
+    if not low <= typed <= high:
+        raise Conflict(f"The rate {rate} {paid_currency} per {into} is far from what is expected: a rate is taken "
+                       f"{basis}, from {_rate_text(low)} to {_rate_text(high)}. Check it (units of {paid_currency} "
+                       f"for one {into}); if it is right, pay in {into}.",
+                       code="fx-rate-unusual", fx_rate=rate, lowest=_rate_text(low), highest=_rate_text(high))
+
+
+def _rate_text(value: Fraction) -> str:
+    return f"{float(value):.6g}"
 
 
 def settle_payment(*, approved_minor: int, converted_minor: int, currency: str, decision: Difference | None,

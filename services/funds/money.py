@@ -85,6 +85,19 @@ def check_rate(text: str) -> str:
     return text
 
 
+# Roughly how many units of each currency one euro bought when this table was written (December 2026): the
+# yardstick a typed exchange rate is held against when no other finance officer has paid in the same currencies
+# lately (domain.check_rate_plausible). Only an order of magnitude is asked of it, so it stays good for years.
+UNITS_PER_EUR: dict[str, Fraction] = {code: Fraction(text) for code, text in {
+    "EUR": "1", "USD": "1.10", "PLN": "4.25", "GBP": "0.85", "CHF": "0.94", "SEK": "11.2", "CZK": "24.8",
+    "GEL": "3.1", "UAH": "46", "BYN": "3.6", "JPY": "165", "KWD": "0.34", "BHD": "0.41"}.items()}
+
+
+def rough_rate(paid_currency: str, into: str) -> Fraction:
+    """The yardstick's rate: units of `paid_currency` for one unit of `into`."""
+    return UNITS_PER_EUR[paid_currency] / UNITS_PER_EUR[into]
+
+
 def convert(paid_minor: int, paid_currency: str, rate: str, into: str) -> int:
     """What `paid_minor` of `paid_currency` is worth in `into` at `rate` (units of the paid currency for one unit of
     `into`), in `into`'s minor units.

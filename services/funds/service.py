@@ -14,7 +14,7 @@ the case (shared, while aid is requested) → the grant → the disbursement →
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -216,6 +216,10 @@ def void_disbursement(*, session: Session, runtime: Runtime, disbursement_id: st
     return _end(session=session, runtime=runtime, disbursement_id=disbursement_id, actor=actor, action="void")
 
 
+# How far back the rates other finance staff paid at count as what a rate is expected to be near.
+RATES_LOOKED_BACK = timedelta(days=60)
+
+
 def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str, payment_in: PaymentCreate,
                      actor: str) -> tuple[Disbursement, Payment]:
     """Record the payment of an approved disbursement: its committed amount is posted as paid, once.
@@ -242,6 +246,10 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
         if converted <= 0:
             raise Invalid(f"{paid.amount} {paid.currency} at {paid.fx_rate} is worth nothing in {grant.currency}.",
                           code="fx-converts-to-nothing")
+        domain.check_rate_plausible(paid.fx_rate, paid_currency=paid.currency, into=grant.currency,
+                                    others_lately=queries.rates_paid_lately(
+                                        session, paid_currency=paid.currency, grant_currency=grant.currency,
+                                        not_by=actor, since=datetime.now(UTC) - RATES_LOOKED_BACK))
         settlement = domain.settle_payment(
             approved_minor=disbursement.amount_minor, converted_minor=converted, currency=grant.currency,
             decision=payment_in.difference, payer=actor, requester=disbursement.requested_by,
@@ -334,14 +342,18 @@ def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: st
             payee = None
     runtime.audit.record(session, actor=principal.sub, action="payee.read" if payee else "disbursement.read",
                          target_id=disbursement.id)
-    public = public_view(session, runtime, disbursement)
+    public = public_view(session, runtime, disbursement, with_reference="finance" in principal.roles)
     return DisbursementDetail(**public.model_dump(), purpose=purpose, payee=payee, payee_masked=masked)
 
 
-def public_view(session: Session, runtime: Runtime, disbursement: Disbursement) -> DisbursementPublic:
+def public_view(session: Session, runtime: Runtime, disbursement: Disbursement, *,
+                with_reference: bool = True) -> DisbursementPublic:
+    """A disbursement as its routes answer it; `with_reference`: its payment's reference opened too (finance's
+    audited read of one disbursement, and the answers to finance's own steps: never a caseworker's)."""
     case = session.get(CaseView, disbursement.case_id)
     payment = _payment_of(session, disbursement.id)
-    opened = _opened_payments(session, runtime, [(disbursement, payment)] if payment else [])
+    opened = _opened_payments(session, runtime, [(disbursement, payment)] if payment else [],
+                              columns=tuple(PAYMENT_SEALED) if with_reference else LISTED_SEALED)
     return DisbursementPublic.of(disbursement, payment, case_reference=case.reference if case else None,
                                  opened=opened.get(disbursement.id))
 
@@ -376,7 +388,10 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
         select(Payment).where(Payment.disbursement_id.in_([r.id for r in rows]))).scalars()}
     references = dict(session.execute(
         select(CaseView.case_id, CaseView.reference).where(CaseView.case_id.in_({r.case_id for r in rows}))).all())
-    opened = _opened_payments(session, runtime, [(r, payments[r.id]) for r in rows if r.id in payments])
+    # A list is read unaudited: it opens where each rate came from, never a payment's reference (which may name the
+    # payee: finance reads it in one disbursement, an audited read).
+    opened = _opened_payments(session, runtime, [(r, payments[r.id]) for r in rows if r.id in payments],
+                              columns=LISTED_SEALED)
     return Page(items=[DisbursementPublic.of(r, payments.get(r.id), case_reference=references.get(r.case_id),
                                              opened=opened.get(r.id)) for r in rows], next_cursor=next_cursor)
 
@@ -452,14 +467,15 @@ SEALED_REFERENCE = ""
 
 # A payment's columns sealed under its case's data key, each bound to the payment by its AAD.
 PAYMENT_SEALED = {"fx_source": "fx_source_sealed", "reference": "reference_sealed"}
+LISTED_SEALED = ("fx_source",)  # what a list opens of them
 
 
 def _sealed_aad(payment_id: str, column: str) -> bytes:
     return crypto.aad("payments", column, payment_id)
 
 
-def _opened_payments(session: Session, runtime: Runtime,
-                     paid: list[tuple[Disbursement, Payment]]) -> dict[str, dict[str, str]]:
+def _opened_payments(session: Session, runtime: Runtime, paid: list[tuple[Disbursement, Payment]], *,
+                     columns: tuple[str, ...] = tuple(PAYMENT_SEALED)) -> dict[str, dict[str, str]]:
     """Disbursement id → its payment's sealed columns (`fx_source`: where the rate came from; `reference`), opened
     under its case's key (each key unwrapped once). A column is missing when nothing was sealed in it (a payment in
     the grant's currency has no source; a payment made before the column was sealed shows its clear value instead;
@@ -468,7 +484,7 @@ def _opened_payments(session: Session, runtime: Runtime,
     opened: dict[str, dict[str, str]] = {}
     for disbursement, payment in paid:
         sealed = {column: value for column, attribute in PAYMENT_SEALED.items()
-                  if (value := getattr(payment, attribute)) is not None}
+                  if column in columns and (value := getattr(payment, attribute)) is not None}
         if not sealed:
             continue
         if disbursement.case_id not in keys:

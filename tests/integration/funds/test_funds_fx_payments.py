@@ -247,3 +247,41 @@ async def test_the_reports_show_paid_in_the_grants_currency_and_in_each_currency
     # one person paid in EUR, three in PLN: each fewer than five, so neither is shown to a donor
     assert (donor["paid_by_currency"], donor["paid_by_currency_suppressed"]) == ({}, 2)
     assert ledger_breaks(desk) == []
+
+
+async def test_a_rate_far_from_what_is_expected_is_refused_and_nothing_is_paid(desk):
+    """An outside review's find: one officer typing a rate of their choosing settled a 100.00 EUR approval with
+    50,000 PLN (no decision, no second person), or gave almost all of it back to the grant at a huge rate."""
+    grant = await desk.create_grant(amount="1000.00")
+    small = await approved(desk, grant, amount="100.00")
+
+    exact = await pay(desk, small["id"], in_pln("50000.00", rate="500"))
+    released = await pay(desk, small["id"], in_pln("1000000.00", rate="99999999", difference="release"))
+    inverted = await pay(desk, small["id"], in_pln("23.53", rate="0.2353"))  # EUR per PLN, the wrong way round
+
+    for refused in (exact, released, inverted):
+        assert (refused.status_code, kind(refused)) == (409, "fx-rate-unusual"), refused.text
+    assert (exact.json()["lowest"], exact.json()["highest"]) == ("2.125", "8.5")  # a factor of 2 of about 4.25
+    assert "units of PLN for one EUR" in exact.json()["detail"]
+    state = await desk.balanced_grant(grant["id"])
+    assert (state["available"], state["committed"], state["paid"]) == ("900.00", "100.00", "0.00")
+    assert (await pay(desk, small["id"], in_pln("430.00", rate="4.3000"))).status_code == 200  # a real rate
+
+
+async def test_once_another_officer_has_paid_in_the_currency_a_rate_is_held_within_ten_percent_of_theirs(desk):
+    grant = await desk.create_grant(amount="2000.00")
+    first, second, third = [await approved(desk, grant, amount="100.00") for _ in range(3)]
+
+    # anna pays at 4.30; boris's rate is then held against hers, and hers never against her own
+    assert (await pay(desk, first["id"], in_pln("430.00", rate="4.3000"))).status_code == 200
+    far = await pay(desk, second["id"], in_pln("480.00", rate="4.8000"), headers=desk.finance_b)
+    near = await pay(desk, second["id"], in_pln("440.00", rate="4.4000"), headers=desk.finance_b)
+    own = await pay(desk, third["id"], in_pln("700.00", rate="7.0000", difference="release"))
+
+    assert (far.status_code, kind(far)) == (409, "fx-rate-unusual")
+    assert "4.3, the rate other finance staff paid PLN at lately" in far.json()["detail"]
+    assert (far.json()["lowest"], far.json()["highest"]) == ("3.87", "4.73")
+    assert near.status_code == 200, near.text
+    # anna's next rate is held against boris's 4.40 (within 10%: 3.96 to 4.84), not against her own 4.30
+    assert (own.status_code, kind(own)) == (409, "fx-rate-unusual") and "4.4," in own.json()["detail"]
+    assert ledger_breaks(desk) == []

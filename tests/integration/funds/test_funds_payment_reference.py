@@ -54,7 +54,12 @@ async def test_a_reference_is_shown_to_finance_lies_nowhere_in_clear_and_goes_wi
     paid = await desk.pay(aid["id"], reference=NAMED)
     assert paid.status_code == 200, paid.text
     assert paid.json()["payment"]["reference"] == NAMED
-    assert await shown(desk, aid["id"], grant["id"]) == (NAMED, [NAMED])
+    # finance reads it in one disbursement (an audited read); a list, read unaudited, never opens it
+    assert await shown(desk, aid["id"], grant["id"]) == (NAMED, [None])
+    caseworker_reads = await desk.client.get(f"/api/funds/disbursements/{aid['id']}", headers=desk.caseworker)
+    assert caseworker_reads.status_code == 200 and caseworker_reads.json()["payment"]["reference"] is None
+    assert desk.audit_actions(aid["id"]).count("payee.read") + desk.audit_actions(aid["id"]).count(
+        "disbursement.read") >= 2
 
     row = payment_row(desk, aid["id"])
     assert row["reference"] == "" and row["reference_sealed"] is not None
