@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from babel import numbers as babel_numbers
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
@@ -131,17 +132,28 @@ def _notice(v: Visit) -> str | None:
 
 def with_typed_payee(body: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
     """A disbursement request's body with the payee the form's `payee_name` and `payee_account` give, sent only when
-    one of them was typed (funds takes a request without a payee; the officer adds it before paying)."""
+    one of them was typed. Without one the money goes to the person themselves: a payee is approved with the request
+    (where the money goes is part of what the second person approves) and is never added later."""
     payee = {"name": form.get("payee_name", "").strip(), "account": form.get("payee_account", "").strip()}
     return {**body, "payee": payee} if any(payee.values()) else body
 
 
 # --- money as people type it and as the pages show it ------------------------------------------------------------
 
-def typed_amount(text: str, currency: str) -> str:
+# The one mark that groups thousands as a person of the language types them alone ("12,345"); the others group them
+# with a space, which is no mark here.
+THOUSANDS_MARK = {"en": ","}
+
+
+def typed_amount(text: str, currency: str, language: str = "en") -> str:
     """An amount as people type it — "10 000", "1 234,5", "1,234.50", "€1,234.50", "150,000" (yen) — as funds reads money: a
     decimal string with exactly the currency's minor digits ("1234.50", "150000"). Anything else goes as typed, for
-    funds to refuse in its own words (which the page then says in the visitor's)."""
+    funds to refuse in its own words (which the page then says in the visitor's).
+
+    A single mark followed by three digits groups thousands only where the visitor's language writes them so (a
+    comma in English: "12,345"); in Belarusian or Russian "12,345" is twelve and a bit, and "0.125" is never a
+    hundred and twenty-five anywhere. Read as decimals, those are refused (too many digits), never taken as a
+    thousand times the sum."""
     digits = i18n.minor_digits(currency)
     compact = re.sub(r"[\s\u00a0\u202f'’]", "", i18n.without_currency(text, currency))
     if not re.fullmatch(r"[0-9]+([.,][0-9]+)*", compact):
@@ -150,8 +162,11 @@ def typed_amount(text: str, currency: str) -> str:
     decimal = None
     if len(set(marks)) == 2:  # both: the last one is the decimal mark, the other groups thousands
         decimal = marks[-1]
-    elif marks and len(marks) == 1 and not (len(compact.rsplit(marks[0], 1)[1]) == 3 and digits != 3):
-        decimal = marks[0]  # one mark, not followed by a group of three: decimals
+    elif marks and len(marks) == 1:
+        before, after = compact.split(marks[0], 1)
+        groups_thousands = (len(after) == 3 and digits != 3 and marks[0] == THOUSANDS_MARK.get(language)
+                            and before.lstrip("0") != "")
+        decimal = None if groups_thousands else marks[0]
     whole, _, fraction = compact.rpartition(decimal) if decimal else (compact, "", "")
     groups = re.split(r"[.,]", whole)
     if any(len(group) != 3 for group in groups[1:]) or (fraction and not fraction.isdigit()):
@@ -177,7 +192,7 @@ def rate_example(language: str) -> str:
     return "4.3000" if language == "en" else "4,3000"
 
 
-def payment_body(typed: dict[str, str]) -> dict[str, Any]:
+def payment_body(typed: dict[str, str], language: str = "en") -> dict[str, Any]:
     """The pay form as funds' body: method and reference, and — when any of its fields was filled in — what was paid
     in another currency, with the difference decision ticked (if any). Part of it filled in goes all the same, so
     that funds refuses what is missing rather than the payment being made in the grant's currency unnoticed."""
@@ -185,7 +200,8 @@ def payment_body(typed: dict[str, str]) -> dict[str, Any]:
     if any(typed.get(name) for name in FX_FIELDS):
         currency = typed.get("paid_currency", "")
         body["paid"] = {"currency": currency, "fx_source": typed.get("fx_source", ""),
-                        "amount": typed_amount(typed.get("paid_amount", ""), currency) if currency in CURRENCIES
+                        "amount": typed_amount(typed.get("paid_amount", ""), currency, language)
+                        if currency in CURRENCIES
                         else typed.get("paid_amount", ""), "fx_rate": typed_rate(typed.get("fx_rate", ""))}
         if typed.get("difference") in FX_DECISIONS:
             body["difference"] = typed["difference"]
@@ -289,7 +305,7 @@ async def create_grant(v: FinanceVisit) -> Response:
     body: dict[str, Any] = {name: value for name, value in form.items() if value not in ("", [])}
     body["categories"] = form["categories"]
     if form["amount"]:
-        body["amount"] = typed_amount(form["amount"], form["currency"])
+        body["amount"] = typed_amount(form["amount"], form["currency"], v.language)
     answer = await call(v, "POST", "/api/funds/grants", json=body,
                         idempotency_key=str(submitted.get("idempotency_key", "")) or str(uuid.uuid4()))
     if answer.ok:
@@ -416,7 +432,7 @@ async def act_on_disbursement(disbursement_id: str, action: str, v: FinanceVisit
         typed = {"method": str(form.get("method", "")), "reference": str(form.get("reference", "")).strip(),
                  **{name: str(form.get(name, "")).strip() for name in FX_FIELDS},
                  "difference": str(form.get("difference", ""))}
-        body = payment_body(typed)
+        body = payment_body(typed, v.language)
     answer = await call(v, "POST", f"/api/funds/disbursements/{disbursement_id}/{action}", json=body,
                         idempotency_key=str(form.get("idempotency_key", "")) or str(uuid.uuid4()))
     if answer.ok:
@@ -530,7 +546,7 @@ def fx_refusal(v: Visit, answer: Answer, typed: dict[str, str], grant: dict[str,
                                          v.language) for name in ("approved", "converted", "difference")}
         needed = problem["decision_needed"]
         choice = t(f"fx_choice_{needed}").format(difference=money["difference"])
-        paid = (i18n.format_money(typed_amount(typed.get("paid_amount", ""), typed["paid_currency"]),
+        paid = (i18n.format_money(typed_amount(typed.get("paid_amount", ""), typed["paid_currency"], v.language),
                                   typed["paid_currency"], v.language)
                 if typed.get("paid_currency") in CURRENCIES else typed.get("paid_amount", ""))
         return {"said": (t("fx_difference_less") if needed == "release" else t("fx_difference_more")).format(
@@ -550,10 +566,23 @@ def fx_refusal(v: Visit, answer: Answer, typed: dict[str, str], grant: dict[str,
         return {"said": t("fx_refused_extra_too_large").format(**{
             name: i18n.format_money(problem.get(field), currency, v.language)
             for name, field in (("most", "most"), ("approved", "approved_amount"), ("difference", "difference"))})}
+    if answer.kind == "fx-rate-unusual" and "lowest" in problem and grant is not None:
+        said = t("fx_refused_rate_unusual").format(
+            lowest=_rate_in_words(problem.get("lowest"), v.language), paid=typed["paid_currency"],
+            highest=_rate_in_words(problem.get("highest"), v.language), grant=grant["currency"])
+        return {"fx_errors": {"fx_rate": said}, "said": said}
     if answer.kind in FX_INVALID:
         field, key = FX_INVALID[answer.kind]
         return {"fx_errors": {field: t(key)}, "said": t("fields_wrong")}
     return {"fx_errors": fx_errors(v, answer, typed)}
+
+
+def _rate_in_words(rate: Any, language: str) -> str:
+    """A rate as people of the language write it ("4,25" in be and ru)."""
+    try:
+        return babel_numbers.format_decimal(Decimal(str(rate)), format="#,##0.######", locale=language)
+    except (ArithmeticError, ValueError):
+        return str(rate)
 
 
 def fx_errors(v: Visit, answer: Answer, typed: dict[str, str]) -> dict[str, str]:

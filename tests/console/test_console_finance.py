@@ -401,6 +401,10 @@ def test_amounts_are_read_as_people_type_them_in_the_currencys_own_decimals():
     assert typed_amount("1500.00", "JPY") == "1500" and typed_amount("1.5", "JPY") == "1.5"  # funds refuses that
     assert typed_amount("1,5", "KWD") == "1.500" and typed_amount("12.345", "KWD") == "12.345"
     assert typed_amount("12,345", "EUR") == "12345.00" and typed_amount("abc", "EUR") == "abc"
+    # one mark and three digits: thousands only where the language writes them so, and never after a lone 0
+    assert typed_amount("12.345", "EUR") == "12.345" and typed_amount("0,125", "EUR") == "0,125"  # funds refuses
+    assert typed_amount("12,345", "EUR", "ru") == "12,345" and typed_amount("12,345", "EUR", "be") == "12,345"
+    assert typed_amount("12 345", "EUR", "ru") == "12345.00" and typed_amount("12,5", "EUR", "be") == "12.50"
     assert typed_amount("1.234.5", "EUR") == "1.234.5" and typed_amount("1,23.45", "EUR") == "1,23.45"
     assert typed_amount("1.234.567,89", "EUR") == "1234567.89" and typed_amount("1,234,567", "JPY") == "1234567"
     # the currency written with it, as the console writes amounts: before or after, sign or code

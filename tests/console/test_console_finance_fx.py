@@ -137,7 +137,7 @@ async def test_an_extra_beyond_a_tenth_of_the_approval_is_refused_in_words_and_n
     grant = await grant_of(door, anna.api, amount="1000.00")
     asked = await approved_in_queue(door, boris, anna.api, grant, await case_of(door, olga.api))
     pay = f"{QUEUE}/{asked['id']}/pay"
-    typed = {"method": "cash", "reference": "GE-2", "paid_currency": "GEL", "paid_amount": "880,00", "fx_rate": "2,2",
+    typed = {"method": "cash", "reference": "GE-2", "paid_currency": "GEL", "paid_amount": "1160,00", "fx_rate": "2,9",
              "fx_source": "NBG 2026-12-02", "difference": "approve"}                      # 400.00 EUR: 100.00 more
 
     queue = await boris.visitor.get(QUEUE)
@@ -163,7 +163,7 @@ async def test_aid_of_an_erased_case_is_refused_in_another_currency_in_words_and
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.1)
     pay = f"{QUEUE}/{asked['id']}/pay"
-    typed = {"method": "cash", "reference": "GE-3", "paid_currency": "GEL", "paid_amount": "660,00", "fx_rate": "2,2",
+    typed = {"method": "cash", "reference": "GE-3", "paid_currency": "GEL", "paid_amount": "870,00", "fx_rate": "2,9",
              "fx_source": "NBG 2026-12-02"}
 
     refused = await boris.visitor.post(pay, data={**form_in((await boris.visitor.get(QUEUE)).text, pay), **typed})
@@ -174,6 +174,26 @@ async def test_aid_of_an_erased_case_is_refused_in_another_currency_in_words_and
     paid = await boris.visitor.post(pay, data={**form_in((await boris.visitor.get(QUEUE)).text, pay), **in_euro})
     assert paid.status_code == 303
     assert (await state_of(door, anna.api, asked["id"]))["status"] == "paid"
+
+
+async def test_a_rate_far_from_what_is_expected_is_refused_beside_the_rate_in_words(door: Door):
+    anna = await person(door, "finance", "be")
+    boris = await person(door, "finance", "be")
+    olga = await person(door, "caseworker")
+    grant = await grant_of(door, anna.api, amount="1000.00")
+    asked = await approved_in_queue(door, boris, anna.api, grant, await case_of(door, olga.api))
+    pay = f"{QUEUE}/{asked['id']}/pay"
+    typed = {"method": "cash", "reference": "GE-4", "paid_currency": "GEL", "paid_amount": "90 000,00",
+             "fx_rate": "300", "fx_source": "NBG 2026-12-02"}                   # 300.00 EUR "exactly", at 100× the rate
+
+    refused = await boris.visitor.post(pay, data={**form_in((await boris.visitor.get(QUEUE)).text, pay), **typed})
+    shown = html.unescape(card(refused.text, asked["id"]))
+
+    assert refused.status_code == 409
+    said = words("fx_refused_rate_unusual", "be").split("{lowest}")[0]
+    assert said in shown and re.search(r'name="fx_rate"[^>]*aria-invalid="true"', shown)
+    assert 'value="300"' in shown  # what was typed, kept to be corrected
+    assert (await state_of(door, anna.api, asked["id"]))["status"] == "approved"
 
 
 def test_the_pay_form_becomes_funds_body_as_people_type_rates_and_amounts():
