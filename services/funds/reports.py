@@ -72,8 +72,10 @@ class DonorReport(BaseModel):
     starts_on: date
     ends_on: date
     budget: str
-    # None while fewer than five people have aid approved or paid from the grant: with the budget, any of these
-    # would give the aid of those few to the cent (the cells' suppression has no other cell to hide them among).
+    # Each total is None (withheld) unless it covers at least `suppression_threshold` distinct people (or is zero and
+    # covers nobody), and none is shown that would give a withheld one back (see `_donor_totals`): `committed` counts
+    # the people with aid approved and not yet paid, `paid` those paid, `available` (with the budget, it gives
+    # committed + paid) both together.
     committed: str | None
     paid: str | None
     available: str | None
@@ -81,6 +83,7 @@ class DonorReport(BaseModel):
     # counted in `paid_by_currency_suppressed` (see domain.cells_to_suppress).
     paid_by_currency: dict[str, str]
     paid_by_currency_suppressed: int
+    # Each None unless the people whose payment in another currency released (approved) a difference are five or more.
     fx_released: str | None
     fx_approved: str | None
     people: int | None
@@ -146,7 +149,8 @@ def grants_report(*, session: Session, keyring: Keyring) -> GrantsReport:
 
 def donor_report(*, session: Session, keyring: Keyring, grant_id: str) -> DonorReport:
     """What was paid from one grant, by month and category, counted in people and payments with no case identity;
-    any cell of fewer than five people is hidden (see domain.cells_to_suppress)."""
+    any cell of fewer than five people is hidden (see domain.cells_to_suppress), and so is any total of the grant
+    that covers fewer than five people or would give a hidden one back (see _donor_totals)."""
     grant = get_or_raise(session, Grant, grant_id, NotFound("There is no such grant.", code="not-found"))
     cells: dict[tuple[str, str], _Cell] = defaultdict(_Cell)
     paid_here = _payments(session, grant_id)
@@ -161,25 +165,34 @@ def donor_report(*, session: Session, keyring: Keyring, grant_id: str) -> DonorR
     hidden = domain.cells_to_suppress({key: frozenset(cell.people) for key, cell in cells.items()})
     amount = _formatter(grant.currency)
     held = ledger.balances(session, grant.id)
-    people = len(set().union(*(cell.people for cell in cells.values()))) if cells else 0
-    with_aid = len(set(session.exec(select(Disbursement.case_id).where(  # type: ignore[call-overload]
-        Disbursement.grant_id == grant.id, Disbursement.status.in_((domain.Status.APPROVED, domain.Status.PAID))))))
-    few = 0 < with_aid < domain.SMALL_COUNT
+    paid_people = {p.case_id for p in paid_here}
+    committed_people = set(session.exec(select(Disbursement.case_id).where(  # type: ignore[call-overload]
+        Disbursement.grant_id == grant.id, Disbursement.status == domain.Status.APPROVED)))
+    shown = _donor_totals(
+        paid=(held[Account.PAID], paid_people), committed=(held[Account.COMMITTED], committed_people),
+        fx_released=(sum(-p.difference for p in paid_here if p.difference < 0),
+                     {p.case_id for p in paid_here if p.difference < 0}),
+        fx_approved=(sum(p.difference for p in paid_here if p.difference > 0),
+                     {p.case_id for p in paid_here if p.difference > 0}))
+    if "paid" not in shown:  # every cell and currency is a part of a withheld paid (see _donor_totals): none shown
+        hidden, currencies_hidden = set(cells), {(currency, "") for currency in by_currency}
+    people = len(paid_people)
 
-    def unless_few(minor: int) -> str | None:
-        return None if few else amount(minor)
+    def unless_withheld(name: str, minor: int) -> str | None:
+        return amount(minor) if name in shown else None
 
     return DonorReport(
         generated_at=datetime.now(UTC), grant_code=grant.code, donor=donors.donor(keyring, grant),
         currency=grant.currency,
         starts_on=grant.starts_on, ends_on=grant.ends_on, budget=amount(grant.budget_minor),
-        committed=unless_few(held[Account.COMMITTED]), paid=unless_few(held[Account.PAID]),
-        available=unless_few(held[Account.AVAILABLE]),
+        committed=unless_withheld("committed", held[Account.COMMITTED]),
+        paid=unless_withheld("paid", held[Account.PAID]),
+        available=unless_withheld("available", held[Account.AVAILABLE]),
         paid_by_currency={c: money.format_amount(total, c) for c, (total, _people) in sorted(by_currency.items())
-                          if (c, "") not in currencies_hidden and not few},
-        paid_by_currency_suppressed=len(by_currency) if few else len(currencies_hidden),
-        fx_released=unless_few(sum(-p.difference for p in paid_here if p.difference < 0)),
-        fx_approved=unless_few(sum(p.difference for p in paid_here if p.difference > 0)),
+                          if (c, "") not in currencies_hidden},
+        paid_by_currency_suppressed=len(currencies_hidden),
+        fx_released=unless_withheld("fx_released", sum(-p.difference for p in paid_here if p.difference < 0)),
+        fx_approved=unless_withheld("fx_approved", sum(p.difference for p in paid_here if p.difference > 0)),
         people=people if people >= domain.SMALL_COUNT or people == 0 else None,
         suppression_threshold=domain.SMALL_COUNT,
         cells=[DonorCell(month=month, category=category, suppressed=(month, category) in hidden,
@@ -188,6 +201,46 @@ def donor_report(*, session: Session, keyring: Keyring, grant_id: str) -> DonorR
                          paid=None if (month, category) in hidden else amount(cell.paid))
                for (month, category), cell in sorted(cells.items())],
     )
+
+
+def _donor_totals(*, paid: tuple[int, set[str]], committed: tuple[int, set[str]],
+                  fx_released: tuple[int, set[str]], fx_approved: tuple[int, set[str]],
+                  threshold: int = domain.SMALL_COUNT) -> set[str]:
+    """Which of a grant's totals (each given as its amount in minor units and the people it covers) a donor may see:
+    "paid", "committed", "available", "fx_released", "fx_approved".
+
+    A total is shown when it covers at least `threshold` distinct people, or when it is zero and covers nobody (a
+    nought gives no one's aid away). "Few" is decided total by total, never for the grant as a whole: five people
+    with aid approved, one of them paid, make a paid total that is that one person's aid to the cent.
+
+    Complementary suppression — no shown figure may give a withheld one back:
+    * The budget is always shown and budget = available + committed + paid (the ledger's invariant), so any two of
+      available, committed and paid give the third. If exactly one of paid and committed is withheld, available is
+      withheld with it (else: withheld = budget − available − the shown one). If both are withheld, available gives
+      only their sum (budget − available = committed + paid), which covers the union of their people: it is shown
+      when that union reaches the threshold, since neither term can be separated from the other by anything shown.
+      If both are shown, available is shown too (it follows from them anyway).
+    * The cells (month × category) and the per-currency totals add up to paid; each is hidden with
+      domain.cells_to_suppress, which keeps hiding until the hidden ones together cover at least `threshold` people,
+      so paid minus the shown ones is a sum over enough people. When paid itself is withheld (fewer than `threshold`
+      people paid), every cell and currency is a part of it and so covers fewer still: all are hidden too.
+    * fx_released and fx_approved are each the sum of the differences of their own payments in another currency;
+      no other figure of the report holds either (the approved amounts of paid aid are never shown), so each stands
+      or falls on its own people. Their people are among those paid, so while paid is withheld they are withheld
+      too, even at nought: "0.00" would still tell something about those few people's payments.
+    """
+    def enough(total: tuple[int, set[str]]) -> bool:
+        minor, people = total
+        return len(people) >= threshold or (not people and minor == 0)
+
+    shown = {name for name, total in (("paid", paid), ("committed", committed), ("fx_released", fx_released),
+                                       ("fx_approved", fx_approved)) if enough(total)}
+    if "paid" not in shown:
+        shown -= {"fx_released", "fx_approved"}
+    if {"paid", "committed"} <= shown or ("paid" not in shown and "committed" not in shown
+                                          and enough((paid[0] + committed[0], paid[1] | committed[1]))):
+        shown.add("available")
+    return shown
 
 
 @dataclass(frozen=True)
@@ -258,9 +311,12 @@ def grants_csv(report: GrantsReport) -> str:
 
 def donor_csv(report: DonorReport) -> str:
     base = {"code": report.grant_code, "donor": report.donor, "currency": report.currency}
+    # The totals line: a withheld total is left empty and the line marked `suppressed`, as a hidden cell is.
+    withheld = (report.people is None or report.paid is None or report.fx_released is None
+                or report.fx_approved is None or report.paid_by_currency_suppressed > 0)
     rows = [{**base, "people": report.people, "paid": report.paid,
              "paid_by_currency": _per_currency(report.paid_by_currency), "fx_released": report.fx_released,
-             "fx_approved": report.fx_approved}]
+             "fx_approved": report.fx_approved, "suppressed": "yes" if withheld else ""}]
     rows += [{**base, "month": c.month, "category": c.category, "people": c.people, "payments": c.payments,
               "paid": c.paid, "suppressed": "yes" if c.suppressed else ""} for c in report.cells]
     return _csv(DONOR_CSV_COLUMNS, rows)

@@ -509,3 +509,27 @@ async def test_a_caseworker_gets_403_on_every_finance_page(door: Door):
     assert [p.status_code for p in pages] == [403] * 6 and [p.status_code for p in posts] == [403] * 4
     assert f'href="{QUEUE}"' not in nav and f'href="{GRANTS}"' not in nav
     assert (await state_of(door, anna.api, asked["id"]))["status"] == "requested"
+
+
+async def test_a_donor_report_says_hidden_in_place_of_each_total_withheld_and_never_none(door: Door):
+    """Five people paid, one approved: paid is shown; committed (one person's aid) is withheld, and available with
+    it (with the budget and paid it would give committed back)."""
+    anna = await person(door, "finance")
+    boris = await person(door, "finance")
+    olga = await person(door, "caseworker")
+    grant = await grant_of(door, anna.api)
+    for index, case in enumerate(await asyncio.gather(*(case_of(door, olga.api) for _ in range(6)))):
+        asked = await ask(door, olga.api, case, grant, amount="100.00")
+        assert (await door.client.post(f"/api/funds/disbursements/{asked['id']}/approve",
+                                       headers=boris.api)).status_code == 200
+        if index < 5:
+            assert (await door.client.post(f"/api/funds/disbursements/{asked['id']}/pay", json={
+                "method": "bank_transfer", "reference": f"TX-{index}"}, headers={
+                **boris.api, "Idempotency-Key": str(uuid.uuid4())})).status_code == 200
+
+    report = await anna.visitor.get(f"{GRANTS}/{grant['id']}/donor-report")
+    totals = re.search(r'<dl class="numbers" id="donor-totals">.*?</dl>', report.text, re.DOTALL).group(0)
+
+    assert report.status_code == 200 and "None" not in report.text
+    assert "€500.00" in totals and totals.count(i18n.MESSAGES["en"]["fin_cell_hidden"]) == 2
+    assert "€100.00" not in totals and 'id="amounts-hidden"' in report.text

@@ -97,8 +97,121 @@ async def test_a_donor_report_of_fewer_than_five_people_hides_the_amounts_the_bu
     assert [c["suppressed"] for c in donor["cells"]] == [True]
     assert "400.00" not in str(donor) and "450.00" not in str(donor) and "150.00" not in str(donor)
 
-    for _ in range(3):  # five people with aid approved: the totals are no one's
+    for _ in range(3):  # five people with aid approved, but four paid and one waiting: each total still a few's
         await pay(desk, desk.open_case(), grant, "50.00")
     donor = (await desk.client.get("/api/funds/reports/donor", params={"grant_id": grant["id"]},
                                    headers=desk.finance)).json()
-    assert (donor["paid"], donor["committed"], donor["available"]) == ("550.00", "150.00", "300.00")
+    assert (donor["paid"], donor["committed"], donor["available"]) == (None, None, "300.00")  # 700.00: five people's
+
+    await pay(desk, desk.open_case(), grant, "50.00")   # five paid: paid shown; committed (one person) is not, nor
+    donor = (await desk.client.get("/api/funds/reports/donor",   # available, which with both would give it back
+                                   params={"grant_id": grant["id"]}, headers=desk.finance)).json()
+    assert (donor["paid"], donor["committed"], donor["available"]) == ("600.00", None, None)
+
+    assert (await desk.pay(waiting["id"])).status_code == 200   # six paid, nobody waiting: the totals are no one's
+    donor = (await desk.client.get("/api/funds/reports/donor", params={"grant_id": grant["id"]},
+                                   headers=desk.finance)).json()
+    assert (donor["paid"], donor["committed"], donor["available"]) == ("750.00", "0.00", "250.00")
+
+
+async def donor_report(desk, grant: dict) -> tuple[dict, dict]:
+    """The donor report of a grant as JSON, and the totals line (month empty) of its CSV."""
+    donor = (await desk.client.get("/api/funds/reports/donor", params={"grant_id": grant["id"]},
+                                   headers=desk.finance)).json()
+    as_csv = await desk.client.get("/api/funds/reports/donor", params={"grant_id": grant["id"], "format": "csv"},
+                                   headers=desk.finance)
+    [totals] = [r for r in csv.DictReader(io.StringIO(as_csv.text.removeprefix("\ufeff"))) if r["month"] == ""]
+    return donor, totals
+
+
+async def test_a_donor_report_hides_each_total_that_covers_fewer_than_five_people(desk):
+    """Five people with aid approved, one of them paid: "few" is not decided for the grant as a whole but for each
+    total. Paid is one person's aid, committed four people's: both withheld, and with them anything that would give
+    one back from the other (available, with the budget, gives only the five people's sum)."""
+    grant = await desk.create_grant(amount="1000.00", categories=["medical"])
+    requests = [await desk.requested(desk.open_case(), grant, amount=amount, category="medical")
+                for amount in ("11.00", "12.00", "13.00", "14.00", "15.00")]
+    for request in requests:
+        assert (await desk.act(request["id"], "approve")).status_code == 200
+    assert (await desk.pay(requests[2]["id"])).status_code == 200          # one person paid 13.00
+
+    donor, totals = await donor_report(desk, grant)
+
+    assert donor["budget"] == "1000.00" and donor["suppression_threshold"] == 5
+    assert [c["suppressed"] for c in donor["cells"]] == [True] and donor["people"] is None
+    assert (donor["paid_by_currency"], donor["paid_by_currency_suppressed"]) == ({}, 1)
+    assert donor["paid"] is None                                   # one person's aid to the cent
+    assert donor["committed"] is None                              # four people's
+    # available is 1000 − (paid + committed): the sum for all five, which gives neither back while both are hidden
+    assert donor["available"] == "935.00"
+    # parts of what those few were paid, even at nought
+    assert (donor["fx_released"], donor["fx_approved"]) == (None, None)
+    text = str(donor)
+    assert "13.00" not in text and "52.00" not in text
+    assert totals["paid"] == "" and totals["people"] == "" and totals["paid_by_currency"] == ""
+    assert totals["suppressed"] == "yes"
+    assert "13.00" not in str(totals) and "52.00" not in str(totals)
+
+
+async def test_a_donor_report_never_shows_two_of_paid_committed_and_available_when_the_third_is_hidden(desk):
+    """Paid covers five people (shown), committed one (hidden): available would give committed back as budget −
+    available − paid, so it is hidden too."""
+    grant = await desk.create_grant(amount="1000.00", categories=["medical"])
+    for _ in range(5):
+        await pay(desk, desk.open_case(), grant, "20.00")
+    waiting = await desk.requested(desk.open_case(), grant, amount="37.00")
+    assert (await desk.act(waiting["id"], "approve")).status_code == 200
+
+    donor, totals = await donor_report(desk, grant)
+
+    assert (donor["paid"], donor["committed"], donor["available"]) == ("100.00", None, None)
+    assert donor["people"] == 5 and donor["paid_by_currency"] == {"EUR": "100.00"}
+    assert "37.00" not in str(donor) and "863.00" not in str(donor)
+    assert (totals["paid"], totals["people"], totals["paid_by_currency"]) == ("100.00", "5", "EUR 100.00")
+
+
+async def test_a_donor_report_shows_every_total_that_covers_five_people_or_more(desk):
+    grant = await desk.create_grant(amount="1000.00", categories=["medical"])
+    for amount in ("11.00", "12.00", "13.00", "14.00", "15.00"):
+        await pay(desk, desk.open_case(), grant, amount)
+    for amount in ("21.00", "22.00", "23.00", "24.00", "25.00"):
+        waiting = await desk.requested(desk.open_case(), grant, amount=amount)
+        assert (await desk.act(waiting["id"], "approve")).status_code == 200
+
+    donor, totals = await donor_report(desk, grant)
+
+    assert (donor["paid"], donor["committed"], donor["available"]) == ("65.00", "115.00", "820.00")
+    assert (donor["people"], donor["paid_by_currency"], donor["paid_by_currency_suppressed"]) == (
+        5, {"EUR": "65.00"}, 0)
+    assert (donor["fx_released"], donor["fx_approved"]) == ("0.00", "0.00")
+    [cell] = donor["cells"]
+    assert (cell["suppressed"], cell["people"], cell["paid"]) == (False, 5, "65.00")
+    assert (totals["paid"], totals["people"], totals["paid_by_currency"], totals["suppressed"]) == (
+        "65.00", "5", "EUR 65.00", "")
+
+
+async def test_a_donor_report_hides_an_fx_difference_of_fewer_than_five_people_and_shows_the_rest(desk):
+    """Five people paid (paid shown), one of them in PLN for less than was approved: the released difference is that
+    one person's, so it is withheld; nobody's payment needed more, so `fx_approved` is a nought over five people."""
+    from tests.integration.funds.test_funds_fx_payments import in_pln
+
+    grant = await desk.create_grant(amount="2000.00", categories=["medical"])
+    for _ in range(4):
+        await pay(desk, desk.open_case(), grant, "300.00")
+    rent = await desk.requested(desk.open_case(), grant, amount="300.00")
+    assert (await desk.act(rent["id"], "approve")).status_code == 200
+    paid = await desk.client.post(f"/api/funds/disbursements/{rent['id']}/pay",
+                                  json=in_pln("1279.25", difference="release"),
+                                  headers={**desk.finance, "Idempotency-Key": str(uuid.uuid4())})
+    assert paid.status_code == 200
+
+    donor, totals = await donor_report(desk, grant)
+
+    assert (donor["paid"], donor["committed"], donor["available"], donor["people"]) == (
+        "1497.50", "0.00", "502.50", 5)
+    assert (donor["fx_released"], donor["fx_approved"]) == (None, "0.00")
+    # four paid in EUR, one in PLN: both withheld (EUR alone would give the PLN payment as paid − EUR)
+    assert (donor["paid_by_currency"], donor["paid_by_currency_suppressed"]) == ({}, 2)
+    assert "'2.50'" not in str(donor) and "1279.25" not in str(donor)
+    assert (totals["paid"], totals["fx_released"], totals["fx_approved"], totals["suppressed"]) == (
+        "1497.50", "", "0.00", "yes")
