@@ -154,8 +154,8 @@ def refusal(v: Visit, answer: Answer, *, action: str | None = None, current: str
         return t("partner_not_found")
     if kind == "packet-withdrawn":
         return t("partner_refused_packet_withdrawn")
-    if kind == "referral-cancelled":
-        return t("partner_messages_cancelled")
+    if kind in ("referral-cancelled", "referral-declined"):
+        return t("partner_messages_" + kind.removeprefix("referral-"))
     if kind == "referral-closed":
         return t("partner_messages_closed").format(days=MESSAGES_AFTER_CLOSING.days)
     if answer.status == 422:

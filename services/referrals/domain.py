@@ -187,6 +187,26 @@ def refusal_to_send(case: CaseView | None, category: str, packet: PacketContents
 
 
 CANCELLED_PACKET = "referral-cancelled"  # why the packet of a cancelled referral went (staff.cancel_referral)
+DECLINED_PACKET = "referral-declined"  # why the packet of a declined referral went (partner.act)
+
+# The states in which a referral is no longer the partner's: the caseworkers cancelled it, or the partner declined
+# it. Either way the partner has no remaining need for the person's name, contact, health summary or note, so the
+# packet's contents are deleted at once (`lifecycle.take_back`, the reason being the value here), and the thread,
+# whose messages often speak of the person, is no longer shared with the partner (it reads empty, counts nothing
+# unread, takes no message from either side); the packet's key stays, so that the caseworkers can still read it.
+# A completed referral stays the partner's: it may follow up (messages for `MESSAGES_AFTER_CLOSING`), and keeps the
+# packet it worked from.
+WITHDRAWN_FROM_PARTNER: dict[Status, str] = {Status.CANCELLED: CANCELLED_PACKET, Status.DECLINED: DECLINED_PACKET}
+
+
+def shared_with_partner(status: Status | str) -> bool:
+    """Whether the referral's packet and thread are still the partner's to see (not cancelled, not declined)."""
+    return Status(status) not in WITHDRAWN_FROM_PARTNER
+
+
+# Why a packet went that says what it held (a contact, a health summary): once the case is erased such a reason
+# would still tie a kind of personal data to the partner, so erasure replaces it (`projections.forget_case`).
+REASONS_NAMING_CONTENTS = frozenset({"consent-contact", "consent-health"})
 
 
 def packet_withdrawal(case: CaseView | None, category: str, packet: PacketContents, today: date) -> str | None:
@@ -276,8 +296,9 @@ class Side(StrEnum):
 
 
 CLOSED_STATUSES = frozenset({Status.COMPLETED, Status.DECLINED, Status.CANCELLED})
-# How long after a referral closed its two sides may still write to each other (a question about the outcome, a
-# late bill); after that the thread is read-only.
+# How long after a referral was completed its two sides may still write to each other (a question about the outcome,
+# a late bill); after that the thread is read-only. A cancelled or declined one takes none at all
+# (`WITHDRAWN_FROM_PARTNER`).
 MESSAGES_AFTER_CLOSING = timedelta(days=30)
 
 
@@ -294,9 +315,14 @@ def message_refusal(status: Status | str, changed_at: datetime, *, packet_kept: 
                         "or the case was erased), and its messages with it: no new message can be written.",
                         code="packet-withdrawn")
     status = Status(status)
-    if status == Status.CANCELLED:  # its thread is no longer the partner's to read (messages.read_as_partner)
+    # Cancelled or declined: its thread is no longer the partner's to read (messages.read_as_partner), so nobody
+    # would read a new message; neither side writes.
+    if status == Status.CANCELLED:
         return Conflict("This referral was cancelled: its thread is no longer shared with the partner, so no message "
                         "can be written; its caseworkers can still read it.", code="referral-cancelled")
+    if status == Status.DECLINED:
+        return Conflict("This referral was declined: its thread is no longer shared with the partner, so no message "
+                        "can be written; its caseworkers can still read it.", code="referral-declined")
     if status in CLOSED_STATUSES and now - changed_at > MESSAGES_AFTER_CLOSING:
         until = (changed_at + MESSAGES_AFTER_CLOSING).date().isoformat()
         return Conflict(f"This referral was {status} on {changed_at.date().isoformat()}: messages could be written "

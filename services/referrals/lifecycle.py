@@ -90,14 +90,29 @@ def key_kept(referral: Referral, case: KnownCase | None, today: date) -> bool:
 
 def reveal(session: Session, runtime: Runtime, referral: Referral, case: KnownCase | None,
            now: datetime) -> Packet | None:
-    """The packet, if consent still covers it today; a consent found expired destroys the key here and now."""
+    """The packet, if consent still covers it today and the referral is still the partner's; a consent found expired
+    destroys the key here and now, and the contents a cancelled or declined referral still held (one declined before
+    a decline took them back) are deleted here and now (`take_back`)."""
     if referral.packet_key is None:
         return None
     reason = packet_gap(referral, case, now.date())
     if reason:
         withdraw(session, runtime.audit, referral, reason, now)
         return None
+    if take_back(session, runtime.audit, referral, now):
+        return None
     return vault.open_packet(runtime.keyring, referral)
+
+
+def take_back(session: Session, audit: AuditTrail, referral: Referral, now: datetime) -> bool:
+    """A referral no longer the partner's (cancelled by its caseworkers, declined by the partner:
+    `domain.WITHDRAWN_FROM_PARTNER`) keeps nothing of the person for it: its packet's contents are deleted at once,
+    its key kept for the caseworkers' thread (`withdraw_contents`). True when contents went now."""
+    reason = domain.WITHDRAWN_FROM_PARTNER.get(Status(referral.status))
+    if reason is None or referral.packet is None:
+        return False
+    withdraw_contents(session, audit, referral, reason, now)
+    return True
 
 
 def withdraw_contents(session: Session, audit: AuditTrail, referral: Referral, reason: str, now: datetime) -> None:

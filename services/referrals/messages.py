@@ -13,8 +13,10 @@ not by e-mail or a messenger where such talk leaks (issue #18, SPEC §4 "Message
   the packet is gone (`packet_available: false`, for staff `packet_withdrawn`), and a partner's client that polls
   the thread should not break on the ordinary event of a person withdrawing consent. Writing is refused then (409
   `packet-withdrawn`), and on a referral closed more than 30 days ago (409 `referral-closed`): `domain.message_refusal`.
-  A referral the caseworkers cancelled is no longer the partner's: its thread reads empty to the partner, and takes no
-  message from either side (409 `referral-cancelled`: nobody would read it); its caseworkers keep it to read.
+  A referral the caseworkers cancelled, or the partner declined, is no longer the partner's
+  (`domain.WITHDRAWN_FROM_PARTNER`): its thread reads empty to the partner and counts nothing unread for it, and takes
+  no message from either side (409 `referral-cancelled` / `referral-declined`: nobody would read it); its
+  caseworkers keep it to read. A completed referral's thread stays shared: the partner may follow up.
 - What is shown of the writer: the side (`caseworker` | `partner`). Who it was (a user id, an API client id) is kept
   on the row and in the audit trail, and never shown to the partner.
 - Unread: one mark per side and referral (`MessageMark`), moved to the newest message a read of that side was shown.
@@ -40,7 +42,7 @@ from kit.need_to_know import Access
 from kit.pagination import keyset_page
 from kit.service import Runtime
 from services.referrals import domain, events, lifecycle, partner, queries, staff, vault, webhooks
-from services.referrals.domain import Side, Status
+from services.referrals.domain import Side
 from services.referrals.lifecycle import now_utc
 from services.referrals.models import KnownCase, MessageMark, Referral, ReferralMessage
 from services.referrals.webhook_rules import WebhookEvent
@@ -112,11 +114,12 @@ def write_as_partner(*, session: Session, runtime: Runtime, partner_id: str, ref
 def read_as_partner(*, session: Session, runtime: Runtime, partner_id: str, referral_id: str, limit: int,
                     cursor: str | None, actor: str) -> tuple[list[MessageView], str | None]:
     """A referral's messages, oldest first, for the partner it is addressed to; the caseworkers' messages shown are
-    read from now on. None once the caseworkers cancelled it: cancelling takes back what the partner was given (the
-    packet's contents, and the thread, whose messages often speak of the person), while its caseworkers keep the
-    thread. An empty list, not an error, as for a destroyed packet: a partner's client polling it goes on."""
+    read from now on. None once the caseworkers cancelled it or the partner declined it: either takes back what the
+    partner was given (the packet's contents, and the thread, whose messages often speak of the person), while its
+    caseworkers keep the thread. An empty list, not an error, as for a destroyed packet: a partner's client polling
+    it goes on."""
     referral, case = _partner_referral(session, partner_id, referral_id)
-    if referral.status == Status.CANCELLED:
+    if not domain.shared_with_partner(referral.status):
         runtime.audit.record(session, actor=actor, action="partner.referral.message.read", target_id=referral.id)
         return [], None
     return _read(session, runtime, referral, case, Side.PARTNER, limit=limit, cursor=cursor, actor=actor,

@@ -427,8 +427,8 @@ class ReferralPublic(BaseModel):
     packet_available: bool
     packet_withdrawn: str | None = PydanticField(
         description="why the packet's key was destroyed: case-erased, consent-missing, consent-expired, "
-                    "consent-category, consent-contact, consent-health; referral-cancelled: its contents deleted, the "
-                    "key kept for the thread")
+                    "consent-category, consent-contact, consent-health; referral-cancelled, referral-declined: its "
+                    "contents deleted, the key kept for the caseworkers' thread")
     cost_estimate: MoneyPublic | None
     unread_messages: int = PydanticField(
         0, description="the partner's messages on this referral that none of the case's assignees has read yet")

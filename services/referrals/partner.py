@@ -1,5 +1,7 @@
 """Referrals' use cases for the partner a referral is addressed to: its inbox, one referral with its packet, and the
 steps that are the partner's to take (accept, decline with a reason, start, complete with an outcome and a cost).
+A declined referral, like a cancelled one, is no longer the partner's: its packet's contents go at once and its
+thread is no longer shown to the partner (`domain.WITHDRAWN_FROM_PARTNER`).
 
 Which partner is calling comes only from its verified token. A referral addressed to another partner is refused
 exactly like one that does not exist (`NotAddressed`, a NotFound: 404 `referral-not-found`), and the attempt is
@@ -83,10 +85,18 @@ def inbox(
         packet = lifecycle.reveal(session, runtime, referral, case, now)
         runtime.audit.record(session, actor=actor, action="partner.referral.read", target_id=referral.id)
         views.append(PartnerView(referral, packet_available=packet is not None, packet=packet))
-    unread = queries.unread_messages(session, [view.referral.id for view in views], reader=Side.PARTNER)
+    unread = unread_for_partner(session, [view.referral for view in views])
     for view in views:
         view.unread_messages = unread.get(view.referral.id, 0)
     return views, next_cursor
+
+
+def unread_for_partner(session: Session, referrals: list[Referral]) -> dict[str, int]:
+    """Per referral, the caseworkers' messages the partner has not read, counted only where it may read the thread:
+    none on a referral cancelled or declined, whose thread reads empty to it (`messages.read_as_partner`). A thread
+    gone with its packet has no rows left to count."""
+    shown = [referral.id for referral in referrals if domain.shared_with_partner(referral.status)]
+    return queries.unread_messages(session, shown, reader=Side.PARTNER)
 
 
 def read(*, session: Session, runtime: Runtime, partner_id: str, referral_id: str, actor: str) -> PartnerView:
@@ -98,7 +108,7 @@ def read(*, session: Session, runtime: Runtime, partner_id: str, referral_id: st
     referral, case = row
     packet = lifecycle.reveal(session, runtime, referral, case, now_utc())
     runtime.audit.record(session, actor=actor, action="partner.referral.read", target_id=referral.id)
-    unread = queries.unread_messages(session, [referral.id], reader=Side.PARTNER).get(referral.id, 0)
+    unread = unread_for_partner(session, [referral]).get(referral.id, 0)
     return PartnerView(referral, packet_available=packet is not None, packet=packet, unread_messages=unread)
 
 
@@ -123,5 +133,10 @@ def act(
     now = now_utc()
     lifecycle.move(session, runtime.audit, referral, new_status, actor=actor,
                    audit_action=f"partner.referral.{action}", now=now)
+    # A decline takes the packet back from the partner as a cancel does: it refused the person and has no remaining
+    # need for their name, contact or health summary. Its thread is no longer the partner's either (it reads empty to
+    # the partner and takes no message, `domain.WITHDRAWN_FROM_PARTNER`): a thread often speaks of the person just
+    # as the packet does, and the decline's reason already tells the caseworkers why; they keep the thread to read.
+    lifecycle.take_back(session, runtime.audit, referral, now)
     available = lifecycle.packet_available(referral, session.get(KnownCase, referral.case_id), now.date())
     return PartnerView(referral, packet_available=available)

@@ -93,13 +93,17 @@ def forget_case(session: Session, audit: AuditTrail, *, case_id: str, answers: I
 
     A partner cannot help a person it can no longer see, and a caseworker expects nothing left pending for a case
     that no longer exists: open referrals are cancelled (by the system, with their events), finished ones stay as
-    bare ids and states. The stored Idempotency-Key answers about the case and its referrals, and the fingerprints of
-    their requests (computed over the packets, a decline's reason, an outcome), are deleted.
+    bare ids and states. What each packet held (`packet_has_contact`, `packet_has_health`: that a named partner was
+    given the person's contact or a health summary) is forgotten too, and so is a withdrawal's reason that says it
+    (`domain.REASONS_NAMING_CONTENTS`, replaced by `case-erased`). The stored Idempotency-Key answers about the case
+    and its referrals, and the fingerprints of their requests (computed over the packets, a decline's reason, an
+    outcome), are deleted.
     """
     now = now or now_utc()
     forgotten = answers.forget(session, case_id)
     ERASURE.upsert(session, {"case_id": case_id, "status": str(CaseStatus.ERASED), "updated_at": now, **_NO_CONSENT})
-    for referral in session.exec(select(Referral).where(Referral.case_id == case_id)).all():
+    referrals = session.exec(select(Referral).where(Referral.case_id == case_id)).all()
+    for referral in referrals:
         # A partner's steps are stored under the referral (its answers never name the case): their fingerprints
         # are over a decline's reason and an outcome's text, and go too, whatever became of the packet.
         forgotten += answers.forget(session, referral.id)
@@ -110,7 +114,13 @@ def forget_case(session: Session, audit: AuditTrail, *, case_id: str, answers: I
         if referral.status in domain.OPEN_STATUSES:
             lifecycle.move(session, audit, referral, Status.CANCELLED, actor=SYSTEM, audit_action="referral.cancel",
                            now=now)
-    if forgotten:
+        # Not null in the schema: false is "nothing known", as for a packet that held neither.
+        referral.packet_has_contact = False
+        referral.packet_has_health = False
+        if referral.packet_withdrawn in domain.REASONS_NAMING_CONTENTS:
+            referral.packet_withdrawn = "case-erased"
+        session.add(referral)
+    if forgotten or referrals:
         scrub_after_commit(session)  # their old bytes leave the write-ahead log too
 
 
@@ -126,13 +136,19 @@ def _known_case(session: Session, case_id: str, now: datetime) -> KnownCase:
 
 
 def keep_watch(*, session: Session, runtime: Runtime) -> int:
-    """Destroy the packets whose consent has expired, and refresh the overdue gauge; returns how many went."""
+    """Destroy the packets whose consent has expired, delete the contents a cancelled or declined referral still
+    holds (one declined before a decline took them back: `lifecycle.take_back`), and refresh the overdue gauge;
+    returns how many packets went."""
     now = now_utc()
+    withdrawn = 0
+    for referral in session.exec(select(Referral).where(
+            Referral.status.in_(list(domain.WITHDRAWN_FROM_PARTNER)),  # type: ignore[attr-defined]
+            Referral.packet.is_not(None))).all():  # type: ignore[union-attr]
+        withdrawn += lifecycle.take_back(session, runtime.audit, referral, now)
     expired = session.execute(queries.with_case().where(
         Referral.packet_key.is_not(None),  # type: ignore[union-attr]
         KnownCase.consent_expires_on < now.date(),  # type: ignore[operator]
     )).all()
-    withdrawn = 0
     for referral, case in expired:
         reason = lifecycle.packet_gap(referral, case, now.date())
         if reason:

@@ -248,15 +248,14 @@ def read_referral(*, session: Session, runtime: Runtime, referral_id: str, actor
 def cancel_referral(*, session: Session, runtime: Runtime, referral_id: str, actor: str,
                     access_reason: str | None = None) -> StaffView:
     """Withdraw a referral the partner has not finished, for a caseworker who may act on its case, and its packet
-    with it: a referral sent to the wrong partner, or no longer wanted, leaves the partner nothing of the person but
-    the thread (which stays as a closed referral's does: 30 days to write, then read-only)."""
+    with it: a referral sent to the wrong partner, or no longer wanted, leaves the partner nothing of the person, nor
+    the thread, which its caseworkers keep to read and nobody writes to (`lifecycle.take_back`)."""
     referral = get_or_raise(session, Referral, referral_id, no_referral(), lock=True)  # the partner may act meanwhile
     admit_to_case(session, runtime.audit, case_id=referral.case_id, actor=actor, access_reason=access_reason)
     new_status = domain.next_status(referral.status, Action.CANCEL)
     now = now_utc()
     lifecycle.move(session, runtime.audit, referral, new_status, actor=actor, audit_action="referral.cancel", now=now)
-    if referral.packet is not None:
-        lifecycle.withdraw_contents(session, runtime.audit, referral, domain.CANCELLED_PACKET, now)
+    lifecycle.take_back(session, runtime.audit, referral, now)
     return _staff_view(referral, session.get(KnownCase, referral.case_id), now, overdue_after(runtime),
                        _unread(session, referral))
 

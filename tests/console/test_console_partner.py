@@ -240,6 +240,10 @@ async def test_declining_needs_a_reason_and_a_refusal_is_said_in_polish_and_lith
     assert declined.status_code == 303
     detail = await world.status(referral)
     assert detail["status"] == "declined" and detail["decline_reason"] == "No free places until autumn"
+    # declined, the person's packet and the thread are taken back: the page says why, in the partner's words
+    page = html.unescape((await world.page(referral)).text)
+    assert i18n.MESSAGES["en"]["partner_packet_gone_declined"] in page
+    assert i18n.MESSAGES["en"]["partner_messages_declined"] in page
 
 
 async def test_with_the_referrals_service_down_the_pages_say_so_in_the_visitors_language(backends: Backends,

@@ -150,7 +150,8 @@ async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_w
         assert packet.status_code == 200 and packet.json()["packet"]["display_name"] == PACKET["display_name"]
         reply = await referrals.client.get(f"/api/referrals/referrals/{declined}", headers=referrals.caseworker())
         assert reply.json()["decline_reason"] == "no free places until May"
-        assert reply.json()["packet"]["display_name"] == PACKET["display_name"]
+        # declined: the packet was taken back from the partner (its reply key, opening the reason, is kept)
+        assert reply.json()["packet"] is None and reply.json()["packet_withdrawn"] == "referral-declined"
         payee = await funds.client.get(f"/api/funds/disbursements/{disbursement['id']}", headers=funds.finance)
         assert payee.status_code == 200 and payee.json()["payee"] == PAYEE
         assert (await funds.grant(grant["id"]))["donor"] == grant["donor"]

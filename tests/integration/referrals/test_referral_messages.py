@@ -1,6 +1,8 @@
 """Messages on a referral (issue #18, SPEC §4): a case's caseworkers and the referral's partner write to each other,
-sealed under the packet's key and gone with it; a closed referral takes messages for 30 days; the event carries ids
-only; unread counts per referral for each side. Through the service's API, on a real NATS and a real database."""
+sealed under the packet's key and gone with it; a completed referral takes messages for 30 days, a cancelled or
+declined one none (its thread no longer the partner's); the event carries ids only; unread counts per referral for
+each side, the partner's only where it may read the thread. Through the service's API, on a real NATS and a real
+database."""
 
 from __future__ import annotations
 
@@ -240,7 +242,7 @@ async def test_the_messages_go_with_the_packet_at_once(tmp_path, desk, destroyed
     assert len((await thread(desk, untouched, desk.caseworker()))["items"]) == 2
 
 
-async def test_a_closed_referral_takes_messages_for_30_days_then_is_read_only_and_a_cancelled_one_none(
+async def test_a_completed_referral_takes_messages_for_30_days_then_is_read_only_and_a_cancelled_or_declined_one_none(
         desk, monkeypatch):
     partner = await desk.add_partner("medical")
     case = await desk.open_case(categories=["medical"])
@@ -248,10 +250,11 @@ async def test_a_closed_referral_takes_messages_for_30_days_then_is_read_only_an
     for state, steps in {"completed": [("accept", None), ("start", None), ("complete", {"outcome": "stable"})],
                          "declined": [("decline", {"reason": "no place"})], "cancelled": []}.items():
         referral = await desk.sent_referral(case, partner, packet=PACKET)
+        if state != "completed":
+            assert (await write(desk, referral, "she can come on Monday", desk.caseworker())).status_code == 201
         for step, body in steps:
             assert (await desk.partner_step(partner, referral, step, body)).status_code == 200
         if state == "cancelled":
-            assert (await write(desk, referral, "she can come on Monday", desk.caseworker())).status_code == 201
             cancel = await desk.client.post(f"/api/referrals/referrals/{referral}/cancel", headers=desk.caseworker())
             assert cancel.status_code == 200
         closed[state] = referral
@@ -261,31 +264,67 @@ async def test_a_closed_referral_takes_messages_for_30_days_then_is_read_only_an
     def days_later(days: int) -> None:
         monkeypatch.setattr(lifecycle, "clock", lambda: lifecycle.system_clock() + timedelta(days=days))
 
-    # Cancelled: the thread is the caseworkers' alone now. The partner reads nothing of it, and neither side writes.
-    cancelled = closed.pop("cancelled")
-    for response in (await write(desk, cancelled, "still there?", desk.caseworker()),
-                     await write(desk, cancelled, "still there?", desk.partner(partner), partner=True)):
-        assert problem(response) == (409, "referral-cancelled")
-    assert (await thread(desk, cancelled, desk.partner(partner), partner=True))["items"] == []
-    assert [m["text"] for m in (await thread(desk, cancelled, desk.caseworker()))["items"]] == ["she can come on Monday"]
+    # Cancelled by the caseworkers, or declined by the partner: no longer the partner's, the thread is the
+    # caseworkers' alone now. The partner reads nothing of it, and neither side writes, at once and later.
+    for days in (0, 31):
+        days_later(days)
+        for state in ("cancelled", "declined"):
+            withdrawn = closed[state]
+            for response in (await write(desk, withdrawn, "still there?", desk.caseworker()),
+                             await write(desk, withdrawn, "still there?", desk.partner(partner), partner=True)):
+                assert problem(response) == (409, f"referral-{state}")
+                assert state in response.json()["detail"]
+            assert (await thread(desk, withdrawn, desk.partner(partner), partner=True))["items"] == []
+            assert [m["text"] for m in (await thread(desk, withdrawn, desk.caseworker()))["items"]] == [
+                "she can come on Monday"]
+    completed = closed["completed"]
 
     days_later(29)  # within 30 days of closing: both sides still write
-    for referral in closed.values():
-        assert (await write(desk, referral, "one more question", desk.caseworker())).status_code == 201
-        assert (await write(desk, referral, "an answer", desk.partner(partner), partner=True)).status_code == 201
+    assert (await write(desk, completed, "one more question", desk.caseworker())).status_code == 201
+    assert (await write(desk, completed, "an answer", desk.partner(partner), partner=True)).status_code == 201
 
     days_later(31)
-    for state, referral in closed.items():
-        for response in (await write(desk, referral, "too late?", desk.caseworker()),
-                         await write(desk, referral, "too late?", desk.partner(partner), partner=True)):
-            assert problem(response) == (409, "referral-closed"), state
-            detail = response.json()["detail"]
-            assert state in detail and "30 days" in detail and "can still be read" in detail
-        # The thread stays readable on both sides.
-        assert len((await thread(desk, referral, desk.caseworker()))["items"]) == 2
-        assert len((await thread(desk, referral, desk.partner(partner), partner=True))["items"]) == 2
+    for response in (await write(desk, completed, "too late?", desk.caseworker()),
+                     await write(desk, completed, "too late?", desk.partner(partner), partner=True)):
+        assert problem(response) == (409, "referral-closed")
+        detail = response.json()["detail"]
+        assert "completed" in detail and "30 days" in detail and "can still be read" in detail
+    # The thread stays readable on both sides.
+    assert len((await thread(desk, completed, desk.caseworker()))["items"]) == 2
+    assert len((await thread(desk, completed, desk.partner(partner), partner=True))["items"]) == 2
     # A referral still under way takes messages whatever its age.
     assert (await write(desk, still_open, "how is it going?", desk.caseworker())).status_code == 201
+
+
+@pytest.mark.parametrize("withdrawn_by", ["cancel", "decline"])
+async def test_a_thread_hidden_from_the_partner_counts_nothing_unread_for_it(desk, withdrawn_by):
+    """A reviewer's find: a cancelled referral still showed the partner `unread_messages: 1` while its thread read
+    empty. What is counted is what the partner may read."""
+    partner = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    withdrawn = await desk.sent_referral(case, partner, packet=PACKET)
+    kept = await desk.sent_referral(case, partner, packet=PACKET)
+    for referral in (withdrawn, kept):
+        assert (await write(desk, referral, "Can you see her on Tuesday?", desk.caseworker())).status_code == 201
+    assert await partner_unread(desk, partner) == {withdrawn: 1, kept: 1}
+
+    if withdrawn_by == "cancel":
+        response = await desk.client.post(f"/api/referrals/referrals/{withdrawn}/cancel", headers=desk.caseworker())
+    else:
+        response = await desk.partner_step(partner, withdrawn, "decline", {"reason": "no place"})
+    assert response.status_code == 200, response.text
+
+    seen = (await desk.client.get(f"/api/partner/referrals/{withdrawn}", headers=desk.partner(partner))).json()
+    assert (seen["unread_messages"], seen["packet_available"]) == (0, False)
+    assert await partner_unread(desk, partner) == {withdrawn: 0, kept: 1}
+    status = "cancelled" if withdrawn_by == "cancel" else "declined"
+    listed = (await desk.client.get(f"/api/partner/referrals?status={status}", headers=desk.partner(partner))).json()
+    assert [(r["id"], r["unread_messages"]) for r in listed["items"]] == [(withdrawn, 0)]
+    assert await thread(desk, withdrawn, desk.partner(partner), partner=True) == {"items": [], "next_cursor": None}
+    # The message is still there for the caseworkers, and the referral still answers the partner.
+    assert stored_messages(desk, withdrawn) == 1
+    assert (await desk.client.get(f"/api/partner/referrals/{kept}", headers=desk.partner(partner))).json()[
+        "unread_messages"] == 1
 
 
 async def test_unread_counts_rise_with_the_other_sides_messages_and_clear_when_read(desk):

@@ -166,6 +166,86 @@ async def test_a_cancelled_referral_leaves_the_partner_nothing_of_the_person(des
     assert ("system", "referral.packet.destroy") in await desk.audit_trail(wrong)
 
 
+async def test_a_declined_referral_leaves_the_partner_nothing_of_the_person_while_a_completed_one_keeps_it(desk):
+    """A reviewer's find: a partner kept the name, contact and health summary of a referral it had declined, with no
+    time limit. Having refused the person it has no remaining need for them: a decline takes the packet back as a
+    cancel does, and the thread with it (read empty by the partner, nothing unread, no new message from either
+    side), while the caseworkers keep the thread and the partner's reason. A completed referral keeps both: the
+    partner may follow up."""
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    refused = await desk.sent_referral(case, medical, packet=FULL_PACKET)
+    done = await desk.sent_referral(case, medical, packet=FULL_PACKET)
+    for referral in (refused, done):
+        written = await desk.client.post(f"/api/referrals/referrals/{referral}/messages", headers=desk.caseworker(),
+                                         json={"text": "She prefers mornings"})
+        assert written.status_code == 201, written.text
+    for step, body in (("accept", None), ("start", None), ("complete", {"outcome": "seen twice"})):
+        assert (await desk.partner_step(medical, done, step, body)).status_code == 200
+
+    declined = await desk.partner_step(medical, refused, "decline", {"reason": "no cardiologist until May"})
+
+    assert declined.status_code == 200 and declined.json()["packet_available"] is False
+    seen = (await desk.client.get(f"/api/partner/referrals/{refused}", headers=desk.partner(medical))).json()
+    assert (seen["status"], seen["packet"], seen["packet_available"]) == ("declined", None, False)
+    assert seen["unread_messages"] == 0
+    thread = await desk.client.get(f"/api/partner/referrals/{refused}/messages", headers=desk.partner(medical))
+    assert thread.status_code == 200 and thread.json()["items"] == []
+    inbox = await desk.client.get("/api/partner/referrals?status=declined", headers=desk.partner(medical))
+    assert [r["id"] for r in inbox.json()["items"]] == [refused]
+    assert PERSON["belarusian"] not in inbox.text and FULL_PACKET["contact"] not in inbox.text
+    assert FULL_PACKET["health_summary"] not in inbox.text
+    # The caseworkers keep the thread and the partner's reason; the packet's contents are gone, its key kept.
+    detail = (await desk.client.get(f"/api/referrals/referrals/{refused}", headers=desk.caseworker())).json()
+    assert (detail["packet"], detail["packet_available"], detail["packet_withdrawn"]) == (
+        None, False, "referral-declined")
+    assert detail["decline_reason"] == "no cardiologist until May"
+    kept = await desk.client.get(f"/api/referrals/referrals/{refused}/messages", headers=desk.caseworker())
+    assert [m["text"] for m in kept.json()["items"]] == ["She prefers mornings"]
+    with desk.session() as session:
+        stored = session.get(Referral, refused)
+        assert stored.packet is None and stored.packet_key is not None
+    assert ("system", "referral.packet.destroy") in await desk.audit_trail(refused)
+    # Nobody writes to a thread the partner can no longer read.
+    for path, headers in ((f"/api/referrals/referrals/{refused}/messages", desk.caseworker()),
+                          (f"/api/partner/referrals/{refused}/messages", desk.partner(medical))):
+        written = await desk.client.post(path, headers=headers, json={"text": "still there?"})
+        assert written.status_code == 409 and written.json()["type"].endswith("/referral-declined")
+
+    # Completed: the partner still sees the packet and the thread.
+    seen = (await desk.client.get(f"/api/partner/referrals/{done}", headers=desk.partner(medical))).json()
+    assert seen["status"] == "completed" and seen["packet"]["health_summary"] == FULL_PACKET["health_summary"]
+    assert seen["unread_messages"] == 1
+    thread = await desk.client.get(f"/api/partner/referrals/{done}/messages", headers=desk.partner(medical))
+    assert [m["text"] for m in thread.json()["items"]] == ["She prefers mornings"]
+
+
+async def test_a_referral_declined_while_declining_kept_the_packet_gives_it_up_when_read_and_on_the_watch(desk):
+    """Referrals declined before a decline took the packet back still hold it: the partner's next read deletes it,
+    and the watch deletes the rest."""
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    read_first = await desk.sent_referral(case, medical, packet=FULL_PACKET)
+    left_alone = await desk.sent_referral(case, medical, packet=FULL_PACKET)
+    with desk.session() as session:  # declined as the service used to decline: the packet left in place
+        session.execute(update(Referral).where(Referral.id.in_([read_first, left_alone])).values(status="declined"))
+        session.commit()
+
+    seen = (await desk.client.get(f"/api/partner/referrals/{read_first}", headers=desk.partner(medical))).json()
+    assert (seen["packet"], seen["packet_available"]) == (None, False)
+    with desk.session() as session:
+        assert session.get(Referral, read_first).packet is None
+        assert session.get(Referral, read_first).packet_withdrawn == "referral-declined"
+        assert session.get(Referral, left_alone).packet is not None
+
+    assert await desk.watch() == 1
+    with desk.session() as session:
+        swept = session.get(Referral, left_alone)
+        assert swept.packet is None and swept.packet_withdrawn == "referral-declined"
+        assert swept.packet_key is not None  # the caseworkers' thread stays readable
+    assert await desk.watch() == 0
+
+
 async def test_an_expired_consent_hides_the_packet_when_read_and_on_the_watch(desk):
     medical = await desk.add_partner("medical")
     case = await desk.open_case(categories=["medical"], expires_on=TODAY + timedelta(days=1))
@@ -244,6 +324,43 @@ async def test_erasure_forgets_the_person_and_ends_open_referrals_while_closing_
     assert seen["packet"]["display_name"] == PERSON["belarusian"] and seen["status"] == "sent"
     refused = await desk.refer(other, medical, packet=BARE_PACKET)
     assert refused.json()["type"].endswith("/case-closed")
+
+
+async def test_erasure_forgets_what_each_packet_held_keeping_bare_ids_and_states(desk):
+    """A reviewer's find: after erasure the referrals kept `packet_has_contact` / `packet_has_health`, which tie the
+    fact that a named clinic was given the person's contact or a health summary to the case; so did the reason a
+    packet went when consent stopped covering its health summary (`consent-health`)."""
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    health = await desk.sent_referral(case, medical, packet=HEALTH_ONLY)
+    states = {health: "sent"}
+    for target, steps in (("sent", []), ("declined", ["decline"]), ("completed", ["accept", "start", "complete"])):
+        referral = await desk.sent_referral(case, medical, packet=CONTACT_ONLY)
+        for step in steps:
+            body = {"complete": {"outcome": "seen twice"}, "decline": {"reason": "no place"}}.get(step)
+            assert (await desk.partner_step(medical, referral, step, body)).status_code == 200
+        states[referral] = target
+    await desk.consent(case, ["medical"], share_contact=True, share_health=False)  # the health summary goes
+    other = await desk.open_case(categories=["medical"])
+    untouched = await desk.sent_referral(other, medical, packet=FULL_PACKET)
+    with desk.session() as session:
+        assert session.get(Referral, health).packet_withdrawn == "consent-health"
+        assert session.get(Referral, health).packet_has_health is True
+        assert all(session.get(Referral, r).packet_has_contact for r, was in states.items() if r != health)
+
+    await desk.erase_case(case)
+
+    with desk.session() as session:
+        for referral in session.exec(select(Referral).where(Referral.case_id == case)).scalars():
+            assert (referral.packet_has_contact, referral.packet_has_health) == (False, False), referral.id
+            assert referral.packet_withdrawn == "case-erased", referral.id
+        kept = {r.id: r.status for r in session.exec(select(Referral).where(Referral.case_id == case)).scalars()}
+        # Bare ids and states stay: open ones were cancelled by the erasure, finished ones are as they were.
+        assert kept == {r: "cancelled" if was == "sent" else was for r, was in states.items()}
+        other_row = session.get(Referral, untouched)
+        assert (other_row.packet_has_contact, other_row.packet_has_health) == (True, True)
+    detail = (await desk.client.get(f"/api/referrals/referrals/{health}", headers=desk.caseworker())).json()
+    assert detail["packet_withdrawn"] == "case-erased" and detail["packet"] is None
 
 
 async def test_a_redelivered_intake_event_changes_nothing_and_order_does_not_matter(desk):

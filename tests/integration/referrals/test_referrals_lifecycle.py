@@ -119,7 +119,10 @@ async def test_the_partner_reports_back_and_the_caseworker_reads_it(desk):
 
     read = (await desk.client.get(f"/api/referrals/referrals/{declined}", headers=desk.caseworker())).json()
     assert read["status"] == "declined" and read["decline_reason"] == "no free places until May"
-    assert read["packet"]["display_name"] == PERSON["russian"]
+    # A decline takes the packet back, as a cancel does (test_referrals_consent); the partner's reason stays.
+    assert read["packet"] is None and read["packet_withdrawn"] == "referral-declined"
+    read = (await desk.client.get(f"/api/referrals/referrals/{completed}", headers=desk.caseworker())).json()
+    assert read["packet"]["display_name"] == PERSON["russian"]  # a completed one keeps it: the partner may follow up
     read = (await desk.client.get(f"/api/referrals/referrals/{completed}", headers=desk.caseworker())).json()
     assert read["outcome"] == "three sessions, stable"
     assert read["cost_estimate"] == {"amount": "15000", "currency": "JPY"}

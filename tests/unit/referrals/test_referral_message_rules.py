@@ -66,7 +66,8 @@ def _referral(session: Session, runtime: SimpleNamespace, *, status: str = "acce
     (Status.COMPLETED, timedelta(0), True, None),
     (Status.COMPLETED, 30 * DAY, True, None),  # the 30th day is still within
     (Status.COMPLETED, 30 * DAY + timedelta(seconds=1), True, "referral-closed"),
-    (Status.DECLINED, 31 * DAY, True, "referral-closed"),
+    (Status.DECLINED, 31 * DAY, True, "referral-declined"),  # the partner refused the person: nothing to write
+    (Status.DECLINED, timedelta(0), True, "referral-declined"),
     (Status.CANCELLED, 31 * DAY, True, "referral-cancelled"),  # no longer the partner's: no one to write to
     (Status.CANCELLED, timedelta(0), True, "referral-cancelled"),
     (Status.ACCEPTED, timedelta(0), False, "packet-withdrawn"),  # the packet gone: nothing, open or not
