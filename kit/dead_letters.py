@@ -40,8 +40,12 @@ def parked(engine: Engine, tables: KitTables) -> list[Parked]:
     letters = tables.dead_letters
     with engine.connect() as connection:
         rows = connection.execute(select(letters).order_by(letters.c.id)).mappings().all()
-    return [Parked(id=row["id"], consumer=row["consumer"], event_id=row["event_id"], subject=row["subject"],
-                   error=row["error"], deliveries=row["deliveries"], parked_at=row["parked_at"]) for row in rows]
+    return [_parked(row) for row in rows]
+
+
+def _parked(row: Any) -> Parked:
+    return Parked(id=row["id"], consumer=row["consumer"], event_id=row["event_id"], subject=row["subject"],
+                  error=row["error"], deliveries=row["deliveries"], parked_at=row["parked_at"])
 
 
 def replay_id(process: str, letter_id: int, event_id: str) -> str:
@@ -66,6 +70,5 @@ async def replay(engine: Engine, tables: KitTables, js: Any, *, process: str,
                          headers={"Nats-Msg-Id": replay_id(process, row["id"], row["event_id"])})
         with engine.begin() as connection:
             connection.execute(delete(letters).where(letters.c.id == row["id"]))
-        sent.append(Parked(id=row["id"], consumer=row["consumer"], event_id=row["event_id"], subject=row["subject"],
-                           error=row["error"], deliveries=row["deliveries"], parked_at=row["parked_at"]))
+        sent.append(_parked(row))
     return sent

@@ -266,6 +266,8 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
     def of_case(path: str, **params: Any) -> Any:
         return call(v, "GET", f"/api/intake/cases/{case_id}{path}", params=params, reason=reason)
 
+    # Whom a colleague may be added from: asked only where the page offers it (an open case the visitor holds).
+    adds_colleagues = case.body.get("status") == "open" and v.username in case.body.get("assignees", [])
     needs, consent, timeline, documents, referrals, aid, partners, grants, casework, staff = await asyncio.gather(
         of_case("/needs", limit=100), of_case("/consent"), of_case("/timeline", limit=200),
         of_case("/documents", limit=200),
@@ -273,7 +275,8 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
         call(v, "GET", "/api/funds/disbursements", params={"case_id": case_id, "limit": 100}, reason=reason),
         call(v, "GET", "/api/referrals/partners", params={"limit": 200}),
         call(v, "GET", "/api/funds/grants/open", params={"limit": 200}),
-        _casework_values(v, case_id, reason), call(v, "GET", "/api/intake/caseworkers"))
+        _casework_values(v, case_id, reason),
+        call(v, "GET", "/api/intake/caseworkers") if adds_colleagues else asyncio.sleep(0))
     # What the lists leave out because it may describe the person — a partner's outcome or reason for declining, an
     # aid request's purpose — is read one record at a time, each read audited by its service.
     replied = [r for r in items(referrals) if r.get("status") in ("completed", "declined")]
@@ -291,8 +294,8 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
                   disbursements=disbursements, aid_totals=aid_totals(disbursements), grants=items(grants),
                   timeline=grouped_openings(items(timeline)),
                   partner_names={p["id"]: p["name"] for p in items(partners)}, documents=items(documents),
-                  colleagues=[c["username"] for c in items(staff)
-                              if c["username"] not in case.body.get("assignees", [])],
+                  colleagues=[c["username"] for c in items(staff) if c["username"] not in case.body["assignees"]]
+                  if adds_colleagues else [],
                   side_problems=[a.problem for a in (needs, consent, referrals, aid, timeline, documents) if a.problem])
     return values
 

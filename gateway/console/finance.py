@@ -32,7 +32,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from babel import numbers as babel_numbers
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
@@ -188,6 +187,11 @@ def typed_rate(text: str) -> str:
     return compact.replace(",", ".") if re.fullmatch(r"[0-9]+([.,][0-9]+)?", compact) else text.strip()
 
 
+def rate_in_words(value: Any, language: str) -> str:
+    """An exchange rate as written, with the language's decimal mark ("4,25" in be and ru)."""
+    return str(value) if language == "en" else str(value).replace(".", ",")
+
+
 def rate_example(language: str) -> str:
     return "4.3000" if language == "en" else "4,3000"
 
@@ -265,9 +269,6 @@ def _page_tools(v: Visit) -> dict[str, Any]:
         year, _, number = str(value).partition("-")
         return f"{t('fin_month_' + str(int(number)))} {year}" if number.isdigit() and 1 <= int(number) <= 12 else value
 
-    def rate(value: str) -> str:  # an exchange rate as written, with the locale's decimal mark
-        return str(value) if language == "en" else str(value).replace(".", ",")
-
     def nonzero(value: str | None) -> bool:
         try:
             return Decimal(str(value)) != 0
@@ -276,7 +277,7 @@ def _page_tools(v: Visit) -> dict[str, Any]:
 
     return {"bar_parts": bar_parts, "bar_label": bar_label, "width": lambda share: f"{share:.2f}",
             "state": lambda grant: grant_state(grant, _today()), "month": month, "short": lambda value: value[:8],
-            "rate": rate, "nonzero": nonzero}
+            "rate": lambda value: rate_in_words(value, language), "nonzero": nonzero}
 
 
 # --- grants ------------------------------------------------------------------------------------------------------
@@ -568,21 +569,13 @@ def fx_refusal(v: Visit, answer: Answer, typed: dict[str, str], grant: dict[str,
             for name, field in (("most", "most"), ("approved", "approved_amount"), ("difference", "difference"))})}
     if answer.kind == "fx-rate-unusual" and "lowest" in problem and grant is not None:
         said = t("fx_refused_rate_unusual").format(
-            lowest=_rate_in_words(problem.get("lowest"), v.language), paid=typed["paid_currency"],
-            highest=_rate_in_words(problem.get("highest"), v.language), grant=grant["currency"])
+            lowest=rate_in_words(problem.get("lowest"), v.language), paid=typed["paid_currency"],
+            highest=rate_in_words(problem.get("highest"), v.language), grant=grant["currency"])
         return {"fx_errors": {"fx_rate": said}, "said": said}
     if answer.kind in FX_INVALID:
         field, key = FX_INVALID[answer.kind]
         return {"fx_errors": {field: t(key)}, "said": t("fields_wrong")}
     return {"fx_errors": fx_errors(v, answer, typed)}
-
-
-def _rate_in_words(rate: Any, language: str) -> str:
-    """A rate as people of the language write it ("4,25" in be and ru)."""
-    try:
-        return babel_numbers.format_decimal(Decimal(str(rate)), format="#,##0.######", locale=language)
-    except (ArithmeticError, ValueError):
-        return str(rate)
 
 
 def fx_errors(v: Visit, answer: Answer, typed: dict[str, str]) -> dict[str, str]:

@@ -215,22 +215,22 @@ async def list_caseworkers(runtime: RuntimeDep, principal: Staff) -> Page[Casewo
     return Page(items=await runtime.uow.reading(assignment.caseworkers), next_cursor=None)
 
 
-@router.put("/cases/{case_id}/assignees", response_model=CaseSummary, responses={
+# What giving a case to caseworkers may answer besides the case: the same for a new list and for one more.
+ASSIGNING = {
     403: {"description": "Only a caseworker the case is assigned to, or a supervisor, assigns it (`need-to-know`)."},
     409: {"description": "The case was erased."},
     422: {"description": "A username is not an enabled caseworker's (`not-an-enabled-caseworker`)."},
-})
+}
+
+
+@router.put("/cases/{case_id}/assignees", response_model=CaseSummary, responses=ASSIGNING)
 async def assign_case(case_id: CaseId, body: AssigneesSet, runtime: RuntimeDep, principal: Staff) -> CaseSummary:
     """Give the case to these caseworkers (usernames, the first listed first), in place of those who hold it."""
     return await runtime.uow.run(lambda session: assignment.set_assignees(
         session=session, audit=runtime.audit, case_id=case_id, wanted=body.usernames, caller=caller_of(principal)))
 
 
-@router.post("/cases/{case_id}/assignees", response_model=CaseSummary, responses={
-    403: {"description": "Only a caseworker the case is assigned to, or a supervisor, assigns it (`need-to-know`)."},
-    409: {"description": "The case was erased."},
-    422: {"description": "The username is not an enabled caseworker's (`not-an-enabled-caseworker`)."},
-})
+@router.post("/cases/{case_id}/assignees", response_model=CaseSummary, responses=ASSIGNING)
 async def add_assignee(case_id: CaseId, body: AssigneeAdded, runtime: RuntimeDep, principal: Staff) -> CaseSummary:
     """Add a caseworker to those who hold the case (after them); one who holds it already changes nothing."""
     return await runtime.uow.run(lambda session: assignment.add_assignee(

@@ -30,7 +30,6 @@ from services.intake.models import MyTask, Note, NoteCreate, NotePublic, Task, T
 from services.intake.protection import CaseVault
 
 NOTES, TASKS = "notes", "tasks"  # tables named in a ciphertext's associated data
-OPEN_TASK, DONE_TASK = "open", "done"
 NOTE_ADDED, TASK_ADDED, TASK_DONE = "note.added", "task.added", "task.done"  # timeline kinds
 
 _TASKS = Task.__table__
@@ -93,7 +92,7 @@ def add_task(
                       code="not-an-assignee")
     now = datetime.now(UTC)
     task = Task(id=str(uuid.uuid4()), case_id=case.id, due_on=task_in.due_on, assignee_id=assignee.user_id,
-                assignee=assignee.username, status=OPEN_TASK, created_at=now, created_by=caller.user_id)
+                assignee=assignee.username, status=domain.OPEN_TASK, created_at=now, created_by=caller.user_id)
     task.title_sealed = vault.seal(cases._data_key(session, vault, case), TASKS, "title_sealed", task.id,
                                    task_in.title)
     session.add(task)
@@ -132,9 +131,9 @@ def finish_task(
                         lock=True)
     _ensure_assignee(session, task.case_id, caller)
     case = cases._case(session, task.case_id)
-    if task.status != DONE_TASK:
+    if task.status != domain.DONE_TASK:
         now = datetime.now(UTC)
-        task.status, task.done_at, task.done_by = DONE_TASK, now, caller.user_id
+        task.status, task.done_at, task.done_by = domain.DONE_TASK, now, caller.user_id
         queries.add_timeline_entry(session, task.case_id, now, TASK_DONE, {"task_id": task.id, "by": caller.username})
         audit.record(session, actor=caller.user_id, action="tasks.done", target_id=task.case_id)
     title = cases._open(vault, cases._data_key(session, vault, case), TASKS, "title_sealed", task.id,

@@ -74,6 +74,9 @@ def ensure_may_be_duplicate(case_id: str, status: str, kept_id: str, kept_status
 
 # ---- needs ------------------------------------------------------------------------------------------------------
 
+# A task's statuses (casework writes them; queries reads them: a reassignment hands on the open ones).
+OPEN_TASK, DONE_TASK = "open", "done"
+
 NeedStatus = Literal["open", "in_progress", "met", "dropped"]
 NEED_MOVES: dict[str, frozenset[str]] = {
     "open": frozenset({"in_progress", "met", "dropped"}),

@@ -174,7 +174,7 @@ def hand_on_open_tasks(session: Session, case_id: str, *, holders: list[str], to
     """Give the case's open tasks held by someone not among `holders` (user ids) to `to_id` (handle `to_name`); how
     many moved."""
     moved = session.execute(update(TASKS).where(
-        TASKS.c.case_id == case_id, TASKS.c.status == "open", TASKS.c.assignee_id.not_in(holders),
+        TASKS.c.case_id == case_id, TASKS.c.status == domain.OPEN_TASK, TASKS.c.assignee_id.not_in(holders),
     ).values(assignee_id=to_id, assignee=to_name))
     return int(moved.rowcount or 0)
 

@@ -47,6 +47,17 @@ async def approved_in_queue(door: Door, approver, requester_api: dict, grant: di
     return asked
 
 
+async def asked_by_anna_approved_by_boris(door: Door) -> tuple:
+    """Two finance officers reading Belarusian and a caseworker: 300.00 EUR of a 1000.00 EUR grant asked for by anna
+    (finance may ask too) and approved by boris on the console. Anna, boris, olga, the case and the request."""
+    anna = await person(door, "finance", "be")
+    boris = await person(door, "finance", "be")
+    olga = await person(door, "caseworker")
+    grant = await grant_of(door, anna.api, amount="1000.00")
+    case = await case_of(door, olga.api)
+    return anna, boris, olga, case, await approved_in_queue(door, boris, anna.api, grant, case)
+
+
 async def test_a_payment_in_zloty_worth_less_is_said_in_words_and_paid_once_the_release_is_ticked(door: Door):
     anna = await person(door, "finance")
     boris = await person(door, "finance", "be")
@@ -104,11 +115,7 @@ async def test_a_payment_in_zloty_worth_less_is_said_in_words_and_paid_once_the_
 
 
 async def test_the_requester_is_not_offered_to_approve_an_extra_and_another_officer_pays_it(door: Door):
-    anna = await person(door, "finance", "be")
-    boris = await person(door, "finance", "be")
-    olga = await person(door, "caseworker")
-    grant = await grant_of(door, anna.api, amount="1000.00")
-    asked = await approved_in_queue(door, boris, anna.api, grant, await case_of(door, olga.api))  # anna asked
+    anna, boris, _, _, asked = await asked_by_anna_approved_by_boris(door)  # anna asked
     pay = f"{QUEUE}/{asked['id']}/pay"
     typed = {"method": "cash", "reference": "GE-1", "paid_currency": "GEL", "paid_amount": "880,00", "fx_rate": "2,9",
              "fx_source": "NBG 2026-12-02"}                                                 # 303.45 EUR: 3.45 more
@@ -131,11 +138,7 @@ async def test_the_requester_is_not_offered_to_approve_an_extra_and_another_offi
 
 
 async def test_an_extra_beyond_a_tenth_of_the_approval_is_refused_in_words_and_nothing_is_paid(door: Door):
-    anna = await person(door, "finance", "be")
-    boris = await person(door, "finance", "be")
-    olga = await person(door, "caseworker")
-    grant = await grant_of(door, anna.api, amount="1000.00")
-    asked = await approved_in_queue(door, boris, anna.api, grant, await case_of(door, olga.api))
+    anna, boris, _, _, asked = await asked_by_anna_approved_by_boris(door)
     pay = f"{QUEUE}/{asked['id']}/pay"
     typed = {"method": "cash", "reference": "GE-2", "paid_currency": "GEL", "paid_amount": "1160,00", "fx_rate": "2,9",
              "fx_source": "NBG 2026-12-02", "difference": "approve"}                      # 400.00 EUR: 100.00 more
@@ -151,12 +154,7 @@ async def test_an_extra_beyond_a_tenth_of_the_approval_is_refused_in_words_and_n
 
 
 async def test_aid_of_an_erased_case_is_refused_in_another_currency_in_words_and_paid_in_the_grants(door: Door):
-    anna = await person(door, "finance", "be")
-    boris = await person(door, "finance", "be")
-    olga = await person(door, "caseworker")
-    grant = await grant_of(door, anna.api, amount="1000.00")
-    case = await case_of(door, olga.api)
-    asked = await approved_in_queue(door, boris, anna.api, grant, case)
+    anna, boris, olga, case, asked = await asked_by_anna_approved_by_boris(door)
     assert (await door.client.delete(f"/api/intake/cases/{case['id']}", headers=olga.api)).status_code == 200
     deadline = asyncio.get_running_loop().time() + 20
     while not (await state_of(door, anna.api, asked["id"]))["shredded"]:  # funds hears of the erasure
@@ -177,11 +175,7 @@ async def test_aid_of_an_erased_case_is_refused_in_another_currency_in_words_and
 
 
 async def test_a_rate_far_from_what_is_expected_is_refused_beside_the_rate_in_words(door: Door):
-    anna = await person(door, "finance", "be")
-    boris = await person(door, "finance", "be")
-    olga = await person(door, "caseworker")
-    grant = await grant_of(door, anna.api, amount="1000.00")
-    asked = await approved_in_queue(door, boris, anna.api, grant, await case_of(door, olga.api))
+    anna, boris, _, _, asked = await asked_by_anna_approved_by_boris(door)
     pay = f"{QUEUE}/{asked['id']}/pay"
     typed = {"method": "cash", "reference": "GE-4", "paid_currency": "GEL", "paid_amount": "90 000,00",
              "fx_rate": "300", "fx_source": "NBG 2026-12-02"}                   # 300.00 EUR "exactly", at 100× the rate
