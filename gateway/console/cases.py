@@ -800,7 +800,7 @@ async def request_aid(case_id: uuid.UUID, v: VisitDep) -> Response:
     currency = grant["currency"] if grant else ""
     # In the grant's own decimals: "300" is 300 yen, 300.000 dinars or 300.00 euros. Without a grant (funds refuses
     # it), as typed.
-    amount = (finance.typed_amount(form.get("amount", ""), currency, v.language) if grant
+    amount = (i18n.typed_amount(form.get("amount", ""), currency, v.language) if grant
               else form.get("amount", "").strip())
     body = finance.with_typed_payee({
         "case_id": str(case_id), "grant_id": form.get("grant_id", ""), "category": form.get("category", ""),

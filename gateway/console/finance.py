@@ -139,47 +139,6 @@ def with_typed_payee(body: dict[str, Any], form: dict[str, str]) -> dict[str, An
 
 # --- money as people type it and as the pages show it ------------------------------------------------------------
 
-# The one mark that groups thousands as a person of the language types them alone ("12,345"); the others group them
-# with a space, which is no mark here.
-THOUSANDS_MARK = {"en": ","}
-
-
-def typed_amount(text: str, currency: str, language: str = "en") -> str:
-    """An amount as people type it — "10 000", "1 234,5", "1,234.50", "€1,234.50", "150,000" (yen) — as funds reads money: a
-    decimal string with exactly the currency's minor digits ("1234.50", "150000"). Anything else goes as typed, for
-    funds to refuse in its own words (which the page then says in the visitor's).
-
-    A single mark followed by three digits groups thousands only where the visitor's language writes them so (a
-    comma in English: "12,345"); in Belarusian or Russian "12,345" is twelve and a bit, and "0.125" is never a
-    hundred and twenty-five anywhere. Read as decimals, those are refused (too many digits), never taken as a
-    thousand times the sum."""
-    digits = i18n.minor_digits(currency)
-    compact = re.sub(r"[\s\u00a0\u202f'’]", "", i18n.without_currency(text, currency))
-    if not re.fullmatch(r"[0-9]+([.,][0-9]+)*", compact):
-        return text.strip()
-    marks = [mark for mark in compact if mark in ".,"]
-    decimal = None
-    if len(set(marks)) == 2:  # both: the last one is the decimal mark, the other groups thousands
-        decimal = marks[-1]
-    elif marks and len(marks) == 1:
-        before, after = compact.split(marks[0], 1)
-        groups_thousands = (len(after) == 3 and digits != 3 and marks[0] == THOUSANDS_MARK.get(language)
-                            and before.lstrip("0") != "")
-        decimal = None if groups_thousands else marks[0]
-    whole, _, fraction = compact.rpartition(decimal) if decimal else (compact, "", "")
-    groups = re.split(r"[.,]", whole)
-    if any(len(group) != 3 for group in groups[1:]) or (fraction and not fraction.isdigit()):
-        return text.strip()  # "1.234.5", "1,23.45": not a way of writing an amount; funds refuses it
-    whole = "".join(groups)
-    if len(fraction) > digits:
-        if fraction[digits:].strip("0"):
-            return text.strip()  # more decimals than the currency has: funds says how to write it
-        fraction = fraction[:digits]
-    # Leading zeros dropped as text, not by int(): Python refuses to read more than 4,300 digits as an int. An amount
-    # that long still goes to funds (at most 12 integer digits), whose refusal the form says beside the field.
-    return (whole.lstrip("0") or "0") + (f".{fraction.ljust(digits, '0')}" if digits else "")
-
-
 def typed_rate(text: str) -> str:
     """An exchange rate as people type it — "4,3000", " 4.3 " — as funds reads it: "4.3000", "4.3". Anything else goes
     as typed, for funds to refuse (and the page to say why next to the field)."""
@@ -204,7 +163,7 @@ def payment_body(typed: dict[str, str], language: str = "en") -> dict[str, Any]:
     if any(typed.get(name) for name in FX_FIELDS):
         currency = typed.get("paid_currency", "")
         body["paid"] = {"currency": currency, "fx_source": typed.get("fx_source", ""),
-                        "amount": typed_amount(typed.get("paid_amount", ""), currency, language)
+                        "amount": i18n.typed_amount(typed.get("paid_amount", ""), currency, language)
                         if currency in CURRENCIES
                         else typed.get("paid_amount", ""), "fx_rate": typed_rate(typed.get("fx_rate", ""))}
         if typed.get("difference") in FX_DECISIONS:
@@ -306,7 +265,7 @@ async def create_grant(v: FinanceVisit) -> Response:
     body: dict[str, Any] = {name: value for name, value in form.items() if value not in ("", [])}
     body["categories"] = form["categories"]
     if form["amount"]:
-        body["amount"] = typed_amount(form["amount"], form["currency"], v.language)
+        body["amount"] = i18n.typed_amount(form["amount"], form["currency"], v.language)
     answer = await call(v, "POST", "/api/funds/grants", json=body,
                         idempotency_key=str(submitted.get("idempotency_key", "")) or str(uuid.uuid4()))
     if answer.ok:
@@ -547,7 +506,7 @@ def fx_refusal(v: Visit, answer: Answer, typed: dict[str, str], grant: dict[str,
                                          v.language) for name in ("approved", "converted", "difference")}
         needed = problem["decision_needed"]
         choice = t(f"fx_choice_{needed}").format(difference=money["difference"])
-        paid = (i18n.format_money(typed_amount(typed.get("paid_amount", ""), typed["paid_currency"], v.language),
+        paid = (i18n.format_money(i18n.typed_amount(typed.get("paid_amount", ""), typed["paid_currency"], v.language),
                                   typed["paid_currency"], v.language)
                 if typed.get("paid_currency") in CURRENCIES else typed.get("paid_amount", ""))
         return {"said": (t("fx_difference_less") if needed == "release" else t("fx_difference_more")).format(

@@ -21,6 +21,7 @@ import gettext
 import io
 import math
 import os
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -244,6 +245,47 @@ def without_currency(text: str, currency: str) -> str:
         elif lowered.endswith(sign.lower()):
             stripped = stripped[:-len(sign)].strip()
     return stripped
+
+
+# The one mark that groups thousands as a person of the language types them alone ("12,345"); the others group them
+# with a space, which is no mark here.
+THOUSANDS_MARK = {"en": ","}
+
+
+def typed_amount(text: str, currency: str, language: str = "en") -> str:
+    """An amount as people type it — "10 000", "1 234,5", "1,234.50", "€1,234.50", "150,000" (yen) — as the services
+    read money: a decimal string with exactly the currency's minor digits ("1234.50", "150000"). Anything else goes
+    as typed, for the service to refuse in its own words (which the page then says in the visitor's).
+
+    A single mark followed by three digits groups thousands only where the visitor's language writes them so (a
+    comma in English: "12,345"); in Belarusian or Russian "12,345" is twelve and a bit, and "0.125" is never a
+    hundred and twenty-five anywhere. Read as decimals, those are refused (too many digits), never taken as a
+    thousand times the sum."""
+    digits = minor_digits(currency)
+    compact = re.sub(r"[\s\u00a0\u202f'’]", "", without_currency(text, currency))
+    if not re.fullmatch(r"[0-9]+([.,][0-9]+)*", compact):
+        return text.strip()
+    marks = [mark for mark in compact if mark in ".,"]
+    decimal = None
+    if len(set(marks)) == 2:  # both: the last one is the decimal mark, the other groups thousands
+        decimal = marks[-1]
+    elif marks and len(marks) == 1:
+        before, after = compact.split(marks[0], 1)
+        groups_thousands = (len(after) == 3 and digits != 3 and marks[0] == THOUSANDS_MARK.get(language)
+                            and before.lstrip("0") != "")
+        decimal = None if groups_thousands else marks[0]
+    whole, _, fraction = compact.rpartition(decimal) if decimal else (compact, "", "")
+    groups = re.split(r"[.,]", whole)
+    if any(len(group) != 3 for group in groups[1:]) or (fraction and not fraction.isdigit()):
+        return text.strip()  # "1.234.5", "1,23.45": not a way of writing an amount; funds refuses it
+    whole = "".join(groups)
+    if len(fraction) > digits:
+        if fraction[digits:].strip("0"):
+            return text.strip()  # more decimals than the currency has: funds says how to write it
+        fraction = fraction[:digits]
+    # Leading zeros dropped as text, not by int(): Python refuses to read more than 4,300 digits as an int. An amount
+    # that long still goes to funds (at most 12 integer digits), whose refusal the form says beside the field.
+    return (whole.lstrip("0") or "0") + (f".{fraction.ljust(digits, '0')}" if digits else "")
 
 
 def waiting_time(seconds: int, language: str) -> str:

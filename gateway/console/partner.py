@@ -29,6 +29,7 @@ from gateway.console.router import (
     CSP, PARTNER_CONSOLE, Answer, Visit, VisitDep, call, every_page, field_errors, items, render,
 )
 from kit.auth import PARTNER_STAFF_ROLE
+from kit.currencies import MAX_INTEGER_DIGITS
 
 router = APIRouter(include_in_schema=False)
 
@@ -111,19 +112,14 @@ def actions_for(status: str) -> list[dict[str, Any]]:
     return [{"name": name, "allowed": ALLOWED_FROM[name] == status} for name in ACTIONS]
 
 
-def typed_amount(text: str, language: str, currency: str | None = None) -> str | None:
-    """An amount as people type it in their language ("1,234.5" in English; "1 234,5" or "1.234,50" in the others;
-    "120" or "120.50" in any; with the `currency`'s sign or code before or after it, as the hint writes it) as the API
-    writes money ("1234.50"); None when it is not one, or is ambiguous."""
-    cleaned = re.sub(r"[\s\u00a0\u202f']", "", i18n.without_currency(text, currency) if currency else text)
-    group = "," if language == "en" else "."
-    found = re.fullmatch(rf"([0-9]{{1,3}}(?:{re.escape(group)}[0-9]{{3}})+|[0-9]+)(?:[.,]([0-9]{{1,2}}))?", cleaned)
-    if found is None:
-        return None
-    whole = found.group(1).replace(group, "")
-    if len(whole) > 13:
-        return None
-    return f"{int(whole)}.{(found.group(2) or '').ljust(2, '0')}"
+def typed_amount(text: str, language: str, currency: str) -> str | None:
+    """A cost as people type it in their language, read as the finance pages read amounts (i18n.typed_amount), or None
+    when it is not one the API takes ("about 300", "-5", three decimals, too many digits): the page says so beside the
+    field at once, with an example, in the visitor's language."""
+    amount = i18n.typed_amount(text, currency, language)
+    digits = i18n.minor_digits(currency)
+    shape = rf"[0-9]{{1,{MAX_INTEGER_DIGITS}}}" + (rf"\.[0-9]{{{digits}}}" if digits else "")
+    return amount if re.fullmatch(shape, amount) else None
 
 
 # The page's fields by the API's name of each, and what is said next to one the service refused.

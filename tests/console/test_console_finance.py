@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from gateway.console import i18n
-from gateway.console.finance import amount_example, percent, said, typed_amount
+from gateway.console.finance import amount_example, percent, said
+from gateway.console.i18n import typed_amount
 from gateway.console.router import Answer, Visit
 from tests.console.test_console_pages import browser, sign_in
 from tests.console.world import csrf_of

@@ -503,12 +503,17 @@ def test_money_dates_and_days_are_written_as_polish_and_lithuanian_write_them():
 
 def test_an_amount_is_read_as_people_type_it_in_their_language():
     typed = partner_console.typed_amount
-    assert [typed(t, "en") for t in ("120", "120.5", "1,234.50", "12,345", "1 234.5", "0.99")] == [
+    assert [typed(t, "en", "EUR") for t in ("120", "120.5", "1,234.50", "12,345", "1 234.5", "0.99")] == [
         "120.00", "120.50", "1234.50", "12345.00", "1234.50", "0.99"]
-    assert [typed(t, "pl") for t in ("120", "120,5", "1 234,50", "1\u00a0234,5", "1.234,50", "120.50")] == [
+    assert [typed(t, "pl", "PLN") for t in ("120", "120,5", "1 234,50", "1\u00a0234,5", "1.234,50", "120.50")] == [
         "120.00", "120.50", "1234.50", "1234.50", "1234.50", "120.50"]
-    assert [typed(t, "lt") for t in ("", "1,234", "about 300", "-5", "1e3", "12.5.6", "1" * 14)] == [None] * 7
-    assert typed("1.234", "en") is None and typed("1,234", "ru") is None  # three decimals: say it again
+    assert [typed(t, "lt", "EUR") for t in ("", "1,234", "about 300", "-5", "1e3", "12.5.6", "1" * 14)] == [None] * 7
+    # three decimals, or a lone mark before three digits where the language does not group thousands by it: say it
+    # again (never a thousand times the sum)
+    assert [typed(t, language, "EUR") for t, language in (("1.234", "en"), ("1,234", "ru"), ("1.234", "ru"),
+                                                          ("0,125", "en"))] == [None] * 4
+    # the staff pages and the partner pages read one amount the same way
+    assert typed("1.234.567,89", "pl", "EUR") == i18n.typed_amount("1.234.567,89", "EUR", "pl") == "1234567.89"
     # with the sign or the code, as the form's hint writes the example ("€1,234.50", "1 234,50 €")
     assert [typed(t, "en", "EUR") for t in ("€1,234.50", "EUR 120", "120 eur")] == ["1234.50", "120.00", "120.00"]
     assert typed("1 234,50 €", "ru", "EUR") == "1234.50" and typed("Br 10", "be", "BYN") == "10.00"
