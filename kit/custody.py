@@ -24,6 +24,7 @@ import os
 import select
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,12 +93,16 @@ class Custody:
             held, self._held = self._held, None
         if held is not None:
             held.forget()
+        if self.passphrases is not None:
+            self.passphrases.drop()  # one handed over before the seal must not undo it
         self._tell_watchers()
 
     def unseal(self) -> None:
         """Load the keys again from their custody; raises `Sealed` when they cannot be had (no passphrase yet)."""
         with self._lock:
             if self._held is not None:
+                if self.passphrases is not None:
+                    self.passphrases.drop()  # handed to a process that is open already: not kept for later
                 return
             self._held = self._load()
         self._tell_watchers()
@@ -260,22 +265,32 @@ def _stamp(path: Path) -> tuple[int, int, int]:
 class PassphraseSource:
     """Where a sealed process gets its unseal passphrase: a file named by UNSEAL_PASSPHRASE_FILE, read on each
     unseal; or lines on an inherited pipe (`rehab up` writes one at start and one at each `rehab unseal`), kept
-    only until the keys are opened."""
+    only until the keys are opened, a seal, or PENDING_SECONDS, whichever comes first: a passphrase waiting in a
+    process would let anyone who can send a signed unseal command open it without knowing the passphrase."""
+
+    PENDING_SECONDS = 15.0
 
     def __init__(self, *, file: Path | None = None, fd: int | None = None) -> None:
         self.file = file
         self._pending: str | None = None
+        self._offered_at = 0.0
         self._lock = threading.Lock()
         self.fd = fd
 
     def offer(self, passphrase: str) -> None:
         with self._lock:
-            self._pending = passphrase
+            self._pending, self._offered_at = passphrase, time.monotonic()
+
+    def drop(self) -> None:
+        """Forget a passphrase handed over and not used."""
+        with self._lock:
+            self._pending = None
 
     def take(self) -> str | None:
         with self._lock:
             pending, self._pending = self._pending, None
-        if pending is not None:
+            fresh = time.monotonic() - self._offered_at <= self.PENDING_SECONDS
+        if pending is not None and fresh:
             return pending
         if self.file is not None and self.file.is_file():
             return self.file.read_text().rstrip("\r\n")

@@ -34,8 +34,11 @@ def try_unseal(keys: Custody) -> bool:
 
 
 def sealed_custody(root: Path, source: PassphraseSource) -> Custody:
-    return Custody("sealed", sealed_loader(root / "intake", source, kek=True, secret_names=SERVICE_SECRETS),
-                   process="intake")
+    """Intake's sealed custody, as open_custody makes it."""
+    custody = Custody("sealed", sealed_loader(root / "intake", source, kek=True, secret_names=SERVICE_SECRETS),
+                      process="intake")
+    custody.passphrases = source
+    return custody
 
 
 def test_keys_sealed_open_only_with_the_passphrase_and_hold_nothing_in_clear(tmp_path: Path) -> None:
@@ -82,6 +85,34 @@ def test_sealing_forgets_every_key_and_unsealing_brings_the_same_ones_back(tmp_p
     source.offer(PASSPHRASE)
     keys.unseal()
     assert keys.unwrap(wrapped) == data_key and index.term("name", "марыя") == term
+
+
+def test_a_passphrase_handed_over_is_not_kept_to_undo_a_later_seal(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rehab unseal` run again while the processes are open, or a passphrase waiting when the system started
+    sealed: none of them may let a bare signed unseal command (no passphrase) reopen the keys after a seal."""
+    ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE)
+    source = PassphraseSource()
+    keys = sealed_custody(tmp_path, source)
+    source.offer(PASSPHRASE)
+    keys.unseal()
+    source.offer(PASSPHRASE)  # the second `rehab unseal`: this process is open already
+    keys.unseal()
+    keys.seal()
+    assert not try_unseal(keys)
+
+    source.offer(PASSPHRASE)  # handed over, then sealed before it was used
+    keys.seal()
+    assert not try_unseal(keys)
+
+    clock = [1000.0]
+    monkeypatch.setattr("kit.custody.time.monotonic", lambda: clock[0])
+    source.offer(PASSPHRASE)  # waiting in a process that started sealed (the seal mark), never used
+    clock[0] += PassphraseSource.PENDING_SECONDS + 1
+    assert not try_unseal(keys)
+    source.offer(PASSPHRASE)
+    clock[0] += 1
+    assert try_unseal(keys)  # handed over for this unseal: used
 
 
 def test_a_kek_added_by_rotation_reaches_a_running_process_without_its_passphrase(tmp_path: Path) -> None:
