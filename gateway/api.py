@@ -245,14 +245,21 @@ async def refresh_grant(runtime: GatewayRuntime, refresh_token: str, *, requeste
     is reuse however soon."""
     refused = oauth_error(400, "invalid_grant", "The refresh token is not valid: sign in again.")
 
-    async def renew() -> tuple[str, str, str]:
-        renewal = await runtime.uow.run(lambda session: sessions.renew(
-            session=session, audit=runtime.audit, refresh_token=refresh_token, now=service.now_utc(),
-            policy=runtime.session_policy))
+    def renew_and_issue(session: Session) -> tuple[sessions.Renewal, str | None]:
+        renewal = sessions.renew(session=session, audit=runtime.audit, refresh_token=refresh_token,
+                                 now=service.now_utc(), policy=runtime.session_policy)
         if renewal.refused or renewal.refresh_token is None or renewal.user_id is None or not renewal.session_id:
+            return renewal, None  # committed all the same: a reused token's session ends, audited
+        # Issued before the renewal commits: sealed keys (503) leave the old refresh token as it was, so the client's
+        # retry after `rehab unseal` is a renewal, not a theft alarm that ends the session.
+        return renewal, runtime.issuer.issue(sub=renewal.user_id, roles=list(renewal.roles),
+                                             partner_id=renewal.partner_id,
+                                             extra={"sid": renewal.session_id, "username": renewal.username})
+
+    async def renew() -> tuple[str, str, str]:
+        renewal, access = await runtime.uow.run(renew_and_issue)
+        if access is None or renewal.refresh_token is None:
             raise refused
-        access = runtime.issuer.issue(sub=renewal.user_id, roles=list(renewal.roles), partner_id=renewal.partner_id,
-                                      extra={"sid": renewal.session_id, "username": renewal.username})
         return access, renewal.refresh_token, renewal.session_id
 
     # Two tabs renewing at once with the same token get one renewal, not a theft alarm (sessions.RenewalsAtOnce) —

@@ -29,7 +29,7 @@ from gateway.replicas import Backends
 from gateway.routing import UPLOADS
 from gateway.runtime import GatewayRuntime
 from gateway.sessions import RenewalsAtOnce, SessionPolicy
-from kit import checkpoints, control, custody, db, http, logs, metrics, migrations, openapi, problems, tracing
+from kit import checkpoints, control, custody, db, errors, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier, VerifiedTokens
 from kit.bus import Bus, BusOptions
@@ -202,11 +202,21 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
 
 def token_issuer(settings: GatewaySettings, keys: custody.Custody) -> TokenIssuer:
     """The signer of access tokens: its key from a file, or (sealed custody) from the gateway's keys.sealed, asked
-    for at each signing, so a sealed gateway signs nothing."""
+    for at each signing, so a sealed gateway signs nothing — under file custody either (`rehab seal` is the same
+    seal whatever the custody: a renewal or sign-in during it is a 503, not a token)."""
     common = {"issuer": settings.token_issuer, "audience": settings.token_audience,
               "ttl_seconds": settings.token_ttl_seconds}
     if settings.private_key_path.is_file():
-        return TokenIssuer.from_file(settings.private_key_path, **common)
+        held = serialization.load_pem_private_key(settings.private_key_path.read_bytes(), password=None)
+        if not isinstance(held, Ed25519PrivateKey):
+            raise ValueError("token signing key must be Ed25519")
+
+        def while_unsealed() -> Ed25519PrivateKey:
+            if keys.sealed:
+                raise errors.Sealed()
+            return held
+
+        return TokenIssuer(while_unsealed, public_key=held.public_key(), **common)
     public = serialization.load_pem_public_key(settings.public_key_path.read_bytes())
 
     def private() -> Ed25519PrivateKey:

@@ -401,6 +401,26 @@ async def test_refresh_tokens_rotate_and_a_reused_one_ends_the_whole_session(doo
     assert "session.refresh_reused" in actions
 
 
+async def test_a_renewal_refused_while_sealed_spends_nothing_and_works_after_the_unseal(door: Door):
+    """A client renewing during a seal gets 503 and asks again after `rehab unseal`: that is the same renewal, not
+    a second use of the token (it was a theft alarm that ended the session of everyone renewing during a seal)."""
+    user = await door.add_user("caseworker")
+    first = (await door.sign_in(user["username"], STAFF_PASSWORD)).json()
+    door.runtime.custody.seal()
+    try:
+        while_sealed = await refresh(door, first["refresh_token"])
+        assert while_sealed.status_code == 503 and while_sealed.json()["type"].endswith("/sealed"), while_sealed.text
+    finally:
+        door.runtime.custody.unseal()
+    again = await refresh(door, first["refresh_token"])
+    assert again.status_code == 200, again.text
+    assert (await door.client.get("/auth/me", headers={
+        "Authorization": f"Bearer {again.json()['access_token']}"})).status_code == 200
+    auditor = await door.staff("auditor")
+    actions = [e["action"] for e in (await door.client.get("/api/admin/audit", headers=auditor)).json()["items"]]
+    assert "session.refresh_reused" not in actions
+
+
 async def test_an_api_client_s_refresh_token_used_twice_at_once_or_a_moment_later_ends_the_session(door: Door):
     """SPEC §3 as written for the API: a second use is the theft signal, however soon and from wherever it comes (the
     grace for two tabs is the console's own: tests/console/test_console_sessions.py)."""
