@@ -60,6 +60,14 @@ def forwarding_session(*, connect_timeout: float, total_timeout: float, connecti
     )
 
 
+def reading_timeout(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    """A read's timeout: the service has the whole timeout to begin answering and to send each next piece, but no
+    bound on the whole answer — a document going to a caller on a slow line takes as long as the line does (the
+    gateway stops reading from the service while the caller is behind, which stops this clock too)."""
+    return aiohttp.ClientTimeout(total=None, connect=timeout.total, sock_connect=timeout.sock_connect,
+                                 sock_read=timeout.total)
+
+
 def request_headers(scope: Scope) -> CIMultiDict[str]:
     """The caller's headers minus hop-by-hop ones, plus request id, trace context and X-Forwarded-*."""
     raw = scope["headers"]
@@ -199,8 +207,9 @@ async def _one_try(route: Route, scope: Scope, send: Send, target: str,
                    body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
     """Send the request to one replica; its answer, or None once a long answer was streamed to the caller."""
     session: aiohttp.ClientSession = scope["app"].state.forwarding
+    timeout = reading_timeout(session.timeout) if scope["method"] in SAFE_METHODS else session.timeout
     async with session.request(scope["method"], URL(target, encoded=True), headers=request_headers(scope),
-                               data=body or None, allow_redirects=False) as upstream:
+                               data=body or None, allow_redirects=False, timeout=timeout) as upstream:
         length = upstream.content_length
         if length is not None and length > STREAM_ABOVE_BYTES and scope["method"] != "HEAD":
             await _stream(upstream, length, route, send)

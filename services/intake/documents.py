@@ -113,7 +113,9 @@ def open_document(
 
 
 def read_piece(*, session: Session, vault: CaseVault, opened: Opened, seq: int) -> bytes:
-    """One piece of an opened document, decrypted; `NotFound` when it is gone (the case was erased meanwhile)."""
+    """One piece of an opened document, decrypted; `NotFound` when it is gone (the case was erased meanwhile),
+    `Sealed` once the keys were sealed meanwhile (the download stops short of its length)."""
+    vault.still_unsealed()
     document_id = opened.document.id
     blob = session.execute(select(DocumentChunk.data_sealed).where(
         DocumentChunk.document_id == document_id, DocumentChunk.seq == seq)).scalar_one_or_none()

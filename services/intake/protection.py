@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from kit.crypto import BlindIndex, DecryptionError, Keyring, WrappedKey, aad, open_sealed, seal
 from kit.db import scrub_after_commit
+from kit.errors import Sealed
 from kit.idempotency import Idempotency
 from services.intake import names as name_keys
 from services.intake.models import CaseKey
@@ -56,6 +57,12 @@ class CaseVault:
         self.stored_answers = stored_answers
 
     # ---- data keys -----------------------------------------------------------------------------------------------
+
+    def still_unsealed(self) -> None:
+        """`Sealed` once the keys were sealed: a data key opened before a seal (a long document download) is not
+        used after it."""
+        if getattr(self.keyring, "sealed", False):  # a sealable custody (kit.custody); a bare keyring never seals
+            raise Sealed()
 
     def new_case_key(self) -> tuple[bytes, WrappedKey]:
         return self.keyring.new_wrapped_data_key()

@@ -5,15 +5,18 @@ can read, and nothing of it is kept."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import zipfile
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from PIL import Image
 
 from tests.integration.gateway.door import Backends, Door, open_gateway
+from tests.integration.test_slow_body import over_http
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +52,31 @@ async def test_a_document_of_5_mb_goes_in_and_comes_back_through_the_gateway(doo
 
     listed = await door.client.get(f"/api/intake/cases/{case['id']}/documents", headers=caseworker)
     assert [d["id"] for d in listed.json()["items"]] == [document["id"]]
+
+
+async def test_a_caller_on_a_slow_line_gets_the_whole_document_however_long_it_takes(backends: Backends,
+                                                                                   gateway_settings):
+    """The backend timeout bounds how long the service takes to begin and to send each next piece, not the whole
+    download: a document read over a slow line (here at ~4 MB/s with a 1 s timeout, over real HTTP) comes whole."""
+    settings = gateway_settings(backends.secrets_dir, backend_timeout_seconds=1.0,
+                                **{f"{name}_url": url for name, url in backends.urls.items()})
+    async with open_gateway(settings) as door:
+        caseworker = await door.staff("caseworker")
+        case = (await door.client.post("/api/intake/cases", json={"full_name": "Ніна Багінская"},
+                                       headers=caseworker)).json()
+        data = b"".join(f"{i:08d} a line of a long statement\n".encode() for i in range(17 * 1024 * 1024 // 36))
+        added = await door.client.post(f"/api/intake/cases/{case['id']}/documents", headers=caseworker,
+                                       files={"file": ("statement.txt", data, "text/plain")}, data={"kind": "legal"})
+        assert added.status_code == 201, added.text
+        received = bytearray()
+        async with over_http(door.app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async with client.stream("GET", f"/api/intake/documents/{added.json()['id']}/content",
+                                     headers=caseworker, timeout=30) as response:
+                assert response.status_code == 200
+                async for piece in response.aiter_raw(64 * 1024):
+                    received += piece
+                    await asyncio.sleep(0.015)  # ~4 MB a second
+    assert bytes(received) == data
 
 
 async def test_over_20_mib_is_413_at_the_gateway_and_other_routes_keep_1_mb(door: Door):

@@ -3,10 +3,12 @@ case's key, read back streamed as attachments, need-to-know like every route of 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 from pypdf import PdfReader, PdfWriter
@@ -16,6 +18,7 @@ from sqlalchemy import func, select
 from kit.db import is_sqlite
 from services.intake.documents import CHUNK_BYTES, MAX_DOCUMENT_BYTES
 from services.intake.models import Document, DocumentChunk
+from tests.integration.test_slow_body import over_http
 from tests.support.pdfs import pdf_of, stream
 
 pytestmark = pytest.mark.integration
@@ -227,6 +230,31 @@ async def test_a_document_of_many_pieces_streams_back_whole(intake):
             "attachment; filename=\"long.txt\"; filename*=UTF-8''long.txt"
         received = b"".join([part async for part in response.aiter_bytes()])
     assert received == data
+
+
+async def test_a_download_under_way_stops_when_the_keys_are_sealed(intake):
+    """SPEC §8: within 2 s of a seal nothing needs a key any more — a slow download of a passport scan begun before
+    the raid is cut short, not decrypted to its end with the key it opened. Over real HTTP, read slowly, with a
+    document larger than what the sockets between can hold."""
+    case = await intake.create()
+    data = (f"line {NEEDLE}\n" * 900_000).encode()  # ~17 MB: more than loopback's buffers
+    document_id = (await upload(intake, case["id"], "long.txt", data)).json()["id"]
+    received = 0
+    async with over_http(intake.app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with client.stream("GET", f"/api/intake/documents/{document_id}/content",
+                                 headers=intake.caseworker) as response:
+            assert response.status_code == 200
+            pieces = response.aiter_raw()
+            received += len(await anext(pieces))
+            intake.runtime.keyring.seal()
+            try:
+                with pytest.raises(httpx.RemoteProtocolError):
+                    async for piece in pieces:
+                        received += len(piece)
+                        await asyncio.sleep(0.01)
+            finally:
+                intake.runtime.keyring.unseal()
+    assert 0 < received < len(data)
 
 
 async def test_documents_are_need_to_know_and_listed_by_page(intake):
