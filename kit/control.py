@@ -67,6 +67,9 @@ SEAL, UNSEAL = "seal", "unseal"
 ACTIONS = (SEAL, UNSEAL)
 # Who may seal and unseal: the operator's tools and the gateway (its admin route). Never a service.
 SIGNERS = (nats_auth.OPERATOR, "gateway")
+# The gateway sends an admin's `POST /api/admin/seal`, and nothing else: the process that faces the internet may
+# close the system, never open it (its key taken, a system sealed in a raid stays sealed).
+SEAL_ONLY = frozenset({"gateway"})
 SIGNERS_FILE = secret_files.CONTROL_SIGNERS_FILE
 FRESH_FOR = timedelta(seconds=30)
 SKEW = timedelta(seconds=10)  # clocks of different machines disagree a little
@@ -230,6 +233,8 @@ class Verifier:
             raise Refused("malformed")
         if action not in ACTIONS:
             raise Refused("wrong-subject")
+        if action != "seal" and self.signers[signer] in SEAL_ONLY:
+            raise Refused("may-only-seal")
         return Command(action=action, issued_at=issued_at, nonce=nonce, signer=self.signers[signer])
 
     def _forget_old(self, now: datetime) -> None:

@@ -278,6 +278,8 @@ class PassphraseSource:
         self.fd = fd
 
     def offer(self, passphrase: str) -> None:
+        if not passphrase:  # an empty line (a pipe read at its end) is no passphrase: the file's, if any, still is
+            return
         with self._lock:
             self._pending, self._offered_at = passphrase, time.monotonic()
 
@@ -451,8 +453,10 @@ def opened(settings: Any, *, ask: bool = True) -> Custody:
     custody = open_custody(settings)
     if custody.passphrases is not None:
         if custody.passphrases.fd is not None:
-            with os.fdopen(custody.passphrases.fd, "r", encoding="utf-8", closefd=False) as pipe:
-                custody.passphrases.offer(pipe.readline().rstrip("\r\n"))
+            if not _asked:  # the pipe holds one line: a command opening a process's keys twice reads it once
+                with os.fdopen(custody.passphrases.fd, "r", encoding="utf-8", closefd=False) as pipe:
+                    _asked.append(pipe.readline().rstrip("\r\n"))
+            custody.passphrases.offer(_asked[0])
         elif settings.unseal_passphrase_file is None and ask and _asked:
             custody.passphrases.offer(_asked[0])
         elif settings.unseal_passphrase_file is None and ask and sys.stdin.isatty():
@@ -464,4 +468,4 @@ def opened(settings: Any, *, ask: bool = True) -> Custody:
     return custody
 
 
-_asked: list[str] = []  # the passphrase typed once for this command, for each process it opens
+_asked: list[str] = []  # the passphrase typed (or read from the pipe) once for this command, for each opening

@@ -20,7 +20,7 @@ from kit import nats_auth
 from kit.progress import Progress
 from kit.secrets import ensure_secrets
 from ops import audit, dead_letters, erasures
-from ops.passphrase import handing_passphrase, unseal_passphrase
+from ops.passphrase import handing_passphrase, needed_passphrase, unseal_passphrase
 from ops import backup as backups
 from ops.settings import SupervisorSettings
 from ops.supervisor import StartupError, Supervisor
@@ -76,6 +76,11 @@ def up(
     """Start NATS, the three services and the gateway in the foreground; Ctrl-C stops them all."""
     settings = _settings()
     state_dir = _state_dir(settings)
+    if erasures.owed(state_dir):
+        typer.echo("error: the databases were restored, and the erasures made since the backup are not all "
+                   "re-applied: people erased since would be back. Run `rehab erasures reapply` (it says what stops "
+                   "it), then `rehab up`", err=True)
+        raise typer.Exit(1)
     passphrase = unseal_passphrase(settings, state_dir)
     secrets_dir = _ensure_secrets(settings, state_dir, passphrase=passphrase)
     log_dir = state_dir / "logs"
@@ -201,6 +206,11 @@ def restore(
             if not yes and not _replace_confirmed(settings, opened):
                 typer.echo("nothing was restored", err=True)
                 raise typer.Exit(1)
+            # What re-applying the erasures needs is had before anything is replaced (a wrong or missing unseal
+            # passphrase stopped the restore between the two), and the mark says they are owed until they are done.
+            unseal = needed_passphrase() if ledger is not None else None
+            if ledger is not None:
+                erasures.owe(settings.state_dir.resolve())
             with Progress("restore", unit="steps") as progress:
                 manifest = backups.put_back(settings, opened, force=force, progress=progress)
             without_reports = "reports" not in opened.databases
@@ -218,7 +228,7 @@ def restore(
                    "in it. Erase them again before the system is used (`rehab erasures reapply` once the ledger "
                    "can be read).", err=True)
         return
-    done = erasures.reapply(ledger)
+    done = erasures.reapply(ledger, unseal)
     for line in erasures.report(ledger, done):
         typer.echo(line)
     if done.failed:

@@ -107,14 +107,32 @@ class Reapplied:
     failed: dict[str, str]  # per service that could not apply them, the last line it said
 
 
-def reapply(ledger: Ledger) -> Reapplied:
+# Left in the state folder by `rehab restore` before it replaces the databases, removed once every erasure of the
+# ledger was re-applied: while it is there `rehab up` refuses to start (people erased since the backup are back).
+OWED_MARK = "ERASURES_OWED"
+
+
+def owe(state_dir: Path) -> None:
+    (state_dir / OWED_MARK).write_text("the databases were restored; their erasures are not all re-applied yet\n")
+
+
+def owed(state_dir: Path) -> bool:
+    return (state_dir / OWED_MARK).exists()
+
+
+def settle(state_dir: Path) -> None:
+    (state_dir / OWED_MARK).unlink(missing_ok=True)
+
+
+def reapply(ledger: Ledger, passphrase: str | None = None) -> Reapplied:
     """Each service's `erasures apply` over the whole ledger (ids on its stdin, never on a command line; under
-    sealed custody the unseal passphrase through a pipe of its own: ops.passphrase)."""
+    sealed custody the unseal passphrase — `passphrase`, or obtained now — through a pipe of its own:
+    ops.passphrase). Every holder done, the owed mark goes."""
     from ops.passphrase import handing_passphrase
 
     lines = erasures.to_lines(ledger.entries)
     result = Reapplied({}, {})
-    with handing_passphrase() as run:
+    with handing_passphrase(passphrase) as run:
         finished = {process: run(module, ["erasures", "apply"], input=lines) for process, module in HOLDERS.items()}
     for process, done in finished.items():
         try:
@@ -125,6 +143,8 @@ def reapply(ledger: Ledger) -> Reapplied:
             result.failed[process] = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
             continue
         result.counts[process] = int(said["reapplied"])
+    if not result.failed:
+        settle(SupervisorSettings().state_dir.resolve())
     return result
 
 

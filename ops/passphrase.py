@@ -21,11 +21,12 @@ Run = Callable[..., subprocess.CompletedProcess]
 
 
 @contextmanager
-def handing_passphrase() -> Iterator[Run]:
+def handing_passphrase(passphrase: str | None = None) -> Iterator[Run]:
     """`run(module, args, input=None)`: `python -m module args…`, its stdout captured (text), the passphrase handed
-    over when the keys are sealed."""
-    settings = SupervisorSettings()
-    passphrase = unseal_passphrase(settings, settings.state_dir.resolve(), making=False)
+    over when the keys are sealed: `passphrase` when the caller obtained it already (`rehab restore` asks before it
+    replaces anything), else obtained now."""
+    if passphrase is None:
+        passphrase = needed_passphrase()
 
     def run(module: str, args: list[str], input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002
         command = [sys.executable, "-m", module, *args]
@@ -44,6 +45,12 @@ def handing_passphrase() -> Iterator[Run]:
             os.close(reading)
 
     yield run
+
+
+def needed_passphrase() -> str | None:
+    """The unseal passphrase a command run beside the system needs (checked), or None when the keys are not sealed."""
+    settings = SupervisorSettings()
+    return unseal_passphrase(settings, settings.state_dir.resolve(), making=False)
 
 
 def unseal_passphrase(settings: SupervisorSettings, state_dir: Path, *, making: bool = True) -> str | None:

@@ -254,3 +254,34 @@ def test_seal_with_nats_away_leaves_the_mark_and_says_so(tmp_path: Path, monkeyp
     assert result.exit_code == 1
     assert (state / control.SEAL_MARK).exists()
     assert "seal mark is in" in result.output and "seals from it" in result.output
+
+
+def test_up_refuses_while_a_restore_s_erasures_are_owed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rehab restore` marks the erasures owed before it replaces the databases and clears the mark once every one was
+    re-applied: a restore stopped in between (a wrong unseal passphrase, a killed command) must not let the system
+    start with people erased since the backup back in it."""
+    from ops import erasures
+
+    state = tmp_path / "var"
+    state.mkdir()
+    monkeypatch.setenv("REHAB_STATE_DIR", str(state))
+    erasures.owe(state)
+    refused = CliRunner().invoke(app, ["up"])
+    assert refused.exit_code == 1
+    assert "rehab erasures reapply" in refused.output and not (state / "logs").exists(), "nothing was started"
+    erasures.settle(state)
+    assert not erasures.owed(state)
+
+
+def test_restore_under_sealed_custody_asks_for_the_unseal_passphrase_before_it_replaces_anything() -> None:
+    """The order in `rehab restore`: the erasure ledger read, the unseal passphrase had (a missing or wrong one stops
+    it here), the mark left, and only then the databases put back (it asked for the passphrase after, and stopped
+    between the two with the erased people back)."""
+    import inspect
+
+    from ops import cli
+
+    source = inspect.getsource(cli.restore)
+    steps = [source.index(step) for step in ("_erasure_ledger(", "needed_passphrase()", "erasures.owe(",
+                                             "backups.put_back(", "erasures.reapply(ledger, unseal)")]
+    assert steps == sorted(steps)

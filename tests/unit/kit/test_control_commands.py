@@ -1,4 +1,4 @@
-"""Seal and unseal commands (kit.control, SPEC §8): only the operator's and the gateway's signatures, only fresh
+"""Seal and unseal commands (kit.control, SPEC §8): only the operator's signature (the gateway's for a seal), only fresh
 commands, each once, and only on their own subject; a process's listener calls its custody and answers."""
 
 from __future__ import annotations
@@ -25,13 +25,21 @@ def verifier() -> Verifier:
     return Verifier({nats_auth.public_key(OPERATOR_SEED): "ops", nats_auth.public_key(GATEWAY_SEED): "gateway"})
 
 
-def test_a_command_signed_by_the_operator_or_the_gateway_is_accepted():
+def test_the_operator_seals_and_unseals_and_the_gateway_only_seals():
+    """The gateway sends an admin's seal; an unseal signed with its key (a gateway broken into) opens nothing."""
     checks = verifier()
     command = checks.verify(sign_command(OPERATOR_SEED, "seal", now=NOW), subject_="rehab.control.seal", now=NOW)
     assert (command.action, command.signer) == ("seal", "ops")
     later = NOW + timedelta(seconds=5)
-    command = checks.verify(sign_command(GATEWAY_SEED, "unseal", now=NOW), subject_="rehab.control.unseal", now=later)
-    assert (command.action, command.signer) == ("unseal", "gateway")
+    command = checks.verify(sign_command(GATEWAY_SEED, "seal", now=NOW), subject_="rehab.control.seal", now=later)
+    assert (command.action, command.signer) == ("seal", "gateway")
+    command = checks.verify(sign_command(OPERATOR_SEED, "unseal", now=NOW), subject_="rehab.control.unseal", now=later)
+    assert (command.action, command.signer) == ("unseal", "ops")
+    with pytest.raises(Refused) as refused:
+        checks.verify(sign_command(GATEWAY_SEED, "unseal", now=NOW), subject_="rehab.control.unseal", now=later)
+    assert refused.value.reason == "may-only-seal"
+    with pytest.raises(Refused):  # nor as the seal state recorded for processes that start later
+        checks.recorded(sign_command(GATEWAY_SEED, "unseal", now=NOW))
 
 
 def test_a_command_signed_by_anyone_else_is_refused():
@@ -150,7 +158,10 @@ async def test_the_listener_seals_unseals_and_answers_and_ignores_what_it_refuse
     assert custody.sealed and forged.answers == []
     await listener.on_message(Msg(seal.data, seal.subject))  # the same seal again: ignored (it is sealed anyway)
 
-    unseal = Msg(sign_command(GATEWAY_SEED, "unseal"), "rehab.control.unseal")
+    by_the_gateway = Msg(sign_command(GATEWAY_SEED, "unseal"), "rehab.control.unseal")
+    await listener.on_message(by_the_gateway)
+    assert custody.sealed and by_the_gateway.answers == [], "the gateway may seal, never unseal"
+    unseal = Msg(sign_command(OPERATOR_SEED, "unseal"), "rehab.control.unseal")
     await listener.on_message(unseal)
     assert not custody.sealed and unseal.answers[0]["sealed"] is False
     replayed = Msg(unseal.data, unseal.subject)

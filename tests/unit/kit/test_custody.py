@@ -115,6 +115,25 @@ def test_a_passphrase_handed_over_is_not_kept_to_undo_a_later_seal(tmp_path: Pat
     assert try_unseal(keys)  # handed over for this unseal: used
 
 
+def test_a_command_that_opens_its_keys_twice_reads_the_passphrase_pipe_once(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service's `manage` command gets the passphrase as one line on a pipe (ops.passphrase); reports opens its
+    keys twice in one `erasures apply`, and the second opening read the pipe's end, an empty passphrase."""
+    from kit import custody as custody_module
+
+    ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE)
+    monkeypatch.setattr(custody_module, "_asked", [])
+    reading, writing = os.pipe()
+    os.write(writing, (PASSPHRASE + "\n").encode())
+    os.close(writing)
+    try:
+        settings = IntakeKeys(secrets_dir=tmp_path, key_custody="sealed", unseal_fd=reading)
+        first, second = custody_module.opened(settings, ask=False), custody_module.opened(settings, ask=False)
+        assert not first.sealed and not second.sealed
+    finally:
+        os.close(reading)
+
+
 def test_a_kek_added_by_rotation_reaches_a_running_process_without_its_passphrase(tmp_path: Path) -> None:
     ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE)
     running, operator = PassphraseSource(), PassphraseSource()
