@@ -16,6 +16,7 @@ from kit.problems import Problem
 
 MAX_FIELD_BYTES = 4096
 MAX_PARTS = 16
+MAX_BOUNDARY = 70  # RFC 2046 §5.1.1
 
 
 @dataclass
@@ -43,6 +44,9 @@ async def read_multipart(request: Request, *, max_file_bytes: int, max_field_byt
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
         raise Problem(400, "Send the file as multipart/form-data.", kind="multipart-expected")
+    if len(boundary) > MAX_BOUNDARY:  # the parser refuses one too long with an error of its own
+        raise Problem(400, f"The multipart boundary is longer than {MAX_BOUNDARY} characters (RFC 2046).",
+                      kind="multipart-invalid")
     form = Form()
     state: dict[str, object] = {}
 

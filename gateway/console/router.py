@@ -347,7 +347,7 @@ def keys_sealed(request: Request) -> bool:
 # A URL stays in the browser's history and in every proxy's access log, so nothing a person typed may be in one.
 _ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 KNOWN_PAGES = re.compile(rf"/|/console/cases(/new|/{_ID}(/refer|/erase|/break-glass|/edit|/referrals/{_ID})?)?"
-                         rf"|/console/(grants(/{_ID}(/donor-report)?)?|disbursements|mfa|password|caseload)"  # finance's (console/finance.py)
+                         rf"|/console/(grants(/{_ID}(/donor-report)?)?|disbursements|estimates|mfa|password|caseload)"  # finance's (console/finance.py)
                          rf"|/console/admin/(users(/new|/{_ID})?|approvals|seal|status)"  # the admin's (admin.py)
                          # and partners (partners_admin.py), with an API client's revocation (`pc_` and 24 hex digits)
                          rf"|/console/admin/partners(/{_ID}(/webhook/remove|/clients/pc_[0-9a-f]{{24}}/revoke)?)?"

@@ -48,3 +48,13 @@ async def test_a_whole_body_is_read(client: httpx.AsyncClient):
 async def test_a_part_sent_twice_or_a_body_cut_short_is_400(client: httpx.AsyncClient, body: bytes):
     answer = await client.post("/documents", content=body, headers=TYPE)
     assert answer.status_code == 400 and answer.json()["type"].endswith("/multipart-invalid")
+
+
+@pytest.mark.parametrize("length", [71, 257, 5000])
+async def test_a_boundary_longer_than_rfc_2046_allows_is_400_not_500(client: httpx.AsyncClient, length: int):
+    boundary = "b" * length
+    body = f"--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nletter\r\n--{boundary}--\r\n"
+    answer = await client.post("/documents", content=body.encode(), headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert answer.status_code == 400 and answer.json()["type"].endswith("/multipart-invalid"), answer.text
+    assert "70" in answer.json()["detail"]
