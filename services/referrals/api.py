@@ -254,6 +254,7 @@ async def read_referral(
     503: {"description": "Intake could not be asked."}})
 async def consent_changed(
     case_id: Annotated[uuid.UUID, Path()], request: Request, runtime: RuntimeDep, principal: Caseworker,
+    access_reason: AccessReason = None,  # passed on to intake as it came; judged here first, as on every route
 ) -> Response:
     """Intake calls this, with the caseworker's own token, straight after a consent change or an erasure commits
     there, so that partners stop seeing what the consent no longer covers at once, not when intake's event arrives

@@ -31,8 +31,8 @@ class ConsentTold:
 
 
 async def consent_in_force(request: Request, runtime: Runtime, case_id: str) -> ConsentTold:
-    """The case's consent as intake has it now, asked with the caller's token; intake's refusal (403, 404) is the
-    caller's answer too, and 503 when intake cannot be asked."""
+    """The case's consent as intake has it now, asked with the caller's token; intake's refusal (403, 404, 422) is
+    the caller's answer too, and 503 when intake cannot be asked."""
     peer = runtime.extras.get("intake")
     if peer is None:
         peer = runtime.extras["intake"] = Peer(runtime.settings.intake_url, timeout_seconds=2.0, connect_seconds=0.5)
@@ -45,7 +45,7 @@ async def consent_in_force(request: Request, runtime: Runtime, case_id: str) -> 
             continue
         if answer.status_code == 200:
             return _told(answer.json())
-        if answer.status_code in (403, 404):
+        if answer.status_code in (403, 404, 422):  # 422: what the caller sent (its Access-Reason) was wrong there
             body = answer.json() if answer.headers.get("content-type", "").endswith("json") else {}
             kind = str(body.get("type", "")).rsplit("/", 1)[-1] or "refused"
             raise Problem(answer.status_code, str(body.get("detail") or "Intake refused to tell the case's consent."),

@@ -166,4 +166,7 @@ async def test_the_word_takes_nothing_from_its_caller(tmp_path, gateway_settings
                                            headers=owner)).status_code == 422
             unknown = await door.client.post(f"/api/referrals/cases/{uuid.uuid4()}/consent-changed", headers=owner)
             assert unknown.status_code == 404, unknown.text
+            # A stated reason too long is the caller's mistake, said as such (it was "intake unavailable", 503).
+            too_long = await door.client.post(path, headers={**stranger, "Access-Reason": "r" * 4001})
+            assert too_long.status_code == 422 and "Access-Reason" in too_long.text, too_long.text
             assert (await door.client.post(path, headers=partner)).status_code == 403
