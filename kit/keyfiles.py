@@ -89,3 +89,26 @@ def new_bundle(*, kek: bool, secret_names: dict[str, str]) -> dict[str, Any]:
     return bundle
 
 
+
+
+def change_passphrase(secrets_dir: Path, *, old: str, new: str) -> list[str]:
+    """Every process's keys.sealed under `secrets_dir`, sealed again under `new` with a fresh salt; the processes
+    changed. Each is first opened (all of them, before any is written): one that opens under `new` already is left
+    as it is, so a change that stopped half-way is finished by running it again. `WrongPassphrase` naming a file
+    neither opens."""
+    opened: dict[str, dict[str, Any]] = {}
+    # The gateway's last: the one a command checks a typed passphrase against (ops.passphrase), so a change that
+    # stopped half-way is still run again with the old one.
+    for path in sorted(secrets_dir.glob(f"*/{SEALED_KEYS_FILE}"), key=lambda path: (path.parent.name == "gateway",
+                                                                                   path.parent.name)):
+        try:
+            opened[path.parent.name] = read_sealed_file(path, passphrase=old)[0]
+        except WrongPassphrase:
+            try:
+                read_sealed_file(path, passphrase=new)
+            except WrongPassphrase:
+                raise WrongPassphrase(f"{path.parent.name}/{SEALED_KEYS_FILE} opens under neither passphrase: "
+                                      "nothing was changed") from None
+    for process, bundle in opened.items():
+        write_sealed_file(secrets_dir / process / SEALED_KEYS_FILE, bundle, passphrase=new)
+    return list(opened)

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from kit import nats_auth
+from kit import keyfiles, nats_auth
 from kit.progress import Progress
 from kit.secrets import ensure_secrets
 from ops import audit, dead_letters, erasures
@@ -51,7 +51,8 @@ app = typer.Typer(
 )
 secrets_app = typer.Typer(help="The keys kept under the state folder: init, nats-users.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
-keys_app = typer.Typer(help="Field-encryption keys of every service: rotate, status, retire.", no_args_is_help=True)
+keys_app = typer.Typer(help="Field-encryption keys of every service: rotate, status, retire, passphrase.",
+                       no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 # The services that store data keys wrapped by the KEK, and the module whose `keys rotate|status` handles each one's
 # own tables (kit.keys_cli over its models.WRAPPED_KEYS), run as a process: ops never imports a service's insides.
@@ -361,6 +362,47 @@ def keys_rotate(
                    "`rehab keys rotate --rewrap-only`; until then keep every KEK `rehab keys status` shows in use",
                    err=True)
         raise typer.Exit(1)
+
+
+@keys_app.command("passphrase")
+def keys_passphrase(
+    new_passphrase_file: Annotated[Path | None, typer.Option(
+        "--new-passphrase-file", exists=True, dir_okay=False,
+        help="A file holding the new passphrase; without it, it is typed twice on the terminal.")] = None,
+) -> None:
+    """Seal every process's keys.sealed under a new unseal passphrase, each with a fresh salt (sealed custody; the
+    system stopped). After a leaked keys.sealed with a weak passphrase: this, then `rehab keys rotate` and
+    `rehab keys retire --yes` (the thief's copy opens under the old passphrase, and holds the old KEKs only)."""
+    settings = _settings()
+    if settings.key_custody != "sealed":
+        typer.echo("error: only sealed custody has an unseal passphrase", err=True)
+        raise typer.Exit(2)
+    try:
+        backups.refuse_if_running()
+    except backups.BackupError as error:
+        typer.echo(f"error: {str(error).split(' (restoring')[0]}; stop it first: running processes hold the old "
+                   "passphrase's key and write with it", err=True)
+        raise typer.Exit(1) from None
+    state_dir = _state_dir(settings)
+    old = unseal_passphrase(settings, state_dir, making=False)
+    assert old is not None
+    if new_passphrase_file is not None:
+        new = new_passphrase_file.read_text().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        new = typer.prompt("new unseal passphrase", hide_input=True, confirmation_prompt=True)
+    else:
+        typer.echo("error: type the new passphrase on a terminal, or name a file holding it in "
+                   "--new-passphrase-file", err=True)
+        raise typer.Exit(2)
+    if len(new) < 12 or new == old:
+        typer.echo("error: the new passphrase must be at least 12 characters, and not the old one", err=True)
+        raise typer.Exit(2)
+    try:
+        changed = keyfiles.change_passphrase(secrets_folder(settings, state_dir), old=old, new=new)
+    except keyfiles.WrongPassphrase as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"sealed under the new passphrase: {', '.join(changed) or 'nothing left to change'}")
 
 
 @keys_app.command("status")

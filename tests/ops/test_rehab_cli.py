@@ -237,6 +237,44 @@ def test_keys_commands_under_sealed_custody_rotate_and_retire_inside_each_keys_s
     assert all(keks(process)["active"] == "k2" for process in first)
 
 
+def test_keys_passphrase_seals_every_keys_sealed_again_under_a_new_passphrase_and_salt(tmp_path: Path) -> None:
+    """After a leaked keys.sealed and a weak passphrase: every process's file opens under the new passphrase only,
+    each with a fresh salt (a rotation alone kept the salt, the derived key and the passphrase)."""
+    import json
+
+    from kit.keyfiles import WrongPassphrase, read_sealed_file
+    from kit.secrets import ensure_secrets
+    from tests.support.nats import free_port
+
+    old, new = "a weak old passphrase", "a long new unseal passphrase, never typed before"
+    state = tmp_path / "state"
+    ensure_secrets(state / "secrets", custody="sealed", passphrase=old)
+    files = sorted((state / "secrets").glob("*/keys.sealed"))
+    assert {path.parent.name for path in files} >= {"gateway", "intake", "referrals", "funds"}
+    salts = {path: json.loads(path.read_text())["salt"] for path in files}
+    bundles = {path: read_sealed_file(path, passphrase=old)[0] for path in files}
+    (tmp_path / "old").write_text(old + "\n")
+    (tmp_path / "new").write_text(new + "\n")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REHAB_")}
+    env |= {"REHAB_STATE_DIR": str(state), "REHAB_KEY_CUSTODY": "sealed", "UNSEAL_PASSPHRASE_FILE": str(tmp_path / "old"),
+            **{f"REHAB_{name}_PORT": str(free_port()) for name in ("GATEWAY", "INTAKE", "REFERRALS", "FUNDS", "REPORTS",
+                                                                  "NATS")}}
+
+    changed = subprocess.run([sys.executable, "-m", "ops.cli", "keys", "passphrase", "--new-passphrase-file",
+                              str(tmp_path / "new")], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert changed.returncode == 0, changed.stderr
+    for path in files:
+        assert read_sealed_file(path, passphrase=new)[0] == bundles[path], path  # the same keys inside
+        assert json.loads(path.read_text())["salt"] != salts[path]
+        with pytest.raises(WrongPassphrase):
+            read_sealed_file(path, passphrase=old)
+    assert old not in changed.stdout + changed.stderr and new not in changed.stdout + changed.stderr
+
+    again = subprocess.run([sys.executable, "-m", "ops.cli", "keys", "passphrase", "--new-passphrase-file",
+                            str(tmp_path / "new")], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 1 and "does not open the keys" in again.stderr  # the old one opens nothing now
+
+
 def test_seal_with_nats_away_leaves_the_mark_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In a raid NATS may be gone first: the command cannot reach the processes, but the mark it leaves seals every
     process of this machine, and the operator is told that, not only that something failed."""
