@@ -48,6 +48,7 @@ from gateway.console.router import (
     field_errors,
     form_problem,
     items,
+    key_for_retry,
     need_to_know_page,
     reason_for_part,
     refusal,
@@ -292,6 +293,7 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
                   consent_history=list(reversed(history)), names=names,
                   referrals=[{**r, **details.get(r["id"], {})} for r in items(referrals)],
                   disbursements=disbursements, aid_totals=aid_totals(disbursements), grants=items(grants),
+                  grants_listed=grants.ok,
                   timeline=grouped_openings(items(timeline)),
                   partner_names={p["id"]: p["name"] for p in items(partners)}, documents=items(documents),
                   colleagues=[c["username"] for c in items(staff) if c["username"] not in case.body["assignees"]]
@@ -819,10 +821,10 @@ async def request_aid(case_id: uuid.UUID, v: VisitDep) -> Response:
     if grant is not None and errors.get("amount") == t(FIELD_ERROR_WORDS["amount"]):
         # The general sentence's example has two decimals; say how an amount of this grant's currency is written.
         errors["amount"] = finance.amount_error(currency, v.language)
-    # Nothing was requested. The form comes back as typed, under a new key: the old one may hold this refusal.
+    # The form comes back as typed: under a new key after a refusal, under the same one when funds may have done it.
     return await case_page_answer(
         v, case_id, status=answer.status, problem=t("fields_wrong") if errors else refusal(v, answer),
-        aid_form={**form, "idempotency_key": str(uuid.uuid4())}, aid_errors=errors)
+        aid_form={**form, "idempotency_key": key_for_retry(answer, form.get("idempotency_key"))}, aid_errors=errors)
 
 
 @router.get("/console/cases/{case_id}/break-glass", response_class=HTMLResponse)

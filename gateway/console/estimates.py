@@ -32,7 +32,7 @@ from gateway.console.finance import (
     uuid_or_404,
     with_typed_payee,
 )
-from gateway.console.router import Visit, call, field_errors, items, render
+from gateway.console.router import Visit, call, field_errors, items, key_for_retry, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,10 +59,11 @@ async def request_from_estimate(referral_id: str, v: FinanceVisit) -> Response:
         return redirect_done(QUEUE_PAGE, "requested")
     errors = field_errors(v, answer, FORM_FIELDS)
     t = i18n.translator(v.language)
-    # Nothing was asked. The form comes back as typed, under a new key: the old one may hold this refusal.
+    # The form comes back as typed: under a new key after a refusal, under the same one when funds may have done it.
     words = (t("fields_wrong") if errors else t("est_refused_gone") if answer.status == 404  # not funds' "disbursement"
              else said(v, answer))
-    refused = {"referral_id": referral_id, "form": {**form, "idempotency_key": str(uuid.uuid4())},
+    refused = {"referral_id": referral_id, "form": {**form, "idempotency_key": key_for_retry(
+        answer, form.get("idempotency_key"))},
                "errors": errors, "said": words}
     return await _estimates(v, cursor=form.get("cursor") or None, refused=refused, status=answer.status)
 

@@ -50,6 +50,7 @@ from gateway.console.router import (
     csv_download,
     every_page,
     items,
+    key_for_retry,
     render,
     staff_names,
 )
@@ -274,8 +275,8 @@ async def create_grant(v: FinanceVisit) -> Response:
     errors = _grant_errors(v, answer, form["currency"])
     if answer.kind == "grant-code-taken":
         errors["code"] = t("fin_error_code_taken")
-    # Nothing was created. The form comes back as typed, under a new key: the old one may hold this refusal.
-    form["idempotency_key"] = str(uuid.uuid4())
+    # The form comes back as typed: under a new key after a refusal, under the same one when funds may have done it.
+    form["idempotency_key"] = key_for_retry(answer, submitted.get("idempotency_key"))
     return await _grants(v, form=form, errors=errors, status=answer.status,
                          problem=t("fields_wrong") if errors else said(v, answer))
 

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 from gateway.console import i18n
 from gateway.console.router import (
-    CSP, PARTNER_CONSOLE, Answer, Visit, VisitDep, call, every_page, field_errors, items, render,
+    CSP, PARTNER_CONSOLE, Answer, Visit, VisitDep, call, every_page, field_errors, items, key_for_retry, render,
 )
 from kit.auth import PARTNER_STAFF_ROLE
 from kit.currencies import MAX_INTEGER_DIGITS
@@ -231,7 +231,7 @@ async def referral_page(referral_id: uuid.UUID, v: PartnerVisit, done: str | Non
 
 async def _referral_page(v: Visit, referral_id: uuid.UUID, *, status: int = 200, problem: str | None = None,
                          typed: dict[str, str] | None = None, notice: str | None = None,
-                         errors: dict[str, str] | None = None) -> Response:
+                         errors: dict[str, str] | None = None, idempotency_key: str | None = None) -> Response:
     """The referral, its answers and its messages. `typed`: what the visitor had typed into a form that was just
     refused, back in its box (in this page only); `notice`: the step just done, by its fixed name."""
     answer = await call(v, "GET", f"{API}/{referral_id}")
@@ -248,7 +248,7 @@ async def _referral_page(v: Visit, referral_id: uuid.UUID, *, status: int = 200,
                   is_overdue=overdue(referral, at), overdue_rule=overdue_rule(v),
                   actions=actions_for(referral["status"]), closed=referral["status"] in CLOSED, typed=typed,
                   currencies=CURRENCIES, currency=currency, cost_example=example_cost(v, currency),
-                  thread=thread, may_write=may_write(referral, at), idempotency_key=str(uuid.uuid4()),
+                  thread=thread, may_write=may_write(referral, at), idempotency_key=idempotency_key or str(uuid.uuid4()),
                   closing_days=MESSAGES_AFTER_CLOSING.days, notice=notice, errors=errors or {},
                   problem=problem or thread_problem, **_page_values(v))
 
@@ -283,7 +283,8 @@ async def write_message(referral_id: uuid.UUID, v: PartnerVisit) -> Response:
     if answer.ok:
         return _done(referral_id, "message", "#messages")
     return await _referral_page(v, referral_id, status=answer.status, typed={"text": text},
-                                errors=wrong_fields(v, answer), problem=refusal(v, answer))
+                                errors=wrong_fields(v, answer), problem=refusal(v, answer),
+                                idempotency_key=key_for_retry(answer, form.get("idempotency_key")))
 
 
 @router.post(REFERRALS + "/{referral_id}/{action}", response_class=HTMLResponse)

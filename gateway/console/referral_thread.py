@@ -19,8 +19,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from gateway.console.router import (
-    NotTheCases, Visit, VisitDep, back_to, call, every_page, field_errors, form_problem, items, need_to_know_page,
-    reason_for_part, refusal, render, supervises_only,
+    NotTheCases, Visit, VisitDep, back_to, call, every_page, field_errors, form_problem, items, key_for_retry,
+    need_to_know_page, reason_for_part, refusal, render, supervises_only,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +59,8 @@ async def write_message(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep)
         return need_to_know_page(v, case_id, unsaved=True)
     errors = field_errors(v, answer, {"text": "message-text"})
     return await _page(v, case_id, referral_id, status=answer.status, typed=text, errors=errors,
-                       problem=form_problem(v, answer, errors, refusal(v, answer)))
+                       problem=form_problem(v, answer, errors, refusal(v, answer)),
+                       idempotency_key=key_for_retry(answer, form.get("idempotency_key")))
 
 
 @router.post("/console/cases/{case_id}/referrals/{referral_id}/cancel")
@@ -79,7 +80,8 @@ async def cancel_referral(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDe
 
 
 async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status: int = 200,
-                problem: str | None = None, typed: str = "", errors: dict[str, str] | None = None) -> Response:
+                problem: str | None = None, typed: str = "", errors: dict[str, str] | None = None,
+                idempotency_key: str | None = None) -> Response:
     """The referral with its thread, the case's needs of the referral's category (to mark one met when the partner
     is done), and a form to write; `typed`: the visitor's own text, back in the box after a refusal."""
     if supervises_only(v):
@@ -110,7 +112,7 @@ async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status:
                   partner_name=partner.body.get("name", "") if partner.ok else "", messages=messages,
                   open_needs=open_needs, cancellable=referral.body["status"] in CANCELLABLE,
                   problem=problem, side_problems=[p for p in (thread_problem, needs.problem) if p],
-                  typed=typed, errors=errors or {}, idempotency_key=str(uuid.uuid4()))
+                  typed=typed, errors=errors or {}, idempotency_key=idempotency_key or str(uuid.uuid4()))
 
 
 async def _reason(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID) -> str | None:

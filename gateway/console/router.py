@@ -986,6 +986,14 @@ BROAD_ERROR_WORDS = {"too_short": "error_choose_some", "literal_error": "error_c
                      "less_than_equal": "error_too_long"}
 
 
+def key_for_retry(answer: Answer, sent: Any) -> str:
+    """The Idempotency-Key a form comes back under after it failed: the same one when the outcome is unknown (a 5xx —
+    a timeout, a broken answer: the service may have done it, and the same key then answers what it did instead of
+    doing it twice), a new one after a refusal (a 4xx: the old key holds that answer)."""
+    sent = str(sent or "")
+    return sent if sent and answer.status >= 500 else str(uuid.uuid4())
+
+
 def field_errors(v: Visit, answer: Answer, fields: tuple[str, ...] | dict[str, str],
                  aliases: dict[str, str] | None = None, *, words: dict[str, str] | None = None,
                  kinds: dict[str, str] | None = None) -> dict[str, str]:

@@ -24,7 +24,8 @@ from gateway.console import i18n
 from gateway.console.router import CATEGORIES, URGENCIES
 from tests.console.test_console_caseload import Caseworker, open_case, person
 from tests.console.world import add_grant, add_partner, csrf_of
-from tests.integration.gateway.door import Door
+from tests.integration.gateway.door import Backends, Door, open_gateway
+from tests.support.nats import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -431,6 +432,32 @@ async def test_a_refused_aid_request_says_why_next_to_the_field_and_keeps_what_w
     again = form_of(refused.text, "aid-request")
     assert again["amount"] == "a lot" and again["purpose"] == "Rent for March" and again["category"] == "financial"
     assert again["idempotency_key"] != form["idempotency_key"]  # the next try is a request of its own
+
+
+async def test_with_funds_not_answering_the_aid_form_keeps_what_was_typed_under_the_same_key(
+        door: Door, backends: Backends, gateway_settings):
+    """A request whose outcome is unknown (funds did not answer) comes back as typed, with the grant chosen, under
+    the key it was sent with: sent again, it is asked once (a new key asked twice after a timeout)."""
+    ala = await person(door, "caseworker")
+    grant = await add_grant(door, await door.staff("finance"))
+    case = await open_case(door, ala, full_name="Алесь Жук")
+    path = f"/console/cases/{case['id']}"
+    form = {**await aid_form(ala.visitor, path), "grant_id": grant["id"], "category": "financial",
+            "amount": "120", "purpose": "Rent for March"}
+    # The same gateway (its database and keys), but with funds away: its port answers nothing.
+    elsewhere = {**{f"{name}_url": url for name, url in backends.urls.items()},
+                 "funds_url": f"http://127.0.0.1:{free_port()}"}
+    async with open_gateway(gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
+                                             database_url=door.settings.database_url, **elsewhere)) as away:
+        visitor = httpx.AsyncClient(transport=httpx.ASGITransport(app=away.app), base_url="http://testserver",
+                                    cookies=ala.visitor.cookies)
+        async with visitor:
+            failed = await visitor.post(f"{path}/aid", data=form)
+    assert failed.status_code == 503, failed.text
+    assert 'id="aid-grants-unlisted"' in failed.text and EN["aid_no_grants"] not in failed.text
+    again = form_of(failed.text, "aid-request")
+    assert (again["grant_id"], again["amount"], again["purpose"]) == (grant["id"], "120", "Rent for March")
+    assert again["idempotency_key"] == form["idempotency_key"]
 
 
 async def test_aid_of_a_category_the_grant_does_not_pay_for_is_refused_beside_the_category_at_once(door: Door):
