@@ -53,6 +53,7 @@ from gateway.console.router import (
     reason_for_part,
     refusal,
     render,
+    same_secret,
     seal_reason,
     spoken,
     staff_names,
@@ -219,7 +220,7 @@ async def create_case(v: VisitDep) -> Response:
     body = case_body(form)
     names = {key: body[key] for key in DUPLICATE_KEYS if key in body}
     names_seal = _names_seal(v, names)
-    if not hmac.compare_digest(str(submitted.get("checked", "")), names_seal):
+    if not same_secret(str(submitted.get("checked", "")), names_seal):
         check = await call(v, "POST", "/api/intake/cases/duplicates", json=names)
         if not check.ok:
             return _new_case_refused(v, form, check)
@@ -868,7 +869,7 @@ async def find_partners(case_id: uuid.UUID, v: VisitDep) -> Response:
     form = {key: str(value) for key, value in (await v.request.form()).items() if key != "csrf"}
     typed = form if any(form.get(key, "").strip() for key in REFERRAL_FORM.values()) else None
     return await _referral_page(v, case_id, {"category": form.get("category", ""),
-                                             "country": form.get("country", "").strip().upper(),
+                                             "country": form.get("country", "").strip().upper()[:COUNTRY_TYPED],
                                              "language": form.get("language", "").strip()}, form=typed)
 
 
@@ -906,6 +907,7 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
 
 # The referral page's forms: the API's name of each field → the form's id of it (see `field_errors`).
 PARTNER_FILTERS = {"category": "f-category", "country": "f-country"}
+COUNTRY_TYPED = 16  # a country filter is a two-letter code: more than this is not one, and is said wrong as such
 REFERRAL_FORM = {"packet.display_name": "display_name", "packet.language": "packet_language", "packet.note": "note",
                  "packet.contact": "contact", "packet.health_summary": "health_summary", "partner_id": "partner",
                  "need_category": "partner"}
@@ -931,7 +933,7 @@ async def send_referral(case_id: uuid.UUID, v: VisitDep) -> Response:
         return back_to(f"/console/cases/{case_id}", "referrals")
     if answer.need_to_know:
         return need_to_know_page(v, case_id, unsaved=True)
-    filters = {"category": form.get("category", ""), "country": form.get("country", ""),
+    filters = {"category": form.get("category", ""), "country": form.get("country", "")[:COUNTRY_TYPED],
                "language": form.get("language", "")}
     errors = field_errors(v, answer, REFERRAL_FORM, kinds=REFERRAL_REFUSALS)
     said = i18n.translator(v.language)("problem_referral_case_unknown") if answer.kind == "case-unknown" \

@@ -210,7 +210,7 @@ async def visit(request: Request) -> Visit:
         else:
             form = await request.form()
             sent = str(form.get("csrf", ""))
-        if not hmac.compare_digest(sent, csrf_token(request, form_token)):
+        if not same_secret(sent, csrf_token(request, form_token)):
             raise HTTPException(403, STALE_FORM)
     language = language_of(request, offered_to(principal))
     VISIT_LANGUAGE.set(language)  # for answers made in-process (the admin API's), said in the visitor's words
@@ -539,7 +539,9 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
     headers: dict[str, str | bytes] = {"Authorization": f"Bearer {v.token}",
                                        "X-Request-ID": context.request_id() or context.new_request_id()}
     if idempotency_key:
-        headers["Idempotency-Key"] = idempotency_key
+        # The form's own key, unless someone changed it into what no header carries (a tampered page): a new one.
+        fits = idempotency_key.isascii() and idempotency_key.isprintable() and len(idempotency_key) <= 255
+        headers["Idempotency-Key"] = idempotency_key if fits else str(uuid.uuid4())
     if if_match is not None:
         headers["If-Match"] = if_match
     if reason:
@@ -563,6 +565,8 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
         # A form sent twice at once (a double click) under one key: the second is "still in flight" (409) while the
         # first runs; it asks again until the first's answer is there to replay (a multipart body is not sent twice).
         response = await _after_in_flight(send) if idempotency_key and files is None else await send()
+    except httpx.InvalidURL:  # a value typed into a query far longer than any field takes (a tampered form)
+        return Answer(400, {"detail": "Something typed is far too long to be looked up."}, language=v.language)
     except httpx.HTTPError as error:
         log.warning("console call failed", backend=route.backend, error_type=type(error).__name__)
         return Answer(503, {"detail": f"The {route.backend} service is not available right now; try again shortly."},
@@ -719,7 +723,7 @@ async def sign_in(request: Request) -> Response:
     form = await request.form()
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     expected = request.cookies.get(PRE_SESSION_COOKIE, "")
-    if not expected or not hmac.compare_digest(str(form.get("pre_session", "")), expected):
+    if not expected or not same_secret(str(form.get("pre_session", "")), expected):
         return sign_in_page(request, status=403, stale=True, username=username)
     runtime = request.app.state.runtime
     try:
@@ -790,7 +794,7 @@ async def enrolling_visit(request: Request) -> Visit:
         raise HTTPException(303, headers={"Location": "/?expired=1"}) from None
     if request.method == "POST":
         form = await request.form()
-        if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(request, token)):
+        if not same_secret(str(form.get("csrf", "")), csrf_token(request, token)):
             raise HTTPException(403, STALE_FORM)
     return Visit(request=request, token=token, principal=principal,
                  language=language_of(request, offered_to(principal)))
@@ -984,6 +988,12 @@ BROAD_ERROR_WORDS = {"too_short": "error_choose_some", "literal_error": "error_c
                      "int_parsing": "error_number", "int_type": "error_number", "float_parsing": "error_number",
                      "greater_than": "error_number", "greater_than_equal": "error_number",
                      "less_than_equal": "error_too_long"}
+
+
+def same_secret(sent: str, expected: str) -> bool:
+    """A token from a form against the one expected, in constant time; any text a tampered form sends is simply not
+    it (`hmac.compare_digest` refuses non-ASCII text with an error)."""
+    return hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def key_for_retry(answer: Answer, sent: Any) -> str:

@@ -167,6 +167,33 @@ async def test_a_post_without_the_right_csrf_token_is_refused_and_changes_nothin
     assert listed.status_code == 200 and not re.search(r'href="/console/cases/[0-9a-f-]{36}"', listed.text)
 
 
+async def test_tampered_hidden_fields_are_refused_as_pages_never_a_500(door: Door):
+    """What a changed page sends — a token that is no token, a key no header can carry, a filter far too long — is
+    a refusal said as a page, never an internal error (each was a 500 problem document)."""
+    visitor, user = await signed_in(door, "caseworker")
+    form = (await visitor.get("/console/cases/new")).text
+    not_ascii = await visitor.post("/console/cases", data={"full_name": "Ала Ж", "csrf": "ä" * 64})
+    assert not_ascii.status_code == 403  # "the form is out of date", as for any other token not its own
+    seal = await visitor.post("/console/cases", data={"full_name": "Ала Ж", "csrf": csrf_of(form),
+                                                      "checked": "\u202eevil"})
+    assert seal.status_code < 500, seal.text[:300]
+
+    made = await door.client.post("/api/intake/cases", json={"full_name": "Ала Жук"},
+                                  headers=await door.bearer_for(await door.sign_in(user["username"], STAFF_PASSWORD)))
+    refer = f"/console/cases/{made.json()['id']}/refer"
+    page = (await visitor.get(refer)).text
+    huge = await visitor.post(f"{refer}/partners", data={"csrf": csrf_of(page), "country": "x" * 200_000})
+    assert huge.status_code < 500, huge.text[:300]
+
+    finance, _ = await signed_in(door, "finance")
+    grants = (await finance.get("/console/grants")).text
+    odd_key = await finance.post("/console/grants", data={
+        "csrf": csrf_of(grants), "idempotency_key": "\u202eevil😀", "code": "G-TAMPER", "donor": "A donor",
+        "currency": "EUR", "amount": "100", "starts_on": "2026-01-01", "ends_on": "2026-12-31",
+        "categories": "medical"})
+    assert odd_key.status_code < 500, odd_key.text[:300]
+
+
 # --- languages and formats ---------------------------------------------------------------------------------------
 
 async def test_each_language_is_chosen_remembered_and_shown(door: Door):
