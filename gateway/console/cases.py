@@ -58,6 +58,7 @@ from gateway.console.router import (
     spoken,
     staff_names,
     supervises_only,
+    typed_back,
 )
 from kit import context, logs
 
@@ -358,6 +359,8 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
     values = await _case_page_values(v, str(case_id))
     if values.get("need_to_know"):
         return need_to_know_page(v, case_id)
+    if values["case"] is None:  # the case can not be read now: what the form held is given back, to copy
+        values.update(typed=await typed_back(v.request), typed_explained="typed_kept_unavailable")
     fetched = values.pop("status")
     # A fresh aid form carries a key made now: one request for however many times it is sent.
     fresh = {"aid_form": {"idempotency_key": str(uuid.uuid4())}, "aid_errors": {}, "case_errors": {}, "case_typed": {}}

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from gateway.console.router import (
     NotTheCases, Visit, VisitDep, back_to, call, every_page, field_errors, form_problem, items, key_for_retry,
-    need_to_know_page, reason_for_part, refusal, render, supervises_only,
+    need_to_know_page, reason_for_part, refusal, render, supervises_only, typed_back,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -95,8 +95,11 @@ async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status:
     if referral.need_to_know:
         return need_to_know_page(v, case_id)
     if not referral.ok or referral.body.get("case_id") != str(case_id):
+        # Not readable now (referrals not answering): a message being sent is given back, to copy.
         return render(v.request, "case_referral.html", visit_=v, status=404 if referral.ok else referral.status,
-                      referral=None, case_id=str(case_id), problem=refusal(v, referral) if not referral.ok else None)
+                      referral=None, case_id=str(case_id), problem=refusal(v, referral) if not referral.ok else None,
+                      typed=await typed_back(v.request) if referral.status >= 500 else [],
+                      typed_explained="typed_kept_unavailable")
     case, needs, partner, thread = await asyncio.gather(
         call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason),
         call(v, "GET", f"/api/intake/cases/{case_id}/needs", params={"limit": 100}, reason=reason),

@@ -241,6 +241,16 @@ class TypedTooLate(Exception):
         self.typed = typed
 
 
+async def typed_back(request: Request) -> list[tuple[str, str]]:
+    """What a form posted to this page held at length (its `LONG_FIELDS`), to give back when it could not be saved
+    and the page it came from can not be shown again (the service that keeps it is not answering)."""
+    if request.method != "POST" or not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"):
+        return []
+    form = await request.form()
+    return [(words, str(form[name])) for name, words in LONG_FIELDS.items() if str(form.get(name, "")).strip()]
+
+
 async def _typed_too_late(request: Request, refresh: str) -> TypedTooLate | None:
     """The text a form sent too late held, when it may be given back: a POST of this console's own page (the
     browser says so: `Sec-Fetch-Site: same-origin`, so another site's form never gets its text shown on ours), a
@@ -252,8 +262,7 @@ async def _typed_too_late(request: Request, refresh: str) -> TypedTooLate | None
     with request.app.state.runtime.uow.read() as session:
         if not sessions.lapsed(session=session, refresh_token=refresh, now=service.now_utc()):
             return None
-    form = await request.form()
-    typed = [(words, str(form[name])) for name, words in LONG_FIELDS.items() if str(form.get(name, "")).strip()]
+    typed = await typed_back(request)
     return TypedTooLate(typed) if typed else None
 
 

@@ -460,6 +460,28 @@ async def test_with_funds_not_answering_the_aid_form_keeps_what_was_typed_under_
     assert again["idempotency_key"] == form["idempotency_key"]
 
 
+async def test_a_note_sent_while_intake_is_not_answering_is_given_back_to_copy(
+        door: Door, backends: Backends, gateway_settings):
+    """The case page can not be shown again without intake: the note's text comes back on the page that says so,
+    to copy and send again (it was an empty list of cases, and the note was gone)."""
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Алесь Жук")
+    path = f"/console/cases/{case['id']}"
+    page = (await ala.visitor.get(path)).text
+    note = "Spoke with her sister; the doctor's visit moves to Thursday."
+    away_urls = {**{f"{name}_url": url for name, url in backends.urls.items()},
+                 "intake_url": f"http://127.0.0.1:{free_port()}"}
+    async with open_gateway(gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
+                                             database_url=door.settings.database_url, **away_urls)) as away:
+        visitor = httpx.AsyncClient(transport=httpx.ASGITransport(app=away.app), base_url="http://testserver",
+                                    cookies=ala.visitor.cookies)
+        async with visitor:
+            failed = await visitor.post(f"{path}/notes", data={"csrf": csrf_of(page), "text": note})
+    assert failed.status_code == 503, failed.text[:300]
+    assert EN["typed_kept_unavailable"] in failed.text and f">{escape(note)}</textarea>" in failed.text
+    assert (await door.client.get(f"/api/intake/cases/{case['id']}/notes", headers=ala.api)).json()["items"] == []
+
+
 async def test_aid_of_a_category_the_grant_does_not_pay_for_is_refused_beside_the_category_at_once(door: Door):
     """Not accepted as "requested" for finance to refuse days later: said now, with what the grant does pay for."""
     ala = await person(door, "caseworker")
