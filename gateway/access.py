@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from limits import RateLimitItem, parse
@@ -18,10 +18,19 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from gateway.service import Standing as SubjectStanding
+from kit import logs
 from kit.auth import Principal, VerifiedTokens, bearer_token, enrolment_required
 from kit.problems import Problem
 
+if TYPE_CHECKING:  # gateway.runtime imports this module
+    from gateway.runtime import GatewayRuntime
+
+log = logs.get("gateway.access")
+
 _MAX_REMEMBERED = 10_000
+# The audit trail's word for a caller whose role a route does not admit (BACKBONE, Audit: every refused authorisation).
+ACCESS_REFUSED = "access.refused"
+_TARGET_LENGTH = 64  # what the trail's `target_id` holds
 
 NO_LONGER_VALID = Problem(401, "The access token is no longer valid: its session ended, its user is disabled or its "
                           "client revoked.",
@@ -96,6 +105,21 @@ class Gatekeeper:
             raise enrolment_required()
         return principal
 
+    async def refuse_role(self, runtime: GatewayRuntime, principal: Principal, method: str, template: str) -> Problem:
+        """The 403 for a caller whose roles the route does not admit, once the refusal is in the gateway's audit trail:
+        who, and what they asked as the method and the route's path template (`GET /api/partner/{path}`), never the
+        path or query sent, which may hold ids or whatever a caller typed. A stolen session feeling its way leaves
+        a trace; one short write per refusal in the gateway's own unit of work (budgeted by `admit` already), no call
+        to anything else. An entry that cannot be written (the database away, the keys sealed) is logged as missing
+        and the refusal answered all the same."""
+        asked = f"{method} {template}"[:_TARGET_LENGTH]
+        try:
+            await runtime.uow.run(lambda session: runtime.audit.record(
+                session, actor=principal.sub, action=ACCESS_REFUSED, target_id=asked))
+        except Exception as exc:
+            log.warning("refused access not audited", error_type=type(exc).__name__)
+        return Problem(403, "Your role does not allow this action.", kind="forbidden")
+
 
 async def gateway_principal(request: Request) -> Principal:
     """The dependency for the gateway's own protected routes; kit's role checks then reuse what it found."""
@@ -125,9 +149,11 @@ EnrollingPrincipal = Annotated[Principal, Depends(enrolling_principal)]
 def gateway_role(role: str):  # noqa: ANN201
     """A dependency letting through only callers holding `role`, checked after `gateway_principal`."""
 
-    async def _check(principal: GatewayPrincipal) -> Principal:
+    async def _check(request: Request, principal: GatewayPrincipal) -> Principal:
         if role not in principal.roles:
-            raise Problem(403, "Your role does not allow this action.", kind="forbidden")
+            route = request.scope.get("route")
+            raise await request.app.state.gatekeeper.refuse_role(
+                request.app.state.runtime, principal, request.method, getattr(route, "path", ""))
         return principal
 
     _check.__name__ = f"require_{role}"

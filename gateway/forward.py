@@ -155,8 +155,8 @@ async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> N
     gatekeeper: Gatekeeper = state.gatekeeper
     authorization = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"), None)
     principal = await gatekeeper.admit(authorization)
-    if not principal.roles & route.roles:
-        raise Problem(403, "Your role does not allow this action.", kind="forbidden")
+    if not principal.roles & route.roles:  # audited: who, and the method and route's template, never the path
+        raise await gatekeeper.refuse_role(state.runtime, principal, scope["method"], route.path)
 
     body = await read_body(receive)
     raw_path: bytes = (scope.get("raw_path") or path.encode()).split(b"?", 1)[0]

@@ -10,18 +10,22 @@ import base64
 import hashlib
 import hmac
 import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, insert, select
 from sqlmodel import Session
 
-from kit import context
+from kit import context, logs, problems
 from kit.auth import Principal, require_roles
 from kit.db import lock_for_chain, write_at_commit
+from kit.errors import Refused
 from kit.pagination import Page, keyset_page
 from kit.tables import KitTables
 
@@ -127,6 +131,63 @@ class AuditTrail:
             for r in rows
         ]
         return {"items": items, "next_cursor": next_cursor}
+
+
+# ---- refused authorisations ------------------------------------------------------------------------------------
+
+_log = logs.get("kit.audit")
+_ENTRY = "audit_entry"  # the attribute of a Refused that carries the entry it is to leave (`refusal_recorded`)
+
+
+@dataclass(frozen=True)
+class RefusalEntry:
+    """What a refused authorisation leaves in the trail: who was refused, the action's word, about which record."""
+
+    actor: str
+    action: str
+    target_id: str | None
+
+
+@contextmanager
+def refusal_recorded(*, actor: str, action: str, target_id: str | None) -> Iterator[None]:
+    """A refusal (kit.errors.Refused, 403) raised inside is to leave this entry in the trail: BACKBONE, Audit, every
+    refused authorisation, so that a stolen session probing records leaves a trace. Refusals are raised inside a unit
+    of work, which rolls back with every entry written in it; so the entry travels on the refusal, and
+    `answer_refusal` writes it in a unit of its own once the refused one is gone. Where refusals nest, the innermost
+    names what was refused. Only who, the word and the record's id: never what the refused request carried, nor a
+    "record id" that is no id (a caller's own text where an id goes, refused before it named a record: no target)."""
+    try:
+        yield
+    except Refused as refused:
+        if getattr(refused, _ENTRY, None) is None:
+            setattr(refused, _ENTRY, RefusalEntry(actor, action, _an_id(target_id)))
+        raise
+
+
+def _an_id(target_id: str | None) -> str | None:
+    """The record's id as the trails hold ids (a UUID, as every record's is), or None for anything else."""
+    try:
+        return str(uuid.UUID(target_id)) if target_id else None
+    except ValueError:
+        return None
+
+
+async def answer_refusal(request: Request, refused: Refused) -> JSONResponse:
+    """A service's answer to a refusal (403, as kit.problems answers it), once the entry it carries, if any
+    (`refusal_recorded`), is in the process's trail. One short unit of the process's own, batched with the moment's
+    others and no call to anything else: a flood of refused requests costs what as many small writes do. An entry
+    that cannot be written (the database away, the keys sealed) is logged as missing, and the refusal is answered all
+    the same: turning it into a 500 would tell the caller nothing more and keep nothing more."""
+    entry: RefusalEntry | None = getattr(refused, _ENTRY, None)
+    if entry is not None:
+        runtime = request.app.state.runtime
+        try:
+            await runtime.uow.run(lambda session: runtime.audit.record(
+                session, actor=entry.actor, action=entry.action, target_id=entry.target_id))
+        except Exception as exc:
+            _log.warning("refusal not audited", action=entry.action, error_type=type(exc).__name__)
+    problem = problems.as_problem(refused)
+    return problems.problem_response(problem.status, problem.detail, kind=problem.kind, extra=problem.extra)
 
 
 class AuditEntry(BaseModel):

@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from kit import need_to_know
+from kit.audit import refusal_recorded
 from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.need_to_know import AccessReason
@@ -102,12 +103,15 @@ async def get_grant(grant_id: uuid.UUID, session: ReadSession, runtime: RuntimeD
 async def keep_stated_reason(request: Request, runtime: Runtime, principal: Principal, *, case_id: str | None = None,
                              disbursement_id: str | None = None) -> None:
     """A caseworker's break-glass reason (`Access-Reason`), handed to intake before the use case opens the case here
-    (kit.need_to_know.ReasonKeeper). Finance opens no case by break-glass (`domain.case_access`)."""
+    (kit.need_to_know.ReasonKeeper). Finance opens no case by break-glass (`domain.case_access`). A reason refused
+    there (too short to say why) refuses the case here, before any use case: audited here too
+    (`domain.ACCESS_REFUSED`)."""
     if need_to_know.HEADER not in request.headers or domain.FINANCE in principal.roles:
         return
     if case_id is None and disbursement_id is not None:
         case_id = await runtime.uow.reading(lambda session: service.case_of_disbursement(session, disbursement_id))
-    await need_to_know.keep_stated_reason(request, runtime, case_id, opened_in="funds")
+    with refusal_recorded(actor=principal.sub, action=domain.ACCESS_REFUSED, target_id=case_id):
+        await need_to_know.keep_stated_reason(request, runtime, case_id, opened_in="funds")
 
 
 @router.post("/disbursements", status_code=201, response_model=DisbursementPublic,

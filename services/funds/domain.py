@@ -244,6 +244,8 @@ def masked_account(account: str) -> tuple[PayeeKind, str]:
 # ---- need-to-know ----------------------------------------------------------------------------------------------
 
 FINANCE = "finance"
+# The audit trail's word for a caseworker refused a case's aid (who, which case: never what the request sent).
+ACCESS_REFUSED = "case.access_refused"
 
 
 def case_access(*, user: str, roles: Collection[str], assignees: Collection[str], reason: str | None) -> Access | None:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from kit import crypto
+from kit.audit import refusal_recorded
 from kit.auth import Principal
 from kit.db import get_or_raise
 from kit.errors import Conflict, Invalid, NotFound, NotYet, Refused
@@ -405,14 +406,17 @@ def admit_to_case(session: Session, runtime: Runtime, *, case_id: str, principal
     `case.break_glass` about the case and announced (who and when) for the case's timeline in intake; the reason
     itself is not stored here: it is free text that may describe the person, and intake keeps reasons encrypted with
     the case (the route handed it there first, `api.keep_stated_reason`). Both commit with what the caller then does, or not at all when that is refused. Refused (403
-    `need-to-know`) when not."""
+    `need-to-know`) when not, and the refusal audited (`domain.ACCESS_REFUSED`, in a unit of its own:
+    kit.audit.refusal_recorded)."""
     assignees = frozenset(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id))
                           .scalars())
     if not assignees and domain.FINANCE not in principal.roles and session.get(CaseView, case_id) is None:
         # Not known here yet (intake's event is on its way, or the id is wrong): said so, not "not yours" to its
         # own caseworker, who would be invited to break the glass on their own case.
         raise _case_unknown()
-    access = domain.case_access(user=principal.sub, roles=principal.roles, assignees=assignees, reason=access_reason)
+    with refusal_recorded(actor=principal.sub, action=domain.ACCESS_REFUSED, target_id=case_id):
+        access = domain.case_access(user=principal.sub, roles=principal.roles, assignees=assignees,
+                                    reason=access_reason)
     if access is Access.BREAK_GLASS:
         runtime.audit.record(session, actor=principal.sub, action=BREAK_GLASS, target_id=case_id)
         events.publish(session, events.CASE_OPENED_BY_BREAK_GLASS, events.CaseAidOpenedByBreakGlass(

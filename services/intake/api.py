@@ -269,12 +269,15 @@ async def mark_duplicate(
         caller=caller))
 
 
-@router.delete("/cases/{case_id}", response_model=ErasedCase, responses=need_to_know.ANSWERS)
+@router.delete("/cases/{case_id}", response_model=ErasedCase, responses={
+    403: {"description": "Only a caseworker the case is assigned to erases it (`need-to-know`): an Access-Reason "
+                         "opens a case, it does not erase it."}})
 async def erase_case(
     case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ErasedCase:
-    """Erase the person's data for good: the case's key is destroyed; only its reference and status remain.
-    Referrals is told at once, so that partners stop seeing the person's packets now (`referrals_told`)."""
+    """Erase the person's data for good: the case's key is destroyed; only its reference and status remain. Only one
+    of the case's own caseworkers erases it, never another by break-glass. Referrals is told at once, so that partners
+    stop seeing the person's packets now (`referrals_told`)."""
     erased = await runtime.uow.run(lambda session: cases.erase_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
     await referrals_told.told(request).changed(request, case_id)

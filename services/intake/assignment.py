@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from kit import logs
-from kit.audit import AuditTrail
+from kit.audit import AuditTrail, refusal_recorded
 from kit.db import get_or_raise
 from kit.errors import Conflict, Invalid, NotFound
 from services.intake import domain, events, queries
@@ -60,7 +60,8 @@ def set_assignees(
     # Whom the handles name is looked up first: a supervisor adding themselves is known by user id, not by how they
     # typed their handle. Who may assign is still decided before anything is said of the handles (unknown, disabled).
     directory = queries.staff_by_username(session, wanted)
-    domain.may_assign(caller, held, {entry.user_id for entry in directory.values()})
+    with refusal_recorded(actor=caller.user_id, action=domain.ACCESS_REFUSED, target_id=case.id):
+        domain.may_assign(caller, held, {entry.user_id for entry in directory.values()})
     if case.status == domain.ERASED:
         raise Conflict("This case was erased; there is nothing left to assign.", code="case-erased")
     if refused := domain.unassignable(wanted, directory):

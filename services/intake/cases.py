@@ -2,7 +2,9 @@
 
 Every one of them that names a case opens it through `_admitted` (need-to-know, SPEC §4): a caseworker opens the
 cases assigned to them, another only with a stated reason, which is recorded (audit trail, and the case's timeline
-with the reason sealed under the case's key). Who holds a case, and reassigning it, is `assignment`.
+with the reason sealed under the case's key); a refusal is recorded too (`domain.ACCESS_REFUSED`). Erasure alone is
+its own caseworkers' (`domain.may_erase`): a reason opens a case, it does not erase it. Who holds a case, and
+reassigning it, is `assignment`.
 
 Each is a function of a session: it changes rows, writes its events to the outbox and its audit entry in the
 caller's transaction, and never commits (a route runs it as a unit of `runtime.uow`, a handler inside the bus's
@@ -20,7 +22,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from kit import logs, need_to_know
-from kit.audit import AuditTrail
+from kit.audit import AuditTrail, refusal_recorded
 from kit.crypto import DecryptionError
 from kit.db import get_or_raise
 from kit.errors import NotFound, Unreadable
@@ -235,8 +237,10 @@ def erase_case(
     it (staff, not the person). The erasure goes in the erasure ledger (kit.erasures) through the outbox, in this
     same transaction, so that a restored backup can not bring the person back. Erasing twice changes nothing. Once
     committed, the write-ahead log is truncated before the caller is answered, so the destroyed key leaves the disk
-    too."""
-    case = _admitted(session, vault, audit, case_id, caller, lock=True)
+    too. Only one of the case's own caseworkers erases it, never a reason stated (`domain.may_erase`)."""
+    case = _case_to_change(session, case_id)
+    with refusal_recorded(actor=caller.user_id, action=domain.ACCESS_REFUSED, target_id=case.id):
+        domain.may_erase(caller, queries.assignee_ids(session, case.id))
     if case.status == domain.ERASED:
         return _erased(case)
     now = datetime.now(UTC)
@@ -526,8 +530,11 @@ def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, cal
     under its request id); an opening also becomes a step of the case's
     timeline (unless it was erased): who and when in clear, the reason sealed under the case's key, and where it was
     opened (`source`). One opening covers `domain.OPENING_COVERS`: the requests of a page and the steps a caseworker
-    then takes on the case are not each a new line for its caseworkers to read."""
-    if domain.case_access(caller, queries.assignee_ids(session, case.id)) is not Access.BREAK_GLASS:
+    then takes on the case are not each a new line for its caseworkers to read. A refusal is audited too
+    (`domain.ACCESS_REFUSED`, after the refused unit rolled back: kit.audit.refusal_recorded)."""
+    with refusal_recorded(actor=caller.user_id, action=domain.ACCESS_REFUSED, target_id=case.id):
+        access = domain.case_access(caller, queries.assignee_ids(session, case.id))
+    if access is not Access.BREAK_GLASS:
         return
     if audit.recorded_in_this_request(session, actor=caller.user_id, action=need_to_know.BREAK_GLASS,
                                       target_id=case.id):

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlmodel import Session
 
-from kit.audit import AuditTrail
+from kit.audit import AuditTrail, refusal_recorded
 from kit.db import get_or_raise
 from kit.errors import Invalid, NotFound, Refused
 from kit.pagination import Page, keyset_page
@@ -178,8 +178,10 @@ def my_tasks(
 # ---- helpers ----------------------------------------------------------------------------------------------------
 
 def _ensure_assignee(session: Session, case_id: str, caller: domain.Caller) -> None:
-    if domain.CASEWORKER not in caller.roles or caller.user_id not in queries.assignee_ids(session, case_id):
-        raise Refused("Only a caseworker the task's case is assigned to marks it done.", code="need-to-know")
+    """Refused (audited as `domain.ACCESS_REFUSED` about the case) unless the caller holds the task's case."""
+    with refusal_recorded(actor=caller.user_id, action=domain.ACCESS_REFUSED, target_id=case_id):
+        if domain.CASEWORKER not in caller.roles or caller.user_id not in queries.assignee_ids(session, case_id):
+            raise Refused("Only a caseworker the task's case is assigned to marks it done.", code="need-to-know")
 
 
 def _handles(session: Session, case_id: str) -> dict[str, str]:

@@ -118,6 +118,8 @@ def ensure_current(if_match: str, case_id: str, version: int) -> None:
 # ---- need-to-know -----------------------------------------------------------------------------------------------
 
 CASEWORKER, SUPERVISOR = "caseworker", "supervisor"
+# The audit trail's word for a request about a case refused by the rules below (who, which case: never what it sent).
+ACCESS_REFUSED = "case.access_refused"
 # A break-glass opening covers the caller's requests about the case for this long: one line on its timeline, not one
 # per request (each is still audited). The console keeps the stated reason for as long.
 OPENING_COVERS = timedelta(minutes=15)
@@ -164,6 +166,16 @@ def may_assign(caller: Caller, assignees: Collection[str], wanted: Collection[st
     if caller.user_id in wanted and not holds_it:
         raise Refused("A supervisor does not assign themselves a case: another supervisor, or one of the case's "
                       "assignees, adds them.", code="self-assignment")
+
+
+def may_erase(caller: Caller, assignees: Collection[str]) -> None:
+    """May `caller` erase a case that `assignees` (user ids) hold? Only a caseworker who holds it. Erasure cannot be
+    undone: the person's record goes for everyone, and the reasons stated for opening the case go with it (sealed
+    under the key erasure destroys). Break-glass opens a case to read it or help in an emergency; a reason stated
+    does not make its caller someone who ends the case for good, as it does not make them someone who assigns it."""
+    if CASEWORKER not in caller.roles or caller.user_id not in assignees:
+        raise Refused("Only a caseworker the case is assigned to erases it: a stated reason opens a case, it does not "
+                      "erase it.", code="need-to-know")
 
 
 def may_see_caseload(caller: Caller) -> None:

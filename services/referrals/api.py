@@ -31,6 +31,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from kit import need_to_know
+from kit.audit import refusal_recorded
 from kit.auth import Principal, require_partner, require_roles
 from kit.need_to_know import AccessReason
 from kit.openapi import HONOURS_KEY, STATE_REFUSES
@@ -86,15 +87,17 @@ PartnerClient = Annotated[Principal, Depends(require_partner)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-async def keep_stated_reason(request: Request, runtime: Runtime, *, case_id: str | None = None,
+async def keep_stated_reason(request: Request, runtime: Runtime, *, actor: str, case_id: str | None = None,
                              referral_id: str | None = None) -> None:
     """A break-glass reason stated for a case (`Access-Reason`), handed to intake before the use case opens the case
-    here (kit.need_to_know.ReasonKeeper). The case is the one named, or the referral's."""
+    here (kit.need_to_know.ReasonKeeper). The case is the one named, or the referral's. A reason refused there (too
+    short to say why) refuses the case here, before any use case: audited here too (`staff.ACCESS_REFUSED`)."""
     if need_to_know.HEADER not in request.headers:
         return
     if case_id is None and referral_id is not None:
         case_id = await runtime.uow.reading(lambda session: staff.case_of_referral(session, referral_id))
-    await need_to_know.keep_stated_reason(request, runtime, case_id, opened_in="referrals")
+    with refusal_recorded(actor=actor, action=staff.ACCESS_REFUSED, target_id=case_id):
+        await need_to_know.keep_stated_reason(request, runtime, case_id, opened_in="referrals")
 
 
 # ---- the partner directory -----------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ async def read_webhook_delivery(
 async def send_referral(request: Request, body: ReferralCreate, runtime: RuntimeDep, principal: Caseworker,
                         access_reason: AccessReason = None) -> Response:
     """Send a referral (status `sent`). With an `Idempotency-Key` header, a retry gets the first answer again."""
-    await keep_stated_reason(request, runtime, case_id=body.case_id)
+    await keep_stated_reason(request, runtime, actor=principal.sub, case_id=body.case_id)
 
     def send(session):  # noqa: ANN001, ANN202
         view = staff.send_referral(session=session, runtime=runtime, referral_in=body, actor=principal.sub,
@@ -230,7 +233,7 @@ async def list_referrals(
     access_reason: AccessReason = None,
 ) -> Page[ReferralPublic]:
     """The referrals of one case, or without `case_id` those of every case assigned to the caller."""
-    await keep_stated_reason(request, runtime, case_id=case_id)
+    await keep_stated_reason(request, runtime, actor=principal.sub, case_id=case_id)
     views, next_cursor = await need_to_know.read(runtime.uow, access_reason, lambda session: staff.list_referrals(
         session=session, runtime=runtime, case_id=case_id, status=status, overdue=overdue, limit=limit,
         cursor=cursor, actor=principal.sub, access_reason=access_reason))
@@ -241,7 +244,7 @@ async def list_referrals(
 async def read_referral(
     referral_id: str, request: Request, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
 ) -> ReferralDetail:
-    await keep_stated_reason(request, runtime, referral_id=referral_id)
+    await keep_stated_reason(request, runtime, actor=principal.sub, referral_id=referral_id)
     read = await runtime.uow.run(lambda session: staff.read_referral(
         session=session, runtime=runtime, referral_id=referral_id, actor=principal.sub, access_reason=access_reason))
     return ReferralDetail(**_staff(read).model_dump(), packet=read.packet, decline_reason=read.decline_reason,
@@ -271,7 +274,7 @@ async def consent_changed(
 async def cancel_referral(
     referral_id: str, request: Request, runtime: RuntimeDep, principal: Caseworker, access_reason: AccessReason = None,
 ) -> ReferralPublic:
-    await keep_stated_reason(request, runtime, referral_id=referral_id)
+    await keep_stated_reason(request, runtime, actor=principal.sub, referral_id=referral_id)
     return await runtime.idempotency.honour(
         request, principal=principal.sub, uow=runtime.uow, subject=lambda answer: answer.get("case_id"),
         action=lambda session: _staff(staff.cancel_referral(session=session, runtime=runtime, referral_id=referral_id,
@@ -365,7 +368,7 @@ async def write_message(
 ) -> MessagePublic:
     """Write to the referral's partner (sealed with its packet; `rehab.referrals.referral.message` is published).
     A stored Idempotency-Key answer holds the text: it goes with the packet (`vault.shred_packet`)."""
-    await keep_stated_reason(request, runtime, referral_id=referral_id)
+    await keep_stated_reason(request, runtime, actor=principal.sub, referral_id=referral_id)
     return await runtime.idempotency.honour(
         request, principal=principal.sub, uow=runtime.uow, status=201, subject=referral_id,
         action=lambda session: _message(messages.write_as_caseworker(
@@ -381,7 +384,7 @@ async def read_messages(
 ) -> Page[MessagePublic]:
     """The referral's messages, oldest first; empty once its packet was destroyed. Read by an assignee, the
     partner's messages shown stop counting as `unread_messages`."""
-    await keep_stated_reason(request, runtime, referral_id=referral_id)
+    await keep_stated_reason(request, runtime, actor=principal.sub, referral_id=referral_id)
     views, next_cursor = await runtime.uow.run(lambda session: messages.read_as_caseworker(
         session=session, runtime=runtime, referral_id=referral_id, limit=limit, cursor=cursor, actor=principal.sub,
         access_reason=access_reason))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, insert, not_
 from sqlmodel import Session, select
 
-from kit.audit import AuditTrail
+from kit.audit import AuditTrail, refusal_recorded
 from kit.db import get_or_raise
 from kit.errors import Conflict, NotFound
 from kit.need_to_know import BREAK_GLASS, Access, need_to_know
@@ -128,6 +128,10 @@ class StaffRead(StaffView):
     outcome: str | None
 
 
+# The audit trail's word for a caseworker refused a case here (who, which case: never what the request sent).
+ACCESS_REFUSED = "case.access_refused"
+
+
 def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: str,
                   access_reason: str | None) -> Access:
     """Need-to-know: caseworker `actor` may act on the case if it is assigned to them, or, with a stated reason, by
@@ -135,7 +139,7 @@ def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: s
     intake; else refused (403). The reason itself is not stored here: it is free text that may describe the person,
     and only intake holds a key of the case to seal it with (the route handed it there first, `api.keep_stated_reason`).
     The entry and the event commit with what the caller then does, or not at all when that is refused. Returns which
-    of the two it was."""
+    of the two it was. A refusal is audited (`ACCESS_REFUSED`, in a unit of its own: kit.audit.refusal_recorded)."""
     assignees = queries.assignees(session, case_id)
     if not assignees:
         # Intake's case always has a caseworker: none known here means its event is on its way (or the id is
@@ -145,7 +149,8 @@ def admit_to_case(session: Session, audit: AuditTrail, *, case_id: str, actor: s
         known = session.get(KnownCase, case_id)
         if known is None or known.status != domain.CaseStatus.ERASED:
             raise domain.case_unknown()
-    access = need_to_know(actor, assignees, access_reason)
+    with refusal_recorded(actor=actor, action=ACCESS_REFUSED, target_id=case_id):
+        access = need_to_know(actor, assignees, access_reason)
     if access is Access.BREAK_GLASS:
         audit.record(session, actor=actor, action=BREAK_GLASS, target_id=case_id)
         events.publish(session, events.CASE_OPENED_BY_BREAK_GLASS, events.CaseOpenedByBreakGlass(

@@ -67,6 +67,31 @@ async def test_a_caseworker_works_only_the_aid_of_cases_assigned_to_them_and_fin
     assert "case.break_glass" not in {row["action"] for row in desk.rows(desk.runtime.tables.audit)}
 
 
+async def test_every_refused_request_about_a_case_is_audited_by_who_and_which_case_never_what_it_sent(desk, intake):
+    """BACKBONE, Audit: every refused authorisation. A stolen session probing cases leaves a trail here too: who tried
+    which case, as `case.access_refused` about the case; never what the refused request carried."""
+    grant = await desk.create_grant()
+    case_id = desk.open_case()  # assigned to caseworker-olga
+    mine = await desk.requested(case_id, grant)
+    ivan = desk.as_("caseworker", "caseworker-ivan")
+    sent = "Zq-7731 hides at Kalinina 5"  # in the refused request: in no entry, no row
+
+    answers = [
+        await desk.request(case_id, grant, headers=ivan, purpose=sent),
+        await desk.client.get("/api/funds/disbursements", params={"case_id": case_id}, headers=ivan),
+        await desk.client.get(f"/api/funds/disbursements/{mine['id']}", headers=ivan),
+    ]
+    assert all(refused(answer) for answer in answers), [answer.text for answer in answers]
+    intake.status = 403  # as intake answers a reason too short to say why: refused before any use case here
+    short = await desk.client.get(f"/api/funds/disbursements/{mine['id']}", headers={**ivan, "Access-Reason": "urgent"})
+    assert reason_refused(short), short.text
+    answers.append(short)
+
+    assert entries(desk, case_id) == [("caseworker-ivan", "case.access_refused")] * len(answers)
+    assert [actor for actor, _ in entries(desk, mine["id"])] == ["caseworker-olga"]  # its request, no more
+    assert "Zq-7731" not in repr(desk.rows(desk.runtime.tables.audit))
+
+
 async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_trail_keeps_it(desk, intake):
     grant = await desk.create_grant()
     case_id = desk.open_case()

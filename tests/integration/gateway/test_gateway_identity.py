@@ -326,6 +326,28 @@ async def test_the_audit_trail_records_identity_events_without_secrets_and_detec
     assert verified["ok"] is False and verified["first_bad"] == victim
 
 
+async def test_a_role_refused_at_the_gateway_is_audited_by_who_and_which_route_never_the_path_itself(door: Door):
+    """BACKBONE, Audit: every refused authorisation. A token whose role does not open a route (a stolen session
+    feeling its way) leaves who and which route: its method and path template, never the path or query sent."""
+    user = await door.add_user("caseworker")
+    caseworker = await door.bearer_for(await door.sign_in(user["username"], STAFF_PASSWORD))
+    probed = "0b6f2c5e-7d43-4a8e-9f1a-5c2d8e7b3a91"
+    forwarded = await door.client.get(f"/api/partner/referrals/{probed}", params={"q": "Zq-7731"}, headers=caseworker)
+    own = await door.client.get("/api/admin/users", params={"cursor": "Zq-7731"}, headers=caseworker)
+    assert forwarded.status_code == own.status_code == 403
+    assert forwarded.json()["type"].endswith("/forbidden") and own.json()["type"].endswith("/forbidden")
+
+    auditor = await door.staff("auditor")
+    page = await door.client.get("/api/admin/audit", params={"limit": 500, "action": "access.refused"},
+                                 headers=auditor)
+    assert [(e["actor"], e["target_id"]) for e in page.json()["items"]] == [
+        (user["id"], "GET /api/partner/{path}"), (user["id"], "GET /api/admin/users")]
+    assert all(e["request_id"] for e in page.json()["items"])
+    assert probed not in page.text and "Zq-7731" not in page.text
+    verdict = (await door.client.get("/api/admin/audit/verify", headers=auditor)).json()
+    assert verdict["first_bad"] is None
+
+
 async def test_the_database_matches_the_migrations(door: Door):
     migrations.check(door.runtime.engine, MIGRATIONS_DIR)  # raises on any difference
     with door.runtime.engine.connect() as conn:

@@ -3,7 +3,8 @@
 A case is opened in intake by caseworker A (its first assignee). Then every case-scoped operation of intake (the case,
 its needs, consent, timeline, assignees, closing, erasure), of referrals (sending a referral for the case, listing
 them by `?case_id=`, reading and cancelling one) and of funds (requesting aid for the case, listing and reading it) is
-tried by:
+tried by the people below. Assigning and erasing are the exceptions to break-glass: a reason opens a case, it neither
+hands it over nor erases it.
 
 - A, the assignee: allowed;
 - caseworker B, not assigned, without `Access-Reason`: 403 problem, type ending in `/need-to-know`;
@@ -224,14 +225,20 @@ class Judge:
         assert not self.mismatches, "\n".join(self.mismatches)
 
 
-async def break_glass(way: Way, team: Team, service: str, case_id: str, actor: Someone) -> int:
-    """How many `case.break_glass` entries by `actor` about the case the service's audit trail holds (as the
-    auditor sees them)."""
-    answer = await way(team.auditor, "GET", f"/api/{service}/audit", params={"target_id": case_id, "limit": "200"})
+async def break_glass(way: Way, team: Team, service: str, case_id: str, actor: Someone, *,
+                      action: str = "case.break_glass") -> int:
+    """How many `case.break_glass` entries (or of `action`) by `actor` about the case the service's audit trail holds
+    (as the auditor sees them)."""
+    answer = await way(team.auditor, "GET", f"/api/{service}/audit", params={"target_id": case_id, "limit": "500"})
     assert answer.status_code == 200, answer.text
     entries = answer.json()["items"]
     assert all(e["target_id"] == case_id for e in entries)
-    return sum(1 for e in entries if e["action"] == "case.break_glass" and e["actor"] == actor.id)
+    return sum(1 for e in entries if e["action"] == action and e["actor"] == actor.id)
+
+
+async def access_refused(way: Way, team: Team, service: str, case_id: str, actor: Someone) -> int:
+    """How many refusals of the case to `actor` the service's audit trail holds (BACKBONE, Audit)."""
+    return await break_glass(way, team, service, case_id, actor, action="case.access_refused")
 
 
 async def opened_case(way: Way, who: Someone) -> dict:
@@ -260,13 +267,18 @@ async def judged_route(judge: Judge, team: Team, service: str, case: str, method
                        arguments: Callable[[], Awaitable[dict[str, Any]]], *, allowed: tuple[Someone, ...],
                        refused: tuple[tuple[Someone, str | tuple[str, ...]], ...]) -> None:
     """One case-scoped route: B without a reason and with reasons too short, and `refused`, are refused and leave no
-    break-glass entry; `allowed` (the assignee, …) and B with a reason get through, B's opening audited once."""
+    break-glass entry (each of B's a `case.access_refused` one); `allowed` (the assignee, …) and B with a reason get
+    through, B's opening audited once."""
     way = judge.way
-    before = await break_glass(way, team, service, case, team.b)
+    before, refused_before = (await break_glass(way, team, service, case, team.b),
+                              await access_refused(way, team, service, case, team.b))
     await judge.refusals(team, method, path, others=refused, **await arguments())
     after_refusals = await break_glass(way, team, service, case, team.b)
     judge.check(after_refusals == before,
                 f"{method} {path}: a refused request left a case.break_glass entry in {service}'s audit trail")
+    judge.check(await access_refused(way, team, service, case, team.b) == refused_before + 1 + len(SHORT_REASONS),
+                f"{method} {path}: B's refused requests are not each a case.access_refused entry in {service}'s "
+                f"audit trail")
     for who in allowed:
         await judge.expect(ALLOWED, who, method, path, **await arguments())
     await judge.expect(ALLOWED, team.b, method, path, reason=REASON, **await arguments())
@@ -344,14 +356,23 @@ async def test_every_case_route_of_intake_opens_to_its_assignee_or_a_stated_reas
     judge.check(case in [c["id"] for c in caseload.json().get("items", [])] and PERSON not in caseload.text,
                 f"the supervisor's caseload: {caseload.text[:300]}")
 
-    # Closing and erasing, each on a case of its own: refused to everyone else (which changes nothing), then done
-    # by B with a reason; and on another case by A.
-    for method, suffix in (("POST", "/close"), ("DELETE", "")):
-        other = (await opened_case(way, team.a))["id"]
-        await judged_route(judge, team, "intake", other, method, f"{CASES}/{other}{suffix}", given(), allowed=(),
-                           refused=not_caseworkers)
-        mine = (await opened_case(way, team.a))["id"]
-        await judge.expect(ALLOWED, team.a, method, f"{CASES}/{mine}{suffix}")
+    # Closing, on a case of its own: refused to everyone else (which changes nothing), then done by B with a reason;
+    # and on another case by A.
+    other = (await opened_case(way, team.a))["id"]
+    await judged_route(judge, team, "intake", other, "POST", f"{CASES}/{other}/close", given(), allowed=(),
+                       refused=not_caseworkers)
+    mine = (await opened_case(way, team.a))["id"]
+    await judge.expect(ALLOWED, team.a, "POST", f"{CASES}/{mine}/close")
+    # Erasing cannot be undone: the case's own caseworkers' alone. Refused to everyone else, B with a reason too (a
+    # reason opens a case, it does not erase it), which opens nothing; then done by A.
+    other = (await opened_case(way, team.a))["id"]
+    erase = f"{CASES}/{other}"
+    await judge.refusals(team, "DELETE", erase, reason_applies=False, others=not_caseworkers)
+    await judge.expect(NOT_ASSIGNED_TO_THEM, team.b, "DELETE", erase, reason=REASON)
+    judge.check(await break_glass(way, team, "intake", other, team.b) == 0, "B's erasure with a reason opened the case")
+    kept = await way(team.a, "GET", erase)
+    judge.check(kept.status_code == 200 and kept.json().get("status") == "open", f"the case now: {kept.text[:300]}")
+    await judge.expect(ALLOWED, team.a, "DELETE", erase)
     judge.assert_none()
 
 
@@ -366,7 +387,9 @@ async def test_refused_requests_change_nothing_in_intake(way: Way, team: Team):
             ("PUT", f"{path}/consent", {"categories": ["legal"], "share_contact": True, "share_health": True,
                                         "method": "written"}, None),
             ("POST", f"{path}/close", None, None), ("DELETE", path, None, None)):
-        await judge.refusals(team, method, route, others=((team.supervisor, REFUSED),), json=body, headers=headers)
+        # Erasing is no opening: there, a reason of any length is no way in, and not judged.
+        await judge.refusals(team, method, route, reason_applies=method != "DELETE",
+                             others=((team.supervisor, REFUSED),), json=body, headers=headers)
     after = await way(team.a, "GET", path)
     judge.check(after.status_code == 200 and after.headers["etag"] == before.headers["etag"]
                 and after.json()["status"] == "open" and after.json()["city"] is None, f"the case now: {after.text}")

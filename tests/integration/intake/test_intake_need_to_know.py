@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import nats
@@ -155,7 +155,7 @@ async def test_a_reason_in_belarusian_is_kept_as_written(intake: Intake):
     assert [e["details"]["reason"] for e in items if e["kind"] == "case.break_glass"] == [reason]
 
 
-async def test_a_reason_too_short_is_refused_and_leaves_nothing(intake: Intake):
+async def test_a_reason_too_short_is_refused_and_leaves_nothing_but_the_refusal(intake: Intake):
     case = await _create(intake, _ala(intake))
     path = f"{CASES}/{case['id']}"
     for reason in ("because", "   x y z   ", "123456789", "x         y"):
@@ -164,9 +164,76 @@ async def test_a_reason_too_short_is_refused_and_leaves_nothing(intake: Intake):
         assert "at least 10 characters" in short.json()["detail"]
     entries = (await intake.client.get("/api/intake/audit", params={"target_id": case["id"]},
                                        headers=intake.auditor)).json()["items"]
-    assert [e["action"] for e in entries] == ["case.create"]
+    assert [(e["actor"], e["action"]) for e in entries] == [
+        ("caseworker-1", "case.create")] + [("caseworker-2", "case.access_refused")] * 4  # no opening
     items = (await intake.client.get(f"{path}/timeline", headers=_ala(intake))).json()["items"]
     assert [e["kind"] for e in items] == ["case.opened"]
+
+
+async def test_every_refused_request_about_a_case_is_audited_by_who_and_which_case_never_what_it_sent(
+        intake: Intake):
+    """BACKBONE, Audit: every refused authorisation. A stolen session probing cases leaves a trail: who tried which
+    case and when (the request id), as `case.access_refused`; never what the refused request carried."""
+    await _directory(intake)
+    ala, bo = _ala(intake), _bo(intake)
+    case = await _create(intake, ala, safety_notes="Only via Signal")
+    path = f"{CASES}/{case['id']}"
+    task = await intake.client.post(f"{path}/tasks", json={"title": "Visit the flat", "due_on": date.today().isoformat()},
+                                    headers=ala)
+    document = await intake.client.post(f"{path}/documents", files={"file": ("release.txt", b"Release papers",
+                                                                             "text/plain")},
+                                        data={"kind": "release"}, headers=ala)
+    assert task.status_code == 201 and document.status_code == 201, (task.text, document.text)
+
+    sent = "Zq-7731 hides at Kalinina 5"  # what bo's refused requests carry: in no entry, no row
+    refused = [
+        await intake.client.get(path, headers=bo),
+        *[await intake.client.get(f"{path}/{part}", headers=bo)
+          for part in ("needs", "consent", "timeline", "documents", "notes", "tasks")],
+        await intake.client.get(f"/api/intake/documents/{document.json()['id']}/content", headers=bo),
+        await intake.client.post(f"/api/intake/tasks/{task.json()['id']}/done", headers=bo),
+        await intake.client.put(f"{path}/assignees", json={"usernames": ["bo"]}, headers=bo),
+        await intake.client.post(f"{path}/assignees", json={"username": "bo"}, headers=bo),
+        await intake.client.post(f"{path}/notes", json={"text": sent}, headers={**bo, "X-Request-ID": "probe-12"}),
+    ]
+    assert [r.status_code for r in refused] == [403] * len(refused)
+    assert all(r.json()["type"].endswith("/need-to-know") for r in refused)
+
+    page = await intake.client.get("/api/intake/audit", params={"target_id": case["id"], "limit": 500},
+                                   headers=intake.auditor)
+    entries = page.json()["items"]
+    refusals = [e for e in entries if e["action"] == "case.access_refused"]
+    assert [(e["actor"], e["target_id"]) for e in refusals] == [("caseworker-2", case["id"])] * len(refused)
+    assert refusals[-1]["request_id"] == "probe-12" and all(e["at"] for e in refusals)
+    assert not [e for e in entries if e["actor"] == "caseworker-2" and e["action"] != "case.access_refused"]
+    assert "Zq-7731" not in page.text and "Signal" not in page.text
+    with intake.engine.connect() as conn:
+        assert "Zq-7731" not in repr(conn.execute(select(kit_tables.audit)).all())
+    assert (await intake.client.get("/api/intake/audit/verify", headers=intake.auditor)).json()["first_bad"] is None
+    assert (await intake.client.get(path, headers=ala)).json()["assignees"] == ["ala"]  # nothing changed
+
+
+async def test_a_stated_reason_does_not_erase_a_case_its_own_caseworker_does(intake: Intake):
+    """Erasure cannot be undone: the person's record goes for everyone, and the reasons stated for opening it go with
+    it (sealed under the key erasure destroys). Break-glass opens a case to read it or help; it does not erase it."""
+    case = await _create(intake, _ala(intake))
+    path = f"{CASES}/{case['id']}"
+    glass = {**_bo(intake), "Access-Reason": REASON}
+    erased = await intake.client.delete(path, headers=glass)
+    assert erased.status_code == 403 and erased.json()["type"].endswith("/need-to-know"), erased.text
+    assert "Марыя" not in erased.text
+
+    kept = await intake.client.get(path, headers=_ala(intake))
+    assert kept.status_code == 200 and kept.json()["status"] == "open" and kept.json()["full_name"] == "Марыя Жук"
+    assert (await intake.client.get(path, headers=glass)).status_code == 200  # the reason still opens it to read
+    entries = (await intake.client.get("/api/intake/audit", params={"target_id": case["id"]},
+                                       headers=intake.auditor)).json()["items"]
+    assert [(e["actor"], e["action"]) for e in entries] == [
+        ("caseworker-1", "case.create"), ("caseworker-2", "case.access_refused"), ("caseworker-1", "case.read"),
+        ("caseworker-2", "case.break_glass"), ("caseworker-2", "case.read")]
+
+    done = await intake.client.delete(path, headers=_ala(intake))  # its own caseworker, with or without a reason
+    assert done.status_code == 200 and done.json()["status"] == "erased", done.text
 
 
 async def test_a_caseworker_lists_only_their_own_cases(intake: Intake):

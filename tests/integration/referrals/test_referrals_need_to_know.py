@@ -63,6 +63,38 @@ async def test_a_caseworker_acts_only_on_the_referrals_of_cases_assigned_to_them
     assert ("caseworker-2", "case.break_glass") not in await desk.audit_trail()
 
 
+async def test_every_refused_request_about_a_case_is_audited_by_who_and_which_case_never_what_it_sent(desk, intake):
+    """BACKBONE, Audit: every refused authorisation. A stolen session probing cases leaves a trail here too: who tried
+    which case, as `case.access_refused` about the case; never what the refused request carried."""
+    medical = await desk.add_partner("medical")
+    case = await desk.open_case(categories=["medical"])
+    referral = await desk.sent_referral(case, medical, packet=PACKET)
+    other = desk.caseworker("caseworker-2")
+    sent = "Zq-7731 hides at Kalinina 5"  # in the refused requests: in no entry, no row
+
+    answers = [
+        await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=other),
+        await desk.client.get(f"/api/referrals/referrals/{referral}", headers=other),
+        await desk.client.get(f"/api/referrals/referrals/{referral}/messages", headers=other),
+        await desk.client.post(f"/api/referrals/referrals/{referral}/messages", json={"text": sent}, headers=other),
+        await desk.refer(case, medical, packet={**PACKET, "note": sent}, headers=other),
+        await desk.client.post(f"/api/referrals/referrals/{referral}/cancel", headers=other),
+    ]
+    assert all(refused(answer) for answer in answers), [answer.text for answer in answers]
+    intake.status = 403  # as intake answers a reason too short to say why: refused before any use case here
+    short = await desk.client.get(f"/api/referrals/referrals/{referral}", headers={**other, "Access-Reason": "urgent"})
+    assert reason_refused(short), short.text
+    answers.append(short)
+
+    assert await desk.audit_trail(case) == [("caseworker-2", "case.access_refused")] * len(answers)
+    assert [actor for actor, _ in await desk.audit_trail(referral)] == ["caseworker-1"]  # its sending, no more
+    auditor = desk.staff("auditor")
+    page = await desk.client.get(f"/api/referrals/audit?limit=500&target_id={case}", headers=auditor)
+    assert "Zq-7731" not in page.text
+    with desk.session() as session:
+        assert "Zq-7731" not in repr(session.execute(select(desk.runtime.tables.audit)).all())
+
+
 async def test_a_stated_reason_opens_another_case_by_break_glass_and_the_audit_trail_keeps_it(desk, intake):
     medical = await desk.add_partner("medical")
     case = await desk.open_case(categories=["medical"])

@@ -180,6 +180,19 @@ def test_a_supervisor_does_not_assign_themselves_a_case_they_do_not_hold():
     domain.may_assign(_caller("supervisor", "caseworker", user_id="sv-2"), {"cw-1"}, {"cw-1", "sv-1"})  # another
 
 
+def test_only_a_caseworker_who_holds_a_case_erases_it_a_stated_reason_does_not():
+    domain.may_erase(_caller("caseworker"), {"cw-1", "cw-2"})
+    domain.may_erase(_caller("caseworker", reason="Erasing at her request"), {"cw-1"})  # a reason changes nothing
+    for caller in (_caller("caseworker", reason="Covering for a colleague on leave"), _caller("caseworker"),
+                   _caller("supervisor", user_id="sv-1"), _caller("supervisor", "caseworker", user_id="sv-1"),
+                   _caller("finance", user_id="fi-1")):
+        with pytest.raises(Refused) as refused:
+            domain.may_erase(caller, {"cw-2"})
+        assert status_of(refused.value) == 403 and refused.value.code == "need-to-know"
+    with pytest.raises(Refused):  # held, but not by a caseworker any more
+        domain.may_erase(_caller("supervisor"), {"cw-1"})
+
+
 def test_only_a_supervisor_sees_the_whole_caseload():
     domain.may_see_caseload(_caller("supervisor"))
     domain.may_see_caseload(_caller("supervisor", "caseworker"))
