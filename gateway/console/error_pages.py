@@ -69,13 +69,15 @@ async def signed_in(request: Request, status: int) -> Visit | None:
 
 async def error_page(request: Request, status: int, key: str, headers: dict[str, str] | None = None) -> Response:
     v = await signed_in(request, status)
+    # A stale form's text, given back to copy (router.visit sets it for a form of this console's own page).
+    typed = {"typed": getattr(request.state, "typed_back", []), "typed_explained": "typed_kept_stale"}
     try:
-        response = render(request, "error.html", visit_=v, status=status, said_key=key)
+        response = render(request, "error.html", visit_=v, status=status, said_key=key, **typed)
     except Exception as error:  # the frame of a signed-in page failed: the page without it
         if v is None:
             raise
         log.warning("console error page without navigation", error_type=type(error).__name__)
-        response = render(request, "error.html", status=status, said_key=key)
+        response = render(request, "error.html", status=status, said_key=key, **typed)
     for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
             response.headers[name] = value

@@ -211,6 +211,10 @@ async def visit(request: Request) -> Visit:
             form = await request.form()
             sent = str(form.get("csrf", ""))
         if not same_secret(sent, csrf_token(request, form_token)):
+            if request.headers.get("sec-fetch-site") == "same-origin":
+                # A page of this console opened before its visitor signed in again (in another tab): what its form
+                # held is given back, to copy (error_pages); never for a form another site made the browser send.
+                request.state.typed_back = await typed_back(request)
             raise HTTPException(403, STALE_FORM)
     language = language_of(request, offered_to(principal))
     VISIT_LANGUAGE.set(language)  # for answers made in-process (the admin API's), said in the visitor's words

@@ -387,6 +387,27 @@ async def test_a_lapsed_form_gives_nothing_back_to_another_site_or_without_long_
     assert short.status_code == 303 and short.headers["location"] == "/?expired=1&unsaved=1"
 
 
+async def test_a_note_from_a_page_opened_before_signing_in_again_is_given_back_to_copy(door: Door):
+    """Signed out and in again in another tab: the first tab's form is out of date (its token was the old
+    session's), and what it held is given back on that answer, to copy; never to a form another site sent."""
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
+    await sign_in(visitor, user["username"], codes[8])
+    page = await visitor.get("/console/programme")
+    await visitor.post("/console/sign-out", data={"csrf": csrf_of(page.text)})
+    await sign_in(visitor, user["username"], codes[9])
+    note = {"csrf": csrf_of(page.text), "text": NOTE}
+
+    as_a_browser = {**SAME_ORIGIN, "Accept": "text/html"}
+    stale = await visitor.post(f"/console/cases/{uuid.uuid4()}/notes", data=note, headers=as_a_browser)
+    assert stale.status_code == 403, stale.text[:300]
+    typed = re.search(r'<section id="typed".*?</section>', stale.text, re.DOTALL).group(0)
+    assert html.escape(NOTE, quote=False) in typed and " name=" not in typed
+    elsewhere = await visitor.post(f"/console/cases/{uuid.uuid4()}/notes", data=note,
+                                   headers={"Sec-Fetch-Site": "cross-site", "Accept": "text/html"})
+    assert elsewhere.status_code == 403 and 'id="typed"' not in elsewhere.text
+
+
 def test_every_field_written_at_length_in_the_console_is_one_a_lapsed_form_gives_back():
     """Each <textarea> of the console's pages, by its name: a new one must say what its form calls it."""
     names = set()
