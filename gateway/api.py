@@ -207,12 +207,15 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
 
     def settle(session: Session) -> tuple[str, str | None] | None:
         has_factor = mfa.enrolled(session=session, user_id=user_id)
-        succeeded = password_right and (not has_factor or mfa.check(
-            session=session, keys=runtime.factor_keys, user_id=user_id, code=otp))
+        factor = mfa.check(session=session, keys=runtime.factor_keys, user_id=user_id, code=otp) \
+            if password_right and has_factor else None
+        succeeded = password_right and (not has_factor or factor is not None)
         service.settle_sign_in(session=session, audit=runtime.audit, ticket=ticket, succeeded=succeeded,
                                policy=runtime.signin_policy, new_hash=new_hash)
         if not succeeded:
             return None
+        if factor == mfa.RECOVERY_CODE:  # a lost phone, or a taken code: the auditor sees which
+            runtime.audit.record(session, actor=user_id, action="mfa.recovery_code_used", target_id=user_id)
         # Without a factor, or with one but a password someone else set (an operator's reset): enrolment and the
         # password's change only, in a session of its own (no refresh token), which a password change ends.
         if (not has_factor and runtime.settings.mfa_roles & set(ticket.roles)) or (

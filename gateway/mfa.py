@@ -120,22 +120,26 @@ def enrolled(*, session: Session, user_id: str) -> bool:
     return factor is not None and factor.confirmed_at is not None
 
 
-def check(*, session: Session, keys: FactorKeys, user_id: str, code: str | None) -> bool:
-    """At sign-in: a current TOTP code not used before, or an unused recovery code (then used up)."""
+TOTP, RECOVERY_CODE = "totp", "recovery-code"  # which second factor a sign-in gave (`check`)
+
+
+def check(*, session: Session, keys: FactorKeys, user_id: str, code: str | None) -> str | None:
+    """At sign-in: a current TOTP code not used before (`TOTP`), or an unused recovery code, then used up
+    (`RECOVERY_CODE`: the phone may be lost, or the code taken, so the caller audits it); None for neither."""
     if not code:
-        return False
+        return None
     factor = session.get(TotpFactor, user_id, with_for_update=True)
     if factor is None or factor.confirmed_at is None:
-        return False
+        return None
     if _accept_totp(factor, keys, code):
         session.add(factor)
-        return True
+        return TOTP
     recovery = session.get(RecoveryCode, keys.recovery_hash(user_id, code), with_for_update=True)
     if recovery is None or recovery.user_id != user_id or recovery.used_at is not None:
-        return False
+        return None
     recovery.used_at = _now()
     session.add(recovery)
-    return True
+    return RECOVERY_CODE
 
 
 def reset(*, session: Session, user_id: str) -> None:

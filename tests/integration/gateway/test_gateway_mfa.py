@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pyotp
 import pytest
+from sqlalchemy import text
 from sqlalchemy import update
 
 from gateway import service
@@ -125,6 +126,11 @@ async def test_a_recovery_code_works_once_instead_of_the_phone(door: Door):
     assert (await sign_in(door, user["username"], codes[3])).status_code == 200
     assert (await sign_in(door, user["username"], codes[3])).status_code == 400
     assert (await sign_in(door, user["username"], codes[4].upper().replace("-", " "))).status_code == 200
+    # Each such sign-in is told apart in the trail (a lost phone, or a taken code), from one with the phone's code.
+    with door.runtime.uow.read() as session:
+        actions = session.execute(text("SELECT action FROM audit_log WHERE target_id = :user"),
+                                  {"user": user["id"]}).scalars().all()
+    assert actions.count("mfa.recovery_code_used") == 2
 
 
 async def test_an_admin_resets_a_lost_factor_and_the_user_enrols_again(door: Door):
