@@ -136,6 +136,8 @@ def finish_task(
         task.status, task.done_at, task.done_by = domain.DONE_TASK, now, caller.user_id
         queries.add_timeline_entry(session, task.case_id, now, TASK_DONE, {"task_id": task.id, "by": caller.username})
         audit.record(session, actor=caller.user_id, action="tasks.done", target_id=task.case_id)
+    else:  # done already: nothing changes, but its title is read (decrypted) for the answer
+        audit.record(session, actor=caller.user_id, action="tasks.read", target_id=task.case_id)
     title = cases._open(vault, cases._data_key(session, vault, case), TASKS, "title_sealed", task.id,
                         task.title_sealed, case)
     return _task_public(task, title, _handles(session, task.case_id).get(task.assignee_id, task.assignee))

@@ -145,8 +145,15 @@ async def test_tasks_are_given_to_an_assignee_listed_soonest_first_and_done_once
 
     done = await intake.client.post(f"/api/intake/tasks/{overdue.json()['id']}/done", headers=boris)
     assert done.status_code == 200 and done.json()["status"] == "done" and done.json()["title"] == "Overdue call"
+    async def reads() -> int:
+        trail = (await intake.client.get("/api/intake/audit", params={"target_id": case["id"], "limit": 200},
+                                         headers=intake.auditor)).json()["items"]
+        return [e["action"] for e in trail].count("tasks.read")
+
+    before = await reads()
     again = await intake.client.post(f"/api/intake/tasks/{overdue.json()['id']}/done", headers=anna)
     assert again.status_code == 200 and again.json() == done.json()
+    assert await reads() == before + 1  # done again changes nothing, but its answer reads the title: audited
     mine = (await intake.client.get("/api/intake/tasks", headers=anna)).json()["items"]
     assert "Overdue call" not in [t["title"] for t in mine]
     finished = (await intake.client.get("/api/intake/tasks", params={"status": "done"}, headers=anna)).json()["items"]
