@@ -12,6 +12,8 @@ import html
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from html import unescape
 from html.parser import HTMLParser
@@ -434,6 +436,20 @@ async def test_a_refused_aid_request_says_why_next_to_the_field_and_keeps_what_w
     assert again["idempotency_key"] != form["idempotency_key"]  # the next try is a request of its own
 
 
+@asynccontextmanager
+async def service_away(name: str, door: Door, backends: Backends, gateway_settings,  # noqa: ANN001
+                       who: Caseworker) -> AsyncIterator[httpx.AsyncClient]:
+    """`who`'s browser on the same gateway (its database and keys) with service `name` away: its port answers
+    nothing."""
+    urls = {**{f"{service}_url": url for service, url in backends.urls.items()},
+            f"{name}_url": f"http://127.0.0.1:{free_port()}"}
+    async with open_gateway(gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
+                                             database_url=door.settings.database_url, **urls)) as away:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=away.app), base_url="http://testserver",
+                                     cookies=who.visitor.cookies) as visitor:
+            yield visitor
+
+
 async def test_with_funds_not_answering_the_aid_form_keeps_what_was_typed_under_the_same_key(
         door: Door, backends: Backends, gateway_settings):
     """A request whose outcome is unknown (funds did not answer) comes back as typed, with the grant chosen, under
@@ -444,15 +460,8 @@ async def test_with_funds_not_answering_the_aid_form_keeps_what_was_typed_under_
     path = f"/console/cases/{case['id']}"
     form = {**await aid_form(ala.visitor, path), "grant_id": grant["id"], "category": "financial",
             "amount": "120", "purpose": "Rent for March"}
-    # The same gateway (its database and keys), but with funds away: its port answers nothing.
-    elsewhere = {**{f"{name}_url": url for name, url in backends.urls.items()},
-                 "funds_url": f"http://127.0.0.1:{free_port()}"}
-    async with open_gateway(gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                             database_url=door.settings.database_url, **elsewhere)) as away:
-        visitor = httpx.AsyncClient(transport=httpx.ASGITransport(app=away.app), base_url="http://testserver",
-                                    cookies=ala.visitor.cookies)
-        async with visitor:
-            failed = await visitor.post(f"{path}/aid", data=form)
+    async with service_away("funds", door, backends, gateway_settings, ala) as visitor:
+        failed = await visitor.post(f"{path}/aid", data=form)
     assert failed.status_code == 503, failed.text
     assert 'id="aid-grants-unlisted"' in failed.text and EN["aid_no_grants"] not in failed.text
     again = form_of(failed.text, "aid-request")
@@ -469,14 +478,8 @@ async def test_a_note_sent_while_intake_is_not_answering_is_given_back_to_copy(
     path = f"/console/cases/{case['id']}"
     page = (await ala.visitor.get(path)).text
     note = "Spoke with her sister; the doctor's visit moves to Thursday."
-    away_urls = {**{f"{name}_url": url for name, url in backends.urls.items()},
-                 "intake_url": f"http://127.0.0.1:{free_port()}"}
-    async with open_gateway(gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                             database_url=door.settings.database_url, **away_urls)) as away:
-        visitor = httpx.AsyncClient(transport=httpx.ASGITransport(app=away.app), base_url="http://testserver",
-                                    cookies=ala.visitor.cookies)
-        async with visitor:
-            failed = await visitor.post(f"{path}/notes", data={"csrf": csrf_of(page), "text": note})
+    async with service_away("intake", door, backends, gateway_settings, ala) as visitor:
+        failed = await visitor.post(f"{path}/notes", data={"csrf": csrf_of(page), "text": note})
     assert failed.status_code == 503, failed.text[:300]
     assert EN["typed_kept_unavailable"] in failed.text and f">{escape(note)}</textarea>" in failed.text
     assert (await door.client.get(f"/api/intake/cases/{case['id']}/notes", headers=ala.api)).json()["items"] == []
