@@ -18,19 +18,16 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from gateway.service import Standing as SubjectStanding
-from kit import logs
-from kit.auth import Principal, VerifiedTokens, bearer_token, enrolment_required
+from kit.audit import record_refusal
+from kit.auth import ACCESS_REFUSED, Principal, VerifiedTokens, asked, bearer_token, enrolment_required
+from kit.errors import RefusalEntry
 from kit.problems import Problem
 
 if TYPE_CHECKING:  # gateway.runtime imports this module
     from gateway.runtime import GatewayRuntime
 
-log = logs.get("gateway.access")
 
 _MAX_REMEMBERED = 10_000
-# The audit trail's word for a caller whose role a route does not admit (BACKBONE, Audit: every refused authorisation).
-ACCESS_REFUSED = "access.refused"
-_TARGET_LENGTH = 64  # what the trail's `target_id` holds
 
 NO_LONGER_VALID = Problem(401, "The access token is no longer valid: its session ended, its user is disabled or its "
                           "client revoked.",
@@ -112,12 +109,7 @@ class Gatekeeper:
         a trace; one short write per refusal in the gateway's own unit of work (budgeted by `admit` already), no call
         to anything else. An entry that cannot be written (the database away, the keys sealed) is logged as missing
         and the refusal answered all the same."""
-        asked = f"{method} {template}"[:_TARGET_LENGTH]
-        try:
-            await runtime.uow.run(lambda session: runtime.audit.record(
-                session, actor=principal.sub, action=ACCESS_REFUSED, target_id=asked))
-        except Exception as exc:
-            log.warning("refused access not audited", error_type=type(exc).__name__)
+        await record_refusal(runtime, RefusalEntry(principal.sub, ACCESS_REFUSED, asked(method, template)))
         return Problem(403, "Your role does not allow this action.", kind="forbidden")
 
 
@@ -146,15 +138,17 @@ GatewayPrincipal = Annotated[Principal, Depends(gateway_principal)]
 EnrollingPrincipal = Annotated[Principal, Depends(enrolling_principal)]
 
 
-def gateway_role(role: str):  # noqa: ANN201
-    """A dependency letting through only callers holding `role`, checked after `gateway_principal`."""
+def gateway_role(*roles: str):  # noqa: ANN201
+    """A dependency letting through only callers holding one of `roles`, checked after `gateway_principal`; a
+    refusal audited (`Gatekeeper.refuse_role`)."""
+    wanted = frozenset(roles)
 
     async def _check(request: Request, principal: GatewayPrincipal) -> Principal:
-        if role not in principal.roles:
+        if not principal.roles & wanted:
             route = request.scope.get("route")
             raise await request.app.state.gatekeeper.refuse_role(
                 request.app.state.runtime, principal, request.method, getattr(route, "path", ""))
         return principal
 
-    _check.__name__ = f"require_{role}"
+    _check.__name__ = "require_" + "_or_".join(sorted(roles))
     return _check

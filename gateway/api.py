@@ -457,6 +457,7 @@ admin_router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 Admin = Annotated[Principal, Depends(gateway_role("admin"))]
+AdminOrAuditor = Annotated[Principal, Depends(gateway_role("admin", "auditor"))]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -677,12 +678,6 @@ async def _decide(runtime: GatewayRuntime, approval_id: str, principal: Principa
 # --- the system's state (admin, auditor) -------------------------------------------------------------------------
 
 
-async def _admin_or_auditor(principal: GatewayPrincipal) -> Principal:
-    if not principal.roles & {"admin", "auditor"}:
-        raise Problem(403, "Your role does not allow this action.", kind="forbidden")
-    return principal
-
-
 class GatewayState(BaseModel):
     status: Literal["ready", "not ready"]
     database: str
@@ -708,7 +703,7 @@ class SystemStatus(BaseModel):
 
 @admin_router.get("/status", response_model=SystemStatus, response_model_exclude_none=True,
                   summary="The gateway, every service behind it, and the key custody in force")
-async def system_status(runtime: RuntimeDep, principal: Annotated[Principal, Depends(_admin_or_auditor)]) -> Any:
+async def system_status(runtime: RuntimeDep, principal: AdminOrAuditor) -> Any:
     # The gateway's /readyz says only whether the gateway can serve; a service that is down shows here.
     return await runtime.status()
 

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
@@ -25,7 +24,7 @@ from sqlmodel import Session
 from kit import context, logs, problems
 from kit.auth import Principal, require_roles
 from kit.db import lock_for_chain, write_at_commit
-from kit.errors import Refused
+from kit.errors import RefusalEntry, Refused
 from kit.pagination import Page, keyset_page
 from kit.tables import KitTables
 
@@ -136,16 +135,6 @@ class AuditTrail:
 # ---- refused authorisations ------------------------------------------------------------------------------------
 
 _log = logs.get("kit.audit")
-_ENTRY = "audit_entry"  # the attribute of a Refused that carries the entry it is to leave (`refusal_recorded`)
-
-
-@dataclass(frozen=True)
-class RefusalEntry:
-    """What a refused authorisation leaves in the trail: who was refused, the action's word, about which record."""
-
-    actor: str
-    action: str
-    target_id: str | None
 
 
 @contextmanager
@@ -159,9 +148,22 @@ def refusal_recorded(*, actor: str, action: str, target_id: str | None) -> Itera
     try:
         yield
     except Refused as refused:
-        if getattr(refused, _ENTRY, None) is None:
-            setattr(refused, _ENTRY, RefusalEntry(actor, action, _an_id(target_id)))
+        if refused.audit_entry is None:
+            refused.audit_entry = RefusalEntry(actor, action, _an_id(target_id))
         raise
+
+
+async def record_refusal(runtime: Any, entry: RefusalEntry) -> None:
+    """Writes a refusal's entry in the process's trail (the gateway's or a service's `runtime`: its unit of work and
+    trail), in one short unit of its own, batched with the moment's others and no call to anything else: a flood of
+    refused requests costs what as many small writes do. An entry that cannot be written (the database away, the keys
+    sealed) is logged as missing, and the refusal is answered all the same: turning it into a 500 would tell the
+    caller nothing more and keep nothing more."""
+    try:
+        await runtime.uow.run(lambda session: runtime.audit.record(
+            session, actor=entry.actor, action=entry.action, target_id=entry.target_id))
+    except Exception as exc:
+        _log.warning("refusal not audited", action=entry.action, error_type=type(exc).__name__)
 
 
 def _an_id(target_id: str | None) -> str | None:
@@ -174,18 +176,9 @@ def _an_id(target_id: str | None) -> str | None:
 
 async def answer_refusal(request: Request, refused: Refused) -> JSONResponse:
     """A service's answer to a refusal (403, as kit.problems answers it), once the entry it carries, if any
-    (`refusal_recorded`), is in the process's trail. One short unit of the process's own, batched with the moment's
-    others and no call to anything else: a flood of refused requests costs what as many small writes do. An entry
-    that cannot be written (the database away, the keys sealed) is logged as missing, and the refusal is answered all
-    the same: turning it into a 500 would tell the caller nothing more and keep nothing more."""
-    entry: RefusalEntry | None = getattr(refused, _ENTRY, None)
-    if entry is not None:
-        runtime = request.app.state.runtime
-        try:
-            await runtime.uow.run(lambda session: runtime.audit.record(
-                session, actor=entry.actor, action=entry.action, target_id=entry.target_id))
-        except Exception as exc:
-            _log.warning("refusal not audited", action=entry.action, error_type=type(exc).__name__)
+    (`refusal_recorded`, kit.auth's role checks), is in the process's trail (`record_refusal`)."""
+    if refused.audit_entry is not None:
+        await record_refusal(request.app.state.runtime, refused.audit_entry)
     problem = problems.as_problem(refused)
     return problems.problem_response(problem.status, problem.detail, kind=problem.kind, extra=problem.extra)
 

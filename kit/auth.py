@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Depends, Request
 
+from kit.errors import RefusalEntry, Refused
 from kit.problems import Problem
 
 ALGORITHM = "EdDSA"
@@ -204,21 +205,41 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+ACCESS_REFUSED = "access.refused"  # the trail's word for a caller refused by role
+_ASKED_LENGTH = 64  # what a trail's `target_id` holds
+
+
+def role_refused(request: Request, principal: Principal, detail: str) -> Refused:
+    """The 403 for a caller whose roles the route does not admit, carrying its audit entry (BACKBONE, Audit: every
+    refused authorisation): who, and what they asked as the method and the route's path template
+    (`GET /cases/{case_id}`), never the path or query sent, which may hold ids or whatever a caller typed. The
+    gateway refuses roles first; a refusal here means a caller came past it, which the trail is to show."""
+    route = request.scope.get("route")
+    refused = Refused(detail, code="forbidden")
+    refused.audit_entry = RefusalEntry(principal.sub, ACCESS_REFUSED, asked(request.method, getattr(route, "path", "")))
+    return refused
+
+
+def asked(method: str, template: str) -> str:
+    """A refused request as a trail names it: the method and the route's path template, cut to what it holds."""
+    return f"{method} {template}".strip()[:_ASKED_LENGTH]
+
+
 def require_roles(*roles: str):
-    """A dependency that lets through only callers holding one of `roles` (deny by default)."""
+    """A dependency that lets through only callers holding one of `roles` (deny by default; refusals audited)."""
     wanted = frozenset(roles)
 
-    async def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def _check(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.roles & wanted:
-            raise Problem(403, "Your role does not allow this action.", kind="forbidden")
+            raise role_refused(request, principal, "Your role does not allow this action.")
         return principal
 
     _check.__name__ = "require_" + "_or_".join(sorted(roles))
     return _check
 
 
-async def require_partner(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def require_partner(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """A partner's API client or a person on its staff, acting for its one partner organisation."""
     if not PARTNER_ROLES & principal.roles or not principal.partner_id:
-        raise Problem(403, "Only a partner's API clients and staff may use this path.", kind="forbidden")
+        raise role_refused(request, principal, "Only a partner's API clients and staff may use this path.")
     return principal

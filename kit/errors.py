@@ -6,6 +6,7 @@ know nothing of HTTP; `kit.problems` answers each kind with its one status (the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -35,8 +36,21 @@ class Invalid(DomainError):
     """The request is well formed, but its values break a rule (a currency that is not the grant's)."""
 
 
+@dataclass(frozen=True)
+class RefusalEntry:
+    """What a refused authorisation leaves in the trail: who was refused, the action's word, about which record."""
+
+    actor: str
+    action: str
+    target_id: str | None
+
+
 class Refused(DomainError):
-    """A rule of duties forbids this person this action on this thing (four-eyes)."""
+    """A rule of duties forbids this person this action on this thing (four-eyes, need-to-know, a role). Where the
+    refusal is to leave an entry in the audit trail, it carries it (`audit_entry`, set by kit.audit.refusal_recorded
+    or kit.auth's role checks): the unit it was raised in rolls back, so the service's answer writes it after."""
+
+    audit_entry: RefusalEntry | None = None
 
 
 class Stale(DomainError):

@@ -89,8 +89,6 @@ def new_bundle(*, kek: bool, secret_names: dict[str, str]) -> dict[str, Any]:
     return bundle
 
 
-
-
 def change_passphrase(secrets_dir: Path, *, old: str, new: str) -> list[str]:
     """Every process's keys.sealed under `secrets_dir`, sealed again under `new` with a fresh salt; the processes
     changed. Each is first opened (all of them, before any is written): one that opens under `new` already is left

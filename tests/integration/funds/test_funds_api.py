@@ -85,6 +85,14 @@ async def test_only_finance_manages_grants_and_only_staff_request_aid(desk):
     assert (await desk.client.get("/api/funds/cost-estimates", headers=desk.caseworker)).status_code == 403
     assert (await desk.client.get(f"/api/funds/disbursements/{mine['id']}", headers=partner)).status_code == 403
 
+    # BACKBONE, Audit: every refused authorisation, here too (the gateway refuses these roles first, so a caller came
+    # past it): who, and the method and route's template; never the path sent, with its ids.
+    refusals = {(row["actor"], row["target_id"]) for row in desk.rows(desk.runtime.tables.audit)
+                if row["action"] == "access.refused"}
+    assert {("auditor-1", "POST /api/funds/grants"), ("admin-1", "GET /api/funds/grants"),
+            ("clinic-client", "GET /api/funds/disbursements/{disbursement_id}")} <= refusals, refusals
+    assert not any(mine["id"] in target for _, target in refusals)
+
 
 async def test_a_request_needs_string_money_in_the_grants_currency_and_an_idempotency_key(desk):
     grant = await desk.create_grant(currency="EUR")

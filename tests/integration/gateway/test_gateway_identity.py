@@ -334,14 +334,16 @@ async def test_a_role_refused_at_the_gateway_is_audited_by_who_and_which_route_n
     probed = "0b6f2c5e-7d43-4a8e-9f1a-5c2d8e7b3a91"
     forwarded = await door.client.get(f"/api/partner/referrals/{probed}", params={"q": "Zq-7731"}, headers=caseworker)
     own = await door.client.get("/api/admin/users", params={"cursor": "Zq-7731"}, headers=caseworker)
-    assert forwarded.status_code == own.status_code == 403
+    status = await door.client.get("/api/admin/status", headers=caseworker)  # admins' and auditors'
+    assert forwarded.status_code == own.status_code == status.status_code == 403
     assert forwarded.json()["type"].endswith("/forbidden") and own.json()["type"].endswith("/forbidden")
 
     auditor = await door.staff("auditor")
     page = await door.client.get("/api/admin/audit", params={"limit": 500, "action": "access.refused"},
                                  headers=auditor)
     assert [(e["actor"], e["target_id"]) for e in page.json()["items"]] == [
-        (user["id"], "GET /api/partner/{path}"), (user["id"], "GET /api/admin/users")]
+        (user["id"], "GET /api/partner/{path}"), (user["id"], "GET /api/admin/users"),
+        (user["id"], "GET /api/admin/status")]
     assert all(e["request_id"] for e in page.json()["items"])
     assert probed not in page.text and "Zq-7731" not in page.text
     verdict = (await door.client.get("/api/admin/audit/verify", headers=auditor)).json()

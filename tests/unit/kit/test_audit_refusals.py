@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kit.audit import RefusalEntry, refusal_recorded
-from kit.errors import Conflict, Refused
+from kit.audit import refusal_recorded
+from kit.errors import Conflict, RefusalEntry, Refused
 from kit.problems import as_problem
 
 
