@@ -205,6 +205,13 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
     user_id = ticket.user_id
     assert user_id is not None
 
+    def issued(session_id: str, refresh: str | None) -> tuple[str, str | None]:
+        # `username`: the staff handle, by which the services name assignees and authors.
+        claims = {"sid": session_id, "username": ticket.username}
+        if refresh is None:
+            claims["scope"] = ENROLMENT_SCOPE
+        return runtime.issuer.issue(sub=user_id, roles=ticket.roles, partner_id=ticket.partner_id, extra=claims), refresh
+
     def settle(session: Session) -> tuple[str, str | None] | None:
         has_factor = mfa.enrolled(session=session, user_id=user_id)
         factor = mfa.check(session=session, keys=runtime.factor_keys, user_id=user_id, code=otp) \
@@ -216,24 +223,21 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
             return None
         if factor == mfa.RECOVERY_CODE:  # a lost phone, or a taken code: the auditor sees which
             runtime.audit.record(session, actor=user_id, action="mfa.recovery_code_used", target_id=user_id)
+        # The token is signed before the sign-in commits: sealed keys (503) leave no session begun, no sign-in
+        # counted and no one-time code spent, so the person's retry after `rehab unseal` is a sign-in like any.
         # Without a factor, or with one but a password someone else set (an operator's reset): enrolment and the
         # password's change only, in a session of its own (no refresh token), which a password change ends.
         if (not has_factor and runtime.settings.mfa_roles & set(ticket.roles)) or (
                 has_factor and service.get_user(session=session, user_id=user_id).must_choose_password):
-            return sessions.start_enrolment(session=session, user_id=user_id, now=service.now_utc(),
-                                            lasts=timedelta(seconds=runtime.issuer.ttl_seconds)), None
-        return sessions.start(session=session, user_id=user_id, now=service.now_utc(), policy=runtime.session_policy)
+            return issued(sessions.start_enrolment(session=session, user_id=user_id, now=service.now_utc(),
+                                                   lasts=timedelta(seconds=runtime.issuer.ttl_seconds)), None)
+        return issued(*sessions.start(session=session, user_id=user_id, now=service.now_utc(),
+                                      policy=runtime.session_policy))
 
-    started = await runtime.uow.run(settle)
-    if started is None:
+    signed_in = await runtime.uow.run(settle)
+    if signed_in is None:
         raise _bad_credentials()
-    session_id, refresh = started
-    # `username`: the staff handle, by which the services name assignees and authors.
-    claims = {"sid": session_id, "username": ticket.username}
-    if refresh is None:
-        claims["scope"] = ENROLMENT_SCOPE
-    access = runtime.issuer.issue(sub=user_id, roles=ticket.roles, partner_id=ticket.partner_id, extra=claims)
-    return access, refresh
+    return signed_in
 
 
 def requester_of(request: Request) -> str:

@@ -133,6 +133,31 @@ async def test_a_recovery_code_works_once_instead_of_the_phone(door: Door):
     assert actions.count("mfa.recovery_code_used") == 2
 
 
+async def test_a_sign_in_refused_while_sealed_spends_nothing_and_begins_no_session(door: Door):
+    """Sealed keys sign no token (503): the sign-in leaves no session begun, no sign-in counted and no one-time code
+    spent (the code checked under the same seal), so the person's retry after `rehab unseal` works as before."""
+    enrolling = await door.add_user("caseworker")
+    user = await door.add_user("caseworker")
+    _app, codes = await enrolled(door, user["username"])
+
+    def counted() -> tuple[int, int]:
+        with door.runtime.uow.read() as session:
+            return (session.execute(text("SELECT count(*) FROM sessions")).scalar_one(),
+                    session.execute(text("SELECT count(*) FROM audit_log")).scalar_one())
+
+    before = counted()
+    door.runtime.custody.seal()
+    try:
+        for answer in (await sign_in(door, enrolling["username"], password=STAFF_PASSWORD),
+                       await sign_in(door, user["username"], codes[0])):
+            assert answer.status_code == 503 and answer.json()["type"].endswith("/sealed"), answer.text
+    finally:
+        door.runtime.custody.unseal()
+    assert counted() == before
+    assert (await sign_in(door, enrolling["username"], password=STAFF_PASSWORD)).json()["scope"] == "mfa_enrol"
+    assert (await sign_in(door, user["username"], codes[0])).status_code == 200
+
+
 async def test_an_admin_resets_a_lost_factor_and_the_user_enrols_again(door: Door):
     admin = await door.admin()
     user = await door.client.post("/api/admin/users", headers=admin, json={
