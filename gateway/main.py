@@ -238,7 +238,7 @@ async def bootstrap_admin(runtime: GatewayRuntime) -> None:
     password = given or generated_password()
     password_hash = await runtime.hasher.hash_async(password)
     created = await runtime.uow.run(lambda session: service.bootstrap_admin(
-        session=session, audit=runtime.audit, password_hash=password_hash))
+        session=session, audit=runtime.audit, password_hash=password_hash, generated=given is None))
     if created is None:
         return  # another replica created the first admin
     if given is not None:

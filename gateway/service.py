@@ -375,13 +375,15 @@ def current_standing(*, session: Session, sub: str, partner_id: str | None, sinc
 FIRST_ADMIN = "admin"  # the user name of the account made at the first start (SPEC §3)
 
 
-def bootstrap_admin(*, session: Session, audit: AuditTrail, password_hash: str) -> User | None:
-    """Create `admin` when there is no user at all; None when someone else (another replica) was first."""
+def bootstrap_admin(*, session: Session, audit: AuditTrail, password_hash: str,
+                    generated: bool) -> User | None:
+    """Create `admin` when there is no user at all; None when someone else (another replica) was first. The
+    operator's own password (REHAB_ADMIN_PASSWORD) is theirs to keep; a `generated` one lies in clear in a file on the
+    server's disk, so the first sign-in asks the admin to choose their own before anything else (which deletes it)."""
     if count_users(session=session):
         return None
     try:
-        # The operator's own password (REHAB_ADMIN_PASSWORD, or the file only they can read): nobody else set it.
         return add_user(session=session, audit=audit, username=FIRST_ADMIN, roles=["admin"],
-                        password_hash=password_hash, actor="system", must_choose_password=False)
+                        password_hash=password_hash, actor="system", must_choose_password=generated)
     except Conflict:
         return None

@@ -281,6 +281,26 @@ async def test_a_password_given_by_an_admin_is_replaced_before_anything_else_and
     assert 'id="totp-secret"' in (await visitor.get("/console/mfa")).text  # now the factor
 
 
+async def test_the_first_admin_replaces_the_generated_password_on_the_first_page_and_its_file_goes(
+        gateway_settings, secrets_dir):
+    """`make run` without REHAB_ADMIN_PASSWORD: the first admin's password lies in a file on the server until they
+    choose their own, which the console asks before the second factor, as it asks everyone given a password."""
+    settings = gateway_settings(secrets_dir, admin_password=None, mfa_required_roles=DEFAULT_MFA_ROLES)
+    async with open_gateway(settings) as door:
+        generated = settings.admin_password_path.read_text().strip()
+        visitor = browser(door)
+        first = await sign_in(visitor, "admin", password=generated)
+        assert first.status_code == 303 and first.headers["location"] == "/console/mfa"
+        page = await visitor.get("/console/mfa")
+        assert 'id="password-first"' in page.text and 'id="totp-secret"' not in page.text
+        chosen = await visitor.post("/console/password", data={
+            "csrf": csrf_of(page.text), "current_password": generated, "new_password": OWN_PASSWORD,
+            "new_password_again": OWN_PASSWORD})
+        assert chosen.headers["location"] == "/console/mfa", chosen.text
+        assert 'id="totp-secret"' in (await visitor.get("/console/mfa")).text
+        assert not settings.admin_password_path.exists()
+
+
 async def second_admin(door: Door) -> dict[str, str]:
     """A second admin, set up through the API (their own password, their factor), signed in with a recovery code."""
     made = (await door.client.post("/api/admin/users", headers=await admin_without_factor(door), json={

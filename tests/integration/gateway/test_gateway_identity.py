@@ -12,9 +12,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete, select, text, update
 
+from gateway.config import GatewaySettings
 from gateway.models import MIGRATIONS_DIR, ApiClient, SignInThrottle, User, kit_tables
 from kit import migrations
 from tests.integration.gateway.door import ADMIN_PASSWORD, STAFF_PASSWORD, Door, open_gateway
+
+MFA_BY_DEFAULT = GatewaySettings.model_fields["mfa_required_roles"].default
 
 pytestmark = pytest.mark.integration
 
@@ -47,17 +50,24 @@ async def test_the_first_admin_gets_a_short_lived_eddsa_token_that_the_jwks_veri
                          "mfa": False, "scope": None}
 
 
-async def test_without_a_set_password_the_first_admin_gets_one_in_an_owner_only_file(
+async def test_without_a_set_password_the_first_admin_gets_one_in_an_owner_only_file_and_replaces_it_first(
         gateway_settings, secrets_dir, capfd):
-    settings = gateway_settings(secrets_dir, admin_password=None)
+    """The generated password lies in clear on the server's disk until replaced: the first sign-in (a second factor
+    required, as by default) opens the password's change before anything else, enrolment included."""
+    settings = gateway_settings(secrets_dir, admin_password=None, mfa_required_roles=MFA_BY_DEFAULT)
     async with open_gateway(settings) as door:
         password_file = settings.admin_password_path
         password = password_file.read_text().strip()
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
         signed_in = await door.sign_in("admin", password)
-        assert signed_in.status_code == 200
+        assert signed_in.status_code == 200 and signed_in.json()["scope"] == "mfa_enrol"
+        given = await door.bearer_for(signed_in)
+        assert (await door.client.get("/api/admin/users", headers=given)).status_code == 403
+        await door.client.post("/auth/mfa/totp/enrol", headers=given)
+        confirm = await door.client.post("/auth/mfa/totp/confirm", headers=given, json={"code": "123456"})
+        assert (confirm.status_code, confirm.json()["type"].rsplit("/", 1)[1]) == (409, "password-change-required")
         # Once the admin has chosen a password, the generated one's file opens nothing: it is gone.
-        chosen = await door.client.post("/auth/password", headers=await door.bearer_for(signed_in), json={
+        chosen = await door.client.post("/auth/password", headers=given, json={
             "current_password": password, "new_password": "a kettle hums on Zybitskaya street"})
         assert chosen.status_code == 204 and not password_file.exists()
     printed = capfd.readouterr().out
