@@ -30,14 +30,20 @@ async def door(backends: Backends, gateway_settings) -> AsyncIterator[Door]:
         yield opened
 
 
-async def test_a_document_of_5_mb_goes_in_and_comes_back_through_the_gateway(door: Door):
+async def statement_added(door: Door, full_name: str, *, megabytes: int):  # noqa: ANN201
+    """A caseworker's new case with a long statement of about `megabytes` added through the gateway: the
+    caseworker's headers, the case, the statement's bytes and the answer to the upload."""
     caseworker = await door.staff("caseworker")
-    case = (await door.client.post("/api/intake/cases", json={"full_name": "Алесь Бяляцкі"},
-                                   headers=caseworker)).json()
-    data = b"".join(f"{i:08d} a line of a long statement\n".encode() for i in range(5 * 1024 * 1024 // 36))
+    case = (await door.client.post("/api/intake/cases", json={"full_name": full_name}, headers=caseworker)).json()
+    data = b"".join(f"{i:08d} a line of a long statement\n".encode() for i in range(megabytes * 1024 * 1024 // 36))
     added = await door.client.post(f"/api/intake/cases/{case['id']}/documents", headers=caseworker,
                                    files={"file": ("statement.txt", data, "text/plain")}, data={"kind": "legal"})
     assert added.status_code == 201, added.text
+    return caseworker, case, data, added
+
+
+async def test_a_document_of_5_mb_goes_in_and_comes_back_through_the_gateway(door: Door):
+    caseworker, case, data, added = await statement_added(door, "Алесь Бяляцкі", megabytes=5)
     document = added.json()
     assert document["size"] == len(data) and document["sha256"] == hashlib.sha256(data).hexdigest()
 
@@ -61,13 +67,7 @@ async def test_a_caller_on_a_slow_line_gets_the_whole_document_however_long_it_t
     settings = gateway_settings(backends.secrets_dir, backend_timeout_seconds=1.0,
                                 **{f"{name}_url": url for name, url in backends.urls.items()})
     async with open_gateway(settings) as door:
-        caseworker = await door.staff("caseworker")
-        case = (await door.client.post("/api/intake/cases", json={"full_name": "Ніна Багінская"},
-                                       headers=caseworker)).json()
-        data = b"".join(f"{i:08d} a line of a long statement\n".encode() for i in range(17 * 1024 * 1024 // 36))
-        added = await door.client.post(f"/api/intake/cases/{case['id']}/documents", headers=caseworker,
-                                       files={"file": ("statement.txt", data, "text/plain")}, data={"kind": "legal"})
-        assert added.status_code == 201, added.text
+        caseworker, _case, data, added = await statement_added(door, "Ніна Багінская", megabytes=17)
         received = bytearray()
         async with over_http(door.app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             async with client.stream("GET", f"/api/intake/documents/{added.json()['id']}/content",
