@@ -119,18 +119,25 @@ class Table:
 
 
 def month_table(table_id: str, caption: str, published: dict[str, Any], columns: list[tuple[str, str]],
-                v: Visit, currency: str | None = None) -> Table:
+                v: Visit, currency: str | None = None, nothing_shown: str = "programme_not_shown") -> Table:
     """A published month × column table: a row per month with its total, and the period's totals under it."""
     t, language = i18n.translator(v.language), v.language
     shown = Table(table_id, caption, t("programme_month"), [label for _, label in columns] + [t("programme_all")])
     for month, cells in published["cells"].items():
         shown.rows.append((month_name(month, language),
                            [figure(cells.get(key, 0), language, currency) for key, _ in columns]
-                           + [figure(published["row_totals"][month], language, currency)]))
+                           + [figure(row_total(published, month), language, currency, nothing_shown)]))
     shown.totals = (t("programme_total"),
-                    [figure(published["column_totals"].get(key, 0), language, currency) for key, _ in columns]
-                    + [figure(published["total"], language, currency)])
+                    [figure(published["column_totals"].get(key, 0), language, currency, nothing_shown)
+                     for key, _ in columns] + [figure(published["total"], language, currency, nothing_shown)])
     return shown
+
+
+def row_total(published: dict[str, Any], month: str) -> Any:
+    """A month's total as published, or "pending" where every figure of the month is (its total, "≥0", would
+    otherwise read as numbers withheld for being small)."""
+    cells = published["cells"][month]
+    return PENDING if cells and set(cells.values()) == {PENDING} else published["row_totals"][month]
 
 
 def period_table(table_id: str, caption: str, rows: list[tuple[str, str]], columns: list[tuple[str, Any]],
@@ -151,7 +158,7 @@ def bars_of(chart_id: str, title: str, description: str, published: dict[str, An
     """A month's figure per bar: one column of a month table, or each month's total."""
     items = []
     for month, cells in published["cells"].items():
-        value = cells.get(column, 0) if column else published["row_totals"][month]
+        value = cells.get(column, 0) if column else row_total(published, month)
         items.append(charts.Bar(month_only(month, v.language), value, figure(value, v.language), year=month[:4]))
     return charts.bars(chart_id, title, description, items)
 
@@ -198,9 +205,12 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
                         | set(elsewhere["cost_in_grant_currency"]))
     empty = {"cells": {}, "row_totals": {}, "column_totals": {}, "total": 0}
     # A month still being paid has its sums withheld by the reports service: a total may then be "≥0" for that reason
-    # and not only for small numbers, and the page says which months and why.
+    # and not only for small numbers, and the page says which months and why. So are its counts, while the month
+    # still changes (`months_pending`).
     pending = [month for month in report["months"] if month in aid.get("pending_months", ())]
     nothing_shown = "programme_not_shown_or_pending" if pending else "programme_not_shown"
+    counts_pending = [month for month in report["months"] if month in report.get("pending_months", ())]
+    counted = "programme_not_shown_or_pending" if counts_pending else "programme_not_shown"
     aid_tables = [period_table(
         f"aid-{currency}", t("programme_aid_in").format(currency=currency), categories_of(aid, currency, t),
         [(t("programme_approved"), aid["approved"]["in_grant_currency"].get(currency, empty)),
@@ -216,19 +226,25 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
     return {
         "cases_chart": bars_of("cases-chart", t("programme_cases_chart"), t("programme_chart_desc"),
                                report["cases"], "opened", v),
-        "cases": month_table("cases", t("programme_cases_table"), report["cases"], case_columns, v),
-        "needs": month_table("needs", t("programme_needs_table"), needs["assessed_by_category"], categories, v),
+        "cases": month_table("cases", t("programme_cases_table"), report["cases"], case_columns, v,
+                             nothing_shown=counted),
+        "needs": month_table("needs", t("programme_needs_table"), needs["assessed_by_category"], categories, v,
+                             nothing_shown=counted),
         "needs_outcomes": period_table("needs-outcomes", t("programme_needs_outcomes"), categories, [
             (t("programme_assessed"), needs["assessed_by_category"]),
-            *[(t(f"programme_need_{move}"), needs[f"{move}_by_category"]) for move in NEED_MOVES]], v),
+            *[(t(f"programme_need_{move}"), needs[f"{move}_by_category"]) for move in NEED_MOVES]], v,
+            nothing_shown=counted),
         "urgency": urgency_table(by_urgency, v) if "cells" in by_urgency else None,
         "referrals_chart": bars_of("referrals-chart", t("programme_referrals_chart"), t("programme_chart_desc"),
                                    referrals["by_outcome"]["sent"], None, v),
         "funnel": funnel_of(referrals, v),
         "referrals": period_table("referrals", t("programme_referrals_table"), referral_categories, [
-            (t(f"programme_outcome_{outcome}"), referrals["by_outcome"][outcome]) for outcome in OUTCOMES], v),
+            (t(f"programme_outcome_{outcome}"), referrals["by_outcome"][outcome]) for outcome in OUTCOMES], v,
+            nothing_shown=counted),
         "days": days_table(referrals, referral_categories, v),
         "aid": aid_tables,
+        "months_pending": t("programme_months_pending").format(
+            months=", ".join(month_name(month, v.language) for month in counts_pending)) if counts_pending else None,
         "aid_pending": t("programme_aid_pending").format(
             months=", ".join(month_name(month, v.language) for month in pending)) if pending else None,
         "paid_elsewhere": paid_elsewhere,

@@ -3,9 +3,10 @@ read-only session; every number has passed the disclosure control (`service`, `d
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from kit.auth import Principal, require_roles
@@ -20,12 +21,15 @@ Month = Annotated[str | None, Query(description="A whole month, YYYY-MM (UTC).",
 
 @router.get("/programme", responses={200: {"content": {"text/csv": {}},
                                             "description": "JSON, or CSV (one line per number) with ?format=csv"}})
-async def programme(session: ReadSession, principal: Readers, from_: Annotated[Month, Query(alias="from")] = None,
-                    to: Month = None, format: Literal["json", "csv"] = "json") -> Any:
+async def programme(request: Request, session: ReadSession, principal: Readers,
+                    from_: Annotated[Month, Query(alias="from")] = None, to: Month = None,
+                    format: Literal["json", "csv"] = "json") -> Any:
     """Cases, needs, referrals and aid per month from `from` to `to` (both included; by default the last twelve
-    months), with the period's totals; every count from 1 to 4 is "<5"."""
+    months), with the period's totals; every count from 1 to 4 is "<5", and every figure of a month that has not
+    settled yet (this one, and the last one for two days) "pending" (`pending_months`)."""
     months = domain.period(from_, to)
-    report = service.programme_report(session=session, months=months)
+    settling = timedelta(days=request.app.state.runtime.settings.settling_days)
+    report = service.programme_report(session=session, months=months, settling=settling)
     if format == "csv":
         filename = f"programme-{months[0]}-{months[-1]}.csv"
         return Response(service.programme_csv(report), media_type="text/csv; charset=utf-8",

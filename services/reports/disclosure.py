@@ -9,10 +9,11 @@ Reports travel to donors, boards and the press, and the people counted in them a
   suppressed cell in it (each is at least 1). Totals with no suppressed cell in them are exact.
 - No breakdown finer than month × category is shown unless every non-zero cell of it is at least 5
   (`breakdown_allowed`).
-- A month's sums of money are "pending" until the month has ended and settled (`publish_amounts`' `pending`): read
-  twice while payments are still being added to it, a sum tells what was paid between the two reads (five people
-  paid 500.00, then 737.45: the sixth got 237.45), however many people the cell holds. Totals treat a pending cell
-  as a suppressed one.
+- A month's figures are "pending" until the month has ended and settled (`pending` of `publish_table` and
+  `publish_amounts`): read twice while it still changes, a sum tells what was paid between the two reads (five people
+  paid 500.00, then 737.45: the sixth got 237.45), and a count what happened (six cases opened where there were five,
+  one more psychological need: the sixth person's), however many people the cell holds; a zero that becomes "<5"
+  tells as much. Totals treat a pending cell as a suppressed one that may hold nothing.
 
 Why the margins carry the complementary suppression rather than extra hidden cells: a reader may ask for any range of
 months, and the cells are per month × category, the same whichever range is asked. An exact total over a range that
@@ -56,8 +57,10 @@ def breakdown_allowed(counts: Mapping[tuple, int]) -> bool:
     return all(n == 0 or n >= SMALLEST_SHOWN for n in counts.values())
 
 
-def publish_table(counts: Mapping[tuple[str, str], int], rows: Sequence[str], columns: Sequence[str]) -> Table:
-    """Counts per (row, column) as they may be shown, with row, column and grand totals.
+def publish_table(counts: Mapping[tuple[str, str], int], rows: Sequence[str], columns: Sequence[str], *,
+                  pending: Collection[str] = ()) -> Table:
+    """Counts per (row, column) as they may be shown, with row, column and grand totals. Every cell of a row in
+    `pending` (a month still under way) is "pending", whatever it holds.
 
     A missing key counts 0; keys outside rows × columns are not part of this table and are left out."""
     cells: dict[str, dict[str, Figure]] = {}
@@ -65,12 +68,12 @@ def publish_table(counts: Mapping[tuple[str, str], int], rows: Sequence[str], co
         cells[row] = {}
         for column in columns:
             n = counts.get((row, column), 0)
-            cells[row][column] = publish_count(n)
+            cells[row][column] = PENDING if row in pending else publish_count(n)
 
     def total(line: list[Figure]) -> Figure:
-        shown = sum(f for f in line if f != SMALL)
-        hidden = sum(1 for f in line if f == SMALL)
-        return f"{AT_LEAST}{shown + hidden}" if hidden else shown
+        shown = sum(f for f in line if isinstance(f, int))
+        small = sum(1 for f in line if f == SMALL)  # each at least one; a pending cell at least nothing
+        return f"{AT_LEAST}{shown + small}" if small or PENDING in line else shown
 
     return {
         "cells": cells,

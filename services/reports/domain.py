@@ -26,9 +26,10 @@ _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 # older, so an earlier month is a typing mistake (0000-01 even ran the months into negative years) and is refused.
 # 2000 rather than 1900: nothing is lost by it, and it catches more mistyped years.
 EARLIEST_MONTH = (2000, 1)
-# A month's sums of money are published once it has ended and this much longer (`settled`): events reach reports
-# within seconds, and two days cover a bus that was down over the turn of the month. A payment applied later than
-# that, to a month already published, still changes its sum; that takes a bus down for two days.
+# A month's figures are published once it has ended and this much longer (`unsettled`; REHAB_REPORTS_SETTLING_DAYS):
+# events reach reports within seconds, and two days cover a bus that was down over the turn of the month. An event
+# applied later than that, to a month already published, still changes its figures; that takes a bus down for two
+# days.
 SETTLING = timedelta(days=2)
 
 
@@ -38,10 +39,11 @@ def month_of(moment: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m")
 
 
-def unsettled(months: list[str], now: datetime) -> set[str]:
-    """The months whose sums of money are not published yet: this one, the last one until it has settled
-    (`SETTLING`), and any still to come."""
-    first_unsettled = month_of(now - SETTLING)
+def unsettled(months: list[str], now: datetime, settling: timedelta = SETTLING) -> set[str]:
+    """The months whose figures are not published yet: this one, the last one until it has settled (`settling`),
+    and any still to come. Read twice while a month still changes, any of its figures would tell what happened in
+    between: five cases opened, then six, and the sixth person's needs are the needs counted since."""
+    first_unsettled = month_of(now - settling)
     return {month for month in months if month >= first_unsettled}
 
 

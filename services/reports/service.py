@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,13 +26,17 @@ URGENCY_WITHHELD = ("withheld: a cell of category by urgency would be between 1 
 DAYS = ("days from sending, rounded down to the tenth of a day under ten days and to the day from ten days on, by the "
         "month the span ended and by partner category")
 PERIOD_DAYS_NOTE = ("over the months of the period in which five or more of a category's spans ended: a month of 1 to 4 "
-                    "is left out, so that no period figure tells its count or is one of its waits")
+                    "is left out, so that no period figure tells its count or is one of its waits; and so is a month "
+                    "not published yet")
+MONTH_PENDING = "this month is not published yet (see `pending`)"
 
 
-def programme_report(*, session: Session, months: list[str], now: datetime | None = None) -> dict[str, Any]:
-    """The report of `months`, as it may be published at `now` (by default, now): its sums of money only for months
-    that have settled (`domain.unsettled`)."""
+def programme_report(*, session: Session, months: list[str], now: datetime | None = None,
+                     settling: timedelta = domain.SETTLING) -> dict[str, Any]:
+    """The report of `months`, as it may be published at `now` (by default, now): the figures of months that have
+    settled (`domain.unsettled`), every figure of the others "pending"."""
     now = now or datetime.now(UTC)
+    pending = domain.unsettled(months, now, settling)
     first, last = months[0], months[-1]
     counts: dict[str, dict[tuple[str, str, str], int]] = defaultdict(dict)
     # Plain rows, not ORM objects: a year's aggregates are thousands of rows, read on every request.
@@ -47,11 +51,20 @@ def programme_report(*, session: Session, months: list[str], now: datetime | Non
         "generated_at": now.isoformat(),
         "small_numbers": ("every count from 1 to 4 is shown as \"<5\", and so is a sum of money paid to fewer than "
                           "five people however many payments it sums; a total that includes one is shown as \"≥N\""),
-        "cases": _cases(counts["cases"], months),
-        "needs": _needs(counts["needs.assessed"], counts["needs.moved"], months),
-        "referrals": _referrals(session, counts["referrals"], months),
-        "aid": _aid(session, months, pending=domain.unsettled(months, now)),
+        "pending_months": sorted(pending),
+        "pending": (f"every figure of a month is \"{disclosure.PENDING}\" until {_days_named(settling)} after it "
+                    "ends, and left out of the period's figures until then: read twice while a month still changes, "
+                    "a count or a sum would tell what happened between the two reads"),
+        "cases": _cases(counts["cases"], months, pending),
+        "needs": _needs(counts["needs.assessed"], counts["needs.moved"], months, pending),
+        "referrals": _referrals(session, counts["referrals"], months, pending),
+        "aid": _aid(session, months, pending=pending, settling=settling),
     }
+
+
+def _days_named(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:g} days" if days >= 0 else "0 days (months under way are published)"
 
 
 def _by(counts: dict[tuple[str, str, str], int], pick: Any) -> dict[tuple[str, str], int]:
@@ -64,38 +77,46 @@ def _by(counts: dict[tuple[str, str, str], int], pick: Any) -> dict[tuple[str, s
     return dict(summed)
 
 
-def _cases(counts: dict[tuple[str, str, str], int], months: list[str]) -> dict[str, Any]:
-    return disclosure.publish_table(_by(counts, lambda m, _c, d: (m, d)), months, list(domain.CASE_MOVES))
+def _cases(counts: dict[tuple[str, str, str], int], months: list[str], pending: set[str]) -> dict[str, Any]:
+    return disclosure.publish_table(_by(counts, lambda m, _c, d: (m, d)), months, list(domain.CASE_MOVES),
+                                    pending=pending)
 
 
-def _needs(assessed: dict, moved: dict, months: list[str]) -> dict[str, Any]:
+def _needs(assessed: dict, moved: dict, months: list[str], pending: set[str]) -> dict[str, Any]:
     categories = domain.columns(domain.CATEGORIES, {c for _m, c, _d in [*assessed, *moved]})
     urgencies = domain.columns(domain.URGENCIES, {d for _m, _c, d in assessed})
     by_month_breakdown: dict[str, Any] = {}
     for month in months:
+        if month in pending:
+            by_month_breakdown[month] = {"withheld": MONTH_PENDING}
+            continue
         cells = _by(assessed, lambda m, c, d, month=month: (c, d) if m == month else None)
         by_month_breakdown[month] = (disclosure.publish_table(cells, categories, urgencies)
                                      if disclosure.breakdown_allowed(cells) else {"withheld": URGENCY_WITHHELD})
-    # The period's category × urgency only when every month's is shown: then it is their sum and says nothing more,
-    # whereas a period table of cells ≥ 5 over months that are not could give a month's small cell away (this
-    # period minus the previous one).
+    # The period's category × urgency (over its published months) only when every published month's is shown: then
+    # it is their sum and says nothing more, whereas a period table of cells ≥ 5 over months that are not could give
+    # a month's small cell away (this period minus the previous one).
     # No table of needs by urgency alone: it would share its month totals with needs by category, and a month shown
     # whole in one would give a withheld cell of the other back (the total minus its shown cells).
-    every_month_shown = all("withheld" not in table for table in by_month_breakdown.values())
+    published = [month for month in months if month not in pending]
+    every_month_shown = bool(published) and all("withheld" not in by_month_breakdown[month] for month in published)
     return {
-        "assessed_by_category": disclosure.publish_table(_by(assessed, lambda m, c, _d: (m, c)), months, categories),
+        "assessed_by_category": disclosure.publish_table(_by(assessed, lambda m, c, _d: (m, c)), months, categories,
+                                                         pending=pending),
         "assessed_by_category_and_urgency": {
             "by_month": by_month_breakdown,
-            "period": (disclosure.publish_table(_by(assessed, lambda _m, c, d: (c, d)), categories, urgencies)
+            "period": (disclosure.publish_table(_by(assessed, lambda m, c, d: (c, d) if m not in pending else None),
+                                                categories, urgencies)
                        if every_month_shown else {"withheld": URGENCY_WITHHELD}),
         },
         **{f"{status}_by_category": disclosure.publish_table(
-            _by(moved, lambda m, c, d, status=status: (m, c) if d == status else None), months, categories)
+            _by(moved, lambda m, c, d, status=status: (m, c) if d == status else None), months, categories,
+            pending=pending)
            for status in domain.NEED_MOVES},
     }
 
 
-def _referrals(session: Session, counts: dict, months: list[str]) -> dict[str, Any]:
+def _referrals(session: Session, counts: dict, months: list[str], pending: set[str]) -> dict[str, Any]:
     h = DurationHistogram.__table__.c  # type: ignore[attr-defined]
     # (span, month, category) → {tenths: n}, and the period's sums: one row per month, span and category.
     by_month: dict[tuple[str, str, str], dict[int, int]] = {}
@@ -103,7 +124,7 @@ def _referrals(session: Session, counts: dict, months: list[str]) -> dict[str, A
     for measure, month, category, buckets in session.execute(
             select(h.measure, h.month, h.category, h.buckets).where(h.month >= months[0], h.month <= months[-1])):
         histogram = by_month[(measure, month, category)] = queries.read_buckets(buckets)
-        if sum(histogram.values()) < disclosure.SMALLEST_SHOWN:
+        if month in pending or sum(histogram.values()) < disclosure.SMALLEST_SHOWN:
             # A month too small to show is left out of the period's figures: whether a period quantile is shown
             # (from 5, or 10 for p90) and what it is would otherwise tell a withheld month's count, or be one of its
             # waits (ranges that differ by that month, read side by side).
@@ -114,16 +135,20 @@ def _referrals(session: Session, counts: dict, months: list[str]) -> dict[str, A
     categories = domain.columns(domain.CATEGORIES, {c for _m, c, _d in counts} | {c for _s, c in whole})
     section: dict[str, Any] = {
         "by_outcome": {outcome: disclosure.publish_table(
-            _by(counts, lambda m, c, d, outcome=outcome: (m, c) if d == outcome else None), months, categories)
+            _by(counts, lambda m, c, d, outcome=outcome: (m, c) if d == outcome else None), months, categories,
+            pending=pending)
             for outcome in domain.REFERRAL_OUTCOMES},
         "partner_category": PARTNER_CATEGORY,
     }
     for span in domain.SPANS:
         section[f"days_{span}"] = {
             "unit": DAYS,
-            "by_month": {month: _days(disclosure.publish_quantiles(
-                {category: by_month.get((span, month, category), {}) for category in categories}))
-                for month in months},
+            "by_month": {month: ({category: {"p50": disclosure.PENDING, "p90": disclosure.PENDING}
+                                  for category in categories} if month in pending else
+                                 _days(disclosure.publish_quantiles(
+                                     {category: by_month.get((span, month, category), {})
+                                      for category in categories})))
+                         for month in months},
             "period": _days(disclosure.publish_quantiles({category: dict(whole.get((span, category), {}))
                                                           for category in categories})),
             "period_note": PERIOD_DAYS_NOTE,
@@ -141,7 +166,7 @@ def _days(published: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for column, quantiles in published.items()}
 
 
-def _aid(session: Session, months: list[str], *, pending: set[str]) -> dict[str, Any]:
+def _aid(session: Session, months: list[str], *, pending: set[str], settling: timedelta) -> dict[str, Any]:
     digits = {row.currency: row.digits for row in session.execute(select(CurrencyDigits)).scalars()}
     sums: dict[tuple[str, str, str], dict[tuple[str, str], tuple[int, int | None]]] = defaultdict(dict)
     seen_categories: set[str] = set()
@@ -171,7 +196,7 @@ def _aid(session: Session, months: list[str], *, pending: set[str]) -> dict[str,
                  "received them and as what they cost the grant. A payment is in one group only, so that no "
                  "published sum is another's plus or minus a few people's aid"),
         "pending_months": sorted(pending),
-        "pending": (f"a month's sums are \"{disclosure.PENDING}\" until {domain.SETTLING.days} days after it ends: "
+        "pending": (f"a month's sums are \"{disclosure.PENDING}\" until {_days_named(settling)} after it ends: "
                     "read twice while payments are still added, a sum would tell what was paid between the two "
                     "reads"),
     }

@@ -60,3 +60,15 @@ def test_a_month_still_being_paid_is_said_to_be_unpublished_and_a_settled_one_is
     medical = dict(table.rows)[i18n.translator(language)("category_medical")]
     assert medical[1] == i18n.format_money("500.00", "EUR", language)
     assert figure("pending", language, "EUR") == words["programme_pending"]
+
+
+@pytest.mark.parametrize("language", ["be", "ru", "en"])
+def test_a_month_still_under_way_has_its_counts_said_to_be_unpublished_too(paid_in_december, language):
+    words = i18n.MESSAGES[language]
+    visit = SimpleNamespace(language=language)
+    during = sections(paid_in_december(DURING), visit)
+    assert during["months_pending"] == words["programme_months_pending"].format(months=month_name("2026-12", language))
+    cases = dict(during["cases"].rows)
+    assert set(cases[month_name("2026-12", language)]) == {words["programme_pending"]}
+    assert cases[month_name("2026-11", language)][0] == "0"  # a month that has settled, shown as published
+    assert sections(paid_in_december(SETTLED), visit)["months_pending"] is None

@@ -133,6 +133,18 @@ def test_a_month_still_being_paid_is_pending_in_every_cell_and_its_totals_add_no
     assert table["column_totals"] == {"medical": "≥500.00", "legal": "≥0.00"} and table["total"] == "≥500.00"
 
 
+def test_a_month_still_under_way_has_every_count_pending_and_its_totals_count_nothing_for_it():
+    counts = {("2026-11", "opened"): 7, ("2026-11", "closed"): 2, ("2026-12", "opened"): 6}
+    table = publish_table(counts, ["2026-11", "2026-12"], ["opened", "closed"], pending={"2026-12"})
+    assert table["cells"] == {"2026-11": {"opened": 7, "closed": SMALL},
+                              "2026-12": {"opened": PENDING, "closed": PENDING}}
+    assert table["row_totals"] == {"2026-11": "≥8", "2026-12": "≥0"}
+    assert table["column_totals"] == {"opened": "≥7", "closed": "≥1"} and table["total"] == "≥8"
+    # Whatever the month under way holds, the table is the same.
+    assert publish_table({**counts, ("2026-12", "closed"): 1}, ["2026-11", "2026-12"], ["opened", "closed"],
+                         pending={"2026-12"}) == table
+
+
 @pytest.mark.parametrize("bad", [(100, 0), (-100, 5), (100, -1)])
 def test_an_amount_paid_to_no_one_or_below_zero_is_a_mistake(bad):
     with pytest.raises(ValueError):
