@@ -11,7 +11,6 @@ decided before this one. Intake knows the assignees; referrals and funds learn t
 from __future__ import annotations
 
 import functools
-import unicodedata
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +26,7 @@ from kit import logs
 from kit.db import dialect_insert
 from kit.errors import Invalid, Refused, Unavailable
 from kit.peers import Peer, on_behalf_of
+from kit.text import shown_text
 
 MIN_REASON, MAX_REASON = 10, 500  # an Access-Reason's length, in characters, once trimmed
 HEADER = "Access-Reason"
@@ -56,20 +56,6 @@ def need_to_know(user_id: str, assignees: Collection[str], reason: str | None) -
         return Access.ASSIGNED
     ensure_reason(reason)
     return Access.BREAK_GLASS
-
-
-def shown_text(text: str) -> str:
-    """What of a text a reader sees: every run of spaces (of any kind) as one, and no invisible character — zero-width
-    spaces, word joiners, soft hyphens, controls, lone combining marks (Unicode's C and M categories, after NFC has
-    put each accent on its letter)."""
-    kept = []
-    for char in unicodedata.normalize("NFC", text):
-        kind = unicodedata.category(char)
-        if kind[0] == "Z":
-            kept.append(" ")
-        elif kind[0] not in "CM":
-            kept.append(char)
-    return " ".join("".join(kept).split())
 
 
 def ensure_reason(reason: str | None) -> None:

@@ -21,6 +21,7 @@ from sqlmodel import Field, SQLModel
 from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
+from kit.text import Said
 from services.funds import domain, money
 
 
@@ -332,13 +333,17 @@ class Payee(StrictModel):
     account: str = PydanticField(min_length=1, max_length=100)
 
 
+# What the aid is for, in the requester's words: something a reader sees (kit.text).
+Purpose = Annotated[str, PydanticField(min_length=1, max_length=2000), Said]
+
+
 class DisbursementCreate(_Priced):
     case_id: uuid.UUID
     grant_id: uuid.UUID
     category: Category
     currency: CurrencyCode
     amount: MoneyText
-    purpose: str = PydanticField(min_length=1, max_length=2000)
+    purpose: Purpose
     referral_id: uuid.UUID | None = None
     payee: Payee | None = None
 
@@ -347,7 +352,7 @@ class EstimateRequest(StrictModel):
     """Request aid for an open cost estimate in one step: amount, currency, category and case come from it."""
 
     grant_id: uuid.UUID
-    purpose: str = PydanticField(min_length=1, max_length=2000)
+    purpose: Purpose
     payee: Payee | None = None
 
 

@@ -19,6 +19,7 @@ from sqlmodel import Field, SQLModel
 from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
+from kit.text import Said
 from services.referrals import domain
 from services.referrals.domain import Category, Side, Status
 from services.referrals.webhook_rules import DeliveryState, WebhookEvent
@@ -107,7 +108,7 @@ EmailText = Annotated[str, PydanticField(max_length=254), AfterValidator(_email)
 Countries = Annotated[list[CountryCode], PydanticField(max_length=60), AfterValidator(_unique)]
 Cities = Annotated[list[CityName], PydanticField(max_length=100), AfterValidator(_unique)]
 Languages = Annotated[list[LanguageTag], PydanticField(max_length=30), AfterValidator(_unique)]
-PartnerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PartnerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Said]
 CapacityNote = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 
 
@@ -358,7 +359,7 @@ def _blank_to_none(value: str | None) -> str | None:
 class Packet(StrictModel):
     """What the partner will see, written by the caseworker for this partner, stored sealed."""
 
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Said]
     language: LanguageTag | None = None
     note: Annotated[LongText | None, AfterValidator(_blank_to_none)] = None
     # How the partner may reach the person (a phone, a messenger handle, "through her sister"): free text.
@@ -400,11 +401,11 @@ class Money(StrictModel):
 
 
 class DeclineBody(StrictModel):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Said]
 
 
 class CompleteBody(StrictModel):
-    outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), Said]
     cost_estimate: Money | None = None
 
 
@@ -458,7 +459,7 @@ class PartnerReferral(PartnerReferralSummary):
     unread_messages: int = PydanticField(0, description="the caseworkers' messages on this referral not read yet")
 
 
-MessageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+MessageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), Said]
 
 
 class MessageCreate(StrictModel):

@@ -102,6 +102,8 @@ async def test_a_request_needs_string_money_in_the_grants_currency_and_an_idempo
     assert (await desk.request(case_id, grant, amount="100")).status_code == 422
     mismatch = await desk.request(case_id, grant, amount="100.00", currency="USD")
     assert (mismatch.status_code, mismatch.json()["type"].rsplit("/", 1)[1]) == (422, "currency-mismatch")
+    blank = await desk.request(case_id, grant, purpose="\u200b \u2060")  # nothing a reader, or an auditor, sees
+    assert blank.status_code == 422 and "purpose" in blank.json()["detail"]
     body = {"case_id": case_id, "grant_id": grant["id"], "category": "medical", "amount": "100.00",
             "currency": "EUR", "purpose": "x"}
     no_key = await desk.client.post("/api/funds/disbursements", json=body, headers=desk.caseworker)

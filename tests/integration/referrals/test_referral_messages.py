@@ -103,8 +103,10 @@ async def test_both_sides_write_and_read_the_thread_oldest_first(desk):
             break
     assert seen == [m["id"] for m in written]
 
-    # What is not a message: empty once trimmed, too long, unknown fields.
-    for body in ({"text": "   "}, {"text": "x" * 10_001}, {"text": "hi", "from": "partner"}, {}):
+    # What is not a message: empty once trimmed, nothing a reader would see (zero-width spaces and a joiner reach the
+    # other side as an empty bubble), too long, unknown fields.
+    for body in ({"text": "   "}, {"text": "\u200b\u200b\u2060 \u00ad"}, {"text": "x" * 10_001},
+                 {"text": "hi", "from": "partner"}, {}):
         for headers, partner_side in ((desk.caseworker(), False), (desk.partner(partner), True)):
             response = await desk.client.post(messages_path(referral, partner=partner_side), json=body,
                                               headers=headers)

@@ -1,0 +1,34 @@
+"""Text as a reader sees it: what a person typed into a field that is to say something (a note, a message, a reason)
+must hold at least one character a reader would see. A message of zero-width spaces reaches a partner as an empty
+bubble, and a task titled with one sits in a list as a blank line nobody can name."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from pydantic import AfterValidator
+
+
+def shown_text(text: str) -> str:
+    """What of a text a reader sees: every run of spaces (of any kind) as one, and no invisible character — zero-width
+    spaces, word joiners, soft hyphens, controls, lone combining marks (Unicode's C and M categories, after NFC has
+    put each accent on its letter)."""
+    kept = []
+    for char in unicodedata.normalize("NFC", text):
+        kind = unicodedata.category(char)
+        if kind[0] == "Z":
+            kept.append(" ")
+        elif kind[0] not in "CM":
+            kept.append(char)
+    return " ".join("".join(kept).split())
+
+
+def something_shown(text: str) -> str:
+    """A field's text as typed (never rewritten: a line break or a joiner in a name may matter), once it is known to
+    hold something a reader sees; a pydantic validator, so that the 422 names the field."""
+    if not shown_text(text):
+        raise ValueError("holds nothing a reader would see (only spaces or invisible characters)")
+    return text
+
+
+Said = AfterValidator(something_shown)  # `Annotated[str, StringConstraints(...), Said]`

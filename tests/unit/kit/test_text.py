@@ -1,0 +1,30 @@
+"""kit.text: a field that is to say something must hold a character a reader sees; what it holds is kept as typed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from kit.text import Said, shown_text
+
+
+class Note(BaseModel):
+    text: Annotated[str, Said]
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "\u200b\u200b", "\u2060\u00ad\u200d", "\t\n\u3000", "\u0301\u0301"])
+def test_nothing_a_reader_would_see_is_refused_naming_the_field(typed):
+    with pytest.raises(ValidationError) as refused:
+        Note(text=typed)
+    assert "nothing a reader would see" in str(refused.value) and "text" in str(refused.value)
+
+
+@pytest.mark.parametrize("typed", ["Ок", " x ", "Мікола\u200b Статкевіч", "e\u0301"])
+def test_anything_a_reader_sees_is_kept_as_typed(typed):
+    assert Note(text=typed).text == typed
+
+
+def test_what_a_reader_sees_is_one_space_for_every_run_and_no_invisible_character():
+    assert shown_text("a\u200b  b\u00a0\u00a0c\u2060") == "a b c"
