@@ -13,7 +13,16 @@ only its SHA-256 is kept (like a refresh token's: a code that strong cannot be g
 once used. A wrong code is a failed sign-in of the account (gateway.api.choose_password): throttled like one. A code
 lost before the account was set up is replaced by asking for a factor reset: the admin who approves it is shown a new
 one (gateway.approvals), and that is never the admin who typed the first password (they would hold both halves); an
-operator's `rehab users reset-password` on the server needs none."""
+operator's `rehab users reset-password` on the server needs none.
+
+A partner's API client is split the same way. The secret shown to the admin who issues it is a setup secret that gets
+no token; where another admin approves the client, that admin is shown the client's activation code. The partner's
+system sends both to POST /auth/clients/activate (gateway.api), which puts a secret the server makes, shown only in
+that answer, in place of the setup secret: neither admin knows the secret the client works with, and neither alone
+can take tokens as the partner. A lone admin's clients, and an operator's (`rehab clients add`), are activated with
+the setup secret alone. A wrong secret or code there is a failed client sign-in: limited and audited like one. A code
+lost before the client was activated: revoke the client and issue another (its approval shows a new code); nothing
+has used the lost one's id."""
 
 from __future__ import annotations
 

@@ -84,7 +84,9 @@ _OAUTH_ERROR = {OAUTH_ERROR_MEDIA_TYPE: {"schema": {"allOf": [{"$ref": PROBLEM_R
 _TOKEN_ANSWERS: dict[int | str, dict[str, Any]] = {
     400: {"description": "RFC 6749 §5.2: `invalid_grant` (wrong user name, password or one-time code, or a refresh "
                          "token that is unknown, expired, revoked or used before: the same answer whatever was "
-                         "wrong), `invalid_request`, `unsupported_grant_type`.", "content": _OAUTH_ERROR},
+                         "wrong), `invalid_request`, `unsupported_grant_type`; `invalid_grant` too for a partner "
+                         "API client's right setup secret, before the client is activated (POST "
+                         "/auth/clients/activate).", "content": _OAUTH_ERROR},
     401: {"description": "The client credentials are not valid (`invalid_client`).", "content": _OAUTH_ERROR},
     # an OAuth2 error for a throttled user name; a problem document from the gateway's limit per address
     429: {"description": "Too many sign-ins from this address, or too many failures for this user name (here or "
@@ -304,14 +306,90 @@ async def revoke_my_sessions(runtime: RuntimeDep, principal: GatewayPrincipal) -
 
 
 async def _client_grant(runtime: GatewayRuntime, client_id: str, client_secret: str, *, used_basic: bool) -> str:
+    """The client_credentials grant. A client's setup secret, right, gets no token but the word that the client must
+    be activated first (POST /auth/clients/activate); a wrong secret gets the usual answer, whatever the client's
+    state, after the same hash check."""
     with runtime.uow.read() as session:
         client = service.client_for_sign_in(session=session, client_id=client_id)
     succeeded = await runtime.hasher.matches_async(client.secret_hash if client else None, client_secret)
+    activated = client is not None and client.activated_at is not None
     await runtime.uow.run(lambda session: service.record_client_sign_in(
-        session=session, audit=runtime.audit, client_id=client.client_id if client else None, succeeded=succeeded))
+        session=session, audit=runtime.audit, client_id=client.client_id if client else None, succeeded=succeeded,
+        activated=activated))
     if not succeeded or client is None:
         raise _bad_client(used_basic)
+    if not activated:
+        raise oauth_error(400, "invalid_grant", "This client must be activated first: exchange its setup secret "
+                                                "(with the activation code, where another admin approved the client) "
+                                                "for a secret of its own at POST /auth/clients/activate.")
     return runtime.issuer.issue(sub=client.client_id, roles=[PARTNER_ROLE], partner_id=client.partner_id)
+
+
+class ClientActivated(BaseModel):
+    client_id: str
+    client_secret: str = Field(description="The client's own secret, made by the server and shown only in this "
+                                           "answer: the client_credentials grant takes it from now on. The setup "
+                                           "secret no longer works.")
+
+
+_ACTIVATION_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "`client-activation-refused`: the client id, setup secret or activation code is not right, "
+                         "or the client cannot be activated (awaiting approval, revoked, or activated already): one "
+                         "answer whatever was wrong. `invalid-request`: `client_id` or `client_secret` is missing.",
+          "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}},
+    429: {"description": "Too many sign-ins from this address (an activation counts as one): wait for Retry-After "
+                         "seconds.", "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}},
+}
+
+
+@auth_router.post(
+    "/auth/clients/activate", response_model=ClientActivated, responses=_ACTIVATION_ANSWERS,
+    response_description="The client's own secret, in this answer alone (`Cache-Control: no-store`).",
+    summary="Activate a partner's API client: its setup secret (and activation code) for a secret of its own",
+)
+async def activate_client(
+    request: Request,
+    runtime: RuntimeDep,
+    client_id: Annotated[str | None, Form()] = None,
+    client_secret: Annotated[str | None, Form(description="The setup secret shown when the client was issued.")] = None,
+    activation_code: Annotated[str | None, Form(description=(
+        "Where another admin approved the client: the code that admin was shown on approving it (gateway.activation)."
+        " A client a lone admin issued has none."))] = None,
+) -> JSONResponse:
+    """Form-encoded, as the token endpoint is (its errors are problem documents, as every route's but the token
+    endpoint's). The admin who issued the client knows its setup secret and, where another admin approved it, that
+    admin knows its activation code; the secret the server makes here is known to neither. Works once: the setup
+    secret goes with it. Each try spends the token endpoint's sign-ins of this address."""
+    await runtime.signin_limit.spend(client_address(request))
+    if not client_id or not client_secret:
+        raise Problem(400, "Activation needs `client_id` and `client_secret` (the setup secret) in a form body, and "
+                           "`activation_code` where another admin approved the client.", kind="invalid-request",
+                      headers=_NO_STORE)
+    secret = await _activate_client(runtime, client_id, client_secret, activation_code)
+    return JSONResponse({"client_id": client_id, "client_secret": secret}, headers=_NO_STORE)
+
+
+async def _activate_client(runtime: GatewayRuntime, client_id: str, setup_secret: str,
+                           activation_code: str | None) -> str:
+    """The client's own secret, once its setup secret and code are checked; a wrong one is a failed client sign-in
+    (audited), and every refusal gets one answer after the same hash check."""
+    refused = Problem(400, "The client id, setup secret or activation code is not right, or this client cannot be "
+                           "activated (awaiting approval, revoked, or activated already).",
+                      kind="client-activation-refused", headers=_NO_STORE)
+    with runtime.uow.read() as session:
+        client = service.client_for_activation(session=session, client_id=client_id)
+    right = await runtime.hasher.matches_async(client.secret_hash if client else None, setup_secret)
+    if client is None or not right or not service.activation_code_fits(client, activation_code):
+        await runtime.uow.run(lambda session: service.record_client_sign_in(
+            session=session, audit=runtime.audit, client_id=client.client_id if client else None, succeeded=False))
+        raise refused
+    secret = service.new_client_secret()
+    secret_hash = await runtime.hasher.hash_async(secret)
+    if not await runtime.uow.run(lambda session: service.activate_client(
+            session=session, audit=runtime.audit, client_id=client.client_id, setup_hash=client.secret_hash,
+            activation_code=activation_code, secret_hash=secret_hash)):
+        raise refused
+    return secret
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -474,7 +552,7 @@ def user_public(user: User, *, locked: bool = False) -> UserPublic:
 def client_public(client: ApiClient) -> ApiClientPublic:
     return ApiClientPublic(client_id=client.client_id, partner_id=client.partner_id, name=client.name,
                            revoked=client.revoked_at is not None, pending_approval=client.pending_approval,
-                           created_at=client.created_at)
+                           activated=client.activated_at is not None, created_at=client.created_at)
 
 
 def _status(pending: bool) -> Literal["active", "pending_approval"]:
@@ -610,13 +688,14 @@ async def enable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> En
 
 
 @admin_router.post("/clients", status_code=201, response_model=ApiClientIssued, responses=_PARTNER_CHECKED,
-                   summary="Register a partner's API client (the secret is shown only in this answer)")
+                   summary="Register a partner's API client (its setup secret is shown only in this answer; the "
+                           "partner activates the client with it, POST /auth/clients/activate)")
 async def create_client(body: ApiClientCreate, runtime: RuntimeDep, principal: Admin,
                         request: Request = None) -> JSONResponse:  # type: ignore[assignment]  # None: the console's
     await ensure_partner(runtime, body.partner_id, request)
     client_id, secret = service.new_client_credentials()
     secret_hash = await runtime.hasher.hash_async(secret)
-    client = await runtime.uow.run(lambda session: service.add_client(
+    client = await runtime.uow.run(lambda session: service.create_client(
         session=session, audit=runtime.audit, client_id=client_id, partner_id=body.partner_id, name=body.name,
         secret_hash=secret_hash, actor=principal.sub))
     issued = ApiClientIssued(client_id=client.client_id, client_secret=secret, partner_id=client.partner_id,

@@ -2,6 +2,10 @@
 an account enabled again, a partner client — takes effect only when another admin approves it. Approving one's
 own request is refused, and so is a second account minted to approve it: that account is itself pending.
 
+Approving a new account or partner API client shows the approving admin its activation code, once
+(gateway.activation): the requesting admin holds the account's first password or the client's setup secret, and
+neither half alone sets the account up or gets the client a token.
+
 Disabling an admin acts at once (against a stolen account), but asks for a confirmation all the same: until another
 admin or the operator gives it, the disabled admin still counts as one who checks, so an admin who disables the only
 other admin still cannot grant anything alone. Rejecting it enables the account again.
@@ -40,7 +44,8 @@ def request(*, session: Session, audit: AuditTrail, action: Action, target_id: s
 
 @dataclass(frozen=True)
 class Decision:
-    """A decided request; for an approved new account, its activation code (gateway.activation), to show once."""
+    """A decided request; for an approved new account or partner API client, its activation code
+    (gateway.activation), to show once."""
 
     approval: Approval
     activation_code: str | None = None
@@ -136,12 +141,17 @@ def apply_factor_reset(*, session: Session, audit: AuditTrail, user: User, actor
 
 
 def _apply(session: Session, audit: AuditTrail, asked: Approval, actor: str) -> str | None:
-    """Put the approved change in force; a new account's activation code, made here for the approving admin."""
+    """Put the approved change in force; a new account's or client's activation code, made here for the approving
+    admin."""
     if asked.action == "client.create":
         client = _client(session, asked.target_id)
         client.pending_approval = False
+        code = None
+        if client.revoked_at is None and client.activated_at is None:
+            code = activation.new_code()
+            client.activation_hash = activation.digest(code)
         session.add(client)
-        return None
+        return code
     user = get_or_raise(session, User, asked.target_id, NotFound("The account asked about is gone.",
                                                                   code="user-not-found"), lock=True)
     code = None

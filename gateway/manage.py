@@ -190,7 +190,10 @@ def users_reset_password(
 
 @clients_app.command("add")
 def clients_add(partner_id: str, name: str) -> None:
-    """Register a partner's API client; its secret is printed once and stored only as a hash."""
+    """Register a partner's API client (at once, as `users add` makes an account; no activation code: the operator of
+    the machine is not one of the admins who approve each other). Its setup secret is printed once and stored only as
+    a hash; the partner's system exchanges it for a secret of its own (POST /auth/clients/activate) before any token,
+    as a person replaces the password an operator gave them."""
     try:
         wanted = ApiClientCreate(partner_id=partner_id, name=name)
     except ValidationError:
@@ -199,7 +202,8 @@ def clients_add(partner_id: str, name: str) -> None:
     with desk() as d, db.transaction(d.session_factory) as session:
         service.add_client(session=session, audit=d.audit, client_id=client_id, partner_id=wanted.partner_id,
                            name=wanted.name, secret_hash=d.hasher().hash(secret), actor=d.actor)
-    typer.echo(f"client_id: {client_id}\nclient_secret: {secret}\n(the secret is shown only now; store it safely)")
+    typer.echo(f"client_id: {client_id}\nclient_secret: {secret}\n(a setup secret, shown only now: the partner's "
+               "system exchanges it once for its own at POST /auth/clients/activate, and gets no token before)")
 
 
 @clients_app.command("revoke")
@@ -218,7 +222,8 @@ def clients_list() -> None:
         while True:
             clients, cursor = service.list_clients(session=session, limit=200, cursor=cursor)
             for client in clients:
-                state = "revoked" if client.revoked_at else "active"
+                state = ("revoked" if client.revoked_at else "pending-approval" if client.pending_approval
+                         else "not-activated" if client.activated_at is None else "active")
                 typer.echo(f"{client.client_id}\t{client.partner_id}\t{state}\t{client.name}")
             if cursor is None:
                 break

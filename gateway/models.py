@@ -159,14 +159,26 @@ class ApiClient(GatewayTable, ApiClientBase, table=True):
     secret_hash: str = Field(max_length=200)
     revoked_at: datetime | None = None
     pending_approval: bool = False  # no token until another admin approves (two or more admins)
+    # The secret shown when the client was issued is a setup secret, which the admin who issued it knows: the client
+    # gets no token until it is exchanged, once, for a secret the server makes and shows only to whoever exchanges
+    # it (POST /auth/clients/activate). Else that admin, alone, could take tokens as the partner and read everything
+    # referred to it. None until then.
+    activated_at: datetime | None = None
+    # Issued while another admin had to approve it: the SHA-256 of the activation code that admin was shown on
+    # approving it, typed with the setup secret to activate the client (gateway.activation). Neither admin alone
+    # holds both.
+    activation_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime
 
 
 class ApiClientIssued(BaseModel):
-    """The only answer that ever holds the secret."""
+    """The only answer that ever holds the setup secret."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = Constraint(description=(
+        "The setup secret: it gets no token. The partner's system exchanges it once for a secret of its own at "
+        "POST /auth/clients/activate, with the activation code the approving admin is shown where another admin "
+        "approves the client."))
     partner_id: str
     name: str
     status: Literal["active", "pending_approval"] = "active"
@@ -178,6 +190,8 @@ class ApiClientPublic(BaseModel):
     name: str
     revoked: bool
     pending_approval: bool = False
+    activated: bool = Constraint(description=(
+        "Whether its setup secret was exchanged for its own secret (POST /auth/clients/activate): no token before."))
     created_at: datetime
 
 
@@ -235,5 +249,6 @@ class ApprovalPublic(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
     activation_code: str | None = Constraint(default=None, description=(
-        "An approved new account's activation code, in this answer only: the approving admin hands it to the person, "
-        "who types it with the password the requesting admin gave them to choose their own."))
+        "An approved new account's or partner API client's activation code, in this answer only: the approving admin "
+        "hands it to the person, who types it with the password the requesting admin gave them to choose their own, "
+        "or to the partner, whose system types it with the client's setup secret (POST /auth/clients/activate)."))

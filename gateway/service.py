@@ -15,7 +15,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
-from gateway import approvals, domain, events, sessions
+from gateway import activation, approvals, domain, events, sessions
 from gateway.models import ApiClient, SignInThrottle, User
 from kit.audit import AuditTrail
 from kit.auth import PARTNER_ROLE
@@ -207,22 +207,66 @@ def count_users(*, session: Session) -> int:
 # --- partner API clients -----------------------------------------------------------------------------------------
 
 def new_client_credentials() -> tuple[str, str]:
-    """A client id (not secret: it appears in logs and the audit trail) and a 256-bit secret."""
-    return f"pc_{secrets.token_hex(12)}", secrets.token_urlsafe(32)
+    """A client id (not secret: it appears in logs and the audit trail) and a setup secret."""
+    return f"pc_{secrets.token_hex(12)}", new_client_secret()
+
+
+def new_client_secret() -> str:
+    """256 random bits."""
+    return secrets.token_urlsafe(32)
 
 
 def add_client(*, session: Session, audit: AuditTrail, client_id: str, partner_id: str, name: str,
-               secret_hash: str, actor: str) -> ApiClient:
-    """Register a partner's API client; its secret is stored only as a hash. With another admin to check, it gets
-    no token until that admin approves it."""
-    pending = domain.needs_approval(enabled_admins=count_checking_admins(session=session))
+               secret_hash: str, actor: str, pending_approval: bool = False) -> ApiClient:
+    """Register a partner's API client, as it is: the rules are `create_client`'s. Its setup secret is stored only as
+    a hash; the client gets no token until that secret is exchanged for its own (`activate_client`)."""
     client = ApiClient(client_id=client_id, partner_id=partner_id, name=name, secret_hash=secret_hash,
-                       pending_approval=pending, created_at=now_utc())
+                       pending_approval=pending_approval, created_at=now_utc())
     session.add(client)
     audit.record(session, actor=actor, action="client.create", target_id=client_id)
+    return client
+
+
+def create_client(*, session: Session, audit: AuditTrail, client_id: str, partner_id: str, name: str,
+                  secret_hash: str, actor: str) -> ApiClient:
+    """An admin issues a partner's API client: with another admin to check, it waits for that admin's approval,
+    which shows them its activation code (gateway.approvals)."""
+    pending = domain.needs_approval(enabled_admins=count_checking_admins(session=session))
+    client = add_client(session=session, audit=audit, client_id=client_id, partner_id=partner_id, name=name,
+                        secret_hash=secret_hash, actor=actor, pending_approval=pending)
     if pending:
         approvals.request(session=session, audit=audit, action="client.create", target_id=client_id, actor=actor)
     return client
+
+
+def client_for_activation(*, session: Session, client_id: str, lock: bool = False) -> ApiClient | None:
+    """The client, if it may be activated now: approved, not revoked, its setup secret not yet exchanged."""
+    client = session.get(ApiClient, client_id, with_for_update=lock) if client_id else None
+    if client is None or client.revoked_at is not None or client.pending_approval or client.activated_at is not None:
+        return None
+    return client
+
+
+def activation_code_fits(client: ApiClient, code: str | None) -> bool:
+    """Whether `code` is the client's activation code, where it has one (a lone admin's client has none)."""
+    return client.activation_hash is None or activation.matches(client.activation_hash, code)
+
+
+def activate_client(*, session: Session, audit: AuditTrail, client_id: str, setup_hash: str,
+                    activation_code: str | None, secret_hash: str) -> bool:
+    """Put the client's own secret in place of the setup secret whose hash was checked (`setup_hash`): the setup
+    secret works no more. False, audited as a failed sign-in, when the code is not the client's or another
+    activation (or a revocation) came first: the setup secret works once."""
+    client = client_for_activation(session=session, client_id=client_id, lock=True)
+    if client is None or client.secret_hash != setup_hash or not activation_code_fits(client, activation_code):
+        record_client_sign_in(session=session, audit=audit, client_id=client_id, succeeded=False)
+        return False
+    client.secret_hash = secret_hash
+    client.activated_at = now_utc()
+    client.activation_hash = None  # used once
+    session.add(client)
+    audit.record(session, actor=client_id, action="client.activated", target_id=client_id)
+    return True
 
 
 def revoke_client(*, session: Session, audit: AuditTrail, client_id: str, actor: str) -> ApiClient:
@@ -335,15 +379,17 @@ def locked_everywhere(*, session: Session, users: list[User], keys: domain.Throt
 
 
 def client_for_sign_in(*, session: Session, client_id: str) -> ApiClient | None:
-    """The client, if it exists and is not revoked."""
+    """The client, if it exists, was approved and is not revoked (activated or not: `_client_grant` tells a client
+    whose setup secret is right that it must be activated first)."""
     client = session.get(ApiClient, client_id) if client_id else None
     return client if client is not None and client.revoked_at is None and not client.pending_approval else None
 
 
-def record_client_sign_in(*, session: Session, audit: AuditTrail, client_id: str | None, succeeded: bool) -> None:
-    """Audit a client-credentials sign-in."""
-    audit.record(session, actor=client_id or UNKNOWN_ACTOR, action="signin.ok" if succeeded else "signin.failed",
-                 target_id=client_id)
+def record_client_sign_in(*, session: Session, audit: AuditTrail, client_id: str | None, succeeded: bool,
+                          activated: bool = True) -> None:
+    """Audit a client-credentials sign-in: a right secret of a client not yet activated is refused."""
+    action = ("signin.ok" if activated else "signin.refused") if succeeded else "signin.failed"
+    audit.record(session, actor=client_id or UNKNOWN_ACTOR, action=action, target_id=client_id)
 
 
 # --- standing of a token's subject -------------------------------------------------------------------------------
@@ -360,7 +406,8 @@ class Standing:
 def current_standing(*, session: Session, sub: str, partner_id: str | None, since: datetime) -> Standing | None:
     """`sub`'s standing right now, or None when it is disabled, revoked, awaiting approval or gone."""
     if partner_id is not None and (client := session.get(ApiClient, sub)) is not None:
-        if client.revoked_at is not None or client.pending_approval or client.partner_id != partner_id:
+        if (client.revoked_at is not None or client.pending_approval or client.activated_at is None
+                or client.partner_id != partner_id):
             return None
         return Standing(roles=frozenset({PARTNER_ROLE}))
     user = session.get(User, sub)

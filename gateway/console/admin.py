@@ -365,10 +365,15 @@ async def decide(approval_id: str, decision: str, v: AdminVisit) -> Response:
     handler = api.approve if decision == "approve" else api.reject
     answer = await ask(lambda: handler(approval_id, runtime, v.principal))
     code = getattr(answer.body, "activation_code", None) if answer.ok else None
-    if code:  # a new account's: in this answer alone (never in an address, never again), for this admin to hand over
+    if code:  # a new account's or client's: in this answer alone (never in an address, never again), to hand over
         known = await with_partners(v, await staff(v))
-        return page(v, "admin_approvals.html", known, activation={
-            "code": code, "user": known.name(answer.body.target_id)})
+        target = answer.body.target_id
+        activation = {"code": code, "user": known.name(target), "client": answer.body.action == "client.create"}
+        if activation["client"]:  # the partner the approving admin hands the code to, by its name in the directory
+            partner_id = known.partner_of.get(target, "")
+            names = known.partners or {p["id"]: p["name"] for p in await partner_choices(v)}
+            activation["partner"] = names.get(partner_id, partner_id)
+        return page(v, "admin_approvals.html", known, activation=activation)
     if answer.ok:
         return after(APPROVALS_PAGE, "approved" if decision == "approve" else "rejected")
     return page(v, "admin_approvals.html", await with_partners(v, await staff(v)), status=answer.status,

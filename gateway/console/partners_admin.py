@@ -12,8 +12,9 @@ not https or leads to a non-public address in words, never the service's English
 
 A partner's API clients (the credentials its own system takes referrals with) are the gateway's: read, issued and
 revoked through the admin API's own handlers, in-process, as admin.py does — the same checks, audit entries and
-approvals. A new client's secret is shown once, like a webhook's, in the answer to the form that issued it; revoking
-asks once more on a page of its own.
+approvals. A new client's setup secret is shown once, like a webhook's, in the answer to the form that issued it (the
+partner's system exchanges it for the client's own secret, with the code the approving admin is shown on the
+approvals page where another admin approves it: gateway/activation.py); revoking asks once more on a page of its own.
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ async def _client_of(v: Visit, partner_id: str, client_id: str) -> ApiClientPubl
 
 @router.post(PARTNERS_PAGE + "/{partner_id}/clients", response_class=HTMLResponse)
 async def issue_client(partner_id: str, v: AdminVisit) -> Response:
-    """A new API client for the partner: the answer is the partner's page with its id and secret, this once."""
+    """A new API client for the partner: the answer is the partner's page with its id and setup secret, this once."""
     partner_id = _partner_id(partner_id)
     name = str((await v.request.form()).get("name", "")).strip()
     known = await call(v, "GET", f"/api/referrals/partners/{partner_id}")

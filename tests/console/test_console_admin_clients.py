@@ -1,8 +1,10 @@
 """A partner's API clients on the admin's partner page (issue #19): listed with their name, when issued and whether
-revoked; "Issue a client" answers with the client id and secret this once (`Cache-Control: no-store`, in the POST's
-own answer: never a redirect, an address or a later visit); "Revoke" asks once more, then the client's tokens stop.
-Every word in the admin's language. The clients are the gateway's (its admin API, in-process); the partner is
-referrals' (running as a process here, on its own)."""
+activated or revoked; "Issue a client" answers with the client id and its setup secret this once (`Cache-Control:
+no-store`, in the POST's own answer: never a redirect, an address or a later visit), which gets no token until the
+partner's system exchanges it for its own; with two admins, the one who approves the client on the approvals page is
+shown its activation code, once; "Revoke" asks once more, then the client's tokens stop. Every word in the admin's
+language. The clients are the gateway's (its admin API, in-process); the partner is referrals' (running as a process
+here, on its own)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from gateway.console import i18n
-from tests.console.test_console_admin import admin_console
+from tests.console.test_console_admin import APPROVALS, admin_console, press
 from tests.console.test_console_pages import signed_in
 from tests.console.world import add_partner, csrf_of, says
-from tests.integration.gateway.door import Backends, Door, backends_running, open_gateway
+from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door, backends_running, open_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -73,13 +75,20 @@ async def test_an_admin_issues_a_client_sees_its_secret_once_and_revokes_it_afte
     assert issued.headers["cache-control"] == "no-store"
     assert says(issued.text, "pclients_secret_title", language) and says(issued.text, "pclients_issued", language)
     client_id = CLIENT_ID.search(issued.text).group(1)
-    secret = CLIENT_SECRET.search(issued.text).group(1)
-    assert await client_token(door, client_id, secret) == 200, "the secret shown is the client's"
+    setup = CLIENT_SECRET.search(issued.text).group(1)
+    assert await client_token(door, client_id, setup) == 400, "a setup secret gets no token"
 
     again = await admin.get(page_path)
-    assert secret not in again.text and 'id="client-secret"' not in again.text, "shown once, never again"
-    listed = again.text[again.text.index(f'<tr id="client-{client_id}"'):]
-    listed = listed[:listed.index("</tr>")]
+    assert setup not in again.text and 'id="client-secret"' not in again.text, "shown once, never again"
+    assert says(row_of(again.text, client_id), "pclients_not_activated", language)
+    activated = await door.activate_client(client_id, setup)  # a lone admin's client: no activation code
+    assert activated.status_code == 200, activated.text
+    secret = activated.json()["client_secret"]
+    assert await client_token(door, client_id, secret) == 200, "the client's own secret, which no admin saw"
+
+    shown = await admin.get(page_path)
+    assert secret not in shown.text
+    listed = row_of(shown.text, client_id)
     assert "Clinic system" in listed and says(listed, "pclients_active", language)
     revoke_page = f"{page_path}/clients/{client_id}/revoke"
     assert f'href="{revoke_page}"' in listed
@@ -103,7 +112,7 @@ async def test_an_admin_issues_a_client_sees_its_secret_once_and_revokes_it_afte
 
     logged = capfd.readouterr()
     assert '"route": "/console/admin/partners/{partner_id}/clients"' in logged.out, "the log lines are captured"
-    assert secret not in logged.out + logged.err, "never in a log line"
+    assert setup not in logged.out + logged.err and secret not in logged.out + logged.err, "never in a log line"
 
     # Another partner's client is not this partner's to revoke; an unknown partner is 404 as any page that is not.
     foreign = f"{page_path}/clients/{elsewhere['client_id']}/revoke"
@@ -114,23 +123,55 @@ async def test_an_admin_issues_a_client_sees_its_secret_once_and_revokes_it_afte
     assert nobody.status_code == 404
 
 
-async def test_with_two_admins_a_new_client_waits_for_the_other_admins_approval(door: Door):
+def row_of(page: str, client_id: str) -> str:
+    """The row of the page's list of clients that is `client_id`'s."""
+    row = page[page.index(f'<tr id="client-{client_id}"'):]
+    return row[:row.index("</tr>")]
+
+
+async def test_with_two_admins_a_new_client_waits_for_the_other_admins_approval_who_is_shown_its_code(door: Door):
     partner = await add_partner(door)
-    await door.add_user("admin")  # a second admin: the first one's new client waits for them
+    second = await door.add_user("admin")  # a second admin: the first one's new client waits for them
     admin = await admin_console(door)
     page_path = f"{PARTNERS}/{partner['id']}"
     page = await admin.get(page_path)
     issued = await admin.post(f"{page_path}/clients", data={"csrf": csrf_of(page.text), "name": "Clinic system"})
     assert issued.status_code == 200 and 'id="client-pending"' in issued.text
+    assert says(issued.text, "pclients_secret_pending")
     client_id = CLIENT_ID.search(issued.text).group(1)
-    assert await client_token(door, client_id, CLIENT_SECRET.search(issued.text).group(1)) == 401
+    setup = CLIENT_SECRET.search(issued.text).group(1)
+    assert await client_token(door, client_id, setup) == 401
     listed = (await admin.get(page_path)).text
-    assert says(listed[listed.index(f'<tr id="client-{client_id}"'):], "pclients_waiting")
+    assert says(row_of(listed, client_id), "pclients_waiting")
 
     # The approving admin reads which organisation the client would open, by its name in the directory.
-    approvals = (await admin.get("/console/admin/approvals")).text
-    row = re.search(r'<tr id="a-[^"]+">(?:(?!</tr>).)*Clinic system(?:(?!</tr>).)*</tr>', approvals, re.DOTALL)
+    approvals = (await admin.get(APPROVALS)).text
+    row = re.search(r'<tr id="a-([^"]+)">(?:(?!</tr>).)*Clinic system(?:(?!</tr>).)*</tr>', approvals, re.DOTALL)
     assert row and f'<strong class="partner">{html.escape(partner["name"])}</strong>' in row.group(0)
+
+    # Approving it shows that admin the client's activation code, in this answer alone, to hand to the partner.
+    checker = await admin_console(door, second["username"], STAFF_PASSWORD)
+    approved = await press(checker, APPROVALS, f"{APPROVALS}/{row.group(1)}/approve")
+    assert approved.status_code == 200 and "location" not in approved.headers
+    assert approved.headers["cache-control"] == "no-store"
+    code = re.search(r'<code id="activation-code">([2-9A-Z-]+)</code>', approved.text).group(1)
+    said = html.unescape(re.search(r'<section class="notice" role="status" id="activation".*?</section>',
+                                   approved.text, re.DOTALL).group(0))
+    assert i18n.MESSAGES["en"]["admin_activation_client_said"].format(
+        client="Clinic system", partner=partner["name"]) in said
+    assert code not in (await checker.get(APPROVALS)).text, "shown once"
+    assert code not in (await admin.get(page_path)).text and code not in issued.text, "never to the issuing admin"
+
+    # The issuing admin's setup secret alone gets no token; with the approving admin's code, the partner's system
+    # gets a secret of its own.
+    assert await client_token(door, client_id, setup) == 400
+    assert says(row_of((await admin.get(page_path)).text, client_id), "pclients_not_activated")
+    assert (await door.activate_client(client_id, setup)).status_code == 400
+    activated = await door.activate_client(client_id, setup, code)
+    assert activated.status_code == 200, activated.text
+    assert await client_token(door, client_id, activated.json()["client_secret"]) == 200
+    assert await client_token(door, client_id, setup) == 401
+    assert says(row_of((await admin.get(page_path)).text, client_id), "pclients_active")
 
 
 async def test_only_admins_reach_a_partners_clients(door: Door):

@@ -71,9 +71,12 @@ class Desk(ApiWithFactor):
                                  category="medical", countries=["LT"], cities=["Vilnius"], languages=["be"],
                                  contact_email="intake@dental.example")
         client = self.post("/api/admin/clients", self.admin, partner_id=self.partner["id"], name="Dental API")
+        activated = self.http.post("/auth/clients/activate", data={"client_id": client["client_id"],
+                                                                   "client_secret": client["client_secret"]})
+        assert activated.status_code == 200, activated.text  # the lone admin's client: its setup secret alone
         token = self.http.post("/auth/token", data={"grant_type": "client_credentials",
                                                      "client_id": client["client_id"],
-                                                     "client_secret": client["client_secret"]})
+                                                     "client_secret": activated.json()["client_secret"]})
         assert token.status_code == 200, token.text
         self.partner_api = {"Authorization": f"Bearer {token.json()['access_token']}"}
 

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from tests.support.system import ADMIN_PASSWORD, System, eventually, sign_in
+from tests.support.system import ADMIN_PASSWORD, System, activated, eventually, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ def test_the_whole_story_through_the_gateway(system: System) -> None:
     clinic_id = clinic.json()["id"]
     creds = admin.post("/api/admin/clients", json={"partner_id": clinic_id, "name": "clinic api"})
     assert creds.status_code == 201, creds.text
-    partner = sign_in(base, grant_type="client_credentials", **creds.json())
+    partner = sign_in(base, grant_type="client_credentials", **activated(base, creds.json()))
 
     # A caseworker registers a person, then the same person written in another script: a duplicate warning.
     case = caseworker.post("/api/intake/cases", json={

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from tests.support.shared import NAME_VARIANTS
-from tests.support.system import ADMIN_PASSWORD, STAFF_PASSWORD, System, sign_in
+from tests.support.system import ADMIN_PASSWORD, STAFF_PASSWORD, System, activated, sign_in
 
 NAMES_CSV = NAME_VARIANTS
 SLOW_SECONDS = 5.0  # an answer slower than this counts as the API not staying up
@@ -115,7 +115,7 @@ class Desk:
         assert clinic.status_code == 201, clinic.text
         client = admin.post("/api/admin/clients", json={"partner_id": clinic.json()["id"], "name": "clinic api"})
         assert client.status_code == 201, client.text
-        partner = sign_in(system.url, grant_type="client_credentials", **client.json())
+        partner = sign_in(system.url, grant_type="client_credentials", **activated(system.url, client.json()))
         grant = finance.post("/api/funds/grants", json={
             "donor": "Solidarity Fund", "code": f"F-{suffix}", "currency": "EUR", "amount": "1000000.00",
             "starts_on": "2026-01-01", "ends_on": "2030-12-31", "categories": ["medical"]})

@@ -27,7 +27,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.support.system import ADMIN_PASSWORD, STAFF_PASSWORD, System, sign_in
+from tests.support.system import ADMIN_PASSWORD, STAFF_PASSWORD, System, activated, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +64,7 @@ def callers(system: System) -> dict[str, dict[str, str]]:
     assert clinic.status_code == 201, clinic.text
     client = admin.post("/api/admin/clients", json={"partner_id": clinic.json()["id"], "name": "fuzz client"})
     assert client.status_code == 201, client.text
-    partner = sign_in(system.url, grant_type="client_credentials", **client.json())
+    partner = sign_in(system.url, grant_type="client_credentials", **activated(system.url, client.json()))
     headers["partner"] = {"Authorization": f"Bearer {partner.token}"}
     headers["anonymous"] = {}
     return headers

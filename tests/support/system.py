@@ -284,3 +284,15 @@ def sign_in(base: str, **form: str) -> Client:
     answer = httpx.post(base + "/auth/token", data=form, timeout=10)
     assert answer.status_code == 200, answer.text
     return Client(base, answer.json()["access_token"])
+
+
+def activated(base: str, issued: dict, activation_code: str | None = None) -> dict[str, str]:
+    """A partner API client just issued (`POST /api/admin/clients`'s answer), activated as its partner's system does:
+    its setup secret (and the approving admin's code, where one approved it) for a secret of its own. The client id
+    and that secret, for the client_credentials grant."""
+    form = {"client_id": issued["client_id"], "client_secret": issued["client_secret"]}
+    if activation_code is not None:
+        form["activation_code"] = activation_code
+    answer = httpx.post(base + "/auth/clients/activate", data=form, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return {"client_id": issued["client_id"], "client_secret": answer.json()["client_secret"]}

@@ -224,14 +224,16 @@ class Door:
             self._checker = await self.bearer_for(await self.sign_in(body["username"], password))
         return body
 
-    async def approve_for(self, target_id: str) -> None:
-        """The door's second admin approves the first admin's pending request about `target_id`."""
+    async def approve_for(self, target_id: str) -> dict:
+        """The door's second admin approves the first admin's pending request about `target_id`: the approval's
+        answer (an activation code in it, for a new account or client)."""
         assert self._checker is not None, "approvals need a second admin"
         pending = (await self.client.get("/api/admin/approvals", params={"status": "pending"},
                                          headers=self._checker)).json()["items"]
         (asked,) = [a for a in pending if a["target_id"] == target_id]
         answer = await self.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=self._checker)
         assert answer.status_code == 200, answer.text
+        return answer.json()
 
     async def staff(self, *roles: str) -> dict[str, str]:
         """A new user holding `roles`, signed in."""
@@ -246,13 +248,29 @@ class Door:
             "languages": ["be"], "contact_email": "intake@clinic.example"})
         return made.json()["id"] if made.status_code == 201 else str(uuid.uuid4())
 
-    async def add_client(self, partner_id: str | None = None) -> dict:
+    async def add_client(self, partner_id: str | None = None, *, activated: bool = True) -> dict:
+        """A new partner API client, approved by the door's second admin where there is one, and `activated` by its
+        partner: then `client_secret` is the client's own secret, and `setup_secret` the one issued. Not activated,
+        `client_secret` is the setup secret, and `activation_code` the approving admin's code (None for a lone
+        admin's client)."""
         made = await self.client.post("/api/admin/clients", headers=await self.admin(),
                                       json={"partner_id": partner_id or await self.some_partner(), "name": "Clinic API"})
         assert made.status_code == 201, made.text
-        if made.json()["status"] == "pending_approval":
-            await self.approve_for(made.json()["client_id"])
-        return made.json()
+        issued = {**made.json(), "setup_secret": made.json()["client_secret"], "activation_code": None}
+        if issued["status"] == "pending_approval":
+            issued["activation_code"] = (await self.approve_for(issued["client_id"]))["activation_code"]
+        if activated:
+            answer = await self.activate_client(issued["client_id"], issued["setup_secret"], issued["activation_code"])
+            assert answer.status_code == 200, answer.text
+            issued["client_secret"] = answer.json()["client_secret"]
+        return issued
+
+    async def activate_client(self, client_id: str, setup_secret: str, code: str | None = None) -> httpx.Response:
+        """The partner's system exchanges a client's setup secret (and activation code) for its own secret."""
+        form = {"client_id": client_id, "client_secret": setup_secret}
+        if code is not None:
+            form["activation_code"] = code
+        return await self.client.post("/auth/clients/activate", data=form)
 
     async def partner_staff(self, partner_id: str | None = None) -> dict[str, str]:
         """A new person on the staff of `partner_id` (or of a new partner), signed in."""

@@ -63,7 +63,7 @@ WHO_MAY = [
     rule(ANY, r"^/api/reports/", "coordinator", "finance"),  # programme reports: anonymous counts (SPEC §9)
 ]
 # No token needed: the gateway's token endpoints and keys, and every process's health.
-PUBLIC = {"/auth/token", "/auth/revoke", "/.well-known/jwks.json", "/healthz", "/readyz"}
+PUBLIC = {"/auth/token", "/auth/revoke", "/auth/clients/activate", "/.well-known/jwks.json", "/healthz", "/readyz"}
 # Walked last: it ends the walker's own session, and every later request of that role would be refused.
 ENDS_THE_SESSION = ("POST", "/auth/sessions/revoke-all")
 

@@ -70,7 +70,13 @@ async def test_operators_manage_users_and_clients_and_a_running_gateway_follows(
         assert (await door.sign_in("uladzimir.stsiapanau", STAFF_PASSWORD)).status_code == 429  # locked
         assert manage(operator_env, "users", "unlock", "uladzimir.stsiapanau").exit_code == 0
         staff = await door.bearer_for(await door.sign_in("uladzimir.stsiapanau", STAFF_PASSWORD))
-        partner = await door.bearer_for(await door.client_sign_in(issued["client_id"], issued["client_secret"]))
+        # The operator's secret is a setup secret: the partner's system exchanges it for its own, with no code (the
+        # operator is not one of the admins who approve each other), as a person replaces a password one gave them.
+        assert (await door.client_sign_in(issued["client_id"], issued["client_secret"])).status_code == 400
+        activated = await door.activate_client(issued["client_id"], issued["client_secret"])
+        assert activated.status_code == 200, activated.text
+        partner = await door.bearer_for(await door.client_sign_in(issued["client_id"],
+                                                                  activated.json()["client_secret"]))
 
         async def staff_me():  # noqa: ANN202
             return await door.client.get("/auth/me", headers=staff)
@@ -101,6 +107,24 @@ def test_an_enabling_that_waits_for_approval_says_so_and_the_account_stays_disab
     assert enabled.exit_code == 0, enabled.output
     assert "waits for an admin's approval" in enabled.output and "enabled maryia" not in enabled.output
     assert "maryia.kalesnikava\tcaseworker\tdisabled" in manage(operator_env, "users", "list").output
+
+
+def test_an_operators_client_takes_effect_at_once_and_waits_only_for_its_partners_activation(operator_env):
+    """As `rehab users add` makes an account at once (the operator of the machine is not one of the admins who
+    approve each other): no approval, no activation code, but a setup secret the partner's system exchanges."""
+    for name in ("first.admin", "second.admin"):
+        added = manage(operator_env, "users", "add", name, "--role", "admin", "--password-stdin",
+                       stdin=STAFF_PASSWORD + "\n")
+        assert added.exit_code == 0, added.output
+    partner_id = "3c9a1f0e-7b2d-4e5a-8c6f-1d2e3f4a5b6c"
+
+    client = manage(operator_env, "clients", "add", partner_id, "Clinic Vilnius")
+
+    assert client.exit_code == 0, client.output
+    assert "POST /auth/clients/activate" in client.output
+    issued = dict(line.split(": ", 1) for line in client.output.splitlines() if ": " in line)
+    listed = manage(operator_env, "clients", "list").output
+    assert f"{issued['client_id']}\t{partner_id}\tnot-activated\tClinic Vilnius" in listed
 
 
 async def test_an_operators_password_reset_ends_the_persons_sessions_and_lifts_a_lock(operator_env, gateway_settings,

@@ -41,8 +41,9 @@ pytestmark = pytest.mark.integration
 
 # --- forwarding, the merged document, readiness ----------------------------------------------------------------------
 
-GATEWAY_PATHS = {"/auth/token", "/auth/revoke", "/auth/me", "/auth/sessions/revoke-all", "/auth/mfa/totp/enrol",
-                 "/auth/mfa/totp/confirm", "/auth/password", "/.well-known/jwks.json", "/healthz", "/readyz"}
+GATEWAY_PATHS = {"/auth/token", "/auth/revoke", "/auth/clients/activate", "/auth/me", "/auth/sessions/revoke-all",
+                 "/auth/mfa/totp/enrol", "/auth/mfa/totp/confirm", "/auth/password", "/.well-known/jwks.json",
+                 "/healthz", "/readyz"}
 SECURED_GATEWAY_PATHS = {"/auth/me", "/auth/sessions/revoke-all", "/auth/mfa/totp/enrol", "/auth/mfa/totp/confirm",
                          "/auth/password"}
 
