@@ -201,8 +201,9 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
     case_columns = [(key, t(f"programme_case_{key}")) for key in CASE_COLUMNS]
     by_urgency = needs["assessed_by_category_and_urgency"]["period"]
     elsewhere = aid["paid"]["in_another_currency"]
+    released = aid.get("released", {}).get("in_grant_currency", {})  # approvals rejected or voided afterwards
     currencies = sorted(set(aid["approved"]["in_grant_currency"]) | set(aid["paid"]["in_grant_currency"])
-                        | set(elsewhere["cost_in_grant_currency"]))
+                        | set(elsewhere["cost_in_grant_currency"]) | set(released))
     empty = {"cells": {}, "row_totals": {}, "column_totals": {}, "total": 0}
     # A month still being paid has its sums withheld by the reports service: a total may then be "≥0" for that reason
     # and not only for small numbers, and the page says which months and why. So are its counts, while the month
@@ -214,6 +215,7 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
     aid_tables = [period_table(
         f"aid-{currency}", t("programme_aid_in").format(currency=currency), categories_of(aid, currency, t),
         [(t("programme_approved"), aid["approved"]["in_grant_currency"].get(currency, empty)),
+         *([(t("programme_released"), released[currency])] if currency in released else []),
          (t("programme_paid"), aid["paid"]["in_grant_currency"].get(currency, empty)),
          (t("programme_paid_fx_cost"), elsewhere["cost_in_grant_currency"].get(currency, empty))], v, currency,
         nothing_shown)
@@ -254,7 +256,8 @@ def sections(report: dict[str, Any], v: Visit) -> dict[str, Any]:
 def categories_of(aid: dict[str, Any], currency: str, t: Any) -> list[tuple[str, str]]:
     keys: list[str] = []
     for tables in (aid["approved"]["in_grant_currency"], aid["paid"]["in_grant_currency"],
-                   aid["paid"]["in_another_currency"]["cost_in_grant_currency"]):
+                   aid["paid"]["in_another_currency"]["cost_in_grant_currency"],
+                   aid.get("released", {}).get("in_grant_currency", {})):
         for key in tables.get(currency, {}).get("column_totals", {}):
             if key not in keys:
                 keys.append(key)

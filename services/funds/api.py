@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -239,8 +239,13 @@ async def grants_report(session: ReadSession, runtime: RuntimeDep, principal: Fi
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"},
                        404: {"description": "There is no such grant."}})
 async def donor_report(grant_id: uuid.UUID, session: ReadSession, runtime: RuntimeDep, principal: Finance,
-                       format: Format = "json") -> Any:
-    report = reports.donor_report(session=session, keyring=runtime.keyring, grant_id=str(grant_id))
+                       format: Format = "json",
+                       as_of: Annotated[str | None, Query(max_length=7, description=(
+                           "The month (YYYY-MM) whose end the statement is of; by default the last month that has "
+                           "ended and settled. A month not yet settled is 422 (`month-not-settled`)."))] = None) -> Any:
+    settling = timedelta(days=runtime.settings.settling_days)
+    report = reports.donor_report(session=session, keyring=runtime.keyring, grant_id=str(grant_id), as_of=as_of,
+                                  settling=settling)
     if format == "csv":
         return _csv(reports.donor_csv(report), f"donor-{report.grant_code}.csv")
     return report

@@ -51,6 +51,14 @@ class DisbursementPaid(DisbursementChanged):
     converted_amount: str | None = None
 
 
+class DisbursementEnded(DisbursementChanged):
+    """A disbursement was rejected or voided. `released_amount` (in `currency`) is the commitment it gave back to the
+    grant: the approved amount when it had been approved, None when it was still only requested (nothing had been
+    committed). The reports service counts it as aid released in the month it happened."""
+
+    released_amount: str | None = None
+
+
 CASE_OPENED_BY_BREAK_GLASS = "rehab.funds.case.break_glass"
 
 
@@ -64,7 +72,8 @@ class CaseAidOpenedByBreakGlass(BaseModel):
 
 
 PUBLISHED: dict[str, type[BaseModel]] = {
-    **{subject: DisbursementPaid if subject == DISBURSEMENT_PAID else DisbursementChanged
+    **{subject: DisbursementPaid if subject == DISBURSEMENT_PAID
+       else DisbursementEnded if subject in (DISBURSEMENT_REJECTED, DISBURSEMENT_VOIDED) else DisbursementChanged
        for subject in SUBJECT_OF_STATUS.values()},
     CASE_OPENED_BY_BREAK_GLASS: CaseAidOpenedByBreakGlass,
 }

@@ -3,10 +3,11 @@ without a single case identity, and no count below five)."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlmodel import Session
 
 from kit.db import get_or_raise
 from kit.spreadsheet import csv_text
-from kit.errors import NotFound
+from kit.errors import Invalid, NotFound
 from kit.crypto import Keyring
 from services.funds import domain, donors, ledger, money
 from services.funds.domain import Account, Move
@@ -66,6 +67,16 @@ class DonorCell(BaseModel):
 
 class DonorReport(BaseModel):
     generated_at: datetime
+    # The statement is of the grant as it stood at the end of the month `as_of` (`stated_at`, the first moment of the
+    # next month, UTC): a month once it has ended and settled, the same whenever it is read. `totals_shown` is false
+    # when, since the latest earlier month end whose totals are shown (`totals_last_shown`, None if none), the people
+    # paid, or those whose aid was approved or released, are 1 to 4: its totals would differ from that statement's by
+    # a few people's aid. Then every total (and `people`, `paid_by_currency`) is withheld, and the cells after
+    # `totals_last_shown` are hidden.
+    as_of: str
+    stated_at: datetime
+    totals_shown: bool
+    totals_last_shown: str | None
     grant_code: str
     donor: str
     currency: str
@@ -80,9 +91,11 @@ class DonorReport(BaseModel):
     paid: str | None
     available: str | None
     # Paid per currency the people received it in; a currency fewer than five people were paid in is left out and
-    # counted in `paid_by_currency_suppressed` (see domain.cells_to_suppress).
+    # counted in `paid_by_currency_suppressed` (see domain.cells_to_suppress), and so is one whose people changed
+    # by 1 to 4 since the last statement that showed it (`_donor_statements`). Both empty (None) while the totals
+    # are withheld.
     paid_by_currency: dict[str, str]
-    paid_by_currency_suppressed: int
+    paid_by_currency_suppressed: int | None
     # Each None unless the people whose payment in another currency released (approved) a difference are five or more.
     fx_released: str | None
     fx_approved: str | None
@@ -147,53 +160,91 @@ def grants_report(*, session: Session, keyring: Keyring) -> GrantsReport:
     return GrantsReport(generated_at=datetime.now(UTC), grants=grants)
 
 
-def donor_report(*, session: Session, keyring: Keyring, grant_id: str) -> DonorReport:
-    """What was paid from one grant, by month and category, counted in people and payments with no case identity;
-    any cell of fewer than five people is hidden (see domain.cells_to_suppress), and so is any total of the grant
-    that covers fewer than five people or would give a hidden one back (see _donor_totals)."""
+# A month is stated once it has ended and settled, as the programme report publishes its months
+# (services/reports/domain.py SETTLING): a report computed "now" changes with every payment, and two copies of it
+# give the payment made in between away to the cent. REHAB_FUNDS_SETTLING_DAYS sets it (negative: the month under
+# way may be stated, for a demonstration or a test only).
+SETTLING = timedelta(days=2)
+_MONTH_TEXT = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+EARLIEST_MONTH = "2000-01"
+
+# What changes a grant's totals, by which people (see `_donor_statements`): a payment (paid, committed, available),
+# an approval or a release (committed, available).
+_PAID_MOVES = frozenset({Move.POST.value})
+_PROMISE_MOVES = frozenset({Move.RESERVE.value, Move.RELEASE.value})
+_ENDS_COMMITMENT = frozenset({Move.POST.value, Move.RELEASE.value})
+
+
+def last_settled_month(now: datetime, settling: timedelta = SETTLING) -> str:
+    """The newest month that has ended and settled at `now` (never later than the month under way)."""
+    first_unsettled = _month(now - settling)
+    return min(_months_after(first_unsettled, -1), _month(now))
+
+
+def donor_report(*, session: Session, keyring: Keyring, grant_id: str, as_of: str | None = None,
+                 now: datetime | None = None, settling: timedelta = SETTLING) -> DonorReport:
+    """What was paid from one grant as it stood at the end of the month `as_of` (by default the last settled one),
+    by month and category, counted in people and payments with no case identity.
+
+    Every figure is read from the ledger's transfers and payments made before that month ended, so the statement of
+    a month is the same whenever it is read. Its totals are shown only when, since the latest earlier month end whose
+    totals are shown, the people paid are none or at least five, and so are the people whose aid was approved or
+    released (`_donor_statements`): two statements then differ by the aid of five people or more, never by one
+    person's. Any cell of fewer than five people is hidden (domain.cells_to_suppress, over the months between two
+    shown statements), and so is any total that covers fewer than five people or would give a hidden one back
+    (`_donor_totals`)."""
     grant = get_or_raise(session, Grant, grant_id, NotFound("There is no such grant.", code="not-found"))
-    cells: dict[tuple[str, str], _Cell] = defaultdict(_Cell)
-    paid_here = _payments(session, grant_id)
-    for paid in paid_here:
-        cell = cells[(_month(paid.paid_at), paid.category)]
-        cell.people.add(paid.case_id)
-        cell.payments += 1
-        cell.paid += paid.worth
-    by_currency = _by_currency(paid_here)
-    currencies_hidden = domain.cells_to_suppress(
-        {(currency, ""): frozenset(people) for currency, (_total, people) in by_currency.items()})
-    hidden = domain.cells_to_suppress({key: frozenset(cell.people) for key, cell in cells.items()})
+    now = now or datetime.now(UTC)
+    newest = last_settled_month(now, settling)
+    if as_of is None:
+        as_of = newest
+    elif _MONTH_TEXT.fullmatch(as_of) is None or as_of < EARLIEST_MONTH:
+        raise Invalid(f"`as_of` must be a month written YYYY-MM, from {EARLIEST_MONTH} on, such as 2026-03; "
+                      f"{as_of!r} is not.", code="invalid-month")
+    elif as_of > newest:
+        raise Invalid(f"The month {as_of} has not ended and settled yet: a donor report states a month once it has "
+                      f"ended and {settling.days} days have passed; the newest it can state is {newest}.",
+                      code="month-not-settled")
+    moves = _moves(session, grant.id)
+    paid_here = _payments(session, grant.id)
+    statements = _donor_statements(grant, moves, paid_here, as_of)
     amount = _formatter(grant.currency)
-    held = ledger.balances(session, grant.id)
-    paid_people = {p.case_id for p in paid_here}
-    committed_people = set(session.exec(select(Disbursement.case_id).where(  # type: ignore[call-overload]
-        Disbursement.grant_id == grant.id, Disbursement.status == domain.Status.APPROVED)))
-    shown = _donor_totals(
-        paid=(held[Account.PAID], paid_people), committed=(held[Account.COMMITTED], committed_people),
-        fx_released=(sum(-p.difference for p in paid_here if p.difference < 0),
-                     {p.case_id for p in paid_here if p.difference < 0}),
-        fx_approved=(sum(p.difference for p in paid_here if p.difference > 0),
-                     {p.case_id for p in paid_here if p.difference > 0}))
-    if "paid" not in shown:  # every cell and currency is a part of a withheld paid (see _donor_totals): none shown
-        hidden, currencies_hidden = set(cells), {(currency, "") for currency in by_currency}
-    people = len(paid_people)
+    cut = _month_end(as_of)
+    latest = statements[-1] if statements else None
+    stated = latest if latest is not None and latest.month == as_of else None
+
+    cells: dict[tuple[str, str], _Cell] = defaultdict(_Cell)
+    for paid in paid_here:
+        if paid.posted_at < cut:
+            cell = cells[(_month(paid.posted_at), paid.category)]
+            cell.people.add(paid.case_id)
+            cell.payments += 1
+            cell.paid += paid.worth
+    hidden = _hidden_cells(cells, statements)
 
     def unless_withheld(name: str, minor: int) -> str | None:
-        return amount(minor) if name in shown else None
+        return amount(minor) if stated is not None and name in stated.shown else None
 
+    if stated is not None:
+        held, by_currency = stated.balances, stated.by_currency
+        people = len(stated.paid_people) if stated.people_shown else None
+        paid_by_currency = {c: money.format_amount(total, c) for c, (total, _people) in sorted(by_currency.items())
+                            if c in stated.currencies_shown}
+        currencies_hidden: int | None = len(by_currency) - len(paid_by_currency)
+    else:
+        held, people, paid_by_currency, currencies_hidden = {}, None, {}, None
     return DonorReport(
-        generated_at=datetime.now(UTC), grant_code=grant.code, donor=donors.donor(keyring, grant),
-        currency=grant.currency,
+        generated_at=now, as_of=as_of, stated_at=cut, totals_shown=stated is not None,
+        totals_last_shown=latest.month if latest is not None else None,
+        grant_code=grant.code, donor=donors.donor(keyring, grant), currency=grant.currency,
         starts_on=grant.starts_on, ends_on=grant.ends_on, budget=amount(grant.budget_minor),
-        committed=unless_withheld("committed", held[Account.COMMITTED]),
-        paid=unless_withheld("paid", held[Account.PAID]),
-        available=unless_withheld("available", held[Account.AVAILABLE]),
-        paid_by_currency={c: money.format_amount(total, c) for c, (total, _people) in sorted(by_currency.items())
-                          if (c, "") not in currencies_hidden},
-        paid_by_currency_suppressed=len(currencies_hidden),
-        fx_released=unless_withheld("fx_released", sum(-p.difference for p in paid_here if p.difference < 0)),
-        fx_approved=unless_withheld("fx_approved", sum(p.difference for p in paid_here if p.difference > 0)),
-        people=people if people >= domain.SMALL_COUNT or people == 0 else None,
+        committed=unless_withheld("committed", held.get(Account.COMMITTED, 0)),
+        paid=unless_withheld("paid", held.get(Account.PAID, 0)),
+        available=unless_withheld("available", held.get(Account.AVAILABLE, 0)),
+        paid_by_currency=paid_by_currency, paid_by_currency_suppressed=currencies_hidden,
+        fx_released=unless_withheld("fx_released", stated.fx_released[0] if stated else 0),
+        fx_approved=unless_withheld("fx_approved", stated.fx_approved[0] if stated else 0),
+        people=people,
         suppression_threshold=domain.SMALL_COUNT,
         cells=[DonorCell(month=month, category=category, suppressed=(month, category) in hidden,
                          people=None if (month, category) in hidden else len(cell.people),
@@ -201,6 +252,156 @@ def donor_report(*, session: Session, keyring: Keyring, grant_id: str) -> DonorR
                          paid=None if (month, category) in hidden else amount(cell.paid))
                for (month, category), cell in sorted(cells.items())],
     )
+
+
+@dataclass(frozen=True)
+class _LedgerMove:
+    """One transfer of a grant, with the case and category of its disbursement (none for the grant's funding)."""
+
+    kind: str
+    amount: int
+    at: datetime
+    disbursement_id: str | None
+    case_id: str | None
+
+
+@dataclass
+class _Statement:
+    """A grant as it stood at the end of `month`, a month whose totals are shown, and which of them are."""
+
+    month: str
+    balances: dict[str, int]
+    paid_people: set[str]
+    by_currency: dict[str, tuple[int, set[str]]]
+    fx_released: tuple[int, set[str]]
+    fx_approved: tuple[int, set[str]]
+    shown: set[str]
+    people_shown: bool
+    currencies_shown: set[str]
+
+
+def _moves(session: Session, grant_id: str) -> list[_LedgerMove]:
+    rows = session.execute(
+        select(Transfer.kind, Transfer.amount_minor, Transfer.created_at, Transfer.disbursement_id,
+               Disbursement.case_id)
+        .join(Disbursement, Disbursement.id == Transfer.disbursement_id, isouter=True)
+        .where(Transfer.grant_id == grant_id).order_by(Transfer.created_at)).all()
+    return [_LedgerMove(kind=r.kind, amount=r.amount_minor, at=utc(r.created_at), disbursement_id=r.disbursement_id,
+                        case_id=r.case_id) for r in rows]
+
+
+def _few(people: set[str], threshold: int = domain.SMALL_COUNT) -> bool:
+    return 0 < len(people) < threshold
+
+
+def _donor_statements(grant: Grant, moves: list[_LedgerMove], paid_here: list[_Paid], as_of: str,
+                      threshold: int = domain.SMALL_COUNT) -> list[_Statement]:
+    """The month ends up to `as_of`'s whose totals are shown, in order, each with the figures shown in it.
+
+    Walking the month ends from the grant's first month, a month end is shown when, since the last shown one (or the
+    grant's start), the people paid are none or at least `threshold`, and so are the people whose aid was approved or
+    released: the difference of two shown statements' paid is what the people paid in between were paid, and the
+    difference of committed (with paid known) is what was approved less what was released in between. Counting all
+    of them together would not do: four approvals and one payment are five people, and paid would still move by that
+    one person's aid. The rule reads nothing but the ledger, so every reader gets the same shown months without any
+    record of what was released.
+
+    Within a shown statement `_donor_totals` decides as before; besides, `fx_released`, `fx_approved` and each
+    currency of `paid_by_currency` are shown only when the people they changed for since the last statement that
+    showed them are none or at least `threshold` (for the grant's own currency, also the people paid in another:
+    paid less the grant's currency is what they cost)."""
+    first = min(_month(utc(grant.created_at)), as_of)
+    statements: list[_Statement] = []
+    since = datetime.min.replace(tzinfo=UTC)
+    figure_since: dict[str, datetime] = defaultdict(lambda: datetime.min.replace(tzinfo=UTC))
+    month = first
+    while month <= as_of:
+        cut = _month_end(month)
+        between = [m for m in moves if since <= m.at < cut]
+        paid_people = {m.case_id for m in between if m.kind in _PAID_MOVES and m.case_id}
+        promised = {m.case_id for m in between if m.kind in _PROMISE_MOVES and m.case_id}
+        if not _few(paid_people, threshold) and not _few(promised, threshold):
+            statements.append(_statement(grant, month, cut, moves, paid_here, figure_since, threshold))
+            since = cut
+        month = _months_after(month, 1)
+    return statements
+
+
+def _statement(grant: Grant, month: str, cut: datetime, moves: list[_LedgerMove], paid_here: list[_Paid],
+               figure_since: dict[str, datetime], threshold: int) -> _Statement:
+    debits: dict[str, int] = defaultdict(int)
+    credits: dict[str, int] = defaultdict(int)
+    reserved: dict[str, str] = {}
+    ended: set[str] = set()
+    for m in moves:
+        if m.at >= cut and m.kind != Move.FUND.value:  # the budget is the grant's from the start, even a month before
+            continue                                   # it was entered: budget = available + committed + paid
+        debit, credit = domain.MOVES[Move(m.kind)]
+        debits[debit.value] += m.amount
+        credits[credit.value] += m.amount
+        if m.disbursement_id and m.case_id:
+            if m.kind == Move.RESERVE.value:
+                reserved[m.disbursement_id] = m.case_id
+            elif m.kind in _ENDS_COMMITMENT:
+                ended.add(m.disbursement_id)
+    balances = {a.value: domain.balance(a.value, debits=debits[a.value], credits=credits[a.value]) for a in Account}
+    committed_people = {case for d, case in reserved.items() if d not in ended}
+    before = [p for p in paid_here if p.posted_at < cut]
+    paid_people = {p.case_id for p in before}
+    fx_released = (sum(-p.difference for p in before if p.difference < 0),
+                   {p.case_id for p in before if p.difference < 0})
+    fx_approved = (sum(p.difference for p in before if p.difference > 0),
+                   {p.case_id for p in before if p.difference > 0})
+    shown = _donor_totals(paid=(balances[Account.PAID], paid_people),
+                          committed=(balances[Account.COMMITTED], committed_people),
+                          fx_released=fx_released, fx_approved=fx_approved, threshold=threshold)
+
+    def changed(name: str, which: Callable[[_Paid], bool]) -> set[str]:
+        return {p.case_id for p in before if p.posted_at >= figure_since[name] and which(p)}
+
+    for name, test in (("fx_released", lambda p: p.difference < 0), ("fx_approved", lambda p: p.difference > 0)):
+        if name in shown and _few(changed(name, test), threshold):
+            shown.discard(name)
+        elif name in shown:
+            figure_since[name] = cut
+    by_currency = _by_currency(before)
+    currencies_shown: set[str] = set()
+    if "paid" in shown:
+        hidden = domain.cells_to_suppress(
+            {(currency, ""): frozenset(people) for currency, (_total, people) in by_currency.items()},
+            threshold=threshold)
+        for currency in by_currency:
+            key = f"currency:{currency}"
+            if (currency, "") in hidden or _few(changed(key, lambda p, c=currency: p.received_currency == c),
+                                                 threshold):
+                continue
+            if currency == grant.currency and _few(
+                    changed(key, lambda p: p.received_currency != grant.currency), threshold):
+                continue
+            currencies_shown.add(currency)
+            figure_since[key] = cut
+    return _Statement(month=month, balances=balances, paid_people=paid_people, by_currency=by_currency,
+                      fx_released=fx_released, fx_approved=fx_approved, shown=shown,
+                      people_shown=len(paid_people) >= threshold or not paid_people,
+                      currencies_shown=currencies_shown)
+
+
+def _hidden_cells(cells: dict[tuple[str, str], _Cell], statements: list[_Statement]) -> set[tuple[str, str]]:
+    """The cells (month, category) a statement hides: those after its last shown month end all, and each stretch of
+    months between two shown month ends hidden by domain.cells_to_suppress on its own, so that the paid of two shown
+    statements less the shown cells between them is a sum over five people or more, and a cell once shown stays
+    shown in every later statement (what a later statement hides was never shown). All of them while the paid total
+    is withheld."""
+    last = statements[-1] if statements else None
+    if last is None or "paid" not in last.shown:
+        return set(cells)
+    hidden: set[tuple[str, str]] = set()
+    start = ""
+    for statement in statements:
+        stretch = {key: frozenset(cell.people) for key, cell in cells.items() if start < key[0] <= statement.month}
+        hidden |= domain.cells_to_suppress(stretch)
+        start = statement.month
+    return hidden | {key for key in cells if key[0] > last.month}
 
 
 def _donor_totals(*, paid: tuple[int, set[str]], committed: tuple[int, set[str]],
@@ -252,6 +453,7 @@ class _Paid:
     case_id: str
     category: str
     paid_at: datetime
+    posted_at: datetime  # when the ledger posted it (the payment's transfer): what the donor statement goes by
     worth: int
     received: int
     received_currency: str
@@ -261,8 +463,9 @@ class _Paid:
 def _payments(session: Session, grant_id: str | None = None) -> list[_Paid]:
     query = (select(Disbursement.grant_id, Disbursement.case_id, Disbursement.category, Disbursement.amount_minor,
                     Disbursement.currency, Payment.paid_at, Payment.paid_amount_minor, Payment.paid_currency,
-                    Payment.converted_minor, Payment.difference_minor)
-             .join(Payment, Payment.disbursement_id == Disbursement.id))
+                    Payment.converted_minor, Payment.difference_minor, Transfer.created_at.label("posted_at"))
+             .join(Payment, Payment.disbursement_id == Disbursement.id)
+             .join(Transfer, Transfer.id == Payment.transfer_id))
     if grant_id is not None:
         query = query.where(Disbursement.grant_id == grant_id)
     found = []
@@ -270,6 +473,7 @@ def _payments(session: Session, grant_id: str | None = None) -> list[_Paid]:
         in_other = row.paid_currency is not None
         found.append(_Paid(
             grant_id=row.grant_id, case_id=row.case_id, category=row.category, paid_at=row.paid_at,
+            posted_at=utc(row.posted_at),
             worth=row.converted_minor if in_other else row.amount_minor,
             received=row.paid_amount_minor if in_other else row.amount_minor,
             received_currency=row.paid_currency if in_other else row.currency,
@@ -293,7 +497,7 @@ GRANTS_CSV_COLUMNS = ["grant_id", "code", "donor", "currency", "month", "categor
                       "available", "approved", "released", "payments", "paid_by_currency", "fx_released",
                       "fx_approved"]
 DONOR_CSV_COLUMNS = ["code", "donor", "currency", "month", "category", "people", "payments", "paid", "suppressed",
-                     "paid_by_currency", "fx_released", "fx_approved"]
+                     "paid_by_currency", "fx_released", "fx_approved", "as_of"]
 
 
 def grants_csv(report: GrantsReport) -> str:
@@ -312,9 +516,10 @@ def grants_csv(report: GrantsReport) -> str:
 def donor_csv(report: DonorReport) -> str:
     base = {"code": report.grant_code, "donor": report.donor, "currency": report.currency}
     # The totals line: a withheld total is left empty and the line marked `suppressed`, as a hidden cell is.
-    withheld = (report.people is None or report.paid is None or report.fx_released is None
-                or report.fx_approved is None or report.paid_by_currency_suppressed > 0)
-    rows = [{**base, "people": report.people, "paid": report.paid,
+    withheld = (not report.totals_shown or report.people is None or report.paid is None
+                or report.fx_released is None or report.fx_approved is None
+                or bool(report.paid_by_currency_suppressed))
+    rows = [{**base, "as_of": report.as_of, "people": report.people, "paid": report.paid,
              "paid_by_currency": _per_currency(report.paid_by_currency), "fx_released": report.fx_released,
              "fx_approved": report.fx_approved, "suppressed": "yes" if withheld else ""}]
     rows += [{**base, "month": c.month, "category": c.category, "people": c.people, "payments": c.payments,
@@ -334,6 +539,17 @@ def _csv(columns: list[str], rows: list[dict]) -> str:
 
 def _month(moment: datetime) -> str:
     return utc(moment).astimezone(UTC).strftime("%Y-%m")
+
+
+def _months_after(month: str, n: int) -> str:
+    index = int(month[:4]) * 12 + int(month[5:7]) - 1 + n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _month_end(month: str) -> datetime:
+    """The end of a month (UTC): the first moment of the next one."""
+    following = _months_after(month, 1)
+    return datetime(int(following[:4]), int(following[5:7]), 1, tzinfo=UTC)
 
 
 def _formatter(currency: str) -> Callable[[int], str]:

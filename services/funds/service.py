@@ -300,7 +300,8 @@ def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str
     disbursement, grant = _lock(session, disbursement_id)
     current = disbursement.status
     target = domain.next_status(current, action)
-    if domain.releases_commitment(current, action):
+    released = domain.releases_commitment(current, action)
+    if released:
         reserve = ledger.reserve_of(session, disbursement.id)
         ledger.move(session, grant_id=grant.id, kind=Move.RELEASE, amount_minor=disbursement.amount_minor,
                     disbursement_id=disbursement.id, reverses_id=reserve.id if reserve else None)
@@ -309,7 +310,7 @@ def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str
     # A cost estimate this disbursement had claimed is open again: aid can be requested for it anew.
     session.execute(update(CostEstimate).where(CostEstimate.disbursement_id == disbursement.id)
                     .values(disbursement_id=None))
-    _publish(session, disbursement, now)
+    _publish(session, disbursement, now, released=released)
     runtime.audit.record(session, actor=actor, action=f"disbursement.{action}", target_id=disbursement.id)
     return disbursement
 
@@ -548,7 +549,8 @@ def _set_status(session: Session, disbursement: Disbursement, action: str, targe
                        code="concurrent-change")
 
 
-def _publish(session: Session, disbursement: Disbursement, at: datetime, payment: Payment | None = None) -> None:
+def _publish(session: Session, disbursement: Disbursement, at: datetime, payment: Payment | None = None, *,
+             released: bool = False) -> None:
     """Announce the disbursement's new status (ids, category and amounts only); a payment's announcement adds what
     was paid, in which currency, at which rate, and what the grant paid for it (`converted_amount`)."""
     fields: dict[str, Any] = dict(
@@ -556,8 +558,11 @@ def _publish(session: Session, disbursement: Disbursement, at: datetime, payment
         category=disbursement.category, amount=money.format_amount(disbursement.amount_minor, disbursement.currency),
         currency=disbursement.currency, status=disbursement.status, occurred_at=at,
     )
-    if payment is None:
-        payload: events.DisbursementChanged = events.DisbursementChanged(**fields)
+    if disbursement.status in (domain.Status.REJECTED, domain.Status.VOIDED):  # with the commitment given back
+        payload: events.DisbursementChanged = events.DisbursementEnded(
+            **fields, released_amount=fields["amount"] if released else None)
+    elif payment is None:
+        payload = events.DisbursementChanged(**fields)
     else:
         paid = PaymentPublic.of(payment, disbursement)
         payload = events.DisbursementPaid(**fields, paid_amount=paid.paid_amount, paid_currency=paid.paid_currency,

@@ -65,8 +65,13 @@ class PersonIndex:
         where = "|".join(cell[name] for name in CELL)
         return self._index.term(f"{PERSON_TERM}.cell", f"{where}|{case_id}")
 
+    def case_in_month(self, case_id: str, month: str) -> str:
+        """The case in one month of `case_closes`: another hash in every month, and none of the money cells'."""
+        return self._index.term(f"{PERSON_TERM}.case-month", f"{month}|{case_id}")
+
     def person(self, case_id: str) -> projections.Person:
-        return projections.Person(marker=self(case_id), in_cell=lambda cell: self.in_cell(case_id, cell))
+        return projections.Person(marker=self(case_id), in_cell=lambda cell: self.in_cell(case_id, cell),
+                                  in_month=lambda month: self.case_in_month(case_id, month))
 
 
 class CaseMoved(BaseModel):
@@ -91,6 +96,13 @@ class ReferralChanged(BaseModel):
     occurred_at: datetime | None = None
 
 
+class CaseClosedOrReopened(BaseModel):
+    case_id: str
+    closed_at: datetime | None = None
+    reopened_at: datetime | None = None
+    reopened_from: str = "closed"  # intake may reopen a case marked duplicate too: that undoes no close
+
+
 class CaseErased(BaseModel):
     case_id: str
     erased_at: datetime | None = None
@@ -108,6 +120,7 @@ class DisbursementChanged(BaseModel):
     paid_amount: str | None = None
     paid_currency: str | None = None
     converted_amount: str | None = None  # what a payment in another currency cost the grant, in `currency`
+    released_amount: str | None = None  # on `rejected`, `voided`: the commitment given back (none if never approved)
 
 
 def _case(move: str, field: str) -> Handler:
@@ -116,6 +129,20 @@ def _case(move: str, field: str) -> Handler:
         projections.case_moved(session=session, move=move, at=getattr(data, field) or event.time)
 
     apply.__name__ = f"case_{move}"
+    return apply
+
+
+def _case_closed(people: PersonIndex, closed: bool) -> Handler:
+    def apply(session, event: Envelope) -> None:
+        """A case closed or reopened: "cases closed" counts the cases whose close stands at the month's end
+        (`projections.case_close_moved`), the case known there by a keyed hash of it and the month only."""
+        data = CaseClosedOrReopened.model_validate(event.data)
+        if not closed and data.reopened_from != "closed":
+            return
+        at = (data.closed_at if closed else data.reopened_at) or event.time
+        projections.case_close_moved(session=session, closed=closed, at=at, person=people.person(data.case_id))
+
+    apply.__name__ = "case_closed" if closed else "case_reopened"
     return apply
 
 
@@ -167,6 +194,25 @@ def _aid(stage: str, people: PersonIndex) -> Handler:
     return apply
 
 
+def _released(people: PersonIndex) -> Handler:
+    def apply(session, event: Envelope) -> None:
+        """An approval rejected or voided: its amount counted as aid released in the month it happened, by the
+        category of the aid (never taken off the month it was approved in: that month may be published already,
+        and its sum moving by one person's amount would give that amount away). Events from before funds said what
+        it released (`released_amount` absent), and ends of aid never approved, release nothing."""
+        data = DisbursementChanged.model_validate(event.data)
+        if not data.released_amount:
+            return
+        counted = projections.aid_moved(session=session, stage="released", category=data.category,
+                                        amount=data.released_amount, currency=data.currency,
+                                        at=data.occurred_at or event.time, person=people.person(data.case_id))
+        if not counted:
+            log.warning("amount not usable as money, skipped", event_id=event.id)
+
+    apply.__name__ = "aid_released"
+    return apply
+
+
 # producer → durable consumer; per docs/events.md and kit.nats_auth.CONSUMES.
 DURABLES = {"intake": "reports-intake", "referrals": "reports-referrals", "funds": "reports-funds"}
 
@@ -176,7 +222,8 @@ def consumed(people: PersonIndex) -> dict[str, tuple[str, dict[str, Handler]]]:
     return {
         "intake": (DURABLES["intake"], {
             "rehab.intake.case.opened": _case("opened", "opened_at"),
-            "rehab.intake.case.closed": _case("closed", "closed_at"),
+            "rehab.intake.case.closed": _case_closed(people, True),
+            "rehab.intake.case.reopened": _case_closed(people, False),
             "rehab.intake.case.erased": _case_erased(people),
             "rehab.intake.needs.assessed": need_assessed,
             "rehab.intake.needs.moved": need_moved,
@@ -188,6 +235,8 @@ def consumed(people: PersonIndex) -> dict[str, tuple[str, dict[str, Handler]]]:
         "funds": (DURABLES["funds"], {
             "rehab.funds.disbursement.approved": _aid("approved", people),
             "rehab.funds.disbursement.paid": _aid("paid", people),
+            "rehab.funds.disbursement.rejected": _released(people),
+            "rehab.funds.disbursement.voided": _released(people),
         }),
     }
 

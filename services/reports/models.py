@@ -114,6 +114,21 @@ class ErasedPerson(ReportsTable, table=True):
     person: str = Field(primary_key=True, max_length=32)
 
 
+class CaseClose(ReportsTable, table=True):
+    """Whether a case's close stands, per month it was closed or reopened in: `case_key` a keyed hash of the month and the
+    case id together (`handlers.PersonIndex.case_in_month`: no case id, and one case's rows in two months share
+    nothing), `closed` whether its last close or reopening in the month (by `last_at`) was a close. "Cases closed" in
+    a month counts the cases whose close stood at its end: closing a case five times counts once, and a reopening in
+    the same month undoes it. Erasing the case deletes its rows (each month's hash computed again); the counts stay."""
+
+    __tablename__ = "case_closes"
+
+    case_key: str = Field(primary_key=True, max_length=32)
+    month: str = Field(primary_key=True, max_length=7)
+    closed: bool = Field(default=False)
+    last_at: datetime | None = _when()
+
+
 class DurationHistogram(ReportsTable, table=True):
     """How many referrals ended a span (`measure`: `sent_to_accepted`, `sent_to_completed`) in a month, per partner
     category, by its length: `buckets` is a JSON list of [tenths of a day, count] pairs (0 is under 2.4 hours; whole
@@ -155,5 +170,5 @@ class CurrencyDigits(ReportsTable, table=True):
 
 
 # The projection: what `rehab reports rebuild` empties before replaying every stream.
-PROJECTION = (MonthlyCount, MonthlyAmount, AidPerson, ErasedPerson, DurationHistogram, ReferralMoments,
+PROJECTION = (MonthlyCount, MonthlyAmount, AidPerson, ErasedPerson, CaseClose, DurationHistogram, ReferralMoments,
               CurrencyDigits)

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from kit.db import dialect_insert
 from services.reports import domain, queries
-from services.reports.models import ReferralMoments, utc
+from services.reports.models import CaseClose, ReferralMoments, utc
 
 # What a referral's moments are kept for: its spans' ends, and its end without them (declined, cancelled: forgotten).
 MEASURED_OUTCOMES = frozenset({"sent", "accepted", "completed", "declined", "cancelled"})
@@ -83,6 +83,7 @@ class Person:
 
     marker: str
     in_cell: Callable[[Mapping[str, str]], str]
+    in_month: Callable[[str], str] = lambda month: ""  # the case in a month (`CaseClose`): a hash of both together
 
 
 def aid_moved(*, session: Session, stage: str, category: str, amount: str, currency: str, at: datetime,
@@ -122,8 +123,34 @@ def aid_moved(*, session: Session, stage: str, category: str, amount: str, curre
     return True
 
 
+def case_close_moved(*, session: Session, closed: bool, at: datetime, person: Person) -> None:
+    """A case closed (`closed`) or reopened at `at`. "Cases closed" in a month counts the cases whose last close or
+    reopening in that month is a close: a close counts once however often the case is closed, a reopening in the same
+    month takes it back, and a reopening in a later month leaves it (the case was closed at the end of that month,
+    which may be published; a new close later counts in its own month). Events of one case come in the order intake
+    committed them (one stream), but a redelivered one may be older than what was seen: the later by `at` stands."""
+    if queries.is_erased(session, person.marker):
+        return
+    month = domain.month_of(at)
+    key = {"case_key": person.in_month(month), "month": month}
+    insert = dialect_insert(session.get_bind().dialect.name)(CaseClose)
+    session.execute(insert.values(**key, closed=False, last_at=None).on_conflict_do_nothing(
+        index_elements=["case_key", "month"]))
+    row = session.execute(select(CaseClose).filter_by(**key).with_for_update()
+                          .execution_options(populate_existing=True)).scalars().one()
+    last = utc(row.last_at)
+    if last is not None and at < last:
+        return
+    if row.closed != closed:
+        queries.counts.add(session, {"month": month, "measure": "cases", "category": "", "detail": "closed",
+                                     "count": 1 if closed else -1})
+    row.closed, row.last_at = closed, at
+    session.add(row)
+
+
 def person_erased(*, session: Session, person: Person) -> None:
     """A case was erased: the person's rows in the money cells go (what linked them to the cells: each cell's hash of
     the person computed again, for every cell anyone is in), and the person is marked erased; the counts of people
     and the sums they made stay, as every count does."""
-    queries.forget_person(session, [person.in_cell(cell) for cell in queries.aid_cells(session)], person.marker)
+    queries.forget_person(session, [person.in_cell(cell) for cell in queries.aid_cells(session)], person.marker,
+                          cases=[person.in_month(month) for month in queries.close_months(session)])

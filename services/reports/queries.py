@@ -14,6 +14,7 @@ from sqlmodel import Session
 from kit.db import dialect_insert
 from services.reports.models import (
     AidPerson,
+    CaseClose,
     CurrencyDigits,
     DurationHistogram,
     ErasedPerson,
@@ -86,12 +87,23 @@ def aid_cells(session: Session) -> list[dict[str, str]]:
     return [dict(row._mapping) for row in session.connection().execute(_cells)]
 
 
-def forget_person(session: Session, rows: list[str], marker: str) -> None:
-    """A person's rows in the money cells (their hashes there) gone, and the person marked erased; the counts and
-    sums stay."""
+_forget_case = delete(CaseClose).where(CaseClose.case_key.in_(bindparam("cases", expanding=True)))  # type: ignore[attr-defined]
+_close_months = select(CaseClose.month).distinct()
+
+
+def close_months(session: Session) -> list[str]:
+    """Every month some case was closed or reopened in (`case_closes`)."""
+    return [row[0] for row in session.connection().execute(_close_months)]
+
+
+def forget_person(session: Session, rows: list[str], marker: str, cases: list[str] = ()) -> None:  # type: ignore[assignment]
+    """A person's rows in the money cells (their hashes there) and their case's closes gone, and the person marked
+    erased; the counts and sums stay."""
     connection = session.connection()
     for start in range(0, len(rows), 500):
         connection.execute(_forget, {"people": rows[start:start + 500]})
+    for start in range(0, len(cases), 500):
+        connection.execute(_forget_case, {"cases": list(cases[start:start + 500])})
     erased_people.add(session, {"person": marker})
 
 

@@ -169,7 +169,6 @@ def _days(published: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _aid(session: Session, months: list[str], *, pending: set[str], settling: timedelta) -> dict[str, Any]:
     digits = {row.currency: row.digits for row in session.execute(select(CurrencyDigits)).scalars()}
     sums: dict[tuple[str, str, str], dict[tuple[str, str], tuple[int, int | None]]] = defaultdict(dict)
-    seen_categories: set[str] = set()
     a = MonthlyAmount.__table__.c  # type: ignore[attr-defined]
     for month, stage, basis, category, currency, minor, payments, people in session.execute(
             select(a.month, a.stage, a.basis, a.category, a.currency, a.amount_minor, a.payments, a.people)
@@ -178,28 +177,45 @@ def _aid(session: Session, months: list[str], *, pending: set[str], settling: ti
         # erased before their payment was applied. Not known, so withheld (None); the payments are never the
         # fallback, one person's five payments are what this count is for.
         sums[(stage, basis, currency)][(month, category)] = (minor, None if payments and not people else people)
-        seen_categories.add(category)
+    # A currency people were paid in other than a grant's says where they live: one payment in lari makes a table of
+    # GEL, a hint where a relocated person went. Such a table is shown only once one of its cells is published (a
+    # settled month and category of five people or more); until then it is left out entirely, and how many were left
+    # out is not said either (one left out is one person's country). Grants' own currencies are the organisation's.
+    shown = {key: cells for key, cells in sums.items()
+             if key[1] != "fx_paid" or any(_published(month, people, pending)
+                                           for (month, _category), (_minor, people) in cells.items())}
+    seen_categories = {category for cells in shown.values() for _month, category in cells}
     categories = domain.columns(domain.CATEGORIES, seen_categories)
 
     def tables(stage: str, basis: str) -> dict[str, Any]:
         return {currency: disclosure.publish_amounts(cells, months, categories, digits.get(currency, 2),
                                                      pending=pending)
-                for (s, b, currency), cells in sorted(sums.items()) if (s, b) == (stage, basis)}
+                for (s, b, currency), cells in sorted(shown.items()) if (s, b) == (stage, basis)}
 
     return {
         "approved": {"in_grant_currency": tables("approved", "grant")},
+        # Approvals rejected or voided afterwards, in the month that happened: `approved` keeps every approval made
+        # in its month, so that a published month does not change when one is withdrawn later.
+        "released": {"in_grant_currency": tables("released", "grant")},
         "paid": {"in_grant_currency": tables("paid", "grant"),
                  "in_another_currency": {"as_received": tables("paid", "fx_paid"),
                                          "cost_in_grant_currency": tables("paid", "fx_grant")}},
         "note": ("a table per currency, never summed across currencies. paid.in_grant_currency: payments made in "
                  "the grant's own currency; paid.in_another_currency: payments made in another, as the person "
                  "received them and as what they cost the grant. A payment is in one group only, so that no "
-                 "published sum is another's plus or minus a few people's aid"),
+                 "published sum is another's plus or minus a few people's aid. A currency received (as_received) "
+                 "is shown once a month of it is published for five people or more in a category: the currency "
+                 "alone would say where a few people live"),
         "pending_months": sorted(pending),
         "pending": (f"a month's sums are \"{disclosure.PENDING}\" until {_days_named(settling)} after it ends: "
                     "read twice while payments are still added, a sum would tell what was paid between the two "
                     "reads"),
     }
+
+
+def _published(month: str, people: int | None, pending: set[str]) -> bool:
+    """Whether a money cell is published: its month settled and five people or more in it."""
+    return month not in pending and people is not None and people >= disclosure.SMALLEST_SHOWN
 
 
 # ---- CSV ---------------------------------------------------------------------------------------------------------

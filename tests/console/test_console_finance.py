@@ -28,6 +28,18 @@ from tests.integration.gateway.door import STAFF_PASSWORD, Door
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(scope="module")
+def backends(tmp_path_factory: pytest.TempPathFactory):
+    """Every service as a process, funds stating the donor report of the month under way (REHAB_FUNDS_SETTLING_DAYS
+    below zero): these pages read it about the aid paid a moment before. By default a month is stated once it has
+    settled (tests/unit/funds/test_funds_donor_statement.py, tests/integration/funds)."""
+    from tests.integration.gateway.door import backends_running, existing_services
+
+    with backends_running(tmp_path_factory.mktemp("backends"), existing_services(),
+                          env={"funds": {"REHAB_FUNDS_SETTLING_DAYS": "-62"}}) as running:
+        yield running
+
 QUEUE, GRANTS = "/console/disbursements", "/console/grants"
 IBAN = "LT60 1010 0123 4567 8901"
 
@@ -489,6 +501,20 @@ async def test_the_donor_report_shows_no_small_count_and_downloads_as_csv(door: 
     assert grant["code"] in grants_csv.text and lonely["code"] in grants_csv.text
     assert f'href="{GRANTS}/{grant["id"]}/donor-report.csv"' in grant_page.text
     assert grant_page.text.count('<tr id="d-') == 5 and words("aid_paid", language) in page_text(grant_page)
+
+    # A statement as of a month's end, chosen in a POST form (nothing chosen goes in a URL): the month before this
+    # one, when none of this aid had been paid yet; the CSV of the month chosen, from a form too.
+    this_month = date.today().strftime("%Y-%m")
+    assert f'<option value="{this_month}" selected>' in report.text and words("fin_donor_as_of", language) in text
+    before = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    earlier = await anna.visitor.post(f"{GRANTS}/{grant['id']}/donor-report",
+                                      data={"csrf": csrf_of(report.text), "as_of": before})
+    assert earlier.status_code == 200 and f'<option value="{before}" selected>' in earlier.text
+    assert '<table id="donor-cells">' not in earlier.text and i18n.format_money("500.00", "EUR", language) not in (
+        page_text(earlier))
+    earlier_csv = await anna.visitor.post(f"{GRANTS}/{grant['id']}/donor-report.csv",
+                                          data={"csrf": csrf_of(report.text), "as_of": before})
+    assert earlier_csv.status_code == 200 and f'"{before}"' in earlier_csv.text and "500.00" not in earlier_csv.text
 
 
 # --- nobody else ----------------------------------------------------------------------------------------------------

@@ -61,8 +61,10 @@ async def intake() -> AsyncIterator[IntakeStandIn]:
 @pytest.fixture
 def funds_settings(tmp_path: Path, secrets_dir: Path, nats_url: str, database_url_factory: Any,
                    intake: IntakeStandIn) -> FundsSettings:
+    # The donor report states the month under way (REHAB_FUNDS_SETTLING_DAYS below zero): these tests read it about
+    # the aid paid a moment before. tests/unit/funds/test_funds_donor_statement.py states settled months.
     return FundsSettings(state_dir=tmp_path, secrets_dir=secrets_dir, nats_url=nats_url,
-                         database_url=database_url_factory("funds"), intake_url=intake.url)
+                         database_url=database_url_factory("funds"), intake_url=intake.url, settling_days=-62)
 
 
 class Desk:

@@ -244,8 +244,9 @@ async def test_the_reports_show_paid_in_the_grants_currency_and_in_each_currency
                                    headers=desk.finance)).json()
     # four people in all: a donor sees neither the totals nor the differences (they would be those four's to the cent)
     assert (donor["paid"], donor["fx_released"], donor["fx_approved"]) == (None, None, None)
-    # one person paid in EUR, three in PLN: each fewer than five, so neither is shown to a donor
-    assert (donor["paid_by_currency"], donor["paid_by_currency_suppressed"]) == ({}, 2)
+    # four people paid since the grant began: the statement withholds its totals, and with them every currency
+    assert not donor["totals_shown"] and donor["totals_last_shown"] is None
+    assert (donor["paid_by_currency"], donor["paid_by_currency_suppressed"]) == ({}, None)
     assert ledger_breaks(desk) == []
 
 
