@@ -204,6 +204,29 @@ class Idempotency:
         transaction; found by the id stored beside them, never by opening them. How many rows went."""
         return session.execute(delete(self.table).where(self.table.c.subject_id == subject)).rowcount
 
+    def rewrite(self, session: Session, subject: str, change: Callable[[Any], Any | None]) -> int:
+        """Seal again, in the caller's transaction, each stored answer about `subject` for which `change(answer)`
+        gives a new body (None: left as it is), keeping its status and fingerprint: what was removed from a case in
+        error (a note's text) must not stay in an answer a replay would give back (SPEC §7.6), yet a replay of the
+        request that added it must still not add it again. An answer that opens under no key held now is left (it
+        can be read by nobody). How many were rewritten."""
+        t = self.table
+        rows = session.execute(select(t.c.principal, t.c.key, t.c.body).where(
+            t.c.subject_id == subject, t.c.state == "done")).all()
+        rewritten = 0
+        for row in rows:
+            bound = f"{row.principal}|{row.key}".encode()
+            try:
+                answer = json.loads(self._open(row.body, bound))
+            except crypto.DecryptionError:
+                continue
+            if (new := change(answer)) is None:
+                continue
+            sealed = crypto.seal(self._keys[0], json.dumps(jsonable_encoder(new)).encode(), bound)
+            session.execute(update(t).where(t.c.principal == row.principal, t.c.key == row.key).values(body=sealed))
+            rewritten += 1
+        return rewritten
+
     def purge(self, session: Session, *, now: datetime | None = None) -> int:
         """Delete the keys past their retention (answers, fingerprints, stale claims), in the caller's transaction;
         how many went."""

@@ -362,12 +362,15 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
     if values["case"] is None:  # the case can not be read now: what the form held is given back, to copy
         values.update(typed=await typed_back(v.request), typed_explained="typed_kept_unavailable")
     fetched = values.pop("status")
-    # A fresh aid form carries a key made now: one request for however many times it is sent.
-    fresh = {"aid_form": {"idempotency_key": str(uuid.uuid4())}, "aid_errors": {}, "case_errors": {}, "case_typed": {}}
+    # A fresh aid form carries a key made now: one request for however many times it is sent. So does every other
+    # form of the page that adds or removes something (`new_key()`), unless it comes back with its own.
+    fresh = {"aid_form": {"idempotency_key": str(uuid.uuid4())}, "aid_errors": {}, "case_errors": {}, "case_typed": {},
+             "task_etags": {}}
     # The page is long and comes back scrolled to its top: the problem line links to the first field said wrong.
     wrong = [*shown.get("case_errors", {}), *shown.get("aid_errors", {})]
     return render(v.request, "case.html", visit_=v, status=status or fetched, categories=CATEGORIES,
                   urgencies=URGENCIES, document_kinds=DOCUMENT_KINDS, need_moves=NEED_MOVES,
+                  removal_reasons=REMOVAL_REASONS, new_key=lambda: str(uuid.uuid4()),
                   problem_at=f"{wrong[0]}-error" if wrong else None,
                   **{**values, **fresh, **shown, "problem": problem or values.get("problem")})
 
@@ -376,23 +379,34 @@ async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, jso
                        files: dict[str, Any] | None = None, data: dict[str, str] | None = None,
                        done: Response | None = None, fields: dict[str, str] | None = None,
                        kinds: dict[str, str] | None = None, typed: dict[str, Any] | None = None,
-                       section: str | None = None) -> Response:
+                       section: str | None = None, key: tuple[str, Any] | None = None,
+                       said: dict[str, str] | None = None, in_flight_is_done: bool = False) -> Response:
     """One change to the case from a form of its page; done, back to the page at `section` (the part the form is
     in); refused, the page again saying why. `fields` and `kinds`: the form's fields by the API's name of each, and
     refusals about one of them by kind (see `field_errors`): said next to their field, with `typed` (what was typed,
-    by field id) back in it."""
+    by field id) back in it. `key`: the form's name and the Idempotency-Key it was drawn with, so that a form sent
+    twice (a double click, a reload of a failed answer) acts once; refused, the form comes back under the key
+    `router.key_for_retry` gives (as `<name>-key` of what was typed). `said`: the page's own words for a refusal of
+    a kind (the i18n key), before the general ones. `in_flight_is_done`: the form's first sending, with the same
+    key, is still being done (an upload, which is not sent again while it runs: `router.call`); it is answered as
+    done, since the first one does it."""
     if supervises_only(v):
         return need_to_know_page(v, case_id)
-    answer = await call(v, method, f"/api/intake/cases/{case_id}{path}", json=json, reason=v.reason_for(case_id),
-                        files=files, data=data)
-    if answer.ok:
+    reason = v.reason_for(case_id)
+    answer = await call(v, method, f"/api/intake/cases/{case_id}{path}", json=json, reason=reason, files=files,
+                        data=data, idempotency_key=str(key[1] or "") or None if key else None)
+    if answer.ok or (in_flight_is_done and answer.kind == "idempotency-key-in-flight"):
         return done or back_to(f"/console/cases/{case_id}", section)
-    if answer.need_to_know:  # the stated reason lapsed while the form was open: ask again, say nothing was saved
+    if answer.need_to_know and not (reason and said and "need-to-know" in said):
+        # the stated reason lapsed while the form was open: ask again, say nothing was saved
         return need_to_know_page(v, case_id, unsaved=True)
     errors = field_errors(v, answer, fields or {}, kinds=kinds)
-    return await case_page_answer(v, case_id, status=answer.status, problem=form_problem(v, answer, errors,
-                                                                                       refusal(v, answer)),
-                                  case_errors=errors, case_typed=typed or {})
+    typed = dict(typed or {})
+    if key:
+        typed[f"{key[0]}-key"] = key_for_retry(answer, key[1])
+    words = i18n.translator(v.language)(said[answer.kind]) if said and answer.kind in said else refusal(v, answer)
+    return await case_page_answer(v, case_id, status=answer.status, problem=form_problem(v, answer, errors, words),
+                                  case_errors=errors, case_typed=typed)
 
 
 
@@ -402,7 +416,7 @@ async def add_need(case_id: uuid.UUID, v: VisitDep) -> Response:
     notes = str(form.get("notes", "")).strip()
     return await _act_on_case(v, case_id, "POST", "/needs", {
         "category": form.get("category"), "urgency": form.get("urgency"), "notes": notes or None},
-        fields=NEED_FORM, typed={"need-notes": notes}, section="needs-h")
+        fields=NEED_FORM, typed={"need-notes": notes}, section="needs-h", key=("need", form.get("idempotency_key")))
 
 
 # Each form of the case page: the API's name of each field → the form's id of it (the field its error is said by).
@@ -474,10 +488,14 @@ async def upload_document(case_id: uuid.UUID, v: VisitDep) -> Response:
     by_script = v.request.headers.get("x-console-upload") == "1"
     files = {"file": (chosen.filename, bytes(chosen.data), "application/octet-stream")}
     chosen.data.clear()
+    done = Response(status_code=204, headers=PAGE_HEADERS) if by_script else back_to(f"/console/cases/{case_id}",
+                                                                                    "documents-h")
+    # The form's key: the same file sent twice adds it once. A multipart body is not sent again while the first is
+    # still being cleaned and saved (`router.call`): that one is saving it, so the second is answered as done.
     return await _act_on_case(v, case_id, "POST", "/documents", files=files,
-                              data={"kind": upload.fields.get("kind", "")},
-                              done=Response(status_code=204, headers=PAGE_HEADERS) if by_script else None,
-                              fields=DOCUMENT_FORM, kinds=DOCUMENT_REFUSALS, section="documents-h")
+                              data={"kind": upload.fields.get("kind", "")}, done=done,
+                              fields=DOCUMENT_FORM, kinds=DOCUMENT_REFUSALS, section="documents-h",
+                              key=("document", upload.fields.get("idempotency_key")), in_flight_is_done=True)
 
 
 @router.get("/console/cases/{case_id}/documents/{document_id}")
@@ -638,7 +656,7 @@ async def add_note(case_id: uuid.UUID, v: VisitDep) -> Response:
     form = await v.request.form()
     text = str(form.get("text", "")).strip()
     return await _act_on_case(v, case_id, "POST", "/notes", {"text": text}, fields=NOTE_FORM, typed={"note-text": text},
-                              section="notes")
+                              section="notes", key=("note", form.get("idempotency_key")))
 
 
 @router.post("/console/cases/{case_id}/tasks")
@@ -648,7 +666,101 @@ async def add_task(case_id: uuid.UUID, v: VisitDep) -> Response:
     return await _act_on_case(v, case_id, "POST", "/tasks", {
         "title": typed["task-title"], "due_on": typed["task-due"] or None,
         "assignee": str(form.get("assignee", "")).strip() or None},
-        fields=TASK_FORM, kinds={"not-an-assignee": "task-assignee"}, typed=typed, section="tasks")
+        fields=TASK_FORM, kinds={"not-an-assignee": "task-assignee"}, typed=typed, section="tasks",
+        key=("task", form.get("idempotency_key")))
+
+
+# --- caseworker: correcting the record ---------------------------------------------------------------------------
+#
+# A note or a document added in error is removed by one of the case's own caseworkers (never a visitor who stated a
+# reason: intake refuses them, and the page offers it only to the case's caseworkers), with a reason from a fixed
+# list, after a confirmation that says the content goes for good; what stays is a tombstone in its list and on the
+# timeline. A task is changed (title, due date, assignee) or cancelled while it is open. Every form carries an
+# Idempotency-Key made when it was drawn (a double click removes or cancels once); the task's edit form carries the
+# ETag of the version it shows, sent as If-Match.
+
+# Why something was removed (intake's `RemovalReason`): each said by `removal_reason_<word>`.
+REMOVAL_REASONS = ("wrong_case", "duplicate", "mistake")
+# Only the case's own caseworkers correct its record: a stated reason does not make a visitor one of them.
+HOLDERS_ONLY = {"need-to-know": "problem_correct_holders_only", "task-not-open": "problem_task_not_open"}
+
+
+async def _remove(v: Visit, case_id: uuid.UUID, what: str, row_id: uuid.UUID, section: str) -> Response:
+    """Remove a note or a document (`what`) added in error, with the reason chosen beside the button."""
+    form = await v.request.form()
+    name = f"{what}-{row_id}-remove"
+    return await _act_on_case(v, case_id, "POST", f"/{what}s/{row_id}/remove",
+                              {"reason": str(form.get("reason", ""))}, fields={"reason": f"{name}-reason"},
+                              typed={name: "open"}, section=section, key=(name, form.get("idempotency_key")),
+                              said=HOLDERS_ONLY)
+
+
+@router.post("/console/cases/{case_id}/notes/{note_id}/remove")
+async def remove_note(case_id: uuid.UUID, note_id: uuid.UUID, v: VisitDep) -> Response:
+    return await _remove(v, case_id, "note", note_id, "notes")
+
+
+@router.post("/console/cases/{case_id}/documents/{document_id}/remove")
+async def remove_document(case_id: uuid.UUID, document_id: uuid.UUID, v: VisitDep) -> Response:
+    return await _remove(v, case_id, "document", document_id, "documents-h")
+
+
+@router.post("/console/cases/{case_id}/tasks/{task_id}/edit")
+async def change_task(case_id: uuid.UUID, task_id: uuid.UUID, v: VisitDep) -> Response:
+    """Save a task's title, due date and assignee as the edit form shows them, on the version it was drawn with
+    (If-Match: its ETag); intake changes only what differs. When the task changed meanwhile (412) — or the same form
+    was sent twice, and the first sending changed it — the task is read again: already as typed, the save is done;
+    else the form comes back with what was typed and the new ETag, saying someone else changed it."""
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    form = await v.request.form()
+    name = f"task-{task_id}"
+    typed = {f"{name}-title": str(form.get("title", "")).strip(), f"{name}-due": str(form.get("due_on", "")).strip(),
+             f"{name}-assignee": str(form.get("assignee", "")).strip(), name: "open"}
+    body = {"title": typed[f"{name}-title"], "due_on": typed[f"{name}-due"] or None,
+            "assignee": typed[f"{name}-assignee"] or None}
+    answer = await call(v, "PATCH", f"/api/intake/tasks/{task_id}", json=body, if_match=str(form.get("etag", "")),
+                        reason=v.reason_for(case_id))
+    if answer.ok:
+        return back_to(f"/console/cases/{case_id}", "tasks")
+    t = i18n.translator(v.language)
+    if answer.status == 412:
+        now = await _task_of_case(v, case_id, task_id)
+        if now is not None and {key: now.get(key) for key in body} == body:
+            return back_to(f"/console/cases/{case_id}", "tasks")
+        return await case_page_answer(v, case_id, status=412, problem=t("task_changed_meanwhile"),
+                                      case_typed=typed, task_etags={str(task_id): now["etag"]} if now else {})
+    errors = field_errors(v, answer, {"title": f"{name}-title", "due_on": f"{name}-due",
+                                      "assignee": f"{name}-assignee"},
+                          kinds={"not-an-assignee": f"{name}-assignee"})
+    words = t(HOLDERS_ONLY[answer.kind]) if answer.kind in HOLDERS_ONLY else refusal(v, answer)
+    return await case_page_answer(v, case_id, status=answer.status, problem=form_problem(v, answer, errors, words),
+                                  case_errors=errors, case_typed=typed,
+                                  task_etags={str(task_id): str(form.get("etag", ""))})
+
+
+async def _task_of_case(v: Visit, case_id: uuid.UUID, task_id: uuid.UUID) -> dict[str, Any] | None:
+    tasks = await call(v, "GET", f"/api/intake/cases/{case_id}/tasks", params={"limit": 200},
+                       reason=v.reason_for(case_id))
+    return next((task for task in items(tasks) if task["id"] == str(task_id)), None)
+
+
+@router.post("/console/cases/{case_id}/tasks/{task_id}/cancel")
+async def cancel_task(case_id: uuid.UUID, task_id: uuid.UUID, v: VisitDep) -> Response:
+    """Cancel an open task (made in error, no longer needed): neither open nor done. Asked once more first."""
+    if supervises_only(v):
+        return need_to_know_page(v, case_id)
+    form = await v.request.form()
+    sent = form.get("idempotency_key")
+    answer = await call(v, "POST", f"/api/intake/tasks/{task_id}/cancel", idempotency_key=str(sent or "") or None,
+                        reason=v.reason_for(case_id))
+    if answer.ok:
+        return back_to(f"/console/cases/{case_id}", "tasks")
+    name = f"task-{task_id}-cancel"
+    words = i18n.translator(v.language)(HOLDERS_ONLY[answer.kind]) if answer.kind in HOLDERS_ONLY \
+        else refusal(v, answer)
+    return await case_page_answer(v, case_id, status=answer.status, problem=words,
+                                  case_typed={f"{name}-key": key_for_retry(answer, sent)})
 
 
 @router.post("/console/tasks/{task_id}/done")
@@ -902,9 +1014,11 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
         wrong = field_errors(v, found, PARTNER_FILTERS)
         errors = {**wrong, **(errors or {})}
         problem = problem or form_problem(v, found, wrong)
+    form = form or {}
     return render(v.request, "refer.html", visit_=v, status=status if case.ok else case.status,
                   case=case.body if case.ok else None, consent=current, allowed=allowed,
-                  filters={**filters, "category": category}, partners=partners, form=form or {},
+                  filters={**filters, "category": category}, partners=partners,
+                  form={**form, "idempotency_key": form.get("idempotency_key") or str(uuid.uuid4())},
                   errors=errors or {}, problem=problem or case.problem or consent.problem)
 
 
@@ -929,9 +1043,12 @@ async def send_referral(case_id: uuid.UUID, v: VisitDep) -> Response:
     for key in ("contact", "health_summary"):
         if form.get(key, "").strip():
             packet[key] = form[key].strip()
+    # The form's key, made when it was drawn: a double click or a resent form refers the person once — a second
+    # referral would send their data to the partner twice.
     answer = await call(v, "POST", "/api/referrals/referrals", json={
         "case_id": str(case_id), "partner_id": form.get("partner_id", ""),
-        "need_category": form.get("category", ""), "packet": packet}, reason=v.reason_for(case_id))
+        "need_category": form.get("category", ""), "packet": packet}, reason=v.reason_for(case_id),
+        idempotency_key=form.get("idempotency_key") or None)
     if answer.ok:
         return back_to(f"/console/cases/{case_id}", "referrals")
     if answer.need_to_know:
@@ -941,6 +1058,7 @@ async def send_referral(case_id: uuid.UUID, v: VisitDep) -> Response:
     errors = field_errors(v, answer, REFERRAL_FORM, kinds=REFERRAL_REFUSALS)
     said = i18n.translator(v.language)("problem_referral_case_unknown") if answer.kind == "case-unknown" \
         else refusal(v, answer)
+    form["idempotency_key"] = key_for_retry(answer, form.get("idempotency_key"))
     return await _referral_page(v, case_id, filters, form=form, status=answer.status, errors=errors,
                                 problem=form_problem(v, answer, errors, said))
 

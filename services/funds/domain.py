@@ -20,8 +20,8 @@ from services.funds.money import format_amount, rough_rate
 Category = Literal["medical", "psychological", "relocation", "legal", "housing", "employment", "financial"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 
-# What funds knows of a case, in the order a case moves through them; the one move back, a closed case reopened, is
-# an explicit transition (`projections.reopen_case`, kit.projection.ForwardOnly.move_back).
+# What funds knows of a case, in the order a case moves through them; the one move back, a closed case (or one marked
+# a duplicate) reopened, is an explicit transition (`projections.reopen_case`, kit.projection.ForwardOnly.move_back).
 CASE_STATES = ("open", "closed", "duplicate", "erased")
 
 

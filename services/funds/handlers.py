@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import partial
+from typing import Literal
 
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -38,6 +39,12 @@ class CaseOpened(BaseModel):
 
 class CaseEnded(BaseModel):
     case_id: str
+
+
+class CaseReopened(CaseEnded):
+    """Intake's case.reopened: the status it left (`closed` in events written before a duplicate could be reopened)."""
+
+    reopened_from: Literal["closed", "duplicate"] = "closed"
 
 
 class CaseAssigned(BaseModel):
@@ -93,8 +100,8 @@ def case_closed(session: Session, event: Envelope) -> None:
 
 
 def case_reopened(session: Session, event: Envelope) -> None:
-    data = CaseEnded.model_validate(event.data)
-    projections.reopen_case(session=session, case_id=data.case_id)
+    data = CaseReopened.model_validate(event.data)
+    projections.reopen_case(session=session, case_id=data.case_id, leaving=data.reopened_from)
 
 
 def case_duplicate(session: Session, event: Envelope) -> None:

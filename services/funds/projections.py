@@ -31,11 +31,12 @@ def advance_case(*, session: Session, case_id: str, status: str, reference: str 
                                    "updated_at": datetime.now(UTC)})
 
 
-def reopen_case(*, session: Session, case_id: str) -> None:
-    """A closed case was reopened: it is open again (aid may be requested once more). Only a closed case moves
-    back; one that went on to be a duplicate or erased stays so."""
+def reopen_case(*, session: Session, case_id: str, leaving: str = "closed") -> None:
+    """A closed case, or one marked a duplicate (`leaving`: the status intake reopened it from), was reopened: it is
+    open again (aid may be requested once more). Only a case in that status moves back: a reopening of a closed case
+    that comes after the case went on to be a duplicate or erased leaves it so."""
     queries.cases.move_back(session, {"case_id": case_id, "status": "open", "reference": None,
-                                      "updated_at": datetime.now(UTC)}, leaving="closed")
+                                      "updated_at": datetime.now(UTC)}, leaving=leaving)
 
 
 def assign_case(*, session: Session, case_id: str, assignees: list[str], assigned_at: datetime) -> bool:

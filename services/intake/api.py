@@ -60,6 +60,8 @@ from services.intake.models import (
     NeedPublic,
     NoteCreate,
     NotePublic,
+    Removal,
+    TaskChange,
     TaskCreate,
     TaskPublic,
     TaskStatus,
@@ -143,19 +145,20 @@ async def find_duplicates(
         session=session, vault=vault, audit=runtime.audit, check=body, caller=caller_of(principal))))
 
 
-@router.get("/cases", response_model=Page[CaseListItem],
+@router.get("/cases", response_model=Page[assignment.CaseloadItem],
             responses={403: {"description": "`assigned=any` is a supervisor's view."}})
 async def list_cases(
     request: Request, runtime: RuntimeDep, principal: Staff,
     assigned: Literal["me", "any"] = "me", status: CaseStatus | None = None, limit: Limit = 50,
-    cursor: str | None = None,
-) -> Page[CaseListItem]:
+    cursor: str | None = None, unattended: bool = False,
+) -> Page[assignment.CaseloadItem]:
     """Your cases (assigned to you) newest first, without personal data; `assigned=any` (a supervisor): the whole
-    caseload. Searching by name is `POST /cases/search`."""
+    caseload; `unattended=true`: only the cases nobody who holds them can work (every assignee disabled or no longer
+    a caseworker). Searching by name is `POST /cases/search`."""
     refuse_a_name_in_the_url(request)
     return await runtime.uow.run(lambda session: cases.list_cases(
         session=session, caller=caller_of(principal), everyone=assigned == "any", status=status, limit=limit,
-        cursor=cursor))
+        cursor=cursor, unattended=unattended))
 
 
 def refuse_a_name_in_the_url(request: Request) -> None:
@@ -247,11 +250,12 @@ async def close_case(
 
 
 @router.post("/cases/{case_id}/reopen", response_model=CaseSummary, openapi_extra=HONOURS_KEY, responses={
-    **need_to_know.ANSWERS, 409: {"description": "Only a closed case reopens (`case-not-closed`)."}})
+    **need_to_know.ANSWERS, 409: {"description": "Only a closed case, or one marked a duplicate, reopens "
+                                                 "(`case-not-closed`)."}})
 async def reopen_case(
     case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> CaseSummary:
-    """Open a closed case again."""
+    """Open a closed case again, or undo the mark of a duplicate (only the case's own caseworkers)."""
     return await _honoured(request, runtime, caller, case_id, lambda session: cases.reopen_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
 
@@ -455,6 +459,29 @@ async def read_document_content(
         "Content-Length": str(document.size), "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
 
+# What removing something added in error may answer besides its tombstone: the same for a note and a document.
+REMOVING = {
+    403: {"description": "Only a caseworker the case is assigned to removes it (`need-to-know`): an Access-Reason "
+                         "opens a case, it does not correct its record."},
+    404: {"description": "No such note or document in this case (or the case was erased, and it with it)."},
+    422: {"description": "`reason` is not one of `wrong_case`, `duplicate`, `mistake`."},
+}
+
+
+@router.post("/cases/{case_id}/documents/{document_id}/remove", response_model=DocumentPublic,
+             openapi_extra=HONOURS_KEY, responses=REMOVING)
+async def remove_document(
+    case_id: CaseId, document_id: Annotated[str, Path(max_length=36)], body: Removal, request: Request,
+    runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+) -> DocumentPublic:
+    """Remove a document added in error (another person's scan, a file sent twice), saying why (`reason`: a fixed
+    word). Its bytes, name and hash are destroyed for good; what remains is its kind, who added it and when, and who
+    removed it, when and why. Removing it again answers the same."""
+    return await _honoured(request, runtime, caller_of(principal), case_id, lambda session: documents.remove_document(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, document_id=document_id, removal=body,
+        caller=caller_of(principal)))
+
+
 def attachment(filename: str, content_type: str) -> str:
     """RFC 6266: `attachment`, an ASCII `filename` for old clients and the real name in `filename*` (RFC 8187).
     The name ends in the extension of what the bytes are (`files.cleaned` judged them): text sent as `page.html` is
@@ -491,6 +518,20 @@ async def list_notes(
         cursor=cursor))
 
 
+@router.post("/cases/{case_id}/notes/{note_id}/remove", response_model=NotePublic, openapi_extra=HONOURS_KEY,
+             responses=REMOVING)
+async def remove_note(
+    case_id: CaseId, note_id: Annotated[str, Path(max_length=36)], body: Removal, request: Request,
+    runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
+) -> NotePublic:
+    """Remove a note written in error (in the wrong case, naming someone else), saying why (`reason`: a fixed word).
+    Its text is destroyed for good, in the stored answers too; what remains is its author and time, and who removed
+    it, when and why. Removing it again answers the same."""
+    return await _honoured(request, runtime, caller_of(principal), case_id, lambda session: casework.remove_note(
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, note_id=note_id, removal=body,
+        caller=caller_of(principal)))
+
+
 @router.post("/cases/{case_id}/tasks", status_code=201, response_model=TaskPublic, openapi_extra=HONOURS_KEY,
              responses={
     **need_to_know.ANSWERS,
@@ -518,6 +559,7 @@ async def list_case_tasks(
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic, openapi_extra=HONOURS_KEY, responses={
     403: {"description": "Only a caseworker the task's case is assigned to marks it done (`need-to-know`)."},
+    409: {"description": "The task was cancelled (`task-not-open`)."},
 })
 async def finish_task(
     task_id: Annotated[str, Path(max_length=36)], request: Request, runtime: RuntimeDep, vault: VaultDep,
@@ -527,6 +569,43 @@ async def finish_task(
     return await runtime.idempotency.honour(
         request, principal=principal.sub, uow=runtime.uow, subject=lambda answer: answer.get("case_id"),
         action=lambda session: casework.finish_task(session=session, vault=vault, audit=runtime.audit,
+                                                    task_id=task_id, caller=caller_of(principal)))
+
+
+@router.patch("/tasks/{task_id}", response_model=TaskPublic, responses={
+    403: {"description": "Only a caseworker the task's case is assigned to changes it (`need-to-know`)."},
+    409: {"description": "The task is done or cancelled (`task-not-open`), or its case is not open."},
+    412: {"description": "The task changed since its ETag was read (`stale-etag`)."},
+    422: {"description": "`assignee` is not one of the case's caseworkers (`not-an-assignee`), or nothing to change."},
+    428: {"description": "No If-Match (or `*`)."}})
+async def change_task(
+    task_id: Annotated[str, Path(max_length=36)], body: TaskChange, response: Response, runtime: RuntimeDep,
+    vault: VaultDep, principal: Caseworker, if_match: Annotated[str | None, Header()] = None,
+) -> TaskPublic:
+    """Change an open task's title, due date or assignee, on the version its ETag names (`If-Match`, as for a case):
+    the answer carries the new ETag."""
+    if if_match is None or if_match.strip() == "*":  # `*` matches any version: it would overwrite unseen changes
+        raise Problem(428, "Send the task's ETag in If-Match (not `*`), so that you cannot overwrite a change you "
+                           "have not seen.", kind="if-match-required")
+    task = await runtime.uow.run(lambda session: casework.change_task(
+        session=session, vault=vault, audit=runtime.audit, task_id=task_id, changes=body, if_match=if_match,
+        caller=caller_of(principal)))
+    response.headers["ETag"] = task.etag
+    return task
+
+
+@router.post("/tasks/{task_id}/cancel", response_model=TaskPublic, openapi_extra=HONOURS_KEY, responses={
+    403: {"description": "Only a caseworker the task's case is assigned to cancels it (`need-to-know`)."},
+    409: {"description": "The task is done (`task-not-open`)."},
+})
+async def cancel_task(
+    task_id: Annotated[str, Path(max_length=36)], request: Request, runtime: RuntimeDep, vault: VaultDep,
+    principal: Caseworker,
+) -> TaskPublic:
+    """Cancel an open task: no longer to be done, and not done either. Cancelled again answers the same."""
+    return await runtime.idempotency.honour(
+        request, principal=principal.sub, uow=runtime.uow, subject=lambda answer: answer.get("case_id"),
+        action=lambda session: casework.cancel_task(session=session, vault=vault, audit=runtime.audit,
                                                     task_id=task_id, caller=caller_of(principal)))
 
 

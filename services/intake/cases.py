@@ -2,8 +2,9 @@
 
 Every one of them that names a case opens it through `_admitted` (need-to-know, SPEC §4): a caseworker opens the
 cases assigned to them, another only with a stated reason, which is recorded (audit trail, and the case's timeline
-with the reason sealed under the case's key); a refusal is recorded too (`domain.ACCESS_REFUSED`). Erasure alone is
-its own caseworkers' (`domain.may_erase`): a reason opens a case, it does not erase it. Who holds a case, and
+with the reason sealed under the case's key); a refusal is recorded too (`domain.ACCESS_REFUSED`). Erasure, and
+marking a case a duplicate or undoing that mark, are its own caseworkers' alone (`domain.may_erase`,
+`domain.may_mark_duplicate`): a reason opens a case, it does not erase or retire it. Who holds a case, and
 reassigning it, is `assignment`.
 
 Each is a function of a session: it changes rows, writes its events to the outbox and its audit entry in the
@@ -15,6 +16,7 @@ and the duplicate check are in `search`; the statements of the hot paths in `que
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -38,7 +40,6 @@ from services.intake.models import (
     CaseCreate,
     CaseCreated,
     CaseKey,
-    CaseListItem,
     CaseNameTerm,
     CasePublic,
     CaseSummary,
@@ -107,9 +108,11 @@ def open_case(
 
 def list_cases(
     *, session: Session, caller: domain.Caller, everyone: bool, status: str | None, limit: int, cursor: str | None,
-) -> Page[CaseListItem]:
+    unattended: bool = False,
+) -> Page[assignment.CaseloadItem]:
     """The caller's own cases (assigned to them), or with `everyone` the whole caseload (a supervisor's view);
-    newest first, without personal data, of one status if asked (one range of an index either way)."""
+    newest first, without personal data, of one status if asked (one range of an index either way). Each says whether
+    anyone who holds it can still work it (`assignment.CaseloadItem`); with `unattended`, only those nobody can."""
     if everyone:
         domain.may_see_caseload(caller)
         query, order, key = select(*queries.LIST_COLUMNS), queries.LIST_ORDER, None
@@ -120,10 +123,10 @@ def list_cases(
         query = query.where(queries.CASES.c.status == status)
     else:  # a case marked a duplicate leaves the caseload: its kept case is the one worked on (`?status=duplicate`)
         query = query.where(queries.CASES.c.status != domain.DUPLICATE)
+    if unattended:
+        query = query.where(queries.unattended(assignment.inactive_staff(session)))
     rows, next_cursor = keyset_page(session, query, order=order, limit=limit, cursor=cursor, descending=True, key=key)
-    held = assignment.usernames(session, [row.id for row in rows])
-    return Page[CaseListItem](items=[CaseListItem(**row._mapping, assignees=held.get(row.id, [])) for row in rows],
-                              next_cursor=next_cursor)
+    return Page[assignment.CaseloadItem](items=assignment.caseload_items(session, rows), next_cursor=next_cursor)
 
 
 def read_case(
@@ -182,7 +185,7 @@ def close_case(
         now = datetime.now(UTC)
         case.status, case.closed_at, case.updated_at = domain.CLOSED, now, now
         case.version += 1
-        queries.add_timeline_entry(session, case.id, now, "case.closed", {})
+        queries.add_timeline_entry(session, case.id, now, "case.closed", {"by": caller.username})
         events.publish(session, events.CASE_CLOSED, events.CaseClosed(case_id=case.id, closed_at=now), about=case.id)
         audit.record(session, actor=caller.user_id, action="case.close", target_id=case.id)
     return _summary(session, case)
@@ -191,14 +194,33 @@ def close_case(
 def reopen_case(
     *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, caller: domain.Caller,
 ) -> CaseSummary:
-    """Open a closed case again (409 for any other status); referrals and funds take it as open once more."""
-    case = _admitted(session, vault, audit, case_id, caller, lock=True)
+    """Open a closed case again, or one marked a duplicate (409 for any other status): the mark is undone, the case no
+    longer points at the kept one, and it is back in its caseworkers' lists and the duplicate checks, like any case
+    reopened. Referrals and funds take it as open once more (the event says which status it left). Undoing the mark
+    is its own caseworkers', as marking it is (`domain.may_mark_duplicate`); a closed case opens to a stated reason
+    as every change does."""
+    case = _case_to_change(session, case_id)
+    if case.status == domain.DUPLICATE:
+        _ensure_its_own(session, case, caller, domain.may_mark_duplicate)
+    else:
+        _admit(session, vault, audit, case, caller)
     domain.ensure_reopenable(case.status)
     now = datetime.now(UTC)
-    case.status, case.closed_at, case.updated_at = domain.OPEN, None, now
+    left, kept_id = case.status, case.duplicate_of
+    case.status, case.closed_at, case.duplicate_of, case.updated_at = domain.OPEN, None, None, now
     case.version += 1
-    queries.add_timeline_entry(session, case.id, now, "case.reopened", {"by": caller.username})
-    events.publish(session, events.CASE_REOPENED, events.CaseReopened(case_id=case.id, reopened_at=now), about=case.id)
+    kept = session.get(Case, kept_id) if left == domain.DUPLICATE and kept_id else None
+    if kept is None:
+        queries.add_timeline_entry(session, case.id, now, "case.reopened", {"by": caller.username})
+    else:
+        queries.add_timeline_entry(session, case.id, now, "case.duplicate_undone",
+                                   {"by": caller.username, "kept_case_id": kept.id, "kept_reference": kept.reference})
+        if kept.status != domain.ERASED:  # an erased case keeps no timeline
+            queries.add_timeline_entry(session, kept.id, now, "case.duplicate_kept_undone",
+                                       {"by": caller.username, "duplicate_case_id": case.id,
+                                        "duplicate_reference": case.reference})
+    events.publish(session, events.CASE_REOPENED, events.CaseReopened(case_id=case.id, reopened_at=now,
+                                                                      reopened_from=left), about=case.id)
     audit.record(session, actor=caller.user_id, action="case.reopen", target_id=case.id)
     return _summary(session, case)
 
@@ -209,11 +231,21 @@ def mark_duplicate(
 ) -> CaseSummary:
     """Mark a case (open or closed) a duplicate of the case kept: it leaves the caseload lists, takes no more
     changes, referrals or aid, and points at the kept case. The kept case must exist, not be erased nor itself a
-    duplicate, and not be this case. Only this case needs to be the caller's (or opened with a reason): the kept
-    case is named, not read."""
-    case = _admitted(session, vault, audit, case_id, caller, lock=True)
-    kept = session.get(Case, kept_case_id) if kept_case_id != case.id else case  # absent: the caller's mistake, 409
-    domain.ensure_may_be_duplicate(case.id, case.status, kept_case_id, kept.status if kept is not None else None)
+    duplicate, and not be this case; this case must not be the one kept for others. Only one of this case's own
+    caseworkers marks it (`domain.may_mark_duplicate`: never a visitor by break-glass), and only they undo it, by
+    reopening it; the kept case is named, not read, so it need not be theirs.
+
+    Both cases are locked, in the order of their ids: two caseworkers marking each case a duplicate of the other at
+    the same moment would otherwise both pass, and leave two duplicates pointing at each other (PostgreSQL; SQLite
+    has one writer)."""
+    locked = {key: session.get(Case, key, with_for_update=True) for key in sorted({case_id, kept_case_id})}
+    case = locked[case_id]
+    if case is None:
+        raise _no_such_case()
+    _ensure_its_own(session, case, caller, domain.may_mark_duplicate)
+    kept = locked[kept_case_id]  # absent: the caller's mistake, 409
+    domain.ensure_may_be_duplicate(case.id, case.status, kept_case_id, kept.status if kept is not None else None,
+                                   kept_by_others=queries.kept_for_duplicates(session, case.id))
     now = datetime.now(UTC)
     case.status, case.duplicate_of, case.updated_at = domain.DUPLICATE, kept_case_id, now
     case.version += 1
@@ -239,8 +271,7 @@ def erase_case(
     committed, the write-ahead log is truncated before the caller is answered, so the destroyed key leaves the disk
     too. Only one of the case's own caseworkers erases it, never a reason stated (`domain.may_erase`)."""
     case = _case_to_change(session, case_id)
-    with refusal_recorded(actor=caller.user_id, action=domain.ACCESS_REFUSED, target_id=case.id):
-        domain.may_erase(caller, queries.assignee_ids(session, case.id))
+    _ensure_its_own(session, case, caller, domain.may_erase)
     if case.status == domain.ERASED:
         return _erased(case)
     now = datetime.now(UTC)
@@ -375,7 +406,8 @@ def set_consent(
         for name, value in fields.items():
             setattr(current, name, value)
     session.add(ConsentRecord(case_id=case.id, **fields))
-    queries.add_timeline_entry(session, case.id, now, "consent.changed", consent_in.model_dump(mode="json"))
+    queries.add_timeline_entry(session, case.id, now, "consent.changed",
+                               {**consent_in.model_dump(mode="json"), "by": caller.username})
     events.publish(session, events.CONSENT_CHANGED, events.ConsentChanged(
         case_id=case.id, categories=consent_in.categories, share_contact=consent_in.share_contact,
         share_health=consent_in.share_health, expires_on=consent_in.expires_on, recorded_at=now), about=case.id)
@@ -521,6 +553,15 @@ def _admitted(
     case = _case_to_change(session, case_id) if lock else _case(session, case_id)
     _admit(session, vault, audit, case, caller)
     return case
+
+
+def _ensure_its_own(session: Session, case: Any, caller: domain.Caller,
+                    rule: Callable[[domain.Caller, Collection[str]], None]) -> None:
+    """What only the case's own caseworkers do, never a visitor by break-glass (`domain.may_erase`,
+    `domain.may_mark_duplicate`): refused unless `rule` allows it of the caller and the case's assignees, the refusal
+    audited like any other (`domain.ACCESS_REFUSED`, after the refused unit rolled back)."""
+    with refusal_recorded(actor=caller.user_id, action=domain.ACCESS_REFUSED, target_id=case.id):
+        rule(caller, queries.assignee_ids(session, case.id))
 
 
 def _admit(session: Session, vault: CaseVault, audit: AuditTrail, case: Any, caller: domain.Caller, *,

@@ -7,7 +7,12 @@ storage system, and erasure (destroying the case's key, deleting the rows) takes
 and the SHA-256 are sealed too; the audit trail and the timeline say that a document of some kind was added, by whom
 and when, never its name.
 
-Need-to-know as for every route of a case: a document is opened through its case (`cases._admitted`)."""
+Need-to-know as for every route of a case: a document is opened through its case (`cases._admitted`).
+
+A document added in error (another person's passport scan in the wrong case) is removed by one of the case's
+assignees with a fixed reason (`remove_document`, as a note is: `casework.remove_note`): its pieces are deleted, its
+sealed name and hash cleared, and so are the stored Idempotency-Key answers that repeat them; the row stays as a
+tombstone (its kind, who added it and when, who removed it, when and why)."""
 
 from __future__ import annotations
 
@@ -18,21 +23,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
 from kit.audit import AuditTrail
 from kit.crypto import DecryptionError
 from kit.errors import NotFound
 from kit.pagination import Page, keyset_page
-from services.intake import cases, domain, queries
+from services.intake import casework, cases, domain, queries
 from services.intake.files import Cleaned
-from services.intake.models import Document, DocumentChunk, DocumentPublic
+from services.intake.models import Document, DocumentChunk, DocumentPublic, Removal
 from services.intake.protection import CaseVault
 
 CHUNK_BYTES = 256 * 1024
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # 20 MiB, as received (before its metadata is removed)
 DOCUMENTS, CHUNKS = "documents", "document_chunks"  # tables named in a ciphertext's associated data
+DOCUMENT_REMOVED = "document.removed"  # timeline kind
 MAX_FILENAME = 200
 INSERT_CHUNKS = insert(DocumentChunk.__table__)
 
@@ -93,7 +99,8 @@ def list_documents(
     items = []
     if documents:
         data_key = cases._data_key(session, vault, case)
-        items = [_public(d, *_opened_fields(vault, data_key, d, case)) for d in documents]
+        items = [_public(d, None, None) if d.removed_at else _public(d, *_opened_fields(vault, data_key, d, case))
+                 for d in documents]
     if case.status != domain.ERASED:
         audit.record(session, actor=caller.user_id, action="documents.read", target_id=case.id)
     return Page[DocumentPublic](items=items, next_cursor=next_cursor)
@@ -107,9 +114,37 @@ def open_document(
     if document is None:
         raise NotFound("There is no document with this id.", code="document-not-found")
     case = cases._admitted(session, vault, audit, document.case_id, caller)
+    if document.removed_at is not None:
+        raise NotFound("This document was removed from its case; its content is gone.", code="document-removed")
     data_key = cases._data_key(session, vault, case)
     audit.record(session, actor=caller.user_id, action="document.download", target_id=case.id)
     return Opened(_public(document, *_opened_fields(vault, data_key, document, case)), document.chunks, data_key)
+
+
+def remove_document(
+    *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, document_id: str, removal: Removal,
+    caller: domain.Caller,
+) -> DocumentPublic:
+    """Remove a document added in error (one of its case's assignees; a closed case's too): its pieces deleted, its
+    name and hash cleared, here and in the stored answers that repeat them; the tombstone says who removed it, when
+    and why. Removing it again changes nothing and answers the same tombstone."""
+    document = session.get(Document, document_id, with_for_update=True)
+    if document is None or document.case_id != case_id:
+        raise NotFound("There is no document with this id in this case.", code="document-not-found")
+    casework.ensure_holds(session, document.case_id, caller, "Only a caseworker the case is assigned to removes a "
+                          "document from it: a stated reason opens a case, it does not correct its record.")
+    if document.removed_at is None:
+        now = datetime.now(UTC)
+        session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == document.id))
+        document.filename_sealed = document.sha256_sealed = None
+        document.size = document.chunks = 0
+        document.removed_at, document.removed_by, document.removal_reason = now, caller.username, removal.reason
+        queries.add_timeline_entry(session, document.case_id, now, DOCUMENT_REMOVED, {
+            "document_id": document.id, "kind": document.kind, "by": caller.username, "reason": removal.reason})
+        audit.record(session, actor=caller.user_id, action="document.removed", target_id=document.case_id)
+        tombstone = _public(document, None, None).model_dump(mode="json")
+        casework.forget_in_stored_answers(session, vault, document.case_id, document.id, lambda answer: tombstone)
+    return _public(document, None, None)
 
 
 def read_piece(*, session: Session, vault: CaseVault, opened: Opened, seq: int) -> bytes:
@@ -136,7 +171,9 @@ def _opened_fields(vault: CaseVault, data_key: bytes, document: Document, case: 
             cases._open(vault, data_key, DOCUMENTS, "sha256_sealed", document.id, document.sha256_sealed, case))
 
 
-def _public(document: Document, filename: str, sha256: str) -> DocumentPublic:
+def _public(document: Document, filename: str | None, sha256: str | None) -> DocumentPublic:
     return DocumentPublic(id=document.id, case_id=document.case_id, kind=document.kind, filename=filename,
                           content_type=document.content_type, size=document.size, sha256=sha256,
-                          created_at=document.created_at, created_by=document.created_by)
+                          created_at=document.created_at, created_by=document.created_by,
+                          removed_at=document.removed_at, removed_by=document.removed_by,
+                          removal_reason=document.removal_reason)

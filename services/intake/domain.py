@@ -51,15 +51,24 @@ def closes(status: str) -> bool:
     return status == OPEN
 
 
+# What a reopening takes a case back from: a closing, or the mark of a duplicate (which reopening undoes).
+REOPENABLE = (CLOSED, DUPLICATE)
+
+
 def ensure_reopenable(status: str) -> None:
-    """Only a closed case reopens."""
-    if status != CLOSED:
-        raise Conflict(f"Only a closed case can be reopened; this one is {status}.", code="case-not-closed")
+    """A closed case reopens, and so does one marked a duplicate (the mark was a mistake: the case is open again and
+    no longer points at another); an open or erased one does not."""
+    if status not in REOPENABLE:
+        raise Conflict(f"Only a closed case, or one marked a duplicate, can be reopened; this one is {status}.",
+                       code="case-not-closed")
 
 
-def ensure_may_be_duplicate(case_id: str, status: str, kept_id: str, kept_status: str | None) -> None:
+def ensure_may_be_duplicate(case_id: str, status: str, kept_id: str, kept_status: str | None, *,
+                            kept_by_others: bool = False) -> None:
     """A case (open or closed) becomes a duplicate of another case that exists, is not erased, not itself a
-    duplicate (the kept case is the one to go to), and not the case itself."""
+    duplicate (the kept case is the one to go to), and not the case itself. A case that others are marked
+    duplicates of is kept: it does not become a duplicate in turn, which would leave them pointing at a duplicate
+    (reopen them, or mark them duplicates of the other case, first)."""
     if status in (ERASED, DUPLICATE):
         raise Conflict(f"This case is {'erased' if status == ERASED else 'already marked a duplicate'}; it cannot be "
                        "marked a duplicate.", code=f"case-{status}")
@@ -70,6 +79,10 @@ def ensure_may_be_duplicate(case_id: str, status: str, kept_id: str, kept_status
     if kept_status in (ERASED, DUPLICATE):
         raise Conflict(f"The case to keep is {'erased' if kept_status == ERASED else 'itself marked a duplicate'}; "
                        "name the case that is kept.", code=f"kept-case-{kept_status}")
+    if kept_by_others:
+        raise Conflict("Other cases are marked duplicates of this one: it is the case kept for them, and cannot "
+                       "itself become a duplicate. Reopen them, or mark them duplicates of the other case, first.",
+                       code="case-is-kept")
 
 
 # ---- needs ------------------------------------------------------------------------------------------------------
@@ -173,9 +186,24 @@ def may_erase(caller: Caller, assignees: Collection[str]) -> None:
     undone: the person's record goes for everyone, and the reasons stated for opening the case go with it (sealed
     under the key erasure destroys). Break-glass opens a case to read it or help in an emergency; a reason stated
     does not make its caller someone who ends the case for good, as it does not make them someone who assigns it."""
+    _ensure_held_by(caller, assignees, "Only a caseworker the case is assigned to erases it: a stated reason opens a "
+                                       "case, it does not erase it.")
+
+
+def may_mark_duplicate(caller: Caller, assignees: Collection[str]) -> None:
+    """May `caller` mark a case that `assignees` (user ids) hold a duplicate of another, or undo that mark by
+    reopening it? Only a caseworker who holds it, as for erasure (`may_erase`): the mark takes the case out of its
+    caseworkers' lists and of every duplicate check, and stops its referrals and aid; a visitor by break-glass who
+    could set it would leave its own caseworkers a case they no longer see, and could not be told to undo it. A reason
+    stated opens a case to read it or help; it does not make its caller one who decides which record of a person is
+    kept."""
+    _ensure_held_by(caller, assignees, "Only a caseworker the case is assigned to marks it a duplicate, or reopens it "
+                                       "once marked: a stated reason opens a case, it does not retire it.")
+
+
+def _ensure_held_by(caller: Caller, assignees: Collection[str], refusal: str) -> None:
     if CASEWORKER not in caller.roles or caller.user_id not in assignees:
-        raise Refused("Only a caseworker the case is assigned to erases it: a stated reason opens a case, it does not "
-                      "erase it.", code="need-to-know")
+        raise Refused(refusal, code="need-to-know")
 
 
 def may_see_caseload(caller: Caller) -> None:
@@ -194,11 +222,29 @@ class StaffEntry:
     enabled: bool
 
 
-def unassignable(wanted: Sequence[str], directory: Mapping[str, StaffEntry]) -> list[str]:
-    """Of the handles `wanted`, those that do not name an enabled caseworker in the staff `directory` (by
-    username), in the order given."""
-    return [name for name in wanted
-            if (entry := directory.get(name)) is None or not entry.enabled or CASEWORKER not in entry.roles]
+def works_cases(enabled: bool | None, roles: Collection[str] | None) -> bool:
+    """Whether someone who holds a case can work it now, by what the staff directory says of them: an enabled
+    caseworker. One the directory does not know (`None`: its events not come yet, or a case assigned before the
+    directory existed) is taken to: a case is never called unattended, nor its tasks moved, for want of an event."""
+    if enabled is None:
+        return True
+    return enabled and CASEWORKER in (roles or ())
+
+
+def unassignable(wanted: Sequence[str], directory: Mapping[str, StaffEntry],
+                 holding: Collection[str] = ()) -> list[str]:
+    """Of the handles `wanted`, those a case cannot be given to, in the order given: any that does not name an
+    enabled caseworker in the staff `directory` (by username), unless they hold the case already (`holding`, user
+    ids): one who left keeps the cases they held (enabled again, they find them), so a colleague added beside them
+    does not have to take them off. Where every one of `wanted` is such a holder, nobody could work the case: all of
+    them."""
+    refused = [name for name in wanted if (entry := directory.get(name)) is None
+               or not (works_cases(entry.enabled, entry.roles) or entry.user_id in holding)]
+    if refused:
+        return refused
+    if not any(works_cases(directory[name].enabled, directory[name].roles) for name in wanted):
+        return list(wanted)
+    return []
 
 
 # What each of the gateway's staff events says of an account's being enabled; a change of roles says nothing of it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -46,10 +47,15 @@ class CaseClosed(BaseModel):
 
 
 class CaseReopened(BaseModel):
-    """A closed case was opened again: referrals and aid may be asked for it once more."""
+    """A closed case, or one marked a duplicate, was opened again: referrals and aid may be asked for it once more."""
 
     case_id: str
     reopened_at: datetime
+    reopened_from: Literal["closed", "duplicate"] = Field(
+        default="closed", description="The status the case left: a reader moves its copy back from that status only, "
+                                      "so that a reopening that comes late (redelivered, or replayed from the dead "
+                                      "letters) never undoes a later mark of a duplicate. Absent in events written "
+                                      "before reopening undid a duplicate: `closed`.")
 
 
 class CaseDuplicate(BaseModel):

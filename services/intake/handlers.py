@@ -4,8 +4,9 @@ break-glass openings of a case in referrals or funds; and the gateway's staff ev
 
 Each handler runs inside the bus's inbox transaction (applied once per event id) and must not commit: it parses the
 payload and calls a use case (`cases.note_on_timeline`, which skips events about a case intake does not know or has
-erased; `assignment.record_staff`). Intake keeps its own small copy of the payloads it reads (docs/events.md); it
-keeps ids, categories, states, amounts and staff handles and roles only.
+erased; `assignment.follow_staff_change`, which also hands a leaver's open tasks on, decided from the directory as it
+stands, so that an event applied twice or late moves nothing more). Intake keeps its own small copy of the payloads
+it reads (docs/events.md); it keeps ids, categories, states, amounts and staff handles and roles only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlmodel import Session
 
+from kit.audit import AuditTrail
 from kit.events import Envelope
 from services.intake import assignment, cases, domain
 
@@ -105,8 +107,10 @@ def opened_elsewhere(session: Session, envelope: Envelope) -> None:
                                  source=envelope.type.split(".")[1], event_id=envelope.id)  # rehab.funds.… → funds
 
 
-def staff_changed(session: Session, envelope: Envelope) -> None:
+def staff_changed(session: Session, envelope: Envelope, *, audit: AuditTrail | None = None) -> None:
+    """A staff account changed: kept in the directory, and a leaver's open tasks handed on (the audit trail records
+    each case whose tasks moved)."""
     payload = StaffChanged.model_validate(envelope.data)
-    assignment.record_staff(session, user_id=payload.user_id, username=payload.username, roles=payload.roles,
-                            partner_id=payload.partner_id, occurred_at=payload.occurred_at,
-                            enabled=domain.ENABLED_BY_EVENT[envelope.type.rsplit(".", 1)[-1]])
+    assignment.follow_staff_change(session, audit=audit, user_id=payload.user_id, username=payload.username,
+                                   roles=payload.roles, partner_id=payload.partner_id, occurred_at=payload.occurred_at,
+                                   enabled=domain.ENABLED_BY_EVENT[envelope.type.rsplit(".", 1)[-1]])

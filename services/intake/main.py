@@ -1,5 +1,6 @@
 """Intake's process: one app factory, used by `python -m services.intake` and by the tests."""
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,7 +16,7 @@ from services.intake.models import IntakeTable, NameIndexPending, kit_tables
 from services.intake.protection import CaseVault
 
 
-def _subscriptions(_runtime: Runtime) -> list[Subscription]:
+def _subscriptions(runtime: Runtime) -> list[Subscription]:
     return [
         Subscription(producer="referrals", durable="intake-referrals",
                      handlers={**dict.fromkeys(handlers.REFERRAL_SUBJECTS, handlers.referral_changed),
@@ -24,7 +25,8 @@ def _subscriptions(_runtime: Runtime) -> list[Subscription]:
                      handlers={**dict.fromkeys(handlers.DISBURSEMENT_SUBJECTS, handlers.disbursement_changed),
                                handlers.FUNDS_BREAK_GLASS: handlers.opened_elsewhere}),
         Subscription(producer="gateway", durable="intake-gateway",
-                     handlers=dict.fromkeys(handlers.STAFF_SUBJECTS, handlers.staff_changed)),
+                     handlers=dict.fromkeys(handlers.STAFF_SUBJECTS, partial(handlers.staff_changed,
+                                                                            audit=runtime.audit))),
     ]
 
 

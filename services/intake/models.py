@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field as PydanticField, StringConstraints, field_validator
+from pydantic import BaseModel, Field as PydanticField, StringConstraints, field_validator, model_validator
 from sqlalchemy import JSON, Column, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -18,6 +18,7 @@ from sqlmodel import Field, SQLModel
 from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
+from kit.text import Said
 from services.intake.domain import CATEGORIES, CaseStatus, Category, NeedStatus, Urgency
 
 ConsentMethod = Literal["verbal", "written"]
@@ -252,6 +253,11 @@ class Document(IntakeTable, table=True):
     created_by: str = Field(max_length=200)
     filename_sealed: bytes | None = _sealed("filename_sealed")
     sha256_sealed: bytes | None = _sealed("sha256_sealed")
+    # Removed as added in error (`documents.remove_document`): its pieces, name and hash are gone; who, when and why
+    # (one of `REMOVAL_REASONS`, never typed words) stay, so that the case's colleagues see something was removed.
+    removed_at: datetime | None = None
+    removed_by: str | None = Field(default=None, max_length=100)  # a staff handle
+    removal_reason: str | None = Field(default=None, max_length=16)
 
 
 class DocumentChunk(IntakeTable, table=True):
@@ -281,6 +287,10 @@ class Note(IntakeTable, table=True):
     author: str = Field(max_length=100)  # the handle the author had when writing it
     at: datetime
     text_sealed: bytes | None = _sealed("text_sealed")
+    # Removed as written in error (`casework.remove_note`): the text is gone, who removed it, when and why stay.
+    removed_at: datetime | None = None
+    removed_by: str | None = Field(default=None, max_length=100)  # a staff handle
+    removal_reason: str | None = Field(default=None, max_length=16)
 
 
 class Task(IntakeTable, table=True):
@@ -298,16 +308,20 @@ class Task(IntakeTable, table=True):
     due_on: date
     assignee_id: str = Field(max_length=200)
     assignee: str = Field(max_length=100)  # the handle the assignee had when given the task
-    status: str = Field(max_length=8)
+    status: str = Field(max_length=16)  # open, done, cancelled
     created_at: datetime
     created_by: str = Field(max_length=200)
     done_at: datetime | None = None
     done_by: str | None = Field(default=None, max_length=200)
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = Field(default=None, max_length=200)
+    # Bumped by every change of its title, due date or assignee: the task's ETag is derived from it (If-Match).
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 # ---- API shapes ---------------------------------------------------------------------------------------------------
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Said]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")]
 Language = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
@@ -589,34 +603,58 @@ class TimelineEntryPublic(BaseModel):
     details: dict[str, Any]
 
 
-class DocumentPublic(BaseModel):
-    """A document as the API shows it; `sha256` is of the bytes stored (after their metadata was removed)."""
+# Why something was removed from a case: a fixed word, never typed text (which could itself name the person it
+# was about). `wrong_case`: it belongs to another person's case; `duplicate`: added twice; `mistake`: its content is
+# wrong (a note typed in error, a wrong scan).
+RemovalReason = Literal["wrong_case", "duplicate", "mistake"]
+
+
+class Removal(StrictModel):
+    """Remove a note or a document added in error, saying why."""
+
+    reason: RemovalReason
+
+
+class Removed(BaseModel):
+    """What is left of a note or a document removed in error: who removed it, when, and why."""
+
+    removed_at: datetime | None = None
+    removed_by: str | None = None
+    removal_reason: RemovalReason | None = None
+
+
+class DocumentPublic(Removed):
+    """A document as the API shows it; `sha256` is of the bytes stored (after their metadata was removed). A document
+    removed in error keeps only its kind, who added it and when, and who removed it, when and why: `filename` and
+    `sha256` are null and `size` 0."""
 
     id: str
     case_id: str
     kind: DocumentKind
-    filename: str
+    filename: str | None
     content_type: str
     size: int
-    sha256: str
+    sha256: str | None
     created_at: datetime
     created_by: str
 
 
-NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-TaskTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-TaskStatus = Literal["open", "done"]
+NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), Said]
+TaskTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), Said]
+TaskStatus = Literal["open", "done", "cancelled"]
 
 
 class NoteCreate(StrictModel):
     text: NoteText
 
 
-class NotePublic(BaseModel):
+class NotePublic(Removed):
+    """A note; one removed in error has no text (null), and says who removed it, when and why."""
+
     id: str
     author: str
     at: datetime
-    text: str
+    text: str | None
 
 
 class TaskCreate(StrictModel):
@@ -635,13 +673,41 @@ class TaskCreate(StrictModel):
         return value
 
 
+class TaskChange(StrictModel):
+    """A task's title, due date or assignee (one of the case's caseworkers, by handle) changed; what is absent stays.
+    At least one is given, none as null."""
+
+    title: TaskTitle | None = None
+    due_on: date | None = None
+    assignee: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1,
+                                               max_length=100)] | None = None
+
+    @field_validator("due_on")
+    @classmethod
+    def _plausible_date(cls, value: date | None) -> date | None:
+        if value is not None and value < EARLIEST_DATE:
+            raise ValueError("the due date must be after 1900")
+        return value
+
+    @model_validator(mode="after")
+    def _something_and_nothing_null(self) -> TaskChange:
+        if not self.model_fields_set:
+            raise ValueError("give the title, the due date or the assignee to change")
+        if any(getattr(self, field) is None for field in self.model_fields_set):
+            raise ValueError("a task's title, due date and assignee can be changed but not removed")
+        return self
+
+
 class TaskPublic(BaseModel):
+    """A task; `etag` names this version of it (its If-Match when it is changed)."""
+
     id: str
     case_id: str
     title: str
     due_on: date
     assignee: str
     status: TaskStatus
+    etag: str
 
 
 class MyTask(TaskPublic):

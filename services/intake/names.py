@@ -15,6 +15,9 @@ A name is cut into tokens and each token becomes a phonetic skeleton in a small 
    Belarusian and Russian: Мікалай/Николай/Коля, Насця/Анастасия/Nasta, Зміцер/Дзмітрый/Дима) becomes the key of
    its name group (`=<group id>`), so a short form meets its full form; a form of two groups (Саша) stands for
    both (`word_alternatives`). Surnames keep the rules above (Лойка/Лойко).
+5. double-barrelled names: a name written with words joined by a hyphen (Сідарэнка-Баранава, Лукашэвіч-Новік) is
+   also the person written with one of those words (Вольга Сідарэнка, Ольга Баранова): its whole-name keys include
+   each such reading, as long as two words or more are left (`name_keys`), so a given name alone never meets anyone.
 
 Vowels other than `o e a` stay apart (`i`, `u`), and so do consonants, so that Марыя and Марына, Рыбак and Рыбакоў,
 Марозаў and Мазураў keep different keys. Everything here is a pure function: no I/O, no keys, no secrets.
@@ -27,7 +30,7 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
-from itertools import product
+from itertools import islice, product
 from pathlib import Path
 
 from anyascii import anyascii
@@ -48,6 +51,9 @@ _APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼʹʻ`´′ˈ"), None)
 # Łacinka and Polish write х as `ch` (and ч as `č`/`cz`); passport, BGN/PCGN and English spellings write ч as `ch`.
 _LACINKA_OR_POLISH = re.compile(r"[łŭćśźńčšžż]|cz|sz")
 
+# What joins the parts of a double-barrelled name: the hyphen, and the dashes typed (or autocorrected) for it.
+_HYPHENS = frozenset("-\u2010\u2011\u2012\u2013\u2014")
+
 _VOWELS = "aeiou"
 _CONSONANT = r"[bcčdfgklmnprsštvwxzž]"
 
@@ -56,10 +62,27 @@ def word_alternatives(name: str) -> list[tuple[str, ...]]:
     """Each word of a name, in the order written (empty words dropped), as the keys it may stand for: one key for
     most words, a name group's key per group for a given-name form of several groups (Саша: Аляксандр and
     Аляксандра)."""
+    return [word for run in _hyphenated_runs(name) for word in run]
+
+
+def _hyphenated_runs(name: str) -> list[list[tuple[str, ...]]]:
+    """The words of a name (as `word_alternatives` gives them) grouped as they were written: the words joined by
+    hyphens (Сідарэнка-Баранава, Анна-Марыя) are one run; most runs are one word."""
     text = unicodedata.normalize("NFKC", name.translate(_APOSTROPHES)).casefold()
     lacinka = bool(_LACINKA_OR_POLISH.search(text))
-    words = re.split(r"[^\w]+|[\d_]+", _to_latin_letters(text))
-    return [keys for keys in (word_keys(word, lacinka=lacinka) for word in words if word) if keys]
+    latin = _to_latin_letters(text, hyphens=True)
+    if "-" not in latin:  # most names: every word a run of its own
+        return [[keys] for keys in (word_keys(word, lacinka=lacinka) for word in _WORDS.split(latin) if word) if keys]
+    runs = []
+    for run in _RUNS.split(latin):
+        words = [keys for keys in (word_keys(word, lacinka=lacinka) for word in run.split("-") if word) if keys]
+        if words:
+            runs.append(words)
+    return runs
+
+
+_WORDS = re.compile(r"[^\w]+|[\d_]+")
+_RUNS = re.compile(r"[^\w-]+|[\d_]+")  # words joined by hyphens stay together
 
 
 def tokens(name: str) -> list[str]:
@@ -81,19 +104,40 @@ MAX_NAME_KEYS = 16
 
 def name_keys(name: str) -> set[str]:
     """The name's keys (one per reading of its ambiguous short forms), and when it has three or more words, also
-    its keys without a patronymic-looking word.
+    its keys without a patronymic-looking word; and for a double-barrelled name, the keys of the name written with
+    one word of each hyphenated run (`_one_word_of_each_run`), where two words or more are left.
 
     "Сяргей Уладзіміравіч Марозаў" then also meets "Siarhei Marozau". Both sides are tried word by word, so a
     surname that looks like a patronymic (Багдановіч) is never lost: the full key is always among the keys.
+    "Вольга Мікалаеўна Сідарэнка-Баранава" also meets "Вольга Сідарэнка" and "Ольга Николаевна Баранова", and
+    "Зміцер Лукашэвіч-Новік" meets "Зміцер Лукашэвіч": a given name and one part of a double-barrelled surname, never
+    the given name alone. A name of no hyphenated run has exactly the keys it had before.
     """
+    runs = _hyphenated_runs(name)
+    keys = _whole_name_keys([word for run in runs for word in run])
+    for written in _one_word_of_each_run(runs):
+        if len(written) >= 2:
+            keys |= _whole_name_keys(written)
+    return keys
+
+
+def _whole_name_keys(alternatives: list[tuple[str, ...]]) -> set[str]:
     keys: set[str] = set()
-    for words in _readings(word_alternatives(name)):
+    for words in _readings(alternatives):
         keys.add(" ".join(sorted(words)))
         if len(words) >= 3:
             for i, word in enumerate(words):
                 if _looks_patronymic(word):
                     keys.add(" ".join(sorted(words[:i] + words[i + 1:])))
     return keys
+
+
+def _one_word_of_each_run(runs: list[list[tuple[str, ...]]]) -> list[list[tuple[str, ...]]]:
+    """The name as it may be written shorter: each hyphenated run as one of its words (at most `MAX_NAME_KEYS`
+    ways); nothing for a name of no hyphenated run."""
+    if all(len(run) == 1 for run in runs):
+        return []
+    return [list(words) for words in islice(product(*runs), MAX_NAME_KEYS)]
 
 
 def _readings(alternatives: list[tuple[str, ...]]) -> list[list[str]]:
@@ -112,7 +156,9 @@ def name_and_birth_keys(names: Iterable[str], date_of_birth: date) -> set[str]:
     return {f"{key}|{date_of_birth.isoformat()}" for name in names for key in name_keys(name)}
 
 
-def _to_latin_letters(text: str) -> str:
+def _to_latin_letters(text: str, *, hyphens: bool = False) -> str:
+    """Lower-case Latin letters, digits and spaces (anything else is a space); with `hyphens`, a hyphen or a dash
+    typed for one (`_HYPHENS`) stays as `-`."""
     out = []
     for ch in text:
         if ch in _CYRILLIC:
@@ -124,6 +170,8 @@ def _to_latin_letters(text: str) -> str:
         elif ch.isalpha():
             bare = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
             out.append(bare if bare.isascii() else anyascii(bare).lower())
+        elif hyphens and ch in _HYPHENS:
+            out.append("-")
         else:
             out.append(" " if not ch.isdigit() else ch)
     return "".join(out)

@@ -6,11 +6,11 @@ nothing here commits, decides a rule or knows of HTTP."""
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, exists, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, case, exists, false, func, insert, select, update
 from sqlmodel import Session
 
 from kit.db import dialect_insert
@@ -53,10 +53,11 @@ ASSIGNED_CASES = select(*LIST_COLUMNS).select_from(ASSIGNEES.join(CASES, CASES.c
 MY_CASES_ORDER = (ASSIGNEES.c.opened_at, ASSIGNEES.c.case_id)
 
 # The assignees of some cases, in the order assigned: user id and handle (the staff directory's, else the one
-# they had when assigned).
+# they had when assigned), and what the directory says of their account (`enabled` and `roles`, None for one it does
+# not know): whether they can still work the case (`domain.works_cases`).
 ASSIGNEES_OF = (
     select(ASSIGNEES.c.case_id, ASSIGNEES.c.user_id,
-           func.coalesce(STAFF.c.username, ASSIGNEES.c.username).label("username"))
+           func.coalesce(STAFF.c.username, ASSIGNEES.c.username).label("username"), STAFF.c.enabled, STAFF.c.roles)
     .select_from(ASSIGNEES.outerjoin(STAFF, STAFF.c.user_id == ASSIGNEES.c.user_id))
     .where(ASSIGNEES.c.case_id.in_(bindparam("case_ids", expanding=True)))
     .order_by(ASSIGNEES.c.case_id, ASSIGNEES.c.position)
@@ -165,9 +166,60 @@ def my_cases(user_id: str) -> Any:
     return ASSIGNED_CASES.where(ASSIGNEES.c.user_id == user_id)
 
 
+def staff_states(session: Session) -> list[Row[Any]]:
+    """Every account of the staff directory with what says whether it can work a case (`user_id`, `enabled`,
+    `roles`): a few dozen rows for an NGO's staff."""
+    return list(session.execute(select(STAFF.c.user_id, STAFF.c.enabled, STAFF.c.roles)).all())
+
+
+def unattended(inactive: Collection[str]) -> Any:
+    """A case's condition (of `CASES`) that it is held, and only by people who can no longer work it (`inactive`,
+    user ids); never an erased case (nothing is left to work). Driven by the cases those people hold (one range of
+    `ix_case_assignees_user_opened` each), not by a walk of the whole caseload looking for them. At 200,000 cases
+    (SQLite): 0.2 ms for a page when leavers held five cases, where the walk took 250 ms; 55 ms when they held a
+    tenth of the caseload. Its own aliases of the assignees, so that a list already joined to them (a caseworker's
+    own) is not confused with them."""
+    if not inactive:
+        return false()
+    ids = sorted(inactive)
+    held, holder = ASSIGNEES.alias("held"), ASSIGNEES.alias("holder")
+    return and_(CASES.c.status != domain.ERASED,
+                CASES.c.id.in_(select(held.c.case_id).where(held.c.user_id.in_(ids))),
+                ~exists().where(holder.c.case_id == CASES.c.id, holder.c.user_id.not_in(ids)))
+
+
+def open_tasks_by_assignee(session: Session, case_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """For each of these cases with open tasks, how many each assignee of a task holds (user id → count)."""
+    ids = sorted(set(case_ids))
+    return _open_tasks_by_assignee(session, TASKS.c.case_id.in_(ids)) if ids else {}
+
+
+def open_tasks_on_cases_held_by(session: Session, user_id: str) -> dict[str, dict[str, int]]:
+    """`open_tasks_by_assignee` of every case assigned to `user_id` (however many: one statement)."""
+    return _open_tasks_by_assignee(
+        session, TASKS.c.case_id.in_(select(ASSIGNEES.c.case_id).where(ASSIGNEES.c.user_id == user_id)))
+
+
+def _open_tasks_by_assignee(session: Session, of_cases: Any) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    rows = session.execute(select(TASKS.c.case_id, TASKS.c.assignee_id, func.count())
+                           .where(of_cases, TASKS.c.status == domain.OPEN_TASK)
+                           .group_by(TASKS.c.case_id, TASKS.c.assignee_id))
+    for case_id, assignee_id, count in rows:
+        counts.setdefault(case_id, {})[assignee_id] = count
+    return counts
+
+
 def assignee_ids(session: Session, case_id: str) -> set[str]:
     """The user ids a case is assigned to."""
     return set(session.execute(select(ASSIGNEES.c.user_id).where(ASSIGNEES.c.case_id == case_id)).scalars())
+
+
+def kept_for_duplicates(session: Session, case_id: str) -> bool:
+    """Whether some case is marked a duplicate of this one: read from the duplicates' range of the index
+    `(status, opened_at, id)`, not the whole table (duplicates are few)."""
+    found = select(CASES.c.id).where(CASES.c.status == domain.DUPLICATE, CASES.c.duplicate_of == case_id).limit(1)
+    return session.execute(found).first() is not None
 
 
 def hand_on_open_tasks(session: Session, case_id: str, *, holders: list[str], to_id: str, to_name: str) -> int:

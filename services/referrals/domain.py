@@ -106,7 +106,7 @@ class CaseStatus(StrEnum):
 
 
 # The order a case's status moves in, kept so by `kit.projection` whatever order intake's events come in; the one
-# move back, a closed case reopened, is an explicit transition (`projections.reopen_case`).
+# move back, a closed case (or one marked a duplicate) reopened, is an explicit transition (`projections.reopen_case`).
 CASE_ORDER = (CaseStatus.OPEN, CaseStatus.CLOSED, CaseStatus.DUPLICATE, CaseStatus.ERASED)
 
 

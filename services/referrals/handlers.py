@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from functools import partial
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
@@ -42,6 +43,13 @@ class CaseEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     case_id: str
+
+
+class CaseReopened(CaseEvent):
+    """Our copy of intake's case.reopened: the status it left (`closed` in events written before a duplicate could be
+    reopened)."""
+
+    reopened_from: Literal["closed", "duplicate"] = "closed"
 
 
 class CaseOpened(CaseEvent):
@@ -94,8 +102,8 @@ def case_closed(session: Session, envelope: Envelope) -> None:
 
 
 def case_reopened(session: Session, envelope: Envelope) -> None:
-    event = CaseEvent.model_validate(envelope.data)
-    projections.reopen_case(session, case_id=event.case_id)
+    event = CaseReopened.model_validate(envelope.data)
+    projections.reopen_case(session, case_id=event.case_id, leaving=CaseStatus(event.reopened_from))
 
 
 def case_duplicate(session: Session, envelope: Envelope) -> None:

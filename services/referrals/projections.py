@@ -46,11 +46,13 @@ def note_case_status(session: Session, *, case_id: str, status: CaseStatus, now:
     CASE_STATUS.upsert(session, {"case_id": case_id, "status": str(status), "updated_at": now or now_utc()})
 
 
-def reopen_case(session: Session, *, case_id: str, now: datetime | None = None) -> None:
-    """A closed case was reopened: it is open again (new referrals may be sent). Only a closed case moves back; one
-    that went on to be a duplicate or erased stays so."""
+def reopen_case(session: Session, *, case_id: str, leaving: CaseStatus = CaseStatus.CLOSED,
+                now: datetime | None = None) -> None:
+    """A closed case, or one marked a duplicate (`leaving`: the status intake reopened it from), was reopened: it is
+    open again (new referrals may be sent). Only a case in that status moves back: a reopening of a closed case that
+    comes after the case went on to be a duplicate or erased leaves it so."""
     CASE_STATUS.move_back(session, {"case_id": case_id, "status": str(CaseStatus.OPEN), "updated_at": now or now_utc()},
-                          leaving=str(CaseStatus.CLOSED))
+                          leaving=str(leaving))
 
 
 def apply_consent(

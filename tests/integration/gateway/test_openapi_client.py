@@ -102,7 +102,9 @@ async def test_only_the_codes_a_route_can_give(document: dict):
     accept = responses(document, "post", "/api/partner/referrals/{referral_id}/accept")
     assert {404, 409} <= accept and 413 not in accept  # no body
     assert {400, 422} <= accept  # an Idempotency-Key honoured: malformed (400), reused for another request (422)
-    assert {412, 428} <= responses(document, "patch", "/api/intake/cases/{case_id}")  # If-Match
+    if_match = {("patch", "/api/intake/cases/{case_id}"), ("patch", "/api/intake/tasks/{task_id}")}
+    for method, path in if_match:
+        assert {412, 428} <= responses(document, method, path), path  # If-Match
     assert {400, 409, 422} <= responses(document, "post", "/api/funds/disbursements")  # Idempotency-Key required
     for path, method, _operation in openapi.operations(document):
         codes = responses(document, method, path)
@@ -111,7 +113,7 @@ async def test_only_the_codes_a_route_can_give(document: dict):
         assert (429 in codes) == (forwarded or path.startswith(("/api/admin/", "/auth/mfa/"))
                                   or path in ("/auth/me", "/auth/token", "/auth/clients/activate",
                                               "/auth/sessions/revoke-all", "/auth/password")), (method, path)
-        assert not {412, 428} & codes or (method, path) == ("patch", "/api/intake/cases/{case_id}"), (method, path)
+        assert not {412, 428} & codes or (method, path) in if_match, (method, path)
         if method == "get":
             assert 413 not in codes, path
 

@@ -40,8 +40,9 @@ async def test_open_read_and_list_a_case(intake: Intake):
 
     listed = await intake.client.get("/api/intake/cases", headers=intake.caseworker)
     assert listed.status_code == 200
-    assert listed.json() == {"items": [{k: created[k] for k in ("id", "reference", "status", "country", "opened_at",
-                                                                "assignees")}],
+    assert listed.json() == {"items": [{**{k: created[k] for k in ("id", "reference", "status", "country", "opened_at",
+                                                                   "assignees")},
+                                        "unattended": False, "inactive_assignees": [], "waiting_tasks": 0}],
                              "next_cursor": None}
 
     missing = await intake.read("00000000-0000-0000-0000-000000000000")
@@ -215,7 +216,8 @@ async def test_an_erased_case_keeps_only_reference_and_status(intake: Intake):
 
     listed = (await intake.client.get("/api/intake/cases", headers=intake.caseworker)).json()["items"]
     assert listed == [{"id": case["id"], "reference": case["reference"], "status": "erased", "country": None,
-                       "opened_at": case["opened_at"], "assignees": ["caseworker-1"]}]
+                       "opened_at": case["opened_at"], "assignees": ["caseworker-1"],
+                       "unattended": False, "inactive_assignees": [], "waiting_tasks": 0}]
     assert (await intake.client.post("/api/intake/cases/search", json={"q": "Marozau"},
                                       headers=intake.caseworker)).json()["items"] == []
     assert (await intake.client.get(f"{path}/needs", headers=intake.caseworker)).json()["items"] == []

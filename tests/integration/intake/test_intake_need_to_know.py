@@ -248,7 +248,8 @@ async def test_a_caseworker_lists_only_their_own_cases(intake: Intake):
             break
     assert [c["id"] for c in seen] == [c["id"] for c in reversed(mine)]
     assert all(c["assignees"] == ["ala"] and set(c) == {"id", "reference", "status", "country", "opened_at",
-                                                        "assignees"} for c in seen)
+                                                        "assignees", "unattended", "inactive_assignees",
+                                                        "waiting_tasks"} for c in seen)
     listed = (await intake.client.get(CASES, headers=_bo(intake))).json()["items"]
     assert [c["id"] for c in listed] == [theirs["id"]]
     closed = (await intake.client.get(CASES, params={"status": "closed"}, headers=_ala(intake))).json()["items"]
@@ -399,8 +400,8 @@ async def test_the_open_tasks_of_a_caseworker_who_no_longer_holds_the_case_go_to
     assert given_to_bo.status_code == 200 and await titles(_bo(intake)) == ["Call the clinic", "Find a flat"]
     steps = (await intake.client.get(f"{path}/timeline", headers=_bo(intake))).json()["items"]
     assert [e["details"] for e in steps if e["kind"] == "case.assigned"] == [
-        {"assignees": ["ala", "bo"]}, {"assignees": ["ala"], "tasks_handed_on": 1},
-        {"assignees": ["bo"], "tasks_handed_on": 2}]
+        {"assignees": ["ala", "bo"]}, {"assignees": ["ala"], "tasks_handed_on": 1, "tasks_handed_to": "ala"},
+        {"assignees": ["bo"], "tasks_handed_on": 2, "tasks_handed_to": "bo"}]
 
 
 async def test_a_supervisor_sees_whom_a_case_can_be_given_to_and_how_many_open_cases_each_holds(intake: Intake):

@@ -1,5 +1,5 @@
 """Issue #17 items 4–6 through the API: needs that move, reopening and marking a duplicate (with their events), and
-duplicates with their confidence."""
+duplicates with their confidence. Who may mark a duplicate, and undoing the mark: test_intake_duplicate_mark.py."""
 
 from __future__ import annotations
 
@@ -72,7 +72,13 @@ async def test_a_closed_case_reopens_and_only_a_closed_one(intake: Intake):
     await intake.client.post(f"{CASES}/{case['id']}/close", headers=intake.caseworker)
     reopened = await intake.client.post(f"{CASES}/{case['id']}/reopen", headers=intake.caseworker)
     assert reopened.status_code == 200 and reopened.json()["status"] == "open"
-    assert [e["kind"] for e in await _timeline(intake, case["id"])][-2:] == ["case.closed", "case.reopened"]
+    steps = (await _timeline(intake, case["id"]))[-2:]
+    assert [e["kind"] for e in steps] == ["case.closed", "case.reopened"]
+    assert all(e["details"]["by"] for e in steps)  # who closed it, and who reopened it (outside review)
+    consented = await intake.client.put(f"{CASES}/{case['id']}/consent", headers=intake.caseworker, json={
+        "categories": ["medical"], "share_contact": False, "share_health": False, "method": "verbal"})
+    assert consented.status_code == 200, consented.text
+    assert (await _timeline(intake, case["id"]))[-1]["details"]["by"] == steps[0]["details"]["by"]
     assert [e["case_id"] for e in _events(intake, "rehab.intake.case.reopened")] == [case["id"]]
     audit = (await intake.client.get("/api/intake/audit", params={"target_id": case["id"]},
                                      headers=intake.auditor)).json()["items"]
@@ -95,7 +101,6 @@ async def test_a_duplicate_points_at_the_kept_case_and_leaves_the_caseload(intak
     assert twin["id"] not in {c["id"] for c in listed} and kept["id"] in {c["id"] for c in listed}
     only = (await intake.client.get(CASES, params={"status": "duplicate"}, headers=intake.caseworker)).json()["items"]
     assert [c["id"] for c in only] == [twin["id"]]
-    assert (await intake.client.post(f"{CASES}/{twin['id']}/reopen", headers=intake.caseworker)).status_code == 409
     assert (await intake.client.post(f"{CASES}/{twin['id']}/needs", json={"category": "legal", "urgency": "low"},
                                      headers=intake.caseworker)).status_code == 409
     assert _events(intake, "rehab.intake.case.duplicate") == [

@@ -41,7 +41,8 @@ async def test_notes_are_written_listed_newest_first_and_on_the_timeline_without
     first = await intake.client.post(path, json={"text": "Phoned; she is safe."}, headers=anna)
     assert first.status_code == 201, first.text
     assert first.json()["author"] == "anna" and first.json()["text"] == "Phoned; she is safe."
-    assert set(first.json()) == {"id", "author", "at", "text"}
+    assert set(first.json()) == {"id", "author", "at", "text", "removed_at", "removed_by", "removal_reason"}
+    assert first.json()["removed_at"] is None
     for number in range(3):
         assert (await intake.client.post(path, json={"text": f"note {number}"}, headers=anna)).status_code == 201
 
@@ -64,11 +65,14 @@ async def test_notes_are_written_listed_newest_first_and_on_the_timeline_without
     assert "notes.add" in audit and "notes.read" in audit
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 10_001])
-async def test_a_note_is_one_to_ten_thousand_characters(intake: Intake, text: str):
+@pytest.mark.parametrize("text", ["", "   ", "\u200b\u2060\u00ad", "x" * 10_001])
+async def test_a_note_is_one_to_ten_thousand_characters_a_reader_sees(intake: Intake, text: str):
     case, anna = await _case_of(intake)
     answer = await intake.client.post(f"/api/intake/cases/{case['id']}/notes", json={"text": text}, headers=anna)
     assert answer.status_code == 422
+    blank = await intake.client.post(f"/api/intake/cases/{case['id']}/tasks", headers=anna,
+                                     json={"title": text, "due_on": _today()})
+    assert blank.status_code == 422, blank.text
     longest = await intake.client.post(f"/api/intake/cases/{case['id']}/notes", json={"text": "x" * 10_000},
                                        headers=anna)
     assert longest.status_code == 201
@@ -108,7 +112,8 @@ async def test_tasks_are_given_to_an_assignee_listed_soonest_first_and_done_once
     created = await intake.client.post(tasks, json={"title": "Book the doctor", "due_on": _day(3)}, headers=anna)
     assert created.status_code == 201, created.text
     assert created.json() == {"id": created.json()["id"], "case_id": case["id"], "title": "Book the doctor",
-                              "due_on": _day(3), "assignee": "anna", "status": "open"}
+                              "due_on": _day(3), "assignee": "anna", "status": "open",
+                              "etag": created.json()["etag"]}
     # Only one of the case's caseworkers can be given a task; boris is not one yet.
     refused = await intake.client.post(tasks, json={"title": "x", "due_on": _today(), "assignee": "boris"},
                                        headers=anna)

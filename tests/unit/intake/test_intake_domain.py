@@ -52,13 +52,14 @@ def test_closing_is_idempotent_and_refused_for_erased_cases():
     assert status_of(refused.value) == 409
 
 
-def test_a_duplicate_changes_no_more_and_only_a_closed_case_reopens():
+def test_a_duplicate_changes_no_more_and_only_a_closed_case_or_a_duplicate_reopens():
     for refuse in (domain.ensure_changeable, domain.closes):
         with pytest.raises(Conflict) as refused:
             refuse(domain.DUPLICATE)
         assert refused.value.code == "case-duplicate"
     domain.ensure_reopenable(domain.CLOSED)
-    for status in (domain.OPEN, domain.DUPLICATE, domain.ERASED):
+    domain.ensure_reopenable(domain.DUPLICATE)  # the mark undone: open again
+    for status in (domain.OPEN, domain.ERASED):
         with pytest.raises(Conflict) as refused:
             domain.ensure_reopenable(status)
         assert status_of(refused.value) == 409 and refused.value.code == "case-not-closed"
@@ -76,6 +77,9 @@ def test_a_case_is_a_duplicate_only_of_another_case_that_is_kept():
         with pytest.raises(Conflict) as refused:
             domain.ensure_may_be_duplicate(*args)
         assert status_of(refused.value) == 409 and refused.value.code == code
+    with pytest.raises(Conflict) as refused:  # others point at it: it stays the case kept
+        domain.ensure_may_be_duplicate("a", domain.OPEN, "b", domain.OPEN, kept_by_others=True)
+    assert status_of(refused.value) == 409 and refused.value.code == "case-is-kept"
 
 
 @pytest.mark.parametrize(("current", "wanted", "allowed"), [
@@ -193,6 +197,18 @@ def test_only_a_caseworker_who_holds_a_case_erases_it_a_stated_reason_does_not()
         domain.may_erase(_caller("supervisor"), {"cw-1"})
 
 
+def test_only_a_caseworker_who_holds_a_case_marks_it_a_duplicate_or_undoes_it_a_stated_reason_does_not():
+    domain.may_mark_duplicate(_caller("caseworker"), {"cw-2", "cw-1"})
+    domain.may_mark_duplicate(_caller("caseworker", reason="Same person as BY-2026-00001"), {"cw-1"})
+    for caller in (_caller("caseworker", reason="Covering for a colleague on leave"),
+                   _caller("supervisor", "caseworker", user_id="sv-1"), _caller("finance", user_id="fi-1")):
+        with pytest.raises(Refused) as refused:
+            domain.may_mark_duplicate(caller, {"cw-2"})
+        assert status_of(refused.value) == 403 and refused.value.code == "need-to-know"
+    with pytest.raises(Refused):
+        domain.may_mark_duplicate(_caller("supervisor"), {"cw-1"})
+
+
 def test_only_a_supervisor_sees_the_whole_caseload():
     domain.may_see_caseload(_caller("supervisor"))
     domain.may_see_caseload(_caller("supervisor", "caseworker"))
@@ -209,6 +225,18 @@ def test_only_enabled_caseworkers_of_the_directory_can_be_assigned():
     }
     assert domain.unassignable(["ala", "bo"], directory) == []
     assert domain.unassignable(["zed", "ala", "cy", "di"], directory) == ["zed", "cy", "di"]
+    # One who holds the case already stays, disabled or not, beside one who can work it; never alone.
+    assert domain.unassignable(["cy", "ala"], directory, holding={"u3"}) == []
+    assert domain.unassignable(["cy", "di"], directory, holding={"u3"}) == ["di"]
+    assert domain.unassignable(["cy"], directory, holding={"u3"}) == ["cy"]
+    assert domain.unassignable(["cy", "ala"], directory, holding={"u1"}) == ["cy"]
+
+
+def test_who_can_work_a_case_is_an_enabled_caseworker_or_one_the_directory_does_not_know_yet():
+    assert domain.works_cases(True, ["caseworker"]) and domain.works_cases(True, ["supervisor", "caseworker"])
+    assert domain.works_cases(None, None)  # no event about them yet: never taken for gone
+    assert not domain.works_cases(False, ["caseworker"])
+    assert not domain.works_cases(True, ["supervisor"])  # no longer a caseworker
 
 
 def test_the_staff_events_say_when_an_account_is_enabled():

@@ -174,3 +174,56 @@ _RUSSIAN_WORD = st.lists(_RUSSIAN_SYLLABLE, min_size=1, max_size=4).map("".join)
 def test_any_russian_name_meets_its_common_latin_spelling(words):
     latin = " ".join("".join(_RUSSIAN_LATIN[ch] for ch in word) for word in words)
     assert name_key(" ".join(words)) == name_key(latin)
+
+
+# ---- double-barrelled names -------------------------------------------------------------------------------------
+
+BORN = date(1983, 7, 7)
+
+
+@pytest.mark.parametrize("written", ["Вольга Сідарэнка", "Ольга Николаевна Баранова", "Volha Sidarenka",
+                                     "Olga Baranova", "Вольга Мікалаеўна Сідарэнка-Баранава", "Сідарэнка Вольга"])
+def test_a_double_barrelled_surname_meets_the_name_written_with_one_of_its_parts(written):
+    """Who registered her as Вольга Мікалаеўна Сідарэнка-Баранава, and who writes Вольга Сідарэнка or, in Russian,
+    Ольга Николаевна Баранова, born the same day, write one person: the duplicate check must say so."""
+    kept = name_and_birth_keys(["Вольга Мікалаеўна Сідарэнка-Баранава"], BORN)
+    assert kept & name_and_birth_keys([written], BORN)
+    assert not kept & name_and_birth_keys([written], date(1983, 7, 8))  # never on another birthday
+    assert name_keys("Вольга Мікалаеўна Сідарэнка-Баранава") & name_keys(written)  # `name_only` without one
+
+
+def test_either_side_may_be_the_double_barrelled_one_and_any_dash_joins_the_parts():
+    assert name_keys("Зміцер Лукашэвіч-Новік") & name_keys("Зміцер Лукашэвіч")
+    assert name_keys("Зміцер Лукашэвіч") & name_keys("Dzmitry Lukashevich-Novik")
+    for dash in ("-", "\u2010", "\u2011", "\u2013"):
+        assert name_keys(f"Зміцер Лукашэвіч{dash}Новік") == name_keys("Зміцер Лукашэвіч-Новік")
+    # A double given name too: Анна-Марыя Жук is also written Анна Жук (or Марыя Жук).
+    assert name_keys("Анна-Марыя Жук") & name_keys("Анна Жук") and name_keys("Анна-Марыя Жук") & name_keys("Марыя Жук")
+
+
+def test_one_part_of_a_surname_never_floods_the_check():
+    double = name_keys("Вольга Мікалаеўна Сідарэнка-Баранава")
+    assert all(len(key.split()) >= 2 for key in double)  # never a given name alone, never a surname alone
+    for other in ("Вольга", "Вольга Жук", "Вольга Мікалаеўна", "Сідарэнка", "Баранава", "Ганна Сідарэнка",
+                  "Вольга Сідарэнкава", "Вольга Баранаўская"):
+        assert not double & name_keys(other), other
+    assert all(len(key.split()) >= 2 for key in name_keys("Сідарэнка-Баранава"))
+    assert name_keys("Марыя-Жук") == name_keys("Марыя Жук")  # a hyphen between given name and surname: one name
+    # Two people who share only the other part of their double-barrelled surnames stay apart.
+    assert not name_keys("Вольга Сідарэнка-Баранава") & name_keys("Вольга Жук-Козлава")
+
+
+def test_a_name_of_no_hyphen_has_exactly_the_keys_it_had():
+    for row in VARIANTS:
+        for spelling in SPELLINGS:
+            assert name_keys(row[spelling]) == _keys_before_double_barrelled_names(row[spelling])
+
+
+def _keys_before_double_barrelled_names(name: str) -> set[str]:
+    keys = set()
+    for words in itertools.islice(itertools.product(*names.word_alternatives(name)), names.MAX_NAME_KEYS):
+        keys.add(" ".join(sorted(words)))
+        if len(words) >= 3:
+            keys |= {" ".join(sorted(words[:i] + words[i + 1:])) for i, word in enumerate(words)
+                     if names._looks_patronymic(word)}
+    return keys
