@@ -198,9 +198,7 @@ def finish_task(
         audit.record(session, actor=caller.user_id, action="tasks.done", target_id=task.case_id)
     else:  # done already: nothing changes, but its title is read (decrypted) for the answer
         audit.record(session, actor=caller.user_id, action="tasks.read", target_id=task.case_id)
-    title = cases._open(vault, cases._data_key(session, vault, case), TASKS, "title_sealed", task.id,
-                        task.title_sealed, case)
-    return _task_public(task, title, _handles(session, task.case_id).get(task.assignee_id, task.assignee))
+    return _task_answer(session, vault, case, task)
 
 
 def change_task(
@@ -268,9 +266,7 @@ def cancel_task(
         audit.record(session, actor=caller.user_id, action="tasks.cancel", target_id=task.case_id)
     else:  # cancelled already: nothing changes, but its title is read (decrypted) for the answer
         audit.record(session, actor=caller.user_id, action="tasks.read", target_id=task.case_id)
-    title = cases._open(vault, cases._data_key(session, vault, case), TASKS, "title_sealed", task.id,
-                        task.title_sealed, case)
-    return _task_public(task, title, _handles(session, task.case_id).get(task.assignee_id, task.assignee))
+    return _task_answer(session, vault, case, task)
 
 
 def my_tasks(
@@ -346,6 +342,13 @@ def _holder(session: Session, case_id: str, handle: str | None, *, caller: domai
 def _handles(session: Session, case_id: str) -> dict[str, str]:
     """The case's assignees' current handles, by user id."""
     return {row.user_id: row.username for row in queries.assignees_of(session, [case_id]).get(case_id, [])}
+
+
+def _task_answer(session: Session, vault: CaseVault, case: Any, task: Any) -> TaskPublic:
+    """A task of `case` as its answer says it: its title opened, its assignee by handle."""
+    title = cases._open(vault, cases._data_key(session, vault, case), TASKS, "title_sealed", task.id,
+                        task.title_sealed, case)
+    return _task_public(task, title, _handles(session, task.case_id).get(task.assignee_id, task.assignee))
 
 
 def _task_public(task: Any, title: str, assignee: str) -> TaskPublic:

@@ -12,6 +12,7 @@ import html
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -23,22 +24,16 @@ from gateway.console.finance import amount_example, percent, said
 from gateway.console.i18n import typed_amount
 from gateway.console.router import Answer, Visit
 from tests.console.test_console_pages import browser, sign_in
-from tests.console.world import csrf_of
-from tests.integration.gateway.door import STAFF_PASSWORD, Door
+from tests.console.world import backends_publishing_months_under_way, csrf_of
+from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def backends(tmp_path_factory: pytest.TempPathFactory):
-    """Every service as a process, funds stating the donor report of the month under way (REHAB_FUNDS_SETTLING_DAYS
-    below zero): these pages read it about the aid paid a moment before. By default a month is stated once it has
-    settled (tests/unit/funds/test_funds_donor_statement.py, tests/integration/funds)."""
-    from tests.integration.gateway.door import backends_running, existing_services
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    yield from backends_publishing_months_under_way(tmp_path_factory)
 
-    with backends_running(tmp_path_factory.mktemp("backends"), existing_services(),
-                          env={"funds": {"REHAB_FUNDS_SETTLING_DAYS": "-62"}}) as running:
-        yield running
 
 QUEUE, GRANTS = "/console/disbursements", "/console/grants"
 IBAN = "LT60 1010 0123 4567 8901"

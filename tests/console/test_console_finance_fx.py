@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -27,21 +28,16 @@ from tests.console.test_console_finance import (
     state_of,
     words,
 )
-from tests.integration.gateway.door import Door
+from tests.console.world import backends_publishing_months_under_way
+from tests.integration.gateway.door import Backends, Door
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def backends(tmp_path_factory: pytest.TempPathFactory):
-    """Every service as a process, funds stating the donor report of the month under way (REHAB_FUNDS_SETTLING_DAYS
-    below zero): these pages read it about the aid paid a moment before. By default a month is stated once it has
-    settled (tests/unit/funds/test_funds_donor_statement.py, tests/integration/funds)."""
-    from tests.integration.gateway.door import backends_running, existing_services
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    yield from backends_publishing_months_under_way(tmp_path_factory)
 
-    with backends_running(tmp_path_factory.mktemp("backends"), existing_services(),
-                          env={"funds": {"REHAB_FUNDS_SETTLING_DAYS": "-62"}}) as running:
-        yield running
 
 NBP = "NBP table A 2026-12-02"
 

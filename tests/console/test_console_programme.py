@@ -19,8 +19,8 @@ import pytest
 from gateway.console import i18n
 from gateway.console.programme import month_name
 from tests.console.test_console_pages import signed_in
-from tests.console.world import csrf_of
-from tests.integration.gateway.door import Backends, Door, backends_running, existing_services
+from tests.console.world import backends_publishing_months_under_way, csrf_of
+from tests.integration.gateway.door import Backends, Door
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +30,7 @@ THIS_MONTH = date.today().strftime("%Y-%m")
 
 @pytest.fixture(scope="module")
 def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
-    """Every service as a process, the reports service publishing this month's figures as they change
-    (REHAB_REPORTS_SETTLING_DAYS below zero): these pages are read here about the cases opened a moment before. A
-    month under way is "pending" by default (tests/integration/reports, tests/unit/gateway/test_console_programme_aid.py)."""
-    with backends_running(tmp_path_factory.mktemp("backends"), existing_services(),
-                          env={"reports": {"REHAB_REPORTS_SETTLING_DAYS": "-62"}}) as running:
-        yield running
+    yield from backends_publishing_months_under_way(tmp_path_factory)
 
 
 def said(page: str, key: str, language: str) -> bool:

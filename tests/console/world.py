@@ -8,13 +8,15 @@ import csv
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import httpx
+import pytest
 
 from gateway.console import i18n
 from gateway.console.router import with_commands
-from tests.integration.gateway.door import Door
+from tests.integration.gateway.door import Backends, Door, backends_running, existing_services
 from tests.support.shared import NAME_VARIANTS
 
 
@@ -75,3 +77,16 @@ def cookie_header(response: httpx.Response, name: str) -> str:
         if value.startswith(f"{name}="):
             return value
     raise AssertionError(f"no {name} cookie was set")
+
+
+# Months still under way published as they change (below zero: for a demonstration or a test only), for the modules
+# whose pages are read about the cases opened and the aid paid a moment before. By default a month is published
+# once it has ended and settled: tests/integration/reports, tests/unit/funds/test_funds_donor_statement.py,
+# tests/unit/gateway/test_console_programme_aid.py.
+MONTHS_UNDER_WAY = {"reports": {"REHAB_REPORTS_SETTLING_DAYS": "-62"}, "funds": {"REHAB_FUNDS_SETTLING_DAYS": "-62"}}
+
+
+def backends_publishing_months_under_way(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    """For a module's own `backends` fixture: every service as a process, publishing the month under way."""
+    with backends_running(tmp_path_factory.mktemp("backends"), existing_services(), env=MONTHS_UNDER_WAY) as running:
+        yield running
