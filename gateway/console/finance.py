@@ -37,7 +37,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from gateway.console import i18n
-from gateway.console.programme import month_name
+from gateway.console.programme import month_name, months_offered
 from gateway.console.router import (
     CATEGORIES,
     CSP,
@@ -329,19 +329,6 @@ async def grant_page(grant_id: str, v: FinanceVisit, cursor: str | None = None) 
                   else None, **_page_tools(v))
 
 
-DONOR_MONTHS_OFFERED = 36  # the month ends a donor statement may be chosen at, the newest first
-
-
-def donor_months_offered(today: date) -> list[str]:
-    """The last DONOR_MONTHS_OFFERED months as "YYYY-MM", the newest first (this one included: funds says in words
-    when a month has not settled yet)."""
-    year, month, offered = today.year, today.month, []
-    for _ in range(DONOR_MONTHS_OFFERED):
-        offered.append(f"{year:04d}-{month:02d}")
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return offered
-
-
 async def _donor_page(v: Visit, grant_id: str, as_of: str | None) -> Response:
     grant_id = uuid_or_404(grant_id, "grant")
     params = {"grant_id": grant_id, **({"as_of": as_of} if as_of else {})}
@@ -352,16 +339,12 @@ async def _donor_page(v: Visit, grant_id: str, as_of: str | None) -> Response:
     if not report.ok:
         problem = (i18n.translator(v.language)("fin_donor_month_not_settled") if report.kind == "month-not-settled"
                    else said(v, report))
-    offered = donor_months_offered(date.today())
+    offered = months_offered(date.today())  # this one included: funds says in words when it has not settled
     chosen = report.body.get("as_of") if report.ok else as_of
     return render(v.request, "finance_donor_report.html", visit_=v, status=report.status,
                   report=report.body if report.ok else None, grant_id=grant_id, as_of=chosen,
-                  months=[(month, month_label(month, v.language)) for month in offered],
+                  months=[(month, month_name(month, v.language)) for month in offered],
                   problem=problem, **_page_tools(v))
-
-
-def month_label(month: str, language: str) -> str:
-    return month_name(month, language)  # as the programme page names a month
 
 
 @router.get(GRANTS_PAGE + "/{grant_id}/donor-report", response_class=HTMLResponse)
@@ -375,7 +358,7 @@ async def _chosen_month(v: Visit) -> str | None:
     """The month chosen in the form (its CSRF token was checked on the way in): one of those offered, or none."""
     form = await v.request.form()
     month = str(form.get("as_of", ""))
-    return month if month in donor_months_offered(date.today()) else None
+    return month if month in months_offered(date.today()) else None
 
 
 @router.post(GRANTS_PAGE + "/{grant_id}/donor-report", response_class=HTMLResponse)

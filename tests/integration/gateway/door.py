@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import itertools
 import os
 import subprocess
 import sys
@@ -167,6 +168,9 @@ class Backends:
             drop_database(EXTERNAL_PG, url)
 
 
+_HANDLES = itertools.count(1)  # `Door.next_username`
+
+
 @dataclass
 class Door:
     """A running gateway and a client for it, with short ways to become a given role."""
@@ -177,15 +181,16 @@ class Door:
     _admin: dict[str, str] | None = None
     _checker: dict[str, str] | None = None  # a second admin's token, once the door has made one
     _names: Iterator[str] = field(default_factory=lambda: iter(staff_usernames() * 10))
-    _count: int = 0
 
     @property
     def runtime(self) -> Any:
         return self.app.state.runtime
 
     def next_username(self) -> str:
-        self._count += 1
-        return f"{next(self._names)}{self._count}"
+        """A handle no other gateway of this test process gave out: the services behind a module's gateways are
+        shared, and a handle given again would find the account of an earlier test in their staff directory until
+        the new account's event reached them."""
+        return f"{next(self._names)}{next(_HANDLES)}"
 
     async def sign_in(self, username: str, password: str, *, address: str | None = None) -> httpx.Response:
         """The password grant, from the test client's address (127.0.0.1) or from `address`."""
