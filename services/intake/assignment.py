@@ -76,6 +76,7 @@ def usernames(session: Session, case_ids: Iterable[str]) -> dict[str, list[str]]
 
 
 def _works(holder: Any) -> bool:
+    """Whether an assignee or a directory entry (anything with `enabled` and `roles`) can work a case now."""
     return domain.works_cases(holder.enabled, holder.roles)
 
 
@@ -101,7 +102,7 @@ def caseload_items(session: Session, rows: Sequence[Row[Any]]) -> list[CaseloadI
 
 def inactive_staff(session: Session) -> set[str]:
     """The user ids of the staff directory's accounts that can no longer work a case (`domain.works_cases`)."""
-    return {row.user_id for row in queries.staff_states(session) if not domain.works_cases(row.enabled, row.roles)}
+    return {row.user_id for row in queries.staff_states(session) if not _works(row)}
 
 
 def set_assignees(
@@ -136,8 +137,7 @@ def set_assignees(
         # The open tasks of those who no longer hold the case, or who hold it but can no longer work it, go to the
         # first who can: a caseworker's list of tasks is of the cases they hold, so left with their old holder they
         # would be on nobody's list.
-        able = [(directory[name].user_id, name) for name in wanted
-                if domain.works_cases(directory[name].enabled, directory[name].roles)]
+        able = [(directory[name].user_id, name) for name in wanted if _works(directory[name])]
         handed = queries.hand_on_open_tasks(session, case.id, holders=[user_id for user_id, _ in able],
                                             to_id=able[0][0], to_name=able[0][1])
         queries.add_timeline_entry(session, case.id, now, "case.assigned", {  # staff handles

@@ -53,9 +53,6 @@ from services.intake.protection import CaseVault, scrub_write_ahead_log
 NOTES, TASKS = "notes", "tasks"  # tables named in a ciphertext's associated data
 NOTE_ADDED, TASK_ADDED, TASK_DONE = "note.added", "task.added", "task.done"  # timeline kinds
 NOTE_REMOVED, TASK_CHANGED, TASK_CANCELLED = "note.removed", "task.changed", "task.cancelled"
-# A task given up (made in error, no longer needed): neither open nor done. `domain.OPEN_TASK` and `DONE_TASK` are the
-# other two; only an open task changes.
-CANCELLED_TASK = "cancelled"
 
 _TASKS = Task.__table__
 _CASES = queries.CASES
@@ -189,7 +186,7 @@ def finish_task(
     task = _task_to_change(session, task_id)
     ensure_holds(session, task.case_id, caller, "Only a caseworker the task's case is assigned to marks it done.")
     case = cases._case(session, task.case_id)
-    if task.status == CANCELLED_TASK:
+    if task.status == domain.CANCELLED_TASK:
         raise Conflict("This task was cancelled; it is not done.", code="task-not-open")
     if task.status != domain.DONE_TASK:
         now = datetime.now(UTC)
@@ -228,7 +225,7 @@ def change_task(
     fields = sorted(field for field, value in wanted.items() if value != now_is[field])
     if not fields:  # the same values again (a form sent twice): nothing changes, the title was read for the answer
         audit.record(session, actor=caller.user_id, action="tasks.read", target_id=task.case_id)
-        return _task_public(task, title, _handles(session, task.case_id).get(task.assignee_id, task.assignee))
+        return _held_task_public(session, task, title)
     details: dict[str, Any] = {"task_id": task.id, "fields": fields, "by": caller.username}
     if "title" in fields:
         title = given["title"]
@@ -242,7 +239,7 @@ def change_task(
     task.version += 1
     queries.add_timeline_entry(session, task.case_id, datetime.now(UTC), TASK_CHANGED, details)
     audit.record(session, actor=caller.user_id, action="tasks.change", target_id=task.case_id)
-    changed = _task_public(task, title, _handles(session, task.case_id).get(task.assignee_id, task.assignee))
+    changed = _held_task_public(session, task, title)
     if "title" in fields:
         forget_in_stored_answers(session, vault, task.case_id, task.id,
                                  lambda answer: {**answer, "title": changed.title})
@@ -257,10 +254,10 @@ def cancel_task(
     task = _task_to_change(session, task_id)
     ensure_holds(session, task.case_id, caller, "Only a caseworker the task's case is assigned to cancels it.")
     case = cases._case(session, task.case_id)
-    if task.status != CANCELLED_TASK:
+    if task.status != domain.CANCELLED_TASK:
         _ensure_open(task)
         now = datetime.now(UTC)
-        task.status, task.cancelled_at, task.cancelled_by = CANCELLED_TASK, now, caller.user_id
+        task.status, task.cancelled_at, task.cancelled_by = domain.CANCELLED_TASK, now, caller.user_id
         queries.add_timeline_entry(session, task.case_id, now, TASK_CANCELLED, {"task_id": task.id,
                                                                                "by": caller.username})
         audit.record(session, actor=caller.user_id, action="tasks.cancel", target_id=task.case_id)
@@ -348,6 +345,11 @@ def _task_answer(session: Session, vault: CaseVault, case: Any, task: Any) -> Ta
     """A task of `case` as its answer says it: its title opened, its assignee by handle."""
     title = cases._open(vault, cases._data_key(session, vault, case), TASKS, "title_sealed", task.id,
                         task.title_sealed, case)
+    return _held_task_public(session, task, title)
+
+
+def _held_task_public(session: Session, task: Any, title: str) -> TaskPublic:
+    """A task with its assignee by their current handle (the one kept on the task if they no longer hold the case)."""
     return _task_public(task, title, _handles(session, task.case_id).get(task.assignee_id, task.assignee))
 
 

@@ -87,8 +87,9 @@ def ensure_may_be_duplicate(case_id: str, status: str, kept_id: str, kept_status
 
 # ---- needs ------------------------------------------------------------------------------------------------------
 
-# A task's statuses (casework writes them; queries reads them: a reassignment hands on the open ones).
-OPEN_TASK, DONE_TASK = "open", "done"
+# A task's statuses (casework writes them; queries reads them: a reassignment hands on the open ones). A cancelled
+# task was given up (made in error, no longer needed): neither open nor done; only an open task changes.
+OPEN_TASK, DONE_TASK, CANCELLED_TASK = "open", "done", "cancelled"
 
 NeedStatus = Literal["open", "in_progress", "met", "dropped"]
 NEED_MOVES: dict[str, frozenset[str]] = {
