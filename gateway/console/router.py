@@ -668,6 +668,13 @@ async def no_icon() -> Response:
     return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
 
 
+@router.get("/console")
+async def console_root() -> Response:
+    """`/console` typed into the address bar: the console's home (`/`), which signs in or opens the role's page,
+    rather than an API's problem in a browser."""
+    return back_to("/")
+
+
 @router.get("/console/static/{name}")
 async def static_file(name: str) -> Response:
     path = STATIC.get(name)

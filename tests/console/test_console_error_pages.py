@@ -74,6 +74,18 @@ async def test_scripts_and_the_api_keep_problem_json_and_strangers_are_sent_to_s
     assert stranger.status_code == 303 and stranger.headers["location"] == "/"
 
 
+async def test_the_console_s_own_address_typed_bare_opens_the_console(door: Door):
+    caseworker, _ = await signed_in(door, "caseworker")
+    for visitor, lands_on in ((caseworker, "/console/cases"), (browser(door), None)):
+        typed = await visitor.get("/console", headers=PAGE)
+        assert typed.status_code == 303 and typed.headers["location"] == "/"
+        home = await visitor.get("/", headers=PAGE)
+        if lands_on:  # a caseworker's home is their cases
+            assert home.status_code == 303 and home.headers["location"] == lands_on
+        else:  # a stranger's is the sign-in form
+            assert home.status_code == 200 and 'action="/console/sign-in"' in home.text
+
+
 NAV = '<nav aria-label="Rehab Support">'
 SIGN_OUT = 'action="/console/sign-out"'
 
