@@ -374,17 +374,10 @@ class CaseCreate(_PersonalFields):
     full_name: ShortText
 
 
-class DuplicateCheck(StrictModel):
-    """The names and birth date of a case not yet saved: enough to find the same person written another way."""
-
-    full_name: ShortText
-    other_names: list[ShortText] = PydanticField(default_factory=list, max_length=20)
-    date_of_birth: date | None = None
-
-    @field_validator("date_of_birth")
-    @classmethod
-    def _born_in_the_past(cls, value: date | None) -> date | None:
-        return _past_birth_date(value)
+class DuplicateCheck(CaseCreate):
+    """A case not yet saved, in `POST /cases`' body (SPEC §4: "the same body"), so that a client checks and then
+    creates with one payload; only its names and birth date are read: enough to find the same person written
+    another way."""
 
 
 class CaseSearch(StrictModel):

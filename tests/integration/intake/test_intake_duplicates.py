@@ -86,19 +86,24 @@ async def test_checking_before_saving_names_what_saving_would_and_stores_nothing
     by_other_name = await check(full_name="Someone Else", other_names=[spellings[1]], date_of_birth="1979-03-03")
     another_birthday = await check(full_name=spellings[-1], date_of_birth="1979-03-04")
     no_birthday = await check(full_name=spellings[-1])
-    created = await intake.create(full_name=spellings[-1], date_of_birth="1979-03-03")
+    # SPEC §4: "the same body" as creation: a client checks, then creates with one payload.
+    whole_case = {"full_name": spellings[-1], "date_of_birth": "1979-03-03", "contact": {"phone": "+48 600 100 200"},
+                  "country": "PL", "city": "Białystok", "languages": ["be", "ru"], "release_date": "2024-05-01",
+                  "facility": "IK-15", "safety_notes": "Calls only after 18:00."}
+    as_sent_to_create = await check(**whole_case)
+    created = await intake.create(**whole_case)
     listed_after = (await intake.client.get("/api/intake/cases", headers=intake.caseworker)).json()["items"]
     audit = await intake.client.get("/api/intake/audit", headers=intake.auditor)
 
     expected = [{"id": first["id"], "reference": first["reference"], "status": "open", "assignees": ["caseworker-1"],
                  "confidence": "high"}]
-    assert same == by_other_name == {"possible_duplicates": expected}
+    assert same == by_other_name == as_sent_to_create == {"possible_duplicates": expected}
     assert another_birthday == {"possible_duplicates": []}
     assert no_birthday == {"possible_duplicates": [{**expected[0], "confidence": "name_only"}]}
     assert created["possible_duplicates"] == expected  # the check and the save agree
-    assert len(listed_after) == len(listed_before) + 1  # four checks opened nothing; the save opened one
+    assert len(listed_after) == len(listed_before) + 1  # five checks opened nothing; the save opened one
     checks = [e for e in audit.json()["items"] if e["action"] == "case.duplicate-check"]
-    assert len(checks) == 4 and {e["target_id"] for e in checks} == {None}
+    assert len(checks) == 5 and {e["target_id"] for e in checks} == {None}
     assert spellings[-1] not in audit.text
 
 
