@@ -578,7 +578,9 @@ async def mark_duplicate(case_id: uuid.UUID, v: VisitDep) -> Response:
 async def _case_by_reference(v: Visit, case_id: str, reference: str) -> str | None:
     reason = v.reason_for(case_id)
     case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason)
-    if case.ok:  # the same person written another way, whoever holds the case
+    # The same person written another way, whoever holds the case; an erased case has no name left to compare (its
+    # page may have stayed open while it was erased): intake then refuses the mark itself, in words.
+    if case.ok and case.body.get("status") != "erased":
         check = {"full_name": case.body["full_name"], "other_names": case.body.get("other_names") or [],
                  "date_of_birth": case.body.get("date_of_birth")}
         found = await call(v, "POST", "/api/intake/cases/duplicates", json=check)

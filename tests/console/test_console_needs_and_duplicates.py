@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.console.test_console_pages import door, signed_in, submit  # noqa: F401  (the fixture, used by name)
-from tests.console.world import variants
+from tests.console.world import csrf_of, variants
 from tests.integration.gateway.door import Door
 
 pytestmark = pytest.mark.integration
@@ -60,6 +60,21 @@ async def test_needs_move_a_closed_case_reopens_and_a_duplicate_points_at_the_ke
     assert 'id="mark-duplicate"' not in shown and "Close the case" not in shown
     listed = (await visitor.get("/console/cases")).text
     assert kept_reference in listed and case_id not in listed  # out of the caseload: the kept case is worked on
+
+
+async def test_a_duplicate_mark_sent_from_the_page_of_a_case_erased_meanwhile_is_refused_in_words(door: Door):  # noqa: F811
+    visitor, _ = await signed_in(door, "caseworker")
+    case_id, _ = await _new_case(visitor, variants()[5]["belarusian"])
+    _, kept_reference = await _new_case(visitor, variants()[6]["belarusian"])
+    page = f"/console/cases/{case_id}"
+    left_open = (await visitor.get(page)).text  # the page stays open in one tab; the case is erased in another
+    assert (await submit(visitor, f"{page}/erase", f"{page}/erase", {})).status_code == 303
+
+    for reference in (kept_reference, "BY-1999-00001"):
+        sent = await visitor.post(f"{page}/duplicate-of", data={"csrf": csrf_of(left_open), "reference": reference},
+                                  headers={"Accept": "text/html"})
+        assert sent.status_code == 409 and sent.headers["content-type"].startswith("text/html"), sent.text
+        assert 'role="alert"' in sent.text and variants()[5]["belarusian"] not in sent.text
 
 
 async def test_the_new_words_are_there_in_every_language():
