@@ -92,7 +92,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             runtime.engine.dispose()
 
     # /metrics on its own listener (REHAB_METRICS_HOST:REHAB_METRICS_PORT), never on the public one (SPEC §3).
-    app = FastAPI(title="Rehab Support gateway",
+    # No redirect to the slash-less path: Starlette's 307 names the site the request's Host header gave and keeps the
+    # method and body (a password re-posted there); a path with a trailing slash names nothing, as at the services.
+    app = FastAPI(title="Rehab Support gateway", redirect_slashes=False,
                   lifespan=metrics.served_beside(lifespan, settings.metrics_host, settings.metrics_port),
                   openapi_url=None, docs_url=None,
                   redoc_url=None, telemetry=fastapi_telemetry(settings))

@@ -378,6 +378,17 @@ async def test_security_headers_no_cors_and_a_self_contained_start_page(door: Do
     assert "http://" not in page.text and "https://" not in page.text and "<script" not in page.text
 
 
+async def test_a_trailing_slash_names_nothing_and_never_sends_a_password_to_the_host_header_s_site(door: Door):
+    """Starlette's default answers `/auth/token/` with a 307 to the Host header's site, which keeps the method and
+    the body: a client that follows it posts the password there."""
+    for method, path, form in (("POST", "/auth/token/", {"grant_type": "password", "username": "admin",
+                                                         "password": ADMIN_PASSWORD}),
+                               ("GET", "/api/admin/users/", None), ("GET", "/console/cases/", None)):
+        answer = await door.client.request(method, path, data=form, headers={"Host": "evil.example"})
+        assert answer.status_code == 404 and "location" not in answer.headers, (path, answer.headers)
+        assert answer.headers["content-type"] == PROBLEM
+
+
 async def test_a_body_over_the_limit_is_413(gateway_settings, secrets_dir):
     async with open_gateway(gateway_settings(secrets_dir, max_body_bytes=2000)) as door:
         admin = await door.admin()
