@@ -64,7 +64,7 @@ class GatewaySettings(ProcessSettings):
     backend_probe_seconds: float = Field(1.0, gt=0)
     backend_connect_timeout_seconds: float = Field(1.0, gt=0)
     backend_timeout_seconds: float = Field(10.0, gt=0)
-    backend_connections: int = Field(100, ge=1)
+    backend_connections: int = Field(100, ge=1)  # to each replica of each service, apart (gateway.forward)
     readiness_timeout_seconds: float = Field(2.0, gt=0)
     openapi_refresh_seconds: float = Field(60.0, ge=0)
 

@@ -44,9 +44,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def forwarding_session(*, connect_timeout: float, total_timeout: float, connections: int) -> aiohttp.ClientSession:
     """One pooled session for every forwarded request: keep-alive connections to the services, no cookies kept,
-    bodies passed through as they are (no decompression), no proxy from the environment."""
+    bodies passed through as they are (no decompression), no proxy from the environment. `connections` bounds each
+    service (each replica) apart, never all of them together: requests waiting on a frozen service must not take the
+    connections the others' routes need (a service that is down fails only its own routes)."""
     connector = aiohttp.TCPConnector(
-        limit=connections, limit_per_host=connections, ttl_dns_cache=300,
+        limit=0, limit_per_host=connections, ttl_dns_cache=300,
         # Shorter than uvicorn's 5 s keep-alive, so the gateway does not reuse a connection the service just closed.
         keepalive_timeout=3,
     )

@@ -71,13 +71,16 @@ def grant(code: str) -> dict:
 
 @asynccontextmanager
 async def replica(behaviour: str) -> AsyncIterator[tuple[str, list[str]]]:
-    """A tiny HTTP server on loopback that answers 200 ("answers") or reads the request and then drops the connection
-    ("drops"); its URL and the methods it received."""
+    """A tiny HTTP server on loopback that answers 200 ("answers"), reads the request and then drops the connection
+    ("drops"), or never answers ("hangs", a frozen service); its URL and the methods it received."""
     received: list[str] = []
+    thawed = asyncio.Event()  # a frozen service answers only when the test is over
 
     async def handle(request: web.Request) -> web.StreamResponse:
         received.append(request.method)
         await request.read()
+        if behaviour == "hangs":
+            await thawed.wait()
         if behaviour == "drops":
             assert request.transport is not None
             request.transport.close()
@@ -93,6 +96,7 @@ async def replica(behaviour: str) -> AsyncIterator[tuple[str, list[str]]]:
     try:
         yield f"http://127.0.0.1:{port}", received
     finally:
+        thawed.set()
         await runner.cleanup()
 
 
@@ -157,3 +161,22 @@ async def test_a_write_whose_connection_never_opened_goes_to_another_replica():
         assert answered == ["POST"] * 4
     status, _ = await forwarded("POST", f"{nowhere()},{nowhere()}")
     assert status == 503
+
+
+async def test_requests_waiting_on_a_frozen_service_leave_the_other_services_their_connections():
+    """The pool bounds connections per service, not in all: a service that holds every connection it may have
+    (requests waiting on it) does not make another service's routes wait for one."""
+    connections = 4
+    session = forwarding_session(connect_timeout=2, total_timeout=60, connections=connections)
+    async with replica("hangs") as (frozen, reached_frozen), replica("answers") as (working, _), session:
+        waiting = [asyncio.create_task(session.get(f"{frozen}/cases")) for _ in range(connections * 2)]
+        while len(reached_frozen) < connections:  # every connection the frozen service may have is taken
+            await asyncio.sleep(0.01)
+        try:
+            async with asyncio.timeout(10):  # the frozen requests wait 60 s: only a connection of its own gets here
+                async with session.get(f"{working}/grants") as answer:
+                    assert answer.status == 200
+        finally:
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
