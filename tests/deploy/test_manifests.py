@@ -22,6 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.config import GatewaySettings
+from gateway.routing import DOCUMENT_BODY_BYTES, UPLOADS
+
 from tests.deploy.facts import (
     BASE,
     METRICS_PORTS,
@@ -548,12 +551,30 @@ def test_only_the_monitoring_namespace_may_scrape_and_only_the_metrics_ports():
 
 
 def test_the_ingress_leads_to_the_gateways_http_port_only():
-    ingress = by_kind(load_documents(PRODUCTION / "ingress.yaml"), "Ingress")["gateway"]
-    for rule in ingress["spec"]["rules"]:
-        for path in rule["http"]["paths"]:
-            assert path["backend"]["service"] == {"name": "gateway", "port": {"name": "http"}}
+    for ingress in by_kind(load_documents(PRODUCTION / "ingress.yaml"), "Ingress").values():
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"] == {"name": "gateway", "port": {"name": "http"}}
     (port,) = by_kind(base_documents(), "Service")["gateway"]["spec"]["ports"]
     assert port["name"] == "http" and port["targetPort"] == "http" and port["port"] == PROCESSES["gateway"].port
+
+
+def test_the_ingress_takes_a_document_where_the_gateway_does_and_a_small_body_elsewhere():
+    """A document (up to 20 MiB) reaches the gateway through the ingress on the upload paths alone: nginx's own 413
+    before it would break the documented limit; a large body anywhere else stops at the edge."""
+    ingresses = by_kind(load_documents(PRODUCTION / "ingress.yaml"), "Ingress")
+    megabytes = {name: int(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+                           .removesuffix("m")) for name, ingress in ingresses.items()}
+    assert 1 <= megabytes["gateway"] * 1024 * 1024 / GatewaySettings.model_fields["max_body_bytes"].default < 2
+    assert megabytes["gateway-uploads"] * 1024 * 1024 >= DOCUMENT_BODY_BYTES
+    upload_paths = [path["path"] for rule in ingresses["gateway-uploads"]["spec"]["rules"]
+                    for path in rule["http"]["paths"]]
+    case = "0b6f2c1e-6b1a-4b1e-9c1d-2f3a4b5c6d7e"
+    for sent in (f"/api/intake/cases/{case}/documents", f"/console/cases/{case}/documents"):
+        assert any(re.fullmatch(path.removesuffix("$"), sent) for path in upload_paths), sent
+        assert any(upload.covers({"method": "POST", "path": sent}) for upload in UPLOADS), sent
+    for elsewhere in (f"/api/intake/cases/{case}/notes", "/auth/token", f"/api/intake/cases/{case}/documents/x"):
+        assert not any(re.fullmatch(path.removesuffix("$"), elsewhere) for path in upload_paths), elsewhere
 
 
 @pytest.mark.parametrize("name", list(PROCESSES))
