@@ -50,6 +50,7 @@ from kit.problems import Problem, as_problem
 from kit.tables import KitTables
 
 HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
 QUICK = timedelta(seconds=2)  # how long a request usually takes at most: a claim older than this may be a crash's
 REPLAYED = "request.replayed"  # the audit action of a stored answer given again
 MIN_RETENTION = timedelta(hours=24)  # SPEC §4: keys are kept at least 24 hours
@@ -125,8 +126,8 @@ class Idempotency:
             status, encoded = await uow.run(lambda session: _encoded(action(session)))
             return self._answer(status, encoded, headers, after_commit)
         key = key.strip()
-        if not key or len(key) > 200:
-            raise Problem(400, f"The {HEADER} must be 1 to 200 characters.", kind="idempotency-key-invalid")
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise Problem(400, f"The {HEADER} must be 1 to {MAX_KEY_LENGTH} characters.", kind="idempotency-key-invalid")
         body = await request.body() if body is None else body
         signed = self._signed_request(request.method, request.url.path, _canonical(body), principal, key)
         raw = self._signed_request(request.method, request.url.path, body, principal, key)

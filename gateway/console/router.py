@@ -50,7 +50,7 @@ from gateway import api, domain, mfa, service, sessions
 from gateway.console import i18n
 from gateway.models import User
 from gateway.routing import DOCUMENT_BODY_BYTES, UPLOADS, route_for
-from kit import context, logs
+from kit import context, idempotency, logs
 from kit.auth import PARTNER_ROLES, Principal
 from kit.custody import TOKEN_SECRET
 from kit.errors import DomainError, Unavailable
@@ -553,9 +553,11 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
     headers: dict[str, str | bytes] = {"Authorization": f"Bearer {v.token}",
                                        "X-Request-ID": context.request_id() or context.new_request_id()}
     if idempotency_key:
-        # The form's own key, unless someone changed it into what no header carries (a tampered page): a new one.
-        fits = idempotency_key.isascii() and idempotency_key.isprintable() and len(idempotency_key) <= 255
-        headers["Idempotency-Key"] = idempotency_key if fits else str(uuid.uuid4())
+        # The form's own key, unless someone changed it into what no header carries or the API refuses (a tampered
+        # page): a new one. A header value keeps no space at either end; the API reads the key stripped.
+        key = idempotency_key.strip()
+        fits = 0 < len(key) <= idempotency.MAX_KEY_LENGTH and key.isascii() and key.isprintable()
+        headers["Idempotency-Key"] = key if fits else str(uuid.uuid4())
     if if_match is not None:
         headers["If-Match"] = if_match
     if reason:

@@ -81,6 +81,13 @@ async def test_each_form_of_the_case_page_sent_twice_adds_once(door: Door):
                                                             "text": "x" * 10_001})
     assert refused.status_code == 422 and key_of(refused.text, f"{path}/notes") != "k-" + key
 
+    # A key changed into what no header carries or the API takes (a tampered page) is still a note added, once.
+    for tampered in (" spaced ", "k" * 201, "ключ"):
+        posted = await ala.visitor.post(f"{path}/notes", data={"csrf": csrf, "idempotency_key": tampered,
+                                                               "text": f"Key {len(tampered)}"})
+        assert posted.status_code == 303, (tampered, posted.status_code)
+    assert len(await _listed(door, ala, case["id"], "notes")) == 4
+
 
 async def test_the_referral_form_sent_twice_refers_once(door: Door):
     ala = await person(door, "caseworker")
