@@ -178,6 +178,12 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 # 64:ff9b::/96 (RFC 6052) carries an IPv4 address in its last 32 bits, which a NAT64 gateway connects to.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Special-purpose blocks some Python versions call global (their flags follow the IANA registries as each release
+# read them): site-local IPv6, IETF protocol assignments, the 6to4 relay anycast, benchmarking, the old class E.
+# None is a partner's public server; some still route inside an organisation's network.
+_SPECIAL_PURPOSE = tuple(ipaddress.ip_network(block) for block in (
+    "fec0::/10", "192.0.0.0/24", "192.88.99.0/24", "198.18.0.0/15", "240.0.0.0/4", "100::/64", "2001::/23",
+))
 
 
 def refused_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
@@ -200,7 +206,7 @@ def refused_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address
                             ("reserved", ip.is_reserved), ("private", ip.is_private)):
         if applies:
             return reason
-    if not ip.is_global:
+    if not ip.is_global or any(ip in block for block in _SPECIAL_PURPOSE if block.version == ip.version):
         return "not public"
     return None
 

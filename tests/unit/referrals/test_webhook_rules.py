@@ -101,6 +101,8 @@ REFUSED = {
     "::ffff:127.0.0.1": "loopback", "::ffff:10.1.2.3": "private", "::ffff:169.254.169.254": "link-local",
     "64:ff9b::7f00:1": "loopback", "64:ff9b::a00:1": "private", "2002:7f00:1::": "loopback",
     "2002:a00:1::": "private",
+    # Special-purpose blocks some Python versions call global.
+    "fec0::1": None, "192.0.0.8": None, "192.88.99.1": None, "198.18.0.1": None, "100::1": None,
 }
 
 
