@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
@@ -17,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session
 
-from gateway import activation, approvals, domain, mfa, service, sessions
+from gateway import activation, approvals, domain, mfa, passwords, service, sessions
 from gateway.access import (
     NO_LONGER_VALID,
     EnrollingPrincipal,
@@ -92,6 +93,9 @@ _TOKEN_ANSWERS: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many sign-ins from this address, or too many failures for this user name (here or "
                          "everywhere): wait for Retry-After seconds.",
           "content": {**_OAUTH_ERROR, PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}},
+    503: {"description": "`temporarily_unavailable` (`sign-in-busy`): more sign-ins are waiting to be checked than "
+                         "the gateway clears in a moment; nothing was checked or counted: try again after "
+                         "Retry-After seconds.", "content": _OAUTH_ERROR},
 }
 
 
@@ -119,6 +123,15 @@ def _must_wait(seconds: int) -> Problem:
                    kind="sign-in-throttled", extra={"error": "invalid_grant",
                                                     "error_description": "Too many failed sign-ins; wait."},
                    headers={**_NO_STORE, "Retry-After": str(seconds)}, media_type=OAUTH_ERROR_MEDIA_TYPE)
+
+
+def _busy() -> Problem:
+    # RFC 6749 §4.1.2.1's word for a server that cannot take a request now. Refused before anything was checked or
+    # counted (passwords.Hasher.admitted): it is nobody's failed sign-in.
+    return Problem(503, "The sign-in service is busy: try again in a moment.", kind="sign-in-busy",
+                   extra={"error": "temporarily_unavailable", "error_description": "Busy; try again in a moment."},
+                   headers={**_NO_STORE, "Retry-After": str(passwords.Busy.retry_after)},
+                   media_type=OAUTH_ERROR_MEDIA_TYPE)
 
 
 def client_address(request: Request) -> str:
@@ -195,15 +208,21 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
     session; or, for a user who must have a second factor and has none yet, or who has one but must still choose
     their own password, a token that opens only enrolment and the password's change (and no session); or the
     problem to answer. A wrong or missing one-time code is a failed sign-in like a wrong
-    password, with the same answer."""
-    ticket = await _sign_in_ticket(runtime, username, address)
-    if ticket.password_hash is None:
-        await runtime.hasher.matches_async(None, password)  # as slow as a real check: the answer time tells nothing
-        raise _bad_credentials()
-    password_right = await runtime.hasher.matches_async(ticket.password_hash, password)
-    new_hash = None
-    if password_right and runtime.hasher.needs_rehash(ticket.password_hash):
-        new_hash = await runtime.hasher.hash_async(password)
+    password, with the same answer. While the name is locked everywhere only the password with a second factor
+    passes, and every other try gets the lock's answer, after the same checks."""
+    arrived = time.time()  # the one-time code is the one current then, however long the hasher's line
+    try:
+        async with runtime.hasher.admitted():
+            ticket = await _sign_in_ticket(runtime, username, address)
+            if ticket.password_hash is None:
+                await runtime.hasher.matches_async(None, password)  # as slow as a real check: its time tells nothing
+                raise _must_wait(ticket.locked_everywhere) if ticket.locked_everywhere else _bad_credentials()
+            password_right = await runtime.hasher.matches_async(ticket.password_hash, password)
+            new_hash = None
+            if password_right and runtime.hasher.needs_rehash(ticket.password_hash):
+                new_hash = await runtime.hasher.hash_async(password)
+    except passwords.Busy:
+        raise _busy() from None
     user_id = ticket.user_id
     assert user_id is not None
 
@@ -216,9 +235,10 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
 
     def settle(session: Session) -> tuple[str, str | None] | None:
         has_factor = mfa.enrolled(session=session, user_id=user_id)
-        factor = mfa.check(session=session, keys=runtime.factor_keys, user_id=user_id, code=otp) \
+        factor = mfa.check(session=session, keys=runtime.factor_keys, user_id=user_id, code=otp, at=arrived) \
             if password_right and has_factor else None
-        succeeded = password_right and (not has_factor or factor is not None)
+        # Locked everywhere, the second factor is what tells the owner from whoever locked the name.
+        succeeded = password_right and (factor is not None or not (has_factor or ticket.locked_everywhere))
         service.settle_sign_in(session=session, audit=runtime.audit, ticket=ticket, succeeded=succeeded,
                                policy=runtime.signin_policy, new_hash=new_hash)
         if not succeeded:
@@ -238,7 +258,7 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
 
     signed_in = await runtime.uow.run(settle)
     if signed_in is None:
-        raise _bad_credentials()
+        raise _must_wait(ticket.locked_everywhere) if ticket.locked_everywhere else _bad_credentials()
     return signed_in
 
 
@@ -309,9 +329,13 @@ async def _client_grant(runtime: GatewayRuntime, client_id: str, client_secret: 
     """The client_credentials grant. A client's setup secret, right, gets no token but the word that the client must
     be activated first (POST /auth/clients/activate); a wrong secret gets the usual answer, whatever the client's
     state, after the same hash check."""
-    with runtime.uow.read() as session:
-        client = service.client_for_sign_in(session=session, client_id=client_id)
-    succeeded = await runtime.hasher.matches_async(client.secret_hash if client else None, client_secret)
+    try:
+        async with runtime.hasher.admitted():
+            with runtime.uow.read() as session:
+                client = service.client_for_sign_in(session=session, client_id=client_id)
+            succeeded = await runtime.hasher.matches_async(client.secret_hash if client else None, client_secret)
+    except passwords.Busy:
+        raise _busy() from None
     activated = client is not None and client.activated_at is not None
     await runtime.uow.run(lambda session: service.record_client_sign_in(
         session=session, audit=runtime.audit, client_id=client.client_id if client else None, succeeded=succeeded,
@@ -376,9 +400,10 @@ async def _activate_client(runtime: GatewayRuntime, client_id: str, setup_secret
     refused = Problem(400, "The client id, setup secret or activation code is not right, or this client cannot be "
                            "activated (awaiting approval, revoked, or activated already).",
                       kind="client-activation-refused", headers=_NO_STORE)
-    with runtime.uow.read() as session:
-        client = service.client_for_activation(session=session, client_id=client_id)
-    right = await runtime.hasher.matches_async(client.secret_hash if client else None, setup_secret)
+    async with runtime.hasher.admitted():  # busy: 503 `sign-in-busy`, nothing checked or counted
+        with runtime.uow.read() as session:
+            client = service.client_for_activation(session=session, client_id=client_id)
+        right = await runtime.hasher.matches_async(client.secret_hash if client else None, setup_secret)
     if client is None or not right or not service.activation_code_fits(client, activation_code):
         await runtime.uow.run(lambda session: service.record_client_sign_in(
             session=session, audit=runtime.audit, client_id=client.client_id if client else None, succeeded=False))

@@ -40,6 +40,10 @@ class GatewaySettings(ProcessSettings):
     argon2_memory_kib: int = Field(65536, ge=19456)
     argon2_parallelism: int = Field(4, ge=1)
     concurrent_password_checks: int = Field(2, ge=1)
+    # At most this many sign-ins wait for those slots; one more is refused at once (503 `sign-in-busy`, Retry-After)
+    # rather than queued: about 2 s of work at the default cost on two cores. A line without end let many addresses,
+    # each within its own rate, make everyone wait a minute (and a one-time code expire meanwhile).
+    password_checks_waiting: int = Field(16, ge=0)
 
     # Sign-in (domain.SignInPolicy): after each failure a user name waits longer from that address; at
     # `lockout_after_failures` it locks there for a while; at `lockout_everywhere_after_failures` from all

@@ -73,8 +73,11 @@ class SignInPolicy:
     """Failed password sign-ins slow a user name down *from the address they came from*, growing with each failure,
     and after `lock_after` failures in a row lock it there for `lock_seconds`: someone guessing elsewhere cannot
     lock the owner out. Failures from all addresses together count towards a much higher ceiling,
-    `lock_everywhere_after`, which locks the name everywhere (a guessing campaign spread over many addresses).
-    Counts are forgotten `forget_after_seconds` after they started; a success clears its address's count."""
+    `lock_everywhere_after`, which locks the name everywhere (a guessing campaign spread over many addresses) for
+    `lock_seconds` after the failure that reached it; the owner's right password with their second factor still
+    passes that lock. An address's count is forgotten `forget_after_seconds` after it started; a success clears it.
+    The count everywhere forgets its failures one by one (`decayed`), so that a campaign's failures stop counting
+    over that time, and anyone can lock a name only by going on failing."""
 
     backoff_seconds: float
     lock_after: int
@@ -92,6 +95,17 @@ class SignInPolicy:
 
     def wait_everywhere_after(self, failures: int) -> timedelta:
         return timedelta(seconds=self.lock_seconds) if failures >= self.lock_everywhere_after else timedelta(0)
+
+    def decayed(self, failures: int, since: datetime, now: datetime) -> tuple[int, datetime]:
+        """The count everywhere at `now`, of `failures` counted from `since`, and the time it now counts from: one
+        failure is forgotten every `forget_after_seconds / lock_everywhere_after` (29 minutes by default), so a
+        count that locks is forgotten within `forget_after_seconds`. Kept whole for that long instead, one more
+        failure every `lock_seconds` kept the name locked all day."""
+        every = timedelta(seconds=self.forget_after_seconds / self.lock_everywhere_after)
+        forgotten = min(failures, int((now - since) / every))
+        if forgotten == failures:
+            return 0, now
+        return failures - forgotten, since + forgotten * every
 
 
 class ThrottleKeys:

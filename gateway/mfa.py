@@ -123,15 +123,16 @@ def enrolled(*, session: Session, user_id: str) -> bool:
 TOTP, RECOVERY_CODE = "totp", "recovery-code"  # which second factor a sign-in gave (`check`)
 
 
-def check(*, session: Session, keys: FactorKeys, user_id: str, code: str | None) -> str | None:
-    """At sign-in: a current TOTP code not used before (`TOTP`), or an unused recovery code, then used up
-    (`RECOVERY_CODE`: the phone may be lost, or the code taken, so the caller audits it); None for neither."""
+def check(*, session: Session, keys: FactorKeys, user_id: str, code: str | None, at: float | None = None) -> str | None:
+    """At sign-in: a TOTP code current `at` (the time the request arrived: it may have waited for the hasher) not
+    used before (`TOTP`), or an unused recovery code, then used up (`RECOVERY_CODE`: the phone may be lost, or the
+    code taken, so the caller audits it); None for neither."""
     if not code:
         return None
     factor = session.get(TotpFactor, user_id, with_for_update=True)
     if factor is None or factor.confirmed_at is None:
         return None
-    if _accept_totp(factor, keys, code):
+    if _accept_totp(factor, keys, code, at=at):
         session.add(factor)
         return TOTP
     recovery = session.get(RecoveryCode, keys.recovery_hash(user_id, code), with_for_update=True)
@@ -153,13 +154,13 @@ def recovery_codes_left(*, session: Session, user_id: str) -> int:
     return len(list(rows))
 
 
-def _accept_totp(factor: TotpFactor, keys: FactorKeys, code: str) -> bool:
+def _accept_totp(factor: TotpFactor, keys: FactorKeys, code: str, *, at: float | None = None) -> bool:
     code = code.strip().replace(" ", "")
     if len(code) != DIGITS or not code.isdigit():
         return False
     secret = crypto.open_sealed(keys.sealing, base64.b64decode(factor.secret_sealed), _aad(factor.user_id)).decode()
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
-    now_step = int(time.time()) // STEP_SECONDS
+    now_step = int(time.time() if at is None else at) // STEP_SECONDS
     for step in range(now_step - DRIFT_STEPS, now_step + DRIFT_STEPS + 1):
         if step > factor.last_step and hmac.compare_digest(totp.at(step * STEP_SECONDS), code):
             factor.last_step = step

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
@@ -290,8 +290,10 @@ def list_clients(*, session: Session, limit: int, cursor: str | None) -> tuple[l
 
 @dataclass(frozen=True)
 class SignInTicket:
-    """One password sign-in in progress. `wait_seconds` > 0: refused before any check (the user name waits here or
-    is locked everywhere). `password_hash` None: refused whatever the password (no such user, or disabled)."""
+    """One password sign-in in progress. `wait_seconds` > 0: refused before any check (the user name waits here).
+    `password_hash` None: refused whatever the password (no such user, or disabled). `locked_everywhere` > 0: the
+    name is locked everywhere for that long; only the right password with a second factor passes, and any other
+    answer is that wait."""
 
     user_id: str | None
     password_hash: str | None
@@ -301,54 +303,68 @@ class SignInTicket:
     wait_seconds: int = 0
     partner_id: str | None = None
     username: str | None = None  # the staff handle, for the access token's `username` claim
+    locked_everywhere: int = 0
 
 
 def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, address: str,
                     policy: domain.SignInPolicy, keys: domain.ThrottleKeys) -> SignInTicket:
-    """Start a password sign-in. A user name that must wait, from this address or everywhere, is refused at once,
-    whether or not such a user exists. Otherwise the attempt is counted as failed *before* the password is checked,
-    so that parallel guesses meet the wait the first of them sets; `settle_sign_in` takes it back on a success."""
+    """Start a password sign-in. A user name that must wait from this address is refused at once, whether or not
+    such a user exists. Otherwise the attempt is counted as failed *before* the password is checked, so that
+    parallel guesses meet the wait the first of them sets; `settle_sign_in` takes it back on a success.
+
+    A name locked everywhere is checked all the same (`locked_everywhere`): anyone who knows a user name can lock it
+    so, and the owner, with their password and second factor, must still get in. Those tries count from their own
+    address as any (guessing the code meets the waits there), but not everywhere: the lock is already on."""
     now = now_utc()
     here, everywhere = keys.here(username, address), keys.everywhere(username)
     user = find_user(session=session, username=username)
     actor = user.id if user else UNKNOWN_ACTOR
     rows = {key: _throttle_row(session, key, everywhere, now, policy) for key in (here, everywhere)}
-    wait = max(domain.seconds_left(row.wait_until, now) for row in rows.values())
-    if wait:
+    locked = domain.seconds_left(rows[everywhere].wait_until, now)
+    if wait := domain.seconds_left(rows[here].wait_until, now):
         audit.record(session, actor=actor, action="signin.throttled", target_id=user.id if user else None)
         return SignInTicket(user_id=None, password_hash=None, roles=[], here=here, everywhere=everywhere,
-                            wait_seconds=wait)
-    for row in rows.values():
-        row.failures += 1
+                            wait_seconds=max(wait, locked))
+    if any(row not in session for row in rows.values()):  # a name or address new here: old rows make room
+        _forget_old_throttles(session, now, policy, keep=list(rows))
+    rows[here].failures += 1
     rows[here].wait_until = now + policy.wait_after(rows[here].failures)
-    if lock := policy.wait_everywhere_after(rows[everywhere].failures):
-        rows[everywhere].wait_until = now + lock
-        if rows[everywhere].failures == policy.lock_everywhere_after:
-            audit.record(session, actor=actor, action="user.locked_everywhere", target_id=user.id if user else None)
+    if not locked:
+        rows[everywhere].failures += 1
+        if lock := policy.wait_everywhere_after(rows[everywhere].failures):
+            rows[everywhere].wait_until = now + lock
+            if rows[everywhere].failures == policy.lock_everywhere_after:
+                audit.record(session, actor=actor, action="user.locked_everywhere",
+                             target_id=user.id if user else None)
     session.add_all(rows.values())
     if user is None or user.disabled or user.pending_approval:
-        audit.record(session, actor=actor, action="signin.failed" if user is None else "signin.refused",
-                     target_id=user.id if user else None)
+        refused = "signin.throttled" if locked else "signin.failed" if user is None else "signin.refused"
+        audit.record(session, actor=actor, action=refused, target_id=user.id if user else None)
         return SignInTicket(user_id=user.id if user else None, password_hash=None, roles=[], here=here,
-                            everywhere=everywhere)
+                            everywhere=everywhere, locked_everywhere=locked)
     return SignInTicket(user_id=user.id, password_hash=user.password_hash, roles=list(user.roles), here=here,
-                        everywhere=everywhere, partner_id=user.partner_id, username=user.username)
+                        everywhere=everywhere, partner_id=user.partner_id, username=user.username,
+                        locked_everywhere=locked)
 
 
 def settle_sign_in(*, session: Session, audit: AuditTrail, ticket: SignInTicket, succeeded: bool,
                    policy: domain.SignInPolicy, new_hash: str | None = None) -> None:
     """Finish a password sign-in that checked its password. A success clears this address's count and takes back
-    the failure counted everywhere in advance; a failure stays counted."""
+    the failure counted everywhere in advance (none is, while the name is locked everywhere); a failure stays
+    counted, and is audited as refused by the lock while there is one."""
     assert ticket.user_id is not None and ticket.password_hash is not None
     if succeeded:
         session.execute(delete(SignInThrottle).where(SignInThrottle.key == ticket.here))
-        session.execute(update(SignInThrottle).where(SignInThrottle.key == ticket.everywhere, SignInThrottle.failures > 0)
-                        .values(failures=SignInThrottle.failures - 1))
+        if not ticket.locked_everywhere:
+            session.execute(update(SignInThrottle)
+                            .where(SignInThrottle.key == ticket.everywhere, SignInThrottle.failures > 0)
+                            .values(failures=SignInThrottle.failures - 1))
         if new_hash:
             session.execute(update(User).where(User.id == ticket.user_id).values(password_hash=new_hash))
         audit.record(session, actor=ticket.user_id, action="signin.ok", target_id=ticket.user_id)
         return
-    audit.record(session, actor=ticket.user_id, action="signin.failed", target_id=ticket.user_id)
+    failed = "signin.throttled" if ticket.locked_everywhere else "signin.failed"
+    audit.record(session, actor=ticket.user_id, action=failed, target_id=ticket.user_id)
     here = session.get(SignInThrottle, ticket.here)
     if here is not None and here.failures == policy.lock_after:
         audit.record(session, actor=ticket.user_id, action="user.locked", target_id=ticket.user_id)
@@ -359,10 +375,28 @@ def _throttle_row(session: Session, key: str, everywhere: str, now: datetime,
     row = session.get(SignInThrottle, key, with_for_update=True)
     if row is None:
         row = SignInThrottle(key=key, everywhere=everywhere, failures=0, counting_since=now)
+    elif key == everywhere:
+        row.failures, row.counting_since = policy.decayed(row.failures, row.counting_since, now)
     elif row.counting_since <= now - timedelta(seconds=policy.forget_after_seconds) and not domain.seconds_left(
             row.wait_until, now):
         row.failures, row.wait_until, row.counting_since = 0, None, now  # an old count is forgotten
     return row
+
+
+# Old rows deleted at most with each new one: more than a sign-in adds (two), and never a long delete in a sign-in.
+FORGOTTEN_AT_ONCE = 10
+
+
+def _forget_old_throttles(session: Session, now: datetime, policy: domain.SignInPolicy, *, keep: list[str]) -> None:
+    """Delete rows whose failures are all older than `forget_after_seconds` and whose wait is over: they count no
+    more, and a row is made for every name typed from every address (unknown names too), which nothing else would
+    ever delete. Rows another sign-in holds are left for the next time."""
+    old = (select(SignInThrottle.key)
+           .where(SignInThrottle.counting_since <= now - timedelta(seconds=policy.forget_after_seconds),
+                  or_(SignInThrottle.wait_until.is_(None), SignInThrottle.wait_until <= now),  # type: ignore[union-attr]
+                  SignInThrottle.key.not_in(keep))  # type: ignore[attr-defined]
+           .limit(FORGOTTEN_AT_ONCE).with_for_update(skip_locked=True))
+    session.execute(delete(SignInThrottle).where(SignInThrottle.key.in_(old)))  # type: ignore[attr-defined]
 
 
 def locked_everywhere(*, session: Session, users: list[User], keys: domain.ThrottleKeys) -> set[str]:

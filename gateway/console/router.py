@@ -759,6 +759,10 @@ async def sign_in(request: Request) -> Response:
     except Problem as problem:
         if problem.status == 429:  # nothing was checked: saying "not right" would send them to other passwords
             return sign_in_page(request, status=429, username=username, paused=retry_after(problem))
+        if problem.status == 503:  # too many sign-ins waiting (passwords.Busy): nothing checked, nothing counted
+            response = sign_in_page(request, status=503, username=username, busy=True)
+            response.headers["Retry-After"] = str(retry_after(problem))
+            return response
         return sign_in_page(request, status=401, failed=True, username=username)
     except Unavailable:  # sealed (SPEC §8), or the gateway's keys away: said as a page, not a JSON problem
         return render(request, "error.html", status=503, said_key="problem_sealed")

@@ -55,6 +55,15 @@ def test_only_the_ceiling_across_addresses_locks_everywhere():
     assert POLICY.wait_everywhere_after(50) == timedelta(seconds=900)
 
 
+def test_the_count_everywhere_forgets_a_failure_every_window_over_the_ceiling():
+    start = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    every = timedelta(seconds=86400 / 50)  # 28.8 minutes
+
+    assert POLICY.decayed(50, start, start + every * 2.5) == (48, start + every * 2)  # the half-step still counts
+    assert POLICY.decayed(50, start, start + timedelta(days=1)) == (0, start + timedelta(days=1))
+    assert POLICY.decayed(3, start, start) == (3, start)
+
+
 def test_a_wait_is_counted_in_whole_seconds_until_its_time():
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
