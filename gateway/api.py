@@ -82,12 +82,16 @@ OAUTH_ERROR_MEDIA_TYPE = "application/json"
 _OAUTH_ERROR = {OAUTH_ERROR_MEDIA_TYPE: {"schema": {"allOf": [{"$ref": PROBLEM_REF}, {
     "type": "object", "required": ["error"],
     "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}]}}}
+# A form field holding a NUL character is refused before any endpoint (kit.http's input guard): `invalid_request`
+# too, in a problem document.
+_OAUTH_OR_GUARD_ERROR = {**_OAUTH_ERROR, PROBLEM_MEDIA_TYPE: _OAUTH_ERROR[OAUTH_ERROR_MEDIA_TYPE]}
 _TOKEN_ANSWERS: dict[int | str, dict[str, Any]] = {
     400: {"description": "RFC 6749 §5.2: `invalid_grant` (wrong user name, password or one-time code, or a refresh "
                          "token that is unknown, expired, revoked or used before: the same answer whatever was "
                          "wrong), `invalid_request`, `unsupported_grant_type`; `invalid_grant` too for a partner "
                          "API client's right setup secret, before the client is activated (POST "
-                         "/auth/clients/activate).", "content": _OAUTH_ERROR},
+                         "/auth/clients/activate); `invalid_request` for a NUL character in a field, as a problem "
+                         "document.", "content": _OAUTH_OR_GUARD_ERROR},
     401: {"description": "The client credentials are not valid (`invalid_client`).", "content": _OAUTH_ERROR},
     # an OAuth2 error for a throttled user name; a problem document from the gateway's limit per address
     429: {"description": "Too many sign-ins from this address, or too many failures for this user name (here or "
@@ -134,6 +138,17 @@ def _busy() -> Problem:
                    media_type=OAUTH_ERROR_MEDIA_TYPE)
 
 
+def _missing(request: Request, field: str) -> Problem:
+    """RFC 6749 §5.2's `invalid_request` for a form field not sent; saying so when the body was sent as JSON (or
+    another type), since the field may well be there, just not where OAuth 2 looks."""
+    sent_as = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if sent_as not in ("", "application/x-www-form-urlencoded"):
+        return oauth_error(400, "invalid_request", f"`{field}` is required, with the other fields, in a form body "
+                           "(Content-Type: application/x-www-form-urlencoded, as RFC 6749 asks), not JSON or another "
+                           "type.")
+    return oauth_error(400, "invalid_request", f"`{field}` is required.")
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -174,12 +189,7 @@ async def issue_token(
             raise oauth_error(400, "invalid_request", "The client_credentials grant needs `client_id` and `client_secret`.")
         token = await _client_grant(runtime, client_id, client_secret, used_basic=basic is not None)
     elif not grant_type:
-        sent_as = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if sent_as not in ("", "application/x-www-form-urlencoded"):  # JSON, most often: OAuth 2 asks for a form
-            raise oauth_error(400, "invalid_request", "`grant_type` is required, with the other fields, in a form "
-                              "body (Content-Type: application/x-www-form-urlencoded, as RFC 6749 asks), not JSON "
-                              "or another type.")
-        raise oauth_error(400, "invalid_request", "`grant_type` is required.")
+        raise _missing(request, "grant_type")
     else:
         raise oauth_error(400, "unsupported_grant_type",
                           "Only the password, refresh_token and client_credentials grants are supported.")
@@ -301,11 +311,15 @@ async def refresh_grant(runtime: GatewayRuntime, refresh_token: str, *, requeste
     return access, refresh
 
 
-@auth_router.post("/auth/revoke", summary="Revoke a refresh token and end its session (RFC 7009)")
+@auth_router.post("/auth/revoke", summary="Revoke a refresh token and end its session (RFC 7009)", responses={
+    400: {"description": "`invalid_request`: no `token` in a form body (RFC 7009 §2.2.1, RFC 6749 §5.2); a NUL "
+                         "character in a field, as a problem document.", "content": _OAUTH_OR_GUARD_ERROR}})
 async def revoke_token(
-    runtime: RuntimeDep, token: Annotated[str, Form()],
+    request: Request, runtime: RuntimeDep, token: Annotated[str | None, Form()] = None,
     token_type_hint: Annotated[str | None, Form()] = None,  # RFC 7009 §2.1: only refresh tokens are revocable here
 ) -> JSONResponse:
+    if not token:  # RFC 7009 §2.2.1: the token endpoint's own errors, not a validation problem
+        raise _missing(request, "token")
     # RFC 7009 §2.2: 200 whether or not the token was known, so the answer tells nothing about it.
     await runtime.uow.run(lambda session: sessions.revoke_by_refresh_token(
         session=session, audit=runtime.audit, refresh_token=token, now=service.now_utc()))

@@ -504,6 +504,15 @@ async def test_a_revoked_refresh_token_ends_its_session_and_only_that_one(door: 
     assert (await refresh(door, laptop["refresh_token"])).status_code == 200
 
 
+async def test_a_revocation_without_a_token_in_a_form_gets_the_token_endpoint_s_error_saying_where_it_goes(door: Door):
+    for sent, says_form in (({"data": {"token_type_hint": "refresh_token"}}, False),
+                            ({"json": {"token": "abc"}}, True)):  # the token is there, but not where OAuth 2 looks
+        answer = await door.client.post("/auth/revoke", **sent)
+        assert answer.status_code == 400 and answer.headers["content-type"] == OAUTH_ERROR, answer.text
+        assert answer.json()["error"] == "invalid_request" and "`token` is required" in answer.json()["detail"]
+        assert ("form body" in answer.json()["detail"]) is says_form
+
+
 async def test_signing_out_everywhere_ends_every_session_and_an_admin_can_do_it_for_someone(door: Door):
     user = await door.add_user("caseworker")
     sessions = [(await door.sign_in(user["username"], STAFF_PASSWORD)).json() for _ in range(2)]

@@ -28,8 +28,8 @@ SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 # The one error answer that is not a problem: a readiness probe's report (kit.http), 503 while not ready.
 NOT_A_PROBLEM = {("get", "/readyz", "503")}
-# The token endpoint's errors are RFC 6749 §5.2's, application/json (its 429 a problem document too).
-OAUTH_ERRORS = {("post", "/auth/token"): ("400", "401", "429")}
+# The token and revocation endpoints' errors are RFC 6749 §5.2's, application/json (the 429 a problem document too).
+OAUTH_ERRORS = {("post", "/auth/token"): ("400", "401", "429", "503"), ("post", "/auth/revoke"): ("400",)}
 FORWARDED = ("/api/intake/", "/api/referrals/", "/api/partner/", "/api/funds/", "/api/reports/")
 
 
