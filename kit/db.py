@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -381,6 +381,18 @@ class UnitOfWork:
 # What a database that restarts, is out of reach or is busy raises: a request answers 503 (kit.problems, kit.http), an
 # event is held and tried again (kit.bus), never a 500 or a dead letter.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def refused_a_nul(exc: BaseException) -> bool:
+    """Whether PostgreSQL refused a NUL character in text or JSON (SQLite stores one): a value the caller sent that
+    the door did not see, answered as a refusal of it (kit.http), not as a failure. The driver refuses one in text
+    before the query is sent; the server one in a JSON value, with a message that quotes the value (never logged).
+    Told by what they say, without importing the driver (SQLite alone needs none)."""
+    if not isinstance(exc, DataError):
+        return False
+    said = str(exc.orig)
+    return "cannot contain NUL (0x00)" in said or (
+        getattr(exc.orig, "sqlstate", None) in ("22P05", "22021") and ("\\u0000" in said or "0x00" in said))
 
 
 def _connection_lost(conn: Connection, exc: Exception) -> bool:

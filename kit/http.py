@@ -1,5 +1,6 @@
 """What every HTTP process has in front of its routes: request ids, access logs without values, metrics,
-security headers, a body size limit, a body that keeps coming, and no NUL character; plus /healthz and /readyz. /metrics is not here: it has a
+security headers, a body size limit, a body that keeps coming, no NUL character, JSON a parser reads one way only,
+and multipart only where a document is uploaded; plus /healthz and /readyz. /metrics is not here: it has a
 listener of its own (kit.metrics), so the main one — the gateway's is public — never serves it."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit import context, logs, metrics, problems, tracing
-from kit.db import DATABASE_UNAVAILABLE
+from kit.db import DATABASE_UNAVAILABLE, refused_a_nul
 
 log = logs.get("http")
 
@@ -52,8 +53,9 @@ BODY_IDLE_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class BodyLimit:
-    """A larger body limit for one route (an upload), by method and a pattern of its path: every other route keeps
-    the process's own `max_body_bytes`."""
+    """A larger body limit for one route (an upload), by method and a pattern of its path, for a multipart body
+    only: every other route, and a body of any other type on this one (JSON is read whole, and parsed, before any
+    route), keeps the process's own `max_body_bytes`."""
 
     method: str
     path: re.Pattern[str]
@@ -70,14 +72,22 @@ def _problem_bytes(status: int, title: str, detail: str, kind: str) -> bytes:
 CLIENT_CLOSED = 499  # logged and counted for a request whose caller went away before any answer
 
 
+# What an app answers in place of the problem for a request that failed (the gateway: its console's page for a
+# person's browser), given the status the problem would have (500, or 503 for a database out of reach); None leaves
+# the problem. Starlette runs an app's own `Exception` handler outside every middleware, so for a route's failure
+# it is never asked: this is.
+FailurePage = Callable[[Request, int], Awaitable[Response | None]]
+
+
 class RequestContextMiddleware:
     """Pure ASGI (no per-request task hop): sets the request id and trace context, limits the body, adds
     security headers, and logs one line per request with the route template, never the query string."""
 
     def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int, csp: bool = True,
                  body_limits: Sequence[BodyLimit] = (), own_request_ids: bool = False,
-                 body_idle_seconds: float = BODY_IDLE_SECONDS) -> None:
+                 body_idle_seconds: float = BODY_IDLE_SECONDS, failure_page: FailurePage | None = None) -> None:
         self.app = app
+        self.failure_page = failure_page
         self.body_idle_seconds = body_idle_seconds
         self.own_request_ids = own_request_ids
         self.service = service
@@ -86,6 +96,8 @@ class RequestContextMiddleware:
         self.body_limits = tuple(body_limits)
 
     def _limit_for(self, scope: Scope) -> int:
+        if _media_type(scope) != MULTIPART:
+            return self.max_body
         return next((limit.max_bytes for limit in self.body_limits if limit.covers(scope)), self.max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -155,12 +167,18 @@ class RequestContextMiddleware:
                 if client_gone and not status_holder["started"]:
                     # The caller hung up before sending its whole body: not a failure of ours (no 500 to alert on).
                     log.info("client closed the connection", error_type=type(exc).__name__)
+                elif refused_a_nul(exc):
+                    # A NUL the door did not see (in a value it does not read), refused by PostgreSQL: the
+                    # caller's to mend, not a failure to alert on. Its message quotes the value: the type only.
+                    log.warning("NUL character refused by the database", error_type=type(exc).__name__)
+                    if not status_holder["started"]:
+                        await self._refuse_nul(send_with_headers)
                 else:
                     # The last wall: nothing escapes to the server, which would log a full traceback (messages and
                     # values included). Logged by type and place only; answered as a problem if nothing was sent.
                     log.error("unhandled error", exc_info=exc)
                     if not status_holder["started"]:
-                        await self._answer_failure(send_with_headers, exc)
+                        await self._answer_failure(scope, receive, send_with_headers, exc)
             if client_gone and not status_holder["started"]:
                 status_holder["status"] = CLIENT_CLOSED  # nginx's word for it: counted apart from the 5xx
         finally:
@@ -175,20 +193,28 @@ class RequestContextMiddleware:
             context.reset_request_id(rid_token)
             context.reset_traceparent(tp_token)
 
-    async def _answer_failure(self, send: Send, exc: Exception) -> None:
+    async def _answer_failure(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        status = 503 if isinstance(exc, DATABASE_UNAVAILABLE) else 500  # 503: the database restarts or is out of reach
+        if self.failure_page is not None and await _sent_failure_page(self.failure_page, scope, receive, send, status):
+            return
         headers = [(b"content-type", b"application/problem+json")]
-        if isinstance(exc, DATABASE_UNAVAILABLE):  # the database restarts or is out of reach
-            status = 503
+        if status == 503:
             body = _problem_bytes(503, "Service Unavailable",
                                   "The database is not available right now; try again shortly.", "database-unavailable")
             headers.append((b"retry-after", b"1"))
         else:
-            status = 500
             body = _problem_bytes(500, "Internal Server Error",
                                   "An internal error occurred; it has been logged with the request id.",
                                   "internal-server-error")
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _refuse_nul(self, send: Send) -> None:
+        body = _problem_bytes(400, "Bad Request", f"{NUL_REFUSED} in what was sent: the database cannot store one.",
+                              "nul-character")
+        await send({"type": "http.response.start", "status": 400,
+                    "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
     async def _reject_stalled(self, send: Send) -> None:
@@ -207,9 +233,35 @@ class RequestContextMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+async def _sent_failure_page(failure_page: FailurePage, scope: Scope, receive: Receive, send: Send,
+                             status: int) -> bool:
+    """Whether the app's own page for a failure was sent (or begun: then nothing else can be). A page that fails to
+    be made is logged and the problem answered: a failure never gets a failed answer."""
+    started = False
+
+    async def noting_start(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        page = await failure_page(Request(scope), status)
+        if page is None:
+            return False
+        if status == 503:
+            page.headers.setdefault("retry-after", "1")  # as the problem's: when to try again
+        await page(scope, receive, noting_start)
+    except Exception as exc:
+        log.error("failure page failed", exc_info=exc)
+        return started
+    return True
+
+
 # A NUL character is in no name, id or text a person means, and PostgreSQL's text cannot hold one: the driver
 # refuses it only when the query runs (a 500), while SQLite stores it. So it is refused at the door, once, for every
-# process: in the path or the query string (400), or in any string of a JSON body (422).
+# process: in the path, the query string or a URL-encoded form (400), or in any string of a JSON body (422); an
+# upload's reader refuses one in its text fields (kit.uploads). One that comes some other way and reaches PostgreSQL
+# is a 400 still (RequestContextMiddleware), never a 500.
 NUL_REFUSED = "A NUL character is not allowed"
 _ESCAPED_NUL = b"\\u0000"  # JSON's only escape for it (the `u` is lower case, the digits have no case)
 
@@ -217,21 +269,30 @@ _ESCAPED_NUL = b"\\u0000"  # JSON's only escape for it (the `u` is lower case, t
 # What an app answers in place of the problem for an address holding a NUL (the gateway: its console's page for a
 # person's browser); None leaves the problem.
 RefusedAddress = Callable[[Request], Awaitable[Response | None]]
+# The routes whose bodies an app passes on to another process without reading them (the gateway's forwarding):
+# that process's own guard reads them.
+PassedOn = Callable[[Scope], bool]
 
 
 class InputGuardMiddleware:
     """Pure ASGI: refuses a NUL character in the request's path or query string, in a URL-encoded form (the sign-in
-    form, the console's), and in any string of a JSON body; and a JSON object naming one member twice (`{"amount":
+    form, the console's), and in any string of a JSON body; a JSON object naming one member twice (`{"amount":
     "1.00", …, "amount": "99999.00"}`: Python's parser keeps the last, another reader the first — money must not
-    depend on which).
+    depend on which), however large the body; JSON that is not UTF-8 or nests deeper than `MAX_JSON_DEPTH`, said
+    so (FastAPI's own answer to both says only that the body could not be parsed); and a multipart body anywhere
+    but an upload route (`body_limits`): a form sent so would reach its route unread by this guard.
 
     Only a JSON or URL-encoded body is read (whole, within the body limit, then replayed to the app): an upload
-    (multipart) streams through untouched. A JSON body is parsed only when its bytes hold the escape or a NUL byte,
-    so an ordinary request pays one search of its bytes."""
+    (multipart) streams through untouched, its fields checked by its reader (kit.uploads). A JSON body is parsed
+    once for what `json_flaw` finds, and once more, walked for a NUL, only when its bytes hold the escape or a NUL
+    byte."""
 
-    def __init__(self, app: ASGIApp, refused_address: RefusedAddress | None = None) -> None:
+    def __init__(self, app: ASGIApp, refused_address: RefusedAddress | None = None,
+                 body_limits: Sequence[BodyLimit] = (), passed_on: PassedOn | None = None) -> None:
         self.app = app
         self.refused_address = refused_address
+        self.uploads = tuple(body_limits)
+        self.passed_on = passed_on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -247,7 +308,17 @@ class InputGuardMiddleware:
             await problems.problem_response(415, "A body sent with a Content-Encoding is not accepted here: send it "
                                                  "as it is.", kind="unsupported-media-type")(scope, receive, send)
             return
+        if self.passed_on is not None and self.passed_on(scope):
+            # Streamed, unread, to a process that guards it itself, once its caller is known: read here, a
+            # stranger's megabyte of JSON would be parsed before anyone asked who sent it.
+            await self.app(scope, receive, send)
+            return
         media = _media_type(scope)
+        if media == MULTIPART and not any(upload.covers(scope) for upload in self.uploads):
+            await problems.problem_response(415, "Only a document is sent as multipart/form-data, to its upload "
+                                                 "route; a form is sent URL-encoded (application/x-www-form-urlencoded).",
+                                            kind="multipart-not-here")(scope, receive, send)
+            return
         if media != FORM and not problems.is_json_media(media):
             await self.app(scope, receive, send)
             return
@@ -265,9 +336,11 @@ class InputGuardMiddleware:
         elif (location := nul_in_json(body)) is not None:
             await _refuse_nul_in_body(location, scope, receive, send)
             return
-        elif named_twice(body):
-            await _refuse_in_body("An object names the same member twice.", "json_duplicate_member", scope, receive,
-                                  send)
+        elif (flaw := json_flaw(body)) == NAMED_TWICE:
+            await _refuse_in_body("An object names the same member twice.", NAMED_TWICE, scope, receive, send)
+            return
+        elif flaw is not None:
+            await problems.problem_response(400, UNREADABLE[flaw], kind=flaw)(scope, receive, send)
             return
         await self.app(scope, _replaying(received, receive), send)
 
@@ -313,6 +386,7 @@ def _nul_in_address(scope: Scope) -> str | None:
 
 
 FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
 
 
 def _media_type(scope: Scope) -> str | None:
@@ -343,7 +417,13 @@ def _replaying(received: list[Message], receive: Receive) -> Receive:
 
 async def _refuse_nul_in_body(location: list[str], scope: Scope, receive: Receive, send: Send) -> None:
     """A 422 like any invalid body's (kit.problems), naming where the NUL is, never what the string says."""
-    await _refuse_in_body(f"{NUL_REFUSED} in a string.", "string_nul_character", scope, receive, send, location)
+    await _refuse_in_body(f"{NUL_REFUSED} in a string.", "string_nul_character", scope, receive, send,
+                          [step if _MEMBER_NAME.fullmatch(step) else "<member>" for step in location])
+
+
+# A member's name as a schema writes one, or an index: echoed where a NUL is found. Any other key (a member no
+# schema has, `{"Аляксандр Тэставы, +375291234567": …}`) may be a person's data, and is not written back.
+_MEMBER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,9}", re.ASCII)
 
 
 async def _refuse_in_body(message: str, kind: str, scope: Scope, receive: Receive, send: Send,
@@ -365,21 +445,48 @@ def _members_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
-DUPLICATES_CHECKED_UP_TO = 256 * 1024  # bytes of JSON read twice to find a member named twice (a form's is small)
+# No body of this system nests deeper than 3 levels; past this many the guard says so, rather than the parser's own
+# recursion limit (about 1000, less the stack in use) deciding, with an answer that says only "error parsing".
+MAX_JSON_DEPTH = 64
+
+# What keeps a JSON body from its route: the kind of the 400 that says so; a member named twice is an invalid body
+# like any other, a 422 whose error is of this type.
+NAMED_TWICE, NOT_UTF8, TOO_DEEP = "json_duplicate_member", "body-not-utf8", "json-too-deep"
+UNREADABLE = {
+    NOT_UTF8: "The body is not UTF-8: JSON is sent as UTF-8 text (RFC 8259).",
+    TOO_DEEP: f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.",
+}
 
 
-def named_twice(body: bytes) -> bool:
-    """Whether a JSON body has an object that names one member twice; False for one that is not JSON (the route's
-    own parsing refuses that), or larger than `DUPLICATES_CHECKED_UP_TO`."""
-    if len(body) > DUPLICATES_CHECKED_UP_TO or body.count(b":") < 2:
-        return False
+def json_flaw(body: bytes) -> str | None:
+    """What keeps a JSON body from its route, found in one parse: an object naming one member twice
+    (`NAMED_TWICE`), bytes that are not text in the encoding JSON is read in (`NOT_UTF8`: UTF-8, or UTF-16 or -32
+    as Python's parser and FastAPI's detect it), nesting deeper than `MAX_JSON_DEPTH` (`TOO_DEEP`). None for a body
+    without these, and for one that is not JSON at all: the route's own parsing refuses that, saying where."""
     try:
-        json.loads(body, object_pairs_hook=_members_once)
+        document = json.loads(body, object_pairs_hook=_members_once)
     except _NamedTwice:
-        return True
-    except (ValueError, RecursionError):
-        return False
-    return False
+        return NAMED_TWICE
+    except UnicodeDecodeError:
+        return NOT_UTF8
+    except RecursionError:
+        return TOO_DEEP
+    except ValueError:
+        return None
+    # Nesting that deep needs that many brackets: an ordinary body is never walked.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(MAX_JSON_DEPTH, document):
+        return TOO_DEEP
+    return None
+
+
+def _deeper_than(levels: int, document: Any) -> bool:
+    level = [document] if isinstance(document, (dict, list)) else []  # the containers at the first level
+    for _ in range(levels):  # level by level, not recursive: each in one pass over the containers of the last
+        level = [child for container in level for child in (container.values() if isinstance(container, dict)
+                                                             else container) if isinstance(child, (dict, list))]
+        if not level:
+            return False
+    return True
 
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -406,12 +513,18 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
 
 def install(app: FastAPI, *, service: str, max_body_bytes: int, csp: bool = True,
             body_limits: Sequence[BodyLimit] = (), own_request_ids: bool = False,
-            refused_address: RefusedAddress | None = None, body_idle_seconds: float = BODY_IDLE_SECONDS) -> None:
-    """`own_request_ids`: every request gets an id made here, whatever X-Request-ID it brings (the public edge: a
-    caller's string would be written into logs, audit entries and events as it came, a name in it too); a service
-    behind the gateway takes the gateway's. `refused_address`: the app's own answer to an address with a NUL."""
+            refused_address: RefusedAddress | None = None, failure_page: FailurePage | None = None,
+            passed_on: PassedOn | None = None, body_idle_seconds: float = BODY_IDLE_SECONDS) -> None:
+    """`body_limits`: the app's upload routes, the only ones that take a larger body, and the only ones that take
+    multipart/form-data. `own_request_ids`: every request gets an id made here, whatever X-Request-ID it brings (the
+    public edge: a caller's string would be written into logs, audit entries and events as it came, a name in it
+    too); a service behind the gateway takes the gateway's. `refused_address`: the app's own answer to an address
+    with a NUL. `failure_page`: the app's own answer to a request that failed (500, 503). `passed_on`: the routes
+    whose bodies the app passes on unread to a process that guards them itself (their address is still checked)."""
     # Added first, so it runs inside the request context: its refusals get the request id, the security headers,
     # an access log line, and the body limit while it reads a JSON body.
-    app.add_middleware(InputGuardMiddleware, refused_address=refused_address)
+    app.add_middleware(InputGuardMiddleware, refused_address=refused_address, body_limits=body_limits,
+                       passed_on=passed_on)
     app.add_middleware(RequestContextMiddleware, service=service, max_body_bytes=max_body_bytes, csp=csp,
-                       body_limits=body_limits, own_request_ids=own_request_ids, body_idle_seconds=body_idle_seconds)
+                       body_limits=body_limits, own_request_ids=own_request_ids, body_idle_seconds=body_idle_seconds,
+                       failure_page=failure_page)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import types
 from datetime import date, datetime
 from http import HTTPStatus
@@ -28,8 +29,9 @@ log = logs.get("problems")
 
 class StrictModel(BaseModel):
     """Request bodies bind only to models that refuse unknown fields (422), and take JSON's types as JSON writes
-    them where a lax reading would change what was meant: a date is text (`19900101` is not read as seconds since
-    1970, which pydantic would make 1970-08-19 of), and true or false is a JSON boolean (not "yes", "0" or 1)."""
+    them where a lax reading would change what was meant: a date is text written YYYY-MM-DD, nothing else (pydantic
+    reads `19900101` and "19900101" as seconds since 1970, making 1970-08-19 of them, and takes a date and time at
+    midnight, in any time zone, for a date), and true or false is a JSON boolean (not "yes", "0" or 1)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -41,9 +43,22 @@ class StrictModel(BaseModel):
         kinds = _kinds(cls.model_fields[info.field_name].annotation)
         if bool in kinds and not isinstance(value, bool) and not kinds - {bool}:
             raise PydanticCustomError("bool_type", "Input should be true or false")
+        if kinds == {date} and not _written_as_a_date(value):
+            raise PydanticCustomError("date_type", "Input should be a date written YYYY-MM-DD")
         if kinds & {date, datetime} and isinstance(value, (bool, int, float)):
             raise PydanticCustomError("date_type", "Input should be a date written as text, as YYYY-MM-DD")
         return value
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _written_as_a_date(value: Any) -> bool:
+    """Text of the form YYYY-MM-DD (whether it is a day of the calendar, pydantic judges next), or a `date` as a
+    Python caller passes one; not a date and time, which is more than a date, and says a day only in its zone."""
+    if isinstance(value, str):
+        return _DATE.fullmatch(value) is not None
+    return isinstance(value, date) and not isinstance(value, datetime)
 
 
 @functools.cache
@@ -138,19 +153,29 @@ def _unsupported_body(request: Request, errors: list[dict[str, Any]]) -> str | N
     body is refused at the door, kit.http.)"""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     sent = request.headers.get("content-length", "0").strip() not in ("", "0") or "transfer-encoding" in request.headers
-    if sent and not is_json_media(media) and any(tuple(error.get("loc", ())) == ("body",) for error in errors):
+    # A body sent where none is taken (`no_fields_where_no_body_is_taken`) is refused for being there, not for how.
+    not_an_object = any(tuple(error.get("loc", ())) == ("body",) and error.get("type") != "extra_forbidden"
+                        for error in errors)
+    if sent and not is_json_media(media) and not_an_object:
         return "This takes a JSON body: send it with Content-Type: application/json."
     return None
 
 
+UNKNOWN_MEMBER = "<unknown member>"
+
+
 def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """Say what is wrong and where, without echoing the submitted values (they may be personal data)."""
+    """Say what is wrong and where, without echoing the submitted values (they may be personal data), nor the name
+    of a member no schema has: the sender chose it, and it may be anything, a person's name and number too."""
     described = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ())]
-        described.append({"loc": loc, "msg": err.get("msg", "invalid"), "type": err.get("type", "invalid")})
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden" and len(loc) > 1:  # its last step is the name sent
+            loc[-1], msg = UNKNOWN_MEMBER, "An unknown member (not in this schema)"
+        described.append({"loc": loc, "msg": msg, "type": err.get("type", "invalid")})
     first = described[0] if described else {"loc": [], "msg": "invalid request"}
-    where = ".".join(p for p in first["loc"] if p not in ("body",)) or "request"
+    where = ".".join(p for p in first["loc"] if p not in ("body", UNKNOWN_MEMBER)) or "request"
     detail = f"{where}: {first['msg']}"
     if len(described) > 1:
         detail += f" (and {len(described) - 1} more)"
@@ -205,11 +230,8 @@ async def no_fields_where_no_body_is_taken(request: Request) -> None:
                                        "msg": "This request takes no body; what was sent is not JSON either"}]) from None
     if sent in ({}, None):
         return
-    fields = list(sent) if isinstance(sent, dict) else []
-    raise RequestValidationError(
-        [{"type": "extra_forbidden", "loc": ("body", str(name)[:100]), "msg": "This request takes no body"}
-         for name in fields[:20]]
-        or [{"type": "extra_forbidden", "loc": ("body",), "msg": "This request takes no body"}])
+    # The members sent are not named back: whatever they are called, none is taken here.
+    raise RequestValidationError([{"type": "extra_forbidden", "loc": ("body",), "msg": "This request takes no body"}])
 
 
 def install(app: FastAPI) -> None:

@@ -3,7 +3,9 @@
 Starlette's own form parser spools a file larger than 1 MiB to a temporary file: an uploaded document, in clear, on
 the disk of whoever runs the process, outside every database and every key. This reader keeps each file in memory
 (the caller's limit bounds it), refuses the request the moment a file passes that limit (413, without reading the
-rest of a body that may be gigabytes long), and never logs a field's value or a file's name."""
+rest of a body that may be gigabytes long), and never logs a field's value or a file's name. A NUL character in a
+field, a part's name or a file's name is refused as kit.http's guard refuses one in a URL-encoded form (the guard
+does not read an upload); a file's content is bytes, and may hold any."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from kit.http import NUL_REFUSED
 from kit.problems import Problem
 
 MAX_FIELD_BYTES = 4096
@@ -39,7 +42,8 @@ class _TooLarge(Exception):
 async def read_multipart(request: Request, *, max_file_bytes: int, max_field_bytes: int = MAX_FIELD_BYTES,
                          max_parts: int = MAX_PARTS, too_large: str = "The file is larger than allowed.") -> Form:
     """The fields and files of a multipart/form-data request, files whole in memory. 413 problem as soon as a file
-    passes `max_file_bytes` (or a field `max_field_bytes`); 400 for a body that is not multipart or is broken."""
+    passes `max_file_bytes` (or a field `max_field_bytes`); 400 for a body that is not multipart or is broken, or
+    holds a NUL character in its text (`nul-character`)."""
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
@@ -72,9 +76,11 @@ async def read_multipart(request: Request, *, max_file_bytes: int, max_field_byt
         name = params.get(b"name", b"").decode("utf-8", "replace")
         if name in form.files or name in form.fields:  # which one is meant? Keeping either would be a guess
             raise Problem(400, "The form sends one part twice.", kind="multipart-invalid")
-        if b"filename" in params:
-            upload = UploadedFile(filename=_decoded(params[b"filename"]),
-                                  declared_type=headers.get(b"content-type", b"").decode("latin-1"))
+        filename = _decoded(params[b"filename"]) if b"filename" in params else None
+        if "\x00" in name or (filename is not None and "\x00" in filename):
+            raise Problem(400, f"{NUL_REFUSED} in the name of a part or a file.", kind="nul-character")
+        if filename is not None:
+            upload = UploadedFile(filename=filename, declared_type=headers.get(b"content-type", b"").decode("latin-1"))
             form.files[name] = upload
             state["target"], state["limit"] = upload.data, max_file_bytes
         else:
@@ -89,7 +95,10 @@ async def read_multipart(request: Request, *, max_file_bytes: int, max_field_byt
 
     def part_end() -> None:
         if state.get("field_name") is not None:
-            form.fields[str(state["field_name"])] = bytes(state["target"]).decode("utf-8", "replace")  # type: ignore[arg-type]
+            value = bytes(state["target"]).decode("utf-8", "replace")  # type: ignore[arg-type]
+            if "\x00" in value:
+                raise Problem(400, f"{NUL_REFUSED} in a form field.", kind="nul-character")
+            form.fields[str(state["field_name"])] = value
         state["field_name"] = None
 
     def end() -> None:

@@ -49,7 +49,7 @@ from starlette.exceptions import HTTPException
 from gateway import api, domain, mfa, service, sessions
 from gateway.console import i18n
 from gateway.models import User
-from gateway.routing import DOCUMENT_BODY_BYTES, UPLOADS, route_for
+from gateway.routing import DOCUMENT_BODY_BYTES, route_for
 from kit import context, idempotency, logs
 from kit.auth import PARTNER_ROLES, Principal
 from kit.custody import TOKEN_SECRET
@@ -78,8 +78,6 @@ NEED_MOVES = {"open": ("in_progress", "met", "dropped"), "in_progress": ("met", 
 router = APIRouter(include_in_schema=False)
 # A POST whose CSRF token is not this session's: said to the person as "reload the page" (error_pages.py).
 STALE_FORM = "The form is out of date or was not sent from this console; reload the page."
-# A form other than a document's sent as multipart/form-data: said to the person as "reload the page" (its 400).
-MULTIPART_ELSEWHERE = "Only a document is sent as multipart/form-data; send this form URL-encoded."
 # The language of the visit being answered (set by `visit`): what an `Answer` made in-process is said in.
 VISIT_LANGUAGE: ContextVar[str] = ContextVar("console_visit_language", default=i18n.DEFAULT)
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}  # fixed at start: no path tricks
@@ -198,10 +196,7 @@ async def visit(request: Request) -> Visit:
         raise HTTPException(403, "An auditor's pages are the audit trails.")
     if request.method == "POST":
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            if not any(upload_route.covers(request.scope) for upload_route in UPLOADS):
-                # Read here, the body could not be read again by the route's own `request.form()`; and no console
-                # page sends any other form so: it was not sent from this console's page as it is now.
-                raise HTTPException(400, MULTIPART_ELSEWHERE)
+            # Only on an upload route: kit.http's guard refused it anywhere else (415), no console page sends one.
             # A document (`upload_document`): read in memory as it streams, never spooled to a temporary file as
             # Starlette's own parser would (a file in clear on the gateway's disk). The route takes it from here.
             upload = await read_multipart(request, max_file_bytes=DOCUMENT_BODY_BYTES)

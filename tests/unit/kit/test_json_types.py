@@ -53,3 +53,54 @@ def test_json_as_json_writes_it_is_read_as_before() -> None:
     assert answer.json()["born"] == "1990-01-01" and answer.json()["consented"] is True
     assert answer.json()["maybe"] == "yes"
     assert Person(born=date(1990, 1, 1), consented=False).born == date(1990, 1, 1)  # Python values, as code passes
+
+
+@pytest.mark.parametrize("written", [
+    "0", "19900101", "1798761600", "1798761600.5",  # numbers in text: pydantic read them as seconds since 1970
+    "2026-01-01T00:00:00+05:00", "2026-01-01T00:00:00Z", "2026-01-01 00:00",  # a date and time at midnight
+    "2026-1-1", " 2026-01-01", "2026-01-01\n", "٢٠٢٦-٠١-٠١",  # not YYYY-MM-DD as written
+])
+def test_a_date_is_text_written_yyyy_mm_dd_nothing_else(written: str) -> None:
+    answer = app().post("/people", json={"born": written})
+    assert answer.status_code == 422 and answer.headers["content-type"] == problems.MEDIA_TYPE, answer.text
+    assert answer.json()["errors"] == [{"loc": ["body", "born"], "msg": "Input should be a date written YYYY-MM-DD",
+                                        "type": "date_type"}]
+
+
+def test_a_date_written_yyyy_mm_dd_or_null_is_read_and_a_day_that_is_none_still_refused() -> None:
+    assert app().post("/people", json={"born": "2027-01-01"}).json()["born"] == "2027-01-01"
+    assert app().post("/people", json={"born": None}).json()["born"] is None
+    assert app().post("/people", json={"born": "2026-02-30"}).status_code == 422
+    assert Person(born=date(2027, 1, 1)).born == date(2027, 1, 1)  # a Python caller's date
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        Person(born=datetime(2027, 1, 1))  # a date and time is more than a date
+
+
+class Payee(StrictModel):
+    name: str
+
+
+class Payment(StrictModel):
+    payee: Payee
+
+
+def test_a_member_no_schema_has_is_422_without_its_name() -> None:
+    """Its name is the sender's choice, a person's name and number too: a client's log keeps the answer."""
+    api = FastAPI()
+    problems.install(api)
+
+    @api.post("/payments")
+    async def pay(body: Payment) -> dict:
+        return body.model_dump()
+
+    name = "Аляксандр Тэставы, +375291234567" * 50
+    answer = TestClient(api).post("/payments", json={name: "x", "payee": {"name": "A", "nickname " + name: 1}})
+
+    assert answer.status_code == 422 and "Аляксандр" not in answer.text and "375291234567" not in answer.text
+    assert "nickname" not in answer.text
+    problem = answer.json()
+    assert problem["errors"] == [
+        {"loc": ["body", "payee", "<unknown member>"], "msg": "An unknown member (not in this schema)",
+         "type": "extra_forbidden"},
+        {"loc": ["body", "<unknown member>"], "msg": "An unknown member (not in this schema)", "type": "extra_forbidden"}]
+    assert problem["detail"] == "payee: An unknown member (not in this schema) (and 1 more)"

@@ -55,7 +55,14 @@ async def test_something_sent_where_nothing_is_taken_is_422(sent):
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", answer.text
     assert answer.json()["type"].endswith("/validation-error")
     if sent.get("json") == {"foo": 1}:
-        assert answer.json()["errors"][0]["loc"] == ["body", "foo"]
+        assert answer.json()["errors"] == [{"loc": ["body"], "msg": "This request takes no body",
+                                            "type": "extra_forbidden"}]
+
+
+async def test_what_the_members_sent_are_called_is_not_said_back():
+    name = "Аляксандр Тэставы, +375291234567"
+    answer = await ask("POST", "/referrals/r1/accept", json={name: "x"})
+    assert answer.status_code == 422 and "Аляксандр" not in answer.text and "375291234567" not in answer.text
 
 
 async def test_a_route_with_a_body_checks_its_own():

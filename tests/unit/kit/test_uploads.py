@@ -58,3 +58,21 @@ async def test_a_boundary_longer_than_rfc_2046_allows_is_400_not_500(client: htt
         "Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert answer.status_code == 400 and answer.json()["type"].endswith("/multipart-invalid"), answer.text
     assert "70" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [
+    part("kind", b"let\x00ter") + part("file", b"hello", "a.txt") + b"--b--\r\n",  # a field
+    part("ki\x00nd", b"letter") + part("file", b"hello", "a.txt") + b"--b--\r\n",  # a part's name
+    part("file", b"hello", "a\x00.txt") + b"--b--\r\n",  # a file's name
+])
+async def test_a_nul_in_the_text_of_a_form_is_400_as_the_guard_answers_one(client: httpx.AsyncClient, body: bytes):
+    answer = await client.post("/documents", content=body, headers=TYPE)
+    assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json", answer.text
+    problem = answer.json()
+    assert problem["type"].endswith("/nul-character") and "NUL character is not allowed" in problem["detail"]
+
+
+async def test_a_file_s_content_is_bytes_and_may_hold_a_nul(client: httpx.AsyncClient):
+    body = part("kind", b"letter") + part("file", b"\x00\x01binary\x00", "a.bin") + b"--b--\r\n"
+    answer = await client.post("/documents", content=body, headers=TYPE)
+    assert answer.status_code == 200 and answer.json()["files"] == {"file": "\x00\x01binary\x00"}
