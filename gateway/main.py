@@ -26,7 +26,7 @@ from gateway.models import MIGRATIONS_DIR, kit_tables
 from gateway.openapi import ServiceDocuments
 from gateway.passwords import Hasher
 from gateway.replicas import Backends
-from gateway.routing import UPLOADS
+from gateway.routing import UPLOADS, route_for
 from gateway.runtime import GatewayRuntime
 from gateway.sessions import RenewalsAtOnce, SessionPolicy
 from kit import checkpoints, control, custody, db, errors, http, logs, metrics, migrations, openapi, problems, tracing
@@ -106,7 +106,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(ForwardingMiddleware)  # added first, so it runs inside kit.http's middleware
     http.install(app, service="gateway", max_body_bytes=settings.max_body_bytes, body_limits=UPLOADS,
                  own_request_ids=True,  # the public edge: a caller's X-Request-ID is not written anywhere
-                 refused_address=console.refused_address)  # a NUL in a console address: a page, in words
+                 refused_address=console.refused_address,  # a NUL in a console address: a page, in words
+                 failure_page=console.failure_page,  # a console page that failed: a page, in words
+                 # A service's body is streamed to it unread, checked there once the gateway has admitted its
+                 # caller: never parsed here for a stranger.
+                 passed_on=lambda scope: route_for(scope["path"]) is not None)
     tracing.instrument_app(app, "gateway")
 
     async def readiness() -> dict[str, Any]:

@@ -9,7 +9,7 @@ from gateway.console.audit_pages import router as audit_router
 from gateway.console.caseload import router as caseload_router
 from gateway.console.cases import router as cases_router
 from gateway.console.error_pages import install as install_error_pages
-from gateway.console.error_pages import refused_address
+from gateway.console.error_pages import failure_page, refused_address
 from gateway.console.estimates import router as estimates_router
 from gateway.console.finance import router as finance_router
 from gateway.console.partner import router as partner_router
@@ -19,5 +19,5 @@ from gateway.console.referral_thread import router as referral_router
 from gateway.console.router import RenewedSessionCookies, router
 
 __all__ = ["RenewedSessionCookies", "admin_router", "audit_router", "caseload_router", "cases_router",
-           "estimates_router", "finance_router", "install_error_pages", "partner_router", "partners_admin_router",
+           "estimates_router", "failure_page", "finance_router", "install_error_pages", "partner_router", "partners_admin_router",
            "programme_router", "referral_router", "refused_address", "router"]

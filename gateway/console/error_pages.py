@@ -90,11 +90,19 @@ async def refused_address(request: Request) -> Response | None:
     return await error_page(request, 404, "problem_gone") if for_a_person(request) else None
 
 
+async def failure_page(request: Request, status: int) -> Response | None:
+    """A request that failed (500), or whose database was out of reach (503), answered by kit.http's last wall: for
+    a person's browser on a console path, the page in words; for anything else, kit's problem."""
+    if not for_a_person(request):
+        return None
+    return await error_page(request, status, "problem_other" if status == 500 else "problem_unavailable")
+
+
 def install(app: FastAPI) -> None:
-    """Put the console's pages in front of kit's problem handlers (installed before this) for console paths."""
+    """Put the console's pages in front of kit's problem handlers (installed before this) for console paths. A
+    request that fails is answered by kit.http's last wall, before any handler here: `failure_page` is its hook."""
     api_http = app.exception_handlers[HTTPException]
     api_invalid = app.exception_handlers[RequestValidationError]
-    api_unexpected = app.exception_handlers[Exception]
 
     async def http_error(request: Request, exc: HTTPException) -> Any:
         if exc.status_code < 400 or not for_a_person(request):
@@ -108,14 +116,9 @@ def install(app: FastAPI) -> None:
             return await error_page(request, 404, "problem_gone")
         return await api_invalid(request, exc)
 
-    async def unexpected(request: Request, exc: Exception) -> Any:
-        answer = await api_unexpected(request, exc)  # logged there, with the request id
-        return await error_page(request, 500, "problem_other") if for_a_person(request) else answer
-
     async def typed_too_late(request: Request, exc: TypedTooLate) -> Any:
         return sign_in_page(request, expired=True, unsaved=True, typed=exc.typed)
 
     app.add_exception_handler(TypedTooLate, typed_too_late)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
-    app.add_exception_handler(Exception, unexpected)

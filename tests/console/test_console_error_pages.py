@@ -131,3 +131,22 @@ async def test_an_error_page_renders_without_navigation_when_looking_up_the_visi
     page = await caseworker.get("/console/no-such-page", headers=PAGE)
     assert page.status_code == 404 and says(page, "problem_gone", "en") and 'href="/"' in page.text
     assert NAV not in page.text and SIGN_OUT not in page.text
+
+
+async def test_a_console_page_that_fails_answers_a_person_with_a_page_and_a_script_with_a_problem(door: Door):
+    """A failure no handler took is answered by kit.http's last wall; for a person's browser on a console path, it
+    asks the console for its page (Starlette would run the app's own handler only outside every middleware)."""
+    async def fails() -> None:
+        raise RuntimeError("a page that fails, with a name in its message: Янка Купала")
+
+    door.app.add_api_route("/console/fails-for-this-test", fails)  # no page fails on purpose: this one does
+    caseworker, _ = await signed_in(door, "caseworker")
+    await caseworker.get("/console/language/be")
+
+    page = await caseworker.get("/console/fails-for-this-test", headers=PAGE)
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert says(page, "problem_other", "be") and NAV in page.text  # in words, with the way on
+    assert "Янка" not in page.text and "RuntimeError" not in page.text
+    scripted = await caseworker.get("/console/fails-for-this-test", headers={"Accept": "application/json"})
+    assert scripted.status_code == 500 and scripted.headers["content-type"] == "application/problem+json"
+    assert scripted.json()["type"].endswith("/internal-server-error") and "Янка" not in scripted.text

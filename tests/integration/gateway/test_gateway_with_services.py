@@ -100,6 +100,28 @@ async def test_a_partner_s_account_or_client_is_bound_only_to_a_partner_the_dire
     assert made.status_code == 201 and made.json()["partner_id"] == held
 
 
+async def test_a_stranger_s_body_is_never_parsed_at_the_gateway_and_a_caller_s_is_guarded_at_the_service(door: Door):
+    """A service's body streams to it unread, after the gateway admitted its caller: a stranger's megabyte of JSON is
+    not parsed on the gateway's loop; the same body from a caseworker meets the service's own guard. An upload route
+    takes a large body as a document only: JSON there keeps the ordinary limit."""
+    deep = b"[" * 10_000 + b"]" * 10_000
+    twice = b'{"full_name": "A", ' + b" " * 300_000 + b'"full_name": "B"}'
+    nul = b'{"full_name": "A\u0000"}'
+    caseworker = await door.staff("caseworker")
+    for body, kind in ((deep, "json-too-deep"), (twice, "json_duplicate_member"), (nul, "string_nul_character")):
+        stranger = await door.client.post("/api/intake/cases", content=body,
+                                          headers={"Content-Type": "application/json"})
+        assert stranger.status_code == 401, stranger.text  # asked who first: the body was never read here
+        sent = await door.client.post("/api/intake/cases", content=body,
+                                      headers={**caseworker, "Content-Type": "application/json"})
+        assert sent.status_code in (400, 422) and kind in sent.text, (kind, sent.text)
+    case = await door.client.post("/api/intake/cases", json={"full_name": a_name()}, headers=caseworker)
+    big_json = b'{"kind": "' + b"x" * 2_000_000 + b'"}'
+    as_json = await door.client.post(f"/api/intake/cases/{case.json()['id']}/documents", content=big_json,
+                                     headers={**caseworker, "Content-Type": "application/json"})
+    assert as_json.status_code == 413 and as_json.headers["content-type"] == "application/problem+json"
+
+
 async def test_paths_that_climb_out_of_their_prefix_are_not_forwarded(door: Door):
     partner = await door.partner()
 
