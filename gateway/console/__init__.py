@@ -19,5 +19,5 @@ from gateway.console.referral_thread import router as referral_router
 from gateway.console.router import RenewedSessionCookies, router
 
 __all__ = ["RenewedSessionCookies", "admin_router", "audit_router", "caseload_router", "cases_router",
-           "estimates_router", "failure_page", "finance_router", "install_error_pages", "partner_router", "partners_admin_router",
-           "programme_router", "referral_router", "refused_address", "router"]
+           "estimates_router", "failure_page", "finance_router", "install_error_pages", "partner_router",
+           "partners_admin_router", "programme_router", "referral_router", "refused_address", "router"]

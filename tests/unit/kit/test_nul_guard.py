@@ -53,6 +53,18 @@ def test_what_holds_no_nul_character_passes(body: bytes):
     assert nul_in_json(body) is None
 
 
+def test_in_a_large_body_a_nul_is_found_without_walking_every_value_and_an_escaped_backslash_is_still_text():
+    """Beyond `NUL_LOCATED_UP_TO` the body is refused as a whole: naming the member is not worth walking a
+    stranger's megabyte on the event loop."""
+    many = b"[" + b",".join([b'{"a": "x", "b": [1, 2, 3]}'] * 40_000) + b"]"
+    assert len(many) > http.NUL_LOCATED_UP_TO
+    assert nul_in_json(many[:-1] + rb', "\u0000"]') == []
+    assert nul_in_json(many[:-1] + rb', "\\u0000", "\\\\u0000"]') is None  # backslashes written, then text
+    assert nul_in_json(many[:-1] + rb', "\\\u0000"]') == []  # a written backslash, then a NUL
+    assert nul_in_json(many[:-1] + rb', {"\u0000": 1}]') == []  # in a key too
+    assert nul_in_json((r'{"a": "%s\u0000"}' % ("x" * 70_000)).encode("utf-16")) == []
+
+
 def test_json_nested_as_deep_as_the_decoder_goes_is_walked():
     deep = b"[" * 900 + rb'"\u0000"' + b"]" * 900
     assert nul_in_json(deep) == ["0"] * 900
