@@ -79,11 +79,12 @@ def merged_openapi(system: System) -> schemathesis.BaseSchema:
 
 def problem_details(ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case) -> None:
     """Every 4xx/5xx answer is application/problem+json with type, title, status and detail (RFC 9457); the token
-    endpoint's are RFC 6749's, application/json, with the problem's fields beside `error` (SPEC §3, §6)."""
+    endpoint's and the revocation endpoint's are RFC 6749's, application/json, with the problem's fields beside
+    `error` (SPEC §3, §6)."""
     if response.status_code < 400:
         return
     content_type = (response.headers.get("content-type") or [""])[0].split(";")[0].strip()
-    oauth = case.path == "/auth/token" and content_type == "application/json"
+    oauth = case.path in ("/auth/token", "/auth/revoke") and content_type == "application/json"
     assert content_type == "application/problem+json" or oauth, (
         f"{response.status_code} answered with content-type {content_type!r}, not application/problem+json")
     try:
