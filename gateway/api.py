@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 import httpx
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session
@@ -42,7 +42,7 @@ from gateway.runtime import GatewayRuntime, RuntimeDep
 from kit import control, logs
 from kit.auth import ENROLMENT_SCOPE, PARTNER_ROLE, Principal
 from kit.openapi import REF as PROBLEM_REF
-from kit.pagination import Page
+from kit.pagination import Page, page_size
 from kit.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from kit.problems import Problem, StrictModel
 from kit.service import ReadSession
@@ -579,7 +579,7 @@ admin_router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 Admin = Annotated[Principal, Depends(gateway_role("admin"))]
 AdminOrAuditor = Annotated[Principal, Depends(gateway_role("admin", "auditor"))]
-Limit = Annotated[int, Query(ge=1, le=500)]
+Limit = page_size(500)
 
 
 def user_public(user: User, *, locked: bool = False) -> UserPublic:

@@ -25,7 +25,7 @@ from kit import context, logs, problems
 from kit.auth import Principal, require_roles
 from kit.db import lock_for_chain, write_at_commit
 from kit.errors import RefusalEntry, Refused
-from kit.pagination import Page, keyset_page
+from kit.pagination import Page, keyset_page, page_size
 from kit.tables import KitTables
 
 GENESIS = "0" * 64
@@ -238,7 +238,7 @@ def audit_router(trail_of: Any, session_dep: Any, checkpoints_of: Any = None,
     @router.get("/audit", response_model=Page[AuditEntry])
     async def list_audit(
         request: Request, session: session_dep, principal: Auditor,
-        target_id: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: str | None = None,
+        target_id: str | None = None, limit: page_size(500) = 100, cursor: str | None = None,
         action: Annotated[str | None, Query(max_length=100, description="Only entries of this action")] = None,
         order: Annotated[Literal["asc", "desc"], Query(
             description="asc: the chain's order; desc: newest first (a cursor goes on in its own order)")] = "asc",

@@ -12,9 +12,10 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from fastapi import Query
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy import Date, DateTime, Integer, String, TypeDecorator, literal, tuple_
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session
@@ -28,6 +29,19 @@ Position = tuple[Any, ...]
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+def _digits(value: Any) -> Any:
+    # A page size is a count a person or a script writes in digits: pydantic alone also takes "1_0", " 10 ", "+10"
+    # and "10.0", and a caller should learn that such a limit is not one rather than get a page of 10.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("limit must be a whole number written in digits")
+    return value
+
+
+def page_size(most: int) -> Any:
+    """The type of a list's `?limit=`: digits only, from 1 to `most`."""
+    return Annotated[int, Query(ge=1, le=most), BeforeValidator(_digits)]
 
 
 def keyset_page(

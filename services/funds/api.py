@@ -29,7 +29,7 @@ from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.need_to_know import AccessReason
 from kit.openapi import HONOURS_KEY, NEEDS_KEY, STATE_REFUSES
-from kit.pagination import Page
+from kit.pagination import Page, page_size
 from kit.service import ReadSession, Runtime, RuntimeDep
 from services.funds import domain, reports, service
 from services.funds.models import (
@@ -48,7 +48,7 @@ from services.funds.models import (
 router = APIRouter(prefix="/api/funds", tags=["funds"])
 Finance = Annotated[Principal, Depends(require_roles("finance"))]
 Staff = Annotated[Principal, Depends(require_roles("caseworker", "finance"))]
-Limit = Annotated[int, Query(ge=1, le=200)]
+Limit = page_size(200)
 Format = Literal["json", "csv"]
 # Route functions whose name makes no readable operationId.
 OPERATION_IDS = {"request_from_estimate": "cost_estimates_request"}

@@ -19,7 +19,7 @@ from datetime import date
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
 from kit import need_to_know
@@ -27,7 +27,7 @@ from kit.auth import Principal, require_roles
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.need_to_know import AccessReason
 from kit.openapi import HONOURS_KEY
-from kit.pagination import Page
+from kit.pagination import Page, page_size
 from kit.problems import Problem
 from kit.http import BodyLimit
 from kit.service import RuntimeDep
@@ -76,7 +76,7 @@ router = APIRouter(prefix="/api/intake", tags=["intake"])
 Caseworker = Annotated[Principal, Depends(require_roles(domain.CASEWORKER))]
 Staff = Annotated[Principal, Depends(require_roles(domain.CASEWORKER, domain.SUPERVISOR))]
 CaseId = Annotated[str, Path(max_length=36)]
-Limit = Annotated[int, Query(ge=1, le=200)]
+Limit = page_size(200)
 
 def caller_of(principal: Principal, reason: str | None = None) -> domain.Caller:
     """The caller as intake's rules see them: the token's subject, its `username` claim (the gateway's staff

@@ -27,7 +27,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from kit import need_to_know
@@ -35,7 +35,7 @@ from kit.audit import refusal_recorded
 from kit.auth import Principal, require_partner, require_roles
 from kit.need_to_know import AccessReason
 from kit.openapi import HONOURS_KEY, STATE_REFUSES
-from kit.pagination import Page
+from kit.pagination import Page, page_size
 from kit.service import ReadSession, Runtime, RuntimeDep
 from services.referrals import consent_told, domain, messages, partner, staff, webhooks
 from services.referrals.domain import Action, Category, Status
@@ -84,7 +84,7 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 DirectoryReader = Annotated[Principal, Depends(require_roles("admin", "caseworker"))]
 Caseworker = Annotated[Principal, Depends(require_roles("caseworker"))]
 PartnerClient = Annotated[Principal, Depends(require_partner)]
-Limit = Annotated[int, Query(ge=1, le=200)]
+Limit = page_size(200)
 
 
 async def keep_stated_reason(request: Request, runtime: Runtime, *, actor: str, case_id: str | None = None,

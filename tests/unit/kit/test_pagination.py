@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from kit.errors import BadCursor
-from kit.pagination import cursor_after, keyset_page, read_cursor
+from kit.pagination import cursor_after, keyset_page, page_size, read_cursor
 
 
 class Row(SQLModel, table=True):
@@ -129,3 +129,34 @@ def test_a_cursor_nested_past_the_decoders_depth_is_refused():
 def written(values: list) -> str:
     """A cursor as a client could write it: base64 of any JSON, escapes included (`\\ud800`, `\\u0000`)."""
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("written", ["1_0", " 10", "10 ", "+10", "10.0", "1e1", "１０", ""])
+def test_a_page_size_is_digits_or_refused(written):
+    """pydantic alone reads "1_0", " 10", "+10" and "10.0" as 10: a caller who wrote one learns it is not a limit."""
+    answer = _sized_client().get("/rows", params={"limit": written})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+def test_a_page_size_in_digits_is_taken_within_its_bounds():
+    client = _sized_client()
+    assert client.get("/rows", params={"limit": "10"}).json() == {"limit": 10}
+    assert client.get("/rows").json() == {"limit": 50}
+    assert client.get("/rows", params={"limit": "0"}).status_code == 422
+    assert client.get("/rows", params={"limit": "201"}).status_code == 422
+    schema = {p["name"]: p["schema"] for p in _sized_client().app.openapi()["paths"]["/rows"]["get"]["parameters"]}
+    assert schema["limit"]["minimum"] == 1 and schema["limit"]["maximum"] == 200  # the document says so too
+
+
+def _sized_client():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+
+    @app.get("/rows")
+    def rows(limit: page_size(200) = 50) -> dict:
+        return {"limit": limit}
+
+    return TestClient(app)
