@@ -19,7 +19,8 @@ from limits.aio.strategies import FixedWindowRateLimiter
 
 from gateway.service import Standing as SubjectStanding
 from kit.audit import record_refusal
-from kit.auth import ACCESS_REFUSED, Principal, VerifiedTokens, asked, bearer_token, enrolment_required
+from kit.auth import (ACCESS_REFUSED, Principal, VerifiedTokens, asked, bearer_in, bearer_token,
+                      enrolment_required)
 from kit.errors import RefusalEntry
 from kit.problems import Problem
 
@@ -90,17 +91,23 @@ class Gatekeeper:
     async def admit(self, authorization: str | None, *, enrolling: bool = False) -> Principal:
         """The verified, still-enabled caller with budget left; a 401 or 429 problem otherwise. A token that opens
         only the second factor's enrolment passes only where `enrolling` says the path is part of it (403)."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Problem(401, "This path needs a bearer access token.", kind="missing-token",
-                          headers={"WWW-Authenticate": "Bearer"})
-        principal = self.tokens.verify(token.strip())
+        principal = self.tokens.verify(bearer_in(authorization))
         if not self.standing.allows(principal):
             raise NO_LONGER_VALID
         await self.budget.spend(principal.sub)
         if principal.enrolling and not enrolling:
             raise enrolment_required()
         return principal
+
+    def stranger(self, authorization: str | None) -> Problem | None:
+        """The 401 `admit` would answer for want of a token that verifies, found from the request's head alone (no
+        lookup, no budget spent): kit.http's guard asks before it reads a JSON body, so that a stranger's megabyte
+        is never parsed. None for a token signed here and unexpired; the route's `admit` checks the rest."""
+        try:
+            self.tokens.verify(bearer_in(authorization))
+        except Problem as refusal:
+            return refusal
+        return None
 
     async def refuse_role(self, runtime: GatewayRuntime, principal: Principal, method: str, template: str) -> Problem:
         """The 403 for a caller whose roles the route does not admit, once the refusal is in the gateway's audit trail:

@@ -110,7 +110,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                  failure_page=console.failure_page,  # a console page that failed: a page, in words
                  # A service's body is streamed to it unread, checked there once the gateway has admitted its
                  # caller: never parsed here for a stranger.
-                 passed_on=lambda scope: route_for(scope["path"]) is not None)
+                 passed_on=lambda scope: route_for(scope["path"]) is not None,
+                 # Nor is a JSON body sent to the gateway's own routes by a caller they would refuse.
+                 refused_unread=lambda scope: api.unread_json_refused(scope, getattr(app.state, "gatekeeper", None)))
     tracing.instrument_app(app, "gateway")
 
     async def readiness() -> dict[str, Any]:

@@ -47,13 +47,17 @@ class Hasher:
         """A place in line for a sign-in's checks, or `Busy` at once when the slots are taken and `waiting` others
         are in line already. Taken before the sign-in is counted against its user name, so that being refused
         here counts against nobody."""
-        if self._admitted >= self._admitting:
+        if self.full():
             raise Busy()
         self._admitted += 1
         try:
             yield
         finally:
             self._admitted -= 1
+
+    def full(self) -> bool:
+        """Whether `admitted` would refuse a sign-in now: asked before an address's sign-in is spent, too."""
+        return self._admitted >= self._admitting
 
     def hash(self, secret: str) -> str:
         return self._hasher.hash(secret)

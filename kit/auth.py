@@ -182,8 +182,12 @@ class TokenIssuer:
 
 
 def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    return bearer_in(request.headers.get("authorization"))
+
+
+def bearer_in(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer …` header's value; the 401 problem for any other or none."""
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "This path needs a bearer access token.", kind="missing-token",
                       headers={"WWW-Authenticate": "Bearer"})

@@ -746,6 +746,7 @@ async def sign_in(request: Request) -> Response:
     runtime = request.app.state.runtime
     try:
         address = api.client_address(request)
+        api.refuse_while_busy(runtime)
         await runtime.signin_limit.spend(address)
         if not username or not password:
             raise api.oauth_error(400, "invalid_request", "")

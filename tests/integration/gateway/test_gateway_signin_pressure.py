@@ -64,6 +64,24 @@ async def test_a_flood_of_checks_past_a_short_line_is_refused_at_once_and_counts
         assert (await sign_in(door, user["username"], STAFF_PASSWORD, address="203.0.113.0")).status_code == 200
 
 
+async def test_a_busy_refusal_spends_none_of_the_address_s_sign_ins(gateway_settings, secrets_dir):
+    """People behind one address (an office, a shelter's network) share its sign-ins a minute: a refusal for a full
+    line checked nothing, and took one of them all the same."""
+    settings = gateway_settings(secrets_dir, concurrent_password_checks=1, password_checks_waiting=0,
+                                argon2_time_cost=8, signin_rate_limit="3/minute", signin_backoff_seconds=0)
+    async with open_gateway(settings) as door:
+        user = await door.add_user("caseworker")
+        holding = asyncio.create_task(sign_in(door, user["username"], WRONG, address="203.0.113.9"))
+        for _ in range(500):
+            if door.runtime.hasher.full():
+                break
+            await asyncio.sleep(0.005)
+        refused = [await sign_in(door, user["username"], STAFF_PASSWORD, address="192.0.2.7") for _ in range(4)]
+        assert (await holding).status_code == 400
+        assert [answer.status_code for answer in refused] == [503] * 4
+        assert (await sign_in(door, user["username"], STAFF_PASSWORD, address="192.0.2.7")).status_code == 200
+
+
 async def test_the_owner_passes_a_lock_everywhere_with_password_and_code_and_nobody_else_learns_anything(
         gateway_settings, secrets_dir):
     settings = gateway_settings(secrets_dir, mfa_required_roles=DEFAULT_MFA_ROLES, signin_backoff_seconds=0,
