@@ -72,9 +72,10 @@ def chosen_period(first: str | None, last: str | None, today: date) -> tuple[str
 
 
 def month_name(month: str, language: str) -> str:
-    """"2026-03" as the language writes a month of a year ("Mar 2026", «сак 2026», «март 2026»)."""
+    """"2026-03" as the language writes a month of a year ("March 2026", «сакавік 2026», «март 2026»): the whole
+    name, since it stands in sentences and choosers too, where «за сак 2026» reads as no word at all."""
     year, number = (int(part) for part in month.split("-"))
-    return babel_dates.format_date(date(year, number, 1), "LLL y", locale=language)
+    return babel_dates.format_date(date(year, number, 1), "LLLL y", locale=language)
 
 
 def month_only(month: str, language: str) -> str:

@@ -72,3 +72,10 @@ def test_a_month_still_under_way_has_its_counts_said_to_be_unpublished_too(paid_
     assert set(cases[month_name("2026-12", language)]) == {words["programme_pending"]}
     assert cases[month_name("2026-11", language)][0] == "0"  # a month that has settled, shown as published
     assert sections(paid_in_december(SETTLED), visit)["months_pending"] is None
+
+
+def test_a_month_is_named_whole_as_it_stands_in_sentences():
+    """«Лічбы за сне 2026 …» (CLDR's abbreviation) read as no word at all to a Belarusian reader."""
+    assert [month_name("2026-12", language) for language in ("be", "ru", "en")] == [
+        "снежань 2026", "декабрь 2026", "December 2026"]
+    assert month_name("2026-03", "be") == "сакавік 2026"
