@@ -63,8 +63,11 @@ def bars(chart_id: str, title: str, description: str, items: Sequence[Bar]) -> M
         withheld = not isinstance(item.value, int)
         parts.append(f'<rect class="chart-bar{" chart-bar-withheld" if withheld else ""}" x="{x:.1f}" '
                      f'y="{y:.1f}" width="{width:.1f}" height="{tall:.1f}"/>')
-        parts.append(f'<text class="chart-value" x="{x + width / 2:.1f}" y="{y - 4:.1f}" '
-                     f'text-anchor="middle">{escape(item.shown)}</text>')
+        # A number wider than its month's room (a month not published yet, said in words) would run over its
+        # neighbour's: it is drawn as "…", and said whole in the table beside the chart.
+        shown = item.shown if len(item.shown) * LABEL_CHAR <= slot else "…"
+        parts.append(f'<text class="chart-value" x="{_inside(x + width / 2, shown):.1f}" y="{y - 4:.1f}" '
+                     f'text-anchor="middle">{escape(shown)}</text>')
         if index % every == 0:
             parts.append(f'<text class="chart-label" x="{_inside(x + width / 2, item.label):.1f}" '
                          f'y="{HEIGHT - AXIS + 16}" text-anchor="middle">{escape(item.label)}</text>')

@@ -56,3 +56,14 @@ def test_month_labels_never_run_into_each_other_and_the_year_is_written_where_it
         assert gaps and min(gaps) >= name_length * charts.LABEL_CHAR  # the label's width fits between two labels
     written = re.findall(r'class="chart-label chart-year"[^>]*>([^<]*)<', str(two))
     assert written == ["2024", "2025", "2026"]  # under the first month shown, then where the year turns
+
+
+def test_a_number_said_in_words_too_wide_for_its_month_is_drawn_as_an_ellipsis_inside_the_chart():
+    """«яшчэ не апублікавана» over a month's bar ran into its neighbour's number and off the chart's edge."""
+    months = [charts.Bar(f"m{n}", 3, "3") for n in range(11)] + [charts.Bar("сне", "pending", "яшчэ не апублікавана")]
+    svg = str(charts.bars("c", "Cases", "Bars", months))
+    values = re.findall(r'<text class="chart-value" x="([0-9.]+)"[^>]*>([^<]*)</text>', svg)
+    assert [text for _, text in values] == ["3"] * 11 + ["…"]
+    assert all(0 <= float(x) <= charts.WIDTH for x, _ in values)
+    wide = str(charts.bars("c", "Cases", "Bars", [charts.Bar("Jan", 5, "5"), charts.Bar("Feb", "pending", "pending")]))
+    assert ">pending</text>" in wide  # where there is room, the words are drawn
