@@ -111,7 +111,7 @@ def checkpoint_stream(nats_url: str | None, *, purpose: str = "audit-verify") ->
     offline = system.model_copy(update={"nats_port": free_port(), "nats_monitor_port": free_port()})
     spec = nats_spec(offline, state_dir)
     log = state_dir / "logs"
-    log.mkdir(parents=True, exist_ok=True)
+    log.mkdir(mode=0o700, parents=True, exist_ok=True)  # as `rehab up` makes it: the processes' logs are nobody else's
     with (log / f"nats-{purpose}.log").open("ab") as out:
         server = subprocess.Popen(spec.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:

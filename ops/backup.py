@@ -489,6 +489,20 @@ def open_archive(settings: BackupSettings, source: Path, passphrase: str | None 
         raise
 
 
+def put_missing_keys(settings: BackupSettings, archive: Archive) -> list[str]:
+    """Write the archive's key files that this machine's secrets folder lacks (those it has are the archive's, or
+    `open_archive` refused them), and name them. On a new machine they are what opening the erasure ledger needs
+    (NATS's keys), before the restore may write anything else; `put_back` writes them all again later."""
+    secrets_dir = settings.secrets_path
+    missing = {name: data for name, data in archive.secrets.items() if not (secrets_dir / name).exists()}
+    if missing:
+        secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, data in missing.items():
+        (secrets_dir / name).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_owner_only(secrets_dir / name, data)
+    return sorted(missing)
+
+
 def put_back(settings: BackupSettings, archive: Archive, *, force: bool = False,
              progress: Progress | None = None) -> dict:
     """Write an opened archive's databases and keys in place of this system's; its manifest."""

@@ -201,6 +201,13 @@ def restore(
                                           progress=progress)
             progress.advance()
         with opened:
+            # A new machine has no keys yet, and the erasure ledger's NATS opens only with its own: the archive's
+            # (made with --include-secrets) are put where none is. They replace nothing, so nothing is lost if the
+            # restore stops below.
+            placed = backups.put_missing_keys(settings, opened)
+            if placed:
+                typer.echo(f"the archive's keys were put in {settings.secrets_path}, which lacked them "
+                           f"({len(placed)} files)", err=True)
             # Before anything is replaced: a restore that would bring erased people back is refused while it can
             # still change nothing.
             ledger = _erasure_ledger(opened.manifest["created_at"], without=without_erasure_ledger)
@@ -275,10 +282,14 @@ def _erasure_ledger(backup_made: str, *, without: bool) -> erasures.Ledger | Non
     if problem is None:
         return ledger
     if not without:
+        secrets_dir = _backup_settings().secrets_path
+        keyless = "" if secrets_dir.is_dir() and any(secrets_dir.iterdir()) else (
+            f" On a new machine the old system's keys come first: copy its secrets folder to {secrets_dir} (an "
+            "archive made with --include-secrets puts them there itself).")
         typer.echo(f"error: {problem}. Restoring without it would bring back people erased since the backup was "
                    "made. Start NATS with its store (or set REHAB_NATS_URL) and try again; or, knowing that erased "
-                   "people may come back and must be erased again by hand, pass --without-erasure-ledger. Nothing "
-                   "was restored.", err=True)
+                   f"people may come back and must be erased again by hand, pass --without-erasure-ledger.{keyless} "
+                   "Nothing was restored.", err=True)
         raise typer.Exit(1)
     typer.echo(f"WARNING: {problem}; going on (--without-erasure-ledger).", err=True)
     if ledger is None and pending:
