@@ -273,6 +273,10 @@ def typed_amount(text: str, currency: str, language: str = "en") -> str:
         before, after = compact.split(marks[0], 1)
         groups_thousands = (len(after) == 3 and digits != 3 and marks[0] == THOUSANDS_MARK.get(language)
                             and before.lstrip("0") != "")
+        if len(after) == 3 and digits != 3 and not groups_thousands:
+            # "1.500" is fifteen hundred to many who write a dot between thousands, and its zero is no help: read
+            # as 1.50 it was a thousand times too little. Refused as typed, as "12.345" is.
+            return text.strip()
         decimal = None if groups_thousands else marks[0]
     whole, _, fraction = compact.rpartition(decimal) if decimal else (compact, "", "")
     groups = re.split(r"[.,]", whole)

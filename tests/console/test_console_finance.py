@@ -414,6 +414,11 @@ def test_amounts_are_read_as_people_type_them_in_the_currencys_own_decimals():
     assert typed_amount("12,345", "EUR", "ru") == "12,345" and typed_amount("12,345", "EUR", "be") == "12,345"
     assert typed_amount("12 345", "EUR", "ru") == "12345.00" and typed_amount("12,5", "EUR", "be") == "12.50"
     assert typed_amount("1.234.5", "EUR") == "1.234.5" and typed_amount("1,23.45", "EUR") == "1,23.45"
+    # nor when the three digits end in zeros: "1.500" was read as 1.50, a thousand times too little
+    assert [typed_amount(t, "EUR", language) for t, language in (("1.500", "be"), ("12.000", "ru"), ("1,500", "ru"),
+                                                                  ("1.500", "en"), ("1.000", "pl"))] == [
+        "1.500", "12.000", "1,500", "1.500", "1.000"]
+    assert typed_amount("1.5000", "EUR", "be") == "1.50" and typed_amount("1.500,00", "EUR", "be") == "1500.00"
     assert typed_amount("1.234.567,89", "EUR") == "1234567.89" and typed_amount("1,234,567", "JPY") == "1234567"
     # the currency written with it, as the console writes amounts: before or after, sign or code
     assert typed_amount("€120", "EUR") == "120.00" and typed_amount("€1,234.50", "EUR") == "1234.50"
