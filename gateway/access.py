@@ -7,15 +7,11 @@ standing (enabled user, unrevoked client) for about a second, or until the gatew
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import FixedWindowRateLimiter
 
 from gateway.service import Standing as SubjectStanding
 from kit.audit import record_refusal
@@ -23,6 +19,7 @@ from kit.auth import (ACCESS_REFUSED, Principal, VerifiedTokens, asked, bearer_i
                       enrolment_required)
 from kit.errors import RefusalEntry
 from kit.problems import Problem
+from kit.rates import RateLimit
 
 if TYPE_CHECKING:  # gateway.runtime imports this module
     from gateway.runtime import GatewayRuntime
@@ -61,23 +58,6 @@ class Standing:
     def forget(self, sub: str) -> None:
         """Called when the gateway changes a subject, so the change holds from the next request on."""
         self._known.pop(sub, None)
-
-
-class RateLimit:
-    """`limits`' in-memory fixed window, answering 429 with Retry-After once a key has spent its budget."""
-
-    def __init__(self, rule: str, *, scope: str) -> None:
-        self.item: RateLimitItem = parse(rule)
-        self.scope = scope
-        self._limiter = FixedWindowRateLimiter(MemoryStorage())
-
-    async def spend(self, key: str) -> None:
-        if await self._limiter.hit(self.item, self.scope, key):
-            return
-        reset_at, _remaining = await self._limiter.get_window_stats(self.item, self.scope, key)
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise Problem(429, "Too many requests; try again later.", kind="rate-limited",
-                      headers={"Retry-After": str(retry_after)})
 
 
 class Gatekeeper:

@@ -139,8 +139,11 @@ async def find_duplicates(
 ) -> DuplicatesFound:
     """The cases a new case with these names and birth date would be flagged against, before it is saved.
 
-    A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep.
+    A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep. Each caseworker
+    has a budget of checks an hour (`REHAB_DUPLICATE_CHECK_RATE_LIMIT`, 429 past it): one name tried with date after
+    date would otherwise find the birth date of a case that is not theirs.
     """
+    await runtime.extras["duplicate_checks"].spend(principal.sub)
     return DuplicatesFound(possible_duplicates=await runtime.uow.run(lambda session: search.find_duplicates(
         session=session, vault=vault, audit=runtime.audit, check=body, caller=caller_of(principal))))
 

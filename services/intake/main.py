@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from kit import erasures, logs
 from kit.bus import Subscription
+from kit.rates import RateLimit
 from kit.service import Runtime, ServiceSpec, create_service_app, serve
 from services.intake import api, events, handlers, queries
 from services.intake.cleaning import Cleaner
@@ -37,6 +38,10 @@ def _on_start(runtime: Runtime) -> None:
     runtime.extras["vault"] = CaseVault(runtime.keyring, runtime.blind_index,
                                         runtime.idempotency)
     runtime.extras["cleaner"] = Cleaner()  # documents are cleaned in worker processes, started on the first upload
+    runtime.extras["duplicate_checks"] = RateLimit(
+        runtime.settings.duplicate_check_rate_limit, scope="duplicate-check",
+        detail="Too many duplicate checks for now: a check answers from a name and a date of birth, and is not a "
+               "way to search. Wait, or open the case and look at the duplicates it is shown.")
     with runtime.engine.connect() as conn:
         pending = conn.execute(select(NameIndexPending.part)).scalars().all()
     if pending:  # searches stay right meanwhile, only slower

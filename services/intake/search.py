@@ -59,10 +59,13 @@ def find_duplicates(
     *, session: Session, vault: CaseVault, audit: AuditTrail, check: DuplicateCheck, caller: domain.Caller,
 ) -> list[CaseRef]:
     """The cases that `open_case` would name as possible duplicates, asked before saving; nothing is stored but the
-    audit entry (who checked, never the name)."""
+    audit entries: who checked (never the name), and each case the check named, in that case's own trail, so that
+    checks aimed at one case show there."""
     duplicates = possible_duplicates(session, vault.name_terms([check.full_name, *check.other_names],
                                                                check.date_of_birth))
-    audit.record(session, actor=caller.user_id, action="case.duplicate-check")
+    for found in duplicates or [None]:
+        audit.record(session, actor=caller.user_id, action="case.duplicate-check",
+                     target_id=found.id if found else None)
     return duplicates
 
 
