@@ -564,12 +564,18 @@ async def mark_duplicate(case_id: uuid.UUID, v: VisitDep) -> Response:
     found among this case's possible duplicates, or among the visitor's own cases."""
     if supervises_only(v):
         return need_to_know_page(v, case_id)
-    reference = str((await v.request.form()).get("reference", "")).strip().upper()
+    form = await v.request.form()
+    reference = str(form.get("reference", "")).strip().upper()
     kept = await _case_by_reference(v, str(case_id), reference) if reference else None
     if kept is None:
         unknown = i18n.translator(v.language)("no_case_with_reference")
         return await case_page_answer(v, case_id, status=409, problem=unknown,
                                       case_errors={"duplicate-reference": unknown},
+                                      case_typed={"duplicate-reference": reference})
+    if form.get("confirmed") != reference:
+        # The case leaves the caseload and takes no more changes: a reference mistyped (00042 for 00024) would
+        # freeze the wrong one. The page asks once more, naming both cases, as closing a case does.
+        return await case_page_answer(v, case_id, duplicate_asked={"reference": reference, "kept": kept},
                                       case_typed={"duplicate-reference": reference})
     return await _act_on_case(v, case_id, "POST", "/duplicate-of", {"case_id": kept}, kinds=DUPLICATE_REFUSALS,
                               typed={"duplicate-reference": reference})

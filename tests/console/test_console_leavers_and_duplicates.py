@@ -84,7 +84,8 @@ async def test_a_duplicate_offers_reopen_to_its_own_caseworker_and_neither_reope
     assert visited.status_code == 200 and twin["reference"] in visited.text
     assert 'id="mark-duplicate"' not in visited.text  # a stated reason opens a case; it does not retire it
 
-    marked = await submit(ala.visitor, page, f"{page}/duplicate-of", {"reference": kept["reference"]})
+    marked = await submit(ala.visitor, page, f"{page}/duplicate-of", {"reference": kept["reference"],
+                                                                       "confirmed": kept["reference"]})
     assert marked.status_code == 303, marked.text
     shown = (await ala.visitor.get(page)).text
     assert 'id="reopen"' in shown and EN["reopen_duplicate_case"] in shown and EN["reopen_duplicate_help"] in shown

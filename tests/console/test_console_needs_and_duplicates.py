@@ -4,6 +4,7 @@ POST form (never a URL)."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -53,7 +54,13 @@ async def test_needs_move_a_closed_case_reopens_and_a_duplicate_points_at_the_ke
 
     unknown = await submit(visitor, page, f"{page}/duplicate-of", {"reference": "BY-1999-00001"})
     assert unknown.status_code == 409 and "No case with this reference" in unknown.text
-    marked = await submit(visitor, page, f"{page}/duplicate-of", {"reference": kept_reference.lower()})
+    # A mistyped reference would retire the wrong case: asked once more, naming both, and nothing done yet
+    asked = await submit(visitor, page, f"{page}/duplicate-of", {"reference": kept_reference.lower()})
+    assert asked.status_code == 200 and 'id="duplicate-asked"' in asked.text and 'role="alert"' in asked.text
+    assert f'name="confirmed" value="{kept_reference}"' in asked.text and kept_reference in html.unescape(asked.text)
+    assert 'id="mark-duplicate"' in (await visitor.get(page)).text  # not marked yet
+    marked = await submit(visitor, page, f"{page}/duplicate-of", {"reference": kept_reference.lower(),
+                                                                   "confirmed": kept_reference})
     assert marked.status_code == 303 and "?" not in marked.headers["location"]
     shown = (await visitor.get(page)).text
     assert f'href="/console/cases/{kept_id}">{kept_reference}</a>' in shown  # the kept case by its reference
@@ -71,7 +78,8 @@ async def test_a_duplicate_mark_sent_from_the_page_of_a_case_erased_meanwhile_is
     assert (await submit(visitor, f"{page}/erase", f"{page}/erase", {})).status_code == 303
 
     for reference in (kept_reference, "BY-1999-00001"):
-        sent = await visitor.post(f"{page}/duplicate-of", data={"csrf": csrf_of(left_open), "reference": reference},
+        sent = await visitor.post(f"{page}/duplicate-of", data={"csrf": csrf_of(left_open), "reference": reference,
+                                                                "confirmed": reference},
                                   headers={"Accept": "text/html"})
         assert sent.status_code == 409 and sent.headers["content-type"].startswith("text/html"), sent.text
         assert 'role="alert"' in sent.text and variants()[5]["belarusian"] not in sent.text
@@ -80,6 +88,7 @@ async def test_a_duplicate_mark_sent_from_the_page_of_a_case_erased_meanwhile_is
 async def test_the_new_words_are_there_in_every_language():
     from gateway.console import i18n
     words = ("need_in_progress", "reopen_case", "mark_duplicate", "no_case_with_reference", "status_duplicate",
-             "need_drop_ask", "need_drop_said", "need_drop_yes", "duplicate_match_high", "duplicate_match_name_only")
+             "need_drop_ask", "need_drop_said", "need_drop_yes", "duplicate_match_high", "duplicate_match_name_only",
+             "mark_duplicate_said", "mark_duplicate_yes")
     for language in i18n.STAFF_LANGUAGES:
         assert all(i18n.MESSAGES[language].get(word) for word in words), language
