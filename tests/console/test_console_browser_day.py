@@ -173,9 +173,9 @@ def test_a_caseworker_s_day_from_a_new_case_to_an_edit_conflict_in_a_real_browse
             page.locator("#need-urgency").select_option("high")
             page.get_by_role("button", name="Add need").click()
             need = page.locator("#needs li").first
-            need.get_by_role("button", name="Start").click()
+            need.get_by_role("button", name="Start work").click()
             expect(page.locator("#needs li").first).to_contain_text("in progress")
-            page.locator("#needs li").first.get_by_role("button", name="Met").click()
+            page.locator("#needs li").first.get_by_role("button", name="Mark met").click()
             expect(page.locator("#needs li").first.locator(".status")).to_have_text("met")
             expect(page.locator("#needs li").first.get_by_role("button")).to_have_count(0)
 

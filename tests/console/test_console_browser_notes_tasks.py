@@ -94,7 +94,7 @@ def test_a_note_and_a_task_due_today_then_done_from_the_landing_page_in_a_real_b
             assert page.locator("#due-tasks").evaluate(
                 "section => section.compareDocumentPosition(document.querySelector('main table')) & 4") == 4
             shot(page, "41-due-today-first")
-            first.get_by_role("button", name="Done").click()
+            first.get_by_role("button", name="Mark done").click()
             page.wait_for_url(served + "/console/cases")
             assert page.locator("#due-tasks").count() == 0
 
