@@ -227,6 +227,7 @@ def restore(
         raise typer.Exit(1) from None
     typer.echo(f"restored {len(manifest['members'])} files from the backup of {manifest['created_at']}")
     _sign_restored_trails(manifest["created_at"], list(opened.databases))
+    keyless = _data_keys_without_their_kek(unseal)
     if without_reports:
         typer.echo("note: this archive was made before backups held the programme report's database; its numbers "
                    "are still today's. Once the system is up, run `rehab reports rebuild` (it counts from the "
@@ -235,6 +236,7 @@ def restore(
         typer.echo("WARNING: the erasure ledger was NOT replayed: anyone erased after this backup was made is back "
                    "in it. Erase them again before the system is used (`rehab erasures reapply` once the ledger "
                    "can be read).", err=True)
+        _refuse_keyless(keyless)
         return
     done = erasures.reapply(ledger, unseal)
     for line in erasures.report(ledger, done):
@@ -245,6 +247,33 @@ def restore(
         typer.echo("error: do not start the system: people erased after this backup are back in it. Fix the cause, "
                    "then run `rehab erasures reapply`", err=True)
         raise typer.Exit(1)
+    _refuse_keyless(keyless)
+
+
+def _data_keys_without_their_kek(unseal: str | None) -> list[str]:
+    """Per service, the key-encryption keys that wrap data keys of the databases just put back but are not in its
+    keyring (`rehab keys retire` dropped them after the backup was made): "intake: k1 (12 data keys)"."""
+    try:
+        with handing_passphrase(unseal) as handing_over:
+            statuses, _failed = _key_counts(handing_over)  # a count that failed says so itself
+    except Exception as error:  # noqa: BLE001 - said, with the command that counts them
+        typer.echo(f"note: the restored data keys could not be counted ({type(error).__name__}): run "
+                   "`rehab keys status` before the system starts", err=True)
+        return []
+    return [f"{process}: {kid} ({count} data keys)" for process, status in statuses.items() if status["keyring"]
+            for kid, count in sorted(status["counts"].items()) if count and kid not in status["keks"]]
+
+
+def _refuse_keyless(keyless: list[str]) -> None:
+    """A restore whose data its keys no longer open did not succeed: said, and the exit code says so too."""
+    if not keyless:
+        return
+    typer.echo(f"error: the restored databases hold data keys wrapped under key-encryption keys these keyrings no "
+               f"longer have ({'; '.join(keyless)}): the personal data under them cannot be opened. They were "
+               "retired (`rehab keys retire`) after this backup was made. Put back the secrets folder kept from "
+               "before that retirement (or restore an archive made with --include-secrets), check with `rehab keys "
+               "status`, and only then start the system.", err=True)
+    raise typer.Exit(1)
 
 
 def _sign_restored_trails(backup_made: str, names: list[str]) -> None:
@@ -495,6 +524,9 @@ def keys_retire(
             for line in done.stdout.splitlines():
                 typer.echo(line)
             failures += done.returncode != 0
+    typer.echo("note: a backup taken before now may hold data keys wrapped under what was retired, and restores "
+               "only with it: keep a copy of the secrets folder from before today as long as you keep those backups "
+               "(an archive made with --include-secrets carries its own keys)", err=True)
     if failures:
         raise typer.Exit(1)
 

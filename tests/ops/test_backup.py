@@ -47,6 +47,7 @@ def rehab(*args: str, env: dict[str, str], stdin: str | None = None) -> subproce
 # ---- the whole system --------------------------------------------------------------------------------------------
 
 @pytest.mark.e2e
+@pytest.mark.timeout(300)  # two starts, two restores, a key rotation: minutes on a busy machine
 def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None:
     # Its own NATS, whose stream AUDIT holds this system's checkpoints alone; a checkpoint after every new entry.
     # This month's figures published as they change (REHAB_REPORTS_SETTLING_DAYS below zero): the report's count of
@@ -112,6 +113,16 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         intake = next(line for line in verified.stdout.splitlines() if line.startswith("intake "))
         assert int(intake.split()[3]) > checkpoints_before  # a checkpoint since the restore's
         assert system.stop() == 0
+
+        # The README's rotation, then retirement: the backup's data keys are wrapped under a KEK no keyring holds
+        # now. The restore once said it succeeded and every case answered 500: now it says so, and fails.
+        for step in (("keys", "rotate"), ("keys", "retire", "--yes")):
+            done = rehab(*step, env=env)
+            assert done.returncode == 0, done.stdout + done.stderr
+        assert "keep a copy of the secrets folder" in done.stderr
+        keyless = rehab("restore", str(archive), "--yes", env=env)
+        assert keyless.returncode == 1, keyless.stdout + keyless.stderr
+        assert "intake: k1 (" in keyless.stderr and "cannot be opened" in keyless.stderr
     finally:
         system.cleanup()
 
