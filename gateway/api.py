@@ -74,6 +74,10 @@ class Me(BaseModel):
     partner_id: str | None
     mfa: bool = Field(description="Whether the caller has a second factor in force.")
     scope: str | None = Field(default=None, description="`mfa_enrol` while the token opens only enrolment.")
+    must_choose_password: bool = Field(
+        False, description="The password was set by someone else (an admin, an operator's reset, or every account "
+                           "once, on the upgrade that brought this rule): the person chooses their own, POST "
+                           "/auth/password, before a token opens anything else.")
 
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -491,7 +495,7 @@ async def me(principal: EnrollingPrincipal, session: ReadSession) -> dict[str, A
     return {"sub": principal.sub, "username": user.username if user else principal.sub,
             "roles": sorted(principal.roles), "partner_id": principal.partner_id,
             "mfa": bool(user) and mfa.enrolled(session=session, user_id=principal.sub),
-            "scope": principal.claims.get("scope")}
+            "scope": principal.claims.get("scope"), "must_choose_password": bool(user and user.must_choose_password)}
 
 
 class TotpEnrolment(BaseModel):

@@ -56,8 +56,11 @@ ENROLMENT_SCOPE = "mfa_enrol"
 
 
 def enrolment_required() -> Problem:
-    return Problem(403, "Set up a second factor first: this token opens only /auth/me and /auth/mfa/….",
-                   kind="mfa-enrolment-required")
+    # Said for both of its causes: someone with a factor whose password another person set (an admin, a reset, the
+    # upgrade that brought that rule) is told to choose a password, not to set up the factor they have.
+    return Problem(403, "This token opens only /auth/me, /auth/password and /auth/mfa/…: choose your own password "
+                        "(POST /auth/password) where GET /auth/me says `must_choose_password`, else set up a second "
+                        "factor; then sign in again.", kind="mfa-enrolment-required")
 
 
 def session_ended() -> Problem:

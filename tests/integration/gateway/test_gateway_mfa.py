@@ -258,11 +258,16 @@ async def test_a_person_with_a_factor_and_a_password_someone_else_set_chooses_th
     assert limited.json()["scope"] == "mfa_enrol" and "refresh_token" not in limited.json()
     refused = await door.client.get("/api/funds/grants", headers=token)
     assert refused.status_code == 403
+    # told what to do: choose a password (an upgrade asked everyone once), not set up the factor they have
+    assert "POST /auth/password" in refused.json()["detail"]
+    me = (await door.client.get("/auth/me", headers=token)).json()
+    assert me["mfa"] is True and me["must_choose_password"] is True
     chosen = await door.client.post("/auth/password", headers=token, json={
         "current_password": OWN_PASSWORD, "new_password": OWN_PASSWORD + " again"})
     assert chosen.status_code == 204
     full = await sign_in(door, user["username"], codes[1], password=OWN_PASSWORD + " again")
     assert full.status_code == 200 and "scope" not in full.json() and "refresh_token" in full.json()
+    assert (await door.client.get("/auth/me", headers=bearer(full))).json()["must_choose_password"] is False
 
 
 async def test_the_admin_who_typed_a_new_accounts_password_cannot_set_it_up_before_its_person(door: Door):
