@@ -692,11 +692,15 @@ def _delegate(group: str, module: str, help_text: str) -> None:
 
 
 def run_module(module: str, args: list[str]) -> int:
-    """Run `python -m module args…` in the foreground; its exit code, or 2 when the module does not exist."""
+    """Run `python -m module args…` in the foreground; its exit code, or 2 when the module does not exist. It is
+    told the NATS `rehab up` runs, as the processes are (`REHAB_NATS_PORT`), unless REHAB_NATS_URL names one:
+    `rehab reports rebuild` once looked for it on the default port."""
     if not module_exists(module):
         typer.echo(f"error: {module} does not exist yet in this installation", err=True)
         return 2
-    return subprocess.run([sys.executable, "-m", module, *args], check=False).returncode
+    settings = _settings()
+    env = None if settings.external_nats else {**os.environ, "REHAB_NATS_URL": settings.embedded_nats_url}
+    return subprocess.run([sys.executable, "-m", module, *args], check=False, env=env).returncode
 
 
 def module_exists(dotted: str) -> bool:

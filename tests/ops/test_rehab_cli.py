@@ -198,6 +198,22 @@ def test_module_exists_does_not_run_anything() -> None:
     assert not module_exists("no_such_package.manage")
 
 
+@pytest.mark.parametrize(("named", "seen"), [(None, "nats://127.0.0.1:18225"),
+                                              ("nats://nats.example:4222", "nats://nats.example:4222")])
+def test_a_handed_over_command_is_told_the_nats_rehab_up_runs(monkeypatch: pytest.MonkeyPatch, named: str | None,
+                                                             seen: str) -> None:
+    """`rehab reports rebuild` looked for NATS on the default port, whatever REHAB_NATS_PORT said (a traceback and
+    exit 2 wherever the port had moved); an operator's REHAB_NATS_URL is still the one used."""
+    monkeypatch.setenv("REHAB_NATS_PORT", "18225")
+    if named:
+        monkeypatch.setenv("REHAB_NATS_URL", named)
+    told: dict[str, Any] = {}
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: told.update(kw) or subprocess.CompletedProcess(argv, 0))
+    assert run_module("services.reports.manage", ["reports", "rebuild"]) == 0
+    env = told["env"] if told["env"] is not None else os.environ
+    assert env["REHAB_NATS_URL"] == seen
+
+
 def test_keys_commands_under_sealed_custody_rotate_and_retire_inside_each_keys_sealed(tmp_path: Path) -> None:
     from kit.keyfiles import read_sealed_file
     from kit.secrets import ensure_secrets
