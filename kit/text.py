@@ -23,9 +23,17 @@ def shown_text(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
+# Unicode's explicit direction controls: embeddings and overrides (U+202A–U+202E) and isolates (U+2066–U+2069).
+# One in a partner's message showed "+48 555-8100" for a number stored as "0018-555 84+": what a reader sees must be
+# what was written. Right-to-left script needs none of them; its letters carry their own direction.
+_DIRECTION_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
 def something_shown(text: str) -> str:
-    """A field's text as typed (never rewritten: a line break or a joiner in a name may matter), once it is known to
-    hold something a reader sees; a pydantic validator, so that the 422 names the field."""
+    """A field's text as typed (never rewritten: a line break or a joiner in a name may matter) but for the
+    direction controls, which make it show other than it reads, once it is known to hold something a reader sees;
+    a pydantic validator, so that the 422 names the field."""
+    text = text.translate(_DIRECTION_CONTROLS)
     if not shown_text(text):
         raise ValueError("holds nothing a reader would see (only spaces or invisible characters)")
     return text

@@ -28,3 +28,13 @@ def test_anything_a_reader_sees_is_kept_as_typed(typed):
 
 def test_what_a_reader_sees_is_one_space_for_every_run_and_no_invisible_character():
     assert shown_text("a\u200b  b\u00a0\u00a0c\u2060") == "a b c"
+
+
+def test_direction_controls_are_taken_out_so_the_text_shows_as_it_reads():
+    """A partner's message showed "+48 555-8100" for a number stored as "0018-555 84+", and a file name read
+    "exe.gpj" as "jpg.exe": the overrides, embeddings and isolates go; letters of any script keep their own."""
+    assert Note(text="Please call \u202e0018-555 84+\u202c today").text == "Please call 0018-555 84+ today"
+    assert Note(text="Safe: \u202e\u2066gpj.exe\u2069").text == "Safe: gpj.exe"
+    assert Note(text="שלום Алесь").text == "שלום Алесь"
+    with pytest.raises(ValidationError):
+        Note(text="\u202e\u202c")
