@@ -415,6 +415,10 @@ _FILTER_NAMES = {"/DCT": "/DCTDecode", "/Fl": "/FlateDecode", "/AHx": "/ASCIIHex
 _CARRYING_ANNOTATIONS = {"/FileAttachment", "/RichMedia", "/Sound", "/Movie", "/Screen", "/3D"}
 # Actions that run something, reach out or send the form: emptied (a viewer ignores an empty action).
 _ACTIVE_ACTIONS = {"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/RichMediaExecute", "/GoToR", "/GoToE"}
+# A link (a /URI action) is kept where it names a web page or an address to write to: one to a file share
+# (file://host/share: a click on Windows sends the office's address and a password hash there), a script
+# (javascript:) or anything relative (resolved against a base the document names) is emptied, as the base is dropped.
+_KEPT_LINK_SCHEMES = ("http://", "https://", "mailto:")
 # Keys of any dictionary that hold metadata, another program's private copy of the work (Photoshop's and
 # Illustrator's /PieceInfo: the original image with its EXIF, the author's name), where the original lay on someone's
 # disk (/OPI), web-capture data, forms' scripts (/XFA) and the document's scripts and actions.
@@ -508,18 +512,28 @@ def _strip_dictionary(obj: dict) -> None:
         raise _attachments_refused()
     for key in _DROPPED_KEYS:
         obj.pop(NameObject(key), None)
-    if _resolved(obj.get("/S")) in _ACTIVE_ACTIONS or kind == "/Sig" or "/ByteRange" in obj:
+    action = _resolved(obj.get("/S"))
+    if action in _ACTIVE_ACTIONS or (action == "/URI" and not _kept_link(obj.get("/URI"))) or kind == "/Sig" \
+            or "/ByteRange" in obj:
         obj.clear()  # an action that runs something; a signature: the signer's name, place, time and certificate
     elif kind == "/Page":
         obj.pop(NameObject("/B"), None)  # article beads, which lead to the threads' information (author, dates)
     elif kind == "/Catalog":
         obj.pop(NameObject("/Threads"), None)
+        obj.pop(NameObject("/URI"), None)  # the base every relative link is resolved against
     elif subtype is not None and ("/Rect" in obj or "/IRT" in obj or "/Popup" in obj or "/RC" in obj):
         # An annotation (a reply too): when, and who wrote it (the name of their account); a form field's /T is its
         # name.
         form_field = subtype == "/Widget" or "/FT" in obj
         for key in ("/M", "/CreationDate") if form_field else ("/T", "/M", "/CreationDate"):
             obj.pop(NameObject(key), None)
+
+
+def _kept_link(target: object) -> bool:
+    """Whether a link's target is a web page or a mail address (what a reader's click may open)."""
+    target = _resolved(target)
+    written = target.decode("latin-1") if isinstance(target, bytes) else str(target or "")
+    return written.lstrip("\x00\t\n\x0c\r ").lower().startswith(_KEPT_LINK_SCHEMES)
 
 
 def _drop_unreachable(writer: object) -> None:

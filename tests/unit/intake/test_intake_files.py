@@ -234,6 +234,25 @@ def test_annotations_lose_their_author_and_dates_and_the_file_its_scripts():
     assert note["/Contents"] == "see page 2" and field["/T"] == "surname"  # what it says, and a field's name, kept
 
 
+def test_a_link_is_kept_to_a_web_page_and_emptied_to_a_file_share_a_script_or_a_relative_place():
+    """A scan sent by an adversary ("click to see page 2") with a link to file://host/share would send the office's
+    address and a password hash there from a Windows reader; the base URI relative links resolve against goes too."""
+    links = [b"(https://clinic.example/form)", b"(mailto:help@clinic.example)", b"(file://evil.example/share/x)",
+             b"(javascript:app.alert(1))", b"(  JavaScript:x)", b"(page2.html)", b"(smb://evil.example/x)"]
+    annotations = [b"<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI " + link + b" >> >>"
+                   for link in links]
+    refs = b" ".join(b"%d 0 R" % (4 + n) for n in range(len(links)))
+    pdf = pdf_of(b"<< /Type /Catalog /Pages 2 0 R /URI << /Base (http://evil.example/base/) >> >>", ONE_PAGE,
+                 b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 48 32] /Annots [" + refs + b"] >>", *annotations)
+
+    stored = strip_pdf(pdf)
+
+    reader = PdfReader(io.BytesIO(stored))
+    kept = [str(a.get_object()["/A"].get("/URI", "")) for a in reader.pages[0]["/Annots"]]
+    assert kept == ["https://clinic.example/form", "mailto:help@clinic.example", "", "", "", "", ""]
+    assert "/URI" not in reader.trailer["/Root"] and b"evil.example" not in stored
+
+
 def jp2_with_geo() -> bytes:
     """A JPEG 2000 file in boxes, as a GIS tool writes one: signature, file type, header, a GeoJP2 uuid box, an XML box
     of GML, the codestream."""
