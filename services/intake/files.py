@@ -413,8 +413,10 @@ _FILTER_NAMES = {"/DCT": "/DCTDecode", "/Fl": "/FlateDecode", "/AHx": "/ASCIIHex
                  "/LZW": "/LZWDecode", "/RL": "/RunLengthDecode", "/CCF": "/CCITTFaxDecode"}
 # What carries another file inside a PDF: a file specification's /EF, and the annotations that play or attach one.
 _CARRYING_ANNOTATIONS = {"/FileAttachment", "/RichMedia", "/Sound", "/Movie", "/Screen", "/3D"}
-# Actions that run something, reach out or send the form: emptied (a viewer ignores an empty action).
-_ACTIVE_ACTIONS = {"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/RichMediaExecute", "/GoToR", "/GoToE"}
+# Actions that run something, play something (a rendition may carry its own script), reach out or send the form:
+# emptied (a viewer ignores an empty action). A thread action may name another file.
+_ACTIVE_ACTIONS = {"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/RichMediaExecute", "/GoToR", "/GoToE",
+                   "/Rendition", "/Sound", "/Movie", "/GoTo3DView", "/Thread"}
 # A link (a /URI action) is kept where it names a web page or an address to write to: one to a file share
 # (file://host/share: a click on Windows sends the office's address and a password hash there), a script
 # (javascript:) or anything relative (resolved against a base the document names) is emptied, as the base is dropped.
@@ -423,7 +425,7 @@ _KEPT_LINK_SCHEMES = ("http://", "https://", "mailto:")
 # Illustrator's /PieceInfo: the original image with its EXIF, the author's name), where the original lay on someone's
 # disk (/OPI), web-capture data, forms' scripts (/XFA) and the document's scripts and actions.
 _DROPPED_KEYS = ("/Metadata", "/PieceInfo", "/LastModified", "/OPI", "/SpiderInfo", "/XFA", "/AA", "/OpenAction",
-                 "/JavaScript")
+                 "/JavaScript", "/JS")  # /JS: a script, in whatever dictionary carries one
 # Streams kept as their bytes are (no text in them to look through), besides images: font programs.
 _FONT_FILES = ("/FontFile", "/FontFile2", "/FontFile3")
 # In the drawing of a page or anything else drawn: the name of a JPEG or JPEG 2000 filter is only ever an inline
@@ -452,6 +454,10 @@ def strip_pdf(data: bytes) -> bytes:
             raise TooComplex(f"The PDF holds {objects} objects; at most {MAX_PDF_OBJECTS} are accepted.")
         writer = PdfWriter(clone_from=reader)
         writer.metadata = None  # the /Info dictionary, gone from the trailer
+        # The file identifier: many programs make it from the file's path, time and metadata, so the original's
+        # would let a guess at what was removed be checked. A new one, random (ISO 32000 §14.4).
+        writer._ID = None
+        writer.generate_file_identifiers()
         # First what each object says of itself and holds written inside it; then what nothing reaches any more goes
         # (the removed metadata, private data and scripts, and anything only they pointed at); then the streams left.
         for obj in writer._objects:

@@ -253,6 +253,23 @@ def test_a_link_is_kept_to_a_web_page_and_emptied_to_a_file_share_a_script_or_a_
     assert "/URI" not in reader.trailer["/Root"] and b"evil.example" not in stored
 
 
+def test_a_rendition_s_script_and_any_other_script_go_and_the_file_gets_a_new_identifier():
+    """A link over the whole page with a /Rendition action and its own /JS ran a script on the first click."""
+    pdf = pdf_of(b"<< /Type /Catalog /Pages 2 0 R >>", ONE_PAGE,
+                 b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 48 32] /Annots [4 0 R 5 0 R] >>",
+                 b"<< /Type /Annot /Subtype /Link /Rect [0 0 48 32] /A << /S /Rendition /OP 0 "
+                 b"/JS (app.launchURL('https://evil.example/a')) >> >>",
+                 b"<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /Thread /F (other.pdf) /D 0 >> >>")
+    pdf = pdf.replace(b"trailer\n<<", b"trailer\n<< /ID [<00112233445566778899aabbccddeeff> "
+                                      b"<00112233445566778899aabbccddeeff>]")
+
+    stored = strip_pdf(pdf)
+
+    assert b"launchURL" not in stored and b"evil.example" not in stored and b"other.pdf" not in stored
+    reader = PdfReader(io.BytesIO(stored))
+    assert reader.trailer["/ID"][0].original_bytes != bytes.fromhex("00112233445566778899aabbccddeeff")
+
+
 def jp2_with_geo() -> bytes:
     """A JPEG 2000 file in boxes, as a GIS tool writes one: signature, file type, header, a GeoJP2 uuid box, an XML box
     of GML, the codestream."""
