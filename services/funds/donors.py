@@ -4,26 +4,20 @@ the KEK, beside it in `grants`; `models.WRAPPED_KEYS` names it, so `rehab keys r
 data binds the ciphertext to this table, its column and the grant's id.
 
 Grants made before donors were sealed kept the name in clear: funds seals them once it runs
-(`seal_clear_in_background`)."""
+(`older_in_clear.seal_in_background`)."""
 
 from __future__ import annotations
-
-import asyncio
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from kit import crypto, logs
+from kit import crypto
 from kit.db import scrub_after_commit
-from kit.errors import Unavailable
-from kit.service import Runtime
 from services.funds.models import Grant
 
 TABLE, COLUMN = "grants", "donor"
 SEALED = ""  # what the clear column holds once the donor is sealed (it is NOT NULL since the first revision)
 
-RETRY_SECONDS = 30
-log = logs.get("funds.donors")
 
 
 def seal(keyring: crypto.Keyring, grant: Grant, donor: str) -> None:
@@ -52,22 +46,3 @@ def seal_clear(session: Session, keyring: crypto.Keyring) -> int:
     if grants:  # the rows' old images, with the names in clear, leave SQLite's write-ahead log too
         scrub_after_commit(session)
     return len(grants)
-
-
-async def seal_clear_in_background(runtime: Runtime) -> None:
-    """`seal_clear` once funds runs (a background job: `ServiceSpec.background`); while the keys are sealed or out of
-    reach, or the database fails, tried again every `RETRY_SECONDS` until it is done."""
-    while True:
-        try:
-            sealed = await runtime.uow.run(lambda session: seal_clear(session, runtime.keyring))
-        except Unavailable:
-            await asyncio.sleep(RETRY_SECONDS)
-            continue
-        except Exception as error:  # noqa: BLE001 (the database failing: said, and tried again; never the message)
-            log.warning("sealing the donors of older grants failed; trying again", error=type(error).__name__,
-                        retry_seconds=RETRY_SECONDS)
-            await asyncio.sleep(RETRY_SECONDS)
-            continue
-        if sealed:
-            log.info("donors of grants made before sealing sealed", grants=sealed)
-        return

@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.service import ServiceSpec, create_service_app, serve
-from services.funds import api, donors, events, handlers
+from services.funds import api, events, handlers, older_in_clear
 from services.funds.config import FundsSettings
 from services.funds.models import FundsTable, kit_tables
 
@@ -20,7 +20,7 @@ SPEC = ServiceSpec(
     subscriptions=handlers.subscriptions,
     published=events.PUBLISHED,
     operation_ids=api.OPERATION_IDS,
-    background=[donors.seal_clear_in_background],  # grants made before donors were sealed
+    background=[older_in_clear.seal_in_background],  # donors and payment references older releases kept in clear
     # A money movement's audit entry is signed into a checkpoint once committed: removed from the database before the
     # next minute's checkpoint, it would leave no trace (a reviewer deleted an approval's and a payment's entries).
     audit_signed_at_once=("grant.create", "disbursement.request", "disbursement.approve", "disbursement.reject",

@@ -429,7 +429,8 @@ class PaymentPublic(BaseModel):
         return cls(method=payment.method, reference=reference, paid_at=utc(payment.paid_at),
                    paid_amount=money.format_amount(payment.paid_amount_minor or 0, payment.paid_currency),
                    paid_currency=payment.paid_currency, fx_rate=payment.fx_rate,
-                   fx_source=opened.get("fx_source") if payment.fx_source_sealed is not None else payment.fx_source,
+                   fx_source=(opened.get("fx_source") if payment.fx_source_sealed is not None
+                              else payment.fx_source or None),
                    converted_amount=money.format_amount(payment.converted_minor or 0, currency),
                    difference=money.format_amount(payment.difference_minor or 0, currency),
                    difference_decision=payment.difference_decision)

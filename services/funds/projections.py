@@ -19,7 +19,7 @@ from kit.db import scrub_after_commit
 from kit.idempotency import Idempotency, StoredAnswers
 from kit.need_to_know import keep_assignees
 from services.funds import domain, money, queries
-from services.funds.models import CaseAssignee, CaseAssignment, CaseKey, CostEstimate, Disbursement
+from services.funds.models import CaseAssignee, CaseAssignment, CaseKey, CostEstimate, Disbursement, Payment
 
 # ---- cases -----------------------------------------------------------------------------------------------------
 
@@ -58,6 +58,12 @@ def erase_case(*, session: Session, audit: AuditTrail, answers: Idempotency | St
     answers.forget(session, case_id)
     session.execute(update(Disbursement).where(Disbursement.case_id == case_id)
                     .values(purpose_sealed=None, payee_sealed=None, shredded=True))
+    # A payment made before its reference was sealed kept it in clear (it may carry the payee's name), and where its
+    # rate came from too, until funds sealed them (older_in_clear): erased with the person whatever it holds.
+    paid = select(Disbursement.id).where(Disbursement.case_id == case_id)
+    session.execute(update(Payment).where(Payment.disbursement_id.in_(paid)).values(reference=""))
+    session.execute(update(Payment).where(Payment.disbursement_id.in_(paid), Payment.fx_source.is_not(None))
+                    .values(fx_source=""))
     session.execute(delete(CaseKey).where(CaseKey.case_id == case_id))
     scrub_after_commit(session)  # the destroyed key's old page images leave the write-ahead log too
     audit.record(session, actor=actor, action="case.shred", target_id=case_id)

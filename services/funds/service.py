@@ -24,7 +24,7 @@ from sqlmodel import Session
 from kit import crypto
 from kit.audit import refusal_recorded
 from kit.auth import Principal
-from kit.db import get_or_raise
+from kit.db import get_or_raise, scrub_after_commit
 from kit.errors import Conflict, Invalid, NotFound, NotYet, Refused
 from kit.need_to_know import BREAK_GLASS, Access
 from kit.pagination import Page, keyset_page
@@ -477,6 +477,35 @@ LISTED_SEALED = ("fx_source",)  # what a list opens of them
 
 def _sealed_aad(payment_id: str, column: str) -> bytes:
     return crypto.aad("payments", column, payment_id)
+
+
+def seal_older_payments(session: Session, runtime: Runtime) -> int:
+    """Seal, under each case's data key, what payments made before their columns were sealed keep in clear (the
+    bank's reference, which may carry the payee's name; where the rate came from), in one transaction: how many.
+    A payment of a case erased since keeps neither: its case has no key left, and the person is forgotten."""
+    older = (select(Payment, Disbursement.case_id, CaseView.status)
+             .join(Disbursement, Disbursement.id == Payment.disbursement_id)
+             .outerjoin(CaseView, CaseView.case_id == Disbursement.case_id)
+             .where(((Payment.reference != SEALED_REFERENCE) & Payment.reference_sealed.is_(None))
+                    | (Payment.fx_source.is_not(None) & (Payment.fx_source != "")
+                       & Payment.fx_source_sealed.is_(None))))
+    rows = session.execute(older).all()
+    for payment, case_id, status in rows:
+        key = None if status == "erased" else _case_key(session, runtime, case_id, create=True)
+        if payment.reference != SEALED_REFERENCE and payment.reference_sealed is None:
+            if key is not None:
+                payment.reference_sealed = crypto.seal(key, payment.reference.encode(),
+                                                       _sealed_aad(payment.id, "reference"))
+            payment.reference = SEALED_REFERENCE
+        if payment.fx_source and payment.fx_source_sealed is None:
+            if key is not None:
+                payment.fx_source_sealed = crypto.seal(key, payment.fx_source.encode(),
+                                                       _sealed_aad(payment.id, "fx_source"))
+            payment.fx_source = "" if payment.fx_source_sealed is None else None  # NOT NULL for an FX payment
+        session.add(payment)
+    if rows:  # the rows' old images, with the references in clear, leave SQLite's write-ahead log too
+        scrub_after_commit(session)
+    return len(rows)
 
 
 def _opened_payments(session: Session, runtime: Runtime, paid: list[tuple[Disbursement, Payment]], *,

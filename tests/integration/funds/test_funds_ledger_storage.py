@@ -46,6 +46,8 @@ def test_transfers_and_payments_are_append_only_and_a_second_payment_is_refused(
         update(Transfer).where(Transfer.id == post.id).values(amount_minor=1),
         text("DELETE FROM transfers WHERE id = :id").bindparams(id=post.id),
         update(Payment).where(Payment.id == payment.id).values(reference="CHANGED"),
+        update(Payment).where(Payment.id == payment.id).values(reference="", paid_by="someone-else"),  # forgets, and more
+        update(Payment).where(Payment.id == payment.id).values(reference_sealed=b"another sealed text"),
         text("DELETE FROM payments WHERE id = :id").bindparams(id=payment.id),
     ]
     for edit in edits:

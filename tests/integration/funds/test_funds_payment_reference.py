@@ -11,15 +11,17 @@ import uuid
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect, select, update
+from sqlalchemy import inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from kit import crypto, db, migrations
 from services.funds import service
-from services.funds.main import SPEC
+from services.funds.main import SPEC, create_app
 from services.funds.models import CaseKey, Payment
 from tests.integration.funds.conftest import Books, Desk
 from tests.integration.funds.test_funds_donors import holds_in_clear
+from tests.support.apps import running
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +112,42 @@ async def test_a_payment_whose_case_was_erased_before_is_recorded_without_its_re
     assert holds_in_clear(desk, NAMED) == []
     state = await desk.balanced_grant(grant["id"])
     assert (state["committed"], state["paid"]) == ("0.00", "100.00")
+
+
+async def test_a_reference_kept_in_clear_before_is_sealed_once_funds_runs_and_an_erased_case_s_is_dropped(desk: Desk):
+    """An upgrade's payments kept their references in clear, and an erasure left them (a reviewer found the payee's
+    name in funds.db after the case was erased): funds seals them under their cases' keys once it runs, drops an
+    erased case's, and an erasure now takes a clear one too."""
+    grant = await desk.create_grant()
+    kept, erased_before, erased_after = [await approved(desk, grant) for _ in range(3)]
+    for aid in (kept, erased_before, erased_after):
+        assert (await desk.pay(aid["id"], reference=NAMED)).status_code == 200
+    desk.erase_case(erased_before["case_id"])
+
+    def as_an_older_release_left_them(session):  # noqa: ANN001, ANN202
+        # Past the payments' wall for a moment (it refuses this edit, as it should): the rows as they were then.
+        left = update(Payment).values(reference=NAMED, reference_sealed=None)
+        if session.bind.dialect.name == "postgresql":
+            session.execute(text("ALTER TABLE payments DISABLE TRIGGER payments_only_forget"))
+            session.execute(left)
+            session.execute(text("ALTER TABLE payments ENABLE TRIGGER payments_only_forget"))
+        else:
+            (wall,) = session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'payments_no_update'")).one()
+            session.execute(text("DROP TRIGGER payments_no_update"))
+            session.execute(left)
+            session.execute(text(wall))
+
+    await desk.runtime.uow.run(as_an_older_release_left_them)
+    assert holds_in_clear(desk, NAMED) != []
+    desk.erase_case(erased_after["case_id"])  # an erasure now takes the clear reference too
+    assert payment_row(desk, erased_after["id"])["reference"] == ""
+
+    async with running(create_app(desk.runtime.settings)):  # funds started again, as after an upgrade
+        await wait_for(lambda: payment_row(desk, kept["id"])["reference_sealed"] is not None, timeout=10)
+    assert holds_in_clear(desk, NAMED) == []
+    assert await shown(desk, kept["id"], grant["id"]) == (NAMED, [None])  # sealed under its case's key: read as any
+    assert (await shown(desk, erased_before["id"], grant["id"]))[0] is None  # its case's key is gone: nothing kept
+    assert await desk.runtime.uow.run(lambda session: service.seal_older_payments(session, desk.runtime)) == 0
 
 
 def test_the_downgrade_refuses_while_a_sealed_reference_exists_and_keeps_the_append_only_walls(books: Books):

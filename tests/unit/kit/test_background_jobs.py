@@ -13,7 +13,7 @@ import pytest
 
 from kit import logs
 from kit.service import said_if_failed
-from services.funds import donors
+from services.funds import older_in_clear
 
 SECRET = "Ганна Secret-Donor"
 
@@ -54,8 +54,8 @@ async def test_a_job_cancelled_at_shutdown_is_not_a_failure(capsys: pytest.Captu
 async def test_sealing_older_donors_tries_again_after_a_database_error(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     logs.configure("funds", "INFO")
-    monkeypatch.setattr(donors, "RETRY_SECONDS", 0)
-    answers: list[Any] = [OSError(SECRET), 3]
+    monkeypatch.setattr(older_in_clear, "RETRY_SECONDS", 0)
+    answers: list[Any] = [OSError(SECRET), (3, 2)]
 
     async def run(_work: Any) -> int:
         answer = answers.pop(0)
@@ -64,11 +64,11 @@ async def test_sealing_older_donors_tries_again_after_a_database_error(
         return answer
 
     runtime = SimpleNamespace(uow=SimpleNamespace(run=run), keyring=None)
-    await asyncio.wait_for(donors.seal_clear_in_background(runtime), timeout=5)  # type: ignore[arg-type]
+    await asyncio.wait_for(older_in_clear.seal_in_background(runtime), timeout=5)  # type: ignore[arg-type]
     out = capsys.readouterr()
 
     assert answers == []  # asked twice: the failure did not end the job
     events = [line["event"] for line in lines(out.out)]
-    assert "sealing the donors of older grants failed; trying again" in events
-    assert "donors of grants made before sealing sealed" in events
+    assert "sealing what older releases kept in clear failed; trying again" in events
+    assert "sealed what older releases kept in clear" in events
     assert SECRET not in out.out + out.err
