@@ -69,9 +69,9 @@ async def press(visitor: httpx.AsyncClient, page_path: str, action: str, data: d
 
 def alert(page: str) -> str:
     """The text of the page's problem box, after its label ("Problem:")."""
-    found = re.search(r'<div class="problem" role="alert" id="problem"><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
+    found = re.search(r'<div class="problem" role="alert" id="problem"[^>]*><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
     assert found, "the page shows no problem"
-    return html.unescape(found.group(1)).strip()
+    return html.unescape(found.group(1).split(' <a href="#', 1)[0]).strip()  # without the link to the field
 
 
 def notice(page: str) -> str:

@@ -225,7 +225,9 @@ def test_sign_in_create_a_duplicate_refer_approve_and_pay_in_a_real_browser(serv
             row = finance_page.locator(f"#d-{request_id}")
             row.get_by_label("Payment reference").fill("TX-42")
             shot(finance_page, "05-approved")
-            row.get_by_role("button", name="Pay", exact=True).click()
+            row.locator("summary", has_text="Record the payment").click()  # asked once more, with the sum
+            assert "€250.00" in row.locator(f"#d-{request_id}-pay-said").inner_text()
+            row.get_by_role("button", name="Yes, record the payment", exact=True).click()
             finance_page.wait_for_url(served + "/console/disbursements?done=paid")
             finance_page.goto(served + "/console/grants")
             assert "€250.00" in finance_page.locator("main").inner_text()

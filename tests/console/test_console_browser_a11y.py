@@ -268,6 +268,10 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
             page.get_by_role("button", name="Save", exact=True).click()
             page.wait_for_load_state()
             checks.check(page, "/console/cases/new (nothing typed)", [])
+            # The keyboard's place is the problem line, not the top of the page; its link leads to the field.
+            assert page.evaluate("() => document.activeElement.id") == "problem"
+            page.locator("#problem a").click()
+            assert page.evaluate("() => location.hash") == "#full_name"
             page.locator("#full_name").fill("Аксана Мілевіч")  # the same person: a possible duplicate
             page.locator("#country").select_option("LT")
             page.get_by_role("button", name="Save", exact=True).click()

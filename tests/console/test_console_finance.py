@@ -121,8 +121,8 @@ async def state_of(door: Door, finance: dict[str, str], disbursement_id: str) ->
 
 
 def alert(page: str) -> str:
-    found = re.search(r'<div class="problem" role="alert" id="problem"><strong>[^<]*</strong> (.*?)</div>', page, re.DOTALL)
-    return html.unescape(found.group(1)).strip() if found else ""
+    found = re.search(r'<div class="problem" role="alert" id="problem"[^>]*><strong>[^<]*</strong> (.*?)</div>', page, re.DOTALL)
+    return html.unescape(found.group(1).split(' <a href="#', 1)[0]).strip() if found else ""  # without the field link
 
 
 # --- grants --------------------------------------------------------------------------------------------------------

@@ -99,9 +99,9 @@ async def world(door: Door) -> World:
 
 
 def alert(page: str) -> str:
-    found = re.search(r'<div class="problem" role="alert" id="problem"><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
+    found = re.search(r'<div class="problem" role="alert" id="problem"[^>]*><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
     assert found, "the page shows no problem"
-    return html.unescape(found.group(1)).strip()
+    return html.unescape(found.group(1).split(' <a href="#', 1)[0]).strip()  # without the link to the field
 
 
 def addresses(page: str) -> list[str]:
