@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from gateway import domain, service
+from gateway import domain, service, sessions
 from gateway.config import GatewaySettings
 from gateway.models import MIGRATIONS_DIR, ApiClientCreate, PartnerId, Role, User, Username, kit_tables
 from gateway.passwords import Hasher
@@ -148,6 +148,16 @@ def users_disable(username: str) -> None:
         user = service.set_user_disabled(session=session, audit=d.audit, user_id=user_named(session, username).id,
                                          disabled=True, actor=d.actor, by_operator=True)
         typer.echo(f"disabled {user.username}")
+
+
+@users_app.command("sign-out-everyone")
+def users_sign_out_everyone() -> None:
+    """End every session of every user: each signs in again. `rehab restore` runs it: a backup holds sessions that
+    were ended after it was made (a sign-out everywhere, an admin's revocation), alive again once restored."""
+    with desk() as d, db.transaction(d.session_factory) as session:
+        users = sessions.revoke_everyone(session=session, audit=d.audit, actor=d.actor, now=service.now_utc(),
+                                         why="restored")
+        typer.echo(f"every session ended: {users} users sign in again")
 
 
 @users_app.command("enable")

@@ -201,6 +201,16 @@ def revoke_all(*, session: Session, audit: AuditTrail, user_id: str, actor: str,
     return len(ended)
 
 
+def revoke_everyone(*, session: Session, audit: AuditTrail, actor: str, now: datetime, why: str) -> int:
+    """End every session of every user (after a restore, which brings back sessions ended since its backup): how
+    many users had one. Each user's access tokens issued before `now` are void too (`revoke_all`)."""
+    holders = session.execute(select(UserSession.user_id).where(UserSession.revoked_at.is_(None))  # type: ignore[union-attr]
+                              .distinct()).scalars().all()
+    for user_id in holders:
+        revoke_all(session=session, audit=audit, user_id=user_id, actor=actor, now=now, why=why)
+    return len(holders)
+
+
 def revoked_recently(*, session: Session, user_id: str, since: datetime) -> frozenset[str]:
     """The user's sessions revoked since `since` (the oldest an unexpired access token can be): those tokens are
     refused. A session revoked earlier has no live access token left to refuse."""

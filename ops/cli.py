@@ -33,7 +33,7 @@ from ops.system import secrets_folder, system_specs
 # `rehab users add --help`) reads as the operator typed it. The line here is all `rehab --help` knows of the group:
 # it names every command (tests/ops/test_rehab_cli.py holds it to the module's own list).
 DELEGATED: dict[str, tuple[str, str]] = {
-    "users": ("gateway.manage", "Staff users: add, list, disable, enable, unlock, reset-password."),
+    "users": ("gateway.manage", "Staff users: add, list, disable, enable, unlock, reset-password, sign-out-everyone."),
     "clients": ("gateway.manage", "Partner API clients: add, list, revoke."),
     "names": ("services.intake.manage", "The blind index of names: reindex it after an upgrade."),
     "ledger": ("services.funds.manage", "The funds ledger: check that it balances."),
@@ -75,6 +75,9 @@ def up(
                           "PostgreSQL (REHAB_<NAME>_DATABASE_URL, else the machine's at 127.0.0.1:5432).")] = False,
 ) -> None:
     """Start NATS, the three services and the gateway in the foreground; Ctrl-C stops them all."""
+    # Every file the system writes (databases, logs, NATS's store) is its owner's alone, whatever the shell's umask:
+    # the processes started from here inherit it.
+    os.umask(0o077)
     settings = _settings()
     state_dir = _state_dir(settings)
     if erasures.owed(state_dir):
@@ -227,6 +230,7 @@ def restore(
         raise typer.Exit(1) from None
     typer.echo(f"restored {len(manifest['members'])} files from the backup of {manifest['created_at']}")
     _sign_restored_trails(manifest["created_at"], list(opened.databases))
+    _end_restored_sessions(unseal)
     keyless = _data_keys_without_their_kek(unseal)
     if without_reports:
         typer.echo("note: this archive was made before backups held the programme report's database; its numbers "
@@ -248,6 +252,21 @@ def restore(
                    "then run `rehab erasures reapply`", err=True)
         raise typer.Exit(1)
     _refuse_keyless(keyless)
+
+
+def _end_restored_sessions(unseal: str | None) -> None:
+    """Every session the backup held ends: one ended after it was made (signed out everywhere, revoked by an admin,
+    its user disabled) would be alive again. Everyone signs in again."""
+    try:
+        with handing_passphrase(unseal) as handing_over:
+            done = handing_over("gateway.manage", ["users", "sign-out-everyone"])
+    except Exception as error:  # noqa: BLE001 - said, with the command that does it
+        done = subprocess.CompletedProcess([], 1, stdout=f"({type(error).__name__})")
+    if done.returncode == 0:
+        typer.echo(done.stdout.strip())
+        return
+    typer.echo("WARNING: the sessions the backup held were not ended: one ended since it was made would be alive "
+               "again. Before the system is used: rehab users sign-out-everyone", err=True)
 
 
 def _data_keys_without_their_kek(unseal: str | None) -> list[str]:
@@ -652,6 +671,7 @@ def _state_dir(settings: SupervisorSettings) -> Path:
     """The state folder as an absolute path (every process gets the same one), created owner-only."""
     state_dir = settings.state_dir.resolve()
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the databases and the keys
+    state_dir.chmod(0o700)  # one the operator made beforehand too
     return state_dir
 
 

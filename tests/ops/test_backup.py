@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pyrage
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -71,6 +72,9 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         finance = sign_in(system.url, grant_type="password", username="fiona", password=STAFF_PASSWORD)
         assert cases_opened_in_the_report(finance, reaching=5) == 5
 
+        # A session open at the backup, ended after it (signed out everywhere): the restore must not revive it.
+        ended = httpx.post(system.url + "/auth/token", data={"grant_type": "password", "username": "fiona",
+                                                             "password": STAFF_PASSWORD}, timeout=10).json()
         made = rehab("backup", str(archive), env=env)  # online, while the system runs
         assert made.returncode == 0, made.stdout + made.stderr
         # A case after the backup: the restored system does not hold it, and its report must not count it.
@@ -78,6 +82,8 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         assert cases_opened_in_the_report(finance, reaching=6) == 6
         time.sleep(3)  # signed into the checkpoints: entries the restore will take away
         assert "NOT in it" in made.stdout  # the operator is told to keep the keys apart
+        assert httpx.post(system.url + "/auth/sessions/revoke-all", timeout=10, headers={
+            "Authorization": f"Bearer {ended['access_token']}"}).status_code == 204
         refused = rehab("restore", str(archive), "--yes", env=env)
         assert refused.returncode == 1 and "running" in refused.stderr
         assert system.stop() == 0
@@ -93,6 +99,7 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         assert restored.returncode == 0, restored.stdout + restored.stderr
         for name in PROCESSES:  # the trails put back, signed as restored: each goes on from there
             assert f"audit checkpoint of the restored trail: {name}: signed at seq" in restored.stdout, restored.stdout
+        assert "every session ended" in restored.stdout, restored.stdout
 
         checkpoints_before = int(next(line for line in rehab("audit", "verify", env=env).stdout.splitlines()
                                       if line.startswith("intake ")).split()[3])
@@ -100,6 +107,9 @@ def test_back_up_a_running_system_wipe_it_and_restore_it(tmp_path: Path) -> None
         caseworker = sign_in(system.url, grant_type="password", username="casey", password=STAFF_PASSWORD)
         back = caseworker.get(f"/api/intake/cases/{case.json()['id']}")
         assert back.status_code == 200 and back.json()["full_name"] == NAME
+        revived = httpx.post(system.url + "/auth/token", timeout=10, data={
+            "grant_type": "refresh_token", "refresh_token": ended["refresh_token"]})
+        assert revived.status_code == 400 and revived.json()["error"] == "invalid_grant", revived.text
         # The programme report is back as it was at the backup: neither empty nor counting the case made after it.
         finance = sign_in(system.url, grant_type="password", username="fiona", password=STAFF_PASSWORD)
         assert cases_opened_in_the_report(finance, reaching=5) == 5

@@ -317,6 +317,8 @@ def test_processes_die_with_a_killed_supervisor(rehab: Rehab) -> None:
 
 def test_secrets_are_created_owner_only_and_kept_across_starts(workdir: Path, env: dict[str, str]) -> None:
     secrets_dir = workdir / "var" / "secrets"
+    (workdir / "var").mkdir(mode=0o755)  # made beforehand, as an operator's shell makes a folder
+    (workdir / "var").chmod(0o755)
     first = Rehab(workdir, env)
     try:
         first.wait_for("Rehab Support is up")
@@ -324,6 +326,10 @@ def test_secrets_are_created_owner_only_and_kept_across_starts(workdir: Path, en
         first.stop()
     assert "created secrets in" in first.output()
     assert secrets_dir.stat().st_mode & 0o777 == 0o700
+    # Every file the system wrote (databases, logs, NATS's store) is its owner's alone, whatever the shell's umask.
+    assert (workdir / "var").stat().st_mode & 0o777 == 0o700
+    written = [path for path in (workdir / "var").rglob("*") if path.is_file()]
+    assert written and [path for path in written if path.stat().st_mode & 0o077] == []
     files = [secrets_dir / name for name in SECRET_FILES]
     assert all(path.stat().st_mode & 0o777 == 0o600 for path in files)
     contents = {path: path.read_bytes() for path in files}
