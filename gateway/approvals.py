@@ -52,12 +52,15 @@ class Decision:
 
 
 def decide(*, session: Session, audit: AuditTrail, approval_id: str, actor: str, approve: bool) -> Decision:
-    """Approve (the change takes effect now) or reject a pending request of another admin."""
+    """Approve (the change takes effect now) or reject a pending request of another admin; or withdraw one's own
+    (a rejection by its author): a request whose other admin is gone would otherwise wait for ever, its user name
+    taken."""
     asked = get_or_raise(session, Approval, approval_id, NotFound("There is no such request.",
                                                                    code="approval-not-found"), lock=True)
     if asked.status != "pending":
         raise Conflict(f"This request was already {asked.status}.", code="approval-decided")
-    if asked.requested_by == actor:
+    withdrawn = asked.requested_by == actor
+    if withdrawn and approve:
         raise Refused("Nobody approves their own request: another admin must.", code="own-request")
     if approve and asked.action == "user.reset_mfa" and _gave_first_password(session, asked.target_id, actor):
         # Approving it shows a new activation code: the same admin would then hold the account's first password
@@ -71,8 +74,8 @@ def decide(*, session: Session, audit: AuditTrail, approval_id: str, actor: str,
         _undo(session, audit, asked, actor)
     asked.status, asked.decided_by, asked.decided_at = ("approved" if approve else "rejected"), actor, _now()
     session.add(asked)
-    audit.record(session, actor=actor, action="approval.approve" if approve else "approval.reject",
-                 target_id=asked.id)
+    audit.record(session, actor=actor, target_id=asked.id,
+                 action="approval.approve" if approve else "approval.withdraw" if withdrawn else "approval.reject")
     return Decision(asked, code)
 
 

@@ -65,7 +65,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
                 "user.locked_everywhere", "user.unlock", "user.create", "user.roles", "user.disable", "user.enable",
                 "user.password", "mfa.enrolled", "mfa.reset", "mfa.recovery_code_used", "session.revoke",
                 "session.revoke_all", "session.refresh_reused", "client.create", "client.activated", "client.revoke",
-                "approval.request", "approval.approve", "approval.reject", "keys.sealed", "access.refused"),
+                "approval.request", "approval.approve", "approval.reject", "approval.withdraw", "keys.sealed",
+                "access.refused"),
 }
 # Why a chain that holds together is still not vouched for: its newest signed checkpoint's state (kit.checkpoints).
 CHECKPOINT_WORDS = {"truncated": "audit_verdict_truncated", "diverged": "audit_verdict_diverged",

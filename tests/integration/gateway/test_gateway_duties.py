@@ -57,6 +57,16 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
     (asked,) = [a for a in await pending(door, second) if a["target_id"] == finance.json()["id"]]
     own = await door.client.post(f"/api/admin/approvals/{asked['id']}/approve", headers=first)
     assert own.status_code == 403 and own.json()["type"].endswith("/own-request")
+    # ...but its author may withdraw it (its other admin may be gone): the account it would make is not kept
+    withdrawn_user = await create(door, first, "caseworker")
+    (mine,) = [a for a in await pending(door, second) if a["target_id"] == withdrawn_user.json()["id"]]
+    withdrawn = await door.client.post(f"/api/admin/approvals/{mine['id']}/reject", headers=first)
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "rejected", withdrawn.text
+    again = await door.client.post("/api/admin/users", headers=first, json={
+        "username": withdrawn_user.json()["username"], "password": STAFF_PASSWORD, "roles": ["caseworker"]})
+    assert again.status_code == 201, again.text  # the name is free again
+    (once_more,) = [a for a in await pending(door, second) if a["target_id"] == again.json()["id"]]
+    assert (await door.client.post(f"/api/admin/approvals/{once_more['id']}/reject", headers=first)).status_code == 200
 
     # The first admin mints a third admin to approve its own requests: that account is pending too, and
     # approving it is the same refusal.
