@@ -135,7 +135,8 @@ def users_list() -> None:
             users, cursor = service.list_users(session=session, limit=200, cursor=cursor)
             locked = service.locked_everywhere(session=session, users=users, keys=d.throttle_keys())
             for user in users:
-                state = "disabled" if user.disabled else ("locked" if user.id in locked else "active")
+                state = ("pending-approval" if user.pending_approval else "disabled" if user.disabled
+                         else "locked" if user.id in locked else "active")
                 typer.echo(f"{user.username}\t{','.join(user.roles)}\t{state}\t{user.id}")
             if cursor is None:
                 break

@@ -10,10 +10,13 @@ import sys
 import time
 
 import pytest
+from sqlalchemy import update
 from click.testing import Result
 from typer.testing import CliRunner
 
 from gateway.manage import app
+from gateway.models import User
+from kit import db
 from tests.integration.gateway.door import CHEAP_HASHING, ROOT, STAFF_PASSWORD, open_gateway
 
 pytestmark = pytest.mark.integration
@@ -107,6 +110,14 @@ def test_an_enabling_that_waits_for_approval_says_so_and_the_account_stays_disab
     assert enabled.exit_code == 0, enabled.output
     assert "waits for an admin's approval" in enabled.output and "enabled maryia" not in enabled.output
     assert "maryia.kalesnikava\tcaseworker\tdisabled" in manage(operator_env, "users", "list").output
+
+    # An account an admin asked for, waiting for the other's approval, is not listed as active (it cannot sign in).
+    engine = db.make_engine(operator_env["REHAB_GATEWAY_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(update(User).where(User.username == "maryia.kalesnikava")
+                     .values(pending_approval=True, disabled=False))
+    engine.dispose()
+    assert "maryia.kalesnikava\tcaseworker\tpending-approval" in manage(operator_env, "users", "list").output
 
 
 def test_an_operators_client_takes_effect_at_once_and_waits_only_for_its_partners_activation(operator_env):
