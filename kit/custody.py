@@ -459,13 +459,26 @@ def opened(settings: Any, *, ask: bool = True) -> Custody:
             custody.passphrases.offer(_asked[0])
         elif settings.unseal_passphrase_file is None and ask and _asked:
             custody.passphrases.offer(_asked[0])
-        elif settings.unseal_passphrase_file is None and ask and sys.stdin.isatty():
-            import getpass
+        elif settings.unseal_passphrase_file is None and ask and _terminal():
+            import getpass  # asks on the terminal even when stdin is taken (`users add --password-stdin`)
 
             _asked.append(getpass.getpass("unseal passphrase: "))
             custody.passphrases.offer(_asked[0])
+        elif settings.unseal_passphrase_file is None and ask:
+            # Not "the keys are sealed: rehab unseal" (the running system may well be unsealed): this command has
+            # no way to be told the passphrase.
+            raise errors.PassphraseNeeded()
     custody.unseal()
     return custody
+
+
+def _terminal() -> bool:
+    """Whether this command has a terminal to ask on, whatever its stdin is."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR))
+    except OSError:
+        return False
+    return True
 
 
 _asked: list[str] = []  # the passphrase typed (or read from the pipe) once for this command, for each opening

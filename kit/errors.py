@@ -84,6 +84,16 @@ class Sealed(Unavailable):
                          code="sealed")
 
 
+class PassphraseNeeded(Sealed):
+    """Under `sealed` custody, an operator's command with no way to be told the unseal passphrase (no terminal, no
+    UNSEAL_PASSPHRASE_FILE): the keys it opens are sealed to it, whatever the running system's state."""
+
+    def __init__(self) -> None:
+        DomainError.__init__(self, "This command needs the unseal passphrase (custody `sealed`): run it on a "
+                                   "terminal, or name a file holding it in UNSEAL_PASSPHRASE_FILE.",
+                             code="passphrase-needed")
+
+
 class KeysUnavailable(Unavailable):
     """The key service (OpenBao) did not answer in time, or refused: the keys are there, only out of reach."""
 

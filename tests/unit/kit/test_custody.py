@@ -199,3 +199,24 @@ def test_an_earlier_flat_secrets_folder_is_moved_into_one_folder_per_process(tmp
         assert json.loads((flat / process / "kek.json").read_text()) == old_kek
         assert (flat / process / "kek.json").stat().st_mode & 0o777 == 0o600
     assert (flat / "intake" / "nats.nk").read_bytes() == b"SUAseed"
+
+
+def test_a_command_with_no_way_to_be_told_the_passphrase_says_so_not_that_the_keys_are_sealed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`echo … | rehab users add --password-stdin` under sealed custody said "the keys are sealed: rehab unseal" while
+    the system ran unsealed; it asks on the terminal even when stdin is taken, and without one says what it needs."""
+    from kit import custody as custody_module
+
+    ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE)
+    monkeypatch.setattr(custody_module, "_asked", [])
+    settings = IntakeKeys(secrets_dir=tmp_path, key_custody="sealed")
+    monkeypatch.setattr(custody_module, "_terminal", lambda: False)
+    with pytest.raises(errors.PassphraseNeeded) as needed:
+        custody_module.opened(settings)
+    assert "UNSEAL_PASSPHRASE_FILE" in needed.value.detail and "rehab unseal" not in needed.value.detail
+    assert isinstance(needed.value, errors.Sealed)  # what callers catch for a sealed keyring, caught the same
+
+    monkeypatch.setattr(custody_module, "_terminal", lambda: True)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: PASSPHRASE)
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # stdin taken (a password piped in): the terminal asked
+    assert not custody_module.opened(settings).sealed
