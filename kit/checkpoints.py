@@ -257,6 +257,15 @@ def replaced_by_restore(history: list[dict[str, Any]]) -> set[int]:
     return replaced
 
 
+def to_find_in_the_trail(history: list[dict[str, Any]]) -> list[int]:
+    """The positions, in a process's checkpoints oldest first, of the older ones (all but the newest, which `judge`
+    weighs) whose entry must still be in the trail: not those of a history a restore replaced, nor a restore's
+    checkpoint of an empty trail (seq 0: there is no entry to find; a second restore of one was said truncated)."""
+    replaced = replaced_by_restore(history)
+    return [position for position, checkpoint in enumerate(history[:-1]) if position not in replaced
+            and not (checkpoint.get("seq") == 0 and isinstance(checkpoint.get(RESTORED), dict))]
+
+
 # ---- reading the newest checkpoint -------------------------------------------------------------------------------
 
 

@@ -22,7 +22,6 @@ import base64
 import json
 import os
 import select
-import sys
 import threading
 import time
 from collections.abc import Callable

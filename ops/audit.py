@@ -196,10 +196,7 @@ def verify_all(nats_url: str | None = None, nkey_seed: Path | None = None) -> in
                 # but for those of a history a restore replaced (signed after its backup, past what it put back).
                 older = []
                 if public is not None and not unavailable:
-                    replaced = checkpoints.replaced_by_restore(found)
-                    for position, checkpoint in enumerate(found[:-1]):
-                        if position in replaced:
-                            continue
+                    for checkpoint in [found[position] for position in checkpoints.to_find_in_the_trail(found)]:
                         if not checkpoints.signature_valid(checkpoint, public, process=name):
                             older.append(f"a checkpoint not signed with {name}'s key is on the stream")
                         elif head.seq is None or head.seq < checkpoint["seq"] \

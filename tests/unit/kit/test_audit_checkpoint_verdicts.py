@@ -128,3 +128,12 @@ def test_the_checkpoints_a_restore_replaced_are_those_past_the_trail_it_put_back
     assert checkpoints.replaced_by_restore(history) == {0, 1, 2, 3, 4}
     assert checkpoints.replaced_by_restore([signed(3), signed(6), restored(6)]) == set()
     assert checkpoints.replaced_by_restore([signed(3), signed(6)]) == set()
+
+
+def test_a_restore_s_checkpoint_of_an_empty_trail_is_nothing_to_find_in_the_trail_later() -> None:
+    """Restored twice from backups of an empty trail: the first restore's checkpoint (seq 0) was looked for in the
+    trail at the second's verification, and `rehab audit verify` said entries were cut where none ever were."""
+    assert checkpoints.to_find_in_the_trail([restored(0), restored(0)]) == []
+    history = [signed(3), restored(0), signed(2), signed(6)]
+    assert checkpoints.to_find_in_the_trail(history) == [2]  # 3 was replaced, the empty trail has nothing to find
+    assert checkpoints.to_find_in_the_trail([signed(3), signed(6), signed(9)]) == [0, 1]
