@@ -47,7 +47,7 @@ async def test_the_first_admin_gets_a_short_lived_eddsa_token_that_the_jwks_veri
     assert claims["roles"] == ["admin"] and claims["exp"] - claims["iat"] <= 900
     me = await door.client.get("/auth/me", headers=await door.bearer_for(answer))
     assert me.json() == {"sub": claims["sub"], "username": "admin", "roles": ["admin"], "partner_id": None,
-                         "mfa": False, "scope": None}
+                         "mfa": False, "scope": None, "must_choose_password": False}
 
 
 async def test_without_a_set_password_the_first_admin_gets_one_in_an_owner_only_file_and_replaces_it_first(
@@ -173,7 +173,8 @@ async def test_a_partner_client_secret_is_shown_once_and_stored_only_as_a_hash(d
     token = await door.client_sign_in(issued["client_id"], issued["client_secret"])
     me = await door.client.get("/auth/me", headers=await door.bearer_for(token))
     assert me.json() == {"sub": issued["client_id"], "username": issued["client_id"], "roles": ["partner"],
-                         "partner_id": partner_id, "mfa": False, "scope": None}
+                         "partner_id": partner_id, "mfa": False, "scope": None,
+                         "must_choose_password": False}
     basic = base64.b64encode(f"{issued['client_id']}:{issued['client_secret']}".encode()).decode()
     with_basic = await door.client.post("/auth/token", data={"grant_type": "client_credentials"},
                                         headers={"Authorization": f"Basic {basic}"})
