@@ -32,7 +32,7 @@ async def test_needs_move_a_closed_case_reopens_and_a_duplicate_points_at_the_ke
     assert (await submit(visitor, page, f"{page}/needs", {"category": "housing", "urgency": "high"})).status_code == 303
     shown = (await visitor.get(page)).text
     need_id = re.search(rf'action="{page}/needs/([0-9a-f-]{{36}})/status"', shown).group(1)
-    start = '<button type="submit" name="status" value="in_progress">Start<span class="sr-only">: Housing</span>'
+    start = '<button type="submit" name="status" value="in_progress">Start work<span class="sr-only">: Housing</span>'
     assert start + "</button>" in shown  # the need it moves, named for a screen reader
     # dropping (for good) asks first: a disclosure naming the need, whose own form sends it
     assert '<button type="submit" name="status" value="dropped"' not in shown
