@@ -493,14 +493,18 @@ def put_missing_keys(settings: BackupSettings, archive: Archive) -> list[str]:
     """Write the archive's key files that this machine's secrets folder lacks (those it has are the archive's, or
     `open_archive` refused them), and name them. On a new machine they are what opening the erasure ledger needs
     (NATS's keys), before the restore may write anything else; `put_back` writes them all again later."""
-    secrets_dir = settings.secrets_path
-    missing = {name: data for name, data in archive.secrets.items() if not (secrets_dir / name).exists()}
-    if missing:
-        secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for name, data in missing.items():
-        (secrets_dir / name).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_owner_only(secrets_dir / name, data)
+    missing = {name: data for name, data in archive.secrets.items() if not (settings.secrets_path / name).exists()}
+    _write_keys(settings, missing, replace=False)
     return sorted(missing)
+
+
+def _write_keys(settings: BackupSettings, files: dict[str, bytes], *, replace: bool) -> None:
+    """Key files, by path under the secrets folder, written owner-only in owner-only folders."""
+    if files:  # mkdir gives `mode` to the last folder only: the secrets folder is made first
+        settings.secrets_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, data in files.items():
+        (settings.secrets_path / name).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_owner_only(settings.secrets_path / name, data, replace=replace)
 
 
 def put_back(settings: BackupSettings, archive: Archive, *, force: bool = False,
@@ -520,11 +524,7 @@ def put_back(settings: BackupSettings, archive: Archive, *, force: bool = False,
         progress.advance()
     if restored_secrets:
         progress.doing("writing the keys")
-        secrets_dir = settings.secrets_path
-        secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for name, data in restored_secrets.items():
-            (secrets_dir / name).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            write_owner_only(secrets_dir / name, data, replace=True)
+        _write_keys(settings, restored_secrets, replace=True)
         progress.advance()
     return archive.manifest
 
