@@ -230,8 +230,7 @@ def restore(
         raise typer.Exit(1) from None
     typer.echo(f"restored {len(manifest['members'])} files from the backup of {manifest['created_at']}")
     _sign_restored_trails(manifest["created_at"], list(opened.databases))
-    _end_restored_sessions(unseal)
-    keyless = _data_keys_without_their_kek(unseal)
+    keyless = _end_sessions_and_count_keys(unseal)
     if without_reports:
         typer.echo("note: this archive was made before backups held the programme report's database; its numbers "
                    "are still today's. Once the system is up, run `rehab reports rebuild` (it counts from the "
@@ -254,31 +253,26 @@ def restore(
     _refuse_keyless(keyless)
 
 
-def _end_restored_sessions(unseal: str | None) -> None:
-    """Every session the backup held ends: one ended after it was made (signed out everywhere, revoked by an admin,
-    its user disabled) would be alive again. Everyone signs in again."""
+def _end_sessions_and_count_keys(unseal: str | None) -> list[str]:
+    """What the databases just put back need before anything starts, with the passphrase obtained once: every
+    session they hold ends (one ended after the backup was made — signed out everywhere, revoked by an admin, its
+    user disabled — would be alive again: everyone signs in again); and, per service, the key-encryption keys that
+    wrap their data keys but are not in its keyring (`rehab keys retire` dropped them after the backup was made):
+    "intake: k1 (12 data keys)"."""
     try:
         with handing_passphrase(unseal) as handing_over:
-            done = handing_over("gateway.manage", ["users", "sign-out-everyone"])
-    except Exception as error:  # noqa: BLE001 - said, with the command that does it
-        done = subprocess.CompletedProcess([], 1, stdout=f"({type(error).__name__})")
-    if done.returncode == 0:
-        typer.echo(done.stdout.strip())
-        return
-    typer.echo("WARNING: the sessions the backup held were not ended: one ended since it was made would be alive "
-               "again. Before the system is used: rehab users sign-out-everyone", err=True)
-
-
-def _data_keys_without_their_kek(unseal: str | None) -> list[str]:
-    """Per service, the key-encryption keys that wrap data keys of the databases just put back but are not in its
-    keyring (`rehab keys retire` dropped them after the backup was made): "intake: k1 (12 data keys)"."""
-    try:
-        with handing_passphrase(unseal) as handing_over:
+            ended = handing_over("gateway.manage", ["users", "sign-out-everyone"])
             statuses, _failed = _key_counts(handing_over)  # a count that failed says so itself
-    except Exception as error:  # noqa: BLE001 - said, with the command that counts them
-        typer.echo(f"note: the restored data keys could not be counted ({type(error).__name__}): run "
-                   "`rehab keys status` before the system starts", err=True)
+    except Exception as error:  # noqa: BLE001 - said, with the commands that do it
+        typer.echo(f"WARNING: the restored sessions were not ended and the restored data keys not counted "
+                   f"({type(error).__name__}). Before the system is used: rehab users sign-out-everyone; rehab keys "
+                   "status", err=True)
         return []
+    if ended.returncode == 0:
+        typer.echo(ended.stdout.strip())
+    else:
+        typer.echo("WARNING: the sessions the backup held were not ended: one ended since it was made would be alive "
+                   "again. Before the system is used: rehab users sign-out-everyone", err=True)
     return [f"{process}: {kid} ({count} data keys)" for process, status in statuses.items() if status["keyring"]
             for kid, count in sorted(status["counts"].items()) if count and kid not in status["keks"]]
 
