@@ -456,17 +456,16 @@ def opened(settings: Any, *, ask: bool = True) -> Custody:
                 with os.fdopen(custody.passphrases.fd, "r", encoding="utf-8", closefd=False) as pipe:
                     _asked.append(pipe.readline().rstrip("\r\n"))
             custody.passphrases.offer(_asked[0])
-        elif settings.unseal_passphrase_file is None and ask and _asked:
-            custody.passphrases.offer(_asked[0])
-        elif settings.unseal_passphrase_file is None and ask and _terminal():
-            import getpass  # asks on the terminal even when stdin is taken (`users add --password-stdin`)
-
-            _asked.append(getpass.getpass("unseal passphrase: "))
-            custody.passphrases.offer(_asked[0])
         elif settings.unseal_passphrase_file is None and ask:
-            # Not "the keys are sealed: rehab unseal" (the running system may well be unsealed): this command has
-            # no way to be told the passphrase.
-            raise errors.PassphraseNeeded()
+            if not _asked:
+                if not _terminal():
+                    # Not "the keys are sealed: rehab unseal" (the running system may well be unsealed): this
+                    # command has no way to be told the passphrase.
+                    raise errors.PassphraseNeeded()
+                import getpass  # asks on the terminal even when stdin is taken (`users add --password-stdin`)
+
+                _asked.append(getpass.getpass("unseal passphrase: "))
+            custody.passphrases.offer(_asked[0])
     custody.unseal()
     return custody
 
