@@ -28,7 +28,7 @@ from gateway.passwords import Hasher
 from gateway.replicas import Backends
 from gateway.routing import UPLOADS, route_for
 from gateway.runtime import GatewayRuntime
-from gateway.sessions import RenewalsAtOnce, SessionPolicy
+from gateway.sessions import AtWork, RenewalsAtOnce, SessionPolicy
 from kit import checkpoints, control, custody, db, errors, http, logs, metrics, migrations, openapi, problems, tracing
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier, VerifiedTokens
@@ -185,6 +185,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         custody=keys,
         standing=Standing(current_standing, settings.principal_check_seconds),
         renewals=RenewalsAtOnce(grace=settings.refresh_reuse_grace_seconds),
+        at_work=AtWork(),
         session_policy=SessionPolicy(idle=timedelta(seconds=settings.session_idle_seconds),
                                      absolute=timedelta(seconds=settings.session_max_seconds)),
         signin_limit=RateLimit(settings.signin_rate_limit, scope="signin"),

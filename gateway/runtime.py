@@ -23,7 +23,7 @@ from gateway.domain import SignInPolicy, ThrottleKeys
 from gateway.mfa import FactorKeys
 from gateway.passwords import Hasher
 from gateway.replicas import Backends
-from gateway.sessions import RenewalsAtOnce, SessionPolicy
+from gateway.sessions import AtWork, RenewalsAtOnce, SessionPolicy
 from kit.audit import AuditTrail
 from kit.auth import TokenIssuer
 from kit.bus import Bus
@@ -45,6 +45,7 @@ class GatewayRuntime:
     factor_keys: FactorKeys
     standing: Standing
     renewals: RenewalsAtOnce  # two tabs renewing with one refresh token at once: one renewal
+    at_work: AtWork  # a console page opened starts its session's idle clock again (once a minute at most)
     signin_limit: RateLimit  # per address: sign-ins with a password or a client secret
     refresh_limit: RateLimit  # per address: renewals with a refresh token
     forwarding: aiohttp.ClientSession  # the hot path: forwarded requests

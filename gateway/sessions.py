@@ -96,6 +96,43 @@ class RenewalsAtOnce(Generic[T]):
         return value, False
 
 
+@dataclass
+class AtWork:
+    """The console's visitors at work. SPEC §3 ends a console session after 30 minutes idle, and the idle clock is
+    the refresh token's expiry, set when it is issued; but a page opened with a still-valid access token renews
+    nothing, so someone who worked through an access token's 10 minutes and then read for 25 was signed out after 25
+    idle. Each console page a person opens therefore starts their refresh token's idle clock again (`keep_alive`):
+    at most once a `every` seconds per token, so a busy person costs one write a minute, not one a page."""
+
+    every: float = 60.0
+    _last: dict[str, float] = field(default_factory=dict)
+
+    def due(self, refresh_token: str) -> bool:
+        """Is it time to start this token's idle clock again? (Remembered here as due from now.)"""
+        now = time.monotonic()
+        if len(self._last) > 10_000:  # tokens long left (signed out, renewed): forgotten
+            self._last = {key: at for key, at in self._last.items() if at + self.every > now}
+        key = _digest(refresh_token)
+        if self._last.get(key, now - self.every) + self.every > now:
+            return False
+        self._last[key] = now
+        return True
+
+
+def keep_alive(*, session: Session, refresh_token: str, session_id: str, now: datetime,
+               policy: SessionPolicy) -> None:
+    """The console's person is working: their refresh token, if still good and of the session their access token
+    names, expires `idle` from now (never after its session's end). A token used, expired or of an ended session is
+    left as it is: activity never revives one."""
+    token = session.get(RefreshToken, _digest(refresh_token), with_for_update=True)
+    owner = None if token is None or token.session_id != session_id else session.get(UserSession, token.session_id)
+    if (token is None or owner is None or token.used_at is not None or token.expires_at <= now
+            or owner.revoked_at is not None or owner.ends_at <= now):
+        return
+    token.expires_at = max(token.expires_at, min(now + policy.idle, owner.ends_at))
+    session.add(token)
+
+
 def is_live(*, session: Session, session_id: str, now: datetime) -> bool:
     """Has this session neither been revoked nor reached its end?"""
     owner = session.get(UserSession, session_id)

@@ -189,6 +189,8 @@ async def visit(request: Request) -> Visit:
         if problem.kind == "mfa-enrolment-required":
             raise HTTPException(303, headers={"Location": "/console/mfa"}) from None
         token, principal = await _renewed(request)
+    else:
+        await _at_work(request, principal)
     request.state.console_signed_in = (token, principal)  # for an error page this request may end in (error_pages.py)
     if principal.roles & PARTNER_ROLES and not partner_may_open(request.url.path):
         raise HTTPException(404, "There is no such page.")  # partner staff: their console only (see below)
@@ -263,6 +265,17 @@ async def _typed_too_late(request: Request, refresh: str) -> TypedTooLate | None
             return None
     typed = await typed_back(request)
     return TypedTooLate(typed) if typed else None
+
+
+async def _at_work(request: Request, principal: Principal) -> None:
+    """A page opened with a still-valid access token: the session's idle clock starts again (sessions.AtWork)."""
+    refresh = request.cookies.get(REFRESH_COOKIE)
+    session_id = principal.claims.get("sid")
+    runtime = request.app.state.runtime
+    if refresh and session_id and runtime.at_work.due(refresh):
+        await runtime.uow.run(lambda session: sessions.keep_alive(
+            session=session, refresh_token=refresh, session_id=session_id, now=service.now_utc(),
+            policy=runtime.session_policy))
 
 
 async def _renewed(request: Request) -> tuple[str, Principal]:

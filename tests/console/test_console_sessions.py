@@ -6,6 +6,7 @@ a session that has ended sends them to sign in."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import re
 import uuid
@@ -227,6 +228,32 @@ async def test_two_tabs_renewing_at_once_stay_signed_in_but_a_copied_refresh_coo
     assert stolen.status_code == 303 and stolen.headers["location"].startswith("/?expired")
     door.runtime.standing.forget(user["id"])
     assert (await visitor.get("/console/programme")).status_code == 303  # the owner's session ended too
+
+
+async def test_each_page_opened_starts_the_idle_half_hour_again_without_reviving_an_ended_session(door: Door):
+    """Someone worked through an access token's 10 minutes and then read a case for 25: their idle half hour counts
+    from the last page they opened, not from when the access token was last renewed."""
+    visitor = browser(door)
+    user, _app, codes = await enrolled_user(door, visitor, "coordinator")
+    await sign_in(visitor, user["username"], codes[5])
+    digest = hashlib.sha256(visitor.cookies["rehab_refresh"].encode()).hexdigest()
+
+    async def idle_clock_ends_at(moved_to: datetime | None = None) -> datetime:
+        def read_or_move(session):  # noqa: ANN001, ANN202
+            if moved_to is not None:
+                session.execute(update(RefreshToken).values(expires_at=moved_to))
+            return session.get(RefreshToken, digest).expires_at.replace(tzinfo=UTC)
+        return await door.runtime.uow.run(read_or_move)
+
+    await idle_clock_ends_at(datetime.now(UTC) + timedelta(minutes=5))  # its renewal was 25 minutes ago
+    door.runtime.at_work._last.clear()  # and its last page more than a minute ago
+    assert 'id="period-form"' in (await visitor.get("/console/programme")).text
+    assert await idle_clock_ends_at() > datetime.now(UTC) + timedelta(minutes=29)
+
+    door.runtime.at_work._last.clear()
+    await idle_clock_ends_at(datetime.now(UTC) - timedelta(minutes=1))  # lapsed: another page revives nothing
+    await visitor.get("/console/programme")
+    assert await idle_clock_ends_at() < datetime.now(UTC)
 
 
 async def test_without_a_live_session_the_console_sends_you_to_sign_in(door: Door):
