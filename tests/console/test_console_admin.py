@@ -19,7 +19,7 @@ import pytest
 from gateway.config import GatewaySettings
 from gateway.console import i18n
 from tests.console.test_console_pages import browser, sign_in
-from tests.console.world import csrf_of
+from tests.console.world import alert, csrf_of
 from tests.integration.gateway.door import ADMIN_PASSWORD, STAFF_PASSWORD, Door, open_gateway
 
 pytestmark = pytest.mark.integration
@@ -65,13 +65,6 @@ async def press(visitor: httpx.AsyncClient, page_path: str, action: str, data: d
     page = await visitor.get(page_path)
     assert f'action="{action}"' in page.text, f"no form to {action} on {page_path}"
     return await visitor.post(action, data={"csrf": csrf_of(page.text), **(data or {})})
-
-
-def alert(page: str) -> str:
-    """The text of the page's problem box, after its label ("Problem:")."""
-    found = re.search(r'<div class="problem" role="alert" id="problem"[^>]*><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
-    assert found, "the page shows no problem"
-    return html.unescape(found.group(1).split(' <a href="#', 1)[0]).strip()  # without the link to the field
 
 
 def notice(page: str) -> str:

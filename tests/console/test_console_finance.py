@@ -24,7 +24,7 @@ from gateway.console.finance import amount_example, percent, said
 from gateway.console.i18n import typed_amount
 from gateway.console.router import Answer, Visit
 from tests.console.test_console_pages import browser, sign_in
-from tests.console.world import backends_publishing_months_under_way, csrf_of
+from tests.console.world import alert, backends_publishing_months_under_way, csrf_of
 from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door
 
 pytestmark = pytest.mark.integration
@@ -118,11 +118,6 @@ async def state_of(door: Door, finance: dict[str, str], disbursement_id: str) ->
                                    headers=finance)
     assert answer.status_code == 200, answer.text
     return answer.json()
-
-
-def alert(page: str) -> str:
-    found = re.search(r'<div class="problem" role="alert" id="problem"[^>]*><strong>[^<]*</strong> (.*?)</div>', page, re.DOTALL)
-    return html.unescape(found.group(1).split(' <a href="#', 1)[0]).strip() if found else ""  # without the field link
 
 
 # --- grants --------------------------------------------------------------------------------------------------------

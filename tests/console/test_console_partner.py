@@ -24,7 +24,7 @@ from markupsafe import escape
 from gateway.console import i18n
 from gateway.console import partner as partner_console
 from tests.console.test_console_pages import browser, sign_in
-from tests.console.world import add_partner, csrf_of
+from tests.console.world import add_partner, alert, csrf_of
 from tests.integration.gateway.door import ADMIN_PASSWORD, Backends, Door, open_gateway
 
 pytestmark = pytest.mark.integration
@@ -96,12 +96,6 @@ async def partner_staff_signed_in(door: Door, partner_id: str) -> httpx.AsyncCli
 async def world(door: Door) -> World:
     partner = await add_partner(door, category="psychological", country="LT", language="ru")
     return World(door, partner, await partner_staff_signed_in(door, partner["id"]), await door.staff("caseworker"))
-
-
-def alert(page: str) -> str:
-    found = re.search(r'<div class="problem" role="alert" id="problem"[^>]*><strong>[^<]*</strong>(.*?)</div>', page, re.DOTALL)
-    assert found, "the page shows no problem"
-    return html.unescape(found.group(1).split(' <a href="#', 1)[0]).strip()  # without the link to the field
 
 
 def addresses(page: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import html
 import re
 import time
 import uuid
@@ -30,6 +31,14 @@ def says(page: str, key: str, language: str = "en") -> bool:
     """Whether `page` shows the words `key` has in `language`, as a page renders them: escaped, a command between
     backticks set as code."""
     return str(with_commands(i18n.MESSAGES[language][key])) in page
+
+
+def alert(page: str) -> str:
+    """The text of the page's problem box, after its label ("Problem:"), without the link to the first wrong field."""
+    found = re.search(r'<div class="problem" role="alert" id="problem"[^>]*><strong>[^<]*</strong>(.*?)</div>',
+                      page, re.DOTALL)
+    assert found, "the page shows no problem"
+    return html.unescape(found.group(1).split(' <a href="#', 1)[0]).strip()
 
 
 def csrf_of(page: str) -> str:
