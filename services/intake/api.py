@@ -104,7 +104,13 @@ async def create_case(
     body: CaseCreate, request: Request, response: Response, runtime: RuntimeDep, vault: VaultDep, principal: Caseworker,
 ) -> Any:
     """Open a case, assigned to you. Creation is never refused for a duplicate: `possible_duplicates` names the
-    likely ones, and who holds them."""
+    likely ones, and who holds them.
+
+    Its answer is a duplicate check (`POST /cases/duplicates`), and counts in the same budget: a case opened with
+    a name and a guessed date of birth, then erased, would otherwise find the birth date of a case that is not the
+    caller's, date after date."""
+    await _budget_duplicate_check(runtime, vault, body, principal)
+
     def open_case(session: Any) -> CaseCreated:
         return cases.open_case(session=session, vault=vault, audit=runtime.audit, case_in=body,
                                caller=caller_of(principal))
@@ -140,12 +146,22 @@ async def find_duplicates(
     """The cases a new case with these names and birth date would be flagged against, before it is saved.
 
     A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep. Each caseworker
-    has a budget of checks an hour (`REHAB_DUPLICATE_CHECK_RATE_LIMIT`, 429 past it): one name tried with date after
-    date would otherwise find the birth date of a case that is not theirs.
+    has a budget of checks an hour of names another caseworker's case holds (`REHAB_DUPLICATE_CHECK_RATE_LIMIT`,
+    429 past it): one name tried with date after date would otherwise find the birth date of a case that is not
+    theirs.
     """
-    await runtime.extras["duplicate_checks"].spend(principal.sub)
+    await _budget_duplicate_check(runtime, vault, body, principal)
     return DuplicatesFound(possible_duplicates=await runtime.uow.run(lambda session: search.find_duplicates(
         session=session, vault=vault, audit=runtime.audit, check=body, caller=caller_of(principal))))
+
+
+async def _budget_duplicate_check(runtime: Any, vault: CaseVault, check: CaseCreate, principal: Principal) -> None:
+    """One of the caller's duplicate checks spent (429 when none is left), when the names are of a case another
+    caseworker holds (`search.another_holds`): a registration of someone new costs nothing."""
+    caller = caller_of(principal)
+    if await runtime.uow.reading(lambda session: search.another_holds(session=session, vault=vault, check=check,
+                                                                      caller=caller)):
+        await runtime.extras["duplicate_checks"].spend(principal.sub)
 
 
 @router.get("/cases", response_model=Page[assignment.CaseloadItem],

@@ -99,6 +99,7 @@ def open_case(
         case_id=case_id, reference=reference, country=case_in.country, opened_at=now,
         assignees=[caller.user_id]), about=case_id)
     audit.record(session, actor=caller.user_id, action="case.create", target_id=case_id)
+    search.record_named(session, audit, caller, duplicates)
     created = CaseCreated(id=case_id, reference=reference, status=domain.OPEN, country=case_in.country, opened_at=now,
                           closed_at=None, updated_at=now, assignees=assignees, **personal,
                           possible_duplicates=duplicates)

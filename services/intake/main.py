@@ -40,8 +40,9 @@ def _on_start(runtime: Runtime) -> None:
     runtime.extras["cleaner"] = Cleaner()  # documents are cleaned in worker processes, started on the first upload
     runtime.extras["duplicate_checks"] = RateLimit(
         runtime.settings.duplicate_check_rate_limit, scope="duplicate-check",
-        detail="Too many duplicate checks for now: a check answers from a name and a date of birth, and is not a "
-               "way to search. Wait, or open the case and look at the duplicates it is shown.")
+        detail="Too many duplicate checks for now (opening a case is one: it answers the case's possible "
+               "duplicates): a check answers from a name and a date of birth, and is not a way to search. Wait "
+               "for the time Retry-After says.")
     with runtime.engine.connect() as conn:
         pending = conn.execute(select(NameIndexPending.part)).scalars().all()
     if pending:  # searches stay right meanwhile, only slower

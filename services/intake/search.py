@@ -20,7 +20,7 @@ from kit.audit import AuditTrail
 from kit.errors import Invalid
 from kit.pagination import Page, Position, beyond, cursor_after, read_cursor
 from services.intake import assignment, domain, queries
-from services.intake.models import CaseListItem, CaseOutline, CaseRef, DuplicateCheck
+from services.intake.models import CaseCreate, CaseListItem, CaseOutline, CaseRef, DuplicateCheck
 from services.intake.protection import MANY_WORDS, NAME_DOB_TERM, NAME_TERM, PAIR_TERM, TOKEN_TERM, CaseVault
 
 # How far the index entries of a candidate driving term are counted to choose the rarest: enough to tell a rare
@@ -63,10 +63,28 @@ def find_duplicates(
     checks aimed at one case show there."""
     duplicates = possible_duplicates(session, vault.name_terms([check.full_name, *check.other_names],
                                                                check.date_of_birth))
-    for found in duplicates or [None]:
-        audit.record(session, actor=caller.user_id, action="case.duplicate-check",
-                     target_id=found.id if found else None)
+    if not duplicates:
+        audit.record(session, actor=caller.user_id, action="case.duplicate-check", target_id=None)
+    record_named(session, audit, caller, duplicates)
     return duplicates
+
+
+def another_holds(*, session: Session, vault: CaseVault, check: CaseCreate, caller: domain.Caller) -> bool:
+    """Whether these names are those of a case the caller does not hold, whatever its date of birth. A duplicate
+    check (asked alone, or answered with a new case) of such names is one the caller's budget counts: it could be a
+    guess at that case's birth date. Names new to everyone, or only the caller's own cases', tell nothing."""
+    terms = [term for kind, term in vault.name_terms([check.full_name, *check.other_names], None)
+             if kind == NAME_TERM]
+    found = [row.id for row in queries.cases_with_terms(session, NAME_TERM, terms)]
+    held = queries.assignees_of(session, found)
+    return any(caller.user_id not in {row.user_id for row in held.get(case_id, [])} for case_id in found)
+
+
+def record_named(session: Session, audit: AuditTrail, caller: domain.Caller, duplicates: list[CaseRef]) -> None:
+    """Each case a duplicate check named (asked alone, or answered with a new case), in that case's own trail: checks
+    aimed at one case, date of birth after date of birth, show there."""
+    for found in duplicates:
+        audit.record(session, actor=caller.user_id, action="case.duplicate-check", target_id=found.id)
 
 
 HIGH, NAME_ONLY = "high", "name_only"

@@ -105,31 +105,44 @@ async def test_checking_before_saving_names_what_saving_would_and_stores_nothing
     assert created["possible_duplicates"] == expected  # the check and the save agree
     assert len(listed_after) == len(listed_before) + 1  # five checks opened nothing; the save opened one
     checks = [e for e in audit.json()["items"] if e["action"] == "case.duplicate-check"]
-    # Each check that named the case is in the case's own trail (checks aimed at one case show there); the one
-    # that named none, without a target.
-    assert sorted(e["target_id"] or "" for e in checks) == ["", first["id"], first["id"], first["id"], first["id"]]
+    # Each check that named the case is in the case's own trail (checks aimed at one case show there), the save's
+    # answer too; the one that named none, without a target.
+    assert sorted(e["target_id"] or "" for e in checks) == ["", *[first["id"]] * 5]
     assert spellings[-1] not in audit.text
 
 
 async def test_a_caseworker_s_duplicate_checks_are_budgeted_so_a_calendar_is_not_searched(intake_settings,
                                                                                           token_issuer):
     """`high` answers only for the same date of birth: one name tried with date after date told another
-    caseworker's case's birth date (a decade in minutes at the API's rate). A check per registration fits the
-    budget; a search of the calendar does not, and each hit is in the case's trail."""
+    caseworker's case's birth date (a decade in minutes at the API's rate). A check and a save per registration fit
+    the budget; a search of the calendar does not, by checks or by cases opened and erased, and each hit is in the
+    case's trail."""
     app = create_app(intake_settings.model_copy(update={"duplicate_check_rate_limit": "3/hour"}))
     async with running(app) as client:
         intake = Intake(client, app, intake_settings, token_issuer)
         held = await intake.create(full_name="Siarhei Kavalenka", date_of_birth="1984-03-17")
         other = intake.as_("caseworker", sub="caseworker-2")
         path = "/api/intake/cases/duplicates"
+        mine = [await client.post(path, json={"full_name": "Siarhei Kavalenka"}, headers=intake.caseworker)
+                for _ in range(5)]  # the names of the caller's own case alone: nothing to guess, nothing spent
+        assert [m.status_code for m in mine] == [200] * 5 and mine[0].json()["possible_duplicates"][0]["id"] == held["id"]
         tries = [await client.post(path, json={"full_name": "Siarhei Kavalenka", "date_of_birth": f"1984-03-{day}"},
-                                   headers=other) for day in (14, 15, 16, 17)]
-        assert [t.status_code for t in tries] == [200, 200, 200, 429]
-        refused = tries[-1]
+                                   headers=other) for day in (14, 15)]
+        # Opening a case answers the same list: a case opened with a guessed date, then erased, is a check too.
+        opened, refused = [await client.post("/api/intake/cases", headers=other, json={
+            "full_name": "Siarhei Kavalenka", "date_of_birth": f"1984-03-{day}"}) for day in (17, 18)]
+        assert [t.status_code for t in (*tries, opened, refused)] == [200, 200, 201, 429]
+        assert opened.json()["possible_duplicates"][0]["id"] == held["id"]
         assert refused.headers["content-type"] == "application/problem+json" and int(refused.headers["retry-after"]) > 0
         assert "duplicate checks" in refused.json()["detail"]
-        mine = await client.post(path, json={"full_name": "Siarhei Kavalenka"}, headers=intake.caseworker)
-        assert mine.status_code == 200 and mine.json()["possible_duplicates"][0]["id"] == held["id"]  # a budget each
+        theirs = (await client.get("/api/intake/cases", headers=other)).json()["items"]
+        assert [case["id"] for case in theirs] == [opened.json()["id"]]  # the refused one opened nothing
+        new_names = [await client.post("/api/intake/cases", headers=other, json={"full_name": f"Nowy Chalavek {n}"})
+                     for n in range(3)]  # someone nobody holds yet: registered as ever, budget spent or not
+        assert [n.status_code for n in new_names] == [201] * 3
+        trail = (await client.get("/api/intake/audit", params={"target_id": held["id"]}, headers=intake.auditor))
+        named = [(e["actor"], e["action"]) for e in trail.json()["items"] if e["action"] == "case.duplicate-check"]
+        assert named.count(("caseworker-2", "case.duplicate-check")) == 1  # the hit, by whoever aimed it
 
 
 async def test_the_check_is_for_caseworkers_and_refuses_what_is_not_a_name(intake: Intake):
