@@ -153,18 +153,26 @@ def update_case(
     *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, changes: CaseUpdate, if_match: str,
     caller: domain.Caller,
 ) -> tuple[CasePublic, str]:
-    """Replace the fields present in `changes`, only if the caller saw the current version (If-Match)."""
+    """Replace the fields present in `changes`, only if the caller saw the current version (If-Match). Only what
+    differs counts: the same values again (a form sent twice, an empty body) change nothing, not even the ETag, and
+    are only a read."""
     case = _admitted(session, vault, audit, case_id, caller, lock=True)
     domain.ensure_changeable(case.status)  # an erased or closed case first: no version of it takes a change
     domain.ensure_current(if_match, case.id, case.version)
     data_key = _data_key(session, vault, case)
     personal = _open_fields(session, vault, case, data_key=data_key)
-    given = changes.model_dump(mode="json", exclude_unset=True)
+    now_is = {**personal, "country": case.country}
+    given = {field: [] if value is None and field in LIST_FIELDS else value
+             for field, value in changes.model_dump(mode="json", exclude_unset=True).items()}
+    given = {field: value for field, value in given.items() if value != now_is[field]}
+    if not given:
+        audit.record(session, actor=caller.user_id, action="case.read", target_id=case.id)
+        return _public(session, case, personal), domain.etag(case.id, case.version)
     for field, value in given.items():
         if field == "country":
             case.country = value
             continue
-        personal[field] = [] if value is None and field in LIST_FIELDS else value
+        personal[field] = value
         setattr(case, sealed_column(field), vault.seal(data_key, CASES, sealed_column(field), case.id, personal[field]))
     if given.keys() & NAME_FIELDS:
         session.execute(delete(CaseNameTerm).where(CaseNameTerm.case_id == case.id))

@@ -191,6 +191,7 @@ def finish_task(
     if task.status != domain.DONE_TASK:
         now = datetime.now(UTC)
         task.status, task.done_at, task.done_by = domain.DONE_TASK, now, caller.user_id
+        task.version += 1  # another representation, another ETag (RFC 9110 §8.8.3)
         queries.add_timeline_entry(session, task.case_id, now, TASK_DONE, {"task_id": task.id, "by": caller.username})
         audit.record(session, actor=caller.user_id, action="tasks.done", target_id=task.case_id)
     else:  # done already: nothing changes, but its title is read (decrypted) for the answer
@@ -258,6 +259,7 @@ def cancel_task(
         _ensure_open(task)
         now = datetime.now(UTC)
         task.status, task.cancelled_at, task.cancelled_by = domain.CANCELLED_TASK, now, caller.user_id
+        task.version += 1
         queries.add_timeline_entry(session, task.case_id, now, TASK_CANCELLED, {"task_id": task.id,
                                                                                "by": caller.username})
         audit.record(session, actor=caller.user_id, action="tasks.cancel", target_id=task.case_id)

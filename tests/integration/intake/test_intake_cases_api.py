@@ -99,6 +99,13 @@ async def test_update_needs_the_current_etag(intake: Intake):
     no_name = await intake.client.patch(path, json={"full_name": None}, headers={**intake.caseworker, "If-Match": new_etag})
     assert no_name.status_code == 422
 
+    # The same values again, or nothing: no new version (a colleague's ETag stays good), no "updated" step.
+    for same in ({}, {"city": "Warsaw", "articles": []}, {"contact": None}):
+        again = await intake.client.patch(path, json=same, headers={**intake.caseworker, "If-Match": new_etag})
+        assert again.status_code == 200 and again.headers["etag"] == new_etag and again.json()["city"] == "Warsaw"
+    timeline = (await intake.client.get(f"{path}/timeline", headers=intake.caseworker)).json()["items"]
+    assert [entry["kind"] for entry in timeline].count("case.updated") == 1
+
 
 async def test_a_renamed_case_is_found_by_its_new_name_only(intake: Intake):
     case = await intake.create(full_name="Ігар Рыбак", date_of_birth="1990-02-03")

@@ -270,6 +270,7 @@ async def test_a_cancelled_task_is_neither_open_nor_done(intake: Intake):
 
     cancelled = await intake.client.post(f"/api/intake/tasks/{wrong['id']}/cancel", headers=anna)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["etag"] != wrong["etag"]
     again = await intake.client.post(f"/api/intake/tasks/{wrong['id']}/cancel", headers=anna)
     assert again.status_code == 200 and again.json() == cancelled.json()
 

@@ -150,6 +150,7 @@ async def test_tasks_are_given_to_an_assignee_listed_soonest_first_and_done_once
 
     done = await intake.client.post(f"/api/intake/tasks/{overdue.json()['id']}/done", headers=boris)
     assert done.status_code == 200 and done.json()["status"] == "done" and done.json()["title"] == "Overdue call"
+    assert done.json()["etag"] != overdue.json()["etag"]  # another state, another ETag
     async def reads() -> int:
         trail = (await intake.client.get("/api/intake/audit", params={"target_id": case["id"], "limit": 200},
                                          headers=intake.auditor)).json()["items"]
