@@ -127,12 +127,16 @@ def _bad_client(used_basic: bool) -> Problem:
                        {"WWW-Authenticate": 'Basic realm="rehab"'} if used_basic else None)
 
 
-def _must_wait(seconds: int) -> Problem:
-    # The same for a user name that does not exist: the wait belongs to the name typed, not to an account.
-    return Problem(429, "Too many failed sign-ins for this user name: wait before trying again.",
-                   kind="sign-in-throttled", extra={"error": "invalid_grant",
-                                                    "error_description": "Too many failed sign-ins; wait."},
-                   headers={**_NO_STORE, "Retry-After": str(seconds)}, media_type=OAUTH_ERROR_MEDIA_TYPE)
+def _must_wait(seconds: int, *, oauth: bool = True) -> Problem:
+    # The same for a user name that does not exist: the wait belongs to the name typed, not to an account. The
+    # token endpoint's words are RFC 6749's (SPEC §6); any other route that checks a password answers a problem.
+    headers = {**_NO_STORE, "Retry-After": str(seconds)}
+    detail = "Too many failed sign-ins for this user name: wait before trying again."
+    if not oauth:
+        return Problem(429, detail, kind="sign-in-throttled", headers=headers)
+    return Problem(429, detail, kind="sign-in-throttled", extra={
+        "error": "invalid_grant", "error_description": "Too many failed sign-ins; wait."}, headers=headers,
+                   media_type=OAUTH_ERROR_MEDIA_TYPE)
 
 
 def refuse_while_busy(runtime: GatewayRuntime) -> None:
@@ -247,14 +251,15 @@ async def issue_token(
     return JSONResponse(body, headers=_NO_STORE)
 
 
-async def _sign_in_ticket(runtime: GatewayRuntime, username: str, address: str) -> service.SignInTicket:
+async def _sign_in_ticket(runtime: GatewayRuntime, username: str, address: str, *,
+                          oauth: bool = True) -> service.SignInTicket:
     """A password check begun (service.reserve_sign_in: counted as failed until settled); 429 while the user name
-    waits, from this address or everywhere."""
+    waits, from this address or everywhere (`oauth`: in the token endpoint's words)."""
     ticket = await runtime.uow.run(lambda session: service.reserve_sign_in(
         session=session, audit=runtime.audit, username=username, address=address, policy=runtime.signin_policy,
         keys=runtime.throttle_keys))
     if ticket.wait_seconds:
-        raise _must_wait(ticket.wait_seconds)
+        raise _must_wait(ticket.wait_seconds, oauth=oauth)
     return ticket
 
 
@@ -593,7 +598,7 @@ async def choose_password(runtime: GatewayRuntime, user_id: str, current: str, n
         username, kept_code = user.username, user.activation_hash
     if weakness := domain.password_weakness(new, username=username):
         raise Problem(422, weakness, kind="weak-password")
-    ticket = await _sign_in_ticket(runtime, username, address)
+    ticket = await _sign_in_ticket(runtime, username, address, oauth=False)
     right = await runtime.hasher.matches_async(ticket.password_hash, current)
     activated = kept_code is None or activation.matches(kept_code, activation_code)
     await runtime.uow.run(lambda session: service.settle_sign_in(

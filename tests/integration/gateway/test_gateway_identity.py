@@ -281,6 +281,24 @@ async def test_after_a_failure_the_name_waits_before_the_next_try(gateway_settin
         waiting = await door.sign_in(user["username"], STAFF_PASSWORD)
 
         assert waiting.status_code == 429 and 1 <= int(waiting.headers["retry-after"]) <= 30
+        assert waiting.json()["error"] == "invalid_grant"  # the token endpoint's words (RFC 6749)
+
+
+async def test_changing_a_password_waits_as_a_sign_in_does_and_says_so_as_a_problem(gateway_settings, secrets_dir):
+    settings = gateway_settings(secrets_dir, signin_backoff_seconds=30)
+    async with open_gateway(settings) as door:
+        user = await door.add_user("caseworker")
+        signed_in = await door.sign_in(user["username"], STAFF_PASSWORD)
+        bearer = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        change = {"current_password": "Wrong-password-123", "new_password": "a kettle hums on Zybitskaya street"}
+        assert (await door.client.post("/auth/password", json=change, headers=bearer)).status_code == 403
+
+        waiting = await door.client.post("/auth/password", json={**change, "current_password": STAFF_PASSWORD},
+                                         headers=bearer)
+
+        assert waiting.status_code == 429 and int(waiting.headers["retry-after"]) >= 1
+        assert waiting.headers["content-type"] == "application/problem+json"
+        assert waiting.json()["type"].endswith("/sign-in-throttled") and "error" not in waiting.json()
 
 
 async def test_a_success_clears_earlier_failures(gateway_settings, secrets_dir):
