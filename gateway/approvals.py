@@ -33,8 +33,14 @@ Action = Literal["user.create", "user.roles", "user.enable", "user.disable", "us
 
 def request(*, session: Session, audit: AuditTrail, action: Action, target_id: str, actor: str,
             roles: list[str] | None = None) -> Approval:
-    """Ask another admin to approve `action` on `target_id`; a pending request for the same change replaces
-    nothing: each stays until decided."""
+    """Ask another admin to approve `action` on `target_id`. The same change asked again while pending (a retry, a
+    second click) is that request, not another for the other admin to puzzle over; a different change of the same
+    target (other roles) is a request of its own, and each stays until decided."""
+    already = session.exec(select(Approval).where(
+        Approval.action == action, Approval.target_id == target_id, Approval.status == "pending")).all()
+    same = next((pending for pending in already if pending.roles == roles), None)
+    if same is not None:
+        return same
     asked = Approval(id=str(uuid.uuid4()), action=action, target_id=target_id, roles=roles, requested_by=actor,
                      requested_at=_now())
     session.add(asked)

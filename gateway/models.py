@@ -90,7 +90,9 @@ class UserPublic(BaseModel):
     username: str
     roles: list[str]
     partner_id: str | None = None
-    pending_approval: bool = False
+    pending_approval: bool = Constraint(default=False, description=(
+        "The account itself waits for another admin to approve its creation (no sign-in until then). A change "
+        "asked of an existing account that waits for approval is said by the answer's `status`, not here."))
     disabled: bool
     locked: bool
     created_at: datetime
@@ -231,7 +233,8 @@ class Approval(GatewayTable, table=True):
     id: str = Field(primary_key=True, max_length=36)
     action: str = Field(max_length=40)  # one of gateway.approvals.Action: user.create, user.disable, client.create…
     target_id: str = Field(max_length=64, index=True)
-    roles: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # for user.roles
+    # user.roles: the roles asked for; user.create: the new account's (so the approving admin sees what is granted)
+    roles: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     status: str = Field(default="pending", max_length=20, index=True)  # pending, approved, rejected
     requested_by: str = Field(max_length=64)
     requested_at: datetime

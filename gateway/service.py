@@ -60,7 +60,8 @@ def create_user(*, session: Session, audit: AuditTrail, username: str, roles: li
     user = add_user(session=session, audit=audit, username=username, roles=roles, password_hash=password_hash,
                     actor=actor, partner_id=partner_id, pending_approval=pending)
     if pending:
-        approvals.request(session=session, audit=audit, action="user.create", target_id=user.id, actor=actor)
+        approvals.request(session=session, audit=audit, action="user.create", target_id=user.id, actor=actor,
+                          roles=user.roles)  # shown to the admin asked to approve the account
     return user
 
 

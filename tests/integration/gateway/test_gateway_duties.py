@@ -72,6 +72,8 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
     # approving it is the same refusal.
     accomplice = await create(door, first, "admin")
     assert accomplice.json()["status"] == "pending_approval"
+    (minting,) = [a for a in await pending(door, second) if a["target_id"] == accomplice.json()["id"]]
+    assert minting["action"] == "user.create" and minting["roles"] == ["admin"]  # what the approval would grant
     assert (await door.sign_in(accomplice.json()["username"], STAFF_PASSWORD)).status_code == 400
     (minted,) = [a for a in await pending(door, first) if a["target_id"] == accomplice.json()["id"]]
     assert (await door.client.post(f"/api/admin/approvals/{minted['id']}/approve", headers=first)).status_code == 403
@@ -107,7 +109,9 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
     assert (await door.client.post(f"/api/admin/users/{target}/disable", headers=first)).json()["disabled"] is True
     enabled = await door.client.post(f"/api/admin/users/{target}/enable", headers=first)
     assert enabled.json()["disabled"] is True and enabled.json()["status"] == "pending_approval"
-    assert [a["action"] for a in await pending(door, second)] == ["user.enable"]
+    asked_twice = await door.client.post(f"/api/admin/users/{target}/enable", headers=first)  # a second click
+    assert asked_twice.json()["status"] == "pending_approval"
+    assert [a["action"] for a in await pending(door, second)] == ["user.enable"]  # one request to decide, not two
     client = await door.client.post("/api/admin/clients", headers=first,
                                     json={"partner_id": str(uuid.uuid4()), "name": "Clinic API"})
     assert client.json()["status"] == "pending_approval"
