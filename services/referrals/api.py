@@ -103,13 +103,16 @@ async def keep_stated_reason(request: Request, runtime: Runtime, *, actor: str, 
 # ---- the partner directory -----------------------------------------------------------------------------------
 
 
-@router.post("/partners", status_code=201, response_model=PartnerPublic)
+@router.post("/partners", status_code=201, response_model=PartnerPublic, openapi_extra=HONOURS_KEY)
 async def create_partner(
-    body: PartnerCreate, runtime: RuntimeDep, principal: Admin,
+    body: PartnerCreate, request: Request, runtime: RuntimeDep, principal: Admin,
 ) -> PartnerPublic:
-    created = await runtime.uow.run(lambda session: staff.create_partner(
-        session=session, audit=runtime.audit, partner_in=body, actor=principal.sub))
-    return _partner(created)
+    """A partner organisation in the directory. With an Idempotency-Key, a retry answers the first creation again
+    and adds no second partner."""
+    return await runtime.idempotency.honour(request, principal=principal.sub, uow=runtime.uow, status=201,
+                                            action=lambda session: _partner(staff.create_partner(
+                                                session=session, audit=runtime.audit, partner_in=body,
+                                                actor=principal.sub)))
 
 
 @router.get("/partners", response_model=Page[PartnerPublic])
@@ -164,12 +167,19 @@ async def read_webhook(partner_id: str, session: ReadSession, principal: Admin) 
     return _webhook(webhooks.get_webhook(session=session, partner_id=partner_id))
 
 
-@router.post("/partners/{partner_id}/webhook/rotate", response_model=WebhookRotated)
-async def rotate_webhook_secret(partner_id: str, runtime: RuntimeDep, principal: Admin) -> WebhookRotated:
-    """A new signing secret, shown this once; the previous one signs too (a second signature) for 24 hours."""
-    secret, until = await runtime.uow.run(lambda session: webhooks.rotate_secret(
-        session=session, runtime=runtime, partner_id=partner_id, actor=principal.sub))
-    return WebhookRotated(secret=secret, previous_valid_until=until)
+@router.post("/partners/{partner_id}/webhook/rotate", response_model=WebhookRotated, openapi_extra=HONOURS_KEY)
+async def rotate_webhook_secret(
+    partner_id: str, request: Request, runtime: RuntimeDep, principal: Admin,
+) -> WebhookRotated:
+    """A new signing secret, shown this once; the previous one signs too (a second signature) for 24 hours. With an
+    Idempotency-Key, a retry whose answer was lost gets that secret again (kept sealed with the stored answers) and
+    rotates nothing more: the secret in force is the one the admin was shown."""
+    def rotate(session: Any) -> WebhookRotated:
+        secret, until = webhooks.rotate_secret(session=session, runtime=runtime, partner_id=partner_id,
+                                               actor=principal.sub)
+        return WebhookRotated(secret=secret, previous_valid_until=until)
+
+    return await runtime.idempotency.honour(request, principal=principal.sub, uow=runtime.uow, action=rotate)
 
 
 @router.delete("/partners/{partner_id}/webhook", status_code=204)

@@ -84,6 +84,19 @@ async def test_admins_keep_the_directory_and_caseworkers_search_it(desk):
         assert (await client.get("/api/referrals/audit/verify", headers=desk.staff(role))).status_code == 403
 
 
+async def test_a_partner_added_with_an_idempotency_key_is_added_once(desk):
+    body = {"name": "Clinic Retried", "category": "medical", "countries": ["LT"], "contact_email": "a@c.example"}
+    once = {**desk.admin(), "Idempotency-Key": "add-clinic-retried"}
+    first = await desk.client.post("/api/referrals/partners", json=body, headers=once)
+    again = await desk.client.post("/api/referrals/partners", json=body, headers=once)
+    other = await desk.client.post("/api/referrals/partners", json={**body, "name": "Another"}, headers=once)
+
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()
+    assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused")
+    listed = (await desk.client.get("/api/referrals/partners", headers=desk.admin())).json()["items"]
+    assert [p["name"] for p in listed].count("Clinic Retried") == 1 and "Another" not in [p["name"] for p in listed]
+
+
 async def test_the_directory_refuses_what_it_cannot_keep(desk):
     client = desk.client
     good = {"name": "Clinic", "category": "medical", "contact_email": "a@clinic.example"}

@@ -308,10 +308,13 @@ async def test_during_a_rotation_both_secrets_sign_each_delivery(referrals_setti
     async with hooked_desk(referrals_settings, token_issuer) as desk:
         partner_id = await desk.add_partner()
         old = await subscribe(desk, partner_id, receiver.url("/rotating"))
-        rotated = await desk.client.post(f"/api/referrals/partners/{partner_id}/webhook/rotate",
-                                         headers=desk.admin())
+        once = {**desk.admin(), "Idempotency-Key": "rotate-after-the-leak"}
+        rotated = await desk.client.post(f"/api/referrals/partners/{partner_id}/webhook/rotate", headers=once)
         assert rotated.status_code == 200, rotated.text
         new, until = rotated.json()["secret"], datetime.fromisoformat(rotated.json()["previous_valid_until"])
+        # Its answer lost, the admin's retry gets the same secret: it rotated once, the old one still signs.
+        retried = await desk.client.post(f"/api/referrals/partners/{partner_id}/webhook/rotate", headers=once)
+        assert retried.json() == rotated.json() and retried.headers["idempotent-replayed"] == "true"
         assert new.startswith("whsec_") and new != old
         assert timedelta(hours=23, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=24)
         shown = (await desk.client.get(f"/api/referrals/partners/{partner_id}/webhook", headers=desk.admin())).json()
