@@ -27,7 +27,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from kit import need_to_know
@@ -238,11 +238,12 @@ async def send_referral(request: Request, body: ReferralCreate, runtime: Runtime
     409: {"description": "The case named is not known to referrals yet (`case-unknown`): intake's event about it is "
                          "on its way; try again in a moment."}})
 async def list_referrals(
-    request: Request, runtime: RuntimeDep, principal: Caseworker, case_id: str | None = None,
+    request: Request, runtime: RuntimeDep, principal: Caseworker, case: uuid.UUID | None = Query(None, alias="case_id"),
     status: Status | None = None, overdue: bool | None = None, limit: Limit = 50, cursor: str | None = None,
     access_reason: AccessReason = None,
 ) -> Page[ReferralPublic]:
     """The referrals of one case, or without `case_id` those of every case assigned to the caller."""
+    case_id = None if case is None else str(case)  # a case id is a UUID: anything else is 422, not an unknown case
     await keep_stated_reason(request, runtime, actor=principal.sub, case_id=case_id)
     views, next_cursor = await need_to_know.read(runtime.uow, access_reason, lambda session: staff.list_referrals(
         session=session, runtime=runtime, case_id=case_id, status=status, overdue=overdue, limit=limit,

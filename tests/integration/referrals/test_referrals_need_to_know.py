@@ -37,6 +37,8 @@ async def test_a_caseworker_acts_only_on_the_referrals_of_cases_assigned_to_them
     referral = await desk.sent_referral(case, medical, packet=PACKET, headers=mine)
     listed = await desk.client.get(f"/api/referrals/referrals?case_id={case}", headers=mine)
     assert [r["id"] for r in listed.json()["items"]] == [referral]
+    not_an_id = await desk.client.get("/api/referrals/referrals?case_id=BY-2026-00001", headers=mine)
+    assert not_an_id.status_code == 422 and "case_id" in not_an_id.text  # a reference is not a case id
     assert (await desk.client.get(f"/api/referrals/referrals/{referral}", headers=mine)).status_code == 200
 
     # Someone else's case: every route about it is 403; a "reason" too short to be one is 422, as in intake.
@@ -204,10 +206,11 @@ async def test_a_case_not_known_here_yet_is_said_so_to_its_own_caseworker_and_a_
     assert (again.status_code, again.json()["id"]) == (201, later.json()["id"])  # now kept: done once
 
 
-async def test_a_case_id_as_typed_reaches_intake_as_one_path_segment(desk, intake):
-    """The case id of a list's query is the caller's text: handed to intake quoted, it names a case, never a route."""
+async def test_a_case_id_as_typed_never_reaches_intake_unless_it_is_one(desk, intake):
+    """The case id of a list's query is the caller's text: what is not a UUID (a path to another route of intake's,
+    say) is refused here and never handed on."""
     glass = {**desk.caseworker("caseworker-2"), "Access-Reason": REASON}
     typed = "../../audit/verify?x="
     answer = await desk.client.get("/api/referrals/referrals", params={"case_id": typed}, headers=glass)
-    assert answer.status_code == 409  # no such case here
-    assert [h.case_id for h in intake.handed] == [typed]  # the stand-in read one segment, decoded
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+    assert intake.handed == []
