@@ -1016,7 +1016,8 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
     partners: list[dict[str, Any]] = []
     if category:
         found = await call(v, "GET", "/api/referrals/partners",
-                           params={"category": category, "country": filters["country"], "limit": 200})
+                           params={"category": category, "limit": 200,
+                                   **({"country": filters["country"]} if filters["country"] else {})})
         partners = [p for p in items(found) if p.get("active", True)
                     and (not filters["language"] or filters["language"] in p.get("languages", []))]
         wrong = field_errors(v, found, PARTNER_FILTERS)

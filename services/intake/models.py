@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field as PydanticField, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, Field as PydanticField, StringConstraints, ValidationInfo, field_validator
+from pydantic import model_validator
 from sqlalchemy import JSON, Column, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -364,9 +365,12 @@ class _PersonalFields(StrictModel):
 
     @field_validator("release_date")
     @classmethod
-    def _plausible_release(cls, value: date | None) -> date | None:
+    def _plausible_release(cls, value: date | None, info: ValidationInfo) -> date | None:
         if value is not None and value < EARLIEST_DATE:
             raise ValueError("the release date must be after 1900")
+        born = info.data.get("date_of_birth")  # validated before (declared first), when given in the same body
+        if value is not None and born is not None and value <= born:
+            raise ValueError("the release date must be after the date of birth")
         return value
 
 

@@ -42,7 +42,9 @@ from services.referrals.domain import Action, Category, Status
 from services.referrals.lifecycle import now_utc
 from services.referrals.models import (
     CompleteBody,
+    CountryCode,
     DeclineBody,
+    LanguageTag,
     MessageCreate,
     MessagePublic,
     MoneyPublic,
@@ -117,8 +119,9 @@ async def create_partner(
 
 @router.get("/partners", response_model=Page[PartnerPublic])
 async def list_partners(
-    session: ReadSession, principal: DirectoryReader, category: Category | None = None, country: str | None = None,
-    city: str | None = None, language: str | None = None, active: bool | None = None, limit: Limit = 50,
+    session: ReadSession, principal: DirectoryReader, category: Category | None = None,
+    country: CountryCode | None = None, city: str | None = None, language: LanguageTag | None = None,
+    active: bool | None = None, limit: Limit = 50,
     cursor: str | None = None,
 ) -> Page[PartnerPublic]:
     partners, next_cursor = staff.find_partners(

@@ -106,6 +106,9 @@ async def test_the_directory_refuses_what_it_cannot_keep(desk):
         response = await client.post("/api/referrals/partners", json=bad, headers=desk.admin())
         assert response.status_code == 422, bad
         assert response.headers["content-type"] == "application/problem+json"
+    for query in ("country=Poland", "language=Belarusian!"):  # a filter that could never match is said wrong
+        refused = await client.get(f"/api/referrals/partners?{query}", headers=desk.admin())
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json", query
     partner = await desk.add_partner()
     for bad in ({"category": "legal"}, {"name": None}, {"active": "maybe"}):
         response = await client.patch(f"/api/referrals/partners/{partner}", json=bad, headers=desk.admin())

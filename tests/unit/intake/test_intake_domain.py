@@ -243,3 +243,12 @@ def test_the_staff_events_say_when_an_account_is_enabled():
     assert domain.ENABLED_BY_EVENT == {"created": True, "enabled": True, "disabled": False, "roles_changed": None}
     assert "rehab.intake.case.assigned" in events.PUBLISHED
     assert set(events.CaseAssigned.model_fields) == {"case_id", "assignees", "assigned_at"}
+
+
+def test_a_release_comes_after_a_birth_when_both_are_given():
+    with pytest.raises(ValueError, match="after the date of birth"):
+        models.CaseCreate(full_name="Алесь Жук", date_of_birth="2000-01-01", release_date="1999-06-01")
+    with pytest.raises(ValueError, match="after the date of birth"):
+        models.CaseUpdate(date_of_birth="2000-01-01", release_date="2000-01-01")
+    assert models.CaseCreate(full_name="Алесь Жук", date_of_birth="1980-01-01", release_date="2024-06-01")
+    assert models.CaseUpdate(release_date="1999-06-01").release_date  # alone: the stored birth date is not at hand
