@@ -288,7 +288,7 @@ async def mark_duplicate(
 ) -> CaseSummary:
     """Mark this case a duplicate of `case_id`, the case that is kept: status `duplicate`, out of the caseload."""
     return await _honoured(request, runtime, caller, case_id, lambda session: cases.mark_duplicate(
-        session=session, vault=vault, audit=runtime.audit, case_id=case_id, kept_case_id=body.case_id,
+        session=session, vault=vault, audit=runtime.audit, case_id=case_id, kept_case_id=str(body.case_id),
         caller=caller))
 
 

@@ -7,6 +7,7 @@ services' tables in one Python process.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -463,7 +464,7 @@ class CaseSummary(CaseListItem):
 class DuplicateOf(StrictModel):
     """The case that is kept: this one becomes its duplicate."""
 
-    case_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=36)]
+    case_id: uuid.UUID  # a case's id (its reference, BY-2026-00042, is not one: 422, not "no such case")
 
 
 class NeedStatusSet(StrictModel):

@@ -144,6 +144,7 @@ async def test_the_case_kept_is_another_existing_case_neither_erased_nor_a_dupli
 
     _problem(await mark(twin, twin["id"]), 409, "duplicate-of-itself")
     _problem(await mark(twin, "00000000-0000-0000-0000-000000000000"), 409, "kept-case-not-found")
+    assert (await mark(twin, "BY-2026-00001")).status_code == 422  # a reference is not a case's id
     _problem(await mark(twin, gone["id"]), 409, "kept-case-erased")
     assert (await mark(twin, kept["id"])).status_code == 200
     _problem(await mark(third, twin["id"]), 409, "kept-case-duplicate")  # name the case kept, not a duplicate of it
