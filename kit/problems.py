@@ -220,6 +220,9 @@ async def no_fields_where_no_body_is_taken(request: Request) -> None:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "multipart/form-data":  # an upload, read by its route as it streams
         return
+    if _takes_an_upload(route):  # an upload sent as anything else: said so, not "takes no body" or "send JSON"
+        raise Problem(415, "This takes a multipart/form-data body: the file in the part `file`, with the other "
+                           "fields as parts of their own.", kind="multipart-expected")
     body = await request.body()
     if not body.strip():
         return
@@ -232,6 +235,12 @@ async def no_fields_where_no_body_is_taken(request: Request) -> None:
         return
     # The members sent are not named back: whatever they are called, none is taken here.
     raise RequestValidationError([{"type": "extra_forbidden", "loc": ("body",), "msg": "This request takes no body"}])
+
+
+def _takes_an_upload(route: Any) -> bool:
+    """A route that reads its own multipart body, as its OpenAPI description says (`openapi_extra`'s requestBody)."""
+    body = (getattr(route, "openapi_extra", None) or {}).get("requestBody", {})
+    return "multipart/form-data" in body.get("content", {})
 
 
 def install(app: FastAPI) -> None:

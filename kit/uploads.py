@@ -42,12 +42,14 @@ class _TooLarge(Exception):
 async def read_multipart(request: Request, *, max_file_bytes: int, max_field_bytes: int = MAX_FIELD_BYTES,
                          max_parts: int = MAX_PARTS, too_large: str = "The file is larger than allowed.") -> Form:
     """The fields and files of a multipart/form-data request, files whole in memory. 413 problem as soon as a file
-    passes `max_file_bytes` (or a field `max_field_bytes`); 400 for a body that is not multipart or is broken, or
-    holds a NUL character in its text (`nul-character`)."""
+    passes `max_file_bytes` (or a field `max_field_bytes`); 415 for a body that is not multipart, 400 for one that
+    is broken or holds a NUL character in its text (`nul-character`)."""
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
-    if kind != b"multipart/form-data" or not boundary:
-        raise Problem(400, "Send the file as multipart/form-data.", kind="multipart-expected")
+    if kind != b"multipart/form-data":
+        raise Problem(415, "Send the file as multipart/form-data.", kind="multipart-expected")
+    if not boundary:
+        raise Problem(400, "A multipart/form-data body names its boundary (RFC 2046).", kind="multipart-invalid")
     if len(boundary) > MAX_BOUNDARY:  # the parser refuses one too long with an error of its own
         raise Problem(400, f"The multipart boundary is longer than {MAX_BOUNDARY} characters (RFC 2046).",
                       kind="multipart-invalid")

@@ -396,7 +396,8 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 @router.post("/cases/{case_id}/documents", status_code=201, response_model=DocumentPublic,
              openapi_extra={**_UPLOAD_BODY, **HONOURS_KEY},
              responses={**need_to_know.ANSWERS,
-                        400: {"description": "The body is not multipart/form-data, or has no `file`."},
+                        400: {"description": "The multipart body is broken, or has no `file`."},
+                        422: {"description": "`kind` is not one of the kinds, or the file is empty."},
                         409: {"description": "The case is closed or erased: it takes no more changes."},
                         413: {"description": f"The file is larger than {documents.MAX_DOCUMENT_BYTES} bytes "
                                              f"(`content-too-large`), or past what a document may hold: an image "
@@ -404,7 +405,8 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
                                              f"{files.MAX_JPEG_PIXELS // 1_000_000} million (JPEG), a PDF over "
                                              f"{files.MAX_PDF_OBJECTS} objects, or one whose cleaning takes more "
                                              f"memory or time than a document may (`document-too-complex`)."},
-                        415: {"description": "The file's content is not PDF, JPEG, PNG or UTF-8 text (judged by its "
+                        415: {"description": "The body is not multipart/form-data (`multipart-expected`); or the "
+                                             "file's content is not PDF, JPEG, PNG or UTF-8 text (judged by its "
                                              "bytes, not its name or declared type: `unsupported-document-type`); "
                                              "or it is, but damaged or cut short (`document-damaged`), a PDF behind "
                                              "a password (`document-encrypted`), or it carries what cannot be "
@@ -425,6 +427,8 @@ async def add_document(
         raise Problem(400, "Send the document in the multipart field `file`.", kind="document-missing")
     if kind not in DOCUMENT_KINDS:
         raise Problem(422, f"`kind` must be one of: {', '.join(DOCUMENT_KINDS)}.", kind="document-kind-invalid")
+    if not upload.data:
+        raise Problem(422, "The file is empty: nothing was sent in it.", kind="document-empty")
     # With an Idempotency-Key, the request is known by what it sends (its boundary differs on every send): a retry of
     # the same file, kind and name adds nothing and answers the first answer again.
     sent = json.dumps([kind, upload.filename, hashlib.sha256(upload.data).hexdigest()]).encode()

@@ -184,6 +184,14 @@ async def test_a_program_renamed_pdf_is_refused_by_its_content(intake):
     assert fake_pdf.status_code == 415
     bad_kind = await upload(intake, case["id"], "a.txt", b"hello", kind="selfie")
     assert bad_kind.status_code == 422
+    empty = await upload(intake, case["id"], "scan.pdf", b"")
+    assert empty.status_code == 422 and empty.json()["type"].endswith("/document-empty")
+    # Sent as the file itself, or as JSON: said to be multipart, not "send JSON" or "takes no body".
+    for media, body in (("application/pdf", b"%PDF-1.7\n"), ("application/json", b'{"kind": "other"}')):
+        wrong = await intake.client.post(f"{CASES}/{case['id']}/documents", content=body,
+                                         headers={**intake.caseworker, "Content-Type": media})
+        assert wrong.status_code == 415 and wrong.json()["type"].endswith("/multipart-expected"), media
+        assert "multipart/form-data" in wrong.json()["detail"]
     listed = await intake.client.get(f"{CASES}/{case['id']}/documents", headers=intake.caseworker)
     assert listed.json()["items"] == []
 
