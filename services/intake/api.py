@@ -231,10 +231,13 @@ async def update_case(
 
 
 @router.get("/caseworkers", response_model=Page[CaseworkerLoad])
-async def list_caseworkers(runtime: RuntimeDep, principal: Staff) -> Page[CaseworkerLoad]:
+async def list_caseworkers(
+    runtime: RuntimeDep, principal: Staff, limit: Limit = 200, cursor: str | None = None,
+) -> Page[CaseworkerLoad]:
     """Whom a case can be given to: every enabled caseworker (by user name, A to Z) with the number of open cases
-    they hold, for a supervisor choosing who has room. One page: a staff directory is a few dozen accounts."""
-    return Page(items=await runtime.uow.reading(assignment.caseworkers), next_cursor=None)
+    they hold, for a supervisor choosing who has room. A staff directory is a few dozen accounts: the first page
+    (200) is all of them in most organisations."""
+    return await runtime.uow.reading(lambda session: assignment.caseworkers_page(session, limit=limit, cursor=cursor))
 
 
 # What giving a case to caseworkers may answer besides the case: the same for a new list and for one more.

@@ -23,6 +23,7 @@ from kit import logs
 from kit.audit import AuditTrail, refusal_recorded
 from kit.db import get_or_raise
 from kit.errors import Conflict, Invalid, NotFound
+from kit.pagination import Page, cursor_after, read_cursor
 from services.intake import domain, events, queries
 from services.intake.models import (
     Case,
@@ -164,6 +165,15 @@ def add_assignee(
 
 
 # ---- the staff directory ----------------------------------------------------------------------------------------
+
+def caseworkers_page(session: Session, *, limit: int, cursor: str | None) -> Page[CaseworkerLoad]:
+    """`caseworkers` a page at a time, by handle: a staff directory is a few dozen accounts, so paged in memory."""
+    after = read_cursor(cursor, [StaffMember.username])[0] if cursor else None
+    rest = [load for load in caseworkers(session) if after is None or load.username > after]
+    page = rest[:limit]
+    more = len(rest) > limit
+    return Page[CaseworkerLoad](items=page, next_cursor=cursor_after((page[-1].username,)) if more else None)
+
 
 def caseworkers(session: Session) -> list[CaseworkerLoad]:
     """Whom a case can be given to: every enabled caseworker of the directory by handle, with how many open cases

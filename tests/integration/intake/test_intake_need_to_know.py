@@ -422,6 +422,14 @@ async def test_a_supervisor_sees_whom_a_case_can_be_given_to_and_how_many_open_c
     assert listed.json() == {"items": [{"username": "ada", "open_cases": 0}, {"username": "ala", "open_cases": 2},
                                        {"username": "bo", "open_cases": 1}], "next_cursor": None}
     assert by_caseworker.json() == listed.json()  # an assignee hands a case on too
+    first_page = (await intake.client.get("/api/intake/caseworkers", params={"limit": 2},
+                                          headers=_supervisor(intake))).json()
+    rest = (await intake.client.get("/api/intake/caseworkers", params={"cursor": first_page["next_cursor"]},
+                                    headers=_supervisor(intake))).json()
+    assert first_page["items"] + rest["items"] == listed.json()["items"] and rest["next_cursor"] is None
+    for wrong in ({"limit": 0}, {"cursor": "not-one-of-ours"}):
+        refused = await intake.client.get("/api/intake/caseworkers", params=wrong, headers=_supervisor(intake))
+        assert refused.status_code in (400, 422) and refused.headers["content-type"] == "application/problem+json"
     for role in ("finance", "auditor", "admin", "coordinator"):
         assert (await intake.client.get("/api/intake/caseworkers",
                                         headers=intake.as_(role, sub=f"{role}-1"))).status_code == 403
