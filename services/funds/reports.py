@@ -176,7 +176,10 @@ _ENDS_COMMITMENT = frozenset({Move.POST.value, Move.RELEASE.value})
 
 
 def last_settled_month(now: datetime, settling: timedelta = SETTLING) -> str:
-    """The newest month that has ended and settled at `now` (never later than the month under way)."""
+    """The newest month that has ended and settled at `now` (never later than the month under way); with a negative
+    `settling` (a demonstration, a test), the month under way."""
+    if settling < timedelta(0):
+        return _month(now)
     first_unsettled = _month(now - settling)
     return min(_months_after(first_unsettled, -1), _month(now))
 
