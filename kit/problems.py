@@ -218,11 +218,10 @@ async def no_fields_where_no_body_is_taken(request: Request) -> None:
     if getattr(route, "body_field", True) is not None:  # a route with a body model checks it itself
         return
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media == "multipart/form-data":  # an upload, read by its route as it streams
+    if media == "multipart/form-data" or _takes_an_upload(route):
+        # An upload, read by its route as it streams: one sent as anything else is told so there, once the caller
+        # is known to be one who may upload (kit.uploads, 415), never "takes no body" or "send JSON".
         return
-    if _takes_an_upload(route):  # an upload sent as anything else: said so, not "takes no body" or "send JSON"
-        raise Problem(415, "This takes a multipart/form-data body: the file in the part `file`, with the other "
-                           "fields as parts of their own.", kind="multipart-expected")
     body = await request.body()
     if not body.strip():
         return
