@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
@@ -43,6 +44,8 @@ from gateway.openapi import docs_page
 from gateway.runtime import GatewayRuntime, RuntimeDep
 from kit import control, logs
 from kit.auth import ENROLMENT_SCOPE, PARTNER_ROLE, Principal
+from kit.idempotency import HEADER as IDEMPOTENCY_KEY
+from kit.openapi import HONOURS_KEY
 from kit.openapi import REF as PROBLEM_REF
 from kit.pagination import Page, page_size
 from kit.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
@@ -674,7 +677,7 @@ async def ensure_partner(runtime: GatewayRuntime, partner_id: str | None, reques
 _PARTNER_CHECKED = {422: {"description": "`partner-unknown`: the partner directory has no partner with this id."}}
 
 
-@admin_router.post("/users", status_code=201, response_model=UserCreated, responses={
+@admin_router.post("/users", status_code=201, response_model=UserCreated, openapi_extra=HONOURS_KEY, responses={
     409: {"description": "A user with this user name already exists."}, **_PARTNER_CHECKED},
                    summary="Create a staff user (pending another admin's approval where there is one)")
 async def create_user(body: UserCreate, runtime: RuntimeDep, principal: Admin,
@@ -684,11 +687,25 @@ async def create_user(body: UserCreate, runtime: RuntimeDep, principal: Admin,
         raise Problem(422, weakness, kind="weak-password")
     await ensure_partner(runtime, body.partner_id, request)
     password_hash = await runtime.hasher.hash_async(body.password)  # before any transaction: it takes a while
-    user = await runtime.uow.run(lambda session: service.create_user(
-        session=session, audit=runtime.audit, username=body.username, roles=body.roles, partner_id=body.partner_id,
-        password_hash=password_hash, actor=principal.sub))
-    return UserCreated(id=user.id, username=user.username, roles=user.roles, partner_id=user.partner_id,
-                       status=_status(user.pending_approval))
+
+    def create(session: Session) -> UserCreated:
+        user = service.create_user(session=session, audit=runtime.audit, username=body.username, roles=body.roles,
+                                   partner_id=body.partner_id, password_hash=password_hash, actor=principal.sub)
+        return UserCreated(id=user.id, username=user.username, roles=user.roles, partner_id=user.partner_id,
+                           status=_status(user.pending_approval))
+
+    return await _once_per_key(runtime, request, principal, create)
+
+
+async def _once_per_key(runtime: GatewayRuntime, request: Request | None, principal: Principal,
+                        create: Callable[[Session], BaseModel]) -> Any:
+    """A 201 made once per Idempotency-Key when the caller sends one (SPEC §4: honoured on any POST): a retry whose
+    answer was lost gets that answer again (kept sealed for the retention), and makes no second account or client.
+    The console calls in-process (`request` None): its forms are refused twice in words of their own."""
+    if request is None or IDEMPOTENCY_KEY not in request.headers:
+        return await runtime.uow.run(create)
+    return await runtime.idempotency.honour(request, principal=principal.sub, uow=runtime.uow, status=201,
+                                            action=create, headers=lambda _answer: dict(_NO_STORE))
 
 
 class RolesAnswer(BaseModel):
@@ -777,6 +794,7 @@ async def enable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> En
 
 
 @admin_router.post("/clients", status_code=201, response_model=ApiClientIssued, responses=_PARTNER_CHECKED,
+                   openapi_extra=HONOURS_KEY,
                    summary="Register a partner's API client (its setup secret is shown only in this answer; the "
                            "partner activates the client with it, POST /auth/clients/activate)")
 async def create_client(body: ApiClientCreate, runtime: RuntimeDep, principal: Admin,
@@ -784,12 +802,18 @@ async def create_client(body: ApiClientCreate, runtime: RuntimeDep, principal: A
     await ensure_partner(runtime, body.partner_id, request)
     client_id, secret = service.new_client_credentials()
     secret_hash = await runtime.hasher.hash_async(secret)
-    client = await runtime.uow.run(lambda session: service.create_client(
-        session=session, audit=runtime.audit, client_id=client_id, partner_id=body.partner_id, name=body.name,
-        secret_hash=secret_hash, actor=principal.sub))
-    issued = ApiClientIssued(client_id=client.client_id, client_secret=secret, partner_id=client.partner_id,
-                             name=client.name, status=_status(client.pending_approval))
-    return JSONResponse(issued.model_dump(), status_code=201, headers=_NO_STORE)
+
+    def create(session: Session) -> ApiClientIssued:
+        client = service.create_client(session=session, audit=runtime.audit, client_id=client_id,
+                                       partner_id=body.partner_id, name=body.name, secret_hash=secret_hash,
+                                       actor=principal.sub)
+        return ApiClientIssued(client_id=client.client_id, client_secret=secret, partner_id=client.partner_id,
+                               name=client.name, status=_status(client.pending_approval))
+
+    issued = await _once_per_key(runtime, request, principal, create)
+    if isinstance(issued, Response):  # a replay, or the first answer under a key: kept no-store as well
+        return issued
+    return JSONResponse(issued.model_dump(), status_code=201, headers=_NO_STORE)  # the secret: never cached
 
 
 @admin_router.get("/clients", response_model=Page[ApiClientPublic], summary="List partner API clients")

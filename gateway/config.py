@@ -25,6 +25,11 @@ class GatewaySettings(ProcessSettings):
     # Who must have a second factor (comma-separated roles; SPEC §3: every staff role and partner staff). A user
     # holding one of them who has none gets a token that opens only enrolment.
     mfa_required_roles: str = "admin,caseworker,supervisor,finance,auditor,coordinator,partner_staff"
+    # Idempotency-Key answers of the gateway's own POSTs (a staff account, a partner API client), as at the services:
+    # kept this long (at least 24 hours), expired ones deleted this often, a dead request's claim taken over after.
+    idempotency_retention_hours: float = Field(default=48, ge=24)
+    idempotency_purge_interval_seconds: float = Field(default=300, gt=0)
+    idempotency_lease_seconds: float = Field(default=30, ge=5)
     # A session ends when its refresh token goes unused this long (idle), and in any case this long after sign-in.
     session_idle_seconds: int = Field(1800, ge=60)
     session_max_seconds: int = Field(43200, ge=300)

@@ -108,6 +108,12 @@ class SignInPolicy:
         return failures - forgotten, since + forgotten * every
 
 
+def key_for(secret: bytes, purpose: str) -> bytes:
+    """A key for one use only, from another secret of the gateway's (its audit key: it has no KEK); knowing it tells
+    nothing of that secret or of the keys of other uses."""
+    return hmac.new(secret, f"rehab {purpose}".encode(), hashlib.sha256).digest()
+
+
 class ThrottleKeys:
     """Names for the sign-in throttle's rows that reveal neither a user name nor an address: a row is kept for any
     name typed (a password typed into the name field included), so it is named by a keyed hash only."""
@@ -120,7 +126,7 @@ class ThrottleKeys:
     def derived_from(cls, key: bytes | Callable[[], bytes]) -> ThrottleKeys:
         """From another secret of the gateway's, for this use only (knowing these names tells nothing of it)."""
         source = key if callable(key) else (lambda: key)
-        return cls(lambda: hmac.new(source(), b"rehab sign-in throttle names", hashlib.sha256).digest())
+        return cls(lambda: key_for(source(), "sign-in throttle names"))
 
     def everywhere(self, username: str) -> str:
         return self._name(b"user", username.strip().casefold())

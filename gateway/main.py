@@ -19,7 +19,7 @@ from fastapi import Depends, FastAPI
 from gateway import api, console, service
 from gateway.access import Gatekeeper, RateLimit, Standing, gateway_principal
 from gateway.config import GatewaySettings
-from gateway.domain import SignInPolicy, ThrottleKeys, password_weakness
+from gateway.domain import SignInPolicy, ThrottleKeys, key_for, password_weakness
 from gateway.forward import ForwardingMiddleware, forwarding_session
 from gateway.mfa import FactorKeys
 from gateway.models import MIGRATIONS_DIR, kit_tables
@@ -33,7 +33,8 @@ from kit import checkpoints, control, custody, db, errors, http, logs, metrics, 
 from kit.audit import AuditTrail, audit_router
 from kit.auth import TokenIssuer, TokenVerifier, VerifiedTokens
 from kit.bus import Bus, BusOptions
-from kit.service import ReadSession, fastapi_telemetry, serve
+from kit.idempotency import Idempotency
+from kit.service import ReadSession, fastapi_telemetry, purge_idempotency_keys, serve
 
 log = logs.get("gateway")
 
@@ -54,6 +55,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         checkpointing: asyncio.Task | None = None
         commands: asyncio.Task | None = None  # seal
         probing: asyncio.Task | None = None
+        purging: asyncio.Task | None = None
         try:
             await asyncio.to_thread(migrations.upgrade, runtime.engine, MIGRATIONS_DIR)
             await bootstrap_admin(runtime)
@@ -78,11 +80,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             probing = asyncio.create_task(runtime.backends.watch(
                 runtime.calls, every=settings.backend_probe_seconds, timeout=settings.readiness_timeout_seconds))
             warm_up = asyncio.create_task(runtime.service_documents.current())  # services may still be starting
+            purging = asyncio.create_task(purge_idempotency_keys(runtime))  # as at every service
             settings.warn_of_key_custody(log)
             log.info("gateway started", port=settings.port)
             yield
         finally:
-            for task in (warm_up, checkpointing, commands, probing):
+            for task in (warm_up, checkpointing, commands, probing, purging):
                 if task:
                     task.cancel()
             await runtime.bus.stop()
@@ -185,6 +188,10 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         custody=keys,
         standing=Standing(current_standing, settings.principal_check_seconds),
         renewals=RenewalsAtOnce(grace=settings.refresh_reuse_grace_seconds),
+        idempotency=Idempotency(kit_tables, lambda: [key_for(audit_key(), "idempotency answers")],
+                                fingerprint_keys=lambda: [key_for(audit_key(), "idempotency fingerprints")],
+                                lease=timedelta(seconds=settings.idempotency_lease_seconds),
+                                retention=timedelta(hours=settings.idempotency_retention_hours)),
         at_work=AtWork(),
         session_policy=SessionPolicy(idle=timedelta(seconds=settings.session_idle_seconds),
                                      absolute=timedelta(seconds=settings.session_max_seconds)),

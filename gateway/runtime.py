@@ -27,6 +27,7 @@ from gateway.sessions import AtWork, RenewalsAtOnce, SessionPolicy
 from kit.audit import AuditTrail
 from kit.auth import TokenIssuer
 from kit.bus import Bus
+from kit.idempotency import Idempotency
 
 
 @dataclass
@@ -45,6 +46,7 @@ class GatewayRuntime:
     factor_keys: FactorKeys
     standing: Standing
     renewals: RenewalsAtOnce  # two tabs renewing with one refresh token at once: one renewal
+    idempotency: Idempotency  # the Idempotency-Key of an admin's POST (a retry creates no second account or client)
     at_work: AtWork  # a console page opened starts its session's idle clock again (once a minute at most)
     signin_limit: RateLimit  # per address: sign-ins with a password or a client secret
     refresh_limit: RateLimit  # per address: renewals with a refresh token

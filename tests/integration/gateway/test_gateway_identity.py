@@ -183,6 +183,32 @@ async def test_a_partner_client_secret_is_shown_once_and_stored_only_as_a_hash(d
     assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_client")
 
 
+async def test_an_account_or_client_asked_again_under_its_idempotency_key_is_made_once(door: Door):
+    """An admin's retry whose answer was lost (a timeout) gets that answer again: one account, one client and its
+    one secret, never a second pair of working credentials; another body under the same key is 422."""
+    admin = await door.admin()
+    account = {"username": "retried-ala", "password": STAFF_PASSWORD, "roles": ["caseworker"]}
+    made = [await door.client.post("/api/admin/users", json=account, headers={**admin, "Idempotency-Key": "u-1"})
+            for _ in range(2)]
+    assert [m.status_code for m in made] == [201, 201] and made[1].json() == made[0].json()
+    assert made[1].headers["idempotent-replayed"] == "true"
+    other = await door.client.post("/api/admin/users", json={**account, "username": "retried-bo"},
+                                   headers={**admin, "Idempotency-Key": "u-1"})
+    assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused")
+
+    partner_id = "5d0c6f7e-2a41-4c3b-8f5e-1b9a7c3d2e10"
+    body = {"partner_id": partner_id, "name": "Clinic API"}
+    issued = [await door.client.post("/api/admin/clients", json=body, headers={**admin, "Idempotency-Key": "c-1"})
+              for _ in range(2)]
+    assert [i.status_code for i in issued] == [201, 201] and issued[1].json() == issued[0].json()
+    assert all(i.headers["cache-control"] == "no-store" for i in issued)
+    listed = (await door.client.get("/api/admin/clients", headers=admin)).json()["items"]
+    assert [c["client_id"] for c in listed if c["partner_id"] == partner_id] == [issued[0].json()["client_id"]]
+    with door.runtime.session_factory() as session:  # the secret kept for the replay is sealed, never in clear
+        stored = str(list(session.execute(select(kit_tables.idempotency))))
+    assert issued[0].json()["client_secret"] not in stored and "retried-ala" not in stored
+
+
 async def test_a_revoked_client_is_refused_at_once(door: Door):
     issued = await door.add_client()
     partner = await door.bearer_for(await door.client_sign_in(issued["client_id"], issued["client_secret"]))
