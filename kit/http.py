@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from kit import context, logs, metrics, problems, tracing
 from kit.db import DATABASE_UNAVAILABLE, refused_a_nul
@@ -49,6 +50,47 @@ class _BodyStalled(Exception):
 # caller who declares more than it sends would otherwise hold the connection (and whatever the route holds while it
 # reads) for ever; a slow upload that keeps sending is never cut off.
 BODY_IDLE_SECONDS = 30.0
+
+
+# How long a connection may take to send a request's line and headers, from when it opened or its request began:
+# uvicorn waits for them for ever, so a client that opens connections and sends nothing, or half a header (slowloris),
+# held each one until the process ran out of file descriptors and every other caller got an empty reply.
+HEADERS_SECONDS = 10.0
+
+
+class HeadersInTime(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose request line and headers have not all come within
+    `HEADERS_SECONDS` of its opening or of its request's first byte. Once the headers are in, the body has its own
+    idle limit (`BODY_IDLE_SECONDS`, 408), and between requests uvicorn's keep-alive timeout closes an idle one."""
+
+    headers_seconds = HEADERS_SECONDS
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._headers_due = self.loop.call_later(self.headers_seconds, self._headers_too_late)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._headers_due is None:  # a request after another on a kept-alive connection
+            self._headers_due = self.loop.call_later(self.headers_seconds, self._headers_too_late)
+
+    def on_headers_complete(self) -> None:
+        self._headers_waited()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._headers_waited()
+        super().connection_lost(exc)
+
+    def _headers_waited(self) -> None:
+        if self._headers_due is not None:
+            self._headers_due.cancel()
+            self._headers_due = None
+
+    def _headers_too_late(self) -> None:
+        self._headers_due = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 @dataclass(frozen=True)

@@ -276,4 +276,4 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     trusted = settings.trusted_proxy_list
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning", log_config=None,
                 proxy_headers=bool(trusted), forwarded_allow_ips=trusted,
-                loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+                loop="uvloop", http=http.HeadersInTime, timeout_graceful_shutdown=5)

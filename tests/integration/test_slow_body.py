@@ -86,3 +86,56 @@ async def test_a_slow_body_that_keeps_coming_is_read_whole():
     async with over_http(echoing_app()) as port:
         answer, _ = await send_in_parts(port, len(body), parts, pause=IDLE / 3)
     assert answer.startswith(b"HTTP/1.1 200") and json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"bytes": len(body)}
+
+
+class QuickHeaders(http.HeadersInTime):
+    headers_seconds = IDLE
+
+
+@asynccontextmanager
+async def served_as_in_production(app: FastAPI) -> AsyncIterator[int]:
+    """As kit.service.serve runs every process: uvicorn with its protocol `http.HeadersInTime` (here quicker)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                                           lifespan="off", http=QuickHeaders))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "the server did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_a_connection_that_sends_nothing_or_half_a_header_is_closed_and_a_slow_honest_one_is_served():
+    """Slowloris: connections held open with nothing, or a header a byte at a time, took every file descriptor of
+    the gateway and left every other caller an empty reply. Each is closed once its headers are late; a request
+    whose headers came in time is answered, however long its own work takes."""
+    async with served_as_in_production(echoing_app()) as port:
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        trickling = await asyncio.open_connection("127.0.0.1", port)
+        trickling[1].write(b"POST /echo HTTP/1.1\r\nHost: test\r\n")
+        cut_off = False
+        for _ in range(40):  # a header line now and then, never the blank line that ends them
+            await asyncio.sleep(IDLE / 4)
+            try:
+                trickling[1].write(b"X-Wait: a\r\n")
+                await trickling[1].drain()
+            except ConnectionError:  # reset or broken pipe: the server closed it
+                cut_off = True
+                break
+        assert cut_off  # within ten times its deadline, though it never stopped sending
+        for reader, _ in (silent, trickling):
+            try:
+                answered = await asyncio.wait_for(reader.read(), 5)
+            except ConnectionError:
+                answered = b""
+            assert answered == b""  # closed by the server, nothing answered
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+        honest = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        assert honest.startswith(b"HTTP/1.1 200") and honest.endswith(b'{"bytes":2}')
