@@ -37,10 +37,10 @@ def echoing_app() -> FastAPI:
 
 
 @asynccontextmanager
-async def over_http(app: FastAPI) -> AsyncIterator[int]:
+async def over_http(app: FastAPI, protocol: type | str = "auto") -> AsyncIterator[int]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                                           lifespan="off"))
+                                           lifespan="off", http=protocol))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         assert not serving.done(), "the server did not start"
@@ -92,28 +92,11 @@ class QuickHeaders(http.HeadersInTime):
     headers_seconds = IDLE
 
 
-@asynccontextmanager
-async def served_as_in_production(app: FastAPI) -> AsyncIterator[int]:
-    """As kit.service.serve runs every process: uvicorn with its protocol `http.HeadersInTime` (here quicker)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                                           lifespan="off", http=QuickHeaders))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not serving.done(), "the server did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await serving
-
-
 async def test_a_connection_that_sends_nothing_or_half_a_header_is_closed_and_a_slow_honest_one_is_served():
     """Slowloris: connections held open with nothing, or a header a byte at a time, took every file descriptor of
     the gateway and left every other caller an empty reply. Each is closed once its headers are late; a request
     whose headers came in time is answered, however long its own work takes."""
-    async with served_as_in_production(echoing_app()) as port:
+    async with over_http(echoing_app(), protocol=QuickHeaders) as port:  # as kit.service.serve runs, quicker
         silent = await asyncio.open_connection("127.0.0.1", port)
         trickling = await asyncio.open_connection("127.0.0.1", port)
         trickling[1].write(b"POST /echo HTTP/1.1\r\nHost: test\r\n")
