@@ -340,20 +340,30 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+    """A port nobody listens on right now (and not handed out here before: `free_ports`)."""
+    return free_ports(1, host)[0]
+
+
+# Ports this process handed out: a system started in the background binds them only later, and the kernel may hand
+# a port just released to the next ask, so a second system (an OpenBao, a test server) chosen meanwhile got the
+# first one's port.
+_HANDED_OUT: set[int] = set()
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct ports nobody listens on right now: each stays bound until all are chosen, because the kernel
-    may hand a port just released to the next ask."""
-    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    """`count` distinct ports nobody listens on right now, none handed out by this process before: each stays bound
+    until all are chosen, because the kernel may hand a port just released to the next ask."""
+    probes: list[socket.socket] = []
+    chosen: list[int] = []
     try:
-        for probe in probes:
+        while len(chosen) < count:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probes.append(probe)
             probe.bind((host, 0))
-        return [probe.getsockname()[1] for probe in probes]
+            if (port := probe.getsockname()[1]) not in _HANDED_OUT:
+                chosen.append(port)
+        _HANDED_OUT.update(chosen)
+        return chosen
     finally:
         for probe in probes:
             probe.close()

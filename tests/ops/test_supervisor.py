@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.supervisor import HUNG_AFTER, ProcessSpec, StartupError, Supervisor, check_ports, free_port, port_is_free
+from ops.supervisor import (HUNG_AFTER, ProcessSpec, StartupError, Supervisor, check_ports, free_port, free_ports,
+                            port_is_free)
 
 STANDIN = textwrap.dedent(
     '''
@@ -64,18 +65,6 @@ START_TIMEOUT = 30.0
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports nobody listens on (held together while chosen, so they differ)."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
 
 
 def health(port: int) -> dict:
