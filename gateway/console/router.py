@@ -1215,6 +1215,18 @@ def country_name(context: Any, code: str | None) -> str:
 
 templates.filters["country"] = country_name
 
+
+@pass_context
+def language_name(context: Any, code: str | None) -> str:
+    """A language's ISO code ("be") as the page's language names it ("беларуская", "белорусский", "Belarusian"); a
+    code Babel does not know, as stored; nothing for none."""
+    if not code:
+        return ""
+    return Locale.parse(context.get("lang") or i18n.DEFAULT).languages.get(code.lower(), code)
+
+
+templates.filters["language"] = language_name
+
 # Two-letter CLDR territories that are no country: groupings, pseudo-locales and "unknown".
 _NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
 # Where the people in these cases live, or go, most often: first in the list, the rest by name.

@@ -145,12 +145,12 @@ async def test_an_admin_adds_a_partner_and_sets_rotates_replaces_and_removes_its
 
     page = await admin.get(location)
     assert page.status_code == 200 and EN["padmin_done_created"] in page.text
-    assert "LT, PL" in page.text and "Vilnius, Warszawa" in page.text and "Two new people a week" in page.text
+    assert "Lithuania, Poland" in page.text and "Belarusian, Russian" in page.text and "Vilnius, Warszawa" in page.text and "Two new people a week" in page.text
     stored = await door.client.get(f"/api/referrals/partners/{partner_id}", headers=await door.admin())
     assert stored.json()["countries"] == ["LT", "PL"] and stored.json()["languages"] == ["be", "ru"]
     assert stored.json()["active"] is True
     listed = row((await admin.get(PARTNERS)).text, f"p-{partner_id}")
-    assert "Psychotherapy practice Vilnius" in listed and EN["category_medical"] in listed and "LT, PL" in listed
+    assert "Psychotherapy practice Vilnius" in listed and EN["category_medical"] in listed and "Lithuania, Poland" in listed
     assert EN["padmin_open"] in listed and EN["padmin_webhook_none_short"] in listed
 
     # Set: the answer to the POST shows the secret, once, and is not kept by any cache.

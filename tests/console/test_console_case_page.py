@@ -116,7 +116,7 @@ async def test_every_field_recorded_at_intake_is_on_the_case_page_with_the_safet
 
     page = (await ala.visitor.get(f"/console/cases/{case['id']}")).text
 
-    shown = [PERSON["full_name"], *PERSON["other_names"], "14 Mar 1987", "Lithuania", "Vilnius", "be, ru",
+    shown = [PERSON["full_name"], *PERSON["other_names"], "14 Mar 1987", "Lithuania", "Vilnius", "Belarusian, Russian",
              *PERSON["contact"].values(), "30 Jun 2025", PERSON["facility"], "342, 361-1", PERSON["safety_notes"]]
     person_part = page[page.index('id="safety"'):page.index('id="needs-h"')]
     assert [value for value in shown if str(escape(value)) not in person_part] == []

@@ -324,7 +324,7 @@ async def test_the_case_page_records_needs_and_consent_and_a_referral_cannot_car
     assert need.status_code == consent.status_code == 303
     assert partner["name"] in form.text
     # where it is and how soon it can help, beside the choice (the radio names the note for a screen reader)
-    assert f'aria-describedby="capacity-{partner["id"]}"' in form.text and "Vilnius, LT" in form.text
+    assert f'aria-describedby="capacity-{partner["id"]}"' in form.text and "Vilnius, Lithuania; Belarusian)" in form.text
     assert re.search(rf'id="capacity-{partner["id"]}">[^<]*New patients wait about three weeks</p>', form.text)
     assert re.search(r'<input id="contact" name="contact" disabled', form.text)  # no contact: consent withholds it
     assert not re.search(r'id="health_summary"[^>]*disabled', form.text)

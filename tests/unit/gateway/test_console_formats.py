@@ -82,3 +82,12 @@ def test_sizes_and_days():
 def test_each_currency_has_its_minor_digits():
     assert {currency: i18n.minor_digits(currency) for currency in ("JPY", "KWD", "BHD", "EUR", "BYN")} == {
         "JPY": 0, "KWD": 3, "BHD": 3, "EUR": 2, "BYN": 2}
+
+
+@pytest.mark.parametrize(("language", "names"), [
+    ("be", "беларуская, руская; Літва"), ("ru", "белорусский, русский; Литва"), ("en", "Belarusian, Russian; Lithuania")])
+def test_languages_and_countries_are_named_in_the_pages_language_not_written_as_codes(language, names):
+    from gateway.console.router import templates
+
+    page = templates.from_string('{{ ["be", "ru", "xx"]|map("language")|join(", ") }}; {{ "LT"|country }}')
+    assert page.render(lang=language) == names.replace(";", ", xx;", 1)  # a code Babel does not know stays a code
