@@ -1027,10 +1027,22 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
     return render(v.request, "refer.html", visit_=v, status=status if case.ok else case.status,
                   case=case.body if case.ok else None, consent=current, allowed=allowed,
                   filters={**filters, "category": category}, partners=partners,
+                  referred=await _open_referrals(v, case_id, category) if partners else {},
                   form={**form, "idempotency_key": form.get("idempotency_key") or str(uuid.uuid4())},
                   errors=errors or {}, problem=problem or case.problem or consent.problem)
 
 
+async def _open_referrals(v: Visit, case_id: uuid.UUID, category: str) -> dict[str, dict[str, Any]]:
+    """The case's referrals still open for this need, by partner: the form says so beside that partner, so that a
+    caseworker does not send the person's data to the same partner twice without meaning to (a second one stays
+    possible: a first may have gone unanswered)."""
+    found = await call(v, "GET", "/api/referrals/referrals", params={"case_id": str(case_id), "limit": 200},
+                       reason=v.reason_for(case_id))
+    return {r["partner_id"]: r for r in reversed(items(found))
+            if r.get("need_category") == category and r.get("status") in OPEN_REFERRALS}
+
+
+OPEN_REFERRALS = ("sent", "accepted", "in_progress")
 # The referral page's forms: the API's name of each field → the form's id of it (see `field_errors`).
 PARTNER_FILTERS = {"category": "f-category", "country": "f-country"}
 COUNTRY_TYPED = 16  # a country filter is a two-letter code: more than this is not one, and is said wrong as such

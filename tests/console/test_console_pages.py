@@ -320,11 +320,17 @@ async def test_the_case_page_records_needs_and_consent_and_a_referral_cannot_car
         "csrf": token, "category": "medical", "partner_id": partner["id"], "display_name": "K.",
         "contact": "+370 600 00000"})
     shown = await visitor.get(page)
+    again = await visitor.post(f"{page}/refer/partners", data={"csrf": token, "category": "medical"})
 
     assert need.status_code == consent.status_code == 303
     assert partner["name"] in form.text
     # where it is and how soon it can help, beside the choice (the radio names the note for a screen reader)
     assert f'aria-describedby="capacity-{partner["id"]}"' in form.text and "Vilnius, Lithuania; Belarusian)" in form.text
+    # once referred, the form says so beside that partner (still open: a second referral stays possible)
+    assert 'class="warning referred"' not in form.text
+    assert f'aria-describedby="capacity-{partner["id"]} referred-{partner["id"]}"' in again.text
+    warned = re.search(rf'id="referred-{partner["id"]}">([^<]*)</p>', again.text)
+    assert warned and warned.group(1).startswith("Already referred") and "(sent)" in warned.group(1), again.text
     assert re.search(rf'id="capacity-{partner["id"]}">[^<]*New patients wait about three weeks</p>', form.text)
     assert re.search(r'<input id="contact" name="contact" disabled', form.text)  # no contact: consent withholds it
     assert not re.search(r'id="health_summary"[^>]*disabled', form.text)
