@@ -325,7 +325,8 @@ async def test_the_case_page_records_needs_and_consent_and_a_referral_cannot_car
     assert need.status_code == consent.status_code == 303
     assert partner["name"] in form.text
     # where it is and how soon it can help, beside the choice (the radio names the note for a screen reader)
-    assert f'aria-describedby="capacity-{partner["id"]}"' in form.text and "Vilnius, Lithuania; Belarusian)" in form.text
+    assert f'aria-describedby="capacity-{partner["id"]}"' in form.text
+    assert "Vilnius, Lithuania; Belarusian)" in form.text  # countries and languages named, not coded
     # once referred, the form says so beside that partner (still open: a second referral stays possible)
     assert 'class="warning referred"' not in form.text
     assert f'aria-describedby="capacity-{partner["id"]} referred-{partner["id"]}"' in again.text
