@@ -210,7 +210,7 @@ def donor_report(*, session: Session, keyring: Keyring, grant_id: str, as_of: st
                       code="month-not-settled")
     moves = _moves(session, grant.id)
     paid_here = _payments(session, grant.id)
-    statements = _donor_statements(grant, moves, paid_here, as_of)
+    statements = _donor_statements(grant, moves, paid_here, as_of, _programme_withheld(session, grant.currency))
     amount = _formatter(grant.currency)
     cut = _month_end(as_of)
     latest = statements[-1] if statements else None
@@ -266,6 +266,7 @@ class _LedgerMove:
     at: datetime
     disbursement_id: str | None
     case_id: str | None
+    category: str | None = None
 
 
 @dataclass
@@ -283,14 +284,70 @@ class _Statement:
     currencies_shown: set[str]
 
 
-def _moves(session: Session, grant_id: str) -> list[_LedgerMove]:
-    rows = session.execute(
-        select(Transfer.kind, Transfer.amount_minor, Transfer.created_at, Transfer.disbursement_id,
-               Disbursement.case_id)
-        .join(Disbursement, Disbursement.id == Transfer.disbursement_id, isouter=True)
-        .where(Transfer.grant_id == grant_id).order_by(Transfer.created_at)).all()
+def _moves(session: Session, grant_id: str | None = None, *, currency: str | None = None) -> list[_LedgerMove]:
+    """One grant's transfers, or (`currency`) those of every grant in that currency."""
+    query = (select(Transfer.kind, Transfer.amount_minor, Transfer.created_at, Transfer.disbursement_id,
+                    Disbursement.case_id, Disbursement.category)
+             .join(Disbursement, Disbursement.id == Transfer.disbursement_id, isouter=True))
+    if grant_id is not None:
+        query = query.where(Transfer.grant_id == grant_id)
+    if currency is not None:
+        query = query.join(Grant, Grant.id == Transfer.grant_id).where(Grant.currency == currency)
+    rows = session.execute(query.order_by(Transfer.created_at)).all()
     return [_LedgerMove(kind=r.kind, amount=r.amount_minor, at=utc(r.created_at), disbursement_id=r.disbursement_id,
-                        case_id=r.case_id) for r in rows]
+                        case_id=r.case_id, category=r.category) for r in rows]
+
+
+# The stage under which the programme report (services/reports) counts a ledger move of aid: an approval, and the
+# release of a rejected or voided one.
+_PROGRAMME_STAGE = {Move.RESERVE.value: "approved", Move.RELEASE.value: "released"}
+
+
+def _paid_cells(payment: _Paid, grant_currency: str) -> list[tuple[str, ...]]:
+    """The cells of the programme report a payment is counted in (projections.aid_moved): paid in the grant's
+    currency, one; paid in another, what it cost the grant and what the person received (in that currency)."""
+    month = _month(payment.paid_at)
+    if payment.received_currency == grant_currency:
+        return [(month, payment.category, "grant", grant_currency)]
+    return [(month, payment.category, "fx_grant", grant_currency),
+            (month, payment.category, "fx_paid", payment.received_currency)]
+
+
+@dataclass(frozen=True)
+class _ProgrammeWithheld:
+    """Which cells (month, category, …) of the programme report the aid of grants in one currency falls in that it
+    withholds ("<5": 1 to 4 people), as funds can count them from its own ledger."""
+
+    paid: frozenset[tuple[str, ...]]
+    promised: frozenset[tuple[str, ...]]
+
+    def paid_in(self, payment: _Paid, grant_currency: str) -> bool:
+        return any(cell in self.paid for cell in _paid_cells(payment, grant_currency))
+
+    def promised_in(self, move: _LedgerMove) -> bool:
+        stage = _PROGRAMME_STAGE.get(move.kind)
+        return stage is not None and (_month(move.at), move.category, stage) in self.promised
+
+
+def _programme_withheld(session: Session, currency: str, threshold: int = domain.SMALL_COUNT) -> _ProgrammeWithheld:
+    """The programme report withholds a cell of 1 to 4 people and publishes the others to the cent; a donor's exact
+    total over the same aid, less the published cells, would give the withheld ones back (five people paid 10.00
+    for medical aid and one 37.50 for housing: the programme report says medical 50.00 and housing "<5", the donor
+    report 87.50). So a donor statement reads where the programme report's suppression falls (`_donor_statements`).
+    Every payment and approval counts, of every grant in the currency (the programme's cells sum them all), and the
+    received currency's cells count payments from grants in any currency."""
+    people: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    grant_currency = dict(session.execute(select(Grant.id, Grant.currency)).all())
+    for payment in _payments(session):
+        for cell in _paid_cells(payment, grant_currency[payment.grant_id]):
+            people[cell].add(payment.case_id)
+    promised: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for move in _moves(session, currency=currency):
+        stage = _PROGRAMME_STAGE.get(move.kind)
+        if stage is not None and move.case_id:
+            promised[(_month(move.at), move.category, stage)].add(move.case_id)
+    return _ProgrammeWithheld(paid=frozenset(cell for cell, who in people.items() if _few(who, threshold)),
+                              promised=frozenset(cell for cell, who in promised.items() if _few(who, threshold)))
 
 
 def _few(people: set[str], threshold: int = domain.SMALL_COUNT) -> bool:
@@ -298,7 +355,7 @@ def _few(people: set[str], threshold: int = domain.SMALL_COUNT) -> bool:
 
 
 def _donor_statements(grant: Grant, moves: list[_LedgerMove], paid_here: list[_Paid], as_of: str,
-                      threshold: int = domain.SMALL_COUNT) -> list[_Statement]:
+                      withheld: _ProgrammeWithheld, threshold: int = domain.SMALL_COUNT) -> list[_Statement]:
     """The month ends up to `as_of`'s whose totals are shown, in order, each with the figures shown in it.
 
     Walking the month ends from the grant's first month, a month end is shown when, since the last shown one (or the
@@ -308,6 +365,10 @@ def _donor_statements(grant: Grant, moves: list[_LedgerMove], paid_here: list[_P
     of them together would not do: four approvals and one payment are five people, and paid would still move by that
     one person's aid. The rule reads nothing but the ledger, so every reader gets the same shown months without any
     record of what was released.
+
+    Besides, the people among those whose aid falls in a cell the programme report withholds (`withheld`) must be
+    none or at least `threshold`, for the payments and for the approvals and releases alike: the statement's totals,
+    less the cells the programme report publishes, are then a sum over five people or more.
 
     Within a shown statement `_donor_totals` decides as before; besides, `fx_released`, `fx_approved` and each
     currency of `paid_by_currency` are shown only when the people they changed for since the last statement that
@@ -323,7 +384,11 @@ def _donor_statements(grant: Grant, moves: list[_LedgerMove], paid_here: list[_P
         between = [m for m in moves if since <= m.at < cut]
         paid_people = {m.case_id for m in between if m.kind in _PAID_MOVES and m.case_id}
         promised = {m.case_id for m in between if m.kind in _PROMISE_MOVES and m.case_id}
-        if not _few(paid_people, threshold) and not _few(promised, threshold):
+        paid_withheld = {p.case_id for p in paid_here
+                         if since <= p.posted_at < cut and withheld.paid_in(p, grant.currency)}
+        promised_withheld = {m.case_id for m in between
+                             if m.kind in _PROMISE_MOVES and m.case_id and withheld.promised_in(m)}
+        if not any(_few(people, threshold) for people in (paid_people, promised, paid_withheld, promised_withheld)):
             statements.append(_statement(grant, month, cut, moves, paid_here, figure_since, threshold))
             since = cut
         month = _months_after(month, 1)

@@ -189,3 +189,39 @@ def test_a_voided_approval_counts_among_the_people_whose_aid_changed(ledger):
 def test_a_month_before_any_aid_is_a_statement_of_noughts(ledger):
     report = ledger.report("2026-01")
     assert report.totals_shown and totals(report) == ("0.00", "0.00", "10000.00") and report.people == 0
+
+
+def test_a_cell_the_programme_report_withholds_is_not_given_back_by_the_donor_statement(ledger):
+    """The review's case: five people paid 10.00 for medical aid and one 37.50 for legal aid in January. The
+    programme report publishes medical 50.00 and withholds legal ("<5"); January's statement showing paid 87.50 would
+    give that one person's 37.50 back (87.50 − 50.00). It is withheld until the people in withheld cells since the
+    last shown statement are five: four more paid for legal aid in February (a withheld cell again) make five."""
+    for _ in range(5):
+        ledger.paid(1_000, at(1))
+    ledger.paid(3_750, at(1), category="legal")
+
+    january = ledger.report("2026-01")
+
+    assert not january.totals_shown and totals(january) == (None, None, None) and january.people is None
+    assert "87.50" not in january.model_dump_json() and "37.50" not in january.model_dump_json()
+
+    for _ in range(4):
+        ledger.paid(500, at(2), category="legal")
+    february = ledger.report("2026-02")
+    assert february.totals_shown and totals(february) == ("107.50", "0.00", "9892.50") and february.people == 10
+    # less the published medical 50.00, 57.50: the legal aid of five people in two withheld cells, no one's alone
+    assert ledger.report("2026-01").totals_shown is False  # a statement once withheld stays so
+
+
+def test_an_approval_in_a_withheld_cell_holds_the_statement_back_like_a_payment(ledger):
+    """Committed and available, less the approvals the programme report publishes, give the withheld ones back too:
+    five people approved for medical aid and one for legal aid, none paid."""
+    for _ in range(5):
+        ledger.approve(1_000, at(1))
+    ledger.approve(2_500, at(1), category="legal")
+    assert not ledger.report("2026-01").totals_shown
+    for _ in range(5):
+        ledger.approve(1_000, at(2))
+    for _ in range(4):
+        ledger.approve(1_000, at(2), category="legal")  # February's legal cell withheld too: five people in all
+    assert ledger.report("2026-02").totals_shown
