@@ -246,6 +246,9 @@ def masked_account(account: str) -> tuple[PayeeKind, str]:
 FINANCE = "finance"
 # The audit trail's word for a caseworker refused a case's aid (who, which case: never what the request sent).
 ACCESS_REFUSED = "case.access_refused"
+# Its word for a finance officer refused by four-eyes: approving their own request, or approving the extra of a
+# payment in another currency on it. An auditor wants exactly these tries.
+FOUR_EYES_REFUSED = "disbursement.four-eyes-refused"
 
 
 def case_access(*, user: str, roles: Collection[str], assignees: Collection[str], reason: str | None) -> Access | None:

@@ -191,7 +191,8 @@ def approve_disbursement(*, session: Session, runtime: Runtime, disbursement_id:
     """Approve (four-eyes) and commit the amount from the grant's available money."""
     disbursement, grant = _lock(session, disbursement_id)
     target = domain.next_status(disbursement.status, "approve")
-    domain.check_four_eyes(requester=disbursement.requested_by, approver=actor)
+    with refusal_recorded(actor=actor, action=domain.FOUR_EYES_REFUSED, target_id=disbursement.id):
+        domain.check_four_eyes(requester=disbursement.requested_by, approver=actor)
     case = session.get(CaseView, disbursement.case_id)
     domain.check_approval(
         grant=grant.terms(), category=disbursement.category, amount_minor=disbursement.amount_minor,
@@ -251,10 +252,11 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
                                     others_lately=queries.rates_paid_lately(
                                         session, paid_currency=paid.currency, grant_currency=grant.currency,
                                         not_by=actor, since=datetime.now(UTC) - RATES_LOOKED_BACK))
-        settlement = domain.settle_payment(
-            approved_minor=disbursement.amount_minor, converted_minor=converted, currency=grant.currency,
-            decision=payment_in.difference, payer=actor, requester=disbursement.requested_by,
-            available_minor=ledger.balances(session, grant.id)[Account.AVAILABLE])
+        with refusal_recorded(actor=actor, action=domain.FOUR_EYES_REFUSED, target_id=disbursement.id):
+            settlement = domain.settle_payment(
+                approved_minor=disbursement.amount_minor, converted_minor=converted, currency=grant.currency,
+                decision=payment_in.difference, payer=actor, requester=disbursement.requested_by,
+                available_minor=ledger.balances(session, grant.id)[Account.AVAILABLE])
         if data_key is None:
             raise Conflict(f"This case was erased, and a payment in another currency keeps where its rate came from "
                            f"with the case: pay it in {grant.currency}, or void it.", code="case-erased")

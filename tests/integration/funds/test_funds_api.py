@@ -132,6 +132,10 @@ async def test_four_eyes_the_requester_never_approves(desk):
     assert refused.status_code == 403
     assert refused.json()["type"].endswith("/four-eyes") and "requested" in refused.json()["detail"]
     assert (await desk.balanced_grant(grant["id"]))["committed"] == "0.00"
+    # the try is in the trail, as every refused authorisation is: an auditor sees who tried to approve their own
+    trail = await desk.client.get("/api/funds/audit", params={"target_id": own["id"]}, headers=desk.as_("auditor"))
+    tries = [e["actor"] for e in trail.json()["items"] if e["action"] == "disbursement.four-eyes-refused"]
+    assert trail.status_code == 200 and tries == [own["requested_by"]], trail.text
     approved = await desk.act(own["id"], "approve", headers=desk.finance_b)
     assert approved.status_code == 200 and approved.json()["approved_by"] == "finance-boris"
 

@@ -134,6 +134,7 @@ async def test_a_payment_worth_more_needs_the_extra_approved_by_another_officer_
     assert (silently.status_code, kind(silently)) == (409, "fx-difference")
     assert (silently.json()["difference"], silently.json()["decision_needed"]) == ("3.10", "approve")
     assert (by_requester.status_code, kind(by_requester)) == (403, "four-eyes")
+    assert "disbursement.four-eyes-refused" in desk.audit_actions(own["id"])  # an auditor sees the try
     assert (await desk.balanced_grant(grant["id"]))["committed"] == "300.00"
 
     by_another = await pay(desk, own["id"], dearer, headers=desk.finance_b)
