@@ -157,9 +157,10 @@ async def test_approval_is_refused_by_the_grants_rules_and_the_case(desk):
 
     past = date.today() - timedelta(days=400)
     expired = await desk.create_grant(starts_on=str(past), ends_on=str(past + timedelta(days=365)))
-    late = await desk.requested(case_id, expired)
-    outside = await desk.act(late["id"], "approve")
+    # A grant that has ended, the same: refused when asked (one that ends between asking and approving, at approval).
+    outside = await desk.request(case_id, expired, amount="10.00")
     assert (outside.status_code, outside.json()["type"].rsplit("/", 1)[1]) == (409, "grant-period")
+    assert "ended on" in outside.json()["detail"]
 
     grant = await desk.create_grant()
     closing, erasing = desk.open_case(), desk.open_case()
