@@ -168,6 +168,8 @@ def update_case(
     if not given:
         audit.record(session, actor=caller.user_id, action="case.read", target_id=case.id)
         return _public(session, case, personal), domain.etag(case.id, case.version)
+    changed = {**personal, **given}
+    domain.ensure_release_after_birth(changed.get("release_date"), changed.get("date_of_birth"))
     for field, value in given.items():
         if field == "country":
             case.country = value

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, get_args
 
-from kit.errors import Conflict, Refused, Stale
+from kit.errors import Conflict, Invalid, Refused, Stale
 from kit.need_to_know import Access, need_to_know
 
 # The kinds of help a need, a consent or a referral is about: the one list, here.
@@ -38,6 +38,16 @@ def ensure_changeable(status: str) -> None:
     if status == DUPLICATE:
         raise Conflict("This case was marked a duplicate of another case; make changes in the case that is kept.",
                        code="case-duplicate")
+
+
+def ensure_release_after_birth(release_date: str | None, date_of_birth: str | None) -> None:
+    """A release before the birth is a typing mistake. The request model refuses it when both dates come in one body;
+    this, when a change brings one of them and the other is stored (ISO dates: compared as written). Refused in the
+    shape of a validation error about `release_date`, so that a form says it beside that field."""
+    if release_date and date_of_birth and release_date <= date_of_birth:
+        said = "the release date must be after the date of birth"
+        raise Invalid(f"release_date: {said}", code="validation-error", errors=[
+            {"loc": ["body", "release_date"], "type": "release_before_birth", "msg": said}])
 
 
 def closes(status: str) -> bool:

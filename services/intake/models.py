@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field as PydanticField, StringConstraints, ValidationInfo, field_validator
 from pydantic import model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import JSON, Column, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -371,7 +372,8 @@ class _PersonalFields(StrictModel):
             raise ValueError("the release date must be after 1900")
         born = info.data.get("date_of_birth")  # validated before (declared first), when given in the same body
         if value is not None and born is not None and value <= born:
-            raise ValueError("the release date must be after the date of birth")
+            # A kind of its own, so that a client (the console) says this, not what any other refused date is told.
+            raise PydanticCustomError("release_before_birth", "the release date must be after the date of birth")
         return value
 
 

@@ -264,6 +264,11 @@ async def test_field_errors_are_said_next_to_their_fields_in_the_visitor_s_langu
     assert "contact.phone" not in refused.text and "Value error" not in refused.text  # no code paths, no English
     assert form_of(refused.text, "edit-case")["city"] == "Hrodna"  # what was typed stays
     assert (await case_now(door, ala, case["id"]))["city"] == "Vilnius"  # nothing saved
+    # a release before the birth is told as that, not as what any other refused date is told ("after 1900")
+    early = await ala.visitor.post(f"{path}/edit", data={**form, "date_of_birth": "1987-03-14",
+                                                         "release_date": "1980-01-01"})
+    assert early.status_code == 422
+    assert f'<p class="field-error" id="release_date-error">{be["error_release_before_birth"]}</p>' in early.text
 
 
 # --- consent and referrals ----------------------------------------------------------------------------------------

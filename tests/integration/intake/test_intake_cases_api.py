@@ -98,6 +98,14 @@ async def test_update_needs_the_current_etag(intake: Intake):
 
     no_name = await intake.client.patch(path, json={"full_name": None}, headers={**intake.caseworker, "If-Match": new_etag})
     assert no_name.status_code == 422
+    # a release date before the stored birth date (1979-04-12), or a birth date after the stored release: refused as
+    # about the release date, of a kind of its own, and nothing changed
+    for change in ({"release_date": "1970-01-01"}, {"date_of_birth": "2025-10-01"}):
+        backwards = await intake.client.patch(path, json=change, headers={**intake.caseworker, "If-Match": new_etag})
+        assert backwards.status_code == 422, backwards.text
+        assert [(e["loc"], e["type"]) for e in backwards.json()["errors"]] == [
+            (["body", "release_date"], "release_before_birth")]
+    assert (await intake.read(case["id"])).headers["etag"] == new_etag
 
     # The same values again, or nothing: no new version (a colleague's ETag stays good), no "updated" step.
     for same in ({}, {"city": "Warsaw", "articles": []}, {"contact": None}):
