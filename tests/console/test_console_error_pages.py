@@ -42,6 +42,13 @@ async def test_a_refused_or_missing_page_and_an_old_form_say_so_as_a_page_in_the
         page = await caseworker.get(no_case, headers=PAGE)
         assert "<h1>" in page.text and 'href="/console/cases"' in page.text, no_case  # a heading and a way back
         assert says(page, "back_to_my_cases", language)
+    # a role without cases is sent back to its own start page, not to the cases list that refuses it again
+    finance, _ = await signed_in(door, "finance")
+    await finance.get(f"/console/language/{language}")
+    for not_theirs in ("/console/cases/00000000-0000-4000-8000-000000000000",
+                       "/console/cases/00000000-0000-4000-8000-000000000000/erase"):
+        page = await finance.get(not_theirs, headers=PAGE)
+        assert 'href="/console/cases"' not in page.text and says(page, "error_home", language), not_theirs
 
     for no_id in ("/console/cases/not-a-case", "/console/cases/00000000-0000-4000-8000-000000000000/referrals/BY-1",
                   "/console/cases/00000000-0000-4000-8000-000000000000/documents/xyz"):  # an address cut short
