@@ -113,6 +113,9 @@ async def test_the_referral_form_sent_twice_refers_once(door: Door):
     assert first.status_code == second.status_code == 303, second.text
     referrals = await door.client.get("/api/referrals/referrals", headers=ala.api, params={"case_id": case["id"]})
     assert len(referrals.json()["items"]) == 1
+    # the caseworker's copy names the packet's language, as the partner's does
+    sent = await ala.visitor.get(f"{path}/referrals/{referrals.json()['items'][0]['id']}")
+    assert sent.status_code == 200 and "<dd>Belarusian</dd>" in sent.text
 
 
 async def test_a_note_and_a_document_added_in_error_are_removed_from_the_case_page(door: Door):
@@ -204,7 +207,7 @@ async def test_an_open_task_is_edited_and_cancelled_and_the_landing_page_follows
     # Changed meanwhile by someone else: the form comes back with what was typed, saying so.
     stale = await ala.visitor.post(edit, data={**typed, "title": "Another title"})
     assert stale.status_code == 412 and EN["task_changed_meanwhile"] in stale.text
-    assert re.search(rf'<details class="edit-task" id="task-{task["id"]}" open>', stale.text)
+    assert re.search(rf'<details class="edit-task" id="task-{task["id"]}-edit" open>', stale.text)
     assert 'value="Another title"' in form_of(stale.text, edit)
 
     # Given to the colleague: it leaves her list and comes into his.
