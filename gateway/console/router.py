@@ -1228,8 +1228,10 @@ def language_name(context: Any, code: str | None) -> str:
 
 templates.filters["language"] = language_name
 
-# Two-letter CLDR territories that are no country: groupings, pseudo-locales and "unknown".
-_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
+# Two-letter CLDR territories that are no country: groupings, pseudo-locales and "unknown"; and parts of a country
+# that CLDR names apart but ISO 3166-1 does not list (the Canary Islands are Spain's: a case there must meet the
+# partners listed under ES). Kosovo (XK) stays: not in ISO 3166-1, but the code everyone uses for it.
+_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ", "AC", "CP", "CQ", "DG", "EA", "IC", "TA"})
 # Where the people in these cases live, or go, most often: first in the list, the rest by name.
 OFTEN_COUNTRIES = ("LT", "PL", "LV", "GE", "DE", "BY", "UA")
 
