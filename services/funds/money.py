@@ -15,6 +15,7 @@ from kit.errors import Invalid
 # The currencies and the largest amount are kit's (kit.currencies), shared with referrals, whose cost estimates
 # funds pays: MAX_INTEGER_DIGITS keeps a grant's running totals far inside a signed 64-bit column.
 _AMOUNT = re.compile(rf"(0|[1-9][0-9]{{0,{MAX_INTEGER_DIGITS - 1}}})(?:\.([0-9]+))?")
+_AMOUNT_TOO_LONG = re.compile(rf"[1-9][0-9]{{{MAX_INTEGER_DIGITS},}}(?:\.[0-9]+)?")  # well written, too large
 
 
 class MoneyError(Invalid, ValueError):
@@ -42,6 +43,8 @@ def parse_amount(text: str, currency: str) -> int:
     """A positive decimal string with exactly the currency's minor digits → integer minor units."""
     digits = MINOR_DIGITS[check_currency(currency)]
     match = _AMOUNT.fullmatch(text)
+    if match is None and _AMOUNT_TOO_LONG.fullmatch(text):
+        raise MoneyError(f"amount is too large: at most {MAX_INTEGER_DIGITS} digits before the decimal point")
     if match is None:
         raise MoneyError(f"amount must be a positive decimal string such as {example(currency)!r}")
     whole, fraction = match.group(1), match.group(2)

@@ -265,7 +265,7 @@ def parse_money(amount: str, currency: str) -> int:
         shape = "a whole number" if digits == 0 else f"a decimal with exactly {digits} digits after the point"
         raise InvalidMoney(f"amount must be {shape} for {currency}, written as a string and nothing else")
     if len(found[1]) > MAX_INTEGER_DIGITS:
-        raise InvalidMoney(f"amount is too large: at most {MAX_INTEGER_DIGITS} digits before the point")
+        raise InvalidMoney(f"amount is too large: at most {MAX_INTEGER_DIGITS} digits before the decimal point")
     minor = int(found[1]) * 10**digits + int(found[2] or "0")
     if minor == 0:
         raise InvalidMoney("amount must be greater than zero: leave the cost estimate out when there is nothing to pay")

@@ -150,7 +150,7 @@ async def test_a_cost_estimate_funds_could_not_pay_is_refused_in_words_and_never
                         ({"amount": "120.00", "currency": "ABC"}, "one funds pays in"),
                         ({"amount": "120.00\n", "currency": "EUR"}, "exactly 2 digits after the point"),
                         ({"amount": "0.00", "currency": "EUR"}, "greater than zero"),
-                        ({"amount": "1000000000000.00", "currency": "EUR"}, "at most 12 digits before the point")):
+                        ({"amount": "1000000000000.00", "currency": "EUR"}, "at most 12 digits before the decimal point")):
         response = await desk.partner_step(partner, referral, "complete", {"outcome": "done", "cost_estimate": cost})
         assert response.status_code == 422, (cost, response.text)
         assert response.headers["content-type"] == "application/problem+json"

@@ -35,7 +35,8 @@ def test_decimal_strings_become_minor_units_and_back(text, currency, minor):
     (" 5.00", "EUR", "positive decimal string"),
     ("5.", "EUR", "positive decimal string"),
     ("١٢.٠٠", "EUR", "positive decimal string"),       # non-ASCII digits are not money here
-    ("1000000000000.00", "EUR", "positive decimal string"),  # beyond 12 integer digits
+    ("1000000000000.00", "EUR", "at most 12 digits before the decimal point"),  # beyond 12 integer digits
+    ("9999999999999", "JPY", "at most 12 digits before the decimal point"),
     ("300.00", "XYZ", "not one this system pays in"),
     ("300.00", "eur", "not one this system pays in"),
 ])
