@@ -316,14 +316,15 @@ SMALL_COUNT = 5
 
 
 def cells_to_suppress(people_per_cell: dict[tuple[str, str], frozenset[str]], *,
-                      threshold: int = SMALL_COUNT) -> set[tuple[str, str]]:
+                      threshold: int = SMALL_COUNT, also: Collection[tuple[str, str]] = ()) -> set[tuple[str, str]]:
     """The report cells (month, category) a donor must not see.
 
-    Every cell with fewer than `threshold` people is hidden; then, while the hidden cells together hold fewer than
-    `threshold` people, the smallest visible cell is hidden too, so that subtracting the visible cells from the
-    grant's total reveals nothing about fewer than `threshold` people.
+    Every cell with fewer than `threshold` people is hidden, and every cell of `also` (a cell shown would give away
+    what another report withholds); then, while the hidden cells together hold fewer than `threshold` people, the
+    smallest visible cell is hidden too, so that subtracting the visible cells from the grant's total reveals
+    nothing about fewer than `threshold` people.
     """
-    hidden = {cell for cell, people in people_per_cell.items() if len(people) < threshold}
+    hidden = {cell for cell, people in people_per_cell.items() if len(people) < threshold or cell in also}
     visible = sorted((len(people), cell) for cell, people in people_per_cell.items() if cell not in hidden)
     while hidden and visible and len(frozenset().union(*(people_per_cell[c] for c in hidden))) < threshold:
         hidden.add(visible.pop(0)[1])

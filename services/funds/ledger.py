@@ -57,12 +57,13 @@ def balances(session: Session, grant_id: str) -> dict[str, int]:
 
 
 def move(session: Session, *, grant_id: str, kind: Move, amount_minor: int, disbursement_id: str | None = None,
-         reverses_id: str | None = None) -> Transfer:
-    """Record one transfer and apply it to the two accounts' totals."""
+         reverses_id: str | None = None, at: datetime | None = None) -> Transfer:
+    """Record one transfer and apply it to the two accounts' totals; `at`: the moment of the decision it carries out
+    (its event's), so that reports reading either put it in the same month."""
     debit, credit = domain.MOVES[kind]
     transfer = Transfer(id=new_id(), grant_id=grant_id, kind=kind.value, debit_account=debit.value,
                         credit_account=credit.value, amount_minor=amount_minor, disbursement_id=disbursement_id,
-                        reverses_id=reverses_id, created_at=datetime.now(UTC))
+                        reverses_id=reverses_id, created_at=at or datetime.now(UTC))
     session.add(transfer)
     try:
         session.flush()

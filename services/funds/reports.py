@@ -71,8 +71,9 @@ class DonorReport(BaseModel):
     # next month, UTC): a month once it has ended and settled, the same whenever it is read. `totals_shown` is false
     # when, since the latest earlier month end whose totals are shown (`totals_last_shown`, None if none), the people
     # paid, or those whose aid was approved or released, are 1 to 4: its totals would differ from that statement's by
-    # a few people's aid. Then every total (and `people`, `paid_by_currency`) is withheld, and the cells after
-    # `totals_last_shown` are hidden.
+    # a few people's aid; and (from `PROGRAMME_RULE_FROM`) when the people among them whose aid is in a cell the
+    # programme report withholds are 1 to 4. Then every total (and `people`, `paid_by_currency`) is withheld, and the
+    # cells after `totals_last_shown` are hidden.
     as_of: str
     stated_at: datetime
     totals_shown: bool
@@ -117,6 +118,7 @@ class _Cell:
     people: set[str] = field(default_factory=set)
     payments: int = 0
     paid: int = 0
+    made: list[_Paid] = field(default_factory=list)
 
 
 def grants_report(*, session: Session, keyring: Keyring) -> GrantsReport:
@@ -193,9 +195,10 @@ def donor_report(*, session: Session, keyring: Keyring, grant_id: str, as_of: st
     a month is the same whenever it is read. Its totals are shown only when, since the latest earlier month end whose
     totals are shown, the people paid are none or at least five, and so are the people whose aid was approved or
     released (`_donor_statements`): two statements then differ by the aid of five people or more, never by one
-    person's. Any cell of fewer than five people is hidden (domain.cells_to_suppress, over the months between two
-    shown statements), and so is any total that covers fewer than five people or would give a hidden one back
-    (`_donor_totals`)."""
+    person's; so do, from `PROGRAMME_RULE_FROM`, the people whose aid is in a cell the programme report withholds
+    (`_programme_withheld`). Any cell of fewer than five people is hidden (domain.cells_to_suppress, over the months
+    between two shown statements), and so is one a part of which that report withholds, and any total that covers
+    fewer than five people or would give a hidden one back (`_donor_totals`)."""
     grant = get_or_raise(session, Grant, grant_id, NotFound("There is no such grant.", code="not-found"))
     now = now or datetime.now(UTC)
     newest = last_settled_month(now, settling)
@@ -210,9 +213,10 @@ def donor_report(*, session: Session, keyring: Keyring, grant_id: str, as_of: st
                       code="month-not-settled")
     moves = _moves(session, grant.id)
     paid_here = _payments(session, grant.id)
-    statements = _donor_statements(grant, moves, paid_here, as_of, _programme_withheld(session, grant.currency))
-    amount = _formatter(grant.currency)
     cut = _month_end(as_of)
+    withheld = _programme_withheld(session, grant.currency, before=cut)
+    statements = _donor_statements(grant, moves, paid_here, as_of, withheld)
+    amount = _formatter(grant.currency)
     latest = statements[-1] if statements else None
     stated = latest if latest is not None and latest.month == as_of else None
 
@@ -223,7 +227,9 @@ def donor_report(*, session: Session, keyring: Keyring, grant_id: str, as_of: st
             cell.people.add(paid.case_id)
             cell.payments += 1
             cell.paid += paid.worth
-    hidden = _hidden_cells(cells, statements)
+            cell.made.append(paid)
+    exposing = {key for key, cell in cells.items() if withheld.gives_away(cell.made, grant.currency)}
+    hidden = _hidden_cells(cells, statements, exposing)
 
     def unless_withheld(name: str, minor: int) -> str | None:
         return amount(minor) if stated is not None and name in stated.shown else None
@@ -284,8 +290,9 @@ class _Statement:
     currencies_shown: set[str]
 
 
-def _moves(session: Session, grant_id: str | None = None, *, currency: str | None = None) -> list[_LedgerMove]:
-    """One grant's transfers, or (`currency`) those of every grant in that currency."""
+def _moves(session: Session, grant_id: str | None = None, *, currency: str | None = None,
+           before: datetime | None = None) -> list[_LedgerMove]:
+    """One grant's transfers, or (`currency`) those of every grant in that currency; (`before`) made before then."""
     query = (select(Transfer.kind, Transfer.amount_minor, Transfer.created_at, Transfer.disbursement_id,
                     Disbursement.case_id, Disbursement.category)
              .join(Disbursement, Disbursement.id == Transfer.disbursement_id, isouter=True))
@@ -293,6 +300,8 @@ def _moves(session: Session, grant_id: str | None = None, *, currency: str | Non
         query = query.where(Transfer.grant_id == grant_id)
     if currency is not None:
         query = query.join(Grant, Grant.id == Transfer.grant_id).where(Grant.currency == currency)
+    if before is not None:
+        query = query.where(Transfer.created_at < before)
     rows = session.execute(query.order_by(Transfer.created_at)).all()
     return [_LedgerMove(kind=r.kind, amount=r.amount_minor, at=utc(r.created_at), disbursement_id=r.disbursement_id,
                         case_id=r.case_id, category=r.category) for r in rows]
@@ -315,8 +324,8 @@ def _paid_cells(payment: _Paid, grant_currency: str) -> list[tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class _ProgrammeWithheld:
-    """Which cells (month, category, …) of the programme report the aid of grants in one currency falls in that it
-    withholds ("<5": 1 to 4 people), as funds can count them from its own ledger."""
+    """Where the programme report's suppression falls on the aid of grants in one currency, as funds can count it from
+    its own ledger: the cells (month, category, …) it withholds ("<5": 1 to 4 people)."""
 
     paid: frozenset[tuple[str, ...]]
     promised: frozenset[tuple[str, ...]]
@@ -328,21 +337,40 @@ class _ProgrammeWithheld:
         stage = _PROGRAMME_STAGE.get(move.kind)
         return stage is not None and (_month(move.at), move.category, stage) in self.promised
 
+    def gives_away(self, payments: list[_Paid], grant_currency: str) -> bool:
+        """Whether a donor cell summing these payments, shown beside the programme report, would give back a part of
+        it that report withholds: a payment in another currency is counted apart from those in the grant's own
+        there, so one person paid in złoty inside a cell of five paid in euros is a cell of one."""
+        return any(self.paid_in(payment, grant_currency) for payment in payments)
 
-def _programme_withheld(session: Session, currency: str, threshold: int = domain.SMALL_COUNT) -> _ProgrammeWithheld:
+
+# A donor statement given out is what the donor holds: the rule that decides which month ends are shown must not
+# change for month ends already stated, or an old statement beside a new one would differ by a few people's aid.
+# The programme report's suppression (`_ProgrammeWithheld`) decides for month ends from this month on.
+PROGRAMME_RULE_FROM = "2026-12"
+
+
+def _programme_withheld(session: Session, currency: str, before: datetime,
+                        threshold: int = domain.SMALL_COUNT) -> _ProgrammeWithheld:
     """The programme report withholds a cell of 1 to 4 people and publishes the others to the cent; a donor's exact
     total over the same aid, less the published cells, would give the withheld ones back (five people paid 10.00
     for medical aid and one 37.50 for housing: the programme report says medical 50.00 and housing "<5", the donor
-    report 87.50). So a donor statement reads where the programme report's suppression falls (`_donor_statements`).
-    Every payment and approval counts, of every grant in the currency (the programme's cells sum them all), and the
-    received currency's cells count payments from grants in any currency."""
+    report 87.50). So a donor statement reads where the programme report's suppression falls (`_donor_statements`,
+    `_hidden_cells`). Every payment and approval before `before` counts, of every grant in the currency (the
+    programme's cells sum them all), and the received currency's cells count payments from grants in any currency.
+
+    Two limits, said in the README: funds counts what its ledger holds, so a cell the programme report withholds
+    for what funds cannot see (a person whose erasure it applied before their payment's event, people not counted
+    by an older version) is taken as published here; and with several grants in one currency, a published cell less
+    one grant's figures is the others' part, which may be a few people's (the programme report would have to
+    withhold a cell where any one grant has 1 to 4 people)."""
     people: dict[tuple[str, ...], set[str]] = defaultdict(set)
     grant_currency = dict(session.execute(select(Grant.id, Grant.currency)).all())
-    for payment in _payments(session):
+    for payment in _payments(session, before=before):
         for cell in _paid_cells(payment, grant_currency[payment.grant_id]):
             people[cell].add(payment.case_id)
     promised: dict[tuple[str, ...], set[str]] = defaultdict(set)
-    for move in _moves(session, currency=currency):
+    for move in _moves(session, currency=currency, before=before):
         stage = _PROGRAMME_STAGE.get(move.kind)
         if stage is not None and move.case_id:
             promised[(_month(move.at), move.category, stage)].add(move.case_id)
@@ -384,10 +412,13 @@ def _donor_statements(grant: Grant, moves: list[_LedgerMove], paid_here: list[_P
         between = [m for m in moves if since <= m.at < cut]
         paid_people = {m.case_id for m in between if m.kind in _PAID_MOVES and m.case_id}
         promised = {m.case_id for m in between if m.kind in _PROMISE_MOVES and m.case_id}
-        paid_withheld = {p.case_id for p in paid_here
-                         if since <= p.posted_at < cut and withheld.paid_in(p, grant.currency)}
-        promised_withheld = {m.case_id for m in between
-                             if m.kind in _PROMISE_MOVES and m.case_id and withheld.promised_in(m)}
+        paid_withheld: set[str] = set()
+        promised_withheld: set[str] = set()
+        if month >= PROGRAMME_RULE_FROM:
+            paid_withheld = {p.case_id for p in paid_here
+                             if since <= p.posted_at < cut and withheld.paid_in(p, grant.currency)}
+            promised_withheld = {m.case_id for m in between
+                                 if m.kind in _PROMISE_MOVES and m.case_id and withheld.promised_in(m)}
         if not any(_few(people, threshold) for people in (paid_people, promised, paid_withheld, promised_withheld)):
             statements.append(_statement(grant, month, cut, moves, paid_here, figure_since, threshold))
             since = cut
@@ -454,12 +485,14 @@ def _statement(grant: Grant, month: str, cut: datetime, moves: list[_LedgerMove]
                       currencies_shown=currencies_shown)
 
 
-def _hidden_cells(cells: dict[tuple[str, str], _Cell], statements: list[_Statement]) -> set[tuple[str, str]]:
+def _hidden_cells(cells: dict[tuple[str, str], _Cell], statements: list[_Statement],
+                  exposing: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """The cells (month, category) a statement hides: those after its last shown month end all, and each stretch of
     months between two shown month ends hidden by domain.cells_to_suppress on its own, so that the paid of two shown
     statements less the shown cells between them is a sum over five people or more, and a cell once shown stays
     shown in every later statement (what a later statement hides was never shown). All of them while the paid total
-    is withheld."""
+    is withheld. From `PROGRAMME_RULE_FROM` on, a cell that would give back what the programme report withholds
+    (`exposing`, `_ProgrammeWithheld.gives_away`) is hidden as a small one is."""
     last = statements[-1] if statements else None
     if last is None or "paid" not in last.shown:
         return set(cells)
@@ -467,7 +500,8 @@ def _hidden_cells(cells: dict[tuple[str, str], _Cell], statements: list[_Stateme
     start = ""
     for statement in statements:
         stretch = {key: frozenset(cell.people) for key, cell in cells.items() if start < key[0] <= statement.month}
-        hidden |= domain.cells_to_suppress(stretch)
+        also = exposing if statement.month >= PROGRAMME_RULE_FROM else set()
+        hidden |= domain.cells_to_suppress(stretch, also=also & stretch.keys())
         start = statement.month
     return hidden | {key for key in cells if key[0] > last.month}
 
@@ -528,7 +562,7 @@ class _Paid:
     difference: int
 
 
-def _payments(session: Session, grant_id: str | None = None) -> list[_Paid]:
+def _payments(session: Session, grant_id: str | None = None, *, before: datetime | None = None) -> list[_Paid]:
     query = (select(Disbursement.grant_id, Disbursement.case_id, Disbursement.category, Disbursement.amount_minor,
                     Disbursement.currency, Payment.paid_at, Payment.paid_amount_minor, Payment.paid_currency,
                     Payment.converted_minor, Payment.difference_minor, Transfer.created_at.label("posted_at"))
@@ -536,6 +570,8 @@ def _payments(session: Session, grant_id: str | None = None) -> list[_Paid]:
              .join(Transfer, Transfer.id == Payment.transfer_id))
     if grant_id is not None:
         query = query.where(Disbursement.grant_id == grant_id)
+    if before is not None:
+        query = query.where(Payment.paid_at < before)
     found = []
     for row in session.execute(query).all():
         in_other = row.paid_currency is not None

@@ -204,7 +204,7 @@ def approve_disbursement(*, session: Session, runtime: Runtime, disbursement_id:
     )
     now = datetime.now(UTC)
     ledger.move(session, grant_id=grant.id, kind=Move.RESERVE, amount_minor=disbursement.amount_minor,
-                disbursement_id=disbursement.id)
+                disbursement_id=disbursement.id, at=now)
     _set_status(session, disbursement, "approve", target, approved_by=actor, approved_at=now)
     _publish(session, disbursement, now)
     runtime.audit.record(session, actor=actor, action="disbursement.approve", target_id=disbursement.id)
@@ -269,14 +269,14 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
               "difference_decision": settlement.decision}
     now = datetime.now(UTC)
     transfer = ledger.move(session, grant_id=grant.id, kind=Move.POST, amount_minor=settlement.posted,
-                           disbursement_id=disbursement.id)
+                           disbursement_id=disbursement.id, at=now)
     if settlement.released:
         reserve = ledger.reserve_of(session, disbursement.id)
         ledger.move(session, grant_id=grant.id, kind=Move.FX_RELEASE, amount_minor=settlement.released,
-                    disbursement_id=disbursement.id, reverses_id=reserve.id if reserve else None)
+                    disbursement_id=disbursement.id, reverses_id=reserve.id if reserve else None, at=now)
     if settlement.extra:
         ledger.move(session, grant_id=grant.id, kind=Move.FX_EXTRA, amount_minor=settlement.extra,
-                    disbursement_id=disbursement.id)
+                    disbursement_id=disbursement.id, at=now)
     reference_sealed = (crypto.seal(data_key, payment_in.reference.encode(), _sealed_aad(payment_id, "reference"))
                         if data_key is not None else None)
     payment = Payment(id=payment_id, disbursement_id=disbursement.id, transfer_id=transfer.id, method=payment_in.method,
@@ -306,11 +306,11 @@ def _end(*, session: Session, runtime: Runtime, disbursement_id: str, actor: str
     current = disbursement.status
     target = domain.next_status(current, action)
     released = domain.releases_commitment(current, action)
+    now = datetime.now(UTC)
     if released:
         reserve = ledger.reserve_of(session, disbursement.id)
         ledger.move(session, grant_id=grant.id, kind=Move.RELEASE, amount_minor=disbursement.amount_minor,
-                    disbursement_id=disbursement.id, reverses_id=reserve.id if reserve else None)
-    now = datetime.now(UTC)
+                    disbursement_id=disbursement.id, reverses_id=reserve.id if reserve else None, at=now)
     _set_status(session, disbursement, action, target, **{f"{target.value}_by": actor, f"{target.value}_at": now})
     # A cost estimate this disbursement had claimed is open again: aid can be requested for it anew.
     session.execute(update(CostEstimate).where(CostEstimate.disbursement_id == disbursement.id)

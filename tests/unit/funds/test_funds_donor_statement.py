@@ -28,11 +28,11 @@ def at(month: int, day: int = 10, year: int = 2026) -> datetime:
 class Ledger:
     """A grant's disbursements, transfers and payments written as funds writes them, at chosen moments."""
 
-    def __init__(self, factory) -> None:
+    def __init__(self, factory, code: str = "G-1") -> None:
         self.factory = factory
         self.grant_id = str(uuid.uuid4())
         with db.transaction(factory) as session:
-            session.add(Grant(id=self.grant_id, code="G-1", donor="Fund", currency="EUR", budget_minor=1_000_000,
+            session.add(Grant(id=self.grant_id, code=code, donor="Fund", currency="EUR", budget_minor=1_000_000,
                               starts_on=date(2026, 1, 1), ends_on=date(2027, 12, 31), categories=["medical", "legal"],
                               created_by="finance-1", created_at=CREATED))
             session.flush()
@@ -59,12 +59,16 @@ class Ledger:
             self._move(session, Move.RESERVE, minor, when, disbursement_id)
         return disbursement_id
 
-    def pay(self, disbursement_id: str, when: datetime) -> None:
+    def pay(self, disbursement_id: str, when: datetime, *, in_pln: int | None = None) -> None:
+        """Paid in euros, or (`in_pln`: what the person received, in grosze) in złoty worth exactly the approval."""
         with db.transaction(self.factory) as session:
             disbursement = session.get(Disbursement, disbursement_id)
             transfer_id = self._move(session, Move.POST, disbursement.amount_minor, when, disbursement_id)
+            fx = {} if in_pln is None else {
+                "paid_currency": "PLN", "paid_amount_minor": in_pln, "fx_rate": "4.3", "fx_source": "bank",
+                "converted_minor": disbursement.amount_minor, "difference_minor": 0}
             session.add(Payment(id=str(uuid.uuid4()), disbursement_id=disbursement_id, transfer_id=transfer_id,
-                                method="bank", reference="", paid_by="finance-2", paid_at=when))
+                                method="bank", reference="", paid_by="finance-2", paid_at=when, **fx))
             disbursement.status, disbursement.paid_at = "paid", when
             session.add(disbursement)
 
@@ -75,9 +79,9 @@ class Ledger:
             disbursement.status, disbursement.voided_at = "voided", when
             session.add(disbursement)
 
-    def paid(self, minor: int, when: datetime, **kwargs) -> str:
+    def paid(self, minor: int, when: datetime, *, in_pln: int | None = None, **kwargs) -> str:
         disbursement_id = self.approve(minor, when, **kwargs)
-        self.pay(disbursement_id, when)
+        self.pay(disbursement_id, when, in_pln=in_pln)
         return disbursement_id
 
     def report(self, as_of: str | None = None, now: datetime = LATER, **kwargs) -> reports.DonorReport:
@@ -197,31 +201,83 @@ def test_a_cell_the_programme_report_withholds_is_not_given_back_by_the_donor_st
     give that one person's 37.50 back (87.50 − 50.00). It is withheld until the people in withheld cells since the
     last shown statement are five: four more paid for legal aid in February (a withheld cell again) make five."""
     for _ in range(5):
-        ledger.paid(1_000, at(1))
-    ledger.paid(3_750, at(1), category="legal")
+        ledger.paid(1_000, at(1, year=2027))
+    ledger.paid(3_750, at(1, year=2027), category="legal")
 
-    january = ledger.report("2026-01")
+    january = ledger.report("2027-01")
 
     assert not january.totals_shown and totals(january) == (None, None, None) and january.people is None
     assert "87.50" not in january.model_dump_json() and "37.50" not in january.model_dump_json()
 
     for _ in range(4):
-        ledger.paid(500, at(2), category="legal")
-    february = ledger.report("2026-02")
+        ledger.paid(500, at(2, year=2027), category="legal")
+    february = ledger.report("2027-02")
     assert february.totals_shown and totals(february) == ("107.50", "0.00", "9892.50") and february.people == 10
-    # less the published medical 50.00, 57.50: the legal aid of five people in two withheld cells, no one's alone
-    assert ledger.report("2026-01").totals_shown is False  # a statement once withheld stays so
+    # less the published medical 50.00, 57.50: the legal aid of five people in two withheld cells, no one's alone;
+    # the medical cell is shown, the two legal ones (four people and one) are not
+    shown = {(c.month, c.category): c.paid for c in february.cells if not c.suppressed}
+    assert shown == {("2027-01", "medical"): "50.00"}
 
 
 def test_an_approval_in_a_withheld_cell_holds_the_statement_back_like_a_payment(ledger):
     """Committed and available, less the approvals the programme report publishes, give the withheld ones back too:
     five people approved for medical aid and one for legal aid, none paid."""
     for _ in range(5):
-        ledger.approve(1_000, at(1))
-    ledger.approve(2_500, at(1), category="legal")
-    assert not ledger.report("2026-01").totals_shown
+        ledger.approve(1_000, at(1, year=2027))
+    ledger.approve(2_500, at(1, year=2027), category="legal")
+    assert not ledger.report("2027-01").totals_shown
     for _ in range(5):
-        ledger.approve(1_000, at(2))
+        ledger.approve(1_000, at(2, year=2027))
     for _ in range(4):
-        ledger.approve(1_000, at(2), category="legal")  # February's legal cell withheld too: five people in all
-    assert ledger.report("2026-02").totals_shown
+        ledger.approve(1_000, at(2, year=2027), category="legal")  # February's legal cell withheld too: five in all
+    assert ledger.report("2027-02").totals_shown
+
+
+def test_a_cell_part_paid_in_another_currency_is_hidden_where_the_programme_report_keeps_that_part_apart(ledger):
+    """The second review's case: the programme report counts payments in the grant's currency and those in another
+    apart; five people paid 10.00 in euros (published) and one paid in złoty worth 37.50 (withheld) make one donor
+    cell of 87.50 that would give the 37.50 back. The cell is hidden, and a second one with it (domain's
+    complementary rule), however many people the statement's totals cover."""
+    for _ in range(5):
+        ledger.paid(1_000, at(1, year=2027))
+    ledger.paid(3_750, at(1, year=2027), in_pln=16_125)
+    for _ in range(4):
+        ledger.paid(2_000, at(1, year=2027), category="legal")
+    ledger.paid(2_000, at(1, year=2027), category="legal", in_pln=8_600)
+    for _ in range(5):
+        ledger.paid(1_000, at(2, year=2027), category="legal")
+
+    february = ledger.report("2027-02")
+
+    cells = {(c.month, c.category): c for c in february.cells}
+    assert february.totals_shown  # the withheld parts hold five people: the totals give no one's aid back
+    assert cells[("2027-01", "medical")].suppressed and cells[("2027-01", "medical")].paid is None
+    assert "87.50" not in february.model_dump_json()
+
+
+def test_every_grant_in_the_currency_counts_in_the_programme_report_s_cells(ledger):
+    """The programme report's cells sum every grant in the currency: four people paid from this grant and one from
+    another make a published cell of five, and this grant's statement is not held back by it."""
+    other = Ledger(ledger.factory, code="G-2")
+    for _ in range(4):
+        ledger.paid(1_000, at(1, year=2027))
+    ledger.paid(1_000, at(1, year=2027), category="legal")  # a legal cell of one
+    other.paid(3_750, at(1, year=2027))  # the medical cell: four of this grant and one of the other, published
+    assert not ledger.report("2027-01").totals_shown  # five people, but one in a legal cell the report withholds
+    for _ in range(4):
+        other.paid(1_000, at(1, year=2027), category="legal")  # the legal cell: five people, published
+    january = ledger.report("2027-01")
+    assert january.totals_shown and january.paid == "50.00"
+
+
+def test_a_statement_given_out_before_the_programme_rule_keeps_its_figures(ledger):
+    """A statement a donor holds must read the same ever after: month ends before `PROGRAMME_RULE_FROM` keep the
+    rule they were given out under (January 2026's would now be withheld: one person's 37.50 in a withheld cell)."""
+    assert reports.PROGRAMME_RULE_FROM > "2026-01"
+    for _ in range(5):
+        ledger.paid(1_000, at(1))
+    ledger.paid(3_750, at(1), category="legal")
+
+    january = ledger.report("2026-01")
+
+    assert january.totals_shown and totals(january)[0] == "87.50" and january.people == 6
