@@ -116,7 +116,9 @@ async def keep_stated_reason(request: Request, runtime: Runtime, principal: Prin
 
 @router.post("/disbursements", status_code=201, response_model=DisbursementPublic,
              openapi_extra=NEEDS_KEY, responses={409: {
-                 "description": "The grant or the case does not allow this request (the problem's `type` says why)."}})
+                 "description": "The grant or the case does not allow this request (the problem's `type` says why: "
+                                "`grant-unknown`, `grant-category`, `grant-period` for a grant that has ended, "
+                                "`case-closed`, …)."}})
 async def request_disbursement(request: Request, body: DisbursementCreate, runtime: RuntimeDep,
                                principal: Staff, access_reason: AccessReason = None) -> Response:
     await keep_stated_reason(request, runtime, principal, case_id=str(body.case_id))
