@@ -26,14 +26,18 @@ def shown_text(text: str) -> str:
 # Unicode's explicit direction controls: embeddings and overrides (U+202A–U+202E) and isolates (U+2066–U+2069).
 # One in a partner's message showed "+48 555-8100" for a number stored as "0018-555 84+": what a reader sees must be
 # what was written. Right-to-left script needs none of them; its letters carry their own direction.
-_DIRECTION_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+_DIRECTION_CONTROLS = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+# The C0 and C1 controls but tab and the line breaks: nobody types them, a partner's terminal or log viewer acts on
+# them (ESC recolours, clears, rewrites what is shown), and in a page they are parse errors.
+_CONTROLS = [*(code for code in range(0x20) if chr(code) not in "\t\n\r"), *range(0x7F, 0xA0)]
+_NOT_KEPT = dict.fromkeys([*_DIRECTION_CONTROLS, *_CONTROLS])
 
 
 def something_shown(text: str) -> str:
     """A field's text as typed (never rewritten: a line break or a joiner in a name may matter) but for the
-    direction controls, which make it show other than it reads, once it is known to hold something a reader sees;
-    a pydantic validator, so that the 422 names the field."""
-    text = text.translate(_DIRECTION_CONTROLS)
+    direction controls, which make it show other than it reads, and the other controls but tab and line breaks,
+    once it is known to hold something a reader sees; a pydantic validator, so that the 422 names the field."""
+    text = text.translate(_NOT_KEPT)
     if not shown_text(text):
         raise ValueError("holds nothing a reader would see (only spaces or invisible characters)")
     return text

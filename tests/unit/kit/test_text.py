@@ -38,3 +38,13 @@ def test_direction_controls_are_taken_out_so_the_text_shows_as_it_reads():
     assert Note(text="שלום Алесь").text == "שלום Алесь"
     with pytest.raises(ValidationError):
         Note(text="\u202e\u202c")
+
+
+def test_controls_but_tab_and_line_breaks_are_taken_out():
+    """An outside review's find: ESC and BEL in a partner's message reached the caseworker's page raw (and a
+    terminal showing the API's answer would act on them: recolour, clear, rewrite)."""
+    assert Note(text="esc \x1b[31mRED\x1b[0m bell\x07").text == "esc [31mRED[0m bell"
+    assert Note(text="a\u0085b\x7fc\x9bd").text == "abcd"  # DEL and the C1 controls too
+    assert Note(text="line one\r\nline two\tend").text == "line one\r\nline two\tend"
+    with pytest.raises(ValidationError):
+        Note(text="\x1b\x07")
