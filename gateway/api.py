@@ -236,6 +236,9 @@ async def issue_token(
         token, refresh = await refresh_grant(runtime, refresh_token, requester=None)  # no grace: SPEC §3
     elif grant_type == "client_credentials":
         basic = _basic_credentials(request)
+        if basic and client_secret:  # RFC 6749 §2.3: one way of authenticating per request, never two
+            raise oauth_error(400, "invalid_request", "Send the client's credentials once: in the Authorization "
+                                                      "header (HTTP Basic) or in the form, not both.")
         if basic:
             client_id, client_secret = basic
         if not client_id or not client_secret:

@@ -179,6 +179,10 @@ async def test_a_partner_client_secret_is_shown_once_and_stored_only_as_a_hash(d
     with_basic = await door.client.post("/auth/token", data={"grant_type": "client_credentials"},
                                         headers={"Authorization": f"Basic {basic}"})
     assert with_basic.status_code == 200
+    # both ways in one request (RFC 6749 §2.3): refused, never one of them silently taken
+    twice = await door.client.post("/auth/token", headers={"Authorization": f"Basic {basic}"}, data={
+        "grant_type": "client_credentials", "client_id": "someone-else", "client_secret": "x"})
+    assert (twice.status_code, twice.json()["error"]) == (400, "invalid_request")
     wrong = await door.client_sign_in(issued["client_id"], "not-the-secret")
     assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_client")
 
