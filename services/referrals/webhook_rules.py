@@ -222,7 +222,9 @@ def check_addresses(addresses: Iterable[str], *, allow_private: bool) -> None:
     for address in found:
         reason = refused_address(address)
         if reason:
-            raise TargetRefused(f"The webhook's host is a {reason} address: webhooks go only to public addresses.",
+            kind = "a special-purpose range" if reason == "not public" else reason
+            raise TargetRefused(f"The webhook's host has an address that is not public ({kind}): webhooks go only "
+                                f"to public addresses.",
                                 reason=reason)
 
 
