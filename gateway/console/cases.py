@@ -35,6 +35,7 @@ from gateway.console.router import (
     MIN_REASON,
     NEED_MOVES,
     NONCE_BYTES,
+    OPEN_REFERRALS,
     PAGE_HEADERS,
     URGENCIES,
     Answer,
@@ -1042,7 +1043,6 @@ async def _open_referrals(v: Visit, case_id: uuid.UUID, category: str) -> dict[s
             if r.get("need_category") == category and r.get("status") in OPEN_REFERRALS}
 
 
-OPEN_REFERRALS = ("sent", "accepted", "in_progress")
 # The referral page's forms: the API's name of each field → the form's id of it (see `field_errors`).
 PARTNER_FILTERS = {"category": "f-category", "country": "f-country"}
 COUNTRY_TYPED = 16  # a country filter is a two-letter code: more than this is not one, and is said wrong as such

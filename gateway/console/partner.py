@@ -26,7 +26,8 @@ from starlette.exceptions import HTTPException
 
 from gateway.console import i18n
 from gateway.console.router import (
-    CSP, PARTNER_CONSOLE, Answer, Visit, VisitDep, call, every_page, field_errors, items, key_for_retry, render,
+    CSP, OPEN_REFERRALS, PARTNER_CONSOLE, Answer, Visit, VisitDep, call, every_page, field_errors, items,
+    key_for_retry, render,
 )
 from kit.auth import PARTNER_STAFF_ROLE
 from kit.currencies import MAX_INTEGER_DIGITS
@@ -37,7 +38,7 @@ INBOX = PARTNER_CONSOLE
 REFERRALS = PARTNER_CONSOLE + "/referrals"
 API = "/api/partner/referrals"
 
-OPEN = ("sent", "accepted", "in_progress")
+OPEN = OPEN_REFERRALS
 CLOSED = ("completed", "declined", "cancelled")
 STATUSES = OPEN + CLOSED
 CATEGORIES = ("medical", "psychological", "relocation", "legal", "housing", "employment", "financial")

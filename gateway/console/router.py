@@ -69,6 +69,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 CATEGORIES = ("medical", "psychological", "relocation", "legal", "housing", "employment", "financial")
 URGENCIES = ("low", "medium", "high", "critical")
+# A referral still open: sent and not yet declined, completed or cancelled (the partner's inbox, the referral form).
+OPEN_REFERRALS = ("sent", "accepted", "in_progress")
 PAYMENT_METHODS = ("bank_transfer", "card", "cash", "mobile_money", "crypto", "other")
 CASE_STATUSES = ("open", "closed", "duplicate", "erased")
 DOCUMENT_KINDS = ("identity", "medical", "legal", "release", "other")
