@@ -84,6 +84,14 @@ class GrantTerms:
     categories: tuple[str, ...]
 
 
+def check_grant_not_ended(grant: GrantTerms, today: date) -> None:
+    """Aid asked for from a grant that has ended could never be approved (`check_approval`): refused when asked. A
+    grant yet to start is not: the aid may be approved once it has."""
+    if grant.ends_on < today:
+        raise Conflict(f"Grant {grant.code} ended on {grant.ends_on}; no aid can be approved from it any more.",
+                       code="grant-period")
+
+
 def check_approval(*, grant: GrantTerms, category: str, amount_minor: int, currency: str, available_minor: int,
                    case_status: str | None, today: date) -> None:
     """Everything an approval needs besides four-eyes; the first rule broken is refused (a Conflict) by name."""

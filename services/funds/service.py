@@ -130,9 +130,7 @@ def request_disbursement(*, session: Session, runtime: Runtime, body: Disburseme
         raise Conflict(f"Grant {grant.code} does not fund {body.category} aid (it funds: "
                        f"{', '.join(grant.categories)}).", code="grant-category")
     now = datetime.now(UTC)
-    if grant.ends_on < now.date():  # the same: a grant that has ended approves nothing (one yet to start, later will)
-        raise Conflict(f"Grant {grant.code} ended on {grant.ends_on}; no aid can be approved from it any more.",
-                       code="grant-period")
+    domain.check_grant_not_ended(grant.terms(), now.date())  # the same: refused now, not by the approver later
     _require_open_case(session, case_id)
     disbursement = Disbursement(
         id=new_id(), case_id=case_id, grant_id=grant_id, referral_id=str(body.referral_id) if body.referral_id else None,
