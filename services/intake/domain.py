@@ -40,14 +40,19 @@ def ensure_changeable(status: str) -> None:
                        code="case-duplicate")
 
 
+# A release before the birth is a typing mistake, refused as a kind of its own so that a client (the console) says
+# this, not what any other refused date is told.
+RELEASE_BEFORE_BIRTH = "release_before_birth"
+RELEASE_BEFORE_BIRTH_SAID = "the release date must be after the date of birth"
+
+
 def ensure_release_after_birth(release_date: str | None, date_of_birth: str | None) -> None:
-    """A release before the birth is a typing mistake. The request model refuses it when both dates come in one body;
-    this, when a change brings one of them and the other is stored (ISO dates: compared as written). Refused in the
-    shape of a validation error about `release_date`, so that a form says it beside that field."""
+    """The request model refuses a release before the birth when both dates come in one body; this, when a change
+    brings one of them and the other is stored (ISO dates: compared as written). Refused in the shape of that
+    validation error about `release_date`, so that a form says it beside that field."""
     if release_date and date_of_birth and release_date <= date_of_birth:
-        said = "the release date must be after the date of birth"
-        raise Invalid(f"release_date: {said}", code="validation-error", errors=[
-            {"loc": ["body", "release_date"], "type": "release_before_birth", "msg": said}])
+        raise Invalid(f"release_date: {RELEASE_BEFORE_BIRTH_SAID}", code="validation-error", errors=[
+            {"loc": ["body", "release_date"], "type": RELEASE_BEFORE_BIRTH, "msg": RELEASE_BEFORE_BIRTH_SAID}])
 
 
 def closes(status: str) -> bool:

@@ -22,7 +22,9 @@ from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
 from kit.text import Said
-from services.intake.domain import CATEGORIES, CaseStatus, Category, NeedStatus, Urgency
+from services.intake.domain import (
+    CATEGORIES, RELEASE_BEFORE_BIRTH, RELEASE_BEFORE_BIRTH_SAID, CaseStatus, Category, NeedStatus, Urgency,
+)
 
 ConsentMethod = Literal["verbal", "written"]
 
@@ -372,8 +374,7 @@ class _PersonalFields(StrictModel):
             raise ValueError("the release date must be after 1900")
         born = info.data.get("date_of_birth")  # validated before (declared first), when given in the same body
         if value is not None and born is not None and value <= born:
-            # A kind of its own, so that a client (the console) says this, not what any other refused date is told.
-            raise PydanticCustomError("release_before_birth", "the release date must be after the date of birth")
+            raise PydanticCustomError(RELEASE_BEFORE_BIRTH, RELEASE_BEFORE_BIRTH_SAID)
         return value
 
 
