@@ -406,6 +406,9 @@ def _donor_statements(grant: Grant, moves: list[_LedgerMove], paid_here: list[_P
     statements: list[_Statement] = []
     since = datetime.min.replace(tzinfo=UTC)
     figure_since: dict[str, datetime] = defaultdict(lambda: datetime.min.replace(tzinfo=UTC))
+    # Which payments and promises fall in a withheld cell: asked once, not again for every month end.
+    paid_in_withheld = [p for p in paid_here if withheld.paid_in(p, grant.currency)]
+    promised_in_withheld = [m for m in moves if m.kind in _PROMISE_MOVES and m.case_id and withheld.promised_in(m)]
     month = first
     while month <= as_of:
         cut = _month_end(month)
@@ -415,10 +418,8 @@ def _donor_statements(grant: Grant, moves: list[_LedgerMove], paid_here: list[_P
         paid_withheld: set[str] = set()
         promised_withheld: set[str] = set()
         if month >= PROGRAMME_RULE_FROM:
-            paid_withheld = {p.case_id for p in paid_here
-                             if since <= p.posted_at < cut and withheld.paid_in(p, grant.currency)}
-            promised_withheld = {m.case_id for m in between
-                                 if m.kind in _PROMISE_MOVES and m.case_id and withheld.promised_in(m)}
+            paid_withheld = {p.case_id for p in paid_in_withheld if since <= p.posted_at < cut}
+            promised_withheld = {m.case_id for m in promised_in_withheld if since <= m.at < cut}
         if not any(_few(people, threshold) for people in (paid_people, promised, paid_withheld, promised_withheld)):
             statements.append(_statement(grant, month, cut, moves, paid_here, figure_since, threshold))
             since = cut
