@@ -74,6 +74,8 @@ GRANT_FIELDS = ("donor", "code", "currency", "amount", "starts_on", "ends_on", "
 FX_FIELDS = ("paid_currency", "paid_amount", "fx_rate", "fx_source")
 FX_FIELD_OF = {"currency": "paid_currency", "amount": "paid_amount", "fx_rate": "fx_rate", "fx_source": "fx_source"}
 FX_DECISIONS = ("release", "approve")
+# A payment worth more than a tenth off its approval, either way (funds' domain.check_difference_bound).
+FX_TOO_FAR = {"fx-extra-too-large": "fx_refused_extra_too_large", "fx-release-too-large": "fx_refused_release_too_large"}
 # A refused FX field's words when pydantic's kind of error says no more than "not valid" (router.ERROR_WORDS first).
 FX_FIELD_WORDS = {"paid_currency": "fin_error_currency", "fx_rate": "fx_error_rate", "fx_source": "fx_error_source"}
 # Funds' 422 refusals of a payment in another currency, by the field each is about.
@@ -557,9 +559,9 @@ def fx_refusal(v: Visit, answer: Answer, typed: dict[str, str], grant: dict[str,
             extra=i18n.format_money(problem.get("extra"), grant["currency"], v.language))}
     if answer.kind == "case-erased" and grant is not None:
         return {"said": t("fx_refused_case_erased").format(currency=grant["currency"])}
-    if answer.kind == "fx-extra-too-large" and "most" in problem:
+    if answer.kind in FX_TOO_FAR and "most" in problem:
         currency = str(problem.get("currency", ""))
-        return {"said": t("fx_refused_extra_too_large").format(**{
+        return {"said": t(FX_TOO_FAR[answer.kind]).format(**{
             name: i18n.format_money(problem.get(field), currency, v.language)
             for name, field in (("most", "most"), ("approved", "approved_amount"), ("difference", "difference"))})}
     if answer.kind == "fx-rate-unusual" and "lowest" in problem and grant is not None:

@@ -191,7 +191,8 @@ async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: P
     `fx_rate` as units of it for one unit of the grant's, `fx_source`), the payment is converted into the grant's
     currency (rounded half to even); worth another amount than was approved, it is 409 `fx-difference` unless
     `difference` says `release` (the rest back to the grant) or `approve` (the extra from the grant's available
-    money, not by the requester). The `reference` may carry the payee's name: it is sealed with the case and reads
+    money, not by the requester); more than 10% off either way is refused (`fx-release-too-large`,
+    `fx-extra-too-large`): the aid is asked for again. The `reference` may carry the payee's name: it is sealed with the case and reads
     null once the case is erased; an aid whose case was erased already is still paid, its reference not kept
     (`payment.reference` null)."""
     def action(session: Session) -> DisbursementPublic:

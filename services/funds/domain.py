@@ -138,11 +138,12 @@ class Settlement:
         return self.extra - self.released
 
 
-# The most a payer alone may add to what was approved, in percent of it: what an exchange rate moves between an
-# approval and its payment. More is a new decision about money, and needs a second person: a new request, approved
-# (four-eyes). Without this bound one finance officer could pay any sum, at a rate they type, against a small
-# approval.
-FX_EXTRA_MAX_PERCENT = 10
+# The most a payer alone may add to what was approved, or give back to the grant, in percent of it: what an exchange
+# rate moves between an approval and its payment. More is a new decision about money, and needs a second person: a
+# new request, approved (four-eyes). Without this bound one finance officer could pay any sum, at a rate they type,
+# against a small approval; or, typing a rate up to the yardstick's factor away, record as little as half of what
+# left the bank and give the rest back to the grant, to be approved and spent again (an outside review's find).
+FX_DIFFERENCE_MAX_PERCENT = 10
 
 
 # How far a typed exchange rate may be from what other finance officers paid at lately in the same currencies (the
@@ -183,20 +184,46 @@ def _rate_text(value: Fraction) -> str:
     return f"{float(value):.6g}"
 
 
+def check_difference_bound(*, approved_minor: int, converted_minor: int, currency: str) -> None:
+    """Refuse a payment worth more than `FX_DIFFERENCE_MAX_PERCENT` above or below the approved amount (409
+    `fx-extra-too-large` or `fx-release-too-large`, naming `most`): the payer checks the rate, or the aid is asked
+    for and approved again for what is to be paid (the approval voided first when less is to be paid)."""
+    gap = abs(converted_minor - approved_minor)
+    if gap * 100 <= approved_minor * FX_DIFFERENCE_MAX_PERCENT:
+        return
+    most = approved_minor * FX_DIFFERENCE_MAX_PERCENT // 100
+    figures = {"currency": currency, "approved_amount": format_amount(approved_minor, currency),
+               "converted_amount": format_amount(converted_minor, currency),
+               "difference": format_amount(gap, currency), "most": format_amount(most, currency)}
+    worth = (f"The payment is worth {format_amount(gap, currency)} {currency} "
+             f"{'less' if converted_minor < approved_minor else 'more'} than the "
+             f"{format_amount(approved_minor, currency)} {currency} approved: ")
+    if converted_minor < approved_minor:
+        raise Conflict(worth + f"a payer may give back at most {FX_DIFFERENCE_MAX_PERCENT}% of it "
+                       f"({format_amount(most, currency)} {currency}) to the grant. Check the rate and the amount; "
+                       "if less is to be paid, void this aid and have it requested and approved again for what is "
+                       "paid.", code="fx-release-too-large", **figures)
+    raise Conflict(worth + f"a payer may approve at most {FX_DIFFERENCE_MAX_PERCENT}% more "
+                   f"({format_amount(most, currency)} {currency}). Check the rate; for more, the aid must be "
+                   "requested and approved again.", code="fx-extra-too-large", **figures)
+
+
 def settle_payment(*, approved_minor: int, converted_minor: int, currency: str, decision: Difference | None,
                    payer: str, requester: str, available_minor: int) -> Settlement:
     """How a payment worth `converted_minor` settles an approval of `approved_minor` (both in the grant's currency).
 
-    Equal: the approved amount is posted as paid. Less: refused unless the payer releases the rest back to the
-    grant (`release`). More: refused unless the payer approves the extra (`approve`), is not the requester
-    (four-eyes, as for approval), the extra is at most `FX_EXTRA_MAX_PERCENT` of the approved amount and the
-    grant's available money covers it. A difference is never settled silently: a refusal (409 `fx-difference`)
-    names both amounts and the decision that would settle it."""
+    Equal: the approved amount is posted as paid. A difference of more than `FX_DIFFERENCE_MAX_PERCENT` of the
+    approved amount either way is refused, whatever the decision (409 `fx-release-too-large`, `fx-extra-too-large`):
+    it is no rate's drift but a new decision about money. Less: refused unless the payer releases the rest back to
+    the grant (`release`). More: refused unless the payer approves the extra (`approve`), is not the requester
+    (four-eyes, as for approval) and the grant's available money covers it. A difference is never settled silently:
+    a refusal (409 `fx-difference`) names both amounts and the decision that would settle it."""
     if converted_minor == approved_minor:
         return Settlement(posted=approved_minor)
     shorter = converted_minor < approved_minor
     needed: Difference = "release" if shorter else "approve"
     gap = abs(converted_minor - approved_minor)
+    check_difference_bound(approved_minor=approved_minor, converted_minor=converted_minor, currency=currency)
     if decision != needed:
         said = (f"The payment is worth {format_amount(converted_minor, currency)} {currency}, "
                 f"{format_amount(gap, currency)} {currency} {'less' if shorter else 'more'} than the "
@@ -213,15 +240,6 @@ def settle_payment(*, approved_minor: int, converted_minor: int, currency: str, 
     if payer == requester:
         raise Refused("Four-eyes rule: the person who requested a disbursement cannot approve the extra it costs in "
                       "another currency; another member of the finance staff must pay it.", code="four-eyes")
-    if gap * 100 > approved_minor * FX_EXTRA_MAX_PERCENT:
-        most = approved_minor * FX_EXTRA_MAX_PERCENT // 100
-        raise Conflict(f"The payment is worth {format_amount(gap, currency)} {currency} more than the "
-                       f"{format_amount(approved_minor, currency)} {currency} approved: a payer may approve at most "
-                       f"{FX_EXTRA_MAX_PERCENT}% more ({format_amount(most, currency)} {currency}). Check the rate; "
-                       "for more, the aid must be requested and approved again.", code="fx-extra-too-large",
-                       currency=currency, approved_amount=format_amount(approved_minor, currency),
-                       converted_amount=format_amount(converted_minor, currency),
-                       difference=format_amount(gap, currency), most=format_amount(most, currency))
     if available_minor < gap:
         raise Conflict(f"The grant has {format_amount(available_minor, currency)} {currency} available, less than "
                        f"the extra {format_amount(gap, currency)} {currency} this payment costs.",

@@ -147,17 +147,22 @@ async def test_the_requester_is_not_offered_to_approve_an_extra_and_another_offi
         "303.45", "3.45", "approve")
 
 
-async def test_an_extra_beyond_a_tenth_of_the_approval_is_refused_in_words_and_nothing_is_paid(door: Door):
+@pytest.mark.parametrize(("paid_amount", "difference", "said"), [
+    ("1160,00", "approve", "fx_refused_extra_too_large"),     # 400.00 EUR: 100.00 more
+    ("580,00", "release", "fx_refused_release_too_large"),    # 200.00 EUR: 100.00 less, back to the grant
+])
+async def test_a_difference_beyond_a_tenth_of_the_approval_is_refused_in_words_and_nothing_is_paid(
+        door: Door, paid_amount: str, difference: str, said: str):
     anna, boris, _, _, asked = await asked_by_anna_approved_by_boris(door)
     pay = f"{QUEUE}/{asked['id']}/pay"
-    typed = {"method": "cash", "reference": "GE-2", "paid_currency": "GEL", "paid_amount": "1160,00", "fx_rate": "2,9",
-             "fx_source": "NBG 2026-12-02", "difference": "approve"}                      # 400.00 EUR: 100.00 more
+    typed = {"method": "cash", "reference": "GE-2", "paid_currency": "GEL", "paid_amount": paid_amount,
+             "fx_rate": "2,9", "fx_source": "NBG 2026-12-02", "difference": difference}
 
     queue = await boris.visitor.get(QUEUE)
     refused = await boris.visitor.post(pay, data={**form_in(queue.text, pay), **typed})
 
     assert refused.status_code == 409
-    assert words("fx_refused_extra_too_large", "be").format(
+    assert words(said, "be").format(
         most=money("30.00", "EUR"), approved=money("300.00", "EUR"), difference=money("100.00", "EUR")
     ) in html.unescape(card(refused.text, asked["id"]))
     assert (await state_of(door, anna.api, asked["id"]))["status"] == "approved"

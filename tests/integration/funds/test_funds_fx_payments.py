@@ -270,6 +270,28 @@ async def test_a_rate_far_from_what_is_expected_is_refused_and_nothing_is_paid(d
     assert (await pay(desk, small["id"], in_pln("430.00", rate="4.3000"))).status_code == 200  # a real rate
 
 
+async def test_a_payer_alone_cannot_give_back_more_than_a_tenth_of_an_approval_at_a_rate_of_their_choosing(desk):
+    """An outside review's find: with no colleague's rate to hold it against, a rate up to twice the yardstick is
+    taken; 1,290 PLN (300.00 EUR at 4.30) recorded at 8.50 is worth 151.76, and releasing the other 148.24 to the
+    grant let them be approved and spent again. Beyond a tenth either way the payment is refused, decision or not."""
+    grant = await desk.create_grant(amount="1000.00")
+    rent = await approved(desk, grant)
+
+    halved = await pay(desk, rent["id"], in_pln("1290.00", rate="8.5000", difference="release"))
+    undecided = await pay(desk, rent["id"], in_pln("1290.00", rate="8.5000"))
+
+    for refused in (halved, undecided):
+        assert (refused.status_code, kind(refused)) == (409, "fx-release-too-large"), refused.text
+        assert {k: refused.json()[k] for k in ("approved_amount", "converted_amount", "difference", "most")} == {
+            "approved_amount": "300.00", "converted_amount": "151.76", "difference": "148.24", "most": "30.00"}
+    state = await desk.balanced_grant(grant["id"])
+    assert (state["available"], state["committed"], state["paid"]) == ("700.00", "300.00", "0.00")
+    assert (await pay(desk, rent["id"], in_pln("1290.00", rate="4.6000", difference="release"))).status_code == 200
+    state = await desk.balanced_grant(grant["id"])  # 1290 / 4.6 = 280.43: 19.57 back, within the tenth
+    assert (state["available"], state["committed"], state["paid"]) == ("719.57", "0.00", "280.43")
+    assert ledger_breaks(desk) == []
+
+
 async def test_once_another_officer_has_paid_in_the_currency_a_rate_is_held_within_ten_percent_of_theirs(desk):
     grant = await desk.create_grant(amount="2000.00")
     first, second, third = [await approved(desk, grant, amount="100.00") for _ in range(3)]

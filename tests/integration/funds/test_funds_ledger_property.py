@@ -41,8 +41,9 @@ def expected(action: str, status: str, amount: int, available: int, number: int 
         return _refusal(status, action.removesuffix("-fx"))
     if action == "approve" and amount > available:
         return "grant-funds-short"
-    if action == "pay-fx" and fx_delta(amount, number) * 100 > amount * domain.FX_EXTRA_MAX_PERCENT:
-        return "fx-extra-too-large"  # more than a rate's drift: a new decision about money, not the payer's alone
+    delta = fx_delta(amount, number) if action == "pay-fx" else 0
+    if abs(delta) * 100 > amount * domain.FX_DIFFERENCE_MAX_PERCENT:  # more than a rate's drift, either way: a new
+        return "fx-release-too-large" if delta < 0 else "fx-extra-too-large"  # decision, not the payer's alone
     if action == "pay-fx" and fx_delta(amount, number) > available:
         return "grant-funds-short"
     return target.value

@@ -108,8 +108,26 @@ def test_a_payer_alone_approves_at_most_a_tenth_more_than_was_approved():
     assert abused.value.code == "fx-extra-too-large" and "requested and approved again" in abused.value.detail
 
 
+def test_a_payer_alone_gives_back_at_most_a_tenth_of_what_was_approved():
+    """An outside review's find: 100.00 approved, 1,290 PLN left the bank, recorded at a rate twice the real one as
+    worth 50.00, the other 50.00 given back to the grant by the payer alone, to be approved and spent again. A tenth
+    less (a rate that moved) is the payer's to release; beyond it, refused whatever the decision, before one is
+    asked for: the aid is voided and asked for again for what is paid."""
+    assert _settle(10000, 9000, "release").released == 1000
+    for decision in (None, "release", "approve"):
+        with pytest.raises(Conflict) as refused:
+            _settle(10000, 8999, decision)
+        assert refused.value.code == "fx-release-too-large"
+        assert refused.value.extra == {"currency": "EUR", "approved_amount": "100.00", "converted_amount": "89.99",
+                                       "difference": "10.01", "most": "10.00"}
+        assert "give back at most 10%" in refused.value.detail and "void this aid" in refused.value.detail
+    with pytest.raises(Conflict) as halved:
+        _settle(10000, 5000)
+    assert halved.value.code == "fx-release-too-large"
+
+
 @pytest.mark.parametrize(("approved", "converted", "decision"), [
-    (30000, 30000, None), (30000, 1, "release"), (30000, 29999, "release"), (30000, 30001, "approve"),
+    (30000, 30000, None), (30000, 27000, "release"), (30000, 29999, "release"), (30000, 30001, "approve"),
     (30000, 33000, "approve"),
 ])
 def test_every_settlement_keeps_the_ledger_equation(approved, converted, decision):
