@@ -5,7 +5,8 @@ itself, as for the API. A partner's webhook is set, replaced, rotated and remove
 once, in the answer to the POST that made it — a page sent with `Cache-Control: no-store` (`render`), never a
 redirect, never a URL, never a log line — and the next visit of the page no longer has it. The deliveries are the
 last 50 of the partner's log, the dead letters marked; the filter is a fixed word in the address (`?state=dead`),
-the only value any of these addresses carries besides the partner's id.
+the only value any of these addresses carries besides the partner's id (and a delivery's id in a form's action).
+Once the partner's server is mended, the dead letters are sent again with one button, or one delivery with its row's.
 
 What referrals refuses is said in the admin's language: a field's error next to its field, a webhook URL that is
 not https or leads to a non-public address in words, never the service's English or its field paths.
@@ -50,13 +51,18 @@ LIST_FIELDS = ("countries", "cities", "languages")
 
 # What a change did, named in the address it redirects to (`?done=`): fixed words only, each an i18n key.
 DONE = {"created": "padmin_done_created", "updated": "padmin_done_updated",
-        "webhook-removed": "padmin_done_webhook_removed", "client-revoked": "pclients_done_revoked"}
+        "webhook-removed": "padmin_done_webhook_removed", "client-revoked": "pclients_done_revoked",
+        "redelivered": "padmin_done_redelivered", "dead-letters-redelivered": "padmin_done_dead_letters_redelivered"}
 # The gateway's API clients are read whole, in pages of the admin API's largest, and those of one partner kept.
 CLIENT_PAGES = 10
 CLIENT_PAGE_SIZE = 500
 # Referrals' refusals of a webhook URL, by problem type, in the admin's words (shown next to the URL field).
 URL_REFUSALS = {"webhook-https-required": "padmin_refused_https", "webhook-url-invalid": "padmin_refused_url",
                 "webhook-target-refused": "padmin_refused_address"}
+# Refusals about no one field, in the admin's words.
+SAID = {"webhook-not-found": "padmin_refused_no_webhook", "webhook-delivery-pending": "padmin_refused_pending",
+        "webhook-delivery-not-found": "padmin_refused_no_delivery",
+        "webhook-event-not-subscribed": "padmin_refused_not_subscribed"}
 # A field's error when pydantic's kind of error says nothing more than "not valid" (router.ERROR_WORDS first).
 FIELD_WORDS = {"countries": "error_country", "languages": "padmin_error_language", "contact_email": "error_email",
                "events": "padmin_refused_events", "category": "padmin_error_category"}
@@ -64,6 +70,10 @@ FIELD_WORDS = {"countries": "error_country", "languages": "padmin_error_language
 DELIVERY_ERRORS = {"timeout": "padmin_error_timeout", "connect-failed": "padmin_error_connect_failed",
                    "protocol-error": "padmin_error_protocol_error", "redirect-not-followed": "padmin_error_redirect",
                    "http-status": "padmin_error_http_status"}
+
+
+# A delivery's id (its `webhook-id`): what referrals writes, so that nothing else is put in the path it calls.
+DELIVERY_ID = re.compile(r"msg_[0-9a-f]{32}")
 
 
 def partner_path(partner_id: str) -> str:
@@ -199,6 +209,30 @@ async def remove_webhook(partner_id: str, v: AdminVisit) -> Response:
         return _after(partner_path(partner_id), "webhook-removed")
     if answer.kind != "webhook-not-found":
         _not_found(answer)
+    return await _page(v, partner_id, status=answer.status, problem=_said(v, answer))
+
+
+@router.post(PARTNERS_PAGE + "/{partner_id}/webhook/dead-letters/redeliver", response_class=HTMLResponse)
+async def redeliver_dead_letters(partner_id: str, v: AdminVisit) -> Response:
+    """Once the partner's server is mended: every dead letter sent again, with its webhook id."""
+    partner_id = _partner_id(partner_id)
+    answer = await call(v, "POST", f"/api/referrals/partners/{partner_id}/webhook/dead-letters/redeliver")
+    if answer.ok:
+        return _after(partner_path(partner_id), "dead-letters-redelivered")
+    _not_found(answer)
+    return await _page(v, partner_id, status=answer.status, problem=_said(v, answer))
+
+
+@router.post(PARTNERS_PAGE + "/{partner_id}/webhook/deliveries/{delivery_id}/redeliver", response_class=HTMLResponse)
+async def redeliver(partner_id: str, delivery_id: str, v: AdminVisit) -> Response:
+    """One finished delivery sent again (a dead letter, or one the partner's receiver lost)."""
+    partner_id = _partner_id(partner_id)
+    if not DELIVERY_ID.fullmatch(delivery_id):
+        raise HTTPException(404, "There is no such delivery.")
+    answer = await call(v, "POST", f"/api/referrals/partners/{partner_id}/webhook/deliveries/{delivery_id}/redeliver")
+    if answer.ok:
+        return _after(partner_path(partner_id), "redelivered")
+    _not_found(answer)
     return await _page(v, partner_id, status=answer.status, problem=_said(v, answer))
 
 
@@ -350,8 +384,8 @@ def _field_errors(v: Visit, answer: Answer, fields: tuple[str, ...]) -> dict[str
 
 def _said(v: Visit, answer: Answer) -> str | None:
     """A refusal about no one field: in words where referrals' kind of problem is known."""
-    if answer.kind == "webhook-not-found":
-        return i18n.translator(v.language)("padmin_refused_no_webhook")
+    if answer.kind in SAID:
+        return i18n.translator(v.language)(SAID[answer.kind])
     return answer.problem
 
 

@@ -43,6 +43,7 @@ from services.referrals.lifecycle import now_utc
 from services.referrals.models import (
     CompleteBody,
     CountryCode,
+    DeadLettersRedelivered,
     DeclineBody,
     LanguageTag,
     MessageCreate,
@@ -212,6 +213,39 @@ async def read_webhook_delivery(
     read = webhooks.read_delivery(session=session, partner_id=partner_id, delivery_id=delivery_id)
     return WebhookDeliveryDetail(**_delivery(read.delivery).model_dump(), history=[
         WebhookAttemptPublic.model_validate(a, from_attributes=True) for a in read.attempts])
+
+
+@router.post("/partners/{partner_id}/webhook/deliveries/{delivery_id}/redeliver", status_code=202,
+             response_model=WebhookDeliveryPublic, openapi_extra=HONOURS_KEY, responses={409: {
+                 "description": "The delivery is still being made (`webhook-delivery-pending`), or the webhook is no "
+                                "longer subscribed to its event (`webhook-event-not-subscribed`)."}})
+async def redeliver_webhook_delivery(
+    partner_id: str, delivery_id: str, request: Request, runtime: RuntimeDep, principal: Admin,
+) -> Response:
+    """Send a finished delivery again (a dead letter once the partner's endpoint is mended, or a delivered one its
+    receiver lost): due at once, with the same `webhook-id` and body, to the webhook as it is now. A dead letter
+    older than the retry window is tried once; a failure leaves it dead again."""
+    def again(session: Any) -> tuple[int, WebhookDeliveryPublic]:
+        return 202, _delivery(webhooks.redeliver(session=session, audit=runtime.audit, partner_id=partner_id,
+                                                 delivery_id=delivery_id, actor=principal.sub))
+
+    return await runtime.idempotency.run(request, principal=principal.sub, uow=runtime.uow, required=False,
+                                         action=again)
+
+
+@router.post("/partners/{partner_id}/webhook/dead-letters/redeliver", status_code=202,
+             response_model=DeadLettersRedelivered, openapi_extra=HONOURS_KEY)
+async def redeliver_dead_letters(
+    partner_id: str, request: Request, runtime: RuntimeDep, principal: Admin,
+) -> Response:
+    """Send every dead letter of the partner again, once its endpoint is mended (those of events the webhook is no
+    longer subscribed to stay dead)."""
+    def again(session: Any) -> tuple[int, DeadLettersRedelivered]:
+        return 202, DeadLettersRedelivered(redelivered=webhooks.redeliver_dead_letters(
+            session=session, audit=runtime.audit, partner_id=partner_id, actor=principal.sub))
+
+    return await runtime.idempotency.run(request, principal=principal.sub, uow=runtime.uow, required=False,
+                                         action=again)
 
 
 # ---- referrals, for caseworkers ------------------------------------------------------------------------------

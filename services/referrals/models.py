@@ -489,7 +489,8 @@ class WebhookSet(StrictModel):
     events it wants."""
 
     url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
-    events: Annotated[list[WebhookEvent], PydanticField(min_length=1, max_length=3),
+    # Repeats fold into one (`_distinct_events`): the bound is on what is sent, not on the events there are.
+    events: Annotated[list[WebhookEvent], PydanticField(min_length=1, max_length=16),
                       AfterValidator(_distinct_events)]
 
 
@@ -541,6 +542,10 @@ class WebhookAttemptPublic(BaseModel):
     status_code: int | None
     error: str | None
     duration_ms: int
+
+
+class DeadLettersRedelivered(BaseModel):
+    redelivered: int = PydanticField(description="how many dead letters are due again, at once")
 
 
 class WebhookDeliveryDetail(WebhookDeliveryPublic):

@@ -15,7 +15,10 @@ it takes due deliveries from the database and POSTs them, signed, to their partn
 - **Retries.** A failure (no answer, a timeout, a status other than 2xx; a redirect is never followed and counts as
   a failure) is tried again after `webhook_rules.RetryPolicy.wait` (exponential, full jitter); one that still fails
   once `webhook_retry_hours` (24) have passed since it was written is a dead letter: state `dead`, kept for admins
-  (`GET …/webhook/deliveries?state=dead`) and counted on `rehab_webhook_dead_letters_total`.
+  (`GET …/webhook/deliveries?state=dead`) and counted on `rehab_webhook_dead_letters_total`; so is, at once, one
+  whose stored URL is itself refused (http, or an address written in it, once private targets are no longer
+  allowed), which no retry could change. An admin sends dead letters again once the endpoint is mended
+  (`webhooks.redeliver`).
 - **SSRF.** Before every attempt the host is resolved again and every address checked
   (`webhook_targets.checked_address`); the request goes to that very address (the name kept for the Host header,
   TLS server name and certificate check), no proxy from the environment, no redirect.
@@ -80,6 +83,8 @@ class Outcome:
     status_code: int | None
     error: str | None
     duration_ms: int
+    # No later attempt can succeed (the stored URL itself is refused): dead at once, not retried for a day.
+    hopeless: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -161,7 +166,8 @@ def record(session: Session, *, job: Job, outcome: Outcome, now: datetime, polic
     if outcome.delivered:
         _finish(delivery, DeliveryState.DELIVERED, now)
     else:
-        next_at = policy.next_attempt(created_at=delivery.created_at, now=now, failures=delivery.attempts)
+        next_at = None if outcome.hopeless else policy.next_attempt(created_at=delivery.created_at, now=now,
+                                                                     failures=delivery.attempts)
         if next_at is None:
             _finish(delivery, DeliveryState.DEAD, now)
         else:
@@ -301,11 +307,14 @@ class Courier:
         """One attempt: check where the URL leads now, then POST the body there, signed; the receiver's status."""
         started = time.monotonic()
 
-        def outcome(status_code: int | None = None, error: str | None = None) -> Outcome:
-            return Outcome(status_code, error, int((time.monotonic() - started) * 1000))
+        def outcome(status_code: int | None = None, error: str | None = None, hopeless: bool = False) -> Outcome:
+            return Outcome(status_code, error, int((time.monotonic() - started) * 1000), hopeless)
 
-        try:
+        try:  # the URL itself (its scheme, an address written in it): refused now, refused on every retry
             target = parse_target(job.url, allow_private=self.allow_private)
+        except TargetRefused as refused:
+            return outcome(error=f"address-refused: {refused.reason}"[:64], hopeless=True)
+        try:  # what its name resolves to now: another lookup may find another address
             address = await webhook_targets.checked_address(target, allow_private=self.allow_private,
                                                             timeout=self.connect_timeout)
         except TargetRefused as refused:

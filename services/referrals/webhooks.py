@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 
 from kit.audit import AuditTrail
 from kit.db import get_or_raise
-from kit.errors import NotFound
+from kit.errors import Conflict, NotFound
 from kit.pagination import keyset_page
 from kit.service import Runtime
 from services.referrals import vault, webhook_targets
@@ -162,6 +162,50 @@ def read_delivery(*, session: Session, partner_id: str, delivery_id: str) -> Del
     attempts = session.exec(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
                             .order_by(WebhookAttempt.attempt)).all()  # type: ignore[arg-type]
     return DeliveryRead(delivery, list(attempts))
+
+
+def redeliver(*, session: Session, audit: AuditTrail, partner_id: str, delivery_id: str,
+              actor: str) -> WebhookDelivery:
+    """Send a finished delivery again, to the webhook as it is now: a dead letter once the partner has mended its
+    endpoint, a delivered one its receiver lost, or one dropped with an earlier webhook. It is pending and due at
+    once, with its `webhook-id` and body (a receiver that did get it tells the repeat by the id). Its retries end
+    where they would have, `webhook_retry_hours` after it was written: an old dead letter is tried once more."""
+    webhook = get_or_raise(session, Webhook, partner_id, no_webhook())
+    delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+    if delivery is None or delivery.partner_id != partner_id:
+        raise no_delivery()
+    if delivery.state == DeliveryState.PENDING:
+        raise Conflict("This delivery is being made: it is tried again on its own until it succeeds or its retries "
+                       "end.", code="webhook-delivery-pending")
+    if delivery.event_type not in webhook.events:
+        raise Conflict(f"The partner's webhook is no longer subscribed to {delivery.event_type}.",
+                       code="webhook-event-not-subscribed")
+    _due_again(session, [delivery], _now())
+    audit.record(session, actor=actor, action="partner.webhook.redeliver", target_id=partner_id)
+    return delivery
+
+
+def redeliver_dead_letters(*, session: Session, audit: AuditTrail, partner_id: str, actor: str) -> int:
+    """Send every dead letter of the partner again (`redeliver`), once its endpoint is mended; those of events
+    its webhook is no longer subscribed to stay dead. How many are sent again."""
+    webhook = get_or_raise(session, Webhook, partner_id, no_webhook(), lock=True)
+    dead = session.exec(select(WebhookDelivery).where(
+        WebhookDelivery.partner_id == partner_id, WebhookDelivery.state == DeliveryState.DEAD,
+        WebhookDelivery.event_type.in_(webhook.events))  # type: ignore[attr-defined]
+        .with_for_update()).all()
+    _due_again(session, list(dead), _now())
+    audit.record(session, actor=actor, action="partner.webhook.redeliver-dead", target_id=partner_id)
+    return len(dead)
+
+
+def _due_again(session: Session, deliveries: list[WebhookDelivery], now: datetime) -> None:
+    for delivery in deliveries:
+        delivery.state = DeliveryState.PENDING
+        delivery.next_attempt_at = now
+        delivery.finished_at = delivery.claimed_until = delivery.claim_token = None
+        session.add(delivery)
+    if deliveries:
+        session.info[DELIVERIES_WRITTEN] = True  # the worker is woken once this commits
 
 
 # ---- for the use cases that change referrals -----------------------------------------------------------------

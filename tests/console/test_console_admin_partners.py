@@ -210,6 +210,28 @@ async def test_an_admin_adds_a_partner_and_sets_rotates_replaces_and_removes_its
     directory = (await admin.get(PARTNERS)).text
     assert f'id="dead-{partner_id}"' in directory and EN["padmin_dead_letters_short"] in directory
 
+    # The partner's server is mended (here: its address): every dead letter sent again, with its webhook id.
+    api = f"/api/referrals/partners/{partner_id}/webhook/deliveries"
+    (letter,) = (await door.client.get(api, params={"state": "dead"}, headers=await door.admin())).json()["items"]
+    mended = await post_form(admin, page_path, f"{page_path}/webhook", {"url": receiver.url("/ok"),
+                                                                         "events": ["referral.sent"]})
+    fourth = secret_on(mended.text)
+    assert 'id="redeliver-dead"' in mended.text and EN["padmin_redeliver_dead_help"] in mended.text
+    again = await post_form(admin, page_path, f"{page_path}/webhook/dead-letters/redeliver", {})
+    assert again.status_code == 303 and again.headers["location"] == f"{page_path}?done=dead-letters-redelivered"
+    assert EN["padmin_done_dead_letters_redelivered"] in (await admin.get(again.headers["location"])).text
+    _, headers, body = await eventually(lambda: next(
+        (r for r in receiver.at("/ok") if r[1].get("webhook-id") == letter["id"]), None))
+    assert StandardWebhook(fourth).verify(body, headers)["data"]["referral_id"] == failed["id"]
+    # one delivery the partner says it lost: its row's button sends it once more
+    shown = await _delivery_log(admin, page_path, EN["padmin_redeliver_one"].format(id=letter["id"][:12] + "…"))
+    assert shown and 'id="redeliver-dead"' not in (await admin.get(page_path)).text  # no dead letter left
+    one = await post_form(admin, page_path, f"{page_path}/webhook/deliveries/{letter['id']}/redeliver", {})
+    assert one.status_code == 303 and one.headers["location"] == f"{page_path}?done=redelivered"
+    await eventually(lambda: len([r for r in receiver.at("/ok") if r[1].get("webhook-id") == letter["id"]]) == 2)
+    unknown = await post_form(admin, page_path, f"{page_path}/webhook/deliveries/msg_{'0' * 32}/redeliver", {})
+    assert unknown.status_code == 404 and EN["padmin_refused_no_delivery"] in unknown.text
+
     # Remove: asked once more, then gone; the form to set one is back.
     asked = await admin.get(f"{page_path}/webhook/remove")
     assert asked.status_code == 200 and EN["padmin_remove_title"] in asked.text
@@ -220,7 +242,7 @@ async def test_an_admin_adds_a_partner_and_sets_rotates_replaces_and_removes_its
     assert EN["padmin_done_webhook_removed"] in after and 'id="set-webhook"' in after
     gone = await door.client.get(f"/api/referrals/partners/{partner_id}/webhook", headers=await door.admin())
     assert gone.status_code == 404
-    for secret in (first, second, third):
+    for secret in (first, second, third, fourth):
         assert secret not in after
 
 

@@ -378,3 +378,70 @@ async def test_deliveries_survive_a_restart(referrals_settings, token_issuer, re
         assert len(after) > tried_before
         assert {a.webhook_id for a in after} == {log["id"]}
         assert verify(secret, after[-1])["data"]["referral_id"] == referral_id
+
+
+async def redeliver(desk: Desk, partner_id: str, delivery_id: str | None = None, headers: dict | None = None):
+    path = f"/api/referrals/partners/{partner_id}/webhook/" + (
+        f"deliveries/{delivery_id}/redeliver" if delivery_id else "dead-letters/redeliver")
+    return await desk.client.post(path, headers=headers or desk.admin())
+
+
+async def test_dead_letters_are_sent_again_once_the_partners_endpoint_is_mended(
+        referrals_settings, token_issuer, receiver) -> None:
+    """A partner's server was down past the retry window: once it is mended, an admin sends the dead letters again,
+    with the same webhook-id and body, signed afresh; a delivered one a receiver lost can be sent again too."""
+    async with hooked_desk(referrals_settings, token_issuer, webhook_retry_hours=0.0003) as desk:
+        partner_id, other = await desk.add_partner(), await desk.add_partner()
+        secret = await subscribe(desk, partner_id, receiver.plan("/down", *[503] * 1000))
+        case_id = await desk.open_case(categories=["medical"])
+        referral_id = await desk.sent_referral(case_id, partner_id)
+        deadline = time.monotonic() + 15
+        while not (letters := await deliveries(desk, partner_id, "?state=dead")):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        (letter,) = letters
+        tried = len(receiver.at("/down"))
+
+        refused = [await redeliver(desk, partner_id, headers=desk.caseworker()),
+                   await redeliver(desk, other, letter["id"]),                       # another partner's id: none
+                   await redeliver(desk, partner_id, "msg_" + "0" * 32)]
+        assert [r.status_code for r in refused] == [403, 404, 404]
+        assert len(receiver.at("/down")) == tried  # nothing was sent by those
+
+        receiver.plans["/down"] = []  # the partner's server is mended
+        again = await redeliver(desk, partner_id)
+        assert (again.status_code, again.json()) == (202, {"redelivered": 1})
+        (log,) = await delivered(desk, partner_id)
+        last = receiver.at("/down")[-1]
+        assert (log["id"], last.webhook_id, log["attempts"]) == (letter["id"], letter["id"], tried + 1)
+        assert last.body == receiver.at("/down")[0].body and verify(secret, last)["data"]["referral_id"] == referral_id
+        assert (await redeliver(desk, partner_id)).json() == {"redelivered": 0}  # none dead any more
+
+        receiver.plans["/down"] = ["hang"]
+        one = await redeliver(desk, partner_id, letter["id"])  # the receiver lost it: once more
+        assert one.status_code == 202 and one.json()["state"] == "pending"
+        await wait_for(lambda: len(receiver.at("/down")) == tried + 2)
+        assert receiver.at("/down")[-1].webhook_id == letter["id"]
+        twice = await redeliver(desk, partner_id, letter["id"])  # its attempt is still under way
+        assert (twice.status_code, twice.json()["type"].rsplit("/", 1)[1]) == (409, "webhook-delivery-pending")
+        trail = [action for _actor, action in await desk.audit_trail(partner_id)]
+        assert trail[-2:] == ["partner.webhook.redeliver-dead", "partner.webhook.redeliver"]
+
+
+async def test_a_delivery_is_dead_at_once_when_its_url_is_no_longer_allowed_and_not_retried_for_a_day(
+        referrals_settings, token_issuer, receiver) -> None:
+    """An http webhook set while private targets were allowed, then the setting turned off: no retry could reach
+    it, so its deliveries are dead letters at the first attempt, not tried for 24 hours."""
+    async with hooked_desk(referrals_settings, token_issuer) as desk:
+        partner_id = await desk.add_partner()
+        await subscribe(desk, partner_id, receiver.url("/plain-http"))
+    async with hooked_desk(referrals_settings, token_issuer, webhook_allow_private=False) as desk:
+        case_id = await desk.open_case(categories=["medical"])
+        await desk.sent_referral(case_id, partner_id)
+        deadline = time.monotonic() + 15
+        while not (letters := await deliveries(desk, partner_id, "?state=dead")):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        (letter,) = letters
+        assert (letter["attempts"], letter["last_error"]) == (1, "address-refused: scheme")
+        assert receiver.received == []
