@@ -77,7 +77,8 @@ async def test_set_read_rotate_remove(desk) -> None:
     admin = desk.admin()
     created = await desk.client.put(webhook_path(partner_id), headers=admin,
                                     json={"url": PUBLIC, "events": ["referral.sent", "referral.cancelled",
-                                                                    "referral.sent"]})
+                                                                    "referral.sent", "referral.cancelled",
+                                                                    "referral.sent"]})  # repeats fold, past 3
     assert created.status_code == 201, created.text
     first = created.json()["secret"]
     assert set(created.json()) == {"secret"}
