@@ -116,6 +116,8 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any]],
                     if operation["operationId"] in operation_ids:
                         operation["operationId"] = f"{service}_{operation['operationId']}"
                     operation_ids.add(operation["operationId"])
+        for name, item in doc.get("webhooks", {}).items():  # what partners receive (referrals describes them)
+            merged.setdefault("webhooks", {}).setdefault(name, _rewrite_refs(copy.deepcopy(item), renames))
         for tag in doc.get("tags", []):
             tags.setdefault(tag["name"], tag)
 

@@ -347,7 +347,8 @@ def problem_response(why: str, code: int | None = None) -> dict[str, Any]:
 
 def finish(document: dict[str, Any]) -> dict[str, Any]:
     """Settle a generated document in place (and return it): every error answer problem+json only, with the
-    `Problem` schema; FastAPI's default 422 gone where the route cannot answer 422; its schemas gone when unused."""
+    `Problem` schema; FastAPI's default 422 gone where the route cannot answer 422 and from webhooks (a receiver's
+    answers are not ours to describe); its schemas gone when unused."""
     for _path, _method, operation in operations(document):
         responses = operation.get("responses", {})
         for code in list(responses):
@@ -364,6 +365,14 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
             elif _FASTAPI_422 in repr(content):
                 del responses[code]  # FastAPI's own, for a route whose parameters cannot be invalid
         operation["responses"] = dict(sorted(responses.items()))
+    for item in document.get("webhooks", {}).values():
+        for method in _METHODS:
+            if method in item:  # what a receiver answers is the receiver's: only what the webhook says it expects
+                responses = item[method].get("responses", {})
+                responses.pop("422", None)
+                for response in responses.values():
+                    if response.get("content") == {"application/json": {"schema": {}}}:
+                        del response["content"]
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     if SCHEMA not in schemas:
         generated = Problem.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")

@@ -64,6 +64,7 @@ from services.referrals.models import (
     WebhookDelivery,
     WebhookDeliveryDetail,
     WebhookDeliveryPublic,
+    WebhookPayload,
     WebhookPublic,
     WebhookRotated,
     WebhookSecret,
@@ -479,6 +480,43 @@ def _webhook(found: Webhook) -> WebhookPublic:
     return WebhookPublic(partner_id=found.partner_id, url=found.url, events=found.events, created_at=found.created_at,
                          updated_at=found.updated_at, rotated_at=found.rotated_at,
                          previous_secret_valid_until=overlap)
+
+
+# ---- what partners receive: the OpenAPI document's `webhooks` (nothing is served here) ---------------------------
+
+webhook_router = APIRouter(tags=["partner"])
+
+_SIGNED = {"parameters": [
+    {"name": "webhook-id", "in": "header", "required": True, "schema": {"type": "string"},
+     "description": "The delivery's id, the same on every retry and on a resend: a receiver that has it already "
+                    "answers 2xx and does nothing more."},
+    {"name": "webhook-timestamp", "in": "header", "required": True, "schema": {"type": "integer"},
+     "description": "This attempt's time, in seconds since the epoch: refuse one far from your clock (replay)."},
+    {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"},
+     "description": "`v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\">` under the secret "
+                    "(Standard Webhooks); two, space-separated, while a rotated secret still signs. Verify before "
+                    "reading the body."},
+]}
+_RECEIVED = {200: {"description": "Any 2xx within 10 seconds: delivered. Anything else, a redirect or no answer is "
+                                  "a failure, tried again for 24 hours with growing waits, then a dead letter."}}
+
+
+@webhook_router.post("referral.sent", responses=_RECEIVED, openapi_extra=_SIGNED, operation_id="webhook_referral_sent")
+def referral_sent_webhook(body: WebhookPayload) -> None:
+    """A referral was sent to the partner: fetch it (its packet) with the partner's own credentials."""
+
+
+@webhook_router.post("referral.cancelled", responses=_RECEIVED, openapi_extra=_SIGNED,
+                     operation_id="webhook_referral_cancelled")
+def referral_cancelled_webhook(body: WebhookPayload) -> None:
+    """The caseworker cancelled a referral sent to the partner: its packet is no longer readable."""
+
+
+@webhook_router.post("referral.message", responses=_RECEIVED, openapi_extra=_SIGNED,
+                     operation_id="webhook_referral_message")
+def referral_message_webhook(body: WebhookPayload) -> None:
+    """A caseworker wrote on a referral's thread: read it with `GET /api/partner/referrals/{id}/messages` (the
+    delivery never carries the text)."""
 
 
 def _delivery(found: WebhookDelivery) -> WebhookDeliveryPublic:

@@ -29,7 +29,9 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: ReferralsSettings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or ReferralsSettings())
+    app = create_service_app(SPEC, settings or ReferralsSettings())
+    app.webhooks.include_router(api.webhook_router)  # described in the OpenAPI document, for partners to build to
+    return app
 
 
 def run() -> None:

@@ -544,6 +544,19 @@ class WebhookAttemptPublic(BaseModel):
     duration_ms: int
 
 
+class WebhookData(BaseModel):
+    referral_id: str = PydanticField(description="the referral: fetch it with `GET /api/partner/referrals/{id}`")
+    status: Status = PydanticField(description="its status when the event happened (fetch it for the current one)")
+
+
+class WebhookPayload(BaseModel):
+    """What a partner's webhook receives (`webhook_rules.body`): ids and a state, never anything about the person."""
+
+    type: WebhookEvent
+    timestamp: datetime = PydanticField(description="when the event happened, UTC")
+    data: WebhookData
+
+
 class DeadLettersRedelivered(BaseModel):
     redelivered: int = PydanticField(description="how many dead letters are due again, at once")
 

@@ -165,3 +165,19 @@ async def test_openapi_python_client_generates_a_client_without_warnings(documen
         cwd=tmp_path / "client", env=env, capture_output=True, text=True, timeout=120)
     assert imported.returncode == 0, imported.stderr
     assert int(imported.stdout.strip()) > 50  # endpoints of every tag, and the models
+
+
+async def test_the_webhooks_a_partner_receives_are_described_with_their_signature_headers(document: dict):
+    """A partner integrator builds their receiver from the document: each event, its body and its three headers."""
+    hooks = document["webhooks"]
+    assert set(hooks) == {"referral.sent", "referral.cancelled", "referral.message"}
+    for name, item in hooks.items():
+        operation = item["post"]
+        assert {p["name"] for p in operation["parameters"] if p["in"] == "header"} == {
+            "webhook-id", "webhook-timestamp", "webhook-signature"}
+        assert set(operation["responses"]) == {"200"} and "2xx" in operation["responses"]["200"]["description"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        payload = document["components"]["schemas"][body]
+        assert set(payload["required"]) == {"type", "timestamp", "data"}
+        data = document["components"]["schemas"][payload["properties"]["data"]["$ref"].rsplit("/", 1)[1]]
+        assert set(data["properties"]) == {"referral_id", "status"}, name  # ids and a state: nothing of the person

@@ -14,6 +14,7 @@ from standardwebhooks import WebhookVerificationError
 
 from services.referrals import webhook_targets
 from services.referrals.domain import Status
+from services.referrals.models import WebhookPayload
 from services.referrals.webhook_rules import (
     EVENT_OF_STATUS,
     RetryPolicy,
@@ -199,6 +200,13 @@ def test_the_body_holds_the_type_a_timestamp_and_ids_only() -> None:
     assert sent == {"type": "referral.sent", "timestamp": "2026-12-01T09:00:00Z",
                     "data": {"referral_id": "a1b2", "status": "sent"}}
     assert EVENT_OF_STATUS == {Status.SENT: WebhookEvent.SENT, Status.CANCELLED: WebhookEvent.CANCELLED}
+
+
+def test_every_body_sent_is_what_the_openapi_document_describes() -> None:
+    """The document's `webhooks` (WebhookPayload) and what the worker sends must not drift apart."""
+    for event in WebhookEvent:
+        sent = body(event, "a1b2", Status.IN_PROGRESS, T0)
+        assert WebhookPayload.model_validate_json(sent, strict=True).model_dump(mode="json") == json.loads(sent)
 
 
 def test_signature_matches_the_standard_webhooks_test_vector() -> None:
