@@ -13,7 +13,9 @@
   which may still be running and must still be able to store its answer;
 - nothing here commits on its own: the claim, the action with its stored answer, and the release are each a unit
   of the process's unit of work (`kit.db.UnitOfWork.run`), committed off the event loop with everything else;
-- nothing is stored when the request is refused as invalid (400/422) or fails (5xx);
+- nothing is stored when the request is refused as invalid (400/422) or fails (5xx), nor when it is refused
+  because its case is erased (`ERASED`): nothing about an erased person is kept, not even a keyed fingerprint of a
+  request about them (SPEC §7.6), and a retry is simply refused again;
 - stored responses are sealed (they may contain personal data) and kept for `retention`, at least 24 hours;
   `purge` deletes what is older, run on a schedule by kit.service;
 - a request is recognised by a keyed HMAC of it (its fingerprint), never a plain hash: a plain hash of a body
@@ -50,6 +52,8 @@ from kit.problems import Problem, as_problem
 from kit.tables import KitTables
 
 HEADER = "Idempotency-Key"
+# The kind of refusal every service gives a request about a case that was erased (see the module's docstring).
+ERASED = "case-erased"
 MAX_KEY_LENGTH = 200
 QUICK = timedelta(seconds=2)  # how long a request usually takes at most: a claim older than this may be a crash's
 REPLAYED = "request.replayed"  # the audit action of a stored answer given again
@@ -170,7 +174,8 @@ class Idempotency:
             status, encoded = await uow.run(act)
         except (Problem, DomainError) as refusal:
             problem = refusal if isinstance(refusal, Problem) else as_problem(refusal)
-            if problem.status in (400, 422) or problem.status >= 500 or isinstance(refusal, NotYet):
+            if problem.status in (400, 422) or problem.status >= 500 or isinstance(refusal, NotYet) \
+                    or problem.kind == ERASED:
                 await uow.run(lambda session: self._release(session, principal, key, claimed))
             else:
                 refused = problem.status

@@ -90,6 +90,24 @@ async def test_an_erasure_after_a_key_rotation_and_a_restart_deletes_the_stored_
         assert again.json() == {"id": created["id"], "reference": created["reference"], "status": "erased"}
 
 
+async def test_a_request_about_an_erased_case_leaves_no_stored_answer_nor_fingerprint(intake: Intake):
+    """An outside review's find: after an erasure, a retry of a note's POST with its old key was refused 409, and its
+    refusal was stored for 48 h beside the erased case's id with a keyed fingerprint of the note's text — something
+    to confirm a guess about the erased person with. Nothing is stored; a retry is refused again."""
+    case = await intake.create(full_name=NAME)
+    erased = await intake.client.delete(f"/api/intake/cases/{case['id']}", headers=intake.caseworker)
+    assert erased.status_code == 200, erased.text
+    assert _stored(intake.engine) == []
+
+    keyed = {**intake.caseworker, "Idempotency-Key": "note-after-erasure"}
+    for _ in range(2):
+        refused = await intake.client.post(f"/api/intake/cases/{case['id']}/notes", headers=keyed,
+                                           json={"text": f"{NAME} moved to her sister's in Hrodna"})
+        assert (refused.status_code, refused.json()["type"].rsplit("/", 1)[1]) == (409, "case-erased")
+        assert "idempotent-replayed" not in refused.headers
+        assert _stored(intake.engine) == []
+
+
 async def test_the_stored_fingerprint_is_keyed_not_a_hash_of_the_request(intake: Intake):
     body = {"full_name": NAME, "date_of_birth": "1984-03-02"}
     headers = {**intake.caseworker, "Idempotency-Key": "fingerprinted"}
