@@ -88,7 +88,7 @@ DONE = {"created": "fin_done_created", "requested": "fin_done_requested", "appro
 # Funds' refusals by problem type, said of a disbursement in the officer's words (some filled in with the grant and
 # the amount); a kind not here is said as on any other page (router.PROBLEM_WORDS).
 REFUSALS = {
-    "four-eyes": "fin_refused_four_eyes", "already-paid": "fin_refused_already_paid",
+    "four-eyes": "fin_refused_four_eyes", "own-case": "fin_refused_own_case", "already-paid": "fin_refused_already_paid",
     "invalid-transition": "fin_refused_changed", "concurrent-change": "fin_refused_changed",
     "grant-funds-short": "fin_refused_funds_short", "grant-period": "fin_refused_grant_period",
     "grant-category": "fin_refused_grant_category", "currency-mismatch": "fin_refused_currency",

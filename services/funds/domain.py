@@ -75,6 +75,15 @@ def check_four_eyes(*, requester: str, approver: str) -> None:
                       "another member of the finance staff must.", code="four-eyes")
 
 
+def check_not_on_the_case(*, actor: str, assignees: Collection[str], doing: str) -> None:
+    """Separation of duties (SPEC §2: a caseworker may not approve or pay aid): someone assigned to the case — a
+    caseworker who also holds the finance role, as a small organisation may give both — neither approves nor pays
+    its aid (`doing`: "approved", "paid"); another member of the finance staff does. An outside review's find."""
+    if actor in assignees:
+        raise Refused(f"You are assigned to this case: its aid is {doing} by another member of the finance staff, "
+                      "not by one of its caseworkers (separation of duties).", code="own-case")
+
+
 @dataclass(frozen=True)
 class GrantTerms:
     code: str

@@ -194,6 +194,8 @@ def approve_disbursement(*, session: Session, runtime: Runtime, disbursement_id:
     target = domain.next_status(disbursement.status, "approve")
     with refusal_recorded(actor=actor, action=domain.FOUR_EYES_REFUSED, target_id=disbursement.id):
         domain.check_four_eyes(requester=disbursement.requested_by, approver=actor)
+        domain.check_not_on_the_case(actor=actor, assignees=_assignees(session, disbursement.case_id),
+                                     doing="approved")
     case = session.get(CaseView, disbursement.case_id)
     domain.check_approval(
         grant=grant.terms(), category=disbursement.category, amount_minor=disbursement.amount_minor,
@@ -233,6 +235,8 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
     ledger stays in the grant's currency, every movement double-entry; the audit entry names the decision."""
     disbursement, grant = _lock(session, disbursement_id)
     target = domain.next_status(disbursement.status, "pay")
+    with refusal_recorded(actor=actor, action=domain.FOUR_EYES_REFUSED, target_id=disbursement.id):
+        domain.check_not_on_the_case(actor=actor, assignees=_assignees(session, disbursement.case_id), doing="paid")
     paid = payment_in.paid
     payment_id = new_id()
     # None once the case was erased: the payment is still recorded (the money may have left the bank already), but
@@ -404,6 +408,11 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
 # ---- helpers ---------------------------------------------------------------------------------------------------
 
 
+def _assignees(session: Session, case_id: str) -> frozenset[str]:
+    """The case's assignees as intake last told (staff user ids)."""
+    return frozenset(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id)).scalars())
+
+
 def admit_to_case(session: Session, runtime: Runtime, *, case_id: str, principal: Principal,
                  access_reason: str | None) -> None:
     """May the caller act on this case's aid (domain.case_access)? A caseworker's break-glass opening is audited as
@@ -412,8 +421,7 @@ def admit_to_case(session: Session, runtime: Runtime, *, case_id: str, principal
     the case (the route handed it there first, `api.keep_stated_reason`). Both commit with what the caller then does, or not at all when that is refused. Refused (403
     `need-to-know`) when not, and the refusal audited (`domain.ACCESS_REFUSED`, in a unit of its own:
     kit.audit.refusal_recorded)."""
-    assignees = frozenset(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id))
-                          .scalars())
+    assignees = _assignees(session, case_id)
     if not assignees and domain.FINANCE not in principal.roles and session.get(CaseView, case_id) is None:
         # Not known here yet (intake's event is on its way, or the id is wrong): said so, not "not yours" to its
         # own caseworker, who would be invited to break the glass on their own case.

@@ -442,6 +442,7 @@ def test_a_refusal_finance_has_no_sentence_of_its_own_for_is_said_as_on_every_ot
     assert refusal(403, "forbidden") == words("problem_forbidden", language)
     assert refusal(429, "rate-limited") == words("problem_too_many", language)
     assert refusal(409, "four-eyes") == words("fin_refused_four_eyes", language), "finance's own sentence first"
+    assert refusal(403, "own-case") == words("fin_refused_own_case", language)
     assert refusal(418, "teapot") == words("fin_refused_other", language).format(status=418)
 
 

@@ -13,6 +13,7 @@ import pytest
 from kit import db
 from services.funds import events
 from services.funds.models import Disbursement, Payment
+from tests.integration.funds.conftest import CASEWORKER
 from tests.support.apps import bearer
 
 pytestmark = pytest.mark.integration
@@ -138,6 +139,28 @@ async def test_four_eyes_the_requester_never_approves(desk):
     assert trail.status_code == 200 and tries == [own["requested_by"]], trail.text
     approved = await desk.act(own["id"], "approve", headers=desk.finance_b)
     assert approved.status_code == 200 and approved.json()["approved_by"] == "finance-boris"
+
+
+async def test_a_caseworker_of_the_case_who_also_holds_finance_neither_approves_nor_pays_its_aid(desk):
+    """An outside review's find: an admin gave a caseworker the finance role too (a small organisation may), and
+    they approved aid on their own case; SPEC §2: a caseworker may not approve or pay aid. Another officer does."""
+    grant = await desk.create_grant()
+    both = bearer(desk.issuer, "caseworker", "finance", sub="caseworker-and-finance-vera")
+    case_id = desk.open_case(assignees=("caseworker-and-finance-vera",))
+    asked = await desk.requested(case_id, grant, headers=desk.finance)
+
+    refused = await desk.act(asked["id"], "approve", headers=both)
+    assert (refused.status_code, refused.json()["type"].rsplit("/", 1)[1]) == (403, "own-case")
+    assert "separation of duties" in refused.json()["detail"]
+    assert (await desk.balanced_grant(grant["id"]))["committed"] == "0.00"
+    assert (await desk.act(asked["id"], "approve")).status_code == 200           # boris, on no case of his
+    unpaid = await desk.pay(asked["id"], headers=both)
+    assert (unpaid.status_code, unpaid.json()["type"].rsplit("/", 1)[1]) == (403, "own-case")
+    trail = await desk.client.get("/api/funds/audit", params={"target_id": asked["id"]}, headers=desk.as_("auditor"))
+    assert [e["actor"] for e in trail.json()["items"] if e["action"] == "disbursement.four-eyes-refused"] == [
+        "caseworker-and-finance-vera"] * 2
+    desk.assign(case_id, CASEWORKER)  # reassigned: no longer one of its caseworkers, she may pay it
+    assert (await desk.pay(asked["id"], headers=both)).status_code == 200
 
 
 async def test_approval_is_refused_by_the_grants_rules_and_the_case(desk):

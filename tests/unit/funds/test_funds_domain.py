@@ -169,3 +169,11 @@ def test_a_caseworker_is_held_to_need_to_know():
     with pytest.raises(Refused) as refused:
         domain.case_access(user="cw-1", roles=frozenset({"caseworker"}), assignees=frozenset({"cw-2"}), reason=None)
     assert (as_problem(refused.value).status, as_problem(refused.value).kind) == (403, "need-to-know")
+
+
+def test_no_one_assigned_to_the_case_approves_or_pays_its_aid():
+    """SPEC §2: a caseworker may not approve or pay aid, even one who also holds the finance role."""
+    domain.check_not_on_the_case(actor="finance-boris", assignees={"caseworker-olga"}, doing="approved")
+    with pytest.raises(Refused) as refused:
+        domain.check_not_on_the_case(actor="vera", assignees={"caseworker-olga", "vera"}, doing="paid")
+    assert refused.value.code == "own-case" and "its aid is paid by another member" in refused.value.detail
