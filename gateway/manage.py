@@ -29,6 +29,7 @@ from kit import db, migrations
 from kit.audit import AuditTrail
 from kit.errors import DomainError
 from kit.problems import Problem
+from kit.text import printable
 from kit import custody
 
 app = typer.Typer(name="manage", help="Staff users and partner API clients of the gateway.", no_args_is_help=True,
@@ -208,7 +209,8 @@ def clients_add(partner_id: str, name: str) -> None:
     try:
         wanted = ApiClientCreate(partner_id=partner_id, name=name)
     except ValidationError:
-        fail("the partner id must be the partner's UUID (from the partner directory), and the name 1-200 characters")
+        fail("the partner id must be the partner's UUID (from the partner directory), and the name 1-200 characters "
+             "on one line, with something to read")
     client_id, secret = service.new_client_credentials()
     with desk() as d, db.transaction(d.session_factory) as session:
         service.add_client(session=session, audit=d.audit, client_id=client_id, partner_id=wanted.partner_id,
@@ -235,7 +237,7 @@ def clients_list() -> None:
             for client in clients:
                 state = ("revoked" if client.revoked_at else "pending-approval" if client.pending_approval
                          else "not-activated" if client.activated_at is None else "active")
-                typer.echo(f"{client.client_id}\t{client.partner_id}\t{state}\t{client.name}")
+                typer.echo(f"{client.client_id}\t{client.partner_id}\t{state}\t{printable(client.name)}")
             if cursor is None:
                 break
 

@@ -12,6 +12,7 @@ from sqlmodel import Field, SQLModel
 
 from kit.problems import StrictModel
 from kit.tables import KitTables
+from kit.text import OneLine, Said
 
 
 class GatewayTable(SQLModel, registry=registry()):
@@ -152,7 +153,7 @@ class ApiClientCreate(StrictModel):
     """What an admin sends to register a partner's API client."""
 
     partner_id: PartnerId  # the partner's id in the referrals service's directory
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Said, OneLine]
 
 
 class ApiClient(GatewayTable, ApiClientBase, table=True):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import unicodedata
 
 from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 
 def shown_text(text: str) -> str:
@@ -44,3 +45,24 @@ def something_shown(text: str) -> str:
 
 
 Said = AfterValidator(something_shown)  # `Annotated[str, StringConstraints(...), Said]`
+
+
+# Line breaks of every kind, and tab: what makes one text show as several rows or columns of a listing.
+_LINE_BREAKS = "\t\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def one_line(text: str) -> str:
+    """A name is one line: a line break or a tab in a partner's or a client's name shows as another row of a listing
+    (`rehab clients list` printed a made-up "active" client from one); a pydantic validator, after `Said`."""
+    if any(char in _LINE_BREAKS for char in text):
+        raise PydanticCustomError("one_line", "must be one line (no line breaks or tabs)")
+    return text
+
+
+OneLine = AfterValidator(one_line)  # `Annotated[str, StringConstraints(...), Said, OneLine]`
+
+
+def printable(text: str) -> str:
+    """A stored text for a terminal: every character a terminal would act on or hide (controls, line breaks,
+    direction and other format characters) written as its escape, so what is printed is what is stored."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)

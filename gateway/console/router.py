@@ -1013,7 +1013,7 @@ def refusal(v: Visit, answer: Answer) -> str | None:
 ERROR_WORDS = {"missing": "error_required", "string_too_short": "error_required", "string_too_long": "error_too_long",
                "too_long": "error_too_long", "date_parsing": "error_date", "date_from_datetime_parsing": "error_date",
                "date_from_datetime_inexact": "error_date", "date_type": "error_date", "datetime_parsing": "error_date",
-               "release_before_birth": "error_release_before_birth"}
+               "release_before_birth": "error_release_before_birth", "one_line": "error_one_line"}
 FIELD_ERROR_WORDS = {"phone": "error_phone", "email": "error_email", "country": "error_country",
                      "countries": "error_country", "contact_email": "error_email",
                      "date_of_birth": "error_birth_date", "release_date": "error_release_date",

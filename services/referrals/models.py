@@ -19,7 +19,7 @@ from sqlmodel import Field, SQLModel
 from kit.crypto import WrappedKeyColumns
 from kit.problems import StrictModel
 from kit.tables import KitTables
-from kit.text import Said
+from kit.text import OneLine, Said
 from services.referrals import domain
 from services.referrals.domain import Category, Side, Status
 from services.referrals.webhook_rules import DeliveryState, WebhookEvent
@@ -108,7 +108,7 @@ EmailText = Annotated[str, PydanticField(max_length=254), AfterValidator(_email)
 Countries = Annotated[list[CountryCode], PydanticField(max_length=60), AfterValidator(_unique)]
 Cities = Annotated[list[CityName], PydanticField(max_length=100), AfterValidator(_unique)]
 Languages = Annotated[list[LanguageTag], PydanticField(max_length=30), AfterValidator(_unique)]
-PartnerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Said]
+PartnerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Said, OneLine]
 CapacityNote = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 
 

@@ -136,6 +136,19 @@ async def test_a_lone_admins_client_is_activated_with_its_setup_secret_alone(doo
     assert (await door.client_sign_in(issued["client_id"], setup)).status_code == 401
 
 
+async def test_a_client_name_is_one_line_a_reader_sees(door: Door):
+    """An outside review's find: a name of zero-width spaces, a lone right-to-left override, or one holding a line
+    break and tabs (a made-up row in `rehab clients list`) was taken; the approving admin saw it blank or reversed."""
+    admin = await door.admin()
+    for name in ("x\r\npc_0000000000000000000000ff\t<partner>\tactive", "\u200b\u200b", "\u202e"):
+        refused = await door.client.post("/api/admin/clients", headers=admin,
+                                         json={"partner_id": str(uuid.uuid4()), "name": name})
+        assert refused.status_code == 422 and refused.headers["content-type"] == PROBLEM, name
+    kept = await door.client.post("/api/admin/clients", headers=admin,
+                                  json={"partner_id": str(uuid.uuid4()), "name": "Клініка \u202eAPI"})
+    assert kept.status_code == 201 and kept.json()["name"] == "Клініка API"
+
+
 async def test_a_revoked_client_cannot_be_activated(door: Door):
     issued = await door.add_client(activated=False)
     other = await door.add_client(activated=False)

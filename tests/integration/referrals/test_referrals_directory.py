@@ -102,7 +102,8 @@ async def test_the_directory_refuses_what_it_cannot_keep(desk):
     good = {"name": "Clinic", "category": "medical", "contact_email": "a@clinic.example"}
     for bad in ({**good, "category": "dentistry"}, {**good, "countries": ["Lithuania"]},
                 {**good, "languages": ["Belarusian!"]}, {**good, "contact_email": "nobody"},
-                {**good, "name": " "}, {**good, "unknown": 1}, {k: v for k, v in good.items() if k != "name"}):
+                {**good, "name": " "}, {**good, "unknown": 1}, {k: v for k, v in good.items() if k != "name"},
+                {**good, "name": "Clinic\r\nActive partner"}, {**good, "name": "\u200b\u202e"}):
         response = await client.post("/api/referrals/partners", json=bad, headers=desk.admin())
         assert response.status_code == 422, bad
         assert response.headers["content-type"] == "application/problem+json"

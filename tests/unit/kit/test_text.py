@@ -7,7 +7,7 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from kit.text import Said, shown_text
+from kit.text import OneLine, Said, printable, shown_text
 
 
 class Note(BaseModel):
@@ -48,3 +48,18 @@ def test_controls_but_tab_and_line_breaks_are_taken_out():
     assert Note(text="line one\r\nline two\tend").text == "line one\r\nline two\tend"
     with pytest.raises(ValidationError):
         Note(text="\x1b\x07")
+
+
+class Named(BaseModel):
+    name: Annotated[str, Said, OneLine]
+
+
+def test_a_name_is_one_line_and_a_terminal_is_shown_what_is_stored():
+    """An outside review's find: a client named "x\\r\\npc_…\\tactive" printed a made-up active client in
+    `rehab clients list`. A name takes no line break or tab; what was stored before is printed escaped."""
+    assert Named(name="Legal aid — Kaunas").name == "Legal aid — Kaunas"
+    for broken in ("x\r\npc_00\tactive", "a\u2028b", "a\nb"):
+        with pytest.raises(ValidationError) as refused:
+            Named(name=broken)
+        assert refused.value.errors()[0]["type"] == "one_line"
+    assert printable("pc_1\tactive\u202e\nЖ ok") == "pc_1\\tactive\\u202e\\nЖ ok"
