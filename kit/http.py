@@ -538,17 +538,22 @@ MAX_JSON_DEPTH = 64
 # What keeps a JSON body from its route: the kind of the 400 that says so; a member named twice is an invalid body
 # like any other, a 422 whose error is of this type.
 NAMED_TWICE, NOT_UTF8, TOO_DEEP = "json_duplicate_member", "body-not-utf8", "json-too-deep"
+NUMBER_TOO_LONG = "json-number-too-long"
 UNREADABLE = {
     NOT_UTF8: "The body is not UTF-8: JSON is sent as UTF-8 text (RFC 8259).",
     TOO_DEEP: f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.",
+    # Python reads no integer of more digits (sys.get_int_max_str_digits): no value here needs one.
+    NUMBER_TOO_LONG: "A number in the JSON has more than 4300 digits.",
 }
 
 
 def json_flaw(body: bytes) -> str | None:
     """What keeps a JSON body from its route, found in one parse: an object naming one member twice
-    (`NAMED_TWICE`), bytes that are not text in the encoding JSON is read in (`NOT_UTF8`: UTF-8, or UTF-16 or -32
-    as Python's parser and FastAPI's detect it), nesting deeper than `MAX_JSON_DEPTH` (`TOO_DEEP`). None for a body
-    without these, and for one that is not JSON at all: the route's own parsing refuses that, saying where."""
+    (`NAMED_TWICE`), bytes that are not UTF-8 text (`NOT_UTF8`: RFC 8259 §8.1; UTF-16 and -32, which Python's
+    parser and FastAPI's would detect and read, too), nesting deeper than `MAX_JSON_DEPTH` (`TOO_DEEP`). None for a
+    body without these, and for one that is not JSON at all: the route's own parsing refuses that, saying where."""
+    if json.detect_encoding(body) not in ("utf-8", "utf-8-sig"):
+        return NOT_UTF8
     try:
         document = json.loads(body, object_pairs_hook=_members_once)
     except _NamedTwice:
@@ -557,8 +562,8 @@ def json_flaw(body: bytes) -> str | None:
         return NOT_UTF8
     except RecursionError:
         return TOO_DEEP
-    except ValueError:
-        return None
+    except ValueError as error:
+        return NUMBER_TOO_LONG if "integer string conversion" in str(error) else None
     # Nesting that deep needs that many brackets: an ordinary body is never walked.
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(MAX_JSON_DEPTH, document):
         return TOO_DEEP

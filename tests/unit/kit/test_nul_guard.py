@@ -322,8 +322,23 @@ async def test_json_nested_as_deep_as_allowed_or_written_otherwise_is_read_as_be
     assert deep.status_code == 200 and deep.json() == {"bytes": 2 * http.MAX_JSON_DEPTH}
     wide = b"[" + b",".join([b'{"a": [1, {"b": 2}]}'] * 1000) + b"]"  # many brackets, shallow
     assert (await client.post("/raw", content=wide, headers={"content-type": "application/json"})).status_code == 200
-    utf16 = await client.post("/items", content='{"name": "Алеся"}'.encode("utf-16"),
-                              headers={"content-type": "application/json"})  # RFC 8259 says UTF-8; FastAPI reads it
-    assert utf16.status_code == 200 and utf16.json()["name"] == "Алеся"
+    for encoding in ("utf-16", "utf-16-le", "utf-32"):  # RFC 8259 §8.1: UTF-8 (FastAPI would read these: an outside
+        other = await client.post("/items", content='{"name": "Алеся"}'.encode(encoding),  # review found them taken)
+                                  headers={"content-type": "application/json"})
+        assert other.status_code == 400 and other.json()["type"].endswith("/body-not-utf8"), encoding
+    with_bom = await client.post("/items", content='{"name": "Алеся"}'.encode("utf-8-sig"),
+                                 headers={"content-type": "application/json"})
+    assert with_bom.status_code == 200 and with_bom.json()["name"] == "Алеся"
     broken = await client.post("/items", content=b'{"name": ', headers={"content-type": "application/json"})
     assert broken.status_code == 422 and broken.json()["errors"][0]["type"] == "json_invalid"  # the route's, as before
+
+
+async def test_a_number_longer_than_python_reads_is_400_saying_so(client: httpx.AsyncClient):
+    """An outside review's find: 4,301 digits were "There was an error parsing the body", on every JSON route."""
+    answer = await client.post("/raw", content=b'{"amount": ' + b"9" * 4301 + b"}",
+                               headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and answer.headers["content-type"] == PROBLEM, answer.text
+    assert answer.json()["type"].endswith("/json-number-too-long") and "4300 digits" in answer.json()["detail"]
+    fits = await client.post("/raw", content=b'{"amount": ' + b"9" * 4300 + b"}",
+                             headers={"content-type": "application/json"})
+    assert fits.status_code == 200
