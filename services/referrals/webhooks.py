@@ -76,6 +76,8 @@ async def set_webhook(*, runtime: Runtime, partner_id: str, webhook_in: WebhookS
     The secret and whether the webhook is new."""
     settings: Any = runtime.settings
     allow_private = settings.webhook_allow_private
+    # An unknown partner is said so before its URL is looked up (a name resolved for a partner that is not there).
+    await runtime.uow.run(lambda session: get_or_raise(session, Partner, partner_id, no_partner()))
     target = parse_target(webhook_in.url, allow_private=allow_private)
     await webhook_targets.checked_address(target, allow_private=allow_private,
                                           timeout=settings.webhook_connect_timeout_seconds)

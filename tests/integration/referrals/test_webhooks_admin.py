@@ -69,6 +69,10 @@ async def test_only_admins_manage_webhooks(desk) -> None:
     assert (await desk.client.put(webhook_path(partner_id), json=body)).status_code == 401
     unknown = "00000000-0000-4000-8000-000000000000"
     assert (await desk.client.put(webhook_path(unknown), json=body, headers=desk.admin())).status_code == 404
+    # said before its URL is looked at (an outside review's find: a refused URL answered first, after a lookup)
+    private = await desk.client.put(webhook_path(unknown), json={**body, "url": "https://10.0.0.5/hook"},
+                                    headers=desk.admin())
+    assert (private.status_code, private.json()["type"].rsplit("/", 1)[1]) == (404, "partner-unknown")
     assert (await desk.client.get(webhook_path(unknown, "/deliveries"), headers=desk.admin())).status_code == 404
 
 
