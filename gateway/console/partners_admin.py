@@ -204,23 +204,15 @@ async def remove_confirmation(partner_id: str, v: AdminVisit) -> Response:
 @router.post(PARTNERS_PAGE + "/{partner_id}/webhook/remove", response_class=HTMLResponse)
 async def remove_webhook(partner_id: str, v: AdminVisit) -> Response:
     partner_id = _partner_id(partner_id)
-    answer = await call(v, "DELETE", f"/api/referrals/partners/{partner_id}/webhook")
-    if answer.ok:
-        return _after(partner_path(partner_id), "webhook-removed")
-    if answer.kind != "webhook-not-found":
-        _not_found(answer)
-    return await _page(v, partner_id, status=answer.status, problem=_said(v, answer))
+    return await _change(v, partner_id, "DELETE", f"/api/referrals/partners/{partner_id}/webhook", "webhook-removed")
 
 
 @router.post(PARTNERS_PAGE + "/{partner_id}/webhook/dead-letters/redeliver", response_class=HTMLResponse)
 async def redeliver_dead_letters(partner_id: str, v: AdminVisit) -> Response:
     """Once the partner's server is mended: every dead letter sent again, with its webhook id."""
     partner_id = _partner_id(partner_id)
-    answer = await call(v, "POST", f"/api/referrals/partners/{partner_id}/webhook/dead-letters/redeliver")
-    if answer.ok:
-        return _after(partner_path(partner_id), "dead-letters-redelivered")
-    _not_found(answer)
-    return await _page(v, partner_id, status=answer.status, problem=_said(v, answer))
+    return await _change(v, partner_id, "POST", f"/api/referrals/partners/{partner_id}/webhook/dead-letters/redeliver",
+                         "dead-letters-redelivered")
 
 
 @router.post(PARTNERS_PAGE + "/{partner_id}/webhook/deliveries/{delivery_id}/redeliver", response_class=HTMLResponse)
@@ -229,9 +221,16 @@ async def redeliver(partner_id: str, delivery_id: str, v: AdminVisit) -> Respons
     partner_id = _partner_id(partner_id)
     if not DELIVERY_ID.fullmatch(delivery_id):
         raise HTTPException(404, "There is no such delivery.")
-    answer = await call(v, "POST", f"/api/referrals/partners/{partner_id}/webhook/deliveries/{delivery_id}/redeliver")
+    api_path = f"/api/referrals/partners/{partner_id}/webhook/deliveries/{delivery_id}/redeliver"
+    return await _change(v, partner_id, "POST", api_path, "redelivered")
+
+
+async def _change(v: Visit, partner_id: str, method: str, api_path: str, done: str) -> Response:
+    """A change with nothing typed (a button): done, back to the partner's page saying so (`done`, a word of DONE);
+    refused, the page with the refusal in the admin's words (an unknown partner: 404)."""
+    answer = await call(v, method, api_path)
     if answer.ok:
-        return _after(partner_path(partner_id), "redelivered")
+        return _after(partner_path(partner_id), done)
     _not_found(answer)
     return await _page(v, partner_id, status=answer.status, problem=_said(v, answer))
 
