@@ -75,7 +75,8 @@ FX_FIELDS = ("paid_currency", "paid_amount", "fx_rate", "fx_source")
 FX_FIELD_OF = {"currency": "paid_currency", "amount": "paid_amount", "fx_rate": "fx_rate", "fx_source": "fx_source"}
 FX_DECISIONS = ("release", "approve")
 # A payment worth more than a tenth off its approval, either way (funds' domain.check_difference_bound).
-FX_TOO_FAR = {"fx-extra-too-large": "fx_refused_extra_too_large", "fx-release-too-large": "fx_refused_release_too_large"}
+FX_TOO_FAR = {"fx-extra-too-large": "fx_refused_extra_too_large",
+              "fx-release-too-large": "fx_refused_release_too_large"}
 # A refused FX field's words when pydantic's kind of error says no more than "not valid" (router.ERROR_WORDS first).
 FX_FIELD_WORDS = {"paid_currency": "fin_error_currency", "fx_rate": "fx_error_rate", "fx_source": "fx_error_source"}
 # Funds' 422 refusals of a payment in another currency, by the field each is about.
@@ -88,7 +89,8 @@ DONE = {"created": "fin_done_created", "requested": "fin_done_requested", "appro
 # Funds' refusals by problem type, said of a disbursement in the officer's words (some filled in with the grant and
 # the amount); a kind not here is said as on any other page (router.PROBLEM_WORDS).
 REFUSALS = {
-    "four-eyes": "fin_refused_four_eyes", "own-case": "fin_refused_own_case", "already-paid": "fin_refused_already_paid",
+    "four-eyes": "fin_refused_four_eyes", "own-case": "fin_refused_own_case",
+    "already-paid": "fin_refused_already_paid",
     "invalid-transition": "fin_refused_changed", "concurrent-change": "fin_refused_changed",
     "grant-funds-short": "fin_refused_funds_short", "grant-period": "fin_refused_grant_period",
     "grant-category": "fin_refused_grant_category", "currency-mismatch": "fin_refused_currency",

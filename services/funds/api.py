@@ -177,7 +177,7 @@ def _transition(name: str, use_case: Callable[..., Any], summary: str, refused: 
 
 
 _transition("approve", service.approve_disbursement,
-            "Approve (not by the requester): commits the amount from the grant",
+            "Approve (not by the requester, nor by one of the case's caseworkers): commits the amount from the grant",
             STATE_REFUSES + " Or the grant cannot fund it.")
 _transition("reject", service.reject_disbursement, "Reject a request; an approved amount goes back to the grant")
 _transition("void", service.void_disbursement, "Void before payment; an approved amount goes back to the grant")
@@ -192,9 +192,9 @@ async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: P
     currency (rounded half to even); worth another amount than was approved, it is 409 `fx-difference` unless
     `difference` says `release` (the rest back to the grant) or `approve` (the extra from the grant's available
     money, not by the requester); more than 10% off either way is refused (`fx-release-too-large`,
-    `fx-extra-too-large`): the aid is asked for again. The `reference` may carry the payee's name: it is sealed with the case and reads
-    null once the case is erased; an aid whose case was erased already is still paid, its reference not kept
-    (`payment.reference` null)."""
+    `fx-extra-too-large`): the aid is asked for again. The `reference` may carry the payee's name: it is sealed
+    with the case and reads null once the case is erased; an aid whose case was erased already is still paid, its
+    reference not kept (`payment.reference` null). Nobody assigned to the case pays it (403 `own-case`)."""
     def action(session: Session) -> DisbursementPublic:
         paid, _payment = service.pay_disbursement(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
                                                  payment_in=body, actor=principal.sub)
