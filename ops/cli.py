@@ -214,6 +214,7 @@ def restore(
             # Before anything is replaced: a restore that would bring erased people back is refused while it can
             # still change nothing.
             ledger = _erasure_ledger(opened.manifest["created_at"], without=without_erasure_ledger)
+            given = _references_given()
             if not yes and not _replace_confirmed(settings, opened):
                 typer.echo("nothing was restored", err=True)
                 raise typer.Exit(1)
@@ -230,6 +231,7 @@ def restore(
         raise typer.Exit(1) from None
     typer.echo(f"restored {len(manifest['members'])} files from the backup of {manifest['created_at']}")
     _sign_restored_trails(manifest["created_at"], list(opened.databases))
+    _references_kept(given)
     keyless = _end_sessions_and_count_keys(unseal)
     if without_reports:
         typer.echo("note: this archive was made before backups held the programme report's database; its numbers "
@@ -251,6 +253,32 @@ def restore(
                    "then run `rehab erasures reapply`", err=True)
         raise typer.Exit(1)
     _refuse_keyless(keyless)
+
+
+def _references_given() -> str:
+    """The last case reference numbers intake gave out, per year (JSON), read from its database before the restore
+    replaces it; `{}` when there is none (a new machine) or it can not be read (said)."""
+    read = subprocess.run([sys.executable, "-m", "services.intake.manage", "references", "numbers"],
+                          capture_output=True, text=True, check=False)
+    if read.returncode != 0:
+        typer.echo("note: intake's reference numbers could not be read before the restore: a case opened after the "
+                   "backup may see its reference given out again", err=True)
+        return "{}"
+    return read.stdout.strip().splitlines()[-1] if read.stdout.strip() else "{}"
+
+
+def _references_kept(given: str) -> None:
+    """Intake's restored counters raised to what it had given out before the restore, so that no reference of a case
+    opened after the backup (lost with it, or erased) names a new case: one reference, one person."""
+    if given in ("", "{}"):
+        return
+    kept = subprocess.run([sys.executable, "-m", "services.intake.manage", "references", "keep-above"],
+                          input=given, capture_output=True, text=True, check=False)
+    if kept.returncode == 0:
+        typer.echo(f"case references go on after the last given out before the restore: {given}")
+    else:
+        typer.echo(f"WARNING: intake's reference counters were not raised to {given}: before the system is used, "
+                   f"run `echo '{given}' | python -m services.intake.manage references keep-above`", err=True)
 
 
 def _end_sessions_and_count_keys(unseal: str | None) -> list[str]:

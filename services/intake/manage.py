@@ -20,6 +20,8 @@ ledger, re-applied by `cases.reapply_erasure` (the same erasure as the API's), s
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +39,7 @@ from kit.idempotency import StoredAnswers
 from kit.keys_cli import existing_database, keys_commands, no_database
 from kit.progress import Progress
 from kit import custody
-from services.intake import cases, domain
+from services.intake import cases, domain, queries
 from services.intake.config import IntakeSettings
 from services.intake.models import WRAPPED_KEYS, Case, NameIndexPending, kit_tables
 from services.intake.protection import CaseVault
@@ -58,6 +60,46 @@ def reapply_erasure(session: Session, audit: AuditTrail, answers: StoredAnswers,
 
 app.add_typer(erasures_commands(IntakeSettings, kit_tables, Path(__file__).parent / "migrations", reapply_erasure),
               name="erasures")
+
+
+references_app = typer.Typer(help="Case references: one reference names one person, across a restore too.",
+                              no_args_is_help=True)
+app.add_typer(references_app, name="references")
+
+
+@references_app.command("numbers")
+def numbers_command() -> None:
+    """The last reference number given out in each year, as JSON (`{"2026": 6}`); `{}` with no database yet.
+    `rehab restore` reads it from the database it is about to replace."""
+    settings = IntakeSettings()
+    engine = _existing_database(settings)
+    numbers: dict[str, int] = {}
+    if engine is not None:
+        try:
+            with db.transaction(db.make_session_factory(engine)) as session:
+                numbers = {str(year): number for year, number in queries.reference_numbers(session).items()}
+        finally:
+            engine.dispose()
+    print(json.dumps(numbers))
+
+
+@references_app.command("keep-above")
+def keep_above_command() -> None:
+    """Raise each year's counter to at least the number given (JSON on stdin, as `numbers` printed it): a database
+    put back by `rehab restore` would otherwise give a case opened now the reference of one opened after the backup
+    was made (lost with the restore, or erased), and a note about `BY-2026-00006` would name another person."""
+    given = {int(year): int(number) for year, number in json.loads(sys.stdin.read() or "{}").items()}
+    settings = IntakeSettings()
+    engine = _existing_database(settings)
+    if engine is None:
+        typer.echo(f"error: {_no_database(settings)}: no counter was raised", err=True)
+        raise typer.Exit(1)
+    try:
+        with db.transaction(db.make_session_factory(engine)) as session:
+            raised = queries.keep_reference_numbers_above(session, given)
+    finally:
+        engine.dispose()
+    print(json.dumps({"raised": raised}))
 
 
 @dataclass

@@ -141,6 +141,27 @@ def next_reference_number(session: Session, year: int) -> int:
     return session.execute(upsert, {"year": year}).scalar_one()
 
 
+def reference_numbers(session: Session) -> dict[int, int]:
+    """The last reference number given out in each year."""
+    return dict(session.execute(select(ReferenceCounter.year, ReferenceCounter.last_number)).all())  # type: ignore[arg-type]
+
+
+def keep_reference_numbers_above(session: Session, numbers: dict[int, int]) -> int:
+    """Each year's counter raised to at least `numbers[year]`; how many were raised."""
+    raised = 0
+    for year, number in numbers.items():
+        counter = session.get(ReferenceCounter, year, with_for_update=True)
+        if counter is None:
+            session.add(ReferenceCounter(year=year, last_number=number))
+        elif counter.last_number < number:
+            counter.last_number = number
+            session.add(counter)
+        else:
+            continue
+        raised += 1
+    return raised
+
+
 def cases_with_terms(session: Session, kind: str, terms: list[str], *, excluding: str = "",
                      without_birth: bool = False) -> list[Row[Any]]:
     """The cases (id, reference, status, opened_at; not erased, not marked duplicates, not `excluding`) holding any

@@ -89,6 +89,9 @@ def test_a_case_erased_after_a_backup_stays_erased_when_the_backup_is_restored(t
 
         erased = caseworker.delete(f"/api/intake/cases/{case_id}")
         assert erased.status_code == 200, erased.text
+        # A case opened after the backup: lost with the restore, its reference must never name another person.
+        lost = caseworker.post("/api/intake/cases", json={"full_name": "Алесь Пасля-Копіі", "country": "LT"})
+        assert lost.status_code == 201, lost.text
 
         async def ledger() -> erasures.Ledger:
             return await erasures.read(system.nats_url, system.nats_seed())
@@ -113,6 +116,7 @@ def test_a_case_erased_after_a_backup_stays_erased_when_the_backup_is_restored(t
         assert "erasure ledger: 1 erased cases replayed" in restored.stdout, restored.stdout
         assert "intake: 1, referrals: 1, funds: 1, reports: 1" in restored.stdout, restored.stdout
         assert NAME not in restored.stdout + restored.stderr
+        assert "case references go on after the last given out before the restore" in restored.stdout
 
         # Before anything starts, the databases hold nothing of the person.
         assert rows(system, "intake", "SELECT status FROM cases WHERE id = ?", case_id) == [("erased",)]
@@ -139,6 +143,11 @@ def test_a_case_erased_after_a_backup_stays_erased_when_the_backup_is_restored(t
         # The stored answer to the first POST is gone: the same key and body make a new case, not the erased one.
         again = caseworker.post("/api/intake/cases", json=body, headers=key)
         assert again.status_code == 201 and again.json()["id"] != case_id, again.text
+        # One reference, one person: not the erased case's, nor the one lost with the restore (an outside review's
+        # find: the restored counter gave BY-2026-00006 out a second time).
+        assert again.json()["reference"] not in (case.json()["reference"], lost.json()["reference"])
+        number = int(again.json()["reference"].rsplit("-", 1)[1])
+        assert number == int(lost.json()["reference"].rsplit("-", 1)[1]) + 1
         assert system.stop() == 0
     finally:
         system.cleanup()
