@@ -260,7 +260,14 @@ def install(app: FastAPI) -> None:
         unsupported = _unsupported_body(request, list(exc.errors()))
         if unsupported is not None:
             return problem_response(415, unsupported, kind="unsupported-media-type")
-        detail, errors = _describe_validation(list(exc.errors()))
+        found = list(exc.errors())
+        if found and all(tuple(issue.get("loc") or ("",))[0] == "path" for issue in found):
+            # Every path parameter here is an id: one that no id could be names nothing, as an unknown one does,
+            # and every service says so alike (404; a malformed id was 422 in one service and 404 in another).
+            named = tuple(found[0]["loc"])[-1]
+            return problem_response(404, f"Nothing is found at this address: its {named} is not an id this service "
+                                         "gives out.", kind="not-found")
+        detail, errors = _describe_validation(found)
         return problem_response(422, detail, kind="validation-error", title="Invalid request", extra={"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)

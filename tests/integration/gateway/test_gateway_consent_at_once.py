@@ -163,7 +163,7 @@ async def test_the_word_takes_nothing_from_its_caller(tmp_path, gateway_settings
             seen = await door.client.get(f"/api/partner/referrals/{referral['id']}", headers=partner)
             assert seen.json()["packet"]["display_name"] == PERSON
             assert (await door.client.post("/api/referrals/cases/not-a-case/consent-changed",
-                                           headers=owner)).status_code == 422
+                                           headers=owner)).status_code == 404  # no id could be that: names nothing
             unknown = await door.client.post(f"/api/referrals/cases/{uuid.uuid4()}/consent-changed", headers=owner)
             assert unknown.status_code == 404, unknown.text
             # A stated reason too long is the caller's mistake, said as such (it was "intake unavailable", 503).
