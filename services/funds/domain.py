@@ -76,12 +76,13 @@ def check_four_eyes(*, requester: str, approver: str) -> None:
 
 
 def check_not_on_the_case(*, actor: str, assignees: Collection[str], doing: str) -> None:
-    """Separation of duties (SPEC §2: a caseworker may not approve or pay aid): someone assigned to the case — a
-    caseworker who also holds the finance role, as a small organisation may give both — neither approves nor pays
-    its aid (`doing`: "approved", "paid"); another member of the finance staff does. An outside review's find."""
+    """Separation of duties (SPEC §2: a caseworker may not approve or pay aid): someone who is or was assigned to the
+    case (`assignees`: everyone ever) — a caseworker who also holds the finance role, as a small organisation may
+    give both — neither approves nor pays its aid (`doing`: "approved", "paid"); another member of the finance staff
+    does. Outside reviews' finds (and leaving the case a moment, then coming back, was the next one)."""
     if actor in assignees:
-        raise Refused(f"You are assigned to this case: its aid is {doing} by another member of the finance staff, "
-                      "not by one of its caseworkers (separation of duties).", code="own-case")
+        raise Refused(f"You are or were assigned to this case: its aid is {doing} by another member of the finance "
+                      "staff, not by one of its caseworkers (separation of duties).", code="own-case")
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,16 @@ class CaseAssignee(FundsTable, table=True):
     user_id: str = Field(primary_key=True, max_length=200)
 
 
+class CaseWorker(FundsTable, table=True):
+    """Someone ever assigned to a case, as funds heard of it (`case_assignees` holds who is assigned now): none of
+    them approves or pays its aid, however they left it (domain.check_not_on_the_case). Staff user ids only."""
+
+    __tablename__ = "case_workers"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(primary_key=True, max_length=200)
+
+
 class CostEstimate(FundsTable, table=True):
     """A completed referral's cost estimate, learned from referrals' events; open until a disbursement claims it."""
 

@@ -15,11 +15,12 @@ from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from kit.audit import AuditTrail
-from kit.db import scrub_after_commit
+from kit.db import dialect_insert, scrub_after_commit
 from kit.idempotency import Idempotency, StoredAnswers
 from kit.need_to_know import keep_assignees
 from services.funds import domain, money, queries
-from services.funds.models import CaseAssignee, CaseAssignment, CaseKey, CostEstimate, Disbursement, Payment
+from services.funds.models import (CaseAssignee, CaseAssignment, CaseKey, CaseWorker, CostEstimate, Disbursement,
+                                   Payment)
 
 # ---- cases -----------------------------------------------------------------------------------------------------
 
@@ -43,6 +44,10 @@ def assign_case(*, session: Session, case_id: str, assignees: list[str], assigne
     """Intake (re)assigned a case: its assignees become these, unless the assignment kept is a later one (an older
     case.assigned arriving late changes nothing). True when applied. Kept through erasure: the sums of an erased
     case's disbursements stay its caseworkers' to see."""
+    # Everyone assigned, by this event even when a later one is kept already: they were its caseworkers then.
+    if assignees:
+        insert_new = dialect_insert(session.get_bind().dialect.name)(CaseWorker).on_conflict_do_nothing()
+        session.execute(insert_new, [{"case_id": case_id, "user_id": user} for user in sorted(set(assignees))])
     return keep_assignees(session, assignments=CaseAssignment.__table__,  # type: ignore[attr-defined]
                           assignees=CaseAssignee.__table__, case_id=case_id, users=assignees,  # type: ignore[attr-defined]
                           assigned_at=assigned_at)

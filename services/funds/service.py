@@ -33,6 +33,7 @@ from services.funds import domain, donors, events, ledger, money, queries
 from services.funds.domain import Account, Move, Status
 from services.funds.models import (
     CaseAssignee,
+    CaseWorker,
     CaseKey,
     CaseView,
     CostEstimate,
@@ -194,7 +195,7 @@ def approve_disbursement(*, session: Session, runtime: Runtime, disbursement_id:
     target = domain.next_status(disbursement.status, "approve")
     with refusal_recorded(actor=actor, action=domain.FOUR_EYES_REFUSED, target_id=disbursement.id):
         domain.check_four_eyes(requester=disbursement.requested_by, approver=actor)
-        domain.check_not_on_the_case(actor=actor, assignees=_assignees(session, disbursement.case_id),
+        domain.check_not_on_the_case(actor=actor, assignees=_caseworkers_ever(session, disbursement.case_id),
                                      doing="approved")
     case = session.get(CaseView, disbursement.case_id)
     domain.check_approval(
@@ -236,7 +237,8 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
     disbursement, grant = _lock(session, disbursement_id)
     target = domain.next_status(disbursement.status, "pay")
     with refusal_recorded(actor=actor, action=domain.FOUR_EYES_REFUSED, target_id=disbursement.id):
-        domain.check_not_on_the_case(actor=actor, assignees=_assignees(session, disbursement.case_id), doing="paid")
+        domain.check_not_on_the_case(actor=actor, assignees=_caseworkers_ever(session, disbursement.case_id),
+                                     doing="paid")
     paid = payment_in.paid
     payment_id = new_id()
     # None once the case was erased: the payment is still recorded (the money may have left the bank already), but
@@ -411,6 +413,12 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
 def _assignees(session: Session, case_id: str) -> frozenset[str]:
     """The case's assignees as intake last told (staff user ids)."""
     return frozenset(session.execute(select(CaseAssignee.user_id).where(CaseAssignee.case_id == case_id)).scalars())
+
+
+def _caseworkers_ever(session: Session, case_id: str) -> frozenset[str]:
+    """Everyone ever assigned to the case as intake told (staff user ids): leaving it a moment does not make one of
+    its caseworkers a stranger to its aid (an outside review's find)."""
+    return frozenset(session.execute(select(CaseWorker.user_id).where(CaseWorker.case_id == case_id)).scalars())
 
 
 def admit_to_case(session: Session, runtime: Runtime, *, case_id: str, principal: Principal,

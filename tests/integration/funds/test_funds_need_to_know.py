@@ -10,10 +10,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import select, text
 
-from kit import db
+from kit import db, migrations
 from services.funds import handlers
+from services.funds.main import SPEC
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +187,20 @@ async def test_a_case_not_known_here_yet_is_said_so_to_its_own_caseworker_and_a_
     assert later.status_code == 201, later.text
     again = await desk.request(case_id, grant, key=key)
     assert (again.status_code, again.json()["id"]) == (201, later.json()["id"])
+
+
+def test_the_upgrade_counts_today_s_assignees_among_a_case_s_caseworkers(books):
+    """The migration that began keeping everyone ever assigned (`case_workers`) starts from who is assigned now: on
+    the day of the upgrade, a caseworker of a case who also holds finance is refused its aid already."""
+    engine = books.runtime.engine
+    cfg = migrations.config_for(SPEC.migrations_dir, engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "f7a9c3e5b1d8")  # the revision before
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO case_assignments (case_id, assigned_at) VALUES ('c-1', '2026-12-01 10:00:00')"))
+        conn.execute(text("INSERT INTO case_assignees (case_id, user_id) VALUES ('c-1', 'vera'), ('c-1', 'olga')"))
+    migrations.upgrade(engine, SPEC.migrations_dir)
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT case_id, user_id FROM case_workers ORDER BY user_id")).all()
+    assert [tuple(row) for row in kept] == [("c-1", "olga"), ("c-1", "vera")]
