@@ -10,6 +10,11 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 
+# Letters and symbols that are drawn as nothing: the Hangul fillers and the blank Braille pattern. A name of only
+# these showed as nothing in the console and in `rehab clients list` (an outside review's find).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def shown_text(text: str) -> str:
     """What of a text a reader sees: every run of spaces (of any kind) as one, and no invisible character — zero-width
     spaces, word joiners, soft hyphens, controls, lone combining marks (Unicode's C and M categories, after NFC has
@@ -17,7 +22,7 @@ def shown_text(text: str) -> str:
     kept = []
     for char in unicodedata.normalize("NFC", text):
         kind = unicodedata.category(char)
-        if kind[0] == "Z":
+        if kind[0] == "Z" or char in _BLANK_LETTERS:
             kept.append(" ")
         elif kind[0] not in "CM":
             kept.append(char)

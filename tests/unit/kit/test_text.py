@@ -28,6 +28,9 @@ def test_anything_a_reader_sees_is_kept_as_typed(typed):
 
 def test_what_a_reader_sees_is_one_space_for_every_run_and_no_invisible_character():
     assert shown_text("a\u200b  b\u00a0\u00a0c\u2060") == "a b c"
+    assert shown_text("\u3164\u2800\uffa0\u115f\u1160") == ""  # letters drawn as nothing: blank too
+    with pytest.raises(ValidationError):
+        Named(name="\u3164\u3164")
 
 
 def test_direction_controls_are_taken_out_so_the_text_shows_as_it_reads():
