@@ -493,9 +493,10 @@ _SIGNED = {"parameters": [
     {"name": "webhook-timestamp", "in": "header", "required": True, "schema": {"type": "integer"},
      "description": "This attempt's time, in seconds since the epoch: refuse one far from your clock (replay)."},
     {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "`v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\">` under the secret "
-                    "(Standard Webhooks); two, space-separated, while a rotated secret still signs. Verify before "
-                    "reading the body."},
+     "description": "`v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\">`, keyed with the "
+                    "bytes the secret's base64 after `whsec_` decodes to (Standard Webhooks: its libraries take the "
+                    "`whsec_…` string as it is); two, space-separated, while a rotated secret still signs. Verify "
+                    "before reading the body."},
 ]}
 _RECEIVED = {200: {"description": "Any 2xx within 10 seconds: delivered. Anything else, a redirect or no answer is "
                                   "a failure, tried again for 24 hours with growing waits, then a dead letter."}}

@@ -550,7 +550,8 @@ class WebhookData(BaseModel):
 
 
 class WebhookPayload(BaseModel):
-    """What a partner's webhook receives (`webhook_rules.body`): ids and a state, never anything about the person."""
+    """What a partner's webhook receives: ids and a state, never anything about the person. `type` is the event's
+    name (`referral.sent` for the event `referral.sent`, …)."""
 
     type: WebhookEvent
     timestamp: datetime = PydanticField(description="when the event happened, UTC")
