@@ -24,6 +24,7 @@ import asyncio
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -52,7 +53,8 @@ LIST_FIELDS = ("countries", "cities", "languages")
 # What a change did, named in the address it redirects to (`?done=`): fixed words only, each an i18n key.
 DONE = {"created": "padmin_done_created", "updated": "padmin_done_updated",
         "webhook-removed": "padmin_done_webhook_removed", "client-revoked": "pclients_done_revoked",
-        "redelivered": "padmin_done_redelivered", "dead-letters-redelivered": "padmin_done_dead_letters_redelivered"}
+        "redelivered": "padmin_done_redelivered", "dead-letters-redelivered": "padmin_done_dead_letters_redelivered",
+        "dead-letters-none": "padmin_done_dead_letters_none"}
 # The gateway's API clients are read whole, in pages of the admin API's largest, and those of one partner kept.
 CLIENT_PAGES = 10
 CLIENT_PAGE_SIZE = 500
@@ -212,7 +214,8 @@ async def redeliver_dead_letters(partner_id: str, v: AdminVisit) -> Response:
     """Once the partner's server is mended: every dead letter sent again, with its webhook id."""
     partner_id = _partner_id(partner_id)
     return await _change(v, partner_id, "POST", f"/api/referrals/partners/{partner_id}/webhook/dead-letters/redeliver",
-                         "dead-letters-redelivered")
+                         lambda answer: "dead-letters-redelivered" if answer.body.get("redelivered") else
+                         "dead-letters-none")
 
 
 @router.post(PARTNERS_PAGE + "/{partner_id}/webhook/deliveries/{delivery_id}/redeliver", response_class=HTMLResponse)
@@ -225,12 +228,14 @@ async def redeliver(partner_id: str, delivery_id: str, v: AdminVisit) -> Respons
     return await _change(v, partner_id, "POST", api_path, "redelivered")
 
 
-async def _change(v: Visit, partner_id: str, method: str, api_path: str, done: str) -> Response:
-    """A change with nothing typed (a button): done, back to the partner's page saying so (`done`, a word of DONE);
-    refused, the page with the refusal in the admin's words (an unknown partner: 404)."""
+async def _change(v: Visit, partner_id: str, method: str, api_path: str,
+                  done: str | Callable[[Answer], str]) -> Response:
+    """A change with nothing typed (a button): done, back to the partner's page saying so (`done`, a word of DONE,
+    or what the answer makes it); refused, the page with the refusal in the admin's words (an unknown partner:
+    404)."""
     answer = await call(v, method, api_path)
     if answer.ok:
-        return _after(partner_path(partner_id), done)
+        return _after(partner_path(partner_id), done(answer) if callable(done) else done)
     _not_found(answer)
     return await _page(v, partner_id, status=answer.status, problem=_said(v, answer))
 

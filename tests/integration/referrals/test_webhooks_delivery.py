@@ -428,6 +428,28 @@ async def test_dead_letters_are_sent_again_once_the_partners_endpoint_is_mended(
         assert trail[-2:] == ["partner.webhook.redeliver-dead", "partner.webhook.redeliver"]
 
 
+async def test_a_dead_letter_of_an_event_the_webhook_no_longer_asks_for_stays_dead(
+        referrals_settings, token_issuer, receiver) -> None:
+    async with hooked_desk(referrals_settings, token_issuer, webhook_retry_hours=0.0003) as desk:
+        partner_id = await desk.add_partner()
+        await subscribe(desk, partner_id, receiver.plan("/gone", *[503] * 1000))
+        await desk.sent_referral(await desk.open_case(categories=["medical"]), partner_id)
+        deadline = time.monotonic() + 15
+        while not (letters := await deliveries(desk, partner_id, "?state=dead")):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        narrowed = await desk.client.put(f"/api/referrals/partners/{partner_id}/webhook", headers=desk.admin(),
+                                         json={"url": receiver.url("/ok"), "events": ["referral.message"]})
+        assert narrowed.status_code == 200, narrowed.text
+
+        every = await redeliver(desk, partner_id)
+        one = await redeliver(desk, partner_id, letters[0]["id"])
+
+        assert (every.status_code, every.json()) == (202, {"redelivered": 0})
+        assert (one.status_code, one.json()["type"].rsplit("/", 1)[1]) == (409, "webhook-event-not-subscribed")
+        assert [d["state"] for d in await deliveries(desk, partner_id)] == ["dead"] and receiver.at("/ok") == []
+
+
 async def test_a_delivery_is_dead_at_once_when_its_url_is_no_longer_allowed_and_not_retried_for_a_day(
         referrals_settings, token_issuer, receiver) -> None:
     """An http webhook set while private targets were allowed, then the setting turned off: no retry could reach
