@@ -71,7 +71,7 @@ async def test_scripts_and_the_api_keep_problem_json_and_strangers_are_sent_to_s
     scripted = await caseworker.get("/console/admin/users", headers={"Accept": "application/json"})
     assert scripted.status_code == 403 and scripted.headers["content-type"] == "application/problem+json"
     scripted = await caseworker.get("/console/cases/not-a-case", headers={"Accept": "application/json"})
-    assert scripted.status_code == 422 and scripted.headers["content-type"] == "application/problem+json"
+    assert scripted.status_code == 404 and scripted.headers["content-type"] == "application/problem+json"  # no id
     api = await caseworker.get("/api/no-such-thing", headers=PAGE)
     assert api.headers["content-type"] == "application/problem+json"
     for nul in ("/api/intake/cases/%00", "/console/cases/%00"):  # a NUL: a problem for anything but a page
