@@ -18,6 +18,7 @@ from services.funds.models import (
     CaseAssignee,
     CaseAssignment,
     CaseView,
+    CaseWorker,
     CostEstimate,
     Disbursement,
     FundsTable,
@@ -30,7 +31,7 @@ def session(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'f.db'}")
     FundsTable.metadata.create_all(engine, tables=[CaseView.__table__, CostEstimate.__table__, Grant.__table__,
                                                    Disbursement.__table__, CaseAssignment.__table__,
-                                                   CaseAssignee.__table__])
+                                                   CaseAssignee.__table__, CaseWorker.__table__])
     with Session(engine) as session:
         yield session
     engine.dispose()
@@ -66,6 +67,9 @@ def test_the_newest_assignment_wins_whatever_order_assignments_come_in(session):
                                    assigned_at=at + timedelta(minutes=1))
     assert assignees(session, "c1") == {"cw-1", "cw-3"}
     assert assignees(session, "never-assigned") == set()
+    # Everyone ever assigned stays one of its caseworkers, the older assignment arriving late too (own-case rule)
+    assert set(session.execute(select(CaseWorker.user_id).where(CaseWorker.case_id == "c1")).scalars()) == {
+        "cw-1", "cw-2", "cw-3"}
 
 
 def test_a_cost_estimate_that_is_not_money_is_skipped_and_one_that_is_is_kept_once(session):
