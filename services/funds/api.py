@@ -126,7 +126,7 @@ async def request_disbursement(request: Request, body: DisbursementCreate, runti
     def action(session: Session) -> DisbursementPublic:
         created = service.request_disbursement(session=session, runtime=runtime, body=body, principal=principal,
                                                access_reason=access_reason)
-        return service.public_view(session, runtime, created)
+        return service.public_view(session, runtime, created, viewer=principal.sub)
 
     return await _once(request, runtime, principal, action, status=201, required=True, case_id=str(body.case_id))
 
@@ -165,7 +165,7 @@ def _transition(name: str, use_case: Callable[..., Any], summary: str, refused: 
         def action(session: Session) -> DisbursementPublic:
             changed = use_case(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
                                actor=principal.sub)
-            return service.public_view(session, runtime, changed)
+            return service.public_view(session, runtime, changed, viewer=principal.sub)
 
         return await _once(request, runtime, principal, action,
                            case_id=_case_of(request, runtime, disbursement_id=str(disbursement_id)))
@@ -198,7 +198,7 @@ async def pay_disbursement(disbursement_id: uuid.UUID, request: Request, body: P
     def action(session: Session) -> DisbursementPublic:
         paid, _payment = service.pay_disbursement(session=session, runtime=runtime, disbursement_id=str(disbursement_id),
                                                  payment_in=body, actor=principal.sub)
-        return service.public_view(session, runtime, paid)
+        return service.public_view(session, runtime, paid, viewer=principal.sub)
 
     return await _once(request, runtime, principal, action, required=True,
                        case_id=_case_of(request, runtime, disbursement_id=str(disbursement_id)))
@@ -221,7 +221,7 @@ async def request_from_estimate(referral_id: uuid.UUID, request: Request, body: 
     def action(session: Session) -> DisbursementPublic:
         created = service.request_from_estimate(session=session, runtime=runtime, referral_id=str(referral_id), body=body,
                                                 principal=principal)
-        return service.public_view(session, runtime, created)
+        return service.public_view(session, runtime, created, viewer=principal.sub)
 
     return await _once(request, runtime, principal, action, status=201, required=True,
                        case_id=_case_of(request, runtime, referral_id=str(referral_id)))

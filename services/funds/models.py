@@ -472,10 +472,13 @@ class DisbursementPublic(BaseModel):
     paid_by: str | None
     paid_at: datetime | None
     payment: PaymentPublic | None = None
+    # The caller is, or once was, one of the case's caseworkers: they neither approve nor pay its aid (403
+    # `own-case`), so a console need not offer those steps to them.
+    on_callers_case: bool = False
 
     @classmethod
-    def of(cls, row: Disbursement, payment: Payment | None = None, *,
-           case_reference: str | None = None, opened: dict[str, str] | None = None) -> DisbursementPublic:
+    def of(cls, row: Disbursement, payment: Payment | None = None, *, case_reference: str | None = None,
+           opened: dict[str, str] | None = None, on_callers_case: bool = False) -> DisbursementPublic:
         """`opened`: the payment's sealed columns opened (PaymentPublic.of)."""
         return cls(
             id=row.id, case_id=row.case_id, case_reference=case_reference, grant_id=row.grant_id, referral_id=row.referral_id, category=row.category,
@@ -486,7 +489,7 @@ class DisbursementPublic(BaseModel):
             rejected_by=row.rejected_by, rejected_at=utc(row.rejected_at),
             voided_by=row.voided_by, voided_at=utc(row.voided_at),
             paid_by=row.paid_by, paid_at=utc(row.paid_at),
-            payment=PaymentPublic.of(payment, row, opened) if payment else None,
+            payment=PaymentPublic.of(payment, row, opened) if payment else None, on_callers_case=on_callers_case,
         )
 
 

@@ -353,20 +353,23 @@ def read_disbursement(*, session: Session, runtime: Runtime, disbursement_id: st
             payee = None
     runtime.audit.record(session, actor=principal.sub, action="payee.read" if payee else "disbursement.read",
                          target_id=disbursement.id)
-    public = public_view(session, runtime, disbursement, with_reference="finance" in principal.roles)
+    public = public_view(session, runtime, disbursement, viewer=principal.sub,
+                         with_reference="finance" in principal.roles)
     return DisbursementDetail(**public.model_dump(), purpose=purpose, payee=payee, payee_masked=masked)
 
 
-def public_view(session: Session, runtime: Runtime, disbursement: Disbursement, *,
+def public_view(session: Session, runtime: Runtime, disbursement: Disbursement, *, viewer: str,
                 with_reference: bool = True) -> DisbursementPublic:
-    """A disbursement as its routes answer it; `with_reference`: its payment's reference opened too (finance's
-    audited read of one disbursement, and the answers to finance's own steps: never a caseworker's)."""
+    """A disbursement as its routes answer it to `viewer` (a staff user id); `with_reference`: its payment's reference
+    opened too (finance's audited read of one disbursement, and the answers to finance's own steps: never a
+    caseworker's)."""
     case = session.get(CaseView, disbursement.case_id)
     payment = _payment_of(session, disbursement.id)
     opened = _opened_payments(session, runtime, [(disbursement, payment)] if payment else [],
                               columns=tuple(PAYMENT_SEALED) if with_reference else LISTED_SEALED)
     return DisbursementPublic.of(disbursement, payment, case_reference=case.reference if case else None,
-                                 opened=opened.get(disbursement.id))
+                                 opened=opened.get(disbursement.id),
+                                 on_callers_case=viewer in _caseworkers_ever(session, disbursement.case_id))
 
 
 def case_of(session: Session, *, disbursement_id: str | None = None, referral_id: str | None = None) -> str | None:
@@ -403,8 +406,11 @@ def list_disbursements(*, session: Session, runtime: Runtime, principal: Princip
     # payee: finance reads it in one disbursement, an audited read).
     opened = _opened_payments(session, runtime, [(r, payments[r.id]) for r in rows if r.id in payments],
                               columns=LISTED_SEALED)
+    callers_cases = frozenset(session.execute(select(CaseWorker.case_id).where(
+        CaseWorker.user_id == principal.sub, CaseWorker.case_id.in_({r.case_id for r in rows}))).scalars())
     return Page(items=[DisbursementPublic.of(r, payments.get(r.id), case_reference=references.get(r.case_id),
-                                             opened=opened.get(r.id)) for r in rows], next_cursor=next_cursor)
+                                             opened=opened.get(r.id), on_callers_case=r.case_id in callers_cases)
+                       for r in rows], next_cursor=next_cursor)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------

@@ -55,8 +55,8 @@ class Officer:
         self.user, self.visitor, self.api = user, visitor, api
 
 
-async def person(door: Door, role: str, language: str = "en") -> Officer:
-    user = await door.add_user(role)
+async def person(door: Door, role: str, language: str = "en", *, also: tuple[str, ...] = ()) -> Officer:
+    user = await door.add_user(role, *also)
     visitor = browser(door)
     signed = await sign_in(visitor, user["username"])
     assert signed.status_code == 303, signed.text
@@ -239,6 +239,30 @@ async def test_finance_cannot_approve_their_own_request_and_the_page_says_why(do
     assert forced.status_code == 403 and alert(forced.text) == words("fin_refused_four_eyes", language)
     assert words("fin_refused_four_eyes", language) in html.unescape(card(forced.text, own["id"]))
     assert (await state_of(door, anna.api, own["id"]))["status"] == "requested"
+
+
+async def test_a_caseworker_who_also_holds_finance_is_offered_neither_approve_nor_pay_on_her_own_case(door: Door):
+    """Funds refuses both (403 own-case); the queue says so beforehand instead of offering the buttons and then
+    refusing them in words (an outside review's find)."""
+    vera = await person(door, "finance", also=("caseworker",))
+    anna, boris, olga = await person(door, "finance"), await person(door, "finance"), await person(door, "caseworker")
+    grant = await grant_of(door, anna.api)
+    hers = await ask(door, anna.api, await case_of(door, vera.api), grant)  # she opened the case: she is on it
+    others = await ask(door, anna.api, await case_of(door, olga.api), grant)
+
+    queue = await vera.visitor.get(QUEUE)
+    her_card, other_card = html.unescape(card(queue.text, hers["id"])), html.unescape(card(queue.text, others["id"]))
+    assert f'action="{QUEUE}/{hers["id"]}/approve"' not in her_card and words("fin_own_case") in her_card
+    assert re.search(rf'<button type="button" disabled aria-describedby="d-{hers["id"]}-own">', her_card)
+    assert f'action="{QUEUE}/{others["id"]}/approve"' in other_card and words("fin_own_case") not in other_card
+
+    assert (await boris.visitor.post(f"{QUEUE}/{hers['id']}/approve", data=form_in(
+        (await boris.visitor.get(QUEUE)).text, f"{QUEUE}/{hers['id']}/approve"))).status_code in (200, 303)
+    approved = await vera.visitor.get(QUEUE, params={"status": "approved"})
+    approved_card = html.unescape(card(approved.text, hers["id"]))
+    assert f'action="{QUEUE}/{hers["id"]}/pay"' not in approved_card and words("fin_own_case") in approved_card
+    assert f'action="{QUEUE}/{hers["id"]}/void"' in approved_card  # giving it back to the grant stays hers to do
+    assert (await state_of(door, anna.api, hers["id"]))["status"] == "approved"
 
 
 # --- paying once, voiding, refusals in words ----------------------------------------------------------------------

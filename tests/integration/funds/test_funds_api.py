@@ -148,6 +148,13 @@ async def test_a_caseworker_of_the_case_who_also_holds_finance_neither_approves_
     both = bearer(desk.issuer, "caseworker", "finance", sub="caseworker-and-finance-vera")
     case_id = desk.open_case(assignees=("caseworker-and-finance-vera",))
     asked = await desk.requested(case_id, grant, headers=desk.finance)
+    # Said before it is tried, so a console offers neither step: in her list and her read, not in a colleague's.
+    listed = await desk.client.get("/api/funds/disbursements", params={"status": "requested"}, headers=both)
+    assert [d["on_callers_case"] for d in listed.json()["items"] if d["id"] == asked["id"]] == [True]
+    assert (await desk.client.get(f"/api/funds/disbursements/{asked['id']}", headers=both)).json()["on_callers_case"]
+    assert asked["on_callers_case"] is False
+    colleague = await desk.client.get("/api/funds/disbursements", params={"status": "requested"}, headers=desk.finance)
+    assert not any(d["on_callers_case"] for d in colleague.json()["items"])
 
     refused = await desk.act(asked["id"], "approve", headers=both)
     assert (refused.status_code, refused.json()["type"].rsplit("/", 1)[1]) == (403, "own-case")
