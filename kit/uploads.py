@@ -117,7 +117,10 @@ async def read_multipart(request: Request, *, max_file_bytes: int, max_field_byt
         parser.finalize()
     except _TooLarge:
         raise Problem(413, too_large, kind="content-too-large") from None
-    except MultipartParseError:
+    except MultipartParseError as broken:
+        if "header size" in str(broken):  # the parser's words for a part's headers past its 4 KiB or so
+            raise Problem(400, "A part's headers are longer than 4 KiB: the file's name is that long? Send it under a "
+                               "shorter name.", kind="file-name-too-long") from None
         raise Problem(400, "The multipart body is malformed.", kind="multipart-invalid") from None
     if not state.get("complete"):
         raise Problem(400, "The multipart body ends before its closing boundary (cut short?).",

@@ -431,6 +431,7 @@ DOCUMENT_REFUSALS = {"unsupported-document-type": "document-file", "content-too-
                      "document-cannot-be-cleaned": "document-file",
                      "document-too-complex": "document-file", "document-cleaning-interrupted": "document-file",
                      "document-missing": "document-file", "multipart-invalid": "document-file",
+                     "file-name-too-long": "document-file",
                      "document-kind-invalid": "document-kind"}
 DUPLICATE_REFUSALS = {"duplicate-of-itself": "duplicate-reference", "kept-case-not-found": "duplicate-reference"}
 

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from gateway.console.router import (
+    PROBLEM_WORDS,
     SESSION_COOKIE,
     STALE_FORM,
     TypedTooLate,
@@ -30,6 +31,7 @@ from gateway.console.router import (
     sign_in_page,
 )
 from kit import logs
+from kit.problems import Problem
 
 log = logs.get("gateway.console")
 
@@ -103,6 +105,7 @@ def install(app: FastAPI) -> None:
     request that fails is answered by kit.http's last wall, before any handler here: `failure_page` is its hook."""
     api_http = app.exception_handlers[HTTPException]
     api_invalid = app.exception_handlers[RequestValidationError]
+    api_problem = app.exception_handlers[Problem]
 
     async def http_error(request: Request, exc: HTTPException) -> Any:
         if exc.status_code < 400 or not for_a_person(request):
@@ -116,9 +119,17 @@ def install(app: FastAPI) -> None:
             return await error_page(request, 404, "problem_gone")
         return await api_invalid(request, exc)
 
+    async def problem(request: Request, exc: Problem) -> Any:
+        # Raised by the console itself before any page answers: an upload's body read as it streams (kit.uploads).
+        if not for_a_person(request):
+            return await api_problem(request, exc)
+        return await error_page(request, exc.status, PROBLEM_WORDS.get(exc.kind) or WORDS.get(exc.status,
+                                                                                               "problem_other"))
+
     async def typed_too_late(request: Request, exc: TypedTooLate) -> Any:
         return sign_in_page(request, expired=True, unsaved=True, typed=exc.typed)
 
     app.add_exception_handler(TypedTooLate, typed_too_late)
+    app.add_exception_handler(Problem, problem)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)

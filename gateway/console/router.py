@@ -512,6 +512,7 @@ PROBLEM_WORDS = {
     "document-too-complex": "problem_document_complex", "document-cleaning-interrupted": "problem_document_again",
     "document-kind-invalid": "problem_document_kind", "document-missing": "document_choose",
     "multipart-invalid": "document_choose", "multipart-expected": "document_choose",
+    "file-name-too-long": "problem_file_name_long",
     "access-reason-length": "problem_reason_length",
     "stale-etag": "problem_changed", "concurrent-change": "problem_changed", "if-match-required": "problem_changed",
     "invalid-transition": "problem_changed", "idempotency-key-in-flight": "problem_in_flight",

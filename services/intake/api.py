@@ -399,7 +399,9 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 @router.post("/cases/{case_id}/documents", status_code=201, response_model=DocumentPublic,
              openapi_extra={**_UPLOAD_BODY, **HONOURS_KEY},
              responses={**need_to_know.ANSWERS,
-                        400: {"description": "The multipart body is broken, or has no `file`."},
+                        400: {"description": "The multipart body is broken (`multipart-invalid`), has no `file`, or "
+                                             "a part's headers pass 4 KiB: a file name that long "
+                                             "(`file-name-too-long`)."},
                         422: {"description": "`kind` is not one of the kinds, or the file is empty."},
                         409: {"description": "The case is closed or erased: it takes no more changes."},
                         413: {"description": f"The file is larger than {documents.MAX_DOCUMENT_BYTES} bytes "

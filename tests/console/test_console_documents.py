@@ -168,3 +168,19 @@ async def test_a_stranger_s_large_upload_is_refused_before_its_body_is_read(door
 
     assert refused.status_code == 303 and refused.headers["location"].startswith("/")  # to sign in, as any stranger
     assert pulled == 0
+
+
+async def test_a_file_name_too_long_to_send_is_said_in_words_not_as_a_broken_form(door: Door):
+    """An outside review's find: a 5,000-character file name was answered "malformed multipart"."""
+    visitor, case, token = await a_case_of(door, "caseworker")
+    page_path = f"/console/cases/{case['id']}"
+    await visitor.get("/console/language/be", params={"next": "/"})
+    page = await visitor.get(page_path)
+    refused = await visitor.post(f"{page_path}/documents", data={"csrf": csrf_of(page.text), "kind": "medical"},
+                                 files={"file": ("л" * 2600 + ".pdf", b"%PDF-1.4 hello", "application/pdf")},
+                                 headers=PAGE)
+    assert refused.status_code == 400 and refused.headers["content-type"].startswith("text/html")
+    assert i18n.MESSAGES["be"]["problem_file_name_long"] in html.unescape(refused.text), refused.text[-3000:]
+    assert "malformed" not in refused.text and "4 KiB" not in refused.text
+    listed = await door.client.get(f"/api/intake/cases/{case['id']}/documents", headers=token)
+    assert listed.json()["items"] == []

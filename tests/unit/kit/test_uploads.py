@@ -76,3 +76,15 @@ async def test_a_file_s_content_is_bytes_and_may_hold_a_nul(client: httpx.AsyncC
     body = part("kind", b"letter") + part("file", b"\x00\x01binary\x00", "a.bin") + b"--b--\r\n"
     answer = await client.post("/documents", content=body, headers=TYPE)
     assert answer.status_code == 200 and answer.json()["files"] == {"file": "\x00\x01binary\x00"}
+
+
+async def test_a_file_name_past_the_parts_header_limit_is_said_to_be_too_long_and_a_long_one_within_it_is_read(
+        client: httpx.AsyncClient):
+    """An outside review's find: a 5,000-character file name was "The multipart body is malformed"."""
+    too_long = await client.post("/documents", content=part("file", b"x", "a" * 5000 + ".pdf") + b"--b--\r\n",
+                                 headers=TYPE)
+    assert too_long.status_code == 400 and too_long.json()["type"].endswith("/file-name-too-long"), too_long.text
+    assert "shorter name" in too_long.json()["detail"]
+    long = await client.post("/documents", content=part("file", b"x", "a" * 3000 + ".pdf") + b"--b--\r\n",
+                             headers=TYPE)
+    assert long.status_code == 200 and long.json()["files"] == {"file": "x"}
