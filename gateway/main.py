@@ -190,6 +190,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         renewals=RenewalsAtOnce(grace=settings.refresh_reuse_grace_seconds),
         idempotency=Idempotency(kit_tables, lambda: [key_for(audit_key(), "idempotency answers")],
                                 fingerprint_keys=lambda: [key_for(audit_key(), "idempotency fingerprints")],
+                                naming_secret=audit_key,
                                 lease=timedelta(seconds=settings.idempotency_lease_seconds),
                                 retention=timedelta(hours=settings.idempotency_retention_hours)),
         at_work=AtWork(),

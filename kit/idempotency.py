@@ -22,7 +22,12 @@
   holding a name and a birth date is reversed offline from any list of released prisoners;
 - each stored row carries, in clear, the id of the case it is about (`subject_id`), so that erasing the case
   deletes its stored answers and fingerprints (`forget`) without opening anything: a service that cannot open
-  an answer (sealed before a KEK rotation and a restart) still finds and deletes it.
+  an answer (sealed before a KEK rotation and a restart) still finds and deletes it;
+- the key itself is stored only as a keyed HMAC of (caller, key) (`_row_key`): a client may build its keys from what
+  it knows of the person ("losik-ihar-1992-referral"), and a database dump must not hold that. The HMAC's key is
+  derived from a secret that never rotates (the process's audit key, which key custody keeps with its KEKs): a KEK
+  retired within the retention window must not make a retry miss its row and act twice. Rows stored before keys
+  were named so are renamed by `name_stored_keys` (kit.service runs it before each purge).
 
 A replay after `forget` finds nothing stored: like a key past its retention, the request is treated as new.
 """
@@ -65,6 +70,7 @@ AnswerHeaders = Callable[[Any], dict[str, str]]
 # from what is stored (the answer's JSON, or the problem document of a refusal), e.g. `lambda answer: answer.get("id")`.
 Subject = str | Callable[[Any], str | None] | None
 Keys = list[bytes] | Callable[[], list[bytes]]
+NAMED = "h:"  # how a stored key named by its HMAC begins (`_row_key`); a key stored as sent before that does not
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ class Claim:
 
 class Idempotency:
     def __init__(
-        self, tables: KitTables, sealing_keys: Keys, *, fingerprint_keys: Keys,
+        self, tables: KitTables, sealing_keys: Keys, *, fingerprint_keys: Keys, naming_secret: Callable[[], bytes],
         lease: timedelta = timedelta(seconds=30), retention: timedelta = timedelta(hours=48),
         audit: AuditTrail | None = None,
     ) -> None:
@@ -102,6 +108,8 @@ class Idempotency:
         # protects (SPEC §8: sealed under a passphrase, forgotten on `rehab seal`); and a KEK retired within the
         # retention window loses nothing more than it does already (the answers sealed under it no longer open).
         self._fingerprint_key_source = fingerprint_keys
+        # A function, asked on use like the keys above (kit.custody may be sealed now and unsealed later).
+        self._naming_secret = naming_secret
         self.lease = lease
         self.retention = retention
 
@@ -137,8 +145,10 @@ class Idempotency:
         raw = self._signed_request(request.method, request.url.path, body, principal, key)
         known = subject if isinstance(subject, str) else None
         # A second request with the key arriving while the first still runs, from this process or another, finds the
-        # first's claim and is refused, 409 with Retry-After (SPEC §4): it does not wait here for the first.
-        return await self._once(uow, principal, key, signed, known, action, subject, headers, after_commit, raw)
+        # first's claim and is refused, 409 with Retry-After (SPEC §4): it does not wait here for the first. From
+        # here on the key is its row's name, never the key as sent (the fingerprints above hold it, keyed).
+        return await self._once(uow, principal, self._row_key(principal, key), signed, known, action, subject,
+                                headers, after_commit, raw)
 
     async def honour(
         self, request: Request, *, principal: str, uow: UnitOfWork, action: Callable[[Session], Any],
@@ -204,6 +214,35 @@ class Idempotency:
     @property
     def _fingerprint_keys(self) -> list[bytes]:
         return _now(self._fingerprint_key_source)
+
+    def _row_key(self, principal: str, key: str) -> str:
+        """The name a key's row is stored under: a keyed HMAC of the caller and the key as sent."""
+        naming_key = hmac.new(self._naming_secret(), b"rehab idempotency key names", hashlib.sha256).digest()
+        named = hmac.new(naming_key, json.dumps([principal, key]).encode(), hashlib.sha256).hexdigest()
+        return NAMED + named
+
+    def name_stored_keys(self, session: Session) -> int:
+        """Rename the rows stored with their key as sent (before keys were named by `_row_key`), in the caller's
+        transaction, each answer sealed again under its new name; how many. A row whose answer opens under no key
+        held now keeps its sealed answer (it opens for nobody either way). Where a retry already made a row under the
+        new name, the old row goes."""
+        t = self.table
+        rows = session.execute(select(t.c.principal, t.c.key, t.c.body).where(t.c.key.not_like(f"{NAMED}%"))).all()
+        for row in rows:
+            name = self._row_key(row.principal, row.key)
+            values: dict[str, Any] = {"key": name}
+            if row.body is not None:
+                try:
+                    answer = self._open(row.body, f"{row.principal}|{row.key}".encode())
+                    values["body"] = crypto.seal(self._keys[0], answer, f"{row.principal}|{name}".encode())
+                except crypto.DecryptionError:
+                    pass
+            same = (t.c.principal == row.principal, t.c.key == row.key)
+            if session.execute(select(t.c.key).where(t.c.principal == row.principal, t.c.key == name)).first():
+                session.execute(delete(t).where(*same))
+            else:
+                session.execute(update(t).where(*same).values(**values))
+        return len(rows)
 
     def forget(self, session: Session, subject: str) -> int:
         """Delete every stored answer and fingerprint about `subject` (a case being erased), in the caller's

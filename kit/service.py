@@ -105,6 +105,7 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
         keyring=keyring, blind_index=BlindIndex(keyring.secret_source("blind_index")), audit=audit,
         idempotency=Idempotency(spec.tables, lambda: keyring.derived_keys("idempotency"),
                                 fingerprint_keys=lambda: keyring.derived_keys("idempotency-fingerprint"),
+                                naming_secret=keyring.secret_source("audit"),
                                 lease=timedelta(seconds=settings.idempotency_lease_seconds),
                                 retention=timedelta(hours=settings.idempotency_retention_hours), audit=audit),
         bus=bus, uow=uow,
@@ -131,6 +132,9 @@ async def purge_idempotency_keys(runtime: Runtime) -> None:
         try:
             # A unit of work like a request's: no second writer waiting on SQLite's lock, and no connection of
             # its own open while an erasure checkpoints the write-ahead log.
+            # Rows stored before keys were named by their HMAC are renamed first (at start: a retry of a request
+            # sent before the upgrade finds its row), then what is past its retention goes.
+            await runtime.uow.run(runtime.idempotency.name_stored_keys)
             await runtime.uow.run(runtime.idempotency.purge)
         except Exception as exc:  # the database away for a moment: the next round deletes them
             log.warning("idempotency purge failed, retrying", error_type=type(exc).__name__)

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from kit import problems
-from kit.crypto import Keyring
+from kit.crypto import Keyring, seal
 from kit.db import UnitOfWork, make_engine, make_session_factory, transaction
 from kit.idempotency import Claim, Idempotency
 from kit.problems import Problem
@@ -42,6 +42,7 @@ tables = KitTables(metadata)
 T = tables.idempotency
 effects = Table("effects", metadata, Column("n", Integer, primary_key=True), Column("case_id", String(64)))
 BODY = b'{"full_name":"Ales Bialiatski","date_of_birth":"1962-09-25"}'
+NAMING = os.urandom(32)  # the secret a key's row is named by (the process's audit key, in kit.service)
 
 
 @pytest.fixture
@@ -55,7 +56,12 @@ def factory(tmp_path) -> Iterator[Any]:
 def idempotency(ring: Keyring) -> Idempotency:
     """As kit.service builds it: both keys derived from the service's KEKs, for their own purpose each."""
     return Idempotency(tables, ring.derived_keys("idempotency"),
-                       fingerprint_keys=ring.derived_keys("idempotency-fingerprint"))
+                       fingerprint_keys=ring.derived_keys("idempotency-fingerprint"), naming_secret=lambda: NAMING)
+
+
+def named(key: str, principal: str = "cw") -> str:
+    """The name the row of `key`, sent by `principal`, is stored under."""
+    return idempotency(ring_of("k1"))._row_key(principal, key)
 
 
 class Held:
@@ -159,17 +165,18 @@ async def test_answers_and_refusals_are_linked_to_their_case_and_forgotten_with_
     assert (await post(app, "refused", **{"x-refuse": "409", "x-subject": "case-1"})).status_code == 409  # by the caller
     assert (await post(app, "other", **{"x-case": "case-2"})).status_code == 201
     assert {r["key"]: r["subject_id"] for r in rows(factory)} == {
-        "created": "case-1", "refused": "case-1", "other": "case-2"}
+        named("created"): "case-1", named("refused"): "case-1", named("other"): "case-2"}
 
     with transaction(factory) as session:
         assert idem.forget(session, "case-1") == 2
-    assert [r["key"] for r in rows(factory)] == ["other"]
+    assert [r["key"] for r in rows(factory)] == [named("other")]
     again = await post(app, "created", **{"x-case": "case-3"})
     assert again.status_code == 201 and "idempotent-replayed" not in again.headers  # a new request now
 
 
 async def test_the_purge_deletes_what_is_past_its_retention_by_the_clock(factory):
-    idem = Idempotency(tables, [os.urandom(32)], fingerprint_keys=[os.urandom(32)], retention=timedelta(hours=30))
+    idem = Idempotency(tables, [os.urandom(32)], fingerprint_keys=[os.urandom(32)], naming_secret=lambda: NAMING,
+                       retention=timedelta(hours=30))
     now = datetime(2026, 12, 1, 12, tzinfo=UTC)
     with transaction(factory) as session:
         session.execute(insert(T), [
@@ -188,7 +195,8 @@ def test_retention_is_a_setting_of_at_least_a_day():
     with pytest.raises(ValidationError):
         ServiceSettings(idempotency_retention_hours=23)
     with pytest.raises(ValueError):
-        Idempotency(tables, [os.urandom(32)], fingerprint_keys=[os.urandom(32)], retention=timedelta(hours=1))
+        Idempotency(tables, [os.urandom(32)], fingerprint_keys=[os.urandom(32)], naming_secret=lambda: NAMING,
+                       retention=timedelta(hours=1))
 
 
 async def test_an_answer_is_given_once_and_replayed_with_its_headers_and_its_effect_done_once(factory):
@@ -335,7 +343,7 @@ async def test_refusals_are_stored_and_replayed_but_invalid_requests_and_failure
     assert replayed.headers["content-type"] == "application/problem+json" and replayed.json() == refused.json()
     for status in ("400", "422", "500"):
         assert (await post(app, f"not-{status}", **{"x-refuse": status})).status_code == int(status)
-    assert [r["key"] for r in rows(factory)] == ["conflict"] and effects_done(factory) == []
+    assert [r["key"] for r in rows(factory)] == [named("conflict")] and effects_done(factory) == []
     retried = await post(app, "not-422")  # nothing was stored: the retry runs
     assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
 
@@ -429,7 +437,8 @@ async def test_a_rotation_while_running_seals_new_answers_under_the_new_kek_and_
     kek_file = tmp_path / "secrets" / "intake" / KEK_FILE
     ring = Keyring.from_file(kek_file)
     app = app_for(Idempotency(tables, lambda: ring.derived_keys("idempotency"),
-                              fingerprint_keys=lambda: ring.derived_keys("idempotency-fingerprint")), factory)
+                              fingerprint_keys=lambda: ring.derived_keys("idempotency-fingerprint"),
+                              naming_secret=lambda: NAMING), factory)
     first = await post(app, "before", **{"x-case": "a"})
     old = ring.active
     new = add_key_to_file(kek_file)
@@ -452,3 +461,41 @@ async def test_two_idempotency_keys_are_refused_not_one_of_them_chosen(factory):
         answer = await client.post("/cases", content=BODY, headers=[("Idempotency-Key", "a"), ("Idempotency-Key", "b")])
     assert answer.status_code == 400 and answer.json()["type"].endswith("/idempotency-key-invalid")
     assert effects_done(factory) == [] and rows(factory) == []
+
+
+async def test_a_key_is_stored_only_as_a_keyed_hmac_of_caller_and_key_never_as_sent(factory, tmp_path):
+    """A client may build its keys from what it knows of the person: a dump must not hold them (an outside review's
+    find). Neither the key nor the caller joined to it is anywhere in the database file."""
+    key = "bialiatski-ales-1962-09-25-referral"
+    app = app_for(idempotency(ring_of("k1")), factory)
+    assert (await post(app, key)).status_code == 201
+    [row] = rows(factory)
+    assert row["key"] == named(key) and row["key"].startswith("h:") and len(row["key"]) == 66
+    assert named(key) != named(key, principal="another-caller")  # each caller's keys are its own
+    factory.kw["bind"].dispose()
+    written = b"".join(p.read_bytes() for p in tmp_path.glob("k.db*"))
+    assert b"bialiatski" not in written.lower() and b"1962-09-25-referral" not in written
+    replay = await post(app, key)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert effects_done(factory) == ["case-1"]
+
+
+async def test_a_row_stored_with_its_key_as_sent_before_the_upgrade_is_renamed_and_its_retry_still_replayed(factory):
+    idem = idempotency(ring_of("k1"))
+    app = app_for(idem, factory)
+    assert (await post(app, "sent-before", **{"x-case": "a"})).status_code == 201
+    with transaction(factory) as session:  # as the row was stored before keys were named: key as sent, its AAD too
+        [row] = session.execute(select(T)).mappings().all()
+        answer = idem._open(row["body"], f"cw|{row['key']}".encode())
+        session.execute(update(T).where(T.c.key == row["key"]).values(
+            key="sent-before", body=seal(idem._keys[0], answer, b"cw|sent-before")))
+        session.execute(insert(T).values(principal="cw", key="unreadable", fingerprint="0" * 64, state="done",
+                                         status_code=201, body=b"opens under no key", created_at=datetime.now(UTC)))
+    with transaction(factory) as session:
+        assert idem.name_stored_keys(session) == 2
+    assert sorted(r["key"] for r in rows(factory)) == sorted([named("sent-before"), named("unreadable")])
+    with transaction(factory) as session:
+        assert idem.name_stored_keys(session) == 0  # done once
+    replay = await post(app, "sent-before", **{"x-case": "a"})
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert effects_done(factory) == ["a"]
