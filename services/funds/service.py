@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -61,8 +61,11 @@ from services.funds.models import (
 
 def create_grant(*, session: Session, runtime: Runtime, grant_in: GrantCreate, actor: str) -> GrantPublic:
     """Create a grant and fund its available account with the whole budget."""
-    if session.execute(select(Grant.id).where(Grant.code == grant_in.code)).first():
-        raise _code_taken(grant_in.code)
+    # Codes are told apart by more than letter case: aid booked to "g-eur" while "G-EUR" exists would be a guess
+    # at which donor's money was meant (an outside review's find).
+    taken = session.execute(select(Grant.code).where(func.lower(Grant.code) == grant_in.code.lower())).scalar()
+    if taken is not None:
+        raise _code_taken(taken)
     grant = Grant(id=new_id(), code=grant_in.code, donor=donors.SEALED, currency=grant_in.currency,
                   budget_minor=grant_in.amount_minor, starts_on=grant_in.starts_on, ends_on=grant_in.ends_on,
                   categories=sorted(set(grant_in.categories)), created_by=actor, created_at=datetime.now(UTC))
@@ -455,7 +458,8 @@ def _case_unknown() -> NotYet:
 
 
 def _code_taken(code: str) -> Conflict:
-    return Conflict(f"A grant with the code {code} exists already.", code="grant-code-taken")
+    return Conflict(f"A grant with the code {code} exists already (codes differ by more than letter case).",
+                    code="grant-code-taken")
 
 
 def _no_disbursement() -> NotFound:

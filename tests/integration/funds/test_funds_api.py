@@ -33,6 +33,12 @@ async def test_a_grant_is_funded_with_its_budget_and_shown_in_decimal_strings(de
         "donor": "Other", "code": grant["code"], "currency": "EUR", "amount": "1.00",
         "starts_on": "2026-01-01", "ends_on": "2026-12-31", "categories": ["legal"]})
     assert (taken.status_code, taken.json()["type"].rsplit("/", 1)[1]) == (409, "grant-code-taken")
+    for other_case in (grant["code"].lower(), grant["code"].upper()):  # not another donor's grant by letter case
+        folded = await desk.client.post("/api/funds/grants", headers=desk.finance, json={
+            "donor": "Other", "code": other_case, "currency": "EUR", "amount": "1.00",
+            "starts_on": "2026-01-01", "ends_on": "2026-12-31", "categories": ["legal"]})
+        assert (folded.status_code, folded.json()["type"].rsplit("/", 1)[1]) == (409, "grant-code-taken")
+        assert grant["code"] in folded.json()["detail"]  # the code that exists, as it is written
 
     yen = await desk.create_grant(currency="JPY", amount="150000")
     assert yen["available"] == "150000"
