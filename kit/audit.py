@@ -24,7 +24,7 @@ from sqlmodel import Session
 from kit import context, logs, problems
 from kit.auth import Principal, require_roles
 from kit.db import lock_for_chain, write_at_commit
-from kit.errors import RefusalEntry, Refused
+from kit.errors import DomainError, RefusalEntry, Refused
 from kit.pagination import Page, keyset_page, page_size
 from kit.tables import KitTables
 
@@ -138,16 +138,18 @@ _log = logs.get("kit.audit")
 
 
 @contextmanager
-def refusal_recorded(*, actor: str, action: str, target_id: str | None) -> Iterator[None]:
+def refusal_recorded(*, actor: str, action: str, target_id: str | None,
+                     of: tuple[type[DomainError], ...] = (Refused,)) -> Iterator[None]:
     """A refusal (kit.errors.Refused, 403) raised inside is to leave this entry in the trail: BACKBONE, Audit, every
     refused authorisation, so that a stolen session probing records leaves a trace. Refusals are raised inside a unit
     of work, which rolls back with every entry written in it; so the entry travels on the refusal, and
     `answer_refusal` writes it in a unit of its own once the refused one is gone. Where refusals nest, the innermost
     names what was refused. Only who, the word and the record's id: never what the refused request carried, nor a
-    "record id" that is no id (a caller's own text where an id goes, refused before it named a record: no target)."""
+    "record id" that is no id (a caller's own text where an id goes, refused before it named a record: no target).
+    `of`: the refusals that leave it (a 409 `Conflict` too where a try must be seen: paying what is paid)."""
     try:
         yield
-    except Refused as refused:
+    except of as refused:
         if refused.audit_entry is None:
             refused.audit_entry = RefusalEntry(actor, action, _an_id(target_id))
         raise
@@ -174,8 +176,8 @@ def _an_id(target_id: str | None) -> str | None:
         return None
 
 
-async def answer_refusal(request: Request, refused: Refused) -> JSONResponse:
-    """A service's answer to a refusal (403, as kit.problems answers it), once the entry it carries, if any
+async def answer_refusal(request: Request, refused: DomainError) -> JSONResponse:
+    """A service's answer to a refusal (403, or a 409 Conflict, as kit.problems answers it), once the entry it carries, if any
     (`refusal_recorded`, kit.auth's role checks), is in the process's trail (`record_refusal`)."""
     if refused.audit_entry is not None:
         await record_refusal(request.app.state.runtime, refused.audit_entry)

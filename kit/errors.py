@@ -10,7 +10,20 @@ from dataclasses import dataclass
 from typing import Any
 
 
+@dataclass(frozen=True)
+class RefusalEntry:
+    """What a refused authorisation leaves in the trail: who was refused, the action's word, about which record."""
+
+    actor: str
+    action: str
+    target_id: str | None
+
+
 class DomainError(Exception):
+    # The entry a refusal is to leave in the audit trail (kit.audit.refusal_recorded): a refused authorisation
+    # (`Refused`), or a refused step an auditor must see tried (paying what is paid already).
+    audit_entry: RefusalEntry | None = None
+
     def __init__(self, detail: str, *, code: str, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -36,21 +49,10 @@ class Invalid(DomainError):
     """The request is well formed, but its values break a rule (a currency that is not the grant's)."""
 
 
-@dataclass(frozen=True)
-class RefusalEntry:
-    """What a refused authorisation leaves in the trail: who was refused, the action's word, about which record."""
-
-    actor: str
-    action: str
-    target_id: str | None
-
-
 class Refused(DomainError):
     """A rule of duties forbids this person this action on this thing (four-eyes, need-to-know, a role). Where the
     refusal is to leave an entry in the audit trail, it carries it (`audit_entry`, set by kit.audit.refusal_recorded
     or kit.auth's role checks): the unit it was raised in rolls back, so the service's answer writes it after."""
-
-    audit_entry: RefusalEntry | None = None
 
 
 class Stale(DomainError):

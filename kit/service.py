@@ -27,7 +27,7 @@ from kit.audit import SIGN_SOON, AuditTrail, TargetLabels, answer_refusal, audit
 from kit.auth import TokenVerifier, VerifiedTokens
 from kit.bus import Bus, BusOptions, Subscription
 from kit.crypto import BlindIndex
-from kit.errors import Refused
+from kit.errors import Conflict, Refused
 from kit.idempotency import Idempotency
 from kit.settings import ProcessSettings, ServiceSettings
 from kit.tables import KitTables
@@ -214,6 +214,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     # Every refused authorisation is audited: a refusal carrying its entry (kit.audit.refusal_recorded) leaves it
     # in the trail, in a unit of its own after the refused one rolled back, before the 403 is answered.
     app.add_exception_handler(Refused, answer_refusal)
+    app.add_exception_handler(Conflict, answer_refusal)  # the few a trail keeps (refusal_recorded's `of`)
     openapi.install(app, operation_ids=spec.operation_ids)  # operationIds, and the error answers each route can give
     http.install(app, service=spec.name, max_body_bytes=settings.max_body_bytes, body_limits=spec.body_limits)
     tracing.instrument_app(app, spec.name)

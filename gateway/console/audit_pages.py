@@ -61,7 +61,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "funds": ("grant.create", "disbursement.request", "disbursement.read", "payee.read", "disbursement.approve",
               "disbursement.reject", "disbursement.pay", "disbursement.pay.fx", "disbursement.pay.fx-release",
               "disbursement.pay.fx-approve", "disbursement.void", BREAK_GLASS, "case.shred", "case.access_refused",
-              "disbursement.four-eyes-refused", "access.refused", REPLAYED),
+              "disbursement.four-eyes-refused", "disbursement.pay-refused", "access.refused", REPLAYED),
     "gateway": ("signin.ok", "signin.failed", "signin.refused", "signin.throttled", "user.locked",
                 "user.locked_everywhere", "user.unlock", "user.create", "user.roles", "user.disable", "user.enable",
                 "user.password", "mfa.enrolled", "mfa.reset", "mfa.recovery_code_used", "session.revoke",

@@ -285,6 +285,7 @@ ACCESS_REFUSED = "case.access_refused"
 # Its word for a finance officer refused by four-eyes: approving their own request, or approving the extra of a
 # payment in another currency on it. An auditor wants exactly these tries.
 FOUR_EYES_REFUSED = "disbursement.four-eyes-refused"
+PAY_REFUSED = "disbursement.pay-refused"  # a payment of what is paid already, or not approved
 
 
 def case_access(*, user: str, roles: Collection[str], assignees: Collection[str], reason: str | None) -> Access | None:

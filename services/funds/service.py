@@ -238,7 +238,9 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
     from the approved amount is released back to the grant or approved from it only when the payer says so. The
     ledger stays in the grant's currency, every movement double-entry; the audit entry names the decision."""
     disbursement, grant = _lock(session, disbursement_id)
-    target = domain.next_status(disbursement.status, "pay")
+    # A try to pay what is paid (or not approved) is in the trail: an auditor sees who tried to pay twice.
+    with refusal_recorded(actor=actor, action=domain.PAY_REFUSED, target_id=disbursement.id, of=(Conflict,)):
+        target = domain.next_status(disbursement.status, "pay")
     with refusal_recorded(actor=actor, action=domain.FOUR_EYES_REFUSED, target_id=disbursement.id):
         domain.check_not_on_the_case(actor=actor, assignees=_caseworkers_ever(session, disbursement.case_id),
                                      doing="paid")

@@ -302,6 +302,10 @@ async def test_ten_concurrent_pays_with_one_key_pay_once_the_rest_in_flight_or_r
     state = await desk.balanced_grant(grant["id"])
     assert (state["paid"], state["committed"], state["available"]) == ("250.00", "0.00", "750.00")
     assert desk.audit_actions(request["id"]).count("disbursement.pay") == 1
+    # the try to pay it twice is in the trail (an outside review's find): an auditor sees who tried, and when
+    assert desk.audit_actions(request["id"]).count("disbursement.pay-refused") == 1
+    assert (await desk.pay(request["id"], key="pay-twice")).headers["idempotent-replayed"] == "true"
+    assert desk.audit_actions(request["id"]).count("disbursement.pay-refused") == 1  # a replay is not another try
 
 
 async def test_fifty_concurrent_approvals_never_overspend_the_grant(desk):

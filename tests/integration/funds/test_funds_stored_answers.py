@@ -14,10 +14,17 @@ from kit import db
 pytestmark = pytest.mark.integration
 
 
+SENT = ("request-1", "refused-1", "approve-1", "pay-1", "approve-again", "other-1")
+
+
 def _stored_keys(desk) -> set[str]:  # noqa: ANN001
-    table = desk.runtime.tables.idempotency
+    """The keys sent (of SENT) whose rows are stored: each row is named by a keyed HMAC of its caller and key."""
+    table, idempotency = desk.runtime.tables.idempotency, desk.runtime.idempotency
     with db.transaction(desk.runtime.session_factory) as session:
-        return set(session.execute(select(table.c.key)).scalars())
+        rows = session.execute(select(table.c.principal, table.c.key)).all()
+    found = {sent for sent in SENT for row in rows if idempotency._row_key(row.principal, sent) == row.key}
+    assert len(found) == len(rows), "a row named by none of the keys sent"
+    return found
 
 
 async def test_the_erased_case_event_deletes_the_stored_answers_about_the_case(desk, names):

@@ -35,6 +35,13 @@ def test_nothing_but_a_refusal_is_marked_and_nothing_is_raised_without_one():
     with pytest.raises(Conflict) as conflict:
         with refusal_recorded(actor="cw-9", action="case.access_refused", target_id=CASE):
             raise Conflict("Closed.", code="case-closed")
-    assert not hasattr(conflict.value, "audit_entry")
+    assert conflict.value.audit_entry is None  # a conflict leaves an entry only where it is asked for (`of`)
     with refusal_recorded(actor="cw-9", action="case.access_refused", target_id=CASE):
         pass
+
+
+def test_a_conflict_leaves_its_entry_where_the_trail_is_to_keep_it():
+    with pytest.raises(Conflict) as conflict:
+        with refusal_recorded(actor="fin-1", action="disbursement.pay-refused", target_id=CASE, of=(Conflict,)):
+            raise Conflict("Paid already.", code="already-paid")
+    assert conflict.value.audit_entry == RefusalEntry("fin-1", "disbursement.pay-refused", CASE)
