@@ -177,8 +177,8 @@ def _an_id(target_id: str | None) -> str | None:
 
 
 async def answer_refusal(request: Request, refused: DomainError) -> JSONResponse:
-    """A service's answer to a refusal (403, or a 409 Conflict, as kit.problems answers it), once the entry it carries, if any
-    (`refusal_recorded`, kit.auth's role checks), is in the process's trail (`record_refusal`)."""
+    """A service's answer to a refusal (403, or a 409 Conflict, as kit.problems answers it), once the entry it
+    carries, if any (`refusal_recorded`, kit.auth's role checks), is in the process's trail (`record_refusal`)."""
     if refused.audit_entry is not None:
         await record_refusal(request.app.state.runtime, refused.audit_entry)
     problem = problems.as_problem(refused)
