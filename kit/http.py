@@ -319,6 +319,23 @@ PassedOn = Callable[[Scope], bool]
 RefusedUnread = Callable[[Scope], problems.Problem | None]
 
 
+# A UUID as a whole segment of a path, in any letter case (RFC 9562 §4: read in either, written in lower case).
+_ID_SEGMENT = r"(?<=/)[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?=/|$)"
+_ID_IN_PATH, _ID_IN_RAW_PATH = re.compile(_ID_SEGMENT), re.compile(_ID_SEGMENT.encode())
+
+
+def _lower_case_ids(scope: Scope) -> None:
+    """Ids in a path as every table holds them, in lower case: a partner's system that writes GUIDs in upper case
+    (SQL Server, .NET) must find its own referral, as a body's ids are read in either case (an outside review's find).
+    `raw_path` too, which the gateway forwards."""
+    path = scope["path"]
+    if path.islower() or not _ID_IN_PATH.search(path):
+        return
+    scope["path"] = _ID_IN_PATH.sub(lambda found: found.group(0).lower(), path)
+    if scope.get("raw_path"):
+        scope["raw_path"] = _ID_IN_RAW_PATH.sub(lambda found: found.group(0).lower(), scope["raw_path"])
+
+
 class InputGuardMiddleware:
     """Pure ASGI: refuses a NUL character in the request's path or query string, in a URL-encoded form (the sign-in
     form, the console's), and in any string of a JSON body; a JSON object naming one member twice (`{"amount":
@@ -345,6 +362,7 @@ class InputGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        _lower_case_ids(scope)
         where = _nul_in_address(scope)
         if where is not None:
             page = await self.refused_address(Request(scope)) if self.refused_address is not None else None

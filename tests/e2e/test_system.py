@@ -86,10 +86,12 @@ def test_the_whole_story_through_the_gateway(system: System) -> None:
     seen = partner.get("/api/partner/referrals")
     assert [r["id"] for r in seen.json()["items"]] == [referral["id"]]
     assert partner.get(f"/api/partner/referrals/{referral['id']}").json()["packet"]["note"] == PACKET_NOTE
+    # (a clinic whose system writes GUIDs in upper case finds it as well: ids are read in either case, RFC 9562)
+    assert partner.get(f"/api/partner/referrals/{referral['id'].upper()}").json()["id"] == referral["id"]
     assert partner.get("/api/intake/cases").status_code == 403
     for step, body in [("accept", None), ("start", None),
                        ("complete", {"outcome": "treated", "cost_estimate": {"amount": "120.00", "currency": "EUR"}})]:
-        answer = partner.post(f"/api/partner/referrals/{referral['id']}/{step}", json=body)
+        answer = partner.post(f"/api/partner/referrals/{referral['id'].upper()}/{step}", json=body)
         assert answer.status_code == 200, (step, answer.text)
     assert partner.post(f"/api/partner/referrals/{referral['id']}/accept").status_code == 409
 
