@@ -19,6 +19,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -199,14 +200,21 @@ def person_language(v: Visit, tag: str | None) -> str:
 # --- the inbox --------------------------------------------------------------------------------------------------------
 
 @router.get(INBOX, response_class=HTMLResponse)
-async def inbox(v: PartnerVisit) -> Response:
+async def inbox(v: PartnerVisit, status: str | None = None, cursor: str | None = None) -> Response:
     """The referrals addressed to the visitor's partner: waiting for an answer, accepted, in progress — each group
-    newest first — and the most recently closed last."""
-    answers = {status: await call(v, "GET", API, params={"status": status, "limit": OPEN_SHOWN}) for status in OPEN}
+    newest first, its older ones a link away (`?status=sent&cursor=…`: that group's next page; an outside review's
+    find: the oldest, the ones overdue, were out of reach past the first 200) — and the most recently closed last."""
+    paged = status if status in OPEN and cursor else None
+    answers = {s: await call(v, "GET", API, params={"status": s, "limit": OPEN_SHOWN,
+                                                   **({"cursor": cursor} if s == paged else {})}) for s in OPEN}
     closed = [await call(v, "GET", API, params={"status": status, "limit": CLOSED_SHOWN}) for status in CLOSED]
     at = now()
-    groups = [{"status": status, "referrals": items(answer), "more": bool(answer.ok and answer.body.get("next_cursor"))}
-              for status, answer in answers.items()]
+    groups = []
+    for s, answer in answers.items():
+        next_cursor = answer.body.get("next_cursor") if answer.ok else None
+        groups.append({"status": s, "referrals": items(answer), "more": bool(next_cursor), "paged": s == paged,
+                       "next_link": f"{INBOX}?{urlencode({'status': s, 'cursor': next_cursor})}#group-{s}"
+                       if next_cursor else None})
     ended = sorted((r for answer in closed for r in items(answer)), key=lambda r: str(r.get("updated_at")),
                    reverse=True)
     groups.append({"status": "closed", "referrals": ended[:CLOSED_SHOWN], "more": len(ended) > CLOSED_SHOWN})

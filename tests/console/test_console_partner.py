@@ -140,6 +140,28 @@ async def test_partner_staff_land_on_their_partners_inbox_by_status_and_another_
     assert refused.status_code == 404 and (await world.status(theirs))["status"] == "sent"
 
 
+async def test_a_group_past_one_page_links_to_its_older_referrals_the_oldest_reached(world: World,
+                                                                                        monkeypatch):
+    """An outside review's find: past the first 200 of a status, the oldest waiting (the overdue ones) were out of
+    reach, and the group's count was the number shown. Two to a page here, five waiting."""
+    monkeypatch.setattr(partner_console, "OPEN_SHOWN", 2)
+    sent = [await world.refer() for _ in range(5)]  # oldest first
+    seen, link = [], "/console/partner"
+    for _ in range(3):
+        page = await world.visitor.get(link)
+        assert page.status_code == 200, page.text
+        group = page.text[page.text.index('id="group-sent"'):page.text.index('id="group-accepted"')]
+        seen += re.findall(r'id="referral-([0-9a-f-]{36})"', group)
+        older = re.search(r'<a href="(/console/partner\?status=sent&amp;cursor=[^"]+)">', group)
+        if older is None:
+            break
+        assert "(2+)" in group and words("partner_older") in group
+        link = html.unescape(older.group(1))
+        assert re.fullmatch(r"/console/partner\?status=sent&cursor=[A-Za-z0-9_=%-]+#group-sent", link), link
+    assert seen == sent[::-1]  # every one, newest first, the oldest on the last page
+    assert words("partner_older_shown") in page.text and 'href="/console/partner#group-sent"' in page.text
+
+
 async def test_an_overdue_referral_is_marked_and_the_rule_is_said_with_its_days(world: World,
                                                                                   monkeypatch: pytest.MonkeyPatch):
     waiting = await world.refer()
