@@ -131,6 +131,9 @@ _WHY: dict[str, tuple[int, str]] = {
     "body-media": (415, "The body is not sent as this route takes it (a Content-Encoding, or JSON sent as another "
                         "Content-Type)."),
     "invalid": (422, "The request is not valid: `errors` lists what is wrong and where."),
+    "no-body": (422, "This request takes no body: one with something in it (other than `{}` or `null`) is refused."),
+    "no-body-size": (413, "A body larger than this API takes (this request takes none)."),
+    "no-body-media": (415, "A body sent with a Content-Encoding (this request takes none)."),
     "key-reused": (422, f"This {IDEMPOTENCY_KEY} was already used with a different request."),
     "if-match-missing": (428, "This change needs the record's ETag in If-Match."),
     "database": (503, "The database is not available right now; try again shortly (Retry-After)."),
@@ -162,8 +165,9 @@ def error_answers(route: Any) -> dict[int, str]:
     - 401 where a dependency authenticates the caller (one that makes a `kit.auth.Principal` from the request),
       403 where one checks the caller's role (one that makes a Principal from another);
     - 404 where the path names a record;
-    - 400, 413 and 422 where there is a body (unreadable, too large, invalid); 422 where a query, path or header
-      parameter can be invalid (required, typed or constrained; a plain optional string cannot); 400 for a `cursor`,
+    - 400, 413 and 422 where there is a body (unreadable, too large, invalid); 413, 415 and 422 where a POST,
+      PUT, PATCH or DELETE takes none (one sent too large, compressed, or with something in it); 422 where a query,
+      path or header parameter can be invalid (required, typed or constrained; a plain optional string cannot); 400 for a `cursor`,
       and for a NUL character where the route takes path or query parameters;
     - for an Idempotency-Key (declared by the route: `HONOURS_KEY`, `NEEDS_KEY`): 400 (malformed, or missing where
       required), 409 (the first request still in flight), 422 (the key reused for another request);
@@ -197,6 +201,11 @@ def error_answers(route: Any) -> dict[int, str]:
         add("body-media")
         if any(_can_be_invalid(field, in_body=True) for field in body):
             add("invalid")
+    elif set(getattr(route, "methods", ())) & {"POST", "PUT", "PATCH", "DELETE"} and not _reads_its_own_body(route):
+        # kit.http's limits and guard meet a body before any route, and kit.problems refuses one where none is taken
+        add("no-body-size")
+        add("no-body-media")
+        add("no-body")
     if any(_can_be_invalid(field) for kind in ("path", "query", "header", "cookie") for field in fields[kind]):
         add("invalid")
     if any(field.alias == "cursor" or field.name == "cursor" for field in fields["query"]):
@@ -219,6 +228,11 @@ def error_answers(route: Any) -> dict[int, str]:
             if text not in why.setdefault(int(code), []):
                 why[int(code)].append(text)
     return {code: " ".join(texts) for code, texts in sorted(why.items())}
+
+
+def _reads_its_own_body(route: Any) -> bool:
+    """A route that reads its body itself (an upload), described by its `openapi_extra`'s requestBody."""
+    return "requestBody" in (getattr(route, "openapi_extra", None) or {})
 
 
 def problem_answer(code: int, why: str) -> dict[str, Any]:

@@ -228,7 +228,8 @@ async def no_fields_where_no_body_is_taken(request: Request) -> None:
     try:  # whatever it says it is (text/plain, merge-patch+json, nothing): fields sent are fields sent
         sent = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
-        raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
+        # (refused for being there, as below: not "send it as JSON", which would only be refused again)
+        raise RequestValidationError([{"type": "extra_forbidden", "loc": ("body",),
                                        "msg": "This request takes no body; what was sent is not JSON either"}]) from None
     if sent in ({}, None):
         return

@@ -48,12 +48,16 @@ async def test_nothing_sent_where_nothing_is_taken_is_fine(sent):
                                   {"content": b'{"foo": 1}', "headers": {"content-type": "application/merge-patch+json"}},
                                   {"content": b'{"foo": 1}'},
                                   {"content": b"\xff\xfe", "headers": {"content-type": "application/json"}},
+                                  # a reviewer's: text that is not JSON was 415 "This takes a JSON body", which it
+                                  # does not (and sent as JSON, would only be refused again)
+                                  {"content": b"hello", "headers": {"content-type": "text/plain"}},
                                   {"content": b"[" * 100_000 + b"]" * 100_000,  # deeper than the parser goes: was 500
                                    "headers": {"content-type": "application/json"}}])
 async def test_something_sent_where_nothing_is_taken_is_422(sent):
     answer = await ask("POST", "/referrals/r1/accept", **sent)
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", answer.text
     assert answer.json()["type"].endswith("/validation-error")
+    assert [e["msg"].startswith("This request takes no body") for e in answer.json()["errors"]] == [True]
     if sent.get("json") == {"foo": 1}:
         assert answer.json()["errors"] == [{"loc": ["body"], "msg": "This request takes no body",
                                             "type": "extra_forbidden"}]

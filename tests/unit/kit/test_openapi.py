@@ -171,14 +171,19 @@ def test_only_the_answers_a_route_can_give(document: dict):
         "200", "400", "401", "403", "404", "409", "412", "413", "415", "422", "428"}  # 409: the route declares it
     assert answers(document, "get", "/api/intake/cases") == {"200", "400", "401", "403"}  # a cursor: 400, no 422
     assert answers(document, "post", "/api/intake/grants") == {"200", "400", "401", "403", "409", "413", "415", "422"}
+    # A POST, PUT, PATCH or DELETE that takes no body: one sent anyway is too large (413), compressed (415) or
+    # refused for being there (422), as a reviewer generating a client found undeclared.
     assert answers(document, "post", "/api/intake/cases/{case_id}/archive") == {"200", "400", "401", "403", "404",
-                                                                                 "409"}
+                                                                                 "409", "413", "415", "422"}
     # An unconstrained string in the path cannot be invalid (no FastAPI 422: the archive above); the 409 of a
     # referral in the wrong state is declared by the route; it honours an Idempotency-Key (HONOURS_KEY): 400 for a
     # malformed key, 422 for one reused with another request.
     assert answers(document, "post", "/api/partner/referrals/{referral_id}/accept") == {
-        "200", "400", "401", "403", "404", "409", "422"}
-    assert answers(document, "delete", "/api/intake/things/{thing_id}") == {"200", "400", "401", "403", "404"}
+        "200", "400", "401", "403", "404", "409", "413", "415", "422"}
+    assert "takes no body" in document["paths"]["/api/partner/referrals/{referral_id}/accept"]["post"][
+        "responses"]["422"]["description"]
+    assert answers(document, "delete", "/api/intake/things/{thing_id}") == {"200", "400", "401", "403", "404", "413",
+                                                                            "415", "422"}
 
 
 NOT_PROBLEMS = {("get", "/readyz", "503"), ("post", "/api/intake/sign-in", "400"),
