@@ -167,8 +167,8 @@ def error_answers(route: Any) -> dict[int, str]:
     - 404 where the path names a record;
     - 400, 413 and 422 where there is a body (unreadable, too large, invalid); 413, 415 and 422 where a POST,
       PUT, PATCH or DELETE takes none (one sent too large, compressed, or with something in it); 422 where a query,
-      path or header parameter can be invalid (required, typed or constrained; a plain optional string cannot); 400 for a `cursor`,
-      and for a NUL character where the route takes path or query parameters;
+      path or header parameter can be invalid (required, typed or constrained; a plain optional string cannot);
+      400 for a `cursor`, and for a NUL character where the route takes path or query parameters;
     - for an Idempotency-Key (declared by the route: `HONOURS_KEY`, `NEEDS_KEY`): 400 (malformed, or missing where
       required), 409 (the first request still in flight), 422 (the key reused for another request);
     - 412 and 428 where the route reads If-Match (a stale ETag; none sent);
