@@ -260,6 +260,8 @@ def parse_money(amount: str, currency: str) -> int:
         raise InvalidMoney("currency must be one funds pays in, written as its three capital letters and nothing "
                            f"else: {', '.join(sorted(MINOR_DIGITS))}")
     digits = MINOR_DIGITS[currency]
+    if amount.startswith("-") and _AMOUNT.fullmatch(amount[1:]):  # the shape is right: the sign is what is wrong
+        raise InvalidMoney("amount must be greater than zero: a cost is written without a sign")
     found = _AMOUNT.fullmatch(amount)
     if found is None or len(found[2] or "") != digits:
         shape = "a whole number" if digits == 0 else f"a decimal with exactly {digits} digits after the point"

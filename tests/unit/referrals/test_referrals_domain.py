@@ -186,6 +186,7 @@ def test_money_that_is_not_a_decimal_string_with_the_currency_digits_is_refused(
     ("120.00", "ABC", "one funds pays in"), ("120.00", "XAF", "one funds pays in"),
     ("120.00", "JPY", "a whole number"), ("120.00", "KWD", "exactly 3 digits"), ("١٢٠.٠٠", "EUR", "exactly 2"),
     ("0.00", "EUR", "greater than zero"), ("0", "JPY", "greater than zero"),
+    ("-5.00", "PLN", "greater than zero"), ("-5", "JPY", "greater than zero"),  # the sign, not the digits (a review)
     ("1000000000000.00", "EUR", "at most 12 digits before the decimal point"),
 ])
 def test_money_funds_could_not_pay_is_refused_in_words(amount, currency, says):
