@@ -3,12 +3,15 @@
 A list is ordered by a sort column and a unique id (`order`), and a cursor is the position of the last row given
 out: the next page is the rows beyond it, as one range of the index on those two columns (keyset pagination: a
 page costs the same on the first page and the thousandth, and a row written meanwhile neither repeats nor hides
-another). The cursor is opaque to clients: base64 of the position's values as JSON.
+another). The cursor is opaque to clients: base64 of the position's values as JSON, after the list it belongs to
+(`scope`: a digest of the query and its filters), so that a cursor of one list, or of one filter, given to another
+is 400 `invalid-cursor` rather than a page of something else (an outside review's find).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -52,13 +55,24 @@ def keyset_page(
     with the cursor of the next page, or None on the last. Rows are ORM objects when the query selects one entity,
     row tuples otherwise; `key` gives a row's position when it is not the `order` columns' attributes of the row
     (a query of several entities)."""
+    scope = scope_of(query, session)
     if cursor:
-        query = query.where(beyond(order, read_cursor(cursor, order), descending=descending))
+        query = query.where(beyond(order, read_cursor(cursor, order, scope), descending=descending))
     ordering = [column.desc() if descending else column.asc() for column in order]
     result = session.execute(query.order_by(*ordering).limit(limit + 1))
     rows = list(result.scalars() if _one_entity(query) else result.all())
     position_of = key or (lambda row: tuple(getattr(row, column.key) for column in order))
-    return rows[:limit], (cursor_after(position_of(rows[limit - 1])) if len(rows) > limit else None)
+    return rows[:limit], (cursor_after(position_of(rows[limit - 1]), scope) if len(rows) > limit else None)
+
+
+def scope_of(query: Select, session: Session | None = None) -> str:
+    """Which list a query is, as a short digest of its SQL (in the session's dialect: a construct of its own need
+    not compile in another) and its filters' values; not of a date or a moment it is filtered by (`today`, `now`),
+    which the next page's request computes anew."""
+    compiled = query.compile(dialect=session.get_bind().dialect if session is not None else None)
+    kept = {name: value for name, value in compiled.params.items() if not isinstance(value, date)}
+    text = json.dumps([str(compiled), sorted(kept.items())], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def beyond(order: Sequence[Any], position: Position, *, descending: bool = False) -> ColumnElement[bool]:
@@ -67,20 +81,21 @@ def beyond(order: Sequence[Any], position: Position, *, descending: bool = False
     return (tuple_(*order) < tuple_(*values)) if descending else (tuple_(*order) > tuple_(*values))
 
 
-def cursor_after(position: Position) -> str:
-    """The cursor for the page after a row at `position`."""
+def cursor_after(position: Position, scope: str) -> str:
+    """The cursor for the page after a row at `position` of the list `scope` (`scope_of`, or a list's own name)."""
     values = [_aware(v).isoformat() if isinstance(v, datetime) else v.isoformat() if isinstance(v, date) else v
               for v in position]
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(json.dumps([scope, *values], separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def read_cursor(cursor: str, order: Sequence[Any]) -> Position:
-    """The position a cursor holds, each value of its column's type; BadCursor (400) for one not given out here."""
+def read_cursor(cursor: str, order: Sequence[Any], scope: str) -> Position:
+    """The position a cursor of the list `scope` holds, each value of its column's type; BadCursor (400) for one not
+    given out here, or given out for another list."""
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != len(order):
+        if not isinstance(values, list) or len(values) != len(order) + 1 or values[0] != scope:
             raise BadCursor
-        return tuple(_typed(value, column) for value, column in zip(values, order, strict=True))
+        return tuple(_typed(value, column) for value, column in zip(values[1:], order, strict=True))
     except (ValueError, TypeError, UnicodeDecodeError, RecursionError) as error:  # RecursionError: nested too deep
         raise BadCursor from error
 

@@ -168,11 +168,11 @@ def add_assignee(
 
 def caseworkers_page(session: Session, *, limit: int, cursor: str | None) -> Page[CaseworkerLoad]:
     """`caseworkers` a page at a time, by handle: a staff directory is a few dozen accounts, so paged in memory."""
-    after = read_cursor(cursor, [StaffMember.username])[0] if cursor else None
+    after = read_cursor(cursor, [StaffMember.username], "caseworkers")[0] if cursor else None
     rest = [load for load in caseworkers(session) if after is None or load.username > after]
     page = rest[:limit]
     more = len(rest) > limit
-    return Page[CaseworkerLoad](items=page, next_cursor=cursor_after((page[-1].username,)) if more else None)
+    return Page[CaseworkerLoad](items=page, next_cursor=cursor_after((page[-1].username,), "caseworkers") if more else None)
 
 
 def caseworkers(session: Session) -> list[CaseworkerLoad]:

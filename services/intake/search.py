@@ -10,6 +10,9 @@ hold every other word: a page costs about a page of index entries, not one per p
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from collections.abc import Collection
 from typing import Any
 
@@ -34,17 +37,19 @@ def search_cases(
 ) -> Page[CaseListItem | CaseOutline]:
     """Cases whose names hold every word of `query` (any script or spelling), newest first, without personal data
     (and of a case not the caller's, only its outline); the cursor is the list's (a position, never the name)."""
-    position = read_cursor(cursor, queries.LIST_ORDER) if cursor else None
     words = vault.query_terms(query)
     if not words:
         raise Invalid("A search needs at least one word of a name.", code="empty-search")
+    # The list a cursor belongs to: this search's keyed terms and status, as a short digest (never the name).
+    scope = "search:" + hashlib.sha256(json.dumps([[sorted(terms) for terms in words], status]).encode()).hexdigest()[:12]
+    position = read_cursor(cursor, queries.LIST_ORDER, scope) if cursor else None
     audit.record(session, actor=caller.user_id, action="case.search")  # who looked for a person by name, never the name
     rows = _plan(session, vault, query, words, status=status, limit=limit + 1, position=position)
     page = rows[:limit]
     held = queries.assignees_of(session, [row.id for row in page])
     return Page[CaseListItem | CaseOutline](
         items=[_found(row, held.get(row.id, []), caller) for row in page],
-        next_cursor=cursor_after((page[-1].opened_at, page[-1].id)) if len(rows) > limit else None,
+        next_cursor=cursor_after((page[-1].opened_at, page[-1].id), scope) if len(rows) > limit else None,
     )
 
 

@@ -89,7 +89,8 @@ async def test_a_search_cursor_holds_a_position_never_the_name(intake: Intake):
     decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
 
     assert cursor and "Марозаў" not in decoded and "maroz" not in decoded.lower()
-    opened_at, case_id = json.loads(decoded)  # the position: opened_at and case id (kit.pagination)
+    scope, opened_at, case_id = json.loads(decoded)  # the search it belongs to, and the position (kit.pagination)
+    assert re.fullmatch(r"search:[0-9a-f]{12}", scope), decoded  # a digest of the keyed terms, never the name
     assert re.fullmatch(r"[0-9T:.+-]+", opened_at) and re.fullmatch(r"[0-9a-f-]{36}", case_id), decoded
 
 
@@ -201,3 +202,19 @@ async def test_an_upgraded_database_finds_its_older_cases_before_and_after_reind
         for limit in (1, 50):
             assert await found(upgraded, "Сяргей Марозаў", limit=limit) == expected
             assert await found(upgraded, "Алег Марозаў", limit=limit) == [older[2]["id"]]
+
+
+async def test_a_search_cursor_pages_its_own_search_and_no_other(intake: Intake):
+    """An outside review's find: a cursor given to another list gave a page of that list, silently."""
+    for name in ("Сяргей Марозаў", "Сяргей Марозаў", "Алесь Марозаў", "Алесь Марозаў"):
+        await intake.create(full_name=name)
+    first = await intake.client.post("/api/intake/cases/search", json={"q": "Сяргей", "limit": 1},
+                                     headers=intake.caseworker)
+    cursor = first.json()["next_cursor"]
+    same = await intake.client.post("/api/intake/cases/search", json={"q": "Сяргей", "limit": 1, "cursor": cursor},
+                                    headers=intake.caseworker)
+    other = await intake.client.post("/api/intake/cases/search", json={"q": "Алесь", "limit": 1, "cursor": cursor},
+                                     headers=intake.caseworker)
+    listed = await intake.client.get("/api/intake/cases", params={"cursor": cursor}, headers=intake.caseworker)
+    assert same.status_code == 200 and len(same.json()["items"]) == 1
+    assert other.status_code == listed.status_code == 400 and other.json()["type"].endswith("/invalid-cursor")

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from kit.errors import BadCursor
-from kit.pagination import cursor_after, keyset_page, page_size, read_cursor
+from kit.pagination import cursor_after, keyset_page, page_size, read_cursor, scope_of
 
 
 class Row(SQLModel, table=True):
@@ -67,21 +67,23 @@ def test_rows_of_several_columns_page_with_a_key(session):
 
 
 @pytest.mark.parametrize("cursor", [
-    "not base64 at all!", cursor_after(("2026-01-01T00:00:00",)), cursor_after(("yesterday", "r01")),
-    cursor_after((5, "r01")), cursor_after(("2026-01-01T00:00:00", "r01")),  # no time zone: not one we gave out
+    "not base64 at all!", cursor_after(("2026-01-01T00:00:00",), "s"), cursor_after(("yesterday", "r01"), "s"),
+    cursor_after((5, "r01"), "s"),
+    cursor_after(("2026-01-01T00:00:00", "r01"), "s"),  # no time zone: not one we gave out
+    cursor_after(("2026-01-01T00:00:00+00:00", "r01"), "another list"),  # of another list (an outside review's)
     "W10",  # []
 ])
 def test_a_cursor_not_given_out_here_is_refused(cursor):
     with pytest.raises(BadCursor):
-        read_cursor(cursor, [Row.at, Row.id])
+        read_cursor(cursor, [Row.at, Row.id], "s")
 
 
 def test_a_cursor_holds_typed_values():
     moment = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
-    assert read_cursor(cursor_after((moment, "r01")), [Row.at, Row.id]) == (moment, "r01")
-    assert read_cursor(cursor_after((7, "r01")), [Row.rank, Row.id]) == (7, "r01")
+    assert read_cursor(cursor_after((moment, "r01"), "s"), [Row.at, Row.id], "s") == (moment, "r01")
+    assert read_cursor(cursor_after((7, "r01"), "s"), [Row.rank, Row.id], "s") == (7, "r01")
     with pytest.raises(BadCursor):
-        read_cursor(cursor_after((True, "r01")), [Row.rank, Row.id])
+        read_cursor(cursor_after((True, "r01"), "s"), [Row.rank, Row.id], "s")
 
 
 # A cursor is base64 JSON anyone can write: a value the JSON decoder takes but the database cannot (a string it
@@ -96,39 +98,41 @@ def test_a_cursor_holds_typed_values():
 ])
 def test_a_cursor_the_database_could_not_take_is_refused_for_a_moment_and_a_string(values):
     with pytest.raises(BadCursor):
-        read_cursor(written(values), [Row.at, Row.id])
+        read_cursor(written(values), [Row.at, Row.id], "s")
 
 
 @pytest.mark.parametrize("rank", [2**63, -2**63 - 1, 10**30])
 def test_an_integer_wider_than_bigint_is_refused(rank):
     with pytest.raises(BadCursor):
-        read_cursor(written([rank, "r01"]), [Row.rank, Row.id])
+        read_cursor(written([rank, "r01"]), [Row.rank, Row.id], "s")
 
 
 def test_the_widest_integers_bigint_holds_are_taken():
     for rank in (2**63 - 1, -2**63):
-        assert read_cursor(written([rank, "r01"]), [Row.rank, Row.id]) == (rank, "r01")
+        assert read_cursor(written([rank, "r01"]), [Row.rank, Row.id], "s") == (rank, "r01")
 
 
 def test_a_moment_with_an_offset_is_read_as_utc():
-    (moment,) = read_cursor(written(["2026-03-04T12:00:00+14:00"]), [Row.at])
+    (moment,) = read_cursor(written(["2026-03-04T12:00:00+14:00"]), [Row.at], "s")
     assert moment == datetime(2026, 3, 3, 22, 0, tzinfo=UTC) and moment.utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize("values", [[0, "\ud800"], [0, "r\x00"], [2**63, "r01"], [10**30, "r01"]])
 def test_such_a_cursor_is_refused_before_the_query_runs(session, values):
     with pytest.raises(BadCursor):
-        keyset_page(session, select(Row), order=[Row.rank, Row.id], limit=3, cursor=written(values))
+        keyset_page(session, select(Row), order=[Row.rank, Row.id], limit=3,
+                    cursor=written(values, scope_of(select(Row), session)))
 
 
 def test_a_cursor_nested_past_the_decoders_depth_is_refused():
     with pytest.raises(BadCursor):
-        read_cursor(base64.urlsafe_b64encode(b"[" * 100_000).decode(), [Row.at, Row.id])
+        read_cursor(base64.urlsafe_b64encode(b"[" * 100_000).decode(), [Row.at, Row.id], "s")
 
 
-def written(values: list) -> str:
-    """A cursor as a client could write it: base64 of any JSON, escapes included (`\\ud800`, `\\u0000`)."""
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+def written(values: list, scope: str = "s") -> str:
+    """A cursor as a client could write it for the list `scope`: base64 of any JSON, escapes included (`\\ud800`,
+    `\\u0000`)."""
+    return base64.urlsafe_b64encode(json.dumps([scope, *values]).encode()).decode().rstrip("=")
 
 
 @pytest.mark.parametrize("written", ["1_0", " 10", "10 ", "+10", "10.0", "1e1", "１０", ""])
@@ -160,3 +164,19 @@ def _sized_client():
         return {"limit": limit}
 
     return TestClient(app)
+
+
+def test_a_cursor_of_one_list_or_one_filter_is_refused_by_another(session):
+    """An outside review's find: a cursor of a message list paged the referrals, and one of `?status=completed`
+    paged `?status=sent`, silently. The same list on its next request, a date it is filtered by computed anew, takes
+    it."""
+    ranked = select(Row).where(Row.rank >= 1)
+    _, cursor = keyset_page(session, ranked, order=[Row.rank, Row.id], limit=2, cursor=None)
+    assert cursor is not None
+    for other in (select(Row).where(Row.rank >= 2), select(Row), select(Row.id, Row.rank).where(Row.rank >= 1)):
+        with pytest.raises(BadCursor):
+            keyset_page(session, other, order=[Row.rank, Row.id], limit=2, cursor=cursor)
+    rest, _ = keyset_page(session, select(Row).where(Row.rank >= 1), order=[Row.rank, Row.id], limit=2, cursor=cursor)
+    assert [r.rank for r in rest] == [3, 4]
+    today, tomorrow = (select(Row).where(Row.at >= datetime(2026, 1, d, tzinfo=UTC)) for d in (1, 2))
+    assert scope_of(today) == scope_of(tomorrow)
