@@ -172,7 +172,8 @@ def caseworkers_page(session: Session, *, limit: int, cursor: str | None) -> Pag
     rest = [load for load in caseworkers(session) if after is None or load.username > after]
     page = rest[:limit]
     more = len(rest) > limit
-    return Page[CaseworkerLoad](items=page, next_cursor=cursor_after((page[-1].username,), "caseworkers") if more else None)
+    next_cursor = cursor_after((page[-1].username,), "caseworkers") if more else None
+    return Page[CaseworkerLoad](items=page, next_cursor=next_cursor)
 
 
 def caseworkers(session: Session) -> list[CaseworkerLoad]:

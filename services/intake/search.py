@@ -41,7 +41,8 @@ def search_cases(
     if not words:
         raise Invalid("A search needs at least one word of a name.", code="empty-search")
     # The list a cursor belongs to: this search's keyed terms and status, as a short digest (never the name).
-    scope = "search:" + hashlib.sha256(json.dumps([[sorted(terms) for terms in words], status]).encode()).hexdigest()[:12]
+    terms = json.dumps([[sorted(alternatives) for alternatives in words], status]).encode()
+    scope = "search:" + hashlib.sha256(terms).hexdigest()[:12]
     position = read_cursor(cursor, queries.LIST_ORDER, scope) if cursor else None
     audit.record(session, actor=caller.user_id, action="case.search")  # who looked for a person by name, never the name
     rows = _plan(session, vault, query, words, status=status, limit=limit + 1, position=position)
