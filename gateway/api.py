@@ -734,8 +734,10 @@ async def change_roles(user_id: str, body: RolesChange, runtime: RuntimeDep, pri
 
 
 @admin_router.get("/users", response_model=Page[UserPublic], summary="List staff users")
-async def list_users(session: ReadSession, runtime: RuntimeDep, principal: Admin, limit: Limit = 100,
+async def list_users(session: ReadSession, runtime: RuntimeDep, principal: AdminOrAuditor, limit: Limit = 100,
                      cursor: str | None = None) -> dict[str, Any]:
+    """Admins, and auditors too: every trail names people by user id, and an auditor reading it through the API
+    must learn who that is (an outside review's find); no case data is here, and nothing changes."""
     users, next_cursor = service.list_users(session=session, limit=limit, cursor=cursor)
     locked = service.locked_everywhere(session=session, users=users, keys=runtime.throttle_keys)
     return {"items": [user_public(user, locked=user.id in locked) for user in users], "next_cursor": next_cursor}

@@ -122,8 +122,14 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
     assert "user.reset_mfa" in [a["action"] for a in await pending(door, second)]
 
     auditor = await door.staff("auditor")
-    actions = [e["action"] for e in (await door.client.get("/api/admin/audit", headers=auditor)).json()["items"]]
-    assert {"approval.request", "approval.approve", "approval.reject"} <= set(actions)
+    trail = (await door.client.get("/api/admin/audit", headers=auditor)).json()["items"]
+    assert {"approval.request", "approval.approve", "approval.reject"} <= {e["action"] for e in trail}
+    # who each actor is, through the API too (an outside review's find: ids alone, and the user list refused)
+    users = await door.client.get("/api/admin/users", headers=auditor)
+    named = {u["id"]: u["username"] for u in users.json()["items"]}
+    assert users.status_code == 200 and {e["actor"] for e in trail if e["action"].startswith("approval.")} <= named.keys()
+    for change in (("POST", "/api/admin/users"), ("POST", f"/api/admin/users/{finance.json()['id']}/disable")):
+        assert (await door.client.request(*change, headers=auditor, json={})).status_code == 403  # reading only
 
 
 async def test_a_partners_staff_member_signs_in_for_that_partner_only(door: Door):
