@@ -400,7 +400,7 @@ async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, jso
         return done or back_to(f"/console/cases/{case_id}", section)
     if answer.need_to_know and not (reason and said and "need-to-know" in said):
         # the stated reason lapsed while the form was open: ask again, say nothing was saved
-        return need_to_know_page(v, case_id, unsaved=True)
+        return need_to_know_page(v, case_id, unsaved=True, kept=await typed_back(v.request))
     errors = field_errors(v, answer, fields or {}, kinds=kinds)
     typed = dict(typed or {})
     if key:
@@ -873,7 +873,7 @@ async def save_case(case_id: uuid.UUID, v: VisitDep) -> Response:
     if answer.ok:
         return back_to(f"/console/cases/{case_id}")
     if answer.need_to_know:
-        return need_to_know_page(v, case_id, unsaved=True)
+        return need_to_know_page(v, case_id, unsaved=True, kept=await typed_back(v.request))
     if answer.status == 412:
         return await _conflict_page(v, case_id, typed, original)
     case = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason)
@@ -892,7 +892,7 @@ async def _conflict_page(v: Visit, case_id: uuid.UUID, typed: dict[str, str],
     field that differs from what is stored is listed."""
     now = await call(v, "GET", f"/api/intake/cases/{case_id}", reason=v.reason_for(case_id))
     if now.need_to_know:
-        return need_to_know_page(v, case_id, unsaved=True)
+        return need_to_know_page(v, case_id, unsaved=True, kept=await typed_back(v.request))
     if not now.ok or now.body.get("status") == "erased":
         return await case_page_answer(v, case_id, status=now.status if not now.ok else 409,
                                       problem=refusal(v, now) if not now.ok
@@ -938,7 +938,7 @@ async def request_aid(case_id: uuid.UUID, v: VisitDep) -> Response:
     if answer.ok:
         return back_to(f"/console/cases/{case_id}", "aid")
     if answer.need_to_know:
-        return need_to_know_page(v, case_id, unsaved=True)
+        return need_to_know_page(v, case_id, unsaved=True, kept=await typed_back(v.request))
     errors = field_errors(v, answer, AID_FIELDS, aliases={"currency": "grant_id"})
     t = i18n.translator(v.language)
     if answer.kind == "grant-category" and grant is not None:  # said beside the category, with what the grant pays
@@ -1074,7 +1074,7 @@ async def send_referral(case_id: uuid.UUID, v: VisitDep) -> Response:
     if answer.ok:
         return back_to(f"/console/cases/{case_id}", "referrals")
     if answer.need_to_know:
-        return need_to_know_page(v, case_id, unsaved=True)
+        return need_to_know_page(v, case_id, unsaved=True, kept=await typed_back(v.request))
     filters = {"category": form.get("category", ""), "country": form.get("country", "")[:COUNTRY_TYPED],
                "language": form.get("language", "")}
     errors = field_errors(v, answer, REFERRAL_FORM, kinds=REFERRAL_REFUSALS)

@@ -56,7 +56,7 @@ async def write_message(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDep)
     if answer.ok:
         return back_to(referral_page_path(case_id, referral_id), "thread")
     if answer.need_to_know:
-        return need_to_know_page(v, case_id, unsaved=True)
+        return need_to_know_page(v, case_id, unsaved=True, kept=await typed_back(v.request))
     errors = field_errors(v, answer, {"text": "message-text"})
     return await _page(v, case_id, referral_id, status=answer.status, typed=text, errors=errors,
                        problem=form_problem(v, answer, errors, refusal(v, answer)),
@@ -75,7 +75,7 @@ async def cancel_referral(case_id: uuid.UUID, referral_id: uuid.UUID, v: VisitDe
     if answer.ok:
         return back_to(referral_page_path(case_id, referral_id))
     if answer.need_to_know:
-        return need_to_know_page(v, case_id, unsaved=True)
+        return need_to_know_page(v, case_id, unsaved=True, kept=await typed_back(v.request))
     return await _page(v, case_id, referral_id, status=answer.status, problem=refusal(v, answer))
 
 

@@ -1171,18 +1171,21 @@ def break_glass_path(case_id: uuid.UUID | str) -> str:
 
 
 def need_to_know_page(v: Visit, case_id: uuid.UUID | str, *, unsaved: bool = False, typed: str = "",
-                      problem: str | None = None, status: int = 403) -> Response:
+                      kept: list[tuple[str, str]] | None = None, problem: str | None = None,
+                      status: int = 403) -> Response:
     """The page that asks a caseworker why they open a case not assigned to them (break-glass); nothing of the
     person is on it. A supervisor (not a caseworker) is told that the caseload is theirs, not the people in it.
 
-    `unsaved`: the visitor had just sent something (a need, consent…) that was refused for want of a reason;
+    `unsaved`: the visitor had just sent something (a need, consent…) that was refused for want of a reason, and
+    `kept` what it held at length (`typed_back`: a note written while the reason's window ran out), given back to
+    copy, as a form sent after the session lapsed is (an outside review's find: it was lost);
     `typed`: the reason they typed, back in the box after a refusal — only ever what they typed themselves."""
     if not v.can("caseworker"):
         return render(v.request, "break_glass.html", visit_=v, status=403, case_id=str(case_id), supervisor_only=True)
     stated = v.stated_reason(case_id)
     response = render(v.request, "break_glass.html", visit_=v, status=status, case_id=str(case_id), typed=typed,
-                      unsaved=unsaved, lapsed=stated is not None, problem=problem, minutes=BREAK_GLASS_MINUTES,
-                      min_reason=MIN_REASON, max_reason=MAX_REASON)
+                      unsaved=unsaved, kept=kept or [], lapsed=stated is not None, problem=problem,
+                      minutes=BREAK_GLASS_MINUTES, min_reason=MIN_REASON, max_reason=MAX_REASON)
     if stated is not None:  # lapsed (or refused): it is of no more use
         response.delete_cookie(BREAK_GLASS_COOKIE, path=break_glass_path(case_id), httponly=True,
                                samesite="strict", secure=v.request.url.scheme == "https")

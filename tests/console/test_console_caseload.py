@@ -8,8 +8,10 @@ words), and never sees personal data."""
 from __future__ import annotations
 
 import asyncio
+import html
 import importlib
 import re
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -212,6 +214,31 @@ async def test_a_stated_reason_lapses_and_is_asked_again_saying_why(door: Door, 
     assert EN["break_glass_lapsed"].format(minutes=console.BREAK_GLASS_MINUTES) in lapsed_page.text
     assert 'rehab_break_glass=""' in lapsed_page.headers.get("set-cookie", "")  # of no more use: deleted
     assert need.status_code == 403 and EN["break_glass_not_saved"] in need.text and name not in need.text
+
+
+async def test_a_note_written_while_the_reason_ran_out_is_given_back_to_copy(door: Door,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    """An outside review's find: a colleague covering a case wrote a note for longer than the reason's 15 minutes,
+    pressed "Add note", and the note was gone. It comes back on the page that asks for the reason again, to copy,
+    as a form sent after the session lapsed gives its text back; nothing is saved."""
+    ala, bo = await person(door, "caseworker"), await person(door, "caseworker")
+    his = await open_case(door, bo, variants()[8]["belarusian"])
+    path = f"/console/cases/{his['id']}"
+    await state_reason(ala.visitor, his["id"], REASON)
+    form = await ala.visitor.get(path)
+    note = "Called the clinic in Vilnius: the appointment moved to Thursday, she needs a lift from the station."
+    later = console.reason_clock() + console.BREAK_GLASS_MINUTES * 60 + 1
+    monkeypatch.setattr(console, "reason_clock", lambda: later)
+
+    sent = await ala.visitor.post(f"{path}/notes", data={"csrf": csrf_of(form.text), "text": note,
+                                                         "idempotency_key": str(uuid.uuid4())})
+
+    assert sent.status_code == 403 and EN["break_glass_not_saved"] in sent.text
+    kept = html.unescape(sent.text[sent.text.index('id="typed"'):])
+    assert EN["typed_kept_break_glass"] in kept and f"readonly rows=\"3\">{note}</textarea>" in kept
+    assert 'name="text"' not in kept  # outside any form: copied by hand, never sent again by itself
+    notes = await door.client.get(f"/api/intake/cases/{his['id']}/notes", headers=bo.api)
+    assert notes.json()["items"] == []
 
 
 async def test_a_sealed_reason_works_only_for_the_session_and_the_case_it_was_stated_in(door: Door):
