@@ -131,6 +131,8 @@ async def search_cases_by_address() -> Response:
 
 @router.get("/console/cases/new", response_class=HTMLResponse)
 async def new_case(v: VisitDep) -> Response:
+    if not v.can("caseworker"):  # intake opens cases for caseworkers only: no form to fill in vain (a review's find)
+        raise HTTPException(403, "Only a caseworker opens a case.")
     # One idempotency key per rendered form: a double click or a resent form opens one case, not two.
     return render(v.request, "case_new.html", visit_=v, form={"idempotency_key": str(uuid.uuid4())})
 

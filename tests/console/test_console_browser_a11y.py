@@ -398,7 +398,7 @@ def test_every_role_s_pages_have_no_serious_accessibility_violation_fit_a_phone_
             secret = page.locator("#totp-secret").inner_text()
             page.get_by_label("Code from the app").fill("000000")
             page.get_by_role("button", name="Confirm").click()
-            page.wait_for_selector("#mfa-problem")
+            page.wait_for_selector("#code-error")
             checks.check(page, "/console/mfa (a wrong code)", [])
             assert page.locator("#totp-secret").inner_text() == secret  # the same key: the app has it already
             page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())

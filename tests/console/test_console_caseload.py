@@ -358,6 +358,10 @@ async def test_a_supervisor_who_is_not_a_caseworker_sees_no_personal_data_anywhe
         assert pages[which].status_code == 403 and EN["supervisor_no_case"] in pages[which].text, which
         assert 'name="reason"' not in pages[which].text, which  # a supervisor is not offered break-glass
     assert f">{EN['my_cases']}</a>" not in pages["caseload"].text and f">{EN['caseload']}</a>" in pages["caseload"].text
+    # no form to fill in vain: only a caseworker opens a case (an outside review's find)
+    new_case = await sam.visitor.get("/console/cases/new", headers={"Accept": "text/html"})
+    assert new_case.status_code == 403 and EN["problem_forbidden"] in new_case.text
+    assert 'name="full_name"' not in new_case.text
 
 
 async def test_the_break_glass_page_and_the_caseload_speak_belarusian_and_russian(door: Door):
