@@ -26,8 +26,10 @@
 - the key itself is stored only as a keyed HMAC of (caller, key) (`_row_key`): a client may build its keys from what
   it knows of the person ("losik-ihar-1992-referral"), and a database dump must not hold that. The HMAC's key is
   derived from a secret that never rotates (the process's audit key, which key custody keeps with its KEKs): a KEK
-  retired within the retention window must not make a retry miss its row and act twice. Rows stored before keys
-  were named so are renamed by `name_stored_keys` (kit.service runs it before each purge).
+  retired within the retention window must not make a retry miss its row and act twice. A row an earlier release
+  stored under the key as sent is still found, and used as it is, for one retention after the process starts
+  (`_legacy_until`: by then the purge has deleted every such row); an upgrade replaces every replica at once, since a
+  replica of the earlier release would not find the rows named here.
 
 A replay after `forget` finds nothing stored: like a key past its retention, the request is treated as new.
 """
@@ -70,7 +72,7 @@ AnswerHeaders = Callable[[Any], dict[str, str]]
 # from what is stored (the answer's JSON, or the problem document of a refusal), e.g. `lambda answer: answer.get("id")`.
 Subject = str | Callable[[Any], str | None] | None
 Keys = list[bytes] | Callable[[], list[bytes]]
-NAMED = "h:"  # how a stored key named by its HMAC begins (`_row_key`); a key stored as sent before that does not
+NAMED = "h:"  # how a stored key named by its HMAC begins (`_row_key`)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Claim:
 
     made: datetime
     took_over: datetime | None = None
+    key: str = ""  # the name of the row claimed (`_row_key`, or the key as sent for a row of an earlier release)
 
 
 class Idempotency:
@@ -110,6 +113,8 @@ class Idempotency:
         self._fingerprint_key_source = fingerprint_keys
         # A function, asked on use like the keys above (kit.custody may be sealed now and unsealed later).
         self._naming_secret = naming_secret
+        # Until when a row of an earlier release, stored under the key as sent, may still be found (see the module).
+        self._legacy_until = datetime.now(UTC) + retention + timedelta(hours=1)
         self.lease = lease
         self.retention = retention
 
@@ -147,8 +152,7 @@ class Idempotency:
         # A second request with the key arriving while the first still runs, from this process or another, finds the
         # first's claim and is refused, 409 with Retry-After (SPEC §4): it does not wait here for the first. From
         # here on the key is its row's name, never the key as sent (the fingerprints above hold it, keyed).
-        return await self._once(uow, principal, self._row_key(principal, key), signed, known, action, subject,
-                                headers, after_commit, raw)
+        return await self._once(uow, principal, key, signed, known, action, subject, headers, after_commit, raw)
 
     async def honour(
         self, request: Request, *, principal: str, uow: UnitOfWork, action: Callable[[Session], Any],
@@ -166,7 +170,9 @@ class Idempotency:
         subject: Subject, headers: AnswerHeaders | None, after_commit: Callable[[], None] | None, raw: bytes,
     ) -> Response:
         claimed = await uow.run(lambda session: self._claim(session, principal, key, signed, known, raw=raw))
-        if not isinstance(claimed, Claim):
+        if isinstance(claimed, Claim):
+            key = claimed.key  # the row's name from here on, never the key as sent
+        else:
             status, stored = claimed
             media = "application/problem+json" if status >= 400 else "application/json"
             extra = headers(stored) if headers is not None and status < 400 else {}
@@ -220,29 +226,6 @@ class Idempotency:
         naming_key = hmac.new(self._naming_secret(), b"rehab idempotency key names", hashlib.sha256).digest()
         named = hmac.new(naming_key, json.dumps([principal, key]).encode(), hashlib.sha256).hexdigest()
         return NAMED + named
-
-    def name_stored_keys(self, session: Session) -> int:
-        """Rename the rows stored with their key as sent (before keys were named by `_row_key`), in the caller's
-        transaction, each answer sealed again under its new name; how many. A row whose answer opens under no key
-        held now keeps its sealed answer (it opens for nobody either way). Where a retry already made a row under the
-        new name, the old row goes."""
-        t = self.table
-        rows = session.execute(select(t.c.principal, t.c.key, t.c.body).where(t.c.key.not_like(f"{NAMED}%"))).all()
-        for row in rows:
-            name = self._row_key(row.principal, row.key)
-            values: dict[str, Any] = {"key": name}
-            if row.body is not None:
-                try:
-                    answer = self._open(row.body, f"{row.principal}|{row.key}".encode())
-                    values["body"] = crypto.seal(self._keys[0], answer, f"{row.principal}|{name}".encode())
-                except crypto.DecryptionError:
-                    pass
-            same = (t.c.principal == row.principal, t.c.key == row.key)
-            if session.execute(select(t.c.key).where(t.c.principal == row.principal, t.c.key == name)).first():
-                session.execute(delete(t).where(*same))
-            else:
-                session.execute(update(t).where(*same).values(**values))
-        return len(rows)
 
     def forget(self, session: Session, subject: str) -> int:
         """Delete every stored answer and fingerprint about `subject` (a case being erased), in the caller's
@@ -301,24 +284,31 @@ class Idempotency:
 
     # ---- the stored rows -----------------------------------------------------------------------------------------
 
-    def _claim(self, session: Session, principal: str, key: str, signed: bytes,
+    def _claim(self, session: Session, principal: str, sent: str, signed: bytes,
                subject: str | None, *, raw: bytes | None = None) -> tuple[int, Any] | Claim:
-        """Claim the key for this request, or the stored (status, answer) to replay; 422 for another request under
-        the same key, 409 while the first is still in flight. `signed`: the request with its body canonical (stored);
-        `raw`: with its body as sent, also matched against a stored fingerprint (`_same_request`)."""
+        """Claim the key `sent` for this request, or the stored (status, answer) to replay; 422 for another request
+        under the same key, 409 while the first is still in flight. `signed`: the request with its body canonical
+        (stored); `raw`: with its body as sent, also matched against a stored fingerprint (`_same_request`). The
+        claim names the row it holds (`Claim.key`): the key's HMAC name, or the key as sent where an earlier release
+        stored it so (see the module)."""
         now = datetime.now(UTC)
+        key = self._row_key(principal, sent)
         fingerprint = self._fingerprint(signed, self._fingerprint_keys[0])  # under the active KEK's key
         claim = {"principal": principal, "key": key, "fingerprint": fingerprint, "state": "in_flight",
                  "created_at": now, "subject_id": subject}
-        claim_once = dialect_insert(session.get_bind().dialect.name)(self.table).values(**claim)
-        if session.execute(claim_once.on_conflict_do_nothing().returning(self.table.c.key)).first() is not None:
-            return Claim(now)  # claimed: no row was there
-        row = session.execute(
-            select(self.table).where(self.table.c.principal == principal, self.table.c.key == key)
-        ).mappings().first()
-        if row is None:  # released (or forgotten) between our insert and this read (another replica): claim it now
-            session.execute(insert(self.table).values(**claim))
-            return Claim(now)
+        row = self._stored_as_sent(session, principal, sent, now)
+        if row is not None:  # an earlier release's row: this request goes on under its name
+            key = sent
+        else:
+            claim_once = dialect_insert(session.get_bind().dialect.name)(self.table).values(**claim)
+            if session.execute(claim_once.on_conflict_do_nothing().returning(self.table.c.key)).first() is not None:
+                return Claim(now, key=key)  # claimed: no row was there
+            row = session.execute(
+                select(self.table).where(self.table.c.principal == principal, self.table.c.key == key)
+            ).mappings().first()
+            if row is None:  # released (or forgotten) between our insert and this read (another replica): claim it
+                session.execute(insert(self.table).values(**claim))
+                return Claim(now, key=key)
         if not self._same_request(row["fingerprint"], signed, raw or signed):
             raise Problem(422, f"This {HEADER} was already used with a different request.",
                           kind="idempotency-key-reused")
@@ -333,7 +323,7 @@ class Idempotency:
                               kind="idempotency-key-in-flight", headers={"Retry-After": str(max(wait, 1))})
             session.execute(update(self.table).where(
                 self.table.c.principal == principal, self.table.c.key == key).values(created_at=now))
-            return Claim(now, took_over=created)
+            return Claim(now, took_over=created, key=key)
         try:
             answer = row["status_code"], json.loads(self._open(row["body"], f"{principal}|{key}".encode()))
             if self.audit is not None and row["subject_id"] is not None:
@@ -345,6 +335,13 @@ class Idempotency:
             raise Problem(409, f"The first answer to this {HEADER} can no longer be read (its key was retired); check "
                                "whether the first request took effect before sending it again with a new key.",
                           kind="idempotency-answer-unreadable") from None
+
+    def _stored_as_sent(self, session: Session, principal: str, sent: str, now: datetime) -> Any:
+        """The row an earlier release stored under the key as sent, while one may be left (`_legacy_until`)."""
+        if now >= self._legacy_until:
+            return None
+        return session.execute(select(self.table).where(
+            self.table.c.principal == principal, self.table.c.key == sent)).mappings().first()
 
     def _open(self, blob: bytes, aad: bytes) -> bytes:
         for candidate in self._keys:

@@ -129,15 +129,12 @@ async def purge_idempotency_keys(runtime: Runtime) -> None:
     """Every service's own: delete the Idempotency-Key answers and fingerprints past their retention, at start and
     then every `idempotency_purge_interval_seconds`, whether or not requests come in."""
     while True:
-        # Units of work like a request's: no second writer waiting on SQLite's lock, and no connection of their own
-        # open while an erasure checkpoints the write-ahead log. Rows stored before keys were named by their HMAC
-        # are renamed first (at start: a retry of a request sent before the upgrade finds its row); apart, since
-        # naming needs a key (none while sealed) and deleting what is past its retention needs none.
-        for step in (runtime.idempotency.name_stored_keys, runtime.idempotency.purge):
-            try:
-                await runtime.uow.run(step)
-            except Exception as exc:  # the database away for a moment, the keys sealed: the next round does it
-                log.warning("idempotency purge failed, retrying", step=step.__name__, error_type=type(exc).__name__)
+        try:
+            # A unit of work like a request's: no second writer waiting on SQLite's lock, and no connection of
+            # its own open while an erasure checkpoints the write-ahead log.
+            await runtime.uow.run(runtime.idempotency.purge)
+        except Exception as exc:  # the database away for a moment: the next round deletes them
+            log.warning("idempotency purge failed, retrying", error_type=type(exc).__name__)
         await asyncio.sleep(runtime.settings.idempotency_purge_interval_seconds)
 
 
