@@ -123,8 +123,8 @@ def install(app: FastAPI) -> None:
         # Raised by the console itself before any page answers: an upload's body read as it streams (kit.uploads).
         if not for_a_person(request):
             return await api_problem(request, exc)
-        return await error_page(request, exc.status, PROBLEM_WORDS.get(exc.kind) or WORDS.get(exc.status,
-                                                                                               "problem_other"))
+        key = PROBLEM_WORDS.get(exc.kind) or WORDS.get(exc.status, "problem_other")
+        return await error_page(request, exc.status, key, exc.headers)  # a 429's Retry-After kept
 
     async def typed_too_late(request: Request, exc: TypedTooLate) -> Any:
         return sign_in_page(request, expired=True, unsaved=True, typed=exc.typed)

@@ -10,6 +10,7 @@ import html
 import pytest
 
 from gateway.console import i18n
+from kit.problems import Problem
 from tests.console.test_console_pages import browser, signed_in
 from tests.console.world import csrf_of
 from tests.integration.gateway.door import Door
@@ -157,3 +158,21 @@ async def test_a_console_page_that_fails_answers_a_person_with_a_page_and_a_scri
     scripted = await caseworker.get("/console/fails-for-this-test", headers={"Accept": "application/json"})
     assert scripted.status_code == 500 and scripted.headers["content-type"] == "application/problem+json"
     assert scripted.json()["type"].endswith("/internal-server-error") and "Янка" not in scripted.text
+
+
+async def test_a_visitor_past_their_request_budget_gets_a_page_in_words_that_says_when_to_try_again(door: Door,
+                                                                                                   monkeypatch):
+    """The gateway's rate limit refuses the visitor's token itself (a kit Problem raised in the console): a page in
+    their language, never problem+json in English, and with its Retry-After (an outside review's find: the page
+    had lost it)."""
+    caseworker, _ = await signed_in(door, "caseworker")
+    await caseworker.get("/console/language/be")
+    gatekeeper = door.app.state.gatekeeper
+
+    async def spent(*args, **kwargs):
+        raise Problem(429, "Too many requests.", kind="rate-limited", headers={"Retry-After": "17"})
+
+    monkeypatch.setattr(gatekeeper, "admit", spent)
+    page = await caseworker.get("/console/cases", headers=PAGE)
+    assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")
+    assert says(page, "problem_too_many", "be") and page.headers["retry-after"] == "17"
