@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ValidationInfo, field_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, LargeBinary
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Index, LargeBinary, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -55,6 +55,8 @@ class Grant(FundsTable, table=True):
     __table_args__ = (
         CheckConstraint("budget_minor > 0", name="ck_grants_budget_positive"),
         CheckConstraint("ends_on >= starts_on", name="ck_grants_period"),
+        # Codes told apart by more than letter case, to the database too (create_grant checks first, in words).
+        Index("ux_grants_code_any_case", text("lower(code)"), unique=True),
     )
 
     id: str = Field(primary_key=True, max_length=36)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from kit import db
 from services.funds import events
-from services.funds.models import Disbursement, Payment
+from services.funds.models import Disbursement, Grant, Payment
 from tests.integration.funds.conftest import CASEWORKER
 from tests.support.apps import bearer
 
@@ -39,6 +40,12 @@ async def test_a_grant_is_funded_with_its_budget_and_shown_in_decimal_strings(de
             "starts_on": "2026-01-01", "ends_on": "2026-12-31", "categories": ["legal"]})
         assert (folded.status_code, folded.json()["type"].rsplit("/", 1)[1]) == (409, "grant-code-taken")
         assert grant["code"] in folded.json()["detail"]  # the code that exists, as it is written
+    # and the database's own wall behind that check, for two officers creating both at the same moment
+    twin = Grant(id=str(uuid.uuid4()), code=grant["code"].lower(), donor="", currency="EUR", budget_minor=100,
+                 starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31), categories=["legal"], created_by="finance",
+                 created_at=datetime.now(UTC))
+    with pytest.raises(IntegrityError), db.transaction(desk.runtime.session_factory) as session:
+        session.add(twin)
 
     yen = await desk.create_grant(currency="JPY", amount="150000")
     assert yen["available"] == "150000"
