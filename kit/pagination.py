@@ -49,13 +49,14 @@ def page_size(most: int) -> Any:
 
 def keyset_page(
     session: Session, query: Select, *, order: Sequence[Any], limit: int, cursor: str | None,
-    descending: bool = False, key: Callable[[Any], Position] | None = None,
+    descending: bool = False, key: Callable[[Any], Position] | None = None, scope: str | None = None,
 ) -> tuple[list[Any], str | None]:
     """One page of `query` in `order` (ascending, or newest first with `descending`), continuing after `cursor`;
     with the cursor of the next page, or None on the last. Rows are ORM objects when the query selects one entity,
     row tuples otherwise; `key` gives a row's position when it is not the `order` columns' attributes of the row
-    (a query of several entities)."""
-    scope = scope_of(query, session)
+    (a query of several entities); `scope`: the list's name for its cursors where the query's own (`scope_of`)
+    changes between two requests of one list (a filter by a set that may change meanwhile)."""
+    scope = scope or scope_of(query, session)
     if cursor:
         query = query.where(beyond(order, read_cursor(cursor, order, scope), descending=descending))
     ordering = [column.desc() if descending else column.asc() for column in order]

@@ -29,7 +29,7 @@ from kit.crypto import DecryptionError
 from kit.db import get_or_raise
 from kit.errors import NotFound, Unreadable
 from kit.need_to_know import Access
-from kit.pagination import Page, keyset_page
+from kit.pagination import Page, keyset_page, scope_of
 from services.intake import assignment, domain, events, names, queries, search
 from services.intake.models import (
     LIST_FIELDS,
@@ -124,9 +124,12 @@ def list_cases(
         query = query.where(queries.CASES.c.status == status)
     else:  # a case marked a duplicate leaves the caseload: its kept case is the one worked on (`?status=duplicate`)
         query = query.where(queries.CASES.c.status != domain.DUPLICATE)
-    if unattended:
+    scope = None
+    if unattended:  # by who is inactive now, which may change between two pages: the cursor names the list before
+        scope = "unattended:" + scope_of(query, session)
         query = query.where(queries.unattended(assignment.inactive_staff(session)))
-    rows, next_cursor = keyset_page(session, query, order=order, limit=limit, cursor=cursor, descending=True, key=key)
+    rows, next_cursor = keyset_page(session, query, order=order, limit=limit, cursor=cursor, descending=True, key=key,
+                                    scope=scope)
     return Page[assignment.CaseloadItem](items=assignment.caseload_items(session, rows), next_cursor=next_cursor)
 
 

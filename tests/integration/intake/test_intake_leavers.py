@@ -38,7 +38,7 @@ def _supervisor(intake: Intake) -> dict[str, str]:
 
 def _staff_event(kind: str, user_id: str, at: datetime, roles: tuple[str, ...] = ("caseworker",)) -> Envelope:
     return Envelope.new(source="/rehab/gateway", type=f"rehab.gateway.user.{kind}", subject=user_id, data={
-        "user_id": user_id, "username": STAFF[user_id], "roles": list(roles), "partner_id": None,
+        "user_id": user_id, "username": STAFF.get(user_id, user_id), "roles": list(roles), "partner_id": None,
         "occurred_at": at.isoformat()})
 
 
@@ -147,6 +147,9 @@ async def test_a_case_only_leavers_hold_is_unattended_for_supervisors_until_it_i
     assert set(await _caseload(intake, unattended="true", status="closed")) == set()
     first = await intake.client.get(CASES, params={"assigned": "any", "unattended": "true", "limit": 1},
                                     headers=_supervisor(intake))
+    # someone else leaves between the two pages: the next page's cursor is still this list's (a review's find)
+    await _apply(intake, _staff_event("created", "caseworker-8", T0))
+    await _apply(intake, _staff_event("disabled", "caseworker-8", T0 + timedelta(days=1)))
     following = await intake.client.get(CASES, params={"assigned": "any", "unattended": "true", "limit": 1,
                                                        "cursor": first.json()["next_cursor"]},
                                         headers=_supervisor(intake))
