@@ -133,7 +133,8 @@ _WHY: dict[str, tuple[int, str]] = {
     "invalid": (422, "The request is not valid: `errors` lists what is wrong and where."),
     "no-body": (422, "This request takes no body: one with something in it (other than `{}` or `null`) is refused."),
     "no-body-size": (413, "A body larger than this API takes (this request takes none)."),
-    "no-body-media": (415, "A body sent with a Content-Encoding (this request takes none)."),
+    "no-body-media": (415, "A body sent with a Content-Encoding, or as multipart/form-data (this request takes "
+                          "none)."),
     "key-reused": (422, f"This {IDEMPOTENCY_KEY} was already used with a different request."),
     "if-match-missing": (428, "This change needs the record's ETag in If-Match."),
     "database": (503, "The database is not available right now; try again shortly (Retry-After)."),

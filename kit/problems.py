@@ -175,7 +175,7 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[s
             loc[-1], msg = UNKNOWN_MEMBER, "An unknown member (not in this schema)"
         elif err.get("type") == "json_invalid" and len(loc) == 2 and loc[0] == "body" and loc[1].isdigit():
             # FastAPI's place is the character where parsing failed, not a member: said as such
-            loc, msg = ["body"], f"The body is not valid JSON (it breaks off at character {loc[1]})"
+            loc, msg = ["body"], f"The body is not valid JSON (its parser stopped at character {loc[1]})"
         described.append({"loc": loc, "msg": msg, "type": err.get("type", "invalid")})
     first = described[0] if described else {"loc": [], "msg": "invalid request"}
     where = ".".join(p for p in first["loc"] if p not in ("body", UNKNOWN_MEMBER)) or "request"

@@ -331,9 +331,9 @@ async def test_json_nested_as_deep_as_allowed_or_written_otherwise_is_read_as_be
     assert with_bom.status_code == 200 and with_bom.json()["name"] == "Алеся"
     broken = await client.post("/items", content=b'{"name": ', headers={"content-type": "application/json"})
     assert broken.status_code == 422 and broken.json()["errors"][0]["type"] == "json_invalid"  # the route's, as before
-    # said as where the JSON breaks off, not as a member named "9" (an outside review's find: "14: JSON decode error")
+    # said as where its parser stopped, not as a member named "9" (an outside review's find: "14: JSON decode error")
     assert broken.json()["errors"][0] == {"loc": ["body"], "type": "json_invalid",
-                                          "msg": "The body is not valid JSON (it breaks off at character 9)"}
+                                          "msg": "The body is not valid JSON (its parser stopped at character 9)"}
 
 
 async def test_a_number_longer_than_python_reads_is_400_saying_so(client: httpx.AsyncClient):
