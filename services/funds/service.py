@@ -291,10 +291,11 @@ def pay_disbursement(*, session: Session, runtime: Runtime, disbursement_id: str
     payment = Payment(id=payment_id, disbursement_id=disbursement.id, transfer_id=transfer.id, method=payment_in.method,
                       reference=SEALED_REFERENCE, reference_sealed=reference_sealed, paid_by=actor, paid_at=now, **fx)
     session.add(payment)
-    try:
-        session.flush()
-    except IntegrityError as error:  # the unique payment per disbursement: the database's own wall
-        raise Conflict("This disbursement is already paid.", code="already-paid") from error
+    with refusal_recorded(actor=actor, action=domain.PAY_REFUSED, target_id=disbursement.id, of=(Conflict,)):
+        try:
+            session.flush()
+        except IntegrityError as error:  # the unique payment per disbursement: the database's own wall
+            raise Conflict("This disbursement is already paid.", code="already-paid") from error
     _set_status(session, disbursement, "pay", target, paid_by=actor, paid_at=now)
     _publish(session, disbursement, now, payment)
     runtime.audit.record(session, actor=actor, action=pay_action(payment), target_id=disbursement.id)
