@@ -127,7 +127,8 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
     # who each actor is, through the API too (an outside review's find: ids alone, and the user list refused)
     users = await door.client.get("/api/admin/users", headers=auditor)
     named = {u["id"]: u["username"] for u in users.json()["items"]}
-    assert users.status_code == 200 and {e["actor"] for e in trail if e["action"].startswith("approval.")} <= named.keys()
+    actors = {e["actor"] for e in trail if e["action"].startswith("approval.")}
+    assert users.status_code == 200 and actors <= named.keys()
     for change in (("POST", "/api/admin/users"), ("POST", f"/api/admin/users/{finance.json()['id']}/disable")):
         assert (await door.client.request(*change, headers=auditor, json={})).status_code == 403  # reading only
 
