@@ -102,7 +102,10 @@ async def test_another_caseworker_s_case_takes_no_note_or_task_without_a_reason(
     own = (await bo.visitor.get("/console/cases")).text
     csrf = csrf_of(own)
     refused = await bo.visitor.post(f"/console/cases/{case['id']}/notes", data={"csrf": csrf, "text": "not mine"})
-    assert refused.status_code == 403 and "not mine" not in refused.text
+    # not saved, and given back to copy only (the page that asks for a reason: nothing of the case on it)
+    assert refused.status_code == 403 and "not mine" not in refused.text.split('id="typed"')[0]
+    assert "not mine" in refused.text.split('id="typed"')[-1]
+    assert 'name="text"' not in refused.text.split('id="typed"')[-1]  # given back to copy, never as a form's field
     done = await bo.visitor.post(f"/console/tasks/{made.json()['id']}/done", data={"csrf": csrf})
     assert done.status_code == 403 and "Hers" not in done.text
     no_csrf = await ala.visitor.post(f"/console/cases/{case['id']}/notes", data={"text": "forged"})
