@@ -40,6 +40,7 @@ ID = r"\{[^/]+\}"
 WHO_MAY = [
     rule(ANY, r"^/api/(intake|referrals|funds|reports|admin)/audit(/verify)?$", "auditor"),  # audit trails: auditors only
     rule("GET", r"^/api/admin/status$", "admin", "auditor"),  # every backend's state, the key custody
+    rule("GET", r"^/api/admin/users$", "admin", "auditor"),  # who each user id of a trail is (auditors read only)
     rule(ANY, r"^/api/admin/", "admin"),  # staff users and partner API clients
     rule(ANY, r"^/auth/me$", *ROLES),
     rule(ANY, r"^/auth/mfa/", *PEOPLE),  # a second factor is for people, not API clients
