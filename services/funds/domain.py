@@ -286,6 +286,7 @@ ACCESS_REFUSED = "case.access_refused"
 # payment in another currency on it. An auditor wants exactly these tries.
 FOUR_EYES_REFUSED = "disbursement.four-eyes-refused"
 PAY_REFUSED = "disbursement.pay-refused"  # a payment of what is paid already, or not approved
+APPROVE_REFUSED = "disbursement.approve-refused"  # by the aid's state, the grant's rules or the case's state
 
 
 def case_access(*, user: str, roles: Collection[str], assignees: Collection[str], reason: str | None) -> Access | None:

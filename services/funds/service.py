@@ -195,17 +195,21 @@ def approve_disbursement(*, session: Session, runtime: Runtime, disbursement_id:
                          today: date | None = None) -> Disbursement:
     """Approve (four-eyes) and commit the amount from the grant's available money."""
     disbursement, grant = _lock(session, disbursement_id)
-    target = domain.next_status(disbursement.status, "approve")
+    # An approval refused by the aid's state or by the grant's rules is in the trail, as a refused payment is: an
+    # auditor sees who tried to approve what the grant could not hold, or aid of a closed or erased case.
+    with refusal_recorded(actor=actor, action=domain.APPROVE_REFUSED, target_id=disbursement.id, of=(Conflict,)):
+        target = domain.next_status(disbursement.status, "approve")
     with refusal_recorded(actor=actor, action=domain.FOUR_EYES_REFUSED, target_id=disbursement.id):
         domain.check_four_eyes(requester=disbursement.requested_by, approver=actor)
         domain.check_not_on_the_case(actor=actor, assignees=_caseworkers_ever(session, disbursement.case_id),
                                      doing="approved")
     case = session.get(CaseView, disbursement.case_id)
-    domain.check_approval(
-        grant=grant.terms(), category=disbursement.category, amount_minor=disbursement.amount_minor,
-        currency=disbursement.currency, available_minor=ledger.balances(session, grant.id)[Account.AVAILABLE],
-        case_status=case.status if case else None, today=today or datetime.now(UTC).date(),
-    )
+    with refusal_recorded(actor=actor, action=domain.APPROVE_REFUSED, target_id=disbursement.id, of=(Conflict,)):
+        domain.check_approval(
+            grant=grant.terms(), category=disbursement.category, amount_minor=disbursement.amount_minor,
+            currency=disbursement.currency, available_minor=ledger.balances(session, grant.id)[Account.AVAILABLE],
+            case_status=case.status if case else None, today=today or datetime.now(UTC).date(),
+        )
     now = datetime.now(UTC)
     ledger.move(session, grant_id=grant.id, kind=Move.RESERVE, amount_minor=disbursement.amount_minor,
                 disbursement_id=disbursement.id, at=now)

@@ -145,6 +145,8 @@ def test_every_action_the_services_audit_has_words_in_every_staff_language():
         for call in re.findall(r"audit\.record\((.*?)\)", text, re.DOTALL):  # action="…" or "…" if … else "…"
             written |= set(re.findall(r'"([a-z_]+(?:\.[a-z_-]+)+)"', call))
         written |= set(re.findall(r'audit_action="([a-z_.-]+)"', text))
+        # refusals, written by kit.audit.refusal_recorded under a service's named word (funds' PAY_REFUSED)
+        written |= set(re.findall(r'^[A-Z_]+_REFUSED = "([a-z_]+\.[a-z_.-]+)"', text, re.MULTILINE))
     written |= {f"partner.referral.{step}" for step in ("accept", "decline", "start", "complete")}
     written |= {f"disbursement.{ending}" for ending in ("reject", "void")}
     listed = {action for service in audit_pages.ACTIONS.values() for action in service}

@@ -194,6 +194,10 @@ async def test_approval_is_refused_by_the_grants_rules_and_the_case(desk):
     short = await desk.act(second["id"], "approve")
     assert short.status_code == 409
     assert short.json()["type"].endswith("/grant-funds-short") and "50.00 EUR available" in short.json()["detail"]
+    # the refused try is in the trail, as a refused payment is (an outside review's find); so is approving twice
+    assert desk.audit_actions(second["id"]) == ["disbursement.request", "disbursement.approve-refused"]
+    assert (await desk.act(first["id"], "approve")).json()["type"].endswith("/invalid-transition")
+    assert desk.audit_actions(first["id"])[-2:] == ["disbursement.approve", "disbursement.approve-refused"]
 
     # A category the grant does not pay for is refused when asked, not by the approver days later.
     not_allowed = await desk.request(case_id, small, amount="10.00", category="housing")
@@ -215,6 +219,8 @@ async def test_approval_is_refused_by_the_grants_rules_and_the_case(desk):
     desk.erase_case(erasing)
     assert (await desk.act(for_closed["id"], "approve")).json()["type"].endswith("/case-closed")
     assert (await desk.act(for_erased["id"], "approve")).json()["type"].endswith("/case-erased")
+    for refused in (for_closed, for_erased):
+        assert desk.audit_actions(refused["id"])[-1] == "disbursement.approve-refused"
     for g in (small, expired, grant):
         await desk.balanced_grant(g["id"])
     assert (await desk.grant(small["id"]))["committed"] == "100.00"
