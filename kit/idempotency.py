@@ -150,8 +150,8 @@ class Idempotency:
         raw = self._signed_request(request.method, request.url.path, body, principal, key)
         known = subject if isinstance(subject, str) else None
         # A second request with the key arriving while the first still runs, from this process or another, finds the
-        # first's claim and is refused, 409 with Retry-After (SPEC §4): it does not wait here for the first. From
-        # here on the key is its row's name, never the key as sent (the fingerprints above hold it, keyed).
+        # first's claim and is refused, 409 with Retry-After (SPEC §4): it does not wait here for the first. Once
+        # claimed, the key is its row's name (`Claim.key`), never the key as sent (the fingerprints hold it, keyed).
         return await self._once(uow, principal, key, signed, known, action, subject, headers, after_commit, raw)
 
     async def honour(
