@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
         return 2
     # The same settings as kit.service.serve, so the difference to a service is what the service does.
     uvicorn.run(app, host="127.0.0.1", port=int(argv[0]), access_log=False, log_level="warning",
-                loop="uvloop", http="httptools")
+                loop="uvloop", http="httptools", server_header=False)
     return 0
 
 

@@ -273,9 +273,10 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     X-Forwarded-For is believed only from REHAB_TRUSTED_PROXIES (SPEC §3), never by default: uvicorn's own default
     (proxy headers on, trusted from 127.0.0.1 or its FORWARDED_ALLOW_IPS variable) would let any local client, or
     a proxy that passes the header on, choose the address the sign-in limits count. `log_config=None`: uvicorn
-    installs no handler of its own, so its lines go through kit.logs' JSON handler like everyone's.
+    installs no handler of its own, so its lines go through kit.logs' JSON handler like everyone's. No `Server`
+    header: what runs behind a port is not told to whoever asks (an outside review's find).
     """
     trusted = settings.trusted_proxy_list
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning", log_config=None,
-                proxy_headers=bool(trusted), forwarded_allow_ips=trusted,
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted, server_header=False,
                 loop="uvloop", http=http.HeadersInTime, timeout_graceful_shutdown=5)

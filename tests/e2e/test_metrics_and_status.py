@@ -43,6 +43,9 @@ def test_metrics_ports_and_a_service_down_under_rehab_up(system: System) -> None
     assert report.status_code == 200 and len(report.json()["months"]) == 12
     refused = caseworker.get("/api/reports/programme")
     assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    # what runs behind the port is not said (uvicorn's `Server` header), by the gateway nor by a service
+    for port in (system.ports["gateway"], system.ports["intake"]):
+        assert "server" not in httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).headers
 
     # funds dies, and the supervisor is held so it does not bring it back before we look.
     supervisor = system.proc.pid
