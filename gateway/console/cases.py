@@ -440,13 +440,23 @@ DUPLICATE_REFUSALS = {"duplicate-of-itself": "duplicate-reference", "kept-case-n
 
 @router.post("/console/cases/{case_id}/consent")
 async def record_consent(case_id: uuid.UUID, v: VisitDep) -> Response:
+    """A new consent from the form; a withdrawal (nothing shared) only from its own button, asked once more: an
+    empty form sent by a stray click withdrew the person's consent, and partners lost the packets of referrals under
+    way (an outside review's find)."""
     form = await v.request.form()
     consent = {"categories": [str(c) for c in form.getlist("categories")],
                "share_contact": form.get("share_contact") == "on", "share_health": form.get("share_health") == "on",
                "method": form.get("method") or "verbal", "expires_on": str(form.get("expires_on", "")) or None}
+    typed = {"consent-expires": str(form.get("expires_on", "")), "consent": consent}
+    if form.get("withdraw") == "yes":
+        consent = {"categories": [], "share_contact": False, "share_health": False, "method": consent["method"],
+                   "expires_on": None}
+    elif not consent["categories"] and not supervises_only(v):
+        said = i18n.translator(v.language)("consent_tick_or_withdraw")
+        return await case_page_answer(v, case_id, status=422, problem=said,
+                                      case_errors={"consent-categories": said}, case_typed=typed)
     # Refused, the form comes back as ticked, not as the consent in force: a caseworker's changes stay to correct.
-    return await _act_on_case(v, case_id, "PUT", "/consent", consent, fields=CONSENT_FORM,
-                              typed={"consent-expires": str(form.get("expires_on", "")), "consent": consent},
+    return await _act_on_case(v, case_id, "PUT", "/consent", consent, fields=CONSENT_FORM, typed=typed,
                               section="consent")
 
 

@@ -318,8 +318,14 @@ async def test_consent_is_shown_with_every_version_newest_first_who_when_how_and
     assert ru["category_medical"] in oldest and ru["category_legal"] in oldest and ru["written"] in oldest
     assert ru["consent_in_force"] not in oldest and ala.username in oldest and ru["always"] in oldest
 
-    # A withdrawal (no category) shares nothing, whatever else was left ticked: it is said as withdrawn, and how.
-    withdrawn = await ala.visitor.post(f"{path}/consent", data={"csrf": csrf, "share_contact": "on",
+    # The form sent with no category ticked (a stray click) is refused beside the categories, not taken as a
+    # withdrawal (an outside review's find): the consent in force stays, and the page offers the withdrawal apart.
+    stray = await ala.visitor.post(f"{path}/consent", data={"csrf": csrf, "share_contact": "on", "method": "written"})
+    assert stray.status_code == 422 and ru["consent_tick_or_withdraw"] in section(stray.text, "consent-categories")
+    assert ru["category_housing"] in section((await ala.visitor.get(path)).text, "consent-now").split("</p>")[0]
+    assert ru["consent_withdraw_said"] in section(stray.text, "withdraw-consent")
+    # A withdrawal, from its own button, shares nothing: it is said as withdrawn, and how.
+    withdrawn = await ala.visitor.post(f"{path}/consent", data={"csrf": csrf, "withdraw": "yes", "share_contact": "on",
                                                                 "method": "written", "expires_on": "2031-01-31"})
     assert withdrawn.status_code == 303
     now = section((await ala.visitor.get(path)).text, "consent-now").split("</p>")[0]
