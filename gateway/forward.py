@@ -4,7 +4,8 @@ Plain ASGI in front of FastAPI's router, so a forwarded request skips FastAPI's 
 httpx: every request to a service crosses this client, and aiohttp parses HTTP in C (llhttp) where httpx parses it in
 pure Python (h11) under more layers of its own. In the measurement that chose it (made before bench/ existed, not
 kept there), httpx forwarded at about a fifth of aiohttp's throughput.
-A service that is down answers 503 at once, one that is slow 504 after the timeout: never a hang, never a trace.
+A service that is down answers 503 at once, one that is slow 504 after the timeout, one that hangs 504 once its probes
+go unanswered (gateway.replicas) and 503 at once from then on: never a hang, never a trace.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
 from gateway.access import Gatekeeper
-from gateway.replicas import Replicas
+from gateway.replicas import Replicas, ReplicaSilent, unless_silent
 from gateway.routing import Route, has_dot_segment, is_internal, route_for
 from kit import context, logs
 from kit.problems import Problem, problem_response
@@ -178,8 +179,17 @@ async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> N
         assert base is not None  # never asked with every replica tried
         tried += (base,)
         again = len(tried) < min(2, len(replicas.urls))
+        if again and replicas.is_silent(base):
+            continue  # hung: nothing was sent to it, so any request may go to the next
         try:
-            answer = await _one_try(route, scope, send, base + suffix, body)
+            answer = await _unless_silent(replicas, base, route, scope, send, base + suffix, body)
+        except ReplicaSilent:
+            log.warning("service silent mid-request", backend=route.backend)
+            if again and scope["method"] in SAFE_METHODS:
+                continue
+            raise Problem(504, f"The {route.backend} service stopped answering while this request waited; it may "
+                          f"or may not have been done (send it again with the same Idempotency-Key).",
+                          kind="service-timeout") from None
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
             replicas.eject(base, why=type(error).__name__)
             log.warning("service unreachable", backend=route.backend, error_type=type(error).__name__)
@@ -205,15 +215,29 @@ async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> N
         return
 
 
-async def _one_try(route: Route, scope: Scope, send: Send, target: str,
-                   body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-    """Send the request to one replica; its answer, or None once a long answer was streamed to the caller."""
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+async def _unless_silent(replicas: Replicas, base: str, route: Route, scope: Scope, send: Send, target: str,
+                         body: bytes) -> Answer | None:
+    """`_one_try`, given up (ReplicaSilent) should the replica be taken for silent before its answer begins. Once a
+    long answer is being passed on, it runs to its end (or its read timeout): the caller has its first bytes."""
+    streaming: list[bool] = []
+    return await unless_silent(replicas, base, _one_try(route, scope, send, target, body, streaming),
+                               keep_on=lambda: bool(streaming))
+
+
+async def _one_try(route: Route, scope: Scope, send: Send, target: str, body: bytes,
+                   streaming: list[bool]) -> Answer | None:
+    """Send the request to one replica; its answer, or None once a long answer was streamed to the caller (marked
+    in `streaming` before its first byte goes out)."""
     session: aiohttp.ClientSession = scope["app"].state.forwarding
     timeout = reading_timeout(session.timeout) if scope["method"] in SAFE_METHODS else session.timeout
     async with session.request(scope["method"], URL(target, encoded=True), headers=request_headers(scope),
                                data=body or None, allow_redirects=False, timeout=timeout) as upstream:
         length = upstream.content_length
         if length is not None and length > STREAM_ABOVE_BYTES and scope["method"] != "HEAD":
+            streaming.append(True)
             await _stream(upstream, length, route, send)
             return None
         content = await upstream.read()

@@ -14,6 +14,10 @@ gateway's timeout and end in a 504, one after another. So every service is probe
 whose probes got no answer at all `SILENT_AFTER` times in a row is taken for silent; while every replica of a
 service is, its routes answer 503 at once (`all_silent`), until a probe gets any answer again. A slow answer, even a
 503, is an answer: only a replica that does not answer within the probe's timeout, again and again, is silent.
+Probes go out every `every` seconds whether or not the last ones came back, so a replica that stops is taken for
+silent about `timeout + (SILENT_AFTER - 1) × every` later (4 s by default), and the requests already waiting on it
+are answered then (`silence_of`, gateway.forward), not at the end of the whole backend timeout (an outside review
+found 10 s of 504s, one after another, before the first fast 503).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TypeVar
 
 import httpx
 
@@ -55,11 +60,34 @@ class Replicas:
         self._clock = clock
         self._ejected_until: dict[str, float] = {}
         self._unanswered: dict[str, int] = {}  # probes in a row that got no answer, by replica
+        self._silenced: dict[str, asyncio.Future[None]] = {}  # done once the replica is taken for silent
         self._turn = itertools.count()
 
     def all_silent(self) -> bool:
         """Has every replica left `SILENT_AFTER` probes in a row without any answer?"""
-        return all(self._unanswered.get(url, 0) >= SILENT_AFTER for url in self.urls)
+        return all(self.is_silent(url) for url in self.urls)
+
+    def is_silent(self, url: str) -> bool:
+        return self._unanswered.get(url, 0) >= SILENT_AFTER
+
+    def silence_of(self, url: str) -> asyncio.Future[None]:
+        """A future done once this replica is taken for silent (done already if it is): a request waiting on it
+        stops waiting then. One per replica and event loop, shared by every request."""
+        loop = asyncio.get_running_loop()
+        silenced = self._silenced.get(url)
+        if silenced is None or silenced.get_loop() is not loop or (silenced.done() and not self.is_silent(url)):
+            silenced = self._silenced[url] = loop.create_future()
+        if self.is_silent(url) and not silenced.done():
+            silenced.set_result(None)
+        return silenced
+
+    def _heard_nothing(self, url: str) -> None:
+        self._unanswered[url] = self._unanswered.get(url, 0) + 1
+        if self._unanswered[url] == SILENT_AFTER:
+            log.warning("replica silent", backend=self.name, replica=self.urls.index(url))
+            silenced = self._silenced.get(url)
+            if silenced is not None and not silenced.done() and silenced.get_loop() is asyncio.get_running_loop():
+                silenced.set_result(None)
 
     def healthy(self) -> list[str]:
         now = self._clock()
@@ -93,9 +121,7 @@ class Replicas:
                 answer = await client.get(url + "/readyz", timeout=timeout)
             except httpx.HTTPError as error:
                 self.eject(url, why=type(error).__name__)
-                self._unanswered[url] = self._unanswered.get(url, 0) + 1
-                if self._unanswered[url] == SILENT_AFTER:
-                    log.warning("replica silent", backend=self.name, replica=self.urls.index(url))
+                self._heard_nothing(url)
                 return
             if self._unanswered.pop(url, 0) >= SILENT_AFTER:
                 log.info("replica answers again", backend=self.name, replica=self.urls.index(url))
@@ -105,6 +131,30 @@ class Replicas:
                 self.eject(url, why=f"readyz {answer.status_code}")
 
         await asyncio.gather(*(one(url) for url in self.urls))
+
+
+class ReplicaSilent(Exception):
+    """The replica was taken for silent while a request waited for its answer."""
+
+
+T = TypeVar("T")
+
+
+async def unless_silent(replicas: Replicas, url: str, waiting: Awaitable[T],
+                        keep_on: Callable[[], bool] = lambda: False) -> T:
+    """What `waiting` (a request to the replica at `url`) gives, or ReplicaSilent as soon as that replica is taken
+    for silent: a hung process would only let the request wait out the whole backend timeout. `keep_on()` true
+    (its answer has begun reaching the caller) lets it run to its end, or to its own timeout."""
+    attempt = asyncio.ensure_future(waiting)
+    try:
+        await asyncio.wait((attempt, replicas.silence_of(url)), return_when=asyncio.FIRST_COMPLETED)
+        if not attempt.done() and not keep_on():
+            attempt.cancel()
+            raise ReplicaSilent
+        return await attempt
+    finally:
+        if not attempt.done():  # the request itself was cancelled (the gateway stopping)
+            attempt.cancel()
 
 
 class Backends(Mapping[str, str]):
@@ -132,13 +182,23 @@ class Backends(Mapping[str, str]):
 
     async def watch(self, client: httpx.AsyncClient, *, every: float = PROBE_SECONDS, timeout: float = 1.0) -> None:
         """Probe every replica of every service, every `every` seconds, until cancelled (a lone replica is never
-        ejected, but it may be silent)."""
+        ejected, but it may be silent). A round starts on time whether or not the last one has ended: a hung
+        replica's probes then time out `every` apart, not `timeout + every` apart."""
         every_service = list(self._replicas.values())
-        while True:
+
+        async def one_round() -> None:
             try:
                 await asyncio.gather(*(replicas.probe(client, timeout=timeout) for replicas in every_service))
-            except asyncio.CancelledError:
-                raise
             except Exception as error:  # a probe must never end the watch
                 log.warning("replica probe failed", error_type=type(error).__name__)
-            await asyncio.sleep(every)
+
+        rounds: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                started = asyncio.create_task(one_round())
+                rounds.add(started)
+                started.add_done_callback(rounds.discard)
+                await asyncio.sleep(every)
+        finally:
+            for unfinished in list(rounds):
+                unfinished.cancel()

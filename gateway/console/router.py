@@ -49,6 +49,7 @@ from starlette.exceptions import HTTPException
 from gateway import api, domain, mfa, service, sessions
 from gateway.console import i18n
 from gateway.models import User
+from gateway.replicas import ReplicaSilent, unless_silent
 from gateway.routing import DOCUMENT_BODY_BYTES, route_for
 from kit import context, idempotency, logs
 from kit.auth import PARTNER_ROLES, Principal
@@ -580,10 +581,12 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
         return Answer(503, {"detail": f"The {route.backend} service is not answering right now; try again shortly."},
                       language=v.language)
     settings = state.runtime.settings
+    replicas = state.backend_urls.replicas(route.backend)
+    base = state.backend_urls[route.backend]
 
     async def send() -> httpx.Response:
         return await state.runtime.calls.request(
-            method, state.backend_urls[route.backend] + path, json=json, files=files, data=data,
+            method, base + path, json=json, files=files, data=data,
             params={key: value for key, value in (params or {}).items() if value not in (None, "")},
             headers=headers,  # a service that is down fails at connect, fast: the page says so instead of hanging
             timeout=httpx.Timeout(settings.backend_timeout_seconds, connect=settings.backend_connect_timeout_seconds))
@@ -591,7 +594,13 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
     try:
         # A form sent twice at once (a double click) under one key: the second is "still in flight" (409) while the
         # first runs; it asks again until the first's answer is there to replay (a multipart body is not sent twice).
-        response = await _after_in_flight(send) if idempotency_key and files is None else await send()
+        response = await unless_silent(replicas, base,
+                                       _after_in_flight(send) if idempotency_key and files is None else send())
+    except ReplicaSilent:  # hung while the page waited (gateway.replicas): said as the service being away
+        log.warning("console call given up: service silent", backend=route.backend)
+        return Answer(504, {"type": "/problems/service-timeout",
+                            "detail": f"The {route.backend} service stopped answering; try again shortly."},
+                      language=v.language)
     except httpx.InvalidURL:  # a value typed into a query far longer than any field takes (a tampered form)
         return Answer(400, {"detail": "Something typed is far too long to be looked up."}, language=v.language)
     except httpx.HTTPError as error:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from gateway.console.router import Visit, call
+from gateway.replicas import SILENT_AFTER, Replicas
 from kit.auth import Principal
 from tests.console.test_console_finance import (
     QUEUE,
@@ -49,7 +50,7 @@ def in_flight(retry_after: str = "1") -> tuple[int, dict[str, Any], dict[str, st
 
 def visit_to(service: Service) -> Visit:
     """A caseworker's visit to a console whose only service is `service` (gateway.replicas' interface, in short)."""
-    replicas = SimpleNamespace(all_silent=lambda: False)
+    replicas = Replicas("intake", ("http://intake",))
     urls = type("Urls", (), {"replicas": lambda _self, _backend: replicas,
                              "__getitem__": lambda _self, _backend: "http://intake"})()
     settings = SimpleNamespace(backend_timeout_seconds=5, backend_connect_timeout_seconds=1)
@@ -116,3 +117,28 @@ async def test_a_pay_form_sent_twice_at_once_ends_on_the_success_page_both_times
     assert (await state_of(door, anna.api, asked["id"]))["status"] == "paid"
     balances = (await door.client.get(f"/api/funds/grants/{grant['id']}", headers=anna.api)).json()
     assert (balances["paid"], balances["available"]) == ("250.00", "750.00")
+
+
+async def test_a_page_waiting_on_a_service_that_hangs_is_answered_once_its_probes_go_unanswered():
+    """A stopped process accepts the console's call and never answers: the page is answered when the gateway takes
+    the service for silent (gateway.replicas), not at the end of the backend timeout (an outside review's find)."""
+
+    async def hangs(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        raise AssertionError("never answered")
+
+    visit = visit_to(hangs)  # type: ignore[arg-type]
+    replicas = visit.request.app.state.backend_urls.replicas("intake")
+
+    async def probes_unanswered() -> None:
+        def no_answer(request: httpx.Request) -> httpx.Response:
+            raise httpx.ReadTimeout("no answer", request=request)
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(no_answer)) as probes:
+            for _ in range(SILENT_AFTER):
+                await asyncio.sleep(0.05)
+                await replicas.probe(probes, timeout=0.1)
+
+    answer, _ = await asyncio.wait_for(asyncio.gather(call(visit, "GET", "/api/intake/cases"), probes_unanswered()),
+                                       timeout=4)  # the backend timeout here is 5 s
+    assert answer.status == 504 and answer.kind == "service-timeout"
