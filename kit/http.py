@@ -58,21 +58,48 @@ BODY_IDLE_SECONDS = 30.0
 HEADERS_SECONDS = 10.0
 
 
+# The longest request target (path and query) taken. No address of ours comes near it; the URL parser beneath
+# uvicorn fails past 64 KiB anyway, and that failure was answered in plain text (an outside review's find).
+MAX_TARGET_BYTES = 32 * 1024
+
+
 class HeadersInTime(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing a connection whose request line and headers have not all come within
     `HEADERS_SECONDS` of its opening or of its request's first byte. Once the headers are in, the body has its own
-    idle limit (`BODY_IDLE_SECONDS`, 408), and between requests uvicorn's keep-alive timeout closes an idle one."""
+    idle limit (`BODY_IDLE_SECONDS`, 408), and between requests uvicorn's keep-alive timeout closes an idle one.
+    What the parser refuses before any app sees it is answered as problem+json too, as everything else is: a target
+    past `MAX_TARGET_BYTES` 414, bytes that are not HTTP 400."""
 
     headers_seconds = HEADERS_SECONDS
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._target_too_long = False
         self._headers_due = self.loop.call_later(self.headers_seconds, self._headers_too_late)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._headers_due is None:  # a request after another on a kept-alive connection
             self._headers_due = self.loop.call_later(self.headers_seconds, self._headers_too_late)
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > MAX_TARGET_BYTES:
+            self._target_too_long = True
+            raise ValueError("request target too long")  # the parser stops; uvicorn answers by send_400_response
+
+    def send_400_response(self, msg: str) -> None:
+        if self._target_too_long:
+            status, reason, title = 414, b"URI Too Long", "URI Too Long"
+            detail, kind = (f"The address is longer than the {MAX_TARGET_BYTES} bytes taken; a search is sent in "
+                            f"the body of a POST."), "uri-too-long"
+        else:
+            status, reason, title = 400, b"Bad Request", "Bad Request"
+            detail, kind = "This is not an HTTP request that can be read.", "malformed-request"
+        body = _problem_bytes(status, title, detail, kind)
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/problem+json\r\ncontent-length: %d\r\n"
+                             b"connection: close\r\n\r\n%s" % (status, reason, len(body), body))
+        self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._headers_waited()

@@ -122,3 +122,25 @@ async def test_a_connection_that_sends_nothing_or_half_a_header_is_closed_and_a_
         honest = await asyncio.wait_for(reader.read(), 5)
         writer.close()
         assert honest.startswith(b"HTTP/1.1 200") and honest.endswith(b'{"bytes":2}')
+
+
+async def test_what_the_parser_refuses_is_answered_in_problem_json_an_address_too_long_414():
+    """Below every app: a request target past kit.http.MAX_TARGET_BYTES is 414, bytes that are not HTTP 400, both
+    problem+json like every other error, and the connection closed (uvicorn answered both in plain text)."""
+
+    async def raw(request: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        answer = await asyncio.wait_for(reader.read(), 5)  # all of it: the server closes the connection
+        writer.close()
+        return answer
+
+    async with over_http(echoing_app(), protocol=http.HeadersInTime) as port:
+        long = await raw(b"GET /echo?q=" + b"x" * (http.MAX_TARGET_BYTES + 1) + b" HTTP/1.1\r\nHost: test\r\n\r\n")
+        broken = await raw(b"GET /echo HTTP/1.1\r\nHost: test\r\nBad\x01Header: 1\r\n\r\n")
+        fits = await raw(b"GET /echo?q=" + b"x" * 20_000 + b" HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    for answer, status, kind in ((long, b"414", "uri-too-long"), (broken, b"400", "malformed-request")):
+        head, body = answer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 " + status) and b"application/problem+json" in head
+        assert json.loads(body)["type"].endswith("/" + kind)
+    assert fits.startswith(b"HTTP/1.1 405")  # read whole and routed (the route takes POST only)
