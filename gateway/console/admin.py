@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
-from gateway import api, mfa, service
+from gateway import api, domain, mfa, service
 from gateway.console import i18n
 from gateway.console.router import (
     CSP,
@@ -269,6 +269,9 @@ async def create_user(v: AdminVisit) -> Response:
         return after(USERS_PAGE, "created-pending" if waits(answer) else "created")
     # The form again with what was typed (never the password), and the refusal in the admin's words, by field.
     errors = account_errors(v, answer)
+    weakness = domain.password_weakness(str(submitted.get("password", "")), username=form["username"])
+    if answer.kind == "invalid-form" and weakness:  # the model's refusals and the password's, said at once
+        errors = account_errors(v, Answer(422, {"detail": weakness, "type": "weak-password"}), ("password",)) | errors
     return page(v, "admin_user_new.html", await staff(v), status=answer.status, form=form, errors=errors,
                 problem=form_problem(v, answer, errors, refusal(v, answer)), partners=await partner_choices(v))
 
