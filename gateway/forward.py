@@ -179,8 +179,11 @@ async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> N
         assert base is not None  # never asked with every replica tried
         tried += (base,)
         again = len(tried) < min(2, len(replicas.urls))
-        if again and replicas.is_silent(base):
-            continue  # hung: nothing was sent to it, so any request may go to the next
+        if replicas.is_silent(base):  # hung: nothing is sent to it, so any request may go to the next
+            if again:
+                continue
+            raise Problem(503, f"The {route.backend} service is not answering right now; try again shortly.",
+                          kind="service-unavailable", headers={"Retry-After": "5"})
         try:
             answer = await _unless_silent(replicas, base, route, scope, send, base + suffix, body)
         except ReplicaSilent:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from aiohttp import web
 
 from gateway.forward import forward, forwarding_session
-from gateway.replicas import Backends
+from gateway.replicas import SILENT_AFTER, Backends
 from gateway.routing import route_for
 from kit.problems import Problem
 from tests.integration.gateway.door import ServiceProcess, backends_running, open_gateway
@@ -105,10 +107,12 @@ class Admitted:
         return SimpleNamespace(roles=frozenset({"finance"}))
 
 
-async def forwarded(method: str, urls: str) -> tuple[int, bytes]:
-    """One request through gateway.forward to the funds replicas `urls`; the status and body sent back."""
+async def forwarded(method: str, urls: str, backends: Backends | None = None) -> tuple[int, bytes]:
+    """One request through gateway.forward to the funds replicas `urls` (or `backends`'); the status and body sent
+    back."""
     session = forwarding_session(connect_timeout=1, total_timeout=5, connections=10)
-    state = SimpleNamespace(gatekeeper=Admitted(), forwarding=session, backend_urls=Backends({"funds": urls}))
+    state = SimpleNamespace(gatekeeper=Admitted(), forwarding=session,
+                            backend_urls=backends or Backends({"funds": urls}))
     scope = {"type": "http", "method": method, "path": "/api/funds/grants", "raw_path": b"/api/funds/grants",
              "query_string": b"", "headers": [(b"host", b"gateway")], "app": SimpleNamespace(state=state),
              "client": ("127.0.0.1", 5000), "scheme": "http"}
@@ -180,3 +184,21 @@ async def test_requests_waiting_on_a_frozen_service_leave_the_other_services_the
             for task in waiting:
                 task.cancel()
             await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def test_a_request_waiting_on_a_replica_that_goes_silent_is_given_up_then_a_read_goes_to_the_other():
+    """A request sent to a replica that hangs (stopped) is not left to wait out the 5 s timeout: once the probes have
+    taken the replica for silent, a read goes to the other replica and a write, which may have arrived, is 504."""
+    async with replica("hangs") as (frozen, _), replica("answers") as (answering, _):
+        for method, expected in (("GET", 200), ("POST", 504)):
+            backends = Backends({"funds": f"{frozen},{answering}"})  # the frozen one first in turn
+
+            async def probes_unanswered(backends: Backends = backends) -> None:
+                async with httpx.AsyncClient() as probes:
+                    for _ in range(SILENT_AFTER):
+                        await asyncio.sleep(0.05)
+                        await backends.replicas("funds").probe(probes, timeout=0.1)
+
+            started = time.monotonic()
+            (status, _), _ = await asyncio.gather(forwarded(method, "", backends), probes_unanswered())
+            assert (status, method) == (expected, method) and time.monotonic() - started < 3
