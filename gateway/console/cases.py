@@ -303,7 +303,9 @@ async def _case_page_values(v: Visit, case_id: str) -> dict[str, Any]:
                   partner_names={p["id"]: p["name"] for p in items(partners)}, documents=items(documents),
                   colleagues=[c["username"] for c in items(staff) if c["username"] not in case.body["assignees"]]
                   if adds_colleagues else [],
-                  side_problems=[a.problem for a in (needs, consent, referrals, aid, timeline, documents) if a.problem])
+                  side_problems=[a.problem for a in (needs, consent, referrals, aid, timeline, documents) if a.problem],
+                  # a list its service did not give is said so, never as "none yet" (a caseworker would refer again)
+                  unshown={name for name, answer in (("referrals", referrals), ("aid", aid)) if answer.status >= 500})
     return values
 
 

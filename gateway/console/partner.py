@@ -166,8 +166,10 @@ def refusal(v: Visit, answer: Answer, *, action: str | None = None, current: str
         return t("partner_refused_other").format(status=answer.status)
     if kind == "sealed":
         return t("partner_refused_sealed")
-    if answer.status == 503:
+    if answer.status in (502, 503):
         return t("partner_refused_unavailable")
+    if answer.status == 504:  # it may have been done: said so, not "refused"
+        return t("partner_refused_timeout")
     if answer.status == 429:
         return t("partner_refused_busy")
     if answer.status in (401, 403):
@@ -213,16 +215,19 @@ async def inbox(v: PartnerVisit, status: str | None = None, cursor: str | None =
     for s, answer in answers.items():
         next_cursor = answer.body.get("next_cursor") if answer.ok else None
         groups.append({"status": s, "referrals": items(answer), "more": bool(next_cursor), "paged": s == paged,
+                       "unshown": not answer.ok,  # never said as "none" (a reviewer read a hung service as no work)
                        "next_link": f"{INBOX}?{urlencode({'status': s, 'cursor': next_cursor})}#group-{s}"
                        if next_cursor else None})
     ended = sorted((r for answer in closed for r in items(answer)), key=lambda r: str(r.get("updated_at")),
                    reverse=True)
-    groups.append({"status": "closed", "referrals": ended[:CLOSED_SHOWN], "more": len(ended) > CLOSED_SHOWN})
+    groups.append({"status": "closed", "referrals": ended[:CLOSED_SHOWN], "more": len(ended) > CLOSED_SHOWN,
+                   "unshown": not all(answer.ok for answer in closed)})
     failed = next((answer for answer in [*answers.values(), *closed] if not answer.ok), None)
+    problem = None if failed is None else (i18n.translator(v.language)("partner_refused_unavailable")
+                                           if failed.status >= 500 else refusal(v, failed))  # a read: nothing changed
     return render(v.request, "partner_inbox.html", visit_=v, status=200 if failed is None else failed.status,
                   groups=groups, overdue={r["id"] for g in groups for r in g["referrals"] if overdue(r, at)},
-                  overdue_rule=overdue_rule(v), closed_shown=CLOSED_SHOWN,
-                  problem=refusal(v, failed) if failed else None, **_page_values(v))
+                  overdue_rule=overdue_rule(v), closed_shown=CLOSED_SHOWN, problem=problem, **_page_values(v))
 
 
 def overdue_rule(v: Visit) -> str:

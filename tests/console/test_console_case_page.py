@@ -475,9 +475,23 @@ async def test_with_funds_not_answering_the_aid_form_keeps_what_was_typed_under_
         failed = await visitor.post(f"{path}/aid", data=form)
     assert failed.status_code == 503, failed.text
     assert 'id="aid-grants-unlisted"' in failed.text and EN["aid_no_grants"] not in failed.text
+    # the aid already asked for is not said to be none: a list its service did not give is said so
+    assert 'id="aid-unshown"' in failed.text and EN["no_aid"] not in failed.text
     again = form_of(failed.text, "aid-request")
     assert (again["grant_id"], again["amount"], again["purpose"]) == (grant["id"], "120", "Rent for March")
     assert again["idempotency_key"] == form["idempotency_key"]
+
+
+async def test_with_referrals_away_the_case_page_says_its_referrals_cannot_be_shown_not_that_there_are_none(
+        door: Door, backends: Backends, gateway_settings):
+    """A caseworker who read "No referrals yet" while referrals was hung would send the referral again (an outside
+    review's find)."""
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Алесь Жук")
+    async with service_away("referrals", door, backends, gateway_settings, ala) as visitor:
+        page = await visitor.get(f"/console/cases/{case['id']}")
+    assert page.status_code == 200 and 'id="referrals-unshown"' in page.text and EN["no_referrals"] not in page.text
+    assert 'id="aid-unshown"' not in page.text  # funds answered: its list, empty, is said as none
 
 
 async def test_a_note_sent_while_intake_is_not_answering_is_given_back_to_copy(

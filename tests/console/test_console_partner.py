@@ -271,6 +271,10 @@ async def test_with_the_referrals_service_down_the_pages_say_so_in_the_visitors_
         referral = await visitor.get(f"/console/partner/referrals/{uuid.uuid4()}")
     assert inbox.status_code == referral.status_code == 503
     assert alert(inbox.text) == alert(referral.text) == i18n.MESSAGES["lt"]["partner_refused_unavailable"]
+    # no group is said to be empty: each says it cannot be shown (a partner read a hung service as no work)
+    for group in ("sent", "accepted", "in_progress", "closed"):
+        assert f'id="group-{group}-unshown"' in inbox.text, group
+    assert i18n.MESSAGES["lt"]["partner_group_none"] not in inbox.text and "(0)" not in inbox.text
 
 
 # --- partner staff open nothing else; staff open nothing of theirs ----------------------------------------------------
@@ -535,3 +539,13 @@ def test_an_amount_is_read_as_people_type_it_in_their_language():
     assert [typed(t, "en", "EUR") for t in ("€1,234.50", "EUR 120", "120 eur")] == ["1234.50", "120.00", "120.00"]
     assert typed("1 234,50 €", "ru", "EUR") == "1234.50" and typed("Br 10", "be", "BYN") == "10.00"
     assert typed("$120", "en", "EUR") is None  # another currency's sign: not this amount
+
+
+def test_a_step_the_service_did_not_answer_in_time_is_said_as_maybe_done_not_as_refused():
+    from types import SimpleNamespace
+
+    from gateway.console import partner
+    from gateway.console.router import Answer
+
+    timed_out = Answer(504, {"type": "https://rehab.support/problems/service-timeout"}, language="pl")
+    assert partner.refusal(SimpleNamespace(language="pl"), timed_out) == i18n.MESSAGES["pl"]["partner_refused_timeout"]
