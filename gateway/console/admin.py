@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, select
 from starlette.exceptions import HTTPException
 
 from gateway import api, domain, mfa, service
@@ -272,6 +272,11 @@ async def create_user(v: AdminVisit) -> Response:
     weakness = domain.password_weakness(str(submitted.get("password", "")), username=form["username"])
     if answer.kind == "invalid-form" and weakness:  # the model's refusals and the password's, said at once
         errors = account_errors(v, Answer(422, {"detail": weakness, "type": "weak-password"}), ("password",)) | errors
+    if answer.kind == "weak-password":  # and a user name taken already, which the database alone would tell next
+        with runtime.uow.read() as session:
+            taken = session.exec(select(User.id).where(User.username == form["username"].lower())).first()
+        if taken is not None:
+            errors |= account_errors(v, Answer(409, {"detail": "", "type": "username-taken"}), ("username",))
     return page(v, "admin_user_new.html", await staff(v), status=answer.status, form=form, errors=errors,
                 problem=form_problem(v, answer, errors, refusal(v, answer)), partners=await partner_choices(v))
 

@@ -248,6 +248,10 @@ async def test_admin_combined_with_another_role_is_refused_in_words_the_admin_re
     assert both.status_code == 422
     for field in ("username", "password"):
         assert re.search(rf'<input id="{field}"[^>]*aria-invalid="true"', both.text), field
+    taken = await door.add_user("finance")  # a name in use, in other letter case, and a weak password: both too
+    both = await create_in_console(visitor, taken["username"].upper(), "caseworker", password="short")
+    for field in ("username", "password"):
+        assert re.search(rf'<input id="{field}"[^>]*aria-invalid="true"', both.text), field
 
     target = await door.add_user("finance")
     page = f"{USERS}/{target['id']}"
