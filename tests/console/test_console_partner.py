@@ -454,6 +454,8 @@ async def test_a_referral_in_progress_whose_consent_was_withdrawn_can_still_be_f
     assert words("partner_packet_gone") in page and words("partner_can_still_finish") in page
     assert words("partner_messages_none") not in page
     assert f'action="/console/partner/referrals/{referral}/complete"' in page
+    # declining is past, and the way out is not the thread the withdrawal closed (a reviewer's find)
+    assert words("partner_rule_decline_withdrawn") in page and words("partner_rule_decline") not in page
 
 
 async def test_a_cancelled_referral_says_it_was_cancelled_and_offers_nothing_to_finish(world: World):
