@@ -102,6 +102,7 @@ def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | 
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     created = _move_flat_layout(directory)
+    _refuse_a_custody_change(directory, custody)
     for process in nats_auth.PROCESSES:
         own = directory / process
         own.mkdir(mode=0o700, exist_ok=True)
@@ -138,6 +139,31 @@ def ensure_secrets(directory: Path, *, custody: str = "file", passphrase: str | 
             created.append(name)
     _write_control_signers(directory)
     return created
+
+
+class CustodyChanged(Exception):
+    """Keys of one custody lie in the folder, and another was asked for: new keys would open none of the records."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _refuse_a_custody_change(directory: Path, custody: str) -> None:
+    """An installation made under `file` custody, started under `sealed` or `openbao`, would get a new keyring beside
+    the plain one: every record, second factor and audit signature made before unreadable, and the plain keys left
+    on the disk all the same (an outside review's find). Refused before anything is made, saying what to do."""
+    if custody == "file":
+        return
+    plain = [f"{process}/{KEK_FILE}" for process in nats_auth.PROCESSES if (directory / process / KEK_FILE).exists()]
+    own_file = SEALED_KEYS_FILE if custody == "sealed" else TRANSIT_KEYS_FILE
+    unmade = [process for process in KEY_HOLDERS if not (directory / process / own_file).exists()]
+    if plain and unmade:
+        raise CustodyChanged(
+            f"this installation's keys lie in plain files ({', '.join(plain)}): custody `file`. Started under "
+            f"`{custody}` it would make new keys that open none of its records. Start it with REHAB_KEY_CUSTODY=file; "
+            f"this release cannot move an installation's keys to another custody (choose the custody before the "
+            f"first start).")
 
 
 def _write_control_signers(directory: Path) -> None:

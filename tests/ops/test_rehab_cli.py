@@ -339,3 +339,29 @@ def test_restore_under_sealed_custody_asks_for_the_unseal_passphrase_before_it_r
     steps = [source.index(step) for step in ("_erasure_ledger(", "needed_passphrase()", "erasures.owe(",
                                              "backups.put_back(", "erasures.reapply(ledger, unseal)")]
     assert steps == sorted(steps)
+
+
+@pytest.mark.parametrize("custody", ["sealed", "openbao"])
+def test_an_installation_of_plain_keys_is_not_given_new_keys_under_another_custody(tmp_path: Path,
+                                                                                   custody: str) -> None:
+    """Started under `sealed` (or `openbao`), an installation made under `file` got new keys beside its plain ones:
+    every record unreadable, and the plain keys still on the disk (an outside review's find). Refused, saying so."""
+    env = {"REHAB_STATE_DIR": str(tmp_path / "state")}
+    assert runner.invoke(app, ["secrets", "init"], env=env).exit_code == 0
+    (tmp_path / "pass").write_text("a long unseal passphrase\n")
+    changed = runner.invoke(app, ["secrets", "init"], env={**env, "REHAB_KEY_CUSTODY": custody,
+                                                           "UNSEAL_PASSPHRASE_FILE": str(tmp_path / "pass"),
+                                                           "OPENBAO_ADDR": "http://127.0.0.1:9"})
+    assert changed.exit_code == 1 and "intake/kek.json" in changed.output and "REHAB_KEY_CUSTODY=file" in changed.output
+    assert not list((tmp_path / "state" / "secrets").glob("*/keys.*"))
+
+
+@pytest.mark.parametrize("made", ["not a time at all", "2026-12-01T10:00:00", "2999-01-01T00:00:00+00:00"])
+def test_audit_restored_takes_only_the_time_a_backup_was_made(tmp_path: Path, made: str) -> None:
+    """Any text was taken and signed as a restore, and `verify` called a cut trail whole after it (an outside
+    review's find): it takes a time with its offset, not in the future, or stops before anything is signed."""
+    from ops.audit import app as audit_app
+
+    refused = runner.invoke(audit_app, ["restored", "--backup-made", made],
+                            env={"REHAB_STATE_DIR": str(tmp_path / "state")})
+    assert refused.exit_code == 2 and "--backup-made takes the time" in refused.output
