@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -299,6 +300,14 @@ def restored_command(
     checkpoint of the trail the restore put back, marked `restored`, so that the processes sign their trails again
     and `rehab audit verify` takes the checkpoints of the replaced history as such. `rehab restore` does this
     itself; the stream keeps every such checkpoint for good."""
+    try:  # a time a backup was made, not any text (an outside review's find: `--backup-made 'not a time at all'`)
+        made = datetime.fromisoformat(backup_made)
+    except ValueError:
+        made = None
+    if made is None or made.tzinfo is None or made > datetime.now(UTC):
+        print("error: --backup-made takes the time the restored backup was made, as `rehab restore` printed it "
+              "(an ISO time with its offset, not in the future)", file=sys.stderr)
+        raise typer.Exit(2)
     try:
         done = sign_restored(backup_made, list(PROCESSES), nats_url)
     except Exception as exc:  # NATS away or refusing
