@@ -96,6 +96,15 @@ class PassphraseNeeded(Sealed):
                              code="passphrase-needed")
 
 
+class PassphraseNotOpening(Sealed):
+    """Under `sealed` custody, an operator's command given a passphrase that does not open the keys, or a file
+    (UNSEAL_PASSPHRASE_FILE) that is not there."""
+
+    def __init__(self) -> None:
+        DomainError.__init__(self, "That unseal passphrase does not open the keys (custody `sealed`): check the file "
+                                   "UNSEAL_PASSPHRASE_FILE names, or type it again.", code="passphrase-wrong")
+
+
 class KeysUnavailable(Unavailable):
     """The key service (OpenBao) did not answer in time, or refused: the keys are there, only out of reach."""
 

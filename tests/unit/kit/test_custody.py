@@ -220,3 +220,19 @@ def test_a_command_with_no_way_to_be_told_the_passphrase_says_so_not_that_the_ke
     monkeypatch.setattr("getpass.getpass", lambda prompt: PASSPHRASE)
     monkeypatch.setattr("sys.stdin", open(os.devnull))  # stdin taken (a password piped in): the terminal asked
     assert not custody_module.opened(settings).sealed
+
+
+def test_a_command_given_a_passphrase_that_does_not_open_the_keys_says_so_not_that_the_keys_are_sealed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong passphrase in UNSEAL_PASSPHRASE_FILE, or no such file, was said as "the keys are sealed: rehab
+    unseal" while the system ran unsealed (an outside review's find)."""
+    from kit import custody as custody_module
+
+    ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE)
+    (tmp_path / "wrong").write_text("not the passphrase at all\n")
+    for given in (tmp_path / "wrong", tmp_path / "nowhere"):
+        monkeypatch.setattr(custody_module, "_asked", [])
+        settings = IntakeKeys(secrets_dir=tmp_path, key_custody="sealed", unseal_passphrase_file=given)
+        with pytest.raises(errors.PassphraseNotOpening) as wrong:
+            custody_module.opened(settings)
+        assert "UNSEAL_PASSPHRASE_FILE" in wrong.value.detail and "rehab unseal" not in wrong.value.detail
