@@ -167,9 +167,6 @@ async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> N
     if scope.get("query_string"):
         suffix += "?" + scope["query_string"].decode("latin-1")
     replicas: Replicas = state.backend_urls.replicas(route.backend)
-    if replicas.all_silent():  # hung: a request would only wait out the timeout (gateway.replicas)
-        raise Problem(503, f"The {route.backend} service is not answering right now; try again shortly.",
-                      kind="service-unavailable", headers={"Retry-After": "5"})
     tried: tuple[str, ...] = ()
     # A second replica is tried once, and only when the first never saw the request (its connection failed) or the
     # request is a read: a write that may have reached a service is never sent twice here; the caller decides,
