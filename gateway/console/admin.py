@@ -36,6 +36,7 @@ from gateway.console.router import (
     render,
 )
 from gateway.models import ApprovalPublic, RolesChange, User, UserCreate, UserPublic
+from gateway.runtime import GatewayRuntime
 from kit import problems
 from kit.errors import DomainError
 from kit.problems import Problem
@@ -256,6 +257,23 @@ async def new_user_page(v: AdminVisit, role: str | None = None) -> Response:
 ADMIN_ROLE_CHOICES = ("admin",)  # the roles a link may tick beforehand
 
 
+def _also_refused(runtime: GatewayRuntime, form: dict[str, Any], password: str, *, said: str) -> list[Answer]:
+    """What the API would refuse in a new account's form besides the refusal `said` (its kind): a weak password,
+    roles that do not combine, a user name taken (in any letter case). The API stops at the first."""
+    found: list[Answer] = []
+    if said != "weak-password" and (weakness := domain.password_weakness(password, username=form["username"])):
+        found.append(Answer(422, {"detail": weakness, "type": "weak-password"}))
+    if said != "roles-not-combinable" and (
+            clash := domain.roles_refusal(form["roles"], partner_id=form["partner_id"] or None)):
+        found.append(Answer(422, {"detail": clash, "type": "roles-not-combinable"}))
+    if said in ("invalid-form", "weak-password", "roles-not-combinable") and form["username"]:
+        with runtime.uow.read() as session:
+            taken = session.exec(select(User.id).where(User.username == form["username"].lower())).first()
+        if taken is not None:
+            found.append(Answer(409, {"detail": "", "type": "username-taken"}))
+    return found
+
+
 @router.post(USERS_PAGE, response_class=HTMLResponse)
 async def create_user(v: AdminVisit) -> Response:
     submitted = await v.request.form()
@@ -267,16 +285,12 @@ async def create_user(v: AdminVisit) -> Response:
         partner_id=form["partner_id"] or None), runtime, v.principal))
     if answer.ok:
         return after(USERS_PAGE, "created-pending" if waits(answer) else "created")
-    # The form again with what was typed (never the password), and the refusal in the admin's words, by field.
+    # The form again with what was typed (never the password), and the refusal in the admin's words, by field;
+    # with it the other refusals the API tells one at a time (the form, then the password, then the roles, then the
+    # name taken), so that the admin mends them all in one go.
     errors = account_errors(v, answer)
-    weakness = domain.password_weakness(str(submitted.get("password", "")), username=form["username"])
-    if answer.kind == "invalid-form" and weakness:  # the model's refusals and the password's, said at once
-        errors = account_errors(v, Answer(422, {"detail": weakness, "type": "weak-password"}), ("password",)) | errors
-    if answer.kind == "weak-password":  # and a user name taken already, which the database alone would tell next
-        with runtime.uow.read() as session:
-            taken = session.exec(select(User.id).where(User.username == form["username"].lower())).first()
-        if taken is not None:
-            errors |= account_errors(v, Answer(409, {"detail": "", "type": "username-taken"}), ("username",))
+    for also in _also_refused(runtime, form, str(submitted.get("password", "")), said=answer.kind):
+        errors = account_errors(v, also) | errors
     return page(v, "admin_user_new.html", await staff(v), status=answer.status, form=form, errors=errors,
                 problem=form_problem(v, answer, errors, refusal(v, answer)), partners=await partner_choices(v))
 

@@ -252,6 +252,14 @@ async def test_admin_combined_with_another_role_is_refused_in_words_the_admin_re
     both = await create_in_console(visitor, taken["username"].upper(), "caseworker", password="short")
     for field in ("username", "password"):
         assert re.search(rf'<input id="{field}"[^>]*aria-invalid="true"', both.text), field
+    # and roles that do not combine, with the others (they were said on a later sending, once the others were mended)
+    every = await create_in_console(visitor, taken["username"], "caseworker", "admin", password="short")
+    assert every.status_code == 422
+    for field in ("username", "password"):
+        assert re.search(rf'<input id="{field}"[^>]*aria-invalid="true"', every.text), field
+    assert re.search(r'<fieldset id="roles"[^>]*aria-invalid="true"', every.text)
+    assert words("admin_refused_admin_alone", "ru") in html.unescape(every.text)
+    assert (await door.sign_in(taken["username"], "short")).status_code == 400  # nothing made, nothing changed
 
     target = await door.add_user("finance")
     page = f"{USERS}/{target['id']}"
