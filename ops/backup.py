@@ -79,7 +79,7 @@ from sqlalchemy.engine import make_url
 from kit.progress import Progress
 from kit.settings import ProcessSettings
 from ops.settings import SupervisorSettings
-from ops.supervisor import port_is_free
+from ops.supervisor import port_in_use
 
 # Every database, the programme report's included: rebuilt from the streams instead, it would count events that the
 # restored services no longer hold (those after the backup), or nothing where the streams are gone.
@@ -531,12 +531,9 @@ def put_back(settings: BackupSettings, archive: Archive, *, force: bool = False,
 
 def refuse_if_running() -> None:
     """The system's ports (from the same settings `rehab up` uses): any in use means it may be running."""
-    ports = SupervisorSettings()
-    for name in ("gateway", "intake", "referrals", "funds", "reports", "nats"):
-        port = getattr(ports, f"{name}_port")
-        if not port_is_free(port):
-            raise BackupError(f"port {port} ({name}) is in use: the system seems to be running. Stop it first "
-                              "(restoring under a running service corrupts its database), or pass --force")
+    if taken := port_in_use(SupervisorSettings()):
+        raise BackupError(f"{taken} is in use: the system seems to be running. Stop it first "
+                          "(restoring under a running service corrupts its database), or pass --force")
 
 
 def restore_sqlite(url: str, copy: Path) -> None:

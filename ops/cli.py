@@ -23,7 +23,7 @@ from ops import audit, dead_letters, erasures
 from ops.passphrase import handing_passphrase, needed_passphrase, unseal_passphrase
 from ops import backup as backups
 from ops.settings import SupervisorSettings
-from ops.supervisor import StartupError, Supervisor
+from ops.supervisor import StartupError, Supervisor, port_in_use
 from ops.cluster import cluster_specs, gateway_ports
 from ops.system import secrets_folder, system_specs
 
@@ -458,12 +458,10 @@ def keys_passphrase(
     if settings.key_custody != "sealed":
         typer.echo("error: only sealed custody has an unseal passphrase", err=True)
         raise typer.Exit(2)
-    try:
-        backups.refuse_if_running()
-    except backups.BackupError as error:
-        typer.echo(f"error: {str(error).split(' (restoring')[0]}; stop it first: running processes hold the old "
-                   "passphrase's key and write with it", err=True)
-        raise typer.Exit(1) from None
+    if taken := port_in_use(settings):
+        typer.echo(f"error: {taken} is in use: the system seems to be running; stop it first: running processes "
+                   "hold the old passphrase's key and write with it", err=True)
+        raise typer.Exit(1)
     state_dir = _state_dir(settings)
     old = unseal_passphrase(settings, state_dir, making=False)
     assert old is not None

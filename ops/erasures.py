@@ -26,7 +26,7 @@ from kit import erasures
 from kit.erasures import Ledger, LedgerUnreadable
 from kit.settings import ServiceSettings
 from ops.settings import SupervisorSettings
-from ops.supervisor import port_is_free
+from ops.supervisor import port_in_use, port_is_free
 
 # The services that hold something about a case, and the module whose `erasures apply` re-applies erasures there.
 HOLDERS: dict[str, str] = {
@@ -157,10 +157,16 @@ def report(ledger: Ledger, done: Reapplied) -> list[str]:
 def reapply_command(
     nats_url: Annotated[str | None, typer.Option(help="The NATS holding the stream ERASURES (default: REHAB_NATS_URL, "
                                                       "else the embedded one's store)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-apply under a running system all the same.")] = False,
 ) -> None:
     """Re-apply every erasure of the ledger to the databases as they are now: after a restore made by other means
     (PostgreSQL point-in-time recovery, a snapshot) or one whose re-application did not finish. Run it with the
-    system stopped, before it answers anyone."""
+    system stopped, before it answers anyone: refused while the system's ports are in use, unless `--force`."""
+    if not force and (taken := port_in_use(SupervisorSettings())):
+        typer.echo(f"error: {taken} is in use: the system seems to be running. Stop it first (until the erasures are "
+                   "re-applied, a restored database shows the people erased since to anyone who asks), then run "
+                   "this again; or pass --force", err=True)
+        raise typer.Exit(1)
     try:
         ledger = read_ledger(nats_url)
     except LedgerUnreadable as error:

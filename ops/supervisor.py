@@ -328,6 +328,19 @@ def check_ports(specs: Sequence[ProcessSpec]) -> None:
                 raise StartupError(f"port {port} ({spec.name}) is in use; set {setting} to a free port")
 
 
+SYSTEM_PORTS = ("gateway", "intake", "referrals", "funds", "reports", "nats")
+
+
+def port_in_use(ports: Any) -> str | None:
+    """The first of the system's ports (`ports`: the settings `rehab up` uses) in use, as an operator reads it
+    ("port 8000 (gateway)"), or None. Any in use means the system may be running."""
+    for name in SYSTEM_PORTS:
+        port = getattr(ports, f"{name}_port")
+        if not port_is_free(port):
+            return f"port {port} ({name})"
+    return None
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As servers do: a port whose old connections linger in TIME_WAIT is free to listen on.

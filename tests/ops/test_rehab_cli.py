@@ -327,6 +327,25 @@ def test_up_refuses_while_a_restore_s_erasures_are_owed(tmp_path: Path, monkeypa
     assert not erasures.owed(state)
 
 
+@pytest.mark.parametrize("command", [["erasures", "reapply"], ["keys", "passphrase"]])
+def test_commands_for_a_stopped_system_are_refused_while_it_runs(command: list[str], tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-applying the erasure ledger belongs before a restored system answers anyone, and a new unseal passphrase
+    before processes holding the old one's key write again: either, while the system's ports are in use, is refused
+    before it reads anything (the ledger, a passphrase)."""
+    from tests.ops.test_backup import socket_on
+    from tests.support.nats import free_port
+
+    port = free_port()
+    monkeypatch.setenv("REHAB_STATE_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("REHAB_KEY_CUSTODY", "sealed")
+    monkeypatch.setenv("REHAB_FUNDS_PORT", str(port))
+    with socket_on(port):
+        refused = CliRunner().invoke(app, command)
+    assert refused.exit_code == 1, refused.output
+    assert f"port {port} (funds) is in use: the system seems to be running" in refused.output
+
+
 def test_restore_under_sealed_custody_asks_for_the_unseal_passphrase_before_it_replaces_anything() -> None:
     """The order in `rehab restore`: the erasure ledger read, the unseal passphrase had (a missing or wrong one stops
     it here), the mark left, and only then the databases put back (it asked for the passphrase after, and stopped
