@@ -39,7 +39,9 @@ from kit.keyfiles import (
     KEK_FILE,
     SEALED_KEYS_FILE,
     TRANSIT_KEYS_FILE,
+    WrongPassphrase,
     new_bundle,
+    read_sealed_file,
     write_sealed_file,
 )
 
@@ -161,9 +163,91 @@ def _refuse_a_custody_change(directory: Path, custody: str) -> None:
     if plain and unmade:
         raise CustodyChanged(
             f"this installation's keys lie in plain files ({', '.join(plain)}): custody `file`. Started under "
-            f"`{custody}` it would make new keys that open none of its records. Start it with REHAB_KEY_CUSTODY=file; "
-            f"this release cannot move an installation's keys to another custody (choose the custody before the "
-            f"first start).")
+            f"`{custody}` it would make new keys that open none of its records. Start it with REHAB_KEY_CUSTODY=file"
+            + ("; or, the system stopped, seal these keys first: `rehab keys move-to-sealed`." if custody == "sealed"
+               else "; this release cannot move an installation's keys into OpenBao (choose the custody before the "
+                    "first start)."))
+
+
+class KeysNotMoved(Exception):
+    """`move_to_sealed` refused, before any plain file was removed."""
+
+
+def move_to_sealed(directory: Path, passphrase: str) -> list[str]:
+    """An installation made under `file` custody, moved to `sealed` (with the system stopped): each process's keys
+    that lie in plain files (its KEKs, named secrets and private signing keys) are sealed in its keys.sealed under
+    `passphrase` and read back, and only once every process's opens with the same keys are the plain files removed;
+    the files removed, relative to `directory`. The keys themselves stay: every record, second factor and audit
+    signature made before opens as it did. A move that stopped half-way is finished by running it again with the
+    same passphrase; a keys.sealed that opens under another, or holds other keys, stops it (KeysNotMoved)."""
+    _move_flat_layout(directory)  # an installation from before one keyring per process: into its folders first
+    moving: dict[str, tuple[dict[str, Any], list[Path]]] = {}
+    for process in nats_auth.PROCESSES:
+        plain, files = _plain_keys(directory, process)
+        sealed_path = directory / process / SEALED_KEYS_FILE
+        if not files:
+            continue
+        if sealed_path.exists():  # an earlier run's: it must hold what the files still hold
+            try:
+                earlier = read_sealed_file(sealed_path, passphrase=passphrase)[0]
+            except WrongPassphrase:
+                raise KeysNotMoved(f"{process}/{SEALED_KEYS_FILE}, made by an earlier run, does not open under this "
+                                   f"passphrase: run it again with that one. Nothing was removed.") from None
+            if not _holds(earlier, plain):
+                raise KeysNotMoved(f"{process}/{SEALED_KEYS_FILE} holds other keys than {process}'s plain files: "
+                                   "nothing was removed; look into it before going on.")
+        elif missing := _missing_plain(process, plain):
+            raise KeysNotMoved(f"{process} lacks {', '.join(missing)} among its plain keys: nothing was moved.")
+        moving[process] = (plain, files)
+    # The gateway's last: the one whose keys.sealed a later command checks the passphrase against (ops.passphrase).
+    for process in sorted(moving, key=lambda name: (name == GATEWAY, name)):
+        sealed_path = directory / process / SEALED_KEYS_FILE
+        if not sealed_path.exists():
+            write_sealed_file(sealed_path, moving[process][0], passphrase=passphrase)
+        if not _holds(read_sealed_file(sealed_path, passphrase=passphrase)[0], moving[process][0]):
+            raise KeysNotMoved(f"{process}/{SEALED_KEYS_FILE} did not read back as written: nothing was removed.")
+    removed = []
+    for process, (_, files) in moving.items():
+        for file in files:
+            file.unlink()
+            removed.append(str(file.relative_to(directory)))
+    return removed
+
+
+def _plain_keys(directory: Path, process: str) -> tuple[dict[str, Any], list[Path]]:
+    """What a process's plain key files hold, as a keys.sealed bundle holds it, and those files."""
+    own = directory / process
+    bundle: dict[str, Any] = {"secrets": {}}
+    files: list[Path] = []
+    if keeps_keks(process) and (own / KEK_FILE).is_file():
+        document = json.loads((own / KEK_FILE).read_text())
+        bundle["kek"] = {"active": document["active"], "keys": document["keys"]}
+        files.append(own / KEK_FILE)
+    for name, file in secret_names(process).items():
+        if (own / file).is_file():
+            bundle["secrets"][name] = base64.b64encode(read_key_file(own / file)).decode()
+            files.append(own / file)
+    private = {"audit_signing": directory / AUDIT_SIGNING_KEY_FILES[process]}
+    if process == GATEWAY:
+        private["token_signing"] = directory / TOKEN_PRIVATE_KEY_FILE
+    for name, path in private.items():
+        if path.is_file():
+            bundle["secrets"][name] = base64.b64encode(path.read_bytes()).decode()
+            files.append(path)
+    return bundle, files
+
+
+def _missing_plain(process: str, bundle: dict[str, Any]) -> list[str]:
+    wanted = [*secret_names(process), "audit_signing", *(["token_signing"] if process == GATEWAY else [])]
+    missing = [name for name in wanted if name not in bundle["secrets"]]
+    return missing + (["kek"] if keeps_keks(process) and "kek" not in bundle else [])
+
+
+def _holds(sealed: dict[str, Any], plain: dict[str, Any]) -> bool:
+    """Whether a keys.sealed bundle holds every key the plain files (still) hold, the same."""
+    if "kek" in plain and sealed.get("kek") != plain["kek"]:
+        return False
+    return all(sealed.get("secrets", {}).get(name) == value for name, value in plain["secrets"].items())
 
 
 def _write_control_signers(directory: Path) -> None:

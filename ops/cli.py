@@ -51,7 +51,8 @@ app = typer.Typer(
 )
 secrets_app = typer.Typer(help="The keys kept under the state folder: init, nats-users.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
-keys_app = typer.Typer(help="Field-encryption keys of every service: rotate, status, retire, passphrase.",
+keys_app = typer.Typer(help="Field-encryption keys of every service: rotate, status, retire, passphrase, "
+                            "move-to-sealed.",
                        no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 # The services that store data keys wrapped by the KEK, and the module whose `keys rotate|status` handles each one's
@@ -482,6 +483,40 @@ def keys_passphrase(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"sealed under the new passphrase: {', '.join(changed) or 'nothing left to change'}")
+
+
+@keys_app.command("move-to-sealed")
+def keys_move_to_sealed() -> None:
+    """Move an installation made under `file` custody to `sealed` (the system stopped, REHAB_KEY_CUSTODY=sealed
+    set where `rehab up` reads it): each process's plain keys sealed in its keys.sealed under a new unseal passphrase
+    (typed twice, or UNSEAL_PASSPHRASE_FILE), then the plain files removed. The keys stay the same: every record
+    opens as before. Run it again with the same passphrase should it stop half-way."""
+    from kit import secrets as secret_files
+
+    settings = _settings()
+    if settings.key_custody != "sealed":
+        typer.echo("error: set REHAB_KEY_CUSTODY=sealed first (where `rehab up` reads it: the environment or .env): "
+                   "the next start must open the sealed keys, not look for the plain ones", err=True)
+        raise typer.Exit(2)
+    if taken := port_in_use(settings):
+        typer.echo(f"error: {taken} is in use: the system seems to be running; stop it first: running processes "
+                   "read the plain keys this removes", err=True)
+        raise typer.Exit(1)
+    folder = secrets_folder(settings, _state_dir(settings))
+    passphrase = unseal_passphrase(settings, _state_dir(settings))
+    assert passphrase is not None
+    try:
+        removed = secret_files.move_to_sealed(folder, passphrase)
+    except secret_files.KeysNotMoved as refused:
+        typer.echo(f"error: {refused}", err=True)
+        raise typer.Exit(1) from None
+    if not removed:
+        typer.echo("no plain keys here: nothing to move")
+        return
+    typer.echo(f"sealed under the unseal passphrase, and removed: {', '.join(removed)}")
+    typer.echo("Copies made before hold the plain keys: backups made with --include-secrets, a disk image. Once the "
+               "system runs sealed, `rehab keys rotate` then `rehab keys retire --yes` make those copies' KEKs open "
+               "nothing new (README, \"Keys\").")
 
 
 @keys_app.command("status")

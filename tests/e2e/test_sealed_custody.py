@@ -154,3 +154,40 @@ def _answers(system: System, name: str) -> bool:
         return httpx.get(f"http://127.0.0.1:{system.ports[name]}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_an_installation_made_under_file_custody_moved_to_sealed_opens_its_records(tmp_path: Path) -> None:
+    """The way on from refusing a custody change (kit.secrets): stopped, moved with `rehab keys move-to-sealed`, and
+    started again under `sealed`, the installation opens the records its plain keys sealed, and its audit trails'
+    signatures still verify; no key is left in clear."""
+    system = System(tmp_path)
+    try:
+        system.start()
+        admin = sign_in(system.url, grant_type="password", username="admin", password=ADMIN_PASSWORD)
+        assert admin.post("/api/admin/users", json={"username": "casey", "password": STAFF_PASSWORD,
+                                                    "roles": ["caseworker"]}).status_code == 201
+        casey = sign_in(system.url, grant_type="password", username="casey", password=STAFF_PASSWORD)
+        case = casey.post("/api/intake/cases", json={"full_name": NEEDLE, "safety_notes": NOTE_NEEDLE})
+        assert case.status_code == 201, case.text
+        assert system.stop() == 0
+
+        given = tmp_path / "passphrase"
+        given.write_text(PASSPHRASE + "\n")
+        os.chmod(given, 0o600)
+        system.env.update({"REHAB_KEY_CUSTODY": "sealed", "UNSEAL_PASSPHRASE_FILE": str(given)})
+        moved = system.run_cli("keys", "move-to-sealed")
+        assert moved.returncode == 0, moved.stderr
+        system.start()
+
+        casey = sign_in(system.url, grant_type="password", username="casey", password=STAFF_PASSWORD)
+        read = casey.get(f"/api/intake/cases/{case.json()['id']}")
+        assert read.status_code == 200 and read.json()["safety_notes"] == NOTE_NEEDLE
+        found = casey.post("/api/intake/cases/search", json={"q": NEEDLE})  # the blind index's key moved too
+        assert [hit["id"] for hit in found.json()["items"]] == [case.json()["id"]]
+        verified = system.run_cli("audit", "verify")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        secrets = system.state / "secrets"
+        for clear in ("kek.json", "blind_index.key", "audit.key", "audit_signing.pem", "token_signing.pem"):
+            assert not list(secrets.glob(f"*/{clear}")), f"{clear} left in clear"
+    finally:
+        system.cleanup()

@@ -327,7 +327,7 @@ def test_up_refuses_while_a_restore_s_erasures_are_owed(tmp_path: Path, monkeypa
     assert not erasures.owed(state)
 
 
-@pytest.mark.parametrize("command", [["erasures", "reapply"], ["keys", "passphrase"]])
+@pytest.mark.parametrize("command", [["erasures", "reapply"], ["keys", "passphrase"], ["keys", "move-to-sealed"]])
 def test_commands_for_a_stopped_system_are_refused_while_it_runs(command: list[str], tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Re-applying the erasure ledger belongs before a restored system answers anyone, and a new unseal passphrase
@@ -373,6 +373,27 @@ def test_an_installation_of_plain_keys_is_not_given_new_keys_under_another_custo
                                                            "OPENBAO_ADDR": "http://127.0.0.1:9"})
     assert changed.exit_code == 1 and "intake/kek.json" in changed.output and "REHAB_KEY_CUSTODY=file" in changed.output
     assert not list((tmp_path / "state" / "secrets").glob("*/keys.*"))
+
+
+def test_an_installation_of_plain_keys_moved_to_sealed_then_starts_sealed(tmp_path: Path) -> None:
+    """The way on from the refusal above: `rehab keys move-to-sealed` seals the keys it has, and the installation
+    then starts under `sealed` with them (what they open is kept: tests/unit/kit/test_custody.py)."""
+    env = {"REHAB_STATE_DIR": str(tmp_path / "state")}
+    assert runner.invoke(app, ["secrets", "init"], env=env).exit_code == 0
+    (tmp_path / "pass").write_text("a long unseal passphrase\n")
+    sealed = {**env, "REHAB_KEY_CUSTODY": "sealed", "UNSEAL_PASSPHRASE_FILE": str(tmp_path / "pass")}
+
+    assert runner.invoke(app, ["keys", "move-to-sealed"], env=env).exit_code == 2  # custody not set to sealed yet
+    moved = runner.invoke(app, ["keys", "move-to-sealed"], env=sealed)
+
+    assert moved.exit_code == 0, moved.output
+    assert "intake/kek.json" in moved.output and "rehab keys rotate" in moved.output
+    started = runner.invoke(app, ["secrets", "init"], env=sealed)
+    assert started.exit_code == 0, started.output
+    folder = tmp_path / "state" / "secrets"
+    assert not list(folder.glob("*/kek.json")) and not list(folder.glob("*/audit_signing.pem"))
+    assert len(list(folder.glob("*/keys.sealed"))) == 5
+    assert "nothing to move" in runner.invoke(app, ["keys", "move-to-sealed"], env=sealed).output
 
 
 @pytest.mark.parametrize("made", ["not a time at all", "2026-12-01T10:00:00", "2999-01-01T00:00:00+00:00"])

@@ -236,3 +236,81 @@ def test_a_command_given_a_passphrase_that_does_not_open_the_keys_says_so_not_th
         with pytest.raises(errors.PassphraseNotOpening) as wrong:
             custody_module.opened(settings)
         assert "UNSEAL_PASSPHRASE_FILE" in wrong.value.detail and "rehab unseal" not in wrong.value.detail
+
+
+# ---- moving an installation from `file` to `sealed` -----------------------------------------------------------------
+
+
+def process_keys(process: str, root: Path, **custody: object) -> Custody:
+    settings = type(f"{process}Keys", (ServiceSettings,), {"process_name": process})(secrets_dir=root, **custody)
+    keys = open_custody(settings)
+    if keys.passphrases is not None:
+        keys.passphrases.offer(PASSPHRASE)
+    keys.unseal()
+    return keys
+
+
+def test_plain_keys_moved_to_sealed_open_what_they_opened_and_leave_no_private_key_in_a_file(tmp_path: Path) -> None:
+    """Started under `sealed`, an installation made under `file` was refused (new keys would open none of its records);
+    `rehab keys move-to-sealed` seals the keys it has. The same keys after: a data key wrapped before unwraps, each
+    named secret and signing key is what it was, and no private key is left in a file."""
+    from kit.secrets import keeps_keks, move_to_sealed, secret_names
+
+    ensure_secrets(tmp_path)
+    before = {}
+    for process in ("intake", "referrals", "funds", "reports", "gateway"):
+        keys = process_keys(process, tmp_path)
+        wrapped = keys.new_wrapped_data_key() if keeps_keks(process) else None
+        before[process] = (wrapped, {name: keys.secret(name) for name in secret_names(process)},
+                           keys.signing_key().private_bytes_raw())
+    gateway_token = (tmp_path / "gateway" / "token_signing.pem").read_bytes()
+
+    removed = move_to_sealed(tmp_path, PASSPHRASE)
+
+    assert {"intake/kek.json", "gateway/token_signing.pem", "funds/audit_signing.pem"} <= set(removed)
+    assert not [path for path in tmp_path.rglob("*") if path.name in ("kek.json", "blind_index.key", "audit.key")
+                or path.name.endswith(".pem") and not path.name.endswith(".pub.pem")]
+    for process, (wrapped, secrets, signing) in before.items():
+        keys = process_keys(process, tmp_path, key_custody="sealed")
+        if wrapped is not None:
+            data_key, envelope = wrapped
+            assert keys.unwrap(envelope) == data_key
+        assert {name: keys.secret(name) for name in secrets} == secrets
+        assert keys.signing_key().private_bytes_raw() == signing
+    token = base64.b64decode(read_sealed_file(tmp_path / "gateway" / SEALED_KEYS_FILE,
+                                              passphrase=PASSPHRASE)[0]["secrets"]["token_signing"])
+    assert token == gateway_token
+    # The next start under `sealed` makes nothing more: no new key beside the moved ones, none in clear.
+    assert ensure_secrets(tmp_path, custody="sealed", passphrase=PASSPHRASE) == []
+    assert move_to_sealed(tmp_path, PASSPHRASE) == []  # and a second run finds nothing to move
+
+
+def test_a_move_that_stopped_half_way_is_finished_only_under_its_own_passphrase(tmp_path: Path) -> None:
+    from kit.secrets import KeysNotMoved, move_to_sealed
+
+    ensure_secrets(tmp_path)
+    kek = json.loads((tmp_path / "intake" / "kek.json").read_text())
+    # As if stopped after intake's keys.sealed was written and its KEK file removed, the rest still in clear.
+    intake_sealed = {"kek": {"active": kek["active"], "keys": kek["keys"]}, "secrets": {
+        name: base64.b64encode(base64.b64decode((tmp_path / "intake" / file).read_bytes().strip())).decode()
+        for name, file in SERVICE_SECRETS.items()}}
+    intake_sealed["secrets"]["audit_signing"] = base64.b64encode(
+        (tmp_path / "intake" / "audit_signing.pem").read_bytes()).decode()
+    from kit.keyfiles import write_sealed_file
+
+    write_sealed_file(tmp_path / "intake" / SEALED_KEYS_FILE, intake_sealed, passphrase=PASSPHRASE)
+    (tmp_path / "intake" / "kek.json").unlink()
+
+    with pytest.raises(KeysNotMoved, match="intake/keys.sealed, made by an earlier run, does not open"):
+        move_to_sealed(tmp_path, "another long passphrase")
+    assert (tmp_path / "funds" / "kek.json").is_file(), "nothing removed"
+    assert not (tmp_path / "funds" / SEALED_KEYS_FILE).exists(), "nothing sealed before every process was checked"
+    (tmp_path / "referrals" / "audit.key").write_bytes(base64.b64encode(os.urandom(32)))  # and a file changed since
+    write_sealed_file(tmp_path / "referrals" / SEALED_KEYS_FILE, {"secrets": {}}, passphrase=PASSPHRASE)
+    with pytest.raises(KeysNotMoved, match="referrals/keys.sealed holds other keys"):
+        move_to_sealed(tmp_path, PASSPHRASE)
+    (tmp_path / "referrals" / SEALED_KEYS_FILE).unlink()
+
+    removed = move_to_sealed(tmp_path, PASSPHRASE)
+    assert "intake/blind_index.key" in removed and "intake/kek.json" not in removed
+    assert process_keys("intake", tmp_path, key_custody="sealed").kids == [kek["active"]]
