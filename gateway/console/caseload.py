@@ -77,7 +77,8 @@ async def _caseload_page(v: Visit, *, shown: str | None, cursor: str | None, fai
     return render(v.request, "caseload.html", visit_=v, status=status, cases=listed, statuses=CASE_STATUSES,
                   shown=shown, cursor=cursor or "", next_link=next_link, failed=failed or {}, problem=problem,
                   caseworkers=items(staff), notice=notice, unattended=unattended,
-                  unattended_count=unattended_count, more_unattended=more_unattended)
+                  unattended_count=unattended_count, more_unattended=more_unattended,
+                  unshown=not answer.ok)  # a list intake did not give is said so, never as no cases
 
 
 def _caseload_address(shown: str | None, given: str | None = None, unattended: bool = False) -> str:

@@ -54,6 +54,7 @@ from gateway.console.router import (
     reason_for_part,
     refusal,
     render,
+    resend_of,
     same_secret,
     seal_reason,
     spoken,
@@ -89,7 +90,7 @@ async def cases(v: VisitDep, cursor: str | None = None) -> Response:
     home = {**(await due_tasks(v)), **(await new_messages(v))} if not cursor else {}
     return render(v.request, "cases.html", visit_=v, q="", cases=listed, mine={case["id"] for case in listed},
                   references={case["id"]: case["reference"] for case in listed},
-                  problem=answer.problem, next_link=next_link, **home)
+                  problem=answer.problem, next_link=next_link, cases_unshown=not answer.ok, **home)
 
 
 async def new_messages(v: Visit) -> dict[str, Any]:
@@ -118,7 +119,7 @@ async def search_cases(v: VisitDep) -> Response:
     mine = {case["id"] for case in found if "opened_at" in case}
     errors = field_errors(v, answer, ("q",), kinds={"empty-search": "q"})
     return render(v.request, "cases.html", visit_=v, q=q, cases=found, mine=mine, errors=errors,
-                  problem=form_problem(v, answer, errors),
+                  problem=form_problem(v, answer, errors), cases_unshown=not answer.ok and not errors,
                   status=200 if answer.ok else answer.status,
                   next_cursor=answer.body.get("next_cursor") if answer.ok else None)
 
@@ -365,7 +366,9 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
     if values.get("need_to_know"):
         return need_to_know_page(v, case_id)
     if values["case"] is None:  # the case can not be read now: what the form held is given back, to copy
-        values.update(typed=await typed_back(v.request), typed_explained="typed_kept_unavailable")
+        values.update(typed=await typed_back(v.request),
+                      typed_explained="typed_kept_timeout" if status == 504 else "typed_kept_unavailable",
+                      resend=await resend_of(v.request) if status == 504 else None)
     fetched = values.pop("status")
     # A fresh aid form carries a key made now: one request for however many times it is sent. So does every other
     # form of the page that adds or removes something (`new_key()`), unless it comes back with its own.
@@ -805,7 +808,8 @@ async def finish_task(task_id: uuid.UUID, v: VisitDep) -> Response:
         return await case_page_answer(v, case_id, status=answer.status, problem=answer.problem)
     listed = await call(v, "GET", "/api/intake/cases", params={"limit": CASES_PER_PAGE})
     return render(v.request, "cases.html", visit_=v, status=answer.status, q="", cases=items(listed),
-                  mine={case["id"] for case in items(listed)}, problem=answer.problem, **await due_tasks(v))
+                  mine={case["id"] for case in items(listed)}, problem=answer.problem, cases_unshown=not listed.ok,
+                  **await due_tasks(v))
 
 
 # --- caseworker: editing a case, and asking for aid (issue #17) --------------------------------------------------
@@ -1042,6 +1046,9 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
     form = form or {}
     return render(v.request, "refer.html", visit_=v, status=status if case.ok else case.status,
                   case=case.body if case.ok else None, consent=current, allowed=allowed,
+                  typed=[] if case.ok else await typed_back(v.request),
+                  typed_explained="typed_kept_timeout" if status == 504 else "typed_kept_unavailable",
+                  resend=await resend_of(v.request) if status == 504 and not case.ok else None,
                   filters={**filters, "category": category}, partners=partners,
                   referred=await _open_referrals(v, case_id, category) if partners else {},
                   form={**form, "idempotency_key": form.get("idempotency_key") or str(uuid.uuid4())},

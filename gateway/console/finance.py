@@ -289,7 +289,10 @@ async def create_grant(v: FinanceVisit) -> Response:
 async def _grants(v: Visit, *, form: dict[str, Any], errors: dict[str, str] | None = None, status: int = 200,
                   notice: str | None = None, problem: str | None = None) -> Response:
     grants, more, last = await all_grants(v)
+    # A list funds did not give (all of it, or the pages after the first) is said so, never as no grants.
+    unshown = last is not None and not last.ok
     return render(v.request, "finance_grants.html", visit_=v, status=status, grants=grants, more_grants=more,
+                  grants_unshown=unshown,
                   form=form, errors=errors or {}, categories=CATEGORIES, currencies=CURRENCIES, notice=notice,
                   problem=problem or (said(v, last) if last is not None and not last.ok else None),
                   **_page_tools(v))
@@ -326,7 +329,7 @@ async def grant_page(grant_id: str, v: FinanceVisit, cursor: str | None = None) 
     disbursements = items(listed)
     next_cursor = listed.body.get("next_cursor") if listed.ok else None
     return render(v.request, "finance_grant.html", visit_=v, status=grant.status if not grant.ok else 200,
-                  grant=grant.body if grant.ok else None, disbursements=disbursements,
+                  grant=grant.body if grant.ok else None, disbursements=disbursements, unshown=not listed.ok,
                   names=staff_names(v, {d["requested_by"] for d in disbursements}),
                   next_link=f"{GRANTS_PAGE}/{grant_id}?{urlencode({'cursor': next_cursor})}" if next_cursor else None,
                   notice=_notice(v), problem=said(v, grant) if not grant.ok else said(v, listed) if not listed.ok
@@ -463,7 +466,9 @@ async def _queue(v: Visit, *, shown: str | None, cursor: str | None, revealed: d
     sections = []
     for name, answer in zip(statuses, listed, strict=True):
         next_cursor = answer.body.get("next_cursor") if answer.ok else None
+        # A group funds did not give is said as cannot be shown, never as empty ("nothing left to pay").
         sections.append({"status": name, "items": [{**d, **details.get(d["id"], {})} for d in items(answer)],
+                         "unshown": not answer.ok,
                          "next_link": f"{QUEUE_PAGE}?{urlencode({'status': name, 'cursor': next_cursor})}"
                          if next_cursor else None})
     everything = [d for section in sections for d in section["items"]]

@@ -251,8 +251,9 @@ async def _referral_page(v: Visit, referral_id: uuid.UUID, *, status: int = 200,
     answer = await call(v, "GET", f"{API}/{referral_id}")
     if answer.status == 404:
         return render(v.request, "partner_missing.html", visit_=v, status=404)
-    if not answer.ok:
-        return render(v.request, "partner_missing.html", visit_=v, status=answer.status, problem=refusal(v, answer))
+    if not answer.ok:  # what a step just sent met comes first: a read failing after it says nothing of the step
+        return render(v.request, "partner_missing.html", visit_=v, status=status if problem else answer.status,
+                      problem=problem or refusal(v, answer))
     referral = answer.body
     thread, thread_problem = await _thread(v, referral_id, unread=int(referral.get("unread_messages") or 0))
     at = now()

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from gateway.console.router import (
     NotTheCases, Visit, VisitDep, back_to, call, every_page, field_errors, form_problem, items, key_for_retry,
-    need_to_know_page, reason_for_part, refusal, render, supervises_only, typed_back,
+    need_to_know_page, reason_for_part, refusal, render, resend_of, supervises_only, typed_back,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -96,10 +96,14 @@ async def _page(v: Visit, case_id: uuid.UUID, referral_id: uuid.UUID, *, status:
         return need_to_know_page(v, case_id)
     if not referral.ok or referral.body.get("case_id") != str(case_id):
         # Not readable now (referrals not answering): a message being sent is given back, to copy.
-        return render(v.request, "case_referral.html", visit_=v, status=404 if referral.ok else referral.status,
-                      referral=None, case_id=str(case_id), problem=refusal(v, referral) if not referral.ok else None,
+        # What the message just sent met comes first: the read failing after it says nothing of the message.
+        return render(v.request, "case_referral.html", visit_=v,
+                      status=status if problem else 404 if referral.ok else referral.status,
+                      referral=None, case_id=str(case_id),
+                      problem=problem or (refusal(v, referral) if not referral.ok else None),
                       typed=await typed_back(v.request) if referral.status >= 500 else [],
-                      typed_explained="typed_kept_unavailable")
+                      typed_explained="typed_kept_timeout" if status == 504 else "typed_kept_unavailable",
+                      resend=await resend_of(v.request) if status == 504 else None)
     case, needs, partner, thread = await asyncio.gather(
         call(v, "GET", f"/api/intake/cases/{case_id}", reason=reason),
         call(v, "GET", f"/api/intake/cases/{case_id}/needs", params={"limit": 100}, reason=reason),

@@ -230,7 +230,7 @@ def _session_over(request: Request) -> HTTPException:
 
 # The console's fields where people write at length (every <textarea>; a test keeps this in step with the pages),
 # each with the words its form labels it by. A form sent after its session lapsed gives these back (TypedTooLate).
-LONG_FIELDS = {"text": "typed_text", "note": "note", "health_summary": "health_summary",
+LONG_FIELDS = {"text": "typed_text", "note": "note", "notes": "notes", "health_summary": "health_summary",
                "safety_notes": "safety_notes", "other_names": "other_names", "purpose": "aid_purpose",
                "outcome": "partner_outcome", "reason": "typed_reason", "capacity_note": "padmin_capacity_note"}
 
@@ -253,6 +253,21 @@ async def typed_back(request: Request) -> list[tuple[str, str]]:
         return []
     form = await request.form()
     return [(words, str(form[name])) for name, words in LONG_FIELDS.items() if str(form.get(name, "")).strip()]
+
+
+async def resend_of(request: Request) -> dict[str, Any] | None:
+    """A form that met a service which stopped answering, to send again as it was, under its own Idempotency-Key
+    (its outcome is unknown: sent again, it is done once whether or not the first was): its action and fields,
+    the CSRF token left out (the page gives its own). None for a form without a key: sent twice, it could act
+    twice."""
+    if request.method != "POST" or not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"):
+        return None
+    form = await request.form()
+    if not str(form.get("idempotency_key", "")).strip():
+        return None
+    return {"action": request.url.path,
+            "fields": [(name, str(value)) for name, value in form.multi_items() if name != "csrf"]}
 
 
 async def _typed_too_late(request: Request, refresh: str) -> TypedTooLate | None:
@@ -524,14 +539,14 @@ PROBLEM_WORDS = {
     "self-assignment": "problem_self_assignment", "estimate-of-another-case": "problem_estimate_other_case",
     "sealed": "problem_sealed", "keys-unavailable": "problem_sealed", "rate-limited": "problem_too_many",
     "database-unavailable": "problem_unavailable", "service-unavailable": "problem_unavailable",
-    "service-timeout": "problem_unavailable", "bad-gateway": "problem_unavailable",
+    "service-timeout": "problem_timeout", "bad-gateway": "problem_unavailable",
     "undecryptable": "problem_unreadable",
 }
 # Any other refusal, by its status alone: still a sentence in the visitor's language, never the service's English.
 STATUS_WORDS = {400: "problem_stale_form", 401: "problem_signed_out", 403: "problem_forbidden", 404: "problem_gone",
                 409: "problem_conflict", 412: "problem_changed", 413: "problem_document_large",
                 415: "problem_document_type", 422: "fields_wrong", 429: "problem_too_many",
-                502: "problem_unavailable", 503: "problem_unavailable", 504: "problem_unavailable"}
+                502: "problem_unavailable", 503: "problem_unavailable", 504: "problem_timeout"}
 
 
 def problem_in_words(language: str, answer: Answer) -> str:
@@ -596,15 +611,18 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
         # first runs; it asks again until the first's answer is there to replay (a multipart body is not sent twice).
         response = await unless_silent(replicas, base,
                                        _after_in_flight(send) if idempotency_key and files is None else send())
-    except ReplicaSilent:  # hung while the page waited (gateway.replicas): said as the service being away
+    except ReplicaSilent:  # hung while the page waited (gateway.replicas): the request may be done when it wakes
         log.warning("console call given up: service silent", backend=route.backend)
-        return Answer(504, {"type": "/problems/service-timeout",
-                            "detail": f"The {route.backend} service stopped answering; try again shortly."},
+        if method != "GET":
+            return _maybe_done(v, route.backend)
+        return Answer(503, {"detail": f"The {route.backend} service is not answering right now; try again shortly."},
                       language=v.language)
     except httpx.InvalidURL:  # a value typed into a query far longer than any field takes (a tampered form)
         return Answer(400, {"detail": "Something typed is far too long to be looked up."}, language=v.language)
     except httpx.HTTPError as error:
         log.warning("console call failed", backend=route.backend, error_type=type(error).__name__)
+        if method != "GET" and not isinstance(error, NEVER_SENT):
+            return _maybe_done(v, route.backend)  # sent, and no answer: never said as "nothing changed"
         return Answer(503, {"detail": f"The {route.backend} service is not available right now; try again shortly."},
                       language=v.language)
     try:
@@ -612,6 +630,18 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
     except ValueError:
         body = None
     return Answer(response.status_code, body, response.text, response.headers, language=v.language)
+
+
+# What fails before a request reaches the service: nothing can have been done.
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _maybe_done(v: Visit, backend: str) -> Answer:
+    """A change sent to a service that stopped answering before it said anything: it may be done (a hung process
+    carries it out when it wakes), so it is said as "may or may not have been done" (504), never as refused."""
+    return Answer(504, {"type": "/problems/service-timeout",
+                        "detail": f"The {backend} service stopped answering; it may or may not have been done."},
+                  language=v.language)
 
 
 # A request whose Idempotency-Key is still in flight is asked again this often, for at most this long in all.

@@ -449,13 +449,14 @@ async def test_a_refused_aid_request_says_why_next_to_the_field_and_keeps_what_w
 
 @asynccontextmanager
 async def service_away(name: str, door: Door, backends: Backends, gateway_settings,  # noqa: ANN001
-                       who: Caseworker) -> AsyncIterator[httpx.AsyncClient]:
+                       who: Caseworker, *, instead: str | None = None,
+                       **settings: object) -> AsyncIterator[httpx.AsyncClient]:
     """`who`'s browser on the same gateway (its database and keys) with service `name` away: its port answers
-    nothing."""
+    nothing (or `instead` answers for it)."""
     urls = {**{f"{service}_url": url for service, url in backends.urls.items()},
-            f"{name}_url": f"http://127.0.0.1:{free_port()}"}
+            f"{name}_url": instead or f"http://127.0.0.1:{free_port()}"}
     async with open_gateway(gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                             database_url=door.settings.database_url, **urls)) as away:
+                                             database_url=door.settings.database_url, **urls, **settings)) as away:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=away.app), base_url="http://testserver",
                                      cookies=who.visitor.cookies) as visitor:
             yield visitor
@@ -508,6 +509,76 @@ async def test_a_note_sent_while_intake_is_not_answering_is_given_back_to_copy(
     assert failed.status_code == 503, failed.text[:300]
     assert EN["typed_kept_unavailable"] in failed.text and f">{escape(note)}</textarea>" in failed.text
     assert (await door.client.get(f"/api/intake/cases/{case['id']}/notes", headers=ala.api)).json()["items"] == []
+
+
+async def test_a_need_sent_while_intake_is_not_answering_gives_its_notes_back_to_copy(
+        door: Door, backends: Backends, gateway_settings):
+    """The need form's notes (health, often) were lost with the page, where every other form's text came back (an
+    outside review's find)."""
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Алесь Жук")
+    path = f"/console/cases/{case['id']}"
+    page = (await ala.visitor.get(path)).text
+    notes = "Needs a cardiologist; the pills ran out in prison."
+    async with service_away("intake", door, backends, gateway_settings, ala) as visitor:
+        failed = await visitor.post(f"{path}/needs", data={"csrf": csrf_of(page), "category": "medical",
+                                                           "urgency": "high", "notes": notes})
+    assert failed.status_code == 503, failed.text[:300]
+    assert f">{escape(notes)}</textarea>" in failed.text
+
+
+async def test_the_referral_form_with_intake_away_says_so_with_a_way_back(
+        door: Door, backends: Backends, gateway_settings):
+    """It was the problem line alone: no heading, no way back (an outside review's find)."""
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Алесь Жук")
+    async with service_away("intake", door, backends, gateway_settings, ala) as visitor:
+        page = await visitor.get(f"/console/cases/{case['id']}/refer")
+    assert page.status_code == 503
+    assert f"<h1>{EN['new_referral']}</h1>" in page.text
+    assert f'<p><a href="/console/cases">{EN["back_to_my_cases"]}</a></p>' in page.text
+
+
+async def test_a_note_intake_took_and_never_answered_is_said_as_maybe_saved_not_as_lost(
+        door: Door, backends: Backends, gateway_settings):
+    """An intake that stalls after taking a note (a paused process) saves it when it wakes: the page said "not
+    saved, send it again", and a caseworker who did stored it twice (an outside review's find)."""
+
+    async def stalls_on_notes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        if head.startswith("POST ") and "/notes" in head.split("\r\n", 1)[0]:
+            await asyncio.sleep(30)  # took it, and says nothing
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Алесь Жук")
+    path = f"/console/cases/{case['id']}"
+    page = (await ala.visitor.get(path)).text
+    note = "Spoke with her sister; the doctor's visit moves to Thursday."
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', section(page, "notes")).group(1)
+    stalled = await asyncio.start_server(stalls_on_notes, "127.0.0.1", 0)
+    instead = f"http://127.0.0.1:{stalled.sockets[0].getsockname()[1]}"
+    try:
+        async with service_away("intake", door, backends, gateway_settings, ala, instead=instead,
+                                backend_timeout_seconds=1.0) as visitor:
+            failed = await visitor.post(f"{path}/notes", data={"csrf": csrf_of(page), "text": note,
+                                                                "idempotency_key": key})
+    finally:
+        stalled.close()
+    assert failed.status_code == 504, failed.text[:300]
+    assert EN["typed_kept_timeout"] in failed.text and EN["typed_kept_unavailable"] not in failed.text
+    assert f">{escape(note)}</textarea>" in failed.text
+    # "Send again" sends it as it was, under its key: once intake answers, twice pressed, one note
+    again = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
+                            failed.text.split('id="send-again"', 1)[1].split("</form>", 1)[0]))
+    assert again["idempotency_key"] == key and unescape(again["text"]) == note
+    for _ in range(2):
+        sent = await ala.visitor.post(f"{path}/notes", data={name: unescape(value) for name, value in again.items()})
+        assert sent.status_code == 303, sent.text[:300]
+    notes = (await door.client.get(f"/api/intake/cases/{case['id']}/notes", headers=ala.api)).json()["items"]
+    assert [n["text"] for n in notes] == [note]
 
 
 async def test_aid_of_a_category_the_grant_does_not_pay_for_is_refused_beside_the_category_at_once(door: Door):

@@ -12,7 +12,8 @@ import html
 import importlib
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -21,7 +22,8 @@ from markupsafe import escape
 from gateway.console import i18n
 from tests.console.test_console_pages import browser, eventually_ok, sign_in, submit
 from tests.console.world import cookie_header, csrf_of, variants
-from tests.integration.gateway.door import STAFF_PASSWORD, Door
+from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door, open_gateway
+from tests.support.nats import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -406,3 +408,47 @@ async def test_a_caseworker_adds_a_colleague_on_the_case_page_and_a_name_not_a_c
     held = re.search(r'<dd id="assignees">([^<]*)</dd>', after.text).group(1)
     assert held == f"{ala.username}, {bo.username}"  # after the one who held it
     assert bo_sees.status_code == 200 and 'id="full-name"' in bo_sees.text  # bo's case now: no reason asked
+
+
+# --- a list intake did not give is said so, never as none ----------------------------------------------------------
+
+@asynccontextmanager
+async def service_away(name: str, door: Door, backends: Backends, gateway_settings,  # noqa: ANN001
+                       who: object) -> AsyncIterator[httpx.AsyncClient]:
+    """`who`'s browser (anyone with a signed-in `visitor`) on the same gateway (its database and keys) with service
+    `name` away: its port answers nothing."""
+    urls = {**{f"{service}_url": url for service, url in backends.urls.items()},
+            f"{name}_url": f"http://127.0.0.1:{free_port()}"}
+    async with open_gateway(gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
+                                             database_url=door.settings.database_url, **urls)) as away:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=away.app), base_url="http://testserver",
+                                     cookies=who.visitor.cookies) as visitor:  # type: ignore[attr-defined]
+            yield visitor
+
+
+async def test_with_intake_away_my_cases_says_once_why_and_that_the_cases_cannot_be_shown_not_that_there_are_none(
+        door: Door, backends: Backends, gateway_settings):
+    """A caseworker who read "No cases." under the banner, twice said, while intake was away took it as having none
+    (an outside review's find)."""
+    ala = await person(door, "caseworker")
+    await open_case(door, ala, variants()[11]["belarusian"])
+    async with service_away("intake", door, backends, gateway_settings, ala) as visitor:
+        page = await visitor.get("/console/cases")
+        for language in ("be", "ru"):
+            await visitor.get(f"/console/language/{language}", params={"next": "/"})
+            said = await visitor.get("/console/cases")
+            theirs = {key: str(escape(text)) for key, text in i18n.MESSAGES[language].items()}
+            assert 'id="cases-unshown"' in said.text and theirs["cases_unshown"] in said.text, language
+            assert theirs["no_cases"] not in said.text, language
+    assert 'id="cases-unshown"' in page.text and EN["cases_unshown"] in page.text
+    assert EN["no_cases"] not in page.text
+    assert page.text.count('class="problem"') == 1  # the banner, once (not again under the tasks due)
+
+
+async def test_with_intake_away_the_supervisor_s_caseload_says_its_cases_cannot_be_shown_not_that_there_are_none(
+        door: Door, backends: Backends, gateway_settings):
+    sam = await person(door, "supervisor")
+    async with service_away("intake", door, backends, gateway_settings, sam) as visitor:
+        page = await visitor.get("/console/caseload")
+    assert 'id="cases-unshown"' in page.text and EN["cases_unshown"] in page.text
+    assert EN["no_cases"] not in page.text and page.text.count('class="problem"') == 1

@@ -23,6 +23,7 @@ from gateway.console import i18n
 from gateway.console.finance import amount_example, percent, said
 from gateway.console.i18n import typed_amount
 from gateway.console.router import Answer, Visit
+from tests.console.test_console_caseload import service_away
 from tests.console.test_console_pages import browser, sign_in
 from tests.console.world import alert, backends_publishing_months_under_way, csrf_of
 from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door
@@ -581,3 +582,54 @@ async def test_a_donor_report_says_hidden_in_place_of_each_total_withheld_and_ne
     assert report.status_code == 200 and "None" not in report.text
     assert "€500.00" in totals and totals.count(i18n.MESSAGES["en"]["fin_cell_hidden"]) == 2
     assert "€100.00" not in totals and 'id="amounts-hidden"' in report.text
+
+
+# --- a list funds did not give is said so, never as none --------------------------------------------------------------
+
+@pytest.mark.parametrize("language", i18n.STAFF_LANGUAGES)
+async def test_with_funds_away_the_queue_says_each_group_cannot_be_shown_not_that_nothing_is_left_to_pay(
+        door: Door, backends: Backends, gateway_settings, language: str):
+    """An officer who read "Nothing here" under the banner while funds was away took it as nothing left to pay (an
+    outside review's find); the same on the page answered after a Pay funds did not answer."""
+    anna, boris = await person(door, "finance", language), await person(door, "finance")
+    olga = await person(door, "caseworker")
+    grant = await grant_of(door, anna.api)
+    asked = await ask(door, olga.api, await case_of(door, olga.api), grant)
+    assert (await door.client.post(f"/api/funds/disbursements/{asked['id']}/approve",
+                                   headers=boris.api)).status_code == 200
+    pay = f"{QUEUE}/{asked['id']}/pay"
+    payment = {**form_in((await anna.visitor.get(QUEUE)).text, pay), "method": "bank_transfer", "reference": "TX-1"}
+    async with service_away("funds", door, backends, gateway_settings, anna) as visitor:
+        page = await visitor.get(QUEUE)
+        paid = await visitor.post(pay, data=payment)
+
+    assert paid.status_code >= 500
+    for answer in (page, paid):
+        for group in ("requested", "approved"):
+            assert f'id="queue-{group}-unshown"' in answer.text, group
+        assert page_text(answer).count(words("fin_queue_unshown", language)) == 2
+        assert words("nothing_here", language) not in page_text(answer)
+        assert answer.text.count('class="problem"') == 1  # the banner, once
+    assert (await state_of(door, anna.api, asked["id"]))["status"] == "approved"
+
+
+@pytest.mark.parametrize("language", i18n.STAFF_LANGUAGES)
+async def test_with_funds_away_the_grants_page_says_the_grants_cannot_be_shown_not_that_there_are_none(
+        door: Door, backends: Backends, gateway_settings, language: str):
+    """Read as "No grants yet" after the grant form failed, a finance officer would create the grant again."""
+    anna = await person(door, "finance", language)
+    await grant_of(door, anna.api)
+    form = form_in((await anna.visitor.get(GRANTS)).text, GRANTS)
+    typed = {**form, "donor": "Fund for Freedom", "code": f"EU-{uuid.uuid4().hex[:6]}", "currency": "EUR",
+             "amount": "1000", "starts_on": str(date.today()), "ends_on": str(date.today() + timedelta(days=365)),
+             "categories": ["medical"]}
+    async with service_away("funds", door, backends, gateway_settings, anna) as visitor:
+        page = await visitor.get(GRANTS)
+        failed = await visitor.post(GRANTS, data=typed)
+
+    assert failed.status_code >= 500
+    for answer in (page, failed):
+        assert 'id="grants-unshown"' in answer.text and words("fin_grants_unshown", language) in page_text(answer)
+        assert words("fin_grants_none", language) not in page_text(answer)
+        assert answer.text.count('class="problem"') == 1  # the banner, once
+    assert form_in(failed.text, GRANTS) and "Fund for Freedom" in failed.text  # the form, kept as typed

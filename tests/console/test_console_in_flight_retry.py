@@ -119,9 +119,12 @@ async def test_a_pay_form_sent_twice_at_once_ends_on_the_success_page_both_times
     assert (balances["paid"], balances["available"]) == ("250.00", "750.00")
 
 
-async def test_a_page_waiting_on_a_service_that_hangs_is_answered_once_its_probes_go_unanswered():
+@pytest.mark.parametrize(("method", "said"), [("POST", (504, "service-timeout")), ("GET", (503, ""))])
+async def test_a_page_waiting_on_a_service_that_hangs_is_answered_once_its_probes_go_unanswered(method, said):
     """A stopped process accepts the console's call and never answers: the page is answered when the gateway takes
-    the service for silent (gateway.replicas), not at the end of the backend timeout (an outside review's find)."""
+    the service for silent (gateway.replicas), not at the end of the backend timeout (an outside review's find). A
+    change is said as maybe done (the process carries it out when it wakes: a reviewer was told "nothing changed"
+    of a referral accepted after); a read, as the service away."""
 
     async def hangs(request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(30)
@@ -139,6 +142,24 @@ async def test_a_page_waiting_on_a_service_that_hangs_is_answered_once_its_probe
                 await asyncio.sleep(0.05)
                 await replicas.probe(probes, timeout=0.1)
 
-    answer, _ = await asyncio.wait_for(asyncio.gather(call(visit, "GET", "/api/intake/cases"), probes_unanswered()),
+    answer, _ = await asyncio.wait_for(asyncio.gather(call(visit, method, "/api/intake/cases"), probes_unanswered()),
                                        timeout=4)  # the backend timeout here is 5 s
-    assert answer.status == 504 and answer.kind == "service-timeout"
+    assert (answer.status, answer.kind) == said
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (httpx.ReadTimeout, (504, "problem_timeout")),  # sent, no answer in time: it may be done
+    (httpx.RemoteProtocolError, (504, "problem_timeout")),  # the connection closed before an answer: the same
+    (httpx.ConnectError, (503, "problem_unavailable")),  # never reached the service: nothing was done
+])
+async def test_a_change_sent_and_never_answered_is_said_as_maybe_done_not_as_refused(error, said):
+    from gateway.console import i18n
+
+    def fails(request: httpx.Request) -> httpx.Response:
+        raise error("no answer", request=request)
+
+    answer = await call(visit_to(fails), "POST", "/api/intake/cases", json={"full_name": "A"},  # type: ignore[arg-type]
+                        idempotency_key="k")
+    assert (answer.status, answer.problem) == (said[0], i18n.MESSAGES["en"][said[1]])
+    read = await call(visit_to(fails), "GET", "/api/intake/cases")  # type: ignore[arg-type]
+    assert (read.status, read.problem) == (503, i18n.MESSAGES["en"]["problem_unavailable"])

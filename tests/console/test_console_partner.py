@@ -277,6 +277,40 @@ async def test_with_the_referrals_service_down_the_pages_say_so_in_the_visitors_
     assert i18n.MESSAGES["lt"]["partner_group_none"] not in inbox.text and "(0)" not in inbox.text
 
 
+async def test_a_step_the_service_took_and_never_answered_is_said_as_maybe_done_not_as_nothing_changed(
+        backends: Backends, gateway_settings):
+    """A referrals process that stalls (a paused process, a disk that hangs) after taking "Accept" carries it out
+    when it wakes: the page said "nothing was changed" (the inbox's read after it failing too), and the partner read
+    the referral later as accepted (an outside review's find). Said as maybe done, whatever the read after says."""
+    referral_id = str(uuid.uuid4())
+
+    async def stalls_on_accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        if head.startswith("POST ") and "/accept" in head.split("\r\n", 1)[0]:
+            await asyncio.sleep(30)  # took it, and says nothing
+        body = b'{"type": "/problems/service-unavailable", "title": "Unavailable", "status": 503}'
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    stalled = await asyncio.start_server(stalls_on_accept, "127.0.0.1", 0)
+    port = stalled.sockets[0].getsockname()[1]
+    settings = gateway_settings(backends.secrets_dir, referrals_url=f"http://127.0.0.1:{port}",
+                                backend_timeout_seconds=1.0)
+    try:
+        async with open_gateway(settings) as alone:
+            visitor = await partner_staff_signed_in(alone, str(uuid.uuid4()))
+            await visitor.get("/console/language/pl", params={"next": "/"})
+            page = await visitor.get(f"/console/partner/referrals/{referral_id}")
+            pressed = await visitor.post(f"/console/partner/referrals/{referral_id}/accept",
+                                         data={"csrf": csrf_of(page.text)})
+    finally:
+        stalled.close()
+    assert pressed.status_code == 504
+    assert alert(pressed.text) == i18n.MESSAGES["pl"]["partner_refused_timeout"]
+
+
 # --- partner staff open nothing else; staff open nothing of theirs ----------------------------------------------------
 
 def staff_pages() -> list[tuple[str, str]]:
