@@ -187,6 +187,9 @@ async def forward(route: Route, scope: Scope, receive: Receive, send: Send) -> N
             log.warning("service silent mid-request", backend=route.backend)
             if again and scope["method"] in SAFE_METHODS:
                 continue
+            if scope["method"] in SAFE_METHODS:  # a read changes nothing: no key to speak of
+                raise Problem(504, f"The {route.backend} service stopped answering while this request waited; try "
+                              f"again shortly.", kind="service-timeout") from None
             raise Problem(504, f"The {route.backend} service stopped answering while this request waited; it may "
                           f"or may not have been done (send it again with the same Idempotency-Key).",
                           kind="service-timeout") from None

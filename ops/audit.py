@@ -26,7 +26,7 @@ from kit import errors
 from kit.secrets import AUDIT_SIGNING_KEY_FILES, AUDIT_VERIFYING_KEY_FILES
 from kit.settings import ServiceSettings, nats_servers
 from ops.settings import SupervisorSettings
-from ops.supervisor import free_port, port_is_free
+from ops.supervisor import free_port, port_in_use, port_is_free
 from ops.system import nats_spec
 
 PROCESSES = ("gateway", "intake", "referrals", "funds", "reports")
@@ -308,6 +308,12 @@ def restored_command(
         print("error: --backup-made takes the time the restored backup was made, as `rehab restore` printed it "
               "(an ISO time with its offset, not in the future)", file=sys.stderr)
         raise typer.Exit(2)
+    # Only after a restore, before the system answers anyone: signed under a running system, it would take a trail
+    # cut just now for one put back (an outside review's find: `verify` then said ok over deleted entries).
+    if taken := port_in_use(SupervisorSettings()):
+        print(f"error: {taken} is in use: the system seems to be running. `restored` signs a trail a restore put "
+              "back, with the system stopped, before it answers anyone", file=sys.stderr)
+        raise typer.Exit(1)
     try:
         done = sign_restored(backup_made, list(PROCESSES), nats_url)
     except Exception as exc:  # NATS away or refusing

@@ -327,12 +327,14 @@ def test_up_refuses_while_a_restore_s_erasures_are_owed(tmp_path: Path, monkeypa
     assert not erasures.owed(state)
 
 
-@pytest.mark.parametrize("command", [["erasures", "reapply"], ["keys", "passphrase"], ["keys", "move-to-sealed"]])
+@pytest.mark.parametrize("command", [["erasures", "reapply"], ["keys", "passphrase"], ["keys", "move-to-sealed"],
+                                     ["audit", "restored", "--backup-made", "2026-12-01T10:00:00+00:00"]])
 def test_commands_for_a_stopped_system_are_refused_while_it_runs(command: list[str], tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Re-applying the erasure ledger belongs before a restored system answers anyone, and a new unseal passphrase
     before processes holding the old one's key write again: either, while the system's ports are in use, is refused
-    before it reads anything (the ledger, a passphrase)."""
+    before it reads anything (the ledger, a passphrase). So is signing a trail as restored: under a running system it
+    took a trail cut just then for one put back, and `verify` said ok (an outside review's find)."""
     from tests.ops.test_backup import socket_on
     from tests.support.nats import free_port
 

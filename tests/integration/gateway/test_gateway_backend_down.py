@@ -124,6 +124,7 @@ async def test_a_hung_service_is_answered_for_at_once_once_its_probes_go_unanswe
                 # here), not the whole backend timeout of 10 s: 504, since it may or may not have been done.
                 waited, elapsed = await timed(door.client.get("/api/funds/grants", headers=finance))
                 assert waited.status_code == 504 and waited.json()["type"].endswith("/service-timeout")
+                assert "Idempotency-Key" not in waited.json()["detail"]  # a read: nothing to send under a key
                 assert elapsed < 3, f"took {elapsed:.2f}s"
                 assert_unavailable(*await timed(door.client.get("/api/funds/grants", headers=finance)))
                 page, elapsed = await timed(officer.get("/console/grants"))
