@@ -201,6 +201,11 @@ class AuditEntry(BaseModel):
 TargetLabels = Callable[[Session, set[str]], dict[str, str]]
 
 
+class AuditRestore(BaseModel):
+    backup_made: str | None = Field(description="When the backup that was put back was made")
+    at: str | None = Field(description="When the trail the restore put back was signed")
+
+
 class AuditCheckpoint(BaseModel):
     """A signed head of the trail, as found on the stream AUDIT (the signature itself is not repeated)."""
 
@@ -209,6 +214,9 @@ class AuditCheckpoint(BaseModel):
     count: int | None
     at: str | None
     key: str | None = Field(description="Id of the process's signing key (SHA-256 of its public key, 16 hex digits)")
+    last_restore: AuditRestore | None = Field(None, description=(
+        "The newest restore of this trail from a backup, when there was one: entries written after the backup was "
+        "made, up to the restore, were replaced by it and are not in the trail"))
 
 
 class AuditVerification(BaseModel):

@@ -121,23 +121,41 @@ FIELDS = {"process", "seq", "hash", "count", "at", "key"}
 # before it, whose entries (and those of every checkpoint after the backup) belong to the history the restore
 # replaced. It stays on the stream for good, like every checkpoint: a restore is visible to every auditor.
 RESTORED = "restored"
+# Every checkpoint a process signs after a restore names the newest restore (`{"backup_made", "at"}`), so that
+# whoever verifies the trail from its newest checkpoint alone (an auditor's `GET /audit/verify`) is told the trail
+# was put back from a backup, and entries after the backup replaced: a trail cut and then signed as restored is not
+# said intact without a word of it.
+LAST_RESTORE = "last_restore"
 
 
 def sign(private: Ed25519PrivateKey, *, process: str, seq: int, hash: str, count: int, at: datetime,
-         restored: dict[str, Any] | None = None) -> dict[str, Any]:
+         restored: dict[str, Any] | None = None, last_restore: dict[str, Any] | None = None) -> dict[str, Any]:
     """A checkpoint: the fields, and an Ed25519 signature over their canonical JSON. `restored`: what a restore
-    put back, for the checkpoint `rehab restore` signs (`{"backup_made", "replaced"}`)."""
+    put back, for the checkpoint `rehab restore` signs (`{"backup_made", "replaced"}`); `last_restore`: the newest
+    restore before this checkpoint."""
     fields = {"process": process, "seq": seq, "hash": hash, "count": count,
               "at": at.astimezone(UTC).isoformat(), "key": key_id(private.public_key())}
     if restored is not None:
         fields[RESTORED] = restored
+    if last_restore is not None:
+        fields[LAST_RESTORE] = last_restore
     return {**fields, "signature": base64.b64encode(private.sign(_canonical(fields))).decode()}
+
+
+def restore_named_by(checkpoint: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The newest restore a checkpoint tells of: its own (a restore's checkpoint), or the one it carries on."""
+    if checkpoint is None:
+        return None
+    if isinstance(checkpoint.get(RESTORED), dict):
+        return {"backup_made": checkpoint[RESTORED].get("backup_made"), "at": checkpoint.get("at")}
+    carried = checkpoint.get(LAST_RESTORE)
+    return carried if isinstance(carried, dict) else None
 
 
 def signature_valid(checkpoint: dict[str, Any], public: Ed25519PublicKey, *, process: str) -> bool:
     """True if `checkpoint` is this process's, under this key, and its signature holds."""
     fields = {k: v for k, v in checkpoint.items() if k != "signature"}
-    if set(fields) not in (FIELDS, FIELDS | {RESTORED}):
+    if not FIELDS <= set(fields) or not set(fields) - FIELDS <= {RESTORED, LAST_RESTORE}:
         return False
     if fields["process"] != process or fields["key"] != key_id(public) or not isinstance(fields["seq"], int):
         return False
@@ -210,6 +228,7 @@ def judge(*, process: str, chain: dict[str, Any], head: Head, checkpoint: dict[s
         shown = {k: checkpoint.get(k) for k in ("seq", "hash", "count", "at", "key")}
         if RESTORED in checkpoint:
             shown[RESTORED] = checkpoint[RESTORED]
+        shown[LAST_RESTORE] = restore_named_by(checkpoint)
     if status == UNAVAILABLE:
         verdict, problem = UNAVAILABLE, "the newest checkpoint could not be read (NATS unreachable): truncation not checked"
     elif public is None:
@@ -402,7 +421,7 @@ class Checkpointer:
             else:
                 count = count_up_to(session, self.table, head.seq)
         checkpoint = sign(self.private, process=self.process, seq=head.seq, hash=head.hash or "", count=count,
-                          at=datetime.now(UTC))
+                          at=datetime.now(UTC), last_restore=restore_named_by(last))
         try:
             await js.publish(subject(self.process), encode(checkpoint), stream=STREAM, timeout=2,
                              headers={"Nats-Msg-Id": f"{self.process}-{checkpoint['seq']}-{checkpoint['at']}"})

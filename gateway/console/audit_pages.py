@@ -203,7 +203,19 @@ def _gateway_entries(v: Visit, *, cursor: str | None, target_id: str, action: st
 async def _verdicts(v: Visit) -> list[dict[str, Any]]:
     """Every chain's verification, asked at once, each in words."""
     answers = await asyncio.gather(*(_verify(v, service) for service in SERVICES))
-    return [{"service": service, **verdict(v, answer)} for service, answer in zip(SERVICES, answers, strict=True)]
+    return [{"service": service, **verdict(v, answer), "restored": restored(v, answer)}
+            for service, answer in zip(SERVICES, answers, strict=True)]
+
+
+def restored(v: Visit, answer: Answer) -> str | None:
+    """The trail's newest restore from a backup, in words, when it had one: an auditor reads "intact" with it, never
+    without (entries between the backup and the restore were replaced)."""
+    body = answer.body if answer.ok and isinstance(answer.body, dict) else {}
+    mark = (body.get("checkpoint") or {}).get("last_restore") if isinstance(body.get("checkpoint"), dict) else None
+    if not isinstance(mark, dict) or not mark.get("backup_made"):
+        return None
+    return i18n.translator(v.language)("audit_verdict_restored").format(
+        made=i18n.format_date(str(mark["backup_made"]), v.language), at=i18n.format_date(mark.get("at"), v.language))
 
 
 async def _verify(v: Visit, service: str) -> Answer:

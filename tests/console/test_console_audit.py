@@ -345,3 +345,18 @@ async def test_the_audit_pages_speak_the_auditor_s_language(door: Door, language
     openings = html.unescape((await visitor.get(BREAK_GLASS)).text)
     for key in ("audit_break_glass_explained", "audit_break_glass_reason", "audit_case_id"):
         assert words(key, language) in openings, key
+
+
+@pytest.mark.parametrize("language", ["en", "be", "ru"])
+def test_a_trail_put_back_from_a_backup_is_said_so_beside_its_verdict(language: str) -> None:
+    """"Intact" alone was said of a trail cut and signed as restored (an outside review's find): the newest restore
+    each checkpoint names is said beside the verdict, in the auditor's language."""
+    from types import SimpleNamespace
+
+    mark = {"backup_made": "2026-12-01T10:00:00+00:00", "at": "2026-12-02T08:30:00+00:00"}
+    visit = SimpleNamespace(language=language)
+    said = audit_pages.restored(visit, Answer(200, {"ok": True, "entries": 5, "checkpoint": {"last_restore": mark}}))
+    assert said == i18n.MESSAGES[language]["audit_verdict_restored"].format(
+        made=i18n.format_date(mark["backup_made"], language), at=i18n.format_date(mark["at"], language))
+    assert audit_pages.restored(visit, Answer(200, {"ok": True, "checkpoint": {"last_restore": None}})) is None
+    assert audit_pages.restored(visit, Answer(503, None)) is None

@@ -148,6 +148,32 @@ async def test_deleting_the_newest_entries_is_reported_as_truncation(intake: Int
     assert (await offline_verify(intake)).exit_code == 1
 
 
+async def test_after_a_restore_every_checkpoint_and_the_auditors_verdict_name_it(intake: Intake):
+    """Signed as restored, a trail cut just before was said intact by `GET /audit/verify` once intake signed its
+    next checkpoint, with no word of a restore (an outside review's find): every checkpoint after it names it."""
+    for _ in range(3):
+        await intake.create()
+    signed = await checkpointed(intake)
+    delete_entries(intake, above=signed["seq"] - 2)
+    seq, hash_ = head(intake)
+    made = "2026-12-01T10:00:00+00:00"
+    restore = checkpoints.sign(intake.runtime.checkpoints.private, process="intake", seq=seq, hash=hash_, count=seq,
+                               at=datetime.now(UTC), restored={"backup_made": made, "replaced": None})
+    nc = await nats.connect(intake.settings.nats_url)
+    try:
+        await patient_jetstream(nc).publish(checkpoints.subject("intake"), json.dumps(restore).encode())
+    finally:
+        await nc.close()
+    intake.runtime.checkpoints._known = False  # as the process started after the restore reads the stream again
+
+    await intake.create()
+    later = await checkpointed(intake)
+    assert later["seq"] > seq and later["last_restore"] == {"backup_made": made, "at": restore["at"]}
+    verdict = await verify(intake)
+    assert verdict["ok"] is True and verdict["checkpoint"]["seq"] == later["seq"]
+    assert verdict["checkpoint"]["last_restore"] == {"backup_made": made, "at": restore["at"]}
+
+
 async def test_deleting_every_entry_is_reported_as_truncation(intake: Intake):
     await intake.create()
     signed = await checkpointed(intake)

@@ -122,6 +122,23 @@ def test_a_restore_s_checkpoint_is_signed_like_any_and_shows_the_restore() -> No
     assert judge(restored(0))["ok"] is True
 
 
+def test_every_checkpoint_after_a_restore_names_it_so_a_verdict_from_the_newest_alone_says_so() -> None:
+    """A trail cut, then signed as restored, was said intact by the auditor's verification once the process had
+    signed its next checkpoint, with no word of the restore (an outside review's find): each later checkpoint names
+    the newest restore, under the signature, and the verdict shows it."""
+    restore = restored(7)
+    mark = checkpoints.restore_named_by(restore)
+    assert mark == {"backup_made": "2026-12-01T11:00:00+00:00", "at": NOW.isoformat()}
+    later = checkpoints.sign(KEY, process="intake", seq=9, hash=HASHES[9], count=9, at=NOW, last_restore=mark)
+    assert checkpoints.signature_valid(later, KEY.public_key(), process="intake")
+    assert checkpoints.restore_named_by(later) == mark  # and carried on from it to the next
+    unsaid = {k: v for k, v in later.items() if k != checkpoints.LAST_RESTORE}
+    assert not checkpoints.signature_valid(unsaid, KEY.public_key(), process="intake"), "not taken out unseen"
+    verdict = judge(later)
+    assert verdict["ok"] is True and verdict["checkpoint"]["last_restore"] == mark
+    assert judge(signed(9))["checkpoint"]["last_restore"] is None
+
+
 def test_the_checkpoints_a_restore_replaced_are_those_past_the_trail_it_put_back() -> None:
     history = [signed(3), signed(6), signed(9), restored(6), signed(8), restored(0), signed(2)]
     # 9 is past the first restore's 6; everything before the second restore past its empty trail.
