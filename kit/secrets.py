@@ -157,6 +157,16 @@ def _refuse_a_custody_change(directory: Path, custody: str) -> None:
     on the disk all the same (an outside review's find). Refused before anything is made, saying what to do."""
     if custody == "file":
         return
+    if custody == "sealed":
+        # Under `sealed` no key lies in clear: a move to it that stopped half-way (`move_to_sealed`) left some, and
+        # started so, the processes not yet sealed would get new keys (an outside review's find).
+        left = [str(path.relative_to(directory)) for process in nats_auth.PROCESSES
+                for path in _plain_keys(directory, process)[1]]
+        moved = [process for process in nats_auth.PROCESSES if (directory / process / SEALED_KEYS_FILE).exists()]
+        if left and moved:
+            raise CustodyChanged(
+                f"a move of this installation's keys to `sealed` custody stopped half-way: {', '.join(left)} still "
+                f"lie in clear. Run `rehab keys move-to-sealed` again, with the same passphrase, before starting it.")
     plain = [f"{process}/{KEK_FILE}" for process in nats_auth.PROCESSES if (directory / process / KEK_FILE).exists()]
     own_file = SEALED_KEYS_FILE if custody == "sealed" else TRANSIT_KEYS_FILE
     unmade = [process for process in KEY_HOLDERS if not (directory / process / own_file).exists()]

@@ -510,6 +510,11 @@ def keys_move_to_sealed() -> None:
     except secret_files.KeysNotMoved as refused:
         typer.echo(f"error: {refused}", err=True)
         raise typer.Exit(1) from None
+    except OSError as error:  # a full disk, a folder that cannot be written: some processes may be sealed already
+        typer.echo(f"error: the move stopped: {error.filename or ''}: {error.strerror or error}. Mend it, then run "
+                   "`rehab keys move-to-sealed` again with the same passphrase; the system does not start under "
+                   "`sealed` until the move is done", err=True)
+        raise typer.Exit(1) from None
     if not removed:
         typer.echo("no plain keys here: nothing to move")
         return

@@ -398,6 +398,34 @@ def test_an_installation_of_plain_keys_moved_to_sealed_then_starts_sealed(tmp_pa
     assert "nothing to move" in runner.invoke(app, ["keys", "move-to-sealed"], env=sealed).output
 
 
+def test_a_move_to_sealed_that_stopped_half_way_says_so_and_the_system_does_not_start_until_it_is_done(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that refused reports' keys.sealed stopped the move with a traceback, and `rehab up` then started with
+    new keys for the processes not sealed yet, the plain ones still on the disk (an outside review's find)."""
+    from kit import secrets as secret_files
+
+    env = {"REHAB_STATE_DIR": str(tmp_path / "state")}
+    assert runner.invoke(app, ["secrets", "init"], env=env).exit_code == 0
+    (tmp_path / "pass").write_text("a long unseal passphrase\n")
+    sealed = {**env, "REHAB_KEY_CUSTODY": "sealed", "UNSEAL_PASSPHRASE_FILE": str(tmp_path / "pass")}
+    writes = secret_files.write_sealed_file
+
+    def disk_full_at_reports(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path.parent.name == "reports":
+            raise OSError(28, "No space left on device", str(path))
+        return writes(path, *args, **kwargs)
+
+    monkeypatch.setattr(secret_files, "write_sealed_file", disk_full_at_reports)
+    stopped = runner.invoke(app, ["keys", "move-to-sealed"], env=sealed)
+    assert stopped.exit_code == 1 and "the move stopped" in stopped.output and "No space left" in stopped.output
+    refused = runner.invoke(app, ["secrets", "init"], env=sealed)
+    assert refused.exit_code == 1 and "stopped half-way" in refused.output, refused.output
+    monkeypatch.setattr(secret_files, "write_sealed_file", writes)
+    assert runner.invoke(app, ["keys", "move-to-sealed"], env=sealed).exit_code == 0
+    assert runner.invoke(app, ["secrets", "init"], env=sealed).exit_code == 0
+    assert not list((tmp_path / "state" / "secrets").glob("*/kek.json"))
+
+
 @pytest.mark.parametrize("made", ["not a time at all", "2026-12-01T10:00:00", "2999-01-01T00:00:00+00:00"])
 def test_audit_restored_takes_only_the_time_a_backup_was_made(tmp_path: Path, made: str) -> None:
     """Any text was taken and signed as a restore, and `verify` called a cut trail whole after it (an outside
