@@ -546,7 +546,7 @@ async def test_a_note_intake_took_and_never_answered_is_said_as_maybe_saved_not_
 
     async def stalls_on_notes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-        if head.startswith("POST ") and "/notes" in head.split("\r\n", 1)[0]:
+        if head.startswith("POST "):
             await asyncio.sleep(30)  # took it, and says nothing
         writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         await writer.drain()
@@ -565,11 +565,15 @@ async def test_a_note_intake_took_and_never_answered_is_said_as_maybe_saved_not_
                                 backend_timeout_seconds=1.0) as visitor:
             failed = await visitor.post(f"{path}/notes", data={"csrf": csrf_of(page), "text": note,
                                                                 "idempotency_key": key})
+            # a form with nothing written at length (a need without notes) is offered again all the same
+            need = await visitor.post(f"{path}/needs", data={"csrf": csrf_of(page), "category": "medical",
+                                                              "urgency": "high", "idempotency_key": str(uuid.uuid4())})
     finally:
         stalled.close()
     assert failed.status_code == 504, failed.text[:300]
     assert EN["typed_kept_timeout"] in failed.text and EN["typed_kept_unavailable"] not in failed.text
     assert f">{escape(note)}</textarea>" in failed.text
+    assert need.status_code == 504 and 'id="send-again"' in need.text and 'value="medical"' in need.text
     # "Send again" sends it as it was, under its key: once intake answers, twice pressed, one note
     again = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
                             failed.text.split('id="send-again"', 1)[1].split("</form>", 1)[0]))
