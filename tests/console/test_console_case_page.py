@@ -12,8 +12,6 @@ import html
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from html import unescape
 from html.parser import HTMLParser
@@ -24,10 +22,9 @@ from markupsafe import escape
 
 from gateway.console import i18n
 from gateway.console.router import CATEGORIES, URGENCIES
-from tests.console.test_console_caseload import Caseworker, open_case, person
+from tests.console.test_console_caseload import Caseworker, open_case, person, service_away
 from tests.console.world import add_grant, add_partner, csrf_of
-from tests.integration.gateway.door import Backends, Door, open_gateway
-from tests.support.nats import free_port
+from tests.integration.gateway.door import Backends, Door
 
 pytestmark = pytest.mark.integration
 
@@ -445,21 +442,6 @@ async def test_a_refused_aid_request_says_why_next_to_the_field_and_keeps_what_w
     again = form_of(refused.text, "aid-request")
     assert again["amount"] == "a lot" and again["purpose"] == "Rent for March" and again["category"] == "financial"
     assert again["idempotency_key"] != form["idempotency_key"]  # the next try is a request of its own
-
-
-@asynccontextmanager
-async def service_away(name: str, door: Door, backends: Backends, gateway_settings,  # noqa: ANN001
-                       who: Caseworker, *, instead: str | None = None,
-                       **settings: object) -> AsyncIterator[httpx.AsyncClient]:
-    """`who`'s browser on the same gateway (its database and keys) with service `name` away: its port answers
-    nothing (or `instead` answers for it)."""
-    urls = {**{f"{service}_url": url for service, url in backends.urls.items()},
-            f"{name}_url": instead or f"http://127.0.0.1:{free_port()}"}
-    async with open_gateway(gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                             database_url=door.settings.database_url, **urls, **settings)) as away:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=away.app), base_url="http://testserver",
-                                     cookies=who.visitor.cookies) as visitor:
-            yield visitor
 
 
 async def test_with_funds_not_answering_the_aid_form_keeps_what_was_typed_under_the_same_key(

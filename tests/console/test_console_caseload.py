@@ -414,13 +414,14 @@ async def test_a_caseworker_adds_a_colleague_on_the_case_page_and_a_name_not_a_c
 
 @asynccontextmanager
 async def service_away(name: str, door: Door, backends: Backends, gateway_settings,  # noqa: ANN001
-                       who: object) -> AsyncIterator[httpx.AsyncClient]:
+                       who: object, *, instead: str | None = None,
+                       **settings: object) -> AsyncIterator[httpx.AsyncClient]:
     """`who`'s browser (anyone with a signed-in `visitor`) on the same gateway (its database and keys) with service
-    `name` away: its port answers nothing."""
+    `name` away: its port answers nothing (or `instead` answers for it)."""
     urls = {**{f"{service}_url": url for service, url in backends.urls.items()},
-            f"{name}_url": f"http://127.0.0.1:{free_port()}"}
+            f"{name}_url": instead or f"http://127.0.0.1:{free_port()}"}
     async with open_gateway(gateway_settings(backends.secrets_dir, nats_url=backends.nats_url,
-                                             database_url=door.settings.database_url, **urls)) as away:
+                                             database_url=door.settings.database_url, **urls, **settings)) as away:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=away.app), base_url="http://testserver",
                                      cookies=who.visitor.cookies) as visitor:  # type: ignore[attr-defined]
             yield visitor
