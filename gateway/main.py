@@ -30,7 +30,7 @@ from gateway.routing import UPLOADS, route_for
 from gateway.runtime import GatewayRuntime
 from gateway.sessions import AtWork, RenewalsAtOnce, SessionPolicy
 from kit import checkpoints, control, custody, db, errors, http, logs, metrics, migrations, openapi, problems, tracing
-from kit.audit import AuditTrail, audit_router
+from kit.audit import AuditTrail, audit_router, tell_of_commits
 from kit.auth import TokenIssuer, TokenVerifier, VerifiedTokens
 from kit.bus import Bus, BusOptions
 from kit.idempotency import Idempotency
@@ -212,6 +212,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         checkpoints=checkpoints.for_process("gateway", settings, table=kit_tables.audit, jetstream=bus.jetstream,
                                             read=uow.read, replicas=settings.stream_replicas),
     )
+    tell_of_commits(uow, runtime.checkpoints)
     # Sealing forgets the checkpoint signing key with the rest; unsealing gives it back (kit.custody).
     keys.watch(lambda held: runtime.checkpoints and runtime.checkpoints.use_key(held.signing_key()))
     return runtime

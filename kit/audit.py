@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from kit import context, logs, problems
 from kit.auth import Principal, require_roles
-from kit.db import lock_for_chain, write_at_commit
+from kit.db import UnitOfWork, lock_for_chain, write_at_commit
 from kit.errors import DomainError, RefusalEntry, Refused
 from kit.pagination import Page, keyset_page, page_size
 from kit.tables import KitTables
@@ -41,6 +41,24 @@ def _digest(key: bytes, prev: str, entry_id: str, at: datetime, actor: str, acti
 # Set on a unit's session by `record` for an action signed at once: once the unit is committed, the checkpointer is
 # woken to sign the trail's new head (`Checkpointer.soon`).
 SIGN_SOON = "kit.audit.sign_soon"
+# Set on a unit's session by `record`: its entry, which `_append` gives its sequence and hash at the COMMIT. Once the
+# unit is committed the checkpointer is told of it (`Checkpointer.wrote`): an entry this process wrote that later
+# goes missing from the database, before any checkpoint covered it, is then still seen (kit.checkpoints).
+WRITTEN = "kit.audit.written"
+
+
+def tell_of_commits(uow: UnitOfWork, checkpointer: Any) -> None:
+    """Once each unit is committed, the process's checkpointer (kit.checkpoints) is told of the newest entry the unit
+    wrote (`WRITTEN`), and woken at once when that was an action signed at once (`SIGN_SOON`)."""
+
+    def told(session: Session) -> None:
+        entry = session.info.pop(WRITTEN, None)
+        if entry is not None and "seq" in entry:  # no seq: the unit took its own work back before the COMMIT
+            checkpointer.wrote(entry["seq"], entry["hash"])
+        if session.info.pop(SIGN_SOON, False):
+            checkpointer.soon()
+
+    uow.on_commit(told)
 
 
 class AuditTrail:
@@ -56,7 +74,8 @@ class AuditTrail:
         self._key_source = key if callable(key) else (lambda: key)
         # Built once: `record` runs in almost every request, and building a statement costs more than running it.
         self._last_hash = select(self.table.c.hash).order_by(self.table.c.seq.desc()).limit(1)
-        self._insert = insert(self.table)
+        # Each entry's sequence comes back in the same statement, in the entries' order (`WRITTEN`).
+        self._insert = insert(self.table).returning(self.table.c.seq, sort_by_parameter_order=True)
 
     def recorded_in_this_request(self, session: Session, *, actor: str, action: str, target_id: str,
                                  within: timedelta = timedelta(minutes=1)) -> bool:
@@ -83,6 +102,7 @@ class AuditTrail:
                  "target_id": target_id, "request_id": context.request_id()}
         if not write_at_commit(session, self._append, entry):
             self._append(session.connection(), [entry])
+        session.info[WRITTEN] = entry
         if self.signed_at_once and action.startswith(self.signed_at_once):
             session.info[SIGN_SOON] = True
 
@@ -95,7 +115,8 @@ class AuditTrail:
             entry["prev_hash"] = prev
             entry["hash"] = prev = _digest(key, prev, entry["id"], entry["at"], entry["actor"], entry["action"],
                                            entry["target_id"], entry["request_id"])
-        conn.execute(self._insert, entries)
+        for entry, seq in zip(entries, conn.execute(self._insert, entries).scalars(), strict=True):
+            entry["seq"] = seq
 
     def verify(self, session: Session) -> dict[str, Any]:
         """Walk the chain in order. Gaps in `seq` are not looked at: on PostgreSQL an entry rolled back with its

@@ -336,6 +336,7 @@ class Checkpointer:
         self._stream_ready = False
         self.blocked: str | None = None  # why it refuses to sign, when it does
         self._urgent = False  # an entry signed at once was committed (`soon`)
+        self.written: tuple[int, str] | None = None  # the newest entry this process committed: seq, hash (`wrote`)
         self._woken = asyncio.Event()
 
     def use_key(self, private: Ed25519PrivateKey | None) -> None:
@@ -352,6 +353,13 @@ class Checkpointer:
         minute is up. On the event loop (a commit hook)."""
         self._urgent = True
         self._woken.set()
+
+    def wrote(self, seq: int, hash: str) -> None:
+        """An entry this process wrote was committed (kit.audit.WRITTEN; a commit hook, on the event loop). The next
+        rounds look for the newest such entry in the trail: deleted there before a checkpoint covered it, it would
+        otherwise leave no trace (what is left is still a valid chain, and the process would sign over it)."""
+        if self.written is None or seq > self.written[0]:
+            self.written = (seq, hash)
 
     async def run(self) -> None:
         """At least every `every_seconds` while the trail grows, at once after `every_entries` new entries, an
@@ -392,35 +400,13 @@ class Checkpointer:
         # Taken now: a `soon` that comes while this round reads or publishes is for an entry it may not see, and
         # makes the next round due.
         urgent, self._urgent = self._urgent, False
+        last = self.last
         with self.read() as session:
-            head = head_of(session, self.table)
-            last = self.last
-            empty_put_back = last is not None and last["seq"] == 0 and RESTORED in last
-            if head.seq is None:
-                if last is not None and not empty_put_back:
-                    self._refuse(f"the trail is empty, but entries up to seq {last['seq']} were signed")
-                return None
-            if last is not None and not empty_put_back:
-                if head.seq < last["seq"] or hash_at(session, self.table, last["seq"]) != last["hash"]:
-                    self._refuse(f"the trail does not hold the entry signed as seq {last['seq']}")
-                    return None
-                grown = head.seq - last["seq"]
-                elapsed = time.monotonic() - self._last_sent_at
-                due = force or grown >= self.policy.every_entries or (grown > 0 and elapsed >= self.policy.every_seconds) \
-                    or (grown > 0 and urgent and elapsed >= self.policy.soonest_seconds) \
-                    or elapsed >= self.policy.heartbeat_seconds
-                if not due:
-                    # Woken again too soon after the last one (a burst of money movements): the next round signs
-                    # them together, so the head is counted and signed at most about twice a second.
-                    self._urgent = self._urgent or (urgent and grown > 0)
-                    return None
-            if last is not None and not empty_put_back and isinstance(last.get("count"), int):
-                # From the last checkpoint on, not the whole trail again: a count of every entry grows with the trail
-                # and ran on the event loop up to twice a second. An entry deleted below it breaks the hash chain.
-                count = last["count"] + count_between(session, self.table, last["seq"], head.seq)
-            else:
-                count = count_up_to(session, self.table, head.seq)
-        checkpoint = sign(self.private, process=self.process, seq=head.seq, hash=head.hash or "", count=count,
+            due = self._due(session, last, urgent=urgent, force=force)
+        if due is None:
+            return None
+        seq, hash, count, lost = due
+        checkpoint = sign(self.private, process=self.process, seq=seq, hash=hash, count=count,
                           at=datetime.now(UTC), last_restore=restore_named_by(last))
         try:
             await js.publish(subject(self.process), encode(checkpoint), stream=STREAM, timeout=2,
@@ -428,8 +414,61 @@ class Checkpointer:
         except BaseException:
             self._urgent = self._urgent or urgent  # not published: still to do at the next round
             raise
-        self.last, self._last_sent_at, self.blocked = checkpoint, time.monotonic(), None
+        self.last, self._last_sent_at = checkpoint, time.monotonic()
+        if lost:  # signed so that verification says so; nothing more is signed over it
+            self._refuse(f"the trail does not hold the entry seq {seq} this process wrote (deleted before signed)")
+            self.written = None
+        else:
+            self.blocked = None
         return checkpoint
+
+    def _due(self, session: Session, last: dict[str, Any] | None, *, urgent: bool,
+             force: bool) -> tuple[int, str, int, bool] | None:
+        """What this round signs, when it signs: the head's seq, hash and entry count, and False; or the newest entry
+        this process wrote, when the trail lost it (`_lost_entry`), and True. None when nothing is due, or the trail
+        disagrees with the last checkpoint (then `blocked` says why)."""
+        head = head_of(session, self.table)
+        lost = self._lost_entry(session, head, last)
+        if lost is not None:
+            # Signed as if it were still there: verification finds the trail truncated (or diverged) below a signed
+            # entry. The count is of the entries still there up to it: how many more are missing is not known.
+            return lost[0], lost[1], count_up_to(session, self.table, lost[0]), True
+        empty_put_back = last is not None and last["seq"] == 0 and RESTORED in last
+        if head.seq is None:
+            if last is not None and not empty_put_back:
+                self._refuse(f"the trail is empty, but entries up to seq {last['seq']} were signed")
+            return None
+        if last is not None and not empty_put_back:
+            if head.seq < last["seq"] or hash_at(session, self.table, last["seq"]) != last["hash"]:
+                self._refuse(f"the trail does not hold the entry signed as seq {last['seq']}")
+                return None
+            grown = head.seq - last["seq"]
+            elapsed = time.monotonic() - self._last_sent_at
+            due = force or grown >= self.policy.every_entries or (grown > 0 and elapsed >= self.policy.every_seconds) \
+                or (grown > 0 and urgent and elapsed >= self.policy.soonest_seconds) \
+                or elapsed >= self.policy.heartbeat_seconds
+            if not due:
+                # Woken again too soon after the last one (a burst of money movements): the next round signs
+                # them together, so the head is counted and signed at most about twice a second.
+                self._urgent = self._urgent or (urgent and grown > 0)
+                return None
+        if last is not None and not empty_put_back and isinstance(last.get("count"), int):
+            # From the last checkpoint on, not the whole trail again: a count of every entry grows with the trail
+            # and ran on the event loop up to twice a second. An entry deleted below it breaks the hash chain.
+            count = last["count"] + count_between(session, self.table, last["seq"], head.seq)
+        else:
+            count = count_up_to(session, self.table, head.seq)
+        return head.seq, head.hash or "", count, False
+
+    def _lost_entry(self, session: Session, head: Head, last: dict[str, Any] | None) -> tuple[int, str] | None:
+        """The newest entry this process committed, when the trail no longer holds it and no checkpoint covers it (a
+        deletion below the last checkpoint is the chain's or that checkpoint's to find)."""
+        if self.written is None or (last is not None and self.written[0] <= last["seq"]):
+            return None
+        seq, hash = self.written
+        if head.seq is not None and head.seq >= seq and hash_at(session, self.table, seq) == hash:
+            return None
+        return self.written
 
     def _refuse(self, why: str) -> None:
         if self.blocked != why:

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from kit import (asyncapi, checkpoints, control, custody, db, http, logs, metrics, migrations, openapi, problems,
                  revocation, tracing)
-from kit.audit import SIGN_SOON, AuditTrail, TargetLabels, answer_refusal, audit_router
+from kit.audit import AuditTrail, TargetLabels, answer_refusal, audit_router, tell_of_commits
 from kit.auth import TokenVerifier, VerifiedTokens
 from kit.bus import Bus, BusOptions, Subscription
 from kit.crypto import BlindIndex
@@ -116,9 +116,8 @@ def build_runtime(spec: ServiceSpec, settings: ServiceSettings) -> Runtime:
     runtime.checkpoints = checkpoints.for_process(
         spec.name, settings, table=spec.tables.audit, jetstream=bus.jetstream, read=uow.read,
         replicas=settings.stream_replicas)
-    if spec.audit_signed_at_once and runtime.checkpoints is not None:
-        signer = runtime.checkpoints
-        uow.on_commit(lambda session: signer.soon() if session.info.pop(SIGN_SOON, False) else None)
+    if runtime.checkpoints is not None:
+        tell_of_commits(uow, runtime.checkpoints)
     # The custody is what `rehab seal` seals (kit.control); the checkpoint signing key goes and comes back with it.
     runtime.custody = keyring
     keyring.watch(lambda held: runtime.checkpoints and runtime.checkpoints.use_key(held.signing_key()))

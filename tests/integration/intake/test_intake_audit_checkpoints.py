@@ -148,6 +148,56 @@ async def test_deleting_the_newest_entries_is_reported_as_truncation(intake: Int
     assert (await offline_verify(intake)).exit_code == 1
 
 
+async def test_entries_deleted_before_any_checkpoint_covered_them_are_still_reported_as_truncation(intake: Intake):
+    """An outside review deleted the newest entries within the minute before the next checkpoint: the chain left
+    verified, and the next checkpoint signed the shortened trail. The process now remembers the newest entry it
+    wrote, and signs it when the trail has lost it, within a round (a second), with no checkpoint due yet."""
+    await intake.create()
+    signed = await checkpointed(intake)
+    for _ in range(3):
+        await intake.create()
+    written, _ = head(intake)
+    assert intake.runtime.checkpoints.written[0] == written > signed["seq"]
+    delete_entries(intake, above=signed["seq"])  # every entry since the last checkpoint
+
+    async def said_truncated() -> dict[str, Any] | None:
+        verdict = await verify(intake)
+        return verdict if verdict["truncated"] else None
+
+    verdict = await eventually(said_truncated, timeout=10)  # the background job's round, not a forced one
+    assert verdict["ok"] is False and verdict["checkpoint_status"] == "truncated", verdict
+    assert verdict["checkpoint"]["seq"] == written and verdict["first_bad"] is None
+    assert (await stream_newest(intake))["seq"] == written
+    assert intake.runtime.checkpoints.blocked
+    result = await offline_verify(intake)
+    assert result.exit_code == 1 and f"entries up to seq {written}" in result.output, result.output
+
+    # Entries written in their place do not hide it, and nothing more is signed over it.
+    for _ in range(2):
+        await intake.create()
+    assert await intake.runtime.checkpoints.round(force=True) is None
+    assert (await verify(intake))["checkpoint_status"] in ("truncated", "diverged")
+
+
+async def test_an_entry_deleted_and_another_written_at_its_seq_is_still_found(intake: Intake):
+    """The trail's numbering may give a deleted newest entry's seq to the next one (SQLite does): the entry this
+    process wrote is looked for by its hash at its seq, so one written in its place does not pass for it."""
+    await intake.create()
+    await checkpointed(intake)
+    await intake.create()
+    written, written_hash = head(intake)
+    delete_entries(intake, above=written - 1)
+    with intake.engine.begin() as conn:  # a forged entry at the same seq
+        conn.execute(intake.runtime.tables.audit.insert().values(
+            seq=written, id="forged", at=datetime.now(UTC), actor="x", action="x", target_id=None, request_id=None,
+            prev_hash="x", hash=written_hash[::-1]))
+
+    published = await intake.runtime.checkpoints.round()
+    assert published is not None and (published["seq"], published["hash"]) == (written, written_hash)
+    verdict = await verify(intake)
+    assert verdict["ok"] is False and verdict["checkpoint_status"] == "diverged", verdict
+
+
 async def test_after_a_restore_every_checkpoint_and_the_auditors_verdict_name_it(intake: Intake):
     """Signed as restored, a trail cut just before was said intact by `GET /audit/verify` once intake signed its
     next checkpoint, with no word of a restore (an outside review's find): every checkpoint after it names it."""
@@ -164,7 +214,8 @@ async def test_after_a_restore_every_checkpoint_and_the_auditors_verdict_name_it
         await patient_jetstream(nc).publish(checkpoints.subject("intake"), json.dumps(restore).encode())
     finally:
         await nc.close()
-    intake.runtime.checkpoints._known = False  # as the process started after the restore reads the stream again
+    # As the process started after the restore: it reads the stream again, and remembers no entry it wrote.
+    intake.runtime.checkpoints._known, intake.runtime.checkpoints.written = False, None
 
     await intake.create()
     later = await checkpointed(intake)
