@@ -33,7 +33,33 @@ def password_weakness(password: str, *, username: str) -> str | None:
         return "The password must not be the user name."
     if folded in breached_passwords():
         return "This password is on a list of passwords leaked in breaches, which attackers try first; choose another."
+    if repetitive_or_sequential(folded):
+        return "The password must not be one character or a short group repeated, or a run such as 123456 or abcdef."
     return None
+
+
+# The longest group of characters whose repetition makes a password refused: "abcabcabcabc" is, "Rock-Rock-Rock" is
+# not (a word of four or more repeated is a passphrase of sorts, and the breached list holds the common ones).
+REPEATED_GROUP_MAX = 3
+
+
+def repetitive_or_sequential(folded: str) -> bool:
+    """NIST SP 800-63B §5.1.1.2 names them beside breached passwords: one character or a group of up to three over
+    and over ("aaaaaaaaaaaa", "ababababab12" is not: the whole password must be the repetition), or a run where each
+    character follows the one before by the same step ("123456789012", digits going round after 9; "zyxwvutsrqpo")."""
+    for size in range(1, REPEATED_GROUP_MAX + 1):
+        if len(folded) >= 2 * size and (folded[:size] * (len(folded) // size + 1))[:len(folded)] == folded:
+            return True
+    steps = {_step(before, after) for before, after in zip(folded, folded[1:])}
+    return len(steps) == 1 and steps <= {1, -1}
+
+
+def _step(before: str, after: str) -> int | None:
+    """+1 or -1 when `after` follows or precedes `before` (digits go round: 9 then 0), else None."""
+    if before.isdigit() and after.isdigit() and before.isascii() and after.isascii():
+        return {1: 1, 9: -1}.get((int(after) - int(before)) % 10)
+    difference = ord(after) - ord(before)
+    return difference if difference in (1, -1) and before.isalpha() and after.isalpha() else None
 
 
 @cache

@@ -1017,6 +1017,8 @@ WEAK_PASSWORD_WORDS = {
     "The password must not be the user name.": "admin_refused_password_username",
     "This password is on a list of passwords leaked in breaches, which attackers try first; choose another.":
         "admin_refused_password_breached",
+    "The password must not be one character or a short group repeated, or a run such as 123456 or abcdef.":
+        "admin_refused_password_repetitive",
 }
 
 

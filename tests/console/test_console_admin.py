@@ -242,6 +242,8 @@ async def test_admin_combined_with_another_role_is_refused_in_words_the_admin_re
     assert alert(in_russian.text) == words("admin_refused_admin_alone", "ru")
     weak = await create_in_console(visitor, username, "caseworker", password="short")
     assert weak.status_code == 422 and alert(weak.text) == words("admin_refused_password_short", "ru")
+    run = await create_in_console(visitor, username, "caseworker", password="123456789012")
+    assert run.status_code == 422 and alert(run.text) == words("admin_refused_password_repetitive", "ru")
     # a user name the form takes not, and a weak password, are said at once, each beside its field (a reviewer
     # corrected them one submit at a time)
     both = await create_in_console(visitor, "x" * 80, "caseworker", password="short")

@@ -22,6 +22,8 @@ from gateway.routing import ROUTES, has_dot_segment, route_for
     "Сяргей.Марозаў",  # the user name itself, in any case
     "x" * 257 + "Y1",  # longer than anyone needs
     "1q2w3e4r5t6y",  "PASSWORD1234", "qwertyuiop123",  # on the breached-passwords list, in any case
+    "aaaaaaaaaaaaaaaa", "abcabcabcabc", "ЯЯЯЯЯЯЯЯЯЯЯЯ",  # one character or a short group repeated
+    "123456789012", "987654321098", "ABCDEFGHIJKLM", "абвгдежзийкл",  # a run (digits go round)
 ])
 def test_weak_passwords_are_refused_with_a_reason(password: str):
     assert password_weakness(password, username="сяргей.марозаў")
@@ -30,9 +32,21 @@ def test_weak_passwords_are_refused_with_a_reason(password: str):
 @pytest.mark.parametrize("password", [
     "Staff-passphrase-2026", "correct horse battery staple", "Кацярына1988год",
     "alllowercaseletters",  # one kind of character is fine (NIST 800-63B: no composition rules)
+    "Rock-Rock-Rock", "ababababab12", "1234567890ab",  # a longer group repeated; a run with something after it
 ])
 def test_reasonable_passwords_pass(password: str):
     assert password_weakness(password, username="katsiaryna") is None
+
+
+def test_every_refusal_of_a_password_is_said_in_the_consoles_words_in_each_staff_language():
+    from gateway.console.i18n import MESSAGES
+    from gateway.console.router import WEAK_PASSWORD_WORDS
+
+    refusals = {password_weakness(password, username="katsiaryna.mar")
+                for password in ("Short-1", "x" * 257, "Katsiaryna.Mar", "qwertyuiop123", "aaaaaaaaaaaa", "123456789012")}
+    assert None not in refusals and len(refusals) == 5
+    for refusal in refusals:
+        assert all(WEAK_PASSWORD_WORDS[refusal] in MESSAGES[language] for language in ("en", "be", "ru")), refusal
 
 
 def test_the_breached_list_is_shipped_and_long():
