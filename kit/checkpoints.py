@@ -225,10 +225,10 @@ def judge(*, process: str, chain: dict[str, Any], head: Head, checkpoint: dict[s
                               "problem": None}
     shown = None
     if checkpoint is not None:
+        # What a restore left is told of by a checkpoint believed alone (added below): a forged one is shown to the
+        # operator as found, but never puts "put back from a backup" beside its verdict.
         shown = {k: checkpoint.get(k) for k in ("seq", "hash", "count", "at", "key")}
-        if RESTORED in checkpoint:
-            shown[RESTORED] = checkpoint[RESTORED]
-        shown[LAST_RESTORE] = restore_named_by(checkpoint)
+        shown[LAST_RESTORE] = None
     if status == UNAVAILABLE:
         verdict, problem = UNAVAILABLE, "the newest checkpoint could not be read (NATS unreachable): truncation not checked"
     elif public is None:
@@ -242,6 +242,9 @@ def judge(*, process: str, chain: dict[str, Any], head: Head, checkpoint: dict[s
     elif not signature_valid(checkpoint, public, process=process):
         verdict, problem = FORGED, "the newest checkpoint is not signed with this process's key: refused"
     else:
+        if RESTORED in checkpoint:
+            shown[RESTORED] = checkpoint[RESTORED]  # type: ignore[index]
+        shown[LAST_RESTORE] = restore_named_by(checkpoint)  # type: ignore[index]
         answer["checkpoint"] = shown
         seq, at = checkpoint["seq"], checkpoint["at"]
         if seq == 0 and RESTORED in checkpoint:  # an empty trail was put back: anything written since goes on from it

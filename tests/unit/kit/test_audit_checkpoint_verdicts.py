@@ -64,9 +64,13 @@ def test_another_entry_at_the_signed_sequence_is_a_truncation_too() -> None:
 
 
 def test_a_forged_checkpoint_is_refused_and_its_claims_not_believed() -> None:
-    forged = checkpoints.sign(Ed25519PrivateKey.generate(), process="intake", seq=50, hash="f" * 64, count=50, at=NOW)
+    forged = checkpoints.sign(Ed25519PrivateKey.generate(), process="intake", seq=50, hash="f" * 64, count=50, at=NOW,
+                              restored={"backup_made": "2026-11-01T00:00:00+00:00", "replaced": None})
     verdict = judge(forged)
     assert verdict["ok"] is False and verdict["checkpoint_status"] == "forged" and verdict["truncated"] is False
+    # Shown as found, for the operator, but what it says of a restore is not passed on as if it were so.
+    assert verdict["checkpoint"]["seq"] == 50 and verdict["checkpoint"]["last_restore"] is None
+    assert "restored" not in verdict["checkpoint"]
 
 
 @pytest.mark.parametrize(("oldest", "status", "ok"), [(timedelta(seconds=10), "none", True),
