@@ -1040,6 +1040,8 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
                                    **({"country": filters["country"]} if filters["country"] else {})})
         partners = [p for p in items(found) if p.get("active", True)
                     and (not filters["language"] or filters["language"] in p.get("languages", []))]
+        if not found.ok and (form or {}).get("partner_id"):
+            partners = [chosen_partner(form["partner_id"])]
         wrong = field_errors(v, found, PARTNER_FILTERS)
         errors = {**wrong, **(errors or {})}
         problem = problem or form_problem(v, found, wrong)
@@ -1048,11 +1050,17 @@ async def _referral_page(v: Visit, case_id: uuid.UUID, filters: dict[str, str], 
                   case=case.body if case.ok else None, consent=current, allowed=allowed,
                   typed=[] if case.ok else await typed_back(v.request),
                   typed_explained="typed_kept_timeout" if status == 504 else "typed_kept_unavailable",
-                  resend=await resend_of(v.request) if status == 504 and not case.ok else None,
+                  resend=await resend_of(v.request) if status == 504 else None,
                   filters={**filters, "category": category}, partners=partners,
                   referred=await _open_referrals(v, case_id, category) if partners else {},
                   form={**form, "idempotency_key": form.get("idempotency_key") or str(uuid.uuid4())},
                   errors=errors or {}, problem=problem or case.problem or consent.problem)
+
+
+def chosen_partner(partner_id: str) -> dict[str, Any]:
+    """The partner a form sent back had chosen, when referrals (which lists the partners) gave no list: kept chosen,
+    by its id alone, so that the form sent again goes to the same partner (its name is referrals' to say)."""
+    return {"id": partner_id, "kept": True}
 
 
 async def _open_referrals(v: Visit, case_id: uuid.UUID, category: str) -> dict[str, dict[str, Any]]:

@@ -53,6 +53,7 @@ from gateway.console.router import (
     items,
     key_for_retry,
     render,
+    resend_of,
     staff_names,
 )
 
@@ -74,6 +75,9 @@ GRANT_FIELDS = ("donor", "code", "currency", "amount", "starts_on", "ends_on", "
 FX_FIELDS = ("paid_currency", "paid_amount", "fx_rate", "fx_source")
 FX_FIELD_OF = {"currency": "paid_currency", "amount": "paid_amount", "fx_rate": "fx_rate", "fx_source": "fx_source"}
 FX_DECISIONS = ("release", "approve")
+# The pay form's fields shown back when funds stopped answering (the queue can not draw the form): each with its label.
+PAYMENT_KEPT = {"method": "pay_method", "reference": "pay_reference", "paid_currency": "fx_currency",
+                "paid_amount": "fx_amount", "fx_rate": "fx_rate", "fx_source": "fx_source"}
 # A payment worth more than a tenth off its approval, either way (funds' domain.check_difference_bound).
 FX_TOO_FAR = {"fx-extra-too-large": "fx_refused_extra_too_large",
               "fx-release-too-large": "fx_refused_release_too_large"}
@@ -441,7 +445,20 @@ async def act_on_disbursement(disbursement_id: str, action: str, v: FinanceVisit
     if answer.ok:
         return redirect_done(QUEUE_PAGE, ACTIONS[action], status=shown)
     return await _queue(v, shown=shown, cursor=cursor, status=answer.status,
-                        failed={"id": disbursement_id, "action": action, "answer": answer, "typed": typed})
+                        failed={"id": disbursement_id, "action": action, "answer": answer, "typed": typed},
+                        **await _to_send_again(v, answer, typed))
+
+
+async def _to_send_again(v: Visit, answer: Answer, typed: dict[str, str]) -> dict[str, Any]:
+    """After funds stopped answering (504: the step may or may not be done), the step as it was sent, to send again
+    under its own key (done once either way), and what its pay form held, shown back: the queue answered with it
+    can not be drawn while funds is stalled, and the row's form went with it."""
+    if answer.status != 504:
+        return {}
+    t = i18n.translator(v.language)
+    kept = [(label, t(f"fin_method_{typed[name]}") if name == "method" and typed[name] in PAYMENT_METHODS
+             else typed[name]) for name, label in PAYMENT_KEPT.items() if typed.get(name)]
+    return {"resend": await resend_of(v.request), "typed_short": kept}
 
 
 async def _where(v: Visit) -> tuple[str | None, str | None]:
@@ -452,10 +469,12 @@ async def _where(v: Visit) -> tuple[str | None, str | None]:
 
 
 async def _queue(v: Visit, *, shown: str | None, cursor: str | None, revealed: dict[str, dict] | None = None,
-                 failed: dict[str, Any] | None = None, notice: str | None = None, status: int = 200) -> Response:
+                 failed: dict[str, Any] | None = None, notice: str | None = None, status: int = 200,
+                 resend: dict[str, Any] | None = None, typed_short: list[tuple[str, str]] | None = None) -> Response:
     """The queue: without a filter, what waits for finance (requested, then approved); with one, that status alone,
     a page at a time. `revealed`: the payee just asked for; `failed`: a step just refused, said beside its
-    disbursement (and at the top) with what was typed kept."""
+    disbursement (and at the top) with what was typed kept; `resend` and `typed_short`: a step whose outcome is
+    unknown, to send again, and what its form held (`_to_send_again`)."""
     shown = shown if shown in STATUSES else None
     statuses = (shown,) if shown else TO_DO
     listed = await asyncio.gather(*(call(v, "GET", "/api/funds/disbursements", params={
@@ -487,7 +506,8 @@ async def _queue(v: Visit, *, shown: str | None, cursor: str | None, revealed: d
                   statuses=STATUSES, cursor=cursor or "", grants=by_grant, names=staff_names(v, people - {None}),
                   revealed=revealed or {}, failed=refused, methods=PAYMENT_METHODS, notice=notice,
                   currencies=CURRENCIES, rate_example=rate_example(v.language),
-                  new_key=lambda: str(uuid.uuid4()),
+                  new_key=lambda: str(uuid.uuid4()), resend=resend, typed_short=typed_short or [],
+                  typed_explained="typed_kept_timeout",
                   problem=(refused["said"] if refused else None) or (problems[0] if problems else None),
                   **_page_tools(v))
 

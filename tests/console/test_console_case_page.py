@@ -23,7 +23,8 @@ from markupsafe import escape
 from gateway.console import i18n
 from gateway.console.router import CATEGORIES, URGENCIES
 from tests.console.test_console_caseload import Caseworker, open_case, person, service_away
-from tests.console.world import add_grant, add_partner, csrf_of
+from tests.console.test_console_pages import eventually_ok
+from tests.console.world import add_grant, add_partner, csrf_of, hung_on_changes, send_again_form
 from tests.integration.gateway.door import Backends, Door
 
 pytestmark = pytest.mark.integration
@@ -565,6 +566,41 @@ async def test_a_note_intake_took_and_never_answered_is_said_as_maybe_saved_not_
         assert sent.status_code == 303, sent.text[:300]
     notes = (await door.client.get(f"/api/intake/cases/{case['id']}/notes", headers=ala.api)).json()["items"]
     assert [n["text"] for n in notes] == [note]
+
+
+async def test_a_referral_referrals_took_and_never_answered_comes_back_with_its_partner_chosen_to_send_again(
+        door: Door, backends: Backends, gateway_settings):
+    """With referrals stalled (a paused process), a referral sent came back with its packet but its partner unticked
+    (referrals lists the partners, and gave no list) and nothing offered to send it again as it was."""
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Зміцер Бандарэнка", country="LT")
+    clinic = await add_partner(door)
+    given = await door.client.put(f"/api/intake/cases/{case['id']}/consent", headers=ala.api, json={
+        "categories": ["medical"], "share_contact": False, "share_health": False, "method": "written"})
+    assert given.status_code == 200, given.text
+    path = f"/console/cases/{case['id']}"
+    form = (await ala.visitor.post(f"{path}/refer/partners", data={
+        "csrf": csrf_of((await ala.visitor.get(f"{path}/refer")).text), "category": "medical", "country": "LT"})).text
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', form).group(1)
+    data = {"csrf": csrf_of(form), "idempotency_key": key, "category": "medical", "country": "LT", "language": "",
+            "partner_id": clinic["id"], "display_name": "K.", "packet_language": "be", "note": "needs a lung doctor"}
+    async with hung_on_changes() as hung, service_away("referrals", door, backends, gateway_settings, ala,
+                                                       instead=hung, backend_timeout_seconds=1.0) as visitor:
+        failed = await visitor.post(f"{path}/refer", data=data)
+
+    assert failed.status_code == 504, failed.text[:300]
+    assert re.search(rf'<input type="radio" name="partner_id" value="{clinic["id"]}"[^>]* checked', failed.text)
+    assert EN["refer_partner_kept"] in failed.text and ">needs a lung doctor</textarea>" in failed.text
+    assert re.search(r'name="idempotency_key" value="([^"]+)"', failed.text).group(1) == key  # the form's, kept
+    action, again = send_again_form(failed.text)
+    assert action == f"{path}/refer" and again == data | {"csrf": again["csrf"]}
+    assert EN["typed_resend_heading"] in failed.text and EN["typed_kept_heading"] not in failed.text
+    # sent again as it was, twice, once referrals answers: one referral
+    first = await eventually_ok(lambda: ala.visitor.post(action, data=again))
+    second = await ala.visitor.post(action, data=again)
+    assert first.status_code == second.status_code == 303, second.text[:300]
+    referrals = await door.client.get("/api/referrals/referrals", headers=ala.api, params={"case_id": case["id"]})
+    assert [r["partner_id"] for r in referrals.json()["items"]] == [clinic["id"]]
 
 
 async def test_aid_of_a_category_the_grant_does_not_pay_for_is_refused_beside_the_category_at_once(door: Door):

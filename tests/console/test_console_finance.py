@@ -25,7 +25,13 @@ from gateway.console.i18n import typed_amount
 from gateway.console.router import Answer, Visit
 from tests.console.test_console_caseload import service_away
 from tests.console.test_console_pages import browser, sign_in
-from tests.console.world import alert, backends_publishing_months_under_way, csrf_of
+from tests.console.world import (
+    alert,
+    backends_publishing_months_under_way,
+    csrf_of,
+    hung_on_changes,
+    send_again_form,
+)
 from tests.integration.gateway.door import STAFF_PASSWORD, Backends, Door
 
 pytestmark = pytest.mark.integration
@@ -611,6 +617,54 @@ async def test_with_funds_away_the_queue_says_each_group_cannot_be_shown_not_tha
         assert words("nothing_here", language) not in page_text(answer)
         assert answer.text.count('class="problem"') == 1  # the banner, once
     assert (await state_of(door, anna.api, asked["id"]))["status"] == "approved"
+
+
+async def test_a_step_funds_took_and_never_answered_comes_back_to_send_again_as_it_was_done_once_either_way(
+        door: Door, backends: Backends, gateway_settings):
+    """With funds stalled (a paused process), a Pay, an approval, a rejection or a void may or may not be done; the
+    queue answered after it can not be drawn (funds gives no list), and the row's form went with it, the method and
+    reference typed into it too. Each comes back to send again under its own key, what was typed shown."""
+    anna, boris, olga = await person(door, "finance"), await person(door, "finance"), await person(door, "caseworker")
+    grant = await grant_of(door, anna.api)
+    case = await case_of(door, olga.api)
+    to_pay, to_void, to_approve, to_reject = [await ask(door, olga.api, case, grant, amount="50.00") for _ in range(4)]
+    for approved in (to_pay, to_void):
+        assert (await door.client.post(f"/api/funds/disbursements/{approved['id']}/approve",
+                                       headers=boris.api)).status_code == 200
+    page = (await anna.visitor.get(QUEUE)).text
+    typed = {f"{QUEUE}/{to_pay['id']}/pay": {"method": "cash", "reference": "TX-77/B"},
+             f"{QUEUE}/{to_approve['id']}/approve": {}, f"{QUEUE}/{to_reject['id']}/reject": {},
+             f"{QUEUE}/{to_void['id']}/void": {}}
+    sent = {action: {**form_in(page, action), **fields} for action, fields in typed.items()}
+    async with hung_on_changes() as hung, service_away("funds", door, backends, gateway_settings, anna,
+                                                       instead=hung, backend_timeout_seconds=1.0) as visitor:
+        failed = {action: await visitor.post(action, data=data) for action, data in sent.items()}
+
+    for action, answer in failed.items():
+        assert answer.status_code == 504, (action, answer.text[:300])
+        assert alert(answer.text) == words("problem_timeout"), action
+        again = send_again_form(answer.text)
+        assert again[0] == action and again[1].pop("csrf")
+        assert again[1] == {name: value for name, value in sent[action].items() if name != "csrf"}, action
+    paying = failed[f"{QUEUE}/{to_pay['id']}/pay"].text
+    kept = re.search(r'<section id="typed".*?</section>', paying, re.DOTALL).group(0)
+    assert re.findall(r'<input id="[^"]+" readonly value="([^"]*)">', kept) == [words("fin_method_cash"), "TX-77/B"]
+    # a step with nothing typed is not headed "What you wrote" above nothing
+    approving = failed[f"{QUEUE}/{to_approve['id']}/approve"].text
+    assert words("typed_resend_heading") in approving and words("typed_kept_heading") not in approving
+    assert words("typed_kept_heading") in paying
+
+    # sent again as it was, twice each, once funds answers: each done once
+    for answer in failed.values():
+        action, fields = send_again_form(answer.text)
+        for _ in range(2):
+            done = await anna.visitor.post(action, data=fields)
+            assert done.status_code == 303, (action, done.text[:300])
+    paid = await state_of(door, anna.api, to_pay["id"])
+    assert paid["status"] == "paid" and (paid["payment"]["method"], paid["payment"]["reference"]) == ("cash",
+                                                                                                     "TX-77/B")
+    assert [(await state_of(door, anna.api, d["id"]))["status"] for d in (to_approve, to_reject, to_void)] == [
+        "approved", "rejected", "voided"]
 
 
 @pytest.mark.parametrize("language", i18n.STAFF_LANGUAGES)

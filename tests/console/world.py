@@ -9,7 +9,8 @@ import html
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
 import httpx
@@ -79,6 +80,36 @@ async def request_aid(door: Door, requester: dict[str, str], *, case_id: str, gr
             assert made.status_code == 201, made.text
             return made.json()
         await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def hung_on_changes() -> AsyncIterator[str]:
+    """A stand-in for a service that stalls (a paused process): it takes every change (a POST) and never answers
+    it, and answers every read 503. Its address, for `service_away(..., instead=...)`."""
+
+    async def stalls_on_posts(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        if head.startswith("POST "):
+            await reader.read()  # took it, and says nothing until the gateway gives up and hangs up
+        else:
+            writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    stalled = await asyncio.start_server(stalls_on_posts, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{stalled.sockets[0].getsockname()[1]}"
+    finally:
+        stalled.close()
+
+
+def send_again_form(page: str) -> tuple[str, dict[str, str]]:
+    """The "Send it again" form a page offers (typed_back.html): its action, and its hidden fields as they are sent
+    (the CSRF token among them)."""
+    found = re.search(r'<form method="post" action="([^"]+)" id="send-again">(.*?)</form>', page, re.DOTALL)
+    assert found, "the page offers nothing to send again"
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', found.group(2))
+    return html.unescape(found.group(1)), {name: html.unescape(value) for name, value in fields}
 
 
 def cookie_header(response: httpx.Response, name: str) -> str:
