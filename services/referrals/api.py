@@ -56,15 +56,17 @@ from services.referrals.models import (
     PartnerReferralSummary,
     PartnerUpdate,
     Referral,
+    ReferralCancelledPayload,
     ReferralCreate,
     ReferralDetail,
+    ReferralMessagePayload,
     ReferralPublic,
+    ReferralSentPayload,
     Webhook,
     WebhookAttemptPublic,
     WebhookDelivery,
     WebhookDeliveryDetail,
     WebhookDeliveryPublic,
-    WebhookPayload,
     WebhookPublic,
     WebhookRotated,
     WebhookSecret,
@@ -503,19 +505,19 @@ _RECEIVED = {200: {"description": "Any 2xx within 10 seconds: delivered. Anythin
 
 
 @webhook_router.post("referral.sent", responses=_RECEIVED, openapi_extra=_SIGNED, operation_id="webhook_referral_sent")
-def referral_sent_webhook(body: WebhookPayload) -> None:
+def referral_sent_webhook(body: ReferralSentPayload) -> None:
     """A referral was sent to the partner: fetch it (its packet) with the partner's own credentials."""
 
 
 @webhook_router.post("referral.cancelled", responses=_RECEIVED, openapi_extra=_SIGNED,
                      operation_id="webhook_referral_cancelled")
-def referral_cancelled_webhook(body: WebhookPayload) -> None:
+def referral_cancelled_webhook(body: ReferralCancelledPayload) -> None:
     """The caseworker cancelled a referral sent to the partner: its packet is no longer readable."""
 
 
 @webhook_router.post("referral.message", responses=_RECEIVED, openapi_extra=_SIGNED,
                      operation_id="webhook_referral_message")
-def referral_message_webhook(body: WebhookPayload) -> None:
+def referral_message_webhook(body: ReferralMessagePayload) -> None:
     """A caseworker wrote on a referral's thread: read it with `GET /api/partner/referrals/{id}/messages` (the
     delivery never carries the text)."""
 

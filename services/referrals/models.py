@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field as PydanticField, StringConstraints, model_validator
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, Text
@@ -556,6 +556,18 @@ class WebhookPayload(BaseModel):
     type: WebhookEvent
     timestamp: datetime = PydanticField(description="when the event happened, UTC")
     data: WebhookData
+
+
+class ReferralSentPayload(WebhookPayload):
+    type: Literal["referral.sent"]
+
+
+class ReferralCancelledPayload(WebhookPayload):
+    type: Literal["referral.cancelled"]
+
+
+class ReferralMessagePayload(WebhookPayload):
+    type: Literal["referral.message"]
 
 
 class DeadLettersRedelivered(BaseModel):

@@ -9,12 +9,15 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi import FastAPI
+from pydantic import ValidationError
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks import WebhookVerificationError
 
 from services.referrals import webhook_targets
+from services.referrals.api import webhook_router
 from services.referrals.domain import Status
-from services.referrals.models import WebhookPayload
+from services.referrals.models import ReferralCancelledPayload, ReferralMessagePayload, ReferralSentPayload
 from services.referrals.webhook_rules import (
     EVENT_OF_STATUS,
     RetryPolicy,
@@ -202,11 +205,24 @@ def test_the_body_holds_the_type_a_timestamp_and_ids_only() -> None:
     assert EVENT_OF_STATUS == {Status.SENT: WebhookEvent.SENT, Status.CANCELLED: WebhookEvent.CANCELLED}
 
 
-def test_every_body_sent_is_what_the_openapi_document_describes() -> None:
-    """The document's `webhooks` (WebhookPayload) and what the worker sends must not drift apart."""
-    for event in WebhookEvent:
+def test_every_body_sent_is_what_the_openapi_document_describes_for_its_event() -> None:
+    """The document's `webhooks` (a body schema for each event) and what the worker sends must not drift apart; a
+    partner building to the document learns which `type` each event's body carries."""
+    described = {WebhookEvent.SENT: ReferralSentPayload, WebhookEvent.CANCELLED: ReferralCancelledPayload,
+                 WebhookEvent.MESSAGE: ReferralMessagePayload}
+    assert set(described) == set(WebhookEvent)
+    for event, payload in described.items():
         sent = body(event, "a1b2", Status.IN_PROGRESS, T0)
-        assert WebhookPayload.model_validate_json(sent, strict=True).model_dump(mode="json") == json.loads(sent)
+        assert payload.model_validate_json(sent, strict=True).model_dump(mode="json") == json.loads(sent)
+        for other in set(described.values()) - {payload}:
+            with pytest.raises(ValidationError):
+                other.model_validate_json(sent, strict=True)
+    described_by = FastAPI()
+    described_by.webhooks.include_router(webhook_router)  # as services.referrals.main does
+    document = described_by.openapi()["webhooks"]
+    for event, payload in described.items():
+        schema = document[event.value]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith(f"/{payload.__name__}")
 
 
 def test_signature_matches_the_standard_webhooks_test_vector() -> None:
