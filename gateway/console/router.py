@@ -32,7 +32,7 @@ from urllib.parse import quote
 import httpx
 import jwt
 import segno
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Depends, Request
@@ -1266,11 +1266,16 @@ templates.filters["country"] = country_name
 
 @pass_context
 def language_name(context: Any, code: str | None) -> str:
-    """A language's ISO code ("be") as the page's language names it ("беларуская", "белорусский", "Belarusian"); a
-    code Babel does not know, as stored; nothing for none."""
+    """A language's tag ("be", or with its region or script: "be-by", "sr-latn") as the page's language names it
+    ("беларуская", "белорусский (Беларусь)", "Serbian (Latin)"); a tag Babel does not know, as stored; nothing for
+    none."""
     if not code:
         return ""
-    return Locale.parse(context.get("lang") or i18n.DEFAULT).languages.get(code.lower(), code)
+    page = Locale.parse(context.get("lang") or i18n.DEFAULT)
+    try:
+        return Locale.parse(code, sep="-").get_display_name(page) or code
+    except (ValueError, UnknownLocaleError):
+        return page.languages.get(code.lower(), code)
 
 
 templates.filters["language"] = language_name

@@ -93,6 +93,17 @@ def test_languages_and_countries_are_named_in_the_pages_language_not_written_as_
     assert page.render(lang=language) == names.replace(";", ", xx;", 1)  # a code Babel does not know stays a code
 
 
+@pytest.mark.parametrize(("language", "names"), [
+    ("be", "беларуская (Беларусь), сербская (лацініца), be-x-old"),
+    ("ru", "белорусский (Беларусь), сербский (латиница), be-x-old"),
+    ("en", "Belarusian (Belarus), Serbian (Latin), be-x-old")])
+def test_a_language_with_its_region_or_script_is_named_too(language, names):
+    from gateway.console.router import templates
+
+    page = templates.from_string('{{ ["be-by", "sr-latn", "be-x-old"]|map("language")|join(", ") }}')
+    assert page.render(lang=language) == names
+
+
 def test_the_country_picker_lists_countries_not_parts_of_one_that_cldr_names_apart():
     from gateway.console.router import templates
 
