@@ -172,7 +172,8 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[s
         loc = [str(p) for p in err.get("loc", ())]
         msg = err.get("msg", "invalid")
         if err.get("type") == "extra_forbidden" and len(loc) > 1:  # its last step is the name sent
-            loc[-1], msg = UNKNOWN_MEMBER, "An unknown member (not in this schema)"
+            loc[-1], msg = UNKNOWN_MEMBER, ("A query parameter this does not take" if loc[0] == "query"
+                                            else "An unknown member (not in this schema)")
         elif err.get("type") == "json_invalid" and len(loc) == 2 and loc[0] == "body" and loc[1].isdigit():
             # FastAPI's place is the character where parsing failed, not a member: said as such
             loc, msg = ["body"], f"The body is not valid JSON (its parser stopped at character {loc[1]})"

@@ -460,7 +460,9 @@ async def test_only_coordinators_and_finance_read_the_report_and_a_bad_period_is
     assert (await world.clients["reports"].get("/api/reports/programme")).status_code == 401
     for query, words in (("from=2026-13", "YYYY-MM"), ("from=2026-05&to=2026-01", "after it ends"),
                          ("format=xlsx", ""), ("to=0000-01", "from 2000-01 on"),
-                         ("from=%D9%A2%D9%A0%D9%A2%D9%A6-03", "YYYY-MM")):  # Arabic-Indic digits: ٢٠٢٦-03
+                         ("from=%D9%A2%D9%A0%D9%A2%D9%A6-03", "YYYY-MM"),  # Arabic-Indic digits: ٢٠٢٦-03
+                         # a filter it does not take: refused, never the whole programme's figures read as filtered
+                         ("from=2026-05&category=medical", "query parameter this does not take")):
         response = await world.clients["reports"].get(f"/api/reports/programme?{query}",
                                                       headers=world.as_("coordinator"))
         assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
