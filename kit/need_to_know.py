@@ -11,6 +11,7 @@ decided before this one. Intake knows the assignees; referrals and funds learn t
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +30,12 @@ from kit.peers import Peer, on_behalf_of
 from kit.text import shown_text
 
 MIN_REASON, MAX_REASON = 10, 500  # an Access-Reason's length, in characters, once trimmed
+# A reason is said in words: this many letters (of any script) at least, of three different ones at least. An outside
+# review opened another's case with "----------" and "aaaaaaaaaa", which meet the length and state nothing.
+MIN_REASON_LETTERS = 5
+# Text still encoded for transport (percent-encoding, a MIME encoded-word): stored as sent, its caseworkers would read
+# "%D0%9F%D0%B0…" on the timeline. A header in Belarusian or Russian is sent as UTF-8 bytes (`_stated_reason`).
+_ENCODED = re.compile(r"(%[0-9A-Fa-f]{2}){2}|=\?[^?\s]+\?[BbQq]\?")
 HEADER = "Access-Reason"
 BREAK_GLASS = "case.break_glass"  # the audit trail's word for an opening with a stated reason
 
@@ -36,7 +43,8 @@ BREAK_GLASS = "case.break_glass"  # the audit trail's word for an opening with a
 ANSWERS: dict[int | str, dict[str, Any]] = {
     403: {"description": "The case is not assigned to you (`need-to-know`): send why you open it in the "
                          f"Access-Reason header, at least {MIN_REASON} characters."},
-    422: {"description": f"The Access-Reason is longer than {MAX_REASON} characters."},
+    422: {"description": f"The Access-Reason is longer than {MAX_REASON} characters (`access-reason-length`), or "
+                         "not said in words (`access-reason-words`)."},
 }
 T = TypeVar("T")
 
@@ -70,6 +78,17 @@ def ensure_reason(reason: str | None) -> None:
     if len(told) > MAX_REASON:
         raise Invalid(f"State the reason for opening this case in at most {MAX_REASON} characters.",
                       code="access-reason-length")
+    if not said_in_words(told):
+        raise Invalid(f"State the reason for opening this case in words (at least {MIN_REASON_LETTERS} letters, in "
+                      "any language), as UTF-8 text: not signs or one letter repeated, and not percent- or "
+                      "MIME-encoded.", code="access-reason-words")
+
+
+def said_in_words(reason: str) -> bool:
+    """Whether a reason (as a reader sees it) says something in words: enough letters, not one or two repeated, and
+    not still encoded for transport."""
+    letters = [char.casefold() for char in reason if char.isalpha()]
+    return len(letters) >= MIN_REASON_LETTERS and len(set(letters)) >= 3 and not _ENCODED.search(reason)
 
 
 def _stated_reason(access_reason: Annotated[str | None, Header(

@@ -63,6 +63,7 @@ from gateway.console.router import (
     typed_back,
 )
 from kit import context, logs
+from kit.need_to_know import MIN_REASON_LETTERS, said_in_words
 
 log = logs.get("gateway.console")
 
@@ -987,8 +988,12 @@ async def state_reason(case_id: uuid.UUID, v: VisitDep) -> Response:
     reason = spoken(typed)
     if not v.can("caseworker"):
         return need_to_know_page(v, case_id)
+    # The services' rule, refused here first, in the page's words.
     if not MIN_REASON <= len(reason) <= MAX_REASON:
         refusal = i18n.translator(v.language)("break_glass_length").format(low=MIN_REASON, high=MAX_REASON)
+        return need_to_know_page(v, case_id, typed=typed[: MAX_REASON * 2], problem=refusal, status=422)
+    if not said_in_words(reason):
+        refusal = i18n.translator(v.language)("break_glass_words").format(letters=MIN_REASON_LETTERS)
         return need_to_know_page(v, case_id, typed=typed[: MAX_REASON * 2], problem=refusal, status=422)
     response = back_to(break_glass_path(case_id))
     response.set_cookie(BREAK_GLASS_COOKIE, seal_reason(v, str(case_id), reason), max_age=BREAK_GLASS_COOKIE_SECONDS,

@@ -55,6 +55,7 @@ from kit import context, idempotency, logs
 from kit.auth import PARTNER_ROLES, Principal
 from kit.custody import TOKEN_SECRET
 from kit.errors import DomainError, Unavailable
+from kit.need_to_know import MAX_REASON, MIN_REASON  # every service's rule, refused in the console first
 from kit.problems import Problem
 from kit.uploads import read_multipart
 
@@ -529,7 +530,7 @@ PROBLEM_WORDS = {
     "document-kind-invalid": "problem_document_kind", "document-missing": "document_choose",
     "multipart-invalid": "document_choose", "multipart-expected": "document_choose",
     "file-name-too-long": "problem_file_name_long",
-    "access-reason-length": "problem_reason_length",
+    "access-reason-length": "problem_reason_length", "access-reason-words": "problem_reason_words",
     "stale-etag": "problem_changed", "concurrent-change": "problem_changed", "if-match-required": "problem_changed",
     "invalid-transition": "problem_changed", "idempotency-key-in-flight": "problem_in_flight",
     "idempotency-key-reused": "problem_key_reused", "idempotency-key-missing": "problem_stale_form",
@@ -1148,7 +1149,6 @@ BREAK_GLASS_MINUTES = 15
 # The cookie outlives the reason by an hour, so that the page can say "your reason lapsed" instead of asking as if
 # for the first time; a lapsed one is never sent, and the page that says so deletes it.
 BREAK_GLASS_COOKIE_SECONDS = BREAK_GLASS_MINUTES * 60 + 3600
-MIN_REASON, MAX_REASON = 10, 500  # intake's rule (characters, once trimmed): refused here first, in the page's words
 NONCE_BYTES = 12
 
 

@@ -117,6 +117,24 @@ async def test_another_caseworker_s_case_asks_for_a_reason_and_shows_nothing_of_
     assert not [e for e in timeline if e["kind"] == "case.break_glass"] and needs == []
 
 
+@pytest.mark.parametrize(("typed", "words"), [
+    ("----------", "break_glass_words"), ("aaaaaaaaaaaa", "break_glass_words"),
+    ("%D0%97%D0%B0%D0%BC%D1%8F%D0%BD%D1%8F%D1%8E", "break_glass_words")])
+async def test_a_reason_that_is_not_said_in_words_is_refused_with_a_message(door: Door, typed: str, words: str):
+    """An outside review opened another's case with "----------" as the reason: its caseworkers learn nothing."""
+    ala, bo = await person(door, "caseworker"), await person(door, "caseworker")
+    his = await open_case(door, bo, variants()[2]["belarusian"])
+
+    refused = await state_reason(ala.visitor, his["id"], typed)
+
+    assert refused.status_code == 422 and EN[words].format(letters=5) in refused.text
+    assert "rehab_break_glass" not in refused.headers.get("set-cookie", "")
+    assert (await ala.visitor.get(f"/console/cases/{his['id']}")).status_code == 403
+    # The API says so too, in the problem's own kind, whoever sends it.
+    answer = await door.client.get(f"/api/intake/cases/{his['id']}", headers={**ala.api, "Access-Reason": typed})
+    assert answer.status_code == 422 and answer.json()["type"].endswith("/access-reason-words")
+
+
 @pytest.mark.parametrize("typed", ["too short", "          a b          ", ""])
 async def test_a_reason_shorter_than_ten_characters_is_refused_with_a_message(door: Door, typed: str):
     ala, bo = await person(door, "caseworker"), await person(door, "caseworker")

@@ -17,10 +17,10 @@ from kit.problems import as_problem
     ({"cw-1"}, None, Access.ASSIGNED),
     ({"cw-1", "cw-2"}, "", Access.ASSIGNED),
     ({"cw-1"}, "covering for a colleague", Access.ASSIGNED),  # an assignee needs no reason
-    ({"cw-2"}, "0123456789", Access.BREAK_GLASS),             # 10 characters: a reason
+    ({"cw-2"}, "Ana is away", Access.BREAK_GLASS),            # 10 characters a reader sees: a reason
     ({"cw-2"}, "сястра и\u0306дзе", Access.BREAK_GLASS),  # й as и and a combining breve: one letter
     (set(), "covering for a colleague", Access.BREAK_GLASS),  # assignment not known yet
-    ({"cw-2"}, "x" * MAX_REASON, Access.BREAK_GLASS),
+    ({"cw-2"}, "covering " * (MAX_REASON // 9), Access.BREAK_GLASS),
 ])
 def test_a_caseworker_acts_on_their_own_cases_or_states_why(assignees, reason, access):
     assert need_to_know("cw-1", frozenset(assignees), reason) is access
@@ -55,6 +55,18 @@ def test_a_reason_that_says_everything_is_invalid():
         need_to_know("cw-1", frozenset({"cw-2"}), "x" * (MAX_REASON + 1))
     problem = as_problem(refused.value)
     assert (problem.status, problem.kind) == (422, "access-reason-length")
+
+
+@pytest.mark.parametrize("reason", [
+    "----------", "0123456789", "aaaaaaaaaa", "ab ab ab ab ab", "!!! ?? 12345 ...",
+    "%D0%97%D0%B0%D0%BC%D1%8F%D0%BD%D1%8F%D1%8E",  # percent-encoded Belarusian: gibberish on the timeline
+    "=?utf-8?b?0JfQsNC80Y/QvdGP0Y4g0LrQsNC70LXQs9GD?=",  # a MIME encoded-word
+])
+def test_a_reason_of_signs_one_letter_or_encoded_text_is_refused_and_told_why(reason):
+    with pytest.raises(Invalid) as refused:
+        need_to_know("cw-1", frozenset({"cw-2"}), reason)
+    problem = as_problem(refused.value)
+    assert (problem.status, problem.kind) == (422, "access-reason-words") and "in words" in problem.detail
 
 
 def test_a_reason_written_in_belarusian_arrives_as_written():
