@@ -43,7 +43,8 @@ def test_every_refusal_of_a_password_is_said_in_the_consoles_words_in_each_staff
     from gateway.console.router import WEAK_PASSWORD_WORDS
 
     refusals = {password_weakness(password, username="katsiaryna.mar")
-                for password in ("Short-1", "x" * 257, "Katsiaryna.Mar", "qwertyuiop123", "aaaaaaaaaaaa", "123456789012")}
+                for password in ("Short-1", "x" * 257, "Katsiaryna.Mar", "qwertyuiop123", "aaaaaaaaaaaa",
+                                 "123456789012")}
     assert None not in refusals and len(refusals) == 5
     for refusal in refusals:
         assert all(WEAK_PASSWORD_WORDS[refusal] in MESSAGES[language] for language in ("en", "be", "ru")), refusal
