@@ -70,6 +70,7 @@ CURRENCIES = i18n.CURRENCIES
 STATUSES = ("requested", "approved", "paid", "rejected", "voided")  # `?status=`: one of them alone
 TO_DO = ("requested", "approved")  # the queue without `?status=`: what waits for finance
 ACTIONS = {"approve": "approved", "reject": "rejected", "void": "voided", "pay": "paid"}
+STEP_WORDS = {"approve": "approve", "reject": "reject", "void": "fin_void", "pay": "pay"}  # each step's button
 GRANT_FIELDS = ("donor", "code", "currency", "amount", "starts_on", "ends_on", "categories")
 # The pay form's "Paid in another currency" fields, and funds' names for them inside the body's `paid`.
 FX_FIELDS = ("paid_currency", "paid_amount", "fx_rate", "fx_source")
@@ -446,10 +447,10 @@ async def act_on_disbursement(disbursement_id: str, action: str, v: FinanceVisit
         return redirect_done(QUEUE_PAGE, ACTIONS[action], status=shown)
     return await _queue(v, shown=shown, cursor=cursor, status=answer.status,
                         failed={"id": disbursement_id, "action": action, "answer": answer, "typed": typed},
-                        **await _to_send_again(v, answer, typed))
+                        **await _to_send_again(v, answer, action, typed))
 
 
-async def _to_send_again(v: Visit, answer: Answer, typed: dict[str, str]) -> dict[str, Any]:
+async def _to_send_again(v: Visit, answer: Answer, action: str, typed: dict[str, str]) -> dict[str, Any]:
     """After funds stopped answering (504: the step may or may not be done), the step as it was sent, to send again
     under its own key (done once either way), and what its pay form held, shown back: the queue answered with it
     can not be drawn while funds is stalled, and the row's form went with it."""
@@ -458,7 +459,8 @@ async def _to_send_again(v: Visit, answer: Answer, typed: dict[str, str]) -> dic
     t = i18n.translator(v.language)
     kept = [(label, t(f"fin_method_{typed[name]}") if name == "method" and typed[name] in PAYMENT_METHODS
              else typed[name]) for name, label in PAYMENT_KEPT.items() if typed.get(name)]
-    return {"resend": await resend_of(v.request), "typed_short": kept}
+    # Which step it was, in its button's words: the queue, and the row it was taken on, are not drawn.
+    return {"resend": await resend_of(v.request), "typed_short": kept, "resend_step": t(STEP_WORDS[action])}
 
 
 async def _where(v: Visit) -> tuple[str | None, str | None]:
@@ -470,7 +472,8 @@ async def _where(v: Visit) -> tuple[str | None, str | None]:
 
 async def _queue(v: Visit, *, shown: str | None, cursor: str | None, revealed: dict[str, dict] | None = None,
                  failed: dict[str, Any] | None = None, notice: str | None = None, status: int = 200,
-                 resend: dict[str, Any] | None = None, typed_short: list[tuple[str, str]] | None = None) -> Response:
+                 resend: dict[str, Any] | None = None, typed_short: list[tuple[str, str]] | None = None,
+                 resend_step: str | None = None) -> Response:
     """The queue: without a filter, what waits for finance (requested, then approved); with one, that status alone,
     a page at a time. `revealed`: the payee just asked for; `failed`: a step just refused, said beside its
     disbursement (and at the top) with what was typed kept; `resend` and `typed_short`: a step whose outcome is
@@ -507,6 +510,7 @@ async def _queue(v: Visit, *, shown: str | None, cursor: str | None, revealed: d
                   revealed=revealed or {}, failed=refused, methods=PAYMENT_METHODS, notice=notice,
                   currencies=CURRENCIES, rate_example=rate_example(v.language),
                   new_key=lambda: str(uuid.uuid4()), resend=resend, typed_short=typed_short or [],
+                  resend_step=resend_step,
                   typed_explained="typed_kept_timeout",
                   problem=(refused["said"] if refused else None) or (problems[0] if problems else None),
                   **_page_tools(v))

@@ -230,10 +230,12 @@ def _session_over(request: Request) -> HTTPException:
 
 
 # The console's fields where people write at length (every <textarea>; a test keeps this in step with the pages),
-# each with the words its form labels it by. A form sent after its session lapsed gives these back (TypedTooLate).
+# and a task's title (a line written by hand, lost with its page as easily), each with the words its form labels it
+# by. A form sent after its session lapsed, or to a service that stopped answering, gives these back (TypedTooLate).
 LONG_FIELDS = {"text": "typed_text", "note": "note", "notes": "notes", "health_summary": "health_summary",
                "safety_notes": "safety_notes", "other_names": "other_names", "purpose": "aid_purpose",
-               "outcome": "partner_outcome", "reason": "typed_reason", "capacity_note": "padmin_capacity_note"}
+               "outcome": "partner_outcome", "reason": "typed_reason", "capacity_note": "padmin_capacity_note",
+               "title": "task_title"}
 
 
 class TypedTooLate(Exception):
@@ -268,7 +270,22 @@ async def resend_of(request: Request) -> dict[str, Any] | None:
     if not str(form.get("idempotency_key", "")).strip():
         return None
     return {"action": request.url.path,
-            "fields": [(name, str(value)) for name, value in form.multi_items() if name != "csrf"]}
+            "fields": [(name, str(value)) for name, value in form.multi_items() if name not in ("csrf", SENT_BEFORE)]}
+
+
+# A hidden field of the "Send it again" form (typed_back.html): this sending follows one whose outcome is unknown.
+SENT_BEFORE = "sent_before"
+
+
+async def _follows_an_unknown_outcome(request: Request) -> bool:
+    """A form sent again by "Send it again" (`SENT_BEFORE`): its first sending may have been done, so a failure of
+    this one before it reached the service (still stalled, taken for silent, refusing connections) is not "nothing
+    was changed" either. An outside review pressed it while the service was still paused: the page said "not saved,
+    write it again", dropped the form, and the first note was saved when the service woke."""
+    if request.method != "POST" or not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"):
+        return False
+    return (await request.form()).get(SENT_BEFORE) == "1"
 
 
 async def _typed_too_late(request: Request, refresh: str) -> TypedTooLate | None:
@@ -591,9 +608,12 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
     if reason:
         # As UTF-8 bytes: a reason written in Belarusian or Russian is not Latin-1 (intake reads it back as UTF-8).
         headers["Access-Reason"] = reason.encode("utf-8")
+    sent_before = method != "GET" and await _follows_an_unknown_outcome(v.request)
     if state.backend_urls.replicas(route.backend).all_silent():
         # Hung (stopped, stuck): a request would only wait out the timeout, page after page (gateway.replicas).
         log.warning("console call skipped: service silent", backend=route.backend)
+        if sent_before:
+            return _maybe_done(v, route.backend)
         return Answer(503, {"detail": f"The {route.backend} service is not answering right now; try again shortly."},
                       language=v.language)
     settings = state.runtime.settings
@@ -622,8 +642,8 @@ async def call(v: Visit, method: str, path: str, *, json: Any = None, params: di
         return Answer(400, {"detail": "Something typed is far too long to be looked up."}, language=v.language)
     except httpx.HTTPError as error:
         log.warning("console call failed", backend=route.backend, error_type=type(error).__name__)
-        if method != "GET" and not isinstance(error, NEVER_SENT):
-            return _maybe_done(v, route.backend)  # sent, and no answer: never said as "nothing changed"
+        if method != "GET" and (sent_before or not isinstance(error, NEVER_SENT)):
+            return _maybe_done(v, route.backend)  # sent (now or before), and no answer: never "nothing changed"
         return Answer(503, {"detail": f"The {route.backend} service is not available right now; try again shortly."},
                       language=v.language)
     try:

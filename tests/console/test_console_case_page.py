@@ -551,12 +551,19 @@ async def test_a_note_intake_took_and_never_answered_is_said_as_maybe_saved_not_
             # a form with nothing written at length (a need without notes) is offered again all the same
             need = await visitor.post(f"{path}/needs", data={"csrf": csrf_of(page), "category": "medical",
                                                               "urgency": "high", "idempotency_key": str(uuid.uuid4())})
+            # a task's title, written by hand, is shown back too (an outside review found it lost)
+            task = await visitor.post(f"{path}/tasks", data={"csrf": csrf_of(page), "title": "Call Dr. Hanna Zhuk",
+                                                              "due_on": "2026-12-20", "assignee": ala.username,
+                                                              "idempotency_key": str(uuid.uuid4())})
     finally:
         stalled.close()
     assert failed.status_code == 504, failed.text[:300]
-    assert EN["typed_kept_timeout"] in failed.text and EN["typed_kept_unavailable"] not in failed.text
+    # Offered to send again, the words are those of sending again (done once), not "look for it before you do"
+    assert EN["typed_resend_explained"] in failed.text
+    assert EN["typed_kept_timeout"] not in failed.text and EN["typed_kept_unavailable"] not in failed.text
     assert f">{escape(note)}</textarea>" in failed.text
     assert need.status_code == 504 and 'id="send-again"' in need.text and 'value="medical"' in need.text
+    assert task.status_code == 504 and ">Call Dr. Hanna Zhuk</textarea>" in task.text, task.text[:300]
     # "Send again" sends it as it was, under its key: once intake answers, twice pressed, one note
     again = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
                             failed.text.split('id="send-again"', 1)[1].split("</form>", 1)[0]))
@@ -593,7 +600,7 @@ async def test_a_referral_referrals_took_and_never_answered_comes_back_with_its_
     assert EN["refer_partner_kept"] in failed.text and ">needs a lung doctor</textarea>" in failed.text
     assert re.search(r'name="idempotency_key" value="([^"]+)"', failed.text).group(1) == key  # the form's, kept
     action, again = send_again_form(failed.text)
-    assert action == f"{path}/refer" and again == data | {"csrf": again["csrf"]}
+    assert action == f"{path}/refer" and again == data | {"csrf": again["csrf"], "sent_before": "1"}
     assert EN["typed_resend_heading"] in failed.text and EN["typed_kept_heading"] not in failed.text
     # sent again as it was, twice, once referrals answers: one referral
     first = await eventually_ok(lambda: ala.visitor.post(action, data=again))

@@ -639,19 +639,31 @@ async def test_a_step_funds_took_and_never_answered_comes_back_to_send_again_as_
     async with hung_on_changes() as hung, service_away("funds", door, backends, gateway_settings, anna,
                                                        instead=hung, backend_timeout_seconds=1.0) as visitor:
         failed = {action: await visitor.post(action, data=data) for action, data in sent.items()}
+        # Sent again while funds is still stalled (taken for silent by now): the first sending may still be done when
+        # it wakes, so this is no "nothing was changed" either; the form and what was typed stay (an outside review).
+        pay = f"{QUEUE}/{to_pay['id']}/pay"
+        again_at, again_fields = send_again_form(failed[pay].text)
+        still = await visitor.post(again_at, data=again_fields)
 
-    for action, answer in failed.items():
+    for action, answer in {**failed, "again": still}.items():
         assert answer.status_code == 504, (action, answer.text[:300])
         assert alert(answer.text) == words("problem_timeout"), action
         again = send_again_form(answer.text)
-        assert again[0] == action and again[1].pop("csrf")
-        assert again[1] == {name: value for name, value in sent[action].items() if name != "csrf"}, action
+        assert again[1].pop("csrf") and again[1].pop("sent_before") == "1"
+        assert again == (pay if action == "again" else action, {
+            name: value for name, value in sent[pay if action == "again" else action].items() if name != "csrf"})
+    assert words("typed_resend_explained") in still.text and "TX-77/B" in still.text
     paying = failed[f"{QUEUE}/{to_pay['id']}/pay"].text
     kept = re.search(r'<section id="typed".*?</section>', paying, re.DOTALL).group(0)
     assert re.findall(r'<input id="[^"]+" readonly value="([^"]*)">', kept) == [words("fin_method_cash"), "TX-77/B"]
     # a step with nothing typed is not headed "What you wrote" above nothing
     approving = failed[f"{QUEUE}/{to_approve['id']}/approve"].text
     assert words("typed_resend_heading") in approving and words("typed_kept_heading") not in approving
+    # each says which step it was: the queue, and the row it was taken on, are not drawn
+    for action, answer in failed.items():
+        step = re.search(r'<p id="resend-step">[^<]*<strong>([^<]*)</strong>', answer.text).group(1)
+        assert step == words({"pay": "pay", "approve": "approve", "reject": "reject", "void": "fin_void"}[
+            action.rsplit("/", 1)[1]]), action
     assert words("typed_kept_heading") in paying
 
     # sent again as it was, twice each, once funds answers: each done once

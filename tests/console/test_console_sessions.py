@@ -458,8 +458,9 @@ async def test_a_note_from_a_page_opened_before_signing_in_again_is_given_back_t
 
 
 def test_every_field_written_at_length_in_the_console_is_one_a_lapsed_form_gives_back():
-    """Each <textarea> of the console's pages, by its name: a new one must say what its form calls it."""
-    names = set()
+    """Each <textarea> of the console's pages, by its name: a new one must say what its form calls it. (And a task's
+    title, a line written by hand.)"""
+    names = {"title"}
     for template in (HERE / "templates").glob("*.html"):
         names |= set(re.findall(r'<textarea[^>]*\bname="([a-z_]+)"', template.read_text()))
     assert names == set(LONG_FIELDS)
