@@ -56,7 +56,9 @@ def visit_to(service: Service) -> Visit:
     settings = SimpleNamespace(backend_timeout_seconds=5, backend_connect_timeout_seconds=1)
     runtime = SimpleNamespace(settings=settings, calls=httpx.AsyncClient(transport=httpx.MockTransport(service)))
     app = SimpleNamespace(state=SimpleNamespace(backend_urls=urls, runtime=runtime))
-    return Visit(request=SimpleNamespace(app=app), token="t",  # type: ignore[arg-type]
+    # The browser's request a form came in: a JSON one, so not a form sent again by "Send it again".
+    sent = SimpleNamespace(app=app, method="POST", headers={"content-type": "application/json"})
+    return Visit(request=sent, token="t",  # type: ignore[arg-type]
                  principal=Principal(sub="cw", roles=frozenset({"caseworker"})), language="en")
 
 
