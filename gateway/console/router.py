@@ -248,11 +248,17 @@ class TypedTooLate(Exception):
         self.typed = typed
 
 
+def _a_posted_form(request: Request) -> bool:
+    """A form POSTed URL-encoded: the only kind whose fields are given back or sent again (an upload's file never
+    is)."""
+    return request.method == "POST" and request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded")
+
+
 async def typed_back(request: Request) -> list[tuple[str, str]]:
     """What a form posted to this page held at length (its `LONG_FIELDS`), to give back when it could not be saved
     and the page it came from can not be shown again (the service that keeps it is not answering)."""
-    if request.method != "POST" or not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"):
+    if not _a_posted_form(request):
         return []
     form = await request.form()
     return [(words, str(form[name])) for name, words in LONG_FIELDS.items() if str(form.get(name, "")).strip()]
@@ -263,8 +269,7 @@ async def resend_of(request: Request) -> dict[str, Any] | None:
     (its outcome is unknown: sent again, it is done once whether or not the first was): its action and fields,
     the CSRF token left out (the page gives its own). None for a form without a key: sent twice, it could act
     twice."""
-    if request.method != "POST" or not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"):
+    if not _a_posted_form(request):
         return None
     form = await request.form()
     if not str(form.get("idempotency_key", "")).strip():
@@ -282,8 +287,7 @@ async def _follows_an_unknown_outcome(request: Request) -> bool:
     this one before it reached the service (still stalled, taken for silent, refusing connections) is not "nothing
     was changed" either. An outside review pressed it while the service was still paused: the page said "not saved,
     write it again", dropped the form, and the first note was saved when the service woke."""
-    if request.method != "POST" or not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"):
+    if not _a_posted_form(request):
         return False
     return (await request.form()).get(SENT_BEFORE) == "1"
 
@@ -293,8 +297,7 @@ async def _typed_too_late(request: Request, refresh: str) -> TypedTooLate | None
     browser says so: `Sec-Fetch-Site: same-origin`, so another site's form never gets its text shown on ours), a
     URL-encoded form (an upload's file is not given back), and a session that lapsed by time alone — not one
     revoked or signed out, which may be someone else at the keyboard of a lost device."""
-    if (request.method != "POST" or request.headers.get("sec-fetch-site") != "same-origin"
-            or not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")):
+    if not _a_posted_form(request) or request.headers.get("sec-fetch-site") != "same-origin":
         return None
     with request.app.state.runtime.uow.read() as session:
         if not sessions.lapsed(session=session, refresh_token=refresh, now=service.now_utc()):
