@@ -402,7 +402,8 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
                         400: {"description": "The multipart body is broken (`multipart-invalid`), has no `file`, or "
                                              "a part's headers pass 4 KiB: a file name that long "
                                              "(`file-name-too-long`)."},
-                        422: {"description": "`kind` is not one of the kinds, or the file is empty."},
+                        422: {"description": "`kind` is not one of the kinds, the file is empty, or the form has "
+                                             "parts besides `file` and `kind` (`document-part-unknown`)."},
                         409: {"description": "The case is closed or erased: it takes no more changes."},
                         413: {"description": f"The file is larger than {documents.MAX_DOCUMENT_BYTES} bytes "
                                              f"(`content-too-large`), or past what a document may hold: an image "
@@ -430,6 +431,9 @@ async def add_document(
     upload, kind = form.files.get("file"), form.fields.get("kind", "")
     if upload is None:
         raise Problem(400, "Send the document in the multipart field `file`.", kind="document-missing")
+    if set(form.files) != {"file"} or set(form.fields) - {"kind"}:  # a second file would be dropped unseen
+        raise Problem(422, "The form takes two parts, `file` (one document) and `kind`, and has others: send each "
+                           "document on its own.", kind="document-part-unknown")
     if kind not in DOCUMENT_KINDS:
         raise Problem(422, f"`kind` must be one of: {', '.join(DOCUMENT_KINDS)}.", kind="document-kind-invalid")
     if not upload.data:

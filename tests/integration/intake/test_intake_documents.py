@@ -192,6 +192,12 @@ async def test_a_program_renamed_pdf_is_refused_by_its_content(intake):
                                          headers={**intake.caseworker, "Content-Type": media})
         assert wrong.status_code == 415 and wrong.json()["type"].endswith("/multipart-expected"), media
         assert "multipart/form-data" in wrong.json()["detail"]
+    # Two documents in one form, or a part the route does not take: refused, not the first kept and the rest dropped.
+    for files, data in (({"file": ("a.txt", b"one"), "file2": ("b.txt", b"two")}, {"kind": "other"}),
+                        ({"file": ("a.txt", b"one")}, {"kind": "other", "note": "x"})):
+        extra = await intake.client.post(f"{CASES}/{case['id']}/documents", files=files, data=data,
+                                         headers=intake.caseworker)
+        assert extra.status_code == 422 and extra.json()["type"].endswith("/document-part-unknown"), extra.text
     listed = await intake.client.get(f"{CASES}/{case['id']}/documents", headers=intake.caseworker)
     assert listed.json()["items"] == []
 
