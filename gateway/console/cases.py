@@ -369,7 +369,8 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
     if values["case"] is None:  # the case can not be read now: what the form held is given back, to copy
         values.update(typed=await typed_back(v.request),
                       typed_explained="typed_kept_timeout" if status == 504 else "typed_kept_unavailable",
-                      resend=await resend_of(v.request) if status == 504 else None)
+                      resend=await resend_of(v.request) if status == 504 else None,
+                      **(await _chosen_in_the_form(v) if status == 504 else {}))
     fetched = values.pop("status")
     # A fresh aid form carries a key made now: one request for however many times it is sent. So does every other
     # form of the page that adds or removes something (`new_key()`), unless it comes back with its own.
@@ -382,6 +383,31 @@ async def case_page_answer(v: Visit, case_id: uuid.UUID | str, *, status: int | 
                   removal_reasons=REMOVAL_REASONS, new_key=lambda: str(uuid.uuid4()),
                   problem_at=f"{wrong[0]}-error" if wrong else None,
                   **{**values, **fresh, **shown, "problem": problem or values.get("problem")})
+
+
+# A form of the case page whose choices are not written at length: the step (its button's words) and each choice, in
+# words, with the words of its label (and the values it may take, each said by its prefix and value), or a date as it
+# was typed. Sent again from a page that can not draw the case, the choices went with the form they were made in.
+CHOSEN_IN_FORM = {
+    "needs": ("add_need", {"category": ("category", CATEGORIES, "category_"),
+                           "urgency": ("urgency", URGENCIES, "urgency_")}),
+    "tasks": ("add_task", {"due_on": ("task_due", None, ""), "assignee": ("task_assignee", None, "")}),
+}
+
+
+async def _chosen_in_the_form(v: Visit) -> dict[str, Any]:
+    """What a form of `CHOSEN_IN_FORM` chose (shown beside "Send it again": what it sends), and its step."""
+    form_name = v.request.url.path.rsplit("/", 1)[-1]
+    if form_name not in CHOSEN_IN_FORM or v.request.method != "POST":
+        return {}
+    step, fields = CHOSEN_IN_FORM[form_name]
+    form, t = await v.request.form(), i18n.translator(v.language)
+    chosen = []
+    for name, (label, choices, prefix) in fields.items():
+        value = str(form.get(name, "")).strip()
+        if value and (choices is None or value in choices):
+            chosen.append((label, t(prefix + value) if choices else value))
+    return {"typed_short": chosen, "resend_step": t(step)}
 
 
 async def _act_on_case(v: Visit, case_id: uuid.UUID, method: str, path: str, json: Any = None, *,

@@ -563,7 +563,11 @@ async def test_a_note_intake_took_and_never_answered_is_said_as_maybe_saved_not_
     assert EN["typed_kept_timeout"] not in failed.text and EN["typed_kept_unavailable"] not in failed.text
     assert f">{escape(note)}</textarea>" in failed.text
     assert need.status_code == 504 and 'id="send-again"' in need.text and 'value="medical"' in need.text
+    # what the need chose, in words, and which step it was: the case page, where it was chosen, is not drawn
+    assert f'readonly value="{EN["category_medical"]}"' in need.text and f'readonly value="{EN["urgency_high"]}"' \
+        in need.text and f'<strong>{EN["add_need"]}</strong>' in need.text
     assert task.status_code == 504 and ">Call Dr. Hanna Zhuk</textarea>" in task.text, task.text[:300]
+    assert 'readonly value="2026-12-20"' in task.text and f'<strong>{EN["add_task"]}</strong>' in task.text
     # "Send again" sends it as it was, under its key: once intake answers, twice pressed, one note
     again = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
                             failed.text.split('id="send-again"', 1)[1].split("</form>", 1)[0]))
