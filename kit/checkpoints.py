@@ -52,6 +52,9 @@ STREAM = "AUDIT"
 SUBJECTS = ["rehab.audit.>"]
 MAX_AGE_SECONDS = 10 * 365 * 86400  # ten years: a checkpoint is evidence for as long as the trail is kept
 MAX_BYTES = 1 << 30  # about two and a half million checkpoints; the oldest go first, the newest is what counts
+# Entries a process remembers having written, to look for until a checkpoint of its own covers them (one look, one
+# query, a second); a checkpoint is due after 100, so this many gather only while nothing can be signed (sealed).
+MAX_REMEMBERED = 5000
 
 # Verdicts of the checkpoint part; `ok` needs "matches" or "none".
 MATCHES = "matches"  # the trail holds the newest checkpoint's entry, with its hash
@@ -294,12 +297,18 @@ def to_find_in_the_trail(history: list[dict[str, Any]]) -> list[int]:
 async def newest(js: JetStreamContext, process: str) -> dict[str, Any] | None:
     """The newest checkpoint of `process` on the stream (a direct get of its subject's last message), or None
     when it has none. Raises when NATS can not answer."""
+    return (await newest_with_place(js, process))[0]
+
+
+async def newest_with_place(js: JetStreamContext, process: str) -> tuple[dict[str, Any] | None, int]:
+    """`newest`, and its sequence in the stream (0 when there is none): a checkpoint published on it only if it is
+    still the newest (`Nats-Expected-Last-Subject-Sequence`) follows what was read, not one signed meanwhile."""
     try:
         message = await js.get_last_msg(STREAM, subject(process), direct=True)
     except nats.js.errors.NotFoundError:
-        return None
+        return None, 0
     found = decode(message.data)
-    return found if found is not None else {"unreadable": True}
+    return (found if found is not None else {"unreadable": True}), message.seq
 
 
 # ---- the process's job -------------------------------------------------------------------------------------------
@@ -339,8 +348,12 @@ class Checkpointer:
         self._stream_ready = False
         self.blocked: str | None = None  # why it refuses to sign, when it does
         self._urgent = False  # an entry signed at once was committed (`soon`)
-        self.written: tuple[int, str] | None = None  # the newest entry this process committed: seq, hash (`wrote`)
+        # The newest entry of each unit this process committed since a checkpoint of its own covered it: seq → hash
+        # (`wrote`); `_checked`, those the last look found in the trail as written.
+        self.written: dict[int, str] = {}
+        self._checked: set[int] = set()
         self._woken = asyncio.Event()
+        self._one_round = asyncio.Lock()  # the job's rounds and a forced one (a test, a command) never overlap
 
     def use_key(self, private: Ed25519PrivateKey | None) -> None:
         """The signing key from the process's custody (kit.custody): None once sealed, so nothing is signed; the
@@ -358,11 +371,16 @@ class Checkpointer:
         self._woken.set()
 
     def wrote(self, seq: int, hash: str) -> None:
-        """An entry this process wrote was committed (kit.audit.WRITTEN; a commit hook, on the event loop). The next
-        rounds look for the newest such entry in the trail: deleted there before a checkpoint covered it, it would
-        otherwise leave no trace (what is left is still a valid chain, and the process would sign over it)."""
-        if self.written is None or seq > self.written[0]:
-            self.written = (seq, hash)
+        """An entry this process wrote was committed (kit.audit.WRITTEN; a commit hook, on the event loop). Each
+        round looks for every such entry in the trail until a checkpoint this process signs covers it: deleted
+        before then, it would otherwise leave no trace (what is left is still a valid chain, and the process, or
+        another replica of it, would sign over it). Every one, not only the newest: under load the next entry is
+        written within milliseconds of a deletion, chained onto what the deletion left, and is found in place."""
+        # A seq this process already wrote, written again (SQLite gives a deleted newest entry's seq to the next):
+        # the first is what was lost, and what is looked for.
+        self.written.setdefault(seq, hash)
+        while len(self.written) > MAX_REMEMBERED:  # no key to sign with for long (sealed): the newest are kept
+            del self.written[next(iter(self.written))]
 
     async def run(self) -> None:
         """At least every `every_seconds` while the trail grows, at once after `every_entries` new entries, an
@@ -387,6 +405,10 @@ class Checkpointer:
 
     async def round(self, *, force: bool = False) -> dict[str, Any] | None:
         """One look at the trail's head; publish a checkpoint when one is due. Returns it when published."""
+        async with self._one_round:
+            return await self._round(force=force)
+
+    async def _round(self, *, force: bool) -> dict[str, Any] | None:
         js = self.jetstream()
         if js is None or self.private is None:
             return None
@@ -408,21 +430,34 @@ class Checkpointer:
             due = self._due(session, last, urgent=urgent, force=force)
         if due is None:
             return None
-        seq, hash, count, lost = due
-        checkpoint = sign(self.private, process=self.process, seq=seq, hash=hash, count=count,
-                          at=datetime.now(UTC), last_restore=restore_named_by(last))
         try:
+            # Several replicas of a process sign one trail: what this one signs follows the newest checkpoint on the
+            # stream, whoever signed it (one replica's word of a lost entry is not buried under the next one's).
+            on_stream, place = await newest_with_place(js, self.process)
+            if on_stream is not None and on_stream.get("signature") != (last or {}).get("signature") \
+                    and signature_valid(on_stream, self.public, process=self.process):  # type: ignore[arg-type]
+                self.last = last = on_stream
+                with self.read() as session:
+                    due = self._due(session, last, urgent=urgent, force=force)
+                if due is None:
+                    return None
+            seq, hash, count, lost = due
+            checkpoint = sign(self.private, process=self.process, seq=seq, hash=hash, count=count,
+                              at=datetime.now(UTC), last_restore=restore_named_by(last))
             await js.publish(subject(self.process), encode(checkpoint), stream=STREAM, timeout=2,
-                             headers={"Nats-Msg-Id": f"{self.process}-{checkpoint['seq']}-{checkpoint['at']}"})
+                             headers={"Nats-Msg-Id": f"{self.process}-{checkpoint['seq']}-{checkpoint['at']}",
+                                      "Nats-Expected-Last-Subject-Sequence": str(place)})
         except BaseException:
-            self._urgent = self._urgent or urgent  # not published: still to do at the next round
+            self._urgent = self._urgent or urgent  # not published (or another was, meanwhile): the next round
             raise
         self.last, self._last_sent_at = checkpoint, time.monotonic()
         if lost:  # signed so that verification says so; nothing more is signed over it
             self._refuse(f"the trail does not hold the entry seq {seq} this process wrote (deleted before signed)")
-            self.written = None
+            self.written.clear()
         else:
             self.blocked = None
+            for covered in [s for s in self._checked if s <= seq]:  # found in the trail, and now signed
+                self.written.pop(covered, None)
         return checkpoint
 
     def _due(self, session: Session, last: dict[str, Any] | None, *, urgent: bool,
@@ -431,7 +466,7 @@ class Checkpointer:
         this process wrote, when the trail lost it (`_lost_entry`), and True. None when nothing is due, or the trail
         disagrees with the last checkpoint (then `blocked` says why)."""
         head = head_of(session, self.table)
-        lost = self._lost_entry(session, head, last)
+        lost = self._lost_entry(session)
         if lost is not None:
             # Signed as if it were still there: verification finds the trail truncated (or diverged) below a signed
             # entry. The count is of the entries still there up to it: how many more are missing is not known.
@@ -463,15 +498,15 @@ class Checkpointer:
             count = count_up_to(session, self.table, head.seq)
         return head.seq, head.hash or "", count, False
 
-    def _lost_entry(self, session: Session, head: Head, last: dict[str, Any] | None) -> tuple[int, str] | None:
-        """The newest entry this process committed, when the trail no longer holds it and no checkpoint covers it (a
-        deletion below the last checkpoint is the chain's or that checkpoint's to find)."""
-        if self.written is None or (last is not None and self.written[0] <= last["seq"]):
-            return None
-        seq, hash = self.written
-        if head.seq is not None and head.seq >= seq and hash_at(session, self.table, seq) == hash:
-            return None
-        return self.written
+    def _lost_entry(self, session: Session) -> tuple[int, str] | None:
+        """The newest of the entries this process committed (`written`) that the trail no longer holds as written
+        (gone, or another entry at its seq), or None when it holds every one (then they are `_checked`)."""
+        written = dict(self.written)
+        t = self.table.c
+        found = dict(session.execute(select(t.seq, t.hash).where(t.seq.in_(list(written)))).all()) if written else {}
+        lost = [seq for seq, hash in written.items() if found.get(seq) != hash]
+        self._checked = set() if lost else set(written)
+        return (max(lost), written[max(lost)]) if lost else None
 
     def _refuse(self, why: str) -> None:
         if self.blocked != why:

@@ -157,7 +157,7 @@ async def test_entries_deleted_before_any_checkpoint_covered_them_are_still_repo
     for _ in range(3):
         await intake.create()
     written, _ = head(intake)
-    assert intake.runtime.checkpoints.written[0] == written > signed["seq"]
+    assert max(intake.runtime.checkpoints.written) == written > signed["seq"]
     delete_entries(intake, above=signed["seq"])  # every entry since the last checkpoint
 
     async def said_truncated() -> dict[str, Any] | None:
@@ -177,6 +177,57 @@ async def test_entries_deleted_before_any_checkpoint_covered_them_are_still_repo
         await intake.create()
     assert await intake.runtime.checkpoints.round(force=True) is None
     assert (await verify(intake))["checkpoint_status"] in ("truncated", "diverged")
+
+
+async def test_entries_deleted_and_more_written_at_once_by_the_process_itself_are_still_found(intake: Intake):
+    """Under load the process writes its next entries within milliseconds of a deletion, chained onto what the
+    deletion left: the newest entry it wrote is then in the trail, so every entry it wrote since its last checkpoint
+    is looked for, not only the newest (an outside review of the first mend)."""
+    await intake.create()
+    signed = await checkpointed(intake)
+    for _ in range(2):
+        await intake.create()
+    deleted, deleted_hash = head(intake)
+    delete_entries(intake, above=signed["seq"])
+    for _ in range(3):  # before the next round: chained onto the signed head, a valid chain
+        await intake.create()
+
+    async def said_not_there() -> dict[str, Any] | None:
+        verdict = await verify(intake)
+        return verdict if verdict["checkpoint_status"] in ("truncated", "diverged") else None
+
+    verdict = await eventually(said_not_there, timeout=10)
+    assert verdict["ok"] is False and verdict["first_bad"] is None, verdict  # the chain alone says nothing
+    newest = await stream_newest(intake)
+    assert newest["seq"] <= deleted and newest["hash"] != head(intake)[1]
+    assert intake.runtime.checkpoints.blocked
+    assert (await offline_verify(intake)).exit_code == 1
+
+
+async def test_a_replica_does_not_sign_over_another_replicas_word_of_a_lost_entry(intake: Intake):
+    """Two replicas of intake sign one trail. One finds an entry it wrote gone and signs it as it was; the other,
+    which knew only its own last checkpoint, signed the shortened trail over it, and `/audit/verify` (which weighs
+    the newest checkpoint) said all was well. Each now follows the newest checkpoint on the stream, whoever signed
+    it, and publishes only on top of the one it read."""
+    other = checkpoints.Checkpointer(process="intake", table=intake.runtime.tables.audit,
+                                     private=intake.runtime.checkpoints.private,
+                                     jetstream=intake.runtime.checkpoints.jetstream, read=intake.runtime.uow.read)
+    await intake.create()
+    await checkpointed(intake)
+    assert await other.round(force=True) is not None  # the other replica's own checkpoint: its `last`
+    await intake.create()
+    written, _ = head(intake)
+    delete_entries(intake, above=written - 1)
+
+    async def word_of_the_loss() -> dict[str, Any] | None:
+        newest = await stream_newest(intake)
+        return newest if newest["seq"] == written else None
+
+    await eventually(word_of_the_loss, timeout=10)  # this replica's job signed the lost entry
+    assert await other.round(force=True) is None and other.blocked
+    assert (await stream_newest(intake))["seq"] == written
+    verdict = await verify(intake)
+    assert verdict["ok"] is False and verdict["checkpoint_status"] in ("truncated", "diverged"), verdict
 
 
 async def test_an_entry_deleted_and_another_written_at_its_seq_is_still_found(intake: Intake):
@@ -215,7 +266,7 @@ async def test_after_a_restore_every_checkpoint_and_the_auditors_verdict_name_it
     finally:
         await nc.close()
     # As the process started after the restore: it reads the stream again, and remembers no entry it wrote.
-    intake.runtime.checkpoints._known, intake.runtime.checkpoints.written = False, None
+    intake.runtime.checkpoints._known, intake.runtime.checkpoints.written = False, {}
 
     await intake.create()
     later = await checkpointed(intake)
