@@ -489,7 +489,7 @@ async def record_consent(case_id: uuid.UUID, v: VisitDep) -> Response:
                                       case_errors={"consent-categories": said}, case_typed=typed)
     # Refused, the form comes back as ticked, not as the consent in force: a caseworker's changes stay to correct.
     return await _act_on_case(v, case_id, "PUT", "/consent", consent, fields=CONSENT_FORM, typed=typed,
-                              section="consent")
+                              section="consent", key=("consent", form.get("idempotency_key")))
 
 
 @router.post("/console/cases/{case_id}/assignees")

@@ -342,14 +342,15 @@ async def move_need(
         caller=caller))
 
 
-@router.put("/cases/{case_id}/consent", response_model=ConsentPublic, responses={
+@router.put("/cases/{case_id}/consent", response_model=ConsentPublic, openapi_extra=HONOURS_KEY, responses={
     **need_to_know.ANSWERS, 409: {"description": "The case is closed or erased: it takes no more changes."}})
 async def set_consent(
     case_id: CaseId, body: ConsentSet, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ConsentPublic:
     """Record the consent in force (empty `categories`: withdrawn). Referrals is told at once, so that partners stop
-    seeing what it no longer covers now (`referrals_told`)."""
-    consent = await runtime.uow.run(lambda session: cases.set_consent(
+    seeing what it no longer covers now (`referrals_told`). With an Idempotency-Key, a retry records it once: the
+    history and the timeline say what the person agreed to when, not how often a request was sent."""
+    consent = await _honoured(request, runtime, caller, case_id, lambda session: cases.set_consent(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, consent_in=body, caller=caller))
     await referrals_told.told(request).changed(request, case_id)
     return consent

@@ -182,8 +182,15 @@ async def test_needs_consent_and_their_history(intake: Intake):
     assert empty == {"case_id": case["id"], "case_status": "open", "current": None, "history": []}
     given = {"categories": ["medical", "legal", "medical"], "share_contact": True, "share_health": False, "method": "written",
              "expires_on": "2099-01-01"}
-    first = await intake.client.put(f"{path}/consent", json=given, headers=intake.caseworker)
+    keyed = {**intake.caseworker, "Idempotency-Key": "consent-once"}
+    first = await intake.client.put(f"{path}/consent", json=given, headers=keyed)
     assert first.status_code == 200 and first.json()["categories"] == ["legal", "medical"]
+    # sent again with its key (an answer lost on the way back): the same answer, recorded once (an outside review
+    # found each retry a new version in the history and the timeline)
+    retried = await intake.client.put(f"{path}/consent", json=given, headers=keyed)
+    assert retried.status_code == 200 and retried.json() == first.json()
+    timeline = (await intake.client.get(f"{path}/timeline", headers=intake.caseworker)).json()["items"]
+    assert [e["kind"] for e in timeline].count("consent.changed") == 1, timeline
     withdrawn = await intake.client.put(f"{path}/consent", json={**given, "categories": [], "method": "verbal"},
                                         headers={**intake.as_("caseworker", sub="caseworker-2"),
                                                  "Access-Reason": "Covering for caseworker-1 on leave"})
