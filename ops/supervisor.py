@@ -64,6 +64,7 @@ class _Child:
     log_path: Path
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
+    ready: bool = False  # answered its ready URL since it was last started
     backoff: float = BACKOFF_FIRST
     passphrase_pipe: int | None = None  # the end the supervisor writes unseal passphrases to
 
@@ -218,9 +219,12 @@ class Supervisor:
         while True:
             await asyncio.sleep(self._liveness_interval)
             process = child.process
-            if process is None or process.returncode is not None \
-                    or time.monotonic() - child.started_at < self._startup_timeout:
-                unanswered = 0  # not running, or still starting: `_keep_running`'s and `_wait_ready`'s to judge
+            # Not running, or starting and not ready yet: `_keep_running`'s and `_wait_ready`'s to judge. Once it
+            # has been ready it is asked at once, not after the start-up window: one that hangs soon after a restart
+            # was otherwise left hung for a minute more (an outside review's find).
+            if process is None or process.returncode is not None or (
+                    not child.ready and time.monotonic() - child.started_at < self._startup_timeout):
+                unanswered = 0
                 continue
             try:
                 await self._http.get(child.spec.ready_url, timeout=self._liveness_timeout)
@@ -268,7 +272,7 @@ class Supervisor:
             finally:
                 for fd in inherited:  # the child's end, now the child's alone
                     os.close(fd)
-        child.started_at = time.monotonic()
+        child.started_at, child.ready = time.monotonic(), False
 
     async def _wait_ready(self, child: _Child, deadline: float) -> None:
         spec, process = child.spec, child.process
@@ -280,6 +284,7 @@ class Supervisor:
                 )
             if await self._answers(spec.ready_url):
                 _say(f"{spec.name} is ready (pid {process.pid})")
+                child.ready = True
                 return
             if time.monotonic() > deadline:
                 raise StartupError(f"{spec.name} was not ready within {self._startup_timeout:g}s; see {child.log_path}")

@@ -477,6 +477,35 @@ async def test_a_hung_process_is_killed_and_restarted(tmp_path: Path, capsys: py
     assert await asyncio.wait_for(running, 10) == 0
 
 
+async def test_a_process_that_hangs_soon_after_it_is_ready_is_killed_within_its_start_up_window(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Once ready it is asked whether it is alive at once: one that hung soon after a restart was left hung until its
+    start-up window (a minute in `rehab up`) had passed."""
+    port = free_port()
+    supervisor = Supervisor([standin_spec("stuck", port)], log_dir=tmp_path, startup_timeout=60,
+                            liveness_interval=0.1, liveness_timeout=0.2)
+    running = asyncio.create_task(supervisor.run())
+    out = ""
+
+    async def said(text: str, times: int = 1) -> None:
+        nonlocal out
+        deadline = time.monotonic() + 20
+        while out.count(text) < times:
+            assert time.monotonic() < deadline, out
+            await asyncio.sleep(0.05)
+            captured = capsys.readouterr()
+            out += captured.out + captured.err
+
+    await said("stuck is ready")
+    hung = health(port)["pid"]
+    os.kill(hung, signal.SIGSTOP)  # well inside its 60 s start-up window
+    await said(f"stuck has not answered for {HUNG_AFTER} checks in a row; killing it")
+    await said("stuck is ready", 2)
+    assert not alive(hung)
+    supervisor.stop()
+    assert await asyncio.wait_for(running, 10) == 0
+
+
 def test_a_port_wanted_twice_is_refused() -> None:
     port = free_port()
     with pytest.raises(StartupError, match=f"port {port} is wanted by both a and b"):
