@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Column
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from kit.problems import StrictModel
+from kit.problems import StrictModel, pattern_in_words
 from kit.tables import KitTables
 from kit.text import OneLine, Said
 
@@ -22,10 +22,11 @@ class GatewayTable(SQLModel, registry=registry()):
 kit_tables = KitTables(GatewayTable.metadata, revocations=False)  # it keeps the sessions themselves
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
-Username = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True,
-                                            pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$")]
-PartnerId = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True,
-                                             pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")]
+# Each pattern with what a 422 says it takes, never the pattern itself (kit.problems); as `gateway manage` says it.
+Username = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=pattern_in_words(
+    r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$", "must be 3-64 of a-z 0-9 . _ @ -, starting with a letter or digit"))]
+PartnerId = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=pattern_in_words(
+    r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$", "must be a UUID"))]
 # Staff roles, and `partner_staff` (a person at a partner organisation); SPEC §2. Which combine: domain.roles_refusal.
 Role = Annotated[str, StringConstraints(
     pattern=r"^(admin|caseworker|supervisor|finance|auditor|coordinator|partner_staff)$")]
@@ -253,6 +254,15 @@ class ApprovalPublic(BaseModel):
     requested_at: datetime
     decided_by: str | None
     decided_at: datetime | None
+    # Whom and what it is about, in words an admin judges by (ids alone invite approving without looking).
+    target_name: str | None = Constraint(default=None, description=(
+        "The account's user name (`user.*`), or the partner API client's name (`client.create`)."))
+    target_roles: list[str] | None = Constraint(default=None, description=(
+        "The account's roles in force now; beside `roles` (those asked for) in a `user.roles` request."))
+    partner_id: str | None = Constraint(default=None, description="The partner the account or client is bound to.")
+    requested_by_username: str | None = Constraint(default=None, description=(
+        "The requesting admin's user name; None for the operator's requests (`requested_by` `operator:…`)."))
+    decided_by_username: str | None = None
     activation_code: str | None = Constraint(default=None, description=(
         "An approved new account's or partner API client's activation code, in this answer only: the approving admin "
         "hands it to the person, who types it with the password the requesting admin gave them to choose their own, "

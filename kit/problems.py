@@ -42,15 +42,16 @@ class StrictModel(BaseModel):
             return value
         kinds = _kinds(cls.model_fields[info.field_name].annotation)
         if bool in kinds and not isinstance(value, bool) and not kinds - {bool}:
-            raise PydanticCustomError("bool_type", "Input should be true or false")
+            raise PydanticCustomError("bool_type", "must be true or false")
         if kinds == {date} and not _written_as_a_date(value):
-            raise PydanticCustomError("date_type", "Input should be a date written YYYY-MM-DD")
+            raise PydanticCustomError("date_type", DATE_WORDS)
         if kinds & {date, datetime} and isinstance(value, (bool, int, float)):
-            raise PydanticCustomError("date_type", "Input should be a date written as text, as YYYY-MM-DD")
+            raise PydanticCustomError("date_type", "must be a date written as text, as YYYY-MM-DD")
         return value
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DATE_WORDS = "must be a date written YYYY-MM-DD"
 
 
 def _written_as_a_date(value: Any) -> bool:
@@ -163,15 +164,64 @@ def _unsupported_body(request: Request, errors: list[dict[str, Any]]) -> str | N
 
 UNKNOWN_MEMBER = "<unknown member>"
 
+# What a field's `pattern` takes, in words, by the pattern as written: filled by the module that declares it
+# (`pattern_in_words`), as kit knows no domain's fields. A 422 never shows the regex itself, which few can read.
+PATTERN_WORDS: dict[str, str] = {}
+UNKNOWN_PATTERN = "is not in the form this field takes"
+_ONE_OF = re.compile(r"\^\(([A-Za-z0-9_]+(?:\|[A-Za-z0-9_]+)*)\)\$")  # ^(admin|caseworker|…)$: its words are the list
 
-def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+
+def pattern_in_words(pattern: str, words: str) -> str:
+    """Registers what `pattern` takes, said as the rest of "<field>: …" ("must be 1-40 letters and digits"), and
+    gives the pattern back for its `pattern=`."""
+    PATTERN_WORDS[pattern] = words
+    return pattern
+
+
+def _pattern_words(pattern: str) -> str:
+    if pattern in PATTERN_WORDS:
+        return PATTERN_WORDS[pattern]
+    one_of = _ONE_OF.fullmatch(pattern)
+    return f"must be one of: {', '.join(one_of[1].split('|'))}" if one_of else UNKNOWN_PATTERN
+
+
+def _body_needed(request: Request) -> str:
+    """What a route that takes a JSON body says when none came: the members it needs, when its model says them."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return "This request needs a JSON body"
+    needed = [info.alias or name for name, info in model.model_fields.items() if info.is_required()]
+    return "This request needs a JSON body: {" + ", ".join(f'"{name}": …' for name in needed) + "}"
+
+
+def _in_words(err: dict[str, Any]) -> str:
+    """Pydantic's message for one error, where it speaks of its own workings, in words a person can act on."""
+    kind, msg, ctx = err.get("type"), str(err.get("msg", "invalid")), err.get("ctx") or {}
+    if kind == "string_pattern_mismatch":
+        return _pattern_words(str(ctx.get("pattern", "")))
+    if kind in ("date_parsing", "date_from_datetime_parsing"):  # "…a valid date or datetime, month value is…"
+        return f"{DATE_WORDS}; {ctx['error']}" if ctx.get("error") else DATE_WORDS
+    if kind == "date_from_datetime_inexact" or (kind == "date_type" and msg == "Input should be a valid date"):
+        return DATE_WORDS
+    for prefix in ("Value error, ", "Assertion failed, "):  # a model's own ValueError or assert: its words alone
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def _describe_validation(
+    errors: list[dict[str, Any]], request: Request | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
     """Say what is wrong and where, without echoing the submitted values (they may be personal data), nor the name
     of a member no schema has: the sender chose it, and it may be anything, a person's name and number too."""
     described = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ())]
-        msg = err.get("msg", "invalid")
-        if err.get("type") == "extra_forbidden" and len(loc) > 1:  # its last step is the name sent
+        msg = _in_words(err)
+        if err.get("type") == "missing" and loc == ["body"]:  # pydantic's "request: Field required"
+            msg = _body_needed(request) if request is not None else "This request needs a JSON body"
+        elif err.get("type") == "extra_forbidden" and len(loc) > 1:  # its last step is the name sent
             loc[-1], msg = UNKNOWN_MEMBER, ("A query parameter this does not take" if loc[0] == "query"
                                             else "An unknown member (not in this schema)")
         elif err.get("type") == "json_invalid" and len(loc) == 2 and loc[0] == "body" and loc[1].isdigit():
@@ -179,10 +229,11 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[s
             loc, msg = ["body"], f"The body is not valid JSON (its parser stopped at character {loc[1]})"
         described.append({"loc": loc, "msg": msg, "type": err.get("type", "invalid")})
     first = described[0] if described else {"loc": [], "msg": "invalid request"}
-    where = ".".join(p for p in first["loc"] if p not in ("body", UNKNOWN_MEMBER)) or "request"
-    detail = f"{where}: {first['msg']}"
-    if len(described) > 1:
-        detail += f" (and {len(described) - 1} more)"
+    where = ".".join(p for p in first["loc"] if p not in ("body", UNKNOWN_MEMBER))
+    detail = f"{where}: {first['msg']}" if where else first["msg"]  # about the whole body: a sentence of its own
+    if len(described) > 1:  # said as problems, not to be read as more of the values a field takes
+        more = len(described) - 1
+        detail += f" (and {more} more problem{'s' if more > 1 else ''}, listed in errors)"
     return detail, described
 
 
@@ -272,7 +323,7 @@ def install(app: FastAPI) -> None:
             named = tuple(found[0]["loc"])[-1]
             return problem_response(404, f"Nothing is found at this address: its {named} is not an id this service "
                                          "gives out.", kind="not-found")
-        detail, errors = _describe_validation(found)
+        detail, errors = _describe_validation(found, request)
         return problem_response(422, detail, kind="validation-error", title="Invalid request", extra={"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)

@@ -19,7 +19,8 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from kit.crypto import WrappedKeyColumns
-from kit.problems import StrictModel
+from kit.currencies import decimal_string
+from kit.problems import StrictModel, pattern_in_words
 from kit.tables import KitTables
 from kit.text import Said
 from services.funds import domain, money
@@ -273,10 +274,18 @@ class CostEstimate(FundsTable, table=True):
 # ---- what the API reads --------------------------------------------------------------------------------------
 
 Category = domain.Category
-CurrencyCode = Annotated[str, PydanticField(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR"),
+# The patterns fields take, each with what a 422 says it takes: never the pattern itself (kit.problems).
+CURRENCY = pattern_in_words(r"^[A-Z]{3}$", "must be an ISO 4217 code of 3 capital letters, such as EUR")
+ONE_LINE = pattern_in_words(r"^[^\x00-\x1f\x7f]+$", "must be one line of text, without control characters")
+GRANT_CODE = pattern_in_words(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$",
+                              "must be 1-40 letters, digits and . _ / -, starting with a letter or digit")
+REFERENCE = pattern_in_words(r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}$",
+                             "must be 1-64 letters, digits and . _ / # : -, starting with a letter or digit")
+CurrencyCode = Annotated[str, PydanticField(pattern=CURRENCY, description="ISO 4217, e.g. EUR"),
                          AfterValidator(money.check_currency)]
-# strict: a JSON number is refused (422); money is a decimal string with the currency's minor digits.
-MoneyText = Annotated[str, PydanticField(strict=True, min_length=1, max_length=32, examples=["300.00"])]
+# strict: a JSON number is refused (422), and said so; money is a decimal string with the currency's minor digits.
+MoneyText = Annotated[str, PydanticField(strict=True, min_length=1, max_length=32, examples=["300.00"]),
+                      decimal_string("300.00")]
 PaymentMethod = Literal["bank_transfer", "card", "cash", "mobile_money", "crypto", "other"]
 
 
@@ -296,8 +305,8 @@ class _Priced(StrictModel):
 
 
 class GrantCreate(_Priced):
-    donor: str = PydanticField(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")  # one line of text
-    code: str = PydanticField(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
+    donor: str = PydanticField(min_length=1, max_length=200, pattern=ONE_LINE)
+    code: str = PydanticField(pattern=GRANT_CODE)
     currency: CurrencyCode
     amount: MoneyText
     starts_on: date
@@ -370,7 +379,7 @@ class EstimateRequest(StrictModel):
 
 FxRate = Annotated[str, PydanticField(strict=True, min_length=1, max_length=24, examples=["4.3000"],
                                       description="units of the paid currency for one unit of the grant's"),
-                   AfterValidator(money.check_rate)]
+                   AfterValidator(money.check_rate), decimal_string("4.3000", loses="digits")]
 
 
 class PaidInAnotherCurrency(_Priced):
@@ -381,7 +390,7 @@ class PaidInAnotherCurrency(_Priced):
     amount: MoneyText
     fx_rate: FxRate
     # Where the rate comes from ("NBP table A 2026-12-02"): one line of text, about the market, never the person.
-    fx_source: str = PydanticField(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    fx_source: str = PydanticField(min_length=1, max_length=200, pattern=ONE_LINE)
 
 
 class PaymentCreate(StrictModel):
@@ -389,7 +398,7 @@ class PaymentCreate(StrictModel):
     # A bank or cash-book reference: Latin letters, digits and a few separators. That does not keep a name out
     # ("KAVALEU.ANASTASIA" fits, and bank references often carry the payee's), so it is kept like personal data:
     # sealed under the case's data key, gone with the case's erasure (and not kept at all once the case was erased).
-    reference: str = PydanticField(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}$",
+    reference: str = PydanticField(pattern=REFERENCE,
                                    description="The bank's or cash book's reference. It may carry the payee's name: "
                                                "it is sealed with the case and gone with its erasure (not kept when "
                                                "the case was erased already).")

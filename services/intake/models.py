@@ -19,7 +19,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from kit.crypto import WrappedKeyColumns
-from kit.problems import StrictModel
+from kit.problems import StrictModel, pattern_in_words
 from kit.tables import KitTables
 from kit.text import Said
 from services.intake.domain import (
@@ -328,7 +328,11 @@ class Task(IntakeTable, table=True):
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Said]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")]
+# The patterns fields take, each with what a 422 says it takes: never the pattern itself (kit.problems).
+COUNTRY = pattern_in_words(r"^[A-Za-z]{2}$", "must be an ISO 3166 country code of 2 letters, such as PL")
+PHONE = pattern_in_words(r"^[0-9+()\- .]*$", "may hold only digits, spaces and + ( ) - .")
+EMAIL = pattern_in_words(r"^[^@\s]+@[^@\s]+$", "must be an e-mail address, such as name@example.org")
+CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=COUNTRY)]
 Language = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
 Article = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
 
@@ -338,10 +342,10 @@ EARLIEST_DATE = date(1900, 1, 1)
 class Contact(StrictModel):
     """How to reach the person; every channel optional."""
 
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+()\- .]*$")] | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=PHONE)] | None = None
     telegram: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
     signal: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL)] | None = None
 
 
 def _past_birth_date(value: date | None) -> date | None:

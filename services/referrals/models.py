@@ -17,6 +17,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from kit.crypto import WrappedKeyColumns
+from kit.currencies import decimal_string
 from kit.problems import StrictModel
 from kit.tables import KitTables
 from kit.text import OneLine, Said
@@ -388,7 +389,7 @@ class Money(StrictModel):
     """A positive decimal string with the currency's minor digits, in a currency funds pays in (the estimate is paid
     there); a JSON number is refused."""
 
-    amount: str
+    amount: Annotated[str, decimal_string("300.00")]  # which says why a number is refused
     currency: str
 
     @model_validator(mode="after")

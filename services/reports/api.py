@@ -3,12 +3,14 @@ read-only session; every number has passed the disclosure control (`service`, `d
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from kit.auth import Principal, require_roles
 from kit.service import ReadSession
@@ -17,6 +19,9 @@ from services.reports import domain, service
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 # SPEC §2: coordinators and finance read programme reports; everyone else is refused (403).
 Readers = Annotated[Principal, Depends(require_roles("coordinator", "finance"))]
+
+
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits only (`[0-9]`, not `\d`), as domain.parse_month
 
 
 class ProgrammeQuery(BaseModel):
@@ -28,6 +33,15 @@ class ProgrammeQuery(BaseModel):
     from_: str | None = Field(None, alias="from", description="The first month, YYYY-MM (UTC).", max_length=7)
     to: str | None = Field(None, description="The last month, YYYY-MM (UTC).", max_length=7)
     format: Literal["json", "csv"] = "json"
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _a_month(cls, value: object) -> object:
+        # Before max_length: 2026-01-01 is told how a month is written, as 2026-13 is, not "at most 7 characters".
+        # (An empty one is no month given, as the domain reads it: the default period.)
+        if isinstance(value, str) and value and _MONTH.fullmatch(value) is None:
+            raise PydanticCustomError("month_format", "must be a month written YYYY-MM, such as 2026-03")
+        return value
 
 
 @router.get("/programme", responses={200: {"content": {"text/csv": {}},

@@ -63,7 +63,7 @@ def test_json_as_json_writes_it_is_read_as_before() -> None:
 def test_a_date_is_text_written_yyyy_mm_dd_nothing_else(written: str) -> None:
     answer = app().post("/people", json={"born": written})
     assert answer.status_code == 422 and answer.headers["content-type"] == problems.MEDIA_TYPE, answer.text
-    assert answer.json()["errors"] == [{"loc": ["body", "born"], "msg": "Input should be a date written YYYY-MM-DD",
+    assert answer.json()["errors"] == [{"loc": ["body", "born"], "msg": "must be a date written YYYY-MM-DD",
                                         "type": "date_type"}]
 
 
@@ -103,4 +103,4 @@ def test_a_member_no_schema_has_is_422_without_its_name() -> None:
         {"loc": ["body", "payee", "<unknown member>"], "msg": "An unknown member (not in this schema)",
          "type": "extra_forbidden"},
         {"loc": ["body", "<unknown member>"], "msg": "An unknown member (not in this schema)", "type": "extra_forbidden"}]
-    assert problem["detail"] == "payee: An unknown member (not in this schema) (and 1 more)"
+    assert problem["detail"] == "payee: An unknown member (not in this schema) (and 1 more problem, listed in errors)"
