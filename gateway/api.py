@@ -42,7 +42,7 @@ from gateway.models import (
 )
 from gateway.openapi import docs_page
 from gateway.runtime import GatewayRuntime, RuntimeDep
-from kit import control, logs
+from kit import control, errors, logs
 from kit.auth import ENROLMENT_SCOPE, PARTNER_ROLE, Principal
 from kit.idempotency import HEADER as IDEMPOTENCY_KEY
 from kit.openapi import HONOURS_KEY
@@ -225,30 +225,37 @@ async def issue_token(
     if grant_type in ("password", "client_credentials"):
         refuse_while_busy(runtime)
     await (runtime.refresh_limit if grant_type == "refresh_token" else runtime.signin_limit).spend(address)
-    refresh = None
-    if grant_type == "password":
-        if not username or not password:
-            raise oauth_error(400, "invalid_request", "The password grant needs `username` and `password`.")
-        token, refresh = await password_grant(runtime, username, password, address, otp=otp)
-    elif grant_type == "refresh_token":
-        if not refresh_token:
-            raise oauth_error(400, "invalid_request", "The refresh_token grant needs `refresh_token`.")
-        token, refresh = await refresh_grant(runtime, refresh_token, requester=None)  # no grace: SPEC §3
-    elif grant_type == "client_credentials":
-        basic = _basic_credentials(request)
-        if basic and client_secret:  # RFC 6749 §2.3: one way of authenticating per request, never two
-            raise oauth_error(400, "invalid_request", "Send the client's credentials once: in the Authorization "
-                                                      "header (HTTP Basic) or in the form, not both.")
-        if basic:
-            client_id, client_secret = basic
-        if not client_id or not client_secret:
-            raise oauth_error(400, "invalid_request", "The client_credentials grant needs `client_id` and `client_secret`.")
-        token = await _client_grant(runtime, client_id, client_secret, used_basic=basic is not None)
-    elif not grant_type:
-        raise _missing(request, "grant_type")
-    else:
-        raise oauth_error(400, "unsupported_grant_type",
-                          "Only the password, refresh_token and client_credentials grants are supported.")
+    try:
+        refresh = None
+        if grant_type == "password":
+            if not username or not password:
+                raise oauth_error(400, "invalid_request", "The password grant needs `username` and `password`.")
+            token, refresh = await password_grant(runtime, username, password, address, otp=otp)
+        elif grant_type == "refresh_token":
+            if not refresh_token:
+                raise oauth_error(400, "invalid_request", "The refresh_token grant needs `refresh_token`.")
+            token, refresh = await refresh_grant(runtime, refresh_token, requester=None)  # no grace: SPEC §3
+        elif grant_type == "client_credentials":
+            basic = _basic_credentials(request)
+            if basic and client_secret:  # RFC 6749 §2.3: one way of authenticating per request, never two
+                raise oauth_error(400, "invalid_request", "Send the client's credentials once: in the Authorization "
+                                                          "header (HTTP Basic) or in the form, not both.")
+            if basic:
+                client_id, client_secret = basic
+            if not client_id or not client_secret:
+                raise oauth_error(400, "invalid_request",
+                                  "The client_credentials grant needs `client_id` and `client_secret`.")
+            token = await _client_grant(runtime, client_id, client_secret, used_basic=basic is not None)
+        elif not grant_type:
+            raise _missing(request, "grant_type")
+        else:
+            raise oauth_error(400, "unsupported_grant_type",
+                              "Only the password, refresh_token and client_credentials grants are supported.")
+    except errors.Unavailable as down:  # keys sealed, a key service away: in the words OAuth2 clients read too
+        raise Problem(503, down.detail, kind=down.code, extra={"error": "temporarily_unavailable",
+                                                               "error_description": down.detail},
+                      headers={**_NO_STORE, "Retry-After": str(down.retry_after)},
+                      media_type=OAUTH_ERROR_MEDIA_TYPE) from None
     body: dict[str, Any] = {"access_token": token, "token_type": "bearer", "expires_in": runtime.issuer.ttl_seconds}
     if refresh:
         body["refresh_token"] = refresh
@@ -397,9 +404,9 @@ async def revoke_my_sessions(runtime: RuntimeDep, principal: GatewayPrincipal) -
 
 
 async def _client_grant(runtime: GatewayRuntime, client_id: str, client_secret: str, *, used_basic: bool) -> str:
-    """The client_credentials grant. A client's setup secret, right, gets no token but the word that the client must
-    be activated first (POST /auth/clients/activate); a wrong secret gets the usual answer, whatever the client's
-    state, after the same hash check."""
+    """The client_credentials grant. A client's setup secret, right, gets no token but the word that the client
+    awaits approval, or must be activated first (POST /auth/clients/activate); a wrong secret gets the usual answer,
+    whatever the client's state, after the same hash check."""
     try:
         async with runtime.hasher.admitted():
             with runtime.uow.read() as session:
@@ -407,12 +414,16 @@ async def _client_grant(runtime: GatewayRuntime, client_id: str, client_secret: 
             succeeded = await runtime.hasher.matches_async(client.secret_hash if client else None, client_secret)
     except passwords.Busy:
         raise _busy() from None
-    activated = client is not None and client.activated_at is not None
+    activated = client is not None and client.activated_at is not None and not client.pending_approval
     await runtime.uow.run(lambda session: service.record_client_sign_in(
         session=session, audit=runtime.audit, client_id=client.client_id if client else None, succeeded=succeeded,
         activated=activated))
     if not succeeded or client is None:
         raise _bad_client(used_basic)
+    if client.pending_approval:  # the right setup secret: said so, not "not valid" (a partner would think it wrong)
+        raise oauth_error(400, "invalid_grant", "This client awaits another admin's approval. Once approved, that "
+                                                "admin gives you its activation code: exchange the setup secret and "
+                                                "the code for a secret of its own at POST /auth/clients/activate.")
     if not activated:
         raise oauth_error(400, "invalid_grant", "This client must be activated first: exchange its setup secret "
                                                 "(with the activation code, where another admin approved the client) "
@@ -715,6 +726,8 @@ class RolesAnswer(BaseModel):
     id: str
     roles: list[str] = Field(description="The roles in force now (unchanged while the change awaits approval).")
     status: Literal["active", "pending_approval"]
+    requested_roles: list[str] = Field(description="The roles asked for: in force now (`active`), or once another "
+                                                   "admin approves them (`pending_approval`).")
 
 
 @admin_router.post("/users/{user_id}/roles", response_model=RolesAnswer, responses={
@@ -726,7 +739,8 @@ async def change_roles(user_id: str, body: RolesChange, runtime: RuntimeDep, pri
         user = service.change_roles(session=session, audit=runtime.audit, user_id=user_id, roles=body.roles,
                                     actor=principal.sub)
         pending = sorted(user.roles) != sorted(set(body.roles))
-        return RolesAnswer(id=user.id, roles=list(user.roles), status=_status(pending))
+        return RolesAnswer(id=user.id, roles=list(user.roles), status=_status(pending),
+                           requested_roles=domain.normalise_roles(body.roles))
 
     answer = await runtime.uow.run(change)
     runtime.standing.forget(user_id)
@@ -743,13 +757,25 @@ async def list_users(session: ReadSession, runtime: RuntimeDep, principal: Admin
     return {"items": [user_public(user, locked=user.id in locked) for user in users], "next_cursor": next_cursor}
 
 
-@admin_router.post("/users/{user_id}/disable", response_model=UserPublic, summary="Disable a staff user at once",
+class DisableAnswer(UserPublic):
+    confirmation_pending: bool = Field(description=(
+        "An admin disabled while another admin checks grants: disabled now, but still counted among the admins who "
+        "approve until another admin confirms it (`/api/admin/approvals`, action `user.disable`) or the operator "
+        "does (`rehab users disable`); rejecting it enables the account again."))
+
+
+@admin_router.post("/users/{user_id}/disable", response_model=DisableAnswer, summary="Disable a staff user at once",
                    responses={409: {"description": "This is the last enabled admin."}})
-async def disable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> UserPublic:
-    user = await runtime.uow.run(lambda session: service.set_user_disabled(
-        session=session, audit=runtime.audit, user_id=user_id, disabled=True, actor=principal.sub))
-    runtime.standing.forget(user.id)
-    return user_public(user)
+async def disable_user(user_id: str, runtime: RuntimeDep, principal: Admin) -> DisableAnswer:
+    def disable(session: Session) -> DisableAnswer:
+        user = service.set_user_disabled(session=session, audit=runtime.audit, user_id=user_id, disabled=True,
+                                         actor=principal.sub)
+        return DisableAnswer(**user_public(user).model_dump(),
+                             confirmation_pending=approvals.awaits_confirmation(session=session, user_id=user.id))
+
+    answer = await runtime.uow.run(disable)
+    runtime.standing.forget(answer.id)
+    return answer
 
 
 @admin_router.post("/users/{user_id}/revoke-sessions", status_code=204,
@@ -844,8 +870,7 @@ async def revoke_client(client_id: str, runtime: RuntimeDep, principal: Admin) -
 async def list_approvals(session: ReadSession, principal: Admin, status: Literal["pending", "approved", "rejected"] |
                          None = None, limit: Limit = 100, cursor: str | None = None) -> dict[str, Any]:
     items, next_cursor = approvals.list_page(session=session, status=status, limit=limit, cursor=cursor)
-    return {"items": [ApprovalPublic.model_validate(a, from_attributes=True) for a in items],
-            "next_cursor": next_cursor}
+    return {"items": approvals.shown(session=session, asked=items), "next_cursor": next_cursor}
 
 
 @admin_router.post("/approvals/{approval_id}/approve", response_model=ApprovalPublic, responses={
@@ -868,7 +893,7 @@ async def _decide(runtime: GatewayRuntime, approval_id: str, principal: Principa
     def decide(session: Session) -> ApprovalPublic:
         decision = approvals.decide(session=session, audit=runtime.audit, approval_id=approval_id,
                                     actor=principal.sub, approve=approve)
-        return ApprovalPublic.model_validate(decision.approval, from_attributes=True).model_copy(
+        return approvals.shown(session=session, asked=[decision.approval])[0].model_copy(
             update={"activation_code": decision.activation_code})
 
     decided = await runtime.uow.run(decide)

@@ -22,7 +22,7 @@ from typing import Literal
 from sqlmodel import Session, select
 
 from gateway import activation, domain, events, mfa, sessions
-from gateway.models import ApiClient, Approval, User
+from gateway.models import ApiClient, Approval, ApprovalPublic, User
 from kit.audit import AuditTrail
 from kit.db import get_or_raise
 from kit.errors import Conflict, NotFound, Refused
@@ -130,6 +130,34 @@ def list_page(*, session: Session, status: str | None, limit: int, cursor: str |
         query = query.where(Approval.status == status)
     return keyset_page(session, query, order=[Approval.requested_at, Approval.id], limit=limit, cursor=cursor,
                        descending=True)
+
+
+def shown(*, session: Session, asked: list[Approval]) -> list[ApprovalPublic]:
+    """Approvals as an admin reads them: whom each is about (the account's name and roles, the client's name and
+    partner) and who asked and decided, by name; two queries for a page, whatever its length."""
+    user_ids = {a.target_id for a in asked if a.action.startswith("user.")} | {a.requested_by for a in asked} | {
+        a.decided_by for a in asked if a.decided_by}
+    users = {u.id: u for u in session.exec(select(User).where(User.id.in_(user_ids))).all()} if user_ids else {}
+    client_ids = {a.target_id for a in asked if a.action.startswith("client.")}
+    clients = {c.client_id: c for c in session.exec(select(ApiClient).where(
+        ApiClient.client_id.in_(client_ids))).all()} if client_ids else {}
+    answer = []
+    for approval in asked:
+        about = {}
+        if (user := users.get(approval.target_id)) is not None and approval.action.startswith("user."):
+            about = {"target_name": user.username, "target_roles": list(user.roles), "partner_id": user.partner_id}
+        elif (client := clients.get(approval.target_id)) is not None:
+            about = {"target_name": client.name, "partner_id": client.partner_id}
+        requester, decider = users.get(approval.requested_by), users.get(approval.decided_by or "")
+        answer.append(ApprovalPublic.model_validate(approval, from_attributes=True).model_copy(update={
+            **about, "requested_by_username": requester.username if requester else None,
+            "decided_by_username": decider.username if decider else None}))
+    return answer
+
+
+def awaits_confirmation(*, session: Session, user_id: str) -> bool:
+    """Whether an admin's disabling still waits for another admin's (or the operator's) confirmation."""
+    return bool(_disabling(session, user_id))
 
 
 def apply_roles(*, session: Session, audit: AuditTrail, user: User, roles: list[str], actor: str) -> User:

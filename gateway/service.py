@@ -414,10 +414,10 @@ def locked_everywhere(*, session: Session, users: list[User], keys: domain.Throt
 
 
 def client_for_sign_in(*, session: Session, client_id: str) -> ApiClient | None:
-    """The client, if it exists, was approved and is not revoked (activated or not: `_client_grant` tells a client
-    whose setup secret is right that it must be activated first)."""
+    """The client, if it exists and is not revoked (approved and activated or not: `_client_grant` tells a client
+    whose setup secret is right that it awaits approval, or must be activated first)."""
     client = session.get(ApiClient, client_id) if client_id else None
-    return client if client is not None and client.revoked_at is None and not client.pending_approval else None
+    return client if client is not None and client.revoked_at is None else None
 
 
 def record_client_sign_in(*, session: Session, audit: AuditTrail, client_id: str | None, succeeded: bool,

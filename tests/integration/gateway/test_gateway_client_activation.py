@@ -57,8 +57,10 @@ async def test_with_two_admins_the_issuer_holds_a_setup_secret_and_the_approver_
     client_id, setup = issued["client_id"], issued["client_secret"]
     assert issued["status"] == "pending_approval"
 
-    # Awaiting approval: no token, and no activation either (the one answer every refusal gets).
-    assert (await door.client_sign_in(client_id, setup)).status_code == 401
+    # Awaiting approval: no token (said so to the right setup secret), and no activation either (the one answer every
+    # refusal of an activation gets).
+    early = await door.client_sign_in(client_id, setup)
+    assert early.status_code == 400 and "awaits another admin's approval" in early.json()["error_description"]
     unapproved = await door.activate_client(client_id, setup)
     assert unapproved.status_code == 400 and unapproved.headers["content-type"] == PROBLEM
     assert unapproved.json()["type"].endswith("/client-activation-refused")

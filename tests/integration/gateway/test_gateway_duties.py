@@ -74,6 +74,9 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
     assert accomplice.json()["status"] == "pending_approval"
     (minting,) = [a for a in await pending(door, second) if a["target_id"] == accomplice.json()["id"]]
     assert minting["action"] == "user.create" and minting["roles"] == ["admin"]  # what the approval would grant
+    # ...and whom, by name, asked by whom: an admin judges a name, not an id
+    first_name = (await door.client.get("/auth/me", headers=first)).json()["username"]
+    assert (minting["target_name"], minting["requested_by_username"]) == (accomplice.json()["username"], first_name)
     assert (await door.sign_in(accomplice.json()["username"], STAFF_PASSWORD)).status_code == 400
     (minted,) = [a for a in await pending(door, first) if a["target_id"] == accomplice.json()["id"]]
     assert (await door.client.post(f"/api/admin/approvals/{minted['id']}/approve", headers=first)).status_code == 403
@@ -97,9 +100,12 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
     # A role grant to someone else waits for the other admin.
     grant = await door.client.post(f"/api/admin/users/{alone.json()['id']}/roles", headers=first,
                                    json={"roles": ["caseworker", "supervisor"]})
-    assert grant.status_code == 200 and grant.json() == {
-        "id": alone.json()["id"], "roles": ["caseworker"], "status": "pending_approval"}
+    assert grant.status_code == 200 and grant.json() == {  # what is in force, and what was asked for
+        "id": alone.json()["id"], "roles": ["caseworker"], "status": "pending_approval",
+        "requested_roles": ["caseworker", "supervisor"]}
     (role_ask,) = [a for a in await pending(door, second) if a["action"] == "user.roles"]
+    assert (role_ask["target_name"], role_ask["target_roles"], role_ask["roles"]) == (
+        alone.json()["username"], ["caseworker"], ["caseworker", "supervisor"])
     await door.client.post(f"/api/admin/approvals/{role_ask['id']}/approve", headers=second)
     token = await door.bearer_for(await door.sign_in(alone.json()["username"], STAFF_PASSWORD))
     assert (await door.client.get("/auth/me", headers=token)).json()["roles"] == ["caseworker", "supervisor"]
@@ -115,7 +121,12 @@ async def test_the_whole_chain_one_admin_then_two_then_approving_ones_own_reques
     client = await door.client.post("/api/admin/clients", headers=first,
                                     json={"partner_id": str(uuid.uuid4()), "name": "Clinic API"})
     assert client.json()["status"] == "pending_approval"
-    assert (await door.client_sign_in(client.json()["client_id"], client.json()["client_secret"])).status_code == 401
+    early = await door.client_sign_in(client.json()["client_id"], client.json()["client_secret"])
+    assert early.status_code == 400 and early.json()["error"] == "invalid_grant"  # not "wrong secret": not yet
+    assert "awaits another admin's approval" in early.json()["error_description"]
+    assert (await door.client_sign_in(client.json()["client_id"], "not-the-secret")).status_code == 401
+    (client_ask,) = [a for a in await pending(door, second) if a["action"] == "client.create"]
+    assert (client_ask["target_name"], client_ask["partner_id"]) == ("Clinic API", client.json()["partner_id"])
     # A factor reset too, and the answer says it waits (whether or not the person had set one up yet).
     reset = await door.client.post(f"/api/admin/users/{finance.json()['id']}/reset-mfa", headers=first)
     assert reset.status_code == 200 and reset.json()["status"] == "pending_approval"
@@ -155,6 +166,7 @@ async def test_an_admin_who_disables_the_other_admins_still_cannot_grant_anythin
     # admin still counts, and the first admin's grants still wait for another admin.
     disabled = await door.client.post(f"/api/admin/users/{second_id}/disable", headers=first)
     assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    assert disabled.json()["confirmation_pending"] is True  # said in the answer, not only on the approvals list
     assert (await door.sign_in(second_made["username"], STAFF_PASSWORD)).status_code == 400
     assert (await create(door, first, "caseworker", "supervisor")).json()["status"] == "pending_approval"
     (confirm,) = [a for a in await pending(door, third) if a["action"] == "user.disable"]

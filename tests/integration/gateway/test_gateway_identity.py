@@ -526,6 +526,9 @@ async def test_a_renewal_refused_while_sealed_spends_nothing_and_works_after_the
     try:
         while_sealed = await refresh(door, first["refresh_token"])
         assert while_sealed.status_code == 503 and while_sealed.json()["type"].endswith("/sealed"), while_sealed.text
+        # RFC 6749 §5.2's members too, as every other answer of the token endpoint: an OAuth2 library reads them
+        assert while_sealed.json()["error"] == "temporarily_unavailable" and while_sealed.headers["retry-after"]
+        assert "no-store" in while_sealed.headers["cache-control"]
     finally:
         door.runtime.custody.unseal()
     again = await refresh(door, first["refresh_token"])
