@@ -87,6 +87,9 @@ def fail(message: str) -> NoReturn:
 def read_new_password(username: str, from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():  # else getpass warns that it would echo, and the prompt reads EOF: "Aborted."
+        fail(f"there is no terminal to ask for {username}'s password on: pass --password-stdin and give it as "
+             "stdin's first line")
     else:
         password = typer.prompt(f"Password for {username}", hide_input=True, confirmation_prompt=True)
     if weakness := domain.password_weakness(password, username=username):
@@ -164,7 +167,10 @@ def users_sign_out_everyone() -> None:
 
 @users_app.command("enable")
 def users_enable(username: str) -> None:
-    """Enable a disabled user again."""
+    """Ask for a disabled user to be enabled again: with two admins or more, it waits for an admin's approval.
+
+    With two admins or more it files a request (/api/admin/approvals, or the console's Approvals page) and the account
+    stays disabled until an admin approves it; with fewer it takes effect at once (SPEC §2)."""
     with desk() as d, db.transaction(d.session_factory) as session:
         user = service.set_user_disabled(session=session, audit=d.audit, user_id=user_named(session, username).id,
                                          disabled=False, actor=d.actor)

@@ -42,8 +42,9 @@ ROUTES: tuple[Route, ...] = (
 # every other method on these paths, keeps the gateway's own limit.
 DOCUMENT_BODY_BYTES = 20 * 1024 * 1024 + 64 * 1024
 UPLOADS = (
-    BodyLimit("POST", re.compile(r"/api/intake/cases/[^/]+/documents"), DOCUMENT_BODY_BYTES),
-    BodyLimit("POST", re.compile(r"/console/cases/[0-9a-fA-F-]{36}/documents"), DOCUMENT_BODY_BYTES),
+    BodyLimit("POST", re.compile(r"/api/intake/cases/[^/]+/documents"), DOCUMENT_BODY_BYTES, what="A document"),
+    BodyLimit("POST", re.compile(r"/console/cases/[0-9a-fA-F-]{36}/documents"), DOCUMENT_BODY_BYTES,
+              what="A document"),
 )
 
 

@@ -129,13 +129,27 @@ class BodyLimit:
     method: str
     path: re.Pattern[str]
     max_bytes: int
+    what: str = "A file"  # what the route takes, as its 413 names it ("A document")
 
     def covers(self, scope: Scope) -> bool:
         return scope.get("method") == self.method and self.path.fullmatch(scope.get("path", "")) is not None
 
+    @property
+    def too_large(self) -> str:
+        """What a 413 says to the person sending the file: its limit in MiB, not the byte count with the multipart
+        allowance in it (21037056 means nothing to them)."""
+        return f"{self.what} may be at most {_in_words(self.max_bytes)} (with its form around it)."
+
+
+def _in_words(size: int) -> str:
+    """A size in whole MiB (or KiB), rounded down: what is left over is the form's allowance."""
+    return f"{size // 2**20} MiB" if size >= 2**20 else f"{size // 2**10} KiB" if size >= 2**10 else f"{size} bytes"
+
 
 def _problem_bytes(status: int, title: str, detail: str, kind: str) -> bytes:
-    return json.dumps({"type": f"https://rehab.support/problems/{kind}", "title": title, "status": status, "detail": detail}).encode()
+    """A problem written where no Response can be sent (the protocol's own answers, a body cut short), by the same
+    writer as every other problem: the same members, the same compact JSON."""
+    return bytes(problems.problem_response(status, detail, kind=kind, title=title).body)
 
 
 CLIENT_CLOSED = 499  # logged and counted for a request whose caller went away before any answer
@@ -164,10 +178,13 @@ class RequestContextMiddleware:
         self.csp = csp
         self.body_limits = tuple(body_limits)
 
-    def _limit_for(self, scope: Scope) -> int:
-        if _media_type(scope) != MULTIPART:
-            return self.max_body
-        return next((limit.max_bytes for limit in self.body_limits if limit.covers(scope)), self.max_body)
+    def _limit_for(self, scope: Scope) -> tuple[int, str]:
+        """The request's body limit, and what a 413 says of it."""
+        if self.body_limits and _media_type(scope) == MULTIPART:
+            for limit in self.body_limits:
+                if limit.covers(scope):
+                    return limit.max_bytes, limit.too_large
+        return self.max_body, f"The request body exceeds {self.max_body} bytes."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -196,11 +213,11 @@ class RequestContextMiddleware:
                 ]
             await send(message)
 
-        max_body = self._limit_for(scope) if self.body_limits else self.max_body
+        max_body, too_large = self._limit_for(scope)
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > max_body:
-                await self._reject_too_large(send_with_headers, max_body)
+                await self._reject_too_large(send_with_headers, too_large)
                 return
             received = 0
             client_gone = body_complete = False
@@ -228,7 +245,7 @@ class RequestContextMiddleware:
                 await self.app(scope, limited_receive, send_with_headers)
             except _BodyTooLarge:
                 if not status_holder["started"]:
-                    await self._reject_too_large(send_with_headers, max_body)
+                    await self._reject_too_large(send_with_headers, too_large)
             except _BodyStalled:
                 if not status_holder["started"]:
                     await self._reject_stalled(send_with_headers)
@@ -295,8 +312,8 @@ class RequestContextMiddleware:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-    async def _reject_too_large(self, send: Send, max_body: int) -> None:
-        body = _problem_bytes(413, "Content Too Large", f"The request body exceeds {max_body} bytes.", "content-too-large")
+    async def _reject_too_large(self, send: Send, detail: str) -> None:
+        body = _problem_bytes(413, "Content Too Large", detail, "content-too-large")
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -75,7 +75,8 @@ def up(
                           "REHAB_CLUSTER_REPLICAS sets how many), on "
                           "PostgreSQL (REHAB_<NAME>_DATABASE_URL, else the machine's at 127.0.0.1:5432).")] = False,
 ) -> None:
-    """Start NATS, the three services and the gateway in the foreground; Ctrl-C stops them all."""
+    """Start NATS, the four services (intake, referrals, funds, reports) and the gateway in the foreground; Ctrl-C
+    stops them all."""
     # Every file the system writes (databases, logs, NATS's store) is its owner's alone, whatever the shell's umask:
     # the processes started from here inherit it.
     os.umask(0o077)
@@ -144,7 +145,8 @@ def backup(
             recipients += backups.read_recipients_file(path)
         if recipients:
             backups.parse_recipients(recipients)  # a typo is said now, before the databases are copied
-        passphrase = None if recipients else _passphrase(confirm=True)
+        passphrase = None if recipients else _passphrase(
+            confirm=True, instead=", or lock it to age public keys with --recipient/--recipients-file")
         with Progress("backup", unit="steps") as progress:
             manifest = backups.backup(settings, archive, passphrase, recipients=recipients,
                                       include_secrets=include_secrets, progress=progress)
@@ -386,14 +388,20 @@ def _backup_settings() -> backups.BackupSettings:
         raise typer.Exit(2) from None
 
 
-def _passphrase(*, confirm: bool, what: str = "backup") -> str:
-    """From REHAB_BACKUP_PASSPHRASE, else typed (twice for a new archive), else the first line of stdin."""
+def _passphrase(*, confirm: bool, what: str = "backup", instead: str = "") -> str:
+    """From REHAB_BACKUP_PASSPHRASE, else typed (twice for a new archive), else the first line of stdin. With none of
+    these, said so: a check of its length would speak of characters nobody typed (an outside review's find)."""
     given = os.environ.get("REHAB_BACKUP_PASSPHRASE")
     if given:
         return given
     if sys.stdin.isatty():
         return typer.prompt(f"{what} passphrase", hide_input=True, confirmation_prompt=confirm)
-    return sys.stdin.readline().rstrip("\n")
+    line = sys.stdin.readline().rstrip("\n")
+    if not line:
+        typer.echo(f"error: there is no terminal to ask for the {what} passphrase on, and none came on stdin: set "
+                   f"REHAB_BACKUP_PASSPHRASE (or give it on stdin's first line){instead}", err=True)
+        raise typer.Exit(2)
+    return line
 
 
 @secrets_app.command("init")

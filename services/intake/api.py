@@ -390,7 +390,7 @@ async def keep_reason_stated_elsewhere(
 DOCUMENT_KINDS = get_args(DocumentKind)
 # The one route whose body may pass the process's `max_body_bytes`: a document and the multipart around it.
 UPLOAD_LIMIT = BodyLimit("POST", re.compile(r"/api/intake/cases/[^/]+/documents"),
-                         documents.MAX_DOCUMENT_BYTES + 64 * 1024)
+                         documents.MAX_DOCUMENT_BYTES + 64 * 1024, what="A document")
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file", "kind"],
     "properties": {"file": {"type": "string", "format": "binary"},
@@ -428,7 +428,7 @@ async def add_document(
     kept), XMP and PNG text chunks, PDFs their information dictionary and XMP, before anything is stored; `sha256` is
     of the bytes stored. Read in memory as it streams (never spooled to a temporary file), refused at 20 MiB."""
     form = await read_multipart(request, max_file_bytes=documents.MAX_DOCUMENT_BYTES,
-                                too_large=f"A document may be {documents.MAX_DOCUMENT_BYTES} bytes at most.")
+                                too_large=f"A document may be at most {documents.MAX_DOCUMENT_BYTES // 2**20} MiB.")
     upload, kind = form.files.get("file"), form.fields.get("kind", "")
     if upload is None:
         raise Problem(400, "Send the document in the multipart field `file`.", kind="document-missing")

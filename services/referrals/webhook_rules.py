@@ -140,8 +140,11 @@ def parse_target(url: str, *, allow_private: bool) -> Target:
         raise TargetRefused("The webhook URL cannot be read.", code="webhook-url-invalid") from None
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme.lower() not in schemes:
-        raise TargetRefused("The webhook URL must use https: deliveries are never sent in clear.",
-                            code="webhook-https-required", reason="scheme")
+        # The same kind either way (a client checks it); the words say what this installation takes.
+        detail = ("The webhook URL must use http or https (http is taken only where private targets are allowed, "
+                  "for development)." if allow_private else
+                  "The webhook URL must use https: deliveries are never sent in clear.")
+        raise TargetRefused(detail, code="webhook-https-required", reason="scheme")
     if not parts.hostname:
         raise TargetRefused("The webhook URL has no host.", code="webhook-url-invalid")
     if parts.username is not None or parts.password is not None:

@@ -347,3 +347,14 @@ async def test_an_upload_retried_with_its_key_adds_one_document_and_another_file
 
     other = await upload(intake, case["id"], "нататкі.txt", text + b"more\n", kind="other", headers=keyed)
     assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused")
+
+
+async def test_a_body_past_the_upload_route_s_limit_is_told_in_mib_as_every_problem_is_written(intake):
+    """An outside review's find: "The request body exceeds 21037056 bytes.", with spaces after its separators."""
+    case = await intake.create()
+
+    refused = await upload(intake, case["id"], "big.txt", b"a" * 22_000_000)
+
+    assert refused.status_code == 413 and refused.json()["type"].endswith("/content-too-large")
+    assert refused.json()["detail"] == "A document may be at most 20 MiB (with its form around it)."
+    assert b", " not in refused.content and b'": ' not in refused.content  # the problem writer's compact JSON

@@ -244,3 +244,17 @@ def test_during_a_rotation_both_secrets_sign_and_each_verifies() -> None:
         assert StandardWebhook(secret).verify(payload, headers)["data"]["referral_id"] == "r-1"
     with pytest.raises(WebhookVerificationError):
         StandardWebhook(new_secret()).verify(payload, headers)
+
+
+def test_where_http_is_taken_a_refused_scheme_is_told_http_or_https() -> None:
+    """An outside review's find: with REHAB_WEBHOOK_ALLOW_PRIVATE on, `ftp://` was told "must use https" while
+    `http://` was taken. The kind stays `webhook-https-required`; the words say what this installation takes."""
+    with pytest.raises(TargetRefused) as development:
+        parse_target("ftp://x.example/", allow_private=True)
+    with pytest.raises(TargetRefused) as production:
+        parse_target("ftp://x.example/", allow_private=False)
+
+    assert development.value.code == production.value.code == "webhook-https-required"
+    assert "must use http or https" in development.value.detail
+    assert "must use https:" in production.value.detail and "http or" not in production.value.detail
+    assert parse_target("http://x.example/", allow_private=True).scheme == "http"
