@@ -138,4 +138,5 @@ def gateway_role(*roles: str):  # noqa: ANN201
         return principal
 
     _check.__name__ = "require_" + "_or_".join(sorted(roles))
+    _check.roles = wanted  # type: ignore[attr-defined]  # said in the OpenAPI document (kit.openapi.roles_of)
     return _check

@@ -242,6 +242,7 @@ def require_roles(*roles: str):
         return principal
 
     _check.__name__ = "require_" + "_or_".join(sorted(roles))
+    _check.roles = wanted  # type: ignore[attr-defined]  # said in the OpenAPI document (kit.openapi.roles_of)
     return _check
 
 
@@ -250,3 +251,6 @@ async def require_partner(request: Request, principal: Annotated[Principal, Depe
     if not PARTNER_ROLES & principal.roles or not principal.partner_id:
         raise role_refused(request, principal, "Only a partner's API clients and staff may use this path.")
     return principal
+
+
+require_partner.roles = PARTNER_ROLES  # type: ignore[attr-defined]

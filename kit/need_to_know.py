@@ -91,10 +91,13 @@ def said_in_words(reason: str) -> bool:
     return len(letters) >= MIN_REASON_LETTERS and len(set(letters)) >= 3 and not _ENCODED.search(reason)
 
 
+_HEADER_SAID = (f"Why you open a case not assigned to you ({MIN_REASON}–{MAX_REASON} characters, in words): "
+                "break-glass, recorded in the audit trail and shown to the case's caseworkers. (The header itself may "
+                "be longer, up to 4000 bytes: a reason in Cyrillic takes two bytes a letter in UTF-8.)")
+
+
 def _stated_reason(access_reason: Annotated[str | None, Header(
-        alias=HEADER, max_length=4000,
-        description=f"Why you open a case not assigned to you ({MIN_REASON}–{MAX_REASON} characters): break-glass, "
-                    "recorded in the audit trail and shown to the case's caseworkers.")] = None) -> str | None:
+        alias=HEADER, max_length=4000, description=_HEADER_SAID)] = None) -> str | None:
     """The header's text. HTTP carries bytes, which Starlette reads as Latin-1; a reason written in Belarusian or
     Russian arrives as UTF-8."""
     if access_reason is None:

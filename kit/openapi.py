@@ -146,6 +146,8 @@ def describe_route(route: Any, names: Mapping[str, str] = OPERATION_IDS) -> str:
     """The app's `generate_unique_id_function`: names the route and writes its error answers onto it."""
     name = operation_id(route, names)
     if getattr(route, "include_in_schema", True):
+        if roles := roles_of(route):  # who may use it, for a reader of the document: not only learnt from a 403
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": roles}
         declared = route.responses or {}
         answers = {code: problem_answer(code, why) for code, why in error_answers(route).items()}
         for code, answer in declared.items():
@@ -190,6 +192,8 @@ def error_answers(route: Any) -> dict[int, str]:
     if any(_makes_principal(each.call) and any(_makes_principal(sub.call) for sub in each.dependencies)
            for each in _dependants(dependant)):
         add("role")
+        if roles := roles_of(route):
+            why[403] = [f"Only {', '.join(roles)} may use this path: the token's roles hold none of them."]
     fields = _fields(dependant)
     if fields["path"]:
         add("path")
@@ -229,6 +233,13 @@ def error_answers(route: Any) -> dict[int, str]:
             if text not in why.setdefault(int(code), []):
                 why[int(code)].append(text)
     return {code: " ".join(texts) for code, texts in sorted(why.items())}
+
+
+def roles_of(route: Any) -> list[str] | None:
+    """The roles a route lets in, from its role checks (`kit.auth.require_roles`, `require_partner`, the gateway's
+    `gateway_role`: each carries `roles`); with several checks, the roles every one lets in. None without one."""
+    found = [frozenset(roles) for call in _calls(_dependant(route)) if (roles := getattr(call, "roles", None))]
+    return sorted(frozenset.intersection(*found)) if found else None
 
 
 def _reads_its_own_body(route: Any) -> bool:

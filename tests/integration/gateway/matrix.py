@@ -139,6 +139,11 @@ async def walk(client: httpx.AsyncClient, ops: list[Operation], tokens: dict[str
             continue
         if documents_security:
             assert operation.get("security"), f"{method} {path} is not marked as needing a token"
+        # What the document tells its reader (kit.openapi.roles_of) is what the walk finds: the same table.
+        declared = operation.get("x-roles")
+        if declared is not None and frozenset(declared) != allowed:
+            mismatches.append(f"{method} {path} {where}: the document says x-roles {declared}, the rule "
+                              f"{sorted(allowed)}")
         url = concrete(path)
         body = {} if method in ("POST", "PUT", "PATCH") else None
         query = id_filters(operation)

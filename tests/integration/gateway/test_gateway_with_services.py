@@ -314,3 +314,10 @@ async def test_every_route_answers_each_role_as_the_spec_says(door: Door, backen
 
     assert walked >= 5 * len(ROLES), "too few operations walked: is the merged document complete?"
     assert not mismatches, "\n".join(mismatches)
+    # The merged document says who may use each route of the services and the admin's, as each service's does
+    # (checked against the table by the walk): a reader learns it there, not from a 403.
+    for method, path, operation in operations(document):
+        if path.startswith(("/api/intake/", "/api/referrals/", "/api/funds/", "/api/reports/", "/api/partner/",
+                            "/api/admin/")):
+            assert operation.get("x-roles"), f"{method} {path} does not say who may use it"
+            assert "Only " in operation["responses"]["403"]["description"], (method, path)

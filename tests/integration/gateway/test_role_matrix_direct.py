@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.integration.gateway.door import SERVICES, Backends
-from tests.integration.gateway.matrix import PARTNER_ROLES, ROLES, service_operations, walk
+from tests.integration.gateway.matrix import PARTNER_ROLES, PUBLIC, ROLES, service_operations, walk
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +42,10 @@ async def test_every_route_of_a_service_answers_each_role_on_its_own_port_as_the
         document = (await client.get("/openapi.json")).json()
         ops, strays = service_operations(document, service)
         assert not strays, f"{service} serves paths outside the prefixes the gateway forwards to it: {strays}"
+        # Each says who may use it (x-roles, checked against the table by the walk), not only a 403 once tried.
+        unsaid = [f"{method} {path}" for method, path, operation in ops
+                  if "x-roles" not in operation and path not in PUBLIC]
+        assert not unsaid, f"{service}'s document does not say who may use: {unsaid}"
 
         mismatches, walked = await walk(client, ops, tokens, other_partner, where=f"on {service}'s own port",
                                         documents_security=False)
