@@ -140,7 +140,7 @@ async def test_with_two_admins_a_new_client_waits_for_the_other_admins_approval_
     assert says(issued.text, "pclients_secret_pending")
     client_id = CLIENT_ID.search(issued.text).group(1)
     setup = CLIENT_SECRET.search(issued.text).group(1)
-    assert await client_token(door, client_id, setup) == 401
+    assert await client_token(door, client_id, setup) == 400  # no token yet: it awaits approval, and says so
     listed = (await admin.get(page_path)).text
     assert says(row_of(listed, client_id), "pclients_waiting")
 
