@@ -448,6 +448,22 @@ async def test_restarts_back_off_and_stop_ends_everything(tmp_path: Path, capsys
     assert port_is_free(port)
 
 
+class ConsoleLines:
+    """The supervisor's console lines as they come (stdout and stderr, through capsys)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys, self.out = capsys, ""
+
+    async def said(self, text: str, times: int = 1) -> None:
+        """Wait until `text` has been said `times` times (20 s at most)."""
+        deadline = time.monotonic() + 20
+        while self.out.count(text) < times:
+            assert time.monotonic() < deadline, self.out
+            await asyncio.sleep(0.05)
+            captured = self.capsys.readouterr()
+            self.out += captured.out + captured.err
+
+
 async def test_a_hung_process_is_killed_and_restarted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Stopped (SIGSTOP), a process never exits: once it has left enough questions in a row unanswered it is killed,
     and restarted like one that died."""
@@ -455,16 +471,7 @@ async def test_a_hung_process_is_killed_and_restarted(tmp_path: Path, capsys: py
     supervisor = Supervisor([standin_spec("stuck", port)], log_dir=tmp_path, startup_timeout=1,
                             liveness_interval=0.1, liveness_timeout=0.2)
     running = asyncio.create_task(supervisor.run())
-    out = ""
-
-    async def said(text: str, times: int = 1) -> None:
-        nonlocal out
-        deadline = time.monotonic() + 20
-        while out.count(text) < times:
-            assert time.monotonic() < deadline, out
-            await asyncio.sleep(0.05)
-            captured = capsys.readouterr()
-            out += captured.out + captured.err
+    said = ConsoleLines(capsys).said
 
     await said("stuck is ready")
     await asyncio.sleep(1.2)  # past its start-up: from now on it is asked whether it is alive
@@ -485,16 +492,7 @@ async def test_a_process_that_hangs_soon_after_it_is_ready_is_killed_within_its_
     supervisor = Supervisor([standin_spec("stuck", port)], log_dir=tmp_path, startup_timeout=60,
                             liveness_interval=0.1, liveness_timeout=0.2)
     running = asyncio.create_task(supervisor.run())
-    out = ""
-
-    async def said(text: str, times: int = 1) -> None:
-        nonlocal out
-        deadline = time.monotonic() + 20
-        while out.count(text) < times:
-            assert time.monotonic() < deadline, out
-            await asyncio.sleep(0.05)
-            captured = capsys.readouterr()
-            out += captured.out + captured.err
+    said = ConsoleLines(capsys).said
 
     await said("stuck is ready")
     hung = health(port)["pid"]
