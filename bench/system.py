@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from bench.harness import REPO_ROOT, answers_200, children_of, wait_for
 from ops.cluster import NATS_NODES, SECOND_REPLICA_OFFSET
-from ops.supervisor import free_ports, port_is_free
+from ops.supervisor import free_block, free_ports
 
 ADMIN_PASSWORD = "Bench-Admin-Passphrase-2026!"
 PROCESSES = ("gateway", "intake", "referrals", "funds", "reports", "nats")
@@ -241,7 +240,7 @@ class ClusterSystem(System):
             **(extra_env or {}),
         })
         self.replicas = replicas
-        base = _free_block(self._BLOCK)
+        base = free_block(self._BLOCK)
         self.ports = {name: base + number for number, name in enumerate(self._SERVICES)}
         self.ports["gateway"] = base + self._GATEWAYS
         self.ports["nats"] = base + self._NATS
@@ -295,13 +294,3 @@ def _told_port(pid: int) -> int | None:
         if entry.startswith(b"REHAB_PORT="):
             return int(entry.split(b"=", 1)[1])
     return None
-
-
-def _free_block(size: int) -> int:
-    """A base port whose next `size` ports are all free now; below Linux's ephemeral range (32768–), so no outgoing
-    connection takes one of them before the cluster binds it."""
-    for _ in range(200):
-        base = random.randrange(20000, 32000 - size)
-        if all(port_is_free(base + offset) for offset in range(size)):
-            return base
-    raise RuntimeError("no block of free ports for the cluster")

@@ -15,6 +15,7 @@ An exception is kept as its type and where it was raised, never its message or l
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -73,6 +74,10 @@ def _foreign_record(_logger: object, _name: str, event: dict) -> dict:
     template = record.msg if isinstance(record.msg, str) else None  # logger.error(exc) would print str(exc)
     if template is None or ((record.exc_info or record.levelno >= logging.ERROR) and not had_args):
         event["event"] = WITHHELD
+        if isinstance(record.msg, BaseException):  # uvicorn's "address in use" is logger.error(OSError(…))
+            event["error_type"] = type(record.msg).__name__
+            if isinstance(record.msg, OSError) and record.msg.errno in errno.errorcode:
+                event["errno"] = errno.errorcode[record.msg.errno]  # EADDRINUSE: a code, never a value
     else:
         event["event"] = template
     return event

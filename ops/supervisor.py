@@ -18,6 +18,7 @@ import ctypes
 import functools
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -280,7 +281,8 @@ class Supervisor:
         while True:
             if process.returncode is not None:
                 raise StartupError(
-                    f"{spec.name} exited with code {process.returncode} during start-up; see {child.log_path}"
+                    f"{spec.name} exited with code {process.returncode} during start-up{_taken_meanwhile(spec)}; "
+                    f"see {child.log_path}"
                 )
             if await self._answers(spec.ready_url):
                 _say(f"{spec.name} is ready (pid {process.pid})")
@@ -333,6 +335,15 @@ def check_ports(specs: Sequence[ProcessSpec]) -> None:
                 raise StartupError(f"port {port} ({spec.name}) is in use; set {setting} to a free port")
 
 
+def _taken_meanwhile(spec: ProcessSpec) -> str:
+    """Why a process that exited during start-up may have: a port of its, free when `check_ports` looked, now held
+    by another process (an outgoing connection can be given any port in the kernel's range)."""
+    for port, setting in spec.ports.items():
+        if not port_is_free(port):
+            return f": port {port} was free when checked but is now in use by another process; set {setting}"
+    return ""
+
+
 SYSTEM_PORTS = ("gateway", "intake", "referrals", "funds", "reports", "nats")
 
 
@@ -366,25 +377,65 @@ def free_port(host: str = "127.0.0.1") -> int:
 # a port just released to the next ask, so a second system (an OpenBao, a test server) chosen meanwhile got the
 # first one's port.
 _HANDED_OUT: set[int] = set()
+LOWEST_CHOSEN_PORT = 10000
+
+
+def _first_outgoing_port() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's ip_local_port_range; 32768 when unknown)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _candidate_ports(size: int = 1) -> range | None:
+    """Where to look for `size` free ports in a row: below the ports the kernel gives outgoing connections, which
+    could otherwise take a chosen port (any process's connection to NATS, PostgreSQL or another test's server) in
+    the seconds before its server binds it (uvicorn then exits with 3). None when that range is too small to pick
+    from (a machine that gives outgoing connections nearly every port): then the kernel chooses."""
+    top = _first_outgoing_port() - size
+    return range(LOWEST_CHOSEN_PORT, top) if top - LOWEST_CHOSEN_PORT >= 1000 else None
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct ports nobody listens on right now, none handed out by this process before: each stays bound
-    until all are chosen, because the kernel may hand a port just released to the next ask."""
+    """`count` distinct ports nobody listens on right now, none handed out by this process before, chosen at random
+    below the outgoing connections' range (`_candidate_ports`). Each stays bound until all are chosen."""
+    candidates = _candidate_ports()
     probes: list[socket.socket] = []
     chosen: list[int] = []
     try:
-        while len(chosen) < count:
+        for _ in range(100 * count):
+            if len(chosen) == count:
+                break
             probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                probe.bind((host, random.choice(candidates) if candidates else 0))
+            except OSError:  # taken
+                probe.close()
+                continue
             probes.append(probe)
-            probe.bind((host, 0))
             if (port := probe.getsockname()[1]) not in _HANDED_OUT:
                 chosen.append(port)
+        if len(chosen) < count:
+            raise RuntimeError(f"no {count} free ports on {host}")
         _HANDED_OUT.update(chosen)
         return chosen
     finally:
         for probe in probes:
             probe.close()
+
+
+def free_block(size: int, host: str = "127.0.0.1") -> int:
+    """The first of `size` ports in a row that are all free now (a cluster lays its replicas' ports out by offset),
+    none handed out by this process before; chosen as `free_ports` chooses."""
+    candidates = _candidate_ports(size) or range(LOWEST_CHOSEN_PORT, 65536 - size)
+    for _ in range(200):
+        base = random.choice(candidates)
+        block = range(base, base + size)
+        if not _HANDED_OUT.intersection(block) and all(port_is_free(port, host) for port in block):
+            _HANDED_OUT.update(block)
+            return base
+    raise RuntimeError(f"no {size} free ports in a row on {host}")
 
 
 def _say(line: str, *, error: bool = False) -> None:

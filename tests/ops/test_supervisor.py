@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.supervisor import (HUNG_AFTER, ProcessSpec, StartupError, Supervisor, check_ports, free_port, free_ports,
-                            port_is_free)
+from ops.supervisor import (HUNG_AFTER, LOWEST_CHOSEN_PORT, ProcessSpec, StartupError, Supervisor, check_ports,
+                            free_block, free_port, free_ports, port_is_free)
 
 STANDIN = textwrap.dedent(
     '''
@@ -405,6 +405,30 @@ async def test_a_process_that_dies_during_startup_is_named_with_its_log(
     assert port_is_free(healthy)  # what had started is stopped again
 
 
+async def test_a_process_whose_port_was_taken_after_the_check_is_told_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The port is free when `rehab up` checks it, and another process binds it in the seconds before this one
+    does (as an outgoing connection may): the console says so, and which setting moves it."""
+    port = free_port()
+    takes_the_port = (f"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); "
+                      "time.sleep(60)")
+    dies = textwrap.dedent(f"""
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", {takes_the_port!r}])
+        time.sleep(1)
+        raise SystemExit(3)  # as uvicorn does when it cannot bind
+    """)
+    late = ProcessSpec("late", [sys.executable, "-c", dies], f"http://127.0.0.1:{port}/", ports={port: "REHAB_LATE_PORT"})
+
+    assert await Supervisor([late], log_dir=tmp_path / "logs").run() == 1
+
+    assert (f"late exited with code 3 during start-up: port {port} was free when checked but is now in use by another "
+            f"process; set REHAB_LATE_PORT; see {tmp_path / 'logs' / 'late.log'}") in capsys.readouterr().err
+    # The stranger was the process's own child, killed with its process group (at once, but not in the same instant).
+    eventually(lambda: port_is_free(port))
+
+
 async def test_a_process_that_never_gets_ready_is_given_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sleeper = ProcessSpec(
         "sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], f"http://127.0.0.1:{free_port()}/"
@@ -508,6 +532,19 @@ def test_a_port_wanted_twice_is_refused() -> None:
     port = free_port()
     with pytest.raises(StartupError, match=f"port {port} is wanted by both a and b"):
         check_ports([standin_spec("a", port), standin_spec("b", port)])
+
+
+def test_ports_handed_out_for_tests_lie_below_the_kernels_outgoing_range() -> None:
+    """A test or bench system is given its ports seconds before it binds them: in the kernel's range for outgoing
+    connections, any connection made meanwhile could be given one (a gateway then exits with code 3)."""
+    first_outgoing = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = free_ports(30)
+    base = free_block(20)
+    block = range(base, base + 20)
+
+    assert len(set(ports)) == 30 and all(port_is_free(port) for port in (*ports, *block))
+    assert all(LOWEST_CHOSEN_PORT <= port < first_outgoing for port in (*ports, *block))
+    assert not set(ports) & set(block) and not set(free_ports(30)) & {*ports, *block}  # none handed out twice
 
 
 def test_an_external_nats_is_passed_on_and_none_is_started(workdir: Path, env: dict[str, str]) -> None:

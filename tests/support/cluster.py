@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from kit.bus import relay_lock_key
 from ops.cluster import NATS_NODES, REPLICAS, SECOND_REPLICA_OFFSET, cluster_services
-from ops.supervisor import port_is_free
+from ops.supervisor import free_block
 from tests.support.postgres import create_database, drop_database
 from tests.support.system import ADMIN_PASSWORD, eventually, pid_listening_on, pid_with_socket
 
@@ -45,22 +44,12 @@ def postgres_reachable() -> bool:
         return False
 
 
-def _free_block(size: int) -> int:
-    """A base port whose next `size` ports are all free now; below Linux's ephemeral range (32768–), so no outgoing
-    connection of another test takes one of them meanwhile."""
-    for _ in range(200):
-        base = random.randrange(20000, 32000)
-        if all(port_is_free(base + offset) for offset in range(size)):
-            return base
-    raise RuntimeError("no free block of ports")
-
-
 class Cluster:
     def __init__(self, root: Path, services: tuple[str, ...] = SERVICES, env: dict[str, str] | None = None) -> None:
         self.root = root
         self.state = root / "var"
         self.services = services
-        self.base = _free_block(50)
+        self.base = free_block(50)
         self.ports = {name: self.base + _SERVICE + number for number, name in enumerate(services)}
         self.gateway_ports = [self.base + _GATEWAY + replica for replica in range(REPLICAS)]
         self.nats_ports = [self.base + _NATS + node for node in range(NATS_NODES)]

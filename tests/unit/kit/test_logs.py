@@ -48,6 +48,8 @@ SCRIPT = textwrap.dedent('''
         logging.getLogger("aiohttp.client").error(exc)  # a record whose msg is the exception itself
         log.error("unhandled error", exc_info=exc)
         context.set_request_id(None)
+    # uvicorn, when its port is taken: logger.error(OSError(...)); the errno's name says why, the text is dropped.
+    logging.getLogger("uvicorn.error").error(OSError(98, f"error while attempting to bind on address {NEEDLE}"))
 
     # A foreign warning's arguments are never interpolated; a foreign text built at run time is kept below ERROR.
     logging.getLogger("httpx").warning("HTTP Request: GET %s", f"http://intake/api/intake/search?q={NEEDLE}")
@@ -92,7 +94,7 @@ def test_nothing_a_process_logs_carries_an_exception_message_or_a_foreign_argume
 
     # Each exception is kept as its type and places, whoever logged it.
     for name in ("sqlalchemy.pool", "sqlalchemy.engine.Engine", "uvicorn.error", "http", "asyncio", "uncaught"):
-        errors = [r for r in by_logger[name] if r.get("error_type")]
+        errors = [r for r in by_logger[name] if r.get("error_type") and "errno" not in r]
         assert errors, (name, by_logger.get(name))
         assert all(r["error_type"] == "IntegrityError" and r["error_at"] for r in errors), errors
 
@@ -101,6 +103,8 @@ def test_nothing_a_process_logs_carries_an_exception_message_or_a_foreign_argume
     engine_line, = by_logger["sqlalchemy.engine.Engine"]
     assert engine_line["event"] == "failed: %s"  # a format string, written in the code: kept without its argument
     assert by_logger["uvicorn.error"][0]["event"] == "message withheld"
+    bind, = [r for r in by_logger["uvicorn.error"] if "errno" in r]
+    assert bind["event"] == "message withheld" and (bind["error_type"], bind["errno"]) == ("OSError", "EADDRINUSE")
     asyncio_line, = by_logger["asyncio"]
     assert asyncio_line["event"] == "message withheld" and asyncio_line["level"] == "error"
     aiohttp_line, = by_logger["aiohttp.client"]
