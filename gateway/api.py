@@ -201,7 +201,8 @@ def unread_json_refused(scope: Scope, gatekeeper: Gatekeeper | None) -> Problem 
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Where a request comes from, as the sign-in throttles and budgets count it (domain.counted_address)."""
+    return domain.counted_address(request.client.host if request.client else "unknown")
 
 
 @auth_router.post(
@@ -309,12 +310,15 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
 
     def settle(session: Session) -> tuple[str, str | None] | None:
         has_factor = mfa.enrolled(session=session, user_id=user_id)
+        # Too many wrong codes came with this password: no code is checked until the wait is over.
+        asks_code = password_right and has_factor and not ticket.codes_locked
         factor = mfa.check(session=session, keys=runtime.factor_keys, user_id=user_id, code=otp, at=arrived) \
-            if password_right and has_factor else None
+            if asks_code else None
         # Locked everywhere, the second factor is what tells the owner from whoever locked the name.
         succeeded = password_right and (factor is not None or not (has_factor or ticket.locked_everywhere))
         service.settle_sign_in(session=session, audit=runtime.audit, ticket=ticket, succeeded=succeeded,
-                               policy=runtime.signin_policy, new_hash=new_hash)
+                               policy=runtime.signin_policy, new_hash=new_hash,
+                               wrong_code=asks_code and factor is None)
         if not succeeded:
             return None
         if factor == mfa.RECOVERY_CODE:  # a lost phone, or a taken code: the auditor sees which
@@ -332,7 +336,9 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
 
     signed_in = await runtime.uow.run(settle)
     if signed_in is None:
-        raise _must_wait(ticket.locked_everywhere) if ticket.locked_everywhere else _bad_credentials()
+        # The codes' lock is told only to whoever typed the right password: they know it already.
+        wait = max(ticket.locked_everywhere, ticket.codes_locked if password_right else 0)
+        raise _must_wait(wait) if wait else _bad_credentials()
     return signed_in
 
 

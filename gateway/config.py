@@ -57,6 +57,9 @@ class GatewaySettings(ProcessSettings):
     lockout_after_failures: int = Field(5, ge=1)
     lockout_seconds: int = Field(900, ge=1)
     lockout_everywhere_after_failures: int = Field(50, ge=1)
+    # Wrong one-time codes after the right password, from any address: whoever sends them knows the password, and
+    # at this many the code is not checked again for `lockout_seconds` after each further try (see SignInPolicy).
+    lockout_codes_after_failures: int = Field(10, ge=1)
     signin_failures_kept_seconds: int = Field(86400, ge=60)
     signin_rate_limit: str = "20/minute"  # per client address, on /auth/token: passwords and client secrets
     # Renewals with a refresh token (a 256-bit secret: nothing to guess) have a budget of their own per address, so

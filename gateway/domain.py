@@ -7,6 +7,7 @@ from collections.abc import Callable
 import gzip
 import hashlib
 import hmac
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -110,6 +111,11 @@ class SignInPolicy:
     lock_seconds: int
     lock_everywhere_after: int
     forget_after_seconds: int
+    # The second factor's own count: wrong (or missing) one-time codes sent with the *right* password, from every
+    # address together. Only someone who has the password sends one, so from the `lock_codes_after`-th on, each
+    # locks the name's sign-in for `lock_seconds`, the owner's right code included (an address count alone let
+    # many addresses guess a six-digit code); it forgets one as the count everywhere does (`decayed`).
+    lock_codes_after: int = 10
 
     def wait_after(self, failures: int) -> timedelta:
         """How long a user name waits, from one address, after its `failures`-th failure in a row there."""
@@ -118,6 +124,9 @@ class SignInPolicy:
         if failures >= self.lock_after:
             return timedelta(seconds=self.lock_seconds)
         return timedelta(seconds=min(self.backoff_seconds * 2 ** (failures - 1), self.lock_seconds))
+
+    def wait_after_wrong_codes(self, failures: int) -> timedelta:
+        return timedelta(seconds=self.lock_seconds) if failures >= self.lock_codes_after else timedelta(0)
 
     def wait_everywhere_after(self, failures: int) -> timedelta:
         return timedelta(seconds=self.lock_seconds) if failures >= self.lock_everywhere_after else timedelta(0)
@@ -160,9 +169,28 @@ class ThrottleKeys:
     def here(self, username: str, address: str) -> str:
         return self._name(b"user+address", username.strip().casefold(), address)
 
+    def codes(self, username: str) -> str:
+        """The row of wrong one-time codes sent with the right password (SignInPolicy.lock_codes_after)."""
+        return self._name(b"user+codes", username.strip().casefold())
+
     def _name(self, *parts: bytes | str) -> str:
         message = b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)
         return hmac.new(self._secret_source(), message, hashlib.sha256).hexdigest()
+
+
+def counted_address(host: str) -> str:
+    """A client's address as sign-in throttles and budgets count it: an IPv4 address as it is, an IPv6 address as
+    its /64 (a home or a host is given a whole /64: counted address by address, it could try as many times as it
+    has addresses), an IPv4 address written in IPv6 as the IPv4 address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and not address.is_loopback:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network((address, 64), strict=False))
+    return host
 
 
 def seconds_left(until: datetime | None, now: datetime) -> int:

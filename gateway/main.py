@@ -182,6 +182,7 @@ def build_runtime(settings: GatewaySettings) -> GatewayRuntime:
         signin_policy=SignInPolicy(backoff_seconds=settings.signin_backoff_seconds,
                                    lock_after=settings.lockout_after_failures, lock_seconds=settings.lockout_seconds,
                                    lock_everywhere_after=settings.lockout_everywhere_after_failures,
+                                   lock_codes_after=settings.lockout_codes_after_failures,
                                    forget_after_seconds=settings.signin_failures_kept_seconds),
         throttle_keys=ThrottleKeys.derived_from(audit_key),
         factor_keys=FactorKeys(audit_key),

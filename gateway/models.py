@@ -102,9 +102,10 @@ class UserPublic(BaseModel):
 
 class SignInThrottle(GatewayTable, table=True):
     """Failed password sign-ins of one user name, from one address (`key` = ThrottleKeys.here) or from all of them
-    (`key` = `everywhere` = ThrottleKeys.everywhere); until `wait_until` every try is refused, the right password
-    included, except that a lock everywhere lets the owner's password with their second factor pass (strangers who
-    know a name can lock it so). Named by keyed hashes: no user name or address is stored."""
+    (`key` = `everywhere` = ThrottleKeys.everywhere), or its wrong one-time codes sent with the right password
+    (`key` = ThrottleKeys.codes); until `wait_until` every try is refused, the right password included, except that
+    a lock everywhere lets the owner's password with their second factor pass (strangers who know a name can lock it
+    so). Named by keyed hashes: no user name or address is stored."""
 
     __tablename__ = "signin_throttle"
 

@@ -305,6 +305,8 @@ class SignInTicket:
     partner_id: str | None = None
     username: str | None = None  # the staff handle, for the access token's `username` claim
     locked_everywhere: int = 0
+    codes: str = ""  # the row of wrong one-time codes sent with the right password (ThrottleKeys.codes)
+    codes_locked: int = 0  # > 0: the code is not checked for that long, the right one included
 
 
 def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, address: str,
@@ -343,19 +345,24 @@ def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, addre
         audit.record(session, actor=actor, action=refused, target_id=user.id if user else None)
         return SignInTicket(user_id=user.id if user else None, password_hash=None, roles=[], here=here,
                             everywhere=everywhere, locked_everywhere=locked)
+    codes = session.get(SignInThrottle, keys.codes(username))
     return SignInTicket(user_id=user.id, password_hash=user.password_hash, roles=list(user.roles), here=here,
                         everywhere=everywhere, partner_id=user.partner_id, username=user.username,
-                        locked_everywhere=locked)
+                        locked_everywhere=locked, codes=keys.codes(username),
+                        codes_locked=domain.seconds_left(codes.wait_until, now) if codes else 0)
 
 
 def settle_sign_in(*, session: Session, audit: AuditTrail, ticket: SignInTicket, succeeded: bool,
-                   policy: domain.SignInPolicy, new_hash: str | None = None) -> None:
-    """Finish a password sign-in that checked its password. A success clears this address's count and takes back
-    the failure counted everywhere in advance (none is, while the name is locked everywhere); a failure stays
-    counted, and is audited as refused by the lock while there is one."""
+                   policy: domain.SignInPolicy, new_hash: str | None = None, wrong_code: bool = False) -> None:
+    """Finish a password sign-in that checked its password. A success clears this address's count and the wrong
+    codes', and takes back the failure counted everywhere in advance (none is, while the name is locked
+    everywhere); a failure stays counted, and is audited as refused by the lock while there is one. `wrong_code`:
+    the right password came with a wrong or missing one-time code, counted for the name from every address."""
     assert ticket.user_id is not None and ticket.password_hash is not None
+    if wrong_code:
+        _count_wrong_code(session, audit, ticket, policy)
     if succeeded:
-        session.execute(delete(SignInThrottle).where(SignInThrottle.key == ticket.here))
+        session.execute(delete(SignInThrottle).where(SignInThrottle.key.in_([ticket.here, ticket.codes])))  # type: ignore[attr-defined]
         if not ticket.locked_everywhere:
             session.execute(update(SignInThrottle)
                             .where(SignInThrottle.key == ticket.everywhere, SignInThrottle.failures > 0)
@@ -369,6 +376,22 @@ def settle_sign_in(*, session: Session, audit: AuditTrail, ticket: SignInTicket,
     here = session.get(SignInThrottle, ticket.here)
     if here is not None and here.failures == policy.lock_after:
         audit.record(session, actor=ticket.user_id, action="user.locked", target_id=ticket.user_id)
+
+
+def _count_wrong_code(session: Session, audit: AuditTrail, ticket: SignInTicket, policy: domain.SignInPolicy) -> None:
+    """One more wrong one-time code after the right password (SignInPolicy.lock_codes_after); the lock it reaches
+    is audited once, for the admins: someone who has this person's password is guessing their code."""
+    now = now_utc()
+    row = session.get(SignInThrottle, ticket.codes, with_for_update=True)
+    if row is None:
+        row = SignInThrottle(key=ticket.codes, everywhere=ticket.everywhere, failures=0, counting_since=now)
+    row.failures, row.counting_since = policy.decayed(row.failures, row.counting_since, now)
+    row.failures += 1
+    if lock := policy.wait_after_wrong_codes(row.failures):
+        row.wait_until = now + lock
+        if row.failures == policy.lock_codes_after:
+            audit.record(session, actor=ticket.user_id, action="user.codes_locked", target_id=ticket.user_id)
+    session.add(row)
 
 
 def _throttle_row(session: Session, key: str, everywhere: str, now: datetime,

@@ -64,7 +64,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
               "disbursement.four-eyes-refused", "disbursement.pay-refused", "disbursement.approve-refused",
               "access.refused", REPLAYED),
     "gateway": ("signin.ok", "signin.failed", "signin.refused", "signin.throttled", "user.locked",
-                "user.locked_everywhere", "user.unlock", "user.create", "user.roles", "user.disable", "user.enable",
+                "user.locked_everywhere", "user.codes_locked", "user.unlock", "user.create", "user.roles", "user.disable", "user.enable",
                 "user.password", "mfa.enrolled", "mfa.reset", "mfa.recovery_code_used", "session.revoke",
                 "session.revoke_all", "session.refresh_reused", "client.create", "client.activated", "client.revoke",
                 "approval.request", "approval.approve", "approval.reject", "approval.withdraw", "keys.sealed",

@@ -196,11 +196,18 @@ async def search_cases(
     one not assigned to you shows only its id, reference, status and assignees.
 
     A POST, not a GET: the name travels in the body, never in a URL that proxies and browsers keep. The audit
-    trail records that a search was made, never the name; `next_cursor` holds a position only, never the name.
+    trail records that a search was made, never the name: in the trail of each case it showed that is not yours,
+    or without a target when it showed none. `next_cursor` holds a position only, never the name.
+
+    A search that shows a case someone else holds spends one of your searches an hour
+    (`REHAB_SEARCH_RATE_LIMIT`); past them, 429 with `Retry-After` (the search is still in the cases' trails).
     """
-    return await runtime.uow.run(lambda session: search.search_cases(
+    page = await runtime.uow.run(lambda session: search.search_cases(
         session=session, vault=vault, audit=runtime.audit, caller=caller_of(principal), query=body.q, status=body.status,
         limit=body.limit, cursor=body.cursor))
+    if search.others_shown(page):
+        await runtime.extras["searches"].spend(principal.sub)
+    return page
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic | ErasedCase, responses=need_to_know.ANSWERS)

@@ -15,3 +15,4 @@ class IntakeSettings(ServiceSettings):
     # name and date after date, it would tell a caseworker the birth date of a case that is not theirs. A
     # registration asks it once or twice; a budget far above that is far below a search of the calendar.
     duplicate_check_rate_limit: str = Field("60/hour", validation_alias="REHAB_DUPLICATE_CHECK_RATE_LIMIT")
+    search_rate_limit: str = Field("120/hour", validation_alias="REHAB_SEARCH_RATE_LIMIT")

@@ -43,6 +43,11 @@ def _on_start(runtime: Runtime) -> None:
         detail="Too many duplicate checks for now (opening a case is one: it answers the case's possible "
                "duplicates): a check answers from a name and a date of birth, and is not a way to search. Wait "
                "for the time Retry-After says.")
+    runtime.extras["searches"] = RateLimit(
+        runtime.settings.search_rate_limit, scope="search",
+        detail="Too many searches that found cases other caseworkers hold, for now: a search finds the people you "
+               "register and work with, and is not a way to go through a list of names. Wait for the time "
+               "Retry-After says.")
     with runtime.engine.connect() as conn:
         pending = conn.execute(select(NameIndexPending.part)).scalars().all()
     if pending:  # searches stay right meanwhile, only slower

@@ -1,6 +1,6 @@
 """Finding a person without reading a name: searches by name and the duplicate check, planned over the blind index
 (`protection.CaseVault`'s keyed terms), never over a plaintext. Use cases are functions of a session that never
-commit; searching leaves an audit entry (who looked, never the name), so it runs as a unit of work.
+commit; searching leaves audit entries (who looked, never the name), so it runs as a unit of work.
 
 A search finds across every case (the same person may be someone else's case already), but a case not assigned to
 the caller shows only that it exists, its state and who holds it (`CaseOutline`, need-to-know).
@@ -44,14 +44,30 @@ def search_cases(
     terms = json.dumps([[sorted(alternatives) for alternatives in words], status]).encode()
     scope = "search:" + hashlib.sha256(terms).hexdigest()[:12]
     position = read_cursor(cursor, queries.LIST_ORDER, scope) if cursor else None
-    audit.record(session, actor=caller.user_id, action="case.search")  # who looked for a person by name, never the name
     rows = _plan(session, vault, query, words, status=status, limit=limit + 1, position=position)
     page = rows[:limit]
     held = queries.assignees_of(session, [row.id for row in page])
+    items = [_found(row, held.get(row.id, []), caller) for row in page]
+    _record_search(session, audit, caller, [item.id for item in items if isinstance(item, CaseOutline)])
     return Page[CaseListItem | CaseOutline](
-        items=[_found(row, held.get(row.id, []), caller) for row in page],
+        items=items,
         next_cursor=cursor_after((page[-1].opened_at, page[-1].id), scope) if len(rows) > limit else None,
     )
+
+
+def others_shown(page: Page[CaseListItem | CaseOutline]) -> bool:
+    """Whether a search showed a case the caller does not hold (what the caller's search budget counts)."""
+    return any(isinstance(item, CaseOutline) for item in page.items)
+
+
+def _record_search(session: Session, audit: AuditTrail, caller: domain.Caller, others: list[str]) -> None:
+    """Who looked for a person by name, never the name: in the trail of each case the search showed that the
+    caller does not hold (names tried one after another against the caseload show in the cases they found, as
+    duplicate checks do), or without a target when it showed none."""
+    for case_id in others:
+        audit.record(session, actor=caller.user_id, action="case.search", target_id=case_id)
+    if not others:
+        audit.record(session, actor=caller.user_id, action="case.search", target_id=None)
 
 
 def _found(row: Any, assignees: list[Any], caller: domain.Caller) -> CaseListItem | CaseOutline:

@@ -112,6 +112,58 @@ async def test_the_owner_passes_a_lock_everywhere_with_password_and_code_and_nob
         assert (await sign_in(door, user["username"], OWN_PASSWORD, address="192.0.2.2")).status_code == 429
 
 
+async def test_wrong_codes_with_the_right_password_lock_the_code_from_every_address(gateway_settings, secrets_dir):
+    """Whoever sends the right password with wrong one-time codes knows the password: counted per address only,
+    many addresses guessed a six-digit code (about 3 in a million a try) as long as they liked. From the
+    `lockout_codes_after_failures`-th, no code is checked for the lock's while, the right one included; the admins
+    see it in the audit trail, and an admin's unlock (after a password reset, say) lifts it."""
+    settings = gateway_settings(secrets_dir, mfa_required_roles=DEFAULT_MFA_ROLES, signin_backoff_seconds=0,
+                                lockout_after_failures=5, lockout_everywhere_after_failures=50,
+                                lockout_codes_after_failures=3)
+    async with open_gateway(settings) as door:
+        _app, admin_codes = await enrolled(door, "admin", ADMIN_PASSWORD)
+        door._admin = bearer(await sign_in(door, "admin", ADMIN_PASSWORD, address="127.0.0.1", otp=admin_codes[0]))
+        user = await door.add_user("caseworker")
+        app, _codes = await enrolled(door, user["username"])
+        code = app.at(time.time() + 30)  # the next step's code: the current one was spent on the enrolment
+
+        guesses = [await sign_in(door, user["username"], OWN_PASSWORD, address=f"2001:db8:{n}::1", otp="000000")
+                   for n in range(3)]  # three addresses, one guess each: no address's own wait is reached
+        owner = await sign_in(door, user["username"], OWN_PASSWORD, address="192.0.2.1", otp=code)
+        stranger = await sign_in(door, user["username"], WRONG, address="192.0.2.9", otp=code)
+
+        assert [guess.status_code for guess in guesses] == [400] * 3
+        assert owner.status_code == 429 and 850 <= int(owner.headers["retry-after"]) <= 900
+        assert owner.json()["type"].endswith("/sign-in-throttled")
+        assert stranger.status_code == 400  # the code's lock is told only to whoever has the password
+        assert audited(door, user["id"]).count("user.codes_locked") == 1
+
+        await door.runtime.uow.run(lambda session: service.unlock_user(  # as `rehab users unlock` does
+            session=session, audit=door.runtime.audit, user_id=user["id"], actor="operator",
+            keys=door.runtime.throttle_keys))
+        again = await sign_in(door, user["username"], OWN_PASSWORD, address="192.0.2.1", otp=code)
+        assert again.status_code == 200 and again.json().get("refresh_token"), again.text
+
+
+async def test_a_right_code_clears_the_count_of_wrong_ones(gateway_settings, secrets_dir):
+    settings = gateway_settings(secrets_dir, mfa_required_roles=DEFAULT_MFA_ROLES, signin_backoff_seconds=0,
+                                lockout_codes_after_failures=3)
+    async with open_gateway(settings) as door:
+        _app, admin_codes = await enrolled(door, "admin", ADMIN_PASSWORD)
+        door._admin = bearer(await sign_in(door, "admin", ADMIN_PASSWORD, address="127.0.0.1", otp=admin_codes[0]))
+        user = await door.add_user("caseworker")
+        app, recovery_codes = await enrolled(door, user["username"])
+        # Two typos, then a right code, twice over (the next step's code, then a recovery code: a code is used once,
+        # and the current one was spent on the enrolment): never three wrong in a row.
+        for right_code in (app.at(time.time() + 30), recovery_codes[0]):
+            for n in range(2):
+                typo = await sign_in(door, user["username"], OWN_PASSWORD, address=f"192.0.2.{n}", otp="000000")
+                assert typo.status_code == 400
+            right = await sign_in(door, user["username"], OWN_PASSWORD, address="192.0.2.5", otp=right_code)
+            assert right.status_code == 200, right.text
+        assert "user.codes_locked" not in audited(door, user["id"])
+
+
 async def test_a_campaigns_failures_stop_counting_over_time(gateway_settings, secrets_dir):
     # Four failures lock everywhere; a day's window forgets one every six hours.
     settings = gateway_settings(secrets_dir, signin_backoff_seconds=0, lockout_after_failures=5,

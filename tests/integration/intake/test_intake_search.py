@@ -218,3 +218,32 @@ async def test_a_search_cursor_pages_its_own_search_and_no_other(intake: Intake)
     listed = await intake.client.get("/api/intake/cases", params={"cursor": cursor}, headers=intake.caseworker)
     assert same.status_code == 200 and len(same.json()["items"]) == 1
     assert other.status_code == listed.status_code == 400 and other.json()["type"].endswith("/invalid-cursor")
+
+
+async def test_names_tried_against_cases_others_hold_show_in_those_cases_and_run_out(intake_settings, token_issuer):
+    """A search shows every case it finds (SPEC), a case someone else holds in outline: a list of names tried one by
+    one would tell who is a client here. Each case so shown has the search in its own trail, and the caller's searches
+    that show such cases have a budget; searches of one's own cases, or finding nothing, cost nothing."""
+    app = create_app(intake_settings.model_copy(update={"search_rate_limit": "2/hour"}))
+    async with running(app) as client:
+        intake = Intake(client, app, intake_settings, token_issuer)
+        held = await intake.create(full_name="Mikalai Statkevich")
+        stranger = intake.as_("caseworker", sub="caseworker-7")
+        path = "/api/intake/cases/search"
+        own = [await client.post(path, json={"q": "Statkevich"}, headers=intake.caseworker) for _ in range(3)]
+        nobody = [await client.post(path, json={"q": f"Nichoga Niama {n}"}, headers=stranger) for n in range(3)]
+        tried = [await client.post(path, json={"q": "Статкевіч"}, headers=stranger) for _ in range(3)]
+
+        assert [answer.status_code for answer in (*own, *nobody)] == [200] * 6
+        assert [answer.status_code for answer in tried] == [200, 200, 429]
+        assert tried[0].json()["items"] == [{"id": held["id"], "reference": held["reference"], "status": "open",
+                                             "assignees": ["caseworker-1"]}]
+        refused = tried[2]
+        assert refused.headers["content-type"] == "application/problem+json" and int(refused.headers["retry-after"]) > 0
+        assert "Statkevich" not in refused.text and "Статкевіч" not in refused.text
+        trail = (await client.get("/api/intake/audit", params={"target_id": held["id"]}, headers=intake.auditor))
+        searches = [e["actor"] for e in trail.json()["items"] if e["action"] == "case.search"]
+        assert searches == ["caseworker-7"] * 3  # the refused search too: it found the case
+        everything = (await client.get("/api/intake/audit", params={"limit": 200}, headers=intake.auditor)).json()
+        untargeted = [e["actor"] for e in everything["items"] if e["action"] == "case.search" and not e["target_id"]]
+        assert sorted(untargeted) == ["caseworker-1"] * 3 + ["caseworker-7"] * 3  # who searched, not for whom

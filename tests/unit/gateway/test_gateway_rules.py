@@ -10,6 +10,7 @@ from gateway.domain import (
     SignInPolicy,
     ThrottleKeys,
     breached_passwords,
+    counted_address,
     password_weakness,
     removes_last_admin,
     seconds_left,
@@ -79,6 +80,19 @@ def test_the_count_everywhere_forgets_a_failure_every_window_over_the_ceiling():
     assert POLICY.decayed(3, start, start) == (3, start)
 
 
+def test_wrong_codes_after_the_right_password_lock_from_their_own_count_on():
+    assert POLICY.wait_after_wrong_codes(POLICY.lock_codes_after - 1) == timedelta(0)
+    assert POLICY.wait_after_wrong_codes(POLICY.lock_codes_after) == timedelta(seconds=900)
+    assert POLICY.wait_after_wrong_codes(POLICY.lock_codes_after + 5) == timedelta(seconds=900)
+
+
+def test_an_ipv6_client_is_counted_by_its_64_so_its_many_addresses_are_one():
+    assert counted_address("2001:db8:5:6:1:2:3:4") == counted_address("2001:db8:5:6::9") == "2001:db8:5:6::/64"
+    assert counted_address("2001:db8:5:7::9") != counted_address("2001:db8:5:6::9")
+    assert counted_address("203.0.113.7") == counted_address("::ffff:203.0.113.7") == "203.0.113.7"
+    assert counted_address("::1") == "::1" and counted_address("testclient") == "testclient"
+
+
 def test_a_wait_is_counted_in_whole_seconds_until_its_time():
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -95,6 +109,7 @@ def test_throttle_rows_are_named_without_the_name_or_the_address():
     assert here != keys.here("siarhei.marozau", "203.0.113.8") != keys.everywhere("siarhei.marozau")
     assert "marozau" not in here and "203" not in here
     assert ThrottleKeys.derived_from(b"j" * 32).here("siarhei.marozau", "203.0.113.7") != here
+    assert keys.codes("Siarhei.Marozau") == keys.codes("siarhei.marozau") not in (here, keys.everywhere("siarhei.marozau"))
 
 
 def test_only_the_last_enabled_admin_is_kept():
