@@ -289,15 +289,17 @@ async def password_grant(runtime: GatewayRuntime, username: str, password: str, 
     try:
         async with runtime.hasher.admitted():
             ticket = await _sign_in_ticket(runtime, username, address)
-            if ticket.password_hash is None:
-                await runtime.hasher.matches_async(None, password)  # as slow as a real check: its time tells nothing
-                raise _must_wait(ticket.locked_everywhere) if ticket.locked_everywhere else _bad_credentials()
+            # No such user (or not one who may sign in): a check as slow as a real one, its time tells nothing.
             password_right = await runtime.hasher.matches_async(ticket.password_hash, password)
             new_hash = None
             if password_right and runtime.hasher.needs_rehash(ticket.password_hash):
                 new_hash = await runtime.hasher.hash_async(password)
     except passwords.Busy:
         raise _busy() from None
+    if ticket.password_hash is None:  # settled in a unit of work of its own, as a wrong password is below
+        await runtime.uow.run(lambda session: service.settle_refused(session=session, audit=runtime.audit,
+                                                                     ticket=ticket))
+        raise _must_wait(ticket.locked_everywhere) if ticket.locked_everywhere else _bad_credentials()
     user_id = ticket.user_id
     assert user_id is not None
 
@@ -624,9 +626,13 @@ async def choose_password(runtime: GatewayRuntime, user_id: str, current: str, n
     ticket = await _sign_in_ticket(runtime, username, address, oauth=False)
     right = await runtime.hasher.matches_async(ticket.password_hash, current)
     activated = kept_code is None or activation.matches(kept_code, activation_code)
+    # Locked everywhere (a campaign against the name), the current password is not tried here either: this form
+    # asks no second factor, and a session taken with a token could guess from address after address.
     await runtime.uow.run(lambda session: service.settle_sign_in(
-        session=session, audit=runtime.audit, ticket=ticket, succeeded=right and activated,
-        policy=runtime.signin_policy))
+        session=session, audit=runtime.audit, ticket=ticket, succeeded=right and activated and not
+        ticket.locked_everywhere, policy=runtime.signin_policy))
+    if ticket.locked_everywhere:
+        raise _must_wait(ticket.locked_everywhere, oauth=False)
     if not right:
         raise Problem(403, "The current password is not right.", kind="current-password-wrong")
     if not activated:

@@ -307,6 +307,7 @@ class SignInTicket:
     locked_everywhere: int = 0
     codes: str = ""  # the row of wrong one-time codes sent with the right password (ThrottleKeys.codes)
     codes_locked: int = 0  # > 0: the code is not checked for that long, the right one included
+    refused: str = ""  # with no `password_hash`: the audit entry `settle_refused` writes once the decoy check ran
 
 
 def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, address: str,
@@ -342,9 +343,8 @@ def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, addre
     session.add_all(rows.values())
     if user is None or user.disabled or user.pending_approval:
         refused = "signin.throttled" if locked else "signin.failed" if user is None else "signin.refused"
-        audit.record(session, actor=actor, action=refused, target_id=user.id if user else None)
         return SignInTicket(user_id=user.id if user else None, password_hash=None, roles=[], here=here,
-                            everywhere=everywhere, locked_everywhere=locked)
+                            everywhere=everywhere, locked_everywhere=locked, refused=refused)
     codes = session.get(SignInThrottle, keys.codes(username))
     return SignInTicket(user_id=user.id, password_hash=user.password_hash, roles=list(user.roles), here=here,
                         everywhere=everywhere, partner_id=user.partner_id, username=user.username,
@@ -376,6 +376,15 @@ def settle_sign_in(*, session: Session, audit: AuditTrail, ticket: SignInTicket,
     here = session.get(SignInThrottle, ticket.here)
     if here is not None and here.failures == policy.lock_after:
         audit.record(session, actor=ticket.user_id, action="user.locked", target_id=ticket.user_id)
+
+
+def settle_refused(*, session: Session, audit: AuditTrail, ticket: SignInTicket) -> None:
+    """Finish a sign-in refused whatever the password (no such user, disabled, awaiting approval), after a check as
+    slow as a real one: its audit entry, written in a unit of work of its own after the check, as a wrong password's
+    is (`settle_sign_in`), so that neither the time nor the work tells whether the name exists."""
+    assert ticket.password_hash is None and ticket.refused
+    audit.record(session, actor=ticket.user_id or UNKNOWN_ACTOR, action=ticket.refused, target_id=ticket.user_id)
+    session.get(SignInThrottle, ticket.here)  # as settle_sign_in reads it
 
 
 def _count_wrong_code(session: Session, audit: AuditTrail, ticket: SignInTicket, policy: domain.SignInPolicy) -> None:

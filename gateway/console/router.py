@@ -126,12 +126,17 @@ def csrf_token(request: Request, session_token: str) -> str:
     still posts after it. A token without a session (enrolment) binds it itself."""
     # Read, not verified: the cookie is ours (HttpOnly, SameSite=Strict) and may have just expired; what makes the
     # CSRF token unforgeable is the key, not the claims.
-    try:
-        claims = jwt.decode(session_token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        claims = {}
-    bound = f"sid:{claims['sid']}" if claims.get("sid") else session_token
+    sid = _session_of(session_token)
+    bound = f"sid:{sid}" if sid else session_token
     return hmac.new(_csrf_key(request), bound.encode(), hashlib.sha256).hexdigest()
+
+
+def _session_of(token: str) -> str | None:
+    """The `sid` a session cookie's token names, read unverified (an expired one still names its session)."""
+    try:
+        return jwt.decode(token, options={"verify_signature": False}).get("sid")
+    except jwt.PyJWTError:
+        return None
 
 
 def console_key(request: Request, purpose: str) -> bytes:
@@ -193,6 +198,10 @@ async def visit(request: Request) -> Visit:
         if problem.kind == "mfa-enrolment-required":
             raise HTTPException(303, headers={"Location": "/console/mfa"}) from None
         token, principal = await _renewed(request)
+        if _session_of(form_token) != _session_of(token):
+            # The session cookie was not this session's (another site of the domain may set one): a form is taken
+            # only with the CSRF token of the session the refresh cookie renewed.
+            form_token = token
     else:
         await _at_work(request, principal)
     request.state.console_signed_in = (token, principal)  # for an error page this request may end in (error_pages.py)

@@ -207,6 +207,27 @@ async def test_a_form_posted_with_an_expired_access_token_and_a_forged_csrf_toke
     assert 'id="period-form"' in still_in.text and "/console/sign-out" in still_in.text  # not signed out
 
 
+async def test_a_session_cookie_of_someone_else_s_session_does_not_carry_their_csrf_token_into_this_one(door: Door):
+    """Another site of the same domain can set a cookie named as the console's session: an attacker's own (expired)
+    access token beside the victim's refresh cookie. The console renews the victim's session from the refresh
+    cookie; the form must then carry the CSRF token of the victim's session, not of the attacker's."""
+    attacker, victim = browser(door), browser(door)
+    mallory, _app, mallory_codes = await enrolled_user(door, attacker, "coordinator")
+    await sign_in(attacker, mallory["username"], mallory_codes[1])
+    mallory_csrf = csrf_of((await attacker.get("/console/programme")).text)
+    user, _app, codes = await enrolled_user(door, victim, "coordinator")
+    await sign_in(victim, user["username"], codes[1])
+    replace_cookie(victim, "rehab_session", expired_copy(door, attacker.cookies["rehab_session"]))
+
+    forged = await victim.post("/console/sign-out", data={"csrf": mallory_csrf})
+    still_in = await victim.get("/console/programme")
+
+    assert forged.status_code == 403
+    assert 'id="period-form"' in still_in.text and "/console/sign-out" in still_in.text  # not signed out
+    own = await victim.post("/console/sign-out", data={"csrf": csrf_of(still_in.text)})
+    assert own.status_code == 303  # the session's own form still works
+
+
 async def test_two_tabs_renewing_at_once_stay_signed_in_but_a_copied_refresh_cookie_elsewhere_ends_the_session(
         door: Door):
     """Two tabs of one browser whose access token expired renew with the same refresh token at the same moment: one

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from gateway import service
 from gateway.console import i18n
@@ -162,6 +162,54 @@ async def test_a_right_code_clears_the_count_of_wrong_ones(gateway_settings, sec
             right = await sign_in(door, user["username"], OWN_PASSWORD, address="192.0.2.5", otp=right_code)
             assert right.status_code == 200, right.text
         assert "user.codes_locked" not in audited(door, user["id"])
+
+
+async def test_an_unknown_name_costs_the_same_work_as_a_wrong_password_so_its_time_tells_nothing(
+        gateway_settings, secrets_dir):
+    """The answers are the same whether the name exists (SPEC); so is the work: a wrong password's sign-in wrote its
+    audit entry in a second transaction after the check, which an unknown name's did not (one commit, waiting for
+    the disk, fewer), and timing told the two apart."""
+    settings = gateway_settings(secrets_dir, signin_backoff_seconds=0)
+    async with open_gateway(settings) as door:
+        user = await door.add_user("caseworker")
+        commits: list[str] = []
+        event.listen(door.runtime.engine, "commit", lambda _conn: commits.append("commit"))
+
+        def commits_of(answer: httpx.Response) -> int:
+            assert answer.status_code == 400, answer.text
+            counted = len(commits)
+            commits.clear()
+            return counted
+
+        known = commits_of(await sign_in(door, user["username"], WRONG, address="192.0.2.1"))
+        unknown = commits_of(await sign_in(door, "nobody.here", WRONG, address="192.0.2.2"))
+
+        assert known == unknown == 2
+        with door.runtime.uow.read() as session:
+            actions = [e["action"] for e in door.runtime.audit.page(session, target_id=None, limit=500, cursor=None)["items"]]
+        assert actions[-2:] == ["signin.failed", "signin.failed"]  # each audited, as before
+
+
+async def test_a_password_change_tries_no_password_while_the_name_is_locked_everywhere(gateway_settings, secrets_dir):
+    """The form to change one's password asks no second factor: a stolen token must not guess the current password
+    from address after address past the lock a campaign against the name set."""
+    settings = gateway_settings(secrets_dir, signin_backoff_seconds=0, lockout_everywhere_after_failures=3)
+    async with open_gateway(settings) as door:
+        user = await door.add_user("caseworker")
+        token = bearer(await sign_in(door, user["username"], STAFF_PASSWORD, address="192.0.2.1"))
+        for n in range(3):
+            assert (await sign_in(door, user["username"], WRONG, address=f"198.51.100.{n}")).status_code == 400
+
+        change = await door.client.post("/auth/password", headers=token, json={
+            "current_password": STAFF_PASSWORD, "new_password": "a new kettle on Zybitskaya street"})
+
+        assert change.status_code == 429 and int(change.headers["retry-after"]) > 0, change.text
+        assert change.json()["type"].endswith("/sign-in-throttled")
+        # Not changed: the old password still signs in once the lock is lifted.
+        await door.runtime.uow.run(lambda session: service.unlock_user(
+            session=session, audit=door.runtime.audit, user_id=user["id"], actor="operator",
+            keys=door.runtime.throttle_keys))
+        assert (await sign_in(door, user["username"], STAFF_PASSWORD, address="192.0.2.1")).status_code == 200
 
 
 async def test_a_campaigns_failures_stop_counting_over_time(gateway_settings, secrets_dir):
