@@ -62,7 +62,7 @@ from services.intake.models import (
     TimelineEntryPublic,
     sealed_column,
 )
-from services.intake.protection import CaseVault, scrub_write_ahead_log
+from services.intake.protection import CaseVault, forget_in_stored_answers, scrub_write_ahead_log
 
 log = logs.get("intake")
 
@@ -187,6 +187,10 @@ def update_case(
     case.updated_at = now
     queries.add_timeline_entry(session, case.id, now, "case.updated", {"fields": sorted(given)})  # never the values
     audit.record(session, actor=caller.user_id, action="case.update", target_id=case.id)
+    # A value corrected (the wrong person's phone, say) must not stay in a stored answer that a replay of the POST
+    # that opened the case (or of an earlier change) would give back: each says what the case now says.
+    forget_in_stored_answers(session, vault, case.id, case.id, lambda answer: {
+        **answer, **{field: value for field, value in given.items() if field in answer}})
     return _public(session, case, personal), domain.etag(case.id, case.version)
 
 

@@ -25,7 +25,6 @@ Use cases are functions of a session that never commit, like those of `cases`.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -48,7 +47,7 @@ from services.intake.models import (
     TaskCreate,
     TaskPublic,
 )
-from services.intake.protection import CaseVault, scrub_write_ahead_log
+from services.intake.protection import CaseVault, forget_in_stored_answers
 
 NOTES, TASKS = "notes", "tasks"  # tables named in a ciphertext's associated data
 NOTE_ADDED, TASK_ADDED, TASK_DONE = "note.added", "task.added", "task.done"  # timeline kinds
@@ -122,18 +121,6 @@ def remove_note(
 def _note_public(note: Note, text: str | None) -> NotePublic:
     return NotePublic(id=note.id, author=note.author, at=note.at, text=text, removed_at=note.removed_at,
                       removed_by=note.removed_by, removal_reason=note.removal_reason)
-
-
-def forget_in_stored_answers(session: Session, vault: CaseVault, case_id: str, row_id: str,
-                             replace: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-    """What was removed from a case must not stay in the stored Idempotency-Key answers about it (a note's text in the
-    answer to the POST that wrote it; a document's name and hash): each answer about the row `row_id` is sealed again
-    as `replace(answer)` gives it, in this transaction, and the write-ahead log is truncated once it commits, so the
-    old page images leave the disk (SQLite; `secure_delete` overwrites what the database itself freed)."""
-    if vault.stored_answers is not None:
-        vault.stored_answers.rewrite(session, case_id, lambda answer: replace(answer) if isinstance(answer, dict)
-                                     and answer.get("id") == row_id else None)
-    scrub_write_ahead_log(session)
 
 
 # ---- tasks ------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from kit.pagination import Page, keyset_page
 from services.intake import casework, cases, domain, queries
 from services.intake.files import Cleaned
 from services.intake.models import Document, DocumentChunk, DocumentPublic, Removal
-from services.intake.protection import CaseVault
+from services.intake.protection import CaseVault, forget_in_stored_answers
 
 CHUNK_BYTES = 256 * 1024
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # 20 MiB, as received (before its metadata is removed)
@@ -143,7 +143,7 @@ def remove_document(
             "document_id": document.id, "kind": document.kind, "by": caller.username, "reason": removal.reason})
         audit.record(session, actor=caller.user_id, action="document.removed", target_id=document.case_id)
         tombstone = _public(document, None, None).model_dump(mode="json")
-        casework.forget_in_stored_answers(session, vault, document.case_id, document.id, lambda answer: tombstone)
+        forget_in_stored_answers(session, vault, document.case_id, document.id, lambda answer: tombstone)
     return _public(document, None, None)
 
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from itertools import combinations, islice
 from typing import Any
@@ -145,3 +146,14 @@ def scrub_write_ahead_log(session: Session) -> None:
     truncates the write-ahead log once the erasure is committed, before it answers."""
     scrub_after_commit(session)
 
+
+def forget_in_stored_answers(session: Session, vault: CaseVault, case_id: str, row_id: str,
+                             replace: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """What was removed from a case must not stay in the stored Idempotency-Key answers about it (a note's text in the
+    answer to the POST that wrote it; a document's name and hash): each answer about the row `row_id` is sealed again
+    as `replace(answer)` gives it, in this transaction, and the write-ahead log is truncated once it commits, so the
+    old page images leave the disk (SQLite; `secure_delete` overwrites what the database itself freed)."""
+    if vault.stored_answers is not None:
+        vault.stored_answers.rewrite(session, case_id, lambda answer: replace(answer) if isinstance(answer, dict)
+                                     and answer.get("id") == row_id else None)
+    scrub_write_ahead_log(session)

@@ -266,6 +266,25 @@ async def test_a_retried_create_with_an_idempotency_key_opens_one_case(intake: I
     assert len(listed) == 1
 
 
+async def test_a_value_corrected_after_a_keyed_create_is_not_given_back_by_a_replay_of_it(intake: Intake):
+    """The wrong phone typed at registration and corrected: a replay of the POST that opened the case (same key,
+    same body, within the answers' retention) answers what the case now says, never the value taken out."""
+    headers = {**intake.caseworker, "Idempotency-Key": "create-then-correct"}
+    body = {"full_name": "Алесь Карповіч", "contact": {"phone": "+375295550199"}, "city": "Mahilioŭ"}
+    created = await intake.client.post("/api/intake/cases", json=body, headers=headers)
+    case_id = created.json()["id"]
+    etag = (await intake.read(case_id)).headers["etag"]
+    corrected = await intake.client.patch(f"/api/intake/cases/{case_id}", json={"contact": {"signal": "@karpovich"}},
+                                          headers={**intake.caseworker, "If-Match": etag})
+    assert corrected.status_code == 200, corrected.text
+
+    replayed = await intake.client.post("/api/intake/cases", json=body, headers=headers)
+
+    assert replayed.status_code == 201 and replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json()["contact"]["signal"] == "@karpovich" and "5550199" not in replayed.text
+    assert replayed.json()["city"] == "Mahilioŭ" and replayed.json()["id"] == case_id  # the rest as it was
+
+
 async def test_a_create_answers_with_the_new_case_s_etag_and_location_with_or_without_an_idempotency_key(
         intake: Intake):
     plain = await intake.client.post("/api/intake/cases", json={"full_name": "Ян Жук"}, headers=intake.caseworker)
