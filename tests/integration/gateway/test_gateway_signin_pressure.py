@@ -41,6 +41,12 @@ def audited(door: Door, user_id: str) -> list[str]:
     return [entry["action"] for entry in page["items"]]
 
 
+async def enrol_the_admin(door: Door) -> None:
+    """The first admin with a second factor, signed in with it: with factors required, accounts are made so."""
+    _app, admin_codes = await enrolled(door, "admin", ADMIN_PASSWORD)
+    door._admin = bearer(await sign_in(door, "admin", ADMIN_PASSWORD, address="127.0.0.1", otp=admin_codes[0]))
+
+
 async def test_a_flood_of_checks_past_a_short_line_is_refused_at_once_and_counts_against_no_one(
         gateway_settings, secrets_dir):
     # One check at a time, two waiting, each check slow enough that the flood arrives while the line is full.
@@ -87,8 +93,7 @@ async def test_the_owner_passes_a_lock_everywhere_with_password_and_code_and_nob
     settings = gateway_settings(secrets_dir, mfa_required_roles=DEFAULT_MFA_ROLES, signin_backoff_seconds=0,
                                 lockout_after_failures=5, lockout_everywhere_after_failures=4)
     async with open_gateway(settings) as door:
-        _app, admin_codes = await enrolled(door, "admin", ADMIN_PASSWORD)
-        door._admin = bearer(await sign_in(door, "admin", ADMIN_PASSWORD, address="127.0.0.1", otp=admin_codes[0]))
+        await enrol_the_admin(door)
         user = await door.add_user("caseworker")
         app, _codes = await enrolled(door, user["username"])
         for n in range(4):  # strangers who know only the name lock it everywhere
@@ -121,8 +126,7 @@ async def test_wrong_codes_with_the_right_password_lock_the_code_from_every_addr
                                 lockout_after_failures=5, lockout_everywhere_after_failures=50,
                                 lockout_codes_after_failures=3)
     async with open_gateway(settings) as door:
-        _app, admin_codes = await enrolled(door, "admin", ADMIN_PASSWORD)
-        door._admin = bearer(await sign_in(door, "admin", ADMIN_PASSWORD, address="127.0.0.1", otp=admin_codes[0]))
+        await enrol_the_admin(door)
         user = await door.add_user("caseworker")
         app, _codes = await enrolled(door, user["username"])
         code = app.at(time.time() + 30)  # the next step's code: the current one was spent on the enrolment
@@ -149,8 +153,7 @@ async def test_a_right_code_clears_the_count_of_wrong_ones(gateway_settings, sec
     settings = gateway_settings(secrets_dir, mfa_required_roles=DEFAULT_MFA_ROLES, signin_backoff_seconds=0,
                                 lockout_codes_after_failures=3)
     async with open_gateway(settings) as door:
-        _app, admin_codes = await enrolled(door, "admin", ADMIN_PASSWORD)
-        door._admin = bearer(await sign_in(door, "admin", ADMIN_PASSWORD, address="127.0.0.1", otp=admin_codes[0]))
+        await enrol_the_admin(door)
         user = await door.add_user("caseworker")
         app, recovery_codes = await enrolled(door, user["username"])
         # Two typos, then a right code, twice over (the next step's code, then a recovery code: a code is used once,
