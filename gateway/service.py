@@ -362,7 +362,8 @@ def settle_sign_in(*, session: Session, audit: AuditTrail, ticket: SignInTicket,
     if wrong_code:
         _count_wrong_code(session, audit, ticket, policy)
     if succeeded:
-        session.execute(delete(SignInThrottle).where(SignInThrottle.key.in_([ticket.here, ticket.codes])))  # type: ignore[attr-defined]
+        cleared = [ticket.here, ticket.codes]
+        session.execute(delete(SignInThrottle).where(SignInThrottle.key.in_(cleared)))  # type: ignore[attr-defined]
         if not ticket.locked_everywhere:
             session.execute(update(SignInThrottle)
                             .where(SignInThrottle.key == ticket.everywhere, SignInThrottle.failures > 0)

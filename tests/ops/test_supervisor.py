@@ -419,7 +419,8 @@ async def test_a_process_whose_port_was_taken_after_the_check_is_told_so(
         time.sleep(1)
         raise SystemExit(3)  # as uvicorn does when it cannot bind
     """)
-    late = ProcessSpec("late", [sys.executable, "-c", dies], f"http://127.0.0.1:{port}/", ports={port: "REHAB_LATE_PORT"})
+    late = ProcessSpec("late", [sys.executable, "-c", dies], f"http://127.0.0.1:{port}/",
+                       ports={port: "REHAB_LATE_PORT"})
 
     assert await Supervisor([late], log_dir=tmp_path / "logs").run() == 1
 

@@ -189,7 +189,8 @@ async def test_an_unknown_name_costs_the_same_work_as_a_wrong_password_so_its_ti
 
         assert known == unknown == 2
         with door.runtime.uow.read() as session:
-            actions = [e["action"] for e in door.runtime.audit.page(session, target_id=None, limit=500, cursor=None)["items"]]
+            trail = door.runtime.audit.page(session, target_id=None, limit=500, cursor=None)
+        actions = [entry["action"] for entry in trail["items"]]
         assert actions[-2:] == ["signin.failed", "signin.failed"]  # each audited, as before
 
 
