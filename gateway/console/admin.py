@@ -11,6 +11,7 @@ asks for a second admin. With two or more, a change another admin must approve i
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -80,6 +81,7 @@ REFUSALS: dict[str, str | dict[str, str]] = {
     "approval-decided": "admin_refused_decided",
     "approval-not-found": "admin_refused_no_request",
     "user-not-found": "admin_refused_no_user",
+    "partner-unknown": "problem_partner_unknown",
 }
 
 
@@ -132,7 +134,8 @@ def refusal(v: Visit, answer: Answer) -> str | None:
 # An account's form, and the API's refusals about one of its fields, said next to that field.
 USER_FIELDS = ("username", "password", "roles", "partner_id")
 USER_FIELD_WORDS = {name: f"admin_invalid_{name}" for name in USER_FIELDS}
-FIELD_REFUSALS = {"username-taken": "username", "weak-password": "password", "roles-not-combinable": "roles"}
+FIELD_REFUSALS = {"username-taken": "username", "weak-password": "password", "roles-not-combinable": "roles",
+                  "partner-unknown": "partner_id"}
 ABOUT_PARTNER_ID = ("admin_refused_partner_id_needed", "admin_refused_partner_id_only")  # roles-not-combinable's
 
 
@@ -246,6 +249,21 @@ async def partner_choices(v: Visit) -> list[dict[str, Any]]:
     return items(await call(v, "GET", "/api/referrals/partners", params={"limit": 200}))
 
 
+async def _partner_unknown(v: Visit, partner_id: str) -> Answer | None:
+    """The refusal of a partner id the directory says it does not hold, as the API gives it to an admin's token
+    (api.ensure_partner): the form offers the directory's partners, and a form altered on its way must not bind a
+    partner's staff member to nobody's referrals. None when the id is none, no id at all (the API's form check says
+    so), or the directory cannot be asked (the id is taken as given, as the API does)."""
+    try:
+        partner = uuid.UUID(partner_id)
+    except ValueError:
+        return None
+    if (await call(v, "GET", f"/api/referrals/partners/{partner}")).status != 404:
+        return None
+    return Answer(422, {"detail": "There is no partner with this id in the partner directory.",
+                        "type": "partner-unknown"})
+
+
 @router.get(USERS_PAGE + "/new", response_class=HTMLResponse)
 async def new_user_page(v: AdminVisit, role: str | None = None) -> Response:
     """The form for a new account; `role` (a fixed word: "admin" from the lone admin's "add a second admin") comes
@@ -280,7 +298,7 @@ async def create_user(v: AdminVisit) -> Response:
     form = {"username": str(submitted.get("username", "")).strip(), "roles": _form_roles(submitted),
             "partner_id": str(submitted.get("partner_id", "")).strip()}
     runtime = v.request.app.state.runtime
-    answer = await ask(lambda: api.create_user(UserCreate(
+    answer = await _partner_unknown(v, form["partner_id"]) or await ask(lambda: api.create_user(UserCreate(
         username=form["username"], password=str(submitted.get("password", "")), roles=form["roles"],
         partner_id=form["partner_id"] or None), runtime, v.principal))
     if answer.ok:

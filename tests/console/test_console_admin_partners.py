@@ -301,6 +301,26 @@ async def test_refusals_are_said_in_the_admin_s_words_next_to_their_fields(door:
     assert rotate_nothing.status_code == 404 and EN["padmin_refused_no_webhook"] in rotate_nothing.text
 
 
+async def test_a_partner_s_staff_account_is_bound_only_to_a_partner_of_the_directory(door: Door):
+    """The form offers the directory's partners; a form altered on its way (any UUID as `partner_id`) would bind
+    the account to nobody's referrals: refused next to its field, as the API refuses it, and nothing is made."""
+    admin = await admin_console(door)
+    partner = await add_partner(door)
+    users = "/console/admin/users"
+    form = {"password": "a kettle hums on Zybitskaya street", "roles": ["partner_staff"]}
+
+    altered = await post_form(admin, f"{users}/new", users, {**form, "username": "clinic.altered",
+                                                             "partner_id": str(uuid.uuid4())})
+    chosen = await post_form(admin, f"{users}/new", users, {**form, "username": "clinic.chosen",
+                                                            "partner_id": partner["id"]})
+
+    assert altered.status_code == 422
+    assert f'<p class="field-error" id="partner_id-error">{EN["problem_partner_unknown"]}</p>' in altered.text
+    assert chosen.status_code == 303, chosen.text
+    listed = (await door.client.get("/api/admin/users", headers=await door.admin())).json()["items"]
+    assert {"clinic.chosen"} == {user["username"] for user in listed if user["username"].startswith("clinic.")}
+
+
 # --- who may come -------------------------------------------------------------------------------------------------
 
 async def test_only_admins_open_the_partner_pages_and_an_unknown_partner_is_404(door: Door):
