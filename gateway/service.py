@@ -341,11 +341,11 @@ def reserve_sign_in(*, session: Session, audit: AuditTrail, username: str, addre
                 audit.record(session, actor=actor, action="user.locked_everywhere",
                              target_id=user.id if user else None)
     session.add_all(rows.values())
+    codes = session.get(SignInThrottle, keys.codes(username))  # read for every name: the work tells nothing
     if user is None or user.disabled or user.pending_approval:
         refused = "signin.throttled" if locked else "signin.failed" if user is None else "signin.refused"
         return SignInTicket(user_id=user.id if user else None, password_hash=None, roles=[], here=here,
                             everywhere=everywhere, locked_everywhere=locked, refused=refused)
-    codes = session.get(SignInThrottle, keys.codes(username))
     return SignInTicket(user_id=user.id, password_hash=user.password_hash, roles=list(user.roles), here=here,
                         everywhere=everywhere, partner_id=user.partner_id, username=user.username,
                         locked_everywhere=locked, codes=keys.codes(username),
