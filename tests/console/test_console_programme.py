@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,7 +25,11 @@ from tests.integration.gateway.door import Backends, Door
 pytestmark = pytest.mark.integration
 
 PROGRAMME = "/console/programme"
-THIS_MONTH = date.today().strftime("%Y-%m")
+
+
+def this_month() -> str:
+    """The month the reports service counts in (UTC), read when asked: the suite may cross a month's end."""
+    return datetime.now(UTC).strftime("%Y-%m")
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +61,9 @@ async def reported(door: Door, headers: dict[str, str], opened: int) -> dict:
     deadline = time.monotonic() + 30
     while True:
         answer = await door.client.get("/api/reports/programme", headers=headers,
-                                       params={"from": THIS_MONTH, "to": THIS_MONTH})
+                                       params={"from": this_month(), "to": this_month()})
         if answer.status_code == 200:
-            cases = answer.json()["cases"]["cells"][THIS_MONTH]["opened"]
+            cases = answer.json()["cases"]["cells"][this_month()]["opened"]
             if isinstance(cases, int) and cases >= opened:
                 return answer.json()
         assert time.monotonic() < deadline, answer.text
@@ -78,7 +82,7 @@ async def test_a_coordinator_reads_the_programme_in_their_language_with_charts_a
         for key in ("programme_title", "programme_cases", "programme_needs", "programme_referrals", "programme_aid",
                     "programme_small_numbers", "programme_funnel", "category_legal"):
             assert said(page.text, key, language), (language, key)
-        assert month_name(THIS_MONTH, language) in text
+        assert month_name(this_month(), language) in text
         # The charts: images with their title and description, drawn here (no script, nothing fetched).
         charts = re.findall(r'<svg class="chart[^"]*" id="([a-z-]+)"[^>]*role="img"', page.text)
         assert {"cases-chart", "referrals-chart", "funnel"} <= set(charts), charts
@@ -90,23 +94,23 @@ async def test_a_coordinator_reads_the_programme_in_their_language_with_charts_a
 
     # The period is chosen with a POST; a first month after the last is said beside the fields.
     page = await coordinator.get(PROGRAMME)
-    earlier = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-    backwards = await coordinator.post(PROGRAMME, data={"csrf": csrf_of(page.text), "from": THIS_MONTH,
+    earlier = (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    backwards = await coordinator.post(PROGRAMME, data={"csrf": csrf_of(page.text), "from": this_month(),
                                                         "to": earlier})
     assert backwards.status_code == 200 and said(backwards.text, "programme_bad_period", language)
     assert 'id="from" name="from" aria-invalid="true" aria-describedby="problem"' in backwards.text
     assert '<form method="get"' not in page.text.lower()
 
-    chosen = await coordinator.post(PROGRAMME, data={"csrf": csrf_of(page.text), "from": THIS_MONTH,
-                                                     "to": THIS_MONTH})
+    chosen = await coordinator.post(PROGRAMME, data={"csrf": csrf_of(page.text), "from": this_month(),
+                                                     "to": this_month()})
     assert chosen.status_code == 200
-    assert html.unescape(chosen.text).count(month_name(THIS_MONTH, language)) >= 2  # the period and the table's row
+    assert html.unescape(chosen.text).count(month_name(this_month(), language)) >= 2  # the period and the table's row
     # (A month under way is unpublished by default, and the page says why: tests/unit/gateway/
     # test_console_programme_aid.py; here the reports service publishes it.)
     assert 'id="months-pending"' not in chosen.text and 'id="aid-pending"' not in chosen.text
 
-    csv = await coordinator.post(PROGRAMME + "/csv", data={"csrf": csrf_of(page.text), "from": THIS_MONTH,
-                                                          "to": THIS_MONTH})
+    csv = await coordinator.post(PROGRAMME + "/csv", data={"csrf": csrf_of(page.text), "from": this_month(),
+                                                          "to": this_month()})
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.headers["content-disposition"].startswith("attachment;")
     assert csv.content.startswith("\ufeff".encode())  # UTF-8 said to the spreadsheet it is opened in

@@ -15,7 +15,6 @@ from tests.integration.referrals.desk import DURABLE, people
 
 pytestmark = pytest.mark.integration
 
-TODAY = datetime.now(UTC).date()
 PERSON = people()[1]
 FULL_PACKET = {"display_name": PERSON["belarusian"], "language": "be", "note": "prefers mornings",
                "contact": "Signal +370 600 00001", "health_summary": "post-detention insomnia"}
@@ -24,12 +23,17 @@ CONTACT_ONLY = {"display_name": PERSON["latin_passport"], "contact": "Telegram @
 HEALTH_ONLY = {"display_name": PERSON["latin_passport"], "health_summary": "needs a cardiologist"}
 
 
+def today():
+    """Read when a test asks, not when the module is collected: the suite runs for an hour and may cross midnight."""
+    return datetime.now(UTC).date()
+
+
 async def test_consent_rules_decide_whether_a_referral_may_be_sent(desk):
     medical = await desk.add_partner("medical")
     legal = await desk.add_partner("legal")
     closed_doors = await desk.add_partner("medical", active=False)
 
-    open_all = await desk.open_case(categories=["medical", "legal"], expires_on=TODAY)  # valid through today
+    open_all = await desk.open_case(categories=["medical", "legal"], expires_on=today())  # valid through today
     closed = await desk.open_case(categories=["medical"])
     await desk.close_case(closed)
     erased = await desk.open_case(categories=["medical"])
@@ -37,7 +41,7 @@ async def test_consent_rules_decide_whether_a_referral_may_be_sent(desk):
     no_consent = await desk.open_case()
     withdrawn = await desk.open_case(categories=["medical"])
     await desk.consent(withdrawn, [])
-    expired = await desk.open_case(categories=["medical"], expires_on=TODAY - timedelta(days=1))
+    expired = await desk.open_case(categories=["medical"], expires_on=today() - timedelta(days=1))
     legal_only = await desk.open_case(categories=["legal"])
     no_contact = await desk.open_case(categories=["medical"], share_contact=False)
     no_health = await desk.open_case(categories=["medical"], share_health=False)
@@ -248,14 +252,14 @@ async def test_a_referral_declined_while_declining_kept_the_packet_gives_it_up_w
 
 async def test_an_expired_consent_hides_the_packet_when_read_and_on_the_watch(desk):
     medical = await desk.add_partner("medical")
-    case = await desk.open_case(categories=["medical"], expires_on=TODAY + timedelta(days=1))
+    case = await desk.open_case(categories=["medical"], expires_on=today() + timedelta(days=1))
     read_first = await desk.sent_referral(case, medical, packet=BARE_PACKET)
     left_alone = await desk.sent_referral(case, medical, packet=BARE_PACKET)
 
     # Two days pass (the watch runs every minute by default; here the test calls it): the consent ran out yesterday.
     with desk.session() as session:
         session.execute(update(KnownCase).where(KnownCase.case_id == case).values(
-            consent_expires_on=TODAY - timedelta(days=1)))
+            consent_expires_on=today() - timedelta(days=1)))
         session.commit()
 
     seen = (await desk.client.get(f"/api/partner/referrals/{read_first}", headers=desk.partner(medical))).json()

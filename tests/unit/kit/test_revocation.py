@@ -21,6 +21,14 @@ tables = KitTables(metadata)
 NOW = datetime.now(UTC)
 
 
+@pytest.fixture(autouse=True)
+def now() -> None:
+    """Each test's moment, read when it starts: a moment read at collection may be more than the hour's retention
+    old by the time the suite reaches these tests, and revocations at it would be purged as stale."""
+    global NOW  # noqa: PLW0603
+    NOW = datetime.now(UTC)
+
+
 @pytest.fixture
 def engine(tmp_path: Path):
     engine = create_engine(f"sqlite:///{tmp_path / 'service.db'}")
@@ -32,13 +40,15 @@ def replica() -> RevokedAccess:
     return RevokedAccess(tables, retention=timedelta(hours=1))
 
 
-def token(sub: str = "user-1", *, sid: str | None = "session-1", iat: datetime = NOW) -> Principal:
+def token(sub: str = "user-1", *, sid: str | None = "session-1", iat: datetime | None = None) -> Principal:
+    iat = iat or NOW
     claims = {"sub": sub, "iat": int(iat.timestamp())} | ({"sid": sid} if sid else {})
     return Principal(sub=sub, roles=frozenset({"caseworker"}), claims=claims)
 
 
 def revoked(engine, access: RevokedAccess, *, session_ids: list[str], all: bool = False,  # noqa: A002
-            at: datetime = NOW, user_id: str = "user-1") -> None:
+            at: datetime | None = None, user_id: str = "user-1") -> None:
+    at = at or NOW
     envelope = Envelope.new(source="/rehab/gateway", type=SESSIONS_REVOKED, subject=user_id, data={
         "user_id": user_id, "session_ids": session_ids, "all": all, "occurred_at": at.isoformat()})
     with Session(engine) as session:
