@@ -309,8 +309,9 @@ async def erase_case(
     case_id: CaseId, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ErasedCase:
     """Erase the person's data for good: the case's key is destroyed; only its reference and status remain. Only one
-    of the case's own caseworkers erases it, never another by break-glass. Referrals is told at once, so that partners
-    stop seeing the person's packets now (`referrals_told`)."""
+    of the case's own caseworkers erases it, never another by break-glass. The cases marked duplicates of it are the
+    same person's and are erased with it. Referrals is told at once, so that partners stop seeing the person's packets
+    now (`referrals_told`; of the duplicates, by their events)."""
     erased = await runtime.uow.run(lambda session: cases.erase_case(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, caller=caller))
     await referrals_told.told(request).changed(request, case_id)
@@ -350,12 +351,16 @@ async def move_need(
 
 
 @router.put("/cases/{case_id}/consent", response_model=ConsentPublic, openapi_extra=HONOURS_KEY, responses={
-    **need_to_know.ANSWERS, 409: {"description": "The case is closed or erased: it takes no more changes."}})
+    **need_to_know.ANSWERS, 409: {"description": "The case is erased (`case-erased`), or closed or marked a "
+                                                 "duplicate and the consent sent would widen the one in force "
+                                                 "(`case-closed`, `case-duplicate`): there it may only be narrowed "
+                                                 "or withdrawn."}})
 async def set_consent(
     case_id: CaseId, body: ConsentSet, request: Request, runtime: RuntimeDep, vault: VaultDep, caller: CaseCaller,
 ) -> ConsentPublic:
     """Record the consent in force (empty `categories`: withdrawn). Referrals is told at once, so that partners stop
-    seeing what it no longer covers now (`referrals_told`). With an Idempotency-Key, a retry records it once: the
+    seeing what it no longer covers now (`referrals_told`). A consent narrowed here narrows the consent of every case
+    marked a duplicate of this one to what both allow (referrals learns those from their events). With an Idempotency-Key, a retry records it once: the
     history and the timeline say what the person agreed to when, not how often a request was sent."""
     consent = await _honoured(request, runtime, caller, case_id, lambda session: cases.set_consent(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, consent_in=body, caller=caller))

@@ -293,10 +293,13 @@ def erase_case(
     if case.status == domain.ERASED:
         return _erased(case)
     now = datetime.now(UTC)
-    _erase(session, vault, audit, case, actor=caller.user_id, now=now)
-    # Ids only, kept for ever outside the databases: what `rehab restore` re-applies.
-    events.publish(session, events.ERASURE_RECORDED, events.ErasureRecorded(case_id=case.id, erased_at=now),
-                   about=case.id)
+    # The person is one: the cases marked duplicates of this one are theirs too, and go with it (whoever holds them).
+    duplicates = [_case_to_change(session, duplicate_id) for duplicate_id in queries.duplicates_of(session, case.id)]
+    for erased in [case, *duplicates]:
+        _erase(session, vault, audit, erased, actor=caller.user_id, now=now)
+        # Ids only, kept for ever outside the databases: what `rehab restore` re-applies.
+        events.publish(session, events.ERASURE_RECORDED, events.ErasureRecorded(case_id=erased.id, erased_at=now),
+                       about=erased.id)
     return _erased(case)
 
 
@@ -412,25 +415,59 @@ def set_consent(
     *, session: Session, vault: CaseVault, audit: AuditTrail, case_id: str, consent_in: ConsentSet,
     caller: domain.Caller,
 ) -> ConsentPublic:
-    """Replace the consent in force, keep the new version in the history, and tell the other services."""
+    """Replace the consent in force, keep the new version in the history, and tell the other services. An open case
+    takes any consent; a closed one, or one marked a duplicate, only a narrower one (`domain.ensure_consent_changeable`).
+    A consent narrowed on a case that others are marked duplicates of narrows theirs too, to what both allow: the
+    person is one, and a partner may still hold a referral made from a duplicate."""
     case = _admitted(session, vault, audit, case_id, caller, lock=True)
-    domain.ensure_changeable(case.status)
-    now = datetime.now(UTC)
-    fields = {**consent_in.model_dump(), "recorded_at": now, "recorded_by": caller.user_id}
     current = session.get(Consent, case.id)  # none before the first consent is recorded
+    wanted = domain.ConsentTerms(frozenset(consent_in.categories), consent_in.share_contact, consent_in.share_health,
+                                 consent_in.expires_on)
+    domain.ensure_consent_changeable(case.status, domain.narrows(wanted, _consent_terms(current)))
+    now = datetime.now(UTC)
+    recorded = _record_consent(session, audit, case.id, current, consent_in.model_dump(), caller=caller, now=now)
+    for duplicate_id in queries.duplicates_of(session, case.id):
+        theirs = session.get(Consent, duplicate_id, with_for_update=True)
+        if theirs is None:
+            continue  # nothing agreed there, nothing to take back
+        common = domain.common_terms(_consent_terms(theirs), wanted)
+        if common != _consent_terms(theirs):
+            _record_consent(session, audit, duplicate_id, theirs, {
+                "categories": sorted(common.categories), "share_contact": common.share_contact,
+                "share_health": common.share_health, "method": consent_in.method, "expires_on": common.expires_on,
+            }, caller=caller, now=now, kept=case)
+    return recorded
+
+
+def _consent_terms(consent: Consent | None) -> domain.ConsentTerms | None:
+    if consent is None:
+        return None
+    return domain.ConsentTerms(frozenset(consent.categories), consent.share_contact, consent.share_health,
+                               consent.expires_on)
+
+
+def _record_consent(session: Session, audit: AuditTrail, case_id: str, current: Consent | None, terms: dict, *,
+                    caller: domain.Caller, now: datetime, kept: Case | None = None) -> ConsentPublic:
+    """One consent recorded on one case: in force, in the history, on the timeline (naming the case kept when it
+    was narrowed from there), on the bus (referrals and reports), in the audit trail."""
+    fields = {**terms, "recorded_at": now, "recorded_by": caller.user_id}
     if current is None:
-        session.add(Consent(case_id=case.id, **fields))
+        session.add(Consent(case_id=case_id, **fields))
     else:
         for name, value in fields.items():
             setattr(current, name, value)
-    session.add(ConsentRecord(case_id=case.id, **fields))
-    queries.add_timeline_entry(session, case.id, now, "consent.changed",
-                               {**consent_in.model_dump(mode="json"), "by": caller.username})
+    session.add(ConsentRecord(case_id=case_id, **fields))
+    said = ConsentPublic(**fields)
+    details = {**said.model_dump(mode="json", include={"categories", "share_contact", "share_health", "method",
+                                                        "expires_on"}), "by": caller.username}
+    if kept is not None:
+        details |= {"kept_case_id": kept.id, "kept_reference": kept.reference}
+    queries.add_timeline_entry(session, case_id, now, "consent.changed", details)
     events.publish(session, events.CONSENT_CHANGED, events.ConsentChanged(
-        case_id=case.id, categories=consent_in.categories, share_contact=consent_in.share_contact,
-        share_health=consent_in.share_health, expires_on=consent_in.expires_on, recorded_at=now), about=case.id)
-    audit.record(session, actor=caller.user_id, action="consent.set", target_id=case.id)
-    return ConsentPublic(**fields)
+        case_id=case_id, categories=said.categories, share_contact=said.share_contact,
+        share_health=said.share_health, expires_on=said.expires_on, recorded_at=now), about=case_id)
+    audit.record(session, actor=caller.user_id, action="consent.set", target_id=case_id)
+    return said
 
 
 def read_consent(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Literal, get_args
 
 from kit.errors import Conflict, Invalid, Refused, Stale
@@ -38,6 +38,51 @@ def ensure_changeable(status: str) -> None:
     if status == DUPLICATE:
         raise Conflict("This case was marked a duplicate of another case; make changes in the case that is kept.",
                        code="case-duplicate")
+
+
+@dataclass(frozen=True)
+class ConsentTerms:
+    """What a consent lets partners have: the kinds of help it covers (none: withdrawn), whether contact details and
+    a health summary go with a referral, and until when (None: until withdrawn)."""
+
+    categories: frozenset[str]
+    share_contact: bool
+    share_health: bool
+    expires_on: date | None
+
+
+def narrows(new: ConsentTerms, current: ConsentTerms | None) -> bool:
+    """Whether `new` gives partners nothing `current` did not: no kind of help, detail or day more. A withdrawal
+    always narrows; a first consent (no `current`) narrows only when it is a withdrawal."""
+    if not new.categories:
+        return True
+    if current is None:
+        return False
+    return (new.categories <= current.categories
+            and current.share_contact >= new.share_contact and current.share_health >= new.share_health
+            and (current.expires_on is None or (new.expires_on is not None and new.expires_on <= current.expires_on)))
+
+
+def common_terms(current: ConsentTerms, kept: ConsentTerms) -> ConsentTerms:
+    """What both consents allow: the consent of a duplicate case once the person narrows the consent of the case
+    kept. The person is one; what they take back on one case they take back on the other."""
+    ends = [day for day in (current.expires_on, kept.expires_on) if day is not None]
+    if not (current.categories & kept.categories):
+        return ConsentTerms(frozenset(), False, False, min(ends, default=None))
+    return ConsentTerms(current.categories & kept.categories, current.share_contact and kept.share_contact,
+                        current.share_health and kept.share_health, min(ends, default=None))
+
+
+def ensure_consent_changeable(status: str, narrowing: bool) -> None:
+    """Consent is recorded on an open case. On a closed case, or one marked a duplicate, it may still be narrowed or
+    withdrawn, never widened: a partner may still hold a referral of that case, and a person takes back what they
+    agreed to whenever they ask (GDPR Art. 7(3)), not only while the case is open."""
+    if status not in (CLOSED, DUPLICATE):
+        ensure_changeable(status)
+    elif not narrowing:
+        code = "case-closed" if status == CLOSED else "case-duplicate"
+        raise Conflict(f"This case is {'closed' if status == CLOSED else 'marked a duplicate'}: its consent may be "
+                       "narrowed or withdrawn, not widened.", code=code)
 
 
 # A release before the birth is a typing mistake, refused as a kind of its own so that a client (the console) says

@@ -243,6 +243,13 @@ def kept_for_duplicates(session: Session, case_id: str) -> bool:
     return session.execute(found).first() is not None
 
 
+def duplicates_of(session: Session, case_id: str) -> list[str]:
+    """The ids of the cases marked duplicates of this one (the same index range as `kept_for_duplicates`), in order:
+    the order their rows are locked in."""
+    found = select(CASES.c.id).where(CASES.c.status == domain.DUPLICATE, CASES.c.duplicate_of == case_id)
+    return sorted(session.execute(found).scalars())
+
+
 def hand_on_open_tasks(session: Session, case_id: str, *, holders: list[str], to_id: str, to_name: str) -> int:
     """Give the case's open tasks held by someone not among `holders` (user ids) to `to_id` (handle `to_name`); how
     many moved."""

@@ -331,6 +331,29 @@ async def test_consent_is_shown_with_every_version_newest_first_who_when_how_and
     assert ru["share_contact"] not in now and "31.01.2031" not in now
 
 
+
+async def test_a_closed_case_offers_the_withdrawal_of_its_consent_and_no_new_consent(door: Door):
+    """A person takes back what they agreed to whenever they ask: the closed case has no form for a new consent, but
+    the withdrawal is there, said as the only change left, and taken."""
+    ala = await person(door, "caseworker")
+    case = await open_case(door, ala, full_name="Тамара Зачыненая")
+    path = f"/console/cases/{case['id']}"
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', (await ala.visitor.get(path)).text).group(1)
+    assert (await ala.visitor.post(f"{path}/consent", data={"csrf": csrf, "categories": ["medical"],
+                                                             "method": "written"})).status_code == 303
+    assert (await ala.visitor.post(f"{path}/close", data={"csrf": csrf})).status_code == 303
+    en = words("en")
+
+    page = (await ala.visitor.get(path)).text
+    consent = section(page, "consent")
+    assert 'name="categories"' not in consent and en["record_consent"] not in consent
+    assert en["consent_withdraw_only"] in consent and en["consent_withdraw_said"] in section(page, "withdraw-consent")
+    withdrawn = await ala.visitor.post(f"{path}/consent", data={"csrf": csrf, "withdraw": "yes", "method": "verbal"})
+    assert withdrawn.status_code == 303, withdrawn.text
+    page = (await ala.visitor.get(path)).text
+    assert en["consent_withdrawn"] in section(page, "consent-now").split("</p>")[0]
+    assert 'id="withdraw-consent"' not in page  # nothing left to withdraw
+
 async def referral_sent(door: Door, owner: Caseworker, case_id: str, partner: dict) -> dict:
     """A referral, retried while referrals has not yet learned the case and its consent from intake's events."""
     deadline = time.monotonic() + 20

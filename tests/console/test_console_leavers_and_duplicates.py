@@ -102,11 +102,32 @@ async def test_a_duplicate_offers_reopen_to_its_own_caseworker_and_neither_reope
     assert twin["reference"] in listed  # back in her list
 
 
+
+async def test_a_duplicates_timeline_names_the_case_kept_its_consent_was_narrowed_with(door: Door):
+    ala = await person(door, "caseworker")
+    kept = await open_case(door, ala, variants()[6]["belarusian"])
+    twin = await open_case(door, ala, variants()[6]["russian"])
+    for case in (kept, twin):
+        agreed = await door.client.put(f"/api/intake/cases/{case['id']}/consent", headers=ala.api, json={
+            "categories": ["medical"], "share_contact": True, "share_health": True, "method": "written"})
+        assert agreed.status_code == 200, agreed.text
+    marked = await door.client.post(f"/api/intake/cases/{twin['id']}/duplicate-of", headers=ala.api,
+                                    json={"case_id": kept["id"]})
+    assert marked.status_code == 200, marked.text
+
+    withdrawn = await submit(ala.visitor, f"/console/cases/{kept['id']}", f"/console/cases/{kept['id']}/consent",
+                             {"withdraw": "yes", "method": "verbal"})
+    assert withdrawn.status_code == 303, withdrawn.text
+    timeline = (await ala.visitor.get(f"/console/cases/{twin['id']}")).text
+    timeline = timeline[timeline.index('id="timeline"'):]
+    assert EN["consent_narrowed_with"] in timeline
+    assert f'<a href="/console/cases/{kept["id"]}">{kept["reference"]}</a>' in timeline
+
 def test_the_new_words_are_there_in_every_staff_language():
     words = ("reopen_duplicate_case", "reopen_duplicate_help", "timeline.case.duplicate_undone",
              "timeline.case.duplicate_kept_undone", "timeline.tasks.handed_on", "audit.tasks.hand_on",
              "caseload_unattended_show", "caseload_unattended_filter", "caseload_unattended_explained",
-             "caseload_unattended", "assignee_inactive")
+             "caseload_unattended", "assignee_inactive", "consent_withdraw_only", "consent_narrowed_with")
     for language in i18n.STAFF_LANGUAGES:
         assert all(i18n.MESSAGES[language].get(word, "").strip() for word in words), language
         tn = i18n.counter(language)

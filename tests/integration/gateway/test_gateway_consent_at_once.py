@@ -170,3 +170,38 @@ async def test_the_word_takes_nothing_from_its_caller(tmp_path, gateway_settings
             too_long = await door.client.post(path, headers={**stranger, "Access-Reason": "r" * 4001})
             assert too_long.status_code == 422 and "Access-Reason" in too_long.text, too_long.text
             assert (await door.client.post(path, headers=partner)).status_code == 403
+
+
+async def test_a_referral_made_from_a_duplicate_loses_its_packet_with_the_case_kept(tmp_path, gateway_settings):
+    """The person is one (an outside review's find): a withdrawal on the case kept, or its erasure, reaches the
+    partner holding a referral made from a case marked its duplicate, held by another caseworker. Intake narrows or
+    erases the duplicate too; referrals learns it from the duplicate's own events (NATS running here)."""
+    with backends_running(tmp_path / "backends", ["intake", "referrals"]) as backends:
+        settings = gateway_settings(backends.secrets_dir, intake_url=backends.processes["intake"].url,
+                                    referrals_url=backends.processes["referrals"].url)
+        async with open_gateway(settings) as door:
+            ala, bo = await door.staff("caseworker"), await door.staff("caseworker")
+            clinic = await door.some_partner()
+            partner = await door.partner(clinic)
+            withdrawn_kept, erased_kept = await consented_case(door, ala), await consented_case(door, ala)
+            twins = {withdrawn_kept: await consented_case(door, bo), erased_kept: await consented_case(door, bo)}
+            referrals = {kept: await sent_referral(door, bo, twin, clinic) for kept, twin in twins.items()}
+            for kept, twin in twins.items():
+                marked = await door.client.post(f"/api/intake/cases/{twin}/duplicate-of", json={"case_id": kept},
+                                                headers=bo)
+                assert marked.status_code == 200, marked.text
+                shown = await door.client.get(f"/api/partner/referrals/{referrals[kept]['id']}", headers=partner)
+                assert shown.json()["packet"]["display_name"] == PERSON, shown.text
+
+            withdrawn = await door.client.put(f"/api/intake/cases/{withdrawn_kept}/consent", headers=ala, json={
+                "categories": [], "share_contact": False, "share_health": False, "method": "verbal",
+                "expires_on": None})
+            assert withdrawn.status_code == 200, withdrawn.text
+            assert (await door.client.delete(f"/api/intake/cases/{erased_kept}", headers=ala)).status_code == 200
+            for kept in twins:
+                for _ in range(100):
+                    seen = await door.client.get(f"/api/partner/referrals/{referrals[kept]['id']}", headers=partner)
+                    if seen.json()["packet"] is None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert seen.status_code == 200 and seen.json()["packet"] is None, seen.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import get_args
 
 import pytest
@@ -252,3 +253,45 @@ def test_a_release_comes_after_a_birth_when_both_are_given():
         models.CaseUpdate(date_of_birth="2000-01-01", release_date="2000-01-01")
     assert models.CaseCreate(full_name="Алесь Жук", date_of_birth="1980-01-01", release_date="2024-06-01")
     assert models.CaseUpdate(release_date="1999-06-01").release_date  # alone: the stored birth date is not at hand
+
+
+def _terms(*categories: str, contact: bool = True, health: bool = True, until: date | None = None,
+           ) -> domain.ConsentTerms:
+    return domain.ConsentTerms(frozenset(categories), contact, health, until)
+
+
+def test_a_consent_narrows_when_it_gives_partners_nothing_more():
+    current = _terms("medical", "legal", health=False, until=date(2030, 1, 1))
+    assert domain.narrows(_terms("medical", health=False, until=date(2029, 1, 1)), current)
+    assert domain.narrows(_terms("medical", contact=False, health=False, until=date(2030, 1, 1)), current)
+    assert domain.narrows(_terms(contact=True, health=True), current), "a withdrawal, whatever else is ticked"
+    assert domain.narrows(_terms(), None), "withdrawing what was never given"
+    assert not domain.narrows(_terms("medical", health=False, until=date(2030, 1, 1)), None)
+    assert not domain.narrows(_terms("medical", "housing", health=False, until=date(2030, 1, 1)), current)
+    assert not domain.narrows(_terms("medical", health=True, until=date(2030, 1, 1)), current)
+    assert not domain.narrows(_terms("medical", health=False, until=date(2031, 1, 1)), current)
+    assert not domain.narrows(_terms("medical", health=False), current), "until withdrawn is longer than any day"
+    assert domain.narrows(_terms("medical", until=date(2031, 1, 1)), _terms("medical"))
+
+
+def test_a_duplicate_keeps_what_both_consents_allow():
+    both = domain.common_terms(_terms("medical", "legal", health=False),
+                               _terms("medical", "housing", contact=False, until=date(2030, 1, 1)))
+    assert both == _terms("medical", contact=False, health=False, until=date(2030, 1, 1))
+    assert domain.common_terms(_terms("legal"), _terms("medical")) == _terms(contact=False, health=False)
+    assert domain.common_terms(_terms("legal", until=date(2029, 5, 1)), _terms()).categories == frozenset()
+
+
+@pytest.mark.parametrize(("status", "narrowing", "refused"), [
+    ("open", False, None), ("open", True, None),
+    ("closed", True, None), ("duplicate", True, None),
+    ("closed", False, "case-closed"), ("duplicate", False, "case-duplicate"),
+    ("erased", True, "case-erased"), ("erased", False, "case-erased"),
+])
+def test_a_case_no_longer_open_takes_only_a_narrower_consent(status: str, narrowing: bool, refused: str | None):
+    if refused is None:
+        domain.ensure_consent_changeable(status, narrowing)
+        return
+    with pytest.raises(Conflict) as raised:
+        domain.ensure_consent_changeable(status, narrowing)
+    assert raised.value.code == refused
