@@ -176,12 +176,12 @@ def _kept_segment(marker: int, payload: bytes) -> bytes | None:
         return None
     if _APP0 <= marker <= _APP15:
         # JFIF without its thumbnail (nor its extension, JFXX: a thumbnail that may be a JPEG with its own EXIF), the
-        # ICC profile without its dates (`undated_icc`), Adobe's colour transform without anything after it.
+        # ICC profile without its dates and device (`scrubbed_icc`), Adobe's colour transform without anything after it.
         if marker == _APP0 and payload.startswith(b"JFIF\0") and len(payload) >= _JFIF_HEADER + 2:
             return payload[:_JFIF_HEADER] + b"\0\0"
         if marker == _APP2 and payload.startswith(b"ICC_PROFILE\0") and _is_icc_piece(payload[12:]):
             if payload[12] == 1:  # the first piece holds the profile's header (and, when alone, all of it)
-                return payload[:14] + undated_icc(payload[14:], whole=payload[13] == 1)
+                return payload[:14] + scrubbed_icc(payload[14:], whole=payload[13] == 1)
             return payload
         if marker == _APP14 and payload.startswith(b"Adobe") and len(payload) >= _ADOBE_HEADER:
             return payload[:_ADOBE_HEADER]
@@ -330,7 +330,7 @@ def strip_png(data: bytes) -> bytes:
 
 
 def _renamed_profile(payload: bytes) -> bytes:
-    """The iCCP chunk with its profile under a fixed name, and without its dates (`undated_icc`)."""
+    """The iCCP chunk with its profile under a fixed name, and without its dates and device (`scrubbed_icc`)."""
     name_end = payload.find(b"\0")
     if not 0 < name_end < 80 or len(payload) < name_end + 2 or payload[name_end + 1] != 0:  # 0: zlib, the only method
         raise damaged("The PNG image is damaged.")
@@ -341,7 +341,7 @@ def _renamed_profile(payload: bytes) -> bytes:
         raise damaged("The PNG image's colour profile is damaged.") from None
     if len(profile) > MAX_ICC_BYTES or inflate.unconsumed_tail:
         raise TooComplex(f"The PNG image's colour profile is larger than {MAX_ICC_BYTES // 2**20} MiB.")
-    body = b"iCCP" + _ICC_NAME + b"\0\0" + zlib.compress(undated_icc(profile, whole=True))
+    body = b"iCCP" + _ICC_NAME + b"\0\0" + zlib.compress(scrubbed_icc(profile, whole=True))
     return struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
 
 
@@ -349,21 +349,29 @@ def _renamed_profile(payload: bytes) -> bytes:
 
 # A profile made when the photo was taken or exported (not a camera maker's fixed one) says when, in its header's
 # date (ICC.1 §7.2.8, bytes 24–35) and in a calibration date tag ('calt'). Both are written as zero; so is the
-# profile ID (bytes 84–99, an MD5 over the header with the date in it), which zero declares "not computed".
+# profile ID (bytes 84–99, an MD5 over the header with the date in it), which zero declares "not computed". A profile
+# also names the device and who made it: the header's platform, device maker and model, and creator (bytes 40–43,
+# 48–55, 80–83), and the maker's and model's words and the copyright ('dmnd', 'dmdd', 'cprt': "Apple Inc.", a
+# phone's model). Those are zeroed too: an empty text of each type ('desc', 'text') is zeros after its type; a 'mluc'
+# keeps its record size.
 _ICC_DATE = slice(24, 36)
+_ICC_PLATFORM = slice(40, 44)
+_ICC_DEVICE = slice(48, 56)
+_ICC_CREATOR = slice(80, 84)
 _ICC_PROFILE_ID = slice(84, 100)
 _ICC_HEADER = 128
+_ICC_WORDS_OF_WHO = frozenset({b"dmnd", b"dmdd", b"cprt"})
 MAX_ICC_BYTES = 4 * 2**20  # a colour profile is kilobytes; a few large ones (CMYK printing) some hundreds
 
 
-def undated_icc(profile: bytes, *, whole: bool) -> bytes:
-    """The profile (or the first piece of one, `whole=False`) with its dates and ID zeroed. Too short to hold a
-    header: as it is (a reader takes it for no profile)."""
+def scrubbed_icc(profile: bytes, *, whole: bool) -> bytes:
+    """The profile (or the first piece of one, `whole=False`) with its dates, ID, device and maker zeroed; colours
+    are untouched. Too short to hold a header: as it is (a reader takes it for no profile)."""
     if len(profile) < _ICC_HEADER:
         return profile
     out = bytearray(profile)
-    out[_ICC_DATE] = bytes(12)
-    out[_ICC_PROFILE_ID] = bytes(16)
+    for field in (_ICC_DATE, _ICC_PLATFORM, _ICC_DEVICE, _ICC_CREATOR, _ICC_PROFILE_ID):
+        out[field] = bytes(field.stop - field.start)
     if whole:
         count = int.from_bytes(out[128:132], "big")
         for entry in range(min(count, (len(out) - 132) // 12)):
@@ -371,6 +379,11 @@ def undated_icc(profile: bytes, *, whole: bool) -> bytes:
             # dateTimeType: 'dtim', 4 bytes reserved, then the 12 bytes of the date
             if signature == b"calt" and size >= 20 and offset + 20 <= len(out) and out[offset:offset + 4] == b"dtim":
                 out[offset + 8:offset + 20] = bytes(12)
+            elif signature in _ICC_WORDS_OF_WHO and size > 16 and offset + size <= len(out):
+                # Its type kept, its words gone; a 'mluc' keeps its record size (12), with no record.
+                kept = 16 if out[offset:offset + 4] == b"mluc" else 8
+                out[offset + 8:offset + 12] = bytes(4)
+                out[offset + kept:offset + size] = bytes(size - kept)
     return bytes(out)
 
 

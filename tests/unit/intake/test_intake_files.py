@@ -499,3 +499,50 @@ def _iccp_of(png: bytes) -> bytes:
     length = struct.unpack(">I", png[start - 8:start - 4])[0]
     payload = png[start:start + length]
     return payload[payload.index(b"\0") + 2:]
+
+
+def profile_naming_its_device() -> bytes:
+    """A profile as a phone writes one: its header names the maker, the model and the creator, and its text tags
+    the maker's and model's names (its copyright, 'cprt', is the one lcms writes: "No copyright, use freely")."""
+    from PIL import ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[48:56], profile[80:84] = b"APPLiPh5", b"appl"
+    count = int.from_bytes(profile[128:132], "big")
+    texts = [(b"dmnd", b"Apple Computer Inc."), (b"dmdd", b"iPhone 15 Pro")]
+    table_end = 132 + 12 * count
+    shift = 12 * len(texts)
+    tail, entries = b"", b""
+    for signature, words in texts:
+        body = b"text" + bytes(4) + words + b"\0"
+        body += bytes(-len(body) % 4)
+        entries += struct.pack(">4sII", signature, len(profile) + shift + len(tail), len(body))
+        tail += body
+    for i in range(count):  # the existing tags move on by the new entries
+        at = 132 + 12 * i + 4
+        profile[at:at + 4] = (int.from_bytes(profile[at:at + 4], "big") + shift).to_bytes(4, "big")
+    profile = profile[:table_end] + entries + profile[table_end:] + tail
+    profile[128:132] = (count + len(texts)).to_bytes(4, "big")
+    profile[0:4] = len(profile).to_bytes(4, "big")
+    return bytes(profile)
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "PNG"])
+def test_an_images_colour_profile_names_no_device_nor_maker(kind):
+    """An outside review's find: the profile kept "Apple" and the phone's model, though not where nor when."""
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), "teal").save(image, kind, icc_profile=profile_naming_its_device())
+    sent = image.getvalue() if kind == "JPEG" else zlib.decompress(_iccp_of(image.getvalue()))
+    assert b"iPhone 15 Pro" in sent and b"APPLiPh5" in sent and "use freely".encode("utf-16-be") in sent
+
+    stored = cleaned(image.getvalue()).data
+    kept = Image.open(io.BytesIO(stored)).info["icc_profile"]
+    for words in (b"Apple", b"iPhone", b"APPL", b"appl", "use freely".encode("utf-16-be")):
+        assert words not in kept, words
+    assert kept[36:40] == b"acsp" and list(Image.open(io.BytesIO(stored)).getdata()) == list(
+        Image.open(image).getdata())
+    from PIL import ImageCms  # the profile still reads as a profile, and still converts colours
+
+    opened = ImageCms.ImageCmsProfile(io.BytesIO(kept))
+    converted = ImageCms.profileToProfile(Image.open(io.BytesIO(stored)), opened, ImageCms.createProfile("sRGB"))
+    assert converted.size == (8, 8)
