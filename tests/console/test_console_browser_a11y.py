@@ -212,6 +212,9 @@ class Checks:
     def check(self, page, name: str, responses: list) -> None:
         """Check the page as it is now, kept as `name` (a visit's path, or a state's words); a finding names the
         address too when `name` does not."""
+        # A page reached by a click may show the element waited for before its stylesheet is applied (seen on a
+        # loaded machine: the audit page's links measured at their unstyled size): checked once it has all loaded.
+        page.wait_for_load_state("load")
         self.visited.append(name)
         at = page.url.removeprefix(self.base)
         name = name if at in name else f"{name} ({at})"
