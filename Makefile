@@ -15,9 +15,14 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(VENV)/bin/rehab up
 
+# The suite in TEST_WORKERS processes (pytest-xdist), a test file to each in turn: most of its time is spent waiting
+# on the processes, servers and browsers a test starts, so on 2 cores 3 workers take about half the time of one.
+# Each test has its own servers, ports and files; `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 3
+
 test: $(STAMP)
 	@tests/install-debian-tools.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(PY) -m bench
