@@ -20,6 +20,10 @@ class GatewaySettings(ProcessSettings):
     funds_url: str = Field("http://127.0.0.1:8103", validation_alias="REHAB_FUNDS_URL")
     reports_url: str = Field("http://127.0.0.1:8104", validation_alias="REHAB_REPORTS_URL")
 
+    # People reach the gateway over HTTPS only, through a proxy that ends TLS (`deploy/`): the console's cookies are
+    # `Secure` whatever scheme the proxy's connection had (a proxy whose X-Forwarded-Proto is not believed, or an
+    # ingress unnamed in REHAB_TRUSTED_PROXIES, made them plain). Off for `make run`, plain HTTP on loopback.
+    served_over_https: bool = False
     token_private_key_file: Path | None = None
     token_ttl_seconds: int = Field(600, ge=60, le=3600)
     # Who must have a second factor (comma-separated roles; SPEC §3: every staff role and partner staff). A user

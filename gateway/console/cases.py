@@ -57,6 +57,7 @@ from gateway.console.router import (
     resend_of,
     same_secret,
     seal_reason,
+    secure_cookies,
     spoken,
     staff_names,
     supervises_only,
@@ -1024,7 +1025,7 @@ async def state_reason(case_id: uuid.UUID, v: VisitDep) -> Response:
     response = back_to(break_glass_path(case_id))
     response.set_cookie(BREAK_GLASS_COOKIE, seal_reason(v, str(case_id), reason), max_age=BREAK_GLASS_COOKIE_SECONDS,
                         path=break_glass_path(case_id), httponly=True, samesite="strict",
-                        secure=v.request.url.scheme == "https")
+                        secure=secure_cookies(v.request))
     return response
 
 

@@ -341,9 +341,15 @@ async def _renewed(request: Request) -> tuple[str, Principal]:
     return access, principal
 
 
+def secure_cookies(request: Request) -> bool:
+    """Whether the console's cookies are `Secure`: always when the gateway is served over HTTPS
+    (`REHAB_SERVED_OVER_HTTPS`), else when this request came by HTTPS."""
+    return request.app.state.runtime.settings.served_over_https or request.url.scheme == "https"
+
+
 def session_cookies(response: Response, request: Request, access: str, refresh: str | None) -> None:
     runtime = request.app.state.runtime
-    secure = request.url.scheme == "https"
+    secure = secure_cookies(request)
     # Kept as long as the session can last: an expired access token still names its session (the CSRF binding) and
     # is renewed on the next request.
     response.set_cookie(SESSION_COOKIE, access, max_age=runtime.settings.session_max_seconds if refresh
@@ -370,7 +376,7 @@ class RenewedSessionCookies:
             if message["type"] == "http.response.start" and renewed:
                 carrier = Response()
                 carrier.raw_headers.clear()
-                secure = scope.get("scheme") == "https"
+                secure = secure_cookies(Request(scope))
                 access, refresh = renewed
                 for name, value in ((SESSION_COOKIE, access), (REFRESH_COOKIE, refresh)):
                     carrier.set_cookie(name, value, max_age=_SESSION_COOKIE_SECONDS, path="/", httponly=True,
@@ -820,7 +826,7 @@ def sign_in_page(request: Request, *, status: int = 200, **values: Any) -> HTMLR
     pre_session = secrets.token_urlsafe(24)
     response = render(request, "sign_in.html", status=status, pre_session=pre_session, **values)
     response.set_cookie(PRE_SESSION_COOKIE, pre_session, max_age=3600, path="/console/sign-in", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+                        samesite="strict", secure=secure_cookies(request))
     return response
 
 
@@ -851,7 +857,8 @@ async def sign_in(request: Request) -> Response:
     except Unavailable:  # sealed (SPEC §8), or the gateway's keys away: said as a page, not a JSON problem
         return render(request, "error.html", status=503, said_key="problem_sealed")
     response = back_to("/" if refresh else "/console/mfa")  # no session yet: the second factor to set up first
-    response.delete_cookie(PRE_SESSION_COOKIE, path="/console/sign-in")
+    response.delete_cookie(PRE_SESSION_COOKIE, path="/console/sign-in", httponly=True, samesite="strict",
+                           secure=secure_cookies(request))
     session_cookies(response, request, token, refresh)
     return response
 
@@ -887,7 +894,7 @@ def signed_out(request: Request) -> Response:
     response = back_to("/")
     for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
         response.delete_cookie(cookie, path="/", httponly=True, samesite="strict",
-                               secure=request.url.scheme == "https")
+                               secure=secure_cookies(request))
     request.state.console_renewed = None  # nothing renewed during this request goes back out
     return response
 
@@ -974,7 +981,7 @@ async def mfa_confirm(v: EnrollingVisitDep) -> Response:
     # Shown once; the enrolment token's session is spent: the person signs in again, now with a code.
     page = render(v.request, "mfa_codes.html", codes=codes)
     for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
-        page.delete_cookie(cookie, path="/", httponly=True, samesite="strict", secure=v.request.url.scheme == "https")
+        page.delete_cookie(cookie, path="/", httponly=True, samesite="strict", secure=secure_cookies(v.request))
     return page
 
 
@@ -1034,7 +1041,7 @@ async def password_chosen(v: AnyVisitDep) -> Response:
     if signed_in is None:  # a code is asked at sign-in: with the new password, then
         page = sign_in_page(request, changed=True, username=username)
         for cookie in (SESSION_COOKIE, REFRESH_COOKIE):
-            page.delete_cookie(cookie, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+            page.delete_cookie(cookie, path="/", httponly=True, samesite="strict", secure=secure_cookies(request))
         return page
     token, refresh = signed_in
     response = back_to("/console/mfa")
@@ -1060,7 +1067,7 @@ async def choose_language(language: str, request: Request, next: str | None = No
     """Remembered for a year; a plain link, so it works before signing in and without JavaScript."""
     response = back_to(safe_next(next))
     response.set_cookie(LANGUAGE_COOKIE, i18n.chosen(language), max_age=365 * 86400, path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+                        samesite="strict", secure=secure_cookies(request))
     return response
 
 
@@ -1261,7 +1268,7 @@ def need_to_know_page(v: Visit, case_id: uuid.UUID | str, *, unsaved: bool = Fal
                       minutes=BREAK_GLASS_MINUTES, min_reason=MIN_REASON, max_reason=MAX_REASON)
     if stated is not None:  # lapsed (or refused): it is of no more use
         response.delete_cookie(BREAK_GLASS_COOKIE, path=break_glass_path(case_id), httponly=True,
-                               samesite="strict", secure=v.request.url.scheme == "https")
+                               samesite="strict", secure=secure_cookies(v.request))
     return response
 
 
