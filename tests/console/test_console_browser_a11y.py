@@ -196,6 +196,9 @@ class Checks:
         def keep(response) -> None:
             responses.append(response)
 
+        # The page a click led to loads whole first: its late answers would otherwise be weighed as this visit's, and
+        # their bodies are gone once the visit navigates away (seen with the suite in parallel).
+        page.wait_for_load_state("load")
         page.on("response", keep)
         try:
             page.goto(self.base + path)

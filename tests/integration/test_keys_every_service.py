@@ -69,6 +69,7 @@ def _status(output: str) -> dict[str, dict[str, int]]:
     return counts
 
 
+@pytest.mark.timeout(300)  # every service started, rotated, restarted: minutes on a busy machine
 async def test_one_rotation_rewraps_every_service_and_the_old_kek_retires_only_when_unused(
         tmp_path, secrets_dir, nats_url, database_url_factory, token_issuer):
     state = tmp_path / "state"

@@ -219,8 +219,10 @@ async def test_a_closed_case_reads_but_does_not_change(intake: Intake):
     refused = [
         await intake.client.patch(path, json={"city": "Riga"}, headers={**intake.caseworker, "If-Match": current}),
         await intake.client.post(f"{path}/needs", json={"category": "legal", "urgency": "low"}, headers=intake.caseworker),
-        await intake.client.put(f"{path}/consent", json={"categories": [], "share_contact": False, "share_health": False,
-                                                         "method": "verbal"}, headers=intake.caseworker),
+        # a first consent: wider than none (a withdrawal it takes: test_intake_consent_of_the_person.py)
+        await intake.client.put(f"{path}/consent", json={"categories": ["legal"], "share_contact": False,
+                                                         "share_health": False, "method": "verbal"},
+                                headers=intake.caseworker),
     ]
     assert [r.status_code for r in refused] == [409, 409, 409]
     assert all(r.json()["type"].endswith("case-closed") for r in refused)
