@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -44,6 +46,19 @@ async def consented_case(door: Door, caseworker: dict) -> str:
     assert consent.status_code == 200, consent.text
     return case.json()["id"]
 
+
+
+@asynccontextmanager
+async def a_clinic_and_two_caseworkers(tmp_path, gateway_settings) -> AsyncIterator[tuple]:  # noqa: ANN001
+    """Intake and referrals as processes on one NATS, a gateway before them, a clinic with its API client, and two
+    caseworkers: (door, clinic's id, the clinic's headers, first caseworker's headers, second's)."""
+    with backends_running(tmp_path / "backends", ["intake", "referrals"]) as backends:
+        settings = gateway_settings(backends.secrets_dir, intake_url=backends.processes["intake"].url,
+                                    referrals_url=backends.processes["referrals"].url)
+        async with open_gateway(settings) as door:
+            clinic = await door.some_partner()
+            yield (door, clinic, await door.partner(clinic), await door.staff("caseworker"),
+                   await door.staff("caseworker"))
 
 async def test_withdrawn_consent_and_erasure_hide_the_packet_at_once_with_nats_frozen(tmp_path, gateway_settings):
     with backends_running(tmp_path / "backends", ["intake", "referrals"], own_nats=True) as backends:
@@ -144,64 +159,52 @@ async def test_a_caseworker_intake_let_in_is_heard_too_while_referrals_knows_oth
 async def test_the_word_takes_nothing_from_its_caller(tmp_path, gateway_settings):
     """The route is reachable through the gateway like any other: what it applies is what intake answers to the
     caller's token, never a body; a caseworker intake does not let in gets intake's refusal, and nothing changes."""
-    with backends_running(tmp_path / "backends", ["intake", "referrals"]) as backends:
-        settings = gateway_settings(backends.secrets_dir, intake_url=backends.processes["intake"].url,
-                                    referrals_url=backends.processes["referrals"].url)
-        async with open_gateway(settings) as door:
-            owner, stranger = await door.staff("caseworker"), await door.staff("caseworker")
-            clinic = await door.some_partner()
-            partner = await door.partner(clinic)
-            case = await consented_case(door, owner)
-            referral = await sent_referral(door, owner, case, clinic)
-            path = f"/api/referrals/cases/{case}/consent-changed"
+    async with a_clinic_and_two_caseworkers(tmp_path, gateway_settings) as (door, clinic, partner, owner, stranger):
+        case = await consented_case(door, owner)
+        referral = await sent_referral(door, owner, case, clinic)
+        path = f"/api/referrals/cases/{case}/consent-changed"
 
-            refused = await door.client.post(path, headers=stranger)
-            assert refused.status_code == 403 and refused.json()["type"].endswith("/need-to-know"), refused.text
-            made_up = await door.client.post(path, json={"categories": [], "erased": True}, headers=owner)
-            assert made_up.status_code == 422, made_up.text  # it takes no body
-            assert (await door.client.post(path, headers=owner)).status_code == 204  # nothing changed in intake
-            seen = await door.client.get(f"/api/partner/referrals/{referral['id']}", headers=partner)
-            assert seen.json()["packet"]["display_name"] == PERSON
-            assert (await door.client.post("/api/referrals/cases/not-a-case/consent-changed",
-                                           headers=owner)).status_code == 404  # no id could be that: names nothing
-            unknown = await door.client.post(f"/api/referrals/cases/{uuid.uuid4()}/consent-changed", headers=owner)
-            assert unknown.status_code == 404, unknown.text
-            # A stated reason too long is the caller's mistake, said as such (it was "intake unavailable", 503).
-            too_long = await door.client.post(path, headers={**stranger, "Access-Reason": "r" * 4001})
-            assert too_long.status_code == 422 and "Access-Reason" in too_long.text, too_long.text
-            assert (await door.client.post(path, headers=partner)).status_code == 403
+        refused = await door.client.post(path, headers=stranger)
+        assert refused.status_code == 403 and refused.json()["type"].endswith("/need-to-know"), refused.text
+        made_up = await door.client.post(path, json={"categories": [], "erased": True}, headers=owner)
+        assert made_up.status_code == 422, made_up.text  # it takes no body
+        assert (await door.client.post(path, headers=owner)).status_code == 204  # nothing changed in intake
+        seen = await door.client.get(f"/api/partner/referrals/{referral['id']}", headers=partner)
+        assert seen.json()["packet"]["display_name"] == PERSON
+        assert (await door.client.post("/api/referrals/cases/not-a-case/consent-changed",
+                                       headers=owner)).status_code == 404  # no id could be that: names nothing
+        unknown = await door.client.post(f"/api/referrals/cases/{uuid.uuid4()}/consent-changed", headers=owner)
+        assert unknown.status_code == 404, unknown.text
+        # A stated reason too long is the caller's mistake, said as such (it was "intake unavailable", 503).
+        too_long = await door.client.post(path, headers={**stranger, "Access-Reason": "r" * 4001})
+        assert too_long.status_code == 422 and "Access-Reason" in too_long.text, too_long.text
+        assert (await door.client.post(path, headers=partner)).status_code == 403
 
 
 async def test_a_referral_made_from_a_duplicate_loses_its_packet_with_the_case_kept(tmp_path, gateway_settings):
     """The person is one (an outside review's find): a withdrawal on the case kept, or its erasure, reaches the
     partner holding a referral made from a case marked its duplicate, held by another caseworker. Intake narrows or
     erases the duplicate too; referrals learns it from the duplicate's own events (NATS running here)."""
-    with backends_running(tmp_path / "backends", ["intake", "referrals"]) as backends:
-        settings = gateway_settings(backends.secrets_dir, intake_url=backends.processes["intake"].url,
-                                    referrals_url=backends.processes["referrals"].url)
-        async with open_gateway(settings) as door:
-            ala, bo = await door.staff("caseworker"), await door.staff("caseworker")
-            clinic = await door.some_partner()
-            partner = await door.partner(clinic)
-            withdrawn_kept, erased_kept = await consented_case(door, ala), await consented_case(door, ala)
-            twins = {withdrawn_kept: await consented_case(door, bo), erased_kept: await consented_case(door, bo)}
-            referrals = {kept: await sent_referral(door, bo, twin, clinic) for kept, twin in twins.items()}
-            for kept, twin in twins.items():
-                marked = await door.client.post(f"/api/intake/cases/{twin}/duplicate-of", json={"case_id": kept},
-                                                headers=bo)
-                assert marked.status_code == 200, marked.text
-                shown = await door.client.get(f"/api/partner/referrals/{referrals[kept]['id']}", headers=partner)
-                assert shown.json()["packet"]["display_name"] == PERSON, shown.text
+    async with a_clinic_and_two_caseworkers(tmp_path, gateway_settings) as (door, clinic, partner, ala, bo):
+        withdrawn_kept, erased_kept = await consented_case(door, ala), await consented_case(door, ala)
+        twins = {withdrawn_kept: await consented_case(door, bo), erased_kept: await consented_case(door, bo)}
+        referrals = {kept: await sent_referral(door, bo, twin, clinic) for kept, twin in twins.items()}
+        for kept, twin in twins.items():
+            marked = await door.client.post(f"/api/intake/cases/{twin}/duplicate-of", json={"case_id": kept},
+                                            headers=bo)
+            assert marked.status_code == 200, marked.text
+            shown = await door.client.get(f"/api/partner/referrals/{referrals[kept]['id']}", headers=partner)
+            assert shown.json()["packet"]["display_name"] == PERSON, shown.text
 
-            withdrawn = await door.client.put(f"/api/intake/cases/{withdrawn_kept}/consent", headers=ala, json={
-                "categories": [], "share_contact": False, "share_health": False, "method": "verbal",
-                "expires_on": None})
-            assert withdrawn.status_code == 200, withdrawn.text
-            assert (await door.client.delete(f"/api/intake/cases/{erased_kept}", headers=ala)).status_code == 200
-            for kept in twins:
-                for _ in range(100):
-                    seen = await door.client.get(f"/api/partner/referrals/{referrals[kept]['id']}", headers=partner)
-                    if seen.json()["packet"] is None:
-                        break
-                    await asyncio.sleep(0.1)
-                assert seen.status_code == 200 and seen.json()["packet"] is None, seen.text
+        withdrawn = await door.client.put(f"/api/intake/cases/{withdrawn_kept}/consent", headers=ala, json={
+            "categories": [], "share_contact": False, "share_health": False, "method": "verbal",
+            "expires_on": None})
+        assert withdrawn.status_code == 200, withdrawn.text
+        assert (await door.client.delete(f"/api/intake/cases/{erased_kept}", headers=ala)).status_code == 200
+        for kept in twins:
+            for _ in range(100):
+                seen = await door.client.get(f"/api/partner/referrals/{referrals[kept]['id']}", headers=partner)
+                if seen.json()["packet"] is None:
+                    break
+                await asyncio.sleep(0.1)
+            assert seen.status_code == 200 and seen.json()["packet"] is None, seen.text
