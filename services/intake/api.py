@@ -360,8 +360,9 @@ async def set_consent(
 ) -> ConsentPublic:
     """Record the consent in force (empty `categories`: withdrawn). Referrals is told at once, so that partners stop
     seeing what it no longer covers now (`referrals_told`). A consent narrowed here narrows the consent of every case
-    marked a duplicate of this one to what both allow (referrals learns those from their events). With an Idempotency-Key, a retry records it once: the
-    history and the timeline say what the person agreed to when, not how often a request was sent."""
+    marked a duplicate of this one to what both allow (referrals learns those from their events). With an
+    Idempotency-Key, a retry records it once: the history and the timeline say what the person agreed to when, not
+    how often a request was sent."""
     consent = await _honoured(request, runtime, caller, case_id, lambda session: cases.set_consent(
         session=session, vault=vault, audit=runtime.audit, case_id=case_id, consent_in=body, caller=caller))
     await referrals_told.told(request).changed(request, case_id)

@@ -416,7 +416,8 @@ def set_consent(
     caller: domain.Caller,
 ) -> ConsentPublic:
     """Replace the consent in force, keep the new version in the history, and tell the other services. An open case
-    takes any consent; a closed one, or one marked a duplicate, only a narrower one (`domain.ensure_consent_changeable`).
+    takes any consent; a closed one, or one marked a duplicate, only a narrower one
+    (`domain.ensure_consent_changeable`).
     A consent narrowed on a case that others are marked duplicates of narrows theirs too, to what both allow: the
     person is one, and a partner may still hold a referral made from a duplicate."""
     case = _admitted(session, vault, audit, case_id, caller, lock=True)
