@@ -13,13 +13,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from kit.auth import TokenIssuer
+from kit.events import Envelope
 from kit.service import Runtime
 from services.intake import assignment
 from services.intake.config import IntakeSettings
 from services.intake.main import create_app
+from services.intake.models import kit_tables
 from tests.support.apps import bearer, running
 
 
@@ -67,6 +69,14 @@ class Intake:
 
     async def read(self, case_id: str) -> httpx.Response:
         return await self.client.get(f"/api/intake/cases/{case_id}", headers=self.caseworker)
+
+    def events(self, subject: str) -> list[dict[str, Any]]:
+        """The data of the events intake wrote to its outbox on `subject`, oldest first (a row stays once relayed)."""
+        outbox = kit_tables.outbox
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(outbox.c.envelope).where(outbox.c.subject == subject)
+                                .order_by(outbox.c.seq)).scalars().all()
+        return [Envelope.from_bytes(row.encode()).data for row in rows]
 
 
 @pytest.fixture

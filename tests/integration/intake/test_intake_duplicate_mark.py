@@ -7,10 +7,7 @@ one kept. Each refusal is problem+json, and a refused request leaves its refusal
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from kit.events import Envelope
-from services.intake.models import kit_tables
 from tests.integration.intake.conftest import Intake
 
 pytestmark = pytest.mark.integration
@@ -40,14 +37,6 @@ async def _pair(intake: Intake) -> tuple[dict, dict]:
     return kept, twin
 
 
-def _events(intake: Intake, subject: str) -> list[dict]:
-    outbox = kit_tables.outbox
-    with intake.engine.connect() as conn:
-        rows = conn.execute(select(outbox.c.envelope).where(outbox.c.subject == subject)
-                            .order_by(outbox.c.seq)).scalars().all()
-    return [Envelope.from_bytes(row if isinstance(row, bytes) else str(row).encode()).data for row in rows]
-
-
 async def _audit(intake: Intake, case_id: str) -> list[tuple[str, str]]:
     entries = (await intake.client.get("/api/intake/audit", params={"target_id": case_id},
                                        headers=intake.auditor)).json()["items"]
@@ -75,7 +64,7 @@ async def test_a_stated_reason_does_not_mark_a_case_a_duplicate_its_own_casework
     _problem(await intake.client.post(url, json={"case_id": kept["id"]}, headers=_bo(intake)), 403, "need-to-know")
     still = await intake.client.get(f"{CASES}/{twin['id']}", headers=_ala(intake))
     assert (still.json()["status"], still.json()["duplicate_of"]) == ("open", None)
-    assert _events(intake, "rehab.intake.case.duplicate") == []
+    assert intake.events("rehab.intake.case.duplicate") == []
     assert "case.duplicate" not in [e["kind"] for e in await _timeline(intake, twin["id"])]
     assert (await intake.client.get(f"{CASES}/{twin['id']}", headers=glass)).status_code == 200  # a reason reads it
 
@@ -117,7 +106,7 @@ async def test_its_own_caseworker_undoes_the_mark_by_reopening_and_the_case_is_a
                                                "kept_reference": kept["reference"]}]
     on_kept = [e["details"] for e in await _timeline(intake, kept["id"]) if e["kind"] == "case.duplicate_kept_undone"]
     assert on_kept == [{"by": "ala", "duplicate_case_id": twin["id"], "duplicate_reference": twin["reference"]}]
-    assert [(e["case_id"], e["reopened_from"]) for e in _events(intake, "rehab.intake.case.reopened")] == [
+    assert [(e["case_id"], e["reopened_from"]) for e in intake.events("rehab.intake.case.reopened")] == [
         (twin["id"], "duplicate")]
     assert ("caseworker-1", "case.reopen") in await _audit(intake, twin["id"])
     assert ("caseworker-2", "case.access_refused") in await _audit(intake, twin["id"])
@@ -125,7 +114,7 @@ async def test_its_own_caseworker_undoes_the_mark_by_reopening_and_the_case_is_a
     # As any reopened case: it closes and reopens again (from `closed`), and can be marked a duplicate once more.
     assert (await intake.client.post(f"{path}/close", headers=_ala(intake))).status_code == 200
     assert (await intake.client.post(f"{path}/reopen", headers=glass)).status_code == 200  # a closed case: a reason
-    assert [e["reopened_from"] for e in _events(intake, "rehab.intake.case.reopened")] == ["duplicate", "closed"]
+    assert [e["reopened_from"] for e in intake.events("rehab.intake.case.reopened")] == ["duplicate", "closed"]
     remarked = await intake.client.post(f"{path}/duplicate-of", json={"case_id": kept["id"]}, headers=_ala(intake))
     assert remarked.status_code == 200 and remarked.json()["duplicate_of"] == kept["id"]
     _problem(await intake.client.post(f"{CASES}/{kept['id']}/reopen", headers=_ala(intake)), 409, "case-not-closed")

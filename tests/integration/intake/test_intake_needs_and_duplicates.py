@@ -4,22 +4,11 @@ duplicates with their confidence. Who may mark a duplicate, and undoing the mark
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from kit.events import Envelope
-from services.intake.models import kit_tables
 from tests.integration.intake.conftest import Intake
 
 pytestmark = pytest.mark.integration
 CASES = "/api/intake/cases"
-
-
-def _events(intake: Intake, subject: str) -> list[dict]:
-    outbox = kit_tables.outbox
-    with intake.engine.connect() as conn:
-        rows = conn.execute(select(outbox.c.envelope).where(outbox.c.subject == subject)).scalars().all()
-    return [Envelope.from_bytes(row if isinstance(row, bytes) else str(row).encode()).data
-            if not isinstance(row, dict) else row.get("data", row) for row in rows]
 
 
 async def _timeline(intake: Intake, case_id: str) -> list[dict]:
@@ -57,7 +46,7 @@ async def test_a_need_moves_forward_only_and_each_move_is_on_the_timeline(intake
     assert all(m["by"] for m in moves)
     # Each move is announced (reports counts needs met and dropped): ids, category, urgency and status only, in the
     # unit of work of the move; a refused move announces nothing.
-    announced = [e for e in _events(intake, "rehab.intake.needs.moved") if e["case_id"] == case["id"]]
+    announced = [e for e in intake.events("rehab.intake.needs.moved") if e["case_id"] == case["id"]]
     assert [(e["need_id"], e["status"]) for e in announced] == [
         (need["id"], "in_progress"), (need["id"], "met"), (other["id"], "dropped")]
     assert all(set(e) == {"case_id", "need_id", "category", "urgency", "status", "moved_at"} for e in announced)
@@ -79,7 +68,7 @@ async def test_a_closed_case_reopens_and_only_a_closed_one(intake: Intake):
         "categories": ["medical"], "share_contact": False, "share_health": False, "method": "verbal"})
     assert consented.status_code == 200, consented.text
     assert (await _timeline(intake, case["id"]))[-1]["details"]["by"] == steps[0]["details"]["by"]
-    assert [e["case_id"] for e in _events(intake, "rehab.intake.case.reopened")] == [case["id"]]
+    assert [e["case_id"] for e in intake.events("rehab.intake.case.reopened")] == [case["id"]]
     audit = (await intake.client.get("/api/intake/audit", params={"target_id": case["id"]},
                                      headers=intake.auditor)).json()["items"]
     assert "case.reopen" in {entry["action"] for entry in audit}
@@ -103,9 +92,9 @@ async def test_a_duplicate_points_at_the_kept_case_and_leaves_the_caseload(intak
     assert [c["id"] for c in only] == [twin["id"]]
     assert (await intake.client.post(f"{CASES}/{twin['id']}/needs", json={"category": "legal", "urgency": "low"},
                                      headers=intake.caseworker)).status_code == 409
-    assert _events(intake, "rehab.intake.case.duplicate") == [
-        {"case_id": twin["id"], "kept_case_id": kept["id"], "marked_at": _events(
-            intake, "rehab.intake.case.duplicate")[0]["marked_at"]}]
+    assert intake.events("rehab.intake.case.duplicate") == [
+        {"case_id": twin["id"], "kept_case_id": kept["id"], "marked_at": intake.events(
+            "rehab.intake.case.duplicate")[0]["marked_at"]}]
     assert "case.duplicate" in [e["kind"] for e in await _timeline(intake, twin["id"])]
     assert "case.duplicate_kept" in [e["kind"] for e in await _timeline(intake, kept["id"])]
     erased = await intake.create(full_name="Ігар Рыбак")
