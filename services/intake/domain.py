@@ -66,11 +66,10 @@ def narrows(new: ConsentTerms, current: ConsentTerms | None) -> bool:
 def common_terms(current: ConsentTerms, kept: ConsentTerms) -> ConsentTerms:
     """What both consents allow: the consent of a duplicate case once the person narrows the consent of the case
     kept. The person is one; what they take back on one case they take back on the other."""
+    both = current.categories & kept.categories  # none left: withdrawn, and nothing else shared
     ends = [day for day in (current.expires_on, kept.expires_on) if day is not None]
-    if not (current.categories & kept.categories):
-        return ConsentTerms(frozenset(), False, False, min(ends, default=None))
-    return ConsentTerms(current.categories & kept.categories, current.share_contact and kept.share_contact,
-                        current.share_health and kept.share_health, min(ends, default=None))
+    return ConsentTerms(both, bool(both) and current.share_contact and kept.share_contact,
+                        bool(both) and current.share_health and kept.share_health, min(ends, default=None))
 
 
 def ensure_consent_changeable(status: str, narrowing: bool) -> None:

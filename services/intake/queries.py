@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, exists, false, func, insert, select, update
+from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, insert, select, update
 from sqlmodel import Session
 
 from kit.db import dialect_insert
@@ -236,18 +236,20 @@ def assignee_ids(session: Session, case_id: str) -> set[str]:
     return set(session.execute(select(ASSIGNEES.c.user_id).where(ASSIGNEES.c.case_id == case_id)).scalars())
 
 
-def kept_for_duplicates(session: Session, case_id: str) -> bool:
-    """Whether some case is marked a duplicate of this one: read from the duplicates' range of the index
+def _duplicates_of(case_id: str) -> Select:
+    """The ids of the cases marked duplicates of this one: read from the duplicates' range of the index
     `(status, opened_at, id)`, not the whole table (duplicates are few)."""
-    found = select(CASES.c.id).where(CASES.c.status == domain.DUPLICATE, CASES.c.duplicate_of == case_id).limit(1)
-    return session.execute(found).first() is not None
+    return select(CASES.c.id).where(CASES.c.status == domain.DUPLICATE, CASES.c.duplicate_of == case_id)
+
+
+def kept_for_duplicates(session: Session, case_id: str) -> bool:
+    """Whether some case is marked a duplicate of this one."""
+    return session.execute(_duplicates_of(case_id).limit(1)).first() is not None
 
 
 def duplicates_of(session: Session, case_id: str) -> list[str]:
-    """The ids of the cases marked duplicates of this one (the same index range as `kept_for_duplicates`), in order:
-    the order their rows are locked in."""
-    found = select(CASES.c.id).where(CASES.c.status == domain.DUPLICATE, CASES.c.duplicate_of == case_id)
-    return sorted(session.execute(found).scalars())
+    """The ids of the cases marked duplicates of this one, in order: the order their rows are locked in."""
+    return sorted(session.execute(_duplicates_of(case_id)).scalars())
 
 
 def hand_on_open_tasks(session: Session, case_id: str, *, holders: list[str], to_id: str, to_name: str) -> int:
