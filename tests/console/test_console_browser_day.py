@@ -192,6 +192,11 @@ def test_a_caseworker_s_day_from_a_new_case_to_an_edit_conflict_in_a_real_browse
             page.locator("#close-case summary").click()  # closing asks once more
             page.get_by_role("button", name="Yes, close the case").click()
             expect(page.locator("h1 .status")).to_have_text("closed")
+            # Closed, the case takes no new consent; the person may still withdraw theirs.
+            expect(page.locator("#consent-withdraw-only")).to_be_visible()
+            expect(page.locator("#consent form.stack")).to_have_count(0)
+            page.locator("#consent").scroll_into_view_if_needed()
+            shot(page, "46-closed-case-consent")
             page.get_by_role("button", name="Reopen the case").click()
             expect(page.locator("h1 .status")).to_have_text("open")
 
